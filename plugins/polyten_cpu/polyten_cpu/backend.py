@@ -1,0 +1,39 @@
+"""Builds the ``cpu`` :class:`polyten.dispatch.Backend` from the NumPy kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from polyten.dispatch import Backend
+
+from .kernels import all_kernels
+
+DTYPE_NAMES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
+               "float64", "complex64", "complex128")
+_NATIVE = {n: np.dtype(n) for n in DTYPE_NAMES}
+_NAMES = {np.dtype(n): n for n in DTYPE_NAMES}
+
+
+class _RNG:
+    """The backend's generator: one ``numpy.random.Generator`` (PCG64), reseedable."""
+
+    def __init__(self, seed=None):
+        self.gen = np.random.default_rng(seed)
+
+    def seed(self, seed: int) -> None:
+        self.gen = np.random.default_rng(int(seed))
+
+
+def make_backend() -> Backend:
+    rng = _RNG()
+    kernels = all_kernels(np, rng=rng, native_dtype=_NATIVE.__getitem__)
+    return Backend(
+        "cpu", kernels,
+        dtypes=DTYPE_NAMES,
+        native_dtype=_NATIVE.__getitem__,
+        dtype_name=lambda a: _NAMES.get(getattr(a, "dtype", None)),
+        is_native=lambda obj: isinstance(obj, (np.ndarray, np.generic)),
+        seed=rng.seed,
+        indexed=False,
+        version=f"numpy {np.__version__}",
+    )

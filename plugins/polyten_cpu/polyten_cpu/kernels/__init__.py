@@ -1,0 +1,20 @@
+"""NumPy-API kernels, written against an array module ``xp``.
+
+Each submodule exposes ``kernels(xp, **ctx) -> dict`` so that another NumPy-compatible library
+(CuPy in ``polyten_cuda``) can reuse them and override only where it differs.  Conventions are
+those of ``polyten.dispatch.optable``: inputs are already cast and validated by the core;
+kernels return arrays (never NumPy scalars) of exactly the result dtype.
+"""
+
+from __future__ import annotations
+
+from . import creation, elementwise, indexing, linalg, random, reduction, shape, transfer
+
+MODULES = (elementwise, reduction, linalg, shape, indexing, creation, random, transfer)
+
+
+def all_kernels(xp, **ctx) -> dict:
+    out = {}
+    for mod in MODULES:
+        out.update(mod.kernels(xp, **ctx))
+    return out

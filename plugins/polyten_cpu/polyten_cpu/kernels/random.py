@@ -1,0 +1,5 @@
+"""random kernels (being written)."""
+
+
+def kernels(xp, **ctx) -> dict:
+    return {}

@@ -1,0 +1,52 @@
+"""polyten: PyTorch-style tensors whose every op runs on a backend plugin.
+
+>>> import polyten as pt
+>>> x = pt.tensor([1.0, 2.0, 3.0])
+>>> (x * 2).sum()
+tensor(12.)
+
+``import polyten`` imports no array library and no plugin: backends are discovered through the
+``polyten`` entry-point group the first time one is needed.
+"""
+
+import builtins as _builtins
+
+from .api import creation as _creation
+from .api import elementwise as _elementwise
+from .api import indexing as _indexing
+from .api import interop as _interop
+from .api import linalg as _linalg_mod
+from .api import random as _random
+from .api import reduction as _reduction
+from .api import shape as _shape
+from .api.context import backend, get_backend, get_default_device, set_backend
+from .api.creation import *  # noqa: F401,F403
+from .api.dtypes import (bool, can_cast, cdouble, cfloat, complex64, complex128, double,  # noqa
+                         dtype, finfo, float, float16, float32, float64, get_default_dtype,
+                         half, iinfo, int, int8, int16, int32, int64, is_complex,
+                         is_floating_point, isdtype, long, promote_types, result_type,
+                         set_default_dtype, short, uint8)
+from .api.elementwise import *  # noqa: F401,F403
+from .api.indexing import *  # noqa: F401,F403
+from .api.interop import from_dlpack  # noqa: F401
+from .api.linalg import *  # noqa: F401,F403
+from .api.random import *  # noqa: F401,F403
+from .api.reduction import *  # noqa: F401,F403
+from .api.shape import *  # noqa: F401,F403
+from .api.tensor import Size, Tensor
+from .dispatch import (BackendError, BackendUnavailableError, DeviceMismatchError,  # noqa
+                       KernelNotFoundError, PolytenError, UnknownBackendError, backends,
+                       device)
+from .dispatch.device import Device
+from . import autograd  # noqa: E402  (installs requires_grad_)
+from .autograd.meta import requires_grad_ as _requires_grad_
+
+Tensor.requires_grad_ = _requires_grad_
+
+__version__ = "0.1.0"
+__array_api_version__ = "2024.12"
+e = 2.718281828459045
+pi = 3.141592653589793
+inf = _builtins.float("inf")
+nan = _builtins.float("nan")
+newaxis = None

@@ -1,0 +1,26 @@
+"""polyten.api: the backend-agnostic tensor API.
+
+Each area module defines its public functions (``__all__``) and a ``TENSOR_METHODS`` table of
+methods and operators; they are installed on :class:`Tensor` here, once, so a method and its
+function are the same dispatching code.
+"""
+
+from . import (creation, elementwise, indexing, interop, linalg, random, reduction,  # noqa
+               shape)
+from .tensor import Tensor
+
+AREAS = (elementwise, reduction, linalg, shape, indexing, creation, random, interop)
+
+
+def _install_methods() -> None:
+    seen = {}
+    for mod in AREAS:
+        for name, fn in getattr(mod, "TENSOR_METHODS", {}).items():
+            if name in seen and seen[name] is not mod:
+                raise RuntimeError(f"Tensor.{name} is defined by both {seen[name].__name__} and "
+                                   f"{mod.__name__}")
+            seen[name] = mod
+            setattr(Tensor, name, fn)
+
+
+_install_methods()

@@ -1,0 +1,346 @@
+"""Moving tensors between backends, dtypes and the outside world (NumPy, DLPack, Python).
+
+``t.to(...)`` is the single transfer path: source backend ``to_host`` -> NumPy array ->
+destination backend ``from_host``.  Host arrays are only touched inside these functions, and
+NumPy is imported lazily here, never at ``import polyten`` time.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+from ..dispatch.device import Device
+from ..dispatch.dispatcher import kernels
+from ..dispatch.errors import fmt_shape
+from . import dtypes as _dt
+from ._core import Tensor, cast, describe, wrap, wrap_native
+from .context import default_device, resolve_device
+
+__all__ = ["from_dlpack", "to_numpy"]
+
+_to_host = kernels("to_host")
+_from_host = kernels("from_host")
+_from_dlpack = kernels("from_dlpack")
+_copy = kernels("copy")
+_is_contig = kernels("is_contiguous")
+
+
+def _parse_to_args(args, kwargs):
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"to(): unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, _dt.dtype):
+            dtype = a
+        elif isinstance(a, (str, Device)):
+            try:
+                dtype = _dt.to_dtype(a) if isinstance(a, str) and a in _dt.DTYPES else dtype
+                if not (isinstance(a, str) and a in _dt.DTYPES):
+                    device = a
+            except TypeError:
+                device = a
+        elif isinstance(a, Tensor):
+            device, dtype = a._device, a._dtype
+        elif isinstance(a, builtins.bool):
+            copy = a
+        else:
+            try:
+                dtype = _dt.to_dtype(a)
+            except TypeError:
+                raise TypeError(f"to(): expected a device, a dtype or a tensor, got "
+                                f"{describe(a)}") from None
+    return device, dtype, copy
+
+
+def to(self, *args, **kwargs) -> Tensor:
+    """Move and/or cast: ``t.to("cuda")``, ``t.to(polyten.float64)``, ``t.to("cpu", polyten.int32)``,
+    ``t.to(other)`` (other's device and dtype).  Returns ``self`` when nothing changes (unless
+    ``copy=True``)."""
+    device, dtype, copy = _parse_to_args(list(args), dict(kwargs))
+    dev = self._device if device is None else resolve_device(device)
+    dt = self._dtype if dtype is None else _dt.to_dtype(dtype)
+    out = self
+    if dev is not self._device:
+        out = _transfer(out, dev)
+        copy = False
+    if dt is not out._dtype:
+        out = _with_grad(self, wrap(cast(out, dt), out._device, dt), "to")
+        copy = False
+    if copy:
+        out = wrap(_copy[dev.backend](out._data), dev, dt)
+    return out
+
+
+def _with_grad(src, out, op):
+    """Let polyten.autograd record a device/dtype conversion (it installs the hook)."""
+    hook = _CONVERSION_HOOK[0]
+    return out if hook is None else hook(src, out, op)
+
+
+_CONVERSION_HOOK = [None]
+
+
+def _transfer(t: Tensor, dev: Device) -> Tensor:
+    src = t._device
+    host = _to_host[src.backend](t._data)
+    with dev.backend.device_guard(dev.index if dev.index is not None else 0):
+        data = _from_host[dev.backend](host, dev.index)
+    return _with_grad(t, wrap(data, dev, t._dtype), "to")
+
+
+def cpu(self) -> Tensor:
+    """This tensor on the ``cpu`` backend."""
+    return to(self, "cpu")
+
+
+def cuda(self, device=None) -> Tensor:
+    """This tensor on ``cuda`` (or ``cuda:device``)."""
+    return to(self, "cuda" if device is None else f"cuda:{int(getattr(device, 'index', device))}")
+
+
+def to_numpy(t: Tensor, force: builtins.bool = False):
+    """A NumPy array with ``t``'s values (shares memory on the cpu backend, as PyTorch)."""
+    if t.requires_grad and not force:
+        raise RuntimeError("numpy(): can't call numpy() on a tensor that requires grad; use "
+                           "t.detach().numpy()")
+    return _to_host[t._device.backend](t._data)
+
+
+def numpy(self, *, force=False):
+    """The tensor's values as a ``numpy.ndarray`` (copied to the host from accelerators)."""
+    return to_numpy(self, force=True if force else False)
+
+
+def item(self):
+    """The value of a one-element tensor as a Python number."""
+    n = self.numel()
+    if n != 1:
+        raise ValueError(f"item(): a tensor with {n} elements cannot be converted to a Python "
+                         f"scalar (shape {fmt_shape(self._data.shape)}); index it first")
+    return _to_host[self._device.backend](self._data).reshape(()).item()
+
+
+def tolist(self):
+    """Nested Python lists of numbers (a number for a 0-d tensor)."""
+    return _to_host[self._device.backend](self._data).tolist()
+
+
+def __array__(self, dtype=None, copy=None):
+    a = to_numpy(self, force=True)
+    if dtype is not None:
+        a = a.astype(dtype, copy=False)
+    if copy:
+        a = a.copy()
+    return a
+
+
+def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+    data = self._data
+    kwargs = {}
+    if stream is not None:
+        kwargs["stream"] = stream
+    if max_version is not None:
+        kwargs["max_version"] = max_version
+    if dl_device is not None:
+        kwargs["dl_device"] = dl_device
+    if copy is not None:
+        kwargs["copy"] = copy
+    try:
+        return data.__dlpack__(**kwargs)
+    except TypeError:
+        return data.__dlpack__(stream=stream) if stream is not None else data.__dlpack__()
+
+
+def __dlpack_device__(self):
+    return self._data.__dlpack_device__()
+
+
+def from_dlpack(x, *, device=None, copy=None) -> Tensor:
+    """A tensor sharing memory with ``x``, any object with ``__dlpack__`` (Array API ``from_dlpack``).
+
+    With ``device`` unset, the data stays where it is: the backend is chosen from ``x``'s
+    DLPack device type (1 = CPU -> ``cpu``, 2 = CUDA -> ``cuda``).
+    """
+    if isinstance(x, Tensor):
+        return x if device is None else to(x, device)
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"from_dlpack: {type(x).__name__} does not implement __dlpack__")
+    if device is None:
+        dl_type, dl_index = x.__dlpack_device__()
+        name = {1: "cpu", 3: "cpu", 2: "cuda", 13: "cuda"}.get(int(dl_type))
+        if name is None:
+            raise ValueError(f"from_dlpack: DLPack device type {dl_type} has no polyten backend "
+                             f"by default; pass device=")
+        device = name if name == "cpu" else f"{name}:{dl_index}"
+    dev = resolve_device(device)
+    data = _from_dlpack[dev.backend](x, dev.index)
+    t = wrap_native(data, dev)
+    if copy:
+        t = wrap(_copy[dev.backend](t._data), dev, t._dtype)
+    return t
+
+
+def from_foreign(obj, dev: Device, dt, copy) -> Tensor:
+    """asarray() for objects of other libraries: DLPack first, then the NumPy protocols."""
+    import numpy as np  # host conversion only: lazily, never at import time
+    if type(obj).__module__.startswith("numpy") or hasattr(obj, "__array__") or \
+            hasattr(obj, "__array_interface__"):
+        host = np.asarray(obj)
+    elif hasattr(obj, "__dlpack__"):
+        host = None
+        t = from_dlpack(obj)
+        return asarray_after(t, dev, dt, copy)
+    else:
+        raise TypeError(f"asarray: cannot convert {type(obj).__name__} {obj!r} to a tensor; "
+                        f"pass numbers, nested lists of numbers, a tensor or an array")
+    if host.dtype.kind in "OSUV":
+        raise TypeError(f"asarray: cannot convert an array of dtype {host.dtype} "
+                        f"({type(obj).__name__}) to a tensor; only bool, integer, floating and "
+                        f"complex data are supported")
+    name = host.dtype.name
+    if name not in _dt.DTYPES:
+        # e.g. uint16/uint32: widen to the next signed type that holds them
+        wider = {"uint16": "int32", "uint32": "int64", "uint64": "int64",
+                 "longdouble": "float64", "clongdouble": "complex128"}.get(name)
+        if wider is None:
+            raise TypeError(f"asarray: NumPy dtype {name} is not supported")
+        host = host.astype(wider)
+    if dt is not None and host.dtype.name != dt.name:
+        host = host.astype(dt.name)
+        copy = False if copy is None else copy
+    with dev.backend.device_guard(dev.index if dev.index is not None else 0):
+        if copy:
+            host = host.copy()
+        data = _from_host[dev.backend](host, dev.index)
+    return wrap(data, dev, _dt.DTYPES[host.dtype.name])
+
+
+def asarray_after(t, dev, dt, copy):
+    from .creation import asarray
+    return asarray(t, dtype=dt, device=dev, copy=copy)
+
+
+# ----------------------------------------------------------------- Python protocol methods --
+def __len__(self):
+    shape = self._data.shape
+    if not shape:
+        raise TypeError("len() of a 0-d tensor")
+    return shape[0]
+
+
+def __iter__(self):
+    shape = self._data.shape
+    if not shape:
+        raise TypeError("iteration over a 0-d tensor")
+    for i in range(shape[0]):
+        yield self[i]
+
+
+def __bool__(self):
+    n = self.numel()
+    if n != 1:
+        raise RuntimeError(f"Boolean value of a tensor with {n} elements is ambiguous "
+                           f"(shape {fmt_shape(self._data.shape)}); use .any() or .all()")
+    return builtins.bool(item(self))
+
+
+def __float__(self):
+    return builtins.float(item(self))
+
+
+def __int__(self):
+    return builtins.int(item(self))
+
+
+def __complex__(self):
+    return builtins.complex(item(self))
+
+
+def __index__(self):
+    if self._dtype.kind not in "uib" or self.numel() != 1:
+        raise TypeError(f"only integer tensors of a single element can be converted to an "
+                        f"index, got {describe(self)}")
+    return builtins.int(item(self))
+
+
+def __format__(self, spec):
+    if self.numel() == 1 and self.ndim == 0:
+        return format(item(self), spec)
+    return format(str(self), spec)
+
+
+def contiguous(self) -> Tensor:
+    """``self`` if its memory is C-contiguous, else a contiguous copy."""
+    if _is_contig[self._device.backend](self._data):
+        return self
+    return wrap(_copy[self._device.backend](self._data), self._device, self._dtype)
+
+
+def is_contiguous(self) -> builtins.bool:
+    return builtins.bool(_is_contig[self._device.backend](self._data))
+
+
+def _type_method(dt):
+    def method(self):
+        return to(self, dt)
+    method.__name__ = dt.name
+    return method
+
+
+def type_(self, dtype=None):
+    """With no argument, the type name (``'polyten.FloatTensor'``); else ``to(dtype)``."""
+    if dtype is None:
+        names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                 "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                 "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
+        return f"polyten.{names[self._dtype.name]}Tensor"
+    return to(self, dtype)
+
+
+def __array_namespace__(self, *, api_version=None):
+    if api_version not in (None, "2021.12", "2022.12", "2023.12", "2024.12"):
+        raise ValueError(f"__array_namespace__: unsupported api_version {api_version!r}")
+    import polyten
+    return polyten
+
+
+def __repr__(self) -> str:
+    from .printing import tensor_repr
+    return tensor_repr(self)
+
+
+def __str__(self) -> str:
+    from .printing import tensor_repr
+    return tensor_repr(self)
+
+
+def _rebuild(host, device, dtype_name):
+    from .creation import asarray
+    return asarray(host, dtype=_dt.DTYPES[dtype_name], device=device)
+
+
+def __reduce__(self):
+    # Pickling is for inter-process transport (DataLoader workers, multiprocessing): the
+    # payload is a host array plus device and dtype names.  Checkpoints never use pickle:
+    # see polyten.save / polyten.load.
+    return (_rebuild, (to_numpy(self, force=True), str(self._device), self._dtype.name))
+
+
+TENSOR_METHODS = {
+    "to": to, "cpu": cpu, "cuda": cuda, "numpy": numpy, "item": item, "tolist": tolist,
+    "__array__": __array__, "__dlpack__": __dlpack__, "__dlpack_device__": __dlpack_device__,
+    "__len__": __len__, "__iter__": __iter__, "__bool__": __bool__, "__float__": __float__,
+    "__int__": __int__, "__complex__": __complex__, "__index__": __index__,
+    "__format__": __format__, "contiguous": contiguous, "is_contiguous": is_contiguous,
+    "type": type_, "__array_namespace__": __array_namespace__, "__repr__": __repr__,
+    "__str__": __str__, "__reduce__": __reduce__,
+    "float": _type_method(_dt.float32), "double": _type_method(_dt.float64),
+    "half": _type_method(_dt.float16), "long": _type_method(_dt.int64),
+    "int": _type_method(_dt.int32), "short": _type_method(_dt.int16),
+    "char": _type_method(_dt.int8), "byte": _type_method(_dt.uint8),
+    "bool": _type_method(_dt.bool), "cfloat": _type_method(_dt.complex64),
+    "cdouble": _type_method(_dt.complex128),
+}

@@ -1,0 +1,4 @@
+"""linalg (being written)."""
+
+__all__ = []
+TENSOR_METHODS = {}

@@ -1,0 +1,4 @@
+"""random (being written)."""
+
+__all__ = []
+TENSOR_METHODS = {}

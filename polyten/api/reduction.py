@@ -1,0 +1,4 @@
+"""reduction (being written)."""
+
+__all__ = []
+TENSOR_METHODS = {}

@@ -1,0 +1,130 @@
+"""The backend contract: what a plugin hands to polyten.
+
+A plugin registers a :class:`BackendSpec` (cheap: a name, an availability probe and a lazy
+loader).  When a backend is first used, polyten calls the loader, which returns a
+:class:`Backend`: the kernels (op name -> callable on native arrays, see
+``polyten.dispatch.optable`` for each kernel's signature) plus a handful of facts about the
+backend's arrays and devices.
+
+Kernels receive native arrays (and plain Python parameters already normalised by the core:
+dims are non-negative ints, shapes are tuples, dtypes are names such as ``"float32"``) and
+return native arrays of exactly the dtype and shape the core expects.  Everything else --
+promotion, broadcasting checks, error messages, autograd -- lives in the core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterable, Mapping, Optional, Tuple
+
+__all__ = ["Backend", "BackendSpec"]
+
+
+def _always_available() -> Tuple[bool, str]:
+    return True, ""
+
+
+class BackendSpec:
+    """A backend as registered by a plugin, before it is loaded.
+
+    Parameters
+    ----------
+    name : str
+        The device type users write: ``"cpu"``, ``"cuda"``, ``"mybackend"``.  Lower case,
+        letters, digits and underscores.
+    load : callable
+        ``load() -> Backend``; imports the array library and builds the kernels.  Called once,
+        on first use.
+    probe : callable, optional
+        ``probe() -> (available: bool, reason: str)``; must be cheap and must not import the
+        array library (use ``importlib.util.find_spec`` and the like).  ``reason`` is a
+        sentence for humans, e.g. ``"cupy is not installed"``.  Default: always available.
+    description : str, optional
+        One line shown by ``polyten backends``.
+    """
+
+    __slots__ = ("name", "load", "probe", "description")
+
+    def __init__(self, name: str, load: Callable[[], "Backend"],
+                 probe: Optional[Callable[[], Tuple[bool, str]]] = None,
+                 description: str = ""):
+        self.name = name
+        self.load = load
+        self.probe = probe or _always_available
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"BackendSpec(name={self.name!r})"
+
+
+class Backend:
+    """A loaded backend: kernels plus the facts polyten needs about its arrays and devices.
+
+    Parameters
+    ----------
+    name : str
+        The backend (and device type) name.
+    kernels : mapping of str to callable
+        Op name -> kernel.  Names must be ops of ``polyten.dispatch.optable.OPS``; the
+        signatures are documented there.  Composite ops may be omitted (polyten then runs the
+        op's backend-agnostic default, built from primitives).
+    dtypes : iterable of str
+        Names of the polyten dtypes this backend stores natively (``"float32"``, ...).
+    native_dtype : callable
+        ``native_dtype(name) -> native dtype object`` for each name in ``dtypes``.
+    dtype_name : callable
+        ``dtype_name(array) -> str or None``: the polyten dtype name of a native array, ``None``
+        when the array's dtype has no polyten counterpart (e.g. NumPy ``object``).
+    is_native : callable
+        ``is_native(obj) -> bool``: whether ``obj`` is one of this backend's arrays.
+    indexed : bool
+        ``True`` when the backend has numbered devices (``cuda:0``, ``cuda:1``); ``False`` for a
+        single unnamed device such as ``cpu``.
+    device_count, current_device : callable, optional
+        For indexed backends: how many devices there are and which one is current.
+    device_of : callable, optional
+        ``device_of(array) -> int``, for indexed backends.
+    device_guard : callable, optional
+        ``device_guard(index)`` -> context manager making ``index`` the current device; polyten
+        enters it around creation kernels and transfers on indexed backends.
+    synchronize : callable, optional
+        ``synchronize(index)``: wait for all work queued on the device.
+    seed : callable
+        ``seed(int)``: reseed the backend's random generator(s); ``polyten.manual_seed`` calls it.
+    version : str, optional
+        Version of the array library, for reports.
+    """
+
+    def __init__(self, name: str, kernels: Mapping[str, Callable], *,
+                 dtypes: Iterable[str],
+                 native_dtype: Callable[[str], Any],
+                 dtype_name: Callable[[Any], Optional[str]],
+                 is_native: Callable[[Any], bool],
+                 seed: Callable[[int], None],
+                 indexed: bool = False,
+                 device_count: Optional[Callable[[], int]] = None,
+                 current_device: Optional[Callable[[], int]] = None,
+                 device_of: Optional[Callable[[Any], int]] = None,
+                 device_guard: Optional[Callable[[int], Any]] = None,
+                 synchronize: Optional[Callable[[Optional[int]], None]] = None,
+                 version: str = ""):
+        self.name = name
+        self.kernels = dict(kernels)
+        self.dtypes = frozenset(dtypes)
+        self.native_dtype = native_dtype
+        self.dtype_name = dtype_name
+        self.is_native = is_native
+        self.seed = seed
+        self.indexed = indexed
+        self.device_count = device_count or (lambda: 1)
+        self.current_device = current_device or (lambda: 0)
+        self.device_of = device_of or (lambda a: 0)
+        self.device_guard = device_guard or (lambda index: contextlib.nullcontext())
+        self.synchronize = synchronize or (lambda index=None: None)
+        self.version = version
+        # filled in by the registry
+        self.distribution = ""
+        self.distribution_version = ""
+
+    def __repr__(self) -> str:
+        return f"<polyten backend {self.name!r} ({len(self.kernels)} kernels)>"

@@ -1,0 +1,325 @@
+"""The op table: every op polyten dispatches, declared once.
+
+Each :class:`OpDef` says what the op is (``primitive`` -- every backend must implement it, in
+its ``tier`` -- or ``composite`` -- polyten has a backend-agnostic default written with polyten
+ops, which a backend may replace with a fused kernel), how many tensor inputs it takes, which
+input dtypes it accepts (a category of :data:`DTYPE_CATEGORIES`), how the result dtype is
+derived (:data:`RESULT_RULES`), whether it is differentiable, and the exact kernel signature a
+backend implements.  The table drives dispatch, ``docs/backends.md`` and the conformance suite.
+
+Kernel conventions (all kernels): arguments named ``x``, ``y``, ``xs`` ... are native arrays
+of the backend (``y`` may also be a Python scalar where the signature says ``scalar``); other
+parameters are plain Python values already normalised by the core (dims are non-negative ints
+in range, ``dims`` are sorted tuples, shapes are tuples of ints, dtypes are polyten dtype
+*names* such as ``"float32"``).  Inputs arrive already cast to the computation dtype, so a
+kernel never promotes; it returns native arrays of exactly the result dtype and shape.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List
+
+__all__ = ["OpDef", "OPS", "DTYPE_CATEGORIES", "RESULT_RULES", "TIERS", "op",
+           "validate_kernels", "primitives", "composites"]
+
+_FLOAT = ("float16", "float32", "float64")
+_COMPLEX = ("complex64", "complex128")
+_SINT = ("int8", "int16", "int32", "int64")
+_INT = ("uint8",) + _SINT
+ALL_DTYPES = ("bool",) + _INT + _FLOAT + _COMPLEX
+
+DTYPE_CATEGORIES: Dict[str, frozenset] = {
+    "any": frozenset(ALL_DTYPES),
+    "numeric": frozenset(_INT + _FLOAT + _COMPLEX),
+    "real": frozenset(("bool",) + _INT + _FLOAT),
+    "real_numeric": frozenset(_INT + _FLOAT),
+    "floating": frozenset(_FLOAT + _COMPLEX),
+    "real_floating": frozenset(_FLOAT),
+    "integer": frozenset(_INT),
+    "integer_or_bool": frozenset(("bool",) + _INT),
+    "bool": frozenset(("bool",)),
+}
+
+RESULT_RULES = {
+    "same": "the input's dtype",
+    "promote": "the promoted dtype of the inputs (Python scalars are weak)",
+    "float": "the input's dtype if floating, else the default float dtype",
+    "promote_float": "the promoted dtype, or the default float dtype if that is integral/bool",
+    "real": "the input's dtype, complex mapped to the matching real dtype",
+    "bool": "bool",
+    "int64": "int64",
+    "custom": "documented with the op",
+}
+
+TIERS = {
+    "core": "every backend implements these",
+    "random": "random number generation",
+    "linalg": "linear algebra beyond matmul",
+    "transfer": "moving data in and out of the backend",
+}
+
+
+class OpDef:
+    """One op: its declaration in the table (see the module docstring)."""
+
+    __slots__ = ("name", "kind", "tier", "arity", "dtypes", "result", "differentiable",
+                 "signature", "doc")
+
+    def __init__(self, name, kind, tier, arity, dtypes, result, differentiable, signature, doc):
+        assert kind in ("primitive", "composite"), kind
+        assert tier in TIERS, tier
+        assert dtypes in DTYPE_CATEGORIES, dtypes
+        assert result in RESULT_RULES, result
+        self.name, self.kind, self.tier, self.arity = name, kind, tier, arity
+        self.dtypes, self.result, self.differentiable = dtypes, result, differentiable
+        self.signature, self.doc = signature, doc
+
+    @property
+    def accepted(self) -> frozenset:
+        return DTYPE_CATEGORIES[self.dtypes]
+
+    def __repr__(self) -> str:
+        return f"OpDef({self.name!r}, {self.kind}, tier={self.tier!r})"
+
+
+OPS: Dict[str, OpDef] = {}
+
+
+def _decl(kind, tier, dtypes, result, diff, signature, doc="", arity=None):
+    name = signature.split("(", 1)[0]
+    if arity is None:
+        params = signature.split("(", 1)[1].split(")", 1)[0]
+        arity = sum(1 for p in params.split(",") if p.strip() in ("x", "y", "cond", "index",
+                                                                  "src", "a", "b"))
+        if "xs" in params:
+            arity = -1
+    assert name not in OPS, name
+    OPS[name] = OpDef(name, kind, tier, arity, dtypes, result, diff, signature, doc)
+
+
+P, C = "primitive", "composite"
+
+# --- elementwise, unary: kernel(x) -> array ---------------------------------------------------
+for _n in ("neg", "positive"):
+    _decl(P, "core", "numeric", "same", True, f"{_n}(x)")
+_decl(P, "core", "numeric", "real", True, "abs(x)")
+_decl(P, "core", "real_numeric", "same", True, "sign(x)")
+for _n in ("floor", "ceil", "trunc"):
+    _decl(P, "core", "real", "same", True, f"{_n}(x)", "integers are returned unchanged")
+_decl(P, "core", "real", "same", True, "round(x, decimals)",
+      "round half to even, as numpy.round / torch.round")
+for _n in ("exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "tan",
+           "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid",
+           "exp2"):
+    _decl(P, "core", "any", "float", True, f"{_n}(x)", "integer inputs are cast to float first")
+_decl(P, "core", "any", "float", True, "erf(x)", "accurate to float64 rounding")
+_decl(P, "core", "numeric", "same", True, "square(x)")
+_decl(P, "core", "any", "float", True, "reciprocal(x)")
+_decl(P, "core", "real", "bool", False, "signbit(x)")
+for _n in ("isnan", "isinf", "isfinite"):
+    _decl(P, "core", "any", "bool", False, f"{_n}(x)")
+_decl(P, "core", "any", "bool", False, "logical_not(x)")
+_decl(P, "core", "integer_or_bool", "same", False, "bitwise_not(x)")
+_decl(P, "core", "floating", "same", True, "nan_to_num(x, nan, posinf, neginf)",
+      "posinf/neginf are floats (the core fills None with the dtype's max/min)")
+_decl(P, "core", "numeric", "same", True, "conj(x)")
+_decl(P, "core", "numeric", "real", True, "real(x)")
+_decl(P, "core", "numeric", "real", True, "imag(x)")
+_decl(C, "core", "real", "same", True, "relu(x)", "default: maximum(x, 0)")
+
+# --- elementwise, binary: kernel(x, y) -> array; y may be a Python scalar ---------------------
+for _n in ("add", "sub", "mul"):
+    _decl(P, "core", "any", "promote", True, f"{_n}(x, y)")
+_decl(P, "core", "any", "promote_float", True, "div(x, y)", "true division")
+_decl(P, "core", "real", "promote", True, "floor_divide(x, y)",
+      "rounds toward -inf (Python //); integer division by zero is the backend's business")
+_decl(P, "core", "real", "promote", True, "remainder(x, y)", "sign of the divisor (Python %)")
+_decl(P, "core", "real", "promote", True, "fmod(x, y)", "sign of the dividend (C fmod)")
+_decl(P, "core", "any", "promote", True, "pow(x, y)")
+for _n in ("maximum", "minimum"):
+    _decl(P, "core", "real", "promote", True, f"{_n}(x, y)", "NaN propagates")
+_decl(P, "core", "real", "promote_float", True, "atan2(x, y)")
+_decl(P, "core", "real", "promote_float", True, "hypot(x, y)")
+_decl(P, "core", "real", "promote_float", True, "logaddexp(x, y)")
+_decl(P, "core", "real", "promote_float", True, "copysign(x, y)")
+for _n in ("eq", "ne"):
+    _decl(P, "core", "any", "bool", False, f"{_n}(x, y)")
+for _n in ("lt", "le", "gt", "ge"):
+    _decl(P, "core", "real", "bool", False, f"{_n}(x, y)")
+for _n in ("logical_and", "logical_or", "logical_xor"):
+    _decl(P, "core", "any", "bool", False, f"{_n}(x, y)")
+for _n in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+    _decl(P, "core", "integer_or_bool", "promote", False, f"{_n}(x, y)")
+for _n in ("bitwise_left_shift", "bitwise_right_shift"):
+    _decl(P, "core", "integer", "promote", False, f"{_n}(x, y)")
+_decl(P, "core", "any", "promote", True, "where(cond, x, y)",
+      "cond is a bool array; x and y arrays or scalars of the result dtype")
+_decl(P, "core", "real", "promote", True, "clamp(x, lo, hi)",
+      "lo/hi: arrays, scalars or None (not both None); NaN propagates")
+_decl(C, "core", "floating", "bool", False, "isclose(x, y, rtol, atol, equal_nan)")
+
+# --- casting and copies ---------------------------------------------------------------------
+_decl(P, "core", "any", "custom", True, "astype(x, dtype)",
+      "a new array of dtype (always a copy); float->int truncates toward zero")
+_decl(P, "core", "any", "same", True, "copy(x)", "a C-contiguous copy")
+_decl(P, "core", "any", "custom", False, "is_contiguous(x) -> bool", "not an array result",
+      arity=1)
+
+# --- reductions ------------------------------------------------------------------------------
+# dims: tuple of non-negative ints, or None for all; keepdim: bool
+_decl(P, "core", "any", "custom", True, "sum(x, dims, keepdim, dtype)",
+      "dtype: the accumulation/result dtype (bool/int -> int64 by default, chosen by the core)")
+_decl(P, "core", "any", "custom", True, "prod(x, dims, keepdim, dtype)")
+_decl(P, "core", "floating", "same", True, "mean(x, dims, keepdim)")
+_decl(P, "core", "real", "same", True, "amax(x, dims, keepdim)", "NaN propagates")
+_decl(P, "core", "real", "same", True, "amin(x, dims, keepdim)", "NaN propagates")
+_decl(P, "core", "real", "int64", False, "argmax(x, dim, keepdim)",
+      "dim None: index into the flattened array; first occurrence on ties")
+_decl(P, "core", "real", "int64", False, "argmin(x, dim, keepdim)")
+_decl(C, "core", "real", "custom", True, "max_dim(x, dim, keepdim) -> (values, indices)",
+      "default: amax + argmax")
+_decl(C, "core", "real", "custom", True, "min_dim(x, dim, keepdim) -> (values, indices)")
+_decl(P, "core", "floating", "real", True, "var(x, dims, correction, keepdim)")
+_decl(C, "core", "floating", "real", True, "std(x, dims, correction, keepdim)",
+      "default: sqrt(var)")
+_decl(C, "core", "floating", "same", True, "logsumexp(x, dims, keepdim)",
+      "default: max-shifted log(sum(exp))")
+_decl(P, "core", "floating", "real", True, "vector_norm(x, ord, dims, keepdim)",
+      "ord: a float, inf or -inf")
+_decl(P, "core", "any", "bool", False, "all(x, dims, keepdim)")
+_decl(P, "core", "any", "bool", False, "any(x, dims, keepdim)")
+_decl(P, "core", "any", "custom", True, "cumsum(x, dim, dtype)")
+_decl(P, "core", "any", "custom", True, "cumprod(x, dim, dtype)")
+
+# --- linear algebra -------------------------------------------------------------------------
+_decl(P, "core", "numeric", "promote", True, "matmul(x, y)",
+      "numpy.matmul semantics; the core has checked shapes and cast to a common dtype")
+_decl(P, "core", "numeric", "promote", True, "einsum(equation, xs)",
+      "equation already validated; xs share one dtype", arity=-1)
+_decl(C, "core", "numeric", "promote", True, "tensordot(x, y, dims_x, dims_y)",
+      "default: permute + reshape + matmul")
+_decl(P, "linalg", "floating", "same", True, "linalg_inv(x)", "batched (..., n, n)")
+_decl(P, "linalg", "floating", "same", True, "linalg_solve(a, b)",
+      "a (..., n, n); b (..., n, k) -- the core turns a vector b into (..., n, 1)")
+_decl(P, "linalg", "floating", "same", True, "linalg_det(x)")
+_decl(C, "linalg", "floating", "real", True, "matrix_norm(x, ord, dims, keepdim)",
+      "ord 'fro' (default composite), 'nuc', 1, -1, inf, -inf, 2, -2")
+
+# --- shape (views where the array library can make them) ------------------------------------
+_decl(P, "core", "any", "same", True, "reshape(x, shape)",
+      "a view when the memory layout allows, else a copy")
+_decl(P, "core", "any", "same", True, "permute(x, dims)", "a view")
+_decl(P, "core", "any", "same", True, "expand(x, shape)", "a broadcast view")
+_decl(P, "core", "any", "same", True, "concat(xs, dim)", "xs share one dtype", arity=-1)
+_decl(P, "core", "any", "same", True, "flip(x, dims)")
+_decl(P, "core", "any", "same", True, "roll(x, shifts, dims)",
+      "shifts/dims tuples of equal length; dims None means flattened")
+_decl(P, "core", "any", "same", True, "tile(x, reps)", "len(reps) >= x.ndim")
+_decl(P, "core", "any", "same", True, "tril(x, k)")
+_decl(P, "core", "any", "same", True, "triu(x, k)")
+_decl(C, "core", "any", "same", True, "stack(xs, dim)", "default: unsqueeze + concat",
+      arity=-1)
+
+# --- indexing ---------------------------------------------------------------------------------
+_decl(P, "core", "any", "same", True, "getitem(x, key)",
+      "key: tuple of int, slice, None, Ellipsis, native int64 arrays and native bool arrays, "
+      "all bounds-checked by the core; basic indexing returns a view")
+_decl(P, "core", "any", "same", True, "setitem(x, key, value)",
+      "in place; value an array of x's dtype broadcastable to the indexed shape, or a scalar")
+_decl(P, "core", "any", "same", True, "gather(x, dim, index)",
+      "index int64 of x.ndim dims, each dim <= x's except dim; values bounds-checked")
+_decl(P, "core", "any", "same", True, "scatter(x, dim, index, src)",
+      "out of place: a copy of x with src written at index; src array or scalar")
+_decl(P, "core", "numeric", "same", True, "scatter_add(x, dim, index, src)", "out of place")
+_decl(P, "core", "any", "int64", False, "nonzero(x)", "(n, ndim) int64 indices, C order",
+      arity=1)
+_decl(P, "core", "real", "custom", True,
+      "sort(x, dim, descending, stable) -> (values, indices)")
+_decl(P, "core", "real", "custom", True,
+      "topk(x, k, dim, largest, sorted) -> (values, indices)")
+_decl(P, "core", "real", "custom", False,
+      "unique(x, return_inverse, return_counts) -> (values, inverse, counts)",
+      "flattened, sorted; inverse/counts int64 or None when not asked")
+_decl(C, "core", "any", "same", True, "masked_fill(x, mask, value)", "default: where",
+      arity=1)
+
+# --- creation (device_index is None on single-device backends) -------------------------------
+_decl(P, "core", "any", "custom", False, "full(shape, value, dtype, device_index)",
+      arity=0)
+_decl(P, "core", "any", "custom", False, "empty(shape, dtype, device_index)", arity=0)
+_decl(P, "core", "real_numeric", "custom", False,
+      "arange(start, stop, step, dtype, device_index)", arity=0)
+_decl(P, "core", "floating", "custom", False,
+      "linspace(start, stop, num, dtype, device_index)", "both ends included", arity=0)
+_decl(P, "core", "any", "custom", False, "eye(n, m, k, dtype, device_index)", arity=0)
+_decl(P, "core", "any", "custom", False, "asarray(obj, dtype, copy, device_index)",
+      "obj: nested sequences/scalars, a host (NumPy) array, or a native array; dtype None "
+      "means infer (the core then maps Python floats to the default dtype)", arity=0)
+
+# --- random (per-backend generator, reseeded by polyten.manual_seed) -------------------------
+_decl(P, "random", "real_floating", "custom", False,
+      "random_uniform(shape, low, high, dtype, device_index)", arity=0)
+_decl(P, "random", "real_floating", "custom", False,
+      "random_normal(shape, mean, std, dtype, device_index)", arity=0)
+_decl(P, "random", "real_numeric", "custom", False,
+      "random_integers(shape, low, high, dtype, device_index)", "low inclusive, high exclusive",
+      arity=0)
+_decl(P, "random", "integer", "custom", False, "random_permutation(n, dtype, device_index)",
+      arity=0)
+_decl(P, "random", "real_floating", "same", False, "bernoulli(x)",
+      "x: probabilities; returns 0/1 of x's dtype")
+_decl(P, "random", "real_floating", "int64", False,
+      "multinomial(x, num_samples, replacement)", "x (n,) or (b, n) non-negative weights")
+
+# --- transfer ---------------------------------------------------------------------------------
+_decl(P, "transfer", "any", "same", False, "to_host(x)",
+      "a NumPy ndarray with the same values (may share memory on host backends)")
+_decl(P, "transfer", "any", "same", False, "from_host(array, device_index)",
+      "a native array from a NumPy ndarray (same dtype)", arity=0)
+_decl(P, "transfer", "any", "same", False, "from_dlpack(obj, device_index)",
+      "a native array from any object with __dlpack__", arity=0)
+
+del _n
+
+
+def op(name: str) -> OpDef:
+    """The :class:`OpDef` called ``name``; ``KeyError`` names close matches."""
+    try:
+        return OPS[name]
+    except KeyError:
+        import difflib
+        close = difflib.get_close_matches(name, OPS, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"no op named {name!r} in polyten's op table{hint}") from None
+
+
+def primitives(tier: str = None) -> List[OpDef]:
+    return [o for o in OPS.values() if o.kind == "primitive" and tier in (None, o.tier)]
+
+
+def composites() -> List[OpDef]:
+    return [o for o in OPS.values() if o.kind == "composite"]
+
+
+def validate_kernels(backend) -> List[str]:
+    """Problems with a backend's kernels: names that are no op, and values that are not callable.
+
+    The offending entries are removed so that dispatch never reaches them.
+    """
+    problems = []
+    for name in list(backend.kernels):
+        if name not in OPS:
+            problems.append(f"backend {backend.name!r} declares a kernel for {name!r}, which is "
+                            f"not an op of polyten's op table; it is ignored")
+            del backend.kernels[name]
+        elif not callable(backend.kernels[name]):
+            problems.append(f"backend {backend.name!r}: kernel {name!r} is "
+                            f"{type(backend.kernels[name]).__name__}, not callable; it is ignored")
+            del backend.kernels[name]
+    return problems
+
+
+def missing_primitives(backend, tiers: Iterable[str] = None) -> List[str]:
+    """Primitive ops the backend has no kernel for (optionally only some tiers)."""
+    return [o.name for o in OPS.values() if o.kind == "primitive"
+            and (tiers is None or o.tier in tiers) and o.name not in backend.kernels]

@@ -39,6 +39,7 @@ from .dispatch import (BackendError, BackendUnavailableError, DeviceMismatchErro
                        device)
 from .dispatch.device import Device
 from . import autograd  # noqa: E402  (installs requires_grad_)
+from . import linalg  # noqa: E402
 from .autograd.meta import requires_grad_ as _requires_grad_
 
 Tensor.requires_grad_ = _requires_grad_

@@ -83,8 +83,13 @@ def _unary(name: str, doc: str = ""):
     return fn
 
 
-def _binary(name: str, doc: str = ""):
-    """Build ``fn(input, other)``; scalars are weak; both operands may be tensors or one a number."""
+def _binary(name: str, doc: str = "", *, dunder: bool = False, alpha: bool = False):
+    """Build ``fn(input, other)``; scalars are weak; both operands may be tensors or one a number.
+
+    ``dunder=True`` builds the operator form: it returns ``NotImplemented`` for operands it does
+    not know, so Python can try the other operand's reflected method.  ``alpha=True`` adds
+    ``add``/``sub``'s keyword ``alpha`` (``input + alpha * other``).
+    """
     opdef = OPS[name]
     cache = kernels(name)
     accepted = _accepted(opdef)
@@ -92,69 +97,92 @@ def _binary(name: str, doc: str = ""):
     fixed = _dt.bool if rule == "bool" else None
     to_float = rule == "promote_float"
 
-    def operands(input, other):
-        # slow path: scalars, numpy scalars, foreign arrays
+    def slow(input, other):
+        # scalars, NumPy scalars, foreign arrays, device mismatch
         if isinstance(input, Tensor):
             if isinstance(other, Tensor):
                 raise device_mismatch(name, (input, other))
             if is_scalar(other):
                 other = scalar_value(other)
-                return input, other, _scalar_dtype(other, input._dtype), False
-            return input, as_operand(other, input, name), None, False
+                return _scalar_op(input, other, _scalar_dtype(other, input._dtype), False)
+            if dunder and not (hasattr(other, "__array__") or hasattr(other, "__dlpack__")
+                               or isinstance(other, (list, tuple))):
+                return NotImplemented
+            return fn(input, as_operand(other, input, name))
         if isinstance(other, Tensor):
             if is_scalar(input):
                 input = scalar_value(input)
-                return other, input, _scalar_dtype(input, other._dtype), True
-            return as_operand(input, other, name), other, None, False
+                return _scalar_op(other, input, _scalar_dtype(input, other._dtype), True)
+            return fn(as_operand(input, other, name), other)
         raise TypeError(f"{name}(): expected at least one tensor operand, got "
                         f"{describe(input)} and {describe(other)}")
 
+    def _scalar_op(t, s, cd, reflected):
+        if cd not in accepted:
+            raise unsupported(name, opdef, t._dtype, cd)
+        if to_float and cd.kind in "biu":
+            cd = _DEFAULT[0]
+        dev = t._device
+        td = cast(t, cd)
+        if cd.kind == "b" and type(s) is not builtins.bool:
+            s = builtins.bool(s)
+        out = cache[dev.backend](s, td) if reflected else cache[dev.backend](td, s)
+        return wrap(out, dev, fixed or cd)
+
     def fn(input, other):
-        if isinstance(input, Tensor) and isinstance(other, Tensor) and \
-                input._device is other._device:
+        if input.__class__ is Tensor and other.__class__ is Tensor:
             dev = input._device
-            dx, dy = input._dtype, other._dtype
-            xd, yd = input._data, other._data
-            if dx is dy:
-                cd = dx
-            else:
-                cd = _PROMOTE[(dx, dy)]
-                if cd not in accepted:
-                    raise unsupported(name, opdef, dx, dy)
-                if to_float and cd.kind in "biu":
-                    cd = _DEFAULT[0]
-                if dx is not cd:
-                    xd = cast(input, cd)
-                if dy is not cd:
-                    yd = cast(other, cd)
+            if other._device is not dev:
+                return slow(input, other)
+        elif isinstance(input, Tensor) and isinstance(other, Tensor):
+            dev = input._device  # subclasses (nn.Parameter)
+            if other._device is not dev:
+                return slow(input, other)
+        else:
+            return slow(input, other)
+        dx = input._dtype
+        dy = other._dtype
+        xd = input._data
+        yd = other._data
+        if dx is dy:
+            cd = dx
+            if cd not in accepted:
+                raise unsupported(name, opdef, dx)
+            if to_float and cd.kind in "biu":
+                cd = _DEFAULT[0]
+                xd, yd = cast(input, cd), cast(other, cd)
+        else:
+            cd = _PROMOTE[(dx, dy)]
             if cd not in accepted:
                 raise unsupported(name, opdef, dx, dy)
             if to_float and cd.kind in "biu":
                 cd = _DEFAULT[0]
-                xd, yd = cast(input, cd), cast(other, cd)
-            sx, sy = xd.shape, yd.shape
-            if sx != sy:
-                check_broadcast(name, sx, sy)
-        else:
-            t, s, cd, reflected = operands(input, other)
-            if cd is None:  # two tensors after conversion
-                return fn(t, s)
-            if cd not in accepted:
-                raise unsupported(name, opdef, t._dtype, cd)
-            if to_float and cd.kind in "biu":
-                cd = _DEFAULT[0]
-            dev = t._device
-            td = cast(t, cd)
-            if cd.kind == "b" and type(s) is not builtins.bool:
-                s = builtins.bool(s)
-            xd, yd = (s, td) if reflected else (td, s)
-        out = cache[dev.backend](xd, yd)
-        return wrap(out, dev, fixed or cd)
+            if dx is not cd:
+                xd = cast(input, cd)
+            if dy is not cd:
+                yd = cast(other, cd)
+        if xd.shape != yd.shape:
+            check_broadcast(name, xd.shape, yd.shape)
+        return wrap(cache[dev.backend](xd, yd), dev, fixed or cd)
 
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc or (f"Elementwise ``{opdef.signature}`` with broadcasting and type "
-                         f"promotion (Python scalars are weak). {opdef.doc}").strip()
-    return fn
+    if alpha:
+        plain = fn
+
+        def fn_alpha(input, other, *, alpha=1):
+            if alpha != 1:
+                other = _binary_mul(other, alpha)
+            return plain(input, other)
+        result = fn_alpha
+    else:
+        result = fn
+    result.__name__ = result.__qualname__ = name
+    result.__doc__ = doc or (f"Elementwise ``{opdef.signature}`` with broadcasting and type "
+                             f"promotion (Python scalars are weak). {opdef.doc}").strip()
+    return result
+
+
+def _binary_mul(a, b):
+    return mul(a, b)  # noqa: F821
 
 
 # ---------------------------------------------------------------------------- generation ---
@@ -169,21 +197,10 @@ for _n in _BINARY:
     _g[_n] = _binary(_n)
 del _g, _n
 
-_add_plain, _sub_plain = add, sub  # noqa: F821  (generated above)
-
-
-def add(input, other, *, alpha=1):
-    """``input + alpha * other`` with broadcasting and type promotion (``torch.add``)."""
-    if alpha != 1:
-        other = mul(other, alpha)  # noqa: F821
-    return _add_plain(input, other)
-
-
-def sub(input, other, *, alpha=1):
-    """``input - alpha * other`` (``torch.sub``)."""
-    if alpha != 1:
-        other = mul(other, alpha)  # noqa: F821
-    return _sub_plain(input, other)
+add = _binary("add", "``input + alpha * other`` with broadcasting and type promotion "
+                     "(``torch.add``; Python scalars are weak).", alpha=True)
+sub = _binary("sub", "``input - alpha * other`` with broadcasting and type promotion "
+                     "(``torch.sub``).", alpha=True)
 
 
 def relu(input):
@@ -401,28 +418,17 @@ def _inplace(f, name):
     return method
 
 
-def _binop(f):
-    def method(self, other):
-        if not isinstance(other, Tensor) and not is_scalar(other) and \
-                not hasattr(other, "__array__") and not hasattr(other, "__dlpack__") and \
-                not isinstance(other, (list, tuple)):
-            return NotImplemented
-        return f(self, other)
-    method.__name__ = f.__name__
-    return method
-
-
 TENSOR_METHODS = {}
 _OPERATORS = {"add": add, "sub": sub, "mul": mul, "truediv": div, "floordiv": floor_divide,  # noqa
               "mod": remainder, "pow": pow, "and": bitwise_and, "or": bitwise_or,  # noqa
               "xor": bitwise_xor, "lshift": bitwise_left_shift,  # noqa
               "rshift": bitwise_right_shift}  # noqa
 for _k, _f in _OPERATORS.items():
-    TENSOR_METHODS[f"__{_k}__"] = _binop(_f)
+    TENSOR_METHODS[f"__{_k}__"] = _binary(_f.__name__, dunder=True)
     TENSOR_METHODS[f"__r{_k}__"] = _reflect(_f)
     TENSOR_METHODS[f"__i{_k}__"] = _inplace(_f, _k)
-for _k, _f in {"eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge}.items():  # noqa
-    TENSOR_METHODS[f"__{_k}__"] = _binop(_f)
+for _k in ("eq", "ne", "lt", "le", "gt", "ge"):
+    TENSOR_METHODS[f"__{_k}__"] = _binary(_k, dunder=True)
 TENSOR_METHODS.update({
     "__neg__": neg, "__pos__": positive, "__abs__": abs, "__invert__": bitwise_not,  # noqa
     "__hash__": builtins.object.__hash__,

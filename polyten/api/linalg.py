@@ -1,4 +1,5 @@
-"""linalg (being written)."""
+"""Linear algebra (being written)."""
 
 __all__ = []
 TENSOR_METHODS = {}
+LINALG_NAMESPACE = {}

@@ -1,0 +1,110 @@
+"""Per-op time: raw NumPy vs polyten (cpu) vs PyTorch CPU, side by side in one process.
+
+Run:  .venv/bin/python benchmarks/bench_ops.py [--quick]
+
+Prints the median time per call of each op and the ratios polyten/NumPy and polyten/PyTorch.
+Tiny tensors measure dispatch overhead; large ones measure whether polyten adds anything to
+the kernels (NumPy is the physical limit of the cpu backend).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import subprocess
+import sys
+import time
+import timeit
+
+import numpy as np
+
+import polyten as pt
+
+try:
+    import torch
+    torch.set_num_threads(1)  # NumPy's elementwise ops are single-threaded too
+except ImportError:  # the benchmark still compares with NumPy
+    torch = None
+
+
+def median_time(fn, number: int, repeat: int) -> float:
+    """Median seconds per call over ``repeat`` runs of ``number`` calls."""
+    fn()
+    gc.collect()
+    runs = timeit.repeat(fn, number=number, repeat=repeat)
+    return statistics.median(runs) / number
+
+
+def cases(size: str):
+    if size == "tiny":
+        a_np = np.random.default_rng(0).standard_normal(16).astype(np.float32)
+        b_np = np.random.default_rng(1).standard_normal(16).astype(np.float32)
+        m_np = np.random.default_rng(2).standard_normal((16, 16)).astype(np.float32)
+    else:
+        a_np = np.random.default_rng(0).standard_normal(1_000_000).astype(np.float32)
+        b_np = np.random.default_rng(1).standard_normal(1_000_000).astype(np.float32)
+        m_np = np.random.default_rng(2).standard_normal((1024, 1024)).astype(np.float32)
+    a, b, m = pt.asarray(a_np), pt.asarray(b_np), pt.asarray(m_np)
+    ta = tb = tm = None
+    if torch is not None:
+        ta, tb, tm = torch.from_numpy(a_np), torch.from_numpy(b_np), torch.from_numpy(m_np)
+    n = a_np.shape[0]
+    yield "add", (lambda: a_np + b_np), (lambda: a + b), (lambda: ta + tb)
+    yield "mul scalar", (lambda: a_np * 2.0), (lambda: a * 2.0), (lambda: ta * 2.0)
+    yield "sum", (lambda: a_np.sum()), (lambda: a.sum()), (lambda: ta.sum())
+    yield "exp", (lambda: np.exp(a_np)), (lambda: pt.exp(a)), (lambda: torch.exp(ta))
+    yield "relu", (lambda: np.maximum(a_np, 0)), (lambda: pt.relu(a)), \
+        (lambda: torch.relu(ta))
+    yield "matmul", (lambda: m_np @ m_np), (lambda: m @ m), (lambda: tm @ tm)
+    yield "slice", (lambda: a_np[2:n - 2]), (lambda: a[2:n - 2]), (lambda: ta[2:n - 2])
+    yield "reshape", (lambda: a_np.reshape(4, -1)), (lambda: a.reshape(4, -1)), \
+        (lambda: ta.reshape(4, -1))
+
+
+def import_time() -> float:
+    code = ("import time; t=time.perf_counter(); import polyten; "
+            "polyten.ones(1); print(time.perf_counter()-t)")
+    runs = [float(subprocess.run([sys.executable, "-c", code],
+                                 capture_output=True, text=True, check=True).stdout)
+            for _ in range(5)]
+    return statistics.median(runs)
+
+
+def import_only_time() -> float:
+    code = "import time; t=time.perf_counter(); import polyten; print(time.perf_counter()-t)"
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout) for _ in range(5)]
+    return statistics.median(runs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args()
+    repeat = 5 if args.quick else 15
+    print(f"numpy {np.__version__}; torch {torch.__version__ if torch else 'not installed'}; "
+          f"polyten {pt.__version__} on {pt.get_backend()}")
+    print(f"median time per call; ratios < 1 mean polyten is faster")
+    for size, number in (("tiny", 20000 if not args.quick else 5000),
+                         ("large", 20 if not args.quick else 5)):
+        print(f"\n{size} tensors ({'(16,) / 16x16' if size == 'tiny' else '1e6 / 1024x1024'}"
+              f" float32)")
+        print(f"{'op':12s} {'numpy':>10s} {'polyten':>10s} {'torch':>10s} "
+              f"{'pt/np':>7s} {'pt/torch':>9s}")
+        for name, f_np, f_pt, f_t in cases(size):
+            num = number if not (size == "large" and name == "matmul") else max(2, number // 4)
+            t_np = median_time(f_np, num, repeat)
+            t_pt = median_time(f_pt, num, repeat)
+            t_t = median_time(f_t, num, repeat) if torch is not None else float("nan")
+            unit, scale = ("us", 1e6)
+            print(f"{name:12s} {t_np * scale:9.2f}{unit[0]} {t_pt * scale:9.2f}{unit[0]} "
+                  f"{t_t * scale:9.2f}{unit[0]} {t_pt / t_np:7.2f} {t_pt / t_t:9.2f}")
+    print(f"\nimport polyten: {import_only_time() * 1e3:.1f} ms; "
+          f"import + first tensor on cpu (loads NumPy and the plugin): "
+          f"{import_time() * 1e3:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

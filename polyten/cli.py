@@ -1,0 +1,90 @@
+"""The ``polyten`` command: ``polyten backends`` and ``polyten conformance NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+
+def _cmd_backends(args) -> int:
+    from .dispatch import optable, registry
+    rows = registry.backends()
+    errors = registry.plugin_errors()
+    if not rows and not errors:
+        print("No polyten backend is installed. Install one, e.g.: pip install polyten-cpu")
+        return 1
+    header = ("backend", "distribution", "version", "status")
+    table = []
+    for info in rows:
+        status = "available" if info.available else f"unavailable: {info.reason}"
+        table.append((info.name, info.distribution or "(in-process)", info.version, status))
+    widths = [max(len(str(r[i])) for r in [header] + table) for i in range(3)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  " + header[3])
+    for r in table:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + r[3])
+    if args.verbose:
+        for info in rows:
+            if not info.available:
+                continue
+            try:
+                backend = registry.get(info.name)
+            except Exception as exc:  # reported, never fatal for the listing
+                print(f"\n{info.name}: could not load: {exc}")
+                continue
+            prims = optable.primitives()
+            have = [o for o in prims if o.name in backend.kernels]
+            fused = [o.name for o in optable.composites() if o.name in backend.kernels]
+            missing = optable.missing_primitives(backend)
+            print(f"\n{info.name}: {backend.version}; {len(have)}/{len(prims)} primitive "
+                  f"kernels; dtypes: {', '.join(sorted(backend.dtypes))}")
+            if fused:
+                print(f"  fused composites: {', '.join(fused)}")
+            if missing:
+                print(f"  missing primitives: {', '.join(missing)}")
+    if errors:
+        print("\nplugin problems:")
+        for e in errors:
+            dist = f" ({e.distribution})" if e.distribution else ""
+            print(f"  - {e.plugin}{dist}: {e.message}")
+    return 0
+
+
+def _cmd_conformance(args) -> int:
+    try:
+        import polyten_conformance
+    except ImportError:
+        print("The conformance suite is not installed: pip install polyten-conformance "
+              "(or, from a checkout, pip install -e conformance)", file=sys.stderr)
+        return 2
+    return polyten_conformance.run(args.backend, ops=args.ops, tier=args.tier,
+                                   report=args.report, extra_args=tuple(args.pytest_args))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="polyten", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("backends", help="list installed backends and whether they can run here")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show each loaded backend's kernels and dtypes")
+    p.set_defaults(func=_cmd_backends)
+    p = sub.add_parser("conformance", help="run the conformance suite against a backend")
+    p.add_argument("backend", help="backend name, e.g. cpu")
+    p.add_argument("--ops", default=None, help="only ops whose name matches this pattern")
+    p.add_argument("--tier", default=None, help="only ops of this tier (core, linalg, ...)")
+    p.add_argument("--report", default=None, help="write a JSON report to this file")
+    p.add_argument("pytest_args", nargs="*", help="extra arguments passed to pytest (after --)")
+    p.set_defaults(func=_cmd_conformance)
+    p = sub.add_parser("demo", help="train a small network on the default backend")
+    p.set_defaults(func=_cmd_demo)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _cmd_demo(args) -> int:
+    from .demo import main as demo_main
+    return demo_main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

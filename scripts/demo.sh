@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up polyten with its CPU backend and run the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q -e . -e plugins/polyten_cpu
+exec .venv/bin/polyten demo "$@"

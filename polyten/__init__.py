@@ -29,6 +29,8 @@ from .api.dtypes import (bool, can_cast, cdouble, cfloat, complex64, complex128,
 from .api.elementwise import *  # noqa: F401,F403
 from .api.indexing import *  # noqa: F401,F403
 from .api.interop import from_dlpack  # noqa: F401
+from .api.namespace_info import __array_namespace_info__  # noqa: F401
+from .api.printing import get_printoptions, printoptions, set_printoptions  # noqa: F401
 from .api.linalg import *  # noqa: F401,F403
 from .api.random import *  # noqa: F401,F403
 from .api.reduction import *  # noqa: F401,F403

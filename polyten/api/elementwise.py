@@ -4,6 +4,17 @@ Each public function (``polyten.add``, ``polyten.exp``, ...) and each operator
 (``a + b``, ``a += b``, ``-a``) is made here by :func:`_unary` or :func:`_binary` from its
 ``OpDef``: device check, weak-scalar promotion, dtype-category check, broadcast check, one
 cached kernel lookup, one kernel call, one wrap.  The hot path has no ``*args`` plumbing.
+
+Python scalars are *weak* (``int_tensor * 1.5`` is the default float dtype, ``float16_tensor *
+2.0`` stays float16) and the core makes them fit the computation dtype before a kernel sees
+them: an integer scalar outside an integer dtype's range wraps around for the modular ops
+(``+ - * & | ^``, as PyTorch), is compared exactly by the comparisons (in int64), and is
+refused, naming the op, everywhere else.
+
+In-place forms (``a += b``, ``a.add_(b)``, ``a.exp_()``) go through the ``inplace`` op, which a
+backend implements as a direct write (NumPy's ``out=``) and whose default computes out of place
+and writes with ``setitem``.  Like PyTorch, the result may be computed in a wider dtype and cast
+back when the kinds allow (``float32 += float64``), but never to a lower kind (``int += 1.5``).
 """
 
 from __future__ import annotations
@@ -15,16 +26,27 @@ from ..dispatch.errors import dtype_error, fmt_shape
 from ..dispatch.optable import OPS
 from . import dtypes as _dt
 from ._core import (Tensor, as_operand, cast, check_broadcast, describe, device_mismatch,
-                    is_scalar, scalar_value, wrap)
+                    is_scalar, same_device, scalar_value, wrap)
 
 _PROMOTE = _dt._PROMOTE
 _DEFAULT = _dt._default_float
 _scalar_dtype = _dt.scalar_dtype_for
+_bool, _int64, _float64 = _dt.bool, _dt.int64, _dt.float64
+_float, _int = builtins.float, builtins.int
 _KIND_NAMES = {"any": "any dtype", "numeric": "numeric (non-bool) dtypes",
                "real": "real (non-complex) dtypes", "real_numeric": "real numeric dtypes",
                "floating": "floating-point dtypes", "real_floating": "real floating dtypes",
                "integer": "integer dtypes", "integer_or_bool": "integer or bool dtypes",
                "bool": "bool"}
+_IRANGE = {d: (_dt.iinfo(d).min, _dt.iinfo(d).max) for d in _dt.DTYPES.values()
+           if d.kind in "iu"}
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+# modular arithmetic: an out-of-range int scalar wraps around, as PyTorch casts it
+_WRAPPING = frozenset(("add", "sub", "mul", "bitwise_and", "bitwise_or", "bitwise_xor"))
+_COMPARISONS = frozenset(("eq", "ne", "lt", "le", "gt", "ge"))
+_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floor_divide": "//",
+            "remainder": "%", "pow": "**", "bitwise_and": "&", "bitwise_or": "|",
+            "bitwise_xor": "^", "bitwise_left_shift": "<<", "bitwise_right_shift": ">>"}
 
 
 def _accepted(opdef):
@@ -38,9 +60,36 @@ def unsupported(op: str, opdef, *dts) -> TypeError:
             "floating": " Cast first, e.g. x.to(polyten.float32).",
             "real_floating": " Cast first, e.g. x.to(polyten.float32).",
             "real": " Use x.real / x.abs() for complex inputs.",
-            "real_numeric": " Cast first, e.g. x.to(polyten.float32)."}.get(opdef.dtypes, "")
+            "real_numeric": " Cast first, e.g. x.to(polyten.float32).",
+            "numeric": " For bool tensors use the logical_* ops or cast first, e.g. "
+                       "x.to(polyten.int64)."}.get(opdef.dtypes, "")
     return dtype_error(op, f"not supported for {names}; {op} takes "
                            f"{_KIND_NAMES[opdef.dtypes]}.{hint}")
+
+
+def _int_scalar_out_of_range(op: str, s: int, cd, label: str = None):
+    """``(scalar, dtype)`` to compute ``op`` with the Python int ``s``, which ``cd`` can't hold.
+
+    ``label`` is the user's call in messages (``add_`` for ``+=``), default ``op``.
+    """
+    lo, hi = _IRANGE[cd]
+    fits64 = -2 ** 63 <= s < 2 ** 63
+    if op in _COMPARISONS and fits64:
+        return s, _int64  # compare exactly
+    if op in _WRAPPING and fits64:
+        bits = cd.itemsize * 8
+        return (s - lo) % (1 << bits) + lo, cd
+    raise OverflowError(f"{label or op}: the Python int {s} is out of range for {cd.name} "
+                        f"({lo} to {hi}); cast the tensor to a wider dtype first, e.g. "
+                        f"x.to(polyten.int64)")
+
+
+def _scalar_overflow(op: str, s, cd) -> OverflowError:
+    return OverflowError(f"{op}: the Python number {s!r} is too large for {cd.name}")
+
+
+def _kind_castable(src, dst) -> builtins.bool:
+    return _KIND_RANK[src.kind] <= _KIND_RANK[dst.kind]
 
 
 def _unary(name: str, doc: str = ""):
@@ -50,6 +99,8 @@ def _unary(name: str, doc: str = ""):
     rule = opdef.result
 
     if rule == "float":
+        check = accepted != _accepted(OPS["add"])  # erf refuses complex
+
         def fn(input):
             try:
                 dt = input._dtype
@@ -60,6 +111,8 @@ def _unary(name: str, doc: str = ""):
             if dt.kind in "biu":
                 dt = _DEFAULT[0]
                 data = cast(input, dt)
+            elif check and dt not in accepted:
+                raise unsupported(name, opdef, dt)
             return wrap(cache[dev.backend](data), dev, dt)
     else:
         fixed = {"bool": _dt.bool, "int64": _dt.int64}.get(rule)
@@ -83,12 +136,12 @@ def _unary(name: str, doc: str = ""):
     return fn
 
 
-def _binary(name: str, doc: str = "", *, dunder: bool = False, alpha: bool = False):
+def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool = False):
     """Build ``fn(input, other)``; scalars are weak; both operands may be tensors or one a number.
 
     ``dunder=True`` builds the operator form: it returns ``NotImplemented`` for operands it does
-    not know, so Python can try the other operand's reflected method.  ``alpha=True`` adds
-    ``add``/``sub``'s keyword ``alpha`` (``input + alpha * other``).
+    not know, so Python can try the other operand's reflected method.  ``reflected=True`` builds
+    the reflected operator (``__rsub__(self, other)`` computes ``other - self``).
     """
     opdef = OPS[name]
     cache = kernels(name)
@@ -96,49 +149,76 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, alpha: bool = Fal
     rule = opdef.result
     fixed = _dt.bool if rule == "bool" else None
     to_float = rule == "promote_float"
+    is_pow = name == "pow"
+    hot = frozenset(d for d in accepted if d.kind in "fc")
+
+    def scalar_op(t, s, refl):
+        """``t op s`` (``s op t`` when ``refl``) for a Python bool/int/float/complex ``s``."""
+        dt = t._dtype
+        cd = _scalar_dtype(s, dt)
+        if cd not in accepted:
+            raise unsupported(name, opdef, dt, cd)
+        if to_float and cd.kind in "biu":
+            cd = _DEFAULT[0]
+        elif cd.kind in "iu" and s.__class__ is _int:
+            lo, hi = _IRANGE[cd]
+            if not lo <= s <= hi:
+                s, cd = _int_scalar_out_of_range(name, s, cd)
+            if is_pow and not refl and s < 0:
+                raise ValueError(f"pow: integers to negative integer powers are not allowed "
+                                 f"({dt.name} tensor ** {s}); use a floating exponent or "
+                                 f"tensor, e.g. x.to(polyten.float32) ** {s}")
+        dev = t._device
+        td = t._data if cd is dt else cast(t, cd)
+        k = cache[dev.backend]
+        try:
+            out = k(s, td) if refl else k(td, s)
+        except OverflowError:
+            raise _scalar_overflow(name, s, cd) from None
+        return wrap(out, dev, fixed or cd)
 
     def slow(input, other):
-        # scalars, NumPy scalars, foreign arrays, device mismatch
+        # scalars other than int/float, NumPy scalars, foreign arrays, device mismatch
         if isinstance(input, Tensor):
             if isinstance(other, Tensor):
                 raise device_mismatch(name, (input, other))
             if is_scalar(other):
-                other = scalar_value(other)
-                return _scalar_op(input, other, _scalar_dtype(other, input._dtype), False)
+                return scalar_op(input, scalar_value(other), False)
             if dunder and not (hasattr(other, "__array__") or hasattr(other, "__dlpack__")
                                or isinstance(other, (list, tuple))):
                 return NotImplemented
             return fn(input, as_operand(other, input, name))
         if isinstance(other, Tensor):
             if is_scalar(input):
-                input = scalar_value(input)
-                return _scalar_op(other, input, _scalar_dtype(input, other._dtype), True)
+                return scalar_op(other, scalar_value(input), True)
+            if dunder and not (hasattr(input, "__array__") or hasattr(input, "__dlpack__")
+                               or isinstance(input, (list, tuple))):
+                return NotImplemented
             return fn(as_operand(input, other, name), other)
         raise TypeError(f"{name}(): expected at least one tensor operand, got "
                         f"{describe(input)} and {describe(other)}")
 
-    def _scalar_op(t, s, cd, reflected):
-        if cd not in accepted:
-            raise unsupported(name, opdef, t._dtype, cd)
-        if to_float and cd.kind in "biu":
-            cd = _DEFAULT[0]
-        dev = t._device
-        td = cast(t, cd)
-        if cd.kind == "b" and type(s) is not builtins.bool:
-            s = builtins.bool(s)
-        out = cache[dev.backend](s, td) if reflected else cache[dev.backend](td, s)
-        return wrap(out, dev, fixed or cd)
-
     def fn(input, other):
-        if input.__class__ is Tensor and other.__class__ is Tensor:
-            dev = input._device
-            if other._device is not dev:
-                return slow(input, other)
-        elif isinstance(input, Tensor) and isinstance(other, Tensor):
-            dev = input._device  # subclasses (nn.Parameter)
-            if other._device is not dev:
-                return slow(input, other)
-        else:
+        if input.__class__ is Tensor:
+            oc = other.__class__
+            if oc is not Tensor:
+                if oc is float or oc is int:
+                    dt = input._dtype
+                    if dt in hot:
+                        # hot path: a float tensor with a Python number keeps its dtype
+                        dev = input._device
+                        try:
+                            return wrap(cache[dev.backend](input._data, other), dev,
+                                        fixed or dt)
+                        except OverflowError:
+                            raise _scalar_overflow(name, other, dt) from None
+                    return scalar_op(input, other, False)
+                if not isinstance(other, Tensor):
+                    return slow(input, other)
+        elif not (isinstance(input, Tensor) and isinstance(other, Tensor)):
+            return slow(input, other)  # (subclasses such as nn.Parameter pass)
+        dev = input._device
+        if other._device is not dev:
             return slow(input, other)
         dx = input._dtype
         dy = other._dtype
@@ -161,34 +241,47 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, alpha: bool = Fal
                 xd = cast(input, cd)
             if dy is not cd:
                 yd = cast(other, cd)
-        if xd.shape != yd.shape:
-            check_broadcast(name, xd.shape, yd.shape)
-        return wrap(cache[dev.backend](xd, yd), dev, fixed or cd)
+        try:
+            out = cache[dev.backend](xd, yd)
+        except Exception:
+            # shapes are checked only when the kernel fails: the message is the core's
+            # (naming the op and both shapes) whatever the backend, at no cost on success
+            if xd.shape != yd.shape:
+                check_broadcast(name, xd.shape, yd.shape)
+            raise
+        return wrap(out, dev, fixed or cd)
 
-    if alpha:
-        plain = fn
-
-        def fn_alpha(input, other, *, alpha=1):
-            if alpha != 1:
-                other = _binary_mul(other, alpha)
-            return plain(input, other)
-        result = fn_alpha
-    else:
+    if not reflected:
         result = fn
+    else:
+        def result(self, other):
+            oc = other.__class__
+            if oc is float or oc is int:
+                dt = self._dtype
+                if dt in hot:
+                    dev = self._device
+                    try:
+                        return wrap(cache[dev.backend](other, self._data), dev, fixed or dt)
+                    except OverflowError:
+                        raise _scalar_overflow(name, other, dt) from None
+                return scalar_op(self, other, True)
+            if oc is builtins.bool or oc is builtins.complex:
+                return scalar_op(self, other, True)
+            return fn(other, self)
+
     result.__name__ = result.__qualname__ = name
     result.__doc__ = doc or (f"Elementwise ``{opdef.signature}`` with broadcasting and type "
                              f"promotion (Python scalars are weak). {opdef.doc}").strip()
     return result
 
 
-def _binary_mul(a, b):
-    return mul(a, b)  # noqa: F821
-
-
 # ---------------------------------------------------------------------------- generation ---
-_UNARY = [n for n, o in OPS.items() if o.arity == 1 and o.signature == f"{n}(x)"
-          and o.kind == "primitive"]
-_BINARY = [n for n, o in OPS.items() if o.signature == f"{n}(x, y)"]
+# the table's elementwise section: from "neg" up to the casting section ("astype")
+_NAMES = list(OPS)
+_ELEMENTWISE = _NAMES[_NAMES.index("neg"):_NAMES.index("astype")]
+_UNARY = [n for n in _ELEMENTWISE if OPS[n].signature == f"{n}(x)" and OPS[n].kind == "primitive"]
+_BINARY = [n for n in _ELEMENTWISE if OPS[n].signature == f"{n}(x, y)"]
+del _NAMES
 
 _g = globals()
 for _n in _UNARY:
@@ -197,36 +290,94 @@ for _n in _BINARY:
     _g[_n] = _binary(_n)
 del _g, _n
 
-add = _binary("add", "``input + alpha * other`` with broadcasting and type promotion "
-                     "(``torch.add``; Python scalars are weak).", alpha=True)
-sub = _binary("sub", "``input - alpha * other`` with broadcasting and type promotion "
-                     "(``torch.sub``).", alpha=True)
+_plain_add, _plain_sub = add, sub  # noqa: F821
+
+
+def _scaled(op, other, alpha):
+    if isinstance(alpha, builtins.bool) or not is_scalar(alpha):
+        raise TypeError(f"{op}: alpha must be a number, got {describe(alpha)}")
+    if isinstance(other, Tensor):
+        return mul(other, alpha)  # noqa: F821
+    return other * scalar_value(alpha)
+
+
+def add(input, other, *, alpha=1):
+    """``input + alpha * other`` with broadcasting and type promotion (``torch.add``;
+    Python scalars are weak)."""
+    if alpha.__class__ is int and alpha == 1:
+        return _plain_add(input, other)
+    return _plain_add(input, _scaled("add", other, alpha))
+
+
+def sub(input, other, *, alpha=1):
+    """``input - alpha * other`` with broadcasting and type promotion (``torch.sub``)."""
+    if alpha.__class__ is int and alpha == 1:
+        return _plain_sub(input, other)
+    return _plain_sub(input, _scaled("sub", other, alpha))
+
+
+def rsub(input, other, *, alpha=1):
+    """``other - alpha * input`` (``torch.rsub``)."""
+    return sub(other, input, alpha=alpha)
 
 
 def relu(input):
     """``max(x, 0)`` elementwise."""
+    _check_tensor("relu", input)
     k = _relu_cache[input._device.backend]
-    if k is None:
-        return maximum(input, 0)  # noqa: F821
     if input._dtype not in _relu_ok:
         raise unsupported("relu", OPS["relu"], input._dtype)
+    if k is None:
+        return _relu_default(input)
     return wrap(k(input._data), input._device, input._dtype)
+
+
+def _relu_default(x):
+    return maximum(x, 0)  # noqa: F821
 
 
 _relu_cache = kernels("relu")
 _relu_ok = _accepted(OPS["relu"])
-register_default("relu", lambda x: maximum(x, 0))  # noqa: F821
+register_default("relu", _relu_default)
 
 _round_k = kernels("round")
 _round_ok = _accepted(OPS["round"])
 
 
+def _check_tensor(op, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): expected a tensor, got {describe(x)}")
+
+
 def round(input, decimals=0):
-    """Round half to even to ``decimals`` decimal places (``torch.round``)."""
+    """Round half to even to ``decimals`` decimal places (``torch.round``; Array API ``round``).
+
+    Negative ``decimals`` round to tens, hundreds, ...; integer tensors are returned as a copy
+    for ``decimals >= 0``.
+    """
+    _check_tensor("round", input)
     if input._dtype not in _round_ok:
         raise unsupported("round", OPS["round"], input._dtype)
-    return wrap(_round_k[input._device.backend](input._data, int(decimals)), input._device,
+    if isinstance(decimals, builtins.bool) or not isinstance(decimals, _int):
+        try:
+            import operator
+            decimals = operator.index(decimals)
+        except TypeError:
+            raise TypeError(f"round: decimals must be an int, got {describe(decimals)}") \
+                from None
+    return wrap(_round_k[input._device.backend](input._data, _int(decimals)), input._device,
                 input._dtype)
+
+
+def _fit_scalar(op: str, s, cd):
+    """``(value, dtype)`` for a Python scalar that must be stored in ``cd`` (no wrapping)."""
+    if cd.kind in "iu" and s.__class__ is _int:
+        lo, hi = _IRANGE[cd]
+        if not lo <= s <= hi:
+            raise OverflowError(f"{op}: the Python int {s} is out of range for {cd.name} "
+                                f"({lo} to {hi}); cast the tensor to a wider dtype first, e.g. "
+                                f"x.to(polyten.int64)")
+    return s
 
 
 _where_k = kernels("where")
@@ -235,33 +386,37 @@ _where_k = kernels("where")
 def where(condition, input=None, other=None):
     """Elements of ``input`` where ``condition`` is true, else of ``other`` (broadcasting).
 
+    ``input`` and ``other`` may be tensors or Python numbers (weak, as in any binary op).
     With only ``condition``, returns ``nonzero(condition, as_tuple=True)`` as PyTorch does.
     """
     if input is None and other is None:
         from .indexing import nonzero
         return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other (or neither, for nonzero)")
     if not isinstance(condition, Tensor):
         raise TypeError(f"where: condition must be a bool tensor, got {describe(condition)}")
     if condition._dtype is not _dt.bool:
         raise TypeError(f"where: condition must be a bool tensor, got {condition._dtype.name}; "
                         f"use a comparison (x > 0) or condition.to(polyten.bool)")
-    tensors = [t for t in (condition, input, other) if isinstance(t, Tensor)]
     dev = condition._device
-    for t in tensors:
-        if t._device is not dev:
-            raise device_mismatch("where", tensors)
     xs = [input, other]
     for i, v in enumerate(xs):
-        if not isinstance(v, Tensor) and not is_scalar(v):
-            xs[i] = as_operand(v, condition, "where")
-        elif not isinstance(v, Tensor):
+        if isinstance(v, Tensor):
+            if v._device is not dev:
+                raise device_mismatch("where", [condition] + [t for t in xs
+                                                              if isinstance(t, Tensor)])
+        elif is_scalar(v):
             xs[i] = scalar_value(v)
+        else:
+            xs[i] = as_operand(v, condition, "where")
     input, other = xs
-    if isinstance(input, Tensor) and isinstance(other, Tensor):
+    tx, ty = isinstance(input, Tensor), isinstance(other, Tensor)
+    if tx and ty:
         cd = _PROMOTE[(input._dtype, other._dtype)]
-    elif isinstance(input, Tensor):
+    elif tx:
         cd = _scalar_dtype(other, input._dtype)
-    elif isinstance(other, Tensor):
+    elif ty:
         cd = _scalar_dtype(input, other._dtype)
     else:
         cd = _dt.result_type(input, other)
@@ -269,10 +424,9 @@ def where(condition, input=None, other=None):
     for v in (input, other):
         if isinstance(v, Tensor):
             shape = check_broadcast("where", shape, v._data.shape)
-    a = cast(input, cd) if isinstance(input, Tensor) else input
-    b = cast(other, cd) if isinstance(other, Tensor) else other
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor) and not \
-            isinstance(input, Tensor) and not isinstance(other, Tensor):
+    a = cast(input, cd) if tx else _fit_scalar("where", input, cd)
+    b = cast(other, cd) if ty else _fit_scalar("where", other, cd)
+    if not tx and not ty:
         from .creation import full
         a = full((), input, dtype=cd, device=dev)._data
     return wrap(_where_k[dev.backend](condition._data, a, b), dev, cd)
@@ -280,15 +434,20 @@ def where(condition, input=None, other=None):
 
 _clamp_k = kernels("clamp")
 _clamp_ok = _accepted(OPS["clamp"])
+_copy_k = kernels("copy")
 
 
 def clamp(input, min=None, max=None):
-    """Clamp ``input`` into ``[min, max]``; ``min``/``max`` may be numbers or tensors (``torch.clamp``)."""
+    """Clamp ``input`` into ``[min, max]`` (``torch.clamp``; Array API ``clip``).
+
+    ``min``/``max`` may be numbers (weak: ``int_tensor.clamp(0.5, 1.5)`` is float) or tensors
+    (broadcast with ``input``); NaN propagates; where ``min > max`` the result is ``max``.
+    """
+    _check_tensor("clamp", input)
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     dev = input._device
     cd = input._dtype
-    bounds = []
     for b in (min, max):
         if isinstance(b, Tensor):
             if b._device is not dev:
@@ -300,15 +459,44 @@ def clamp(input, min=None, max=None):
                 raise TypeError(f"clamp: min/max must be numbers or tensors, got {describe(b)}")
             cd = _scalar_dtype(scalar_value(b), cd)
     if cd not in _clamp_ok:
-        raise unsupported("clamp", OPS["clamp"], cd)
-    for b in (min, max):
-        bounds.append(cast(b, cd) if isinstance(b, Tensor) else
-                      (None if b is None else scalar_value(b)))
-    out = _clamp_k[dev.backend](cast(input, cd), bounds[0], bounds[1])
-    return wrap(out, dev, cd)
+        raise unsupported("clamp", OPS["clamp"], input._dtype, cd)
+    bounds = []
+    for i, b in enumerate((min, max)):
+        if isinstance(b, Tensor):
+            bounds.append(cast(b, cd))
+        elif b is None:
+            bounds.append(None)
+        else:
+            v = scalar_value(b)
+            if cd.kind in "iu" and v.__class__ is _int:
+                lo, hi = _IRANGE[cd]
+                # a bound beyond the dtype's range either never binds or can't be met
+                if (i == 0 and v < lo) or (i == 1 and v > hi):
+                    v = None
+                elif not lo <= v <= hi:
+                    raise OverflowError(f"clamp: {'min' if i == 0 else 'max'}={v} is out of "
+                                        f"range for {cd.name} ({lo} to {hi})")
+            bounds.append(v)
+    x = cast(input, cd)
+    if bounds[0] is None and bounds[1] is None:
+        return wrap(_copy_k[dev.backend](x), dev, cd)
+    return wrap(_clamp_k[dev.backend](x, bounds[0], bounds[1]), dev, cd)
 
 
-clip = clamp
+def clip(x, /, min=None, max=None):
+    """Array API ``clip`` (same as :func:`clamp`)."""
+    return clamp(x, min, max)
+
+
+def clamp_min(input, min):
+    """``clamp(input, min=min)``."""
+    return clamp(input, min, None)
+
+
+def clamp_max(input, max):
+    """``clamp(input, max=max)``."""
+    return clamp(input, None, max)
+
 
 _nan_k = kernels("nan_to_num")
 
@@ -316,24 +504,57 @@ _nan_k = kernels("nan_to_num")
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     """Replace NaN with ``nan`` and infinities with ``posinf``/``neginf`` (default: the dtype's
     largest / smallest finite value). Non-floating tensors are returned as a copy."""
+    _check_tensor("nan_to_num", input)
     if not (input._dtype.is_floating_point or input._dtype.is_complex):
-        from .shape import clone
-        return clone(input)
+        return wrap(_copy_k[input._device.backend](input._data), input._device, input._dtype)
+    for label, v in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
+        if v is not None and (not is_scalar(v) or isinstance(scalar_value(v), complex)):
+            raise TypeError(f"nan_to_num: {label} must be a real number, got {describe(v)}")
     fi = _dt.finfo(input._dtype)
-    posinf = fi.max if posinf is None else builtins.float(posinf)
-    neginf = fi.min if neginf is None else builtins.float(neginf)
-    return wrap(_nan_k[input._device.backend](input._data, builtins.float(nan), posinf, neginf),
+    posinf = fi.max if posinf is None else _float(posinf)
+    neginf = fi.min if neginf is None else _float(neginf)
+    return wrap(_nan_k[input._device.backend](input._data, _float(nan), posinf, neginf),
                 input._device, input._dtype)
 
 
+_isclose_k = kernels("isclose")
+
+
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    """``|input - other| <= atol + rtol * |other|`` elementwise (``torch.isclose``)."""
-    k = kernels("isclose")[input._device.backend]
-    if k is not None:
+    """``|input - other| <= atol + rtol * |other|`` elementwise (``torch.isclose``).
+
+    Infinities are close to themselves; NaN is close to NaN only with ``equal_nan``.  Integer
+    and bool inputs are compared in float64; ``other`` may be a Python number.
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"isclose(): expected a tensor, got {describe(input)}")
+    for label, v in (("rtol", rtol), ("atol", atol)):
+        if not is_scalar(v) or isinstance(scalar_value(v), complex) or not v >= 0:
+            raise ValueError(f"isclose: {label} must be a non-negative number, got {v!r}")
+    dev = input._device
+    if isinstance(other, Tensor):
+        if other._device is not dev:
+            raise device_mismatch("isclose", (input, other))
         cd = _PROMOTE[(input._dtype, other._dtype)]
-        return wrap(k(cast(input, cd), cast(other, cd), rtol, atol, equal_nan),
-                    input._device, _dt.bool)
-    return _isclose_default(input, other, rtol, atol, equal_nan)
+        check_broadcast("isclose", input._data.shape, other._data.shape)
+    elif is_scalar(other):
+        other = scalar_value(other)
+        cd = _scalar_dtype(other, input._dtype)
+    else:
+        other = as_operand(other, input, "isclose")
+        cd = _PROMOTE[(input._dtype, other._dtype)]
+        check_broadcast("isclose", input._data.shape, other._data.shape)
+    if cd.kind in "biu":
+        cd = _float64  # exact for every int that float64 holds
+    if not isinstance(other, Tensor):
+        from .creation import full
+        other = full((), other, dtype=cd, device=dev)
+    x, y = wrap(cast(input, cd), dev, cd), wrap(cast(other, cd), dev, cd)
+    k = _isclose_k[dev.backend]
+    if k is None:
+        return _isclose_default(x, y, _float(rtol), _float(atol), builtins.bool(equal_nan))
+    return wrap(k(x._data, y._data, _float(rtol), _float(atol), builtins.bool(equal_nan)), dev,
+                _dt.bool)
 
 
 def _isclose_default(input, other, rtol, atol, equal_nan):
@@ -357,16 +578,22 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> builtins.
 def float_power(input, exponent):
     """``input ** exponent`` computed in float64 (complex128 for complex inputs)."""
     t = input if isinstance(input, Tensor) else exponent
-    target = _dt.complex128 if (t._dtype.is_complex or isinstance(exponent, complex)) \
-        else _dt.float64
-    a = input.to(target) if isinstance(input, Tensor) else input
-    b = exponent.to(target) if isinstance(exponent, Tensor) else exponent
+    if not isinstance(t, Tensor):
+        raise TypeError(f"float_power(): expected at least one tensor operand, got "
+                        f"{describe(input)} and {describe(exponent)}")
+    cplx = any(isinstance(v, Tensor) and v._dtype.is_complex or
+               (not isinstance(v, Tensor) and isinstance(v, builtins.complex))
+               for v in (input, exponent))
+    target = _dt.complex128 if cplx else _dt.float64
+    a = wrap(cast(input, target), input._device, target) if isinstance(input, Tensor) else input
+    b = wrap(cast(exponent, target), exponent._device, target) \
+        if isinstance(exponent, Tensor) else exponent
     return pow(a, b)  # noqa: F821
 
 
 # -- aliases: PyTorch and Array API names ---------------------------------------------------
 subtract = sub
-multiply = mul
+multiply = mul  # noqa: F821
 divide = true_divide = div  # noqa: F821
 negative = neg  # noqa: F821
 absolute = abs  # noqa: F821
@@ -376,73 +603,257 @@ arctan2 = atan2  # noqa: F821
 greater, greater_equal, less, less_equal = gt, ge, lt, le  # noqa: F821
 equal = eq  # noqa: F821  (Array API `equal` is elementwise)
 not_equal = ne  # noqa: F821
-pow_ = pow  # noqa: F821
 bitwise_invert = bitwise_not  # noqa: F821
-bitwise_left_shift_ = bitwise_left_shift  # noqa: F821
 mod = remainder  # noqa: F821
-
-
-def _sigmoid_alias(input):
-    return sigmoid(input)  # noqa: F821
-
+fix = trunc  # noqa: F821
 
 __all__ = sorted(set(_UNARY + _BINARY + [
-    "add", "sub", "relu", "round", "where", "clamp", "clip", "nan_to_num", "isclose",
-    "allclose", "float_power", "subtract", "multiply", "divide", "true_divide", "negative",
-    "absolute", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "arctan2",
-    "greater", "greater_equal", "less", "less_equal", "not_equal", "bitwise_invert", "mod"]))
+    "add", "sub", "rsub", "relu", "round", "where", "clamp", "clip", "clamp_min", "clamp_max",
+    "nan_to_num", "isclose", "allclose", "float_power", "subtract", "multiply", "divide",
+    "true_divide", "negative", "absolute", "arcsin", "arccos", "arctan", "arcsinh", "arccosh",
+    "arctanh", "arctan2", "greater", "greater_equal", "less", "less_equal", "equal",
+    "not_equal", "bitwise_invert", "mod", "fix"]))
 
 
-# ------------------------------------------------------------------------ Tensor methods ---
-def _reflect(f):
-    def r(self, other):
-        return f(other, self)
-    r.__name__ = f"__r{f.__name__}__"
-    return r
+# ------------------------------------------------------------------------- in place ---
+_inplace_k = kernels("inplace")
+_setitem_k = kernels("setitem")
 
 
-def _inplace(f, name):
+def _inplace_default(op, x, y, backend):
+    """Default of the composite ``inplace`` op on native arrays: compute, then ``setitem``."""
+    if op is None:
+        src = y
+    else:
+        k = kernels(op)[backend]
+        src = k(x) if y is None else k(x, y)
+    _setitem_k[backend](x, (Ellipsis,), src)
+    return x
+
+
+register_default("inplace", _inplace_default)
+
+
+def _write(iname: str, t: Tensor, op, y) -> Tensor:
+    """Store ``op(t, y)`` (``op`` None: ``y``) into ``t``'s memory; y native/scalar of t's dtype."""
+    b = t._device.backend
+    k = _inplace_k[b]
+    try:
+        if k is not None:
+            k(op, t._data, y)
+        else:
+            _inplace_default(op, t._data, y, b)
+    except ValueError as exc:  # e.g. NumPy: "output array is read-only"
+        raise RuntimeError(
+            f"{iname}: can't write into this {describe(t)}: {exc}. Tensors made by expand() / "
+            f"broadcast_to() or from read-only arrays can't be modified in place; clone() "
+            f"first.") from None
+    return t
+
+
+def _cast_error(iname: str, res, dt, hint: str = "") -> TypeError:
+    return TypeError(f"{iname}: result type {res.name} can't be cast to the desired output "
+                     f"type {dt.name}; compute out of place{hint} or cast first, e.g. "
+                     f"x = x.to(polyten.{res.name})")
+
+
+def _shape_error(iname: str, shape, bshape) -> ValueError:
+    return ValueError(f"{iname}: output with shape {fmt_shape(shape)} doesn't match the "
+                      f"broadcast shape {fmt_shape(bshape)}; in-place ops can't grow the "
+                      f"tensor, compute out of place instead")
+
+
+def _assign_result(iname: str, t: Tensor, res: Tensor) -> Tensor:
+    """Write the out-of-place result ``res`` of an in-place method into ``t``."""
+    dt = t._dtype
+    if res._dtype is not dt:
+        if not _kind_castable(res._dtype, dt):
+            raise _cast_error(iname, res._dtype, dt)
+        data = cast(res, dt)
+    else:
+        data = res._data
+    if data.shape != t._data.shape:
+        raise _shape_error(iname, t._data.shape, data.shape)
+    return _write(iname, t, None, data)
+
+
+def _inplace_binary(name: str, *, dunder: bool = False):
+    """``t.add_(other)`` / ``t += other``: compute ``name`` and write it into ``t``."""
+    opdef = OPS[name]
+    cache = kernels(name)
+    accepted = _accepted(opdef)
+    to_float = opdef.result == "promote_float"
+    iname = f"{name}_"
+    sym = _SYMBOLS.get(name)
+    hint = f" (x = x {sym} y)" if sym else f" (x = polyten.{name}(x, y))"
+    is_pow = name == "pow"
+    hot = frozenset(d for d in accepted if d.kind in "fc")
+    fused = frozenset(d for d in accepted if not (to_float and d.kind in "biu"))
+
     def method(self, other):
-        res = f(self, other)
-        if res._dtype is not self._dtype:
-            raise TypeError(f"{name}_: result type {res._dtype.name} can't be cast to the "
-                            f"desired output type {self._dtype.name}; use an out-of-place "
-                            f"op (x = x {name} y) or cast first")
-        if res._data.shape != self._data.shape:
-            raise ValueError(f"{name}_: output with shape {fmt_shape(self._data.shape)} doesn't "
-                             f"match the broadcast shape {fmt_shape(res._data.shape)}")
-        from .indexing import _assign_all
-        _assign_all(self, res)
-        return self
-    method.__name__ = f"{name}_"
+        dt = self._dtype
+        oc = other.__class__
+        # hot paths (same dtype, or a float tensor with a Python number): write directly; any
+        # failure is redone below, where the message is made
+        if oc is Tensor:
+            if other._dtype is dt and dt in fused and other._device is self._device:
+                k = _inplace_k[self._device.backend]
+                if k is not None:
+                    try:
+                        k(name, self._data, other._data)
+                        return self
+                    except Exception:
+                        pass
+        elif oc is float or oc is int:
+            if dt in hot:
+                k = _inplace_k[self._device.backend]
+                if k is not None:
+                    try:
+                        k(name, self._data, other)
+                        return self
+                    except Exception:
+                        pass
+        if oc is Tensor or isinstance(other, Tensor):
+            dev = self._device
+            if other._device is not dev:
+                raise device_mismatch(iname, (self, other))
+            od = other._dtype
+            cd = dt if od is dt else _PROMOTE[(dt, od)]
+            if cd not in accepted:
+                raise unsupported(iname, opdef, dt, od)
+            if to_float and cd.kind in "biu":
+                cd = _DEFAULT[0]
+            yd = other._data
+            shape = self._data.shape
+            if yd.shape != shape:
+                bshape = check_broadcast(iname, shape, yd.shape)
+                if bshape != shape:
+                    raise _shape_error(iname, shape, bshape)
+            if cd is dt:
+                return _write(iname, self, name, yd if od is dt else cast(other, dt))
+            if not _kind_castable(cd, dt):
+                raise _cast_error(iname, cd, dt, hint)
+            # computed in the wider dtype, then rounded into self (PyTorch's semantics)
+            out = cache[dev.backend](cast(self, cd), cast(other, cd))
+            return _write(iname, self, None, _dt_cast(out, cd, dt, dev))
+        if oc is float or oc is int or is_scalar(other):
+            s = other if (oc is float or oc is int) else scalar_value(other)
+            cd = _scalar_dtype(s, dt)
+            if cd not in accepted:
+                raise unsupported(iname, opdef, dt, cd)
+            if to_float and cd.kind in "biu":
+                cd = _DEFAULT[0]
+            if cd is not dt:
+                raise _cast_error(iname, cd, dt, hint)
+            if cd.kind in "iu" and s.__class__ is _int:
+                lo, hi = _IRANGE[cd]
+                if not lo <= s <= hi:
+                    s, _ = _int_scalar_out_of_range(name, s, cd, iname)
+                if is_pow and s < 0:
+                    raise ValueError(f"pow_: integers to negative integer powers are not "
+                                     f"allowed ({dt.name} tensor ** {s})")
+            try:
+                return _write(iname, self, name, s)
+            except OverflowError:
+                raise _scalar_overflow(iname, s, cd) from None
+        if dunder and not (hasattr(other, "__array__") or hasattr(other, "__dlpack__")
+                           or isinstance(other, (list, tuple))):
+            return NotImplemented
+        return method(self, as_operand(other, self, iname))
+
+    method.__name__ = method.__qualname__ = f"__i{name}__" if dunder else iname
+    method.__doc__ = f"In-place :func:`{name}`: writes the result into this tensor."
     return method
 
 
+def _dt_cast(data, src, dst, dev):
+    return cast(wrap(data, dev, src), dst)
+
+
+def _inplace_unary(name: str):
+    """``t.exp_()``: a unary op written into ``t`` (directly when the dtype is kept)."""
+    fn = globals()[name]
+    opdef = OPS[name]
+    accepted = _accepted(opdef)
+    rule = opdef.result
+    iname = f"{name}_"
+
+    def method(self):
+        dt = self._dtype
+        if dt in accepted and (rule == "same" or (rule == "float" and dt.kind in "fc")
+                               or (rule == "real" and dt.kind != "c")):
+            return _write(iname, self, name, None)
+        return _assign_result(iname, self, fn(self))
+
+    method.__name__ = method.__qualname__ = iname
+    method.__doc__ = f"In-place :func:`{name}`: writes the result into this tensor."
+    return method
+
+
+def _inplace_generic(name: str, fn):
+    iname = f"{name}_"
+
+    def method(self, *args, **kwargs):
+        return _assign_result(iname, self, fn(self, *args, **kwargs))
+
+    method.__name__ = method.__qualname__ = iname
+    method.__doc__ = f"In-place :func:`{name}`: writes the result into this tensor."
+    return method
+
+
+def _with_alpha(op, imethod):
+    def method(self, other, *, alpha=1):
+        if not (alpha.__class__ is int and alpha == 1):
+            other = _scaled(op, other, alpha)
+        return imethod(self, other)
+
+    method.__name__ = method.__qualname__ = f"{op}_"
+    method.__doc__ = f"In-place :func:`{op}` (``alpha`` scales ``other``)."
+    return method
+
+
+# ------------------------------------------------------------------------ Tensor methods ---
 TENSOR_METHODS = {}
-_OPERATORS = {"add": add, "sub": sub, "mul": mul, "truediv": div, "floordiv": floor_divide,  # noqa
-              "mod": remainder, "pow": pow, "and": bitwise_and, "or": bitwise_or,  # noqa
-              "xor": bitwise_xor, "lshift": bitwise_left_shift,  # noqa
-              "rshift": bitwise_right_shift}  # noqa
-for _k, _f in _OPERATORS.items():
-    TENSOR_METHODS[f"__{_k}__"] = _binary(_f.__name__, dunder=True)
-    TENSOR_METHODS[f"__r{_k}__"] = _reflect(_f)
-    TENSOR_METHODS[f"__i{_k}__"] = _inplace(_f, _k)
+_OPERATORS = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div",
+              "floordiv": "floor_divide", "mod": "remainder", "pow": "pow",
+              "and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor",
+              "lshift": "bitwise_left_shift", "rshift": "bitwise_right_shift"}
+for _k, _op in _OPERATORS.items():
+    TENSOR_METHODS[f"__{_k}__"] = _binary(_op, dunder=True)
+    TENSOR_METHODS[f"__r{_k}__"] = _binary(_op, dunder=True, reflected=True)
+    TENSOR_METHODS[f"__i{_k}__"] = _inplace_binary(_op, dunder=True)
 for _k in ("eq", "ne", "lt", "le", "gt", "ge"):
     TENSOR_METHODS[f"__{_k}__"] = _binary(_k, dunder=True)
 TENSOR_METHODS.update({
     "__neg__": neg, "__pos__": positive, "__abs__": abs, "__invert__": bitwise_not,  # noqa
     "__hash__": builtins.object.__hash__,
 })
-_METHOD_NAMES = [n for n in __all__ if n not in ("where",)]
-for _n in _METHOD_NAMES:
-    TENSOR_METHODS[_n] = globals()[_n]
-TENSOR_METHODS["where"] = lambda self, condition, other: where(condition, self, other)
-for _n in ("add", "sub", "mul", "div", "pow", "neg", "abs", "clamp", "exp", "log", "sqrt",
-           "sigmoid", "tanh", "relu", "floor_divide", "remainder", "maximum", "minimum",
-           "sin", "cos", "reciprocal", "square", "sign", "floor", "ceil", "round", "trunc",
-           "rsqrt", "erf", "log1p", "expm1", "nan_to_num", "clip", "fmod", "logical_not",
-           "bitwise_not", "atan2", "hypot", "exp2", "log2", "log10", "tan", "asin", "acos",
-           "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "copysign", "logaddexp",
-           "multiply", "subtract", "divide", "true_divide", "negative"):
-    TENSOR_METHODS[f"{_n}_"] = (lambda f, n: (lambda self, *a, **k: _inplace(
-        lambda s, _o: f(s, *a, **k), n)(self, None)))(globals()[_n], _n)
+for _n in __all__:
+    if _n not in ("where", "clip", "real", "imag", "allclose", "isclose"):
+        TENSOR_METHODS[_n] = globals()[_n]
+TENSOR_METHODS.update({
+    # torch's x.where(condition, y) is where(condition, x, y)
+    "where": lambda self, condition, other: where(condition, self, other),
+    "clip": clamp, "isclose": isclose, "allclose": allclose,
+    "real": property(real), "imag": property(imag),  # noqa: F821  (attributes, as torch)
+})
+
+for _n in _BINARY:
+    if OPS[_n].result != "bool":
+        TENSOR_METHODS[f"{_n}_"] = _inplace_binary(_n)
+TENSOR_METHODS["add_"] = _with_alpha("add", TENSOR_METHODS["add_"])
+TENSOR_METHODS["sub_"] = _with_alpha("sub", TENSOR_METHODS["sub_"])
+for _n in _UNARY:
+    if OPS[_n].result not in ("bool", "int64") and _n not in ("real", "imag"):
+        TENSOR_METHODS[f"{_n}_"] = _inplace_unary(_n)
+for _n, _f in (("clamp", clamp), ("clip", clamp), ("clamp_min", clamp_min),
+               ("clamp_max", clamp_max), ("round", round), ("nan_to_num", nan_to_num),
+               ("relu", relu), ("float_power", float_power)):
+    TENSOR_METHODS[f"{_n}_"] = _inplace_generic(_n, _f)
+for _alias, _n in (("multiply", "mul"), ("subtract", "sub"), ("divide", "div"),
+                   ("true_divide", "div"), ("negative", "neg"), ("absolute", "abs"),
+                   ("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"),
+                   ("arcsinh", "asinh"), ("arccosh", "acosh"), ("arctanh", "atanh"),
+                   ("arctan2", "atan2"), ("fix", "trunc")):
+    TENSOR_METHODS[f"{_alias}_"] = TENSOR_METHODS[f"{_n}_"]
+del _k, _op, _n, _f, _alias

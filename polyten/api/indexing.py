@@ -1,18 +1,1038 @@
-"""Indexing (being written)."""
+"""Indexing: ``tensor[key]``, ``tensor[key] = value``, gather/scatter, masks, sort, unique.
+
+Keys are normalised here, in one function (:func:`_parse_key`), for every backend: ints and
+slices are checked (PyTorch forbids negative steps), index tensors are bounds-checked and
+cast to int64, bool masks are checked against the dims they cover, and the getitem/setitem
+kernels receive native arrays only.  Semantics are PyTorch's, which differ from NumPy's in
+one place: ints are applied first (as ``select``), so ``x[0, :, idx]`` has shape
+``(x.shape[1], len(idx))`` -- NumPy would put ``len(idx)`` first.
+
+Basic indexing (ints, slices, ``None``, ``...``) returns views; indexing with tensors or
+lists returns copies, as in PyTorch.  In-place writes (``x[k] = v``, ``scatter_``,
+``masked_fill_``, ``x.add_(y)``) write into the tensor's memory, so they are visible through
+every view of it.
+"""
 
 from __future__ import annotations
 
-from ..dispatch.dispatcher import kernels
-from ._core import Tensor
+import builtins
+import math
+import operator
+from collections import namedtuple
 
-__all__ = []
+from ..dispatch.dispatcher import kernels, register_default
+from ..dispatch.errors import fmt_shape
+from . import dtypes as _dt
+from ._core import (Tensor, as_operand, broadcast_shapes, cast, describe, device_mismatch,
+                    dim_or_axis, is_scalar, normalize_dim, scalar_value, wrap)
 
+__all__ = ["gather", "scatter", "scatter_add", "index_select", "index_add", "masked_fill",
+           "masked_select", "take", "take_along_dim", "take_along_axis", "nonzero", "argwhere",
+           "one_hot", "sort", "argsort", "topk", "unique", "unique_values", "unique_counts",
+           "unique_inverse", "unique_all"]
+
+_getitem = kernels("getitem")
 _setitem = kernels("setitem")
+_gather = kernels("gather")
+_scatter = kernels("scatter")
+_scatter_add = kernels("scatter_add")
+_nonzero = kernels("nonzero")
+_sort = kernels("sort")
+_topk = kernels("topk")
+_unique = kernels("unique")
+_masked_fill = kernels("masked_fill")
+_reshape = kernels("reshape")
+_expand = kernels("expand")
+_amin = kernels("amin")
+_amax = kernels("amax")
+_to_host = kernels("to_host")
+_full = kernels("full")
+
+_int64 = _dt.int64
+_bool = _dt.bool
+_index = operator.index
+_SEQ = (tuple, list)
+_ELL = (Ellipsis,)
+_FULL = slice(None)
+
+SortResult = namedtuple("sort", ("values", "indices"))
+TopkResult = namedtuple("topk", ("values", "indices"))
+UniqueAllResult = namedtuple("UniqueAllResult", ("values", "indices", "inverse_indices",
+                                                 "counts"))
+UniqueCountsResult = namedtuple("UniqueCountsResult", ("values", "counts"))
+UniqueInverseResult = namedtuple("UniqueInverseResult", ("values", "inverse_indices"))
 
 
-def _assign_all(dst: Tensor, src: Tensor) -> None:
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _check(x, op: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a tensor, got {describe(x)}")
+
+
+def _same_device(op: str, x: Tensor, *others) -> None:
+    for o in others:
+        if isinstance(o, Tensor) and o._device is not x._device:
+            raise device_mismatch(op, (x,) + others)
+
+
+# --------------------------------------------------------------------------- index values ---
+def _index_range(data, backend):
+    """(min, max) of a non-empty native integer array, as Python ints."""
+    lo = _to_host[backend](_amin[backend](data, None, False)).item()
+    hi = _to_host[backend](_amax[backend](data, None, False)).item()
+    return builtins.int(lo), builtins.int(hi)
+
+
+def _bounds(data, size: int, dim: int, backend, op: str, negative: bool):
+    """Check every index in ``data`` addresses dim ``dim`` of ``size``; returns the min.
+
+    ``negative`` allows ``-size <= i < 0`` (tensor[...], take); gather/scatter/index_select
+    do not, as in PyTorch.
+    """
+    if _numel(data.shape) == 0:
+        return 0
+    lo, hi = _index_range(data, backend)
+    if hi >= size:
+        bad = hi
+    elif lo < (-size if negative else 0):
+        bad = lo
+    else:
+        return lo
+    raise IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with size {size}")
+
+
+def _int_index(index, like: Tensor, op: str, what: str = "index") -> Tensor:
+    """An integer index tensor (lists and arrays converted) on ``like``'s device."""
+    if not isinstance(index, Tensor):
+        if isinstance(index, _SEQ) and _empty_seq(index):
+            from .creation import asarray
+            index = asarray(index, dtype=_int64, device=like._device)
+        else:
+            index = as_operand(index, like, op)
+    elif index._device is not like._device:
+        raise device_mismatch(op, (like, index))
+    if index._dtype.kind not in "iu":
+        raise TypeError(f"{op}: {what} must be an integer tensor (int64 or int32), got "
+                        f"{describe(index)}; cast it with .long()")
+    return index
+
+
+def _empty_seq(obj) -> builtins.bool:
+    while isinstance(obj, _SEQ):
+        if not obj:
+            return True
+        obj = obj[0]
+    return False
+
+
+def _as_int64(index: Tensor):
+    return index._data if index._dtype is _int64 else cast(index, _int64)
+
+
+# ------------------------------------------------------------------------ key normalising ---
+# parsed key entries: (kind, value) with kind one of
+#   "i" int (non-negative), "s" slice, "n" None, "e" Ellipsis, "a" int64 array, "m" bool mask
+def _convert_entry(k, x: Tensor, op: str):
+    if k is None:
+        return "n", None
+    if k is Ellipsis:
+        return "e", Ellipsis
+    c = k.__class__
+    if c is slice:
+        try:
+            start, stop, step = (v if v is None else _index(v) for v in (k.start, k.stop, k.step))
+        except TypeError:
+            raise TypeError(f"{op}: slice indices must be integers or None, got {k!r}") from None
+        if step is not None and step <= 0:
+            raise ValueError(f"{op}: step must be greater than zero, got {step} (negative "
+                             f"steps are not supported, as in PyTorch; use flip())")
+        return "s", slice(start, stop, step)
+    if c is builtins.bool:
+        from .creation import asarray
+        return "m", asarray(k, device=x._device)._data
+    if c is builtins.int:
+        return "i", k
+    if isinstance(k, Tensor):
+        if k._device is not x._device:
+            raise device_mismatch(op, (x, k))
+        kind = k._dtype.kind
+        if kind == "b":
+            return "m", k._data
+        if kind == "i":
+            return "a", _as_int64(k)
+        if kind == "u":
+            raise IndexError(f"{op}: uint8 index tensors are ambiguous (PyTorch reads them as "
+                             f"masks, NumPy as indices); use .bool() for a mask or .long() "
+                             f"for indices")
+        raise IndexError(f"{op}: tensors used as indices must be integer (int64/int32) or bool "
+                         f"tensors, got {describe(k)}")
+    if isinstance(k, _SEQ):
+        if _empty_seq(k):
+            from .creation import asarray
+            return _convert_entry(asarray(k, dtype=_int64, device=x._device), x, op)
+        if all(isinstance(v, (builtins.int, builtins.bool)) for v in k) or \
+                any(isinstance(v, (_SEQ, Tensor)) for v in k):
+            return _convert_entry(as_operand(k, x, op), x, op)
+    if hasattr(k, "__index__") and getattr(k, "ndim", 0) == 0:
+        return "i", _index(k)  # NumPy integers select, as Python ints do
+    if hasattr(k, "__array__") or hasattr(k, "__dlpack__"):
+        return _convert_entry(as_operand(k, x, op), x, op)
+    raise TypeError(f"{op}: only integers, slices (:), None, ellipsis (...), and integer or "
+                    f"bool tensors are valid indices, got {type(k).__name__} {k!r}")
+
+
+def _fast_basic(shape: tuple, key: tuple):
+    """The native key for a tuple of in-range ints, plain slices, None and one ``...``; None
+    when anything needs the full treatment (including every error) in :func:`_parse_key`."""
+    consumed = 0
+    ell = False
+    for k in key:
+        c = k.__class__
+        if c is builtins.int:
+            consumed += 1
+        elif c is slice:
+            st, sp, stp = k.start, k.stop, k.step
+            if not ((st is None or st.__class__ is builtins.int)
+                    and (sp is None or sp.__class__ is builtins.int)
+                    and (stp is None or (stp.__class__ is builtins.int and stp > 0))):
+                return None
+            consumed += 1
+        elif k is Ellipsis:
+            if ell:
+                return None
+            ell = True
+        elif k is not None:
+            return None
+    n = len(shape)
+    if consumed > n:
+        return None
+    out = list(key)
+    d = 0
+    for j, k in enumerate(key):
+        if k.__class__ is builtins.int:
+            s = shape[d]
+            if k < 0:
+                k += s
+                if k < 0:
+                    return None
+                out[j] = k
+            elif k >= s:
+                return None
+            d += 1
+        elif k is Ellipsis:
+            d += n - consumed
+        elif k is not None:
+            d += 1
+    if not ell:
+        out.append(Ellipsis)
+    return tuple(out)
+
+
+def _parse_key(x: Tensor, key, op: str):
+    """Normalise ``key`` for ``x``: returns ``(items, key1, key2)``.
+
+    ``key1`` is the native key for the getitem/setitem kernel.  When the key mixes ints with
+    index tensors, PyTorch applies the ints first: then ``key1`` is the basic part (a view)
+    and ``key2`` the advanced part, applied to that view; otherwise ``key2`` is None.
+    """
+    if key.__class__ is not tuple:
+        key = (key,)
+    shape = x._data.shape
+    ndim = len(shape)
+    items = [_convert_entry(k, x, op) for k in key]
+    consumed = 0
+    n_ell = 0
+    has_int = has_adv = False
+    for kind, v in items:
+        if kind == "i" or kind == "s":
+            consumed += 1
+            has_int = has_int or kind == "i"
+        elif kind == "a":
+            consumed += 1
+            has_adv = True
+        elif kind == "m":
+            consumed += len(v.shape)
+            has_adv = True
+        elif kind == "e":
+            n_ell += 1
+    if n_ell > 1:
+        raise IndexError(f"{op}: an index can only have a single ellipsis ('...')")
+    if consumed > ndim:
+        if ndim == 0 and has_int:
+            raise IndexError(f"{op}: invalid index of a 0-dim tensor; use tensor.item() to get "
+                             f"its value")
+        raise IndexError(f"{op}: too many indices for tensor of dimension {ndim} (shape "
+                         f"{fmt_shape(shape)}): the key indexes {consumed} dimensions")
+    backend = x._device.backend
+    d = 0
+    out = []
+    for j, (kind, v) in enumerate(items):
+        if kind == "i":
+            size = shape[d]
+            if v < -size or v >= size:
+                raise IndexError(f"{op}: index {v} is out of bounds for dimension {d} with "
+                                 f"size {size}")
+            if v < 0:
+                v += size
+                items[j] = ("i", v)
+            d += 1
+        elif kind == "s":
+            d += 1
+        elif kind == "e":
+            d += ndim - consumed
+        elif kind == "a":
+            _bounds(v, shape[d], d, backend, op, True)
+            d += 1
+        elif kind == "m":
+            k = len(v.shape)
+            if tuple(v.shape) != tuple(shape[d:d + k]):
+                raise IndexError(f"{op}: the shape of the mask {fmt_shape(v.shape)} at index "
+                                 f"{j} does not match the shape of the indexed tensor "
+                                 f"{fmt_shape(shape)} at dimension {d}")
+            d += k
+        out.append(v)
+    if not has_adv:
+        if n_ell == 0:
+            out.append(Ellipsis)  # so that all-int keys give 0-d views, not scalars
+        return items, tuple(out), None
+    if sum(1 for kind, _ in items if kind in "am") > 1:
+        _adv_shape(items, backend, op)  # the index tensors must broadcast together
+    if not has_int:
+        if n_ell == 0:
+            out.append(Ellipsis)
+        return items, tuple(out), None
+    k1, k2 = [], []
+    for kind, v in items:
+        if kind == "i":
+            k1.append(v)
+        elif kind == "s" or kind == "n":
+            k1.append(v)
+            k2.append(_FULL)
+        elif kind == "e":
+            k1.append(v)
+            k2.append(v)
+        elif kind == "a":
+            k1.append(_FULL)
+            k2.append(v)
+        else:
+            k1.extend((_FULL,) * len(v.shape))
+            k2.append(v)
+    if n_ell == 0:
+        k1.append(Ellipsis)
+        k2.append(Ellipsis)
+    return items, tuple(k1), tuple(k2)
+
+
+def _mask_count(mask, backend) -> int:
+    return _nonzero[backend](mask).shape[0]
+
+
+def _adv_shape(items, backend, op: str) -> tuple:
+    shapes = []
+    for kind, v in items:
+        if kind == "a":
+            shapes.append(tuple(v.shape))
+        elif kind == "m":
+            shapes.append((_mask_count(v, backend),))
+    try:
+        return tuple(broadcast_shapes(*shapes, op=op))
+    except ValueError:
+        raise IndexError(f"{op}: shape mismatch: indexing tensors could not be broadcast "
+                         f"together with shapes {', '.join(fmt_shape(s) for s in shapes)}") \
+            from None
+
+
+def _region_shape(items, shape: tuple, backend, op: str) -> tuple:
+    """The shape ``x[key]`` has (PyTorch semantics), without computing it."""
+    ndim = len(shape)
+    consumed = sum(1 if kind in "isa" else (len(v.shape) if kind == "m" else 0)
+                   for kind, v in items)
+    out = []
+    adv_pos = []
+    d = 0
+    saw_ell = False
+    for kind, v in items:
+        if kind == "i":
+            d += 1
+        elif kind == "s":
+            out.append(len(range(*v.indices(shape[d]))))
+            d += 1
+        elif kind == "n":
+            out.append(1)
+        elif kind == "e":
+            k = ndim - consumed
+            out.extend(shape[d:d + k])
+            d += k
+            saw_ell = True
+        else:
+            adv_pos.append(len(out))
+            out.append(None)
+            d += 1 if kind == "a" else len(v.shape)
+    if not saw_ell:
+        out.extend(shape[d:])
+    if not adv_pos:
+        return tuple(out)
+    b = _adv_shape(items, backend, op)
+    adjacent = adv_pos == list(range(adv_pos[0], adv_pos[0] + len(adv_pos)))
+    rest = [s for s in out if s is not None]
+    if adjacent:
+        first = adv_pos[0]
+        return tuple(rest[:first]) + b + tuple(rest[first:])
+    return b + tuple(rest)
+
+
+def _write_error(op: str, exc: Exception) -> RuntimeError:
+    msg = str(exc)
+    if "read-only" in msg or "readonly" in msg:
+        return RuntimeError(f"{op}: unsupported operation: the tensor written to is a broadcast "
+                            f"(expanded) view in which several elements share one memory "
+                            f"location. Please clone() the tensor before writing to it")
+    return RuntimeError(f"{op}: the backend could not write the values: {msg}")
+
+
+def _assign_all(dst: Tensor, src: Tensor, op: str = "in-place operation") -> None:
     """Write ``src`` (same dtype, broadcastable) into all of ``dst``, in place."""
-    _setitem[dst._device.backend](dst._data, (Ellipsis,), src._data)
+    try:
+        _setitem[dst._device.backend](dst._data, _ELL, src._data)
+    except ValueError as exc:
+        raise _write_error(op, exc) from None
 
 
-TENSOR_METHODS = {}
+def _scalar_for(value, dt, op: str):
+    """A Python scalar of ``dt``'s kind, as PyTorch converts values written into a tensor."""
+    v = scalar_value(value)
+    k = dt.kind
+    if k == "b":
+        return builtins.bool(v)
+    if isinstance(v, builtins.complex) and k != "c":
+        raise TypeError(f"{op}: can't write the complex value {v!r} into a {dt.name} tensor; "
+                        f"take .real first or use a complex tensor")
+    if k in "iu":
+        if isinstance(v, builtins.float):
+            if not math.isfinite(v):
+                raise ValueError(f"{op}: cannot write {v} into a {dt.name} tensor (integers "
+                                 f"have no nan/inf)")
+            v = builtins.int(v)
+        v = builtins.int(v)
+        info = _dt.iinfo(dt)
+        if not info.min <= v <= info.max:
+            raise OverflowError(f"{op}: value {v} cannot be converted to type {dt.name} without "
+                                f"overflow (range {info.min}..{info.max})")
+        return v
+    if k == "f":
+        return builtins.float(v)
+    return builtins.complex(v)
+
+
+# ----------------------------------------------------------------- __getitem__/__setitem__ ---
+_GET = "tensor[...]"
+_PY_SCALARS = frozenset((builtins.int, builtins.float, builtins.bool, builtins.complex))
+_SET = "tensor[...] = value"
+
+
+def __getitem__(self, key):
+    """``tensor[key]``: views for ints, slices, ``None`` and ``...``; copies for index tensors,
+    lists and bool masks.  Negative steps raise ``ValueError`` (use :func:`flip`)."""
+    c = key.__class__
+    data = self._data
+    if c is builtins.int:
+        shape = data.shape
+        if shape:
+            n = shape[0]
+            if -n <= key < n:
+                return wrap(_getitem[self._device.backend](data, (key, Ellipsis)),
+                            self._device, self._dtype)
+    elif c is slice:
+        st, sp, stp = key.start, key.stop, key.step
+        if ((st is None or st.__class__ is builtins.int)
+                and (sp is None or sp.__class__ is builtins.int)
+                and (stp is None or (stp.__class__ is builtins.int and stp > 0)) and data.shape):
+            return wrap(_getitem[self._device.backend](data, (key, Ellipsis)), self._device,
+                        self._dtype)
+    elif c is tuple:
+        k = _fast_basic(data.shape, key)
+        if k is not None:
+            return wrap(_getitem[self._device.backend](data, k), self._device, self._dtype)
+    items, k1, k2 = _parse_key(self, key, _GET)
+    backend = self._device.backend
+    out = _getitem[backend](data, k1)
+    if k2 is not None:
+        out = _getitem[backend](out, k2)
+    return wrap(out, self._device, self._dtype)
+
+
+def __setitem__(self, key, value):
+    """``tensor[key] = value``, in place: ``value`` is a number or a tensor (cast to this
+    tensor's dtype) broadcastable to the indexed region."""
+    dt = self._dtype
+    backend = self._device.backend
+    if value.__class__ in _PY_SCALARS:
+        k = key if key.__class__ is tuple else (key,)
+        k = _fast_basic(self._data.shape, k)
+        if k is not None:  # hot path: x[i, :] = number
+            v = _scalar_for(value, dt, _SET)
+            try:
+                _setitem[backend](self._data, k, v)
+            except ValueError as exc:
+                raise _write_error(_SET, exc) from None
+            return
+    items, k1, k2 = _parse_key(self, key, _SET)
+    if isinstance(value, Tensor) or not is_scalar(value):
+        if not isinstance(value, Tensor):
+            value = as_operand(value, self, _SET)
+        elif value._device is not self._device:
+            raise device_mismatch(_SET, (self, value))
+        if value._dtype.is_complex and not dt.is_complex:
+            raise TypeError(f"{_SET}: can't write a complex tensor into a {dt.name} tensor; "
+                            f"take .real first")
+        region = _region_shape(items, self._data.shape, backend, _SET)
+        vshape = tuple(value._data.shape)
+        v = cast(value, dt)
+        stripped = vshape
+        while len(stripped) > len(region) and stripped[0] == 1:
+            stripped = stripped[1:]
+        ok = len(stripped) <= len(region) and all(
+            a == b or a == 1 for a, b in zip(stripped[::-1], region[::-1]))
+        if not ok:
+            raise ValueError(f"{_SET}: shape mismatch: value tensor of shape {fmt_shape(vshape)} "
+                             f"cannot be broadcast to indexing result of shape "
+                             f"{fmt_shape(region)}")
+        if stripped != vshape:
+            v = _reshape[backend](v, stripped)
+    else:
+        v = _scalar_for(value, dt, _SET)
+    target = self._data
+    if k2 is not None:
+        target = _getitem[backend](target, k1)
+        k1 = k2
+    try:
+        _setitem[backend](target, k1, v)
+    except ValueError as exc:
+        raise _write_error(_SET, exc) from None
+
+
+# ------------------------------------------------------------------------- gather/scatter ---
+def _dim_index(x: Tensor, dim, index, op: str):
+    """Common checks of gather/scatter: (dim, int64 native index)."""
+    _check(x, op)
+    index = _int_index(index, x, op)
+    n = len(x._data.shape)
+    d = normalize_dim(dim, n, op)
+    ishape = index._data.shape
+    if len(ishape) != n:
+        raise ValueError(f"{op}: index tensor must have the same number of dimensions as the "
+                         f"input: index has shape {fmt_shape(ishape)}, input "
+                         f"{fmt_shape(x._data.shape)}")
+    return d, index
+
+
+def gather(input, dim, index, *, sparse_grad=False) -> Tensor:
+    """``out[i][j][k] = input[i][index[i][j][k]][k]`` (for ``dim == 1``): values of ``input``
+    picked along ``dim`` by ``index``, which has ``input``'s number of dims and no larger sizes
+    except along ``dim``."""
+    op = "gather"
+    d, index = _dim_index(input, dim, index, op)
+    xs, ishape = input._data.shape, index._data.shape
+    for j in range(len(xs)):
+        if j != d and ishape[j] > xs[j]:
+            raise ValueError(f"gather: index of shape {fmt_shape(ishape)} must be no larger "
+                             f"than the input {fmt_shape(xs)} apart from dimension {d} (size "
+                             f"{ishape[j]} > {xs[j]} at dimension {j})")
+    backend = input._device.backend
+    idx = _as_int64(index)
+    _bounds(idx, xs[d] if xs else 1, d, backend, op, False)
+    return wrap(_gather[backend](input._data, d, idx), input._device, input._dtype)
+
+
+def _scatter_args(input, dim, index, src, value, op: str):
+    d, index = _dim_index(input, dim, index, op)
+    if src is None:
+        src = value
+    elif value is not None:
+        raise TypeError(f"{op}: pass either src or value, not both")
+    if src is None:
+        raise TypeError(f"{op}: missing src (a tensor) or value (a number)")
+    xs, ishape = input._data.shape, index._data.shape
+    backend = input._device.backend
+    if isinstance(src, Tensor):
+        if src._device is not input._device:
+            raise device_mismatch(op, (input, index, src))
+        if src._dtype is not input._dtype:
+            raise TypeError(f"{op}: src dtype {src._dtype.name} must match the input's dtype "
+                            f"{input._dtype.name}; cast it with src.to({input._dtype!r})")
+        ss = src._data.shape
+        if len(ss) != len(xs):
+            raise ValueError(f"{op}: src must have the same number of dimensions as the input: "
+                             f"src has shape {fmt_shape(ss)}, input {fmt_shape(xs)}")
+        for j in range(len(xs)):
+            if ishape[j] > ss[j] or (j != d and ishape[j] > xs[j]):
+                raise ValueError(f"{op}: index of shape {fmt_shape(ishape)} must be no larger "
+                                 f"than the input {fmt_shape(xs)} apart from dimension {d}, "
+                                 f"and no larger than src {fmt_shape(ss)} (dimension {j})")
+        sv = src._data
+    else:
+        if not is_scalar(src):
+            raise TypeError(f"{op}: src must be a tensor or a number, got {describe(src)}")
+        for j in range(len(xs)):
+            if j != d and ishape[j] > xs[j]:
+                raise ValueError(f"{op}: index of shape {fmt_shape(ishape)} must be no larger "
+                                 f"than the input {fmt_shape(xs)} apart from dimension {d}")
+        sv = _scalar_for(src, input._dtype, op)
+    idx = _as_int64(index)
+    _bounds(idx, xs[d] if xs else 1, d, backend, op, False)
+    return d, idx, sv
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None) -> Tensor:
+    """A copy of ``input`` with ``src`` (a tensor, or a number ``value``) written at ``index``
+    along ``dim`` (``torch.scatter``): ``out[i][index[i][j]] = src[i][j]`` for ``dim == 1``.
+
+    ``reduce='add'`` accumulates instead (see :func:`scatter_add`).  With repeated indices,
+    which value lands is unspecified (as in PyTorch).
+    """
+    if reduce is not None:
+        if reduce != "add":
+            raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r} (use "
+                             f"scatter_add for sums)")
+        return _scatter_add_impl(input, dim, index, src if src is not None else value,
+                                 "scatter")
+    d, idx, sv = _scatter_args(input, dim, index, src, value, "scatter")
+    return wrap(_scatter[input._device.backend](input._data, d, idx, sv), input._device,
+                input._dtype)
+
+
+def _scatter_add_impl(input, dim, index, src, op) -> Tensor:
+    _check(input, op)
+    if not isinstance(src, Tensor) and not is_scalar(src):
+        raise TypeError(f"{op}: src must be a tensor, got {describe(src)}")
+    if input._dtype is _bool:
+        raise TypeError(f"{op}: not supported for bool tensors; cast first, e.g. "
+                        f"x.to(polyten.int64)")
+    d, idx, sv = _scatter_args(input, dim, index, src, None, op)
+    return wrap(_scatter_add[input._device.backend](input._data, d, idx, sv), input._device,
+                input._dtype)
+
+
+def scatter_add(input, dim, index, src) -> Tensor:
+    """A copy of ``input`` with ``src`` added at ``index`` along ``dim``; repeated indices
+    accumulate (``torch.scatter_add``)."""
+    return _scatter_add_impl(input, dim, index, src, "scatter_add")
+
+
+def _scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+    _assign_all(self, scatter(self, dim, index, src, value=value, reduce=reduce), "scatter_")
+    return self
+
+
+def _scatter_add_(self, dim, index, src):
+    _assign_all(self, _scatter_add_impl(self, dim, index, src, "scatter_add_"), "scatter_add_")
+    return self
+
+
+def index_select(input, dim, index) -> Tensor:
+    """The entries of ``input`` at ``index`` (a 1-D integer tensor) along ``dim``; a copy."""
+    op = "index_select"
+    _check(input, op)
+    index = _int_index(index, input, op)
+    xs = input._data.shape
+    d = normalize_dim(dim, len(xs), op)
+    ishape = index._data.shape
+    if len(ishape) > 1:
+        raise ValueError(f"index_select: index must be 0-d or 1-D, got shape {fmt_shape(ishape)}")
+    backend = input._device.backend
+    idx = _as_int64(index)
+    _bounds(idx, xs[d] if xs else 1, d, backend, op, False)
+    if not xs:
+        from .shape import clone
+        return clone(input)
+    if not ishape:
+        idx = _reshape[backend](idx, (1,))
+    key = (_FULL,) * d + (idx, Ellipsis)
+    return wrap(_getitem[backend](input._data, key), input._device, input._dtype)
+
+
+def index_add(input, dim, index, source, *, alpha=1) -> Tensor:
+    """A copy of ``input`` with ``alpha * source`` added at ``index`` (1-D) along ``dim``;
+    repeated indices accumulate."""
+    op = "index_add"
+    _check(input, op)
+    _check(source, op)
+    index = _int_index(index, input, op)
+    xs, ss, ishape = input._data.shape, source._data.shape, index._data.shape
+    d = normalize_dim(dim, len(xs), op)
+    if len(ishape) > 1:
+        raise ValueError(f"index_add: index must be 0-d or 1-D, got shape {fmt_shape(ishape)}")
+    n = _numel(ishape)
+    want = xs[:d] + (n,) + xs[d + 1:] if xs else ()
+    if tuple(ss) != tuple(want):
+        raise ValueError(f"index_add: source of shape {fmt_shape(ss)} must have the input's "
+                         f"shape {fmt_shape(xs)} except along dimension {d}, where its size must "
+                         f"be the number of indices ({n}); expected {fmt_shape(want)}")
+    if alpha != 1:
+        from .elementwise import mul
+        source = mul(source, alpha)
+    if source._dtype is not input._dtype:
+        source = source.to(input._dtype)
+    backend = input._device.backend
+    idx = _as_int64(index)
+    if xs:
+        shp = [1] * len(xs)
+        shp[d] = n
+        idx = _expand[backend](_reshape[backend](idx, tuple(shp)), tuple(ss))
+    return _scatter_add_impl(input, d, wrap(idx, input._device, _int64), source, op)
+
+
+def _index_add_(self, dim, index, source, *, alpha=1):
+    _assign_all(self, index_add(self, dim, index, source, alpha=alpha), "index_add_")
+    return self
+
+
+# ------------------------------------------------------------------------------- masking ---
+def _mask_arg(x: Tensor, mask, op: str):
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"{op}: mask must be a bool tensor, got {describe(mask)}")
+    if mask._device is not x._device:
+        raise device_mismatch(op, (x, mask))
+    if mask._dtype is not _bool:
+        raise TypeError(f"{op}: mask must be a bool tensor, got {mask._dtype.name}; use a "
+                        f"comparison (x > 0) or mask.bool()")
+    return mask
+
+
+def _fill_value(x: Tensor, value, op: str):
+    if isinstance(value, Tensor):
+        if value._data.shape != ():
+            raise ValueError(f"{op}: only supports a 0-dimensional value tensor, but got a "
+                             f"tensor of shape {fmt_shape(value._data.shape)}")
+        value = value.item()
+    elif not is_scalar(value):
+        raise TypeError(f"{op}: value must be a number or a 0-d tensor, got {describe(value)}")
+    return _scalar_for(value, x._dtype, op)
+
+
+def _mask_to(x: Tensor, mask: Tensor, op: str):
+    xs, ms = x._data.shape, mask._data.shape
+    if ms == xs:
+        return mask._data
+    try:
+        b = broadcast_shapes(xs, ms, op=op)
+    except ValueError:
+        b = None
+    if b is None or tuple(b) != tuple(xs):
+        raise ValueError(f"{op}: mask of shape {fmt_shape(ms)} cannot be broadcast to the "
+                         f"input's shape {fmt_shape(xs)}")
+    return _expand[x._device.backend](mask._data, tuple(xs))
+
+
+def _masked_fill_default(x, mask, value):
+    from .creation import full
+    from .elementwise import where
+    return where(mask, full((), value, dtype=x._dtype, device=x._device), x)
+
+
+register_default("masked_fill", _masked_fill_default)
+
+
+def masked_fill(input, mask, value) -> Tensor:
+    """A copy of ``input`` with ``value`` where ``mask`` (bool, broadcastable to ``input``) is
+    true; ``value`` is a number or a 0-d tensor, converted to ``input``'s dtype."""
+    op = "masked_fill"
+    _check(input, op)
+    mask = _mask_arg(input, mask, op)
+    v = _fill_value(input, value, op)
+    m = _mask_to(input, mask, op)
+    k = _masked_fill[input._device.backend]
+    if k is None:
+        return _masked_fill_default(input, wrap(m, input._device, _bool), v)
+    return wrap(k(input._data, m, v), input._device, input._dtype)
+
+
+def _masked_fill_(self, mask, value):
+    op = "masked_fill_"
+    mask = _mask_arg(self, mask, op)
+    v = _fill_value(self, value, op)
+    m = _mask_to(self, mask, op)
+    try:
+        _setitem[self._device.backend](self._data, (m,), v)
+    except ValueError as exc:
+        raise _write_error(op, exc) from None
+    return self
+
+
+def masked_select(input, mask) -> Tensor:
+    """The elements of ``input`` where ``mask`` is true, as a 1-D tensor (``input`` and
+    ``mask`` broadcast together)."""
+    op = "masked_select"
+    _check(input, op)
+    mask = _mask_arg(input, mask, op)
+    xs, ms = input._data.shape, mask._data.shape
+    backend = input._device.backend
+    x, m = input._data, mask._data
+    if xs != ms:
+        b = tuple(broadcast_shapes(xs, ms, op=op))
+        if b != xs:
+            x = _expand[backend](x, b)
+        if b != ms:
+            m = _expand[backend](m, b)
+    return wrap(_getitem[backend](x, (m,)), input._device, input._dtype)
+
+
+def take(input, index, *, axis=None) -> Tensor:
+    """Elements of ``input`` at ``index``.
+
+    Without ``axis`` (PyTorch): ``input`` is read as 1-D and the result has ``index``'s shape.
+    With ``axis`` (Array API): entries along ``axis``, like :func:`index_select`.  Negative
+    indices count from the end in both.
+    """
+    op = "take"
+    _check(input, op)
+    index = _int_index(index, input, op)
+    backend = input._device.backend
+    idx = _as_int64(index)
+    xs = input._data.shape
+    if axis is None:
+        n = _numel(xs)
+        _bounds(idx, n, 0, backend, op, True)
+        flat = _reshape[backend](input._data, (n,))
+        return wrap(_getitem[backend](flat, (idx,)), input._device, input._dtype)
+    d = normalize_dim(axis, len(xs), op)
+    if not xs:
+        raise ValueError("take: axis= needs a tensor with at least 1 dimension")
+    _bounds(idx, xs[d], d, backend, op, True)
+    key = (_FULL,) * d + (idx, Ellipsis)
+    return wrap(_getitem[backend](input._data, key), input._device, input._dtype)
+
+
+def _take_along(input, indices, dim, op: str, negative: bool) -> Tensor:
+    _check(input, op)
+    indices = _int_index(indices, input, op, "indices")
+    backend = input._device.backend
+    if dim is None:
+        from .shape import ravel
+        return _take_along(ravel(input), ravel(indices), 0, op, negative)
+    xs, ishape = tuple(input._data.shape), tuple(indices._data.shape)
+    if len(xs) != len(ishape):
+        raise ValueError(f"{op}: input and indices should have the same number of dimensions, "
+                         f"got shapes {fmt_shape(xs)} and {fmt_shape(ishape)}")
+    d = normalize_dim(dim, len(xs), op)
+    if not xs:
+        return gather(input, 0, indices)
+    s = list(xs)
+    s[d] = ishape[d]
+    try:
+        b = tuple(broadcast_shapes(tuple(s), ishape, op=op))
+    except ValueError:
+        raise ValueError(f"{op}: input of shape {fmt_shape(xs)} and indices of shape "
+                         f"{fmt_shape(ishape)} don't broadcast (apart from dimension "
+                         f"{d})") from None
+    idx = _as_int64(indices)
+    lo = _bounds(idx, xs[d], d, backend, op, negative)
+    if lo < 0:
+        from .elementwise import add, lt, where
+        t = wrap(idx, input._device, _int64)
+        idx = where(lt(t, 0), add(t, xs[d]), t)._data
+    if b != ishape:
+        idx = _expand[backend](idx, b)
+    xb = list(b)
+    xb[d] = xs[d]
+    xb = tuple(xb)
+    x = input._data if xb == xs else _expand[backend](input._data, xb)
+    return wrap(_gather[backend](x, d, idx), input._device, input._dtype)
+
+
+def take_along_dim(input, indices, dim=None) -> Tensor:
+    """Values of ``input`` at ``indices`` along ``dim`` (the flattened input if None); the two
+    broadcast apart from ``dim`` (``torch.take_along_dim``)."""
+    return _take_along(input, indices, dim, "take_along_dim", False)
+
+
+def take_along_axis(x, indices, /, *, axis=-1) -> Tensor:
+    """Array API ``take_along_axis``: :func:`take_along_dim` along ``axis``; negative
+    indices count from the end."""
+    return _take_along(x, indices, axis, "take_along_axis", True)
+
+
+# --------------------------------------------------------------------------------- search ---
+def nonzero(input, *, as_tuple=False):
+    """Indices of the non-zero elements.
+
+    PyTorch's form (default): an int64 tensor of shape ``(n, ndim)``, one row per element in
+    C order.  ``as_tuple=True`` gives a tuple of ``ndim`` 1-D index tensors, which is what the
+    Array API's ``nonzero`` returns (and what ``x[nonzero(m, as_tuple=True)]`` indexes with).
+    """
+    _check(input, "nonzero")
+    dev = input._device
+    data = input._data
+    if as_tuple and not data.shape:
+        data = _reshape[dev.backend](data, (1,))
+    res = _nonzero[dev.backend](data)
+    if not as_tuple:
+        return wrap(res, dev, _int64)
+    k = _getitem[dev.backend]
+    return tuple(wrap(k(res, (_FULL, j)), dev, _int64) for j in range(res.shape[1]))
+
+
+def argwhere(input) -> Tensor:
+    """``nonzero(input)``: the ``(n, ndim)`` int64 indices of the non-zero elements."""
+    return nonzero(input)
+
+
+def one_hot(tensor, num_classes=-1) -> Tensor:
+    """int64 one-hot encoding: shape ``tensor.shape + (num_classes,)``; ``num_classes=-1``
+    uses ``max + 1`` (``torch.nn.functional.one_hot``)."""
+    op = "one_hot"
+    _check(tensor, op)
+    if tensor._dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expects an integer tensor of class indices, got "
+                        f"{describe(tensor)}; cast with .long()")
+    dev = tensor._device
+    backend = dev.backend
+    idx = _as_int64(tensor)
+    shape = tuple(idx.shape)
+    empty = _numel(shape) == 0
+    lo, hi = (0, -1) if empty else _index_range(idx, backend)
+    if num_classes == -1:
+        if empty:
+            raise ValueError("one_hot: can not infer the number of classes from an empty "
+                             "tensor; pass num_classes")
+        num_classes = hi + 1
+    num_classes = _index(num_classes)
+    if lo < 0:
+        raise ValueError(f"one_hot: class values must be non-negative, got {lo}")
+    if hi >= num_classes:
+        raise ValueError(f"one_hot: class values must be smaller than num_classes "
+                         f"({num_classes}), got {hi}")
+    zeros = _full[backend](shape + (num_classes,), 0, "int64", dev.index)
+    if empty or num_classes == 0:
+        return wrap(zeros, dev, _int64)
+    idx = _reshape[backend](idx, shape + (1,))
+    return wrap(_scatter[backend](zeros, len(shape), idx, 1), dev, _int64)
+
+
+def _real_check(x: Tensor, op: str) -> None:
+    if x._dtype.is_complex:
+        raise TypeError(f"{op}: complex tensors have no order; sort x.real or x.abs() instead")
+
+
+def sort(input, dim=-1, descending=False, stable=False, *, axis=None):
+    """Sorted values and their indices along ``dim``: a named tuple ``(values, indices)``,
+    as ``torch.sort`` (the Array API's ``sort`` returns the values only: use ``.values``).
+
+    ``stable=True`` keeps equal elements in their original order (also when descending);
+    otherwise their order is unspecified, as in PyTorch.  NaN sorts as the largest value.
+    """
+    op = "sort"
+    _check(input, op)
+    _real_check(input, op)
+    d = normalize_dim(dim_or_axis(dim if axis is None else None, axis, op), input.ndim, op)
+    vals, idx = _sort[input._device.backend](input._data, d, builtins.bool(descending),
+                                             builtins.bool(stable))
+    return SortResult(wrap(vals, input._device, input._dtype), wrap(idx, input._device, _int64))
+
+
+def argsort(input, dim=-1, descending=False, stable=False, *, axis=None) -> Tensor:
+    """The int64 indices that sort ``input`` along ``dim`` (``stable=True``: ties keep their
+    order)."""
+    return sort(input, dim, descending, stable, axis=axis).indices
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) elements along ``dim`` and their indices, as a named
+    tuple ``(values, indices)``, in sorted order."""
+    op = "topk"
+    _check(input, op)
+    _real_check(input, op)
+    xs = input._data.shape
+    d = normalize_dim(dim, len(xs), op)
+    size = xs[d] if xs else 1
+    k = _index(k)
+    if not 0 <= k <= size:
+        raise ValueError(f"topk: k ({k}) is out of range for dimension {d} with size {size} "
+                         f"(input shape {fmt_shape(xs)})")
+    vals, idx = _topk[input._device.backend](input._data, k, d, builtins.bool(largest),
+                                             builtins.bool(sorted))
+    return TopkResult(wrap(vals, input._device, input._dtype), wrap(idx, input._device, _int64))
+
+
+def _unique_raw(x: Tensor, inverse: builtins.bool, counts: builtins.bool, op: str):
+    _check(x, op)
+    _real_check(x, op)
+    dev = x._device
+    v, inv, cnt = _unique[dev.backend](x._data, inverse, counts)
+    values = wrap(v, dev, x._dtype)
+    if inv is not None:
+        inv = wrap(_reshape[dev.backend](inv, tuple(x._data.shape)), dev, _int64)
+    if cnt is not None:
+        cnt = wrap(cnt, dev, _int64)
+    return values, inv, cnt
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The sorted unique elements of ``input`` (flattened), and optionally the inverse indices
+    (``input``'s shape) and the counts (``torch.unique``)."""
+    if dim is not None:
+        raise NotImplementedError("unique: dim= is not supported; unique works on the "
+                                  "flattened tensor (dim=None)")
+    values, inv, cnt = _unique_raw(input, builtins.bool(return_inverse),
+                                   builtins.bool(return_counts), "unique")
+    if not return_inverse and not return_counts:
+        return values
+    out = (values,)
+    if return_inverse:
+        out += (inv,)
+    if return_counts:
+        out += (cnt,)
+    return out
+
+
+def unique_values(x, /) -> Tensor:
+    """Array API ``unique_values``: the sorted unique elements."""
+    return _unique_raw(x, False, False, "unique_values")[0]
+
+
+def unique_counts(x, /):
+    """Array API ``unique_counts``: ``(values, counts)``."""
+    v, _, c = _unique_raw(x, False, True, "unique_counts")
+    return UniqueCountsResult(v, c)
+
+
+def unique_inverse(x, /):
+    """Array API ``unique_inverse``: ``(values, inverse_indices)``; ``inverse_indices`` has
+    ``x``'s shape."""
+    v, i, _ = _unique_raw(x, True, False, "unique_inverse")
+    return UniqueInverseResult(v, i)
+
+
+def unique_all(x, /):
+    """Array API ``unique_all``: ``(values, indices, inverse_indices, counts)``; ``indices``
+    are the flat positions of each value's first occurrence."""
+    v, inv, cnt = _unique_raw(x, True, True, "unique_all")
+    dev = x._device
+    backend = dev.backend
+    flat_inv = _reshape[backend](inv._data, (_numel(inv._data.shape),))
+    _, order = _sort[backend](flat_inv, 0, False, True)
+    starts, pos = [], 0
+    for c in cnt.tolist():
+        starts.append(pos)
+        pos += c
+    from .creation import asarray
+    s = asarray(starts, dtype=_int64, device=dev)._data
+    first = _getitem[backend](order, (s,))
+    return UniqueAllResult(v, wrap(first, dev, _int64), inv, cnt)
+
+
+TENSOR_METHODS = {
+    "__getitem__": __getitem__, "__setitem__": __setitem__, "gather": gather,
+    "scatter": scatter, "scatter_": _scatter_, "scatter_add": scatter_add,
+    "scatter_add_": _scatter_add_, "index_select": index_select, "index_add": index_add,
+    "index_add_": _index_add_, "masked_fill": masked_fill, "masked_fill_": _masked_fill_,
+    "masked_select": masked_select, "take": take, "take_along_dim": take_along_dim,
+    "nonzero": nonzero, "argwhere": argwhere, "sort": sort, "argsort": argsort, "topk": topk,
+    "unique": unique,
+}

@@ -88,7 +88,17 @@ def _transfer(t: Tensor, dev: Device) -> Tensor:
     host = _to_host[src.backend](t._data)
     with dev.backend.device_guard(dev.index if dev.index is not None else 0):
         data = _from_host[dev.backend](host, dev.index)
+        if _host_alias(data, t._data):
+            # two host backends hand the same NumPy memory through: .to() must copy, as it
+            # does between real devices
+            data = _copy[dev.backend](data)
     return _with_grad(t, wrap(data, dev, t._dtype), "to")
+
+
+def _host_alias(a, b) -> builtins.bool:
+    import numpy as np  # host arrays only: lazily
+    return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and \
+        np.may_share_memory(a, b)
 
 
 def cpu(self) -> Tensor:
@@ -193,6 +203,8 @@ def from_foreign(obj, dev: Device, dt, copy) -> Tensor:
         host = None
         t = from_dlpack(obj)
         return asarray_after(t, dev, dt, copy)
+    elif not isinstance(obj, (str, bytes, bytearray)) and _has_buffer(obj):
+        host = np.asarray(obj)  # buffer protocol: array.array, memoryview, ...
     else:
         raise TypeError(f"asarray: cannot convert {type(obj).__name__} {obj!r} to a tensor; "
                         f"pass numbers, nested lists of numbers, a tensor or an array")
@@ -218,6 +230,14 @@ def from_foreign(obj, dev: Device, dt, copy) -> Tensor:
     return wrap(data, dev, _dt.DTYPES[host.dtype.name])
 
 
+def _has_buffer(obj) -> builtins.bool:
+    try:
+        memoryview(obj)
+    except TypeError:
+        return False
+    return True
+
+
 def asarray_after(t, dev, dt, copy):
     from .creation import asarray
     return asarray(t, dtype=dt, device=dev, copy=copy)
@@ -233,10 +253,9 @@ def __len__(self):
 
 def __iter__(self):
     shape = self._data.shape
-    if not shape:
+    if not shape:  # raised by iter() itself, as PyTorch, not at the first next()
         raise TypeError("iteration over a 0-d tensor")
-    for i in range(shape[0]):
-        yield self[i]
+    return (self[i] for i in range(shape[0]))
 
 
 def __bool__(self):
@@ -292,11 +311,19 @@ def _type_method(dt):
 
 def type_(self, dtype=None):
     """With no argument, the type name (``'polyten.FloatTensor'``); else ``to(dtype)``."""
+    names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+             "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+             "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
     if dtype is None:
-        names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-                 "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-                 "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
         return f"polyten.{names[self._dtype.name]}Tensor"
+    if isinstance(dtype, str) and dtype.endswith("Tensor"):
+        # t.type("polyten.IntTensor") / ("torch.IntTensor"), as PyTorch's type strings
+        kind = dtype.rsplit(".", 1)[-1][:-len("Tensor")]
+        by_kind = {v: k for k, v in names.items()}
+        if kind not in by_kind:
+            raise TypeError(f"type(): unknown tensor type {dtype!r}; use e.g. "
+                            f"'polyten.FloatTensor' or a dtype such as polyten.float32")
+        dtype = by_kind[kind]
     return to(self, dtype)
 
 

@@ -112,7 +112,7 @@ for _n in ("exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "si
            "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid",
            "exp2"):
     _decl(P, "core", "any", "float", True, f"{_n}(x)", "integer inputs are cast to float first")
-_decl(P, "core", "any", "float", True, "erf(x)", "accurate to float64 rounding")
+_decl(P, "core", "real", "float", True, "erf(x)", "accurate to float64 rounding")
 _decl(P, "core", "numeric", "same", True, "square(x)")
 _decl(P, "core", "any", "float", True, "reciprocal(x)")
 _decl(P, "core", "real", "bool", False, "signbit(x)")
@@ -128,14 +128,19 @@ _decl(P, "core", "numeric", "real", True, "imag(x)")
 _decl(C, "core", "real", "same", True, "relu(x)", "default: maximum(x, 0)")
 
 # --- elementwise, binary: kernel(x, y) -> array; y may be a Python scalar ---------------------
-for _n in ("add", "sub", "mul"):
-    _decl(P, "core", "any", "promote", True, f"{_n}(x, y)")
+_decl(P, "core", "any", "promote", True, "add(x, y)", "bool + bool is logical or")
+_decl(P, "core", "numeric", "promote", True, "sub(x, y)",
+      "bool - bool is refused (as PyTorch; use logical_xor)")
+_decl(P, "core", "any", "promote", True, "mul(x, y)")
 _decl(P, "core", "any", "promote_float", True, "div(x, y)", "true division")
-_decl(P, "core", "real", "promote", True, "floor_divide(x, y)",
+_decl(P, "core", "real_numeric", "promote", True, "floor_divide(x, y)",
       "rounds toward -inf (Python //); integer division by zero is the backend's business")
-_decl(P, "core", "real", "promote", True, "remainder(x, y)", "sign of the divisor (Python %)")
-_decl(P, "core", "real", "promote", True, "fmod(x, y)", "sign of the dividend (C fmod)")
-_decl(P, "core", "any", "promote", True, "pow(x, y)")
+_decl(P, "core", "real_numeric", "promote", True, "remainder(x, y)",
+      "sign of the divisor (Python %)")
+_decl(P, "core", "real_numeric", "promote", True, "fmod(x, y)", "sign of the dividend (C fmod)")
+_decl(P, "core", "numeric", "promote", True, "pow(x, y)",
+      "integer ** negative integer: 1 and -1 keep their magnitude, others give 0 (PyTorch); "
+      "the core refuses a negative Python int exponent on an integer tensor")
 for _n in ("maximum", "minimum"):
     _decl(P, "core", "real", "promote", True, f"{_n}(x, y)", "NaN propagates")
 _decl(P, "core", "real", "promote_float", True, "atan2(x, y)")
@@ -157,6 +162,11 @@ _decl(P, "core", "any", "promote", True, "where(cond, x, y)",
 _decl(P, "core", "real", "promote", True, "clamp(x, lo, hi)",
       "lo/hi: arrays, scalars or None (not both None); NaN propagates")
 _decl(C, "core", "floating", "bool", False, "isclose(x, y, rtol, atol, equal_nan)")
+_decl(C, "core", "any", "custom", False, "inplace(op, x, y) -> x",
+      "x = op(x, y) written into x's memory (x += y, x.add_(y), x.exp_()): op names an "
+      "elementwise op of this table (y None for a unary op) or is None to write y into x "
+      "(x.copy_(y)); y an array of x's dtype broadcastable to x's shape, or a scalar that "
+      "fits it; x may be a view; default: op's kernel, then setitem(x, (Ellipsis,), result)")
 
 # --- casting and copies ---------------------------------------------------------------------
 _decl(P, "core", "any", "custom", True, "astype(x, dtype)",
@@ -192,18 +202,38 @@ _decl(P, "core", "any", "custom", True, "cumsum(x, dim, dtype)")
 _decl(P, "core", "any", "custom", True, "cumprod(x, dim, dtype)")
 
 # --- linear algebra -------------------------------------------------------------------------
-_decl(P, "core", "numeric", "promote", True, "matmul(x, y)",
+_decl(P, "core", "numeric", "promote", True, "matmul(a, b)",
       "numpy.matmul semantics; the core has checked shapes and cast to a common dtype")
 _decl(P, "core", "numeric", "promote", True, "einsum(equation, xs)",
       "equation already validated; xs share one dtype", arity=-1)
 _decl(C, "core", "numeric", "promote", True, "tensordot(x, y, dims_x, dims_y)",
       "default: permute + reshape + matmul")
-_decl(P, "linalg", "floating", "same", True, "linalg_inv(x)", "batched (..., n, n)")
-_decl(P, "linalg", "floating", "same", True, "linalg_solve(a, b)",
-      "a (..., n, n); b (..., n, k) -- the core turns a vector b into (..., n, 1)")
-_decl(P, "linalg", "floating", "same", True, "linalg_det(x)")
+_decl(P, "core", "any", "same", True, "diagonal(x, offset, dim1, dim2)",
+      "a view (as numpy.diagonal, writable where the array library allows); dim1 != dim2")
+_decl(C, "core", "numeric", "custom", True, "cross(x, y, dim)",
+      "size 3 along dim; x and y already broadcast to one shape; default: component products")
+_decl(P, "linalg", "floating", "same", True, "linalg_inv(x) -> (inverse, info)",
+      "x (..., n, n); info: int32 array of the batch shape, nonzero where a matrix is "
+      "singular (the core raises, naming the call)")
+_decl(P, "linalg", "floating", "same", True, "linalg_solve(a, b) -> (solution, info)",
+      "a (..., n, n); b (..., n, k) broadcast to a's batch -- the core turns a vector b into "
+      "(..., n, 1); info as linalg_inv")
+_decl(P, "linalg", "floating", "same", True, "linalg_det(a)")
+_decl(P, "linalg", "floating", "custom", True, "linalg_slogdet(x) -> (sign, logabsdet)",
+      "sign of x's dtype; logabsdet real")
+_decl(P, "linalg", "floating", "same", True, "linalg_cholesky(x, upper) -> (factor, info)",
+      "info nonzero where a matrix is not positive-definite")
+_decl(P, "linalg", "floating", "same", True, "linalg_qr(x, mode) -> (q, r)",
+      "mode 'reduced' or 'complete'")
+_decl(P, "linalg", "floating", "custom", True,
+      "linalg_eigh(x, upper) -> (eigenvalues, eigenvectors)",
+      "ascending real eigenvalues; eigenvectors of x's dtype; upper: which triangle is read")
+_decl(P, "linalg", "floating", "custom", True,
+      "linalg_svd(x, full_matrices, compute_uv) -> (u, s, vh)",
+      "s real, descending; u and vh None when not compute_uv")
 _decl(C, "linalg", "floating", "real", True, "matrix_norm(x, ord, dims, keepdim)",
-      "ord 'fro' (default composite), 'nuc', 1, -1, inf, -inf, 2, -2")
+      "ord 'fro', 'nuc', 1, -1, inf, -inf, 2, -2; dims an ordered pair (rows, columns); "
+      "default: vector_norm / sums of abs / linalg_svd")
 
 # --- shape (views where the array library can make them) ------------------------------------
 _decl(P, "core", "any", "same", True, "reshape(x, shape)",
@@ -251,6 +281,9 @@ _decl(P, "core", "real_numeric", "custom", False,
       "arange(start, stop, step, dtype, device_index)", arity=0)
 _decl(P, "core", "floating", "custom", False,
       "linspace(start, stop, num, dtype, device_index)", "both ends included", arity=0)
+_decl(C, "core", "floating", "custom", False,
+      "logspace(start, stop, num, base, dtype, device_index)",
+      "default: base ** linspace(start, stop, num), computed in float64", arity=0)
 _decl(P, "core", "any", "custom", False, "eye(n, m, k, dtype, device_index)", arity=0)
 _decl(P, "core", "any", "custom", False, "asarray(obj, dtype, copy, device_index)",
       "obj: nested sequences/scalars, a host (NumPy) array, or a native array; dtype None "
@@ -266,8 +299,9 @@ _decl(P, "random", "real_numeric", "custom", False,
       arity=0)
 _decl(P, "random", "integer", "custom", False, "random_permutation(n, dtype, device_index)",
       arity=0)
-_decl(P, "random", "real_floating", "same", False, "bernoulli(x)",
-      "x: probabilities; returns 0/1 of x's dtype")
+_decl(P, "random", "real_floating", "same", False, "bernoulli(p)",
+      "p: an array of probabilities in [0, 1] (checked by the core); returns 0/1 of p's dtype",
+      arity=1)
 _decl(P, "random", "real_floating", "int64", False,
       "multinomial(x, num_samples, replacement)", "x (n,) or (b, n) non-negative weights")
 
@@ -323,3 +357,18 @@ def missing_primitives(backend, tiers: Iterable[str] = None) -> List[str]:
     """Primitive ops the backend has no kernel for (optionally only some tiers)."""
     return [o.name for o in OPS.values() if o.kind == "primitive"
             and (tiers is None or o.tier in tiers) and o.name not in backend.kernels]
+
+
+def markdown_table() -> str:
+    """The op table as Markdown (``docs/backends.md`` embeds it; a test keeps them equal)."""
+    lines = ["| op | kind | tier | kernel signature | input dtypes | result dtype | "
+             "differentiable | notes |", "|---|---|---|---|---|---|---|---|"]
+    for o in OPS.values():
+        lines.append(f"| `{o.name}` | {o.kind} | {o.tier} | `{o.signature}` | {o.dtypes} | "
+                     f"{o.result} | {'yes' if o.differentiable else 'no'} | "
+                     f"{o.doc.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m polyten.dispatch.optable > table.md
+    print(markdown_table(), end="")

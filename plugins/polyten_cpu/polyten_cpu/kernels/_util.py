@@ -1,5 +1,7 @@
 """Small helpers shared by the kernel modules."""
 
+import warnings
+
 
 def array_result(xp, fn, nargs=None):
     """Wrap a NumPy function so 0-d results are arrays, not NumPy scalars (the kernel contract).
@@ -24,3 +26,72 @@ def array_result(xp, fn, nargs=None):
             return r if r.__class__ is nd else asarray(r)
     k.__name__ = getattr(fn, "__name__", "kernel")
     return k
+
+
+_SCALARS: dict = {}  # NumPy dtype -> {Python scalar: read-only 0-d array of that dtype}
+
+
+def scalar_array(xp, value, dtype):
+    """``value`` (a Python scalar that fits ``dtype``) as a 0-d NumPy array, cached.
+
+    On NumPy, a Python scalar operand goes through NumPy's weak-scalar promotion on every call,
+    which costs about as much again as the arithmetic on a small array; a 0-d array of the
+    other operand's dtype (the core has already chosen that dtype and checked that the value
+    fits) takes the ufunc's cached fast path instead.  The arrays are read-only and only ever
+    used as inputs.  Zeros are not cached (``0.0 == -0.0`` as dict keys) and each dtype keeps
+    at most 512 values (NaNs never compare equal, so they would pile up).
+    """
+    c = _SCALARS.get(dtype)
+    if c is None:
+        c = _SCALARS[dtype] = {}
+    z = c.get(value)
+    if z is None:
+        z = xp.asarray(value, dtype)
+        if value and len(c) < 512:
+            z.flags.writeable = False
+            c[value] = z
+    return z
+
+
+def binary_result(xp, fn):
+    """Wrap a binary ufunc whose operands may be a native array and a Python scalar.
+
+    On NumPy the scalar becomes a cached 0-d array (see :func:`scalar_array`); on other array
+    modules (CuPy) a 0-d device array would cost a transfer, so scalars are passed unchanged.
+    """
+    nd = xp.ndarray
+    asarray = xp.asarray
+    if xp.__name__ != "numpy":
+        return array_result(xp, fn, 2)
+    cache = _SCALARS
+
+    def k(x, y):
+        if y.__class__ is not nd:
+            d = x.dtype
+            c = cache.get(d)
+            z = None if c is None else c.get(y)
+            y = scalar_array(xp, y, d) if z is None else z
+        elif x.__class__ is not nd:
+            d = y.dtype
+            c = cache.get(d)
+            z = None if c is None else c.get(x)
+            x = scalar_array(xp, x, d) if z is None else z
+        r = fn(x, y)
+        return r if r.__class__ is nd else asarray(r)
+
+    k.__name__ = getattr(fn, "__name__", "kernel")
+    return k
+
+
+def quiet_fp_warnings() -> None:
+    """Silence NumPy's floating-point RuntimeWarnings raised inside the kernel modules.
+
+    ``x / 0``, ``log(0)`` or an overflowing ``exp`` give inf/nan exactly as in PyTorch, which
+    does not warn; a NumPy warning pointing into a kernel would only confuse users.  The filter
+    matches warnings attributed to ``polyten_cpu.kernels`` modules only (NumPy attributes them
+    to the Python frame that called the ufunc), so user code keeps NumPy's own behaviour, and
+    unlike ``numpy.errstate`` it costs nothing per call.
+    """
+    warnings.filterwarnings(
+        "ignore", message=r"(divide by zero|invalid value|overflow|underflow) encountered",
+        category=RuntimeWarning, module=r"polyten_cpu\.kernels(\.|$)")

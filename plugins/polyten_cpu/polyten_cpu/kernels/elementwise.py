@@ -1,10 +1,38 @@
-"""Elementwise kernels: ufuncs of the array module, with 0-d results kept as arrays."""
+"""Elementwise kernels: ufuncs of the array module, with 0-d results kept as arrays.
+
+Inputs arrive cast to the computation dtype by the core, and Python scalars arrive already
+checked to fit that dtype, so these kernels never promote.  Written against ``xp`` (the NumPy
+API) so that ``polyten_cuda`` can reuse them with CuPy.
+"""
 
 from __future__ import annotations
 
 import math
 
-from ._util import array_result
+from ._util import (_SCALARS, array_result, binary_result, quiet_fp_warnings,
+                    scalar_array)
+
+_UNARY_UFUNCS = {
+    "neg": "negative", "positive": "positive", "abs": "absolute", "sign": "sign",
+    "floor": "floor", "ceil": "ceil", "trunc": "trunc", "exp": "exp", "expm1": "expm1",
+    "log": "log", "log1p": "log1p", "log2": "log2", "log10": "log10", "sqrt": "sqrt",
+    "sin": "sin", "cos": "cos", "tan": "tan", "asin": "arcsin", "acos": "arccos",
+    "atan": "arctan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "asinh": "arcsinh",
+    "acosh": "arccosh", "atanh": "arctanh", "exp2": "exp2", "square": "square",
+    "signbit": "signbit", "isnan": "isnan", "isinf": "isinf", "isfinite": "isfinite",
+    "logical_not": "logical_not", "bitwise_not": "invert", "conj": "conjugate",
+}
+
+_BINARY_UFUNCS = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
+    "floor_divide": "floor_divide", "remainder": "remainder", "fmod": "fmod",
+    "maximum": "maximum", "minimum": "minimum", "atan2": "arctan2", "hypot": "hypot",
+    "logaddexp": "logaddexp", "copysign": "copysign", "eq": "equal", "ne": "not_equal",
+    "lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal",
+    "logical_and": "logical_and", "logical_or": "logical_or", "logical_xor": "logical_xor",
+    "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or", "bitwise_xor": "bitwise_xor",
+    "bitwise_left_shift": "left_shift", "bitwise_right_shift": "right_shift",
+}
 
 
 def _erf(xp):
@@ -26,50 +54,66 @@ def _erf(xp):
 
 
 def kernels(xp, **ctx) -> dict:
-    a = lambda f: array_result(xp, f)  # noqa: E731
+    quiet_fp_warnings()
+    nd = xp.ndarray
+    asarray = xp.asarray
+    is_numpy = xp.__name__ == "numpy"
     k = {}
-    for name, uf in {
-        "neg": xp.negative, "positive": xp.positive, "abs": xp.absolute, "sign": xp.sign,
-        "floor": xp.floor, "ceil": xp.ceil, "trunc": xp.trunc, "exp": xp.exp,
-        "expm1": xp.expm1, "log": xp.log, "log1p": xp.log1p, "log2": xp.log2,
-        "log10": xp.log10, "sqrt": xp.sqrt, "sin": xp.sin, "cos": xp.cos, "tan": xp.tan,
-        "asin": xp.arcsin, "acos": xp.arccos, "atan": xp.arctan, "sinh": xp.sinh,
-        "cosh": xp.cosh, "tanh": xp.tanh, "asinh": xp.arcsinh, "acosh": xp.arccosh,
-        "atanh": xp.arctanh, "exp2": xp.exp2, "square": xp.square, "signbit": xp.signbit,
-        "isnan": xp.isnan, "isinf": xp.isinf, "isfinite": xp.isfinite,
-        "logical_not": xp.logical_not, "bitwise_not": xp.invert, "conj": xp.conjugate,
-        "real": xp.real, "imag": xp.imag,
-        "add": xp.add, "sub": xp.subtract, "mul": xp.multiply, "div": xp.true_divide,
-        "floor_divide": xp.floor_divide, "remainder": xp.remainder, "fmod": xp.fmod,
-        "pow": xp.power, "maximum": xp.maximum, "minimum": xp.minimum,
-        "atan2": xp.arctan2, "hypot": xp.hypot, "logaddexp": xp.logaddexp,
-        "copysign": xp.copysign, "eq": xp.equal, "ne": xp.not_equal, "lt": xp.less,
-        "le": xp.less_equal, "gt": xp.greater, "ge": xp.greater_equal,
-        "logical_and": xp.logical_and, "logical_or": xp.logical_or,
-        "logical_xor": xp.logical_xor, "bitwise_and": xp.bitwise_and,
-        "bitwise_or": xp.bitwise_or, "bitwise_xor": xp.bitwise_xor,
-        "bitwise_left_shift": xp.left_shift, "bitwise_right_shift": xp.right_shift,
-    }.items():
-        k[name] = a(uf)
+    for name, uf in _UNARY_UFUNCS.items():
+        k[name] = array_result(xp, getattr(xp, uf), 1)
+    for name, uf in _BINARY_UFUNCS.items():
+        k[name] = binary_result(xp, getattr(xp, uf))
+
+    power = xp.power
+    where_ = xp.where
+
+    def pow_(x, y):
+        if x.__class__ is not nd:
+            x = asarray(x, y.dtype)
+        elif y.__class__ is not nd:
+            y = asarray(y, x.dtype)
+        if y.dtype.kind in "iu" and y.dtype.kind != "u":
+            neg = y < 0
+            if neg.any():
+                # integer ** negative integer, as PyTorch: 1 and -1 keep their magnitude,
+                # everything else truncates to 0 (NumPy refuses these)
+                r = xp.asarray(power(x, where_(neg, 0, y)))
+                odd = xp.asarray(y % 2 != 0)
+                special = where_(x == 1, 1, where_(x == -1, where_(odd, -1, 1), 0))
+                return xp.asarray(where_(neg, special, r)).astype(r.dtype, copy=False)
+        r = power(x, y)
+        return r if r.__class__ is nd else asarray(r)
 
     def real(x):
-        return xp.real(x).copy() if x.dtype.kind == "c" else x.copy()
+        return xp.real(x)  # a view, as torch.real
 
     def imag(x):
-        return xp.imag(x).copy() if x.dtype.kind == "c" else xp.zeros_like(x)
+        return xp.imag(x) if x.dtype.kind == "c" else xp.zeros_like(x)
 
     def rsqrt(x):
         r = xp.sqrt(x)
-        return xp.divide(1, r, out=r) if isinstance(r, xp.ndarray) else xp.asarray(1 / r)
+        if r.__class__ is nd:
+            return xp.divide(1, r, out=r)
+        return asarray(1 / r)
 
     def reciprocal(x):
-        return xp.asarray(xp.divide(1, x))
+        r = xp.divide(1, x)
+        return r if r.__class__ is nd else asarray(r)
+
+    exp, negative, add, divide = xp.exp, xp.negative, xp.add, xp.divide
 
     def sigmoid(x):
-        # numerically stable for large |x|: exp of a non-positive number only
-        e = xp.exp(-xp.abs(x))
-        pos = 1 / (1 + e)
-        return xp.asarray(xp.where(x >= 0, pos, e * pos)).astype(x.dtype, copy=False)
+        # 1 / (1 + exp(-x)): exp(-x) overflowing to inf gives exactly 0, and the result is
+        # accurate to rounding everywhere else (as PyTorch computes it); half precision is
+        # computed in float32 because exp(-x) overflows float16 already at x = -11
+        if x.dtype.kind == "f" and x.dtype.itemsize == 2:
+            return sigmoid(x.astype("float32")).astype(x.dtype)
+        e = exp(negative(x))
+        if e.__class__ is not nd:
+            return asarray(1 / (1 + e))
+        one = scalar_array(xp, 1, e.dtype) if is_numpy else 1
+        add(e, one, out=e)
+        return divide(one, e, out=e)
 
     def relu(x):
         return xp.asarray(xp.maximum(x, 0)).astype(x.dtype, copy=False)
@@ -82,11 +126,17 @@ def kernels(xp, **ctx) -> dict:
     def where(cond, x, y):
         return xp.asarray(xp.where(cond, x, y))
 
+    maximum, minimum = xp.maximum, xp.minimum
+
     def clamp(x, lo, hi):
         if lo is not None:
-            x = xp.maximum(x, lo)
+            if is_numpy and lo.__class__ is not nd:
+                lo = scalar_array(xp, lo, x.dtype)
+            x = maximum(x, lo)
         if hi is not None:
-            x = xp.minimum(x, hi)
+            if is_numpy and hi.__class__ is not nd:
+                hi = scalar_array(xp, hi, x.dtype)
+            x = minimum(x, hi)
         return xp.asarray(x)
 
     def nan_to_num(x, nan, posinf, neginf):
@@ -108,5 +158,31 @@ def kernels(xp, **ctx) -> dict:
               "sigmoid": sigmoid, "relu": relu, "round": round_, "where": where,
               "clamp": clamp, "nan_to_num": nan_to_num, "isclose": isclose,
               "astype": astype, "copy": copy, "is_contiguous": is_contiguous,
-              "erf": _erf(xp)})
+              "erf": _erf(xp), "pow": pow_})
+
+    # ufuncs that compute an op's kernel exactly, so that `x op= y` can write into x directly
+    direct = {name: getattr(xp, uf) for name, uf in _UNARY_UFUNCS.items()}
+    direct.update({name: getattr(xp, uf) for name, uf in _BINARY_UFUNCS.items()})
+    kern = k
+    scalars = _SCALARS
+
+    def inplace(op, x, y):
+        if op is None:
+            x[...] = y
+            return x
+        uf = direct.get(op)
+        if uf is None:
+            x[...] = kern[op](x) if y is None else kern[op](x, y)
+        elif y is None:
+            uf(x, out=x)
+        else:
+            if is_numpy and y.__class__ is not nd:
+                d = x.dtype
+                c = scalars.get(d)
+                z = None if c is None else c.get(y)
+                y = scalar_array(xp, y, d) if z is None else z
+            uf(x, y, out=x)
+        return x
+
+    k["inplace"] = inplace
     return k

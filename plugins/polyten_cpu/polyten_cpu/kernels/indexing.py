@@ -1,5 +1,142 @@
-"""indexing kernels (being written)."""
+"""Indexing kernels: item access, gather/scatter, nonzero, sort/topk and unique.
+
+Keys and index arrays arrive normalised and bounds-checked by the core (see
+``polyten/api/indexing.py``), so nothing here validates; out-of-range indices never reach a
+kernel (CuPy would wrap them silently).
+"""
+
+from __future__ import annotations
 
 
 def kernels(xp, **ctx) -> dict:
-    return {}
+    nd = xp.ndarray
+    asarray = xp.asarray
+    take_along_axis = xp.take_along_axis
+    int64 = xp.int64
+    add_at = getattr(xp.add, "at", None)
+    if add_at is None:  # CuPy spells ufunc.at as cupyx.scatter_add
+        try:
+            from cupyx import scatter_add as add_at  # noqa: F811
+        except ImportError:  # pragma: no cover
+            add_at = None
+
+    def getitem(x, key):
+        r = x[key]
+        # the core always puts an Ellipsis in the key, so basic indexing yields a 0-d view
+        # rather than a NumPy scalar; the asarray is for libraries that differ
+        return r if r.__class__ is nd else asarray(r)
+
+    def setitem(x, key, value):
+        x[key] = value
+
+    def _grid(index, dim):
+        # open index grid: index along `dim`, aranges elsewhere (scatter's coordinates)
+        n = index.ndim
+        out = []
+        for d in range(n):
+            if d == dim:
+                out.append(index)
+            else:
+                shp = [1] * n
+                shp[d] = index.shape[d]
+                out.append(xp.arange(index.shape[d], dtype=int64).reshape(shp))
+        return tuple(out)
+
+    def _clip_to(a, index, dim):
+        # the part of `a` an index of smaller extent addresses (dims other than `dim`)
+        if a.shape == index.shape:
+            return a
+        return a[tuple(slice(0, index.shape[d]) if d != dim else slice(None)
+                       for d in range(index.ndim))]
+
+    def gather(x, dim, index):
+        if x.ndim == 0:
+            return x.copy()
+        return take_along_axis(_clip_to(x, index, dim), index, axis=dim)
+
+    def _src_part(src, index):
+        if not hasattr(src, "shape") or src.shape == index.shape:
+            return src
+        return src[tuple(slice(0, s) for s in index.shape)]
+
+    def scatter(x, dim, index, src):
+        out = x.copy()
+        if x.ndim == 0:
+            out[...] = src
+            return out
+        out[_grid(index, dim)] = _src_part(src, index)
+        return out
+
+    def scatter_add(x, dim, index, src):
+        out = x.copy()
+        if x.ndim == 0:
+            out[...] += src
+            return out
+        part = _src_part(src, index)
+        if not hasattr(part, "shape"):
+            part = xp.full(index.shape, part, dtype=x.dtype)
+        add_at(out, _grid(index, dim), part)
+        return out
+
+    def nonzero(x):
+        return xp.argwhere(x).astype(int64, copy=False)
+
+    def _argsort(x, dim, descending, stable=True):
+        # descending sorts the reversed array and maps the indices back, so that with a
+        # stable sort equal elements keep their original order (torch's stable=True) and NaN
+        # comes first when descending, last when ascending (as torch.sort)
+        kind = "stable" if stable else None
+        if not descending:
+            return xp.argsort(x, axis=dim, kind=kind).astype(int64, copy=False)
+        n = x.shape[dim]
+        idx = xp.argsort(xp.flip(x, dim), axis=dim, kind=kind)
+        return ((n - 1) - xp.flip(idx, dim)).astype(int64, copy=False)
+
+    def sort(x, dim, descending, stable):
+        if x.ndim == 0:
+            return x.copy(), xp.zeros((), dtype=int64)
+        idx = _argsort(x, dim, descending, stable)
+        if x.dtype.kind in "biu":
+            # equal integers are indistinguishable: sorting the values directly is cheaper
+            # than gathering them, and gives the same array
+            vals = xp.sort(x, axis=dim)
+            return (xp.flip(vals, dim).copy() if descending else vals), idx
+        return take_along_axis(x, idx, axis=dim), idx
+
+    def topk(x, k, dim, largest, sorted):
+        if x.ndim == 0:
+            return x.copy(), xp.zeros((), dtype=int64)
+        n = x.shape[dim]
+        if 0 < k and 4 * k < n:
+            # partition first: O(n) to find the k candidates, then sort only those
+            kth = n - k if largest else k - 1
+            part = xp.argpartition(x, kth, axis=dim)
+            sl = [slice(None)] * x.ndim
+            sl[dim] = slice(n - k, None) if largest else slice(0, k)
+            cand = part[tuple(sl)]
+            vals = take_along_axis(x, cand, axis=dim)
+            order = _argsort(vals, dim, largest)
+            idx = take_along_axis(cand, order, axis=dim).astype(int64, copy=False)
+        else:
+            sl = [slice(None)] * x.ndim
+            sl[dim] = slice(0, k)
+            idx = _argsort(x, dim, largest)[tuple(sl)]
+        return take_along_axis(x, idx, axis=dim), idx
+
+    def unique(x, return_inverse, return_counts):
+        res = xp.unique(x.reshape(-1), return_inverse=return_inverse,
+                        return_counts=return_counts)
+        if not (return_inverse or return_counts):
+            return res, None, None
+        res = list(res)
+        values = res.pop(0)
+        inverse = res.pop(0).reshape(-1).astype(int64, copy=False) if return_inverse else None
+        counts = res.pop(0).astype(int64, copy=False) if return_counts else None
+        return values, inverse, counts
+
+    def masked_fill(x, mask, value):
+        return asarray(xp.where(mask, value, x)).astype(x.dtype, copy=False)
+
+    return {"getitem": getitem, "setitem": setitem, "gather": gather, "scatter": scatter,
+            "scatter_add": scatter_add, "nonzero": nonzero, "sort": sort, "topk": topk,
+            "unique": unique, "masked_fill": masked_fill}

@@ -1,5 +1,54 @@
-"""shape kernels (being written)."""
+"""Shape kernels: views where the array module can make them, copies otherwise.
+
+The core has resolved every shape (no ``-1``), checked every dim and cast every input, so
+these are thin calls into ``xp``.  Which results are views is part of the op table's contract
+(``reshape``/``permute``/``expand``), and PyTorch's copies stay copies here (NumPy's
+``flip`` is a view, ``torch.flip`` is not).
+"""
+
+from __future__ import annotations
 
 
 def kernels(xp, **ctx) -> dict:
-    return {}
+
+    def reshape(x, shape):
+        # a view whenever the strides allow one, else a C-order copy; the method skips the
+        # array-function dispatch of xp.reshape
+        return x.reshape(shape)
+
+    def permute(x, dims):
+        return x.transpose(dims)
+
+    def expand(x, shape):
+        # read-only in NumPy: writing through a broadcast view would alias elements (PyTorch
+        # refuses that too); the core turns the library's error into its own message
+        return xp.broadcast_to(x, shape)
+
+    def concat(xs, dim):
+        return xp.concatenate(xs, axis=dim)
+
+    def stack(xs, dim):
+        # a reshape per input + one concatenate: cheaper than xp.stack's generic checks
+        return xp.concatenate([x.reshape(x.shape[:dim] + (1,) + x.shape[dim:]) for x in xs],
+                              axis=dim)
+
+    def flip(x, dims):
+        return xp.flip(x, axis=dims).copy()
+
+    def roll(x, shifts, dims):
+        if dims is None:
+            return xp.roll(x, shifts[0])
+        return xp.roll(x, shifts, axis=dims)
+
+    def tile(x, reps):
+        return xp.tile(x, reps)
+
+    def tril(x, k):
+        return xp.tril(x, k)
+
+    def triu(x, k):
+        return xp.triu(x, k)
+
+    return {"reshape": reshape, "permute": permute, "expand": expand, "concat": concat,
+            "stack": stack, "flip": flip, "roll": roll, "tile": tile, "tril": tril,
+            "triu": triu}

@@ -1,0 +1,93 @@
+"""polyten-conformance: does a backend do what polyten's op table says?
+
+Run it with ``polyten conformance NAME`` (the CLI calls :func:`run`), from Python with
+``polyten_conformance.run("cpu")``, or with pytest directly::
+
+    pytest --pyargs polyten_conformance.tests --polyten-backend cpu
+
+Every public op is described once in :mod:`polyten_conformance.opdb` (name, callable, op-table
+kernel, NumPy reference, dtypes, samples, error inputs); the generic tests in
+``polyten_conformance/tests`` run them all against the chosen backend, and the pytest plugin
+(:mod:`polyten_conformance.plugin`) prints a per-tier / per-area summary: passed, failed,
+missing (a function or kernel that is not there), expected failures (``xfails/<backend>.txt``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+__version__ = "0.1.0"
+__all__ = ["run", "TESTS_DIR", "__version__"]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+TESTS_DIR = PACKAGE_DIR / "tests"
+
+
+def _plugin_autoloaded() -> bool:
+    """Whether pytest will load our plugin by itself (entry point installed, autoload on)."""
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return False
+    try:
+        from importlib.metadata import entry_points
+        eps = entry_points(group="pytest11")
+    except Exception:
+        return False
+    return any(ep.value.startswith("polyten_conformance.plugin") for ep in eps)
+
+
+def pytest_args(backend: str, ops: Optional[str] = None, tier: Optional[str] = None,
+                report: Optional[str] = None, extra_args: Sequence[str] = (),
+                area: Optional[str] = None) -> list:
+    """The pytest command line :func:`run` uses (handy to run the suite in a subprocess)."""
+    args = [str(TESTS_DIR), "-c", str(PACKAGE_DIR / "pytest.ini"),
+            "--rootdir", str(PACKAGE_DIR), f"--polyten-backend={backend}", "-q"]
+    if not _plugin_autoloaded():
+        args += ["-p", "polyten_conformance.plugin"]
+    if ops:
+        args.append(f"--polyten-ops={ops}")
+    if tier:
+        args.append(f"--polyten-tier={tier}")
+    if area:
+        args.append(f"--polyten-area={area}")
+    if report:
+        args.append(f"--polyten-report={os.path.abspath(report)}")
+    args += [str(a) for a in extra_args]
+    return args
+
+
+def run(backend: str, ops: Optional[str] = None, tier: Optional[str] = None,
+        report: Optional[str] = None, extra_args: Sequence[str] = (), *,
+        area: Optional[str] = None) -> int:
+    """Run the conformance suite against ``backend`` and return pytest's exit status.
+
+    Parameters
+    ----------
+    backend : str
+        The backend (device type) to test, e.g. ``"cpu"``, ``"cuda"`` or a third-party name.
+        Backends registered in-process with ``polyten.dispatch.register_plugin`` work too:
+        the suite runs in this process.
+    ops : str, optional
+        Only ops matching this pattern: comma- or ``|``-separated globs matched against the
+        public op name and its op-table kernel (``"add,mul"``, ``"linalg.*"``, ``"*sum*"``).
+    tier : str, optional
+        Only ops of this op-table tier: ``core``, ``linalg``, ``random``, ``transfer``.
+    report : str, optional
+        Write a JSON report (totals, per tier/area, per op, every failure with its reproducer,
+        every missing op with the reason) to this file.
+    extra_args : sequence of str
+        More pytest arguments, e.g. ``["-x", "-k", "float32"]``.
+    area : str, optional
+        Only one area (elementwise, reduction, linalg, shape, indexing, creation, random,
+        transfer, promotion, views, kernels).
+
+    Returns
+    -------
+    int
+        0 when every selected test passed (missing ops and known failures don't fail a run
+        unless ``--polyten-strict`` is among ``extra_args``), 1 when some failed, >1 for usage
+        or internal errors (as pytest).
+    """
+    import pytest
+    return int(pytest.main(pytest_args(backend, ops, tier, report, extra_args, area)))

@@ -1,0 +1,93 @@
+"""Parametrisation of the conformance tests: op x dtype cases for the backend under test."""
+
+from __future__ import annotations
+
+import pytest
+
+from polyten.dispatch.optable import OPS
+
+from polyten_conformance import opdb
+from polyten_conformance.plugin import MARKER, backend_name, load_backend
+from polyten_conformance.runner import Conformance
+
+
+def mark(op=None, area=None, tier=None, kernel=None):
+    """The marker the plugin reads: which op / area / tier a test belongs to."""
+    return getattr(pytest.mark, MARKER)(op=op, area=area, tier=tier, kernel=kernel)
+
+
+def op_mark(info):
+    return mark(op=info.name, area=info.area, tier=info.tier, kernel=info.optable)
+
+
+def preferred_dtype(info, dtypes):
+    for d in ("float32", "float64", "int64"):
+        if d in info.dtypes and d in dtypes:
+            return d
+    for d in info.dtypes:
+        if d in dtypes:
+            return d
+    return None
+
+
+def pytest_generate_tests(metafunc):
+    names = metafunc.fixturenames
+    if not any(n in names for n in ("value_case", "reject_case", "error_op", "method_op",
+                                    "alias_case", "kernel_name", "dtype_name", "dtype_pair",
+                                    "scalar_case")):
+        return
+    be = load_backend(metafunc.config)
+    dtypes = set(be.dtypes)
+    if "value_case" in names:
+        metafunc.parametrize("value_case", [
+            pytest.param((o, d), id=f"{o.name}-{d}", marks=op_mark(o))
+            for o in opdb.OPDB.values() for d in o.dtypes if d in dtypes])
+    if "reject_case" in names:
+        metafunc.parametrize("reject_case", [
+            pytest.param((o, d), id=f"{o.name}-{d}", marks=op_mark(o))
+            for o in opdb.OPDB.values() for d in o.rejects if d in dtypes])
+    if "error_op" in names:
+        metafunc.parametrize("error_op", [
+            pytest.param(o, id=o.name, marks=op_mark(o))
+            for o in opdb.OPDB.values() if o.errors is not None])
+    if "method_op" in names:
+        metafunc.parametrize("method_op", [
+            pytest.param((o, preferred_dtype(o, dtypes)), id=f"{o.name}-Tensor.{o.method}",
+                         marks=op_mark(o))
+            for o in opdb.OPDB.values() if o.method and preferred_dtype(o, dtypes)])
+    if "alias_case" in names:
+        metafunc.parametrize("alias_case", [
+            pytest.param((opdb.OPDB[n], a, preferred_dtype(opdb.OPDB[n], dtypes)),
+                         id=f"{n}-{a if isinstance(a, str) else a[0]}",
+                         marks=op_mark(opdb.OPDB[n]))
+            for n, al in opdb.ALIASES.items() for a in al
+            if preferred_dtype(opdb.OPDB[n], dtypes)])
+    if "kernel_name" in names:
+        metafunc.parametrize("kernel_name", [
+            pytest.param(n, id=n, marks=mark(op=n, area="kernels", tier=o.tier, kernel=n))
+            for n, o in OPS.items() if o.kind == "primitive"])
+    ordered = [d for d in _DTYPE_ORDER if d in dtypes]
+    if "dtype_name" in names:
+        metafunc.parametrize("dtype_name", ordered)
+    if "dtype_pair" in names:
+        metafunc.parametrize("dtype_pair", [(a, b) for a in ordered for b in ordered],
+                             ids=[f"{a}-{b}" for a in ordered for b in ordered])
+    if "scalar_case" in names:
+        cases = [(d, s) for d in ordered for s in (True, 3, 2.5, 1.5j)]
+        metafunc.parametrize("scalar_case", cases,
+                             ids=[f"{d}-{type(s).__name__}" for d, s in cases])
+
+
+_DTYPE_ORDER = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
+                "float64", "complex64", "complex128"]
+
+
+@pytest.fixture
+def conf(request):
+    """The backend under test and the shared checks (see polyten_conformance.runner)."""
+    return Conformance(backend_name(request.config))
+
+
+@pytest.fixture
+def backend_obj(request):
+    return load_backend(request.config)

@@ -7,6 +7,9 @@ The op lists come from the op table (its elementwise section), so a new op added
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -222,11 +225,9 @@ def test_unary_non_tensor_input_is_a_type_error_naming_the_op():
 
 def test_sigmoid_is_stable_for_large_magnitudes():
     x = np.array([-1000.0, -745.0, -700.0, -100.0, -20.0, 0.0, 20.0, 100.0, 1000.0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no overflow warnings leak out of the kernel
-        got64 = pt.sigmoid(pt.from_numpy(x)).numpy()
-        got32 = pt.sigmoid(pt.from_numpy(x.astype(np.float32))).numpy()
-        got16 = pt.sigmoid(pt.from_numpy(x.astype(np.float16))).numpy()
+    got64 = pt.sigmoid(pt.from_numpy(x)).numpy()
+    got32 = pt.sigmoid(pt.from_numpy(x.astype(np.float32))).numpy()
+    got16 = pt.sigmoid(pt.from_numpy(x.astype(np.float16))).numpy()
     ref = _sigmoid(x)
     assert not np.isnan(got64).any() and not np.isnan(got32).any()
     np.testing.assert_allclose(got64[2:], ref[2:], rtol=1e-14)  # e^-700: still relative
@@ -422,7 +423,8 @@ def test_binary_with_python_scalars_is_weak(name):
     ok = accepted(name)
     for dt in (pt.bool, pt.uint8, pt.int32, pt.float16, pt.float32, pt.complex64):
         xa = binary_values(name, dt, 0)
-        t = pt.from_numpy(xa)
+        ya = binary_values(name, dt, 1)  # the tensor when it is the right operand
+        t, u = pt.from_numpy(xa), pt.from_numpy(ya)
         for s in (True, 2, 1.5, 1 - 0.5j):
             if name in BITWISE and not isinstance(s, (bool, int)):
                 continue
@@ -442,8 +444,10 @@ def test_binary_with_python_scalars_is_weak(name):
             sa = np.full(xa.shape, s).astype(npd(calc))
             got = fn(t, s)
             check_close(got, binary_reference(name, cx, sa, calc, out), out)
-            got = fn(s, t)  # reflected order
-            check_close(got, binary_reference(name, sa, cx, calc, out), out)
+            if BINARY_REF[name][1] == (0.5, 3) and s == 1 - 0.5j:
+                continue  # complex base ** real exponents near 0: branch cut territory
+            got = fn(s, u)  # reflected order
+            check_close(got, binary_reference(name, sa, ya.astype(npd(calc)), calc, out), out)
 
 
 def test_weak_scalar_result_dtypes():
@@ -725,37 +729,60 @@ def test_two_devices_raise_device_mismatch_naming_both(cpu2):
 
 
 def test_no_numpy_floating_point_warnings_leak():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    # NumPy warns on x / 0, log(-1), exp overflow; PyTorch does not, and neither do we, even
+    # with RuntimeWarnings turned into errors.  (A subprocess: pytest resets warning filters
+    # around every test, which would drop the filter the cpu backend installs when it loads.)
+    code = textwrap.dedent("""
+        import numpy as np, polyten as pt
         assert np.isinf(pt.div(pt.ones(2), pt.zeros(2)).numpy()).all()
         assert np.isnan(pt.log(pt.tensor([-1.0])).numpy()).all()
         assert np.isinf(pt.exp(pt.tensor([1000.0])).numpy()).all()
         assert (pt.tensor([1.0], dtype=pt.float16) * 1e6).tolist() == [np.inf]
+        assert pt.sigmoid(pt.tensor([-1000.0, 1000.0])).tolist() == [0.0, 1.0]
+        assert (pt.tensor([7]) // pt.tensor([0])).shape == (1,)  # value: backend's business
+        x = pt.ones(2); x /= 0.0
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
 
 # ---------------------------------------------------------------------- PyTorch ---
-# ops where polyten deliberately accepts what PyTorch 2.13 refuses (or the reverse):
-# (op, polyten dtype name) -- the data, not code, of known differences
+# Where polyten deliberately accepts what PyTorch 2.13 refuses (or the reverse): the data, not
+# code, of known differences, as (op, tag); tags are dtype names plus "int" (integer or bool
+# computation), "complex" (complex computation) and "bool operand".
 TORCH_DIFFERENCES = {
     # PyTorch has no integer kernels for these; polyten computes in the default float dtype
     ("logaddexp", "int"), ("hypot", "int"),
-    # torch.imag refuses real tensors; polyten returns zeros (NumPy / Array API style)
-    ("imag", "real"),
-    # torch.sign takes bool, polyten's sign is for real numbers
-    ("sign", "bool"),
+    # torch.logaddexp takes complex; polyten's is for real numbers (as the Array API)
+    ("logaddexp", "complex"),
+    # torch refuses `-` with any bool tensor; polyten promotes (bool - int8 is int8) and only
+    # refuses bool - bool
+    ("sub", "bool operand"),
+    # torch.imag refuses real tensors; polyten returns zeros (NumPy style)
+    ("imag", "float16"), ("imag", "float32"), ("imag", "float64"), ("imag", "int"),
+    # torch.sign / conj / real take bool; polyten's are for numbers
+    ("sign", "bool"), ("conj", "bool"), ("real", "bool"),
     # torch.square(bool) is int64; polyten's square is for numeric dtypes
     ("square", "bool"),
 }
 
 
-def _torch_dtype(torch, dt):
-    return getattr(torch, dt.name)
+def _tags(*dts):
+    cd = dts[0] if len(dts) == 1 else expected_promotion(*dts)
+    tags = {cd.name}
+    if cd.kind in "biu":
+        tags.add("int")
+    if cd.kind == "c":
+        tags.add("complex")
+    if any(d is pt.bool for d in dts):
+        tags.add("bool operand")
+    return tags
 
 
-def _difference(name, dt):
-    group = ("int" if dt.kind in "iub" and name in ("logaddexp", "hypot") else
-             "real" if dt.kind in "biuf" else None)
-    return (name, dt.name) in TORCH_DIFFERENCES or (name, group) in TORCH_DIFFERENCES
+def _difference(name, *dts):
+    return any((name, tag) in TORCH_DIFFERENCES for tag in _tags(*dts))
 
 
 def _to_numpy(torch, t):
@@ -808,7 +835,7 @@ def test_binary_matches_torch_over_the_dtype_lattice(name):
             except (RuntimeError, NotImplementedError, TypeError):
                 theirs = None
             if (ours is None) != (theirs is None):
-                assert _difference(name, expected_promotion(dx, dy)), (name, dx, dy)
+                assert _difference(name, dx, dy), (name, dx, dy)
                 continue
             if ours is None:
                 continue
@@ -819,22 +846,19 @@ def test_binary_matches_torch_over_the_dtype_lattice(name):
 
 
 @pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "floor_divide", "remainder",
-                                  "pow", "maximum", "eq", "lt", "bitwise_and",
-                                  "bitwise_left_shift", "atan2"])
+                                  "fmod", "pow", "eq", "lt", "ge", "bitwise_and", "bitwise_xor",
+                                  "bitwise_or"])
 def test_tensor_scalar_matches_torch(name):
     torch = pytest.importorskip("torch")
+    checked = 0
     for dt in DTYPES:
         xa = binary_values(name, dt, 0, 8)
         for s in (True, 2, 3, 1.5, -2.5, 1 + 2j):
             for reflected in (False, True):
-                if name == "maximum" or name.startswith("bitwise_left"):
-                    if reflected:
-                        continue
+                if reflected and name == "fmod":
+                    continue  # torch takes a tensor first there
                 t_ours, t_theirs = pt.from_numpy(xa), torch.from_numpy(xa.copy())
                 ofn, tfn = getattr(pt, name), getattr(torch, name)
-                if name in ("maximum", "atan2"):
-                    # torch takes tensors only here: a 0-d tensor of the weak scalar's kind
-                    continue
                 try:
                     ours = ofn(s, t_ours) if reflected else ofn(t_ours, s)
                 except (TypeError, ValueError):
@@ -853,6 +877,8 @@ def test_tensor_scalar_matches_torch(name):
                 np.testing.assert_allclose(ours.numpy(), _to_numpy(torch, theirs),
                                            rtol=rtol * 5, atol=atol * 5,
                                            err_msg=f"{name} {dt} {s} {reflected}")
+                checked += 1
+    assert checked >= 20, checked
 
 
 def test_torch_weak_scalar_examples():

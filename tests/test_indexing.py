@@ -84,6 +84,9 @@ def test_int_index_gives_0d_view():
     assert e.shape == () and e.item() == 1.0
     e[...] = 7.0
     assert x[1].item() == 7.0
+    n = x[np.int64(2)]  # NumPy integers select like Python ints: a view
+    n[...] = 9.0
+    assert x[2].item() == 9.0
     z = pt.tensor(5.0)
     same(z[()], np.array(5.0))
     same(z[None], np.array([5.0]))
@@ -186,6 +189,8 @@ def test_getitem_errors():
         x["a"]
     with pytest.raises(TypeError, match="only integers, slices"):
         x[1.5]
+    with pytest.raises(TypeError, match="slice indices must be integers or None"):
+        x[0.5:2]
 
 
 def test_getitem_device_mismatch(cpu2):
@@ -585,6 +590,8 @@ def test_sort_nan_bool_0d_and_errors():
     same(pt.sort(P(A).transpose(0, 2), 1).values, np.sort(A.transpose(2, 1, 0), 1))
     with pytest.raises(TypeError, match="sort: complex tensors have no order"):
         pt.sort(pt.tensor([1j]))
+    with pytest.raises(TypeError, match="argsort: complex tensors have no order"):
+        pt.argsort(pt.tensor([1j]))
     with pytest.raises(IndexError, match="sort: dimension out of range"):
         pt.sort(P(a), 1)
 

@@ -777,3 +777,36 @@ def test_matmul_dtypes_against_torch():
         theirs = torch.from_numpy(a) @ torch.from_numpy(b)
         assert ours.dtype.name == str(theirs.dtype).split(".")[-1]
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5)
+
+
+def test_remaining_error_paths(cpu2):
+    with pytest.raises(TypeError, match=r"matmul\(\): expected tensors, got list"):
+        pt.matmul([1.0], [2.0])
+    x = pt.ones(2, 2)
+    y = pt.ones(2, 2, device=cpu2)
+    with pytest.raises(pt.DeviceMismatchError, match=r"matmul: .*same device.*cpu.*cpu2"):
+        pt.matmul(x, y)
+    with pytest.raises(pt.DeviceMismatchError, match=r"einsum: "):
+        pt.einsum("ij,jk", x, y)
+    with pytest.raises(pt.DeviceMismatchError, match=r"linalg.solve: "):
+        pt.linalg.solve(x, y)
+    with pytest.raises(TypeError, match=r"einsum: expected tensor operands"):
+        pt.einsum("i", [1.0, 2.0])
+    many = pt.ones(*([1] * 53))
+    with pytest.raises(ValueError, match=r"einsum: .*more than 52 distinct subscripts"):
+        pt.einsum("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ...", many)
+    with pytest.raises(ValueError, match=r"linalg.solve: with left=False, B must be a matrix"):
+        pt.linalg.solve(pt.eye(2), pt.ones(2), left=False)
+    with pytest.raises(ValueError, match=r"linalg.solve: B must have at least 1 dimension"):
+        pt.linalg.solve(pt.eye(2), pt.tensor(1.0))
+    with pytest.raises(ValueError, match=r"linalg.multi_dot: expected at least 2 tensors"):
+        pt.linalg.multi_dot([pt.ones(2, 2)])
+    with pytest.raises(ValueError, match=r"linalg.matrix_norm: dim must be a pair"):
+        pt.linalg.matrix_norm(pt.ones(2, 2), dim=0)
+    with pytest.raises(ValueError, match=r"linalg.norm: dim must be an int or a pair"):
+        pt.linalg.norm(pt.ones(2, 2, 2), dim=(0, 1, 2))
+    with pytest.raises(ValueError, match=r"vecdot: expected tensors of at least 1 dimension"):
+        pt.vecdot(pt.tensor(1.0), pt.ones(2))
+    with pytest.raises(ValueError, match=r"linalg.trace: expected a tensor of at least 2 "
+                                         r"dimensions, got shape \(2,\)"):
+        pt.linalg.trace(pt.ones(2))

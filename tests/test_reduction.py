@@ -652,3 +652,28 @@ def test_integer_accumulation_dtypes_against_torch(dtype):
         theirs = getattr(torch, name)(torch.from_numpy(a), *args)
         assert ours.dtype.name == str(theirs.dtype).split(".")[-1], name
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_remaining_error_paths():
+    x = pt.ones(2, 3)
+    with pytest.raises(TypeError, match=r"sum\(\): dim must be an int or a tuple.*tensor"):
+        pt.sum(x, pt.tensor(0))
+    with pytest.raises(TypeError, match=r"sum\(\): cannot accumulate a complex64 tensor in "
+                                        r"float32.*imaginary"):
+        pt.sum(pt.tensor([1j]), dtype=pt.float32)
+    with pytest.raises(TypeError, match=r"argmax\(\): got both dim=0 and axis=1"):
+        pt.argmax(x, 0, axis=1)
+    with pytest.raises(TypeError, match=r"max\(input, other\): keepdim"):
+        pt.max(x, x, True)
+    with pytest.raises(TypeError, match=r"median\(\): dim must be a single int"):
+        pt.median(x, (0, 1))
+    with pytest.raises(TypeError, match=r"median.*complex"):
+        pt.median(pt.tensor([1j]))
+    with pytest.raises(TypeError, match=r"var\(\): got unbiased twice"):
+        pt.var(x, True, unbiased=False)
+    with pytest.raises(TypeError, match=r"linalg.vector_norm: dtype must be a floating"):
+        pt.linalg.vector_norm(x, dtype=pt.int32)
+    with pytest.raises(ValueError, match=r"norm: p='fro' takes at most two dims"):
+        pt.norm(pt.ones(2, 2, 2), "fro", dim=(0, 1, 2))
+    with pytest.raises(TypeError, match=r"cumsum\(\): got both dim=0 and axis=0"):
+        pt.cumsum(x, 0, axis=0)

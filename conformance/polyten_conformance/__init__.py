@@ -90,4 +90,14 @@ def run(backend: str, ops: Optional[str] = None, tier: Optional[str] = None,
         or internal errors (as pytest).
     """
     import pytest
-    return int(pytest.main(pytest_args(backend, ops, tier, report, extra_args, area)))
+    # Hypothesis keeps a cache under ./.hypothesis; don't litter the user's directory with it
+    key = "HYPOTHESIS_STORAGE_DIRECTORY"
+    had = key in os.environ
+    if not had:
+        import tempfile
+        os.environ[key] = os.path.join(tempfile.gettempdir(), "polyten-conformance-hypothesis")
+    try:
+        return int(pytest.main(pytest_args(backend, ops, tier, report, extra_args, area)))
+    finally:
+        if not had:
+            os.environ.pop(key, None)

@@ -305,11 +305,12 @@ def _lit(v) -> str:
     return repr(v)
 
 
-def fmt_array(a, limit: int = 400) -> str:
+def fmt_array(a, limit: int = 400, suffix: bool = True) -> str:
     a = np.asarray(a)
     with np.printoptions(precision=8, threshold=60, edgeitems=3, linewidth=100):
         s = np.array2string(a, separator=", ")
-    s = f"{s}  # {a.dtype.name}{_shape(a.shape)}"
+    if suffix:
+        s = f"{s}  # {a.dtype.name}{_shape(a.shape)}"
     return s if len(s) <= limit else s[:limit] + " ..."
 
 
@@ -366,7 +367,8 @@ def compare(actual, expected, expected_dtype: Optional[str], device_type: str,
                         f"{_shape(shape)}")
         return problems
     if host.dtype.name != dt:
-        problems.append(f"{what}: .numpy() has dtype {host.dtype.name} but .dtype says {dt}")
+        problems.append(f"{what}: the kernel returned {host.dtype.name} data for a {dt} result "
+                        f"(.numpy() has dtype {host.dtype.name} but .dtype says {dt})")
     problems.extend(values_match(host, expected, expected_dtype or dt, tol_kind, what))
     return problems
 

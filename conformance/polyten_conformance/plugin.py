@@ -90,6 +90,12 @@ def load_backend(config):
                                 f"{type(exc).__name__}: {exc}") from None
 
 
+def pytest_sessionstart(session):
+    # an explicit --polyten-backend that cannot load is a usage error, reported up front
+    if session.config.getoption("--polyten-backend", default=None):
+        load_backend(session.config)
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", f"{MARKER}(op, area, tier, kernel): a polyten conformance test "
@@ -108,6 +114,20 @@ def _op_matches(pattern: str, meta: dict) -> bool:
     return False
 
 
+def _literal_brackets(pattern: str) -> str:
+    """xfail patterns use ``*`` and ``?`` only: brackets are the test id's own."""
+    return "".join("[[]" if c == "[" else "[]]" if c == "]" else c for c in pattern)
+
+
+def wanted(config, meta: dict) -> bool:
+    """Whether a test with this marker metadata is selected by --polyten-ops/-tier/-area."""
+    ops = config.getoption("--polyten-ops", default=None)
+    tier = config.getoption("--polyten-tier", default=None)
+    area = config.getoption("--polyten-area", default=None)
+    return (not ops or _op_matches(ops, meta)) and (not tier or meta.get("tier") == tier) \
+        and (not area or meta.get("area") == area)
+
+
 def _read_xfails(path: Path) -> List[tuple]:
     out = []
     if not path.is_file():
@@ -116,7 +136,8 @@ def _read_xfails(path: Path) -> List[tuple]:
         body, _, reason = line.partition("#")
         body = body.strip()
         if body:
-            out.append((body, reason.strip() or "known failure", f"{path.name}:{n}"))
+            out.append((_literal_brackets(body), reason.strip() or "known failure",
+                        f"{path.name}:{n}"))
     return out
 
 
@@ -126,25 +147,23 @@ def pytest_collection_modifyitems(session, config, items):
     if not conf_items:
         return
     backend = backend_name(config)
-    ops = config.getoption("--polyten-ops")
-    tier = config.getoption("--polyten-tier")
-    area = config.getoption("--polyten-area")
     keep, drop = [], []
+    tests_dir = Path(__file__).resolve().parent / "tests"
     for it in items:
         m = it.get_closest_marker(MARKER)
         if m is None:
-            keep.append(it)
+            # our own tests all carry the marker, except pytest's placeholder for a
+            # parametrisation that the selection left empty
+            (drop if tests_dir in Path(str(it.path)).resolve().parents else keep).append(it)
             continue
         meta = dict(m.kwargs)
-        ok = (not ops or _op_matches(ops, meta)) and (not tier or meta.get("tier") == tier) \
-            and (not area or meta.get("area") == area)
-        if ok:
+        if wanted(config, meta):
             st.meta[it.nodeid] = meta
             keep.append(it)
         else:
             drop.append(it)
     if drop:
-        st.deselected = len(drop)
+        st.deselected += len(drop)
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
     # known failures, as data
@@ -249,14 +268,14 @@ def _tally(st: _State):
         op = meta.get("op") or "?"
         rec = ops.setdefault(op, {"area": meta.get("area"), "tier": meta.get("tier"),
                                   "kernel": meta.get("kernel"), **{c: 0 for c in COLUMNS},
-                                  "failed_tests": [], "missing": []})
+                                  "failed_tests": [], "missing_reasons": []})
         rec[kind] += 1
         if kind == "failed":
             rec["failed_tests"].append(nodeid.split("::", 1)[-1])
         elif kind == "missing":
             why = st.details.get(nodeid, "")[len(MISSING_TAG):]
-            if why not in rec["missing"]:
-                rec["missing"].append(why)
+            if why not in rec["missing_reasons"]:
+                rec["missing_reasons"].append(why)
     return groups, ops
 
 
@@ -292,19 +311,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line("")
         tr.write_line("failed ops: " + ", ".join(
             f"{op} ({r['failed']})" for op, r in failed))
-    miss = sorted((op, r) for op, r in ops.items() if r["missing"] and not r["passed"]
-                  and not r["failed"])
-    partial = sorted((op, r) for op, r in ops.items() if r["missing"] and
-                     (r["passed"] or r["failed"]))
+    miss = sorted((op, r) for op, r in ops.items() if r["missing"])
     if miss:
         tr.write_line("")
-        tr.write_line(f"missing ops ({len(miss)}): " + ", ".join(op for op, _ in miss))
-        if config.getoption("verbose") > 0:
-            for op, r in miss:
-                tr.write_line(f"  {op}: {r['missing'][0]}")
-    if partial:
-        tr.write_line(f"partly missing ({len(partial)}): " + ", ".join(
-            f"{op} ({r['missing']})" for op, r in partial))
+        tr.write_line(f"missing ops ({len(miss)}; tests reported missing): " + ", ".join(
+            f"{op} ({r['missing']})" for op, r in miss))
+        for op, r in miss[:40] if config.getoption("verbose") > 0 else miss[:8]:
+            tr.write_line(f"  {op}: {r['missing_reasons'][0][:160]}")
+        if len(miss) > 8 and config.getoption("verbose") <= 0:
+            tr.write_line("  ... (-v lists every reason; --polyten-report writes them all)")
     if total["xpassed"]:
         xp = [n.split("::", 1)[-1] for n, k in st.outcomes.items() if k == "xpassed"]
         tr.write_line("")

@@ -150,9 +150,9 @@ class Conformance:
             if isinstance(ref, (tuple, list)):
                 for i, r in enumerate(ref):
                     d = expected[i] if isinstance(expected, (tuple, list)) else expected
-                    lines.append(f"# expected result[{i}]: {d} {_fmt_ref(r)}")
-            else:
-                lines.append(f"# expected: {expected} {_fmt_ref(ref)}")
+                    lines.append(f"# expected result[{i}]: {_fmt_ref(r, d)}")
+            elif ref is not None:
+                lines.append(f"# expected: {_fmt_ref(ref, expected)}")
         return "\n".join(lines)
 
     def run_samples(self, op: OpInfo, fn: Callable, dtype: str, samples: Sequence[Sample],
@@ -237,8 +237,11 @@ def _words(m) -> str:
     return " or ".join(repr(w) for w in m) if isinstance(m, tuple) else repr(m)
 
 
-def _fmt_ref(r) -> str:
-    return H.fmt_array(np.asarray(r), 300).replace("\n", "\n# ")
+def _fmt_ref(r, dtype) -> str:
+    """``float32 (2, 3): [[...]]`` -- the reference as the result should look."""
+    r = np.asarray(r)
+    shape = H._shape(r.shape)
+    return f"{dtype} {shape}: {H.fmt_array(r, 300, suffix=False)}".replace("\n", "\n# ")
 
 
 def _indent(text: str, n: int) -> str:

@@ -804,7 +804,7 @@ def _inplace_generic(name: str, fn):
 def _with_alpha(op, imethod):
     def method(self, other, *, alpha=1):
         if not (alpha.__class__ is int and alpha == 1):
-            other = _scaled(op, other, alpha)
+            other = _scaled(f"{op}_", other, alpha)
         return imethod(self, other)
 
     method.__name__ = method.__qualname__ = f"{op}_"

@@ -304,8 +304,8 @@ def _parse_key(x: Tensor, key, op: str):
     if sum(1 for kind, _ in items if kind in "am") > 1:
         _adv_shape(items, backend, op)  # the index tensors must broadcast together
     if not has_int:
-        if n_ell == 0:
-            out.append(Ellipsis)
+        # no trailing Ellipsis here: advanced indexing always returns arrays, and NumPy's
+        # fast path for a lone mask does not take (mask, ...)
         return items, tuple(out), None
     k1, k2 = [], []
     for kind, v in items:
@@ -325,7 +325,6 @@ def _parse_key(x: Tensor, key, op: str):
             k2.append(v)
     if n_ell == 0:
         k1.append(Ellipsis)
-        k2.append(Ellipsis)
     return items, tuple(k1), tuple(k2)
 
 
@@ -927,19 +926,23 @@ def sort(input, dim=-1, descending=False, stable=False, *, axis=None):
     ``stable=True`` keeps equal elements in their original order (also when descending);
     otherwise their order is unspecified, as in PyTorch.  NaN sorts as the largest value.
     """
-    op = "sort"
+    vals, idx = _sort_impl(input, dim, descending, stable, axis, "sort")
+    return SortResult(wrap(vals, input._device, input._dtype), wrap(idx, input._device, _int64))
+
+
+def _sort_impl(input, dim, descending, stable, axis, op: str):
     _check(input, op)
     _real_check(input, op)
     d = normalize_dim(dim_or_axis(dim if axis is None else None, axis, op), input.ndim, op)
-    vals, idx = _sort[input._device.backend](input._data, d, builtins.bool(descending),
-                                             builtins.bool(stable))
-    return SortResult(wrap(vals, input._device, input._dtype), wrap(idx, input._device, _int64))
+    return _sort[input._device.backend](input._data, d, builtins.bool(descending),
+                                        builtins.bool(stable))
 
 
 def argsort(input, dim=-1, descending=False, stable=False, *, axis=None) -> Tensor:
     """The int64 indices that sort ``input`` along ``dim`` (``stable=True``: ties keep their
     order)."""
-    return sort(input, dim, descending, stable, axis=axis).indices
+    idx = _sort_impl(input, dim, descending, stable, axis, "argsort")[1]
+    return wrap(idx, input._device, _int64)
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):

@@ -25,7 +25,8 @@ from ._core import (Tensor, as_operand, cast, describe, device_mismatch, normali
                     _broadcast_pair)
 from .elementwise import unsupported
 from .reduction import (_tensor, amax as _amax, amin as _amin, any as _any, argmax as _argmax,
-                        count_nonzero as _count_nonzero, sum as _sum, vector_norm)
+                        count_nonzero as _count_nonzero, return_types, sum as _sum,
+                        vector_norm)
 
 __all__ = ["matmul", "dot", "vdot", "mm", "bmm", "mv", "outer", "ger", "inner", "einsum",
            "tensordot", "trace", "diagonal", "diag", "kron", "cross", "det", "logdet",
@@ -40,13 +41,12 @@ class LinAlgError(PolytenError, RuntimeError):
     is not positive-definite); as ``torch.linalg.LinAlgError``."""
 
 
-class _ret:
-    slogdet = namedtuple("slogdet", ["sign", "logabsdet"])
-    qr = namedtuple("qr", ["Q", "R"])
-    eigh = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
-    svd = namedtuple("svd", ["U", "S", "Vh"])
-
-
+# the named tuples of the linalg routines join polyten.return_types (as torch.return_types)
+_ret = return_types
+_ret.slogdet = namedtuple("slogdet", ["sign", "logabsdet"])
+_ret.qr = namedtuple("qr", ["Q", "R"])
+_ret.eigh = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
+_ret.svd = namedtuple("svd", ["U", "S", "Vh"])
 for _c in (_ret.slogdet, _ret.qr, _ret.eigh, _ret.svd):
     _c.__module__ = "polyten.return_types"
 

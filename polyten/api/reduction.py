@@ -46,7 +46,6 @@ class return_types:
 
 for _c in (return_types.max, return_types.min, return_types.median):
     _c.__module__ = "polyten.return_types"
-    _c.__qualname__ = f"return_types.{_c.__name__}"
 
 
 def _accepted(name):
@@ -62,6 +61,12 @@ def _tensor(input, op):
 
 def _dims(input, dim, axis, op):
     """Normalised dims: ``None`` (all), or a sorted tuple (``()``: reduce nothing)."""
+    if dim.__class__ is builtins.int and axis is None:  # the common case, quickly
+        nd = len(input._data.shape)
+        if 0 <= dim < nd:
+            return (dim,)
+        if -nd <= dim < 0:
+            return (dim + nd,)
     if axis is not None:
         if dim is not None:
             raise TypeError(f"{op}(): got both dim={dim!r} and axis={axis!r}; pass one of them")
@@ -103,11 +108,6 @@ def _check_nonempty(op, input, dims, what):
             raise IndexError(
                 f"{op}(): Expected reduction dim {d} to have non-zero size (input shape "
                 f"{fmt_shape(shape)}): {what} of no elements is undefined")
-
-
-def _check_dtype(op, name, dt, accepted):
-    if dt not in accepted:
-        raise unsupported(op, OPS[name], dt)
 
 
 def _result_dtype(op, input, dtype):

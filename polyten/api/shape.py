@@ -221,9 +221,11 @@ def view(self, *shape) -> Tensor:
     old = self._data.shape
     if shape != old:
         shape = _resolve_shape(shape, old, "view")
-        if shape != old and not _viewable(self, shape):
-            raise _view_error(self, shape, "view")
-    return _reshape(self, shape, "view")
+        if shape != old:
+            if not _viewable(self, shape):
+                raise _view_error(self, shape, "view")
+            return _reshape_exact(self, shape)
+    return wrap(self._data, self._device, self._dtype)
 
 
 def view_as(self, other) -> Tensor:
@@ -328,11 +330,14 @@ def expand_dims(x, /, *, axis=0) -> Tensor:
 
 
 # ------------------------------------------------------------------------------ permuting ---
+_PERMS: set = set()  # permutations already validated (of their own length)
+
+
 def _permute(x: Tensor, dims: tuple, op: str) -> Tensor:
+    if dims in _PERMS:  # the common case: a permutation of 0..n-1 seen before
+        if len(dims) == len(x._data.shape):
+            return _view(x, _permute_k[x._device.backend](x._data, dims))
     n = len(x._data.shape)
-    if len(dims) == n and len(set(dims)) == n and min(dims, default=0) >= 0 and \
-            max(dims, default=0) < n:  # the common case: already a permutation of 0..n-1
-        return _view(x, _permute_k[x._device.backend](x._data, dims))
     if len(dims) != n:
         raise ValueError(f"{op}: dims {tuple(dims)} has {len(dims)} entries but the tensor has "
                          f"{n} dimensions (shape {fmt_shape(x._data.shape)}); name every "
@@ -341,8 +346,8 @@ def _permute(x: Tensor, dims: tuple, op: str) -> Tensor:
     if len(set(p)) != n:
         raise ValueError(f"{op}: dims {tuple(dims)} names a dimension more than once; it must "
                          f"be a permutation of 0..{n - 1}")
-    if p == tuple(range(n)):
-        return _view(x, x._data)
+    if len(_PERMS) < 4096 and p == dims:
+        _PERMS.add(p)
     return _view(x, _permute_k[x._device.backend](x._data, p))
 
 
@@ -585,36 +590,57 @@ def cat(tensors, dim=0, *, axis=_NOTSET) -> Tensor:
         if dim not in (0, None) and axis is not None:
             raise TypeError(f"cat: got both dim={dim!r} and axis={axis!r}; pass one")
         dim = axis
-    ts = _sequence(tensors, op)
-    cd = _common_dtype(ts)
-    dev = ts[0]._device
+    ts = tensors if tensors.__class__ is list or tensors.__class__ is tuple else \
+        _sequence(tensors, op)
+    if not ts:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    first = ts[0]
+    if not isinstance(first, Tensor):
+        ts = _sequence(ts, op)  # raises, naming the element
+    dev = first._device
+    cd = first._dtype
+    for x in ts:
+        if x.__class__ is not Tensor and not isinstance(x, Tensor):
+            ts = _sequence(ts, op)
+        if x._device is not dev:
+            raise device_mismatch(op, ts)
+        if x._dtype is not cd:
+            cd = _PROMOTE[(cd, x._dtype)]
     if dim is None:
         return wrap(_concat_k[dev.backend]([cast(_reshape(x, (-1,), op), cd) for x in ts], 0),
                     dev, cd)
-    ref = next((i for i, x in enumerate(ts) if x._data.shape != (0,)), 0)
-    rshape = ts[ref]._data.shape
+    ref = 0
+    rshape = first._data.shape
+    if rshape == (0,):
+        ref = next((i for i, x in enumerate(ts) if x._data.shape != (0,)), 0)
+        rshape = ts[ref]._data.shape
     n = len(rshape)
     if n == 0:
         raise ValueError(f"cat: zero-dimensional tensor (at position {ref}) cannot be "
                          f"concatenated; use stack, or unsqueeze it first")
-    d = normalize_dim(dim, n, op)
+    d = dim if dim.__class__ is int and 0 <= dim < n else normalize_dim(dim, n, op)
+    rest = rshape[:d] + rshape[d + 1:]
     parts = []
     for i, x in enumerate(ts):
         s = x._data.shape
-        if s == (0,) and n != 1:
-            continue  # PyTorch's legacy rule: 1-D empty tensors join anything
-        if len(s) != n:
-            raise ValueError(f"cat: tensors must have the same number of dimensions: tensor "
-                             f"{ref} has shape {fmt_shape(rshape)} but tensor {i} has shape "
-                             f"{fmt_shape(s)}")
-        for j in range(n):
-            if j != d and s[j] != rshape[j]:
-                raise ValueError(f"cat: sizes of tensors must match except in dimension {d}: "
-                                 f"tensor {ref} has shape {fmt_shape(rshape)} but tensor {i} "
-                                 f"has shape {fmt_shape(s)} (size {rshape[j]} vs {s[j]} at "
-                                 f"dimension {j})")
+        if s[:d] + s[d + 1:] != rest or len(s) != n:
+            if s == (0,) and n != 1:
+                continue  # PyTorch's legacy rule: 1-D empty tensors join anything
+            _cat_shape_error(ref, rshape, i, s, d)
         parts.append(x._data if x._dtype is cd else cast(x, cd))
     return wrap(_concat_k[dev.backend](parts, d), dev, cd)
+
+
+def _cat_shape_error(ref: int, rshape: tuple, i: int, s: tuple, d: int):
+    if len(s) != len(rshape):
+        raise ValueError(f"cat: tensors must have the same number of dimensions: tensor "
+                         f"{ref} has shape {fmt_shape(rshape)} but tensor {i} has shape "
+                         f"{fmt_shape(s)}")
+    j = next(j for j in range(len(s)) if j != d and s[j] != rshape[j])
+    raise ValueError(f"cat: sizes of tensors must match except in dimension {d}: "
+                     f"tensor {ref} has shape {fmt_shape(rshape)} but tensor {i} "
+                     f"has shape {fmt_shape(s)} (size {rshape[j]} vs {s[j]} at "
+                     f"dimension {j})")
 
 
 def concat(arrays, /, *, axis=0) -> Tensor:

@@ -105,8 +105,8 @@ for _n in ("neg", "positive"):
 _decl(P, "core", "numeric", "real", True, "abs(x)")
 _decl(P, "core", "real_numeric", "same", True, "sign(x)")
 for _n in ("floor", "ceil", "trunc"):
-    _decl(P, "core", "real", "same", True, f"{_n}(x)", "integers are returned unchanged")
-_decl(P, "core", "real", "same", True, "round(x, decimals)",
+    _decl(P, "core", "real_numeric", "same", True, f"{_n}(x)", "integers are returned unchanged")
+_decl(P, "core", "real_numeric", "same", True, "round(x, decimals)",
       "round half to even, as numpy.round / torch.round")
 for _n in ("exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "tan",
            "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid",
@@ -209,22 +209,22 @@ _decl(P, "core", "numeric", "promote", True, "einsum(equation, xs)",
 _decl(C, "core", "numeric", "promote", True, "tensordot(x, y, dims_x, dims_y)",
       "default: permute + reshape + matmul")
 _decl(P, "core", "any", "same", True, "diagonal(x, offset, dim1, dim2)",
-      "a view (as numpy.diagonal, writable where the array library allows); dim1 != dim2")
+      "a view that writes through (as torch.diagonal); dim1 != dim2")
 _decl(C, "core", "numeric", "custom", True, "cross(x, y, dim)",
       "size 3 along dim; x and y already broadcast to one shape; default: component products")
 _decl(P, "linalg", "floating", "same", True, "linalg_inv(x) -> (inverse, info)",
       "x (..., n, n); info: int32 array of the batch shape, nonzero where a matrix is "
       "singular (the core raises, naming the call)")
 _decl(P, "linalg", "floating", "same", True, "linalg_solve(a, b) -> (solution, info)",
-      "a (..., n, n); b (..., n, k) broadcast to a's batch -- the core turns a vector b into "
-      "(..., n, 1); info as linalg_inv")
+      "a (..., n, n); b (..., n, k), batch dims broadcast (checked by the core) -- the core "
+      "turns a vector b into (..., n, 1); info as linalg_inv")
 _decl(P, "linalg", "floating", "same", True, "linalg_det(a)")
 _decl(P, "linalg", "floating", "custom", True, "linalg_slogdet(x) -> (sign, logabsdet)",
       "sign of x's dtype; logabsdet real")
 _decl(P, "linalg", "floating", "same", True, "linalg_cholesky(x, upper) -> (factor, info)",
       "info nonzero where a matrix is not positive-definite")
 _decl(P, "linalg", "floating", "same", True, "linalg_qr(x, mode) -> (q, r)",
-      "mode 'reduced' or 'complete'")
+      "mode 'reduced', 'complete' or 'r' (then q is None)")
 _decl(P, "linalg", "floating", "custom", True,
       "linalg_eigh(x, upper) -> (eigenvalues, eigenvectors)",
       "ascending real eigenvalues; eigenvectors of x's dtype; upper: which triangle is read")

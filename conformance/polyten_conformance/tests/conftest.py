@@ -7,7 +7,7 @@ import pytest
 from polyten.dispatch.optable import OPS
 
 from polyten_conformance import opdb
-from polyten_conformance.plugin import MARKER, backend_name, load_backend
+from polyten_conformance.plugin import MARKER, backend_name, load_backend, wanted
 from polyten_conformance.runner import Conformance
 
 
@@ -16,8 +16,12 @@ def mark(op=None, area=None, tier=None, kernel=None):
     return getattr(pytest.mark, MARKER)(op=op, area=area, tier=tier, kernel=kernel)
 
 
+def _meta(info):
+    return {"op": info.name, "area": info.area, "tier": info.tier, "kernel": info.optable}
+
+
 def op_mark(info):
-    return mark(op=info.name, area=info.area, tier=info.tier, kernel=info.optable)
+    return mark(**_meta(info))
 
 
 def preferred_dtype(info, dtypes):
@@ -34,41 +38,48 @@ def pytest_generate_tests(metafunc):
     names = metafunc.fixturenames
     if not any(n in names for n in ("value_case", "reject_case", "error_op", "method_op",
                                     "alias_case", "kernel_name", "dtype_name", "dtype_pair",
-                                    "scalar_case")):
+                                    "scalar_case", "float_dtype")):
         return
     be = load_backend(metafunc.config)
     dtypes = set(be.dtypes)
+    config = metafunc.config
+    # ops outside --polyten-ops / -tier / -area are not even generated (fast subset runs)
+    infos = [o for o in opdb.OPDB.values() if wanted(config, _meta(o))]
+    names_of = {o.name for o in infos}
     if "value_case" in names:
         metafunc.parametrize("value_case", [
             pytest.param((o, d), id=f"{o.name}-{d}", marks=op_mark(o))
-            for o in opdb.OPDB.values() for d in o.dtypes if d in dtypes])
+            for o in infos for d in o.dtypes if d in dtypes])
     if "reject_case" in names:
         metafunc.parametrize("reject_case", [
             pytest.param((o, d), id=f"{o.name}-{d}", marks=op_mark(o))
-            for o in opdb.OPDB.values() for d in o.rejects if d in dtypes])
+            for o in infos for d in o.rejects if d in dtypes])
     if "error_op" in names:
         metafunc.parametrize("error_op", [
             pytest.param(o, id=o.name, marks=op_mark(o))
-            for o in opdb.OPDB.values() if o.errors is not None])
+            for o in infos if o.errors is not None])
     if "method_op" in names:
         metafunc.parametrize("method_op", [
             pytest.param((o, preferred_dtype(o, dtypes)), id=f"{o.name}-Tensor.{o.method}",
                          marks=op_mark(o))
-            for o in opdb.OPDB.values() if o.method and preferred_dtype(o, dtypes)])
+            for o in infos if o.method and preferred_dtype(o, dtypes)])
     if "alias_case" in names:
         metafunc.parametrize("alias_case", [
             pytest.param((opdb.OPDB[n], a, preferred_dtype(opdb.OPDB[n], dtypes)),
                          id=f"{n}-{a if isinstance(a, str) else a[0]}",
                          marks=op_mark(opdb.OPDB[n]))
             for n, al in opdb.ALIASES.items() for a in al
-            if preferred_dtype(opdb.OPDB[n], dtypes)])
+            if n in names_of and preferred_dtype(opdb.OPDB[n], dtypes)])
     if "kernel_name" in names:
         metafunc.parametrize("kernel_name", [
             pytest.param(n, id=n, marks=mark(op=n, area="kernels", tier=o.tier, kernel=n))
-            for n, o in OPS.items() if o.kind == "primitive"])
+            for n, o in OPS.items() if o.kind == "primitive"
+            and wanted(config, {"op": n, "area": "kernels", "tier": o.tier, "kernel": n})])
     ordered = [d for d in _DTYPE_ORDER if d in dtypes]
     if "dtype_name" in names:
         metafunc.parametrize("dtype_name", ordered)
+    if "float_dtype" in names:
+        metafunc.parametrize("float_dtype", [d for d in ordered if d.startswith("float")])
     if "dtype_pair" in names:
         metafunc.parametrize("dtype_pair", [(a, b) for a in ordered for b in ordered],
                              ids=[f"{a}-{b}" for a in ordered for b in ordered])

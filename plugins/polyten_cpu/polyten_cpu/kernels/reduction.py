@@ -99,27 +99,26 @@ def kernels(xp, **ctx) -> dict:
             return xp.zeros((), dtype="int64")
         return arr(x.argmin(axis=dim, keepdims=keepdim)).astype("int64", copy=False)
 
-    def _extreme_dim(arg):
+    def _extreme_dim(values_method, index_method):
+        # two fast reductions beat argmax + take_along_axis (a gather) in NumPy; both see NaN
+        # as the extreme, so values and indices agree
         def k(x, dim, keepdim):
             if x.ndim == 0:
                 return x.copy(), xp.zeros((), dtype="int64")
-            idx = arg(x, axis=dim, keepdims=True)
-            values = xp.take_along_axis(x, idx, axis=dim)
-            idx = idx.astype("int64", copy=False)
-            if not keepdim:
-                values = xp.squeeze(values, axis=dim)
-                idx = xp.squeeze(idx, axis=dim)
-            return values, idx
+            v = getattr(x, values_method)(axis=dim, keepdims=keepdim)
+            i = getattr(x, index_method)(axis=dim, keepdims=keepdim)
+            return arr(v), arr(i).astype("int64", copy=False)
         return k
 
     def _var(x, dims, correction, keepdim):
         # two-pass (mean, then squared deviations): stable, and exact for constant inputs
         if x.dtype is F16:
-            x = x.astype("float32")
+            x = x.astype(F32)
         n = count(x.shape, dims)
-        d = x - xp.mean(x, axis=dims, keepdims=True) if n > 0 else x
+        a = ax(dims)
+        d = x - x.sum(axis=a, keepdims=True) / n if n > 0 else x
         sq = d.real * d.real + d.imag * d.imag if d.dtype.kind == "c" else d * d
-        s = xp.sum(sq, axis=dims, keepdims=keepdim)
+        s = sq.sum(axis=a, keepdims=keepdim)
         denom = n - correction
         with quiet():
             return s / (denom if denom > 0 else 0)
@@ -187,7 +186,7 @@ def kernels(xp, **ctx) -> dict:
         return k
 
     return {"sum": sum_, "prod": prod, "mean": mean, "amax": amax, "amin": amin,
-            "argmax": argmax, "argmin": argmin, "max_dim": _extreme_dim(xp.argmax),
-            "min_dim": _extreme_dim(xp.argmin), "var": var, "std": std,
+            "argmax": argmax, "argmin": argmin, "max_dim": _extreme_dim("max", "argmax"),
+            "min_dim": _extreme_dim("min", "argmin"), "var": var, "std": std,
             "logsumexp": logsumexp, "vector_norm": vector_norm, "all": all_, "any": any_,
             "cumsum": _scan(xp.cumsum), "cumprod": _scan(xp.cumprod)}

@@ -674,6 +674,13 @@ def test_relu_float_power_rsub():
     assert pt.rsub(x, 1.0).tolist() == [2.5, 1.0, -1.0]
     assert pt.add(x, x, alpha=2).tolist() == [-4.5, 0.0, 6.0]
     assert pt.sub(x, 1, alpha=0.5).tolist() == [-2.0, -0.5, 1.5]
+    assert pt.add(x, [1, 2, 3], alpha=2).tolist() == [0.5, 4.0, 8.0]  # not list repetition
+    assert pt.add(pt.tensor([1, 2]), pt.tensor([3, 4]), alpha=2).tolist() == [7, 10]
+    with pytest.raises(TypeError, match="add: alpha=1.5 is not an integer, but both operands "
+                                        "are integral"):
+        pt.add(pt.tensor([1]), pt.tensor([2]), alpha=1.5)
+    with pytest.raises(TypeError, match="sub: alpha must be a number"):
+        pt.sub(x, x, alpha=None)
 
 
 def test_array_api_aliases():
@@ -927,3 +934,42 @@ def test_torch_weak_scalar_examples():
             np.testing.assert_array_equal(o, t, err_msg=str(i))
     assert pt.allclose(pt.tensor([1.0, 2.0]), pt.tensor([1.0, 2.0 + 1e-6])) == \
         torch.allclose(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-6]))
+
+
+# ------------------------------------------------- the kernels on another array module ---
+@pytest.fixture
+def foreign_xp_backend():
+    """A backend whose elementwise kernels are built for an array module that is not called
+    "numpy" (as polyten_cuda builds them for CuPy): the paths that pass Python scalars to the
+    ufuncs unchanged instead of caching 0-d NumPy arrays."""
+    import types
+
+    from conftest import _ClonePlugin
+    from polyten.dispatch import register_plugin, unregister_plugin
+    from polyten_cpu.kernels import elementwise as ew_kernels
+
+    xp = types.ModuleType("arraylib")
+    xp.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    ks = {k: v for k, v in ew_kernels.kernels(xp).items() if k != "erf"}
+    pname = register_plugin(_ClonePlugin("cpuxp", **ks), name="test-cpuxp")
+    try:
+        yield pt.device("cpuxp")
+    finally:
+        unregister_plugin(pname)
+
+
+def test_kernels_work_on_an_array_module_other_than_numpy(foreign_xp_backend):
+    dev = foreign_xp_backend
+    x = pt.tensor([1.0, -2.0, 3.0], device=dev)
+    assert (x * 2).tolist() == [2.0, -4.0, 6.0] and (2 - x).tolist() == [1.0, 4.0, -1.0]
+    assert (x + 0.5).dtype is pt.float32 and (x ** 2).tolist() == [1.0, 4.0, 9.0]
+    i = pt.tensor([2, 3], device=dev)
+    assert (i ** pt.tensor([-1, 2], device=dev)).tolist() == [0, 9]
+    assert (2 ** pt.tensor([-1, 3], device=dev)).tolist() == [0, 8]
+    np.testing.assert_allclose(pt.sigmoid(x).numpy(), _sigmoid(np.array([1.0, -2.0, 3.0])),
+                               rtol=1e-6)
+    np.testing.assert_allclose(pt.rsqrt(pt.tensor([4.0], device=dev)).numpy(), [0.5])
+    assert pt.clamp(x, -1, 2.5).tolist() == [1.0, -1.0, 2.5]
+    x += 1
+    x *= pt.tensor([2.0, 2.0, 2.0], device=dev)
+    assert x.tolist() == [4.0, -2.0, 8.0] and x.device == dev

@@ -381,3 +381,15 @@ def test_zero_size_samples():
     assert pt.multinomial(pt.ones(0, 3), 2).shape == (0, 2)
     assert pt.bernoulli(pt.zeros(0)).shape == (0,)
     assert math.isfinite(pt.normal(0.0, 1.0, size=()).item())
+
+
+def test_multinomial_without_replacement_needs_enough_nonzero_weights():
+    w = polyten.tensor([1.0, 0.0, 3.0, 2.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match=r"multinomial: cannot sample 5 samples .* only 4"):
+        polyten.multinomial(w, 5)
+    polyten.manual_seed(0)
+    got = polyten.multinomial(w, 4).tolist()
+    assert sorted(got) == [0, 2, 3, 5]
+    rows = polyten.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match="a row with only 1"):
+        polyten.multinomial(rows, 2)

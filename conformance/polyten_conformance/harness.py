@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import traceback
 import zlib
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -267,7 +267,7 @@ def _code(v) -> str:
         inner = ", ".join(_code(o) for o in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
     if isinstance(v, slice):
-        return _slice(v)
+        return repr(v)
     if v is Ellipsis:
         return "..."
     if isinstance(v, float) and not math.isfinite(v):
@@ -278,12 +278,21 @@ def _code(v) -> str:
     return repr(v)
 
 
-def _slice(s: slice) -> str:
-    a = "" if s.start is None else str(s.start)
-    b = "" if s.stop is None else str(s.stop)
-    c = "" if s.step is None else f":{s.step}"
-    return f"slice({s.start}, {s.stop}, {s.step})" if not (a or b or c) else \
-        f"slice({s.start!r}, {s.stop!r}, {s.step!r})"
+def subscript_code(key) -> str:
+    """``1:3, ..., None, x1``: a key as it reads between brackets."""
+    parts = key if isinstance(key, tuple) else (key,)
+    if isinstance(key, tuple) and not key:
+        return "()"
+    out = []
+    for k in parts:
+        if isinstance(k, slice):
+            a = "" if k.start is None else repr(k.start)
+            b = "" if k.stop is None else repr(k.stop)
+            out.append(f"{a}:{b}" + ("" if k.step is None else f":{k.step!r}"))
+        else:
+            out.append(_code(k))
+    text = ", ".join(out)
+    return text + "," if isinstance(key, tuple) and len(key) == 1 else text
 
 
 def literal(a) -> str:
@@ -409,10 +418,12 @@ def values_match(host, expected, dtype_name: str, tol_kind: str = "default",
 def _mismatch(what, got, exp, bad, how) -> str:
     idx = tuple(int(i) for i in np.argwhere(bad)[0]) if got.ndim else ()
     n = int(np.count_nonzero(bad))
-    g, e = got[idx] if got.ndim else got[()], exp[idx] if exp.ndim else exp[()]
+    g, e = np.asarray(got)[idx], np.asarray(exp)[idx]
+    pad = "\n" + " " * 14
     return (f"{what}: {n} of {got.size} values differ ({how}); first at index {idx}: got "
-            f"{g!r}, expected {e!r}\n    actual:   {fmt_array(got)}\n"
-            f"    expected: {fmt_array(exp)}")
+            f"{g.item()!r}, expected {e.item()!r}\n"
+            f"    actual:   {fmt_array(got).replace(chr(10), pad)}\n"
+            f"    expected: {fmt_array(exp).replace(chr(10), pad)}")
 
 
 _TENSOR = []

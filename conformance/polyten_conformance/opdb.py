@@ -1404,12 +1404,8 @@ def _getitem(pt, x, key):
 
 
 def _getitem_code(args, kwargs):
-    key = args[1]
-    from .harness import _code
-    inner = _code(key)
-    if isinstance(key, tuple) and key:
-        inner = inner[1:-1].rstrip(",") if len(key) > 1 else inner[1:-2]
-    return f"{args[0]!r}[{inner}]"
+    from .harness import subscript_code
+    return f"{args[0]!r}[{subscript_code(args[1])}]"
 
 
 def _getitem_samples(dtype, rng):
@@ -1461,8 +1457,8 @@ def _setitem(pt, x, key, value):
 
 
 def _setitem_code(args, kwargs):
-    return f"{_getitem_code(args[:2], {})} = {args[2]!r}; out = {args[0]!r}".replace(
-        "out = out = ", "out = ")
+    from .harness import _code
+    return f"{_getitem_code(args[:2], {})} = {_code(args[2])}\nout = {args[0]!r}"
 
 
 def _setitem_samples(dtype, rng):

@@ -9,14 +9,14 @@ against the backend under test.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from polyten.dispatch.optable import DTYPE_CATEGORIES, OPS
 
 from . import promotion as P
-from .harness import Arr, DType, ErrorSample, Sample, code_args
+from .harness import Arr, DType, Sample, code_args
 
 __all__ = ["OpInfo", "MissingAPI", "REAL_OF"]
 

@@ -306,6 +306,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         total.update(c)
         tr.write_line(f"{tier:<10}{area:<13}" + "".join(f"{c[k]:>9}" for k in COLUMNS))
     tr.write_line(f"{'TOTAL':<23}" + "".join(f"{total[k]:>9}" for k in COLUMNS))
+    try:
+        from .promotion import DTYPE_NAMES
+        stored = load_backend(config).dtypes
+        absent = [d for d in DTYPE_NAMES if d not in stored]
+        if absent:
+            tr.write_line(f"dtypes the backend does not store (not tested): {', '.join(absent)}")
+    except Exception:
+        pass
     failed = sorted((op, r) for op, r in ops.items() if r["failed"])
     if failed:
         tr.write_line("")

@@ -84,7 +84,8 @@ def scalar_result(tensor_dtype: str, scalar) -> str:
                 break
         else:
             import numpy as np
-            t = {"b": bool, "u": int, "i": int, "f": float, "c": complex}[np.asarray(scalar).dtype.kind]
+            kinds = {"b": bool, "u": int, "i": int, "f": float, "c": complex}
+            t = kinds[np.asarray(scalar).dtype.kind]
     return _SCALAR[t][tensor_dtype]
 
 

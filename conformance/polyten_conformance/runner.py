@@ -12,7 +12,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 
 from . import harness as H
-from .harness import Arr, ConformanceFailure, Materialized, Sample
+from .harness import ConformanceFailure, Materialized, Sample
 from .opinfo import MissingAPI, OpInfo
 
 MAX_REPORTED = 3  # failing samples shown in full per test
@@ -24,8 +24,9 @@ class Conformance:
     def __init__(self, backend: str):
         import polyten
         self.pt = polyten
-        self.backend = backend
-        self.device = backend  # the default device of the backend ("cuda" means cuda:0)
+        self.backend = backend            # as given: "cpu", "cuda", "cuda:1"
+        self.device = backend             # where the inputs are created
+        self.device_type = backend.split(":")[0]  # what result tensors' device.type must be
 
     # -- lookups --------------------------------------------------------------------------
     def resolve(self, op: OpInfo) -> Callable:
@@ -61,9 +62,9 @@ class Conformance:
                 dtypes = [dtypes] * len(ref)
             problems = []
             for i, (o, r, d) in enumerate(zip(out, ref, dtypes)):
-                problems += H.compare(o, r, d, self.backend, tol, what=f"result[{i}]")
+                problems += H.compare(o, r, d, self.device_type, tol, what=f"result[{i}]")
             return problems
-        return H.compare(out, ref, dtypes, self.backend, tol)
+        return H.compare(out, ref, dtypes, self.device_type, tol)
 
     def compare_tuple(self, out, ref, dtypes, exact_indices, index_pos, source, dim):
         """(values, indices) results: values exactly as the reference, indices by property."""
@@ -76,15 +77,15 @@ class Conformance:
                 problems += self.compare_indices(o, r, source, dim, exact_indices,
                                                  what=f"result[{i}] (indices)")
             else:
-                problems += H.compare(o, r, d, self.backend, what=f"result[{i}] (values)")
+                problems += H.compare(o, r, d, self.device_type, what=f"result[{i}] (values)")
         return problems
 
     def compare_indices(self, out, ref, source, dim, exact, what="indices") -> List[str]:
         """Indices are right if they pick the same values as the reference's (and are distinct
         along ``dim``); with ``exact`` (stable sorts) they must equal the reference."""
         if exact or source.ndim == 0:
-            return H.compare(out, ref, "int64", self.backend, what=what)
-        problems = H.compare(out, np.zeros(np.shape(ref)), None, self.backend, what=what)
+            return H.compare(out, ref, "int64", self.device_type, what=what)
+        problems = H.compare(out, np.zeros(np.shape(ref)), None, self.device_type, what=what)
         problems = [p for p in problems if "values differ" not in p]
         if problems:
             return problems

@@ -104,13 +104,13 @@ def unary(dtype: str, rng, domain: str = "any", special_values: bool = False,
 
 # ---------------------------------------------------------------------------- binary -----
 BINARY_SHAPES = [
-    (("",), (), ()),
-    (("same shape",), (5,), (5,)),
-    (("2-d",), (2, 3), (2, 3)),
-    (("broadcast row",), (2, 3), (3,)),
-    (("broadcast outer",), (2, 1), (1, 3)),
-    (("0-d with 2-d",), (), (2, 3)),
-    (("empty",), (0, 3), (3,)),
+    ("0-d", (), ()),
+    ("same shape", (5,), (5,)),
+    ("2-d", (2, 3), (2, 3)),
+    ("broadcast row", (2, 3), (3,)),
+    ("broadcast outer", (2, 1), (1, 3)),
+    ("0-d with 2-d", (), (2, 3)),
+    ("empty", (0, 3), (3,)),
 ]
 
 
@@ -119,8 +119,8 @@ def binary(dtype: str, rng, dx: str = "any", dy: str = "any", scalars: bool = Tr
     mx = lambda shape: make(rng, shape, dtype, dx)  # noqa: E731
     my = lambda shape: make(rng, shape, dtype, dy)  # noqa: E731
     out = []
-    for (desc,), sx, sy in BINARY_SHAPES:
-        out.append(Sample(Arr(mx(sx)), Arr(my(sy)), desc=desc or "0-d", **kwargs))
+    for desc, sx, sy in BINARY_SHAPES:
+        out.append(Sample(Arr(mx(sx)), Arr(my(sy)), desc=desc, **kwargs))
     out.append(Sample(Arr(mx((2, 3)), "transposed"), Arr(my((2, 3))),
                       desc="transposed x", **kwargs))
     out.append(Sample(Arr(mx((2, 3))), Arr(my((2, 3)), "strided"), desc="strided y",

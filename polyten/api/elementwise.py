@@ -26,12 +26,12 @@ from ..dispatch.errors import dtype_error, fmt_shape
 from ..dispatch.optable import OPS
 from . import dtypes as _dt
 from ._core import (Tensor, as_operand, cast, check_broadcast, describe, device_mismatch,
-                    is_scalar, same_device, scalar_value, wrap)
+                    is_scalar, scalar_value, wrap)
 
 _PROMOTE = _dt._PROMOTE
 _DEFAULT = _dt._default_float
 _scalar_dtype = _dt.scalar_dtype_for
-_bool, _int64, _float64 = _dt.bool, _dt.int64, _dt.float64
+_int64, _float64 = _dt.int64, _dt.float64
 _float, _int = builtins.float, builtins.int
 _KIND_NAMES = {"any": "any dtype", "numeric": "numeric (non-bool) dtypes",
                "real": "real (non-complex) dtypes", "real_numeric": "real numeric dtypes",
@@ -241,15 +241,12 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
                 xd = cast(input, cd)
             if dy is not cd:
                 yd = cast(other, cd)
-        try:
-            out = cache[dev.backend](xd, yd)
-        except Exception:
-            # shapes are checked only when the kernel fails: the message is the core's
-            # (naming the op and both shapes) whatever the backend, at no cost on success
-            if xd.shape != yd.shape:
-                check_broadcast(name, xd.shape, yd.shape)
-            raise
-        return wrap(out, dev, fixed or cd)
+        # the core owns broadcasting: checked before any kernel runs, so every backend
+        # accepts and rejects the same shapes (a cached dict lookup when shapes differ)
+        sx = xd.shape
+        if sx != yd.shape:
+            check_broadcast(name, sx, yd.shape)
+        return wrap(cache[dev.backend](xd, yd), dev, fixed or cd)
 
     if not reflected:
         result = fn
@@ -293,12 +290,26 @@ del _g, _n
 _plain_add, _plain_sub = add, sub  # noqa: F821
 
 
-def _scaled(op, other, alpha):
+def _scaled(op, input, other, alpha):
+    """``alpha * other`` for ``add``/``sub``'s ``alpha`` (PyTorch's rules for it)."""
     if isinstance(alpha, builtins.bool) or not is_scalar(alpha):
         raise TypeError(f"{op}: alpha must be a number, got {describe(alpha)}")
+    alpha = scalar_value(alpha)
+    if not isinstance(other, Tensor) and not is_scalar(other):
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{op}(): expected at least one tensor operand, got "
+                            f"{describe(input)} and {describe(other)}")
+        other = as_operand(other, input, op)
+    if not isinstance(alpha, _int):
+        kinds = [v._dtype.kind if isinstance(v, Tensor) else
+                 ("f" if isinstance(scalar_value(v), (float, complex)) else "i")
+                 for v in (input, other)]
+        if all(k in "biu" for k in kinds):
+            raise TypeError(f"{op}: alpha={alpha!r} is not an integer, but both operands are "
+                            f"integral; cast them to a floating dtype first")
     if isinstance(other, Tensor):
         return mul(other, alpha)  # noqa: F821
-    return other * scalar_value(alpha)
+    return scalar_value(other) * alpha
 
 
 def add(input, other, *, alpha=1):
@@ -306,14 +317,14 @@ def add(input, other, *, alpha=1):
     Python scalars are weak)."""
     if alpha.__class__ is int and alpha == 1:
         return _plain_add(input, other)
-    return _plain_add(input, _scaled("add", other, alpha))
+    return _plain_add(input, _scaled("add", input, other, alpha))
 
 
 def sub(input, other, *, alpha=1):
     """``input - alpha * other`` with broadcasting and type promotion (``torch.sub``)."""
     if alpha.__class__ is int and alpha == 1:
         return _plain_sub(input, other)
-    return _plain_sub(input, _scaled("sub", other, alpha))
+    return _plain_sub(input, _scaled("sub", input, other, alpha))
 
 
 def rsub(input, other, *, alpha=1):
@@ -558,9 +569,11 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 def _isclose_default(input, other, rtol, atol, equal_nan):
+    # infinities are close only to themselves: the tolerance test is for finite pairs
+    finite = logical_and(isfinite(input), isfinite(other))  # noqa: F821
     diff = abs(sub(input, other))  # noqa: F821
-    close = le(diff, add(mul(abs(other), rtol), atol))  # noqa: F821
-    close = logical_or(close, eq(input, other))  # noqa: F821  (equal infinities)
+    close = logical_and(finite, le(diff, add(mul(abs(other), rtol), atol)))  # noqa: F821
+    close = logical_or(close, eq(input, other))  # noqa: F821
     if equal_nan:
         close = logical_or(close, logical_and(isnan(input), isnan(other)))  # noqa: F821
     return close
@@ -804,7 +817,7 @@ def _inplace_generic(name: str, fn):
 def _with_alpha(op, imethod):
     def method(self, other, *, alpha=1):
         if not (alpha.__class__ is int and alpha == 1):
-            other = _scaled(f"{op}_", other, alpha)
+            other = _scaled(f"{op}_", self, other, alpha)
         return imethod(self, other)
 
     method.__name__ = method.__qualname__ = f"{op}_"
@@ -827,6 +840,8 @@ for _k in ("eq", "ne", "lt", "le", "gt", "ge"):
 TENSOR_METHODS.update({
     "__neg__": neg, "__pos__": positive, "__abs__": abs, "__invert__": bitwise_not,  # noqa
     "__hash__": builtins.object.__hash__,
+    # builtins.round(t) / round(t, 2): a tensor, as torch
+    "__round__": lambda self, ndigits=None: round(self, 0 if ndigits is None else ndigits),
 })
 for _n in __all__:
     if _n not in ("where", "clip", "real", "imag", "allclose", "isclose"):

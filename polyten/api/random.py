@@ -45,6 +45,9 @@ _eq_k = kernels("eq")
 _isfinite_k = kernels("isfinite")
 _and_k = kernels("logical_and")
 _all_k = kernels("all")
+_sum_k = kernels("sum")
+_amin_k = kernels("amin")
+_ne_k = kernels("ne")
 _any_k = kernels("any")
 _full_k = kernels("full")
 _expand_k = kernels("expand")
@@ -439,6 +442,15 @@ def multinomial(input, num_samples, replacement=False, *, generator=None) -> Ten
     if _host_bool(b, _any_k[b](zero_rows, None, False)):
         raise ValueError(f"{op}: invalid distribution: the weights of "
                          f"{'a row' if len(shape) == 2 else 'the input'} sum to 0")
+    if not replacement:
+        # each row must have at least k categories of non-zero weight to draw k distinct ones
+        nonzero = _sum_k[b](_ne_k[b](x, 0.0), (len(shape) - 1,), False, "int64")
+        fewest = int(_to_host_k[b](_amin_k[b](nonzero, None, False)).reshape(()).item())
+        if fewest < k:
+            raise ValueError(f"{op}: cannot sample {k} samples without replacement from "
+                             f"{'a row' if len(shape) == 2 else 'the input'} with only "
+                             f"{fewest} categories of non-zero weight; pass "
+                             f"replacement=True or num_samples <= {fewest}")
     out = _multinomial_k[b](x, k, builtins.bool(replacement))
     return wrap(out, dev, _dt.int64)
 

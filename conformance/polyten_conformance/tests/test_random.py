@@ -202,7 +202,8 @@ def test_bernoulli(dtype, conf):
         problems.append(f"p=0.3 gave a mean of {h[10:].mean():.3f}")
     try:
         bern(pt.asarray(np.array([1.5], dtype=dtype), device=conf.backend))
-        problems.append("bernoulli(p=1.5) did not raise")
+        problems.append(f"bernoulli(p=1.5) did not raise\n    reproducer: polyten.bernoulli("
+                        f"polyten.tensor([1.5], dtype=polyten.{dtype}, device={conf.backend!r}))")
     except ValueError as exc:
         if "bernoulli" not in str(exc):
             problems.append(f"bernoulli(p=1.5): ValueError does not name bernoulli: {exc}")
@@ -236,8 +237,12 @@ def test_multinomial(conf):
     if H.to_host(b).tolist() != [[1], [0]]:
         problems.append(f"batched: {H.to_host(b).tolist()}, expected [[1], [0]]")
     try:
-        mult(w, 5)
-        problems.append("5 samples without replacement from 4 non-zero weights did not raise")
+        got = H.to_host(mult(w, 5))
+        problems.append(
+            f"5 samples without replacement from 4 non-zero weights did not raise (returned "
+            f"{got.tolist()}, which repeats or picks a zero-weight category); PyTorch raises\n"
+            f"    reproducer: polyten.multinomial(polyten.tensor([1.0, 0.0, 3.0, 2.0, 0.0, 1.0], "
+            f"device={conf.backend!r}), 5)")
     except (ValueError, RuntimeError) as exc:
         if "multinomial" not in str(exc):
             problems.append(f"the error does not name multinomial: {exc}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from polyten_conformance import harness as H
 from polyten_conformance.harness import ConformanceFailure

@@ -36,19 +36,30 @@ _BINARY_UFUNCS = {
 
 
 def _erf(xp):
-    try:  # SciPy's erf when present (exact to rounding); else a vectorised math.erf
-        from scipy.special import erf as sp_erf  # noqa: F401
+    """erf to float64 rounding: SciPy's (or CuPy's) when installed, else ``math.erf``."""
+    special = None
+    try:
         if xp.__name__ == "numpy":
-            return array_result(xp, sp_erf)
+            import scipy.special as special
+        elif xp.__name__ == "cupy":
+            import cupyx.scipy.special as special
     except ImportError:
-        pass
-    verf = xp.vectorize(math.erf, otypes=[float]) if xp.__name__ == "numpy" else None
+        special = None
+    if special is not None:
+        return array_result(xp, special.erf, 1)
+    if xp.__name__ != "numpy":
+        def erf_unavailable(x):
+            raise NotImplementedError(f"erf needs scipy / cupyx.scipy for {xp.__name__}")
+        return erf_unavailable
+    erf1 = math.erf
+    nd = xp.ndarray
 
     def erf(x):
-        if verf is None:
-            raise NotImplementedError("erf needs scipy for this array module")
-        out = verf(x.astype("float64")) if x.size else x.astype("float64")
-        return xp.asarray(out).astype(x.dtype)
+        # math.erf is correctly rounded in practice; the values go through Python floats
+        # (exact for float16/32/64), and the result is rounded once into x's dtype
+        out = xp.array(list(map(erf1, x.ravel().tolist())), dtype=x.dtype)
+        out = out.reshape(x.shape)
+        return out if out.__class__ is nd else xp.asarray(out)
 
     return erf
 
@@ -72,7 +83,7 @@ def kernels(xp, **ctx) -> dict:
             x = asarray(x, y.dtype)
         elif y.__class__ is not nd:
             y = asarray(y, x.dtype)
-        if y.dtype.kind in "iu" and y.dtype.kind != "u":
+        if y.dtype.kind == "i":
             neg = y < 0
             if neg.any():
                 # integer ** negative integer, as PyTorch: 1 and -1 keep their magnitude,
@@ -90,14 +101,17 @@ def kernels(xp, **ctx) -> dict:
     def imag(x):
         return xp.imag(x) if x.dtype.kind == "c" else xp.zeros_like(x)
 
+    def one(dtype):
+        return scalar_array(xp, 1, dtype) if is_numpy else 1
+
     def rsqrt(x):
         r = xp.sqrt(x)
         if r.__class__ is nd:
-            return xp.divide(1, r, out=r)
+            return xp.divide(one(r.dtype), r, out=r)
         return asarray(1 / r)
 
     def reciprocal(x):
-        r = xp.divide(1, x)
+        r = xp.divide(one(x.dtype), x)
         return r if r.__class__ is nd else asarray(r)
 
     exp, negative, add, divide = xp.exp, xp.negative, xp.add, xp.divide
@@ -111,9 +125,9 @@ def kernels(xp, **ctx) -> dict:
         e = exp(negative(x))
         if e.__class__ is not nd:
             return asarray(1 / (1 + e))
-        one = scalar_array(xp, 1, e.dtype) if is_numpy else 1
-        add(e, one, out=e)
-        return divide(one, e, out=e)
+        o = one(e.dtype)
+        add(e, o, out=e)
+        return divide(o, e, out=e)
 
     def relu(x):
         return xp.asarray(xp.maximum(x, 0)).astype(x.dtype, copy=False)

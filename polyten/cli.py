@@ -57,7 +57,7 @@ def _cmd_conformance(args) -> int:
         print("The conformance suite is not installed: pip install polyten-conformance "
               "(or, from a checkout, pip install -e conformance)", file=sys.stderr)
         return 2
-    extra = [a for a in args.pytest_args if a != "--"]
+    extra = list(args.pytest_args)
     return polyten_conformance.run(args.backend, ops=args.ops, tier=args.tier,
                                    report=args.report, extra_args=tuple(extra), area=args.area)
 
@@ -74,14 +74,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--ops", default=None, help="only ops whose name matches this pattern")
     p.add_argument("--tier", default=None, help="only ops of this tier (core, linalg, ...)")
     p.add_argument("--report", default=None, help="write a JSON report to this file")
+    p.epilog = "Arguments after -- are passed to pytest, e.g. polyten conformance cpu -- -x"
     p.add_argument("--area", default=None,
                    help="only one area of the suite (elementwise, reduction, linalg, ...)")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                   help="extra arguments passed to pytest (after --)")
+    p.set_defaults(pytest_args=[])
     p.set_defaults(func=_cmd_conformance)
     p = sub.add_parser("demo", help="train a small network on the default backend")
     p.set_defaults(func=_cmd_demo)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough = []
+    if "--" in argv:  # everything after "--" goes to pytest untouched
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
+    if passthrough:
+        if args.command != "conformance":
+            parser.error("arguments after -- are only for 'polyten conformance'")
+        args.pytest_args = passthrough
     return args.func(args)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import subprocess
 import sys
@@ -62,20 +63,24 @@ def cases(size: str):
         (lambda: ta.reshape(4, -1))
 
 
+def _timed_import(code: str) -> float:
+    # as installed for users: bytecode caches allowed (PYTHONDONTWRITEBYTECODE would make every
+    # run recompile the sources), first run warms them
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    run = lambda: float(subprocess.run([sys.executable, "-c", code], capture_output=True,  # noqa
+                                       text=True, check=True, env=env).stdout)
+    run()
+    return statistics.median(run() for _ in range(7))
+
+
 def import_time() -> float:
-    code = ("import time; t=time.perf_counter(); import polyten; "
-            "polyten.ones(1); print(time.perf_counter()-t)")
-    runs = [float(subprocess.run([sys.executable, "-c", code],
-                                 capture_output=True, text=True, check=True).stdout)
-            for _ in range(5)]
-    return statistics.median(runs)
+    return _timed_import("import time; t=time.perf_counter(); import polyten; "
+                         "polyten.ones(1); print(time.perf_counter()-t)")
 
 
 def import_only_time() -> float:
-    code = "import time; t=time.perf_counter(); import polyten; print(time.perf_counter()-t)"
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 check=True).stdout) for _ in range(5)]
-    return statistics.median(runs)
+    return _timed_import("import time; t=time.perf_counter(); import polyten; "
+                         "print(time.perf_counter()-t)")
 
 
 def main() -> int:
@@ -90,16 +95,15 @@ def main() -> int:
                          ("large", 20 if not args.quick else 5)):
         print(f"\n{size} tensors ({'(16,) / 16x16' if size == 'tiny' else '1e6 / 1024x1024'}"
               f" float32)")
-        print(f"{'op':12s} {'numpy':>10s} {'polyten':>10s} {'torch':>10s} "
+        print(f"{'op (us)':12s} {'numpy':>10s} {'polyten':>10s} {'torch':>10s} "
               f"{'pt/np':>7s} {'pt/torch':>9s}")
         for name, f_np, f_pt, f_t in cases(size):
             num = number if not (size == "large" and name == "matmul") else max(2, number // 4)
             t_np = median_time(f_np, num, repeat)
             t_pt = median_time(f_pt, num, repeat)
             t_t = median_time(f_t, num, repeat) if torch is not None else float("nan")
-            unit, scale = ("us", 1e6)
-            print(f"{name:12s} {t_np * scale:9.2f}{unit[0]} {t_pt * scale:9.2f}{unit[0]} "
-                  f"{t_t * scale:9.2f}{unit[0]} {t_pt / t_np:7.2f} {t_pt / t_t:9.2f}")
+            print(f"{name:12s} {t_np * 1e6:10.2f} {t_pt * 1e6:10.2f} {t_t * 1e6:10.2f} "
+                  f"{t_pt / t_np:7.2f} {t_pt / t_t:9.2f}")
     print(f"\nimport polyten: {import_only_time() * 1e3:.1f} ms; "
           f"import + first tensor on cpu (loads NumPy and the plugin): "
           f"{import_time() * 1e3:.1f} ms")

@@ -1150,6 +1150,8 @@ LINALG_NAMESPACE = {
 
 # ------------------------------------------------------------------------ Tensor methods ---
 def __matmul__(self, other):
+    if other.__class__ is Tensor:
+        return matmul(self, other)
     if not isinstance(other, Tensor) and not (hasattr(other, "__array__") or
                                               hasattr(other, "__dlpack__") or
                                               isinstance(other, (list, tuple))):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 import polyten
@@ -25,6 +27,16 @@ class _ClonePlugin:
     @hookimpl
     def polyten_register_backends(self, register):
         register(BackendSpec(self.name, load=lambda: make_cpu_clone(self.name, **self.kw)))
+
+
+@contextlib.contextmanager
+def cpu_clone(name: str, drop=(), **overrides):
+    """Register a cpu clone called ``name`` (minus the kernels in ``drop``) for a block."""
+    pname = register_plugin(_ClonePlugin(name, drop=drop, **overrides), name=f"test-{name}")
+    try:
+        yield polyten.device(name)
+    finally:
+        unregister_plugin(pname)
 
 
 @pytest.fixture

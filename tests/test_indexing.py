@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import cpu_clone
 
 import polyten as pt
-from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, unregister_plugin
 
 
 def P(a, dtype=None):
@@ -33,28 +33,11 @@ A = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
 I = np.array  # noqa: E741
 
 
-class _NoFused:
-    def __init__(self, name, drop):
-        self.name, self.drop = name, drop
-
-    @hookimpl
-    def polyten_register_backends(self, register):
-        def load():
-            from polyten_cpu.backend import make_backend
-            base = make_backend()
-            ks = {k: v for k, v in base.kernels.items() if k not in self.drop}
-            return Backend(self.name, ks, dtypes=base.dtypes, native_dtype=base.native_dtype,
-                           dtype_name=base.dtype_name, is_native=base.is_native, seed=base.seed)
-        register(BackendSpec(self.name, load=load))
-
-
 @pytest.fixture
 def nofused():
-    pname = register_plugin(_NoFused("nofused_ix", ("masked_fill",)), name="test-nofused-ix")
-    try:
-        yield pt.device("nofused_ix")
-    finally:
-        unregister_plugin(pname)
+    """A cpu clone without the fused kernels of composite ops: their defaults run."""
+    with cpu_clone("nofused_ix", drop=("masked_fill",)) as dev:
+        yield dev
 
 
 # ---------------------------------------------------------------------------- __getitem__ ---

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import cpu_clone
 
 import polyten as pt
 from polyten.dispatch import dispatcher
@@ -685,26 +686,9 @@ _FUSED = ("tensordot", "matrix_norm", "cross", "max_dim", "min_dim", "std", "log
 
 @pytest.fixture
 def unfused():
-    from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, \
-        unregister_plugin
-    from polyten_cpu.backend import make_backend
-
-    class Plugin:
-        @hookimpl
-        def polyten_register_backends(self, register):
-            def load():
-                base = make_backend()
-                ks = {k: v for k, v in base.kernels.items() if k not in _FUSED}
-                return Backend("unfusedla", ks, dtypes=base.dtypes,
-                               native_dtype=base.native_dtype, dtype_name=base.dtype_name,
-                               is_native=base.is_native, seed=base.seed)
-            register(BackendSpec("unfusedla", load=load))
-
-    name = register_plugin(Plugin(), name="test-unfused-linalg")
-    try:
-        yield pt.device("unfusedla")
-    finally:
-        unregister_plugin(name)
+    """A cpu clone without the fused kernels of the composite ops: their defaults run."""
+    with cpu_clone("unfusedla", drop=_FUSED) as dev:
+        yield dev
 
 
 def test_composites_through_their_defaults(unfused):

@@ -3,7 +3,6 @@ has a default, and every kernel name is an op."""
 
 from __future__ import annotations
 
-import polyten
 from polyten.dispatch import OPS, dispatcher, optable
 from polyten.dispatch.registry import get
 

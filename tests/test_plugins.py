@@ -3,17 +3,15 @@ registration, and that ``import polyten`` stays light."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import pytest
 
 import polyten
-from polyten.dispatch import (Backend, BackendSpec, BackendUnavailableError, PluginWarning,
+from polyten.dispatch import (BackendSpec, BackendUnavailableError, PluginWarning,
                               UnknownBackendError, backends, hookimpl, plugin_errors,
                               register_plugin, unregister_plugin)
 from polyten.dispatch import registry
@@ -46,7 +44,7 @@ def test_backends_lists_installed_plugins_with_distribution_and_reason():
     cuda = rows["cuda"]
     assert cuda.distribution == "polyten-cuda"
     try:
-        import cupy  # noqa: F401
+        import cupy  # noqa: F401  (only whether it imports)
         has_cupy = True
     except ImportError:
         has_cupy = False

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import cpu_clone
 
 import polyten as pt
 from polyten.dispatch import dispatcher
@@ -568,26 +569,8 @@ _FUSED = ("max_dim", "min_dim", "std", "logsumexp", "tensordot", "matrix_norm", 
 @pytest.fixture
 def unfused():
     """A cpu clone with no fused kernels for the composite ops: the defaults run."""
-    from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, \
-        unregister_plugin
-    from polyten_cpu.backend import make_backend
-
-    class Plugin:
-        @hookimpl
-        def polyten_register_backends(self, register):
-            def load():
-                base = make_backend()
-                ks = {k: v for k, v in base.kernels.items() if k not in _FUSED}
-                return Backend("unfused", ks, dtypes=base.dtypes,
-                               native_dtype=base.native_dtype, dtype_name=base.dtype_name,
-                               is_native=base.is_native, seed=base.seed)
-            register(BackendSpec("unfused", load=load))
-
-    name = register_plugin(Plugin(), name="test-unfused-reduction")
-    try:
-        yield pt.device("unfused")
-    finally:
-        unregister_plugin(name)
+    with cpu_clone("unfused", drop=_FUSED) as dev:
+        yield dev
 
 
 def test_public_ops_on_a_backend_without_fused_kernels(unfused):

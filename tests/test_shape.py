@@ -10,9 +10,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import cpu_clone
 
 import polyten as pt
-from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, unregister_plugin
 
 
 def P(a, dtype=None):
@@ -37,31 +37,11 @@ A23 = np.arange(6, dtype=np.float64).reshape(2, 3)
 A234 = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
 
 
-# --------------------------------------------------------------------------- no-fused backend
-class _NoFused:
-    """A cpu clone without the fused kernels of composite ops (their defaults run)."""
-
-    def __init__(self, name, drop):
-        self.name, self.drop = name, drop
-
-    @hookimpl
-    def polyten_register_backends(self, register):
-        def load():
-            from polyten_cpu.backend import make_backend
-            base = make_backend()
-            ks = {k: v for k, v in base.kernels.items() if k not in self.drop}
-            return Backend(self.name, ks, dtypes=base.dtypes, native_dtype=base.native_dtype,
-                           dtype_name=base.dtype_name, is_native=base.is_native, seed=base.seed)
-        register(BackendSpec(self.name, load=load))
-
-
 @pytest.fixture
 def nofused():
-    pname = register_plugin(_NoFused("nofused", ("stack", "masked_fill")), name="test-nofused")
-    try:
-        yield pt.device("nofused")
-    finally:
-        unregister_plugin(pname)
+    """A cpu clone without the fused kernels of composite ops: their defaults run."""
+    with cpu_clone("nofused", drop=("stack", "masked_fill")) as dev:
+        yield dev
 
 
 # ------------------------------------------------------------------------------- reshape ---

@@ -20,6 +20,7 @@ from .api import random as _random
 from .api import reduction as _reduction
 from .api import shape as _shape
 from .api.context import backend, get_backend, get_default_device, set_backend
+from .api.arrayapi import *  # noqa: F401,F403
 from .api.creation import *  # noqa: F401,F403
 from .api.dtypes import (bool, can_cast, cdouble, cfloat, complex64, complex128, double,  # noqa
                          dtype, finfo, float, float16, float32, float64, get_default_dtype,
@@ -40,11 +41,18 @@ from .dispatch import (BackendError, BackendUnavailableError, DeviceMismatchErro
                        KernelNotFoundError, PolytenError, UnknownBackendError, backends,
                        device)
 from .dispatch.device import Device
-from . import autograd  # noqa: E402  (installs requires_grad_)
+from . import autograd  # noqa: E402
 from . import linalg  # noqa: E402
+from .autograd.functions import TENSOR_METHODS as _AG_METHODS
+from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,  # noqa: E402
+                                 no_grad, set_grad_enabled)
 from .autograd.meta import requires_grad_ as _requires_grad_
 
 Tensor.requires_grad_ = _requires_grad_
+for _k, _v in _AG_METHODS.items():
+    setattr(Tensor, _k, _v)
+del _k, _v
+from .autograd import derivatives as _derivatives  # noqa: E402,F401  (fills the rule table)
 
 __version__ = "0.1.0"
 __array_api_version__ = "2024.12"

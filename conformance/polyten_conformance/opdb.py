@@ -285,6 +285,31 @@ for _name, _dt, _dx, _dy, _sp, _ref, _al in _BIN:
                errors=_binary_errors(_name), method=_name if _name in _BIN_METHODS else None),
         aliases=_al)
 
+def _nextafter_ref(x, y, _dtype=None):
+    # in the test dtype itself: the next float32 after 1.0 is not the next float64
+    dt = np.dtype(_dtype)
+    return np.nextafter(np.asarray(x).astype(dt), np.asarray(y).astype(dt))
+
+
+def _check_exact_float(out, ref, sample, dtype, ctx):
+    """The dtype, shape and device as usual, then every bit of the value (NaN matches NaN)."""
+    problems = ctx.compare_any(out, ref, dtype)
+    if problems:
+        return problems
+    got, want = np.asarray(out.numpy()), np.asarray(ref).astype(dtype)
+    same = (got == want) & (np.signbit(got) == np.signbit(want)) | (np.isnan(got) &
+                                                                    np.isnan(want))
+    if not np.all(same):
+        return [f"values differ from the reference (exactly expected):\n"
+                f"    actual:   {got.tolist()}\n    expected: {want.tolist()}"]
+    return []
+
+
+add(OpInfo("nextafter", "elementwise", ref=_nextafter_ref, ref_dtype=True,
+           scalar_operands=True, check=_check_exact_float, method="nextafter",
+           samples=lambda dtype, rng: binary(dtype, rng, "any", "any", special_values=True),
+           errors=_binary_errors("nextafter")))
+
 add(OpInfo("add", "elementwise", ref=_alpha_ref(np.add), scalar_operands=True,
            samples=_alpha_samples, errors=_binary_errors("add"), method="add"))
 
@@ -1836,7 +1861,9 @@ def _unique_samples(dtype, rng):
 
 
 def _unique_ref(x, sorted=True, return_inverse=False, return_counts=False):
-    u, inv, cnt = np.unique(x.reshape(-1), return_inverse=True, return_counts=True)
+    # NaNs are distinct values (torch.unique, the Array API)
+    u, inv, cnt = np.unique(x.reshape(-1), return_inverse=True, return_counts=True,
+                            equal_nan=False)
     out = [u]
     if return_inverse:
         out.append(inv.reshape(x.shape).astype(np.int64))
@@ -1852,6 +1879,93 @@ def _unique_result(sample, dtype):
 
 add(OpInfo("unique", "indexing", samples=_unique_samples, ref=_unique_ref,
            result=_unique_result, method="unique"))
+
+
+def _searchsorted_samples(dtype, rng):
+    seq = lambda n: np.sort(make(rng, (n,), dtype, "small"))  # noqa: E731  (ties likely)
+    val = lambda shape: make(rng, shape, dtype, "small")  # noqa: E731
+    unsorted = make(rng, (6,), dtype, "small")
+    rows = np.sort(make(rng, (2, 5), dtype, "small"), axis=-1)
+    out = [
+        Sample(Arr(seq(6)), Arr(val((4,))), desc="1-d"),
+        Sample(Arr(seq(6)), Arr(val((2, 3))), side="right", desc="side='right', 2-d values"),
+        Sample(Arr(seq(5)), Arr(val((3,))), right=True, desc="right=True (PyTorch)"),
+        Sample(Arr(seq(5)), Arr(val((3, 2)), "transposed"), desc="transposed values"),
+        Sample(Arr(seq(5)), Arr(val(())), desc="0-d value"),
+        Sample(Arr(seq(5)), Arr(val((0,))), desc="no values"),
+        Sample(Arr(seq(0)), Arr(val((3,))), desc="empty sequence"),
+        Sample(Arr(rows), Arr(val((2, 3))), desc="batched rows (PyTorch)"),
+        Sample(Arr(rows, "strided"), Arr(val((2, 3))), side="right", desc="strided rows"),
+        Sample(Arr(seq(5)), scalar(rng, dtype, "small"), desc="Python number value"),
+        Sample(Arr(unsorted), Arr(val((4,))),
+               sorter=Arr(np.argsort(unsorted, kind="stable"), role="index"),
+               desc="sorter"),
+    ]
+    if P.kind(dtype) == "f":
+        sp = special(dtype)
+        out.append(Sample(Arr(np.sort(sp)), Arr(sp), desc="nan sorts last, -0 == 0"))
+    return out
+
+
+def _searchsorted_ref(x1, x2, side="left", sorter=None, right=False):
+    side = "right" if right or side == "right" else "left"
+    if sorter is not None:
+        x1 = np.take_along_axis(x1, sorter, axis=-1)
+    x2 = np.asarray(x2)
+    if x1.ndim == 1:
+        return np.asarray(np.searchsorted(x1, x2, side=side)).astype(np.int64)
+    out = np.empty(x2.shape, dtype=np.int64)
+    for i in np.ndindex(*x1.shape[:-1]):
+        out[i] = np.searchsorted(x1[i], x2[i], side=side)
+    return out
+
+
+def _searchsorted_errors(rng):
+    seq = _f32(rng, (4,))
+    return [
+        _ex("0-d sorted sequence", _f32(rng, ()), _f32(rng, (2,)), exc=ValueError,
+            match=["searchsorted", "0-d"]),
+        _ex("batched rows, other leading dims", _f32(rng, (2, 4)), _f32(rng, (3, 2)),
+            exc=ValueError, match=["searchsorted", "(2, 4)", "(3, 2)"]),
+        _ex("bad side", seq, _f32(rng, (2,)), side="middle", exc=ValueError,
+            match=["searchsorted", "middle"]),
+        _ex("sorter of another shape", seq, _f32(rng, (2,)), sorter=_i64([0, 1]),
+            exc=ValueError, match=["searchsorted", "sorter", "(4,)", "(2,)"]),
+        _ex("sorter out of range", seq, _f32(rng, (2,)), sorter=_i64([0, 1, 2, 4]),
+            exc=IndexError, match=["searchsorted", "sorter", "4"]),
+    ]
+
+
+add(OpInfo("searchsorted", "indexing", samples=_searchsorted_samples, ref=_searchsorted_ref,
+           errors=_searchsorted_errors))
+
+
+def _isin_samples(dtype, rng):
+    m = lambda shape: make(rng, shape, dtype, "small")  # noqa: E731
+    out = [
+        Sample(Arr(m((3, 4))), Arr(m((5,))), desc="2-d elements, 1-d test set"),
+        Sample(Arr(m((6,))), Arr(m((2, 3))), desc="2-d test set"),
+        Sample(Arr(m((3, 4)), "transposed"), Arr(m((4,)), "strided"), invert=True,
+               desc="invert, views"),
+        Sample(Arr(m(())), Arr(m((3,))), desc="0-d elements"),
+        Sample(Arr(m((4,))), Arr(m((0,))), desc="empty test set"),
+        Sample(Arr(m((4,))), Arr(m((0,))), invert=True, desc="empty test set, invert"),
+        Sample(Arr(m((0, 2))), Arr(m((3,))), desc="no elements"),
+        Sample(Arr(m((5,))), scalar(rng, dtype, "small"), desc="Python number test set"),
+    ]
+    if P.kind(dtype) == "f":
+        sp = special(dtype)
+        out.append(Sample(Arr(sp), Arr(sp[::2].copy()), desc="nan is in nothing, -0 == 0"))
+    return out
+
+
+def _isin_ref(x1, x2, assume_unique=False, invert=False):
+    return np.isin(x1, x2, invert=invert)
+
+
+add(OpInfo("isin", "indexing", samples=_isin_samples, ref=_isin_ref, scalar_operands=True,
+           errors=lambda rng: [_ex("two Python numbers", 1, 2, exc=TypeError,
+                                   match=["isin"])]))
 
 
 # ================================================================================= creation ===

@@ -5,11 +5,11 @@ methods and operators; they are installed on :class:`Tensor` here, once, so a me
 function are the same dispatching code.
 """
 
-from . import (creation, elementwise, indexing, interop, linalg, random, reduction,  # noqa
-               shape)
+from . import (arrayapi, creation, elementwise, indexing, interop, linalg, random,  # noqa
+               reduction, shape)
 from .tensor import Tensor
 
-AREAS = (elementwise, reduction, linalg, shape, indexing, creation, random, interop)
+AREAS = (elementwise, reduction, linalg, shape, indexing, creation, random, interop, arrayapi)
 
 
 def _install_methods() -> None:

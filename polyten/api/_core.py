@@ -197,3 +197,21 @@ def default_float() -> dtype:
 
 
 resolve_dtype = to_dtype
+
+
+def check_inplace(op: str, t: Tensor) -> None:
+    """In-place writes and autograd: refuse what would silently corrupt gradients."""
+    ag = t._ag
+    if ag is not None and ag.requires_grad:
+        from ..autograd.grad_mode import grad_enabled
+        if not grad_enabled():
+            return  # e.g. optimizer updates under no_grad()
+        if ag.grad_fn is None:
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad ({describe(t)}) is being used in an "
+                f"in-place operation; do it under polyten.no_grad() (e.g. a parameter update) "
+                f"or on a clone()")
+        raise RuntimeError(
+            f"{op}: in-place modification of a tensor that is part of an autograd graph "
+            f"({describe(t)}, produced by {ag.grad_fn.name()}) is not supported yet; use the "
+            f"out-of-place form (x = x + y instead of x += y)")

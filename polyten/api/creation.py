@@ -547,7 +547,7 @@ def ones_like(input, /, *, dtype=None, device=None, requires_grad=False) -> Tens
                         dev, dt), requires_grad)
 
 
-def full_like(input, fill_value, /, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full_like(input, /, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``fill_value`` everywhere, with the shape (and by default dtype, device) of ``input``."""
     dev, dt = _like("full_like", input, dtype, device)
     value = _fill_value("full_like", fill_value, dt)

@@ -241,13 +241,13 @@ def can_cast(from_, to) -> builtins.bool:
     return _CAST_KIND[f.kind] <= _CAST_KIND[t.kind]
 
 
-def isdtype(dt, kind) -> builtins.bool:
+def isdtype(dtype, kind) -> builtins.bool:
     """Array API ``isdtype``: ``kind`` is a dtype, a kind name ('bool', 'signed integer',
     'unsigned integer', 'integral', 'real floating', 'complex floating', 'numeric') or a tuple."""
-    dt = to_dtype(dt)
+    dt = to_dtype(dtype)
     if isinstance(kind, tuple):
         return builtins.any(isdtype(dt, k) for k in kind)
-    if isinstance(kind, dtype):
+    if isinstance(kind, type(dt)):
         return dt is kind
     table = {"bool": dt.kind == "b", "signed integer": dt.kind == "i",
              "unsigned integer": dt.kind == "u", "integral": dt.kind in "ui",

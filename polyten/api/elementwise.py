@@ -25,7 +25,10 @@ from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import dtype_error, fmt_shape
 from ..dispatch.optable import OPS
 from . import dtypes as _dt
-from ._core import (Tensor, as_operand, cast, check_broadcast, describe, device_mismatch,
+from ..autograd.graph import record as _record
+from ..autograd.grad_mode import grad_enabled as _grad_on
+from ..autograd.rules import rule as _rule
+from ._core import (check_inplace, Tensor, as_operand, cast, check_broadcast, describe, device_mismatch,
                     is_scalar, scalar_value, wrap)
 
 _PROMOTE = _dt._PROMOTE
@@ -97,6 +100,8 @@ def _unary(name: str, doc: str = ""):
     cache = kernels(name)
     accepted = _accepted(opdef)
     rule = opdef.result
+    diff = opdef.differentiable
+    grad_rule = _rule(name)
 
     if rule == "float":
         check = accepted != _accepted(OPS["add"])  # erf refuses complex
@@ -113,7 +118,10 @@ def _unary(name: str, doc: str = ""):
                 data = cast(input, dt)
             elif check and dt not in accepted:
                 raise unsupported(name, opdef, dt)
-            return wrap(cache[dev.backend](data), dev, dt)
+            out = wrap(cache[dev.backend](data), dev, dt)
+            if input._ag is not None and diff and _grad_on():
+                _record(grad_rule, out, (input,))
+            return out
     else:
         fixed = {"bool": _dt.bool, "int64": _dt.int64}.get(rule)
         to_real = rule == "real"
@@ -129,7 +137,10 @@ def _unary(name: str, doc: str = ""):
             out = cache[dev.backend](input._data)
             if fixed is not None:
                 return wrap(out, dev, fixed)
-            return wrap(out, dev, dt.to_real() if to_real else dt)
+            out = wrap(out, dev, dt.to_real() if to_real else dt)
+            if input._ag is not None and diff and _grad_on():
+                _record(grad_rule, out, (input,))
+            return out
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc or f"Elementwise ``{opdef.signature}``. {opdef.doc}".strip()
@@ -151,6 +162,8 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
     to_float = rule == "promote_float"
     is_pow = name == "pow"
     hot = frozenset(d for d in accepted if d.kind in "fc")
+    diff = opdef.differentiable and fixed is None
+    grad_rule = _rule(name)
 
     def scalar_op(t, s, refl):
         """``t op s`` (``s op t`` when ``refl``) for a Python bool/int/float/complex ``s``."""
@@ -175,7 +188,10 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
             out = k(s, td) if refl else k(td, s)
         except OverflowError:
             raise _scalar_overflow(name, s, cd) from None
-        return wrap(out, dev, fixed or cd)
+        out = wrap(out, dev, fixed or cd)
+        if t._ag is not None and diff and _grad_on():
+            _record(grad_rule, out, (s, t) if refl else (t, s))
+        return out
 
     def slow(input, other):
         # scalars other than int/float, NumPy scalars, foreign arrays, device mismatch
@@ -208,8 +224,11 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
                         # hot path: a float tensor with a Python number keeps its dtype
                         dev = input._device
                         try:
-                            return wrap(cache[dev.backend](input._data, other), dev,
-                                        fixed or dt)
+                            out = wrap(cache[dev.backend](input._data, other), dev,
+                                       fixed or dt)
+                            if input._ag is not None and diff and _grad_on():
+                                _record(grad_rule, out, (input, other))
+                            return out
                         except OverflowError:
                             raise _scalar_overflow(name, other, dt) from None
                     return scalar_op(input, other, False)
@@ -246,7 +265,10 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
         sx = xd.shape
         if sx != yd.shape:
             check_broadcast(name, sx, yd.shape)
-        return wrap(cache[dev.backend](xd, yd), dev, fixed or cd)
+        out = wrap(cache[dev.backend](xd, yd), dev, fixed or cd)
+        if (input._ag is not None or other._ag is not None) and diff and _grad_on():
+            _record(grad_rule, out, (input, other))
+        return out
 
     if not reflected:
         result = fn
@@ -258,7 +280,10 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
                 if dt in hot:
                     dev = self._device
                     try:
-                        return wrap(cache[dev.backend](other, self._data), dev, fixed or dt)
+                        out = wrap(cache[dev.backend](other, self._data), dev, fixed or dt)
+                        if self._ag is not None and diff and _grad_on():
+                            _record(grad_rule, out, (other, self))
+                        return out
                     except OverflowError:
                         raise _scalar_overflow(name, other, dt) from None
                 return scalar_op(self, other, True)
@@ -332,6 +357,13 @@ def rsub(input, other, *, alpha=1):
     return sub(other, input, alpha=alpha)
 
 
+def _rec(name, out, inputs):
+    """Record ``out`` for autograd when gradients are on (``record`` skips inputs without grad)."""
+    if _grad_on():
+        _record(_rule(name), out, inputs)
+    return out
+
+
 def relu(input):
     """``max(x, 0)`` elementwise."""
     _check_tensor("relu", input)
@@ -340,7 +372,7 @@ def relu(input):
         raise unsupported("relu", OPS["relu"], input._dtype)
     if k is None:
         return _relu_default(input)
-    return wrap(k(input._data), input._device, input._dtype)
+    return _rec("relu", wrap(k(input._data), input._device, input._dtype), (input,))
 
 
 def _relu_default(x):
@@ -376,8 +408,8 @@ def round(input, decimals=0):
         except TypeError:
             raise TypeError(f"round: decimals must be an int, got {describe(decimals)}") \
                 from None
-    return wrap(_round_k[input._device.backend](input._data, _int(decimals)), input._device,
-                input._dtype)
+    return _rec("round", wrap(_round_k[input._device.backend](input._data, _int(decimals)), input._device,
+                input._dtype), (input,))
 
 
 def _fit_scalar(op: str, s, cd):
@@ -440,7 +472,8 @@ def where(condition, input=None, other=None):
     if not tx and not ty:
         from .creation import full
         a = full((), input, dtype=cd, device=dev)._data
-    return wrap(_where_k[dev.backend](condition._data, a, b), dev, cd)
+    return _rec("where", wrap(_where_k[dev.backend](condition._data, a, b), dev, cd),
+                (condition, input, other))
 
 
 _clamp_k = kernels("clamp")
@@ -491,11 +524,16 @@ def clamp(input, min=None, max=None):
     x = cast(input, cd)
     if bounds[0] is None and bounds[1] is None:
         return wrap(_copy_k[dev.backend](x), dev, cd)
-    return wrap(_clamp_k[dev.backend](x, bounds[0], bounds[1]), dev, cd)
+    return _rec("clamp", wrap(_clamp_k[dev.backend](x, bounds[0], bounds[1]), dev, cd),
+                (input, min, max))
 
 
 def clip(x, /, min=None, max=None):
-    """Array API ``clip`` (same as :func:`clamp`)."""
+    """Array API ``clip`` (same as :func:`clamp`, except that with neither bound it returns a
+    copy of ``x``, as the standard specifies, where ``clamp`` raises as PyTorch's does)."""
+    if min is None and max is None:
+        _check_tensor("clip", x)
+        return x.clone()
     return clamp(x, min, max)
 
 
@@ -524,8 +562,8 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     fi = _dt.finfo(input._dtype)
     posinf = fi.max if posinf is None else _float(posinf)
     neginf = fi.min if neginf is None else _float(neginf)
-    return wrap(_nan_k[input._device.backend](input._data, _float(nan), posinf, neginf),
-                input._device, input._dtype)
+    return _rec("nan_to_num", wrap(_nan_k[input._device.backend](input._data, _float(nan), posinf, neginf),
+                input._device, input._dtype), (input,))
 
 
 _isclose_k = kernels("isclose")
@@ -704,6 +742,7 @@ def _inplace_binary(name: str, *, dunder: bool = False):
     fused = frozenset(d for d in accepted if not (to_float and d.kind in "biu"))
 
     def method(self, other):
+        check_inplace(iname, self)
         dt = self._dtype
         oc = other.__class__
         # hot paths (same dtype, or a float tensor with a Python number): write directly; any
@@ -792,6 +831,7 @@ def _inplace_unary(name: str):
     iname = f"{name}_"
 
     def method(self):
+        check_inplace(iname, self)
         dt = self._dtype
         if dt in accepted and (rule == "same" or (rule == "float" and dt.kind in "fc")
                                or (rule == "real" and dt.kind != "c")):
@@ -807,6 +847,7 @@ def _inplace_generic(name: str, fn):
     iname = f"{name}_"
 
     def method(self, *args, **kwargs):
+        check_inplace(iname, self)
         return _assign_result(iname, self, fn(self, *args, **kwargs))
 
     method.__name__ = method.__qualname__ = iname

@@ -23,13 +23,13 @@ from collections import namedtuple
 from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
-from ._core import (Tensor, as_operand, broadcast_shapes, cast, describe, device_mismatch,
+from ._core import (check_inplace, Tensor, as_operand, broadcast_shapes, cast, describe, device_mismatch,
                     dim_or_axis, is_scalar, normalize_dim, scalar_value, wrap)
 
 __all__ = ["gather", "scatter", "scatter_add", "index_select", "index_add", "masked_fill",
            "masked_select", "take", "take_along_dim", "take_along_axis", "nonzero", "argwhere",
            "one_hot", "sort", "argsort", "topk", "unique", "unique_values", "unique_counts",
-           "unique_inverse", "unique_all"]
+           "unique_inverse", "unique_all", "searchsorted", "isin"]
 
 _getitem = kernels("getitem")
 _setitem = kernels("setitem")
@@ -47,6 +47,9 @@ _amin = kernels("amin")
 _amax = kernels("amax")
 _to_host = kernels("to_host")
 _full = kernels("full")
+_searchsorted = kernels("searchsorted")
+_isin = kernels("isin")
+_astype_k = kernels("astype")
 
 _int64 = _dt.int64
 _bool = _dt.bool
@@ -469,6 +472,7 @@ def __getitem__(self, key):
 def __setitem__(self, key, value):
     """``tensor[key] = value``, in place: ``value`` is a number or a tensor (cast to this
     tensor's dtype) broadcastable to the indexed region."""
+    check_inplace("__setitem__", self)
     dt = self._dtype
     backend = self._device.backend
     if value.__class__ in _PY_SCALARS:
@@ -1028,6 +1032,161 @@ def unique_all(x, /):
     s = asarray(starts, dtype=_int64, device=dev)._data
     first = _getitem[backend](order, (s,))
     return UniqueAllResult(v, wrap(first, dev, _int64), inv, cnt)
+
+
+# ------------------------------------------------------------------ searchsorted / isin ---
+def _weak_operand(v, like: Tensor, op: str, what: str):
+    """A tensor operand on ``like``'s device, or a Python number (kept: it is weak)."""
+    if isinstance(v, Tensor):
+        if v._device is not like._device:
+            raise device_mismatch(op, (like, v))
+        return v
+    if is_scalar(v):
+        return scalar_value(v)
+    try:
+        return as_operand(v, like, op)
+    except TypeError:
+        raise TypeError(f"{op}: {what} must be a tensor or a Python number, got "
+                        f"{describe(v)}") from None
+
+
+def _scalar_tensor(s, dt, dev, op: str) -> Tensor:
+    """The weak Python number ``s`` as a 0-d tensor of ``dt`` (the dtype chosen with it)."""
+    if dt.kind in "iu" and s.__class__ is builtins.int:
+        info = _dt.iinfo(dt)
+        if not info.min <= s <= info.max:
+            raise OverflowError(f"{op}: the Python int {s} is out of range for {dt.name} "
+                                f"({info.min} to {info.max}); cast the tensor to a wider "
+                                f"dtype first, e.g. x.to(polyten.int64)")
+    return wrap(_full[dev.backend]((), s, dt.name, dev.index), dev, dt)
+
+
+def searchsorted(x1, x2, /, *, side="left", sorter=None, right=False, out_int32=False):
+    """Indices at which to insert ``x2``'s values into the sorted ``x1`` to keep it sorted.
+
+    Both the Array API form ``searchsorted(x1, x2, side='left', sorter=None)`` and PyTorch's
+    ``searchsorted(sorted_sequence, input, right=False, side=None, out_int32=False,
+    sorter=None)`` work (``right=True`` is ``side='right'``).
+
+    Parameters
+    ----------
+    x1 : Tensor
+        The sorted sequence (ascending; NaN last, as :func:`sort` puts it): 1-D -- then ``x2``
+        may have any shape -- or ``(..., n)`` with ``x2`` of shape ``(..., m)`` and the same
+        leading dims, one sorted row per leading index (PyTorch's batched form).
+    x2 : Tensor or number
+        The values to search for.  A Python number is weak (it takes ``x1``'s kind).
+    side : {'left', 'right'}
+        ``'left'``: the first suitable index ``i`` (``x1[i-1] < v <= x1[i]``); ``'right'``:
+        the last (``x1[i-1] <= v < x1[i]``).
+    sorter : Tensor of ints, optional
+        Indices that sort an unsorted ``x1`` along its last dim (e.g. ``argsort(x1)``).
+    out_int32 : bool
+        Return int32 instead of int64 (PyTorch).
+
+    Returns
+    -------
+    Tensor
+        int64 indices of ``x2``'s shape.  The two inputs are compared in their promoted dtype;
+        complex inputs are refused (they have no order).
+    """
+    op = "searchsorted"
+    if not isinstance(x1, Tensor):
+        raise TypeError(f"{op}: the sorted sequence x1 must be a tensor, got {describe(x1)}")
+    if side not in ("left", "right"):
+        raise ValueError(f"{op}: side must be 'left' or 'right', got {side!r}")
+    dev = x1._device
+    backend = dev.backend
+    v = _weak_operand(x2, x1, op, "the values x2")
+    _real_check(x1, op)
+    if isinstance(v, Tensor):
+        _real_check(v, op)
+        cd = _dt._PROMOTE[(x1._dtype, v._dtype)]
+    else:
+        if isinstance(v, builtins.complex):
+            raise TypeError(f"{op}: complex values have no order; search v.real instead")
+        cd = _dt.scalar_dtype_for(v, x1._dtype)
+        v = _scalar_tensor(v, cd, dev, op)
+    s1, s2 = tuple(x1._data.shape), tuple(v._data.shape)
+    if not s1:
+        raise ValueError(f"{op}: the sorted sequence x1 must have at least 1 dimension, got a "
+                         f"0-d tensor; use x1.reshape(1)")
+    if len(s1) > 1 and (len(s2) != len(s1) or s1[:-1] != s2[:-1]):
+        lead = "".join(f"{d}, " for d in s1[:-1])
+        raise ValueError(f"{op}: a sorted sequence of shape {fmt_shape(s1)} searches values "
+                         f"of shape ({lead}m) (the same leading dims), got values of shape "
+                         f"{fmt_shape(s2)}; use a 1-D sorted sequence to search values of any "
+                         f"shape")
+    seq = cast(x1, cd)
+    if sorter is not None:
+        sorter = _int_index(sorter, x1, op, "sorter")
+        if tuple(sorter._data.shape) != s1:
+            raise ValueError(f"{op}: sorter must have the shape of the sorted sequence "
+                             f"{fmt_shape(s1)}, got {fmt_shape(sorter._data.shape)}")
+        si = _as_int64(sorter)
+        _bounds(si, s1[-1], len(s1) - 1, backend, op + " (sorter)", False)
+        seq = _gather[backend](seq, len(s1) - 1, si)
+    out = _searchsorted[backend](seq, cast(v, cd), builtins.bool(right) or side == "right")
+    if out_int32:
+        return wrap(_astype_k[backend](out, "int32"), dev, _dt.int32)
+    return wrap(out, dev, _int64)
+
+
+def isin(x1, x2, /, *, assume_unique=False, invert=False):
+    """Whether each element of ``x1`` equals some element of ``x2`` (``torch.isin``;
+    Array API ``isin``).
+
+    ``x2`` may have any shape (its elements form the test set); either input may be a Python
+    number (weak, as in :func:`eq`).  The result is a bool tensor of ``x1``'s shape, the
+    comparison is ``==`` in the promoted dtype (so ``-0.0`` is in ``[0.0]`` and NaN is in
+    nothing), ``invert=True`` negates it.  ``assume_unique`` is accepted for PyTorch
+    compatibility; it changes nothing.  Complex inputs are refused.
+    """
+    op = "isin"
+    like = x1 if isinstance(x1, Tensor) else x2
+    if not isinstance(like, Tensor):
+        raise TypeError(f"{op}: expected at least one tensor operand, got {describe(x1)} and "
+                        f"{describe(x2)}")
+    a = _weak_operand(x1, like, op, "x1")
+    b = _weak_operand(x2, like, op, "x2")
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb:
+        cd = _dt._PROMOTE[(a._dtype, b._dtype)]
+    else:
+        t, s = (a, b) if ta else (b, a)
+        cd = _dt.scalar_dtype_for(s, t._dtype)
+        if cd.kind in "iu" and s.__class__ is builtins.int and \
+                not _dt.iinfo(cd).min <= s <= _dt.iinfo(cd).max and -2 ** 63 <= s < 2 ** 63:
+            cd = _int64  # compared exactly, as eq does
+    if cd.is_complex:
+        raise TypeError(f"{op}: not supported for {cd.name}; isin takes real (non-complex) "
+                        f"dtypes. Compare x.real and x.imag, or use (x1[..., None] == "
+                        f"x2.flatten()).any(-1)")
+    dev = like._device
+    a = wrap(cast(a, cd), dev, cd) if ta else _scalar_tensor(a, cd, dev, op)
+    b = wrap(cast(b, cd), dev, cd) if tb else _scalar_tensor(b, cd, dev, op)
+    k = _isin[dev.backend]
+    if k is None:
+        return _isin_default(a, b, builtins.bool(invert))
+    return wrap(k(a._data, b._data, builtins.bool(invert)), dev, _bool)
+
+
+def _isin_default(x, y, invert):
+    """Default of the composite ``isin``: binary search of ``x`` in the sorted ``y``."""
+    from .elementwise import clamp, eq, logical_not
+    dev = x._device
+    backend = dev.backend
+    n = _numel(y._data.shape)
+    if n == 0:
+        return wrap(_full[backend](tuple(x._data.shape), invert, "bool", dev.index), dev, _bool)
+    flat = wrap(_reshape[backend](y._data, (n,)), dev, y._dtype)
+    s = sort(flat).values
+    pos = clamp(searchsorted(s, x), max=n - 1)  # values past the end compare with the last
+    found = eq(take(s, pos), x)
+    return logical_not(found) if invert else found
+
+
+register_default("isin", _isin_default)
 
 
 TENSOR_METHODS = {

@@ -13,6 +13,9 @@ from ..dispatch.device import Device
 from ..dispatch.dispatcher import kernels
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
+from ..autograd.grad_mode import grad_enabled as _grad_on
+from ..autograd.graph import record as _record
+from ..autograd.rules import rule as _rule
 from ._core import Tensor, cast, describe, wrap, wrap_native
 from .context import default_device, resolve_device
 
@@ -67,20 +70,16 @@ def to(self, *args, **kwargs) -> Tensor:
         out = _transfer(out, dev)
         copy = False
     if dt is not out._dtype:
-        out = _with_grad(self, wrap(cast(out, dt), out._device, dt), "to")
+        src = out
+        out = wrap(cast(out, dt), out._device, dt)
+        if src._ag is not None and _grad_on() and dt.kind in "fc":
+            _record(_rule("astype"), out, (src,))
         copy = False
     if copy:
         out = wrap(_copy[dev.backend](out._data), dev, dt)
     return out
 
 
-def _with_grad(src, out, op):
-    """Let polyten.autograd record a device/dtype conversion (it installs the hook)."""
-    hook = _CONVERSION_HOOK[0]
-    return out if hook is None else hook(src, out, op)
-
-
-_CONVERSION_HOOK = [None]
 
 
 def _transfer(t: Tensor, dev: Device) -> Tensor:
@@ -92,7 +91,10 @@ def _transfer(t: Tensor, dev: Device) -> Tensor:
             # two host backends hand the same NumPy memory through: .to() must copy, as it
             # does between real devices
             data = _copy[dev.backend](data)
-    return _with_grad(t, wrap(data, dev, t._dtype), "to")
+    out = wrap(data, dev, t._dtype)
+    if t._ag is not None and _grad_on():
+        _record(_rule("to_device"), out, (t,), {"device": src})
+    return out
 
 
 def _host_alias(a, b) -> builtins.bool:

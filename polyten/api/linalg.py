@@ -21,6 +21,9 @@ from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import PolytenError, fmt_shape
 from ..dispatch.optable import OPS
 from . import dtypes as _dt
+from ..autograd.grad_mode import grad_enabled as _grad_on
+from ..autograd.graph import record as _record
+from ..autograd.rules import rule as _rule
 from ._core import (Tensor, as_operand, cast, describe, device_mismatch, normalize_dim, wrap,
                     _broadcast_pair)
 from .elementwise import unsupported
@@ -169,15 +172,22 @@ def matmul(input, other):
         _batch_shape("matmul", sx, sy)
     dx = input._dtype
     if dx is other._dtype and dx in _numeric:
-        return wrap(_matmul_k[dev.backend](input._data, other._data), dev, dx)
-    xd, yd, cd = _common("matmul", input, other)
-    return wrap(_matmul_k[dev.backend](xd, yd), dev, cd)
+        out = wrap(_matmul_k[dev.backend](input._data, other._data), dev, dx)
+    else:
+        xd, yd, cd = _common("matmul", input, other)
+        out = wrap(_matmul_k[dev.backend](xd, yd), dev, cd)
+    if (input._ag is not None or other._ag is not None) and _grad_on():
+        _record(_rule("matmul"), out, (input, other))
+    return out
 
 
 def _matmul_checked(op, input, other):
     """matmul after the caller's own shape checks (mm, bmm, mv, dot)."""
     xd, yd, cd = _common(op, input, other)
-    return wrap(_matmul_k[input._device.backend](xd, yd), input._device, cd)
+    out = wrap(_matmul_k[input._device.backend](xd, yd), input._device, cd)
+    if (input._ag is not None or other._ag is not None) and _grad_on():
+        _record(_rule("matmul"), out, (input, other))
+    return out
 
 
 def _ndim_error(op, want, *tensors):

@@ -22,6 +22,9 @@ from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import fmt_shape
 from ..dispatch.optable import OPS
 from . import dtypes as _dt
+from ..autograd.grad_mode import grad_enabled as _grad_on
+from ..autograd.graph import record as _record
+from ..autograd.rules import rule as _rule
 from ._core import Tensor, cast, describe, normalize_dim, normalize_dims, wrap
 from . import elementwise as _ew
 from .elementwise import maximum as _maximum, minimum as _minimum, unsupported
@@ -167,7 +170,10 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None)
         rd = _result_dtype("sum", input, dtype)
         data = _input_in(input, rd)
     keep = keepdim if keepdims is None else keepdims
-    return wrap(_sum_k[dev.backend](data, dims, keep, rd.name), dev, rd)
+    out = wrap(_sum_k[dev.backend](data, dims, keep, rd.name), dev, rd)
+    if input._ag is not None and _grad_on():
+        _record(_rule("sum"), out, (input,), {"dims": dims, "keepdim": keep})
+    return out
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
@@ -221,8 +227,11 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     input = _float_input("mean", input, dtype)
     dims = None if dim is None and axis is None else _dims(input, dim, axis, "mean")
     dev = input._device
-    return wrap(_mean_k[dev.backend](input._data, dims, _keep(keepdim, keepdims)), dev,
-                input._dtype)
+    keep = _keep(keepdim, keepdims)
+    out = wrap(_mean_k[dev.backend](input._data, dims, keep), dev, input._dtype)
+    if input._ag is not None and _grad_on():
+        _record(_rule("mean"), out, (input,), {"dims": dims, "keepdim": keep})
+    return out
 
 
 def nanmean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):

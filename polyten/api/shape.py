@@ -22,6 +22,9 @@ import warnings
 from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
+from ..autograd.grad_mode import grad_enabled as _grad_on
+from ..autograd.graph import record as _record
+from ..autograd.rules import rule as _rule
 from ._core import (Size, Tensor, broadcast_shapes as _broadcast_shapes, cast, describe,
                     device_mismatch, dim_or_axis, normalize_dim, normalize_dims, wrap)
 
@@ -100,10 +103,18 @@ def _view(x: Tensor, data) -> Tensor:
     return wrap(data, x._device, x._dtype)
 
 
+def _grad(name: str, out: Tensor, x: Tensor, params=None) -> Tensor:
+    """Record a shape op for autograd (only when ``x`` takes part in a graph)."""
+    if x._ag is not None and _grad_on():
+        _record(_rule(name), out, (x,), params)
+    return out
+
+
 # ------------------------------------------------------------------------------ reshaping ---
 def clone(input, *, memory_format=None) -> Tensor:
     """A copy of ``input`` with its own (C-contiguous) memory (``torch.clone``)."""
-    return wrap(_copy[input._device.backend](input._data), input._device, input._dtype)
+    return _grad("copy", wrap(_copy[input._device.backend](input._data), input._device,
+                              input._dtype), input)
 
 
 def _resolve_shape(shape: tuple, old: tuple, op: str) -> tuple:
@@ -157,13 +168,15 @@ def _reshape(x: Tensor, shape: tuple, op: str) -> Tensor:
     if shape != old:
         shape = _resolve_shape(shape, old, op)
         if shape != old:
-            return wrap(_reshape_k[x._device.backend](x._data, shape), x._device, x._dtype)
-    return wrap(x._data, x._device, x._dtype)
+            return _grad("reshape", wrap(_reshape_k[x._device.backend](x._data, shape),
+                                         x._device, x._dtype), x)
+    return _grad("reshape", wrap(x._data, x._device, x._dtype), x)
 
 
 def _reshape_exact(x: Tensor, shape: tuple) -> Tensor:
     """Reshape to a shape the caller computed (same element count, no -1)."""
-    return wrap(_reshape_k[x._device.backend](x._data, shape), x._device, x._dtype)
+    return _grad("reshape", wrap(_reshape_k[x._device.backend](x._data, shape), x._device,
+                                 x._dtype), x)
 
 
 def _viewable(x: Tensor, shape: tuple) -> builtins.bool:
@@ -336,7 +349,8 @@ _PERMS: set = set()  # permutations already validated (of their own length)
 def _permute(x: Tensor, dims: tuple, op: str) -> Tensor:
     if dims in _PERMS:  # the common case: a permutation of 0..n-1 seen before
         if len(dims) == len(x._data.shape):
-            return _view(x, _permute_k[x._device.backend](x._data, dims))
+            return _grad("permute", _view(x, _permute_k[x._device.backend](x._data, dims)), x,
+                         {"dims": dims})
     n = len(x._data.shape)
     if len(dims) != n:
         raise ValueError(f"{op}: dims {tuple(dims)} has {len(dims)} entries but the tensor has "
@@ -348,7 +362,8 @@ def _permute(x: Tensor, dims: tuple, op: str) -> Tensor:
                          f"be a permutation of 0..{n - 1}")
     if len(_PERMS) < 4096 and p == dims:
         _PERMS.add(p)
-    return _view(x, _permute_k[x._device.backend](x._data, p))
+    return _grad("permute", _view(x, _permute_k[x._device.backend](x._data, p)), x,
+                 {"dims": p})
 
 
 def permute(input, *dims) -> Tensor:
@@ -368,10 +383,11 @@ def _swap(x: Tensor, d0, d1, op: str) -> Tensor:
     a = normalize_dim(d0, n, op)
     b = normalize_dim(d1, n, op)
     if a == b:
-        return _view(x, x._data)
+        return _grad("reshape", _view(x, x._data), x)
     p = list(range(n))
     p[a], p[b] = b, a
-    return _view(x, _permute_k[x._device.backend](x._data, tuple(p)))
+    return _grad("permute", _view(x, _permute_k[x._device.backend](x._data, tuple(p))), x,
+                 {"dims": tuple(p)})
 
 
 def transpose(input, dim0, dim1) -> Tensor:
@@ -497,7 +513,7 @@ def _expand(x: Tensor, sizes: tuple, op: str) -> Tensor:
     out = tuple(out)
     if out == shape:
         return _view(x, x._data)
-    return _view(x, _expand_k[x._device.backend](x._data, out))
+    return _grad("expand", _view(x, _expand_k[x._device.backend](x._data, out)), x)
 
 
 def expand(self, *sizes) -> Tensor:

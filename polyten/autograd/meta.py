@@ -6,7 +6,8 @@ from __future__ import annotations
 class AutogradMeta:
     """``requires_grad``, the accumulated ``grad`` and the ``grad_fn`` that produced the tensor."""
 
-    __slots__ = ("requires_grad", "grad", "grad_fn", "retains_grad", "hooks")
+    __slots__ = ("requires_grad", "grad", "grad_fn", "retains_grad", "hooks", "output_nr",
+                 "accumulator", "name")
 
     def __init__(self, requires_grad: bool = False):
         self.requires_grad = requires_grad
@@ -14,6 +15,9 @@ class AutogradMeta:
         self.grad_fn = None
         self.retains_grad = False
         self.hooks = None
+        self.output_nr = 0
+        self.accumulator = None
+        self.name = None
 
 
 def requires_grad_(self, requires_grad: bool = True):

@@ -147,6 +147,9 @@ _decl(P, "core", "real", "promote_float", True, "atan2(x, y)")
 _decl(P, "core", "real", "promote_float", True, "hypot(x, y)")
 _decl(P, "core", "real", "promote_float", True, "logaddexp(x, y)")
 _decl(P, "core", "real", "promote_float", True, "copysign(x, y)")
+_decl(P, "core", "real_floating", "promote", False, "nextafter(x, y)",
+      "the next representable value after x towards y, in the computation dtype "
+      "(C nextafter)")
 for _n in ("eq", "ne"):
     _decl(P, "core", "any", "bool", False, f"{_n}(x, y)")
 for _n in ("lt", "le", "gt", "ge"):
@@ -269,7 +272,14 @@ _decl(P, "core", "real", "custom", True,
       "topk(x, k, dim, largest, sorted) -> (values, indices)")
 _decl(P, "core", "real", "custom", False,
       "unique(x, return_inverse, return_counts) -> (values, inverse, counts)",
-      "flattened, sorted; inverse/counts int64 or None when not asked")
+      "flattened, sorted; NaNs are distinct values (as torch.unique and the Array API); "
+      "inverse/counts int64 or None when not asked")
+_decl(P, "core", "real", "int64", False, "searchsorted(x, y, right)",
+      "x sorted along its last dim, (n,) or (..., n) with y (..., m) of the same leading "
+      "dims (checked by the core); one dtype; NaN sorts last; insertion indices of y's shape")
+_decl(C, "core", "real", "bool", False, "isin(x, y, invert)",
+      "whether each element of x equals some element of y (any shape); one dtype; NaN is in "
+      "nothing; result of x's shape; default: sort + searchsorted + gather + eq")
 _decl(C, "core", "any", "same", True, "masked_fill(x, mask, value)", "default: where",
       arity=1)
 

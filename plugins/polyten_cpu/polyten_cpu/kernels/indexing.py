@@ -1,4 +1,4 @@
-"""Indexing kernels: item access, gather/scatter, nonzero, sort/topk and unique.
+"""Indexing kernels: item access, gather/scatter, nonzero, sort/topk, unique, searchsorted, isin.
 
 Keys and index arrays arrive normalised and bounds-checked by the core (see
 ``polyten/api/indexing.py``), so nothing here validates; out-of-range indices never reach a
@@ -13,6 +13,14 @@ def kernels(xp, **ctx) -> dict:
     asarray = xp.asarray
     take_along_axis = xp.take_along_axis
     int64 = xp.int64
+    # NaNs are distinct in unique (torch.unique, the Array API); NumPy merges them by default
+    # and older CuPy has no equal_nan (and then never merges them)
+    try:
+        import inspect
+        nan_distinct = ({"equal_nan": False}
+                        if "equal_nan" in inspect.signature(xp.unique).parameters else {})
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        nan_distinct = {}
     add_at = getattr(xp.add, "at", None)
     if add_at is None:  # CuPy spells ufunc.at as cupyx.scatter_add
         try:
@@ -125,7 +133,7 @@ def kernels(xp, **ctx) -> dict:
 
     def unique(x, return_inverse, return_counts):
         res = xp.unique(x.reshape(-1), return_inverse=return_inverse,
-                        return_counts=return_counts)
+                        return_counts=return_counts, **nan_distinct)
         if not (return_inverse or return_counts):
             return res, None, None
         res = list(res)
@@ -137,6 +145,25 @@ def kernels(xp, **ctx) -> dict:
     def masked_fill(x, mask, value):
         return asarray(xp.where(mask, value, x)).astype(x.dtype, copy=False)
 
+    def searchsorted(x, y, right):
+        side = "right" if right else "left"
+        if x.ndim == 1:
+            return asarray(xp.searchsorted(x, y, side=side)).astype(int64, copy=False)
+        # one sorted row per leading index (the core checked that the leading dims agree);
+        # the array modules search 1-D sequences only
+        rows = 1
+        for s in x.shape[:-1]:
+            rows *= s
+        xr, yr = x.reshape(rows, x.shape[-1]), y.reshape(rows, y.shape[-1])
+        out = xp.empty(yr.shape, dtype=int64)
+        for i in range(rows):
+            out[i] = xp.searchsorted(xr[i], yr[i], side=side)
+        return out.reshape(y.shape)
+
+    def isin(x, y, invert):
+        return asarray(xp.isin(x, y, invert=invert))
+
     return {"getitem": getitem, "setitem": setitem, "gather": gather, "scatter": scatter,
             "scatter_add": scatter_add, "nonzero": nonzero, "sort": sort, "topk": topk,
-            "unique": unique, "masked_fill": masked_fill}
+            "unique": unique, "masked_fill": masked_fill, "searchsorted": searchsorted,
+            "isin": isin}

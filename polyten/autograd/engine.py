@@ -1,0 +1,254 @@
+"""The backward pass: topological traversal of the recorded graph.
+
+Nodes run in reverse creation order once every gradient flowing into them has arrived; each
+runs its rule's formulas (under grad mode = ``create_graph``, so the backward itself is recorded
+for higher-order gradients), undoes broadcasting (:func:`sum_to`) and casts to the input's dtype
+in one place, then hands the gradients to ``next_functions``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Dict, List, Optional, Sequence
+
+from . import grad_mode
+from .graph import AccumulateGrad, Node
+
+__all__ = ["run_backward", "sum_to"]
+
+
+def sum_to(g, shape):
+    """Reduce ``g`` (a broadcast result) to ``shape``: the one helper that undoes broadcasting."""
+    gshape = g._data.shape
+    if tuple(gshape) == tuple(shape):
+        return g
+    lead = len(gshape) - len(shape)
+    dims = list(range(lead))
+    for i, s in enumerate(shape):
+        if s == 1 and gshape[lead + i] != 1:
+            dims.append(lead + i)
+    if dims:
+        g = g.sum(dim=tuple(dims), keepdim=True)
+    if lead:
+        g = g.reshape(tuple(shape))
+    elif tuple(g._data.shape) != tuple(shape):
+        g = g.reshape(tuple(shape))
+    return g
+
+
+def _released_error(node) -> RuntimeError:
+    return RuntimeError(
+        f"Trying to backward through the graph a second time (or to read saved tensors after "
+        f"they were freed) at {node.name()}: the saved values were released by the first "
+        f"backward(). Pass retain_graph=True to the first backward() or autograd.grad() if "
+        f"you need to backward through the graph twice.")
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _call_rule(node: Node, grads: list):
+    rule = node.rule
+    if rule.formulas is None:
+        raise RuntimeError(f"the derivative for '{rule.name}' is not implemented yet; the op "
+                           f"ran on a tensor that requires grad. Compute it under "
+                           f"polyten.no_grad() or on detached tensors")
+    if node.released:
+        raise _released_error(node)
+    if node.n_outputs == 1:
+        g = grads[0]
+    else:
+        g = tuple(grads)
+    out = []
+    shapes = node.shapes
+    for i, need in enumerate(node.needs):
+        if not need:
+            out.append(None)
+            continue
+        f = rule.formulas[i] if i < len(rule.formulas) else None
+        if f is None:
+            raise RuntimeError(f"{rule.name}: the gradient with respect to input {i} is not "
+                               f"implemented")
+        r = f(node, g)
+        if r is not None:
+            shape, dtype = shapes[i]
+            if tuple(r._data.shape) != tuple(shape):
+                r = sum_to(r, shape)
+            if r._dtype is not dtype:
+                r = r.to(dtype)
+        out.append(r)
+    return out
+
+
+def _check_anomaly(node, grads):
+    import math
+    for i, g in enumerate(grads):
+        if g is None:
+            continue
+        bad = not bool((g.to("cpu") if g._device.type != "cpu" else g).isfinite().all())
+        if bad:
+            where = "".join(node.stack[-6:]) if node.stack else "(stack not recorded)"
+            raise RuntimeError(f"Function '{node.name()}' returned nan/inf values in its "
+                               f"gradient for input {i}. The forward op was created at:\n"
+                               f"{where}")
+    return math
+
+
+def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
+                 create_graph: bool, capture: Optional[Dict] = None,
+                 accumulate: bool = True, only: Optional[set] = None):
+    """Propagate ``root_grads`` from ``roots`` (tensors).
+
+    ``capture``: {(node, index): slot} -- gradients arriving there are stored in the returned
+    dict instead of (or, for ``only``, besides) being accumulated.  ``only``: if given, leaves
+    not in it (by id) are not accumulated into.
+    """
+    from .graph import ANOMALY
+    buffers: Dict = {}
+    deps: Dict = {}
+    starts = []
+    for t, g in zip(roots, root_grads):
+        ag = t._ag
+        if ag.grad_fn is not None:
+            node, idx = ag.grad_fn, ag.output_nr
+        else:
+            acc = ag.accumulator
+            if acc is None:
+                acc = ag.accumulator = AccumulateGrad(t)
+            node, idx = acc, 0
+        n_out = getattr(node, "n_outputs", 1)
+        buf = buffers.setdefault(node, [None] * n_out)
+        buf[idx] = _add(buf[idx], g)
+        starts.append(node)
+    # dependency counts over the reachable graph
+    seen = set()
+    stack = list(starts)
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for m, _ in n.next_functions:
+            if m is not None:
+                deps[m] = deps.get(m, 0) + 1
+                if m not in seen:
+                    stack.append(m)
+    captured = {}
+    heap = []
+    pushed = set()
+    for n in starts:
+        if deps.get(n, 0) == 0 and n not in pushed:
+            pushed.add(n)
+            heapq.heappush(heap, (-getattr(n, "seq", -1), id(n), n))
+    _STORED[0] = set()
+    with grad_mode.set_grad_enabled(create_graph):
+        while heap:
+            _, _, node = heapq.heappop(heap)
+            grads = buffers.pop(node, None)
+            if isinstance(node, AccumulateGrad):
+                g = grads[0] if grads else None
+                if g is not None:
+                    _accumulate(node.variable, g, create_graph, capture, captured, only,
+                                accumulate)
+                continue
+            if grads is None:
+                grads = [None] * node.n_outputs
+            grads = _pre_hooks(node, grads, capture, captured)
+            if all(g is None for g in grads):
+                in_grads = [None] * len(node.next_functions)
+            else:
+                if any(g is None for g in grads) and node.n_outputs > 1:
+                    grads = [g if g is not None else _zeros_for(node, i)
+                             for i, g in enumerate(grads)]
+                in_grads = _call_rule(node, grads)
+                if ANOMALY[0]:
+                    _check_anomaly(node, in_grads)
+                if node.hooks:
+                    for h in node.hooks:
+                        h(tuple(in_grads), tuple(grads))
+            if not retain_graph:
+                node.released = True
+                node.inputs = None
+                node.outputs = None
+                node.params = None
+            for (m, idx), g in zip(node.next_functions, in_grads):
+                if m is None:
+                    continue
+                if g is not None:
+                    buf = buffers.get(m)
+                    if buf is None:
+                        buf = buffers[m] = [None] * getattr(m, "n_outputs", 1)
+                    buf[idx] = _add(buf[idx], g)
+                deps[m] -= 1
+                if deps[m] == 0 and m not in pushed:
+                    pushed.add(m)
+                    heapq.heappush(heap, (-getattr(m, "seq", -1), id(m), m))
+    _STORED[0] = set()
+    return captured
+
+
+def _zeros_for(node, i):
+    from ..api.creation import zeros
+    meta = node.out_meta[i] if hasattr(node, "out_meta") else None
+    if meta is None:
+        raise RuntimeError(f"{node.name()}: missing gradient for output {i}")
+    return zeros(meta[0], dtype=meta[1], device=meta[2])
+
+
+def _pre_hooks(node, grads, capture, captured):
+    hooks = node.pre_hooks
+    if hooks:
+        grads = list(grads)
+        for idx, fns in hooks.items():
+            if idx < 0:
+                for h in fns:
+                    r = h(tuple(grads))
+                    if r is not None:
+                        grads = list(r)
+                continue
+            for h in fns:
+                if grads[idx] is None:
+                    continue
+                r = h(grads[idx])
+                if r is not None:
+                    grads[idx] = r
+    if capture:
+        for idx in range(len(grads)):
+            key = (node, idx)
+            if key in capture and grads[idx] is not None:
+                captured[capture[key]] = _add(captured.get(capture[key]), grads[idx])
+    return grads
+
+
+def _accumulate(leaf, g, create_graph, capture, captured, only, accumulate):
+    ag = leaf._ag
+    if ag.hooks:
+        for h in ag.hooks:
+            r = h(g)
+            if r is not None:
+                g = r
+    if capture is not None:
+        key = (ag.accumulator, 0)
+        if key in capture:
+            captured[capture[key]] = _add(captured.get(capture[key]), g)
+    if not accumulate or (only is not None and id(leaf) not in only):
+        return
+    if not create_graph:
+        g = g.detach()
+    if ag.grad is None:
+        # one gradient tensor may reach several leaves (x + y): each .grad owns its memory
+        key = id(g._data)
+        if key in _STORED[0] or g._data is leaf._data:
+            g = g.clone()
+        _STORED[0].add(id(g._data))
+        ag.grad = g
+    else:
+        ag.grad = ag.grad + g  # out of place: a .grad the user holds is never changed
+
+
+_STORED = [set()]

@@ -1,0 +1,180 @@
+"""The recorded graph: nodes (``grad_fn``), leaf accumulators, and how ops record themselves.
+
+An op that ran with gradients enabled on an input that requires grad calls :func:`record`.
+That creates one :class:`Node` holding the op's derivative rule (from ``derivatives.RULES``),
+what the rule needs (inputs, output, parameters) and ``next_functions``: for each input, the
+node that produced it (or the leaf's :class:`AccumulateGrad`, or ``None``), as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import traceback
+from typing import Any, Dict, Optional, Tuple
+
+from .meta import AutogradMeta
+
+__all__ = ["Node", "AccumulateGrad", "record", "needs_grad", "node_class"]
+
+_seq = itertools.count()
+_CLASSES: Dict[str, type] = {}
+ANOMALY = [False]  # set by detect_anomaly(); read when a node is created
+
+
+class Node:
+    """A backward function in the graph: ``tensor.grad_fn``.
+
+    Attributes
+    ----------
+    next_functions : tuple of (Node or None, int)
+        For each input of the op, the node its gradient flows to and that node's output index.
+    """
+
+    __slots__ = ("rule", "inputs", "outputs", "params", "shapes", "next_functions", "needs",
+                 "seq", "saved_versions", "released", "pre_hooks", "hooks", "stack",
+                 "n_outputs", "out_meta", "__weakref__")
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+    def register_hook(self, hook):
+        """``hook(grad_inputs, grad_outputs)`` runs after this node computed its input grads."""
+        if self.hooks is None:
+            self.hooks = []
+        self.hooks.append(hook)
+        return _Handle(self.hooks, hook)
+
+    def register_prehook(self, hook):
+        """``hook(grad_outputs)`` runs before this node; it may return replacement grads."""
+        if self.pre_hooks is None:
+            self.pre_hooks = {}
+        self.pre_hooks.setdefault(-1, []).append(hook)
+        return _Handle(self.pre_hooks[-1], hook)
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+
+class AccumulateGrad:
+    """The sink of a leaf tensor: adds incoming gradients into ``leaf.grad``."""
+
+    __slots__ = ("variable", "__weakref__")
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    next_functions = ()
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+class _Handle:
+    __slots__ = ("lst", "item")
+
+    def __init__(self, lst, item):
+        self.lst, self.item = lst, item
+
+    def remove(self) -> None:
+        try:
+            self.lst.remove(self.item)
+        except ValueError:
+            pass
+
+
+def node_class(name: str) -> type:
+    """``AddBackward0``-style class for the rule called ``name`` (one per rule, cached)."""
+    cls = _CLASSES.get(name)
+    if cls is None:
+        camel = "".join(p[:1].upper() + p[1:] for p in name.split("_"))
+        cls = _CLASSES[name] = type(f"{camel}Backward0", (Node,), {"__slots__": ()})
+    return cls
+
+
+def needs_grad(t) -> bool:
+    ag = getattr(t, "_ag", None)
+    return ag is not None and ag.requires_grad
+
+
+def _edge(t) -> Tuple[Optional[Any], int]:
+    ag = t._ag
+    if ag is None or not ag.requires_grad:
+        return (None, 0)
+    if ag.grad_fn is not None:
+        return (ag.grad_fn, ag.output_nr)
+    acc = ag.accumulator
+    if acc is None:
+        acc = ag.accumulator = AccumulateGrad(t)
+    return (acc, 0)
+
+
+def record(rule, out, inputs: tuple, params: Optional[dict] = None):
+    """Attach a node for ``rule`` (a ``derivatives.Rule``) to ``out`` (a tensor or tuple).
+
+    ``inputs`` are the op's inputs in the rule's order: tensors, or plain values (Python
+    scalars, None) which get no gradient.  Returns ``out``.
+    """
+    for t in inputs:
+        ag = getattr(t, "_ag", None)
+        if ag is not None and ag.requires_grad:
+            break
+    else:
+        return out  # no input requires grad: nothing to record
+    node = object.__new__(rule.cls)
+    node.rule = rule
+    edges = []
+    needs = []
+    versions = []
+    for t in inputs:
+        if getattr(t, "_ag", None) is not None and t._ag.requires_grad:
+            edges.append(_edge(t))
+            needs.append(True)
+        else:
+            edges.append((None, 0))
+            needs.append(False)
+        if rule.save_inputs and hasattr(t, "_version"):
+            versions.append(t._version)
+        else:
+            versions.append(None)
+    node.next_functions = tuple(edges)
+    node.needs = tuple(needs)
+    node.inputs = tuple(inputs) if rule.save_inputs else None
+    node.saved_versions = tuple(versions) if rule.save_inputs else None
+    node.shapes = tuple((t._data.shape, t._dtype) if hasattr(t, "_data") else None
+                        for t in inputs)
+    node.params = params
+    node.seq = next(_seq)
+    node.released = False
+    node.pre_hooks = None
+    node.hooks = None
+    node.stack = traceback.format_stack()[:-2] if ANOMALY[0] else None
+    if isinstance(out, tuple):
+        node.n_outputs = len(out)
+        node.out_meta = tuple(None if o is None else (tuple(o._data.shape), o._dtype, o._device)
+                              for o in out)
+        node.outputs = out if rule.save_output else None
+        for i, o in enumerate(out):
+            if o is not None and o._dtype.kind in "fc":
+                _attach(o, node, i)
+    else:
+        node.n_outputs = 1
+        node.out_meta = None
+        node.outputs = (out,) if rule.save_output else None
+        _attach(out, node, 0)
+    return out
+
+
+def _attach(t, node, index) -> None:
+    ag = t._ag
+    if ag is None:
+        ag = t._ag = AutogradMeta(True)
+    ag.requires_grad = True
+    ag.grad_fn = node
+    ag.output_nr = index

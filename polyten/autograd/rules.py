@@ -1,0 +1,56 @@
+"""The registry of derivative rules, keyed by op name (filled by ``derivatives.py``).
+
+The API layer looks rules up here when it records a node; this module imports nothing from
+the API, so the API can import it.  A rule holds one formula per input, each
+``formula(node, grad) -> grad_input`` written in polyten ops (so double backward and every
+backend come for free); the engine undoes broadcasting and casts to the input's dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Sequence
+
+from .graph import node_class
+
+__all__ = ["Rule", "rule", "RULES", "define"]
+
+
+class Rule:
+    """Derivative rule of one op: ``formulas[i](node, grad)`` gives the gradient of input ``i``.
+
+    ``save_inputs`` / ``save_output``: whether the formulas read ``node.inputs`` /
+    ``node.outputs`` (otherwise only shapes and dtypes are kept, and nothing big stays alive).
+    ``formulas`` is ``None`` for a rule not written yet: backward then raises, naming the op.
+    """
+
+    __slots__ = ("name", "formulas", "save_inputs", "save_output", "cls")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.formulas: Optional[Sequence[Optional[Callable]]] = None
+        self.save_inputs = True
+        self.save_output = True
+        self.cls = node_class(name)
+
+    def __repr__(self) -> str:
+        return f"Rule({self.name!r}, {'defined' if self.formulas else 'not defined'})"
+
+
+RULES: Dict[str, Rule] = {}
+
+
+def rule(name: str) -> Rule:
+    """The rule object for ``name`` (created empty if no formulas are registered yet)."""
+    r = RULES.get(name)
+    if r is None:
+        r = RULES[name] = Rule(name)
+    return r
+
+
+def define(name: str, *formulas, inputs: bool = True, output: bool = False) -> Rule:
+    """Register the formulas of ``name`` (one per input; ``None`` = no gradient)."""
+    r = rule(name)
+    r.formulas = tuple(formulas)
+    r.save_inputs = inputs
+    r.save_output = output
+    return r

@@ -1,0 +1,295 @@
+"""Autograd: the engine, grad modes, and every derivative rule written so far, checked against
+finite differences (gradcheck / gradgradcheck in float64) and against PyTorch."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import polyten as pt
+from polyten.autograd import GradcheckError, gradcheck, gradgradcheck
+from polyten.autograd.rules import RULES
+from polyten.dispatch import OPS
+
+RNG = np.random.default_rng(1234)
+
+
+def leaf(a, dtype=pt.float64):
+    return pt.tensor(np.asarray(a, dtype=np.float64), dtype=dtype, requires_grad=True)
+
+
+# domains where each unary op and its derivatives are smooth
+_DOMAIN = {"log": (0.5, 2.0), "log1p": (-0.5, 1.0), "log2": (0.5, 2.0), "log10": (0.5, 2.0),
+           "sqrt": (0.5, 2.0), "rsqrt": (0.5, 2.0), "asin": (-0.8, 0.8),
+           "acos": (-0.8, 0.8), "atanh": (-0.8, 0.8), "acosh": (1.5, 3.0),
+           "reciprocal": (0.5, 2.0), "tan": (-1.0, 1.0)}
+_PIECEWISE_CONSTANT = {"sign", "floor", "ceil", "trunc"}
+UNARY = sorted(n for n in RULES if n in OPS and OPS[n].signature == f"{n}(x)"
+               and OPS[n].differentiable and RULES[n].formulas is not None
+               and n not in ("conj", "positive") and hasattr(pt, n))
+BINARY = sorted(n for n in RULES if n in OPS and OPS[n].signature == f"{n}(x, y)"
+                and OPS[n].differentiable and RULES[n].formulas is not None)
+
+
+def _sample(name, shape):
+    lo, hi = _DOMAIN.get(name, (-2.0, 2.0))
+    a = RNG.uniform(lo, hi, size=shape)
+    if name in _PIECEWISE_CONSTANT or name == "abs" or name == "relu":
+        a = np.where(np.abs(a - np.round(a)) < 0.1, a + 0.25, a)  # away from kinks
+        a = np.where(np.abs(a) < 0.1, 0.5, a)
+    return a
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_unary_gradcheck_and_gradgradcheck(name):
+    fn = getattr(pt, name)
+    x = leaf(_sample(name, (2, 3)))
+    assert gradcheck(fn, (x,))
+    assert gradgradcheck(fn, (x,))
+
+
+_BIN_DOMAIN = {"pow": ((0.5, 2.0), (-1.5, 1.5)), "div": ((-2, 2), (0.5, 2.0)),
+               "remainder": ((0.1, 0.9), (1.5, 2.0)), "fmod": ((0.1, 0.9), (1.5, 2.0)),
+               "floor_divide": ((0.1, 0.9), (1.5, 2.0))}
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_gradcheck_with_broadcasting(name):
+    fn = getattr(pt, name)
+    (xl, xh), (yl, yh) = _BIN_DOMAIN.get(name, ((-2, 2), (-2, 2)))
+    x = leaf(RNG.uniform(xl, xh, size=(2, 3)))
+    y = leaf(RNG.uniform(yl, yh, size=(3,)))  # broadcast: the engine's sum_to undoes it
+    if name in ("maximum", "minimum"):
+        y = leaf(np.asarray(x.detach().numpy()[0] + 0.3))
+    assert gradcheck(fn, (x, y))
+    assert gradgradcheck(fn, (x, y))
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow"])
+def test_binary_with_python_scalars(name):
+    fn = getattr(pt, name)
+    x = leaf(RNG.uniform(0.5, 2.0, size=(4,)))
+    assert gradcheck(lambda t: fn(t, 1.5), (x,))
+    assert gradcheck(lambda t: fn(1.5, t), (x,))
+    assert gradgradcheck(lambda t: fn(1.5, t), (x,))
+
+
+def test_where_clamp_relu_nan_to_num():
+    x = leaf(RNG.uniform(-2, 2, size=(5,)) + 0.05)
+    y = leaf(RNG.uniform(-2, 2, size=(5,)))
+    cond = x > 0
+    assert gradcheck(lambda a, b: pt.where(cond, a, b), (x, y))
+    assert gradcheck(lambda a: pt.clamp(a, -1.0, 1.0), (leaf([-1.5, -0.5, 0.3, 0.9, 1.7]),))
+    lo = leaf([-1.0, 0.0, 0.5])
+    assert gradcheck(lambda a, b: pt.clamp(a, min=b), (leaf([-0.5, -0.2, 0.9]), lo))
+    assert gradcheck(pt.relu, (leaf([-1.0, -0.3, 0.4, 2.0]),))
+    assert gradcheck(pt.nan_to_num, (leaf([1.0, -2.0]),))
+
+
+@pytest.mark.parametrize("dims, keepdim", [(None, False), (0, False), (1, True), ((0, 1), False),
+                                           ((0, 2), True), (-1, False)])
+def test_sum_and_mean_gradients(dims, keepdim):
+    x = leaf(RNG.standard_normal((2, 3, 4)))
+    kw = {} if dims is None else {"dim": dims, "keepdim": keepdim}
+    assert gradcheck(lambda t: pt.sum(t, **kw), (x,))
+    assert gradcheck(lambda t: pt.mean(t, **kw), (x,))
+    assert gradgradcheck(lambda t: (pt.mean(t, **kw) ** 2).sum(), (x,))
+
+
+@pytest.mark.parametrize("xs, ys", [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)),
+                                    ((2, 3), (3, 4)), ((5, 2, 3), (3, 4)),
+                                    ((1, 2, 3), (4, 3, 2))])
+def test_matmul_gradients_with_vectors_and_batches(xs, ys):
+    x = leaf(RNG.standard_normal(xs))
+    y = leaf(RNG.standard_normal(ys))
+    assert gradcheck(pt.matmul, (x, y))
+    assert gradgradcheck(pt.matmul, (x, y))
+
+
+def test_shape_ops_and_conversions():
+    x = leaf(RNG.standard_normal((2, 3, 4)))
+    assert gradcheck(lambda t: t.reshape(4, 6) * pt.arange(6, dtype=pt.float64), (x,))
+    assert gradcheck(lambda t: t.permute(2, 0, 1).reshape(4, -1)[0:1] if False else
+                     t.permute(2, 0, 1) * pt.arange(2, dtype=pt.float64).reshape(2, 1), (x,))
+    assert gradcheck(lambda t: t.transpose(0, 2) ** 2, (x,))
+    v = leaf(RNG.standard_normal((3, 1)))
+    assert gradcheck(lambda t: t.expand(3, 4) * pt.arange(4, dtype=pt.float64), (v,))
+    assert gradcheck(lambda t: t.clone() * 2, (v,))
+    f32 = pt.tensor([1.0, 2.0], requires_grad=True)
+    y = (f32.to(pt.float64) ** 2).sum()
+    y.backward()
+    assert f32.grad.dtype is pt.float32 and f32.grad.tolist() == [2.0, 4.0]
+
+
+def test_gradcheck_catches_a_wrong_rule():
+    from polyten.autograd import rules
+    good = rules.RULES["sin"].formulas
+    rules.RULES["sin"].formulas = (lambda n, g: g * pt.sin(n.inputs[0]),)  # wrong on purpose
+    try:
+        with pytest.raises(GradcheckError, match="analytical .* numerical"):
+            gradcheck(pt.sin, (leaf([0.3, 1.0]),))
+    finally:
+        rules.RULES["sin"].formulas = good
+
+
+# --- against PyTorch -----------------------------------------------------------------------
+def test_mlp_gradients_and_double_backward_equal_torch():
+    torch = pytest.importorskip("torch")
+    a = RNG.standard_normal((4, 3))
+    w1 = RNG.standard_normal((3, 5))
+    w2 = RNG.standard_normal((5, 2))
+
+    def run(lib, tensor):
+        x = tensor(a)
+        p1 = tensor(w1, requires_grad=True)
+        p2 = tensor(w2, requires_grad=True)
+        h = lib.tanh(x @ p1)
+        out = (lib.sigmoid(h @ p2) ** 2).mean() + (p1 * p1).sum() * 0.01
+        g1, g2 = (pt.autograd.grad if lib is pt else torch.autograd.grad)(
+            out, [p1, p2], create_graph=True)
+        second = (g1 ** 2).sum() + (g2 * g2).mean()
+        second.backward()
+        return [t.detach().numpy() for t in (out, g1, g2, p1.grad, p2.grad)]
+
+    mine = run(pt, lambda v, requires_grad=False: pt.tensor(v, dtype=pt.float64,
+                                                            requires_grad=requires_grad))
+    theirs = run(torch, lambda v, requires_grad=False: torch.tensor(v, dtype=torch.float64,
+                                                                    requires_grad=requires_grad))
+    for m, t in zip(mine, theirs):
+        np.testing.assert_allclose(m, t, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "tanh", "sigmoid", "erf",
+                                  "atan", "abs", "reciprocal", "square"])
+def test_unary_grad_equals_torch(name):
+    torch = pytest.importorskip("torch")
+    a = _sample(name, (6,))
+    x = leaf(a)
+    getattr(pt, name)(x).sum().backward()
+    tx = torch.tensor(a, requires_grad=True)
+    getattr(torch, name)(tx).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6, atol=1e-12)
+
+
+# --- engine behaviour ----------------------------------------------------------------------
+def test_grad_accumulates_and_hooks_and_retain_grad():
+    x = leaf([1.0, 2.0])
+    seen = []
+    h = x.register_hook(lambda g: seen.append(g.tolist()))
+    y = x * 3
+    y.retain_grad()
+    z = (y * y).sum()
+    z.backward(retain_graph=True)
+    assert x.grad.tolist() == [18.0, 36.0] and y.grad.tolist() == [6.0, 12.0]
+    z.backward()
+    assert x.grad.tolist() == [36.0, 72.0]
+    assert seen == [[18.0, 36.0], [18.0, 36.0]]
+    h.remove()
+    (x * 1).sum().backward()
+    assert len(seen) == 2
+    # a hook may replace the gradient
+    w = leaf([1.0])
+    w.register_hook(lambda g: g * 10)
+    (w * 2).sum().backward()
+    assert w.grad.tolist() == [20.0]
+
+
+def test_shared_gradient_is_not_aliased_between_leaves():
+    a, b = leaf([1.0]), leaf([2.0])
+    (a + b).sum().backward()
+    with pt.no_grad():
+        a.grad += 5
+    assert b.grad.tolist() == [1.0]
+
+
+def test_backward_inputs_and_autograd_grad():
+    x, y = leaf([1.0, 2.0]), leaf([3.0])
+    out = (x * y).sum()
+    out.backward(inputs=[x])
+    assert x.grad.tolist() == [3.0, 3.0] and y.grad is None
+    gx, = pt.autograd.grad((x * x).sum(), [x])
+    assert gx.tolist() == [2.0, 4.0] and x.grad.tolist() == [3.0, 3.0]
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        pt.autograd.grad((x * 2).sum(), [x, y])
+    gx, gy = pt.autograd.grad((x * 2).sum(), [x, y], allow_unused=True)
+    assert gy is None
+    gx, gy = pt.autograd.grad((x * 2).sum(), [x, y], materialize_grads=True)
+    assert gy.tolist() == [0.0]
+
+
+def test_error_paths():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"implicitly created only for scalar outputs.*\(2,\)"):
+        (x * 2).backward()
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time.*"
+                                           "retain_graph=True"):
+        y.backward()
+    with pytest.raises(RuntimeError, match="only floating point and complex"):
+        pt.tensor([1, 2]).requires_grad_()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (x > 1).sum().backward()  # comparisons are not differentiable
+    with pytest.raises(RuntimeError, match="a leaf tensor that requires grad"):
+        x.add_(1)
+    with pytest.raises(RuntimeError, match=r"gradient has shape \(3,\)"):
+        (x * 2).backward(pt.ones(3, dtype=pt.float64))
+
+
+def test_grad_modes_are_context_managers_decorators_and_thread_local():
+    x = leaf([1.0])
+    with pt.no_grad():
+        assert not (x * 2).requires_grad
+        with pt.enable_grad():
+            assert (x * 2).requires_grad
+    assert (x * 2).requires_grad
+
+    @pt.no_grad()
+    def f():
+        return x * 2
+    assert not f().requires_grad and pt.is_grad_enabled()
+    pt.set_grad_enabled(False)
+    try:
+        assert not (x * 2).requires_grad
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(pt.is_grad_enabled()))
+        t.start()
+        t.join()
+        assert seen == [True]  # a new thread starts with gradients enabled
+    finally:
+        pt.set_grad_enabled(True)
+    with pt.set_grad_enabled(False):
+        assert not pt.is_grad_enabled()
+    assert pt.is_grad_enabled()
+    with pt.inference_mode():
+        assert not (x * 2).requires_grad
+    with pt.no_grad():
+        x.add_(1)  # allowed: e.g. an optimizer step
+    assert x.tolist() == [2.0]
+
+
+def test_graph_and_saved_tensors_are_released_after_backward():
+    x = leaf(RNG.standard_normal(1000))
+    y = pt.exp(x) * x
+    node = weakref.ref(y.grad_fn)
+    saved = weakref.ref(y.grad_fn.next_functions[0][0].outputs[0])  # exp saves its output
+    loss = y.sum()
+    loss.backward()
+    assert y.grad_fn.released
+    del y, loss
+    gc.collect()
+    assert node() is None and saved() is None
+
+
+def test_grad_fn_and_next_functions_like_pytorch():
+    x = leaf([1.0])
+    y = pt.exp(x) + 1
+    assert type(y.grad_fn).__name__ == "AddBackward0" and not y.is_leaf and x.is_leaf
+    (exp_node, _), (none, _) = y.grad_fn.next_functions
+    assert type(exp_node).__name__ == "ExpBackward0" and none is None
+    assert exp_node.next_functions[0][0].name() == "AccumulateGrad"
+    assert y.detach().requires_grad is False and y.detach().grad_fn is None

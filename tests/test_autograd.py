@@ -276,7 +276,10 @@ def test_graph_and_saved_tensors_are_released_after_backward():
     x = leaf(RNG.standard_normal(1000))
     y = pt.exp(x) * x
     node = weakref.ref(y.grad_fn)
-    saved = weakref.ref(y.grad_fn.next_functions[0][0].outputs[0])  # exp saves its output
+    exp_node = y.grad_fn.next_functions[0][0]
+    assert exp_node.outputs is not None  # exp saves its output
+    saved = weakref.ref(exp_node)
+    del exp_node
     loss = y.sum()
     loss.backward()
     assert y.grad_fn.released

@@ -277,6 +277,8 @@ BINARY_REF = {
     "minimum": (np.minimum, (-5, 5), (-5, 5)), "atan2": (np.arctan2, (-5, 5), (-5, 5)),
     "hypot": (np.hypot, (-5, 5), (-5, 5)), "logaddexp": (np.logaddexp, (-5, 5), (-5, 5)),
     "copysign": (np.copysign, (-5, 5), (-5, 5)), "eq": (np.equal, (-3, 3), (-3, 3)),
+    # (exact per dtype in tests/test_array_api.py; here the float64 step is within tolerance)
+    "nextafter": (np.nextafter, (-5, 5), (-5, 5)),
     "ne": (np.not_equal, (-3, 3), (-3, 3)), "lt": (np.less, (-3, 3), (-3, 3)),
     "le": (np.less_equal, (-3, 3), (-3, 3)), "gt": (np.greater, (-3, 3), (-3, 3)),
     "ge": (np.greater_equal, (-3, 3), (-3, 3)),

@@ -2,7 +2,7 @@
 
 ``define(op, f_input0, f_input1, ..., inputs=..., output=...)``; each formula is
 ``f(node, g)`` where ``node.inputs`` are the op's inputs (tensors or Python scalars),
-``node.outputs[0]`` its output (when ``output=True``), ``node.params`` its parameters, and ``g``
+``node.output(0)`` its output (when ``output=True``), ``node.params`` its parameters, and ``g``
 the incoming gradient (a tuple for multi-output ops).  Because formulas are polyten ops, the
 backward pass is itself recorded under ``create_graph=True`` (double backward) and runs on
 every backend.  The engine undoes broadcasting and casts to the input dtype afterwards, so a
@@ -29,7 +29,7 @@ def _y(n):
 
 
 def _out(n):
-    return n.outputs[0]
+    return n.output(0)
 
 
 def _zero(n, g):
@@ -67,7 +67,9 @@ define("sigmoid", lambda n, g: g * _out(n) * (1 - _out(n)), inputs=False, output
 define("erf", lambda n, g: g * (2.0 / math.sqrt(math.pi)) * pt.exp(-_x(n) ** 2))
 define("square", lambda n, g: 2 * g * _x(n))
 define("reciprocal", lambda n, g: -g * _out(n) ** 2, inputs=False, output=True)
-define("relu", lambda n, g: pt.where(_x(n) > 0, g, 0.0))
+# a mask product, not where(): NumPy's where on a random mask is ~8x slower than a multiply
+# (the only difference is a nan/inf incoming gradient at x <= 0, which stays nan here)
+define("relu", lambda n, g: g * (_x(n) > 0))
 define("nan_to_num", lambda n, g: pt.where(pt.isfinite(_x(n)), g, 0.0))
 define("conj", lambda n, g: pt.conj(g), inputs=False)
 
@@ -81,6 +83,11 @@ define("div", lambda n, g: g / _y(n), lambda n, g: -g * _out(n) / _y(n), output=
 
 def _pow_base(n, g):
     x, y = n.inputs
+    if y.__class__ is int or y.__class__ is float:
+        if y == 2:
+            return g * (2 * x)  # the common square: no pow in the backward
+        if y == 1:
+            return g
     return g * y * x ** (y - 1)
 
 
@@ -152,12 +159,13 @@ define("clamp", _clamp_x,
 # --- reductions ---------------------------------------------------------------------------------
 def _expand_back(g, shape, dims, keepdim):
     """Broadcast a reduced gradient back to the input's ``shape``."""
+    shape = tuple(shape)
     if dims is None:
-        dims = tuple(range(len(shape)))
-    if not keepdim:
-        for d in sorted(dims):
+        g = g.reshape((1,) * len(shape))
+    elif not keepdim:
+        for d in dims:  # sorted ascending by the core
             g = g.unsqueeze(d)
-    return g.expand(tuple(shape))
+    return g.expand(shape)
 
 
 def _count(shape, dims):
@@ -169,9 +177,10 @@ def _count(shape, dims):
 
 define("sum", lambda n, g: _expand_back(g, n.shapes[0][0], n.params["dims"],
                                         n.params["keepdim"]), inputs=False)
-define("mean", lambda n, g: _expand_back(g, n.shapes[0][0], n.params["dims"],
-                                         n.params["keepdim"])
-       / max(_count(n.shapes[0][0], n.params["dims"]), 1), inputs=False)
+# divide the small reduced gradient, then broadcast (not the other way round)
+define("mean", lambda n, g: _expand_back(g / max(_count(n.shapes[0][0], n.params["dims"]), 1),
+                                         n.shapes[0][0], n.params["dims"],
+                                         n.params["keepdim"]), inputs=False)
 
 
 # --- linear algebra -------------------------------------------------------------------------------

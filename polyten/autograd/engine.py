@@ -12,7 +12,7 @@ import heapq
 from typing import Dict, List, Optional, Sequence
 
 from . import grad_mode
-from .graph import AccumulateGrad, Node
+from .graph import ANOMALY, AccumulateGrad, Node
 
 __all__ = ["run_backward", "sum_to"]
 
@@ -77,7 +77,7 @@ def _call_rule(node: Node, grads: list):
         r = f(node, g)
         if r is not None:
             shape, dtype = shapes[i]
-            if tuple(r._data.shape) != tuple(shape):
+            if r._data.shape != shape:
                 r = sum_to(r, shape)
             if r._dtype is not dtype:
                 r = r.to(dtype)
@@ -108,7 +108,6 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
     dict instead of (or, for ``only``, besides) being accumulated.  ``only``: if given, leaves
     not in it (by id) are not accumulated into.
     """
-    from .graph import ANOMALY
     buffers: Dict = {}
     deps: Dict = {}
     starts = []
@@ -146,7 +145,8 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
             pushed.add(n)
             heapq.heappush(heap, (-getattr(n, "seq", -1), id(n), n))
     _STORED[0] = set()
-    with grad_mode.set_grad_enabled(create_graph):
+    token = grad_mode._ENABLED.set(create_graph)
+    try:
         while heap:
             _, _, node = heapq.heappop(heap)
             grads = buffers.pop(node, None)
@@ -158,11 +158,12 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
                 continue
             if grads is None:
                 grads = [None] * node.n_outputs
-            grads = _pre_hooks(node, grads, capture, captured)
-            if all(g is None for g in grads):
+            if node.pre_hooks or capture:
+                grads = _pre_hooks(node, grads, capture, captured)
+            if (grads[0] is None) if node.n_outputs == 1 else all(g is None for g in grads):
                 in_grads = [None] * len(node.next_functions)
             else:
-                if any(g is None for g in grads) and node.n_outputs > 1:
+                if node.n_outputs > 1 and any(g is None for g in grads):
                     grads = [g if g is not None else _zeros_for(node, i)
                              for i, g in enumerate(grads)]
                 in_grads = _call_rule(node, grads)
@@ -188,7 +189,9 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
                 if deps[m] == 0 and m not in pushed:
                     pushed.add(m)
                     heapq.heappush(heap, (-getattr(m, "seq", -1), id(m), m))
-    _STORED[0] = set()
+    finally:
+        grad_mode._ENABLED.reset(token)
+        _STORED[0] = set()
     return captured
 
 

@@ -58,6 +58,25 @@ class Node:
     def metadata(self) -> dict:
         return {}
 
+    def output(self, i: int = 0):
+        """Saved output ``i`` as a tensor whose ``grad_fn`` is this node (for double backward).
+
+        Outputs are saved as (native data, device, dtype), not as tensors: a tensor would hold
+        this node through its ``grad_fn`` and make a reference cycle, so every step's
+        activations would wait for the garbage collector instead of being freed at once.
+        """
+        saved = self.outputs
+        if saved is None:
+            from .engine import _released_error
+            raise _released_error(self)
+        data, device, dtype = saved[i]
+        from ..api.tensor import wrap
+        t = wrap(data, device, dtype)
+        ag = t._ag = AutogradMeta(True)
+        ag.grad_fn = self
+        ag.output_nr = i
+        return t
+
 
 class AccumulateGrad:
     """The sink of a leaf tensor: adds incoming gradients into ``leaf.grad``."""
@@ -159,14 +178,15 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
         node.n_outputs = len(out)
         node.out_meta = tuple(None if o is None else (tuple(o._data.shape), o._dtype, o._device)
                               for o in out)
-        node.outputs = out if rule.save_output else None
+        node.outputs = tuple(None if o is None else (o._data, o._device, o._dtype)
+                             for o in out) if rule.save_output else None
         for i, o in enumerate(out):
             if o is not None and o._dtype.kind in "fc":
                 _attach(o, node, i)
     else:
         node.n_outputs = 1
         node.out_meta = None
-        node.outputs = (out,) if rule.save_output else None
+        node.outputs = ((out._data, out._device, out._dtype),) if rule.save_output else None
         _attach(out, node, 0)
     return out
 

@@ -1066,7 +1066,7 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None, right=False, out_int32=
 
     Both the Array API form ``searchsorted(x1, x2, side='left', sorter=None)`` and PyTorch's
     ``searchsorted(sorted_sequence, input, right=False, side=None, out_int32=False,
-    sorter=None)`` work (``right=True`` is ``side='right'``).
+    sorter=None)`` work (``right=True`` is ``side='right'``; ``side=None`` is ``'left'``).
 
     Parameters
     ----------
@@ -1093,7 +1093,9 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None, right=False, out_int32=
     op = "searchsorted"
     if not isinstance(x1, Tensor):
         raise TypeError(f"{op}: the sorted sequence x1 must be a tensor, got {describe(x1)}")
-    if side not in ("left", "right"):
+    if side is None:
+        side = "left"  # PyTorch's default spelling: right= decides
+    elif side not in ("left", "right"):
         raise ValueError(f"{op}: side must be 'left' or 'right', got {side!r}")
     dev = x1._device
     backend = dev.backend

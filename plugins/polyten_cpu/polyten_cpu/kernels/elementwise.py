@@ -27,8 +27,7 @@ _BINARY_UFUNCS = {
     "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
     "floor_divide": "floor_divide", "remainder": "remainder", "fmod": "fmod",
     "maximum": "maximum", "minimum": "minimum", "atan2": "arctan2", "hypot": "hypot",
-    "logaddexp": "logaddexp", "copysign": "copysign", "nextafter": "nextafter",
-    "eq": "equal", "ne": "not_equal",
+    "logaddexp": "logaddexp", "copysign": "copysign", "eq": "equal", "ne": "not_equal",
     "lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal",
     "logical_and": "logical_and", "logical_or": "logical_or", "logical_xor": "logical_xor",
     "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or", "bitwise_xor": "bitwise_xor",
@@ -95,6 +94,16 @@ def kernels(xp, **ctx) -> dict:
                 return xp.asarray(where_(neg, special, r)).astype(r.dtype, copy=False)
         r = power(x, y)
         return r if r.__class__ is nd else asarray(r)
+
+    nextafter_uf, equal = xp.nextafter, xp.equal
+
+    def nextafter_fixed(x, y):
+        r = nextafter_uf(x, y)
+        if r.dtype.itemsize == 2:
+            # NumPy's float16 nextafter returns x where x == y (-0 towards +0 gives -0); C's
+            # nextafter, the float32/64 loops and the Array API return y
+            r = xp.asarray(where_(equal(x, y), y, r)).astype(r.dtype, copy=False)
+        return r
 
     def real(x):
         return xp.real(x)  # a view, as torch.real
@@ -173,7 +182,7 @@ def kernels(xp, **ctx) -> dict:
               "sigmoid": sigmoid, "relu": relu, "round": round_, "where": where,
               "clamp": clamp, "nan_to_num": nan_to_num, "isclose": isclose,
               "astype": astype, "copy": copy, "is_contiguous": is_contiguous,
-              "erf": _erf(xp), "pow": pow_})
+              "erf": _erf(xp), "pow": pow_, "nextafter": binary_result(xp, nextafter_fixed)})
 
     # ufuncs that compute an op's kernel exactly, so that `x op= y` can write into x directly
     direct = {name: getattr(xp, uf) for name, uf in _UNARY_UFUNCS.items()}

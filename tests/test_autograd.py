@@ -296,3 +296,78 @@ def test_grad_fn_and_next_functions_like_pytorch():
     assert type(exp_node).__name__ == "ExpBackward0" and none is None
     assert exp_node.next_functions[0][0].name() == "AccumulateGrad"
     assert y.detach().requires_grad is False and y.detach().grad_fn is None
+
+
+# --- custom Functions and anomaly detection --------------------------------------------------
+class _Cube(pt.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.save_for_backward(x)
+        ctx.k = k
+        return x ** 3 * k
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        assert ctx.needs_input_grad == (True, False)
+        return 3 * x ** 2 * g * ctx.k, None
+
+
+class _SortWithIndices(pt.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        idx = pt.argsort(x)
+        ctx.save_for_backward(idx)
+        ctx.mark_non_differentiable(idx)
+        return x[idx], idx
+
+    @staticmethod
+    def backward(ctx, g, g_idx):
+        (idx,) = ctx.saved_tensors
+        out = pt.zeros_like(g)
+        out[idx] = g
+        return out
+
+
+def test_custom_function_forward_backward_and_double_backward():
+    x = leaf([1.0, 2.0])
+    y = _Cube.apply(x, 2.0)
+    assert type(y.grad_fn).__name__ == "_CubeBackward"
+    y.sum().backward()
+    assert x.grad.tolist() == [6.0, 24.0]
+    assert gradcheck(lambda t: _Cube.apply(t, 2.0), (x,))
+    assert gradgradcheck(lambda t: _Cube.apply(t, 2.0), (x,))
+
+
+def test_custom_function_with_non_differentiable_output():
+    x = leaf([3.0, 1.0, 2.0])
+    values, idx = _SortWithIndices.apply(x)
+    assert values.tolist() == [1.0, 2.0, 3.0] and idx.tolist() == [1, 2, 0]
+    assert values.requires_grad and not idx.requires_grad
+    (values * pt.tensor([1.0, 10.0, 100.0], dtype=pt.float64)).sum().backward()
+    assert x.grad.tolist() == [100.0, 1.0, 10.0]
+
+
+def test_custom_function_wrong_number_of_gradients():
+    class Bad(pt.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(RuntimeError, match="Bad.backward returned 1 gradients but forward took 2"):
+        Bad.apply(leaf([1.0]), leaf([2.0])).sum().backward()
+
+
+def test_detect_anomaly_names_the_op_and_where_it_was_created():
+    x = leaf([0.0, 1.0])
+    with pt.autograd.detect_anomaly():
+        y = pt.sqrt(x)  # d sqrt / dx at 0 is inf
+        with pytest.raises(RuntimeError) as ei:
+            y.sum().backward()
+    msg = str(ei.value)
+    assert "SqrtBackward0" in msg and "nan/inf" in msg and "test_autograd.py" in msg
+    assert not pt.autograd.is_anomaly_enabled()

@@ -226,3 +226,517 @@ define("expand", lambda n, g: g, inputs=False)  # the engine's sum_to undoes the
 define("astype", lambda n, g: g, inputs=False)  # the engine casts back to the input dtype
 define("to_device", lambda n, g: g.to(n.params["device"]), inputs=False)
 define("copy", lambda n, g: g, inputs=False)
+
+
+# =================================================================================================
+# Shape, indexing, reduction and linear-algebra rules.
+#
+# Helpers first.  Ops with any number of tensor inputs (cat, stack, einsum) register one
+# formula ``f(node, g, i)`` for every input (:func:`_define_variadic`).  Gradients of ops that
+# pick elements of their input (indexing, gather, diagonal, sort values, ...) put ``g`` back at
+# the picked positions: with ``scatter_add`` (repeated positions accumulate) or, for basic
+# (view) indexing, by writing into zeros (:func:`_embed`); both record themselves, so double
+# backward works.
+# =================================================================================================
+from ..dispatch.dispatcher import kernels as _kernels  # noqa: E402
+from .grad_mode import grad_enabled as _grad_on  # noqa: E402
+from .graph import record as _record  # noqa: E402
+from .rules import rule as _rule  # noqa: E402
+
+_setitem_k = _kernels("setitem")
+
+
+class _Variadic:
+    """The formulas of an op with any number of tensor inputs: ``fn(node, g, i)`` for input i."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __len__(self) -> int:
+        return 1 << 62
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __getitem__(self, i):
+        fn = self.fn
+        return lambda n, g: fn(n, g, i)
+
+
+def _define_variadic(name, fn, inputs=True, output=False):
+    r = define(name, inputs=inputs, output=output)
+    r.formulas = _Variadic(fn)
+    return r
+
+
+def _shape0(n):
+    return tuple(n.shapes[0][0])
+
+
+def _numel(shape) -> int:
+    k = 1
+    for s in shape:
+        k *= s
+    return k
+
+
+def _zeros(shape, g):
+    return pt.zeros(tuple(shape), dtype=g.dtype, device=g.device)
+
+
+def _keep(t, shape, dims, keepdim):
+    """A reduced tensor with the reduced dims present (size 1), so it broadcasts to ``shape``."""
+    if dims is None:
+        return t.reshape((1,) * len(shape))
+    if not keepdim:
+        for d in dims:  # sorted ascending by the core
+            t = t.unsqueeze(d)
+    return t
+
+
+def _rdims(dims):
+    """``dims`` for a keepdim reduction call (``None``: all dims)."""
+    return None if dims is None else tuple(dims)
+
+
+_EMBED = define("embed", lambda n, g: g[n.params["key"]], inputs=False)
+
+
+def _embed(g, shape, key):
+    """Zeros of ``shape`` with ``g`` written at the basic (view) ``key``: the adjoint of
+    ``x[key]``, recorded as ``embed`` (whose gradient is ``g[key]`` again)."""
+    z = _zeros(shape, g)
+    _setitem_k[z._device.backend](z._data, key, g._data)
+    if _grad_on():
+        _record(_EMBED, z, (g,), {"key": key})
+    return z
+
+
+def _scatter_positions(g, shape, pos):
+    """Zeros of ``shape`` plus ``g`` added at the flat positions ``pos`` (an int64 tensor of
+    ``g``'s shape); repeated positions accumulate."""
+    shape = tuple(shape)
+    flat = _zeros((_numel(shape),), g).scatter_add(0, pos.reshape(-1), g.reshape(-1))
+    return flat.reshape(shape)
+
+
+def _arange_like(shape, device):
+    return pt.arange(_numel(shape), dtype=pt.int64, device=device).reshape(tuple(shape))
+
+
+def _pad_dim(g, d, start, size):
+    """``g`` placed at ``start`` along dim ``d`` of a zero tensor whose dim ``d`` has ``size``:
+    the adjoint of ``narrow`` (written with ``cat`` so that it records itself)."""
+    gs = tuple(g.shape)
+    after = size - start - gs[d]
+    if not start and not after:
+        return g
+    parts = []
+    if start:
+        parts.append(_zeros(gs[:d] + (start,) + gs[d + 1:], g))
+    parts.append(g)
+    if after:
+        parts.append(_zeros(gs[:d] + (after,) + gs[d + 1:], g))
+    return pt.cat(parts, d)
+
+
+def _gather_src(g, d, index, src_shape):
+    """``g.gather(d, index)`` padded with zeros to ``src_shape`` (scatter's src may be larger
+    than its index)."""
+    r = g.gather(d, index)
+    if tuple(r.shape) != tuple(src_shape):
+        r = _embed(r, src_shape, tuple(slice(0, s) for s in r.shape) + (Ellipsis,))
+    return r
+
+
+# --- shape ------------------------------------------------------------------------------------
+def _cat_grad(n, g, i):
+    span = n.params["spans"][i]
+    if span is None:  # an empty 1-D input skipped by cat's legacy rule
+        return _zeros(n.shapes[i][0], g)
+    return g.narrow(n.params["dim"], span[0], span[1])
+
+
+_define_variadic("cat", _cat_grad, inputs=False)
+_define_variadic("stack", lambda n, g, i: g[(slice(None),) * n.params["dim"] + (i,)],
+                 inputs=False)
+define("narrow", lambda n, g: _pad_dim(g, n.params["dim"], n.params["start"],
+                                       _shape0(n)[n.params["dim"]]), inputs=False)
+
+
+def _split_grad(n, g):
+    d = n.params["dim"]
+    spans = n.params["spans"]
+    size = _shape0(n)[d]
+    pos = 0
+    for a, b in spans:
+        if a != pos:
+            break
+        pos = b
+    else:
+        if pos == size:  # the pieces tile the dim in order: one cat
+            return pt.cat(list(g), d)
+    total = None
+    for gi, (a, b) in zip(g, spans):
+        if b > a:
+            part = _pad_dim(gi, d, a, size)
+            total = part if total is None else total + part
+    return total if total is not None else _zeros(_shape0(n), g[0])
+
+
+define("split", _split_grad, inputs=False)
+define("unbind", lambda n, g: pt.stack(list(g), n.params["dim"]), inputs=False)
+define("flip", lambda n, g: pt.flip(g, n.params["dims"]), inputs=False)
+
+
+def _roll_grad(n, g):
+    shifts, dims = n.params["shifts"], n.params["dims"]
+    back = tuple(-s for s in shifts)
+    if dims is None:
+        return pt.roll(g, back[0])
+    return pt.roll(g, back, dims)
+
+
+define("roll", _roll_grad, inputs=False)
+
+
+def _tile_grad(n, g):
+    shape = _shape0(n)
+    reps = n.params["reps"]
+    m = len(reps)
+    if m == 0:
+        return g
+    padded = (1,) * (m - len(shape)) + shape
+    inter = []
+    for r, s in zip(reps, padded):
+        inter += [r, s]
+    return g.reshape(tuple(inter)).sum(dim=tuple(range(0, 2 * m, 2))).reshape(shape)
+
+
+define("tile", _tile_grad, inputs=False)
+define("tril", lambda n, g: pt.tril(g, n.params["k"]), inputs=False)
+define("triu", lambda n, g: pt.triu(g, n.params["k"]), inputs=False)
+
+
+# --- indexing ---------------------------------------------------------------------------------
+define("getitem", lambda n, g: _embed(g, _shape0(n), n.params["key"]), inputs=False)
+
+
+def _positions_grad(n, g):
+    """Advanced indexing, take, masked_select: add ``g`` back at the picked positions."""
+    from ..api.indexing import _flat_positions
+    shape = _shape0(n)
+    p = n.params
+    pos = _flat_positions(shape, g._device, p.get("k1"), p.get("k2"), p.get("flat", False),
+                          p.get("expand"))
+    return _scatter_positions(g, shape, pos)
+
+
+for _name in ("index", "take", "masked_select"):
+    define(_name, _positions_grad, inputs=False)
+define("gather", lambda n, g: _zeros(_shape0(n), g).scatter_add(n.params["dim"],
+                                                                n.params["index"], g),
+       inputs=False)
+define("take_along_dim", lambda n, g: _zeros(n.params["shape"], g).scatter_add(
+    n.params["dim"], n.params["index"], g), inputs=False)
+define("scatter_add", lambda n, g: g,
+       lambda n, g: _gather_src(g, n.params["dim"], n.params["index"], n.shapes[1][0]),
+       inputs=False)
+# with repeated indices the value that lands is unspecified; as PyTorch, src gets the gradient
+# of every position it was written to
+define("scatter", lambda n, g: pt.scatter(g, n.params["dim"], n.params["index"], 0),
+       lambda n, g: _gather_src(g, n.params["dim"], n.params["index"], n.shapes[1][0]),
+       inputs=False)
+define("index_select", lambda n, g: pt.index_add(_zeros(_shape0(n), g), n.params["dim"],
+                                                 n.params["index"], g), inputs=False)
+define("masked_fill", lambda n, g: pt.where(n.params["mask"], 0.0, g), inputs=False)
+
+
+def _select_grad(n, g):
+    """Values picked by indices along a dim (max/min with dim, sort, topk, median)."""
+    shape = _shape0(n)
+    if not shape:
+        return g.reshape(())
+    d = n.params["dim"]
+    idx = n.params["indices"]
+    if not n.params["keepdim"]:
+        g = g.unsqueeze(d)
+        idx = idx.unsqueeze(d)
+    return _zeros(shape, g).scatter_add(d, idx, g)
+
+
+for _name in ("max_dim", "min_dim", "sort", "topk", "median"):
+    define(_name, _select_grad, inputs=False)
+
+
+# --- reductions -------------------------------------------------------------------------------
+def _prod_grad(n, g):
+    x = _x(n)
+    dims, keep = n.params["dims"], n.params["keepdim"]
+    shape = tuple(x.shape)
+    gk = _keep(g, shape, dims, keep)
+    out = _keep(_out(n), shape, dims, keep)
+    zero = x == 0
+    safe = pt.where(zero, 1.0, x)
+    # where x != 0 the product of the others is out / x (differentiable through out, so double
+    # backward is exact too); at a zero it is the product of the non-zeros if that zero is the
+    # only one of its slice, else 0.  (Second derivatives at slices with several zeros are 0.)
+    others = pt.prod(safe, dim=_rdims(dims), keepdim=True)
+    nz = zero.sum(dim=_rdims(dims), keepdim=True)
+    at_zero = pt.where(nz == 1, gk * others, 0.0)
+    return pt.where(zero, at_zero, gk * out / safe)
+
+
+define("prod", _prod_grad, output=True)
+
+
+def _extreme_grad(n, g):
+    """amax/amin (and max/min without dim): the gradient is shared evenly among the ties."""
+    x = _x(n)
+    dims, keep = n.params["dims"], n.params["keepdim"]
+    shape = tuple(x.shape)
+    mask = (x == _keep(_out(n), shape, dims, keep)).to(x.dtype)
+    count = mask.sum(dim=_rdims(dims), keepdim=True)
+    return _keep(g, shape, dims, keep) * mask / count
+
+
+define("amax", _extreme_grad, output=True)
+define("amin", _extreme_grad, output=True)
+
+
+def _count_over(shape, dims) -> int:
+    return _numel(shape) if dims is None else _numel([shape[d] for d in dims])
+
+
+def _var_core(x, gk, dims, correction):
+    denom = _count_over(tuple(x.shape), dims) - correction
+    scale = (2.0 / denom) if denom != 0 else math.inf
+    return gk * scale * (x - pt.mean(x, dim=_rdims(dims), keepdim=True))
+
+
+def _var_grad(n, g):
+    x = _x(n)
+    p = n.params
+    return _var_core(x, _keep(g, tuple(x.shape), p["dims"], p["keepdim"]), p["dims"],
+                     p["correction"])
+
+
+def _std_grad(n, g):
+    out = _out(n)
+    zero = out == 0
+    # d std = d var / (2 std); 0 where the std is 0 (as PyTorch), without dividing by 0
+    g = pt.where(zero, 0.0, g / (2 * pt.where(zero, 1.0, out)))
+    return _var_grad(n, g)
+
+
+define("var", _var_grad)
+define("std", _std_grad, output=True)
+
+
+def _lse_grad(n, g):
+    x = _x(n)
+    dims, keep = n.params["dims"], n.params["keepdim"]
+    shape = tuple(x.shape)
+    return _keep(g, shape, dims, keep) * pt.exp(x - _keep(_out(n), shape, dims, keep))
+
+
+define("logsumexp", _lse_grad, output=True)
+
+
+def _sgn(x):
+    """sign(x) for real x; x / |x| (0 at 0) for complex."""
+    if not x.dtype.is_complex:
+        return pt.sign(x)
+    a = pt.abs(x)
+    return pt.where(a == 0, 0.0, x / pt.where(a == 0, 1.0, a))
+
+
+def _vnorm_grad(n, g):
+    x = _x(n)
+    p = n.params["ord"]
+    dims, keep = n.params["dims"], n.params["keepdim"]
+    shape = tuple(x.shape)
+    if p == 0:
+        return pt.zeros_like(x)
+    gk = _keep(g, shape, dims, keep)
+    if p == 1:
+        return gk * _sgn(x)
+    out = _keep(_out(n), shape, dims, keep)
+    zero = out == 0
+    safe = pt.where(zero, 1.0, out)
+    if p == 2:
+        return x * pt.where(zero, 0.0, gk / safe)
+    a = pt.abs(x)
+    if math.isinf(p):
+        mask = (a == out).to(a.dtype)
+        return gk * _sgn(x) * mask / mask.sum(dim=_rdims(dims), keepdim=True)
+    r = gk * _sgn(x) * (a / safe) ** (p - 1)
+    # 0 where the norm is 0, and (p < 1) where x is 0, as PyTorch
+    return pt.where(zero | (a == 0), 0.0, r)
+
+
+define("vector_norm", _vnorm_grad, output=True)
+
+
+def _rev_cumsum(t, d):
+    return pt.flip(pt.cumsum(pt.flip(t, (d,)), d), (d,))
+
+
+define("cumsum", lambda n, g: g if g.ndim == 0 else _rev_cumsum(g, n.params["dim"]),
+       inputs=False)
+
+
+def _cumprod_grad(n, g):
+    x = _x(n)
+    if x.ndim == 0:
+        return g
+    d = n.params["dim"]
+    out = _out(n)
+    zero = x == 0
+    safe = pt.where(zero, 1.0, x)
+    # where x_i != 0: sum_{j >= i} g_j out_j / x_i (exact, also when a zero comes before or
+    # after i).  At the first zero k of a slice: prod_{l<k} x_l * sum_{j>=k} g_j prod_{k<l<=j}
+    # x_l.  Later zeros get 0.
+    nonzero_part = _rev_cumsum(g * out, d) / safe
+    zc = pt.cumsum(zero, d)
+    before = zc == 0
+    first = zero & (zc == 1)
+    after = pt.logical_not(before | first)
+    head = pt.cumprod(pt.where(before, x, 1.0), d)
+    tail = pt.cumprod(pt.where(after, x, 1.0), d)
+    at_first = head * _rev_cumsum(pt.where(before, 0.0, g * tail), d)
+    return pt.where(zero, pt.where(first, at_first, 0.0), nonzero_part)
+
+
+define("cumprod", _cumprod_grad, output=True)
+
+
+# --- linear algebra ---------------------------------------------------------------------------
+def _diag_positions_grad(n, g):
+    shape = _shape0(n)
+    p = n.params
+    pos = pt.diagonal(_arange_like(shape, g.device), p["offset"], p["dim1"], p["dim2"])
+    return _scatter_positions(g, shape, pos)
+
+
+define("diagonal", _diag_positions_grad, inputs=False)
+
+
+def _diag_grad(n, g):
+    shape = _shape0(n)
+    k = n.params["k"]
+    if len(shape) == 1:
+        return pt.diagonal(g, k, 0, 1)
+    pos = pt.diagonal(_arange_like(shape, g.device), k, 0, 1)
+    return _scatter_positions(g, shape, pos)
+
+
+define("diag", _diag_grad, inputs=False)
+
+
+def _einsum_grad(n, g, i):
+    lhs, out = n.params["plan"].split("->")
+    terms = lhs.split(",")
+    ops = n.inputs
+    mine = terms[i]
+    shape = tuple(n.shapes[i][0])
+    others = [j for j in range(len(terms)) if j != i]
+    avail = set(out)
+    for j in others:
+        avail.update(terms[j])
+    uniq = "".join(dict.fromkeys(mine))
+    keep = "".join(c for c in uniq if c in avail)
+    eq = ",".join([out] + [terms[j] for j in others]) + "->" + keep
+    G = pt.einsum(eq, g, *[ops[j] for j in others])
+    size = dict(zip(mine, shape))
+    for k, c in enumerate(keep):
+        if G.shape[k] != size[c]:  # a size-1 dim of this operand that broadcast in the forward
+            G = G.sum(dim=k, keepdim=True)
+    for k, c in enumerate(uniq):  # labels summed over in this operand alone: broadcast back
+        if c not in avail:
+            G = G.unsqueeze(k)
+    G = G.expand(tuple(size[c] for c in uniq))
+    if len(uniq) == len(mine):
+        return G
+    # repeated labels ("ii->i"): only the diagonal takes part; put G back on it
+    pos = pt.einsum(mine + "->" + uniq, _arange_like(shape, g.device))
+    return _scatter_positions(G, shape, pos)
+
+
+_define_variadic("einsum", _einsum_grad)
+
+
+def _td_free(nd, dims):
+    return [d for d in range(nd) if d not in dims]
+
+
+def _tensordot_x(n, g):
+    x, y = n.inputs
+    dx, dy = n.params["dims_x"], n.params["dims_y"]
+    fx, fy = _td_free(x.ndim, dx), _td_free(y.ndim, dy)
+    r = pt.tensordot(g, y, ([len(fx) + j for j in range(len(fy))], fy))
+    order = fx + [dx[dy.index(b)] for b in sorted(dy)]
+    return r.permute(tuple(order.index(a) for a in range(x.ndim)))
+
+
+def _tensordot_y(n, g):
+    x, y = n.inputs
+    dx, dy = n.params["dims_x"], n.params["dims_y"]
+    fx, fy = _td_free(x.ndim, dx), _td_free(y.ndim, dy)
+    r = pt.tensordot(x, g, (fx, list(range(len(fx)))))
+    order = [dy[dx.index(a)] for a in sorted(dx)] + fy
+    return r.permute(tuple(order.index(b) for b in range(y.ndim)))
+
+
+define("tensordot", _tensordot_x, _tensordot_y)
+define("cross", lambda n, g: pt.cross(_y(n), g, dim=n.params["dim"]),
+       lambda n, g: pt.cross(g, _x(n), dim=n.params["dim"]))
+
+
+def _mat(g):
+    return g.unsqueeze(-1).unsqueeze(-1)
+
+
+define("linalg_inv", lambda n, g: -(_out(n).mT @ g @ _out(n).mT), inputs=False, output=True)
+# singular matrices: the inverse does not exist and the backward raises (LinAlgError)
+define("linalg_det", lambda n, g: _mat(g * _out(n)) * pt.linalg.inv(_x(n)).mT, output=True)
+define("linalg_slogdet", lambda n, g: _mat(g) * pt.linalg.inv(_x(n)).mT)
+
+
+def _solve_b(n, g):
+    return pt.linalg.solve(_x(n).mT, g)
+
+
+define("linalg_solve", lambda n, g: -(_solve_b(n, g) @ _out(n).mT), _solve_b, output=True)
+
+
+def _eigvalsh_grad(n, g):
+    V = n.params["V"]
+    return (V * g.unsqueeze(-2)) @ V.mT
+
+
+def _svdvals_grad(n, g):
+    U, _, Vh = pt.linalg.svd(_x(n), full_matrices=False)
+    return (U * g.unsqueeze(-2)) @ Vh
+
+
+define("linalg_eigvalsh", _eigvalsh_grad, inputs=False)
+define("linalg_svdvals", _svdvals_grad)
+
+
+def _cholesky_grad(n, g):
+    L = _out(n)
+    if n.params["upper"]:
+        L, g = L.mT, g.mT
+    # A = L L^T:  gA = L^-T Phi(L^T gL) L^-1, symmetrised (Phi: lower triangle, halved diagonal)
+    P = L.mT @ g
+    P = pt.tril(P) - 0.5 * pt.tril(pt.triu(P))
+    Linv = pt.linalg.inv(L)
+    S = Linv.mT @ P @ Linv
+    return 0.5 * (S + S.mT)
+
+
+define("linalg_cholesky", _cholesky_grad, inputs=False, output=True)
+# linalg_qr, linalg_eigh, linalg_svd: recorded without formulas (backward raises, naming them)

@@ -371,3 +371,36 @@ def test_detect_anomaly_names_the_op_and_where_it_was_created():
     msg = str(ei.value)
     assert "SqrtBackward0" in msg and "nan/inf" in msg and "test_autograd.py" in msg
     assert not pt.autograd.is_anomaly_enabled()
+
+
+# --- autograd.functional against PyTorch ------------------------------------------------------
+def test_functional_vjp_jvp_jacobian_hessian_equal_torch():
+    torch = pytest.importorskip("torch")
+    from polyten.autograd import functional as F
+    a = np.array([0.3, -1.2, 0.7])
+    b = np.array([[0.5, 1.0, -0.3], [0.2, 0.1, 0.9]])
+    f = lambda x, w: pt.tanh(w @ x) * x.sum()  # noqa: E731
+    tf = lambda x, w: torch.tanh(w @ x) * x.sum()  # noqa: E731
+    x, w = pt.tensor(a, dtype=pt.float64), pt.tensor(b, dtype=pt.float64)
+    tx, tw = torch.tensor(a), torch.tensor(b)
+    jac = F.jacobian(f, (x, w))
+    tjac = torch.autograd.functional.jacobian(tf, (tx, tw))
+    for m, t in zip(jac, tjac):
+        np.testing.assert_allclose(m.numpy(), t.numpy(), rtol=1e-10)
+    v = pt.tensor([1.0, -2.0], dtype=pt.float64)
+    out, g = F.vjp(f, (x, w), v)
+    tout, tg = torch.autograd.functional.vjp(tf, (tx, tw), torch.tensor([1.0, -2.0],
+                                                                       dtype=torch.float64))
+    np.testing.assert_allclose(out.numpy(), tout.numpy(), rtol=1e-12)
+    for m, t in zip(g, tg):
+        np.testing.assert_allclose(m.numpy(), t.numpy(), rtol=1e-10)
+    u = (pt.tensor([1.0, 2.0, 3.0], dtype=pt.float64), pt.ones(2, 3, dtype=pt.float64))
+    _, jv = F.jvp(f, (x, w), u)
+    _, tjv = torch.autograd.functional.jvp(tf, (tx, tw), (torch.tensor([1.0, 2.0, 3.0],
+                                                                       dtype=torch.float64),
+                                                          torch.ones(2, 3, dtype=torch.float64)))
+    np.testing.assert_allclose(jv.numpy(), tjv.numpy(), rtol=1e-10)
+    s = lambda x: (pt.exp(x) * x).sum()  # noqa: E731
+    ts = lambda x: (torch.exp(x) * x).sum()  # noqa: E731
+    np.testing.assert_allclose(F.hessian(s, x).numpy(),
+                               torch.autograd.functional.hessian(ts, tx).numpy(), rtol=1e-10)

@@ -23,6 +23,9 @@ from collections import namedtuple
 from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
+from ..autograd.grad_mode import grad_enabled as _grad_on
+from ..autograd.graph import record as _record
+from ..autograd.rules import rule as _rule
 from ._core import (check_inplace, Tensor, as_operand, broadcast_shapes, cast, describe, device_mismatch,
                     dim_or_axis, is_scalar, normalize_dim, scalar_value, wrap)
 
@@ -64,6 +67,34 @@ UniqueAllResult = namedtuple("UniqueAllResult", ("values", "indices", "inverse_i
                                                  "counts"))
 UniqueCountsResult = namedtuple("UniqueCountsResult", ("values", "counts"))
 UniqueInverseResult = namedtuple("UniqueInverseResult", ("values", "inverse_indices"))
+
+_GETITEM = _rule("getitem")  # basic (view) keys
+_INDEX = _rule("index")  # keys with index tensors or masks
+
+
+def _grad(rule, out: Tensor, x: Tensor, params) -> Tensor:
+    """Record ``out = op(x)`` for autograd (only when ``x`` takes part in a graph)."""
+    if x._ag is not None and _grad_on():
+        _record(rule, out, (x,), params)
+    return out
+
+
+def _flat_positions(shape, device, k1=None, k2=None, flat=False, expand=None) -> Tensor:
+    """The flat positions (int64) of the elements an indexing op picks from a tensor of
+    ``shape``: the same key applied to ``arange(numel).reshape(shape)`` (used by the
+    gradients of advanced indexing, take and masked_select)."""
+    from .creation import arange
+    backend = device.backend
+    pos = arange(_numel(shape), dtype=_int64, device=device)._data
+    if not flat:
+        pos = _reshape[backend](pos, tuple(shape))
+    if expand is not None:
+        pos = _expand[backend](pos, tuple(expand))
+    if k1 is not None:
+        pos = _getitem[backend](pos, k1)
+    if k2 is not None:
+        pos = _getitem[backend](pos, k2)
+    return wrap(pos, device, _int64)
 
 
 def _numel(shape) -> int:
@@ -448,25 +479,40 @@ def __getitem__(self, key):
         if shape:
             n = shape[0]
             if -n <= key < n:
-                return wrap(_getitem[self._device.backend](data, (key, Ellipsis)),
-                            self._device, self._dtype)
+                out = wrap(_getitem[self._device.backend](data, (key, Ellipsis)),
+                           self._device, self._dtype)
+                if self._ag is not None and _grad_on():
+                    _record(_GETITEM, out, (self,), {"key": (key, Ellipsis)})
+                return out
     elif c is slice:
         st, sp, stp = key.start, key.stop, key.step
         if ((st is None or st.__class__ is builtins.int)
                 and (sp is None or sp.__class__ is builtins.int)
                 and (stp is None or (stp.__class__ is builtins.int and stp > 0)) and data.shape):
-            return wrap(_getitem[self._device.backend](data, (key, Ellipsis)), self._device,
-                        self._dtype)
+            out = wrap(_getitem[self._device.backend](data, (key, Ellipsis)), self._device,
+                       self._dtype)
+            if self._ag is not None and _grad_on():
+                _record(_GETITEM, out, (self,), {"key": (key, Ellipsis)})
+            return out
     elif c is tuple:
         k = _fast_basic(data.shape, key)
         if k is not None:
-            return wrap(_getitem[self._device.backend](data, k), self._device, self._dtype)
+            out = wrap(_getitem[self._device.backend](data, k), self._device, self._dtype)
+            if self._ag is not None and _grad_on():
+                _record(_GETITEM, out, (self,), {"key": k})
+            return out
     items, k1, k2 = _parse_key(self, key, _GET)
     backend = self._device.backend
     out = _getitem[backend](data, k1)
     if k2 is not None:
         out = _getitem[backend](out, k2)
-    return wrap(out, self._device, self._dtype)
+    out = wrap(out, self._device, self._dtype)
+    if self._ag is not None and _grad_on():
+        if k2 is None and not any(kind == "a" or kind == "m" for kind, _ in items):
+            _record(_GETITEM, out, (self,), {"key": k1})
+        else:
+            _record(_INDEX, out, (self,), {"k1": k1, "k2": k2})
+    return out
 
 
 def __setitem__(self, key, value):
@@ -550,7 +596,11 @@ def gather(input, dim, index, *, sparse_grad=False) -> Tensor:
     backend = input._device.backend
     idx = _as_int64(index)
     _bounds(idx, xs[d] if xs else 1, d, backend, op, False)
-    return wrap(_gather[backend](input._data, d, idx), input._device, input._dtype)
+    out = wrap(_gather[backend](input._data, d, idx), input._device, input._dtype)
+    if input._ag is not None and _grad_on():
+        _record(_rule("gather"), out, (input,),
+                {"dim": d, "index": wrap(idx, input._device, _int64)})
+    return out
 
 
 def _scatter_args(input, dim, index, src, value, op: str):
@@ -606,8 +656,16 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None) -> Tensor:
         return _scatter_add_impl(input, dim, index, src if src is not None else value,
                                  "scatter")
     d, idx, sv = _scatter_args(input, dim, index, src, value, "scatter")
-    return wrap(_scatter[input._device.backend](input._data, d, idx, sv), input._device,
-                input._dtype)
+    out = wrap(_scatter[input._device.backend](input._data, d, idx, sv), input._device,
+               input._dtype)
+    return _scatter_record("scatter", out, input, src, d, idx)
+
+
+def _scatter_record(name, out, input, src, d, idx):
+    if (input._ag is not None or getattr(src, "_ag", None) is not None) and _grad_on():
+        _record(_rule(name), out, (input, src if isinstance(src, Tensor) else None),
+                {"dim": d, "index": wrap(idx, input._device, _int64)})
+    return out
 
 
 def _scatter_add_impl(input, dim, index, src, op) -> Tensor:
@@ -618,8 +676,9 @@ def _scatter_add_impl(input, dim, index, src, op) -> Tensor:
         raise TypeError(f"{op}: not supported for bool tensors; cast first, e.g. "
                         f"x.to(polyten.int64)")
     d, idx, sv = _scatter_args(input, dim, index, src, None, op)
-    return wrap(_scatter_add[input._device.backend](input._data, d, idx, sv), input._device,
-                input._dtype)
+    out = wrap(_scatter_add[input._device.backend](input._data, d, idx, sv), input._device,
+               input._dtype)
+    return _scatter_record("scatter_add", out, input, src, d, idx)
 
 
 def scatter_add(input, dim, index, src) -> Tensor:
@@ -657,7 +716,11 @@ def index_select(input, dim, index) -> Tensor:
     if not ishape:
         idx = _reshape[backend](idx, (1,))
     key = (_FULL,) * d + (idx, Ellipsis)
-    return wrap(_getitem[backend](input._data, key), input._device, input._dtype)
+    out = wrap(_getitem[backend](input._data, key), input._device, input._dtype)
+    if input._ag is not None and _grad_on():
+        _record(_rule("index_select"), out, (input,),
+                {"dim": d, "index": wrap(idx, input._device, _int64)})
+    return out
 
 
 def index_add(input, dim, index, source, *, alpha=1) -> Tensor:
@@ -748,12 +811,20 @@ def masked_fill(input, mask, value) -> Tensor:
     op = "masked_fill"
     _check(input, op)
     mask = _mask_arg(input, mask, op)
+    if isinstance(value, Tensor) and value._ag is not None and _grad_on() and \
+            value.requires_grad:
+        # a value that requires grad gets its gradient too: the (recorded) where form
+        _fill_value(input, value, op)
+        from .elementwise import where
+        _mask_to(input, mask, op)
+        return where(mask, value.to(input._dtype), input)
     v = _fill_value(input, value, op)
     m = _mask_to(input, mask, op)
     k = _masked_fill[input._device.backend]
     if k is None:
         return _masked_fill_default(input, wrap(m, input._device, _bool), v)
-    return wrap(k(input._data, m, v), input._device, input._dtype)
+    return _grad(_rule("masked_fill"), wrap(k(input._data, m, v), input._device, input._dtype),
+                 input, {"mask": wrap(m, input._device, _bool)})
 
 
 def _masked_fill_(self, mask, value):
@@ -777,13 +848,16 @@ def masked_select(input, mask) -> Tensor:
     xs, ms = input._data.shape, mask._data.shape
     backend = input._device.backend
     x, m = input._data, mask._data
+    b = xs
     if xs != ms:
         b = tuple(broadcast_shapes(xs, ms, op=op))
         if b != xs:
             x = _expand[backend](x, b)
         if b != ms:
             m = _expand[backend](m, b)
-    return wrap(_getitem[backend](x, (m,)), input._device, input._dtype)
+    return _grad(_rule("masked_select"), wrap(_getitem[backend](x, (m,)), input._device,
+                                              input._dtype),
+                 input, {"k1": (m,), "expand": None if b == xs else b})
 
 
 def take(input, index, *, axis=None) -> Tensor:
@@ -803,13 +877,15 @@ def take(input, index, *, axis=None) -> Tensor:
         n = _numel(xs)
         _bounds(idx, n, 0, backend, op, True)
         flat = _reshape[backend](input._data, (n,))
-        return wrap(_getitem[backend](flat, (idx,)), input._device, input._dtype)
+        return _grad(_rule("take"), wrap(_getitem[backend](flat, (idx,)), input._device,
+                                         input._dtype), input, {"k1": (idx,), "flat": True})
     d = normalize_dim(axis, len(xs), op)
     if not xs:
         raise ValueError("take: axis= needs a tensor with at least 1 dimension")
     _bounds(idx, xs[d], d, backend, op, True)
     key = (_FULL,) * d + (idx, Ellipsis)
-    return wrap(_getitem[backend](input._data, key), input._device, input._dtype)
+    return _grad(_rule("take"), wrap(_getitem[backend](input._data, key), input._device,
+                                     input._dtype), input, {"k1": key})
 
 
 def _take_along(input, indices, dim, op: str, negative: bool) -> Tensor:
@@ -846,7 +922,9 @@ def _take_along(input, indices, dim, op: str, negative: bool) -> Tensor:
     xb[d] = xs[d]
     xb = tuple(xb)
     x = input._data if xb == xs else _expand[backend](input._data, xb)
-    return wrap(_gather[backend](x, d, idx), input._device, input._dtype)
+    return _grad(_rule("take_along_dim"), wrap(_gather[backend](x, d, idx), input._device,
+                                               input._dtype),
+                 input, {"dim": d, "index": wrap(idx, input._device, _int64), "shape": xb})
 
 
 def take_along_dim(input, indices, dim=None) -> Tensor:
@@ -930,16 +1008,21 @@ def sort(input, dim=-1, descending=False, stable=False, *, axis=None):
     ``stable=True`` keeps equal elements in their original order (also when descending);
     otherwise their order is unspecified, as in PyTorch.  NaN sorts as the largest value.
     """
-    vals, idx = _sort_impl(input, dim, descending, stable, axis, "sort")
-    return SortResult(wrap(vals, input._device, input._dtype), wrap(idx, input._device, _int64))
+    vals, idx, d = _sort_impl(input, dim, descending, stable, axis, "sort")
+    values, indices = wrap(vals, input._device, input._dtype), wrap(idx, input._device, _int64)
+    if input._ag is not None and _grad_on():
+        _record(_rule("sort"), values, (input,), {"dim": d, "indices": indices,
+                                                  "keepdim": True})
+    return SortResult(values, indices)
 
 
 def _sort_impl(input, dim, descending, stable, axis, op: str):
     _check(input, op)
     _real_check(input, op)
     d = normalize_dim(dim_or_axis(dim if axis is None else None, axis, op), input.ndim, op)
-    return _sort[input._device.backend](input._data, d, builtins.bool(descending),
-                                        builtins.bool(stable))
+    vals, idx = _sort[input._device.backend](input._data, d, builtins.bool(descending),
+                                             builtins.bool(stable))
+    return vals, idx, d
 
 
 def argsort(input, dim=-1, descending=False, stable=False, *, axis=None) -> Tensor:
@@ -964,7 +1047,11 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
                          f"(input shape {fmt_shape(xs)})")
     vals, idx = _topk[input._device.backend](input._data, k, d, builtins.bool(largest),
                                              builtins.bool(sorted))
-    return TopkResult(wrap(vals, input._device, input._dtype), wrap(idx, input._device, _int64))
+    values, indices = wrap(vals, input._device, input._dtype), wrap(idx, input._device, _int64)
+    if input._ag is not None and _grad_on():
+        _record(_rule("topk"), values, (input,), {"dim": d, "indices": indices,
+                                                  "keepdim": True})
+    return TopkResult(values, indices)
 
 
 def _unique_raw(x: Tensor, inverse: builtins.bool, counts: builtins.bool, op: str):

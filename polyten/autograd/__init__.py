@@ -6,6 +6,7 @@ backward included, work on every backend.
 """
 
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from . import functional
 from .function import Function, FunctionCtx
 from .functions import backward, grad
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled,
@@ -18,4 +19,4 @@ __all__ = ["AutogradMeta", "requires_grad_", "backward", "grad", "no_grad", "ena
            "set_grad_enabled", "inference_mode", "is_grad_enabled",
            "is_inference_mode_enabled", "Node", "gradcheck", "gradgradcheck",
            "GradcheckError", "Function", "FunctionCtx", "detect_anomaly",
-           "set_detect_anomaly", "is_anomaly_enabled"]
+           "set_detect_anomaly", "is_anomaly_enabled", "functional"]

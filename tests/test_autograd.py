@@ -404,3 +404,57 @@ def test_functional_vjp_jvp_jacobian_hessian_equal_torch():
     ts = lambda x: (torch.exp(x) * x).sum()  # noqa: E731
     np.testing.assert_allclose(F.hessian(s, x).numpy(),
                                torch.autograd.functional.hessian(ts, tx).numpy(), rtol=1e-10)
+
+
+# --- in-place ops and version counters ----------------------------------------------------------
+def test_inplace_change_of_a_saved_tensor_raises_at_backward_naming_the_op():
+    x = leaf([1.0, 2.0])
+    z = pt.exp(x * 2)
+    z.add_(1)  # exp saved its output
+    with pytest.raises(RuntimeError, match=r"modified by an in-place operation: output 0 of "
+                                           r"ExpBackward0 is at version 1; expected version 0"):
+        z.sum().backward()
+    a = leaf([1.0, 2.0])
+    m = a * 1
+    m2 = m * a  # mul saves its inputs
+    m.mul_(3)
+    with pytest.raises(RuntimeError, match="input 0 of MulBackward0"):
+        m2.sum().backward()
+
+
+def test_inplace_on_graph_tensors_is_recorded_like_pytorch():
+    torch = pytest.importorskip("torch")
+    a = leaf([1.0, 2.0])
+    b = a * 2
+    b += a
+    b.exp_()
+    b.sum().backward()
+    ta = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    tb = ta * 2
+    tb += ta
+    tb.exp_()
+    tb.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+    assert type(b.grad_fn).__name__ == "ExpBackward0"
+
+
+def test_inplace_with_an_operand_that_requires_grad_keeps_the_gradient():
+    c = pt.zeros(2, dtype=pt.float64)
+    w = leaf([3.0, 4.0])
+    c += w * 2
+    assert c.requires_grad and not c.is_leaf
+    c.sum().backward()
+    assert w.grad.tolist() == [2.0, 2.0]
+
+
+def test_version_counter_counts_inplace_writes():
+    x = pt.zeros(3, dtype=pt.float64)
+    assert x._version_value == 0
+    p = x * leaf([1.0, 1.0, 1.0])  # mul saves x: x now carries a counter
+    x += 1
+    x[0] = 5.0
+    x.exp_()
+    assert x._version_value == 3
+    with pytest.raises(RuntimeError, match="input 0 of MulBackward0 is at version 3; "
+                                           "expected version 0"):
+        p.sum().backward()

@@ -199,19 +199,50 @@ def default_float() -> dtype:
 resolve_dtype = to_dtype
 
 
-def check_inplace(op: str, t: Tensor) -> None:
-    """In-place writes and autograd: refuse what would silently corrupt gradients."""
+def bump_version(t: Tensor) -> None:
+    """Count an in-place write to ``t`` (and so to every view sharing its counter)."""
+    v = t._version
+    if v is not None:
+        v[0] += 1
+
+
+def share_version(base: Tensor, view: Tensor) -> Tensor:
+    """Make ``view`` share ``base``'s version counter (it aliases base's memory)."""
+    v = base._version
+    if v is None:
+        v = base._version = [0]
+    view._version = v
+    return view
+
+
+def check_inplace(op: str, t: Tensor, other=None) -> None:
+    """In-place writes and autograd: refuse what would silently corrupt gradients, and count
+    the write in ``t``'s version counter.
+
+    Ops that can record themselves in place (elementwise ``add_``, ``+=``, ...) handle graph
+    tensors before calling this; everything else refuses them here.
+    """
     ag = t._ag
     if ag is not None and ag.requires_grad:
         from ..autograd.grad_mode import grad_enabled
-        if not grad_enabled():
-            return  # e.g. optimizer updates under no_grad()
-        if ag.grad_fn is None:
+        if grad_enabled():
+            if ag.grad_fn is None:
+                raise RuntimeError(
+                    f"{op}: a leaf tensor that requires grad ({describe(t)}) is being used in "
+                    f"an in-place operation; do it under polyten.no_grad() (e.g. a parameter "
+                    f"update) or on a clone()")
             raise RuntimeError(
-                f"{op}: a leaf tensor that requires grad ({describe(t)}) is being used in an "
-                f"in-place operation; do it under polyten.no_grad() (e.g. a parameter update) "
-                f"or on a clone()")
-        raise RuntimeError(
-            f"{op}: in-place modification of a tensor that is part of an autograd graph "
-            f"({describe(t)}, produced by {ag.grad_fn.name()}) is not supported yet; use the "
-            f"out-of-place form (x = x + y instead of x += y)")
+                f"{op}: in-place modification of a tensor that is part of an autograd graph "
+                f"({describe(t)}, produced by {ag.grad_fn.name()}) is not supported by this "
+                f"op yet; use the out-of-place form")
+    if other is not None and getattr(other, "_ag", None) is not None and \
+            other._ag.requires_grad:
+        from ..autograd.grad_mode import grad_enabled
+        if grad_enabled():
+            raise RuntimeError(
+                f"{op}: writing a tensor that requires grad into {describe(t)} in place is not "
+                f"supported by this op yet (the gradient would be lost); use the out-of-place "
+                f"form")
+    v = t._version
+    if v is not None:
+        v[0] += 1

@@ -28,7 +28,7 @@ from . import dtypes as _dt
 from ..autograd.graph import record as _record
 from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.rules import rule as _rule
-from ._core import (check_inplace, Tensor, as_operand, cast, check_broadcast, describe, device_mismatch,
+from ._core import (bump_version, check_inplace, Tensor, as_operand, cast, check_broadcast, describe, device_mismatch,
                     is_scalar, scalar_value, wrap)
 
 _PROMOTE = _dt._PROMOTE
@@ -728,6 +728,38 @@ def _assign_result(iname: str, t: Tensor, res: Tensor) -> Tensor:
     return _write(iname, t, None, data)
 
 
+def _graph_inplace(iname: str, t: Tensor, fn, args: tuple, kwargs=None):
+    """An in-place op where autograd is involved: compute out of place (recorded), write the
+    result into ``t``'s memory and make ``t`` the result in the graph (PyTorch's rebase).
+
+    Returns ``None`` when no operand requires grad (the caller's fast path applies).
+    """
+    t_req = t._ag is not None and t._ag.requires_grad
+    o_req = any(getattr(a, "_ag", None) is not None and a._ag.requires_grad for a in args)
+    if not (t_req or o_req):
+        return None
+    if t_req and t._ag.grad_fn is None:
+        check_inplace(iname, t)  # raises: a leaf that requires grad
+    f = globals()[fn] if isinstance(fn, str) else fn
+    res = f(t, *args, **(kwargs or {}))
+    if res._data.shape != t._data.shape:
+        raise _shape_error(iname, t._data.shape, res._data.shape)
+    if res._dtype is not t._dtype:
+        if not _kind_castable(res._dtype, t._dtype):
+            raise _cast_error(iname, res._dtype, t._dtype)
+        res = res.to(t._dtype)
+    _write(iname, t, None, res._data)
+    bump_version(t)
+    ag = t._ag
+    if ag is None:
+        from ..autograd.meta import AutogradMeta
+        ag = t._ag = AutogradMeta(True)
+    ag.requires_grad = True
+    ag.grad_fn = res._ag.grad_fn
+    ag.output_nr = res._ag.output_nr
+    return t
+
+
 def _inplace_binary(name: str, *, dunder: bool = False):
     """``t.add_(other)`` / ``t += other``: compute ``name`` and write it into ``t``."""
     opdef = OPS[name]
@@ -742,6 +774,10 @@ def _inplace_binary(name: str, *, dunder: bool = False):
     fused = frozenset(d for d in accepted if not (to_float and d.kind in "biu"))
 
     def method(self, other):
+        if (self._ag is not None or getattr(other, "_ag", None) is not None) and _grad_on():
+            r = _graph_inplace(iname, self, name, (other,))
+            if r is not None:
+                return r
         check_inplace(iname, self)
         dt = self._dtype
         oc = other.__class__
@@ -831,6 +867,10 @@ def _inplace_unary(name: str):
     iname = f"{name}_"
 
     def method(self):
+        if self._ag is not None and _grad_on():
+            r = _graph_inplace(iname, self, name, ())
+            if r is not None:
+                return r
         check_inplace(iname, self)
         dt = self._dtype
         if dt in accepted and (rule == "same" or (rule == "float" and dt.kind in "fc")
@@ -847,6 +887,11 @@ def _inplace_generic(name: str, fn):
     iname = f"{name}_"
 
     def method(self, *args, **kwargs):
+        if _grad_on() and (self._ag is not None or any(
+                getattr(a, "_ag", None) is not None for a in args)):
+            r = _graph_inplace(iname, self, fn, args, kwargs)
+            if r is not None:
+                return r
         check_inplace(iname, self)
         return _assign_result(iname, self, fn(self, *args, **kwargs))
 

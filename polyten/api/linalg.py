@@ -71,15 +71,34 @@ _concat_k = kernels("concat")
 _to_host_k = kernels("to_host")
 
 
+def _grad(name, out, inputs, params=None):
+    """Record ``out`` for autograd when one of ``inputs`` takes part in a graph."""
+    if _grad_on():
+        for t in inputs:
+            if getattr(t, "_ag", None) is not None:
+                _record(_rule(name), out, tuple(inputs), params)
+                break
+    return out
+
+
 def _reshape(t, shape):
-    return wrap(_reshape_k[t._device.backend](t._data, tuple(shape)), t._device, t._dtype)
+    out = wrap(_reshape_k[t._device.backend](t._data, tuple(shape)), t._device, t._dtype)
+    if t._ag is not None and _grad_on():
+        _record(_rule("reshape"), out, (t,))
+    return out
+
+
+def _permute(t, perm):
+    out = wrap(_permute_k[t._device.backend](t._data, perm), t._device, t._dtype)
+    if t._ag is not None and _grad_on():
+        _record(_rule("permute"), out, (t,), {"dims": perm})
+    return out
 
 
 def _mT(t):
     """Swap the last two dims (a view)."""
     n = len(t._data.shape)
-    perm = tuple(range(n - 2)) + (n - 1, n - 2)
-    return wrap(_permute_k[t._device.backend](t._data, perm), t._device, t._dtype)
+    return _permute(t, tuple(range(n - 2)) + (n - 1, n - 2))
 
 
 def _zeros(shape, dt, dev):
@@ -434,7 +453,7 @@ def einsum(equation, *operands):
         raise unsupported("einsum", OPS["einsum"], *(t._dtype for t in ts))
     plan = _einsum_plan(equation, [t._data.shape for t in ts])
     xs = [t._data if t._dtype is cd else cast(t, cd) for t in ts]
-    return wrap(_einsum_k[dev.backend](plan, xs), dev, cd)
+    return _grad("einsum", wrap(_einsum_k[dev.backend](plan, xs), dev, cd), ts, {"plan": plan})
 
 
 # ---------------------------------------------------------------------------- tensordot ---
@@ -517,9 +536,11 @@ def tensordot(a, b, dims=2, *, axes=None):
     xd, yd, cd = _common(op, a, b, opname="tensordot")
     dev = a._device
     k = _tensordot_k[dev.backend]
-    if k is None:
-        return _tensordot_default(wrap(xd, dev, cd), wrap(yd, dev, cd), tuple(dx), tuple(dy))
-    return wrap(k(xd, yd, tuple(dx), tuple(dy)), dev, cd)
+    if k is None:  # on fresh tensors (no graph): the node is recorded below
+        out = _tensordot_default(wrap(xd, dev, cd), wrap(yd, dev, cd), tuple(dx), tuple(dy))
+    else:
+        out = wrap(k(xd, yd, tuple(dx), tuple(dy)), dev, cd)
+    return _grad("tensordot", out, (a, b), {"dims_x": list(dx), "dims_y": list(dy)})
 
 
 # ------------------------------------------------------------------------------ diagonal ---
@@ -539,8 +560,10 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     if d1 == d2:
         raise ValueError(f"diagonal: dim1 and dim2 cannot be the same dimension (both are "
                          f"{d1})")
-    return wrap(_diagonal_k[input._device.backend](input._data, operator.index(offset), d1, d2),
-                input._device, input._dtype)
+    off = operator.index(offset)
+    return _grad("diagonal", wrap(_diagonal_k[input._device.backend](input._data, off, d1, d2),
+                                  input._device, input._dtype),
+                 (input,), {"offset": off, "dim1": d1, "dim2": d2})
 
 
 def diag(input, diagonal=0):
@@ -555,10 +578,11 @@ def diag(input, diagonal=0):
         out = _zeros((m, m), input._dtype, dev)
         view = _diagonal_k[dev.backend](out._data, k, 0, 1)
         _setitem_k[dev.backend](view, (Ellipsis,), input._data)
-        return out
+        return _grad("diag", out, (input,), {"k": k})
     if len(shape) == 2:
         view = _diagonal_k[dev.backend](input._data, k, 0, 1)
-        return wrap(_copy_k[dev.backend](view), dev, input._dtype)
+        return _grad("diag", wrap(_copy_k[dev.backend](view), dev, input._dtype), (input,),
+                     {"k": k})
     raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {fmt_shape(shape)}; use "
                      f"diagonal() for higher dimensions")
 
@@ -632,9 +656,11 @@ def _cross(op, input, other, dim):
     if tuple(sy) != shape:
         yd = kernels("expand")[b](yd, shape)
     k = _cross_k[b]
-    if k is None:
-        return _cross_default(wrap(xd, dev, cd), wrap(yd, dev, cd), d)
-    return wrap(k(xd, yd, d), dev, cd)
+    if k is None:  # on fresh tensors (no graph): the node is recorded below
+        out = _cross_default(wrap(xd, dev, cd), wrap(yd, dev, cd), d)
+    else:
+        out = wrap(k(xd, yd, d), dev, cd)
+    return _grad("cross", out, (input, other), {"dim": d})
 
 
 def cross(input, other, dim=None):
@@ -708,7 +734,7 @@ def inv(A):
     r, info = _inv_k[A._device.backend](A._data)
     _raise_info("linalg.inv", info, A, "is singular (its determinant is 0), so it has no "
                 "inverse", "Check the input, or use linalg.pinv for a pseudo-inverse.")
-    return wrap(r, A._device, A._dtype)
+    return _grad("linalg_inv", wrap(r, A._device, A._dtype), (A,))
 
 
 def inverse(input):
@@ -748,7 +774,7 @@ def solve(A, B, *, left=True):
     _raise_info(op, info, A, "is singular (its determinant is 0), so the system has no unique "
                 "solution", "Check the input, or use linalg.pinv(A) @ B for a least-squares "
                 "solution.")
-    out = wrap(r, A._device, cd)
+    out = _grad("linalg_solve", wrap(r, A._device, cd), (A, b2))
     if vector:
         out = _reshape(out, out._data.shape[:-1])
     return out
@@ -757,7 +783,8 @@ def solve(A, B, *, left=True):
 def det(A):
     """Determinant of a square matrix, or of each matrix of a batch."""
     _float_matrix("linalg.det", A)
-    return wrap(_det_k[A._device.backend](A._data), A._device, A._dtype)
+    return _grad("linalg_det", wrap(_det_k[A._device.backend](A._data), A._device, A._dtype),
+                 (A,))
 
 
 def slogdet(A):
@@ -768,7 +795,9 @@ def slogdet(A):
     """
     _float_matrix("linalg.slogdet", A)
     s, la = _slogdet_k[A._device.backend](A._data)
-    return _ret.slogdet(wrap(s, A._device, A._dtype), wrap(la, A._device, A._dtype.to_real()))
+    # sign is piecewise constant: only logabsdet is differentiable (as PyTorch)
+    return _ret.slogdet(wrap(s, A._device, A._dtype),
+                        _grad("linalg_slogdet", wrap(la, A._device, A._dtype.to_real()), (A,)))
 
 
 def logdet(input):
@@ -789,7 +818,8 @@ def cholesky(A, *, upper=False):
     _raise_info("linalg.cholesky", info, A, "is not positive-definite, so the factorization "
                 "could not be completed", "Check that the input is symmetric (Hermitian) "
                 "positive-definite.")
-    return wrap(r, A._device, A._dtype)
+    return _grad("linalg_cholesky", wrap(r, A._device, A._dtype), (A,),
+                 {"upper": builtins.bool(upper)})
 
 
 def qr(A, mode="reduced"):
@@ -801,6 +831,7 @@ def qr(A, mode="reduced"):
     q, r = _qr_k[A._device.backend](A._data, mode)
     R = wrap(r, A._device, A._dtype)
     Q = _zeros((0,), A._dtype, A._device) if q is None else wrap(q, A._device, A._dtype)
+    _grad("linalg_qr", (None if q is None else Q, R), (A,))  # no formula yet: backward raises
     return _ret.qr(Q, R)
 
 
@@ -815,14 +846,19 @@ def eigh(A, UPLO="L"):
     matrices; only the triangle ``UPLO`` ('L' or 'U') is read."""
     _float_matrix("linalg.eigh", A)
     w, v = _eigh_k[A._device.backend](A._data, _uplo("linalg.eigh", UPLO))
-    return _ret.eigh(wrap(w, A._device, A._dtype.to_real()), wrap(v, A._device, A._dtype))
+    out = (wrap(w, A._device, A._dtype.to_real()), wrap(v, A._device, A._dtype))
+    _grad("linalg_eigh", out, (A,))  # no formula yet: backward raises
+    return _ret.eigh(*out)
 
 
 def eigvalsh(A, UPLO="L"):
     """The eigenvalues of symmetric / Hermitian matrices, ascending (see :func:`eigh`)."""
     _float_matrix("linalg.eigvalsh", A)
-    w, _ = _eigh_k[A._device.backend](A._data, _uplo("linalg.eigvalsh", UPLO))
-    return wrap(w, A._device, A._dtype.to_real())
+    w, v = _eigh_k[A._device.backend](A._data, _uplo("linalg.eigvalsh", UPLO))
+    out = wrap(w, A._device, A._dtype.to_real())
+    if A._ag is not None and _grad_on():
+        _record(_rule("linalg_eigvalsh"), out, (A,), {"V": wrap(v, A._device, A._dtype)})
+    return out
 
 
 def svd(A, full_matrices=True, *, driver=None):
@@ -834,14 +870,16 @@ def svd(A, full_matrices=True, *, driver=None):
     _float_matrix("linalg.svd", A, square=False)
     u, s, vh = _svd_k[A._device.backend](A._data, builtins.bool(full_matrices), True)
     dev, dt = A._device, A._dtype
-    return _ret.svd(wrap(u, dev, dt), wrap(s, dev, dt.to_real()), wrap(vh, dev, dt))
+    out = (wrap(u, dev, dt), wrap(s, dev, dt.to_real()), wrap(vh, dev, dt))
+    _grad("linalg_svd", out, (A,))  # no formula yet: backward raises
+    return _ret.svd(*out)
 
 
 def svdvals(A, *, driver=None):
     """The singular values of ``A`` (real, descending)."""
     _float_matrix("linalg.svdvals", A, square=False)
     _, s, _ = _svd_k[A._device.backend](A._data, False, False)
-    return wrap(s, A._device, A._dtype.to_real())
+    return _grad("linalg_svdvals", wrap(s, A._device, A._dtype.to_real()), (A,))
 
 
 def _tolerance(op, S, A, atol, rtol):
@@ -963,8 +1001,7 @@ def _mnorm_default(x, ord, dims, keepdim):
     # 2, -2, 'nuc': from the singular values of the matrices moved to the last two dims
     nd = len(x._data.shape)
     rest = [d for d in range(nd) if d not in dims]
-    xm = wrap(_permute_k[x._device.backend](x._data, tuple(rest) + (r, c)), x._device,
-              x._dtype)
+    xm = _permute(x, tuple(rest) + (r, c))
     S = svdvals(xm)
     out = _sum(S, -1) if ord == "nuc" else (_amax(S, -1) if ord == 2 else _amin(S, -1))
     if keepdim:
@@ -1022,7 +1059,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, keepdi
             [1 if i in (d0, d1) else s for i, s in enumerate(shape)]
         return _zeros(out, rd, dev)
     k = _mnorm_k[dev.backend]
-    if k is None:
+    if k is None or (A._ag is not None and _grad_on()):  # the default records its steps
         return _mnorm_default(A, ord, (d0, d1), builtins.bool(keepdim))
     return wrap(k(A._data, ord, (d0, d1), builtins.bool(keepdim)), dev, rd)
 
@@ -1105,8 +1142,8 @@ def vecdot(x1, x2, /, *, axis=None, dim=None):
     from .elementwise import conj, mul
     if x1._dtype.is_complex:
         x1 = conj(x1)
-    xd, yd, cd = _common(op, x1, x2)
-    return _sum(mul(wrap(xd, x1._device, cd), wrap(yd, x2._device, cd)), d)
+    _common(op, x1, x2)  # checks the dtypes
+    return _sum(mul(x1, x2), d)
 
 
 def _linalg_diagonal(x, /, *, offset=0, dim1=-2, dim2=-1):

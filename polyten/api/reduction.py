@@ -183,8 +183,11 @@ def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     dims = _dims(input, dim, axis, "prod")
     rd = _result_dtype("prod", input, dtype)
     data = _input_in(input, rd)
-    return wrap(_prod_k[input._device.backend](data, dims, _keep(keepdim, keepdims), rd.name),
-                input._device, rd)
+    keep = _keep(keepdim, keepdims)
+    out = wrap(_prod_k[input._device.backend](data, dims, keep, rd.name), input._device, rd)
+    if input._ag is not None and _grad_on():
+        _record(_rule("prod"), out, (input,), {"dims": dims, "keepdim": keep})
+    return out
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
@@ -208,7 +211,11 @@ def _float_input(op, input, dtype):
         if not (dt.is_floating_point or dt.is_complex):
             raise TypeError(f"{op}(): dtype must be a floating point or complex dtype, got "
                             f"{dt.name}")
-        return input if dt is input._dtype else wrap(cast(input, dt), input._device, dt)
+        if dt is input._dtype:
+            return input
+        if input._ag is not None:
+            return input.to(dt)  # recorded, so gradients flow back through the cast
+        return wrap(cast(input, dt), input._device, dt)
     if input._dtype not in _mean_ok:
         raise TypeError(
             f"{op}(): could not infer output dtype. Input dtype must be either a floating "
@@ -257,7 +264,11 @@ def _extreme(k, op, input, dims, keep, what):
     if dt not in _minmax_ok:
         raise unsupported(op, OPS["amax"], dt)
     _check_nonempty(op, input, dims, what)
-    return wrap(k[input._device.backend](input._data, dims, keep), input._device, dt)
+    out = wrap(k[input._device.backend](input._data, dims, keep), input._device, dt)
+    if input._ag is not None and _grad_on():
+        _record(_rule("amax" if k is _amax_k else "amin"), out, (input,),
+                {"dims": dims, "keepdim": keep})
+    return out
 
 
 def amax(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
@@ -363,9 +374,15 @@ def _max_min(op, input, dim, keepdim, axis, keepdims, value_k, dim_k, default, o
     dev = input._device
     k = dim_k[dev.backend]
     if k is None:
-        return rtype(*default(input, d, keep))
-    values, indices = k(input._data, d, keep)
-    return rtype(wrap(values, dev, dt), wrap(indices, dev, _int64))
+        values, indices = default(input, d, keep)
+    else:
+        values, indices = k(input._data, d, keep)
+        values, indices = wrap(values, dev, dt), wrap(indices, dev, _int64)
+    if input._ag is not None and _grad_on():
+        # the gradient goes to the element the index names (as PyTorch), not to every tie
+        _record(_rule("max_dim" if dim_k is _max_dim_k else "min_dim"), values, (input,),
+                {"dim": d, "indices": indices, "keepdim": keep})
+    return rtype(values, indices)
 
 
 def _whole(k, op, input, keepdim, keepdims, what):
@@ -380,7 +397,11 @@ def _whole(k, op, input, keepdim, keepdims, what):
     if 0 in data.shape:
         _check_nonempty(op, input, None, what)
     keep = keepdim if keepdims is None else keepdims
-    return wrap(k[input._device.backend](data, None, keep), input._device, dt)
+    out = wrap(k[input._device.backend](data, None, keep), input._device, dt)
+    if input._ag is not None and _grad_on():
+        _record(_rule("amax" if k is _amax_k else "amin"), out, (input,),
+                {"dims": None, "keepdim": keep})
+    return out
 
 
 def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
@@ -457,6 +478,8 @@ def _median_along(x, d, keep):
     if not keep:
         out = x._data.shape[:d] + x._data.shape[d + 1:]
         mv, mi = _reshape(mv, out), _reshape(mi, out)
+    if x._ag is not None and _grad_on():
+        _record(_rule("median"), mv, (x,), {"dim": d, "indices": mi, "keepdim": keep})
     return mv, mi
 
 
@@ -464,7 +487,10 @@ _reshape_k = kernels("reshape")
 
 
 def _reshape(t, shape):
-    return wrap(_reshape_k[t._device.backend](t._data, tuple(shape)), t._device, t._dtype)
+    out = wrap(_reshape_k[t._device.backend](t._data, tuple(shape)), t._device, t._dtype)
+    if t._ag is not None and _grad_on():
+        _record(_rule("reshape"), out, (t,))
+    return out
 
 
 # --------------------------------------------------------------------------- var / std ---
@@ -504,13 +530,20 @@ def _var_std(op, k, input, dim, unbiased, keepdim, correction, axis, keepdims):
     kern = k[dev.backend] if k is not None else _var_k[dev.backend]
     if kern is None:  # std without a fused kernel
         return _std_default(input, dims, correction, keep)
-    out = kern(input._data, dims, correction, keep)
-    return wrap(out, dev, dt.to_real())
+    out = wrap(kern(input._data, dims, correction, keep), dev, dt.to_real())
+    if input._ag is not None and _grad_on():
+        _record(_rule(op), out, (input,), {"dims": dims, "correction": correction,
+                                           "keepdim": keep})
+    return out
 
 
 def _std_default(input, dims, correction, keepdim):
-    return _ew.sqrt(wrap(_var_k[input._device.backend](input._data, dims, correction, keepdim),
-                     input._device, input._dtype.to_real()))
+    v = wrap(_var_k[input._device.backend](input._data, dims, correction, keepdim),
+             input._device, input._dtype.to_real())
+    if input._ag is not None and _grad_on():
+        _record(_rule("var"), v, (input,), {"dims": dims, "correction": correction,
+                                            "keepdim": keepdim})
+    return _ew.sqrt(v)
 
 
 register_default("std", _std_default)
@@ -582,8 +615,13 @@ def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     keep = _keep(keepdim, keepdims)
     k = _lse_k[input._device.backend]
     if k is None:
-        return _logsumexp_default(input, dims, keep)
-    return wrap(k(input._data, dims, keep), input._device, dt)
+        out = _logsumexp_default(input, dims, keep)
+    else:
+        out = wrap(k(input._data, dims, keep), input._device, dt)
+    if input._ag is not None and _grad_on():
+        # one node (exp(x - out)), also over the default's recorded steps
+        _record(_rule("logsumexp"), out, (input,), {"dims": dims, "keepdim": keep})
+    return out
 
 
 # ------------------------------------------------------------------------------- norms ---
@@ -596,7 +634,11 @@ def _norm_float_input(op, input, dtype):
         if not (dt.is_floating_point or dt.is_complex):
             raise TypeError(f"{op}: dtype must be a floating point or complex dtype, got "
                             f"{dt.name}")
-        return input if dt is input._dtype else wrap(cast(input, dt), input._device, dt)
+        if dt is input._dtype:
+            return input
+        if input._ag is not None:
+            return input.to(dt)  # recorded, so gradients flow back through the cast
+        return wrap(cast(input, dt), input._device, dt)
     if not (input._dtype.is_floating_point or input._dtype.is_complex):
         raise TypeError(f"{op}: Expected a floating point or complex tensor as input. Got "
                         f"{input._dtype.name}; cast first, e.g. x.float()")
@@ -629,8 +671,11 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, axis=None, kee
                            f"{fmt_shape(x._data.shape)}) because the operation does not "
                            f"have an identity")
     dev = x._device
-    return wrap(_vnorm_k[dev.backend](x._data, o, dims, _keep(keepdim, keepdims)), dev,
-                x._dtype.to_real())
+    keep = _keep(keepdim, keepdims)
+    out = wrap(_vnorm_k[dev.backend](x._data, o, dims, keep), dev, x._dtype.to_real())
+    if x._ag is not None and _grad_on():
+        _record(_rule("vector_norm"), out, (x,), {"ord": o, "dims": dims, "keepdim": keep})
+    return out
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -712,7 +757,10 @@ def _scan(op, k, input, dim, dtype, axis):
                         f"accumulate along), e.g. x.{op}(dim=0)")
     d = normalize_dim(dim, len(input._data.shape), op)
     rd = _result_dtype(op, input, dtype)
-    return wrap(k[input._device.backend](_input_in(input, rd), d, rd.name), input._device, rd)
+    out = wrap(k[input._device.backend](_input_in(input, rd), d, rd.name), input._device, rd)
+    if input._ag is not None and _grad_on():
+        _record(_rule("cumsum" if k is _cumsum_k else "cumprod"), out, (input,), {"dim": d})
+    return out
 
 
 def cumsum(input, dim=None, *, dtype=None, axis=None):
@@ -744,6 +792,9 @@ def _cumulative(op, k, identity, x, axis, dtype, include_initial):
     shape[d] = 1
     b = x._device.backend
     first = kernels("full")[b](tuple(shape), identity, out._dtype.name, x._device.index)
+    if out._ag is not None:
+        from .shape import cat  # recorded
+        return cat([wrap(first, x._device, out._dtype), out], d)
     return wrap(kernels("concat")[b]([first, out._data], d), x._device, out._dtype)
 
 

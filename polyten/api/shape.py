@@ -238,7 +238,7 @@ def view(self, *shape) -> Tensor:
             if not _viewable(self, shape):
                 raise _view_error(self, shape, "view")
             return _reshape_exact(self, shape)
-    return wrap(self._data, self._device, self._dtype)
+    return _grad("reshape", wrap(self._data, self._device, self._dtype), self)
 
 
 def view_as(self, other) -> Tensor:
@@ -415,22 +415,25 @@ def t(input) -> Tensor:
     if n > 2:
         raise ValueError(f"t: expects a tensor with <= 2 dimensions, but got shape "
                          f"{fmt_shape(input._data.shape)}; use transpose(dim0, dim1) or .mT")
-    return _swap(input, 0, -1, "t") if n == 2 else _view(input, input._data)
+    return _swap(input, 0, -1, "t") if n == 2 else _grad("reshape", _view(input, input._data),
+                                                         input)
 
 
 def _T(self) -> Tensor:
     n = len(self._data.shape)
     if n == 2:
-        return _view(self, _permute_k[self._device.backend](self._data, (1, 0)))
+        return _grad("permute", _view(self, _permute_k[self._device.backend](self._data, (1, 0))),
+                     self, {"dims": (1, 0)})
     if n > 2:
         # what torch 2.x does: reverse the dims, with a deprecation warning
         warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse their "
                       "shape is deprecated; use x.mT to transpose batches of matrices or "
                       "x.permute(*range(x.ndim - 1, -1, -1)) to reverse the dimensions",
                       UserWarning, stacklevel=2)
-        return _view(self, _permute_k[self._device.backend](
-            self._data, tuple(range(n - 1, -1, -1))))
-    return _view(self, self._data)
+        rev = tuple(range(n - 1, -1, -1))
+        return _grad("permute", _view(self, _permute_k[self._device.backend](self._data, rev)),
+                     self, {"dims": rev})
+    return _grad("reshape", _view(self, self._data), self)
 
 
 def _mT(self) -> Tensor:
@@ -512,7 +515,7 @@ def _expand(x: Tensor, sizes: tuple, op: str) -> Tensor:
                     f"{fmt_shape(sizes)}. Tensor sizes: {fmt_shape(shape)}")
     out = tuple(out)
     if out == shape:
-        return _view(x, x._data)
+        return _grad("reshape", _view(x, x._data), x)
     return _grad("expand", _view(x, _expand_k[x._device.backend](x._data, out)), x)
 
 
@@ -615,6 +618,7 @@ def cat(tensors, dim=0, *, axis=_NOTSET) -> Tensor:
         ts = _sequence(ts, op)  # raises, naming the element
     dev = first._device
     cd = first._dtype
+    ag = False
     for x in ts:
         if x.__class__ is not Tensor and not isinstance(x, Tensor):
             ts = _sequence(ts, op)
@@ -622,9 +626,14 @@ def cat(tensors, dim=0, *, axis=_NOTSET) -> Tensor:
             raise device_mismatch(op, ts)
         if x._dtype is not cd:
             cd = _PROMOTE[(cd, x._dtype)]
+        if x._ag is not None:
+            ag = True
     if dim is None:
-        return wrap(_concat_k[dev.backend]([cast(_reshape(x, (-1,), op), cd) for x in ts], 0),
-                    dev, cd)
+        flat = [_reshape(x, (-1,), op) for x in ts]
+        out = wrap(_concat_k[dev.backend]([cast(x, cd) for x in flat], 0), dev, cd)
+        if ag and _grad_on():
+            _record_cat(out, flat, 0, [x._data.shape[0] for x in flat])
+        return out
     ref = 0
     rshape = first._data.shape
     if rshape == (0,):
@@ -644,7 +653,25 @@ def cat(tensors, dim=0, *, axis=_NOTSET) -> Tensor:
                 continue  # PyTorch's legacy rule: 1-D empty tensors join anything
             _cat_shape_error(ref, rshape, i, s, d)
         parts.append(x._data if x._dtype is cd else cast(x, cd))
-    return wrap(_concat_k[dev.backend](parts, d), dev, cd)
+    out = wrap(_concat_k[dev.backend](parts, d), dev, cd)
+    if ag and _grad_on():
+        _record_cat(out, ts, d, [None if (x._data.shape == (0,) and n != 1) else
+                                 x._data.shape[d] for x in ts])
+    return out
+
+
+def _record_cat(out: Tensor, ts, d: int, sizes) -> None:
+    """Record cat: input i's gradient is ``g.narrow(d, start_i, size_i)`` (``None``: an
+    empty 1-D input that cat skipped)."""
+    spans = []
+    pos = 0
+    for s in sizes:
+        if s is None:
+            spans.append(None)
+        else:
+            spans.append((pos, s))
+            pos += s
+    _record(_rule("cat"), out, tuple(ts), {"dim": d, "spans": spans})
 
 
 def _cat_shape_error(ref: int, rshape: tuple, i: int, s: tuple, d: int):
@@ -694,7 +721,13 @@ def stack(tensors, dim=0, *, axis=None) -> Tensor:
     k = _stack_k[dev.backend]
     if k is None:
         return _stack_default([x if x._dtype is cd else x.to(cd) for x in ts], d)
-    return wrap(k([x._data if x._dtype is cd else cast(x, cd) for x in ts], d), dev, cd)
+    out = wrap(k([x._data if x._dtype is cd else cast(x, cd) for x in ts], d), dev, cd)
+    if _grad_on():
+        for x in ts:
+            if x._ag is not None:
+                _record(_rule("stack"), out, tuple(ts), {"dim": d})
+                break
+    return out
 
 
 def _atleast(n: int, op: str, tensors):
@@ -703,7 +736,7 @@ def _atleast(n: int, op: str, tensors):
     for x in ts:
         s = x._data.shape
         if len(s) >= n:
-            out.append(_view(x, x._data))
+            out.append(_grad("reshape", _view(x, x._data), x))
         elif n == 1:
             out.append(_reshape(x, (1,), op))
         elif n == 2:
@@ -770,16 +803,25 @@ def narrow(input, dim, start, length) -> Tensor:
     if start + length > size:
         raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
                          f"({size}) of dimension {d} (shape {fmt_shape(shape)})")
-    return _slice_dim(input, d, start, start + length)
+    return _grad("narrow", _slice_dim(input, d, start, start + length), input,
+                 {"dim": d, "start": start})
+
+
+def _pieces(x: Tensor, d: int, spans: list) -> tuple:
+    """The views ``x[start:stop]`` along ``d`` for each span, recorded as one node."""
+    out = tuple(_slice_dim(x, d, a, b) for a, b in spans)
+    if x._ag is not None and _grad_on():
+        _record(_rule("split"), out, (x,), {"dim": d, "spans": spans})
+    return out
 
 
 def _split_points(x: Tensor, d: int, sizes) -> tuple:
-    out = []
+    spans = []
     pos = 0
     for s in sizes:
-        out.append(_slice_dim(x, d, pos, pos + s))
+        spans.append((pos, pos + s))
         pos += s
-    return tuple(out)
+    return _pieces(x, d, spans)
 
 
 def split(tensor, split_size_or_sections, dim=0) -> tuple:
@@ -804,7 +846,7 @@ def split(tensor, split_size_or_sections, dim=0) -> tuple:
         raise ValueError(f"split: split_size must be positive (0 only if the dimension size is "
                          f"0), got {n} for dimension {d} of size {size}")
     if size == 0:
-        return (_slice_dim(tensor, d, 0, 0),)
+        return _pieces(tensor, d, [(0, 0)])
     return _split_points(tensor, d, [min(n, size - p) for p in range(0, size, n)])
 
 
@@ -818,7 +860,7 @@ def chunk(input, chunks, dim=0) -> tuple:
     d = _dim_of(input, dim, "chunk")
     size = shape[d]
     if size == 0:
-        return tuple(_slice_dim(input, d, 0, 0) for _ in range(chunks))
+        return _pieces(input, d, [(0, 0)] * chunks)
     return split(input, -(-size // chunks), d)
 
 
@@ -833,8 +875,8 @@ def tensor_split(input, indices_or_sections, dim=0) -> tuple:
                                                   and indices_or_sections.ndim == 1):
         idx = _ints((indices_or_sections,), "tensor_split", "indices")
         bounds = [0] + [max(0, min(size, i if i >= 0 else i + size)) for i in idx] + [size]
-        return tuple(_slice_dim(input, d, bounds[j], max(bounds[j], bounds[j + 1]))
-                     for j in range(len(bounds) - 1))
+        return _pieces(input, d, [(bounds[j], max(bounds[j], bounds[j + 1]))
+                                  for j in range(len(bounds) - 1)])
     n = _index(indices_or_sections)
     if n <= 0:
         raise ValueError(f"tensor_split: number of sections must be greater than 0, got {n}")
@@ -849,7 +891,10 @@ def unbind(input, dim=0) -> tuple:
     d = _dim_of(input, dim, "unbind")
     k = _getitem_k[input._device.backend]
     pre = (slice(None),) * d
-    return tuple(_view(input, k(input._data, pre + (i, Ellipsis))) for i in range(shape[d]))
+    out = tuple(_view(input, k(input._data, pre + (i, Ellipsis))) for i in range(shape[d]))
+    if input._ag is not None and _grad_on() and out:
+        _record(_rule("unbind"), out, (input,), {"dim": d})
+    return out
 
 
 def unstack(x, /, *, axis=0) -> tuple:
@@ -868,7 +913,8 @@ def flip(input, dims=None, *, axis=None) -> Tensor:
         dims = tuple(range(n))
     else:
         dims = normalize_dims(dims, n, "flip")
-    return _view(input, _flip_k[input._device.backend](input._data, dims))
+    return _grad("flip", _view(input, _flip_k[input._device.backend](input._data, dims)), input,
+                 {"dims": dims})
 
 
 def _flip_method(self, *dims, **kw):
@@ -918,7 +964,8 @@ def roll(input, shifts=None, dims=None, *, shift=None, axis=None) -> Tensor:
                              f"pass a single shift (the tensor is rolled flattened)")
         if n == 0:
             return clone(input)
-        return _view(input, _roll_k[input._device.backend](input._data, sh, None))
+        return _grad("roll", _view(input, _roll_k[input._device.backend](input._data, sh, None)),
+                     input, {"shifts": sh, "dims": None})
     ds = dims if isinstance(dims, _SEQ) else (dims,)
     if len(ds) != len(sh):
         raise ValueError(f"roll: shifts and dims must align: got shifts {sh} ({len(sh)}) and "
@@ -926,7 +973,8 @@ def roll(input, shifts=None, dims=None, *, shift=None, axis=None) -> Tensor:
     ds = tuple(normalize_dim(d, n, "roll") for d in ds)
     if n == 0:
         return clone(input)
-    return _view(input, _roll_k[input._device.backend](input._data, sh, ds))
+    return _grad("roll", _view(input, _roll_k[input._device.backend](input._data, sh, ds)),
+                 input, {"shifts": sh, "dims": ds})
 
 
 def tile(input, dims) -> Tensor:
@@ -947,7 +995,7 @@ def _tile(x: Tensor, reps: tuple, op: str) -> Tensor:
     n = len(x._data.shape)
     if len(reps) < n:
         reps = (1,) * (n - len(reps)) + reps
-    return _view(x, _tile_k[x._device.backend](x._data, reps))
+    return _grad("tile", _view(x, _tile_k[x._device.backend](x._data, reps)), x, {"reps": reps})
 
 
 def _repeat_method(self, *sizes) -> Tensor:
@@ -1030,7 +1078,8 @@ def _tri(x, diagonal, k, op, cache) -> Tensor:
     if len(x._data.shape) < 2:
         raise ValueError(f"{op}: input tensor must have at least 2 dimensions, got shape "
                          f"{fmt_shape(x._data.shape)}")
-    return _view(x, cache[x._device.backend](x._data, _index(diagonal)))
+    k = _index(diagonal)
+    return _grad(op, _view(x, cache[x._device.backend](x._data, k)), x, {"k": k})
 
 
 def meshgrid(*tensors, indexing="ij") -> tuple:

@@ -40,7 +40,9 @@ class Tensor:
     device : polyten.device -- the backend (``device.type``) and device index.
     """
 
-    __slots__ = ("_data", "_device", "_dtype", "_ag", "__weakref__")
+    # _version: None, or a one-element list shared by a tensor and its views, bumped by every
+    # in-place write; autograd compares it with the value saved at record time
+    __slots__ = ("_data", "_device", "_dtype", "_ag", "_version", "__weakref__")
 
     # numpy must defer to our reflected operators instead of broadcasting over us
     __array_ufunc__ = None
@@ -128,6 +130,11 @@ class Tensor:
 
     # autograd fields exist from the start so that later layers can rely on them
     @property
+    def _version_value(self) -> int:
+        v = self._version
+        return 0 if v is None else v[0]
+
+    @property
     def requires_grad(self) -> bool:
         ag = self._ag
         return ag is not None and ag.requires_grad
@@ -153,4 +160,5 @@ def wrap(data, device, dtype) -> Tensor:
     t._device = device
     t._dtype = dtype
     t._ag = None
+    t._version = None
     return t

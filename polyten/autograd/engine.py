@@ -12,7 +12,7 @@ import heapq
 from typing import Dict, List, Optional, Sequence
 
 from . import grad_mode
-from .graph import ANOMALY, AccumulateGrad, Node
+from .graph import ANOMALY, AccumulateGrad, Node, check_versions
 
 __all__ = ["run_backward", "sum_to"]
 
@@ -60,6 +60,8 @@ def _call_rule(node: Node, grads: list):
                            f"polyten.no_grad() or on detached tensors")
     if node.released:
         raise _released_error(node)
+    if node.saved_versions or node.out_versions:
+        check_versions(node)
     if node.n_outputs == 1:
         g = grads[0]
     else:

@@ -32,7 +32,7 @@ class Node:
 
     __slots__ = ("rule", "inputs", "outputs", "params", "shapes", "next_functions", "needs",
                  "seq", "saved_versions", "released", "pre_hooks", "hooks", "stack",
-                 "n_outputs", "out_meta", "__weakref__")
+                 "n_outputs", "out_meta", "out_versions", "__weakref__")
 
     def name(self) -> str:
         return type(self).__name__
@@ -159,7 +159,10 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
             edges.append((None, 0))
             needs.append(False)
         if rule.save_inputs and hasattr(t, "_version"):
-            versions.append(t._version)
+            v = t._version
+            if v is None:
+                v = t._version = [0]
+            versions.append((v, v[0]))
         else:
             versions.append(None)
     node.next_functions = tuple(edges)
@@ -180,6 +183,8 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
                               for o in out)
         node.outputs = tuple(None if o is None else (o._data, o._device, o._dtype)
                              for o in out) if rule.save_output else None
+        node.out_versions = tuple(None if o is None else _counter(o)
+                                  for o in out) if rule.save_output else None
         for i, o in enumerate(out):
             if o is not None and o._dtype.kind in "fc":
                 _attach(o, node, i)
@@ -187,8 +192,30 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
         node.n_outputs = 1
         node.out_meta = None
         node.outputs = ((out._data, out._device, out._dtype),) if rule.save_output else None
+        node.out_versions = (_counter(out),) if rule.save_output else None
         _attach(out, node, 0)
     return out
+
+
+def _counter(t):
+    v = t._version
+    if v is None:
+        v = t._version = [0]
+    return (v, v[0])
+
+
+def check_versions(node) -> None:
+    """Raise if a tensor this node saved was modified in place since it was saved."""
+    for kind, saved in (("input", node.saved_versions), ("output", node.out_versions)):
+        if not saved:
+            continue
+        for i, item in enumerate(saved):
+            if item is not None and item[0][0] != item[1]:
+                raise RuntimeError(
+                    f"one of the tensors needed for gradient computation has been modified by "
+                    f"an in-place operation: {kind} {i} of {node.name()} is at version "
+                    f"{item[0][0]}; expected version {item[1]}. Use an out-of-place op (x = x + "
+                    f"y instead of x += y) or clone() the tensor before modifying it")
 
 
 def _attach(t, node, index) -> None:

@@ -458,3 +458,18 @@ def test_version_counter_counts_inplace_writes():
     with pytest.raises(RuntimeError, match="input 0 of MulBackward0 is at version 3; "
                                            "expected version 0"):
         p.sum().backward()
+
+
+def test_inplace_mul_on_a_graph_tensor_matches_torch():
+    torch = pytest.importorskip("torch")
+    x, y = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    w = x * 1
+    w.mul_(y)  # mul saves its inputs: the old value of w is kept as a recorded copy
+    w.sum().backward()
+    tx = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    ty = torch.tensor([3.0, 4.0], dtype=torch.float64, requires_grad=True)
+    tw = tx * 1
+    tw.mul_(ty)
+    tw.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+    np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy())

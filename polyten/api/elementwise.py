@@ -741,7 +741,11 @@ def _graph_inplace(iname: str, t: Tensor, fn, args: tuple, kwargs=None):
     if t_req and t._ag.grad_fn is None:
         check_inplace(iname, t)  # raises: a leaf that requires grad
     f = globals()[fn] if isinstance(fn, str) else fn
-    res = f(t, *args, **(kwargs or {}))
+    # a rule that saves its inputs would see t's new contents (and the version check would
+    # refuse it): give it a recorded copy of the old value instead
+    saves = _rule(fn).save_inputs if isinstance(fn, str) else True
+    src = t.clone() if saves and t_req else t
+    res = f(src, *args, **(kwargs or {}))
     if res._data.shape != t._data.shape:
         raise _shape_error(iname, t._data.shape, res._data.shape)
     if res._dtype is not t._dtype:

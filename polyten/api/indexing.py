@@ -53,6 +53,7 @@ _full = kernels("full")
 _searchsorted = kernels("searchsorted")
 _isin = kernels("isin")
 _astype_k = kernels("astype")
+_copy_k = kernels("copy")
 
 _int64 = _dt.int64
 _bool = _dt.bool
@@ -518,7 +519,42 @@ def __getitem__(self, key):
 def __setitem__(self, key, value):
     """``tensor[key] = value``, in place: ``value`` is a number or a tensor (cast to this
     tensor's dtype) broadcastable to the indexed region."""
+    if (self._ag is not None or (value.__class__ not in _PY_SCALARS and
+                                 getattr(value, "_ag", None) is not None)) and _grad_on():
+        if _graph_inplace(_SET, self, _index_put, (key, value)) is not None:
+            return
     check_inplace("__setitem__", self)
+    _setitem_raw(self, key, value)
+
+
+def _graph_inplace(iname: str, t: Tensor, fn, args: tuple, kwargs=None):
+    """An in-place op where autograd may be involved (PyTorch's rebase, see
+    ``elementwise._graph_inplace``); ``None`` when no operand requires grad.  Only floating
+    tensors take part in a graph: writing into an integer tensor keeps no gradient."""
+    if t._dtype.kind not in "fc":
+        return None
+    from .elementwise import _graph_inplace as rebase
+    return rebase(iname, t, fn, args, kwargs)
+
+
+_INDEX_PUT = _rule("index_put")
+
+
+def _index_put(x: Tensor, key, value) -> Tensor:
+    """``x`` with ``x[key] = value`` applied to a copy, recorded for autograd: the out-of-place
+    form of ``__setitem__`` that the in-place write of a graph tensor is rebased on."""
+    backend = x._device.backend
+    out = wrap(_copy_k[backend](x._data), x._device, x._dtype)
+    _setitem_raw(out, key, value)
+    if _grad_on():
+        items, k1, k2 = _parse_key(x, key, _SET)
+        adv = k2 is not None or any(kind == "a" or kind == "m" for kind, _ in items)
+        v = value if isinstance(value, Tensor) else None
+        _record(_INDEX_PUT, out, (x, v), {"k1": k1, "k2": k2, "adv": adv})
+    return out
+
+
+def _setitem_raw(self, key, value):
     dt = self._dtype
     backend = self._device.backend
     if value.__class__ in _PY_SCALARS:
@@ -687,12 +723,26 @@ def scatter_add(input, dim, index, src) -> Tensor:
     return _scatter_add_impl(input, dim, index, src, "scatter_add")
 
 
+def _inplace_grad(self, other) -> builtins.bool:
+    """Whether an in-place op on ``self`` with operand ``other`` involves autograd."""
+    return (self._ag is not None or getattr(other, "_ag", None) is not None) and _grad_on()
+
+
 def _scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+    if _inplace_grad(self, src) and _graph_inplace(
+            "scatter_", self, scatter, (dim, index, src),
+            {"value": value, "reduce": reduce}) is not None:
+        return self
+    check_inplace("scatter_", self)
     _assign_all(self, scatter(self, dim, index, src, value=value, reduce=reduce), "scatter_")
     return self
 
 
 def _scatter_add_(self, dim, index, src):
+    if _inplace_grad(self, src) and _graph_inplace("scatter_add_", self, scatter_add,
+                                                   (dim, index, src)) is not None:
+        return self
+    check_inplace("scatter_add_", self)
     _assign_all(self, _scatter_add_impl(self, dim, index, src, "scatter_add_"), "scatter_add_")
     return self
 
@@ -755,6 +805,10 @@ def index_add(input, dim, index, source, *, alpha=1) -> Tensor:
 
 
 def _index_add_(self, dim, index, source, *, alpha=1):
+    if _inplace_grad(self, source) and _graph_inplace(
+            "index_add_", self, index_add, (dim, index, source), {"alpha": alpha}) is not None:
+        return self
+    check_inplace("index_add_", self)
     _assign_all(self, index_add(self, dim, index, source, alpha=alpha), "index_add_")
     return self
 
@@ -829,6 +883,10 @@ def masked_fill(input, mask, value) -> Tensor:
 
 def _masked_fill_(self, mask, value):
     op = "masked_fill_"
+    if _inplace_grad(self, value) and \
+            _graph_inplace(op, self, masked_fill, (mask, value)) is not None:
+        return self
+    check_inplace(op, self)
     mask = _mask_arg(self, mask, op)
     v = _fill_value(self, value, op)
     m = _mask_to(self, mask, op)

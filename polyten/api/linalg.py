@@ -24,8 +24,8 @@ from . import dtypes as _dt
 from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.graph import record as _record
 from ..autograd.rules import rule as _rule
-from ._core import (Tensor, as_operand, cast, describe, device_mismatch, normalize_dim, wrap,
-                    _broadcast_pair)
+from ._core import (Tensor, as_operand, cast, check_inplace, describe, device_mismatch,
+                    normalize_dim, wrap, _broadcast_pair)
 from .elementwise import unsupported
 from .reduction import (_tensor, amax as _amax, amin as _amin, any as _any, argmax as _argmax,
                         count_nonzero as _count_nonzero, return_types, sum as _sum,
@@ -1215,6 +1215,13 @@ def __rmatmul__(self, other):
 
 def __imatmul__(self, other):
     """``x @= y`` in place (NumPy / Array API): the product must keep ``x``'s shape and dtype."""
+    if (self._ag is not None or getattr(other, "_ag", None) is not None) and _grad_on():
+        from .indexing import _graph_inplace
+        # matmul saves its inputs: multiply a copy, not the tensor about to be overwritten
+        if _graph_inplace("matmul (@=)", self, lambda t, o: matmul(t.clone(), o),
+                          (other,)) is not None:
+            return self
+    check_inplace("matmul (@=)", self)
     res = matmul(self, other)
     if res._data.shape != self._data.shape:
         raise ValueError(f"matmul (@=): the product has shape {fmt_shape(res._data.shape)}, "

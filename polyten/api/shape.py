@@ -25,8 +25,8 @@ from . import dtypes as _dt
 from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.graph import record as _record
 from ..autograd.rules import rule as _rule
-from ._core import (Size, Tensor, broadcast_shapes as _broadcast_shapes, cast, describe,
-                    device_mismatch, dim_or_axis, normalize_dim, normalize_dims, wrap)
+from ._core import (Size, Tensor, broadcast_shapes as _broadcast_shapes, cast, check_inplace,
+                    describe, device_mismatch, dim_or_axis, normalize_dim, normalize_dims, wrap)
 
 __all__ = [
     "clone", "reshape", "permute", "permute_dims", "transpose", "swapaxes", "swapdims", "t",
@@ -1116,37 +1116,52 @@ def meshgrid(*tensors, indexing="ij") -> tuple:
 
 
 # ------------------------------------------------------------------------ in-place (meta) ---
-def _set_view(self, other: Tensor) -> Tensor:
+def _set_view(self, other: Tensor, op: str) -> Tensor:
+    ag = self._ag
+    if ag is not None and ag.requires_grad and _grad_on():
+        if ag.grad_fn is None:
+            raise RuntimeError(f"{op}: a leaf tensor that requires grad ({describe(self)}) is "
+                               f"being used in an in-place operation; use the out-of-place "
+                               f"form, or do it under polyten.no_grad()")
+        # the tensor now is the (recorded) view: it takes over that node (PyTorch's rebase)
+        ag.grad_fn = other._ag.grad_fn
+        ag.output_nr = other._ag.output_nr
     self._data = other._data
     return self
 
 
 def _squeeze_(self, dim=None):
-    return _set_view(self, squeeze(self, dim))
+    return _set_view(self, squeeze(self, dim), "squeeze_")
 
 
 def _unsqueeze_(self, dim):
-    return _set_view(self, unsqueeze(self, dim))
+    return _set_view(self, unsqueeze(self, dim), "unsqueeze_")
 
 
 def _transpose_(self, dim0, dim1):
-    return _set_view(self, transpose(self, dim0, dim1))
+    return _set_view(self, transpose(self, dim0, dim1), "transpose_")
 
 
 def _t_(self):
-    return _set_view(self, t(self))
+    return _set_view(self, t(self), "t_")
+
+
+def _tri_(self, diagonal, fn, op):
+    from .indexing import _assign_all, _graph_inplace
+    if self._ag is not None and _grad_on() and \
+            _graph_inplace(op, self, fn, (diagonal,)) is not None:
+        return self
+    check_inplace(op, self)
+    _assign_all(self, fn(self, diagonal), op)
+    return self
 
 
 def _tril_(self, diagonal=0):
-    from .indexing import _assign_all
-    _assign_all(self, tril(self, diagonal), "tril_")
-    return self
+    return _tri_(self, diagonal, tril, "tril_")
 
 
 def _triu_(self, diagonal=0):
-    from .indexing import _assign_all
-    _assign_all(self, triu(self, diagonal), "triu_")
-    return self
+    return _tri_(self, diagonal, triu, "triu_")
 
 
 TENSOR_METHODS = {

@@ -241,7 +241,6 @@ define("copy", lambda n, g: g, inputs=False)
 from ..dispatch.dispatcher import kernels as _kernels  # noqa: E402
 from .grad_mode import grad_enabled as _grad_on  # noqa: E402
 from .graph import record as _record  # noqa: E402
-from .rules import rule as _rule  # noqa: E402
 
 _setitem_k = _kernels("setitem")
 
@@ -740,3 +739,39 @@ def _cholesky_grad(n, g):
 
 define("linalg_cholesky", _cholesky_grad, inputs=False, output=True)
 # linalg_qr, linalg_eigh, linalg_svd: recorded without formulas (backward raises, naming them)
+
+
+# --- tensor[key] = value on graph tensors (recorded out of place as index_put, then rebased) ---
+def _index_put_x(n, g):
+    """The written region gets no gradient: ``g`` times a mask that is 0 there."""
+    p = n.params
+    shape = tuple(n.shapes[0][0])
+    m = pt.ones(shape, dtype=g.dtype, device=g.device)
+    target = m._data
+    backend = m._device.backend
+    key = p["k1"]
+    if p["k2"] is not None:
+        target = _kernels("getitem")[backend](target, key)
+        key = p["k2"]
+    _setitem_k[backend](target, key, 0)
+    return g * m
+
+
+def _index_put_value(n, g):
+    """The value gets the gradient of the region it was written to, reduced to its shape."""
+    from ..api.indexing import _flat_positions
+    from .engine import sum_to
+    p = n.params
+    if p["adv"]:
+        pos = _flat_positions(tuple(n.shapes[0][0]), g._device, p["k1"], p["k2"])
+        r = g.reshape(-1)[pos]
+    else:
+        r = g[p["k1"]]
+    vshape = tuple(n.shapes[1][0])
+    stripped = vshape
+    while len(stripped) > r.ndim and stripped[0] == 1:
+        stripped = stripped[1:]
+    return sum_to(r, stripped).reshape(vshape)
+
+
+define("index_put", _index_put_x, _index_put_value, inputs=False)

@@ -160,8 +160,9 @@ def _set_grad(self, value):
 
 def _detach(self):
     """A tensor sharing this one's data, outside the graph (``requires_grad=False``)."""
+    from ..api._core import share_version
     from ..api.tensor import wrap
-    return wrap(self._data, self._device, self._dtype)
+    return share_version(self, wrap(self._data, self._device, self._dtype))
 
 
 def _detach_(self):

@@ -473,3 +473,47 @@ def test_inplace_mul_on_a_graph_tensor_matches_torch():
     tw.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
     np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy())
+
+
+def test_backend_fused_backward_kernel_is_used_without_create_graph():
+    from conftest import cpu_clone
+    calls = []
+
+    def relu_backward(grads, inputs, outputs, params):
+        calls.append(1)
+        (g,), (x,) = grads, inputs
+        return (g * (x > 0),)
+
+    with cpu_clone("fusedbw") as dev:
+        dev.backend.backward_kernels["relu"] = relu_backward
+        x = pt.tensor([-1.0, 2.0, 3.0], dtype=pt.float64, device=dev, requires_grad=True)
+        (pt.relu(x) * 2).sum().backward()
+        assert calls == [1] and x.grad.tolist() == [0.0, 2.0, 2.0]
+        assert x.grad.device == dev
+        g, = pt.autograd.grad((pt.relu(x) ** 2).sum(), [x], create_graph=True)
+        assert calls == [1]  # a graph of the backward is needed: the polyten formula runs
+        assert g.requires_grad and g.tolist() == [0.0, 4.0, 6.0]
+
+
+def test_backward_kernel_for_an_unknown_op_is_reported():
+    from conftest import _ClonePlugin
+    from polyten.dispatch import PluginWarning, register_plugin, unregister_plugin
+
+    class P(_ClonePlugin):
+        pass
+    name = register_plugin(P("badbw"), name="test-badbw")
+    try:
+        from polyten.dispatch.registry import REGISTRY
+        spec = REGISTRY.infos["badbw"].spec
+        load = spec.load
+
+        def load_with_bad():
+            b = load()
+            b.backward_kernels["frobnicate"] = lambda *a: ()
+            return b
+        spec.load = load_with_bad
+        with pytest.warns(PluginWarning, match="backward kernel for 'frobnicate'"):
+            dev = pt.device("badbw")
+        assert "frobnicate" not in dev.backend.backward_kernels
+    finally:
+        unregister_plugin(name)

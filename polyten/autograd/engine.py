@@ -62,6 +62,11 @@ def _call_rule(node: Node, grads: list):
         raise _released_error(node)
     if node.saved_versions or node.out_versions:
         check_versions(node)
+    dev = node.device
+    if dev is not None and dev.backend.backward_kernels and not grad_mode.grad_enabled():
+        fused = dev.backend.backward_kernels.get(rule.name)
+        if fused is not None:
+            return _call_fused(node, fused, grads)
     if node.n_outputs == 1:
         g = grads[0]
     else:
@@ -84,6 +89,26 @@ def _call_rule(node: Node, grads: list):
             if r._dtype is not dtype:
                 r = r.to(dtype)
         out.append(r)
+    return out
+
+
+def _call_fused(node, fused, grads):
+    """A backend's fused backward kernel: native arrays in and out, no graph recorded."""
+    from ..api.tensor import wrap
+    natives = tuple(None if g is None else g._data for g in grads)
+    inputs = None if node.inputs is None else tuple(
+        getattr(t, "_data", t) for t in node.inputs)
+    outputs = None if node.outputs is None else tuple(
+        None if o is None else o[0] for o in node.outputs)
+    res = fused(natives, inputs, outputs, dict(node.params or {}))
+    out = []
+    for i, need in enumerate(node.needs):
+        r = res[i] if i < len(res) else None
+        if not need or r is None:
+            out.append(None)
+            continue
+        shape, dtype = node.shapes[i][0], node.shapes[i][1]
+        out.append(wrap(r, node.device, dtype))
     return out
 
 

@@ -32,7 +32,7 @@ class Node:
 
     __slots__ = ("rule", "inputs", "outputs", "params", "shapes", "next_functions", "needs",
                  "seq", "saved_versions", "released", "pre_hooks", "hooks", "stack",
-                 "n_outputs", "out_meta", "out_versions", "__weakref__")
+                 "n_outputs", "out_meta", "out_versions", "device", "__weakref__")
 
     def name(self) -> str:
         return type(self).__name__
@@ -177,6 +177,8 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
     node.pre_hooks = None
     node.hooks = None
     node.stack = traceback.format_stack()[:-2] if ANOMALY[0] else None
+    node.device = out._device if not isinstance(out, tuple) else next(
+        (o._device for o in out if o is not None), None)
     if isinstance(out, tuple):
         node.n_outputs = len(out)
         node.out_meta = tuple(None if o is None else (tuple(o._data.shape), o._dtype, o._device)

@@ -93,6 +93,14 @@ class Backend:
         ``seed(int)``: reseed the backend's random generator(s); ``polyten.manual_seed`` calls it.
     version : str, optional
         Version of the array library, for reports.
+    backward_kernels : mapping of str to callable, optional
+        Fused backward of ops (usually composites the backend also fuses forward):
+        ``backward_kernels[op](grads, inputs, outputs, params) -> tuple`` with native arrays
+        (``grads``: one per output, ``None`` where no gradient flows; ``inputs``/``outputs``:
+        what the op's derivative rule saves, else ``None``) returning one native gradient per
+        input (``None`` for inputs without one), already reduced to each input's shape and
+        dtype.  Used when no graph of the backward is needed (``create_graph=False``); the
+        polyten-op formulas of ``polyten.autograd.derivatives`` run otherwise.
     """
 
     def __init__(self, name: str, kernels: Mapping[str, Callable], *,
@@ -107,7 +115,8 @@ class Backend:
                  device_of: Optional[Callable[[Any], int]] = None,
                  device_guard: Optional[Callable[[int], Any]] = None,
                  synchronize: Optional[Callable[[Optional[int]], None]] = None,
-                 version: str = ""):
+                 version: str = "",
+                 backward_kernels: Optional[Mapping[str, Callable]] = None):
         self.name = name
         self.kernels = dict(kernels)
         self.dtypes = frozenset(dtypes)
@@ -122,6 +131,7 @@ class Backend:
         self.device_guard = device_guard or (lambda index: contextlib.nullcontext())
         self.synchronize = synchronize or (lambda index=None: None)
         self.version = version
+        self.backward_kernels = dict(backward_kernels or {})
         # filled in by the registry
         self.distribution = ""
         self.distribution_version = ""

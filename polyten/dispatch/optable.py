@@ -360,6 +360,13 @@ def validate_kernels(backend) -> List[str]:
             problems.append(f"backend {backend.name!r}: kernel {name!r} is "
                             f"{type(backend.kernels[name]).__name__}, not callable; it is ignored")
             del backend.kernels[name]
+    for name in list(getattr(backend, "backward_kernels", {})):
+        op = OPS.get(name)
+        if op is None or not op.differentiable or not callable(backend.backward_kernels[name]):
+            problems.append(f"backend {backend.name!r} declares a backward kernel for {name!r}, "
+                            f"which is not a differentiable op of polyten's op table (or not "
+                            f"callable); it is ignored")
+            del backend.backward_kernels[name]
     return problems
 
 

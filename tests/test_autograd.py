@@ -517,3 +517,17 @@ def test_backward_kernel_for_an_unknown_op_is_reported():
         assert "frobnicate" not in dev.backend.backward_kernels
     finally:
         unregister_plugin(name)
+
+
+def test_views_share_the_version_counter_of_their_base():
+    base = pt.zeros(4, dtype=pt.float64)
+    w = leaf([1.0, 2.0, 3.0, 4.0])
+    p = base * w  # saves base
+    view = base[1:3]
+    view += 1  # writes base's memory through a view
+    with pytest.raises(RuntimeError, match="input 0 of MulBackward0 is at version 1"):
+        p.sum().backward()
+    r = base.reshape(2, 2)
+    before = base._version_value
+    r[0, 0] = 7.0
+    assert base._version_value == before + 1 and base[0].item() == 7.0

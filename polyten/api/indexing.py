@@ -470,6 +470,11 @@ _PY_SCALARS = frozenset((builtins.int, builtins.float, builtins.bool, builtins.c
 _SET = "tensor[...] = value"
 
 
+def _new_counter(t):
+    v = t._version = [0]
+    return v
+
+
 def __getitem__(self, key):
     """``tensor[key]``: views for ints, slices, ``None`` and ``...``; copies for index tensors,
     lists and bool masks.  Negative steps raise ``ValueError`` (use :func:`flip`)."""
@@ -482,6 +487,7 @@ def __getitem__(self, key):
             if -n <= key < n:
                 out = wrap(_getitem[self._device.backend](data, (key, Ellipsis)),
                            self._device, self._dtype)
+                out._version = self._version or _new_counter(self)
                 if self._ag is not None and _grad_on():
                     _record(_GETITEM, out, (self,), {"key": (key, Ellipsis)})
                 return out
@@ -492,6 +498,7 @@ def __getitem__(self, key):
                 and (stp is None or (stp.__class__ is builtins.int and stp > 0)) and data.shape):
             out = wrap(_getitem[self._device.backend](data, (key, Ellipsis)), self._device,
                        self._dtype)
+            out._version = self._version or _new_counter(self)
             if self._ag is not None and _grad_on():
                 _record(_GETITEM, out, (self,), {"key": (key, Ellipsis)})
             return out
@@ -499,6 +506,7 @@ def __getitem__(self, key):
         k = _fast_basic(data.shape, key)
         if k is not None:
             out = wrap(_getitem[self._device.backend](data, k), self._device, self._dtype)
+            out._version = self._version or _new_counter(self)
             if self._ag is not None and _grad_on():
                 _record(_GETITEM, out, (self,), {"key": k})
             return out
@@ -508,6 +516,8 @@ def __getitem__(self, key):
     if k2 is not None:
         out = _getitem[backend](out, k2)
     out = wrap(out, self._device, self._dtype)
+    if k2 is None and not any(kind == "a" or kind == "m" for kind, _ in items):
+        out._version = self._version or _new_counter(self)  # basic indexing: a view
     if self._ag is not None and _grad_on():
         if k2 is None and not any(kind == "a" or kind == "m" for kind, _ in items):
             _record(_GETITEM, out, (self,), {"key": k1})

@@ -100,7 +100,12 @@ def _dim_of(x: Tensor, dim, op: str) -> int:
 
 
 def _view(x: Tensor, data) -> Tensor:
-    return wrap(data, x._device, x._dtype)
+    t = wrap(data, x._device, x._dtype)
+    v = x._version
+    if v is None:
+        v = x._version = [0]
+    t._version = v  # a view: in-place writes through either are counted for both
+    return t
 
 
 def _grad(name: str, out: Tensor, x: Tensor, params=None) -> Tensor:
@@ -168,15 +173,13 @@ def _reshape(x: Tensor, shape: tuple, op: str) -> Tensor:
     if shape != old:
         shape = _resolve_shape(shape, old, op)
         if shape != old:
-            return _grad("reshape", wrap(_reshape_k[x._device.backend](x._data, shape),
-                                         x._device, x._dtype), x)
-    return _grad("reshape", wrap(x._data, x._device, x._dtype), x)
+            return _grad("reshape", _view(x, _reshape_k[x._device.backend](x._data, shape)), x)
+    return _grad("reshape", _view(x, x._data), x)
 
 
 def _reshape_exact(x: Tensor, shape: tuple) -> Tensor:
     """Reshape to a shape the caller computed (same element count, no -1)."""
-    return _grad("reshape", wrap(_reshape_k[x._device.backend](x._data, shape), x._device,
-                                 x._dtype), x)
+    return _grad("reshape", _view(x, _reshape_k[x._device.backend](x._data, shape)), x)
 
 
 def _viewable(x: Tensor, shape: tuple) -> builtins.bool:

@@ -43,6 +43,8 @@ from .dispatch import (BackendError, BackendUnavailableError, DeviceMismatchErro
 from .dispatch.device import Device
 from . import autograd  # noqa: E402
 from . import linalg  # noqa: E402
+from . import nn  # noqa: E402
+from . import optim  # noqa: E402
 from .autograd.functions import TENSOR_METHODS as _AG_METHODS
 from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,  # noqa: E402
                                  no_grad, set_grad_enabled)

@@ -81,6 +81,19 @@ class OpInfo:
         Pass ``_dtype=<test dtype name>`` to ``ref``.
     method : str, optional
         A Tensor method that must behave as the function (``x.sum(...)``).
+    differentiable : bool, optional
+        Whether gradients are checked (default: the op table's ``differentiable``).
+    grad_samples : callable ``(dtype, rng) -> iterable of Sample``, optional
+        Samples for the gradient checks (called with ``"float64"``), replacing the float64
+        samples of ``samples``: for ops whose samples sit on kinks, jumps or poles (e.g. a grid
+        where ``x / y`` is an integer).
+    grad_skip : tuple of str
+        Descriptions of ``samples`` left out of the gradient checks (a point where the op is not
+        differentiable, e.g. ``round``'s halves).
+    grad_func : callable ``f(polyten, *args, **kwargs)``, optional
+        What the gradient checks call instead of the op (e.g. ``x.clone()`` before an in-place
+        write, or ``a + a.mT`` before an op that reads one triangle), with ``grad_code``
+        ``(args, kwargs) -> str`` the same call in a reproducer (lines ending in ``out = ...``).
     """
 
     def __init__(self, name: str, area: str, *, func=None, optable: Optional[str] = None,
@@ -91,7 +104,9 @@ class OpInfo:
                  ref_dtype: bool = False, method: Optional[str] = None,
                  requires: Sequence[str] = (), code: Optional[Callable] = None,
                  err_name: Optional[str] = None, reject_sample: Optional[Callable] = None,
-                 tier: Optional[str] = None):
+                 tier: Optional[str] = None, differentiable: Optional[bool] = None,
+                 grad_samples: Optional[Callable] = None, grad_skip: Sequence[str] = (),
+                 grad_func: Optional[Callable] = None, grad_code: Optional[Callable] = None):
         self.name = name
         self.area = area
         self.func = func if func is not None else name
@@ -121,6 +136,13 @@ class OpInfo:
         self.code = code
         self.err_name = err_name or name.split(".")[-1]
         self.reject_sample = reject_sample
+        if differentiable is None:
+            differentiable = bool(self.opdef is not None and self.opdef.differentiable)
+        self.differentiable = differentiable
+        self.grad_samples = grad_samples
+        self.grad_skip = tuple(grad_skip)
+        self.grad_func = grad_func
+        self.grad_code = grad_code
 
     def __repr__(self) -> str:
         return f"OpInfo({self.name!r})"

@@ -5,11 +5,12 @@ methods and operators; they are installed on :class:`Tensor` here, once, so a me
 function are the same dispatching code.
 """
 
-from . import (arrayapi, creation, elementwise, indexing, interop, linalg, random,  # noqa
-               reduction, shape)
+from . import (arrayapi, creation, elementwise, indexing, inplace, interop, linalg,  # noqa
+               random, reduction, shape)
 from .tensor import Tensor
 
-AREAS = (elementwise, reduction, linalg, shape, indexing, creation, random, interop, arrayapi)
+AREAS = (elementwise, reduction, linalg, shape, indexing, creation, random, interop, arrayapi,
+         inplace)
 
 
 def _install_methods() -> None:

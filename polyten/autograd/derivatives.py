@@ -15,6 +15,7 @@ import math
 
 import polyten as pt
 
+from .engine import sum_to
 from .rules import define
 
 __all__ = []
@@ -72,6 +73,11 @@ define("reciprocal", lambda n, g: -g * _out(n) ** 2, inputs=False, output=True)
 define("relu", lambda n, g: g * (_x(n) > 0))
 define("nan_to_num", lambda n, g: pt.where(pt.isfinite(_x(n)), g, 0.0))
 define("conj", lambda n, g: pt.conj(g), inputs=False)
+# PyTorch's convention for a complex input z = x + iy: the gradient is dL/dx + i dL/dy, so
+# real(z) gives g and imag(z) gives i g; on a real input real is the identity and imag a zero
+define("real", lambda n, g: g, inputs=False)
+define("imag", lambda n, g: g * 1j if n.shapes[0][1].is_complex else pt.zeros_like(g),
+       inputs=False)
 
 
 # --- binary elementwise (inputs may be Python scalars: they get no gradient) -------------------
@@ -186,6 +192,8 @@ define("mean", lambda n, g: _expand_back(g / max(_count(n.shapes[0][0], n.params
 # --- linear algebra -------------------------------------------------------------------------------
 def _matmul_grads(n, g, which):
     x, y = n.inputs
+    if x._data.ndim == 2 and y._data.ndim == 2:  # the common case: no reshapes, no sum_to
+        return g @ y.mT if which == 0 else x.mT @ g
     x2 = x.unsqueeze(0) if x.ndim == 1 else x
     y2 = y.unsqueeze(-1) if y.ndim == 1 else y
     if x.ndim == 1 and y.ndim == 1:
@@ -197,14 +205,8 @@ def _matmul_grads(n, g, which):
     else:
         g2 = g
     if which == 0:
-        r = g2 @ y2.mT
-        from .engine import sum_to
-        r = sum_to(r, x2.shape)
-        return r.reshape(x.shape)
-    r = x2.mT @ g2
-    from .engine import sum_to
-    r = sum_to(r, y2.shape)
-    return r.reshape(y.shape)
+        return sum_to(g2 @ y2.mT, x2.shape).reshape(x.shape)
+    return sum_to(x2.mT @ g2, y2.shape).reshape(y.shape)
 
 
 define("matmul", lambda n, g: _matmul_grads(n, g, 0), lambda n, g: _matmul_grads(n, g, 1))

@@ -7,6 +7,7 @@ import pytest
 from polyten.dispatch.optable import OPS
 
 from polyten_conformance import opdb
+from polyten_conformance.gradients import GRAD_DTYPE, has_float_inputs
 from polyten_conformance.plugin import MARKER, backend_name, load_backend, wanted
 from polyten_conformance.runner import Conformance
 
@@ -38,7 +39,7 @@ def pytest_generate_tests(metafunc):
     names = metafunc.fixturenames
     if not any(n in names for n in ("value_case", "reject_case", "error_op", "method_op",
                                     "alias_case", "kernel_name", "dtype_name", "dtype_pair",
-                                    "scalar_case", "float_dtype")):
+                                    "scalar_case", "float_dtype", "grad_op", "nograd_op")):
         return
     be = load_backend(metafunc.config)
     dtypes = set(be.dtypes)
@@ -70,6 +71,22 @@ def pytest_generate_tests(metafunc):
                          marks=op_mark(opdb.OPDB[n]))
             for n, al in opdb.ALIASES.items() for a in al
             if n in names_of and preferred_dtype(opdb.OPDB[n], dtypes)])
+    if "grad_op" in names or "nograd_op" in names:
+        # gradient tests are their own area: --polyten-area gradients selects them all,
+        # --polyten-ops selects an op's gradient tests together with its other tests
+        def grad_meta(o):
+            return {**_meta(o), "area": "gradients"}
+
+        cases = [o for o in opdb.OPDB.values() if wanted(config, grad_meta(o))
+                 and GRAD_DTYPE in o.dtypes and GRAD_DTYPE in dtypes]
+        if "grad_op" in names:
+            metafunc.parametrize("grad_op", [
+                pytest.param(o, id=o.name, marks=mark(**grad_meta(o)))
+                for o in cases if o.differentiable])
+        if "nograd_op" in names:
+            metafunc.parametrize("nograd_op", [
+                pytest.param(o, id=o.name, marks=mark(**grad_meta(o)))
+                for o in cases if not o.differentiable and has_float_inputs(o)])
     if "kernel_name" in names:
         metafunc.parametrize("kernel_name", [
             pytest.param(n, id=n, marks=mark(op=n, area="kernels", tier=o.tier, kernel=n))

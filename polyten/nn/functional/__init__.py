@@ -1,0 +1,13 @@
+"""polyten.nn.functional: the stateless forms of the layers, losses and activations.
+
+Each area lives in its own private module; this package re-exports their public names.
+Everything is written with polyten ops (so autograd and every backend come for free); a
+backend may replace composite ops with fused kernels through the op table.
+"""
+
+from ._activation import *  # noqa: F401,F403
+from ._conv import *  # noqa: F401,F403
+from ._loss import *  # noqa: F401,F403
+from ._norm import *  # noqa: F401,F403
+from ._pool import *  # noqa: F401,F403
+from ._misc import *  # noqa: F401,F403

@@ -1,0 +1,1 @@
+"""polyten.nn.init: parameter initialisation (being written)."""

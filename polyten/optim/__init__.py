@@ -1,0 +1,1 @@
+"""polyten.optim: optimizers and learning-rate schedulers (being written)."""

@@ -140,37 +140,50 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
     ``inputs`` are the op's inputs in the rule's order: tensors, or plain values (Python
     scalars, None) which get no gradient.  Returns ``out``.
     """
+    # one pass over the inputs: edges, which need a gradient, shapes/dtypes, saved versions
+    edges = []
+    needs = []
+    shapes = []
+    any_need = False
     for t in inputs:
         ag = getattr(t, "_ag", None)
         if ag is not None and ag.requires_grad:
-            break
-    else:
+            any_need = True
+            needs.append(True)
+            if ag.grad_fn is not None:
+                edges.append((ag.grad_fn, ag.output_nr))
+            else:
+                acc = ag.accumulator
+                if acc is None:
+                    acc = ag.accumulator = AccumulateGrad(t)
+                edges.append((acc, 0))
+        else:
+            needs.append(False)
+            edges.append((None, 0))
+        data = getattr(t, "_data", None)
+        shapes.append(None if data is None else (data.shape, t._dtype))
+    if not any_need:
         return out  # no input requires grad: nothing to record
     node = object.__new__(rule.cls)
     node.rule = rule
-    edges = []
-    needs = []
-    versions = []
-    for t in inputs:
-        if getattr(t, "_ag", None) is not None and t._ag.requires_grad:
-            edges.append(_edge(t))
-            needs.append(True)
-        else:
-            edges.append((None, 0))
-            needs.append(False)
-        if rule.save_inputs and hasattr(t, "_version"):
-            v = t._version
-            if v is None:
-                v = t._version = [0]
-            versions.append((v, v[0]))
-        else:
-            versions.append(None)
     node.next_functions = tuple(edges)
     node.needs = tuple(needs)
-    node.inputs = tuple(inputs) if rule.save_inputs else None
-    node.saved_versions = tuple(versions) if rule.save_inputs else None
-    node.shapes = tuple((t._data.shape, t._dtype) if hasattr(t, "_data") else None
-                        for t in inputs)
+    node.shapes = tuple(shapes)
+    if rule.save_inputs:
+        node.inputs = tuple(inputs)
+        versions = []
+        for t in inputs:
+            if hasattr(t, "_version"):
+                v = t._version
+                if v is None:
+                    v = t._version = [0]
+                versions.append((v, v[0]))
+            else:
+                versions.append(None)
+        node.saved_versions = tuple(versions)
+    else:
+        node.inputs = None
+        node.saved_versions = None
     node.params = params
     node.seq = next(_seq)
     node.released = False

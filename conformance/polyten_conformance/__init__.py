@@ -9,7 +9,9 @@ Every public op is described once in :mod:`polyten_conformance.opdb` (name, call
 kernel, NumPy reference, dtypes, samples, error inputs); the generic tests in
 ``polyten_conformance/tests`` run them all against the chosen backend, and the pytest plugin
 (:mod:`polyten_conformance.plugin`) prints a per-tier / per-area summary: passed, failed,
-missing (a function or kernel that is not there), expected failures (``xfails/<backend>.txt``).
+missing (a function or kernel that is not there), expected failures (``xfails/all.txt`` for
+polyten's own, ``xfails/<backend>.txt``).  The "gradients" area (:mod:`.gradients`) checks
+first and second derivatives of every differentiable op through the backend.
 """
 
 from __future__ import annotations

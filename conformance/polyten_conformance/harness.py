@@ -183,19 +183,19 @@ class Materialized:
         dt = repr(v.dtype.name)
         if a.layout == "contiguous" or v.ndim == 0 or (a.layout == "transposed" and v.ndim < 2):
             t = pt.asarray(v.copy(), device=dev)
-            code = f"polyten.asarray(np.array({literal(v)}, dtype={dt}), device={dev!r})"
+            code = f"polyten.asarray({_np_code(v, dt)}, device={dev!r})"
         elif a.layout == "transposed":
             base = np.ascontiguousarray(np.transpose(v))
             perm = tuple(range(v.ndim))[::-1]
             t = pt.asarray(base.transpose(), device=dev)
-            code = (f"polyten.asarray(np.array({literal(base)}, dtype={dt}).transpose(), "
+            code = (f"polyten.asarray({_np_code(base, dt)}.transpose(), "
                     f"device={dev!r})")
             if _contiguous(t) and v.size > 1:
                 # a backend that copied the host view: make the non-contiguous view in polyten
                 try:
                     t2 = pt.asarray(base, device=dev).permute(*perm)
                     t = t2
-                    code = (f"polyten.asarray(np.array({literal(base)}, dtype={dt}), "
+                    code = (f"polyten.asarray({_np_code(base, dt)}, "
                             f"device={dev!r}).permute{perm}")
                 except Exception:
                     pass
@@ -206,13 +206,13 @@ class Materialized:
                 base[...] = 777  # garbage that must never show up in a result
             base[..., ::2] = v
             t = pt.asarray(base[..., ::2], device=dev)
-            code = (f"polyten.asarray(np.array({literal(base)}, dtype={dt})[..., ::2], "
+            code = (f"polyten.asarray({_np_code(base, dt)}[..., ::2], "
                     f"device={dev!r})")
             if _contiguous(t) and v.size > 1:
                 try:
                     t2 = pt.asarray(base, device=dev)[..., ::2]
                     t = t2
-                    code = (f"polyten.asarray(np.array({literal(base)}, dtype={dt}), "
+                    code = (f"polyten.asarray({_np_code(base, dt)}, "
                             f"device={dev!r})[..., ::2]")
                 except Exception:
                     pass
@@ -293,6 +293,13 @@ def subscript_code(key) -> str:
             out.append(_code(k))
     text = ", ".join(out)
     return text + "," if isinstance(key, tuple) and len(key) == 1 else text
+
+
+def _np_code(v, dt: str) -> str:
+    """``np.array([...], dtype=...)``; an empty array keeps its shape (``[]`` alone would not)."""
+    if v.size == 0:
+        return f"np.zeros({tuple(v.shape)!r}, dtype={dt})"
+    return f"np.array({literal(v)}, dtype={dt})"
 
 
 def literal(a) -> str:

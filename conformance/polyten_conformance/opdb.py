@@ -178,8 +178,9 @@ def _round_ref(x, decimals=0):
     return np.round(x, decimals)
 
 
+# the halves sit on round's jumps: no derivative there
 add(OpInfo("round", "elementwise", ref=_round_ref, samples=_round_samples,
-           errors=_unary_error("round"), method="round"))
+           errors=_unary_error("round"), method="round", grad_skip=("halves go to even",)))
 
 add(OpInfo("relu", "elementwise", ref=lambda x: np.maximum(x, 0).astype(x.dtype),
            samples=lambda dtype, rng: unary(dtype, rng, "any"), errors=_unary_error("relu")))
@@ -278,11 +279,21 @@ _BIN = [
 _BIN_METHODS = {"mul", "div", "maximum", "minimum", "eq", "lt", "floor_divide", "remainder",
                 "bitwise_and", "logical_and", "fmod", "atan2"}
 
+# the value samples of these sit on a 1/4 grid, where x / y is often an integer: a jump of
+# floor_divide / remainder / fmod.  Their gradients are checked on continuous values instead.
+_GRID_GRAD = {"floor_divide", "remainder", "fmod"}
+
+
+def _continuous_binary(dtype, rng):
+    return binary(dtype, rng, "any", "nonzero")
+
+
 for _name, _dt, _dx, _dy, _sp, _ref, _al in _BIN:
     add(OpInfo(_name, "elementwise", dtypes=_dt, ref=_ref, scalar_operands=True,
                samples=(lambda dx, dy, sp: lambda dtype, rng: binary(
                    dtype, rng, dx, dy, special_values=sp))(_dx, _dy, _sp),
-               errors=_binary_errors(_name), method=_name if _name in _BIN_METHODS else None),
+               errors=_binary_errors(_name), method=_name if _name in _BIN_METHODS else None,
+               grad_samples=_continuous_binary if _name in _GRID_GRAD else None),
         aliases=_al)
 
 def _nextafter_ref(x, y, _dtype=None):
@@ -793,8 +804,20 @@ def _tensordot_ref(a, b, dims=2):
     return np.tensordot(a, b, axes=dims)
 
 
+def _tensordot_grad_samples(dtype, rng):
+    """Smaller operands than the value samples (each element costs gradcheck two calls)."""
+    m = lambda shape, lay="contiguous": _mat(rng, shape, dtype, lay)  # noqa: E731
+    return [
+        Sample(m((2, 2, 3)), m((2, 3, 2)), desc="dims=2 (default)"),
+        Sample(m((2, 3)), m((3, 4)), dims=1, desc="dims=1"),
+        Sample(m((2, 3)), m((4,)), dims=0, desc="dims=0 (outer)"),
+        Sample(m((3, 2, 2)), m((2, 3, 2)), dims=([1, 0], [0, 1]), desc="explicit dims"),
+        Sample(m((3, 2), "transposed"), m((2, 3)), dims=([1], [0]), desc="non-contiguous"),
+    ]
+
+
 add(OpInfo("tensordot", "linalg", ref=_tensordot_ref, samples=_tensordot_samples,
-           tol="linalg", errors=lambda rng: [_ex(
+           grad_samples=_tensordot_grad_samples, tol="linalg", errors=lambda rng: [_ex(
                "contracted sizes differ", _f32(rng, (2, 3)), _f32(rng, (4, 5)), dims=1,
                exc=ValueError, match=["tensordot"])]))
 
@@ -909,6 +932,26 @@ add(OpInfo("linalg.slogdet", "linalg", optable="linalg_slogdet", ref=_slogdet_re
            result=lambda s, d: (d, REAL_OF.get(d, d)), errors=_square_errors("slogdet")))
 
 
+def _hermitian_input(path, post=None, post_code=()):
+    """Gradient-check wrapper of an op that reads one triangle of a symmetric input: it is
+    called on ``(a + a.mT) / 2`` (the same matrix for the symmetric samples), so that a
+    perturbation of one element is seen the same way by the numerical and analytical
+    derivatives (PyTorch's ``gradcheck_wrapper_hermitian_input``).  ``post`` makes outputs
+    that are defined up to a sign (eigenvectors, singular vectors) unique."""
+    def fn(pt, a, *args, **kwargs):
+        f = pt
+        for part in path.split("."):
+            f = getattr(f, part)
+        out = f((a + a.mT) / 2, *args, **kwargs)
+        return post(out) if post else out
+
+    def code(args, kwargs):
+        x = repr(args[0])
+        return "\n".join([f"{x} = ({x} + {x}.mT) / 2  # a symmetric input",
+                          f"out = polyten.{path}({code_args(args, kwargs)})"] + list(post_code))
+    return fn, code
+
+
 def _chol_samples(dtype, rng):
     return [Sample(Arr(_hermitian_pd(rng, (3, 3), dtype)), desc="3x3"),
             Sample(Arr(_hermitian_pd(rng, (2, 3, 3), dtype)), desc="batched"),
@@ -921,8 +964,10 @@ def _chol_ref(a, upper=False):
     return np.conj(np.swapaxes(lo, -1, -2)) if upper else lo
 
 
+_CHOL_GRAD = _hermitian_input("linalg.cholesky")
 add(OpInfo("linalg.cholesky", "linalg", optable="linalg_cholesky", ref=_chol_ref,
-           samples=_chol_samples, tol="linalg", errors=lambda rng: [
+           samples=_chol_samples, tol="linalg", grad_func=_CHOL_GRAD[0],
+           grad_code=_CHOL_GRAD[1], errors=lambda rng: [
                _ex("not square", _f32(rng, (2, 3)), exc=ValueError, match=["cholesky", "(2, 3)"]),
                _ex("not positive-definite", Arr(-np.eye(3, dtype=np.float32)),
                    exc=(ValueError, RuntimeError), match=["cholesky"])]))
@@ -1015,7 +1060,11 @@ def _check_eigh(out, ref, sample, dtype, ctx):
     return problems
 
 
+# eigenvectors are defined up to their sign: the gradient checks use |V|
+_EIGH_GRAD = _hermitian_input("linalg.eigh", lambda out: (out[0], out[1].abs()),
+                              ["out = (out[0], out[1].abs())  # eigenvectors up to sign"])
 add(OpInfo("linalg.eigh", "linalg", optable="linalg_eigh", ref=lambda a, UPLO="L": None,
+           grad_func=_EIGH_GRAD[0], grad_code=_EIGH_GRAD[1],
            samples=lambda dtype, rng: [
                Sample(Arr(_hermitian_pd(rng, (3, 3), dtype)), desc="3x3"),
                Sample(Arr(_hermitian_pd(rng, (2, 3, 3), dtype)), desc="batched"),
@@ -1054,7 +1103,21 @@ def _check_svd(out, ref, sample, dtype, ctx):
     return problems
 
 
+def _svd_grad(pt, a, **kwargs):
+    """S and U_k Vh_k: unique (singular vectors are defined up to a common sign per pair, and
+    full_matrices' extra columns are arbitrary)."""
+    u, s, vh = pt.linalg.svd(a, **kwargs)
+    k = s.shape[-1]
+    return s, u[..., :k] @ vh[..., :k, :]
+
+
+def _svd_grad_code(args, kwargs):
+    return (f"u, s, vh = polyten.linalg.svd({code_args(args, kwargs)})\n"
+            f"k = s.shape[-1]\nout = (s, u[..., :k] @ vh[..., :k, :])  # unique up to signs")
+
+
 add(OpInfo("linalg.svd", "linalg", optable="linalg_svd", ref=lambda a, full_matrices=True: None,
+           grad_func=_svd_grad, grad_code=_svd_grad_code,
            samples=lambda dtype, rng: _rect_samples(dtype, rng) + [
                Sample(Arr(make(rng, (4, 2), dtype, "any")), full_matrices=False,
                       desc="full_matrices=False")],
@@ -1303,9 +1366,9 @@ _shape_op("split", lambda dtype, rng: [
     Sample(_any(rng, (2, 6), dtype), 3, dim=1, desc="dim=1"),
     Sample(_any(rng, (4, 3), dtype, "transposed"), [1, 0, 2], dim=-1,
            desc="empty section, transposed"),
-], _split_ref, method="split", result=_pieces_result, errors=lambda rng: [
-    _ex("sections do not add up", _f32(rng, (5, 3)), [1, 2], exc=ValueError,
-        match=["split", "5"])])
+], _split_ref, method="split", result=_pieces_result, differentiable=True,
+    errors=lambda rng: [_ex("sections do not add up", _f32(rng, (5, 3)), [1, 2],
+                            exc=ValueError, match=["split", "5"])])
 
 
 def _chunk_ref(x, chunks, dim=0):
@@ -1321,7 +1384,7 @@ _shape_op("chunk", lambda dtype, rng: [
     Sample(_any(rng, (5, 2), dtype), 3, desc="5 into 3 (sizes 2, 2, 1)"),
     Sample(_any(rng, (2, 6), dtype), 4, dim=1, desc="6 into 4 gives 3 chunks"),
     Sample(_any(rng, (3, 2), dtype, "transposed"), 2, dim=-1, desc="transposed"),
-], _chunk_ref, method="chunk", result=_pieces_result)
+], _chunk_ref, method="chunk", result=_pieces_result, differentiable=True)
 
 
 def _flip_ref(x, dims):
@@ -1510,7 +1573,17 @@ def _setitem_ref(x, key, value):
     return out
 
 
+def _setitem_grad(pt, x, key, value):
+    # a leaf that requires grad cannot be written in place: write into a copy in the graph
+    return _setitem(pt, x.clone(), key, value)
+
+
+def _setitem_grad_code(args, kwargs):
+    return f"{args[0]!r} = {args[0]!r}.clone()\n" + _setitem_code(args, kwargs)
+
+
 add(OpInfo("setitem", "indexing", func=_setitem, requires=("Tensor.__setitem__",),
+           grad_func=_setitem_grad, grad_code=_setitem_grad_code,
            code=_setitem_code, samples=_setitem_samples, ref=_setitem_ref,
            result=lambda s, d: d, dtypes="any", rejects=(), err_name="index",
            errors=lambda rng: [
@@ -2246,7 +2319,18 @@ def _inplace_samples(dtype, rng):
     return out
 
 
-add(OpInfo("inplace", "elementwise", func=_inplace, code=_inplace_code,
+def _inplace_grad(pt, x, meth, *rest):
+    # in place on a copy in the graph (a leaf that requires grad cannot be written in place)
+    return _inplace(pt, x.clone(), meth, *rest)
+
+
+def _inplace_grad_code(args, kwargs):
+    return f"{args[0]!r} = {args[0]!r}.clone()\n" + _inplace_code(args, kwargs)
+
+
+# in-place ops on tensors in the graph are recorded (as PyTorch): differentiable
+add(OpInfo("inplace", "elementwise", func=_inplace, code=_inplace_code, differentiable=True,
+           grad_func=_inplace_grad, grad_code=_inplace_grad_code,
            dtypes="numeric", rejects=(), samples=_inplace_samples, ref=_inplace_ref,
            result=lambda s, d: d, err_name="_", errors=lambda rng: [
                _ex("result dtype does not fit", Arr(np.arange(3)), "div_", Arr(np.ones(3)),

@@ -531,3 +531,22 @@ def test_views_share_the_version_counter_of_their_base():
     before = base._version_value
     r[0, 0] = 7.0
     assert base._version_value == before + 1 and base[0].item() == 7.0
+
+
+@pytest.mark.parametrize("name", ["mul", "div", "sin", "log", "exp", "abs", "sqrt", "tanh"])
+def test_complex_gradients_follow_pytorchs_convention(name):
+    torch = pytest.importorskip("torch")
+    a = np.array([1 + 2j, -0.5 + 0.3j])
+    b = np.array([0.7 - 1j, 2 + 0.1j])
+    x, y = pt.tensor(a, requires_grad=True), pt.tensor(b, requires_grad=True)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    binary = name in ("mul", "div")
+    o = getattr(pt, name)(x, y) if binary else getattr(pt, name)(x)
+    to = getattr(torch, name)(tx, ty) if binary else getattr(torch, name)(tx)
+    loss = o.sum() if name == "abs" else o.real.sum() + (o * o).imag.sum()
+    tloss = to.sum() if name == "abs" else to.real.sum() + (to * to).imag.sum()
+    loss.backward()
+    tloss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10)
+    if binary:
+        np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy(), rtol=1e-10)

@@ -301,7 +301,7 @@ assert len(set(IDS)) == len(IDS), "duplicate case ids"
 # where PyTorch's convention is its conjugate (mul uses g * y, torch g * conj(y); the same in
 # every holomorphic rule).  Real leaves only see the real part, which agrees, except through
 # imag(), where the sign of the gradient flips.  strict: the marker must go once it is fixed.
-KNOWN = {"imag-complex": "complex gradients are conjugated relative to PyTorch's convention"}
+KNOWN = {}
 
 
 def _params():

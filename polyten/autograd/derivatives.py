@@ -40,7 +40,15 @@ def _zero(n, g):
 # --- unary elementwise ------------------------------------------------------------------------
 define("neg", lambda n, g: -g, inputs=False)
 define("positive", lambda n, g: g, inputs=False)
-define("abs", lambda n, g: g * pt.sign(_x(n)))
+def _abs_grad(n, g):
+    x = _x(n)
+    if x._dtype.is_complex:  # PyTorch: g * sgn(x), sgn(x) = x / |x| (0 at 0)
+        a = pt.abs(x)
+        return g * pt.where(a == 0, 0, x / pt.where(a == 0, 1, a))
+    return g * pt.sign(x)
+
+
+define("abs", _abs_grad, holomorphic=False)
 for _name in ("sign", "floor", "ceil", "trunc", "round"):
     define(_name, _zero, inputs=False)
 define("exp", lambda n, g: g * _out(n), inputs=False, output=True)
@@ -72,12 +80,12 @@ define("reciprocal", lambda n, g: -g * _out(n) ** 2, inputs=False, output=True)
 # (the only difference is a nan/inf incoming gradient at x <= 0, which stays nan here)
 define("relu", lambda n, g: g * (_x(n) > 0))
 define("nan_to_num", lambda n, g: pt.where(pt.isfinite(_x(n)), g, 0.0))
-define("conj", lambda n, g: pt.conj(g), inputs=False)
+define("conj", lambda n, g: pt.conj(g), inputs=False, holomorphic=False)
 # PyTorch's convention for a complex input z = x + iy: the gradient is dL/dx + i dL/dy, so
 # real(z) gives g and imag(z) gives i g; on a real input real is the identity and imag a zero
-define("real", lambda n, g: g, inputs=False)
+define("real", lambda n, g: g, inputs=False, holomorphic=False)
 define("imag", lambda n, g: g * 1j if n.shapes[0][1].is_complex else pt.zeros_like(g),
-       inputs=False)
+       inputs=False, holomorphic=False)
 
 
 # --- binary elementwise (inputs may be Python scalars: they get no gradient) -------------------

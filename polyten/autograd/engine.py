@@ -67,6 +67,10 @@ def _call_rule(node: Node, grads: list):
         fused = dev.backend.backward_kernels.get(rule.name)
         if fused is not None:
             return _call_fused(node, fused, grads)
+    conj = rule.holomorphic and any(x is not None and x._dtype.kind == "c" for x in grads)
+    if conj:  # PyTorch's convention for complex values: g * conj(f'(z)) = conj(conj(g) f'(z))
+        grads = [None if x is None else (x.conj() if x._dtype.kind == "c" else x)
+                 for x in grads]
     if node.n_outputs == 1:
         g = grads[0]
     else:
@@ -82,6 +86,8 @@ def _call_rule(node: Node, grads: list):
             raise RuntimeError(f"{rule.name}: the gradient with respect to input {i} is not "
                                f"implemented")
         r = f(node, g)
+        if conj and r is not None and r._dtype.kind == "c":
+            r = r.conj()
         if r is not None:
             shape, dtype = shapes[i]
             if r._data.shape != shape:

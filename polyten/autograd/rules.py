@@ -23,13 +23,14 @@ class Rule:
     ``formulas`` is ``None`` for a rule not written yet: backward then raises, naming the op.
     """
 
-    __slots__ = ("name", "formulas", "save_inputs", "save_output", "cls")
+    __slots__ = ("name", "formulas", "save_inputs", "save_output", "cls", "holomorphic")
 
     def __init__(self, name: str):
         self.name = name
         self.formulas: Optional[Sequence[Optional[Callable]]] = None
         self.save_inputs = True
         self.save_output = True
+        self.holomorphic = True
         self.cls = node_class(name)
 
     def __repr__(self) -> str:
@@ -47,10 +48,19 @@ def rule(name: str) -> Rule:
     return r
 
 
-def define(name: str, *formulas, inputs: bool = True, output: bool = False) -> Rule:
-    """Register the formulas of ``name`` (one per input; ``None`` = no gradient)."""
+def define(name: str, *formulas, inputs: bool = True, output: bool = False,
+           holomorphic: bool = True) -> Rule:
+    """Register the formulas of ``name`` (one per input; ``None`` = no gradient).
+
+    Formulas are written as plain derivatives (``g * f'(z)``).  For complex values polyten
+    follows PyTorch's convention (the conjugate Wirtinger derivative, ``g * conj(f'(z))``): the
+    engine conjugates the incoming and outgoing gradients of ``holomorphic`` rules.  Rules of
+    non-holomorphic ops (``abs``, ``real``, ``imag``, ``conj``) pass ``holomorphic=False`` and
+    are written in PyTorch's convention directly.
+    """
     r = rule(name)
     r.formulas = tuple(formulas)
     r.save_inputs = inputs
     r.save_output = output
+    r.holomorphic = holomorphic
     return r

@@ -255,29 +255,9 @@ from .graph import record as _record  # noqa: E402
 _setitem_k = _kernels("setitem")
 
 
-class _Variadic:
-    """The formulas of an op with any number of tensor inputs: ``fn(node, g, i)`` for input i."""
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __len__(self) -> int:
-        return 1 << 62
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __getitem__(self, i):
-        fn = self.fn
-        return lambda n, g: fn(n, g, i)
-
-
 def _define_variadic(name, fn, inputs=True, output=False):
-    r = define(name, inputs=inputs, output=output)
-    r.formulas = _Variadic(fn)
-    return r
+    from .rules import define_variadic
+    return define_variadic(name, fn, inputs=inputs, output=output)
 
 
 def _shape0(n):

@@ -81,11 +81,14 @@ def _call_rule(node: Node, grads: list):
         if not need:
             out.append(None)
             continue
-        f = rule.formulas[i] if i < len(rule.formulas) else None
-        if f is None:
-            raise RuntimeError(f"{rule.name}: the gradient with respect to input {i} is not "
-                               f"implemented")
-        r = f(node, g)
+        if rule.variadic is not None:
+            r = rule.variadic(node, g, i)
+        else:
+            f = rule.formulas[i] if i < len(rule.formulas) else None
+            if f is None:
+                raise RuntimeError(f"{rule.name}: the gradient with respect to input {i} is "
+                                   f"not implemented")
+            r = f(node, g)
         if conj and r is not None and r._dtype.kind == "c":
             r = r.conj()
         if r is not None:

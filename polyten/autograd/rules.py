@@ -23,7 +23,8 @@ class Rule:
     ``formulas`` is ``None`` for a rule not written yet: backward then raises, naming the op.
     """
 
-    __slots__ = ("name", "formulas", "save_inputs", "save_output", "cls", "holomorphic")
+    __slots__ = ("name", "formulas", "save_inputs", "save_output", "cls", "holomorphic",
+                 "variadic")
 
     def __init__(self, name: str):
         self.name = name
@@ -31,6 +32,7 @@ class Rule:
         self.save_inputs = True
         self.save_output = True
         self.holomorphic = True
+        self.variadic = None
         self.cls = node_class(name)
 
     def __repr__(self) -> str:
@@ -63,4 +65,13 @@ def define(name: str, *formulas, inputs: bool = True, output: bool = False,
     r.save_inputs = inputs
     r.save_output = output
     r.holomorphic = holomorphic
+    return r
+
+
+def define_variadic(name: str, formula, inputs: bool = True, output: bool = False,
+                    holomorphic: bool = True) -> Rule:
+    """Register one formula ``formula(node, grad, i)`` for an op with any number of tensor
+    inputs (``cat``, ``stack``, ``einsum``)."""
+    r = define(name, inputs=inputs, output=output, holomorphic=holomorphic)
+    r.variadic = formula
     return r

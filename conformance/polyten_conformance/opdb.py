@@ -28,7 +28,8 @@ from .samples import binary, make, np_axis, reduction, scalar, special, unary
 __all__ = ["OPDB", "AREAS", "ops_in", "get"]
 
 OPDB: Dict[str, OpInfo] = {}
-AREAS = ("elementwise", "reduction", "linalg", "shape", "indexing", "creation", "transfer")
+AREAS = ("elementwise", "reduction", "linalg", "shape", "indexing", "creation", "transfer",
+         "nn")
 ALIASES: Dict[str, tuple] = {}
 
 
@@ -2345,6 +2346,180 @@ def _clone_samples(dtype, rng):
 
 add(OpInfo("clone", "shape", optable="copy", dtypes="any", rejects=(), samples=_clone_samples,
            ref=lambda x: x.copy(), method="clone"))
+
+
+# ==================================================================================== nn ===
+# composites of polyten.nn.functional (activations and linear layers)
+def _softmax_samples(dtype, rng):
+    m = lambda shape, lay="contiguous": Arr(make(rng, shape, dtype, "any"), lay)  # noqa: E731
+    big = np.array([[60.0, 59.0, -np.inf, 1.0], [-3.0, 0.0, 2.0, -np.inf]])
+    return [
+        Sample(m((5,)), 0, desc="1-D"),
+        Sample(m((2, 3, 4)), dim=1, desc="dim=1"),
+        Sample(m((2, 3, 4)), dim=-1, desc="dim=-1"),
+        Sample(m((3, 4), "transposed"), dim=0, desc="transposed"),
+        Sample(m((2, 6), "strided"), dim=1, desc="strided"),
+        Sample(Arr(big.astype(dtype)), dim=1, desc="large values and -inf entries"),
+        Sample(m(()), 0, desc="0-d"),
+        Sample(m((0, 3)), dim=1, desc="empty"),
+    ]
+
+
+def _np_softmax(x, dim, log=False):
+    if x.ndim == 0:
+        return np.zeros(()) if log else np.ones(())
+    if x.size == 0:
+        return x.copy()
+    z = x - np.max(x, axis=dim, keepdims=True)
+    s = np.sum(np.exp(z), axis=dim, keepdims=True)
+    return z - np.log(s) if log else np.exp(z) / s
+
+
+def _softmax_errors(name):
+    def errors(rng):
+        return [_ex("dim out of range", _f32(rng, (2, 3)), 2, exc=IndexError,
+                    match=[name, "range"]),
+                _ex("dim missing", _f32(rng, (2, 3)), exc=TypeError, match=[name, "dim"]),
+                _ex("a list instead of a tensor", [1.0, 2.0], 0, exc=TypeError, match=[name])]
+    return errors
+
+
+add(OpInfo("nn.functional.softmax", "nn", optable="softmax",
+           ref=lambda x, dim: _np_softmax(x, dim), samples=_softmax_samples, tol="loose",
+           errors=_softmax_errors("softmax")))
+add(OpInfo("nn.functional.log_softmax", "nn", optable="log_softmax",
+           ref=lambda x, dim: _np_softmax(x, dim, log=True), samples=_softmax_samples,
+           tol="loose", errors=_softmax_errors("log_softmax")))
+
+
+def _linear_samples(dtype, rng):
+    m = lambda shape, lay="contiguous": _mat(rng, shape, dtype, lay)  # noqa: E731
+    return [
+        Sample(m((4, 3)), m((2, 3)), m((2,)), desc="matrix input, bias"),
+        Sample(m((4, 3)), m((2, 3)), desc="no bias"),
+        Sample(m((2, 3, 3)), m((5, 3)), m((5,)), desc="batched input"),
+        Sample(m((3,)), m((2, 3)), m((2,)), desc="vector input"),
+        Sample(m((4, 3), "transposed"), m((2, 3), "strided"), m((2,)),
+               desc="non-contiguous"),
+        Sample(m((0, 3)), m((2, 3)), m((2,)), desc="empty batch"),
+    ]
+
+
+def _linear_ref(x, weight, bias=None):
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def _linear_errors(rng):
+    return [
+        _ex("in_features differ", _f32(rng, (2, 5)), _f32(rng, (4, 3)), exc=ValueError,
+            match=["linear", "(2, 5)", "(4, 3)"]),
+        _ex("1-D weight", _f32(rng, (2, 3)), _f32(rng, (3,)), exc=ValueError,
+            match=["linear", "2-D"]),
+        _ex("bias of the wrong shape", _f32(rng, (2, 3)), _f32(rng, (4, 3)), _f32(rng, (3,)),
+            exc=ValueError, match=["linear", "bias", "(4,)"]),
+    ]
+
+
+add(OpInfo("nn.functional.linear", "nn", optable="linear", ref=_linear_ref,
+           samples=_linear_samples, tol="linalg", errors=_linear_errors))
+
+
+def _nll_samples(dtype, rng, weights=True):
+    def logp(shape, lay="contiguous"):
+        v = make(rng, shape, "float64", "any")
+        cd = 1 if len(shape) > 1 else 0
+        v = v - np.log(np.exp(v).sum(axis=cd, keepdims=True))
+        return Arr(v.astype(dtype), lay)
+    w = Arr(np.array([0.5, 1.0, 2.0, 0.25]).astype(dtype))
+    out = [
+        Sample(logp((5, 4)), _i64([0, 3, 1, 1, 2]), desc="(N, C), mean"),
+        Sample(logp((5, 4)), _i64([0, 3, -100, 1, 2]), reduction="sum",
+               desc="ignored target, sum"),
+        Sample(logp((5, 4)), _i64([0, 3, 2, 1, 2]), ignore_index=2, reduction="none",
+               desc="ignore_index=2, none"),
+        Sample(logp((4,)), _i64(2), desc="unbatched (C,)"),
+        Sample(logp((2, 4, 3)), _i64([[0, 1, 3], [2, 2, -100]]), desc="(N, C, d)"),
+        Sample(logp((5, 4), "transposed"), _i64([3, 0, 1, 3, 1]), desc="transposed"),
+        Sample(logp((0, 4)), _i64(np.zeros(0, dtype=np.int64)), reduction="sum",
+               desc="empty batch"),
+    ]
+    if weights:
+        out += [Sample(logp((5, 4)), _i64([0, 3, -100, 1, 2]), weight=w,
+                       desc="class weights, mean"),
+                Sample(logp((2, 4, 3)), _i64([[0, 1, 3], [2, 2, 0]]), weight=w,
+                       reduction="none", desc="(N, C, d), class weights")]
+    return out
+
+
+def _nll_ref(x, target, weight=None, ignore_index=-100, reduction="mean"):
+    cd = 1 if x.ndim > 1 else 0
+    valid = target != ignore_index
+    t = np.where(valid, target, 0)
+    picked = np.squeeze(np.take_along_axis(x, np.expand_dims(t, cd), cd), cd)
+    w = valid * (1.0 if weight is None else weight[t])
+    loss = -picked * w
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return np.asarray(loss.sum())
+    with np.errstate(invalid="ignore"):
+        return np.asarray(loss.sum() / w.sum())
+
+
+def _nll_errors(rng):
+    return [
+        _ex("target out of range", _f32(rng, (3, 4)), _i64([0, 4, 1]), exc=IndexError,
+            match=["nll_loss", "4", "out of bounds"]),
+        _ex("target of the wrong shape", _f32(rng, (3, 4)), _i64([0, 1]), exc=ValueError,
+            match=["nll_loss", "(3,)", "(2,)"]),
+        _ex("floating target", _f32(rng, (3, 4)), _f32(rng, (3,)), exc=TypeError,
+            match=["nll_loss", "float32"]),
+        _ex("weight of the wrong length", _f32(rng, (3, 4)), _i64([0, 1, 2]),
+            weight=_f32(rng, (3,)), exc=ValueError, match=["nll_loss", "weight", "(3,)"]),
+    ]
+
+
+add(OpInfo("nn.functional.nll_loss", "nn", optable="nll_loss", ref=_nll_ref,
+           samples=_nll_samples, result=lambda s, d: d, tol="loose", errors=_nll_errors,
+           grad_samples=lambda dtype, rng: _nll_samples(dtype, rng, weights=False)))
+
+
+def _ce_ref(x, target, weight=None, ignore_index=-100, reduction="mean",
+            label_smoothing=0.0):
+    cd = 1 if x.ndim > 1 else 0
+    z = x - x.max(axis=cd, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=cd, keepdims=True))
+    if target.dtype.kind == "f":  # class probabilities
+        C = x.shape[cd]
+        tgt = target * (1 - label_smoothing) + label_smoothing / C
+        wb = 1.0 if weight is None else weight.reshape((-1,) + (1,) * (x.ndim - cd - 1))
+        per = -(logp * tgt * wb).sum(axis=cd)
+        return per if reduction == "none" else np.asarray(
+            per.sum() if reduction == "sum" else per.sum() / max(x.size // C, 1))
+    return _nll_ref(logp, target, weight, ignore_index, reduction)
+
+
+def _ce_samples(dtype, rng):
+    out = [Sample(Arr(s.args[0].value.astype(dtype), s.args[0].layout), *s.args[1:],
+                  desc=s.desc, **s.kwargs) for s in _nll_samples(dtype, rng)]
+    probs = make(rng, (3, 4), "float64", "any")
+    probs = np.exp(probs) / np.exp(probs).sum(1, keepdims=True)
+    out.append(Sample(Arr(make(rng, (3, 4), dtype, "any")), Arr(probs.astype(dtype)),
+                      desc="class probabilities"))
+    return out
+
+
+add(OpInfo("nn.functional.cross_entropy", "nn", ref=_ce_ref, samples=_ce_samples,
+           dtypes="real_floating", rejects=(), result=lambda s, d: d, tol="loose",
+           differentiable=True, errors=lambda rng: [
+               _ex("class indices of the input's shape", _f32(rng, (4, 3)),
+                   _i64(np.zeros((4, 3), dtype=np.int64)), exc=ValueError,
+                   match=["cross_entropy", "(4,)", "(4, 3)"]),
+               _ex("target out of range", _f32(rng, (3, 4)), _i64([0, 5, 1]),
+                   exc=IndexError, match=["cross_entropy", "5", "out of bounds"])],
+           grad_samples=lambda dtype, rng: [s for s in _ce_samples(dtype, rng)
+                                            if "weight" not in s.kwargs]))
 
 
 # --------------------------------------------------------------------------------------------

@@ -359,8 +359,11 @@ def rsub(input, other, *, alpha=1):
 
 def _rec(name, out, inputs):
     """Record ``out`` for autograd when gradients are on (``record`` skips inputs without grad)."""
-    if _grad_on():
-        _record(_rule(name), out, inputs)
+    for t in inputs:  # the common case, no input in a graph, costs one attribute read each
+        if getattr(t, "_ag", None) is not None:
+            if _grad_on():
+                _record(_rule(name), out, inputs)
+            break
     return out
 
 

@@ -174,6 +174,8 @@ def _in_unit_interval(x: Tensor) -> builtins.bool:
 
 def _write(self: Tensor, native) -> Tensor:
     """Fill ``self`` in place with ``native`` (same shape and dtype)."""
+    from ._core import check_inplace
+    check_inplace("in-place random fill", self)  # leaves that require grad: under no_grad()
     _setitem_k[self._device.backend](self._data, (Ellipsis,), native)
     return self
 

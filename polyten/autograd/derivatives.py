@@ -765,3 +765,77 @@ def _index_put_value(n, g):
 
 
 define("index_put", _index_put_x, _index_put_value, inputs=False)
+
+
+# --- nn: activations and linear layers (polyten.nn.functional) --------------------------------
+def _softmax_grad(n, g):
+    y = _out(n)
+    d = n.params["dim"]
+    return y * (g - (g * y).sum(dim=d, keepdim=True))
+
+
+def _log_softmax_grad(n, g):
+    d = n.params["dim"]
+    return g - pt.exp(_out(n)) * g.sum(dim=d, keepdim=True)
+
+
+def _linear_x(n, g):
+    return g @ n.inputs[1]
+
+
+def _linear_w(n, g):
+    x = n.inputs[0]
+    # every leading dim of x is a batch dim: fold them, one (out, in) matmul
+    return g.reshape(-1, g.shape[-1]).mT @ x.reshape(-1, x.shape[-1])
+
+
+define("softmax", _softmax_grad, inputs=False, output=True)
+define("log_softmax", _log_softmax_grad, inputs=False, output=True)
+# the bias gets g itself: the engine's sum_to reduces it over the batch dims
+define("linear", _linear_x, _linear_w, lambda n, g: g)
+
+
+def _nll_loss_grad(n, g):
+    """-w[t] * g / (summed weights, for 'mean') at each target's class, 0 elsewhere (and 0
+    for ignored targets, also when every target is ignored)."""
+    from ..api.tensor import wrap
+    p = n.params
+    cdim = p["cdim"]
+    dev, dtype = g.device, n.shapes[0][1]
+    target = wrap(p["target"], dev, pt.int64)  # params hold natives (see nll_loss)
+    weight = None if p["weight"] is None else wrap(p["weight"], dev, dtype)
+    valid = target != p["ignore_index"]
+    if weight is None:
+        w = valid.to(g.dtype)
+    else:
+        w = weight[pt.where(valid, target, 0)] * valid
+    if p["reduction"] == "mean":
+        d = w.sum()
+        w = w / pt.where(d == 0, 1.0, d)  # all ignored: w is all 0, so is the gradient
+    shape = tuple(n.shapes[0][0])
+    # a one-hot mask (an ignored target matches no class), not scatter: no index checks
+    classes = pt.arange(shape[cdim], device=g.device).reshape(
+        (shape[cdim],) + (1,) * (len(shape) - cdim - 1))
+    return (classes == target.unsqueeze(cdim)) * (-w * g).unsqueeze(cdim)
+
+
+# params (no gradient): target and weight (natives), ignore_index, reduction, the class dim
+# and the input's shape
+define("nll_loss", _nll_loss_grad, inputs=False)
+
+
+# --- nn losses with PyTorch's own gradient formulas (recorded by polyten.nn.functional) ------
+def _bce_input(n, g):
+    # PyTorch's: (x - t) / max(x (1 - x), 1e-12), finite where x saturates at 0 or 1
+    x, t = n.inputs
+    return g * (x - t) / pt.clamp((1 - x) * x, 1e-12)
+
+
+def _bce_target(n, g):
+    # PyTorch's (unclamped, unlike the forward): inf where the input saturates
+    x = n.inputs[0]
+    return g * (pt.log1p(-x) - pt.log(x))
+
+
+# inputs: (input, target) of one shape; the unweighted elementwise loss
+define("binary_cross_entropy", _bce_input, _bce_target)

@@ -323,6 +323,22 @@ _decl(P, "transfer", "any", "same", False, "from_host(array, device_index)",
 _decl(P, "transfer", "any", "same", False, "from_dlpack(obj, device_index)",
       "a native array from any object with __dlpack__", arity=0)
 
+# --- nn: activations, linear layers, losses (polyten.nn.functional) --------------------------
+_decl(C, "core", "real_floating", "same", True, "softmax(x, dim)",
+      "the core handles empty inputs; default: exp(x - max) / sum, shifted by the max")
+_decl(C, "core", "real_floating", "same", True, "log_softmax(x, dim)",
+      "default: x - max - log(sum(exp(x - max)))")
+_decl(C, "core", "numeric", "promote", True, "linear(x, weight, bias)",
+      "x (..., in), weight (out, in), bias (out,) or None, one dtype (checked by the core); "
+      "default: matmul(x, weight.mT) + bias", arity=3)
+_decl(C, "core", "real_floating", "custom", True,
+      "nll_loss(x, target, weight, ignore_index, reduction)",
+      "x (N, C, ...) or (C,) log-probabilities; target int64 class indices of x's shape without "
+      "dim 1, bounds-checked by the core (entries equal to ignore_index are skipped); weight "
+      "(C,) of x's dtype or None; reduction 'none' (target's shape), 'sum' or 'mean' (0-d, "
+      "divided by the summed weights of the targets: nan when all are ignored); result of x's "
+      "dtype; default: gather + where", arity=2)
+
 del _n
 
 

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from typing import Iterable, Iterator, Mapping, Optional
 
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _addindent
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
@@ -151,6 +151,24 @@ class ModuleList(Module):
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward(); iterate over it instead")
 
+    def __repr__(self) -> str:
+        # runs of equal consecutive modules are shown once, "(0-2): 3 x Linear(...)", as
+        # PyTorch's ModuleList does
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return self._get_name() + "()"
+        blocks = []  # [start, end, repr]
+        for i, r in enumerate(reprs):
+            if blocks and blocks[-1][2] == r:
+                blocks[-1][1] = i
+            else:
+                blocks.append([i, i, r])
+        lines = []
+        for start, end, r in blocks:
+            head = f"({start})" if start == end else f"({start}-{end}): {end - start + 1} x"
+            lines.append(_addindent(f"{head}: {r}" if start == end else f"{head} {r}", 2))
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
 
 class ModuleDict(Module):
     """An ordered dict of modules, registered so that their parameters are found."""
@@ -243,8 +261,8 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({i}): Parameter containing: [{p.dtype.name} of size "
-                         f"{'x'.join(map(str, p.shape)) or '()'}]"
+        # PyTorch's text: each line indented by 2 (the Module repr adds 2 more)
+        return "\n".join(f"  ({i}): {_describe_param(p, p.dtype.name)}"
                          for i, p in enumerate(self))
 
     def forward(self, *args, **kwargs):
@@ -296,3 +314,26 @@ class ParameterDict(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ParameterDict has no forward()")
+
+    def extra_repr(self) -> str:
+        lines = []
+        for k, p in self.items():
+            name = _TYPENAMES.get(p.dtype.name, p.dtype.name)
+            if p.device.type == "cuda":
+                name = "cuda." + name
+            lines.append(f"  ({k}): {_describe_param(p, name)}")
+        return "\n".join(lines)
+
+
+# torch.typename's tensor type names (shown by ParameterDict's repr, as PyTorch)
+_TYPENAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+              "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+              "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
+              "complex64": "ComplexFloatTensor", "complex128": "ComplexDoubleTensor"}
+
+
+def _describe_param(p, type_name: str) -> str:
+    kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+    size = "x".join(str(s) for s in p.shape)
+    dev = f" ({p.device})" if p.device.type == "cuda" else ""
+    return f"{kind} containing: [{type_name} of size {size}{dev}]"

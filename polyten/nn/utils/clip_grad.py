@@ -1,3 +1,119 @@
-"""(being written)."""
+"""Gradient clipping: ``clip_grad_norm_``, ``clip_grad_value_`` (``torch.nn.utils`` names and
+semantics), and ``get_total_norm`` / ``clip_grads_with_norm_``, the two halves of
+``clip_grad_norm_``."""
 
-__all__ = []
+from __future__ import annotations
+
+import math
+
+from ...api._core import Tensor, describe
+from ...autograd.grad_mode import no_grad
+
+__all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm",
+           "clip_grads_with_norm_"]
+
+
+def _params(parameters, op: str) -> list:
+    if isinstance(parameters, Tensor):
+        return [parameters]
+    try:
+        params = list(parameters)
+    except TypeError:
+        raise TypeError(f"{op}: parameters must be a tensor or an iterable of tensors, got "
+                        f"{describe(parameters)}") from None
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{op}: parameters must be tensors, got {describe(p)}")
+    return params
+
+
+def _number(op: str, name: str, v) -> float:
+    if isinstance(v, Tensor):
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"{op}: {name} must be a number, got {describe(v)}")
+    return float(v)
+
+
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach=None) -> Tensor:
+    """The ``norm_type``-norm of all ``tensors`` together (as if concatenated); ``inf`` is the
+    largest absolute value.  A 0-d tensor on the first tensor's device."""
+    from ...api.creation import tensor as _tensor
+    from ...api.linalg import vector_norm
+    from ...api.shape import stack
+    op = "get_total_norm"
+    tensors = _params(tensors, op)
+    norm_type = _number(op, "norm_type", norm_type)
+    if not tensors:
+        return _tensor(0.0)
+    dev = tensors[0].device
+    with no_grad():
+        norms = [vector_norm(t, norm_type) for t in tensors]
+        norms = [n if n.device == dev else n.to(dev) for n in norms]
+        dt = norms[0].dtype
+        norms = [n if n.dtype is dt else n.to(dt) for n in norms]
+        total = vector_norm(stack(norms), norm_type)
+    if error_if_nonfinite and not bool(total.isfinite().item()):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
+                           f"`parameters` is non-finite ({total.item()}), so it cannot be "
+                           f"clipped. To disable this error and scale the gradients by the "
+                           f"non-finite norm anyway, set `error_if_nonfinite=False`")
+    return total
+
+
+def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None) -> None:
+    """Scale the gradients in place by ``max_norm / (total_norm + 1e-6)`` when that is below
+    1 (otherwise they are left as they are)."""
+    op = "clip_grads_with_norm_"
+    params = _params(parameters, op)
+    max_norm = _number(op, "max_norm", max_norm)
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    with no_grad():
+        coef = (max_norm / (total_norm + 1e-6)).clamp(None, 1.0)
+        for g in grads:
+            c = coef if coef.device == g.device else coef.to(g.device)
+            g.mul_(c if c.dtype is g.dtype else c.to(g.dtype))
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False, foreach=None) -> Tensor:
+    """Rescale the gradients of ``parameters`` in place so that their total ``norm_type``-norm
+    (all gradients together) is at most ``max_norm``.
+
+    Returns the total norm before clipping (a 0-d tensor).  ``error_if_nonfinite``: raise if
+    that norm is nan or inf instead of scaling by it.
+    """
+    op = "clip_grad_norm_"
+    params = _params(parameters, op)
+    max_norm = _number(op, "max_norm", max_norm)
+    norm_type = _number(op, "norm_type", norm_type)
+    grads = [p.grad for p in params if p.grad is not None]
+    total = get_total_norm(grads, norm_type, error_if_nonfinite)
+    if grads:
+        clip_grads_with_norm_(params, max_norm, total)
+    return total
+
+
+def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0,
+                   error_if_nonfinite: bool = False, foreach=None) -> Tensor:
+    """Deprecated spelling of :func:`clip_grad_norm_`."""
+    import warnings
+    warnings.warn("nn.utils.clip_grad_norm is now deprecated in favor of "
+                  "nn.utils.clip_grad_norm_.", FutureWarning, stacklevel=2)
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+
+
+def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
+    """Clamp every gradient of ``parameters`` in place to ``[-clip_value, clip_value]``."""
+    op = "clip_grad_value_"
+    params = _params(parameters, op)
+    clip_value = _number(op, "clip_value", clip_value)
+    if math.isnan(clip_value):
+        raise ValueError(f"{op}: clip_value must not be nan")
+    with no_grad():
+        for p in params:
+            if p.grad is not None:
+                p.grad.clamp_(-clip_value, clip_value)

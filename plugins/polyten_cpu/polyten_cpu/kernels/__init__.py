@@ -11,10 +11,21 @@ from __future__ import annotations
 from . import creation, elementwise, indexing, linalg, random, reduction, shape, transfer
 
 MODULES = (elementwise, reduction, linalg, shape, indexing, creation, random, transfer)
+from . import nn  # noqa: E402  (fused nn composites: softmax, log_softmax, linear, nll_loss)
+MODULES += (nn,)
 
 
 def all_kernels(xp, **ctx) -> dict:
     out = {}
     for mod in MODULES:
         out.update(mod.kernels(xp, **ctx))
+    return out
+
+
+def all_backward_kernels(xp, **ctx) -> dict:
+    """Fused backward kernels (``Backend.backward_kernels``) of the modules that have some."""
+    out = {}
+    for mod in MODULES:
+        if hasattr(mod, "backward_kernels"):
+            out.update(mod.backward_kernels(xp, **ctx))
     return out

@@ -1,0 +1,175 @@
+"""Fused kernels of nn composites: ``softmax``, ``log_softmax``, ``linear``, ``nll_loss``.
+
+Each is one pass of array-library calls working in place on one temporary, instead of the
+default's chain of polyten ops (one allocation and one dispatch per step).  The core has
+checked shapes and dtypes and handles empty inputs; float16 is computed in float32 and rounded
+once at the end (as PyTorch accumulates half precision).
+"""
+
+from __future__ import annotations
+
+_BIG = 1 << 20  # elements: above this a second temporary costs more than an extra pass
+
+
+def kernels(xp, **ctx) -> dict:
+    nd = xp.ndarray
+    asarray = xp.asarray
+    f16, f32 = xp.dtype("float16"), xp.dtype("float32")
+    exp, log = xp.exp, xp.log
+    subtract, divide = xp.subtract, xp.divide
+
+    def arr(r):
+        return r if r.__class__ is nd else asarray(r)
+
+    # ufunc.reduce directly: ndarray.max / .sum add a Python wrapper per call (CuPy: methods)
+    if xp.__name__ == "numpy":
+        max_reduce, sum_reduce = xp.maximum.reduce, xp.add.reduce
+    else:
+        def max_reduce(x, axis, keepdims):
+            return x.max(axis=axis, keepdims=keepdims)
+
+        def sum_reduce(x, axis, keepdims):
+            return x.sum(axis=axis, keepdims=keepdims)
+
+    def softmax(x, dim):
+        half = x.dtype == f16
+        if half:
+            x = x.astype(f32)
+        z = subtract(x, max_reduce(x, axis=dim, keepdims=True))
+        exp(z, out=z)
+        divide(z, sum_reduce(z, axis=dim, keepdims=True), out=z)
+        return arr(z.astype(f16) if half else z)
+
+    def log_softmax(x, dim):
+        half = x.dtype == f16
+        if half:
+            x = x.astype(f32)
+        m = max_reduce(x, axis=dim, keepdims=True)
+        z = subtract(x, m)
+        if z.size < _BIG:
+            s = sum_reduce(exp(z), axis=dim, keepdims=True)
+        else:
+            # large: recompute x - m over the exponentials rather than allocate (and fault
+            # in) a second temporary of x's size
+            s = sum_reduce(exp(z, out=z), axis=dim, keepdims=True)
+            subtract(x, m, out=z)
+        subtract(z, log(s, out=s), out=z)  # (x - m) - log(s), rounded as PyTorch's
+        return arr(z.astype(f16) if half else z)
+
+    def linear(x, weight, bias):
+        if x.ndim > 2:
+            # one (batch, in) @ (in, out) product instead of a matmul per leading index
+            lead = x.shape[:-1]
+            out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(lead + (weight.shape[0],))
+        else:
+            out = arr(x @ weight.T)
+        if bias is not None:
+            out += bias  # in place: the matmul result is a fresh array
+        return out
+
+    take_along_axis = xp.take_along_axis
+    arange = xp.arange
+
+    def nll_loss(x, target, weight, ignore_index, reduction):
+        if x.ndim == 1:
+            cdim = 0
+        else:
+            cdim = 1
+        valid = target != ignore_index
+        t = xp.where(valid, target, 0)
+        if x.ndim == 2:
+            picked = x[arange(x.shape[0]), t]
+        elif x.ndim == 1:
+            picked = x[t]
+        else:
+            picked = take_along_axis(x, xp.expand_dims(t, cdim), cdim).squeeze(cdim)
+        acc = f32 if x.dtype == f16 else x.dtype
+        w = valid.astype(acc) if weight is None else weight[t].astype(acc) * valid
+        loss = arr(-(picked.astype(acc) * w))
+        if reduction == "none":
+            return arr(loss.astype(x.dtype))
+        total = loss.sum()
+        if reduction == "mean":
+            d = w.sum()
+            # every target ignored: nan (0 / 0), as PyTorch
+            total = total / d if d else xp.asarray(float("nan"), acc)
+        return asarray(total, dtype=x.dtype)
+
+    return {"softmax": softmax, "log_softmax": log_softmax, "linear": linear,
+            "nll_loss": nll_loss}
+
+
+def backward_kernels(xp, **ctx) -> dict:
+    """Fused backward of the nn composites (``Backend.backward_kernels``): native arrays in
+    and out, used when no graph of the backward is needed.  Same formulas as the polyten-op
+    rules in ``polyten.autograd.derivatives``."""
+    nd = xp.ndarray
+    asarray = xp.asarray
+    f16, f32 = xp.dtype("float16"), xp.dtype("float32")
+    if xp.__name__ == "numpy":
+        sum_reduce = xp.add.reduce
+    else:
+        def sum_reduce(x, axis, keepdims):
+            return x.sum(axis=axis, keepdims=keepdims)
+
+    def arr(r):
+        return r if r.__class__ is nd else asarray(r)
+
+    def softmax(grads, inputs, outputs, params):
+        g, y = grads[0], outputs[0]
+        dim = params["dim"]
+        t = g * y
+        xp.subtract(g, sum_reduce(t, axis=dim, keepdims=True), out=t)
+        t *= y
+        return (arr(t),)
+
+    def log_softmax(grads, inputs, outputs, params):
+        g, y = grads[0], outputs[0]
+        dim = params["dim"]
+        e = xp.exp(y)
+        e *= sum_reduce(g, axis=dim, keepdims=True)
+        xp.subtract(g, e, out=e)
+        return (arr(e),)
+
+    def nll_loss(grads, inputs, outputs, params):
+        g = grads[0]
+        target, weight, cdim = params["target"], params["weight"], params["cdim"]
+        shape = params["shape"]
+        dt = g.dtype
+        acc = f32 if dt == f16 else dt
+        valid = target != params["ignore_index"]
+        t = xp.where(valid, target, 0)
+        w = valid.astype(acc) if weight is None else weight[t].astype(acc) * valid
+        if params["reduction"] == "mean":
+            d = w.sum()
+            if d:
+                w /= d
+        coef = w * -g  # 0 for ignored targets
+        out = xp.zeros(shape, dtype=dt)
+        if len(shape) == 2:
+            out[xp.arange(shape[0]), t] = coef
+        elif len(shape) == 1:
+            out[t] = coef
+        else:
+            xp.put_along_axis(out, xp.expand_dims(t, cdim), xp.expand_dims(
+                xp.asarray(coef, dtype=dt), cdim), cdim)
+        return (out,)
+
+    def linear(grads, inputs, outputs, params):
+        g = grads[0]
+        x, weight, bias = inputs
+        needs = params["needs"]  # the engine ignores the others: don't compute them
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        gx = gw = gb = None
+        if needs[0]:
+            gx = (g2 @ weight).reshape(x.shape).astype(x.dtype, copy=False)
+        if needs[1]:
+            x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+            gw = arr((g2.T @ x2).astype(weight.dtype, copy=False))
+        if needs[2]:
+            gb = sum_reduce(g2, axis=0, keepdims=False)
+            gb = arr((gb.sum() if bias.ndim == 0 else gb).astype(bias.dtype, copy=False))
+        return (gx, gw, gb)
+
+    return {"softmax": softmax, "log_softmax": log_softmax, "nll_loss": nll_loss,
+            "linear": linear}

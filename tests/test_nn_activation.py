@@ -1,0 +1,348 @@
+"""Activations (functional and modules): values and gradients against PyTorch (float64,
+including kinks, bounds and overflow points), finite-difference gradchecks without PyTorch,
+dtypes, in-place forms, the fused-vs-default softmax paths, reprs and errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import polyten as pt
+import polyten.nn as nn
+import polyten.nn.functional as F
+from polyten.autograd import gradcheck, gradgradcheck
+
+from conftest import cpu_clone
+
+RTOL = 1e-6
+
+# random values plus the points where activations have kinks, bounds or overflow
+_SPECIAL = np.array([0.0, 1.0, -1.0, 3.0, -3.0, 6.0, 20.0, 21.0, -50.0, 50.0, 800.0, -800.0,
+                     0.5, -0.5, 1e-8])
+
+
+def _values(shape=(4, 5), seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 3
+    flat = x.reshape(-1)
+    flat[:len(_SPECIAL)] = _SPECIAL[:flat.size]
+    return x
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _against_torch(pfn, tfn, x, atol=1e-12):
+    """Forward and backward of ``pfn`` vs ``tfn`` on float64 ``x`` (an incoming gradient
+    that is not all ones)."""
+    torch = _torch()
+    px = pt.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    po, to = pfn(px), tfn(tx)
+    assert po.dtype == pt.float64 and tuple(po.shape) == tuple(to.shape)
+    np.testing.assert_allclose(po.detach().numpy(), to.detach().numpy(), rtol=RTOL, atol=atol)
+    g = np.random.default_rng(1).standard_normal(tuple(to.shape))
+    po.backward(pt.tensor(g))
+    to.backward(torch.tensor(g))
+    np.testing.assert_allclose(px.grad.numpy(), tx.grad.numpy(), rtol=RTOL, atol=atol)
+
+
+# (name, polyten fn, torch fn name, kwargs)
+POINTWISE = [
+    ("relu", {}), ("relu6", {}), ("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.2}),
+    ("gelu", {}), ("gelu", {"approximate": "tanh"}), ("silu", {}), ("elu", {}),
+    ("elu", {"alpha": 0.5}), ("selu", {}), ("celu", {"alpha": 2.0}), ("sigmoid", {}),
+    ("tanh", {}), ("softplus", {}), ("softplus", {"beta": 2.0, "threshold": 10.0}),
+    ("softplus", {"beta": 0.5}), ("hardtanh", {}), ("hardtanh", {"min_val": -2.0,
+                                                                  "max_val": 3.0}),
+    ("logsigmoid", {}), ("softsign", {}), ("mish", {}), ("hardsigmoid", {}),
+    ("hardswish", {}), ("tanhshrink", {}), ("threshold", {"threshold": 0.5, "value": -2.0}),
+]
+
+
+def _ids(cases):
+    return [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" if kw else n
+            for n, kw in cases]
+
+
+@pytest.mark.parametrize("name,kw", POINTWISE, ids=_ids(POINTWISE))
+def test_pointwise_matches_torch(name, kw):
+    torch = _torch()
+    tfn = getattr(torch.nn.functional, name)
+    _against_torch(lambda x: getattr(F, name)(x, **kw), lambda x: tfn(x, **kw), _values())
+
+
+@pytest.mark.parametrize("name,kw", POINTWISE, ids=_ids(POINTWISE))
+def test_pointwise_gradcheck(name, kw):
+    # smooth points away from the kinks: central differences need a neighbourhood
+    x = pt.tensor([[-2.3, -0.7, 0.4], [1.3, 2.2, 4.1]], dtype=pt.float64, requires_grad=True)
+    assert gradcheck(lambda t: getattr(F, name)(t, **kw), (x,))
+
+
+@pytest.mark.parametrize("name,kw", [("gelu", {}), ("gelu", {"approximate": "tanh"}),
+                                     ("elu", {}), ("softplus", {}), ("logsigmoid", {}),
+                                     ("silu", {}), ("mish", {})])
+def test_smooth_activations_gradgradcheck(name, kw):
+    x = pt.tensor([-1.7, -0.3, 0.6, 2.1], dtype=pt.float64, requires_grad=True)
+    assert gradgradcheck(lambda t: getattr(F, name)(t, **kw), (x,))
+
+
+def test_gradients_finite_where_exp_overflows():
+    # the discarded branches must not turn the gradient into nan (0 * inf)
+    x = pt.tensor([-1000.0, 1000.0, 0.0], requires_grad=True)
+    for fn in (F.elu, F.softplus, F.logsigmoid, F.selu, F.mish, F.celu, F.silu):
+        x.grad = None
+        fn(x).sum().backward()
+        assert np.isfinite(x.grad.numpy()).all(), fn.__name__
+
+
+@pytest.mark.parametrize("name,kw", POINTWISE, ids=_ids(POINTWISE))
+def test_float32_stays_float32(name, kw):
+    x = pt.tensor(_values().astype(np.float32))
+    out = getattr(F, name)(x, **kw)
+    assert out.dtype == pt.float32
+    if name not in ("relu", "sigmoid", "tanh"):  # compare with a float64 computation
+        ref = getattr(F, name)(x.to(pt.float64), **kw).numpy()
+        np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_values_against_numpy_formulas():
+    x = _values()
+    px = pt.tensor(x)
+    with np.errstate(over="ignore"):
+        sig = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(F.relu(px).numpy(), np.maximum(x, 0))
+    np.testing.assert_allclose(F.leaky_relu(px, 0.1).numpy(), np.where(x > 0, x, 0.1 * x))
+    np.testing.assert_allclose(F.silu(px).numpy(), x * sig, rtol=1e-12)
+    np.testing.assert_allclose(F.elu(px).numpy(), np.where(x > 0, x, np.expm1(np.minimum(x, 0))))
+    erf = np.vectorize(math.erf)
+    np.testing.assert_allclose(F.gelu(px).numpy(), 0.5 * x * (1 + erf(x / math.sqrt(2))),
+                               rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(F.hardtanh(px).numpy(), np.clip(x, -1, 1))
+    sp = np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20))))
+    np.testing.assert_allclose(F.softplus(px).numpy(), sp, rtol=1e-12)
+
+
+def test_noncontiguous_and_empty_inputs():
+    x = pt.tensor(_values((5, 4))).T  # transposed view
+    np.testing.assert_allclose(F.gelu(x).numpy(), F.gelu(x.contiguous()).numpy())
+    np.testing.assert_allclose(F.softmax(x, 1).numpy(), F.softmax(x.contiguous(), 1).numpy())
+    e = pt.zeros((0, 3))
+    for fn in (F.relu, F.gelu, F.elu, F.silu, F.softplus, F.leaky_relu):
+        assert tuple(fn(e).shape) == (0, 3)
+    assert tuple(F.softmax(e, 1).shape) == (0, 3)
+    assert tuple(F.log_softmax(pt.zeros((2, 0)), 1).shape) == (2, 0)
+    s = pt.tensor(0.5)  # 0-d
+    assert F.softmax(s, 0).item() == 1.0
+    assert abs(F.gelu(s).item() - 0.3457312306) < 1e-8
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "gelu", "silu", "elu", "softplus", "hardtanh",
+                                  "mish", "hardswish", "logsigmoid"])
+def test_integer_input_is_refused(name):
+    with pytest.raises(TypeError, match=rf"{name}: expected a real floating-point tensor, got "
+                                        r"int64"):
+        getattr(F, name)(pt.tensor([1, 2, 3]))
+
+
+def test_argument_errors():
+    with pytest.raises(ValueError, match="gelu: approximate must be 'none' or 'tanh'"):
+        F.gelu(pt.ones(2), approximate="fast")
+    with pytest.raises(ValueError, match="GELU: approximate"):
+        nn.GELU("erf")
+    with pytest.raises(TypeError, match="relu\\(\\): expected a tensor"):
+        F.relu([1.0, 2.0])
+    with pytest.raises(TypeError, match="leaky_relu: negative_slope must be a number"):
+        F.leaky_relu(pt.ones(2), "0.1")
+    with pytest.raises(ValueError, match=r"hardtanh: min_val \(2\) must not be greater"):
+        F.hardtanh(pt.ones(2), 2, 1)
+    with pytest.raises(ValueError, match="Hardtanh: max_val"):
+        nn.Hardtanh(1.0, 1.0)
+    with pytest.raises(ValueError, match="glu: halving dimension must be even"):
+        F.glu(pt.ones(2, 3))
+    with pytest.raises(ValueError, match="celu: alpha must not be 0"):
+        F.celu(pt.ones(2), 0.0)
+
+
+# -------------------------------------------------------------------- softmax family ---
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("dim", [0, 1, -1, 2])
+def test_softmax_family_matches_torch(name, dim):
+    torch = _torch()
+    x = _values((3, 4, 5), seed=dim + 3)
+    tfn = getattr(torch.nn.functional, name)
+    _against_torch(lambda t: getattr(F, name)(t, dim), lambda t: tfn(t, dim), x)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_against_numpy_and_stable(name):
+    x = np.array([[1000.0, 1000.0, -1000.0], [1.0, 2.0, 3.0], [-1e4, 0.0, 1e4]])
+    m = x.max(1, keepdims=True)
+    ref = np.exp(x - m) / np.exp(x - m).sum(1, keepdims=True)
+    out = getattr(F, name)(pt.tensor(x), dim=1).numpy()
+    if name == "softmax":
+        np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-300)
+    else:
+        logref = (x - m) - np.log(np.exp(x - m).sum(1, keepdims=True))
+        np.testing.assert_allclose(out, logref, rtol=1e-12)
+    # float32 with huge values: no overflow, float32 kept
+    out32 = getattr(F, name)(pt.tensor(x.astype(np.float32)), 1)
+    assert out32.dtype == pt.float32 and np.isfinite(out32.numpy()).all()
+
+
+def test_softmax_masked_rows_and_dtype_argument():
+    torch = _torch()
+    x = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, 2.0], [-np.inf, -np.inf, -np.inf]])
+    for name in ("softmax", "log_softmax"):
+        ours = getattr(F, name)(pt.tensor(x), -1).numpy()
+        theirs = getattr(torch, name)(torch.tensor(x), -1).numpy()
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+        ok = ~np.isnan(theirs)
+        np.testing.assert_allclose(ours[ok], theirs[ok], rtol=1e-12)
+    h = pt.tensor([[1.0, 2.0, 3.0]], dtype=pt.float16)
+    out = F.softmax(h, 1, dtype=pt.float32)
+    assert out.dtype == pt.float32
+    np.testing.assert_allclose(out.numpy(), torch.softmax(torch.tensor([[1.0, 2.0, 3.0]]),
+                                                           1).numpy(), rtol=1e-6)
+    assert F.log_softmax(pt.tensor([1, 2, 3]), 0, dtype=pt.float64).dtype == pt.float64
+    assert F.softmax(h, 1).dtype == pt.float16
+
+
+def test_softmax_errors():
+    x = pt.ones(2, 3)
+    with pytest.raises(TypeError, match=r"softmax: dim is required.*softmax\(x, dim=-1\)"):
+        F.softmax(x)
+    with pytest.raises(IndexError, match=r"log_softmax: dimension out of range.*got 2"):
+        F.log_softmax(x, 2)
+    with pytest.raises(TypeError, match="softmax: expected a real floating-point tensor, got "
+                                        "int64; pass dtype=polyten.float32"):
+        F.softmax(pt.tensor([1, 2]), 0)
+    with pytest.raises(TypeError, match="Softmax: dim is required"):
+        nn.Softmax()(x)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_gradcheck_and_double_backward(name):
+    x = pt.tensor([[0.3, -1.2, 2.0], [0.1, 0.2, -0.4]], dtype=pt.float64, requires_grad=True)
+    assert gradcheck(lambda t: getattr(F, name)(t, 1), (x,))
+    assert gradcheck(lambda t: getattr(F, name)(t, 0), (x,))
+    assert gradgradcheck(lambda t: getattr(F, name)(t, 1), (x,))
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_fused_kernel_and_default_agree(name):
+    """The cpu backend fuses softmax/log_softmax; a backend without the kernel runs the
+    polyten-op default: same values, same gradients, one recorded node either way."""
+    x = _values((3, 4, 5), seed=7)
+    g = np.random.default_rng(3).standard_normal((3, 4, 5))
+    results = []
+    with cpu_clone("nofusedsoftmax", drop=("softmax", "log_softmax")) as dev:
+        assert dev.backend.kernels.get(name) is None
+        for device in ("cpu", dev):
+            px = pt.tensor(x, device=device, requires_grad=True)
+            out = getattr(F, name)(px, 1)
+            assert type(out.grad_fn).__name__ == ("SoftmaxBackward0" if name == "softmax"
+                                                  else "LogSoftmaxBackward0")
+            out.backward(pt.tensor(g, device=device))
+            results.append((out.detach().to("cpu").numpy(), px.grad.to("cpu").numpy()))
+            assert gradcheck(lambda t: getattr(F, name)(t, -1),
+                             (pt.tensor([[0.2, -0.5, 1.0]], dtype=pt.float64, device=device,
+                                        requires_grad=True),))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10, atol=1e-14)
+
+
+# ------------------------------------------------------------------------- in place ----
+@pytest.mark.parametrize("name,kw", [("relu", {}), ("leaky_relu", {"negative_slope": 0.1}),
+                                     ("elu", {}), ("hardtanh", {}), ("silu", {}),
+                                     ("selu", {}), ("relu6", {})])
+def test_inplace_writes_input_and_keeps_gradient(name, kw):
+    torch = _torch()
+    x = _values((3, 4), seed=11)
+    px = pt.tensor(x)
+    ref = getattr(F, name)(px, **kw).numpy()
+    out = getattr(F, name)(px, inplace=True, **kw)
+    assert out is px
+    np.testing.assert_allclose(px.numpy(), ref)
+    # on a non-leaf of a graph: the gradient is PyTorch's
+    a = pt.tensor(x, requires_grad=True)
+    ta = torch.tensor(x, requires_grad=True)
+    h = a * 2
+    th = ta * 2
+    getattr(F, name)(h, inplace=True, **kw).sum().backward()
+    getattr(torch.nn.functional, name)(th, inplace=True, **kw).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=RTOL)
+
+
+def test_inplace_on_leaf_that_requires_grad_is_refused():
+    x = pt.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        F.elu(x, inplace=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        nn.ReLU(inplace=True)(x)
+
+
+# -------------------------------------------------------------------------- modules ----
+def _module_pairs():
+    return [
+        ("ReLU", (), {}), ("ReLU", (), {"inplace": True}), ("ReLU6", (), {}),
+        ("LeakyReLU", (), {}), ("LeakyReLU", (0.2, True), {}), ("GELU", (), {}),
+        ("GELU", ("tanh",), {}), ("SiLU", (), {}), ("SiLU", (True,), {}), ("ELU", (), {}),
+        ("ELU", (0.5, True), {}), ("SELU", (), {}), ("CELU", (2.0,), {}), ("Sigmoid", (), {}),
+        ("Tanh", (), {}), ("Softmax", (), {"dim": 1}), ("LogSoftmax", (), {"dim": -1}),
+        ("Softmin", (1,), {}), ("Softplus", (), {}), ("Softplus", (2, 10), {}),
+        ("Hardtanh", (), {}), ("Hardtanh", (-2, 2, True), {}), ("LogSigmoid", (), {}),
+        ("Softsign", (), {}), ("Mish", (), {}), ("Hardsigmoid", (), {}), ("Hardswish", (), {}),
+        ("Hardswish", (True,), {}), ("Tanhshrink", (), {}), ("Threshold", (0.1, 20), {}),
+        ("GLU", (), {}), ("PReLU", (), {}), ("PReLU", (3, 0.1), {}), ("Softmax2d", (), {}),
+        ("Identity", (), {}),
+    ]
+
+
+@pytest.mark.parametrize("cls,args,kwargs", _module_pairs(),
+                         ids=[f"{c}{a}{k}" for c, a, k in _module_pairs()])
+def test_module_repr_matches_torch(cls, args, kwargs):
+    torch = _torch()
+    assert repr(getattr(nn, cls)(*args, **kwargs)) == repr(getattr(torch.nn, cls)(*args,
+                                                                                  **kwargs))
+
+
+@pytest.mark.parametrize("cls,args,kwargs", [p for p in _module_pairs()
+                                             if True not in p[1] and not p[2].get("inplace")],
+                         ids=lambda p: str(p))
+def test_module_forward_matches_torch(cls, args, kwargs):
+    torch = _torch()
+    x = _values((2, 3, 4, 2), seed=5)
+    tm = getattr(torch.nn, cls)(*args, **kwargs).double()
+    pm = getattr(nn, cls)(*args, **kwargs).double()
+    if cls == "PReLU":
+        pm.load_state_dict({k: pt.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    _against_torch(pm, tm, x)
+    if cls == "PReLU":
+        assert tuple(pm.weight.shape) == tuple(tm.weight.shape)
+
+
+def test_prelu_weight_gradient_matches_torch():
+    torch = _torch()
+    x = _values((2, 3, 4), seed=2)
+    tm = torch.nn.PReLU(3).double()
+    pm = nn.PReLU(3).double()
+    tx, px = torch.tensor(x, requires_grad=True), pt.tensor(x, requires_grad=True)
+    tm(tx).sum().backward()
+    pm(px).sum().backward()
+    np.testing.assert_allclose(pm.weight.grad.numpy(), tm.weight.grad.numpy(), rtol=RTOL)
+    np.testing.assert_allclose(px.grad.numpy(), tx.grad.numpy(), rtol=RTOL)
+    with pytest.raises(ValueError, match="prelu: weight of 3 elements"):
+        pm(pt.ones(2, 4))
+
+
+def test_modules_have_no_parameters_and_follow_train_eval():
+    m = nn.Sequential(nn.ReLU(), nn.GELU(), nn.Softmax(dim=1))
+    assert list(m.parameters()) == []
+    m.eval()
+    assert all(not c.training for c in m.children())
+    x = pt.tensor([[1.0, -2.0, 0.5]])
+    np.testing.assert_allclose(m(x).numpy(), F.softmax(F.gelu(F.relu(x)), 1).numpy())

@@ -29,6 +29,7 @@ from .api.dtypes import (bool, can_cast, cdouble, cfloat, complex64, complex128,
                          set_default_dtype, short, uint8)
 from .api.elementwise import *  # noqa: F401,F403
 from .api.indexing import *  # noqa: F401,F403
+from .api.inplace_ops import *  # noqa: F401,F403  (optim, issue 4)
 from .api.interop import from_dlpack  # noqa: F401
 from .api.namespace_info import __array_namespace_info__  # noqa: F401
 from .api.printing import get_printoptions, printoptions, set_printoptions  # noqa: F401
@@ -45,6 +46,9 @@ from . import autograd  # noqa: E402
 from . import linalg  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
+# checkpoints (issue 4): the module imports json/hashlib/NumPy inside its functions only
+from . import serialization  # noqa: E402
+from .serialization import load, save  # noqa: E402,F401
 from .autograd.functions import TENSOR_METHODS as _AG_METHODS
 from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,  # noqa: E402
                                  no_grad, set_grad_enabled)
@@ -55,6 +59,22 @@ for _k, _v in _AG_METHODS.items():
     setattr(Tensor, _k, _v)
 del _k, _v
 from .autograd import derivatives as _derivatives  # noqa: E402,F401  (fills the rule table)
+
+# --- data loading (issue 5): Generator, Tensor.pin_memory; polyten.data and polyten.utils are
+# imported on first attribute access (module __getattr__) so that `import polyten` stays cheap
+from .api.generator import Generator  # noqa: E402,F401
+from .api import pinning as _pinning  # noqa: E402
+for _k, _v in _pinning.TENSOR_METHODS.items():
+    setattr(Tensor, _k, _v)
+del _k, _v
+
+
+def __getattr__(name):
+    if name in ("data", "utils"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'polyten' has no attribute {name!r}")
+# --- end data loading
 
 __version__ = "0.1.0"
 __array_api_version__ = "2024.12"

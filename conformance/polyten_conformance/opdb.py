@@ -2531,3 +2531,250 @@ def uncovered_ops() -> list:
     """Op-table ops no OpInfo dispatches to (random / transfer ops have dedicated tests)."""
     done = covered_op_table_names()
     return [n for n, o in OPS.items() if n not in done and o.tier not in ("random", "transfer")]
+
+
+# --------------------------------------------------------------- nn: normalisation ---------
+# composites layer_norm / batch_norm (polyten.nn.functional._norm)
+def _ln_samples(dtype, rng):
+    m = lambda shape, lay="contiguous": Arr(make(rng, shape, dtype, "any"), lay)  # noqa: E731
+    return [
+        Sample(m((4, 5)), (5,), m((5,)), m((5,)), desc="(N, D), weight and bias"),
+        Sample(m((2, 3, 4)), (3, 4), desc="two normalized dims, no affine"),
+        Sample(m((2, 3, 4)), 4, m((4,)), eps=1e-3, desc="weight only, eps=1e-3"),
+        Sample(m((4, 5), "transposed"), [5], m((5,)), m((5,)), desc="transposed"),
+        Sample(m((0, 5)), (5,), m((5,)), m((5,)), desc="empty batch"),
+    ]
+
+
+def _ln_ref(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    k = 1 if isinstance(normalized_shape, int) else len(normalized_shape)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    if x.size == 0:
+        return x.copy()
+    xc = x - x.mean(axis=axes, keepdims=True)
+    out = xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+add(OpInfo("nn.functional.layer_norm", "nn", optable="layer_norm", ref=_ln_ref,
+           samples=_ln_samples, result=lambda s, d: d, tol="loose", errors=lambda rng: [
+               _ex("normalized_shape not the trailing dims", _f32(rng, (2, 3)), (4,),
+                   exc=ValueError, match=["layer_norm", "(4,)", "(2, 3)"]),
+               _ex("weight of the wrong shape", _f32(rng, (2, 3)), (3,), _f32(rng, (2,)),
+                   exc=ValueError, match=["layer_norm", "weight", "(3,)"])]))
+
+
+def _bn_samples(dtype, rng):
+    m = lambda shape, lay="contiguous": Arr(make(rng, shape, dtype, "any"), lay)  # noqa: E731
+    pos = lambda shape: Arr(np.abs(make(rng, shape, dtype, "any")) + 0.5)  # noqa: E731
+    return [
+        Sample(m((4, 3)), None, None, m((3,)), m((3,)), training=True,
+               desc="(N, C), batch statistics"),
+        Sample(m((2, 3, 4)), None, None, m((3,)), m((3,)), True, desc="(N, C, L)"),
+        Sample(m((2, 3, 2, 2)), None, None, training=True, eps=1e-3, desc="no affine"),
+        Sample(m((4, 3), "transposed"), None, None, m((3,)), None, True, desc="transposed"),
+        Sample(m((4, 3)), m((3,)), pos((3,)), m((3,)), m((3,)), training=False,
+               desc="eval mode: running statistics"),
+    ]
+
+
+def _bn_ref(x, running_mean, running_var, weight=None, bias=None, training=False,
+            momentum=0.1, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    cs = (x.shape[1],) + (1,) * (x.ndim - 2)
+    if training:
+        mean = x.mean(axis=axes, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    else:
+        mean, var = running_mean.reshape(cs), running_var.reshape(cs)
+    out = (x - mean) / np.sqrt(var + eps)
+    if weight is not None:
+        out = out * weight.reshape(cs)
+    return out if bias is None else out + bias.reshape(cs)
+
+
+add(OpInfo("nn.functional.batch_norm", "nn", optable="batch_norm", ref=_bn_ref,
+           samples=_bn_samples, result=lambda s, d: d, tol="loose", errors=lambda rng: [
+               _ex("one value per channel in training", _f32(rng, (1, 3)), None, None,
+                   training=True, exc=ValueError,
+                   match=["batch_norm", "Expected more than 1 value per channel"]),
+               _ex("weight of the wrong shape", _f32(rng, (4, 3)), None, None,
+                   _f32(rng, (2,)), training=True, exc=ValueError,
+                   match=["batch_norm", "weight", "(3,)"])]))
+
+
+# ------------------------------------------------------- nn: convolution and max-pooling ---
+# composites conv / conv_transpose / max_pool (polyten.nn.functional._conv, _pool); the
+# references loop over kernel offsets in NumPy float64 (never over output positions)
+def _np_pairs(padding, kernel, dilation):
+    if padding == "valid":
+        return [(0, 0)] * len(kernel)
+    if padding == "same":
+        return [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+                for k, d in zip(kernel, dilation)]
+    p = (padding,) * len(kernel) if isinstance(padding, int) else tuple(padding)
+    return [(v, v) for v in p]
+
+
+def _np_nt(v, m):
+    return (v,) * m if isinstance(v, int) else tuple(v)
+
+
+def _np_conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    m = weight.ndim - 2
+    unbatched = x.ndim == m + 1
+    if unbatched:
+        x = x[None]
+    kernel = weight.shape[2:]
+    s, d = _np_nt(stride, m), _np_nt(dilation, m)
+    xp = np.pad(x, [(0, 0), (0, 0)] + _np_pairs(padding, kernel, d))
+    out = tuple((p - dd * (k - 1) - 1) // ss + 1
+                for p, k, ss, dd in zip(xp.shape[2:], kernel, s, d))
+    n, c = x.shape[:2]
+    o = weight.shape[0]
+    res = np.zeros((n, o) + out)
+    cg, og = c // groups, o // groups
+    for kk in np.ndindex(*kernel):
+        win = xp[(slice(None), slice(None)) + tuple(
+            slice(i * dd, i * dd + ss * (q - 1) + 1, ss) for i, dd, ss, q in
+            zip(kk, d, s, out))]
+        for g in range(groups):
+            w = weight[(slice(g * og, (g + 1) * og), slice(None)) + kk]
+            res[:, g * og:(g + 1) * og] += np.einsum("nc...,oc->no...",
+                                                     win[:, g * cg:(g + 1) * cg], w)
+    if bias is not None:
+        res += bias.reshape((o,) + (1,) * m)
+    return res[0] if unbatched else res
+
+
+def _conv2d_samples(dtype, rng):
+    m = lambda shape, lay="contiguous": _mat(rng, shape, dtype, lay)  # noqa: E731
+    return [
+        Sample(m((2, 3, 5, 4)), m((4, 3, 3, 2)), m((4,)), desc="bias, valid"),
+        Sample(m((2, 3, 6, 5)), m((4, 3, 3, 3)), None, 2, 1, desc="stride 2, padding 1"),
+        Sample(m((1, 4, 5, 6)), m((4, 2, 2, 3)), m((4,)), 1, "same", (2, 1), 2,
+               desc="'same', dilation, groups"),
+        Sample(m((3, 5, 5)), m((2, 3, 3, 3)), desc="unbatched"),
+        Sample(m((2, 3, 5, 4), "transposed"), m((2, 3, 2, 2)), desc="non-contiguous input"),
+        Sample(m((0, 3, 5, 4)), m((2, 3, 2, 2)), m((2,)), desc="empty batch"),
+    ]
+
+
+def _conv_errors(rng):
+    return [
+        _ex("channel mismatch", _f32(rng, (1, 4, 5, 5)), _f32(rng, (2, 3, 3, 3)),
+            exc=ValueError, match=["conv2d", "4 channels", "expects 3", "(1, 4, 5, 5)"]),
+        _ex("kernel larger than the padded input", _f32(rng, (1, 3, 2, 2)),
+            _f32(rng, (2, 3, 3, 3)), exc=ValueError, match=["conv2d", "(2 x 2)", "(3 x 3)"]),
+        _ex("3-D weight", _f32(rng, (1, 3, 5, 5)), _f32(rng, (2, 3, 3)), exc=ValueError,
+            match=["conv2d", "weight", "4-D"]),
+        _ex("'same' with stride 2", _f32(rng, (1, 3, 5, 5)), _f32(rng, (2, 3, 3, 3)), None, 2,
+            "same", exc=ValueError, match=["conv2d", "same", "stride"]),
+    ]
+
+
+add(OpInfo("nn.functional.conv2d", "nn", optable="conv", ref=_np_conv,
+           samples=_conv2d_samples, dtypes="real_floating", rejects=("bool", "complex64"),
+           tol="linalg", errors=_conv_errors))
+add(OpInfo("nn.functional.conv1d", "nn", optable="conv", ref=_np_conv, dtypes="real_floating",
+           rejects=(), tol="linalg", samples=lambda dtype, rng: [
+               Sample(_mat(rng, (2, 3, 7), dtype), _mat(rng, (4, 3, 3), dtype),
+                      _mat(rng, (4,), dtype), 2, 1, desc="stride 2, padding 1"),
+               Sample(_mat(rng, (4, 6), dtype), _mat(rng, (2, 2, 2), dtype), None, 1, "same",
+                      2, 2, desc="unbatched, 'same', dilation, groups")]))
+
+
+def _np_conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                       dilation=1):
+    """The adjoint of _np_conv: scatter each input element's kernel-weighted block."""
+    m = weight.ndim - 2
+    unbatched = x.ndim == m + 1
+    if unbatched:
+        x = x[None]
+    kernel = weight.shape[2:]
+    s, d = _np_nt(stride, m), _np_nt(dilation, m)
+    p, op = _np_nt(padding, m), _np_nt(output_padding, m)
+    n, cin = x.shape[:2]
+    cog = weight.shape[1]
+    cig = cin // groups
+    insize = x.shape[2:]
+    full = tuple((i - 1) * ss + dd * (k - 1) + 1 + q
+                 for i, k, ss, dd, q in zip(insize, kernel, s, d, op))
+    res = np.zeros((n, cog * groups) + full)
+    for kk in np.ndindex(*kernel):
+        key = (slice(None), slice(None)) + tuple(
+            slice(i * dd, i * dd + ss * (q - 1) + 1, ss) for i, dd, ss, q in
+            zip(kk, d, s, insize))
+        for g in range(groups):
+            w = weight[(slice(g * cig, (g + 1) * cig), slice(None)) + kk]
+            res[(slice(None), slice(g * cog, (g + 1) * cog)) + key[2:]] += np.einsum(
+                "nc...,co->no...", x[:, g * cig:(g + 1) * cig], w)
+    res = res[(slice(None), slice(None)) + tuple(slice(pp, f - pp) for pp, f in zip(p, full))]
+    if bias is not None:
+        res = res + bias.reshape((-1,) + (1,) * m)
+    return res[0] if unbatched else res
+
+
+add(OpInfo("nn.functional.conv_transpose2d", "nn", optable="conv_transpose",
+           ref=_np_conv_transpose, dtypes="real_floating", rejects=("bool", "complex64"),
+           tol="linalg", samples=lambda dtype, rng: [
+               Sample(_mat(rng, (2, 3, 3, 4), dtype), _mat(rng, (3, 2, 3, 2), dtype),
+                      _mat(rng, (2,), dtype), desc="bias"),
+               Sample(_mat(rng, (1, 4, 3, 3), dtype), _mat(rng, (4, 1, 3, 3), dtype), None, 2,
+                      1, 1, 2, desc="stride 2, padding 1, output_padding 1, groups 2"),
+               Sample(_mat(rng, (2, 3, 2), dtype), _mat(rng, (2, 2, 2, 2), dtype), None, 1, 0,
+                      0, 1, 2, desc="unbatched, dilation 2")],
+           errors=lambda rng: [
+               _ex("channel mismatch", _f32(rng, (1, 4, 3, 3)), _f32(rng, (3, 2, 3, 3)),
+                   exc=ValueError, match=["conv_transpose2d", "4 channels", "expects 3"]),
+               _ex("output_padding too large", _f32(rng, (1, 3, 3, 3)),
+                   _f32(rng, (3, 2, 3, 3)), None, 2, 0, 2, exc=ValueError,
+                   match=["conv_transpose2d", "output_padding"])]))
+
+
+def _np_max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    m = 2  # max_pool2d: (N, C, H, W) or (C, H, W)
+    unbatched = x.ndim == m + 1
+    kind = x.dtype
+    x = x.astype(np.float64)[None] if unbatched else x.astype(np.float64)
+    k = _np_nt(kernel_size, m)
+    s = k if stride is None else _np_nt(stride, m)
+    p, d = _np_nt(padding, m), _np_nt(dilation, m)
+    out = []
+    for L, kk, ss, pp, dd in zip(x.shape[2:], k, s, p, d):
+        o = (L + 2 * pp - dd * (kk - 1) - 1 + (ss - 1 if ceil_mode else 0)) // ss + 1
+        if ceil_mode and (o - 1) * ss >= L + pp:
+            o -= 1
+        out.append(o)
+    hi = [max(pp, (o - 1) * ss + dd * (kk - 1) + 1 - L - pp)
+          for L, kk, ss, pp, dd, o in zip(x.shape[2:], k, s, p, d, out)]
+    xp = np.pad(x, [(0, 0), (0, 0)] + list(zip(p, hi)), constant_values=-np.inf)
+    res = np.full(x.shape[:2] + tuple(out), -np.inf)
+    for kk in np.ndindex(*k):
+        win = xp[(slice(None), slice(None)) + tuple(
+            slice(i * dd, i * dd + ss * (q - 1) + 1, ss) for i, dd, ss, q in
+            zip(kk, d, s, out))]
+        res = np.maximum(res, win)
+    res = res.astype(kind)
+    return res[0] if unbatched else res
+
+
+add(OpInfo("nn.functional.max_pool2d", "nn", optable="max_pool", ref=_np_max_pool,
+           result=lambda s, d: d, dtypes="real_numeric", rejects=("bool", "complex64"), samples=lambda dtype, rng: [
+               Sample(Arr(make(rng, (2, 3, 6, 5), dtype, "any")), 2, desc="2x2"),
+               Sample(Arr(make(rng, (2, 2, 7, 7), dtype, "any")), 3, 2, 1, desc="3x3, stride "
+                      "2, padding 1 (overlapping)"),
+               Sample(Arr(make(rng, (1, 2, 7, 6), dtype, "any")), (2, 3), (2, 1), 0, (2, 1),
+                      True, desc="dilation, ceil_mode"),
+               Sample(Arr(make(rng, (3, 4, 4), dtype, "any"), "transposed"), 2,
+                      desc="unbatched, non-contiguous")],
+           grad_samples=lambda dtype, rng: [
+               Sample(Arr(rng.permutation(60).reshape(1, 3, 4, 5).astype(dtype) / 7), 2, 1,
+                      desc="distinct values (no ties), overlapping windows")],
+           errors=lambda rng: [
+               _ex("padding above half the kernel", _f32(rng, (1, 1, 4, 4)), 3, 1, 2,
+                   exc=ValueError, match=["max_pool2d", "pad"]),
+               _ex("2-D input", _f32(rng, (4, 4)), 2, exc=ValueError,
+                   match=["max_pool2d", "(4, 4)"])]))

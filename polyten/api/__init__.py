@@ -12,6 +12,10 @@ from .tensor import Tensor
 AREAS = (elementwise, reduction, linalg, shape, indexing, creation, random, interop, arrayapi,
          inplace)
 
+# --- optim (issue 4): addcmul / addcdiv / lerp and their in-place forms ---
+from . import inplace_ops  # noqa: E402
+AREAS = AREAS + (inplace_ops,)
+
 
 def _install_methods() -> None:
     seen = {}

@@ -839,3 +839,94 @@ def _bce_target(n, g):
 
 # inputs: (input, target) of one shape; the unweighted elementwise loss
 define("binary_cross_entropy", _bce_input, _bce_target)
+
+
+# --- nn: normalisation (polyten.nn.functional._norm) ----------------------------------------
+# The statistics are recomputed from the saved input (not read from the forward's saved
+# natives), so these formulas are differentiable in x and double backward is right; the cpu
+# backend's fused backward kernels use the saved statistics instead.
+def _normalized(n, dims):
+    """``(xhat, rstd)`` of the node's input over ``dims`` (float32 for float16 inputs)."""
+    x = n.inputs[0]
+    if x.dtype == pt.float16:
+        x = x.float()
+    xc = x - x.mean(dim=dims, keepdim=True)
+    rstd = pt.rsqrt((xc * xc).mean(dim=dims, keepdim=True) + n.params["eps"])
+    return xc * rstd, rstd
+
+
+def _normalized_x_grad(n, g, dims, w):
+    """Gradient of ``xhat * w`` through the normalisation over ``dims``."""
+    xhat, rstd = _normalized(n, dims)
+    gh = g if w is None else g * w
+    return rstd * (gh - gh.mean(dim=dims, keepdim=True)
+                   - xhat * (gh * xhat).mean(dim=dims, keepdim=True))
+
+
+def _ln_dims(n):
+    nd = len(n.shapes[0][0])
+    return tuple(range(nd - n.params["ndim"], nd))
+
+
+def _bn_dims(n):
+    return (0,) + tuple(range(2, len(n.shapes[0][0])))
+
+
+def _bn_channels(n, t):
+    """A (C,) tensor shaped to broadcast against the (N, C, ...) input."""
+    nd = len(n.shapes[0][0])
+    return t.reshape((t.shape[0],) + (1,) * (nd - 2))
+
+
+def _layer_norm_x(n, g):
+    return _normalized_x_grad(n, g, _ln_dims(n), n.inputs[1])
+
+
+def _layer_norm_w(n, g):
+    return g * _normalized(n, _ln_dims(n))[0]  # the engine sums it to the weight's shape
+
+
+def _batch_norm_x(n, g):
+    w = n.inputs[1]
+    return _normalized_x_grad(n, g, _bn_dims(n), None if w is None else _bn_channels(n, w))
+
+
+def _batch_norm_w(n, g):
+    return (g * _normalized(n, _bn_dims(n))[0]).sum(dim=_bn_dims(n))
+
+
+# inputs (x, weight, bias); params: eps, ndim (layer_norm), the forward's statistics
+define("layer_norm", _layer_norm_x, _layer_norm_w, lambda n, g: g)
+define("batch_norm", _batch_norm_x, _batch_norm_w, lambda n, g: g.sum(dim=_bn_dims(n)))
+
+
+# --- nn: convolution and max-pooling (polyten.nn.functional._conv / _pool) ------------------
+# conv and conv_transpose are each other's input gradient; the weight gradient is an im2col
+# product; the formulas live beside the ops (they share their geometry helpers).
+def _conv_formula(name):
+    def f(n, g):
+        from ..nn.functional import _conv
+        return getattr(_conv, name)(n, g)
+    f.__name__ = name
+    return f
+
+
+define("conv", _conv_formula("conv_grad_input"), _conv_formula("conv_grad_weight"),
+       _conv_formula("conv_grad_bias"))
+define("conv_transpose", _conv_formula("conv_transpose_grad_input"),
+       _conv_formula("conv_transpose_grad_weight"), _conv_formula("conv_grad_bias"))
+
+
+def _max_pool_grad(n, g):
+    """g added at the input position each window picked (params: the native int64 indices,
+    flat per (n, c) plane, and the input's shape)."""
+    from ..api.tensor import wrap
+    p = n.params
+    shape = tuple(p["shape"])
+    b, c = shape[0], shape[1]
+    idx = wrap(p["indices"], g.device, pt.int64).reshape(b, c, -1)
+    flat = _zeros((b, c, _numel(shape[2:])), g).scatter_add(2, idx, g.reshape(b, c, -1))
+    return flat.reshape(shape)
+
+
+define("max_pool", _max_pool_grad, inputs=False)

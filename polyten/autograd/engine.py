@@ -9,12 +9,17 @@ in one place, then hands the gradients to ``next_functions``.
 from __future__ import annotations
 
 import heapq
+from heapq import heappop, heappush
 from typing import Dict, List, Optional, Sequence
 
+from ..api import dtypes as _dt
+from ..api.tensor import wrap
 from . import grad_mode
 from .graph import ANOMALY, AccumulateGrad, Node, check_versions
 
 __all__ = ["run_backward", "sum_to"]
+
+_grad_enabled = grad_mode.grad_enabled
 
 
 def sum_to(g, shape):
@@ -60,14 +65,24 @@ def _call_rule(node: Node, grads: list):
                            f"polyten.no_grad() or on detached tensors")
     if node.released:
         raise _released_error(node)
-    if node.saved_versions or node.out_versions:
-        check_versions(node)
+    for saved in (node.saved_versions, node.out_versions):
+        if saved:
+            for item in saved:
+                if item is not None and item[0][0] != item[1]:
+                    check_versions(node)  # raises, naming the tensor
+    if not rule.holomorphic:
+        conj = False
+    elif len(grads) == 1:
+        conj = grads[0] is not None and grads[0]._dtype.kind == "c"
+    else:
+        conj = any(x is not None and x._dtype.kind == "c" for x in grads)
     dev = node.device
-    if dev is not None and dev.backend.backward_kernels and not grad_mode.grad_enabled():
+    if dev is not None and not conj and not _grad_enabled():
         fused = dev.backend.backward_kernels.get(rule.name)
         if fused is not None:
-            return _call_fused(node, fused, grads)
-    conj = rule.holomorphic and any(x is not None and x._dtype.kind == "c" for x in grads)
+            out = _call_fused(node, fused, grads)
+            if out is not NotImplemented:
+                return out
     if conj:  # PyTorch's convention for complex values: g * conj(f'(z)) = conj(conj(g) f'(z))
         grads = [None if x is None else (x.conj() if x._dtype.kind == "c" else x)
                  for x in grads]
@@ -92,32 +107,75 @@ def _call_rule(node: Node, grads: list):
         if conj and r is not None and r._dtype.kind == "c":
             r = r.conj()
         if r is not None:
-            shape, dtype = shapes[i]
-            if r._data.shape != shape:
-                r = sum_to(r, shape)
-            if r._dtype is not dtype:
-                r = r.to(dtype)
-        out.append(r)
+            out.append(_fit(r, shapes[i]))
+        else:
+            out.append(None)
     return out
 
 
+def _fit(r, shape_dtype):
+    """``r`` reduced to an input's shape (undoing broadcasting) and cast to its dtype."""
+    shape, dtype = shape_dtype
+    if r._data.shape != shape:
+        r = sum_to(r, shape)
+    if r._dtype is not dtype:
+        r = r.to(dtype)
+    return r
+
+
 def _call_fused(node, fused, grads):
-    """A backend's fused backward kernel: native arrays in and out, no graph recorded."""
-    from ..api.tensor import wrap
-    natives = tuple(None if g is None else g._data for g in grads)
-    inputs = None if node.inputs is None else tuple(
-        getattr(t, "_data", t) for t in node.inputs)
-    outputs = None if node.outputs is None else tuple(
-        None if o is None else o[0] for o in node.outputs)
-    res = fused(natives, inputs, outputs, dict(node.params or {}))
+    """A backend's fused backward kernel: native arrays in and out, no graph recorded.
+
+    The kernel may return ``NotImplemented`` (the formulas run instead) and gradients of the
+    broadcast shape or another dtype (reduced and cast here, as for the formulas).
+    """
+    # once per node of every backward(): the common one-gradient, one/two-input shapes are
+    # spelled out instead of generator expressions
+    if len(grads) == 1:
+        g = grads[0]
+        natives = (None if g is None else g._data,)
+    else:
+        natives = tuple(None if g is None else g._data for g in grads)
+    saved = node.inputs
+    if saved is None:
+        inputs = None
+    elif len(saved) == 2:
+        a, b = saved
+        inputs = (getattr(a, "_data", a), getattr(b, "_data", b))
+    else:
+        inputs = tuple(getattr(t, "_data", t) for t in saved)
+    saved = node.outputs
+    if saved is None:
+        outputs = None
+    elif len(saved) == 1:
+        outputs = (saved[0][0],)
+    else:
+        outputs = tuple(None if o is None else o[0] for o in saved)
+    params = node.params
+    if params:
+        params = dict(params)
+        params["needs"] = node.needs
+        params["shapes"] = node.shapes
+    else:
+        params = {"needs": node.needs, "shapes": node.shapes}
+    res = fused(natives, inputs, outputs, params)
+    if res is NotImplemented:
+        return res
+    dev = node.device
+    native_dtype = dev.backend.native_dtype
     out = []
+    shapes = node.shapes
     for i, need in enumerate(node.needs):
         r = res[i] if i < len(res) else None
         if not need or r is None:
             out.append(None)
             continue
-        shape, dtype = node.shapes[i][0], node.shapes[i][1]
-        out.append(wrap(r, node.device, dtype))
+        shape, dtype = shapes[i]
+        if r.shape == shape and r.dtype == native_dtype(dtype.name):
+            out.append(wrap(r, dev, dtype))
+        else:
+            t = wrap(r, dev, _dt._by_name(dev.backend.dtype_name(r)))
+            out.append(_fit(t, shapes[i]))
     return out
 
 
@@ -156,8 +214,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
             if acc is None:
                 acc = ag.accumulator = AccumulateGrad(t)
             node, idx = acc, 0
-        n_out = getattr(node, "n_outputs", 1)
-        buf = buffers.setdefault(node, [None] * n_out)
+        buf = buffers.setdefault(node, [None] * node.n_outputs)
         buf[idx] = _add(buf[idx], g)
         starts.append(node)
     # dependency counts over the reachable graph
@@ -179,14 +236,14 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
     for n in starts:
         if deps.get(n, 0) == 0 and n not in pushed:
             pushed.add(n)
-            heapq.heappush(heap, (-getattr(n, "seq", -1), id(n), n))
+            heapq.heappush(heap, (-n.seq, id(n), n))
     _STORED[0] = set()
     token = grad_mode._ENABLED.set(create_graph)
     try:
         while heap:
-            _, _, node = heapq.heappop(heap)
+            node = heappop(heap)[2]
             grads = buffers.pop(node, None)
-            if isinstance(node, AccumulateGrad):
+            if node.__class__ is AccumulateGrad:
                 g = grads[0] if grads else None
                 if g is not None:
                     _accumulate(node.variable, g, create_graph, capture, captured, only,
@@ -219,12 +276,14 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
                 if g is not None:
                     buf = buffers.get(m)
                     if buf is None:
-                        buf = buffers[m] = [None] * getattr(m, "n_outputs", 1)
-                    buf[idx] = _add(buf[idx], g)
-                deps[m] -= 1
-                if deps[m] == 0 and m not in pushed:
+                        buf = buffers[m] = [None] * m.n_outputs
+                    old = buf[idx]
+                    buf[idx] = g if old is None else old + g
+                d = deps[m] - 1
+                deps[m] = d
+                if d == 0 and m not in pushed:
                     pushed.add(m)
-                    heapq.heappush(heap, (-getattr(m, "seq", -1), id(m), m))
+                    heappush(heap, (-m.seq, id(m), m))
     finally:
         grad_mode._ENABLED.reset(token)
         _STORED[0] = set()
@@ -277,12 +336,14 @@ def _accumulate(leaf, g, create_graph, capture, captured, only, accumulate):
             captured[capture[key]] = _add(captured.get(capture[key]), g)
     if not accumulate or (only is not None and id(leaf) not in only):
         return
-    if not create_graph:
+    if not create_graph and g._ag is not None:
         g = g.detach()
     if ag.grad is None:
-        # one gradient tensor may reach several leaves (x + y): each .grad owns its memory
+        # each .grad owns writable, contiguous memory (as PyTorch's AccumulateGrad): one
+        # gradient may reach several leaves (x + y), and a reduction's backward is a
+        # read-only broadcast view (x.sum()), which an in-place grad.zero_() could not write
         key = id(g._data)
-        if key in _STORED[0] or g._data is leaf._data:
+        if key in _STORED[0] or g._data is leaf._data or not g.is_contiguous():
             g = g.clone()
         _STORED[0].add(id(g._data))
         ag.grad = g

@@ -6,6 +6,8 @@ from __future__ import annotations
 import weakref
 from typing import Optional, Sequence
 
+from ..api._core import share_version
+from ..api.tensor import wrap
 from ..dispatch.errors import fmt_shape
 from .engine import run_backward
 from .meta import AutogradMeta
@@ -23,6 +25,8 @@ def _as_list(x):
 
 def _default_grads(outputs, grad_outputs, op):
     from ..api.creation import ones_like
+    if grad_outputs is None and len(outputs) == 1 and outputs[0]._data.shape == ():
+        return [ones_like(outputs[0])]  # loss.backward(): the common case, checked cheaply
     grads = _as_list(grad_outputs)
     if not grads:
         grads = [None] * len(outputs)
@@ -160,8 +164,6 @@ def _set_grad(self, value):
 
 def _detach(self):
     """A tensor sharing this one's data, outside the graph (``requires_grad=False``)."""
-    from ..api._core import share_version
-    from ..api.tensor import wrap
     return share_version(self, wrap(self._data, self._device, self._dtype))
 
 

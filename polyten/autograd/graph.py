@@ -87,6 +87,8 @@ class AccumulateGrad:
         self.variable = variable
 
     next_functions = ()
+    seq = -1  # runs after every node that feeds it
+    n_outputs = 1
 
     def name(self) -> str:
         return "AccumulateGrad"
@@ -122,94 +124,129 @@ def needs_grad(t) -> bool:
     return ag is not None and ag.requires_grad
 
 
-def _edge(t) -> Tuple[Optional[Any], int]:
-    ag = t._ag
-    if ag is None or not ag.requires_grad:
-        return (None, 0)
-    if ag.grad_fn is not None:
-        return (ag.grad_fn, ag.output_nr)
-    acc = ag.accumulator
-    if acc is None:
-        acc = ag.accumulator = AccumulateGrad(t)
-    return (acc, 0)
-
-
 def record(rule, out, inputs: tuple, params: Optional[dict] = None):
     """Attach a node for ``rule`` (a ``derivatives.Rule``) to ``out`` (a tensor or tuple).
 
     ``inputs`` are the op's inputs in the rule's order: tensors, or plain values (Python
     scalars, None) which get no gradient.  Returns ``out``.
     """
-    # one pass over the inputs: edges, which need a gradient, shapes/dtypes, saved versions
-    edges = []
-    needs = []
-    shapes = []
-    any_need = False
-    for t in inputs:
-        ag = getattr(t, "_ag", None)
-        if ag is not None and ag.requires_grad:
-            any_need = True
-            needs.append(True)
-            if ag.grad_fn is not None:
-                edges.append((ag.grad_fn, ag.output_nr))
-            else:
-                acc = ag.accumulator
-                if acc is None:
-                    acc = ag.accumulator = AccumulateGrad(t)
-                edges.append((acc, 0))
+    # This runs once per recorded op, usually cold (between kernels that evict the caches),
+    # so the one- and two-input cases avoid the generic loop and its temporary lists.
+    n_in = len(inputs)
+    if n_in == 1:
+        x = inputs[0]
+        xa = getattr(x, "_ag", None)
+        if xa is None or not xa.requires_grad:
+            return out
+        edges = (_edge_of(x, xa),)
+        needs = _NEED1
+        xd = x._data
+        shapes = ((xd.shape, x._dtype),)
+        versions = (_counter(x),) if rule.save_inputs else None
+    elif n_in == 2:
+        x, y = inputs
+        xa = getattr(x, "_ag", None)
+        ya = getattr(y, "_ag", None)
+        nx = xa is not None and xa.requires_grad
+        ny = ya is not None and ya.requires_grad
+        if not (nx or ny):
+            return out
+        edges = (_edge_of(x, xa) if nx else _NO_EDGE, _edge_of(y, ya) if ny else _NO_EDGE)
+        needs = (nx, ny)
+        xd = getattr(x, "_data", None)
+        yd = getattr(y, "_data", None)
+        shapes = (None if xd is None else (xd.shape, x._dtype),
+                  None if yd is None else (yd.shape, y._dtype))
+        if rule.save_inputs:
+            vx = vy = None
+            if xd is not None:
+                vx = x._version
+                if vx is None:
+                    vx = x._version = [0]
+                vx = (vx, vx[0])
+            if yd is not None:
+                vy = y._version
+                if vy is None:
+                    vy = y._version = [0]
+                vy = (vy, vy[0])
+            versions = (vx, vy)
         else:
-            needs.append(False)
-            edges.append((None, 0))
-        data = getattr(t, "_data", None)
-        shapes.append(None if data is None else (data.shape, t._dtype))
-    if not any_need:
-        return out  # no input requires grad: nothing to record
-    node = object.__new__(rule.cls)
-    node.rule = rule
-    node.next_functions = tuple(edges)
-    node.needs = tuple(needs)
-    node.shapes = tuple(shapes)
-    if rule.save_inputs:
-        node.inputs = tuple(inputs)
-        versions = []
-        for t in inputs:
-            if hasattr(t, "_version"):
-                v = t._version
-                if v is None:
-                    v = t._version = [0]
-                versions.append((v, v[0]))
-            else:
-                versions.append(None)
-        node.saved_versions = tuple(versions)
+            versions = None
     else:
-        node.inputs = None
-        node.saved_versions = None
+        edges = []
+        needs = []
+        shapes = []
+        for t in inputs:
+            ag = getattr(t, "_ag", None)
+            need = ag is not None and ag.requires_grad
+            needs.append(need)
+            edges.append(_edge_of(t, ag) if need else _NO_EDGE)
+            data = getattr(t, "_data", None)
+            shapes.append(None if data is None else (data.shape, t._dtype))
+        if True not in needs:
+            return out  # no input requires grad: nothing to record
+        edges, needs, shapes = tuple(edges), tuple(needs), tuple(shapes)
+        versions = tuple(_counter(t) if hasattr(t, "_version") else None
+                         for t in inputs) if rule.save_inputs else None
+    node = _new(rule.cls)
+    node.rule = rule
+    node.next_functions = edges
+    node.needs = needs
+    node.shapes = shapes
+    node.inputs = (inputs if inputs.__class__ is tuple else tuple(inputs)) \
+        if rule.save_inputs else None
+    node.saved_versions = versions
     node.params = params
     node.seq = next(_seq)
     node.released = False
     node.pre_hooks = None
     node.hooks = None
     node.stack = traceback.format_stack()[:-2] if ANOMALY[0] else None
-    node.device = out._device if not isinstance(out, tuple) else next(
-        (o._device for o in out if o is not None), None)
-    if isinstance(out, tuple):
-        node.n_outputs = len(out)
-        node.out_meta = tuple(None if o is None else (tuple(o._data.shape), o._dtype, o._device)
-                              for o in out)
-        node.outputs = tuple(None if o is None else (o._data, o._device, o._dtype)
-                             for o in out) if rule.save_output else None
-        node.out_versions = tuple(None if o is None else _counter(o)
-                                  for o in out) if rule.save_output else None
-        for i, o in enumerate(out):
-            if o is not None and o._dtype.kind in "fc":
-                _attach(o, node, i)
-    else:
+    if not isinstance(out, tuple):
+        dev = node.device = out._device
         node.n_outputs = 1
         node.out_meta = None
-        node.outputs = ((out._data, out._device, out._dtype),) if rule.save_output else None
-        node.out_versions = (_counter(out),) if rule.save_output else None
-        _attach(out, node, 0)
+        if rule.save_output:
+            node.outputs = ((out._data, dev, out._dtype),)
+            node.out_versions = (_counter(out),)
+        else:
+            node.outputs = node.out_versions = None
+        ag = out._ag
+        if ag is None:
+            out._ag = AutogradMeta(True, node)
+        else:
+            ag.requires_grad = True
+            ag.grad_fn = node
+            ag.output_nr = 0
+        return out
+    node.device = next((o._device for o in out if o is not None), None)
+    node.n_outputs = len(out)
+    node.out_meta = tuple(None if o is None else (tuple(o._data.shape), o._dtype, o._device)
+                          for o in out)
+    node.outputs = tuple(None if o is None else (o._data, o._device, o._dtype)
+                         for o in out) if rule.save_output else None
+    node.out_versions = tuple(None if o is None else _counter(o)
+                              for o in out) if rule.save_output else None
+    for i, o in enumerate(out):
+        if o is not None and o._dtype.kind in "fc":
+            _attach(o, node, i)
     return out
+
+
+_new = object.__new__
+_NO_EDGE = (None, 0)
+_NEED1 = (True,)
+
+
+def _edge_of(t, ag) -> Tuple[Any, int]:
+    """The edge to ``t`` (whose autograd state ``ag`` requires grad)."""
+    fn = ag.grad_fn
+    if fn is not None:
+        return (fn, ag.output_nr)
+    acc = ag.accumulator
+    if acc is None:
+        acc = ag.accumulator = AccumulateGrad(t)
+    return (acc, 0)
 
 
 def _counter(t):

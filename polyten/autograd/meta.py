@@ -9,13 +9,13 @@ class AutogradMeta:
     __slots__ = ("requires_grad", "grad", "grad_fn", "retains_grad", "hooks", "output_nr",
                  "accumulator", "name")
 
-    def __init__(self, requires_grad: bool = False):
+    def __init__(self, requires_grad: bool = False, grad_fn=None, output_nr: int = 0):
         self.requires_grad = requires_grad
         self.grad = None
-        self.grad_fn = None
+        self.grad_fn = grad_fn
         self.retains_grad = False
         self.hooks = None
-        self.output_nr = 0
+        self.output_nr = output_nr
         self.accumulator = None
         self.name = None
 

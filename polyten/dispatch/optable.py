@@ -322,6 +322,17 @@ _decl(P, "transfer", "any", "same", False, "from_host(array, device_index)",
       "a native array from a NumPy ndarray (same dtype)", arity=0)
 _decl(P, "transfer", "any", "same", False, "from_dlpack(obj, device_index)",
       "a native array from any object with __dlpack__", arity=0)
+# data loading (issue 5): pinned host staging for DataLoader(pin_memory=True), polyten/api/pinning.py
+_decl(C, "transfer", "any", "same", False, "pin_memory(array)",
+      "a NumPy ndarray with array's values in page-locked host memory the backend's device "
+      "reads by DMA; default: array itself (a backend with nothing to pin)", arity=0)
+_decl(C, "transfer", "any", "same", False, "from_pinned(array, device_index)",
+      "a native array from a pin_memory() result, copied asynchronously on the device's "
+      "current stream (the backend keeps array alive until the copy is done); default: "
+      "from_host", arity=0)
+_decl(C, "transfer", "any", "custom", False, "is_pinned(array)",
+      "whether a NumPy ndarray's memory is page-locked by this backend (a Python bool); "
+      "default: False", arity=0)
 
 # --- nn: activations, linear layers, losses (polyten.nn.functional) --------------------------
 _decl(C, "core", "real_floating", "same", True, "softmax(x, dim)",
@@ -338,6 +349,41 @@ _decl(C, "core", "real_floating", "custom", True,
       "(C,) of x's dtype or None; reduction 'none' (target's shape), 'sum' or 'mean' (0-d, "
       "divided by the summed weights of the targets: nan when all are ignored); result of x's "
       "dtype; default: gather + where", arity=2)
+
+# --- nn: normalisation (polyten.nn.functional._norm) -----------------------------------------
+_decl(C, "core", "real_floating", "custom", True, "layer_norm(x, weight, bias, ndim, eps)",
+      "x (..., *normalized) normalised over its last ndim dims (the core handles empty "
+      "inputs); weight, bias of the normalized shape or None, x's dtype; returns (out, mean, "
+      "var): out of x's dtype, mean and biased var of shape x.shape[:-ndim] + (1,) * ndim in "
+      "the computation dtype (float32 for float16); default: mean/var reductions", arity=3)
+_decl(C, "core", "real_floating", "custom", True, "batch_norm(x, weight, bias, eps)",
+      "training-mode batch normalisation: x (N, C, ...) normalised per channel (dim 1) with "
+      "the statistics over every other dim; weight, bias (C,) or None, x's dtype; returns "
+      "(out, mean, var) as layer_norm, mean and biased var of shape (C,); the core updates "
+      "running statistics and handles eval mode; default: mean/var reductions", arity=3)
+
+# --- nn: convolution and max-pooling (polyten.nn.functional._conv / _pool) -------------------
+_decl(C, "core", "real_numeric", "promote", True,
+      "conv(x, weight, bias, stride, padding, dilation, groups)",
+      "x (N, C, *spatial), 1 to 3 spatial dims; weight (O, C/groups, *kernel); bias (O,) or "
+      "None; one dtype; stride, dilation tuples of positive ints; padding a tuple of (lo, hi) "
+      "non-negative zero paddings per spatial dim; shapes checked by the core (the padded "
+      "input holds the dilated kernel); result (N, O, *out), out = (in + lo + hi - d (k - 1) - "
+      "1) // s + 1; default: im2col by strided slicing + matmul", arity=3)
+_decl(C, "core", "real_numeric", "promote", True,
+      "conv_transpose(x, weight, bias, stride, padding, output_size, dilation, groups)",
+      "the adjoint of conv (the gradient of conv w.r.t. its input): x (N, C, *spatial); weight "
+      "(C, O/groups, *kernel); bias (O,) or None; the full result ((in - 1) s + d (k - 1) + 1 "
+      "per dim) is cropped from padding[i] (non-negative ints) to output_size[i], zero-"
+      "extended past its end (output_padding); result (N, O, *output_size); default: matmul + "
+      "col2im by zero-insertion and padding", arity=3)
+_decl(C, "core", "real_numeric", "custom", True,
+      "max_pool(x, kernel_size, stride, padding, dilation) -> (values, indices)",
+      "x (N, C, *spatial), 1 to 3 spatial dims; padding (lo, hi) pairs of the dtype's lowest "
+      "value (hi includes ceil_mode's extension); values of x's dtype, indices int64 flat "
+      "positions in each (n, c) plane of x; the window's first maximum, its last NaN, and its "
+      "first element inside x when nothing beats the padding (as PyTorch); default: running "
+      "maximum over the kernel offsets", arity=1)
 
 del _n
 

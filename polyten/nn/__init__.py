@@ -23,3 +23,24 @@ from .modules.sparse import *  # noqa: F401,F403,E402
 
 __all__ += (_act.__all__ + _drop.__all__ + _flat.__all__ + _lin.__all__ + _loss.__all__ +
             _sparse.__all__)
+
+# normalisation layers (BatchNorm*, InstanceNorm*, LayerNorm, GroupNorm, RMSNorm, LRN)
+from .modules import batchnorm as _bn, normalization as _norm  # noqa: E402
+from .modules.batchnorm import *  # noqa: F401,F403,E402
+from .modules.normalization import *  # noqa: F401,F403,E402
+
+__all__ += _bn.__all__ + _norm.__all__
+
+# recurrent layers (RNN, LSTM, GRU and cells), attention and the transformer encoder
+from .modules import attention as _attn, rnn as _rnn  # noqa: E402
+from .modules.attention import *  # noqa: F401,F403,E402
+from .modules.rnn import *  # noqa: F401,F403,E402
+
+__all__ += _attn.__all__ + _rnn.__all__
+
+# convolution and pooling layers (Conv*, ConvTranspose*, *Pool*, Unfold, Fold)
+from .modules import conv as _conv, pooling as _pool  # noqa: E402
+from .modules.conv import *  # noqa: F401,F403,E402
+from .modules.pooling import *  # noqa: F401,F403,E402
+
+__all__ += _conv.__all__ + _pool.__all__

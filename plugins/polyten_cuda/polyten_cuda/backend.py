@@ -8,6 +8,8 @@ and random kernels that must run under the target device, per-device random gene
 
 from __future__ import annotations
 
+import collections
+
 import cupy
 import numpy as np
 
@@ -61,6 +63,65 @@ def _guarded(fn):
     return kernel
 
 
+# --- data loading (issue 5): page-locked staging for DataLoader(pin_memory=True) -----------
+_ON_DEVICE += ("from_pinned",)
+
+
+class _InFlight:
+    """Pinned host buffers whose asynchronous host-to-device copy may still be running.
+
+    CuPy returns a freed pinned buffer to its pool at once, so a buffer must stay referenced
+    until the copy reading it has finished: each copy records an event, and buffers are
+    released once their event is done (checked on every new copy, so the list stays short).
+    """
+
+    def __init__(self):
+        self._items = collections.deque()
+
+    def add(self, event, buffer) -> None:
+        items = self._items
+        items.append((event, buffer))
+        while items and items[0][0].done:
+            items.popleft()
+
+
+def _pinned_transfer_kernels() -> dict:
+    import cupyx
+
+    inflight = _InFlight()
+
+    def pin_memory(array):
+        if array.size == 0:
+            return array
+        out = cupyx.empty_pinned(array.shape, dtype=array.dtype)
+        np.copyto(out, array, casting="no")
+        return out
+
+    def from_pinned(array, device_index):
+        out = cupy.empty(array.shape, dtype=array.dtype)
+        if array.size == 0:
+            return out
+        src = np.ascontiguousarray(array)   # pin_memory results already are: no copy
+        stream = cupy.cuda.get_current_stream()
+        out.set(src, stream=stream)             # DMA from page-locked memory, asynchronous
+        event = cupy.cuda.Event(block=False, disable_timing=True)
+        event.record(stream)
+        inflight.add(event, src)
+        return out
+
+    def is_pinned(array):
+        # pin_memory's arrays are views of CuPy pinned allocations: follow the base chain
+        base = array
+        while base is not None:
+            if isinstance(base, cupy.cuda.PinnedMemoryPointer):
+                return True
+            base = getattr(base, "base", None)
+        return False
+
+    return {"pin_memory": pin_memory, "from_pinned": from_pinned, "is_pinned": is_pinned}
+# --- end data loading
+
+
 def make_backend() -> Backend:
     rng = _DeviceRNG()
     kernels = all_kernels(cupy, rng=rng, native_dtype=_NATIVE.__getitem__)
@@ -79,6 +140,7 @@ def make_backend() -> Backend:
 
     kernels.update(to_host=to_host, from_host=from_host, from_dlpack=from_dlpack,
                    is_contiguous=is_contiguous)
+    kernels.update(_pinned_transfer_kernels())  # data loading (issue 5): pin_memory=True
     try:
         from cupyx.scipy.special import erf as _erf
 

@@ -17,3 +17,24 @@ from .sparse import *  # noqa: F401,F403,E402
 
 __all__ += (activation.__all__ + dropout.__all__ + flatten.__all__ + linear.__all__ +
             loss.__all__ + sparse.__all__)
+
+# normalisation layers (BatchNorm*, InstanceNorm*, LayerNorm, GroupNorm, RMSNorm, LRN)
+from . import batchnorm, normalization  # noqa: E402
+from .batchnorm import *  # noqa: F401,F403,E402
+from .normalization import *  # noqa: F401,F403,E402
+
+__all__ += batchnorm.__all__ + normalization.__all__
+
+# recurrent layers (RNN, LSTM, GRU and cells), attention and the transformer encoder
+from . import attention, rnn  # noqa: E402
+from .attention import *  # noqa: F401,F403,E402
+from .rnn import *  # noqa: F401,F403,E402
+
+__all__ += attention.__all__ + rnn.__all__
+
+# convolution and pooling layers (Conv*, ConvTranspose*, *Pool*, Unfold, Fold)
+from . import conv, pooling  # noqa: E402
+from .conv import *  # noqa: F401,F403,E402
+from .pooling import *  # noqa: F401,F403,E402
+
+__all__ += conv.__all__ + pooling.__all__

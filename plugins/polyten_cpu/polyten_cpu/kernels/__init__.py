@@ -13,6 +13,12 @@ from . import creation, elementwise, indexing, linalg, random, reduction, shape,
 MODULES = (elementwise, reduction, linalg, shape, indexing, creation, random, transfer)
 from . import nn  # noqa: E402  (fused nn composites: softmax, log_softmax, linear, nll_loss)
 MODULES += (nn,)
+from . import backward  # noqa: E402  (fused backward of the hottest primitives)
+MODULES += (backward,)
+from . import norm  # noqa: E402  (fused normalisation composites: layer_norm, batch_norm)
+MODULES += (norm,)
+from . import conv  # noqa: E402  (fused conv, conv_transpose, max_pool and their backward)
+MODULES += (conv,)
 
 
 def all_kernels(xp, **ctx) -> dict:

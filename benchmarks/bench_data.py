@@ -1,0 +1,174 @@
+"""DataLoader: polyten.data vs torch.utils.data, side by side in one process.
+
+Run:  .venv/bin/python benchmarks/bench_data.py [--quick]
+
+(a) Parallel workers: a map-style dataset whose ``__getitem__`` does about 1 ms of busy CPU
+    work (a pure-Python arithmetic loop calibrated at start-up: it holds the GIL and a core,
+    no sleeping).  Median epoch time with ``num_workers=0`` and ``num_workers=2``, with worker
+    start-up included (a fresh loader iterator per epoch) and with persistent workers.
+    Target: workers=2 / workers=0 <= 0.6 on a 2-core machine.
+(b) Per-batch overhead in the main process (``num_workers=0``) on a ``TensorDataset``:
+    median time per batch for polyten and PyTorch on the same data, shuffled and not.
+    Target: polyten <= PyTorch.  polyten gathers a TensorDataset batch with one indexing op
+    per tensor; PyTorch indexes and stacks sample by sample.
+
+All numbers are medians of repeated epochs.  The machine may be shared: compare ratios taken
+in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import polyten as pt
+from polyten.data import DataLoader, Dataset, TensorDataset
+
+try:
+    import torch
+    import torch.utils.data as tud
+    torch.set_num_threads(1)
+except ImportError:
+    torch = None
+
+
+def _calibrate(target_s: float = 1e-3) -> int:
+    """Loop length of ``_busy`` that takes about ``target_s`` seconds here."""
+    n = 10_000
+    while True:
+        t = time.perf_counter()
+        _busy(n)
+        dt = time.perf_counter() - t
+        if dt > 0.02:
+            return max(1, int(n * target_s / dt))
+        n *= 2
+
+
+def _busy(n: int) -> int:
+    acc = 0
+    for k in range(n):
+        acc = (acc + k * k) % 1_000_003
+    return acc
+
+
+class BusyDataset(Dataset):
+    """Sample i costs ~1 ms of CPU work and is a small float32 vector."""
+
+    def __init__(self, n: int, work: int):
+        self.n, self.work = n, work
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        v = _busy(self.work)
+        return np.full(16, float(v % 7 + i), dtype=np.float32), i
+
+
+if torch is not None:
+    class TorchBusyDataset(tud.Dataset):
+        def __init__(self, n, work):
+            self.n, self.work = n, work
+
+        __len__ = BusyDataset.__len__
+        __getitem__ = BusyDataset.__getitem__
+
+
+def _epoch(loader) -> float:
+    t = time.perf_counter()
+    for _ in loader:
+        pass
+    return time.perf_counter() - t
+
+
+def _worker_rounds(make, repeat: int):
+    """Per round, one epoch of each configuration back to back (so that a busy machine slows
+    them alike); returns the median epoch times and the median per-round ratios."""
+    persistent = make(2, True)
+    _epoch(persistent)                       # start its workers outside the timed epochs
+    times = {"0": [], "2": [], "2p": []}
+    for _ in range(repeat):
+        times["0"].append(_epoch(make(0, False)))
+        times["2"].append(_epoch(make(2, False)))       # includes starting the workers
+        times["2p"].append(_epoch(persistent))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = {k: statistics.median(a / b for a, b in zip(times[k], times["0"]))
+             for k in ("2", "2p")}
+    return med, ratio
+
+
+def bench_workers(quick: bool):
+    work = _calibrate()
+    n = 200 if quick else 400
+    repeat = 3 if quick else 7
+    print(f"(a) epoch of {n} samples, ~1 ms busy CPU work each (loop of {work}), batch_size=8, "
+          f"{os.cpu_count()} CPUs; medians of {repeat} rounds")
+
+    def ours(nw, persistent):
+        return DataLoader(BusyDataset(n, work), batch_size=8, num_workers=nw,
+                          persistent_workers=persistent)
+
+    def theirs(nw, persistent):
+        return tud.DataLoader(TorchBusyDataset(n, work), batch_size=8, num_workers=nw,
+                              persistent_workers=persistent)
+
+    results = {"polyten": _worker_rounds(ours, repeat)}
+    if torch is not None:
+        results["torch"] = _worker_rounds(theirs, repeat)
+    print(f"    {'':30s}" + "".join(f"{k:>10s}" for k in results))
+    for key, label in (("0", "num_workers=0"), ("2", "num_workers=2 (incl. start)"),
+                       ("2p", "num_workers=2 (persistent)")):
+        print(f"    {label:30s}" + "".join(f"{r[0][key] * 1e3:8.1f}ms" for r in results.values()))
+    for key, label in (("2", "ratio 2 workers (incl. start) / 0"),
+                       ("2p", "ratio 2 workers (persistent) / 0")):
+        print(f"    {label:30s}" + "".join(f"{r[1][key]:10.2f}" for r in results.values()) +
+              "   (target <= 0.6)")
+
+
+def _per_batch(loader, repeat: int) -> float:
+    n_batches = len(loader)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in loader:
+            pass
+        times.append((time.perf_counter() - t) / n_batches)
+    return statistics.median(times)
+
+
+def bench_overhead(quick: bool):
+    n, d = 4096, 32
+    repeat = 5 if quick else 15
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((n, d)).astype(np.float32)
+    y_np = rng.integers(0, 10, n)
+    ds = TensorDataset(pt.asarray(x_np), pt.asarray(y_np))
+    tds = tud.TensorDataset(torch.from_numpy(x_np), torch.from_numpy(y_np)) \
+        if torch is not None else None
+    print(f"\n(b) per-batch time, num_workers=0, TensorDataset of ({n}, {d}) float32 + ({n},) "
+          f"int64")
+    print(f"    {'':26s}{'polyten':>10s}{'torch':>10s}{'ratio':>8s}")
+    for bs in (1, 64, 512):
+        for shuffle in (False, True):
+            ours = _per_batch(DataLoader(ds, batch_size=bs, shuffle=shuffle), repeat)
+            theirs = _per_batch(tud.DataLoader(tds, batch_size=bs, shuffle=shuffle), repeat) \
+                if torch is not None else float("nan")
+            label = f"batch_size={bs}, shuffle={shuffle}"
+            print(f"    {label:26s}{ours * 1e6:8.1f}us{theirs * 1e6:8.1f}us"
+                  f"{ours / theirs:8.2f}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = p.parse_args()
+    bench_workers(args.quick)
+    bench_overhead(args.quick)
+
+
+if __name__ == "__main__":
+    main()

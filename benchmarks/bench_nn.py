@@ -1,0 +1,206 @@
+"""nn layers: polyten vs PyTorch CPU vs raw NumPy, side by side in one process.
+
+Each case of ``CASES`` builds three callables (polyten, torch, numpy; None where a column does
+not apply) doing the same work; the table shows medians and ratios.  Cases so far: the
+convolutions and max-pooling of a small CNN on digits-like 8x8 images (forward + backward),
+and one training step of that CNN.  Append new cases (e.g. normalisation layers) to
+``CASES``.
+
+BLAS runs on one thread in every column (``torch.set_num_threads(1)``, and
+``OPENBLAS_NUM_THREADS=1`` unless set): single-thread numbers compare like with like, and a
+multi-threaded OpenBLAS on a small busy machine can stall for tens of milliseconds.
+
+Run:  .venv/bin/python benchmarks/bench_nn.py [--quick] [--cases conv,pool]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import timeit  # noqa: E402
+
+import numpy as np  # noqa: E402
+from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
+
+import polyten as pt  # noqa: E402
+import polyten.nn as nn  # noqa: E402
+import polyten.nn.functional as F  # noqa: E402
+
+try:
+    import torch
+    torch.set_num_threads(1)
+except ImportError:  # the NumPy and polyten columns still run
+    torch = None
+
+N = 64  # digits-like batch: 64 images of 8x8
+STEPS_PER_EPOCH = 23  # 1437 training images of sklearn's digits (80 %), batch 64
+
+
+def med(fn, number, repeat):
+    fn()
+    return statistics.median(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+# ------------------------------------------------------------------ raw NumPy references ---
+def np_conv_fwd_bwd(x, w, b, g, need_x):
+    """im2col conv2d (3x3, padding 1) forward and backward in plain NumPy."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = sliding_window_view(xp, (kh, kw), axis=(2, 3))  # (n, c, h, w, kh, kw)
+    cols = cols.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * h * wd)
+    out = (w.reshape(o, -1) @ cols).reshape(o, n, h, wd).transpose(1, 0, 2, 3) + \
+        b[:, None, None]
+    out = np.ascontiguousarray(out)
+    g2 = g.transpose(1, 0, 2, 3).reshape(o, -1)
+    gw = (g2 @ cols.T).reshape(w.shape)
+    gb = g.sum(axis=(0, 2, 3))
+    gx = None
+    if need_x:
+        gcols = (w.reshape(o, -1).T @ g2).reshape(c, kh, kw, n, h, wd)
+        gxp = np.zeros_like(xp)
+        for i in range(kh):
+            for j in range(kw):
+                gxp[:, :, i:i + h, j:j + wd] += gcols[:, i, j].transpose(1, 0, 2, 3)
+        gx = gxp[:, :, 1:-1, 1:-1]
+    return out, gx, gw, gb
+
+
+def np_pool_fwd_bwd(x, g):
+    """2x2 max pooling forward (reshape + argmax) and backward (one assignment)."""
+    n, c, h, w = x.shape
+    win = x.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(
+        n, c, h // 2, w // 2, 4)
+    arg = win.argmax(-1)
+    out = np.take_along_axis(win, arg[..., None], -1)[..., 0]
+    gwin = np.zeros_like(win)
+    np.put_along_axis(gwin, arg[..., None], g[..., None], -1)
+    gx = gwin.reshape(n, c, h // 2, w // 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(x.shape)
+    return out, gx
+
+
+# ----------------------------------------------------------------------------- cases ---
+def case_conv(cin, cout):
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((N, cin, 8, 8)).astype(np.float32)
+    w_np = (rng.standard_normal((cout, cin, 3, 3)) * 0.1).astype(np.float32)
+    b_np = np.zeros(cout, np.float32)
+    g_np = rng.standard_normal((N, cout, 8, 8)).astype(np.float32)
+    need_x = cin > 1  # the first layer's input (the images) needs no gradient
+    x = pt.tensor(x_np, requires_grad=need_x)
+    w, b = pt.tensor(w_np, requires_grad=True), pt.tensor(b_np, requires_grad=True)
+    g = pt.tensor(g_np)
+
+    def f_pt():
+        F.conv2d(x, w, b, padding=1).backward(g)
+
+    f_t = None
+    if torch is not None:
+        tx = torch.tensor(x_np, requires_grad=need_x)
+        tw, tb = torch.tensor(w_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
+        tg = torch.tensor(g_np)
+
+        def f_t():
+            torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(tg)
+    return (f"conv2d {cin}->{cout} 3x3 pad 1, (64, {cin}, 8, 8), fwd+bwd", f_pt, f_t,
+            lambda: np_conv_fwd_bwd(x_np, w_np, b_np, g_np, need_x))
+
+
+def case_pool():
+    rng = np.random.default_rng(1)
+    x_np = rng.standard_normal((N, 32, 8, 8)).astype(np.float32)
+    g_np = rng.standard_normal((N, 32, 4, 4)).astype(np.float32)
+    x, g = pt.tensor(x_np, requires_grad=True), pt.tensor(g_np)
+
+    def f_pt():
+        F.max_pool2d(x, 2).backward(g)
+
+    f_t = None
+    if torch is not None:
+        tx, tg = torch.tensor(x_np, requires_grad=True), torch.tensor(g_np)
+
+        def f_t():
+            torch.nn.functional.max_pool2d(tx, 2).backward(tg)
+    return ("max_pool2d 2x2, (64, 32, 8, 8), fwd+bwd", f_pt, f_t,
+            lambda: np_pool_fwd_bwd(x_np, g_np))
+
+
+def _cnn(m):
+    return m.Sequential(m.Conv2d(1, 16, 3, padding=1), m.ReLU(), m.Conv2d(16, 32, 3, padding=1),
+                        m.ReLU(), m.MaxPool2d(2), m.Flatten(), m.Linear(32 * 4 * 4, 10))
+
+
+def case_cnn_step():
+    rng = np.random.default_rng(2)
+    x_np = rng.standard_normal((N, 1, 8, 8)).astype(np.float32)
+    y_np = rng.integers(0, 10, N)
+    pt.manual_seed(0)
+    model = _cnn(nn)
+    params = list(model.parameters())
+    x, y = pt.tensor(x_np), pt.tensor(y_np)
+
+    def f_pt():
+        for p in params:
+            p.grad = None
+        F.cross_entropy(model(x), y).backward()
+        with pt.no_grad():
+            for p in params:
+                p.sub_(p.grad * 0.05)
+
+    f_t = None
+    if torch is not None:
+        tmodel = _cnn(torch.nn)
+        tparams = list(tmodel.parameters())
+        tx, ty = torch.tensor(x_np), torch.tensor(y_np)
+
+        def f_t():
+            for p in tparams:
+                p.grad = None
+            torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
+            with torch.no_grad():
+                for p in tparams:
+                    p.sub_(p.grad * 0.05)
+    return ("CNN train step (conv16-relu-conv32-relu-pool-linear, CE, SGD), batch 64",
+            f_pt, f_t, None)
+
+
+CASES = [
+    ("conv", lambda: case_conv(1, 16)),
+    ("conv", lambda: case_conv(16, 32)),
+    ("pool", case_pool),
+    ("cnn", case_cnn_step),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--cases", default="", help="comma-separated case groups (default: all)")
+    args = ap.parse_args()
+    repeat, number = (3, 5) if args.quick else (7, 20)
+    wanted = set(filter(None, args.cases.split(",")))
+    print(f"polyten {pt.__version__ if hasattr(pt, '__version__') else ''} numpy "
+          f"{np.__version__} torch {torch.__version__ if torch else '-'}; one BLAS thread; "
+          f"times in ms (median of {repeat} x {number})")
+    print(f"{'case':78s} {'polyten':>8s} {'torch':>8s} {'numpy':>8s} {'pt/torch':>8s} "
+          f"{'pt/numpy':>8s}")
+    for group, make in CASES:
+        if wanted and group not in wanted:
+            continue
+        name, f_pt, f_t, f_np = make()
+        t_pt = med(f_pt, number, repeat)
+        t_t = med(f_t, number, repeat) if f_t else float("nan")
+        t_np = med(f_np, number, repeat) if f_np else float("nan")
+        print(f"{name:78s} {t_pt * 1e3:8.3f} {t_t * 1e3:8.3f} {t_np * 1e3:8.3f} "
+              f"{t_pt / t_t:8.2f} {t_pt / t_np:8.2f}")
+        if group == "cnn":
+            print(f"{'  -> digits epoch (' + str(STEPS_PER_EPOCH) + ' steps), ms':78s} "
+                  f"{t_pt * STEPS_PER_EPOCH * 1e3:8.1f} {t_t * STEPS_PER_EPOCH * 1e3:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

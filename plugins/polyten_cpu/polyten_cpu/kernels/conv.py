@@ -1,0 +1,372 @@
+"""Fused kernels of the convolution and pooling composites: ``conv``, ``conv_transpose``,
+``max_pool`` (forward here, backward in :func:`backward_kernels`).
+
+Convolution is im2col + one batched BLAS product per call, never a loop over output
+positions.  The columns are gathered by ``as_strided`` views (one copy) in a channel-major
+layout ``(groups, C/groups * K, N * L)`` so that the forward, the weight gradient and the
+input gradient are each a single ``matmul`` over the groups; the input gradient scatters the
+columns back (col2im) with one strided in-place add per kernel offset (K adds, no ``add.at``).
+
+Stride-1 convolutions of 2-D/3-D inputs use the *flat* layout: the padded image is read as one
+flat row per (sample, channel), where kernel offset ``(i, j)`` is a constant shift of
+``i * d * Wp + j * d``.  A column is then one contiguous run of ``L = (H_out - 1) * Wp + W_out``
+elements instead of ``H_out`` runs of ``W_out``: the im2col copy and the col2im adds become
+long contiguous copies (NumPy's per-run overhead dominates small images such as 8x8), at the
+cost of computing ``Wp - W_out`` unused columns per row (used only when that waste is small).
+
+Everything is written against ``xp`` (NumPy or CuPy: both have ``lib.stride_tricks.as_strided``,
+``matmul`` over stacked matrices, ``copyto(where=)`` and ``bincount(weights=)``).  float16 is
+computed in float32 and rounded once.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+_FLAT_WASTE = 1.5  # flat layout only while it computes at most 1.5x the needed columns
+
+
+def _row_major(shape):
+    strides, acc = [], 1
+    for s in reversed(shape):
+        strides.append(acc)
+        acc *= s
+    return tuple(reversed(strides))
+
+
+class _Geometry:
+    """Where the columns of a convolution come from, in elements of the padded spatial block.
+
+    ``P`` padded spatial shape, ``O`` output spatial shape, ``k`` kernel shape; ``gshape`` /
+    ``gstr`` the grid of column positions (flat: ``(L,)`` / ``(1,)``; exact: ``O`` / strided),
+    ``kstr`` the shift of each kernel offset, ``ostr`` where output position ``o`` sits in the
+    grid (flat layout only).
+    """
+
+    __slots__ = ("P", "O", "k", "K", "gshape", "gstr", "kstr", "ostr", "L")
+
+    def __init__(self, P, O, k, stride, dilation):
+        pstr = _row_major(P)
+        self.P, self.O, self.k = tuple(P), tuple(O), tuple(k)
+        K = 1
+        for kk in k:
+            K *= kk
+        self.K = K
+        self.kstr = tuple(d * ps for d, ps in zip(dilation, pstr))
+        n_out = 1
+        for o in O:
+            n_out *= o
+        flat_len = 1 + sum((o - 1) * ps for o, ps in zip(O, pstr))
+        if (len(P) > 1 and all(s == 1 for s in stride) and n_out > 0
+                and flat_len <= _FLAT_WASTE * n_out):
+            self.gshape, self.gstr, self.ostr, self.L = (flat_len,), (1,), pstr, flat_len
+        else:
+            self.gshape = self.O
+            self.gstr = tuple(s * ps for s, ps in zip(stride, pstr))
+            self.ostr, self.L = None, n_out
+
+
+def kernels(xp, **ctx) -> dict:
+    ops = _ops(xp)
+    return {"conv": ops["conv"], "conv_transpose": ops["conv_transpose"],
+            "max_pool": ops["max_pool"]}
+
+
+def backward_kernels(xp, **ctx) -> dict:
+    """Fused backward of ``conv``, ``conv_transpose`` and ``max_pool`` (native arrays in and
+    out, used when no graph of the backward is needed); the same formulas as the polyten-op
+    rules in ``polyten.autograd.derivatives``."""
+    ops = _ops(xp)
+    return {"conv": ops["conv_backward"], "conv_transpose": ops["conv_transpose_backward"],
+            "max_pool": ops["max_pool_backward"]}
+
+
+def _ops(xp) -> dict:
+    as_strided = xp.lib.stride_tricks.as_strided
+    matmul = xp.matmul
+    ascontiguous = xp.ascontiguousarray
+    f16, f32 = xp.dtype("float16"), xp.dtype("float32")
+
+    def compute(a):
+        return a.astype(f32) if a.dtype == f16 else a
+
+    def padded(x, pads, value=0):
+        """``x`` (N, C, *S) as a C-contiguous array with ``pads`` ((lo, hi) per dim) of
+        ``value`` around its spatial dims."""
+        if not any(lo or hi for lo, hi in pads):
+            return ascontiguous(x)
+        shape = x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
+        z = xp.full(shape, value, dtype=x.dtype) if value else xp.zeros(shape, dtype=x.dtype)
+        z[(slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in
+                                             zip(x.shape[2:], pads))] = x
+        return z
+
+    def im2col(zp, geo, groups):
+        """Columns of the C-contiguous padded ``zp`` (N, C, *P): (G, C/G * K, N * L)."""
+        n, c = zp.shape[:2]
+        isz = zp.itemsize
+        sn, sc = zp.strides[:2]
+        view = as_strided(zp, (c,) + geo.k + (n,) + geo.gshape,
+                          (sc,) + tuple(s * isz for s in geo.kstr) + (sn,) +
+                          tuple(s * isz for s in geo.gstr))
+        return view.reshape(groups, (c // groups) * geo.K, n * geo.L)
+
+    def col2im(cols, geo, n, c):
+        """The adjoint of :func:`im2col`: ``cols`` (G, C/G * K, N * L) summed back onto zeros
+        of (N, C, *P), one strided add per kernel offset."""
+        zb = xp.zeros((n, c) + geo.P, dtype=cols.dtype)
+        size = 1
+        for q in geo.P:
+            size *= q
+        flat = zb.reshape(n, c, size)
+        isz = zb.itemsize
+        sn, sc = flat.strides[:2]
+        shape = (c, n) + geo.gshape
+        strides = (sc, sn) + tuple(s * isz for s in geo.gstr)
+        parts = cols.reshape((c, geo.K, n) + geo.gshape)
+        for t, kk in enumerate(itertools.product(*[range(k) for k in geo.k])):
+            off = sum(i * s for i, s in zip(kk, geo.kstr))
+            target = as_strided(flat[:, :, off:], shape, strides)
+            target += parts[:, t]
+        return zb
+
+    def from_grid(res, geo, n):
+        """(C, N * L) grid values -> the (N, C, *O) result, C-contiguous."""
+        c = res.shape[0]
+        m = len(geo.O)
+        perm = (1, 0) + tuple(range(2, 2 + m))
+        if geo.ostr is None:
+            return ascontiguous(res.reshape((c, n) + geo.O).transpose(perm))
+        isz = res.itemsize
+        view = as_strided(res, (c, n) + geo.O, (n * geo.L * isz, geo.L * isz) +
+                          tuple(s * isz for s in geo.ostr))
+        return ascontiguous(view.transpose(perm))
+
+    def to_grid(g, geo, groups):
+        """(N, C, *O) values -> (G, C/G, N * L) grid values (zero at the unused flat
+        positions)."""
+        n, c = g.shape[:2]
+        m = len(geo.O)
+        perm = (1, 0) + tuple(range(2, 2 + m))
+        if geo.ostr is None:
+            return ascontiguous(g.transpose(perm)).reshape(groups, c // groups, n * geo.L)
+        buf = xp.zeros((c, n, geo.L), dtype=g.dtype)
+        isz = buf.itemsize
+        view = as_strided(buf, (c, n) + geo.O, (n * geo.L * isz, geo.L * isz) +
+                          tuple(s * isz for s in geo.ostr))
+        view[...] = g.transpose(perm)
+        return buf.reshape(groups, c // groups, n * geo.L)
+
+    def conv_geometry(x_shape, w_shape, stride, padding, dilation):
+        P = tuple(s + lo + hi for s, (lo, hi) in zip(x_shape[2:], padding))
+        k = tuple(w_shape[2:])
+        O = tuple((p - d * (kk - 1) - 1) // s + 1
+                  for p, kk, s, d in zip(P, k, stride, dilation))
+        return _Geometry(P, O, k, stride, dilation)
+
+    def add_bias(out, b):
+        if b is not None:
+            out += b.reshape((-1,) + (1,) * (out.ndim - 2))
+        return out
+
+    def spatial_sum(g):
+        return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+
+    def finish(out, dtype):
+        return out if out.dtype == dtype else out.astype(dtype)
+
+    # ---------------------------------------------------------------------------- conv ----
+    def conv_core(x, weight, stride, padding, dilation, groups):
+        """im2col + one product per group: (N, O, *out) in x's (computation) dtype."""
+        n = x.shape[0]
+        o = weight.shape[0]
+        zp = padded(x, padding)
+        pads = tuple((0, 0) for _ in padding)
+        geo = conv_geometry(zp.shape, weight.shape, stride, pads, dilation)
+        cols = im2col(zp, geo, groups)
+        res = matmul(weight.reshape(groups, o // groups, -1), cols)
+        return from_grid(res.reshape(o, -1), geo, n)
+
+    def conv(x, weight, bias, stride, padding, dilation, groups):
+        dt = x.dtype
+        out = conv_core(compute(x), compute(weight), stride, padding, dilation, groups)
+        return finish(add_bias(out, None if bias is None else compute(bias)), dt)
+
+    def conv_backward(grads, inputs, outputs, params):
+        g = grads[0]
+        x, weight, bias = inputs
+        needs = params["needs"]
+        stride, padding = params["stride"], params["padding"]
+        dilation, groups = params["dilation"], params["groups"]
+        g, xc, wc = compute(g), compute(x), compute(weight)
+        n, c = x.shape[:2]
+        o = weight.shape[0]
+        geo = conv_geometry(x.shape, weight.shape, stride, padding, dilation)
+        gbuf = to_grid(g, geo, groups)  # (G, O/G, N * L)
+        gx = gw = gb = None
+        if needs[0]:
+            wm = wc.reshape(groups, o // groups, -1)
+            zb = col2im(matmul(wm.transpose(0, 2, 1), gbuf), geo, n, c)
+            crop = (slice(None), slice(None)) + tuple(
+                slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], padding))
+            gx = finish(ascontiguous(zb[crop]), x.dtype)
+        if needs[1]:
+            cols = im2col(padded(xc, padding), geo, groups)
+            # (cols @ g^T)^T: OpenBLAS is faster with the long dim as the product's rows
+            gw = matmul(cols, gbuf.transpose(0, 2, 1)).transpose(0, 2, 1)
+            gw = finish(ascontiguous(gw).reshape(weight.shape), weight.dtype)
+        if needs[2]:
+            gb = finish(spatial_sum(g), bias.dtype)
+        return (gx, gw, gb)
+
+    # ------------------------------------------------------------------ conv_transpose ----
+    def transpose_geometry(x_shape, w_shape, stride, dilation):
+        k = tuple(w_shape[2:])
+        I = tuple(x_shape[2:])
+        full = tuple((i - 1) * s + d * (kk - 1) + 1
+                     for i, kk, s, d in zip(I, k, stride, dilation))
+        return _Geometry(full, I, k, stride, dilation)
+
+    def crop_or_extend(zb, padding, output_size):
+        """``zb[..., p : p + out]`` per spatial dim, zero-extended where ``out`` runs past
+        the end (output_padding)."""
+        src = tuple(slice(p, min(p + s, f)) for p, s, f in zip(padding, output_size,
+                                                               zb.shape[2:]))
+        if all(p + s <= f for p, s, f in zip(padding, output_size, zb.shape[2:])):
+            return ascontiguous(zb[(slice(None), slice(None)) + src])
+        out = xp.zeros(zb.shape[:2] + tuple(output_size), dtype=zb.dtype)
+        dst = tuple(slice(0, sl.stop - sl.start) for sl in src)
+        out[(slice(None), slice(None)) + dst] = zb[(slice(None), slice(None)) + src]
+        return out
+
+    def conv_transpose(x, weight, bias, stride, padding, output_size, dilation, groups):
+        dt = x.dtype
+        x, weight = compute(x), compute(weight)
+        n, cin = x.shape[:2]
+        cout = weight.shape[1] * groups
+        geo = transpose_geometry(x.shape, weight.shape, stride, dilation)
+        wm = weight.reshape(groups, cin // groups, -1)
+        zb = col2im(matmul(wm.transpose(0, 2, 1), to_grid(x, geo, groups)), geo, n, cout)
+        out = crop_or_extend(zb, padding, output_size)
+        return finish(add_bias(out, None if bias is None else compute(bias)), dt)
+
+    def conv_transpose_backward(grads, inputs, outputs, params):
+        g = grads[0]
+        x, weight, bias = inputs
+        needs = params["needs"]
+        stride, padding = params["stride"], params["padding"]
+        dilation, groups = params["dilation"], params["groups"]
+        g, xc, wc = compute(g), compute(x), compute(weight)
+        n, cin = x.shape[:2]
+        cout = g.shape[1]
+        geo = transpose_geometry(x.shape, weight.shape, stride, dilation)
+        # g placed back on the full (uncropped) output: the conv of the forward's adjoint
+        gfull = xp.zeros((n, cout) + geo.P, dtype=g.dtype)
+        src = tuple(slice(0, min(s, f - p)) for p, s, f in zip(padding, g.shape[2:], geo.P))
+        dst = tuple(slice(p, p + sl.stop) for p, sl in zip(padding, src))
+        gfull[(slice(None), slice(None)) + dst] = g[(slice(None), slice(None)) + src]
+        cols = im2col(gfull, geo, groups)  # (G, Cout/G * K, N * L)
+        gx = gw = gb = None
+        if needs[0]:
+            res = matmul(wc.reshape(groups, cin // groups, -1), cols)
+            gx = finish(from_grid(res.reshape(cin, -1), geo, n), x.dtype)
+        if needs[1]:
+            gw = matmul(cols, to_grid(xc, geo, groups).transpose(0, 2, 1)).transpose(0, 2, 1)
+            gw = finish(ascontiguous(gw).reshape(weight.shape), weight.dtype)
+        if needs[2]:
+            gb = finish(spatial_sum(g), bias.dtype)
+        return (gx, gw, gb)
+
+    # ------------------------------------------------------------------------ max_pool ----
+    def lowest(dtype):
+        if dtype.kind == "f":
+            return float("-inf")
+        return xp.iinfo(dtype).min
+
+    def max_pool(x, kernel_size, stride, padding, dilation):
+        """Running maximum over the K kernel offsets (strict ``>``, NaN always taken: the
+        window's first maximum, its last NaN, as PyTorch), K strided passes over the output
+        instead of a (out, K) copy of the windows."""
+        n, c = x.shape[:2]
+        S = x.shape[2:]
+        m = len(S)
+        zp = padded(x, padding, lowest(x.dtype))
+        P = zp.shape[2:]
+        O = tuple((p - d * (k - 1) - 1) // s + 1
+                  for p, k, s, d in zip(P, kernel_size, stride, dilation))
+        st = zp.strides
+        win = as_strided(zp, (n, c) + O + tuple(kernel_size),
+                         st[:2] + tuple(s * t for s, t in zip(stride, st[2:])) +
+                         tuple(d * t for d, t in zip(dilation, st[2:])))
+        floating = x.dtype.kind == "f"
+        best = arg = None
+        for t, kk in enumerate(itertools.product(*[range(k) for k in kernel_size])):
+            v = win[(Ellipsis,) + kk]
+            if best is None:
+                best = v.copy()
+                arg = xp.zeros(best.shape, dtype=xp.int32)
+                continue
+            take = v > best
+            if floating:
+                take |= xp.isnan(v)
+            xp.copyto(best, v, where=take)
+            xp.copyto(arg, t, where=take)
+        # flat input index of the winner: the window's base (o*s - lo per dim) plus the
+        # winning offset's shift, looked up in a K-entry table (two passes over the output)
+        sstr = _row_major(S)
+        offsets = list(itertools.product(*[range(k) for k in kernel_size]))
+        shift = xp.asarray([sum(i * d * q for i, d, q in zip(kk, dilation, sstr))
+                            for kk in offsets], dtype=xp.int64)
+        base = None
+        for j in range(m):
+            start = (xp.arange(O[j], dtype=xp.int64) * stride[j] - padding[j][0]) * sstr[j]
+            start = start.reshape((O[j],) + (1,) * (m - 1 - j))
+            base = start if base is None else base + start
+        idx = shift.take(arg)
+        idx += base
+        if any(lo or hi for lo, hi in padding):
+            bad = None
+            for j in range(m):
+                # the winner's position along dim j: outside the input means a padding element
+                # won (nothing in the window beats the lowest value); PyTorch then names the
+                # window's first element inside the input
+                o = xp.arange(O[j], dtype=xp.int64) * stride[j] - padding[j][0]
+                pos = xp.asarray([kk[j] * dilation[j] for kk in offsets],
+                                 dtype=xp.int64).take(arg)
+                pos += o.reshape((O[j],) + (1,) * (m - 1 - j))
+                out_of = (pos < 0) | (pos >= S[j])
+                bad = out_of if bad is None else (bad | out_of)
+            if bool(bad.any()):
+                first = None
+                for j in range(m):
+                    o = xp.arange(O[j], dtype=xp.int64) * stride[j] - padding[j][0]
+                    i0 = xp.maximum(0, (dilation[j] - 1 - o) // dilation[j])  # ceil(-o / d)
+                    p0 = (o + i0 * dilation[j]).reshape((O[j],) + (1,) * (m - 1 - j))
+                    term = p0 * sstr[j]
+                    first = term if first is None else first + term
+                idx = xp.where(bad, first, idx)
+        return best, idx
+
+    def max_pool_backward(grads, inputs, outputs, params):
+        g = grads[0]
+        idx = params["indices"]
+        shape = params["shape"]
+        n, c = shape[:2]
+        size = 1
+        for s in shape[2:]:
+            size *= s
+        if n * c * size == 0:
+            return (xp.zeros(shape, dtype=g.dtype),)
+        pos = (idx.reshape(n * c, -1) +
+               (xp.arange(n * c, dtype=xp.int64) * size)[:, None]).ravel()
+        if params["overlap"]:
+            gx = xp.bincount(pos, weights=g.ravel(), minlength=n * c * size)
+            gx = gx.astype(g.dtype, copy=False)
+        else:  # disjoint windows: every input element is picked at most once
+            gx = xp.zeros(n * c * size, dtype=g.dtype)
+            gx[pos] = g.ravel()
+        return (gx.reshape(shape),)
+
+    return {"conv": conv, "conv_backward": conv_backward, "conv_transpose": conv_transpose,
+            "conv_transpose_backward": conv_transpose_backward, "max_pool": max_pool,
+            "max_pool_backward": max_pool_backward}

@@ -1,0 +1,183 @@
+"""Pooling layers and ``Unfold`` / ``Fold`` (``torch.nn`` signatures, attributes and reprs).
+"""
+
+from __future__ import annotations
+
+from .. import functional as F
+from .module import Module
+
+__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unfold", "Fold"]
+
+
+class _Wrapped(Module):
+    def _call(self, fn, *args):
+        try:
+            return fn(*args)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{self!r}: {exc}") from None
+
+
+class _MaxPoolNd(_Wrapped):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max pooling over (N, C, L) or (C, L) inputs; see
+    :func:`polyten.nn.functional.max_pool1d`."""
+
+    def forward(self, input):
+        return self._call(F.max_pool1d, input, self.kernel_size, self.stride, self.padding,
+                          self.dilation, self.ceil_mode, self.return_indices)
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max pooling over (N, C, H, W) or (C, H, W) inputs; see
+    :func:`polyten.nn.functional.max_pool2d`."""
+
+    def forward(self, input):
+        return self._call(F.max_pool2d, input, self.kernel_size, self.stride, self.padding,
+                          self.dilation, self.ceil_mode, self.return_indices)
+
+
+def _single(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
+class AvgPool1d(_Wrapped):
+    """Average pooling over (N, C, L) or (C, L) inputs (sizes kept as 1-tuples, as
+    PyTorch)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True):
+        super().__init__()
+        self.kernel_size = _single(kernel_size)
+        self.stride = _single(stride if stride is not None else kernel_size)
+        self.padding = _single(padding)
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, input):
+        return self._call(F.avg_pool1d, input, self.kernel_size, self.stride, self.padding,
+                          self.ceil_mode, self.count_include_pad)
+
+
+class AvgPool2d(_Wrapped):
+    """Average pooling over (N, C, H, W) or (C, H, W) inputs; see
+    :func:`polyten.nn.functional.avg_pool2d`."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override=None):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, input):
+        return self._call(F.avg_pool2d, input, self.kernel_size, self.stride, self.padding,
+                          self.ceil_mode, self.count_include_pad, self.divisor_override)
+
+
+class _Adaptive(_Wrapped):
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_Adaptive):
+    """Average pooling to a fixed output length (PyTorch's adaptive windows)."""
+
+    def forward(self, input):
+        return self._call(F.adaptive_avg_pool1d, input, self.output_size)
+
+
+class AdaptiveAvgPool2d(_Adaptive):
+    """Average pooling to a fixed output size (an int, a pair, None keeps that dim)."""
+
+    def forward(self, input):
+        return self._call(F.adaptive_avg_pool2d, input, self.output_size)
+
+
+class _AdaptiveMax(_Adaptive):
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+
+class AdaptiveMaxPool1d(_AdaptiveMax):
+    """Max pooling to a fixed output length; ``return_indices`` also gives the positions."""
+
+    def forward(self, input):
+        return self._call(F.adaptive_max_pool1d, input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMax):
+    """Max pooling to a fixed output size; ``return_indices`` also gives the positions."""
+
+    def forward(self, input):
+        return self._call(F.adaptive_max_pool2d, input, self.output_size, self.return_indices)
+
+
+class Unfold(_Wrapped):
+    """Sliding local blocks (im2col): (N, C, H, W) -> (N, C * kH * kW, L); see
+    :func:`polyten.nn.functional.unfold`."""
+
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        self.padding = padding
+        self.stride = stride
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
+
+    def forward(self, input):
+        return self._call(F.unfold, input, self.kernel_size, self.dilation, self.padding,
+                          self.stride)
+
+
+class Fold(_Wrapped):
+    """The adjoint of :class:`Unfold` (col2im): (N, C * kH * kW, L) -> (N, C,
+    *output_size), overlapping blocks summed."""
+
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.output_size = output_size
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        self.padding = padding
+        self.stride = stride
+
+    def extra_repr(self) -> str:
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
+                f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
+
+    def forward(self, input):
+        return self._call(F.fold, input, self.output_size, self.kernel_size, self.dilation,
+                          self.padding, self.stride)

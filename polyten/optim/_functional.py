@@ -1,0 +1,187 @@
+"""The update arithmetic of each optimizer, one function per algorithm over lists of tensors
+(``torch.optim``'s functional form: ``adam(params, grads, exp_avgs, ...)``).
+
+The optimizer classes only gather lists and call these.  They run under ``no_grad`` and update
+parameters and state in place with polyten ops, so they work on every backend; each is written
+with as few ops per parameter as the formula allows (constants are folded into Python floats,
+``a - lr * b / c`` becomes ``a += (b / c) * -lr``), because at the sizes of small models the cost
+of an optimizer step is the number of ops it dispatches.  Results equal PyTorch's formulas up to
+rounding.
+
+A backend may replace an algorithm with a fused implementation (one kernel for all parameters)
+through :func:`register_fused`; :func:`resolve` picks it when all the parameters of a group live
+on that backend.  A fused implementation takes the same arguments and must give the same
+results.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, List, Optional
+
+from ..api._core import Tensor
+
+__all__ = ["sgd", "adam", "adamw", "rmsprop", "adagrad", "register_fused", "resolve"]
+
+_FUSED: Dict[str, Dict[str, Callable]] = {}
+
+
+def register_fused(algorithm: str, backend: str, fn: Optional[Callable]) -> None:
+    """Use ``fn`` (same signature as the function ``algorithm`` of this module) for groups
+    whose parameters all live on ``backend``; ``fn=None`` removes it."""
+    if algorithm not in _GENERIC:
+        raise ValueError(f"register_fused: unknown algorithm {algorithm!r}; expected one of "
+                         f"{sorted(_GENERIC)}")
+    table = _FUSED.setdefault(algorithm, {})
+    if fn is None:
+        table.pop(backend, None)
+    else:
+        table[backend] = fn
+
+
+def resolve(algorithm: str, params: List[Tensor]) -> Callable:
+    """The implementation of ``algorithm`` for these parameters: a backend's fused one when
+    registered for all of them, else the generic one written in polyten ops."""
+    table = _FUSED.get(algorithm)
+    if table and params:
+        backend = params[0]._device.type
+        fn = table.get(backend)
+        if fn is not None and all(p._device.type == backend for p in params):
+            return fn
+    return _GENERIC[algorithm]
+
+
+def _signed(g: Tensor, p: Tensor, weight_decay: float, maximize: bool) -> Tensor:
+    """The gradient the update uses: ``-g`` when maximizing, plus ``weight_decay * p``
+    (a new tensor whenever it differs from ``g``; ``g`` itself is never written)."""
+    if weight_decay != 0:
+        d = p * weight_decay
+        return d.sub_(g) if maximize else d.add_(g)
+    return -g if maximize else g
+
+
+def sgd(params: List[Tensor], grads: List[Tensor], momentum_buffers: List[Optional[Tensor]],
+        *, lr: float, weight_decay: float, momentum: float, dampening: float, nesterov: bool,
+        maximize: bool) -> None:
+    """SGD with momentum (PyTorch's algorithm).  ``momentum_buffers[i]`` is ``None`` before
+    the first step and is then replaced by the new buffer (the caller stores it)."""
+    for i, p in enumerate(params):
+        g = grads[i]
+        if momentum == 0:
+            if weight_decay != 0:  # p - lr * (g + wd * p), as one scale and one add
+                p.mul_(1.0 - lr * weight_decay)
+            p.add_(g * (lr if maximize else -lr))
+            continue
+        d = _signed(g, p, weight_decay, maximize)
+        buf = momentum_buffers[i]
+        if buf is None:
+            buf = momentum_buffers[i] = d.clone() if d is g else d
+        else:
+            buf.mul_(momentum)
+            buf.add_(d if dampening == 0 else d * (1.0 - dampening))
+        if nesterov:
+            u = buf * momentum
+            p.add_(u.add_(d).mul_(-lr))
+        else:
+            p.add_(buf * -lr)
+
+
+def _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
+          beta1, beta2, lr, weight_decay, eps, maximize, decoupled):
+    for i, p in enumerate(params):
+        g = grads[i]
+        m = exp_avgs[i]
+        v = exp_avg_sqs[i]
+        step = state_steps[i]
+        if weight_decay != 0 and decoupled:
+            p.mul_(1.0 - lr * weight_decay)
+            g = -g if maximize else g
+        else:
+            g = _signed(g, p, weight_decay, maximize)
+        # m = beta1 m + (1 - beta1) g ;  v = beta2 v + (1 - beta2) g^2, with one temporary
+        t = g * (1.0 - beta1)
+        m.mul_(beta1)
+        m.add_(t)
+        t.mul_(g)
+        t.mul_((1.0 - beta2) / (1.0 - beta1))
+        v.mul_(beta2)
+        v.add_(t)
+        if amsgrad:
+            vmax = max_exp_avg_sqs[i]
+            vmax.maximum_(v)
+            v = vmax
+        bc1 = 1.0 - beta1 ** step
+        bc2_sqrt = math.sqrt(1.0 - beta2 ** step)
+        # p -= lr/bc1 * m / (sqrt(v)/bc2_sqrt + eps)  ==  p -= c * m / (sqrt(v) + eps*bc2_sqrt)
+        denom = v.sqrt()
+        denom.add_(eps * bc2_sqrt)
+        u = m / denom
+        p.add_(u.mul_(-lr * bc2_sqrt / bc1))
+
+
+def adam(params: List[Tensor], grads: List[Tensor], exp_avgs: List[Tensor],
+         exp_avg_sqs: List[Tensor], max_exp_avg_sqs: List[Tensor], state_steps: List[int], *,
+         amsgrad: bool, beta1: float, beta2: float, lr: float, weight_decay: float, eps: float,
+         maximize: bool, decoupled_weight_decay: bool = False) -> None:
+    """Adam (PyTorch's algorithm; L2 weight decay added to the gradient, or decoupled as
+    AdamW when ``decoupled_weight_decay``).  ``state_steps[i]`` is the step number being
+    taken (1 for the first step)."""
+    _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, amsgrad=amsgrad,
+          beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps,
+          maximize=maximize, decoupled=decoupled_weight_decay)
+
+
+def adamw(params: List[Tensor], grads: List[Tensor], exp_avgs: List[Tensor],
+          exp_avg_sqs: List[Tensor], max_exp_avg_sqs: List[Tensor], state_steps: List[int], *,
+          amsgrad: bool, beta1: float, beta2: float, lr: float, weight_decay: float,
+          eps: float, maximize: bool) -> None:
+    """AdamW: Adam with decoupled weight decay (``p *= 1 - lr * weight_decay`` first)."""
+    _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, amsgrad=amsgrad,
+          beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps,
+          maximize=maximize, decoupled=True)
+
+
+def rmsprop(params: List[Tensor], grads: List[Tensor], square_avgs: List[Tensor],
+            grad_avgs: List[Optional[Tensor]], momentum_buffers: List[Optional[Tensor]], *,
+            lr: float, alpha: float, eps: float, weight_decay: float, momentum: float,
+            centered: bool, maximize: bool) -> None:
+    """RMSprop (PyTorch's algorithm; ``grad_avgs`` used when ``centered``,
+    ``momentum_buffers`` when ``momentum > 0``)."""
+    for i, p in enumerate(params):
+        g = _signed(grads[i], p, weight_decay, maximize)
+        v = square_avgs[i]
+        v.mul_(alpha)
+        v.add_((g * (1.0 - alpha)).mul_(g))
+        if centered:
+            ga = grad_avgs[i]
+            ga.mul_(alpha)
+            ga.add_(g * (1.0 - alpha))
+            avg = (ga * ga).neg_().add_(v).sqrt_()
+        else:
+            avg = v.sqrt()
+        avg.add_(eps)
+        if momentum > 0:
+            buf = momentum_buffers[i]
+            buf.mul_(momentum)
+            buf.add_(g / avg)
+            p.add_(buf * -lr)
+        else:
+            p.add_((g / avg).mul_(-lr))
+
+
+def adagrad(params: List[Tensor], grads: List[Tensor], state_sums: List[Tensor],
+            state_steps: List[int], *, lr: float, weight_decay: float, lr_decay: float,
+            eps: float, maximize: bool) -> None:
+    """Adagrad (PyTorch's algorithm, dense gradients).  ``state_steps[i]`` is the step
+    number being taken (1 for the first step)."""
+    for i, p in enumerate(params):
+        g = _signed(grads[i], p, weight_decay, maximize)
+        clr = lr / (1 + (state_steps[i] - 1) * lr_decay)
+        s = state_sums[i]
+        s.add_(g * g)
+        std = s.sqrt()
+        std.add_(eps)
+        p.add_((g / std).mul_(-clr))
+
+
+_GENERIC = {"sgd": sgd, "adam": adam, "adamw": adamw, "rmsprop": rmsprop, "adagrad": adagrad}

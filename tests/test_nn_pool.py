@@ -1,0 +1,307 @@
+"""Pooling: max_pool1d/2d (the ``max_pool`` composite, fused and default paths), avg_pool1d/2d,
+adaptive average / max pooling and their layers.
+
+Values, indices and gradients against PyTorch (float64) over a grid of options, PyTorch's
+tie / NaN / -inf rules for the indices, finite-difference gradchecks and gradgradchecks,
+reprs and errors naming the call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import polyten as pt
+import polyten.nn as nn
+import polyten.nn.functional as F
+from polyten.autograd import gradcheck, gradgradcheck
+
+from conftest import cpu_clone
+
+RTOL = 1e-6
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _close(a, b, rtol=RTOL, atol=1e-12):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+
+
+def _np(t):
+    return t.detach().to("cpu").numpy()
+
+
+@pytest.fixture(scope="module")
+def devices():
+    """The cpu backend (fused max_pool) and a clone running the polyten-op default."""
+    with cpu_clone("nofusedpool", drop=("max_pool", "conv", "conv_transpose")) as dev:
+        yield ("cpu", dev)
+
+
+def _against_torch(devices, pfn, tfn, x, seed=7):
+    """Same values (and indices when the result is a pair) and input gradients."""
+    torch = _torch()
+    tx = torch.tensor(x, requires_grad=True)
+    tout = tfn(tx)
+    tv = tout[0] if isinstance(tout, tuple) else tout
+    g = _rand(*tv.shape, seed=seed)
+    tv.backward(torch.tensor(g))
+    for dev in devices:
+        px = pt.tensor(x, device=dev, requires_grad=True)
+        pout = pfn(px)
+        pv = pout[0] if isinstance(pout, tuple) else pout
+        assert tuple(pv.shape) == tuple(tv.shape), dev
+        _close(_np(pv), tv.detach().numpy())
+        if isinstance(tout, tuple):
+            assert pout[1].dtype == pt.int64
+            np.testing.assert_array_equal(_np(pout[1]), tout[1].numpy())
+        pv.backward(pt.tensor(g, device=dev))
+        _close(_np(px.grad), tx.grad.numpy())
+
+
+# ------------------------------------------------------------------------- max_pool ---
+@pytest.mark.parametrize("shape,k,s,p,d,ceil", [
+    ((2, 3, 6, 6), 2, None, 0, 1, False),
+    ((2, 3, 7, 8), 3, 2, 1, 1, False),
+    ((1, 2, 7, 8), 3, 2, 1, 1, True),
+    ((2, 2, 9, 7), (2, 3), (2, 1), (1, 0), (2, 1), True),
+    ((1, 2, 5, 5), 2, 1, 0, 2, False),
+    ((3, 7, 5), 2, 3, 1, 1, True),  # unbatched, stride > kernel
+])
+def test_max_pool2d_matches_torch(devices, shape, k, s, p, d, ceil):
+    torch = _torch()
+    _against_torch(devices, lambda x: F.max_pool2d(x, k, s, p, d, ceil, True),
+                   lambda x: torch.nn.functional.max_pool2d(x, k, s, p, d, ceil, True),
+                   _rand(*shape, seed=1))
+
+
+@pytest.mark.parametrize("shape,k,s,p,d,ceil", [
+    ((2, 3, 9), 3, 2, 1, 1, True),
+    ((3, 8), 2, None, 1, 2, False),  # unbatched
+])
+def test_max_pool1d_matches_torch(devices, shape, k, s, p, d, ceil):
+    torch = _torch()
+    _against_torch(devices, lambda x: F.max_pool1d(x, k, s, p, d, ceil, True),
+                   lambda x: torch.nn.functional.max_pool1d(x, k, s, p, d, ceil, True),
+                   _rand(*shape, seed=2))
+
+
+def test_max_pool_indices_follow_torch_on_ties_nan_and_minus_inf(devices):
+    torch = _torch()
+    inf, nan = np.inf, np.nan
+    cases = [
+        (np.array([[[[1.0, 1.0, 0.0], [1.0, 0.5, 1.0], [0.0, 1.0, 1.0]]]]), 2, 1, 0),  # ties
+        (np.array([[[[nan, 1.0], [nan, 2.0]]]]), 2, 2, 0),  # the last NaN
+        (np.full((1, 1, 3, 3), -inf), 2, 2, 1),  # nothing beats the padding
+        (np.array([[[[-inf, 2.0, -inf], [-inf, -inf, 3.0]]]]), 2, 1, 1),
+    ]
+    for x, k, s, p in cases:
+        tv, ti = torch.nn.functional.max_pool2d(torch.tensor(x), k, s, p, return_indices=True)
+        for dev in devices:
+            pv, pi = F.max_pool2d(pt.tensor(x, device=dev), k, s, p, return_indices=True)
+            np.testing.assert_array_equal(_np(pv), tv.numpy())
+            np.testing.assert_array_equal(_np(pi), ti.numpy())
+
+
+def test_max_pool_integers_and_float32(devices):
+    torch = _torch()
+    x = np.random.default_rng(3).integers(-50, 50, (2, 3, 5, 6))
+    tv, ti = torch.nn.functional.max_pool2d(torch.tensor(x), 3, 2, 1, ceil_mode=True,
+                                            return_indices=True)
+    for dev in devices:
+        pv, pi = F.max_pool2d(pt.tensor(x, device=dev), 3, 2, 1, ceil_mode=True,
+                              return_indices=True)
+        assert pv.dtype == pt.int64
+        np.testing.assert_array_equal(_np(pv), tv.numpy())
+        np.testing.assert_array_equal(_np(pi), ti.numpy())
+    x32 = pt.tensor(_rand(2, 2, 4, 4, seed=4), dtype=pt.float32)
+    out = F.max_pool2d(x32, 2)
+    assert out.dtype == pt.float32
+    _close(out.numpy(), _rand(2, 2, 4, 4, seed=4).reshape(2, 2, 2, 2, 2, 2).max(axis=(3, 5)),
+           rtol=1e-7)
+    assert tuple(F.max_pool2d(pt.zeros(0, 3, 4, 4), 2).shape) == (0, 3, 2, 2)
+
+
+def test_max_pool_fused_and_default_agree_and_record_one_node(devices):
+    x = _rand(2, 3, 7, 7, seed=5)
+    res = []
+    for dev in devices:
+        px = pt.tensor(x, device=dev, requires_grad=True)
+        v, i = F.max_pool2d(px, 3, 2, 1, return_indices=True)
+        assert type(v.grad_fn).__name__ == "MaxPoolBackward0"
+        v.backward(pt.tensor(_rand(*v.shape, seed=6), device=dev))
+        res.append((_np(v), _np(i), _np(px.grad)))
+    for a, b in zip(*res):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_max_pool_gradcheck_and_gradgradcheck(devices):
+    # distinct values: no ties within a window, so the maximum is differentiable
+    base = np.random.default_rng(0).permutation(50).reshape(1, 2, 5, 5) / 10.0
+    for dev in devices:
+        x = pt.tensor(base, device=dev, requires_grad=True)
+        for f in (lambda a: F.max_pool2d(a, 3, 2, 1),  # overlapping windows
+                  lambda a: F.max_pool2d(a, 2, ceil_mode=True),
+                  lambda a: F.max_pool1d(a.reshape(1, 2, 25), 4, 3, 2, dilation=2)):
+            assert gradcheck(f, (x,))
+            assert gradgradcheck(f, (x,))
+
+
+# ------------------------------------------------------------------------- avg_pool ---
+@pytest.mark.parametrize("shape,k,s,p,ceil,cip,div", [
+    ((2, 3, 6, 6), 2, None, 0, False, True, None),
+    ((2, 3, 7, 8), 3, 2, 1, False, False, None),
+    ((1, 2, 7, 8), 3, 2, 1, True, True, None),
+    ((2, 2, 8, 7), (2, 3), (3, 2), (1, 1), True, False, None),
+    ((3, 7, 5), 3, 2, 1, False, True, 5),  # unbatched, divisor_override
+])
+def test_avg_pool2d_matches_torch(shape, k, s, p, ceil, cip, div):
+    torch = _torch()
+    _against_torch(["cpu"], lambda x: F.avg_pool2d(x, k, s, p, ceil, cip, div),
+                   lambda x: torch.nn.functional.avg_pool2d(x, k, s, p, ceil, cip, div),
+                   _rand(*shape, seed=1))
+
+
+@pytest.mark.parametrize("shape,k,s,p,ceil,cip", [
+    ((2, 3, 9), 3, 2, 1, True, False),
+    ((3, 8), 2, None, 1, False, True),
+])
+def test_avg_pool1d_matches_torch(shape, k, s, p, ceil, cip):
+    torch = _torch()
+    _against_torch(["cpu"], lambda x: F.avg_pool1d(x, k, s, p, ceil, cip),
+                   lambda x: torch.nn.functional.avg_pool1d(x, k, s, p, ceil, cip),
+                   _rand(*shape, seed=2))
+
+
+def test_avg_pool_against_numpy_and_gradgradcheck():
+    x = _rand(2, 3, 6, 4, seed=3)
+    out = F.avg_pool2d(pt.tensor(x), 2)
+    _close(out.numpy(), x.reshape(2, 3, 3, 2, 2, 2).mean(axis=(3, 5)), rtol=1e-12)
+    px = pt.tensor(_rand(1, 2, 5, 5, seed=4), requires_grad=True)
+    for f in (lambda a: F.avg_pool2d(a, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+              lambda a: F.avg_pool1d(a.reshape(1, 2, 25), 4, 3, 2)):
+        assert gradcheck(f, (px,))
+        assert gradgradcheck(f, (px,))
+
+
+# ------------------------------------------------------------------------- adaptive ---
+@pytest.mark.parametrize("shape,out", [
+    ((2, 3, 8, 6), (4, 3)),  # divisible
+    ((2, 3, 7, 9), (3, 4)),  # overlapping windows of different lengths
+    ((3, 5, 7), (None, 3)),  # unbatched, None keeps the height
+    ((1, 2, 4, 5), 6),  # larger than the input
+])
+def test_adaptive_pool2d_matches_torch(shape, out):
+    torch = _torch()
+    _against_torch(["cpu"], lambda x: F.adaptive_avg_pool2d(x, out),
+                   lambda x: torch.nn.functional.adaptive_avg_pool2d(x, out),
+                   _rand(*shape, seed=1))
+    _against_torch(["cpu"], lambda x: F.adaptive_max_pool2d(x, out, True),
+                   lambda x: torch.nn.functional.adaptive_max_pool2d(x, out, True),
+                   _rand(*shape, seed=2))
+
+
+@pytest.mark.parametrize("shape,out", [((2, 3, 10), 4), ((3, 7), 3), ((2, 2, 6), 3)])
+def test_adaptive_pool1d_matches_torch(shape, out):
+    torch = _torch()
+    _against_torch(["cpu"], lambda x: F.adaptive_avg_pool1d(x, out),
+                   lambda x: torch.nn.functional.adaptive_avg_pool1d(x, out),
+                   _rand(*shape, seed=3))
+    _against_torch(["cpu"], lambda x: F.adaptive_max_pool1d(x, out, True),
+                   lambda x: torch.nn.functional.adaptive_max_pool1d(x, out, True),
+                   _rand(*shape, seed=4))
+
+
+def test_adaptive_gradcheck_and_gradgradcheck():
+    x = pt.tensor(np.random.default_rng(0).permutation(35).reshape(1, 1, 5, 7) / 10.0,
+                  requires_grad=True)
+    for f in (lambda a: F.adaptive_avg_pool2d(a, (3, 4)),
+              lambda a: F.adaptive_max_pool2d(a, (2, 3)),
+              lambda a: F.adaptive_max_pool2d(a, (5, 7))):
+        assert gradcheck(f, (x,))
+        assert gradgradcheck(f, (x,))
+
+
+# ------------------------------------------------------------------------- modules ---
+def test_pool_layers_and_reprs_match_torch():
+    torch = _torch()
+    cases = [("MaxPool2d", (2,), {}), ("MaxPool2d", (3, 2, 1), dict(ceil_mode=True)),
+             ("MaxPool1d", (3, 2), {}), ("AvgPool2d", (2,), {}),
+             ("AvgPool2d", (3,), dict(stride=2, padding=1, count_include_pad=False)),
+             ("AvgPool1d", (3,), {}), ("AdaptiveAvgPool2d", ((2, 3),), {}),
+             ("AdaptiveAvgPool1d", (4,), {}), ("AdaptiveMaxPool2d", (2,), {}),
+             ("AdaptiveMaxPool1d", (3,), {})]
+    for cls, args, kw in cases:
+        tm, pm = getattr(torch.nn, cls)(*args, **kw), getattr(nn, cls)(*args, **kw)
+        assert repr(pm) == repr(tm)
+        shape = (2, 3, 9) if cls.endswith("1d") else (2, 3, 8, 9)
+        x = _rand(*shape, seed=5)
+        _close(pm(pt.tensor(x)).numpy(), tm(torch.tensor(x)).numpy())
+    pv, pi = nn.MaxPool2d(2, return_indices=True)(pt.tensor(_rand(1, 1, 4, 4, seed=6)))
+    assert pi.dtype == pt.int64 and tuple(pi.shape) == (1, 1, 2, 2)
+    pv, pi = nn.AdaptiveMaxPool2d(3, return_indices=True)(pt.tensor(_rand(1, 1, 4, 5)))
+    assert tuple(pi.shape) == (1, 1, 3, 3)
+
+
+def test_small_cnn_matches_torch_end_to_end():
+    """conv -> relu -> max_pool -> conv -> adaptive avg -> linear: outputs and every
+    parameter gradient equal PyTorch's."""
+    torch = _torch()
+
+    def build(m):
+        return m.Sequential(m.Conv2d(1, 4, 3, padding=1), m.ReLU(), m.MaxPool2d(2),
+                            m.Conv2d(4, 6, 3, padding=1), m.ReLU(), m.AdaptiveAvgPool2d(1),
+                            m.Flatten(), m.Linear(6, 3))
+    tm, pm = build(torch.nn).double(), build(nn).double()
+    pm.load_state_dict({k: pt.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    x = _rand(5, 1, 8, 8, seed=7)
+    to, po = tm(torch.tensor(x)), pm(pt.tensor(x))
+    _close(po.detach().numpy(), to.detach().numpy())
+    to.sum().backward()
+    po.sum().backward()
+    for (name, p), (_, t) in zip(pm.named_parameters(), tm.named_parameters()):
+        _close(p.grad.numpy(), t.grad.numpy(), rtol=1e-6, atol=1e-10)
+
+
+# --------------------------------------------------------------------------- errors ---
+def test_pool_errors_name_the_call():
+    x = pt.ones(1, 1, 4, 4)
+    with pytest.raises(ValueError, match=r"max_pool2d: pad should be at most half of effective "
+                                         r"kernel size, but got padding=\(2, 2\)"):
+        F.max_pool2d(x, 3, 1, 2)
+    with pytest.raises(ValueError, match=r"max_pool2d: expected a 3-D \(unbatched: C, H, W\) "
+                                         r"or 4-D \(batched: N, C, H, W\) input, got shape "
+                                         r"\(4, 4\)"):
+        F.max_pool2d(pt.ones(4, 4), 2)
+    with pytest.raises(ValueError, match=r"max_pool2d: input \(1, 1, 4, 4\) is too small for "
+                                         r"kernel_size=\(5, 5\).*output size would be \(0 x 0\)"):
+        F.max_pool2d(x, 5)
+    with pytest.raises(TypeError, match=r"max_pool2d: expected a real tensor, got bool"):
+        F.max_pool2d(x.to(pt.bool), 2)
+    with pytest.raises(TypeError, match=r"avg_pool2d: expected a floating-point tensor, got "
+                                        r"int64"):
+        F.avg_pool2d(pt.ones(1, 1, 4, 4, dtype=pt.int64), 2)
+    with pytest.raises(ValueError, match=r"avg_pool2d: pad should be at most half of kernel "
+                                         r"size"):
+        F.avg_pool2d(x, 2, padding=2)
+    with pytest.raises(ValueError, match=r"avg_pool2d: divisor_override must be a non-zero "
+                                         r"int"):
+        F.avg_pool2d(x, 2, divisor_override=0)
+    with pytest.raises(TypeError, match=r"max_pool1d: kernel_size must be an int or a tuple "
+                                        r"of 1 ints"):
+        F.max_pool1d(pt.ones(1, 4), (2, 2))
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: output_size must hold positive "
+                                         r"ints"):
+        F.adaptive_avg_pool2d(x, (0, 2))
+    with pytest.raises(TypeError, match=r"adaptive_max_pool2d: output_size must be an int or a "
+                                        r"tuple of 2 ints"):
+        F.adaptive_max_pool2d(x, (1, 2, 3))
+    with pytest.raises(ValueError, match=r"^MaxPool2d\(kernel_size=5, stride=5, padding=0, "
+                                         r"dilation=1, ceil_mode=False\): max_pool2d: input"):
+        nn.MaxPool2d(5)(x)

@@ -85,20 +85,23 @@ def _epoch(loader) -> float:
     return time.perf_counter() - t
 
 
-def _worker_rounds(make, repeat: int):
-    """Per round, one epoch of each configuration back to back (so that a busy machine slows
-    them alike); returns the median epoch times and the median per-round ratios."""
-    persistent = make(2, True)
-    _epoch(persistent)                       # start its workers outside the timed epochs
-    times = {"0": [], "2": [], "2p": []}
-    for _ in range(repeat):
-        times["0"].append(_epoch(make(0, False)))
-        times["2"].append(_epoch(make(2, False)))       # includes starting the workers
-        times["2p"].append(_epoch(persistent))
-    med = {k: statistics.median(v) for k, v in times.items()}
-    ratio = {k: statistics.median(a / b for a, b in zip(times[k], times["0"]))
-             for k in ("2", "2p")}
-    return med, ratio
+def _busy_share(n: int, work: int) -> None:
+    for _ in range(n):
+        _busy(work)
+
+
+def _machine_epoch(n: int, work: int) -> float:
+    """The same work split over two plain processes: the parallel speed this machine allows
+    right now (other programs share the cores)."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_busy_share, args=(n // 2, work)) for _ in range(2)]
+    t = time.perf_counter()
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return time.perf_counter() - t
 
 
 def bench_workers(quick: bool):
@@ -106,27 +109,38 @@ def bench_workers(quick: bool):
     n = 200 if quick else 400
     repeat = 3 if quick else 7
     print(f"(a) epoch of {n} samples, ~1 ms busy CPU work each (loop of {work}), batch_size=8, "
-          f"{os.cpu_count()} CPUs; medians of {repeat} rounds")
-
-    def ours(nw, persistent):
-        return DataLoader(BusyDataset(n, work), batch_size=8, num_workers=nw,
-                          persistent_workers=persistent)
-
-    def theirs(nw, persistent):
-        return tud.DataLoader(TorchBusyDataset(n, work), batch_size=8, num_workers=nw,
-                              persistent_workers=persistent)
-
-    results = {"polyten": _worker_rounds(ours, repeat)}
+          f"{os.cpu_count()} CPUs; medians of {repeat} rounds, every configuration once per "
+          f"round")
+    libs = {"polyten": (DataLoader, BusyDataset)}
     if torch is not None:
-        results["torch"] = _worker_rounds(theirs, repeat)
-    print(f"    {'':30s}" + "".join(f"{k:>10s}" for k in results))
-    for key, label in (("0", "num_workers=0"), ("2", "num_workers=2 (incl. start)"),
+        libs["torch"] = (tud.DataLoader, TorchBusyDataset)
+    persistent = {}
+    for name, (loader, ds) in libs.items():
+        persistent[name] = loader(ds(n, work), batch_size=8, num_workers=2,
+                                  persistent_workers=True)
+        _epoch(persistent[name])            # start its workers outside the timed epochs
+    times = {(name, cfg): [] for name in libs for cfg in ("0", "2", "2p")}
+    machine = []
+    for _ in range(repeat):
+        for name, (loader, ds) in libs.items():
+            times[name, "0"].append(_epoch(loader(ds(n, work), batch_size=8)))
+            times[name, "2"].append(_epoch(loader(ds(n, work), batch_size=8, num_workers=2)))
+            times[name, "2p"].append(_epoch(persistent[name]))
+        t0 = time.perf_counter()
+        _busy_share(n, work)
+        machine.append(_machine_epoch(n, work) / (time.perf_counter() - t0))
+    print(f"    {'':34s}" + "".join(f"{k:>10s}" for k in libs))
+    for cfg, label in (("0", "num_workers=0"), ("2", "num_workers=2 (incl. start)"),
                        ("2p", "num_workers=2 (persistent)")):
-        print(f"    {label:30s}" + "".join(f"{r[0][key] * 1e3:8.1f}ms" for r in results.values()))
-    for key, label in (("2", "ratio 2 workers (incl. start) / 0"),
+        print(f"    {label:34s}" + "".join(
+            f"{statistics.median(times[k, cfg]) * 1e3:8.1f}ms" for k in libs))
+    for cfg, label in (("2", "ratio 2 workers (incl. start) / 0"),
                        ("2p", "ratio 2 workers (persistent) / 0")):
-        print(f"    {label:30s}" + "".join(f"{r[1][key]:10.2f}" for r in results.values()) +
-              "   (target <= 0.6)")
+        print(f"    {label:34s}" + "".join(
+            f"{statistics.median(a / b for a, b in zip(times[k, cfg], times[k, '0'])):10.2f}"
+            for k in libs) + "   (target <= 0.6)")
+    print(f"    {'machine: 2 plain processes / 1':34s}{statistics.median(machine):10.2f}"
+          f"   (the best any loader can do now)")
 
 
 def _per_batch(loader, repeat: int) -> float:

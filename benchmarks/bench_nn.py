@@ -40,9 +40,17 @@ N = 64  # digits-like batch: 64 images of 8x8
 STEPS_PER_EPOCH = 23  # 1437 training images of sklearn's digits (80 %), batch 64
 
 
-def med(fn, number, repeat):
-    fn()
-    return statistics.median(timeit.repeat(fn, number=number, repeat=repeat)) / number
+def medians(fns, number, repeat):
+    """Median time per call of each callable (None -> nan), the columns measured in turns
+    (round r times every column once) so that a busy machine slows them alike."""
+    live = [f for f in fns if f is not None]
+    for f in live:
+        f()
+    times = {id(f): [] for f in live}
+    for _ in range(repeat):
+        for f in live:
+            times[id(f)].append(timeit.timeit(f, number=number) / number)
+    return [statistics.median(times[id(f)]) if f is not None else float("nan") for f in fns]
 
 
 # ------------------------------------------------------------------ raw NumPy references ---
@@ -181,7 +189,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--cases", default="", help="comma-separated case groups (default: all)")
     args = ap.parse_args()
-    repeat, number = (3, 5) if args.quick else (7, 20)
+    repeat, number = (5, 5) if args.quick else (15, 10)
     wanted = set(filter(None, args.cases.split(",")))
     print(f"polyten {pt.__version__ if hasattr(pt, '__version__') else ''} numpy "
           f"{np.__version__} torch {torch.__version__ if torch else '-'}; one BLAS thread; "
@@ -192,9 +200,7 @@ def main():
         if wanted and group not in wanted:
             continue
         name, f_pt, f_t, f_np = make()
-        t_pt = med(f_pt, number, repeat)
-        t_t = med(f_t, number, repeat) if f_t else float("nan")
-        t_np = med(f_np, number, repeat) if f_np else float("nan")
+        t_pt, t_t, t_np = medians([f_pt, f_t, f_np], number, repeat)
         print(f"{name:78s} {t_pt * 1e3:8.3f} {t_t * 1e3:8.3f} {t_np * 1e3:8.3f} "
               f"{t_pt / t_t:8.2f} {t_pt / t_np:8.2f}")
         if group == "cnn":

@@ -79,13 +79,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="only one area of the suite (elementwise, reduction, linalg, ...)")
     p.set_defaults(pytest_args=[])
     p.set_defaults(func=_cmd_conformance)
-    p = sub.add_parser("demo", help="train a small network on the default backend")
+    p = sub.add_parser("demo", help="train a small network on the digits data set",
+                       add_help=False)
     p.set_defaults(func=_cmd_demo)
     argv = list(sys.argv[1:] if argv is None else argv)
     passthrough = []
     if "--" in argv:  # everything after "--" goes to pytest untouched
         cut = argv.index("--")
         argv, passthrough = argv[:cut], argv[cut + 1:]
+    if argv and argv[0] == "demo":  # the demo parses its own options (polyten demo --help)
+        from .demo import main as demo_main
+        return demo_main(argv[1:])
     args = parser.parse_args(argv)
     if passthrough:
         if args.command != "conformance":

@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import time
 import warnings
 import weakref
@@ -49,8 +50,12 @@ def _device_backend_loaded() -> bool:
 
 def choose_context(requested):
     """The multiprocessing context workers start with (see ``DataLoader``'s docstring)."""
-    if requested is None and multiprocessing.get_start_method(allow_none=True) is not None:
-        requested = multiprocessing.get_context()
+    chosen = multiprocessing.get_start_method(allow_none=True)
+    # Starting any spawn/forkserver process fixes the global method to the platform default
+    # (the first of get_all_start_methods()), so only another method shows a program's choice.
+    if requested is None and chosen is not None and \
+            chosen != multiprocessing.get_all_start_methods()[0]:
+        requested = multiprocessing.get_context(chosen)
     if requested is not None:
         if requested.get_start_method() == "fork" and _device_backend_loaded():
             warnings.warn("DataLoader: workers are forked while an accelerator backend is "
@@ -58,6 +63,8 @@ def choose_context(requested):
                           "multiprocessing_context='forkserver' or 'spawn'.", RuntimeWarning,
                           stacklevel=4)
         return requested
+    if not sys.platform.startswith("linux"):
+        return multiprocessing.get_context()    # spawn on macOS and Windows: fork is unsafe there
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and not _device_backend_loaded():
         return multiprocessing.get_context("fork")
@@ -170,6 +177,9 @@ class MultiProcessIter(BaseIter):
                 r.close()
                 tq.close()
                 self._finalizer()
+                if forking or not isinstance(exc, (pickle.PicklingError, AttributeError,
+                                                   TypeError)):
+                    raise
                 raise TypeError(f"DataLoader: could not start worker {wid} with "
                                 f"{ctx.get_start_method()!r}: {exc}. With 'spawn' and "
                                 f"'forkserver', collate_fn and worker_init_fn are pickled: "

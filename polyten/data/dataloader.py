@@ -70,9 +70,11 @@ class DataLoader(Generic[T_co]):
         Called as ``worker_init_fn(worker_id)`` in each worker after seeding.
     multiprocessing_context : str or context, optional
         How workers start.  Default: the start method the program set with
-        ``multiprocessing.set_start_method``; otherwise ``"fork"`` while no accelerator backend
-        is loaded in this process (fast, and the dataset need not be picklable), else
-        ``"forkserver"`` (forking a process that holds a CUDA context is unsafe).
+        ``multiprocessing.set_start_method`` if it is not the platform's default; otherwise, on
+        Linux, ``"fork"`` while no
+        accelerator backend is loaded in this process (fast, and the dataset need not be
+        picklable), else ``"forkserver"`` (forking a process that holds a CUDA context is
+        unsafe); elsewhere the platform's default (``"spawn"``).
     generator : polyten.Generator, optional
         Source of the shuffling order (``RandomSampler``) and of the workers' base seed.
     prefetch_factor : int, optional
@@ -306,7 +308,11 @@ class BaseIter:
                                        type(s).__iter__ is BatchSampler.__iter__):
             arr = s._epoch_array()           # int64 slices: no per-index Python work
             if arr is not None:
-                return s._split(checked_indices(arr, len(self._dataset), s.sampler))
+                try:
+                    n = len(self._dataset)
+                except TypeError:               # a dataset without a length: unchecked
+                    return s._split(arr)
+                return s._split(checked_indices(arr, n, s.sampler))
         return iter(s)
 
     def _reset(self, loader) -> None:

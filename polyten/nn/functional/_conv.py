@@ -503,10 +503,10 @@ def _blocks(op, size, kernel, dilation, padding, stride, what):
     blocks = tuple((s + 2 * p - d * (k - 1) - 1) // st + 1
                    for s, k, d, p, st in zip(size, kernel, dilation, padding, stride))
     if any(b < 1 for b in blocks):
-        raise ValueError(f"{op}: the padded {what} {_xs(tuple(s + 2 * p for s, p in zip(size, padding)))} "
-                         f"is smaller than the (dilated) kernel "
-                         f"{_xs(tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation)))}; "
-                         f"pad more or use a smaller kernel")
+        padded = tuple(s + 2 * p for s, p in zip(size, padding))
+        eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        raise ValueError(f"{op}: the padded {what} {_xs(padded)} is smaller than the (dilated) "
+                         f"kernel {_xs(eff)}; pad more or use a smaller kernel")
     return blocks
 
 

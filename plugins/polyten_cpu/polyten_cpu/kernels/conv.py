@@ -22,8 +22,15 @@ computed in float32 and rounded once.
 from __future__ import annotations
 
 import itertools
+import threading
 
 _FLAT_WASTE = 1.5  # flat layout only while it computes at most 1.5x the needed columns
+# NumPy: the column matrices (K times the input) are the largest temporaries of a training
+# step; a fresh one per call lands on pages that glibc just returned to the system, and
+# faulting them in costs several times the copy.  Each thread keeps its last one per role
+# (below this size) and reuses it.
+SCRATCH_LIMIT = 1 << 25  # bytes
+_scratch = threading.local()
 
 
 def _row_major(shape):
@@ -101,7 +108,23 @@ def _ops(xp) -> dict:
                                              zip(x.shape[2:], pads))] = x
         return z
 
-    def im2col(zp, geo, groups):
+    reuse = xp.__name__ == "numpy"  # CuPy has its own memory pool
+
+    def scratch(role, shape, dtype):
+        """An uninitialised array for a temporary that never leaves the kernel."""
+        if not reuse:
+            return xp.empty(shape, dtype=dtype)
+        cache = getattr(_scratch, "arrays", None)
+        if cache is None:
+            cache = _scratch.arrays = {}
+        a = cache.get(role)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = xp.empty(shape, dtype=dtype)
+            if a.nbytes <= SCRATCH_LIMIT:
+                cache[role] = a
+        return a
+
+    def im2col(zp, geo, groups, role="cols"):
         """Columns of the C-contiguous padded ``zp`` (N, C, *P): (G, C/G * K, N * L)."""
         n, c = zp.shape[:2]
         isz = zp.itemsize
@@ -109,7 +132,15 @@ def _ops(xp) -> dict:
         view = as_strided(zp, (c,) + geo.k + (n,) + geo.gshape,
                           (sc,) + tuple(s * isz for s in geo.kstr) + (sn,) +
                           tuple(s * isz for s in geo.gstr))
-        return view.reshape(groups, (c // groups) * geo.K, n * geo.L)
+        cols = scratch(role, (groups, (c // groups) * geo.K, n * geo.L), zp.dtype)
+        cols.reshape(view.shape)[...] = view
+        return cols
+
+    def adjoint_cols(wm, gbuf):
+        """``wm^T @ gbuf`` (G, C/G * K, N * L) into a scratch array, for col2im."""
+        out = scratch("gcols", (wm.shape[0], wm.shape[2], gbuf.shape[2]),
+                      xp.result_type(wm.dtype, gbuf.dtype))
+        return matmul(wm.transpose(0, 2, 1), gbuf, out=out)
 
     def col2im(cols, geo, n, c):
         """The adjoint of :func:`im2col`: ``cols`` (G, C/G * K, N * L) summed back onto zeros
@@ -206,7 +237,7 @@ def _ops(xp) -> dict:
         gx = gw = gb = None
         if needs[0]:
             wm = wc.reshape(groups, o // groups, -1)
-            zb = col2im(matmul(wm.transpose(0, 2, 1), gbuf), geo, n, c)
+            zb = col2im(adjoint_cols(wm, gbuf), geo, n, c)
             crop = (slice(None), slice(None)) + tuple(
                 slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], padding))
             gx = finish(ascontiguous(zb[crop]), x.dtype)
@@ -246,7 +277,7 @@ def _ops(xp) -> dict:
         cout = weight.shape[1] * groups
         geo = transpose_geometry(x.shape, weight.shape, stride, dilation)
         wm = weight.reshape(groups, cin // groups, -1)
-        zb = col2im(matmul(wm.transpose(0, 2, 1), to_grid(x, geo, groups)), geo, n, cout)
+        zb = col2im(adjoint_cols(wm, to_grid(x, geo, groups)), geo, n, cout)
         out = crop_or_extend(zb, padding, output_size)
         return finish(add_bias(out, None if bias is None else compute(bias)), dt)
 

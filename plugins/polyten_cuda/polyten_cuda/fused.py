@@ -1,0 +1,156 @@
+"""Fused CUDA kernels: ``cupy.ElementwiseKernel`` / ``cupy.ReductionKernel`` built from the
+sources of :mod:`polyten_cuda.fused_src`, wrapped with the kernel signatures of the op table and
+of ``Backend.backward_kernels``.
+
+Composing NumPy-style calls costs one kernel launch and one temporary array per step; these do
+each op in one to three launches and never allocate a temporary of the input's size.  No
+function here reads a device value on the host: every data-dependent choice (ignored targets,
+an all-ignored mean, NaN) is made inside the kernels, so nothing here synchronises the stream.
+CuPy compiles each kernel on its first call per dtype and device and caches the binary.
+"""
+
+from __future__ import annotations
+
+from . import fused_src as src
+
+_FLOAT = frozenset(("float16", "float32", "float64"))
+
+
+def build(cp, shared, shared_backward):
+    """``(forward, backward, elementwise)``: the fused kernels (op name -> kernel, with the
+    op table's and ``Backend.backward_kernels``' signatures) for the array module ``cp``, and
+    the raw ``ElementwiseKernel`` objects by source name (the optimizer steps use them).
+
+    ``shared`` / ``shared_backward`` are the generic kernels the fused ones fall back to for
+    dtypes the CUDA sources do not cover (integers, complex).  ``cp`` is CuPy; the tests pass
+    a stand-in that records the kernels instead."""
+    ew = {k: cp.ElementwiseKernel(s.in_params, s.out_params, s.operation, s.name,
+                                  preamble=src.PREAMBLE)
+          for k, s in src.ELEMENTWISE.items()}
+    red = {k: cp.ReductionKernel(s.in_params, s.out_params, s.map_expr, s.reduce_expr,
+                                 s.post_map_expr, s.identity, s.name, preamble=src.PREAMBLE)
+           for k, s in src.REDUCTION.items()}
+    f16 = cp.dtype("float16")
+    f32 = cp.dtype("float32")
+
+    def acc(dt):
+        """The reduction type S of a storage dtype: float32 for half, else the dtype."""
+        return f32 if dt == f16 else dt
+
+    def floating(x):
+        return x.dtype.name in _FLOAT
+
+    def reduce_to(kernel, args, x, dim):
+        shape = list(x.shape)
+        shape[dim] = 1
+        out = cp.empty(tuple(shape), dtype=acc(x.dtype))
+        return kernel(*args, out=out, axis=dim, keepdims=True)
+
+    # ------------------------------------------------------------------- forward ----------
+    def sigmoid(x):
+        if not floating(x):  # the core casts integers first; complex keeps the generic path
+            return fallback["sigmoid"](x)
+        return ew["sigmoid"](x)
+
+    def softmax(x, dim):
+        m = x.max(axis=dim, keepdims=True)
+        s = reduce_to(red["sum_exp_shifted"], (x, m), x, dim)
+        return ew["softmax_out"](x, m, s)
+
+    def log_softmax(x, dim):
+        m = x.max(axis=dim, keepdims=True)
+        s = reduce_to(red["sum_exp_shifted"], (x, m), x, dim)
+        return ew["log_softmax_out"](x, m, s)
+
+    def _rows(x, target):
+        """``x`` as C-contiguous (M, C) rows and ``target`` as (M,): class dim last."""
+        if x.ndim == 1:
+            return cp.ascontiguousarray(x.reshape(1, -1)), target.reshape(1)
+        if x.ndim == 2:
+            return cp.ascontiguousarray(x), target
+        perm = (0,) + tuple(range(2, x.ndim)) + (1,)
+        rows = cp.ascontiguousarray(x.transpose(perm)).reshape(-1, x.shape[1])
+        return rows, target.reshape(-1)
+
+    def nll_loss(x, target, weight, ignore_index, reduction):
+        rows, t = _rows(x, target)
+        s = acc(x.dtype)
+        loss = cp.empty(t.shape, dtype=s)
+        wt = cp.empty(t.shape, dtype=s)
+        w = rows if weight is None else cp.ascontiguousarray(weight)
+        ew["nll_pick"](t, rows, w, rows.shape[1], ignore_index, weight is not None, loss, wt)
+        if reduction == "none":
+            return loss.reshape(target.shape).astype(x.dtype, copy=False)
+        total = loss.sum()
+        if reduction == "mean":
+            total = total / wt.sum()  # 0 / 0 -> nan on the device when every target is ignored
+        return total.astype(x.dtype, copy=False)
+
+    # ------------------------------------------------------------------ backward ----------
+    def sigmoid_bw(grads, inputs, outputs, params):
+        y = outputs[0]
+        if not floating(y):
+            return fallback_bw["sigmoid"](grads, inputs, outputs, params)
+        return (ew["sigmoid_backward"](grads[0], y),)
+
+    def tanh_bw(grads, inputs, outputs, params):
+        y = outputs[0]
+        if not floating(y):
+            return fallback_bw["tanh"](grads, inputs, outputs, params)
+        return (ew["tanh_backward"](grads[0], y),)
+
+    def relu_bw(grads, inputs, outputs, params):
+        x = inputs[0]
+        g = grads[0]
+        if not floating(x) or g.dtype != x.dtype:
+            return fallback_bw["relu"](grads, inputs, outputs, params)
+        return (ew["relu_backward"](g, x),)
+
+    def softmax_bw(grads, inputs, outputs, params):
+        g, y = grads[0], outputs[0]
+        dim = params["dim"]
+        s = reduce_to(red["sum_prod"], (g, y), y, dim)
+        return (ew["softmax_backward_out"](g, y, s),)
+
+    def log_softmax_bw(grads, inputs, outputs, params):
+        g, y = grads[0], outputs[0]
+        dim = params["dim"]
+        s = reduce_to(red["sum_cast"], (g,), y, dim)
+        return (ew["log_softmax_backward_out"](g, y, s),)
+
+    def nll_loss_bw(grads, inputs, outputs, params):
+        g = grads[0]
+        target, weight, cdim = params["target"], params["weight"], params["cdim"]
+        shape = params["shape"]
+        ignore = params["ignore_index"]
+        dt = g.dtype
+        s = acc(dt)
+        ndim = len(shape)
+        # the gradient in the (M, C) row layout of the forward, then back to x's layout
+        n_cls = shape[cdim] if ndim > 1 else shape[0]
+        t = target.reshape(-1)
+        out = cp.zeros((t.shape[0], n_cls), dtype=dt)
+        has_w = weight is not None
+        w = cp.ascontiguousarray(weight) if has_w else out
+        if params["reduction"] == "mean":
+            valid = t != ignore
+            tt = cp.where(valid, t, 0)
+            wv = valid.astype(s) if not has_w else weight[tt].astype(s) * valid
+            d = wv.sum()
+        else:
+            d = cp.ones((), dtype=s)
+        gg = g.reshape(t.shape) if g.ndim else g
+        ew["nll_scatter"](t, gg, d, w, n_cls, ignore, has_w, out)
+        if ndim <= 2:
+            return (out.reshape(shape),)
+        lead = (shape[0],) + tuple(shape[2:]) + (n_cls,)
+        perm = (0, ndim - 1) + tuple(range(1, ndim - 1))
+        return (cp.ascontiguousarray(out.reshape(lead).transpose(perm)),)
+
+    fallback, fallback_bw = shared, shared_backward
+    forward = {"sigmoid": sigmoid, "softmax": softmax, "log_softmax": log_softmax,
+               "nll_loss": nll_loss}
+    backward = {"sigmoid": sigmoid_bw, "tanh": tanh_bw, "relu": relu_bw,
+                "softmax": softmax_bw, "log_softmax": log_softmax_bw,
+                "nll_loss": nll_loss_bw}
+    return forward, backward, ew

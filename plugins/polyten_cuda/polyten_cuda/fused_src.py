@@ -1,0 +1,177 @@
+"""CUDA C sources of the fused kernels, as plain data (no CuPy import).
+
+Each entry is what ``cupy.ElementwiseKernel`` / ``cupy.ReductionKernel`` take; ``fused.py``
+builds the kernels from them, and the tests compile the same bodies with the host C++ compiler
+(``tests/test_cuda_kernels_static.py``) to check their arithmetic against NumPy without a GPU.
+
+Type conventions: ``T`` is the storage type of the arrays (``float16``, ``float32`` or
+``float64``); ``A`` is the computation type, ``float`` for ``float16`` and ``float32`` and
+``double`` for ``float64`` (half precision is computed in float32 and rounded once, as PyTorch
+does); ``S`` is the type of a reduction's result, chosen by the caller through ``out=`` (float32
+for half and single precision, float64 for double).  Every formula is the one of the cpu
+backend's kernel of the same op (``polyten_cpu.kernels``), in the same order of operations.
+
+Only standard CUDA C++ math is used (``exp``, ``log``, ``sqrt``), with the float overloads that
+the CUDA math library and ``<cmath>`` both provide.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, NamedTuple, Tuple
+
+# ``acc<T>::type``: the computation type of a storage type.  ``float16`` is CuPy's half type
+# (cupy/carray.cuh), which converts to and from ``float`` explicitly.
+PREAMBLE = r"""
+template <typename T> struct polyten_acc { typedef T type; };
+template <> struct polyten_acc<float16> { typedef float type; };
+"""
+
+_A = "typedef polyten_acc<T>::type A;\n"
+
+
+class Elementwise(NamedTuple):
+    name: str
+    in_params: str
+    out_params: str
+    operation: str
+
+
+class Reduction(NamedTuple):
+    name: str
+    in_params: str
+    out_params: str
+    map_expr: str
+    reduce_expr: str
+    post_map_expr: str
+    identity: str
+
+
+ELEMENTWISE: Dict[str, Elementwise] = {}
+REDUCTION: Dict[str, Reduction] = {}
+
+
+def _ew(name, in_params, out_params, body):
+    ELEMENTWISE[name] = Elementwise(f"polyten_{name}", in_params, out_params, _A + body)
+
+
+def _red(name, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity):
+    REDUCTION[name] = Reduction(f"polyten_{name}", in_params, out_params, map_expr,
+                                reduce_expr, post_map_expr, identity)
+
+
+# --- activations and their backward (op table: sigmoid, tanh, relu) -------------------------
+# sigmoid: 1 / (1 + exp(-x)); exp(-x) overflowing to inf gives exactly 0
+_ew("sigmoid", "T x", "T y",
+    "A v = (A)x;\n"
+    "y = (T)(A(1) / (A(1) + exp(-v)));\n")
+# d sigmoid = g * y * (1 - y)
+_ew("sigmoid_backward", "T g, T y", "T gx",
+    "A yy = (A)y;\n"
+    "gx = (T)((A)g * yy * (A(1) - yy));\n")
+# d tanh = g * (1 - y * y)
+_ew("tanh_backward", "T g, T y", "T gx",
+    "A yy = (A)y;\n"
+    "gx = (T)((A)g * (A(1) - yy * yy));\n")
+# d relu = g * (x > 0): a multiply by the mask, as the formula (a NaN gradient stays NaN)
+_ew("relu_backward", "T g, T x", "T gx",
+    "gx = (T)((A)g * ((A)x > A(0) ? A(1) : A(0)));\n")
+
+# --- softmax / log_softmax ------------------------------------------------------------------
+# m = max(x) along the dim (CuPy's own reduction); s = sum(exp(x - m)); then one pass writes
+# the result: three kernels, no temporary of x's size
+_red("sum_exp_shifted", "T x, T m", "S s", "exp((S)x - (S)m)", "a + b", "s = a", "0")
+_ew("softmax_out", "T x, T m, S s", "T y",
+    "y = (T)(exp((S)x - (S)m) / s);\n")
+# (x - m) - log(s), rounded as the cpu kernel and PyTorch
+_ew("log_softmax_out", "T x, T m, S s", "T y",
+    "y = (T)(((S)x - (S)m) - log(s));\n")
+# softmax backward: s = sum(g * y); gx = (g - s) * y
+_red("sum_prod", "T g, T y", "S s", "(S)g * (S)y", "a + b", "s = a", "0")
+_ew("softmax_backward_out", "T g, T y, S s", "T gx",
+    "gx = (T)(((S)g - s) * (S)y);\n")
+# log_softmax backward: s = sum(g); gx = g - exp(y) * s
+_red("sum_cast", "T g", "S s", "(S)g", "a + b", "s = a", "0")
+_ew("log_softmax_backward_out", "T g, T y, S s", "T gx",
+    "gx = (T)((S)g - exp((S)y) * s);\n")
+
+# --- nll_loss on (M, C) rows (cross-entropy = nll_loss over log_softmax) -------------------
+# one thread per row: the picked log-probability times the target's weight (0 when ignored);
+# x and w are raw C-contiguous arrays, w is x itself (never read) when has_w is false
+_ew("nll_pick", "int64 t, raw T x, raw T w, int64 C, int64 ignore, bool has_w", "S loss, S wt",
+    "bool valid = t != ignore;\n"
+    "long long tt = valid ? t : 0;\n"
+    "S ww = valid ? (has_w ? (S)w[tt] : S(1)) : S(0);\n"
+    "wt = ww;\n"
+    "loss = -((S)x[i * C + tt] * ww);\n")
+# backward: writes -g * w_t / d at each row's target into zeros (d: the summed weights for
+# 'mean', 1 otherwise; a zero d -- every target ignored -- leaves zeros, as the cpu kernel)
+_ew("nll_scatter", "int64 t, T g, S d, raw T w, int64 C, int64 ignore, bool has_w", "raw T out",
+    "bool valid = t != ignore;\n"
+    "long long tt = valid ? t : 0;\n"
+    "S ww = valid ? (has_w ? (S)w[tt] : S(1)) : S(0);\n"
+    "if (d != S(0)) ww = ww / d;\n"
+    "out[i * C + tt] = (T)(ww * -(S)g);\n")
+
+# --- optimizer steps: one kernel per parameter ---------------------------------------------
+# Adam / AdamW, as polyten.optim._functional._adam: the scalars are folded on the host
+# (one_m_b1 = 1 - beta1, v_coef = (1 - beta2) / (1 - beta1), eps_bc2 = eps * sqrt(bc2),
+# step_size = -lr * sqrt(bc2) / bc1, decay = 1 - lr * weight_decay)
+_ADAM_IN = ("T g, float64 beta1, float64 one_m_b1, float64 beta2, float64 v_coef, "
+            "float64 eps_bc2, float64 step_size, float64 wd, float64 decay, bool decoupled, "
+            "bool maximize")
+_ADAM_HEAD = (
+    "A gg = (A)g;\n"
+    "A pp = (A)p;\n"
+    "if (wd != 0) {\n"
+    "  if (decoupled) { pp = pp * (A)decay; if (maximize) gg = -gg; }\n"
+    "  else { gg = maximize ? pp * (A)wd - gg : pp * (A)wd + gg; }\n"
+    "} else if (maximize) { gg = -gg; }\n"
+    "A t = gg * (A)one_m_b1;\n"
+    "A mm = (A)m * (A)beta1 + t;\n"
+    "t = t * gg;\n"
+    "t = t * (A)v_coef;\n"
+    "A vv = (A)v * (A)beta2 + t;\n"
+    "m = (T)mm;\n"
+    "v = (T)vv;\n")
+_ADAM_TAIL = (
+    "A denom = sqrt(vu) + (A)eps_bc2;\n"
+    "p = (T)(pp + (mm / denom) * (A)step_size);\n")
+_ew("adam_step", _ADAM_IN, "T p, T m, T v",
+    _ADAM_HEAD + "A vu = vv;\n" + _ADAM_TAIL)
+# amsgrad: vmax = maximum(vmax, v) (NaN propagates, as numpy.maximum) and the update uses it
+_ew("adam_amsgrad_step", _ADAM_IN, "T p, T m, T v, T vmax",
+    _ADAM_HEAD +
+    "A vo = (A)vmax;\n"
+    "A vu = (vo != vo || vo > vv) ? vo : vv;\n"
+    "vmax = (T)vu;\n" + _ADAM_TAIL)
+
+# SGD without momentum: p = p * (1 - lr * wd) + g * (+-lr)
+_ew("sgd_step", "T g, float64 decay, float64 signed_lr", "T p",
+    "p = (T)((A)p * (A)decay + (A)g * (A)signed_lr);\n")
+# SGD with momentum (PyTorch's): d = +-g + wd * p; buf = d on the first step, else
+# momentum * buf + (1 - dampening) * d; p += -lr * (nesterov ? d + momentum * buf : buf)
+_ew("sgd_momentum_step",
+    "T g, float64 lr, float64 wd, float64 momentum, float64 dampening, bool nesterov, "
+    "bool maximize, bool first",
+    "T p, T buf",
+    "A pp = (A)p;\n"
+    "A d = maximize ? -(A)g : (A)g;\n"
+    "if (wd != 0) d = pp * (A)wd + d;\n"
+    "A b = first ? d : (A)buf * (A)momentum + (dampening == 0 ? d : d * (A)(1 - dampening));\n"
+    "buf = (T)b;\n"
+    "A u = nesterov ? b * (A)momentum + d : b;\n"
+    "p = (T)(pp + u * (A)(-lr));\n")
+
+
+def params(decl: str) -> Tuple[Tuple[str, str, bool], ...]:
+    """``"raw T x, int64 C"`` -> ``(("T", "x", True), ("int64", "C", False))``."""
+    out = []
+    for part in decl.split(","):
+        words = part.split()
+        raw = words[0] == "raw"
+        if raw:
+            words = words[1:]
+        if len(words) != 2:
+            raise ValueError(f"bad kernel parameter {part!r} in {decl!r}")
+        out.append((words[0], words[1], raw))
+    return tuple(out)

@@ -82,6 +82,7 @@ CONV2D_CASES = [
     ((2, 4, 5, 5), (4, 4, 3, 3), 1, "valid", 1, 1),
     ((3, 5, 5), (2, 3, 3, 3), 1, 1, 1, 1),  # unbatched (C, H, W)
     ((1, 2, 7, 7), (2, 2, 2, 2), 3, 0, 1, 1),  # stride larger than the kernel: gaps
+    ((1, 2, 6, 6), (2, 2, 4, 4), 1, 0, 1, 1),  # stride 1, but too wasteful for the flat layout
 ]
 
 
@@ -190,6 +191,31 @@ def test_conv2d_against_numpy_and_fused_equals_default(devices):
     _close(results[0][0], ref, rtol=1e-12)
     for a, c in zip(*results):
         _close(a, c, rtol=1e-12)
+
+
+def test_threads_computing_convolutions_at_once_get_their_own_results():
+    """The cpu kernels reuse per-thread scratch arrays: concurrent calls stay independent."""
+    import threading
+    w = pt.tensor(_rand(4, 3, 3, 3, seed=2))
+    inputs = [_rand(2, 3, 6, 6, seed=10 + i) for i in range(4)]
+    refs = [_np_conv2d(a, w.numpy(), np.zeros(4), 1, 1) for a in inputs]
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(20):
+                x = pt.tensor(inputs[i], requires_grad=True)
+                out = F.conv2d(x, w, padding=1)
+                out.backward(pt.ones(*out.shape, dtype=pt.float64))
+                _close(out.detach().numpy(), refs[i], rtol=1e-12)
+        except Exception as exc:  # reported below: pytest does not see other threads
+            errors.append(exc)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
 
 
 def test_gradcheck_and_gradgradcheck_every_layer():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import builtins
 
 from ..dispatch.dispatcher import kernels, register_default
+from ..dispatch.defaults import KERNEL_DEFAULTS as _KERNEL_DEFAULTS
 from ..dispatch.errors import dtype_error, fmt_shape
 from ..dispatch.optable import OPS
 from . import dtypes as _dt
@@ -301,7 +302,10 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
 # the table's elementwise section: from "neg" up to the casting section ("astype")
 _NAMES = list(OPS)
 _ELEMENTWISE = _NAMES[_NAMES.index("neg"):_NAMES.index("astype")]
-_UNARY = [n for n in _ELEMENTWISE if OPS[n].signature == f"{n}(x)" and OPS[n].kind == "primitive"]
+# composites with a polyten-op default (relu) have their own function below; those with a
+# kernel-level default (polyten.dispatch.defaults) are called like primitives
+_UNARY = [n for n in _ELEMENTWISE if OPS[n].signature == f"{n}(x)"
+          and (OPS[n].kind == "primitive" or n in _KERNEL_DEFAULTS)]
 _BINARY = [n for n in _ELEMENTWISE if OPS[n].signature == f"{n}(x, y)"]
 del _NAMES
 
@@ -369,6 +373,15 @@ def _rec(name, out, inputs):
 
 def relu(input):
     """``max(x, 0)`` elementwise."""
+    if input.__class__ is Tensor:  # the hot path: one dtype check, one kernel, one wrap
+        dt = input._dtype
+        dev = input._device
+        k = _relu_cache[dev.backend]
+        if k is not None and dt in _relu_ok:
+            out = wrap(k(input._data), dev, dt)
+            if input._ag is not None and _grad_on():
+                _record(_RELU_RULE, out, (input,))
+            return out
     _check_tensor("relu", input)
     k = _relu_cache[input._device.backend]
     if input._dtype not in _relu_ok:
@@ -384,6 +397,7 @@ def _relu_default(x):
 
 _relu_cache = kernels("relu")
 _relu_ok = _accepted(OPS["relu"])
+_RELU_RULE = _rule("relu")
 register_default("relu", _relu_default)
 
 _round_k = kernels("round")

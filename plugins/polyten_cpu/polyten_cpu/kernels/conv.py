@@ -29,7 +29,7 @@ _FLAT_WASTE = 1.5  # flat layout only while it computes at most 1.5x the needed 
 # step; a fresh one per call lands on pages that glibc just returned to the system, and
 # faulting them in costs several times the copy.  Each thread keeps its last one per role
 # (below this size) and reuses it.
-SCRATCH_LIMIT = 1 << 25  # bytes
+SCRATCH_LIMIT = 1 << 24  # bytes
 _scratch = threading.local()
 
 
@@ -367,7 +367,9 @@ def _ops(xp) -> dict:
                 pos += o.reshape((O[j],) + (1,) * (m - 1 - j))
                 out_of = (pos < 0) | (pos >= S[j])
                 bad = out_of if bad is None else (bad | out_of)
-            if bool(bad.any()):
+            # NumPy: skip the fix-up when no padding element won; other array modules
+            # (CuPy) always apply it, since asking would wait for the device
+            if xp.__name__ != "numpy" or bool(bad.any()):
                 first = None
                 for j in range(m):
                     o = xp.arange(O[j], dtype=xp.int64) * stride[j] - padding[j][0]

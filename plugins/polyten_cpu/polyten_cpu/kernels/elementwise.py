@@ -153,8 +153,20 @@ def kernels(xp, **ctx) -> dict:
         add(e, o, out=e)
         return divide(o, e, out=e)
 
-    def relu(x):
-        return xp.asarray(xp.maximum(x, 0)).astype(x.dtype, copy=False)
+    if is_numpy:
+        zeros = {}  # dtype -> read-only 0-d zero: the ufunc's fast path, no scalar promotion
+
+        def relu(x):
+            dt = x.dtype
+            z = zeros.get(dt)
+            if z is None:
+                z = zeros[dt] = xp.zeros((), dt)
+                z.flags.writeable = False
+            r = xp.maximum(x, z)
+            return r if r.__class__ is nd else xp.asarray(r)
+    else:
+        def relu(x):
+            return xp.asarray(xp.maximum(x, 0)).astype(x.dtype, copy=False)
 
     def round_(x, decimals):
         if x.dtype.kind in "biu":

@@ -43,11 +43,6 @@ def delivery(device=None, pin=False, indices=None):
         _TARGET.reset(token)
 
 
-def target_device():
-    dev = _TARGET.get()[0]
-    return default_device() if dev is None else dev
-
-
 def batch_indices():
     """Dataset indices of the batch being collated (for error messages), or None."""
     return _TARGET.get()[2]
@@ -109,11 +104,6 @@ def dumps(obj, prefix: bytes = b""):
     buf.write(prefix)
     TransportPickler(buf, pickle.HIGHEST_PROTOCOL).dump(obj)
     return buf.getbuffer()
-
-
-def loads(data: bytes, device=None, pin=False):
-    with delivery(device, pin):
-        return pickle.loads(data)
 
 
 def resolve(device):

@@ -136,6 +136,9 @@ def _input_in(input, dt):
 # ----------------------------------------------------------------------------- sum/prod ---
 _sum_k = kernels("sum")
 _prod_k = kernels("prod")
+_SUM_RULE = _rule("sum")
+_ALL_DIMS = {"dims": None, "keepdim": False}  # the params of x.sum() / x.mean(): shared, read-only
+_MEAN_RULE = _rule("mean")
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
@@ -172,7 +175,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None)
     keep = keepdim if keepdims is None else keepdims
     out = wrap(_sum_k[dev.backend](data, dims, keep, rd.name), dev, rd)
     if input._ag is not None and _grad_on():
-        _record(_rule("sum"), out, (input,), {"dims": dims, "keepdim": keep})
+        _record(_SUM_RULE, out, (input,),
+                _ALL_DIMS if dims is None and not keep else {"dims": dims, "keepdim": keep})
     return out
 
 
@@ -237,7 +241,8 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     keep = _keep(keepdim, keepdims)
     out = wrap(_mean_k[dev.backend](input._data, dims, keep), dev, input._dtype)
     if input._ag is not None and _grad_on():
-        _record(_rule("mean"), out, (input,), {"dims": dims, "keepdim": keep})
+        _record(_MEAN_RULE, out, (input,),
+                _ALL_DIMS if dims is None and not keep else {"dims": dims, "keepdim": keep})
     return out
 
 

@@ -84,6 +84,9 @@ def to(self, *args, **kwargs) -> Tensor:
 
 def _transfer(t: Tensor, dev: Device) -> Tensor:
     src = t._device
+    peer = getattr(dev.backend, "copy_between_devices", None)  # cuda:i -> cuda:j (issue 7)
+    if peer is not None and src.backend is dev.backend:
+        return _transferred(t, wrap(peer(t._data, dev.index), dev, t._dtype), src)
     host = _to_host[src.backend](t._data)
     with dev.backend.device_guard(dev.index if dev.index is not None else 0):
         data = _from_host[dev.backend](host, dev.index)
@@ -91,7 +94,10 @@ def _transfer(t: Tensor, dev: Device) -> Tensor:
             # two host backends hand the same NumPy memory through: .to() must copy, as it
             # does between real devices
             data = _copy[dev.backend](data)
-    out = wrap(data, dev, t._dtype)
+    return _transferred(t, wrap(data, dev, t._dtype), src)
+
+
+def _transferred(t: Tensor, out: Tensor, src: Device) -> Tensor:
     if t._ag is not None and _grad_on():
         _record(_rule("to_device"), out, (t,), {"device": src})
     return out

@@ -1,36 +1,50 @@
 """Builds the ``cuda`` :class:`polyten.dispatch.Backend` on CuPy.
 
-The kernels are the cpu backend's NumPy-API kernels instantiated with ``xp=cupy``; this module
-overrides only what differs on the GPU: transfers (host <-> device, device <-> device), creation
-and random kernels that must run under the target device, per-device random generators, and
-``erf`` (from ``cupyx.scipy.special``).
+Streams and synchronisation
+---------------------------
+* Every kernel is queued on CuPy's *current stream* of the current device (the legacy default
+  stream unless the user enters ``cupy.cuda.Stream()``); polyten never creates streams of its
+  own, so user code that works with CuPy streams works with polyten tensors.
+* Nothing in a training step waits for the GPU: kernels never read a device value on the host
+  (data-dependent choices -- ignored targets, an all-ignored mean, integer powers -- are made on
+  the device), scalars are passed as kernel arguments (never ``cupy.asarray(number)``, a
+  host-to-device copy), and the optimizer steps fold their step-dependent constants from Python
+  numbers.  The host waits only when the user asks for a value: ``.item()``, ``.tolist()``,
+  ``.numpy()``, ``.cpu()``, printing, ``bool(t)``, and the core's checks of index values (see
+  ``docs/architecture.md``, "CUDA").
+* Transfers: host -> device copies from pageable memory are synchronous (CUDA stages them);
+  ``pin_memory`` + ``from_pinned`` (``DataLoader(pin_memory=True)``) copy asynchronously on the
+  current stream from page-locked memory, the buffer kept alive until an event says the copy
+  is done.  Device -> device copies go peer to peer (enabled once per pair when the GPUs allow
+  it), ordered after the work queued on the source device and before any later work there.
+* ``polyten.cuda.synchronize()`` waits for all the work of a device.
+
+Devices: creation and random kernels run under ``cupy.cuda.Device(index)``; one generator
+per device, all reseeded by ``polyten.manual_seed`` (device ``d`` draws from ``seed + 1000003 *
+d``).  Memory statistics come from CuPy's default memory pool; polyten installs an allocator
+that draws from that pool and records the peak per device (``max_memory_allocated``).
 """
 
 from __future__ import annotations
-
-import collections
 
 import cupy
 import numpy as np
 
 from polyten.dispatch import Backend
 from polyten_cpu.backend import DTYPE_NAMES
-from polyten_cpu.kernels import all_kernels
+
+from . import kernels as _kernels
+from . import optim as _optim
 
 _NATIVE = {n: np.dtype(n) for n in DTYPE_NAMES}
 _NAMES = {np.dtype(n): n for n in DTYPE_NAMES}
-
-# creation and random kernels receive ``device_index`` as their last argument
-_ON_DEVICE = ("full", "empty", "arange", "linspace", "eye", "asarray", "from_host",
-              "from_dlpack", "random_uniform", "random_normal", "random_integers",
-              "random_permutation")
 
 
 class _DeviceRNG:
     """One generator per device, all reseeded by ``polyten.manual_seed``.
 
     ``gen`` is the generator of the current device, so kernels written for NumPy's Generator
-    API (``random``, ``standard_normal``, ``integers``, ``permutation``) work unchanged.
+    API (``random``, ``standard_normal``, ``integers``) work unchanged.
     """
 
     def __init__(self):
@@ -43,7 +57,7 @@ class _DeviceRNG:
 
     @property
     def gen(self):
-        dev = cupy.cuda.Device().id
+        dev = cupy.cuda.runtime.getDevice()
         g = self._gens.get(dev)
         if g is None:
             # distinct, reproducible streams per device from one user seed
@@ -52,106 +66,110 @@ class _DeviceRNG:
         return g
 
 
-def _guarded(fn):
-    def kernel(*args):
-        index = args[-1]
-        if index is None:
-            return fn(*args)
+class CudaRuntime:
+    """Device services behind ``polyten.cuda`` (memory statistics, devices, peer copies)."""
+
+    def __init__(self, rng):
+        self._rng = rng
+        self._pool = cupy.get_default_memory_pool()
+        self._peak = {}
+        pool, peak = self._pool, self._peak
+
+        def malloc(size):
+            mem = pool.malloc(size)
+            used = pool.used_bytes()  # of the current device, which is mem's
+            dev = mem.device_id
+            if used > peak.get(dev, 0):
+                peak[dev] = used
+            return mem
+
+        # the peak is only ever reached right after an allocation: record it there
+        cupy.cuda.set_allocator(malloc)
+
+    # --- devices -----------------------------------------------------------------------
+    def device_count(self) -> int:
+        return cupy.cuda.runtime.getDeviceCount()
+
+    def current_device(self) -> int:
+        return cupy.cuda.runtime.getDevice()
+
+    def set_device(self, index: int) -> None:
+        cupy.cuda.Device(index).use()
+
+    def device_name(self, index: int) -> str:
+        name = cupy.cuda.runtime.getDeviceProperties(index)["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
+
+    def synchronize(self, index=None) -> None:
+        cupy.cuda.Device(self.current_device() if index is None else index).synchronize()
+
+    # --- memory ------------------------------------------------------------------------
+    def _on(self, index, fn):
+        with cupy.cuda.Device(self.current_device() if index is None else index):
+            return fn()
+
+    def memory_allocated(self, index=None) -> int:
+        return self._on(index, self._pool.used_bytes)
+
+    def memory_reserved(self, index=None) -> int:
+        return self._on(index, self._pool.total_bytes)
+
+    def max_memory_allocated(self, index=None) -> int:
+        dev = self.current_device() if index is None else index
+        return max(self._peak.get(dev, 0), self.memory_allocated(dev))
+
+    def reset_peak_memory_stats(self, index=None) -> None:
+        dev = self.current_device() if index is None else index
+        self._peak[dev] = self.memory_allocated(dev)
+
+    def empty_cache(self) -> None:
+        self._pool.free_all_blocks()
+        cupy.get_default_pinned_memory_pool().free_all_blocks()
+
+    def seed_all(self, seed: int) -> None:
+        self._rng.seed(seed)
+
+    # --- device -> device ----------------------------------------------------------------
+    def copy_between_devices(self, x, index: int):
+        """``x`` (on another GPU) copied to device ``index``, peer to peer when possible
+        (``MemoryPointer.copy_from_device_async`` enables peer access between the two GPUs
+        when they allow it; ``cudaMemcpyPeerAsync`` stages through the host otherwise).
+
+        The copy waits for the work queued on the source device (an event), and later work
+        there waits for the copy, so neither side needs a host synchronisation.
+        """
+        src = x.device.id
+        if src == index:
+            with cupy.cuda.Device(index):
+                return x.copy(order="C")
+        with cupy.cuda.Device(src):
+            xs = cupy.ascontiguousarray(x)
+            src_stream = cupy.cuda.get_current_stream()
+            ready = cupy.cuda.Event(block=False, disable_timing=True)
+            ready.record(src_stream)
         with cupy.cuda.Device(index):
-            return fn(*args)
-    kernel.__name__ = getattr(fn, "__name__", "kernel")
-    return kernel
-
-
-# --- data loading (issue 5): page-locked staging for DataLoader(pin_memory=True) -----------
-_ON_DEVICE += ("from_pinned",)
-
-
-class _InFlight:
-    """Pinned host buffers whose asynchronous host-to-device copy may still be running.
-
-    CuPy returns a freed pinned buffer to its pool at once, so a buffer must stay referenced
-    until the copy reading it has finished: each copy records an event, and buffers are
-    released once their event is done (checked on every new copy, so the list stays short).
-    """
-
-    def __init__(self):
-        self._items = collections.deque()
-
-    def add(self, event, buffer) -> None:
-        items = self._items
-        items.append((event, buffer))
-        while items and items[0][0].done:
-            items.popleft()
-
-
-def _pinned_transfer_kernels() -> dict:
-    import cupyx
-
-    inflight = _InFlight()
-
-    def pin_memory(array):
-        if array.size == 0:
-            return array
-        out = cupyx.empty_pinned(array.shape, dtype=array.dtype)
-        np.copyto(out, array, casting="no")
+            stream = cupy.cuda.get_current_stream()
+            stream.wait_event(ready)
+            out = cupy.empty(xs.shape, dtype=xs.dtype)
+            if xs.nbytes:
+                out.data.copy_from_device_async(xs.data, xs.nbytes, stream)
+            done = cupy.cuda.Event(block=False, disable_timing=True)
+            done.record(stream)
+        with cupy.cuda.Device(src):
+            # xs returns to the source's pool when this function ends: work queued there
+            # later (which may reuse its memory) must wait until the copy has read it
+            src_stream.wait_event(done)
         return out
-
-    def from_pinned(array, device_index):
-        out = cupy.empty(array.shape, dtype=array.dtype)
-        if array.size == 0:
-            return out
-        src = np.ascontiguousarray(array)   # pin_memory results already are: no copy
-        stream = cupy.cuda.get_current_stream()
-        out.set(src, stream=stream)             # DMA from page-locked memory, asynchronous
-        event = cupy.cuda.Event(block=False, disable_timing=True)
-        event.record(stream)
-        inflight.add(event, src)
-        return out
-
-    def is_pinned(array):
-        # pin_memory's arrays are views of CuPy pinned allocations: follow the base chain
-        base = array
-        while base is not None:
-            if isinstance(base, cupy.cuda.PinnedMemoryPointer):
-                return True
-            base = getattr(base, "base", None)
-        return False
-
-    return {"pin_memory": pin_memory, "from_pinned": from_pinned, "is_pinned": is_pinned}
-# --- end data loading
 
 
 def make_backend() -> Backend:
     rng = _DeviceRNG()
-    kernels = all_kernels(cupy, rng=rng, native_dtype=_NATIVE.__getitem__)
+    count = cupy.cuda.runtime.getDeviceCount()
+    kernels, backward, ew = _kernels.build(cupy, rng, _NATIVE.__getitem__, count)
+    runtime = CudaRuntime(rng)
+    _optim.register(_optim.make(cupy, ew))
 
-    def to_host(x):
-        return cupy.asnumpy(x)
-
-    def from_host(array, device_index):
-        return cupy.asarray(array)
-
-    def from_dlpack(obj, device_index):
-        return cupy.from_dlpack(obj)
-
-    def is_contiguous(x):
-        return bool(x.flags.c_contiguous)
-
-    kernels.update(to_host=to_host, from_host=from_host, from_dlpack=from_dlpack,
-                   is_contiguous=is_contiguous)
-    kernels.update(_pinned_transfer_kernels())  # data loading (issue 5): pin_memory=True
-    try:
-        from cupyx.scipy.special import erf as _erf
-
-        kernels["erf"] = lambda x: _erf(x)
-    except ImportError:  # cupyx ships with CuPy; keep the generic kernel if it does not
-        pass
-    for name in _ON_DEVICE:
-        if name in kernels:
-            kernels[name] = _guarded(kernels[name])
-
-    return Backend(
+    backend = Backend(
         "cuda", kernels,
         dtypes=DTYPE_NAMES,
         native_dtype=_NATIVE.__getitem__,
@@ -159,12 +177,16 @@ def make_backend() -> Backend:
         is_native=lambda obj: isinstance(obj, cupy.ndarray),
         seed=rng.seed,
         indexed=True,
-        device_count=cupy.cuda.runtime.getDeviceCount,
-        current_device=lambda: cupy.cuda.Device().id,
+        device_count=runtime.device_count,
+        current_device=runtime.current_device,
         device_of=lambda a: a.device.id,
         device_guard=cupy.cuda.Device,
-        synchronize=lambda index=None: (cupy.cuda.Device(index).synchronize()
-                                        if index is not None
-                                        else cupy.cuda.get_current_stream().synchronize()),
+        synchronize=runtime.synchronize,
         version=f"cupy {cupy.__version__}",
+        backward_kernels=backward,
     )
+    # services beyond the Backend contract: polyten.cuda reads `runtime`, and the core's
+    # .to() uses `copy_between_devices` for cuda:i -> cuda:j instead of a trip through the host
+    backend.runtime = runtime
+    backend.copy_between_devices = runtime.copy_between_devices
+    return backend

@@ -1,0 +1,238 @@
+"""CUDA: polyten (cuda backend, CuPy) vs PyTorch CUDA vs raw CuPy, side by side in one process.
+
+Cases
+-----
+* ``matmul``: large square matmuls (float32, float16): TFLOP/s of polyten, raw CuPy and torch;
+  target: polyten >= 95 % of raw CuPy.
+* ``digits``: one training step of the digits MLP (64-128-10, batch 64, Adam, cross-entropy).
+* ``mlp``: a larger MLP (1024-4096-4096-1000, batch 2048, Adam, cross-entropy).
+* ``cnn``: a CNN on 3x32x32 images (conv 3->64->128 with ReLU and max-pool, linear, batch 256,
+  SGD with momentum, cross-entropy).
+  Target for the training steps: polyten <= 1.3x PyTorch CUDA's time.
+* ``sync``: does a training step wait for the GPU?  A kernel spinning for one second is queued
+  first; a step that returns before the spin ends (host clock, and the spin's event not done)
+  never synchronised -- any device-to-host read, stream/device sync or pageable host-to-device
+  copy would have waited for it.  Checked with an MSE loss and with cross-entropy.
+
+Times are medians over repeats, each measured between ``synchronize()`` calls (the work is
+queued asynchronously).  Synthetic data, sized to keep the GPU busy.
+
+Run (GPU only):  python benchmarks/bench_cuda.py [--quick] [--cases matmul,mlp] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import polyten as pt
+
+
+def _need_gpu():
+    if not pt.cuda.is_available():
+        info = {b.name: b for b in pt.backends()}.get("cuda")
+        reason = info.reason if info is not None else "the polyten-cuda plugin is not installed"
+        print(f"bench_cuda: needs a GPU with the cuda backend; it is unavailable here: "
+              f"{reason}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _timeit(fn, sync, repeat, number=1):
+    fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        sync()
+        times.append((time.perf_counter() - t0) / number)
+    return statistics.median(times)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+# ------------------------------------------------------------------------------ matmul ----
+def bench_matmul(quick):
+    import cupy
+    torch = _torch()
+    rows = []
+    for dtype, n in (("float32", 4096 if quick else 8192), ("float16", 4096 if quick else 8192)):
+        a = cupy.random.standard_normal((n, n), dtype="float32").astype(dtype)
+        b = cupy.random.standard_normal((n, n), dtype="float32").astype(dtype)
+        pa, pb = pt.from_dlpack(a), pt.from_dlpack(b)
+        sync = cupy.cuda.Device().synchronize
+        flops = 2 * n ** 3
+        t_pt = _timeit(lambda: pa @ pb, sync, 5 if quick else 10, 3)
+        t_cp = _timeit(lambda: a @ b, sync, 5 if quick else 10, 3)
+        t_th = float("nan")
+        if torch is not None:
+            ta, tb = torch.from_dlpack(a), torch.from_dlpack(b)
+            t_th = _timeit(lambda: ta @ tb, torch.cuda.synchronize, 5 if quick else 10, 3)
+        rows.append({"case": f"matmul {dtype} {n}x{n}", "polyten_tflops": flops / t_pt / 1e12,
+                     "cupy_tflops": flops / t_cp / 1e12, "torch_tflops": flops / t_th / 1e12,
+                     "polyten_vs_cupy": t_cp / t_pt})
+    return rows
+
+
+# ----------------------------------------------------------------------- training steps ----
+def _mlp(nnmod, sizes):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(nnmod.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nnmod.ReLU())
+    return nnmod.Sequential(*layers)
+
+
+def _cnn(nnmod, flatten):
+    return nnmod.Sequential(
+        nnmod.Conv2d(3, 64, 3, padding=1), nnmod.ReLU(), nnmod.MaxPool2d(2),
+        nnmod.Conv2d(64, 128, 3, padding=1), nnmod.ReLU(), nnmod.MaxPool2d(2),
+        flatten(), nnmod.Linear(128 * 8 * 8, 10))
+
+
+def _step_pair(case, quick):
+    """(polyten step, torch step or None, description)."""
+    torch = _torch()
+    if case == "digits":
+        sizes, batch, opt = (64, 128, 10), 64, "adam"
+        xshape = (batch, 64)
+    elif case == "mlp":
+        sizes, batch, opt = (1024, 4096, 4096, 1000), 512 if quick else 2048, "adam"
+        xshape = (batch, 1024)
+    else:
+        sizes, batch, opt = None, 64 if quick else 256, "sgd"
+        xshape = (batch, 3, 32, 32)
+    classes = 10 if sizes is None else sizes[-1]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xshape).astype(np.float32)
+    y = rng.integers(0, classes, size=(batch,))
+
+    def make_opt(lib, params):
+        if opt == "adam":
+            return lib.optim.Adam(params, lr=1e-3)
+        return lib.optim.SGD(params, lr=0.01, momentum=0.9)
+
+    pmodel = (_mlp(pt.nn, sizes) if sizes else _cnn(pt.nn, pt.nn.Flatten)).to(device="cuda")
+    popt = make_opt(pt, pmodel.parameters())
+    px, py = pt.tensor(x, device="cuda"), pt.tensor(y, device="cuda")
+    F = pt.nn.functional
+
+    def pstep():
+        popt.zero_grad()
+        F.cross_entropy(pmodel(px), py).backward()
+        popt.step()
+
+    if torch is None:
+        return pstep, None, f"{case} (batch {batch}, {opt})"
+    tmodel = (_mlp(torch.nn, sizes) if sizes else _cnn(torch.nn, torch.nn.Flatten)).cuda()
+    topt = make_opt(torch, tmodel.parameters())
+    tx, ty = torch.tensor(x, device="cuda"), torch.tensor(y, device="cuda")
+
+    def tstep():
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
+        topt.step()
+    return pstep, tstep, f"{case} (batch {batch}, {opt})"
+
+
+def bench_steps(cases, quick):
+    torch = _torch()
+    rows = []
+    for case in cases:
+        pstep, tstep, desc = _step_pair(case, quick)
+        repeat = 5 if quick else 15
+        number = 20 if case == "digits" else 3
+        t_pt = _timeit(pstep, pt.cuda.synchronize, repeat, number)
+        t_th = (_timeit(tstep, torch.cuda.synchronize, repeat, number)
+                if tstep is not None else float("nan"))
+        rows.append({"case": f"train step {desc}", "polyten_ms": t_pt * 1e3,
+                     "torch_ms": t_th * 1e3, "polyten_over_torch": t_pt / t_th})
+    return rows
+
+
+# ---------------------------------------------------------------------------------- sync ----
+_SPIN = r"""
+extern "C" __global__ void polyten_spin(long long ns) {
+    unsigned long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do { asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)); } while (t - t0 < ns);
+}
+"""
+
+
+def bench_sync():
+    import cupy
+    spin = cupy.RawKernel(_SPIN, "polyten_spin")
+    rows = []
+    for loss in ("mse", "cross_entropy"):
+        pt.manual_seed(0)
+        model = _mlp(pt.nn, (256, 512, 10)).to(device="cuda")
+        opt = pt.optim.Adam(model.parameters(), lr=1e-3)
+        x = pt.randn(512, 256, device="cuda")
+        y = (pt.randn(512, 10, device="cuda") if loss == "mse"
+             else pt.randint(0, 10, (512,), device="cuda"))
+        F = pt.nn.functional
+
+        def step():
+            opt.zero_grad()
+            out = model(x)
+            (((out - y) ** 2).mean() if loss == "mse" else F.cross_entropy(out, y)).backward()
+            opt.step()
+        step()
+        pt.cuda.synchronize()
+        spin((1,), (1,), (np.int64(1_000_000_000),))
+        ev = cupy.cuda.Event()
+        ev.record()
+        t0 = time.perf_counter()
+        step()
+        host = time.perf_counter() - t0
+        waited = ev.done
+        pt.cuda.synchronize()
+        rows.append({"case": f"host sync in an Adam step ({loss})",
+                     "synchronised": bool(waited or host > 0.5), "host_s": host})
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    p.add_argument("--cases", default="matmul,digits,mlp,cnn,sync")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = p.parse_args(argv)
+    _need_gpu()
+    cases = args.cases.split(",")
+    print(f"device: {pt.cuda.get_device_name()}; {pt.device('cuda').backend.version}; "
+          f"torch: {(_torch().__version__ if _torch() else 'not available')}")
+    rows = []
+    if "matmul" in cases:
+        rows += bench_matmul(args.quick)
+    steps = [c for c in ("digits", "mlp", "cnn") if c in cases]
+    if steps:
+        rows += bench_steps(steps, args.quick)
+    if "sync" in cases:
+        rows += bench_sync()
+    for r in rows:
+        print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in r.items()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,258 @@
+"""The cuda backend's kernel table, built against an array module ``cp`` (CuPy).
+
+Importing this module does not import CuPy: :func:`build` takes the module, so that the tests
+can check the table against the op table with a NumPy-backed stand-in.
+
+What is shared and what is not: the cpu backend's NumPy-API kernels (``polyten_cpu.kernels``)
+are instantiated with ``xp=cp``; this module replaces
+
+* transfers (``to_host``/``from_host``/``from_dlpack``, pinned staging), ``erf``
+  (``cupyx.scipy.special``) and ``matmul`` (float16 straight to cuBLAS, which accumulates in
+  float32, instead of the NumPy path's round trip through float32);
+* ``setitem`` / ``inplace``, which refuse broadcast views (CuPy has no read-only flag);
+* kernels whose shared version reads a device value on the host (``pow`` with an integer
+  exponent array, the ``mean`` backward of a small loss, ``nll_loss`` and its backward): here
+  every data-dependent choice is made on the device, so no kernel synchronises the stream;
+* ``sigmoid``, ``softmax``, ``log_softmax``, ``nll_loss`` and the backward of ``sigmoid``,
+  ``tanh``, ``relu``, ``softmax``, ``log_softmax``, ``nll_loss`` with the fused CUDA kernels of
+  :mod:`polyten_cuda.fused`.
+
+Devices: creation, random and transfer kernels run under ``cupy.cuda.Device(device_index)``;
+with more than one GPU every other kernel runs on the device of its first array operand (the
+core has checked that all operands share one device), so ops on ``cuda:1`` work whatever the
+current device is.
+"""
+
+from __future__ import annotations
+
+import collections
+
+from polyten_cpu.kernels import all_backward_kernels, all_kernels
+
+from . import fused
+
+# creation, random and transfer kernels receive ``device_index`` as their last argument
+ON_DEVICE = ("full", "empty", "arange", "linspace", "logspace", "eye", "asarray", "from_host",
+             "from_dlpack", "random_uniform", "random_normal", "random_integers",
+             "random_permutation", "from_pinned")
+# kernels without an array operand (nothing to follow to a device)
+NO_OPERAND = ON_DEVICE + ("pin_memory", "is_pinned")
+
+
+def _guarded(cp, fn):
+    Device = cp.cuda.Device
+
+    def kernel(*args):
+        index = args[-1]
+        if index is None:
+            return fn(*args)
+        with Device(index):
+            return fn(*args)
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    return kernel
+
+
+def _first_array(nd, args):
+    for a in args:
+        if a.__class__ is nd:
+            return a
+        if isinstance(a, (list, tuple)):
+            for b in a:
+                if b.__class__ is nd:
+                    return b
+    return None
+
+
+def _follow_operand(cp, fn, backward=False):
+    """Run ``fn`` on the device of its first array operand (multi-GPU only)."""
+    nd = cp.ndarray
+    current = cp.cuda.runtime.getDevice
+    Device = cp.cuda.Device
+
+    def kernel(*args):
+        a = _first_array(nd, args[0] if backward else args)
+        if a is None:
+            return fn(*args)
+        dev = a.device.id
+        if dev == current():
+            return fn(*args)
+        with Device(dev):
+            return fn(*args)
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    return kernel
+
+
+class _InFlight:
+    """Pinned host buffers whose asynchronous host-to-device copy may still be running.
+
+    CuPy returns a freed pinned buffer to its pool at once, so a buffer must stay referenced
+    until the copy reading it has finished: each copy records an event, and buffers are
+    released once their event is done (checked on every new copy, so the list stays short).
+    """
+
+    def __init__(self):
+        self._items = collections.deque()
+
+    def add(self, event, buffer) -> None:
+        items = self._items
+        items.append((event, buffer))
+        while items and items[0][0].done:
+            items.popleft()
+
+
+def _transfer_kernels(cp) -> dict:
+    import numpy as np
+
+    inflight = _InFlight()
+
+    def to_host(x):
+        return cp.asnumpy(x)  # waits for the stream: the user asked for the values
+
+    def from_host(array, device_index):
+        return cp.asarray(array)
+
+    def from_dlpack(obj, device_index):
+        return cp.from_dlpack(obj)
+
+    def pin_memory(array):
+        if array.size == 0:
+            return array
+        import cupyx
+        out = cupyx.empty_pinned(array.shape, dtype=array.dtype)
+        np.copyto(out, array, casting="no")
+        return out
+
+    def from_pinned(array, device_index):
+        out = cp.empty(array.shape, dtype=array.dtype)
+        if array.size == 0:
+            return out
+        src = np.ascontiguousarray(array)   # pin_memory results already are: no copy
+        stream = cp.cuda.get_current_stream()
+        out.set(src, stream=stream)         # DMA from page-locked memory, asynchronous
+        event = cp.cuda.Event(block=False, disable_timing=True)
+        event.record(stream)
+        inflight.add(event, src)
+        return out
+
+    def is_pinned(array):
+        # pin_memory's arrays are views of CuPy pinned allocations: follow the base chain
+        base = array
+        while base is not None:
+            if isinstance(base, cp.cuda.PinnedMemoryPointer):
+                return True
+            base = getattr(base, "base", None)
+        return False
+
+    return {"to_host": to_host, "from_host": from_host, "from_dlpack": from_dlpack,
+            "pin_memory": pin_memory, "from_pinned": from_pinned, "is_pinned": is_pinned}
+
+
+def _sync_free_kernels(cp, shared) -> dict:
+    """Replacements for shared kernels that read a device value on the host (``pow``) or
+    that CuPy does better (``erf``, ``matmul``)."""
+    nd = cp.ndarray
+    power, where = cp.power, cp.where
+
+    def pow_(x, y):
+        # scalars stay kernel arguments (cp.asarray of a Python number is a host-to-device
+        # copy); the core refuses a negative Python int exponent on an integer tensor
+        if y.__class__ is not nd:
+            r = power(x, y)
+            return r if r.dtype == x.dtype else r.astype(x.dtype)
+        if x.__class__ is not nd:
+            x = cp.full((), x, dtype=y.dtype)  # filled by a kernel: no host-to-device copy
+        if y.dtype.kind != "i":
+            return power(x, y)
+        # integer ** negative integer, as PyTorch (1 and -1 keep their magnitude, others 0),
+        # decided per element on the device instead of `if (y < 0).any()` on the host
+        neg = y < 0
+        r = power(x, where(neg, 0, y))
+        odd = (y % 2) != 0
+        special = where(x == 1, 1, where(x == -1, where(odd, -1, 1), 0))
+        return where(neg, special, r).astype(r.dtype, copy=False)
+
+    def matmul(x, y):
+        # cuBLAS multiplies float16 with float32 accumulation (tensor cores): the shared
+        # kernel's round trip through float32 (for NumPy, which has no float16 BLAS) would
+        # cost two casts and a float32 product
+        r = x @ y
+        return r if r.__class__ is nd else cp.asarray(r)
+
+    def erf(x):
+        from cupyx.scipy.special import erf as _erf
+        r = _erf(x)
+        return r if r.dtype == x.dtype else r.astype(x.dtype)
+
+    return {"pow": pow_, "erf": erf, "matmul": matmul}
+
+
+def _write_guards(shared) -> dict:
+    """``setitem`` / ``inplace`` refusing broadcast views (a zero stride over more than one
+    element): NumPy marks them read-only and the core turns its ValueError into a message
+    naming the user's call; CuPy has no read-only flag and would write several elements into
+    one memory location.  The check reads only shapes and strides (host metadata)."""
+    setitem, inplace = shared["setitem"], shared["inplace"]
+
+    def check(x):
+        if x.size == 0:  # nothing to alias
+            return
+        for n, s in zip(x.shape, x.strides):
+            if s == 0 and n > 1:
+                raise ValueError("assignment destination is read-only: a broadcast view whose "
+                                 "elements share memory")
+
+    def guarded_setitem(x, key, value):
+        check(x)
+        return setitem(x, key, value)
+
+    def guarded_inplace(op, x, y):
+        check(x)
+        return inplace(op, x, y)
+
+    return {"setitem": guarded_setitem, "inplace": guarded_inplace}
+
+
+def _sync_free_backward(cp, shared_bw) -> dict:
+    generic_mean = shared_bw["mean"]
+
+    def mean(grads, inputs, outputs, params):
+        if params["dims"] is not None:
+            return generic_mean(grads, inputs, outputs, params)
+        # the shared kernel fills with `g / count` through xp.full (a host read of g on CuPy)
+        shape = params["shapes"][0][0]
+        count = 1
+        for s in shape:
+            count *= s
+        g = grads[0]
+        return (cp.broadcast_to((g / max(count, 1)).astype(g.dtype, copy=False), shape),)
+
+    return {"mean": mean}
+
+
+def build(cp, rng, native_dtype, device_count=1):
+    """``(kernels, backward_kernels, elementwise)`` of the cuda backend on array module ``cp``.
+
+    ``elementwise`` holds the fused ``ElementwiseKernel`` objects by source name (the fused
+    optimizer steps use them).
+    """
+    shared = all_kernels(cp, rng=rng, native_dtype=native_dtype)
+    shared_bw = all_backward_kernels(cp)
+    kernels = dict(shared)
+    backward = dict(shared_bw)
+    kernels.update(_transfer_kernels(cp))
+    kernels.update(_sync_free_kernels(cp, shared))
+    kernels.update(_write_guards(shared))
+    backward.update(_sync_free_backward(cp, shared_bw))
+    fwd, bwd, ew = fused.build(cp, shared, shared_bw)
+    kernels.update(fwd)
+    backward.update(bwd)
+    for name in ON_DEVICE:
+        if name in kernels:
+            kernels[name] = _guarded(cp, kernels[name])
+    if device_count > 1:
+        for name, fn in list(kernels.items()):
+            if name not in NO_OPERAND:
+                kernels[name] = _follow_operand(cp, fn)
+        for name, fn in list(backward.items()):
+            backward[name] = _follow_operand(cp, fn, backward=True)
+    return kernels, backward, ew

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# GPU check of the cuda backend, for a machine with an NVIDIA GPU (the device machine of a
+# session that has one).  Lean enough for a 10-minute limit:
+#   1. a fresh venv that sees the system's packages (CuPy, PyTorch, pytest, numpy); CuPy is
+#      installed only when missing (cupy-cuda13x for CUDA 13 drivers, else cupy-cuda12x; that
+#      needs a package registry), then polyten, its plugins and the conformance suite from
+#      this checkout (editable, no network);
+#   2. `polyten backends -v`;
+#   3. tests/test_cuda.py and tests/test_cuda_kernels_static.py;
+#   4. benchmarks/bench_cuda.py --quick (JSON rows);
+#   5. the conformance suite on cuda (JSON report), with the time that is left.
+# The whole script stays under $GPU_CHECK_BUDGET seconds (default 570).
+# Results go under $OUT (default ./gpu_check_out): summary.txt plus one log/JSON per step.
+# Usage: bash scripts/gpu_check.sh     (exit status: 0 when every step passed)
+set -u
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/gpu_check_out}"
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+VENV=/tmp/polyten_gpu_venv
+status=0
+summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
+step() {  # step NAME TIMEOUT_S COMMAND...
+    local name=$1 limit=$2; shift 2
+    local t0=$SECONDS
+    timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+    local rc=$?
+    [ $rc -ne 0 ] && status=1
+    summary "$name: rc=$rc ($((SECONDS - t0)) s)"
+    tail -n 3 "$OUT/$name.log" | sed 's/^/    /' | tee -a "$OUT/summary.txt"
+}
+
+: >"$OUT/summary.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
+    >>"$OUT/summary.txt" 2>&1 || summary "nvidia-smi: not available"
+
+"$PY" -m venv --system-site-packages "$VENV" || { summary "venv: failed"; exit 1; }
+V="$VENV/bin/python"
+if ! "$V" -c "import cupy" 2>/dev/null; then
+    drv=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
+    major=${drv%%.*}
+    wheel=cupy-cuda12x
+    [ "${major:-0}" -ge 580 ] && wheel=cupy-cuda13x
+    step install_cupy 120 "$V" -m pip install -q "$wheel"
+fi
+BUDGET=${GPU_CHECK_BUDGET:-570}
+step install 90 "$V" -m pip install -q --no-index --no-deps --no-build-isolation \
+    -e . -e plugins/polyten_cpu -e plugins/polyten_cuda -e conformance
+step backends 40 "$V" -m polyten.cli backends -v
+step test_cuda 150 "$V" -m pytest -q -p no:cacheprovider -rs \
+    tests/test_cuda.py tests/test_cuda_kernels_static.py
+step bench 120 "$V" benchmarks/bench_cuda.py --quick --json "$OUT/bench.json"
+left=$((BUDGET - SECONDS))
+if [ $left -gt 30 ]; then
+    step conformance $left "$V" -c "import polyten_conformance as c; raise SystemExit(c.run(\
+'cuda', report='$OUT/conformance.json', extra_args=('-q', '-p', 'no:cacheprovider')))"
+else
+    summary "conformance: not run (only $left s left of the budget)"; status=1
+fi
+cat "$OUT/bench.log" >>"$OUT/summary.txt" 2>/dev/null
+summary "overall: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
+exit $status

@@ -1,0 +1,308 @@
+"""The cuda backend on a real GPU: ops, devices, transfers, pinned copies, fused kernels against
+the cpu backend and PyTorch, fused vs generic optimizer trajectories, memory statistics, float16,
+per-device random generators, and a training step that never waits for the GPU.
+
+Every test here skips, with the reason ``polyten backends`` gives, where CuPy or a GPU is
+missing.  ``scripts/gpu_check.sh`` runs this file, the conformance suite on ``cuda`` and
+``benchmarks/bench_cuda.py`` on a GPU machine.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import polyten as pt
+
+
+def _reason() -> str:
+    info = {b.name: b for b in pt.backends()}.get("cuda")
+    if info is None:
+        return "the polyten-cuda plugin is not installed"
+    return info.reason or info.error
+
+
+pytestmark = pytest.mark.skipif(not pt.cuda.is_available(),
+                                reason=f"cuda backend unavailable: {_reason()}")
+
+needs_two = pytest.mark.skipif(pt.cuda.device_count() < 2, reason="needs two GPUs")
+
+
+def _close(a, b, rtol=1e-6, atol=1e-12):
+    np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b), rtol=rtol,
+                               atol=atol)
+
+
+def _x(shape, dtype="float32", seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+# --- devices and transfers ---------------------------------------------------------------
+def test_tensors_live_on_cuda_and_compute_there():
+    import cupy
+    x = pt.tensor(_x((4, 5), "float64"), device="cuda")
+    assert x.device == pt.device("cuda:0") or x.device.type == "cuda"
+    assert isinstance(x._data, cupy.ndarray)
+    y = (x * 2 + 1).exp().sum(dim=1)
+    _close(y.cpu().numpy(), np.exp(_x((4, 5), "float64") * 2 + 1).sum(1), rtol=1e-12)
+    assert str(pt.ones(2, device="cuda").device).startswith("cuda:")
+
+
+def test_host_device_round_trip_all_dtypes():
+    for dt in ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
+               "float64", "complex64", "complex128"):
+        a = (np.arange(12).reshape(3, 4) % 3).astype(dt)
+        t = pt.tensor(a).to("cuda")
+        assert t.dtype.name == dt
+        back = t.cpu().numpy()
+        assert back.dtype == a.dtype and np.array_equal(back, a)
+
+
+@needs_two
+def test_device_to_device_copy_and_ops_on_the_second_gpu():
+    import cupy
+    a = _x((256, 128))
+    t0 = pt.tensor(a, device="cuda:0")
+    t1 = t0.to("cuda:1")
+    assert t1.device == pt.device("cuda:1") and t1._data.device.id == 1
+    # ops on cuda:1 run on GPU 1 whatever the current device is
+    with cupy.cuda.Device(0):
+        r = (t1 * 3).sum(dim=0)
+    assert r.device == pt.device("cuda:1")
+    _close(r.cpu().numpy(), (a * 3).sum(0), rtol=1e-5)
+    back = t1.to("cuda:0")
+    assert np.array_equal(back.cpu().numpy(), a)
+    with pytest.raises(Exception, match="cuda:0|cuda:1|device"):
+        t0 + t1  # the core refuses mixed devices
+
+
+def test_pinned_non_blocking_copies():
+    from polyten.api.pinning import host_to_native
+    dev = pt.device("cuda")
+    host = _x((64, 1000))
+    b = dev.backend
+    pinned = b.kernels["pin_memory"](host)
+    assert b.kernels["is_pinned"](pinned) and not b.kernels["is_pinned"](host)
+    native = host_to_native(host, dev, pin=True)
+    pt.cuda.synchronize()
+    import cupy
+    assert np.array_equal(cupy.asnumpy(native), host)
+    t = pt.tensor(host).pin_memory("cuda")
+    assert t.device == pt.device("cpu") and t.is_pinned("cuda")
+    assert not pt.tensor(host).is_pinned("cuda")
+    assert np.array_equal(t.to("cuda").cpu().numpy(), host)
+
+
+def test_dataloader_pin_memory_batches_arrive_intact():
+    from polyten.data import DataLoader, TensorDataset
+    x = pt.tensor(_x((40, 3)))
+    y = pt.arange(40)
+    loader = DataLoader(TensorDataset(x, y), batch_size=8, pin_memory=True)
+    seen = []
+    for xb, yb in loader:
+        xb, yb = xb.to("cuda"), yb.to("cuda")
+        seen.append(yb.cpu().numpy())
+    assert np.array_equal(np.concatenate(seen), np.arange(40))
+
+
+# --- fused kernels vs the cpu backend ------------------------------------------------------
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 2e-6),
+                                        ("float16", 3e-3)])
+def test_fused_forward_and_backward_match_cpu(dtype, rtol):
+    import polyten.nn.functional as F
+    a = _x((6, 5), dtype, seed=1)
+    target = np.arange(6) % 5
+    target[0] = -100
+    results = {}
+    for device in ("cpu", "cuda"):
+        x = pt.tensor(a, device=device, requires_grad=True)
+        t = pt.tensor(target, device=device)
+        out = (F.softmax(x, 1).sum() + F.log_softmax(x, 0).sum() + pt.sigmoid(x).sum()
+               + pt.tanh(x).sum() + F.relu(x).sum() + F.cross_entropy(x, t))
+        out.backward()
+        results[device] = (out.item(), x.grad.cpu().numpy().astype(np.float64))
+    _close(results["cuda"][0], results["cpu"][0], rtol=rtol * 10, atol=rtol)
+    _close(results["cuda"][1], results["cpu"][1], rtol=rtol * 10, atol=rtol)
+
+
+def test_fused_cross_entropy_matches_torch_float64():
+    torch = pytest.importorskip("torch")
+    import polyten.nn.functional as F
+    a = _x((5, 7, 3), "float64", seed=2)
+    target = np.random.default_rng(3).integers(0, 7, size=(5, 3))
+    w = np.abs(_x((7,), "float64", seed=4)) + 0.1
+    x = pt.tensor(a, device="cuda", requires_grad=True)
+    loss = F.cross_entropy(x, pt.tensor(target, device="cuda"),
+                           weight=pt.tensor(w, device="cuda"))
+    loss.backward()
+    tx = torch.tensor(a, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(tx, torch.tensor(target), weight=torch.tensor(w))
+    tl.backward()
+    _close(loss.item(), tl.item())
+    _close(x.grad.cpu().numpy(), tx.grad.numpy())
+
+
+# --- optimizers: fused vs generic -------------------------------------------------------
+@pytest.mark.parametrize("algo", ["adam", "adamw", "sgd"])
+def test_fused_optimizer_trajectory_matches_generic(algo):
+    from polyten.optim import _functional as Fo
+
+    def train(fused: bool):
+        saved = Fo._FUSED.get(algo, {}).get("cuda")
+        if not fused:
+            Fo.register_fused(algo, "cuda", None)
+        try:
+            pt.manual_seed(0)
+            model = pt.nn.Sequential(pt.nn.Linear(8, 16), pt.nn.Tanh(),
+                                     pt.nn.Linear(16, 2)).to(device="cuda", dtype=pt.float64)
+            opt = {"adam": lambda p: pt.optim.Adam(p, lr=0.01, amsgrad=True),
+                   "adamw": lambda p: pt.optim.AdamW(p, lr=0.01),
+                   "sgd": lambda p: pt.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)}[algo](
+                model.parameters())
+            x = pt.tensor(_x((32, 8), "float64"), device="cuda")
+            y = pt.tensor(_x((32, 2), "float64", seed=5), device="cuda")
+            for _ in range(5):
+                opt.zero_grad()
+                ((model(x) - y) ** 2).mean().backward()
+                opt.step()
+            return [p.detach().cpu().numpy() for p in model.parameters()]
+        finally:
+            if saved is not None:
+                Fo.register_fused(algo, "cuda", saved)
+
+    pt.device("cuda")  # load the backend (registers the fused steps)
+    assert Fo._FUSED[algo]["cuda"] is not None
+    for a, b in zip(train(True), train(False)):
+        _close(a, b, rtol=1e-10, atol=1e-13)
+
+
+# --- float16 ------------------------------------------------------------------------------
+def test_float16_tensors_and_matmul():
+    a, b = _x((64, 32), "float16", 6), _x((32, 48), "float16", 7)
+    r = pt.tensor(a, device="cuda") @ pt.tensor(b, device="cuda")
+    assert r.dtype == pt.float16
+    _close(r.cpu().numpy(), a.astype(np.float64) @ b.astype(np.float64), rtol=2e-2, atol=5e-2)
+    lin = pt.nn.Linear(32, 8).to(device="cuda", dtype=pt.float16)
+    out = lin(pt.tensor(a, device="cuda"))
+    out.float().sum().backward()
+    assert lin.weight.grad.dtype == pt.float16
+
+
+# --- memory statistics and devices ----------------------------------------------------------
+def test_memory_statistics():
+    c = pt.cuda
+    pt.ones(1, device="cuda")  # load
+    c.synchronize()
+    c.empty_cache()
+    c.reset_peak_memory_stats()
+    before = c.memory_allocated()
+    t = pt.empty(4 << 20, dtype=pt.float32, device="cuda")  # 16 MiB
+    assert c.memory_allocated() >= before + (16 << 20)
+    assert c.max_memory_allocated() >= c.memory_allocated()
+    del t
+    assert c.memory_allocated() < before + (16 << 20)
+    assert c.max_memory_allocated() >= before + (16 << 20)  # the peak remembers
+    c.reset_peak_memory_stats()
+    assert c.max_memory_allocated() < before + (16 << 20)
+    assert c.memory_reserved() >= c.memory_allocated()
+    c.empty_cache()
+
+
+def test_device_functions():
+    c = pt.cuda
+    assert c.is_available() and c.device_count() >= 1
+    assert 0 <= c.current_device() < c.device_count()
+    assert isinstance(c.get_device_name(), str) and c.get_device_name(0)
+    c.set_device(0)
+    assert c.current_device() == 0
+    with pytest.raises(ValueError, match="does not exist"):
+        c.set_device(c.device_count())
+    with pytest.raises(ValueError, match="expected a cuda device"):
+        c.synchronize("cpu")
+
+
+def test_manual_seed_reproduces_and_devices_differ():
+    pt.manual_seed(123)
+    a = pt.randn(1000, device="cuda").cpu().numpy()
+    pt.manual_seed(123)
+    b = pt.randn(1000, device="cuda").cpu().numpy()
+    assert np.array_equal(a, b)
+    pt.cuda.manual_seed_all(123)
+    c = pt.randn(1000, device="cuda").cpu().numpy()
+    assert np.array_equal(a, c)
+    if pt.cuda.device_count() > 1:
+        pt.manual_seed(123)
+        d = pt.randn(1000, device="cuda:1").cpu().numpy()
+        assert not np.array_equal(a, d)
+
+
+# --- no host synchronisation inside a training step ----------------------------------------
+_SPIN = r"""
+extern "C" __global__ void polyten_spin(long long ns) {
+    unsigned long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do { asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)); } while (t - t0 < ns);
+}
+"""
+
+
+def _runs_without_waiting(step, seconds=1.0):
+    """Queue a kernel that spins for ``seconds`` on the current stream, then run ``step``: if
+    ``step`` returns before the spin is over (host clock, and the spin's event not done), it
+    never waited for the GPU -- any host synchronisation (a device-to-host copy, a stream or
+    device sync, a pageable host-to-device copy) would have waited for the spin."""
+    import cupy
+    spin = cupy.RawKernel(_SPIN, "polyten_spin")
+    spin((1,), (1,), (np.int64(int(seconds * 1e9)),))
+    done = cupy.cuda.Event()
+    done.record()
+    t0 = time.perf_counter()
+    step()
+    host = time.perf_counter() - t0
+    waited = done.done
+    cupy.cuda.get_current_stream().synchronize()
+    return host < seconds * 0.5 and not waited, host
+
+
+def _mlp_step(loss_fn, opt_name):
+    pt.manual_seed(0)
+    model = pt.nn.Sequential(pt.nn.Linear(32, 64), pt.nn.ReLU(), pt.nn.Linear(64, 10)).to("cuda")
+    opt = (pt.optim.Adam(model.parameters(), lr=1e-3) if opt_name == "adam"
+           else pt.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    x = pt.randn(128, 32, device="cuda")
+    y = pt.randn(128, 10, device="cuda") if loss_fn == "mse" else \
+        pt.randint(0, 10, (128,), device="cuda")
+
+    def step():
+        opt.zero_grad()
+        out = model(x)
+        loss = ((out - y) ** 2).mean() if loss_fn == "mse" else \
+            pt.nn.functional.cross_entropy(out, y)
+        loss.backward()
+        opt.step()
+    step()  # compile every kernel and fill the memory pool first
+    pt.cuda.synchronize()
+    return step
+
+
+@pytest.mark.parametrize("opt_name", ["adam", "sgd"])
+def test_training_step_never_waits_for_the_gpu(opt_name):
+    ok, host = _runs_without_waiting(_mlp_step("mse", opt_name))
+    assert ok, f"the training step waited for the GPU ({host:.3f} s on the host)"
+
+
+@pytest.mark.xfail(reason="the core checks cross_entropy/nll_loss targets against the class "
+                          "count on the host (polyten/nn/functional/_loss.py _check_targets), "
+                          "one device-to-host read per call", strict=False)
+def test_cross_entropy_step_never_waits_for_the_gpu():
+    ok, host = _runs_without_waiting(_mlp_step("ce", "adam"))
+    assert ok, f"the training step waited for the GPU ({host:.3f} s on the host)"
+
+
+def test_conformance_nn_area_on_cuda():
+    """The nn area of the conformance suite on cuda (the fused composites); the whole suite
+    runs in scripts/gpu_check.sh (polyten conformance cuda)."""
+    conf = pytest.importorskip("polyten_conformance")
+    assert conf.run("cuda", area="nn", extra_args=("-q", "-p", "no:cacheprovider")) == 0

@@ -52,9 +52,13 @@ def polyten_epochs(kind, x, y, epochs):
         model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
                               nn.Linear(256, 10))
     opt = pt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
     loader = DataLoader(TensorDataset(pt.from_numpy(x), pt.from_numpy(y)), batch_size=64,
                         shuffle=True)
+    return _timed_epochs(model, opt, nn.CrossEntropyLoss(), loader, epochs)
+
+
+def _timed_epochs(model, opt, loss_fn, loader, epochs):
+    """Seconds per epoch of the same training loop, written once for both frameworks."""
     times = []
     for _ in range(epochs):
         t0 = time.perf_counter()
@@ -80,19 +84,10 @@ def torch_epochs(kind, x, y, epochs):
                               nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Flatten(), nn.Linear(32 * 2 * 2, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
         batch_size=64, shuffle=True)
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        for xb, yb in loader:
-            opt.zero_grad()
-            loss_fn(model(xb), yb).backward()
-            opt.step()
-        times.append(time.perf_counter() - t0)
-    return times
+    return _timed_epochs(model, opt, nn.CrossEntropyLoss(), loader, epochs)
 
 
 def numpy_epochs(kind, x, y, epochs):

@@ -131,22 +131,22 @@ def main():
                ("Adam", lambda ps: optim.Adam(ps, lr=1e-3),
                 (lambda ps: torch.optim.Adam(ps, lr=1e-3)) if torch else None,
                 lambda ps, gs: NumpyAdam(ps, gs, 1e-3))]
-    for name, make_pt, make_t, make_np in configs:
-        ps = [pt.nn.Parameter(pt.tensor(a.copy())) for a in init]
+    def ready(lib, make):
+        """An optimizer (one warm-up step taken) over ``lib``'s parameters, grads set."""
+        ps = [lib.nn.Parameter(lib.tensor(a.copy())) for a in init]
         for p, g in zip(ps, grads):
-            p.grad = pt.tensor(g)
-        opt = make_pt(ps)
+            p.grad = lib.tensor(g)
+        opt = make(ps)
         opt.step()
+        return opt
+
+    for name, make_pt, make_t, make_np in configs:
+        opt = ready(pt, make_pt)
         t_pt = med(opt.step, number, repeat)
         ops = count_ops(opt.step)
         t_t = float("nan")
         if make_t is not None:
-            tps = [torch.nn.Parameter(torch.tensor(a.copy())) for a in init]
-            for p, g in zip(tps, grads):
-                p.grad = torch.tensor(g)
-            topt = make_t(tps)
-            topt.step()
-            t_t = med(topt.step, number, repeat)
+            t_t = med(ready(torch, make_t).step, number, repeat)
         nps = [a.copy() for a in init]
         nopt = make_np(nps, grads)
         nopt.step()

@@ -32,22 +32,46 @@ def _cmd_backends(args) -> int:
             except Exception as exc:  # reported, never fatal for the listing
                 print(f"\n{info.name}: could not load: {exc}")
                 continue
-            prims = optable.primitives()
-            have = [o for o in prims if o.name in backend.kernels]
-            fused = [o.name for o in optable.composites() if o.name in backend.kernels]
-            missing = optable.missing_primitives(backend)
-            print(f"\n{info.name}: {backend.version}; {len(have)}/{len(prims)} primitive "
-                  f"kernels; dtypes: {', '.join(sorted(backend.dtypes))}")
-            if fused:
-                print(f"  fused composites: {', '.join(fused)}")
-            if missing:
-                print(f"  missing primitives: {', '.join(missing)}")
+            _print_manifest(info, backend)
     if errors:
         print("\nplugin problems:")
         for e in errors:
             dist = f" ({e.distribution})" if e.distribution else ""
             print(f"  - {e.plugin}{dist}: {e.message}")
     return 0
+
+
+def _print_manifest(info, backend) -> None:
+    """The capability manifest: per tier, ops native / through defaults / fallback / missing."""
+    from .dispatch import dispatcher, optable
+    caps = dispatcher.manifest(backend)
+    prims = optable.primitives()
+    have = [o for o in prims if o.name in backend.kernels]
+    print(f"\n{info.name}: {backend.version}; {len(have)}/{len(prims)} primitive kernels; "
+          f"dtypes: {', '.join(d for d in dispatcher._DTYPE_ORDER if d in backend.dtypes)}; "
+          f"fallback policy: {dispatcher.fallback_policy(info.name)}")
+    cols = ("native", "default", "fallback", "missing")
+    print(f"  {'tier':10}" + "".join(f"{c:>10}" for c in cols))
+    for tier in optable.TIERS:
+        rows = [c for c in caps.values() if c.tier == tier]
+        if rows:
+            print(f"  {tier:10}" + "".join(f"{sum(r.source == c for r in rows):>10}"
+                                           for c in cols))
+    fused = [c.op for c in caps.values() if c.source == "native" and c.kind == "composite"]
+    if fused:
+        print(f"  own kernels for composites: {', '.join(fused)}")
+    partial = [f"{c.op} ({', '.join(c.dtypes)})" for c in caps.values()
+               if c.source != "missing" and c.dtypes and len(c.dtypes) <
+               len(optable.OPS[c.op].accepted & backend.dtypes)]
+    if partial:
+        print(f"  only some dtypes: {', '.join(partial)}")
+    for c in caps.values():
+        if c.source in ("missing", "fallback"):
+            print(f"  {c.source}: {c.op} [{c.tier}]: {c.reason}")
+    counts = dispatcher.fallback_counts().get(info.name)
+    if counts:
+        print(f"  fallback calls so far: "
+              f"{', '.join(f'{op} x{n}' for op, n in sorted(counts.items()))}")
 
 
 def _cmd_conformance(args) -> int:
@@ -67,7 +91,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("backends", help="list installed backends and whether they can run here")
     p.add_argument("-v", "--verbose", action="store_true",
-                   help="also show each loaded backend's kernels and dtypes")
+                   help="also show each backend's capability manifest: per tier, the ops it "
+                        "runs natively, through polyten's defaults, on the cpu fallback, or "
+                        "not at all, and its dtypes")
     p.set_defaults(func=_cmd_backends)
     p = sub.add_parser("conformance", help="run the conformance suite against a backend")
     p.add_argument("backend", help="backend name, e.g. cpu")

@@ -11,6 +11,8 @@ pip_install() {  # quiet unless it fails
     fi
 }
 pip_install -e ".[test]" -e plugins/polyten_cpu -e plugins/polyten_cuda -e conformance
+# the template backend (core tier only): tests/test_template_backend.py runs the suite on it
+pip_install -e examples/polyten_template
 # PyTorch is an independent reference in the tests (its comparisons skip without it).  Only a
 # locally provided CPU wheel is used: never pull the multi-GB CUDA build from an index.
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then

@@ -13,11 +13,9 @@ import polyten
 from polyten.data import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset,
                           TensorDataset, default_collate, default_convert, random_split)
 
+from _reference import to_numpy
+
 Point = collections.namedtuple("Point", ["x", "y"])
-
-
-def _host(t):
-    return np.asarray(t.numpy())
 
 
 def _same_structure(ours, theirs, torch):
@@ -26,7 +24,7 @@ def _same_structure(ours, theirs, torch):
         assert isinstance(ours, polyten.Tensor), type(ours)
         assert ours.dtype.name == str(theirs.dtype).replace("torch.", "")
         assert tuple(ours.shape) == tuple(theirs.shape)
-        np.testing.assert_array_equal(_host(ours), theirs.numpy())
+        np.testing.assert_array_equal(to_numpy(ours), theirs.numpy())
     elif isinstance(theirs, dict):
         assert type(ours) is type(theirs) and list(ours) == list(theirs)
         for k in theirs:
@@ -47,7 +45,7 @@ def test_tensor_dataset_indexing_and_len():
     ds = TensorDataset(x, y)
     assert len(ds) == 6
     a, b = ds[4]
-    np.testing.assert_array_equal(_host(a), [8.0, 9.0])
+    np.testing.assert_array_equal(to_numpy(a), [8.0, 9.0])
     assert b.item() == 4
     a, b = ds[-1]
     assert b.item() == 5
@@ -254,7 +252,7 @@ def test_default_collate_result_is_on_the_current_backend():
         with polyten.backend("clone"):
             out = default_collate([(np.ones(2), 1.0, polyten.ones(2, device="cpu"))] * 3)
         assert all(t.device == dev for t in out)
-        np.testing.assert_array_equal(_host(out[2].cpu()), np.ones((3, 2)))
+        np.testing.assert_array_equal(to_numpy(out[2].cpu()), np.ones((3, 2)))
 
 
 def test_default_collate_unstackable_names_shapes_and_samples():

@@ -11,9 +11,7 @@ import polyten
 from polyten.data import (BatchSampler, DataLoader, Dataset, IterableDataset,
                           SequentialSampler, TensorDataset, default_collate)
 
-
-def _host(t):
-    return np.asarray(t.numpy())
+from _reference import to_numpy
 
 
 def _as_np(batch):
@@ -141,29 +139,29 @@ def test_tensor_dataset_fast_path_equals_collating_samples():
             assert isinstance(a, list) and len(a) == 3
             for ta, tb in zip(a, b):
                 assert ta.dtype == tb.dtype and ta.shape == tb.shape
-                np.testing.assert_array_equal(_host(ta), _host(tb))
+                np.testing.assert_array_equal(to_numpy(ta), to_numpy(tb))
 
 
 def test_shuffle_reshuffles_each_epoch_and_is_reproducible():
     ds = TensorDataset(polyten.arange(20))
     dl = DataLoader(ds, batch_size=5, shuffle=True, generator=polyten.Generator().manual_seed(0))
-    e1 = np.concatenate([_host(b[0]) for b in dl])
-    e2 = np.concatenate([_host(b[0]) for b in dl])
+    e1 = np.concatenate([to_numpy(b[0]) for b in dl])
+    e2 = np.concatenate([to_numpy(b[0]) for b in dl])
     assert sorted(e1) == list(range(20)) and sorted(e2) == list(range(20))
     assert not np.array_equal(e1, e2)
     dl2 = DataLoader(ds, batch_size=5, shuffle=True,
                      generator=polyten.Generator().manual_seed(0))
-    np.testing.assert_array_equal(np.concatenate([_host(b[0]) for b in dl2]), e1)
+    np.testing.assert_array_equal(np.concatenate([to_numpy(b[0]) for b in dl2]), e1)
 
 
 def test_iterating_twice_and_breaking_early():
     dl = DataLoader(TensorDataset(polyten.arange(10)), batch_size=3)
-    first = [_host(b[0]).tolist() for b in dl]
+    first = [to_numpy(b[0]).tolist() for b in dl]
     for k, b in enumerate(dl):
         if k == 1:
             break
-    assert [_host(b[0]).tolist() for b in dl] == first == [[0, 1, 2], [3, 4, 5], [6, 7, 8],
-                                                           [9]]
+    assert [to_numpy(b[0]).tolist() for b in dl] == first == [[0, 1, 2], [3, 4, 5], [6, 7, 8],
+                                                              [9]]
     it = iter(dl)
     assert len(it) == len(dl) == 4
     list(it)
@@ -174,9 +172,9 @@ def test_iterating_twice_and_breaking_early():
 def test_batch_sampler_and_custom_sampler():
     ds = TensorDataset(polyten.arange(6))
     dl = DataLoader(ds, batch_sampler=[[5, 0], [2]])
-    assert [_host(b[0]).tolist() for b in dl] == [[5, 0], [2]]
+    assert [to_numpy(b[0]).tolist() for b in dl] == [[5, 0], [2]]
     dl = DataLoader(ds, batch_size=2, sampler=[4, 3, 2])
-    assert [_host(b[0]).tolist() for b in dl] == [[4, 3], [2]]
+    assert [to_numpy(b[0]).tolist() for b in dl] == [[4, 3], [2]]
     dl = DataLoader(ds, batch_sampler=BatchSampler(SequentialSampler(ds), 4, True))
     assert len(dl) == 1
 
@@ -190,7 +188,7 @@ def test_batches_land_on_the_current_backend():
             records = list(DataLoader(Records(3), batch_size=2))
         assert all(t.device == dev for b in batches for t in b)
         assert all(t.device == dev for b in records for t in b.values())
-        np.testing.assert_array_equal(_host(batches[1][0].cpu()), [4.0, 5.0])
+        np.testing.assert_array_equal(to_numpy(batches[1][0].cpu()), [4.0, 5.0])
 
 
 def test_pin_memory_goes_through_the_backend_kernels():
@@ -220,14 +218,14 @@ def test_pin_memory_goes_through_the_backend_kernels():
         assert [c[0] for c in calls[:2]] == ["pin", "from_pinned"]
         assert ("pin", (2,)) in calls and ("from_pinned", (2, 3)) in calls
         assert out[0][0].device == dev and rec[0]["x"].device == dev
-        np.testing.assert_array_equal(_host(out[1][0].cpu()), [4.0, 5.0])
+        np.testing.assert_array_equal(to_numpy(out[1][0].cpu()), [4.0, 5.0])
         # Tensor.pin_memory: a host tensor gets pinned memory from the backend that pins
         t = polyten.arange(3.0, device="cpu")
         pinned = t.pin_memory("pinny")
         assert pinned.device == t.device and calls[-1] == ("pin", (3,))
         assert pinned.is_pinned("pinny") and not t.is_pinned("pinny")
         assert not polyten.ones(2, device="pinny").is_pinned()     # memory it did not pin
-        np.testing.assert_array_equal(_host(pinned), [0.0, 1.0, 2.0])
+        np.testing.assert_array_equal(to_numpy(pinned), [0.0, 1.0, 2.0])
     # a backend whose arrays are not host memory (to_host copies) cannot pin its tensors
     with cpu_clone("devmem", to_host=lambda x: np.array(x, copy=True)):
         with pytest.raises(RuntimeError, match="only tensors in host memory.*t.cpu"):
@@ -238,7 +236,7 @@ def test_pin_memory_is_a_no_op_without_a_pinning_backend():
     t = polyten.arange(3.0)
     assert t.pin_memory() is t and not t.is_pinned()
     out = list(DataLoader(TensorDataset(t), batch_size=2, pin_memory=True))
-    np.testing.assert_array_equal(_host(out[0][0]), [0.0, 1.0])
+    np.testing.assert_array_equal(to_numpy(out[0][0]), [0.0, 1.0])
 
 
 # ------------------------------------------------------------------------------ bad input --

@@ -22,9 +22,7 @@ import pytest
 import polyten
 from polyten.data import DataLoader, Dataset, IterableDataset, TensorDataset, get_worker_info
 
-
-def _host(t):
-    return np.asarray(t.numpy())
+from _reference import to_numpy
 
 
 def _no_children():
@@ -86,8 +84,8 @@ def test_workers_deliver_the_same_batches_in_order():
     multi = list(DataLoader(ds, batch_size=4, num_workers=2))
     assert len(multi) == len(single) == 6
     for a, b in zip(multi, single):
-        np.testing.assert_array_equal(_host(a["x"]), _host(b["x"]))
-        np.testing.assert_array_equal(_host(a["v"]), _host(b["v"]))
+        np.testing.assert_array_equal(to_numpy(a["x"]), to_numpy(b["x"]))
+        np.testing.assert_array_equal(to_numpy(a["v"]), to_numpy(b["v"]))
         assert a["x"].dtype == polyten.float64 and a["v"].dtype == polyten.int32
     assert _no_children()
 
@@ -95,8 +93,8 @@ def test_workers_deliver_the_same_batches_in_order():
 def test_shuffled_order_with_workers_equals_single_process():
     ds = TensorDataset(polyten.arange(30))
     g = lambda: polyten.Generator().manual_seed(5)          # noqa: E731
-    single = [_host(b[0]).tolist() for b in DataLoader(ds, 7, shuffle=True, generator=g())]
-    multi = [_host(b[0]).tolist() for b in DataLoader(ds, 7, shuffle=True, generator=g(),
+    single = [to_numpy(b[0]).tolist() for b in DataLoader(ds, 7, shuffle=True, generator=g())]
+    multi = [to_numpy(b[0]).tolist() for b in DataLoader(ds, 7, shuffle=True, generator=g(),
                                                       num_workers=2, prefetch_factor=1)]
     assert multi == single
     assert sorted(sum(single, [])) == list(range(30))
@@ -122,7 +120,7 @@ def test_worker_info_and_seeding_are_distinct_and_reproducible():
 
 def test_iterable_dataset_shards_by_worker():
     out = list(DataLoader(Sharded(11), batch_size=2, num_workers=3))
-    values = sorted(v for b in out for v in _host(b).tolist())
+    values = sorted(v for b in out for v in to_numpy(b).tolist())
     assert values == list(range(11))                        # each sample exactly once
     # drop_last applies per worker (as PyTorch): worker 2 drops its last, single sample
     assert len(list(DataLoader(Sharded(11), batch_size=2, num_workers=3, drop_last=True))) == 5
@@ -142,7 +140,7 @@ class InitSeen(Dataset):
 
 def test_worker_init_fn_runs_in_each_worker():
     out = list(DataLoader(InitSeen(), batch_size=1, num_workers=2, worker_init_fn=_record_init))
-    assert [_host(b).tolist() for b in out] == [[0], [1], [0], [1]]
+    assert [to_numpy(b).tolist() for b in out] == [[0], [1], [0], [1]]
     assert "POLYTEN_TEST_WORKER" not in os.environ
 
 
@@ -259,7 +257,7 @@ def test_persistent_workers_restart_an_iterable_dataset():
 def test_out_of_order_delivery_delivers_everything():
     dl = DataLoader(TensorDataset(polyten.arange(9)), batch_size=2, num_workers=2,
                     in_order=False)
-    assert sorted(v for b in dl for v in _host(b[0]).tolist()) == list(range(9))
+    assert sorted(v for b in dl for v in to_numpy(b[0]).tolist()) == list(range(9))
 
 
 def _unpicklable_collate(batch):
@@ -278,8 +276,8 @@ def test_forkserver_workers_get_host_copies_of_tensor_datasets():
     dl = DataLoader(TensorDataset(x, polyten.arange(6)), batch_size=4, num_workers=2,
                     multiprocessing_context="forkserver")
     out = list(dl)
-    np.testing.assert_array_equal(_host(out[0][0]), _host(x[:4]))
-    np.testing.assert_array_equal(_host(out[1][1]), [4, 5])
+    np.testing.assert_array_equal(to_numpy(out[0][0]), to_numpy(x[:4]))
+    np.testing.assert_array_equal(to_numpy(out[1][1]), [4, 5])
     assert _no_children()
     with pytest.raises(TypeError, match="pickled.*module level"):
         list(DataLoader(Items(4), num_workers=1, multiprocessing_context="forkserver",
@@ -338,7 +336,7 @@ def test_workers_use_the_host_backend_and_batches_land_on_the_current_one():
                                   pin_memory=True))
         assert [b[1] for b in out] == [["cpu", "cpu"], ["cpu", "cpu"]]   # inside the workers
         assert all(b[0].device == dev for b in out)                       # delivered here
-        np.testing.assert_array_equal(_host(out[1][0].cpu()), [[2, 2], [3, 3]])
+        np.testing.assert_array_equal(to_numpy(out[1][0].cpu()), [[2, 2], [3, 3]])
         assert calls == [(2, 2), (2, 2)]          # pinned in the main process, per batch
     assert _no_children()
 

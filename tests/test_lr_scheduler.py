@@ -14,24 +14,16 @@ import polyten.nn as nn
 from polyten import optim
 from polyten.optim import lr_scheduler as S
 
+from _reference import torch_or_skip
+
 STEPS = 30
 
 
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _pt_opt(kind="SGD", **kw):
-    ps = [nn.Parameter(pt.zeros(2, dtype=pt.float64)), nn.Parameter(pt.zeros(3, dtype=pt.float64))]
+def _opt(lib=pt, kind="SGD", **kw):
+    """A ``lib`` (polyten or torch) optimizer with two parameter groups (lr 0.1 and 0.05)."""
+    ps = [lib.nn.Parameter(lib.zeros(n, dtype=lib.float64)) for n in (2, 3)]
     groups = [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.05}]
-    return getattr(optim, kind)(groups, lr=0.1, **kw)
-
-
-def _t_opt(torch, kind="SGD", **kw):
-    ps = [torch.nn.Parameter(torch.zeros(2, dtype=torch.float64)),
-          torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))]
-    groups = [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.05}]
-    return getattr(torch.optim, kind)(groups, lr=0.1, **kw)
+    return getattr(lib.optim, kind)(groups, lr=0.1, **kw)
 
 
 def _record(opt, scheds, steps=STEPS, metrics=None):
@@ -58,10 +50,10 @@ def _record(opt, scheds, steps=STEPS, metrics=None):
 
 
 def _compare(make, kind="SGD", opt_kw=None, steps=STEPS, metrics=None):
-    torch = _torch()
+    torch = torch_or_skip()
     opt_kw = opt_kw or {}
-    opt = _pt_opt(kind, **opt_kw)
-    topt = _t_opt(torch, kind, **opt_kw)
+    opt = _opt(pt, kind, **opt_kw)
+    topt = _opt(torch, kind, **opt_kw)
     ours = _record(opt, make(S, opt), steps, metrics)
     theirs = _record(topt, make(torch.optim.lr_scheduler, topt), steps, metrics)
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
@@ -125,7 +117,7 @@ def test_one_cycle_lr_and_momentum_match_torch(case, kind, opt_kw):
 
 
 def test_one_cycle_rejects_extra_steps():
-    opt = _pt_opt(momentum=0.9)
+    opt = _opt(pt, momentum=0.9)
     s = S.OneCycleLR(opt, max_lr=1.0, total_steps=3)
     for _ in range(3):
         opt.step()
@@ -155,7 +147,7 @@ def test_reduce_lr_on_plateau_matches_torch(kw):
 
 
 def test_reduce_lr_on_plateau_accepts_a_tensor_metric():
-    opt = _pt_opt()
+    opt = _opt()
     s = S.ReduceLROnPlateau(opt, patience=0)
     s.step(pt.tensor(1.0))
     s.step(pt.tensor([2.0]))
@@ -165,10 +157,10 @@ def test_reduce_lr_on_plateau_accepts_a_tensor_metric():
 
 
 def test_step_with_epoch_uses_the_closed_form_like_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     for make in (lambda m, o: m.StepLR(o, 3, 0.5), lambda m, o: m.CosineAnnealingLR(o, 10),
                  lambda m, o: m.MultiStepLR(o, [2, 5]), lambda m, o: m.ExponentialLR(o, 0.9)):
-        opt, topt = _pt_opt(), _t_opt(torch)
+        opt, topt = _opt(), _opt(torch)
         s, ts = make(S, opt), make(torch.optim.lr_scheduler, topt)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -187,7 +179,7 @@ def _resume(make_sched, tmp_path, n_first=10, metrics=None, kind="SGD", opt_kw=N
     opt_kw = opt_kw or {}
 
     def fresh():
-        opt = _pt_opt(kind, **opt_kw)
+        opt = _opt(pt, kind, **opt_kw)
         return opt, make_sched(opt)
 
     opt, s = fresh()
@@ -226,19 +218,19 @@ def test_lambda_lr_state_saves_callable_objects_not_functions():
         def __call__(self, e):
             return min(1.0, (e + 1) / self.n)
 
-    opt = _pt_opt()
+    opt = _opt()
     w = Warmup(5)
     s = S.LambdaLR(opt, [w, lambda e: 1.0])
     sd = s.state_dict()
     assert sd["lr_lambdas"] == [{"n": 5}, None] and "optimizer" not in sd
     w2 = Warmup(99)
-    s2 = S.LambdaLR(_pt_opt(), [w2, lambda e: 1.0])
+    s2 = S.LambdaLR(_opt(), [w2, lambda e: 1.0])
     s2.load_state_dict(sd)
     assert w2.n == 5
 
 
 def test_base_class_bookkeeping():
-    opt = _pt_opt()
+    opt = _opt()
     s = S.StepLR(opt, 2)
     assert isinstance(s, S._LRScheduler) or issubclass(S._LRScheduler, S.LRScheduler)
     assert issubclass(S._LRScheduler, S.LRScheduler)
@@ -250,17 +242,17 @@ def test_base_class_bookkeeping():
     with pytest.warns(UserWarning, match="get_last_lr"):
         s.get_lr()
     with pytest.raises(KeyError, match=r"initial_lr.*param_groups\[0\].*last_epoch=5"):
-        S.StepLR(_pt_opt(), 2, last_epoch=5)
+        S.StepLR(_opt(), 2, last_epoch=5)
     s5 = S.StepLR(opt, 2, last_epoch=5)  # resuming works once initial_lr is there
     assert s5.last_epoch == 6
 
 
 def test_warns_when_stepped_before_the_optimizer():
-    opt = _pt_opt()
+    opt = _opt()
     s = S.ExponentialLR(opt, 0.9)
     with pytest.warns(UserWarning, match=r"lr_scheduler.step\(\)` before `optimizer.step"):
         s.step()
-    opt2 = _pt_opt()
+    opt2 = _opt()
     s2 = S.ExponentialLR(opt2, 0.9)
     opt2.step()
     with warnings.catch_warnings():
@@ -281,7 +273,7 @@ def test_warns_when_stepped_before_the_optimizer():
     (lambda o: S.CosineAnnealingLR(o, T_max=0), ValueError, r"T_max must be a positive"),
     (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(o, 3)], milestones=[]),
      ValueError, r"SequentialLR: expects one milestone fewer than schedulers"),
-    (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(_pt_opt(), 3)], milestones=[3]),
+    (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(_opt(), 3)], milestones=[3]),
      ValueError, r"SequentialLR: all schedulers must belong to the same optimizer"),
     (lambda o: S.SequentialLR(o, [], milestones=[]), ValueError, r"at least one scheduler"),
     (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.ReduceLROnPlateau(o)], milestones=[2]),
@@ -307,12 +299,12 @@ def test_warns_when_stepped_before_the_optimizer():
 ])
 def test_bad_arguments(make, exc, match):
     with pytest.raises(exc, match=match):
-        make(_pt_opt())
+        make(_opt())
 
 
 def test_cosine_annealing_is_the_recursive_form():
     # after an external change of lr the recursive form follows from the new value (PyTorch)
-    opt = _pt_opt()
+    opt = _opt()
     s = S.CosineAnnealingLR(opt, T_max=10)
     opt.step()
     s.step()

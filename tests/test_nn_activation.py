@@ -15,6 +15,7 @@ import polyten.nn.functional as F
 from polyten.autograd import gradcheck, gradgradcheck
 
 from conftest import cpu_clone
+from _reference import copy_weights, torch_or_skip
 
 RTOL = 1e-6
 
@@ -31,14 +32,10 @@ def _values(shape=(4, 5), seed=0):
     return x
 
 
-def _torch():
-    return pytest.importorskip("torch")
-
-
 def _against_torch(pfn, tfn, x, atol=1e-12):
     """Forward and backward of ``pfn`` vs ``tfn`` on float64 ``x`` (an incoming gradient
     that is not all ones)."""
-    torch = _torch()
+    torch = torch_or_skip()
     px = pt.tensor(x, requires_grad=True)
     tx = torch.tensor(x, requires_grad=True)
     po, to = pfn(px), tfn(tx)
@@ -70,7 +67,7 @@ def _ids(cases):
 
 @pytest.mark.parametrize("name,kw", POINTWISE, ids=_ids(POINTWISE))
 def test_pointwise_matches_torch(name, kw):
-    torch = _torch()
+    torch = torch_or_skip()
     tfn = getattr(torch.nn.functional, name)
     _against_torch(lambda x: getattr(F, name)(x, **kw), lambda x: tfn(x, **kw), _values())
 
@@ -171,7 +168,7 @@ def test_argument_errors():
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
 @pytest.mark.parametrize("dim", [0, 1, -1, 2])
 def test_softmax_family_matches_torch(name, dim):
-    torch = _torch()
+    torch = torch_or_skip()
     x = _values((3, 4, 5), seed=dim + 3)
     tfn = getattr(torch.nn.functional, name)
     _against_torch(lambda t: getattr(F, name)(t, dim), lambda t: tfn(t, dim), x)
@@ -194,7 +191,7 @@ def test_softmax_against_numpy_and_stable(name):
 
 
 def test_softmax_masked_rows_and_dtype_argument():
-    torch = _torch()
+    torch = torch_or_skip()
     x = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, 2.0], [-np.inf, -np.inf, -np.inf]])
     for name in ("softmax", "log_softmax"):
         ours = getattr(F, name)(pt.tensor(x), -1).numpy()
@@ -260,7 +257,7 @@ def test_fused_kernel_and_default_agree(name):
                                      ("elu", {}), ("hardtanh", {}), ("silu", {}),
                                      ("selu", {}), ("relu6", {})])
 def test_inplace_writes_input_and_keeps_gradient(name, kw):
-    torch = _torch()
+    torch = torch_or_skip()
     x = _values((3, 4), seed=11)
     px = pt.tensor(x)
     ref = getattr(F, name)(px, **kw).numpy()
@@ -305,7 +302,7 @@ def _module_pairs():
 @pytest.mark.parametrize("cls,args,kwargs", _module_pairs(),
                          ids=[f"{c}{a}{k}" for c, a, k in _module_pairs()])
 def test_module_repr_matches_torch(cls, args, kwargs):
-    torch = _torch()
+    torch = torch_or_skip()
     assert repr(getattr(nn, cls)(*args, **kwargs)) == repr(getattr(torch.nn, cls)(*args,
                                                                                   **kwargs))
 
@@ -314,19 +311,19 @@ def test_module_repr_matches_torch(cls, args, kwargs):
                                              if True not in p[1] and not p[2].get("inplace")],
                          ids=lambda p: str(p))
 def test_module_forward_matches_torch(cls, args, kwargs):
-    torch = _torch()
+    torch = torch_or_skip()
     x = _values((2, 3, 4, 2), seed=5)
     tm = getattr(torch.nn, cls)(*args, **kwargs).double()
     pm = getattr(nn, cls)(*args, **kwargs).double()
     if cls == "PReLU":
-        pm.load_state_dict({k: pt.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+        copy_weights(pm, tm)
     _against_torch(pm, tm, x)
     if cls == "PReLU":
         assert tuple(pm.weight.shape) == tuple(tm.weight.shape)
 
 
 def test_prelu_weight_gradient_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     x = _values((2, 3, 4), seed=2)
     tm = torch.nn.PReLU(3).double()
     pm = nn.PReLU(3).double()

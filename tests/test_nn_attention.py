@@ -19,39 +19,18 @@ import polyten.nn.functional as F
 from polyten.autograd import gradcheck
 
 from conftest import cpu_clone
-
-RTOL = 1e-6
-
-
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _close(a, b, rtol=RTOL, atol=1e-12):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
-
-
-def _copy_weights(pm, tm):
-    pm.load_state_dict({k: pt.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
-
-
-def _np(t):
-    return t.detach().numpy()
+from _reference import close, copy_weights, rand, same_param_grads, to_numpy, torch_or_skip
 
 
 def _mask_pair(kind, shape, seed):
     """A (torch, polyten) pair of masks: bool with about a third excluded, or float."""
-    torch = _torch()
+    torch = torch_or_skip()
     if kind is None:
         return None, None
     if kind == "bool":
         m = np.random.default_rng(seed).random(shape) < 0.3
         return torch.tensor(m), pt.tensor(m)
-    m = _rand(*shape, seed=seed)
+    m = rand(*shape, seed=seed)
     return torch.tensor(m), pt.tensor(m)
 
 
@@ -72,9 +51,9 @@ SDPA_CASES = {
 
 @pytest.mark.parametrize("case", list(SDPA_CASES))
 def test_sdpa_matches_torch(case):
-    torch = _torch()
+    torch = torch_or_skip()
     c = SDPA_CASES[case]
-    arrays = [_rand(*c[n], seed=i) for i, n in enumerate("qkv")]
+    arrays = [rand(*c[n], seed=i) for i, n in enumerate("qkv")]
     tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in arrays)
     pq, pk, pv = (pt.tensor(a, requires_grad=True) for a in arrays)
     tm, pm = _mask_pair(c.get("mask"), c.get("mshape"), 7)
@@ -84,17 +63,17 @@ def test_sdpa_matches_torch(case):
     tout = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=tm, **kw)
     pout = F.scaled_dot_product_attention(pq, pk, pv, attn_mask=pm, **kw)
     assert tuple(pout.shape) == tuple(tout.shape)
-    _close(_np(pout), _np(tout))
-    g = _rand(*tout.shape, seed=9)
+    close(to_numpy(pout), to_numpy(tout))
+    g = rand(*tout.shape, seed=9)
     tout.backward(torch.tensor(g))
     pout.backward(pt.tensor(g))
     for p_, t_ in ((pq, tq), (pk, tk), (pv, tv)):
-        _close(p_.grad.numpy(), t_.grad.numpy())
+        close(p_.grad.numpy(), t_.grad.numpy())
 
 
 def test_sdpa_fully_masked_rows_are_zero_with_finite_grads():
-    torch = _torch()
-    q, k, v = _rand(1, 3, 4, seed=1), _rand(1, 5, 4, seed=2), _rand(1, 5, 4, seed=3)
+    torch = torch_or_skip()
+    q, k, v = rand(1, 3, 4, seed=1), rand(1, 5, 4, seed=2), rand(1, 5, 4, seed=3)
     mask = np.ones((3, 5), dtype=bool)
     mask[1] = False
     fmask = np.where(mask, 0.0, -np.inf)
@@ -103,19 +82,19 @@ def test_sdpa_fully_masked_rows_are_zero_with_finite_grads():
         pq, pk, pv = (pt.tensor(a, requires_grad=True) for a in (q, k, v))
         tout = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, torch.tensor(m))
         pout = F.scaled_dot_product_attention(pq, pk, pv, pt.tensor(m))
-        assert np.all(_np(pout)[0, 1] == 0)
-        _close(_np(pout), _np(tout))
+        assert np.all(to_numpy(pout)[0, 1] == 0)
+        close(to_numpy(pout), to_numpy(tout))
         tout.sum().backward()
         pout.sum().backward()
         for p_, t_ in ((pq, tq), (pk, tk), (pv, tv)):
             assert np.isfinite(p_.grad.numpy()).all()
-            _close(p_.grad.numpy(), t_.grad.numpy())
+            close(p_.grad.numpy(), t_.grad.numpy())
 
 
 def test_sdpa_float_mask_gradient_and_gradcheck():
-    torch = _torch()
-    q, k, v, m = _rand(2, 3, 4, seed=1), _rand(2, 5, 4, seed=2), _rand(2, 5, 3, seed=3), \
-        _rand(3, 5, seed=4)
+    torch = torch_or_skip()
+    q, k, v, m = rand(2, 3, 4, seed=1), rand(2, 5, 4, seed=2), rand(2, 5, 3, seed=3), \
+        rand(3, 5, seed=4)
     tm, pm = torch.tensor(m, requires_grad=True), pt.tensor(m, requires_grad=True)
     tout = torch.nn.functional.scaled_dot_product_attention(
         torch.tensor(q), torch.tensor(k), torch.tensor(v), attn_mask=tm)
@@ -123,7 +102,7 @@ def test_sdpa_float_mask_gradient_and_gradcheck():
                                           attn_mask=pm)
     (tout ** 2).sum().backward()
     (pout ** 2).sum().backward()
-    _close(pm.grad.numpy(), tm.grad.numpy())
+    close(pm.grad.numpy(), tm.grad.numpy())
     args = [pt.tensor(a[:1, :2], requires_grad=True) for a in (q, k, v)]
     assert gradcheck(lambda a, b, c: F.scaled_dot_product_attention(a, b, c), args)
     bm = pt.tensor([[True, False], [True, True]])
@@ -131,7 +110,7 @@ def test_sdpa_float_mask_gradient_and_gradcheck():
 
 
 def test_sdpa_dropout():
-    q = pt.tensor(_rand(2, 4, 3, seed=1))
+    q = pt.tensor(rand(2, 4, 3, seed=1))
     plain = F.scaled_dot_product_attention(q, q, q)
     pt.manual_seed(0)
     a = F.scaled_dot_product_attention(q, q, q, dropout_p=0.5)
@@ -168,10 +147,10 @@ def test_sdpa_errors():
 
 # --------------------------------------------------------------------------- MHA ---------
 def _mha_pair(E=4, H=2, **kw):
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.MultiheadAttention(E, H, **kw).double()
     pm = nn.MultiheadAttention(E, H, dtype=pt.float64, **kw)
-    _copy_weights(pm, tm)
+    copy_weights(pm, tm)
     return pm, tm
 
 
@@ -205,7 +184,7 @@ MHA_CASES = {
 
 @pytest.mark.parametrize("case", list(MHA_CASES))
 def test_mha_matches_torch(case):
-    torch = _torch()
+    torch = torch_or_skip()
     mkw, ckw, masks, layout = MHA_CASES[case]
     E, H, L, S, N = 4, 2, 3, 5, 2
     pm, tm = _mha_pair(E, H, **mkw)
@@ -218,12 +197,12 @@ def test_mha_matches_torch(case):
         if layout == "unbatched":
             return (seq, feat)
         return (N, seq, feat) if bf else (seq, N, feat)
-    arrays = {"q": _rand(*shape(L, E), seed=1)}
+    arrays = {"q": rand(*shape(L, E), seed=1)}
     if layout in ("cross", "unbatched"):
-        arrays["k"] = _rand(*shape(S, kd), seed=2)
-        arrays["v"] = _rand(*shape(S, vd), seed=3)
+        arrays["k"] = rand(*shape(S, kd), seed=2)
+        arrays["v"] = rand(*shape(S, vd), seed=3)
     elif layout == "kv":
-        arrays["k"] = _rand(*shape(S, kd), seed=2)
+        arrays["k"] = rand(*shape(S, kd), seed=2)
     tt = {n: torch.tensor(a, requires_grad=True) for n, a in arrays.items()}
     pp = {n: pt.tensor(a, requires_grad=True) for n, a in arrays.items()}
 
@@ -253,46 +232,43 @@ def test_mha_matches_torch(case):
     tout, tw = tm(*qkv(tt), **targs, **ckw)
     pout, pw = pm(*qkv(pp), **pargs, **ckw)
     assert tuple(pout.shape) == tuple(tout.shape)
-    _close(_np(pout), _np(tout))
+    close(to_numpy(pout), to_numpy(tout))
     if tw is None:
         assert pw is None
     else:
         assert tuple(pw.shape) == tuple(tw.shape)
-        _close(_np(pw), _np(tw))
-    g = _rand(*tout.shape, seed=20)
+        close(to_numpy(pw), to_numpy(tw))
+    g = rand(*tout.shape, seed=20)
     loss_t = (tout * torch.tensor(g)).sum() + (0 if tw is None else (tw ** 2).sum())
     loss_p = (pout * pt.tensor(g)).sum() + (0 if pw is None else (pw ** 2).sum())
     loss_t.backward()
     loss_p.backward()
     for n in arrays:
-        _close(pp[n].grad.numpy(), tt[n].grad.numpy())
-    tparams = dict(tm.named_parameters())
-    assert [n for n, _ in pm.named_parameters()] == list(tparams)
-    for n, p in pm.named_parameters():
-        _close(p.grad.numpy(), tparams[n].grad.numpy())
+        close(pp[n].grad.numpy(), tt[n].grad.numpy())
+    same_param_grads(pm, tm)
 
 
 def test_mha_functional_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     pm, tm = _mha_pair(4, 2)
-    q, k = _rand(3, 2, 4, seed=1), _rand(5, 2, 4, seed=2)
+    q, k = rand(3, 2, 4, seed=1), rand(5, 2, 4, seed=2)
     targs = (torch.tensor(q), torch.tensor(k), torch.tensor(k), 4, 2, tm.in_proj_weight,
              tm.in_proj_bias, None, None, False, 0.0, tm.out_proj.weight, tm.out_proj.bias)
     pargs = (pt.tensor(q), pt.tensor(k), pt.tensor(k), 4, 2, pm.in_proj_weight,
              pm.in_proj_bias, None, None, False, 0.0, pm.out_proj.weight, pm.out_proj.bias)
     to, tw = torch.nn.functional.multi_head_attention_forward(*targs)
     po, pw = F.multi_head_attention_forward(*pargs)
-    _close(_np(po), _np(to))
-    _close(_np(pw), _np(tw))
+    close(to_numpy(po), to_numpy(to))
+    close(to_numpy(pw), to_numpy(tw))
     # precomputed (static) keys and values, per head: (N * num_heads, S, head_dim)
-    sk, sv = _rand(4, 6, 2, seed=3), _rand(4, 6, 2, seed=4)
+    sk, sv = rand(4, 6, 2, seed=3), rand(4, 6, 2, seed=4)
     to, tw = torch.nn.functional.multi_head_attention_forward(
         *targs, static_k=torch.tensor(sk), static_v=torch.tensor(sv),
         average_attn_weights=False)
     po, pw = F.multi_head_attention_forward(*pargs, static_k=pt.tensor(sk),
                                             static_v=pt.tensor(sv), average_attn_weights=False)
-    _close(_np(po), _np(to))
-    _close(_np(pw), _np(tw))
+    close(to_numpy(po), to_numpy(to))
+    close(to_numpy(pw), to_numpy(tw))
     with pytest.raises(ValueError, match=r"multi_head_attention_forward: expected static_k of "
                                          r"shape \(N \* num_heads, S, head_dim\)"):
         F.multi_head_attention_forward(*pargs, static_k=pt.tensor(sk[:2]),
@@ -300,7 +276,7 @@ def test_mha_functional_matches_torch():
 
 
 def test_mha_init_and_state_dict_names():
-    torch = _torch()
+    torch = torch_or_skip()
     for kw in ({}, {"kdim": 3, "vdim": 5, "add_bias_kv": True}, {"bias": False}):
         tm = torch.nn.MultiheadAttention(8, 2, **kw)
         pm = nn.MultiheadAttention(8, 2, **kw)
@@ -319,23 +295,23 @@ def test_mha_init_and_state_dict_names():
 
 def test_mha_dropout_only_in_training():
     m = nn.MultiheadAttention(4, 2, dropout=0.5, dtype=pt.float64)
-    x = pt.tensor(_rand(3, 2, 4, seed=1))
+    x = pt.tensor(rand(3, 2, 4, seed=1))
     m.eval()
     a, wa = m(x, x, x)
     b, _ = m(x, x, x)
-    np.testing.assert_array_equal(_np(a), _np(b))
-    _close(_np(wa).sum(-1), np.ones((2, 3)), rtol=1e-12)
+    np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    close(to_numpy(wa).sum(-1), np.ones((2, 3)), rtol=1e-12)
     m.train()
     pt.manual_seed(0)
     c, wc = m(x, x, x)
-    assert not np.allclose(_np(c), _np(a))
+    assert not np.allclose(to_numpy(c), to_numpy(a))
 
 
 def test_mha_gradcheck():
     pt.manual_seed(0)
     m = nn.MultiheadAttention(4, 2, add_bias_kv=True, dtype=pt.float64)
-    q = pt.tensor(_rand(2, 1, 4, seed=1), requires_grad=True)
-    kv = pt.tensor(_rand(3, 1, 4, seed=2), requires_grad=True)
+    q = pt.tensor(rand(2, 1, 4, seed=1), requires_grad=True)
+    kv = pt.tensor(rand(3, 1, 4, seed=2), requires_grad=True)
     w = m.in_proj_weight.detach().clone().requires_grad_(True)
     mask = pt.tensor([[False, True, False], [False, False, False]])
 
@@ -397,7 +373,7 @@ def test_mha_errors():
 
 # ----------------------------------------------------------------------- transformer -----
 def _tel_pair(**kw):
-    torch = _torch()
+    torch = torch_or_skip()
     tkw = dict(kw)
     pkw = dict(kw)
     act = kw.get("activation")
@@ -407,7 +383,7 @@ def _tel_pair(**kw):
     tm = torch.nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0, **tkw).double()
     pm = nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0, dtype=pt.float64,
                                     **pkw)
-    _copy_weights(pm, tm)
+    copy_weights(pm, tm)
     return pm, tm
 
 
@@ -425,7 +401,7 @@ TEL_CASES = {
 
 @pytest.mark.parametrize("case", list(TEL_CASES))
 def test_transformer_encoder_layer_matches_torch(case):
-    torch = _torch()
+    torch = torch_or_skip()
     mkw, ckw = TEL_CASES[case]
     pm, tm = _tel_pair(**mkw)
     L, N = 4, 2
@@ -433,7 +409,7 @@ def test_transformer_encoder_layer_matches_torch(case):
         shape = (L, 4)
     else:
         shape = (N, L, 4) if mkw.get("batch_first") else (L, N, 4)
-    x = _rand(*shape, seed=1)
+    x = rand(*shape, seed=1)
     tx, px = torch.tensor(x, requires_grad=True), pt.tensor(x, requires_grad=True)
     targs, pargs = {}, {}
     sm = ckw.get("src_mask")
@@ -455,34 +431,31 @@ def test_transformer_encoder_layer_matches_torch(case):
     tout = tm(tx, **targs)
     pout = pm(px, **pargs)
     assert tuple(pout.shape) == tuple(tout.shape)
-    _close(_np(pout), _np(tout))
-    g = _rand(*tout.shape, seed=3)
+    close(to_numpy(pout), to_numpy(tout))
+    g = rand(*tout.shape, seed=3)
     tout.backward(torch.tensor(g))
     pout.backward(pt.tensor(g))
-    _close(px.grad.numpy(), tx.grad.numpy())
-    tparams = dict(tm.named_parameters())
-    assert [n for n, _ in pm.named_parameters()] == list(tparams)
-    for n, p in pm.named_parameters():
-        _close(p.grad.numpy(), tparams[n].grad.numpy())
+    close(px.grad.numpy(), tx.grad.numpy())
+    same_param_grads(pm, tm)
 
 
 def test_transformer_encoder_layer_eval_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     torch_m = torch.nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, batch_first=True)
     pm = nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, batch_first=True,
                                     dtype=pt.float64)
     tm = torch_m.double().eval()
-    _copy_weights(pm, tm)
+    copy_weights(pm, tm)
     pm.eval()
-    x = _rand(2, 3, 4, seed=1)
+    x = rand(2, 3, 4, seed=1)
     with torch.no_grad():  # PyTorch's inference fast path
         tout = tm(torch.tensor(x))
-    _close(_np(pm(pt.tensor(x))), tout.numpy())
+    close(to_numpy(pm(pt.tensor(x))), tout.numpy())
     assert repr(pm) == repr(tm)
 
 
 def test_transformer_encoder_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     tl = torch.nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0)
     tm = torch.nn.TransformerEncoder(tl, 2, norm=torch.nn.LayerNorm(4),
                                      enable_nested_tensor=False).double()
@@ -490,18 +463,18 @@ def test_transformer_encoder_matches_torch():
     pm = nn.TransformerEncoder(pl, 2, norm=nn.LayerNorm(4, dtype=pt.float64),
                                enable_nested_tensor=False)
     assert repr(pm) == repr(tm)
-    _copy_weights(pm, tm)
-    x = _rand(3, 2, 4, seed=1)
+    copy_weights(pm, tm)
+    x = rand(3, 2, 4, seed=1)
     causal = np.triu(np.full((3, 3), -np.inf), 1)
     kpm = np.where([[False, False, True], [False, False, False]], -np.inf, 0.0)
     for kw in ({}, {"mask": causal}, {"mask": causal, "src_key_padding_mask": kpm}):
         tx, px = torch.tensor(x, requires_grad=True), pt.tensor(x, requires_grad=True)
         tout = tm(tx, **{k: torch.tensor(v) for k, v in kw.items()})
         pout = pm(px, **{k: pt.tensor(v) for k, v in kw.items()})
-        _close(_np(pout), _np(tout))
+        close(to_numpy(pout), to_numpy(tout))
         tout.sum().backward()
         pout.sum().backward()
-        _close(px.grad.numpy(), tx.grad.numpy())
+        close(px.grad.numpy(), tx.grad.numpy())
     # the layers are independent copies
     assert pm.layers[0].linear1.weight is not pm.layers[1].linear1.weight
     assert pm.layers[0].linear1.weight is not pl.linear1.weight
@@ -509,7 +482,7 @@ def test_transformer_encoder_matches_torch():
 
 def test_transformer_runs_on_a_backend_without_fused_kernels():
     # only the composite defaults (no fused linear, softmax, layer_norm): same values, grads
-    x = _rand(3, 2, 4, seed=1)
+    x = rand(3, 2, 4, seed=1)
     mask = np.triu(np.full((3, 3), -np.inf), 1)
     pt.manual_seed(0)
     m = nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0, dtype=pt.float64)
@@ -525,14 +498,14 @@ def test_transformer_runs_on_a_backend_without_fused_kernels():
                             (out, px.grad, m.self_attn.in_proj_weight.grad)])
         m.to("cpu")
     for a, b in zip(*results):
-        _close(a, b, rtol=1e-10)
+        close(a, b, rtol=1e-10)
 
 
 def test_transformer_gradcheck():
     pt.manual_seed(0)
     m = nn.TransformerEncoderLayer(4, 2, dim_feedforward=3, dropout=0.0, activation="gelu",
                                    dtype=pt.float64)
-    x = pt.tensor(_rand(2, 1, 4, seed=1), requires_grad=True)
+    x = pt.tensor(rand(2, 1, 4, seed=1), requires_grad=True)
     w = m.linear1.weight.detach().clone().requires_grad_(True)
     mask = pt.tensor([[0.0, -1.0], [0.5, 0.0]], dtype=pt.float64)
 
@@ -547,7 +520,7 @@ def test_transformer_gradcheck():
 
 
 def test_transformer_errors_and_reprs():
-    torch = _torch()
+    torch = torch_or_skip()
     with pytest.raises(ValueError, match=r"TransformerEncoderLayer\(d_model=4, nhead=2\): "
                                          r"expected src of shape \(L, N, E\) .* E = d_model = 4, "
                                          r"got shape \(3, 2, 5\)"):

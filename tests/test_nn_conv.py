@@ -9,6 +9,7 @@ errors naming the call, the shapes and the fix.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -20,24 +21,19 @@ import polyten.nn.functional as F
 from polyten.autograd import gradcheck, gradgradcheck
 
 from conftest import cpu_clone
+from _reference import (against_torch, close, copy_weights, module_step, rand, to_numpy,
+                        torch_or_skip)
 
 # PyTorch's own notice about 'same' with even kernels
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 
-RTOL = 1e-6
 UNFUSED = ("conv", "conv_transpose", "max_pool")
+ATOL = 1e-10  # sums of many products: a looser absolute tolerance than the shared default
+_close = functools.partial(close, atol=ATOL)
 
 
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _close(a, b, rtol=RTOL, atol=1e-10):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+def _against_torch(devices, pfn, tfn, arrays):
+    against_torch(devices, pfn, tfn, arrays, seed=9, atol=ATOL)
 
 
 @pytest.fixture(scope="module")
@@ -45,30 +41,6 @@ def devices():
     """The cpu backend (fused kernels) and a clone running the polyten-op defaults."""
     with cpu_clone("nofusedconv", drop=UNFUSED) as dev:
         yield ("cpu", dev)
-
-
-def _np(t):
-    return t.detach().to("cpu").numpy()
-
-
-def _against_torch(devices, pfn, tfn, arrays, seed=9):
-    """pfn(*polyten tensors) and tfn(*torch tensors): same values and same gradients of every
-    input, on every device of ``devices``."""
-    torch = _torch()
-    ts = [None if a is None else torch.tensor(a, requires_grad=True) for a in arrays]
-    to = tfn(*ts)
-    g = _rand(*to.shape, seed=seed)
-    to.backward(torch.tensor(g))
-    for dev in devices:
-        ps = [None if a is None else pt.tensor(a, device=dev, requires_grad=True)
-              for a in arrays]
-        po = pfn(*ps)
-        assert tuple(po.shape) == tuple(to.shape), dev
-        _close(_np(po), to.detach().numpy())
-        po.backward(pt.tensor(g, device=dev))
-        for p, t in zip(ps, ts):
-            if p is not None:
-                _close(_np(p.grad), t.grad.numpy())
 
 
 # -------------------------------------------------------------------- conv2d / conv1d ---
@@ -88,11 +60,11 @@ CONV2D_CASES = [
 
 @pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", CONV2D_CASES)
 def test_conv2d_matches_torch(devices, xs, ws, stride, padding, dilation, groups):
-    torch = _torch()
+    torch = torch_or_skip()
     args = (stride, padding, dilation, groups)
     _against_torch(devices, lambda x, w, b: F.conv2d(x, w, b, *args),
                    lambda x, w, b: torch.nn.functional.conv2d(x, w, b, *args),
-                   [_rand(*xs, seed=1), _rand(*ws, seed=2), _rand(ws[0], seed=3)])
+                   [rand(*xs, seed=1), rand(*ws, seed=2), rand(ws[0], seed=3)])
 
 
 @pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", [
@@ -101,24 +73,24 @@ def test_conv2d_matches_torch(devices, xs, ws, stride, padding, dilation, groups
     ((1, 2, 6), (4, 1, 3), 1, "valid", 2, 2),
 ])
 def test_conv1d_matches_torch(devices, xs, ws, stride, padding, dilation, groups):
-    torch = _torch()
+    torch = torch_or_skip()
     args = (stride, padding, dilation, groups)
     _against_torch(devices, lambda x, w, b: F.conv1d(x, w, b, *args),
                    lambda x, w, b: torch.nn.functional.conv1d(x, w, b, *args),
-                   [_rand(*xs, seed=4), _rand(*ws, seed=5), _rand(ws[0], seed=6)])
+                   [rand(*xs, seed=4), rand(*ws, seed=5), rand(ws[0], seed=6)])
 
 
 def test_conv2d_without_bias_and_partial_gradients():
-    torch = _torch()
-    x, w = _rand(2, 3, 6, 6, seed=1), _rand(4, 3, 3, 3, seed=2)
+    torch = torch_or_skip()
+    x, w = rand(2, 3, 6, 6, seed=1), rand(4, 3, 3, 3, seed=2)
     px, pw = pt.tensor(x), pt.tensor(w, requires_grad=True)  # a first layer: no input grad
     tw = torch.tensor(w, requires_grad=True)
     po, to = F.conv2d(px, pw, padding=1), torch.nn.functional.conv2d(torch.tensor(x), tw,
                                                                       padding=1)
-    _close(_np(po), to.detach().numpy())
+    _close(to_numpy(po), to.detach().numpy())
     po.sum().backward()
     to.sum().backward()
-    _close(_np(pw.grad), tw.grad.numpy())
+    _close(to_numpy(pw.grad), tw.grad.numpy())
     assert px.grad is None
 
 
@@ -131,12 +103,12 @@ def test_conv2d_without_bias_and_partial_gradients():
 ])
 def test_conv_transpose2d_matches_torch(devices, xs, ws, stride, padding, output_padding,
                                         groups, dilation):
-    torch = _torch()
+    torch = torch_or_skip()
     args = (stride, padding, output_padding, groups, dilation)
     cout = ws[1] * groups
     _against_torch(devices, lambda x, w, b: F.conv_transpose2d(x, w, b, *args),
                    lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, *args),
-                   [_rand(*xs, seed=7), _rand(*ws, seed=8), _rand(cout, seed=9)])
+                   [rand(*xs, seed=7), rand(*ws, seed=8), rand(cout, seed=9)])
 
 
 @pytest.mark.parametrize("xs,ws,stride,padding,output_padding,groups,dilation", [
@@ -145,19 +117,19 @@ def test_conv_transpose2d_matches_torch(devices, xs, ws, stride, padding, output
 ])
 def test_conv_transpose1d_matches_torch(devices, xs, ws, stride, padding, output_padding,
                                         groups, dilation):
-    torch = _torch()
+    torch = torch_or_skip()
     args = (stride, padding, output_padding, groups, dilation)
     _against_torch(devices, lambda x, w, b: F.conv_transpose1d(x, w, b, *args),
                    lambda x, w, b: torch.nn.functional.conv_transpose1d(x, w, b, *args),
-                   [_rand(*xs, seed=1), _rand(*ws, seed=2), None])
+                   [rand(*xs, seed=1), rand(*ws, seed=2), None])
 
 
 def test_conv_transpose_is_the_adjoint_of_conv():
     """<conv(x), y> == <x, conv_transpose(y)> with the same weight (no PyTorch needed)."""
-    x, w, y = _rand(2, 3, 7, 6, seed=1), _rand(4, 3, 3, 2, seed=2), None
+    x, w, y = rand(2, 3, 7, 6, seed=1), rand(4, 3, 3, 2, seed=2), None
     px, pw = pt.tensor(x), pt.tensor(w)
     out = F.conv2d(px, pw, stride=2, padding=1, dilation=(1, 2))
-    y = _rand(*out.shape, seed=3)
+    y = rand(*out.shape, seed=3)
     back = F.conv_transpose2d(pt.tensor(y), pw, stride=2, padding=1, output_padding=(0, 1),
                               dilation=(1, 2))
     assert tuple(back.shape) == x.shape
@@ -179,15 +151,15 @@ def _np_conv2d(x, w, b, stride, pad):
 
 
 def test_conv2d_against_numpy_and_fused_equals_default(devices):
-    x, w, b = _rand(2, 3, 8, 7, seed=1), _rand(5, 3, 3, 3, seed=2), _rand(5, seed=3)
+    x, w, b = rand(2, 3, 8, 7, seed=1), rand(5, 3, 3, 3, seed=2), rand(5, seed=3)
     ref = _np_conv2d(x, w, b, 2, 1)
     results = []
     for dev in devices:
         px, pw, pb = (pt.tensor(a, device=dev, requires_grad=True) for a in (x, w, b))
         out = F.conv2d(px, pw, pb, stride=2, padding=1)
         assert type(out.grad_fn).__name__ == "ConvBackward0"
-        out.backward(pt.tensor(_rand(*ref.shape, seed=4), device=dev))
-        results.append([_np(t) for t in (out, px.grad, pw.grad, pb.grad)])
+        out.backward(pt.tensor(rand(*ref.shape, seed=4), device=dev))
+        results.append([to_numpy(t) for t in (out, px.grad, pw.grad, pb.grad)])
     _close(results[0][0], ref, rtol=1e-12)
     for a, c in zip(*results):
         _close(a, c, rtol=1e-12)
@@ -196,8 +168,8 @@ def test_conv2d_against_numpy_and_fused_equals_default(devices):
 def test_threads_computing_convolutions_at_once_get_their_own_results():
     """The cpu kernels reuse per-thread scratch arrays: concurrent calls stay independent."""
     import threading
-    w = pt.tensor(_rand(4, 3, 3, 3, seed=2))
-    inputs = [_rand(2, 3, 6, 6, seed=10 + i) for i in range(4)]
+    w = pt.tensor(rand(4, 3, 3, 3, seed=2))
+    inputs = [rand(2, 3, 6, 6, seed=10 + i) for i in range(4)]
     refs = [_np_conv2d(a, w.numpy(), np.zeros(4), 1, 1) for a in inputs]
     errors = []
 
@@ -219,8 +191,8 @@ def test_threads_computing_convolutions_at_once_get_their_own_results():
 
 
 def test_gradcheck_and_gradgradcheck_every_layer():
-    x = pt.tensor(_rand(1, 2, 5, 4, seed=1), requires_grad=True)
-    x1 = pt.tensor(_rand(1, 2, 6, seed=2), requires_grad=True)
+    x = pt.tensor(rand(1, 2, 5, 4, seed=1), requires_grad=True)
+    x1 = pt.tensor(rand(1, 2, 6, seed=2), requires_grad=True)
     pt.manual_seed(0)
     layers = [
         (nn.Conv2d(2, 2, (3, 2), stride=(2, 1), padding=1, dilation=(1, 2), groups=2), x),
@@ -249,9 +221,9 @@ def test_gradcheck_and_gradgradcheck_every_layer():
 
 def test_gradgradcheck_on_the_polyten_op_defaults(devices):
     dev = devices[1]
-    x = pt.tensor(_rand(1, 2, 4, 4, seed=1), device=dev, requires_grad=True)
-    w = pt.tensor(_rand(2, 1, 2, 3, seed=2), device=dev, requires_grad=True)
-    b = pt.tensor(_rand(2, seed=3), device=dev, requires_grad=True)
+    x = pt.tensor(rand(1, 2, 4, 4, seed=1), device=dev, requires_grad=True)
+    w = pt.tensor(rand(2, 1, 2, 3, seed=2), device=dev, requires_grad=True)
+    b = pt.tensor(rand(2, seed=3), device=dev, requires_grad=True)
     assert gradgradcheck(lambda a, c, d: F.conv2d(a, c, d, stride=2, padding=1, groups=2),
                          (x, w, b))
     assert gradgradcheck(lambda a, c: F.conv_transpose2d(a, c, stride=2, output_padding=1,
@@ -261,7 +233,7 @@ def test_gradgradcheck_on_the_polyten_op_defaults(devices):
 # ------------------------------------------------------------------------- modules ---
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
 def test_conv_layers_match_torch_in_every_padding_mode(mode):
-    torch = _torch()
+    torch = torch_or_skip()
     for cls, shape, kw in [("Conv2d", (2, 3, 6, 5), dict(padding=(1, 2), stride=(1, 2))),
                            ("Conv2d", (3, 6, 5), dict(padding="same", dilation=2)),
                            ("Conv1d", (2, 3, 7), dict(padding=2, groups=3))]:
@@ -269,26 +241,17 @@ def test_conv_layers_match_torch_in_every_padding_mode(mode):
                                     padding_mode=mode, **kw).double()
         pm = getattr(nn, cls)(3, 6, 3 if "groups" in kw else (3, 2)[:int(cls[-2])],
                               padding_mode=mode, **kw).double()
-        pm.load_state_dict({k: pt.tensor(v.detach().numpy())
-                            for k, v in tm.state_dict().items()})
-        x = _rand(*shape, seed=5)
-        tx, px = torch.tensor(x, requires_grad=True), pt.tensor(x, requires_grad=True)
-        to, po = tm(tx), pm(px)
-        _close(po.detach().numpy(), to.detach().numpy())
-        g = _rand(*to.shape, seed=6)
-        to.backward(torch.tensor(g))
-        po.backward(pt.tensor(g))
-        _close(px.grad.numpy(), tx.grad.numpy())
-        _close(pm.weight.grad.numpy(), tm.weight.grad.numpy())
-        _close(pm.bias.grad.numpy(), tm.bias.grad.numpy())
+        copy_weights(pm, tm)
+        assert len(list(pm.parameters())) == len(list(tm.parameters())) == 2  # weight, bias
+        module_step(pm, tm, rand(*shape, seed=5), seed=6, atol=ATOL)
 
 
 def test_conv_transpose_layer_output_size_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1).double()
     pm = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1).double()
-    pm.load_state_dict({k: pt.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
-    x = _rand(1, 2, 4, 4, seed=1)
+    copy_weights(pm, tm)
+    x = rand(1, 2, 4, 4, seed=1)
     for size in [(7, 7), (8, 7), [1, 3, 8, 8]]:
         to = tm(torch.tensor(x), output_size=size)
         po = pm(pt.tensor(x), output_size=size)
@@ -314,7 +277,7 @@ def test_default_init_statistics():
 
 
 def test_reprs_match_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     cases = [("Conv2d", (3, 8, 3), {}),
              ("Conv2d", (3, 8, (3, 5)), dict(stride=2, padding=(1, 2), dilation=2, bias=False,
                                              padding_mode="reflect")),
@@ -332,9 +295,9 @@ def test_reprs_match_torch():
 
 # --------------------------------------------------------------------- dtypes / layout ---
 def test_dtypes_layouts_and_empty_batches():
-    x32 = pt.tensor(_rand(2, 3, 6, 6, seed=1), dtype=pt.float32)
-    w32 = pt.tensor(_rand(4, 3, 3, 3, seed=2), dtype=pt.float32)
-    ref = _np_conv2d(_rand(2, 3, 6, 6, seed=1), _rand(4, 3, 3, 3, seed=2), np.zeros(4), 1, 1)
+    x32 = pt.tensor(rand(2, 3, 6, 6, seed=1), dtype=pt.float32)
+    w32 = pt.tensor(rand(4, 3, 3, 3, seed=2), dtype=pt.float32)
+    ref = _np_conv2d(rand(2, 3, 6, 6, seed=1), rand(4, 3, 3, 3, seed=2), np.zeros(4), 1, 1)
     out = F.conv2d(x32, w32, padding=1)
     assert out.dtype == pt.float32
     _close(out.numpy(), ref, rtol=1e-4, atol=1e-4)
@@ -349,7 +312,7 @@ def test_dtypes_layouts_and_empty_batches():
     _close(outi.numpy(), _np_conv2d(xi.numpy().astype(float), wi.numpy().astype(float),
                                     np.zeros(2), 1, 0), rtol=0, atol=0)
     # a non-contiguous input (a transposed view) and an empty batch
-    xt = pt.tensor(_rand(2, 3, 6, 5, seed=3)).transpose(2, 3)
+    xt = pt.tensor(rand(2, 3, 6, 5, seed=3)).transpose(2, 3)
     _close(F.conv2d(xt, w32.double(), padding=1).numpy(),
            _np_conv2d(xt.numpy(), w32.double().numpy(), np.zeros(4), 1, 1))
     empty = F.conv2d(pt.zeros(0, 3, 6, 6), w32, pt.zeros(4), padding=1)
@@ -439,22 +402,22 @@ def test_conv_device_mismatch(cpu2):
 
 # --------------------------------------------------------------------- unfold / fold ---
 def test_unfold_fold_match_torch(devices):
-    torch = _torch()
+    torch = torch_or_skip()
     kw = dict(kernel_size=(2, 3), dilation=(1, 2), padding=1, stride=(2, 1))
     _against_torch(devices[:1], lambda x: F.unfold(x, **kw),
-                   lambda x: torch.nn.functional.unfold(x, **kw), [_rand(2, 3, 5, 6, seed=1)])
+                   lambda x: torch.nn.functional.unfold(x, **kw), [rand(2, 3, 5, 6, seed=1)])
     _against_torch(devices[:1], lambda x: F.unfold(x, 2), lambda x: torch.nn.functional.unfold(
-        x, 2), [_rand(3, 4, 4, seed=2)])  # unbatched
+        x, 2), [rand(3, 4, 4, seed=2)])  # unbatched
     cols = torch.nn.functional.unfold(torch.zeros(2, 3, 5, 6), **kw)
     _against_torch(devices[:1], lambda c: F.fold(c, (5, 6), **kw),
                    lambda c: torch.nn.functional.fold(c, (5, 6), **kw),
-                   [_rand(*cols.shape, seed=3)])
+                   [rand(*cols.shape, seed=3)])
     _against_torch(devices[:1], lambda c: F.fold(c, 4, 2, stride=2),
                    lambda c: torch.nn.functional.fold(c, 4, 2, stride=2),
-                   [_rand(8, 4, seed=4)])  # unbatched
-    x = pt.tensor(_rand(1, 2, 4, 4, seed=5), requires_grad=True)
+                   [rand(8, 4, seed=4)])  # unbatched
+    x = pt.tensor(rand(1, 2, 4, 4, seed=5), requires_grad=True)
     assert gradcheck(lambda a: F.unfold(a, 3, padding=1, stride=2), (x,))
-    c = pt.tensor(_rand(1, 8, 9, seed=6), requires_grad=True)
+    c = pt.tensor(rand(1, 8, 9, seed=6), requires_grad=True)
     assert gradgradcheck(lambda a: F.fold(a, 4, 2, stride=1), (c,))
 
 
@@ -482,16 +445,16 @@ def test_fold_errors():
     ("circular", (1, 3, 2, 0), (1, 2, 3, 4)),
 ])
 def test_pad_matches_torch(mode, pads, shape):
-    torch = _torch()
+    torch = torch_or_skip()
     value = 1.5 if mode == "constant" else None
     kw = {} if value is None else {"value": value}
     _against_torch(["cpu"], lambda x: F.pad(x, pads, mode, **kw),
                    lambda x: torch.nn.functional.pad(x, pads, mode, **kw),
-                   [_rand(*shape, seed=3)])
+                   [rand(*shape, seed=3)])
 
 
 def test_pad_gradgradcheck_and_errors():
-    x = pt.tensor(_rand(1, 2, 3, 4, seed=1), requires_grad=True)
+    x = pt.tensor(rand(1, 2, 3, 4, seed=1), requires_grad=True)
     for mode in ("reflect", "replicate", "circular"):
         assert gradgradcheck(lambda a, mode=mode: F.pad(a, (2, 1, 1, 2), mode), (x,))
     with pytest.raises(ValueError, match=r"pad: reflect padding must be smaller than the padded "

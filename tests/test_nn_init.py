@@ -12,9 +12,7 @@ import polyten as pt
 import polyten.nn as nn
 from polyten.nn import init
 
-
-def _torch():
-    return pytest.importorskip("torch")
+from _reference import torch_or_skip
 
 
 GAINS = [("linear", None, 1.0), ("conv2d", None, 1.0), ("sigmoid", None, 1.0),
@@ -30,7 +28,7 @@ def test_calculate_gain(name, param, expected):
 
 
 def test_calculate_gain_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     for name, param, _ in GAINS:
         assert init.calculate_gain(name, param) == torch.nn.init.calculate_gain(name, param)
 
@@ -71,7 +69,7 @@ def test_deterministic_fills_in_place_on_parameters():
 
 
 def test_dirac_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     for shape, groups in (((4, 4, 3), 1), ((6, 3, 3, 3), 2), ((2, 3, 1, 3, 3), 1)):
         ours = init.dirac_(pt.empty(*shape), groups).numpy()
         theirs = torch.nn.init.dirac_(torch.empty(*shape), groups).numpy()

@@ -18,57 +18,31 @@ import polyten.nn.functional as F
 from polyten.autograd import gradcheck, gradgradcheck
 
 from conftest import cpu_clone
-
-RTOL = 1e-6
-
-
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _copy_weights(pm, tm):
-    pm.load_state_dict({k: pt.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
-
-
-def _close(a, b, rtol=RTOL, atol=1e-12):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+from _reference import close, copy_weights, module_step, rand, torch_or_skip
 
 
 # ---------------------------------------------------------------------------- Linear -----
 @pytest.mark.parametrize("shape", [(4, 3), (2, 5, 3), (3,), (2, 1, 2, 3), (0, 3)])
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_matches_torch(shape, bias):
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.Linear(3, 2, bias=bias).double()
     pm = nn.Linear(3, 2, bias=bias, dtype=pt.float64)
-    _copy_weights(pm, tm)
-    x = _rand(*shape, seed=1)
-    tx, px = torch.tensor(x, requires_grad=True), pt.tensor(x, requires_grad=True)
-    to, po = tm(tx), pm(px)
+    copy_weights(pm, tm)
+    assert len(list(pm.parameters())) == len(list(tm.parameters())) == 1 + bias
+    po, to = module_step(pm, tm, rand(*shape, seed=1), seed=2)
     assert tuple(po.shape) == tuple(to.shape) == shape[:-1] + (2,)
-    _close(po.detach().numpy(), to.detach().numpy())
-    g = _rand(*to.shape, seed=2)
-    to.backward(torch.tensor(g))
-    po.backward(pt.tensor(g))
-    _close(px.grad.numpy(), tx.grad.numpy())
-    _close(pm.weight.grad.numpy(), tm.weight.grad.numpy())
-    if bias:
-        _close(pm.bias.grad.numpy(), tm.bias.grad.numpy())
 
 
 def test_linear_noncontiguous_input_and_weight():
-    x = _rand(3, 4, seed=3)
-    w = _rand(3, 2, seed=4)
+    x = rand(3, 4, seed=3)
+    w = rand(3, 2, seed=4)
     px = pt.tensor(x).T  # (4, 3) view
     pw = pt.tensor(w).T  # (2, 3) view
     out = F.linear(px, pw.T.contiguous().T, None)
-    _close(F.linear(px, pw).numpy(), x.T @ w)
-    _close(out.numpy(), x.T @ w)
-    _close(F.linear(px, pw, pt.tensor([1.0, -1.0])).numpy(), x.T @ w + [1.0, -1.0])
+    close(F.linear(px, pw).numpy(), x.T @ w)
+    close(out.numpy(), x.T @ w)
+    close(F.linear(px, pw, pt.tensor([1.0, -1.0])).numpy(), x.T @ w + [1.0, -1.0])
 
 
 def test_linear_default_init_matches_torch_rule():
@@ -91,19 +65,19 @@ def test_linear_default_init_matches_torch_rule():
 
 def test_linear_gradcheck_without_torch():
     for shape in ((2, 3), (2, 2, 3), (3,)):
-        x = pt.tensor(_rand(*shape, seed=5), requires_grad=True)
-        w = pt.tensor(_rand(2, 3, seed=6), requires_grad=True)
-        b = pt.tensor(_rand(2, seed=7), requires_grad=True)
+        x = pt.tensor(rand(*shape, seed=5), requires_grad=True)
+        w = pt.tensor(rand(2, 3, seed=6), requires_grad=True)
+        b = pt.tensor(rand(2, seed=7), requires_grad=True)
         assert gradcheck(F.linear, (x, w, b))
         assert gradcheck(lambda a, c: F.linear(a, c), (x, w))
-    assert gradgradcheck(F.linear, (pt.tensor(_rand(2, 3), requires_grad=True),
-                                    pt.tensor(_rand(2, 3, seed=1), requires_grad=True),
-                                    pt.tensor(_rand(2, seed=2), requires_grad=True)))
+    assert gradgradcheck(F.linear, (pt.tensor(rand(2, 3), requires_grad=True),
+                                    pt.tensor(rand(2, 3, seed=1), requires_grad=True),
+                                    pt.tensor(rand(2, seed=2), requires_grad=True)))
 
 
 def test_linear_fused_and_default_agree():
-    x, w, b = _rand(2, 3, 4, seed=8), _rand(5, 4, seed=9), _rand(5, seed=10)
-    g = _rand(2, 3, 5, seed=11)
+    x, w, b = rand(2, 3, 4, seed=8), rand(5, 4, seed=9), rand(5, seed=10)
+    g = rand(2, 3, 5, seed=11)
     results = []
     with cpu_clone("nofusedlinear", drop=("linear",)) as dev:
         for device in ("cpu", dev):
@@ -114,8 +88,8 @@ def test_linear_fused_and_default_agree():
             results.append([t.detach().to("cpu").numpy() for t in (out, px.grad, pw.grad,
                                                                     pb.grad)])
     for a, b_ in zip(*results):
-        _close(a, b_, rtol=1e-12)
-    _close(results[0][0], x @ w.T + b, rtol=1e-12)
+        close(a, b_, rtol=1e-12)
+    close(results[0][0], x @ w.T + b, rtol=1e-12)
 
 
 def test_linear_dtypes():
@@ -158,20 +132,20 @@ def test_linear_device_mismatch(cpu2):
 
 
 def test_bilinear_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.Bilinear(3, 4, 2).double()
     pm = nn.Bilinear(3, 4, 2, dtype=pt.float64)
-    _copy_weights(pm, tm)
-    a, b = _rand(5, 3, seed=1), _rand(5, 4, seed=2)
+    copy_weights(pm, tm)
+    a, b = rand(5, 3, seed=1), rand(5, 4, seed=2)
     ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
     pa, pb = pt.tensor(a, requires_grad=True), pt.tensor(b, requires_grad=True)
     to, po = tm(ta, tb), pm(pa, pb)
-    _close(po.detach().numpy(), to.detach().numpy())
+    close(po.detach().numpy(), to.detach().numpy())
     to.sum().backward()
     po.sum().backward()
     for p_, t_ in ((pa.grad, ta.grad), (pb.grad, tb.grad), (pm.weight.grad, tm.weight.grad),
                    (pm.bias.grad, tm.bias.grad)):
-        _close(p_.numpy(), t_.numpy())
+        close(p_.numpy(), t_.numpy())
     assert repr(pm) == repr(tm)
     assert gradcheck(lambda x, y: pm(x, y), (pt.tensor(a[:2], requires_grad=True),
                                              pt.tensor(b[:2], requires_grad=True)))
@@ -181,7 +155,7 @@ def test_bilinear_matches_torch():
 
 
 def test_identity_and_reprs():
-    torch = _torch()
+    torch = torch_or_skip()
     x = pt.ones(2)
     assert nn.Identity(54, unused="x")(x) is x
     for pm, tm in ((nn.Linear(3, 4), torch.nn.Linear(3, 4)),
@@ -204,17 +178,17 @@ def test_identity_and_reprs():
 
 # --------------------------------------------------------------------- Flatten etc. -----
 def test_flatten_unflatten_match_torch():
-    torch = _torch()
-    x = _rand(2, 3, 4, 5)
+    torch = torch_or_skip()
+    x = rand(2, 3, 4, 5)
     for args in ((), (0,), (1, 2), (0, -1), (2, 3)):
-        _close(nn.Flatten(*args)(pt.tensor(x)).numpy(), torch.nn.Flatten(*args)(
+        close(nn.Flatten(*args)(pt.tensor(x)).numpy(), torch.nn.Flatten(*args)(
             torch.tensor(x)).numpy())
     u = nn.Unflatten(2, (2, 2))
-    _close(u(pt.tensor(x)).numpy(), x.reshape(2, 3, 2, 2, 5))
+    close(u(pt.tensor(x)).numpy(), x.reshape(2, 3, 2, 2, 5))
     assert tuple(nn.Unflatten(-1, (5, -1))(pt.tensor(x)).shape) == (2, 3, 4, 5, 1)
     px = pt.tensor(x, requires_grad=True)
     nn.Unflatten(1, (3, 1))(nn.Flatten(0, 1)(px).reshape(2, 3, 4, 5)).sum().backward()
-    _close(px.grad.numpy(), np.ones_like(x))
+    close(px.grad.numpy(), np.ones_like(x))
 
 
 def test_flatten_unflatten_errors():
@@ -245,14 +219,14 @@ def test_dropout_statistics_scale_and_reproducibility():
 
 
 def test_dropout_gradient_is_the_mask():
-    x = pt.tensor(_rand(50, 40), requires_grad=True)
+    x = pt.tensor(rand(50, 40), requires_grad=True)
     pt.manual_seed(0)
     out = F.dropout(x, 0.5)
     out.backward(pt.ones_like(out))
     kept = out.detach().numpy() != 0
     np.testing.assert_allclose(x.grad.numpy(), np.where(kept, 2.0, 0.0))
     # the mask is fixed once drawn: gradcheck with a fixed seed per call
-    y = pt.tensor(_rand(3, 2), requires_grad=True)
+    y = pt.tensor(rand(3, 2), requires_grad=True)
 
     def f(t):
         pt.manual_seed(7)
@@ -261,7 +235,7 @@ def test_dropout_gradient_is_the_mask():
 
 
 def test_dropout_modes_and_limits():
-    x = pt.tensor(_rand(4, 5))
+    x = pt.tensor(rand(4, 5))
     assert F.dropout(x, 0.5, training=False) is x
     assert F.dropout(x, 0.0) is x
     np.testing.assert_array_equal(F.dropout(x, 1.0).numpy(), np.zeros((4, 5)))
@@ -315,28 +289,28 @@ def test_alpha_dropout_keeps_moments():
 # ------------------------------------------------------------------------- Embedding -----
 @pytest.mark.parametrize("padding_idx", [None, 0, -2])
 def test_embedding_matches_torch(padding_idx):
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.Embedding(7, 3, padding_idx=padding_idx).double()
     pm = nn.Embedding(7, 3, padding_idx=padding_idx, dtype=pt.float64)
     if padding_idx is not None:  # the padding row is initialised to zeros
         assert np.all(pm.weight.detach().numpy()[padding_idx] == 0)
-    w = _rand(7, 3)  # a non-zero padding row: forward returns it, backward skips it
+    w = rand(7, 3)  # a non-zero padding row: forward returns it, backward skips it
     with torch.no_grad():
         tm.weight.copy_(torch.tensor(w))
     pm.load_state_dict({"weight": pt.tensor(w)})
     idx = np.array([[0, 2, 5, 5], [6, 0, 1, 5]])
     to, po = tm(torch.tensor(idx)), pm(pt.tensor(idx))
     assert tuple(po.shape) == (2, 4, 3)
-    _close(po.detach().numpy(), to.detach().numpy())
-    g = _rand(2, 4, 3, seed=3)
+    close(po.detach().numpy(), to.detach().numpy())
+    g = rand(2, 4, 3, seed=3)
     to.backward(torch.tensor(g))
     po.backward(pt.tensor(g))
-    _close(pm.weight.grad.numpy(), tm.weight.grad.numpy())
+    close(pm.weight.grad.numpy(), tm.weight.grad.numpy())
 
 
 def test_embedding_scale_grad_by_freq_and_max_norm_match_torch():
-    torch = _torch()
-    w = _rand(6, 4) * 2
+    torch = torch_or_skip()
+    w = rand(6, 4) * 2
     idx = np.array([1, 1, 3, 1, 4, 3])
     for kw in ({"scale_grad_by_freq": True}, {"max_norm": 1.0}, {"max_norm": 2.0,
                                                                  "norm_type": 1.0}):
@@ -344,18 +318,18 @@ def test_embedding_scale_grad_by_freq_and_max_norm_match_torch():
         pw = pt.tensor(w, requires_grad=True)
         to = torch.nn.functional.embedding(torch.tensor(idx), tw, **kw)
         po = F.embedding(pt.tensor(idx), pw, **kw)
-        _close(po.detach().numpy(), to.detach().numpy())
-        _close(pw.detach().numpy(), tw.detach().numpy())  # rows renormalised in place
-        g = _rand(6, 4, seed=5)
+        close(po.detach().numpy(), to.detach().numpy())
+        close(pw.detach().numpy(), tw.detach().numpy())  # rows renormalised in place
+        g = rand(6, 4, seed=5)
         to.backward(torch.tensor(g))
         po.backward(pt.tensor(g))
-        _close(pw.grad.numpy(), tw.grad.numpy())
+        close(pw.grad.numpy(), tw.grad.numpy())
 
 
 def test_embedding_against_numpy_and_gradcheck():
-    w = _rand(5, 2)
+    w = rand(5, 2)
     idx = np.array([[4, 0], [2, 2]])
-    _close(F.embedding(pt.tensor(idx), pt.tensor(w)).numpy(), w[idx], rtol=0)
+    close(F.embedding(pt.tensor(idx), pt.tensor(w)).numpy(), w[idx], rtol=0)
     assert F.embedding(pt.tensor(idx, dtype=pt.int32), pt.tensor(w)).shape == (2, 2, 2)
     assert tuple(F.embedding(pt.tensor(3), pt.tensor(w)).shape) == (2,)
     assert tuple(F.embedding(pt.zeros(0, 3, dtype=pt.int64), pt.tensor(w)).shape) == (0, 3, 2)
@@ -363,7 +337,7 @@ def test_embedding_against_numpy_and_gradcheck():
     assert gradcheck(lambda t: F.embedding(pt.tensor(idx), t), (pt.tensor(w, requires_grad=True),))
     wt = pt.tensor(w, requires_grad=True)
     F.embedding(pt.tensor(idx), wt, padding_idx=2).sum().backward()
-    _close(wt.grad.numpy(), [[1, 1], [0, 0], [0, 0], [0, 0], [1, 1]], rtol=0)
+    close(wt.grad.numpy(), [[1, 1], [0, 0], [0, 0], [0, 0], [1, 1]], rtol=0)
 
 
 def test_embedding_init_and_from_pretrained():
@@ -405,18 +379,18 @@ def test_linear_backward_mixed_dtypes_and_partial_needs():
     """The cpu backend's fused backward returns each gradient in its input's dtype and skips
     the inputs that need none; the polyten-op rule (create_graph) agrees."""
     assert "linear" in pt.device("cpu").backend.backward_kernels
-    x = pt.tensor(_rand(2, 3, 4).astype(np.float32), requires_grad=True)
-    w = pt.tensor(_rand(5, 4, seed=1), requires_grad=True)  # float64
-    b = pt.tensor(_rand(5, seed=2).astype(np.float32), requires_grad=True)
+    x = pt.tensor(rand(2, 3, 4).astype(np.float32), requires_grad=True)
+    w = pt.tensor(rand(5, 4, seed=1), requires_grad=True)  # float64
+    b = pt.tensor(rand(5, seed=2).astype(np.float32), requires_grad=True)
     out = F.linear(x, w, b)
     assert out.dtype == pt.float64
     out.sum().backward()
     assert (x.grad.dtype, w.grad.dtype, b.grad.dtype) == (pt.float32, pt.float64, pt.float32)
     gx, gw, gb = pt.autograd.grad(F.linear(x, w, b).sum(), (x, w, b), create_graph=True)
     for fused, rule in ((x.grad, gx), (w.grad, gw), (b.grad, gb)):
-        _close(fused.numpy(), rule.detach().numpy(), rtol=1e-6)
-    _close(b.grad.numpy(), np.full(5, 6.0), rtol=0)
-    frozen = pt.tensor(_rand(3, 4))  # no gradient for the input
+        close(fused.numpy(), rule.detach().numpy(), rtol=1e-6)
+    close(b.grad.numpy(), np.full(5, 6.0), rtol=0)
+    frozen = pt.tensor(rand(3, 4))  # no gradient for the input
     w.grad = None
     F.linear(frozen, w).sum().backward()
-    _close(w.grad.numpy(), np.tile(frozen.numpy().sum(0), (5, 1)), rtol=1e-12)
+    close(w.grad.numpy(), np.tile(frozen.numpy().sum(0), (5, 1)), rtol=1e-12)

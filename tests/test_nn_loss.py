@@ -14,27 +14,15 @@ import polyten as pt
 import polyten.nn as nn
 import polyten.nn.functional as F
 from polyten.autograd import gradcheck
+from _reference import close, rand, torch_or_skip
 
-RTOL = 1e-6
 REDUCTIONS = ("none", "mean", "sum")
-
-
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _close(a, b, rtol=RTOL, atol=1e-12):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
 
 
 def _compare(pfn, tfn, arrays, grads=(0,), kw=None, tkw=None):
     """Run ``pfn``/``tfn`` on the same float64 arrays (ints stay ints); compare the loss and
     the gradients of the arguments listed in ``grads``."""
-    torch = _torch()
+    torch = torch_or_skip()
     kw = kw or {}
     tkw = kw if tkw is None else tkw
     pin, tin = [], []
@@ -47,19 +35,19 @@ def _compare(pfn, tfn, arrays, grads=(0,), kw=None, tkw=None):
     to = tfn(*tin, **tkw)
     assert tuple(po.shape) == tuple(to.shape)
     assert po.dtype == pt.float64
-    _close(po.detach().numpy(), to.detach().numpy())
-    g = _rand(*to.shape, seed=9) if to.ndim else np.array(1.7)
+    close(po.detach().numpy(), to.detach().numpy())
+    g = rand(*to.shape, seed=9) if to.ndim else np.array(1.7)
     po.backward(pt.tensor(g))
     to.backward(torch.tensor(g))
     for i in grads:
         if np.asarray(arrays[i]).dtype.kind == "f":
-            _close(pin[i].grad.numpy(), tin[i].grad.numpy())
+            close(pin[i].grad.numpy(), tin[i].grad.numpy())
     return po
 
 
 # ------------------------------------------------------------------- pointwise losses ---
-_X = _rand(3, 4, seed=1)
-_Y = _rand(3, 4, seed=2)
+_X = rand(3, 4, seed=1)
+_Y = rand(3, 4, seed=2)
 _X[0, :3] = [0.0, 1.0, -1.0]  # exact kinks of l1 / smooth_l1 / huber
 _Y[0, :3] = [0.0, 0.0, 0.0]
 
@@ -74,7 +62,7 @@ POINTWISE = [
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("name,kw", POINTWISE, ids=[f"{n}{k}" for n, k in POINTWISE])
 def test_pointwise_losses_match_torch(name, kw, reduction):
-    torch = _torch()
+    torch = torch_or_skip()
     y = np.sign(_Y) if name == "soft_margin_loss" else _Y
     grads = (0,) if name == "soft_margin_loss" else (0, 1)
     _compare(getattr(F, name), getattr(torch.nn.functional, name), [_X, y], grads,
@@ -84,16 +72,16 @@ def test_pointwise_losses_match_torch(name, kw, reduction):
 @pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_elementwise_weight_matches_torch(name, reduction):
-    torch = _torch()
-    w = np.abs(_rand(3, 4, seed=5))
+    torch = torch_or_skip()
+    w = np.abs(rand(3, 4, seed=5))
     px, tx = pt.tensor(_X, requires_grad=True), torch.tensor(_X, requires_grad=True)
     po = getattr(F, name)(px, pt.tensor(_Y), reduction=reduction, weight=pt.tensor(w))
     to = getattr(torch.nn.functional, name)(tx, torch.tensor(_Y), reduction=reduction,
                                             weight=torch.tensor(w))
-    _close(po.detach().numpy(), to.detach().numpy())
+    close(po.detach().numpy(), to.detach().numpy())
     po.sum().backward()
     to.sum().backward()
-    _close(px.grad.numpy(), tx.grad.numpy())
+    close(px.grad.numpy(), tx.grad.numpy())
     with pytest.raises(ValueError, match=rf"{name}: weight of shape \(4,\) must have the "
                                          rf"input's shape \(3, 4\)"):
         getattr(F, name)(px, pt.tensor(_Y), weight=pt.ones(4))
@@ -102,12 +90,12 @@ def test_elementwise_weight_matches_torch(name, reduction):
 def test_pointwise_against_numpy():
     x, y = pt.tensor(_X), pt.tensor(_Y)
     d = _X - _Y
-    _close(F.mse_loss(x, y).item(), np.mean(d ** 2), rtol=1e-12)
-    _close(F.l1_loss(x, y, reduction="sum").item(), np.abs(d).sum(), rtol=1e-12)
+    close(F.mse_loss(x, y).item(), np.mean(d ** 2), rtol=1e-12)
+    close(F.l1_loss(x, y, reduction="sum").item(), np.abs(d).sum(), rtol=1e-12)
     ad = np.abs(d)
-    _close(F.smooth_l1_loss(x, y, reduction="none").numpy(),
+    close(F.smooth_l1_loss(x, y, reduction="none").numpy(),
            np.where(ad < 1, 0.5 * d ** 2, ad - 0.5), rtol=1e-12)
-    _close(F.huber_loss(x, y, delta=0.5, reduction="none").numpy(),
+    close(F.huber_loss(x, y, delta=0.5, reduction="none").numpy(),
            np.where(ad < 0.5, 0.5 * d ** 2, 0.5 * (ad - 0.25)), rtol=1e-12)
     f32 = F.mse_loss(x.to(pt.float32), y.to(pt.float32))
     assert f32.dtype == pt.float32 and f32.shape == ()
@@ -137,7 +125,7 @@ def test_broadcasting_target_warns_and_bad_shapes_raise():
 
 
 def test_legacy_size_average_and_reduce():
-    torch = _torch()
+    torch = torch_or_skip()
     x, y = pt.tensor(_X), pt.tensor(_Y)
     for sa, red in ((False, None), (None, False), (True, True)):
         with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
@@ -146,7 +134,7 @@ def test_legacy_size_average_and_reduce():
             warnings.simplefilter("ignore")
             theirs = torch.nn.functional.mse_loss(torch.tensor(_X), torch.tensor(_Y),
                                                   size_average=sa, reduce=red)
-        _close(ours.numpy(), theirs.numpy())
+        close(ours.numpy(), theirs.numpy())
 
 
 # ---------------------------------------------------------------- classification -------
@@ -172,13 +160,13 @@ CE_CASES = [
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("opts,ignore", CE_CASES, ids=[f"{o}-ign{i}" for o, i in CE_CASES])
 def test_cross_entropy_indices_matches_torch(shape, reduction, opts, ignore):
-    torch = _torch()
+    torch = torch_or_skip()
     x, t = _logits_targets(shape, seed=len(shape), ignore=ignore)
     C = shape[1] if len(shape) > 1 else shape[0]
     kw = dict(opts, reduction=reduction)
     tkw = dict(kw)
     if opts.get("weight"):
-        w = np.abs(_rand(C, seed=4)) + 0.1
+        w = np.abs(rand(C, seed=4)) + 0.1
         kw["weight"], tkw["weight"] = pt.tensor(w), torch.tensor(w)
     _compare(F.cross_entropy, torch.nn.functional.cross_entropy, [x, t], (0,), kw, tkw)
     if "label_smoothing" not in opts:
@@ -191,15 +179,15 @@ def test_cross_entropy_indices_matches_torch(shape, reduction, opts, ignore):
 @pytest.mark.parametrize("opts", [{}, {"weight": True}, {"label_smoothing": 0.3},
                                   {"weight": True, "label_smoothing": 0.1}], ids=str)
 def test_cross_entropy_probabilities_matches_torch(shape, reduction, opts):
-    torch = _torch()
-    x = _rand(*shape, seed=6)
+    torch = torch_or_skip()
+    x = rand(*shape, seed=6)
     cdim = 1 if len(shape) > 1 else 0
-    p = torch.softmax(torch.tensor(_rand(*shape, seed=7)), cdim).numpy()
+    p = torch.softmax(torch.tensor(rand(*shape, seed=7)), cdim).numpy()
     C = shape[cdim]
     kw = dict(opts, reduction=reduction)
     tkw = dict(kw)
     if opts.get("weight"):
-        w = np.abs(_rand(C, seed=4)) + 0.1
+        w = np.abs(rand(C, seed=4)) + 0.1
         kw["weight"], tkw["weight"] = pt.tensor(w), torch.tensor(w)
     _compare(F.cross_entropy, torch.nn.functional.cross_entropy, [x, p], (0, 1), kw, tkw)
 
@@ -216,23 +204,23 @@ def test_cross_entropy_against_numpy():
     ref_none = np.where(keep, -picked * w[tt], 0.0)
     ref_mean = ref_none.sum() / (w[tt] * keep).sum()
     out = F.cross_entropy(pt.tensor(x), pt.tensor(t), weight=pt.tensor(w))
-    _close(out.item(), ref_mean, rtol=1e-12)
-    _close(F.cross_entropy(pt.tensor(x), pt.tensor(t), weight=pt.tensor(w),
+    close(out.item(), ref_mean, rtol=1e-12)
+    close(F.cross_entropy(pt.tensor(x), pt.tensor(t), weight=pt.tensor(w),
                            reduction="none").numpy(), ref_none, rtol=1e-12)
     # label smoothing: (1 - e) * nll + e / C * sum_c -w_c logp_c, same weighted denominator
     e = 0.2
     smooth = np.where(keep, -(logp * w).sum(1), 0.0)
     ref = ((1 - e) * ref_none.sum() + e / 4 * smooth.sum()) / (w[tt] * keep).sum()
-    _close(F.cross_entropy(pt.tensor(x), pt.tensor(t), weight=pt.tensor(w),
+    close(F.cross_entropy(pt.tensor(x), pt.tensor(t), weight=pt.tensor(w),
                            label_smoothing=e).item(), ref, rtol=1e-12)
     # float32 logits: float32 loss; int32 targets work
     o32 = F.cross_entropy(pt.tensor(x.astype(np.float32)), pt.tensor(t.astype(np.int32)))
     assert o32.dtype == pt.float32
-    _close(o32.item(), F.cross_entropy(pt.tensor(x), pt.tensor(t)).item(), rtol=1e-5)
+    close(o32.item(), F.cross_entropy(pt.tensor(x), pt.tensor(t)).item(), rtol=1e-5)
 
 
 def test_cross_entropy_edge_cases():
-    x = pt.tensor(_rand(4, 3))
+    x = pt.tensor(rand(4, 3))
     all_ignored = F.cross_entropy(x, pt.tensor([-100] * 4))
     assert np.isnan(all_ignored.item())
     assert F.cross_entropy(x, pt.tensor([-100] * 4), reduction="sum").item() == 0.0
@@ -241,8 +229,8 @@ def test_cross_entropy_edge_cases():
     assert F.cross_entropy(pt.zeros(0, 3), pt.zeros(0, dtype=pt.int64),
                            reduction="sum").item() == 0.0
     # a non-contiguous (transposed) input
-    xt = pt.tensor(_rand(3, 4)).T
-    _close(F.cross_entropy(xt, pt.tensor([0, 1, 2, 0])).item(),
+    xt = pt.tensor(rand(3, 4)).T
+    close(F.cross_entropy(xt, pt.tensor([0, 1, 2, 0])).item(),
            F.cross_entropy(xt.contiguous(), pt.tensor([0, 1, 2, 0])).item(), rtol=1e-12)
     # extreme logits stay finite
     big = pt.tensor([[1000.0, -1000.0], [-1000.0, 1000.0]], requires_grad=True)
@@ -293,7 +281,7 @@ def test_cross_entropy_errors():
 
 
 def test_classification_gradcheck_without_torch():
-    x = pt.tensor(_rand(3, 4, seed=1), requires_grad=True)
+    x = pt.tensor(rand(3, 4, seed=1), requires_grad=True)
     t = pt.tensor([1, -100, 3])
     w = pt.tensor([0.5, 1.0, 2.0, 0.7])
     for kw in ({}, {"weight": w}, {"label_smoothing": 0.2, "weight": w}, {"reduction": "none"},
@@ -304,7 +292,7 @@ def test_classification_gradcheck_without_torch():
     p = pt.tensor([[0.2, 0.3, 0.1, 0.4], [0.25] * 4, [0.7, 0.1, 0.1, 0.1]],
                   dtype=pt.float64, requires_grad=True)
     assert gradcheck(lambda a, b: F.cross_entropy(a, b, label_smoothing=0.1), (x, p))
-    x3 = pt.tensor(_rand(2, 3, 2, seed=2), requires_grad=True)
+    x3 = pt.tensor(rand(2, 3, 2, seed=2), requires_grad=True)
     assert gradcheck(lambda a: F.cross_entropy(a, pt.tensor([[0, 2], [1, 1]])), (x3,))
 
 
@@ -312,7 +300,7 @@ def test_classification_gradcheck_without_torch():
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_binary_cross_entropy_matches_torch(reduction, weighted):
-    torch = _torch()
+    torch = torch_or_skip()
     rng = np.random.default_rng(2)
     p = rng.uniform(0.05, 0.95, (3, 4))
     p[0, :2] = [0.0, 1.0]  # saturated probabilities: logs clamped at -100, finite gradients
@@ -330,8 +318,8 @@ def test_binary_cross_entropy_matches_torch(reduction, weighted):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("opts", ["plain", "pos_weight", "weight", "both"])
 def test_bce_with_logits_matches_torch(reduction, opts):
-    torch = _torch()
-    x = _rand(3, 4, seed=3) * 4
+    torch = torch_or_skip()
+    x = rand(3, 4, seed=3) * 4
     x[0, :4] = [0.0, 40.0, -40.0, 800.0]  # the kink of the stable form and saturation
     t = np.random.default_rng(4).uniform(0, 1, (3, 4))
     kw, tkw = {"reduction": reduction}, {"reduction": reduction}
@@ -339,20 +327,20 @@ def test_bce_with_logits_matches_torch(reduction, opts):
         pw = np.array([0.5, 1.0, 2.0, 3.0])
         kw["pos_weight"], tkw["pos_weight"] = pt.tensor(pw), torch.tensor(pw)
     if opts in ("weight", "both"):
-        w = np.abs(_rand(3, 1, seed=5))
+        w = np.abs(rand(3, 1, seed=5))
         kw["weight"], tkw["weight"] = pt.tensor(w), torch.tensor(w)
     _compare(F.binary_cross_entropy_with_logits,
              torch.nn.functional.binary_cross_entropy_with_logits, [x, t], (0, 1), kw, tkw)
 
 
 def test_binary_against_numpy_and_gradcheck():
-    x = _rand(2, 3, seed=6)
+    x = rand(2, 3, seed=6)
     t = np.array([[0.0, 1.0, 0.3], [1.0, 0.0, 0.5]])
     sig = 1 / (1 + np.exp(-x))
     ref = -(t * np.log(sig) + (1 - t) * np.log(1 - sig))
-    _close(F.binary_cross_entropy_with_logits(pt.tensor(x), pt.tensor(t),
+    close(F.binary_cross_entropy_with_logits(pt.tensor(x), pt.tensor(t),
                                               reduction="none").numpy(), ref, rtol=1e-10)
-    _close(F.binary_cross_entropy(pt.tensor(sig), pt.tensor(t), reduction="none").numpy(), ref,
+    close(F.binary_cross_entropy(pt.tensor(sig), pt.tensor(t), reduction="none").numpy(), ref,
            rtol=1e-10)
     px = pt.tensor(x, requires_grad=True)
     pt_ = pt.tensor(t, requires_grad=True)
@@ -382,9 +370,9 @@ def test_binary_errors():
 @pytest.mark.parametrize("reduction", REDUCTIONS + ("batchmean",))
 @pytest.mark.parametrize("log_target", [False, True])
 def test_kl_div_matches_torch(reduction, log_target):
-    torch = _torch()
-    inp = torch.log_softmax(torch.tensor(_rand(3, 4, seed=1)), 1).numpy()
-    tgt = torch.softmax(torch.tensor(_rand(3, 4, seed=2)), 1).numpy()
+    torch = torch_or_skip()
+    inp = torch.log_softmax(torch.tensor(rand(3, 4, seed=1)), 1).numpy()
+    tgt = torch.softmax(torch.tensor(rand(3, 4, seed=2)), 1).numpy()
     tgt[0, 1] = 0.0  # xlogy(0, 0) = 0
     if log_target:
         tgt = np.log(tgt + 0.01)
@@ -400,7 +388,7 @@ def test_kl_div_matches_torch(reduction, log_target):
 def test_kl_div_against_numpy():
     inp, tgt = np.log([[0.2, 0.8], [0.5, 0.5]]), np.array([[0.0, 1.0], [0.3, 0.7]])
     ref = np.where(tgt > 0, tgt * np.log(np.where(tgt > 0, tgt, 1)), 0) - tgt * inp
-    _close(F.kl_div(pt.tensor(inp), pt.tensor(tgt), reduction="batchmean").item(),
+    close(F.kl_div(pt.tensor(inp), pt.tensor(tgt), reduction="batchmean").item(),
            ref.sum() / 2, rtol=1e-12)
     assert gradcheck(lambda a: F.kl_div(a, pt.tensor(tgt), reduction="batchmean"),
                      (pt.tensor(inp, requires_grad=True),))
@@ -409,20 +397,20 @@ def test_kl_div_against_numpy():
 # ------------------------------------------------------------------------ other losses ---
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_other_losses_match_torch(reduction):
-    torch = _torch()
+    torch = torch_or_skip()
     tf = torch.nn.functional
-    x, y = _rand(3, 4, seed=1), np.abs(_rand(3, 4, seed=2)) * 3
+    x, y = rand(3, 4, seed=1), np.abs(rand(3, 4, seed=2)) * 3
     for kw in ({}, {"log_input": False}, {"full": True}):
         xin = np.abs(x) + 0.1 if kw.get("log_input") is False else x
         _compare(F.poisson_nll_loss, tf.poisson_nll_loss, [xin, y], (0,),
                  dict(kw, reduction=reduction))
-    var = np.abs(_rand(3, 4, seed=3)) + 0.1
+    var = np.abs(rand(3, 4, seed=3)) + 0.1
     var[0, 0] = 1e-8  # below eps: clamped
     for v in (var, var[:, :1], var[:, 0]):
         _compare(F.gaussian_nll_loss, tf.gaussian_nll_loss, [x, y, v], (0, 1, 2),
                  {"reduction": reduction, "full": True})
-    sign = np.sign(_rand(3, 4, seed=4))
-    _compare(F.margin_ranking_loss, tf.margin_ranking_loss, [x, _rand(3, 4, seed=5), sign],
+    sign = np.sign(rand(3, 4, seed=4))
+    _compare(F.margin_ranking_loss, tf.margin_ranking_loss, [x, rand(3, 4, seed=5), sign],
              (0, 1), {"reduction": reduction, "margin": 0.3})
     _compare(F.hinge_embedding_loss, tf.hinge_embedding_loss, [x, sign], (0,),
              {"reduction": reduction, "margin": 0.5})
@@ -430,7 +418,7 @@ def test_other_losses_match_torch(reduction):
 
 # --------------------------------------------------------------------------- modules ---
 def test_loss_modules_match_functional_and_torch_repr():
-    torch = _torch()
+    torch = torch_or_skip()
     w = [1.0, 2.0, 0.5]
     pairs = [
         (nn.MSELoss(), torch.nn.MSELoss()), (nn.L1Loss(reduction="sum"),
@@ -449,7 +437,7 @@ def test_loss_modules_match_functional_and_torch_repr():
         (nn.PoissonNLLLoss(), torch.nn.PoissonNLLLoss()),
         (nn.SoftMarginLoss(), torch.nn.SoftMarginLoss()),
     ]
-    x = _rand(4, 3, seed=1)
+    x = rand(4, 3, seed=1)
     probs = 1 / (1 + np.exp(-x))
     idx = np.array([0, 2, 1, 1])
     for pm, tm in pairs:
@@ -481,8 +469,8 @@ def test_nll_loss_fused_and_default_agree(shape, reduction, weighted):
     the polyten-op defaults: same values and gradients, one node per op either way."""
     from conftest import cpu_clone
     x, t = _logits_targets(shape, seed=5, ignore=True)
-    w = np.abs(_rand(shape[1] if len(shape) > 1 else shape[0], seed=6)) + 0.1
-    g = _rand(*t.shape, seed=7) if reduction == "none" else np.array(0.7)
+    w = np.abs(rand(shape[1] if len(shape) > 1 else shape[0], seed=6)) + 0.1
+    g = rand(*t.shape, seed=7) if reduction == "none" else np.array(0.7)
     results = []
     with cpu_clone("nofusednll", drop=("nll_loss", "log_softmax")) as dev:
         for device in ("cpu", dev):
@@ -494,13 +482,13 @@ def test_nll_loss_fused_and_default_agree(shape, reduction, weighted):
             assert type(out.grad_fn).__name__ == "NllLossBackward0"
             out.backward(pt.tensor(g, device=device))
             results.append((out.detach().to("cpu").numpy(), px.grad.to("cpu").numpy()))
-    _close(results[0][0], results[1][0], rtol=1e-12)
-    _close(results[0][1], results[1][1], rtol=1e-12)
+    close(results[0][0], results[1][0], rtol=1e-12)
+    close(results[0][1], results[1][1], rtol=1e-12)
 
 
 def test_cross_entropy_double_backward():
     from polyten.autograd import gradgradcheck
-    x = pt.tensor(_rand(3, 4, seed=2), requires_grad=True)
+    x = pt.tensor(rand(3, 4, seed=2), requires_grad=True)
     t = pt.tensor([1, -100, 3])
     w = pt.tensor([0.5, 1.0, 2.0, 0.7])
     assert gradgradcheck(lambda a: F.cross_entropy(a, t, weight=w), (x,))
@@ -508,13 +496,13 @@ def test_cross_entropy_double_backward():
 
 
 def test_all_ignored_gradient_is_zero():
-    torch = _torch()
-    x = _rand(3, 4)
+    torch = torch_or_skip()
+    x = rand(3, 4)
     px, tx = pt.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     po = F.cross_entropy(px, pt.tensor([-100] * 3))
     to = torch.nn.functional.cross_entropy(tx, torch.tensor([-100] * 3))
     assert np.isnan(po.item()) and np.isnan(to.item())
     po.backward()
     to.backward()
-    _close(px.grad.numpy(), tx.grad.numpy())
+    close(px.grad.numpy(), tx.grad.numpy())
     assert not px.grad.numpy().any()

@@ -15,9 +15,7 @@ import pytest
 import polyten as pt
 import polyten.nn as nn
 
-
-def _torch():
-    return pytest.importorskip("torch")
+from _reference import torch_or_skip
 
 
 class Block(nn.Module):
@@ -253,7 +251,7 @@ def test_load_state_dict_strict_errors():
 
 
 def test_load_state_dict_from_torch_and_assign():
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     pm = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     pm.load_state_dict({k: pt.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
@@ -315,7 +313,7 @@ def test_forward_hooks_and_pre_hooks():
 
 # --------------------------------------------------------------------------- repr ----
 def test_repr_equals_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     pairs = [
         (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)),
          torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))),

@@ -9,6 +9,8 @@ against the backend-agnostic defaults; state-dict keys and loading PyTorch's; re
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -18,53 +20,20 @@ import polyten.nn.functional as F
 from polyten.autograd import gradcheck, gradgradcheck
 
 from conftest import cpu_clone
+from _reference import close, copy_weights, module_step, rand, to_numpy, torch_or_skip
 
-RTOL = 1e-6
-
-
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _close(a, b, rtol=RTOL, atol=1e-10):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
-
-
-def _np(t):
-    return t.detach().numpy()
-
-
-def _copy_weights(pm, tm):
-    pm.load_state_dict({k: pt.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+ATOL = 1e-10  # statistics over many values: a looser absolute tolerance than the default
+_close = functools.partial(close, atol=ATOL)
+_step = functools.partial(module_step, atol=ATOL)
 
 
 def _randomise_affine(pm, tm, seed):
     """Non-trivial weights and biases (the default init is ones / zeros), the same in both."""
-    torch = _torch()
+    torch = torch_or_skip()
     with torch.no_grad():
         for i, p in enumerate(tm.parameters()):
-            p.copy_(torch.tensor(_rand(*p.shape, seed=seed + i)))
-    _copy_weights(pm, tm)
-
-
-def _step(pm, tm, x, seed):
-    """One forward + backward through both modules; compares outputs and every gradient."""
-    torch = _torch()
-    px, tx = pt.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    po, to = pm(px), tm(tx)
-    _close(_np(po), to.detach().numpy())
-    g = _rand(*to.shape, seed=seed)
-    po.backward(pt.tensor(g))
-    to.backward(torch.tensor(g))
-    _close(px.grad.numpy(), tx.grad.numpy())
-    for p, tp in zip(pm.parameters(), tm.parameters()):
-        _close(p.grad.numpy(), tp.grad.numpy())
-        p.grad = None
-        tp.grad = None
+            p.copy_(torch.tensor(rand(*p.shape, seed=seed + i)))
+    copy_weights(pm, tm)
 
 
 def _same_buffers(pm, tm):
@@ -75,6 +44,22 @@ def _same_buffers(pm, tm):
         _close(pb[k].numpy(), v.numpy())
 
 
+def _train_then_eval(pm, tm, xs, eval_x, seed):
+    """Training steps on ``xs`` (the running statistics compared after each), then a step in
+    eval mode (which normalises with the running statistics when they are tracked)."""
+    for i, x in enumerate(xs):
+        _step(pm, tm, x, seed=seed + i)
+        _same_buffers(pm, tm)
+    pm.eval()
+    tm.eval()
+    _step(pm, tm, eval_x, seed=seed + 10)
+    _same_buffers(pm, tm)
+
+
+def _cfg_id(cfg):
+    return ",".join(f"{k}={v}" for k, v in cfg.items()) or "default"
+
+
 # --------------------------------------------------------------------------- BatchNorm -----
 BN_CASES = [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)), ("BatchNorm2d", (4, 3, 2, 3)),
             ("BatchNorm3d", (2, 3, 2, 2, 2))]
@@ -83,27 +68,21 @@ BN_CONFIGS = [dict(), dict(affine=False, momentum=None), dict(momentum=0.3, bias
 
 
 @pytest.mark.parametrize("cls,shape", BN_CASES)
-@pytest.mark.parametrize("cfg", BN_CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in
-                                                                   c.items()) or "default")
+@pytest.mark.parametrize("cfg", BN_CONFIGS, ids=_cfg_id)
 def test_batchnorm_matches_torch_over_training_steps_and_eval(cls, shape, cfg):
-    torch = _torch()
+    torch = torch_or_skip()
     tm = getattr(torch.nn, cls)(3, **cfg).double()
     pm = getattr(nn, cls)(3, dtype=pt.float64, **cfg)
     _randomise_affine(pm, tm, seed=10)
-    for step in range(3):  # running statistics after 3 training steps
-        _step(pm, tm, _rand(*shape, seed=step) * 2 + step, seed=20 + step)
-        _same_buffers(pm, tm)
-    pm.eval()
-    tm.eval()
-    _step(pm, tm, _rand(*shape, seed=7), seed=30)  # eval: the running statistics
-    _same_buffers(pm, tm)
+    _train_then_eval(pm, tm, [rand(*shape, seed=s) * 2 + s for s in range(3)],
+                     rand(*shape, seed=7), seed=20)
 
 
 def test_batchnorm_running_statistics_against_numpy():
     """Independent of PyTorch: unbiased running variance, momentum, cumulative average."""
     m = nn.BatchNorm2d(2, momentum=None, dtype=pt.float64)
     m0 = nn.BatchNorm2d(2, momentum=0.25, dtype=pt.float64)
-    xs = [_rand(3, 2, 2, 2, seed=s) + s for s in range(3)]
+    xs = [rand(3, 2, 2, 2, seed=s) + s for s in range(3)]
     rm, rv = np.zeros(2), np.ones(2)
     rm0, rv0 = np.zeros(2), np.ones(2)
     for i, x in enumerate(xs):
@@ -111,7 +90,7 @@ def test_batchnorm_running_statistics_against_numpy():
         m0(pt.tensor(x))
         mean = x.mean(axis=(0, 2, 3))
         var_b = x.var(axis=(0, 2, 3))
-        _close(_np(out), (x - mean[:, None, None]) / np.sqrt(var_b[:, None, None] + 1e-5))
+        _close(to_numpy(out), (x - mean[:, None, None]) / np.sqrt(var_b[:, None, None] + 1e-5))
         unbiased = x.var(axis=(0, 2, 3), ddof=1)
         f = 1.0 / (i + 1)
         rm, rv = (1 - f) * rm + f * mean, (1 - f) * rv + f * unbiased
@@ -123,14 +102,14 @@ def test_batchnorm_running_statistics_against_numpy():
     _close(m0.running_var.numpy(), rv0)
     assert m.num_batches_tracked.item() == 3 and m.num_batches_tracked.dtype == pt.int64
     m.eval()
-    x = _rand(2, 2, 3, 3, seed=9)
-    _close(_np(m(pt.tensor(x))), (x - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5))
+    x = rand(2, 2, 3, 3, seed=9)
+    _close(to_numpy(m(pt.tensor(x))), (x - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5))
 
 
 def test_functional_batch_norm_matches_torch():
-    torch = _torch()
-    x, w, b = _rand(5, 4, 3, seed=1), _rand(4, seed=2), _rand(4, seed=3)
-    rm, rv = _rand(4, seed=4), np.abs(_rand(4, seed=5)) + 0.5
+    torch = torch_or_skip()
+    x, w, b = rand(5, 4, 3, seed=1), rand(4, seed=2), rand(4, seed=3)
+    rm, rv = rand(4, seed=4), np.abs(rand(4, seed=5)) + 0.5
     for training in (True, False):
         prm, prv = pt.tensor(rm), pt.tensor(rv)
         trm, trv = torch.tensor(rm), torch.tensor(rv)
@@ -138,8 +117,8 @@ def test_functional_batch_norm_matches_torch():
         tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
         po = F.batch_norm(px, prm, prv, pw, pb, training, 0.2, 1e-3)
         to = torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, training, 0.2, 1e-3)
-        _close(_np(po), to.detach().numpy())
-        g = _rand(5, 4, 3, seed=6)
+        _close(to_numpy(po), to.detach().numpy())
+        g = rand(5, 4, 3, seed=6)
         po.backward(pt.tensor(g))
         to.backward(torch.tensor(g))
         for a, c in ((px, tx), (pw, tw), (pb, tb), (prm, trm), (prv, trv)):
@@ -167,21 +146,15 @@ IN_CONFIGS = [dict(), dict(affine=True), dict(affine=True, track_running_stats=T
 
 
 @pytest.mark.parametrize("cls,shape", IN_CASES)
-@pytest.mark.parametrize("cfg", IN_CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in
-                                                                   c.items()) or "default")
+@pytest.mark.parametrize("cfg", IN_CONFIGS, ids=_cfg_id)
 def test_instancenorm_matches_torch(cls, shape, cfg):
-    torch = _torch()
+    torch = torch_or_skip()
     tm = getattr(torch.nn, cls)(3, **cfg).double()
     pm = getattr(nn, cls)(3, dtype=pt.float64, **cfg)
     if cfg.get("affine"):
         _randomise_affine(pm, tm, seed=40)
-    for step in range(3):
-        _step(pm, tm, _rand(*shape, seed=step) * 3 - step, seed=50 + step)
-        _same_buffers(pm, tm)
-    pm.eval()
-    tm.eval()
-    _step(pm, tm, _rand(*shape, seed=8), seed=60)
-    _same_buffers(pm, tm)
+    _train_then_eval(pm, tm, [rand(*shape, seed=s) * 3 - s for s in range(3)],
+                     rand(*shape, seed=8), seed=50)
 
 
 # --------------------------------------------------------------------------- LayerNorm -----
@@ -193,18 +166,18 @@ def test_instancenorm_matches_torch(cls, shape, cfg):
     ((7,), (7,), dict()),
 ])
 def test_layernorm_matches_torch(shape, ns, cfg):
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.LayerNorm(ns, **cfg).double()
     pm = nn.LayerNorm(ns, dtype=pt.float64, **cfg)
     if cfg.get("elementwise_affine", True):
         _randomise_affine(pm, tm, seed=70)
-    _step(pm, tm, _rand(*shape, seed=1) * 4 + 1, seed=2)
+    _step(pm, tm, rand(*shape, seed=1) * 4 + 1, seed=2)
     assert list(pm.state_dict()) == list(tm.state_dict())
 
 
 def test_layer_norm_against_numpy_and_noncontiguous_input():
-    x = _rand(6, 4, seed=3)
-    w, b = _rand(6, seed=4), _rand(6, seed=5)
+    x = rand(6, 4, seed=3)
+    w, b = rand(6, seed=4), rand(6, seed=5)
     px = pt.tensor(x).T  # (4, 6), a transposed view
     out = F.layer_norm(px, (6,), pt.tensor(w), pt.tensor(b))
     xt = x.T
@@ -220,12 +193,12 @@ def test_layer_norm_against_numpy_and_noncontiguous_input():
     ((2, 4, 3), 4, dict(bias=False, eps=1e-2)),
 ])
 def test_groupnorm_matches_torch(shape, groups, cfg):
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.GroupNorm(groups, shape[1], **cfg).double()
     pm = nn.GroupNorm(groups, shape[1], dtype=pt.float64, **cfg)
     if cfg.get("affine", True):
         _randomise_affine(pm, tm, seed=80)
-    _step(pm, tm, _rand(*shape, seed=4) - 2, seed=5)
+    _step(pm, tm, rand(*shape, seed=4) - 2, seed=5)
     assert list(pm.state_dict()) == list(tm.state_dict())
 
 
@@ -236,26 +209,26 @@ def test_groupnorm_matches_torch(shape, groups, cfg):
     ((3, 6), (6,), dict(elementwise_affine=False)),
 ])
 def test_rmsnorm_matches_torch(shape, ns, cfg):
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.RMSNorm(ns, **cfg).double()
     pm = nn.RMSNorm(ns, dtype=pt.float64, **cfg)
     if cfg.get("elementwise_affine", True):
         _randomise_affine(pm, tm, seed=90)
-    _step(pm, tm, _rand(*shape, seed=6), seed=7)
+    _step(pm, tm, rand(*shape, seed=6), seed=7)
     assert list(pm.state_dict()) == list(tm.state_dict())
 
 
 # ------------------------------------------------------- normalize, local_response_norm ----
 @pytest.mark.parametrize("p,dim", [(2.0, 1), (1.0, 0), (3.0, -1)])
 def test_normalize_matches_torch(p, dim):
-    torch = _torch()
-    x = _rand(3, 4, seed=8)
+    torch = torch_or_skip()
+    x = rand(3, 4, seed=8)
     x[1] = 0.0  # a zero vector: divided by eps, gradient finite
     px, tx = pt.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     po = F.normalize(px, p=p, dim=dim)
     to = torch.nn.functional.normalize(tx, p=p, dim=dim)
-    _close(_np(po), to.detach().numpy())
-    g = _rand(3, 4, seed=9)
+    _close(to_numpy(po), to.detach().numpy())
+    g = rand(3, 4, seed=9)
     po.backward(pt.tensor(g))
     to.backward(torch.tensor(g))
     _close(px.grad.numpy(), tx.grad.numpy())
@@ -263,16 +236,16 @@ def test_normalize_matches_torch(p, dim):
 
 @pytest.mark.parametrize("shape,size", [((2, 5, 4), 3), ((2, 6, 2, 3), 2), ((1, 4, 2, 2, 2), 5)])
 def test_local_response_norm_matches_torch(shape, size):
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.LocalResponseNorm(size, alpha=0.5, beta=0.6, k=2.0)
     pm = nn.LocalResponseNorm(size, alpha=0.5, beta=0.6, k=2.0)
-    _step(pm, tm, _rand(*shape, seed=10), seed=11)
+    _step(pm, tm, rand(*shape, seed=10), seed=11)
     assert repr(pm) == repr(tm)
 
 
 # ------------------------------------------------------------ finite-difference checks -----
 def _leaf(*shape, seed, scale=1.0, shift=0.0):
-    return pt.tensor(_rand(*shape, seed=seed) * scale + shift, requires_grad=True)
+    return pt.tensor(rand(*shape, seed=seed) * scale + shift, requires_grad=True)
 
 
 GRAD_CASES = {
@@ -305,9 +278,9 @@ def test_gradcheck_and_gradgradcheck(name):
 
 def test_double_backward_matches_torch():
     """Second derivatives of layer_norm / batch_norm (the polyten-op rules) against PyTorch."""
-    torch = _torch()
-    x, w, b = _rand(4, 3, seed=1), _rand(3, seed=2), _rand(3, seed=3)
-    v = _rand(4, 3, seed=4)
+    torch = torch_or_skip()
+    x, w, b = rand(4, 3, seed=1), rand(3, seed=2), rand(3, seed=3)
+    v = rand(4, 3, seed=4)
     for pf, tf in ((lambda x, w, b: F.layer_norm(x, (3,), w, b),
                     lambda x, w, b: torch.nn.functional.layer_norm(x, (3,), w, b)),
                    (lambda x, w, b: F.batch_norm(x, None, None, w, b, True),
@@ -320,7 +293,7 @@ def test_double_backward_matches_torch():
         pgg = pt.autograd.grad(sum((g * g).sum() for g in pg), pin)
         tgg = torch.autograd.grad(sum((g * g).sum() for g in tg), tin)
         for a, c in zip(pg + pgg, tg + tgg):
-            _close(_np(a), c.detach().numpy())
+            _close(to_numpy(a), c.detach().numpy())
 
 
 # ------------------------------------------------------------- fused kernels vs default ----
@@ -328,28 +301,28 @@ def _run_all(device):
     """layer_norm, batch_norm (module, 2 steps + eval), group_norm and instance_norm on
     ``device``: outputs, gradients and running statistics as NumPy arrays."""
     res = []
-    x = pt.tensor(_rand(4, 3, 5, seed=1) * 3 + 1, device=device, requires_grad=True)
-    w = pt.tensor(_rand(5, seed=2), device=device, requires_grad=True)
-    b = pt.tensor(_rand(5, seed=3), device=device, requires_grad=True)
+    x = pt.tensor(rand(4, 3, 5, seed=1) * 3 + 1, device=device, requires_grad=True)
+    w = pt.tensor(rand(5, seed=2), device=device, requires_grad=True)
+    b = pt.tensor(rand(5, seed=3), device=device, requires_grad=True)
     out = F.layer_norm(x, (5,), w, b)
     assert type(out.grad_fn).__name__ == "LayerNormBackward0"
-    out.backward(pt.tensor(_rand(4, 3, 5, seed=4), device=device))
+    out.backward(pt.tensor(rand(4, 3, 5, seed=4), device=device))
     res += [out, x.grad, w.grad, b.grad]
     m = nn.BatchNorm1d(3, dtype=pt.float64).to(device)
     for s in range(2):
-        xb = pt.tensor(_rand(4, 3, 5, seed=10 + s), device=device, requires_grad=True)
+        xb = pt.tensor(rand(4, 3, 5, seed=10 + s), device=device, requires_grad=True)
         o = m(xb)
         assert type(o.grad_fn).__name__ == "BatchNormBackward0"
-        (o * pt.tensor(_rand(4, 3, 5, seed=20 + s), device=device)).sum().backward()
+        (o * pt.tensor(rand(4, 3, 5, seed=20 + s), device=device)).sum().backward()
         res += [o, xb.grad, m.weight.grad, m.bias.grad, m.running_mean, m.running_var]
     m.eval()
-    res.append(m(pt.tensor(_rand(2, 3, 5, seed=5), device=device)))
-    xg = pt.tensor(_rand(2, 4, 3, seed=6), device=device, requires_grad=True)
+    res.append(m(pt.tensor(rand(2, 3, 5, seed=5), device=device)))
+    xg = pt.tensor(rand(2, 4, 3, seed=6), device=device, requires_grad=True)
     og = F.group_norm(xg, 2) + F.instance_norm(xg)
-    og.backward(pt.tensor(_rand(2, 4, 3, seed=7), device=device))
+    og.backward(pt.tensor(rand(2, 4, 3, seed=7), device=device))
     res += [og, xg.grad]
     # the input needs no gradient: the fused backward skips it
-    frozen = pt.tensor(_rand(3, 5, seed=8), device=device)
+    frozen = pt.tensor(rand(3, 5, seed=8), device=device)
     w.grad = None
     F.layer_norm(frozen, (5,), w, b).sum().backward()
     res.append(w.grad)
@@ -374,20 +347,20 @@ def test_fused_backward_matches_the_polyten_rule():
     for f, shapes in ((lambda x, w, b: F.layer_norm(x, (2, 3), w, b), ((4, 2, 3), (2, 3))),
                       (lambda x, w, b: F.batch_norm(x, None, None, w, b, True),
                        ((4, 3, 2), (3,)))):
-        xs = [pt.tensor(_rand(*shapes[0], seed=1), requires_grad=True),
-              pt.tensor(_rand(*shapes[1], seed=2), requires_grad=True),
-              pt.tensor(_rand(*shapes[1], seed=3), requires_grad=True)]
-        g = pt.tensor(_rand(*shapes[0], seed=4))
+        xs = [pt.tensor(rand(*shapes[0], seed=1), requires_grad=True),
+              pt.tensor(rand(*shapes[1], seed=2), requires_grad=True),
+              pt.tensor(rand(*shapes[1], seed=3), requires_grad=True)]
+        g = pt.tensor(rand(*shapes[0], seed=4))
         rule = pt.autograd.grad(f(*xs), xs, g, create_graph=True)
         fused = pt.autograd.grad(f(*xs), xs, g)
         for a, c in zip(rule, fused):
-            _close(_np(a), _np(c), rtol=1e-12, atol=1e-12)
+            _close(to_numpy(a), to_numpy(c), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("op", ["layer_norm", "batch_norm"])
 def test_float16_statistics_in_float32(op):
     """A float16 input with a large offset: statistics in float16 would lose the variance."""
-    x = (_rand(8, 4, seed=3) * 0.5 + 300.0).astype(np.float16)
+    x = (rand(8, 4, seed=3) * 0.5 + 300.0).astype(np.float16)
     x64 = x.astype(np.float64)
     axis = 1 if op == "layer_norm" else 0
     ref = (x64 - x64.mean(axis, keepdims=True)) / np.sqrt(x64.var(axis, keepdims=True) + 1e-5)
@@ -413,28 +386,28 @@ def test_float16_statistics_in_float32(op):
                                                               track_running_stats=True),
     lambda m: m.RMSNorm(4), lambda m: m.LocalResponseNorm(3)])
 def test_state_dict_keys_default_init_and_repr_equal_torch(make):
-    torch = _torch()
+    torch = torch_or_skip()
     tm, pm = make(torch.nn), make(nn)
     assert repr(pm) == repr(tm)
     tsd, psd = tm.state_dict(), pm.state_dict()
     assert list(psd) == list(tsd)
     for k, v in tsd.items():
         assert psd[k].dtype.name == str(v.dtype).replace("torch.", ""), k
-        _close(_np(psd[k]), v.numpy())  # ones / zeros, running stats 0 / 1, count 0
+        _close(to_numpy(psd[k]), v.numpy())  # ones / zeros, running stats 0 / 1, count 0
 
 
 def test_loading_torch_state_dict_then_eval():
-    torch = _torch()
+    torch = torch_or_skip()
     tm = torch.nn.Sequential(torch.nn.BatchNorm1d(3), torch.nn.LayerNorm(3)).double()
     for s in range(3):
-        tm(torch.tensor(_rand(5, 3, seed=s) + s))
+        tm(torch.tensor(rand(5, 3, seed=s) + s))
     pm = nn.Sequential(nn.BatchNorm1d(3), nn.LayerNorm(3)).double()
     _randomise_affine(pm, tm, seed=3)  # also loads the running statistics
     assert pm[0].num_batches_tracked.item() == 3
     tm.eval()
     pm.eval()
-    x = _rand(4, 3, seed=9)
-    _close(_np(pm(pt.tensor(x))), tm(torch.tensor(x)).detach().numpy())
+    x = rand(4, 3, seed=9)
+    _close(to_numpy(pm(pt.tensor(x))), tm(torch.tensor(x)).detach().numpy())
 
 
 def test_reset_running_stats_and_parameters_and_dtype_moves():
@@ -446,9 +419,9 @@ def test_reset_running_stats_and_parameters_and_dtype_moves():
     _close(m.running_mean.numpy(), np.zeros(2))
     _close(m.running_var.numpy(), np.ones(2))
     assert m.num_batches_tracked.item() == 0
-    _close(_np(m.weight), np.full(2, 2.0))
+    _close(to_numpy(m.weight), np.full(2, 2.0))
     m.reset_parameters()
-    _close(_np(m.weight), np.ones(2))
+    _close(to_numpy(m.weight), np.ones(2))
     m.double()
     assert m.running_mean.dtype == pt.float64 and m.weight.dtype == pt.float64
     assert m.num_batches_tracked.dtype == pt.int64  # integer buffers keep their dtype

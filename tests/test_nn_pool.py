@@ -17,24 +17,7 @@ import polyten.nn.functional as F
 from polyten.autograd import gradcheck, gradgradcheck
 
 from conftest import cpu_clone
-
-RTOL = 1e-6
-
-
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _close(a, b, rtol=RTOL, atol=1e-12):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
-
-
-def _np(t):
-    return t.detach().to("cpu").numpy()
+from _reference import against_torch, close, copy_weights, rand, to_numpy, torch_or_skip
 
 
 @pytest.fixture(scope="module")
@@ -42,27 +25,6 @@ def devices():
     """The cpu backend (fused max_pool) and a clone running the polyten-op default."""
     with cpu_clone("nofusedpool", drop=("max_pool", "conv", "conv_transpose")) as dev:
         yield ("cpu", dev)
-
-
-def _against_torch(devices, pfn, tfn, x, seed=7):
-    """Same values (and indices when the result is a pair) and input gradients."""
-    torch = _torch()
-    tx = torch.tensor(x, requires_grad=True)
-    tout = tfn(tx)
-    tv = tout[0] if isinstance(tout, tuple) else tout
-    g = _rand(*tv.shape, seed=seed)
-    tv.backward(torch.tensor(g))
-    for dev in devices:
-        px = pt.tensor(x, device=dev, requires_grad=True)
-        pout = pfn(px)
-        pv = pout[0] if isinstance(pout, tuple) else pout
-        assert tuple(pv.shape) == tuple(tv.shape), dev
-        _close(_np(pv), tv.detach().numpy())
-        if isinstance(tout, tuple):
-            assert pout[1].dtype == pt.int64
-            np.testing.assert_array_equal(_np(pout[1]), tout[1].numpy())
-        pv.backward(pt.tensor(g, device=dev))
-        _close(_np(px.grad), tx.grad.numpy())
 
 
 # ------------------------------------------------------------------------- max_pool ---
@@ -75,10 +37,10 @@ def _against_torch(devices, pfn, tfn, x, seed=7):
     ((3, 7, 5), 2, 3, 1, 1, True),  # unbatched, stride > kernel
 ])
 def test_max_pool2d_matches_torch(devices, shape, k, s, p, d, ceil):
-    torch = _torch()
-    _against_torch(devices, lambda x: F.max_pool2d(x, k, s, p, d, ceil, True),
-                   lambda x: torch.nn.functional.max_pool2d(x, k, s, p, d, ceil, True),
-                   _rand(*shape, seed=1))
+    torch = torch_or_skip()
+    against_torch(devices, lambda x: F.max_pool2d(x, k, s, p, d, ceil, True),
+                  lambda x: torch.nn.functional.max_pool2d(x, k, s, p, d, ceil, True),
+                  [rand(*shape, seed=1)], seed=7)
 
 
 @pytest.mark.parametrize("shape,k,s,p,d,ceil", [
@@ -86,14 +48,14 @@ def test_max_pool2d_matches_torch(devices, shape, k, s, p, d, ceil):
     ((3, 8), 2, None, 1, 2, False),  # unbatched
 ])
 def test_max_pool1d_matches_torch(devices, shape, k, s, p, d, ceil):
-    torch = _torch()
-    _against_torch(devices, lambda x: F.max_pool1d(x, k, s, p, d, ceil, True),
-                   lambda x: torch.nn.functional.max_pool1d(x, k, s, p, d, ceil, True),
-                   _rand(*shape, seed=2))
+    torch = torch_or_skip()
+    against_torch(devices, lambda x: F.max_pool1d(x, k, s, p, d, ceil, True),
+                  lambda x: torch.nn.functional.max_pool1d(x, k, s, p, d, ceil, True),
+                  [rand(*shape, seed=2)], seed=7)
 
 
 def test_max_pool_indices_follow_torch_on_ties_nan_and_minus_inf(devices):
-    torch = _torch()
+    torch = torch_or_skip()
     inf, nan = np.inf, np.nan
     cases = [
         (np.array([[[[1.0, 1.0, 0.0], [1.0, 0.5, 1.0], [0.0, 1.0, 1.0]]]]), 2, 1, 0),  # ties
@@ -105,12 +67,12 @@ def test_max_pool_indices_follow_torch_on_ties_nan_and_minus_inf(devices):
         tv, ti = torch.nn.functional.max_pool2d(torch.tensor(x), k, s, p, return_indices=True)
         for dev in devices:
             pv, pi = F.max_pool2d(pt.tensor(x, device=dev), k, s, p, return_indices=True)
-            np.testing.assert_array_equal(_np(pv), tv.numpy())
-            np.testing.assert_array_equal(_np(pi), ti.numpy())
+            np.testing.assert_array_equal(to_numpy(pv), tv.numpy())
+            np.testing.assert_array_equal(to_numpy(pi), ti.numpy())
 
 
 def test_max_pool_integers_and_float32(devices):
-    torch = _torch()
+    torch = torch_or_skip()
     x = np.random.default_rng(3).integers(-50, 50, (2, 3, 5, 6))
     tv, ti = torch.nn.functional.max_pool2d(torch.tensor(x), 3, 2, 1, ceil_mode=True,
                                             return_indices=True)
@@ -118,25 +80,25 @@ def test_max_pool_integers_and_float32(devices):
         pv, pi = F.max_pool2d(pt.tensor(x, device=dev), 3, 2, 1, ceil_mode=True,
                               return_indices=True)
         assert pv.dtype == pt.int64
-        np.testing.assert_array_equal(_np(pv), tv.numpy())
-        np.testing.assert_array_equal(_np(pi), ti.numpy())
-    x32 = pt.tensor(_rand(2, 2, 4, 4, seed=4), dtype=pt.float32)
+        np.testing.assert_array_equal(to_numpy(pv), tv.numpy())
+        np.testing.assert_array_equal(to_numpy(pi), ti.numpy())
+    x32 = pt.tensor(rand(2, 2, 4, 4, seed=4), dtype=pt.float32)
     out = F.max_pool2d(x32, 2)
     assert out.dtype == pt.float32
-    _close(out.numpy(), _rand(2, 2, 4, 4, seed=4).reshape(2, 2, 2, 2, 2, 2).max(axis=(3, 5)),
+    close(out.numpy(), rand(2, 2, 4, 4, seed=4).reshape(2, 2, 2, 2, 2, 2).max(axis=(3, 5)),
            rtol=1e-7)
     assert tuple(F.max_pool2d(pt.zeros(0, 3, 4, 4), 2).shape) == (0, 3, 2, 2)
 
 
 def test_max_pool_fused_and_default_agree_and_record_one_node(devices):
-    x = _rand(2, 3, 7, 7, seed=5)
+    x = rand(2, 3, 7, 7, seed=5)
     res = []
     for dev in devices:
         px = pt.tensor(x, device=dev, requires_grad=True)
         v, i = F.max_pool2d(px, 3, 2, 1, return_indices=True)
         assert type(v.grad_fn).__name__ == "MaxPoolBackward0"
-        v.backward(pt.tensor(_rand(*v.shape, seed=6), device=dev))
-        res.append((_np(v), _np(i), _np(px.grad)))
+        v.backward(pt.tensor(rand(*v.shape, seed=6), device=dev))
+        res.append((to_numpy(v), to_numpy(i), to_numpy(px.grad)))
     for a, b in zip(*res):
         np.testing.assert_array_equal(a, b)
 
@@ -162,10 +124,10 @@ def test_max_pool_gradcheck_and_gradgradcheck(devices):
     ((3, 7, 5), 3, 2, 1, False, True, 5),  # unbatched, divisor_override
 ])
 def test_avg_pool2d_matches_torch(shape, k, s, p, ceil, cip, div):
-    torch = _torch()
-    _against_torch(["cpu"], lambda x: F.avg_pool2d(x, k, s, p, ceil, cip, div),
-                   lambda x: torch.nn.functional.avg_pool2d(x, k, s, p, ceil, cip, div),
-                   _rand(*shape, seed=1))
+    torch = torch_or_skip()
+    against_torch(["cpu"], lambda x: F.avg_pool2d(x, k, s, p, ceil, cip, div),
+                  lambda x: torch.nn.functional.avg_pool2d(x, k, s, p, ceil, cip, div),
+                  [rand(*shape, seed=1)], seed=7)
 
 
 @pytest.mark.parametrize("shape,k,s,p,ceil,cip", [
@@ -173,17 +135,17 @@ def test_avg_pool2d_matches_torch(shape, k, s, p, ceil, cip, div):
     ((3, 8), 2, None, 1, False, True),
 ])
 def test_avg_pool1d_matches_torch(shape, k, s, p, ceil, cip):
-    torch = _torch()
-    _against_torch(["cpu"], lambda x: F.avg_pool1d(x, k, s, p, ceil, cip),
-                   lambda x: torch.nn.functional.avg_pool1d(x, k, s, p, ceil, cip),
-                   _rand(*shape, seed=2))
+    torch = torch_or_skip()
+    against_torch(["cpu"], lambda x: F.avg_pool1d(x, k, s, p, ceil, cip),
+                  lambda x: torch.nn.functional.avg_pool1d(x, k, s, p, ceil, cip),
+                  [rand(*shape, seed=2)], seed=7)
 
 
 def test_avg_pool_against_numpy_and_gradgradcheck():
-    x = _rand(2, 3, 6, 4, seed=3)
+    x = rand(2, 3, 6, 4, seed=3)
     out = F.avg_pool2d(pt.tensor(x), 2)
-    _close(out.numpy(), x.reshape(2, 3, 3, 2, 2, 2).mean(axis=(3, 5)), rtol=1e-12)
-    px = pt.tensor(_rand(1, 2, 5, 5, seed=4), requires_grad=True)
+    close(out.numpy(), x.reshape(2, 3, 3, 2, 2, 2).mean(axis=(3, 5)), rtol=1e-12)
+    px = pt.tensor(rand(1, 2, 5, 5, seed=4), requires_grad=True)
     for f in (lambda a: F.avg_pool2d(a, 3, 2, 1, ceil_mode=True, count_include_pad=False),
               lambda a: F.avg_pool1d(a.reshape(1, 2, 25), 4, 3, 2)):
         assert gradcheck(f, (px,))
@@ -198,24 +160,24 @@ def test_avg_pool_against_numpy_and_gradgradcheck():
     ((1, 2, 4, 5), 6),  # larger than the input
 ])
 def test_adaptive_pool2d_matches_torch(shape, out):
-    torch = _torch()
-    _against_torch(["cpu"], lambda x: F.adaptive_avg_pool2d(x, out),
-                   lambda x: torch.nn.functional.adaptive_avg_pool2d(x, out),
-                   _rand(*shape, seed=1))
-    _against_torch(["cpu"], lambda x: F.adaptive_max_pool2d(x, out, True),
-                   lambda x: torch.nn.functional.adaptive_max_pool2d(x, out, True),
-                   _rand(*shape, seed=2))
+    torch = torch_or_skip()
+    against_torch(["cpu"], lambda x: F.adaptive_avg_pool2d(x, out),
+                  lambda x: torch.nn.functional.adaptive_avg_pool2d(x, out),
+                  [rand(*shape, seed=1)], seed=7)
+    against_torch(["cpu"], lambda x: F.adaptive_max_pool2d(x, out, True),
+                  lambda x: torch.nn.functional.adaptive_max_pool2d(x, out, True),
+                  [rand(*shape, seed=2)], seed=7)
 
 
 @pytest.mark.parametrize("shape,out", [((2, 3, 10), 4), ((3, 7), 3), ((2, 2, 6), 3)])
 def test_adaptive_pool1d_matches_torch(shape, out):
-    torch = _torch()
-    _against_torch(["cpu"], lambda x: F.adaptive_avg_pool1d(x, out),
-                   lambda x: torch.nn.functional.adaptive_avg_pool1d(x, out),
-                   _rand(*shape, seed=3))
-    _against_torch(["cpu"], lambda x: F.adaptive_max_pool1d(x, out, True),
-                   lambda x: torch.nn.functional.adaptive_max_pool1d(x, out, True),
-                   _rand(*shape, seed=4))
+    torch = torch_or_skip()
+    against_torch(["cpu"], lambda x: F.adaptive_avg_pool1d(x, out),
+                  lambda x: torch.nn.functional.adaptive_avg_pool1d(x, out),
+                  [rand(*shape, seed=3)], seed=7)
+    against_torch(["cpu"], lambda x: F.adaptive_max_pool1d(x, out, True),
+                  lambda x: torch.nn.functional.adaptive_max_pool1d(x, out, True),
+                  [rand(*shape, seed=4)], seed=7)
 
 
 def test_adaptive_gradcheck_and_gradgradcheck():
@@ -230,7 +192,7 @@ def test_adaptive_gradcheck_and_gradgradcheck():
 
 # ------------------------------------------------------------------------- modules ---
 def test_pool_layers_and_reprs_match_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     cases = [("MaxPool2d", (2,), {}), ("MaxPool2d", (3, 2, 1), dict(ceil_mode=True)),
              ("MaxPool1d", (3, 2), {}), ("AvgPool2d", (2,), {}),
              ("AvgPool2d", (3,), dict(stride=2, padding=1, count_include_pad=False)),
@@ -241,32 +203,32 @@ def test_pool_layers_and_reprs_match_torch():
         tm, pm = getattr(torch.nn, cls)(*args, **kw), getattr(nn, cls)(*args, **kw)
         assert repr(pm) == repr(tm)
         shape = (2, 3, 9) if cls.endswith("1d") else (2, 3, 8, 9)
-        x = _rand(*shape, seed=5)
-        _close(pm(pt.tensor(x)).numpy(), tm(torch.tensor(x)).numpy())
-    pv, pi = nn.MaxPool2d(2, return_indices=True)(pt.tensor(_rand(1, 1, 4, 4, seed=6)))
+        x = rand(*shape, seed=5)
+        close(pm(pt.tensor(x)).numpy(), tm(torch.tensor(x)).numpy())
+    pv, pi = nn.MaxPool2d(2, return_indices=True)(pt.tensor(rand(1, 1, 4, 4, seed=6)))
     assert pi.dtype == pt.int64 and tuple(pi.shape) == (1, 1, 2, 2)
-    pv, pi = nn.AdaptiveMaxPool2d(3, return_indices=True)(pt.tensor(_rand(1, 1, 4, 5)))
+    pv, pi = nn.AdaptiveMaxPool2d(3, return_indices=True)(pt.tensor(rand(1, 1, 4, 5)))
     assert tuple(pi.shape) == (1, 1, 3, 3)
 
 
 def test_small_cnn_matches_torch_end_to_end():
     """conv -> relu -> max_pool -> conv -> adaptive avg -> linear: outputs and every
     parameter gradient equal PyTorch's."""
-    torch = _torch()
+    torch = torch_or_skip()
 
     def build(m):
         return m.Sequential(m.Conv2d(1, 4, 3, padding=1), m.ReLU(), m.MaxPool2d(2),
                             m.Conv2d(4, 6, 3, padding=1), m.ReLU(), m.AdaptiveAvgPool2d(1),
                             m.Flatten(), m.Linear(6, 3))
     tm, pm = build(torch.nn).double(), build(nn).double()
-    pm.load_state_dict({k: pt.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
-    x = _rand(5, 1, 8, 8, seed=7)
+    copy_weights(pm, tm)
+    x = rand(5, 1, 8, 8, seed=7)
     to, po = tm(torch.tensor(x)), pm(pt.tensor(x))
-    _close(po.detach().numpy(), to.detach().numpy())
+    close(po.detach().numpy(), to.detach().numpy())
     to.sum().backward()
     po.sum().backward()
     for (name, p), (_, t) in zip(pm.named_parameters(), tm.named_parameters()):
-        _close(p.grad.numpy(), t.grad.numpy(), rtol=1e-6, atol=1e-10)
+        close(p.grad.numpy(), t.grad.numpy(), rtol=1e-6, atol=1e-10)
 
 
 # --------------------------------------------------------------------------- errors ---

@@ -18,24 +18,7 @@ import polyten.nn as nn
 from polyten.autograd import gradcheck, gradgradcheck
 
 from conftest import cpu_clone
-
-RTOL = 1e-6
-
-
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _close(a, b, rtol=RTOL, atol=1e-12):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
-
-
-def _copy_weights(pm, tm):
-    pm.load_state_dict({k: pt.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+from _reference import close, copy_weights, rand, torch_or_skip
 
 
 # (polyten class, torch class name, extra kwargs)
@@ -58,13 +41,13 @@ CONFIGS = [
 
 
 def _pair(kind, layers, bidir, batch_first, bias, input_size=3, hidden=4):
-    torch = _torch()
+    torch = torch_or_skip()
     pcls, tname, kw = KINDS[kind]
     tm = getattr(torch.nn, tname)(input_size, hidden, num_layers=layers, bias=bias,
                                   batch_first=batch_first, bidirectional=bidir, **kw).double()
     pm = pcls(input_size, hidden, num_layers=layers, bias=bias, batch_first=batch_first,
               bidirectional=bidir, dtype=pt.float64, **kw)
-    _copy_weights(pm, tm)
+    copy_weights(pm, tm)
     return pm, tm
 
 
@@ -73,19 +56,19 @@ def _pair(kind, layers, bidir, batch_first, bias, input_size=3, hidden=4):
     c[0], "-bi" if c[1] else "", "-bf" if c[2] else "", "" if c[3] else "-unbatched",
     "-h0" if c[4] else "", "" if c[5] else "-nobias"))
 def test_matches_torch(kind, config):
-    torch = _torch()
+    torch = torch_or_skip()
     layers, bidir, batch_first, batched, with_h0, bias = config
     pm, tm = _pair(kind, layers, bidir, batch_first, bias)
     L, N, D = 5, 2, 2 if bidir else 1
     out_size = 2 if kind == "lstm_proj" else 4
     xs = ((N, L, 3) if batch_first else (L, N, 3)) if batched else (L, 3)
-    x = _rand(*xs, seed=1)
+    x = rand(*xs, seed=1)
     states = []
     if with_h0:
         bshape = (N,) if batched else ()
-        states.append(_rand(D * layers, *bshape, out_size, seed=2))
+        states.append(rand(D * layers, *bshape, out_size, seed=2))
         if kind.startswith("lstm"):
-            states.append(_rand(D * layers, *bshape, 4, seed=3))
+            states.append(rand(D * layers, *bshape, 4, seed=3))
     tx = torch.tensor(x, requires_grad=True)
     px = pt.tensor(x, requires_grad=True)
     tst = [torch.tensor(s, requires_grad=True) for s in states]
@@ -98,30 +81,30 @@ def test_matches_torch(kind, config):
     tfin = tfin if is_lstm else (tfin,)
     pfin = pfin if is_lstm else (pfin,)
     assert tuple(pout.shape) == tuple(tout.shape)
-    _close(pout.detach().numpy(), tout.detach().numpy())
+    close(pout.detach().numpy(), tout.detach().numpy())
     for p_, t_ in zip(pfin, tfin):
         assert tuple(p_.shape) == tuple(t_.shape)
-        _close(p_.detach().numpy(), t_.detach().numpy())
+        close(p_.detach().numpy(), t_.detach().numpy())
     # one backward through the output and every final state
-    gs = [_rand(*tout.shape, seed=4)] + [_rand(*t_.shape, seed=5 + i) for i, t_ in
+    gs = [rand(*tout.shape, seed=4)] + [rand(*t_.shape, seed=5 + i) for i, t_ in
                                          enumerate(tfin)]
     tloss = sum((a * torch.tensor(g)).sum() for a, g in zip((tout,) + tuple(tfin), gs))
     ploss = sum((a * pt.tensor(g)).sum() for a, g in zip((pout,) + tuple(pfin), gs))
     tloss.backward()
     ploss.backward()
-    _close(px.grad.numpy(), tx.grad.numpy())
+    close(px.grad.numpy(), tx.grad.numpy())
     for p_, t_ in zip(pst, tst):
-        _close(p_.grad.numpy(), t_.grad.numpy())
+        close(p_.grad.numpy(), t_.grad.numpy())
     tparams = dict(tm.named_parameters())
     names = [n for n, _ in pm.named_parameters()]
     assert names == list(tparams)
     for name, p in pm.named_parameters():
-        _close(p.grad.numpy(), tparams[name].grad.numpy())
+        close(p.grad.numpy(), tparams[name].grad.numpy())
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_parameter_names_shapes_and_init(kind):
-    torch = _torch()
+    torch = torch_or_skip()
     pcls, tname, kw = KINDS[kind]
     for layers, bidir, bias in ((1, False, True), (3, True, False)):
         tm = getattr(torch.nn, tname)(5, 6, num_layers=layers, bidirectional=bidir, bias=bias,
@@ -152,12 +135,12 @@ def test_float32_default_and_batch_first_layout():
     assert out.dtype == pt.float32 and tuple(out.shape) == (2, 5, 4)
     assert tuple(h.shape) == (1, 2, 4)
     # h_n is the last time step of the output (forward direction)
-    _close(h[0].detach().numpy(), out[:, -1].detach().numpy(), rtol=1e-6, atol=1e-7)
+    close(h[0].detach().numpy(), out[:, -1].detach().numpy(), rtol=1e-6, atol=1e-7)
     m2 = nn.LSTM(3, 4, bidirectional=True)
     out, (h, c) = m2(x.transpose(0, 1))
     assert tuple(out.shape) == (5, 2, 8) and tuple(c.shape) == (2, 2, 4)
     # the reverse direction ends at time step 0
-    _close(h[1].detach().numpy(), out[0, :, 4:].detach().numpy(), rtol=1e-6, atol=1e-7)
+    close(h[1].detach().numpy(), out[0, :, 4:].detach().numpy(), rtol=1e-6, atol=1e-7)
     with pt.no_grad():
         out, _ = m2(x.transpose(0, 1))
     assert out.grad_fn is None
@@ -165,7 +148,7 @@ def test_float32_default_and_batch_first_layout():
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 def test_cells_match_torch(cell):
-    torch = _torch()
+    torch = torch_or_skip()
     pcls, tcls, kw = {"rnn_tanh": (nn.RNNCell, torch.nn.RNNCell, {}),
                       "rnn_relu": (nn.RNNCell, torch.nn.RNNCell, {"nonlinearity": "relu"}),
                       "lstm": (nn.LSTMCell, torch.nn.LSTMCell, {}),
@@ -174,12 +157,12 @@ def test_cells_match_torch(cell):
                                   (True, False, True), (True, False, False)):
         tm = tcls(3, 4, bias=bias, **kw).double()
         pm = pcls(3, 4, bias=bias, dtype=pt.float64, **kw)
-        _copy_weights(pm, tm)
+        copy_weights(pm, tm)
         assert repr(pm) == repr(tm)
         lead = (2,) if batched else ()
-        x = _rand(*lead, 3, seed=1)
+        x = rand(*lead, 3, seed=1)
         tx, px = torch.tensor(x, requires_grad=True), pt.tensor(x, requires_grad=True)
-        hs = [_rand(*lead, 4, seed=2 + i) for i in range(2 if cell == "lstm" else 1)]
+        hs = [rand(*lead, 4, seed=2 + i) for i in range(2 if cell == "lstm" else 1)]
         ths = [torch.tensor(h, requires_grad=True) for h in hs]
         phs = [pt.tensor(h, requires_grad=True) for h in hs]
         if cell == "lstm":
@@ -191,17 +174,17 @@ def test_cells_match_torch(cell):
         pouts = pout if isinstance(pout, tuple) else (pout,)
         for p_, t_ in zip(pouts, touts):
             assert tuple(p_.shape) == tuple(t_.shape)
-            _close(p_.detach().numpy(), t_.detach().numpy())
-        gs = [_rand(*t_.shape, seed=9 + i) for i, t_ in enumerate(touts)]
+            close(p_.detach().numpy(), t_.detach().numpy())
+        gs = [rand(*t_.shape, seed=9 + i) for i, t_ in enumerate(touts)]
         sum((a * torch.tensor(g)).sum() for a, g in zip(touts, gs)).backward()
         sum((a * pt.tensor(g)).sum() for a, g in zip(pouts, gs)).backward()
-        _close(px.grad.numpy(), tx.grad.numpy())
+        close(px.grad.numpy(), tx.grad.numpy())
         if with_h:
             for p_, t_ in zip(phs, ths):
-                _close(p_.grad.numpy(), t_.grad.numpy())
+                close(p_.grad.numpy(), t_.grad.numpy())
         tp = dict(tm.named_parameters())
         for name, p in pm.named_parameters():
-            _close(p.grad.numpy(), tp[name].grad.numpy())
+            close(p.grad.numpy(), tp[name].grad.numpy())
 
 
 # ------------------------------------------------------------------------ gradcheck -----
@@ -231,9 +214,9 @@ def test_gradcheck(kind):
     m = pcls(2, 3, num_layers=2, bidirectional=True, dtype=pt.float64, **kw)
     is_lstm = kind.startswith("lstm")
     out_size = 2 if kind == "lstm_proj" else 3
-    x = pt.tensor(_rand(3, 1, 2, seed=1), requires_grad=True)
-    h0 = pt.tensor(_rand(4, 1, out_size, seed=2), requires_grad=True)
-    c0 = pt.tensor(_rand(4, 1, 3, seed=3), requires_grad=True)
+    x = pt.tensor(rand(3, 1, 2, seed=1), requires_grad=True)
+    h0 = pt.tensor(rand(4, 1, out_size, seed=2), requires_grad=True)
+    c0 = pt.tensor(rand(4, 1, 3, seed=3), requires_grad=True)
     names = ["weight_ih_l0", "weight_hh_l1_reverse", "bias_hh_l0"] + (
         ["weight_hr_l1"] if kind == "lstm_proj" else [])
     params = [_leaf(m._parameters[n]) for n in names]
@@ -251,9 +234,9 @@ def test_gradcheck(kind):
 
 def test_gradcheck_cells_and_gradgrad():
     pt.manual_seed(1)
-    x = pt.tensor(_rand(2, 2, seed=1), requires_grad=True)
-    h = pt.tensor(_rand(2, 3, seed=2), requires_grad=True)
-    c = pt.tensor(_rand(2, 3, seed=3), requires_grad=True)
+    x = pt.tensor(rand(2, 2, seed=1), requires_grad=True)
+    h = pt.tensor(rand(2, 3, seed=2), requires_grad=True)
+    c = pt.tensor(rand(2, 3, seed=3), requires_grad=True)
     lstm = nn.LSTMCell(2, 3, dtype=pt.float64)
     gru = nn.GRUCell(2, 3, dtype=pt.float64)
     rnn = nn.RNNCell(2, 3, nonlinearity="tanh", dtype=pt.float64)
@@ -263,44 +246,44 @@ def test_gradcheck_cells_and_gradgrad():
     assert gradcheck(lambda a, b: rnn(a, b), (x, h))
     # the recurrence is made of polyten ops: second derivatives work too
     small = nn.GRU(2, 2, dtype=pt.float64)
-    xs = pt.tensor(_rand(2, 1, 2, seed=4), requires_grad=True)
+    xs = pt.tensor(rand(2, 1, 2, seed=4), requires_grad=True)
     assert gradgradcheck(lambda a: small(a)[0], (xs,))
 
 
 @pytest.mark.parametrize("kind", ["lstm_proj", "gru", "rnn_relu"])
 def test_double_backward_matches_torch(kind):
     # create_graph=True differentiates a recorded recomputation of the fused layer
-    torch = _torch()
+    torch = torch_or_skip()
     pm, tm = _pair(kind, 1, True, False, True, input_size=2, hidden=3)
-    x = _rand(3, 2, 2, seed=1)
+    x = rand(3, 2, 2, seed=1)
     tx, px = torch.tensor(x, requires_grad=True), pt.tensor(x, requires_grad=True)
     (tg,) = torch.autograd.grad((tm(tx)[0] ** 2).sum(), tx, create_graph=True)
     (pg,) = pt.autograd.grad((pm(px)[0] ** 2).sum(), px, create_graph=True)
-    _close(pg.detach().numpy(), tg.detach().numpy())
+    close(pg.detach().numpy(), tg.detach().numpy())
     (tg ** 2).sum().backward()
     (pg ** 2).sum().backward()
-    _close(px.grad.numpy(), tx.grad.numpy())
+    close(px.grad.numpy(), tx.grad.numpy())
     tp = dict(tm.named_parameters())
     for name, p in pm.named_parameters():
-        _close(p.grad.numpy(), tp[name].grad.numpy())
+        close(p.grad.numpy(), tp[name].grad.numpy())
 
 
 # ---------------------------------------------------------------------------- dropout -----
 def test_dropout_between_layers():
     pt.manual_seed(0)
     m = nn.RNN(3, 4, num_layers=2, dropout=1.0, dtype=pt.float64)
-    x = pt.tensor(_rand(5, 2, 3, seed=1))
+    x = pt.tensor(rand(5, 2, 3, seed=1))
     out, h = m(x)
     # layer 2 sees only zeros: its output is the recurrence of its own biases
     ref = nn.RNN(4, 4, dtype=pt.float64)
     ref.load_state_dict({k[:-1] + "0": v for k, v in m.state_dict().items() if k.endswith("1")})
     rout, rh = ref(pt.zeros(5, 2, 4, dtype=pt.float64))
-    _close(out.detach().numpy(), rout.detach().numpy(), rtol=1e-12)
+    close(out.detach().numpy(), rout.detach().numpy(), rtol=1e-12)
     m.eval()  # no dropout in evaluation mode
     out_eval, _ = m(x)
     m2 = nn.RNN(3, 4, num_layers=2, dtype=pt.float64)
     m2.load_state_dict(m.state_dict())
-    _close(out_eval.detach().numpy(), m2(x)[0].detach().numpy(), rtol=1e-12)
+    close(out_eval.detach().numpy(), m2(x)[0].detach().numpy(), rtol=1e-12)
     # training with p=0.5 differs from evaluation, and is reproducible with a seed
     m.dropout = 0.5
     m.train()
@@ -317,7 +300,7 @@ def test_dropout_between_layers():
 # -------------------------------------------------------------------- other backends -----
 def test_runs_on_another_backend_without_fused_kernels():
     # a backend with only the composite defaults (no fused linear): same values and grads
-    x = _rand(4, 2, 3, seed=1)
+    x = rand(4, 2, 3, seed=1)
     for cls in (nn.LSTM, nn.GRU, nn.RNN):
         pt.manual_seed(0)
         m = cls(3, 4, num_layers=2, bidirectional=True, dtype=pt.float64)
@@ -334,7 +317,7 @@ def test_runs_on_another_backend_without_fused_kernels():
                                 (out, px.grad, m.weight_hh_l1_reverse.grad)])
             m.to("cpu")
         for a, b in zip(*results):
-            _close(a, b, rtol=1e-12)
+            close(a, b, rtol=1e-12)
 
 
 def test_device_mismatch_names_the_layer(cpu2):
@@ -349,7 +332,7 @@ def test_device_mismatch_names_the_layer(cpu2):
 
 # ------------------------------------------------------------------- reprs and errors -----
 def test_reprs_match_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     cases = [("RNN", (3, 4), {}), ("RNN", (3, 4, 2), {"nonlinearity": "relu"}),
              ("LSTM", (3, 4), {"proj_size": 2, "num_layers": 2, "bias": False,
                                "batch_first": True, "dropout": 0.1, "bidirectional": True}),

@@ -13,9 +13,7 @@ import polyten.nn as nn
 from polyten.nn.utils import (clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_,
                               get_total_norm, parameters_to_vector, vector_to_parameters)
 
-
-def _torch():
-    return pytest.importorskip("torch")
+from _reference import copy_weights, torch_or_skip
 
 
 def _params_with_grads(seed=0, dtype=pt.float64):
@@ -47,7 +45,7 @@ def test_clip_grad_norm_against_numpy(norm_type, max_norm):
 
 
 def test_clip_grad_norm_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     params, grads = _params_with_grads(1, pt.float32)
     tparams = []
     for g in grads:
@@ -107,10 +105,10 @@ def test_clip_grad_value():
 
 
 def test_parameters_to_vector_and_back():
-    torch = _torch()
+    torch = torch_or_skip()
     m = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
     tm = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
-    m.load_state_dict({k: pt.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    copy_weights(m, tm)
     vec = parameters_to_vector(m.parameters())
     tvec = torch.nn.utils.parameters_to_vector(tm.parameters())
     assert tuple(vec.shape) == (11,)

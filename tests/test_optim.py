@@ -12,6 +12,8 @@ import polyten.nn as nn
 from polyten import optim
 from polyten.optim import _functional
 
+from _reference import torch_or_skip
+
 STEPS = 20
 RNG = np.random.default_rng(1234)
 X = RNG.standard_normal((8, 3))
@@ -20,54 +22,30 @@ INIT = [RNG.standard_normal((4, 3)) * 0.7, RNG.standard_normal(4) * 0.1,
         RNG.standard_normal((2, 4)) * 0.7, RNG.standard_normal(2) * 0.1]
 
 
-def _torch():
-    return pytest.importorskip("torch")
+# A tiny tanh MLP with an MSE loss, written in the ops of ``lib`` (polyten or torch), so the
+# gradients each optimizer sees come from that framework's autograd.
+def _params(lib, init=INIT):
+    return [lib.nn.Parameter(lib.tensor(a.copy(), dtype=lib.float64)) for a in init]
 
 
-# A tiny tanh MLP with an MSE loss, written in each framework's own ops, so the gradients each
-# optimizer sees come from that framework's autograd.
-def _pt_params(init=INIT):
-    return [nn.Parameter(pt.tensor(a.copy(), dtype=pt.float64)) for a in init]
-
-
-def _pt_loss(ps, x=X, y=Y):
+def _loss(lib, ps, x=X, y=Y):
     w1, b1, w2, b2 = ps
-    h = pt.tanh(pt.tensor(x) @ w1.T + b1)
-    return ((h @ w2.T + b2 - pt.tensor(y)) ** 2).mean()
+    h = lib.tanh(lib.tensor(x) @ w1.T + b1)
+    return ((h @ w2.T + b2 - lib.tensor(y)) ** 2).mean()
 
 
-def _t_params(torch, init=INIT):
-    return [torch.nn.Parameter(torch.tensor(a.copy(), dtype=torch.float64)) for a in init]
-
-
-def _t_loss(torch, ps, x=X, y=Y):
-    w1, b1, w2, b2 = ps
-    h = torch.tanh(torch.tensor(x) @ w1.T + b1)
-    return ((h @ w2.T + b2 - torch.tensor(y)) ** 2).mean()
-
-
-def _pt_run(make, steps=STEPS, params=None, opt=None):
-    ps = params if params is not None else _pt_params()
+def _run(lib, make, steps=STEPS, params=None, opt=None):
+    """``steps`` optimizer steps on the MLP; the parameters after each step (the trajectory),
+    the parameters and the optimizer."""
+    ps = params if params is not None else _params(lib)
     opt = opt if opt is not None else make(ps)
     traj = []
     for _ in range(steps):
         opt.zero_grad()
-        _pt_loss(ps).backward()
+        _loss(lib, ps).backward()
         opt.step()
         traj.append([p.detach().numpy().copy() for p in ps])
     return traj, ps, opt
-
-
-def _t_run(torch, make, steps=STEPS):
-    ps = _t_params(torch)
-    opt = make(ps)
-    traj = []
-    for _ in range(steps):
-        opt.zero_grad()
-        _t_loss(torch, ps).backward()
-        opt.step()
-        traj.append([p.detach().numpy().copy() for p in ps])
-    return traj
 
 
 def _assert_same(ours, theirs, rtol=1e-6, atol=1e-12):
@@ -112,50 +90,49 @@ CASES = [
 
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{'-'.join(k)}" for n, k in CASES])
 def test_trajectory_matches_torch(name, kwargs):
-    torch = _torch()
-    ours, _, _ = _pt_run(lambda ps: getattr(optim, name)(ps, **kwargs))
-    theirs = _t_run(torch, lambda ps: getattr(torch.optim, name)(ps, **kwargs))
+    torch = torch_or_skip()
+    ours, _, _ = _run(pt, lambda ps: getattr(optim, name)(ps, **kwargs))
+    theirs, _, _ = _run(torch, lambda ps: getattr(torch.optim, name)(ps, **kwargs))
     _assert_same(ours, theirs)
 
 
 @pytest.mark.parametrize("name,extra", [("SGD", dict(momentum=0.9)), ("Adam", {}),
                                         ("RMSprop", dict(momentum=0.5)), ("Adagrad", {})])
 def test_param_groups_with_their_own_options(name, extra):
-    torch = _torch()
+    torch = torch_or_skip()
 
     def groups(ps):
         return [{"params": ps[:2], "lr": 0.02},
                 {"params": ps[2:], "lr": 0.2, "weight_decay": 0.1}]
 
-    ours, _, opt = _pt_run(lambda ps: getattr(optim, name)(groups(ps), lr=0.05, **extra))
-    theirs = _t_run(torch, lambda ps: getattr(torch.optim, name)(groups(ps), lr=0.05, **extra))
+    ours, _, opt = _run(pt, lambda ps: getattr(optim, name)(groups(ps), lr=0.05, **extra))
+    theirs, _, _ = _run(torch, lambda ps: getattr(torch.optim, name)(groups(ps), lr=0.05, **extra))
     _assert_same(ours, theirs)
     assert [g["lr"] for g in opt.param_groups] == [0.02, 0.2]
     assert opt.param_groups[0]["weight_decay"] == 0  # the default fills what a group omits
 
 
 def test_add_param_group_later_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
 
-    def run(lib, params, loss):
-        ps = params()
+    def run(lib):
+        ps = _params(lib)
         opt = lib.optim.SGD(ps[:2], lr=0.1, momentum=0.9)
         traj = []
         for i in range(10):
             if i == 4:
                 opt.add_param_group({"params": ps[2:], "lr": 0.01})
             opt.zero_grad()
-            loss(ps).backward()
+            _loss(lib, ps).backward()
             opt.step()
             traj.append([p.detach().numpy().copy() for p in ps])
         return traj
 
-    _assert_same(run(pt, _pt_params, _pt_loss),
-                 run(torch, lambda: _t_params(torch), lambda ps: _t_loss(torch, ps)))
+    _assert_same(run(pt), run(torch))
 
 
 def test_parameters_without_gradients_are_skipped():
-    ps = _pt_params()
+    ps = _params(pt)
     opt = optim.Adam(ps, lr=0.1)
     (ps[0] * ps[0]).sum().backward()  # only the first parameter gets a gradient
     before = [p.detach().numpy().copy() for p in ps]
@@ -167,11 +144,11 @@ def test_parameters_without_gradients_are_skipped():
 
 
 def test_step_keeps_parameter_identity_and_memory():
-    ps = _pt_params()
+    ps = _params(pt)
     model_view = ps[0][0]  # a view, as a module's submodule might hold
     ids = [id(p._data) for p in ps]
     opt = optim.SGD(ps, lr=0.1, momentum=0.9)
-    _pt_loss(ps).backward()
+    _loss(pt, ps).backward()
     opt.step()
     assert [id(p._data) for p in ps] == ids
     np.testing.assert_array_equal(model_view.detach().numpy(), ps[0].detach().numpy()[0])
@@ -179,7 +156,7 @@ def test_step_keeps_parameter_identity_and_memory():
 
 
 def test_module_parameters_and_float32():
-    torch = _torch()
+    torch = torch_or_skip()
     model = nn.Linear(3, 2)
     tmodel = torch.nn.Linear(3, 2)
     with torch.no_grad():
@@ -219,13 +196,13 @@ def _structure(obj):
                                                           momentum=0.5)),
                                          ("Adagrad", dict(lr=0.1))])
 def test_state_dict_format_matches_torch(name, kwargs):
-    torch = _torch()
-    _, _, opt = _pt_run(lambda ps: getattr(optim, name)(ps, **kwargs), steps=2)
-    tps = _t_params(torch)
+    torch = torch_or_skip()
+    _, _, opt = _run(pt, lambda ps: getattr(optim, name)(ps, **kwargs), steps=2)
+    tps = _params(torch)
     topt = getattr(torch.optim, name)(tps, **kwargs)
     for _ in range(2):
         topt.zero_grad()
-        _t_loss(torch, tps).backward()
+        _loss(torch, tps).backward()
         topt.step()
     ours, theirs = opt.state_dict(), topt.state_dict()
     assert ours.keys() == theirs.keys()
@@ -252,11 +229,11 @@ def test_state_dict_format_matches_torch(name, kwargs):
                                                           momentum=0.5)),
                                          ("Adagrad", dict(lr=0.1, lr_decay=0.01))])
 def test_state_dict_round_trip_through_save(name, kwargs, tmp_path):
-    torch = _torch()
+    torch = torch_or_skip()
     make = lambda ps: getattr(optim, name)(  # noqa: E731
         [{"params": ps[:2]}, {"params": ps[2:], "lr": kwargs["lr"] / 2}], **kwargs)
-    full, _, _ = _pt_run(make)
-    first, ps, opt = _pt_run(make, steps=STEPS // 2)
+    full, _, _ = _run(pt, make)
+    first, ps, opt = _run(pt, make, steps=STEPS // 2)
     path = tmp_path / "opt.ckpt"
     pt.save({"model": [p.detach() for p in ps], "optim": opt.state_dict()}, path)
     del opt
@@ -264,9 +241,9 @@ def test_state_dict_round_trip_through_save(name, kwargs, tmp_path):
     fresh = [nn.Parameter(t.clone()) for t in ckpt["model"]]
     opt2 = make(fresh)
     opt2.load_state_dict(ckpt["optim"])
-    rest, _, _ = _pt_run(None, steps=STEPS - STEPS // 2, params=fresh, opt=opt2)
+    rest, _, _ = _run(pt, None, steps=STEPS - STEPS // 2, params=fresh, opt=opt2)
     _assert_same(first + rest, full, rtol=0, atol=0)  # bit for bit
-    theirs = _t_run(torch, lambda ps: getattr(torch.optim, name)(
+    theirs, _, _ = _run(torch, lambda ps: getattr(torch.optim, name)(
         [{"params": ps[:2]}, {"params": ps[2:], "lr": kwargs["lr"] / 2}], **kwargs))
     _assert_same(first + rest, theirs)
     assert opt2.param_groups[1]["lr"] == kwargs["lr"] / 2
@@ -275,16 +252,16 @@ def test_state_dict_round_trip_through_save(name, kwargs, tmp_path):
 
 
 def test_load_state_dict_copies_casts_and_accepts_string_keys():
-    ps = _pt_params()
+    ps = _params(pt)
     opt = optim.Adam(ps, lr=0.1)
-    _pt_loss(ps).backward()
+    _loss(pt, ps).backward()
     opt.step()
     sd = opt.state_dict()
     # as a JSON-based format without int keys or tuples would give it back, in float32
     mangled = {"state": {str(k): {kk: (vv.to(pt.float32) if kk != "step" else float(vv))
                                   for kk, vv in v.items()} for k, v in sd["state"].items()},
                "param_groups": [dict(g, betas=list(g["betas"])) for g in sd["param_groups"]]}
-    ps2 = _pt_params()
+    ps2 = _params(pt)
     opt2 = optim.Adam(ps2, lr=0.5)
     opt2.load_state_dict(mangled)
     st = opt2.state[ps2[0]]
@@ -297,9 +274,9 @@ def test_load_state_dict_copies_casts_and_accepts_string_keys():
 
 
 def test_load_state_dict_errors():
-    ps = _pt_params()
+    ps = _params(pt)
     opt = optim.SGD(ps, lr=0.1, momentum=0.9)
-    _pt_loss(ps).backward()
+    _loss(pt, ps).backward()
     opt.step()
     sd = opt.state_dict()
     with pytest.raises(ValueError, match="SGD.load_state_dict: the loaded state has 1 "
@@ -317,9 +294,9 @@ def test_load_state_dict_errors():
 
 
 def test_zero_grad():
-    ps = _pt_params()
+    ps = _params(pt)
     opt = optim.SGD(ps, lr=0.1)
-    _pt_loss(ps).backward()
+    _loss(pt, ps).backward()
     grads = [p.grad for p in ps]
     opt.zero_grad(set_to_none=False)
     for p, g in zip(ps, grads):
@@ -331,21 +308,21 @@ def test_zero_grad():
 
 
 def test_closure_matches_torch_and_returns_the_loss():
-    torch = _torch()
-    ps = _pt_params()
+    torch = torch_or_skip()
+    ps = _params(pt)
     opt = optim.SGD(ps, lr=0.1, momentum=0.5)
-    tps = _t_params(torch)
+    tps = _params(torch)
     topt = torch.optim.SGD(tps, lr=0.1, momentum=0.5)
 
     def closure():
         opt.zero_grad()
-        loss = _pt_loss(ps)
+        loss = _loss(pt, ps)
         loss.backward()
         return loss
 
     def tclosure():
         topt.zero_grad()
-        loss = _t_loss(torch, tps)
+        loss = _loss(torch, tps)
         loss.backward()
         return loss
 
@@ -359,7 +336,7 @@ def test_closure_matches_torch_and_returns_the_loss():
 
 
 def test_step_hooks_and_repr():
-    ps = _pt_params()
+    ps = _params(pt)
     opt = optim.Adam(ps, lr=0.1)
     calls = []
     h1 = opt.register_step_pre_hook(lambda o, a, k: calls.append(("pre", o is opt)))
@@ -391,11 +368,11 @@ def test_fused_implementation_replaces_the_generic_math():
 
     _functional.register_fused("sgd", "cpu", fused)
     try:
-        ours, _, _ = _pt_run(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), steps=3)
+        ours, _, _ = _run(pt, lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), steps=3)
     finally:
         _functional.register_fused("sgd", "cpu", None)
     assert calls == [4, 4, 4]
-    assert _functional.resolve("sgd", _pt_params()) is _functional.sgd
+    assert _functional.resolve("sgd", _params(pt)) is _functional.sgd
     with pytest.raises(ValueError, match="unknown algorithm 'lamb'"):
         _functional.register_fused("lamb", "cpu", fused)
 
@@ -441,11 +418,11 @@ def test_fused_implementation_replaces_the_generic_math():
 ])
 def test_bad_arguments(make, exc, match):
     with pytest.raises(exc, match=match):
-        make(_pt_params())
+        make(_params(pt))
 
 
 def test_add_param_group_errors_name_the_group():
-    ps = _pt_params()
+    ps = _params(pt)
     opt = optim.SGD(ps[:2], lr=0.1)
     with pytest.raises(ValueError, match=r"appears in parameter group 0 and in group 1"):
         opt.add_param_group({"params": [ps[1], ps[2]]})
@@ -502,7 +479,7 @@ def test_lerp_against_numpy(w):
 
 
 def test_inplace_helpers_match_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     t = lambda a: torch.tensor(a)  # noqa: E731
     np.testing.assert_allclose(_t(A).addcmul_(_t(B), _t(C), value=0.3).numpy(),
                                t(A).addcmul_(t(B), t(C), value=0.3).numpy(), rtol=1e-15)
@@ -560,7 +537,7 @@ def test_subclass_step_runs_hooks_once_and_required_options():
             self.n = getattr(self, "n", 0) + 1
             return super().step(closure)
 
-    ps = _pt_params()
+    ps = _params(pt)
     opt = CountingSGD(ps, lr=0.1)
     calls = []
     opt.register_step_pre_hook(lambda o, a, k: calls.append("pre"))
@@ -585,7 +562,7 @@ def test_runs_on_another_backend_and_loads_state_across_backends():
     with cpu_clone("optimclone") as dev:
         ps = [nn.Parameter(pt.tensor(a.copy(), dtype=pt.float64, device=dev)) for a in INIT]
         opt = optim.Adam(ps, lr=0.05, amsgrad=True)
-        ref, ref_ps, ref_opt = _pt_run(lambda p: optim.Adam(p, lr=0.05, amsgrad=True), steps=5)
+        ref, ref_ps, ref_opt = _run(pt, lambda p: optim.Adam(p, lr=0.05, amsgrad=True), steps=5)
         for _ in range(5):
             opt.zero_grad()
             w1, b1, w2, b2 = ps
@@ -600,6 +577,6 @@ def test_runs_on_another_backend_and_loads_state_across_backends():
         cpu_opt = optim.Adam(cpu_ps, lr=0.05, amsgrad=True)
         cpu_opt.load_state_dict(opt.state_dict())
         assert cpu_opt.state[cpu_ps[2]]["max_exp_avg_sq"].device == pt.device("cpu")
-        rest, _, _ = _pt_run(None, steps=3, params=cpu_ps, opt=cpu_opt)
-        more, _, _ = _pt_run(None, steps=3, params=ref_ps, opt=ref_opt)
+        rest, _, _ = _run(pt, None, steps=3, params=cpu_ps, opt=cpu_opt)
+        more, _, _ = _run(pt, None, steps=3, params=ref_ps, opt=ref_opt)
         _assert_same(rest, more, rtol=1e-12)

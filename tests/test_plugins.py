@@ -276,3 +276,98 @@ def test_default_backend_from_environment(cpu2):
         print(polyten.get_backend(), polyten.ones(1).device)
     """, env={"POLYTEN_BACKEND": "cpu"})
     assert r.stdout.split() == ["cpu", "cpu"]
+
+
+# -- issue 6: bad installed plugins are reported with their distribution -------------------
+def test_bad_installed_plugins_are_reported_by_distribution_and_others_keep_working(tmp_path):
+    """Hook raises, returns a spec instead of registering it, registers a non-backend, a name
+    twice, a loader returning a non-backend, a kernel for an unknown op: each is reported
+    naming its distribution; cpu, the template and the good third-party backend keep
+    working."""
+    clone = "import sys; sys.path.insert(0, %r); from conftest import make_cpu_clone" % \
+        os.path.dirname(__file__)
+    plugins = {
+        "polyten-raises": ("raises", """
+            from polyten.dispatch import hookimpl
+            @hookimpl
+            def polyten_register_backends(register):
+                raise RuntimeError('hook exploded')
+        """),
+        "polyten-notabackend": ("notabackend", """
+            from polyten.dispatch import hookimpl
+            @hookimpl
+            def polyten_register_backends(register):
+                register({'name': 'dictbackend'})
+        """),
+        "polyten-returns": ("returns", """
+            from polyten.dispatch import BackendSpec, hookimpl
+            @hookimpl
+            def polyten_register_backends(register):
+                return BackendSpec('returned', load=lambda: None)
+        """),
+        "polyten-twice": ("twice", """
+            from polyten.dispatch import BackendSpec, hookimpl
+            @hookimpl
+            def polyten_register_backends(register):
+                register(BackendSpec('dup', load=lambda: None))
+                register(BackendSpec('dup', load=lambda: None))
+                register(BackendSpec('cpu', load=lambda: None))
+        """),
+        "polyten-badload": ("badload", """
+            from polyten.dispatch import BackendSpec, hookimpl
+            @hookimpl
+            def polyten_register_backends(register):
+                register(BackendSpec('badload', load=lambda: 'not a backend'))
+        """),
+        "polyten-unknownop": ("unknownop", """
+            from polyten.dispatch import BackendSpec, hookimpl
+            def _load():
+                %s
+                return make_cpu_clone('unknownop', frobnicate=lambda x: x)
+            @hookimpl
+            def polyten_register_backends(register):
+                register(BackendSpec('unknownop', load=_load))
+        """ % clone),
+    }
+    for dist, (ep, code) in plugins.items():
+        _fake_dist(tmp_path, dist, code, ep)
+    r = run_py("""
+        import warnings, polyten
+        from polyten.dispatch import plugin_errors
+        warnings.simplefilter('ignore')
+        names = sorted(b.name for b in polyten.backends())
+        for name in ('badload', 'unknownop'):
+            try:
+                polyten.ones(1, device=name)
+            except Exception as e:
+                print('LOAD', name, type(e).__name__, e)
+        for e in plugin_errors():
+            print('ERR', e.distribution, '|', e.message)
+        print('NAMES', names)
+        print('CPU', (polyten.ones(2) * 3).tolist())
+        print('TEMPLATE', (polyten.ones(2, device='template') + 1).tolist())
+        print('UNKNOWNOP', (polyten.ones(2, device='unknownop') + 1).tolist())
+    """, env={"PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    errs = [ln for ln in out.splitlines() if ln.startswith("ERR")]
+
+    def err(dist, *words):
+        assert any(ln.startswith(f"ERR {dist} |") and all(w in ln for w in words)
+                   for ln in errs), (dist, words, errs)
+
+    err("polyten-raises", "hook polyten_register_backends raised RuntimeError: hook exploded")
+    err("polyten-notabackend", "(distribution 'polyten-notabackend')", "not a polyten.dispatch")
+    err("polyten-returns", "returned BackendSpec", "call register(BackendSpec(...))")
+    err("polyten-twice", "backend 'dup'", "already provides")
+    # 'cpu' belongs to the plugin named cpu, in whatever order the entry points load
+    assert any(ln.startswith("ERR polyten-twice |") and "backend 'cpu'" in ln and
+               ("provides under its own name" in ln or "already provides" in ln)
+               for ln in errs), errs
+    err("polyten-badload", "load() returned str", "not a polyten.dispatch.Backend")
+    err("polyten-unknownop", "'frobnicate'", "not an op of polyten's op table")
+    assert "LOAD badload BackendUnavailableError" in out and "polyten-badload" in out
+    names = out.split("NAMES ")[1].splitlines()[0]
+    assert "'cpu'" in names and "'dup'" in names and "dictbackend" not in names
+    assert "CPU [3.0, 3.0]" in out and "TEMPLATE [2.0, 2.0]" in out
+    assert "UNKNOWNOP [2.0, 2.0]" in out

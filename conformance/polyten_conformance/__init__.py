@@ -74,7 +74,8 @@ def run(backend: str, ops: Optional[str] = None, tier: Optional[str] = None,
         Only ops matching this pattern: comma- or ``|``-separated globs matched against the
         public op name and its op-table kernel (``"add,mul"``, ``"linalg.*"``, ``"*sum*"``).
     tier : str, optional
-        Only ops of this op-table tier: ``core``, ``linalg``, ``random``, ``transfer``.
+        Only ops of this op-table tier: ``core``, ``linalg``, ``random``, ``transfer``,
+        ``complex``, ``bitwise``.
     report : str, optional
         Write a JSON report (totals, per tier/area, per op, every failure with its reproducer,
         every missing op with the reason) to this file.
@@ -82,7 +83,7 @@ def run(backend: str, ops: Optional[str] = None, tier: Optional[str] = None,
         More pytest arguments, e.g. ``["-x", "-k", "float32"]``.
     area : str, optional
         Only one area (elementwise, reduction, linalg, shape, indexing, creation, random,
-        transfer, promotion, views, kernels).
+        transfer, promotion, views, kernels, gradients, nn, models).
 
     Returns
     -------

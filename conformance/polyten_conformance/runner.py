@@ -207,6 +207,9 @@ class Conformance:
         try:
             out = fn(*args, **kwargs)
         except es.exc as exc:
+            why = H.is_missing_error(exc)  # KernelNotFoundError is a RuntimeError too
+            if why:
+                H.missing(f"{op.name}: {why}")
             msg = str(exc)
             lacking = [m for m in es.match if not _mentions(msg, m)]
             if not lacking:

@@ -9,7 +9,7 @@ import builtins
 import operator
 from typing import Dict, Optional, Sequence, Tuple
 
-from ..dispatch.dispatcher import kernels
+from ..dispatch.dispatcher import dtype_not_stored, kernels
 from ..dispatch.errors import DeviceMismatchError, fmt_shape
 from .dtypes import DTYPES, dtype, get_default_dtype, to_dtype
 from .tensor import Size, Tensor, wrap
@@ -150,7 +150,10 @@ def cast(t: Tensor, dt: dtype):
     """``t``'s native data in dtype ``dt`` (no copy if already so)."""
     if t._dtype is dt:
         return t._data
-    return _astype[t._device.backend](t._data, dt.name)
+    backend = t._device.backend
+    if dt.name not in backend.dtypes:  # e.g. a complex result on a backend without complex
+        raise dtype_not_stored(backend, dt.name)
+    return _astype[backend](t._data, dt.name)
 
 
 def wrap_native(data, device) -> Tensor:

@@ -15,7 +15,7 @@ import builtins
 import math
 import operator
 
-from ..dispatch.dispatcher import kernels, register_default
+from ..dispatch.dispatcher import dtype_not_stored, kernels, register_default
 from . import dtypes as _dt
 from ._core import Tensor, describe, shape_tuple, wrap, wrap_native
 from .context import resolve_device
@@ -415,6 +415,8 @@ def _size_kw(args, size, op):
 def _resolve(dtype, device):
     dev = resolve_device(device)
     dt = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
+    if dt.name not in dev.backend.dtypes:
+        raise dtype_not_stored(dev.backend, dt.name)
     return dev, dt
 
 

@@ -392,6 +392,8 @@ def relu(input):
 
 
 def _relu_default(x):
+    if x._dtype is _dt.bool:  # max(x, False) is x; maximum(x, 0) would promote to int64
+        return x.clone()
     return maximum(x, 0)  # noqa: F821
 
 

@@ -114,6 +114,19 @@ def _collate_numbers(batch, path, dtype):
     return host_to_tensor(arr)
 
 
+def _same_mapping_type(like, values: dict):
+    """``values`` as a mapping of ``like``'s type: a copy of a mutable ``like`` updated with
+    them (which keeps e.g. a defaultdict's factory), else ``type(like)(values)``, else a dict."""
+    if isinstance(like, collections.abc.MutableMapping):
+        clone = copy.copy(like)
+        clone.update(values)
+        return clone
+    try:
+        return type(like)(values)
+    except TypeError:
+        return values
+
+
 def _collate_mapping(batch, path):
     elem = batch[0]
     for j, d in enumerate(batch):
@@ -130,14 +143,7 @@ def _collate_mapping(batch, path):
                                f"which sample 0 has; every sample must have the same keys") \
                     from None
         out[key] = _collate(values, path + (key,))
-    if isinstance(elem, collections.abc.MutableMapping):
-        clone = copy.copy(elem)
-        clone.update(out)
-        return clone
-    try:
-        return type(elem)(out)
-    except TypeError:
-        return out
+    return _same_mapping_type(elem, out)
 
 
 def _transpose(batch, path):
@@ -266,15 +272,7 @@ def default_convert(data):
     if isinstance(data, (str, bytes)):
         return data
     if isinstance(data, collections.abc.Mapping):
-        out = {k: default_convert(v) for k, v in data.items()}
-        if isinstance(data, collections.abc.MutableMapping):
-            clone = copy.copy(data)
-            clone.update(out)
-            return clone
-        try:
-            return type(data)(out)
-        except TypeError:
-            return out
+        return _same_mapping_type(data, {k: default_convert(v) for k, v in data.items()})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, tuple):

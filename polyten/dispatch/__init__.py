@@ -8,6 +8,10 @@ library.
 from .backend import Backend, BackendSpec
 from .device import Device, device, parse_device_string
 from .dispatcher import kernel_for, kernels, register_default
+from .dispatcher import (Capability, DtypeNotStoredError, FallbackWarning,
+                         KernelContractError, fallback_counts,
+                         fallback_policy, manifest, reset_fallback_counts, set_fallback_policy,
+                         set_validation, validation)
 from .errors import (BackendError, BackendUnavailableError, DeviceMismatchError,
                      KernelNotFoundError, PluginWarning, PolytenError, UnknownBackendError)
 from .hookspecs import hookimpl, hookspec
@@ -22,4 +26,9 @@ __all__ = ["Backend", "BackendSpec", "BackendInfo", "Device", "device", "parse_d
            "register_default", "backends", "plugin_errors", "register_plugin",
            "unregister_plugin", "get_backend_object", "PolytenError", "BackendError",
            "BackendUnavailableError", "UnknownBackendError", "DeviceMismatchError",
-           "KernelNotFoundError", "PluginWarning"]
+           "KernelNotFoundError", "PluginWarning",
+           # issue 6: fallback policy, kernel validation, capability manifest
+           "set_fallback_policy", "fallback_policy", "fallback_counts", "reset_fallback_counts",
+           "FallbackWarning", "set_validation", "validation", "KernelContractError",
+           "DtypeNotStoredError",
+           "manifest", "Capability"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Dict, Tuple
 
-__all__ = ["KERNEL_DEFAULTS", "needs", "Kernels"]
+__all__ = ["KERNEL_DEFAULTS", "DEFAULT_DTYPES", "needs", "Kernels"]
 
 #: op name -> (builder(k) -> kernel, names of the ops the default calls)
 KERNEL_DEFAULTS: Dict[str, Tuple[Callable, Tuple[str, ...]]] = {}
@@ -43,7 +43,8 @@ def needs(name: str) -> Tuple[str, ...]:
 def _default(name: str, *uses: str):
     def deco(builder):
         assert name not in KERNEL_DEFAULTS, name
-        KERNEL_DEFAULTS[name] = (builder, uses)
+        # every default may make constants (full) and cast (astype): both core primitives
+        KERNEL_DEFAULTS[name] = (builder, tuple(dict.fromkeys(uses + ("full", "astype"))))
         return builder
     return deco
 
@@ -55,14 +56,15 @@ class Kernels:
     so defaults that call each other resolve in any order.
     """
 
-    def __init__(self, backend, resolve):
+    def __init__(self, backend, resolve, op: str):
         self._backend = backend
         self._resolve = resolve
+        self._op = op
 
     def __getattr__(self, name):
-        if name.startswith("__"):
+        if name.startswith("_"):
             raise AttributeError(name)
-        kernel = self._resolve(name, self._backend)
+        kernel = self._resolve(name, self._backend, self._op)
         setattr(self, name, kernel)
         return kernel
 
@@ -81,6 +83,13 @@ class Kernels:
     def arr(self, like, y):
         """``y`` as a native array: Python scalars become 0-d arrays of ``like``'s dtype."""
         return self.const(like, y) if isinstance(y, _PY_SCALARS) else y
+
+    def pair(self, x, y):
+        """Both operands of a binary kernel as arrays (either may be a Python scalar: the
+        core calls ``kernel(scalar, array)`` for reflected operators such as ``2 - t``)."""
+        if isinstance(x, _PY_SCALARS):
+            return self.const(y, x), y
+        return x, self.arr(x, y)
 
     def to(self, x, dtype):
         return x if self.dtype(x) == dtype else self.astype(x, dtype)
@@ -260,11 +269,14 @@ def _positive(k):
     return lambda x: k.copy(x)
 
 
-@_default("copy", "concat", "astype")
+@_default("copy", "full", "setitem")
 def _copy(k):
     def copy(x):
-        # concat always returns a new C-contiguous array; astype copies 0-d ones
-        return k.concat([x], 0) if len(x.shape) else k.astype(x, k.dtype(x))
+        # a fresh (C-contiguous) array written through setitem: astype or concat may keep
+        # the source's memory layout, and the core relies on copy() to make a layout
+        out = k.full(tuple(x.shape), 0, k.dtype(x), k.index(x))
+        k.setitem(out, (Ellipsis,), x)
+        return out
     return copy
 
 
@@ -337,7 +349,7 @@ def _isnan(k):
     return lambda x: k.logical_not(k.eq(x, x))
 
 
-@_default("isinf", "abs", "eq")
+@_default("isinf", "abs", "eq", "isnan")
 def _isinf(k):
     def isinf(x):
         d = k.dtype(x)
@@ -400,39 +412,38 @@ def _le(k):
 
 @_default("gt", "lt")
 def _gt(k):
-    return lambda x, y: k.lt(k.arr(x, y), x)
+    return lambda x, y: k.lt(*reversed(k.pair(x, y)))
 
 
 @_default("ge", "le")
 def _ge(k):
-    return lambda x, y: k.le(k.arr(x, y), x)
+    return lambda x, y: k.le(*reversed(k.pair(x, y)))
 
 
-def _truth_of(k, x, y):
-    if isinstance(y, _PY_SCALARS):
-        return k.const(x, bool(y), "bool")
-    return k.truth(y)
+def _truths(k, x, y):
+    x, y = k.pair(x, y)
+    return k.truth(x), k.truth(y)
 
 
-@_default("logical_and", "eq", "mul")
+@_default("logical_and", "eq", "mul", "logical_not")
 def _logical_and(k):
-    return lambda x, y: k.mul(k.truth(x), _truth_of(k, x, y))
+    return lambda x, y: k.mul(*_truths(k, x, y))
 
 
-@_default("logical_or", "eq", "add")
+@_default("logical_or", "eq", "add", "logical_not")
 def _logical_or(k):
-    return lambda x, y: k.add(k.truth(x), _truth_of(k, x, y))  # bool + bool is or
+    return lambda x, y: k.add(*_truths(k, x, y))  # bool + bool is or
 
 
-@_default("logical_xor", "eq", "ne")
+@_default("logical_xor", "eq", "ne", "logical_not")
 def _logical_xor(k):
-    return lambda x, y: k.ne(k.truth(x), _truth_of(k, x, y))
+    return lambda x, y: k.ne(*_truths(k, x, y))
 
 
 @_default("maximum", "where", "lt", "isnan", "logical_or")
 def _maximum(k):
     def maximum(x, y):
-        y = k.arr(x, y)
+        x, y = k.pair(x, y)
         return k.where(k.logical_or(k.lt(x, y), k.isnan(y)), y, x)
     return maximum
 
@@ -440,7 +451,7 @@ def _maximum(k):
 @_default("minimum", "where", "lt", "isnan", "logical_or")
 def _minimum(k):
     def minimum(x, y):
-        y = k.arr(x, y)
+        x, y = k.pair(x, y)
         return k.where(k.logical_or(k.lt(y, x), k.isnan(y)), y, x)
     return minimum
 
@@ -461,7 +472,7 @@ def _remainder(k):
 @_default("fmod", "remainder", "signbit", "ne", "logical_and", "sub", "where")
 def _fmod(k):
     def fmod(x, y):
-        y = k.arr(x, y)
+        x, y = k.pair(x, y)
         r = k.remainder(x, y)
         flip = k.logical_and(k.ne(r, k.const(r, 0)), k.ne(k.signbit(x), k.signbit(y)))
         return k.where(flip, k.sub(r, y), r)
@@ -471,16 +482,17 @@ def _fmod(k):
 @_default("copysign", "signbit", "abs", "neg", "where")
 def _copysign(k):
     def copysign(x, y):
-        y = k.arr(x, y)
+        x, y = k.pair(x, y)
         a = k.abs(x)
         return k.where(k.signbit(y), k.neg(a), a)
     return copysign
 
 
-@_default("atan2", "atan", "div", "signbit", "eq", "isinf", "where", "add", "copysign")
+@_default("atan2", "atan", "div", "signbit", "eq", "isinf", "where", "add", "copysign",
+          "logical_and")
 def _atan2(k):
     def atan2(x, y):
-        y = k.arr(x, y)
+        x, y = k.pair(x, y)
         w, d = k.wide(x)
         v = k.to(y, k.dtype(w))
         pi = k.const(w, math.pi)
@@ -498,10 +510,11 @@ def _atan2(k):
     return atan2
 
 
-@_default("hypot", "abs", "maximum", "minimum", "div", "mul", "add", "sqrt", "where", "eq")
+@_default("hypot", "abs", "maximum", "minimum", "div", "mul", "add", "sqrt", "where", "eq",
+          "logical_or")
 def _hypot(k):
     def hypot(x, y):
-        y = k.arr(x, y)
+        x, y = k.pair(x, y)
         w, d = k.wide(x)
         a, b = k.abs(w), k.abs(k.to(y, k.dtype(w)))
         m, n = k.maximum(a, b), k.minimum(a, b)
@@ -517,7 +530,7 @@ def _hypot(k):
 @_default("logaddexp", "maximum", "sub", "abs", "neg", "exp", "log1p", "add", "eq", "where")
 def _logaddexp(k):
     def logaddexp(x, y):
-        y = k.arr(x, y)
+        x, y = k.pair(x, y)
         w, d = k.wide(x)
         v = k.to(y, k.dtype(w))
         m = k.maximum(w, v)
@@ -525,6 +538,42 @@ def _logaddexp(k):
         r = k.where(k.eq(w, v), k.add(w, k.const(w, math.log(2.0))), r)
         return k.to(r, d)
     return logaddexp
+
+
+# bool masks are combined with & | ^ ~ all over polyten (autograd rules, pooling): on bool
+# these are the logical ops, so a backend without the bitwise tier still runs them; integer
+# inputs need the backend's own kernels
+#: op name -> the only dtypes its kernel-level default handles (all accepted ones otherwise)
+DEFAULT_DTYPES: Dict[str, Tuple[str, ...]] = {}
+
+
+def _bool_only(name, logical):
+    DEFAULT_DTYPES[name] = ("bool",)
+
+    @_default(name, logical)
+    def build(k):
+        def refuse(x):
+            from .errors import KernelNotFoundError
+            raise KernelNotFoundError(
+                f"{name}: backend {k._backend.name!r} has no kernel for this op on "
+                f"{k.dtype(x)} (bitwise tier; polyten's default covers bool only). Cast to "
+                f"bool, move the tensors to a backend that has it, e.g. .to('cpu'), or add "
+                f"the kernel to the backend (see docs/backends.md).")
+
+        if name == "bitwise_not":
+            def unary(x):
+                return k.logical_not(x) if k.dtype(x) == "bool" else refuse(x)
+            return unary
+
+        def binary(x, y):
+            x, y = k.pair(x, y)
+            return getattr(k, logical)(x, y) if k.dtype(x) == "bool" else refuse(x)
+        return binary
+
+
+for _name, _logical in (("bitwise_and", "logical_and"), ("bitwise_or", "logical_or"),
+                        ("bitwise_xor", "logical_xor"), ("bitwise_not", "logical_not")):
+    _bool_only(_name, _logical)
 
 
 # --- reductions -------------------------------------------------------------------------------
@@ -558,7 +607,8 @@ def _amin(k):
     return lambda x, dims, keepdim: _mirror(k, k.amax(_mirror(k, x), dims, keepdim))
 
 
-@_default("argmax", "amax", "eq", "isnan", "where", "amin", "arange", "reshape")
+@_default("argmax", "amax", "eq", "isnan", "where", "amin", "arange", "reshape",
+          "logical_and", "logical_or")
 def _argmax(k):
     def argmax(x, dim, keepdim):
         nd = len(x.shape)
@@ -585,7 +635,7 @@ def _argmin(k):
     return lambda x, dim, keepdim: k.argmax(_mirror(k, x), dim, keepdim)
 
 
-@_default("any", "sum", "lt", "eq")
+@_default("any", "sum", "lt", "eq", "logical_not")
 def _any(k):
     def any_(x, dims, keepdim):
         s = k.sum(k.truth(x), dims, keepdim, "int64")
@@ -593,13 +643,13 @@ def _any(k):
     return any_
 
 
-@_default("all", "any", "logical_not")
+@_default("all", "any", "logical_not", "eq")
 def _all(k):
     return lambda x, dims, keepdim: k.logical_not(k.any(k.logical_not(k.truth(x)), dims,
                                                         keepdim))
 
 
-@_default("var", "sum", "sub", "mul", "div", "real", "imag", "astype")
+@_default("var", "sum", "sub", "mul", "div", "astype")  # + real, imag for complex inputs
 def _var(k):
     def var(x, dims, correction, keepdim):
         d = k.dtype(x)
@@ -698,8 +748,11 @@ def _einsum(k):
             acc = k.mul(acc, k.full(full, 1, k.dtype(acc), k.index(acc)))
         summed = tuple(range(len(out), len(order)))
         if summed:
-            return k.sum(acc, summed, False, k.dtype(acc))
-        return k.copy(acc) if acc is xs[0] else acc
+            d = k.dtype(acc)
+            # small integers accumulate in int64 (wrapping back gives the same modular result)
+            wide = "int64" if d in ("bool", "uint8", "int8", "int16", "int32") else d
+            return k.to(k.sum(acc, summed, False, wide), d)
+        return k.copy(acc) if len(prepared) == 1 else acc  # never a view of an operand
     return einsum
 
 
@@ -846,8 +899,8 @@ def _searchsorted(k):
             if right:
                 at_nan = k.const(out, n)
             else:
-                numbers = k.sum(k.logical_not(k.isnan(xe)), (len(xe.shape) - 1,), True,
-                                "int64")
+                numbers = k.sum(k.logical_not(k.isnan(xe)), (len(xe.shape) - 1,),
+                                len(x.shape) > 1, "int64")  # () or (..., 1, 1)
                 at_nan = numbers if len(x.shape) == 1 else k.reshape(
                     numbers, tuple(x.shape[:-1]) + (1,))
             out = k.where(k.isnan(y), at_nan, out)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List
 
-__all__ = ["OpDef", "OPS", "DTYPE_CATEGORIES", "RESULT_RULES", "TIERS", "op",
+__all__ = ["OpDef", "OPS", "DTYPE_CATEGORIES", "RESULT_RULES", "TIERS", "CORE_PRIMITIVES", "op",
            "validate_kernels", "primitives", "composites"]
 
 _FLOAT = ("float16", "float32", "float64")
@@ -56,6 +56,8 @@ TIERS = {
     "random": "random number generation",
     "linalg": "linear algebra beyond matmul",
     "transfer": "moving data in and out of the backend",
+    "complex": "complex parts (conj, real, imag): a backend that stores complex dtypes",
+    "bitwise": "bit-level integer ops (and, or, xor, not, shifts) and nextafter",
 }
 
 
@@ -387,6 +389,42 @@ _decl(C, "core", "real_numeric", "custom", True,
 
 del _n
 
+# --- issue 6: the core tier -------------------------------------------------------------------
+# The primitives every backend must implement.  Every other op of the core tier is a
+# composite: its default is a kernel built from these (polyten/dispatch/defaults.py), or for
+# the nn composites above, polyten ops (register_default).  Ops that cannot be built from
+# the core (complex parts, bit patterns) form optional tiers: a backend without them reports
+# them as missing capability.
+CORE_PRIMITIVES = (
+    "neg", "abs", "floor", "exp", "log", "sqrt", "sin", "atan", "erf",           # unary
+    "add", "sub", "mul", "div", "pow", "floor_divide", "eq", "lt", "where",      # binary
+    "astype", "is_contiguous",                                                   # casting
+    "sum", "prod", "amax", "cumsum",                                             # reductions
+    "matmul", "diagonal",                                                        # linalg
+    "reshape", "permute", "expand", "concat", "getitem", "setitem",              # shape
+    "scatter_add", "nonzero", "sort",                                            # indexing
+    "full", "arange", "asarray",                                                 # creation
+    "to_host", "from_host",                                                      # transfer
+)
+_OPTIONAL_PRIMITIVES = {
+    "complex": ("conj", "real", "imag"),
+    "bitwise": ("bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor",
+                "bitwise_left_shift", "bitwise_right_shift", "nextafter"),
+}
+for _o in OPS.values():
+    if _o.name in CORE_PRIMITIVES:
+        _o.kind, _o.tier = P, "core"
+for _t, _names in _OPTIONAL_PRIMITIVES.items():
+    for _n in _names:
+        OPS[_n].tier = _t
+for _o in OPS.values():
+    if _o.kind == P and _o.tier == "core" and _o.name not in CORE_PRIMITIVES:
+        _o.kind = C  # default: polyten.dispatch.defaults
+OPS["from_dlpack"].kind = C  # default: numpy.from_dlpack + from_host
+for _n in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"):
+    OPS[_n].kind = C  # default for bool only (the logical ops); integers need the tier
+del _o, _t, _names, _n
+
 
 def op(name: str) -> OpDef:
     """The :class:`OpDef` called ``name``; ``KeyError`` names close matches."""
@@ -446,6 +484,19 @@ def markdown_table() -> str:
         lines.append(f"| `{o.name}` | {o.kind} | {o.tier} | `{o.signature}` | {o.dtypes} | "
                      f"{o.result} | {'yes' if o.differentiable else 'no'} | "
                      f"{o.doc.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def tiers_markdown() -> str:
+    """The tiers as Markdown: per tier, the primitives a backend implements and the ops
+    polyten builds on them (``docs/backends.md`` and ``docs/writing-a-backend.md`` embed it)."""
+    lines = ["| tier | what | primitives (a backend implements) | composites (defaults; a "
+             "backend may override) |", "|---|---|---|---|"]
+    for tier, what in TIERS.items():
+        prims = [f"`{o.name}`" for o in OPS.values() if o.tier == tier and o.kind == "primitive"]
+        comps = [f"`{o.name}`" for o in OPS.values() if o.tier == tier and o.kind == "composite"]
+        lines.append(f"| {tier} | {what} | {len(prims)}: {', '.join(prims) or '-'} | "
+                     f"{len(comps)}: {', '.join(comps) or '-'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -37,7 +37,9 @@ class BackendInfo:
     """One row of ``polyten.backends()``.
 
     ``available`` is ``False`` with a human ``reason`` when the backend cannot run here, or
-    when its plugin failed (``error`` then holds what went wrong).
+    when its plugin failed (``error`` then holds what went wrong).  ``capabilities`` is the
+    backend's capability manifest (op -> native / default / fallback / missing, with dtypes),
+    computed on first access (it loads the backend); ``None`` for a backend that cannot load.
     """
 
     name: str
@@ -51,6 +53,18 @@ class BackendInfo:
     loaded: bool = False
     spec: Optional[BackendSpec] = field(default=None, repr=False)
     backend: Optional[Backend] = field(default=None, repr=False)
+
+    @property
+    def capabilities(self):
+        """``{op: polyten.dispatch.dispatcher.Capability}`` for this backend, or ``None``."""
+        if not self.available:
+            return None
+        try:
+            backend = get(self.name)
+        except Exception:
+            return None
+        from .dispatcher import manifest
+        return manifest(backend)
 
     def __str__(self) -> str:
         state = "available" if self.available else f"unavailable: {self.reason}"
@@ -130,11 +144,18 @@ class _Registry:
 
         for impl in impls:
             try:
-                impl.function(register=register)
+                returned = impl.function(register=register)
             except Exception as exc:
                 self._error(plugin_name, dist_name,
                             f"hook polyten_register_backends raised "
                             f"{type(exc).__name__}: {exc}")
+                continue
+            if returned is not None:
+                # a common slip: returning the spec instead of passing it to register()
+                self._error(plugin_name, dist_name,
+                            f"hook polyten_register_backends returned "
+                            f"{type(returned).__name__} {returned!r:.80}, which is ignored: "
+                            f"call register(BackendSpec(...)) for each backend instead")
 
     def _add(self, spec, plugin_name, dist_name, dist_version) -> None:
         who = f"plugin {plugin_name!r}" + (f" (distribution {dist_name!r})" if dist_name else "")
@@ -152,6 +173,17 @@ class _Registry:
                         f"{who} registered a backend named {name!r}; names are lower-case "
                         f"letters, digits and underscores, starting with a letter")
             return
+        if name in self.infos and plugin_name == name and \
+                self.infos[name].plugin != name and self.infos[name].backend is None:
+            # the plugin whose entry point is named after the backend owns the name, whatever
+            # order the entry points load in: another plugin cannot shadow "cpu"
+            other = self.infos.pop(name)
+            self._error(other.plugin, other.distribution,
+                        f"plugin {other.plugin!r}"
+                        f"{' (distribution ' + repr(other.distribution) + ')' if other.distribution else ''}"
+                        f" registered backend {name!r}, which plugin {plugin_name!r} "
+                        f"({dist_name or 'in-process'}) provides under its own name; that one "
+                        f"is kept")
         if name in self.infos:
             other = self.infos[name]
             self._error(plugin_name, dist_name,

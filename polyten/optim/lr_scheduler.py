@@ -172,8 +172,17 @@ def _check_lambdas(owner: str, optimizer: Optimizer, lr_lambda) -> list:
 
 
 class _LambdaState:
-    """State-dict handling shared by the schedulers that hold functions: functions are not
-    saved; callable objects save their ``__dict__``."""
+    """What the schedulers that hold functions share: the checked ``lr_lambda`` (one
+    function, or one per group) and the state dict, in which functions are not saved and
+    callable objects save their ``__dict__``."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Union[Callable, Sequence[Callable]],
+                 last_epoch: int = -1) -> None:
+        name = type(self).__name__
+        _check_optimizer(name, optimizer)
+        self.optimizer = optimizer
+        self.lr_lambdas = _check_lambdas(name, optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
 
     def state_dict(self):
         sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
@@ -193,13 +202,6 @@ class _LambdaState:
 class LambdaLR(_LambdaState, LRScheduler):
     """``lr = initial_lr * lr_lambda(epoch)`` (one function, or one per group)."""
 
-    def __init__(self, optimizer: Optimizer, lr_lambda: Union[Callable, Sequence[Callable]],
-                 last_epoch: int = -1) -> None:
-        _check_optimizer("LambdaLR", optimizer)
-        self.optimizer = optimizer
-        self.lr_lambdas = _check_lambdas("LambdaLR", optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
-
     def get_lr(self):
         self._warn_outside_step()
         return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
@@ -207,13 +209,6 @@ class LambdaLR(_LambdaState, LRScheduler):
 
 class MultiplicativeLR(_LambdaState, LRScheduler):
     """``lr = lr * lr_lambda(epoch)`` each step (one function, or one per group)."""
-
-    def __init__(self, optimizer: Optimizer, lr_lambda: Union[Callable, Sequence[Callable]],
-                 last_epoch: int = -1) -> None:
-        _check_optimizer("MultiplicativeLR", optimizer)
-        self.optimizer = optimizer
-        self.lr_lambdas = _check_lambdas("MultiplicativeLR", optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         self._warn_outside_step()

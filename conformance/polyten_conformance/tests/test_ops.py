@@ -107,5 +107,12 @@ def _adapted(sample, adapt):
 def test_kernel_present(kernel_name, backend_obj):
     """The backend implements every primitive of the op table (missing ones are listed)."""
     if kernel_name not in backend_obj.kernels:
-        H.missing(f"backend {backend_obj.name!r} has no kernel for primitive {kernel_name!r}")
+        from polyten.dispatch.optable import OPS
+        tier = OPS[kernel_name].tier
+        if tier == "core":  # the core tier is the contract: every backend implements it
+            raise ConformanceFailure(f"backend {backend_obj.name!r} has no kernel for "
+                                     f"{kernel_name!r}, a primitive of the core tier that "
+                                     f"every backend must implement")
+        H.missing(f"backend {backend_obj.name!r} has no kernel for primitive {kernel_name!r} "
+                  f"(the optional '{tier}' tier)")
     assert callable(backend_obj.kernels[kernel_name])

@@ -58,6 +58,13 @@ def _optional(op: str, name: str, t, shape, x, what: str):
     return t
 
 
+def _per_channel(op: str, x, **tensors) -> tuple:
+    """``_optional`` for each of ``tensors`` (name=tensor or None), all of shape (C,)."""
+    C = x._data.shape[1]
+    what = f"one value per channel, C={C}"
+    return tuple(_optional(op, name, t, (C,), x, what) for name, t in tensors.items())
+
+
 def _eps(op: str, eps, training: bool = True) -> float:
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"{op}: eps must be a number, got {describe(eps)}")
@@ -223,11 +230,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
         raise ValueError(f"{op}: expected an input of at least 2 dimensions (N, C, ...), got "
                          f"shape {fmt_shape(shape)}")
     C = shape[1]
-    what = f"one value per channel, C={C}"
-    weight = _optional(op, "weight", weight, (C,), input, what)
-    bias = _optional(op, "bias", bias, (C,), input, what)
-    running_mean = _optional(op, "running_mean", running_mean, (C,), input, what)
-    running_var = _optional(op, "running_var", running_var, (C,), input, what)
+    weight, bias, running_mean, running_var = _per_channel(
+        op, input, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     if momentum is None or isinstance(momentum, bool) or not isinstance(momentum,
                                                                         numbers.Real):
         raise TypeError(f"{op}: momentum must be a number, got {describe(momentum)}; "
@@ -288,11 +292,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                          f"got shape {fmt_shape(shape)}; an unbatched input (C, *spatial) "
                          f"needs input.unsqueeze(0)")
     C = shape[1]
-    what = f"one value per channel, C={C}"
-    weight = _optional(op, "weight", weight, (C,), input, what)
-    bias = _optional(op, "bias", bias, (C,), input, what)
-    running_mean = _optional(op, "running_mean", running_mean, (C,), input, what)
-    running_var = _optional(op, "running_var", running_var, (C,), input, what)
+    weight, bias, running_mean, running_var = _per_channel(
+        op, input, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     eps = _eps(op, eps, use_input_stats)
     if not use_input_stats:
         if running_mean is None or running_var is None:
@@ -336,12 +337,8 @@ def _shape_arg(op: str, normalized_shape) -> tuple:
     return s
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
-    """Layer normalisation over the last ``len(normalized_shape)`` dims: ``(x - mean) /
-    sqrt(var + eps) * weight + bias`` with the mean and biased variance of each sample
-    (``torch.nn.functional.layer_norm``).  ``weight`` and ``bias`` have ``normalized_shape``."""
-    op = "layer_norm"
-    _input(op, input)
+def _normalized_shape(op: str, input, normalized_shape) -> tuple:
+    """``normalized_shape`` as a tuple, checked to be the input's last dims."""
     ns = _shape_arg(op, normalized_shape)
     shape = tuple(input._data.shape)
     k = len(ns)
@@ -351,12 +348,22 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         raise ValueError(f"{op}: Given normalized_shape={fmt_shape(ns)}, expected input with "
                          f"shape (*, {', '.join(str(d) for d in ns)}), but got input of shape "
                          f"{fmt_shape(shape)}{fix}")
+    return ns
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """Layer normalisation over the last ``len(normalized_shape)`` dims: ``(x - mean) /
+    sqrt(var + eps) * weight + bias`` with the mean and biased variance of each sample
+    (``torch.nn.functional.layer_norm``).  ``weight`` and ``bias`` have ``normalized_shape``."""
+    op = "layer_norm"
+    _input(op, input)
+    ns = _normalized_shape(op, input, normalized_shape)
     what = "normalized_shape"
     weight = _optional(op, "weight", weight, ns, input, what)
     bias = _optional(op, "bias", bias, ns, input, what)
     eps = _eps(op, eps, False)
     x, w, b = _common_dtype(input, weight, bias)
-    return _layer_norm_stats(x, w, b, k, eps)[0]
+    return _layer_norm_stats(x, w, b, len(ns), eps)[0]
 
 
 # ---------------------------------------------------------------------------- group_norm ---
@@ -381,9 +388,7 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
                          f"{divisors}")
     _verify_batch_size(op, [N * C // num_groups, num_groups] + list(shape[2:]),
                        "use more samples, more channels per group or spatial dims")
-    what = f"one value per channel, C={C}"
-    weight = _optional(op, "weight", weight, (C,), input, what)
-    bias = _optional(op, "bias", bias, (C,), input, what)
+    weight, bias = _per_channel(op, input, weight=weight, bias=bias)
     eps = _eps(op, eps, False)
     x, w, b = _common_dtype(input, weight, bias)
     out = _layer_norm_stats(x.reshape(N, num_groups, C // num_groups * math.prod(shape[2:])),
@@ -404,13 +409,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None) -> Tensor:
     """
     op = "rms_norm"
     _input(op, input)
-    ns = _shape_arg(op, normalized_shape)
-    shape = tuple(input._data.shape)
-    k = len(ns)
-    if k == 0 or k > len(shape) or shape[len(shape) - k:] != ns:
-        raise ValueError(f"{op}: Given normalized_shape={fmt_shape(ns)}, expected input with "
-                         f"shape (*, {', '.join(str(d) for d in ns)}), but got input of shape "
-                         f"{fmt_shape(shape)}; pass normalized_shape=input.shape[-{k or 1}:]")
+    ns = _normalized_shape(op, input, normalized_shape)
+    shape, k = tuple(input._data.shape), len(ns)
     weight = _optional(op, "weight", weight, ns, input, "normalized_shape")
     dt = input._dtype
     xa = input.to(_dt.float32) if dt is _dt.float16 else input

@@ -21,15 +21,10 @@ from ..functional._attention import _mha_forward
 from ..parameter import Parameter
 from .container import ModuleList
 from .dropout import Dropout
-from .linear import Linear
+from .linear import Linear, _empty
 from .module import Module
 
 __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
-
-
-def _empty(shape, device, dtype):
-    from ...api.creation import empty
-    return empty(shape, dtype=dtype, device=device)
 
 
 class NonDynamicallyQuantizableLinear(Linear):

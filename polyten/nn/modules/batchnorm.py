@@ -10,14 +10,33 @@ from ...dispatch.errors import fmt_shape
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from .linear import _empty
 from .module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
 
 
-def _empty(shape, device, dtype):
-    from ...api.creation import empty
-    return empty(shape, dtype=dtype, device=device)
+def _register_affine(module: Module, affine: bool, shape: tuple, bias: bool, device,
+                     dtype) -> None:
+    """``weight`` and (unless ``bias=False``) ``bias`` parameters of ``shape`` when ``affine``;
+    the missing ones registered as ``None`` so state dicts and attributes are PyTorch's."""
+    if affine:
+        module.weight = Parameter(_empty(shape, device, dtype))
+        if bias:
+            module.bias = Parameter(_empty(shape, device, dtype))
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module: Module, affine: bool) -> None:
+    """The affine parameters' defaults: weight 1, bias 0."""
+    if affine:
+        init.ones_(module.weight)
+        if module.bias is not None:
+            init.zeros_(module.bias)
 
 
 class _NormBase(Module):
@@ -46,15 +65,7 @@ class _NormBase(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(_empty((num_features,), device, dtype))
-            if bias:
-                self.bias = Parameter(_empty((num_features,), device, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, affine, (num_features,), bias, device, dtype)
         if track_running_stats:
             from ...api.creation import ones, tensor, zeros
             from ...api.dtypes import int64
@@ -81,10 +92,7 @@ class _NormBase(Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics and the affine parameters (weight 1, bias 0)."""
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self, self.affine)
 
     def _check_input_dim(self, input) -> None:
         raise NotImplementedError

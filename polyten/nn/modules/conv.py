@@ -8,7 +8,8 @@ import math
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .module import Module
+from .linear import _empty
+from .pooling import _Wrapped
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
@@ -20,12 +21,7 @@ def _tuple(cls, name, value, m, minimum):
     return _ntuple(cls, name, value, m, minimum)
 
 
-def _empty(shape, device, dtype):
-    from ...api.creation import empty
-    return empty(shape, dtype=dtype, device=device)
-
-
-class _ConvNd(Module):
+class _ConvNd(_Wrapped):
     """What the convolution layers share: argument checks, parameters, initialisation, repr
     and wrapping errors with the layer's repr."""
 
@@ -129,12 +125,6 @@ class _ConvNd(Module):
         if self.padding_mode != "zeros":
             s += f", padding_mode={self.padding_mode}"
         return s
-
-    def _call(self, fn, *args):
-        try:
-            return fn(*args)
-        except (ValueError, TypeError) as exc:
-            raise type(exc)(f"{self!r}: {exc}") from None
 
 
 class _Conv(_ConvNd):

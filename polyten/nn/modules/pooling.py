@@ -11,6 +11,9 @@ __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1
 
 
 class _Wrapped(Module):
+    """A layer whose functional call's errors are re-raised prefixed with the layer's repr
+    (which names the layer and its settings)."""
+
     def _call(self, fn, *args):
         try:
             return fn(*args)

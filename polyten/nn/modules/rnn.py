@@ -22,16 +22,12 @@ from .. import functional as F
 from .. import init
 from ..functional._rnn import gru_step, lstm_step, relu_step, run_layer, tanh_step
 from ..parameter import Parameter
+from .linear import _empty
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
-def _empty(shape, device, dtype):
-    from ...api.creation import empty
-    return empty(shape, dtype=dtype, device=device)
 
 
 def _zeros(shape, like):
@@ -49,8 +45,32 @@ def _folded_bias(b_ih, b_hh):
     return b_ih + b_hh
 
 
+class _Recurrent(Module):
+    """What the recurrent layers and cells share: PyTorch's initialisation and the repr
+    their errors start with."""
+
+    def reset_parameters(self) -> None:
+        """U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) for every weight and bias."""
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
+
+    def _describe(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def _check_like_weights(self, input, w) -> None:
+        """``input`` on the device and of the dtype of the layer's parameters (``w``)."""
+        if input._device is not w._device:
+            raise device_mismatch(type(self).__name__, (input, w))
+        if input._dtype is not w._dtype:
+            raise TypeError(f"{self._describe()}: input dtype {input._dtype.name} does not "
+                            f"match the layer's parameters ({w._dtype.name}); convert one of "
+                            f"them, e.g. input.to(polyten.{w._dtype.name}) or module.to("
+                            f"polyten.{input._dtype.name})")
+
+
 # ------------------------------------------------------------------------- recurrent base --
-class RNNBase(Module):
+class RNNBase(_Recurrent):
     """Base class of :class:`RNN`, :class:`LSTM` and :class:`GRU`.
 
     Parameters are registered per layer ``k`` and direction (suffix ``_reverse`` for the
@@ -127,12 +147,6 @@ class RNNBase(Module):
                 self._all_weights.append(names)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) for every weight and bias."""
-        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-        for weight in self.parameters():
-            init.uniform_(weight, -stdv, stdv)
-
     def flatten_parameters(self) -> None:
         """Does nothing: polyten keeps no fused (cuDNN-style) weight buffer to compact."""
 
@@ -146,9 +160,6 @@ class RNNBase(Module):
         return [getattr(self, name) for name in self._flat_weights_names]
 
     # ------------------------------------------------------------------ checks -----------
-    def _describe(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
-
     def _check_input(self, input) -> bool:
         """Validate ``input``; returns whether it is batched (3-D)."""
         me = self._describe()
@@ -166,14 +177,7 @@ class RNNBase(Module):
         if shape[1 if self.batch_first and len(shape) == 3 else 0] == 0:
             raise ValueError(f"{me}: expected a sequence of at least one time step, got input "
                              f"of shape {shape}")
-        w = self.weight_ih_l0
-        if input._device is not w._device:
-            raise device_mismatch(type(self).__name__, (input, w))
-        if input._dtype is not w._dtype:
-            raise TypeError(f"{me}: input dtype {input._dtype.name} does not match the layer's "
-                            f"parameters ({w._dtype.name}); convert one of them, e.g. "
-                            f"input.to(polyten.{w._dtype.name}) or module.to(polyten."
-                            f"{input._dtype.name})")
+        self._check_like_weights(input, self.weight_ih_l0)
         return len(shape) == 3
 
     def _state(self, hx, name, size, batched, batch, like):
@@ -371,7 +375,7 @@ class GRU(RNNBase):
 
 
 # --------------------------------------------------------------------------------- cells ---
-class RNNCellBase(Module):
+class RNNCellBase(_Recurrent):
     """Base class of the single-step cells: ``weight_ih`` (G*H, input_size), ``weight_hh``
     (G*H, hidden_size), ``bias_ih``/``bias_hh`` (G*H,), all U(-1/sqrt(H), 1/sqrt(H))."""
 
@@ -398,12 +402,6 @@ class RNNCellBase(Module):
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) for every weight and bias."""
-        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-        for weight in self.parameters():
-            init.uniform_(weight, -stdv, stdv)
-
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.bias is not True:
@@ -412,9 +410,6 @@ class RNNCellBase(Module):
         if nl != "tanh":
             s += f", nonlinearity={nl}"
         return s
-
-    def _describe(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
 
     def _check(self, input, states):
         """Validate ``input`` and the states (name, tensor or None); returns whether batched
@@ -429,13 +424,7 @@ class RNNCellBase(Module):
         if shape[-1] != self.input_size:
             raise ValueError(f"{me}: expected an input with input_size={self.input_size} "
                              f"features in its last dimension, got input of shape {shape}")
-        w = self.weight_ih
-        if input._device is not w._device:
-            raise device_mismatch(type(self).__name__, (input, w))
-        if input._dtype is not w._dtype:
-            raise TypeError(f"{me}: input dtype {input._dtype.name} does not match the layer's "
-                            f"parameters ({w._dtype.name}); convert one of them, e.g. "
-                            f"input.to(polyten.{w._dtype.name})")
+        self._check_like_weights(input, self.weight_ih)
         batched = len(shape) == 2
         if not batched:
             input = input.unsqueeze(0)

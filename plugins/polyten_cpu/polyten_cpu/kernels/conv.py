@@ -206,6 +206,16 @@ def _ops(xp) -> dict:
     def finish(out, dtype):
         return out if out.dtype == dtype else out.astype(dtype)
 
+    def conv_params(params):
+        return (params["needs"], params["stride"], params["padding"], params["dilation"],
+                params["groups"])
+
+    def weight_grad(cols, grid, weight):
+        """``(cols @ grid^T)^T`` of the (G, *, N * L) columns and grid, in weight's shape
+        (OpenBLAS is faster with the long dim as the product's rows)."""
+        gw = matmul(cols, grid.transpose(0, 2, 1)).transpose(0, 2, 1)
+        return finish(ascontiguous(gw).reshape(weight.shape), weight.dtype)
+
     # ---------------------------------------------------------------------------- conv ----
     def conv_core(x, weight, stride, padding, dilation, groups):
         """im2col + one product per group: (N, O, *out) in x's (computation) dtype."""
@@ -224,12 +234,9 @@ def _ops(xp) -> dict:
         return finish(add_bias(out, None if bias is None else compute(bias)), dt)
 
     def conv_backward(grads, inputs, outputs, params):
-        g = grads[0]
         x, weight, bias = inputs
-        needs = params["needs"]
-        stride, padding = params["stride"], params["padding"]
-        dilation, groups = params["dilation"], params["groups"]
-        g, xc, wc = compute(g), compute(x), compute(weight)
+        needs, stride, padding, dilation, groups = conv_params(params)
+        g, xc, wc = compute(grads[0]), compute(x), compute(weight)
         n, c = x.shape[:2]
         o = weight.shape[0]
         geo = conv_geometry(x.shape, weight.shape, stride, padding, dilation)
@@ -242,10 +249,7 @@ def _ops(xp) -> dict:
                 slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], padding))
             gx = finish(ascontiguous(zb[crop]), x.dtype)
         if needs[1]:
-            cols = im2col(padded(xc, padding), geo, groups)
-            # (cols @ g^T)^T: OpenBLAS is faster with the long dim as the product's rows
-            gw = matmul(cols, gbuf.transpose(0, 2, 1)).transpose(0, 2, 1)
-            gw = finish(ascontiguous(gw).reshape(weight.shape), weight.dtype)
+            gw = weight_grad(im2col(padded(xc, padding), geo, groups), gbuf, weight)
         if needs[2]:
             gb = finish(spatial_sum(g), bias.dtype)
         return (gx, gw, gb)
@@ -282,12 +286,9 @@ def _ops(xp) -> dict:
         return finish(add_bias(out, None if bias is None else compute(bias)), dt)
 
     def conv_transpose_backward(grads, inputs, outputs, params):
-        g = grads[0]
         x, weight, bias = inputs
-        needs = params["needs"]
-        stride, padding = params["stride"], params["padding"]
-        dilation, groups = params["dilation"], params["groups"]
-        g, xc, wc = compute(g), compute(x), compute(weight)
+        needs, stride, padding, dilation, groups = conv_params(params)
+        g, xc, wc = compute(grads[0]), compute(x), compute(weight)
         n, cin = x.shape[:2]
         cout = g.shape[1]
         geo = transpose_geometry(x.shape, weight.shape, stride, dilation)
@@ -302,8 +303,7 @@ def _ops(xp) -> dict:
             res = matmul(wc.reshape(groups, cin // groups, -1), cols)
             gx = finish(from_grid(res.reshape(cin, -1), geo, n), x.dtype)
         if needs[1]:
-            gw = matmul(cols, to_grid(xc, geo, groups).transpose(0, 2, 1)).transpose(0, 2, 1)
-            gw = finish(ascontiguous(gw).reshape(weight.shape), weight.dtype)
+            gw = weight_grad(cols, to_grid(xc, geo, groups), weight)
         if needs[2]:
             gb = finish(spatial_sum(g), bias.dtype)
         return (gx, gw, gb)

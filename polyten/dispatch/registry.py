@@ -16,8 +16,7 @@ import os
 import re
 import threading
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import pluggy
 
@@ -32,7 +31,6 @@ ENV_PLUGINS = "POLYTEN_PLUGINS"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-@dataclass
 class BackendInfo:
     """One row of ``polyten.backends()``.
 
@@ -42,17 +40,30 @@ class BackendInfo:
     computed on first access (it loads the backend); ``None`` for a backend that cannot load.
     """
 
-    name: str
-    distribution: str = ""
-    version: str = ""
-    plugin: str = ""
-    available: bool = False
-    reason: str = ""
-    description: str = ""
-    error: str = ""
-    loaded: bool = False
-    spec: Optional[BackendSpec] = field(default=None, repr=False)
-    backend: Optional[Backend] = field(default=None, repr=False)
+    # a plain class, not a dataclass: `dataclasses` costs ~10 ms of `import polyten`
+    _FIELDS = ("name", "distribution", "version", "plugin", "available", "reason",
+               "description", "error", "loaded")
+    __slots__ = _FIELDS + ("spec", "backend")
+
+    def __init__(self, name: str, distribution: str = "", version: str = "", plugin: str = "",
+                 available: bool = False, reason: str = "", description: str = "",
+                 error: str = "", loaded: bool = False, spec: Optional[BackendSpec] = None,
+                 backend: Optional[Backend] = None):
+        self.name, self.distribution, self.version, self.plugin = (name, distribution,
+                                                                   version, plugin)
+        self.available, self.reason, self.description = available, reason, description
+        self.error, self.loaded, self.spec, self.backend = error, loaded, spec, backend
+
+    def __repr__(self) -> str:
+        return "BackendInfo(" + ", ".join(f"{k}={getattr(self, k)!r}"
+                                          for k in self._FIELDS) + ")"
+
+    def __eq__(self, other) -> bool:
+        if other.__class__ is not BackendInfo:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None
 
     @property
     def capabilities(self):
@@ -72,8 +83,9 @@ class BackendInfo:
         return f"{self.name} ({dist or 'in-process'}): {state}"
 
 
-@dataclass
-class PluginError:
+class PluginError(NamedTuple):
+    """A plugin that failed to load or registered something invalid."""
+
     plugin: str
     distribution: str
     message: str

@@ -162,21 +162,27 @@ def _call_fused(node, fused, grads):
     if res is NotImplemented:
         return res
     dev = node.device
-    native_dtype = dev.backend.native_dtype
-    out = []
     shapes = node.shapes
-    for i, need in enumerate(node.needs):
+    needs = node.needs
+    if len(needs) == 1:  # unary ops: no loop
+        r = res[0]
+        return [None if r is None or not needs[0] else _wrap_fitted(r, dev, shapes[0])]
+    out = []
+    for i, need in enumerate(needs):
         r = res[i] if i < len(res) else None
-        if not need or r is None:
-            out.append(None)
-            continue
-        shape, dtype = shapes[i]
-        if r.shape == shape and r.dtype == native_dtype(dtype.name):
-            out.append(wrap(r, dev, dtype))
-        else:
-            t = wrap(r, dev, _dt._by_name(dev.backend.dtype_name(r)))
-            out.append(_fit(t, shapes[i]))
+        out.append(None if not need or r is None else _wrap_fitted(r, dev, shapes[i]))
     return out
+
+
+def _wrap_fitted(r, dev, shape_dtype):
+    """A fused kernel's native gradient as a tensor of the input's shape and dtype."""
+    shape, dtype = shape_dtype
+    if r.shape == shape:
+        nd = dev.backend.native_dtype(dtype.name)
+        rd = r.dtype
+        if rd is nd or rd == nd:
+            return wrap(r, dev, dtype)
+    return _fit(wrap(r, dev, _dt._by_name(dev.backend.dtype_name(r))), shape_dtype)
 
 
 def _check_anomaly(node, grads):

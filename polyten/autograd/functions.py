@@ -7,6 +7,7 @@ import weakref
 from typing import Optional, Sequence
 
 from ..api._core import share_version
+from ..api.creation import ones_like as _ones_like
 from ..api.tensor import wrap
 from ..dispatch.errors import fmt_shape
 from .engine import run_backward
@@ -143,8 +144,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None
 # ------------------------------------------------------------------- Tensor methods ------
 def _backward_method(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
     """Compute the gradient of this tensor w.r.t. graph leaves (``torch.Tensor.backward``)."""
+    ag = self._ag
+    if (gradient is None and inputs is None and not create_graph and ag is not None
+            and ag.grad_fn is not None and self._data.shape == ()):
+        # loss.backward(): the one call of every training step, without the general
+        # argument handling of backward()
+        run_backward((self,), (_ones_like(self),), bool(retain_graph), False)
+        return
     backward([self], None if gradient is None else [gradient], retain_graph, create_graph,
              inputs)
+
 
 
 def _get_grad(self):

@@ -20,6 +20,11 @@ try:
     torch.set_num_threads(1)
 except ImportError:  # the NumPy and polyten columns still run
     torch = None
+try:  # NumPy's BLAS single-threaded too: the columns compare work, not two thread pools
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)
+except ImportError:
+    print("note: threadpoolctl is not installed; NumPy's BLAS may use several threads")
 
 
 def med(fn, number, repeat):
@@ -104,6 +109,38 @@ def mlp(repeat):
           f"{after / 1e3:.1f} kB")
 
 
+def mlp_modules(repeat):
+    """The same 2-layer MLP written as a PyTorch user does: nn.Linear (with bias), ReLU and
+    MSELoss, forward + backward; polyten's linear is one fused node."""
+    import polyten.nn as pnn
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((64, 64)).astype(np.float32)
+    y_np = rng.standard_normal((64, 10)).astype(np.float32)
+    pt.manual_seed(0)
+    pm = pnn.Sequential(pnn.Linear(64, 256), pnn.ReLU(), pnn.Linear(256, 10))
+    x, y = pt.tensor(x_np), pt.tensor(y_np)
+    loss_pt = pnn.MSELoss()
+
+    def step_pt():
+        pm.zero_grad()
+        loss_pt(pm(x), y).backward()
+
+    t_pt = med(step_pt, 200, repeat)
+    t_t = float("nan")
+    if torch is not None:
+        tm = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(),
+                                 torch.nn.Linear(256, 10))
+        tx, ty = torch.tensor(x_np), torch.tensor(y_np)
+        loss_t = torch.nn.MSELoss()
+
+        def step_t():
+            tm.zero_grad()
+            loss_t(tm(tx), ty).backward()
+        t_t = med(step_t, 200, repeat)
+    print("\nthe same MLP with nn.Linear + ReLU + MSELoss, forward + backward (us)")
+    print(f"polyten {t_pt * 1e6:9.1f}   torch {t_t * 1e6:9.1f}   pt/torch {t_pt / t_t:5.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -112,6 +149,7 @@ def main():
     print(f"numpy {np.__version__}; torch {torch.__version__ if torch else 'not installed'}")
     tiny_ops(repeat)
     mlp(repeat)
+    mlp_modules(repeat)
 
 
 if __name__ == "__main__":

@@ -128,7 +128,8 @@ def bench_workers(quick: bool):
             times[name, "2p"].append(_epoch(persistent[name]))
         t0 = time.perf_counter()
         _busy_share(n, work)
-        machine.append(_machine_epoch(n, work) / (time.perf_counter() - t0))
+        serial = time.perf_counter() - t0
+        machine.append(_machine_epoch(n, work) / serial)
     print(f"    {'':34s}" + "".join(f"{k:>10s}" for k in libs))
     for cfg, label in (("0", "num_workers=0"), ("2", "num_workers=2 (incl. start)"),
                        ("2p", "num_workers=2 (persistent)")):

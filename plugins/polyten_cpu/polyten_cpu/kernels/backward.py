@@ -31,7 +31,6 @@ def backward_kernels(xp, **ctx) -> dict:
     asarray = xp.asarray
     broadcast_to = xp.broadcast_to
     greater = xp.greater
-    multiply = xp.multiply
 
     def arr(r):
         return r if r.__class__ is nd else asarray(r)
@@ -92,8 +91,13 @@ def backward_kernels(xp, **ctx) -> dict:
 
     def relu(grads, inputs, outputs, params):
         g = grads[0]
-        # multiply by the mask (as the formula): NumPy's where on a random mask is much slower
-        return (arr(multiply(g, greater(inputs[0], 0), dtype=g.dtype)),)
+        # multiply by the mask (as the formula): NumPy's where on a random mask is ~7x
+        # slower, and a float mask multiplied in place beats a mixed float * bool loop
+        m = greater(inputs[0], 0).astype(g.dtype)
+        if m.__class__ is not nd:
+            return (arr(m * g),)
+        m *= g
+        return (m,)
 
     # --- reductions: broadcast the reduced gradient back ---------------------------------
     def _expand_back(g, shape, dims, keepdim):

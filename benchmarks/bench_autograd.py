@@ -32,6 +32,18 @@ def med(fn, number, repeat):
     return statistics.median(timeit.repeat(fn, number=number, repeat=repeat)) / number
 
 
+def interleaved(fns, number, repeat):
+    """Median seconds per call of each of ``fns``, timed in turns (one run of each per round)
+    so that a machine whose speed drifts -- a shared VM -- slows every column alike."""
+    for f in fns:
+        f()
+    runs = [[] for _ in fns]
+    for _ in range(repeat):
+        for f, r in zip(fns, runs):
+            r.append(timeit.timeit(f, number=number) / number)
+    return [statistics.median(r) for r in runs]
+
+
 def tiny_ops(repeat):
     a_np = np.random.default_rng(0).standard_normal(16).astype(np.float32)
     a = pt.tensor(a_np, requires_grad=True)
@@ -46,8 +58,10 @@ def tiny_ops(repeat):
     print("\nper-op time with requires_grad=True inputs, (16,) float32 (us)")
     print(f"{'op':10s} {'polyten':>9s} {'torch':>9s} {'pt/torch':>9s}")
     for i, (name, f) in enumerate(rows):
-        t_pt = med(f, 20000, repeat)
-        t_t = med(trows[i], 20000, repeat) if trows else float("nan")
+        if trows:
+            t_pt, t_t = interleaved([f, trows[i]], 20000, repeat)
+        else:
+            t_pt, t_t = med(f, 20000, repeat), float("nan")
         print(f"{name:10s} {t_pt * 1e6:9.2f} {t_t * 1e6:9.2f} {t_pt / t_t:9.2f}")
 
 
@@ -78,9 +92,10 @@ def mlp(repeat):
         loss = ((out - y) ** 2).mean()
         loss.backward()
 
-    t_np = med(lambda: mlp_step_numpy(x_np, y_np, w1_np, w2_np), 200, repeat)
-    t_pt = med(step_pt, 200, repeat)
-    t_t = float("nan")
+    def step_np():
+        mlp_step_numpy(x_np, y_np, w1_np, w2_np)
+
+    step_t = None
     if torch is not None:
         tx, ty = torch.tensor(x_np), torch.tensor(y_np)
         tw1 = torch.tensor(w1_np, requires_grad=True)
@@ -92,7 +107,8 @@ def mlp(repeat):
             out = torch.relu(tx @ tw1) @ tw2
             loss = ((out - ty) ** 2).mean()
             loss.backward()
-        t_t = med(step_t, 200, repeat)
+    fns = [step_np, step_pt] + ([step_t] if step_t else [])
+    t_np, t_pt, t_t = (interleaved(fns, 200, repeat) + [float("nan")])[:3]
     print("\nMLP 64-256-10, batch 64, forward + backward (us)")
     print(f"numpy (by hand) {t_np * 1e6:9.1f}   polyten {t_pt * 1e6:9.1f}   torch "
           f"{t_t * 1e6:9.1f}   pt/numpy {t_pt / t_np:5.2f}   pt/torch {t_pt / t_t:5.2f}")
@@ -125,8 +141,7 @@ def mlp_modules(repeat):
         pm.zero_grad()
         loss_pt(pm(x), y).backward()
 
-    t_pt = med(step_pt, 200, repeat)
-    t_t = float("nan")
+    step_t = None
     if torch is not None:
         tm = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(),
                                  torch.nn.Linear(256, 10))
@@ -136,7 +151,8 @@ def mlp_modules(repeat):
         def step_t():
             tm.zero_grad()
             loss_t(tm(tx), ty).backward()
-        t_t = med(step_t, 200, repeat)
+    t_pt, t_t = (interleaved([step_pt] + ([step_t] if step_t else []), 200, repeat)
+                 + [float("nan")])[:2]
     print("\nthe same MLP with nn.Linear + ReLU + MSELoss, forward + backward (us)")
     print(f"polyten {t_pt * 1e6:9.1f}   torch {t_t * 1e6:9.1f}   pt/torch {t_pt / t_t:5.2f}")
 

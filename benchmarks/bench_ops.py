@@ -37,6 +37,20 @@ def median_time(fn, number: int, repeat: int) -> float:
     return statistics.median(runs) / number
 
 
+def interleaved(fns, number: int, repeat: int) -> list:
+    """Median seconds per call of each of ``fns``, timed in turns (one run of each per round):
+    on a machine whose speed drifts (a shared VM), sequential medians would compare different
+    machines."""
+    for f in fns:
+        f()
+    gc.collect()
+    runs = [[] for _ in fns]
+    for _ in range(repeat):
+        for f, r in zip(fns, runs):
+            r.append(timeit.timeit(f, number=number) / number)
+    return [statistics.median(r) for r in runs]
+
+
 def cases(size: str):
     if size == "tiny":
         a_np = np.random.default_rng(0).standard_normal(16).astype(np.float32)
@@ -99,9 +113,8 @@ def main() -> int:
               f"{'pt/np':>7s} {'pt/torch':>9s}")
         for name, f_np, f_pt, f_t in cases(size):
             num = number if not (size == "large" and name == "matmul") else max(2, number // 4)
-            t_np = median_time(f_np, num, repeat)
-            t_pt = median_time(f_pt, num, repeat)
-            t_t = median_time(f_t, num, repeat) if torch is not None else float("nan")
+            fns = [f_np, f_pt] + ([f_t] if torch is not None else [])
+            t_np, t_pt, t_t = (interleaved(fns, num, repeat) + [float("nan")])[:3]
             print(f"{name:12s} {t_np * 1e6:10.2f} {t_pt * 1e6:10.2f} {t_t * 1e6:10.2f} "
                   f"{t_pt / t_np:7.2f} {t_pt / t_t:9.2f}")
     print(f"\nimport polyten: {import_only_time() * 1e3:.1f} ms; "

@@ -122,21 +122,33 @@ def clone(input, *, memory_format=None) -> Tensor:
                               input._dtype), input)
 
 
+_RESOLVED: dict = {}  # (shape, old) -> resolved shape: a program reshapes alike every step
+
+
 def _resolve_shape(shape: tuple, old: tuple, op: str) -> tuple:
     """Fill in one ``-1`` and check the element count; the error names both shapes."""
+    key = (shape, old)
+    r = _RESOLVED.get(key)
+    if r is None:
+        r = _resolve_uncached(shape, old, op)
+        if len(_RESOLVED) > 4096:  # bounded: shapes that vary without end don't pile up
+            _RESOLVED.clear()
+        _RESOLVED[key] = r
+    return r
+
+
+def _resolve_uncached(shape: tuple, old: tuple, op: str) -> tuple:
     numel = _prod(old)
     if -1 not in shape:
         if _prod(shape) == numel and (not shape or min(shape) >= 0):
             return shape
     else:
-        i = shape.index(-1)
-        rest = shape[:i] + shape[i + 1:]
-        if rest and min(rest) >= 0:
-            known = _prod(rest)
-            if known and numel % known == 0:
-                return shape[:i] + (numel // known,) + shape[i + 1:]
-        elif not rest:
-            return (numel,)
+        # one -1 among positive sizes makes the product negative: -product is the known part
+        known = -_prod(shape)
+        if known > 0 and numel % known == 0 and min(shape) == -1 and shape.count(-1) == 1:
+            r = list(shape)
+            r[shape.index(-1)] = numel // known
+            return tuple(r)
     return _resolve_slow(shape, numel, old, op)
 
 

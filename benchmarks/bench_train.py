@@ -41,7 +41,7 @@ def _limit_threads():
 
 
 # ------------------------------------------------------------------------ the frameworks ---
-def polyten_epochs(kind, x, y, epochs):
+def polyten_epoch(kind, x, y):
     import polyten as pt
     import polyten.nn as nn
     from polyten.data import DataLoader, TensorDataset
@@ -54,23 +54,20 @@ def polyten_epochs(kind, x, y, epochs):
     opt = pt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     loader = DataLoader(TensorDataset(pt.from_numpy(x), pt.from_numpy(y)), batch_size=64,
                         shuffle=True)
-    return _timed_epochs(model, opt, nn.CrossEntropyLoss(), loader, epochs)
+    return _epoch_fn(model, opt, nn.CrossEntropyLoss(), loader)
 
 
-def _timed_epochs(model, opt, loss_fn, loader, epochs):
-    """Seconds per epoch of the same training loop, written once for both frameworks."""
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
+def _epoch_fn(model, opt, loss_fn, loader):
+    """One epoch of the same training loop, written once for both frameworks."""
+    def epoch():
         for xb, yb in loader:
             opt.zero_grad()
             loss_fn(model(xb), yb).backward()
             opt.step()
-        times.append(time.perf_counter() - t0)
-    return times
+    return epoch
 
 
-def torch_epochs(kind, x, y, epochs):
+def torch_epoch(kind, x, y):
     import torch
     import torch.nn as nn
     torch.set_num_threads(1)
@@ -87,10 +84,10 @@ def torch_epochs(kind, x, y, epochs):
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
         batch_size=64, shuffle=True)
-    return _timed_epochs(model, opt, nn.CrossEntropyLoss(), loader, epochs)
+    return _epoch_fn(model, opt, nn.CrossEntropyLoss(), loader)
 
 
-def numpy_epochs(kind, x, y, epochs):
+def numpy_epoch(kind, x, y):
     """The MLP by hand: forward, softmax cross-entropy, backward, SGD with momentum."""
     assert kind == "mlp"
     rng = np.random.default_rng(0)
@@ -99,9 +96,8 @@ def numpy_epochs(kind, x, y, epochs):
     bs = [np.zeros(s[1], np.float32) for s in sizes]
     params = ws + bs
     bufs = [np.zeros_like(p) for p in params]
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
+
+    def epoch():
         order = rng.permutation(len(x))
         for i in range(0, len(x), 64):
             idx = order[i:i + 64]
@@ -124,11 +120,10 @@ def numpy_epochs(kind, x, y, epochs):
                 buf *= 0.9
                 buf += gr
                 prm -= 0.05 * buf
-        times.append(time.perf_counter() - t0)
-    return times
+    return epoch
 
 
-RUNNERS = {"polyten": polyten_epochs, "torch": torch_epochs, "numpy": numpy_epochs}
+RUNNERS = {"polyten": polyten_epoch, "torch": torch_epoch, "numpy": numpy_epoch}
 
 
 # ------------------------------------------------------------------------ peak memory -----
@@ -136,11 +131,13 @@ def _memory_child(framework: str, kind: str, epochs: int) -> None:
     """In a fresh process: reset the peak RSS after set-up, train, print the growth (bytes)."""
     _limit_threads()
     x, y = _digits()
-    RUNNERS[framework](kind, x, y, 1)  # imports, first-call caches
+    epoch = RUNNERS[framework](kind, x, y)
+    epoch()  # imports, first-call caches
     rss = _status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # resets VmHWM (the peak) to the current RSS
-    RUNNERS[framework](kind, x, y, epochs)
+    for _ in range(epochs):
+        epoch()
     print(json.dumps({"growth": _status("VmHWM") - rss}))
 
 
@@ -177,14 +174,21 @@ def main():
         torch = None
         frameworks = ["numpy", "polyten"]
         print(f"numpy {np.__version__}; torch not installed")
-    epochs = 3 if args.quick else 8
+    epochs = 3 if args.quick else 9
     for kind in ("mlp", "cnn"):
-        med = {}
-        for fw in frameworks:
-            if fw == "numpy" and kind == "cnn":
-                continue
-            times = RUNNERS[fw](kind, x, y, epochs + 1)[1:]  # the first epoch warms up
-            med[fw] = statistics.median(times)
+        # epochs of the frameworks in turns (one of each per round): this VM's speed drifts,
+        # and sequential runs would compare different machines
+        fns = {fw: RUNNERS[fw](kind, x, y) for fw in frameworks
+               if not (fw == "numpy" and kind == "cnn")}
+        times = {fw: [] for fw in fns}
+        for fn in fns.values():
+            fn()  # the first epoch warms up
+        for _ in range(epochs):
+            for fw, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                times[fw].append(time.perf_counter() - t0)
+        med = {fw: statistics.median(t) for fw, t in times.items()}
         row = "  ".join(f"{fw} {t * 1e3:7.1f} ms" for fw, t in med.items())
         ratios = []
         if "torch" in med:

@@ -100,7 +100,18 @@ class Backend:
         what the op's derivative rule saves, else ``None``) returning one native gradient per
         input (``None`` for inputs without one), already reduced to each input's shape and
         dtype.  Used when no graph of the backward is needed (``create_graph=False``); the
-        polyten-op formulas of ``polyten.autograd.derivatives`` run otherwise.
+        polyten-op formulas of ``polyten.autograd.derivatives`` run otherwise.  A kernel may
+        also return ``NotImplemented`` (the formulas run) or gradients of the broadcast shape
+        or another dtype (the engine reduces and casts them).
+    fused_optimizers : mapping of str to callable, optional
+        Whole optimizer steps on native arrays, updating parameters and state in place:
+        ``fused_optimizers["sgd"](params, grads, momentum_buffers, *, lr, weight_decay,
+        momentum, dampening, nesterov, maximize)`` and ``fused_optimizers["adam"]`` /
+        ``["adamw"]``: ``(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *,
+        amsgrad, beta1, beta2, lr, weight_decay, eps, maximize)`` -- lists of native arrays
+        (real floating, one dtype per parameter) and ints, the same arithmetic as
+        ``polyten.optim._functional`` (PyTorch's algorithms).  The core creates the state,
+        takes the generic path for cases a kernel does not cover, and counts the writes.
     """
 
     def __init__(self, name: str, kernels: Mapping[str, Callable], *,
@@ -116,7 +127,8 @@ class Backend:
                  device_guard: Optional[Callable[[int], Any]] = None,
                  synchronize: Optional[Callable[[Optional[int]], None]] = None,
                  version: str = "",
-                 backward_kernels: Optional[Mapping[str, Callable]] = None):
+                 backward_kernels: Optional[Mapping[str, Callable]] = None,
+                 fused_optimizers: Optional[Mapping[str, Callable]] = None):
         self.name = name
         self.kernels = dict(kernels)
         self.dtypes = frozenset(dtypes)
@@ -132,6 +144,7 @@ class Backend:
         self.synchronize = synchronize or (lambda index=None: None)
         self.version = version
         self.backward_kernels = dict(backward_kernels or {})
+        self.fused_optimizers = dict(fused_optimizers or {})
         # filled in by the registry
         self.distribution = ""
         self.distribution_version = ""

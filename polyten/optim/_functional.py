@@ -40,15 +40,46 @@ def register_fused(algorithm: str, backend: str, fn: Optional[Callable]) -> None
 
 
 def resolve(algorithm: str, params: List[Tensor]) -> Callable:
-    """The implementation of ``algorithm`` for these parameters: a backend's fused one when
-    registered for all of them, else the generic one written in polyten ops."""
+    """The implementation of ``algorithm`` for these parameters: a fused one when registered
+    for their backend (:func:`register_fused`) or offered by it (``Backend.fused_optimizers``)
+    and all of them live there, else the generic one written in polyten ops."""
+    if not params:
+        return _GENERIC[algorithm]
+    dev = params[0]._device
+    if any(p._device is not dev for p in params):
+        return _GENERIC[algorithm]
     table = _FUSED.get(algorithm)
-    if table and params:
-        backend = params[0]._device.type
-        fn = table.get(backend)
-        if fn is not None and all(p._device.type == backend for p in params):
+    if table:
+        fn = table.get(dev.type)
+        if fn is not None:
             return fn
+    kernel = dev.backend.fused_optimizers.get(algorithm)
+    if kernel is not None and all(p._dtype.kind == "f" for p in params):
+        return _native_step(algorithm, kernel)
     return _GENERIC[algorithm]
+
+
+def _native_step(algorithm: str, kernel: Callable) -> Callable:
+    """A backend's fused step on native arrays, behind the generic signature: the core keeps
+    the first SGD step (it creates the momentum buffers) and counts the in-place writes."""
+    generic = _GENERIC[algorithm]
+
+    def step(params, grads, *states, **hyper):
+        if algorithm == "sgd" and hyper["momentum"] != 0 and any(b is None for b in states[0]):
+            return generic(params, grads, *states, **hyper)
+        if any(g._dtype is not p._dtype for p, g in zip(params, grads)):
+            return generic(params, grads, *states, **hyper)
+        tensors = [s for s in states if s and isinstance(s[0], Tensor)]
+        kernel([p._data for p in params], [g._data for g in grads],
+               *[[t._data for t in s] if s and isinstance(s[0], Tensor) else s
+                 for s in states], **hyper)
+        for group in [params] + tensors:
+            for t in group:
+                v = t._version
+                if v is not None:
+                    v[0] += 1
+    step.__name__ = f"{algorithm}_fused"
+    return step
 
 
 def _signed(g: Tensor, p: Tensor, weight_decay: float, maximize: bool) -> Tensor:

@@ -7,6 +7,7 @@ import numpy as np
 from polyten.dispatch import Backend
 
 from .kernels import all_backward_kernels, all_kernels
+from .kernels.optim import optimizer_kernels
 
 DTYPE_NAMES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
                "float64", "complex64", "complex128")
@@ -37,4 +38,5 @@ def make_backend() -> Backend:
         indexed=False,
         version=f"numpy {np.__version__}",
         backward_kernels=all_backward_kernels(np),
+        fused_optimizers=optimizer_kernels(np),
     )

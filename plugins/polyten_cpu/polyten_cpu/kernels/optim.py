@@ -1,0 +1,82 @@
+"""Fused optimizer steps (``Backend.fused_optimizers``): SGD, Adam and AdamW on native arrays.
+
+The generic steps of ``polyten.optim._functional`` are the definition; these do the same
+arithmetic, in the same order and dtypes (so the results are identical), with in-place NumPy
+operations instead of polyten ops: at the sizes of small models an optimizer step costs the
+number of ops it dispatches (three or four per parameter for SGD with momentum, a dozen for
+Adam), and each polyten op pays its checks in Python.  The core creates the state, keeps the
+cases these do not cover (the first SGD step, complex parameters) and counts the writes.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def optimizer_kernels(xp) -> dict:
+    maximum_, sqrt_ = xp.maximum, xp.sqrt
+
+    def signed(g, p, weight_decay, maximize):
+        """The gradient the update uses (as ``_functional._signed``): never writes ``g``."""
+        if weight_decay != 0:
+            d = p * weight_decay
+            if maximize:
+                d -= g
+            else:
+                d += g
+            return d
+        return -g if maximize else g
+
+    def sgd(params, grads, momentum_buffers, *, lr, weight_decay, momentum, dampening,
+            nesterov, maximize):
+        for p, g, buf in zip(params, grads, momentum_buffers):
+            if momentum == 0:
+                if weight_decay != 0:
+                    p *= 1.0 - lr * weight_decay
+                p += g * (lr if maximize else -lr)
+                continue
+            d = signed(g, p, weight_decay, maximize)
+            buf *= momentum
+            buf += d if dampening == 0 else d * (1.0 - dampening)
+            if nesterov:
+                u = buf * momentum
+                u += d
+                u *= -lr
+                p += u
+            else:
+                p += buf * -lr
+
+    def adam_like(decoupled):
+        def step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *,
+                 amsgrad, beta1, beta2, lr, weight_decay, eps, maximize):
+            for i, p in enumerate(params):
+                g = grads[i]
+                m = exp_avgs[i]
+                v = exp_avg_sqs[i]
+                if weight_decay != 0 and decoupled:
+                    p *= 1.0 - lr * weight_decay
+                    g = -g if maximize else g
+                else:
+                    g = signed(g, p, weight_decay, maximize)
+                t = g * (1.0 - beta1)
+                m *= beta1
+                m += t
+                t *= g
+                t *= (1.0 - beta2) / (1.0 - beta1)
+                v *= beta2
+                v += t
+                if amsgrad:
+                    vmax = max_exp_avg_sqs[i]
+                    maximum_(vmax, v, out=vmax)
+                    v = vmax
+                step = state_steps[i]
+                bc1 = 1.0 - beta1 ** step
+                bc2_sqrt = math.sqrt(1.0 - beta2 ** step)
+                denom = sqrt_(v)
+                denom += eps * bc2_sqrt
+                u = m / denom
+                u *= -lr * bc2_sqrt / bc1
+                p += u
+        return step
+
+    return {"sgd": sgd, "adam": adam_like(False), "adamw": adam_like(True)}

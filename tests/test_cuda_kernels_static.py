@@ -560,8 +560,12 @@ def test_sync_free_pow_and_mean_backward(cuda_kernels):
 
 # --- fused optimizer steps vs torch.optim -------------------------------------------------------
 def _opt_fns(cuda_kernels):
+    """The fused steps behind the core's adapter (as ``polyten.optim`` calls them): tensors
+    in, the first SGD step generic, writes counted."""
+    from polyten.optim import _functional as F
     from polyten_cuda import optim as copt
-    return copt.make(cuda_kernels[3], cuda_kernels[2])
+    native = copt.make(cuda_kernels[3], cuda_kernels[2])
+    return {name: F._native_step(name, fn) for name, fn in native.items()}
 
 
 def _params(dtype="float64"):
@@ -651,16 +655,12 @@ def test_fused_adam_float16_computes_in_float32(cuda_kernels):
         _close(a.numpy(), b.numpy(), rtol=2e-3, atol=2e-3)
 
 
-def test_fused_optimizer_falls_back_for_complex(cuda_kernels):
-    fns = _opt_fns(cuda_kernels)
+def test_fused_optimizer_falls_back_for_complex():
+    # the core keeps complex parameters on the generic step (fused kernels are real-only)
+    from polyten.optim import _functional as F
     p = pt.tensor(np.array([1 + 1j, 2 - 1j], dtype=np.complex128))
-    g = pt.tensor(np.array([0.5 + 0j, -1j], dtype=np.complex128))
-    bufs = [None]
-    fns["sgd"]([p], [g], bufs, lr=0.1, weight_decay=0.0, momentum=0.5, dampening=0.0,
-               nesterov=False, maximize=False)
-    np.testing.assert_allclose(p.numpy(), np.array([1 + 1j, 2 - 1j]) - 0.1 * np.array([0.5, -1j]),
-                               rtol=1e-12)
-    assert bufs[0] is not None
+    assert F.resolve("sgd", [p]) is F.sgd
+    assert F.resolve("adam", [p]) is F.adam
 
 
 # --- the whole backend through polyten's dispatch, on the host stand-in ------------------------
@@ -673,7 +673,6 @@ def emulated_cuda():
         pytest.skip("no host C++ compiler (g++) to run the fused CUDA kernel bodies")
     from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, \
         unregister_plugin
-    from polyten.optim import _functional as F
     from polyten_cpu.backend import DTYPE_NAMES
     from polyten_cuda import optim as copt
     fake = fake_cupy(1)
@@ -682,14 +681,12 @@ def emulated_cuda():
     def load():
         from polyten_cuda import kernels as ck
         kernels, backward, ew = ck.build(fake, rng, np.dtype, 1)
-        copt_fns = copt.make(fake, ew)
-        for name, fn in copt_fns.items():
-            F.register_fused(name, "fakecuda", fn)
         return Backend("fakecuda", kernels, dtypes=DTYPE_NAMES, native_dtype=np.dtype,
                        dtype_name=lambda a: getattr(a, "dtype", None) is not None and
                        a.dtype.name or None,
                        is_native=lambda o: isinstance(o, (np.ndarray, np.generic)),
-                       seed=rng.seed, backward_kernels=backward)
+                       seed=rng.seed, backward_kernels=backward,
+                       fused_optimizers=copt.make(fake, ew))
 
     class Plugin:
         @hookimpl
@@ -702,8 +699,6 @@ def emulated_cuda():
             yield pt.device("fakecuda")
         finally:
             unregister_plugin(pname)
-            for name in ("adam", "adamw", "sgd"):
-                F.register_fused(name, "fakecuda", None)
 
 
 @pytest.mark.parametrize("opt", ["adam", "sgd"])
@@ -761,7 +756,8 @@ def test_conformance_nn_area_on_the_emulated_backend(emulated_cuda):
 
 def test_make_backend_on_the_stand_in(monkeypatch):
     """``polyten_cuda.backend.make_backend`` with the stand-in as ``cupy``: the Backend's
-    facts, the fused optimizer steps registered for "cuda", and the peak-memory bookkeeping of
+    facts, its fused optimizer steps (``Backend.fused_optimizers``), and the peak-memory
+    bookkeeping of
     the allocator it installs (a stand-in pool)."""
     from polyten.optim import _functional as F
 
@@ -803,7 +799,8 @@ def test_make_backend_on_the_stand_in(monkeypatch):
             assert b.version == "cupy stand-in"
             assert {"softmax", "nll_loss", "from_pinned"} <= set(b.kernels)
             assert {"softmax", "sigmoid", "relu"} <= set(b.backward_kernels)
-            assert set(F._FUSED["adam"]) >= {"cuda"} and "cuda" in F._FUSED["sgd"]
+            assert set(b.fused_optimizers) == {"adam", "adamw", "sgd"}
+            assert not F._FUSED.get("adam") and not F._FUSED.get("sgd")  # nothing global
             rt = b.runtime
             assert rt.device_name(0) == "Stand-in GPU"
             (malloc,) = installed

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 from heapq import heappop, heappush
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from ..api import dtypes as _dt
 from ..api.tensor import wrap

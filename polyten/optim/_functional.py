@@ -8,10 +8,10 @@ with as few ops per parameter as the formula allows (constants are folded into P
 of an optimizer step is the number of ops it dispatches.  Results equal PyTorch's formulas up to
 rounding.
 
-A backend may replace an algorithm with a fused implementation (one kernel for all parameters)
-through :func:`register_fused`; :func:`resolve` picks it when all the parameters of a group live
-on that backend.  A fused implementation takes the same arguments and must give the same
-results.
+A backend may replace an algorithm with a fused step on native arrays
+(``Backend.fused_optimizers``), and code may register a tensor-level replacement with
+:func:`register_fused`; :func:`resolve` picks one when all the parameters of a group live on
+one device.  A fused implementation must give the same results.
 """
 
 from __future__ import annotations

@@ -167,7 +167,6 @@ def make_backend() -> Backend:
     count = cupy.cuda.runtime.getDeviceCount()
     kernels, backward, ew = _kernels.build(cupy, rng, _NATIVE.__getitem__, count)
     runtime = CudaRuntime(rng)
-    _optim.register(_optim.make(cupy, ew))
 
     backend = Backend(
         "cuda", kernels,
@@ -184,6 +183,7 @@ def make_backend() -> Backend:
         synchronize=runtime.synchronize,
         version=f"cupy {cupy.__version__}",
         backward_kernels=backward,
+        fused_optimizers=_optim.make(cupy, ew),
     )
     # services beyond the Backend contract: polyten.cuda reads `runtime`, and the core's
     # .to() uses `copy_between_devices` for cuda:i -> cuda:j instead of a trip through the host

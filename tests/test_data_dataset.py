@@ -198,7 +198,8 @@ def test_import_polyten_does_not_import_numpy_or_data():
             "import polyten.utils.data as d; import polyten.data as pd; "
             "assert d is pd and d.DataLoader is pd.DataLoader and polyten.data is pd; "
             "from polyten.utils.data.sampler import RandomSampler; "
-            "assert RandomSampler is pd.RandomSampler")
+            "assert RandomSampler is pd.RandomSampler; "
+            "assert 'numpy' not in sys.modules, 'polyten.data loaded numpy at import'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -3,14 +3,13 @@ main process (``num_workers=0``) and in worker processes."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..api._core import wrap
 from ..api import dtypes as _dt
 from ..dispatch.dispatcher import kernels
 from ._convert import delivery, to_target
 from .collate import default_collate, default_convert
 from .dataset import TensorDataset
+from ._host import np
 
 _from_host = kernels("from_host")
 _getitem = kernels("getitem")
@@ -59,8 +58,21 @@ class CheckedIndices:
     """Marks an int64 index array whose entries were checked against the dataset length."""
 
 
-class _Checked(np.ndarray, CheckedIndices):
-    pass
+_CHECKED = []  # the ndarray subclass below, made on first use (NumPy loads lazily)
+
+
+def _checked_type() -> type:
+    if not _CHECKED:
+        _CHECKED.append(type("_Checked", (np.ndarray, CheckedIndices),
+                             {"__module__": __name__}))
+    return _CHECKED[0]
+
+
+def __getattr__(name):
+    # pickle finds the class by name (index arrays travel to worker processes)
+    if name == "_Checked":
+        return _checked_type()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def checked_indices(arr: np.ndarray, n: int, sampler) -> np.ndarray:
@@ -71,7 +83,7 @@ def checked_indices(arr: np.ndarray, n: int, sampler) -> np.ndarray:
         raise IndexError(f"DataLoader: {type(sampler).__name__} yielded index {bad}, out of "
                          f"range for a dataset of length {n}; build the sampler over this "
                          f"dataset")
-    return arr.view(_Checked)
+    return arr.view(_checked_type())
 
 
 class MapFetcher:

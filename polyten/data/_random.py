@@ -8,9 +8,8 @@ reproducible, as ``torch.manual_seed`` does for PyTorch's samplers.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..api.generator import Generator
+from ._host import np
 
 _INT63 = 2 ** 63 - 1
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 import collections.abc
 import copy
 
-import numpy as np
-
 from ..api._core import Tensor
 from ..api.shape import stack as _stack
 from ._convert import batch_indices, host_to_tensor, to_target
+from ._host import np
 
 __all__ = ["default_collate", "default_convert"]
 
@@ -209,8 +208,9 @@ def _collate_sequence(batch, path):
     return out if type(batch[0]) in (tuple, list) else type(batch[0])(out)
 
 
+# (NumPy arrays take the isinstance branch of _collate: the table is built before NumPy loads)
 _EXACT = {
-    Tensor: _collate_tensors, np.ndarray: _collate_arrays, str: _collate_strings,
+    Tensor: _collate_tensors, str: _collate_strings,
     bytes: _collate_strings, dict: _collate_mapping, tuple: _collate_sequence,
     list: _collate_sequence,
     bool: lambda b, p: _collate_numbers(b, p, None),

@@ -13,10 +13,9 @@ from __future__ import annotations
 import numbers
 from typing import Generic, Iterator, List, Optional, Sequence, TypeVar
 
-import numpy as np
-
 from ..api._core import Tensor
 from ._random import check_generator, host_rng
+from ._host import np
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
            "WeightedRandomSampler", "BatchSampler"]

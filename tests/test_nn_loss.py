@@ -460,30 +460,49 @@ def test_loss_modules_match_functional_and_torch_repr():
         assert nn.MSELoss(reduce=False).reduction == "none"
 
 
-# ------------------------------------------------------- fused nll_loss vs the default ---
+# ------------------------------------------- fused nll_loss / cross_entropy vs defaults ---
 @pytest.mark.parametrize("shape", [(6, 4), (4,), (2, 4, 3)])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted", [False, True])
-def test_nll_loss_fused_and_default_agree(shape, reduction, weighted):
-    """The cpu backend fuses nll_loss (and log_softmax); a backend without the kernels runs
-    the polyten-op defaults: same values and gradients, one node per op either way."""
+@pytest.mark.parametrize("fn, node", [
+    (lambda x, t, **kw: F.cross_entropy(x, t, **kw), "CrossEntropyBackward0"),
+    (lambda x, t, **kw: F.nll_loss(F.log_softmax(x, 1 if x.ndim > 1 else 0), t, **kw),
+     "NllLossBackward0")], ids=["cross_entropy", "nll_loss"])
+def test_loss_fused_and_default_agree(shape, reduction, weighted, fn, node):
+    """The cpu backend fuses cross_entropy, nll_loss and log_softmax (forward and backward);
+    a backend without the kernels runs the polyten-op defaults and the derivative formulas:
+    same values and gradients, one node per op either way -- and both equal NumPy's float64
+    softmax - one_hot formula."""
     from conftest import cpu_clone
     x, t = _logits_targets(shape, seed=5, ignore=True)
     w = np.abs(rand(shape[1] if len(shape) > 1 else shape[0], seed=6)) + 0.1
     g = rand(*t.shape, seed=7) if reduction == "none" else np.array(0.7)
     results = []
-    with cpu_clone("nofusednll", drop=("nll_loss", "log_softmax")) as dev:
+    with cpu_clone("nofusednll", drop=("cross_entropy", "nll_loss", "log_softmax")) as dev:
         for device in ("cpu", dev):
             px = pt.tensor(x, device=device, requires_grad=True)
             kw = {"reduction": reduction}
             if weighted:
                 kw["weight"] = pt.tensor(w, device=device)
-            out = F.cross_entropy(px, pt.tensor(t, device=device), **kw)
-            assert type(out.grad_fn).__name__ == "NllLossBackward0"
+            out = fn(px, pt.tensor(t, device=device), **kw)
+            assert type(out.grad_fn).__name__ == node
             out.backward(pt.tensor(g, device=device))
             results.append((out.detach().to("cpu").numpy(), px.grad.to("cpu").numpy()))
     close(results[0][0], results[1][0], rtol=1e-12)
     close(results[0][1], results[1][1], rtol=1e-12)
+    # the reference: d/dx = c * (softmax(x) - one_hot(t)) along the class dim, where c is
+    # each target's weight times g (0 when ignored), over the summed weights for 'mean'
+    cd = 1 if x.ndim > 1 else 0
+    valid = t != -100
+    tt = np.where(valid, t, 0)
+    c = valid * (w[tt] if weighted else 1.0)
+    if reduction == "mean":
+        c = c / c.sum()
+    c = np.expand_dims(c * g, cd)
+    p = np.exp(x - x.max(cd, keepdims=True))
+    p /= p.sum(cd, keepdims=True)
+    onehot = np.moveaxis(np.eye(x.shape[cd])[tt], -1, cd)
+    close(results[0][1], c * (p - onehot), rtol=1e-12, atol=1e-15)
 
 
 def test_cross_entropy_double_backward():

@@ -2510,9 +2510,9 @@ def _ce_samples(dtype, rng):
     return out
 
 
-add(OpInfo("nn.functional.cross_entropy", "nn", ref=_ce_ref, samples=_ce_samples,
-           dtypes="real_floating", rejects=(), result=lambda s, d: d, tol="loose",
-           differentiable=True, errors=lambda rng: [
+add(OpInfo("nn.functional.cross_entropy", "nn", optable="cross_entropy", ref=_ce_ref,
+           samples=_ce_samples, dtypes="real_floating", rejects=(), result=lambda s, d: d,
+           tol="loose", differentiable=True, errors=lambda rng: [
                _ex("class indices of the input's shape", _f32(rng, (4, 3)),
                    _i64(np.zeros((4, 3), dtype=np.int64)), exc=ValueError,
                    match=["cross_entropy", "(4,)", "(4, 3)"]),

@@ -796,12 +796,15 @@ define("linear", _linear_x, _linear_w, lambda n, g: g)
 
 
 def _nll_loss_grad(n, g):
-    """-w[t] * g / (summed weights, for 'mean') at each target's class, 0 elsewhere (and 0
-    for ignored targets, also when every target is ignored)."""
+    return _nll_onehot(n.params, g, n.shapes[0][1])
+
+
+def _nll_onehot(p, g, dtype):
+    """nll_loss's input gradient: -w[t] * g / (summed weights, for 'mean') at each target's
+    class, 0 elsewhere (and 0 for ignored targets, also when every target is ignored)."""
     from ..api.tensor import wrap
-    p = n.params
     cdim = p["cdim"]
-    dev, dtype = g.device, n.shapes[0][1]
+    dev = g.device
     target = wrap(p["target"], dev, pt.int64)  # params hold natives (see nll_loss)
     weight = None if p["weight"] is None else wrap(p["weight"], dev, dtype)
     valid = target != p["ignore_index"]
@@ -812,7 +815,7 @@ def _nll_loss_grad(n, g):
     if p["reduction"] == "mean":
         d = w.sum()
         w = w / pt.where(d == 0, 1.0, d)  # all ignored: w is all 0, so is the gradient
-    shape = tuple(n.shapes[0][0])
+    shape = p["shape"]
     # a one-hot mask (an ignored target matches no class), not scatter: no index checks
     classes = pt.arange(shape[cdim], device=g.device).reshape(
         (shape[cdim],) + (1,) * (len(shape) - cdim - 1))
@@ -822,6 +825,24 @@ def _nll_loss_grad(n, g):
 # params (no gradient): target and weight (natives), ignore_index, reduction, the class dim
 # and the input's shape
 define("nll_loss", _nll_loss_grad, inputs=False)
+
+
+def _cross_entropy_grad(n, g):
+    """log_softmax's backward of (nll_loss's backward of the loss's gradient, plus the
+    gradient of the log-probabilities output, which only a double backward sends)."""
+    g_loss, g_logp = g
+    p = n.params
+    gl = None if g_loss is None else _nll_onehot(p, g_loss, n.shapes[0][1])
+    if g_logp is not None:
+        gl = g_logp if gl is None else gl + g_logp
+    # output 1 (the log-probabilities) has this node as grad_fn: a double backward
+    # differentiates through it again
+    return gl - pt.exp(n.output(1)) * gl.sum(dim=p["cdim"], keepdim=True)
+
+
+# outputs: (loss, log-probabilities); the second is kept internal by nn.functional, so its
+# gradient is None in a first-order backward (not zeros: none_grads)
+define("cross_entropy", _cross_entropy_grad, inputs=False, output=True, none_grads=True)
 
 
 # --- nn losses with PyTorch's own gradient formulas (recorded by polyten.nn.functional) ------

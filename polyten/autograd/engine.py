@@ -1,7 +1,9 @@
 """The backward pass: topological traversal of the recorded graph.
 
-Nodes run in reverse creation order once every gradient flowing into them has arrived; each
-runs its rule's formulas (under grad mode = ``create_graph``, so the backward itself is recorded
+Nodes run in reverse creation order (``Node.seq``; leaf accumulators last).  A node is created
+after the nodes of its inputs, so every node that can send it a gradient has a larger ``seq``
+and has run before it: no dependency counting is needed, only a max-heap of the nodes reached
+so far.  Each runs its rule's formulas (under grad mode = ``create_graph``, so the backward itself is recorded
 for higher-order gradients), undoes broadcasting (:func:`sum_to`) and casts to the input's dtype
 in one place, then hands the gradients to ``next_functions``.
 """
@@ -209,7 +211,6 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
     not in it (by id) are not accumulated into.
     """
     buffers: Dict = {}
-    deps: Dict = {}
     starts = []
     for t, g in zip(roots, root_grads):
         ag = t._ag
@@ -223,24 +224,11 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
         buf = buffers.setdefault(node, [None] * node.n_outputs)
         buf[idx] = _add(buf[idx], g)
         starts.append(node)
-    # dependency counts over the reachable graph
-    seen = set()
-    stack = list(starts)
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        for m, _ in n.next_functions:
-            if m is not None:
-                deps[m] = deps.get(m, 0) + 1
-                if m not in seen:
-                    stack.append(m)
     captured = {}
     heap = []
     pushed = set()
     for n in starts:
-        if deps.get(n, 0) == 0 and n not in pushed:
+        if n not in pushed:
             pushed.add(n)
             heapq.heappush(heap, (-n.seq, id(n), n))
     _STORED[0] = set()
@@ -262,7 +250,8 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
             if (grads[0] is None) if node.n_outputs == 1 else all(g is None for g in grads):
                 in_grads = [None] * len(node.next_functions)
             else:
-                if node.n_outputs > 1 and any(g is None for g in grads):
+                if node.n_outputs > 1 and not node.rule.none_grads and \
+                        any(g is None for g in grads):
                     grads = [g if g is not None else _zeros_for(node, i)
                              for i, g in enumerate(grads)]
                 in_grads = _call_rule(node, grads)
@@ -285,9 +274,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
                         buf = buffers[m] = [None] * m.n_outputs
                     old = buf[idx]
                     buf[idx] = g if old is None else old + g
-                d = deps[m] - 1
-                deps[m] = d
-                if d == 0 and m not in pushed:
+                if m not in pushed:  # it runs once every larger seq has run (see above)
                     pushed.add(m)
                     heappush(heap, (-m.seq, id(m), m))
     finally:

@@ -21,10 +21,12 @@ class Rule:
     ``save_inputs`` / ``save_output``: whether the formulas read ``node.inputs`` /
     ``node.outputs`` (otherwise only shapes and dtypes are kept, and nothing big stays alive).
     ``formulas`` is ``None`` for a rule not written yet: backward then raises, naming the op.
+    ``none_grads``: the formulas of a multi-output op take ``None`` for an output that got no
+    gradient (otherwise the engine passes zeros of that output's shape).
     """
 
     __slots__ = ("name", "formulas", "save_inputs", "save_output", "cls", "holomorphic",
-                 "variadic")
+                 "variadic", "none_grads")
 
     def __init__(self, name: str):
         self.name = name
@@ -33,6 +35,7 @@ class Rule:
         self.save_output = True
         self.holomorphic = True
         self.variadic = None
+        self.none_grads = False
         self.cls = node_class(name)
 
     def __repr__(self) -> str:
@@ -51,7 +54,7 @@ def rule(name: str) -> Rule:
 
 
 def define(name: str, *formulas, inputs: bool = True, output: bool = False,
-           holomorphic: bool = True) -> Rule:
+           holomorphic: bool = True, none_grads: bool = False) -> Rule:
     """Register the formulas of ``name`` (one per input; ``None`` = no gradient).
 
     Formulas are written as plain derivatives (``g * f'(z)``).  For complex values polyten
@@ -65,6 +68,7 @@ def define(name: str, *formulas, inputs: bool = True, output: bool = False,
     r.save_inputs = inputs
     r.save_output = output
     r.holomorphic = holomorphic
+    r.none_grads = none_grads
     return r
 
 

@@ -351,6 +351,12 @@ _decl(C, "core", "real_floating", "custom", True,
       "(C,) of x's dtype or None; reduction 'none' (target's shape), 'sum' or 'mean' (0-d, "
       "divided by the summed weights of the targets: nan when all are ignored); result of x's "
       "dtype; default: gather + where", arity=2)
+_decl(C, "core", "real_floating", "custom", True,
+      "cross_entropy(x, target, weight, ignore_index, reduction)",
+      "cross entropy of logits x with class-index targets (no label smoothing), arguments as "
+      "nll_loss's; returns (loss, logp): the loss as nll_loss(log_softmax(x, class dim)) "
+      "returns it, and those log-probabilities (x's shape and dtype), which the backward "
+      "reads; default: log_softmax then nll_loss", arity=2)
 
 # --- nn: normalisation (polyten.nn.functional._norm) -----------------------------------------
 _decl(C, "core", "real_floating", "custom", True, "layer_norm(x, weight, bias, ndim, eps)",

@@ -32,6 +32,8 @@ _where = _ew.where
 _REDUCTIONS = ("none", "mean", "sum")
 _nll_k = kernels("nll_loss")
 _nll_rule = _rule("nll_loss")
+_ce_k = kernels("cross_entropy")
+_ce_rule = _rule("cross_entropy")
 _amin_k, _amax_k, _any_k = kernels("amin"), kernels("amax"), kernels("any")
 _ne_k, _lt_k, _ge_k = kernels("ne"), kernels("lt"), kernels("ge")
 _and_k, _or_k = kernels("logical_and"), kernels("logical_or")
@@ -242,32 +244,76 @@ def _nll_default(x, target, weight, ignore_index, reduction):
 register_default("nll_loss", _nll_default)
 
 
+def _nll_args(op, x, target, weight, ignore_index):
+    """Targets bounds-checked and int64, the weight in ``x``'s dtype, and the class dim."""
+    cdim = 1 if x.ndim >= 2 else 0
+    _check_targets(op, target, x.shape[cdim], ignore_index)
+    if target._dtype.name != "int64":
+        target = target.to("int64")
+    if weight is not None and weight._dtype is not x._dtype:
+        weight = weight.to(x._dtype)
+    return target, weight, cdim
+
+
+def _nll_params(x, target, weight, ignore_index, reduction, cdim):
+    # natives: the rule and a backend's fused backward kernel both read them
+    return {"target": target._data, "weight": None if weight is None else weight._data,
+            "ignore_index": ignore_index, "reduction": reduction, "cdim": cdim,
+            "shape": tuple(x._data.shape)}
+
+
+def _nll_plain(logp, target, weight, ignore_index, reduction):
+    """The ``nll_loss`` kernel (or its default) on checked arguments, nothing recorded."""
+    dev, dt = logp._device, logp._dtype
+    k = _nll_k[dev.backend]
+    if k is None:
+        return _nll_default(wrap(logp._data, dev, dt), target,
+                            None if weight is None else wrap(weight._data, dev, dt),
+                            ignore_index, reduction)
+    return wrap(k(logp._data, target._data, None if weight is None else weight._data,
+                  ignore_index, reduction), dev, dt)
+
+
 def _nll(op, logp, target, weight, ignore_index, reduction):
     """``nll_loss`` on log-probabilities ``logp`` (N, C, ...) / (C,): the op-table composite
     (fused on cpu), recorded as one node."""
-    cdim = 1 if logp.ndim >= 2 else 0
-    C = logp.shape[cdim]
-    _check_targets(op, target, C, ignore_index)
-    if target._dtype.name != "int64":
-        target = target.to("int64")
-    dev, dt = logp._device, logp._dtype
-    if weight is not None and weight._dtype is not dt:
-        weight = weight.to(dt)
-    k = _nll_k[dev.backend]
-    if k is None:
-        out = _nll_default(wrap(logp._data, dev, dt), target,
-                           None if weight is None else wrap(weight._data, dev, dt),
-                           ignore_index, reduction)
-    else:
-        out = wrap(k(logp._data, target._data, None if weight is None else weight._data,
-                     ignore_index, reduction), dev, dt)
+    target, weight, cdim = _nll_args(op, logp, target, weight, ignore_index)
+    out = _nll_plain(logp, target, weight, ignore_index, reduction)
     if logp._ag is not None and _grad_on():
-        # natives in params: the rule and a backend's fused backward kernel both read them
-        _record(_nll_rule, out, (logp,), {
-            "target": target._data, "weight": None if weight is None else weight._data,
-            "ignore_index": ignore_index, "reduction": reduction, "cdim": cdim,
-            "shape": tuple(logp._data.shape)})
+        _record(_nll_rule, out, (logp,),
+                _nll_params(logp, target, weight, ignore_index, reduction, cdim))
     return out
+
+
+def _ce_default(x, target, weight, ignore_index, reduction):
+    """Default of the ``cross_entropy`` composite: log_softmax, then nll_loss (polyten ops
+    on plain, unrecorded tensors)."""
+    logp = log_softmax(x, 1 if x.ndim >= 2 else 0)
+    return _nll_plain(logp, target, weight, ignore_index, reduction), logp
+
+
+register_default("cross_entropy", _ce_default)
+
+
+def _cross_entropy(op, x, target, weight, ignore_index, reduction):
+    """Cross entropy of logits ``x`` with class-index targets: the op-table composite (one
+    kernel and one node; its backward is ``softmax - one_hot``, fused on cpu)."""
+    target, weight, cdim = _nll_args(op, x, target, weight, ignore_index)
+    dev, dt = x._device, x._dtype
+    k = _ce_k[dev.backend]
+    if k is None or 0 in x._data.shape:  # the default handles empty inputs
+        loss, logp = _ce_default(wrap(x._data, dev, dt), target, weight, ignore_index,
+                                 reduction)
+    else:
+        loss, logp = k(x._data, target._data, None if weight is None else weight._data,
+                       ignore_index, reduction)
+        loss, logp = wrap(loss, dev, dt), wrap(logp, dev, dt)
+    if x._ag is not None and _grad_on():
+        # the log-probabilities are the node's second output, kept for the backward and
+        # never returned
+        _record(_ce_rule, (loss, logp), (x,),
+                _nll_params(x, target, weight, ignore_index, reduction, cdim))
+    return loss
 
 
 def _smoothed_nll(op, logp, target, weight, ignore_index, reduction, smoothing):
@@ -377,11 +423,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
                              f"(class probabilities)")
         return _prob_cross_entropy(input, target, weight, reduction, label_smoothing, cdim, C)
     _index_target(op, input, target)
-    logp = log_softmax(input, cdim)
     if label_smoothing:
-        return _smoothed_nll(op, logp, target, weight, ignore_index, reduction,
-                             float(label_smoothing))
-    return _nll(op, logp, target, weight, ignore_index, reduction)
+        return _smoothed_nll(op, log_softmax(input, cdim), target, weight, ignore_index,
+                             reduction, float(label_smoothing))
+    return _cross_entropy(op, input, target, weight, ignore_index, reduction)
 
 
 def _prob_cross_entropy(input, target, weight, reduction, smoothing, cdim, C):

@@ -1,4 +1,5 @@
-"""Fused kernels of nn composites: ``softmax``, ``log_softmax``, ``linear``, ``nll_loss``.
+"""Fused kernels of nn composites: ``softmax``, ``log_softmax``, ``linear``, ``nll_loss``,
+``cross_entropy``.
 
 Each is one pass of array-library calls working in place on one temporary, instead of the
 default's chain of polyten ops (one allocation and one dispatch per step).  The core has
@@ -69,6 +70,9 @@ def kernels(xp, **ctx) -> dict:
 
     take_along_axis = xp.take_along_axis
     arange = xp.arange
+    count_nonzero = xp.count_nonzero
+    # whether every target counts may be tested on the host: not on CuPy (a synchronisation)
+    host = xp.__name__ == "numpy"
 
     def nll_loss(x, target, weight, ignore_index, reduction):
         if x.ndim == 1:
@@ -76,7 +80,8 @@ def kernels(xp, **ctx) -> dict:
         else:
             cdim = 1
         valid = target != ignore_index
-        t = xp.where(valid, target, 0)
+        every = host and count_nonzero(valid) == valid.size  # no target ignored
+        t = target if every else xp.where(valid, target, 0)
         if x.ndim == 2:
             picked = x[arange(x.shape[0]), t]
         elif x.ndim == 1:
@@ -84,8 +89,16 @@ def kernels(xp, **ctx) -> dict:
         else:
             picked = take_along_axis(x, xp.expand_dims(t, cdim), cdim).squeeze(cdim)
         acc = f32 if x.dtype == f16 else x.dtype
+        picked = picked.astype(acc, copy=False)
+        if every and weight is None:  # the common case: no mask, no weights
+            if reduction == "none":
+                return arr(xp.negative(picked).astype(x.dtype, copy=False))
+            total = -sum_reduce(picked, axis=None, keepdims=False)
+            if reduction == "mean":
+                total = total / picked.size if picked.size else float("nan")
+            return asarray(total, dtype=x.dtype)
         w = valid.astype(acc) if weight is None else weight[t].astype(acc) * valid
-        loss = arr(-(picked.astype(acc) * w))
+        loss = arr(-(picked * w))
         if reduction == "none":
             return arr(loss.astype(x.dtype))
         total = loss.sum()
@@ -95,8 +108,12 @@ def kernels(xp, **ctx) -> dict:
             total = total / d if d else xp.asarray(float("nan"), acc)
         return asarray(total, dtype=x.dtype)
 
+    def cross_entropy(x, target, weight, ignore_index, reduction):
+        logp = log_softmax(x, 1 if x.ndim >= 2 else 0)
+        return nll_loss(logp, target, weight, ignore_index, reduction), logp
+
     return {"softmax": softmax, "log_softmax": log_softmax, "linear": linear,
-            "nll_loss": nll_loss}
+            "nll_loss": nll_loss, "cross_entropy": cross_entropy}
 
 
 def backward_kernels(xp, **ctx) -> dict:
@@ -131,20 +148,37 @@ def backward_kernels(xp, **ctx) -> dict:
         xp.subtract(g, e, out=e)
         return (arr(e),)
 
-    def nll_loss(grads, inputs, outputs, params):
-        g = grads[0]
-        target, weight, cdim = params["target"], params["weight"], params["cdim"]
-        shape = params["shape"]
-        dt = g.dtype
-        acc = f32 if dt == f16 else dt
+    host = xp.__name__ == "numpy"
+
+    def target_coef(g, params, acc):
+        """(targets with ignored ones at 0, each target's loss weight times ``g``: 0 for the
+        ignored ones, divided by the summed weights for 'mean').  The second is 0-d when it
+        is the same for every target; never ``g`` itself, so callers may write it."""
+        target, weight = params["target"], params["weight"]
         valid = target != params["ignore_index"]
+        if weight is None and host and xp.count_nonzero(valid) == valid.size:
+            # no target ignored, no weights (the common case): g over the count for 'mean'
+            if params["reduction"] == "mean":
+                return target, arr(xp.true_divide(g, max(valid.size, 1), dtype=acc))
+            return target, g.astype(acc)  # a copy
         t = xp.where(valid, target, 0)
-        w = valid.astype(acc) if weight is None else weight[t].astype(acc) * valid
+        # arr: 0-d comparisons give NumPy scalars, which in-place operations cannot write
+        w = arr(valid.astype(acc) if weight is None else weight[t].astype(acc) * valid)
         if params["reduction"] == "mean":
             d = w.sum()
             if d:
                 w /= d
-        coef = w * -g  # 0 for ignored targets
+        w *= g
+        return t, w
+
+    def nll_loss(grads, inputs, outputs, params):
+        g = grads[0]
+        cdim, shape = params["cdim"], params["shape"]
+        dt = g.dtype
+        t, coef = target_coef(g, params, f32 if dt == f16 else dt)
+        xp.negative(coef, out=coef)
+        if coef.ndim != t.ndim:
+            coef = xp.broadcast_to(coef, t.shape)
         out = xp.zeros(shape, dtype=dt)
         if len(shape) == 2:
             out[xp.arange(shape[0]), t] = coef
@@ -171,5 +205,29 @@ def backward_kernels(xp, **ctx) -> dict:
             gb = arr((gb.sum() if bias.ndim == 0 else gb).astype(bias.dtype, copy=False))
         return (gx, gw, gb)
 
+    def cross_entropy(grads, inputs, outputs, params):
+        g, g_logp = grads
+        if g_logp is not None:  # only a double backward sends it: the formulas do that
+            return NotImplemented
+        logp = outputs[1]
+        cdim = params["cdim"]
+        dt = logp.dtype
+        acc = f32 if dt == f16 else dt
+        t, coef = target_coef(g, params, acc)
+        # softmax * coef, minus coef at each target's class
+        p = xp.exp(logp.astype(acc) if dt != acc else logp)
+        if p.ndim == 2:
+            p *= coef[:, None] if coef.ndim else coef
+            p[xp.arange(p.shape[0]), t] -= coef
+        elif p.ndim == 1:
+            p *= coef
+            p[t] -= coef
+        else:
+            c = xp.expand_dims(coef, cdim) if coef.ndim else coef
+            p *= c
+            ti = xp.expand_dims(t, cdim)
+            xp.put_along_axis(p, ti, xp.take_along_axis(p, ti, cdim) - c, cdim)
+        return (arr(p.astype(dt, copy=False)),)
+
     return {"softmax": softmax, "log_softmax": log_softmax, "nll_loss": nll_loss,
-            "linear": linear}
+            "linear": linear, "cross_entropy": cross_entropy}

@@ -357,7 +357,8 @@ def test_kernel_table_covers_the_op_table(device_count):
     for name in ("softmax", "log_softmax", "nll_loss", "linear", "relu", "layer_norm",
                  "batch_norm", "conv", "max_pool", "pin_memory", "from_pinned", "is_pinned"):
         assert name in kernels, name
-    for name in ("sigmoid", "tanh", "relu", "softmax", "log_softmax", "nll_loss", "mean"):
+    for name in ("sigmoid", "tanh", "relu", "softmax", "log_softmax", "nll_loss",
+                 "cross_entropy", "mean"):
         assert name in backward, name
     assert set(ew) == set(fused_src.ELEMENTWISE)
 
@@ -527,6 +528,54 @@ def test_fused_nll_loss_forward_backward(cuda_kernels, reduction, shape, weighte
     (gx,) = backward["nll_loss"]((g,), (x,), (out,), params)
     assert gx.shape == shape
     _close(gx, t.grad.numpy())
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("shape", [(6, 4), (4,), (2, 3, 4, 2)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_cross_entropy_forward_backward(cuda_kernels, reduction, shape, weighted,
+                                              dtype):
+    """The fused cross_entropy (log_softmax + nll_loss, and the one-kernel softmax - one_hot
+    backward) against PyTorch's, with an ignored target; also the all-ignored mean."""
+    torch = _torch()
+    kernels, backward = cuda_kernels[:2]
+    C = shape[1] if len(shape) > 1 else shape[0]
+    x = _x(shape, dtype, seed=5)
+    tshape = (shape[0],) + shape[2:] if len(shape) > 1 else ()
+    target = np.random.default_rng(6).integers(0, C, size=tshape).astype(np.int64)
+    if target.ndim:
+        target.flat[0] = -100  # ignored
+    w = (np.abs(_x((C,), seed=7)) + 0.1).astype(dtype) if weighted else None
+    t = torch.tensor(x.astype(np.float64), requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(
+        t, torch.tensor(target), weight=None if w is None else torch.tensor(w, dtype=t.dtype),
+        ignore_index=-100, reduction=reduction)
+    out, logp = kernels["cross_entropy"](x, target, w, -100, reduction)
+    assert out.dtype == x.dtype and out.shape == tuple(ref.shape)
+    assert logp.dtype == x.dtype and logp.shape == x.shape
+    _close(out, ref.detach().numpy(), rtol=TOL[dtype] * 10, atol=TOL[dtype])
+    g = _x(tuple(ref.shape), dtype, seed=8)
+    ref.backward(torch.tensor(g.astype(np.float64)))
+    params = {"target": target, "weight": w, "ignore_index": -100, "reduction": reduction,
+              "cdim": 1 if len(shape) > 1 else 0, "shape": shape, "needs": (True,)}
+    (gx,) = backward["cross_entropy"]((g, None), (None,), (out, logp), params)
+    assert gx.shape == shape and gx.dtype == x.dtype
+    _close(gx, t.grad.numpy(), rtol=TOL[dtype] * 10, atol=TOL[dtype])
+    assert backward["cross_entropy"]((g, g), (None,), (out, logp), params) is NotImplemented
+
+
+def test_fused_cross_entropy_all_ignored_mean(cuda_kernels):
+    kernels, backward = cuda_kernels[:2]
+    x = _x((3, 4), seed=9)
+    target = np.full(3, -100, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        out, logp = kernels["cross_entropy"](x, target, None, -100, "mean")
+    assert math.isnan(float(out))
+    params = {"target": target, "weight": None, "ignore_index": -100, "reduction": "mean",
+              "cdim": 1, "shape": (3, 4), "needs": (True,)}
+    (gx,) = backward["cross_entropy"]((np.asarray(1.0), None), (None,), (out, logp), params)
+    assert np.array_equal(gx, np.zeros((3, 4)))
 
 
 def test_fused_nll_loss_all_ignored_mean_is_nan_without_host_read(cuda_kernels):

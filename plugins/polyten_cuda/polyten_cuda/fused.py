@@ -86,6 +86,10 @@ def build(cp, shared, shared_backward):
             total = total / wt.sum()  # 0 / 0 -> nan on the device when every target is ignored
         return total.astype(x.dtype, copy=False)
 
+    def cross_entropy(x, target, weight, ignore_index, reduction):
+        logp = log_softmax(x, 1 if x.ndim >= 2 else 0)
+        return nll_loss(logp, target, weight, ignore_index, reduction), logp
+
     # ------------------------------------------------------------------ backward ----------
     def sigmoid_bw(grads, inputs, outputs, params):
         y = outputs[0]
@@ -147,10 +151,36 @@ def build(cp, shared, shared_backward):
         perm = (0, ndim - 1) + tuple(range(1, ndim - 1))
         return (cp.ascontiguousarray(out.reshape(lead).transpose(perm)),)
 
+    def cross_entropy_bw(grads, inputs, outputs, params):
+        g, g_logp = grads
+        if g_logp is not None:  # only a double backward sends it: the formulas do that
+            return NotImplemented
+        y = outputs[1]  # the log-probabilities
+        target, weight, cdim = params["target"], params["weight"], params["cdim"]
+        ignore = params["ignore_index"]
+        s = acc(y.dtype)
+        rows, t = _rows(y, target)
+        has_w = weight is not None
+        w = cp.ascontiguousarray(weight) if has_w else rows
+        if params["reduction"] == "mean":
+            valid = t != ignore
+            tt = cp.where(valid, t, 0)
+            d = (valid.astype(s) if not has_w else weight[tt].astype(s) * valid).sum()
+        else:
+            d = cp.ones((), dtype=s)
+        gg = cp.ascontiguousarray(g.reshape(-1) if g.ndim else g.reshape(1))
+        gx = ew["ce_backward"](rows, t, gg, d, w, rows.shape[1], ignore, has_w, g.ndim > 0)
+        shape = y.shape
+        if y.ndim <= 2:
+            return (gx.reshape(shape),)
+        lead = (shape[0],) + tuple(shape[2:]) + (shape[1],)
+        perm = (0, y.ndim - 1) + tuple(range(1, y.ndim - 1))
+        return (cp.ascontiguousarray(gx.reshape(lead).transpose(perm)),)
+
     fallback, fallback_bw = shared, shared_backward
     forward = {"sigmoid": sigmoid, "softmax": softmax, "log_softmax": log_softmax,
-               "nll_loss": nll_loss}
+               "nll_loss": nll_loss, "cross_entropy": cross_entropy}
     backward = {"sigmoid": sigmoid_bw, "tanh": tanh_bw, "relu": relu_bw,
                 "softmax": softmax_bw, "log_softmax": log_softmax_bw,
-                "nll_loss": nll_loss_bw}
+                "nll_loss": nll_loss_bw, "cross_entropy": cross_entropy_bw}
     return forward, backward, ew

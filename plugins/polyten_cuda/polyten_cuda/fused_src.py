@@ -103,14 +103,29 @@ _ew("nll_pick", "int64 t, raw T x, raw T w, int64 C, int64 ignore, bool has_w", 
     "S ww = valid ? (has_w ? (S)w[tt] : S(1)) : S(0);\n"
     "wt = ww;\n"
     "loss = -((S)x[i * C + tt] * ww);\n")
-# backward: writes -g * w_t / d at each row's target into zeros (d: the summed weights for
+# backward: writes -w_t * (g / d) at each row's target into zeros (d: the summed weights for
 # 'mean', 1 otherwise; a zero d -- every target ignored -- leaves zeros, as the cpu kernel)
 _ew("nll_scatter", "int64 t, T g, S d, raw T w, int64 C, int64 ignore, bool has_w", "raw T out",
     "bool valid = t != ignore;\n"
     "long long tt = valid ? t : 0;\n"
     "S ww = valid ? (has_w ? (S)w[tt] : S(1)) : S(0);\n"
-    "if (d != S(0)) ww = ww / d;\n"
-    "out[i * C + tt] = (T)(ww * -(S)g);\n")
+    "S gg = (S)g;\n"
+    "if (d != S(0)) gg = gg / d;\n"
+    "out[i * C + tt] = (T)(ww * -gg);\n")
+# cross_entropy backward, one thread per element of the (M, C) rows of the log-probabilities
+# y: c * exp(y), minus c at the row's target, where c = w_t * (g / d) (0 for an ignored row);
+# g is per row (reduction 'none') or one value
+_ew("ce_backward", "T y, raw int64 t, raw T g, S d, raw T w, int64 C, int64 ignore, "
+    "bool has_w, bool per_row", "T gx",
+    "long long row = i / C;\n"
+    "long long tv = t[row];\n"
+    "bool valid = tv != ignore;\n"
+    "S ww = valid ? (has_w ? (S)w[valid ? tv : 0] : S(1)) : S(0);\n"
+    "S gg = (S)g[per_row ? row : 0];\n"
+    "if (d != S(0)) gg = gg / d;\n"
+    "S c = ww * gg;\n"
+    "S e = exp((S)y) * c;\n"
+    "gx = (T)(valid && i - row * C == tv ? e - c : e);\n")
 
 # --- optimizer steps: one kernel per parameter ---------------------------------------------
 # Adam / AdamW, as polyten.optim._functional._adam: the scalars are folded on the host

@@ -11,11 +11,12 @@ are instantiated with ``xp=cp``; this module replaces
   float32, instead of the NumPy path's round trip through float32);
 * ``setitem`` / ``inplace``, which refuse broadcast views (CuPy has no read-only flag);
 * kernels whose shared version reads a device value on the host (``pow`` with an integer
-  exponent array, the ``mean`` backward of a small loss, ``nll_loss`` and its backward): here
-  every data-dependent choice is made on the device, so no kernel synchronises the stream;
-* ``sigmoid``, ``softmax``, ``log_softmax``, ``nll_loss`` and the backward of ``sigmoid``,
-  ``tanh``, ``relu``, ``softmax``, ``log_softmax``, ``nll_loss`` with the fused CUDA kernels of
-  :mod:`polyten_cuda.fused`.
+  exponent array, the ``mean`` backward of a small loss, ``nll_loss``, ``cross_entropy`` and
+  their backward): here every data-dependent choice is made on the device, so no kernel
+  synchronises the stream;
+* ``sigmoid``, ``softmax``, ``log_softmax``, ``nll_loss``, ``cross_entropy`` and the backward
+  of ``sigmoid``, ``tanh``, ``relu``, ``softmax``, ``log_softmax``, ``nll_loss``,
+  ``cross_entropy`` with the fused CUDA kernels of :mod:`polyten_cuda.fused`.
 
 Devices: creation, random and transfer kernels run under ``cupy.cuda.Device(device_index)``;
 with more than one GPU every other kernel runs on the device of its first array operand (the

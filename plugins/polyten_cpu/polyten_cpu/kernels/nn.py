@@ -166,8 +166,8 @@ def backward_kernels(xp, **ctx) -> dict:
         w = arr(valid.astype(acc) if weight is None else weight[t].astype(acc) * valid)
         if params["reduction"] == "mean":
             d = w.sum()
-            if d:
-                w /= d
+            if d:  # w * (g / d), as PyTorch
+                g = g / d
         w *= g
         return t, w
 

@@ -30,9 +30,15 @@ class Node:
         For each input of the op, the node its gradient flows to and that node's output index.
     """
 
+    # the rarely set fields are class attributes: record() does not write them, and a node
+    # that gets a hook or an anomaly stack stores it in its (lazily created) __dict__
     __slots__ = ("rule", "inputs", "outputs", "params", "shapes", "next_functions", "needs",
-                 "seq", "saved_versions", "released", "pre_hooks", "hooks", "stack",
-                 "n_outputs", "out_meta", "out_versions", "device", "__weakref__")
+                 "seq", "saved_versions", "released", "n_outputs", "out_versions", "device",
+                 "__weakref__", "__dict__")
+    pre_hooks = None
+    hooks = None
+    stack = None
+    out_meta = None
 
     def name(self) -> str:
         return type(self).__name__
@@ -81,10 +87,11 @@ class Node:
 class AccumulateGrad:
     """The sink of a leaf tensor: adds incoming gradients into ``leaf.grad``."""
 
-    __slots__ = ("variable", "__weakref__")
+    __slots__ = ("variable", "edge", "__weakref__")
 
     def __init__(self, variable):
         self.variable = variable
+        self.edge = (self, 0)  # the edge every consumer of the leaf records (made once)
 
     next_functions = ()
     seq = -1  # runs after every node that feeds it
@@ -138,7 +145,12 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
         xa = getattr(x, "_ag", None)
         if xa is None or not xa.requires_grad:
             return out
-        edges = (_edge_of(x, xa),)
+        fn = xa.grad_fn  # _edge_of, inlined
+        if fn is not None:
+            edges = ((fn, xa.output_nr),)
+        else:
+            acc = xa.accumulator
+            edges = (acc.edge if acc is not None else _edge_of(x, xa),)
         needs = _NEED1
         xd = x._data
         shapes = ((xd.shape, x._dtype),)
@@ -151,7 +163,25 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
         ny = ya is not None and ya.requires_grad
         if not (nx or ny):
             return out
-        edges = (_edge_of(x, xa) if nx else _NO_EDGE, _edge_of(y, ya) if ny else _NO_EDGE)
+        if nx:
+            fn = xa.grad_fn  # _edge_of, inlined
+            if fn is not None:
+                ex = (fn, xa.output_nr)
+            else:
+                acc = xa.accumulator
+                ex = acc.edge if acc is not None else _edge_of(x, xa)
+        else:
+            ex = _NO_EDGE
+        if ny:
+            fn = ya.grad_fn
+            if fn is not None:
+                ey = (fn, ya.output_nr)
+            else:
+                acc = ya.accumulator
+                ey = acc.edge if acc is not None else _edge_of(y, ya)
+        else:
+            ey = _NO_EDGE
+        edges = (ex, ey)
         needs = (nx, ny)
         xd = getattr(x, "_data", None)
         yd = getattr(y, "_data", None)
@@ -199,13 +229,11 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
     node.params = params
     node.seq = next(_seq)
     node.released = False
-    node.pre_hooks = None
-    node.hooks = None
-    node.stack = traceback.format_stack()[:-2] if ANOMALY[0] else None
-    if not isinstance(out, tuple):
+    if ANOMALY[0]:
+        node.stack = traceback.format_stack()[:-2]
+    if out.__class__ is not tuple:
         dev = node.device = out._device
         node.n_outputs = 1
-        node.out_meta = None
         if rule.save_output:
             node.outputs = ((out._data, dev, out._dtype),)
             node.out_versions = (_counter(out),)
@@ -246,7 +274,7 @@ def _edge_of(t, ag) -> Tuple[Any, int]:
     acc = ag.accumulator
     if acc is None:
         acc = ag.accumulator = AccumulateGrad(t)
-    return (acc, 0)
+    return acc.edge
 
 
 def _counter(t):

@@ -58,11 +58,16 @@ def kernels(xp, **ctx) -> dict:
     # costs about 1 us per call on small arrays (CuPy: ndarray.sum is already direct)
     add_reduce = getattr(xp.add, "reduce", None) if xp.__name__ == "numpy" else None
 
+    empty = xp.empty
+
     def sum_(x, dims, keepdim, dtype):
-        d = native(dtype)
+        d = dtypes.get(dtype) or native(dtype)
         if d is F16:
             return arr(x.sum(axis=ax(dims), dtype=F32, keepdims=keepdim)).astype(F16)
         if add_reduce is not None:
+            if dims is None and not keepdim:
+                # into a 0-d array: NumPy would return a scalar, to be wrapped again
+                return add_reduce(x, None, None if d is x.dtype else d, empty((), d), False)
             r = add_reduce(x, ax(dims), None if d is x.dtype else d, None, keepdim)
         else:
             r = x.sum(axis=ax(dims), dtype=None if d is x.dtype else d, keepdims=keepdim)

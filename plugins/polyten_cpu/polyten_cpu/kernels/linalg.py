@@ -46,6 +46,10 @@ def kernels(xp, **ctx) -> dict:
         if x.dtype is F16:
             # NumPy's float16 matmul has no BLAS and accumulates in float16
             return arr(xp.matmul(x.astype("float32"), y.astype("float32"))).astype("float16")
+        if is_numpy and x.ndim == 2 and y.ndim == 2:
+            # ndarray.dot: the same BLAS product as the matmul ufunc for matrices, with about
+            # 0.35 us less overhead per call (a third of a 16x16 product)
+            return x.dot(y)
         r = x @ y  # the operator slot: cheaper than the xp.matmul call for small matrices
         return r if r.__class__ is nd else asarray(r)
 

@@ -13,6 +13,9 @@ _BIG = 1 << 20  # elements: above this a second temporary costs more than an ext
 
 
 def kernels(xp, **ctx) -> dict:
+    # NumPy: host values may be read (not on CuPy: a synchronisation), ndarray.dot is cheaper
+    # per call than the matmul ufunc
+    host = xp.__name__ == "numpy"
     nd = xp.ndarray
     asarray = xp.asarray
     f16, f32 = xp.dtype("float16"), xp.dtype("float32")
@@ -62,6 +65,8 @@ def kernels(xp, **ctx) -> dict:
             # one (batch, in) @ (in, out) product instead of a matmul per leading index
             lead = x.shape[:-1]
             out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(lead + (weight.shape[0],))
+        elif host:
+            out = x.dot(weight.T)  # as the matmul kernel: ndarray.dot costs less per call
         else:
             out = arr(x @ weight.T)
         if bias is not None:
@@ -71,8 +76,6 @@ def kernels(xp, **ctx) -> dict:
     take_along_axis = xp.take_along_axis
     arange = xp.arange
     count_nonzero = xp.count_nonzero
-    # whether every target counts may be tested on the host: not on CuPy (a synchronisation)
-    host = xp.__name__ == "numpy"
 
     def nll_loss(x, target, weight, ignore_index, reduction):
         if x.ndim == 1:
@@ -196,10 +199,11 @@ def backward_kernels(xp, **ctx) -> dict:
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
         gx = gw = gb = None
         if needs[0]:
-            gx = (g2 @ weight).reshape(x.shape).astype(x.dtype, copy=False)
+            gx = (g2.dot(weight) if host else g2 @ weight).reshape(x.shape).astype(
+                x.dtype, copy=False)
         if needs[1]:
             x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-            gw = arr((g2.T @ x2).astype(weight.dtype, copy=False))
+            gw = arr((g2.T.dot(x2) if host else g2.T @ x2).astype(weight.dtype, copy=False))
         if needs[2]:
             gb = sum_reduce(g2, axis=0, keepdims=False)
             gb = arr((gb.sum() if bias.ndim == 0 else gb).astype(bias.dtype, copy=False))

@@ -46,33 +46,50 @@ def resolve(algorithm: str, params: List[Tensor]) -> Callable:
     if not params:
         return _GENERIC[algorithm]
     dev = params[0]._device
-    if any(p._device is not dev for p in params):
-        return _GENERIC[algorithm]
+    real = True
+    # plain loops: once per optimizer step, and cheaper than any()/all() over generators
+    for p in params:
+        if p._device is not dev:
+            return _GENERIC[algorithm]
+        if p._dtype.kind != "f":
+            real = False
     table = _FUSED.get(algorithm)
     if table:
         fn = table.get(dev.type)
         if fn is not None:
             return fn
     kernel = dev.backend.fused_optimizers.get(algorithm)
-    if kernel is not None and all(p._dtype.kind == "f" for p in params):
-        return _native_step(algorithm, kernel)
+    if kernel is not None and real:
+        step = _NATIVE_STEPS.get((algorithm, kernel))
+        if step is None:
+            step = _NATIVE_STEPS[(algorithm, kernel)] = _native_step(algorithm, kernel)
+        return step
     return _GENERIC[algorithm]
+
+
+_NATIVE_STEPS: Dict = {}
 
 
 def _native_step(algorithm: str, kernel: Callable) -> Callable:
     """A backend's fused step on native arrays, behind the generic signature: the core keeps
     the first SGD step (it creates the momentum buffers) and counts the in-place writes."""
     generic = _GENERIC[algorithm]
+    sgd = algorithm == "sgd"
 
     def step(params, grads, *states, **hyper):
-        if algorithm == "sgd" and hyper["momentum"] != 0 and any(b is None for b in states[0]):
-            return generic(params, grads, *states, **hyper)
-        if any(g._dtype is not p._dtype for p, g in zip(params, grads)):
-            return generic(params, grads, *states, **hyper)
+        if sgd and hyper["momentum"] != 0:
+            for b in states[0]:
+                if b is None:
+                    return generic(params, grads, *states, **hyper)
+        pd, gd = [], []
+        for p, g in zip(params, grads):
+            if g._dtype is not p._dtype:
+                return generic(params, grads, *states, **hyper)
+            pd.append(p._data)
+            gd.append(g._data)
         tensors = [s for s in states if s and isinstance(s[0], Tensor)]
-        kernel([p._data for p in params], [g._data for g in grads],
-               *[[t._data for t in s] if s and isinstance(s[0], Tensor) else s
-                 for s in states], **hyper)
+        kernel(pd, gd, *[[t._data for t in s] if s and isinstance(s[0], Tensor) else s
+                         for s in states], **hyper)
         for group in [params] + tensors:
             for t in group:
                 v = t._version

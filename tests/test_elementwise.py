@@ -977,3 +977,26 @@ def test_kernels_work_on_an_array_module_other_than_numpy(foreign_xp_backend):
     x += 1
     x *= pt.tensor([2.0, 2.0, 2.0], device=dev)
     assert x.tolist() == [4.0, -2.0, 8.0] and x.device == dev
+
+
+def test_floating_point_exceptions_are_silent_as_in_pytorch():
+    """x / 0, log(0), sqrt(-1), exp overflow, inf - inf give inf / nan without NumPy's
+    RuntimeWarnings (PyTorch says nothing), while the user's own NumPy code still warns."""
+    code = textwrap.dedent("""
+        import warnings
+        warnings.simplefilter("default")
+        import numpy as np
+        import polyten as pt
+        x = pt.tensor([1.0, 0.0, -1.0])
+        r = [x / 0, pt.log(x), pt.sqrt(x), pt.exp(pt.tensor([1000.0])),
+             pt.nn.functional.log_softmax(pt.tensor([[-float("inf"), -float("inf")]]), 1)]
+        print([t.tolist() for t in r])
+        np.array([1.0]) / 0
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert ("[[inf, nan, -inf], [0.0, -inf, nan], [1.0, 0.0, nan], [inf], [[nan, nan]]]"
+            in res.stdout)
+    # exactly one warning: the one of the user's NumPy division (the last line)
+    assert res.stderr.count("RuntimeWarning") == 1, res.stderr
+    assert f"<string>:{code.count(chr(10))}: RuntimeWarning" in res.stderr

@@ -17,7 +17,8 @@ from typing import Optional
 
 __all__ = ["is_available", "device_count", "current_device", "set_device", "synchronize",
            "memory_allocated", "max_memory_allocated", "reset_peak_memory_stats",
-           "memory_reserved", "empty_cache", "get_device_name", "manual_seed_all"]
+           "memory_reserved", "empty_cache", "get_device_name", "manual_seed_all",
+           "set_sync_checks"]
 
 
 def _info():
@@ -97,9 +98,23 @@ def set_device(device) -> None:
 
 
 def synchronize(device=None) -> None:
-    """Wait until all the work queued on ``device`` (default: the current one) has finished."""
+    """Wait until all the work queued on ``device`` (default: the current one) has finished,
+    then raise the first failing deferred value check, if any (a class target out of range
+    given to ``cross_entropy`` since the last host read; see :func:`set_sync_checks`)."""
     rt = _runtime("synchronize")
     rt.synchronize(_index("synchronize", device))
+    from .dispatch import checks, registry
+    checks.flush(registry.get("cuda"))
+
+
+def set_sync_checks(enabled: bool) -> None:
+    """Check values that need a read on the host (class targets of ``cross_entropy`` /
+    ``nll_loss`` out of range) at the op, synchronising with the GPU there (``True``), or --
+    the default -- at the next host read (``.item()``, printing, ``.cpu()``) or
+    :func:`synchronize`, so that a training step never waits for the GPU.  The environment
+    variable ``POLYTEN_SYNC_CHECKS=1`` sets ``True`` at start-up."""
+    from .dispatch.checks import set_sync_checks as _set
+    _set(enabled)
 
 
 def memory_allocated(device=None) -> int:

@@ -293,12 +293,28 @@ def test_training_step_never_waits_for_the_gpu(opt_name):
     assert ok, f"the training step waited for the GPU ({host:.3f} s on the host)"
 
 
-@pytest.mark.xfail(reason="the core checks cross_entropy/nll_loss targets against the class "
-                          "count on the host (polyten/nn/functional/_loss.py _check_targets), "
-                          "one device-to-host read per call", strict=False)
 def test_cross_entropy_step_never_waits_for_the_gpu():
+    """The class-target check is deferred to the next host read on cuda
+    (polyten.dispatch.checks), so a cross-entropy step queues its kernels and returns."""
     ok, host = _runs_without_waiting(_mlp_step("ce", "adam"))
     assert ok, f"the training step waited for the GPU ({host:.3f} s on the host)"
+
+
+def test_out_of_range_target_is_reported_at_the_next_host_read():
+    x = pt.randn(4, 3, device="cuda", requires_grad=True)
+    loss = pt.nn.functional.cross_entropy(x, pt.tensor([0, 7, 1, 2], device="cuda"))
+    with pytest.raises(IndexError, match=r"cross_entropy: target 7 is out of bounds.*"
+                                         r"test_cuda.py:\d+"):
+        loss.item()
+    loss = pt.nn.functional.cross_entropy(x, pt.tensor([0, 7, 1, 2], device="cuda"))
+    with pytest.raises(IndexError, match="target 7"):
+        pt.cuda.synchronize()
+    pt.cuda.set_sync_checks(True)
+    try:
+        with pytest.raises(IndexError, match="target 7"):
+            pt.nn.functional.cross_entropy(x, pt.tensor([0, 7, 1, 2], device="cuda"))
+    finally:
+        pt.cuda.set_sync_checks(False)
 
 
 def test_conformance_nn_area_on_cuda():

@@ -578,6 +578,26 @@ def test_fused_cross_entropy_all_ignored_mean(cuda_kernels):
     assert np.array_equal(gx, np.zeros((3, 4)))
 
 
+def test_fused_losses_read_nothing_for_out_of_range_targets(cuda_kernels):
+    """cuda checks targets asynchronously (polyten.dispatch.checks), so its kernels run on
+    targets outside [0, C) before the error is raised: the loss is nan, nothing is read or
+    written outside the arrays, and such a row gets no gradient."""
+    kernels, backward = cuda_kernels[:2]
+    x = _x((3, 4), seed=10)
+    target = np.array([0, 9, -3], dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        per_row = kernels["nll_loss"](x, target, None, -100, "none")
+        assert not np.isnan(per_row[0]) and np.isnan(per_row[1:]).all()
+        out, logp = kernels["cross_entropy"](x, target, None, -100, "sum")
+    assert np.isnan(float(out))
+    params = {"target": target, "weight": None, "ignore_index": -100, "reduction": "sum",
+              "cdim": 1, "shape": (3, 4), "needs": (True,)}
+    (gx,) = backward["cross_entropy"]((np.asarray(1.0), None), (None,), (out, logp), params)
+    assert np.isfinite(gx).all() and not gx[1:].any() and gx[0].any()
+    (gn,) = backward["nll_loss"]((np.asarray(1.0),), (x,), (out,), params)
+    assert not gn[1:].any() and gn[0, 0] == -1.0
+
+
 def test_fused_nll_loss_all_ignored_mean_is_nan_without_host_read(cuda_kernels):
     kernels, backward = cuda_kernels[:2]
     x = _x((3, 4), seed=9)

@@ -112,6 +112,12 @@ class Backend:
         (real floating, one dtype per parameter) and ints, the same arithmetic as
         ``polyten.optim._functional`` (PyTorch's algorithms).  The core creates the state,
         takes the generic path for cases a kernel does not cover, and counts the writes.
+    deferred_checks : bool
+        ``True`` when reading a device value on the host waits for the work queued on the
+        device (a GPU): the core then queues its value checks (class targets out of range)
+        and raises a failing one at the backend's next host read or ``synchronize``, instead
+        of synchronising at the op (see :mod:`polyten.dispatch.checks`).  The backend's
+        kernels must then stay memory-safe on the values those checks reject.
     """
 
     def __init__(self, name: str, kernels: Mapping[str, Callable], *,
@@ -128,7 +134,8 @@ class Backend:
                  synchronize: Optional[Callable[[Optional[int]], None]] = None,
                  version: str = "",
                  backward_kernels: Optional[Mapping[str, Callable]] = None,
-                 fused_optimizers: Optional[Mapping[str, Callable]] = None):
+                 fused_optimizers: Optional[Mapping[str, Callable]] = None,
+                 deferred_checks: bool = False):
         self.name = name
         self.kernels = dict(kernels)
         self.dtypes = frozenset(dtypes)
@@ -145,6 +152,10 @@ class Backend:
         self.version = version
         self.backward_kernels = dict(backward_kernels or {})
         self.fused_optimizers = dict(fused_optimizers or {})
+        self.deferred_checks = bool(deferred_checks)
+        if self.deferred_checks:
+            from .checks import wrap_host_reads
+            wrap_host_reads(self)
         # filled in by the registry
         self.distribution = ""
         self.distribution_version = ""

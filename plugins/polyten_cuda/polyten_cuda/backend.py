@@ -184,6 +184,8 @@ def make_backend() -> Backend:
         version=f"cupy {cupy.__version__}",
         backward_kernels=backward,
         fused_optimizers=_optim.make(cupy, ew),
+        # a host read waits for the queued kernels: value checks wait for the next one
+        deferred_checks=True,
     )
     # services beyond the Backend contract: polyten.cuda reads `runtime`, and the core's
     # .to() uses `copy_between_devices` for cuda:i -> cuda:j instead of a trip through the host

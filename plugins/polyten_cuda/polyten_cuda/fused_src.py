@@ -96,17 +96,20 @@ _ew("log_softmax_backward_out", "T g, T y, S s", "T gx",
 
 # --- nll_loss on (M, C) rows (cross-entropy = nll_loss over log_softmax) -------------------
 # one thread per row: the picked log-probability times the target's weight (0 when ignored);
-# x and w are raw C-contiguous arrays, w is x itself (never read) when has_w is false
+# x and w are raw C-contiguous arrays, w is x itself (never read) when has_w is false.  A target
+# outside [0, C) reads nothing and gives nan: the core checks targets asynchronously on this
+# backend (polyten.dispatch.checks) and raises at the next host read
 _ew("nll_pick", "int64 t, raw T x, raw T w, int64 C, int64 ignore, bool has_w", "S loss, S wt",
-    "bool valid = t != ignore;\n"
+    "bool inrange = t >= 0 && t < C;\n"
+    "bool valid = t != ignore && inrange;\n"
     "long long tt = valid ? t : 0;\n"
     "S ww = valid ? (has_w ? (S)w[tt] : S(1)) : S(0);\n"
     "wt = ww;\n"
-    "loss = -((S)x[i * C + tt] * ww);\n")
+    "loss = (inrange || t == ignore) ? -((S)x[i * C + tt] * ww) : (S)nan(\"\");\n")
 # backward: writes -w_t * (g / d) at each row's target into zeros (d: the summed weights for
 # 'mean', 1 otherwise; a zero d -- every target ignored -- leaves zeros, as the cpu kernel)
 _ew("nll_scatter", "int64 t, T g, S d, raw T w, int64 C, int64 ignore, bool has_w", "raw T out",
-    "bool valid = t != ignore;\n"
+    "bool valid = t != ignore && t >= 0 && t < C;\n"
     "long long tt = valid ? t : 0;\n"
     "S ww = valid ? (has_w ? (S)w[tt] : S(1)) : S(0);\n"
     "S gg = (S)g;\n"
@@ -119,7 +122,7 @@ _ew("ce_backward", "T y, raw int64 t, raw T g, S d, raw T w, int64 C, int64 igno
     "bool has_w, bool per_row", "T gx",
     "long long row = i / C;\n"
     "long long tv = t[row];\n"
-    "bool valid = tv != ignore;\n"
+    "bool valid = tv != ignore && tv >= 0 && tv < C;\n"
     "S ww = valid ? (has_w ? (S)w[valid ? tv : 0] : S(1)) : S(0);\n"
     "S gg = (S)g[per_row ? row : 0];\n"
     "if (d != S(0)) gg = gg / d;\n"

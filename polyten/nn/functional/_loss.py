@@ -19,6 +19,7 @@ from ...api._core import Tensor, broadcast_shapes, describe, wrap
 from ...autograd.grad_mode import grad_enabled as _grad_on
 from ...autograd.graph import record as _record
 from ...autograd.rules import rule as _rule
+from ...dispatch.checks import check as _value_check
 from ...dispatch.dispatcher import kernels, register_default
 from ...dispatch.errors import fmt_shape
 from ._activation import log_softmax
@@ -210,18 +211,20 @@ def _host_int(b, native) -> int:
 
 
 def _check_targets(op: str, target, C: int, ignore_index: int) -> None:
-    """Every target is a class index in [0, C) or ignore_index (one or two reductions)."""
+    """Every target is a class index in [0, C) or ignore_index: one or two reductions read on
+    the host, or -- on a backend that defers value checks (a GPU) -- a flag computed on the
+    device and checked at the next host read (``polyten.dispatch.checks``)."""
     d = target._data
     if 0 in d.shape:
         return
     b = target._device.backend
-    if _host_int(b, _amin_k[b](d, None, False)) >= 0 and \
+    deferred = b.deferred_checks
+    if not deferred and _host_int(b, _amin_k[b](d, None, False)) >= 0 and \
             _host_int(b, _amax_k[b](d, None, False)) < C:
         return
     valid = _ne_k[b](d, ignore_index)
-    bad = _and_k[b](valid, _or_k[b](_lt_k[b](d, 0), _ge_k[b](d, C)))
-    if _to_host_k[b](_any_k[b](bad, None, False)).reshape(()).item():
-        raise _indices_error(op, target, C, ignore_index)
+    bad = _any_k[b](_and_k[b](valid, _or_k[b](_lt_k[b](d, 0), _ge_k[b](d, C))), None, False)
+    _value_check(b, bad, lambda: _indices_error(op, target, C, ignore_index))
 
 
 def _nll_default(x, target, weight, ignore_index, reduction):

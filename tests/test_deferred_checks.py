@@ -1,0 +1,131 @@
+"""Deferred value checks (``polyten.dispatch.checks``) on a backend that declares
+``deferred_checks`` -- a cpu clone standing in for a GPU, whose host reads would wait for the
+device: the class-target check of cross_entropy / nll_loss is queued and raised at the next
+host read or synchronize, with the op's message and the line of the user's call.
+
+Such a backend's kernels must stay memory-safe on targets the queued check will reject (the
+CUDA kernels read nothing for them and give nan); NumPy's fancy indexing would raise or wrap,
+so the stand-in's loss kernels treat them as ignored."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+import polyten as pt
+import polyten.nn.functional as F
+from polyten.dispatch import Backend, BackendSpec, checks, hookimpl, register_plugin, \
+    unregister_plugin
+
+
+class _DeferredPlugin:
+    @hookimpl
+    def polyten_register_backends(self, register):
+        def load():
+            from polyten_cpu.backend import make_backend
+            base = make_backend()
+            kernels = dict(base.kernels)
+            for op in ("nll_loss", "cross_entropy"):
+                kernels[op] = _tolerant(base.kernels[op])
+            return Backend("lazycpu", kernels, dtypes=base.dtypes,
+                           native_dtype=base.native_dtype, dtype_name=base.dtype_name,
+                           is_native=base.is_native, seed=base.seed, deferred_checks=True)
+        register(BackendSpec("lazycpu", load=load))
+
+
+def _tolerant(kernel):
+    def k(x, target, weight, ignore_index, reduction):
+        C = x.shape[1 if x.ndim > 1 else 0]
+        ok = ((target >= 0) & (target < C)) | (target == ignore_index)
+        return kernel(x, np.where(ok, target, ignore_index), weight, ignore_index, reduction)
+    return k
+
+
+@pytest.fixture
+def lazy():
+    name = register_plugin(_DeferredPlugin(), name="test-lazycpu")
+    try:
+        yield pt.device("lazycpu")
+    finally:
+        with contextlib.suppress(IndexError):
+            checks.flush()  # nothing a test queued leaks into the next one
+        unregister_plugin(name)
+
+
+def _logits(dev):
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    return pt.tensor(x, device=dev, requires_grad=True)
+
+
+def test_an_out_of_range_target_raises_at_the_next_host_read(lazy):
+    x = _logits(lazy)
+    loss = F.cross_entropy(x, pt.tensor([0, 7, 1, 2], device=lazy))  # line of the call
+    line = _line_of("loss = F.cross_entropy(x, pt.tensor([0, 7, 1, 2], device=lazy))")
+    assert checks.pending(lazy.backend) == 1
+    with pytest.raises(IndexError) as info:
+        loss.item()
+    msg = str(info.value)
+    assert "cross_entropy: target 7 is out of bounds" in msg
+    assert f"test_deferred_checks.py:{line}" in msg and "POLYTEN_SYNC_CHECKS" in msg
+    assert checks.pending() == 0
+    assert np.isfinite(F.cross_entropy(x, pt.tensor([0, 2, 1, 2], device=lazy)).item())
+
+
+def test_synchronize_raises_too_and_nll_loss_is_checked(lazy):
+    x = _logits(lazy)
+    F.nll_loss(F.log_softmax(x, 1), pt.tensor([-1, 0, 1, 2], device=lazy))
+    with pytest.raises(IndexError, match="nll_loss: target -1 is out of bounds"):
+        lazy.backend.synchronize()
+    F.nll_loss(F.log_softmax(x, 1), pt.tensor([-100, 0, 1, 2], device=lazy))  # ignored: fine
+    lazy.backend.synchronize()
+
+
+def test_valid_targets_give_the_cpu_results_and_gradients(lazy):
+    x_np = np.random.default_rng(1).standard_normal((5, 4))
+    t_np = np.array([3, 0, -100, 1, 2])
+    out = []
+    for dev in ("cpu", lazy):
+        x = pt.tensor(x_np, device=dev, requires_grad=True)
+        loss = F.cross_entropy(x, pt.tensor(t_np, device=dev))
+        loss.backward()
+        out.append((loss.item(), x.grad.to("cpu").numpy()))
+    # the stand-in has no fused backward: the derivative formulas against the cpu's kernel
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-14)
+    np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-12, atol=1e-15)
+
+
+def test_sync_checks_raise_at_the_call(lazy):
+    checks.set_sync_checks(True)
+    try:
+        with pytest.raises(IndexError, match="target 9"):
+            F.cross_entropy(_logits(lazy), pt.tensor([0, 9, 1, 2], device=lazy))
+        assert checks.pending() == 0
+    finally:
+        checks.set_sync_checks(False)
+
+
+def test_the_queue_is_bounded(lazy):
+    x = _logits(lazy)
+    t = pt.tensor([0, 1, 2, 0], device=lazy)
+    for _ in range(checks.MAX_PENDING * 2 + 3):
+        F.cross_entropy(x, t)
+        assert checks.pending(lazy.backend) < checks.MAX_PENDING
+    assert checks.pending(lazy.backend) == 3
+
+
+def test_host_read_backends_check_at_once():
+    assert pt.device("cpu").backend.deferred_checks is False
+    with pytest.raises(IndexError, match="cross_entropy: target 5 is out of bounds"):
+        F.cross_entropy(pt.randn(2, 3), pt.tensor([0, 5]))
+    assert checks.pending() == 0
+
+
+def _line_of(text: str) -> int:
+    with open(__file__) as f:
+        for i, line in enumerate(f, 1):
+            if text in line and not line.lstrip().startswith("line ="):
+                return i
+    raise AssertionError(text)
+

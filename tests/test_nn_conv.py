@@ -190,6 +190,94 @@ def test_threads_computing_convolutions_at_once_get_their_own_results():
     assert not errors, errors[0]
 
 
+def test_threads_with_different_shapes_and_pooling_get_their_own_results():
+    """Each thread's scratch buffers grow to its own largest call: threads alternating
+    between shapes (a batch that shrinks, as an epoch's last one) stay independent, through
+    conv, conv_transpose and max_pool, forward and backward."""
+    import threading
+    w = rand(4, 3, 3, 3, seed=2)
+    shapes = [(5, 3, 9, 9), (1, 3, 5, 5), (3, 3, 7, 6), (2, 3, 8, 8)]
+    inputs = [rand(*s, seed=20 + i) for i, s in enumerate(shapes)]
+
+    def run(a):
+        x = pt.tensor(a, requires_grad=True)
+        pw = pt.tensor(w, requires_grad=True)
+        h = F.max_pool2d(F.conv2d(x, pw, padding=1), 2, 1, 1)
+        out = F.conv_transpose2d(h, pw, stride=2, padding=1)
+        out.backward(pt.tensor(rand(*out.shape, seed=3)))
+        return [to_numpy(t) for t in (out, x.grad, pw.grad)]
+    refs = [run(a) for a in inputs]
+    errors = []
+
+    def work(i):
+        try:
+            for r in range(12):
+                j = (i + r) % len(inputs)  # each thread cycles through every shape
+                for a, b in zip(run(inputs[j]), refs[j]):
+                    np.testing.assert_array_equal(a, b)
+        except Exception as exc:  # reported below: pytest does not see other threads
+            errors.append(exc)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
+def test_results_never_share_the_scratch_buffers():
+    """Outputs and gradients outlive the scratch buffers the next call reuses, also where a
+    contiguous view of one would do: one output channel or one sample (the product's layout
+    is the result's), no padding (the col2im sums are the input gradient), and conv_transpose
+    without cropping."""
+    calls = [
+        (lambda a, c: F.conv2d(a, c), (1, 3, 6, 6), (1, 3, 3, 3)),
+        (lambda a, c: F.conv2d(a, c, stride=2), (2, 3, 7, 7), (1, 3, 3, 3)),
+        (lambda a, c: F.conv2d(a, c, padding=1), (1, 2, 5, 5), (3, 2, 3, 3)),
+        (lambda a, c: F.conv1d(a, c), (1, 2, 9), (1, 2, 3)),
+        (lambda a, c: F.conv_transpose2d(a, c), (1, 1, 4, 4), (1, 2, 3, 3)),
+        (lambda a, c: F.conv_transpose2d(a, c, stride=2), (2, 1, 3, 3), (1, 1, 2, 2)),
+        (lambda a, c: F.max_pool2d(F.conv2d(a, c), 2), (1, 1, 6, 6), (1, 1, 1, 1)),
+    ]
+    kept = []
+    for f, xs, ws in calls:
+        x = pt.tensor(rand(*xs, seed=1), requires_grad=True)
+        w = pt.tensor(rand(*ws, seed=2), requires_grad=True)
+        out = f(x, w)
+        out.backward(pt.tensor(rand(*out.shape, seed=3)))
+        arrays = [out.detach().numpy(), x.grad.numpy(), w.grad.numpy()]
+        kept.append((arrays, [a.copy() for a in arrays]))
+        # the same call again, and a larger one, overwrite every scratch buffer
+        for scale in (1, 3):
+            xs2 = (xs[0] * scale,) + xs[1:]
+            x2 = pt.tensor(rand(*xs2, seed=4), requires_grad=True)
+            o2 = f(x2, w)
+            o2.backward(pt.ones(*o2.shape, dtype=pt.float64))
+    for arrays, copies in kept:
+        for a, c in zip(arrays, copies):
+            np.testing.assert_array_equal(a, c)
+
+
+def test_a_smaller_batch_reuses_the_scratch_buffers():
+    """The cpu kernels' per-thread buffers only grow: the short last batch of an epoch (or a
+    smaller layer) takes views of them, so the next full batch allocates nothing and the heap
+    is not trimmed and regrown once per epoch."""
+    from polyten_cpu.kernels import conv as kconv
+    pt.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 16, 3, padding=1), nn.Flatten(), nn.Linear(256, 3))
+
+    def step(n):
+        x = pt.tensor(rand(n, 1, 8, 8, seed=n), dtype=pt.float32)
+        model(x).sum().backward()
+    step(16)
+    held = {role: (id(a), a.nbytes) for role, a in kconv._scratch.arrays.items()}
+    assert {"image", "cols", "grid", "index"} <= set(held)
+    for n in (3, 16, 1, 16):
+        step(n)
+        assert {role: (id(a), a.nbytes) for role, a in kconv._scratch.arrays.items()} == held
+
+
 def test_gradcheck_and_gradgradcheck_every_layer():
     x = pt.tensor(rand(1, 2, 5, 4, seed=1), requires_grad=True)
     x1 = pt.tensor(rand(1, 2, 6, seed=2), requires_grad=True)

@@ -71,6 +71,25 @@ def test_max_pool_indices_follow_torch_on_ties_nan_and_minus_inf(devices):
             np.testing.assert_array_equal(to_numpy(pi), ti.numpy())
 
 
+def test_max_pool_on_wide_rows_follows_torch_on_ties_and_nan(devices):
+    """Unit-stride windows over rows of 16 or more outputs take the fused kernel's other path
+    (strided views of the input instead of a copy of the windows): the same values, indices
+    and gradients, ties and NaNs included."""
+    torch = torch_or_skip()
+    x = np.round(rand(2, 3, 5, 40, seed=8) * 2)  # few distinct values: many ties
+    against_torch(devices, lambda a: F.max_pool2d(a, 3, 1, 1, return_indices=True),
+                  lambda a: torch.nn.functional.max_pool2d(a, 3, 1, 1, return_indices=True),
+                  [x], seed=7)
+    x[0, 1, 2, 5:9] = np.nan
+    x[1, 0, :, 30] = -np.inf
+    tv, ti = torch.nn.functional.max_pool2d(torch.tensor(x), (2, 3), 1, (1, 0),
+                                            return_indices=True)
+    for dev in devices:
+        pv, pi = F.max_pool2d(pt.tensor(x, device=dev), (2, 3), 1, (1, 0), return_indices=True)
+        np.testing.assert_array_equal(to_numpy(pv), tv.numpy())
+        np.testing.assert_array_equal(to_numpy(pi), ti.numpy())
+
+
 def test_max_pool_integers_and_float32(devices):
     torch = torch_or_skip()
     x = np.random.default_rng(3).integers(-50, 50, (2, 3, 5, 6))
@@ -101,6 +120,21 @@ def test_max_pool_fused_and_default_agree_and_record_one_node(devices):
         res.append((to_numpy(v), to_numpy(i), to_numpy(px.grad)))
     for a, b in zip(*res):
         np.testing.assert_array_equal(a, b)
+
+
+def test_max_pool_after_other_kernels_reused_the_scratch_buffers(devices):
+    """The fused kernels share per-thread buffers that keep the largest size seen: a padded
+    max_pool after a convolution (which leaves its padded input and values there) and after
+    a larger pooling, and pooling whose batch shrinks, still match PyTorch."""
+    torch = torch_or_skip()
+    w = rand(3, 3, 3, 3, seed=2)
+    for shape, k, s, p in [((4, 3, 9, 9), 3, 2, 1), ((2, 3, 6, 7), 2, 1, 1),
+                           ((1, 3, 5, 5), 3, 1, 1), ((3, 3, 8, 8), 2, 2, 0)]:
+        F.conv2d(pt.tensor(rand(5, 3, 10, 10, seed=3)), pt.tensor(w), padding=2)
+        against_torch(devices, lambda x: F.max_pool2d(x, k, s, p, return_indices=True),
+                      lambda x: torch.nn.functional.max_pool2d(x, k, s, p,
+                                                               return_indices=True),
+                      [rand(*shape, seed=4) * 10 - 5], seed=7)
 
 
 def test_max_pool_gradcheck_and_gradgradcheck(devices):

@@ -25,11 +25,14 @@ import itertools
 import threading
 
 _FLAT_WASTE = 1.5  # flat layout only while it computes at most 1.5x the needed columns
-# NumPy: the column matrices (K times the input) are the largest temporaries of a training
-# step; a fresh one per call lands on pages that glibc just returned to the system, and
-# faulting them in costs several times the copy.  Each thread keeps its last one per role
-# (below this size) and reuses it.
-SCRATCH_LIMIT = 1 << 24  # bytes
+# NumPy: the temporaries of a kernel (padded images, column matrices, product grids) are the
+# largest allocations of a training step.  Fresh ones per call land on pages that glibc has
+# just returned to the system (faulting them in costs several times the copy), and the heap
+# they leave behind is trimmed and regrown whenever the shapes change (the short last batch
+# of an epoch, layers of different sizes).  So each thread keeps one buffer per role, grown to
+# the largest request so far (up to this size) and never shrunk: the steady state allocates
+# no temporaries, and its working set is the largest step's, held.
+SCRATCH_LIMIT = 1 << 24  # bytes per role and thread
 _scratch = threading.local()
 
 
@@ -97,32 +100,45 @@ def _ops(xp) -> dict:
     def compute(a):
         return a.astype(f32) if a.dtype == f16 else a
 
-    def padded(x, pads, value=0):
-        """``x`` (N, C, *S) as a C-contiguous array with ``pads`` ((lo, hi) per dim) of
-        ``value`` around its spatial dims."""
-        if not any(lo or hi for lo, hi in pads):
-            return ascontiguous(x)
-        shape = x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
-        z = xp.full(shape, value, dtype=x.dtype) if value else xp.zeros(shape, dtype=x.dtype)
-        z[(slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in
-                                             zip(x.shape[2:], pads))] = x
-        return z
-
     reuse = xp.__name__ == "numpy"  # CuPy has its own memory pool
 
-    def scratch(role, shape, dtype):
-        """An uninitialised array for a temporary that never leaves the kernel."""
-        if not reuse:
-            return xp.empty(shape, dtype=dtype)
+    def scratch(role, shape, dtype, fill=None):
+        """An array for a temporary that never leaves the kernel (uninitialised, or filled
+        with ``fill``): a view of this thread's buffer for ``role``, valid until the next
+        request for the same role.  A kernel uses each role for one temporary at a time:
+        ``"image"`` (padded input, col2im sums), ``"cols"`` (column matrices, pooling
+        windows), ``"grid"`` (products and gradients on the column grid), ``"index"``
+        (pooling indices)."""
+        dtype = xp.dtype(dtype)
+        size = dtype.itemsize
+        for q in shape:
+            size *= q
+        if not reuse or size > SCRATCH_LIMIT:
+            if fill is None:
+                return xp.empty(shape, dtype=dtype)
+            return xp.full(shape, fill, dtype=dtype)
         cache = getattr(_scratch, "arrays", None)
         if cache is None:
             cache = _scratch.arrays = {}
-        a = cache.get(role)
-        if a is None or a.shape != shape or a.dtype != dtype:
-            a = xp.empty(shape, dtype=dtype)
-            if a.nbytes <= SCRATCH_LIMIT:
-                cache[role] = a
+        buf = cache.get(role)
+        if buf is None or buf.nbytes < size:
+            buf = cache[role] = xp.empty(size, dtype=xp.uint8)
+        a = buf[:size].view(dtype).reshape(shape)
+        if fill is not None:
+            a.fill(fill)
         return a
+
+    def padded(x, pads, value=0):
+        """``x`` (N, C, *S) as a C-contiguous array with ``pads`` ((lo, hi) per dim) of
+        ``value`` around its spatial dims (``x`` itself or scratch: read-only to the caller,
+        and valid until the next ``"image"`` scratch)."""
+        if not any(lo or hi for lo, hi in pads):
+            return ascontiguous(x)
+        shape = x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
+        z = scratch("image", shape, x.dtype, fill=value)
+        z[(slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in
+                                             zip(x.shape[2:], pads))] = x
+        return z
 
     def im2col(zp, geo, groups, role="cols"):
         """Columns of the C-contiguous padded ``zp`` (N, C, *P): (G, C/G * K, N * L)."""
@@ -138,14 +154,14 @@ def _ops(xp) -> dict:
 
     def adjoint_cols(wm, gbuf):
         """``wm^T @ gbuf`` (G, C/G * K, N * L) into a scratch array, for col2im."""
-        out = scratch("gcols", (wm.shape[0], wm.shape[2], gbuf.shape[2]),
+        out = scratch("cols", (wm.shape[0], wm.shape[2], gbuf.shape[2]),
                       xp.result_type(wm.dtype, gbuf.dtype))
         return matmul(wm.transpose(0, 2, 1), gbuf, out=out)
 
     def col2im(cols, geo, n, c):
         """The adjoint of :func:`im2col`: ``cols`` (G, C/G * K, N * L) summed back onto zeros
-        of (N, C, *P), one strided add per kernel offset."""
-        zb = xp.zeros((n, c) + geo.P, dtype=cols.dtype)
+        of (N, C, *P), one strided add per kernel offset (into ``"image"`` scratch)."""
+        zb = scratch("image", (n, c) + geo.P, cols.dtype, fill=0)
         size = 1
         for q in geo.P:
             size *= q
@@ -162,26 +178,30 @@ def _ops(xp) -> dict:
         return zb
 
     def from_grid(res, geo, n):
-        """(C, N * L) grid values -> the (N, C, *O) result, C-contiguous."""
+        """(C, N * L) grid values -> the (N, C, *O) result, a new C-contiguous array (``res``
+        may be scratch)."""
         c = res.shape[0]
         m = len(geo.O)
         perm = (1, 0) + tuple(range(2, 2 + m))
         if geo.ostr is None:
-            return ascontiguous(res.reshape((c, n) + geo.O).transpose(perm))
-        isz = res.itemsize
-        view = as_strided(res, (c, n) + geo.O, (n * geo.L * isz, geo.L * isz) +
-                          tuple(s * isz for s in geo.ostr))
-        return ascontiguous(view.transpose(perm))
+            view = res.reshape((c, n) + geo.O)
+        else:
+            isz = res.itemsize
+            view = as_strided(res, (c, n) + geo.O, (n * geo.L * isz, geo.L * isz) +
+                              tuple(s * isz for s in geo.ostr))
+        return view.transpose(perm).copy()
 
     def to_grid(g, geo, groups):
         """(N, C, *O) values -> (G, C/G, N * L) grid values (zero at the unused flat
-        positions)."""
+        positions), in ``"grid"`` scratch."""
         n, c = g.shape[:2]
         m = len(geo.O)
         perm = (1, 0) + tuple(range(2, 2 + m))
         if geo.ostr is None:
-            return ascontiguous(g.transpose(perm)).reshape(groups, c // groups, n * geo.L)
-        buf = xp.zeros((c, n, geo.L), dtype=g.dtype)
+            buf = scratch("grid", (c, n) + geo.O, g.dtype)
+            buf[...] = g.transpose(perm)
+            return buf.reshape(groups, c // groups, n * geo.L)
+        buf = scratch("grid", (c, n, geo.L), g.dtype, fill=0)
         isz = buf.itemsize
         view = as_strided(buf, (c, n) + geo.O, (n * geo.L * isz, geo.L * isz) +
                           tuple(s * isz for s in geo.ostr))
@@ -225,7 +245,9 @@ def _ops(xp) -> dict:
         pads = tuple((0, 0) for _ in padding)
         geo = conv_geometry(zp.shape, weight.shape, stride, pads, dilation)
         cols = im2col(zp, geo, groups)
-        res = matmul(weight.reshape(groups, o // groups, -1), cols)
+        res = scratch("grid", (groups, o // groups, cols.shape[2]),
+                      xp.result_type(weight.dtype, cols.dtype))
+        matmul(weight.reshape(groups, o // groups, -1), cols, out=res)
         return from_grid(res.reshape(o, -1), geo, n)
 
     def conv(x, weight, bias, stride, padding, dilation, groups):
@@ -247,7 +269,7 @@ def _ops(xp) -> dict:
             zb = col2im(adjoint_cols(wm, gbuf), geo, n, c)
             crop = (slice(None), slice(None)) + tuple(
                 slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], padding))
-            gx = finish(ascontiguous(zb[crop]), x.dtype)
+            gx = finish(zb[crop].copy(), x.dtype)
         if needs[1]:
             gw = weight_grad(im2col(padded(xc, padding), geo, groups), gbuf, weight)
         if needs[2]:
@@ -268,7 +290,7 @@ def _ops(xp) -> dict:
         src = tuple(slice(p, min(p + s, f)) for p, s, f in zip(padding, output_size,
                                                                zb.shape[2:]))
         if all(p + s <= f for p, s, f in zip(padding, output_size, zb.shape[2:])):
-            return ascontiguous(zb[(slice(None), slice(None)) + src])
+            return zb[(slice(None), slice(None)) + src].copy()  # zb is scratch
         out = xp.zeros(zb.shape[:2] + tuple(output_size), dtype=zb.dtype)
         dst = tuple(slice(0, sl.stop - sl.start) for sl in src)
         out[(slice(None), slice(None)) + dst] = zb[(slice(None), slice(None)) + src]
@@ -293,14 +315,16 @@ def _ops(xp) -> dict:
         cout = g.shape[1]
         geo = transpose_geometry(x.shape, weight.shape, stride, dilation)
         # g placed back on the full (uncropped) output: the conv of the forward's adjoint
-        gfull = xp.zeros((n, cout) + geo.P, dtype=g.dtype)
+        gfull = scratch("image", (n, cout) + geo.P, g.dtype, fill=0)
         src = tuple(slice(0, min(s, f - p)) for p, s, f in zip(padding, g.shape[2:], geo.P))
         dst = tuple(slice(p, p + sl.stop) for p, sl in zip(padding, src))
         gfull[(slice(None), slice(None)) + dst] = g[(slice(None), slice(None)) + src]
         cols = im2col(gfull, geo, groups)  # (G, Cout/G * K, N * L)
         gx = gw = gb = None
-        if needs[0]:
-            res = matmul(wc.reshape(groups, cin // groups, -1), cols)
+        if needs[0]:  # res is copied out before to_grid below reuses the "grid" buffer
+            res = scratch("grid", (groups, cin // groups, cols.shape[2]),
+                          xp.result_type(wc.dtype, cols.dtype))
+            matmul(wc.reshape(groups, cin // groups, -1), cols, out=res)
             gx = finish(from_grid(res.reshape(cin, -1), geo, n), x.dtype)
         if needs[1]:
             gw = weight_grad(cols, to_grid(xc, geo, groups), weight)
@@ -316,8 +340,8 @@ def _ops(xp) -> dict:
 
     def max_pool(x, kernel_size, stride, padding, dilation):
         """Running maximum over the K kernel offsets (strict ``>``, NaN always taken: the
-        window's first maximum, its last NaN, as PyTorch), K strided passes over the output
-        instead of a (out, K) copy of the windows."""
+        window's first maximum, its last NaN, as PyTorch): K passes over the output, on an
+        offset-major copy of the windows while that is small, else on strided views."""
         n, c = x.shape[:2]
         S = x.shape[2:]
         m = len(S)
@@ -330,8 +354,25 @@ def _ops(xp) -> dict:
                          st[:2] + tuple(s * t for s, t in zip(stride, st[2:])) +
                          tuple(d * t for d, t in zip(dilation, st[2:])))
         floating = x.dtype.kind == "f"
-        views = [win[(Ellipsis,) + kk]
-                 for kk in itertools.product(*[range(k) for k in kernel_size])]
+        K, n_out = 1, n * c
+        for q in kernel_size:
+            K *= q
+        for q in O:
+            n_out *= q
+        if (reuse and (stride[-1] != 1 or O[-1] < 16)
+                and K * n_out * zp.itemsize <= SCRATCH_LIMIT):
+            # NumPy: on the strided views below each pass runs short or unvectorised inner
+            # loops (the digits CNN's 2x2 pools take 1.4x as long); one copy of the windows,
+            # offset-major, makes every pass contiguous.  Not for unit-stride windows with
+            # long rows (the copy is then the extra pass) nor past the scratch size (K times
+            # the output).
+            m2 = 2 + m
+            buf = scratch("cols", tuple(kernel_size) + (n, c) + O, zp.dtype)
+            buf[...] = win.transpose(tuple(range(m2, m2 + m)) + tuple(range(m2)))
+            views = list(buf.reshape((K, n, c) + O))
+        else:
+            views = [win[(Ellipsis,) + kk]
+                     for kk in itertools.product(*[range(k) for k in kernel_size])]
         # values: a running maximum (NaN propagates); winners: the first offset equal to the
         # maximum, counted as "offsets seen before the first match" -- plain ufunc passes,
         # about 8x faster than masked copies (or a where-chain) per offset
@@ -398,8 +439,10 @@ def _ops(xp) -> dict:
             size *= s
         if n * c * size == 0:
             return (xp.zeros(shape, dtype=g.dtype),)
-        pos = (idx.reshape(n * c, -1) +
-               (xp.arange(n * c, dtype=xp.int64) * size)[:, None]).ravel()
+        pos = scratch("index", (n * c, idx.size // (n * c)), xp.int64)
+        xp.add(idx.reshape(n * c, -1), (xp.arange(n * c, dtype=xp.int64) * size)[:, None],
+               out=pos)
+        pos = pos.ravel()
         if params["overlap"]:
             gx = xp.bincount(pos, weights=g.ravel(), minlength=n * c * size)
             gx = gx.astype(g.dtype, copy=False)

@@ -478,3 +478,20 @@ def test_parameter_basics():
     with pt.no_grad():
         shared.fill_(4.0)
     assert x.tolist() == [[4.0] * 3] * 2  # shares the tensor's memory
+
+
+def test_parameters_follow_named_parameters_order_with_shared_modules():
+    """parameters() (a fast path without names) visits modules and parameters in exactly
+    named_parameters()'s order, each shared module and parameter once, as PyTorch."""
+    shared = nn.Linear(3, 3)
+    tied = nn.Linear(3, 3)
+    head = nn.Linear(3, 3)
+    head.weight = tied.weight  # a parameter shared between two modules
+    m = nn.Sequential(nn.Linear(2, 3), nn.Sequential(shared, nn.ReLU(), tied), shared,
+                      nn.Sequential(nn.Sequential(shared), head), nn.Linear(3, 1))
+    names = [n for n, _ in m.named_parameters()]
+    assert [id(p) for p in m.parameters()] == [id(p) for _, p in m.named_parameters()]
+    assert len(names) == len(set(names)) == 9
+    assert [id(x) for x in m._module_list()] == [id(x) for x in m.modules()]
+    assert [id(p) for p in m.parameters(recurse=False)] == []
+    assert list(m[0].parameters(recurse=False)) == [m[0].weight, m[0].bias]

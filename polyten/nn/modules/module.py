@@ -312,8 +312,29 @@ class Module:
                                        remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
-        for _, p in self.named_parameters(recurse=recurse):
-            yield p
+        # the order and de-duplication of named_parameters(), without building names: this
+        # runs every training step (zero_grad, optimizers built per step, clip_grad_norm_)
+        seen = set()
+        for m in (self._module_list() if recurse else (self,)):
+            for p in m._parameters.values():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    yield p
+
+    def _module_list(self) -> list:
+        """This module and its descendants in named_modules()'s order (pre-order, each once)."""
+        out, seen, stack = [], set(), [self]
+        while stack:
+            m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            out.append(m)
+            kids = [c for c in m._modules.values() if c is not None]
+            if kids:
+                kids.reverse()
+                stack.extend(kids)
+        return out
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[Tuple[str, Tensor]]:

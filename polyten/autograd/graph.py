@@ -202,6 +202,30 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
             versions = (vx, vy)
         else:
             versions = None
+    elif n_in == 3:  # linear (x, weight, bias), where, clamp with tensor bounds, ...
+        x, y, z = inputs
+        xa = getattr(x, "_ag", None)
+        ya = getattr(y, "_ag", None)
+        za = getattr(z, "_ag", None)
+        nx = xa is not None and xa.requires_grad
+        ny = ya is not None and ya.requires_grad
+        nz = za is not None and za.requires_grad
+        if not (nx or ny or nz):
+            return out
+        edges = (_edge_of(x, xa) if nx else _NO_EDGE, _edge_of(y, ya) if ny else _NO_EDGE,
+                 _edge_of(z, za) if nz else _NO_EDGE)
+        needs = (nx, ny, nz)
+        xd = getattr(x, "_data", None)
+        yd = getattr(y, "_data", None)
+        zd = getattr(z, "_data", None)
+        shapes = (None if xd is None else (xd.shape, x._dtype),
+                  None if yd is None else (yd.shape, y._dtype),
+                  None if zd is None else (zd.shape, z._dtype))
+        if rule.save_inputs:
+            versions = (None if xd is None else _counter(x), None if yd is None else _counter(y),
+                        None if zd is None else _counter(z))
+        else:
+            versions = None
     else:
         edges = []
         needs = []

@@ -101,11 +101,10 @@ def linear(input, weight, bias=None) -> Tensor:
         out = wrap(k(xd, wd, bd), dev, dt)
     if (input._ag is not None or weight._ag is not None or
             (bias is not None and bias._ag is not None)) and _grad_on():
-        # which inputs need a gradient: a fused backward kernel skips the others (the input
-        # of a first layer needs none, and its matmul is the largest)
-        needs = (input.requires_grad, weight.requires_grad,
-                 bias is not None and bias.requires_grad)
-        _record(_linear_rule, out, (input, weight, bias), {"needs": needs})
+        # a fused backward kernel reads which inputs need a gradient from params["needs"]
+        # (the engine passes the node's) and skips the others: the input of a first layer
+        # needs none, and its matmul is the largest
+        _record(_linear_rule, out, (input, weight, bias))
     return out
 
 

@@ -179,7 +179,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
 
 # ---------------------------------------------------------------- classification -----------
 def _class_target_shape(input) -> tuple:
-    s = tuple(input.shape)
+    s = tuple(input._data.shape)
     return () if len(s) == 1 else (s[0],) + s[2:]
 
 
@@ -367,7 +367,7 @@ def _index_target(op: str, input, target) -> None:
         raise TypeError(f"{op}: expected a target of class indices (an integer dtype such as "
                         f"int64) of shape {fmt_shape(expected)}, got a {target._dtype.name} "
                         f"tensor of shape {_shape(target)}")
-    if tuple(target.shape) != expected:
+    if tuple(target._data.shape) != expected:
         hint = ""
         if tuple(target.shape) == tuple(input.shape) and op == "cross_entropy":
             hint = (f"; a target of the input's shape {_shape(input)} must hold floating class "

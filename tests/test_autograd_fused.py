@@ -8,6 +8,8 @@ Python-scalar operands, reductions with and without ``keepdim``, and dtypes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,16 @@ def _grads(fn, arrays, device, dtype):
     g = np.random.default_rng(7).standard_normal(tuple(out.shape))
     out.backward(pt.tensor(g, dtype=dtype, device=device))
     return [t.grad for t in ts], g
+
+
+def _erf(x):
+    return np.vectorize(math.erf)(x)
+
+
+def _gelu_tanh_grad(x):
+    b, k = np.sqrt(2 / np.pi), 0.044715
+    t = np.tanh(b * (x + k * x ** 3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * b * (1 + 3 * k * x * x)
 
 
 R = np.random.default_rng(0)
@@ -51,6 +63,22 @@ CASES = [
     ("sigmoid", pt.sigmoid, (A,),
      lambda g, x: (g * (s := 1 / (1 + np.exp(-x))) * (1 - s),)),
     ("relu", pt.relu, (A - 1.2,), lambda g, x: (g * (x > 0),)),
+    # the activation composites' fused backward (polyten_cpu.kernels.activation)
+    ("gelu", pt.nn.functional.gelu, (M,),
+     lambda g, x: (g * (0.5 * (1 + _erf(x / np.sqrt(2))) + x * np.exp(-x * x / 2)
+                        / np.sqrt(2 * np.pi)),)),
+    ("gelu tanh", lambda x: pt.nn.functional.gelu(x, approximate="tanh"), (M,),
+     lambda g, x: (g * _gelu_tanh_grad(x),)),
+    ("silu", pt.nn.functional.silu, (M,),
+     lambda g, x: (g * (s := 1 / (1 + np.exp(-x))) * (1 + x * (1 - s)),)),
+    ("leaky_relu", lambda x: pt.nn.functional.leaky_relu(x, 0.3), (M,),
+     lambda g, x: (np.where(x > 0, g, 0.3 * g),)),
+    ("elu", lambda x: pt.nn.functional.elu(x, 0.7), (M,),
+     lambda g, x: (g * np.where(x > 0, 1.0, 0.7 * np.exp(np.minimum(x, 0))),)),
+    ("celu", lambda x: pt.nn.functional.celu(x, 2.0), (M,),
+     lambda g, x: (g * np.where(x > 0, 1.0, np.exp(np.minimum(x, 0) / 2.0)),)),
+    ("softplus", lambda x: pt.nn.functional.softplus(x, 2.0, 1.5), (M,),
+     lambda g, x: (np.where(2 * x > 1.5, g, g / (1 + np.exp(-2 * x))),)),
     ("matmul 2d", lambda x, y: x @ y, (A, M), lambda g, x, y: (g @ y.T, x.T @ g)),
     ("matmul vec", lambda x, y: x @ y, (A, B), lambda g, x, y: (np.outer(g, y), x.T @ g)),
     ("reshape", lambda x: x.reshape(2, 6), (A,), lambda g, x: (g.reshape(3, 4),)),

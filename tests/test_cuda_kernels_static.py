@@ -355,11 +355,18 @@ def test_kernel_table_covers_the_op_table(device_count):
     assert bad == []
     # the fused composites and transfers the CUDA backend provides
     for name in ("softmax", "log_softmax", "nll_loss", "linear", "relu", "layer_norm",
-                 "batch_norm", "conv", "max_pool", "pin_memory", "from_pinned", "is_pinned"):
+                 "batch_norm", "conv", "max_pool", "pin_memory", "from_pinned", "is_pinned",
+                 "gelu", "silu", "leaky_relu", "elu", "softplus"):
         assert name in kernels, name
     for name in ("sigmoid", "tanh", "relu", "softmax", "log_softmax", "nll_loss",
-                 "cross_entropy", "mean"):
+                 "cross_entropy", "mean", "gelu", "silu", "leaky_relu", "elu", "softplus"):
         assert name in backward, name
+    # the activation composites are fused CUDA kernels (which replace the shared NumPy-API
+    # ones in the table), forward and backward
+    from polyten_cuda import fused as fused_mod
+    fwd, bwd, _ = fused_mod.build(fake_cupy(device_count), {}, {})
+    for name in ("gelu", "silu", "leaky_relu", "elu", "softplus"):
+        assert name in fwd and name in bwd, name
     assert set(ew) == set(fused_src.ELEMENTWISE)
 
 
@@ -481,6 +488,77 @@ def test_fused_activation_backward(cuda_kernels, dtype):
         (gx,) = backward[name]((g,), (x,), (out,), params)
         assert gx.dtype == x.dtype
         _close(gx, t.grad.numpy(), rtol=TOL[dtype] * 10, atol=TOL[dtype])
+
+
+# (torch.nn.functional name, kwargs, op-table op, kernel arguments after x, backward params)
+_SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
+ACTIVATIONS = [
+    ("gelu", {}, "gelu", ("none",), {"approximate": "none"}),
+    ("gelu", {"approximate": "tanh"}, "gelu", ("tanh",), {"approximate": "tanh"}),
+    ("silu", {}, "silu", (), {}),
+    ("leaky_relu", {"negative_slope": 0.2}, "leaky_relu", (0.2,), {"negative_slope": 0.2}),
+    ("elu", {"alpha": 0.5}, "elu", (0.5, 1.0, 1.0),
+     {"alpha": 0.5, "scale": 1.0, "input_scale": 1.0}),
+    ("selu", {}, "elu", (_SELU[0], _SELU[1], 1.0),
+     {"alpha": _SELU[0], "scale": _SELU[1], "input_scale": 1.0}),
+    ("celu", {"alpha": 2.0}, "elu", (2.0, 1.0, 0.5),
+     {"alpha": 2.0, "scale": 1.0, "input_scale": 0.5}),
+    ("softplus", {}, "softplus", (1.0, 20.0), {"beta": 1.0, "threshold": 20.0}),
+    ("softplus", {"beta": 2.0, "threshold": 5.0}, "softplus", (2.0, 5.0),
+     {"beta": 2.0, "threshold": 5.0}),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("name,kw,op,args,params", ACTIVATIONS,
+                         ids=[f"{a[0]}-{i}" for i, a in enumerate(ACTIVATIONS)])
+def test_fused_activations_forward_backward(cuda_kernels, dtype, name, kw, op, args, params):
+    """The CUDA bodies of gelu (both forms), silu, leaky_relu, elu (selu, celu) and softplus,
+    forward and backward, against PyTorch in float64 at the (rounded) inputs -- large |x|,
+    infinities, NaN and the softplus threshold included -- and against the cpu kernels, whose
+    formulas they follow."""
+    torch = _torch()
+    kernels, backward = cuda_kernels[:2]
+    x = _x((6, 7), dtype, seed=8)
+    special = [1e4, -1e4, np.inf, -np.inf, np.nan, 0.0, -0.0, 20.0, 21.0, 2.5, -40.0, 40.0]
+    x.flat[:len(special)] = special
+    g = _x((6, 7), dtype, seed=9, scale=1.0)
+    t = torch.tensor(x.astype(np.float64), requires_grad=True)
+    y_ref = getattr(torch.nn.functional, name)(t, **kw)
+    y_ref.backward(torch.tensor(g.astype(np.float64)))
+    y = kernels[op](x, *args)
+    assert y.dtype == x.dtype and y.shape == x.shape
+    full = dict(params, needs=(True,), shapes=((x.shape, dtype),))
+    (gx,) = backward[op]((g,), (x,), (y,), full)
+    assert gx.dtype == x.dtype and gx.shape == x.shape
+    rtol = {"float64": 1e-10, "float32": 2e-5, "float16": 2e-3}[dtype]
+    # float64 atol: the tanh form's gradient cancels (terms of ~0.5 sum to ~1e-6 at x = -4), and
+    # the order of PyTorch's vectorised operations differs from ours in the last bits
+    atol = {"float64": 1e-13, "float32": 1e-6, "float16": 1e-4}[dtype]
+    for ours, ref in ((y, y_ref.detach().numpy()), (gx, t.grad.numpy())):
+        np.testing.assert_allclose(ours.astype(np.float64), ref, rtol=rtol, atol=atol,
+                                   equal_nan=True)
+    # the cpu kernels compute the same formulas in the same order
+    from polyten_cpu.kernels import activation as cpu_act
+    cpu_y = cpu_act.kernels(np)[op](x, *args)
+    (cpu_gx,) = cpu_act.backward_kernels(np)[op]((g,), (x,), (None,), full)
+    np.testing.assert_allclose(y.astype(np.float64), cpu_y.astype(np.float64), rtol=rtol,
+                               atol=atol, equal_nan=True)
+    np.testing.assert_allclose(gx.astype(np.float64), cpu_gx.astype(np.float64), rtol=rtol,
+                               atol=atol, equal_nan=True)
+
+
+def test_fused_activations_zero_d_and_gradient_dtype(cuda_kernels):
+    kernels, backward = cuda_kernels[:2]
+    x = np.asarray(-0.75, dtype=np.float32)
+    y = kernels["silu"](x)
+    assert y.shape == () and y.dtype == np.float32
+    np.testing.assert_allclose(y, -0.75 / (1 + np.exp(0.75)), rtol=1e-6)
+    # a float64 incoming gradient for a float32 input: computed and returned in float32
+    (gx,) = backward["leaky_relu"]((np.ones(3),), (np.array([-1.0, 0.0, 2.0], np.float32),),
+                                   (None,), {"negative_slope": 0.1, "needs": (True,)})
+    assert gx.dtype == np.float32
+    np.testing.assert_allclose(gx, [0.1, 0.1, 1.0], rtol=1e-7)
 
 
 @pytest.mark.parametrize("dim", [0, 1])

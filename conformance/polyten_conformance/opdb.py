@@ -2392,6 +2392,73 @@ add(OpInfo("nn.functional.log_softmax", "nn", optable="log_softmax",
            tol="loose", errors=_softmax_errors("log_softmax")))
 
 
+# pointwise activation composites: gelu, silu, leaky_relu, elu (selu, celu), softplus
+def _act_samples(**kwargs):
+    def samples(dtype, rng):
+        out = unary(dtype, rng, "any", special_values=True, **kwargs)
+        big = np.array([1e4, -1e4, 60.0, -60.0, 25.0, -25.0], dtype=np.float64)
+        if dtype == "float16":
+            big[:2] = [6e4, -6e4]
+        out.append(Sample(Arr(big.astype(dtype)), desc="large |x|", **kwargs))
+        return out
+    return samples
+
+
+def _gelu_samples(dtype, rng):
+    out = _act_samples()(dtype, rng)
+    for smp in _act_samples(approximate="tanh")(dtype, rng):
+        smp.desc = f"tanh, {smp.desc}"
+        out.append(smp)
+    return out
+
+
+def _erf_ref(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _gelu_ref(x, approximate="none"):
+    with np.errstate(invalid="ignore", over="ignore"):
+        if approximate == "tanh":
+            inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)
+            return 0.5 * x * (1.0 + np.tanh(inner))
+        return 0.5 * x * (1.0 + _erf_ref(x / math.sqrt(2.0)))
+
+
+def _silu_ref(x):
+    with np.errstate(invalid="ignore", over="ignore"):
+        return x / (1.0 + np.exp(-x))
+
+
+def _elu_ref(x, alpha=1.0, scale=1.0, input_scale=1.0):
+    with np.errstate(invalid="ignore", over="ignore"):
+        return scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0) * input_scale))
+
+
+def _softplus_ref(x, beta=1.0, threshold=20.0):
+    with np.errstate(invalid="ignore", over="ignore"):
+        bx = beta * x
+        return np.where(bx > threshold, x, np.log1p(np.exp(np.minimum(bx, threshold))) / beta)
+
+
+_SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
+# the special values (nan, inf, -0) and the huge ones are checked for values, not gradients
+_ACT_GRAD_SKIP = ("nan/inf/-0", "large |x|", "tanh, nan/inf/-0", "tanh, large |x|")
+for _name, _opt, _kw, _ref in (
+        ("nn.functional.gelu", "gelu", None, _gelu_ref),
+        ("nn.functional.silu", "silu", {}, _silu_ref),
+        ("nn.functional.leaky_relu", "leaky_relu", {"negative_slope": 0.2},
+         lambda x, negative_slope=0.01: np.where(x > 0, x, x * negative_slope)),
+        ("nn.functional.elu", "elu", {"alpha": 0.5}, _elu_ref),
+        ("nn.functional.selu", "elu", {}, lambda x: _elu_ref(x, *_SELU)),
+        ("nn.functional.celu", "elu", {"alpha": 2.0},
+         lambda x, alpha=1.0: _elu_ref(x, alpha, 1.0, 1.0 / alpha)),
+        ("nn.functional.softplus", "softplus", {"beta": 2.0, "threshold": 10.0},
+         _softplus_ref)):
+    add(OpInfo(_name, "nn", optable=_opt, ref=_ref,
+               samples=_gelu_samples if _kw is None else _act_samples(**_kw),
+               grad_skip=_ACT_GRAD_SKIP, errors=_unary_error(_name.rsplit(".", 1)[1])))
+
+
 def _linear_samples(dtype, rng):
     m = lambda shape, lay="contiguous": _mat(rng, shape, dtype, lay)  # noqa: E731
     return [

@@ -795,6 +795,70 @@ define("log_softmax", _log_softmax_grad, inputs=False, output=True)
 define("linear", _linear_x, _linear_w, lambda n, g: g)
 
 
+# Pointwise activation composites: PyTorch's backward formulas (gelu_backward, elu_backward,
+# softplus_backward ...), including the kinks (the gradient at x = 0 is the x <= 0 branch's).
+# Exponentials take a clamped argument where ``where`` discards the branch, so that a double
+# backward never meets 0 * inf.  float16 is computed in float32 (the engine casts the gradient
+# back), as PyTorch does and the fused kernels do: the tanh form's x^3 alone overflows float16
+# at |x| > 40.
+_GELU_BETA = math.sqrt(0.5) * 2.0 / math.sqrt(math.pi) * 0.5  # 1 / sqrt(2 pi)
+_GELU_TANH_BETA = math.sqrt(2.0) * 2.0 / math.sqrt(math.pi) * 0.5  # sqrt(2 / pi)
+_GELU_KAPPA = 0.044715
+
+
+def _x32(n):
+    x = _x(n)
+    return x.to(pt.float32) if x.dtype == pt.float16 else x
+
+
+def _gelu_grad(n, g):
+    x = _x32(n)
+    if n.params["approximate"] == "tanh":
+        x_sq = x * x
+        inner = (x + x_sq * x * _GELU_KAPPA) * _GELU_TANH_BETA
+        t = pt.tanh(inner)
+        left = x * 0.5
+        right = t + 1.0
+        right_d = left * (1.0 - t * t) * ((x_sq * (3.0 * _GELU_KAPPA) + 1.0) * _GELU_TANH_BETA)
+        return g * (right * 0.5 + right_d)
+    cdf = (pt.erf(x * math.sqrt(0.5)) + 1.0) * 0.5
+    pdf = pt.exp(x * x * -0.5) * _GELU_BETA
+    return g * (cdf + x * pdf)
+
+
+def _silu_grad(n, g):
+    x = _x32(n)
+    s = pt.sigmoid(x)
+    return g * (s * (x * (1.0 - s) + 1.0))
+
+
+def _leaky_relu_grad(n, g):
+    return pt.where(_x(n) > 0, g, g * n.params["negative_slope"])
+
+
+def _elu_grad(n, g):
+    x = _x32(n)
+    p = n.params
+    alpha, scale, input_scale = p["alpha"], p["scale"], p["input_scale"]
+    neg = pt.exp(pt.clamp(x, None, 0.0) * input_scale) * (input_scale * alpha * scale)
+    # NaN takes the exp branch (a NaN gradient), as PyTorch's vectorised elu_backward
+    return g * pt.where(x > 0, scale, neg)
+
+
+def _softplus_grad(n, g):
+    x = _x32(n)
+    p = n.params
+    bx = x * p["beta"]
+    return pt.where(bx > p["threshold"], g, g * pt.sigmoid(bx))
+
+
+define("gelu", _gelu_grad)
+define("silu", _silu_grad)
+define("leaky_relu", _leaky_relu_grad)
+define("elu", _elu_grad)
+define("softplus", _softplus_grad)
+
+
 def _nll_loss_grad(n, g):
     return _nll_onehot(n.params, g, n.shapes[0][1])
 

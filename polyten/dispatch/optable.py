@@ -341,6 +341,19 @@ _decl(C, "core", "real_floating", "same", True, "softmax(x, dim)",
       "the core handles empty inputs; default: exp(x - max) / sum, shifted by the max")
 _decl(C, "core", "real_floating", "same", True, "log_softmax(x, dim)",
       "default: x - max - log(sum(exp(x - max)))")
+_decl(C, "core", "real_floating", "same", True, "gelu(x, approximate)",
+      "x * Phi(x) (approximate 'none') or PyTorch's tanh form (approximate 'tanh'); default: "
+      "erf / tanh in polyten ops")
+_decl(C, "core", "real_floating", "same", True, "silu(x)",
+      "x * sigmoid(x); default: x * sigmoid(x)")
+_decl(C, "core", "real_floating", "same", True, "leaky_relu(x, negative_slope)",
+      "x where x > 0, else negative_slope * x (a float); default: where")
+_decl(C, "core", "real_floating", "same", True, "elu(x, alpha, scale, input_scale)",
+      "scale * (x where x > 0, else alpha * expm1(input_scale * x)), floats (elu, selu and "
+      "celu); default: where, with expm1 of min(x, 0)")
+_decl(C, "core", "real_floating", "same", True, "softplus(x, beta, threshold)",
+      "log1p(exp(beta * x)) / beta, x where beta * x > threshold (floats); default: exp of "
+      "min(beta * x, threshold)")
 _decl(C, "core", "numeric", "promote", True, "linear(x, weight, bias)",
       "x (..., in), weight (out, in), bias (out,) or None, one dtype (checked by the core); "
       "default: matmul(x, weight.mT) + bias", arity=3)

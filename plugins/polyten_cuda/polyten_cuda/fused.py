@@ -62,6 +62,22 @@ def build(cp, shared, shared_backward):
         s = reduce_to(red["sum_exp_shifted"], (x, m), x, dim)
         return ew["log_softmax_out"](x, m, s)
 
+    # pointwise activations (real floating dtypes only: the op table's category)
+    def gelu(x, approximate):
+        return ew["gelu_tanh" if approximate == "tanh" else "gelu"](x)
+
+    def silu(x):
+        return ew["silu"](x)
+
+    def leaky_relu(x, negative_slope):
+        return ew["leaky_relu"](x, negative_slope)
+
+    def elu(x, alpha, scale, input_scale):
+        return ew["elu"](x, alpha, scale, input_scale)
+
+    def softplus(x, beta, threshold):
+        return ew["softplus"](x, beta, threshold)
+
     def _rows(x, target):
         """``x`` as C-contiguous (M, C) rows and ``target`` as (M,): class dim last."""
         if x.ndim == 1:
@@ -109,6 +125,32 @@ def build(cp, shared, shared_backward):
         if not floating(x) or g.dtype != x.dtype:
             return fallback_bw["relu"](grads, inputs, outputs, params)
         return (ew["relu_backward"](g, x),)
+
+    def _gx(grads, inputs):
+        g, x = grads[0], inputs[0]
+        return (g if g.dtype == x.dtype else g.astype(x.dtype)), x
+
+    def gelu_bw(grads, inputs, outputs, params):
+        g, x = _gx(grads, inputs)
+        tanh_form = params["approximate"] == "tanh"
+        return (ew["gelu_tanh_backward" if tanh_form else "gelu_backward"](g, x),)
+
+    def silu_bw(grads, inputs, outputs, params):
+        g, x = _gx(grads, inputs)
+        return (ew["silu_backward"](g, x),)
+
+    def leaky_relu_bw(grads, inputs, outputs, params):
+        g, x = _gx(grads, inputs)
+        return (ew["leaky_relu_backward"](g, x, params["negative_slope"]),)
+
+    def elu_bw(grads, inputs, outputs, params):
+        g, x = _gx(grads, inputs)
+        alpha, scale, input_scale = params["alpha"], params["scale"], params["input_scale"]
+        return (ew["elu_backward"](g, x, input_scale * alpha * scale, scale, input_scale),)
+
+    def softplus_bw(grads, inputs, outputs, params):
+        g, x = _gx(grads, inputs)
+        return (ew["softplus_backward"](g, x, params["beta"], params["threshold"]),)
 
     def softmax_bw(grads, inputs, outputs, params):
         g, y = grads[0], outputs[0]
@@ -179,8 +221,11 @@ def build(cp, shared, shared_backward):
 
     fallback, fallback_bw = shared, shared_backward
     forward = {"sigmoid": sigmoid, "softmax": softmax, "log_softmax": log_softmax,
-               "nll_loss": nll_loss, "cross_entropy": cross_entropy}
+               "nll_loss": nll_loss, "cross_entropy": cross_entropy, "gelu": gelu,
+               "silu": silu, "leaky_relu": leaky_relu, "elu": elu, "softplus": softplus}
     backward = {"sigmoid": sigmoid_bw, "tanh": tanh_bw, "relu": relu_bw,
                 "softmax": softmax_bw, "log_softmax": log_softmax_bw,
-                "nll_loss": nll_loss_bw, "cross_entropy": cross_entropy_bw}
+                "nll_loss": nll_loss_bw, "cross_entropy": cross_entropy_bw, "gelu": gelu_bw,
+                "silu": silu_bw, "leaky_relu": leaky_relu_bw, "elu": elu_bw,
+                "softplus": softplus_bw}
     return forward, backward, ew

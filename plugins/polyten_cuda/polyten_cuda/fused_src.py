@@ -11,8 +11,8 @@ does); ``S`` is the type of a reduction's result, chosen by the caller through `
 for half and single precision, float64 for double).  Every formula is the one of the cpu
 backend's kernel of the same op (``polyten_cpu.kernels``), in the same order of operations.
 
-Only standard CUDA C++ math is used (``exp``, ``log``, ``sqrt``), with the float overloads that
-the CUDA math library and ``<cmath>`` both provide.
+Only standard CUDA C++ math is used (``exp``, ``log``, ``sqrt``, ``erf``, ``tanh``, ``expm1``,
+``log1p``), with the float overloads that the CUDA math library and ``<cmath>`` both provide.
 """
 
 from __future__ import annotations
@@ -75,6 +75,81 @@ _ew("tanh_backward", "T g, T y", "T gx",
 # d relu = g * (x > 0): a multiply by the mask, as the formula (a NaN gradient stays NaN)
 _ew("relu_backward", "T g, T x", "T gx",
     "gx = (T)((A)g * ((A)x > A(0) ? A(1) : A(0)));\n")
+
+# --- pointwise activation composites (op table: gelu, silu, leaky_relu, elu, softplus) ------
+# The formulas and order of operations of polyten_cpu.kernels.activation (PyTorch's formulas;
+# NaN gives NaN, except leaky_relu's gradient, g * slope, as PyTorch's), with ternaries where
+# the cpu kernels use select-free arithmetic of the same value, and the exact gelu backward
+# recomputing erf (cheap here; the cpu kernel reads Phi(x) off the saved output); scalars
+# arrive as float64 and are rounded to A, as NumPy rounds a Python float to the array's dtype.
+_SQRT1_2 = "0.70710678118654752440"
+_GELU_BETA = "0.39894228040143267794"  # 1 / sqrt(2 pi)
+_GELU_TANH_BETA = "0.79788456080286535588"  # sqrt(2 / pi)
+_GELU_KAPPA = "0.044715"
+# gelu: (erf(x / sqrt(2)) + 1) * x * 0.5
+_ew("gelu", "T x", "T y",
+    "A v = (A)x;\n"
+    f"A t = erf(v * (A){_SQRT1_2});\n"
+    "y = (T)(((t + A(1)) * v) * A(0.5));\n")
+# gelu, tanh form: (tanh(sqrt(2/pi) * (x^3 * kappa + x)) + 1) * x * 0.5
+_ew("gelu_tanh", "T x", "T y",
+    "A v = (A)x;\n"
+    f"A t = tanh((((v * v) * v) * (A){_GELU_KAPPA} + v) * (A){_GELU_TANH_BETA});\n"
+    "y = (T)(((t + A(1)) * v) * A(0.5));\n")
+# d gelu = g * (Phi(x) + x * phi(x))
+_ew("gelu_backward", "T g, T x", "T gx",
+    "A v = (A)x;\n"
+    f"A t = ((erf(v * (A){_SQRT1_2}) + A(1)) * A(0.5));\n"
+    f"A p = (exp((v * v) * A(-0.5)) * (A){_GELU_BETA}) * v;\n"
+    "gx = (T)((t + p) * (A)g);\n")
+# PyTorch's gelu_backward, tanh form: g * (0.5 (1 + t) + 0.5 x (1 - t^2) beta (1 + 3 kappa x^2))
+_ew("gelu_tanh_backward", "T g, T x", "T gx",
+    "A v = (A)x;\n"
+    "A x_sq = v * v;\n"
+    f"A t = tanh(((x_sq * v) * (A){_GELU_KAPPA} + v) * (A){_GELU_TANH_BETA});\n"
+    "A d = (((A(1) - t * t) * v) * A(0.5));\n"
+    f"d = d * ((x_sq * (A)(3.0 * {_GELU_KAPPA}) + A(1)) * (A){_GELU_TANH_BETA});\n"
+    "gx = (T)((((t + A(1)) * A(0.5)) + d) * (A)g);\n")
+# silu: x / (1 + exp(-x)), as PyTorch
+_ew("silu", "T x", "T y",
+    "A v = (A)x;\n"
+    "y = (T)(v / (exp(-v) + A(1)));\n")
+# d silu = g * s * (1 + x * (1 - s)), s = sigmoid(x)
+_ew("silu_backward", "T g, T x", "T gx",
+    "A v = (A)x;\n"
+    "A s = A(1) / (exp(-v) + A(1));\n"
+    "gx = (T)((((A(1) - s) * v + A(1)) * s) * (A)g);\n")
+# leaky_relu: x where x > 0, else x * slope (NaN: x * slope, NaN)
+_ew("leaky_relu", "T x, float64 slope", "T y",
+    "A v = (A)x;\n"
+    "y = (T)(v > A(0) ? v : v * (A)slope);\n")
+# d leaky_relu = g where x > 0, else g * slope (NaN: g * slope, as PyTorch)
+_ew("leaky_relu_backward", "T g, T x, float64 slope", "T gx",
+    "A gg = (A)g;\n"
+    "gx = (T)((A)x > A(0) ? gg : gg * (A)slope);\n")
+# elu (selu, celu): scale * (x where x > 0, else alpha * expm1(x * input_scale))
+_ew("elu", "T x, float64 alpha, float64 scale, float64 input_scale", "T y",
+    "A v = (A)x;\n"
+    "A t = v > A(0) ? v : expm1(v * (A)input_scale) * (A)alpha;\n"
+    "y = (T)(t * (A)scale);\n")
+# d elu = g * (x > 0 ? scale : input_scale * alpha * scale * exp(x * input_scale)), NaN for
+# NaN as PyTorch's vectorised elu_backward; neg_coef = input_scale * alpha * scale
+_ew("elu_backward", "T g, T x, float64 neg_coef, float64 scale, float64 input_scale", "T gx",
+    "A v = (A)x;\n"
+    "A t = v > A(0) ? (A)scale : exp(v * (A)input_scale) * (A)neg_coef;\n"
+    "gx = (T)(t * (A)g);\n")
+# softplus: x where beta x > threshold, else log1p(exp(beta x)) / beta
+_ew("softplus", "T x, float64 beta, float64 threshold", "T y",
+    "A v = (A)x;\n"
+    "A b = v * (A)beta;\n"
+    "A t = log1p(exp(b > (A)threshold ? (A)threshold : b));  // NaN stays NaN\n"
+    "if (beta != 1.0) t = t / (A)beta;\n"
+    "y = (T)(b > (A)threshold ? v : t);\n")
+# d softplus = g where beta x > threshold, else g / (1 + exp(-beta x))
+_ew("softplus_backward", "T g, T x, float64 beta, float64 threshold", "T gx",
+    "A gg = (A)g;\n"
+    "A b = (A)x * (A)beta;\n"
+    "gx = (T)(b > (A)threshold ? gg : gg / (exp(-b) + A(1)));\n")
 
 # --- softmax / log_softmax ------------------------------------------------------------------
 # m = max(x) along the dim (CuPy's own reduction); s = sum(exp(x - m)); then one pass writes

@@ -14,9 +14,12 @@ are instantiated with ``xp=cp``; this module replaces
   exponent array, the ``mean`` backward of a small loss, ``nll_loss``, ``cross_entropy`` and
   their backward): here every data-dependent choice is made on the device, so no kernel
   synchronises the stream;
-* ``sigmoid``, ``softmax``, ``log_softmax``, ``nll_loss``, ``cross_entropy`` and the backward
-  of ``sigmoid``, ``tanh``, ``relu``, ``softmax``, ``log_softmax``, ``nll_loss``,
-  ``cross_entropy`` with the fused CUDA kernels of :mod:`polyten_cuda.fused`.
+* ``sigmoid``, ``softmax``, ``log_softmax``, ``nll_loss``, ``cross_entropy``, the activation
+  composites ``gelu``, ``silu``, ``leaky_relu``, ``elu``, ``softplus`` and the backward of
+  ``sigmoid``, ``tanh``, ``relu``, ``softmax``, ``log_softmax``, ``nll_loss``,
+  ``cross_entropy``, ``gelu``, ``silu``, ``leaky_relu``, ``elu``, ``softplus`` with the fused
+  CUDA kernels of :mod:`polyten_cuda.fused` (one ``ElementwiseKernel`` per activation and per
+  activation backward).
 
 Devices: creation, random and transfer kernels run under ``cupy.cuda.Device(device_index)``;
 with more than one GPU every other kernel runs on the device of its first array operand (the

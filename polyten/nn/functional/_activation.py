@@ -1,9 +1,10 @@
 """Activation functions (``torch.nn.functional`` names, signatures and defaults).
 
 Everything is written with polyten ops, so it differentiates and runs on every backend.
-``softmax`` and ``log_softmax`` are composite ops of the op table: a backend may fuse them (the
-cpu backend does), otherwise the default below runs; either way one node with the op's own
-derivative rule is recorded.
+``softmax``, ``log_softmax``, ``gelu``, ``silu``, ``leaky_relu``, ``elu`` (also behind ``selu``
+and ``celu``) and ``softplus`` are composite ops of the op table: a backend may fuse them (the
+cpu and cuda backends do, forward and backward), otherwise the default below runs; either way
+one node with the op's own derivative rule is recorded.
 
 Formulas are chosen so that their gradients are right everywhere, overflow included: a branch
 that ``where`` discards never holds an inf whose backward would turn ``0 * inf`` into NaN
@@ -17,6 +18,8 @@ import math
 from ...api import elementwise as _ew
 from ...api import reduction as _red
 from ...api._core import Tensor, describe, normalize_dim, wrap
+from ...api.dtypes import float16 as _float16
+from ...api.dtypes import float32 as _float32
 from ...api.dtypes import to_dtype
 from ...autograd.grad_mode import grad_enabled as _grad_on
 from ...autograd.graph import record as _record
@@ -83,14 +86,50 @@ def relu6(input, inplace: bool = False) -> Tensor:
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
+# --------------------------------------------------- pointwise composites of the op table ---
+def _pointwise_op(cache, grad_rule, input, params: dict) -> Tensor:
+    """One pointwise composite: the backend's fused kernel (``cache[backend]``) or, where it
+    has none, the polyten-op default on a plain alias (no nodes of its own); then one node with
+    the op's rule.  ``params`` are the kernel's scalar arguments, in the signature's order."""
+    data = input._data
+    dev = input._device
+    dt = input._dtype
+    k = cache[dev.backend]
+    if k is None:
+        if dt is _float16:  # computed in float32 and rounded once, as the fused kernels do
+            out = _DEFAULTS[grad_rule.name](wrap(data, dev, dt).to(_float32),
+                                            *params.values()).to(dt)
+        else:
+            out = _DEFAULTS[grad_rule.name](wrap(data, dev, dt), *params.values())
+    else:
+        out = wrap(k(data, *params.values()), dev, dt)
+    if input._ag is not None and _grad_on():
+        bk = dev.backend.backward_kernels.get(grad_rule.name)
+        if bk is not None and getattr(bk, "wants_output", False):
+            # the backend's fused backward may reuse the output (the cpu gelu derives Phi(x)
+            # from it instead of a second erf): handed over with the version it has now, so
+            # that the kernel can tell whether it was modified in place since; the rule itself
+            # saves only the input, so modifying the output stays allowed, as in PyTorch
+            v = out._version
+            if v is None:
+                v = out._version = [0]
+            params = dict(params, output=(out._data, v, v[0]))
+        _record(grad_rule, out, (input,), params)
+    return out
+
+
+def _leaky_default(x, negative_slope):
+    return _where(x > 0, x, x * negative_slope)
+
+
 def _leaky(x, slope):
-    return _where(x > 0, x, x * slope)
+    return _pointwise_op(_leaky_k, _leaky_rule, x, {"negative_slope": slope})
 
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` where ``x > 0``, else ``negative_slope * x``."""
     _floating("leaky_relu", input)
-    negative_slope = _number("leaky_relu", "negative_slope", negative_slope)
+    negative_slope = float(_number("leaky_relu", "negative_slope", negative_slope))
     if inplace:
         return _inplace(input, _leaky, negative_slope)
     return _leaky(input, negative_slope)
@@ -105,20 +144,28 @@ _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _SQRT_2_PI = math.sqrt(2.0 / math.pi)
 
 
+def _gelu_default(x, approximate):
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * _SQRT_2_PI
+        return x * (_ew.tanh(inner) + 1.0) * 0.5
+    return x * (_ew.erf(x * _SQRT1_2) + 1.0) * 0.5
+
+
 def gelu(input, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit: ``x * Phi(x)``; ``approximate='tanh'`` uses
     ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
     _floating("gelu", input)
-    if approximate == "none":
-        return input * (_ew.erf(input * _SQRT1_2) + 1.0) * 0.5
-    if approximate == "tanh":
-        inner = (input + input * input * input * 0.044715) * _SQRT_2_PI
-        return input * (_ew.tanh(inner) + 1.0) * 0.5
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _pointwise_op(_gelu_k, _gelu_rule, input, {"approximate": approximate})
+
+
+def _silu_default(x):
+    return x * _ew.sigmoid(x)
 
 
 def _silu(x):
-    return x * _ew.sigmoid(x)
+    return _pointwise_op(_silu_k, _silu_rule, x, {})
 
 
 def silu(input, inplace: bool = False) -> Tensor:
@@ -127,12 +174,17 @@ def silu(input, inplace: bool = False) -> Tensor:
     return _inplace(input, _silu) if inplace else _silu(input)
 
 
-def _elu(x, alpha, scale=1.0, input_scale=1.0):
+def _elu_default(x, alpha, scale, input_scale):
     # expm1 of min(x, 0): the discarded branch stays finite for large x (no 0 * inf in backward)
     neg = _ew.expm1(_ew.clamp(x, None, 0.0) * input_scale if input_scale != 1.0
                     else _ew.clamp(x, None, 0.0)) * alpha
     out = _where(x > 0, x, neg)
     return out * scale if scale != 1.0 else out
+
+
+def _elu(x, alpha, scale=1.0, input_scale=1.0):
+    return _pointwise_op(_elu_k, _elu_rule, x, {"alpha": float(alpha), "scale": float(scale),
+                                                "input_scale": float(input_scale)})
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -184,17 +236,22 @@ def tanh(input) -> Tensor:
     return _ew.tanh(input)
 
 
+def _softplus_default(x, beta, threshold):
+    bx = x * beta if beta != 1 else x
+    # exp of min(bx, threshold): the linear branch's exp never overflows
+    soft = _ew.log1p(_exp(_ew.clamp(bx, None, threshold)))
+    if beta != 1:
+        soft = soft / beta
+    return _where(bx > threshold, x, soft)
+
+
 def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """``log(1 + exp(beta * x)) / beta``; linear (``x``) where ``beta * x > threshold``."""
     _floating("softplus", input)
     beta = _number("softplus", "beta", beta)
     threshold = _number("softplus", "threshold", threshold)
-    bx = input * beta if beta != 1 else input
-    # exp of min(bx, threshold): the linear branch's exp never overflows
-    soft = _ew.log1p(_exp(_ew.clamp(bx, None, threshold)))
-    if beta != 1:
-        soft = soft / beta
-    return _where(bx > threshold, input, soft)
+    return _pointwise_op(_softplus_k, _softplus_rule, input,
+                         {"beta": float(beta), "threshold": float(threshold)})
 
 
 def _hardtanh(x, lo, hi):
@@ -395,3 +452,14 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
         input = input.to(to_dtype(dtype))
     return _softmax_op("softmin", _softmax_k, _softmax_default, _softmax_rule, -input, dim,
                        None)
+
+
+# ------------------------------------------------------ pointwise composites: registration ---
+_DEFAULTS = {"gelu": _gelu_default, "silu": _silu_default, "leaky_relu": _leaky_default,
+             "elu": _elu_default, "softplus": _softplus_default}
+for _name, _fn in _DEFAULTS.items():
+    register_default(_name, _fn)
+_gelu_k, _silu_k, _leaky_k, _elu_k, _softplus_k = (
+    kernels(n) for n in ("gelu", "silu", "leaky_relu", "elu", "softplus"))
+_gelu_rule, _silu_rule, _leaky_rule, _elu_rule, _softplus_rule = (
+    _rule(n) for n in ("gelu", "silu", "leaky_relu", "elu", "softplus"))

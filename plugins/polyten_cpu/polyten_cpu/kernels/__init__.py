@@ -28,6 +28,8 @@ from . import norm  # noqa: E402  (fused normalisation composites: layer_norm, b
 MODULES += (norm,)
 from . import conv  # noqa: E402  (fused conv, conv_transpose, max_pool and their backward)
 MODULES += (conv,)
+from . import activation  # noqa: E402  (fused gelu, silu, leaky_relu, elu, softplus + backward)
+MODULES += (activation,)
 
 
 def all_kernels(xp, **ctx) -> dict:

@@ -102,7 +102,11 @@ class Backend:
         dtype.  Used when no graph of the backward is needed (``create_graph=False``); the
         polyten-op formulas of ``polyten.autograd.derivatives`` run otherwise.  A kernel may
         also return ``NotImplemented`` (the formulas run) or gradients of the broadcast shape
-        or another dtype (the engine reduces and casts them).
+        or another dtype (the engine reduces and casts them).  The backward of a pointwise
+        activation (``gelu``, ``silu``, ...) whose kernel has the attribute
+        ``wants_output = True`` also gets ``params["output"] = (native output, its version
+        counter, the version it had)``: it may reuse the output while the counter still has
+        that version (the output was not modified in place), and must recompute otherwise.
     fused_optimizers : mapping of str to callable, optional
         Whole optimizer steps on native arrays, updating parameters and state in place:
         ``fused_optimizers["sgd"](params, grads, momentum_buffers, *, lr, weight_decay,

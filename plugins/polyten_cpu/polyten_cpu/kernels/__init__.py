@@ -8,16 +8,7 @@ kernels return arrays (never NumPy scalars) of exactly the result dtype.
 
 from __future__ import annotations
 
-import warnings
-
-# NumPy reports floating-point exceptions (x / 0, log(0), inf - inf, exp overflow) as
-# RuntimeWarnings; the results (inf, nan) are the op's contract, and PyTorch says nothing.  A
-# filter on these modules only -- not np.seterr, which would change the user's own NumPy code,
-# nor an errstate per call, which costs a microsecond on every small op.
-warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"polyten_cpu\.kernels")
-
-from . import (creation, elementwise, indexing, linalg, random, reduction,  # noqa: E402
-               shape, transfer)
+from . import creation, elementwise, indexing, linalg, random, reduction, shape, transfer
 
 MODULES = (elementwise, reduction, linalg, shape, indexing, creation, random, transfer)
 from . import nn  # noqa: E402  (fused nn composites: softmax, log_softmax, linear, nll_loss)

@@ -660,3 +660,26 @@ def test_remaining_error_paths():
         pt.norm(pt.ones(2, 2, 2), "fro", dim=(0, 1, 2))
     with pytest.raises(TypeError, match=r"cumsum\(\): got both dim=0 and axis=0"):
         pt.cumsum(x, 0, axis=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [0, 1, 7, 16, 127, 128, 129, 1000])
+def test_sum_of_short_vectors(dtype, n):
+    """The cpu backend sums float vectors of up to 128 elements with BLAS dot (cheaper than
+    ufunc.reduce to set up): the same values as the float64 reference at every length
+    around the switch, strided views and non-finite values included."""
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal(2 * n).astype(dtype)
+    for a in (x[:n], x[::2]):
+        ref = a.astype(np.float64).sum()
+        for got in (pt.tensor(a).sum(), pt.sum(pt.tensor(a), dim=0), pt.tensor(a).sum(0, True)):
+            assert got.dtype == getattr(pt, dtype)
+            np.testing.assert_allclose(got.numpy().reshape(()), ref, rtol=1e-6, atol=1e-6)
+    if n:
+        y = x[:n].copy()
+        y[n // 2] = np.inf
+        assert pt.tensor(y).sum().item() == np.inf
+        y[0] = -np.inf if n > 1 else np.nan
+        assert np.isnan(pt.tensor(y).sum().item())
+        y[-1] = np.nan
+        assert np.isnan(pt.tensor(y).sum().item())

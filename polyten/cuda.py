@@ -109,7 +109,7 @@ def synchronize(device=None) -> None:
 
 def set_sync_checks(enabled: bool) -> None:
     """Check values that need a read on the host (class targets of ``cross_entropy`` /
-    ``nll_loss`` out of range) at the op, synchronising with the GPU there (``True``), or --
+    ``nll_loss``, indices of indexing, ``gather``, ``embedding``, ... out of range) at the op, synchronising with the GPU there (``True``), or --
     the default -- at the next host read (``.item()``, printing, ``.cpu()``) or
     :func:`synchronize`, so that a training step never waits for the GPU.  The environment
     variable ``POLYTEN_SYNC_CHECKS=1`` sets ``True`` at start-up."""

@@ -300,6 +300,25 @@ def test_cross_entropy_step_never_waits_for_the_gpu():
     assert ok, f"the training step waited for the GPU ({host:.3f} s on the host)"
 
 
+def test_embedding_step_never_waits_for_the_gpu():
+    """Index bounds (embedding -> index_select) are deferred checks on cuda too."""
+    pt.manual_seed(0)
+    model = pt.nn.Sequential(pt.nn.Embedding(100, 32), pt.nn.Flatten(),
+                             pt.nn.Linear(8 * 32, 10)).to("cuda")
+    opt = pt.optim.Adam(model.parameters(), lr=1e-3)
+    x = pt.randint(0, 100, (64, 8), device="cuda")
+    y = pt.randint(0, 10, (64,), device="cuda")
+
+    def step():
+        opt.zero_grad()
+        pt.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    step()
+    pt.cuda.synchronize()
+    ok, host = _runs_without_waiting(step)
+    assert ok, f"the training step waited for the GPU ({host:.3f} s on the host)"
+
+
 def test_out_of_range_target_is_reported_at_the_next_host_read():
     x = pt.randn(4, 3, device="cuda", requires_grad=True)
     loss = pt.nn.functional.cross_entropy(x, pt.tensor([0, 7, 1, 2], device="cuda"))

@@ -3,9 +3,10 @@
 device: the class-target check of cross_entropy / nll_loss is queued and raised at the next
 host read or synchronize, with the op's message and the line of the user's call.
 
-Such a backend's kernels must stay memory-safe on targets the queued check will reject (the
-CUDA kernels read nothing for them and give nan); NumPy's fancy indexing would raise or wrap,
-so the stand-in's loss kernels treat them as ignored."""
+Such a backend's kernels must stay memory-safe on values the queued check will reject (the
+CUDA loss kernels read nothing for such targets and give nan; CuPy wraps out-of-range indices
+around); NumPy's fancy indexing raises instead, so the stand-in's loss kernels treat such
+targets as ignored and its indexing kernels wrap indices as CuPy does."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class _DeferredPlugin:
             kernels = dict(base.kernels)
             for op in ("nll_loss", "cross_entropy"):
                 kernels[op] = _tolerant(base.kernels[op])
+            kernels["getitem"] = _wrapping_getitem(base.kernels["getitem"])
+            kernels["gather"] = _wrapping_gather(base.kernels["gather"])
             return Backend("lazycpu", kernels, dtypes=base.dtypes,
                            native_dtype=base.native_dtype, dtype_name=base.dtype_name,
                            is_native=base.is_native, seed=base.seed, deferred_checks=True)
@@ -40,6 +43,28 @@ def _tolerant(kernel):
         C = x.shape[1 if x.ndim > 1 else 0]
         ok = ((target >= 0) & (target < C)) | (target == ignore_index)
         return kernel(x, np.where(ok, target, ignore_index), weight, ignore_index, reduction)
+    return k
+
+
+def _wrapping_getitem(kernel):
+    def k(x, key):
+        key = key if isinstance(key, tuple) else (key,)
+        out, dim, after = [], 0, False
+        for j, e in enumerate(key):
+            if e is Ellipsis:  # the entries after it count from the last dim
+                after, dim = True, x.ndim - sum(1 for f in key[j + 1:] if f is not None)
+            elif isinstance(e, np.ndarray) and e.dtype.kind in "iu":
+                e = np.mod(e, x.shape[dim])  # CuPy's wrap-around
+            if e is not Ellipsis and e is not None:
+                dim += 1
+            out.append(e)
+        return kernel(x, tuple(out))
+    return k
+
+
+def _wrapping_gather(kernel):
+    def k(x, dim, index):
+        return kernel(x, dim, np.mod(index, x.shape[dim]) if x.ndim else index)
     return k
 
 
@@ -129,3 +154,43 @@ def _line_of(text: str) -> int:
                 return i
     raise AssertionError(text)
 
+
+
+def test_out_of_range_indices_raise_at_the_next_host_read(lazy):
+    x = pt.tensor(np.arange(10.0).reshape(5, 2), device=lazy)
+    out = pt.index_select(x, 0, pt.tensor([1, 12], device=lazy))
+    assert checks.pending(lazy.backend) == 1
+    with pytest.raises(IndexError, match=r"index_select: index 12 is out of bounds for "
+                                         r"dimension 0 with size 5 \(detected at .*"
+                                         r"test_deferred_checks.py:\d+"):
+        out.numpy()
+    g = pt.gather(x, 1, pt.tensor([[0], [3], [1], [0], [1]], device=lazy))
+    g2 = pt.gather(x, 1, pt.tensor([[0], [9], [1], [0], [1]], device=lazy))
+    # the first failing check is raised; the queue is emptied either way (as CUDA reports
+    # the first asynchronous error)
+    with pytest.raises(IndexError, match="gather: index 3 is out of bounds for dimension 1"):
+        print(g)
+    assert checks.pending() == 0
+    g2.tolist()
+    emb = pt.nn.functional.embedding(pt.tensor([0, 7], device=lazy), x)
+    with pytest.raises(IndexError, match="index 7 is out of bounds for dimension 0 with size 5"):
+        emb.tolist()
+
+
+def test_valid_and_negative_indices_give_the_cpu_results(lazy):
+    """The deferred path cannot read the smallest index, so it always normalises negative
+    ones (take_along_dim, x[idx], take): the same values and gradients as on the cpu."""
+    x_np = np.random.default_rng(2).standard_normal((4, 5))
+    res = []
+    for dev in ("cpu", lazy):
+        x = pt.tensor(x_np, device=dev, requires_grad=True)
+        i = pt.tensor([[0, 4], [1, 3], [2, 2], [4, 0]], device=dev)
+        neg = pt.tensor([-1, 0, -4], device=dev)
+        outs = [pt.take_along_dim(x, i, 1), x[neg], pt.take(x, neg), x[:, neg],
+                pt.gather(x, 1, i), pt.index_select(x, 1, pt.tensor([4, 0], device=dev)),
+                pt.nn.functional.embedding(pt.tensor([3, 0], device=dev), x)]
+        sum(o.sum() for o in outs).backward()
+        res.append([o.detach().to("cpu").numpy() for o in outs] + [x.grad.to("cpu").numpy()])
+    assert checks.pending() == 0  # the host reads above checked them
+    for a, b in zip(*res):
+        np.testing.assert_array_equal(a, b)

@@ -20,6 +20,7 @@ import math
 import operator
 from collections import namedtuple
 
+from ..dispatch.checks import check as _value_check
 from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
@@ -54,6 +55,7 @@ _searchsorted = kernels("searchsorted")
 _isin = kernels("isin")
 _astype_k = kernels("astype")
 _copy_k = kernels("copy")
+_lt_k, _ge_k, _or_k, _any_k = kernels("lt"), kernels("ge"), kernels("logical_or"), kernels("any")
 
 _int64 = _dt.int64
 _bool = _dt.bool
@@ -125,21 +127,35 @@ def _index_range(data, backend):
 
 
 def _bounds(data, size: int, dim: int, backend, op: str, negative: bool):
-    """Check every index in ``data`` addresses dim ``dim`` of ``size``; returns the min.
+    """Check every index in ``data`` addresses dim ``dim`` of ``size``; returns the min (or,
+    on a backend that defers value checks, a bound on it: -1 when negatives are allowed).
 
     ``negative`` allows ``-size <= i < 0`` (tensor[...], take); gather/scatter/index_select
-    do not, as in PyTorch.
+    do not, as in PyTorch.  On a backend with ``deferred_checks`` (a GPU, whose array library
+    wraps out-of-range indices around rather than reading out of bounds -- CuPy does) the
+    check is a flag computed on the device and raised at the next host read
+    (``polyten.dispatch.checks``), so indexing never waits for the device.
     """
     if _numel(data.shape) == 0:
         return 0
+    if backend.deferred_checks:
+        low = -size if negative else 0
+        bad = _any_k[backend](_or_k[backend](_lt_k[backend](data, low),
+                                             _ge_k[backend](data, size)), None, False)
+        _value_check(backend, bad, lambda: _bounds_error(data, size, dim, backend, op, low))
+        return -1 if negative else 0  # unknown here: callers normalise negative indices
     lo, hi = _index_range(data, backend)
-    if hi >= size:
-        bad = hi
-    elif lo < (-size if negative else 0):
-        bad = lo
-    else:
+    if hi < size and lo >= (-size if negative else 0):
         return lo
-    raise IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with size {size}")
+    raise _bounds_error(data, size, dim, backend, op, -size if negative else 0, lo, hi)
+
+
+def _bounds_error(data, size, dim, backend, op, low, lo=None, hi=None) -> IndexError:
+    if lo is None:
+        lo, hi = _index_range(data, backend)
+    bad = hi if hi >= size else lo
+    return IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with size "
+                      f"{size}")
 
 
 def _int_index(index, like: Tensor, op: str, what: str = "index") -> Tensor:

@@ -118,10 +118,11 @@ class Backend:
         takes the generic path for cases a kernel does not cover, and counts the writes.
     deferred_checks : bool
         ``True`` when reading a device value on the host waits for the work queued on the
-        device (a GPU): the core then queues its value checks (class targets out of range)
-        and raises a failing one at the backend's next host read or ``synchronize``, instead
-        of synchronising at the op (see :mod:`polyten.dispatch.checks`).  The backend's
-        kernels must then stay memory-safe on the values those checks reject.
+        device (a GPU): the core then queues its value checks (class targets and indices out
+        of range) and raises a failing one at the backend's next host read or
+        ``synchronize``, instead of synchronising at the op (see
+        :mod:`polyten.dispatch.checks`).  The backend's kernels must then stay memory-safe on
+        the values those checks reject (CuPy wraps out-of-range indices around).
     """
 
     def __init__(self, name: str, kernels: Mapping[str, Callable], *,

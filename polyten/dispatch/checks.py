@@ -1,7 +1,8 @@
 """Value checks: errors that depend on the values of a tensor, on any backend.
 
 Some of the core's checks need one device value on the host -- "is any class target out of
-range?" (``cross_entropy``, ``nll_loss``).  On the cpu that read is free.  On a GPU it waits for
+range?" (``cross_entropy``, ``nll_loss``), "is any index out of range?" (advanced indexing,
+``gather``, ``scatter``, ``index_select``, ``take``, ``embedding``).  On the cpu that read is free.  On a GPU it waits for
 every kernel queued before it, so one check per training step would stall the step on the
 device.  A backend whose host reads wait for the device declares ``deferred_checks=True``;
 there the core computes the check's flag on the device and :func:`check` only queues it.  The

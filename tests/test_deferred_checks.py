@@ -49,10 +49,10 @@ def _tolerant(kernel):
 def _wrapping_getitem(kernel):
     def k(x, key):
         key = key if isinstance(key, tuple) else (key,)
-        out, dim, after = [], 0, False
+        out, dim = [], 0
         for j, e in enumerate(key):
             if e is Ellipsis:  # the entries after it count from the last dim
-                after, dim = True, x.ndim - sum(1 for f in key[j + 1:] if f is not None)
+                dim = x.ndim - sum(1 for f in key[j + 1:] if f is not None)
             elif isinstance(e, np.ndarray) and e.dtype.kind in "iu":
                 e = np.mod(e, x.shape[dim])  # CuPy's wrap-around
             if e is not Ellipsis and e is not None:

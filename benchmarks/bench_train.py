@@ -6,8 +6,9 @@ Run:  .venv/bin/python benchmarks/bench_train.py [--quick]
   own DataLoader over a TensorDataset, shuffled), and a NumPy forward/backward/SGD written by
   hand (the limit of a NumPy backend).
 * Small CNN (two 3x3 convolutions with max-pooling, a linear head): median epoch time.
-* Peak memory of training (resident set growth over the training loop, each framework in a
-  fresh subprocess so neither sees the other's allocations).
+* Peak memory of training, each framework in fresh subprocesses (median of three) so neither
+  sees the other's allocations: the peak resident memory of training above the set-up
+  (model, optimizer, loader), and its growth after the first epoch (see _memory_child).
 
 BLAS and PyTorch are limited to one thread, so the figures compare the frameworks' work and
 not how two thread pools share the machine's cores.
@@ -127,17 +128,33 @@ RUNNERS = {"polyten": polyten_epoch, "torch": torch_epoch, "numpy": numpy_epoch}
 
 # ------------------------------------------------------------------------ peak memory -----
 def _memory_child(framework: str, kind: str, epochs: int) -> None:
-    """In a fresh process: reset the peak RSS after set-up, train, print the growth (bytes)."""
+    """In a fresh process, two figures (bytes):
+
+    * ``training``: the peak resident memory while training (a first epoch, then ``epochs``)
+      above the resident memory once the model, optimizer and loader are set up -- what
+      training costs on top of the framework, the model and the data;
+    * ``growth``: the peak over the later epochs above the resident memory after the first
+      one -- whether training keeps taking more (a leak, a growing cache).  At this scale
+      (tenths of a MB) it also shows how the allocator trims and regrows its heap.
+    """
     _limit_threads()
     x, y = _digits()
     epoch = RUNNERS[framework](kind, x, y)
+    base = _status("VmRSS")
+    _reset_peak()
     epoch()  # imports, first-call caches
+    first_peak = _status("VmHWM")
     rss = _status("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets VmHWM (the peak) to the current RSS
+    _reset_peak()
     for _ in range(epochs):
         epoch()
-    print(json.dumps({"growth": _status("VmHWM") - rss}))
+    peak = _status("VmHWM")
+    print(json.dumps({"growth": peak - rss, "training": max(first_peak, peak) - base}))
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM (the peak) to the current RSS
 
 
 def _status(key: str) -> int:
@@ -148,10 +165,14 @@ def _status(key: str) -> int:
     raise RuntimeError(key)
 
 
-def peak_memory(framework, kind, epochs):
-    out = subprocess.run([sys.executable, __file__, "--memory-child", framework, kind,
-                          str(epochs)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["growth"]
+def peak_memory(framework, kind, epochs, runs=3):
+    """Median over ``runs`` fresh processes of each figure of :func:`_memory_child`."""
+    got = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", framework, kind,
+                              str(epochs)], capture_output=True, text=True, check=True)
+        got.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {k: statistics.median(g[k] for g in got) for k in got[0]}
 
 
 def main():
@@ -198,12 +219,14 @@ def main():
               f"{'   '.join(ratios)}")
     if sys.platform.startswith("linux"):
         for kind in ("mlp", "cnn"):
-            mem = {fw: peak_memory(fw, kind, 2 if args.quick else 4)
+            mem = {fw: peak_memory(fw, kind, 2 if args.quick else 4, 1 if args.quick else 3)
                    for fw in frameworks if not (fw == "numpy" and kind == "cnn")}
-            row = "  ".join(f"{fw} {m / 1e6:6.2f} MB" for fw, m in mem.items())
-            extra = (f"   polyten/torch {mem['polyten'] / max(mem['torch'], 1):.2f}"
-                     if "torch" in mem else "")
-            print(f"peak memory growth while training the {kind.upper()}: {row}{extra}")
+            for key, what in (("training", "peak memory of training above set-up"),
+                              ("growth", "peak memory growth after the first epoch")):
+                row = "  ".join(f"{fw} {m[key] / 1e6:6.2f} MB" for fw, m in mem.items())
+                extra = (f"   polyten/torch {mem['polyten'][key] / max(mem['torch'][key], 1):.2f}"
+                         if "torch" in mem else "")
+                print(f"{what}, {kind.upper()} (median of runs): {row}{extra}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from ..dispatch.errors import dtype_error, fmt_shape
 from ..dispatch.optable import OPS
 from . import dtypes as _dt
 from ..autograd.graph import record as _record
+from ..autograd.graph import record_binary as _record2
+from ..autograd.graph import record_unary as _record1
 from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.rules import rule as _rule
 from ._core import (bump_version, check_inplace, Tensor, as_operand, cast, check_broadcast, describe, device_mismatch,
@@ -121,7 +123,7 @@ def _unary(name: str, doc: str = ""):
                 raise unsupported(name, opdef, dt)
             out = wrap(cache[dev.backend](data), dev, dt)
             if input._ag is not None and diff and _grad_on():
-                _record(grad_rule, out, (input,))
+                _record1(grad_rule, out, input)
             return out
     else:
         fixed = {"bool": _dt.bool, "int64": _dt.int64}.get(rule)
@@ -140,7 +142,7 @@ def _unary(name: str, doc: str = ""):
                 return wrap(out, dev, fixed)
             out = wrap(out, dev, dt.to_real() if to_real else dt)
             if input._ag is not None and diff and _grad_on():
-                _record(grad_rule, out, (input,))
+                _record1(grad_rule, out, input)
             return out
 
     fn.__name__ = fn.__qualname__ = name
@@ -268,7 +270,7 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
             check_broadcast(name, sx, yd.shape)
         out = wrap(cache[dev.backend](xd, yd), dev, fixed or cd)
         if (input._ag is not None or other._ag is not None) and diff and _grad_on():
-            _record(grad_rule, out, (input, other))
+            _record2(grad_rule, out, (input, other))
         return out
 
     if not reflected:
@@ -380,7 +382,7 @@ def relu(input):
         if k is not None and dt in _relu_ok:
             out = wrap(k(input._data), dev, dt)
             if input._ag is not None and _grad_on():
-                _record(_RELU_RULE, out, (input,))
+                _record1(_RELU_RULE, out, input)
             return out
     _check_tensor("relu", input)
     k = _relu_cache[input._device.backend]

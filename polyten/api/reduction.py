@@ -24,6 +24,7 @@ from ..dispatch.optable import OPS
 from . import dtypes as _dt
 from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.graph import record as _record
+from ..autograd.graph import record_unary as _record1
 from ..autograd.rules import rule as _rule
 from ._core import Tensor, cast, describe, normalize_dim, normalize_dims, wrap
 from . import elementwise as _ew
@@ -157,6 +158,17 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None)
 
     The sum of no elements is 0.
     """
+    if dim is None and axis is None and dtype is None and not keepdim and keepdims is None \
+            and input.__class__ is Tensor:
+        # the common x.sum(): every dim, the input's own dtype unless it is bool/integer
+        dev = input._device
+        dt = input._dtype
+        if dt.kind in "bui":
+            dt = _int64
+        out = wrap(_sum_k[dev.backend](input._data, None, False, dt.name), dev, dt)
+        if input._ag is not None and _grad_on():
+            _record1(_SUM_RULE, out, input, _ALL_DIMS)
+        return out
     try:
         dev = input._device
         data = input._data
@@ -175,8 +187,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None)
     keep = keepdim if keepdims is None else keepdims
     out = wrap(_sum_k[dev.backend](data, dims, keep, rd.name), dev, rd)
     if input._ag is not None and _grad_on():
-        _record(_SUM_RULE, out, (input,),
-                _ALL_DIMS if dims is None and not keep else {"dims": dims, "keepdim": keep})
+        _record1(_SUM_RULE, out, input,
+                 _ALL_DIMS if dims is None and not keep else {"dims": dims, "keepdim": keep})
     return out
 
 
@@ -241,8 +253,8 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     keep = _keep(keepdim, keepdims)
     out = wrap(_mean_k[dev.backend](input._data, dims, keep), dev, input._dtype)
     if input._ag is not None and _grad_on():
-        _record(_MEAN_RULE, out, (input,),
-                _ALL_DIMS if dims is None and not keep else {"dims": dims, "keepdim": keep})
+        _record1(_MEAN_RULE, out, input,
+                 _ALL_DIMS if dims is None and not keep else {"dims": dims, "keepdim": keep})
     return out
 
 

@@ -138,25 +138,24 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
     scalars, None) which get no gradient.  Returns ``out``.
     """
     # This runs once per recorded op, usually cold (between kernels that evict the caches),
-    # so the one- and two-input cases avoid the generic loop and its temporary lists.
+    # so the one-, two- and three-input cases avoid the generic loop and its temporary lists.
     n_in = len(inputs)
     if n_in == 1:
         x = inputs[0]
+        if out.__class__ is not tuple and x.__class__ is not tuple and hasattr(x, "_ag"):
+            return record_unary(rule, out, x, params, inputs)
         xa = getattr(x, "_ag", None)
         if xa is None or not xa.requires_grad:
             return out
-        fn = xa.grad_fn  # _edge_of, inlined
-        if fn is not None:
-            edges = ((fn, xa.output_nr),)
-        else:
-            acc = xa.accumulator
-            edges = (acc.edge if acc is not None else _edge_of(x, xa),)
+        edges = (_edge_of(x, xa),)
         needs = _NEED1
         xd = x._data
         shapes = ((xd.shape, x._dtype),)
         versions = (_counter(x),) if rule.save_inputs else None
     elif n_in == 2:
         x, y = inputs
+        if out.__class__ is not tuple and hasattr(x, "_ag") and hasattr(y, "_ag"):
+            return record_binary(rule, out, inputs, params)
         xa = getattr(x, "_ag", None)
         ya = getattr(y, "_ag", None)
         nx = xa is not None and xa.requires_grad
@@ -243,34 +242,20 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
         versions = tuple(_counter(t) if hasattr(t, "_version") else None
                          for t in inputs) if rule.save_inputs else None
     node = _new(rule.cls)
-    node.rule = rule
     node.next_functions = edges
     node.needs = needs
     node.shapes = shapes
     node.inputs = (inputs if inputs.__class__ is tuple else tuple(inputs)) \
         if rule.save_inputs else None
     node.saved_versions = versions
+    if out.__class__ is not tuple:
+        return _single(rule, node, out, params)
+    node.rule = rule
     node.params = params
     node.seq = next(_seq)
     node.released = False
     if ANOMALY[0]:
         node.stack = traceback.format_stack()[:-2]
-    if out.__class__ is not tuple:
-        dev = node.device = out._device
-        node.n_outputs = 1
-        if rule.save_output:
-            node.outputs = ((out._data, dev, out._dtype),)
-            node.out_versions = (_counter(out),)
-        else:
-            node.outputs = node.out_versions = None
-        ag = out._ag
-        if ag is None:
-            out._ag = AutogradMeta(True, node)
-        else:
-            ag.requires_grad = True
-            ag.grad_fn = node
-            ag.output_nr = 0
-        return out
     node.device = next((o._device for o in out if o is not None), None)
     node.n_outputs = len(out)
     node.out_meta = tuple(None if o is None else (tuple(o._data.shape), o._dtype, o._device)
@@ -282,6 +267,84 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
     for i, o in enumerate(out):
         if o is not None and o._dtype.kind in "fc":
             _attach(o, node, i)
+    return out
+
+
+# record_unary / record_binary: the hottest cases (unary elementwise ops and reductions;
+# tensor-tensor arithmetic) with one tensor output, without record()'s generic branches: an
+# op with grad then costs about what PyTorch's does.
+def record_unary(rule, out, x, params: Optional[dict] = None, inputs: Optional[tuple] = None):
+    """:func:`record` for one tensor input ``x`` (``inputs`` is ``(x,)`` when the caller has
+    it) and one tensor output."""
+    xa = x._ag
+    if xa is None or not xa.requires_grad:
+        return out
+    node = _new(rule.cls)
+    node.next_functions = (_edge(x, xa),)
+    node.needs = _NEED1
+    xd = x._data
+    node.shapes = ((xd.shape, x._dtype),)
+    if rule.save_inputs:
+        node.inputs = inputs or (x,)
+        node.saved_versions = (_counter(x),)
+    else:
+        node.inputs = node.saved_versions = None
+    return _single(rule, node, out, params)
+
+
+def record_binary(rule, out, inputs: tuple, params: Optional[dict] = None):
+    """:func:`record` for two tensor inputs and one tensor output."""
+    x, y = inputs
+    xa = x._ag
+    ya = y._ag
+    nx = xa is not None and xa.requires_grad
+    ny = ya is not None and ya.requires_grad
+    if not (nx or ny):
+        return out
+    node = _new(rule.cls)
+    node.next_functions = (_edge(x, xa) if nx else _NO_EDGE, _edge(y, ya) if ny else _NO_EDGE)
+    node.needs = (nx, ny)
+    xd = x._data
+    yd = y._data
+    node.shapes = ((xd.shape, x._dtype), (yd.shape, y._dtype))
+    if rule.save_inputs:
+        node.inputs = inputs
+        node.saved_versions = (_counter(x), _counter(y))
+    else:
+        node.inputs = node.saved_versions = None
+    return _single(rule, node, out, params)
+
+
+def _edge(t, ag):
+    fn = ag.grad_fn
+    if fn is not None:
+        return (fn, ag.output_nr)
+    acc = ag.accumulator
+    return acc.edge if acc is not None else _edge_of(t, ag)
+
+
+def _single(rule, node, out, params):
+    """The rest of a node with one tensor output ``out``, which it becomes the grad_fn of."""
+    node.rule = rule
+    node.params = params
+    node.seq = next(_seq)
+    node.released = False
+    if ANOMALY[0]:
+        node.stack = traceback.format_stack()[:-3]
+    dev = node.device = out._device
+    node.n_outputs = 1
+    if rule.save_output:
+        node.outputs = ((out._data, dev, out._dtype),)
+        node.out_versions = (_counter(out),)
+    else:
+        node.outputs = node.out_versions = None
+    ag = out._ag
+    if ag is None:
+        out._ag = AutogradMeta(True, node)
+    else:
+        ag.requires_grad = True
+        ag.grad_fn = node
+        ag.output_nr = 0
     return out
 
 

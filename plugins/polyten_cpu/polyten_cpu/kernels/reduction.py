@@ -59,22 +59,23 @@ def kernels(xp, **ctx) -> dict:
     add_reduce = getattr(xp.add, "reduce", None) if xp.__name__ == "numpy" else None
 
     empty = xp.empty
-    F64 = native("float64")
-    ones = {}  # (n, dtype) -> read-only ones, for the small-vector sums below
+    short = {F32: {}, native("float64"): {}}  # dtype -> {n: read-only ones}, for sums below
 
     def sum_(x, dims, keepdim, dtype):
         d = dtypes.get(dtype) or native(dtype)
         if d is F16:
             return arr(x.sum(axis=ax(dims), dtype=F32, keepdims=keepdim)).astype(F16)
         if add_reduce is not None:
-            if x.ndim == 1 and not keepdim and (d is F32 or d is F64) and x.dtype is d and \
+            ones = short.get(d)
+            if ones is not None and x.ndim == 1 and not keepdim and x.dtype is d and \
                     x.shape[0] <= 128 and dims != ():
                 # a short float vector: BLAS dot with ones costs a third of ufunc.reduce's
                 # set-up, and sums in the same accuracy class (NumPy's pairwise sum only
                 # starts above 128 elements; below, both keep a few SIMD partial sums)
-                o = ones.get((x.shape[0], d))
+                n = x.shape[0]
+                o = ones.get(n)
                 if o is None:
-                    o = ones[(x.shape[0], d)] = xp.ones(x.shape[0], d)
+                    o = ones[n] = xp.ones(n, d)
                     o.flags.writeable = False
                 return asarray(x.dot(o))
             if dims is None and not keepdim:

@@ -211,8 +211,8 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
         nz = za is not None and za.requires_grad
         if not (nx or ny or nz):
             return out
-        edges = (_edge_of(x, xa) if nx else _NO_EDGE, _edge_of(y, ya) if ny else _NO_EDGE,
-                 _edge_of(z, za) if nz else _NO_EDGE)
+        edges = (_edge(x, xa) if nx else _NO_EDGE, _edge(y, ya) if ny else _NO_EDGE,
+                 _edge(z, za) if nz else _NO_EDGE)
         needs = (nx, ny, nz)
         xd = getattr(x, "_data", None)
         yd = getattr(y, "_data", None)

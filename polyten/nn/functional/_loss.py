@@ -75,6 +75,14 @@ def _tensors(op: str, **named) -> None:
             raise TypeError(f"{op}: {name} must be a tensor, got {describe(t)}")
 
 
+def _two_tensors(op: str, input, target) -> None:
+    """``_tensors(op, input=input, target=target)`` without building a dict (every loss)."""
+    if not isinstance(input, Tensor):
+        _tensors(op, input=input)
+    if not isinstance(target, Tensor):
+        _tensors(op, target=target)
+
+
 def _shape(t) -> str:
     return fmt_shape(tuple(t.shape))
 
@@ -82,8 +90,8 @@ def _shape(t) -> str:
 def _pair(op: str, input, target) -> None:
     """Input and target of a pointwise loss: tensors whose shapes broadcast (a different
     shape warns, as PyTorch, because it is usually a mistake) and a floating result."""
-    _tensors(op, input=input, target=target)
-    si, st = tuple(input.shape), tuple(target.shape)
+    _two_tensors(op, input, target)
+    si, st = tuple(input._data.shape), tuple(target._data.shape)
     if si != st:
         try:
             b = broadcast_shapes(si, st, op=op)
@@ -386,7 +394,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     (N,), () or (N, d1, ...).  Targets equal to ``ignore_index`` contribute nothing; the mean
     divides by the sum of the weights of the other targets."""
     op = "nll_loss"
-    _tensors(op, input=input, target=target)
+    _two_tensors(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
     _class_input(op, input)
     _index_target(op, input, target)
@@ -405,7 +413,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     ``label_smoothing``: mix the target with the uniform distribution (PyTorch's formula).
     """
     op = "cross_entropy"
-    _tensors(op, input=input, target=target)
+    _two_tensors(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
     _class_input(op, input)
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) or \
@@ -458,7 +466,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     """``-(t log(x) + (1 - t) log(1 - x))`` for probabilities ``input`` in [0, 1] (the logs
     are clamped at -100, as PyTorch).  ``weight`` broadcasts to the input's shape."""
     op = "binary_cross_entropy"
-    _tensors(op, input=input, target=target)
+    _two_tensors(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{op}: target of shape {_shape(target)} must have the input's shape "
@@ -507,7 +515,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     ``weight`` broadcasts to the input's shape.
     """
     op = "binary_cross_entropy_with_logits"
-    _tensors(op, input=input, target=target)
+    _two_tensors(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{op}: target size {_shape(target)} must be the same as input size "
@@ -555,7 +563,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     PyTorch).
     """
     op = "kl_div"
-    _tensors(op, input=input, target=target)
+    _two_tensors(op, input, target)
     if size_average is not None or reduce is not None:
         reduction = _legacy(op, size_average, reduce)
     else:

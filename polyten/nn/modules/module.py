@@ -172,11 +172,18 @@ class Module:
                     del d[name]
 
     def __getattr__(self, name: str):
+        # reached for every parameter, buffer and submodule read (self.weight in forward):
+        # the three stores spelled out, parameters first
         d = self.__dict__
-        for store in ("_parameters", "_buffers", "_modules"):
-            s = d.get(store)
-            if s is not None and name in s:
-                return s[name]
+        s = d.get("_parameters")
+        if s is not None and name in s:
+            return s[name]
+        s = d.get("_buffers")
+        if s is not None and name in s:
+            return s[name]
+        s = d.get("_modules")
+        if s is not None and name in s:
+            return s[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:

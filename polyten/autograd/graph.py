@@ -142,7 +142,7 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
     n_in = len(inputs)
     if n_in == 1:
         x = inputs[0]
-        if out.__class__ is not tuple and x.__class__ is not tuple and hasattr(x, "_ag"):
+        if out.__class__ is not tuple and hasattr(x, "_ag"):
             return record_unary(rule, out, x, params, inputs)
         xa = getattr(x, "_ag", None)
         if xa is None or not xa.requires_grad:
@@ -162,25 +162,8 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
         ny = ya is not None and ya.requires_grad
         if not (nx or ny):
             return out
-        if nx:
-            fn = xa.grad_fn  # _edge_of, inlined
-            if fn is not None:
-                ex = (fn, xa.output_nr)
-            else:
-                acc = xa.accumulator
-                ex = acc.edge if acc is not None else _edge_of(x, xa)
-        else:
-            ex = _NO_EDGE
-        if ny:
-            fn = ya.grad_fn
-            if fn is not None:
-                ey = (fn, ya.output_nr)
-            else:
-                acc = ya.accumulator
-                ey = acc.edge if acc is not None else _edge_of(y, ya)
-        else:
-            ey = _NO_EDGE
-        edges = (ex, ey)
+        # a tensor and a Python scalar (x * 2.0), or a multi-output op
+        edges = (_edge_of(x, xa) if nx else _NO_EDGE, _edge_of(y, ya) if ny else _NO_EDGE)
         needs = (nx, ny)
         xd = getattr(x, "_data", None)
         yd = getattr(y, "_data", None)
@@ -211,8 +194,8 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
         nz = za is not None and za.requires_grad
         if not (nx or ny or nz):
             return out
-        edges = (_edge(x, xa) if nx else _NO_EDGE, _edge(y, ya) if ny else _NO_EDGE,
-                 _edge(z, za) if nz else _NO_EDGE)
+        edges = (_edge_of(x, xa) if nx else _NO_EDGE, _edge_of(y, ya) if ny else _NO_EDGE,
+                 _edge_of(z, za) if nz else _NO_EDGE)
         needs = (nx, ny, nz)
         xd = getattr(x, "_data", None)
         yd = getattr(y, "_data", None)
@@ -280,7 +263,7 @@ def record_unary(rule, out, x, params: Optional[dict] = None, inputs: Optional[t
     if xa is None or not xa.requires_grad:
         return out
     node = _new(rule.cls)
-    node.next_functions = (_edge(x, xa),)
+    node.next_functions = (_edge_of(x, xa),)
     node.needs = _NEED1
     xd = x._data
     node.shapes = ((xd.shape, x._dtype),)
@@ -302,7 +285,8 @@ def record_binary(rule, out, inputs: tuple, params: Optional[dict] = None):
     if not (nx or ny):
         return out
     node = _new(rule.cls)
-    node.next_functions = (_edge(x, xa) if nx else _NO_EDGE, _edge(y, ya) if ny else _NO_EDGE)
+    node.next_functions = (_edge_of(x, xa) if nx else _NO_EDGE,
+                           _edge_of(y, ya) if ny else _NO_EDGE)
     node.needs = (nx, ny)
     xd = x._data
     yd = y._data
@@ -313,14 +297,6 @@ def record_binary(rule, out, inputs: tuple, params: Optional[dict] = None):
     else:
         node.inputs = node.saved_versions = None
     return _single(rule, node, out, params)
-
-
-def _edge(t, ag):
-    fn = ag.grad_fn
-    if fn is not None:
-        return (fn, ag.output_nr)
-    acc = ag.accumulator
-    return acc.edge if acc is not None else _edge_of(t, ag)
 
 
 def _single(rule, node, out, params):

@@ -2,9 +2,9 @@
 
 Some of the core's checks need one device value on the host -- "is any class target out of
 range?" (``cross_entropy``, ``nll_loss``), "is any index out of range?" (advanced indexing,
-``gather``, ``scatter``, ``index_select``, ``take``, ``embedding``).  On the cpu that read is free.  On a GPU it waits for
-every kernel queued before it, so one check per training step would stall the step on the
-device.  A backend whose host reads wait for the device declares ``deferred_checks=True``;
+``gather``, ``scatter``, ``index_select``, ``take``, ``embedding``).  On the cpu that read is
+free.  On a GPU it waits for every kernel queued before it, so one check per training step
+would stall the step on the device.  A backend whose host reads wait for the device declares ``deferred_checks=True``;
 there the core computes the check's flag on the device and :func:`check` only queues it.  The
 queued flags are read, and the first failing check raised, at the backend's next host read
 (its ``to_host`` kernel: ``.item()``, ``.numpy()``, ``.tolist()``, printing, ``.cpu()``) or

@@ -194,3 +194,26 @@ def test_valid_and_negative_indices_give_the_cpu_results(lazy):
     assert checks.pending() == 0  # the host reads above checked them
     for a, b in zip(*res):
         np.testing.assert_array_equal(a, b)
+
+
+def test_checks_are_raised_in_the_thread_that_made_the_call(lazy):
+    """A pinning thread or another user thread reading values never raises a check queued
+    by this one; this thread's next host read does."""
+    import threading
+    x = _logits(lazy)
+    loss = F.cross_entropy(x, pt.tensor([0, 7, 1, 2], device=lazy))
+    seen = []
+
+    def other():
+        try:
+            seen.append(pt.tensor([1.0, 2.0], device=lazy).sum().item())
+            seen.append(checks.pending())
+        except Exception as exc:  # would be the other thread's error
+            seen.append(exc)
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert seen == [3.0, 0]
+    assert checks.pending(lazy.backend) == 1
+    with pytest.raises(IndexError, match="target 7"):
+        loss.item()

@@ -13,9 +13,10 @@ reported with the message of the op that received it, naming the line of the use
 later (as CUDA reports its own asynchronous errors).  ``POLYTEN_SYNC_CHECKS=1`` (or
 :func:`set_sync_checks`) checks at the call instead, for debugging.
 
-The queue is bounded: every ``MAX_PENDING`` checks it is read even without a host read, so a
-loop that never reads a value synchronises once per that many steps rather than holding every
-step's flag.
+The queue is per thread, so an error surfaces in the thread whose call was wrong (a data
+loader's pinning thread or another user thread reading values never raises it), and bounded:
+every ``MAX_PENDING`` checks it is read even without a host read, so a loop that never reads a
+value synchronises once per that many steps rather than holding every step's flag.
 """
 
 from __future__ import annotations
@@ -29,9 +30,15 @@ __all__ = ["check", "flush", "pending", "set_sync_checks", "wrap_host_reads", "M
 
 MAX_PENDING = 64
 _SYNC = [os.environ.get("POLYTEN_SYNC_CHECKS", "") not in ("", "0")]
-_LOCK = threading.Lock()
-# (backend, 0-d bool native, error factory, "file:line" of the user's call)
-_PENDING: List[Tuple[object, object, Callable[[], BaseException], str]] = []
+
+
+class _Queue(threading.local):
+    def __init__(self):
+        # (backend, 0-d bool native, error factory, "file:line" of the user's call)
+        self.items: List[Tuple[object, object, Callable[[], BaseException], str]] = []
+
+
+_QUEUE = _Queue()
 
 
 def set_sync_checks(enabled: bool) -> None:
@@ -48,27 +55,25 @@ def check(backend, flag, error: Callable[[], BaseException]) -> None:
         if _truth(backend, flag):
             raise error()
         return
-    with _LOCK:
-        _PENDING.append((backend, flag, error, _user_line()))
-        full = sum(1 for p in _PENDING if p[0] is backend) >= MAX_PENDING
-    if full:
+    items = _QUEUE.items
+    items.append((backend, flag, error, _user_line()))
+    if sum(1 for p in items if p[0] is backend) >= MAX_PENDING:
         flush(backend)
 
 
 def pending(backend=None) -> int:
-    """How many deferred checks are queued (for ``backend``, or all)."""
-    with _LOCK:
-        return sum(1 for p in _PENDING if backend is None or p[0] is backend)
+    """How many deferred checks this thread has queued (for ``backend``, or all)."""
+    return sum(1 for p in _QUEUE.items if backend is None or p[0] is backend)
 
 
 def flush(backend=None) -> None:
-    """Read the queued flags of ``backend`` (or of every backend) and raise the first failing
-    check's error; the queue is emptied either way."""
-    with _LOCK:
-        if not _PENDING:
-            return
-        mine = [p for p in _PENDING if backend is None or p[0] is backend]
-        _PENDING[:] = [p for p in _PENDING if not (backend is None or p[0] is backend)]
+    """Read this thread's queued flags of ``backend`` (or of every backend) and raise the first
+    failing check's error; those queued entries are dropped either way."""
+    items = _QUEUE.items
+    if not items:
+        return
+    mine = [p for p in items if backend is None or p[0] is backend]
+    items[:] = [p for p in items if not (backend is None or p[0] is backend)]
     for b, flag, error, where in mine:
         if _truth(b, flag):
             exc = error()
@@ -86,13 +91,13 @@ def wrap_host_reads(backend) -> None:
     backend.raw_to_host = raw_to_host
 
     def to_host(array):
-        if _PENDING:
+        if _QUEUE.items:
             flush(backend)
         return raw_to_host(array)
 
     def synchronize(index=None):
         raw_sync(index)
-        if _PENDING:
+        if _QUEUE.items:
             flush(backend)
 
     if raw_to_host is not None:

@@ -105,7 +105,9 @@ def train(kind: str = "mlp", epochs: int = 30, batch_size: int = 64, lr: float =
                 opt.step()
                 total += loss.item() * xb.shape[0]
                 count += xb.shape[0]
-                batches.set_postfix(loss=f"{total / count:.4f}")
+                # refresh=False: tqdm redraws at its own interval (a redraw per batch would
+                # show a stale count -- tqdm syncs it only when it redraws -- and cost time)
+                batches.set_postfix(loss=f"{total / count:.4f}", refresh=False)
         sched.step()
         if epoch == 0 or (epoch + 1) % 5 == 0 or epoch == epochs - 1:
             log(f"epoch {epoch + 1:2d}/{epochs}  train loss {total / count:.4f}  "

@@ -165,24 +165,18 @@ def test_conv2d_against_numpy_and_fused_equals_default(devices):
         _close(a, c, rtol=1e-12)
 
 
-def test_threads_computing_convolutions_at_once_get_their_own_results():
-    """The cpu kernels reuse per-thread scratch arrays: concurrent calls stay independent."""
+def _in_threads(work, n=4):
+    """Run ``work(i)`` in ``n`` threads at once and re-raise the first failure here (pytest
+    does not see other threads' exceptions)."""
     import threading
-    w = pt.tensor(rand(4, 3, 3, 3, seed=2))
-    inputs = [rand(2, 3, 6, 6, seed=10 + i) for i in range(4)]
-    refs = [_np_conv2d(a, w.numpy(), np.zeros(4), 1, 1) for a in inputs]
     errors = []
 
-    def work(i):
+    def run(i):
         try:
-            for _ in range(20):
-                x = pt.tensor(inputs[i], requires_grad=True)
-                out = F.conv2d(x, w, padding=1)
-                out.backward(pt.ones(*out.shape, dtype=pt.float64))
-                _close(out.detach().numpy(), refs[i], rtol=1e-12)
-        except Exception as exc:  # reported below: pytest does not see other threads
+            work(i)
+        except Exception as exc:
             errors.append(exc)
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
@@ -190,11 +184,25 @@ def test_threads_computing_convolutions_at_once_get_their_own_results():
     assert not errors, errors[0]
 
 
+def test_threads_computing_convolutions_at_once_get_their_own_results():
+    """The cpu kernels reuse per-thread scratch arrays: concurrent calls stay independent."""
+    w = pt.tensor(rand(4, 3, 3, 3, seed=2))
+    inputs = [rand(2, 3, 6, 6, seed=10 + i) for i in range(4)]
+    refs = [_np_conv2d(a, w.numpy(), np.zeros(4), 1, 1) for a in inputs]
+
+    def work(i):
+        for _ in range(20):
+            x = pt.tensor(inputs[i], requires_grad=True)
+            out = F.conv2d(x, w, padding=1)
+            out.backward(pt.ones(*out.shape, dtype=pt.float64))
+            _close(out.detach().numpy(), refs[i], rtol=1e-12)
+    _in_threads(work)
+
+
 def test_threads_with_different_shapes_and_pooling_get_their_own_results():
     """Each thread's scratch buffers grow to its own largest call: threads alternating
     between shapes (a batch that shrinks, as an epoch's last one) stay independent, through
     conv, conv_transpose and max_pool, forward and backward."""
-    import threading
     w = rand(4, 3, 3, 3, seed=2)
     shapes = [(5, 3, 9, 9), (1, 3, 5, 5), (3, 3, 7, 6), (2, 3, 8, 8)]
     inputs = [rand(*s, seed=20 + i) for i, s in enumerate(shapes)]
@@ -207,22 +215,13 @@ def test_threads_with_different_shapes_and_pooling_get_their_own_results():
         out.backward(pt.tensor(rand(*out.shape, seed=3)))
         return [to_numpy(t) for t in (out, x.grad, pw.grad)]
     refs = [run(a) for a in inputs]
-    errors = []
 
     def work(i):
-        try:
-            for r in range(12):
-                j = (i + r) % len(inputs)  # each thread cycles through every shape
-                for a, b in zip(run(inputs[j]), refs[j]):
-                    np.testing.assert_array_equal(a, b)
-        except Exception as exc:  # reported below: pytest does not see other threads
-            errors.append(exc)
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+        for r in range(12):
+            j = (i + r) % len(inputs)  # each thread cycles through every shape
+            for a, b in zip(run(inputs[j]), refs[j]):
+                np.testing.assert_array_equal(a, b)
+    _in_threads(work)
 
 
 def test_results_never_share_the_scratch_buffers():

@@ -107,6 +107,16 @@ def build(cp, shared, shared_backward):
         return nll_loss(logp, target, weight, ignore_index, reduction), logp
 
     # ------------------------------------------------------------------ backward ----------
+    def divisor(t, weight, ignore, reduction, s):
+        """The loss's divisor on the device (no host read): the summed weights of the
+        targets that count for 'mean', else 1."""
+        if reduction != "mean":
+            return cp.ones((), dtype=s)
+        valid = t != ignore
+        if weight is None:
+            return valid.astype(s).sum()
+        return (weight[cp.where(valid, t, 0)].astype(s) * valid).sum()
+
     def sigmoid_bw(grads, inputs, outputs, params):
         y = outputs[0]
         if not floating(y):
@@ -178,13 +188,7 @@ def build(cp, shared, shared_backward):
         out = cp.zeros((t.shape[0], n_cls), dtype=dt)
         has_w = weight is not None
         w = cp.ascontiguousarray(weight) if has_w else out
-        if params["reduction"] == "mean":
-            valid = t != ignore
-            tt = cp.where(valid, t, 0)
-            wv = valid.astype(s) if not has_w else weight[tt].astype(s) * valid
-            d = wv.sum()
-        else:
-            d = cp.ones((), dtype=s)
+        d = divisor(t, weight, ignore, params["reduction"], s)
         gg = g.reshape(t.shape) if g.ndim else g
         ew["nll_scatter"](t, gg, d, w, n_cls, ignore, has_w, out)
         if ndim <= 2:
@@ -198,18 +202,13 @@ def build(cp, shared, shared_backward):
         if g_logp is not None:  # only a double backward sends it: the formulas do that
             return NotImplemented
         y = outputs[1]  # the log-probabilities
-        target, weight, cdim = params["target"], params["weight"], params["cdim"]
+        target, weight = params["target"], params["weight"]
         ignore = params["ignore_index"]
         s = acc(y.dtype)
         rows, t = _rows(y, target)
         has_w = weight is not None
         w = cp.ascontiguousarray(weight) if has_w else rows
-        if params["reduction"] == "mean":
-            valid = t != ignore
-            tt = cp.where(valid, t, 0)
-            d = (valid.astype(s) if not has_w else weight[tt].astype(s) * valid).sum()
-        else:
-            d = cp.ones((), dtype=s)
+        d = divisor(t, weight, ignore, params["reduction"], s)
         gg = cp.ascontiguousarray(g.reshape(-1) if g.ndim else g.reshape(1))
         gx = ew["ce_backward"](rows, t, gg, d, w, rows.shape[1], ignore, has_w, g.ndim > 0)
         shape = y.shape

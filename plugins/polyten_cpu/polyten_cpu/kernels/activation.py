@@ -29,6 +29,17 @@ GELU_TANH_BETA = math.sqrt(2.0) * 2.0 / math.sqrt(math.pi) * 0.5  # sqrt(2 / pi)
 GELU_KAPPA = 0.044715
 
 
+def _add_x_pdf(xp, t, x):
+    """``t += x * phi(x)`` in place (phi: the standard normal density), the second term of
+    the exact gelu's derivative."""
+    p = xp.multiply(x, x)
+    p *= -0.5
+    xp.exp(p, out=p)
+    p *= GELU_BETA
+    p *= x
+    t += p
+
+
 def _half_in_float(xp, fn):
     """``fn`` computing float16 arrays in float32 (rounded once) and 0-d arrays as (1,)."""
     f16, f32 = xp.dtype("float16"), xp.dtype("float32")
@@ -161,12 +172,7 @@ def _backward(xp):
             t = erf(multiply(x, SQRT1_2))
             t += 1.0
             t *= 0.5
-            p = multiply(x, x)
-            p *= -0.5
-            exp(p, out=p)
-            p *= GELU_BETA
-            p *= x
-            t += p
+            _add_x_pdf(xp, t, x)
         t *= g
         return t
 
@@ -242,7 +248,7 @@ def backward_kernels(xp, **ctx) -> dict:
         out[name] = _backward_kernel(_half_in_float(xp, fn), _PARAMS[name])
     recompute = out["gelu"]
     f16 = xp.dtype("float16")
-    multiply, divide, exp, copyto = xp.multiply, xp.divide, xp.exp, xp.copyto
+    divide, copyto = xp.divide, xp.copyto
 
     def gelu(grads, inputs, outputs, params):
         saved = params.get("output")
@@ -254,12 +260,7 @@ def backward_kernels(xp, **ctx) -> dict:
                     g = g.astype(x.dtype)
                 t = divide(y, x)  # Phi(x), from y = x * Phi(x)
                 copyto(t, 0.5, where=x == 0)
-                p = multiply(x, x)  # + x * phi(x)
-                p *= -0.5
-                exp(p, out=p)
-                p *= GELU_BETA
-                p *= x
-                t += p
+                _add_x_pdf(xp, t, x)
                 t *= g
                 return (t,)
         return recompute(grads, inputs, outputs, params)

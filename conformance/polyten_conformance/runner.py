@@ -206,6 +206,9 @@ class Conformance:
             if es.match else exc_names
         try:
             out = fn(*args, **kwargs)
+            # a backend may check values asynchronously (polyten.dispatch.checks): its error
+            # comes at the first host read of the result, which is where a user meets it
+            _read_tensors(out)
         except es.exc as exc:
             why = H.is_missing_error(exc)  # KernelNotFoundError is a RuntimeError too
             if why:
@@ -230,6 +233,18 @@ class Conformance:
         lines.append(f"# expected: {want}")
         return (f"--- {es.desc}: expected {want}\n  {problem}\n  reproducer:\n"
                 f"{_indent(chr(10).join(lines), 4)}")
+
+
+def _read_tensors(obj) -> None:
+    """Read every tensor in ``obj`` (nested tuples, lists, dicts) on the host."""
+    if isinstance(obj, (list, tuple)):
+        for o in obj:
+            _read_tensors(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            _read_tensors(o)
+    elif hasattr(obj, "numpy") and hasattr(obj, "requires_grad"):
+        obj.detach().numpy()
 
 
 def _mentions(msg: str, m) -> bool:

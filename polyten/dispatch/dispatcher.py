@@ -339,6 +339,11 @@ def _broadcast(a, b):
     return tuple(x if y == 1 else y for x, y in zip(a, b))
 
 
+# setitem returns nothing; to_host returns a host (NumPy) array, native only on host backends
+# (it is a core primitive, so the transfer-tier exemption does not cover it)
+_UNCHECKED_RESULT = frozenset({"setitem", "to_host"})
+
+
 class _Validated:
     __slots__ = ("kernel", "opdef", "backend", "rule", "elementwise", "what", "dtype_pos")
 
@@ -372,7 +377,7 @@ class _Validated:
                                           f"{want} result (dtype={want!r} was asked)")
             return out
         if self.rule == "custom" or self.opdef.arity == 0 or "->" in self.opdef.signature \
-                or self.opdef.tier == "transfer" or self.opdef.name == "setitem":
+                or self.opdef.tier == "transfer" or self.opdef.name in _UNCHECKED_RESULT:
             return out
         if self.opdef.name == "where":
             x = args[1] if b.is_native(args[1]) else args[2]

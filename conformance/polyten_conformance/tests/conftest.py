@@ -110,6 +110,23 @@ _DTYPE_ORDER = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "
                 "float64", "complex64", "complex128"]
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_value_checks():
+    """Each test starts with no queued value check and reads its own at the end (a backend
+    that checks values asynchronously, ``polyten.dispatch.checks``): a failing check a test
+    left pending would otherwise fail the next test's first host read with an error that is
+    not its own."""
+    from polyten.dispatch import checks
+    checks.discard()
+    yield
+    try:
+        checks.flush()
+    except Exception as exc:  # noqa: BLE001 -- any op's error, reported as this test's
+        pytest.fail(f"an asynchronous value check of this test failed after it ended (the "
+                    f"test never read the result): {type(exc).__name__}: {exc}",
+                    pytrace=False)
+
+
 @pytest.fixture
 def conf(request):
     """The backend under test and the shared checks (see polyten_conformance.runner)."""

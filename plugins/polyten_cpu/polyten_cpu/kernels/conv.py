@@ -393,10 +393,19 @@ def _ops(xp) -> dict:
             arg = xp.where(nan_arg >= 0, nan_arg, arg).astype(xp.int32)
         # flat input index of the winner: the window's base (o*s - lo per dim) plus the
         # winning offset's shift, looked up in a K-entry table (two passes over the output)
+        def offset_table(coefs):
+            # sum_j kk[j] * coefs[j] for each window offset kk, in itertools.product order,
+            # built by kernels from arange: a table copied from a Python list would be a
+            # synchronous host-to-device copy on a GPU, in every training step
+            t = None
+            for j, (k, c) in enumerate(zip(kernel_size, coefs)):
+                a = (xp.arange(k, dtype=xp.int64) * c).reshape(
+                    (1,) * j + (k,) + (1,) * (m - 1 - j))
+                t = a if t is None else t + a
+            return xp.ascontiguousarray(xp.broadcast_to(t, tuple(kernel_size))).reshape(-1)
+
         sstr = _row_major(S)
-        offsets = list(itertools.product(*[range(k) for k in kernel_size]))
-        shift = xp.asarray([sum(i * d * q for i, d, q in zip(kk, dilation, sstr))
-                            for kk in offsets], dtype=xp.int64)
+        shift = offset_table([d * q for d, q in zip(dilation, sstr)])
         base = None
         for j in range(m):
             start = (xp.arange(O[j], dtype=xp.int64) * stride[j] - padding[j][0]) * sstr[j]
@@ -411,8 +420,8 @@ def _ops(xp) -> dict:
                 # won (nothing in the window beats the lowest value); PyTorch then names the
                 # window's first element inside the input
                 o = xp.arange(O[j], dtype=xp.int64) * stride[j] - padding[j][0]
-                pos = xp.asarray([kk[j] * dilation[j] for kk in offsets],
-                                 dtype=xp.int64).take(arg)
+                pos = offset_table([dilation[i] if i == j else 0
+                                    for i in range(m)]).take(arg)
                 pos += o.reshape((O[j],) + (1,) * (m - 1 - j))
                 out_of = (pos < 0) | (pos >= S[j])
                 bad = out_of if bad is None else (bad | out_of)

@@ -169,7 +169,11 @@ def kernels(xp, **ctx) -> dict:
                 r, info = _per_matrix(xp.linalg.cholesky, x, x.shape, x.dtype)
         else:
             r = xp.linalg.cholesky(x)
-            info = _nonfinite_info(x, r)
+            # CuPy's potrf stops at the first pivot that is not positive, leaves it on the
+            # diagonal and the later columns finite but unfactored: a valid factor's diagonal
+            # is positive (a NaN pivot fails the test too)
+            d = xp.diagonal(r, 0, -2, -1)
+            info = _nonfinite_info(x, r) | xp.any(~(d.real > 0), axis=-1).astype("int32")
         if upper:
             r = _conj_t(r)
         return down(xp.ascontiguousarray(r), dt), info

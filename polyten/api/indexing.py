@@ -21,6 +21,7 @@ import operator
 from collections import namedtuple
 
 from ..dispatch.checks import check as _value_check
+from ..dispatch.checks import indices_checked as _INDICES_CHECKED
 from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
@@ -138,6 +139,8 @@ def _bounds(data, size: int, dim: int, backend, op: str, negative: bool):
     """
     if _numel(data.shape) == 0:
         return 0
+    if _INDICES_CHECKED.depth:  # checked before (polyten.dispatch.checks.indices_checked)
+        return -1 if negative else 0
     if backend.deferred_checks:
         low = -size if negative else 0
         bad = _any_k[backend](_or_k[backend](_lt_k[backend](data, low),

@@ -17,7 +17,8 @@ from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.graph import record as _record
 from ..autograd.rules import rule as _rule
 from ._core import Tensor, cast, describe, wrap, wrap_native
-from .context import default_device, resolve_device
+from .context import resolve_device
+from .pinning import upload
 
 __all__ = ["from_dlpack", "to_numpy"]
 
@@ -32,7 +33,7 @@ def _parse_to_args(args, kwargs):
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     copy = kwargs.pop("copy", False)
-    kwargs.pop("non_blocking", None)
+    non_blocking = builtins.bool(kwargs.pop("non_blocking", False))
     if kwargs:
         raise TypeError(f"to(): unexpected keyword arguments {sorted(kwargs)}")
     for a in args:
@@ -55,19 +56,24 @@ def _parse_to_args(args, kwargs):
             except TypeError:
                 raise TypeError(f"to(): expected a device, a dtype or a tensor, got "
                                 f"{describe(a)}") from None
-    return device, dtype, copy
+    return device, dtype, copy, non_blocking
 
 
 def to(self, *args, **kwargs) -> Tensor:
     """Move and/or cast: ``t.to("cuda")``, ``t.to(polyten.float64)``, ``t.to("cpu", polyten.int32)``,
     ``t.to(other)`` (other's device and dtype).  Returns ``self`` when nothing changes (unless
-    ``copy=True``)."""
-    device, dtype, copy = _parse_to_args(list(args), dict(kwargs))
+    ``copy=True``).
+
+    ``non_blocking=True`` on a tensor in page-locked memory (``pin_memory()``, or a batch of a
+    ``DataLoader(pin_memory=True)``) copies it to the accelerator asynchronously, as PyTorch:
+    the call returns at once, and the host must not write into the source until the device
+    has read it.  Other copies are synchronous."""
+    device, dtype, copy, non_blocking = _parse_to_args(list(args), dict(kwargs))
     dev = self._device if device is None else resolve_device(device)
     dt = self._dtype if dtype is None else _dt.to_dtype(dtype)
     out = self
     if dev is not self._device:
-        out = _transfer(out, dev)
+        out = _transfer(out, dev, non_blocking)
         copy = False
     if dt is not out._dtype:
         src = out
@@ -82,14 +88,15 @@ def to(self, *args, **kwargs) -> Tensor:
 
 
 
-def _transfer(t: Tensor, dev: Device) -> Tensor:
+def _transfer(t: Tensor, dev: Device, non_blocking: builtins.bool = False) -> Tensor:
     src = t._device
     peer = getattr(dev.backend, "copy_between_devices", None)  # cuda:i -> cuda:j (issue 7)
     if peer is not None and src.backend is dev.backend:
         return _transferred(t, wrap(peer(t._data, dev.index), dev, t._dtype), src)
     host = _to_host[src.backend](t._data)
     with dev.backend.device_guard(dev.index if dev.index is not None else 0):
-        data = _from_host[dev.backend](host, dev.index)
+        # the asynchronous path only for a host tensor's own memory, already page-locked
+        data = upload(host, dev, non_blocking and host is t._data)
         if _host_alias(data, t._data):
             # two host backends hand the same NumPy memory through: .to() must copy, as it
             # does between real devices
@@ -114,9 +121,10 @@ def cpu(self) -> Tensor:
     return to(self, "cpu")
 
 
-def cuda(self, device=None) -> Tensor:
-    """This tensor on ``cuda`` (or ``cuda:device``)."""
-    return to(self, "cuda" if device is None else f"cuda:{int(getattr(device, 'index', device))}")
+def cuda(self, device=None, non_blocking: builtins.bool = False) -> Tensor:
+    """This tensor on ``cuda`` (or ``cuda:device``); see :meth:`to` for ``non_blocking``."""
+    return to(self, "cuda" if device is None else f"cuda:{int(getattr(device, 'index', device))}",
+              non_blocking=non_blocking)
 
 
 def to_numpy(t: Tensor, force: builtins.bool = False):

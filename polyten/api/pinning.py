@@ -20,7 +20,7 @@ from ..dispatch.dispatcher import kernels, register_default
 from ._core import Tensor, wrap
 from .context import default_device, resolve_device
 
-__all__ = ["host_to_native", "pinning_backend"]
+__all__ = ["host_to_native", "pin_for_accelerator", "pinning_backend", "upload"]
 
 _to_host = kernels("to_host")
 _from_host = kernels("from_host")
@@ -48,7 +48,12 @@ register_default("is_pinned", _is_pinned_default)
 
 def host_to_native(host, dev, pin: bool):
     """A native array of ``dev`` from the NumPy array ``host``; through pinned memory and an
-    asynchronous copy when ``pin`` is true and the backend can pin."""
+    asynchronous copy when ``pin`` is true and the backend can pin.
+
+    For a device that lives in host memory (``cpu``), ``pin`` page-locks the array for the
+    accelerator that will read it (:func:`pinning_backend`), so that a later
+    ``.to("cuda", non_blocking=True)`` is asynchronous, as with PyTorch's pinned batches.
+    """
     b = dev.backend
     if pin:
         k = _pin[b]
@@ -57,6 +62,28 @@ def host_to_native(host, dev, pin: bool):
             pinned = k(host)
             return copy(pinned, dev.index) if copy is not None else \
                 _from_host[b](pinned, dev.index)
+        pinned = pin_for_accelerator(host)
+        if pinned is not None and b.is_native(pinned):
+            return pinned
+    return _from_host[b](host, dev.index)
+
+
+def pin_for_accelerator(host):
+    """``host`` (a NumPy array) copied into page-locked memory for the backend that pins
+    (:func:`pinning_backend`), or ``None`` when no loaded backend pins."""
+    target = pinning_backend()
+    return None if target is None else _pin[target](host)
+
+
+def upload(host, dev, non_blocking: bool):
+    """A native array of ``dev`` from the NumPy array ``host``: an asynchronous copy when
+    ``non_blocking`` and ``host`` is page-locked for ``dev``'s backend, else ``from_host``."""
+    b = dev.backend
+    if non_blocking:
+        k = _is_pinned[b]
+        copy = _from_pinned[b]
+        if k is not None and copy is not None and k(host):
+            return copy(host, dev.index)
     return _from_host[b](host, dev.index)
 
 

@@ -248,6 +248,7 @@ define("copy", lambda n, g: g, inputs=False)
 # (view) indexing, by writing into zeros (:func:`_embed`); both record themselves, so double
 # backward works.
 # =================================================================================================
+from ..dispatch.checks import indices_checked as _INDICES_CHECKED  # noqa: E402
 from ..dispatch.dispatcher import kernels as _kernels  # noqa: E402
 from .grad_mode import grad_enabled as _grad_on  # noqa: E402
 from .graph import record as _record  # noqa: E402
@@ -301,6 +302,16 @@ def _embed(g, shape, key):
     if _grad_on():
         _record(_EMBED, z, (g,), {"key": key})
     return z
+
+
+def _forward_indices(f):
+    """A formula that indexes with the indices its forward already bounds-checked (or with
+    indices it computed): their checks are skipped (``checks.indices_checked``)."""
+    def formula(n, g):
+        with _INDICES_CHECKED:
+            return f(n, g)
+    formula.__name__ = getattr(f, "__name__", "formula")
+    return formula
 
 
 def _scatter_positions(g, shape, pos):
@@ -424,22 +435,23 @@ def _positions_grad(n, g):
 
 
 for _name in ("index", "take", "masked_select"):
-    define(_name, _positions_grad, inputs=False)
-define("gather", lambda n, g: _zeros(_shape0(n), g).scatter_add(n.params["dim"],
-                                                                n.params["index"], g),
-       inputs=False)
-define("take_along_dim", lambda n, g: _zeros(n.params["shape"], g).scatter_add(
-    n.params["dim"], n.params["index"], g), inputs=False)
-define("scatter_add", lambda n, g: g,
-       lambda n, g: _gather_src(g, n.params["dim"], n.params["index"], n.shapes[1][0]),
+    define(_name, _forward_indices(_positions_grad), inputs=False)
+define("gather", _forward_indices(lambda n, g: _zeros(_shape0(n), g).scatter_add(
+    n.params["dim"], n.params["index"], g)), inputs=False)
+define("take_along_dim", _forward_indices(lambda n, g: _zeros(n.params["shape"], g).scatter_add(
+    n.params["dim"], n.params["index"], g)), inputs=False)
+define("scatter_add", lambda n, g: g, _forward_indices(
+    lambda n, g: _gather_src(g, n.params["dim"], n.params["index"], n.shapes[1][0])),
        inputs=False)
 # with repeated indices the value that lands is unspecified; as PyTorch, src gets the gradient
 # of every position it was written to
-define("scatter", lambda n, g: pt.scatter(g, n.params["dim"], n.params["index"], 0),
-       lambda n, g: _gather_src(g, n.params["dim"], n.params["index"], n.shapes[1][0]),
+define("scatter", _forward_indices(lambda n, g: pt.scatter(g, n.params["dim"],
+                                                           n.params["index"], 0)),
+       _forward_indices(
+           lambda n, g: _gather_src(g, n.params["dim"], n.params["index"], n.shapes[1][0])),
        inputs=False)
-define("index_select", lambda n, g: pt.index_add(_zeros(_shape0(n), g), n.params["dim"],
-                                                 n.params["index"], g), inputs=False)
+define("index_select", _forward_indices(lambda n, g: pt.index_add(
+    _zeros(_shape0(n), g), n.params["dim"], n.params["index"], g)), inputs=False)
 define("masked_fill", lambda n, g: pt.where(n.params["mask"], 0.0, g), inputs=False)
 
 
@@ -457,7 +469,7 @@ def _select_grad(n, g):
 
 
 for _name in ("max_dim", "min_dim", "sort", "topk", "median"):
-    define(_name, _select_grad, inputs=False)
+    define(_name, _forward_indices(_select_grad), inputs=False)
 
 
 # --- reductions -------------------------------------------------------------------------------
@@ -764,7 +776,8 @@ def _index_put_value(n, g):
     return sum_to(r, stripped).reshape(vshape)
 
 
-define("index_put", _index_put_x, _index_put_value, inputs=False)
+define("index_put", _forward_indices(_index_put_x), _forward_indices(_index_put_value),
+       inputs=False)
 
 
 # --- nn: activations and linear layers (polyten.nn.functional) --------------------------------
@@ -1014,4 +1027,4 @@ def _max_pool_grad(n, g):
     return flat.reshape(shape)
 
 
-define("max_pool", _max_pool_grad, inputs=False)
+define("max_pool", _forward_indices(_max_pool_grad), inputs=False)

@@ -23,7 +23,7 @@ from multiprocessing.reduction import ForkingPickler
 from ..api import dtypes as _dt
 from ..api._core import Tensor, wrap
 from ..api.context import default_device, resolve_device
-from ..api.pinning import host_to_native
+from ..api.pinning import host_to_native, pin_for_accelerator
 from ..dispatch.dispatcher import kernels
 
 _to_host = kernels("to_host")
@@ -68,6 +68,12 @@ def to_target(t: Tensor) -> Tensor:
     if dev is None:
         dev = default_device()
     if t._device is dev:
+        if pin and t._ag is None:
+            host = _to_host[dev.backend](t._data)
+            if host is t._data:  # a host tensor: page-locked for the accelerator, as PyTorch
+                pinned = pin_for_accelerator(host)
+                if pinned is not None and dev.backend.is_native(pinned):
+                    return wrap(pinned, dev, t._dtype)
         return t
     if pin and t._ag is None:
         return wrap(host_to_native(_to_host[t._device.backend](t._data), dev, True), dev,

@@ -4,8 +4,8 @@ Some of the core's checks need one device value on the host -- "is any class tar
 range?" (``cross_entropy``, ``nll_loss``), "is any index out of range?" (advanced indexing,
 ``gather``, ``scatter``, ``index_select``, ``take``, ``embedding``).  On the cpu that read is
 free.  On a GPU it waits for every kernel queued before it, so one check per training step
-would stall the step on the device.  A backend whose host reads wait for the device declares ``deferred_checks=True``;
-there the core computes the check's flag on the device and :func:`check` only queues it.  The
+would stall the step on the device.  A backend whose host reads wait for the device declares
+``deferred_checks=True``; there the core computes the check's flag on the device and :func:`check` only queues it.  The
 queued flags are read, and the first failing check raised, at the backend's next host read
 (its ``to_host`` kernel: ``.item()``, ``.numpy()``, ``.tolist()``, printing, ``.cpu()``) or
 ``synchronize()`` -- moments that wait for the device anyway -- so a wrong target is still
@@ -13,10 +13,15 @@ reported with the message of the op that received it, naming the line of the use
 later (as CUDA reports its own asynchronous errors).  ``POLYTEN_SYNC_CHECKS=1`` (or
 :func:`set_sync_checks`) checks at the call instead, for debugging.
 
+Each queued flag is also OR-ed, on the device, into one running flag per device, so a host
+read costs one extra value however many checks are queued; only when that flag is set are the
+individual flags read, to name the first failing call.
+
 The queue is per thread, so an error surfaces in the thread whose call was wrong (a data
 loader's pinning thread or another user thread reading values never raises it), and bounded:
 every ``MAX_PENDING`` checks it is read even without a host read, so a loop that never reads a
-value synchronises once per that many steps rather than holding every step's flag.
+value synchronises once per that many checks (a few hundred training steps) rather than
+holding every step's flag.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import sys
 import threading
 from typing import Callable, List, Optional, Tuple
 
-__all__ = ["check", "flush", "pending", "set_sync_checks", "wrap_host_reads", "MAX_PENDING"]
+__all__ = ["check", "discard", "flush", "indices_checked", "pending", "set_sync_checks",
+           "wrap_host_reads", "MAX_PENDING"]
 
-MAX_PENDING = 64
+MAX_PENDING = 1024
 _SYNC = [os.environ.get("POLYTEN_SYNC_CHECKS", "") not in ("", "0")]
 
 
@@ -36,9 +42,32 @@ class _Queue(threading.local):
     def __init__(self):
         # (backend, 0-d bool native, error factory, "file:line" of the user's call)
         self.items: List[Tuple[object, object, Callable[[], BaseException], str]] = []
+        # (backend, device index) -> the OR of its queued flags, computed on the device as
+        # they are queued, so that a flush reads one value per device, not one per check
+        self.any: dict = {}
+        self.count: dict = {}  # backend -> how many of its checks are queued
 
 
 _QUEUE = _Queue()
+
+
+class _Checked(threading.local):
+    """``with indices_checked:`` -- the ops in the block take indices that were already
+    checked (the forward's, in a built-in backward rule; a target the loss checked before
+    gathering with it), so their bounds checks are skipped: on a GPU each costs a few kernel
+    launches.  Re-entrant, per thread."""
+
+    depth = 0
+
+    def __enter__(self):
+        self.depth += 1
+
+    def __exit__(self, *exc):
+        self.depth -= 1
+        return False
+
+
+indices_checked = _Checked()
 
 
 def set_sync_checks(enabled: bool) -> None:
@@ -55,25 +84,64 @@ def check(backend, flag, error: Callable[[], BaseException]) -> None:
         if _truth(backend, flag):
             raise error()
         return
-    items = _QUEUE.items
-    items.append((backend, flag, error, _user_line()))
-    if sum(1 for p in items if p[0] is backend) >= MAX_PENDING:
+    q = _QUEUE
+    q.items.append((backend, flag, error, _user_line()))
+    key = (backend, backend.device_of(flag) if backend.indexed else None)
+    acc = q.any.get(key)
+    q.any[key] = flag if acc is None else _or_kernel()[backend](acc, flag)
+    n = q.count[backend] = q.count.get(backend, 0) + 1
+    if n >= MAX_PENDING:
         flush(backend)
+
+
+def _or_kernel():
+    from .dispatcher import kernels
+    return kernels("logical_or")
 
 
 def pending(backend=None) -> int:
     """How many deferred checks this thread has queued (for ``backend``, or all)."""
-    return sum(1 for p in _QUEUE.items if backend is None or p[0] is backend)
+    count = _QUEUE.count
+    return sum(count.values()) if backend is None else count.get(backend, 0)
+
+
+def discard(backend=None) -> int:
+    """Drop this thread's queued checks (of ``backend``, or all) unread; returns how many.
+
+    For harnesses that run unrelated calls in one thread (a test suite, a REPL after an
+    error): a check left queued by one call would otherwise fail a later call's host read.
+    """
+    return len(_take(backend))
+
+
+def _take(backend) -> list:
+    """Remove and return this thread's queued checks of ``backend`` (or all), with their
+    accumulated flags."""
+    q = _QUEUE
+    mine = [p for p in q.items if backend is None or p[0] is backend]
+    if mine:
+        q.items[:] = [p for p in q.items if not (backend is None or p[0] is backend)]
+        for key in [k for k in q.any if backend is None or k[0] is backend]:
+            del q.any[key]
+        if backend is None:
+            q.count.clear()
+        else:
+            q.count.pop(backend, None)
+    return mine
 
 
 def flush(backend=None) -> None:
     """Read this thread's queued flags of ``backend`` (or of every backend) and raise the first
     failing check's error; those queued entries are dropped either way."""
-    items = _QUEUE.items
-    if not items:
+    q = _QUEUE
+    if not q.items:
         return
-    mine = [p for p in items if backend is None or p[0] is backend]
-    items[:] = [p for p in items if not (backend is None or p[0] is backend)]
+    failed = [key for key, acc in q.any.items()
+              if (backend is None or key[0] is backend) and _truth(key[0], acc)]
+    mine = _take(backend)
+    if not failed:
+        return
+    # the error path: read the flags one by one to name the first failing call
     for b, flag, error, where in mine:
         if _truth(b, flag):
             exc = error()

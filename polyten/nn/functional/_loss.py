@@ -20,6 +20,7 @@ from ...autograd.grad_mode import grad_enabled as _grad_on
 from ...autograd.graph import record as _record
 from ...autograd.rules import rule as _rule
 from ...dispatch.checks import check as _value_check
+from ...dispatch.checks import indices_checked as _INDICES_CHECKED
 from ...dispatch.dispatcher import kernels, register_default
 from ...dispatch.errors import fmt_shape
 from ._activation import log_softmax
@@ -241,8 +242,9 @@ def _nll_default(x, target, weight, ignore_index, reduction):
     cdim = 1 if x.ndim >= 2 else 0
     valid = target != ignore_index
     t = _where(valid, target, 0)
-    picked = gather(x, cdim, t.unsqueeze(cdim)).squeeze(cdim)
-    w = valid.to(x._dtype) if weight is None else weight[t] * valid
+    with _INDICES_CHECKED:  # the caller checked the targets (_nll_args)
+        picked = gather(x, cdim, t.unsqueeze(cdim)).squeeze(cdim)
+        w = valid.to(x._dtype) if weight is None else weight[t] * valid
     loss = -picked * w
     if reduction == "none":
         return loss
@@ -339,9 +341,10 @@ def _smoothed_nll(op, logp, target, weight, ignore_index, reduction, smoothing):
     t = _where(valid, target, 0)
     if t._dtype.name != "int64":
         t = t.to("int64")
-    picked = gather(logp, cdim, t.unsqueeze(cdim)).squeeze(cdim)
-    vmask = valid.to(logp._dtype)
-    w = vmask if weight is None else weight[t] * vmask  # each target's weight, 0 if ignored
+    with _INDICES_CHECKED:  # the targets were just checked: t is in [0, C)
+        picked = gather(logp, cdim, t.unsqueeze(cdim)).squeeze(cdim)
+        vmask = valid.to(logp._dtype)
+        w = vmask if weight is None else weight[t] * vmask  # each target's weight, 0 if ignored
     if weight is not None:
         shape = [1] * ndim
         shape[cdim] = C

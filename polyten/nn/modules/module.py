@@ -418,7 +418,7 @@ class Module:
         """Move and/or cast parameters and buffers: ``to("cuda")``, ``to(polyten.float64)``,
         ``to(device, dtype)``.  Only floating parameters change dtype (as PyTorch)."""
         from ...api.interop import _parse_to_args
-        device, dtype, _ = _parse_to_args(list(args), dict(kwargs))
+        device, dtype, _, _ = _parse_to_args(list(args), dict(kwargs))
         if dtype is not None:
             from ...api.dtypes import to_dtype
             dtype = to_dtype(dtype)

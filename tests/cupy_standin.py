@@ -1,0 +1,1081 @@
+"""A stand-in for CuPy that runs on the CPU, for testing the cuda backend without a GPU.
+
+``cupy.ElementwiseKernel`` / ``cupy.ReductionKernel`` are emulated by compiling the very same
+CUDA C bodies (``polyten_cuda.fused_src``) with the host C++ compiler into a loop over the
+broadcast elements, loaded with ctypes (``float16`` is a struct around GCC's ``_Float16`` with
+the explicit conversions of CuPy's half type).
+
+:func:`fake_cupy` is NumPy plus those kernels (arrays are NumPy arrays), for kernel-level tests.
+"""
+
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import types
+
+import numpy as np
+
+from polyten_cuda import fused_src
+
+CXX = shutil.which("g++") or shutil.which("c++")
+
+_HEADER = r"""
+#include <math.h>
+#include <stdint.h>
+struct float16 {
+  _Float16 v;
+  float16() {}
+  explicit float16(float f) : v((_Float16)f) {}
+  explicit float16(double f) : v((_Float16)f) {}
+  explicit operator float() const { return (float)v; }
+  explicit operator double() const { return (double)(float)v; }
+};
+typedef float float32;
+typedef double float64;
+typedef long long int64;
+"""
+
+_CTYPES = {"float16": "float16", "float32": "float", "float64": "double", "int64": "long long",
+           "bool": "bool", "int32": "int"}
+_SCALAR_CT = {"float32": ctypes.c_float, "float64": ctypes.c_double,
+              "int64": ctypes.c_longlong, "bool": ctypes.c_bool, "int32": ctypes.c_int}
+_CACHE_DIR = os.path.join(tempfile.gettempdir(), f"polyten_cuda_host_{os.getuid()}")
+_LIBS = {}
+
+
+def _compile(source: str):
+    key = hashlib.sha1(source.encode()).hexdigest()[:16]
+    lib = _LIBS.get(key)
+    if lib is not None:
+        return lib
+    os.makedirs(_CACHE_DIR, exist_ok=True)
+    so = os.path.join(_CACHE_DIR, f"k_{key}.so")
+    if not os.path.exists(so):
+        cpp = so[:-3] + ".cpp"
+        with open(cpp, "w") as f:
+            f.write(source)
+        tmp = f"{so}.{os.getpid()}"
+        res = subprocess.run([CXX, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", tmp, cpp],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"host compilation failed:\n{res.stderr}\n--- source ---\n"
+                               f"{source}")
+        os.replace(tmp, so)
+    lib = _LIBS[key] = ctypes.CDLL(so)
+    return lib
+
+
+def _bind(params, args):
+    """Type placeholders (``T``, ``S``) -> dtype names, from the array arguments."""
+    env = {}
+    for (ty, _, _), a in zip(params, args):
+        if ty not in _CTYPES and isinstance(a, np.ndarray):
+            name = a.dtype.name
+            if env.setdefault(ty, name) != name:
+                raise TypeError(f"type {ty} bound to both {env[ty]} and {name}")
+    return env
+
+
+def _typedefs(env):
+    return "".join(f"typedef {_CTYPES[d]} {ty};\n" for ty, d in env.items())
+
+
+def _ctype(ty, env):
+    return _CTYPES[env.get(ty, ty)]
+
+
+class ElementwiseKernel:
+    """Emulates ``cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=)``."""
+
+    def __init__(self, in_params, out_params, operation, name="kernel", preamble="", **kw):
+        self.name = name
+        self.ins = fused_src.params(in_params)
+        self.outs = fused_src.params(out_params)
+        self.operation, self.preamble = operation, preamble
+
+    def __call__(self, *args):
+        params = self.ins + self.outs
+        n_in = len(self.ins)
+        if len(args) not in (n_in, len(params)):
+            raise TypeError(f"{self.name}: got {len(args)} arguments, expected {n_in} or "
+                            f"{len(params)}")
+        # NumPy reductions give scalars where CuPy gives 0-d arrays
+        args = [np.asarray(a) if isinstance(a, np.generic) else a for a in args]
+        arrays = [a for (ty, _, raw), a in zip(params, args)
+                  if not raw and isinstance(a, np.ndarray)]
+        shape = np.broadcast_shapes(*[a.shape for a in arrays])
+        env = _bind(params, args)
+        if len(args) == n_in:  # allocate the outputs
+            for ty, _, raw in self.outs:
+                assert not raw, "a raw output must be passed"
+                args.append(np.empty(shape, dtype=env.get(ty, ty)))
+        bufs, sig, pro, call = [], [], [], []
+        for (ty, name, raw), a in zip(params, args):
+            ct = _ctype(ty, env)
+            is_out = (ty, name, raw) in self.outs
+            if isinstance(a, np.ndarray):
+                if raw:
+                    assert a.flags.c_contiguous, f"{self.name}: raw {name} must be contiguous"
+                    buf = a
+                else:
+                    if is_out:
+                        assert a.shape == shape, f"{self.name}: output {name} of wrong shape"
+                    buf = np.ascontiguousarray(np.broadcast_to(a, shape))
+                    buf = buf.copy() if (is_out or not buf.flags.writeable) else buf
+                bufs.append((a, buf, is_out and not raw))
+                sig.append(f"{ct}* _p_{name}")
+                call.append(buf.ctypes.data_as(ctypes.c_void_p))
+                if raw:
+                    pro.append(f"{ct}* {name} = _p_{name};")
+                elif is_out:
+                    pro.append(f"{ct}& {name} = _p_{name}[i];")
+                else:
+                    pro.append(f"const {ct} {name} = _p_{name}[i];")
+            else:
+                sig.append(f"{ct} {name}")
+                call.append(_SCALAR_CT[env.get(ty, ty)](a))
+        src = (_HEADER + self.preamble + f'extern "C" void run(long long _n, {", ".join(sig)})'
+               " {\n" + _typedefs(env) + "for (long long i = 0; i < _n; ++i) {\n" +
+               "\n".join(pro) + "\n{\n" + self.operation + "}\n}\n}\n")
+        lib = _compile(src)
+        lib.run(ctypes.c_longlong(int(np.prod(shape))), *call)
+        for a, buf, write_back in bufs:
+            if write_back and a is not buf:
+                a[...] = buf
+        outs = args[n_in:]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+class ReductionKernel:
+    """Emulates ``cupy.ReductionKernel`` for sums (``reduce_expr`` ``a + b``, identity 0)."""
+
+    def __init__(self, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity,
+                 name="reduce_kernel", preamble="", **kw):
+        assert reduce_expr.replace(" ", "") == "a+b" and identity == "0", reduce_expr
+        self.name = name
+        self.ins = fused_src.params(in_params)
+        self.outs = fused_src.params(out_params)
+        assert len(self.outs) == 1 and post_map_expr.replace(" ", "") == \
+            f"{self.outs[0][1]}=a", post_map_expr
+        self.map_expr, self.preamble = map_expr, preamble
+
+    def __call__(self, *args, out, axis, keepdims=False):
+        ty = self.outs[0][0]
+        mapped = ElementwiseKernel(
+            ", ".join(f"{t} {n}" for t, n, _ in self.ins), f"{ty} _mapped",
+            f"_mapped = {self.map_expr};\n", self.name, self.preamble)
+        shape = np.broadcast_shapes(*[a.shape for a in args])
+        m = mapped(*args, np.empty(shape, dtype=out.dtype))
+        out[...] = np.sum(m, axis=axis, keepdims=keepdims, dtype=np.float64).astype(out.dtype)
+        return out
+
+
+class _Device:
+    def __init__(self, index=None):
+        self.id = 0 if index is None else index
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def use(self):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+def fake_cupy(device_count: int = 1) -> types.ModuleType:
+    """A module named ``cupy`` that is NumPy plus the emulated kernels."""
+
+    class FakeCupy(types.ModuleType):
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+    mod = FakeCupy("cupy")
+    mod.ElementwiseKernel = ElementwiseKernel
+    mod.ReductionKernel = ReductionKernel
+    mod.asnumpy = np.asarray
+    runtime = types.SimpleNamespace(getDevice=lambda: 0,
+                                    getDeviceCount=lambda: device_count)
+    mod.cuda = types.SimpleNamespace(Device=_Device, runtime=runtime,
+                                     PinnedMemoryPointer=type("PinnedMemoryPointer", (), {}),
+                                     get_current_stream=lambda: None)
+    return mod
+
+
+@contextlib.contextmanager
+def cupy_in_sys_modules(mod):
+    """Install ``mod`` as ``cupy`` (and a ``cupyx.scipy.special`` with SciPy's erf) for the
+    duration: the kernels that import CuPy lazily then get the stand-in."""
+    saved = {k: sys.modules.get(k) for k in ("cupy", "cupyx", "cupyx.scipy",
+                                               "cupyx.scipy.special")}
+    special = types.ModuleType("cupyx.scipy.special")
+    try:
+        from scipy.special import erf
+    except ImportError:  # pragma: no cover
+        import math
+        erf = np.vectorize(math.erf)
+    special.erf = erf
+    sys.modules.update({"cupy": mod, "cupyx": types.ModuleType("cupyx"),
+                        "cupyx.scipy": types.ModuleType("cupyx.scipy"),
+                        "cupyx.scipy.special": special})
+    try:
+        yield mod
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+
+
+# ==================================================================================================
+# The strict stand-in: CuPy's API surface and its host/device boundary, on NumPy
+# ==================================================================================================
+"""
+:func:`strict_cupy` goes further than :func:`fake_cupy`: it is a module that looks like CuPy to
+the cuda backend and behaves like CuPy where the two libraries' differences can break a
+backend written against NumPy:
+
+* **The device boundary.**  Arrays are :class:`DeviceArray` objects, not NumPy arrays.  As with
+  ``cupy.ndarray``, NumPy will not convert them implicitly (``numpy.asarray(d)`` raises
+  TypeError), CuPy functions refuse NumPy arrays as operands, and a NumPy function called on
+  one dispatches to the CuPy function of the same name (``__array_function__`` /
+  ``__array_ufunc__``) or raises when CuPy has none.  Functions return 0-d arrays where NumPy
+  returns scalars.
+* **CuPy's surface.**  Only names that CuPy 14 has exist (module functions, ``ndarray``
+  methods and attributes, ``Generator`` methods, ``flags``), and keyword arguments are checked
+  against CuPy's signatures: ``tests/data/cupy_api.json``, written from a real CuPy by
+  ``scripts/cupy_api_manifest.py``.
+* **No errors from values.**  ``cupy.linalg`` does not raise on a singular or indefinite
+  matrix (CuPy's default ``errstate(linalg='ignore')``): ``inv`` / ``solve`` of a singular
+  matrix give non-finite values, and ``cholesky`` stops at the failing column and leaves the
+  rest of the matrix as it was, as cuSOLVER's ``potrf`` does.
+* **Host traffic is counted** in :data:`STATS`: ``"d2h"`` for every device-to-host read
+  (``get``, ``asnumpy``, ``item``, ``tolist``, ``bool(d)``, ``float(d)``, printing, ...),
+  ``"h2d"`` for every host-to-device copy of data (``asarray`` of host data, a NumPy or list
+  index), ``"sync"`` for calls whose output shape depends on device values (``nonzero``,
+  ``unique``, boolean-mask indexing), each of which waits for the GPU.
+
+What it cannot check: NVRTC compilation, launch configurations, CuPy's own numerical
+differences from NumPy, streams and asynchrony.  Those need the GPU tests (tests/test_cuda.py).
+"""
+
+import collections  # noqa: E402
+import json  # noqa: E402
+import operator  # noqa: E402
+import threading  # noqa: E402
+import weakref  # noqa: E402
+
+STATS: collections.Counter = collections.Counter()
+_TRACE: list = []          # (kind, what) of each counted event while tracing
+_TRACING = [False]
+_MANIFEST_PATH = os.path.join(os.path.dirname(__file__), "data", "cupy_api.json")
+_MANIFEST: dict = {}
+
+
+def manifest() -> dict:
+    if not _MANIFEST:
+        with open(_MANIFEST_PATH) as f:
+            _MANIFEST.update(json.load(f))
+    return _MANIFEST
+
+
+def _count(kind: str, what: str) -> None:
+    STATS[kind] += 1
+    if _TRACING[0]:
+        import traceback
+        _TRACE.append((kind, what, "".join(traceback.format_stack(limit=12)[:-2])))
+
+
+@contextlib.contextmanager
+def trace_host_traffic():
+    """Record every counted event (with a stack) while the block runs: ``yield``s the list."""
+    _TRACE.clear()
+    _TRACING[0] = True
+    try:
+        yield _TRACE
+    finally:
+        _TRACING[0] = False
+
+
+class StandinError(TypeError):
+    """What real CuPy would refuse (its message, plus why the stand-in says so)."""
+
+
+def _version() -> str:
+    return manifest()["cupy_version"]
+
+
+def _check_signature(qualname: str, params, args, kwargs) -> None:
+    if params is None:
+        return
+    kinds = {name: kind for name, kind, _ in params}
+    var_kw = "VAR_KEYWORD" in kinds.values()
+    if "VAR_POSITIONAL" not in kinds.values():
+        npos = sum(k in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD") for k in kinds.values())
+        if len(args) > npos:
+            raise StandinError(f"{qualname}() takes at most {npos} positional arguments "
+                               f"({len(args)} given) in CuPy {_version()}")
+    for k in kwargs:
+        kind = kinds.get(k)
+        if (kind is None or kind in ("POSITIONAL_ONLY", "VAR_POSITIONAL")) and not var_kw:
+            raise StandinError(
+                f"{qualname}() got an unexpected keyword argument '{k}': CuPy {_version()}'s "
+                f"{qualname} takes ({', '.join(n for n, _, _ in params)})")
+
+
+def _unwrap(x, what: str):
+    """Device arrays -> their NumPy buffers, recursively through lists and tuples; a NumPy
+    array (not a NumPy scalar) is refused as CuPy refuses it."""
+    cls = x.__class__
+    if cls is DeviceArray:
+        return x._a
+    if cls is list or cls is tuple:
+        return cls(_unwrap(v, what) for v in x)
+    if isinstance(x, np.ndarray):
+        raise StandinError(f"Unsupported type {type(x)} (cupy.{what} got a NumPy array: "
+                           f"copy it to the device with cupy.asarray first)")
+    return x
+
+
+def _wrap(r):
+    if isinstance(r, np.ndarray):
+        _allocate(r)
+        return DeviceArray(r)
+    if isinstance(r, np.generic):  # CuPy returns 0-d arrays where NumPy returns scalars
+        return DeviceArray(np.asarray(r))
+    if r.__class__ is tuple or r.__class__ is list:
+        return r.__class__(_wrap(v) for v in r)
+    if hasattr(r, "_fields") and isinstance(r, tuple):  # named tuples (slogdet, eigh, ...)
+        return r.__class__(*(_wrap(v) for v in r))
+    return r
+
+
+_SYNCING = {"nonzero", "argwhere", "flatnonzero", "unique", "extract", "compress"}
+
+
+class _Function:
+    """A CuPy module function on NumPy: signature checked, operands unwrapped, results
+    wrapped."""
+
+    def __init__(self, qualname, np_fn, params, host_ok=False, syncs=False):
+        self.qualname, self.np_fn, self.params = qualname, np_fn, params
+        self.host_ok, self.syncs = host_ok, syncs
+        self.__name__ = qualname.rsplit(".", 1)[-1]
+        self.index_wrapper = None
+        if qualname.startswith(("cupy.", "ndarray.")) or qualname.endswith(".at"):
+            self.index_wrapper = _INDEX_WRAPPERS.get(self.__name__)
+
+    def __call__(self, *args, **kwargs):
+        _check_signature(self.qualname, self.params, args, kwargs)
+        if self.syncs:
+            _count("sync", self.qualname)
+        args = _unwrap(args, self.qualname)
+        kwargs = {k: _unwrap(v, self.qualname) for k, v in kwargs.items()}
+        if self.index_wrapper is not None:
+            args, kwargs = self.index_wrapper(args, kwargs)
+        return _wrap(self.np_fn(*args, **kwargs))
+
+    def __repr__(self):
+        return f"<stand-in {self.qualname}>"
+
+
+class _Ufunc(_Function):
+    def __init__(self, qualname, np_ufunc, spec):
+        super().__init__(qualname, np_ufunc, spec["params"])
+        self.nin, self.nout = spec["nin"], spec["nout"]
+        self._methods = set(spec["methods"])
+
+    def __getattr__(self, name):
+        if name in ("reduce", "accumulate", "reduceat", "outer", "at"):
+            if name not in self._methods:
+                raise AttributeError(f"{self.qualname} has no method {name} in CuPy")
+            fn = _Function(f"{self.qualname}.{name}", getattr(self.np_fn, name),
+                           manifest()["ufunc_methods"][name])
+            if name == "at":  # in place: the result is None either way
+                fn.np_fn = getattr(self.np_fn, name)
+            return fn
+        if name in ("name", "types", "nargs"):
+            return getattr(self.np_fn, {"name": "__name__"}.get(name, name))
+        raise AttributeError(name)
+
+
+def _linalg_fn(name, np_fn, params):
+    """``cupy.linalg`` functions do not raise on the values of their input."""
+    fn = _Function(f"linalg.{name}", np_fn, params)
+    if name == "cholesky":
+        fn.np_fn = _potrf_like_cholesky
+    elif name in ("inv", "solve"):
+        def call(*args, _np_fn=np_fn, **kwargs):
+            with np.errstate(all="ignore"):
+                try:
+                    return _np_fn(*args, **kwargs)
+                except np.linalg.LinAlgError:
+                    # a zero pivot: the triangular solves divide by it
+                    a = args[0]
+                    if name == "inv":
+                        shape = a.shape
+                    elif args[1].ndim == 1:
+                        shape = args[1].shape
+                    else:
+                        b = args[1]
+                        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:]
+                    return np.full(shape, np.inf, dtype=np.result_type(*args))
+        fn.np_fn = call
+    return fn
+
+
+def _potrf_like_cholesky(a):
+    """Lower Cholesky factor, per matrix, as LAPACK's unblocked ``potf2`` (and so cuSOLVER's
+    ``potrf``, which CuPy calls, then ``tril``) leaves it: the factorisation stops at the
+    first pivot that is not positive, writes that pivot to the diagonal, and the later
+    columns keep the input's (finite) values; no error is raised."""
+    a = np.array(a, dtype=np.result_type(a.dtype, np.float32) if a.dtype.kind != "c"
+                 else a.dtype)
+    out = np.tril(a)
+    flat = out.reshape((-1,) + a.shape[-2:])
+    for m in flat:
+        n = m.shape[0]
+        for j in range(n):
+            d = m[j, j] - np.vdot(m[j, :j], m[j, :j])
+            if not (d.real > 0):
+                m[j, j] = d
+                break
+            m[j, j] = np.sqrt(d.real)
+            for i in range(j + 1, n):
+                m[i, j] = (m[i, j] - m[i, :j] @ np.conj(m[j, :j])) / m[j, j]
+    return flat.reshape(a.shape)
+
+
+class _Flags:
+    __slots__ = ("c_contiguous", "f_contiguous", "owndata")
+
+    def __init__(self, f):
+        self.c_contiguous, self.f_contiguous = f.c_contiguous, f.f_contiguous
+        self.owndata = f.owndata
+
+    def __getitem__(self, key):
+        return getattr(self, {"C_CONTIGUOUS": "c_contiguous", "F_CONTIGUOUS": "f_contiguous",
+                              "OWNDATA": "owndata"}[key])
+
+
+class _MemoryPointer:
+    def __init__(self, a):
+        self._a, self.ptr, self.device_id = a, a.ctypes.data, 0
+
+    def copy_from_device_async(self, src, size, stream=None):
+        ctypes.memmove(self.ptr, src.ptr, size)
+
+    def copy_from_device(self, src, size):
+        ctypes.memmove(self.ptr, src.ptr, size)
+
+
+def _wrap_indices(idx, n):
+    """Integer indices into an axis of ``n``, wrapped around as CuPy's gathers and scatters
+    do (out-of-range indices never raise and never read outside the array)."""
+    if n > 0 and isinstance(idx, np.ndarray) and idx.dtype.kind in "iu":
+        return np.mod(idx, n)
+    return idx
+
+
+def _consumes(k) -> int:
+    if k is None or k is Ellipsis:
+        return 0
+    if isinstance(k, np.ndarray) and k.dtype == np.bool_:
+        return max(k.ndim, 1)
+    return 1
+
+
+def _key(key, shape):
+    """An index for a device array of ``shape``: device index arrays unwrapped (a boolean mask
+    is a synchronisation: the result's shape depends on its values), host index arrays and
+    lists copied to the device as CuPy does, and integer index arrays wrapped around."""
+    single = key.__class__ is not tuple
+    items = []
+    for k in ((key,) if single else key):
+        if k.__class__ is DeviceArray:
+            if k.dtype == np.bool_ and k.ndim > 0:
+                _count("sync", "boolean-mask index")
+            k = k._a
+        elif isinstance(k, (np.ndarray, list)):
+            _count("h2d", "host index array")
+            k = np.asarray(k)
+        items.append(k)
+    total = sum(_consumes(k) for k in items)
+    axis, out = 0, []
+    for k in items:
+        if k is Ellipsis:
+            axis = len(shape) - (total - axis)
+        elif _consumes(k) == 1 and axis < len(shape):
+            k = _wrap_indices(k, shape[axis])
+        out.append(k)
+        axis += _consumes(k)
+    return out[0] if single else tuple(out)
+
+
+def _axis_len(a, axis):
+    return a.size if axis is None else a.shape[axis]
+
+
+# functions whose index operands CuPy wraps around: (args, kwargs) -> (args, kwargs)
+def _wrap_take(args, kw):
+    a, idx, *rest = args
+    axis = rest[0] if rest else kw.get("axis")
+    return (a, _wrap_indices(idx, _axis_len(a, axis)), *rest), kw
+
+
+def _wrap_put_along_axis(args, kw):
+    a, idx, *rest = args
+    axis = rest[1] if len(rest) > 1 else kw.get("axis")
+    return (a, _wrap_indices(idx, _axis_len(a, axis)), *rest), kw
+
+
+def _wrap_ufunc_at(args, kw):
+    a, idx, *rest = args
+    if isinstance(idx, tuple):
+        idx = tuple(_wrap_indices(i, a.shape[d]) for d, i in enumerate(idx))
+    else:
+        idx = _wrap_indices(idx, a.shape[0] if a.ndim else 0)
+    return (a, idx, *rest), kw
+
+
+_INDEX_WRAPPERS = {"take": _wrap_take, "take_along_axis": _wrap_take,
+                   "put_along_axis": _wrap_put_along_axis, "at": _wrap_ufunc_at}
+
+
+def _binary(ufunc_name, reflected=False):
+    def op(self, other):
+        fn = getattr(_MODULE[0], ufunc_name)
+        return fn(other, self) if reflected else fn(self, other)
+    return op
+
+
+def _inplace(ufunc_name):
+    def op(self, other):
+        getattr(_MODULE[0], ufunc_name)(self, other, out=self)
+        return self
+    return op
+
+
+def _unary(ufunc_name):
+    def op(self):
+        return getattr(_MODULE[0], ufunc_name)(self)
+    return op
+
+
+_MODULE: list = [None]  # the stand-in module the operators dispatch to
+_HOST_READ_METHODS = {"get", "item", "tolist", "tobytes", "tofile", "dump", "dumps"}
+
+
+class DeviceArray:
+    """A ``cupy.ndarray`` stand-in: a NumPy buffer behind CuPy's interface."""
+
+    __slots__ = ("_a", "__weakref__")
+    __array_priority__ = 100
+    __hash__ = None
+
+    def __init__(self, a):
+        self._a = a
+
+    # --- the boundary --------------------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        raise StandinError("Implicit conversion to a NumPy array is not allowed. Please use "
+                           "`.get()` to construct a NumPy array explicitly.")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        fn = getattr(_MODULE[0], ufunc.__name__, None)
+        if fn is None:
+            return NotImplemented
+        if method != "__call__":
+            fn = getattr(fn, method)
+        return fn(*inputs, **kwargs)
+
+    def __array_function__(self, func, types_, args, kwargs):
+        mod = {"numpy": "cupy", "numpy.linalg": "cupy.linalg"}.get(func.__module__)
+        if mod is None or func.__name__ not in manifest()["modules"][mod]:
+            return NotImplemented
+        target = _MODULE[0] if mod == "cupy" else _MODULE[0].linalg
+        return getattr(target, func.__name__)(*args, **kwargs)
+
+    def get(self, stream=None, order="C", out=None, blocking=True):
+        _count("d2h", "ndarray.get")
+        if out is not None:
+            np.copyto(out, self._a)
+            return out
+        return np.array(self._a, order=order)
+
+    def set(self, arr, stream=None):
+        base = arr
+        while base is not None and not isinstance(base, PinnedMemoryPointer):
+            base = getattr(base, "base", None)
+        # from page-locked memory the copy is asynchronous (DMA); from pageable memory the
+        # host waits for it
+        _count("h2d" if base is None else "h2d_async", "ndarray.set")
+        if not isinstance(arr, np.ndarray):
+            raise StandinError(f"ndarray.set takes a numpy.ndarray, not {type(arr)}")
+        np.copyto(self._a, arr, casting="no")
+
+    # --- attributes and methods from CuPy's ndarray ------------------------------------------
+    @property
+    def shape(self):
+        return self._a.shape
+
+    @property
+    def dtype(self):
+        return self._a.dtype
+
+    @property
+    def ndim(self):
+        return self._a.ndim
+
+    @property
+    def size(self):
+        return self._a.size
+
+    @property
+    def strides(self):
+        return self._a.strides
+
+    @property
+    def nbytes(self):
+        return self._a.nbytes
+
+    @property
+    def itemsize(self):
+        return self._a.itemsize
+
+    @property
+    def flags(self):
+        return _Flags(self._a.flags)
+
+    @property
+    def device(self):
+        return _StrictDevice(0)
+
+    @property
+    def data(self):
+        return _MemoryPointer(self._a)
+
+    @property
+    def base(self):
+        b = self._a.base
+        return DeviceArray(b) if isinstance(b, np.ndarray) else None
+
+    @property
+    def __cuda_array_interface__(self):
+        d = dict(self._a.__array_interface__)
+        d["version"] = 3
+        d["stream"] = 1
+        return d
+
+    def __getattr__(self, name):
+        spec = manifest()["ndarray"].get(name)
+        if spec is None:
+            raise AttributeError(f"'cupy.ndarray' object has no attribute '{name}' "
+                                 f"(CuPy {_version()})")
+        value = getattr(self._a, name)
+        if spec["kind"] == "attribute":
+            return _wrap(value)
+        if name in _HOST_READ_METHODS:
+            def method(*args, **kwargs):
+                _check_signature(f"ndarray.{name}", spec["params"], args, kwargs)
+                _count("d2h", f"ndarray.{name}")
+                return value(*args, **kwargs)
+            return method
+        syncs = name in _SYNCING
+        if name == "take":  # as the function, with the array first
+            fn = _Function("ndarray.take", np.take, None)
+            return lambda *args, **kwargs: fn(self, *args, **kwargs)
+        return _Function(f"ndarray.{name}", value, spec["params"], syncs=syncs)
+
+    # --- Python protocols -------------------------------------------------------------------
+    def __len__(self):
+        return len(self._a)
+
+    def __iter__(self):
+        if self._a.ndim == 0:
+            raise TypeError("iteration over a 0-d array")
+        return (DeviceArray(self._a[i]) for i in range(len(self._a)))
+
+    def __getitem__(self, key):
+        return _wrap(self._a[_key(key, self._a.shape)])
+
+    def __setitem__(self, key, value):
+        if value.__class__ is DeviceArray:
+            value = value._a
+        elif isinstance(value, np.ndarray):
+            _count("h2d", "host array assigned into a device array")
+        self._a[_key(key, self._a.shape)] = value
+
+    def _scalar(self, conv, what):
+        _count("d2h", what)
+        return conv(self._a)
+
+    def __bool__(self):
+        return self._scalar(bool, "bool(array)")
+
+    def __float__(self):
+        return self._scalar(float, "float(array)")
+
+    def __int__(self):
+        return self._scalar(int, "int(array)")
+
+    def __complex__(self):
+        return self._scalar(complex, "complex(array)")
+
+    def __index__(self):
+        return self._scalar(operator.index, "operator.index(array)")
+
+    def __repr__(self):
+        return self._scalar(repr, "repr(array)")
+
+    def __str__(self):
+        return self._scalar(str, "str(array)")
+
+    def __format__(self, spec):
+        return self._scalar(lambda a: format(a, spec), "format(array)")
+
+    def __copy__(self):
+        return DeviceArray(self._a.copy())
+
+    def __deepcopy__(self, memo):
+        return DeviceArray(self._a.copy())
+
+    def __reduce__(self):
+        _count("d2h", "pickle(array)")
+        return (_rebuild, (self._a.copy(),))
+
+    def __dlpack_device__(self):
+        return (2, 0)  # kDLCUDA, device 0
+
+    def __dlpack__(self, **kwargs):
+        raise StandinError("DLPack export of device arrays is not emulated by the stand-in")
+
+    __add__, __radd__, __iadd__ = _binary("add"), _binary("add", True), _inplace("add")
+    __sub__, __rsub__, __isub__ = (_binary("subtract"), _binary("subtract", True),
+                                   _inplace("subtract"))
+    __mul__, __rmul__, __imul__ = (_binary("multiply"), _binary("multiply", True),
+                                   _inplace("multiply"))
+    __truediv__, __rtruediv__, __itruediv__ = (_binary("true_divide"),
+                                               _binary("true_divide", True),
+                                               _inplace("true_divide"))
+    __floordiv__, __rfloordiv__, __ifloordiv__ = (_binary("floor_divide"),
+                                                  _binary("floor_divide", True),
+                                                  _inplace("floor_divide"))
+    __mod__, __rmod__, __imod__ = (_binary("remainder"), _binary("remainder", True),
+                                   _inplace("remainder"))
+    __pow__, __rpow__, __ipow__ = _binary("power"), _binary("power", True), _inplace("power")
+    __matmul__, __rmatmul__ = _binary("matmul"), _binary("matmul", True)
+    __and__, __rand__, __iand__ = (_binary("bitwise_and"), _binary("bitwise_and", True),
+                                   _inplace("bitwise_and"))
+    __or__, __ror__, __ior__ = (_binary("bitwise_or"), _binary("bitwise_or", True),
+                                _inplace("bitwise_or"))
+    __xor__, __rxor__, __ixor__ = (_binary("bitwise_xor"), _binary("bitwise_xor", True),
+                                   _inplace("bitwise_xor"))
+    __lshift__, __rlshift__ = _binary("left_shift"), _binary("left_shift", True)
+    __rshift__, __rrshift__ = _binary("right_shift"), _binary("right_shift", True)
+    __lt__, __le__ = _binary("less"), _binary("less_equal")
+    __gt__, __ge__ = _binary("greater"), _binary("greater_equal")
+    __eq__, __ne__ = _binary("equal"), _binary("not_equal")
+    __neg__, __pos__, __abs__ = _unary("negative"), _unary("positive"), _unary("absolute")
+    __invert__ = _unary("invert")
+
+    def __divmod__(self, other):
+        return _MODULE[0].divmod(self, other)
+
+
+def _rebuild(a):
+    return DeviceArray(a)
+
+
+class _Generator:
+    """``cupy.random.Generator``: only the methods CuPy's Generator has."""
+
+    def __init__(self, gen):
+        self._gen = gen
+
+    def __getattr__(self, name):
+        spec = manifest()["Generator"].get(name)
+        if spec is None:
+            raise AttributeError(f"'cupy.random.Generator' object has no attribute '{name}' "
+                                 f"(CuPy {_version()})")
+        return _Function(f"random.Generator.{name}", getattr(self._gen, name), spec["params"])
+
+
+_CURRENT = threading.local()
+
+
+class _StrictDevice:
+    def __init__(self, index=None):
+        self.id = 0 if index is None else int(index)
+        if not 0 <= self.id < 1:
+            raise RuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal {self.id}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def use(self):
+        pass
+
+    def synchronize(self):
+        pass
+
+    def __eq__(self, other):
+        return isinstance(other, _StrictDevice) and other.id == self.id
+
+    def __hash__(self):
+        return hash(self.id)
+
+
+class _Event:
+    done = True
+
+    def __init__(self, block=False, disable_timing=False, interprocess=False):
+        pass
+
+    def record(self, stream=None):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+class _Stream:
+    ptr = 0
+
+    def wait_event(self, event):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+class _Memory:
+    """One allocation of the stand-in pool; freed when the last array using it goes."""
+
+    def __init__(self, pool, size):
+        self.pool, self.size, self.device_id = pool, size, 0
+        pool.used += size
+
+    def __del__(self):
+        self.pool.used -= self.size
+
+
+class _Pool:
+    """``cupy.get_default_memory_pool()``: counts the bytes of the live device arrays (no
+    caching: what is freed is returned at once)."""
+
+    def __init__(self):
+        self.used = 0
+
+    def malloc(self, size):
+        return _Memory(self, size)
+
+    def used_bytes(self):
+        return self.used
+
+    def total_bytes(self):
+        return self.used
+
+    def free_all_blocks(self):
+        pass
+
+
+_POOL = _Pool()
+_ALLOCATOR = [_POOL.malloc]   # cupy.cuda.set_allocator replaces it
+_HELD: dict = {}              # id(owning NumPy buffer) -> its allocation
+
+
+def _allocate(a) -> None:
+    """Charge a new owning buffer to the allocator, as CuPy allocates every array from it."""
+    if a.base is None and a.nbytes and id(a) not in _HELD:
+        _HELD[id(a)] = _ALLOCATOR[0](a.nbytes)
+        weakref.finalize(a, _HELD.pop, id(a), None)
+
+
+class PinnedMemoryPointer(bytearray):
+    """Page-locked host memory (a bytearray here): ``cupyx.empty_pinned`` arrays are views of
+    one, so the pinned check can follow ``.base``."""
+
+
+def _empty_pinned(shape, dtype=float, order="C"):
+    # as cupyx.empty_pinned: an ndarray whose buffer (its .base) is the pinned allocation
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    n = int(np.prod(shape)) * dtype.itemsize
+    return np.ndarray(shape, dtype=dtype, buffer=PinnedMemoryPointer(max(n, 1)), order=order)
+
+
+class _StrictModule(types.ModuleType):
+    """A namespace whose names come from the manifest, built on first use."""
+
+    def __init__(self, name, np_mod, section):
+        super().__init__(name)
+        self._np_mod, self._section = np_mod, section
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        spec = manifest()["modules"][self._section].get(name)
+        if spec is None:
+            raise AttributeError(f"module '{self._section}' has no attribute '{name}' "
+                                 f"(CuPy {_version()})")
+        value = self._make(name, spec)
+        setattr(self, name, value)
+        return value
+
+    def _make(self, name, spec):
+        np_obj = getattr(self._np_mod, name, None)
+        if np_obj is None:
+            raise AttributeError(f"{self._section}.{name} exists in CuPy but is not emulated "
+                                 "by the stand-in")
+        if spec["kind"] == "ufunc":
+            return _Ufunc(f"{self._section}.{name}", np_obj, spec)
+        if spec["kind"] == "function":
+            return _Function(f"{self._section}.{name}", np_obj, spec["params"],
+                             syncs=name in _SYNCING)
+        return np_obj  # dtypes, classes (iinfo, finfo, dtype), constants
+
+
+def _host_to_device(np_fn, qualname, params):
+    def fn(a, *args, **kwargs):
+        _check_signature(qualname, params, (a,) + args, kwargs)
+        kwargs.pop("blocking", None)
+        if a.__class__ is DeviceArray:
+            return _wrap(np_fn(a._a, *args, **kwargs))
+        if isinstance(a, (list, tuple)) and any(v.__class__ is DeviceArray for v in a):
+            a = [v._a if v.__class__ is DeviceArray else v for v in a]  # device-side stack
+        else:
+            _count("h2d", qualname)
+        return _wrap(np.array(np_fn(a, *args, **kwargs)))
+    fn.__name__ = qualname
+    return fn
+
+
+def strict_cupy() -> types.ModuleType:
+    """The strict stand-in: ``cupy`` (with ``linalg``, ``random``, ``cuda``,
+    ``lib.stride_tricks``), ``cupyx`` and ``cupyx.scipy.special`` modules."""
+    m = manifest()
+    mod = _StrictModule("cupy", np, "cupy")
+    mod.__version__ = f"{m['cupy_version']} (stand-in)"
+    mod.ndarray = DeviceArray
+    mod._polyten_standin = sys.modules[__name__]  # tests that need a real GPU look for it
+    top = m["modules"]["cupy"]
+    for name in ("asarray", "array", "asanyarray"):
+        setattr(mod, name, _host_to_device(getattr(np, name), name, top[name]["params"]))
+
+    def asnumpy(a, stream=None, order="C", out=None, blocking=True):
+        if a.__class__ is DeviceArray:
+            return a.get(order=order, out=out)
+        return np.asarray(a, order=order)
+    mod.asnumpy = asnumpy
+    mod.ElementwiseKernel = _StrictElementwiseKernel
+    mod.ReductionKernel = _StrictReductionKernel
+
+    def from_dlpack(x, *args, **kwargs):
+        if x.__class__ is DeviceArray:
+            return x
+        raise StandinError("cupy.from_dlpack of a host object is not emulated by the stand-in")
+    mod.from_dlpack = from_dlpack
+    pinned_pool = _Pool()
+    mod.get_default_memory_pool = lambda: _POOL
+    mod.get_default_pinned_memory_pool = lambda: pinned_pool
+
+    linalg = _StrictModule("cupy.linalg", np.linalg, "cupy.linalg")
+    for name, spec in m["modules"]["cupy.linalg"].items():
+        if spec["kind"] == "function" and hasattr(np.linalg, name):
+            setattr(linalg, name, _linalg_fn(name, getattr(np.linalg, name), spec["params"]))
+    mod.linalg = linalg
+
+    random = _StrictModule("cupy.random", np.random, "cupy.random")
+    random.default_rng = lambda seed=None: _Generator(np.random.default_rng(seed))
+    random.Generator = _Generator
+    mod.random = random
+
+    lib = types.ModuleType("cupy.lib")
+    lib.stride_tricks = _StrictModule("cupy.lib.stride_tricks", np.lib.stride_tricks,
+                                      "cupy.lib.stride_tricks")
+    mod.lib = lib
+
+    stream = _Stream()
+    runtime = types.SimpleNamespace(getDevice=lambda: 0, getDeviceCount=lambda: 1,
+                                    getDeviceProperties=lambda i: {"name": b"CuPy stand-in"})
+    mod.cuda = types.SimpleNamespace(
+        Device=_StrictDevice, runtime=runtime, Event=_Event, Stream=_Stream,
+        get_current_stream=lambda: stream, PinnedMemoryPointer=PinnedMemoryPointer,
+        set_allocator=_set_allocator, MemoryPointer=_MemoryPointer)
+
+    cupyx = _StrictModule("cupyx", types.SimpleNamespace(), "cupyx")
+    cupyx.empty_pinned = _empty_pinned
+    cupyx.zeros_pinned = lambda shape, dtype=float, order="C": _fill(
+        _empty_pinned(shape, dtype, order))
+    special = _StrictModule("cupyx.scipy.special", types.SimpleNamespace(), "cupyx.scipy.special")
+    try:
+        from scipy.special import erf
+    except ImportError:  # pragma: no cover
+        import math
+        erf = np.vectorize(math.erf, otypes=[float])
+    special.erf = _Function("cupyx.scipy.special.erf", erf, None)
+    scipy_mod = types.ModuleType("cupyx.scipy")
+    scipy_mod.special = special
+    cupyx.scipy = scipy_mod
+    mod._standin_submodules = {"cupy.linalg": linalg, "cupy.random": random, "cupy.cuda":
+                               mod.cuda, "cupyx": cupyx, "cupyx.scipy": scipy_mod,
+                               "cupyx.scipy.special": special}
+    _MODULE[0] = mod
+    return mod
+
+
+def _set_allocator(fn=None):
+    _ALLOCATOR[0] = _POOL.malloc if fn is None else fn
+
+
+def _fill(a):
+    a[...] = 0
+    return a
+
+
+class _StrictElementwiseKernel(ElementwiseKernel):
+    def __call__(self, *args):
+        res = super().__call__(*_unwrap(args, f"ElementwiseKernel {self.name}"))
+        n_in = len(self.ins)
+        if len(args) > n_in:  # outputs passed in: return them (the same objects)
+            outs = args[n_in:]
+            return outs[0] if len(outs) == 1 else tuple(outs)
+        return _wrap(res)
+
+
+class _StrictReductionKernel(ReductionKernel):
+    def __call__(self, *args, out, axis, keepdims=False):
+        super().__call__(*_unwrap(args, f"ReductionKernel {self.name}"),
+                         out=_unwrap(out, self.name), axis=axis, keepdims=keepdims)
+        return out
+
+
+def install(mod=None) -> types.ModuleType:
+    """Put the strict stand-in in ``sys.modules`` as ``cupy``, ``cupyx``, ... for good (for a
+    subprocess that then uses ``polyten.set_backend("cuda")``)."""
+    import importlib.machinery
+    mod = mod or strict_cupy()
+    mod.__spec__ = importlib.machinery.ModuleSpec("cupy", None)
+    sys.modules["cupy"] = mod
+    for name, sub in mod._standin_submodules.items():
+        if isinstance(sub, types.ModuleType):
+            sub.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        sys.modules[name] = sub
+    return mod

@@ -1,0 +1,263 @@
+"""The cuda backend, exactly as shipped, on a CuPy stand-in that runs on the CPU.
+
+``tests/cupy_standin.py`` installs a module named ``cupy`` that keeps CuPy's API surface (from
+``tests/data/cupy_api.json``, recorded from CuPy 14 by ``scripts/cupy_api_manifest.py``) and
+its host/device boundary -- NumPy arrays refused as operands, no implicit conversion to NumPy,
+0-d arrays instead of scalars, out-of-range indices wrapped around, ``cupy.linalg`` not raising
+on singular or indefinite input -- and counts every host read and host-to-device copy.  With
+it, ``polyten.set_backend("cuda")`` loads the real plugin (``polyten_cuda.make_backend``), so
+these tests run, without a GPU:
+
+* the whole conformance suite on ``cuda``;
+* ``tests/test_cuda.py`` (the GPU tests; the no-wait tests count host traffic instead of timing
+  a spinning kernel);
+* training steps (MLP, CNN, embedding; AdamW, SGD; gradient clipping; a DataLoader with pinned
+  memory) that must not read from or copy to the device synchronously.
+
+Each runs in a subprocess, since the stand-in replaces ``cupy`` for the whole process.  What
+the stand-in cannot show -- NVRTC compilation, launch configurations, CuPy's own numerics,
+real asynchrony and speed -- is left to ``scripts/gpu_check.sh`` on a GPU.  The first tests
+check the stand-in itself: that it refuses what CuPy refuses.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import cupy_standin as cs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+needs_cxx = pytest.mark.skipif(cs.CXX is None, reason="no host C++ compiler (g++) to run the "
+                                                      "fused CUDA kernel bodies on the CPU")
+
+
+@pytest.fixture(scope="module")
+def cp():
+    return cs.strict_cupy()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stats():
+    cs.STATS.clear()
+    yield
+    cs.STATS.clear()
+
+
+# --- the stand-in refuses what CuPy refuses --------------------------------------------------
+def test_no_implicit_conversion_to_numpy(cp):
+    d = cp.arange(3.0)
+    with pytest.raises(TypeError, match="Implicit conversion to a NumPy array"):
+        np.asarray(d)
+    with pytest.raises(TypeError, match="Unsupported type"):
+        cp.add(d, np.ones(3))
+    with pytest.raises(TypeError, match="Unsupported type"):
+        d + np.ones(3)
+    with pytest.raises(TypeError):
+        np.ones(3) + d
+    assert not cs.STATS  # refusals copy nothing
+
+
+def test_numpy_functions_dispatch_to_cupy(cp):
+    d = cp.arange(4.0)
+    assert isinstance(np.exp(d), cp.ndarray)
+    assert isinstance(np.concatenate([d, d]), cp.ndarray)
+    s = np.sum(d)
+    assert isinstance(s, cp.ndarray) and s.shape == ()  # CuPy: 0-d arrays, not scalars
+    assert float(s) == 6.0
+    absent = next(n for n in ("busday_count", "apply_over_axes", "setxor1d", "ediff1d",
+                              "nanpercentile") if n not in cs.manifest()["modules"]["cupy"])
+    with pytest.raises(TypeError):
+        getattr(np, absent)(d, d) if absent != "apply_over_axes" else np.apply_over_axes(
+            np.sum, d, [0])
+
+
+def test_only_cupy_names_and_keywords(cp):
+    d = cp.ones((2, 3))
+    with pytest.raises(AttributeError, match="CuPy"):
+        cp.errstate  # numpy has it, CuPy does not
+    with pytest.raises(TypeError, match="unexpected keyword argument 'where'"):
+        cp.sum(d, where=cp.ones((2, 3), dtype=bool))
+    with pytest.raises(AttributeError, match="Generator"):
+        cp.random.default_rng(0).permutation
+    with pytest.raises(AttributeError):
+        d.flags.writeable = False  # CuPy's flags are read-only: no writeable
+    with pytest.raises(AttributeError, match="cupy.ndarray"):
+        d.itemset
+    assert d.flags.c_contiguous and isinstance(d.T, cp.ndarray)
+
+
+def test_host_traffic_is_counted(cp):
+    d = cp.asarray(np.arange(6.0))
+    assert cs.STATS == {"h2d": 1}
+    d[0].item(), float(d[1]), cp.asnumpy(d), d.tolist()
+    assert cs.STATS["d2h"] == 4
+    d[d > 2.0]
+    cp.nonzero(d)
+    assert cs.STATS["sync"] == 2
+    cs.STATS.clear()
+    (d * 2 + 1).sum(axis=0)
+    cp.exp(d, out=d)
+    assert not cs.STATS  # arithmetic stays on the device
+
+
+def test_out_of_range_indices_wrap_around(cp):
+    d = cp.asarray(np.array([10.0, 20.0, 30.0]))
+    idx = cp.asarray(np.array([5, -1]))
+    assert d[idx].tolist() == [30.0, 30.0]  # 5 % 3 == 2: CuPy never reads out of bounds
+    m = cp.asarray(np.arange(6.0).reshape(2, 3))
+    j = cp.asarray(np.array([[3], [4]]))
+    assert cp.take_along_axis(m, j, 1).tolist() == [[0.0], [4.0]]
+
+
+def test_linalg_does_not_raise_on_values(cp):
+    sing = cp.asarray(np.zeros((3, 3)))
+    assert not np.isfinite(cp.asnumpy(cp.linalg.inv(sing))).all()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 4))
+    spd = a @ a.T + 4 * np.eye(4)
+    np.testing.assert_allclose(cp.asnumpy(cp.linalg.cholesky(cp.asarray(spd))),
+                               np.linalg.cholesky(spd), rtol=1e-12)
+    bad = np.array([[1.0, 2.0], [2.0, 1.0]])  # eigenvalues 3 and -1
+    r = cp.asnumpy(cp.linalg.cholesky(cp.asarray(bad)))
+    assert r[1, 1] == 1.0 - 2.0 ** 2 and np.isfinite(r).all()  # potrf: the failing pivot
+
+
+# --- the cuda backend on the stand-in (subprocesses) -----------------------------------------
+def _run(*code: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the code blocks (each dedented on its own) after installing the stand-in."""
+    prelude = (f"import sys; sys.path.insert(0, {HERE!r})\n"
+               "import cupy_standin; cupy_standin.install()\n")
+    env = dict(os.environ)
+    env.pop("POLYTEN_SYNC_CHECKS", None)
+    source = prelude + "".join(textwrap.dedent(c) for c in code)
+    return subprocess.run([sys.executable, "-c", source], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@needs_cxx
+def test_conformance_suite_passes_on_cuda():
+    """Every area, every tier (about 2,800 tests, 20 s): the kernels' use of CuPy's API, the
+    deferred value checks reported at the first host read, linalg errors without LAPACK's
+    exceptions."""
+    pytest.importorskip("polyten_conformance")
+    r = _run("""
+        import polyten_conformance as c
+        raise SystemExit(c.run("cuda", extra_args=("-q", "-p", "no:cacheprovider")))
+    """, timeout=900)
+    tail = (r.stdout + r.stderr)[-6000:]
+    assert r.returncode == 0, tail
+    assert "cupy 14" in tail and "stand-in" in tail, tail
+
+
+@needs_cxx
+def test_gpu_tests_pass_on_the_standin():
+    """``tests/test_cuda.py`` itself, so that it is known to work before a GPU runs it."""
+    r = _run(f"""
+        import pytest
+        raise SystemExit(pytest.main(["-q", "-p", "no:cacheprovider", "-rs",
+                                      {os.path.join(HERE, "test_cuda.py")!r}]))
+    """)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-6000:]
+    assert " passed" in out and "failed" not in out, out[-3000:]
+
+
+_STEPS = """
+    import numpy as np
+    import polyten as pt
+    import polyten.nn as nn
+    import polyten.nn.functional as F
+    from polyten.data import DataLoader, TensorDataset
+    S = cupy_standin.STATS
+
+    pt.manual_seed(0)
+    dev = "cuda"
+    mlp = nn.Sequential(nn.Linear(20, 32), nn.GELU(), nn.LayerNorm(32), nn.Dropout(0.1),
+                        nn.Linear(32, 5)).to(dev)
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.MaxPool2d(2, padding=1), nn.Flatten(), nn.Linear(4 * 5 * 5, 5)).to(dev)
+    emb, head = nn.Embedding(50, 8).to(dev), nn.Linear(8, 5).to(dev)
+    params = [*mlp.parameters(), *cnn.parameters(), *emb.parameters(), *head.parameters()]
+    opts = [pt.optim.AdamW(params, lr=1e-3),
+            pt.optim.SGD(params, lr=1e-2, momentum=0.9, nesterov=True)]
+    rng = np.random.default_rng(0)
+    n = 64
+    data = TensorDataset(pt.tensor(rng.standard_normal((n, 20)).astype("float32")),
+                         pt.tensor(rng.standard_normal((n, 1, 8, 8)).astype("float32")),
+                         pt.tensor(rng.integers(0, 50, (n, 6))),
+                         pt.tensor(rng.integers(0, 5, n)))
+    loader = DataLoader(data, batch_size=16, shuffle=True, pin_memory=True)
+
+    def step(opt, batch):
+        x, img, tok, y = (t.to(dev, non_blocking=True) for t in batch)
+        opt.zero_grad()
+        loss = (F.cross_entropy(mlp(x), y) + F.cross_entropy(cnn(img), y, label_smoothing=0.1)
+                + F.nll_loss(F.log_softmax(head(emb(tok).mean(1)), 1), y))
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return loss
+"""
+
+
+@needs_cxx
+def test_training_steps_never_read_the_device():
+    """Whole epochs (pinned batches copied asynchronously, forward, losses with class-target
+    checks, embedding index checks, backward, clipping, AdamW and SGD): no device-to-host
+    read, no pageable host-to-device copy and no value-dependent shape -- each of which makes
+    the host wait for the GPU.  Reading the loss then costs two reads: the queued checks'
+    combined flag and the value."""
+    r = _run(_STEPS, """
+        for opt in opts:
+            step(opt, next(iter(loader)))  # first use: nothing to count yet
+        S.clear()
+        with cupy_standin.trace_host_traffic() as events:
+            for opt in opts:
+                for batch in loader:
+                    loss = step(opt, batch)
+        waits = {k: v for k, v in S.items() if k != "h2d_async"}
+        assert not waits, (waits, [(k, w, s) for k, w, s in events if k != "h2d_async"][:3])
+        assert S["h2d_async"] == 2 * (n // 16) * 4, dict(S)  # 4 pinned tensors per batch
+        S.clear()
+        value = loss.item()
+        assert S == {"d2h": 2}, dict(S)
+        assert np.isfinite(value)
+        print("ok", value)
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
+def test_a_wrong_target_is_reported_at_the_next_read():
+    """An out-of-range class target costs nothing at the call and raises, naming the op and
+    the user's line, at the next host read; ``POLYTEN_SYNC_CHECKS`` reports it at the call."""
+    r = _run(_STEPS, """
+        x = pt.randn(4, 20, device=dev)
+        bad = pt.tensor([0, 1, 7, 2], device=dev)
+        S.clear()
+        loss = F.cross_entropy(mlp(x), bad)   # LINE-OF-THE-CALL
+        assert "d2h" not in S, dict(S)
+        try:
+            loss.item()
+        except IndexError as e:
+            msg = str(e)
+        else:
+            raise AssertionError("no error at the read")
+        assert "cross_entropy" in msg and "7" in msg and "<string>" in msg, msg
+        pt.cuda.set_sync_checks(True)
+        try:
+            F.cross_entropy(mlp(x), bad)
+        except IndexError as e:
+            assert "detected at the first host read" not in str(e)
+        else:
+            raise AssertionError("no error at the call")
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]

@@ -44,7 +44,8 @@ typedef long long int64;
 """
 
 _CTYPES = {"float16": "float16", "float32": "float", "float64": "double", "int64": "long long",
-           "bool": "bool", "int32": "int"}
+           "bool": "bool", "int32": "int", "int16": "short", "int8": "signed char",
+           "uint8": "unsigned char"}
 _SCALAR_CT = {"float32": ctypes.c_float, "float64": ctypes.c_double,
               "int64": ctypes.c_longlong, "bool": ctypes.c_bool, "int32": ctypes.c_int}
 _CACHE_DIR = os.path.join(tempfile.gettempdir(), f"polyten_cuda_host_{os.getuid()}")
@@ -155,11 +156,14 @@ class ElementwiseKernel:
 
 
 class ReductionKernel:
-    """Emulates ``cupy.ReductionKernel`` for sums (``reduce_expr`` ``a + b``, identity 0)."""
+    """Emulates ``cupy.ReductionKernel`` for sums (``reduce_expr`` ``a + b``, identity 0) and
+    logical ors (``a || b``, identity false)."""
 
     def __init__(self, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity,
                  name="reduce_kernel", preamble="", **kw):
-        assert reduce_expr.replace(" ", "") == "a+b" and identity == "0", reduce_expr
+        self.kind = {("a+b", "0"): "sum", ("a||b", "false"): "any"}.get(
+            (reduce_expr.replace(" ", ""), identity))
+        assert self.kind is not None, (reduce_expr, identity)
         self.name = name
         self.ins = fused_src.params(in_params)
         self.outs = fused_src.params(out_params)
@@ -172,9 +176,14 @@ class ReductionKernel:
         mapped = ElementwiseKernel(
             ", ".join(f"{t} {n}" for t, n, _ in self.ins), f"{ty} _mapped",
             f"_mapped = {self.map_expr};\n", self.name, self.preamble)
-        shape = np.broadcast_shapes(*[a.shape for a in args])
+        args = [np.asarray(a) if isinstance(a, np.generic) else a for a in args]
+        shape = np.broadcast_shapes(*[a.shape for a in args if isinstance(a, np.ndarray)])
         m = mapped(*args, np.empty(shape, dtype=out.dtype))
-        out[...] = np.sum(m, axis=axis, keepdims=keepdims, dtype=np.float64).astype(out.dtype)
+        if self.kind == "any":
+            out[...] = np.any(m, axis=axis, keepdims=keepdims)
+        else:
+            out[...] = np.sum(m, axis=axis, keepdims=keepdims,
+                              dtype=np.float64).astype(out.dtype)
         return out
 
 

@@ -764,3 +764,23 @@ def test_writes_into_empty_arrays_are_allowed(cuda_kernels):
     kernels = cuda_kernels[0]
     z = np.lib.stride_tricks.as_strided(np.zeros(1), (0, 3), (0, 0))
     kernels["setitem"](z, (Ellipsis,), 1.0)  # nothing to write, nothing to refuse
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "int64"])
+def test_fused_index_check(cuda_kernels, dtype):
+    """The one-reduction ``index_check`` of the deferred index and target checks, against
+    NumPy: the running flag, the ignored value, the bounds."""
+    kernels = cuda_kernels[0]
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        x = rng.integers(0, 12, size=(int(rng.integers(1, 4)), int(rng.integers(1, 6))))
+        x = x.astype(dtype)
+        low, high = int(rng.integers(0, 3)), int(rng.integers(5, 13))
+        ignore = None if rng.random() < 0.5 else int(x.flat[0])
+        for acc in (None, np.array(False), np.array(True)):
+            bad = (x < low) | (x >= high)
+            if ignore is not None:
+                bad &= x != ignore
+            got = kernels["index_check"](x, low, high, ignore, acc)
+            assert got.dtype == np.bool_ and got.shape == ()
+            assert bool(got) == (bool(acc) or bool(bad.any()))

@@ -217,3 +217,87 @@ def test_checks_are_raised_in_the_thread_that_made_the_call(lazy):
     assert checks.pending(lazy.backend) == 1
     with pytest.raises(IndexError, match="target 7"):
         loss.item()
+
+
+def _count_flag_reads(monkeypatch, backend):
+    reads = []
+    raw = backend.raw_to_host
+
+    def counting(a):
+        reads.append(a)
+        return raw(a)
+    monkeypatch.setattr(backend, "raw_to_host", counting)
+    return reads
+
+
+def test_a_host_read_reads_one_flag_however_many_checks_are_queued(lazy, monkeypatch):
+    """The queued flags are OR-ed on the device as they are queued: a clean flush costs one
+    read; only a failing one reads the flags one by one, to name the first failing call."""
+    reads = _count_flag_reads(monkeypatch, lazy.backend)
+    x = _logits(lazy)
+    ok = pt.tensor([0, 1, 2, 0], device=lazy)
+    for _ in range(10):
+        loss = F.cross_entropy(x, ok)
+    assert checks.pending(lazy.backend) == 10
+    loss.item()
+    assert len(reads) == 1 and checks.pending() == 0
+    reads.clear()
+    for t in ([0, 1, 2, 0], [0, 1, 2, 0], [5, 1, 2, 0], [0, 6, 2, 0], [0, 1, 2, 0]):
+        loss = F.cross_entropy(x, pt.tensor(t, device=lazy))
+    with pytest.raises(IndexError, match="target 5 is out of bounds"):
+        loss.item()
+    assert len(reads) == 1 + 3  # the combined flag, then the first three flags
+    assert checks.pending() == 0
+
+
+def test_discard_drops_queued_checks_unread(lazy):
+    F.cross_entropy(_logits(lazy), pt.tensor([0, 9, 1, 2], device=lazy))
+    assert checks.discard(pt.device("cpu").backend) == 0
+    assert checks.discard(lazy.backend) == 1 and checks.pending() == 0
+    _logits(lazy).sum().item()  # nothing left to raise
+
+
+def test_backward_does_not_check_the_forward_indices_again(lazy):
+    """gather, index_select, embedding, x[idx], take_along_dim and a cross-entropy with label
+    smoothing: one check per index or target tensor the user passed, none in the backward
+    (``checks.indices_checked``); the gradients are the cpu's."""
+    x_np = np.random.default_rng(3).standard_normal((4, 5))
+    res = []
+    for dev in ("cpu", lazy):
+        x = pt.tensor(x_np, device=dev, requires_grad=True)
+        i = pt.tensor([[0, 4], [1, 3], [2, 2], [4, 0]], device=dev)
+        t = pt.tensor([4, 0, 2, 1], device=dev)
+        outs = [pt.gather(x, 1, i), pt.index_select(x, 1, t), x[t[1:3]],
+                pt.take_along_dim(x, i, 1), pt.nn.functional.embedding(t, x.T),
+                F.cross_entropy(x, t, label_smoothing=0.2)]
+        n = checks.pending()
+        if dev is lazy:
+            assert n == 6, n  # five index checks, one target check
+        sum(o.sum() for o in outs).backward()
+        assert checks.pending() == n
+        res.append(x.grad.to("cpu").numpy())
+    np.testing.assert_allclose(res[1], res[0], rtol=1e-12)
+
+
+def _index_check_reference(x, low, high, ignore, acc):
+    bad = (x < low) | (x >= high)
+    if ignore is not None:
+        bad &= x != ignore
+    return bool(acc) or bool(bad.any())
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "int32", "int64"])
+def test_index_check_default_kernel_against_numpy(dtype):
+    """The op-table default of ``index_check`` (lt, ge, ne, any, logical_or) that a backend
+    without its own kernel gets, against NumPy."""
+    from polyten.dispatch.dispatcher import kernels
+    k = kernels("index_check")[pt.device("cpu").backend]
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        x = rng.integers(0, 12, size=rng.integers(1, 9)).astype(dtype)
+        low, high = int(rng.integers(0, 3)), int(rng.integers(5, 13))
+        ignore = None if rng.random() < 0.5 else int(x[rng.integers(0, x.size)])
+        for acc in (None, np.array(False), np.array(True)):
+            got = k(x, low, high, ignore, acc)
+            assert got.dtype == np.bool_ and got.shape == ()
+            assert bool(got) == _index_check_reference(x, low, high, ignore, acc)

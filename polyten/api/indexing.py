@@ -20,7 +20,7 @@ import math
 import operator
 from collections import namedtuple
 
-from ..dispatch.checks import check as _value_check
+from ..dispatch.checks import check_range as _check_range
 from ..dispatch.checks import indices_checked as _INDICES_CHECKED
 from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import fmt_shape
@@ -56,7 +56,6 @@ _searchsorted = kernels("searchsorted")
 _isin = kernels("isin")
 _astype_k = kernels("astype")
 _copy_k = kernels("copy")
-_lt_k, _ge_k, _or_k, _any_k = kernels("lt"), kernels("ge"), kernels("logical_or"), kernels("any")
 
 _int64 = _dt.int64
 _bool = _dt.bool
@@ -143,9 +142,8 @@ def _bounds(data, size: int, dim: int, backend, op: str, negative: bool):
         return -1 if negative else 0
     if backend.deferred_checks:
         low = -size if negative else 0
-        bad = _any_k[backend](_or_k[backend](_lt_k[backend](data, low),
-                                             _ge_k[backend](data, size)), None, False)
-        _value_check(backend, bad, lambda: _bounds_error(data, size, dim, backend, op, low))
+        _check_range(backend, data, low, size, None,
+                     lambda: _bounds_error(data, size, dim, backend, op, low))
         return -1 if negative else 0  # unknown here: callers normalise negative indices
     lo, hi = _index_range(data, backend)
     if hi < size and lo >= (-size if negative else 0):

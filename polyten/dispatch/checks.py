@@ -31,8 +31,8 @@ import sys
 import threading
 from typing import Callable, List, Optional, Tuple
 
-__all__ = ["check", "discard", "flush", "indices_checked", "pending", "set_sync_checks",
-           "wrap_host_reads", "MAX_PENDING"]
+__all__ = ["check", "check_range", "discard", "flush", "indices_checked", "pending",
+           "set_sync_checks", "wrap_host_reads", "MAX_PENDING"]
 
 MAX_PENDING = 1024
 _SYNC = [os.environ.get("POLYTEN_SYNC_CHECKS", "") not in ("", "0")]
@@ -84,11 +84,34 @@ def check(backend, flag, error: Callable[[], BaseException]) -> None:
         if _truth(backend, flag):
             raise error()
         return
+    _queue(backend, flag, lambda acc: flag if acc is None else _or_kernel()[backend](acc, flag),
+           error)
+
+
+def check_range(backend, data, low: int, high: int, ignore: Optional[int],
+                error: Callable[[], BaseException]) -> None:
+    """Raise ``error()`` if an element of the non-empty integer native array ``data`` that is
+    not ``ignore`` (``None``: no exception) lies outside ``[low, high)`` -- index bounds and
+    class targets.  The flag is the backend's ``index_check`` op, which also folds in the
+    flags queued before it: on CUDA one reduction launch per check."""
+    k = _index_check_kernel()[backend]
+    if not getattr(backend, "deferred_checks", False) or _SYNC[0]:
+        if _truth(backend, k(data, low, high, ignore, None)):
+            raise error()
+        return
+    _queue(backend, data, lambda acc: k(data, low, high, ignore, acc), error)
+
+
+def _queue(backend, on, running_flag, error) -> None:
+    """Queue a check.  Each entry keeps the *running* flag, ``running_flag(acc)``: this
+    check's flag OR-ed with ``acc``, the running flag of the checks queued before it on the
+    device of the native array ``on`` (``None`` for the first) -- so the last entry's flag
+    says whether any check failed, and the first entry whose flag is set is the first failing
+    call."""
     q = _QUEUE
-    q.items.append((backend, flag, error, _user_line()))
-    key = (backend, backend.device_of(flag) if backend.indexed else None)
-    acc = q.any.get(key)
-    q.any[key] = flag if acc is None else _or_kernel()[backend](acc, flag)
+    key = (backend, backend.device_of(on) if backend.indexed else None)
+    running = q.any[key] = running_flag(q.any.get(key))
+    q.items.append((backend, running, error, _user_line()))
     n = q.count[backend] = q.count.get(backend, 0) + 1
     if n >= MAX_PENDING:
         flush(backend)
@@ -97,6 +120,11 @@ def check(backend, flag, error: Callable[[], BaseException]) -> None:
 def _or_kernel():
     from .dispatcher import kernels
     return kernels("logical_or")
+
+
+def _index_check_kernel():
+    from .dispatcher import kernels
+    return kernels("index_check")
 
 
 def pending(backend=None) -> int:

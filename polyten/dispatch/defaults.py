@@ -643,6 +643,17 @@ def _any(k):
     return any_
 
 
+@_default("index_check", "lt", "ge", "ne", "logical_or", "logical_and", "any")
+def _index_check(k):
+    def index_check(x, low, high, ignore, acc):
+        bad = k.logical_or(k.lt(x, low), k.ge(x, high))
+        if ignore is not None:
+            bad = k.logical_and(bad, k.ne(x, ignore))
+        flag = k.any(bad, None, False)
+        return flag if acc is None else k.logical_or(acc, flag)
+    return index_check
+
+
 @_default("all", "any", "logical_not", "eq")
 def _all(k):
     return lambda x, dims, keepdim: k.logical_not(k.any(k.logical_not(k.truth(x)), dims,

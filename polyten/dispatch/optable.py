@@ -268,6 +268,12 @@ _decl(P, "core", "any", "same", True, "scatter(x, dim, index, src)",
 _decl(P, "core", "numeric", "same", True, "scatter_add(x, dim, index, src)", "out of place")
 _decl(P, "core", "any", "int64", False, "nonzero(x)", "(n, ndim) int64 indices, C order",
       arity=1)
+_decl(C, "core", "integer", "bool", False, "index_check(x, low, high, ignore, acc)",
+      "0-d bool: acc (a 0-d bool array, or None for False) OR whether any element of x that "
+      "is not `ignore` (an int, or None for no exception) lies outside [low, high); x is not "
+      "empty.  The core's index-bound and class-target checks on backends with "
+      "deferred_checks: one fused reduction there; default: lt, ge, ne, any, logical_or",
+      arity=1)
 _decl(P, "core", "real", "custom", True,
       "sort(x, dim, descending, stable) -> (values, indices)")
 _decl(P, "core", "real", "custom", True,

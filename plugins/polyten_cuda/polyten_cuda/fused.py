@@ -218,8 +218,15 @@ def build(cp, shared, shared_backward):
         perm = (0, y.ndim - 1) + tuple(range(1, y.ndim - 1))
         return (cp.ascontiguousarray(gx.reshape(lead).transpose(perm)),)
 
+    def index_check(x, low, high, ignore, acc):
+        # one reduction launch instead of five (lt, ge, or, any, and the running OR)
+        return red["index_check"](x, False if acc is None else acc, low, high,
+                                  0 if ignore is None else ignore, ignore is not None,
+                                  out=cp.empty((), dtype=bool), axis=None)
+
     fallback, fallback_bw = shared, shared_backward
     forward = {"sigmoid": sigmoid, "softmax": softmax, "log_softmax": log_softmax,
+               "index_check": index_check,
                "nll_loss": nll_loss, "cross_entropy": cross_entropy, "gelu": gelu,
                "silu": silu, "leaky_relu": leaky_relu, "elu": elu, "softplus": softplus}
     backward = {"sigmoid": sigmoid_bw, "tanh": tanh_bw, "relu": relu_bw,

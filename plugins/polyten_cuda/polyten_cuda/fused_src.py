@@ -169,6 +169,13 @@ _red("sum_cast", "T g", "S s", "(S)g", "a + b", "s = a", "0")
 _ew("log_softmax_backward_out", "T g, T y, S s", "T gx",
     "gx = (T)((S)g - exp((S)y) * s);\n")
 
+# --- index_check: the core's deferred index-bound / class-target checks, one reduction ------
+# acc (the flag of the checks queued before, a 0-d bool array or false) OR any element outside
+# [low, high) that is not the ignored value
+_red("index_check", "T x, bool acc, int64 low, int64 high, int64 ignore, bool use_ignore",
+     "bool y", "acc || ((!use_ignore || (long long)x != ignore) && "
+     "((long long)x < low || (long long)x >= high))", "a || b", "y = a", "false")
+
 # --- nll_loss on (M, C) rows (cross-entropy = nll_loss over log_softmax) -------------------
 # one thread per row: the picked log-probability times the target's weight (0 when ignored);
 # x and w are raw C-contiguous arrays, w is x itself (never read) when has_w is false.  A target

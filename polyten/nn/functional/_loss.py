@@ -19,7 +19,7 @@ from ...api._core import Tensor, broadcast_shapes, describe, wrap
 from ...autograd.grad_mode import grad_enabled as _grad_on
 from ...autograd.graph import record as _record
 from ...autograd.rules import rule as _rule
-from ...dispatch.checks import check as _value_check
+from ...dispatch.checks import check_range as _check_range
 from ...dispatch.checks import indices_checked as _INDICES_CHECKED
 from ...dispatch.dispatcher import kernels, register_default
 from ...dispatch.errors import fmt_shape
@@ -36,9 +36,7 @@ _nll_k = kernels("nll_loss")
 _nll_rule = _rule("nll_loss")
 _ce_k = kernels("cross_entropy")
 _ce_rule = _rule("cross_entropy")
-_amin_k, _amax_k, _any_k = kernels("amin"), kernels("amax"), kernels("any")
-_ne_k, _lt_k, _ge_k = kernels("ne"), kernels("lt"), kernels("ge")
-_and_k, _or_k = kernels("logical_and"), kernels("logical_or")
+_amin_k, _amax_k = kernels("amin"), kernels("amax")
 _to_host_k = kernels("to_host")
 
 
@@ -231,9 +229,7 @@ def _check_targets(op: str, target, C: int, ignore_index: int) -> None:
     if not deferred and _host_int(b, _amin_k[b](d, None, False)) >= 0 and \
             _host_int(b, _amax_k[b](d, None, False)) < C:
         return
-    valid = _ne_k[b](d, ignore_index)
-    bad = _any_k[b](_and_k[b](valid, _or_k[b](_lt_k[b](d, 0), _ge_k[b](d, C))), None, False)
-    _value_check(b, bad, lambda: _indices_error(op, target, C, ignore_index))
+    _check_range(b, d, 0, C, ignore_index, lambda: _indices_error(op, target, C, ignore_index))
 
 
 def _nll_default(x, target, weight, ignore_index, reduction):

@@ -32,6 +32,7 @@ class _DeferredPlugin:
                 kernels[op] = _tolerant(base.kernels[op])
             kernels["getitem"] = _wrapping_getitem(base.kernels["getitem"])
             kernels["gather"] = _wrapping_gather(base.kernels["gather"])
+            kernels["scatter"] = _wrapping_scatter(base.kernels["scatter"])
             return Backend("lazycpu", kernels, dtypes=base.dtypes,
                            native_dtype=base.native_dtype, dtype_name=base.dtype_name,
                            is_native=base.is_native, seed=base.seed, deferred_checks=True)
@@ -65,6 +66,12 @@ def _wrapping_getitem(kernel):
 def _wrapping_gather(kernel):
     def k(x, dim, index):
         return kernel(x, dim, np.mod(index, x.shape[dim]) if x.ndim else index)
+    return k
+
+
+def _wrapping_scatter(kernel):
+    def k(x, dim, index, src):
+        return kernel(x, dim, np.mod(index, x.shape[dim]) if x.ndim else index, src)
     return k
 
 
@@ -301,3 +308,48 @@ def test_index_check_default_kernel_against_numpy(dtype):
             got = k(x, low, high, ignore, acc)
             assert got.dtype == np.bool_ and got.shape == ()
             assert bool(got) == _index_check_reference(x, low, high, ignore, acc)
+
+
+def test_one_hot_with_num_classes_checks_at_the_next_read(lazy):
+    """With ``num_classes`` given, one_hot needs no value on the host: the class check is
+    deferred (ValueError, as on the cpu); without it the largest class must be read."""
+    t = pt.tensor([0, 4, 1], device=lazy)
+    out = F.one_hot(t, 3)
+    assert checks.pending(lazy.backend) == 1
+    with pytest.raises(ValueError, match=r"one_hot: class values must be smaller than "
+                                         r"num_classes \(3\), got 4 \(detected at"):
+        out.tolist()
+    neg = F.one_hot(pt.tensor([0, -2], device=lazy), 3)
+    with pytest.raises(ValueError, match="must be non-negative, got -2"):
+        neg.tolist()
+    good = F.one_hot(pt.tensor([2, 0], device=lazy), 3)
+    assert good.tolist() == [[0, 0, 1], [1, 0, 0]] and checks.pending() == 0
+    assert F.one_hot(t).shape == (3, 5) and checks.pending() == 0  # read at the call
+
+
+def test_random_parameter_checks_wait_for_the_next_read(lazy):
+    """bernoulli's probabilities, normal's std and multinomial's weights are checked without
+    a host read at the call on a deferred-checks backend (the samplers stay memory-safe on
+    such values), and raise the cpu's ValueError at the next read."""
+    cases = [
+        (lambda d: pt.bernoulli(pt.tensor([0.5, 1.5], device=d)),
+         "bernoulli: probabilities must be in"),
+        (lambda d: pt.normal(pt.zeros(3, device=d), pt.tensor([1.0, -1.0, 1.0], device=d)),
+         "normal: expects all elements of std >= 0.0"),
+        (lambda d: pt.multinomial(pt.tensor([1.0, -1.0, 2.0], device=d), 1),
+         "weights must be finite and non-negative"),
+        (lambda d: pt.multinomial(pt.tensor([[1.0, 0.0], [0.0, 0.0]], device=d), 1),
+         "the weights of a row sum to 0"),
+        (lambda d: pt.multinomial(pt.tensor([1.0, 0.0, 2.0], device=d), 3),
+         "with only 2 categories of non-zero weight"),
+    ]
+    for make, message in cases:
+        out = make(lazy)
+        assert checks.pending(lazy.backend) >= 1
+        with pytest.raises(ValueError, match=message):
+            out.tolist()
+        assert checks.pending() == 0
+        with pytest.raises(ValueError, match=message):
+            make("cpu")  # the same error on the cpu, at the call
+    ok = pt.multinomial(pt.tensor([1.0, 0.0, 2.0], device=lazy), 2)
+    assert sorted(ok.tolist()) == [0, 2]

@@ -1062,23 +1062,38 @@ def one_hot(tensor, num_classes=-1) -> Tensor:
     idx = _as_int64(tensor)
     shape = tuple(idx.shape)
     empty = _numel(shape) == 0
-    lo, hi = (0, -1) if empty else _index_range(idx, backend)
     if num_classes == -1:
         if empty:
             raise ValueError("one_hot: can not infer the number of classes from an empty "
                              "tensor; pass num_classes")
+        lo, hi = _index_range(idx, backend)  # the class count needs the largest value
         num_classes = hi + 1
-    num_classes = _index(num_classes)
-    if lo < 0:
-        raise ValueError(f"one_hot: class values must be non-negative, got {lo}")
-    if hi >= num_classes:
-        raise ValueError(f"one_hot: class values must be smaller than num_classes "
-                         f"({num_classes}), got {hi}")
+        _one_hot_check(lo, hi, num_classes)
+    else:
+        num_classes = _index(num_classes)
+        if not empty and backend.deferred_checks:
+            # a GPU: checked at the next host read (the scatter wraps what it would reject)
+            _check_range(backend, idx, 0, num_classes, None,
+                         lambda: _one_hot_error(*_index_range(idx, backend), num_classes))
+        elif not empty:
+            _one_hot_check(*_index_range(idx, backend), num_classes)
     zeros = _full[backend](shape + (num_classes,), 0, "int64", dev.index)
     if empty or num_classes == 0:
         return wrap(zeros, dev, _int64)
     idx = _reshape[backend](idx, shape + (1,))
     return wrap(_scatter[backend](zeros, len(shape), idx, 1), dev, _int64)
+
+
+def _one_hot_error(lo: int, hi: int, num_classes: int) -> ValueError:
+    if lo < 0:
+        return ValueError(f"one_hot: class values must be non-negative, got {lo}")
+    return ValueError(f"one_hot: class values must be smaller than num_classes "
+                      f"({num_classes}), got {hi}")
+
+
+def _one_hot_check(lo: int, hi: int, num_classes: int) -> None:
+    if lo < 0 or hi >= num_classes:
+        raise _one_hot_error(lo, hi, num_classes)
 
 
 def _real_check(x: Tensor, op: str) -> None:

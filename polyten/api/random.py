@@ -18,6 +18,7 @@ import operator
 import os
 
 from ..dispatch import registry as _registry
+from ..dispatch.checks import check as _value_check
 from ..dispatch.dispatcher import kernels
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
@@ -49,6 +50,7 @@ _sum_k = kernels("sum")
 _amin_k = kernels("amin")
 _ne_k = kernels("ne")
 _any_k = kernels("any")
+_not_k = kernels("logical_not")
 _full_k = kernels("full")
 _expand_k = kernels("expand")
 _setitem_k = kernels("setitem")
@@ -161,15 +163,18 @@ def _normal(shape, mean, std, dt, dev):
     return _normal_k[b](shape, mean, std, dt.name, dev.index)
 
 
-def _host_bool(b, native) -> builtins.bool:
-    return builtins.bool(_to_host_k[b](native).reshape(()).item())
+def _fails(b, ok, message) -> None:
+    """ValueError(``message``) unless the 0-d bool native ``ok`` is true: at once, or on a
+    backend with deferred checks (a GPU) at the next host read (``polyten.dispatch.checks``):
+    the sampling kernels stay memory-safe on such values, so they need not wait."""
+    _value_check(b, _not_k[b](ok), message if callable(message) else lambda: ValueError(message))
 
 
-def _in_unit_interval(x: Tensor) -> builtins.bool:
+def _check_unit_interval(x: Tensor, message: str) -> None:
     """All values of ``x`` are in [0, 1] (NaN is not)."""
     b = x._device.backend
     d = x._data
-    return _host_bool(b, _all_k[b](_and_k[b](_ge_k[b](d, 0.0), _le_k[b](d, 1.0)), None, False))
+    _fails(b, _all_k[b](_and_k[b](_ge_k[b](d, 0.0), _le_k[b](d, 1.0)), None, False), message)
 
 
 def _write(self: Tensor, native) -> Tensor:
@@ -334,8 +339,8 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
                         f"mean.to(polyten.float32)")
     b = _backend(dev)
     if st:
-        if not _host_bool(b, _all_k[b](_ge_k[b](std._data, 0.0), None, False)):
-            raise ValueError("normal: expects all elements of std >= 0.0")
+        _fails(b, _all_k[b](_ge_k[b](std._data, 0.0), None, False),
+               "normal: expects all elements of std >= 0.0")
         s = cast(std, dt)
     else:
         s = builtins.float(_number("normal", "std", std))
@@ -371,9 +376,8 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
             raise TypeError(f"bernoulli: input holds probabilities and must be a real floating "
                             f"tensor, got {dt.name}; convert it (input.to(polyten.float32)) or "
                             f"pass p=, e.g. bernoulli(input, p=0.5)")
-        if not _in_unit_interval(input):
-            raise ValueError("bernoulli: probabilities must be in [0, 1], but input has values "
-                             "outside it (or nan)")
+        _check_unit_interval(input, "bernoulli: probabilities must be in [0, 1], but input has "
+                                    "values outside it (or nan)")
         return wrap(_bernoulli_k[b](input._data), dev, dt)
     return wrap(_bernoulli_scalar("bernoulli", input, p), dev, dt)
 
@@ -436,23 +440,26 @@ def multinomial(input, num_samples, replacement=False, *, generator=None) -> Ten
     x = input._data
     if shape[0] == 0 and len(shape) == 2:
         return wrap(_full_k[b]((0, k), 0, "int64", dev.index), dev, _dt.int64)
+    # the kernel is memory-safe on weights these checks reject (deferred on a GPU)
     ok = _and_k[b](_isfinite_k[b](x), _ge_k[b](x, 0.0))
-    if not _host_bool(b, _all_k[b](ok, None, False)):
-        raise ValueError(f"{op}: weights must be finite and non-negative, but the input "
-                         f"contains inf, nan or a negative value")
+    _fails(b, _all_k[b](ok, None, False),
+           f"{op}: weights must be finite and non-negative, but the input contains inf, nan "
+           f"or a negative value")
+    rows = "a row" if len(shape) == 2 else "the input"
     zero_rows = _all_k[b](_eq_k[b](x, 0.0), (len(shape) - 1,), False)
-    if _host_bool(b, _any_k[b](zero_rows, None, False)):
-        raise ValueError(f"{op}: invalid distribution: the weights of "
-                         f"{'a row' if len(shape) == 2 else 'the input'} sum to 0")
+    _fails(b, _not_k[b](_any_k[b](zero_rows, None, False)),
+           f"{op}: invalid distribution: the weights of {rows} sum to 0")
     if not replacement:
         # each row must have at least k categories of non-zero weight to draw k distinct ones
         nonzero = _sum_k[b](_ne_k[b](x, 0.0), (len(shape) - 1,), False, "int64")
-        fewest = int(_to_host_k[b](_amin_k[b](nonzero, None, False)).reshape(()).item())
-        if fewest < k:
-            raise ValueError(f"{op}: cannot sample {k} samples without replacement from "
-                             f"{'a row' if len(shape) == 2 else 'the input'} with only "
-                             f"{fewest} categories of non-zero weight; pass "
-                             f"replacement=True or num_samples <= {fewest}")
+        fewest = _amin_k[b](nonzero, None, False)
+
+        def too_few():
+            n = int(_to_host_k[b](fewest).reshape(()).item())
+            return ValueError(f"{op}: cannot sample {k} samples without replacement from "
+                              f"{rows} with only {n} categories of non-zero weight; pass "
+                              f"replacement=True or num_samples <= {n}")
+        _fails(b, _ge_k[b](fewest, k), too_few)
     out = _multinomial_k[b](x, k, builtins.bool(replacement))
     return wrap(out, dev, _dt.int64)
 
@@ -544,9 +551,8 @@ def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
     if check_broadcast("bernoulli_", tuple(p._data.shape), shape) != shape:
         raise ValueError(f"bernoulli_: p of shape {fmt_shape(p._data.shape)} does not "
                          f"broadcast to the tensor's shape {fmt_shape(shape)}")
-    if not _in_unit_interval(p):
-        raise ValueError("bernoulli_: probabilities must be in [0, 1], but p has values "
-                         "outside it (or nan)")
+    _check_unit_interval(p, "bernoulli_: probabilities must be in [0, 1], but p has values "
+                            "outside it (or nan)")
     b = _backend(self._device)
     probs = p._data if tuple(p._data.shape) == shape else _expand_k[b](p._data, shape)
     out = _bernoulli_k[b](probs)

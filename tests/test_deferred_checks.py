@@ -353,3 +353,20 @@ def test_random_parameter_checks_wait_for_the_next_read(lazy):
             make("cpu")  # the same error on the cpu, at the call
     ok = pt.multinomial(pt.tensor([1.0, 0.0, 2.0], device=lazy), 2)
     assert sorted(ok.tolist()) == [0, 2]
+
+
+def test_linalg_errors_wait_for_the_next_read(lazy):
+    """A singular or indefinite matrix: the kernel's ``info`` is checked at the next read on
+    a deferred-checks backend, naming the matrix of the batch, as on the cpu at the call."""
+    a = np.stack([np.eye(2), np.zeros((2, 2))])
+    inv = pt.linalg.inv(pt.tensor(a, device=lazy))
+    assert checks.pending(lazy.backend) == 1
+    with pytest.raises(pt.linalg.LinAlgError, match=r"linalg.inv: matrix \(1,\) of the batch"):
+        inv.tolist()
+    with pytest.raises(pt.linalg.LinAlgError, match=r"linalg.inv: matrix \(1,\) of the batch"):
+        pt.linalg.inv(pt.tensor(a))
+    chol = pt.linalg.cholesky(pt.tensor(-np.eye(2), device=lazy))
+    with pytest.raises(pt.linalg.LinAlgError, match="not positive-definite"):
+        chol.sum().item()
+    np.testing.assert_allclose(pt.linalg.inv(pt.tensor(2 * np.eye(2), device=lazy)).tolist(),
+                               0.5 * np.eye(2))

@@ -17,6 +17,7 @@ import math
 import operator
 from collections import namedtuple
 
+from ..dispatch.checks import check as _value_check
 from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import PolytenError, fmt_shape
 from ..dispatch.optable import OPS
@@ -695,24 +696,26 @@ def _float_matrix(op, A, square=True, name="A"):
 
 def _raise_info(op, info, A, what, hint):
     """Raise LinAlgError if the kernel's ``info`` (int32, one entry per matrix of the batch)
-    marks a matrix."""
+    marks a matrix: at once, or on a backend with deferred checks (a GPU) at the next host
+    read (``polyten.dispatch.checks``), so a factorisation never waits for the device."""
     from .elementwise import ne
     bad = ne(wrap(info, A._device, _dt.int32), 0)
-    if not builtins.bool(_any(bad).item()):
-        return
     shape = A._data.shape
-    batch = bad._data.shape
-    if not batch:
-        where = f"the input matrix of shape {fmt_shape(shape)}"
-    else:
-        flat = builtins.int(_argmax(bad).item())
-        idx = []
-        for s in reversed(batch):
-            idx.append(flat % s)
-            flat //= s
-        where = (f"matrix {tuple(reversed(idx))} of the batch (input shape "
-                 f"{fmt_shape(shape)})")
-    raise LinAlgError(f"{op}: {where} {what}. {hint}")
+
+    def error():
+        batch = bad._data.shape
+        if not batch:
+            where = f"the input matrix of shape {fmt_shape(shape)}"
+        else:
+            flat = builtins.int(_argmax(bad).item())
+            idx = []
+            for s in reversed(batch):
+                idx.append(flat % s)
+                flat //= s
+            where = (f"matrix {tuple(reversed(idx))} of the batch (input shape "
+                     f"{fmt_shape(shape)})")
+        return LinAlgError(f"{op}: {where} {what}. {hint}")
+    _value_check(A._device.backend, _any(bad)._data, error)
 
 
 _inv_k = kernels("linalg_inv")

@@ -359,17 +359,59 @@ def _unwrap(x, what: str):
     return x
 
 
-def _wrap(r):
+def _wrap(r, dev=None):
+    """NumPy results -> device arrays on ``dev`` (default: the current device)."""
     if isinstance(r, np.ndarray):
-        _allocate(r)
-        return DeviceArray(r)
+        dev = _current() if dev is None else dev
+        _allocate(r, dev)
+        return DeviceArray(r, dev)
     if isinstance(r, np.generic):  # CuPy returns 0-d arrays where NumPy returns scalars
-        return DeviceArray(np.asarray(r))
+        return DeviceArray(np.asarray(r), dev)
     if r.__class__ is tuple or r.__class__ is list:
-        return r.__class__(_wrap(v) for v in r)
+        return r.__class__(_wrap(v, dev) for v in r)
     if hasattr(r, "_fields") and isinstance(r, tuple):  # named tuples (slogdet, eigh, ...)
-        return r.__class__(*(_wrap(v) for v in r))
+        return r.__class__(*(_wrap(v, dev) for v in r))
     return r
+
+
+# --- devices: the current one (per thread) and the device of each array --------------------
+_DEVICE_COUNT = [1]
+_CURRENT = threading.local()
+
+
+def _current() -> int:
+    return getattr(_CURRENT, "dev", 0)
+
+
+def _devices_of(x, out) -> list:
+    cls = x.__class__
+    if cls is DeviceArray:
+        out.append(x._dev)
+    elif cls is list or cls is tuple:
+        for v in x:
+            _devices_of(v, out)
+    return out
+
+
+def _check_devices(what, devs) -> None:
+    """As CuPy's kernel launch: every array operand must live on the current device."""
+    cur = _current()
+    for d in devs:
+        if d != cur:
+            raise ValueError(f"Array device must be same as the current device: array device "
+                             f"= {d} while current = {cur} ({what}; the stand-in checks what "
+                             f"CuPy checks when it launches a kernel)")
+
+
+# functions that only make views or read metadata: no kernel, the result stays on the
+# operand's device; every other function launches on the current device
+_VIEWS = {"reshape", "transpose", "swapaxes", "moveaxis", "squeeze", "expand_dims",
+          "broadcast_to", "broadcast_arrays", "atleast_1d", "atleast_2d", "atleast_3d", "view",
+          "diagonal", "real", "imag", "ndim", "shape", "size", "result_type", "can_cast",
+          "may_share_memory", "shares_memory", "split", "array_split", "as_strided", "T", "mT",
+          "get_array_module"}
+# copies CuPy makes onto the current device from any device (peer copies)
+_CROSS_DEVICE = {"copy", "asarray", "array", "asanyarray", "ascontiguousarray"}
 
 
 _SYNCING = {"nonzero", "argwhere", "flatnonzero", "unique", "extract", "compress"}
@@ -384,6 +426,7 @@ class _Function:
         self.host_ok, self.syncs = host_ok, syncs
         self.__name__ = qualname.rsplit(".", 1)[-1]
         self.index_wrapper = None
+        self.owner_dev = None  # for ndarray methods: the device of the array
         if qualname.startswith(("cupy.", "ndarray.")) or qualname.endswith(".at"):
             self.index_wrapper = _INDEX_WRAPPERS.get(self.__name__)
 
@@ -391,11 +434,21 @@ class _Function:
         _check_signature(self.qualname, self.params, args, kwargs)
         if self.syncs:
             _count("sync", self.qualname)
+        name = self.__name__
+        devs = _devices_of(args, [] if self.owner_dev is None else [self.owner_dev])
+        if kwargs:
+            _devices_of(tuple(kwargs.values()), devs)
+        if name in _VIEWS:
+            dev = devs[0] if devs else None
+        else:
+            dev = None
+            if name not in _CROSS_DEVICE:
+                _check_devices(self.qualname, devs)
         args = _unwrap(args, self.qualname)
         kwargs = {k: _unwrap(v, self.qualname) for k, v in kwargs.items()}
         if self.index_wrapper is not None:
             args, kwargs = self.index_wrapper(args, kwargs)
-        return _wrap(self.np_fn(*args, **kwargs))
+        return _wrap(self.np_fn(*args, **kwargs), dev)
 
     def __repr__(self):
         return f"<stand-in {self.qualname}>"
@@ -481,8 +534,8 @@ class _Flags:
 
 
 class _MemoryPointer:
-    def __init__(self, a):
-        self._a, self.ptr, self.device_id = a, a.ctypes.data, 0
+    def __init__(self, a, dev=0):
+        self._a, self.ptr, self.device_id = a, a.ctypes.data, dev
 
     def copy_from_device_async(self, src, size, stream=None):
         ctypes.memmove(self.ptr, src.ptr, size)
@@ -591,12 +644,13 @@ _HOST_READ_METHODS = {"get", "item", "tolist", "tobytes", "tofile", "dump", "dum
 class DeviceArray:
     """A ``cupy.ndarray`` stand-in: a NumPy buffer behind CuPy's interface."""
 
-    __slots__ = ("_a", "__weakref__")
+    __slots__ = ("_a", "_dev", "__weakref__")
     __array_priority__ = 100
     __hash__ = None
 
-    def __init__(self, a):
+    def __init__(self, a, dev=None):
         self._a = a
+        self._dev = _current() if dev is None else dev
 
     # --- the boundary --------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
@@ -671,16 +725,16 @@ class DeviceArray:
 
     @property
     def device(self):
-        return _StrictDevice(0)
+        return _StrictDevice(self._dev)
 
     @property
     def data(self):
-        return _MemoryPointer(self._a)
+        return _MemoryPointer(self._a, self._dev)
 
     @property
     def base(self):
         b = self._a.base
-        return DeviceArray(b) if isinstance(b, np.ndarray) else None
+        return DeviceArray(b, self._dev) if isinstance(b, np.ndarray) else None
 
     @property
     def __cuda_array_interface__(self):
@@ -695,8 +749,8 @@ class DeviceArray:
             raise AttributeError(f"'cupy.ndarray' object has no attribute '{name}' "
                                  f"(CuPy {_version()})")
         value = getattr(self._a, name)
-        if spec["kind"] == "attribute":
-            return _wrap(value)
+        if spec["kind"] == "attribute":  # T, mT, real, imag, flat: views on this device
+            return _wrap(value, self._dev)
         if name in _HOST_READ_METHODS:
             def method(*args, **kwargs):
                 _check_signature(f"ndarray.{name}", spec["params"], args, kwargs)
@@ -707,7 +761,9 @@ class DeviceArray:
         if name == "take":  # as the function, with the array first
             fn = _Function("ndarray.take", np.take, None)
             return lambda *args, **kwargs: fn(self, *args, **kwargs)
-        return _Function(f"ndarray.{name}", value, spec["params"], syncs=syncs)
+        fn = _Function(f"ndarray.{name}", value, spec["params"], syncs=syncs)
+        fn.owner_dev = self._dev
+        return fn
 
     # --- Python protocols -------------------------------------------------------------------
     def __len__(self):
@@ -716,12 +772,17 @@ class DeviceArray:
     def __iter__(self):
         if self._a.ndim == 0:
             raise TypeError("iteration over a 0-d array")
-        return (DeviceArray(self._a[i]) for i in range(len(self._a)))
+        return (DeviceArray(self._a[i], self._dev) for i in range(len(self._a)))
 
     def __getitem__(self, key):
-        return _wrap(self._a[_key(key, self._a.shape)])
+        k = _key(key, self._a.shape)
+        if any(isinstance(e, np.ndarray) for e in (k if isinstance(k, tuple) else (k,))):
+            _check_devices("ndarray.__getitem__", [self._dev] + _devices_of(key, []))
+            return _wrap(self._a[k])  # a gather kernel on the current device
+        return _wrap(self._a[k], self._dev)  # a view
 
     def __setitem__(self, key, value):
+        _check_devices("ndarray.__setitem__", [self._dev] + _devices_of((key, value), []))
         if value.__class__ is DeviceArray:
             value = value._a
         elif isinstance(value, np.ndarray):
@@ -757,10 +818,10 @@ class DeviceArray:
         return self._scalar(lambda a: format(a, spec), "format(array)")
 
     def __copy__(self):
-        return DeviceArray(self._a.copy())
+        return _wrap(self._a.copy())
 
     def __deepcopy__(self, memo):
-        return DeviceArray(self._a.copy())
+        return _wrap(self._a.copy())
 
     def __reduce__(self):
         _count("d2h", "pickle(array)")
@@ -823,23 +884,26 @@ class _Generator:
         return _Function(f"random.Generator.{name}", getattr(self._gen, name), spec["params"])
 
 
-_CURRENT = threading.local()
-
-
 class _StrictDevice:
+    """``cupy.cuda.Device``: a context that makes its device the current one."""
+
     def __init__(self, index=None):
-        self.id = 0 if index is None else int(index)
-        if not 0 <= self.id < 1:
+        self.id = _current() if index is None else int(index)
+        if not 0 <= self.id < _DEVICE_COUNT[0]:
             raise RuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal {self.id}")
+        self._saved = []
 
     def __enter__(self):
+        self._saved.append(_current())
+        _CURRENT.dev = self.id
         return self
 
     def __exit__(self, *exc):
+        _CURRENT.dev = self._saved.pop()
         return False
 
     def use(self):
-        pass
+        _CURRENT.dev = self.id
 
     def synchronize(self):
         pass
@@ -878,28 +942,28 @@ class _Memory:
     """One allocation of the stand-in pool; freed when the last array using it goes."""
 
     def __init__(self, pool, size):
-        self.pool, self.size, self.device_id = pool, size, 0
-        pool.used += size
+        self.pool, self.size, self.device_id = pool, size, _current()
+        pool.used[self.device_id] = pool.used.get(self.device_id, 0) + size
 
     def __del__(self):
-        self.pool.used -= self.size
+        self.pool.used[self.device_id] -= self.size
 
 
 class _Pool:
-    """``cupy.get_default_memory_pool()``: counts the bytes of the live device arrays (no
-    caching: what is freed is returned at once)."""
+    """``cupy.get_default_memory_pool()``: counts the bytes of the live device arrays of
+    each device (no caching: what is freed is returned at once)."""
 
     def __init__(self):
-        self.used = 0
+        self.used = {}
 
     def malloc(self, size):
         return _Memory(self, size)
 
-    def used_bytes(self):
-        return self.used
+    def used_bytes(self):  # of the current device, as CuPy's pool
+        return self.used.get(_current(), 0)
 
     def total_bytes(self):
-        return self.used
+        return self.used_bytes()
 
     def free_all_blocks(self):
         pass
@@ -910,10 +974,16 @@ _ALLOCATOR = [_POOL.malloc]   # cupy.cuda.set_allocator replaces it
 _HELD: dict = {}              # id(owning NumPy buffer) -> its allocation
 
 
-def _allocate(a) -> None:
-    """Charge a new owning buffer to the allocator, as CuPy allocates every array from it."""
+def _allocate(a, dev) -> None:
+    """Charge a new owning buffer to the allocator of its device, as CuPy allocates every
+    array from it."""
     if a.base is None and a.nbytes and id(a) not in _HELD:
-        _HELD[id(a)] = _ALLOCATOR[0](a.nbytes)
+        saved = _current()
+        _CURRENT.dev = dev
+        try:
+            _HELD[id(a)] = _ALLOCATOR[0](a.nbytes)
+        finally:
+            _CURRENT.dev = saved
         weakref.finalize(a, _HELD.pop, id(a), None)
 
 
@@ -1022,7 +1092,7 @@ def strict_cupy() -> types.ModuleType:
     mod.lib = lib
 
     stream = _Stream()
-    runtime = types.SimpleNamespace(getDevice=lambda: 0, getDeviceCount=lambda: 1,
+    runtime = types.SimpleNamespace(getDevice=_current, getDeviceCount=lambda: _DEVICE_COUNT[0],
                                     getDeviceProperties=lambda i: {"name": b"CuPy stand-in"})
     mod.cuda = types.SimpleNamespace(
         Device=_StrictDevice, runtime=runtime, Event=_Event, Stream=_Stream,
@@ -1061,6 +1131,7 @@ def _fill(a):
 
 class _StrictElementwiseKernel(ElementwiseKernel):
     def __call__(self, *args):
+        _check_devices(f"ElementwiseKernel {self.name}", _devices_of(args, []))
         res = super().__call__(*_unwrap(args, f"ElementwiseKernel {self.name}"))
         n_in = len(self.ins)
         if len(args) > n_in:  # outputs passed in: return them (the same objects)
@@ -1071,15 +1142,17 @@ class _StrictElementwiseKernel(ElementwiseKernel):
 
 class _StrictReductionKernel(ReductionKernel):
     def __call__(self, *args, out, axis, keepdims=False):
+        _check_devices(f"ReductionKernel {self.name}", _devices_of(args + (out,), []))
         super().__call__(*_unwrap(args, f"ReductionKernel {self.name}"),
                          out=_unwrap(out, self.name), axis=axis, keepdims=keepdims)
         return out
 
 
-def install(mod=None) -> types.ModuleType:
+def install(mod=None, devices: int = 1) -> types.ModuleType:
     """Put the strict stand-in in ``sys.modules`` as ``cupy``, ``cupyx``, ... for good (for a
-    subprocess that then uses ``polyten.set_backend("cuda")``)."""
+    subprocess that then uses ``polyten.set_backend("cuda")``), with ``devices`` GPUs."""
     import importlib.machinery
+    _DEVICE_COUNT[0] = devices
     mod = mod or strict_cupy()
     mod.__spec__ = importlib.machinery.ModuleSpec("cupy", None)
     sys.modules["cupy"] = mod

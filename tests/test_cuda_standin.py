@@ -116,6 +116,26 @@ def test_out_of_range_indices_wrap_around(cp):
     assert cp.take_along_axis(m, j, 1).tolist() == [[0.0], [4.0]]
 
 
+def test_kernels_refuse_operands_on_another_device(cp):
+    saved = cs._DEVICE_COUNT[0]
+    cs._DEVICE_COUNT[0] = 2
+    try:
+        with cp.cuda.Device(1):
+            d = cp.arange(3.0)
+            assert d.device.id == 1 and cp.cuda.runtime.getDevice() == 1
+        assert cp.cuda.runtime.getDevice() == 0
+        with pytest.raises(ValueError, match="array device = 1 while current = 0"):
+            d + 1
+        assert d.reshape(3, 1).device.id == 1  # views launch nothing
+        assert d.copy().device.id == 0  # a peer copy onto the current device
+        with cp.cuda.Device(1):
+            assert (d * 2).device.id == 1
+        with pytest.raises(RuntimeError, match="invalid device ordinal"):
+            cp.cuda.Device(2)
+    finally:
+        cs._DEVICE_COUNT[0] = saved
+
+
 def test_linalg_does_not_raise_on_values(cp):
     sing = cp.asarray(np.zeros((3, 3)))
     assert not np.isfinite(cp.asnumpy(cp.linalg.inv(sing))).all()
@@ -130,10 +150,11 @@ def test_linalg_does_not_raise_on_values(cp):
 
 
 # --- the cuda backend on the stand-in (subprocesses) -----------------------------------------
-def _run(*code: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run the code blocks (each dedented on its own) after installing the stand-in."""
+def _run(*code: str, timeout: int = 300, devices: int = 1) -> subprocess.CompletedProcess:
+    """Run the code blocks (each dedented on its own) after installing the stand-in with
+    ``devices`` GPUs."""
     prelude = (f"import sys; sys.path.insert(0, {HERE!r})\n"
-               "import cupy_standin; cupy_standin.install()\n")
+               f"import cupy_standin; cupy_standin.install(devices={devices})\n")
     env = dict(os.environ)
     env.pop("POLYTEN_SYNC_CHECKS", None)
     source = prelude + "".join(textwrap.dedent(c) for c in code)
@@ -157,16 +178,58 @@ def test_conformance_suite_passes_on_cuda():
 
 
 @needs_cxx
-def test_gpu_tests_pass_on_the_standin():
-    """``tests/test_cuda.py`` itself, so that it is known to work before a GPU runs it."""
+@pytest.mark.parametrize("devices", [1, 2])
+def test_gpu_tests_pass_on_the_standin(devices):
+    """``tests/test_cuda.py`` itself, so that it is known to work before a GPU runs it; with
+    two devices its multi-GPU test runs too (no lent GPU machine has two)."""
     r = _run(f"""
         import pytest
         raise SystemExit(pytest.main(["-q", "-p", "no:cacheprovider", "-rs",
                                       {os.path.join(HERE, "test_cuda.py")!r}]))
-    """)
+    """, devices=devices)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
     assert " passed" in out and "failed" not in out, out[-3000:]
+    assert ("skipped" in out) == (devices == 1), out[-3000:]  # only "needs two GPUs"
+
+
+@needs_cxx
+def test_two_devices():
+    """Two GPUs: the conformance suite's transfers between devices, and training on
+    ``cuda:1`` while ``cuda:0`` is current -- every kernel launched on the device of its
+    operands (the stand-in refuses a launch with operands on another device, as CuPy),
+    the results the cpu's."""
+    r = _run("""
+        import numpy as np
+        import polyten as pt
+        import polyten.nn as nn
+        import polyten.nn.functional as F
+        import polyten_conformance as c
+        assert c.run("cuda", area="transfer", extra_args=("-q", "-p", "no:cacheprovider")) == 0
+
+        def train(dev):
+            pt.manual_seed(0)
+            model = nn.Sequential(nn.Linear(6, 16), nn.GELU(), nn.Linear(16, 3)).to(
+                device=dev, dtype=pt.float64)
+            opt = pt.optim.AdamW(model.parameters(), lr=0.01)
+            x = pt.tensor(np.random.default_rng(1).standard_normal((12, 6)), device=dev)
+            y = pt.tensor(np.arange(12) % 3, device=dev)
+            for _ in range(3):
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                opt.step()
+            return loss.item(), [p.detach().cpu().numpy() for p in model.parameters()]
+
+        assert pt.cuda.device_count() == 2 and pt.cuda.current_device() == 0
+        (l1, p1), (l0, p0) = train("cuda:1"), train("cpu")
+        assert pt.cuda.current_device() == 0
+        np.testing.assert_allclose(l1, l0, rtol=1e-10)
+        for a, b in zip(p1, p0):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        print("ok")
+    """, devices=2)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
 
 
 _STEPS = """

@@ -143,7 +143,8 @@ class CudaRuntime:
             with cupy.cuda.Device(index):
                 return x.copy(order="C")
         with cupy.cuda.Device(src):
-            xs = cupy.ascontiguousarray(x)
+            # not ascontiguousarray: like NumPy's it makes a 0-d array 1-d
+            xs = x if x.flags.c_contiguous else x.copy(order="C")
             src_stream = cupy.cuda.get_current_stream()
             ready = cupy.cuda.Event(block=False, disable_timing=True)
             ready.record(src_stream)

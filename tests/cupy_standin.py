@@ -174,10 +174,12 @@ class ReductionKernel:
     def __call__(self, *args, out, axis, keepdims=False):
         ty = self.outs[0][0]
         mapped = ElementwiseKernel(
-            ", ".join(f"{t} {n}" for t, n, _ in self.ins), f"{ty} _mapped",
+            ", ".join(f"{'raw ' if raw else ''}{t} {n}" for t, n, raw in self.ins),
+            f"{ty} _mapped",
             f"_mapped = {self.map_expr};\n", self.name, self.preamble)
         args = [np.asarray(a) if isinstance(a, np.generic) else a for a in args]
-        shape = np.broadcast_shapes(*[a.shape for a in args if isinstance(a, np.ndarray)])
+        shape = np.broadcast_shapes(*[a.shape for (_, _, raw), a in zip(self.ins, args)
+                                      if isinstance(a, np.ndarray) and not raw])
         m = mapped(*args, np.empty(shape, dtype=out.dtype))
         if self.kind == "any":
             out[...] = np.any(m, axis=axis, keepdims=keepdims)
@@ -271,7 +273,9 @@ backend written against NumPy:
   matrix (CuPy's default ``errstate(linalg='ignore')``): ``inv`` / ``solve`` of a singular
   matrix give non-finite values, and ``cholesky`` stops at the failing column and leaves the
   rest of the matrix as it was, as cuSOLVER's ``potrf`` does.
-* **Host traffic is counted** in :data:`STATS`: ``"d2h"`` for every device-to-host read
+* **Kernel launches and host traffic are counted** in :data:`STATS`: ``"launch"`` for each
+  call that launches a kernel (approximately: views and allocations do not), ``"d2h"`` for
+  every device-to-host read
   (``get``, ``asnumpy``, ``item``, ``tolist``, ``bool(d)``, ``float(d)``, printing, ...),
   ``"h2d"`` for every host-to-device copy of data (``asarray`` of host data, a NumPy or list
   index), ``"sync"`` for calls whose output shape depends on device values (``nonzero``,
@@ -299,6 +303,11 @@ def manifest() -> dict:
         with open(_MANIFEST_PATH) as f:
             _MANIFEST.update(json.load(f))
     return _MANIFEST
+
+
+def traffic() -> dict:
+    """:data:`STATS` without the kernel launches: the host traffic."""
+    return {k: v for k, v in STATS.items() if k != "launch" and v}
 
 
 def _count(kind: str, what: str) -> None:
@@ -410,6 +419,24 @@ _VIEWS = {"reshape", "transpose", "swapaxes", "moveaxis", "squeeze", "expand_dim
           "diagonal", "real", "imag", "ndim", "shape", "size", "result_type", "can_cast",
           "may_share_memory", "shares_memory", "split", "array_split", "as_strided", "T", "mT",
           "get_array_module"}
+# calls that allocate or return an operand as it is, launching no kernel (an approximation:
+# astype / ascontiguousarray / asarray that must copy count as one launch each)
+_NO_KERNEL = {"empty", "empty_like", "asarray", "asanyarray", "array"}
+def _launches(name, fn, args, kwargs) -> bool:
+    """Whether the call launches a kernel where CuPy returns the operand unchanged."""
+    if name == "astype":  # a copy unless the dtype is the same and copy=False
+        a = getattr(fn, "__self__", None)
+        dtype = args[0] if args else kwargs.get("dtype")
+        copy = args[4] if len(args) > 4 else kwargs.get("copy", True)
+        return a is None or copy or np.dtype(dtype) != a.dtype
+    if name == "ascontiguousarray":
+        a = args[0] if args else kwargs.get("a")
+        dtype = args[1] if len(args) > 1 else kwargs.get("dtype")
+        return not (isinstance(a, np.ndarray) and a.flags.c_contiguous and
+                    (dtype is None or np.dtype(dtype) == a.dtype))
+    return True
+
+
 # copies CuPy makes onto the current device from any device (peer copies)
 _CROSS_DEVICE = {"copy", "asarray", "array", "asanyarray", "ascontiguousarray"}
 
@@ -448,6 +475,9 @@ class _Function:
         kwargs = {k: _unwrap(v, self.qualname) for k, v in kwargs.items()}
         if self.index_wrapper is not None:
             args, kwargs = self.index_wrapper(args, kwargs)
+        if name not in _VIEWS and name not in _NO_KERNEL and _launches(name, self.np_fn, args,
+                                                                      kwargs):
+            STATS["launch"] += 1
         return _wrap(self.np_fn(*args, **kwargs), dev)
 
     def __repr__(self):
@@ -778,11 +808,13 @@ class DeviceArray:
         k = _key(key, self._a.shape)
         if any(isinstance(e, np.ndarray) for e in (k if isinstance(k, tuple) else (k,))):
             _check_devices("ndarray.__getitem__", [self._dev] + _devices_of(key, []))
+            STATS["launch"] += 1
             return _wrap(self._a[k])  # a gather kernel on the current device
         return _wrap(self._a[k], self._dev)  # a view
 
     def __setitem__(self, key, value):
         _check_devices("ndarray.__setitem__", [self._dev] + _devices_of((key, value), []))
+        STATS["launch"] += 1
         if value.__class__ is DeviceArray:
             value = value._a
         elif isinstance(value, np.ndarray):
@@ -1132,6 +1164,7 @@ def _fill(a):
 class _StrictElementwiseKernel(ElementwiseKernel):
     def __call__(self, *args):
         _check_devices(f"ElementwiseKernel {self.name}", _devices_of(args, []))
+        STATS["launch"] += 1
         res = super().__call__(*_unwrap(args, f"ElementwiseKernel {self.name}"))
         n_in = len(self.ins)
         if len(args) > n_in:  # outputs passed in: return them (the same objects)
@@ -1143,6 +1176,7 @@ class _StrictElementwiseKernel(ElementwiseKernel):
 class _StrictReductionKernel(ReductionKernel):
     def __call__(self, *args, out, axis, keepdims=False):
         _check_devices(f"ReductionKernel {self.name}", _devices_of(args + (out,), []))
+        STATS["launch"] += 1
         super().__call__(*_unwrap(args, f"ReductionKernel {self.name}"),
                          out=_unwrap(out, self.name), axis=axis, keepdims=keepdims)
         return out

@@ -167,15 +167,17 @@ def test_fused_sources_are_well_formed():
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the CUDA sources "
                     "are only compiled for the host")
 def test_fused_sources_compile_with_nvcc(tmp_path):
-    """Each elementwise body inside a __global__ kernel shaped like CuPy's, with __half as
-    the half type: a compile-only check of the device code (no GPU needed)."""
+    """Each elementwise body, and each reduction's map / reduce / post-map expressions,
+    inside a __global__ kernel shaped like CuPy's, with __half as the half type: a
+    compile-only check of the device code (no GPU needed)."""
     parts = ["#include <cuda_fp16.h>\n",
              "struct float16 { __half v; __device__ float16() {}\n"
              " __device__ explicit float16(float f) : v(__float2half(f)) {}\n"
              " __device__ explicit float16(double f) : v(__double2half(f)) {}\n"
              " __device__ explicit operator float() const { return __half2float(v); }\n"
              " __device__ explicit operator double() const { return __half2float(v); } };\n"
-             "typedef long long int64; typedef float float32; typedef double float64;\n",
+             "typedef long long int64; typedef int int32; typedef float float32;\n"
+             "typedef double float64;\n",
              fused_src.PREAMBLE]
     n = 0
     for key, k in fused_src.ELEMENTWISE.items():
@@ -199,6 +201,25 @@ def test_fused_sources_compile_with_nvcc(tmp_path):
                          f"for (long long i = blockIdx.x * blockDim.x + threadIdx.x; i < _n; "
                          f"i += (long long)blockDim.x * gridDim.x) {{\n" + "\n".join(pro) +
                          "\n{\n" + k.operation + "}\n}\n}\n}\n")
+    for key, r in fused_src.REDUCTION.items():  # the map and reduce expressions
+        types = ("int32", "int64") if key == "index_check" else ("float16", "float32", "float64")
+        for t in types:
+            s = "double" if t == "float64" else "float"
+            (oty, _, _), = fused_src.params(r.out_params)
+            sig, pro = [], []
+            for ty, name, raw in fused_src.params(r.in_params):
+                ct = {"T": "T", "S": "S"}.get(ty, ty)
+                sig.append(f"{ct}* {name}" if raw else f"{ct}* _p_{name}")
+                if not raw:
+                    pro.append(f"const {ct} {name} = _p_{name}[i];")
+            n += 1
+            parts.append(f"namespace k{n} {{ typedef {t} T; typedef {s} S;\n"
+                         f"__global__ void {r.name}(long long _n, {', '.join(sig)}, "
+                         f"{oty}* _out) {{\n{oty} a = {r.identity};\n"
+                         f"for (long long i = threadIdx.x; i < _n; i += blockDim.x) {{\n"
+                         + "\n".join(pro) + f"\n{oty} b = ({r.map_expr});\na = {r.reduce_expr};"
+                         f"\n}}\n{oty} y;\n{r.post_map_expr.replace(r.post_map_expr.split('=')[0].strip(), 'y', 1)};\n"
+                         "*_out = y;\n}\n}\n")
     cu = tmp_path / "fused.cu"
     cu.write_text("".join(parts))
     res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
@@ -784,3 +805,44 @@ def test_fused_index_check(cuda_kernels, dtype):
             got = kernels["index_check"](x, low, high, ignore, acc)
             assert got.dtype == np.bool_ and got.shape == ()
             assert bool(got) == (bool(acc) or bool(bad.any()))
+
+
+_POOL_CASES = [  # (spatial shape, kernel, stride, (lo, hi) padding, dilation)
+    ((9, 8), (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1)),
+    ((9, 8), (3, 3), (2, 1), ((1, 1), (1, 2)), (1, 1)),   # overlapping, ceil_mode-like hi pad
+    ((10, 7), (3, 2), (1, 2), ((1, 0), (0, 1)), (2, 1)),  # dilation
+    ((11,), (4,), (3,), ((2, 2),), (1,)),                 # 1-d
+    ((4, 5, 6), (2, 3, 2), (2, 1, 2), ((1, 0), (1, 1), (0, 1)), (1, 1, 2)),  # 3-d
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("case", range(len(_POOL_CASES)))
+def test_fused_max_pool_matches_the_cpu_kernels(cuda_kernels, dtype, case):
+    """The one-kernel CUDA max_pool (a thread per output) and its backward (a thread per
+    input element, summing the windows that picked it) against the cpu backend's kernels:
+    values, flat indices (first maximum, last NaN, first inside element when every value is
+    -inf) and gradients, for 1-3 spatial dims, padding, dilation and overlapping windows."""
+    from polyten_cpu.kernels import all_backward_kernels, all_kernels
+    kernels, backward = cuda_kernels[0], cuda_kernels[1]
+    cpu, cpu_bw = all_kernels(np, rng=_RNG(), native_dtype=np.dtype), all_backward_kernels(np)
+    S, k, s, pad, d = _POOL_CASES[case]
+    x = _x((2, 3) + S, dtype, seed=case)
+    x.reshape(-1)[::7] = x.reshape(-1)[3]  # ties
+    x.reshape(-1)[5::11] = np.nan
+    x[1, 2] = -np.inf  # a plane where nothing beats the padding
+    val, idx = kernels["max_pool"](x, k, s, pad, d)
+    cval, cidx = cpu["max_pool"](x, k, s, pad, d)
+    assert val.dtype == x.dtype and idx.dtype == np.int64
+    np.testing.assert_array_equal(idx, cidx)
+    np.testing.assert_array_equal(val, cval)
+    g = _x(val.shape, dtype, seed=9)
+    overlap = any(st < dd * (kk - 1) + 1 for st, dd, kk in zip(s, d, k))
+    params = {"indices": idx, "shape": x.shape, "overlap": overlap,
+              "pool": {"kernel_size": k, "stride": s, "lo": tuple(lo for lo, _ in pad),
+                       "dilation": d}}
+    (gx,), (cgx,) = backward["max_pool"]([g], [x], [val], params), \
+        cpu_bw["max_pool"]([g], [x], [val], params)
+    assert gx.dtype == x.dtype and gx.shape == x.shape
+    np.testing.assert_allclose(gx.astype(np.float64), cgx.astype(np.float64),
+                               rtol=TOL[dtype], atol=TOL[dtype])

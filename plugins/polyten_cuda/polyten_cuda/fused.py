@@ -107,15 +107,13 @@ def build(cp, shared, shared_backward):
         return nll_loss(logp, target, weight, ignore_index, reduction), logp
 
     # ------------------------------------------------------------------ backward ----------
-    def divisor(t, weight, ignore, reduction, s):
-        """The loss's divisor on the device (no host read): the summed weights of the
-        targets that count for 'mean', else 1."""
+    def divisor(t, w, has_w, n_cls, ignore, reduction, s):
+        """The loss's divisor on the device (no host read, one reduction): the summed
+        weights of the targets that count for 'mean', else 1."""
         if reduction != "mean":
             return cp.ones((), dtype=s)
-        valid = t != ignore
-        if weight is None:
-            return valid.astype(s).sum()
-        return (weight[cp.where(valid, t, 0)].astype(s) * valid).sum()
+        return red["nll_divisor"](t, w, n_cls, ignore, has_w, out=cp.empty((), dtype=s),
+                                  axis=None)
 
     def sigmoid_bw(grads, inputs, outputs, params):
         y = outputs[0]
@@ -188,7 +186,7 @@ def build(cp, shared, shared_backward):
         out = cp.zeros((t.shape[0], n_cls), dtype=dt)
         has_w = weight is not None
         w = cp.ascontiguousarray(weight) if has_w else out
-        d = divisor(t, weight, ignore, params["reduction"], s)
+        d = divisor(t, w, has_w, n_cls, ignore, params["reduction"], s)
         gg = g.reshape(t.shape) if g.ndim else g
         ew["nll_scatter"](t, gg, d, w, n_cls, ignore, has_w, out)
         if ndim <= 2:
@@ -208,7 +206,7 @@ def build(cp, shared, shared_backward):
         rows, t = _rows(y, target)
         has_w = weight is not None
         w = cp.ascontiguousarray(weight) if has_w else rows
-        d = divisor(t, weight, ignore, params["reduction"], s)
+        d = divisor(t, w, has_w, rows.shape[1], ignore, params["reduction"], s)
         gg = cp.ascontiguousarray(g.reshape(-1) if g.ndim else g.reshape(1))
         gx = ew["ce_backward"](rows, t, gg, d, w, rows.shape[1], ignore, has_w, g.ndim > 0)
         shape = y.shape
@@ -218,6 +216,44 @@ def build(cp, shared, shared_backward):
         perm = (0, y.ndim - 1) + tuple(range(1, y.ndim - 1))
         return (cp.ascontiguousarray(gx.reshape(lead).transpose(perm)),)
 
+    def _pool_dims(spatial, out, kernel_size, stride, lo, dilation):
+        """The 18 size arguments of the max_pool kernels, spatial dims padded to three."""
+        pad = 3 - len(spatial)
+        one, zero = (1,) * pad, (0,) * pad
+        return (one + tuple(spatial) + one + tuple(out) + one + tuple(kernel_size) + one +
+                tuple(stride) + zero + tuple(lo) + one + tuple(dilation))
+
+    def max_pool(x, kernel_size, stride, padding, dilation):
+        if not floating(x):
+            return fallback["max_pool"](x, kernel_size, stride, padding, dilation)
+        S = x.shape[2:]
+        O = tuple((s + lo + hi - d * (k - 1) - 1) // st + 1 for s, (lo, hi), k, st, d
+                  in zip(S, padding, kernel_size, stride, dilation))
+        val = cp.empty(x.shape[:2] + O, dtype=x.dtype)
+        idx = cp.empty(x.shape[:2] + O, dtype=cp.int64)
+        if val.size == 0:
+            return val, idx
+        dims = _pool_dims(S, O, kernel_size, stride, [lo for lo, _ in padding], dilation)
+        ew["max_pool"](cp.ascontiguousarray(x), *dims, val, idx)
+        return val, idx
+
+    def max_pool_bw(grads, inputs, outputs, params):
+        g = grads[0]
+        shape = tuple(params["shape"])
+        if not floating(g):
+            return fallback_bw["max_pool"](grads, inputs, outputs, params)
+        gx = cp.empty(shape, dtype=g.dtype)
+        if gx.size == 0:
+            return (gx,)
+        if g.size == 0:
+            gx.fill(0)
+            return (gx,)
+        p = params["pool"]
+        dims = _pool_dims(shape[2:], g.shape[2:], p["kernel_size"], p["stride"], p["lo"],
+                          p["dilation"])
+        ew["max_pool_backward"](cp.ascontiguousarray(g), params["indices"], *dims, gx)
+        return (gx,)
+
     def index_check(x, low, high, ignore, acc):
         # one reduction launch instead of five (lt, ge, or, any, and the running OR)
         return red["index_check"](x, False if acc is None else acc, low, high,
@@ -226,12 +262,12 @@ def build(cp, shared, shared_backward):
 
     fallback, fallback_bw = shared, shared_backward
     forward = {"sigmoid": sigmoid, "softmax": softmax, "log_softmax": log_softmax,
-               "index_check": index_check,
+               "index_check": index_check, "max_pool": max_pool,
                "nll_loss": nll_loss, "cross_entropy": cross_entropy, "gelu": gelu,
                "silu": silu, "leaky_relu": leaky_relu, "elu": elu, "softplus": softplus}
     backward = {"sigmoid": sigmoid_bw, "tanh": tanh_bw, "relu": relu_bw,
                 "softmax": softmax_bw, "log_softmax": log_softmax_bw,
                 "nll_loss": nll_loss_bw, "cross_entropy": cross_entropy_bw, "gelu": gelu_bw,
                 "silu": silu_bw, "leaky_relu": leaky_relu_bw, "elu": elu_bw,
-                "softplus": softplus_bw}
+                "softplus": softplus_bw, "max_pool": max_pool_bw}
     return forward, backward, ew

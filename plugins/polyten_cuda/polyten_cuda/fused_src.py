@@ -169,6 +169,76 @@ _red("sum_cast", "T g", "S s", "(S)g", "a + b", "s = a", "0")
 _ew("log_softmax_backward_out", "T g, T y, S s", "T gx",
     "gx = (T)((S)g - exp((S)y) * s);\n")
 
+# --- max_pool: one thread per output (forward) / per input element (backward) --------------
+# Up to three spatial dims, lower ones given as size 1.  x / g are C-contiguous; the window of
+# output (od, oh, ow) starts at o*s - p (lo padding) with dilation d; positions outside the
+# input are the padding (the dtype's lowest value, which never wins).  Winner: the window's
+# first maximum (strict >), its last NaN, or -- when no element beats the padding (all are
+# -inf) -- its first element inside the input, as the cpu kernel and PyTorch.
+_POOL_DIMS = ("int64 D, int64 H, int64 W, int64 OD, int64 OH, int64 OW, int64 kd, int64 kh, "
+              "int64 kw, int64 sd, int64 sh, int64 sw, int64 pd, int64 ph, int64 pw, "
+              "int64 dd, int64 dh, int64 dw")
+_ew("max_pool", "raw T x, " + _POOL_DIMS, "T val, int64 idx", r"""
+long long ow = i % OW; long long t = i / OW;
+long long oh = t % OH; t /= OH;
+long long od = t % OD; long long base = (t / OD) * (D * H * W);
+A best = 0; long long besti = -1, first = -1; bool nan = false;
+for (long long a = 0; a < kd; ++a) {
+  long long z = od * sd - pd + a * dd;
+  if (z < 0 || z >= D) continue;
+  for (long long b = 0; b < kh; ++b) {
+    long long y = oh * sh - ph + b * dh;
+    if (y < 0 || y >= H) continue;
+    for (long long c = 0; c < kw; ++c) {
+      long long w = ow * sw - pw + c * dw;
+      if (w < 0 || w >= W) continue;
+      long long flat = (z * H + y) * W + w;
+      A v = (A)x[base + flat];
+      if (first < 0) first = flat;
+      if (v != v) { best = v; besti = flat; nan = true; }
+      else if (!nan && !(isinf(v) && v < 0) && (besti < 0 || v > best)) {
+        best = v; besti = flat;
+      }
+    }
+  }
+}
+if (besti < 0) { besti = first; if (first >= 0) best = (A)x[base + first]; }
+val = (T)best;
+idx = besti;
+""")
+# gx at input position (d, h, w): the sum of g over the windows that contain it and picked it
+_ew("max_pool_backward", "raw T g, raw int64 idx, " + _POOL_DIMS, "T gx", r"""
+long long w = i % W; long long t = i / W;
+long long h = t % H; t /= H;
+long long d = t % D; long long plane = t / D;
+long long flat = (d * H + h) * W + w;
+long long obase = plane * (OD * OH * OW);
+A acc = 0;
+long long nd = d + pd, nh = h + ph, nw = w + pw;
+long long ld = nd - (kd - 1) * dd, lh = nh - (kh - 1) * dh, lw = nw - (kw - 1) * dw;
+long long od0 = ld <= 0 ? 0 : (ld + sd - 1) / sd, od1 = nd / sd < OD - 1 ? nd / sd : OD - 1;
+long long oh0 = lh <= 0 ? 0 : (lh + sh - 1) / sh, oh1 = nh / sh < OH - 1 ? nh / sh : OH - 1;
+long long ow0 = lw <= 0 ? 0 : (lw + sw - 1) / sw, ow1 = nw / sw < OW - 1 ? nw / sw : OW - 1;
+for (long long od = od0; od <= od1; ++od) {
+  if ((nd - od * sd) % dd) continue;
+  for (long long oh = oh0; oh <= oh1; ++oh) {
+    if ((nh - oh * sh) % dh) continue;
+    for (long long ow = ow0; ow <= ow1; ++ow) {
+      if ((nw - ow * sw) % dw) continue;
+      long long o = obase + (od * OH + oh) * OW + ow;
+      if (idx[o] == flat) acc += (A)g[o];
+    }
+  }
+}
+gx = (T)acc;
+""")
+
+# the 'mean' divisor of nll_loss / cross_entropy: the summed weights (1 without) of the
+# targets that count; an out-of-range target (reported by the deferred check) reads nothing
+_red("nll_divisor", "int64 t, raw T w, int64 C, int64 ignore, bool has_w", "S d",
+     "(t != ignore && t >= 0 && t < C) ? (has_w ? (S)w[t] : (S)1) : (S)0", "a + b", "d = a",
+     "0")
+
 # --- index_check: the core's deferred index-bound / class-target checks, one reduction ------
 # acc (the flag of the checks queued before, a 0-d bool array or false) OR any element outside
 # [low, high) that is not the ignored value

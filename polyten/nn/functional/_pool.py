@@ -156,8 +156,11 @@ def _max_pool_op(x, kernel, stride, pairs, dilation):
         values, indices = wrap(v, dev, dt), wrap(i, dev, int64)
     if x._ag is not None and _grad_on():
         overlap = any(s < d * (kk - 1) + 1 for s, d, kk in zip(stride, dilation, kernel))
-        _record(_max_pool_rule, values, (x,), {"indices": indices._data,
-                                               "shape": tuple(x.shape), "overlap": overlap})
+        # "pool": the window geometry, for backward kernels that walk the windows (CUDA)
+        _record(_max_pool_rule, values, (x,), {
+            "indices": indices._data, "shape": tuple(x.shape), "overlap": overlap,
+            "pool": {"kernel_size": tuple(kernel), "stride": tuple(stride),
+                     "lo": tuple(lo for lo, _ in pairs), "dilation": tuple(dilation)}})
     return values, indices
 
 

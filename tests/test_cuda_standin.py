@@ -324,3 +324,18 @@ def test_a_wrong_target_is_reported_at_the_next_read():
         print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
+def test_launch_count_script():
+    """``benchmarks/cuda_launches.py`` (launches and host traffic of bench_cuda's steps on the
+    stand-in): the digits step causes no host traffic and stays within its launch budget --
+    a count, not a time (26 launches when written)."""
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "cuda_launches.py"),
+                        "--cases", "digits", "--top", "3"], capture_output=True, text=True,
+                       timeout=300, cwd=ROOT)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    row = next(line for line in r.stdout.splitlines() if line.startswith("digits"))
+    launches, d2h, h2d, sync = (int(v) for v in row.split()[-4:])
+    assert (d2h, h2d, sync) == (0, 0, 0), row
+    assert launches <= 30, f"the digits training step launches {launches} kernels: {row}"

@@ -59,6 +59,12 @@ for _k, _v in _AG_METHODS.items():
     setattr(Tensor, _k, _v)
 del _k, _v
 from .autograd import derivatives as _derivatives  # noqa: E402,F401  (fills the rule table)
+# softmax / log_softmax as torch.softmax and Tensor.softmax: one implementation, in nn.functional
+from .nn.functional import log_softmax, softmax  # noqa: E402,F401
+from .nn.functional._activation import TENSOR_METHODS as _ACT_METHODS  # noqa: E402
+for _k, _v in _ACT_METHODS.items():
+    setattr(Tensor, _k, _v)
+del _k, _v
 
 # --- data loading (issue 5): Generator, Tensor.pin_memory; polyten.data and polyten.utils are
 # imported on first attribute access (module __getattr__) so that `import polyten` stays cheap

@@ -343,6 +343,14 @@ def type_(self, dtype=None):
     return to(self, dtype)
 
 
+def type_as(self, other) -> Tensor:
+    """This tensor with ``other``'s dtype and on its device (``torch.Tensor.type_as``, whose
+    type strings include the device)."""
+    if not isinstance(other, Tensor):
+        raise TypeError(f"type_as: expected a tensor, got {describe(other)}")
+    return to(self, other._device, other._dtype)
+
+
 def __array_namespace__(self, *, api_version=None):
     if api_version not in (None, "2021.12", "2022.12", "2023.12", "2024.12"):
         raise ValueError(f"__array_namespace__: unsupported api_version {api_version!r}")
@@ -378,7 +386,8 @@ TENSOR_METHODS = {
     "__len__": __len__, "__iter__": __iter__, "__bool__": __bool__, "__float__": __float__,
     "__int__": __int__, "__complex__": __complex__, "__index__": __index__,
     "__format__": __format__, "contiguous": contiguous, "is_contiguous": is_contiguous,
-    "type": type_, "__array_namespace__": __array_namespace__, "__repr__": __repr__,
+    "type": type_, "type_as": type_as, "__array_namespace__": __array_namespace__,
+    "__repr__": __repr__,
     "__str__": __str__, "__reduce__": __reduce__,
     "float": _type_method(_dt.float32), "double": _type_method(_dt.float64),
     "half": _type_method(_dt.float16), "long": _type_method(_dt.int64),

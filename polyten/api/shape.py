@@ -35,7 +35,7 @@ __all__ = [
     "concatenate", "stack", "hstack", "vstack", "dstack", "atleast_1d", "atleast_2d",
     "atleast_3d", "split", "chunk", "tensor_split", "unbind", "unstack", "flip", "fliplr",
     "flipud", "roll", "tile", "repeat", "repeat_interleave", "movedim", "moveaxis", "narrow",
-    "tril", "triu", "meshgrid",
+    "tril", "triu", "meshgrid", "select",
 ]
 
 _copy = kernels("copy")
@@ -822,6 +822,21 @@ def narrow(input, dim, start, length) -> Tensor:
                  {"dim": d, "start": start})
 
 
+def select(input, dim, index) -> Tensor:
+    """The slice at ``index`` of dimension ``dim``, that dimension removed (a view;
+    ``torch.select``): ``x.select(1, 2)`` is ``x[:, 2]``."""
+    _check(input, "select")
+    shape = input._data.shape
+    if not shape:
+        raise IndexError("select: a 0-d tensor has no dimension to select from")
+    d = _dim_of(input, dim, "select")
+    i = _index(index)
+    if not -shape[d] <= i < shape[d]:
+        raise IndexError(f"select: index {i} is out of range for dimension {d} with size "
+                         f"{shape[d]} (shape {fmt_shape(shape)})")
+    return input[(slice(None),) * d + (i,)]
+
+
 def _pieces(x: Tensor, d: int, spans: list) -> tuple:
     """The views ``x[start:stop]`` along ``d`` for each span, recorded as one node."""
     out = tuple(_slice_dim(x, d, a, b) for a, b in spans)
@@ -1190,5 +1205,5 @@ TENSOR_METHODS = {
     "flip": _flip_method, "fliplr": fliplr, "flipud": flipud, "roll": roll, "tile": tile,
     "repeat": _repeat_method, "repeat_interleave": repeat_interleave, "tril": tril,
     "triu": triu, "squeeze_": _squeeze_, "unsqueeze_": _unsqueeze_, "transpose_": _transpose_,
-    "t_": _t_, "tril_": _tril_, "triu_": _triu_,
+    "t_": _t_, "tril_": _tril_, "triu_": _triu_, "select": select,
 }

@@ -109,6 +109,41 @@ class Tensor:
     def nbytes(self) -> int:
         return self.numel() * self._dtype.itemsize
 
+    def stride(self, dim=None):
+        """Steps in elements between neighbours along each dimension (a tuple), or along
+        ``dim``; a backend whose arrays report no strides is taken as C-contiguous."""
+        shape = self._data.shape
+        strides = getattr(self._data, "strides", None)
+        if strides is not None:
+            st = tuple(s // self._dtype.itemsize for s in strides)
+        else:
+            acc, out = 1, []
+            for n in reversed(shape):
+                out.append(acc)
+                acc *= n
+            st = tuple(reversed(out))
+        if dim is None:
+            return st
+        from ._core import normalize_dim
+        return st[normalize_dim(dim, len(shape), "stride")]
+
+    @property
+    def data(self):
+        """The values outside the autograd graph (``torch.Tensor.data``): a tensor sharing this
+        one's memory, ``requires_grad=False``.  Unlike :meth:`detach`, writes through it are
+        not seen by autograd's in-place checks (the old idiom for parameter updates; prefer
+        ``with polyten.no_grad():``).  ``t.data = other`` makes ``t`` hold ``other``'s values,
+        dtype and device, keeping its autograd identity."""
+        from ._core import wrap
+        return wrap(self._data, self._device, self._dtype)
+
+    @data.setter
+    def data(self, value) -> None:
+        if not isinstance(value, Tensor):
+            from ._core import describe
+            raise TypeError(f"data: expected a tensor to assign, got {describe(value)}")
+        self._data, self._device, self._dtype = value._data, value._device, value._dtype
+
     @property
     def is_cuda(self) -> bool:
         return self._device.type == "cuda"

@@ -463,3 +463,17 @@ _gelu_k, _silu_k, _leaky_k, _elu_k, _softplus_k = (
     kernels(n) for n in ("gelu", "silu", "leaky_relu", "elu", "softplus"))
 _gelu_rule, _silu_rule, _leaky_rule, _elu_rule, _softplus_rule = (
     _rule(n) for n in ("gelu", "silu", "leaky_relu", "elu", "softplus"))
+
+
+def _softmax_method(self, dim=None, dtype=None) -> Tensor:
+    """``softmax(self, dim)`` (``torch.Tensor.softmax``)."""
+    return softmax(self, dim, dtype=dtype)
+
+
+def _log_softmax_method(self, dim=None, dtype=None) -> Tensor:
+    """``log_softmax(self, dim)`` (``torch.Tensor.log_softmax``)."""
+    return log_softmax(self, dim, dtype=dtype)
+
+
+# installed on Tensor by polyten/__init__.py (nn loads after the api layer)
+TENSOR_METHODS = {"softmax": _softmax_method, "log_softmax": _log_softmax_method}

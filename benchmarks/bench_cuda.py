@@ -65,11 +65,12 @@ def _torch():
 
 
 # ------------------------------------------------------------------------------ matmul ----
-def bench_matmul(quick):
+def bench_matmul(quick, size=None):
     import cupy
     torch = _torch()
     rows = []
-    for dtype, n in (("float32", 4096 if quick else 8192), ("float16", 4096 if quick else 8192)):
+    n = size or (4096 if quick else 8192)
+    for dtype in ("float32", "float16"):
         a = cupy.random.standard_normal((n, n), dtype="float32").astype(dtype)
         b = cupy.random.standard_normal((n, n), dtype="float32").astype(dtype)
         pa, pb = pt.from_dlpack(a), pt.from_dlpack(b)
@@ -212,6 +213,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     p.add_argument("--cases", default="matmul,digits,mlp,cnn,sync")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--matmul-size", type=int, default=None,
+                   help="n of the n x n matmuls (default 8192, 4096 with --quick)")
     args = p.parse_args(argv)
     _need_gpu()
     cases = args.cases.split(",")
@@ -219,7 +222,7 @@ def main(argv=None):
           f"torch: {(_torch().__version__ if _torch() else 'not available')}")
     rows = []
     if "matmul" in cases:
-        rows += bench_matmul(args.quick)
+        rows += bench_matmul(args.quick, args.matmul_size)
     steps = [c for c in ("digits", "mlp", "cnn") if c in cases]
     if steps:
         rows += bench_steps(steps, args.quick)

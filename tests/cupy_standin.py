@@ -902,6 +902,21 @@ def _rebuild(a):
     return DeviceArray(a)
 
 
+class _LegacyRandom:
+    """NumPy behind ``cupy.random``'s module functions: CuPy's take ``dtype`` where NumPy's
+    legacy ones do not, so the samplers come from a Generator where it has them."""
+
+    def __init__(self):
+        self._gen = np.random.default_rng(0)
+
+    def seed(self, seed=None):
+        self._gen = np.random.default_rng(seed)
+
+    def __getattr__(self, name):
+        fn = getattr(self._gen, name, None)
+        return fn if fn is not None else getattr(np.random, name)
+
+
 class _Generator:
     """``cupy.random.Generator``: only the methods CuPy's Generator has."""
 
@@ -1113,7 +1128,7 @@ def strict_cupy() -> types.ModuleType:
             setattr(linalg, name, _linalg_fn(name, getattr(np.linalg, name), spec["params"]))
     mod.linalg = linalg
 
-    random = _StrictModule("cupy.random", np.random, "cupy.random")
+    random = _StrictModule("cupy.random", _LegacyRandom(), "cupy.random")
     random.default_rng = lambda seed=None: _Generator(np.random.default_rng(seed))
     random.Generator = _Generator
     mod.random = random

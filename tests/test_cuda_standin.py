@@ -339,3 +339,23 @@ def test_launch_count_script():
     launches, d2h, h2d, sync = (int(v) for v in row.split()[-4:])
     assert (d2h, h2d, sync) == (0, 0, 0), row
     assert launches <= 30, f"the digits training step launches {launches} kernels: {row}"
+
+
+@needs_cxx
+def test_bench_cuda_runs(tmp_path):
+    """``benchmarks/bench_cuda.py`` end to end on the stand-in (small matmuls and the digits
+    step; the times mean nothing here), so the script a GPU session runs is known to work."""
+    out = tmp_path / "rows.json"
+    r = _run(f"""
+        sys.path.insert(0, {os.path.join(ROOT, "benchmarks")!r})
+        import bench_cuda
+        raise SystemExit(bench_cuda.main(["--quick", "--cases", "matmul,digits",
+                                          "--matmul-size", "64", "--json", {str(out)!r}]))
+    """)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    import json
+    rows = json.loads(out.read_text())
+    assert [row["case"] for row in rows] == ["matmul float32 64x64", "matmul float16 64x64",
+                                             "train step digits (batch 64, adam)"]
+    assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0
+               for row in rows)

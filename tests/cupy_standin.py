@@ -373,6 +373,9 @@ def _wrap(r, dev=None):
     if isinstance(r, np.ndarray):
         dev = _current() if dev is None else dev
         _allocate(r, dev)
+        if not r.flags.writeable:  # CuPy has no read-only arrays (NumPy's diagonal() is one)
+            with contextlib.suppress(ValueError):
+                r.flags.writeable = True
         return DeviceArray(r, dev)
     if isinstance(r, np.generic):  # CuPy returns 0-d arrays where NumPy returns scalars
         return DeviceArray(np.asarray(r), dev)
@@ -482,6 +485,17 @@ class _Function:
 
     def __repr__(self):
         return f"<stand-in {self.qualname}>"
+
+    @property
+    def __signature__(self):
+        """CuPy's signature, for code that inspects it (feature detection)."""
+        import inspect
+        if self.params is None:
+            raise ValueError(f"no signature recorded for {self.qualname}")
+        P = inspect.Parameter
+        return inspect.Signature([
+            P(name, getattr(P, kind), default=None if has_default else P.empty)
+            for name, kind, has_default in self.params])
 
 
 class _Ufunc(_Function):

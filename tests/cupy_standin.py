@@ -462,6 +462,8 @@ class _Function:
 
     def __call__(self, *args, **kwargs):
         _check_signature(self.qualname, self.params, args, kwargs)
+        if self.__name__ in ("sort", "argsort") and kwargs.get("kind") not in (None, "stable"):
+            raise ValueError("kind can only be None or 'stable'")  # CuPy's only sort
         if self.syncs:
             _count("sync", self.qualname)
         name = self.__name__
@@ -829,11 +831,16 @@ class DeviceArray:
     def __setitem__(self, key, value):
         _check_devices("ndarray.__setitem__", [self._dev] + _devices_of((key, value), []))
         STATS["launch"] += 1
+        k = _key(key, self._a.shape)
         if value.__class__ is DeviceArray:
             value = value._a
         elif isinstance(value, np.ndarray):
-            _count("h2d", "host array assigned into a device array")
-        self._a[_key(key, self._a.shape)] = value
+            if not any(isinstance(e, np.ndarray) for e in (k if isinstance(k, tuple) else (k,))):
+                if value.shape != ():  # CuPy's basic-index assignment fills with a scalar
+                    raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
+            else:
+                _count("h2d", "host array assigned into a device array")
+        self._a[k] = value
 
     def _scalar(self, conv, what):
         _count("d2h", what)

@@ -61,6 +61,10 @@ def test_no_implicit_conversion_to_numpy(cp):
         d + np.ones(3)
     with pytest.raises(TypeError):
         np.ones(3) + d
+    with pytest.raises(ValueError, match="non-scalar numpy.ndarray cannot be used for fill"):
+        d[...] = np.ones(3)  # CuPy fills basic-index assignments with a scalar
+    with pytest.raises(ValueError, match="kind can only be None or 'stable'"):
+        cp.argsort(d, kind="quicksort")
     assert not cs.traffic() and cs.STATS["launch"] == 1  # arange; refusals launch nothing
 
 

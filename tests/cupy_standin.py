@@ -830,7 +830,6 @@ class DeviceArray:
 
     def __setitem__(self, key, value):
         _check_devices("ndarray.__setitem__", [self._dev] + _devices_of((key, value), []))
-        STATS["launch"] += 1
         k = _key(key, self._a.shape)
         if value.__class__ is DeviceArray:
             value = value._a
@@ -841,6 +840,7 @@ class DeviceArray:
             else:
                 _count("h2d", "host array assigned into a device array")
         self._a[k] = value
+        STATS["launch"] += 1
 
     def _scalar(self, conv, what):
         _count("d2h", what)

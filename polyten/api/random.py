@@ -51,6 +51,7 @@ _amin_k = kernels("amin")
 _ne_k = kernels("ne")
 _any_k = kernels("any")
 _not_k = kernels("logical_not")
+_lt_k = kernels("lt")
 _full_k = kernels("full")
 _expand_k = kernels("expand")
 _setitem_k = kernels("setitem")
@@ -163,11 +164,16 @@ def _normal(shape, mean, std, dt, dev):
     return _normal_k[b](shape, mean, std, dt.name, dev.index)
 
 
+def _refuse(b, bad, message) -> None:
+    """ValueError(``message``) if the 0-d bool native ``bad`` is true: at once, or on a backend
+    with deferred checks (a GPU) at the next host read (``polyten.dispatch.checks``): the
+    sampling kernels stay memory-safe on such values, so they need not wait."""
+    _value_check(b, bad, message if callable(message) else lambda: ValueError(message))
+
+
 def _fails(b, ok, message) -> None:
-    """ValueError(``message``) unless the 0-d bool native ``ok`` is true: at once, or on a
-    backend with deferred checks (a GPU) at the next host read (``polyten.dispatch.checks``):
-    the sampling kernels stay memory-safe on such values, so they need not wait."""
-    _value_check(b, _not_k[b](ok), message if callable(message) else lambda: ValueError(message))
+    """:func:`_refuse` unless the 0-d bool native ``ok`` is true."""
+    _refuse(b, _not_k[b](ok), message)
 
 
 def _check_unit_interval(x: Tensor, message: str) -> None:
@@ -447,8 +453,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None) -> Ten
            f"or a negative value")
     rows = "a row" if len(shape) == 2 else "the input"
     zero_rows = _all_k[b](_eq_k[b](x, 0.0), (len(shape) - 1,), False)
-    _fails(b, _not_k[b](_any_k[b](zero_rows, None, False)),
-           f"{op}: invalid distribution: the weights of {rows} sum to 0")
+    _refuse(b, _any_k[b](zero_rows, None, False),
+            f"{op}: invalid distribution: the weights of {rows} sum to 0")
     if not replacement:
         # each row must have at least k categories of non-zero weight to draw k distinct ones
         nonzero = _sum_k[b](_ne_k[b](x, 0.0), (len(shape) - 1,), False, "int64")
@@ -459,7 +465,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None) -> Ten
             return ValueError(f"{op}: cannot sample {k} samples without replacement from "
                               f"{rows} with only {n} categories of non-zero weight; pass "
                               f"replacement=True or num_samples <= {n}")
-        _fails(b, _ge_k[b](fewest, k), too_few)
+        _refuse(b, _lt_k[b](fewest, k), too_few)
     out = _multinomial_k[b](x, k, builtins.bool(replacement))
     return wrap(out, dev, _dt.int64)
 

@@ -5,17 +5,19 @@ range?" (``cross_entropy``, ``nll_loss``), "is any index out of range?" (advance
 ``gather``, ``scatter``, ``index_select``, ``take``, ``embedding``).  On the cpu that read is
 free.  On a GPU it waits for every kernel queued before it, so one check per training step
 would stall the step on the device.  A backend whose host reads wait for the device declares
-``deferred_checks=True``; there the core computes the check's flag on the device and :func:`check` only queues it.  The
-queued flags are read, and the first failing check raised, at the backend's next host read
+``deferred_checks=True``; there the core computes the check's flag on the device and
+:func:`check` / :func:`check_range` only queue it.  The queued flags are read, and the first
+failing check raised, at the backend's next host read
 (its ``to_host`` kernel: ``.item()``, ``.numpy()``, ``.tolist()``, printing, ``.cpu()``) or
 ``synchronize()`` -- moments that wait for the device anyway -- so a wrong target is still
 reported with the message of the op that received it, naming the line of the user's call, only
 later (as CUDA reports its own asynchronous errors).  ``POLYTEN_SYNC_CHECKS=1`` (or
 :func:`set_sync_checks`) checks at the call instead, for debugging.
 
-Each queued flag is also OR-ed, on the device, into one running flag per device, so a host
-read costs one extra value however many checks are queued; only when that flag is set are the
-individual flags read, to name the first failing call.
+Each queued entry holds a *running* flag -- its check's flag OR-ed, on the device, with the
+running flag of the entries queued before it on that device -- so a host read costs one extra
+value however many checks are queued; only when the last running flag is set are the entries
+read in order, and the first one set names the first failing call.
 
 The queue is per thread, so an error surfaces in the thread whose call was wrong (a data
 loader's pinning thread or another user thread reading values never raises it), and bounded:

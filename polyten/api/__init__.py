@@ -15,6 +15,9 @@ AREAS = (elementwise, reduction, linalg, shape, indexing, creation, random, inte
 # --- optim (issue 4): addcmul / addcdiv / lerp and their in-place forms ---
 from . import inplace_ops  # noqa: E402
 AREAS = AREAS + (inplace_ops,)
+# --- PyTorch functions composed from the ops above (addmm, quantile, bincount, ...) ---
+from . import derived  # noqa: E402
+AREAS = AREAS + (derived,)
 
 
 def _install_methods() -> None:

@@ -44,3 +44,9 @@ from .modules.conv import *  # noqa: F401,F403,E402
 from .modules.pooling import *  # noqa: F401,F403,E402
 
 __all__ += _conv.__all__ + _pool.__all__
+
+# padding layers, Upsample, PixelShuffle / PixelUnshuffle, CosineSimilarity, PairwiseDistance
+from .modules import sampling as _sampling  # noqa: E402
+from .modules.sampling import *  # noqa: F401,F403,E402
+
+__all__ += _sampling.__all__

@@ -29,7 +29,7 @@ from ...dispatch.dispatcher import kernels, register_default
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "gelu", "silu", "elu", "elu_",
            "selu", "celu", "sigmoid", "tanh", "softmax", "log_softmax", "softmin", "softplus",
            "hardtanh", "hardtanh_", "logsigmoid", "softsign", "mish", "hardsigmoid",
-           "hardswish", "tanhshrink", "threshold", "glu", "prelu"]
+           "hardswish", "tanhshrink", "threshold", "glu", "prelu", "hardshrink", "softshrink"]
 
 _where = _ew.where
 _exp = _ew.exp
@@ -328,6 +328,20 @@ def tanhshrink(input) -> Tensor:
     """``x - tanh(x)``."""
     _floating("tanhshrink", input)
     return input - _ew.tanh(input)
+
+
+def hardshrink(input, lambd: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > lambd``, else 0."""
+    _floating("hardshrink", input)
+    return _where(_ew.abs(input) > lambd, input, 0.0)
+
+
+def softshrink(input, lambd: float = 0.5) -> Tensor:
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0."""
+    _floating("softshrink", input)
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be non-negative, got {lambd}")
+    return _where(input > lambd, input - lambd, _where(input < -lambd, input + lambd, 0.0))
 
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:

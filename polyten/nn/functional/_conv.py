@@ -25,7 +25,8 @@ from ...autograd.rules import rule as _rule
 from ...dispatch.dispatcher import kernels, register_default
 from ...dispatch.errors import fmt_shape
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "pad"]
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "unfold", "fold", "pad"]
 
 _PROMOTE = _dt._PROMOTE
 _ALL = slice(None)
@@ -429,6 +430,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     return _conv_nd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """3-D convolution of ``input`` (N, C_in, D, H, W) or (C_in, D, H, W) with ``weight``
+    (C_out, C_in / groups, kD, kH, kW), plus ``bias`` (C_out,); arguments as
+    :func:`conv2d` with triples."""
+    return _conv_nd("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
 def _conv_transpose_nd(op, m, input, weight, bias, stride, padding, output_padding, groups,
                        dilation):
     x, w, b, batched = _operands(op, input, weight, bias, m)
@@ -490,6 +498,14 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     of ``input`` (N, C_in, H, W) or (C_in, H, W) with ``weight`` (C_in, C_out / groups, kH,
     kW); see :func:`conv_transpose1d` for the output size."""
     return _conv_transpose_nd("conv_transpose2d", 2, input, weight, bias, stride, padding,
+                              output_padding, groups, dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1) -> Tensor:
+    """3-D transposed convolution of ``input`` (N, C_in, D, H, W) or (C_in, D, H, W) with
+    ``weight`` (C_in, C_out / groups, kD, kH, kW); see :func:`conv_transpose1d`."""
+    return _conv_transpose_nd("conv_transpose3d", 3, input, weight, bias, stride, padding,
                               output_padding, groups, dilation)
 
 

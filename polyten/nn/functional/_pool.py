@@ -23,9 +23,10 @@ from ...dispatch.dispatcher import kernels, register_default
 from ...dispatch.errors import fmt_shape
 from ._conv import _ntuple, _prod, _spatial_pads, _windows, _xs
 
-__all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
-           "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-           "max_pool1d_with_indices", "max_pool2d_with_indices"]
+__all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
+           "adaptive_max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+           "max_pool3d_with_indices"]
 
 _LAYOUT = {1: "L", 2: "H, W", 3: "D, H, W"}
 
@@ -200,6 +201,20 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                         ceil_mode, return_indices)
 
 
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """3-D max pooling of ``input`` (N, C, D, H, W) or (C, D, H, W); see :func:`max_pool1d`.
+    Indices are flat positions ``(d * H + h) * W + w`` in each (n, c) volume of the input."""
+    return _max_pool_nd("max_pool3d", 3, input, kernel_size, stride, padding, dilation,
+                        ceil_mode, return_indices)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=True):
+    """:func:`max_pool3d` returning ``(values, indices)``."""
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
 def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
                             ceil_mode=False, return_indices=True):
     """:func:`max_pool1d` returning ``(values, indices)``."""
@@ -275,6 +290,14 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     size clipped to the padded input (``count_include_pad=True``) or to the input, or
     ``divisor_override``."""
     return _avg_pool_nd("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
+                        count_include_pad, divisor_override)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None) -> Tensor:
+    """3-D average pooling of ``input`` (N, C, D, H, W) or (C, D, H, W); see
+    :func:`avg_pool2d`."""
+    return _avg_pool_nd("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode,
                         count_include_pad, divisor_override)
 
 

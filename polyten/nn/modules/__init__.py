@@ -38,3 +38,9 @@ from .conv import *  # noqa: F401,F403,E402
 from .pooling import *  # noqa: F401,F403,E402
 
 __all__ += conv.__all__ + pooling.__all__
+
+# --- padding layers, Upsample, PixelShuffle, distances ---
+from . import sampling  # noqa: E402
+from .sampling import *  # noqa: F401,F403,E402
+
+__all__ += sampling.__all__

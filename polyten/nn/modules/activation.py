@@ -9,7 +9,7 @@ from .module import Module
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "ELU", "SELU", "CELU", "Sigmoid",
            "Tanh", "Softmax", "LogSoftmax", "Softmin", "Softmax2d", "Softplus", "Hardtanh",
            "LogSigmoid", "Softsign", "Mish", "Hardsigmoid", "Hardswish", "Tanhshrink",
-           "Threshold", "GLU", "PReLU"]
+           "Threshold", "GLU", "PReLU", "Hardshrink", "Softshrink"]
 
 
 def _inplace_repr(inplace: bool) -> str:
@@ -351,3 +351,31 @@ class PReLU(Module):
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
+
+
+class Hardshrink(Module):
+    """``x`` where ``|x| > lambd``, else 0."""
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input):
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Module):
+    """Shrinks ``x`` towards 0 by ``lambd`` (0 inside ``[-lambd, lambd]``)."""
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input):
+        return F.softshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"

@@ -11,7 +11,8 @@ from ..parameter import Parameter
 from .linear import _empty
 from .pooling import _Wrapped
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+           "ConvTranspose3d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -135,7 +136,7 @@ class _Conv(_ConvNd):
                          groups, bias, padding_mode, device, dtype)
 
     def _conv_forward(self, input, weight, bias):
-        fn = F.conv1d if self._m == 1 else F.conv2d
+        fn = (F.conv1d, F.conv2d, F.conv3d)[self._m - 1]
         if self.padding_mode != "zeros":
             padded = self._call(F.pad, input, self._reversed_padding_repeated_twice,
                                 self.padding_mode)
@@ -169,6 +170,14 @@ class Conv2d(_Conv):
     """
 
     _m = 2
+
+
+class Conv3d(_Conv):
+    """3-D convolution over (N, C_in, D, H, W) or (C_in, D, H, W) inputs: weight
+    (out_channels, in_channels / groups, kD, kH, kW), bias (out_channels,); arguments as
+    :class:`Conv2d` with triples."""
+
+    _m = 3
 
 
 class _ConvTranspose(_ConvNd):
@@ -206,7 +215,7 @@ class _ConvTranspose(_ConvNd):
         return tuple(out)
 
     def forward(self, input, output_size=None):
-        fn = F.conv_transpose1d if self._m == 1 else F.conv_transpose2d
+        fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[self._m - 1]
         opad = self._output_padding(input, output_size)
         return self._call(fn, input, self.weight, self.bias, self.stride, self.padding, opad,
                           self.groups, self.dilation)
@@ -225,3 +234,10 @@ class ConvTranspose2d(_ConvTranspose):
     output size is ``(in - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1``."""
 
     _m = 2
+
+
+class ConvTranspose3d(_ConvTranspose):
+    """3-D transposed convolution: weight (in_channels, out_channels / groups, kD, kH, kW);
+    see :class:`ConvTranspose2d` for the output size."""
+
+    _m = 3

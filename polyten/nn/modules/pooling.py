@@ -6,7 +6,8 @@ from __future__ import annotations
 from .. import functional as F
 from .module import Module
 
-__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+__all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+           "AdaptiveAvgPool1d",
            "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unfold", "Fold"]
 
 
@@ -55,6 +56,15 @@ class MaxPool2d(_MaxPoolNd):
                           self.dilation, self.ceil_mode, self.return_indices)
 
 
+class MaxPool3d(_MaxPoolNd):
+    """Max pooling over (N, C, D, H, W) or (C, D, H, W) inputs; see
+    :func:`polyten.nn.functional.max_pool3d`."""
+
+    def forward(self, input):
+        return self._call(F.max_pool3d, input, self.kernel_size, self.stride, self.padding,
+                          self.dilation, self.ceil_mode, self.return_indices)
+
+
 def _single(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,)
 
@@ -99,6 +109,15 @@ class AvgPool2d(_Wrapped):
 
     def forward(self, input):
         return self._call(F.avg_pool2d, input, self.kernel_size, self.stride, self.padding,
+                          self.ceil_mode, self.count_include_pad, self.divisor_override)
+
+
+class AvgPool3d(AvgPool2d):
+    """Average pooling over (N, C, D, H, W) or (C, D, H, W) inputs; see
+    :func:`polyten.nn.functional.avg_pool3d`."""
+
+    def forward(self, input):
+        return self._call(F.avg_pool3d, input, self.kernel_size, self.stride, self.padding,
                           self.ceil_mode, self.count_include_pad, self.divisor_override)
 
 

@@ -88,6 +88,11 @@ CASES = {
                                            m.CosineAnnealingLR(o, T_max=30)],
     "ChainedScheduler": lambda m, o: [m.ChainedScheduler([m.ConstantLR(o, 0.3, total_iters=4),
                                                           m.ExponentialLR(o, 0.9)])],
+    "CosineAnnealingWarmRestarts": lambda m, o: [m.CosineAnnealingWarmRestarts(o, T_0=7)],
+    "CosineAnnealingWarmRestarts-T_mult": lambda m, o: [m.CosineAnnealingWarmRestarts(
+        o, T_0=3, T_mult=2, eta_min=0.01)],
+    "CyclicLR-no-momentum": lambda m, o: [m.CyclicLR(o, 0.01, [0.1, 0.2], step_size_up=4,
+                                                     cycle_momentum=False)],
 }
 
 
@@ -198,13 +203,17 @@ def _resume(make_sched, tmp_path, n_first=10, metrics=None, kind="SGD", opt_kw=N
 
 
 @pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "CosineAnnealingLR", "LinearLR",
-                                  "SequentialLR", "LambdaLR", "ChainedScheduler"])
+                                  "SequentialLR", "LambdaLR", "ChainedScheduler",
+                                  "CosineAnnealingWarmRestarts-T_mult",
+                                  "CyclicLR-no-momentum"])
 def test_state_dict_round_trip(name, tmp_path):
     _resume(lambda o: CASES[name](S, o)[0], tmp_path)
 
 
 def test_state_dict_round_trip_one_cycle_and_plateau(tmp_path):
     _resume(lambda o: S.OneCycleLR(o, max_lr=1.0, total_steps=STEPS, three_phase=True),
+            tmp_path, kind="Adam")
+    _resume(lambda o: S.CyclicLR(o, 0.01, 0.1, step_size_up=4, mode="triangular2"),
             tmp_path, kind="Adam")
     _resume(lambda o: S.ReduceLROnPlateau(o, patience=1, cooldown=1), tmp_path,
             metrics=PLATEAU_METRICS)
@@ -314,3 +323,53 @@ def test_cosine_annealing_is_the_recursive_form():
     t = 2
     expected = (1 + math.cos(math.pi * t / 10)) / (1 + math.cos(math.pi * (t - 1) / 10)) * 1.0
     assert s.get_last_lr()[0] == pytest.approx(expected, rel=1e-15)
+
+
+CYCLIC = {
+    "triangular": dict(base_lr=0.01, max_lr=0.1, step_size_up=4),
+    "triangular2": dict(base_lr=[0.01, 0.02], max_lr=0.1, step_size_up=3, step_size_down=5,
+                        mode="triangular2"),
+    "exp_range": dict(base_lr=0.01, max_lr=0.1, step_size_up=5, mode="exp_range",
+                      gamma=0.97),
+    "scale_fn-iterations": dict(base_lr=0.01, max_lr=0.1, step_size_up=4,
+                                scale_fn=lambda x: 1 / (1 + 0.05 * x),
+                                scale_mode="iterations", base_momentum=[0.7, 0.75]),
+}
+
+
+@pytest.mark.parametrize("kind,opt_kw", [("SGD", dict(momentum=0.9)), ("Adam", {})])
+@pytest.mark.parametrize("case", list(CYCLIC))
+def test_cyclic_lr_and_momentum_match_torch(case, kind, opt_kw):
+    rows = _compare(lambda m, o: [m.CyclicLR(o, **CYCLIC[case])], kind, opt_kw)
+    assert len(set(rows[:, 2])) > 2  # the momentum (Adam: beta1) cycles
+
+
+def test_cyclic_lr_errors_and_state():
+    opt = _opt()
+    with pytest.raises(ValueError, match="mode must be one of"):
+        S.CyclicLR(opt, 0.01, 0.1, mode="sine")
+    with pytest.raises(ValueError, match="cycle_momentum=True needs an optimizer with"):
+        S.CyclicLR(_opt(kind="Adagrad"), 0.01, 0.1)
+    sched = S.CyclicLR(opt, 0.01, 0.1, step_size_up=3, scale_fn=lambda x: 0.5,
+                       cycle_momentum=False)
+    assert "_scale_fn_custom" not in sched.state_dict()  # a function is not saved
+
+
+def test_warm_restarts_with_fractional_epochs_match_torch():
+    """``step(epoch + i / iters)`` inside each epoch, SGDR's documented use."""
+    torch = torch_or_skip()
+    opt, topt = _opt(), _opt(torch)
+    ours = S.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=2, eta_min=0.001)
+    theirs = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(topt, T_0=2, T_mult=2,
+                                                                  eta_min=0.001)
+    for epoch in range(9):
+        for i in range(4):
+            opt.step()
+            topt.step()
+            ours.step(epoch + i / 4)
+            theirs.step(epoch + i / 4)
+            np.testing.assert_allclose(ours.get_last_lr(), theirs.get_last_lr(), rtol=1e-12)
+    with pytest.raises(ValueError, match="non-negative epoch"):
+        ours.step(-1)
+    with pytest.raises(ValueError, match="T_mult must be an integer >= 1"):
+        S.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=0)

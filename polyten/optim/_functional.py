@@ -21,7 +21,8 @@ from typing import Callable, Dict, List, Optional
 
 from ..api._core import Tensor
 
-__all__ = ["sgd", "adam", "adamw", "rmsprop", "adagrad", "register_fused", "resolve"]
+__all__ = ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam",
+           "adadelta", "rprop", "register_fused", "resolve"]
 
 _FUSED: Dict[str, Dict[str, Callable]] = {}
 
@@ -232,4 +233,118 @@ def adagrad(params: List[Tensor], grads: List[Tensor], state_sums: List[Tensor],
         p.add_((g / std).mul_(-clr))
 
 
-_GENERIC = {"sgd": sgd, "adam": adam, "adamw": adamw, "rmsprop": rmsprop, "adagrad": adagrad}
+def _decay(g, p, lr, weight_decay, maximize, decoupled):
+    """The gradient the update uses, with L2 (added to it) or decoupled (``p *= 1 - lr *
+    wd``, applied here) weight decay."""
+    if weight_decay != 0 and decoupled:
+        p.mul_(1.0 - lr * weight_decay)
+        return -g if maximize else g
+    return _signed(g, p, weight_decay, maximize)
+
+
+def adamax(params: List[Tensor], grads: List[Tensor], exp_avgs: List[Tensor],
+           exp_infs: List[Tensor], state_steps: List[int], *, beta1: float, beta2: float,
+           lr: float, weight_decay: float, eps: float, maximize: bool) -> None:
+    """Adamax (PyTorch's algorithm): Adam with the infinity norm,
+    ``u = max(beta2 u, |g| + eps)``, ``p -= lr / (1 - beta1**t) * m / u``."""
+    for i, p in enumerate(params):
+        g = _signed(grads[i], p, weight_decay, maximize)
+        m, u = exp_avgs[i], exp_infs[i]
+        m.mul_(beta1)
+        m.add_(g * (1.0 - beta1))
+        u.mul_(beta2)
+        u.maximum_(g.abs().add_(eps))
+        p.add_((m / u).mul_(-lr / (1.0 - beta1 ** state_steps[i])))
+
+
+def nadam(params: List[Tensor], grads: List[Tensor], exp_avgs: List[Tensor],
+          exp_avg_sqs: List[Tensor], mu_products: List[float], state_steps: List[int], *,
+          beta1: float, beta2: float, lr: float, weight_decay: float, eps: float,
+          momentum_decay: float, decoupled_weight_decay: bool, maximize: bool) -> None:
+    """NAdam (PyTorch's algorithm: Nesterov momentum with the momentum schedule
+    ``mu_t = beta1 (1 - 0.5 * 0.96**(t psi))``).  ``mu_products[i]`` is the running product
+    of the ``mu`` before this step; the caller stores the updated one."""
+    for i, p in enumerate(params):
+        g = _decay(grads[i], p, lr, weight_decay, maximize, decoupled_weight_decay)
+        step = state_steps[i]
+        m, v = exp_avgs[i], exp_avg_sqs[i]
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+        prod = mu_products[i] * mu
+        mu_products[i] = prod
+        m.mul_(beta1)
+        m.add_(g * (1.0 - beta1))
+        v.mul_(beta2)
+        v.add_((g * g).mul_(1.0 - beta2))
+        denom = (v / (1.0 - beta2 ** step)).sqrt_().add_(eps)
+        p.add_((g / denom).mul_(-lr * (1.0 - mu) / (1.0 - prod)))
+        p.add_((m / denom).mul_(-lr * mu_next / (1.0 - prod * mu_next)))
+
+
+def radam(params: List[Tensor], grads: List[Tensor], exp_avgs: List[Tensor],
+          exp_avg_sqs: List[Tensor], state_steps: List[int], *, beta1: float, beta2: float,
+          lr: float, weight_decay: float, eps: float, decoupled_weight_decay: bool,
+          maximize: bool) -> None:
+    """RAdam (PyTorch's algorithm): Adam whose adaptive step is switched on, with a
+    variance rectification, once the approximated SMA length exceeds 5."""
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    for i, p in enumerate(params):
+        g = _decay(grads[i], p, lr, weight_decay, maximize, decoupled_weight_decay)
+        step = state_steps[i]
+        m, v = exp_avgs[i], exp_avg_sqs[i]
+        m.mul_(beta1)
+        m.add_(g * (1.0 - beta1))
+        v.mul_(beta2)
+        v.add_((g * g).mul_(1.0 - beta2))
+        bc1 = 1.0 - beta1 ** step
+        bc2 = 1.0 - beta2 ** step
+        rho_t = rho_inf - 2.0 * step * (beta2 ** step) / bc2
+        if rho_t > 5.0:
+            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                             / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            denom = v.sqrt().add_(eps)
+            p.add_((m / denom).mul_(-lr * rect * math.sqrt(bc2) / bc1))
+        else:
+            p.add_(m * (-lr / bc1))
+
+
+def adadelta(params: List[Tensor], grads: List[Tensor], square_avgs: List[Tensor],
+             acc_deltas: List[Tensor], *, lr: float, rho: float, eps: float,
+             weight_decay: float, maximize: bool) -> None:
+    """Adadelta (PyTorch's algorithm): ``delta = sqrt(acc + eps) / sqrt(v + eps) * g``."""
+    for i, p in enumerate(params):
+        g = _signed(grads[i], p, weight_decay, maximize)
+        v, acc = square_avgs[i], acc_deltas[i]
+        v.mul_(rho)
+        v.add_((g * g).mul_(1.0 - rho))
+        delta = (acc + eps).sqrt_().div_((v + eps).sqrt_()).mul_(g)
+        acc.mul_(rho)
+        acc.add_((delta * delta).mul_(1.0 - rho))
+        p.add_(delta.mul_(-lr))
+
+
+def rprop(params: List[Tensor], grads: List[Tensor], prevs: List[Tensor],
+          step_sizes: List[Tensor], *, etaminus: float, etaplus: float, step_size_min: float,
+          step_size_max: float, maximize: bool) -> None:
+    """Rprop (PyTorch's algorithm): per-element step sizes grown by ``etaplus`` while the
+    gradient keeps its sign and shrunk by ``etaminus`` (that step skipped) when it flips."""
+    from ..api.creation import full_like, zeros_like
+    from ..api.elementwise import where
+    for i, p in enumerate(params):
+        g = -grads[i] if maximize else grads[i]
+        prod = g * prevs[i]
+        flip = prod < 0
+        # the factors in the parameter's dtype (a Python-scalar where would be float32)
+        factor = where(prod > 0, full_like(p, etaplus),
+                       where(flip, full_like(p, etaminus), full_like(p, 1.0)))
+        sz = step_sizes[i]
+        sz.mul_(factor)
+        sz.clamp_(step_size_min, step_size_max)
+        g = where(flip, zeros_like(g), g)
+        p.add_(g.sign().mul_(sz).neg_())
+        prevs[i].copy_(g)
+
+
+_GENERIC = {"sgd": sgd, "adam": adam, "adamw": adamw, "rmsprop": rmsprop, "adagrad": adagrad,
+            "adamax": adamax, "nadam": nadam, "radam": radam, "adadelta": adadelta,
+            "rprop": rprop}

@@ -24,7 +24,7 @@ from .optimizer import Optimizer
 __all__ = ["LRScheduler", "_LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR",
            "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "SequentialLR",
            "PolynomialLR", "CosineAnnealingLR", "ChainedScheduler", "ReduceLROnPlateau",
-           "OneCycleLR"]
+           "OneCycleLR", "CosineAnnealingWarmRestarts", "CyclicLR"]
 
 _EPOCH_DEPRECATED = ("passing an epoch to scheduler.step() is deprecated (as in PyTorch): "
                      "call step() without arguments once per epoch; the closed form is used "
@@ -770,3 +770,176 @@ class OneCycleLR(LRScheduler):
 def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum) -> Dict[str, Any]:
     return {"end_step": end_step, "start_lr": start_lr, "end_lr": end_lr,
             "start_momentum": start_momentum, "end_momentum": end_momentum}
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing with warm restarts (SGDR): ``lr = eta_min + (base - eta_min) * (1 +
+    cos(pi T_cur / T_i)) / 2``, restarting every ``T_i`` epochs, with ``T_0`` the first
+    period and each next one ``T_mult`` times longer.
+
+    ``step()`` advances one epoch; ``step(epoch)`` may be given a fractional epoch (a position
+    inside the epoch, e.g. ``epoch + i / iters``), as in PyTorch (no deprecation warning
+    here: this is the scheduler's documented use).
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1) -> None:
+        owner = "CosineAnnealingWarmRestarts"
+        self.T_0 = _positive_int(owner, "T_0", T_0)
+        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"{owner}: T_mult must be an integer >= 1, got {T_mult!r}")
+        if isinstance(eta_min, bool) or not isinstance(eta_min, (int, float)):
+            raise TypeError(f"{owner}: eta_min must be a number, got {describe(eta_min)}")
+        self.T_i = self.T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        self._warn_outside_step()
+        return [self.eta_min + (base - self.eta_min)
+                * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2 for base in self.base_lrs]
+
+    def step(self, epoch=None) -> None:
+        """Advance one epoch, or go to (a possibly fractional) ``epoch``."""
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", True):
+            warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`: "
+                          "call them in the opposite order, optimizer.step() first, or the "
+                          "first value of the learning rate schedule is skipped.",
+                          UserWarning, stacklevel=2)
+        self._step_count += 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur -= self.T_i
+                self.T_i *= self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"CosineAnnealingWarmRestarts: expected a non-negative "
+                                 f"epoch, got {epoch}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        self._get_lr_called_within_step = True
+        try:
+            values = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = _lrs(self.optimizer)
+
+
+_CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (``torch.optim.lr_scheduler.CyclicLR``): the lr goes from
+    ``base_lr`` up to ``max_lr`` over ``step_size_up`` steps and back over ``step_size_down``
+    (default: the same), the amplitude scaled per cycle (``'triangular'``: 1,
+    ``'triangular2'``: halved each cycle) or per step (``'exp_range'``: ``gamma**step``), or
+    by ``scale_fn`` with ``scale_mode`` ``'cycle'`` or ``'iterations'``.  With
+    ``cycle_momentum`` the momentum (Adam's ``beta1``) cycles the opposite way between
+    ``max_momentum`` and ``base_momentum``.  Step it after every batch.
+    """
+
+    def __init__(self, optimizer: Optimizer, base_lr, max_lr, step_size_up: int = 2000,
+                 step_size_down=None, mode: str = "triangular", gamma: float = 1.0,
+                 scale_fn=None, scale_mode: str = "cycle", cycle_momentum: bool = True,
+                 base_momentum=0.8, max_momentum=0.9, last_epoch: int = -1) -> None:
+        owner = "CyclicLR"
+        _check_optimizer(owner, optimizer)
+        base_lrs = _per_group(owner, "base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group(owner, "max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        if up <= 0 or down < 0:
+            raise ValueError(f"{owner}: step_size_up must be positive and step_size_down "
+                             f"non-negative, got {step_size_up!r} and {step_size_down!r}")
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if scale_fn is None and mode not in _CYCLIC_MODES:
+            raise ValueError(f"{owner}: mode must be one of {_CYCLIC_MODES} (or pass "
+                             f"scale_fn), got {mode!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"{owner}: scale_mode must be 'cycle' or 'iterations', got "
+                             f"{scale_mode!r}")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = ("iterations" if mode == "exp_range" else "cycle") \
+            if scale_fn is None else scale_mode
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            d = optimizer.defaults
+            if "momentum" not in d and "betas" not in d:
+                raise ValueError(f"{owner}: cycle_momentum=True needs an optimizer with "
+                                 f"'momentum' or 'betas' (e.g. SGD(momentum=...) or Adam); "
+                                 f"pass cycle_momentum=False")
+            self.use_beta1 = "betas" in d
+            self.base_momentums = _per_group(owner, "base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group(owner, "max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for m, b, group in zip(self.max_momentums, self.base_momentums,
+                                       optimizer.param_groups):
+                    if self.use_beta1:
+                        group["betas"] = (m, *group["betas"][1:])
+                    else:
+                        group["momentum"] = m
+                    group["max_momentum"] = m
+                    group["base_momentum"] = b
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x):
+        """The amplitude scale of cycle (or step) ``x``."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        self._warn_outside_step()
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        at = cycle if self.scale_mode == "cycle" else self.last_epoch
+        lrs = [base + (top - base) * scale_factor * self.scale_fn(at)
+               for base, top in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, b, m in zip(self.optimizer.param_groups, self.base_momentums,
+                                   self.max_momentums):
+                momentum = m - (m - b) * scale_factor * self.scale_fn(at)
+                if self.use_beta1:
+                    group["betas"] = (momentum, *group["betas"][1:])
+                else:
+                    group["momentum"] = momentum
+        return lrs
+
+    def state_dict(self):
+        """As :meth:`LRScheduler.state_dict`, without a custom ``scale_fn`` (a function is
+        not saved; pass it again when restoring, as PyTorch)."""
+        state = super().state_dict()
+        state.pop("_scale_fn_custom", None)
+        return state

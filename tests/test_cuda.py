@@ -145,7 +145,22 @@ def test_fused_cross_entropy_matches_torch_float64():
 
 
 # --- optimizers: fused vs generic -------------------------------------------------------
-@pytest.mark.parametrize("algo", ["adam", "adamw", "sgd"])
+_OPTIMIZERS = {
+    "adam": lambda p: pt.optim.Adam(p, lr=0.01, amsgrad=True),
+    "adamw": lambda p: pt.optim.AdamW(p, lr=0.01),
+    "sgd": lambda p: pt.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+    "rmsprop": lambda p: pt.optim.RMSprop(p, lr=0.01, centered=True, momentum=0.5),
+    "adagrad": lambda p: pt.optim.Adagrad(p, lr=0.1, lr_decay=0.01),
+    "adamax": lambda p: pt.optim.Adamax(p, lr=0.01, weight_decay=0.01),
+    "nadam": lambda p: pt.optim.NAdam(p, lr=0.01, decoupled_weight_decay=True,
+                                      weight_decay=0.01),
+    "radam": lambda p: pt.optim.RAdam(p, lr=0.01),
+    "adadelta": lambda p: pt.optim.Adadelta(p, lr=0.5),
+    "rprop": lambda p: pt.optim.Rprop(p, lr=0.01),
+}
+
+
+@pytest.mark.parametrize("algo", list(_OPTIMIZERS))
 def test_fused_optimizer_trajectory_matches_generic(algo):
     """The backend's fused step (``Backend.fused_optimizers``) against the generic one written
     in polyten ops (forced by registering it as the cuda replacement): same trajectory."""
@@ -160,10 +175,7 @@ def test_fused_optimizer_trajectory_matches_generic(algo):
                                      pt.nn.Linear(16, 2)).to(device="cuda", dtype=pt.float64)
             params = list(model.parameters())
             assert (Fo.resolve(algo, params) is Fo._GENERIC[algo]) is not fused
-            opt = {"adam": lambda p: pt.optim.Adam(p, lr=0.01, amsgrad=True),
-                   "adamw": lambda p: pt.optim.AdamW(p, lr=0.01),
-                   "sgd": lambda p: pt.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)}[algo](
-                params)
+            opt = _OPTIMIZERS[algo](params)
             x = pt.tensor(_x((32, 8), "float64"), device="cuda")
             y = pt.tensor(_x((32, 2), "float64", seed=5), device="cuda")
             for _ in range(5):

@@ -332,6 +332,95 @@ _ew("sgd_momentum_step",
     "A u = nesterov ? b * (A)momentum + d : b;\n"
     "p = (T)(pp + u * (A)(-lr));\n")
 
+# the gradient an update uses: +-g plus wd * p (L2 weight decay), as _functional._signed
+_SIGNED = ("A pp = (A)p;\n"
+           "A gg = maximize ? -(A)g : (A)g;\n"
+           "if (wd != 0) gg = pp * (A)wd + gg;\n")
+# RMSprop, one kernel per variant (centered: the gradient average ga; momentum: buf)
+_RMS_IN = "T g, float64 alpha, float64 eps, float64 wd, float64 momentum, float64 lr, bool maximize"
+for _c in (False, True):
+    for _mom in (False, True):
+        _outs = "T p, T v" + (", T ga" if _c else "") + (", T buf" if _mom else "")
+        _ew("rmsprop_step" + ("_centered" if _c else "") + ("_momentum" if _mom else ""),
+            _RMS_IN, _outs,
+            _SIGNED +
+            "A vv = (A)v * (A)alpha + gg * (A)(1 - alpha) * gg;\n"
+            "v = (T)vv;\n" +
+            ("A ag = (A)ga * (A)alpha + gg * (A)(1 - alpha);\n"
+             "ga = (T)ag;\n"
+             "A avg = sqrt(vv - ag * ag) + (A)eps;\n" if _c else
+             "A avg = sqrt(vv) + (A)eps;\n") +
+            ("A b = (A)buf * (A)momentum + gg / avg;\n"
+             "buf = (T)b;\n"
+             "p = (T)(pp - b * (A)lr);\n" if _mom else
+             "p = (T)(pp + (gg / avg) * (A)(-lr));\n"))
+del _c, _mom, _outs
+# Adagrad: s += g * g;  p -= clr * g / (sqrt(s) + eps)
+_ew("adagrad_step", "T g, float64 clr, float64 eps, float64 wd, bool maximize", "T p, T s",
+    _SIGNED +
+    "A ss = (A)s + gg * gg;\n"
+    "s = (T)ss;\n"
+    "p = (T)(pp + (gg / (sqrt(ss) + (A)eps)) * (A)(-clr));\n")
+# Adamax: m = beta1 m + (1 - beta1) g;  u = max(beta2 u, |g| + eps);  p -= clr * m / u
+_ew("adamax_step", "T g, float64 beta1, float64 beta2, float64 eps, float64 clr, float64 wd, "
+    "bool maximize", "T p, T m, T u",
+    _SIGNED +
+    "A mm = (A)m * (A)beta1 + gg * (A)(1 - beta1);\n"
+    "A uu = (A)u * (A)beta2;\n"
+    "A ag = fabs(gg) + (A)eps;\n"
+    "uu = (uu != uu || uu > ag) ? uu : ag;\n"
+    "m = (T)mm;\n"
+    "u = (T)uu;\n"
+    "p = (T)(pp + (mm / uu) * (A)(-clr));\n")
+# the gradient with L2 or decoupled weight decay (decay = 1 - lr * wd applied to p first)
+_DECAYED = ("A pp = (A)p;\n"
+            "A gg = maximize ? -(A)g : (A)g;\n"
+            "if (wd != 0) { if (decoupled) pp = pp * (A)decay; else gg = pp * (A)wd + gg; }\n")
+# NAdam: c_g = -lr (1 - mu) / (1 - P), c_m = -lr mu_next / (1 - P mu_next), bc2 = 1 - b2^t
+_ew("nadam_step", "T g, float64 beta1, float64 beta2, float64 eps, float64 bc2, float64 c_g, "
+    "float64 c_m, float64 wd, float64 decay, bool decoupled, bool maximize", "T p, T m, T v",
+    _DECAYED +
+    "A mm = (A)m * (A)beta1 + gg * (A)(1 - beta1);\n"
+    "A vv = (A)v * (A)beta2 + gg * gg * (A)(1 - beta2);\n"
+    "m = (T)mm;\n"
+    "v = (T)vv;\n"
+    "A d = sqrt(vv / (A)bc2) + (A)eps;\n"
+    "pp = pp + (gg / d) * (A)c_g;\n"
+    "p = (T)(pp + (mm / d) * (A)c_m);\n")
+# RAdam: adaptive (rho_t > 5): p += (m / (sqrt(v) + eps)) * c_adapt, else p += m * c_plain
+_ew("radam_step", "T g, float64 beta1, float64 beta2, float64 eps, bool adaptive, "
+    "float64 c_adapt, float64 c_plain, float64 wd, float64 decay, bool decoupled, "
+    "bool maximize", "T p, T m, T v",
+    _DECAYED +
+    "A mm = (A)m * (A)beta1 + gg * (A)(1 - beta1);\n"
+    "A vv = (A)v * (A)beta2 + gg * gg * (A)(1 - beta2);\n"
+    "m = (T)mm;\n"
+    "v = (T)vv;\n"
+    "p = (T)(adaptive ? pp + (mm / (sqrt(vv) + (A)eps)) * (A)c_adapt\n"
+    "                 : pp + mm * (A)c_plain);\n")
+# Adadelta: delta = sqrt(a + eps) / sqrt(v + eps) * g;  a = rho a + (1 - rho) delta^2
+_ew("adadelta_step", "T g, float64 rho, float64 eps, float64 lr, float64 wd, bool maximize",
+    "T p, T v, T a",
+    _SIGNED +
+    "A vv = (A)v * (A)rho + gg * gg * (A)(1 - rho);\n"
+    "A dl = sqrt((A)a + (A)eps) / sqrt(vv + (A)eps) * gg;\n"
+    "v = (T)vv;\n"
+    "a = (T)((A)a * (A)rho + dl * dl * (A)(1 - rho));\n"
+    "p = (T)(pp - dl * (A)lr);\n")
+# Rprop: per-element step sizes, grown / shrunk by the sign of g * prev (a flip skips the step)
+_ew("rprop_step", "T g, float64 etaminus, float64 etaplus, float64 lo, float64 hi, "
+    "bool maximize", "T p, T prev, T sz",
+    "A gg = maximize ? -(A)g : (A)g;\n"
+    "A pr = gg * (A)prev;\n"
+    "A f = pr > 0 ? (A)etaplus : (pr < 0 ? (A)etaminus : (A)1);\n"
+    "A z = (A)sz * f;\n"
+    "z = z < (A)lo ? (A)lo : (z > (A)hi ? (A)hi : z);\n"
+    "sz = (T)z;\n"
+    "if (pr < 0) gg = 0;\n"
+    "A sg = gg > 0 ? (A)1 : (gg < 0 ? (A)-1 : gg);\n"
+    "p = (T)((A)p - sg * z);\n"
+    "prev = (T)gg;\n")
+
 
 def params(decl: str) -> Tuple[Tuple[str, str, bool], ...]:
     """``"raw T x, int64 C"`` -> ``(("T", "x", True), ("int64", "C", False))``."""

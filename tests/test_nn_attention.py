@@ -541,3 +541,89 @@ def test_transformer_errors_and_reprs():
     act = nn.GELU()
     layer = nn.TransformerEncoderLayer(4, 2, 8, activation=act)
     assert layer.activation is act and "(activation): GELU" in repr(layer)
+
+
+# --- the decoder and the full Transformer -------------------------------------------------
+TDL_CASES = {
+    "post_norm": ({}, {}),
+    "pre_norm_gelu_masks": ({"norm_first": True, "activation": "gelu"},
+                            {"tgt_mask": "causal", "memory_mask": True, "kpm": True}),
+    "batch_first": ({"batch_first": True}, {"tgt_mask": "causal", "kpm": True}),
+    "no_bias": ({"bias": False}, {}),
+}
+
+
+@pytest.mark.parametrize("case", list(TDL_CASES))
+def test_transformer_decoder_layer_matches_torch(case):
+    torch = torch_or_skip()
+    mkw, ckw = TDL_CASES[case]
+    tm = torch.nn.TransformerDecoderLayer(4, 2, dim_feedforward=6, dropout=0.0, **mkw).double()
+    pm = nn.TransformerDecoderLayer(4, 2, dim_feedforward=6, dropout=0.0, dtype=pt.float64,
+                                    **mkw)
+    copy_weights(pm, tm)
+    assert repr(pm) == repr(tm)
+    T, S, N = 3, 5, 2
+    bf = mkw.get("batch_first", False)
+    tgt = rand(*((N, T, 4) if bf else (T, N, 4)), seed=1)
+    mem = rand(*((N, S, 4) if bf else (S, N, 4)), seed=2)
+    targs, pargs = {}, {}
+    if ckw.get("tgt_mask") == "causal":
+        m = np.triu(np.full((T, T), -np.inf), 1)
+        targs["tgt_mask"], pargs["tgt_mask"] = torch.tensor(m), pt.tensor(m)
+        targs["tgt_is_causal"] = pargs["tgt_is_causal"] = True
+    if ckw.get("memory_mask"):
+        m = np.zeros((T, S))
+        m[0, -1] = -np.inf
+        targs["memory_mask"], pargs["memory_mask"] = torch.tensor(m), pt.tensor(m)
+    if ckw.get("kpm"):
+        m = np.zeros((N, S), dtype=bool)
+        m[1, -2:] = True
+        targs["memory_key_padding_mask"] = torch.tensor(m)
+        pargs["memory_key_padding_mask"] = pt.tensor(m)
+    tt, pt_ = torch.tensor(tgt, requires_grad=True), pt.tensor(tgt, requires_grad=True)
+    tmem, pmem = torch.tensor(mem, requires_grad=True), pt.tensor(mem, requires_grad=True)
+    tout, pout = tm(tt, tmem, **targs), pm(pt_, pmem, **pargs)
+    close(to_numpy(pout), to_numpy(tout))
+    g = rand(*tout.shape, seed=3)
+    tout.backward(torch.tensor(g))
+    pout.backward(pt.tensor(g))
+    close(pt_.grad.numpy(), tt.grad.numpy())
+    close(pmem.grad.numpy(), tmem.grad.numpy())
+    same_param_grads(pm, tm)
+
+
+def test_transformer_matches_torch():
+    torch = torch_or_skip()
+    tm = torch.nn.Transformer(4, 2, num_encoder_layers=2, num_decoder_layers=2,
+                              dim_feedforward=6, dropout=0.0).double()
+    pm = nn.Transformer(4, 2, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=6,
+                        dropout=0.0, dtype=pt.float64)
+    assert repr(pm) == repr(tm)
+    assert sorted(n for n, _ in pm.named_parameters()) == \
+        sorted(n for n, _ in tm.named_parameters())
+    copy_weights(pm, tm)
+    src, tgt = rand(5, 2, 4, seed=1), rand(3, 2, 4, seed=2)
+    tmask = tm.generate_square_subsequent_mask(3, dtype=torch.float64)
+    pmask = nn.Transformer.generate_square_subsequent_mask(3, dtype=pt.float64)
+    np.testing.assert_array_equal(pmask.numpy(), tmask.numpy())
+    ts, tt = torch.tensor(src, requires_grad=True), torch.tensor(tgt)
+    ps, ptg = pt.tensor(src, requires_grad=True), pt.tensor(tgt)
+    tout = tm(ts, tt, tgt_mask=tmask)
+    pout = pm(ps, ptg, tgt_mask=pmask)
+    close(to_numpy(pout), to_numpy(tout))
+    tout.sum().backward()
+    pout.sum().backward()
+    close(ps.grad.numpy(), ts.grad.numpy())
+    same_param_grads(pm, tm)
+    with pytest.raises(ValueError, match="batch size of src"):
+        pm(pt.zeros(5, 2, 4, dtype=pt.float64), pt.zeros(3, 3, 4, dtype=pt.float64))
+    with pytest.raises(ValueError, match="must equal d_model"):
+        pm(pt.zeros(5, 2, 3, dtype=pt.float64), pt.zeros(3, 2, 3, dtype=pt.float64))
+
+
+def test_transformer_initialises_matrices_xavier_uniform():
+    pt.manual_seed(0)
+    m = nn.Transformer(8, 2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16)
+    w = m.encoder.layers[0].linear1.weight  # (16, 8): bound sqrt(6 / (16 + 8)) = 0.5
+    assert float(w.abs().max()) <= 0.5 and float(w.abs().max()) > 0.4
+    assert (m.decoder.norm.weight == 1).all()  # 1-D parameters keep their own init

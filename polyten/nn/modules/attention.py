@@ -24,7 +24,8 @@ from .dropout import Dropout
 from .linear import Linear, _empty
 from .module import Module
 
-__all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
+__all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+           "TransformerDecoderLayer", "TransformerDecoder", "Transformer"]
 
 
 class NonDynamicallyQuantizableLinear(Linear):
@@ -330,3 +331,201 @@ class TransformerEncoder(Module):
         if self.norm is not None:
             out = self.norm(out)
         return out
+
+
+class TransformerDecoderLayer(Module):
+    r"""Self-attention, attention over the encoder's output (``memory``) and a feed-forward
+    network, each in a residual block with layer norm (``torch.nn.TransformerDecoderLayer``)::
+
+        norm_first=False:  x = norm1(x + sa(x));  x = norm2(x + mha(x, mem));
+                           x = norm3(x + ff(x))
+        norm_first=True:   x = x + sa(norm1(x));  x = x + mha(norm2(x), mem);
+                           x = x + ff(norm3(x))
+
+    Parameters as :class:`TransformerEncoderLayer`.  Call ``layer(tgt, memory, tgt_mask=None,
+    memory_mask=None, tgt_key_padding_mask=None, memory_key_padding_mask=None,
+    tgt_is_causal=False, memory_is_causal=False)``.
+    """
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation="relu", layer_norm_eps: float = 1e-5,
+                 batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        layer_norm = _layer_norm_class()
+        kw = dict(device=device, dtype=dtype)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            batch_first=batch_first, **kw)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                 batch_first=batch_first, **kw)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = layer_norm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = layer_norm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm3 = layer_norm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
+        self.activation = _activation_fn(activation)
+
+    def _check(self, name, x):
+        me = (f"TransformerDecoderLayer(d_model={self.self_attn.embed_dim}, "
+              f"nhead={self.self_attn.num_heads})")
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{me}: {name} must be a tensor, got {describe(x)}")
+        d = self.self_attn.embed_dim
+        if x.ndim not in (2, 3) or x.shape[-1] != d:
+            layout = "(N, L, E)" if self.self_attn.batch_first else "(L, N, E)"
+            raise ValueError(f"{me}: expected {name} of shape {layout} (or unbatched (L, E)) "
+                             f"with E = d_model = {d}, got shape {fmt_shape(x.shape)}")
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal: bool = False,
+                memory_is_causal: bool = False):
+        self._check("tgt", tgt)
+        self._check("memory", memory)
+        x = tgt
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            x = x + self._mha_block(self.norm2(x), memory, memory_mask,
+                                    memory_key_padding_mask, memory_is_causal)
+            x = x + self._ff_block(self.norm3(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask,
+                                              tgt_is_causal))
+            x = self.norm2(x + self._mha_block(x, memory, memory_mask,
+                                               memory_key_padding_mask, memory_is_causal))
+            x = self.norm3(x + self._ff_block(x))
+        return x
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                           is_causal=is_causal, need_weights=False)[0]
+        return self.dropout1(x)
+
+    def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal):
+        x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask,
+                                key_padding_mask=key_padding_mask, is_causal=is_causal,
+                                need_weights=False)[0]
+        return self.dropout2(x)
+
+    def _ff_block(self, x):
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return self.dropout3(x)
+
+
+class TransformerDecoder(Module):
+    r"""A stack of ``num_layers`` copies of ``decoder_layer`` (each with its own parameters),
+    optionally followed by ``norm``.
+
+    Call ``decoder(tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+    memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False)``; with
+    ``tgt_is_causal=None`` a ``tgt_mask`` equal to the causal mask is detected (as PyTorch).
+    """
+
+    def __init__(self, decoder_layer, num_layers: int, norm=None):
+        super().__init__()
+        if not isinstance(decoder_layer, Module):
+            raise TypeError(f"TransformerDecoder: decoder_layer must be a Module, got "
+                            f"{describe(decoder_layer)}")
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
+            raise ValueError(f"TransformerDecoder: num_layers must be a non-negative int, got "
+                             f"{num_layers!r}")
+        self.layers = ModuleList([copy.deepcopy(decoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=None,
+                memory_is_causal: bool = False):
+        if tgt_is_causal is None:
+            batch_first = bool(self.layers) and getattr(
+                getattr(self.layers[0], "self_attn", None), "batch_first", False)
+            seq = None
+            if isinstance(tgt, Tensor) and tgt.ndim in (2, 3):
+                seq = tgt.shape[1] if (batch_first and tgt.ndim == 3) else tgt.shape[0]
+            tgt_is_causal = seq is not None and _mask_is_causal(tgt_mask, seq)
+        out = tgt
+        for mod in self.layers:
+            out = mod(out, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                      tgt_key_padding_mask=tgt_key_padding_mask,
+                      memory_key_padding_mask=memory_key_padding_mask,
+                      tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+        if self.norm is not None:
+            out = self.norm(out)
+        return out
+
+
+class Transformer(Module):
+    r"""The encoder-decoder Transformer (``torch.nn.Transformer``): ``num_encoder_layers``
+    :class:`TransformerEncoderLayer` and ``num_decoder_layers`` :class:`TransformerDecoderLayer`,
+    each stack ending in a layer norm; the parameters with more than one dim are initialised
+    with Xavier-uniform.  ``custom_encoder`` / ``custom_decoder`` replace the stacks.
+
+    Call ``transformer(src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
+    src_key_padding_mask=None, tgt_key_padding_mask=None, memory_key_padding_mask=None,
+    src_is_causal=None, tgt_is_causal=None, memory_is_causal=False)``.
+    """
+
+    def __init__(self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
+                 num_decoder_layers: int = 6, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation="relu", custom_encoder=None,
+                 custom_decoder=None, layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        layer_norm = _layer_norm_class()
+        kw = dict(device=device, dtype=dtype)
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            layer = TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, activation,
+                                            layer_norm_eps, batch_first, norm_first, bias, **kw)
+            self.encoder = TransformerEncoder(layer, num_encoder_layers,
+                                              layer_norm(d_model, eps=layer_norm_eps,
+                                                         bias=bias, **kw))
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            layer = TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout, activation,
+                                            layer_norm_eps, batch_first, norm_first, bias, **kw)
+            self.decoder = TransformerDecoder(layer, num_decoder_layers,
+                                              layer_norm(d_model, eps=layer_norm_eps,
+                                                         bias=bias, **kw))
+        self.d_model = d_model
+        self.nhead = nhead
+        self.batch_first = batch_first
+        from .. import init
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
+                src_key_padding_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
+                memory_is_causal: bool = False):
+        for name, x in (("src", src), ("tgt", tgt)):
+            if not isinstance(x, Tensor):
+                raise TypeError(f"Transformer: {name} must be a tensor, got {describe(x)}")
+        if src.ndim == 3 and tgt.ndim == 3:
+            b = 0 if self.batch_first else 1
+            if src.shape[b] != tgt.shape[b]:
+                raise ValueError(f"Transformer: the batch size of src ({src.shape[b]}) and tgt "
+                                 f"({tgt.shape[b]}) must be equal")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise ValueError(f"Transformer: the feature size of src ({src.shape[-1]}) and tgt "
+                             f"({tgt.shape[-1]}) must equal d_model ({self.d_model})")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device=None, dtype=None):
+        """The (sz, sz) causal mask: ``-inf`` above the diagonal, 0 elsewhere."""
+        from ...api.creation import full
+        from ...api.shape import triu
+        return triu(full((sz, sz), float("-inf"), dtype=dtype, device=device), 1)

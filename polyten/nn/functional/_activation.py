@@ -29,7 +29,8 @@ from ...dispatch.dispatcher import kernels, register_default
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "gelu", "silu", "elu", "elu_",
            "selu", "celu", "sigmoid", "tanh", "softmax", "log_softmax", "softmin", "softplus",
            "hardtanh", "hardtanh_", "logsigmoid", "softsign", "mish", "hardsigmoid",
-           "hardswish", "tanhshrink", "threshold", "glu", "prelu", "hardshrink", "softshrink"]
+           "hardswish", "tanhshrink", "threshold", "glu", "prelu", "hardshrink", "softshrink",
+           "rrelu", "gumbel_softmax"]
 
 _where = _ew.where
 _exp = _ew.exp
@@ -342,6 +343,44 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be non-negative, got {lambd}")
     return _where(input > lambd, input - lambd, _where(input < -lambd, input + lambd, 0.0))
+
+
+def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """Randomized leaky ReLU: in training each negative element is scaled by a slope drawn
+    uniformly from ``[lower, upper]``; in evaluation by ``(lower + upper) / 2``."""
+    _floating("rrelu", input)
+    if not 0 <= lower <= upper:
+        raise ValueError(f"rrelu: expected 0 <= lower <= upper, got lower={lower} and "
+                         f"upper={upper}")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    from ...api.random import rand_like
+    slope = rand_like(input) * (upper - lower) + lower
+    out = _where(input >= 0, input, input * slope)
+    if inplace:
+        from ...api.inplace import copy_
+        return copy_(input, out)
+    return out
+
+
+def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """A sample of the Gumbel-softmax distribution: ``softmax((logits + g) / tau)`` with
+    Gumbel(0, 1) noise ``g``; ``hard=True`` returns the one-hot argmax in the forward pass and
+    the soft sample's gradient in the backward (straight-through)."""
+    _floating("gumbel_softmax", logits)
+    from ...api.random import rand_like
+    # -log(E) with E ~ Exp(1) = -log(-log(U)): Gumbel(0, 1)
+    u = rand_like(logits)
+    gumbels = -_ew.log(-_ew.log(u.clamp(min=1e-300 if logits.dtype.itemsize == 8 else 1e-38)))
+    y_soft = softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    from ...api.creation import zeros_like
+    index = y_soft.argmax(dim, keepdim=True)
+    y_hard = zeros_like(logits).scatter(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
 
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:

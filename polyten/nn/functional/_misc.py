@@ -19,7 +19,7 @@ from ...dispatch.dispatcher import kernels, register_default
 from ...dispatch.errors import fmt_shape
 
 __all__ = ["linear", "bilinear", "identity", "dropout", "dropout1d", "dropout2d", "dropout3d",
-           "alpha_dropout", "feature_alpha_dropout", "embedding", "one_hot"]
+           "alpha_dropout", "feature_alpha_dropout", "embedding", "embedding_bag", "one_hot"]
 
 _PROMOTE = _dt._PROMOTE
 
@@ -340,3 +340,94 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
         d = out.detach()
         out = d + (out - d) * s  # the same values; the gradient is divided by the count
     return out.reshape(shape + (ws[1],))
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float = 2,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights=None, include_last_offset: bool = False,
+                  padding_idx=None) -> Tensor:
+    """Sums, means or maxima of bags of embeddings, without building the per-index
+    embeddings' tensor of bags first (``torch.nn.functional.embedding_bag``).
+
+    ``input`` is (B, L) -- B bags of L indices -- or 1-D with ``offsets`` (B,) the start of
+    each bag (``include_last_offset``: B + 1 entries, the last one the end).  Entries equal to
+    ``padding_idx`` are left out (and out of a mean's count); an empty bag gives zeros.
+    ``per_sample_weights`` (``input``'s shape) scale each entry, with ``mode='sum'`` only.
+    With 1-D input, ``mode='max'`` reads the longest bag's length on the host.
+    """
+    from ...api.creation import arange, zeros
+    from ...api.indexing import searchsorted
+    from ...api.shape import cat
+    op = "embedding_bag"
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"{op}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: input and weight must be tensors")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"{op}: per_sample_weights are only supported with "
+                                  f"mode='sum', got mode={mode!r}")
+    pidx = _padding_index(padding_idx, weight.shape[0], op) if weight.ndim == 2 else None
+    emb = embedding(input, weight, None, max_norm, norm_type, scale_grad_by_freq, sparse)
+    w = emb._dtype
+    keep = None if pidx is None else (input != pidx)
+    if per_sample_weights is not None:
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(f"{op}: per_sample_weights must have the input's shape "
+                             f"{fmt_shape(input.shape)}, got "
+                             f"{fmt_shape(per_sample_weights.shape)}")
+        emb = emb * per_sample_weights.to(w).unsqueeze(-1)
+    if keep is not None:
+        emb = emb * keep.to(w).unsqueeze(-1)
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError(f"{op}: offsets must be None with a 2-D input (each row is a "
+                             f"bag), got a tensor")
+        n_bag, length = input.shape
+        count = keep.to(w).sum(1) if keep is not None else None
+        if mode == "sum":
+            return emb.sum(1)
+        if mode == "mean":
+            if count is None:
+                return emb.mean(1) if length else zeros((n_bag, weight.shape[1]), dtype=w,
+                                                        device=weight.device)
+            return emb.sum(1) / count.clamp(min=1).unsqueeze(-1)
+        if length == 0:
+            return zeros((n_bag, weight.shape[1]), dtype=w, device=weight.device)
+        vals = emb if keep is None else _ew.where(keep.unsqueeze(-1), emb, float("-inf"))
+        best = vals.amax(1)
+        return _ew.where(_ew.isinf(best) & (best < 0), 0.0, best) if keep is not None \
+            else best
+    if input.ndim != 1 or offsets is None or not isinstance(offsets, Tensor) or \
+            offsets.ndim != 1:
+        raise ValueError(f"{op}: a 1-D input needs 1-D offsets (the start of each bag); got "
+                         f"input of shape {fmt_shape(input.shape)} and offsets "
+                         f"{'None' if offsets is None else fmt_shape(offsets.shape)}")
+    n = input.shape[0]
+    offs = offsets.to(_dt.int64)
+    if include_last_offset:
+        starts, ends = offs[:-1], offs[1:]
+    else:
+        starts = offs
+        ends = cat([offs[1:], arange(n, n + 1, device=offs.device)])
+    n_bag = starts.shape[0]
+    dim = weight.shape[1]
+    if mode in ("sum", "mean"):
+        bag = searchsorted(starts, arange(n, device=offs.device), right=True) - 1
+        bag = bag.clamp(min=0)
+        total = zeros((n_bag, dim), dtype=w, device=weight.device).index_add(0, bag, emb)
+        if mode == "sum":
+            return total
+        ones = keep.to(w) if keep is not None else emb.new_ones((n,))
+        count = zeros((n_bag,), dtype=w, device=weight.device).index_add(0, bag, ones)
+        return total / count.clamp(min=1).unsqueeze(-1)
+    lengths = ends - starts
+    longest = int(lengths.amax().item()) if n_bag else 0
+    if longest <= 0:
+        return zeros((n_bag, dim), dtype=w, device=weight.device)
+    pos = starts.unsqueeze(1) + arange(longest, device=offs.device).unsqueeze(0)
+    inside = pos < ends.unsqueeze(1)
+    if keep is not None:
+        inside = inside & keep[pos.clamp(max=n - 1)]
+    vals = emb[pos.clamp(max=n - 1)]
+    best = _ew.where(inside.unsqueeze(-1), vals, float("-inf")).amax(1)
+    return _ew.where(inside.any(1).unsqueeze(-1), best, 0.0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 
 from ...api._core import Tensor, describe
+from ...api import dtypes as _dt
 from ...api.dtypes import iinfo
 from ...autograd.grad_mode import grad_enabled as _grad_on
 from ...autograd.graph import record as _record
@@ -26,7 +27,9 @@ from ._conv import _ntuple, _prod, _spatial_pads, _windows, _xs
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
            "adaptive_max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-           "max_pool3d_with_indices"]
+           "max_pool3d_with_indices", "adaptive_avg_pool3d", "adaptive_max_pool3d",
+           "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_unpool1d", "max_unpool2d",
+           "max_unpool3d"]
 
 _LAYOUT = {1: "L", 2: "H, W", 3: "D, H, W"}
 
@@ -415,3 +418,91 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max pooling of ``input`` (N, C, H, W) or (C, H, W) to ``output_size``; indices are
     flat ``h * W + w`` positions in each (n, c) plane."""
     return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+def adaptive_avg_pool3d(input, output_size) -> Tensor:
+    """Average pooling of ``input`` (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (an
+    int or a triple, None entries keep that dim)."""
+    return _adaptive_avg("adaptive_avg_pool3d", 3, input, output_size)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Max pooling of ``input`` (N, C, D, H, W) or (C, D, H, W) to ``output_size``; indices
+    are flat ``(d * H + h) * W + w`` positions in each (n, c) volume."""
+    return _adaptive_max("adaptive_max_pool3d", 3, input, output_size, return_indices)
+
+
+# ---------------------------------------------------------------------------- lp_pool ---
+def _lp_pool(op, m, input, norm_type, kernel_size, stride, ceil_mode):
+    from ...api.elementwise import abs as _abs, relu, sign
+    kernel = _ntuple(op, "kernel_size", kernel_size, m, 1)
+    p = float(norm_type)
+    out = _avg_pool_nd(op, m, input ** p, kernel, stride, 0, ceil_mode, True, None)
+    # PyTorch's form: sign(out) * relu(|out|) keeps the negative averages (odd p) at 0
+    return (sign(out) * relu(_abs(out))).mul(_prod(kernel)) ** (1.0 / p)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor:
+    """Power-average pooling: ``(sum over the window of x**p) ** (1 / p)``."""
+    return _lp_pool("lp_pool1d", 1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor:
+    """2-D :func:`lp_pool1d`."""
+    return _lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor:
+    """3-D :func:`lp_pool1d`."""
+    return _lp_pool("lp_pool3d", 3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+# ------------------------------------------------------------------------- max_unpool ---
+def _max_unpool(op, m, input, indices, kernel_size, stride, padding, output_size):
+    from ...api.creation import zeros
+    x, batched = _input(op, input, m)
+    if not isinstance(indices, Tensor) or tuple(indices.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: indices must be a tensor of the input's shape "
+                         f"{fmt_shape(input.shape)} (from max_pool{m}d(return_indices=True))")
+    idx = indices if batched else indices.unsqueeze(0)
+    kernel = _ntuple(op, "kernel_size", kernel_size, m, 1)
+    stride = _stride(op, stride, kernel, m)
+    padding = _ntuple(op, "padding", padding, m, 0)
+    default = tuple((i - 1) * s - 2 * p + k for i, s, p, k in
+                    zip(x.shape[2:], stride, padding, kernel))
+    if output_size is None:
+        size = default
+    else:
+        size = tuple(output_size)[-m:]
+        if len(size) != m:
+            raise ValueError(f"{op}: output_size must have {m} (or {m + 2}) entries, got "
+                             f"{output_size!r}")
+        for d, (o, dflt, s) in enumerate(zip(size, default, stride)):
+            if not dflt - s < o < dflt + s:
+                raise ValueError(f"{op}: output_size {tuple(size)} is invalid: dim {d} must "
+                                 f"be within ({dflt - s}, {dflt + s})")
+    n, c = x.shape[0], x.shape[1]
+    plane = _prod(size)
+    flat = zeros((n, c, plane), dtype=x.dtype, device=x.device)
+    out = flat.scatter(2, idx.reshape(n, c, -1).to(_dt.int64), x.reshape(n, c, -1))
+    out = out.reshape((n, c) + tuple(size))
+    return out if batched else out.squeeze(0)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of :func:`max_pool1d`: each value put back at its index, zeros
+    elsewhere."""
+    return _max_unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding,
+                       output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of :func:`max_pool2d` (see :func:`max_unpool1d`)."""
+    return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding,
+                       output_size)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of :func:`max_pool3d` (see :func:`max_unpool1d`)."""
+    return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding,
+                       output_size)

@@ -9,7 +9,7 @@ from .module import Module
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "ELU", "SELU", "CELU", "Sigmoid",
            "Tanh", "Softmax", "LogSoftmax", "Softmin", "Softmax2d", "Softplus", "Hardtanh",
            "LogSigmoid", "Softsign", "Mish", "Hardsigmoid", "Hardswish", "Tanhshrink",
-           "Threshold", "GLU", "PReLU", "Hardshrink", "Softshrink"]
+           "Threshold", "GLU", "PReLU", "Hardshrink", "Softshrink", "RReLU"]
 
 
 def _inplace_repr(inplace: bool) -> str:
@@ -379,3 +379,19 @@ class Softshrink(Module):
 
     def extra_repr(self) -> str:
         return f"{self.lambd}"
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU: random negative slopes in ``[lower, upper]`` while training,
+    their mean in evaluation."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False):
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace
+                                                            else "")

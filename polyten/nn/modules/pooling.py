@@ -8,7 +8,9 @@ from .module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
            "AdaptiveAvgPool1d",
-           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unfold", "Fold"]
+           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unfold", "Fold",
+           "AdaptiveAvgPool3d", "AdaptiveMaxPool3d", "LPPool1d", "LPPool2d", "LPPool3d",
+           "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"]
 
 
 class _Wrapped(Module):
@@ -203,3 +205,91 @@ class Fold(_Wrapped):
     def forward(self, input):
         return self._call(F.fold, input, self.output_size, self.kernel_size, self.dilation,
                           self.padding, self.stride)
+
+
+class AdaptiveAvgPool3d(_Adaptive):
+    """Average pooling of (N, C, D, H, W) inputs to a fixed output size."""
+
+    def forward(self, input):
+        return self._call(F.adaptive_avg_pool3d, input, self.output_size)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMax):
+    """Max pooling of (N, C, D, H, W) inputs to a fixed output size."""
+
+    def forward(self, input):
+        return self._call(F.adaptive_max_pool3d, input, self.output_size, self.return_indices)
+
+
+class _LPPoolNd(_Wrapped):
+    _fn = None
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+    def forward(self, input):
+        return self._call(type(self)._fn, input, self.norm_type, self.kernel_size, self.stride,
+                          self.ceil_mode)
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling over (N, C, L) inputs; see :func:`polyten.nn.functional.lp_pool1d`."""
+
+    _fn = staticmethod(F.lp_pool1d)
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling over (N, C, H, W) inputs."""
+
+    _fn = staticmethod(F.lp_pool2d)
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling over (N, C, D, H, W) inputs."""
+
+    _fn = staticmethod(F.lp_pool3d)
+
+
+class _MaxUnpoolNd(_Wrapped):
+    _m = 1
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        m = self._m
+        tup = (lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * m)
+        self.kernel_size = tup(kernel_size)
+        self.stride = tup(stride if stride is not None else kernel_size)
+        self.padding = tup(padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, input, indices, output_size=None):
+        fn = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[self._m - 1]
+        return self._call(fn, input, indices, self.kernel_size, self.stride, self.padding,
+                          output_size)
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool1d` (values back at their indices, zeros
+    elsewhere)."""
+
+    _m = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool2d`."""
+
+    _m = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool3d`."""
+
+    _m = 3

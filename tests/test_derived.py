@@ -207,3 +207,74 @@ def test_methods_and_errors():
         x.masked_scatter(pt.ones(3, 4), x)
     with pytest.raises(ValueError, match="combinations: expected a 1-D"):
         pt.combinations(x)
+
+
+@pytest.mark.parametrize("fn", ["cummax", "cummin"])
+def test_cummax_cummin(fn):
+    a = np.array([[1.0, 3.0, 2.0, 3.0, 0.5, np.nan, 4.0, np.nan, -1.0],
+                  [2.0, 2.0, 1.0, 5.0, 5.0, 0.0, 7.0, 7.0, 6.0]])
+    pv, pi = getattr(pt, fn)(pt.tensor(a), 1)
+    tv, ti = getattr(torch, fn)(torch.tensor(a), 1)
+    np.testing.assert_array_equal(pv.numpy(), tv.numpy())
+    np.testing.assert_array_equal(pi.numpy(), ti.numpy())
+    ints = np.random.default_rng(3).integers(0, 4, (3, 17))
+    for d in (0, 1):
+        pv, pi = getattr(pt, fn)(pt.tensor(ints), d)
+        tv, ti = getattr(torch, fn)(torch.tensor(ints), d)
+        np.testing.assert_array_equal(pv.numpy(), tv.numpy())
+        np.testing.assert_array_equal(pi.numpy(), ti.numpy())
+    x = _r(4, 6)
+    _check(lambda t: getattr(t, fn)(0).values, lambda t: getattr(t, fn)(0).values, (x,))
+
+
+def test_logcumsumexp_is_stable_and_differentiable():
+    a = np.array([[-1000.0, 0.0, 1000.0, 1.0, -5.0]])
+    np.testing.assert_allclose(pt.logcumsumexp(pt.tensor(a), 1).numpy(),
+                               torch.logcumsumexp(torch.tensor(a), 1).numpy(), rtol=1e-12)
+    _check(lambda t: pt.logcumsumexp(t, 0), lambda t: torch.logcumsumexp(t, 0),
+           (_r(7, 3),))
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, float("inf")])
+def test_cdist(p):
+    a, b = _r(2, 5, 3), _r(2, 4, 3, seed=1)
+    b[0, 0] = a[0, 1]  # a zero distance: gradient 0 there, as torch
+    _check(lambda x, y: pt.cdist(x, y, p), lambda x, y: torch.cdist(x, y, p), (a, b))
+
+
+def test_nanmedian():
+    a = np.array([[3.0, np.nan, 1.0, 2.0], [np.nan, np.nan, np.nan, np.nan],
+                  [4.0, 1.0, 2.0, 3.0]])
+    pv, pi = pt.nanmedian(pt.tensor(a), 1)
+    tv, ti = torch.nanmedian(torch.tensor(a), 1)
+    np.testing.assert_array_equal(pv.numpy(), tv.numpy())
+    np.testing.assert_array_equal(pi.numpy()[[0, 2]], ti.numpy()[[0, 2]])
+    assert pt.nanmedian(pt.tensor(a)).item() == torch.nanmedian(torch.tensor(a)).item()
+    assert pt.nanmedian(pt.tensor(a), 1, keepdim=True).values.shape == (3, 1)
+    _check(lambda t: t.nanmedian(0).values, lambda t: t.nanmedian(0).values, (_r(5, 3),))
+
+
+def test_unique_consecutive():
+    a = np.array([1, 1, 2, 2, 3, 1, 1, 2])
+    for kw in ({}, {"return_inverse": True}, {"return_counts": True},
+               {"return_inverse": True, "return_counts": True}):
+        got = pt.unique_consecutive(pt.tensor(a), **kw)
+        want = torch.unique_consecutive(torch.tensor(a), **kw)
+        got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.numpy(), w.numpy())
+    m = np.array([[1, 1, 2, 2, 2], [0, 0, 1, 1, 3]])
+    for d in (0, 1):
+        got = pt.unique_consecutive(pt.tensor(m), return_counts=True, dim=d)
+        want = torch.unique_consecutive(torch.tensor(m), return_counts=True, dim=d)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+def test_tensor_unfold():
+    a = _r(3, 10)
+    for dim, size, step in [(1, 4, 2), (0, 2, 1), (1, 10, 3), (-1, 1, 4)]:
+        _check(lambda t: t.unfold(dim, size, step), lambda t: t.unfold(dim, size, step),
+               (a,))
+    with pytest.raises(ValueError, match=r"unfold: size \(11\) must be in \[0, 10\]"):
+        pt.tensor(a).unfold(1, 11, 1)

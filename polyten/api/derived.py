@@ -15,6 +15,7 @@ import operator
 from collections import namedtuple
 
 from . import dtypes as _dt
+from ..autograd.grad_mode import no_grad as _no_grad
 from ._core import Tensor, describe, normalize_dim
 
 __all__ = ["addmm", "addmv", "addbmm", "baddbmm", "frac", "sgn", "logit", "xlogy", "sinc",
@@ -22,10 +23,14 @@ __all__ = ["addmm", "addmv", "addbmm", "baddbmm", "frac", "sgn", "logit", "xlogy
            "cumulative_trapezoid", "cov", "corrcoef", "tril_indices", "triu_indices",
            "bincount", "bucketize", "histc", "index_fill", "masked_scatter", "renorm",
            "cartesian_prod", "combinations", "block_diag", "vander", "diagflat", "diag_embed",
-           "hsplit", "vsplit", "dsplit"]
+           "hsplit", "vsplit", "dsplit", "cdist", "cummax", "cummin", "logcumsumexp",
+           "nanmedian", "unique_consecutive"]
 
 AminmaxResult = namedtuple("aminmax", ("min", "max"))
 KthvalueResult = namedtuple("kthvalue", ("values", "indices"))
+CummaxResult = namedtuple("cummax", ("values", "indices"))
+CumminResult = namedtuple("cummin", ("values", "indices"))
+NanmedianResult = namedtuple("nanmedian", ("values", "indices"))
 
 
 def _pt():
@@ -662,7 +667,185 @@ def vander(x, N=None, increasing=False) -> Tensor:
     return pt.stack(cols, 1)
 
 
+# --- scans, distances, windows ------------------------------------------------------------
+def _shifted(x, d, s, fill):
+    """``x`` shifted by ``s`` along ``d`` (towards higher indices), ``fill`` in front."""
+    pt = _pt()
+    n = x.shape[d]
+    front = pt.full(x.shape[:d] + (builtins.min(s, n),) + x.shape[d + 1:], fill,
+                    dtype=x.dtype, device=x.device)
+    return pt.cat([front, x.narrow(d, 0, n - s)], d) if s < n else front
+
+
+def _cum_extreme(op, input, dim, larger: bool):
+    """Running max (min) and its index -- the latest position on ties, NaN propagating (the
+    latest NaN's position), as torch -- by log-step doubling over ``dim``; the values are
+    gathered at the indices, so the gradient goes to the chosen element."""
+    pt = _pt()
+    x = _tensor(input, op)
+    if x.dtype.is_complex:
+        raise TypeError(f"{op}: complex tensors have no order")
+    if x.ndim == 0:
+        return x.clone(), pt.zeros((), dtype=_dt.int64, device=x.device)
+    d = normalize_dim(dim, x.ndim, op)
+    n = x.shape[d]
+    shape = [1] * x.ndim
+    shape[d] = n
+    with _no_grad():
+        v = x.detach()
+        idx = pt.arange(n, device=x.device).reshape(shape).expand(x.shape).clone()
+        floating = v.dtype.is_floating_point
+        s = 1
+        while s < n:
+            pv = _shifted(v, d, s, float("nan") if floating else 0)
+            pi = _shifted(idx, d, s, -1)
+            valid = pi >= 0
+            # keep the current pair unless the earlier one wins: a NaN against a number,
+            # or a strictly better number (a later NaN, like a later tie, replaces it)
+            better = (pv > v) if larger else (pv < v)
+            if floating:
+                nan_p, nan_v = pt.isnan(pv), pt.isnan(v)
+                earlier_wins = valid & ~nan_v & (nan_p | better)
+            else:
+                earlier_wins = valid & better
+            v = pt.where(earlier_wins, pv, v)
+            idx = pt.where(earlier_wins, pi, idx)
+            s *= 2
+    return pt.take_along_dim(x, idx, d), idx
+
+
+def cummax(input, dim):
+    """The running maximum along ``dim`` and where it was found (the latest position among
+    equal values; NaN propagates), as a named tuple ``(values, indices)``."""
+    v, i = _cum_extreme("cummax", input, dim, True)
+    return CummaxResult(v, i)
+
+
+def cummin(input, dim):
+    """The running minimum along ``dim`` and where it was found (see :func:`cummax`)."""
+    v, i = _cum_extreme("cummin", input, dim, False)
+    return CumminResult(v, i)
+
+
+def logcumsumexp(input, dim) -> Tensor:
+    """``log(cumsum(exp(x)))`` along ``dim`` without overflow: pairwise ``logaddexp`` by
+    log-step doubling (differentiable through it)."""
+    pt = _pt()
+    x = _tensor(input, "logcumsumexp")
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
+        x = x.to(_dt.get_default_dtype())
+    if x.ndim == 0:
+        return x.clone()
+    d = normalize_dim(dim, x.ndim, "logcumsumexp")
+    n = x.shape[d]
+    y = x
+    s = 1
+    while s < n:
+        y = pt.cat([y.narrow(d, 0, s), pt.logaddexp(y.narrow(d, s, n - s),
+                                                    y.narrow(d, 0, n - s))], d)
+        s *= 2
+    return y
+
+
+def cdist(x1, x2, p: float = 2.0, compute_mode=None) -> Tensor:
+    """Pairwise ``p``-norm distances between the rows of ``x1`` (..., P, M) and ``x2`` (...,
+    R, M): (..., P, R).  Computed from the differences (exact; memory P R M), with the
+    gradient 0 at distance 0, as torch."""
+    pt = _pt()
+    a, b = _tensor(x1, "cdist"), _tensor(x2, "cdist")
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"cdist: x1 (..., P, M) and x2 (..., R, M) must have the same last "
+                         f"dim, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if p < 0:
+        raise ValueError(f"cdist: p must be non-negative, got {p}")
+    diff = a.unsqueeze(-2) - b.unsqueeze(-3)
+    return pt.linalg.vector_norm(diff, p, dim=-1)
+
+
+def nanmedian(input, dim=None, keepdim=False):
+    """The median ignoring NaN (the lower of the two middle values), over all elements or
+    along ``dim`` (then a named tuple ``(values, indices)``); all-NaN slices give NaN."""
+    pt = _pt()
+    x = _tensor(input, "nanmedian")
+    if dim is None:
+        flat = x.reshape(-1)
+        if not flat.shape[0]:
+            return pt.full((), float("nan"), dtype=x.dtype, device=x.device)
+        r = nanmedian(flat, 0)
+        return r.values
+    d = normalize_dim(dim, builtins.max(x.ndim, 1), "nanmedian")
+    src = x if x.ndim else x.reshape(1)
+    s = pt.sort(src, dim=d, stable=True)  # NaN last
+    valid = (~pt.isnan(src)).to(_dt.int64).sum(d, keepdim=True)
+    k = ((valid - 1).clamp(min=0)) // 2
+    v = pt.take_along_dim(s.values, k, d)
+    i = pt.take_along_dim(s.indices, k, d)
+    if not keepdim or x.ndim == 0:
+        v, i = v.squeeze(d), i.squeeze(d)
+    return NanmedianResult(v, i)
+
+
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """Collapse runs of equal consecutive elements (of the flattened input, or slices along
+    ``dim``), as ``torch.unique_consecutive``; the output size depends on the values, so they
+    are read on the host."""
+    pt = _pt()
+    x = _tensor(input, "unique_consecutive")
+    if dim is None:
+        flat = x.reshape(-1)
+        n = flat.shape[0]
+        change = pt.ones(n, dtype=_dt.bool, device=x.device)
+        if n > 1:
+            change = pt.cat([change[:1], flat[1:] != flat[:-1]])
+        values = flat[change]
+    else:
+        d = normalize_dim(dim, x.ndim, "unique_consecutive")
+        n = x.shape[d]
+        change = pt.ones(n, dtype=_dt.bool, device=x.device)
+        if n > 1:
+            other = tuple(i for i in range(x.ndim) if i != d)
+            neq = x.narrow(d, 1, n - 1) != x.narrow(d, 0, n - 1)
+            change = pt.cat([change[:1], neq.any(other) if other else neq])
+        values = x.index_select(d, pt.nonzero(change).reshape(-1))
+    out = [values]
+    if return_inverse or return_counts:
+        group = pt.cumsum(change.to(_dt.int64), 0) - 1
+        if return_inverse:
+            out.append(group.reshape(x.shape) if dim is None else group)
+        if return_counts:
+            m = values.shape[0] if dim is None else values.shape[d]
+            out.append(pt.zeros(m, dtype=_dt.int64, device=x.device).index_add(
+                0, group, pt.ones_like(group)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _unfold(self, dimension, size, step) -> Tensor:
+    """All windows of ``size`` elements, every ``step``, along ``dimension``: that dim becomes
+    the number of windows and a new last dim of ``size`` holds each window
+    (``torch.Tensor.unfold``)."""
+    pt = _pt()
+    x = self
+    d = normalize_dim(dimension, builtins.max(x.ndim, 1), "unfold")
+    n = x.shape[d] if x.ndim else 1
+    size, step = operator.index(size), operator.index(step)
+    if size > n or size < 0:
+        raise ValueError(f"unfold: size ({size}) must be in [0, {n}] (the size of dimension "
+                         f"{d})")
+    if step <= 0:
+        raise ValueError(f"unfold: step must be positive, got {step}")
+    if x.ndim == 0:
+        return x.reshape(1)
+    count = (n - size) // step + 1
+    idx = (pt.arange(count, device=x.device)[:, None] * step +
+           pt.arange(size, device=x.device)[None, :]).reshape(-1)
+    picked = x.index_select(d, idx)
+    picked = picked.reshape(x.shape[:d] + (count, size) + x.shape[d + 1:])
+    return picked.movedim(d + 1, -1)
+
+
 TENSOR_METHODS = {
+    "cummax": cummax, "cummin": cummin, "logcumsumexp": logcumsumexp,
+    "nanmedian": nanmedian, "unique_consecutive": unique_consecutive, "unfold": _unfold,
     "addmm": addmm, "addmv": addmv, "addbmm": addbmm, "baddbmm": baddbmm, "frac": frac,
     "sgn": sgn, "logit": logit, "xlogy": xlogy, "sinc": sinc, "heaviside": heaviside,
     "rot90": rot90, "aminmax": aminmax, "msort": msort, "kthvalue": kthvalue,

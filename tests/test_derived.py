@@ -278,3 +278,31 @@ def test_tensor_unfold():
                (a,))
     with pytest.raises(ValueError, match=r"unfold: size \(11\) must be in \[0, 10\]"):
         pt.tensor(a).unfold(1, 11, 1)
+
+
+def test_small_elementwise_compositions():
+    a = np.array([1.0, np.nan, 3.0, np.nan, -0.5])
+    b = np.array([2.0, 1.0, np.nan, np.nan, -0.7])
+    for fn in ("fmax", "fmin"):
+        np.testing.assert_array_equal(getattr(pt, fn)(pt.tensor(a), pt.tensor(b)).numpy(),
+                                      getattr(torch, fn)(torch.tensor(a), torch.tensor(b)))
+    e = np.array([3, -1, 0, 10])
+    np.testing.assert_array_equal(pt.ldexp(pt.tensor(b[:4] * 0 + 1.5), pt.tensor(e)).numpy(),
+                                  torch.ldexp(torch.tensor(b[:4] * 0 + 1.5),
+                                              torch.tensor(e)).numpy())
+    d = np.array([0.0, 90.0, -180.0, 45.5])
+    np.testing.assert_allclose(pt.deg2rad(pt.tensor(d)).numpy(),
+                               torch.deg2rad(torch.tensor(d)).numpy(), rtol=1e-15)
+    np.testing.assert_allclose(pt.rad2deg(pt.tensor(d)).numpy(),
+                               torch.rad2deg(torch.tensor(d)).numpy(), rtol=1e-15)
+    r, i = _r(4), _r(4, seed=1)
+    c = pt.complex(pt.tensor(r), pt.tensor(i))
+    assert c.dtype == pt.complex128
+    np.testing.assert_array_equal(c.numpy(), torch.complex(torch.tensor(r),
+                                                           torch.tensor(i)).numpy())
+    np.testing.assert_allclose(pt.polar(pt.tensor(np.abs(r)), pt.tensor(i)).numpy(),
+                               torch.polar(torch.tensor(np.abs(r)), torch.tensor(i)).numpy(),
+                               rtol=1e-14)
+    with pytest.raises(TypeError, match="both be float32 or both float64"):
+        pt.complex(pt.tensor([1.0]), pt.tensor([1.0], dtype=pt.float64))
+    _check(pt.fmax, torch.fmax, (_r(3, 4), _r(3, 4, seed=2)))

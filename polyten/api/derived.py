@@ -24,7 +24,8 @@ __all__ = ["addmm", "addmv", "addbmm", "baddbmm", "frac", "sgn", "logit", "xlogy
            "bincount", "bucketize", "histc", "index_fill", "masked_scatter", "renorm",
            "cartesian_prod", "combinations", "block_diag", "vander", "diagflat", "diag_embed",
            "hsplit", "vsplit", "dsplit", "cdist", "cummax", "cummin", "logcumsumexp",
-           "nanmedian", "unique_consecutive"]
+           "nanmedian", "unique_consecutive", "fmax", "fmin", "deg2rad", "rad2deg", "ldexp",
+           "complex", "polar"]
 
 AminmaxResult = namedtuple("aminmax", ("min", "max"))
 KthvalueResult = namedtuple("kthvalue", ("values", "indices"))
@@ -843,7 +844,80 @@ def _unfold(self, dimension, size, step) -> Tensor:
     return picked.movedim(d + 1, -1)
 
 
+# --- small elementwise compositions -----------------------------------------------------------
+def _operands(op, a, b):
+    pt = _pt()
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected at least one tensor, got {describe(a)} and "
+                        f"{describe(b)}")
+    if not isinstance(a, Tensor):
+        a = pt.asarray(a, device=b.device)
+    if not isinstance(b, Tensor):
+        b = pt.asarray(b, device=a.device)
+    return a, b
+
+
+def fmax(input, other) -> Tensor:
+    """The elementwise maximum, a NaN ignored when the other value is a number (NumPy's
+    ``fmax``; ``maximum`` propagates NaN instead)."""
+    pt = _pt()
+    a, b = _operands("fmax", input, other)
+    m = pt.maximum(a, b)
+    return pt.where(pt.isnan(a), b.to(m.dtype), pt.where(pt.isnan(b), a.to(m.dtype), m))
+
+
+def fmin(input, other) -> Tensor:
+    """The elementwise minimum, a NaN ignored when the other value is a number."""
+    pt = _pt()
+    a, b = _operands("fmin", input, other)
+    m = pt.minimum(a, b)
+    return pt.where(pt.isnan(a), b.to(m.dtype), pt.where(pt.isnan(b), a.to(m.dtype), m))
+
+
+def _floating(op, x):
+    x = _tensor(x, op)
+    return x if x.dtype.is_floating_point else x.to(_dt.get_default_dtype())
+
+
+def deg2rad(input) -> Tensor:
+    """Degrees to radians."""
+    return _floating("deg2rad", input) * (math.pi / 180.0)
+
+
+def rad2deg(input) -> Tensor:
+    """Radians to degrees."""
+    return _floating("rad2deg", input) * (180.0 / math.pi)
+
+
+def ldexp(input, other) -> Tensor:
+    """``input * 2 ** other``."""
+    pt = _pt()
+    a, b = _operands("ldexp", input, other)
+    a = a if a.dtype.is_floating_point or a.dtype.is_complex else \
+        a.to(_dt.get_default_dtype())
+    return a * pt.pow(2.0, b.to(a.dtype if a.dtype.is_floating_point else
+                                a.dtype.to_real()))
+
+
+def complex(real, imag) -> Tensor:
+    """The complex tensor ``real + 1j * imag`` (both float32 -> complex64, float64 ->
+    complex128, one dtype)."""
+    r, i = _tensor(real, "complex"), _tensor(imag, "complex")
+    if r.dtype is not i.dtype or r.dtype.name not in ("float32", "float64"):
+        raise TypeError(f"complex: real and imag must both be float32 or both float64, got "
+                        f"{r.dtype.name} and {i.dtype.name}")
+    c = _dt.complex64 if r.dtype.name == "float32" else _dt.complex128
+    return r.to(c) + i.to(c) * 1j
+
+
+def polar(abs, angle) -> Tensor:  # noqa: A002 -- torch's argument names
+    """The complex tensor with modulus ``abs`` and argument ``angle``."""
+    pt = _pt()
+    return complex(abs * pt.cos(angle), abs * pt.sin(angle))
+
+
 TENSOR_METHODS = {
+    "fmax": fmax, "fmin": fmin, "deg2rad": deg2rad, "rad2deg": rad2deg, "ldexp": ldexp,
     "cummax": cummax, "cummin": cummin, "logcumsumexp": logcumsumexp,
     "nanmedian": nanmedian, "unique_consecutive": unique_consecutive, "unfold": _unfold,
     "addmm": addmm, "addmv": addmv, "addbmm": addbmm, "baddbmm": baddbmm, "frac": frac,

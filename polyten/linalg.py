@@ -3,5 +3,8 @@
 
 from .api import linalg as _api_linalg
 
+from .api import linalg_more as _more  # noqa: E402
+
 globals().update(_api_linalg.LINALG_NAMESPACE)
-__all__ = sorted(_api_linalg.LINALG_NAMESPACE)
+globals().update(_more.LINALG_MORE)
+__all__ = sorted(list(_api_linalg.LINALG_NAMESPACE) + list(_more.LINALG_MORE))

@@ -734,11 +734,18 @@ def inv(A):
 
     Raises :class:`LinAlgError` naming the matrix when one is singular.
     """
+    return _inv(A, True)[0]
+
+
+def _inv(A, check: bool):
+    """``(inverse, info)``; ``check`` raises (at once, or deferred on a GPU) for a singular
+    matrix, else ``info`` (int32, nonzero per failed matrix) reports it."""
     _float_matrix("linalg.inv", A)
     r, info = _inv_k[A._device.backend](A._data)
-    _raise_info("linalg.inv", info, A, "is singular (its determinant is 0), so it has no "
-                "inverse", "Check the input, or use linalg.pinv for a pseudo-inverse.")
-    return _grad("linalg_inv", wrap(r, A._device, A._dtype), (A,))
+    if check:
+        _raise_info("linalg.inv", info, A, "is singular (its determinant is 0), so it has no "
+                    "inverse", "Check the input, or use linalg.pinv for a pseudo-inverse.")
+    return _grad("linalg_inv", wrap(r, A._device, A._dtype), (A,)), info
 
 
 def inverse(input):
@@ -753,6 +760,11 @@ def solve(A, B, *, left=True):
     ``(..., n)`` with the batch of ``A`` (as ``torch.linalg.solve``); batch dims broadcast.
     Raises :class:`LinAlgError` when ``A`` is singular.
     """
+    return _solve(A, B, left, True)[0]
+
+
+def _solve(A, B, left, check: bool):
+    """``(X, info)``; see :func:`_inv` for ``check``."""
     op = "linalg.solve"
     A, B = _two(op, A, B)
     _float_matrix(op, A)
@@ -762,7 +774,8 @@ def solve(A, B, *, left=True):
         if len(sb) < 2:
             raise ValueError(f"{op}: with left=False, B must be a matrix (..., k, n), got shape "
                              f"{fmt_shape(sb)}")
-        return _mT(solve(_mT(A), _mT(B)))
+        x, info = _solve(_mT(A), _mT(B), True, check)
+        return _mT(x), info
     vector = len(sb) == 1 or (len(sb) == len(sa) - 1 and tuple(sb) == tuple(sa[:-1]))
     if len(sb) == 0:
         raise ValueError(f"{op}: B must have at least 1 dimension, got a 0-d tensor")
@@ -775,13 +788,14 @@ def solve(A, B, *, left=True):
     _batch_shape(op, sa, b2._data.shape)
     ad, bd, cd = _common(op, A, b2, accepted=_accepted("linalg_solve"), opname="linalg_solve")
     r, info = _solve_k[A._device.backend](ad, bd)
-    _raise_info(op, info, A, "is singular (its determinant is 0), so the system has no unique "
-                "solution", "Check the input, or use linalg.pinv(A) @ B for a least-squares "
-                "solution.")
+    if check:
+        _raise_info(op, info, A, "is singular (its determinant is 0), so the system has no "
+                    "unique solution", "Check the input, or use linalg.pinv(A) @ B for a "
+                    "least-squares solution.")
     out = _grad("linalg_solve", wrap(r, A._device, cd), (A, b2))
     if vector:
         out = _reshape(out, out._data.shape[:-1])
-    return out
+    return out, info
 
 
 def det(A):
@@ -817,13 +831,19 @@ def logdet(input):
 def cholesky(A, *, upper=False):
     """The Cholesky factor ``L`` (lower) with ``A = L L^H`` (``upper=True``: ``U`` with
     ``A = U^H U``).  Raises :class:`LinAlgError` when a matrix is not positive-definite."""
+    return _cholesky(A, upper, True)[0]
+
+
+def _cholesky(A, upper, check: bool):
+    """``(factor, info)``; see :func:`_inv` for ``check``."""
     _float_matrix("linalg.cholesky", A)
     r, info = _cholesky_k[A._device.backend](A._data, builtins.bool(upper))
-    _raise_info("linalg.cholesky", info, A, "is not positive-definite, so the factorization "
-                "could not be completed", "Check that the input is symmetric (Hermitian) "
-                "positive-definite.")
+    if check:
+        _raise_info("linalg.cholesky", info, A, "is not positive-definite, so the "
+                    "factorization could not be completed", "Check that the input is "
+                    "symmetric (Hermitian) positive-definite.")
     return _grad("linalg_cholesky", wrap(r, A._device, A._dtype), (A,),
-                 {"upper": builtins.bool(upper)})
+                 {"upper": builtins.bool(upper)}), info
 
 
 def qr(A, mode="reduced"):

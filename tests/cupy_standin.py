@@ -531,18 +531,33 @@ def _linalg_fn(name, np_fn, params):
                 try:
                     return _np_fn(*args, **kwargs)
                 except np.linalg.LinAlgError:
-                    # a zero pivot: the triangular solves divide by it
-                    a = args[0]
-                    if name == "inv":
-                        shape = a.shape
-                    elif args[1].ndim == 1:
-                        shape = args[1].shape
-                    else:
-                        b = args[1]
-                        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:]
-                    return np.full(shape, np.inf, dtype=np.result_type(*args))
+                    # per matrix, as cuSOLVER's batched calls: a zero pivot makes the
+                    # triangular solves divide by zero for that matrix only
+                    return _per_matrix(_np_fn, name, args)
         fn.np_fn = call
     return fn
+
+
+def _per_matrix(np_fn, name, args):
+    a = args[0]
+    if name == "inv":
+        b = None
+        out = np.empty(a.shape, dtype=np.result_type(a.dtype, np.float32))
+    else:
+        b = args[1]
+        vector = b.ndim == 1
+        batch = np.broadcast_shapes(a.shape[:-2], () if vector else b.shape[:-2])
+        a = np.broadcast_to(a, batch + a.shape[-2:])
+        b = b if vector else np.broadcast_to(b, batch + b.shape[-2:])
+        out = np.empty(batch + (b.shape if vector else b.shape[-2:]),
+                       dtype=np.result_type(a.dtype, b.dtype))
+    for idx in np.ndindex(*a.shape[:-2]):
+        try:
+            out[idx] = np_fn(a[idx]) if b is None else np_fn(a[idx], b if b.ndim == 1
+                                                             else b[idx])
+        except np.linalg.LinAlgError:
+            out[idx] = np.inf
+    return out
 
 
 def _potrf_like_cholesky(a):

@@ -89,9 +89,11 @@ def test_pinned_non_blocking_copies():
     pt.cuda.synchronize()
     import cupy
     assert np.array_equal(cupy.asnumpy(native), host)
-    t = pt.tensor(host).pin_memory("cuda")
+    t = pt.tensor(host, device="cpu").pin_memory("cuda")
     assert t.device == pt.device("cpu") and t.is_pinned("cuda")
-    assert not pt.tensor(host).is_pinned("cuda")
+    assert not pt.tensor(host, device="cpu").is_pinned("cuda")
+    # non_blocking from pinned memory: the asynchronous copy, the same values
+    assert np.array_equal(t.to("cuda", non_blocking=True).cpu().numpy(), host)
     assert np.array_equal(t.to("cuda").cpu().numpy(), host)
 
 

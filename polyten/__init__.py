@@ -77,7 +77,7 @@ del _k, _v
 
 
 def __getattr__(name):
-    if name in ("data", "utils", "cuda"):  # cuda (issue 7): imports no array library
+    if name in ("data", "utils", "cuda", "special"):  # cuda (issue 7): no array library
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'polyten' has no attribute {name!r}")

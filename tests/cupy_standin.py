@@ -500,6 +500,17 @@ class _Function:
             for name, kind, has_default in self.params])
 
 
+# which ufuncs CuPy implements each method for (the CuPy ufunc reference, "Methods"): every
+# ufunc has the attribute, the others raise NotImplementedError when called
+_UFUNC_METHOD_SUPPORT = {
+    "reduce": {"add", "multiply"},
+    "accumulate": {"add", "multiply"},
+    "reduceat": {"add"},
+    "at": {"add", "subtract", "maximum", "minimum", "bitwise_and", "bitwise_or",
+           "bitwise_xor"},
+}
+
+
 class _Ufunc(_Function):
     def __init__(self, qualname, np_ufunc, spec):
         super().__init__(qualname, np_ufunc, spec["params"])
@@ -510,6 +521,12 @@ class _Ufunc(_Function):
         if name in ("reduce", "accumulate", "reduceat", "outer", "at"):
             if name not in self._methods:
                 raise AttributeError(f"{self.qualname} has no method {name} in CuPy")
+            short = self.qualname.rsplit(".", 1)[-1]
+            if name in _UFUNC_METHOD_SUPPORT and short not in _UFUNC_METHOD_SUPPORT[name]:
+                def unsupported(*args, _q=f"{self.qualname}.{name}", **kwargs):
+                    # CuPy has the attribute on every ufunc but implements it for a few
+                    raise NotImplementedError(f"{_q} is not supported by CuPy")
+                return unsupported
             fn = _Function(f"{self.qualname}.{name}", getattr(self.np_fn, name),
                            manifest()["ufunc_methods"][name])
             if name == "at":  # in place: the result is None either way

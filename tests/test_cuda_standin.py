@@ -97,6 +97,20 @@ def test_only_cupy_names_and_keywords(cp):
     assert d.flags.c_contiguous and isinstance(d.T, cp.ndarray)
 
 
+def test_ufunc_methods_only_where_cupy_implements_them(cp):
+    d = cp.asarray(np.arange(6.0).reshape(2, 3))
+    assert cp.add.reduce(d, axis=1).tolist() == [3.0, 12.0]
+    assert cp.multiply.accumulate(d, axis=1).tolist() == [[0.0, 0.0, 0.0], [3.0, 12.0, 60.0]]
+    with pytest.raises(NotImplementedError, match="maximum.reduce"):
+        cp.maximum.reduce(d, axis=1)  # CuPy: reduce / accumulate for add and multiply only
+    with pytest.raises(NotImplementedError, match="reduceat"):
+        cp.multiply.reduceat(d, cp.asarray(np.array([0, 1])), axis=1)
+    cp.maximum.at(d, cp.asarray(np.array([0])), 9.0)  # a ufunc with a scatter op
+    assert d[0].tolist() == [9.0, 9.0, 9.0]
+    with pytest.raises(NotImplementedError, match="divide.at"):
+        cp.divide.at(d, cp.asarray(np.array([0])), 2.0)
+
+
 def test_host_traffic_is_counted(cp):
     d = cp.asarray(np.arange(6.0))
     assert cs.traffic() == {"h2d": 1}

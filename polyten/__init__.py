@@ -76,10 +76,18 @@ for _k, _v in _pinning.TENSOR_METHODS.items():
 del _k, _v
 
 
+_AMP_NAMES = ("amp", "autocast", "is_autocast_enabled", "get_autocast_dtype",
+              "is_autocast_available")
+
+
 def __getattr__(name):
     if name in ("data", "utils", "cuda", "special"):  # cuda (issue 7): no array library
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _AMP_NAMES:  # torch.autocast and friends live at the top level too
+        import importlib
+        amp = importlib.import_module(f"{__name__}.amp")
+        return amp if name == "amp" else getattr(amp, name)
     raise AttributeError(f"module 'polyten' has no attribute {name!r}")
 # --- end data loading
 

@@ -316,6 +316,57 @@ def test_training_steps_never_read_the_device():
 
 
 @needs_cxx
+def test_mixed_precision_steps_read_one_flag_per_step():
+    """autocast + GradScaler on cuda: float16 matmuls and convolutions, float32 losses and
+    parameters; the only host wait of a step is GradScaler.step's read of the inf/NaN flag
+    (PyTorch's reads the same), which first reads the deferred value checks' flag (the loss's
+    target checks) -- two reads, one wait -- and the fp16 results match the cpu's."""
+    r = _run(_STEPS, """
+        scaler = pt.amp.GradScaler("cuda")
+        opt = opts[0]
+
+        def amp_step(batch):
+            x, img, tok, y = (t.to(dev, non_blocking=True) for t in batch)
+            opt.zero_grad()
+            with pt.autocast("cuda"):
+                h = mlp(x)
+                loss = F.cross_entropy(h, y) + F.cross_entropy(cnn(img), y)
+            assert h.dtype == pt.float16 and loss.dtype == pt.float32
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(params, 1.0)
+            scaler.step(opt)
+            scaler.update()
+            return loss
+
+        amp_step(next(iter(loader)))
+        S.clear()
+        steps = 0
+        for batch in loader:
+            loss = amp_step(batch)
+            steps += 1
+        waits = {k: v for k, v in cupy_standin.traffic().items() if k != "h2d_async"}
+        assert waits == {"d2h": 2 * steps}, (waits, steps)
+        assert all(p.dtype == pt.float32 and p.grad.dtype == pt.float32 for p in mlp.parameters())
+        assert np.isfinite(loss.item()) and scaler.get_scale() == 65536.0
+        # the same float16 forward on the cpu
+        cpu_mlp = nn.Sequential(nn.Linear(20, 32), nn.GELU(), nn.LayerNorm(32), nn.Dropout(0.1),
+                                nn.Linear(32, 5))
+        cpu_mlp.load_state_dict({k: v.cpu() for k, v in mlp.state_dict().items()})
+        mlp.eval(); cpu_mlp.eval()
+        xb = pt.tensor(np.random.default_rng(5).standard_normal((8, 20)).astype("float32"))
+        with pt.autocast("cuda"):
+            g = mlp(xb.to(dev)).cpu()
+        with pt.autocast("cpu"):
+            c = cpu_mlp(xb)
+        assert g.dtype == c.dtype == pt.float16
+        np.testing.assert_allclose(g.detach().numpy(), c.detach().numpy(), rtol=2e-3, atol=2e-3)
+        print("ok", steps)
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
 def test_a_wrong_target_is_reported_at_the_next_read():
     """An out-of-range class target costs nothing at the call and raises, naming the op and
     the user's line, at the next host read; ``POLYTEN_SYNC_CHECKS`` reports it at the call."""

@@ -17,6 +17,9 @@ from collections import namedtuple
 from . import dtypes as _dt
 from ..autograd.grad_mode import no_grad as _no_grad
 from ._core import Tensor, describe, normalize_dim
+from . import autocast as _amp
+
+_AMP = _amp.ACTIVE
 
 __all__ = ["addmm", "addmv", "addbmm", "baddbmm", "frac", "sgn", "logit", "xlogy", "sinc",
            "heaviside", "rot90", "aminmax", "msort", "kthvalue", "quantile", "trapezoid",
@@ -46,6 +49,8 @@ def _tensor(x, op: str) -> Tensor:
 
 
 def _scaled(beta, base: Tensor, alpha, product: Tensor) -> Tensor:
+    if _AMP[0]:  # the add*mm family is a lower-precision op under autocast, all of it
+        base, product = _amp.lower(base, product)
     # beta == 0 ignores base entirely (nan and inf included), as PyTorch
     out = product if alpha == 1 else product * alpha
     if beta == 0:
@@ -577,6 +582,8 @@ def masked_scatter(input, mask, source) -> Tensor:
 
 def renorm(input, p, dim, maxnorm) -> Tensor:
     """Each slice along ``dim`` scaled down so that its ``p``-norm is at most ``maxnorm``."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input = _amp.fp32(input)
     pt = _pt()
     x = _tensor(input, "renorm")
     d = normalize_dim(dim, x.ndim, "renorm")
@@ -752,6 +759,8 @@ def cdist(x1, x2, p: float = 2.0, compute_mode=None) -> Tensor:
     """Pairwise ``p``-norm distances between the rows of ``x1`` (..., P, M) and ``x2`` (...,
     R, M): (..., P, R).  Computed from the differences (exact; memory P R M), with the
     gradient 0 at distance 0, as torch."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        x1, x2 = _amp.fp32(x1, x2)
     pt = _pt()
     a, b = _tensor(x1, "cdist"), _tensor(x2, "cdist")
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:

@@ -31,11 +31,14 @@ from ..autograd.graph import record_binary as _record2
 from ..autograd.graph import record_unary as _record1
 from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.rules import rule as _rule
+from . import autocast as _amp
 from ._core import (bump_version, check_inplace, Tensor, as_operand, cast, check_broadcast, describe, device_mismatch,
                     is_scalar, scalar_value, wrap)
 
 _PROMOTE = _dt._PROMOTE
 _DEFAULT = _dt._default_float
+_F16 = _dt.float16
+_AMP = _amp.ACTIVE  # > 0 while an autocast region is open somewhere
 _scalar_dtype = _dt.scalar_dtype_for
 _int64, _float64 = _dt.int64, _dt.float64
 _float, _int = builtins.float, builtins.int
@@ -106,6 +109,7 @@ def _unary(name: str, doc: str = ""):
     diff = opdef.differentiable
     grad_rule = _rule(name)
 
+    amp = name in _amp.FP32  # autocast runs it in float32
     if rule == "float":
         check = accepted != _accepted(OPS["add"])  # erf refuses complex
 
@@ -121,6 +125,10 @@ def _unary(name: str, doc: str = ""):
                 data = cast(input, dt)
             elif check and dt not in accepted:
                 raise unsupported(name, opdef, dt)
+            elif amp and dt is _F16 and _AMP[0]:
+                up = _amp.fp32(input)
+                if up is not input:
+                    return fn(up)
             out = wrap(cache[dev.backend](data), dev, dt)
             if input._ag is not None and diff and _grad_on():
                 _record1(grad_rule, out, input)
@@ -145,6 +153,8 @@ def _unary(name: str, doc: str = ""):
                 _record1(grad_rule, out, input)
             return out
 
+    if amp and rule != "float":  # the autocast check lives in the "float" branch only
+        raise AssertionError(f"{name}: an autocast float32 op needs the 'float' result rule")
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc or f"Elementwise ``{opdef.signature}``. {opdef.doc}".strip()
     return fn
@@ -164,12 +174,16 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
     fixed = _dt.bool if rule == "bool" else None
     to_float = rule == "promote_float"
     is_pow = name == "pow"
-    hot = frozenset(d for d in accepted if d.kind in "fc")
+    amp = name in _amp.FP32  # pow: float32 under autocast (a float16 power overflows early)
+    # float16 leaves the scalar hot path of an autocast op, for scalar_op's check
+    hot = frozenset(d for d in accepted if d.kind in "fc" and not (amp and d is _F16))
     diff = opdef.differentiable and fixed is None
     grad_rule = _rule(name)
 
     def scalar_op(t, s, refl):
         """``t op s`` (``s op t`` when ``refl``) for a Python bool/int/float/complex ``s``."""
+        if amp and _AMP[0]:
+            t = _amp.fp32(t)
         dt = t._dtype
         cd = _scalar_dtype(s, dt)
         if cd not in accepted:
@@ -239,6 +253,8 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
                     return slow(input, other)
         elif not (isinstance(input, Tensor) and isinstance(other, Tensor)):
             return slow(input, other)  # (subclasses such as nn.Parameter pass)
+        if amp and _AMP[0]:
+            input, other = _amp.fp32(input, other)
         dev = input._device
         if other._device is not dev:
             return slow(input, other)

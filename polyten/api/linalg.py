@@ -25,6 +25,7 @@ from . import dtypes as _dt
 from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.graph import record as _record
 from ..autograd.rules import rule as _rule
+from . import autocast as _amp
 from ._core import (Tensor, as_operand, cast, check_inplace, describe, device_mismatch,
                     normalize_dim, wrap, _broadcast_pair)
 from .elementwise import unsupported
@@ -160,6 +161,7 @@ def _batch_shape(op, sx, sy):
 
 # ------------------------------------------------------------------------------ matmul ---
 _matmul_k = kernels("matmul")
+_AMP = _amp.ACTIVE  # > 0 while an autocast region is open somewhere
 _MATMUL_RULE = _rule("matmul")
 
 
@@ -174,6 +176,8 @@ def matmul(input, other):
     """
     if input.__class__ is not Tensor or other.__class__ is not Tensor:
         input, other = _two("matmul", input, other)
+    if _AMP[0]:
+        input, other = _amp.lower(input, other)
     dev = input._device
     if other._device is not dev:
         raise device_mismatch("matmul", (input, other))
@@ -219,6 +223,8 @@ def _ndim_error(op, want, *tensors):
 def mm(input, mat2):
     """Product of two matrices (2-D tensors only; see :func:`matmul` for batches/vectors)."""
     input, mat2 = _two("mm", input, mat2)
+    if _AMP[0]:
+        input, mat2 = _amp.lower(input, mat2)
     sx, sy = input._data.shape, mat2._data.shape
     if len(sx) != 2 or len(sy) != 2:
         raise _ndim_error("mm", "two 2-D tensors (matrices)", input, mat2)
@@ -231,6 +237,8 @@ def bmm(input, mat2):
     """Batched product of 3-D tensors ``(b, n, m) @ (b, m, p)``; the batch sizes must be
     equal (no broadcasting, as ``torch.bmm``)."""
     input, mat2 = _two("bmm", input, mat2)
+    if _AMP[0]:
+        input, mat2 = _amp.lower(input, mat2)
     sx, sy = input._data.shape, mat2._data.shape
     if len(sx) != 3 or len(sy) != 3:
         raise _ndim_error("bmm", "two 3-D tensors (batches of matrices)", input, mat2)
@@ -245,6 +253,8 @@ def bmm(input, mat2):
 def mv(input, vec):
     """Matrix-vector product: a 2-D tensor times a 1-D tensor."""
     input, vec = _two("mv", input, vec)
+    if _AMP[0]:
+        input, vec = _amp.lower(input, vec)
     sx, sy = input._data.shape, vec._data.shape
     if len(sx) != 2 or len(sy) != 1:
         raise _ndim_error("mv", "a 2-D matrix and a 1-D vector", input, vec)
@@ -438,6 +448,10 @@ def einsum(equation, *operands):
         operands = tuple(operands[0])
     if not operands:
         raise ValueError("einsum: at least one operand is required")
+    if _AMP[0]:
+        operands = _amp.lower(*operands)
+        if operands.__class__ is not tuple:
+            operands = (operands,)
     ts = []
     first = next((o for o in operands if isinstance(o, Tensor)), None)
     if first is None:
@@ -1231,7 +1245,7 @@ def __matmul__(self, other):
         sx = xd.shape
         sy = yd.shape
         if (len(sx) == 2 and len(sy) == 2 and sx[1] == sy[0] and other._device is dev
-                and dx is other._dtype and dx in _numeric):
+                and dx is other._dtype and dx in _numeric and not _AMP[0]):
             out = wrap(_matmul_k[dev.backend](xd, yd), dev, dx)
             if (self._ag is not None or other._ag is not None) and _grad_on():
                 _record(_MATMUL_RULE, out, (self, other))

@@ -27,6 +27,7 @@ from ..autograd.graph import record as _record
 from ..autograd.graph import record_unary as _record1
 from ..autograd.rules import rule as _rule
 from ._core import Tensor, cast, describe, normalize_dim, normalize_dims, wrap
+from . import autocast as _amp
 from . import elementwise as _ew
 from .elementwise import maximum as _maximum, minimum as _minimum, unsupported
 
@@ -37,6 +38,15 @@ __all__ = ["sum", "prod", "mean", "max", "min", "amax", "amin", "argmax", "argmi
 
 _bool = _dt.bool
 _int64 = _dt.int64
+_F16 = _dt.float16
+_AMP = _amp.ACTIVE  # > 0 while an autocast region is open somewhere
+
+
+def _amp32(x):
+    """``x`` in float32 when it is float16 inside an autocast region (the FP32 reductions)."""
+    if _AMP[0] and isinstance(x, Tensor) and x._dtype is _F16:
+        return _amp.fp32(x)
+    return x
 _DEFAULT = _dt._default_float
 
 
@@ -165,10 +175,16 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None)
         dt = input._dtype
         if dt.kind in "bui":
             dt = _int64
+        elif dt is _F16 and _AMP[0]:
+            up = _amp.fp32(input)
+            if up is not input:
+                return sum(up)
         out = wrap(_sum_k[dev.backend](input._data, None, False, dt.name), dev, dt)
         if input._ag is not None and _grad_on():
             _record1(_SUM_RULE, out, input, _ALL_DIMS)
         return out
+    if _AMP[0] and dtype is None:
+        input = _amp32(input)
     try:
         dev = input._device
         data = input._data
@@ -196,6 +212,8 @@ def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     """Product of the elements over ``dim`` (all dims when ``None``); see :func:`sum` for the
     parameters and dtypes.  The product of no elements is 1."""
     _tensor(input, "prod")
+    if dtype is None:
+        input = _amp32(input)
     dims = _dims(input, dim, axis, "prod")
     rd = _result_dtype("prod", input, dtype)
     data = _input_in(input, rd)
@@ -680,6 +698,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, axis=None, kee
     """
     op = "linalg.vector_norm"
     _tensor(x, op)
+    if dtype is None:
+        x = _amp32(x)
     x = _norm_float_input(op, x, dtype)
     o = _ord_value(op, ord)
     dims = _dims(x, dim, axis, op)
@@ -765,6 +785,8 @@ _cumprod_k = kernels("cumprod")
 
 def _scan(op, k, input, dim, dtype, axis):
     _tensor(input, op)
+    if dtype is None:
+        input = _amp32(input)
     if axis is not None:
         if dim is not None:
             raise TypeError(f"{op}(): got both dim={dim!r} and axis={axis!r}; pass one of them")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from ...api import autocast as _amp
 from ...api import elementwise as _ew
 from ...api import reduction as _red
 from ...api._core import Tensor, describe, normalize_dim, wrap
@@ -248,6 +249,8 @@ def _softplus_default(x, beta, threshold):
 
 def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """``log(1 + exp(beta * x)) / beta``; linear (``x``) where ``beta * x > threshold``."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input = _amp.fp32(input)
     _floating("softplus", input)
     beta = _number("softplus", "beta", beta)
     threshold = _number("softplus", "threshold", threshold)
@@ -412,6 +415,8 @@ def glu(input, dim: int = -1) -> Tensor:
 def prelu(input, weight) -> Tensor:
     """``x`` where ``x > 0``, else ``weight * x``; ``weight`` has 1 element or one per channel
     (dim 1 of the input)."""
+    if _amp.ACTIVE[0]:
+        input, weight = _amp.lower(input, weight)
     _floating("prelu", input)
     _tensor("prelu", weight)
     n = weight.numel()
@@ -455,6 +460,8 @@ def _softmax_op(name, cache, default, grad_rule, input, dim, dtype):
                         f"{name}(x, dim=-1)")
     if dtype is not None:
         input = input.to(to_dtype(dtype))
+    elif _amp.ACTIVE[0] and input._dtype is _float16:
+        input = _amp.fp32(input)  # softmax and log_softmax run in float32 under autocast
     dt = input._dtype
     if dt.kind != "f":
         raise TypeError(f"{name}: expected a real floating-point tensor, got {dt.name}; pass "
@@ -501,6 +508,8 @@ def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
 def softmin(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """``softmax(-x)`` along ``dim``."""
     _tensor("softmin", input)
+    if dtype is None and _amp.ACTIVE[0]:
+        input = _amp.fp32(input)
     if dtype is not None:
         input = input.to(to_dtype(dtype))
     return _softmax_op("softmin", _softmax_k, _softmax_default, _softmax_rule, -input, dim,

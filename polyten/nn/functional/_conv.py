@@ -18,12 +18,15 @@ from __future__ import annotations
 import itertools
 
 from ...api import dtypes as _dt
+from ...api import autocast as _amp
 from ...api._core import Tensor, cast, describe, device_mismatch, wrap
 from ...autograd.grad_mode import grad_enabled as _grad_on
 from ...autograd.graph import record as _record
 from ...autograd.rules import rule as _rule
 from ...dispatch.dispatcher import kernels, register_default
 from ...dispatch.errors import fmt_shape
+
+_AMP = _amp.ACTIVE  # > 0 while an autocast region is open somewhere
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d", "unfold", "fold", "pad"]
@@ -395,6 +398,8 @@ def _check_conv(op, x, w, bias, padding, dilation, groups):
 
 
 def _conv_nd(op, m, input, weight, bias, stride, padding, dilation, groups):
+    if _AMP[0]:
+        input, weight, bias = _amp.lower(input, weight, bias)
     x, w, b, batched = _operands(op, input, weight, bias, m)
     _check_groups(op, groups)
     stride = _ntuple(op, "stride", stride, m, 1)
@@ -439,6 +444,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
 
 def _conv_transpose_nd(op, m, input, weight, bias, stride, padding, output_padding, groups,
                        dilation):
+    if _AMP[0]:
+        input, weight, bias = _amp.lower(input, weight, bias)
     x, w, b, batched = _operands(op, input, weight, bias, m)
     _check_groups(op, groups)
     stride = _ntuple(op, "stride", stride, m, 1)

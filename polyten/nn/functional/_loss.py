@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 
+from ...api import autocast as _amp
 from ...api import elementwise as _ew
 from ...api import reduction as _red
 from ...api._core import Tensor, broadcast_shapes, describe, wrap
@@ -131,6 +132,8 @@ def _weighted(loss, weight, reduction: str):
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
              weight=None) -> Tensor:
     """Mean squared error ``(input - target) ** 2`` (optionally weighted per element)."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target, weight = _amp.fp32(input, target, weight)
     _pair("mse_loss", input, target)
     reduction = _reduction("mse_loss", reduction, size_average, reduce)
     _elementwise_weight("mse_loss", input, weight)
@@ -143,6 +146,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
 def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
             weight=None) -> Tensor:
     """Mean absolute error ``|input - target|`` (optionally weighted per element)."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target, weight = _amp.fp32(input, target, weight)
     _pair("l1_loss", input, target)
     reduction = _reduction("l1_loss", reduction, size_average, reduce)
     _elementwise_weight("l1_loss", input, weight)
@@ -156,6 +161,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
                    beta: float = 1.0) -> Tensor:
     """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``d = input -
     target``); ``beta=0`` is the L1 loss."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target = _amp.fp32(input, target)
     _pair("smooth_l1_loss", input, target)
     reduction = _reduction("smooth_l1_loss", reduction, size_average, reduce)
     if beta < 0:
@@ -171,6 +178,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
                weight=None) -> Tensor:
     """``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target, weight = _amp.fp32(input, target, weight)
     _pair("huber_loss", input, target)
     reduction = _reduction("huber_loss", reduction)
     if delta <= 0:
@@ -392,6 +401,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     log-probabilities ``input`` (N, C), (C,) or (N, C, d1, ...) and class indices ``target``
     (N,), () or (N, d1, ...).  Targets equal to ``ignore_index`` contribute nothing; the mean
     divides by the sum of the weights of the other targets."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target, weight = _amp.fp32(input, target, weight)
     op = "nll_loss"
     _two_tensors(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
@@ -411,6 +422,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     ``weight``: one weight per class; ``ignore_index``: class-index targets to skip;
     ``label_smoothing``: mix the target with the uniform distribution (PyTorch's formula).
     """
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target, weight = _amp.fp32(input, target, weight)
     op = "cross_entropy"
     _two_tensors(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
@@ -466,6 +479,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     are clamped at -100, as PyTorch).  ``weight`` broadcasts to the input's shape."""
     op = "binary_cross_entropy"
     _two_tensors(op, input, target)
+    if _amp.ACTIVE[0]:
+        _amp.unsafe(op, "use binary_cross_entropy_with_logits (or nn.BCEWithLogitsLoss) on "
+                    "the logits, which combines the sigmoid and the loss safely", input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{op}: target of shape {_shape(target)} must have the input's shape "
@@ -513,6 +529,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     ``pos_weight`` weighs the positive term (broadcast along the last dim, one per class);
     ``weight`` broadcasts to the input's shape.
     """
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target, weight = _amp.fp32(input, target, weight)
     op = "binary_cross_entropy_with_logits"
     _two_tensors(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
@@ -561,6 +579,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     divergence's definition; ``'mean'`` divides by the number of elements (and warns, as
     PyTorch).
     """
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target = _amp.fp32(input, target)
     op = "kl_div"
     _two_tensors(op, input, target)
     if size_average is not None or reduce is not None:
@@ -595,6 +615,8 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False,
                      reduction: str = "mean") -> Tensor:
     """Poisson negative log-likelihood: ``exp(input) - target * input`` (``log_input``), else
     ``input - target * log(input + eps)``; ``full`` adds Stirling's term."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target = _amp.fp32(input, target)
     op = "poisson_nll_loss"
     _pair(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
@@ -614,6 +636,8 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
                       reduction: str = "mean") -> Tensor:
     """Gaussian negative log-likelihood ``0.5 (log(var) + (input - target)**2 / var)`` (plus
     ``0.5 log(2 pi)`` when ``full``); ``var`` is clamped at ``eps`` (without gradient there)."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target, var = _amp.fp32(input, target, var)
     import math
     op = "gaussian_nll_loss"
     _pair(op, input, target)
@@ -646,6 +670,8 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
 def soft_margin_loss(input, target, size_average=None, reduce=None,
                      reduction: str = "mean") -> Tensor:
     """``log(1 + exp(-target * input))`` for targets in {-1, 1}."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target = _amp.fp32(input, target)
     _pair("soft_margin_loss", input, target)
     reduction = _reduction("soft_margin_loss", reduction, size_average, reduce)
     return _reduce(_softplus0(-target * input), reduction)
@@ -654,6 +680,8 @@ def soft_margin_loss(input, target, size_average=None, reduce=None,
 def margin_ranking_loss(input1, input2, target, margin: float = 0.0, size_average=None,
                         reduce=None, reduction: str = "mean") -> Tensor:
     """``max(0, -target * (input1 - input2) + margin)``."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input1, input2, target = _amp.fp32(input1, input2, target)
     op = "margin_ranking_loss"
     _tensors(op, input1=input1, input2=input2, target=target)
     reduction = _reduction(op, reduction, size_average, reduce)
@@ -667,6 +695,8 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0, size_averag
 def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, reduce=None,
                          reduction: str = "mean") -> Tensor:
     """``input`` where ``target == 1``, ``max(0, margin - input)`` where ``target == -1``."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target = _amp.fp32(input, target)
     op = "hinge_embedding_loss"
     _pair(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)

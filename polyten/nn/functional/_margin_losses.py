@@ -5,6 +5,7 @@ through those ops and run on every backend)."""
 
 from __future__ import annotations
 
+from ...api import autocast as _amp
 from ...api import dtypes as _dt
 from ...api.tensor import Tensor
 from ...dispatch.checks import check_range as _check_range
@@ -47,6 +48,8 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
                         reduction: str = "mean") -> Tensor:
     """``max(0, margin + d(a, p) - d(a, n))`` with ``d`` the pairwise ``p``-norm distance
     (``swap``: ``d(a, n)`` is replaced by ``d(p, n)`` when that is smaller)."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        anchor, positive, negative = _amp.fp32(anchor, positive, negative)
     op = "triplet_margin_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
     from ._sampling import pairwise_distance
@@ -70,6 +73,8 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_aver
                           reduce=None, reduction: str = "mean") -> Tensor:
     """``1 - cos(x1, x2)`` where ``target == 1``, ``max(0, cos(x1, x2) - margin)`` where
     ``target == -1`` (the cosine along the last dim, PyTorch's 1e-12 guard)."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input1, input2, target = _amp.fp32(input1, input2, target)
     op = "cosine_embedding_loss"
     _tensors(op, input1=input1, input2=input2, target=target)
     reduction = _reduction(op, reduction, size_average, reduce)
@@ -103,6 +108,8 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
                       size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """``sum_{i != y} max(0, margin - x[y] + x[i])**p / C`` per sample (``weight[y]``
     scaling each term), for ``p`` 1 or 2."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target, weight = _amp.fp32(input, target, weight)
     op = "multi_margin_loss"
     _class_targets(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
@@ -135,6 +142,8 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,
                            reduction: str = "mean") -> Tensor:
     """For the target classes ``j`` (the leading entries of each row of ``target`` before the
     first -1) and every other class ``i``: ``sum max(0, 1 - (x[j] - x[i])) / C``."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target = _amp.fp32(input, target)
     op = "multilabel_margin_loss"
     _class_targets(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
@@ -167,6 +176,8 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
                                 reduction: str = "mean") -> Tensor:
     """``-mean_c(y log sigmoid(x) + (1 - y) log sigmoid(-x))`` per sample (``weight``
     scaling each class)."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, target, weight = _amp.fp32(input, target, weight)
     op = "multilabel_soft_margin_loss"
     _tensors(op, input=input, target=target)
     reduction = _reduction(op, reduction, size_average, reduce)

@@ -8,6 +8,7 @@ with :func:`polyten.rand_like`, so :func:`polyten.manual_seed` makes it reproduc
 from __future__ import annotations
 
 from ...api import dtypes as _dt
+from ...api import autocast as _amp
 from ...api import elementwise as _ew
 from ...api._core import Tensor, cast, describe, device_mismatch, wrap
 from ...api.indexing import one_hot
@@ -17,6 +18,8 @@ from ...autograd.graph import record as _record
 from ...autograd.rules import rule as _rule
 from ...dispatch.dispatcher import kernels, register_default
 from ...dispatch.errors import fmt_shape
+
+_AMP = _amp.ACTIVE  # > 0 while an autocast region is open somewhere
 
 __all__ = ["linear", "bilinear", "identity", "dropout", "dropout1d", "dropout2d", "dropout3d",
            "alpha_dropout", "feature_alpha_dropout", "embedding", "embedding_bag", "one_hot"]
@@ -62,6 +65,8 @@ def _linear_error(input, weight, bias):
 def linear(input, weight, bias=None) -> Tensor:
     """``input @ weight.T + bias``: ``input`` (..., in_features), ``weight`` (out_features,
     in_features), ``bias`` (out_features,) or None; the result is (..., out_features)."""
+    if _AMP[0]:
+        input, weight, bias = _amp.lower(input, weight, bias)
     try:
         sx = input._data.shape
         sw = weight._data.shape

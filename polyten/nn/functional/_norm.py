@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from ...api import autocast as _amp
 from ...api import dtypes as _dt
 from ...api import elementwise as _ew
 from ...api import reduction as _red
@@ -355,6 +356,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     """Layer normalisation over the last ``len(normalized_shape)`` dims: ``(x - mean) /
     sqrt(var + eps) * weight + bias`` with the mean and biased variance of each sample
     (``torch.nn.functional.layer_norm``).  ``weight`` and ``bias`` have ``normalized_shape``."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, weight, bias = _amp.fp32(input, weight, bias)
     op = "layer_norm"
     _input(op, input)
     ns = _normalized_shape(op, input, normalized_shape)
@@ -371,6 +374,8 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     """Group normalisation: the channels of an (N, C, *) input are split into ``num_groups``
     groups, each normalised over its channels and spatial dims, then ``weight`` / ``bias``
     (C,) scale and shift each channel (``torch.nn.functional.group_norm``)."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input, weight, bias = _amp.fp32(input, weight, bias)
     op = "group_norm"
     _input(op, input)
     shape = tuple(input._data.shape)
@@ -430,6 +435,8 @@ def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None) -> Ten
 
     ``out``: write the result into this tensor as well (not differentiable, as PyTorch).
     """
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        input = _amp.fp32(input)
     from ...api.linalg import vector_norm
     op = "normalize"
     if not isinstance(input, Tensor):

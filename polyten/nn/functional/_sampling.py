@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ...api import autocast as _amp
 from ...api import dtypes as _dt
 from ...api.tensor import Tensor
 
@@ -210,6 +211,8 @@ def pixel_unshuffle(input, downscale_factor: int):
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     """``x1 . x2 / (max(|x1|, eps) max(|x2|, eps))`` along ``dim`` (the operands broadcast),
     as ``torch.nn.functional.cosine_similarity``."""
+    if _amp.ACTIVE[0]:  # autocast: float32 (polyten.api.autocast.FP32)
+        x1, x2 = _amp.fp32(x1, x2)
     pt = _pt()
     a, b = _check_tensor("cosine_similarity", x1), _check_tensor("cosine_similarity", x2)
     a, b = pt.broadcast_tensors(a, b)

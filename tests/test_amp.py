@@ -520,3 +520,37 @@ def test_whole_amp_loop_trains():
         losses.append(loss.item())
     assert all(p.dtype == f32 for p in model.parameters())
     assert losses[-1] < 0.6 * losses[0]
+
+
+@pytest.mark.parametrize("device", ["cpu", "template"])
+def test_unscale_fused_and_generic_paths_agree(device):
+    """The cpu backend's fused unscale (``fused_optimizers["amp_unscale"]``) and the generic
+    one in polyten ops (the template backend has no fused kernels): same gradients, same
+    decision, version counters bumped."""
+    try:
+        dev = pt.device(device)
+        dev.backend
+    except Exception as exc:  # pragma: no cover - the template plugin is not installed
+        pytest.skip(f"{device}: {exc}")
+    assert ("amp_unscale" in dev.backend.fused_optimizers) == (device == "cpu")
+    a = nn.Parameter(pt.tensor([1.0, 2.0], device=device))
+    b = nn.Parameter(pt.tensor([[3.0]], dtype=f64, device=device))
+    opt = pt.optim.SGD([a, b], lr=0.5)
+    scaler = pt.amp.GradScaler(device, init_scale=4.0)
+    a.grad = pt.tensor([4.0, 8.0], device=device)
+    b.grad = pt.tensor([[12.0]], dtype=f64, device=device)
+    view = a.grad[:]  # a view shares (and so starts) the version counter
+    v = a.grad._version_value
+    scaler.unscale_(opt)
+    assert a.grad._version_value == v + 1 and view._version_value == v + 1
+    np.testing.assert_allclose(a.grad.cpu().numpy(), [1.0, 2.0])
+    np.testing.assert_allclose(b.grad.cpu().numpy(), [[3.0]])
+    scaler.step(opt)
+    scaler.update()
+    np.testing.assert_allclose(a.detach().cpu().numpy(), [0.5, 1.0])
+    b.grad = pt.tensor([[float("inf")]], dtype=f64, device=device)
+    a.grad = pt.tensor([1.0, 1.0], device=device)
+    scaler.step(opt)
+    scaler.update()
+    np.testing.assert_allclose(a.detach().cpu().numpy(), [0.5, 1.0])  # skipped
+    assert scaler.get_scale() == 2.0

@@ -509,7 +509,34 @@ def _opt_fns(cuda_kernels):
     from polyten.optim import _functional as F
     from polyten_cuda import optim as copt
     native = copt.make(cuda_kernels[3], cuda_kernels[2])
-    return {name: F._native_step(name, fn) for name, fn in native.items()}
+    return {name: F._native_step(name, fn) for name, fn in native.items() if name in F._GENERIC}
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_fused_amp_unscale(cuda_kernels, dtype):
+    """GradScaler's unscale kernel: gradients scaled in place (float16 computed in float32),
+    the flag set by an inf or a NaN in any gradient and left alone otherwise."""
+    from polyten_cuda import optim as copt
+    unscale = copt.make(cuda_kernels[3], cuda_kernels[2])["amp_unscale"]
+    grads = [_x((3, 4), dtype, seed=1) * 1024, _x((5,), dtype, seed=2) * 1024]
+    want = [g.astype(np.float64) / 1024 for g in grads]
+    found = np.zeros(1, np.float32)
+    unscale(grads, 1.0 / 1024, found)
+    assert found[0] == 0.0
+    for g, w in zip(grads, want):
+        assert g.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(g.astype(np.float64), w, rtol=1e-3 if dtype == "float16"
+                                   else 1e-12)
+    for bad in (np.inf, -np.inf, np.nan):
+        g2 = [_x((4,), dtype, seed=3), _x((2, 2), dtype, seed=4)]
+        g2[1][1, 0] = bad
+        found = np.zeros(1, np.float32)
+        unscale(g2, 0.5, found)
+        assert found[0] == 1.0, bad
+    big = [np.full(3, 60000.0, dtype)]  # a finite float16 that stays finite when unscaled
+    found = np.zeros(1, np.float32)
+    unscale(big, 2.0 if dtype != "float16" else 0.5, found)
+    assert found[0] == 0.0
 
 
 def _params(dtype="float64"):
@@ -743,7 +770,8 @@ def test_make_backend_on_the_stand_in(monkeypatch):
             assert b.version == "cupy stand-in"
             assert {"softmax", "nll_loss", "from_pinned"} <= set(b.kernels)
             assert {"softmax", "sigmoid", "relu"} <= set(b.backward_kernels)
-            assert set(b.fused_optimizers) == set(F._GENERIC)  # every optimizer is fused
+            # every optimizer is fused, and GradScaler's unscale
+            assert set(b.fused_optimizers) == set(F._GENERIC) | {"amp_unscale"}
             assert not F._FUSED.get("adam") and not F._FUSED.get("sgd")  # nothing global
             rt = b.runtime
             assert rt.device_name(0) == "Stand-in GPU"

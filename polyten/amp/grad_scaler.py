@@ -16,7 +16,7 @@ class _OptState:
 
     def __init__(self):
         self.stage = _READY
-        self.found_inf = None  # a 0-d bool tensor per device, still on the device
+        self.found_inf = None  # {device: tensor, true when an inf/NaN was found}, on the device
 
 
 class GradScaler:
@@ -115,10 +115,9 @@ class GradScaler:
         st.stage = _UNSCALED
 
     def _unscale_grads(self, optimizer):
-        from ..api.elementwise import isfinite, logical_and
-        from ..api.reduction import all as all_
+        """Unscale in place; ``{device: tensor}`` whose truth says "an inf/NaN was found"."""
         inv = 1.0 / self._scale
-        finite = {}  # device -> 0-d bool tensor: every gradient so far was finite
+        by_device = {}
         for group in optimizer.param_groups:
             for p in group["params"]:
                 g = p.grad
@@ -130,12 +129,30 @@ class GradScaler:
                                      f"parameters in float32 (autocast casts them for the "
                                      f"float16 ops) so the unscaled gradients do not "
                                      f"underflow")
-                g.mul_(inv)
-                ok = all_(isfinite(g))
-                dev = g.device
-                prev = finite.get(dev)
-                finite[dev] = ok if prev is None else logical_and(prev, ok)
-        return finite
+                by_device.setdefault(g._device, []).append(g)
+        return {dev: self._unscale_on(dev, grads, inv) for dev, grads in by_device.items()}
+
+    @staticmethod
+    def _unscale_on(dev, grads, inv):
+        from ..api._core import bump_version
+        from ..api.creation import zeros
+        from ..api.elementwise import isfinite, logical_not, logical_or
+        from ..api.reduction import all as all_
+        kernel = dev.backend.fused_optimizers.get("amp_unscale")
+        real = [g for g in grads if g._dtype.kind == "f"]
+        found = None
+        if kernel is not None and real:
+            # the backend's fused unscale: one kernel per gradient, one flag per device
+            found = zeros((1,), dtype="float32", device=dev)
+            kernel([g._data for g in real], inv, found._data)
+            for g in real:
+                bump_version(g)
+            grads = [g for g in grads if g._dtype.kind != "f"]  # complex: the generic path
+        for g in grads:
+            g.mul_(inv)
+            bad = logical_not(all_(isfinite(g)))
+            found = bad if found is None else logical_or(found, bad)
+        return found
 
     def step(self, optimizer, *args: Any, **kwargs: Any):
         """Unscale the gradients (unless ``unscale_`` did) and run ``optimizer.step(*args,
@@ -157,7 +174,7 @@ class GradScaler:
                                "call scaler.scale(loss).backward() first")
         result = None
         # the one host read: whether every gradient was finite
-        if all(bool(ok) for ok in st.found_inf.values()):
+        if not any(bool(f) for f in st.found_inf.values()):
             result = optimizer.step(*args, **kwargs)
             st.found_inf = False
         else:
@@ -180,7 +197,7 @@ class GradScaler:
             found = []
             for st in self._per_optimizer.values():
                 if st.stage == _UNSCALED:  # unscale_ without step: read the flag now
-                    found.append(not all(bool(ok) for ok in st.found_inf.values()))
+                    found.append(any(bool(f) for f in st.found_inf.values()))
                 elif st.stage == _STEPPED:
                     found.append(st.found_inf)
             if not found:

@@ -116,6 +116,10 @@ class Backend:
         (real floating, one dtype per parameter) and ints, the same arithmetic as
         ``polyten.optim._functional`` (PyTorch's algorithms).  The core creates the state,
         takes the generic path for cases a kernel does not cover, and counts the writes.
+        ``fused_optimizers["amp_unscale"](grads, inv_scale, found)`` is GradScaler's unscale:
+        each gradient (real floating) multiplied in place by the Python float
+        ``inv_scale``, and ``found[0]`` (a float32 array of one element, zero on entry, on
+        the gradients' device) set to 1 if any result is inf or NaN -- without a host read.
     deferred_checks : bool
         ``True`` when reading a device value on the host waits for the work queued on the
         device (a GPU): the core then queues its value checks (class targets and indices out

@@ -315,6 +315,12 @@ _ew("adam_amsgrad_step", _ADAM_IN, "T p, T m, T v, T vmax",
     "A vu = (vo != vo || vo > vv) ? vo : vv;\n"
     "vmax = (T)vu;\n" + _ADAM_TAIL)
 
+# GradScaler's unscale: g *= inv in place; any inf/NaN result sets found[0] (every writer
+# stores the same 1, so the race is benign); v - v is 0 exactly for finite v
+_ew("amp_unscale", "float64 inv", "T g, raw float32 found",
+    "A v = (A)g * (A)inv;\n"
+    "if (v - v != (A)0) found[0] = 1.0f;\n"
+    "g = (T)v;\n")
 # SGD without momentum: p = p * (1 - lr * wd) + g * (+-lr)
 _ew("sgd_step", "T g, float64 decay, float64 signed_lr", "T p",
     "p = (T)((A)p * (A)decay + (A)g * (A)signed_lr);\n")

@@ -143,6 +143,15 @@ def make(cp, ew):
             on_device(p, lambda: k(grads[i], etaminus, etaplus, step_size_min, step_size_max,
                                    maximize, p, prevs[i], step_sizes[i]))
 
-    return {"adam": adam_like(False), "adamw": adam_like(True), "sgd": sgd,
+    unscale_k = ew["amp_unscale"]
+
+    def amp_unscale(grads, inv_scale, found):
+        """GradScaler's unscale: one kernel per gradient, scaling it in place and setting
+        ``found[0]`` (a float32 array on the gradients' device) on an inf/NaN."""
+        for g in grads:
+            on_device(g, lambda: unscale_k(inv_scale, g, found))
+
+    return {"amp_unscale": amp_unscale,
+            "adam": adam_like(False), "adamw": adam_like(True), "sgd": sgd,
             "rmsprop": rmsprop, "adagrad": adagrad, "adamax": adamax, "nadam": nadam,
             "radam": radam, "adadelta": adadelta, "rprop": rprop}

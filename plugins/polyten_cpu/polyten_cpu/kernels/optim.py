@@ -79,4 +79,15 @@ def optimizer_kernels(xp) -> dict:
                 p += u
         return step
 
-    return {"sgd": sgd, "adam": adam_like(False), "adamw": adam_like(True)}
+    isfinite, multiply = xp.isfinite, xp.multiply
+
+    def amp_unscale(grads, inv_scale, found):
+        """GradScaler's unscale: ``g *= inv_scale`` in place for each gradient, and
+        ``found[0] = 1`` when any result is inf or NaN."""
+        for g in grads:
+            multiply(g, inv_scale, out=g)
+            if not isfinite(g).all():
+                found[0] = 1.0
+
+    return {"sgd": sgd, "adam": adam_like(False), "adamw": adam_like(True),
+            "amp_unscale": amp_unscale}

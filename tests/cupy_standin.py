@@ -1180,6 +1180,8 @@ def strict_cupy() -> types.ModuleType:
         if spec["kind"] == "function" and hasattr(np.linalg, name):
             setattr(linalg, name, _linalg_fn(name, getattr(np.linalg, name), spec["params"]))
     mod.linalg = linalg
+    fft = _StrictModule("cupy.fft", np.fft, "cupy.fft")  # cuFFT: numpy.fft's names
+    mod.fft = fft
 
     random = _StrictModule("cupy.random", _LegacyRandom(), "cupy.random")
     random.default_rng = lambda seed=None: _Generator(np.random.default_rng(seed))
@@ -1213,8 +1215,8 @@ def strict_cupy() -> types.ModuleType:
     scipy_mod = types.ModuleType("cupyx.scipy")
     scipy_mod.special = special
     cupyx.scipy = scipy_mod
-    mod._standin_submodules = {"cupy.linalg": linalg, "cupy.random": random, "cupy.cuda":
-                               mod.cuda, "cupyx": cupyx, "cupyx.scipy": scipy_mod,
+    mod._standin_submodules = {"cupy.linalg": linalg, "cupy.fft": fft, "cupy.random": random,
+                               "cupy.cuda": mod.cuda, "cupyx": cupyx, "cupyx.scipy": scipy_mod,
                                "cupyx.scipy.special": special}
     _MODULE[0] = mod
     return mod

@@ -48,7 +48,8 @@ def test_template_is_an_installed_distribution_with_only_the_core_tier(template)
 
 def test_template_passes_the_whole_conformance_suite(template, tmp_path):
     """``polyten conformance template`` (every area): nothing fails; what is missing is the
-    optional tiers the template leaves out on purpose (random, linalg, complex, bitwise)."""
+    optional tiers the template leaves out on purpose (random, linalg, complex, bitwise,
+    fft)."""
     report = tmp_path / "template.json"
     r = subprocess.run([sys.executable, "-m", "polyten.cli", "conformance", "template",
                         "--report", str(report)], capture_output=True, text=True, cwd=tmp_path,
@@ -60,7 +61,7 @@ def test_template_passes_the_whole_conformance_suite(template, tmp_path):
     assert totals["failed"] == 0 and totals["passed"] > 2000, totals
     # the summary table per tier is printed at the end
     assert re.search(r"core\s+elementwise\s+\d+\s+0\s+0", r.stdout), r.stdout[-3000:]
-    optional = {"random", "linalg", "complex", "bitwise"}
+    optional = {"random", "linalg", "complex", "bitwise", "fft"}
     for m in data["missing"]:
         reason = m.get("reason", "")
         assert any(f"{t} tier" in reason or f"'{t}' tier" in reason for t in optional) or \
@@ -165,7 +166,7 @@ def test_cli_verbose_shows_the_capability_manifest(template):
     assert r.returncode == 0, r.stderr
     out = r.stdout
     block = out.split("\ntemplate:")[1]
-    assert "40/60 primitive kernels" in block.splitlines()[0]
+    assert "40/63 primitive kernels" in block.splitlines()[0]
     assert re.search(r"core\s+40\s+\d+\s+0\s+0", block), block
     assert re.search(r"random\s+0\s+0\s+0\s+6", block), block
     assert "missing: linalg_inv [linalg]: no kernel (linalg tier primitive)" in block

@@ -29,7 +29,7 @@ __all__ = ["OPDB", "AREAS", "ops_in", "get"]
 
 OPDB: Dict[str, OpInfo] = {}
 AREAS = ("elementwise", "reduction", "linalg", "shape", "indexing", "creation", "transfer",
-         "nn")
+         "nn", "fft")
 ALIASES: Dict[str, tuple] = {}
 
 
@@ -2848,3 +2848,270 @@ add(OpInfo("nn.functional.max_pool2d", "nn", optable="max_pool", ref=_np_max_poo
                    exc=ValueError, match=["max_pool2d", "pad"]),
                _ex("2-D input", _f32(rng, (4, 4)), 2, exc=ValueError,
                    match=["max_pool2d", "(4, 4)"])]))
+
+
+# ====================================================================================== fft ===
+# polyten.fft: the primitives fft_c2c, fft_r2c and fft_c2r of the optional fft tier, reached
+# through the public functions (which pad / trim, promote and conjugate in the core).  The
+# inputs of the c2r transforms are half-spectra of real signals, so that they are Hermitian
+# where a real result needs it: what a backend makes of the imaginary parts a real result cannot
+# hold is not part of the contract (pocketfft ignores them, cuFFT's n-dim c2r does not).
+def _fft_complex_result(sample, dtype):
+    k = P.kind(dtype)
+    if k == "c":
+        return dtype
+    if dtype == "float64":
+        return "complex128"
+    return "complex64" if k == "f" else P.DEFAULT_COMPLEX
+
+
+def _fft_real_result(sample, dtype):
+    return REAL_OF[_fft_complex_result(sample, dtype)]
+
+
+def _fft_axes(x, dim):
+    return None if dim is None else ((dim,) if isinstance(dim, int) else tuple(dim))
+
+
+def _np_fft1(name):
+    f = getattr(np.fft, name)
+
+    def ref(x, n=None, dim=-1, norm=None):
+        return f(x, n=n, axis=dim, norm=norm)
+    return ref
+
+
+def _np_fftn(name, default_dim=None, c2r=False):
+    f = getattr(np.fft, name)
+
+    def ref(x, s=None, dim=default_dim, norm=None):
+        axes = _fft_axes(x, dim)
+        if s is not None:
+            s = tuple(s)
+            axes = axes if axes is not None else tuple(range(x.ndim - len(s), x.ndim))
+            # -1 keeps a dim's size (the default output size 2 (m - 1) for c2r's last dim)
+            s = tuple(v if v != -1 else (2 * (x.shape[a] - 1) if c2r and i == len(s) - 1
+                                          else x.shape[a])
+                      for i, (a, v) in enumerate(zip(axes, s)))
+        return f(x, s=s, axes=axes, norm=norm)
+    return ref
+
+
+def _fft_data(rng, shape, dtype):
+    return make(rng, shape, dtype, "any")
+
+
+def _fft1_samples(dtype, rng):
+    m = lambda shape, lay="contiguous": Arr(_fft_data(rng, shape, dtype), lay)  # noqa: E731
+    return [Sample(m((8,)), desc="8 points"),
+            Sample(m((3, 5)), desc="odd length, batched"),
+            Sample(m((3, 5)), n=8, desc="n=8 zero-pads"),
+            Sample(m((4, 6)), n=3, dim=0, desc="n=3 trims dim 0"),
+            Sample(m((2, 3, 4)), dim=-2, norm="ortho", desc="dim=-2, ortho"),
+            Sample(m((4, 6), "transposed"), norm="forward", desc="transposed, forward"),
+            Sample(m((3, 6), "strided"), dim=1, desc="strided"),
+            Sample(m((1,)), desc="one point"),
+            Sample(m((0, 4)), desc="empty batch")]
+
+
+def _fftn_samples(two):
+    def samples(dtype, rng):
+        m = lambda shape, lay="contiguous": Arr(_fft_data(rng, shape, dtype), lay)  # noqa
+        out = [Sample(m((3, 4)), desc="default dims"),
+               Sample(m((2, 3, 4)), s=(4, 2), desc="s pads and trims the last two dims"),
+               Sample(m((2, 3, 4)), dim=(0, 1), norm="ortho", desc="dim=(0, 1), ortho"),
+               Sample(m((2, 3, 4)), s=(3, -1), dim=(2, 0), norm="forward",
+                      desc="s with -1, dims out of order, forward"),
+               Sample(m((3, 4), "transposed"), desc="transposed"),
+               Sample(m((0, 3, 4)), dim=(1, 2), desc="empty batch")]
+        if not two:
+            out += [Sample(m((2, 3, 4)), desc="all three dims"),
+                    Sample(m((3, 5)), dim=1, desc="one dim")]
+        return out
+    return samples
+
+
+def _half_spectrum(rng, shape, dtype, dims=(-1,)):
+    """A half-spectrum of ``shape`` along the last of ``dims`` (rfftn of a real signal), so
+    that it is Hermitian where c2r needs it; real dtypes get real values (trivially so in 1-d)."""
+    if P.kind(dtype) != "c":
+        return make(rng, shape, dtype, "any")
+    sig = list(shape)
+    sig[dims[-1]] = 2 * (shape[dims[-1]] - 1)
+    return np.fft.rfftn(rng.uniform(-1, 1, size=sig), axes=dims).astype(dtype)
+
+
+def _c2r1_samples(dtype, rng):
+    h = lambda shape, dim=-1, lay="contiguous": Arr(_half_spectrum(  # noqa: E731
+        rng, shape, dtype, (dim,)), lay)
+    return [Sample(h((5,)), desc="default n = 2 (m - 1)"),
+            Sample(h((3, 5)), n=7, desc="odd n=7 trims"),
+            Sample(h((3, 5)), n=12, desc="n=12 zero-pads"),
+            Sample(h((4, 3), 0), dim=0, norm="ortho", desc="dim=0, ortho"),
+            Sample(h((2, 4, 3), 1), dim=1, norm="forward", desc="dim=1, forward"),
+            Sample(h((4, 5), lay="transposed"), desc="transposed"),
+            Sample(h((0, 5)), desc="empty batch")]
+
+
+def _c2rn_samples(two):
+    def samples(dtype, rng):
+        h = lambda shape, dims, lay="contiguous": Arr(_half_spectrum(  # noqa: E731
+            rng, shape, dtype, dims), lay)
+        out = [Sample(h((4, 4), (0, 1)), desc="default dims"),
+               Sample(h((2, 4, 5), (1, 2)), dim=(1, 2), norm="ortho", desc="dim=(1, 2), ortho"),
+               Sample(h((4, 4), (0, 1)), s=(4, 7), desc="odd last size 7"),
+               Sample(h((4, 4), (0, 1)), s=(-1, 10), norm="forward",
+                      desc="s=(-1, 10) zero-pads the last dim, forward"),
+               Sample(h((4, 3), (1, 0)), dim=(1, 0), desc="the halved dim first"),
+               Sample(h((4, 5), (0, 1), "transposed"), desc="transposed"),
+               Sample(h((0, 4, 4), (1, 2)), dim=(1, 2), desc="empty batch")]
+        if not two:
+            out.append(Sample(h((2, 3, 4), (0, 1, 2)), desc="all three dims"))
+        return out
+    return samples
+
+
+def _fft_errors(name, nd=False, real_only=False):
+    short = name.split(".")[-1]
+
+    def errors(rng):
+        x = _f32(rng, (3, 4))
+        out = [_ex("a list instead of a tensor", [1.0, 2.0], exc=TypeError, match=[short]),
+               _ex("norm='bad'", x, norm="bad", exc=ValueError, match=[short, "bad"])]
+        if nd:
+            out += [_ex("dim out of range", x, dim=(0, 2), exc=IndexError,
+                        match=[short, "(3, 4)"]),
+                    _ex("a dim twice", x, dim=(1, 1), exc=ValueError, match=[short]),
+                    _ex("s=(0, 4)", x, s=(0, 4), exc=ValueError, match=[short, "0"]),
+                    _ex("s longer than the input's dims", x, s=(2, 2, 2), exc=ValueError,
+                        match=[short, "(3, 4)"])]
+        else:
+            out += [_ex("dim out of range", x, dim=2, exc=IndexError, match=[short, "(3, 4)"]),
+                    _ex("n=0", x, n=0, exc=ValueError, match=[short, "0"]),
+                    _ex("0-d input", _f32(rng, ()), exc=IndexError, match=[short])]
+        if real_only:
+            out.append(_ex("complex input", Arr(make(rng, (4,), "complex64")), exc=TypeError,
+                           match=[short, "complex"]))
+        return out
+    return errors
+
+
+def _fft_grad(name, complex_input):
+    """Gradient checks need float64 outputs: the real and imaginary parts of the transform,
+    of the float64 sample and (``complex_input``) of a complex input whose two parts both vary
+    with it (so the c2c rule is checked, not only the real-input one)."""
+    attr = name.split(".")[-1]
+
+    def fn(pt, x, *args, **kwargs):
+        f = getattr(pt.fft, attr)
+        ys = [f(x, *args, **kwargs)]
+        if complex_input:
+            ys.append(f(pt.complex(x, x.flip(-1) * 0.5), *args, **kwargs))
+        out = []
+        for y in ys:
+            out += [y.real, y.imag] if y.is_complex() else [y]
+        return tuple(out)
+
+    def code(args, kwargs):
+        x = repr(args[0])
+        rest = code_args(args[1:], kwargs)
+        rest = ", " + rest if rest else ""
+        lines = [f"y = polyten.{name}({x}{rest})", "ys = [y]"]
+        if complex_input:
+            lines.append(f"ys.append(polyten.{name}(polyten.complex({x}, {x}.flip(-1) * 0.5)"
+                         f"{rest}))")
+        lines.append("out = tuple(p for y in ys for p in ((y.real, y.imag) if y.is_complex() "
+                     "else (y,)))")
+        return "\n".join(lines)
+    return fn, code
+
+
+def _fft_op(name, optable, ref, samples, errors, dtypes="any", rejects=(), result=None,
+            complex_grad=True):
+    g = _fft_grad(name, complex_grad)
+    return add(OpInfo(name, "fft", optable=optable, ref=ref, samples=samples, errors=errors,
+                      dtypes=dtypes, rejects=rejects, float_compute=True, tol="linalg",
+                      result=result or _fft_complex_result, grad_func=g[0], grad_code=g[1]))
+
+
+for _name in ("fft", "ifft"):
+    _fft_op(f"fft.{_name}", "fft_c2c", _np_fft1(_name), _fft1_samples,
+            _fft_errors(f"fft.{_name}"))
+for _name in ("fftn", "ifftn"):
+    _fft_op(f"fft.{_name}", "fft_c2c", _np_fftn(_name), _fftn_samples(False),
+            _fft_errors(f"fft.{_name}", nd=True))
+for _name in ("fft2", "ifft2"):
+    _fft_op(f"fft.{_name}", "fft_c2c", _np_fftn(_name, (-2, -1)), _fftn_samples(True),
+            _fft_errors(f"fft.{_name}", nd=True))
+# real input: complex dtypes are refused
+for _name in ("rfft", "ihfft"):
+    _fft_op(f"fft.{_name}", "fft_r2c", _np_fft1(_name), _fft1_samples,
+            _fft_errors(f"fft.{_name}", real_only=True), dtypes="real",
+            rejects=("complex64", "complex128"), complex_grad=False)
+_fft_op("fft.rfftn", "fft_r2c", _np_fftn("rfftn"), _fftn_samples(False),
+        _fft_errors("fft.rfftn", nd=True, real_only=True), dtypes="real",
+        rejects=("complex64", "complex128"), complex_grad=False)
+_fft_op("fft.rfft2", "fft_r2c", _np_fftn("rfft2", (-2, -1)), _fftn_samples(True),
+        _fft_errors("fft.rfft2", nd=True, real_only=True), dtypes="real",
+        rejects=("complex64", "complex128"), complex_grad=False)
+# half-spectrum input (real inputs count as complex ones), real result; the gradient checks
+# use real inputs (the float64 samples), whose imaginary parts are zero everywhere
+for _name in ("irfft", "hfft"):
+    _fft_op(f"fft.{_name}", "fft_c2r", _np_fft1(_name), _c2r1_samples,
+            _fft_errors(f"fft.{_name}"), result=_fft_real_result, complex_grad=False)
+# several dims: only Hermitian-consistent complex spectra (a real array is not one)
+_fft_op("fft.irfftn", "fft_c2r", _np_fftn("irfftn", c2r=True), _c2rn_samples(False),
+        _fft_errors("fft.irfftn", nd=True), dtypes=("complex64", "complex128"),
+        result=_fft_real_result, complex_grad=False)
+_fft_op("fft.irfft2", "fft_c2r", _np_fftn("irfft2", (-2, -1), c2r=True), _c2rn_samples(True),
+        _fft_errors("fft.irfft2", nd=True), dtypes=("complex64", "complex128"),
+        result=_fft_real_result, complex_grad=False)
+del _name
+
+
+def _shift_samples(dtype, rng):
+    m = lambda shape, lay="contiguous": Arr(make(rng, shape, dtype, "any"), lay)  # noqa: E731
+    return [Sample(m((5,)), desc="odd length"),
+            Sample(m((4, 5)), desc="all dims"),
+            Sample(m((4, 5)), dim=1, desc="dim=1"),
+            Sample(m((2, 3, 4), "transposed"), dim=(0, -1), desc="two dims, transposed")]
+
+
+for _name in ("fftshift", "ifftshift"):
+    add(OpInfo(f"fft.{_name}", "fft", optable="roll", samples=_shift_samples,
+               ref=(lambda f: lambda x, dim=None: f(x, axes=_fft_axes(x, dim)))(
+                   getattr(np.fft, _name)),
+               errors=(lambda s: lambda rng: [
+                   _ex("a list instead of a tensor", [1.0, 2.0], exc=TypeError, match=[s]),
+                   _ex("dim out of range", _f32(rng, (3, 4)), dim=2, exc=IndexError,
+                       match=[s, "(3, 4)"])])(_name)))
+del _name
+
+
+def _freq_samples(dtype, rng):
+    out = [Sample(5, dtype=DType(dtype), desc="odd n"),
+           Sample(8, 0.1, dtype=DType(dtype), desc="even n, d=0.1"),
+           Sample(1, dtype=DType(dtype), desc="n=1")]
+    if dtype == "float32":
+        out.append(Sample(6, 2.0, desc="default dtype", extra={"result": "float32"}))
+    return out
+
+
+def _np_freq(name):
+    f = getattr(np.fft, name)
+
+    def ref(n, d=1.0, dtype=None):
+        return f(n, d)
+    return ref
+
+
+for _name in ("fftfreq", "rfftfreq"):
+    add(OpInfo(f"fft.{_name}", "fft", optable="arange", samples=_freq_samples,
+               ref=_np_freq(_name), dtypes="real_floating", differentiable=False,
+               result=lambda s, d: s.extra.get("result", d),
+               rejects=tuple(d for d in P.DTYPE_NAMES if P.kind(d) != "f"),
+               errors=(lambda s: lambda rng: [
+                   _ex("negative n", -1, exc=ValueError, match=[s, "-1"]),
+                   _ex("a float n", 2.5, exc=TypeError, match=[s]),
+                   _ex("d=0", 4, 0.0, exc=ValueError, match=[s, "d"])])(_name)))
+del _name

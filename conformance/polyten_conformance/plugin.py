@@ -38,7 +38,8 @@ def pytest_addoption(parser):
                 help="only ops of this op-table tier (core, linalg, random, transfer)")
     g.addoption("--polyten-area", default=None, metavar="AREA",
                 help="only ops of this area (elementwise, reduction, linalg, shape, indexing, "
-                     "creation, random, transfer, promotion, kernels, views, gradients)")
+                     "creation, random, transfer, nn, fft, promotion, kernels, views, "
+                     "gradients)")
     g.addoption("--polyten-report", default=None, metavar="FILE",
                 help="write a JSON report of the conformance run to FILE")
     g.addoption("--polyten-xfails", action="append", default=[], metavar="FILE",
@@ -357,7 +358,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"--polyten-strict: {total['missing']} missing count as failures")
 
 
-_TIER_ORDER = {"core": 0, "linalg": 1, "random": 2, "transfer": 3, "complex": 4, "bitwise": 5}
+_TIER_ORDER = {"core": 0, "linalg": 1, "random": 2, "transfer": 3, "complex": 4, "bitwise": 5,
+               "fft": 6}
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -387,7 +387,9 @@ def _split_grad(n, g):
 
 
 define("split", _split_grad, inputs=False)
-define("unbind", lambda n, g: pt.stack(list(g), n.params["dim"]), inputs=False)
+# a node with one output (unbind over a dim of size 1) gets its gradient bare, not in a tuple
+define("unbind", lambda n, g: pt.stack(list(g) if isinstance(g, (tuple, list)) else [g],
+                                       n.params["dim"]), inputs=False)
 define("flip", lambda n, g: pt.flip(g, n.params["dims"]), inputs=False)
 
 
@@ -1028,3 +1030,65 @@ def _max_pool_grad(n, g):
 
 
 define("max_pool", _forward_indices(_max_pool_grad), inputs=False)
+
+
+# --- discrete Fourier transforms (polyten.fft) -----------------------------------------------
+# PyTorch's rules (derivatives.yaml: _fft_c2c, fft_r2c_backward, fft_c2r_backward), written in
+# its complex convention directly (holomorphic=False).  Each transform is linear, so its
+# gradient is its adjoint: the transform in the other direction with the other normalisation
+# ('backward' <-> 'forward', 'ortho' stays).  The helpers of polyten.api.fft record their own
+# nodes, so double backward works; that module is imported lazily because `import polyten`
+# must not load it (the forward that recorded the node has).
+def _fft():
+    from ..api import fft
+    return fft
+
+
+def _fft_c2c_grad(n, g):
+    f = _fft()
+    p = n.params
+    if not g._dtype.is_complex:
+        g = g.to(n.shapes[0][1])
+    return f.c2c(g, p["dims"], f.SWAP[p["norm"]], not p["forward"])
+
+
+def _fft_r2c_grad(n, g):
+    # a onesided r2c is c2c of the real input with the negative frequencies of the last dim
+    # dropped: the adjoint zero-fills them, runs the inverse c2c and keeps the real part
+    f = _fft()
+    p = n.params
+    dims = p["dims"]
+    shape, dt = n.shapes[0]
+    if not g._dtype.is_complex:
+        g = g.to(dt.to_complex())
+    if p["onesided"]:
+        g = f._resize(g, dims[-1], shape[dims[-1]])
+    return pt.real(f.c2c(g, tuple(sorted(dims)), f.SWAP[p["norm"]], False))
+
+
+def _fft_c2r_grad(n, g):
+    # c2r fills the negative frequencies of the last dim from their mirror images (conjugate
+    # symmetry), runs the inverse c2c and drops the imaginary part: the adjoint is a onesided
+    # r2c of the gradient with the entries that were mirrored counted twice -- 1 .. N - m for
+    # N outputs and m = N // 2 + 1 inputs (0 and, for even N, N / 2 are their own mirrors)
+    f = _fft()
+    p = n.params
+    dims = p["dims"]
+    if g._dtype.is_complex:
+        g = pt.real(g)
+    gi = f.r2c(g, dims, f.SWAP[p["norm"]], True)
+    d = dims[-1]
+    m = gi._data.shape[d]
+    twice = p["last_dim_size"] - m
+    if twice > 0:
+        idx = pt.arange(m, device=g.device)
+        w = ((idx >= 1) & (idx <= twice)).to(g.dtype) + 1
+        shape = [1] * gi.ndim
+        shape[d] = m
+        gi = gi * w.reshape(shape)
+    return gi
+
+
+define("fft_c2c", _fft_c2c_grad, inputs=False, holomorphic=False)
+define("fft_r2c", _fft_r2c_grad, inputs=False, holomorphic=False)
+define("fft_c2r", _fft_c2r_grad, inputs=False, holomorphic=False)

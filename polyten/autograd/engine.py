@@ -121,7 +121,12 @@ def _fit(r, shape_dtype):
     if r._data.shape != shape:
         r = sum_to(r, shape)
     if r._dtype is not dtype:
-        r = r.to(dtype)
+        if r._dtype.kind == "c" and dtype.kind != "c":
+            # a real input promoted to complex gets the real part (PyTorch's convention); the
+            # cast alone would drop the imaginary part too, but with NumPy's ComplexWarning
+            r = r.real
+        if r._dtype is not dtype:
+            r = r.to(dtype)
     return r
 
 

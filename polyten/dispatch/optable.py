@@ -35,6 +35,7 @@ DTYPE_CATEGORIES: Dict[str, frozenset] = {
     "real_numeric": frozenset(_INT + _FLOAT),
     "floating": frozenset(_FLOAT + _COMPLEX),
     "real_floating": frozenset(_FLOAT),
+    "complex": frozenset(_COMPLEX),
     "integer": frozenset(_INT),
     "integer_or_bool": frozenset(("bool",) + _INT),
     "bool": frozenset(("bool",)),
@@ -58,6 +59,7 @@ TIERS = {
     "transfer": "moving data in and out of the backend",
     "complex": "complex parts (conj, real, imag): a backend that stores complex dtypes",
     "bitwise": "bit-level integer ops (and, or, xor, not, shifts) and nextafter",
+    "fft": "discrete Fourier transforms (polyten.fft): a backend that stores complex dtypes",
 }
 
 
@@ -239,6 +241,32 @@ _decl(P, "linalg", "floating", "custom", True,
 _decl(C, "linalg", "floating", "real", True, "matrix_norm(x, ord, dims, keepdim)",
       "ord 'fro', 'nuc', 1, -1, inf, -inf, 2, -2; dims an ordered pair (rows, columns); "
       "default: vector_norm / sums of abs / linalg_svd")
+
+# --- discrete Fourier transforms (polyten.fft) ------------------------------------------------
+# Modelled on PyTorch's _fft_c2c / _fft_r2c / _fft_c2r.  The core does the rest: promotion
+# (integers and float16 are computed in float32 / the default float), zero-padding and trimming
+# to n / s (slicing and concat), hfft / ihfft (conjugates), so a kernel only transforms.  norm
+# is numpy.fft's (and cupy.fft's) for the direction the kernel computes: 'backward' = no
+# scaling of a forward transform and 1/n on an inverse one, 'forward' the other way round,
+# 'ortho' 1/sqrt(n) both ways, n being the product of the transformed (signal) sizes.
+_FFT_DIMS = ("dims a non-empty tuple of distinct non-negative dims, each of size >= 1 in x "
+             "(checked by the core; other dims may be empty)")
+_decl(P, "fft", "complex", "same", True, "fft_c2c(x, dims, norm, forward)",
+      f"complex-to-complex transform over dims (sorted); {_FFT_DIMS}; forward True for "
+      "exp(-2 pi i jk / n), False for the inverse; norm as numpy.fft's for that direction "
+      "('backward': no scaling forward, 1/n inverse; 'forward': the other way round; 'ortho': "
+      "1/sqrt(n) both); result of x's shape")
+_decl(P, "fft", "real_floating", "custom", True, "fft_r2c(x, dims, norm, onesided)",
+      f"forward transform of real x (float32 / float64: the core computes float16 in float32) "
+      f"to complex64 / complex128; {_FFT_DIMS}, the last one the halved dim (the others "
+      "sorted); onesided: that dim keeps its first size // 2 + 1 entries (numpy.fft.rfftn), "
+      "else the full Hermitian spectrum of x's shape (numpy.fft.fftn)")
+_decl(P, "fft", "complex", "real", True, "fft_c2r(x, dims, norm, last_dim_size)",
+      f"inverse of the onesided fft_r2c: Hermitian half-spectrum x to a real array "
+      f"(numpy.fft.irfftn); {_FFT_DIMS}, the last one the halved dim (the others sorted), where "
+      "x has last_dim_size // 2 + 1 entries and the result last_dim_size (the core pads / trims "
+      "x); the imaginary parts a real result cannot hold are ignored")
+del _FFT_DIMS
 
 # --- shape (views where the array library can make them) ------------------------------------
 _decl(P, "core", "any", "same", True, "reshape(x, shape)",

@@ -8,6 +8,11 @@ ops) runs inside the loop over time, in one graph node per layer and direction w
 hand-written backward (see :mod:`polyten.nn.functional._rnn`).  For LSTM and the Elman RNN the
 two biases are folded into that one projection (``b_ih + b_hh``); GRU keeps ``b_hn`` inside the
 reset gate's product, as PyTorch defines it.
+
+A :class:`~polyten.nn.utils.rnn.PackedSequence` input runs on the packed rows directly: the
+input projection is one matmul over ``data``, and the recurrence runs once per stretch of time
+steps with the same batch size (the same node as the padded path, over fewer rows), so each
+sequence's final state is taken at its own last step, as PyTorch's packed RNNs do.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ def _zeros(shape, like):
 
 def _shape(t) -> tuple:
     return tuple(t.shape)
+
+
+def _packed_sequence():
+    # nn.utils.rnn is loaded on first use: `import polyten` stays cheap
+    from ..utils.rnn import PackedSequence
+    return PackedSequence
 
 
 def _folded_bias(b_ih, b_hh):
@@ -180,7 +191,7 @@ class RNNBase(_Recurrent):
         self._check_like_weights(input, self.weight_ih_l0)
         return len(shape) == 3
 
-    def _state(self, hx, name, size, batched, batch, like):
+    def _state(self, hx, name, size, batched, batch, like, packed=False):
         """``hx`` checked against (D * num_layers, [N,] size), batched; zeros if None."""
         d = 2 if self.bidirectional else 1
         expected = (d * self.num_layers, batch, size) if batched else (d * self.num_layers, size)
@@ -191,7 +202,7 @@ class RNNBase(_Recurrent):
             raise TypeError(f"{me}: {name} must be a tensor or None, got {describe(hx)}")
         shape = _shape(hx)
         if shape != expected:
-            what = "batched 3-D" if batched else "unbatched 2-D"
+            what = ("packed" if packed else "batched 3-D") if batched else "unbatched 2-D"
             raise ValueError(f"{me}: expected {name} of shape {expected} (num_layers * "
                              f"num_directions, {'batch, ' if batched else ''}hidden size) for "
                              f"the {what} input, got {shape}")
@@ -241,6 +252,8 @@ class RNNBase(_Recurrent):
         return x, tuple(stack(s, 0) for s in states)
 
     def _forward(self, input, hx_list, names, sizes):
+        if not isinstance(input, Tensor) and isinstance(input, _packed_sequence()):
+            return self._forward_packed(input, hx_list, names, sizes)
         batched = self._check_input(input)
         if not batched:
             input = input.unsqueeze(1)
@@ -258,6 +271,132 @@ class RNNBase(_Recurrent):
         elif self.batch_first:
             out = out.transpose(0, 1)
         return out, finals
+
+    # ------------------------------------------------------------- packed sequences ------
+    def _forward_packed(self, input, hx_list, names, sizes):
+        """``input`` a PackedSequence: returns a PackedSequence (same batch_sizes and
+        indices) and the final states in the caller's batch order."""
+        me = self._describe()
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        if not isinstance(data, Tensor):
+            raise TypeError(f"{me}: a PackedSequence's data must be a tensor, got "
+                            f"{describe(data)}")
+        shape = _shape(data)
+        if len(shape) != 2:
+            raise ValueError(f"{me}: a PackedSequence's data must be 2-D (sum of lengths, "
+                             f"H_in) for a recurrent layer, got shape {shape}")
+        if shape[1] != self.input_size:
+            raise ValueError(f"{me}: expected an input with input_size={self.input_size} "
+                             f"features in its last dimension, got packed data of shape "
+                             f"{shape}; input.size(-1) must be equal to input_size")
+        self._check_like_weights(data, self.weight_ih_l0)
+        bs = batch_sizes.tolist() if isinstance(batch_sizes, Tensor) else None
+        if (not bs or not isinstance(bs, list) or bs[-1] < 1 or sum(bs) != shape[0]
+                or any(a < b for a, b in zip(bs, bs[1:]))):
+            raise ValueError(f"{me}: the PackedSequence's batch_sizes {bs} must be positive, "
+                             f"non-increasing and add up to the {shape[0]} rows of its data; "
+                             f"make it with pack_padded_sequence or pack_sequence")
+        if hx_list is None:
+            hx_list = (None,) * len(names)
+        states = []
+        for h, n, s in zip(hx_list, names, sizes):
+            st = self._state(h, n, s, True, bs[0], data, packed=True)
+            if h is not None and sorted_indices is not None:
+                st = st.index_select(1, sorted_indices)  # into the packed (sorted) order
+            states.append(st)
+        out, finals = self._run_packed(data, bs, states)
+        if unsorted_indices is not None:
+            finals = tuple(f.index_select(1, unsorted_indices) for f in finals)
+        return (_packed_sequence()(out, batch_sizes, sorted_indices, unsorted_indices),
+                finals)
+
+    def _run_packed(self, x, bs, hx_list):
+        """:meth:`_run` over packed rows ``x`` (sum(bs), H_in) with batch sizes ``bs``.
+
+        The steps split into *segments*, maximal runs of steps with one batch size ``b``;
+        within one, the packed rows are a (steps, b, G) block of ``x @ W_ih^T``, so the
+        padded path's fused layer runs on it unchanged.  A forward direction starts a segment
+        from the first ``b`` rows of the previous segment's final state (the other rows have
+        ended: those are their final states); a reverse direction walks the segments
+        backwards and adds the rows of the sequences that start there, from ``h0``.
+        """
+        mode = self.mode
+        hidden = self.hidden_size
+        d = 2 if self.bidirectional else 1
+        p = self.dropout if self.training else 0.0
+        segs = []  # [batch size, steps]
+        for b in bs:
+            if segs and segs[-1][0] == b:
+                segs[-1][1] += 1
+            else:
+                segs.append([b, 1])
+        k_last = len(segs) - 1
+        rows = [b * n for b, n in segs]
+        # widths of the rows that end (forward) / start (reverse) at each segment boundary,
+        # from the smallest batch up: rows [0, b_K), [b_K, b_{K-1}), ...
+        widths = [segs[-1][0]] + [segs[k][0] - segs[k + 1][0] for k in range(k_last - 1, -1, -1)]
+        states = [[] for _ in hx_list]
+        inits = [unbind(h, 0) for h in hx_list]
+        lstm = mode == "LSTM"
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(d):
+                names = self._all_weights[layer * d + direction]
+                params = {n.rsplit("_l", 1)[0]: getattr(self, n) for n in names}
+                w_ih, w_hh = params["weight_ih"], params["weight_hh"]
+                b_ih, b_hh = params.get("bias_ih"), params.get("bias_hh")
+                w_hr = params.get("weight_hr")
+                idx = layer * d + direction
+                if mode == "GRU":
+                    xw = F.linear(x, w_ih, b_ih)
+                else:
+                    xw, b_hh = F.linear(x, w_ih, _folded_bias(b_ih, b_hh)), None
+                g = xw.shape[1]
+                blocks = xw.split(rows, 0) if k_last else (xw,)
+                blocks = [blk.reshape(n, b, g) for blk, (b, n) in zip(blocks, segs)]
+                h0 = inits[0][idx]
+                c0 = inits[1][idx] if lstm else None
+                ys = [None] * len(segs)
+                if direction == 0:
+                    h, c = h0, c0
+                    done_h, done_c = [], []  # final states, largest rows first
+                    for k, (b, n) in enumerate(segs):
+                        y, h, c = run_layer(mode, blocks[k], h, c, w_hh, b_hh, w_hr, hidden,
+                                            False)
+                        ys[k] = y.reshape(b * n, y.shape[2])
+                        nb = segs[k + 1][0] if k < k_last else 0
+                        if nb:
+                            h, h_done = h.split((nb, b - nb), 0)
+                            done_h.append(h_done)
+                            if lstm:
+                                c, c_done = c.split((nb, b - nb), 0)
+                                done_c.append(c_done)
+                    done_h.append(h)
+                    done_c.append(c)
+                    h = cat(done_h[::-1], 0) if k_last else h
+                    c = (cat(done_c[::-1], 0) if k_last else c) if lstm else None
+                else:
+                    h_parts = h0.split(widths, 0) if k_last else (h0,)
+                    c_parts = (c0.split(widths, 0) if k_last else (c0,)) if lstm else None
+                    h = h_parts[0]
+                    c = c_parts[0] if lstm else None
+                    for k in range(k_last, -1, -1):
+                        b, n = segs[k]
+                        if k < k_last:
+                            h = cat([h, h_parts[k_last - k]], 0)
+                            if lstm:
+                                c = cat([c, c_parts[k_last - k]], 0)
+                        y, h, c = run_layer(mode, blocks[k], h, c, w_hh, b_hh, w_hr, hidden,
+                                            True)
+                        ys[k] = y.reshape(b * n, y.shape[2])
+                final = (h, c) if lstm else (h,)
+                for s, v in zip(states, final):
+                    s.append(v)
+                outs.append(cat(ys, 0) if k_last else ys[0])
+            x = outs[0] if d == 1 else cat(outs, 1)
+            if p > 0 and layer < self.num_layers - 1:
+                x = F.dropout(x, p, True)
+        return x, tuple(stack(s, 0) for s in states)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -300,6 +439,12 @@ class RNN(RNNBase):
     Call ``rnn(input, h0=None)`` with ``input`` (L, N, H_in) (or (N, L, H_in) with
     ``batch_first``) or unbatched (L, H_in); returns ``(output, h_n)`` with ``output``
     (L, N, D * H_out) and ``h_n`` (D * num_layers, N, H_out) (unbatched: no N).
+
+    ``input`` may also be a :class:`~polyten.nn.utils.rnn.PackedSequence` (from
+    ``pack_padded_sequence`` / ``pack_sequence``): ``output`` is then a PackedSequence with
+    the same ``batch_sizes`` and indices, and ``h_n`` holds each sequence's state at its own
+    last step, in the caller's batch order (``h0`` too is in that order, N = the batch size).
+    The same holds for :class:`LSTM` and :class:`GRU`.
     """
 
     def __init__(self, *args, **kwargs):

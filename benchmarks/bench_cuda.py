@@ -9,6 +9,9 @@ Cases
 * ``cnn``: a CNN on 3x32x32 images (conv 3->64->128 with ReLU and max-pool, linear, batch 256,
   SGD with momentum, cross-entropy).
   Target for the training steps: polyten <= 1.3x PyTorch CUDA's time.
+* ``mlp_amp``, ``cnn_amp`` (and ``digits_amp``): the same steps in mixed precision
+  (``autocast`` + ``GradScaler`` on both sides): float16 matmuls and convolutions, float32
+  parameters and losses; GradScaler reads one flag per step, on both sides.
 * ``sync``: does a training step wait for the GPU?  A kernel spinning for one second is queued
   first; a step that returns before the spin ends (host clock, and the spin's event not done)
   never synchronised -- any device-to-host read, stream/device sync or pageable host-to-device
@@ -108,6 +111,8 @@ def _cnn(nnmod, flatten):
 def _step_pair(case, quick):
     """(polyten step, torch step or None, description)."""
     torch = _torch()
+    amp = case.endswith("_amp")
+    case = case[:-4] if amp else case
     if case == "digits":
         sizes, batch, opt = (64, 128, 10), 64, "adam"
         xshape = (batch, 64)
@@ -132,22 +137,41 @@ def _step_pair(case, quick):
     px, py = pt.tensor(x, device="cuda"), pt.tensor(y, device="cuda")
     F = pt.nn.functional
 
+    desc = f"{case} (batch {batch}, {opt}{', autocast + GradScaler' if amp else ''})"
+    pscaler = pt.amp.GradScaler("cuda")
+
     def pstep():
         popt.zero_grad()
-        F.cross_entropy(pmodel(px), py).backward()
-        popt.step()
+        if not amp:
+            F.cross_entropy(pmodel(px), py).backward()
+            popt.step()
+            return
+        with pt.autocast("cuda"):
+            loss = F.cross_entropy(pmodel(px), py)
+        pscaler.scale(loss).backward()
+        pscaler.step(popt)
+        pscaler.update()
 
     if torch is None:
-        return pstep, None, f"{case} (batch {batch}, {opt})"
+        return pstep, None, desc
     tmodel = (_mlp(torch.nn, sizes) if sizes else _cnn(torch.nn, torch.nn.Flatten)).cuda()
     topt = make_opt(torch, tmodel.parameters())
     tx, ty = torch.tensor(x, device="cuda"), torch.tensor(y, device="cuda")
 
+    tscaler = torch.amp.GradScaler("cuda")
+
     def tstep():
         topt.zero_grad()
-        torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
-        topt.step()
-    return pstep, tstep, f"{case} (batch {batch}, {opt})"
+        if not amp:
+            torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
+            topt.step()
+            return
+        with torch.autocast("cuda"):
+            loss = torch.nn.functional.cross_entropy(tmodel(tx), ty)
+        tscaler.scale(loss).backward()
+        tscaler.step(topt)
+        tscaler.update()
+    return pstep, tstep, desc
 
 
 def bench_steps(cases, quick):
@@ -211,7 +235,7 @@ def bench_sync():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    p.add_argument("--cases", default="matmul,digits,mlp,cnn,sync")
+    p.add_argument("--cases", default="matmul,digits,mlp,cnn,mlp_amp,cnn_amp,sync")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--matmul-size", type=int, default=None,
                    help="n of the n x n matmuls (default 8192, 4096 with --quick)")
@@ -223,7 +247,7 @@ def main(argv=None):
     rows = []
     if "matmul" in cases:
         rows += bench_matmul(args.quick, args.matmul_size)
-    steps = [c for c in ("digits", "mlp", "cnn") if c in cases]
+    steps = [c for c in cases if c.split("_amp")[0] in ("digits", "mlp", "cnn")]
     if steps:
         rows += bench_steps(steps, args.quick)
     if "sync" in cases:

@@ -418,13 +418,14 @@ def test_bench_cuda_runs(tmp_path):
     r = _run(f"""
         sys.path.insert(0, {os.path.join(ROOT, "benchmarks")!r})
         import bench_cuda
-        raise SystemExit(bench_cuda.main(["--quick", "--cases", "matmul,digits",
+        raise SystemExit(bench_cuda.main(["--quick", "--cases", "matmul,digits,digits_amp",
                                           "--matmul-size", "64", "--json", {str(out)!r}]))
     """)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     import json
     rows = json.loads(out.read_text())
-    assert [row["case"] for row in rows] == ["matmul float32 64x64", "matmul float16 64x64",
-                                             "train step digits (batch 64, adam)"]
+    assert [row["case"] for row in rows] == [
+        "matmul float32 64x64", "matmul float16 64x64", "train step digits (batch 64, adam)",
+        "train step digits (batch 64, adam, autocast + GradScaler)"]
     assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0
                for row in rows)

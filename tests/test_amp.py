@@ -11,6 +11,7 @@ import polyten as pt
 import polyten.nn as nn
 import polyten.nn.functional as F
 from polyten.api import autocast as policy
+from polyten.nn.utils.rnn import pack_padded_sequence
 
 f16, f32, f64 = pt.float16, pt.float32, pt.float64
 
@@ -54,6 +55,14 @@ def _lower_cases():
         "conv_transpose2d": lambda: F.conv_transpose2d(_t((2, 3, 5, 5)), kt),
         "conv_transpose3d": lambda: F.conv_transpose3d(vol, k3.transpose(0, 1)),
         "nn.Linear": lambda: nn.Linear(6, 5)(x2),
+        "lstm": lambda: nn.LSTM(6, 4, num_layers=2, bidirectional=True)(b3)[1][1],
+        "gru": lambda: nn.GRU(6, 4)(b3)[0],
+        "rnn_tanh": lambda: nn.RNN(6, 4)(b3)[1],
+        "rnn_relu": lambda: nn.RNN(6, 4, nonlinearity="relu")(b3)[0],
+        "packed lstm": lambda: nn.LSTM(6, 4)(pack_padded_sequence(b3, [2, 2, 1, 1]))[0].data,
+        "lstm_cell": lambda: nn.LSTMCell(6, 4)(x2)[1],
+        "gru_cell": lambda: nn.GRUCell(6, 4)(x2, pt.zeros(4, 4)),
+        "rnn_cell": lambda: nn.RNNCell(6, 4)(x2),
     }
 
 
@@ -554,3 +563,70 @@ def test_unscale_fused_and_generic_paths_agree(device):
     scaler.update()
     np.testing.assert_allclose(a.detach().cpu().numpy(), [0.5, 1.0])  # skipped
     assert scaler.get_scale() == 2.0
+
+
+# ------------------------------------------------------------- mixed-precision norms ---
+@pytest.mark.parametrize("kind", ["batch_train", "batch_eval", "instance", "layer", "group"])
+def test_float16_input_with_float32_parameters_gives_float16_as_torch(kind):
+    """A float16 activation through a norm layer with float32 parameters (what autocast
+    leaves a BatchNorm with) is normalised in float32 and returned in float16, as PyTorch;
+    parameters get float32 gradients, running statistics stay float32 and match."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((4, 3, 6)) * 2 + 1).astype(np.float16)
+    make = {"batch_train": lambda m: m.BatchNorm1d(3), "batch_eval": lambda m: m.BatchNorm1d(3),
+            "instance": lambda m: m.InstanceNorm1d(3, affine=True, track_running_stats=True),
+            "layer": lambda m: m.LayerNorm(6), "group": lambda m: m.GroupNorm(3, 3)}[kind]
+    pm, tm = make(nn), make(torch.nn)
+    with torch.no_grad():
+        for (name, tp), p in zip(tm.named_parameters(), pm.parameters()):
+            w = rng.standard_normal(tuple(tp.shape)).astype(np.float32)
+            tp.copy_(torch.tensor(w))
+            p.data = pt.tensor(w)
+    if kind == "batch_eval":
+        pm.eval()
+        tm.eval()
+    px = pt.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    out, tout = pm(px), tm(tx)
+    assert out.dtype == f16 and tout.dtype == torch.float16
+    np.testing.assert_allclose(out.detach().numpy().astype(np.float64),
+                               tout.detach().numpy().astype(np.float64), rtol=2e-3, atol=2e-3)
+    g = rng.standard_normal(out.shape).astype(np.float16)
+    out.backward(pt.tensor(g))
+    tout.backward(torch.tensor(g))
+    assert px.grad.dtype == f16
+    np.testing.assert_allclose(px.grad.numpy().astype(np.float64),
+                               tx.grad.numpy().astype(np.float64), rtol=5e-3, atol=5e-3)
+    for p, tp in zip(pm.parameters(), tm.parameters()):
+        assert p.grad.dtype == f32
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=2e-3, atol=2e-3)
+    for name, buf in pm.named_buffers():
+        tb = dict(tm.named_buffers())[name]
+        if buf.dtype.is_floating_point:
+            assert buf.dtype == f32
+            np.testing.assert_allclose(buf.numpy(), tb.numpy(), rtol=1e-3, atol=1e-3)
+
+
+def test_batch_norm_under_autocast_stays_float16():
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    bn = nn.BatchNorm2d(4)
+    x = _t((2, 3, 5, 5))
+    with pt.autocast("cpu"):
+        h = bn(conv(x))
+        assert h.dtype == f16 and F.relu(h).dtype == f16
+    assert bn.running_mean.dtype == f32
+
+
+def test_lstm_under_autocast_is_close_to_float32_and_trains_float32_weights():
+    pt.manual_seed(0)
+    lstm = nn.LSTM(6, 8, num_layers=2)
+    x = _t((7, 3, 6))
+    ref, (href, cref) = lstm(x)
+    with pt.autocast("cpu"):
+        out, (h, c) = lstm(x)
+    assert out.dtype == h.dtype == c.dtype == f16
+    np.testing.assert_allclose(out.detach().numpy().astype(np.float64),
+                               ref.detach().numpy(), rtol=1e-2, atol=5e-3)
+    out.float().sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == f32 for p in lstm.parameters())

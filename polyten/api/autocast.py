@@ -38,6 +38,8 @@ LOWER = frozenset({
     "matmul", "mm", "bmm", "mv", "addmm", "addbmm", "baddbmm", "addmv", "einsum",
     "linear", "prelu", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
     "conv_transpose2d", "conv_transpose3d",
+    # the recurrent modules (cuDNN's RNNs under PyTorch's autocast): input, states, weights
+    "lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_cell",
 })
 # ops whose float16 inputs are cast to float32
 FP32 = frozenset({

@@ -89,6 +89,22 @@ def _common_dtype(x, *ts):
     return tuple(None if t is None else (t if t._dtype is dt else t.to(dt)) for t in (x,) + ts)
 
 
+def _mixed_half(input, *params) -> bool:
+    """PyTorch's mixed-precision norms: a float16 input with float32 parameters or running
+    statistics (what autocast leaves a BatchNorm with) is normalised in float32 and the
+    result is float16, where promotion would give float32."""
+    if input._dtype is not _dt.float16:
+        return False
+    mixed = False
+    for p in params:
+        if p is not None:
+            if p._dtype is _dt.float32:
+                mixed = True
+            elif p._dtype is not _dt.float16:
+                return False
+    return mixed
+
+
 def _stat_dtype(dt):
     return _dt.float32 if dt is _dt.float16 else dt
 
@@ -233,6 +249,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
     C = shape[1]
     weight, bias, running_mean, running_var = _per_channel(
         op, input, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+    if _mixed_half(input, weight, bias, running_mean, running_var):
+        return batch_norm(input.to(_dt.float32), running_mean, running_var, weight, bias,
+                          training, momentum, eps).to(_dt.float16)
     if momentum is None or isinstance(momentum, bool) or not isinstance(momentum,
                                                                         numbers.Real):
         raise TypeError(f"{op}: momentum must be a number, got {describe(momentum)}; "
@@ -295,6 +314,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     C = shape[1]
     weight, bias, running_mean, running_var = _per_channel(
         op, input, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+    if _mixed_half(input, weight, bias, running_mean, running_var):
+        return instance_norm(input.to(_dt.float32), running_mean, running_var, weight, bias,
+                             use_input_stats, momentum, eps).to(_dt.float16)
     eps = _eps(op, eps, use_input_stats)
     if not use_input_stats:
         if running_mean is None or running_var is None:
@@ -364,6 +386,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     what = "normalized_shape"
     weight = _optional(op, "weight", weight, ns, input, what)
     bias = _optional(op, "bias", bias, ns, input, what)
+    if _mixed_half(input, weight, bias):
+        return layer_norm(input.to(_dt.float32), ns, weight, bias, eps).to(_dt.float16)
     eps = _eps(op, eps, False)
     x, w, b = _common_dtype(input, weight, bias)
     return _layer_norm_stats(x, w, b, len(ns), eps)[0]
@@ -394,6 +418,8 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     _verify_batch_size(op, [N * C // num_groups, num_groups] + list(shape[2:]),
                        "use more samples, more channels per group or spatial dims")
     weight, bias = _per_channel(op, input, weight=weight, bias=bias)
+    if _mixed_half(input, weight, bias):
+        return group_norm(input.to(_dt.float32), num_groups, weight, bias, eps).to(_dt.float16)
     eps = _eps(op, eps, False)
     x, w, b = _common_dtype(input, weight, bias)
     out = _layer_norm_stats(x.reshape(N, num_groups, C // num_groups * math.prod(shape[2:])),

@@ -21,6 +21,7 @@ import math
 import numbers
 import warnings
 
+from ...api import autocast as _amp
 from ...api._core import Tensor, describe, device_mismatch
 from ...api.shape import cat, stack, unbind
 from .. import functional as F
@@ -222,6 +223,8 @@ class RNNBase(_Recurrent):
         hidden = self.hidden_size
         d = 2 if self.bidirectional else 1
         p = self.dropout if self.training else 0.0
+        if _amp.ACTIVE[0]:  # autocast runs the recurrent layers in float16, as cuDNN's
+            hx_list = [_amp.lower(h) for h in hx_list]
         states = [[] for _ in hx_list]
         inits = [unbind(h, 0) for h in hx_list]
         x = input
@@ -229,7 +232,7 @@ class RNNBase(_Recurrent):
             outs = []
             for direction in range(d):
                 names = self._all_weights[layer * d + direction]
-                params = {n.rsplit("_l", 1)[0]: getattr(self, n) for n in names}
+                params = self._layer_params(names)
                 w_ih, w_hh = params["weight_ih"], params["weight_hh"]
                 b_ih, b_hh = params.get("bias_ih"), params.get("bias_hh")
                 w_hr = params.get("weight_hr")
@@ -250,6 +253,13 @@ class RNNBase(_Recurrent):
             if p > 0 and layer < self.num_layers - 1:
                 x = F.dropout(x, p, True)
         return x, tuple(stack(s, 0) for s in states)
+
+    def _layer_params(self, names):
+        """``{"weight_ih": ..., ...}`` of one layer and direction (cast under autocast)."""
+        params = {n.rsplit("_l", 1)[0]: getattr(self, n) for n in names}
+        if _amp.ACTIVE[0]:
+            params = {k: _amp.lower(v) for k, v in params.items()}
+        return params
 
     def _forward(self, input, hx_list, names, sizes):
         if not isinstance(input, Tensor) and isinstance(input, _packed_sequence()):
@@ -335,6 +345,8 @@ class RNNBase(_Recurrent):
         # widths of the rows that end (forward) / start (reverse) at each segment boundary,
         # from the smallest batch up: rows [0, b_K), [b_K, b_{K-1}), ...
         widths = [segs[-1][0]] + [segs[k][0] - segs[k + 1][0] for k in range(k_last - 1, -1, -1)]
+        if _amp.ACTIVE[0]:  # autocast runs the recurrent layers in float16, as cuDNN's
+            hx_list = [_amp.lower(h) for h in hx_list]
         states = [[] for _ in hx_list]
         inits = [unbind(h, 0) for h in hx_list]
         lstm = mode == "LSTM"
@@ -342,7 +354,7 @@ class RNNBase(_Recurrent):
             outs = []
             for direction in range(d):
                 names = self._all_weights[layer * d + direction]
-                params = {n.rsplit("_l", 1)[0]: getattr(self, n) for n in names}
+                params = self._layer_params(names)
                 w_ih, w_hh = params["weight_ih"], params["weight_hh"]
                 b_ih, b_hh = params.get("bias_ih"), params.get("bias_hh")
                 w_hr = params.get("weight_hr")
@@ -594,6 +606,17 @@ class RNNCellBase(_Recurrent):
         return batched, input, out
 
 
+def _cell_args(cell, x, states):
+    """A cell's input, states and weights, cast under autocast (the cells are float16 ops
+    there, as PyTorch's)."""
+    w = (cell.weight_ih, cell.bias_ih, cell.weight_hh, cell.bias_hh)
+    if _amp.ACTIVE[0]:
+        lowered = _amp.lower(x, *states, *w)
+        n = len(states)
+        return lowered[0], list(lowered[1:1 + n]), lowered[1 + n:]
+    return x, states, w
+
+
 class RNNCell(RNNCellBase):
     """One step of an Elman RNN: ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or ReLU).
 
@@ -611,8 +634,9 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         batched, x, (h,) = self._check(input, (("hx", hx),))
+        x, (h,), (w_ih, b_ih, w_hh, b_hh) = _cell_args(self, x, [h])
         step = tanh_step if self.nonlinearity == "tanh" else relu_step
-        out = step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)
+        out = step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh)
         return out if batched else out.squeeze(0)
 
 
@@ -632,8 +656,8 @@ class LSTMCell(RNNCellBase):
                             f"None, got {describe(hx)}")
         h0, c0 = (None, None) if hx is None else hx
         batched, x, (h, c) = self._check(input, (("hx[0]", h0), ("hx[1]", c0)))
-        h, c = lstm_step(F.linear(x, self.weight_ih, self.bias_ih), h, c, self.weight_hh,
-                          self.bias_hh, None, self.hidden_size)
+        x, (h, c), (w_ih, b_ih, w_hh, b_hh) = _cell_args(self, x, [h, c])
+        h, c = lstm_step(F.linear(x, w_ih, b_ih), h, c, w_hh, b_hh, None, self.hidden_size)
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
 
@@ -649,7 +673,8 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         batched, x, (h,) = self._check(input, (("hx", hx),))
+        x, (h,), (w_ih, b_ih, w_hh, b_hh) = _cell_args(self, x, [h])
         hid = self.hidden_size
-        xw_rz, xw_n = F.linear(x, self.weight_ih, self.bias_ih).split((2 * hid, hid), 1)
-        out = gru_step(xw_rz, xw_n, h, self.weight_hh, self.bias_hh, hid)
+        xw_rz, xw_n = F.linear(x, w_ih, b_ih).split((2 * hid, hid), 1)
+        out = gru_step(xw_rz, xw_n, h, w_hh, b_hh, hid)
         return out if batched else out.squeeze(0)

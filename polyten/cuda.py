@@ -6,19 +6,44 @@ Importing this module imports no array library; each function loads the ``cuda``
 ``0`` and :func:`empty_cache` / :func:`manual_seed_all` do nothing (as PyTorch's, before CUDA is
 initialised); the others raise a ``RuntimeError`` that says why CUDA is unavailable.
 
-Streams: polyten queues every kernel on CuPy's current stream and never waits for the GPU in
-the middle of a computation; :func:`synchronize` waits for all the work queued on a device
-(what a benchmark needs before reading a clock).
+Streams and events (PyTorch's API)
+----------------------------------
+polyten queues every kernel on the *current stream* of the device it runs on and never waits
+for the GPU in the middle of a computation; :func:`synchronize` waits for all the work queued
+on a device.  A :class:`Stream` is another queue of one device: work on two streams may run
+concurrently (a non-blocking copy overlapping compute), work on one stream runs in order.
+``with polyten.cuda.stream(s):`` makes ``s`` the current stream -- and ``s``'s device the
+current device -- for the block, so every polyten op launched inside (kernels, and
+``.to("cuda", non_blocking=True)`` from pinned memory) is queued on ``s``.  An :class:`Event`
+marks a point in a stream: another stream can wait for it without the host waiting
+(:meth:`Event.wait`, :meth:`Stream.wait_stream`), the host can wait for it
+(:meth:`Event.synchronize`), and two timing events measure the GPU time between them::
+
+    start, end = polyten.cuda.Event(enable_timing=True), polyten.cuda.Event(enable_timing=True)
+    start.record(); y = x @ x; end.record()
+    end.synchronize(); ms = start.elapsed_time(end)
+
+As in PyTorch, streams made by :class:`Stream` do not synchronise with the default stream:
+join them (``polyten.cuda.current_stream().wait_stream(s)``, or an event) before another
+stream uses their results, and keep a tensor that a stream still reads referenced until its
+work is joined (its memory returns to the pool of the stream it was allocated on; PyTorch's
+``record_stream`` has no CuPy counterpart).  The deferred value checks (out-of-range class
+targets or indices, see :func:`set_sync_checks`) are kept per stream and still raised at the
+next host read; while checks of another stream than the current one are pending, that read
+first waits for the whole device, so no flag is read before it is written.
+:meth:`Stream.synchronize` and :meth:`Event.synchronize` wait but read no check.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Optional
 
 __all__ = ["is_available", "device_count", "current_device", "set_device", "synchronize",
            "memory_allocated", "max_memory_allocated", "reset_peak_memory_stats",
            "memory_reserved", "empty_cache", "get_device_name", "manual_seed_all",
-           "set_sync_checks"]
+           "set_sync_checks", "Stream", "Event", "StreamContext", "stream", "current_stream",
+           "default_stream"]
 
 
 def _info():
@@ -164,3 +189,429 @@ def manual_seed_all(seed: int) -> None:
     rt = _runtime("manual_seed_all", required=False)
     if rt is not None:
         rt.seed_all(seed)
+
+
+# ==================================================================================================
+# Streams and events
+# ==================================================================================================
+# The CuPy objects behind them stay opaque here: every call that needs CuPy goes through the
+# cuda backend's ``runtime`` (``polyten_cuda.backend.CudaRuntime``).
+
+def _device_index(fn: str, rt, device) -> int:
+    index = _index(fn, device)
+    return rt.current_device() if index is None else index
+
+
+def _cuda_device(index: int):
+    from .dispatch.device import device
+    return device(f"cuda:{index}")
+
+
+def _what(obj) -> str:
+    return f"{type(obj).__name__} {obj!r}"
+
+
+def _stream_arg(fn: str, stream) -> "Stream":
+    """``None`` (the current stream of the current device) or a :class:`Stream`."""
+    if stream is None:
+        return current_stream()
+    if not isinstance(stream, Stream):
+        raise TypeError(f"polyten.cuda.{fn}: expected a polyten.cuda.Stream (or None for the "
+                        f"current stream), got {_what(stream)}")
+    return stream
+
+
+class Stream:
+    """A CUDA stream: an ordered queue of GPU work on one device (``torch.cuda.Stream``).
+
+    Work queued on one stream runs in order; work on different streams may run concurrently.
+    Queue polyten ops on it with ``with polyten.cuda.stream(s):`` (or ``with s:``).
+
+    Parameters
+    ----------
+    device : int, str or polyten.device, optional
+        The device the stream belongs to: an index, ``"cuda:N"`` or a device (default: the
+        current device).
+    priority : int, default 0
+        Scheduling priority; a lower number runs first when the GPU has a choice.  CUDA maps a
+        value outside the device's range (usually -5 to 0) to the nearest end, as in PyTorch.
+
+    Raises
+    ------
+    RuntimeError
+        If CUDA is not available (the message says why).
+    TypeError, ValueError
+        If ``device`` is not a CUDA device of this machine or ``priority`` is not an int.
+
+    Notes
+    -----
+    As PyTorch's, the stream does not synchronise with the default stream (it is created
+    non-blocking): join it with :meth:`wait_stream` or an :class:`Event` before another stream
+    uses its results, and keep the tensors it reads referenced until then.
+
+    Examples
+    --------
+    >>> s = polyten.cuda.Stream()
+    >>> with polyten.cuda.stream(s):
+    ...     xb = batch.to("cuda", non_blocking=True)   # copied on s, overlapping other work
+    >>> polyten.cuda.current_stream().wait_stream(s)   # later work waits for the copy
+    """
+
+    __slots__ = ("_rt", "_native", "_index")
+
+    def __init__(self, device=None, priority: int = 0):
+        import operator
+        rt = _runtime("Stream")
+        index = _device_index("Stream", rt, device)
+        try:
+            priority = operator.index(priority)
+        except TypeError:
+            raise TypeError(f"polyten.cuda.Stream: priority must be an int (lower runs first), "
+                            f"got {_what(priority)}") from None
+        self._rt, self._index = rt, index
+        self._native = rt.new_stream(index, priority)
+
+    @classmethod
+    def _of(cls, rt, native, index: int) -> "Stream":
+        """A Stream around an existing CuPy stream of device ``index``."""
+        s = object.__new__(cls)
+        s._rt, s._native, s._index = rt, native, index
+        return s
+
+    @property
+    def device(self):
+        """The device the stream belongs to (a ``polyten.device``)."""
+        return _cuda_device(self._index)
+
+    @property
+    def cuda_stream(self) -> int:
+        """The raw ``cudaStream_t`` handle as an int (``0``: the legacy default stream)."""
+        return self._rt.stream_handle(self._native)
+
+    @property
+    def priority(self) -> int:
+        """The stream's priority, after CUDA clamped it to the device's range."""
+        return self._rt.stream_priority(self._native, self._index)
+
+    def query(self) -> bool:
+        """Whether all the work queued on the stream has finished (never waits)."""
+        return self._rt.stream_query(self._native, self._index)
+
+    def synchronize(self) -> None:
+        """Wait on the host until all the work queued on the stream has finished.
+
+        Unlike :func:`polyten.cuda.synchronize`, this reads no deferred value check: they are
+        raised at the next host read."""
+        self._rt.stream_synchronize(self._native, self._index)
+
+    def wait_event(self, event: "Event") -> None:
+        """Make all work queued on this stream from now on wait for ``event``.
+
+        Returns at once: the GPU waits, not the host.  An event never recorded is already
+        complete (no wait).
+
+        Parameters
+        ----------
+        event : polyten.cuda.Event
+            The event to wait for (recorded on a stream of any device).
+        """
+        if not isinstance(event, Event):
+            raise TypeError(f"polyten.cuda.Stream.wait_event: expected a polyten.cuda.Event, "
+                            f"got {_what(event)}")
+        event.wait(self)
+
+    def wait_stream(self, stream: "Stream") -> None:
+        """Make all work queued on this stream from now on wait for the work queued on
+        ``stream`` so far (an event recorded there); the host does not wait.
+
+        Parameters
+        ----------
+        stream : polyten.cuda.Stream
+            The stream to wait for (of any device).
+
+        Examples
+        --------
+        >>> side = polyten.cuda.Stream()
+        >>> with polyten.cuda.stream(side):
+        ...     y = x @ w
+        >>> polyten.cuda.current_stream().wait_stream(side)
+        >>> z = y + 1   # ordered after the matmul
+        """
+        if not isinstance(stream, Stream):
+            raise TypeError(f"polyten.cuda.Stream.wait_stream: expected a polyten.cuda.Stream, "
+                            f"got {_what(stream)}")
+        if stream == self:
+            return  # a stream's work is already in order
+        self.wait_event(stream.record_event())
+
+    def record_event(self, event: Optional["Event"] = None) -> "Event":
+        """Record ``event`` (default: a new :class:`Event` without timing) on this stream and
+        return it: it completes when the work queued on the stream so far has finished."""
+        if event is None:
+            event = Event()
+        elif not isinstance(event, Event):
+            raise TypeError(f"polyten.cuda.Stream.record_event: expected a polyten.cuda.Event "
+                            f"or None, got {_what(event)}")
+        event.record(self)
+        return event
+
+    def __eq__(self, other):
+        if not isinstance(other, Stream):
+            return NotImplemented
+        return self._index == other._index and self.cuda_stream == other.cuda_stream
+
+    def __hash__(self):
+        return hash((self.cuda_stream, self._index))
+
+    def __repr__(self):
+        return f"<polyten.cuda.Stream device=cuda:{self._index} cuda_stream={self.cuda_stream:#x}>"
+
+    def __cuda_stream__(self):
+        """The CUDA stream protocol: ``(0, handle)``, e.g. for
+        ``cupy.cuda.Stream.from_external``."""
+        return (0, self.cuda_stream)
+
+    def __enter__(self):
+        ctx = StreamContext(self)
+        ctx.__enter__()
+        _entered().append(ctx)
+        return self
+
+    def __exit__(self, *exc):
+        return _entered().pop().__exit__(*exc)
+
+
+class Event:
+    """A CUDA event: a marker in a stream's queue of work (``torch.cuda.Event``).
+
+    The event belongs to the device of the stream it is first recorded on; it completes when
+    the work queued on that stream before the record has finished.
+
+    Parameters
+    ----------
+    enable_timing : bool, default False
+        Record GPU timestamps, for :meth:`elapsed_time` (costs a little at each record).
+    blocking : bool, default False
+        :meth:`synchronize` lets the host thread sleep instead of spinning while it waits.
+    interprocess : bool, default False
+        Create a CUDA interprocess event (it cannot time; polyten exports no IPC handle).
+
+    Raises
+    ------
+    RuntimeError
+        If CUDA is not available (the message says why).
+    TypeError, ValueError
+        If a flag is not a bool, or ``interprocess`` is combined with ``enable_timing``.
+
+    Examples
+    --------
+    >>> start = polyten.cuda.Event(enable_timing=True)
+    >>> end = polyten.cuda.Event(enable_timing=True)
+    >>> start.record()
+    >>> y = x @ x
+    >>> end.record()
+    >>> end.synchronize()
+    >>> start.elapsed_time(end)     # milliseconds of GPU time
+    0.41
+    """
+
+    __slots__ = ("_rt", "_native", "_index", "_timing", "_blocking", "_interprocess")
+
+    def __init__(self, enable_timing: bool = False, blocking: bool = False,
+                 interprocess: bool = False):
+        rt = _runtime("Event")
+        flags = {"enable_timing": enable_timing, "blocking": blocking,
+                 "interprocess": interprocess}
+        for name, value in flags.items():
+            if not isinstance(value, (bool, int)):
+                raise TypeError(f"polyten.cuda.Event: {name} must be a bool, got "
+                                f"{_what(value)}")
+        if interprocess and enable_timing:
+            raise ValueError("polyten.cuda.Event: an interprocess event cannot measure time "
+                             "(CUDA requires timing disabled on interprocess events); pass "
+                             "enable_timing=False, or use another event for timing")
+        self._rt, self._native, self._index = rt, None, None
+        self._timing, self._blocking = bool(enable_timing), bool(blocking)
+        self._interprocess = bool(interprocess)
+
+    @property
+    def device(self):
+        """The device of the stream the event was first recorded on (``None`` before)."""
+        return None if self._index is None else _cuda_device(self._index)
+
+    @property
+    def cuda_event(self) -> int:
+        """The raw ``cudaEvent_t`` handle as an int (``0`` until the first record creates it)."""
+        return 0 if self._native is None else self._rt.event_handle(self._native)
+
+    def record(self, stream: Optional[Stream] = None) -> None:
+        """Record the event on ``stream`` (default: the current stream of the current device).
+
+        The event then completes when the work queued on ``stream`` so far has finished.
+        After the first record, only streams of the same device may record it.
+        """
+        stream = _stream_arg("Event.record", stream)
+        if self._native is None:
+            self._native = self._rt.new_event(stream._index, self._timing, self._blocking,
+                                              self._interprocess)
+            self._index = stream._index
+        elif stream._index != self._index:
+            raise RuntimeError(
+                f"polyten.cuda.Event.record: the event belongs to cuda:{self._index} (first "
+                f"recorded there) but the stream is on cuda:{stream._index}; record it on a "
+                f"stream of cuda:{self._index}, or use one Event per device (any device's "
+                f"stream can wait for it)")
+        self._rt.event_record(self._native, stream._native, stream._index)
+
+    def wait(self, stream: Optional[Stream] = None) -> None:
+        """Make all work queued on ``stream`` (default: the current stream) from now on wait for
+        this event; returns at once (the GPU waits, not the host).  Does nothing if the event
+        was never recorded.  ``stream`` may belong to another device."""
+        stream = _stream_arg("Event.wait", stream)
+        if self._native is not None:
+            self._rt.stream_wait_event(stream._native, stream._index, self._native)
+
+    def query(self) -> bool:
+        """Whether the work before the last record has finished (``True`` if never recorded);
+        never waits."""
+        return True if self._native is None else self._rt.event_query(self._native, self._index)
+
+    def synchronize(self) -> None:
+        """Wait on the host until the work before the last record has finished (returns at
+        once if the event was never recorded).  Reads no deferred value check."""
+        if self._native is not None:
+            self._rt.event_synchronize(self._native, self._index)
+
+    def elapsed_time(self, end_event: "Event") -> float:
+        """GPU time in milliseconds from this event's record to ``end_event``'s.
+
+        Both events must be created with ``enable_timing=True``, recorded on streams of the
+        same device, and completed (call ``end_event.synchronize()`` first).
+
+        Raises
+        ------
+        TypeError
+            If ``end_event`` is not an :class:`Event`.
+        ValueError
+            If either event was created without timing, was never recorded, or the two were
+            recorded on different devices.
+        RuntimeError
+            If the work before either record has not finished yet.
+        """
+        fn = "polyten.cuda.Event.elapsed_time"
+        if not isinstance(end_event, Event):
+            raise TypeError(f"{fn}: expected a polyten.cuda.Event, got {_what(end_event)}")
+        pair = ((self, "start event (self)"), (end_event, "end event"))
+        untimed = [name for e, name in pair if not e._timing]
+        if untimed:
+            raise ValueError(f"{fn}: the {' and the '.join(untimed)} "
+                             f"{'were' if len(untimed) > 1 else 'was'} created without timing; "
+                             f"create both with polyten.cuda.Event(enable_timing=True)")
+        unrecorded = [name for e, name in pair if e._native is None]
+        if unrecorded:
+            raise ValueError(f"{fn}: the {' and the '.join(unrecorded)} "
+                             f"{'were' if len(unrecorded) > 1 else 'was'} never recorded; call "
+                             f"start.record() before the work and end.record() after it")
+        if self._index != end_event._index:
+            raise ValueError(f"{fn}: the start event was recorded on cuda:{self._index} and the "
+                             f"end event on cuda:{end_event._index}; time the work of one "
+                             f"device with two events recorded on streams of that device")
+        if not (self.query() and end_event.query()):
+            raise RuntimeError(f"{fn}: the work before the events has not finished yet; call "
+                               f"end_event.synchronize() before elapsed_time")
+        return self._rt.elapsed_time(self._native, end_event._native, self._index)
+
+    def __repr__(self):
+        timing = " timing" if self._timing else ""
+        if self._native is None:
+            return f"<polyten.cuda.Event{timing} (not recorded)>"
+        return f"<polyten.cuda.Event{timing} device=cuda:{self._index} " \
+               f"cuda_event={self.cuda_event:#x}>"
+
+
+class StreamContext:
+    """Context manager that makes ``stream`` the current stream, and its device the current
+    device, for the duration of the block (``torch.cuda.StreamContext``); see :func:`stream`.
+
+    Parameters
+    ----------
+    stream : polyten.cuda.Stream or None
+        The stream; ``None`` makes the block change nothing.
+    """
+
+    __slots__ = ("stream", "_saved")
+
+    def __init__(self, stream: Optional[Stream]):
+        if stream is not None and not isinstance(stream, Stream):
+            raise TypeError(f"polyten.cuda.stream: expected a polyten.cuda.Stream (make one "
+                            f"with polyten.cuda.Stream(device)) or None, got {_what(stream)}")
+        self.stream = stream
+        self._saved: list = []
+
+    def __enter__(self) -> Optional[Stream]:
+        s = self.stream
+        if s is None:
+            self._saved.append(None)
+            return None
+        use = s._rt.stream_use(s._native, s._index)
+        use.__enter__()
+        self._saved.append(use)
+        return s
+
+    def __exit__(self, *exc) -> bool:
+        use = self._saved.pop()
+        if use is not None:
+            use.__exit__(*exc)
+        return False
+
+
+def stream(stream: Optional[Stream]) -> StreamContext:
+    """``with polyten.cuda.stream(s):`` queues every polyten op of the block on ``s``.
+
+    For the duration of the block ``s`` is the current stream of its device and that device
+    the current device (``"cuda"`` means it), as ``torch.cuda.stream``; both are restored at
+    the end.  ``None`` changes nothing.
+
+    Parameters
+    ----------
+    stream : polyten.cuda.Stream or None
+
+    Examples
+    --------
+    >>> s = polyten.cuda.Stream()
+    >>> with polyten.cuda.stream(s):
+    ...     y = model(x)
+    >>> polyten.cuda.current_stream().wait_stream(s)
+    """
+    return StreamContext(stream)
+
+
+def current_stream(device=None) -> Stream:
+    """The current stream of ``device`` (default: the current device) in this thread: the
+    default stream unless a :func:`stream` block (or CuPy's ``with cupy.cuda.Stream()``) made
+    another one current."""
+    rt = _runtime("current_stream")
+    index = _device_index("current_stream", rt, device)
+    return Stream._of(rt, rt.current_stream(index), index)
+
+
+def default_stream(device=None) -> Stream:
+    """The default stream of ``device`` (default: the current device): CUDA's legacy default
+    stream, ``cuda_stream == 0`` (the per-thread default stream when CuPy runs with
+    ``CUPY_CUDA_PER_THREAD_DEFAULT_STREAM=1``)."""
+    rt = _runtime("default_stream")
+    index = _device_index("default_stream", rt, device)
+    return Stream._of(rt, rt.default_stream(index), index)
+
+
+_ENTERED = threading.local()
+
+
+def _entered() -> list:
+    """This thread's stack of the contexts entered by ``with s:`` on a :class:`Stream`."""
+    stack = getattr(_ENTERED, "stack", None)
+    if stack is None:
+        stack = _ENTERED.stack = []
+    return stack
+
+

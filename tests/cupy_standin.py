@@ -279,19 +279,30 @@ backend written against NumPy:
   (``get``, ``asnumpy``, ``item``, ``tolist``, ``bool(d)``, ``float(d)``, printing, ...),
   ``"h2d"`` for every host-to-device copy of data (``asarray`` of host data, a NumPy or list
   index), ``"sync"`` for calls whose output shape depends on device values (``nonzero``,
-  ``unique``, boolean-mask indexing), each of which waits for the GPU.
+  ``unique``, boolean-mask indexing), each of which waits for the GPU; ``Device``, ``Stream``
+  and ``Event`` ``synchronize()`` count as ``"sync"`` too.
+* **Streams and events** as CuPy's: a current stream per thread and device (the null stream
+  unless a ``cupy.cuda.Stream`` is entered or used; entering a stream of another device raises
+  CuPy's error), events that record on a stream of their own device, and
+  ``cupy.cuda.get_elapsed_time``.  Kernels run at once, so a recorded event is done at once
+  and elapsed times are host times between the records.  :data:`QUEUED` says what was queued on
+  each stream (``(device, stream.ptr)`` -> ``Counter`` of ``"launch"`` / ``"h2d_async"``).
 
 What it cannot check: NVRTC compilation, launch configurations, CuPy's own numerical
-differences from NumPy, streams and asynchrony.  Those need the GPU tests (tests/test_cuda.py).
+differences from NumPy, real asynchrony (the order of work on different streams).  Those need
+the GPU tests (tests/test_cuda.py).
 """
 
 import collections  # noqa: E402
 import json  # noqa: E402
 import operator  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 import weakref  # noqa: E402
 
 STATS: collections.Counter = collections.Counter()
+# (device, stream ptr) -> what was queued on that stream of that device
+QUEUED: collections.defaultdict = collections.defaultdict(collections.Counter)
 _TRACE: list = []          # (kind, what) of each counted event while tracing
 _TRACING = [False]
 _MANIFEST_PATH = os.path.join(os.path.dirname(__file__), "data", "cupy_api.json")
@@ -315,6 +326,13 @@ def _count(kind: str, what: str) -> None:
     if _TRACING[0]:
         import traceback
         _TRACE.append((kind, what, "".join(traceback.format_stack(limit=12)[:-2])))
+
+
+def _launch() -> None:
+    """A kernel queued on the current stream of the current device."""
+    STATS["launch"] += 1
+    dev = _current()
+    QUEUED[(dev, _current_stream(dev).ptr)]["launch"] += 1
 
 
 @contextlib.contextmanager
@@ -482,7 +500,7 @@ class _Function:
             args, kwargs = self.index_wrapper(args, kwargs)
         if name not in _VIEWS and name not in _NO_KERNEL and _launches(name, self.np_fn, args,
                                                                       kwargs):
-            STATS["launch"] += 1
+            _launch()
         return _wrap(self.np_fn(*args, **kwargs), dev)
 
     def __repr__(self):
@@ -764,6 +782,9 @@ class DeviceArray:
         # from page-locked memory the copy is asynchronous (DMA); from pageable memory the
         # host waits for it
         _count("h2d" if base is None else "h2d_async", "ndarray.set")
+        if base is not None:
+            on = stream if stream is not None else _current_stream(self._dev)
+            QUEUED[(self._dev, on.ptr)]["h2d_async"] += 1
         if not isinstance(arr, np.ndarray):
             raise StandinError(f"ndarray.set takes a numpy.ndarray, not {type(arr)}")
         np.copyto(self._a, arr, casting="no")
@@ -856,7 +877,7 @@ class DeviceArray:
         k = _key(key, self._a.shape)
         if any(isinstance(e, np.ndarray) for e in (k if isinstance(k, tuple) else (k,))):
             _check_devices("ndarray.__getitem__", [self._dev] + _devices_of(key, []))
-            STATS["launch"] += 1
+            _launch()
             return _wrap(self._a[k])  # a gather kernel on the current device
         return _wrap(self._a[k], self._dev)  # a view
 
@@ -872,7 +893,7 @@ class DeviceArray:
             else:
                 _count("h2d", "host array assigned into a device array")
         self._a[k] = value
-        STATS["launch"] += 1
+        _launch()
 
     def _scalar(self, conv, what):
         _count("d2h", what)
@@ -1006,7 +1027,7 @@ class _StrictDevice:
         _CURRENT.dev = self.id
 
     def synchronize(self):
-        pass
+        _count("sync", "Device.synchronize")  # cudaDeviceSynchronize: the host waits
 
     def __eq__(self, other):
         return isinstance(other, _StrictDevice) and other.id == self.id
@@ -1015,27 +1036,159 @@ class _StrictDevice:
         return hash(self.id)
 
 
+class _CUDARuntimeError(RuntimeError):
+    """As ``cupy_backends.cuda.api.runtime.CUDARuntimeError`` (a RuntimeError)."""
+
+
+def _invalid_handle(why):
+    return _CUDARuntimeError(f"cudaErrorInvalidResourceHandle: invalid resource handle "
+                             f"(stand-in: {why})")
+
+
+_HANDLES = iter(range(0x7F0000001000, 1 << 62, 0x100))  # fake handles, never reused
+
+
 class _Event:
-    done = True
+    """``cupy.cuda.Event``: belongs to the device current at its creation; a recorded event is
+    done at once (kernels run at once here) and keeps the host time of its record."""
 
     def __init__(self, block=False, disable_timing=False, interprocess=False):
-        pass
+        if interprocess and not disable_timing:
+            raise ValueError("Timing must be disabled for interprocess events")
+        self.ptr = next(_HANDLES)
+        self._dev, self._timing, self._time = _current(), not disable_timing, None
+
+    @property
+    def done(self):
+        return True  # also before any record, as cudaEventQuery
 
     def record(self, stream=None):
-        pass
+        stream = _current_stream(_current()) if stream is None else stream
+        dev = _current() if stream.device_id == -1 else stream.device_id
+        if dev != self._dev:
+            raise _invalid_handle(f"an event of device {self._dev} recorded on a stream of "
+                                  f"device {dev}")
+        self._time = time.perf_counter()
 
     def synchronize(self):
-        pass
+        if self._time is not None:  # cudaEventSynchronize: the host waits for the record
+            _count("sync", "Event.synchronize")
+
+
+def _get_elapsed_time(start_event, end_event):
+    """``cupy.cuda.get_elapsed_time``: milliseconds between the two records."""
+    for e in (start_event, end_event):
+        if not e._timing:
+            raise _invalid_handle("an event created with disable_timing=True")
+        if e._time is None:
+            raise _invalid_handle("an event that was never recorded")
+    if start_event._dev != end_event._dev:
+        raise _invalid_handle("events of two devices")
+    return (end_event._time - start_event._time) * 1e3
 
 
 class _Stream:
-    ptr = 0
+    """``cupy.cuda.Stream``: ``ptr`` 0 and ``device_id`` -1 for the null stream (the current
+    device's legacy default stream), else a new handle on the current device.  A context
+    manager that makes it the current stream of its device, with CuPy's check that its device
+    is the current one."""
 
-    def wait_event(self, event):
-        pass
+    null = None  # the singleton, set below
+
+    def __init__(self, null=False, non_blocking=False, ptds=False, priority=None):
+        if ptds:
+            raise StandinError("the per-thread default stream is not emulated by the stand-in")
+        if null:
+            self.ptr, self.device_id, self._priority = 0, -1, 0
+        else:
+            self.ptr, self.device_id = next(_HANDLES), _current()
+            # CUDA clamps to the device's range: [-5, 0] on current NVIDIA GPUs
+            self._priority = min(0, max(-5, 0 if priority is None else int(priority)))
+        self._non_blocking = bool(non_blocking) and not null
+
+    def __eq__(self, other):
+        return isinstance(other, _Stream) and other.ptr == self.ptr
+
+    def __hash__(self):
+        return self.ptr
+
+    def __repr__(self):
+        return f"<Stream {self.ptr} (device {self.device_id})>"
+
+    def _check_device(self):
+        cur = _current()
+        dev = cur if self.device_id == -1 else self.device_id
+        if dev != cur:
+            raise RuntimeError(f"The device that the stream is created on ({dev}) does not "
+                               f"match with the current device ({cur})")
+        return dev
+
+    def __enter__(self):
+        dev = self._check_device()
+        _stream_stack(dev).append(self)
+        _entered().append(dev)
+        return self
+
+    def __exit__(self, *args):
+        _stream_stack(_entered().pop()).pop()
+
+    def use(self):
+        _stream_stack(self._check_device())[-1] = self
+        return self
+
+    @property
+    def done(self):
+        return True
+
+    @property
+    def priority(self):
+        return self._priority
+
+    @property
+    def is_non_blocking(self):
+        return self._non_blocking
 
     def synchronize(self):
-        pass
+        _count("sync", "Stream.synchronize")  # cudaStreamSynchronize: the host waits
+
+    def record(self, event=None):
+        event = _Event() if event is None else event
+        event.record(self)
+        return event
+
+    def wait_event(self, event):
+        pass  # cudaStreamWaitEvent: the device waits, not the host (an event of any device)
+
+
+_Stream.null = _Stream(null=True)
+_STREAMS = threading.local()  # per thread, as CuPy's: the stream stacks of the devices
+
+
+def _entered() -> list:
+    """The devices of the streams entered in this thread, innermost last."""
+    devs = getattr(_STREAMS, "devs", None)
+    if devs is None:
+        devs = _STREAMS.devs = []
+    return devs
+
+
+def _stream_stack(dev) -> list:
+    stacks = getattr(_STREAMS, "stacks", None)
+    if stacks is None:
+        stacks = _STREAMS.stacks = {}
+    stack = stacks.get(dev)
+    if stack is None:
+        stack = stacks[dev] = [_Stream.null]
+    return stack
+
+
+def _current_stream(dev) -> "_Stream":
+    return _stream_stack(dev)[-1]
+
+
+def _get_current_stream(device_id=-1):
+    """``cupy.cuda.get_current_stream``: of the current device by default."""
+    return _current_stream(_current() if device_id == -1 else device_id)
 
 
 class _Memory:
@@ -1193,12 +1346,12 @@ def strict_cupy() -> types.ModuleType:
                                       "cupy.lib.stride_tricks")
     mod.lib = lib
 
-    stream = _Stream()
     runtime = types.SimpleNamespace(getDevice=_current, getDeviceCount=lambda: _DEVICE_COUNT[0],
                                     getDeviceProperties=lambda i: {"name": b"CuPy stand-in"})
     mod.cuda = types.SimpleNamespace(
         Device=_StrictDevice, runtime=runtime, Event=_Event, Stream=_Stream,
-        get_current_stream=lambda: stream, PinnedMemoryPointer=PinnedMemoryPointer,
+        get_current_stream=_get_current_stream, get_elapsed_time=_get_elapsed_time,
+        PinnedMemoryPointer=PinnedMemoryPointer,
         set_allocator=_set_allocator, MemoryPointer=_MemoryPointer)
 
     cupyx = _StrictModule("cupyx", types.SimpleNamespace(), "cupyx")
@@ -1234,7 +1387,7 @@ def _fill(a):
 class _StrictElementwiseKernel(ElementwiseKernel):
     def __call__(self, *args):
         _check_devices(f"ElementwiseKernel {self.name}", _devices_of(args, []))
-        STATS["launch"] += 1
+        _launch()
         res = super().__call__(*_unwrap(args, f"ElementwiseKernel {self.name}"))
         n_in = len(self.ins)
         if len(args) > n_in:  # outputs passed in: return them (the same objects)
@@ -1246,7 +1399,7 @@ class _StrictElementwiseKernel(ElementwiseKernel):
 class _StrictReductionKernel(ReductionKernel):
     def __call__(self, *args, out, axis, keepdims=False):
         _check_devices(f"ReductionKernel {self.name}", _devices_of(args + (out,), []))
-        STATS["launch"] += 1
+        _launch()
         super().__call__(*_unwrap(args, f"ReductionKernel {self.name}"),
                          out=_unwrap(out, self.name), axis=axis, keepdims=keepdims)
         return out

@@ -364,3 +364,135 @@ def test_conformance_nn_area_on_cuda():
     runs in scripts/gpu_check.sh (polyten conformance cuda)."""
     conf = pytest.importorskip("polyten_conformance")
     assert conf.run("cuda", area="nn", extra_args=("-q", "-p", "no:cacheprovider")) == 0
+
+
+# --- streams and events (polyten.cuda.Stream / Event / stream) ------------------------------
+def _standin():
+    import cupy
+    return getattr(cupy, "_polyten_standin", None)
+
+
+def _spin(seconds):
+    """Keep the current stream busy for ``seconds`` (a real GPU only)."""
+    import cupy
+    cupy.RawKernel(_SPIN, "polyten_spin")((1,), (1,), (np.int64(int(seconds * 1e9)),))
+
+
+def test_event_timing_of_a_matmul():
+    c = pt.cuda
+    a = pt.randn(1024, 1024, device="cuda")
+    a @ a  # warm: cuBLAS handle, memory pool
+    c.synchronize()
+    start, end = c.Event(enable_timing=True), c.Event(enable_timing=True)
+    start.record()
+    for _ in range(5):
+        a @ a
+    end.record()
+    end.synchronize()
+    assert end.query()
+    ms = start.elapsed_time(end)
+    assert isinstance(ms, float) and ms > 0
+
+
+def test_events_mark_asynchronous_work():
+    """An event recorded after queued work completes only when the GPU has run it; timing
+    it before then is an error that says what to do, as in PyTorch."""
+    c = pt.cuda
+    start, end = c.Event(enable_timing=True), c.Event(enable_timing=True)
+    gpu = _standin() is None
+    start.record()
+    if gpu:
+        _spin(0.2)
+    end.record()
+    if gpu:
+        assert not end.query()
+        with pytest.raises(RuntimeError, match=r"has not finished yet; call "
+                                               r"end_event.synchronize\(\)"):
+            start.elapsed_time(end)
+    end.synchronize()
+    assert end.query() and start.query()
+    ms = start.elapsed_time(end)
+    assert ms > (150 if gpu else 0)
+
+
+def test_side_stream_joined_with_wait_stream_matches_the_default_stream():
+    """Work queued on a side stream after ``wait_stream`` reads the default stream's results
+    (the default stream is kept busy, so without the wait it would read unwritten memory),
+    the host never waits for it, and after the join its results are the default stream's."""
+    c = pt.cuda
+    gpu = _standin() is None
+    a0 = pt.tensor(_x((512, 256)), device="cuda")
+    b = pt.tensor(_x((256, 128), seed=1), device="cuda")
+    host = _x((64, 256), seed=2)
+    pinned = pt.tensor(host).pin_memory("cuda")
+    ref = ((a0 @ b).relu() * 2).sum(dim=0).cpu().numpy()
+    c.synchronize()
+    side = c.Stream()
+    assert side.device == c.current_stream().device and side != c.default_stream()
+    if gpu:
+        _spin(0.3)  # the default stream is busy for 0.3 s
+    a = a0 * 1.0     # written on the default stream after the spin
+    t0 = time.perf_counter()
+    side.wait_stream(c.current_stream())
+    with c.stream(side):
+        assert c.current_stream() == side
+        out = ((a @ b).relu() * 2).sum(dim=0)
+        hb = pinned.to("cuda", non_blocking=True) @ b   # a pinned copy queued on `side`
+    done = side.record_event()
+    waited = time.perf_counter() - t0
+    assert c.current_stream() == c.default_stream()
+    if gpu:
+        assert waited < 0.15, f"the host waited {waited:.3f} s"
+        assert not done.query()  # the side stream waits for the spin, the host does not
+    c.current_stream().wait_stream(side)
+    _close(out.cpu().numpy(), ref, rtol=1e-6)
+    _close(hb.cpu().numpy(), host.astype(np.float64) @ _x((256, 128), seed=1), rtol=1e-4,
+           atol=1e-4)
+    assert done.query()
+
+
+def test_stream_waits_never_block_the_host():
+    c = pt.cuda
+    side, ev = c.Stream(), c.Event()
+
+    def step():
+        side.wait_stream(c.current_stream())
+        ev.record()
+        side.wait_event(ev)
+        ev.wait(side)
+        c.current_stream().wait_stream(side)
+        side.query()
+    step()
+    ok, host = _runs_without_waiting(step)
+    assert ok, f"a stream or event wait blocked the host ({host})"
+
+
+def test_wrong_target_on_a_side_stream_is_reported_at_the_next_read():
+    c = pt.cuda
+    x = pt.randn(4, 3, device="cuda")
+    bad = pt.tensor([0, 7, 1, 2], device="cuda")
+    side = c.Stream()
+    side.wait_stream(c.current_stream())
+    with c.stream(side):
+        loss = pt.nn.functional.cross_entropy(x, bad)
+    c.current_stream().wait_stream(side)
+    with pytest.raises(IndexError, match=r"target 7 is out of bounds.*test_cuda.py:\d+"):
+        loss.item()
+
+
+@needs_two
+def test_stream_on_the_second_gpu():
+    c = pt.cuda
+    a = _x((128, 64))
+    t = pt.tensor(a, device="cuda:1")
+    before = c.current_device()
+    s1 = c.Stream("cuda:1")
+    assert s1.device == pt.device("cuda:1")
+    s1.wait_stream(c.current_stream(1))
+    with c.stream(s1):  # also makes cuda:1 the current device, as torch.cuda.stream
+        assert c.current_device() == 1 and c.current_stream() == s1
+        y = (t @ t.T).sum(dim=1)
+        z = pt.ones(3, device="cuda")
+    assert c.current_device() == before and z.device == pt.device("cuda:1")
+    c.current_stream(1).wait_stream(s1)
+    _close(y.cpu().numpy(), (a.astype(np.float64) @ a.T).sum(1), rtol=1e-4, atol=1e-4)

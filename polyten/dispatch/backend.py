@@ -127,6 +127,12 @@ class Backend:
         ``synchronize``, instead of synchronising at the op (see
         :mod:`polyten.dispatch.checks`).  The backend's kernels must then stay memory-safe on
         the values those checks reject (CuPy wraps out-of-range indices around).
+    current_stream : callable, optional
+        ``current_stream(index)``: a hashable identity of the stream this thread queues work
+        on for device ``index`` (a backend with several streams per device).  Deferred checks
+        keep one running flag per stream -- flags computed on streams that do not wait for
+        each other must not be OR-ed -- and a flush synchronises the device before reading a
+        flag from a stream other than the current one.
     """
 
     def __init__(self, name: str, kernels: Mapping[str, Callable], *,
@@ -144,7 +150,8 @@ class Backend:
                  version: str = "",
                  backward_kernels: Optional[Mapping[str, Callable]] = None,
                  fused_optimizers: Optional[Mapping[str, Callable]] = None,
-                 deferred_checks: bool = False):
+                 deferred_checks: bool = False,
+                 current_stream: Optional[Callable[[Optional[int]], Any]] = None):
         self.name = name
         self.kernels = dict(kernels)
         self.dtypes = frozenset(dtypes)
@@ -162,6 +169,7 @@ class Backend:
         self.backward_kernels = dict(backward_kernels or {})
         self.fused_optimizers = dict(fused_optimizers or {})
         self.deferred_checks = bool(deferred_checks)
+        self.current_stream = current_stream
         if self.deferred_checks:
             from .checks import wrap_host_reads
             wrap_host_reads(self)

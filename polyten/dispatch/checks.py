@@ -44,8 +44,10 @@ class _Queue(threading.local):
     def __init__(self):
         # (backend, 0-d bool native, error factory, "file:line" of the user's call)
         self.items: List[Tuple[object, object, Callable[[], BaseException], str]] = []
-        # (backend, device index) -> the OR of its queued flags, computed on the device as
-        # they are queued, so that a flush reads one value per device, not one per check
+        # (backend, device index, stream) -> the OR of its queued flags, computed on the
+        # device as they are queued, so that a flush reads one value per device and stream,
+        # not one per check (one chain per stream: flags of streams that do not wait for each
+        # other must not be OR-ed, or a check could read a flag before it is written)
         self.any: dict = {}
         self.count: dict = {}  # backend -> how many of its checks are queued
 
@@ -111,7 +113,9 @@ def _queue(backend, on, running_flag, error) -> None:
     says whether any check failed, and the first entry whose flag is set is the first failing
     call."""
     q = _QUEUE
-    key = (backend, backend.device_of(on) if backend.indexed else None)
+    dev = backend.device_of(on) if backend.indexed else None
+    stream = backend.current_stream
+    key = (backend, dev, None if stream is None else stream(dev))
     running = q.any[key] = running_flag(q.any.get(key))
     q.items.append((backend, running, error, _user_line()))
     n = q.count[backend] = q.count.get(backend, 0) + 1
@@ -166,8 +170,14 @@ def flush(backend=None) -> None:
     q = _QUEUE
     if not q.items:
         return
-    failed = [key for key, acc in q.any.items()
-              if (backend is None or key[0] is backend) and _truth(key[0], acc)]
+    chains = [(key, acc) for key, acc in q.any.items() if backend is None or key[0] is backend]
+    # a host read waits for the current stream only: a flag queued on another stream needs
+    # its device synchronised first
+    for dev_backend, dev in {(k[0], k[1]) for k, _ in chains
+                             if k[0].current_stream is not None
+                             and k[2] != k[0].current_stream(k[1])}:
+        getattr(dev_backend, "raw_synchronize", dev_backend.synchronize)(dev)
+    failed = [key for key, acc in chains if _truth(key[0], acc)]
     mine = _take(backend)
     if not failed:
         return
@@ -187,6 +197,7 @@ def wrap_host_reads(backend) -> None:
     raw_to_host = backend.kernels.get("to_host")
     raw_sync = backend.synchronize
     backend.raw_to_host = raw_to_host
+    backend.raw_synchronize = raw_sync
 
     def to_host(array):
         if _QUEUE.items:

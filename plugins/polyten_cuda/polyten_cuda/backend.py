@@ -3,8 +3,9 @@
 Streams and synchronisation
 ---------------------------
 * Every kernel is queued on CuPy's *current stream* of the current device (the legacy default
-  stream unless the user enters ``cupy.cuda.Stream()``); polyten never creates streams of its
-  own, so user code that works with CuPy streams works with polyten tensors.
+  stream unless the user enters ``polyten.cuda.stream(s)`` or a ``cupy.cuda.Stream()``); polyten
+  creates no stream unless asked (``polyten.cuda.Stream()``), so user code that works with CuPy
+  streams works with polyten tensors.
 * Nothing in a training step waits for the GPU: kernels never read a device value on the host
   (data-dependent choices -- ignored targets, an all-ignored mean, integer powers -- are made on
   the device), scalars are passed as kernel arguments (never ``cupy.asarray(number)``, a
@@ -18,6 +19,11 @@ Streams and synchronisation
   is done.  Device -> device copies go peer to peer (enabled once per pair when the GPUs allow
   it), ordered after the work queued on the source device and before any later work there.
 * ``polyten.cuda.synchronize()`` waits for all the work of a device.
+* ``polyten.cuda.Stream`` / ``Event`` / ``stream(s)`` (PyTorch's API) are CuPy streams and
+  events behind :class:`CudaRuntime`'s stream and event methods.  A stream made by
+  ``polyten.cuda.Stream`` is created non-blocking (``cudaStreamNonBlocking``, as PyTorch's), so
+  its work overlaps the legacy default stream's; every call on a stream or event runs with its
+  device current (the legacy default stream, ``ptr`` 0, means the current device's).
 
 Devices: creation and random kernels run under ``cupy.cuda.Device(index)``; one generator
 per device, all reseeded by ``polyten.manual_seed`` (device ``d`` draws from ``seed + 1000003 *
@@ -26,6 +32,8 @@ that draws from that pool and records the peak per device (``max_memory_allocate
 """
 
 from __future__ import annotations
+
+import os
 
 import cupy
 import numpy as np
@@ -37,6 +45,8 @@ from . import kernels as _kernels
 from . import optim as _optim
 
 _NATIVE = {n: np.dtype(n) for n in DTYPE_NAMES}
+# CuPy's default stream is the per-thread one when this is set at its import
+_PTDS = os.environ.get("CUPY_CUDA_PER_THREAD_DEFAULT_STREAM", "0") == "1"
 _NAMES = {np.dtype(n): n for n in DTYPE_NAMES}
 
 
@@ -129,6 +139,75 @@ class CudaRuntime:
     def seed_all(self, seed: int) -> None:
         self._rng.seed(seed)
 
+    # --- streams and events (polyten.cuda.Stream / Event; the objects stay opaque there) ---
+    # Every call runs under its device: the legacy default stream (ptr 0) and a cudaEvent
+    # are the current device's, and CuPy refuses to enter a stream of another device.
+    def new_stream(self, index: int, priority: int):
+        """A new CuPy stream on device ``index``: non-blocking (it does not synchronise with
+        the legacy default stream, as PyTorch's streams), ``priority`` clamped by CUDA."""
+        with cupy.cuda.Device(index):
+            return cupy.cuda.Stream(non_blocking=True, priority=priority)
+
+    def default_stream(self, index: int):
+        """The default stream (of every device: CuPy's singleton, ``device_id`` -1)."""
+        return cupy.cuda.Stream.ptds if _PTDS else cupy.cuda.Stream.null
+
+    def current_stream(self, index: int):
+        """CuPy's current stream of device ``index`` in this thread."""
+        return cupy.cuda.get_current_stream(index)
+
+    @staticmethod
+    def stream_handle(stream) -> int:
+        return int(stream.ptr)
+
+    def stream_priority(self, stream, index: int) -> int:
+        with cupy.cuda.Device(index):
+            return int(stream.priority)
+
+    def stream_query(self, stream, index: int) -> bool:
+        with cupy.cuda.Device(index):
+            return bool(stream.done)
+
+    def stream_synchronize(self, stream, index: int) -> None:
+        with cupy.cuda.Device(index):
+            stream.synchronize()
+
+    def stream_wait_event(self, stream, index: int, event) -> None:
+        """Later work on ``stream`` (of device ``index``) waits for ``event`` (of any device):
+        ``cudaStreamWaitEvent``, no host wait."""
+        with cupy.cuda.Device(index):
+            stream.wait_event(event)
+
+    def stream_use(self, stream, index: int):
+        """A context manager: device ``index`` and ``stream`` current for its duration."""
+        return _StreamUse(stream, index)
+
+    def new_event(self, index: int, enable_timing: bool, blocking: bool, interprocess: bool):
+        with cupy.cuda.Device(index):
+            return cupy.cuda.Event(block=blocking, disable_timing=not enable_timing,
+                                   interprocess=interprocess)
+
+    @staticmethod
+    def event_handle(event) -> int:
+        return int(event.ptr)
+
+    def event_record(self, event, stream, index: int) -> None:
+        with cupy.cuda.Device(index):
+            event.record(stream)
+
+    def event_query(self, event, index: int) -> bool:
+        with cupy.cuda.Device(index):
+            return bool(event.done)
+
+    def event_synchronize(self, event, index: int) -> None:
+        with cupy.cuda.Device(index):
+            event.synchronize()
+
+    def elapsed_time(self, start, end, index: int) -> float:
+        """Milliseconds between two completed timing events of device ``index``."""
+        with cupy.cuda.Device(index):
+            return float(cupy.cuda.get_elapsed_time(start, end))
+
     # --- device -> device ----------------------------------------------------------------
     def copy_between_devices(self, x, index: int):
         """``x`` (on another GPU) copied to device ``index``, peer to peer when possible
@@ -163,6 +242,32 @@ class CudaRuntime:
         return out
 
 
+class _StreamUse:
+    """``with cupy.cuda.Device(index), stream:`` as one object that ``polyten.cuda`` can enter
+    and leave (``StreamContext``)."""
+
+    __slots__ = ("_stream", "_device")
+
+    def __init__(self, stream, index: int):
+        self._stream, self._device = stream, cupy.cuda.Device(index)
+
+    def __enter__(self):
+        self._device.__enter__()
+        try:
+            self._stream.__enter__()
+        except BaseException:
+            self._device.__exit__(None, None, None)
+            raise
+        return self._stream
+
+    def __exit__(self, *exc):
+        try:
+            self._stream.__exit__(*exc)
+        finally:
+            self._device.__exit__(*exc)
+        return False
+
+
 def make_backend() -> Backend:
     rng = _DeviceRNG()
     count = cupy.cuda.runtime.getDeviceCount()
@@ -187,6 +292,8 @@ def make_backend() -> Backend:
         fused_optimizers=_optim.make(cupy, ew),
         # a host read waits for the queued kernels: value checks wait for the next one
         deferred_checks=True,
+        # ... one chain of them per stream (polyten.cuda.stream(s) switches streams)
+        current_stream=lambda index: int(cupy.cuda.get_current_stream(index).ptr),
     )
     # services beyond the Backend contract: polyten.cuda reads `runtime`, and the core's
     # .to() uses `copy_between_devices` for cuda:i -> cuda:j instead of a trip through the host

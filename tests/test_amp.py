@@ -14,6 +14,9 @@ from polyten.api import autocast as policy
 from polyten.nn.utils.rnn import pack_padded_sequence
 
 f16, f32, f64 = pt.float16, pt.float32, pt.float64
+# the default backend's device type: the tests also run with cuda (the CuPy stand-in) as the
+# default backend, where the regions must be cuda's
+DEV = pt.get_default_device().type
 
 
 def _t(shape, dtype=f32, seed=0, requires_grad=False):
@@ -122,7 +125,7 @@ def test_every_op_of_the_policy_has_a_case():
 def test_lower_precision_ops_return_float16(name):
     fn = _lower_cases()[name]
     assert fn().dtype == f32  # outside a region: the inputs' dtype
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         assert fn().dtype == f16
     assert fn().dtype == f32
 
@@ -130,7 +133,7 @@ def test_lower_precision_ops_return_float16(name):
 @pytest.mark.parametrize("name", sorted(_fp32_cases()))
 def test_float32_ops_return_float32(name):
     fn = _fp32_cases()[name]
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         out = fn()
     assert out.dtype == f32, name
     assert fn().dtype == f16  # outside: float16 in, float16 out
@@ -138,7 +141,7 @@ def test_float32_ops_return_float32(name):
 
 def test_other_ops_keep_their_dtype_and_promote():
     a, b = _t((3, 4), f16), _t((3, 4), f32)
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         assert F.relu(a).dtype == f16 and (a + a).dtype == f16 and a.mean().dtype == f16
         assert (a + b).dtype == f32  # promotion, as PyTorch's "promote" ops
         assert pt.cat([a, a]).dtype == f16
@@ -149,14 +152,14 @@ def test_other_ops_keep_their_dtype_and_promote():
 
 def test_dtype_float32_turns_lower_ops_into_float32():
     a = _t((3, 4), f16)
-    with pt.autocast("cpu", dtype=f32):
+    with pt.autocast(DEV, dtype=f32):
         assert (a @ a.T).dtype == f32
 
 
 def test_linear_values_match_torch_float16():
     torch = pytest.importorskip("torch")
     x, w, b = _t((8, 16)), _t((4, 16), seed=1), _t((4,), seed=2)
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         out = F.linear(x, w, b)
     ref = torch.nn.functional.linear(torch.tensor(x.numpy()).half(),
                                      torch.tensor(w.numpy()).half(),
@@ -176,7 +179,7 @@ def test_gradients_reach_float32_parameters_as_torch():
     w2 = rng.standard_normal((5, 32)).astype(np.float32) * 0.3
     y = rng.integers(0, 5, 16)
     pw1, pw2 = pt.tensor(w1, requires_grad=True), pt.tensor(w2, requires_grad=True)
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         h = F.relu(F.linear(pt.tensor(x), pw1))
         logits = F.linear(h, pw2)
         loss = F.cross_entropy(logits, pt.tensor(y))
@@ -196,7 +199,7 @@ def test_gradients_reach_float32_parameters_as_torch():
 def test_float32_op_is_computed_in_float32():
     # exp of a float16 1e-3 step: float32 keeps what float16 rounds away
     x = pt.tensor([10.0, 10.001], dtype=f16)
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         e = pt.exp(x)
     np.testing.assert_allclose(e.numpy(), np.exp(x.numpy().astype(np.float64)), rtol=1e-6)
 
@@ -204,23 +207,23 @@ def test_float32_op_is_computed_in_float32():
 # ------------------------------------------------------------------ regions, cache, threads ---
 def test_regions_nest_and_enabled_false_turns_autocast_off():
     a = _t((3, 3))
-    with pt.autocast("cpu"):
-        assert pt.is_autocast_enabled("cpu")
-        with pt.autocast("cpu", enabled=False):
-            assert not pt.is_autocast_enabled("cpu") and (a @ a).dtype == f32
+    with pt.autocast(DEV):
+        assert pt.is_autocast_enabled(DEV)
+        with pt.autocast(DEV, enabled=False):
+            assert not pt.is_autocast_enabled(DEV) and (a @ a).dtype == f32
         assert (a @ a).dtype == f16
-    assert not pt.is_autocast_enabled("cpu") and policy.ACTIVE[0] == 0
+    assert not pt.is_autocast_enabled(DEV) and policy.ACTIVE[0] == 0
 
 
 def test_region_is_left_on_an_exception():
     with pytest.raises(KeyError):
-        with pt.autocast("cpu"):
+        with pt.autocast(DEV):
             raise KeyError("x")
-    assert not pt.is_autocast_enabled("cpu") and policy.ACTIVE[0] == 0
+    assert not pt.is_autocast_enabled(DEV) and policy.ACTIVE[0] == 0
 
 
 def test_decorator_form():
-    @pt.autocast("cpu")
+    @pt.autocast(DEV)
     def f(a):
         return a @ a
 
@@ -230,10 +233,10 @@ def test_decorator_form():
 
 
 def test_get_autocast_dtype():
-    assert pt.get_autocast_dtype("cpu") == f16
-    with pt.autocast("cpu", dtype=f32):
-        assert pt.get_autocast_dtype("cpu") == f32
-    assert pt.amp.is_autocast_available("cpu")
+    assert pt.get_autocast_dtype(DEV) == f16
+    with pt.autocast(DEV, dtype=f32):
+        assert pt.get_autocast_dtype(DEV) == f32
+    assert pt.amp.is_autocast_available(DEV)
 
 
 def test_a_thread_does_not_inherit_the_region():
@@ -241,10 +244,10 @@ def test_a_thread_does_not_inherit_the_region():
     seen = {}
 
     def work():
-        seen["enabled"] = pt.is_autocast_enabled("cpu")
+        seen["enabled"] = pt.is_autocast_enabled(DEV)
         seen["dtype"] = (a @ a).dtype
 
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         th = threading.Thread(target=work)
         th.start()
         th.join()
@@ -255,7 +258,7 @@ def test_a_thread_does_not_inherit_the_region():
 def test_parameters_are_cast_once_per_region():
     w = nn.Parameter(_t((4, 4)))
     x = _t((2, 4))
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         c1 = policy.lower(w)
         c2 = policy.lower(w)
         assert c1 is c2 and c1.dtype == f16
@@ -265,16 +268,16 @@ def test_parameters_are_cast_once_per_region():
         c3 = policy.lower(w)
         assert c3 is not c1
         np.testing.assert_allclose(c3.detach().numpy(), w.detach().numpy().astype(np.float16))
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         assert policy.lower(w) is not c3  # the cache ends with the outermost region
-    with pt.autocast("cpu", cache_enabled=False):
+    with pt.autocast(DEV, cache_enabled=False):
         assert policy.lower(w) is not policy.lower(w)
 
 
 def test_cached_cast_still_accumulates_gradient_twice():
     w = nn.Parameter(_t((3, 3)))
     x = _t((2, 3))
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         out = F.linear(x, w).sum() + F.linear(x, w).sum()
     out.backward()
     x16 = x.numpy().astype(np.float16).astype(np.float64)
@@ -284,12 +287,12 @@ def test_cached_cast_still_accumulates_gradient_twice():
 def test_binary_cross_entropy_is_refused_inside_a_region():
     p = pt.sigmoid(_t((4,)))
     t = pt.ones(4)
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         with pytest.raises(RuntimeError, match="binary_cross_entropy_with_logits"):
             F.binary_cross_entropy(p, t)
         with pytest.raises(RuntimeError, match="unsafe to autocast"):
             nn.BCELoss()(p, t)
-        with pt.autocast("cpu", enabled=False):
+        with pt.autocast(DEV, enabled=False):
             F.binary_cross_entropy(p, t)  # allowed where autocast is off
     F.binary_cross_entropy(p, t)
 
@@ -300,7 +303,7 @@ def test_only_the_region_device_type_is_affected():
     except Exception as exc:  # pragma: no cover - the template plugin is not installed
         pytest.skip(f"no second backend: {exc}")
     a = _t((2, 2))
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         assert (other @ other).dtype == f32 and (a @ a).dtype == f16
     with pt.autocast("template"):
         assert (other @ other).dtype == f16 and (a @ a).dtype == f32
@@ -330,23 +333,23 @@ def test_unavailable_backend_warns_and_disables():
 # ------------------------------------------------------------------- custom_fwd / bwd ---
 class _Square(pt.autograd.Function):
     @staticmethod
-    @pt.amp.custom_fwd(device_type="cpu", cast_inputs=pt.float32)
+    @pt.amp.custom_fwd(device_type=DEV, cast_inputs=pt.float32)
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        ctx.seen = (x.dtype, pt.is_autocast_enabled("cpu"))
+        ctx.seen = (x.dtype, pt.is_autocast_enabled(DEV))
         return x * x
 
     @staticmethod
-    @pt.amp.custom_bwd(device_type="cpu")
+    @pt.amp.custom_bwd(device_type=DEV)
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        ctx.bwd_enabled = pt.is_autocast_enabled("cpu")
+        ctx.bwd_enabled = pt.is_autocast_enabled(DEV)
         return 2 * x * g
 
 
 def test_custom_fwd_casts_inputs_and_disables_autocast():
     x = _t((3,), f16, requires_grad=True)
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         y = _Square.apply(x)
     assert y.dtype == f32
     y.sum().backward()
@@ -393,7 +396,7 @@ def test_grad_scaler_training_matches_torch_including_a_skipped_step():
     tmodel = _copy_to_torch(model)
     opt = pt.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     topt = torch.optim.SGD(tmodel.parameters(), lr=0.1, momentum=0.9)
-    scaler = pt.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=2)
+    scaler = pt.amp.GradScaler(DEV, init_scale=1024.0, growth_interval=2)
     tscaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=2)
     rng = np.random.default_rng(1)
     for step in range(6):
@@ -425,7 +428,7 @@ def test_grad_scaler_training_matches_torch_including_a_skipped_step():
 def test_grad_scaler_scales_and_unscales():
     w = nn.Parameter(pt.tensor([1.0, 2.0]))
     opt = pt.optim.SGD([w], lr=1.0)
-    scaler = pt.amp.GradScaler("cpu", init_scale=8.0)
+    scaler = pt.amp.GradScaler(DEV, init_scale=8.0)
     loss = (w * w).sum()
     scaled = scaler.scale(loss)
     assert scaled.item() == 8.0 * loss.item()
@@ -443,7 +446,7 @@ def test_grad_scaler_scales_and_unscales():
 def test_grad_scaler_skips_and_backs_off_then_grows():
     w = nn.Parameter(pt.tensor([1.0]))
     opt = pt.optim.SGD([w], lr=1.0)
-    scaler = pt.amp.GradScaler("cpu", init_scale=4.0, growth_interval=2, backoff_factor=0.25)
+    scaler = pt.amp.GradScaler(DEV, init_scale=4.0, growth_interval=2, backoff_factor=0.25)
     w.grad = pt.tensor([float("nan")])
     assert scaler.step(opt) is None
     scaler.update()
@@ -458,10 +461,10 @@ def test_grad_scaler_skips_and_backs_off_then_grows():
 def test_grad_scaler_errors():
     w = nn.Parameter(pt.tensor([1.0]))
     opt = pt.optim.SGD([w], lr=1.0)
-    scaler = pt.amp.GradScaler("cpu")
+    scaler = pt.amp.GradScaler(DEV)
     with pytest.raises(RuntimeError, match="no gradient"):
         scaler.step(opt)
-    scaler = pt.amp.GradScaler("cpu")
+    scaler = pt.amp.GradScaler(DEV)
     w.grad = pt.tensor([1.0])
     scaler.unscale_(opt)
     with pytest.raises(RuntimeError, match="already called"):
@@ -477,19 +480,19 @@ def test_grad_scaler_errors():
     h = nn.Parameter(pt.tensor([1.0], dtype=f16))
     h.grad = pt.tensor([1.0], dtype=f16)
     with pytest.raises(ValueError, match="float16 gradient"):
-        pt.amp.GradScaler("cpu").unscale_(pt.optim.SGD([h], lr=1.0))
+        pt.amp.GradScaler(DEV).unscale_(pt.optim.SGD([h], lr=1.0))
     with pytest.raises(ValueError, match="growth_factor"):
-        pt.amp.GradScaler("cpu", growth_factor=0.5)
+        pt.amp.GradScaler(DEV, growth_factor=0.5)
     with pytest.raises(ValueError, match="backoff_factor"):
-        pt.amp.GradScaler("cpu", backoff_factor=2.0)
+        pt.amp.GradScaler(DEV, backoff_factor=2.0)
     with pytest.raises(TypeError, match="scale"):
-        pt.amp.GradScaler("cpu").scale(3.0)
+        pt.amp.GradScaler(DEV).scale(3.0)
 
 
 def test_disabled_grad_scaler_is_a_pass_through():
     w = nn.Parameter(pt.tensor([1.0]))
     opt = pt.optim.SGD([w], lr=1.0)
-    scaler = pt.amp.GradScaler("cpu", enabled=False)
+    scaler = pt.amp.GradScaler(DEV, enabled=False)
     loss = (w * 3).sum()
     assert scaler.scale(loss) is loss
     loss.backward()
@@ -500,9 +503,9 @@ def test_disabled_grad_scaler_is_a_pass_through():
 
 
 def test_grad_scaler_state_dict_round_trip():
-    s = pt.amp.GradScaler("cpu", init_scale=256.0, growth_interval=7)
+    s = pt.amp.GradScaler(DEV, init_scale=256.0, growth_interval=7)
     s._growth_tracker = 3
-    s2 = pt.amp.GradScaler("cpu")
+    s2 = pt.amp.GradScaler(DEV)
     s2.load_state_dict(s.state_dict())
     assert s2.state_dict() == s.state_dict()
     with pytest.raises(KeyError, match="missing keys"):
@@ -514,14 +517,14 @@ def test_grad_scaler_state_dict_round_trip():
 def test_whole_amp_loop_trains():
     model = _model(3)
     opt = pt.optim.Adam(model.parameters(), lr=0.05)
-    scaler = pt.amp.GradScaler("cpu")
+    scaler = pt.amp.GradScaler(DEV)
     rng = np.random.default_rng(0)
     x = pt.tensor(rng.standard_normal((64, 6)), dtype=f32)
     y = pt.tensor(rng.integers(0, 3, 64))
     losses = []
     for _ in range(40):
         opt.zero_grad()
-        with pt.autocast("cpu"):
+        with pt.autocast(DEV):
             loss = F.cross_entropy(model(x), y)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -612,7 +615,7 @@ def test_batch_norm_under_autocast_stays_float16():
     conv = nn.Conv2d(3, 4, 3, padding=1)
     bn = nn.BatchNorm2d(4)
     x = _t((2, 3, 5, 5))
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         h = bn(conv(x))
         assert h.dtype == f16 and F.relu(h).dtype == f16
     assert bn.running_mean.dtype == f32
@@ -623,7 +626,7 @@ def test_lstm_under_autocast_is_close_to_float32_and_trains_float32_weights():
     lstm = nn.LSTM(6, 8, num_layers=2)
     x = _t((7, 3, 6))
     ref, (href, cref) = lstm(x)
-    with pt.autocast("cpu"):
+    with pt.autocast(DEV):
         out, (h, c) = lstm(x)
     assert out.dtype == h.dtype == c.dtype == f16
     np.testing.assert_allclose(out.detach().numpy().astype(np.float64),

@@ -367,6 +367,33 @@ def test_mixed_precision_steps_read_one_flag_per_step():
 
 
 @needs_cxx
+def test_amp_tests_pass_with_cuda_as_the_default_backend():
+    """``tests/test_amp.py`` with cuda (the stand-in) as the default backend: autocast regions
+    of type cuda, GradScaler's fused CUDA unscale kernel, mixed-precision norms and RNNs."""
+    r = _run(f"""
+        import polyten as pt
+        import pytest
+        pt.set_backend("cuda")
+
+        class Isolate:
+            @pytest.fixture(autouse=True)
+            def _fresh(self):
+                from polyten.dispatch import checks
+                checks.discard()
+                pt.set_backend("cuda")
+                yield
+                checks.discard()
+
+        raise SystemExit(pytest.main(["-q", "-p", "no:cacheprovider",
+                                      {os.path.join(HERE, "test_amp.py")!r}],
+                                     plugins=[Isolate()]))
+    """)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-6000:]
+    assert " passed" in out and "failed" not in out, out[-3000:]
+
+
+@needs_cxx
 def test_a_wrong_target_is_reported_at_the_next_read():
     """An out-of-range class target costs nothing at the call and raises, naming the op and
     the user's line, at the next host read; ``POLYTEN_SYNC_CHECKS`` reports it at the call."""

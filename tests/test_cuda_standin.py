@@ -367,9 +367,11 @@ def test_mixed_precision_steps_read_one_flag_per_step():
 
 
 @needs_cxx
-def test_amp_tests_pass_with_cuda_as_the_default_backend():
-    """``tests/test_amp.py`` with cuda (the stand-in) as the default backend: autocast regions
-    of type cuda, GradScaler's fused CUDA unscale kernel, mixed-precision norms and RNNs."""
+@pytest.mark.parametrize("suite", ["test_amp.py", "test_fft.py", "test_nn_parametrize.py"])
+def test_suites_pass_with_cuda_as_the_default_backend(suite):
+    """Whole test files with cuda (the stand-in) as the default backend: autocast regions of
+    type cuda, GradScaler's fused CUDA unscale kernel, mixed-precision norms and RNNs; the
+    fft tier on cupy.fft; parametrizations (spectral_norm's power iteration, orthogonal)."""
     r = _run(f"""
         import polyten as pt
         import pytest
@@ -385,7 +387,7 @@ def test_amp_tests_pass_with_cuda_as_the_default_backend():
                 checks.discard()
 
         raise SystemExit(pytest.main(["-q", "-p", "no:cacheprovider",
-                                      {os.path.join(HERE, "test_amp.py")!r}],
+                                      {os.path.join(HERE, suite)!r}],
                                      plugins=[Isolate()]))
     """)
     out = r.stdout + r.stderr

@@ -633,3 +633,21 @@ def test_lstm_under_autocast_is_close_to_float32_and_trains_float32_weights():
                                ref.detach().numpy(), rtol=1e-2, atol=5e-3)
     out.float().sum().backward()
     assert all(p.grad is not None and p.grad.dtype == f32 for p in lstm.parameters())
+
+
+def test_torch_cuda_amp_spellings_still_work_with_a_future_warning():
+    from polyten.cuda.amp import GradScaler, autocast, custom_bwd, custom_fwd
+    with pytest.warns(FutureWarning, match=r'polyten.amp.autocast\("cuda"'):
+        with warnings.catch_warnings():  # where cuda is unavailable, autocast says so too
+            warnings.filterwarnings("ignore", "autocast: backend 'cuda' is unavailable")
+            ac = autocast(dtype=f16)
+    assert ac.device_type == "cuda" and ac.fast_dtype == f16
+    with pytest.warns(FutureWarning, match="GradScaler"):
+        s = GradScaler(init_scale=8.0, growth_interval=3)
+    assert s.get_scale() == 8.0 and s.get_growth_interval() == 3 and s._device == "cuda"
+    with pytest.warns(FutureWarning, match="custom_fwd"):
+        fwd = custom_fwd(cast_inputs=f32)
+    with pytest.warns(FutureWarning, match="custom_bwd"):
+        bwd = custom_bwd(lambda ctx, g: g)
+    assert callable(fwd) and callable(bwd)
+    assert pt.cuda.amp.autocast is autocast

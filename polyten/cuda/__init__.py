@@ -47,7 +47,7 @@ __all__ = ["is_available", "device_count", "current_device", "set_device", "sync
 
 
 def _info():
-    from .dispatch import registry
+    from ..dispatch import registry
     for info in registry.backends():
         if info.name == "cuda":
             return info
@@ -73,7 +73,7 @@ def _runtime(fn: str, required: bool = True):
             return None
         raise RuntimeError(f"polyten.cuda.{fn}: CUDA is not available: "
                            f"{_unavailable_reason()}")
-    from .dispatch import registry
+    from ..dispatch import registry
     return registry.get("cuda").runtime
 
 
@@ -84,7 +84,7 @@ def _index(fn: str, device) -> Optional[int]:
     if isinstance(device, int) and not isinstance(device, bool):
         index = device
     else:
-        from .dispatch.device import Device, parse_device_string
+        from ..dispatch.device import Device, parse_device_string
         if isinstance(device, Device):
             kind, index = device.type, device.index
         elif isinstance(device, str):
@@ -128,7 +128,7 @@ def synchronize(device=None) -> None:
     given to ``cross_entropy`` since the last host read; see :func:`set_sync_checks`)."""
     rt = _runtime("synchronize")
     rt.synchronize(_index("synchronize", device))
-    from .dispatch import checks, registry
+    from ..dispatch import checks, registry
     checks.flush(registry.get("cuda"))
 
 
@@ -138,7 +138,7 @@ def set_sync_checks(enabled: bool) -> None:
     the default -- at the next host read (``.item()``, printing, ``.cpu()``) or
     :func:`synchronize`, so that a training step never waits for the GPU.  The environment
     variable ``POLYTEN_SYNC_CHECKS=1`` sets ``True`` at start-up."""
-    from .dispatch.checks import set_sync_checks as _set
+    from ..dispatch.checks import set_sync_checks as _set
     _set(enabled)
 
 
@@ -203,7 +203,7 @@ def _device_index(fn: str, rt, device) -> int:
 
 
 def _cuda_device(index: int):
-    from .dispatch.device import device
+    from ..dispatch.device import device
     return device(f"cuda:{index}")
 
 
@@ -615,3 +615,10 @@ def _entered() -> list:
     return stack
 
 
+
+
+def __getattr__(name):
+    if name == "amp":  # torch.cuda.amp's older spellings; loaded on first use
+        import importlib
+        return importlib.import_module(f"{__name__}.amp")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -62,7 +62,7 @@ def test_pack_pad_roundtrip_matches_torch(lengths, enforce_sorted, batch_first, 
     tl = torch.tensor(lengths) if enforce_sorted else lengths  # both forms of lengths
     tp = trnn.pack_padded_sequence(tx, tl, batch_first=batch_first,
                                    enforce_sorted=enforce_sorted)
-    pp = pack_padded_sequence(px, pt.tensor(lengths) if enforce_sorted else lengths,
+    pp = pack_padded_sequence(px, pt.tensor(lengths, device="cpu") if enforce_sorted else lengths,
                               batch_first=batch_first, enforce_sorted=enforce_sorted)
     assert isinstance(pp, PackedSequence) and isinstance(pp, tuple)
     _same_packed(pp, tp)
@@ -149,7 +149,7 @@ def test_pack_sequence_unpack_unpad_match_torch(enforce_sorted):
         padded = pad_sequence([pt.tensor(a) for a in arrays], batch_first=bf)
         tpadded = trnn.pad_sequence([torch.tensor(a) for a in arrays], batch_first=bf)
         before = padded.numpy().copy()
-        for lens in (pt.tensor(lengths), lengths):
+        for lens in (pt.tensor(lengths, device="cpu"), lengths):
             got = unpad_sequence(padded, lens, batch_first=bf)
             want = trnn.unpad_sequence(tpadded.clone(), torch.tensor(lengths), batch_first=bf)
             for a, b in zip(got, want):
@@ -177,15 +177,16 @@ def test_packed_sequence_is_a_named_tuple_with_conversions():
     assert p._fields == ("data", "batch_sizes", "sorted_indices", "unsorted_indices")
     assert batch_sizes.tolist() == [3, 2, 1]
     assert sorted_indices.tolist() == [0, 2, 1] and unsorted_indices.tolist() == [0, 2, 1]
-    assert p.to(pt.float32) is p and p.to("cpu") is p  # nothing to change
+    assert p.to(pt.float32) is p and p.to(p.data.device) is p  # nothing to change
     d = p.double()
     assert d.data.dtype == pt.float64 and d.batch_sizes is p.batch_sizes
     assert d.sorted_indices.dtype == pt.int64  # the indices keep their dtype
     assert p.to(dtype=pt.float64).data.dtype == pt.float64
     assert p.long().data.dtype == pt.int64 and p.half().data.dtype == pt.float16
     assert p.int().data.dtype == pt.int32 and p.float().data.dtype == pt.float32
-    assert p.is_cuda is False and p.is_pinned() is False
-    assert p.cpu() is p
+    on_cpu = p.data.device.type == "cpu"
+    assert p.is_cuda is (p.data.device.type == "cuda") and p.is_pinned() is False
+    assert (p.cpu() is p) is on_cpu
     # unsorted_indices is derived from sorted_indices when not given
     q = PackedSequence(data, batch_sizes, sorted_indices)
     assert q.unsorted_indices.tolist() == [0, 2, 1]
@@ -281,7 +282,7 @@ def test_errors_name_the_call_and_match_torch_classes(cpu2):
         pad_sequence([pt.ones(2), pt.tensor(1.0)])
     with pytest.raises(err, match="one device, but sequences\\[0\\] is on cpu and "
                                   "sequences\\[1\\] on cpu2"):
-        pad_sequence([pt.ones(2), pt.ones(2, device=cpu2)])
+        pad_sequence([pt.ones(2, device="cpu"), pt.ones(2, device=cpu2)])
     packed = pack_sequence([pt.ones(3), pt.ones(2)])
     with pytest.raises(ValueError, match=r"pad_packed_sequence: Expected total_length to be "
                                          r"at least the length of the longest sequence.*"
@@ -291,7 +292,7 @@ def test_errors_name_the_call_and_match_torch_classes(cpu2):
         pad_packed_sequence(pt.ones(3, 2))
     with pytest.raises(err, match=r"inconsistent: batch_sizes \[2, 2\] add up to 4 but data "
                                   r"has 5 rows"):
-        pad_packed_sequence(PackedSequence(pt.ones(5), pt.tensor([2, 2])))
+        pad_packed_sequence(PackedSequence(pt.ones(5), pt.tensor([2, 2], device="cpu")))
     with pytest.raises(err, match=r"unpad_sequence: expected one length per sequence \(2 "
                                   r"for padded_sequences of shape \(3, 2\)"):
         unpad_sequence(pt.ones(3, 2), [3])
@@ -460,10 +461,10 @@ def test_packed_layer_errors():
         lstm(pack_sequence([pt.ones(3, 3, dtype=pt.float64)]))
     with pytest.raises(ValueError, match=r"batch_sizes \[2, 2\] must be positive, "
                                          r"non-increasing and add up to the 5 rows"):
-        lstm(PackedSequence(pt.ones(5, 3), pt.tensor([2, 2])))
+        lstm(PackedSequence(pt.ones(5, 3), pt.tensor([2, 2], device="cpu")))
     with pytest.raises(ValueError, match=r"batch_sizes \[1, 2\] must be positive, "
                                          r"non-increasing"):
-        lstm(PackedSequence(pt.ones(3, 3), pt.tensor([1, 2])))
+        lstm(PackedSequence(pt.ones(3, 3), pt.tensor([1, 2], device="cpu")))
 
 
 def test_one_layer_lstm_with_grad_requiring_h0_padded_path():

@@ -231,11 +231,7 @@ class RNNBase(_Recurrent):
         for layer in range(self.num_layers):
             outs = []
             for direction in range(d):
-                names = self._all_weights[layer * d + direction]
-                params = self._layer_params(names)
-                w_ih, w_hh = params["weight_ih"], params["weight_hh"]
-                b_ih, b_hh = params.get("bias_ih"), params.get("bias_hh")
-                w_hr = params.get("weight_hr")
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer * d + direction)
                 idx = layer * d + direction
                 h0 = inits[0][idx]
                 c0 = inits[1][idx] if mode == "LSTM" else None
@@ -254,12 +250,14 @@ class RNNBase(_Recurrent):
                 x = F.dropout(x, p, True)
         return x, tuple(stack(s, 0) for s in states)
 
-    def _layer_params(self, names):
-        """``{"weight_ih": ..., ...}`` of one layer and direction (cast under autocast)."""
-        params = {n.rsplit("_l", 1)[0]: getattr(self, n) for n in names}
+    def _layer_weights(self, k):
+        """``(w_ih, w_hh, b_ih, b_hh, w_hr)`` of layer-and-direction ``k`` (None where absent;
+        cast under autocast)."""
+        params = {n.rsplit("_l", 1)[0]: getattr(self, n) for n in self._all_weights[k]}
         if _amp.ACTIVE[0]:
-            params = {k: _amp.lower(v) for k, v in params.items()}
-        return params
+            params = {key: _amp.lower(v) for key, v in params.items()}
+        return (params["weight_ih"], params["weight_hh"], params.get("bias_ih"),
+                params.get("bias_hh"), params.get("weight_hr"))
 
     def _forward(self, input, hx_list, names, sizes):
         if not isinstance(input, Tensor) and isinstance(input, _packed_sequence()):
@@ -353,11 +351,7 @@ class RNNBase(_Recurrent):
         for layer in range(self.num_layers):
             outs = []
             for direction in range(d):
-                names = self._all_weights[layer * d + direction]
-                params = self._layer_params(names)
-                w_ih, w_hh = params["weight_ih"], params["weight_hh"]
-                b_ih, b_hh = params.get("bias_ih"), params.get("bias_hh")
-                w_hr = params.get("weight_hr")
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer * d + direction)
                 idx = layer * d + direction
                 if mode == "GRU":
                     xw = F.linear(x, w_ih, b_ih)

@@ -189,6 +189,110 @@ class ReductionKernel:
         return out
 
 
+_RAW_HEADER = r"""
+#include <math.h>
+#define __global__
+#define __device__
+#define __forceinline__ inline
+struct dim3 { unsigned x, y, z; };
+static dim3 threadIdx, blockIdx, blockDim, gridDim;
+"""
+# the C type of a kernel parameter -> the NumPy type CuPy must be given for it
+_RAW_SCALARS = {"double": "float64", "float64": "float64", "float": "float32",
+                "float32": "float32", "long long": "int64", "int64": "int64", "int": "int32",
+                "int32": "int32", "bool": "bool"}
+
+
+def _raw_params(code: str, name: str):
+    """``[(C type, name)]`` of ``extern "C" __global__ void name(...)`` in ``code``."""
+    import re
+    m = re.search(r'extern\s+"C"\s+__global__\s+void\s+' + re.escape(name) + r"\s*\(([^)]*)\)",
+                  code)
+    if m is None:
+        raise StandinError(f"RawKernel: no extern \"C\" __global__ function {name!r} in the "
+                           "source (CuPy looks the kernel up by its unmangled name)")
+    out = []
+    for part in m.group(1).split(","):
+        part = part.strip()
+        ident = re.search(r"(\w+)$", part).group(1)
+        out.append((part[:-len(ident)].strip(), ident))
+    return out
+
+
+class RawKernel:
+    """Emulates ``cupy.RawKernel(code, name)`` for kernels without shared memory or barriers:
+    the source is compiled for the host with ``blockIdx`` / ``threadIdx`` / ``blockDim`` /
+    ``gridDim`` as globals, and a launch runs every thread of every block in turn.  Arguments
+    are passed as CuPy passes them (an array as its data pointer, a NumPy scalar as its type,
+    a Python ``bool`` / ``int`` as int64 and a ``float`` as float64) and must match the C
+    parameter: what CuPy would pass with the wrong width is refused."""
+
+    def __init__(self, code, name, options=(), backend="nvrtc", translate_cucomplex=False,
+                 **kw):
+        if "__syncthreads" in code or "__shared__" in code:
+            raise NotImplementedError("the stand-in's RawKernel runs threads one at a time: "
+                                      "no shared memory or barriers")
+        self.code, self.name = code, name
+        self.params = _raw_params(code, name)
+        decl = ", ".join(f"{ty} {n}" for ty, n in self.params)
+        call = ", ".join(n for _, n in self.params)
+        self._src = (_RAW_HEADER + code + "\n" +
+                     'extern "C" void _polyten_drive(unsigned _gx, unsigned _gy, unsigned _gz, '
+                     f"unsigned _bx, unsigned _by, unsigned _bz, {decl}) {{\n"
+                     "  gridDim = dim3{_gx, _gy, _gz}; blockDim = dim3{_bx, _by, _bz};\n"
+                     "  for (unsigned _Z = 0; _Z < _gz; ++_Z)\n"
+                     "  for (unsigned _Y = 0; _Y < _gy; ++_Y)\n"
+                     "  for (unsigned _X = 0; _X < _gx; ++_X) {\n"
+                     "    blockIdx = dim3{_X, _Y, _Z};\n"
+                     "    for (unsigned _K = 0; _K < _bz; ++_K)\n"
+                     "    for (unsigned _J = 0; _J < _by; ++_J)\n"
+                     "    for (unsigned _I = 0; _I < _bx; ++_I) {\n"
+                     f"      threadIdx = dim3{{_I, _J, _K}}; ::{name}({call});\n"
+                     "    }\n  }\n}\n")
+        self.launches = 0
+
+    def _arg(self, a, ty, pname):
+        pointer = ty.endswith("*")
+        if isinstance(a, np.ndarray):
+            if not pointer:
+                raise StandinError(f"RawKernel {self.name}: an array passed for the scalar "
+                                   f"parameter '{ty} {pname}'")
+            return ctypes.c_void_p(a.ctypes.data)
+        if a is None or isinstance(a, (bool, int, float)) or isinstance(a, np.generic):
+            passed = (np.dtype(type(a)) if isinstance(a, np.generic) else
+                      np.dtype("float64") if isinstance(a, float) else
+                      np.dtype("int64") if a is not None else None)
+        else:
+            raise StandinError(f"RawKernel {self.name}: unsupported argument {type(a)} for "
+                               f"'{ty} {pname}'")
+        if pointer:
+            raise StandinError(f"RawKernel {self.name}: {a!r} passed for the pointer parameter "
+                               f"'{ty} {pname}'")
+        want = _RAW_SCALARS.get(ty)
+        if want is None:
+            raise StandinError(f"RawKernel {self.name}: the stand-in cannot pass '{ty}'")
+        if passed != np.dtype(want):
+            raise StandinError(
+                f"RawKernel {self.name}: '{ty} {pname}' given {type(a).__name__} {a!r}, which "
+                f"CuPy passes as {passed} ({passed.itemsize} bytes): pass numpy.{want}(...)")
+        return np.ctypeslib.as_ctypes_type(passed)(a)
+
+    def __call__(self, grid, block, args, *, shared_mem=0, stream=None):
+        if len(args) != len(self.params):
+            raise StandinError(f"RawKernel {self.name}: {len(args)} arguments for "
+                               f"{len(self.params)} parameters")
+        grid = tuple(grid) + (1,) * (3 - len(grid))
+        block = tuple(block) + (1,) * (3 - len(block))
+        if any(g < 1 for g in grid) or any(b < 1 for b in block) or \
+                block[0] * block[1] * block[2] > 1024 or grid[1] > 65535 or grid[2] > 65535:
+            raise StandinError(f"RawKernel {self.name}: invalid launch configuration "
+                               f"grid={grid} block={block}")
+        cargs = [self._arg(a, ty, n) for a, (ty, n) in zip(args, self.params)]
+        lib = _compile(self._src)
+        self.launches += 1
+        lib._polyten_drive(*(ctypes.c_uint(int(v)) for v in grid + block), *cargs)
+
+
 class _Device:
     def __init__(self, index=None):
         self.id = 0 if index is None else index
@@ -216,6 +320,7 @@ def fake_cupy(device_count: int = 1) -> types.ModuleType:
     mod = FakeCupy("cupy")
     mod.ElementwiseKernel = ElementwiseKernel
     mod.ReductionKernel = ReductionKernel
+    mod.RawKernel = RawKernel
     mod.asnumpy = np.asarray
     runtime = types.SimpleNamespace(getDevice=lambda: 0,
                                     getDeviceCount=lambda: device_count)
@@ -1318,6 +1423,7 @@ def strict_cupy() -> types.ModuleType:
     mod.asnumpy = asnumpy
     mod.ElementwiseKernel = _StrictElementwiseKernel
     mod.ReductionKernel = _StrictReductionKernel
+    mod.RawKernel = _StrictRawKernel
 
     def from_dlpack(x, *args, **kwargs):
         if x.__class__ is DeviceArray:
@@ -1403,6 +1509,14 @@ class _StrictReductionKernel(ReductionKernel):
         super().__call__(*_unwrap(args, f"ReductionKernel {self.name}"),
                          out=_unwrap(out, self.name), axis=axis, keepdims=keepdims)
         return out
+
+
+class _StrictRawKernel(RawKernel):
+    def __call__(self, grid, block, args, *, shared_mem=0, stream=None):
+        _check_devices(f"RawKernel {self.name}", _devices_of(tuple(args), []))
+        _launch()
+        return super().__call__(grid, block, _unwrap(tuple(args), f"RawKernel {self.name}"),
+                                shared_mem=shared_mem)
 
 
 def install(mod=None, devices: int = 1) -> types.ModuleType:

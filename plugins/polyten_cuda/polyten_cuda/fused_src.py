@@ -282,7 +282,7 @@ _ew("ce_backward", "T y, raw int64 t, raw T g, S d, raw T w, int64 C, int64 igno
     "S e = exp((S)y) * c;\n"
     "gx = (T)(valid && i - row * C == tv ? e - c : e);\n")
 
-# --- optimizer steps: one kernel per parameter ---------------------------------------------
+# --- optimizer steps: per element (multi_tensor.py runs them over many tensors) ---------
 # Adam / AdamW, as polyten.optim._functional._adam: the scalars are folded on the host
 # (one_m_b1 = 1 - beta1, v_coef = (1 - beta2) / (1 - beta1), eps_bc2 = eps * sqrt(bc2),
 # step_size = -lr * sqrt(bc2) / bc1, decay = 1 - lr * weight_decay)

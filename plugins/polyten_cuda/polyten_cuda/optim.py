@@ -1,10 +1,11 @@
-"""Fused optimizer steps on CUDA: one kernel per parameter for every optimizer of
-``polyten.optim`` (Adam, AdamW, SGD, RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta,
-Rprop).
+"""Fused optimizer steps on CUDA for every optimizer of ``polyten.optim`` (Adam, AdamW, SGD,
+RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta, Rprop) and GradScaler's unscale.
 
 The generic steps of ``polyten.optim._functional`` dispatch 10 to 15 polyten ops per parameter
 (each a kernel launch and a temporary); these read the gradient and the state once and write
-the parameter and the state once.  They are the backend's ``fused_optimizers``
+the parameter and the state once, and one launch updates up to 64 parameters
+(:mod:`polyten_cuda.multi_tensor`; float16 and non-contiguous parameters take one kernel each,
+with the same arithmetic).  They are the backend's ``fused_optimizers``
 (``polyten.dispatch.Backend``): native arrays in, updated in place, the same arithmetic as the
 generic functions up to rounding (half precision is computed in float32).  The core creates the
 state, keeps the first SGD step and complex parameters, and counts the writes.  The
@@ -16,21 +17,15 @@ from __future__ import annotations
 
 import math
 
+from . import fused_src, multi_tensor
+
 
 def make(cp, ew):
     """``{algorithm: fused step}`` for ``Backend.fused_optimizers``, from the elementwise
     kernels of :func:`polyten_cuda.fused.build`."""
-    adam_k, ams_k = ew["adam_step"], ew["adam_amsgrad_step"]
-    sgd_k, sgd_m_k = ew["sgd_step"], ew["sgd_momentum_step"]
-    current = cp.cuda.runtime.getDevice
-    Device = cp.cuda.Device
-
-    def on_device(p, fn):
-        dev = getattr(getattr(p, "device", None), "id", None)
-        if dev is None or dev == current():
-            return fn()
-        with Device(dev):  # multi-GPU: launch where the parameter lives
-            return fn()
+    mt = multi_tensor.build(cp, ew, fused_src.ELEMENTWISE)
+    adam_k, ams_k = mt["adam_step"], mt["adam_amsgrad_step"]
+    sgd_k, sgd_m_k = mt["sgd_step"], mt["sgd_momentum_step"]
 
     def adam_like(decoupled):
         def step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *,
@@ -38,6 +33,7 @@ def make(cp, ew):
             one_m_b1 = 1.0 - beta1
             v_coef = (1.0 - beta2) / (1.0 - beta1)
             decay = 1.0 - lr * weight_decay
+            calls = []
             for i, p in enumerate(params):
                 step_n = state_steps[i]
                 bc1 = 1.0 - beta1 ** step_n
@@ -45,76 +41,69 @@ def make(cp, ew):
                 args = (grads[i], beta1, one_m_b1, beta2, v_coef, eps * bc2_sqrt,
                         -lr * bc2_sqrt / bc1, weight_decay, decay, decoupled, maximize,
                         p, exp_avgs[i], exp_avg_sqs[i])
-                if amsgrad:
-                    on_device(p, lambda: ams_k(*args, max_exp_avg_sqs[i]))
-                else:
-                    on_device(p, lambda: adam_k(*args))
+                calls.append(args + (max_exp_avg_sqs[i],) if amsgrad else args)
+            (ams_k if amsgrad else adam_k)(calls)
         return step
 
     def sgd(params, grads, momentum_buffers, *, lr, weight_decay, momentum, dampening,
             nesterov, maximize):
-        for i, p in enumerate(params):
-            g = grads[i]
-            if momentum == 0:
-                on_device(p, lambda: sgd_k(g, 1.0 - lr * weight_decay,
-                                           lr if maximize else -lr, p))
-                continue
-            buf = momentum_buffers[i]  # the core runs the first step (it creates the buffer)
-            on_device(p, lambda: sgd_m_k(g, lr, weight_decay, momentum, dampening,
-                                         nesterov, maximize, False, p, buf))
+        if momentum == 0:
+            sgd_k([(g, 1.0 - lr * weight_decay, lr if maximize else -lr, p)
+                   for p, g in zip(params, grads)])
+            return
+        # the core runs the first step (it creates the buffers)
+        sgd_m_k([(g, lr, weight_decay, momentum, dampening, nesterov, maximize, False, p, buf)
+                 for p, g, buf in zip(params, grads, momentum_buffers)])
 
     def rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps,
                 weight_decay, momentum, centered, maximize):
         name = ("rmsprop_step" + ("_centered" if centered else "")
                 + ("_momentum" if momentum > 0 else ""))
-        k = ew[name]
+        calls = []
         for i, p in enumerate(params):
-            outs = [p, square_avgs[i]]
+            outs = (p, square_avgs[i])
             if centered:
-                outs.append(grad_avgs[i])
+                outs += (grad_avgs[i],)
             if momentum > 0:
-                outs.append(momentum_buffers[i])
-            on_device(p, lambda: k(grads[i], alpha, eps, weight_decay, momentum, lr, maximize,
-                                   *outs))
+                outs += (momentum_buffers[i],)
+            calls.append((grads[i], alpha, eps, weight_decay, momentum, lr, maximize) + outs)
+        mt[name](calls)
 
     def adagrad(params, grads, state_sums, state_steps, *, lr, weight_decay, lr_decay, eps,
                 maximize):
-        k = ew["adagrad_step"]
-        for i, p in enumerate(params):
-            clr = lr / (1 + (state_steps[i] - 1) * lr_decay)
-            on_device(p, lambda: k(grads[i], clr, eps, weight_decay, maximize, p,
-                                   state_sums[i]))
+        mt["adagrad_step"]([
+            (grads[i], lr / (1 + (state_steps[i] - 1) * lr_decay), eps, weight_decay,
+             maximize, p, state_sums[i]) for i, p in enumerate(params)])
 
     def adamax(params, grads, exp_avgs, exp_infs, state_steps, *, beta1, beta2, lr,
                weight_decay, eps, maximize):
-        k = ew["adamax_step"]
-        for i, p in enumerate(params):
-            clr = lr / (1.0 - beta1 ** state_steps[i])
-            on_device(p, lambda: k(grads[i], beta1, beta2, eps, clr, weight_decay, maximize,
-                                   p, exp_avgs[i], exp_infs[i]))
+        mt["adamax_step"]([
+            (grads[i], beta1, beta2, eps, lr / (1.0 - beta1 ** state_steps[i]), weight_decay,
+             maximize, p, exp_avgs[i], exp_infs[i]) for i, p in enumerate(params)])
 
     def nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, state_steps, *, beta1,
               beta2, lr, weight_decay, eps, momentum_decay, decoupled_weight_decay,
               maximize):
-        k = ew["nadam_step"]
         decay = 1.0 - lr * weight_decay
+        calls = []
         for i, p in enumerate(params):
             t = state_steps[i]
             mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
             mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
             prod = mu_products[i] * mu
             mu_products[i] = prod  # the caller stores it (the generic function does the same)
-            on_device(p, lambda: k(grads[i], beta1, beta2, eps, 1.0 - beta2 ** t,
-                                   -lr * (1.0 - mu) / (1.0 - prod),
-                                   -lr * mu_next / (1.0 - prod * mu_next), weight_decay,
-                                   decay, decoupled_weight_decay, maximize, p, exp_avgs[i],
-                                   exp_avg_sqs[i]))
+            calls.append((grads[i], beta1, beta2, eps, 1.0 - beta2 ** t,
+                          -lr * (1.0 - mu) / (1.0 - prod),
+                          -lr * mu_next / (1.0 - prod * mu_next), weight_decay,
+                          decay, decoupled_weight_decay, maximize, p, exp_avgs[i],
+                          exp_avg_sqs[i]))
+        mt["nadam_step"](calls)
 
     def radam(params, grads, exp_avgs, exp_avg_sqs, state_steps, *, beta1, beta2, lr,
               weight_decay, eps, decoupled_weight_decay, maximize):
-        k = ew["radam_step"]
         rho_inf = 2.0 / (1.0 - beta2) - 1.0
         decay = 1.0 - lr * weight_decay
+        calls = []
         for i, p in enumerate(params):
             t = state_steps[i]
             bc1, bc2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
@@ -125,31 +114,25 @@ def make(cp, ew):
                 rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
                                  / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
                 c_adapt = -lr * rect * math.sqrt(bc2) / bc1
-            on_device(p, lambda: k(grads[i], beta1, beta2, eps, adaptive, c_adapt, -lr / bc1,
-                                   weight_decay, decay, decoupled_weight_decay, maximize, p,
-                                   exp_avgs[i], exp_avg_sqs[i]))
+            calls.append((grads[i], beta1, beta2, eps, adaptive, c_adapt, -lr / bc1,
+                          weight_decay, decay, decoupled_weight_decay, maximize, p,
+                          exp_avgs[i], exp_avg_sqs[i]))
+        mt["radam_step"](calls)
 
     def adadelta(params, grads, square_avgs, acc_deltas, *, lr, rho, eps, weight_decay,
                  maximize):
-        k = ew["adadelta_step"]
-        for i, p in enumerate(params):
-            on_device(p, lambda: k(grads[i], rho, eps, lr, weight_decay, maximize, p,
-                                   square_avgs[i], acc_deltas[i]))
+        mt["adadelta_step"]([(grads[i], rho, eps, lr, weight_decay, maximize, p,
+                              square_avgs[i], acc_deltas[i]) for i, p in enumerate(params)])
 
     def rprop(params, grads, prevs, step_sizes, *, etaminus, etaplus, step_size_min,
               step_size_max, maximize):
-        k = ew["rprop_step"]
-        for i, p in enumerate(params):
-            on_device(p, lambda: k(grads[i], etaminus, etaplus, step_size_min, step_size_max,
-                                   maximize, p, prevs[i], step_sizes[i]))
-
-    unscale_k = ew["amp_unscale"]
+        mt["rprop_step"]([(grads[i], etaminus, etaplus, step_size_min, step_size_max,
+                           maximize, p, prevs[i], step_sizes[i]) for i, p in enumerate(params)])
 
     def amp_unscale(grads, inv_scale, found):
-        """GradScaler's unscale: one kernel per gradient, scaling it in place and setting
-        ``found[0]`` (a float32 array on the gradients' device) on an inf/NaN."""
-        for g in grads:
-            on_device(g, lambda: unscale_k(inv_scale, g, found))
+        """GradScaler's unscale: every gradient scaled in place (one launch per 64 of them)
+        and ``found[0]`` (a float32 array on the gradients' device) set on an inf/NaN."""
+        mt["amp_unscale"]([(inv_scale, g, found) for g in grads])
 
     return {"amp_unscale": amp_unscale,
             "adam": adam_like(False), "adamw": adam_like(True), "sgd": sgd,

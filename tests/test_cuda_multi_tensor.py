@@ -1,0 +1,213 @@
+"""Multi-tensor optimizer kernels of the cuda backend (``polyten_cuda.multi_tensor``) without a
+GPU: the generated CUDA sources compile with ``nvcc``; run on the host (the stand-in's
+``RawKernel`` compiles them with g++ and runs every thread of every block), each gives exactly
+the result of the per-parameter kernel it replaces over many tensors of different sizes; and
+the launches are what the module promises (one per 64 tensors of one device, dtype and set of
+step constants; float16 and non-contiguous tensors on the per-parameter path)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from cupy_standin import CXX, RawKernel, StandinError, fake_cupy
+from polyten_cuda import fused_src, multi_tensor
+
+pytestmark = pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++) to run the "
+                                                    "CUDA kernels on the CPU")
+
+STEPS = sorted(n for n in fused_src.ELEMENTWISE if "_step" in n) + ["amp_unscale"]
+
+
+class _Counting:
+    """Wraps a kernel object to count its calls."""
+
+    def __init__(self, k):
+        self.k, self.calls = k, 0
+
+    def __call__(self, *args, **kw):
+        self.calls += 1
+        return self.k(*args, **kw)
+
+
+def _setup():
+    cp = fake_cupy()
+    raw = []
+
+    class CountingRaw(RawKernel):
+        def __call__(self, *a, **kw):
+            raw.append(self.name)
+            return super().__call__(*a, **kw)
+
+    cp.RawKernel = CountingRaw
+    ew = {k: _Counting(cp.ElementwiseKernel(s.in_params, s.out_params, s.operation, s.name,
+                                            preamble=fused_src.PREAMBLE))
+          for k, s in fused_src.ELEMENTWISE.items()}
+    return cp, ew, multi_tensor.build(cp, ew, fused_src.ELEMENTWISE), raw
+
+
+def _call_args(name, arrays, rng, shared_found=None):
+    """One parameter's positional arguments for the step ``name``: its arrays (fresh copies)
+    and scalars drawn once per test so that the tensors share them."""
+    spec = fused_src.ELEMENTWISE[name]
+    arr_pos = {pos for pos, _, _ in multi_tensor.split(spec)[0]}
+    params = fused_src.params(spec.in_params) + fused_src.params(spec.out_params)
+    it = iter(arrays)
+    out = []
+    for pos, (ty, pname, raw) in enumerate(params):
+        if pos in arr_pos:
+            out.append(next(it))
+        elif raw:
+            out.append(shared_found)
+        elif ty == "bool":
+            out.append(bool(rng[pname] > 0.5))
+        else:
+            out.append(float(rng[pname]))
+    return tuple(out)
+
+
+def _state(n_arrays, size, dtype, seed):
+    r = np.random.default_rng(seed)
+    arrs = [r.standard_normal(size).astype(dtype) for _ in range(n_arrays)]
+    # second moments, sums of squares and step sizes are non-negative in real use
+    return [np.abs(a) if k >= 2 else a for k, a in enumerate(arrs)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", STEPS)
+def test_multi_tensor_matches_the_per_parameter_kernel(name, dtype, monkeypatch):
+    """Bit-identical to the per-parameter kernel, for 7 tensors of sizes 1 to 2500 with at
+    most 2 blocks per tensor (so that the grid-stride loop runs several rounds)."""
+    monkeypatch.setattr(multi_tensor, "_MAX_BLOCKS_X", 2)
+    cp, ew, mt, raw = _setup()
+    spec = fused_src.ELEMENTWISE[name]
+    n_arrays = len(multi_tensor.split(spec)[0])
+    gen = np.random.default_rng(1)
+    scal = {pname: gen.uniform(0.05, 0.95) for _, pname, _ in
+            fused_src.params(spec.in_params) + fused_src.params(spec.out_params)}
+    sizes = [1, 7, 256, 257, 600, 2500, 33]
+    ref = [_state(n_arrays, s, dtype, i) for i, s in enumerate(sizes)]
+    got = [[a.copy() for a in arrs] for arrs in ref]
+    found_ref, found_got = np.zeros(1, np.float32), np.zeros(1, np.float32)
+    for arrs in ref:
+        ew[name](*_call_args(name, arrs, scal, found_ref))
+    ew[name].calls = 0
+    mt[name]([_call_args(name, arrs, scal, found_got) for arrs in got])
+    assert raw == [multi_tensor.kernel_name(spec, dtype, 16)] and ew[name].calls == 0
+    for a, b in zip(ref, got):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(found_ref, found_got)
+
+
+def test_groups_chunks_and_fallbacks():
+    """One launch per 64 tensors sharing device, dtype and constants; tensors at another step
+    count form their own group; float16, non-contiguous and broadcast operands take the
+    per-parameter kernel; empty tensors launch nothing."""
+    cp, ew, mt, raw = _setup()
+    name = "sgd_step"
+    step = mt[name]
+
+    def call(p, g, lr=-0.1):
+        return (g, 1.0, lr, p)
+
+    ps = [np.ones(i + 1) for i in range(70)]
+    step([call(p, np.full_like(p, 2.0)) for p in ps])
+    assert raw == [multi_tensor.kernel_name(fused_src.ELEMENTWISE[name], "float64", 64),
+                   multi_tensor.kernel_name(fused_src.ELEMENTWISE[name], "float64", 16)]
+    assert all(np.all(p == 0.8) for p in ps)
+
+    raw.clear()
+    a, b = np.ones(5), np.ones(5, np.float32)
+    step([call(a, np.ones(5)), call(b, np.ones(5, np.float32)), call(np.ones(3), np.ones(3),
+                                                                       lr=-0.5)])
+    assert sorted(raw) == sorted([multi_tensor.kernel_name(fused_src.ELEMENTWISE[name], "float64",
+                                                           4)] * 2 +
+                                 [multi_tensor.kernel_name(fused_src.ELEMENTWISE[name],
+                                                           "float32", 4)])
+    raw.clear()
+    ew[name].calls = 0
+    h = np.ones(4, np.float16)
+    t = np.ones((3, 4))
+    gt = np.ones((4, 3)).T  # non-contiguous gradient
+    step([call(h, np.ones(4, np.float16)), call(t, gt), call(np.ones(0), np.ones(0))])
+    assert raw == [] and ew[name].calls == 2
+    assert np.all(h == np.float16(0.9)) and np.all(t == 0.9)
+
+
+def test_adam_state_steps_split_groups():
+    """Parameters at different step counts (one skipped a step without a gradient) get their
+    own bias corrections: two launches, each matching the per-parameter kernel."""
+    from polyten_cuda import optim as copt
+    cp, ew, _, raw = _setup()
+    adam = copt.make(cp, ew)["adam"]
+    ref_adam = copt.make(cp, ew)["adam"]
+    ps = [np.linspace(-1, 1, 10), np.linspace(0, 2, 4), np.linspace(1, 3, 6)]
+    gs = [np.cos(p) for p in ps]
+    kw = dict(amsgrad=False, beta1=0.9, beta2=0.99, lr=0.01, weight_decay=0.0, eps=1e-8,
+              maximize=False)
+    got = [p.copy() for p in ps]
+    adam(got, gs, [np.zeros_like(p) for p in ps], [np.zeros_like(p) for p in ps], [None] * 3,
+         [3, 1, 3], **kw)
+    assert len(raw) == 2
+    for i, p in enumerate(ps):  # one at a time: a launch each, then compare
+        want = p.copy()
+        ref_adam([want], [gs[i]], [np.zeros_like(p)], [np.zeros_like(p)], [None], [[3, 1, 3][i]],
+                 **kw)
+        np.testing.assert_array_equal(got[i], want)
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the generated CUDA "
+                    "sources are only compiled for the host")
+def test_generated_sources_compile_with_nvcc(tmp_path):
+    """Every multi-tensor kernel, for float32 and float64 and each slot count it uses,
+    compiles as device code (compile only: no GPU needed)."""
+    parts = []
+    for name in STEPS:
+        spec = fused_src.ELEMENTWISE[name]
+        top = multi_tensor.max_slots(spec)
+        for dtype in ("float32", "float64"):
+            for slots in sorted({b for b in multi_tensor._BUCKETS if b < top} | {top}):
+                kname, code = multi_tensor.source(spec, dtype, slots)
+                parts.append(f"namespace {kname} {{\n{code}\n}}\n".replace(
+                    'extern "C" ', ""))  # one translation unit: C++ linkage per namespace
+    cu = tmp_path / "mt.cu"
+    cu.write_text("".join(parts))
+    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
+                          str(tmp_path / "mt.o"), str(cu)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_parameter_space_fits_every_launch():
+    """Kernel parameters stay under CUDA's 4 KiB for the largest slot count of each step."""
+    for name in STEPS:
+        spec = fused_src.ELEMENTWISE[name]
+        arrays, shared = multi_tensor.split(spec)
+        slots = multi_tensor.max_slots(spec)
+        assert slots >= 16
+        assert slots * 8 * (1 + len(arrays)) + 8 * len(shared) <= 4096
+
+
+def test_stand_in_raw_kernel_passes_arguments_as_cupy_does():
+    """The emulated RawKernel refuses what real CuPy would pass with the wrong width (a Python
+    bool goes as int64), so a wrong argument fails here, not first on a GPU."""
+    code = ('extern "C" __global__ void k(long long n, double* x, double a, bool neg) {\n'
+            "  for (long long i = blockIdx.x * blockDim.x + threadIdx.x; i < n;"
+            " i += gridDim.x * blockDim.x) x[i] = neg ? -a * x[i] : a * x[i];\n}\n")
+    k = RawKernel(code, "k")
+    x = np.arange(10.0)
+    k((2,), (3,), (np.int64(10), x, np.float64(2.0), np.bool_(True)))
+    np.testing.assert_array_equal(x, -2.0 * np.arange(10.0))
+    k((1,), (4,), (10, x, 0.5, np.bool_(False)))  # Python int -> int64, float -> float64: fine
+    np.testing.assert_array_equal(x, -np.arange(10.0))
+    with pytest.raises(StandinError, match="CuPy passes as int64.*numpy.bool"):
+        k((1,), (4,), (10, x, 0.5, True))
+    with pytest.raises(StandinError, match="pointer parameter"):
+        k((1,), (4,), (10, 0, 0.5, np.bool_(False)))
+    with pytest.raises(StandinError, match="3 arguments for 4"):
+        k((1,), (4,), (10, x, 0.5))
+    with pytest.raises(StandinError, match="no extern"):
+        RawKernel(code, "missing")

@@ -33,6 +33,7 @@ import collections
 
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
 
+from . import conv as _conv
 from . import fused
 
 # creation, random and transfer kernels receive ``device_index`` as their last argument
@@ -239,8 +240,9 @@ def build(cp, rng, native_dtype, device_count=1):
     ``elementwise`` holds the fused ``ElementwiseKernel`` objects by source name (the fused
     optimizer steps use them).
     """
-    shared = all_kernels(cp, rng=rng, native_dtype=native_dtype)
-    shared_bw = all_backward_kernels(cp)
+    col2im = _conv.make_col2im(cp)  # one launch instead of K + 1
+    shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, col2im=col2im)
+    shared_bw = all_backward_kernels(cp, col2im=col2im)
     kernels = dict(shared)
     backward = dict(shared_bw)
     kernels.update(_transfer_kernels(cp))

@@ -77,7 +77,9 @@ class _Geometry:
 
 
 def kernels(xp, **ctx) -> dict:
-    ops = _ops(xp)
+    """``ctx["col2im"]``: a backend's own col2im (``(cols, geo, n, c) -> (N, C, *P)``, or
+    ``None`` where it declines), used instead of the K strided adds here."""
+    ops = _ops(xp, ctx.get("col2im"))
     return {"conv": ops["conv"], "conv_transpose": ops["conv_transpose"],
             "max_pool": ops["max_pool"]}
 
@@ -86,12 +88,12 @@ def backward_kernels(xp, **ctx) -> dict:
     """Fused backward of ``conv``, ``conv_transpose`` and ``max_pool`` (native arrays in and
     out, used when no graph of the backward is needed); the same formulas as the polyten-op
     rules in ``polyten.autograd.derivatives``."""
-    ops = _ops(xp)
+    ops = _ops(xp, ctx.get("col2im"))
     return {"conv": ops["conv_backward"], "conv_transpose": ops["conv_transpose_backward"],
             "max_pool": ops["max_pool_backward"]}
 
 
-def _ops(xp) -> dict:
+def _ops(xp, native_col2im=None) -> dict:
     as_strided = xp.lib.stride_tricks.as_strided
     matmul = xp.matmul
     ascontiguous = xp.ascontiguousarray
@@ -161,6 +163,10 @@ def _ops(xp) -> dict:
     def col2im(cols, geo, n, c):
         """The adjoint of :func:`im2col`: ``cols`` (G, C/G * K, N * L) summed back onto zeros
         of (N, C, *P), one strided add per kernel offset (into ``"image"`` scratch)."""
+        if native_col2im is not None:
+            zb = native_col2im(cols, geo, n, c)
+            if zb is not None:
+                return zb
         zb = scratch("image", (n, c) + geo.P, cols.dtype, fill=0)
         size = 1
         for q in geo.P:

@@ -1,9 +1,12 @@
-"""Multi-tensor optimizer kernels of the cuda backend (``polyten_cuda.multi_tensor``) without a
-GPU: the generated CUDA sources compile with ``nvcc``; run on the host (the stand-in's
-``RawKernel`` compiles them with g++ and runs every thread of every block), each gives exactly
-the result of the per-parameter kernel it replaces over many tensors of different sizes; and
-the launches are what the module promises (one per 64 tensors of one device, dtype and set of
-step constants; float16 and non-contiguous tensors on the per-parameter path)."""
+"""The cuda backend's ``RawKernel`` kernels without a GPU: the multi-tensor optimizer steps
+(``polyten_cuda.multi_tensor``) and the one-launch col2im (``polyten_cuda.conv``).
+
+Their CUDA sources compile with ``nvcc``; run on the host (the stand-in's ``RawKernel``
+compiles them with g++ and runs every thread of every block), each gives exactly the result
+of the code it replaces (the per-parameter kernel; the shared K-adds col2im) and, for col2im,
+of a direct NumPy scatter; and the launches are what the modules promise (one per 64 tensors
+of one device, dtype and set of step constants; float16 and non-contiguous tensors on the
+per-parameter path)."""
 
 from __future__ import annotations
 
@@ -211,3 +214,95 @@ def test_stand_in_raw_kernel_passes_arguments_as_cupy_does():
         k((1,), (4,), (10, x, 0.5))
     with pytest.raises(StandinError, match="no extern"):
         RawKernel(code, "missing")
+
+
+# --- col2im in one launch (polyten_cuda.conv) ------------------------------------------------
+_CONV_CASES = [  # x shape, weight shape, stride, padding, dilation, groups
+    ((2, 3, 8, 8), (4, 3, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),      # flat layout
+    ((2, 4, 9, 7), (6, 2, 3, 2), (2, 1), ((1, 0), (2, 1)), (1, 2), 2),      # exact, groups
+    ((1, 2, 11), (3, 2, 4), (3,), ((2, 1),), (2,), 1),                      # 1-d, strided
+    ((1, 2, 5, 6, 4), (2, 2, 2, 3, 2), (1, 2, 1), ((0, 1), (1, 1), (0, 0)), (2, 1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("case", range(len(_CONV_CASES)))
+def test_native_col2im_is_bit_identical_to_the_shared_one(case, dtype):
+    """The input gradient of conv and the forward and input gradient of conv_transpose with the
+    one-launch col2im equal the shared K-adds version exactly (same order of additions);
+    float16 goes through it too (computed in float32)."""
+    from polyten_cpu.kernels import conv as shared_conv
+    from polyten_cuda import conv as cuda_conv
+    xs, ws, stride, pad, dil, groups = _CONV_CASES[case]
+    native = cuda_conv.make_col2im(fake_cupy())
+    used = []
+
+    def counting(cols, geo, n, c):
+        out = native(cols, geo, n, c)
+        used.append(out is not None)
+        return out
+    ref, nat = shared_conv._ops(np), shared_conv._ops(np, counting)
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    y = ref["conv"](x, w, b, stride, pad, dil, groups)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    params = {"needs": (True, True, True), "stride": stride, "padding": pad, "dilation": dil,
+              "groups": groups}
+    for a, e in zip(nat["conv_backward"]([g], [x, w, b], [y], params),
+                    ref["conv_backward"]([g], [x, w, b], [y], params)):
+        assert a.dtype == e.dtype
+        np.testing.assert_array_equal(a, e)
+    # conv_transpose: weight (C_in, C_out / groups, *k); its output is conv's input
+    wt = rng.standard_normal((ws[0], ws[1]) + ws[2:]).astype(dtype)
+    tpad = tuple(lo for lo, _ in pad)
+    out_size = xs[2:]
+    args = (g, wt, None, stride, tpad, out_size, dil, groups)
+    yt, et = nat["conv_transpose"](*args), ref["conv_transpose"](*args)
+    np.testing.assert_array_equal(yt, et)
+    assert yt.shape == xs[:1] + (ws[1] * groups,) + xs[2:]
+    tparams = dict(params, needs=(True, True, False), padding=tpad, output_size=out_size)
+    gt = rng.standard_normal(yt.shape).astype(dtype)
+    for a, e in zip(nat["conv_transpose_backward"]([gt], [g, wt, None], [yt], tparams),
+                    ref["conv_transpose_backward"]([gt], [g, wt, None], [yt], tparams)):
+        np.testing.assert_array_equal(a, e)
+    assert used and all(used)
+
+
+def test_native_col2im_against_a_direct_sum():
+    """Independent of the shared code: the gathered image equals a direct NumPy scatter of
+    every column entry onto the position it came from (float64)."""
+    from polyten_cpu.kernels.conv import _Geometry
+    from polyten_cuda import conv as cuda_conv
+    P, k, stride, dil = (7, 9), (2, 3), (2, 1), (2, 2)
+    O = tuple((p - d * (kk - 1) - 1) // s + 1 for p, kk, s, d in zip(P, k, stride, dil))
+    geo = _Geometry(P, O, k, stride, dil)
+    assert geo.ostr is None  # strided: the exact layout
+    n, c, K, L = 2, 3, 6, O[0] * O[1]
+    cols = np.random.default_rng(0).standard_normal((1, c * K, n * L))
+    got = cuda_conv.make_col2im(fake_cupy())(cols, geo, n, c)
+    want = np.zeros((n, c) + P)
+    parts = cols.reshape(c, k[0], k[1], n, O[0], O[1])
+    for i0 in range(k[0]):
+        for i1 in range(k[1]):
+            for o0 in range(O[0]):
+                for o1 in range(O[1]):
+                    want[:, :, o0 * stride[0] + i0 * dil[0], o1 * stride[1] + i1 * dil[1]] += \
+                        parts[:, i0, i1, :, o0, o1].T
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the col2im source "
+                    "is only compiled for the host")
+def test_col2im_source_compiles_with_nvcc(tmp_path):
+    from polyten_cuda import conv as cuda_conv
+    parts = []
+    for dtype in ("float32", "float64"):
+        name, code = cuda_conv.source(dtype)
+        parts.append(f"namespace {name} {{\n{code}\n}}\n".replace('extern "C" ', ""))
+    cu = tmp_path / "col2im.cu"
+    cu.write_text("".join(parts))
+    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
+                          str(tmp_path / "col2im.o"), str(cu)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]

@@ -129,6 +129,33 @@ def test_fused_forward_and_backward_match_cpu(dtype, rtol):
     _close(results["cuda"][1], results["cpu"][1], rtol=rtol * 10, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 1e-5)])
+def test_conv_raw_kernels_match_cpu(dtype, rtol):
+    """conv1d/2d/3d and conv_transpose2d forward and backward through the one-launch
+    im2col / col2im RawKernels (padded, strided, dilated, grouped) against the cpu backend."""
+    import polyten.nn.functional as F
+    cases = [
+        (F.conv2d, (2, 4, 9, 8), (6, 2, 3, 3), dict(stride=(2, 1), padding=(1, 2),
+                                                     dilation=(1, 2), groups=2)),
+        (F.conv2d, (2, 3, 8, 8), (5, 3, 3, 3), dict(padding=1)),  # the flat layout
+        (F.conv1d, (2, 3, 12), (4, 3, 4), dict(stride=3, padding=2, dilation=2)),
+        (F.conv3d, (1, 2, 5, 6, 4), (3, 2, 2, 3, 2), dict(padding=(0, 1, 1))),
+        (F.conv_transpose2d, (2, 4, 5, 6), (4, 3, 3, 2), dict(stride=2, padding=1,
+                                                               output_padding=1)),
+    ]
+    for i, (fn, xs, ws, kw) in enumerate(cases):
+        a, w = _x(xs, dtype, seed=i), _x(ws, dtype, seed=10 + i)
+        res = {}
+        for device in ("cpu", "cuda"):
+            x = pt.tensor(a, device=device, requires_grad=True)
+            wt = pt.tensor(w, device=device, requires_grad=True)
+            y = fn(x, wt, **kw)
+            (y * y).sum().backward()
+            res[device] = [t.detach().cpu().numpy() for t in (y, x.grad, wt.grad)]
+        for c, g in zip(res["cuda"], res["cpu"]):
+            _close(c, g, rtol=rtol, atol=rtol)
+
+
 def test_fused_cross_entropy_matches_torch_float64():
     torch = pytest.importorskip("torch")
     import polyten.nn.functional as F

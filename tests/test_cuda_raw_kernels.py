@@ -1,12 +1,12 @@
 """The cuda backend's ``RawKernel`` kernels without a GPU: the multi-tensor optimizer steps
-(``polyten_cuda.multi_tensor``) and the one-launch col2im (``polyten_cuda.conv``).
+(``polyten_cuda.multi_tensor``) and the one-launch im2col / col2im (``polyten_cuda.conv``).
 
 Their CUDA sources compile with ``nvcc``; run on the host (the stand-in's ``RawKernel``
 compiles them with g++ and runs every thread of every block), each gives exactly the result
-of the code it replaces (the per-parameter kernel; the shared K-adds col2im) and, for col2im,
-of a direct NumPy scatter; and the launches are what the modules promise (one per 64 tensors
-of one device, dtype and set of step constants; float16 and non-contiguous tensors on the
-per-parameter path)."""
+of the code it replaces (the per-parameter kernel; the shared im2col / col2im) and, for
+im2col / col2im, of a direct NumPy gather / scatter; and the launches are what the modules
+promise (one per 64 tensors of one device, dtype and set of step constants; float16 and
+non-contiguous tensors on the per-parameter path)."""
 
 from __future__ import annotations
 
@@ -227,21 +227,28 @@ _CONV_CASES = [  # x shape, weight shape, stride, padding, dilation, groups
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 @pytest.mark.parametrize("case", range(len(_CONV_CASES)))
-def test_native_col2im_is_bit_identical_to_the_shared_one(case, dtype):
-    """The input gradient of conv and the forward and input gradient of conv_transpose with the
-    one-launch col2im equal the shared K-adds version exactly (same order of additions);
-    float16 goes through it too (computed in float32)."""
+def test_native_im2col_col2im_are_bit_identical_to_the_shared_ones(case, dtype):
+    """conv forward and backward and conv_transpose forward and backward with the one-launch
+    im2col and col2im equal the shared versions (padded copy + strided copy; K strided adds)
+    exactly (same elements, same order of additions); float16 goes through them too
+    (computed in float32)."""
     from polyten_cpu.kernels import conv as shared_conv
     from polyten_cuda import conv as cuda_conv
     xs, ws, stride, pad, dil, groups = _CONV_CASES[case]
-    native = cuda_conv.make_col2im(fake_cupy())
+    fake = fake_cupy()
+    native_c2i, native_i2c = cuda_conv.make_col2im(fake), cuda_conv.make_im2col(fake)
     used = []
 
-    def counting(cols, geo, n, c):
-        out = native(cols, geo, n, c)
-        used.append(out is not None)
+    def col2im(cols, geo, n, c):
+        out = native_c2i(cols, geo, n, c)
+        used.append(("col2im", out is not None))
         return out
-    ref, nat = shared_conv._ops(np), shared_conv._ops(np, counting)
+
+    def im2col(x, pads, geo, groups):
+        out = native_i2c(x, pads, geo, groups)
+        used.append(("im2col", out is not None))
+        return out
+    ref, nat = shared_conv._ops(np), shared_conv._ops(np, col2im, im2col)
     rng = np.random.default_rng(case)
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
@@ -267,7 +274,7 @@ def test_native_col2im_is_bit_identical_to_the_shared_one(case, dtype):
     for a, e in zip(nat["conv_transpose_backward"]([gt], [g, wt, None], [yt], tparams),
                     ref["conv_transpose_backward"]([gt], [g, wt, None], [yt], tparams)):
         np.testing.assert_array_equal(a, e)
-    assert used and all(used)
+    assert {k for k, _ in used} == {"col2im", "im2col"} and all(ok for _, ok in used)
 
 
 def test_native_col2im_against_a_direct_sum():
@@ -293,14 +300,37 @@ def test_native_col2im_against_a_direct_sum():
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the col2im source "
-                    "is only compiled for the host")
-def test_col2im_source_compiles_with_nvcc(tmp_path):
+def test_native_im2col_against_a_direct_gather():
+    """Independent of the shared code: every column entry is the input element it stands for,
+    or 0 in the padding (float64, strided and dilated, asymmetric padding)."""
+    from polyten_cpu.kernels.conv import _Geometry
+    from polyten_cuda import conv as cuda_conv
+    S, k, stride, dil, pads = (5, 6), (2, 3), (2, 1), (2, 2), ((1, 2), (0, 3))
+    P = tuple(s + lo + hi for s, (lo, hi) in zip(S, pads))
+    O = tuple((p - d * (kk - 1) - 1) // st + 1 for p, kk, st, d in zip(P, k, stride, dil))
+    geo = _Geometry(P, O, k, stride, dil)
+    n, c = 2, 3
+    x = np.random.default_rng(1).standard_normal((n, c) + S)
+    cols = cuda_conv.make_im2col(fake_cupy())(x, pads, geo, 1)
+    got = cols.reshape(c, k[0], k[1], n, O[0], O[1])
+    xp_ = np.pad(x, ((0, 0), (0, 0)) + pads)
+    for i0 in range(k[0]):
+        for i1 in range(k[1]):
+            for o0 in range(O[0]):
+                for o1 in range(O[1]):
+                    want = xp_[:, :, o0 * stride[0] + i0 * dil[0], o1 * stride[1] + i1 * dil[1]]
+                    np.testing.assert_array_equal(got[:, i0, i1, :, o0, o1], want.T)
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the conv sources "
+                    "are only compiled for the host")
+def test_conv_sources_compile_with_nvcc(tmp_path):
     from polyten_cuda import conv as cuda_conv
     parts = []
-    for dtype in ("float32", "float64"):
-        name, code = cuda_conv.source(dtype)
-        parts.append(f"namespace {name} {{\n{code}\n}}\n".replace('extern "C" ', ""))
+    for which in ("col2im", "im2col"):
+        for dtype in ("float32", "float64"):
+            name, code = cuda_conv.source(dtype, which)
+            parts.append(f"namespace {name} {{\n{code}\n}}\n".replace('extern "C" ', ""))
     cu = tmp_path / "col2im.cu"
     cu.write_text("".join(parts))
     res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",

@@ -1,4 +1,9 @@
-"""col2im in one CUDA launch, for the shared convolution kernels (``polyten_cpu.kernels.conv``).
+"""im2col and col2im in one CUDA launch each, for the shared convolution kernels
+(``polyten_cpu.kernels.conv``).
+
+The shared im2col pads the input (a zero fill and a copy) and then copies the columns out of
+the padded image: three launches and two extra passes.  Here each column entry reads its input
+element (or 0 in the padding) directly: one launch, and no padded image.
 
 The shared col2im (the adjoint of im2col: the input gradient of a convolution and the forward
 of a transposed one) fills the padded image with zeros and adds the columns of each kernel
@@ -7,7 +12,7 @@ the image.  Here one thread per element of the padded image *gathers* the column
 land on it, in the same kernel-offset order, so the result is bit-identical to the shared
 version, with no atomics, no zero fill and one pass.  The geometry (flat or exact layout, see
 ``polyten_cpu.kernels.conv._Geometry``) arrives as kernel parameters, padded to three spatial
-dims at the front.
+dims at the front.  Both are bit-identical to the shared versions (a test checks).
 """
 
 from __future__ import annotations
@@ -55,14 +60,69 @@ extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, long long tot
 }
 """
 
+# x: (N, C, S0, S1, S2) unpadded; cols: (C, K, N, L) -- the columns of x padded by lo (and
+# whatever hi), read without materialising the padded image: positions in the padding are 0
+IM2COL_SRC = r"""
+extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, long long total,
+    long long n, long long c, long long K, long long L, bool flat,
+    long long S0, long long S1, long long S2, long long P1, long long P2,
+    long long O1, long long O2, long long k1, long long k2,
+    long long s0, long long s1, long long s2, long long d0, long long d1, long long d2,
+    long long lo0, long long lo1, long long lo2) {
+  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+       e += (long long)gridDim.x * blockDim.x) {
+    long long r = e;
+    const long long q = r % L; r /= L;
+    const long long ni = r % n; r /= n;
+    long long t = r % K;
+    const long long ci = r / K;
+    const long long i2 = t % k2; t /= k2;
+    const long long i1 = t % k1;
+    const long long i0 = t / k1;
+    long long p0, p1, p2;
+    if (flat) {  // grid position q of the flat layout: a flat padded index, shifted
+      long long pf = q + (i0 * d0 * P1 + i1 * d1) * P2 + i2 * d2;
+      p2 = pf % P2; pf /= P2;
+      p1 = pf % P1;
+      p0 = pf / P1;
+    } else {
+      long long o = q;
+      const long long o2 = o % O2; o /= O2;
+      const long long o1 = o % O1;
+      const long long o0 = o / O1;
+      p0 = o0 * s0 + i0 * d0; p1 = o1 * s1 + i1 * d1; p2 = o2 * s2 + i2 * d2;
+    }
+    const long long a0 = p0 - lo0, a1 = p1 - lo1, a2 = p2 - lo2;
+    T v = (T)0;
+    if (a0 >= 0 && a0 < S0 && a1 >= 0 && a1 < S1 && a2 >= 0 && a2 < S2)
+      v = x[(((ni * c + ci) * S0 + a0) * S1 + a1) * S2 + a2];
+    cols[e] = v;
+  }
+}
+"""
+
 _C_TYPES = {"float32": "float", "float64": "double"}
 
 
-def source(dtype: str) -> tuple:
-    """``(kernel name, CUDA C source)`` of col2im for ``float32`` / ``float64``."""
-    name = f"polyten_col2im_{dtype}"
+def source(dtype: str, which: str = "col2im") -> tuple:
+    """``(kernel name, CUDA C source)`` of ``col2im`` or ``im2col`` for ``float32`` /
+    ``float64``."""
+    name = f"polyten_{which}_{dtype}"
+    code = {"col2im": COL2IM_SRC, "im2col": IM2COL_SRC}[which]
     return name, (f"typedef {_C_TYPES[dtype]} T;\n"
-                  + COL2IM_SRC.replace("polyten_col2im_T", name))
+                  + code.replace(f"polyten_{which}_T", name))
+
+
+def _strides(geo):
+    """``(flat, stride, dilation)`` per spatial dim of a geometry (in padded-image steps)."""
+    m = len(geo.P)
+    pstr = [1] * m  # row-major strides of the padded image, in elements
+    for d in range(m - 2, -1, -1):
+        pstr[d] = pstr[d + 1] * geo.P[d + 1]
+    dil = [ks // ps for ks, ps in zip(geo.kstr, pstr)]
+    flat = geo.ostr is not None
+    stride = [1] * m if flat else [gs // ps for gs, ps in zip(geo.gstr, pstr)]
+    return flat, stride, dil
 
 
 def _front3(values, fill=1):
@@ -70,36 +130,71 @@ def _front3(values, fill=1):
     return (fill,) * (3 - len(values)) + values
 
 
-def make_col2im(cp):
+class _Kernels:
+    """The RawKernels of one array module, compiled on first use per dtype."""
+
+    def __init__(self, cp):
+        self.cp, self.cache = cp, {}
+
+    def get(self, which, dtype):
+        k = self.cache.get((which, dtype))
+        if k is None:
+            name, code = source(dtype, which)
+            k = self.cache[(which, dtype)] = self.cp.RawKernel(code, name)
+        return k
+
+    def launch(self, k, total, args):
+        k((min(_MAX_BLOCKS, -(-total // _BLOCK)),), (_BLOCK,), args)
+
+
+def make_col2im(cp, kernels=None):
     """``col2im(cols, geo, n, c) -> (N, C, *P)`` as the shared kernels call it, or ``None``
     for a geometry or dtype it does not take (the shared version runs then)."""
-    kernels = {}
+    kernels = kernels or _Kernels(cp)
     i64 = cp.int64
 
     def col2im(cols, geo, n, c):
         dtype = cols.dtype.name
-        m = len(geo.P)
-        if dtype not in _C_TYPES or m > 3 or not cols.flags.c_contiguous:
+        if dtype not in _C_TYPES or len(geo.P) > 3 or not cols.flags.c_contiguous:
             return None
-        k = kernels.get(dtype)
-        if k is None:
-            name, code = source(dtype)
-            k = kernels[dtype] = cp.RawKernel(code, name)
         out = cp.empty((n, c) + tuple(geo.P), dtype=cols.dtype)
         total = out.size
         if total == 0:
             return out
-        pstr = [1] * m  # row-major strides of the padded image, in elements
-        for d in range(m - 2, -1, -1):
-            pstr[d] = pstr[d + 1] * geo.P[d + 1]
-        dil = [ks // ps for ks, ps in zip(geo.kstr, pstr)]
-        flat = geo.ostr is not None
-        stride = [1] * m if flat else [gs // ps for gs, ps in zip(geo.gstr, pstr)]
+        flat, stride, dil = _strides(geo)
         args = (cols, out, i64(total), i64(n), i64(c), i64(geo.K), i64(geo.L), cp.bool_(flat))
         args += tuple(i64(v) for v in _front3(geo.P) + _front3(geo.O) + _front3(geo.k)
                       + _front3(stride) + _front3(dil))
-        blocks = min(_MAX_BLOCKS, -(-total // _BLOCK))
-        k((blocks,), (_BLOCK,), args)
+        kernels.launch(kernels.get("col2im", dtype), total, args)
         return out
 
     return col2im
+
+
+def make_im2col(cp, kernels=None):
+    """``im2col(x, pads, geo, groups) -> (G, C/G * K, N * L)``: the columns of ``x`` (N, C,
+    *S) zero-padded by ``pads`` ((lo, hi) per dim; ``geo`` is the padded geometry) in one
+    launch, without the padded copy, or ``None`` where it declines."""
+    kernels = kernels or _Kernels(cp)
+    i64 = cp.int64
+
+    def im2col(x, pads, geo, groups):
+        dtype = x.dtype.name
+        if dtype not in _C_TYPES or len(geo.P) > 3:
+            return None
+        n, c = x.shape[:2]
+        x = cp.ascontiguousarray(x)
+        cols = cp.empty((groups, (c // groups) * geo.K, n * geo.L), dtype=x.dtype)
+        total = cols.size
+        if total == 0:
+            return cols
+        flat, stride, dil = _strides(geo)
+        P = _front3(geo.P)
+        args = (x, cols, i64(total), i64(n), i64(c), i64(geo.K), i64(geo.L), cp.bool_(flat))
+        args += tuple(i64(v) for v in _front3(x.shape[2:]) + P[1:] + _front3(geo.O)[1:]
+                      + _front3(geo.k)[1:] + _front3(stride) + _front3(dil)
+                      + _front3([lo for lo, _ in pads], 0))
+        kernels.launch(kernels.get("im2col", dtype), total, args)
+        return cols
+
+    return im2col

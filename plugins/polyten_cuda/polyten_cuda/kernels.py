@@ -240,9 +240,10 @@ def build(cp, rng, native_dtype, device_count=1):
     ``elementwise`` holds the fused ``ElementwiseKernel`` objects by source name (the fused
     optimizer steps use them).
     """
-    col2im = _conv.make_col2im(cp)  # one launch instead of K + 1
-    shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, col2im=col2im)
-    shared_bw = all_backward_kernels(cp, col2im=col2im)
+    raw = _conv._Kernels(cp)  # one launch each instead of K + 1 (col2im) and 3 (im2col)
+    conv_ctx = {"col2im": _conv.make_col2im(cp, raw), "im2col": _conv.make_im2col(cp, raw)}
+    shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, **conv_ctx)
+    shared_bw = all_backward_kernels(cp, **conv_ctx)
     kernels = dict(shared)
     backward = dict(shared_bw)
     kernels.update(_transfer_kernels(cp))

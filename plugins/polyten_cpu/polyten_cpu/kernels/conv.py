@@ -77,9 +77,11 @@ class _Geometry:
 
 
 def kernels(xp, **ctx) -> dict:
-    """``ctx["col2im"]``: a backend's own col2im (``(cols, geo, n, c) -> (N, C, *P)``, or
-    ``None`` where it declines), used instead of the K strided adds here."""
-    ops = _ops(xp, ctx.get("col2im"))
+    """``ctx["col2im"]`` / ``ctx["im2col"]``: a backend's own col2im (``(cols, geo, n, c) ->
+    (N, C, *P)``) and im2col of a zero-padded input (``(x, pads, geo, groups) -> (G, C/G * K,
+    N * L)``), each returning ``None`` where it declines, used instead of the versions here
+    (K strided adds; a padded copy then a strided copy)."""
+    ops = _ops(xp, ctx.get("col2im"), ctx.get("im2col"))
     return {"conv": ops["conv"], "conv_transpose": ops["conv_transpose"],
             "max_pool": ops["max_pool"]}
 
@@ -88,12 +90,12 @@ def backward_kernels(xp, **ctx) -> dict:
     """Fused backward of ``conv``, ``conv_transpose`` and ``max_pool`` (native arrays in and
     out, used when no graph of the backward is needed); the same formulas as the polyten-op
     rules in ``polyten.autograd.derivatives``."""
-    ops = _ops(xp, ctx.get("col2im"))
+    ops = _ops(xp, ctx.get("col2im"), ctx.get("im2col"))
     return {"conv": ops["conv_backward"], "conv_transpose": ops["conv_transpose_backward"],
             "max_pool": ops["max_pool_backward"]}
 
 
-def _ops(xp, native_col2im=None) -> dict:
+def _ops(xp, native_col2im=None, native_im2col=None) -> dict:
     as_strided = xp.lib.stride_tricks.as_strided
     matmul = xp.matmul
     ascontiguous = xp.ascontiguousarray
@@ -153,6 +155,14 @@ def _ops(xp, native_col2im=None) -> dict:
         cols = scratch(role, (groups, (c // groups) * geo.K, n * geo.L), zp.dtype)
         cols.reshape(view.shape)[...] = view
         return cols
+
+    def padded_cols(x, pads, geo, groups):
+        """Columns of ``x`` zero-padded by ``pads`` (``geo`` is the padded geometry)."""
+        if native_im2col is not None:
+            cols = native_im2col(x, pads, geo, groups)
+            if cols is not None:
+                return cols
+        return im2col(padded(x, pads), geo, groups)
 
     def adjoint_cols(wm, gbuf):
         """``wm^T @ gbuf`` (G, C/G * K, N * L) into a scratch array, for col2im."""
@@ -247,10 +257,8 @@ def _ops(xp, native_col2im=None) -> dict:
         """im2col + one product per group: (N, O, *out) in x's (computation) dtype."""
         n = x.shape[0]
         o = weight.shape[0]
-        zp = padded(x, padding)
-        pads = tuple((0, 0) for _ in padding)
-        geo = conv_geometry(zp.shape, weight.shape, stride, pads, dilation)
-        cols = im2col(zp, geo, groups)
+        geo = conv_geometry(x.shape, weight.shape, stride, padding, dilation)
+        cols = padded_cols(x, padding, geo, groups)
         res = scratch("grid", (groups, o // groups, cols.shape[2]),
                       xp.result_type(weight.dtype, cols.dtype))
         matmul(weight.reshape(groups, o // groups, -1), cols, out=res)
@@ -277,7 +285,7 @@ def _ops(xp, native_col2im=None) -> dict:
                 slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], padding))
             gx = finish(zb[crop].copy(), x.dtype)
         if needs[1]:
-            gw = weight_grad(im2col(padded(xc, padding), geo, groups), gbuf, weight)
+            gw = weight_grad(padded_cols(xc, padding, geo, groups), gbuf, weight)
         if needs[2]:
             gb = finish(spatial_sum(g), bias.dtype)
         return (gx, gw, gb)

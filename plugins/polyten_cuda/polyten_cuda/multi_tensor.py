@@ -36,7 +36,7 @@ from .fused_src import Elementwise, params
 # slot counts keep a launch's parameters under it (with room for the shared scalars).
 _PARAM_BYTES = 4096
 _SHARED_BYTES = 256
-_BUCKETS = (4, 16, 64)
+_BUCKETS = (1, 2, 4, 8, 16, 32, 64)  # unused slots cost argument passing: keep few
 _BLOCK = 256
 _MAX_BLOCKS_X = 1024  # per tensor; the grid-stride loop covers longer ones
 _DTYPES = {"float32": "float", "float64": "double"}
@@ -126,6 +126,13 @@ class MultiTensorStep:
         # scalar is converted to the NumPy type of its C parameter
         self._convert = tuple((pos, None if raw else np_types[ty])
                               for pos, ty, _, raw in self._shared)
+        self._dtype_names = {cp.dtype(d): d for d in _DTYPES}
+        spos = [pos for pos, _ in self._convert]
+        self._shared_slice = (slice(spos[0], spos[-1] + 1) if spos and all(
+            c is not None for _, c in self._convert) and spos == list(range(spos[0],
+                                                                           spos[-1] + 1))
+            else None)
+        self._i64 = cp.int64
 
     def _kernel(self, dtype: str, slots: int):
         k = self._kernels.get((dtype, slots))
@@ -136,27 +143,33 @@ class MultiTensorStep:
 
     def _group_key(self, call):
         """``(device, dtype, shared values)`` for a call the multi-tensor kernel can run, else
-        None."""
-        first = call[self._array_pos[0]]
-        dtype = first.dtype.name
-        if dtype not in _DTYPES:
+        None.  Hot: runs per parameter per step, so it compares dtype objects (a dtype's
+        ``name`` is computed in Python by NumPy) and reads each device once."""
+        pos0 = self._array_pos[0]
+        first = call[pos0]
+        dt = first.dtype
+        name = self._dtype_names.get(dt)
+        if name is None:
             return None
         size = first.size
-        dev = _device_id(first)
+        dev = first.device
         for pos in self._array_pos:
             a = call[pos]
-            if (a.dtype.name != dtype or a.size != size or not a.flags.c_contiguous
-                    or _device_id(a) != dev):
+            if (a.dtype != dt or a.size != size or not a.flags.c_contiguous
+                    or (pos != pos0 and a.device != dev)):
                 return None
+        dev_id = getattr(dev, "id", None)
+        if self._shared_slice is not None:  # scalars only, adjacent: the common case
+            return dev_id, name, call[self._shared_slice]
         shared = []
         for pos, conv in self._convert:
             v = call[pos]
             if conv is None:  # a raw array shared by the launch: on the same device
-                if _device_id(v) != dev:
+                if _device_id(v) != dev_id:
                     return None
                 v = id(v)
             shared.append(v)
-        return dev, dtype, tuple(shared)
+        return dev_id, name, tuple(shared)
 
     def _on_device(self, dev, fn):
         if dev is None or dev == self._cp.cuda.runtime.getDevice():
@@ -181,17 +194,18 @@ class MultiTensorStep:
                 self._on_device(dev, lambda c=chunk, d=dtype: self._launch(d, c))
 
     def _launch(self, dtype: str, chunk: List[tuple]) -> None:
-        cp = self._cp
         slots = next(b for b in self._buckets if b >= len(chunk))
+        i64, array_pos = self._i64, self._array_pos
         args = []
         longest = 0
-        for j in range(slots):
-            # unused slots repeat the first tensor's pointers with n = 0: never read
-            call = chunk[j] if j < len(chunk) else chunk[0]
-            n = call[self._array_pos[0]].size if j < len(chunk) else 0
+        for call in chunk:
+            n = call[array_pos[0]].size
             longest = max(longest, n)
-            args.append(cp.int64(n))
-            args.extend(call[pos] for pos in self._array_pos)
+            args.append(i64(n))
+            args.extend([call[pos] for pos in array_pos])
+        if slots > len(chunk):  # unused slots: the first tensor's pointers with n = 0
+            args.extend(([i64(0)] + [chunk[0][pos] for pos in array_pos])
+                        * (slots - len(chunk)))
         first = chunk[0]
         for pos, conv in self._convert:
             args.append(first[pos] if conv is None else conv(first[pos]))

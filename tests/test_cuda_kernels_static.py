@@ -406,13 +406,14 @@ def test_fused_nll_loss_forward_backward(cuda_kernels, reduction, shape, weighte
 
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
-@pytest.mark.parametrize("shape", [(6, 4), (4,), (2, 3, 4, 2)])
+@pytest.mark.parametrize("shape", [(6, 4), (4,), (2, 3, 4, 2), (5, 64), (3, 65)])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_fused_cross_entropy_forward_backward(cuda_kernels, reduction, shape, weighted,
                                               dtype):
-    """The fused cross_entropy (log_softmax + nll_loss, and the one-kernel softmax - one_hot
-    backward) against PyTorch's, with an ignored target; also the all-ignored mean."""
+    """The fused cross_entropy (one thread per row up to 64 classes, else log_softmax +
+    nll_loss; the one-kernel softmax - one_hot backward) against PyTorch's, with an ignored
+    target; also the all-ignored mean."""
     torch = _torch()
     kernels, backward = cuda_kernels[:2]
     C = shape[1] if len(shape) > 1 else shape[0]
@@ -438,6 +439,31 @@ def test_fused_cross_entropy_forward_backward(cuda_kernels, reduction, shape, we
     assert gx.shape == shape and gx.dtype == x.dtype
     _close(gx, t.grad.numpy(), rtol=TOL[dtype] * 10, atol=TOL[dtype])
     assert backward["cross_entropy"]((g, g), (None,), (out, logp), params) is NotImplemented
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_fused_cross_entropy_rows_nan_inf_and_half(cuda_kernels, dtype):
+    """The one-thread-per-row cross_entropy: a NaN logit makes its row's log-probabilities and
+    loss NaN (as PyTorch), a -inf logit gets -inf, and float16 is computed in float32 and
+    matches PyTorch's float32 result rounded."""
+    torch = _torch()
+    kernels = cuda_kernels[0]
+    x = _x((4, 10), dtype, seed=3)
+    x[1, 3] = np.nan
+    x[2, 5] = -np.inf
+    target = np.array([1, 2, 5, 9])
+    with np.errstate(invalid="ignore"):
+        out, logp = kernels["cross_entropy"](x, target, None, -100, "none")
+    ref_logp = torch.log_softmax(torch.tensor(x.astype(np.float32)), 1).numpy()
+    ref = torch.nn.functional.cross_entropy(torch.tensor(x.astype(np.float32)),
+                                            torch.tensor(target), reduction="none").numpy()
+    assert logp.dtype == x.dtype and out.dtype == x.dtype
+    assert np.isnan(logp[1]).all() and np.isnan(out[1]) and logp[2, 5] == -np.inf
+    assert out[2] == np.inf
+    ok = [0, 3]
+    tol = 2e-3 if dtype == "float16" else 1e-6
+    _close(logp[ok].astype(np.float64), ref_logp[ok], rtol=tol, atol=tol)
+    _close(out[ok].astype(np.float64), ref[ok], rtol=tol, atol=tol)
 
 
 def test_fused_cross_entropy_all_ignored_mean(cuda_kernels):

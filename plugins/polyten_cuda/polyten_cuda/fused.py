@@ -14,6 +14,9 @@ from __future__ import annotations
 from . import fused_src as src
 
 _FLOAT = frozenset(("float16", "float32", "float64"))
+# cross_entropy over at most this many classes runs as one thread per row (a serial loop over
+# the classes: with more, the reductions of log_softmax use the GPU better)
+CE_ROW_CLASSES = 64
 
 
 def build(cp, shared, shared_backward):
@@ -88,6 +91,14 @@ def build(cp, shared, shared_backward):
         rows = cp.ascontiguousarray(x.transpose(perm)).reshape(-1, x.shape[1])
         return rows, target.reshape(-1)
 
+    def reduce_loss(loss, wt, target, reduction, dtype):
+        if reduction == "none":
+            return loss.reshape(target.shape).astype(dtype, copy=False)
+        total = loss.sum()
+        if reduction == "mean":
+            total = total / wt.sum()  # 0 / 0 -> nan on the device when every target is ignored
+        return total.astype(dtype, copy=False)
+
     def nll_loss(x, target, weight, ignore_index, reduction):
         rows, t = _rows(x, target)
         s = acc(x.dtype)
@@ -95,16 +106,22 @@ def build(cp, shared, shared_backward):
         wt = cp.empty(t.shape, dtype=s)
         w = rows if weight is None else cp.ascontiguousarray(weight)
         ew["nll_pick"](t, rows, w, rows.shape[1], ignore_index, weight is not None, loss, wt)
-        if reduction == "none":
-            return loss.reshape(target.shape).astype(x.dtype, copy=False)
-        total = loss.sum()
-        if reduction == "mean":
-            total = total / wt.sum()  # 0 / 0 -> nan on the device when every target is ignored
-        return total.astype(x.dtype, copy=False)
+        return reduce_loss(loss, wt, target, reduction, x.dtype)
 
     def cross_entropy(x, target, weight, ignore_index, reduction):
-        logp = log_softmax(x, 1 if x.ndim >= 2 else 0)
-        return nll_loss(logp, target, weight, ignore_index, reduction), logp
+        if x.ndim > 2 or x.shape[-1] > CE_ROW_CLASSES or not floating(x) or x.size == 0:
+            logp = log_softmax(x, 1 if x.ndim >= 2 else 0)
+            return nll_loss(logp, target, weight, ignore_index, reduction), logp
+        # few classes: one thread per row does log_softmax and the pick in one launch
+        rows, t = _rows(x, target)
+        s = acc(x.dtype)
+        loss = cp.empty(t.shape, dtype=s)
+        wt = cp.empty(t.shape, dtype=s)
+        logp = cp.empty(rows.shape, dtype=x.dtype)
+        w = rows if weight is None else cp.ascontiguousarray(weight)
+        ew["ce_rows"](t, rows, w, rows.shape[1], ignore_index, weight is not None, loss, wt,
+                      logp)
+        return reduce_loss(loss, wt, target, reduction, x.dtype), logp.reshape(x.shape)
 
     # ------------------------------------------------------------------ backward ----------
     def divisor(t, w, has_w, n_cls, ignore, reduction, s):

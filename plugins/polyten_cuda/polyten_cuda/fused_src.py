@@ -258,6 +258,27 @@ _ew("nll_pick", "int64 t, raw T x, raw T w, int64 C, int64 ignore, bool has_w", 
     "S ww = valid ? (has_w ? (S)w[tt] : S(1)) : S(0);\n"
     "wt = ww;\n"
     "loss = (inrange || t == ignore) ? -((S)x[i * C + tt] * ww) : (S)nan(\"\");\n")
+# cross_entropy forward for rows of few classes (the caller bounds C): one thread per row
+# does log_softmax (max, sum of exp, (x - m) - log(s), as log_softmax_out) and nll_pick's
+# loss and weight on the rounded log-probability -- one launch instead of four
+_ew("ce_rows", "int64 t, raw T x, raw T w, int64 C, int64 ignore, bool has_w",
+    "S loss, S wt, raw T logp",
+    "long long base = i * C;\n"
+    "S m = (S)x[base];\n"
+    "for (long long j = 1; j < C; ++j) {\n"
+    "  S v = (S)x[base + j];\n"
+    "  if (v > m || v != v) m = v;\n"  # NaN propagates, as max
+    "}\n"
+    "S s = S(0);\n"
+    "for (long long j = 0; j < C; ++j) s = s + exp((S)x[base + j] - m);\n"
+    "S ls = log(s);\n"
+    "for (long long j = 0; j < C; ++j) logp[base + j] = (T)(((S)x[base + j] - m) - ls);\n"
+    "bool inrange = t >= 0 && t < C;\n"
+    "bool valid = t != ignore && inrange;\n"
+    "long long tt = valid ? t : 0;\n"
+    "S ww = valid ? (has_w ? (S)w[tt] : S(1)) : S(0);\n"
+    "wt = ww;\n"
+    "loss = (inrange || t == ignore) ? -((S)logp[base + tt] * ww) : (S)nan(\"\");\n")
 # backward: writes -w_t * (g / d) at each row's target into zeros (d: the summed weights for
 # 'mean', 1 otherwise; a zero d -- every target ignored -- leaves zeros, as the cpu kernel)
 _ew("nll_scatter", "int64 t, T g, S d, raw T w, int64 C, int64 ignore, bool has_w", "raw T out",

@@ -251,6 +251,31 @@ def test_multi_tensor_kernels_match_the_per_parameter_kernel_on_the_gpu():
             np.testing.assert_array_equal(cp.asnumpy(a), cp.asnumpy(b))
 
 
+@pytest.mark.parametrize("norm_type", [2.0, float("inf"), 1.0])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_clip_grad_norm_matches_cpu(norm_type, dtype):
+    """clip_grad_norm_ over 70 gradients on cuda (the fused total norm and the multi-tensor
+    scaling for 2 and inf; the generic ops for 1) against the cpu backend, clipping or not."""
+    from polyten.nn.utils import clip_grad_norm_
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal(int(n)).astype(dtype) for n in rng.integers(1, 2000, 70)]
+    for max_norm in (1.0, 1e6):
+        res = {}
+        for device in ("cpu", "cuda"):
+            ps = [pt.zeros(g.shape, dtype=dtype, device=device, requires_grad=True)
+                  for g in grads]
+            for p, g in zip(ps, grads):
+                p.grad = pt.tensor(g, device=device)
+            total = clip_grad_norm_(ps, max_norm, norm_type)
+            assert total.device.type == device and total.dtype == ps[0].dtype
+            res[device] = (total.item(), [p.grad.cpu().numpy() for p in ps])
+        tol = 1e-5 if dtype == "float32" else 1e-12
+        _close(res["cuda"][0], res["cpu"][0], rtol=tol)
+        for a, b in zip(res["cuda"][1], res["cpu"][1]):
+            _close(a, b, rtol=tol, atol=tol)
+    assert {"total_norm", "clip_grads"} <= set(pt.device("cuda").backend.fused_optimizers)
+
+
 # --- float16 ------------------------------------------------------------------------------
 def test_float16_tensors_and_matmul():
     a, b = _x((64, 32), "float16", 6), _x((32, 48), "float16", 7)

@@ -52,7 +52,7 @@ def _setup():
     return cp, ew, multi_tensor.build(cp, ew, fused_src.ELEMENTWISE), raw
 
 
-def _call_args(name, arrays, rng, shared_found=None):
+def _call_args(name, arrays, rng, shared_found=None, shared_total=None):
     """One parameter's positional arguments for the step ``name``: its arrays (fresh copies)
     and scalars drawn once per test so that the tensors share them."""
     spec = fused_src.ELEMENTWISE[name]
@@ -64,7 +64,7 @@ def _call_args(name, arrays, rng, shared_found=None):
         if pos in arr_pos:
             out.append(next(it))
         elif raw:
-            out.append(shared_found)
+            out.append(shared_total if ty == "T" else shared_found)
         elif ty == "bool":
             out.append(bool(rng[pname] > 0.5))
         else:
@@ -95,10 +95,11 @@ def test_multi_tensor_matches_the_per_parameter_kernel(name, dtype, monkeypatch)
     ref = [_state(n_arrays, s, dtype, i) for i, s in enumerate(sizes)]
     got = [[a.copy() for a in arrs] for arrs in ref]
     found_ref, found_got = np.zeros(1, np.float32), np.zeros(1, np.float32)
+    total = np.array(3.5, dtype)  # grad_clip_step's total norm
     for arrs in ref:
-        ew[name](*_call_args(name, arrs, scal, found_ref))
+        ew[name](*_call_args(name, arrs, scal, found_ref, total))
     ew[name].calls = 0
-    mt[name]([_call_args(name, arrs, scal, found_got) for arrs in got])
+    mt[name]([_call_args(name, arrs, scal, found_got, total) for arrs in got])
     # 7 tensors: the 8-slot kernel (one unused slot)
     assert raw == [multi_tensor.kernel_name(spec, dtype, 8)] and ew[name].calls == 0
     for a, b in zip(ref, got):
@@ -335,4 +336,56 @@ def test_conv_sources_compile_with_nvcc(tmp_path):
     cu.write_text("".join(parts))
     res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
                           str(tmp_path / "col2im.o"), str(cu)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+# --- the norm of many tensors together (clip_grad_norm_) -------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_multi_tensor_norm_against_numpy(dtype, monkeypatch):
+    """The 2-norm and inf-norm of 70 arrays together (two partial launches, the blocks capped
+    at 2 per tensor so the grid-stride loop runs several rounds) against NumPy in float64;
+    an inf or NaN anywhere propagates as in PyTorch; float16, views, other norms: None."""
+    monkeypatch.setattr(multi_tensor, "_NORM_BLOCKS_X", 2)
+    cp = fake_cupy()
+    raw = []
+
+    class CountingRaw(RawKernel):
+        def __call__(self, *a, **kw):
+            raw.append(self.name)
+            return super().__call__(*a, **kw)
+    cp.RawKernel = CountingRaw
+    norm = multi_tensor.MultiTensorNorm(cp)
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(int(n)).astype(dtype) for n in rng.integers(0, 1500, 70)]
+    flat = np.concatenate([a.astype(np.float64) for a in arrays])
+    tol = 1e-5 if dtype == "float32" else 1e-13
+    got = norm(arrays, 2.0)
+    assert got.dtype == np.dtype(dtype) and got.shape == () and len(raw) == 2
+    np.testing.assert_allclose(float(got), np.sqrt(np.sum(flat ** 2)), rtol=tol)
+    assert float(norm(arrays, float("inf"))) == np.abs(flat).max()
+    arrays[5][0] = -np.inf
+    assert float(norm(arrays, 2.0)) == np.inf and float(norm(arrays, float("inf"))) == np.inf
+    arrays[40][-1] = np.nan
+    assert np.isnan(norm(arrays, 2.0)) and np.isnan(norm(arrays, float("inf")))
+    assert norm(arrays, 1.0) is None and norm([], 2.0) is None
+    assert norm([np.ones(3, np.float16)], 2.0) is None
+    assert norm([np.ones((3, 4))[:, ::2]], 2.0) is None
+    assert norm([np.ones(3, dtype), np.ones(3, "float64" if dtype == "float32" else
+                                            "float32")], 2.0) is None
+    assert float(norm([np.zeros(0, dtype)], 2.0)) == 0.0
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the norm sources "
+                    "are only compiled for the host")
+def test_norm_sources_compile_with_nvcc(tmp_path):
+    parts = []
+    for mode in ("l2", "inf"):
+        for dtype in ("float32", "float64"):
+            for slots in (1, 64):
+                name, code = multi_tensor.norm_source(mode, dtype, slots)
+                parts.append(f"namespace {name} {{\n{code}\n}}\n".replace('extern "C" ', ""))
+    cu = tmp_path / "norm.cu"
+    cu.write_text("".join(parts))
+    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
+                          str(tmp_path / "norm.o"), str(cu)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]

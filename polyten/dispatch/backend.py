@@ -120,6 +120,13 @@ class Backend:
         each gradient (real floating) multiplied in place by the Python float
         ``inv_scale``, and ``found[0]`` (a float32 array of one element, zero on entry, on
         the gradients' device) set to 1 if any result is inf or NaN -- without a host read.
+        ``clip_grad_norm_`` uses two more: ``fused_optimizers["total_norm"](grads,
+        norm_type)`` returns the ``norm_type``-norm of all the arrays together (as if
+        concatenated; one real floating dtype, one device) as a 0-d native array of their
+        dtype, or ``None`` to leave it to the core; ``fused_optimizers["clip_grads"](grads,
+        max_norm, total)`` multiplies each array in place by ``min(max_norm / (total +
+        1e-6), 1)`` computed in their dtype from ``total`` (a 0-d native array of that dtype
+        on that device), without a host read.
     deferred_checks : bool
         ``True`` when reading a device value on the host waits for the work queued on the
         device (a GPU): the core then queues its value checks (class targets and indices out

@@ -336,6 +336,13 @@ _ew("adam_amsgrad_step", _ADAM_IN, "T p, T m, T v, T vmax",
     "A vu = (vo != vo || vo > vv) ? vo : vv;\n"
     "vmax = (T)vu;\n" + _ADAM_TAIL)
 
+# clip_grad_norm_'s scaling: g *= min(max_norm / (total + 1e-6), 1), the coefficient computed
+# per element from the device total in the gradient's computation type (PyTorch's formula and
+# rounding); a NaN total gives NaN gradients, as PyTorch
+_ew("grad_clip_step", "raw T total, float64 max_norm", "T g",
+    "A c = (A)max_norm / ((A)total[0] + (A)1e-6);\n"
+    "if (c > (A)1) c = (A)1;\n"
+    "g = (T)((A)g * c);\n")
 # GradScaler's unscale: g *= inv in place; any inf/NaN result sets found[0] (every writer
 # stores the same 1, so the race is benign); v - v is 0 exactly for finite v
 _ew("amp_unscale", "float64 inv", "T g, raw float32 found",

@@ -213,6 +213,94 @@ class MultiTensorStep:
         self._kernel(dtype, slots)((blocks_x, len(chunk)), (_BLOCK,), tuple(args))
 
 
+# --- the norm of many tensors together (clip_grad_norm_) -----------------------------------
+_NORM_BLOCKS_X = 32  # per tensor: partial results stay small (64 * 32 * 256 values at most)
+_NORM_SLOTS = 64
+_NORM_ACC = {"l2": "acc = acc + v * v;", "inf": "v = fabs(v);\n    if (v > acc || v != v) acc = v;"}
+
+
+def norm_source(mode: str, dtype: str, slots: int) -> Tuple[str, str]:
+    """``(kernel name, CUDA C source)`` of the partial-norm kernel: each thread of block
+    ``(x, y)`` folds its grid-stride share of tensor ``y`` (sum of squares for ``l2``, largest
+    absolute value, NaN first, for ``inf``) and writes it to its own slot of ``partial``; a
+    reduction of ``partial`` then gives the norm of all tensors together.  Deterministic: no
+    atomics, every slot written."""
+    name = f"polyten_mt_norm_{mode}_{dtype}_{slots}"
+    sig = [f"long long _n{j}, const T* _g{j}" for j in range(slots)]
+    cases = "".join(f"    case {j}: _n = _n{j}; _g = _g{j}; break;\n" for j in range(slots))
+    code = (f"typedef {_DTYPES[dtype]} T;\n"
+            f'extern "C" __global__ void {name}({", ".join(sig)}, T* partial) {{\n'
+            "  long long _n;\n  const T* _g;\n"
+            "  switch (blockIdx.y) {\n" + cases + "    default: return;\n  }\n"
+            "  T acc = (T)0;\n"
+            "  for (long long _i = (long long)blockIdx.x * blockDim.x + threadIdx.x; _i < _n;\n"
+            "       _i += (long long)gridDim.x * blockDim.x) {\n"
+            f"    T v = _g[_i];\n    {_NORM_ACC[mode]}\n  }}\n"
+            "  partial[((long long)blockIdx.y * gridDim.x + blockIdx.x) * blockDim.x"
+            " + threadIdx.x] = acc;\n}\n")
+    return name, code
+
+
+class MultiTensorNorm:
+    """``norm(arrays, norm_type)``: the 2-norm or inf-norm of contiguous float32 / float64
+    arrays of one dtype and device, all together, as a 0-d array of their dtype -- one partial
+    launch per 64 arrays, then one reduction (and a square root for the 2-norm); ``None`` for
+    what it does not take (other norms or dtypes, views, several devices)."""
+
+    def __init__(self, cp):
+        self._cp = cp
+        self._kernels: Dict[tuple, object] = {}
+        self._dtype_names = {cp.dtype(d): d for d in _DTYPES}
+        self._i64 = cp.int64
+
+    def _kernel(self, mode, dtype, slots):
+        k = self._kernels.get((mode, dtype, slots))
+        if k is None:
+            name, code = norm_source(mode, dtype, slots)
+            k = self._kernels[(mode, dtype, slots)] = self._cp.RawKernel(code, name)
+        return k
+
+    def __call__(self, arrays: Sequence, norm_type: float):
+        mode = "l2" if norm_type == 2.0 else "inf" if norm_type == float("inf") else None
+        if mode is None or not arrays:
+            return None
+        dt = arrays[0].dtype
+        dtype = self._dtype_names.get(dt)
+        dev = arrays[0].device
+        if dtype is None or any(a.dtype != dt or not a.flags.c_contiguous or a.device != dev
+                                for a in arrays):
+            return None
+        dev_id = getattr(dev, "id", None)
+        if dev_id is None or dev_id == self._cp.cuda.runtime.getDevice():
+            return self._norm(arrays, mode, dtype)
+        with self._cp.cuda.Device(dev_id):
+            return self._norm(arrays, mode, dtype)
+
+    def _norm(self, arrays, mode, dtype):
+        cp, i64 = self._cp, self._i64
+        chunks = [arrays[s:s + _NORM_SLOTS] for s in range(0, len(arrays), _NORM_SLOTS)]
+        shapes = []
+        for chunk in chunks:
+            longest = max(a.size for a in chunk)
+            shapes.append(max(1, min(_NORM_BLOCKS_X, -(-longest // _BLOCK))))
+        total = sum(len(c) * bx * _BLOCK for c, bx in zip(chunks, shapes))
+        partial = cp.empty(total, dtype=arrays[0].dtype)
+        off = 0
+        for chunk, bx in zip(chunks, shapes):
+            slots = next(b for b in _BUCKETS if b >= len(chunk))
+            args = []
+            for a in chunk:
+                args += [i64(a.size), a]
+            args += [i64(0), chunk[0]] * (slots - len(chunk))
+            n = len(chunk) * bx * _BLOCK
+            args.append(partial[off:off + n])
+            self._kernel(mode, dtype, slots)((bx, len(chunk)), (_BLOCK,), tuple(args))
+            off += n
+        if mode == "inf":
+            return partial.max()
+        return cp.sqrt(partial.sum())
+
+
 def build(cp, ew: Dict[str, Callable], sources: Dict[str, Elementwise]) -> Dict[str, Callable]:
     """``{source name: MultiTensorStep}`` for every optimizer-step source (``*_step*`` and
     ``amp_unscale``), falling back to the per-parameter kernels ``ew``."""

@@ -134,7 +134,19 @@ def make(cp, ew):
         and ``found[0]`` (a float32 array on the gradients' device) set on an inf/NaN."""
         mt["amp_unscale"]([(inv_scale, g, found) for g in grads])
 
-    return {"amp_unscale": amp_unscale,
+    norm = multi_tensor.MultiTensorNorm(cp)
+
+    def total_norm(grads, norm_type):
+        """clip_grad_norm_'s total norm of all ``grads`` together (2 or inf): a 0-d array of
+        their dtype, or None (the core's generic path)."""
+        return norm(grads, norm_type)
+
+    def clip_grads(grads, max_norm, total):
+        """``g *= min(max_norm / (total + 1e-6), 1)`` for every gradient, ``total`` a 0-d
+        array of their dtype on their device: one launch per 64 gradients, no host read."""
+        mt["grad_clip_step"]([(total, max_norm, g) for g in grads])
+
+    return {"amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads,
             "adam": adam_like(False), "adamw": adam_like(True), "sgd": sgd,
             "rmsprop": rmsprop, "adagrad": adagrad, "adamax": adamax, "nadam": nadam,
             "radam": radam, "adadelta": adadelta, "rprop": rprop}

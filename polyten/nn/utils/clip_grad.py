@@ -35,6 +35,34 @@ def _number(op: str, name: str, v) -> float:
     return float(v)
 
 
+def _one_device_real(tensors):
+    """``(device, dtype)`` when every tensor is real floating, of one dtype, on one device
+    (what the backends' fused kernels take), else None."""
+    t0 = tensors[0]
+    dev, dt = t0._device, t0._dtype
+    if dt.kind != "f":
+        return None
+    for t in tensors:
+        if t._device is not dev or t._dtype is not dt:
+            return None
+    return dev, dt
+
+
+def _fused_total_norm(tensors, norm_type):
+    """The backend's total norm (``Backend.fused_optimizers["total_norm"]``: one or two
+    launches on a GPU instead of three per tensor), or None."""
+    from ...api.tensor import wrap
+    same = _one_device_real(tensors)
+    if same is None:
+        return None
+    dev, dt = same
+    kernel = dev.backend.fused_optimizers.get("total_norm")
+    if kernel is None:
+        return None
+    out = kernel([t._data for t in tensors], norm_type)
+    return None if out is None else wrap(out, dev, dt)
+
+
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
                    foreach=None) -> Tensor:
     """The ``norm_type``-norm of all ``tensors`` together (as if concatenated); ``inf`` is the
@@ -48,12 +76,14 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     if not tensors:
         return _tensor(0.0)
     dev = tensors[0].device
-    with no_grad():
-        norms = [vector_norm(t, norm_type) for t in tensors]
-        norms = [n if n.device == dev else n.to(dev) for n in norms]
-        dt = norms[0].dtype
-        norms = [n if n.dtype is dt else n.to(dt) for n in norms]
-        total = vector_norm(stack(norms), norm_type)
+    total = _fused_total_norm(tensors, norm_type)
+    if total is None:
+        with no_grad():
+            norms = [vector_norm(t, norm_type) for t in tensors]
+            norms = [n if n.device == dev else n.to(dev) for n in norms]
+            dt = norms[0].dtype
+            norms = [n if n.dtype is dt else n.to(dt) for n in norms]
+            total = vector_norm(stack(norms), norm_type)
     if error_if_nonfinite and not bool(total.isfinite().item()):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
                            f"`parameters` is non-finite ({total.item()}), so it cannot be "
@@ -71,6 +101,17 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return
+    same = _one_device_real(grads)
+    if same is not None and isinstance(total_norm, Tensor) and \
+            total_norm._device is same[0] and total_norm._dtype is same[1] and \
+            total_norm.ndim == 0:
+        kernel = same[0].backend.fused_optimizers.get("clip_grads")
+        if kernel is not None:  # one launch per 64 gradients, the coefficient on the device
+            from ...api._core import bump_version
+            kernel([g._data for g in grads], max_norm, total_norm._data)
+            for g in grads:
+                bump_version(g)
+            return
     with no_grad():
         coef = (max_norm / (total_norm + 1e-6)).clamp(None, 1.0)
         for g in grads:

@@ -976,3 +976,68 @@ def test_fused_optimizer_steps_match_the_generic_ones(cuda_kernels, case, dtype)
     tol = 1e-12 if dtype == "float64" else 2e-5
     for a, b in zip(*runs):
         _close(a, b, rtol=tol, atol=tol)
+
+
+# --- fused layer_norm / batch_norm (polyten_cuda.norm) ------------------------------------------
+_NORM_CASES = [  # kind, x shape, ndim (layer_norm), weight, bias
+    ("layer", (4, 6, 10), 1, True, True),
+    ("layer", (3, 5, 4), 2, False, False),
+    ("layer", (7, 3), 1, True, False),
+    ("batch", (6, 4, 5, 3), None, True, True),
+    ("batch", (8, 5), None, False, False),
+    ("batch", (3, 2, 7), None, True, False),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("case", range(len(_NORM_CASES)))
+def test_fused_norms_match_the_cpu_kernels_and_torch(cuda_kernels, case, dtype):
+    """layer_norm / batch_norm forward (output, mean, biased variance) and backward (input,
+    weight and bias gradients, each alone too) of the CUDA kernels against the cpu kernels
+    and, in float64, against PyTorch."""
+    from polyten_cpu.kernels import norm as cpu_norm
+    kernels, backward = cuda_kernels[:2]
+    kind, shape, ndim, has_w, has_b = _NORM_CASES[case]
+    cpu, cpu_bw = cpu_norm.kernels(np), cpu_norm.backward_kernels(np)
+    x = _x(shape, dtype, seed=case)
+    pshape = shape[-ndim:] if kind == "layer" else (shape[1],)
+    w = (_x(pshape, dtype, seed=20) if has_w else None)
+    b = (_x(pshape, dtype, seed=21) if has_b else None)
+    eps = 1e-5
+    args = (x, w, b, ndim, eps) if kind == "layer" else (x, w, b, eps)
+    op = f"{kind}_norm"
+    got, want = kernels[op](*args), cpu[op](*args)
+    tol = TOL[dtype] * (10 if dtype != "float64" else 1)
+    for a, e in zip(got, want):
+        assert a.dtype == e.dtype and a.shape == e.shape
+        _close(a, e.astype(np.float64), rtol=tol, atol=tol)
+    g = _x(shape, dtype, seed=30 + case)
+    for needs in ((True, has_w, has_b), (False, has_w, False), (True, False, False)):
+        params = {"needs": needs, "eps": eps, "mean": got[1], "var": got[2], "ndim": ndim}
+        cparams = dict(params, mean=want[1], var=want[2])
+        gb, cb = (backward[op]([g], [x, w, b], [got[0]], params),
+                  cpu_bw[op]([g], [x, w, b], [want[0]], cparams))
+        for a, e, need in zip(gb, cb, needs):
+            assert (a is None) == (not need) and (e is None) == (not need)
+            if need:
+                assert a.dtype == e.dtype and a.shape == e.shape
+                _close(a, e.astype(np.float64), rtol=tol * 10, atol=tol * 10)
+    if dtype == "float64":
+        torch = _torch()
+        tx = torch.tensor(x, requires_grad=True)
+        tw = None if w is None else torch.tensor(w, requires_grad=True)
+        tb = None if b is None else torch.tensor(b, requires_grad=True)
+        if kind == "layer":
+            ty = torch.nn.functional.layer_norm(tx, pshape, tw, tb, eps)
+        else:
+            ty = torch.nn.functional.batch_norm(tx, None, None, tw, tb, True, 0.1, eps)
+        ty.backward(torch.tensor(g))
+        _close(got[0], ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+        params = {"needs": (True, has_w, has_b), "eps": eps, "mean": got[1], "var": got[2],
+                  "ndim": ndim}
+        gx, gw, gbias = backward[op]([g], [x, w, b], [got[0]], params)
+        _close(gx, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+        if has_w:
+            _close(gw, tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+        if has_b:
+            _close(gbias, tb.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -12,6 +12,7 @@ CuPy compiles each kernel on its first call per dtype and device and caches the 
 from __future__ import annotations
 
 from . import fused_src as src
+from . import norm as _norm
 
 _FLOAT = frozenset(("float16", "float32", "float64"))
 # cross_entropy over at most this many classes runs as one thread per row (a serial loop over
@@ -287,4 +288,7 @@ def build(cp, shared, shared_backward):
                 "nll_loss": nll_loss_bw, "cross_entropy": cross_entropy_bw, "gelu": gelu_bw,
                 "silu": silu_bw, "leaky_relu": leaky_relu_bw, "elu": elu_bw,
                 "softplus": softplus_bw, "max_pool": max_pool_bw}
+    norm_fwd, norm_bwd = _norm.build(cp, ew, red, shared, shared_backward)
+    forward.update(norm_fwd)
+    backward.update(norm_bwd)
     return forward, backward, ew

@@ -51,7 +51,9 @@ REDUCTION: Dict[str, Reduction] = {}
 
 
 def _ew(name, in_params, out_params, body):
-    ELEMENTWISE[name] = Elementwise(f"polyten_{name}", in_params, out_params, _A + body)
+    uses_t = any(part.split()[-2] == "T" for part in f"{in_params},{out_params}".split(","))
+    ELEMENTWISE[name] = Elementwise(f"polyten_{name}", in_params, out_params,
+                                    (_A if uses_t else "") + body)
 
 
 def _red(name, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity):
@@ -168,6 +170,65 @@ _ew("softmax_backward_out", "T g, T y, S s", "T gx",
 _red("sum_cast", "T g", "S s", "(S)g", "a + b", "s = a", "0")
 _ew("log_softmax_backward_out", "T g, T y, S s", "T gx",
     "gx = (T)((S)g - exp((S)y) * s);\n")
+
+# --- layer_norm / batch_norm (norm.py): the cpu kernels' formulas, in their order ----------
+# statistics: sum(x), then sum((x - mean)^2) with mean = s1 / n, reduced over the normalised
+# axes (rows for layer_norm, (batch, spatial) for batch_norm) by CuPy's ReductionKernel
+_red("sum_sq_dev", "T x, S s1, float64 n", "S s", "((S)x - s1 / (S)n) * ((S)x - s1 / (S)n)",
+     "a + b", "s = a", "0")
+_ew("norm_stats", "S s1, S s2, float64 n", "S mean, S var",
+    "mean = s1 / (S)n;\n"
+    "var = s2 / (S)n;\n")
+
+
+# The affine parameters are optional: one kernel per combination (``_w`` with a weight,
+# ``_b`` with a bias), so that nothing is multiplied by a stand-in 1.
+def _affine_variants(name, ins, out, body, bias=True):
+    for has_w in (False, True):
+        for has_b in ((False, True) if bias else (False,)):
+            suffix = ("_w" if has_w else "") + ("_b" if has_b else "")
+            _ew(name + suffix, ins + (", T w" if has_w else "") + (", T b" if has_b else ""),
+                out, body(has_w, has_b))
+
+
+_NORM_IN = "T x, S mean, S var, float64 eps"
+_RSTD = "(S(1) / sqrt(var + (S)eps))"
+# layer_norm: ((x - mean) * rstd) * w + b
+_affine_variants("layer_norm_out", _NORM_IN, "T y", lambda w, b: (
+    f"S v = ((S)x - mean) * {_RSTD};\n" + ("v = v * (S)w;\n" if w else "")
+    + ("v = v + (S)b;\n" if b else "") + "y = (T)v;\n"))
+# batch_norm: (x - mean) * (rstd * w) + b
+_affine_variants("batch_norm_out", _NORM_IN, "T y", lambda w, b: (
+    f"S v = ((S)x - mean) * ({_RSTD}" + (" * (S)w" if w else "") + ");\n"
+    + ("v = v + (S)b;\n" if b else "") + "y = (T)v;\n"))
+# backward sums: g * w, g * w * xhat (without a weight: sum_cast, sum_g_xhat), g * (x - mean)
+_red("sum_prod_w", "T g, T w", "S s", "(S)g * (S)w", "a + b", "s = a", "0")
+_red("sum_gw_xhat", "T g, T w, " + _NORM_IN, "S s",
+     f"((S)g * (S)w) * (((S)x - mean) * {_RSTD})", "a + b", "s = a", "0")
+_red("sum_g_xc", "T g, T x, S mean", "S s", "(S)g * ((S)x - mean)", "a + b", "s = a", "0")
+_red("sum_g_xhat", "T g, " + _NORM_IN, "S s", f"(S)g * (((S)x - mean) * {_RSTD})",
+     "a + b", "s = a", "0")
+# layer_norm input gradient: ((g w - c2 / n) - xhat * (c1 / n)) * rstd, c1 = sum(g w xhat),
+# c2 = sum(g w) per row
+_affine_variants("layer_norm_backward_out", "T g, " + _NORM_IN + ", S c1, S c2, float64 n",
+                 "T gx",
+                 lambda w, b: (
+                     f"S rstd = {_RSTD};\n"
+                     "S xhat = ((S)x - mean) * rstd;\n"
+                     + ("S gh = (S)g * (S)w;\n" if w else "S gh = (S)g;\n") +
+                     "gh = gh - c2 / (S)n;\n"
+                     "gh = gh - xhat * (c1 / (S)n);\n"
+                     "gx = (T)(gh * rstd);\n"), bias=False)
+# batch_norm: gx = (g - ((x - mean) * (dot rstd^2 / n) + gsum / n)) * (rstd * w); gw = dot rstd
+_affine_variants("batch_norm_backward_out", "T g, " + _NORM_IN + ", S dot, S gsum, float64 n",
+                 "T gx",
+                 lambda w, b: (
+                     f"S rstd = {_RSTD};\n"
+                     "S t = ((S)x - mean) * (dot * rstd * rstd / (S)n);\n"
+                     "t = t + gsum / (S)n;\n"
+                     + ("gx = (T)(((S)g - t) * (rstd * (S)w));\n" if w else
+                        "gx = (T)(((S)g - t) * rstd);\n")), bias=False)
+_ew("batch_norm_weight_grad", "S dot, S var, float64 eps", "S gw", f"gw = dot * {_RSTD};\n")
 
 # --- max_pool: one thread per output (forward) / per input element (backward) --------------
 # Up to three spatial dims, lower ones given as size 1.  x / g are C-contiguous; the window of

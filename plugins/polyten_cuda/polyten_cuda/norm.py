@@ -1,0 +1,140 @@
+"""Fused ``layer_norm`` and ``batch_norm`` (training-mode statistics) on CUDA, forward and
+backward.
+
+The shared kernels (``polyten_cpu.kernels.norm``) are written for NumPy: each step is an array
+operation, so on CuPy a LayerNorm forward and backward cost about thirty launches and as many
+passes over temporaries of the input's size.  Here the statistics are two ``ReductionKernel``
+launches (sum, then sum of squared deviations: the cpu kernels' two-pass variance), the output
+one ``ElementwiseKernel``, and the backward two to four reductions and one elementwise kernel
+-- every formula the cpu kernel's, in the same order (``fused_src``).  float16 is computed in
+float32 (statistics included) and rounded once.
+"""
+
+from __future__ import annotations
+
+_FLOAT = frozenset(("float16", "float32", "float64"))
+
+
+def _fused(x) -> bool:
+    """Floating and not empty (empty inputs keep the shared kernels' conventions)."""
+    return x.dtype.name in _FLOAT and x.size > 0
+
+
+def build(cp, ew, red, shared, shared_backward):
+    """``(forward, backward)`` kernels ``layer_norm`` / ``batch_norm`` with the op table's and
+    ``Backend.backward_kernels``' signatures; other dtypes take ``shared`` /
+    ``shared_backward``."""
+    f16, f32 = cp.dtype("float16"), cp.dtype("float32")
+
+    def acc(dt):
+        return f32 if dt == f16 else dt
+
+    def reduce(kernel, args, like, axes, s):
+        """``kernel`` over ``axes`` of arrays shaped like ``like``, kept as size-1 dims."""
+        shape = tuple(1 if d in axes else n for d, n in enumerate(like.shape))
+        return kernel(*args, out=cp.empty(shape, dtype=s), axis=axes, keepdims=True)
+
+    def stats(x, axes, n, s):
+        s1 = reduce(red["sum_cast"], (x,), x, axes, s)
+        s2 = reduce(red["sum_sq_dev"], (x, s1, n), x, axes, s)
+        return ew["norm_stats"](s1, s2, n)
+
+    def rows(x, ndim):
+        k = x.ndim - ndim
+        m = 1
+        for d in x.shape[:k]:
+            m *= d
+        return cp.ascontiguousarray(x).reshape(m, x.size // m), x.shape[:k] + (1,) * ndim
+
+    def channels(x):
+        return cp.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+
+    def affine(name, weight, bias, shape):
+        """The kernel variant for the affine parameters present, and them (broadcastable)."""
+        args = tuple(p.reshape(shape) for p in (weight, bias) if p is not None)
+        return ew[name + ("_w" if weight is not None else "") +
+                  ("_b" if bias is not None else "")], args
+
+    # ------------------------------------------------------------------ forward ----------
+    def layer_norm(x, weight, bias, ndim, eps):
+        if not _fused(x):
+            return shared["layer_norm"](x, weight, bias, ndim, eps)
+        x2, stat = rows(x, ndim)
+        s = acc(x.dtype)
+        mean, var = stats(x2, (1,), x2.shape[1], s)
+        kernel, wb = affine("layer_norm_out", weight, bias, (-1,))
+        y = kernel(x2, mean, var, eps, *wb)
+        return y.reshape(x.shape), mean.reshape(stat), var.reshape(stat)
+
+    def batch_norm(x, weight, bias, eps):
+        if not _fused(x):
+            return shared["batch_norm"](x, weight, bias, eps)
+        x3 = channels(x)
+        s = acc(x.dtype)
+        mean, var = stats(x3, (0, 2), x3.shape[0] * x3.shape[2], s)
+        kernel, wb = affine("batch_norm_out", weight, bias, (1, -1, 1))
+        y = kernel(x3, mean, var, eps, *wb)
+        c = x.shape[1]
+        return y.reshape(x.shape), mean.reshape(c), var.reshape(c)
+
+    # ----------------------------------------------------------------- backward ----------
+    def layer_norm_bw(grads, inputs, outputs, params):
+        x, weight, bias = inputs
+        if not _fused(x):
+            return shared_backward["layer_norm"](grads, inputs, outputs, params)
+        needs, eps = params["needs"], params["eps"]
+        x2, _ = rows(x, params["ndim"])
+        g2 = cp.ascontiguousarray(grads[0]).reshape(x2.shape)
+        s = acc(x.dtype)
+        m, d = x2.shape
+        mean = params["mean"].reshape(m, 1)
+        var = params["var"].reshape(m, 1)
+        gx = gw = gb = None
+        if needs[1]:
+            gw = reduce(red["sum_g_xhat"], (g2, x2, mean, var, eps), x2, (0,), s)
+            gw = gw.reshape(weight.shape).astype(weight.dtype, copy=False)
+        if needs[2]:
+            gb = reduce(red["sum_cast"], (g2,), x2, (0,), s)
+            gb = gb.reshape(bias.shape).astype(bias.dtype, copy=False)
+        if needs[0]:
+            if weight is None:
+                c1 = reduce(red["sum_g_xhat"], (g2, x2, mean, var, eps), x2, (1,), s)
+                c2 = reduce(red["sum_cast"], (g2,), x2, (1,), s)
+            else:
+                w = weight.reshape(-1)
+                c1 = reduce(red["sum_gw_xhat"], (g2, w, x2, mean, var, eps), x2, (1,), s)
+                c2 = reduce(red["sum_prod_w"], (g2, w), x2, (1,), s)
+            kernel, wb = affine("layer_norm_backward_out", weight, None, (-1,))
+            gx = kernel(g2, x2, mean, var, eps, c1, c2, d, *wb).reshape(x.shape)
+        return (gx, gw, gb)
+
+    def batch_norm_bw(grads, inputs, outputs, params):
+        x, weight, bias = inputs
+        if not _fused(x):
+            return shared_backward["batch_norm"](grads, inputs, outputs, params)
+        needs, eps = params["needs"], params["eps"]
+        x3 = channels(x)
+        g3 = cp.ascontiguousarray(grads[0]).reshape(x3.shape)
+        s = acc(x.dtype)
+        c = x3.shape[1]
+        mean = params["mean"].reshape(1, c, 1)
+        var = params["var"].reshape(1, c, 1)
+        gx = gw = gb = None
+        dot = gsum = None
+        if needs[0] or needs[1]:
+            dot = reduce(red["sum_g_xc"], (g3, x3, mean), x3, (0, 2), s)
+        if needs[0] or needs[2]:
+            gsum = reduce(red["sum_cast"], (g3,), x3, (0, 2), s)
+        if needs[1]:
+            gw = ew["batch_norm_weight_grad"](dot, var, eps)
+            gw = gw.reshape(weight.shape).astype(weight.dtype, copy=False)
+        if needs[2]:
+            gb = gsum.reshape(bias.shape).astype(bias.dtype, copy=False)
+        if needs[0]:
+            kernel, wb = affine("batch_norm_backward_out", weight, None, (1, c, 1))
+            gx = kernel(g3, x3, mean, var, eps, dot, gsum, x3.shape[0] * x3.shape[2], *wb)
+            gx = gx.reshape(x.shape)
+        return (gx, gw, gb)
+
+    return ({"layer_norm": layer_norm, "batch_norm": batch_norm},
+            {"layer_norm": layer_norm_bw, "batch_norm": batch_norm_bw})

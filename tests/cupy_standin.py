@@ -1328,6 +1328,7 @@ class _Pool:
 
 
 _POOL = _Pool()
+_STANDIN_MEMORY = 16 << 30    # what the stand-in's GPUs report as their memory
 _ALLOCATOR = [_POOL.malloc]   # cupy.cuda.set_allocator replaces it
 _HELD: dict = {}              # id(owning NumPy buffer) -> its allocation
 
@@ -1452,8 +1453,18 @@ def strict_cupy() -> types.ModuleType:
                                       "cupy.lib.stride_tricks")
     mod.lib = lib
 
+    def properties(i):
+        if not 0 <= i < _DEVICE_COUNT[0]:
+            raise _CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
+        return {"name": b"CuPy stand-in", "major": 9, "minor": 0,
+                "totalGlobalMem": _STANDIN_MEMORY, "multiProcessorCount": 132,
+                "l2CacheSize": 50 << 20}
+
+    def mem_get_info():  # of the current device
+        return _STANDIN_MEMORY - _POOL.total_bytes(), _STANDIN_MEMORY
+
     runtime = types.SimpleNamespace(getDevice=_current, getDeviceCount=lambda: _DEVICE_COUNT[0],
-                                    getDeviceProperties=lambda i: {"name": b"CuPy stand-in"})
+                                    getDeviceProperties=properties, memGetInfo=mem_get_info)
     mod.cuda = types.SimpleNamespace(
         Device=_StrictDevice, runtime=runtime, Event=_Event, Stream=_Stream,
         get_current_stream=_get_current_stream, get_elapsed_time=_get_elapsed_time,

@@ -321,6 +321,42 @@ def test_device_functions():
         c.synchronize("cpu")
 
 
+def test_torch_cuda_device_queries_and_context():
+    """get_device_properties / get_device_capability / mem_get_info / memory_stats and the
+    ``polyten.cuda.device`` context, with torch.cuda's shapes and rules."""
+    c = pt.cuda
+    p = c.get_device_properties(0)
+    assert p.name == c.get_device_name(0) and p.total_memory > 0
+    assert p.multi_processor_count > 0 and (p.major, p.minor) == c.get_device_capability()
+    assert "total_memory=" in repr(p)
+    free, total = c.mem_get_info()
+    assert 0 <= free <= total == p.total_memory
+    x = pt.ones((1024, 256), device="cuda")
+    stats = c.memory_stats()
+    assert stats["allocated_bytes.all.current"] >= x.numel() * 4
+    assert stats["reserved_bytes.all.current"] == c.max_memory_reserved() >= \
+        stats["allocated_bytes.all.current"]
+    assert c.is_initialized() and c.is_bf16_supported() is False
+    with pytest.raises(ValueError, match="device 99 does not exist"):
+        c.get_device_properties(99)
+    before = c.current_device()
+    with c.device(c.device_count() - 1):
+        assert c.current_device() == c.device_count() - 1
+        assert pt.ones(2, device="cuda").device.index == c.device_count() - 1
+    assert c.current_device() == before
+
+
+def test_cuda_manual_seed_reseeds_the_current_device():
+    """polyten.cuda.manual_seed(s) reseeds the current GPU only, as manual_seed_all(s) would."""
+    pt.cuda.manual_seed_all(7)
+    a = pt.randn(5, device="cuda").cpu().numpy()
+    pt.cuda.manual_seed(7)
+    b = pt.randn(5, device="cuda").cpu().numpy()
+    np.testing.assert_array_equal(a, b)
+    c = pt.randn(5, device="cuda").cpu().numpy()
+    assert not np.array_equal(b, c)
+
+
 def test_manual_seed_reproduces_and_devices_differ():
     pt.manual_seed(123)
     a = pt.randn(1000, device="cuda").cpu().numpy()

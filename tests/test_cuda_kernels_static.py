@@ -84,6 +84,20 @@ def test_polyten_cuda_without_cupy():
         c.set_device(0)
     with pytest.raises(TypeError):
         c.manual_seed_all(1.5)
+    # torch.cuda's other names: the same rules (nothing to report, or why CUDA is missing)
+    c.manual_seed(3)
+    assert c.is_bf16_supported() is False and c.is_initialized() is False
+    assert c.memory_stats()["allocated_bytes.all.current"] == 0
+    assert c.max_memory_reserved() == 0
+    for fn in (c.get_device_properties, c.get_device_capability, c.mem_get_info, c.init):
+        with pytest.raises(RuntimeError, match=rf"polyten\.cuda\.{fn.__name__}: CUDA is not "
+                                               r"available"):
+            fn()
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        with c.device(0):
+            pass
+    with c.device(None):  # None / -1: nothing to do, as torch.cuda.device
+        pass
 
 def test_backends_line_names_the_extra():
     if HAVE_CUPY:

@@ -461,3 +461,28 @@ def test_bench_cuda_runs(tmp_path):
         "train step digits (batch 64, adam, autocast + GradScaler)"]
     assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0
                for row in rows)
+
+
+@needs_cxx
+def test_cuda_seeds_given_after_polyten_manual_seed_win():
+    """``polyten.manual_seed`` seeds a backend loaded later at its first draw; a
+    ``polyten.cuda.manual_seed_all`` / ``manual_seed`` given in between must still decide the
+    draws (the backend takes the pending global seed first)."""
+    r = _run("""
+        import numpy as np, polyten as pt
+        pt.manual_seed(0)                       # cuda not loaded yet
+        pt.cuda.manual_seed_all(7)              # loads it
+        a = pt.randn(4, device="cuda").cpu().numpy()
+        pt.manual_seed(0)
+        pt.cuda.manual_seed_all(7)
+        b = pt.randn(4, device="cuda").cpu().numpy()
+        pt.manual_seed(0)
+        pt.cuda.manual_seed(7)
+        c = pt.randn(4, device="cuda").cpu().numpy()
+        pt.manual_seed(0)
+        d = pt.randn(4, device="cuda").cpu().numpy()
+        assert np.array_equal(a, b) and np.array_equal(a, c), (a, b, c)
+        assert not np.array_equal(a, d)
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-3000:]

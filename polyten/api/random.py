@@ -115,6 +115,13 @@ def initial_seed() -> builtins.int:
     return _SEED[0]
 
 
+def ensure_seeded(backend) -> None:
+    """Give ``backend`` the pending :func:`manual_seed` seed if it has not taken it yet (a
+    backend-specific seeding such as ``polyten.cuda.manual_seed_all`` must come after)."""
+    if backend not in _SEEDED:
+        _seed_backend(backend)
+
+
 def _backend(dev):
     b = dev.backend
     if b not in _SEEDED:

@@ -42,6 +42,9 @@ from typing import Optional
 __all__ = ["is_available", "device_count", "current_device", "set_device", "synchronize",
            "memory_allocated", "max_memory_allocated", "reset_peak_memory_stats",
            "memory_reserved", "empty_cache", "get_device_name", "manual_seed_all",
+           "manual_seed", "get_device_properties", "get_device_capability", "mem_get_info",
+           "max_memory_reserved", "memory_stats", "is_bf16_supported", "is_initialized",
+           "init", "device",
            "set_sync_checks", "Stream", "Event", "StreamContext", "stream", "current_stream",
            "default_stream"]
 
@@ -182,11 +185,132 @@ def get_device_name(device=None) -> str:
     return rt.device_name(rt.current_device() if index is None else index)
 
 
+class _CudaDeviceProperties:
+    """What :func:`get_device_properties` returns (``torch.cuda``'s fields)."""
+
+    __slots__ = ("name", "major", "minor", "total_memory", "multi_processor_count",
+                 "L2_cache_size")
+
+    def __init__(self, props: dict):
+        for k in self.__slots__:
+            setattr(self, k, props[k])
+
+    def __repr__(self):
+        return (f"_CudaDeviceProperties(name='{self.name}', major={self.major}, "
+                f"minor={self.minor}, total_memory={self.total_memory // (1 << 20)}MB, "
+                f"multi_processor_count={self.multi_processor_count}, "
+                f"L2_cache_size={self.L2_cache_size // (1 << 20)}MB)")
+
+
+def _properties(fn: str, device) -> _CudaDeviceProperties:
+    rt = _runtime(fn)
+    return _CudaDeviceProperties(rt.device_properties(_device_index(fn, rt, device)))
+
+
+def get_device_properties(device=None) -> _CudaDeviceProperties:
+    """The GPU's name, compute capability (``major``, ``minor``), ``total_memory`` in bytes,
+    ``multi_processor_count`` and ``L2_cache_size``."""
+    return _properties("get_device_properties", device)
+
+
+def get_device_capability(device=None):
+    """``(major, minor)``: the GPU's compute capability, e.g. ``(9, 0)`` for an H100."""
+    p = _properties("get_device_capability", device)
+    return p.major, p.minor
+
+
+def mem_get_info(device=None):
+    """``(free, total)``: bytes of GPU memory free on ``device`` and its total, as CUDA
+    reports them (memory CuPy's pool caches counts as used: :func:`empty_cache` frees it)."""
+    rt = _runtime("mem_get_info")
+    return rt.mem_get_info(_device_index("mem_get_info", rt, device))
+
+
+def max_memory_reserved(device=None) -> int:
+    """Bytes CuPy's pool holds on ``device`` now: the pool only grows until
+    :func:`empty_cache`, so its size is its peak (PyTorch's caching allocator reports the
+    same figure)."""
+    return memory_reserved(device)
+
+
+def memory_stats(device=None) -> dict:
+    """A few of ``torch.cuda.memory_stats``' counters, in bytes: ``allocated_bytes.all.current``
+    / ``.peak`` and ``reserved_bytes.all.current`` / ``.peak``."""
+    reserved = memory_reserved(device)
+    return {"allocated_bytes.all.current": memory_allocated(device),
+            "allocated_bytes.all.peak": max_memory_allocated(device),
+            "reserved_bytes.all.current": reserved, "reserved_bytes.all.peak": reserved}
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """``False``: polyten has no bfloat16 dtype (NumPy has none; see docs/architecture.md),
+    so mixed precision on CUDA uses float16 (``autocast(dtype=polyten.float16)``, the
+    default)."""
+    return False
+
+
+def is_initialized() -> bool:
+    """Whether the ``cuda`` backend (and so CuPy) has been loaded in this process."""
+    info = _info()
+    return info is not None and info.backend is not None
+
+
+def init() -> None:
+    """Load the ``cuda`` backend now (it loads on first use otherwise); raises if CUDA is not
+    available."""
+    _runtime("init")
+
+
+class device:
+    """``with polyten.cuda.device(1):`` -- make a GPU the current device for the block and
+    restore the previous one after (``torch.cuda.device``).  ``None`` or ``-1`` do nothing."""
+
+    def __init__(self, device):
+        self._target = None if device is None or device == -1 else device
+        self._prev = None
+
+    def __enter__(self):
+        if self._target is not None:
+            rt = _runtime("device")
+            index = _device_index("device", rt, self._target)
+            self._prev = rt.current_device()
+            if index != self._prev:
+                rt.set_device(index)
+        return self
+
+    def __exit__(self, *exc):
+        if self._prev is not None:
+            _runtime("device").set_device(self._prev)
+            self._prev = None
+        return False
+
+
+def _seeding_runtime(fn: str):
+    """The runtime, once the backend has taken ``polyten.manual_seed``'s seed (which it takes
+    lazily, at its first draw): a seed given here afterwards must not be overridden by it."""
+    rt = _runtime(fn, required=False)
+    if rt is not None:
+        from ..api.random import ensure_seeded
+        from ..dispatch import registry
+        ensure_seeded(registry.get("cuda"))  # ``polyten.manual_seed``'s seed, if pending
+    return rt
+
+
+def manual_seed(seed: int) -> None:
+    """Reseed the random generator of the current GPU only (``torch.cuda.manual_seed``):
+    it then draws what :func:`manual_seed_all` with the same seed makes it draw."""
+    import operator
+    seed = operator.index(seed)
+    rt = _seeding_runtime("manual_seed")
+    if rt is not None:
+        rt.seed_device(rt.current_device(), seed)
+
+
 def manual_seed_all(seed: int) -> None:
     """Reseed the generators of every GPU (``polyten.manual_seed`` does this too)."""
     import operator
     seed = operator.index(seed)
-    rt = _runtime("manual_seed_all", required=False)
+    rt = _seeding_runtime("manual_seed_all")
     if rt is not None:
         rt.seed_all(seed)
 

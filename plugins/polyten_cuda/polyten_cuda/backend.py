@@ -59,11 +59,19 @@ class _DeviceRNG:
 
     def __init__(self):
         self._seed = None
+        self._device_seeds = {}  # polyten.cuda.manual_seed: one device reseeded
         self._gens = {}
 
     def seed(self, seed: int) -> None:
         self._seed = int(seed)
+        self._device_seeds.clear()
         self._gens.clear()
+
+    def seed_device(self, dev: int, seed: int) -> None:
+        """Reseed device ``dev`` alone, as :meth:`seed` would have (so ``manual_seed(s)`` on
+        device 0 draws what ``manual_seed_all(s)`` makes device 0 draw)."""
+        self._device_seeds[dev] = int(seed)
+        self._gens.pop(dev, None)
 
     @property
     def gen(self):
@@ -71,7 +79,8 @@ class _DeviceRNG:
         g = self._gens.get(dev)
         if g is None:
             # distinct, reproducible streams per device from one user seed
-            seed = None if self._seed is None else self._seed + 1_000_003 * dev
+            base = self._device_seeds.get(dev, self._seed)
+            seed = None if base is None else base + 1_000_003 * dev
             g = self._gens[dev] = cupy.random.default_rng(seed)
         return g
 
@@ -109,6 +118,25 @@ class CudaRuntime:
     def device_name(self, index: int) -> str:
         name = cupy.cuda.runtime.getDeviceProperties(index)["name"]
         return name.decode() if isinstance(name, bytes) else str(name)
+
+    def device_properties(self, index: int) -> dict:
+        """``torch.cuda.get_device_properties``' fields, from CUDA's device properties."""
+        p = cupy.cuda.runtime.getDeviceProperties(index)
+        name = p["name"]
+        return {"name": name.decode() if isinstance(name, bytes) else str(name),
+                "major": int(p["major"]), "minor": int(p["minor"]),
+                "total_memory": int(p["totalGlobalMem"]),
+                "multi_processor_count": int(p["multiProcessorCount"]),
+                "L2_cache_size": int(p.get("l2CacheSize", 0))}
+
+    def mem_get_info(self, index: int):
+        """``(free, total)`` bytes of the device, as CUDA reports them."""
+        with cupy.cuda.Device(index):
+            free, total = cupy.cuda.runtime.memGetInfo()
+        return int(free), int(total)
+
+    def seed_device(self, index: int, seed: int) -> None:
+        self._rng.seed_device(index, seed)
 
     def synchronize(self, index=None) -> None:
         cupy.cuda.Device(self.current_device() if index is None else index).synchronize()

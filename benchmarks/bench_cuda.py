@@ -9,7 +9,11 @@ Cases
 * ``cnn``: a CNN on 3x32x32 images (conv 3->64->128 with ReLU and max-pool, linear, batch 256,
   SGD with momentum, cross-entropy).
   Target for the training steps: polyten <= 1.3x PyTorch CUDA's time.
-* ``mlp_amp``, ``cnn_amp`` (and ``digits_amp``): the same steps in mixed precision
+* ``transformer``: a small language-model step (embedding 1000x256, two pre-norm
+  ``TransformerEncoderLayer``s with 4 heads and GELU, a 1000-way head; batch 32 x 64 tokens,
+  AdamW and ``clip_grad_norm_(1.0)``, cross-entropy over the tokens): LayerNorm, attention,
+  GELU, gradient clipping.
+* ``mlp_amp``, ``cnn_amp`` (and ``digits_amp``, ``transformer_amp``): the same steps in mixed precision
   (``autocast`` + ``GradScaler`` on both sides): float16 matmuls and convolutions, float32
   parameters and losses; GradScaler reads one flag per step, on both sides.
 * ``sync``: does a training step wait for the GPU?  A kernel spinning for one second is queued
@@ -113,6 +117,8 @@ def _step_pair(case, quick):
     torch = _torch()
     amp = case.endswith("_amp")
     case = case[:-4] if amp else case
+    if case == "transformer":
+        return _transformer_pair(amp, quick, torch)
     if case == "digits":
         sizes, batch, opt = (64, 128, 10), 64, "adam"
         xshape = (batch, 64)
@@ -171,6 +177,59 @@ def _step_pair(case, quick):
         tscaler.scale(loss).backward()
         tscaler.step(topt)
         tscaler.update()
+    return pstep, tstep, desc
+
+
+def _lm(nnmod, vocab=1000, d=256):
+    class LM(nnmod.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nnmod.Embedding(vocab, d)
+            layer = nnmod.TransformerEncoderLayer(d, 4, 4 * d, dropout=0.0, activation="gelu",
+                                                  batch_first=True, norm_first=True)
+            self.enc = nnmod.TransformerEncoder(layer, 2)
+            self.head = nnmod.Linear(d, vocab)
+
+        def forward(self, tokens):
+            return self.head(self.enc(self.emb(tokens)))
+    return LM()
+
+
+def _transformer_pair(amp, quick, torch):
+    batch, seq, vocab = (16 if quick else 32), 64, 1000
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, vocab, size=(batch, seq))
+    targets = rng.integers(0, vocab, size=(batch * seq,))
+    desc = (f"transformer (batch {batch}x{seq}, adamw, clip"
+            f"{', autocast + GradScaler' if amp else ''})")
+
+    def make(lib, model, x, y, clip):
+        opt = lib.optim.AdamW(model.parameters(), lr=1e-3)
+        scaler = lib.amp.GradScaler("cuda")
+        F = lib.nn.functional
+
+        def step():
+            opt.zero_grad()
+            if not amp:
+                F.cross_entropy(model(x).reshape(-1, vocab), y).backward()
+                clip(model.parameters(), 1.0)
+                opt.step()
+                return
+            with lib.autocast("cuda"):
+                loss = F.cross_entropy(model(x).reshape(-1, vocab), y)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            clip(model.parameters(), 1.0)
+            scaler.step(opt)
+            scaler.update()
+        return step
+
+    pstep = make(pt, _lm(pt.nn).to(device="cuda"), pt.tensor(tokens, device="cuda"),
+                 pt.tensor(targets, device="cuda"), pt.nn.utils.clip_grad_norm_)
+    if torch is None:
+        return pstep, None, desc
+    tstep = make(torch, _lm(torch.nn).cuda(), torch.tensor(tokens, device="cuda"),
+                 torch.tensor(targets, device="cuda"), torch.nn.utils.clip_grad_norm_)
     return pstep, tstep, desc
 
 
@@ -235,7 +294,8 @@ def bench_sync():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    p.add_argument("--cases", default="matmul,digits,mlp,cnn,mlp_amp,cnn_amp,sync")
+    p.add_argument("--cases", default="matmul,digits,mlp,cnn,transformer,mlp_amp,cnn_amp,"
+                                      "transformer_amp,sync")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--matmul-size", type=int, default=None,
                    help="n of the n x n matmuls (default 8192, 4096 with --quick)")
@@ -247,7 +307,8 @@ def main(argv=None):
     rows = []
     if "matmul" in cases:
         rows += bench_matmul(args.quick, args.matmul_size)
-    steps = [c for c in cases if c.split("_amp")[0] in ("digits", "mlp", "cnn")]
+    steps = [c for c in cases if c.split("_amp")[0] in ("digits", "mlp", "cnn",
+                                                         "transformer")]
     if steps:
         rows += bench_steps(steps, args.quick)
     if "sync" in cases:

@@ -3,7 +3,7 @@
 On a GPU, a small model's step costs mostly host time per kernel launch (CuPy spends several
 microseconds in Python per launch), so the number of launches per step is the figure to keep
 down between GPU runs.  This script runs the training steps of ``benchmarks/bench_cuda.py``
-(digits MLP, larger MLP, CNN) on the real cuda plugin over the CuPy stand-in of the tests
+(digits MLP, larger MLP, CNN, small transformer LM) on the real cuda plugin over the CuPy stand-in of the tests
 (``tests/cupy_standin.py``: NumPy underneath, the fused CUDA kernels compiled for the host),
 and prints, per step: kernel launches (calls that launch a kernel on CuPy: views and
 allocations do not count), device-to-host reads, synchronous host-to-device copies and
@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", default="digits,mlp,cnn")
+    ap.add_argument("--cases", default="digits,mlp,cnn,transformer")
     ap.add_argument("--top", type=int, default=8, help="call sites to list per case")
     args = ap.parse_args(argv)
 

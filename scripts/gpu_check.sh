@@ -50,7 +50,7 @@ step install 90 "$V" -m pip install -q --no-index --no-deps --no-build-isolation
 step backends 40 "$V" -m polyten.cli backends -v
 step test_cuda 150 "$V" -m pytest -q -p no:cacheprovider -rs \
     tests/test_cuda.py tests/test_cuda_kernels_static.py
-step bench 120 "$V" benchmarks/bench_cuda.py --quick --json "$OUT/bench.json"
+step bench 180 "$V" benchmarks/bench_cuda.py --quick --json "$OUT/bench.json"
 left=$((BUDGET - SECONDS))
 if [ $left -gt 30 ]; then
     step conformance $left "$V" -c "import polyten_conformance as c; raise SystemExit(c.run(\

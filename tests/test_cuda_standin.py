@@ -429,17 +429,21 @@ def test_a_wrong_target_is_reported_at_the_next_read():
 @needs_cxx
 def test_launch_count_script():
     """``benchmarks/cuda_launches.py`` (launches and host traffic of bench_cuda's steps on the
-    stand-in): the digits step causes no host traffic and stays within its launch budget --
+    stand-in): the digits and transformer steps cause no host traffic, and the digits step
+    stays within its launch budget --
     a count, not a time (20 launches when written: the Adam step is one multi-tensor launch,
     cross_entropy over 10 classes one launch plus its reduction)."""
     r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "cuda_launches.py"),
-                        "--cases", "digits", "--top", "3"], capture_output=True, text=True,
-                       timeout=300, cwd=ROOT)
+                        "--cases", "digits,transformer", "--top", "3"], capture_output=True,
+                       text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     row = next(line for line in r.stdout.splitlines() if line.startswith("digits"))
     launches, d2h, h2d, sync = (int(v) for v in row.split()[-4:])
     assert (d2h, h2d, sync) == (0, 0, 0), row
     assert launches <= 23, f"the digits training step launches {launches} kernels: {row}"
+    # a transformer LM step (LayerNorm, attention, GELU, AdamW, clip_grad_norm_): no waits
+    row = next(line for line in r.stdout.splitlines() if line.startswith("transformer"))
+    assert tuple(int(v) for v in row.split()[-3:]) == (0, 0, 0), row
 
 
 @needs_cxx

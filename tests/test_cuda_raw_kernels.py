@@ -373,6 +373,7 @@ def test_multi_tensor_norm_against_numpy(dtype, monkeypatch):
     assert norm([np.ones(3, dtype), np.ones(3, "float64" if dtype == "float32" else
                                             "float32")], 2.0) is None
     assert float(norm([np.zeros(0, dtype)], 2.0)) == 0.0
+    assert norm([np.zeros(0, dtype), np.ones(2, dtype)], float("inf")) is None
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the norm sources "

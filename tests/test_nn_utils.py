@@ -142,3 +142,43 @@ def test_mixed_devices_refused(cpu2):
     with pytest.raises(TypeError, match="parameters_to_vector: found two parameters on "
                                         "different devices"):
         parameters_to_vector([a, b])
+
+
+@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+@pytest.mark.parametrize("dtype", [pt.float32, pt.float64])
+def test_clip_grad_norm_fused_and_generic_paths_agree(norm_type, dtype, monkeypatch):
+    """The cpu backend's total_norm / clip_grads (fused_optimizers) against polyten's generic
+    vector_norm + mul_ path, with an empty gradient; mixed dtypes take the generic path."""
+    def run():
+        params, grads = _params_with_grads(4, dtype)
+        e = nn.Parameter(pt.zeros(0, dtype=dtype))
+        e.grad = pt.zeros(0, dtype=dtype)
+        if norm_type == math.inf:  # no identity: both paths raise, as torch's vector_norm
+            with pytest.raises(RuntimeError, match="inf norm on an empty tensor"):
+                clip_grad_norm_(params + [e], 0.3, norm_type)
+        total = clip_grad_norm_(params + ([e] if norm_type == 2.0 else []), 0.3, norm_type)
+        return total.item(), [p.grad.numpy() for p in params]
+    fused = run()
+    backend = pt.device("cpu").backend
+    ops = {k: v for k, v in backend.fused_optimizers.items()
+           if k not in ("total_norm", "clip_grads")}
+    monkeypatch.setattr(backend, "fused_optimizers", ops)
+    generic = run()
+    tol = 1e-6 if dtype == pt.float32 else 1e-14
+    assert fused[0] == pytest.approx(generic[0], rel=tol)
+    for a, b in zip(fused[1], generic[1]):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    monkeypatch.undo()
+    a = nn.Parameter(pt.zeros(2))
+    b = nn.Parameter(pt.zeros(2, dtype=pt.float64))
+    a.grad, b.grad = pt.tensor([3.0, 0.0]), pt.tensor([0.0, 4.0], dtype=pt.float64)
+    assert clip_grad_norm_([a, b], 1.0).item() == pytest.approx(5.0)
+    np.testing.assert_allclose(a.grad.numpy(), [0.6, 0.0], rtol=1e-6)
+
+
+def test_clip_grad_norm_nan_total_makes_nan_gradients():
+    """As PyTorch: a NaN total norm (error_if_nonfinite off) scales every gradient by NaN."""
+    p, q = nn.Parameter(pt.zeros(2)), nn.Parameter(pt.zeros(3))
+    p.grad, q.grad = pt.tensor([float("nan"), 1.0]), pt.ones(3)
+    assert math.isnan(clip_grad_norm_([p, q], 1.0).item())
+    assert np.isnan(q.grad.numpy()).all()

@@ -245,7 +245,8 @@ class MultiTensorNorm:
     """``norm(arrays, norm_type)``: the 2-norm or inf-norm of contiguous float32 / float64
     arrays of one dtype and device, all together, as a 0-d array of their dtype -- one partial
     launch per 64 arrays, then one reduction (and a square root for the 2-norm); ``None`` for
-    what it does not take (other norms or dtypes, views, several devices)."""
+    what it does not take (other norms or dtypes, views, several devices, an empty array's
+    inf-norm)."""
 
     def __init__(self, cp):
         self._cp = cp
@@ -262,8 +263,8 @@ class MultiTensorNorm:
 
     def __call__(self, arrays: Sequence, norm_type: float):
         mode = "l2" if norm_type == 2.0 else "inf" if norm_type == float("inf") else None
-        if mode is None or not arrays:
-            return None
+        if mode is None or not arrays or (mode == "inf" and any(a.size == 0 for a in arrays)):
+            return None  # an empty array's inf norm: the generic path raises, as vector_norm
         dt = arrays[0].dtype
         dtype = self._dtype_names.get(dt)
         dev = arrays[0].device

@@ -1,4 +1,5 @@
-"""Fused optimizer steps (``Backend.fused_optimizers``): SGD, Adam and AdamW on native arrays.
+"""Fused optimizer steps (``Backend.fused_optimizers``): SGD, Adam and AdamW on native arrays,
+GradScaler's unscale and clip_grad_norm_'s total norm and scaling.
 
 The generic steps of ``polyten.optim._functional`` are the definition; these do the same
 arithmetic, in the same order and dtypes (so the results are identical), with in-place NumPy
@@ -89,5 +90,30 @@ def optimizer_kernels(xp) -> dict:
             if not isfinite(g).all():
                 found[0] = 1.0
 
+    f32, f64 = xp.dtype("float32"), xp.dtype("float64")
+    dot, amax, asarray = xp.dot, xp.max, xp.asarray
+
+    def total_norm(grads, norm_type):
+        """clip_grad_norm_'s total: PyTorch's norm of the per-gradient norms, each computed in
+        the gradients' dtype (float32 / float64; else None, the generic path)."""
+        dt = grads[0].dtype
+        if dt != f32 and dt != f64 or norm_type not in (2.0, math.inf):
+            return None
+        if norm_type == 2.0:
+            norms = asarray([sqrt_(dot(g.ravel(), g.ravel())) for g in grads], dtype=dt)
+            return asarray(sqrt_(dot(norms, norms)), dtype=dt)
+        if any(g.size == 0 for g in grads):
+            return None  # the generic path raises, as vector_norm: inf has no identity
+        norms = asarray([amax(abs(g)) for g in grads], dtype=dt)
+        return asarray(amax(norms), dtype=dt)
+
+    def clip_grads(grads, max_norm, total):
+        """``g *= min(max_norm / (total + 1e-6), 1)`` in the gradients' dtype (a NaN total
+        makes NaN gradients, as PyTorch)."""
+        t = grads[0].dtype.type
+        coef = xp.minimum(t(max_norm) / (total + t(1e-6)), t(1.0))
+        for g in grads:
+            multiply(g, coef, out=g)
+
     return {"sgd": sgd, "adam": adam_like(False), "adamw": adam_like(True),
-            "amp_unscale": amp_unscale}
+            "amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads}

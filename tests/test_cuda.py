@@ -156,6 +156,33 @@ def test_conv_raw_kernels_match_cpu(dtype, rtol):
             _close(c, g, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-11), ("float32", 2e-5),
+                                        ("float16", 3e-3)])
+def test_fused_norms_and_running_statistics_match_cpu(dtype, rtol):
+    """LayerNorm and BatchNorm2d (two training steps, then eval) on cuda -- the fused
+    statistics / output / backward kernels and the one-launch running-statistics update --
+    against the cpu backend."""
+    res = {}
+    for device in ("cpu", "cuda"):
+        pt.manual_seed(0)
+        ln = pt.nn.LayerNorm((6,)).to(device=device, dtype=dtype)
+        sdt = "float64" if dtype == "float64" else "float32"  # float16: float32 statistics
+        bn = pt.nn.BatchNorm2d(4).to(device=device, dtype=sdt)
+        out = []
+        for s in range(2):
+            x = pt.tensor(_x((3, 4, 5, 6), dtype, seed=s) * 2 + 1, device=device,
+                          requires_grad=True)
+            y = bn(x.to(sdt)) + ln(x).to(sdt)
+            (y * y).sum().backward()
+            out += [y, x.grad, ln.weight.grad, ln.bias.grad, bn.weight.grad,
+                    bn.running_mean, bn.running_var]
+        bn.eval()
+        out.append(bn(pt.tensor(_x((2, 4, 3, 3), sdt, seed=9), device=device)))
+        res[device] = [t.detach().cpu().numpy().astype(np.float64) for t in out]
+    for a, b in zip(res["cuda"], res["cpu"]):
+        _close(a, b, rtol=rtol, atol=rtol * 10)
+
+
 def test_fused_cross_entropy_matches_torch_float64():
     torch = pytest.importorskip("torch")
     import polyten.nn.functional as F

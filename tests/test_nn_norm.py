@@ -505,3 +505,25 @@ def test_errors_name_the_call_the_shapes_and_the_fix():
         F.local_response_norm(pt.zeros(4, 3), 2)
     with pytest.raises(TypeError, match=r"normalize: expected a floating-point input"):
         F.normalize(pt.zeros(4, 3, dtype=pt.int64))
+
+
+@pytest.mark.parametrize("dtype", [pt.float32, pt.float64])
+def test_fused_running_statistics_equal_the_generic_update(dtype, monkeypatch):
+    """The backend's one-call running-statistics update (fused_optimizers
+    ["batch_norm_running"]) gives exactly what the generic mul_ / add_(alpha) give, over steps
+    with a fixed momentum and with the cumulative average (momentum=None); the version
+    counters move."""
+    def run():
+        out = []
+        for momentum in (0.1, None):
+            m = nn.BatchNorm2d(3, momentum=momentum, dtype=dtype)
+            for s in range(3):
+                m(pt.tensor(rand(4, 3, 2, 2, seed=40 + s) * 2 + 1, dtype=dtype))
+            out += [m.running_mean.numpy().copy(), m.running_var.numpy().copy()]
+        return out
+    fused = run()
+    backend = pt.device("cpu").backend
+    monkeypatch.setattr(backend, "fused_optimizers", {
+        k: v for k, v in backend.fused_optimizers.items() if k != "batch_norm_running"})
+    for a, b in zip(fused, run()):
+        np.testing.assert_array_equal(a, b)

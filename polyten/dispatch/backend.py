@@ -126,7 +126,11 @@ class Backend:
         dtype, or ``None`` to leave it to the core; ``fused_optimizers["clip_grads"](grads,
         max_norm, total)`` multiplies each array in place by ``min(max_norm / (total +
         1e-6), 1)`` computed in their dtype from ``total`` (a 0-d native array of that dtype
-        on that device), without a host read.
+        on that device), without a host read.  ``fused_optimizers["batch_norm_running"]
+        (running_mean, running_var, mean, var, momentum, var_factor)`` updates batch_norm's
+        running statistics in place: ``running = running * (1 - momentum) + stat * (momentum
+        * factor)``, factor 1 for the mean and ``var_factor`` (``n / (n - 1)``) for the
+        variance, in the statistics' dtype.
     deferred_checks : bool
         ``True`` when reading a device value on the host waits for the work queued on the
         device (a GPU): the core then queues its value checks (class targets and indices out

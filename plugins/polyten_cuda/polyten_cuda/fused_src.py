@@ -228,6 +228,11 @@ _affine_variants("batch_norm_backward_out", "T g, " + _NORM_IN + ", S dot, S gsu
                      "t = t + gsum / (S)n;\n"
                      + ("gx = (T)(((S)g - t) * (rstd * (S)w));\n" if w else
                         "gx = (T)(((S)g - t) * rstd);\n")), bias=False)
+# batch_norm's running statistics, both in one launch: running = running * (1 - m) +
+# stat * (m * factor), as the generic mul_ / add_(alpha) (factor n / (n - 1) for the variance)
+_ew("batch_norm_running", "S mean, S var, float64 m, float64 var_factor", "S rm, S rv",
+    "rm = rm * (S)(1.0 - m) + mean * (S)m;\n"
+    "rv = rv * (S)(1.0 - m) + var * (S)(m * var_factor);\n")
 _ew("batch_norm_weight_grad", "S dot, S var, float64 eps", "S gw", f"gw = dot * {_RSTD};\n")
 
 # --- max_pool: one thread per output (forward) / per input element (backward) --------------

@@ -146,7 +146,19 @@ def make(cp, ew):
         array of their dtype on their device: one launch per 64 gradients, no host read."""
         mt["grad_clip_step"]([(total, max_norm, g) for g in grads])
 
+    running_k = ew["batch_norm_running"]
+
+    def batch_norm_running(running_mean, running_var, mean, var, momentum, var_factor):
+        """Both running statistics of a batch_norm in one launch (on their device)."""
+        dev = getattr(getattr(running_mean, "device", None), "id", None)
+        if dev is None or dev == cp.cuda.runtime.getDevice():
+            running_k(mean, var, momentum, var_factor, running_mean, running_var)
+        else:
+            with cp.cuda.Device(dev):
+                running_k(mean, var, momentum, var_factor, running_mean, running_var)
+
     return {"amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads,
+            "batch_norm_running": batch_norm_running,
             "adam": adam_like(False), "adamw": adam_like(True), "sgd": sgd,
             "rmsprop": rmsprop, "adagrad": adagrad, "adamax": adamax, "nadam": nadam,
             "radam": radam, "adadelta": adadelta, "rprop": rprop}

@@ -115,5 +115,13 @@ def optimizer_kernels(xp) -> dict:
         for g in grads:
             multiply(g, coef, out=g)
 
+    def batch_norm_running(running_mean, running_var, mean, var, momentum, var_factor):
+        """``running = running * (1 - m) + stat * (m * factor)`` for both statistics, in
+        place, with the generic mul_ / add_(alpha)'s roundings."""
+        for r, st, f in ((running_mean, mean, 1.0), (running_var, var, var_factor)):
+            multiply(r, 1.0 - momentum, out=r)
+            r += st * (momentum * f)
+
     return {"sgd": sgd, "adam": adam_like(False), "adamw": adam_like(True),
-            "amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads}
+            "amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads,
+            "batch_norm_running": batch_norm_running}

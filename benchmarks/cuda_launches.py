@@ -54,7 +54,7 @@ def main(argv=None) -> int:
 
     cs.STATS.__class__ = Counting
     bc._torch = lambda: None  # polyten only: PyTorch CUDA is not here
-    print(f"{'case':<30} {'launches':>9} {'d2h':>5} {'h2d':>5} {'sync':>5}")
+    print(f"{'case':<40} {'launches':>9} {'d2h':>5} {'h2d':>5} {'sync':>5}")
     for case in args.cases.split(","):
         step, _, desc = bc._step_pair(case.strip(), True)
         step()
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         step()
         tracing[0] = False
         t = cs.traffic()
-        print(f"{desc:<30} {cs.STATS['launch']:>9} {t.get('d2h', 0):>5} {t.get('h2d', 0):>5} "
+        print(f"{desc:<40} {cs.STATS['launch']:>9} {t.get('d2h', 0):>5} {t.get('h2d', 0):>5} "
               f"{t.get('sync', 0):>5}")
         for site, n in sites.most_common(args.top):
             print(f"    {n:4d}  {site}")

@@ -13,9 +13,9 @@ Cases
   ``TransformerEncoderLayer``s with 4 heads and GELU, a 1000-way head; batch 32 x 64 tokens,
   AdamW and ``clip_grad_norm_(1.0)``, cross-entropy over the tokens): LayerNorm, attention,
   GELU, gradient clipping.
-* ``mlp_amp``, ``cnn_amp`` (and ``digits_amp``, ``transformer_amp``): the same steps in mixed precision
-  (``autocast`` + ``GradScaler`` on both sides): float16 matmuls and convolutions, float32
-  parameters and losses; GradScaler reads one flag per step, on both sides.
+* ``mlp_amp``, ``cnn_amp`` (and ``digits_amp``, ``transformer_amp``): the same steps in mixed
+  precision (``autocast`` + ``GradScaler`` on both sides): float16 matmuls and convolutions,
+  float32 parameters and losses; GradScaler reads one flag per step, on both sides.
 * ``sync``: does a training step wait for the GPU?  A kernel spinning for one second is queued
   first; a step that returns before the spin ends (host clock, and the spin's event not done)
   never synchronised -- any device-to-host read, stream/device sync or pageable host-to-device

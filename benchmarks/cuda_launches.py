@@ -3,8 +3,9 @@
 On a GPU, a small model's step costs mostly host time per kernel launch (CuPy spends several
 microseconds in Python per launch), so the number of launches per step is the figure to keep
 down between GPU runs.  This script runs the training steps of ``benchmarks/bench_cuda.py``
-(digits MLP, larger MLP, CNN, small transformer LM) on the real cuda plugin over the CuPy stand-in of the tests
-(``tests/cupy_standin.py``: NumPy underneath, the fused CUDA kernels compiled for the host),
+(digits MLP, larger MLP, CNN, small transformer LM) on the real cuda plugin over the CuPy
+stand-in of the tests (``tests/cupy_standin.py``: NumPy underneath, the fused CUDA kernels
+compiled for the host),
 and prints, per step: kernel launches (calls that launch a kernel on CuPy: views and
 allocations do not count), device-to-host reads, synchronous host-to-device copies and
 value-dependent shapes (each of which would make the host wait), and the call sites that

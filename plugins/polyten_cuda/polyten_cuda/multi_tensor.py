@@ -216,7 +216,8 @@ class MultiTensorStep:
 # --- the norm of many tensors together (clip_grad_norm_) -----------------------------------
 _NORM_BLOCKS_X = 32  # per tensor: partial results stay small (64 * 32 * 256 values at most)
 _NORM_SLOTS = 64
-_NORM_ACC = {"l2": "acc = acc + v * v;", "inf": "v = fabs(v);\n    if (v > acc || v != v) acc = v;"}
+_NORM_ACC = {"l2": "acc = acc + v * v;",
+             "inf": "v = fabs(v);\n    if (v > acc || v != v) acc = v;"}
 
 
 def norm_source(mode: str, dtype: str, slots: int) -> Tuple[str, str]:

@@ -144,6 +144,7 @@ def make(cp, ew):
     def clip_grads(grads, max_norm, total):
         """``g *= min(max_norm / (total + 1e-6), 1)`` for every gradient, ``total`` a 0-d
         array of their dtype on their device: one launch per 64 gradients, no host read."""
+        total = total.reshape(1)  # a raw operand: one element, indexed [0] in the kernel
         mt["grad_clip_step"]([(total, max_norm, g) for g in grads])
 
     running_k = ew["batch_norm_running"]

@@ -27,9 +27,7 @@ from polyten_cuda import fused_src
 
 CXX = shutil.which("g++") or shutil.which("c++")
 
-_HEADER = r"""
-#include <math.h>
-#include <stdint.h>
+_FLOAT16_HOST = r"""
 struct float16 {
   _Float16 v;
   float16() {}
@@ -38,6 +36,11 @@ struct float16 {
   explicit operator float() const { return (float)v; }
   explicit operator double() const { return (double)(float)v; }
 };
+"""
+_HEADER = r"""
+#include <math.h>
+#include <stdint.h>
+""" + _FLOAT16_HOST + r"""
 typedef float float32;
 typedef double float64;
 typedef long long int64;
@@ -191,6 +194,7 @@ class ReductionKernel:
 
 _RAW_HEADER = r"""
 #include <math.h>
+""" + _FLOAT16_HOST + r"""
 #define __global__
 #define __device__
 #define __forceinline__ inline

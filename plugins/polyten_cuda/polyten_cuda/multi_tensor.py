@@ -20,9 +20,9 @@ Each kernel here is generated from the *same* per-element source as the per-para
   by the tensors of one launch, so tensors are grouped by equal scalars (the common case, every
   parameter at the same step count, is one group).
 
-Only contiguous float32 / float64 tensors of one device and dtype go through these kernels;
-the rest (float16, non-contiguous views, mixed dtypes) take the per-parameter kernel, with the
-same arithmetic.  ``source`` is pure (no CuPy) so the tests compile the generated code with
+Only contiguous float16 / float32 / float64 tensors of one device and dtype go through these
+kernels (float16 computed in float32, as the per-parameter kernels); the rest (non-contiguous
+views, mixed dtypes) take the per-parameter kernel, with the same arithmetic.  ``source`` is pure (no CuPy) so the tests compile the generated code with
 ``nvcc`` and run it on the host.
 """
 
@@ -39,17 +39,35 @@ _SHARED_BYTES = 256
 _BUCKETS = (1, 2, 4, 8, 16, 32, 64)  # unused slots cost argument passing: keep few
 _BLOCK = 256
 _MAX_BLOCKS_X = 1024  # per tensor; the grid-stride loop covers longer ones
-_DTYPES = {"float32": "float", "float64": "double"}
+_DTYPES = {"float16": "float16", "float32": "float", "float64": "double"}  # steps
+_NORM_DTYPES = {"float32": "float", "float64": "double"}  # norms accumulate in the dtype
 # CuPy passes a kernel argument by its NumPy type: these are the C types of the scalars
 _SCALAR_C = {"float64": "double", "float32": "float", "int64": "long long", "int32": "int",
              "bool": "bool"}
 
+# ``float16``: a half stored in 16 bits, converted to and from float with the same rounding
+# as CuPy's own float16 (round to nearest even), through PTX so that no header is needed
+# (NVRTC finds cuda_fp16.h only on some installations).  Host compilers (the tests'
+# emulation) bring their own definition.
 _PRELUDE = r"""
 typedef float float32;
 typedef double float64;
 typedef long long int64;
 typedef int int32;
+#ifdef __CUDACC__
+struct float16 {
+  unsigned short bits;
+  __device__ float16() {}
+  __device__ explicit float16(float f) { asm("cvt.rn.f16.f32 %0, %1;" : "=h"(bits) : "f"(f)); }
+  __device__ explicit operator float() const {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(bits));
+    return f;
+  }
+};
+#endif
 template <typename X> struct polyten_acc { typedef X type; };
+template <> struct polyten_acc<float16> { typedef float type; };
 """
 
 
@@ -229,7 +247,7 @@ def norm_source(mode: str, dtype: str, slots: int) -> Tuple[str, str]:
     name = f"polyten_mt_norm_{mode}_{dtype}_{slots}"
     sig = [f"long long _n{j}, const T* _g{j}" for j in range(slots)]
     cases = "".join(f"    case {j}: _n = _n{j}; _g = _g{j}; break;\n" for j in range(slots))
-    code = (f"typedef {_DTYPES[dtype]} T;\n"
+    code = (f"typedef {_NORM_DTYPES[dtype]} T;\n"
             f'extern "C" __global__ void {name}({", ".join(sig)}, T* partial) {{\n'
             "  long long _n;\n  const T* _g;\n"
             "  switch (blockIdx.y) {\n" + cases + "    default: return;\n  }\n"
@@ -252,7 +270,7 @@ class MultiTensorNorm:
     def __init__(self, cp):
         self._cp = cp
         self._kernels: Dict[tuple, object] = {}
-        self._dtype_names = {cp.dtype(d): d for d in _DTYPES}
+        self._dtype_names = {cp.dtype(d): d for d in _NORM_DTYPES}
         self._i64 = cp.int64
 
     def _kernel(self, mode, dtype, slots):

@@ -4,8 +4,8 @@ RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta, Rprop) and GradScaler's unscal
 The generic steps of ``polyten.optim._functional`` dispatch 10 to 15 polyten ops per parameter
 (each a kernel launch and a temporary); these read the gradient and the state once and write
 the parameter and the state once, and one launch updates up to 64 parameters
-(:mod:`polyten_cuda.multi_tensor`; float16 and non-contiguous parameters take one kernel each,
-with the same arithmetic).  They are the backend's ``fused_optimizers``
+(:mod:`polyten_cuda.multi_tensor`; non-contiguous parameters take one kernel each, with the
+same arithmetic).  They are the backend's ``fused_optimizers``
 (``polyten.dispatch.Backend``): native arrays in, updated in place, the same arithmetic as the
 generic functions up to rounding (half precision is computed in float32).  The core creates the
 state, keeps the first SGD step and complex parameters, and counts the writes.  The

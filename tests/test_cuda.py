@@ -303,6 +303,26 @@ def test_clip_grad_norm_matches_cpu(norm_type, dtype):
     assert {"total_norm", "clip_grads"} <= set(pt.device("cuda").backend.fused_optimizers)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_clip_grad_value_matches_cpu(dtype):
+    """clip_grad_value_ over 70 gradients on cuda (the multi-tensor clamp) against the cpu
+    backend, NaN kept."""
+    from polyten.nn.utils import clip_grad_value_
+    rng = np.random.default_rng(4)
+    grads = [rng.standard_normal(int(n)).astype(dtype) for n in rng.integers(1, 500, 70)]
+    grads[3][0] = np.nan
+    res = {}
+    for device in ("cpu", "cuda"):
+        ps = [pt.zeros(g.shape, dtype=dtype, device=device, requires_grad=True) for g in grads]
+        for p, g in zip(ps, grads):
+            p.grad = pt.tensor(g, device=device)
+        clip_grad_value_(ps, 0.5)
+        res[device] = [p.grad.cpu().numpy() for p in ps]
+    for a, b in zip(res["cuda"], res["cpu"]):
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(res["cuda"][3][0])
+
+
 # --- float16 ------------------------------------------------------------------------------
 def test_float16_tensors_and_matmul():
     a, b = _x((64, 32), "float16", 6), _x((32, 48), "float16", 7)

@@ -182,3 +182,35 @@ def test_clip_grad_norm_nan_total_makes_nan_gradients():
     p.grad, q.grad = pt.tensor([float("nan"), 1.0]), pt.ones(3)
     assert math.isnan(clip_grad_norm_([p, q], 1.0).item())
     assert np.isnan(q.grad.numpy()).all()
+
+
+@pytest.mark.parametrize("clip", [0.5, -0.25])
+@pytest.mark.parametrize("dtype", [pt.float32, pt.float64])
+def test_clip_grad_value_fused_generic_and_torch_agree(clip, dtype, monkeypatch):
+    """The backend's clamp_grads (fused_optimizers) equals polyten's generic clamp_ and
+    torch's clip_grad_value_, with a NaN gradient (kept) and a negative clip value (then
+    min > max, and torch sets every element to max)."""
+    def run():
+        params, grads = _params_with_grads(5, dtype)
+        params[0].grad[0, 0] = float("nan")
+        clip_grad_value_(params, clip)
+        return [p.grad.numpy() for p in params], grads
+    fused, grads = run()
+    backend = pt.device("cpu").backend
+    monkeypatch.setattr(backend, "fused_optimizers", {
+        k: v for k, v in backend.fused_optimizers.items() if k != "clamp_grads"})
+    generic, _ = run()
+    for a, b in zip(fused, generic):
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(fused[0][0, 0])
+    torch = torch_or_skip()
+    ts = []
+    tdt = torch.float64 if dtype == pt.float64 else torch.float32
+    for g in grads:
+        t = torch.zeros(g.shape, dtype=tdt, requires_grad=True)
+        t.grad = torch.tensor(g, dtype=tdt)
+        ts.append(t)
+    ts[0].grad[0, 0] = float("nan")
+    torch.nn.utils.clip_grad_value_(ts, clip)
+    for a, t in zip(fused, ts):
+        np.testing.assert_array_equal(a, t.grad.numpy())

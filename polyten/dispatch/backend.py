@@ -130,7 +130,9 @@ class Backend:
         (running_mean, running_var, mean, var, momentum, var_factor)`` updates batch_norm's
         running statistics in place: ``running = running * (1 - momentum) + stat * (momentum
         * factor)``, factor 1 for the mean and ``var_factor`` (``n / (n - 1)``) for the
-        variance, in the statistics' dtype.
+        variance, in the statistics' dtype.  ``fused_optimizers["clamp_grads"](grads, lo,
+        hi)`` is ``clip_grad_value_``: each array clamped to ``[lo, hi]`` in place (NaN stays
+        NaN).
     deferred_checks : bool
         ``True`` when reading a device value on the host waits for the work queued on the
         device (a GPU): the core then queues its value checks (class targets and indices out

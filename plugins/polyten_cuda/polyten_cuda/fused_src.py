@@ -409,6 +409,12 @@ _ew("grad_clip_step", "raw T total, float64 max_norm", "T g",
     "A c = (A)max_norm / ((A)total[0] + (A)1e-6);\n"
     "if (c > (A)1) c = (A)1;\n"
     "g = (T)((A)g * c);\n")
+# clip_grad_value_: g = min(max(g, lo), hi) in place (NaN stays NaN, as torch.clamp)
+_ew("grad_clamp_step", "float64 lo, float64 hi", "T g",
+    "A v = (A)g;\n"
+    "if (v < (A)lo) v = (A)lo;\n"
+    "if (v > (A)hi) v = (A)hi;\n"
+    "g = (T)v;\n")
 # GradScaler's unscale: g *= inv in place; any inf/NaN result sets found[0] (every writer
 # stores the same 1, so the race is benign); v - v is 0 exactly for finite v
 _ew("amp_unscale", "float64 inv", "T g, raw float32 found",

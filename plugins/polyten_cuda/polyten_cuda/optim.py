@@ -147,6 +147,11 @@ def make(cp, ew):
         total = total.reshape(1)  # a raw operand: one element, indexed [0] in the kernel
         mt["grad_clip_step"]([(total, max_norm, g) for g in grads])
 
+    def clamp_grads(grads, lo, hi):
+        """clip_grad_value_: every gradient clamped to ``[lo, hi]`` in place, one launch per
+        64 gradients."""
+        mt["grad_clamp_step"]([(lo, hi, g) for g in grads])
+
     running_k = ew["batch_norm_running"]
 
     def batch_norm_running(running_mean, running_var, mean, var, momentum, var_factor):
@@ -159,7 +164,7 @@ def make(cp, ew):
                 running_k(mean, var, momentum, var_factor, running_mean, running_var)
 
     return {"amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads,
-            "batch_norm_running": batch_norm_running,
+            "batch_norm_running": batch_norm_running, "clamp_grads": clamp_grads,
             "adam": adam_like(False), "adamw": adam_like(True), "sgd": sgd,
             "rmsprop": rmsprop, "adagrad": adagrad, "adamax": adamax, "nadam": nadam,
             "radam": radam, "adadelta": adadelta, "rprop": rprop}

@@ -154,7 +154,17 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     clip_value = _number(op, "clip_value", clip_value)
     if math.isnan(clip_value):
         raise ValueError(f"{op}: clip_value must not be nan")
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    same = _one_device_real(grads)
+    kernel = None if same is None else same[0].backend.fused_optimizers.get("clamp_grads")
+    if kernel is not None:  # one launch per 64 gradients on a GPU
+        from ...api._core import bump_version
+        kernel([g._data for g in grads], -clip_value, clip_value)
+        for g in grads:
+            bump_version(g)
+        return
     with no_grad():
-        for p in params:
-            if p.grad is not None:
-                p.grad.clamp_(-clip_value, clip_value)
+        for g in grads:
+            g.clamp_(-clip_value, clip_value)

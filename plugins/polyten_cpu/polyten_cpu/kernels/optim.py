@@ -115,6 +115,13 @@ def optimizer_kernels(xp) -> dict:
         for g in grads:
             multiply(g, coef, out=g)
 
+    clip = xp.clip
+
+    def clamp_grads(grads, lo, hi):
+        """clip_grad_value_: every gradient clamped to ``[lo, hi]`` in place (NaN stays)."""
+        for g in grads:
+            clip(g, lo, hi, out=g)
+
     def batch_norm_running(running_mean, running_var, mean, var, momentum, var_factor):
         """``running = running * (1 - m) + stat * (m * factor)`` for both statistics, in
         place, with the generic mul_ / add_(alpha)'s roundings."""
@@ -124,4 +131,4 @@ def optimizer_kernels(xp) -> dict:
 
     return {"sgd": sgd, "adam": adam_like(False), "adamw": adam_like(True),
             "amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads,
-            "batch_norm_running": batch_norm_running}
+            "batch_norm_running": batch_norm_running, "clamp_grads": clamp_grads}

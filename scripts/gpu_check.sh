@@ -9,7 +9,9 @@
 #   3. tests/test_cuda.py and tests/test_cuda_kernels_static.py;
 #   4. benchmarks/bench_cuda.py --quick (JSON rows);
 #   5. the conformance suite on cuda (JSON report), with the time that is left.
-# The whole script stays under $GPU_CHECK_BUDGET seconds (default 570).
+# The whole script stays under $GPU_CHECK_BUDGET seconds (default 570).  To rerun only some
+# checks (device time is scarce), list them: GPU_CHECK_STEPS="conformance bench" (any of
+# test_cuda, bench, conformance; set-up and `polyten backends` always run).
 # Results go under $OUT (default ./gpu_check_out): summary.txt plus one log/JSON per step.
 # Usage: bash scripts/gpu_check.sh     (exit status: 0 when every step passed)
 set -u
@@ -48,11 +50,15 @@ BUDGET=${GPU_CHECK_BUDGET:-570}
 step install 90 "$V" -m pip install -q --no-index --no-deps --no-build-isolation \
     -e . -e plugins/polyten_cpu -e plugins/polyten_cuda -e conformance
 step backends 40 "$V" -m polyten.cli backends -v
-step test_cuda 150 "$V" -m pytest -q -p no:cacheprovider -rs \
+STEPS=" ${GPU_CHECK_STEPS:-test_cuda bench conformance} "
+wanted() { [[ "$STEPS" == *" $1 "* ]]; }
+wanted test_cuda && step test_cuda 150 "$V" -m pytest -q -p no:cacheprovider -rs \
     tests/test_cuda.py tests/test_cuda_kernels_static.py
-step bench 180 "$V" benchmarks/bench_cuda.py --quick --json "$OUT/bench.json"
+wanted bench && step bench 180 "$V" benchmarks/bench_cuda.py --quick --json "$OUT/bench.json"
 left=$((BUDGET - SECONDS))
-if [ $left -gt 30 ]; then
+if ! wanted conformance; then
+    :
+elif [ $left -gt 30 ]; then
     step conformance $left "$V" -c "import polyten_conformance as c; raise SystemExit(c.run(\
 'cuda', report='$OUT/conformance.json', extra_args=('-q', '-p', 'no:cacheprovider')))"
 else

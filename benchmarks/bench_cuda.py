@@ -16,6 +16,9 @@ Cases
 * ``mlp_amp``, ``cnn_amp`` (and ``digits_amp``, ``transformer_amp``): the same steps in mixed
   precision (``autocast`` + ``GradScaler`` on both sides): float16 matmuls and convolutions,
   float32 parameters and losses; GradScaler reads one flag per step, on both sides.
+* ``overhead``: host microseconds per call on tiny arrays -- CuPy's ``a + b``, a fused
+  ``ElementwiseKernel``, a multi-tensor ``RawKernel`` step, polyten's ``a + b`` and torch's --
+  the per-launch cost that bounds a small model's step.
 * ``sync``: does a training step wait for the GPU?  A kernel spinning for one second is queued
   first; a step that returns before the spin ends (host clock, and the spin's event not done)
   never synchronised -- any device-to-host read, stream/device sync or pageable host-to-device
@@ -248,6 +251,41 @@ def bench_steps(cases, quick):
     return rows
 
 
+# ------------------------------------------------------------------------------ overhead ----
+def bench_overhead(quick):
+    """Host microseconds per call on tiny (64-element) float32 arrays: where a small model's
+    step time goes.  Each loop queues ``n`` calls and synchronises once, so the figure is the
+    host cost of a launch (the GPU work is far shorter)."""
+    import cupy
+    from polyten_cuda import fused_src, multi_tensor
+    torch = _torch()
+    n = 2000 if quick else 10000
+    a = cupy.ones(64, dtype="float32")
+    b = cupy.ones(64, dtype="float32")
+    pa, pb = pt.from_dlpack(a), pt.from_dlpack(b)
+    src = fused_src.ELEMENTWISE["relu_backward"]
+    ew = cupy.ElementwiseKernel(src.in_params, src.out_params, src.operation, src.name,
+                                preamble=fused_src.PREAMBLE)
+    adam = fused_src.ELEMENTWISE["adam_step"]
+    step = multi_tensor.MultiTensorStep(cupy, adam, None)
+    state = [cupy.zeros(64, dtype="float32") for _ in range(4)]
+    call = (state[0], 0.9, 0.1, 0.999, 0.01, 1e-8, -1e-3, 0.0, 1.0, False, False,
+            state[1], state[2], state[3])
+    cases = [("cupy a + b", lambda: a + b),
+             ("cupy ElementwiseKernel (fused relu_backward)", lambda: ew(a, b)),
+             ("cupy RawKernel (multi-tensor Adam, 1 tensor)", lambda: step([call])),
+             ("polyten a + b", lambda: pa + pb)]
+    if torch is not None:
+        ta, tb = torch.ones(64, device="cuda"), torch.ones(64, device="cuda")
+        cases.append(("torch a + b", lambda: ta + tb))
+    sync = cupy.cuda.Device().synchronize
+    rows = []
+    for name, fn in cases:
+        t = _timeit(fn, sync, 5, n)
+        rows.append({"case": f"host cost per call: {name}", "us": t * 1e6})
+    return rows
+
+
 # ---------------------------------------------------------------------------------- sync ----
 _SPIN = r"""
 extern "C" __global__ void polyten_spin(long long ns) {
@@ -294,8 +332,8 @@ def bench_sync():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    p.add_argument("--cases", default="matmul,digits,mlp,cnn,transformer,mlp_amp,cnn_amp,"
-                                      "transformer_amp,sync")
+    p.add_argument("--cases", default="matmul,overhead,digits,mlp,cnn,transformer,mlp_amp,"
+                                      "cnn_amp,transformer_amp,sync")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--matmul-size", type=int, default=None,
                    help="n of the n x n matmuls (default 8192, 4096 with --quick)")
@@ -311,6 +349,8 @@ def main(argv=None):
                                                          "transformer")]
     if steps:
         rows += bench_steps(steps, args.quick)
+    if "overhead" in cases:
+        rows += bench_overhead(args.quick)
     if "sync" in cases:
         rows += bench_sync()
     for r in rows:

@@ -454,7 +454,8 @@ def test_bench_cuda_runs(tmp_path):
     r = _run(f"""
         sys.path.insert(0, {os.path.join(ROOT, "benchmarks")!r})
         import bench_cuda
-        raise SystemExit(bench_cuda.main(["--quick", "--cases", "matmul,digits,digits_amp",
+        raise SystemExit(bench_cuda.main(["--quick", "--cases",
+                                          "matmul,digits,digits_amp,overhead",
                                           "--matmul-size", "64", "--json", {str(out)!r}]))
     """)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
@@ -462,7 +463,11 @@ def test_bench_cuda_runs(tmp_path):
     rows = json.loads(out.read_text())
     assert [row["case"] for row in rows] == [
         "matmul float32 64x64", "matmul float16 64x64", "train step digits (batch 64, adam)",
-        "train step digits (batch 64, adam, autocast + GradScaler)"]
+        "train step digits (batch 64, adam, autocast + GradScaler)",
+        "host cost per call: cupy a + b",
+        "host cost per call: cupy ElementwiseKernel (fused relu_backward)",
+        "host cost per call: cupy RawKernel (multi-tensor Adam, 1 tensor)",
+        "host cost per call: polyten a + b"]
     assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0
                for row in rows)
 

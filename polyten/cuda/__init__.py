@@ -227,9 +227,9 @@ def mem_get_info(device=None):
 
 
 def max_memory_reserved(device=None) -> int:
-    """Bytes CuPy's pool holds on ``device`` now: the pool only grows until
-    :func:`empty_cache`, so its size is its peak (PyTorch's caching allocator reports the
-    same figure)."""
+    """The peak of :func:`memory_reserved` since the last :func:`empty_cache`: CuPy's pool
+    only grows until then, so this is its size now (PyTorch's figure also remembers peaks
+    from before an ``empty_cache``)."""
     return memory_reserved(device)
 
 

@@ -367,9 +367,10 @@ def test_step_hooks_and_repr():
     opt.step()
     assert calls[-1] == ("post", True) and len(calls) == 3
     assert repr(opt) == ("Adam (\nParameter Group 0\n    amsgrad: False\n"
-                         "    betas: (0.9, 0.999)\n    decoupled_weight_decay: False\n"
-                         "    eps: 1e-08\n    lr: 0.1\n    maximize: False\n"
-                         "    weight_decay: 0\n)")
+                         "    betas: (0.9, 0.999)\n    capturable: False\n"
+                         "    decoupled_weight_decay: False\n    differentiable: False\n"
+                         "    eps: 1e-08\n    foreach: None\n    fused: None\n    lr: 0.1\n"
+                         "    maximize: False\n    weight_decay: 0\n)")
 
 
 def test_named_parameters_are_accepted():
@@ -633,3 +634,58 @@ def test_nadam_state_survives_save_and_load(tmp_path):
         o.step()
     np.testing.assert_array_equal(p[0].detach().numpy(), q[0].detach().numpy())
     assert opt2.state[q[0]]["mu_product"] == opt.state[p[0]]["mu_product"]
+
+
+_IMPL_OPTIONS = {"foreach", "fused", "capturable", "differentiable"}
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax",
+                                  "NAdam", "RAdam", "Adadelta", "Rprop"])
+def test_implementation_options_as_torch(name):
+    """foreach / fused / capturable / differentiable: the options each torch optimizer takes
+    (scripts check ``'fused' in inspect.signature(AdamW).parameters``), with torch's
+    defaults in the groups; foreach=False runs the per-parameter polyten ops with the same
+    result; what polyten does not offer is refused with the reason."""
+    import inspect
+    cls = getattr(optim, name)
+    ours = _IMPL_OPTIONS & set(inspect.signature(cls).parameters)
+    torch = _torch_or_none()
+    if torch is not None:
+        tcls = getattr(torch.optim, name)
+        assert ours == _IMPL_OPTIONS & set(inspect.signature(tcls).parameters)
+        tdef = tcls([torch.zeros(1, requires_grad=True)]).defaults
+        assert {k: tdef[k] for k in ours} == {k: cls(_params(pt)).defaults[k] for k in ours}
+    runs = []
+    for kw in ({}, {"foreach": False}, {"foreach": True}):
+        ps = _params(pt)
+        opt = cls(ps, **({"lr": 0.01} if name != "Adadelta" else {}), **kw)
+        for _ in range(3):
+            opt.zero_grad()
+            _loss(pt, ps).backward()
+            opt.step()
+        runs.append([p.detach().numpy() for p in ps])
+    for a, b, c in zip(*runs):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(a, c, rtol=0, atol=0)
+    group = cls(_params(pt), foreach=False).param_groups[0]
+    from polyten.optim import _functional as F
+    alg = {"AdamW": "adamw"}.get(name, name.lower())
+    assert F.resolve(alg, group["params"], group) is F._GENERIC[alg]
+    if "fused" in ours:
+        with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True`"):
+            cls(_params(pt), foreach=True, fused=True)
+    if "capturable" in ours:
+        with pytest.raises(ValueError, match="capturable=True .*CUDA graph capture"):
+            cls(_params(pt), capturable=True)
+    with pytest.raises(ValueError, match="differentiable=True .*not supported"):
+        cls(_params(pt), differentiable=True)
+    with pytest.raises(TypeError, match="foreach must be None, True or False"):
+        cls(_params(pt), foreach="yes")
+
+
+def _torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch

@@ -40,11 +40,14 @@ def register_fused(algorithm: str, backend: str, fn: Optional[Callable]) -> None
         table[backend] = fn
 
 
-def resolve(algorithm: str, params: List[Tensor]) -> Callable:
+def resolve(algorithm: str, params: List[Tensor], group=None) -> Callable:
     """The implementation of ``algorithm`` for these parameters: a fused one when registered
     for their backend (:func:`register_fused`) or offered by it (``Backend.fused_optimizers``)
-    and all of them live there, else the generic one written in polyten ops."""
-    if not params:
+    and all of them live there, else the generic one written in polyten ops.  A parameter
+    group with ``foreach=False`` (and ``fused`` not True) gets the generic one, as PyTorch's
+    for-loop implementation."""
+    if not params or (group is not None and group.get("foreach") is False
+                      and not group.get("fused")):
         return _GENERIC[algorithm]
     dev = params[0]._device
     real = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..api.creation import full_like, zeros_like
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
@@ -32,9 +34,12 @@ class Adadelta(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0, *, maximize: bool = False):
+                 weight_decay: float = 0, foreach: Optional[bool] = None, *,
+                 capturable: bool = False, maximize: bool = False,
+                 differentiable: bool = False):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable))
 
     def _check_group(self, group, index):
         super()._check_group(group, index)
@@ -64,7 +69,7 @@ class Adadelta(Optimizer):
                     st["step"] += 1
                     sqs.append(st["square_avg"])
                     accs.append(st["acc_delta"])
-                F.resolve("adadelta", params)(
+                F.resolve("adadelta", params, group)(
                     params, grads, sqs, accs, lr=group["lr"], rho=group["rho"],
                     eps=group["eps"], weight_decay=group["weight_decay"],
                     maximize=group["maximize"])
@@ -90,9 +95,11 @@ class Rprop(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *,
-                 maximize: bool = False):
+                 capturable: bool = False, foreach: Optional[bool] = None,
+                 maximize: bool = False, differentiable: bool = False):
         super().__init__(params, dict(lr=lr, etas=etas, step_sizes=step_sizes,
-                                      maximize=maximize))
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable))
 
     def _check_group(self, group, index):
         super()._check_group(group, index)
@@ -128,7 +135,7 @@ class Rprop(Optimizer):
                     prevs.append(st["prev"])
                     sizes.append(st["step_size"])
                 (etaminus, etaplus), (lo, hi) = group["etas"], group["step_sizes"]
-                F.resolve("rprop", params)(
+                F.resolve("rprop", params, group)(
                     params, grads, prevs, sizes, etaminus=etaminus, etaplus=etaplus,
                     step_size_min=lo, step_size_max=hi, maximize=group["maximize"])
         return loss

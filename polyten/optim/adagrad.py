@@ -3,6 +3,8 @@ accumulator value."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..api.creation import full_like
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
@@ -33,11 +35,13 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10, *,
-                 maximize: bool = False):
+                 initial_accumulator_value: float = 0, eps: float = 1e-10,
+                 foreach: Optional[bool] = None, *, maximize: bool = False,
+                 differentiable: bool = False, fused: Optional[bool] = None):
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value,
-                        maximize=maximize)
+                        maximize=maximize, foreach=foreach, differentiable=differentiable,
+                        fused=fused)
         super().__init__(params, defaults)
         # the accumulators exist from the start (PyTorch's behaviour), so a state_dict taken
         # before the first step already holds them
@@ -73,7 +77,7 @@ class Adagrad(Optimizer):
                     st["step"] += 1
                     steps.append(st["step"])
                     sums.append(st["sum"])
-                F.resolve("adagrad", params)(
+                F.resolve("adagrad", params, group)(
                     params, grads, sums, steps, lr=group["lr"],
                     weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
                     eps=group["eps"], maximize=group["maximize"])

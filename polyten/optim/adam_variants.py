@@ -3,6 +3,8 @@ Nesterov momentum, and with a rectified adaptive step."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..api.creation import zeros_like
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
@@ -63,9 +65,12 @@ class Adamax(_AdamLike):
     _state_keys = ("exp_avg", "exp_inf")
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0, *, maximize: bool = False):
+                 weight_decay: float = 0, foreach: Optional[bool] = None, *,
+                 maximize: bool = False, differentiable: bool = False,
+                 capturable: bool = False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+                                      foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, capturable=capturable))
 
     def step(self, closure=None):
         """One Adamax step over all parameter groups (see the class docstring)."""
@@ -77,7 +82,7 @@ class Adamax(_AdamLike):
                     continue
                 lists, steps = self._gather(group, params)
                 beta1, beta2 = group["betas"]
-                F.resolve("adamax", params)(
+                F.resolve("adamax", params, group)(
                     params, grads, lists["exp_avg"], lists["exp_inf"], steps, beta1=beta1,
                     beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
                     eps=group["eps"], maximize=group["maximize"])
@@ -111,11 +116,14 @@ class NAdam(_AdamLike):
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, momentum_decay: float = 4e-3, *,
-                 decoupled_weight_decay: bool = False, maximize: bool = False):
+                 decoupled_weight_decay: bool = False, foreach: Optional[bool] = None,
+                 maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
-                                      maximize=maximize))
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable))
 
     def _check_group(self, group, index):
         super()._check_group(group, index)
@@ -139,7 +147,7 @@ class NAdam(_AdamLike):
                 lists, steps = self._gather(group, params)
                 mus = [float(self.state[p]["mu_product"]) for p in params]
                 beta1, beta2 = group["betas"]
-                F.resolve("nadam", params)(
+                F.resolve("nadam", params, group)(
                     params, grads, lists["exp_avg"], lists["exp_avg_sq"], mus, steps,
                     beta1=beta1, beta2=beta2, lr=group["lr"],
                     weight_decay=group["weight_decay"], eps=group["eps"],
@@ -172,10 +180,12 @@ class RAdam(_AdamLike):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, *, decoupled_weight_decay: bool = False,
-                 maximize: bool = False):
+                 foreach: Optional[bool] = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
-                                      maximize=maximize))
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable))
 
     def step(self, closure=None):
         """One RAdam step over all parameter groups (see the class docstring)."""
@@ -187,7 +197,7 @@ class RAdam(_AdamLike):
                     continue
                 lists, steps = self._gather(group, params)
                 beta1, beta2 = group["betas"]
-                F.resolve("radam", params)(
+                F.resolve("radam", params, group)(
                     params, grads, lists["exp_avg"], lists["exp_avg_sq"], steps, beta1=beta1,
                     beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
                     eps=group["eps"],

@@ -83,6 +83,12 @@ class Optimizer:
     Subclasses implement ``step(closure=None)`` and may override ``_check_group(group,
     index)`` to validate a group's hyper-parameters; each parameter's state lives in
     ``self.state[param]`` (a dict).
+
+    The optimizers take PyTorch's implementation options where torch's do: ``foreach`` and
+    ``fused`` (polyten runs the backend's fused step -- one multi-tensor launch per 64
+    parameters on CUDA -- whenever it offers one; ``foreach=False`` asks for the
+    per-parameter polyten ops), ``capturable`` and ``differentiable`` (only False: CUDA graph
+    capture and autograd through the step are not offered).
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -199,6 +205,34 @@ class Optimizer:
         """Validate a group's hyper-parameters (subclasses call the helpers below)."""
         if "lr" in group:
             self._check_number(group, index, "lr", "learning rate", minimum=0.0)
+        self._check_implementation(group, index)
+
+    def _check_implementation(self, group: Dict[str, Any], index: int) -> None:
+        """PyTorch's implementation options, kept in the groups (and state dicts) as torch
+        keeps them.  ``foreach`` / ``fused``: polyten runs the backend's fused step (one
+        multi-tensor launch per 64 parameters on CUDA) whenever it offers one, and
+        ``foreach=False`` (with ``fused`` not True) asks for the per-parameter polyten ops
+        instead.  ``capturable`` (CUDA graph capture) and ``differentiable`` (autograd
+        through the step) are not offered."""
+        name = type(self).__name__
+        foreach, fused = group.get("foreach"), group.get("fused")
+        for key in ("foreach", "fused"):
+            v = group.get(key)
+            if v is not None and not isinstance(v, bool):
+                raise TypeError(f"{name}: {key} must be None, True or False, got "
+                                f"{describe(v)}{self._where(index)}")
+        if foreach and fused:
+            raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together"
+                               f"{self._where(index)}; polyten picks the backend's fused "
+                               f"step itself, so leave both None")
+        if group.get("capturable"):
+            raise ValueError(f"{name}: capturable=True prepares the step for CUDA graph "
+                             f"capture, which polyten does not offer{self._where(index)}; "
+                             f"leave capturable=False (the step never waits for the GPU)")
+        if group.get("differentiable"):
+            raise ValueError(f"{name}: differentiable=True (autograd through the optimizer "
+                             f"step) is not supported: polyten's steps run under no_grad"
+                             f"{self._where(index)}; leave differentiable=False")
 
     def _where(self, index: int) -> str:
         return "" if index == 0 and not self.param_groups else f" (parameter group {index})"

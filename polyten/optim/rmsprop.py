@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..api.creation import zeros_like
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
@@ -36,10 +38,13 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
-                 maximize: bool = False):
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False,
+                 capturable: bool = False, foreach: Optional[bool] = None, *,
+                 maximize: bool = False, differentiable: bool = False):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                        momentum=momentum, centered=centered, maximize=maximize)
+                        momentum=momentum, centered=centered, maximize=maximize,
+                        capturable=capturable, foreach=foreach,
+                        differentiable=differentiable)
         super().__init__(params, defaults)
 
     def _check_group(self, group, index):
@@ -73,7 +78,7 @@ class RMSprop(Optimizer):
                     square_avgs.append(st["square_avg"])
                     grad_avgs.append(st.get("grad_avg"))
                     bufs.append(st.get("momentum_buffer"))
-                F.resolve("rmsprop", params)(
+                F.resolve("rmsprop", params, group)(
                     params, grads, square_avgs, grad_avgs, bufs, lr=group["lr"],
                     alpha=group["alpha"], eps=group["eps"],
                     weight_decay=group["weight_decay"], momentum=momentum, centered=centered,

@@ -3,6 +3,8 @@ decay and ``maximize`` (``torch.optim.SGD``)."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
 from .optimizer import Optimizer
@@ -36,9 +38,12 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: Optional[bool] = None, differentiable: bool = False,
+                 fused: Optional[bool] = None):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                        foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
 
     def _check_group(self, group, index):
@@ -63,7 +68,7 @@ class SGD(Optimizer):
                 momentum = group["momentum"]
                 bufs = ([state[p].get("momentum_buffer") for p in params] if momentum != 0
                         else [None] * len(params))
-                F.resolve("sgd", params)(
+                F.resolve("sgd", params, group)(
                     params, grads, bufs, lr=group["lr"], weight_decay=group["weight_decay"],
                     momentum=momentum, dampening=group["dampening"],
                     nesterov=group["nesterov"], maximize=group["maximize"])

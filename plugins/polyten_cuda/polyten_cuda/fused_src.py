@@ -50,8 +50,22 @@ ELEMENTWISE: Dict[str, Elementwise] = {}
 REDUCTION: Dict[str, Reduction] = {}
 
 
+def params(decl: str) -> Tuple[Tuple[str, str, bool], ...]:
+    """``"raw T x, int64 C"`` -> ``(("T", "x", True), ("int64", "C", False))``."""
+    out = []
+    for part in decl.split(","):
+        words = part.split()
+        raw = words[0] == "raw"
+        if raw:
+            words = words[1:]
+        if len(words) != 2:
+            raise ValueError(f"bad kernel parameter {part!r} in {decl!r}")
+        out.append((words[0], words[1], raw))
+    return tuple(out)
+
+
 def _ew(name, in_params, out_params, body):
-    uses_t = any(part.split()[-2] == "T" for part in f"{in_params},{out_params}".split(","))
+    uses_t = any(ty == "T" for ty, _, _ in params(in_params) + params(out_params))
     ELEMENTWISE[name] = Elementwise(f"polyten_{name}", in_params, out_params,
                                     (_A if uses_t else "") + body)
 
@@ -526,17 +540,3 @@ _ew("rprop_step", "T g, float64 etaminus, float64 etaplus, float64 lo, float64 h
     "A sg = gg > 0 ? (A)1 : (gg < 0 ? (A)-1 : gg);\n"
     "p = (T)((A)p - sg * z);\n"
     "prev = (T)gg;\n")
-
-
-def params(decl: str) -> Tuple[Tuple[str, str, bool], ...]:
-    """``"raw T x, int64 C"`` -> ``(("T", "x", True), ("int64", "C", False))``."""
-    out = []
-    for part in decl.split(","):
-        words = part.split()
-        raw = words[0] == "raw"
-        if raw:
-            words = words[1:]
-        if len(words) != 2:
-            raise ValueError(f"bad kernel parameter {part!r} in {decl!r}")
-        out.append((words[0], words[1], raw))
-    return tuple(out)

@@ -123,8 +123,17 @@ def source(spec: Elementwise, dtype: str, slots: int) -> Tuple[str, str]:
     return name, code
 
 
-def _device_id(a):
+def device_id(a):
     return getattr(getattr(a, "device", None), "id", None)
+
+
+def on_device(cp, dev, fn):
+    """``fn()`` with GPU ``dev`` current (multi-GPU: launch where the arrays live); ``None``
+    or the current device runs it as it is."""
+    if dev is None or dev == cp.cuda.runtime.getDevice():
+        return fn()
+    with cp.cuda.Device(dev):
+        return fn()
 
 
 class MultiTensorStep:
@@ -183,17 +192,11 @@ class MultiTensorStep:
         for pos, conv in self._convert:
             v = call[pos]
             if conv is None:  # a raw array shared by the launch: on the same device
-                if _device_id(v) != dev_id:
+                if device_id(v) != dev_id:
                     return None
                 v = id(v)
             shared.append(v)
         return dev_id, name, tuple(shared)
-
-    def _on_device(self, dev, fn):
-        if dev is None or dev == self._cp.cuda.runtime.getDevice():
-            return fn()
-        with self._cp.cuda.Device(dev):  # multi-GPU: launch where the tensors live
-            return fn()
 
     def __call__(self, calls: Sequence[tuple]) -> None:
         groups: Dict[tuple, List[tuple]] = {}
@@ -203,13 +206,13 @@ class MultiTensorStep:
             key = self._group_key(call)
             if key is None:
                 first = call[self._array_pos[0]]
-                self._on_device(_device_id(first), lambda c=call: self._fallback(*c))
+                on_device(self._cp, device_id(first), lambda c=call: self._fallback(*c))
             else:
                 groups.setdefault(key, []).append(call)
         for (dev, dtype, _), members in groups.items():
             for start in range(0, len(members), self._max):
                 chunk = members[start:start + self._max]
-                self._on_device(dev, lambda c=chunk, d=dtype: self._launch(d, c))
+                on_device(self._cp, dev, lambda c=chunk, d=dtype: self._launch(d, c))
 
     def _launch(self, dtype: str, chunk: List[tuple]) -> None:
         slots = next(b for b in self._buckets if b >= len(chunk))
@@ -290,11 +293,8 @@ class MultiTensorNorm:
         if dtype is None or any(a.dtype != dt or not a.flags.c_contiguous or a.device != dev
                                 for a in arrays):
             return None
-        dev_id = getattr(dev, "id", None)
-        if dev_id is None or dev_id == self._cp.cuda.runtime.getDevice():
-            return self._norm(arrays, mode, dtype)
-        with self._cp.cuda.Device(dev_id):
-            return self._norm(arrays, mode, dtype)
+        return on_device(self._cp, getattr(dev, "id", None),
+                         lambda: self._norm(arrays, mode, dtype))
 
     def _norm(self, arrays, mode, dtype):
         cp, i64 = self._cp, self._i64

@@ -156,12 +156,9 @@ def make(cp, ew):
 
     def batch_norm_running(running_mean, running_var, mean, var, momentum, var_factor):
         """Both running statistics of a batch_norm in one launch (on their device)."""
-        dev = getattr(getattr(running_mean, "device", None), "id", None)
-        if dev is None or dev == cp.cuda.runtime.getDevice():
-            running_k(mean, var, momentum, var_factor, running_mean, running_var)
-        else:
-            with cp.cuda.Device(dev):
-                running_k(mean, var, momentum, var_factor, running_mean, running_var)
+        multi_tensor.on_device(
+            cp, multi_tensor.device_id(running_mean),
+            lambda: running_k(mean, var, momentum, var_factor, running_mean, running_var))
 
     return {"amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads,
             "batch_norm_running": batch_norm_running, "clamp_grads": clamp_grads,

@@ -36,7 +36,8 @@ class _Counting:
         return self.k(*args, **kw)
 
 
-def _setup():
+def _counting_cupy():
+    """``(fake cupy, names of the RawKernels it launched, in order)``."""
     cp = fake_cupy()
     raw = []
 
@@ -46,6 +47,22 @@ def _setup():
             return super().__call__(*a, **kw)
 
     cp.RawKernel = CountingRaw
+    return cp, raw
+
+
+def _nvcc_compiles(tmp_path, sources):
+    """``sources`` (``(kernel name, CUDA C)`` pairs) compiled as one translation unit for
+    sm_80: each in its own namespace, with C++ linkage (compile only, no GPU needed)."""
+    cu = tmp_path / "kernels.cu"
+    cu.write_text("".join(f"namespace {name} {{\n{code}\n}}\n".replace('extern "C" ', "")
+                          for name, code in sources))
+    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
+                          str(tmp_path / "kernels.o"), str(cu)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def _setup():
+    cp, raw = _counting_cupy()
     ew = {k: _Counting(cp.ElementwiseKernel(s.in_params, s.out_params, s.operation, s.name,
                                             preamble=fused_src.PREAMBLE))
           for k, s in fused_src.ELEMENTWISE.items()}
@@ -177,14 +194,8 @@ def test_generated_sources_compile_with_nvcc(tmp_path):
         top = multi_tensor.max_slots(spec)
         for dtype in ("float16", "float32", "float64"):
             for slots in sorted({1, 8, top}):  # the code differs only in the count
-                kname, code = multi_tensor.source(spec, dtype, slots)
-                parts.append(f"namespace {kname} {{\n{code}\n}}\n".replace(
-                    'extern "C" ', ""))  # one translation unit: C++ linkage per namespace
-    cu = tmp_path / "mt.cu"
-    cu.write_text("".join(parts))
-    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
-                          str(tmp_path / "mt.o"), str(cu)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-3000:]
+                parts.append(multi_tensor.source(spec, dtype, slots))
+    _nvcc_compiles(tmp_path, parts)
 
 
 def test_parameter_space_fits_every_launch():
@@ -332,13 +343,8 @@ def test_conv_sources_compile_with_nvcc(tmp_path):
     parts = []
     for which in ("col2im", "im2col"):
         for dtype in ("float32", "float64"):
-            name, code = cuda_conv.source(dtype, which)
-            parts.append(f"namespace {name} {{\n{code}\n}}\n".replace('extern "C" ', ""))
-    cu = tmp_path / "col2im.cu"
-    cu.write_text("".join(parts))
-    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
-                          str(tmp_path / "col2im.o"), str(cu)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-3000:]
+            parts.append(cuda_conv.source(dtype, which))
+    _nvcc_compiles(tmp_path, parts)
 
 
 # --- the norm of many tensors together (clip_grad_norm_) -------------------------------------
@@ -348,14 +354,7 @@ def test_multi_tensor_norm_against_numpy(dtype, monkeypatch):
     at 2 per tensor so the grid-stride loop runs several rounds) against NumPy in float64;
     an inf or NaN anywhere propagates as in PyTorch; float16, views, other norms: None."""
     monkeypatch.setattr(multi_tensor, "_NORM_BLOCKS_X", 2)
-    cp = fake_cupy()
-    raw = []
-
-    class CountingRaw(RawKernel):
-        def __call__(self, *a, **kw):
-            raw.append(self.name)
-            return super().__call__(*a, **kw)
-    cp.RawKernel = CountingRaw
+    cp, raw = _counting_cupy()
     norm = multi_tensor.MultiTensorNorm(cp)
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(int(n)).astype(dtype) for n in rng.integers(0, 1500, 70)]
@@ -385,10 +384,5 @@ def test_norm_sources_compile_with_nvcc(tmp_path):
     for mode in ("l2", "inf"):
         for dtype in ("float32", "float64"):
             for slots in (1, 64):
-                name, code = multi_tensor.norm_source(mode, dtype, slots)
-                parts.append(f"namespace {name} {{\n{code}\n}}\n".replace('extern "C" ', ""))
-    cu = tmp_path / "norm.cu"
-    cu.write_text("".join(parts))
-    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
-                          str(tmp_path / "norm.o"), str(cu)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-3000:]
+                parts.append(multi_tensor.norm_source(mode, dtype, slots))
+    _nvcc_compiles(tmp_path, parts)

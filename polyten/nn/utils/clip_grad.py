@@ -35,9 +35,9 @@ def _number(op: str, name: str, v) -> float:
     return float(v)
 
 
-def _one_device_real(tensors):
-    """``(device, dtype)`` when every tensor is real floating, of one dtype, on one device
-    (what the backends' fused kernels take), else None."""
+def _fused(tensors, name: str):
+    """``(kernel, device, dtype)``: the backend's ``fused_optimizers[name]`` when every tensor
+    is real floating, of one dtype, on one device (what those kernels take), else None."""
     t0 = tensors[0]
     dev, dt = t0._device, t0._dtype
     if dt.kind != "f":
@@ -45,20 +45,26 @@ def _one_device_real(tensors):
     for t in tensors:
         if t._device is not dev or t._dtype is not dt:
             return None
-    return dev, dt
+    kernel = dev.backend.fused_optimizers.get(name)
+    return None if kernel is None else (kernel, dev, dt)
+
+
+def _in_place(kernel, grads, *args) -> None:
+    """Run a fused in-place kernel on the gradients' arrays and count the writes."""
+    from ...api._core import bump_version
+    kernel([g._data for g in grads], *args)
+    for g in grads:
+        bump_version(g)
 
 
 def _fused_total_norm(tensors, norm_type):
     """The backend's total norm (``Backend.fused_optimizers["total_norm"]``: one or two
     launches on a GPU instead of three per tensor), or None."""
     from ...api.tensor import wrap
-    same = _one_device_real(tensors)
-    if same is None:
+    fused = _fused(tensors, "total_norm")
+    if fused is None:
         return None
-    dev, dt = same
-    kernel = dev.backend.fused_optimizers.get("total_norm")
-    if kernel is None:
-        return None
+    kernel, dev, dt = fused
     out = kernel([t._data for t in tensors], norm_type)
     return None if out is None else wrap(out, dev, dt)
 
@@ -101,17 +107,12 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return
-    same = _one_device_real(grads)
-    if same is not None and isinstance(total_norm, Tensor) and \
-            total_norm._device is same[0] and total_norm._dtype is same[1] and \
-            total_norm.ndim == 0:
-        kernel = same[0].backend.fused_optimizers.get("clip_grads")
-        if kernel is not None:  # one launch per 64 gradients, the coefficient on the device
-            from ...api._core import bump_version
-            kernel([g._data for g in grads], max_norm, total_norm._data)
-            for g in grads:
-                bump_version(g)
-            return
+    fused = _fused(grads, "clip_grads")
+    if fused is not None and isinstance(total_norm, Tensor) and \
+            total_norm._device is fused[1] and total_norm._dtype is fused[2] and \
+            total_norm.ndim == 0:  # one launch per 64 gradients, the coefficient on the device
+        _in_place(fused[0], grads, max_norm, total_norm._data)
+        return
     with no_grad():
         coef = (max_norm / (total_norm + 1e-6)).clamp(None, 1.0)
         for g in grads:
@@ -157,13 +158,9 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return
-    same = _one_device_real(grads)
-    kernel = None if same is None else same[0].backend.fused_optimizers.get("clamp_grads")
-    if kernel is not None:  # one launch per 64 gradients on a GPU
-        from ...api._core import bump_version
-        kernel([g._data for g in grads], -clip_value, clip_value)
-        for g in grads:
-            bump_version(g)
+    fused = _fused(grads, "clamp_grads")
+    if fused is not None:  # one launch per 64 gradients on a GPU
+        _in_place(fused[0], grads, -clip_value, clip_value)
         return
     with no_grad():
         for g in grads:

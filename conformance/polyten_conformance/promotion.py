@@ -19,27 +19,31 @@ from typing import Dict, Iterable, Tuple
 __all__ = ["DTYPE_NAMES", "PROMOTION", "promote", "result_dtype", "scalar_result",
            "DEFAULT_FLOAT", "DEFAULT_COMPLEX", "kind", "wide"]
 
-DTYPE_NAMES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
-               "float64", "complex64", "complex128")
+DTYPE_NAMES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+               "float32", "float64", "complex64", "complex128")
 DEFAULT_FLOAT = "float32"
 DEFAULT_COMPLEX = "complex64"
 
 _B, _U8, _I8, _I16, _I32, _I64 = "bool", "uint8", "int8", "int16", "int32", "int64"
-_F16, _F32, _F64, _C64, _C128 = "float16", "float32", "float64", "complex64", "complex128"
+_F16, _BF16, _F32, _F64 = "float16", "bfloat16", "float32", "float64"
+_C64, _C128 = "complex64", "complex128"
 
-# row: first operand; columns in DTYPE_NAMES order
+# row: first operand; columns in DTYPE_NAMES order.  float16 with bfloat16 is float32: neither
+# holds the other's range and precision.
 _ROWS = {
-    _B:    (_B,    _U8,  _I8,  _I16, _I32, _I64, _F16, _F32, _F64, _C64,  _C128),
-    _U8:   (_U8,   _U8,  _I16, _I16, _I32, _I64, _F16, _F32, _F64, _C64,  _C128),
-    _I8:   (_I8,   _I16, _I8,  _I16, _I32, _I64, _F16, _F32, _F64, _C64,  _C128),
-    _I16:  (_I16,  _I16, _I16, _I16, _I32, _I64, _F16, _F32, _F64, _C64,  _C128),
-    _I32:  (_I32,  _I32, _I32, _I32, _I32, _I64, _F16, _F32, _F64, _C64,  _C128),
-    _I64:  (_I64,  _I64, _I64, _I64, _I64, _I64, _F16, _F32, _F64, _C64,  _C128),
-    _F16:  (_F16,  _F16, _F16, _F16, _F16, _F16, _F16, _F32, _F64, _C64,  _C128),
-    _F32:  (_F32,  _F32, _F32, _F32, _F32, _F32, _F32, _F32, _F64, _C64,  _C128),
-    _F64:  (_F64,  _F64, _F64, _F64, _F64, _F64, _F64, _F64, _F64, _C128, _C128),
-    _C64:  (_C64,  _C64, _C64, _C64, _C64, _C64, _C64, _C64, _C128, _C64, _C128),
-    _C128: (_C128, _C128, _C128, _C128, _C128, _C128, _C128, _C128, _C128, _C128, _C128),
+    _B:    (_B,    _U8,  _I8,  _I16, _I32, _I64, _F16, _BF16, _F32, _F64, _C64,  _C128),
+    _U8:   (_U8,   _U8,  _I16, _I16, _I32, _I64, _F16, _BF16, _F32, _F64, _C64,  _C128),
+    _I8:   (_I8,   _I16, _I8,  _I16, _I32, _I64, _F16, _BF16, _F32, _F64, _C64,  _C128),
+    _I16:  (_I16,  _I16, _I16, _I16, _I32, _I64, _F16, _BF16, _F32, _F64, _C64,  _C128),
+    _I32:  (_I32,  _I32, _I32, _I32, _I32, _I64, _F16, _BF16, _F32, _F64, _C64,  _C128),
+    _I64:  (_I64,  _I64, _I64, _I64, _I64, _I64, _F16, _BF16, _F32, _F64, _C64,  _C128),
+    _F16:  (_F16,  _F16, _F16, _F16, _F16, _F16, _F16, _F32,  _F32, _F64, _C64,  _C128),
+    _BF16: (_BF16, _BF16, _BF16, _BF16, _BF16, _BF16, _F32, _BF16, _F32, _F64, _C64, _C128),
+    _F32:  (_F32,  _F32, _F32, _F32, _F32, _F32, _F32, _F32,  _F32, _F64, _C64,  _C128),
+    _F64:  (_F64,  _F64, _F64, _F64, _F64, _F64, _F64, _F64,  _F64, _F64, _C128, _C128),
+    _C64:  (_C64,  _C64, _C64, _C64, _C64, _C64, _C64, _C64,  _C64, _C128, _C64, _C128),
+    _C128: (_C128, _C128, _C128, _C128, _C128, _C128, _C128, _C128, _C128, _C128, _C128,
+            _C128),
 }
 
 PROMOTION: Dict[Tuple[str, str], str] = {
@@ -50,10 +54,11 @@ _SCALAR = {
     bool: {d: d for d in DTYPE_NAMES},
     int: {**{d: d for d in DTYPE_NAMES}, _B: _I64},
     float: {_B: _F32, _U8: _F32, _I8: _F32, _I16: _F32, _I32: _F32, _I64: _F32,
-            _F16: _F16, _F32: _F32, _F64: _F64, _C64: _C64, _C128: _C128},
-    # there is no complex32 in polyten: a float16 tensor with a complex scalar is complex64
+            _F16: _F16, _BF16: _BF16, _F32: _F32, _F64: _F64, _C64: _C64, _C128: _C128},
+    # there is no complex32 in polyten: a float16 (bfloat16) tensor with a complex scalar is
+    # complex64
     complex: {_B: _C64, _U8: _C64, _I8: _C64, _I16: _C64, _I32: _C64, _I64: _C64,
-              _F16: _C64, _F32: _C64, _F64: _C128, _C64: _C64, _C128: _C128},
+              _F16: _C64, _BF16: _C64, _F32: _C64, _F64: _C128, _C64: _C64, _C128: _C128},
 }
 
 
@@ -61,6 +66,8 @@ def kind(name: str) -> str:
     """'b', 'u', 'i', 'f' or 'c'."""
     if name == "bool":
         return "b"
+    if name == "bfloat16":
+        return "f"
     return name[0] if name[0] in "uif" else "c"
 
 

@@ -12,6 +12,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 
 from . import harness as H
+from . import promotion as P
 from .harness import ConformanceFailure, Materialized, Sample
 from .opinfo import MissingAPI, OpInfo
 
@@ -279,7 +280,8 @@ def _short(out) -> str:
 
 def _isnan(a):
     a = np.asarray(a)
-    return np.isnan(a) if a.dtype.kind in "fc" else np.zeros(a.shape, dtype=bool)
+    # by name: NumPy gives ml_dtypes' bfloat16 kind "V"
+    return np.isnan(a) if P.kind(a.dtype.name) in "fc" else np.zeros(a.shape, dtype=bool)
 
 
 def pick_reject_sample(op: OpInfo, dtype: str, rng) -> Optional[Sample]:

@@ -41,7 +41,7 @@ LOWER = frozenset({
     # the recurrent modules (cuDNN's RNNs under PyTorch's autocast): input, states, weights
     "lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_cell",
 })
-# ops whose float16 inputs are cast to float32
+# ops whose float16 / bfloat16 inputs are cast to float32
 FP32 = frozenset({
     "exp", "expm1", "log", "log10", "log2", "log1p", "reciprocal", "rsqrt", "acos", "asin",
     "cosh", "sinh", "tan", "pow", "softplus", "sum", "prod", "cumsum", "cumprod",
@@ -59,7 +59,7 @@ FP32 = frozenset({
 ACTIVE = [0]
 _lock = threading.Lock()
 _local = threading.local()
-_F16 = _dt.float16
+_LOW = _dt.LOW_PRECISION
 _F32 = _dt.float32
 
 
@@ -150,12 +150,12 @@ def lower(*tensors):
 
 
 def fp32(*tensors):
-    """``tensors`` with every float16 tensor cast to float32 (an FP32 op's entry); see
+    """``tensors`` with every float16 / bfloat16 tensor cast to float32 (an FP32 op's entry); see
     :func:`lower`."""
     region = _region_of(tensors)
     if region is not None:
         tensors = tuple(_cast(t, _F32, region)
-                        if isinstance(t, Tensor) and t._dtype is _F16 else t for t in tensors)
+                        if isinstance(t, Tensor) and t._dtype in _LOW else t for t in tensors)
     return tensors[0] if len(tensors) == 1 else tensors
 
 

@@ -476,7 +476,8 @@ def _fill_value(op: str, value, dt=None):
     return value
 
 
-_FLOAT_MAX = {n: _dt.finfo(n).max for n in ("float16", "float32", "float64")}
+_FLOAT_MAX = {n: _dt.finfo(n).max for n in (
+    "float16", "bfloat16", "float32", "float64")}
 _INT_RANGE = {n: (_dt.iinfo(n).min, _dt.iinfo(n).max)
               for n in ("uint8", "int8", "int16", "int32", "int64")}
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import builtins
 from typing import Dict, Optional, Tuple
 
-__all__ = ["dtype", "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
+__all__ = ["dtype", "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+           "float32",
            "float64", "complex64", "complex128", "half", "float", "double", "short", "int",
            "long", "cfloat", "cdouble", "finfo", "iinfo", "result_type", "promote_types",
            "can_cast", "set_default_dtype", "get_default_dtype", "isdtype", "is_floating_point",
@@ -56,7 +57,7 @@ class dtype:
         return _COMPLEX_TO_REAL.get(self, self)
 
     def to_complex(self) -> "dtype":
-        """float32 -> complex64 (float16 too), float64 -> complex128."""
+        """float32 -> complex64 (float16 and bfloat16 too), float64 -> complex128."""
         return _REAL_TO_COMPLEX.get(self, self)
 
 
@@ -67,6 +68,9 @@ int16 = dtype("int16", "i", 2)
 int32 = dtype("int32", "i", 4)
 int64 = dtype("int64", "i", 8)
 float16 = dtype("float16", "f", 2)
+# bfloat16: float32's 8-bit exponent with an 8-bit significand.  A backend stores it only where
+# its array library has it (NumPy and CuPy through ml_dtypes); ``Backend.dtypes`` says.
+bfloat16 = dtype("bfloat16", "f", 2)
 float32 = dtype("float32", "f", 4)
 float64 = dtype("float64", "f", 8)
 complex64 = dtype("complex64", "c", 8)
@@ -76,9 +80,14 @@ short, int, long = int16, int32, int64
 cfloat, cdouble = complex64, complex128
 
 DTYPES: Dict[str, dtype] = {d.name: d for d in (bool, uint8, int8, int16, int32, int64, float16,
-                                                 float32, float64, complex64, complex128)}
+                                                 bfloat16, float32, float64, complex64,
+                                                 complex128)}
+# the floating dtypes computed in float32 and rounded once (accumulations, transcendental
+# functions, norms), as PyTorch does, and cast to float32 by autocast's float32 ops
+LOW_PRECISION = frozenset((float16, bfloat16))
 _COMPLEX_TO_REAL = {complex64: float32, complex128: float64}
-_REAL_TO_COMPLEX = {float16: complex64, float32: complex64, float64: complex128}
+_REAL_TO_COMPLEX = {float16: complex64, bfloat16: complex64, float32: complex64,
+                    float64: complex128}
 
 
 def _by_name(name: str) -> dtype:
@@ -104,6 +113,8 @@ def _promote_pair(a: dtype, b: dtype) -> dtype:
         if s.itemsize > u.itemsize:
             return s
         return {1: int16, 2: int32, 4: int64, 8: int64}[u.itemsize]
+    if a.itemsize == b.itemsize:  # float16 with bfloat16: neither holds the other (PyTorch)
+        return float32
     return a if a.itemsize >= b.itemsize else b
 
 
@@ -123,7 +134,8 @@ _default_float = [float32]
 def set_default_dtype(d) -> None:
     """Set the dtype of new floating tensors made from Python floats (float32 at start).
 
-    Only ``float16``, ``float32`` and ``float64`` are allowed, as in PyTorch.
+    Only floating dtypes (``float16``, ``bfloat16``, ``float32``, ``float64``) are allowed, as
+    in PyTorch.
     """
     d = to_dtype(d)
     if not d.is_floating_point:
@@ -271,6 +283,7 @@ class finfo:
 
     _TABLE = {
         "float16": (16, 2.0 ** -10, 65504.0, 2.0 ** -14, 2.0 ** -24, 3),
+        "bfloat16": (16, 2.0 ** -7, 3.3895313892515355e38, 2.0 ** -126, 2.0 ** -133, 2),
         "float32": (32, 2.0 ** -23, 3.4028234663852886e38, 2.0 ** -126, 2.0 ** -149, 6),
         "float64": (64, 2.0 ** -52, 1.7976931348623157e308, 2.0 ** -1022, 5e-324, 15),
     }

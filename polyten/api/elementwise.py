@@ -37,7 +37,7 @@ from ._core import (bump_version, check_inplace, Tensor, as_operand, cast, check
 
 _PROMOTE = _dt._PROMOTE
 _DEFAULT = _dt._default_float
-_F16 = _dt.float16
+_LOW = _dt.LOW_PRECISION
 _AMP = _amp.ACTIVE  # > 0 while an autocast region is open somewhere
 _scalar_dtype = _dt.scalar_dtype_for
 _int64, _float64 = _dt.int64, _dt.float64
@@ -125,7 +125,7 @@ def _unary(name: str, doc: str = ""):
                 data = cast(input, dt)
             elif check and dt not in accepted:
                 raise unsupported(name, opdef, dt)
-            elif amp and dt is _F16 and _AMP[0]:
+            elif amp and dt in _LOW and _AMP[0]:
                 up = _amp.fp32(input)
                 if up is not input:
                     return fn(up)
@@ -175,8 +175,8 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
     to_float = rule == "promote_float"
     is_pow = name == "pow"
     amp = name in _amp.FP32  # pow: float32 under autocast (a float16 power overflows early)
-    # float16 leaves the scalar hot path of an autocast op, for scalar_op's check
-    hot = frozenset(d for d in accepted if d.kind in "fc" and not (amp and d is _F16))
+    # float16 / bfloat16 leave the scalar hot path of an autocast op, for scalar_op's check
+    hot = frozenset(d for d in accepted if d.kind in "fc" and not (amp and d in _LOW))
     diff = opdef.differentiable and fixed is None
     grad_rule = _rule(name)
 

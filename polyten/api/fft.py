@@ -43,7 +43,7 @@ __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rf
 _NORMS = ("backward", "ortho", "forward")
 # the normalisation of the adjoint transform (and of hfft / ihfft, numpy's _swap_direction)
 SWAP = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
-_f16, _f32 = _dt.float16, _dt.float32
+_LOW, _f32 = _dt.LOW_PRECISION, _dt.float32
 _SEQ = (builtins.list, builtins.tuple)
 
 _c2c_k = kernels("fft_c2c")
@@ -109,7 +109,7 @@ def _real_compute(x: Tensor):
     dt = x._dtype
     if dt.kind != "f":
         dt = _dt.get_default_dtype()
-    return _f32 if dt is _f16 else dt
+    return _f32 if dt in _LOW else dt
 
 
 def _as_real(op: str, x: Tensor, fix: str) -> Tensor:

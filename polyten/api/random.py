@@ -574,7 +574,8 @@ def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
     return _write(self, out)
 
 
-_RANDOM_TOP = {"float16": 2 ** 11 + 1, "float32": 2 ** 24 + 1, "float64": 2 ** 53 + 1}
+_RANDOM_TOP = {"float16": 2 ** 11 + 1, "bfloat16": 2 ** 8 + 1, "float32": 2 ** 24 + 1,
+               "float64": 2 ** 53 + 1}
 
 
 def random_(self, from_=None, to=None, *, generator=None) -> Tensor:

@@ -38,13 +38,14 @@ __all__ = ["sum", "prod", "mean", "max", "min", "amax", "amin", "argmax", "argmi
 
 _bool = _dt.bool
 _int64 = _dt.int64
-_F16 = _dt.float16
+_LOW = _dt.LOW_PRECISION
 _AMP = _amp.ACTIVE  # > 0 while an autocast region is open somewhere
 
 
 def _amp32(x):
-    """``x`` in float32 when it is float16 inside an autocast region (the FP32 reductions)."""
-    if _AMP[0] and isinstance(x, Tensor) and x._dtype is _F16:
+    """``x`` in float32 when it is float16 / bfloat16 inside an autocast region (the FP32
+    reductions)."""
+    if _AMP[0] and isinstance(x, Tensor) and x._dtype in _LOW:
         return _amp.fp32(x)
     return x
 _DEFAULT = _dt._default_float
@@ -175,7 +176,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None)
         dt = input._dtype
         if dt.kind in "bui":
             dt = _int64
-        elif dt is _F16 and _AMP[0]:
+        elif dt in _LOW and _AMP[0]:
             up = _amp.fp32(input)
             if up is not input:
                 return sum(up)

@@ -15,6 +15,7 @@ import math
 
 import polyten as pt
 
+from ..api.dtypes import LOW_PRECISION as _LOW
 from .engine import sum_to
 from .rules import define
 
@@ -823,7 +824,7 @@ _GELU_KAPPA = 0.044715
 
 def _x32(n):
     x = _x(n)
-    return x.to(pt.float32) if x.dtype == pt.float16 else x
+    return x.to(pt.float32) if x.dtype in _LOW else x
 
 
 def _gelu_grad(n, g):
@@ -946,9 +947,10 @@ define("binary_cross_entropy", _bce_input, _bce_target)
 # natives), so these formulas are differentiable in x and double backward is right; the cpu
 # backend's fused backward kernels use the saved statistics instead.
 def _normalized(n, dims):
-    """``(xhat, rstd)`` of the node's input over ``dims`` (float32 for float16 inputs)."""
+    """``(xhat, rstd)`` of the node's input over ``dims`` (float32 for float16 / bfloat16
+    inputs)."""
     x = n.inputs[0]
-    if x.dtype == pt.float16:
+    if x.dtype in _LOW:
         x = x.float()
     xc = x - x.mean(dim=dims, keepdim=True)
     rstd = pt.rsqrt((xc * xc).mean(dim=dims, keepdim=True) + n.params["eps"])

@@ -97,7 +97,7 @@ class Kernels:
     def wide(self, x):
         """(x computed in float64 when narrower and available, the dtype to return)."""
         d = self.dtype(x)
-        if d in ("float16", "float32") and "float64" in self._backend.dtypes:
+        if d in ("float16", "bfloat16", "float32") and "float64" in self._backend.dtypes:
             return self.astype(x, "float64"), d
         if d == "complex64" and "complex128" in self._backend.dtypes:
             return self.astype(x, "complex128"), d
@@ -120,7 +120,7 @@ def _is_complex(d: str) -> bool:
 
 
 def _is_float(d: str) -> bool:
-    return d.startswith("float")
+    return d.startswith("float") or d == "bfloat16"
 
 
 def _count(shape, dims) -> int:
@@ -578,7 +578,7 @@ for _name, _logical in (("bitwise_and", "logical_and"), ("bitwise_or", "logical_
 
 # --- reductions -------------------------------------------------------------------------------
 def _acc(d):
-    return "float32" if d == "float16" else d
+    return "float32" if d in ("float16", "bfloat16") else d
 
 
 @_default("mean", "sum", "div")

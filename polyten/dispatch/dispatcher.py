@@ -473,5 +473,5 @@ def manifest(backend) -> Dict[str, Capability]:
     return out
 
 
-_DTYPE_ORDER = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
-                "float64", "complex64", "complex128"]
+_DTYPE_ORDER = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+                "float32", "float64", "complex64", "complex128"]

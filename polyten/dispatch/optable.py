@@ -22,7 +22,7 @@ from typing import Dict, Iterable, List
 __all__ = ["OpDef", "OPS", "DTYPE_CATEGORIES", "RESULT_RULES", "TIERS", "CORE_PRIMITIVES", "op",
            "validate_kernels", "primitives", "composites"]
 
-_FLOAT = ("float16", "float32", "float64")
+_FLOAT = ("float16", "bfloat16", "float32", "float64")
 _COMPLEX = ("complex64", "complex128")
 _SINT = ("int8", "int16", "int32", "int64")
 _INT = ("uint8",) + _SINT

@@ -9,6 +9,7 @@ from polyten.dispatch.optable import OPS
 from polyten_conformance import opdb
 from polyten_conformance.gradients import GRAD_DTYPE, has_float_inputs
 from polyten_conformance.plugin import MARKER, backend_name, load_backend, wanted
+from polyten_conformance.promotion import DTYPE_NAMES, kind
 from polyten_conformance.runner import Conformance
 
 
@@ -96,7 +97,7 @@ def pytest_generate_tests(metafunc):
     if "dtype_name" in names:
         metafunc.parametrize("dtype_name", ordered)
     if "float_dtype" in names:
-        metafunc.parametrize("float_dtype", [d for d in ordered if d.startswith("float")])
+        metafunc.parametrize("float_dtype", [d for d in ordered if kind(d) == "f"])
     if "dtype_pair" in names:
         metafunc.parametrize("dtype_pair", [(a, b) for a in ordered for b in ordered],
                              ids=[f"{a}-{b}" for a in ordered for b in ordered])
@@ -106,8 +107,7 @@ def pytest_generate_tests(metafunc):
                              ids=[f"{d}-{type(s).__name__}" for d, s in cases])
 
 
-_DTYPE_ORDER = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
-                "float64", "complex64", "complex128"]
+_DTYPE_ORDER = list(DTYPE_NAMES)
 
 
 @pytest.fixture(autouse=True)

@@ -7,12 +7,16 @@ import numpy as np
 from polyten.dispatch import Backend
 
 from .kernels import all_backward_kernels, all_kernels
+from .kernels._util import bfloat16_dtype
 from .kernels.optim import optimizer_kernels
 
 DTYPE_NAMES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
                "float64", "complex64", "complex128")
 _NATIVE = {n: np.dtype(n) for n in DTYPE_NAMES}
-_NAMES = {np.dtype(n): n for n in DTYPE_NAMES}
+if bfloat16_dtype(np) is not None:  # NumPy has no bfloat16; ml_dtypes (a dependency) adds it
+    DTYPE_NAMES += ("bfloat16",)
+    _NATIVE["bfloat16"] = bfloat16_dtype(np)
+_NAMES = {v: k for k, v in _NATIVE.items()}
 
 
 class _RNG:

@@ -19,7 +19,7 @@ from ...api import autocast as _amp
 from ...api import elementwise as _ew
 from ...api import reduction as _red
 from ...api._core import Tensor, describe, normalize_dim, wrap
-from ...api.dtypes import float16 as _float16
+from ...api.dtypes import LOW_PRECISION as _LOW
 from ...api.dtypes import float32 as _float32
 from ...api.dtypes import to_dtype
 from ...autograd.grad_mode import grad_enabled as _grad_on
@@ -98,7 +98,7 @@ def _pointwise_op(cache, grad_rule, input, params: dict) -> Tensor:
     dt = input._dtype
     k = cache[dev.backend]
     if k is None:
-        if dt is _float16:  # computed in float32 and rounded once, as the fused kernels do
+        if dt in _LOW:  # computed in float32 and rounded once, as the fused kernels do
             out = _DEFAULTS[grad_rule.name](wrap(data, dev, dt).to(_float32),
                                             *params.values()).to(dt)
         else:
@@ -460,7 +460,7 @@ def _softmax_op(name, cache, default, grad_rule, input, dim, dtype):
                         f"{name}(x, dim=-1)")
     if dtype is not None:
         input = input.to(to_dtype(dtype))
-    elif _amp.ACTIVE[0] and input._dtype is _float16:
+    elif _amp.ACTIVE[0] and input._dtype in _LOW:
         input = _amp.fp32(input)  # softmax and log_softmax run in float32 under autocast
     dt = input._dtype
     if dt.kind != "f":

@@ -3,9 +3,9 @@
 ``layer_norm`` and the training-mode normalisation of ``batch_norm`` are composite ops of the
 op table (the cpu backend fuses them, forward and backward): one node with the op's own
 derivative rule is recorded whichever runs.  Their kernels also return the statistics (mean
-and biased variance, in float32 for float16 inputs), which the fused backward reuses and from
-which ``batch_norm`` updates the running statistics in place (with the *unbiased* variance, as
-PyTorch).  ``group_norm`` and ``instance_norm`` are ``layer_norm`` over a reshaped input plus a
+and biased variance, in float32 for float16 and bfloat16 inputs), which the fused backward
+reuses and from which ``batch_norm`` updates the running statistics in place (with the
+*unbiased* variance, as PyTorch).  ``group_norm`` and ``instance_norm`` are ``layer_norm`` over a reshaped input plus a
 per-channel affine map; eval-mode batch norm is that affine map with the running statistics.
 ``rms_norm``, ``normalize`` and ``local_response_norm`` are plain compositions of polyten ops.
 """
@@ -90,23 +90,24 @@ def _common_dtype(x, *ts):
 
 
 def _mixed_half(input, *params) -> bool:
-    """PyTorch's mixed-precision norms: a float16 input with float32 parameters or running
-    statistics (what autocast leaves a BatchNorm with) is normalised in float32 and the
-    result is float16, where promotion would give float32."""
-    if input._dtype is not _dt.float16:
+    """PyTorch's mixed-precision norms: a float16 (bfloat16) input with float32 parameters or
+    running statistics (what autocast leaves a BatchNorm with) is normalised in float32 and the
+    result is float16 (bfloat16), where promotion would give float32."""
+    dt = input._dtype
+    if dt not in _dt.LOW_PRECISION:
         return False
     mixed = False
     for p in params:
         if p is not None:
             if p._dtype is _dt.float32:
                 mixed = True
-            elif p._dtype is not _dt.float16:
+            elif p._dtype is not dt:
                 return False
     return mixed
 
 
 def _stat_dtype(dt):
-    return _dt.float32 if dt is _dt.float16 else dt
+    return _dt.float32 if dt in _dt.LOW_PRECISION else dt
 
 
 def _size_list(shape) -> str:
@@ -119,7 +120,7 @@ def _layer_norm_default(x, weight, bias, ndim, eps):
     shape = tuple(x.shape)
     dims = tuple(range(len(shape) - ndim, len(shape)))
     n = max(math.prod(shape[len(shape) - ndim:]), 1)
-    xa = x.to(_dt.float32) if x._dtype is _dt.float16 else x
+    xa = x.to(_dt.float32) if x._dtype in _dt.LOW_PRECISION else x
     mean = _red.sum(xa, dims, True) / n
     xc = xa - mean
     var = _red.sum(xc * xc, dims, True) / n
@@ -138,7 +139,7 @@ def _batch_norm_default(x, weight, bias, eps):
     dims = (0,) + tuple(range(2, len(shape)))
     n = max(math.prod(shape) // max(C, 1), 1)
     cshape = (C,) + (1,) * (len(shape) - 2)
-    xa = x.to(_dt.float32) if x._dtype is _dt.float16 else x
+    xa = x.to(_dt.float32) if x._dtype in _dt.LOW_PRECISION else x
     mean = _red.sum(xa, dims, True) / n
     xc = xa - mean
     var = _red.sum(xc * xc, dims, True) / n
@@ -270,7 +271,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
         op, input, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     if _mixed_half(input, weight, bias, running_mean, running_var):
         return batch_norm(input.to(_dt.float32), running_mean, running_var, weight, bias,
-                          training, momentum, eps).to(_dt.float16)
+                          training, momentum, eps).to(input._dtype)
     if momentum is None or isinstance(momentum, bool) or not isinstance(momentum,
                                                                         numbers.Real):
         raise TypeError(f"{op}: momentum must be a number, got {describe(momentum)}; "
@@ -338,7 +339,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         op, input, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     if _mixed_half(input, weight, bias, running_mean, running_var):
         return instance_norm(input.to(_dt.float32), running_mean, running_var, weight, bias,
-                             use_input_stats, momentum, eps).to(_dt.float16)
+                             use_input_stats, momentum, eps).to(input._dtype)
     eps = _eps(op, eps, use_input_stats)
     if not use_input_stats:
         if running_mean is None or running_var is None:
@@ -409,7 +410,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     weight = _optional(op, "weight", weight, ns, input, what)
     bias = _optional(op, "bias", bias, ns, input, what)
     if _mixed_half(input, weight, bias):
-        return layer_norm(input.to(_dt.float32), ns, weight, bias, eps).to(_dt.float16)
+        return layer_norm(input.to(_dt.float32), ns, weight, bias, eps).to(input._dtype)
     eps = _eps(op, eps, False)
     x, w, b = _common_dtype(input, weight, bias)
     return _layer_norm_stats(x, w, b, len(ns), eps)[0]
@@ -441,7 +442,8 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
                        "use more samples, more channels per group or spatial dims")
     weight, bias = _per_channel(op, input, weight=weight, bias=bias)
     if _mixed_half(input, weight, bias):
-        return group_norm(input.to(_dt.float32), num_groups, weight, bias, eps).to(_dt.float16)
+        return group_norm(input.to(_dt.float32), num_groups, weight, bias, eps).to(
+            input._dtype)
     eps = _eps(op, eps, False)
     x, w, b = _common_dtype(input, weight, bias)
     out = _layer_norm_stats(x.reshape(N, num_groups, C // num_groups * math.prod(shape[2:])),
@@ -457,8 +459,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None) -> Tensor:
     """Root-mean-square normalisation over the last ``len(normalized_shape)`` dims:
     ``x / sqrt(mean(x ** 2) + eps) * weight`` (``torch.nn.functional.rms_norm``).
 
-    ``eps=None`` uses the machine epsilon of the computation dtype (float32 for float16
-    inputs, which are computed in float32 and rounded once, as PyTorch).
+    ``eps=None`` uses the machine epsilon of the computation dtype (float32 for float16 and
+    bfloat16 inputs, which are computed in float32 and rounded once, as PyTorch).
     """
     op = "rms_norm"
     _input(op, input)
@@ -466,7 +468,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None) -> Tensor:
     shape, k = tuple(input._data.shape), len(ns)
     weight = _optional(op, "weight", weight, ns, input, "normalized_shape")
     dt = input._dtype
-    xa = input.to(_dt.float32) if dt is _dt.float16 else input
+    xa = input.to(_dt.float32) if dt in _dt.LOW_PRECISION else input
     if eps is None:
         eps = _dt.finfo(xa._dtype).eps
     eps = _eps(op, eps, False)

@@ -3,6 +3,39 @@
 import warnings
 
 
+def bfloat16_dtype(xp):
+    """``xp``'s bfloat16 dtype (ml_dtypes' NumPy extension type, which CuPy also accepts), or
+    None where ml_dtypes is not installed (the backend then does not store bfloat16)."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return xp.dtype(ml_dtypes.bfloat16)
+
+
+def float_max(xp, dtype) -> float:
+    """The largest finite value of the floating ``dtype`` (``xp.finfo`` does not know
+    ml_dtypes' bfloat16; ``ml_dtypes.finfo`` does)."""
+    try:
+        return float(xp.finfo(dtype).max)
+    except ValueError:
+        import ml_dtypes
+        return float(ml_dtypes.finfo(dtype).max)
+
+
+def is_floating(xp, dtype) -> bool:
+    """Whether ``dtype`` is a real floating dtype (ml_dtypes' bfloat16 has NumPy kind 'V')."""
+    return dtype.kind == "f" or dtype == bfloat16_dtype(xp)
+
+
+def low_precision(xp) -> frozenset:
+    """The ``xp`` dtypes that kernels compute in float32 and round once into (PyTorch's rule
+    for float16 and bfloat16: NumPy has no float16 BLAS and ml_dtypes' bfloat16 reductions
+    would accumulate in bfloat16)."""
+    bf = bfloat16_dtype(xp)
+    return frozenset((xp.dtype("float16"),) + ((bf,) if bf is not None else ()))
+
+
 def array_result(xp, fn, nargs=None):
     """Wrap a NumPy function so 0-d results are arrays, not NumPy scalars (the kernel contract).
 

@@ -6,9 +6,9 @@ polyten-op default's chain of ops (one allocation, one dispatch and one recorded
 step).  The formulas are PyTorch's (``x / (1 + exp(-x))`` for silu, ``gelu_backward``,
 ``elu_backward``, ``softplus_backward``), with its choices at the kinks (the gradient at 0 is
 the ``x <= 0`` branch's); NaN gives NaN, except leaky_relu's gradient (``g * slope``, as
-PyTorch's).  float16 is
-computed in float32 and rounded once at the end, as PyTorch computes half precision.  The core
-has checked the dtypes (float16/32/64 only); 0-d inputs are computed as shape (1,) because
+PyTorch's).  float16 and
+bfloat16 are computed in float32 and rounded once at the end, as PyTorch computes half
+precision.  The core has checked the dtypes (floating only); 0-d inputs are computed as shape (1,) because
 NumPy's ufuncs return scalars for them, which the in-place steps cannot write.
 
 The CUDA backend instantiates these with ``xp=cupy`` and replaces them with its own
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+from ._util import low_precision
 from .elementwise import _erf
 
 SQRT1_2 = math.sqrt(0.5)
@@ -41,17 +42,19 @@ def _add_x_pdf(xp, t, x):
 
 
 def _half_in_float(xp, fn):
-    """``fn`` computing float16 arrays in float32 (rounded once) and 0-d arrays as (1,)."""
-    f16, f32 = xp.dtype("float16"), xp.dtype("float32")
+    """``fn`` computing float16 and bfloat16 arrays in float32 (rounded once) and 0-d arrays as
+    (1,)."""
+    low, f32 = low_precision(xp), xp.dtype("float32")
 
     def k(*args):
         x = args[0]
         if x.ndim == 0:
             return k(*((a.reshape(1) if hasattr(a, "ndim") else a) for a in args)).reshape(())
-        if x.dtype == f16:
-            r = fn(*((a.astype(f32) if getattr(a, "dtype", None) == f16 else a)
+        dt = x.dtype
+        if dt in low:
+            r = fn(*((a.astype(f32) if getattr(a, "dtype", None) == dt else a)
                      for a in args))
-            return r.astype(f16)
+            return r.astype(dt)
         return fn(*args)
     k.__name__ = fn.__name__
     return k
@@ -241,13 +244,13 @@ def backward_kernels(xp, **ctx) -> dict:
     The exact gelu's is marked ``wants_output``: the core then passes the forward's output
     (``params["output"]``: the native, its version counter and the version it had), and while
     that output is unmodified Phi(x) is read off it as ``y / x`` (0.5 at x = 0) instead of a
-    second erf -- SciPy's erf costs about 20 times NumPy's exp.  float16 recomputes (its output
-    is rounded to 11 bits)."""
+    second erf -- SciPy's erf costs about 20 times NumPy's exp.  float16 and bfloat16 recompute
+    (their outputs are rounded to 11 and 8 bits)."""
     out = {}
     for name, fn in _backward(xp).items():
         out[name] = _backward_kernel(_half_in_float(xp, fn), _PARAMS[name])
     recompute = out["gelu"]
-    f16 = xp.dtype("float16")
+    low = low_precision(xp)
     divide, copyto = xp.divide, xp.copyto
 
     def gelu(grads, inputs, outputs, params):
@@ -255,7 +258,7 @@ def backward_kernels(xp, **ctx) -> dict:
         if saved is not None and params["approximate"] != "tanh":
             y, version, at = saved
             g, x = grads[0], inputs[0]
-            if version[0] == at and x.dtype != f16 and x.ndim and y.shape == x.shape:
+            if version[0] == at and x.dtype not in low and x.ndim and y.shape == x.shape:
                 if g.dtype != x.dtype:
                     g = g.astype(x.dtype)
                 t = divide(y, x)  # Phi(x), from y = x * Phi(x)

@@ -15,14 +15,16 @@ long contiguous copies (NumPy's per-run overhead dominates small images such as 
 cost of computing ``Wp - W_out`` unused columns per row (used only when that waste is small).
 
 Everything is written against ``xp`` (NumPy or CuPy: both have ``lib.stride_tricks.as_strided``,
-``matmul`` over stacked matrices, ``copyto(where=)`` and ``bincount(weights=)``).  float16 is
-computed in float32 and rounded once.
+``matmul`` over stacked matrices, ``copyto(where=)`` and ``bincount(weights=)``).  float16 and
+bfloat16 are computed in float32 and rounded once.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+
+from ._util import is_floating, low_precision
 
 _FLAT_WASTE = 1.5  # flat layout only while it computes at most 1.5x the needed columns
 # NumPy: the temporaries of a kernel (padded images, column matrices, product grids) are the
@@ -99,10 +101,10 @@ def _ops(xp, native_col2im=None, native_im2col=None) -> dict:
     as_strided = xp.lib.stride_tricks.as_strided
     matmul = xp.matmul
     ascontiguous = xp.ascontiguousarray
-    f16, f32 = xp.dtype("float16"), xp.dtype("float32")
+    low, f32 = low_precision(xp), xp.dtype("float32")
 
     def compute(a):
-        return a.astype(f32) if a.dtype == f16 else a
+        return a.astype(f32) if a.dtype in low else a
 
     reuse = xp.__name__ == "numpy"  # CuPy has its own memory pool
 
@@ -348,7 +350,7 @@ def _ops(xp, native_col2im=None, native_im2col=None) -> dict:
 
     # ------------------------------------------------------------------------ max_pool ----
     def lowest(dtype):
-        if dtype.kind == "f":
+        if is_floating(xp, dtype):
             return float("-inf")
         return xp.iinfo(dtype).min
 
@@ -367,7 +369,7 @@ def _ops(xp, native_col2im=None, native_im2col=None) -> dict:
         win = as_strided(zp, (n, c) + O + tuple(kernel_size),
                          st[:2] + tuple(s * t for s, t in zip(stride, st[2:])) +
                          tuple(d * t for d, t in zip(dilation, st[2:])))
-        floating = x.dtype.kind == "f"
+        floating = is_floating(xp, x.dtype)
         K, n_out = 1, n * c
         for q in kernel_size:
             K *= q

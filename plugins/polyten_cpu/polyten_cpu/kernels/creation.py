@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 
-_INEXACT = frozenset(("float16", "float32", "float64", "complex64", "complex128"))
+_INEXACT = frozenset(("float16", "bfloat16", "float32", "float64", "complex64", "complex128"))
 
 
 def kernels(xp, **ctx) -> dict:
@@ -38,7 +38,7 @@ def kernels(xp, **ctx) -> dict:
         return xp.asarray(obj, dtype=dtype)
 
     def arange(start, stop, step, dtype, device_index):
-        if dtype in ("float16", "float32", "float64"):
+        if dtype in ("float16", "bfloat16", "float32", "float64"):
             n = max(0, math.ceil((stop - start) / step))
             out = xp.arange(n, dtype="float64")
             if step != 1:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 import math
 
-from ._util import (_SCALARS, array_result, binary_result, quiet_fp_warnings,
-                    scalar_array)
+from ._util import (_SCALARS, array_result, bfloat16_dtype, binary_result, float_max,
+                    low_precision, quiet_fp_warnings, scalar_array)
 
 _UNARY_UFUNCS = {
     "neg": "negative", "positive": "positive", "abs": "absolute", "sign": "sign",
@@ -91,6 +91,7 @@ def kernels(xp, **ctx) -> dict:
 
     power = xp.power
     where_ = xp.where
+    LOW, BF16 = low_precision(xp), bfloat16_dtype(xp)
 
     square = xp.square
 
@@ -151,7 +152,7 @@ def kernels(xp, **ctx) -> dict:
         # 1 / (1 + exp(-x)): exp(-x) overflowing to inf gives exactly 0, and the result is
         # accurate to rounding everywhere else (as PyTorch computes it); half precision is
         # computed in float32 because exp(-x) overflows float16 already at x = -11
-        if x.dtype.kind == "f" and x.dtype.itemsize == 2:
+        if x.dtype in LOW:
             return sigmoid(x.astype("float32")).astype(x.dtype)
         e = exp(negative(x))
         if e.__class__ is not nd:
@@ -181,7 +182,10 @@ def kernels(xp, **ctx) -> dict:
         return xp.asarray(xp.round(x, decimals))
 
     def where(cond, x, y):
-        return xp.asarray(xp.where(cond, x, y))
+        r = xp.asarray(xp.where(cond, x, y))
+        # a Python scalar beside a bfloat16 array: NumPy promotes the pair to float32
+        dt = getattr(x, "dtype", None) or getattr(y, "dtype", None)
+        return r if dt is None or r.dtype == dt else r.astype(dt)
 
     maximum, minimum = xp.maximum, xp.minimum
 
@@ -197,6 +201,12 @@ def kernels(xp, **ctx) -> dict:
         return xp.asarray(x)
 
     def nan_to_num(x, nan, posinf, neginf):
+        if x.dtype == BF16:  # NumPy's nan_to_num leaves dtypes it does not know unchanged
+            big = float_max(xp, x.dtype)
+            r = xp.nan_to_num(x.astype("float32"), copy=False, nan=nan,
+                              posinf=big if posinf is None else posinf,
+                              neginf=-big if neginf is None else neginf)
+            return xp.asarray(r).astype(x.dtype)
         return xp.asarray(xp.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf))
 
     def isclose(x, y, rtol, atol, equal_nan):

@@ -7,12 +7,15 @@ kernel (CuPy would wrap them silently).
 
 from __future__ import annotations
 
+from ._util import bfloat16_dtype
+
 
 def kernels(xp, **ctx) -> dict:
     nd = xp.ndarray
     asarray = xp.asarray
     take_along_axis = xp.take_along_axis
     int64 = xp.int64
+    BF16 = bfloat16_dtype(xp)
     # NaNs are distinct in unique (torch.unique, the Array API); NumPy merges them by default
     # and older CuPy has no equal_nan (and then never merges them)
     try:
@@ -94,6 +97,8 @@ def kernels(xp, **ctx) -> dict:
         # stable sort equal elements keep their original order (torch's stable=True) and NaN
         # comes first when descending, last when ascending (as torch.sort)
         kind = "stable" if stable else None
+        if x.dtype == BF16:  # ml_dtypes' bfloat16 sort does not put NaN last; float32 is exact
+            x = x.astype("float32")
         if not descending:
             return xp.argsort(x, axis=dim, kind=kind).astype(int64, copy=False)
         n = x.shape[dim]

@@ -1,7 +1,8 @@
 """Linear-algebra kernels: matmul, einsum, tensordot, diagonal, and the ``linalg`` tier.
 
-The core has validated shapes and cast the operands to one dtype.  LAPACK has no float16, so
-float16 inputs are computed in float32 and the result cast back; float32 stays float32.
+The core has validated shapes and cast the operands to one dtype.  LAPACK has no float16 or
+bfloat16, so those inputs are computed in float32 and the result cast back; float32 stays
+float32.
 Failures that depend on the values (a singular matrix, one that is not positive-definite) are
 reported through an ``info`` array -- nonzero for each bad matrix of the batch -- so that the
 core, not the array library, raises the error in the user's terms.
@@ -13,6 +14,8 @@ import contextlib
 import itertools
 
 import numpy as _np
+
+from ._util import low_precision
 
 
 def kernels(xp, **ctx) -> dict:
@@ -30,11 +33,11 @@ def kernels(xp, **ctx) -> dict:
     def arr(r):
         return r if r.__class__ is nd else asarray(r)
 
-    F16 = xp.dtype("float16")
+    LOW = low_precision(xp)
 
     def up(x):
         """(array to compute with, dtype to return)."""
-        if x.dtype is F16:
+        if x.dtype in LOW:
             return x.astype("float32"), x.dtype
         return x, None
 
@@ -43,9 +46,10 @@ def kernels(xp, **ctx) -> dict:
         return r if dt is None else r.astype(dt)
 
     def matmul(x, y):
-        if x.dtype is F16:
-            # NumPy's float16 matmul has no BLAS and accumulates in float16
-            return arr(xp.matmul(x.astype("float32"), y.astype("float32"))).astype("float16")
+        if x.dtype in LOW:
+            # NumPy's float16 matmul has no BLAS and accumulates in float16 (ml_dtypes'
+            # bfloat16 one returns float32)
+            return arr(xp.matmul(x.astype("float32"), y.astype("float32"))).astype(x.dtype)
         if is_numpy and x.ndim == 2 and y.ndim == 2:
             # ndarray.dot: the same BLAS product as the matmul ufunc for matrices, with about
             # 0.35 us less overhead per call (a third of a 16x16 product)
@@ -54,9 +58,9 @@ def kernels(xp, **ctx) -> dict:
         return r if r.__class__ is nd else asarray(r)
 
     def einsum(equation, xs):
-        if xs and xs[0].dtype is F16:
+        if xs and xs[0].dtype in LOW:
             r = einsum(equation, [a.astype("float32") for a in xs])
-            return r.astype("float16")
+            return r.astype(xs[0].dtype)
         if is_numpy:
             # the contraction path (BLAS via tensordot) pays off for big or many operands;
             # for small ones its planning costs more than it saves

@@ -3,11 +3,13 @@
 
 Each is one pass of array-library calls working in place on one temporary, instead of the
 default's chain of polyten ops (one allocation and one dispatch per step).  The core has
-checked shapes and dtypes and handles empty inputs; float16 is computed in float32 and rounded
-once at the end (as PyTorch accumulates half precision).
+checked shapes and dtypes and handles empty inputs; float16 and bfloat16 are computed in
+float32 and rounded once at the end (as PyTorch accumulates half precision).
 """
 
 from __future__ import annotations
+
+from ._util import low_precision
 
 _BIG = 1 << 20  # elements: above this a second temporary costs more than an extra pass
 
@@ -18,7 +20,7 @@ def kernels(xp, **ctx) -> dict:
     host = xp.__name__ == "numpy"
     nd = xp.ndarray
     asarray = xp.asarray
-    f16, f32 = xp.dtype("float16"), xp.dtype("float32")
+    low, f32 = low_precision(xp), xp.dtype("float32")
     exp, log = xp.exp, xp.log
     subtract, divide = xp.subtract, xp.divide
 
@@ -36,16 +38,18 @@ def kernels(xp, **ctx) -> dict:
             return x.sum(axis=axis, keepdims=keepdims)
 
     def softmax(x, dim):
-        half = x.dtype == f16
+        dt = x.dtype
+        half = dt in low
         if half:
             x = x.astype(f32)
         z = subtract(x, max_reduce(x, axis=dim, keepdims=True))
         exp(z, out=z)
         divide(z, sum_reduce(z, axis=dim, keepdims=True), out=z)
-        return arr(z.astype(f16) if half else z)
+        return arr(z.astype(dt) if half else z)
 
     def log_softmax(x, dim):
-        half = x.dtype == f16
+        dt = x.dtype
+        half = dt in low
         if half:
             x = x.astype(f32)
         m = max_reduce(x, axis=dim, keepdims=True)
@@ -58,9 +62,13 @@ def kernels(xp, **ctx) -> dict:
             s = sum_reduce(exp(z, out=z), axis=dim, keepdims=True)
             subtract(x, m, out=z)
         subtract(z, log(s, out=s), out=z)  # (x - m) - log(s), rounded as PyTorch's
-        return arr(z.astype(f16) if half else z)
+        return arr(z.astype(dt) if half else z)
 
     def linear(x, weight, bias):
+        if x.dtype in low:  # accumulated in float32 and rounded once, as PyTorch
+            dt = x.dtype
+            return linear(x.astype(f32), weight.astype(f32),
+                          None if bias is None else bias.astype(f32)).astype(dt)
         if x.ndim > 2:
             # one (batch, in) @ (in, out) product instead of a matmul per leading index
             lead = x.shape[:-1]
@@ -91,7 +99,7 @@ def kernels(xp, **ctx) -> dict:
             picked = x[t]
         else:
             picked = take_along_axis(x, xp.expand_dims(t, cdim), cdim).squeeze(cdim)
-        acc = f32 if x.dtype == f16 else x.dtype
+        acc = f32 if x.dtype in low else x.dtype
         picked = picked.astype(acc, copy=False)
         if every and weight is None:  # the common case: no mask, no weights
             if reduction == "none":
@@ -125,7 +133,7 @@ def backward_kernels(xp, **ctx) -> dict:
     rules in ``polyten.autograd.derivatives``."""
     nd = xp.ndarray
     asarray = xp.asarray
-    f16, f32 = xp.dtype("float16"), xp.dtype("float32")
+    low, f32 = low_precision(xp), xp.dtype("float32")
     if xp.__name__ == "numpy":
         sum_reduce = xp.add.reduce
     else:
@@ -178,7 +186,7 @@ def backward_kernels(xp, **ctx) -> dict:
         g = grads[0]
         cdim, shape = params["cdim"], params["shape"]
         dt = g.dtype
-        t, coef = target_coef(g, params, f32 if dt == f16 else dt)
+        t, coef = target_coef(g, params, f32 if dt in low else dt)
         xp.negative(coef, out=coef)
         if coef.ndim != t.ndim:
             coef = xp.broadcast_to(coef, t.shape)
@@ -216,7 +224,7 @@ def backward_kernels(xp, **ctx) -> dict:
         logp = outputs[1]
         cdim = params["cdim"]
         dt = logp.dtype
-        acc = f32 if dt == f16 else dt
+        acc = f32 if dt in low else dt
         t, coef = target_coef(g, params, acc)
         # softmax * coef, minus coef at each target's class
         p = xp.exp(logp.astype(acc) if dt != acc else logp)

@@ -4,19 +4,23 @@ Forward: the statistics (mean and biased variance) and the normalised, scaled an
 output in one pass over one temporary.  Backward: the three gradients from the statistics the
 forward saved, with the two per-row (per-channel) sums as ``einsum`` contractions (cheaper
 than NumPy's multi-axis reductions).  The core has checked shapes and dtypes and handles empty
-inputs; float16 is computed in float32 (statistics included) and rounded once at the end.
+inputs; float16 and bfloat16 are computed in float32 (statistics included) and rounded once
+at the end.
 """
 
 from __future__ import annotations
 
+from ._util import low_precision
+
 
 def _common(xp):
-    f16, f32 = xp.dtype("float16"), xp.dtype("float32")
+    low, f32 = low_precision(xp), xp.dtype("float32")
     einsum = xp.einsum
 
     def acc(a):
-        """The computation array: float32 for float16 (statistics in at least float32)."""
-        return a.astype(f32) if a.dtype == f16 else a
+        """The computation array: float32 for float16 and bfloat16 (statistics in at least
+        float32)."""
+        return a.astype(f32) if a.dtype in low else a
 
     def rows_dot(a, b):  # sum over the last axis of a * b, (M, D) -> (M, 1)
         return einsum("ij,ij->i", a, b)[:, None]
@@ -27,7 +31,7 @@ def _common(xp):
     def chan_dot(a, b):  # (N, C, S), (N, C, S) -> (C,)
         return einsum("ncs,ncs->c", a, b)
 
-    return f16, acc, rows_dot, chan_sum, chan_dot
+    return low, acc, rows_dot, chan_sum, chan_dot
 
 
 def _prod(dims) -> int:
@@ -50,7 +54,7 @@ def _channels(shape):
 
 
 def kernels(xp, **ctx) -> dict:
-    f16, acc, rows_dot, chan_sum, chan_dot = _common(xp)
+    low, acc, rows_dot, chan_sum, chan_dot = _common(xp)
     sqrt = xp.sqrt
 
     def layer_norm(x, weight, bias, ndim, eps):
@@ -72,7 +76,7 @@ def kernels(xp, **ctx) -> dict:
             xc += acc(bias).reshape(D)
         out = xc.reshape(shape)
         stat = shape[:len(shape) - ndim] + (1,) * ndim
-        return (out.astype(f16) if x.dtype == f16 else out), mean.reshape(stat), \
+        return (out.astype(x.dtype) if x.dtype in low else out), mean.reshape(stat), \
             var.reshape(stat)
 
     def batch_norm(x, weight, bias, eps):
@@ -92,7 +96,7 @@ def kernels(xp, **ctx) -> dict:
         if bias is not None:
             xc += acc(bias)[:, None]
         out = xc.reshape(shape)
-        return (out.astype(f16) if x.dtype == f16 else out), mean, var
+        return (out.astype(x.dtype) if x.dtype in low else out), mean, var
 
     return {"layer_norm": layer_norm, "batch_norm": batch_norm}
 
@@ -102,7 +106,7 @@ def backward_kernels(xp, **ctx) -> dict:
     formulas of the polyten-op rules in ``polyten.autograd.derivatives``, with the forward's
     saved statistics (``params["mean"]``, ``params["var"]``) instead of recomputing them.
     Inputs that need no gradient (``params["needs"]``) are skipped."""
-    f16, acc, rows_dot, chan_sum, chan_dot = _common(xp)
+    low, acc, rows_dot, chan_sum, chan_dot = _common(xp)
     sqrt = xp.sqrt
 
     def layer_norm(grads, inputs, outputs, params):

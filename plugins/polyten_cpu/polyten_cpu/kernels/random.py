@@ -3,9 +3,10 @@
 ``rng.gen`` is read on every call (never cached): ``polyten.manual_seed`` replaces the
 generator, and on CuPy ``gen`` is the current device's generator.  Only the Generator methods
 NumPy and CuPy share are used (``random``, ``standard_normal``, ``standard_exponential``,
-``integers``).  float32 samples are drawn as float32 (no float64 round trip); float16 has no
-native sampler, so it is drawn in float32 and rounded (uniform samples are drawn on the float16
-grid so that they stay below ``high``).
+``integers``).  float32 samples are drawn as float32 (no float64 round trip); float16 and
+bfloat16 have no
+native sampler, so they are drawn in float32 and rounded (uniform samples are drawn on the
+dtype's grid so that they stay below ``high``).
 """
 
 from __future__ import annotations
@@ -16,19 +17,22 @@ _INT64_MAX = 2 ** 63 - 1
 def kernels(xp, **ctx) -> dict:
     rng = ctx["rng"]
     _NATIVE_FLOAT = ("float32", "float64")
+    _GRID = {"float16": 2048, "bfloat16": 256}  # 2 ** significand bits
 
     def _unit(shape, dtype):
         gen = rng.gen
         if dtype in _NATIVE_FLOAT:
             return gen.random(shape, dtype=dtype)
-        # float16: multiples of 2**-11 in [0, 1), exactly representable, so never rounded to 1
-        return (gen.integers(0, 2048, size=shape, dtype="int64").astype("float32")
-                * (1.0 / 2048)).astype(dtype)
+        # float16 (bfloat16): multiples of 2**-11 (2**-8) in [0, 1), exactly representable, so
+        # never rounded to 1
+        n = _GRID[dtype]
+        return (gen.integers(0, n, size=shape, dtype="int64").astype("float32")
+                * (1.0 / n)).astype(dtype)
 
     def random_uniform(shape, low, high, dtype, device_index):
         out = _unit(shape, dtype)
         if low != 0 or high != 1:
-            if dtype == "float16":
+            if dtype in _GRID:
                 out = (out.astype("float32") * (high - low) + low).astype(dtype)
             else:
                 out *= high - low

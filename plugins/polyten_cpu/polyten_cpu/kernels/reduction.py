@@ -3,14 +3,16 @@
 Conventions (``polyten.dispatch.optable``): ``dims`` is ``None`` (all dims) or a sorted tuple of
 non-negative dims (``()`` reduces nothing); the core has checked dtypes and shapes (for example
 that a max is not taken over an empty dimension).  Results are arrays, never NumPy scalars, of
-exactly the documented dtype: float16 inputs are accumulated in float32 (as PyTorch does) and
-the result cast back, and float32 stays float32.
+exactly the documented dtype: float16 and bfloat16 inputs are accumulated in float32 (as
+PyTorch does) and the result cast back, and float32 stays float32.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+
+from ._util import low_precision
 
 
 def kernels(xp, **ctx) -> dict:
@@ -46,7 +48,7 @@ def kernels(xp, **ctx) -> dict:
             d = dtypes[name] = xp.dtype(name)
         return d
 
-    F16, F32 = native("float16"), native("float32")
+    LOW, F32 = low_precision(xp), native("float32")
 
     def ax(dims):
         # an int axis takes a faster path than a 1-tuple in NumPy
@@ -63,8 +65,8 @@ def kernels(xp, **ctx) -> dict:
 
     def sum_(x, dims, keepdim, dtype):
         d = dtypes.get(dtype) or native(dtype)
-        if d is F16:
-            return arr(x.sum(axis=ax(dims), dtype=F32, keepdims=keepdim)).astype(F16)
+        if d in LOW:
+            return arr(x.sum(axis=ax(dims), dtype=F32, keepdims=keepdim)).astype(d)
         if add_reduce is not None:
             ones = short.get(d)
             if ones is not None and x.ndim == 1 and not keepdim and x.dtype is d and \
@@ -89,14 +91,14 @@ def kernels(xp, **ctx) -> dict:
     def prod(x, dims, keepdim, dtype):
         d = native(dtype)
         with quiet():
-            if d is F16:
-                return arr(x.prod(axis=ax(dims), dtype=F32, keepdims=keepdim)).astype(F16)
+            if d in LOW:
+                return arr(x.prod(axis=ax(dims), dtype=F32, keepdims=keepdim)).astype(d)
             return arr(x.prod(axis=ax(dims), dtype=None if d is x.dtype else d,
                               keepdims=keepdim))
 
     def mean(x, dims, keepdim):
         n = count(x.shape, dims)
-        acc = F32 if x.dtype is F16 else None
+        acc = F32 if x.dtype in LOW else None
         s = x.sum(axis=ax(dims), dtype=acc, keepdims=keepdim)
         if n == 0:
             with quiet():  # the mean of nothing is nan (0/0), as in PyTorch
@@ -137,7 +139,7 @@ def kernels(xp, **ctx) -> dict:
 
     def _var(x, dims, correction, keepdim):
         # two-pass (mean, then squared deviations): stable, and exact for constant inputs
-        if x.dtype is F16:
+        if x.dtype in LOW:
             x = x.astype(F32)
         n = count(x.shape, dims)
         a = ax(dims)
@@ -157,7 +159,7 @@ def kernels(xp, **ctx) -> dict:
 
     def logsumexp(x, dims, keepdim):
         out_dtype = x.dtype
-        if x.dtype is F16:
+        if x.dtype in LOW:
             x = x.astype("float32")
         with quiet():
             if count(x.shape, dims) == 0:
@@ -174,7 +176,7 @@ def kernels(xp, **ctx) -> dict:
     def vector_norm(x, ord, dims, keepdim):
         a = xp.abs(x)
         out_dtype = a.dtype
-        if a.dtype is F16:
+        if a.dtype in LOW:
             a = a.astype("float32")
         with quiet():
             if ord == 2:
@@ -205,8 +207,8 @@ def kernels(xp, **ctx) -> dict:
             if x.ndim == 0:
                 return x.astype(d)
             with quiet():
-                if d is F16:
-                    return fn(x, axis=dim, dtype=F32).astype(F16)
+                if d in LOW:
+                    return fn(x, axis=dim, dtype=F32).astype(d)
                 return fn(x, axis=dim, dtype=None if d is x.dtype else d)
         return k
 

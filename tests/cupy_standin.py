@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.machinery
 import hashlib
 import os
 import shutil
@@ -314,6 +315,21 @@ class _Device:
         pass
 
 
+# CuPy 14's C type names, bfloat16 included (with ml_dtypes): polyten_cuda.bfloat16 asks
+# ``cupy._core._scalar.get_typename`` whether this CuPy stores bfloat16
+_CTYPES = {"bool": "bool", "int8": "signed char", "uint8": "unsigned char", "int16": "short",
+           "int32": "int", "int64": "long long", "float16": "float16", "bfloat16": "bfloat16",
+           "float32": "float", "float64": "double", "complex64": "complex<float>",
+           "complex128": "complex<double>"}
+
+
+def _get_typename(dtype, type_headers=None):
+    return _CTYPES[np.dtype(dtype).name]
+
+
+_CORE = types.SimpleNamespace(_scalar=types.SimpleNamespace(get_typename=_get_typename))
+
+
 def fake_cupy(device_count: int = 1) -> types.ModuleType:
     """A module named ``cupy`` that is NumPy plus the emulated kernels."""
 
@@ -326,6 +342,7 @@ def fake_cupy(device_count: int = 1) -> types.ModuleType:
     mod.ReductionKernel = ReductionKernel
     mod.RawKernel = RawKernel
     mod.asnumpy = np.asarray
+    mod._core = _CORE
     runtime = types.SimpleNamespace(getDevice=lambda: 0,
                                     getDeviceCount=lambda: device_count)
     mod.cuda = types.SimpleNamespace(Device=_Device, runtime=runtime,
@@ -347,8 +364,10 @@ def cupy_in_sys_modules(mod):
         import math
         erf = np.vectorize(math.erf)
     special.erf = erf
-    sys.modules.update({"cupy": mod, "cupyx": types.ModuleType("cupyx"),
-                        "cupyx.scipy": types.ModuleType("cupyx.scipy"),
+    cupyx, scipy_mod = types.ModuleType("cupyx"), types.ModuleType("cupyx.scipy")
+    for m in (cupyx, scipy_mod, special):  # importlib.util.find_spec reads it
+        m.__spec__ = importlib.machinery.ModuleSpec(m.__name__, None)
+    sys.modules.update({"cupy": mod, "cupyx": cupyx, "cupyx.scipy": scipy_mod,
                         "cupyx.scipy.special": special})
     try:
         yield mod
@@ -1489,6 +1508,7 @@ def strict_cupy() -> types.ModuleType:
     scipy_mod = types.ModuleType("cupyx.scipy")
     scipy_mod.special = special
     cupyx.scipy = scipy_mod
+    mod._core = _CORE
     mod._standin_submodules = {"cupy.linalg": linalg, "cupy.fft": fft, "cupy.random": random,
                                "cupy.cuda": mod.cuda, "cupyx": cupyx, "cupyx.scipy": scipy_mod,
                                "cupyx.scipy.special": special}

@@ -224,7 +224,7 @@ def from_foreign(obj, dev: Device, dt, copy) -> Tensor:
     else:
         raise TypeError(f"asarray: cannot convert {type(obj).__name__} {obj!r} to a tensor; "
                         f"pass numbers, nested lists of numbers, a tensor or an array")
-    if host.dtype.kind in "OSUV":
+    if host.dtype.kind in "OSUV" and host.dtype.name not in _dt.DTYPES:  # bfloat16 is "V"
         raise TypeError(f"asarray: cannot convert an array of dtype {host.dtype} "
                         f"({type(obj).__name__}) to a tensor; only bool, integer, floating and "
                         f"complex data are supported")

@@ -92,8 +92,9 @@ def _native_step(algorithm: str, kernel: Callable) -> Callable:
             pd.append(p._data)
             gd.append(g._data)
         tensors = [s for s in states if s and isinstance(s[0], Tensor)]
-        kernel(pd, gd, *[[t._data for t in s] if s and isinstance(s[0], Tensor) else s
-                         for s in states], **hyper)
+        if kernel(pd, gd, *[[t._data for t in s] if s and isinstance(s[0], Tensor) else s
+                            for s in states], **hyper) is NotImplemented:
+            return generic(params, grads, *states, **hyper)  # a dtype the kernel leaves
         for group in [params] + tensors:
             for t in group:
                 v = t._version

@@ -39,11 +39,15 @@ import cupy
 import numpy as np
 
 from polyten.dispatch import Backend
-from polyten_cpu.backend import DTYPE_NAMES
+from polyten_cpu.backend import DTYPE_NAMES as _CPU_DTYPES
 
+from . import bfloat16 as _bf16
 from . import kernels as _kernels
 from . import optim as _optim
 
+# bfloat16 only where this CuPy stores it (ml_dtypes installed, CuPy 14 or later)
+DTYPE_NAMES = tuple(d for d in _CPU_DTYPES
+                    if d != "bfloat16" or _bf16.supported(cupy) is not None)
 _NATIVE = {n: np.dtype(n) for n in DTYPE_NAMES}
 # CuPy's default stream is the per-thread one when this is set at its import
 _PTDS = os.environ.get("CUPY_CUDA_PER_THREAD_DEFAULT_STREAM", "0") == "1"

@@ -33,6 +33,7 @@ import collections
 
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
 
+from . import bfloat16 as _bf16
 from . import conv as _conv
 from . import fused
 
@@ -253,6 +254,11 @@ def build(cp, rng, native_dtype, device_count=1):
     fwd, bwd, ew = fused.build(cp, shared, shared_bw)
     kernels.update(fwd)
     backward.update(bwd)
+    bf16 = _bf16.supported(cp)
+    if bf16 is not None:  # polyten's CUDA C sources do not cover bfloat16: the shared kernels
+        own = {name: kernels[name] for name in list(fwd) + ["matmul", "erf"]}
+        kernels.update(_bf16.route(own, shared, bf16))
+        backward.update(_bf16.route(bwd, shared_bw, bf16))
     for name in ON_DEVICE:
         if name in kernels:
             kernels[name] = _guarded(cp, kernels[name])

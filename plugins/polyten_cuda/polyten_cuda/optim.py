@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import math
 
+from polyten_cpu.kernels.optim import optimizer_kernels
+
+from . import bfloat16 as _bf16
 from . import fused_src, multi_tensor
 
 
@@ -160,8 +163,12 @@ def make(cp, ew):
             cp, multi_tensor.device_id(running_mean),
             lambda: running_k(mean, var, momentum, var_factor, running_mean, running_var))
 
-    return {"amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads,
-            "batch_norm_running": batch_norm_running, "clamp_grads": clamp_grads,
-            "adam": adam_like(False), "adamw": adam_like(True), "sgd": sgd,
-            "rmsprop": rmsprop, "adagrad": adagrad, "adamax": adamax, "nadam": nadam,
-            "radam": radam, "adadelta": adadelta, "rprop": rprop}
+    steps = {"amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads,
+             "batch_norm_running": batch_norm_running, "clamp_grads": clamp_grads,
+             "adam": adam_like(False), "adamw": adam_like(True), "sgd": sgd,
+             "rmsprop": rmsprop, "adagrad": adagrad, "adamax": adamax, "nadam": nadam,
+             "radam": radam, "adadelta": adadelta, "rprop": rprop}
+    bf16 = _bf16.supported(cp)
+    if bf16 is not None:  # the CUDA sources do not cover bfloat16 (see polyten_cuda.bfloat16)
+        steps = _bf16.route(steps, optimizer_kernels(cp), bf16)
+    return steps

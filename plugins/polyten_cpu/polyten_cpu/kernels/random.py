@@ -4,9 +4,8 @@
 generator, and on CuPy ``gen`` is the current device's generator.  Only the Generator methods
 NumPy and CuPy share are used (``random``, ``standard_normal``, ``standard_exponential``,
 ``integers``).  float32 samples are drawn as float32 (no float64 round trip); float16 and
-bfloat16 have no
-native sampler, so they are drawn in float32 and rounded (uniform samples are drawn on the
-dtype's grid so that they stay below ``high``).
+bfloat16 have no native sampler, so they are drawn in float32 and rounded (uniform samples are
+drawn on the dtype's grid so that they stay below ``high``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,75 @@
+"""bfloat16 on CUDA: which CuPy stores it, and which kernels hand it to the shared ones.
+
+CuPy 14 and later store ``ml_dtypes.bfloat16`` arrays (when ml_dtypes is installed) and run
+their casts, ufuncs, reductions and matrix products on them.  polyten's own CUDA C sources --
+the fused activations, softmax, losses and norms, max_pool, im2col / col2im and the optimizer
+steps -- are written for float16, float32 and float64 only.  Rather than instantiate them for a
+type they were never run with, each of those kernels hands a bfloat16 call to the shared
+array-module kernel of the same name (``polyten_cpu.kernels`` with ``xp=cupy``), which computes
+bfloat16 in float32 and rounds once, as the cpu backend does.  ``matmul`` and ``erf`` go the
+same way (``cupyx.scipy.special`` has no bfloat16 loops; the shared matmul multiplies in
+float32).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from polyten_cpu.kernels._util import bfloat16_dtype
+
+
+def supported(cp) -> Optional[Any]:
+    """``cp``'s bfloat16 dtype when this CuPy stores it (ml_dtypes installed and a CuPy that
+    knows its C type), else None."""
+    bf = bfloat16_dtype(cp)
+    if bf is None:
+        return None
+    scalar = getattr(getattr(cp, "_core", None), "_scalar", None)
+    if scalar is None:
+        try:
+            scalar = importlib.import_module(f"{cp.__name__}._core._scalar")
+        except ImportError:
+            return None
+    try:
+        scalar.get_typename(bf)  # CuPy 13 and older: no C type for it (a KeyError)
+    except Exception:
+        return None
+    return bf
+
+
+def _holds(arg, dt) -> bool:
+    """Whether ``arg`` (an array, or a list / tuple of arrays and Nones) holds a ``dt``
+    array."""
+    d = getattr(arg, "dtype", None)
+    if d is not None:
+        return d == dt
+    if isinstance(arg, (list, tuple)):
+        for a in arg:
+            if getattr(a, "dtype", None) == dt:
+                return True
+    return False
+
+
+def route(own: Mapping[str, Callable], shared: Mapping[str, Callable], dt) -> Dict[str, Callable]:
+    """``own``'s kernels, each handing a call whose first argument holds ``dt`` arrays to the
+    kernel of the same name in ``shared``; where ``shared`` has none, the call returns
+    ``NotImplemented`` (the core then takes its generic path, as for a backward kernel)."""
+    out = {}
+    for name, kernel in own.items():
+        out[name] = _routed(kernel, shared.get(name), dt)
+    return out
+
+
+def _routed(kernel: Callable, alternative: Optional[Callable], dt) -> Callable:
+    def routed(*args, **kwargs):
+        if args and _holds(args[0], dt):
+            if alternative is None:
+                return NotImplemented
+            return alternative(*args, **kwargs)
+        return kernel(*args, **kwargs)
+    routed.__name__ = getattr(kernel, "__name__", "kernel")
+    for attr in ("wants_output",):  # the core reads these off a backward kernel
+        if hasattr(kernel, attr):
+            setattr(routed, attr, getattr(kernel, attr))
+    return routed

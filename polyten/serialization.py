@@ -57,6 +57,7 @@ _STORAGE = {
     "int32": ("I32", "int32", False),
     "int64": ("I64", "int64", False),
     "float16": ("F16", "float16", False),
+    "bfloat16": ("BF16", "bfloat16", False),  # NumPy's through ml_dtypes
     "float32": ("F32", "float32", False),
     "float64": ("F64", "float64", False),
     "complex64": ("F32", "float32", True),
@@ -73,6 +74,19 @@ class CheckpointError(ValueError):
 
 
 # ------------------------------------------------------------------------------- saving ----
+def _np_dtype(name: str):
+    """The NumPy dtype ``name``; ``bfloat16`` is ml_dtypes' (registered on its import)."""
+    import numpy as np
+    if name == "bfloat16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise CheckpointError("the checkpoint holds bfloat16 tensors, which need ml_dtypes "
+                                  "on the host: pip install ml_dtypes") from None
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
 def _describe_type(x) -> str:
     import types
     if isinstance(x, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
@@ -462,7 +476,7 @@ class _Reader:
             count = 1
             for s in shape:
                 count *= s
-            if end - begin != count * np.dtype(np_name).itemsize:
+            if end - begin != count * _np_dtype(np_name).itemsize:
                 raise self.fail(f"tensor {name!r}: its byte range [{begin}, {end}) does not "
                                 f"match its shape {list(shape)} and dtype {e['dtype']}")
             order.append((begin, end, name, shape, np_name, cplx, info))
@@ -477,7 +491,7 @@ class _Reader:
             if begin != pos:
                 raise self.fail(f"tensor {name!r}: its bytes start at {begin}, expected {pos} "
                                 f"(tensor byte ranges overlap or leave a gap)")
-            arr = np.empty(shape, dtype=np.dtype(np_name).newbyteorder("<"))
+            arr = np.empty(shape, dtype=_np_dtype(np_name).newbyteorder("<"))
             self.read_into(arr, f"tensor {name!r}")
             if hashlib.sha256(arr.reshape(-1).view("uint8")).hexdigest() != info.get("sha256"):
                 raise self.fail(f"tensor {name!r} is corrupted: its SHA-256 does not match the "

@@ -125,7 +125,7 @@ def test_every_op_of_the_policy_has_a_case():
 def test_lower_precision_ops_return_float16(name):
     fn = _lower_cases()[name]
     assert fn().dtype == f32  # outside a region: the inputs' dtype
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         assert fn().dtype == f16
     assert fn().dtype == f32
 
@@ -133,7 +133,7 @@ def test_lower_precision_ops_return_float16(name):
 @pytest.mark.parametrize("name", sorted(_fp32_cases()))
 def test_float32_ops_return_float32(name):
     fn = _fp32_cases()[name]
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         out = fn()
     assert out.dtype == f32, name
     assert fn().dtype == f16  # outside: float16 in, float16 out
@@ -141,7 +141,7 @@ def test_float32_ops_return_float32(name):
 
 def test_other_ops_keep_their_dtype_and_promote():
     a, b = _t((3, 4), f16), _t((3, 4), f32)
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         assert F.relu(a).dtype == f16 and (a + a).dtype == f16 and a.mean().dtype == f16
         assert (a + b).dtype == f32  # promotion, as PyTorch's "promote" ops
         assert pt.cat([a, a]).dtype == f16
@@ -159,7 +159,7 @@ def test_dtype_float32_turns_lower_ops_into_float32():
 def test_linear_values_match_torch_float16():
     torch = pytest.importorskip("torch")
     x, w, b = _t((8, 16)), _t((4, 16), seed=1), _t((4,), seed=2)
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         out = F.linear(x, w, b)
     ref = torch.nn.functional.linear(torch.tensor(x.numpy()).half(),
                                      torch.tensor(w.numpy()).half(),
@@ -179,7 +179,7 @@ def test_gradients_reach_float32_parameters_as_torch():
     w2 = rng.standard_normal((5, 32)).astype(np.float32) * 0.3
     y = rng.integers(0, 5, 16)
     pw1, pw2 = pt.tensor(w1, requires_grad=True), pt.tensor(w2, requires_grad=True)
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         h = F.relu(F.linear(pt.tensor(x), pw1))
         logits = F.linear(h, pw2)
         loss = F.cross_entropy(logits, pt.tensor(y))
@@ -199,7 +199,7 @@ def test_gradients_reach_float32_parameters_as_torch():
 def test_float32_op_is_computed_in_float32():
     # exp of a float16 1e-3 step: float32 keeps what float16 rounds away
     x = pt.tensor([10.0, 10.001], dtype=f16)
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         e = pt.exp(x)
     np.testing.assert_allclose(e.numpy(), np.exp(x.numpy().astype(np.float64)), rtol=1e-6)
 
@@ -207,9 +207,9 @@ def test_float32_op_is_computed_in_float32():
 # ------------------------------------------------------------------ regions, cache, threads ---
 def test_regions_nest_and_enabled_false_turns_autocast_off():
     a = _t((3, 3))
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         assert pt.is_autocast_enabled(DEV)
-        with pt.autocast(DEV, enabled=False):
+        with pt.autocast(DEV, dtype=f16, enabled=False):
             assert not pt.is_autocast_enabled(DEV) and (a @ a).dtype == f32
         assert (a @ a).dtype == f16
     assert not pt.is_autocast_enabled(DEV) and policy.ACTIVE[0] == 0
@@ -217,13 +217,13 @@ def test_regions_nest_and_enabled_false_turns_autocast_off():
 
 def test_region_is_left_on_an_exception():
     with pytest.raises(KeyError):
-        with pt.autocast(DEV):
+        with pt.autocast(DEV, dtype=f16):
             raise KeyError("x")
     assert not pt.is_autocast_enabled(DEV) and policy.ACTIVE[0] == 0
 
 
 def test_decorator_form():
-    @pt.autocast(DEV)
+    @pt.autocast(DEV, dtype=f16)
     def f(a):
         return a @ a
 
@@ -233,7 +233,9 @@ def test_decorator_form():
 
 
 def test_get_autocast_dtype():
-    assert pt.get_autocast_dtype(DEV) == f16
+    # PyTorch's defaults: bfloat16 on the cpu, float16 on cuda
+    assert pt.get_autocast_dtype("cpu") == pt.bfloat16
+    assert pt.get_autocast_dtype(DEV) == (pt.bfloat16 if DEV == "cpu" else f16)
     with pt.autocast(DEV, dtype=f32):
         assert pt.get_autocast_dtype(DEV) == f32
     assert pt.amp.is_autocast_available(DEV)
@@ -247,7 +249,7 @@ def test_a_thread_does_not_inherit_the_region():
         seen["enabled"] = pt.is_autocast_enabled(DEV)
         seen["dtype"] = (a @ a).dtype
 
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         th = threading.Thread(target=work)
         th.start()
         th.join()
@@ -258,7 +260,7 @@ def test_a_thread_does_not_inherit_the_region():
 def test_parameters_are_cast_once_per_region():
     w = nn.Parameter(_t((4, 4)))
     x = _t((2, 4))
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         c1 = policy.lower(w)
         c2 = policy.lower(w)
         assert c1 is c2 and c1.dtype == f16
@@ -268,16 +270,16 @@ def test_parameters_are_cast_once_per_region():
         c3 = policy.lower(w)
         assert c3 is not c1
         np.testing.assert_allclose(c3.detach().numpy(), w.detach().numpy().astype(np.float16))
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         assert policy.lower(w) is not c3  # the cache ends with the outermost region
-    with pt.autocast(DEV, cache_enabled=False):
+    with pt.autocast(DEV, dtype=f16, cache_enabled=False):
         assert policy.lower(w) is not policy.lower(w)
 
 
 def test_cached_cast_still_accumulates_gradient_twice():
     w = nn.Parameter(_t((3, 3)))
     x = _t((2, 3))
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         out = F.linear(x, w).sum() + F.linear(x, w).sum()
     out.backward()
     x16 = x.numpy().astype(np.float16).astype(np.float64)
@@ -287,12 +289,12 @@ def test_cached_cast_still_accumulates_gradient_twice():
 def test_binary_cross_entropy_is_refused_inside_a_region():
     p = pt.sigmoid(_t((4,)))
     t = pt.ones(4)
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         with pytest.raises(RuntimeError, match="binary_cross_entropy_with_logits"):
             F.binary_cross_entropy(p, t)
         with pytest.raises(RuntimeError, match="unsafe to autocast"):
             nn.BCELoss()(p, t)
-        with pt.autocast(DEV, enabled=False):
+        with pt.autocast(DEV, dtype=f16, enabled=False):
             F.binary_cross_entropy(p, t)  # allowed where autocast is off
     F.binary_cross_entropy(p, t)
 
@@ -303,7 +305,7 @@ def test_only_the_region_device_type_is_affected():
     except Exception as exc:  # pragma: no cover - the template plugin is not installed
         pytest.skip(f"no second backend: {exc}")
     a = _t((2, 2))
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         assert (other @ other).dtype == f32 and (a @ a).dtype == f16
     with pt.autocast("template"):
         assert (other @ other).dtype == f16 and (a @ a).dtype == f32
@@ -349,7 +351,7 @@ class _Square(pt.autograd.Function):
 
 def test_custom_fwd_casts_inputs_and_disables_autocast():
     x = _t((3,), f16, requires_grad=True)
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         y = _Square.apply(x)
     assert y.dtype == f32
     y.sum().backward()
@@ -524,7 +526,7 @@ def test_whole_amp_loop_trains():
     losses = []
     for _ in range(40):
         opt.zero_grad()
-        with pt.autocast(DEV):
+        with pt.autocast(DEV, dtype=f16):
             loss = F.cross_entropy(model(x), y)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -615,7 +617,7 @@ def test_batch_norm_under_autocast_stays_float16():
     conv = nn.Conv2d(3, 4, 3, padding=1)
     bn = nn.BatchNorm2d(4)
     x = _t((2, 3, 5, 5))
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         h = bn(conv(x))
         assert h.dtype == f16 and F.relu(h).dtype == f16
     assert bn.running_mean.dtype == f32
@@ -626,7 +628,7 @@ def test_lstm_under_autocast_is_close_to_float32_and_trains_float32_weights():
     lstm = nn.LSTM(6, 8, num_layers=2)
     x = _t((7, 3, 6))
     ref, (href, cref) = lstm(x)
-    with pt.autocast(DEV):
+    with pt.autocast(DEV, dtype=f16):
         out, (h, c) = lstm(x)
     assert out.dtype == h.dtype == c.dtype == f16
     np.testing.assert_allclose(out.detach().numpy().astype(np.float64),

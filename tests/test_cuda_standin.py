@@ -357,7 +357,7 @@ def test_mixed_precision_steps_read_one_flag_per_step():
         xb = pt.tensor(np.random.default_rng(5).standard_normal((8, 20)).astype("float32"))
         with pt.autocast("cuda"):
             g = mlp(xb.to(dev)).cpu()
-        with pt.autocast("cpu"):
+        with pt.autocast("cpu", dtype=pt.float16):
             c = cpu_mlp(xb)
         assert g.dtype == c.dtype == pt.float16
         np.testing.assert_allclose(g.detach().numpy(), c.detach().numpy(), rtol=2e-3, atol=2e-3)

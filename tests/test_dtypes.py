@@ -10,24 +10,25 @@ import polyten as pt
 from polyten.api.dtypes import DTYPES
 from polyten.api.namespace_info import __array_namespace_info__ as namespace_info
 
-NAMES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64",
-         "complex64", "complex128"]
+NAMES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32",
+         "float64", "complex64", "complex128"]
 _ABBREV = {"b": "bool", "u8": "uint8", "i8": "int8", "i16": "int16", "i32": "int32",
-           "i64": "int64", "f16": "float16", "f32": "float32", "f64": "float64",
-           "c64": "complex64", "c128": "complex128"}
+           "i64": "int64", "f16": "float16", "bf16": "bfloat16", "f32": "float32",
+           "f64": "float64", "c64": "complex64", "c128": "complex128"}
 # promote_types(row, column), columns in NAMES order (PyTorch's table, frozen here)
 PROMOTION = {
-    "bool": "b u8 i8 i16 i32 i64 f16 f32 f64 c64 c128",
-    "uint8": "u8 u8 i16 i16 i32 i64 f16 f32 f64 c64 c128",
-    "int8": "i8 i16 i8 i16 i32 i64 f16 f32 f64 c64 c128",
-    "int16": "i16 i16 i16 i16 i32 i64 f16 f32 f64 c64 c128",
-    "int32": "i32 i32 i32 i32 i32 i64 f16 f32 f64 c64 c128",
-    "int64": "i64 i64 i64 i64 i64 i64 f16 f32 f64 c64 c128",
-    "float16": "f16 f16 f16 f16 f16 f16 f16 f32 f64 c64 c128",
-    "float32": "f32 f32 f32 f32 f32 f32 f32 f32 f64 c64 c128",
-    "float64": "f64 f64 f64 f64 f64 f64 f64 f64 f64 c128 c128",
-    "complex64": "c64 c64 c64 c64 c64 c64 c64 c64 c128 c64 c128",
-    "complex128": "c128 c128 c128 c128 c128 c128 c128 c128 c128 c128 c128",
+    "bool": "b u8 i8 i16 i32 i64 f16 bf16 f32 f64 c64 c128",
+    "uint8": "u8 u8 i16 i16 i32 i64 f16 bf16 f32 f64 c64 c128",
+    "int8": "i8 i16 i8 i16 i32 i64 f16 bf16 f32 f64 c64 c128",
+    "int16": "i16 i16 i16 i16 i32 i64 f16 bf16 f32 f64 c64 c128",
+    "int32": "i32 i32 i32 i32 i32 i64 f16 bf16 f32 f64 c64 c128",
+    "int64": "i64 i64 i64 i64 i64 i64 f16 bf16 f32 f64 c64 c128",
+    "float16": "f16 f16 f16 f16 f16 f16 f16 f32 f32 f64 c64 c128",
+    "bfloat16": "bf16 bf16 bf16 bf16 bf16 bf16 f32 bf16 f32 f64 c64 c128",
+    "float32": "f32 f32 f32 f32 f32 f32 f32 f32 f32 f64 c64 c128",
+    "float64": "f64 f64 f64 f64 f64 f64 f64 f64 f64 f64 c128 c128",
+    "complex64": "c64 c64 c64 c64 c64 c64 c64 c64 c64 c128 c64 c128",
+    "complex128": "c128 c128 c128 c128 c128 c128 c128 c128 c128 c128 c128 c128",
 }
 
 
@@ -253,7 +254,7 @@ def test_dtype_attributes():
 @pytest.mark.parametrize("kind, members", [
     ("bool", {"bool"}), ("signed integer", {"int8", "int16", "int32", "int64"}),
     ("unsigned integer", {"uint8"}), ("integral", {"uint8", "int8", "int16", "int32", "int64"}),
-    ("real floating", {"float16", "float32", "float64"}),
+    ("real floating", {"float16", "bfloat16", "float32", "float64"}),
     ("complex floating", {"complex64", "complex128"}),
     ("numeric", set(NAMES) - {"bool"}),
     (("bool", "complex floating"), {"bool", "complex64", "complex128"}),

@@ -14,10 +14,10 @@ from ..api._core import Tensor, describe
 __all__ = ["autocast", "custom_fwd", "custom_bwd", "is_autocast_enabled", "get_autocast_dtype",
            "is_autocast_available"]
 
-# the lower-precision dtype each device type gets when autocast is not told one; PyTorch's cpu
-# default is bfloat16, which polyten does not have (NumPy has no bfloat16)
-_DEFAULT_DTYPE = {}
-_ALLOWED = ("float16", "float32")
+# the lower-precision dtype each device type gets when autocast is not told one (PyTorch's
+# defaults; float16 for other backends)
+_DEFAULT_DTYPE = {"cpu": _dt.bfloat16, "cuda": _dt.float16}
+_ALLOWED = ("float16", "bfloat16", "float32")
 
 
 def _check_device_type(device_type, where: str) -> str:
@@ -48,7 +48,7 @@ def is_autocast_available(device_type: str) -> bool:
 
 def get_autocast_dtype(device_type: str):
     """The dtype autocast uses for ``device_type``: the innermost region's, else the default
-    (float16)."""
+    (bfloat16 for ``cpu``, float16 for ``cuda`` and other backends, as PyTorch)."""
     _check_device_type(device_type, "get_autocast_dtype")
     region = _state.state(device_type)
     if region is not None:
@@ -70,18 +70,20 @@ class autocast:
     (``matmul``, ``mm``, ``bmm``, ``linear``, ``conv*d``, ``addmm``, ``einsum`` ...) cast their
     floating inputs to ``dtype`` and return ``dtype``; precision-sensitive ops (``exp``,
     ``log``, ``pow``, ``sum``, ``prod``, ``cumsum``, ``softmax``, ``log_softmax``, norms,
-    ``layer_norm``, ``group_norm`` and the losses) cast float16 inputs to float32; all other
-    ops run in their inputs' dtype, with the usual promotion.  The casts are differentiable:
-    float32 parameters get float32 gradients.  ``binary_cross_entropy`` (and ``BCELoss``) is
-    refused inside a region, as in PyTorch: use ``binary_cross_entropy_with_logits``.
+    ``layer_norm``, ``group_norm`` and the losses) cast float16 and bfloat16 inputs to
+    float32; all other ops run in their inputs' dtype, with the usual promotion.  The casts are
+    differentiable: float32 parameters get float32 gradients.  ``binary_cross_entropy`` (and
+    ``BCELoss``) is refused inside a region, as in PyTorch: use
+    ``binary_cross_entropy_with_logits``.
 
     Parameters
     ----------
     device_type : str
         The backend name the region applies to: ``"cuda"``, ``"cpu"``, or a plugin's.
     dtype : polyten.dtype, optional
-        The lower precision, float16 by default (``float32`` turns the lower-precision casts
-        into casts to float32).  PyTorch's cpu default, bfloat16, is not a polyten dtype.
+        The lower precision: ``float16`` or ``bfloat16``; by default bfloat16 for ``cpu`` and
+        float16 for ``cuda`` (PyTorch's defaults) and other backends.  ``float32`` turns the
+        lower-precision casts into casts to float32.
     enabled : bool
         ``False`` opens a region in which autocast is off (e.g. around a loss computed in
         float32 inside a larger region).
@@ -111,8 +113,8 @@ class autocast:
         self.fast_dtype = _DEFAULT_DTYPE.get(device_type, _dt.float16) if dtype is None \
             else _dt.to_dtype(dtype)
         if self.fast_dtype.name not in _ALLOWED:
-            raise ValueError(f"autocast: dtype must be float16 (or float32), got "
-                             f"{self.fast_dtype}; bfloat16 is not a polyten dtype")
+            raise ValueError(f"autocast: dtype must be polyten.float16 or polyten.bfloat16 "
+                             f"(or float32), got {self.fast_dtype}")
         self._cache_enabled = True if cache_enabled is None else bool(cache_enabled)
         self._enabled = enabled
         if enabled:
@@ -126,6 +128,15 @@ class autocast:
                 warnings.warn(f"autocast: backend {device_type!r} is unavailable ({reason}); "
                               f"the region is disabled", UserWarning, stacklevel=2)
                 self._enabled = False
+            else:
+                from ..dispatch import registry
+                stored = registry.get(device_type).dtypes
+                if self.fast_dtype.name not in stored:
+                    raise TypeError(
+                        f"autocast: backend {device_type!r} does not store "
+                        f"{self.fast_dtype.name} (it stores {', '.join(stored)}); pass "
+                        f"dtype=polyten.float16, or install what the backend needs for "
+                        f"{self.fast_dtype.name} (bfloat16: ml_dtypes, and CuPy 14 on cuda)")
         self._entered = 0
 
     def __enter__(self):

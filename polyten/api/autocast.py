@@ -7,10 +7,11 @@ module-level counter ``ACTIVE[0]`` so that an op costs one list read while no th
 region open.  The policy follows PyTorch's autocast op lists:
 
 * ``LOWER``: matrix products and convolutions -- their floating inputs are cast to the
-  autocast dtype (float16), where tensor cores and half-width memory traffic pay off.
-* ``FP32``: ops whose float16 result would lose range or precision (exp/log family, pow,
-  reductions that accumulate, softmax, norms and the losses) -- float16 inputs are cast to
-  float32, so their results are float32.
+  autocast dtype (float16 or bfloat16), where tensor cores and half-width memory traffic pay
+  off.
+* ``FP32``: ops whose half-precision result would lose range or precision (exp/log family,
+  pow, reductions that accumulate, softmax, norms and the losses) -- float16 and bfloat16
+  inputs are cast to float32, so their results are float32.
 * everything else runs in the dtype of its inputs, and the usual promotion settles mixed
   inputs (``float16 + float32`` is float32), as PyTorch's "promote" ops do.
 
@@ -150,8 +151,8 @@ def lower(*tensors):
 
 
 def fp32(*tensors):
-    """``tensors`` with every float16 / bfloat16 tensor cast to float32 (an FP32 op's entry); see
-    :func:`lower`."""
+    """``tensors`` with every float16 / bfloat16 tensor cast to float32 (an FP32 op's entry);
+    see :func:`lower`."""
     region = _region_of(tensors)
     if region is not None:
         tensors = tuple(_cast(t, _F32, region)

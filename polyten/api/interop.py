@@ -214,7 +214,15 @@ def from_foreign(obj, dev: Device, dt, copy) -> Tensor:
     import numpy as np  # host conversion only: lazily, never at import time
     if type(obj).__module__.startswith("numpy") or hasattr(obj, "__array__") or \
             hasattr(obj, "__array_interface__"):
-        host = np.asarray(obj)
+        try:
+            host = np.asarray(obj)
+        except TypeError as exc:
+            if "bfloat16" not in str(getattr(obj, "dtype", "")).lower():
+                raise
+            raise TypeError(f"asarray: a bfloat16 {type(obj).__name__} cannot be read through "
+                            f"NumPy or DLPack (neither has bfloat16); pass it as float32 and "
+                            f"cast, e.g. polyten.asarray(t.float()).to(polyten.bfloat16), which "
+                            f"is exact (every bfloat16 value is a float32)") from exc
     elif hasattr(obj, "__dlpack__"):
         host = None
         t = from_dlpack(obj)
@@ -327,7 +335,8 @@ def _type_method(dt):
 
 def type_(self, dtype=None):
     """With no argument, the type name (``'polyten.FloatTensor'``); else ``to(dtype)``."""
-    names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+    names = {"float32": "Float", "float64": "Double", "float16": "Half",
+             "bfloat16": "BFloat16", "int64": "Long",
              "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
              "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
     if dtype is None:
@@ -390,7 +399,8 @@ TENSOR_METHODS = {
     "__repr__": __repr__,
     "__str__": __str__, "__reduce__": __reduce__,
     "float": _type_method(_dt.float32), "double": _type_method(_dt.float64),
-    "half": _type_method(_dt.float16), "long": _type_method(_dt.int64),
+    "half": _type_method(_dt.float16), "bfloat16": _type_method(_dt.bfloat16),
+    "long": _type_method(_dt.int64),
     "int": _type_method(_dt.int32), "short": _type_method(_dt.int16),
     "char": _type_method(_dt.int8), "byte": _type_method(_dt.uint8),
     "bool": _type_method(_dt.bool), "cfloat": _type_method(_dt.complex64),

@@ -240,7 +240,10 @@ def _shown_host(t, summarize):
                 idx = list(range(edge + 1)) + list(range(n - edge, n))
                 key = (slice(None),) * d + (_asarray[b](idx, "int64", True, dev.index),)
                 x = _getitem[b](x, key)
-    return np.asarray(_to_host[b](x))
+    host = np.asarray(_to_host[b](x))
+    if host.dtype.name == "bfloat16":  # ml_dtypes' scalars print in full; float32 is exact
+        host = host.astype(np.float32)
+    return host
 
 
 def _add_suffixes(tensor_str, suffixes, indent) -> str:

@@ -243,10 +243,15 @@ def memory_stats(device=None) -> dict:
 
 
 def is_bf16_supported(including_emulation: bool = True) -> bool:
-    """``False``: polyten has no bfloat16 dtype (NumPy has none; see docs/architecture.md),
-    so mixed precision on CUDA uses float16 (``autocast(dtype=polyten.float16)``, the
-    default)."""
-    return False
+    """Whether bfloat16 tensors work on the current GPU: the ``cuda`` backend stores bfloat16
+    (CuPy 14 or later with ml_dtypes installed) and, with ``including_emulation=False``, the
+    GPU computes it natively (compute capability 8.0 or later, as PyTorch asks)."""
+    if not is_available():
+        return False
+    from ..dispatch import registry
+    if "bfloat16" not in registry.get("cuda").dtypes:
+        return False
+    return including_emulation or get_device_capability()[0] >= 8
 
 
 def is_initialized() -> bool:

@@ -452,6 +452,10 @@ class Module:
         from ...api import dtypes
         return self.to(dtypes.float16)
 
+    def bfloat16(self) -> "Module":
+        from ...api import dtypes
+        return self.to(dtypes.bfloat16)
+
     def type(self, dst_type) -> "Module":
         return self.to(dst_type)
 

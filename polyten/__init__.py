@@ -25,8 +25,8 @@ from .api.creation import *  # noqa: F401,F403
 from .api.derived import *  # noqa: F401,F403
 from .api.dtypes import (bfloat16, bool, can_cast, cdouble, cfloat, complex64, complex128,  # noqa
                          double, dtype, finfo, float, float16, float32, float64,
-                         get_default_dtype, half, iinfo, int, int8, int16, int32, int64, is_complex,
-                         is_floating_point, isdtype, long, promote_types, result_type,
+                         get_default_dtype, half, iinfo, int, int8, int16, int32, int64,
+                         is_complex, is_floating_point, isdtype, long, promote_types, result_type,
                          set_default_dtype, short, uint8)
 from .api.elementwise import *  # noqa: F401,F403
 from .api.indexing import *  # noqa: F401,F403

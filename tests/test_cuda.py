@@ -383,7 +383,16 @@ def test_torch_cuda_device_queries_and_context():
     assert stats["allocated_bytes.all.current"] >= x.numel() * 4
     assert stats["reserved_bytes.all.current"] == c.max_memory_reserved() >= \
         stats["allocated_bytes.all.current"]
-    assert c.is_initialized() and c.is_bf16_supported() is False
+    assert c.is_initialized()
+    # bfloat16: where this CuPy stores it (CuPy 14 with ml_dtypes); natively from sm_80 on
+    from polyten.dispatch import registry
+    stored = "bfloat16" in registry.get("cuda").dtypes
+    assert c.is_bf16_supported() is stored
+    assert c.is_bf16_supported(including_emulation=False) is (
+        stored and c.get_device_capability()[0] >= 8)
+    if stored:
+        y = pt.ones(4096, device="cuda", dtype=pt.bfloat16)
+        assert (y * 2).sum().item() == 8192.0 and (y @ y).item() == 4096.0
     with pytest.raises(ValueError, match="device 99 does not exist"):
         c.get_device_properties(99)
     before = c.current_device()

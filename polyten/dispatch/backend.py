@@ -115,7 +115,9 @@ class Backend:
         amsgrad, beta1, beta2, lr, weight_decay, eps, maximize)`` -- lists of native arrays
         (real floating, one dtype per parameter) and ints, the same arithmetic as
         ``polyten.optim._functional`` (PyTorch's algorithms).  The core creates the state,
-        takes the generic path for cases a kernel does not cover, and counts the writes.
+        takes the generic path for cases a kernel does not cover (a step may also return
+        ``NotImplemented``, before writing anything, to decline a call), and counts the
+        writes.
         ``fused_optimizers["amp_unscale"](grads, inv_scale, found)`` is GradScaler's unscale:
         each gradient (real floating) multiplied in place by the Python float
         ``inv_scale``, and ``found[0]`` (a float32 array of one element, zero on entry, on

@@ -257,10 +257,11 @@ _decl(P, "fft", "complex", "same", True, "fft_c2c(x, dims, norm, forward)",
       "('backward': no scaling forward, 1/n inverse; 'forward': the other way round; 'ortho': "
       "1/sqrt(n) both); result of x's shape")
 _decl(P, "fft", "real_floating", "custom", True, "fft_r2c(x, dims, norm, onesided)",
-      f"forward transform of real x (float32 / float64: the core computes float16 in float32) "
-      f"to complex64 / complex128; {_FFT_DIMS}, the last one the halved dim (the others "
-      "sorted); onesided: that dim keeps its first size // 2 + 1 entries (numpy.fft.rfftn), "
-      "else the full Hermitian spectrum of x's shape (numpy.fft.fftn)")
+      f"forward transform of real x (float32 / float64: the core computes float16 and "
+      f"bfloat16 in float32) to complex64 / complex128; {_FFT_DIMS}, the last one the "
+      "halved dim (the others sorted); onesided: that dim keeps its first size // 2 + 1 "
+      "entries (numpy.fft.rfftn), else the full Hermitian spectrum of x's shape "
+      "(numpy.fft.fftn)")
 _decl(P, "fft", "complex", "real", True, "fft_c2r(x, dims, norm, last_dim_size)",
       f"inverse of the onesided fft_r2c: Hermitian half-spectrum x to a real array "
       f"(numpy.fft.irfftn); {_FFT_DIMS}, the last one the halved dim (the others sorted), where "
@@ -410,7 +411,8 @@ _decl(C, "core", "real_floating", "custom", True, "layer_norm(x, weight, bias, n
       "x (..., *normalized) normalised over its last ndim dims (the core handles empty "
       "inputs); weight, bias of the normalized shape or None, x's dtype; returns (out, mean, "
       "var): out of x's dtype, mean and biased var of shape x.shape[:-ndim] + (1,) * ndim in "
-      "the computation dtype (float32 for float16); default: mean/var reductions", arity=3)
+      "the computation dtype (float32 for float16 and bfloat16); default: mean/var "
+      "reductions", arity=3)
 _decl(C, "core", "real_floating", "custom", True, "batch_norm(x, weight, bias, eps)",
       "training-mode batch normalisation: x (N, C, ...) normalised per channel (dim 1) with "
       "the statistics over every other dim; weight, bias (C,) or None, x's dtype; returns "

@@ -5,8 +5,9 @@ op table (the cpu backend fuses them, forward and backward): one node with the o
 derivative rule is recorded whichever runs.  Their kernels also return the statistics (mean
 and biased variance, in float32 for float16 and bfloat16 inputs), which the fused backward
 reuses and from which ``batch_norm`` updates the running statistics in place (with the
-*unbiased* variance, as PyTorch).  ``group_norm`` and ``instance_norm`` are ``layer_norm`` over a reshaped input plus a
-per-channel affine map; eval-mode batch norm is that affine map with the running statistics.
+*unbiased* variance, as PyTorch).  ``group_norm`` and ``instance_norm`` are ``layer_norm``
+over a reshaped input plus a per-channel affine map; eval-mode batch norm is that affine map
+with the running statistics.
 ``rms_norm``, ``normalize`` and ``local_response_norm`` are plain compositions of polyten ops.
 """
 

@@ -6,10 +6,10 @@ polyten-op default's chain of ops (one allocation, one dispatch and one recorded
 step).  The formulas are PyTorch's (``x / (1 + exp(-x))`` for silu, ``gelu_backward``,
 ``elu_backward``, ``softplus_backward``), with its choices at the kinks (the gradient at 0 is
 the ``x <= 0`` branch's); NaN gives NaN, except leaky_relu's gradient (``g * slope``, as
-PyTorch's).  float16 and
-bfloat16 are computed in float32 and rounded once at the end, as PyTorch computes half
-precision.  The core has checked the dtypes (floating only); 0-d inputs are computed as shape (1,) because
-NumPy's ufuncs return scalars for them, which the in-place steps cannot write.
+PyTorch's).  float16 and bfloat16 are computed in float32 and rounded once at the end, as
+PyTorch computes half precision.  The core has checked the dtypes (floating only); 0-d inputs
+are computed as shape (1,) because NumPy's ufuncs return scalars for them, which the in-place
+steps cannot write.
 
 The CUDA backend instantiates these with ``xp=cupy`` and replaces them with its own
 ``ElementwiseKernel`` versions (``polyten_cuda.fused_src``), which follow the same formulas in

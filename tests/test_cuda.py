@@ -335,6 +335,61 @@ def test_float16_tensors_and_matmul():
     assert lin.weight.grad.dtype == pt.float16
 
 
+def _needs_bf16():
+    from polyten.dispatch import registry
+    if "bfloat16" not in registry.get("cuda").dtypes:
+        pytest.skip("this CuPy does not store bfloat16 (CuPy 14 with ml_dtypes does)")
+
+
+@pytest.mark.parametrize("algo", ["adamw", "sgd", "rmsprop"])
+def test_bfloat16_training_matches_cpu(algo):
+    """A bfloat16 model (conv, BatchNorm, GELU, LayerNorm, linear, cross-entropy, clipping)
+    trained on cuda and on the cpu: the same losses and parameters up to bfloat16 rounding.
+    On cuda every bfloat16 call leaves polyten's CUDA C for the shared kernels (computed in
+    float32), including the optimizer steps (rmsprop: the core's generic step)."""
+    _needs_bf16()
+
+    def train(dev):
+        pt.manual_seed(0)
+        model = pt.nn.Sequential(
+            pt.nn.Conv2d(2, 4, 3, padding=1), pt.nn.BatchNorm2d(4), pt.nn.GELU(),
+            pt.nn.Flatten(), pt.nn.LayerNorm(64), pt.nn.Linear(64, 3)).to(
+                device=dev, dtype=pt.bfloat16)
+        opt = _OPTIMIZERS[algo](model.parameters())
+        x = pt.tensor(_x((8, 2, 4, 4), "float32", 8), device=dev).bfloat16()
+        y = pt.tensor(np.arange(8) % 3, device=dev)
+        losses = []
+        for _ in range(4):
+            opt.zero_grad()
+            loss = pt.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            pt.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(loss.item())
+        assert all(p.dtype == pt.bfloat16 for p in model.parameters())
+        return losses, [p.detach().float().cpu().numpy() for p in model.parameters()]
+
+    (lc, pc), (lg, pg) = train("cpu"), train("cuda")
+    np.testing.assert_allclose(lg, lc, rtol=2e-2)
+    for a, b in zip(pg, pc):
+        np.testing.assert_allclose(a, b, rtol=5e-2, atol=5e-2)
+
+
+def test_bfloat16_autocast_matches_cpu():
+    _needs_bf16()
+    lin = pt.nn.Linear(32, 8)
+    x = pt.tensor(_x((16, 32), "float32", 9))
+    with pt.autocast("cpu", dtype=pt.bfloat16):
+        c = lin(x)
+    lin.to("cuda")
+    with pt.autocast("cuda", dtype=pt.bfloat16):
+        g = lin(x.to("cuda"))
+        s = pt.nn.functional.softmax(g, dim=1)
+    assert g.dtype == c.dtype == pt.bfloat16 and s.dtype == pt.float32
+    np.testing.assert_allclose(g.float().cpu().detach().numpy(), c.float().detach().numpy(),
+                               rtol=2 ** -6, atol=2 ** -6)
+
+
 # --- memory statistics and devices ----------------------------------------------------------
 def test_memory_statistics():
     c = pt.cuda

@@ -67,6 +67,36 @@ def test_fused_steps_equal_the_generic_steps_exactly(name, dtype):
             np.testing.assert_array_equal(sa[k], sb[k])
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_bfloat16_fused_steps_round_a_float32_step_once(name):
+    """bfloat16 parameters are stepped in float32 and rounded once per step (PyTorch's fused
+    rule; the generic step rounds every op): one step from the same state equals the float32
+    step rounded to bfloat16, and five steps stay within a few bfloat16 ulps of the generic
+    ones."""
+    import ml_dtypes
+    bf = np.dtype(ml_dtypes.bfloat16)
+    make = CASES[name]
+    one_bf, _, _ = _train("cpu", make, pt.bfloat16, steps=1)
+    # the float32 step from the same (bfloat16-exact) start and gradients
+    rng = np.random.default_rng(0)
+    params = [pt.tensor(rng.standard_normal(s).astype(bf).astype(np.float32),
+                        requires_grad=True) for s in SHAPES]
+    opt = make(params)
+    for i, p in enumerate(params):
+        g = np.random.default_rng(i).standard_normal(SHAPES[i]).astype(bf).astype(np.float32)
+        p.grad = pt.tensor(g)
+    opt.step()
+    if opt.defaults.get("momentum", 0) == 0:
+        for a, p in zip(one_bf, params):  # (SGD's first momentum step is the core's)
+            np.testing.assert_array_equal(a, p.detach().numpy().astype(bf))
+    fused, _, _ = _train("cpu", make, pt.bfloat16)
+    with cpu_clone("nofused") as dev:
+        generic, _, _ = _train(dev, make, pt.bfloat16)
+    for a, b in zip(fused, generic):
+        np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32),
+                                   rtol=4 * 2.0 ** -7, atol=1e-2)
+
+
 def test_fused_step_counts_the_writes():
     # a parameter saved for backward, then stepped: the backward must refuse, as PyTorch
     w = pt.tensor([1.0, 2.0], requires_grad=True)

@@ -205,13 +205,16 @@ def backward_kernels(xp, **ctx) -> dict:
         x, weight, bias = inputs
         needs = params["needs"]  # the engine ignores the others: don't compute them
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        xdt, wdt = x.dtype, weight.dtype
+        if g2.dtype in low:  # products and the bias sum in float32 (no half BLAS)
+            g2, x, weight = g2.astype(f32), x.astype(f32), weight.astype(f32)
         gx = gw = gb = None
         if needs[0]:
             gx = (g2.dot(weight) if host else g2 @ weight).reshape(x.shape).astype(
-                x.dtype, copy=False)
+                xdt, copy=False)
         if needs[1]:
             x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-            gw = arr((g2.T.dot(x2) if host else g2.T @ x2).astype(weight.dtype, copy=False))
+            gw = arr((g2.T.dot(x2) if host else g2.T @ x2).astype(wdt, copy=False))
         if needs[2]:
             gb = sum_reduce(g2, axis=0, keepdims=False)
             gb = arr((gb.sum() if bias.ndim == 0 else gb).astype(bias.dtype, copy=False))

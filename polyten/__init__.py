@@ -40,9 +40,11 @@ from .api.reduction import *  # noqa: F401,F403
 from .api.shape import *  # noqa: F401,F403
 from .api.tensor import Size, Tensor
 from .dispatch import (BackendError, BackendUnavailableError, DeviceMismatchError,  # noqa
-                       KernelNotFoundError, PolytenError, UnknownBackendError, backends,
-                       device)
+                       KernelNotFoundError, PolytenError, UnknownBackendError, device)
 from .dispatch.device import Device
+from .dispatch.precision import (get_float32_matmul_precision,  # noqa: F401
+                                 set_float32_matmul_precision)
+from ._backends import backends  # callable, with torch.backends' flags as attributes
 from . import autograd  # noqa: E402
 from . import linalg  # noqa: E402
 from . import nn  # noqa: E402

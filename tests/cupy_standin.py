@@ -327,7 +327,21 @@ def _get_typename(dtype, type_headers=None):
     return _CTYPES[np.dtype(dtype).name]
 
 
-_CORE = types.SimpleNamespace(_scalar=types.SimpleNamespace(get_typename=_get_typename))
+# cuBLAS's compute type per dtype, as CuPy keeps it (cupy._core._routines_linalg): recorded
+# here so that tests can see polyten.set_float32_matmul_precision reach it
+COMPUTE_TYPES: dict = {}
+
+
+def _set_compute_type(dtype, compute_type):
+    COMPUTE_TYPES[np.dtype(dtype).name] = compute_type
+
+
+_CORE = types.SimpleNamespace(
+    _scalar=types.SimpleNamespace(get_typename=_get_typename),
+    _routines_linalg=types.SimpleNamespace(
+        set_compute_type=_set_compute_type, COMPUTE_TYPE_DEFAULT=1, COMPUTE_TYPE_BF16=6,
+        COMPUTE_TYPE_TF32=7, get_compute_type=lambda d: COMPUTE_TYPES.get(
+            np.dtype(d).name, 1)))
 
 
 def fake_cupy(device_count: int = 1) -> types.ModuleType:

@@ -423,6 +423,28 @@ def test_device_functions():
         c.synchronize("cpu")
 
 
+def test_float32_matmul_precision_sets_cublas_compute_type():
+    """polyten.set_float32_matmul_precision / backends.cuda.matmul.allow_tf32 reach CuPy's
+    cuBLAS compute type for float32 (TensorFloat-32 from sm_80 on); products stay within
+    TF32's error and go back to full float32 with "highest"."""
+    import cupy
+    linalg = cupy._core._routines_linalg
+    a, b = _x((256, 512), "float32", 10), _x((512, 128), "float32", 11)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    x, w = pt.tensor(a, device="cuda"), pt.tensor(b, device="cuda")
+    try:
+        pt.backends.cuda.matmul.allow_tf32 = True
+        assert pt.get_float32_matmul_precision() == "high"
+        tf32 = pt.cuda.get_device_capability()[0] >= 8  # CuPy keeps the default below
+        assert linalg.get_compute_type(np.float32) == (linalg.COMPUTE_TYPE_TF32 if tf32 else
+                                                       linalg.COMPUTE_TYPE_DEFAULT)
+        _close((x @ w).cpu().numpy(), ref, rtol=0, atol=2e-2 * np.abs(ref).max())
+    finally:
+        pt.set_float32_matmul_precision("highest")
+    assert linalg.get_compute_type(np.float32) == linalg.COMPUTE_TYPE_DEFAULT
+    _close((x @ w).cpu().numpy(), ref, rtol=0, atol=1e-5 * np.abs(ref).max())
+
+
 def test_torch_cuda_device_queries_and_context():
     """get_device_properties / get_device_capability / mem_get_info / memory_stats and the
     ``polyten.cuda.device`` context, with torch.cuda's shapes and rules."""

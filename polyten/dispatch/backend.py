@@ -148,6 +148,13 @@ class Backend:
         keep one running flag per stream -- flags computed on streams that do not wait for
         each other must not be OR-ed -- and a flush synchronises the device before reading a
         flag from a stream other than the current one.
+    float32_matmul_precision : callable, optional
+        ``float32_matmul_precision(precision)`` with ``"highest"``, ``"high"`` (TensorFloat-32
+        allowed) or ``"medium"`` (bfloat16 products allowed): the internal precision of the
+        backend's float32 matrix products (``matmul``, ``linear``, convolutions), as
+        ``polyten.set_float32_matmul_precision`` sets it for the process.  Called when the
+        setting changes, and at load when it is not ``"highest"``.  Backends without such
+        modes omit it.
     """
 
     def __init__(self, name: str, kernels: Mapping[str, Callable], *,
@@ -166,7 +173,8 @@ class Backend:
                  backward_kernels: Optional[Mapping[str, Callable]] = None,
                  fused_optimizers: Optional[Mapping[str, Callable]] = None,
                  deferred_checks: bool = False,
-                 current_stream: Optional[Callable[[Optional[int]], Any]] = None):
+                 current_stream: Optional[Callable[[Optional[int]], Any]] = None,
+                 float32_matmul_precision: Optional[Callable[[str], None]] = None):
         self.name = name
         self.kernels = dict(kernels)
         self.dtypes = frozenset(dtypes)
@@ -185,6 +193,7 @@ class Backend:
         self.fused_optimizers = dict(fused_optimizers or {})
         self.deferred_checks = bool(deferred_checks)
         self.current_stream = current_stream
+        self.float32_matmul_precision = float32_matmul_precision
         if self.deferred_checks:
             from .checks import wrap_host_reads
             wrap_host_reads(self)

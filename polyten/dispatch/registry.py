@@ -264,6 +264,9 @@ class _Registry:
                 self._error(info.plugin, info.distribution, p)
             backend.distribution = info.distribution
             backend.distribution_version = info.version
+            from . import precision
+            if precision.get_float32_matmul_precision() != "highest":
+                precision.apply(backend)  # set before it loaded (the default needs no call)
             info.backend = backend
             info.loaded = True
             return backend
@@ -327,6 +330,11 @@ def backends() -> List[BackendInfo]:
         appears in :func:`plugin_errors` (and was warned about once).
     """
     return REGISTRY.backends()
+
+
+def loaded_backends() -> List["Backend"]:
+    """The backends loaded so far in this process (never loads one)."""
+    return [i.backend for i in list(REGISTRY.infos.values()) if i.backend is not None]
 
 
 def plugin_errors() -> List[PluginError]:

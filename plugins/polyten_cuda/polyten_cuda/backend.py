@@ -42,6 +42,7 @@ from polyten.dispatch import Backend
 from polyten_cpu.backend import DTYPE_NAMES as _CPU_DTYPES
 
 from . import bfloat16 as _bf16
+from . import cupy_internals as _internals
 from . import kernels as _kernels
 from . import optim as _optim
 
@@ -326,6 +327,8 @@ def make_backend() -> Backend:
         deferred_checks=True,
         # ... one chain of them per stream (polyten.cuda.stream(s) switches streams)
         current_stream=lambda index: int(cupy.cuda.get_current_stream(index).ptr),
+        # polyten.set_float32_matmul_precision / backends.cuda.matmul.allow_tf32
+        float32_matmul_precision=_internals.matmul_precision(cupy, np.float32),
     )
     # services beyond the Backend contract: polyten.cuda reads `runtime`, and the core's
     # .to() uses `copy_between_devices` for cuda:i -> cuda:j instead of a trip through the host

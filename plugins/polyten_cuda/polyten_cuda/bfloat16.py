@@ -13,10 +13,11 @@ float32).
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from polyten_cpu.kernels._util import bfloat16_dtype
+
+from .cupy_internals import core_module
 
 
 def supported(cp) -> Optional[Any]:
@@ -25,12 +26,9 @@ def supported(cp) -> Optional[Any]:
     bf = bfloat16_dtype(cp)
     if bf is None:
         return None
-    scalar = getattr(getattr(cp, "_core", None), "_scalar", None)
+    scalar = core_module(cp, "_scalar")
     if scalar is None:
-        try:
-            scalar = importlib.import_module(f"{cp.__name__}._core._scalar")
-        except ImportError:
-            return None
+        return None
     try:
         scalar.get_typename(bf)  # CuPy 13 and older: no C type for it (a KeyError)
     except Exception:

@@ -2,7 +2,9 @@
 
 Cases
 -----
-* ``matmul``: large square matmuls (float32, float16): TFLOP/s of polyten, raw CuPy and torch;
+* ``matmul``: large square matmuls (float32, float32 with TensorFloat-32, float16, bfloat16
+  where CuPy stores it -- polyten multiplies bfloat16 in float32, CuPy natively): TFLOP/s of
+  polyten, raw CuPy and torch;
   target: polyten >= 95 % of raw CuPy.
 * ``digits``: one training step of the digits MLP (64-128-10, batch 64, Adam, cross-entropy).
 * ``mlp``: a larger MLP (1024-4096-4096-1000, batch 2048, Adam, cross-entropy).
@@ -80,19 +82,34 @@ def bench_matmul(quick, size=None):
     torch = _torch()
     rows = []
     n = size or (4096 if quick else 8192)
-    for dtype in ("float32", "float16"):
-        a = cupy.random.standard_normal((n, n), dtype="float32").astype(dtype)
-        b = cupy.random.standard_normal((n, n), dtype="float32").astype(dtype)
-        pa, pb = pt.from_dlpack(a), pt.from_dlpack(b)
+    cases = [("float32", "highest"), ("float32", "high"), ("float16", "highest")]
+    if "bfloat16" in pt.device("cuda").backend.dtypes:  # CuPy 14 with ml_dtypes
+        cases.append(("bfloat16", "highest"))
+    for dtype, precision in cases:
+        pa = pt.from_dlpack(cupy.random.standard_normal((n, n), dtype="float32"))
+        pb = pt.from_dlpack(cupy.random.standard_normal((n, n), dtype="float32"))
+        pa, pb = pa.to(getattr(pt, dtype)), pb.to(getattr(pt, dtype))
+        a, b = pa._data, pb._data  # the same device arrays, as raw CuPy sees them
         sync = cupy.cuda.Device().synchronize
         flops = 2 * n ** 3
-        t_pt = _timeit(lambda: pa @ pb, sync, 5 if quick else 10, 3)
-        t_cp = _timeit(lambda: a @ b, sync, 5 if quick else 10, 3)
-        t_th = float("nan")
-        if torch is not None:
-            ta, tb = torch.from_dlpack(a), torch.from_dlpack(b)
-            t_th = _timeit(lambda: ta @ tb, torch.cuda.synchronize, 5 if quick else 10, 3)
-        rows.append({"case": f"matmul {dtype} {n}x{n}", "polyten_tflops": flops / t_pt / 1e12,
+        # "high": TensorFloat-32 for float32 products, in polyten (CuPy's cuBLAS compute type,
+        # so the raw CuPy column gets it too) and in torch
+        pt.set_float32_matmul_precision(precision)
+        try:
+            t_pt = _timeit(lambda: pa @ pb, sync, 5 if quick else 10, 3)
+            t_cp = _timeit(lambda: a @ b, sync, 5 if quick else 10, 3)
+            t_th = float("nan")
+            if torch is not None:
+                torch.backends.cuda.matmul.allow_tf32 = precision == "high"
+                ta = torch.from_dlpack(pa.float()._data).to(getattr(torch, dtype))
+                tb = torch.from_dlpack(pb.float()._data).to(getattr(torch, dtype))
+                t_th = _timeit(lambda: ta @ tb, torch.cuda.synchronize, 5 if quick else 10, 3)
+        finally:
+            pt.set_float32_matmul_precision("highest")
+            if torch is not None:
+                torch.backends.cuda.matmul.allow_tf32 = False
+        label = f"{dtype} tf32" if precision == "high" else dtype
+        rows.append({"case": f"matmul {label} {n}x{n}", "polyten_tflops": flops / t_pt / 1e12,
                      "cupy_tflops": flops / t_cp / 1e12, "torch_tflops": flops / t_th / 1e12,
                      "polyten_vs_cupy": t_cp / t_pt})
     return rows

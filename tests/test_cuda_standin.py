@@ -462,7 +462,8 @@ def test_bench_cuda_runs(tmp_path):
     import json
     rows = json.loads(out.read_text())
     assert [row["case"] for row in rows] == [
-        "matmul float32 64x64", "matmul float16 64x64", "train step digits (batch 64, adam)",
+        "matmul float32 64x64", "matmul float32 tf32 64x64", "matmul float16 64x64",
+        "matmul bfloat16 64x64", "train step digits (batch 64, adam)",
         "train step digits (batch 64, adam, autocast + GradScaler)",
         "host cost per call: cupy a + b",
         "host cost per call: cupy ElementwiseKernel (fused relu_backward)",

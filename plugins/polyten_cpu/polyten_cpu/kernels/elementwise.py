@@ -188,8 +188,12 @@ def kernels(xp, **ctx) -> dict:
     def where(cond, x, y):
         r = xp.asarray(xp.where(cond, x, y))
         # a Python scalar beside a bfloat16 array: NumPy promotes the pair to float32
-        dt = getattr(x, "dtype", None) or getattr(y, "dtype", None)
-        return r if dt is None or r.dtype == dt else r.astype(dt)
+        if x.__class__ is nd:
+            if y.__class__ is not nd and r.dtype != x.dtype:
+                r = r.astype(x.dtype)
+        elif y.__class__ is nd and r.dtype != y.dtype:
+            r = r.astype(y.dtype)
+        return r
 
     maximum, minimum = xp.maximum, xp.minimum
 

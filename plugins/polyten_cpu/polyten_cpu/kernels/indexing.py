@@ -92,13 +92,18 @@ def kernels(xp, **ctx) -> dict:
     def nonzero(x):
         return xp.argwhere(x).astype(int64, copy=False)
 
+    def sortable(a):
+        """``a`` as an array the sorts and searches order right: bfloat16 as float32 (exact
+        and order-preserving; ml_dtypes' bfloat16 sort does not put NaN last, and CuPy's
+        sorts are compiled for the standard types)."""
+        return a.astype("float32") if a.dtype == BF16 else a
+
     def _argsort(x, dim, descending, stable=True):
         # descending sorts the reversed array and maps the indices back, so that with a
         # stable sort equal elements keep their original order (torch's stable=True) and NaN
         # comes first when descending, last when ascending (as torch.sort)
         kind = "stable" if stable else None
-        if x.dtype == BF16:  # ml_dtypes' bfloat16 sort does not put NaN last; float32 is exact
-            x = x.astype("float32")
+        x = sortable(x)
         if not descending:
             return xp.argsort(x, axis=dim, kind=kind).astype(int64, copy=False)
         n = x.shape[dim]
@@ -123,7 +128,7 @@ def kernels(xp, **ctx) -> dict:
         if 0 < k and 4 * k < n:
             # partition first: O(n) to find the k candidates, then sort only those
             kth = n - k if largest else k - 1
-            part = xp.argpartition(x, kth, axis=dim)
+            part = xp.argpartition(sortable(x), kth, axis=dim)
             sl = [slice(None)] * x.ndim
             sl[dim] = slice(n - k, None) if largest else slice(0, k)
             cand = part[tuple(sl)]
@@ -137,12 +142,12 @@ def kernels(xp, **ctx) -> dict:
         return take_along_axis(x, idx, axis=dim), idx
 
     def unique(x, return_inverse, return_counts):
-        res = xp.unique(x.reshape(-1), return_inverse=return_inverse,
+        res = xp.unique(sortable(x).reshape(-1), return_inverse=return_inverse,
                         return_counts=return_counts, **nan_distinct)
         if not (return_inverse or return_counts):
-            return res, None, None
+            return res.astype(x.dtype, copy=False), None, None
         res = list(res)
-        values = res.pop(0)
+        values = res.pop(0).astype(x.dtype, copy=False)
         inverse = res.pop(0).reshape(-1).astype(int64, copy=False) if return_inverse else None
         counts = res.pop(0).astype(int64, copy=False) if return_counts else None
         return values, inverse, counts
@@ -152,6 +157,7 @@ def kernels(xp, **ctx) -> dict:
 
     def searchsorted(x, y, right):
         side = "right" if right else "left"
+        x, y = sortable(x), sortable(y)
         if x.ndim == 1:
             return asarray(xp.searchsorted(x, y, side=side)).astype(int64, copy=False)
         # one sorted row per leading index (the core checked that the leading dims agree);
@@ -166,7 +172,7 @@ def kernels(xp, **ctx) -> dict:
         return out.reshape(y.shape)
 
     def isin(x, y, invert):
-        return asarray(xp.isin(x, y, invert=invert))
+        return asarray(xp.isin(sortable(x), sortable(y), invert=invert))
 
     return {"getitem": getitem, "setitem": setitem, "gather": gather, "scatter": scatter,
             "scatter_add": scatter_add, "nonzero": nonzero, "sort": sort, "topk": topk,

@@ -310,3 +310,11 @@ def test_cuda_is_bf16_supported_is_false_without_cuda():
     if pt.cuda.is_available():
         pytest.skip("a GPU is present")
     assert pt.cuda.is_bf16_supported() is False
+
+
+def test_default_collate_stacks_bfloat16_arrays():
+    from polyten.utils.data import DataLoader
+    data = [np.full(3, i, dtype=BF16) for i in range(4)]
+    batches = list(DataLoader(data, batch_size=2))
+    assert [b.dtype for b in batches] == [pt.bfloat16, pt.bfloat16]
+    assert batches[1].float().tolist() == [[2.0] * 3, [3.0] * 3]

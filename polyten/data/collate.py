@@ -20,6 +20,11 @@ from ._host import np
 __all__ = ["default_collate", "default_convert"]
 
 _UNSUPPORTED_KINDS = frozenset("SUOV")   # strings, objects, void: not numbers
+
+
+def _unsupported(dtype) -> bool:
+    """Whether NumPy ``dtype`` holds no numbers (ml_dtypes' bfloat16 is kind "V" but is)."""
+    return dtype.kind in _UNSUPPORTED_KINDS and dtype.name != "bfloat16"
 _MAX_LISTED = 6
 
 
@@ -91,7 +96,7 @@ def _collate_arrays(batch, path):
     arrays = batch if all(type(b) is nd for b in batch) else \
         [b if isinstance(b, nd) else np.asarray(b) for b in batch]
     for j, a in enumerate(arrays):
-        if a.dtype.kind in _UNSUPPORTED_KINDS:
+        if _unsupported(a.dtype):
             raise TypeError(f"default_collate: {_who(j)} is an array of dtype {a.dtype}"
                             f"{_fmt_path(path)}; only numeric and bool arrays are collated. "
                             f"Convert it in the dataset, or pass a collate_fn that handles it")
@@ -108,7 +113,7 @@ def _collate_numbers(batch, path, dtype):
                 raise _type_error(batch, path, (int, float, complex, np.generic)) from exc
         raise TypeError(f"default_collate: the numbers{_fmt_path(path)} do not fit one dtype: "
                         f"{exc}") from None
-    if arr.dtype.kind in _UNSUPPORTED_KINDS:
+    if _unsupported(arr.dtype):
         raise _type_error(batch, path, type(batch[0]))
     return host_to_tensor(arr)
 
@@ -170,7 +175,7 @@ def _collate(batch, path):
     if isinstance(elem, np.ndarray):
         return _collate_arrays(batch, path)
     if isinstance(elem, np.generic):
-        return _collate_arrays(batch, path) if elem.dtype.kind not in _UNSUPPORTED_KINDS \
+        return _collate_arrays(batch, path) if not _unsupported(elem.dtype) \
             else _collate_strings(batch, path)
     if isinstance(elem, bool):
         return _collate_numbers(batch, path, None)
@@ -265,9 +270,9 @@ def default_convert(data):
     if isinstance(data, Tensor):
         return to_target(data)
     if isinstance(data, np.ndarray):
-        return data if data.dtype.kind in _UNSUPPORTED_KINDS else host_to_tensor(data)
+        return data if _unsupported(data.dtype) else host_to_tensor(data)
     if isinstance(data, np.generic):
-        return data if data.dtype.kind in _UNSUPPORTED_KINDS else \
+        return data if _unsupported(data.dtype) else \
             host_to_tensor(np.asarray(data))
     if isinstance(data, (str, bytes)):
         return data

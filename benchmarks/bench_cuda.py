@@ -18,6 +18,9 @@ Cases
 * ``mlp_amp``, ``cnn_amp`` (and ``digits_amp``, ``transformer_amp``): the same steps in mixed
   precision (``autocast`` + ``GradScaler`` on both sides): float16 matmuls and convolutions,
   float32 parameters and losses; GradScaler reads one flag per step, on both sides.
+* ``mlp_bf16``, ``transformer_bf16`` (any step with ``_bf16``): autocast with
+  ``dtype=bfloat16`` and no GradScaler (bfloat16 has float32's range), on both sides; polyten
+  runs bfloat16 through its shared kernels (computed in float32), torch natively.
 * ``overhead``: host microseconds per call on tiny arrays -- CuPy's ``a + b``, a fused
   ``ElementwiseKernel``, a multi-tensor ``RawKernel`` step, polyten's ``a + b`` and torch's --
   the per-launch cost that bounds a small model's step.
@@ -132,13 +135,53 @@ def _cnn(nnmod, flatten):
         flatten(), nnmod.Linear(128 * 8 * 8, 10))
 
 
+# precision modes of the training steps, by case suffix
+_MODES = {"_amp": "autocast + GradScaler", "_bf16": "autocast bfloat16"}
+
+
+def _split_mode(case):
+    """``("mlp", "_amp")`` for ``"mlp_amp"``; ``(case, None)`` without a mode suffix."""
+    for suffix in _MODES:
+        if case.endswith(suffix):
+            return case[:-len(suffix)], suffix
+    return case, None
+
+
+def _make_step(lib, mode, opt, loss_fn, clip=None):
+    """One training step in ``lib`` (polyten or torch): plain float32 (``mode`` None),
+    autocast float16 with a GradScaler (``"_amp"``), or autocast bfloat16 without one
+    (``"_bf16"``: bfloat16 has float32's range); ``clip()`` clips the unscaled gradients."""
+    scaler = lib.amp.GradScaler("cuda")
+    low = lib.bfloat16 if mode == "_bf16" else lib.float16
+
+    def step():
+        opt.zero_grad()
+        if mode is None:
+            loss = loss_fn()
+        else:
+            with lib.autocast("cuda", dtype=low):
+                loss = loss_fn()
+        if mode != "_amp":
+            loss.backward()
+            if clip is not None:
+                clip()
+            opt.step()
+            return
+        scaler.scale(loss).backward()
+        if clip is not None:
+            scaler.unscale_(opt)
+            clip()
+        scaler.step(opt)
+        scaler.update()
+    return step
+
+
 def _step_pair(case, quick):
     """(polyten step, torch step or None, description)."""
     torch = _torch()
-    amp = case.endswith("_amp")
-    case = case[:-4] if amp else case
+    case, mode = _split_mode(case)
     if case == "transformer":
-        return _transformer_pair(amp, quick, torch)
+        return _transformer_pair(mode, quick, torch)
     if case == "digits":
         sizes, batch, opt = (64, 128, 10), 64, "adam"
         xshape = (batch, 64)
@@ -158,45 +201,17 @@ def _step_pair(case, quick):
             return lib.optim.Adam(params, lr=1e-3)
         return lib.optim.SGD(params, lr=0.01, momentum=0.9)
 
+    desc = f"{case} (batch {batch}, {opt}{', ' + _MODES[mode] if mode else ''})"
     pmodel = (_mlp(pt.nn, sizes) if sizes else _cnn(pt.nn, pt.nn.Flatten)).to(device="cuda")
-    popt = make_opt(pt, pmodel.parameters())
     px, py = pt.tensor(x, device="cuda"), pt.tensor(y, device="cuda")
-    F = pt.nn.functional
-
-    desc = f"{case} (batch {batch}, {opt}{', autocast + GradScaler' if amp else ''})"
-    pscaler = pt.amp.GradScaler("cuda")
-
-    def pstep():
-        popt.zero_grad()
-        if not amp:
-            F.cross_entropy(pmodel(px), py).backward()
-            popt.step()
-            return
-        with pt.autocast("cuda"):
-            loss = F.cross_entropy(pmodel(px), py)
-        pscaler.scale(loss).backward()
-        pscaler.step(popt)
-        pscaler.update()
-
+    pstep = _make_step(pt, mode, make_opt(pt, pmodel.parameters()),
+                       lambda: pt.nn.functional.cross_entropy(pmodel(px), py))
     if torch is None:
         return pstep, None, desc
     tmodel = (_mlp(torch.nn, sizes) if sizes else _cnn(torch.nn, torch.nn.Flatten)).cuda()
-    topt = make_opt(torch, tmodel.parameters())
     tx, ty = torch.tensor(x, device="cuda"), torch.tensor(y, device="cuda")
-
-    tscaler = torch.amp.GradScaler("cuda")
-
-    def tstep():
-        topt.zero_grad()
-        if not amp:
-            torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
-            topt.step()
-            return
-        with torch.autocast("cuda"):
-            loss = torch.nn.functional.cross_entropy(tmodel(tx), ty)
-        tscaler.scale(loss).backward()
-        tscaler.step(topt)
-        tscaler.update()
+    tstep = _make_step(torch, mode, make_opt(torch, tmodel.parameters()),
+                       lambda: torch.nn.functional.cross_entropy(tmodel(tx), ty))
     return pstep, tstep, desc
 
 
@@ -215,41 +230,26 @@ def _lm(nnmod, vocab=1000, d=256):
     return LM()
 
 
-def _transformer_pair(amp, quick, torch):
+def _transformer_pair(mode, quick, torch):
     batch, seq, vocab = (16 if quick else 32), 64, 1000
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, vocab, size=(batch, seq))
     targets = rng.integers(0, vocab, size=(batch * seq,))
     desc = (f"transformer (batch {batch}x{seq}, adamw, clip"
-            f"{', autocast + GradScaler' if amp else ''})")
+            f"{', ' + _MODES[mode] if mode else ''})")
 
-    def make(lib, model, x, y, clip):
-        opt = lib.optim.AdamW(model.parameters(), lr=1e-3)
-        scaler = lib.amp.GradScaler("cuda")
+    def make(lib, model, x, y):
         F = lib.nn.functional
-
-        def step():
-            opt.zero_grad()
-            if not amp:
-                F.cross_entropy(model(x).reshape(-1, vocab), y).backward()
-                clip(model.parameters(), 1.0)
-                opt.step()
-                return
-            with lib.autocast("cuda"):
-                loss = F.cross_entropy(model(x).reshape(-1, vocab), y)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            clip(model.parameters(), 1.0)
-            scaler.step(opt)
-            scaler.update()
-        return step
+        return _make_step(lib, mode, lib.optim.AdamW(model.parameters(), lr=1e-3),
+                          lambda: F.cross_entropy(model(x).reshape(-1, vocab), y),
+                          clip=lambda: lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
 
     pstep = make(pt, _lm(pt.nn).to(device="cuda"), pt.tensor(tokens, device="cuda"),
-                 pt.tensor(targets, device="cuda"), pt.nn.utils.clip_grad_norm_)
+                 pt.tensor(targets, device="cuda"))
     if torch is None:
         return pstep, None, desc
     tstep = make(torch, _lm(torch.nn).cuda(), torch.tensor(tokens, device="cuda"),
-                 torch.tensor(targets, device="cuda"), torch.nn.utils.clip_grad_norm_)
+                 torch.tensor(targets, device="cuda"))
     return pstep, tstep, desc
 
 
@@ -350,7 +350,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     p.add_argument("--cases", default="matmul,overhead,digits,mlp,cnn,transformer,mlp_amp,"
-                                      "cnn_amp,transformer_amp,sync")
+                                      "cnn_amp,transformer_amp,mlp_bf16,transformer_bf16,sync")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--matmul-size", type=int, default=None,
                    help="n of the n x n matmuls (default 8192, 4096 with --quick)")
@@ -362,8 +362,7 @@ def main(argv=None):
     rows = []
     if "matmul" in cases:
         rows += bench_matmul(args.quick, args.matmul_size)
-    steps = [c for c in cases if c.split("_amp")[0] in ("digits", "mlp", "cnn",
-                                                         "transformer")]
+    steps = [c for c in cases if _split_mode(c)[0] in ("digits", "mlp", "cnn", "transformer")]
     if steps:
         rows += bench_steps(steps, args.quick)
     if "overhead" in cases:

@@ -260,11 +260,13 @@ _STEPS = """
 
     pt.manual_seed(0)
     dev = "cuda"
+    DT = pt.float32  # the parameters' and the float inputs' dtype
     mlp = nn.Sequential(nn.Linear(20, 32), nn.GELU(), nn.LayerNorm(32), nn.Dropout(0.1),
-                        nn.Linear(32, 5)).to(dev)
+                        nn.Linear(32, 5)).to(dev, DT)
     cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                        nn.MaxPool2d(2, padding=1), nn.Flatten(), nn.Linear(4 * 5 * 5, 5)).to(dev)
-    emb, head = nn.Embedding(50, 8).to(dev), nn.Linear(8, 5).to(dev)
+                        nn.MaxPool2d(2, padding=1), nn.Flatten(), nn.Linear(4 * 5 * 5, 5)).to(
+                            dev, DT)
+    emb, head = nn.Embedding(50, 8).to(dev, DT), nn.Linear(8, 5).to(dev, DT)
     params = [*mlp.parameters(), *cnn.parameters(), *emb.parameters(), *head.parameters()]
     opts = [pt.optim.AdamW(params, lr=1e-3),
             pt.optim.SGD(params, lr=1e-2, momentum=0.9, nesterov=True)]
@@ -278,6 +280,7 @@ _STEPS = """
 
     def step(opt, batch):
         x, img, tok, y = (t.to(dev, non_blocking=True) for t in batch)
+        x, img = x.to(DT), img.to(DT)  # a cast on the device (none for float32)
         opt.zero_grad()
         loss = (F.cross_entropy(mlp(x), y) + F.cross_entropy(cnn(img), y, label_smoothing=0.1)
                 + F.nll_loss(F.log_softmax(head(emb(tok).mean(1)), 1), y))
@@ -289,13 +292,15 @@ _STEPS = """
 
 
 @needs_cxx
-def test_training_steps_never_read_the_device():
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_training_steps_never_read_the_device(dtype):
     """Whole epochs (pinned batches copied asynchronously, forward, losses with class-target
     checks, embedding index checks, backward, clipping, AdamW and SGD): no device-to-host
     read, no pageable host-to-device copy and no value-dependent shape -- each of which makes
     the host wait for the GPU.  Reading the loss then costs two reads: the queued checks'
-    combined flag and the value."""
-    r = _run(_STEPS, """
+    combined flag and the value.  In bfloat16 every op leaves polyten's CUDA C for the shared
+    kernels, which must not read the device either."""
+    r = _run(_STEPS.replace("DT = pt.float32", f"DT = pt.{dtype}"), """
         for opt in opts:
             step(opt, next(iter(loader)))  # first use: nothing to count yet
         S.clear()
@@ -311,6 +316,39 @@ def test_training_steps_never_read_the_device():
         assert cupy_standin.traffic() == {"d2h": 2}, dict(S)
         assert np.isfinite(value)
         print("ok", value)
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
+def test_bfloat16_autocast_steps_never_read_the_device():
+    """autocast(dtype=bfloat16) without a GradScaler (PyTorch's bfloat16 recipe: it has
+    float32's range): bfloat16 matmuls and convolutions, which leave polyten's CUDA C for the
+    shared kernels, float32 losses, parameters and gradients -- and no host read at all."""
+    r = _run(_STEPS, """
+        opt = opts[0]
+
+        def bf_step(batch):
+            x, img, tok, y = (t.to(dev, non_blocking=True) for t in batch)
+            opt.zero_grad()
+            with pt.autocast("cuda", dtype=pt.bfloat16):
+                h = mlp(x)
+                loss = F.cross_entropy(h, y) + F.cross_entropy(cnn(img), y)
+            assert h.dtype == pt.bfloat16 and loss.dtype == pt.float32
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            return loss
+
+        bf_step(next(iter(loader)))
+        S.clear()
+        for batch in loader:
+            loss = bf_step(batch)
+        waits = {k: v for k, v in cupy_standin.traffic().items() if k != "h2d_async"}
+        assert not waits, waits
+        assert all(p.dtype == p.grad.dtype == pt.float32 for p in mlp.parameters())
+        assert np.isfinite(loss.item())
+        print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
 
@@ -455,7 +493,7 @@ def test_bench_cuda_runs(tmp_path):
         sys.path.insert(0, {os.path.join(ROOT, "benchmarks")!r})
         import bench_cuda
         raise SystemExit(bench_cuda.main(["--quick", "--cases",
-                                          "matmul,digits,digits_amp,overhead",
+                                          "matmul,digits,digits_amp,digits_bf16,overhead",
                                           "--matmul-size", "64", "--json", {str(out)!r}]))
     """)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
@@ -465,6 +503,7 @@ def test_bench_cuda_runs(tmp_path):
         "matmul float32 64x64", "matmul float32 tf32 64x64", "matmul float16 64x64",
         "matmul bfloat16 64x64", "train step digits (batch 64, adam)",
         "train step digits (batch 64, adam, autocast + GradScaler)",
+        "train step digits (batch 64, adam, autocast bfloat16)",
         "host cost per call: cupy a + b",
         "host cost per call: cupy ElementwiseKernel (fused relu_backward)",
         "host cost per call: cupy RawKernel (multi-tensor Adam, 1 tensor)",

@@ -36,6 +36,17 @@ def low_precision(xp) -> frozenset:
     return frozenset((xp.dtype("float16"),) + ((bf,) if bf is not None else ()))
 
 
+def upcast_products(xp) -> frozenset:
+    """The dtypes whose matrix products are computed in float32 (then rounded once): every
+    half dtype on NumPy (no half BLAS; its float16 matmul accumulates in float16), bfloat16
+    only on other array modules (CuPy's cuBLAS multiplies float16 with float32 accumulation
+    on tensor cores; its bfloat16 products are not yet verified on a GPU)."""
+    if xp.__name__ == "numpy":
+        return low_precision(xp)
+    bf = bfloat16_dtype(xp)
+    return frozenset((bf,) if bf is not None else ())
+
+
 def array_result(xp, fn, nargs=None):
     """Wrap a NumPy function so 0-d results are arrays, not NumPy scalars (the kernel contract).
 

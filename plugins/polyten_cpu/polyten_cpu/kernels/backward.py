@@ -19,7 +19,7 @@ in one place, the formulas).
 
 from __future__ import annotations
 
-from ._util import low_precision
+from ._util import upcast_products
 
 _SCALARS = (int, float)
 
@@ -33,7 +33,7 @@ def backward_kernels(xp, **ctx) -> dict:
     asarray = xp.asarray
     broadcast_to = xp.broadcast_to
     greater = xp.greater
-    low, f32 = low_precision(xp), xp.dtype("float32")
+    products, f32 = upcast_products(xp), xp.dtype("float32")
 
     def arr(r):
         return r if r.__class__ is nd else asarray(r)
@@ -136,7 +136,7 @@ def backward_kernels(xp, **ctx) -> dict:
         g = grads[0]
         needs = params["needs"]
         dt = g.dtype
-        if dt in low:  # products accumulated in float32 (no half BLAS), rounded once
+        if dt in products:  # accumulated in float32 (no half BLAS), rounded once
             g, x, y = g.astype(f32), x.astype(f32), y.astype(f32)
             return (arr(g @ y.T).astype(dt) if needs[0] else None,
                     arr(x.T @ g).astype(dt) if needs[1] else None)

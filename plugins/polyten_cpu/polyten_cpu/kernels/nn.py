@@ -9,7 +9,7 @@ float32 and rounded once at the end (as PyTorch accumulates half precision).
 
 from __future__ import annotations
 
-from ._util import low_precision
+from ._util import low_precision, upcast_products
 
 _BIG = 1 << 20  # elements: above this a second temporary costs more than an extra pass
 
@@ -64,8 +64,10 @@ def kernels(xp, **ctx) -> dict:
         subtract(z, log(s, out=s), out=z)  # (x - m) - log(s), rounded as PyTorch's
         return arr(z.astype(dt) if half else z)
 
+    products = upcast_products(xp)
+
     def linear(x, weight, bias):
-        if x.dtype in low:  # accumulated in float32 and rounded once, as PyTorch
+        if x.dtype in products:  # accumulated in float32 and rounded once, as PyTorch
             dt = x.dtype
             return linear(x.astype(f32), weight.astype(f32),
                           None if bias is None else bias.astype(f32)).astype(dt)
@@ -115,8 +117,12 @@ def kernels(xp, **ctx) -> dict:
         total = loss.sum()
         if reduction == "mean":
             d = w.sum()
-            # every target ignored: nan (0 / 0), as PyTorch
-            total = total / d if d else xp.asarray(float("nan"), acc)
+            # every target ignored: nan (0 / 0), as PyTorch -- on the device without reading
+            # d on the host (CuPy's 0 / 0 is nan and silent)
+            if host:
+                total = total / d if d else xp.asarray(float("nan"), acc)
+            else:
+                total = total / d
         return asarray(total, dtype=x.dtype)
 
     def cross_entropy(x, target, weight, ignore_index, reduction):
@@ -134,6 +140,7 @@ def backward_kernels(xp, **ctx) -> dict:
     nd = xp.ndarray
     asarray = xp.asarray
     low, f32 = low_precision(xp), xp.dtype("float32")
+    products = upcast_products(xp)
     if xp.__name__ == "numpy":
         sum_reduce = xp.add.reduce
     else:
@@ -177,8 +184,12 @@ def backward_kernels(xp, **ctx) -> dict:
         w = arr(valid.astype(acc) if weight is None else weight[t].astype(acc) * valid)
         if params["reduction"] == "mean":
             d = w.sum()
-            if d:  # w * (g / d), as PyTorch
-                g = g / d
+            # w * (g / d), as PyTorch; every target ignored: w is 0, and so the gradient
+            if host:
+                if d:
+                    g = g / d
+            else:  # no host read of d (CuPy): divide by 1 where d is 0
+                g = g / xp.where(d != 0, d, 1)
         w *= g
         return t, w
 
@@ -206,7 +217,7 @@ def backward_kernels(xp, **ctx) -> dict:
         needs = params["needs"]  # the engine ignores the others: don't compute them
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
         xdt, wdt = x.dtype, weight.dtype
-        if g2.dtype in low:  # products and the bias sum in float32 (no half BLAS)
+        if g2.dtype in products:  # products and the bias sum in float32 (no half BLAS)
             g2, x, weight = g2.astype(f32), x.astype(f32), weight.astype(f32)
         gx = gw = gb = None
         if needs[0]:

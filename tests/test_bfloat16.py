@@ -318,3 +318,45 @@ def test_default_collate_stacks_bfloat16_arrays():
     batches = list(DataLoader(data, batch_size=2))
     assert [b.dtype for b in batches] == [pt.bfloat16, pt.bfloat16]
     assert batches[1].float().tolist() == [[2.0] * 3, [3.0] * 3]
+
+
+def test_array_modules_with_a_bfloat16_gemm_multiply_natively():
+    """``upcast_products``: NumPy multiplies float16 and bfloat16 in float32; another array
+    module (CuPy) keeps float16 on its BLAS, and bfloat16 too when one small product, tried
+    once, gives a right bfloat16 result (else bfloat16 goes through float32)."""
+    import types
+
+    from polyten_cpu.kernels import _util
+
+    assert _util.upcast_products(np) == {np.dtype("float16"), BF16}
+
+    def module(name, matmul_result):
+        class Arr:
+            def __init__(self, dtype):
+                self.dtype = dtype
+
+            def __matmul__(self, other):
+                return matmul_result(self)
+
+            def __getitem__(self, key):
+                return self
+
+            def astype(self, dtype):
+                return self
+
+            def __float__(self):
+                return 2.0
+        mod = types.ModuleType(name)  # an array module: hashable, named
+        mod.dtype = np.dtype
+        mod.ones = lambda shape, dtype: Arr(np.dtype(dtype))
+        return mod
+
+    native = module("gpu_a", lambda a: a)
+    wrong_dtype = module("gpu_b", lambda a: type(a)(np.dtype("float32")))
+
+    def raising(a):
+        raise TypeError("no bfloat16 GEMM")
+    missing = module("gpu_c", raising)
+    assert _util.upcast_products(native) == frozenset()
+    assert _util.upcast_products(wrong_dtype) == {BF16}
+    assert _util.upcast_products(missing) == {BF16}

@@ -7,8 +7,10 @@ steps -- are written for float16, float32 and float64 only.  Rather than instant
 type they were never run with, each of those kernels hands a bfloat16 call to the shared
 array-module kernel of the same name (``polyten_cpu.kernels`` with ``xp=cupy``), which computes
 bfloat16 in float32 and rounds once, as the cpu backend does.  ``matmul`` and ``erf`` go the
-same way (``cupyx.scipy.special`` has no bfloat16 loops; the shared matmul multiplies in
-float32).
+same way (``cupyx.scipy.special`` has no bfloat16 loops).  The shared products (``matmul``,
+``linear`` and their backward) use cuBLAS's bfloat16 GEMM when one small product, tried when
+the kernels are built, gives a right bfloat16 result, and multiply in float32 otherwise
+(``polyten_cpu.kernels._util.upcast_products``).
 """
 
 from __future__ import annotations

@@ -38,13 +38,32 @@ def low_precision(xp) -> frozenset:
 
 def upcast_products(xp) -> frozenset:
     """The dtypes whose matrix products are computed in float32 (then rounded once): every
-    half dtype on NumPy (no half BLAS; its float16 matmul accumulates in float16), bfloat16
-    only on other array modules (CuPy's cuBLAS multiplies float16 with float32 accumulation
-    on tensor cores; its bfloat16 products are not yet verified on a GPU)."""
+    half dtype on NumPy (no half BLAS; its float16 matmul accumulates in float16).  Other
+    array modules (CuPy: cuBLAS, float32 accumulation on tensor cores) multiply float16
+    natively, and bfloat16 too when a 2x2 product, tried once here, gives the right bfloat16
+    result; otherwise bfloat16 goes through float32."""
     if xp.__name__ == "numpy":
         return low_precision(xp)
-    bf = bfloat16_dtype(xp)
-    return frozenset((bf,) if bf is not None else ())
+    out = _PRODUCTS.get(xp)
+    if out is None:
+        bf = bfloat16_dtype(xp)
+        out = _PRODUCTS[xp] = frozenset() if bf is None or _native_product(xp, bf) \
+            else frozenset((bf,))
+    return out
+
+
+_PRODUCTS: dict = {}  # array module -> upcast_products' answer (tried once per module)
+
+
+def _native_product(xp, dt) -> bool:
+    """Whether ``xp`` multiplies ``dt`` matrices into a ``dt`` result (one small product and
+    one host read, when the kernels are built)."""
+    try:
+        a = xp.ones((2, 2), dtype=dt)
+        r = a @ a
+        return r.dtype == dt and float(r[0, 0].astype("float32")) == 2.0
+    except Exception:  # no bfloat16 GEMM in this CuPy: the float32 path
+        return False
 
 
 def array_result(xp, fn, nargs=None):

@@ -15,7 +15,7 @@ import itertools
 
 import numpy as _np
 
-from ._util import low_precision
+from ._util import low_precision, upcast_products
 
 
 def kernels(xp, **ctx) -> dict:
@@ -33,7 +33,7 @@ def kernels(xp, **ctx) -> dict:
     def arr(r):
         return r if r.__class__ is nd else asarray(r)
 
-    LOW = low_precision(xp)
+    LOW, PRODUCTS = low_precision(xp), upcast_products(xp)
 
     def up(x):
         """(array to compute with, dtype to return)."""
@@ -46,7 +46,7 @@ def kernels(xp, **ctx) -> dict:
         return r if dt is None else r.astype(dt)
 
     def matmul(x, y):
-        if x.dtype in LOW:
+        if x.dtype in PRODUCTS:
             # NumPy's float16 matmul has no BLAS and accumulates in float16 (ml_dtypes'
             # bfloat16 one returns float32)
             return arr(xp.matmul(x.astype("float32"), y.astype("float32"))).astype(x.dtype)

@@ -233,7 +233,7 @@ def test_autocast_bfloat16_on_the_cpu_follows_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(8)
     xs = rng.standard_normal((4, 8)).astype(np.float32)
-    lin = nn.Linear(8, 5)
+    lin = nn.Linear(8, 5).to("cpu")  # a cpu region: cpu tensors whatever the default device
     tlin = torch.nn.Linear(8, 5)
     with torch.no_grad():
         tlin.weight.copy_(torch.tensor(lin.weight.detach().numpy()))
@@ -243,8 +243,8 @@ def test_autocast_bfloat16_on_the_cpu_follows_torch():
     # every backend: log_softmax, say, is float32 there but not in PyTorch's cpu list)
     target = rng.standard_normal((4, 5)).astype(np.float32)
     with pt.autocast("cpu"):
-        h = lin(pt.tensor(xs))
-        s = F.mse_loss(h, pt.tensor(target), reduction="none")
+        h = lin(pt.tensor(xs, device="cpu"))
+        s = F.mse_loss(h, pt.tensor(target, device="cpu"), reduction="none")
     with torch.autocast("cpu"):
         th = tlin(torch.tensor(xs))
         ts = torch.nn.functional.mse_loss(th, torch.tensor(target), reduction="none")

@@ -406,12 +406,14 @@ def test_mixed_precision_steps_read_one_flag_per_step():
 
 @needs_cxx
 @pytest.mark.parametrize("suite", ["test_amp.py", "test_fft.py", "test_nn_parametrize.py",
-                                   "test_nn_utils_rnn.py"])
+                                   "test_nn_utils_rnn.py", "test_bfloat16.py"])
 def test_suites_pass_with_cuda_as_the_default_backend(suite):
     """Whole test files with cuda (the stand-in) as the default backend: autocast regions of
     type cuda, GradScaler's fused CUDA unscale kernel, mixed-precision norms and RNNs; the
     fft tier on cupy.fft; parametrizations (spectral_norm's power iteration, orthogonal);
-    packed sequences through RNN/LSTM/GRU (data on the GPU, lengths on the host)."""
+    packed sequences through RNN/LSTM/GRU (data on the GPU, lengths on the host); bfloat16
+    ops, gradients, training and checkpoints against NumPy and torch (through the shared
+    kernels)."""
     r = _run(f"""
         import polyten as pt
         import pytest

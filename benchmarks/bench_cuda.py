@@ -360,21 +360,27 @@ def main(argv=None):
     print(f"device: {pt.cuda.get_device_name()}; {pt.device('cuda').backend.version}; "
           f"torch: {(_torch().__version__ if _torch() else 'not available')}")
     rows = []
+
+    def emit(new_rows):
+        """Print rows as they come and rewrite the JSON file, so that a run cut short by a
+        time limit (device time is scarce) keeps what it measured."""
+        for r in new_rows:
+            print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in r.items()), flush=True)
+        rows.extend(new_rows)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(rows, f, indent=1)
+
     if "matmul" in cases:
-        rows += bench_matmul(args.quick, args.matmul_size)
-    steps = [c for c in cases if _split_mode(c)[0] in ("digits", "mlp", "cnn", "transformer")]
-    if steps:
-        rows += bench_steps(steps, args.quick)
+        emit(bench_matmul(args.quick, args.matmul_size))
+    for case in cases:
+        if _split_mode(case)[0] in ("digits", "mlp", "cnn", "transformer"):
+            emit(bench_steps([case], args.quick))
     if "overhead" in cases:
-        rows += bench_overhead(args.quick)
+        emit(bench_overhead(args.quick))
     if "sync" in cases:
-        rows += bench_sync()
-    for r in rows:
-        print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in r.items()))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        emit(bench_sync())
     return 0
 
 

@@ -5,12 +5,23 @@ import warnings
 
 def bfloat16_dtype(xp):
     """``xp``'s bfloat16 dtype (ml_dtypes' NumPy extension type, which CuPy also accepts), or
-    None where ml_dtypes is not installed (the backend then does not store bfloat16)."""
+    None where ml_dtypes is not installed (the backend then does not store bfloat16).  Looked
+    up once per array module: kernels call it per call (``is_floating``)."""
+    try:
+        return _BF16[xp]
+    except KeyError:
+        pass
     try:
         import ml_dtypes
     except ImportError:
-        return None
-    return xp.dtype(ml_dtypes.bfloat16)
+        bf = None
+    else:
+        bf = xp.dtype(ml_dtypes.bfloat16)
+    _BF16[xp] = bf
+    return bf
+
+
+_BF16: dict = {}  # array module -> its bfloat16 dtype or None
 
 
 def float_max(xp, dtype) -> float:

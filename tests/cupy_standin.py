@@ -606,6 +606,69 @@ _CROSS_DEVICE = {"copy", "asarray", "array", "asanyarray", "ascontiguousarray"}
 
 _SYNCING = {"nonzero", "argwhere", "flatnonzero", "unique", "extract", "compress"}
 
+# CuPy's bfloat16 gaps: a function with no bfloat16 loop raises TypeError when CuPy resolves the
+# kernel's types, before anything runs.  Which functions, per mode (POLYTEN_STANDIN_BF16_GAPS,
+# or set_bfloat16_gaps()):
+#   "cupy14" (the default): the gaps cupy/cupy#9630 names for CuPy 14 -- rounding (around,
+#     round) and divmod -- plus cupyx.scipy (its kernels are templated per type without
+#     bfloat16) and the sorts (thrust/CUB instantiations per C type, assumed without it);
+#   "all": every function but casts, copies, creation, joins, views and indexing -- the stress
+#     test of the cuda backend's float32 retry (polyten_cuda.bfloat16.float32_retry);
+#   "none": ml_dtypes' NumPy loops, every function.
+_BF16_CUPY14 = frozenset({"around", "round", "round_", "divmod", "sort", "argsort", "lexsort",
+                          "partition", "argpartition", "msort"})
+_BF16_ALWAYS_OK = _VIEWS | _NO_KERNEL | {
+    "astype", "copy", "ascontiguousarray", "asfortranarray", "zeros", "zeros_like", "ones",
+    "ones_like", "full", "full_like", "fill", "copyto", "concatenate", "stack", "hstack",
+    "vstack", "take", "take_along_axis", "put_along_axis", "flip", "roll", "ravel", "flatten",
+    "asnumpy", "get", "set", "item", "tolist", "tobytes",
+    # no float32 stand-in for it (the retry leaves it alone); CuPy's bfloat16 tests cover it
+    "nextafter"}
+_BF16_MODE = [os.environ.get("POLYTEN_STANDIN_BF16_GAPS", "cupy14")]
+
+
+def set_bfloat16_gaps(mode: str) -> str:
+    """Switch the bfloat16 gaps (see above); returns the previous mode."""
+    if mode not in ("cupy14", "all", "none"):
+        raise ValueError(f"bfloat16 gaps mode {mode!r}: 'cupy14', 'all' or 'none'")
+    old, _BF16_MODE[0] = _BF16_MODE[0], mode
+    return old
+
+
+def _bf16_refused(qualname: str, name: str, args, kwargs) -> bool:
+    mode = _BF16_MODE[0]
+    if mode == "none":
+        return False
+    if mode == "cupy14":
+        if name not in _BF16_CUPY14 and not qualname.startswith("cupyx.scipy."):
+            return False
+    elif name in _BF16_ALWAYS_OK:
+        return False
+    bf = _bf16()
+    return bf is not None and (_has_dtype(args, bf) or _has_dtype(tuple(kwargs.values()), bf))
+
+
+def _bf16():
+    if not _BF16_DTYPE:
+        try:
+            import ml_dtypes
+        except ImportError:
+            _BF16_DTYPE.append(None)
+        else:
+            _BF16_DTYPE.append(np.dtype(ml_dtypes.bfloat16))
+    return _BF16_DTYPE[0]
+
+
+_BF16_DTYPE: list = []
+
+
+def _has_dtype(x, dt) -> bool:
+    if isinstance(x, np.ndarray):
+        return x.dtype == dt
+    if x.__class__ is list or x.__class__ is tuple:
+        return any(_has_dtype(v, dt) for v in x)
+    return False
+
 
 class _Function:
     """A CuPy module function on NumPy: signature checked, operands unwrapped, results
@@ -640,6 +703,11 @@ class _Function:
         kwargs = {k: _unwrap(v, self.qualname) for k, v in kwargs.items()}
         if self.index_wrapper is not None:
             args, kwargs = self.index_wrapper(args, kwargs)
+        owner = getattr(self.np_fn, "__self__", None)  # an ndarray method's array
+        if _bf16_refused(self.qualname, name,
+                         args + (owner,) if isinstance(owner, np.ndarray) else args, kwargs):
+            raise TypeError(f"Wrong type ((dtype(bfloat16),)) of arguments for cupy_{name} "
+                            f"(the stand-in's bfloat16 gaps, mode {_BF16_MODE[0]!r})")
         if name not in _VIEWS and name not in _NO_KERNEL and _launches(name, self.np_fn, args,
                                                                       kwargs):
             _launch()

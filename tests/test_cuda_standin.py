@@ -23,6 +23,7 @@ check the stand-in itself: that it refuses what CuPy refuses.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -111,6 +112,34 @@ def test_ufunc_methods_only_where_cupy_implements_them(cp):
         cp.divide.at(d, cp.asarray(np.array([0])), 2.0)
 
 
+def test_bfloat16_gaps_refuse_as_cupy_does(cp):
+    """CuPy 14 resolves a kernel's types before it runs anything, and refuses bfloat16 where
+    it has no loop (cupy/cupy#9630: rounding, divmod, cupyx); the stand-in refuses the same,
+    or everything but casts, copies and views (``"all"``: the float32 retry's stress test)."""
+    bf16 = pytest.importorskip("ml_dtypes").bfloat16
+    d = cp.asarray(np.array([1.25, -2.5, 3.75])).astype(bf16)
+    assert d.dtype == bf16 and cp.exp(d).dtype == bf16
+    for call in (lambda: cp.around(d), lambda: d.round(1), lambda: cp.divmod(d, d)):
+        with pytest.raises(TypeError, match=r"Wrong type \(\(dtype\(bfloat16\)"):
+            call()
+    assert cp.around(d.astype(np.float32)).tolist() == [1.0, -2.0, 4.0]
+    old = cs.set_bfloat16_gaps("all")
+    try:
+        with pytest.raises(TypeError, match="mode 'all'"):
+            cp.exp(d)
+        with pytest.raises(TypeError, match="mode 'all'"):
+            d + d
+        f = d.astype(np.float32)[1:]  # casts, copies, views and joins still run
+        cp.concatenate([d, d]), d.copy(), d[::2], d.reshape(3, 1)
+        assert f.tolist() == [-2.5, 3.75]
+        cs.set_bfloat16_gaps("none")
+        assert cp.around(d).astype(np.float32).tolist() == [1.0, -2.0, 4.0]
+    finally:
+        cs.set_bfloat16_gaps(old)
+    with pytest.raises(ValueError, match="'cupy14', 'all' or 'none'"):
+        cs.set_bfloat16_gaps("some")
+
+
 def test_host_traffic_is_counted(cp):
     d = cp.asarray(np.arange(6.0))
     assert cs.traffic() == {"h2d": 1}
@@ -193,6 +222,26 @@ def test_conformance_suite_passes_on_cuda():
     tail = (r.stdout + r.stderr)[-6000:]
     assert r.returncode == 0, tail
     assert "cupy 14" in tail and "stand-in" in tail, tail
+
+
+@needs_cxx
+def test_conformance_bfloat16_where_cupy_has_no_loop_at_all():
+    """Every bfloat16 conformance test with the stand-in refusing bfloat16 in every function
+    but casts, copies, creation, views and indexing: each op's float32 retry
+    (``polyten_cuda.bfloat16.float32_retry``) must give PyTorch's bfloat16 result.  nextafter
+    is left out: its result belongs to the dtype, so it is never retried (CuPy's own bfloat16
+    tests cover its loop)."""
+    pytest.importorskip("polyten_conformance")
+    pytest.importorskip("ml_dtypes")
+    r = _run("""
+        cupy_standin.set_bfloat16_gaps("all")
+        import polyten_conformance as c
+        raise SystemExit(c.run("cuda", extra_args=("-q", "-p", "no:cacheprovider", "-k",
+                                                   "bfloat16 and not nextafter")))
+    """)
+    tail = (r.stdout + r.stderr)[-6000:]
+    assert r.returncode == 0, tail
+    assert re.search(r"TOTAL\s+\d{3}\s+0\s", tail) and "stand-in" in tail, tail
 
 
 @needs_cxx
@@ -292,15 +341,18 @@ _STEPS = """
 
 
 @needs_cxx
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_training_steps_never_read_the_device(dtype):
+@pytest.mark.parametrize("dtype, gaps", [("float32", "cupy14"), ("bfloat16", "cupy14"),
+                                         ("bfloat16", "all")])
+def test_training_steps_never_read_the_device(dtype, gaps):
     """Whole epochs (pinned batches copied asynchronously, forward, losses with class-target
     checks, embedding index checks, backward, clipping, AdamW and SGD): no device-to-host
     read, no pageable host-to-device copy and no value-dependent shape -- each of which makes
     the host wait for the GPU.  Reading the loss then costs two reads: the queued checks'
     combined flag and the value.  In bfloat16 every op leaves polyten's CUDA C for the shared
-    kernels, which must not read the device either."""
-    r = _run(_STEPS.replace("DT = pt.float32", f"DT = pt.{dtype}"), """
+    kernels, which must not read the device either -- nor their float32 retries, where CuPy
+    has no bfloat16 loop (``gaps="all"``: none but casts and copies)."""
+    r = _run(f"cupy_standin.set_bfloat16_gaps({gaps!r})\n",
+             _STEPS.replace("DT = pt.float32", f"DT = pt.{dtype}"), """
         for opt in opts:
             step(opt, next(iter(loader)))  # first use: nothing to count yet
         S.clear()
@@ -405,16 +457,20 @@ def test_mixed_precision_steps_read_one_flag_per_step():
 
 
 @needs_cxx
-@pytest.mark.parametrize("suite", ["test_amp.py", "test_fft.py", "test_nn_parametrize.py",
-                                   "test_nn_utils_rnn.py", "test_bfloat16.py"])
-def test_suites_pass_with_cuda_as_the_default_backend(suite):
+@pytest.mark.parametrize("suite, gaps", [
+    ("test_amp.py", "cupy14"), ("test_fft.py", "cupy14"), ("test_nn_parametrize.py", "cupy14"),
+    ("test_nn_utils_rnn.py", "cupy14"), ("test_bfloat16.py", "cupy14"),
+    ("test_bfloat16.py", "all")])
+def test_suites_pass_with_cuda_as_the_default_backend(suite, gaps):
     """Whole test files with cuda (the stand-in) as the default backend: autocast regions of
     type cuda, GradScaler's fused CUDA unscale kernel, mixed-precision norms and RNNs; the
     fft tier on cupy.fft; parametrizations (spectral_norm's power iteration, orthogonal);
     packed sequences through RNN/LSTM/GRU (data on the GPU, lengths on the host); bfloat16
     ops, gradients, training and checkpoints against NumPy and torch (through the shared
-    kernels)."""
+    kernels, and with ``gaps="all"`` through their float32 retries)."""
     r = _run(f"""
+        import cupy_standin
+        cupy_standin.set_bfloat16_gaps({gaps!r})
         import polyten as pt
         import pytest
         pt.set_backend("cuda")

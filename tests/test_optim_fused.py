@@ -111,3 +111,48 @@ def test_mixed_devices_take_the_generic_step(cpu2):
     a = pt.zeros(2, requires_grad=True)
     b = pt.zeros(2, device=cpu2, requires_grad=True)
     assert _functional.resolve("sgd", [a, b]) is _functional.sgd
+
+
+def test_in_place_hooks_may_decline_a_call(monkeypatch):
+    """A backend's in-place hooks (clip_grads, clamp_grads, total_norm, batch_norm_running,
+    amp_unscale) may return ``NotImplemented`` without writing, as its optimizer steps may
+    (the cuda backend does where CuPy has no bfloat16 loop): the core then takes the generic
+    path, and the results equal those of a backend without the hooks."""
+    from polyten import nn
+    hooks = ("clip_grads", "clamp_grads", "total_norm", "batch_norm_running", "amp_unscale")
+    backend = pt.device("cpu").backend
+    declined = []
+
+    def declining(name):
+        def hook(*args, **kwargs):
+            declined.append(name)
+            return NotImplemented
+        return hook
+
+    def run():
+        rng = np.random.default_rng(3)
+        params = [nn.Parameter(pt.tensor(rng.standard_normal(s), dtype=pt.float32))
+                  for s in ((3, 4), (5,))]
+        for p in params:
+            p.grad = pt.tensor(rng.standard_normal(p.shape) * 4, dtype=pt.float32)
+        total = nn.utils.clip_grad_norm_(params, 1.0)
+        nn.utils.clip_grad_value_(params, 0.1)
+        bn = nn.BatchNorm1d(4)
+        bn(pt.tensor(rng.standard_normal((6, 4)), dtype=pt.float32))
+        scaler = pt.amp.GradScaler("cpu", init_scale=4.0)
+        opt = optim.SGD(params, lr=0.1)
+        scaler.unscale_(opt)
+        return ([total.item()] + [p.grad.numpy() for p in params]
+                + [bn.running_mean.numpy(), bn.running_var.numpy()])
+
+    with_hooks = run()
+    monkeypatch.setattr(backend, "fused_optimizers", {
+        k: (declining(k) if k in hooks else v) for k, v in backend.fused_optimizers.items()})
+    declining_run = run()
+    assert sorted(set(declined)) == sorted(hooks)
+    monkeypatch.setattr(backend, "fused_optimizers", {
+        k: v for k, v in backend.fused_optimizers.items() if k not in hooks})
+    generic = run()
+    for a, b, c in zip(with_hooks, declining_run, generic):
+        np.testing.assert_array_equal(b, c)
+        np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-7)

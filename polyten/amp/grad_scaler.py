@@ -142,12 +142,14 @@ class GradScaler:
         real = [g for g in grads if g._dtype.kind == "f"]
         found = None
         if kernel is not None and real:
-            # the backend's fused unscale: one kernel per gradient, one flag per device
-            found = zeros((1,), dtype="float32", device=dev)
-            kernel([g._data for g in real], inv, found._data)
-            for g in real:
-                bump_version(g)
-            grads = [g for g in grads if g._dtype.kind != "f"]  # complex: the generic path
+            # the backend's fused unscale: one kernel per gradient, one flag per device (a
+            # kernel may decline the call: NotImplemented, nothing written)
+            flag = zeros((1,), dtype="float32", device=dev)
+            if kernel([g._data for g in real], inv, flag._data) is not NotImplemented:
+                found = flag
+                for g in real:
+                    bump_version(g)
+                grads = [g for g in grads if g._dtype.kind != "f"]  # complex: generic path
         for g in grads:
             g.mul_(inv)
             bad = logical_not(all_(isfinite(g)))

@@ -259,6 +259,9 @@ def build(cp, rng, native_dtype, device_count=1):
         own = {name: kernels[name] for name in list(fwd) + ["matmul", "erf"]}
         kernels.update(_bf16.route(own, shared, bf16))
         backward.update(_bf16.route(bwd, shared_bw, bf16))
+        # ... and where CuPy has no bfloat16 loop for a function a kernel calls, float32
+        kernels = _bf16.float32_retry(kernels, bf16)
+        backward = _bf16.float32_retry(backward, bf16, backward=True)
     for name in ON_DEVICE:
         if name in kernels:
             kernels[name] = _guarded(cp, kernels[name])

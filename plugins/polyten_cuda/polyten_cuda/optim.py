@@ -170,5 +170,7 @@ def make(cp, ew):
              "radam": radam, "adadelta": adadelta, "rprop": rprop}
     bf16 = _bf16.supported(cp)
     if bf16 is not None:  # the CUDA sources do not cover bfloat16 (see polyten_cuda.bfloat16)
-        steps = _bf16.route(steps, optimizer_kernels(cp), bf16)
+        shared = optimizer_kernels(cp)
+        shared["amp_unscale"] = _bf16.amp_unscale_float32(cp, bf16)
+        steps = _bf16.decline_on_gap(_bf16.route(steps, shared, bf16), bf16)
     return steps

@@ -212,9 +212,9 @@ def _fused_running(running_mean, running_var, mean, var, dev, sdt, momentum: flo
         if r._device is not dev or r._dtype is not sdt:
             return False
     kernel = dev.backend.fused_optimizers.get("batch_norm_running")
-    if kernel is None:
+    if kernel is None or kernel(running_mean._data, running_var._data, mean, var, momentum,
+                                var_factor) is NotImplemented:
         return False
-    kernel(running_mean._data, running_var._data, mean, var, momentum, var_factor)
     bump_version(running_mean)
     bump_version(running_var)
     return True

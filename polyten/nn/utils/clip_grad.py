@@ -49,12 +49,15 @@ def _fused(tensors, name: str):
     return None if kernel is None else (kernel, dev, dt)
 
 
-def _in_place(kernel, grads, *args) -> None:
-    """Run a fused in-place kernel on the gradients' arrays and count the writes."""
+def _in_place(kernel, grads, *args) -> bool:
+    """Run a fused in-place kernel on the gradients' arrays and count the writes; False when
+    the kernel declined the call (``NotImplemented``, nothing written)."""
     from ...api._core import bump_version
-    kernel([g._data for g in grads], *args)
+    if kernel([g._data for g in grads], *args) is NotImplemented:
+        return False
     for g in grads:
         bump_version(g)
+    return True
 
 
 def _fused_total_norm(tensors, norm_type):
@@ -66,7 +69,7 @@ def _fused_total_norm(tensors, norm_type):
         return None
     kernel, dev, dt = fused
     out = kernel([t._data for t in tensors], norm_type)
-    return None if out is None else wrap(out, dev, dt)
+    return None if out is None or out is NotImplemented else wrap(out, dev, dt)
 
 
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
@@ -110,9 +113,9 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None)
     fused = _fused(grads, "clip_grads")
     if fused is not None and isinstance(total_norm, Tensor) and \
             total_norm._device is fused[1] and total_norm._dtype is fused[2] and \
-            total_norm.ndim == 0:  # one launch per 64 gradients, the coefficient on the device
-        _in_place(fused[0], grads, max_norm, total_norm._data)
-        return
+            total_norm.ndim == 0 and \
+            _in_place(fused[0], grads, max_norm, total_norm._data):
+        return  # one launch per 64 gradients, the coefficient on the device
     with no_grad():
         coef = (max_norm / (total_norm + 1e-6)).clamp(None, 1.0)
         for g in grads:
@@ -159,9 +162,8 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     if not grads:
         return
     fused = _fused(grads, "clamp_grads")
-    if fused is not None:  # one launch per 64 gradients on a GPU
-        _in_place(fused[0], grads, -clip_value, clip_value)
-        return
+    if fused is not None and _in_place(fused[0], grads, -clip_value, clip_value):
+        return  # one launch per 64 gradients on a GPU
     with no_grad():
         for g in grads:
             g.clamp_(-clip_value, clip_value)

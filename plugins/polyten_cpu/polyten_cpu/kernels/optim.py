@@ -162,12 +162,19 @@ def optimizer_kernels(xp) -> dict:
         for g in grads:
             clip(g, lo, hi, out=g)
 
+    copyto = xp.copyto
+
     def batch_norm_running(running_mean, running_var, mean, var, momentum, var_factor):
         """``running = running * (1 - m) + stat * (m * factor)`` for both statistics, in
-        place, with the generic mul_ / add_(alpha)'s roundings."""
+        place, with the generic mul_ / add_(alpha)'s roundings; both are computed before
+        either is written, so a call the array library refuses writes nothing."""
+        new = []
         for r, st, f in ((running_mean, mean, 1.0), (running_var, var, var_factor)):
-            multiply(r, 1.0 - momentum, out=r)
-            r += st * (momentum * f)
+            t = multiply(r, 1.0 - momentum)
+            t += st * (momentum * f)
+            new.append(t)
+        copyto(running_mean, new[0])
+        copyto(running_var, new[1])
 
     return {"sgd": _in_float32(xp, sgd), "adam": _in_float32(xp, adam_like(False)),
             "adamw": _in_float32(xp, adam_like(True)),

@@ -134,7 +134,8 @@ class Backend:
         * factor)``, factor 1 for the mean and ``var_factor`` (``n / (n - 1)``) for the
         variance, in the statistics' dtype.  ``fused_optimizers["clamp_grads"](grads, lo,
         hi)`` is ``clip_grad_value_``: each array clamped to ``[lo, hi]`` in place (NaN stays
-        NaN).
+        NaN).  Each of these in-place hooks may also return ``NotImplemented``, before writing
+        anything, to decline a call; the core then takes its generic path.
     deferred_checks : bool
         ``True`` when reading a device value on the host waits for the work queued on the
         device (a GPU): the core then queues its value checks (class targets and indices out

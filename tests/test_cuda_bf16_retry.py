@@ -186,3 +186,12 @@ def test_amp_unscale_float32_rounds_once_and_sees_overflow_from_rounding():
     with np.errstate(over="raise"):  # no float32 overflow on the way
         unscale([g], 1.002, found)
     assert np.isinf(g.astype(np.float64)[1]) and found[0] == 1.0
+
+
+def test_retried_kernels_are_reported():
+    """``retried()`` lists, per table, the kernels whose bfloat16 calls were refused (the GPU
+    check prints it at exit with ``POLYTEN_CUDA_REPORT_RETRIES=1``)."""
+    k = B.float32_retry({"polyten_test_only": _refusing(np.negative)}, BF16)
+    k["polyten_test_only"](np.ones(2, BF16))
+    assert "polyten_test_only" in B.retried()["forward"]
+    B._RETRIED["forward"].discard("polyten_test_only")

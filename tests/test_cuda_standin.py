@@ -225,6 +225,29 @@ def test_conformance_suite_passes_on_cuda():
 
 
 @needs_cxx
+def test_bfloat16_calls_cupy_refuses_run_in_float32_and_are_reported():
+    """round on bfloat16 (no CuPy 14 loop) gives PyTorch's result through the float32 retry,
+    without a host read, and ``POLYTEN_CUDA_REPORT_RETRIES=1`` names it at exit."""
+    pytest.importorskip("ml_dtypes")
+    r = _run("""
+        import os
+        os.environ["POLYTEN_CUDA_REPORT_RETRIES"] = "1"
+        import numpy as np
+        import polyten as pt
+        x = pt.tensor([1.2578125, -2.5, 3.75, 0.5], dtype=pt.bfloat16, device="cuda")
+        cupy_standin.STATS.clear()
+        y, z = pt.round(x), pt.round(x, decimals=1)
+        assert not cupy_standin.traffic(), cupy_standin.traffic()
+        assert y.dtype == pt.bfloat16
+        assert y.tolist() == [1.0, -2.0, 4.0, 0.0], y.tolist()  # half to even, as torch
+        assert z.tolist() == [1.296875, -2.5, 3.796875, 0.5], z.tolist()  # torch 2.13's
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]
+    assert "bfloat16 kernels retried in float32: {'forward': ['round']" in r.stderr, r.stderr
+
+
+@needs_cxx
 def test_conformance_bfloat16_where_cupy_has_no_loop_at_all():
     """Every bfloat16 conformance test with the stand-in refusing bfloat16 in every function
     but casts, copies, creation, views and indexing: each op's float32 retry

@@ -23,6 +23,7 @@ kernel's name is then remembered, and its later bfloat16 calls go to float32 at 
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
@@ -91,7 +92,7 @@ def float32_retry(kernels: Mapping[str, Callable], dt, backward: bool = False
     the bfloat16 result into its operand.  When the float32 run fails too, the first error is
     raised.  ``backward``: the kernels take ``(grads, inputs, outputs, params)``."""
     out: Dict[str, Callable] = {}
-    learned: set = set()  # names whose bfloat16 calls go to float32 at once
+    learned = _RETRIED.setdefault("backward" if backward else "forward", set())
     for name, kernel in kernels.items():
         if name in _NO_RETRY:
             out[name] = kernel
@@ -100,6 +101,32 @@ def float32_retry(kernels: Mapping[str, Callable], dt, backward: bool = False
         else:
             out[name] = _retrying(name, kernel, dt, learned)
     return out
+
+
+# kernel table ("forward" / "backward") -> names whose bfloat16 calls go to float32 at once
+_RETRIED: Dict[str, set] = {}
+
+
+def retried() -> Dict[str, list]:
+    """The kernels whose bfloat16 calls CuPy refused at least once in this process (and that
+    now run in float32), per table: ``{"forward": [...], "backward": [...]}``.  With
+    ``POLYTEN_CUDA_REPORT_RETRIES=1`` they are printed at exit (``scripts/gpu_check.sh``
+    records which functions this CuPy has no bfloat16 loop for)."""
+    return {table: sorted(names) for table, names in _RETRIED.items()}
+
+
+def _report_at_exit() -> None:
+    import atexit
+    import sys
+
+    def report():
+        print(f"polyten_cuda: bfloat16 kernels retried in float32: {retried()}",
+              file=sys.stderr)
+    atexit.register(report)
+
+
+if os.environ.get("POLYTEN_CUDA_REPORT_RETRIES") == "1":
+    _report_at_exit()
 
 
 def _retrying(name: str, kernel: Callable, dt, learned: set) -> Callable:

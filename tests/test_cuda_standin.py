@@ -517,6 +517,105 @@ def test_suites_pass_with_cuda_as_the_default_backend(suite, gaps):
 
 
 @needs_cxx
+def test_layers_and_losses_never_read_the_device():
+    """Forward and backward of the layers, losses and functions a model is built from, past
+    their first call, with every input already on the device: no device-to-host read, no
+    host-to-device copy and no value-dependent shape.  (Found by this test: attention's
+    fully-masked-row check, binary_cross_entropy's [0, 1] check, the adaptive pools' and
+    avg_pool's constant tensors built from Python lists on every call.)"""
+    r = _run("""
+        import polyten as pt
+        from polyten import nn
+        import polyten.nn.functional as F
+        pt.set_backend("cuda")
+        pt.manual_seed(0)
+
+        def r(*s, grad=False):
+            return pt.randn(*s).requires_grad_(grad)
+        x4, q = r(2, 3, 7, 7, grad=True), r(2, 2, 5, 4, grad=True)
+        k, v = r(2, 2, 5, 4), r(2, 2, 5, 4)
+        x2, y2 = r(6, 5, grad=True), r(6, 5)
+        seq, tgt = r(4, 5, 8), pt.randint(0, 5, (6,))
+        tgt_ign = pt.where(tgt == 2, -100, tgt)
+        probs, sign = pt.rand(6, 5), pt.where(pt.rand(6) > 0.5, 1.0, -1.0)
+        pmask = pt.rand(4, 5) > 0.7
+        causal = pt.ones(5, 5, dtype=pt.bool).triu(1)
+        idx = pt.randint(0, 10, (3, 4))
+        mods = {
+            "lstm": nn.LSTM(8, 16, num_layers=2, batch_first=True),
+            "gru": nn.GRU(8, 16, bidirectional=True, batch_first=True),
+            "bn": nn.BatchNorm2d(3), "gn": nn.GroupNorm(1, 3), "ln": nn.LayerNorm(7),
+            "inorm": nn.InstanceNorm2d(3, affine=True),
+            "mha": nn.MultiheadAttention(8, 2, batch_first=True),
+            "convt": nn.ConvTranspose2d(3, 4, 3, stride=2), "emb": nn.Embedding(10, 4, 0),
+            "prelu": nn.PReLU()}
+        cases = {
+            "lstm": lambda: mods["lstm"](seq)[0].sum(),
+            "gru": lambda: mods["gru"](seq)[0].sum(),
+            "batch_norm": lambda: mods["bn"](x4).sum(),
+            "group_norm": lambda: mods["gn"](x4).sum(),
+            "layer_norm": lambda: mods["ln"](x4).sum(),
+            "instance_norm": lambda: mods["inorm"](x4).sum(),
+            "mha masks": lambda: mods["mha"](seq, seq, seq, key_padding_mask=pmask,
+                                             attn_mask=causal)[0].sum(),
+            "sdpa causal": lambda: F.scaled_dot_product_attention(q, k, v,
+                                                                  is_causal=True).sum(),
+            "conv_transpose": lambda: mods["convt"](x4).sum(),
+            "embedding": lambda: mods["emb"](idx).sum(),
+            "prelu": lambda: mods["prelu"](x2).sum(),
+            "adaptive_avg": lambda: F.adaptive_avg_pool2d(x4, (3, 3)).sum(),
+            "adaptive_max": lambda: F.adaptive_max_pool2d(x4, (3, 2)).sum(),
+            "avg_pool no pad": lambda: F.avg_pool2d(x4, 3, 2, 1,
+                                                    count_include_pad=False).sum(),
+            "interpolate": lambda: F.interpolate(x4, scale_factor=2, mode="bilinear").sum(),
+            "cross_entropy": lambda: F.cross_entropy(x2, tgt_ign, label_smoothing=0.1),
+            "cross_entropy probs": lambda: F.cross_entropy(x2, probs),
+            "bce": lambda: F.binary_cross_entropy(pt.sigmoid(x2), probs),
+            "bce logits": lambda: F.binary_cross_entropy_with_logits(x2, probs),
+            "kl_div": lambda: F.kl_div(F.log_softmax(x2, 1), probs, reduction="batchmean"),
+            "huber": lambda: F.huber_loss(x2, y2, delta=0.5),
+            "cosine_embedding": lambda: F.cosine_embedding_loss(x2, y2, sign),
+            "triplet": lambda: F.triplet_margin_loss(x2, y2, y2.flip(0)),
+            "topk sort cumsum": lambda: (x2.topk(2, 1)[0].sum() + x2.sort(1)[0].sum()
+                                         + x2.cumsum(1).sum()),
+        }
+        S = cupy_standin.STATS
+        bad = {}
+        for name, fn in cases.items():
+            fn().backward()  # first use: caches
+            S.clear()
+            fn().backward()
+            if cupy_standin.traffic():
+                bad[name] = cupy_standin.traffic()
+        assert not bad, bad
+        print("ok", len(cases))
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
+def test_binary_cross_entropy_range_is_reported_at_the_next_read():
+    """Probabilities outside [0, 1]: no host read at the call on cuda; the next read raises
+    binary_cross_entropy's error (PyTorch: a device-side assert)."""
+    r = _run("""
+        import polyten as pt
+        import polyten.nn.functional as F
+        pt.set_backend("cuda")
+        x, t = pt.tensor([0.2, 1.5]), pt.tensor([0.0, 1.0])
+        cupy_standin.STATS.clear()
+        loss = F.binary_cross_entropy(x, t)
+        assert not cupy_standin.traffic(), cupy_standin.traffic()
+        try:
+            loss.item()
+        except ValueError as e:
+            assert "binary_cross_entropy: all elements of input should be between 0 and 1" \
+                in str(e), e
+            print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
 def test_a_wrong_target_is_reported_at_the_next_read():
     """An out-of-range class target costs nothing at the call and raises, naming the op and
     the user's line, at the next host read; ``POLYTEN_SYNC_CHECKS`` reports it at the call."""

@@ -152,11 +152,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     empty_rows = None
     if kind is not None:
         # rows without any admissible key: softmax would give NaN (and NaN gradients);
-        # PyTorch returns zeros for them, so they are computed on zeros and zeroed after
+        # PyTorch returns zeros for them, so they are computed on zeros and zeroed after.
+        # Whether there are any is read on the host where that read is free; a backend whose
+        # host reads wait for the device (a GPU) masks every call instead of waiting
         from ...api.reduction import amax
         with no_grad():
             rows = amax(scores, -1, True) == _NEG_INF
-            if bool(rows.any().item()):
+            if query._device.backend.deferred_checks or bool(rows.any().item()):
                 empty_rows = rows
         if empty_rows is not None:
             scores = scores.masked_fill(empty_rows, 0.0)

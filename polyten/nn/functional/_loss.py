@@ -20,6 +20,7 @@ from ...api._core import Tensor, broadcast_shapes, describe, wrap
 from ...autograd.grad_mode import grad_enabled as _grad_on
 from ...autograd.graph import record as _record
 from ...autograd.rules import rule as _rule
+from ...dispatch.checks import check as _value_check
 from ...dispatch.checks import check_range as _check_range
 from ...dispatch.checks import indices_checked as _INDICES_CHECKED
 from ...dispatch.dispatcher import kernels, register_default
@@ -497,10 +498,13 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     dev, dt = input._device, input._dtype
     x = wrap(input._data, dev, dt)  # plain aliases: the loss records one node of its own
     t = wrap(target._data, dev, dt)
-    if not bool(_red.all((x >= 0) & (x <= 1)).item()):
-        raise ValueError(f"{op}: all elements of input should be between 0 and 1 (input of "
-                         f"shape {_shape(input)} has values outside [0, 1] or NaN); apply "
-                         f"sigmoid first, or use binary_cross_entropy_with_logits")
+    # a value check: at once on the cpu, at the next host read on a GPU (as PyTorch's
+    # device-side assert), so that the step does not wait for the device
+    _value_check(dev.backend, _ew.logical_not(_red.all((x >= 0) & (x <= 1)))._data,
+                 lambda: ValueError(f"{op}: all elements of input should be between 0 and 1 "
+                                    f"(input of shape {_shape(input)} has values outside "
+                                    f"[0, 1] or NaN); apply sigmoid first, or use "
+                                    f"binary_cross_entropy_with_logits"))
     lx = _ew.clamp(_ew.log(x), -100.0)
     l1x = _ew.clamp(_ew.log1p(-x), -100.0)
     loss = (t - 1.0) * l1x - t * lx

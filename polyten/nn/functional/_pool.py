@@ -34,6 +34,22 @@ __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
 _LAYOUT = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 
+# the pools' constant tensors (averaging matrices, window offsets, divisors) by (what, sizes,
+# dtype, device): built from Python lists, each is a host-to-device copy on a GPU, which a
+# training step should not wait for every call
+_CONSTANTS: dict = {}
+_MAX_CONSTANTS = 256
+
+
+def _constant(key, build):
+    t = _CONSTANTS.get(key)
+    if t is None:
+        if len(_CONSTANTS) >= _MAX_CONSTANTS:
+            _CONSTANTS.clear()
+        t = _CONSTANTS[key] = build()
+    return t
+
+
 def _input(op, input, m, kinds="iuf"):
     """The (N, C, *spatial) tensor and whether ``input`` was batched."""
     if not isinstance(input, Tensor):
@@ -272,7 +288,8 @@ def _avg_pool_nd(op, m, input, kernel_size, stride, padding, ceil_mode, count_in
         else:
             div = None
             for j, c in enumerate(counts):
-                t = tensor(c, dtype=x.dtype, device=x.device).reshape(
+                t = _constant(("count", tuple(c), x._dtype, x._device),
+                              lambda c=c: tensor(c, dtype=x.dtype, device=x.device)).reshape(
                     (len(c),) + (1,) * (m - 1 - j))
                 div = t if div is None else div * t
             res = acc / div
@@ -340,10 +357,11 @@ def _adaptive_avg(op, m, input, output_size):
         if L == o:
             continue
         # one (o, L) averaging matrix per dim: a BLAS product instead of o window means
-        rows = []
-        for a, b in _windows_1d(L, o):
-            rows.append([1.0 / (b - a) if a <= i < b else 0.0 for i in range(L)])
-        A = tensor(rows, dtype=x.dtype, device=x.device)
+        def build(L=L, o=o):
+            rows = [[1.0 / (b - a) if a <= i < b else 0.0 for i in range(L)]
+                    for a, b in _windows_1d(L, o)]
+            return tensor(rows, dtype=x.dtype, device=x.device)
+        A = _constant(("avg", L, o, x._dtype, x._device), build)
         d = 2 + j
         if d == x.ndim - 1:
             x = x @ A.mT
@@ -388,8 +406,9 @@ def _adaptive_max(op, m, input, output_size, return_indices):
             v = x
             pos = None
             for j, t in enumerate(ts):
-                rows = [min(a + t, b - 1) for a, b in wins[j]]
-                r = tensor(rows, dtype="int64", device=x.device)
+                r = _constant(("max", size[j], out[j], t, x._device), lambda w=wins[j], t=t:
+                              tensor([min(a + t, b - 1) for a, b in w], dtype="int64",
+                                     device=x.device))
                 v = index_select(v, 2 + j, r)
                 term = (r * sstr[j]).reshape((out[j],) + (1,) * (m - 1 - j))
                 pos = term if pos is None else pos + term

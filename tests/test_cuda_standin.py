@@ -521,8 +521,10 @@ def test_layers_and_losses_never_read_the_device():
     """Forward and backward of the layers, losses and functions a model is built from, past
     their first call, with every input already on the device: no device-to-host read, no
     host-to-device copy and no value-dependent shape.  (Found by this test: attention's
-    fully-masked-row check, binary_cross_entropy's [0, 1] check, the adaptive pools' and
-    avg_pool's constant tensors built from Python lists on every call.)"""
+    fully-masked-row check, the [0, 1] check of binary_cross_entropy and gaussian_nll_loss's
+    var check, the adaptive pools', avg_pool's and quantile's constant tensors built from
+    Python values on every call.  Known exception: embedding_bag's "max" mode reads the
+    longest bag's length.)"""
     r = _run("""
         import polyten as pt
         from polyten import nn
@@ -548,7 +550,12 @@ def test_layers_and_losses_never_read_the_device():
             "inorm": nn.InstanceNorm2d(3, affine=True),
             "mha": nn.MultiheadAttention(8, 2, batch_first=True),
             "convt": nn.ConvTranspose2d(3, 4, 3, stride=2), "emb": nn.Embedding(10, 4, 0),
-            "prelu": nn.PReLU()}
+            "prelu": nn.PReLU(),
+            "dec": nn.TransformerDecoderLayer(8, 2, 16, batch_first=True),
+            "ebag": nn.EmbeddingBag(10, 4, mode="sum")}
+        causal_f = nn.Transformer.generate_square_subsequent_mask(5)
+        flat, offs, w9 = pt.randint(0, 10, (9,)), pt.tensor([0, 5]), pt.rand(9)
+        spd = (lambda a: a @ a.mT + pt.eye(5))(pt.randn(5, 5)).requires_grad_()
         cases = {
             "lstm": lambda: mods["lstm"](seq)[0].sum(),
             "gru": lambda: mods["gru"](seq)[0].sum(),
@@ -578,6 +585,27 @@ def test_layers_and_losses_never_read_the_device():
             "triplet": lambda: F.triplet_margin_loss(x2, y2, y2.flip(0)),
             "topk sort cumsum": lambda: (x2.topk(2, 1)[0].sum() + x2.sort(1)[0].sum()
                                          + x2.cumsum(1).sum()),
+            "gaussian_nll": lambda: F.gaussian_nll_loss(x2, y2, probs + 0.1),
+            "quantile": lambda: pt.quantile(x2, 0.3, dim=1).sum(),
+            "decoder causal": lambda: mods["dec"](seq, seq, tgt_mask=causal_f,
+                                                  tgt_is_causal=True).sum(),
+            "embedding_bag sum": lambda: mods["ebag"](flat, offs, per_sample_weights=w9).sum(),
+            "interpolate nearest area bicubic": lambda: (
+                F.interpolate(x4, size=(5, 9), mode="nearest").sum()
+                + F.interpolate(x4, size=(3, 5), mode="area").sum()
+                + F.interpolate(x4, scale_factor=1.5, mode="bicubic").sum()),
+            "pad fold": lambda: (F.pad(x4, (1, 2, 2, 1), mode="reflect").sum()
+                                 + F.fold(F.unfold(x4, 3), (7, 7), 3).sum()),
+            "max_pool ceil dropout2d": lambda: (F.max_pool2d(x4, 3, 2, 1, ceil_mode=True).sum()
+                                                + F.dropout2d(x4, 0.2, True).sum()),
+            "one_hot multi_margin poisson": lambda: (
+                (F.one_hot(tgt, 5) * x2).sum() + F.multi_margin_loss(x2, tgt)
+                + F.poisson_nll_loss(x2, probs)),
+            "linalg": lambda: (pt.linalg.solve(spd, x2[:5]).sum() + pt.linalg.det(spd)
+                               + pt.linalg.cholesky(spd).sum() + pt.linalg.inv(spd).sum()),
+            "fft logcumsumexp var_mean": lambda: (
+                pt.fft.rfft(x2, dim=1).abs().sum() + x2.logcumsumexp(1).sum()
+                + pt.var_mean(x2, 1)[0].sum()),
         }
         S = cupy_standin.STATS
         bad = {}

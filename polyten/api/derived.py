@@ -286,8 +286,8 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear") -> Te
         raise ValueError(f"quantile: interpolation must be one of {_INTERPOLATIONS}, got "
                          f"{interpolation!r}")
     scalar_q = not isinstance(q, Tensor)
-    qt = pt.tensor([float(q)] if scalar_q else q, dtype=x.dtype, device=x.device) \
-        if scalar_q else q.to(x.dtype)
+    # a number is filled in on the device (no host-to-device copy)
+    qt = pt.full((1,), float(q), dtype=x.dtype, device=x.device) if scalar_q else q.to(x.dtype)
     if qt.ndim > 1:
         raise ValueError(f"quantile: q must be a number or a 1-D tensor, got shape "
                          f"{tuple(qt.shape)}")

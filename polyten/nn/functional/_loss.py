@@ -657,8 +657,8 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
         elif not (len(vs) == 0 or (len(vs) == 1 and vs[0] == 1)):
             raise ValueError(f"{op}: var of shape {fmt_shape(vs)} must have the input's shape "
                              f"{fmt_shape(s)}, or that shape with the last dim 1 or removed")
-    if bool(_red.any(var < 0).item()):
-        raise ValueError(f"{op}: var has negative entry/entries")
+    _value_check(var._device.backend, _red.any(var < 0)._data,  # deferred on a GPU
+                 lambda: ValueError(f"{op}: var has negative entry/entries"))
     with_grad = var
     from ...autograd.grad_mode import no_grad
     with no_grad():

@@ -300,6 +300,29 @@ def bench_overhead(quick):
     for name, fn in cases:
         t = _timeit(fn, sync, 5, n)
         rows.append({"case": f"host cost per call: {name}", "us": t * 1e6})
+    rows.extend(_allocation_cost(cupy, sync, n))
+    return rows
+
+
+def _allocation_cost(cupy, sync, n):
+    """An allocation through polyten's peak-tracking allocator (a Python function around
+    the pool that reads ``used_bytes()``, which some CuPy versions compute by walking every
+    live block) against CuPy's pool directly, with 64 and 4096 arrays alive: the price of
+    ``polyten.cuda.max_memory_allocated``."""
+    tracked = cupy.cuda.get_allocator()
+    plain = cupy.get_default_memory_pool().malloc
+    rows = []
+    for live in (64, 4096):
+        keep = [cupy.empty(64, dtype="float32") for _ in range(live)]
+        for name, alloc in (("CuPy's pool", plain), ("polyten's peak tracker", tracked)):
+            cupy.cuda.set_allocator(alloc)
+            try:
+                t = _timeit(lambda: cupy.empty(64, dtype="float32"), sync, 5, n)
+            finally:
+                cupy.cuda.set_allocator(tracked)
+            rows.append({"case": f"host cost per allocation ({live} arrays alive): {name}",
+                         "us": t * 1e6})
+        del keep
     return rows
 
 

@@ -1574,7 +1574,8 @@ def strict_cupy() -> types.ModuleType:
         Device=_StrictDevice, runtime=runtime, Event=_Event, Stream=_Stream,
         get_current_stream=_get_current_stream, get_elapsed_time=_get_elapsed_time,
         PinnedMemoryPointer=PinnedMemoryPointer,
-        set_allocator=_set_allocator, MemoryPointer=_MemoryPointer)
+        set_allocator=_set_allocator, get_allocator=lambda: _ALLOCATOR[0],
+        MemoryPointer=_MemoryPointer)
 
     cupyx = _StrictModule("cupyx", types.SimpleNamespace(), "cupyx")
     cupyx.empty_pinned = _empty_pinned

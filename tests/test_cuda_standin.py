@@ -715,7 +715,11 @@ def test_bench_cuda_runs(tmp_path):
         "host cost per call: cupy a + b",
         "host cost per call: cupy ElementwiseKernel (fused relu_backward)",
         "host cost per call: cupy RawKernel (multi-tensor Adam, 1 tensor)",
-        "host cost per call: polyten a + b"]
+        "host cost per call: polyten a + b",
+        "host cost per allocation (64 arrays alive): CuPy's pool",
+        "host cost per allocation (64 arrays alive): polyten's peak tracker",
+        "host cost per allocation (4096 arrays alive): CuPy's pool",
+        "host cost per allocation (4096 arrays alive): polyten's peak tracker"]
     assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0
                for row in rows)
 

@@ -40,7 +40,8 @@ from .api.reduction import *  # noqa: F401,F403
 from .api.shape import *  # noqa: F401,F403
 from .api.tensor import Size, Tensor
 from .dispatch import (BackendError, BackendUnavailableError, DeviceMismatchError,  # noqa
-                       KernelNotFoundError, PolytenError, UnknownBackendError, device)
+                       KernelNotFoundError, OutOfMemoryError, PolytenError,
+                       UnknownBackendError, device)
 from .dispatch.device import Device
 from .dispatch.precision import (get_float32_matmul_precision,  # noqa: F401
                                  set_float32_matmul_precision)

@@ -344,6 +344,18 @@ _CORE = types.SimpleNamespace(
             np.dtype(d).name, 1)))
 
 
+class OutOfMemoryError(MemoryError):
+    """``cupy.cuda.memory.OutOfMemoryError(size, total, limit=0)`` with CuPy's message."""
+
+    def __init__(self, size, total, limit=0):
+        self._size, self._total, self._limit = size, total, limit
+        msg = f"Out of memory allocating {size:,} bytes (allocated so far: {total:,} bytes"
+        super().__init__(msg + (f", limit set to: {limit:,} bytes)." if limit else ")."))
+
+
+_MEMORY_MODULE = types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError)
+
+
 def fake_cupy(device_count: int = 1) -> types.ModuleType:
     """A module named ``cupy`` that is NumPy plus the emulated kernels."""
 
@@ -361,7 +373,7 @@ def fake_cupy(device_count: int = 1) -> types.ModuleType:
                                     getDeviceCount=lambda: device_count)
     mod.cuda = types.SimpleNamespace(Device=_Device, runtime=runtime,
                                      PinnedMemoryPointer=type("PinnedMemoryPointer", (), {}),
-                                     get_current_stream=lambda: None)
+                                     get_current_stream=lambda: None, memory=_MEMORY_MODULE)
     return mod
 
 
@@ -1414,13 +1426,23 @@ class _Memory:
 
 class _Pool:
     """``cupy.get_default_memory_pool()``: counts the bytes of the live device arrays of
-    each device (no caching: what is freed is returned at once)."""
+    each device (no caching: what is freed is returned at once); ``set_limit`` makes it
+    raise CuPy's OutOfMemoryError past a size, as CuPy's pool does."""
 
     def __init__(self):
         self.used = {}
+        self.limit = 0
 
     def malloc(self, size):
+        if self.limit and self.used_bytes() + size > self.limit:
+            raise OutOfMemoryError(size, self.used_bytes(), self.limit)
         return _Memory(self, size)
+
+    def set_limit(self, size=None, fraction=None):
+        self.limit = int(size or 0) if fraction is None else int(fraction * _STANDIN_MEMORY)
+
+    def get_limit(self):
+        return self.limit
 
     def used_bytes(self):  # of the current device, as CuPy's pool
         return self.used.get(_current(), 0)
@@ -1575,7 +1597,7 @@ def strict_cupy() -> types.ModuleType:
         get_current_stream=_get_current_stream, get_elapsed_time=_get_elapsed_time,
         PinnedMemoryPointer=PinnedMemoryPointer,
         set_allocator=_set_allocator, get_allocator=lambda: _ALLOCATOR[0],
-        MemoryPointer=_MemoryPointer)
+        MemoryPointer=_MemoryPointer, memory=_MEMORY_MODULE)
 
     cupyx = _StrictModule("cupyx", types.SimpleNamespace(), "cupyx")
     cupyx.empty_pinned = _empty_pinned

@@ -410,6 +410,25 @@ def test_memory_statistics():
     c.empty_cache()
 
 
+def test_out_of_memory_raises_polytens_error():
+    """CuPy's pool past its limit: polyten.cuda.OutOfMemoryError (RuntimeError and
+    MemoryError) naming the kernel and the figures; the pool works again once freed."""
+    import cupy
+    pool = cupy.get_default_memory_pool()
+    pt.ones(1, device="cuda")  # load
+    pt.cuda.empty_cache()
+    pool.set_limit(size=pool.total_bytes() + (4 << 20))  # the limit counts cached blocks
+    try:
+        with pytest.raises(pt.cuda.OutOfMemoryError, match=r"out of memory on cuda:\d+: "
+                           r"tried to allocate 64\.00 MiB") as info:
+            pt.empty(16 << 20, dtype=pt.float32, device="cuda")
+        assert isinstance(info.value, MemoryError) and isinstance(info.value, RuntimeError)
+        assert isinstance(info.value.__cause__, cupy.cuda.memory.OutOfMemoryError)
+    finally:
+        pool.set_limit(size=0)
+    assert pt.empty(16 << 20, dtype=pt.float32, device="cuda").shape == (16 << 20,)
+
+
 def test_device_functions():
     c = pt.cuda
     assert c.is_available() and c.device_count() >= 1

@@ -644,6 +644,52 @@ def test_binary_cross_entropy_range_is_reported_at_the_next_read():
 
 
 @needs_cxx
+def test_out_of_memory_is_polytens_error_with_the_figures():
+    """CuPy's pool running out (a pool limit here) raises polyten.cuda.OutOfMemoryError --
+    torch's name, a RuntimeError and a MemoryError -- naming the kernel, the device, the
+    request, what the pool and the device hold, and what to do; CuPy's error is the cause,
+    and nothing is lost: the tensors made before still work once memory is back."""
+    r = _run("""
+        import polyten as pt
+        pt.set_backend("cuda")
+        cp = sys.modules["cupy"]
+        x = pt.randn(100, 100)
+        cp.get_default_memory_pool().set_limit(size=1 << 20)
+        assert pt.OutOfMemoryError is pt.cuda.OutOfMemoryError
+        try:
+            pt.randn(1000, 1000)
+        except pt.cuda.OutOfMemoryError as e:
+            msg = str(e)
+            assert isinstance(e, RuntimeError) and isinstance(e, MemoryError)
+            assert type(e.__cause__).__name__ == "OutOfMemoryError", repr(e.__cause__)
+        else:
+            raise AssertionError("no error")
+        for part in ("random_normal (polyten_cuda kernel): out of memory on cuda:0",
+                     "tried to allocate 3.81 MiB", "39.06 KiB in use by tensors",
+                     "free of 16.00 GiB on the device", "polyten.cuda.empty_cache()",
+                     "reduce the batch size"):
+            assert part in msg, (part, msg)
+        cp.get_default_memory_pool().set_limit(size=0)
+        a, w = pt.randn(300, 300), pt.randn(300, 300, requires_grad=True)
+        loss = (a @ w).sum()
+        cp.get_default_memory_pool().set_limit(size=cp.get_default_memory_pool().used_bytes()
+                                               + 1000)
+        try:  # a backward kernel, through the autograd engine
+            loss.backward()
+        except MemoryError as e:
+            assert "(polyten_cuda kernel): out of memory" in str(e), e
+        else:
+            raise AssertionError("no error in the backward")
+        cp.get_default_memory_pool().set_limit(size=0)
+        (a @ w).sum().backward()  # as in torch, the nodes run before the failure are spent
+        assert w.grad.shape == (300, 300)
+        assert (x @ x).shape == (100, 100)
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
 def test_a_wrong_target_is_reported_at_the_next_read():
     """An out-of-range class target costs nothing at the call and raises, naming the op and
     the user's line, at the next host read; ``POLYTEN_SYNC_CHECKS`` reports it at the call."""

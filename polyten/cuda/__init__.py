@@ -46,7 +46,9 @@ __all__ = ["is_available", "device_count", "current_device", "set_device", "sync
            "max_memory_reserved", "memory_stats", "is_bf16_supported", "is_initialized",
            "init", "device",
            "set_sync_checks", "Stream", "Event", "StreamContext", "stream", "current_stream",
-           "default_stream"]
+           "default_stream", "OutOfMemoryError"]
+
+from ..dispatch.errors import OutOfMemoryError  # noqa: E402  (torch.cuda.OutOfMemoryError)
 
 
 def _info():

@@ -13,7 +13,8 @@ from .dispatcher import (Capability, DtypeNotStoredError, FallbackWarning,
                          fallback_policy, manifest, reset_fallback_counts, set_fallback_policy,
                          set_validation, validation)
 from .errors import (BackendError, BackendUnavailableError, DeviceMismatchError,
-                     KernelNotFoundError, PluginWarning, PolytenError, UnknownBackendError)
+                     KernelNotFoundError, OutOfMemoryError, PluginWarning, PolytenError,
+                     UnknownBackendError)
 from .hookspecs import hookimpl, hookspec
 from .optable import OPS, OpDef, op
 from .registry import (BackendInfo, backends, get, plugin_errors, register_plugin,
@@ -26,7 +27,7 @@ __all__ = ["Backend", "BackendSpec", "BackendInfo", "Device", "device", "parse_d
            "register_default", "backends", "plugin_errors", "register_plugin",
            "unregister_plugin", "get_backend_object", "PolytenError", "BackendError",
            "BackendUnavailableError", "UnknownBackendError", "DeviceMismatchError",
-           "KernelNotFoundError", "PluginWarning",
+           "KernelNotFoundError", "OutOfMemoryError", "PluginWarning",
            # issue 6: fallback policy, kernel validation, capability manifest
            "set_fallback_policy", "fallback_policy", "fallback_counts", "reset_fallback_counts",
            "FallbackWarning", "set_validation", "validation", "KernelContractError",

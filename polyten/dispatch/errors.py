@@ -15,6 +15,7 @@ __all__ = [
     "UnknownBackendError",
     "DeviceMismatchError",
     "KernelNotFoundError",
+    "OutOfMemoryError",
     "PluginWarning",
     "fmt_shape",
     "shape_error",
@@ -44,6 +45,39 @@ class DeviceMismatchError(PolytenError, RuntimeError):
 
 class KernelNotFoundError(PolytenError, NotImplementedError):
     """The backend implements no kernel for the op and the op has no default."""
+
+
+class OutOfMemoryError(PolytenError, RuntimeError, MemoryError):
+    """A device ran out of memory (``torch.OutOfMemoryError``; also a MemoryError, as the
+    array libraries' own out-of-memory errors).  Backends raise it through
+    :func:`out_of_memory`."""
+
+
+def _fmt_bytes(n) -> str:
+    if n is None:
+        return "?"
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} bytes"
+
+
+def out_of_memory(what: str, device: str, requested=None, in_use=None, reserved=None,
+                  free=None, total=None) -> OutOfMemoryError:
+    """The out-of-memory error of ``what`` (the op or kernel) on ``device``: what it asked for,
+    what the backend's tensors and memory pool hold, what the device has left, and what to
+    do."""
+    asked = f"tried to allocate {_fmt_bytes(requested)}; " if requested is not None else ""
+    held = ""
+    if in_use is not None or reserved is not None:
+        held = (f"{_fmt_bytes(in_use)} in use by tensors, {_fmt_bytes(reserved)} reserved by "
+                f"the memory pool; ")
+    left = (f"{_fmt_bytes(free)} free of {_fmt_bytes(total)} on the device. "
+            if total is not None else "")
+    return OutOfMemoryError(
+        f"{what}: out of memory on {device}: {asked}{held}{left}Delete tensors you no longer "
+        f"need and call polyten.cuda.empty_cache() to return the pool's free blocks, reduce "
+        f"the batch size, or compute in lower precision (polyten.autocast)")
 
 
 class PluginWarning(UserWarning):

@@ -322,7 +322,7 @@ def make_backend() -> Backend:
         synchronize=runtime.synchronize,
         version=f"cupy {cupy.__version__}",
         backward_kernels=backward,
-        fused_optimizers=_optim.make(cupy, ew),
+        fused_optimizers=_kernels.guard_out_of_memory(cupy, _optim.make(cupy, ew)),
         # a host read waits for the queued kernels: value checks wait for the next one
         deferred_checks=True,
         # ... one chain of them per stream (polyten.cuda.stream(s) switches streams)

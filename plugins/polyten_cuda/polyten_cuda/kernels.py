@@ -58,6 +58,44 @@ def _guarded(cp, fn):
     return kernel
 
 
+def _out_of_memory_guard(cp, name, fn):
+    """``fn`` raising polyten's :class:`~polyten.dispatch.errors.OutOfMemoryError` (a
+    RuntimeError and a MemoryError, as ``torch.cuda.OutOfMemoryError``) where CuPy's memory
+    pool cannot allocate: the kernel, the request, what the pool and the device hold, and
+    what to do.  CuPy's own error is its ``__cause__``.  No cost until an allocation fails."""
+    oom = cp.cuda.memory.OutOfMemoryError
+
+    def kernel(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except oom as e:
+            raise _oom_error(cp, name, e) from e
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    for attr in ("wants_output",):  # the core reads these off a backward kernel
+        if hasattr(fn, attr):
+            setattr(kernel, attr, getattr(fn, attr))
+    return kernel
+
+
+def _oom_error(cp, name, e):
+    from polyten.dispatch.errors import out_of_memory
+    dev = cp.cuda.runtime.getDevice()
+    pool = cp.get_default_memory_pool()
+    try:
+        free, total = cp.cuda.runtime.memGetInfo()
+    except Exception:  # the figures are a courtesy: never hide the error behind another
+        free = total = None
+    return out_of_memory(f"{name} (polyten_cuda kernel)", f"cuda:{dev}",
+                         getattr(e, "_size", None), pool.used_bytes(), pool.total_bytes(),
+                         free, total)
+
+
+def guard_out_of_memory(cp, table) -> dict:
+    """Every entry of ``table`` (kernels or fused optimizer steps) through
+    :func:`_out_of_memory_guard`."""
+    return {name: _out_of_memory_guard(cp, name, fn) for name, fn in table.items()}
+
+
 def _first_array(nd, args):
     for a in args:
         if a.__class__ is nd:
@@ -262,6 +300,7 @@ def build(cp, rng, native_dtype, device_count=1):
         # ... and where CuPy has no bfloat16 loop for a function a kernel calls, float32
         kernels = _bf16.float32_retry(kernels, bf16)
         backward = _bf16.float32_retry(backward, bf16, backward=True)
+    kernels, backward = guard_out_of_memory(cp, kernels), guard_out_of_memory(cp, backward)
     for name in ON_DEVICE:
         if name in kernels:
             kernels[name] = _guarded(cp, kernels[name])

@@ -509,6 +509,28 @@ def test_cuda_manual_seed_reseeds_the_current_device():
     assert not np.array_equal(b, c)
 
 
+def test_cuda_seed_functions_as_torch():
+    """initial_seed is the seed last given (manual_seed, manual_seed_all, polyten.manual_seed,
+    seed, seed_all) and reproduces the draws; memory_summary tabulates the pool."""
+    c = pt.cuda
+    c.manual_seed(1234)
+    assert c.initial_seed() == 1234
+    a = pt.rand(5, device="cuda")
+    c.manual_seed(c.initial_seed())
+    assert (pt.rand(5, device="cuda") == a).all().item()
+    pt.manual_seed(77)
+    assert c.initial_seed() == 77
+    c.seed()
+    s = c.initial_seed()
+    assert s != 77 and 0 <= s < 2 ** 63
+    c.seed_all()
+    assert c.initial_seed() != s
+    t = pt.empty(1 << 20, device="cuda")  # 4 MiB
+    text = c.memory_summary()
+    assert "Allocated memory (current)" in text and "Device total" in text
+    del t
+
+
 def test_manual_seed_reproduces_and_devices_differ():
     pt.manual_seed(123)
     a = pt.randn(1000, device="cuda").cpu().numpy()

@@ -98,6 +98,15 @@ def test_polyten_cuda_without_cupy():
             pass
     with c.device(None):  # None / -1: nothing to do, as torch.cuda.device
         pass
+    c.seed(), c.seed_all()  # lazy, as torch's: nothing to seed
+    for fn in (c.initial_seed, c.memory_summary):
+        with pytest.raises(RuntimeError, match=rf"polyten\.cuda\.{fn.__name__}: CUDA is not "
+                                               r"available"):
+            fn()
+    with pytest.warns(FutureWarning, match="reset_peak_memory_stats"):
+        c.reset_max_memory_allocated()
+    assert issubclass(c.OutOfMemoryError, MemoryError) and c.OutOfMemoryError is \
+        pt.OutOfMemoryError
 
 def test_backends_line_names_the_extra():
     if HAVE_CUPY:

@@ -46,7 +46,8 @@ __all__ = ["is_available", "device_count", "current_device", "set_device", "sync
            "max_memory_reserved", "memory_stats", "is_bf16_supported", "is_initialized",
            "init", "device",
            "set_sync_checks", "Stream", "Event", "StreamContext", "stream", "current_stream",
-           "default_stream", "OutOfMemoryError"]
+           "default_stream", "OutOfMemoryError", "seed", "seed_all", "initial_seed",
+           "reset_max_memory_allocated", "memory_summary"]
 
 from ..dispatch.errors import OutOfMemoryError  # noqa: E402  (torch.cuda.OutOfMemoryError)
 
@@ -171,6 +172,38 @@ def reset_peak_memory_stats(device=None) -> None:
     rt = _runtime("reset_peak_memory_stats", required=False)
     if rt is not None:
         rt.reset_peak_memory_stats(_index("reset_peak_memory_stats", device))
+
+
+def reset_max_memory_allocated(device=None) -> None:
+    """Deprecated spelling of :func:`reset_peak_memory_stats` (as in torch)."""
+    import warnings
+    warnings.warn("polyten.cuda.reset_max_memory_allocated now calls "
+                  "polyten.cuda.reset_peak_memory_stats, which resets all peak memory stats.",
+                  FutureWarning, stacklevel=2)
+    reset_peak_memory_stats(device)
+
+
+def memory_summary(device=None, abbreviated: bool = False) -> str:
+    """A printable table of :func:`memory_stats` for ``device`` (``torch.cuda.memory_summary``;
+    CuPy's pool keeps fewer counters than PyTorch's allocator, so the table is shorter)."""
+    _runtime("memory_summary")  # raises with the reason where CUDA is not available
+    stats = memory_stats(device)
+    free, total = mem_get_info(device)
+    index = _index("memory_summary", device)
+    index = current_device() if index is None else index
+
+    def mib(n):
+        return f"{n / (1 << 20):12.2f} MiB"
+    rows = [("Allocated memory (current)", stats["allocated_bytes.all.current"]),
+            ("Allocated memory (peak)", stats["allocated_bytes.all.peak"]),
+            ("Reserved by the pool", stats["reserved_bytes.all.current"]),
+            ("Free on the device", free), ("Device total", total)]
+    width = 60
+    lines = ["=" * width, f" polyten.cuda memory summary, device {index} (CuPy's pool)".ljust(
+        width), "-" * width]
+    lines += [f" {name:<34}{mib(value)}" for name, value in rows]
+    lines.append("=" * width)
+    return "\n".join(lines) + "\n"
 
 
 def empty_cache() -> None:
@@ -320,6 +353,32 @@ def manual_seed_all(seed: int) -> None:
     rt = _seeding_runtime("manual_seed_all")
     if rt is not None:
         rt.seed_all(seed)
+
+
+def _random_seed() -> int:
+    import secrets
+    return secrets.randbits(63)
+
+
+def seed() -> None:
+    """Reseed the current GPU's generator with a random (non-reproducible) seed, which
+    :func:`initial_seed` then returns (``torch.cuda.seed``)."""
+    manual_seed(_random_seed())
+
+
+def seed_all() -> None:
+    """Reseed every GPU's generator with one random seed (``torch.cuda.seed_all``)."""
+    manual_seed_all(_random_seed())
+
+
+def initial_seed() -> int:
+    """The seed the current GPU's generator was last seeded with (by :func:`manual_seed`,
+    :func:`manual_seed_all`, ``polyten.manual_seed``, :func:`seed` or :func:`seed_all`), or
+    the random one it drew for itself (``torch.cuda.initial_seed``)."""
+    rt = _seeding_runtime("initial_seed")
+    if rt is None:
+        _runtime("initial_seed")  # raises with the reason CUDA is unavailable
+    return rt.initial_seed(rt.current_device())
 
 
 # ==================================================================================================

@@ -78,15 +78,23 @@ class _DeviceRNG:
         self._device_seeds[dev] = int(seed)
         self._gens.pop(dev, None)
 
+    def initial_seed(self, dev: int) -> int:
+        """The seed device ``dev`` draws from (``torch.cuda.initial_seed``): the last one
+        given for it or for all devices, else one drawn from the OS once per process."""
+        seed = self._device_seeds.get(dev, self._seed)
+        if seed is None:
+            import secrets
+            seed = self._seed = secrets.randbits(63)
+        return seed
+
     @property
     def gen(self):
         dev = cupy.cuda.runtime.getDevice()
         g = self._gens.get(dev)
         if g is None:
             # distinct, reproducible streams per device from one user seed
-            base = self._device_seeds.get(dev, self._seed)
-            seed = None if base is None else base + 1_000_003 * dev
-            g = self._gens[dev] = cupy.random.default_rng(seed)
+            g = self._gens[dev] = cupy.random.default_rng(self.initial_seed(dev)
+                                                          + 1_000_003 * dev)
         return g
 
 
@@ -142,6 +150,9 @@ class CudaRuntime:
 
     def seed_device(self, index: int, seed: int) -> None:
         self._rng.seed_device(index, seed)
+
+    def initial_seed(self, index: int) -> int:
+        return self._rng.initial_seed(index)
 
     def synchronize(self, index=None) -> None:
         cupy.cuda.Device(self.current_device() if index is None else index).synchronize()

@@ -744,6 +744,25 @@ def test_side_stream_joined_with_wait_stream_matches_the_default_stream():
     assert done.query()
 
 
+def test_set_stream_makes_a_stream_current_until_the_next():
+    c = pt.cuda
+    default = c.current_stream()
+    s = c.Stream()
+    try:
+        c.set_stream(s)
+        assert c.current_stream() == s
+        y = pt.ones(1000, device="cuda") * 3  # queued on s
+        s.synchronize()
+        assert y.sum().item() == 3000.0
+        c.set_stream(None)  # nothing changes, as torch
+        assert c.current_stream() == s
+    finally:
+        c.set_stream(default)
+    assert c.current_stream() == default
+    with pytest.raises(TypeError, match="set_stream: expected a polyten.cuda.Stream"):
+        c.set_stream(0)
+
+
 def test_stream_waits_never_block_the_host():
     c = pt.cuda
     side, ev = c.Stream(), c.Event()

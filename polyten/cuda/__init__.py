@@ -47,7 +47,7 @@ __all__ = ["is_available", "device_count", "current_device", "set_device", "sync
            "init", "device",
            "set_sync_checks", "Stream", "Event", "StreamContext", "stream", "current_stream",
            "default_stream", "OutOfMemoryError", "seed", "seed_all", "initial_seed",
-           "reset_max_memory_allocated", "memory_summary"]
+           "reset_max_memory_allocated", "memory_summary", "set_stream"]
 
 from ..dispatch.errors import OutOfMemoryError  # noqa: E402  (torch.cuda.OutOfMemoryError)
 
@@ -774,6 +774,16 @@ def stream(stream: Optional[Stream]) -> StreamContext:
     >>> polyten.cuda.current_stream().wait_stream(s)
     """
     return StreamContext(stream)
+
+
+def set_stream(stream: Optional[Stream]) -> None:
+    """Make ``stream`` the current stream of its device in this thread, until another one is
+    set (``torch.cuda.set_stream``; a :func:`stream` block is the safer form: it restores the
+    previous stream).  ``None`` changes nothing."""
+    if stream is None:
+        return
+    s = _stream_arg("set_stream", stream)
+    s._rt.stream_set(s._native, s._index)
 
 
 def current_stream(device=None) -> Stream:

@@ -222,6 +222,11 @@ class CudaRuntime:
         with cupy.cuda.Device(index):
             stream.wait_event(event)
 
+    def stream_set(self, stream, index: int) -> None:
+        """``stream`` current on device ``index`` in this thread (``cupy.cuda.Stream.use``)."""
+        with cupy.cuda.Device(index):
+            stream.use()
+
     def stream_use(self, stream, index: int):
         """A context manager: device ``index`` and ``stream`` current for its duration."""
         return _StreamUse(stream, index)

@@ -355,6 +355,14 @@ class OutOfMemoryError(MemoryError):
 
 _MEMORY_MODULE = types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError)
 
+# cupy.cuda.nvtx: what was recorded, in order (("push", msg) / ("pop",) / ("mark", msg))
+NVTX_EVENTS: list = []
+_NVTX = types.SimpleNamespace(
+    available=True,
+    RangePush=lambda message, id_color=-1: NVTX_EVENTS.append(("push", message)),
+    RangePop=lambda: NVTX_EVENTS.append(("pop",)),
+    Mark=lambda message, id_color=-1: NVTX_EVENTS.append(("mark", message)))
+
 
 def fake_cupy(device_count: int = 1) -> types.ModuleType:
     """A module named ``cupy`` that is NumPy plus the emulated kernels."""
@@ -1597,7 +1605,7 @@ def strict_cupy() -> types.ModuleType:
         get_current_stream=_get_current_stream, get_elapsed_time=_get_elapsed_time,
         PinnedMemoryPointer=PinnedMemoryPointer,
         set_allocator=_set_allocator, get_allocator=lambda: _ALLOCATOR[0],
-        MemoryPointer=_MemoryPointer, memory=_MEMORY_MODULE)
+        MemoryPointer=_MemoryPointer, memory=_MEMORY_MODULE, nvtx=_NVTX)
 
     cupyx = _StrictModule("cupyx", types.SimpleNamespace(), "cupyx")
     cupyx.empty_pinned = _empty_pinned

@@ -744,6 +744,21 @@ def test_side_stream_joined_with_wait_stream_matches_the_default_stream():
     assert done.query()
 
 
+def test_nvtx_ranges_and_marks():
+    """torch.cuda.nvtx's functions: nested depths, a formatted range, a mark; a pop with
+    nothing open is -1, as torch."""
+    nvtx = pt.cuda.nvtx
+    assert nvtx.range_push("outer") == 0
+    assert nvtx.range_push("inner") == 1
+    nvtx.mark("here")
+    assert nvtx.range_pop() == 1 and nvtx.range_pop() == 0
+    assert nvtx.range_pop() == -1
+    with nvtx.range("step {}", 3):
+        pt.ones(8, device="cuda").sum()
+    with pytest.raises(TypeError, match="msg must be a str"):
+        nvtx.range_push(3)
+
+
 def test_set_stream_makes_a_stream_current_until_the_next():
     c = pt.cuda
     default = c.current_stream()

@@ -105,6 +105,11 @@ def test_polyten_cuda_without_cupy():
             fn()
     with pytest.warns(FutureWarning, match="reset_peak_memory_stats"):
         c.reset_max_memory_allocated()
+    # NVTX annotations never change what a program does: nothing recorded, no error
+    assert c.nvtx.range_push("x") == -1 and c.nvtx.range_pop() == -1
+    c.nvtx.mark("x")
+    with c.nvtx.range("r{}", 1):
+        pass
     assert issubclass(c.OutOfMemoryError, MemoryError) and c.OutOfMemoryError is \
         pt.OutOfMemoryError
 

@@ -690,6 +690,20 @@ def test_out_of_memory_is_polytens_error_with_the_figures():
 
 
 @needs_cxx
+def test_nvtx_reaches_cupy():
+    r = _run("""
+        import polyten as pt
+        nvtx = pt.cuda.nvtx
+        with nvtx.range("epoch {}", 1):
+            nvtx.mark("batch")
+        assert nvtx.range_pop() == -1
+        assert cupy_standin.NVTX_EVENTS == [("push", "epoch 1"), ("mark", "batch"), ("pop",)]
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]
+
+
+@needs_cxx
 def test_a_wrong_target_is_reported_at_the_next_read():
     """An out-of-range class target costs nothing at the call and raises, naming the op and
     the user's line, at the next host read; ``POLYTEN_SYNC_CHECKS`` reports it at the call."""

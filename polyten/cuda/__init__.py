@@ -818,7 +818,7 @@ def _entered() -> list:
 
 
 def __getattr__(name):
-    if name == "amp":  # torch.cuda.amp's older spellings; loaded on first use
+    if name in ("amp", "nvtx"):  # torch.cuda.amp's older spellings, NVTX; on first use
         import importlib
-        return importlib.import_module(f"{__name__}.amp")
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -222,6 +222,27 @@ class CudaRuntime:
         with cupy.cuda.Device(index):
             stream.wait_event(event)
 
+    # --- NVTX (polyten.cuda.nvtx): True when recorded; never an error ---------------------
+    @staticmethod
+    def _nvtx(fn: str, *args) -> bool:
+        try:
+            from cupy.cuda import nvtx
+            if not getattr(nvtx, "available", True):
+                return False
+            getattr(nvtx, fn)(*args)
+        except Exception:  # no NVTX library: an annotation must not break the program
+            return False
+        return True
+
+    def nvtx_range_push(self, msg: str) -> bool:
+        return self._nvtx("RangePush", msg)
+
+    def nvtx_range_pop(self) -> bool:
+        return self._nvtx("RangePop")
+
+    def nvtx_mark(self, msg: str) -> bool:
+        return self._nvtx("Mark", msg)
+
     def stream_set(self, stream, index: int) -> None:
         """``stream`` current on device ``index`` in this thread (``cupy.cuda.Stream.use``)."""
         with cupy.cuda.Device(index):

@@ -523,8 +523,9 @@ def test_layers_and_losses_never_read_the_device():
     host-to-device copy and no value-dependent shape.  (Found by this test: attention's
     fully-masked-row check, the [0, 1] check of binary_cross_entropy and gaussian_nll_loss's
     var check, the adaptive pools', avg_pool's and quantile's constant tensors built from
-    Python values on every call.  Known exception: embedding_bag's "max" mode reads the
-    longest bag's length.)"""
+    Python values on every call, masked_fill's 0-d tensor value read on the host, CuPy's
+    boolean-mask assignment counting the mask's true elements.  Known exception:
+    embedding_bag's "max" mode reads the longest bag's length.)"""
     r = _run("""
         import polyten as pt
         from polyten import nn
@@ -556,6 +557,7 @@ def test_layers_and_losses_never_read_the_device():
         causal_f = nn.Transformer.generate_square_subsequent_mask(5)
         flat, offs, w9 = pt.randint(0, 10, (9,)), pt.tensor([0, 5]), pt.rand(9)
         spd = (lambda a: a @ a.mT + pt.eye(5))(pt.randn(5, 5)).requires_grad_()
+        fill = pt.tensor(-0.5)
         cases = {
             "lstm": lambda: mods["lstm"](seq)[0].sum(),
             "gru": lambda: mods["gru"](seq)[0].sum(),
@@ -603,6 +605,10 @@ def test_layers_and_losses_never_read_the_device():
                 + F.poisson_nll_loss(x2, probs)),
             "linalg": lambda: (pt.linalg.solve(spd, x2[:5]).sum() + pt.linalg.det(spd)
                                + pt.linalg.cholesky(spd).sum() + pt.linalg.inv(spd).sum()),
+            "masked_fill tensor value, mask assignment": lambda: (
+                x2.masked_fill(x2 > 0, fill).sum()
+                + (lambda c: (c.masked_fill_(c < 0, fill), c.__setitem__(c > 1, 1.0), c)[2])(
+                    x2.detach().clone()).sum()),
             "fft logcumsumexp var_mean": lambda: (
                 pt.fft.rfft(x2, dim=1).abs().sum() + x2.logcumsumexp(1).sum()
                 + pt.var_mean(x2, 1)[0].sum()),

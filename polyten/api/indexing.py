@@ -863,6 +863,17 @@ def _fill_value(x: Tensor, value, op: str):
     return _scalar_for(value, x._dtype, op)
 
 
+def _device_value(x: Tensor, value) -> bool:
+    """Whether a 0-d tensor ``value`` should stay on the device: it lives with ``x`` on a
+    backend whose host reads wait for the device (a GPU), and converting it needs none of
+    the checks a number gets (its kind is ``x``'s, or an integer / bool into a float)."""
+    if not isinstance(value, Tensor) or value._device is not x._device or \
+            not x._device.backend.deferred_checks or value._data.shape != ():
+        return False
+    vk, xk = value._dtype.kind, x._dtype.kind
+    return vk == xk or (xk == "f" and vk in "iub")
+
+
 def _mask_to(x: Tensor, mask: Tensor, op: str):
     xs, ms = x._data.shape, mask._data.shape
     if ms == xs:
@@ -892,10 +903,12 @@ def masked_fill(input, mask, value) -> Tensor:
     op = "masked_fill"
     _check(input, op)
     mask = _mask_arg(input, mask, op)
-    if isinstance(value, Tensor) and value._ag is not None and _grad_on() and \
-            value.requires_grad:
-        # a value that requires grad gets its gradient too: the (recorded) where form
-        _fill_value(input, value, op)
+    if isinstance(value, Tensor) and ((value._ag is not None and _grad_on() and
+                                       value.requires_grad) or _device_value(input, value)):
+        # a value that requires grad gets its gradient too, and a value on a GPU is not read
+        # on the host: the (recorded) where form
+        if not _device_value(input, value):
+            _fill_value(input, value, op)  # the checks a number gets (one host read)
         from .elementwise import where
         _mask_to(input, mask, op)
         return where(mask, value.to(input._dtype), input)
@@ -915,7 +928,10 @@ def _masked_fill_(self, mask, value):
         return self
     check_inplace(op, self)
     mask = _mask_arg(self, mask, op)
-    v = _fill_value(self, value, op)
+    # a 0-d value on a GPU is written from the device (the backend's setitem with a mask and
+    # a 0-d array), not read on the host
+    v = cast(value, self._dtype) if _device_value(self, value) else \
+        _fill_value(self, value, op)
     m = _mask_to(self, mask, op)
     try:
         _setitem[self._device.backend](self._data, (m,), v)

@@ -230,12 +230,19 @@ def _sync_free_kernels(cp, shared) -> dict:
     return {"pow": pow_, "erf": erf, "matmul": matmul}
 
 
-def _write_guards(shared) -> dict:
+def _write_guards(cp, shared) -> dict:
     """``setitem`` / ``inplace`` refusing broadcast views (a zero stride over more than one
     element): NumPy marks them read-only and the core turns its ValueError into a message
     naming the user's call; CuPy has no read-only flag and would write several elements into
-    one memory location.  The check reads only shapes and strides (host metadata)."""
+    one memory location.  The check reads only shapes and strides (host metadata).
+
+    ``x[mask] = value`` with a boolean mask of ``x``'s shape and a number or a 0-d array
+    (``masked_fill_``, ``x[x < 0] = 0``) is ``cupy.copyto(x, value, where=mask)``: CuPy's
+    own boolean-mask assignment reads the number of true elements on the host (a wait for
+    the GPU) and copies a number to the device first."""
     setitem, inplace = shared["setitem"], shared["inplace"]
+    nd, copyto = cp.ndarray, cp.copyto
+    scalars = (bool, int, float, complex)
 
     def check(x):
         if x.size == 0:  # nothing to alias
@@ -247,6 +254,11 @@ def _write_guards(shared) -> dict:
 
     def guarded_setitem(x, key, value):
         check(x)
+        mask = key[0] if key.__class__ is tuple and len(key) == 1 else key
+        if mask.__class__ is nd and mask.dtype.kind == "b" and mask.shape == x.shape and (
+                value.__class__ in scalars or (value.__class__ is nd and value.ndim == 0)):
+            copyto(x, value, casting="unsafe", where=mask)
+            return None
         return setitem(x, key, value)
 
     def guarded_inplace(op, x, y):
@@ -287,7 +299,7 @@ def build(cp, rng, native_dtype, device_count=1):
     backward = dict(shared_bw)
     kernels.update(_transfer_kernels(cp))
     kernels.update(_sync_free_kernels(cp, shared))
-    kernels.update(_write_guards(shared))
+    kernels.update(_write_guards(cp, shared))
     backward.update(_sync_free_backward(cp, shared_bw))
     fwd, bwd, ew = fused.build(cp, shared, shared_bw)
     kernels.update(fwd)

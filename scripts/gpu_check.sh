@@ -9,8 +9,8 @@
 #   3. tests/test_cuda.py and tests/test_cuda_kernels_static.py;
 #   4. benchmarks/bench_cuda.py --quick (JSON rows);
 #   5. the conformance suite on cuda (JSON report), with the time that is left.
-# Each step's summary also names the bfloat16 kernels this CuPy refused (no bfloat16 loop)
-# and polyten ran in float32 (polyten_cuda.bfloat16.retried).
+# Each step's summary also names the float16 / bfloat16 kernels this CuPy refused (no loop for
+# the dtype) and polyten ran in float32 (polyten_cuda.half_retry.retried).
 # The whole script stays under $GPU_CHECK_BUDGET seconds (default 570).  To rerun only some
 # checks (device time is scarce), list them: GPU_CHECK_STEPS="conformance bench" (any of
 # test_cuda, bench, conformance; set-up and `polyten backends` always run).
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_check_out}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-export POLYTEN_CUDA_REPORT_RETRIES=1  # print the bfloat16 kernels CuPy refused, at exit
+export POLYTEN_CUDA_REPORT_RETRIES=1  # print the half kernels CuPy refused, at exit
 PY=${PYTHON:-python3}
 VENV=/tmp/polyten_gpu_venv
 status=0
@@ -35,7 +35,7 @@ step() {  # step NAME TIMEOUT_S COMMAND...
     summary "$name: rc=$rc ($((SECONDS - t0)) s)"
     grep -v "retried in float32" "$OUT/$name.log" | tail -n 3 | sed 's/^/    /' \
         | tee -a "$OUT/summary.txt"
-    # which bfloat16 kernels this CuPy refused (no bfloat16 loop) and polyten ran in float32
+    # which half-precision kernels this CuPy refused (no loop) and polyten ran in float32
     grep -h "retried in float32" "$OUT/$name.log" | tail -n 1 | sed 's/^/    /' \
         | tee -a "$OUT/summary.txt"
 }

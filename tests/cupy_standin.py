@@ -645,6 +645,9 @@ _BF16_ALWAYS_OK = _VIEWS | _NO_KERNEL | {
     # no float32 stand-in for it (the retry leaves it alone); CuPy's bfloat16 tests cover it
     "nextafter"}
 _BF16_MODE = [os.environ.get("POLYTEN_STANDIN_BF16_GAPS", "cupy14")]
+# float16: CuPy has its loops ("none", the default), or, as a stress test of the same retry,
+# none but casts, copies, creation, views and indexing ("all"; POLYTEN_STANDIN_F16_GAPS)
+_F16_MODE = [os.environ.get("POLYTEN_STANDIN_F16_GAPS", "none")]
 
 
 def set_bfloat16_gaps(mode: str) -> str:
@@ -655,17 +658,35 @@ def set_bfloat16_gaps(mode: str) -> str:
     return old
 
 
-def _bf16_refused(qualname: str, name: str, args, kwargs) -> bool:
+def set_float16_gaps(mode: str) -> str:
+    """Switch the float16 gaps ("none" or "all"); returns the previous mode."""
+    if mode not in ("all", "none"):
+        raise ValueError(f"float16 gaps mode {mode!r}: 'all' or 'none'")
+    old, _F16_MODE[0] = _F16_MODE[0], mode
+    return old
+
+
+def _refused_dtype(qualname: str, name: str, args, kwargs):
+    """The half dtype the stand-in refuses in this call (as CuPy without its loop), or None."""
+    values = tuple(kwargs.values())
+    if _F16_MODE[0] == "all" and name not in _BF16_ALWAYS_OK and (
+            _has_dtype(args, _F16) or _has_dtype(values, _F16)):
+        return "float16"
     mode = _BF16_MODE[0]
     if mode == "none":
-        return False
+        return None
     if mode == "cupy14":
         if name not in _BF16_CUPY14 and not qualname.startswith("cupyx.scipy."):
-            return False
+            return None
     elif name in _BF16_ALWAYS_OK:
-        return False
+        return None
     bf = _bf16()
-    return bf is not None and (_has_dtype(args, bf) or _has_dtype(tuple(kwargs.values()), bf))
+    if bf is not None and (_has_dtype(args, bf) or _has_dtype(values, bf)):
+        return "bfloat16"
+    return None
+
+
+_F16 = np.dtype("float16")
 
 
 def _bf16():
@@ -724,10 +745,12 @@ class _Function:
         if self.index_wrapper is not None:
             args, kwargs = self.index_wrapper(args, kwargs)
         owner = getattr(self.np_fn, "__self__", None)  # an ndarray method's array
-        if _bf16_refused(self.qualname, name,
-                         args + (owner,) if isinstance(owner, np.ndarray) else args, kwargs):
-            raise TypeError(f"Wrong type ((dtype(bfloat16),)) of arguments for cupy_{name} "
-                            f"(the stand-in's bfloat16 gaps, mode {_BF16_MODE[0]!r})")
+        refused = _refused_dtype(self.qualname, name, args + (owner,) if isinstance(
+            owner, np.ndarray) else args, kwargs)
+        if refused is not None:
+            mode = (_F16_MODE if refused == "float16" else _BF16_MODE)[0]
+            raise TypeError(f"Wrong type ((dtype({refused}),)) of arguments for cupy_{name} "
+                            f"(the stand-in's {refused} gaps, mode {mode!r})")
         if name not in _VIEWS and name not in _NO_KERNEL and _launches(name, self.np_fn, args,
                                                                       kwargs):
             _launch()

@@ -138,6 +138,15 @@ def test_bfloat16_gaps_refuse_as_cupy_does(cp):
         cs.set_bfloat16_gaps(old)
     with pytest.raises(ValueError, match="'cupy14', 'all' or 'none'"):
         cs.set_bfloat16_gaps("some")
+    h = d.astype(np.float16)
+    assert cp.exp(h).dtype == np.float16  # float16: CuPy's loops, unless asked
+    old = cs.set_float16_gaps("all")
+    try:
+        with pytest.raises(TypeError, match=r"dtype\(float16\).*mode 'all'"):
+            cp.exp(h)
+        assert h.astype(np.float32).dtype == np.float32
+    finally:
+        cs.set_float16_gaps(old)
 
 
 def test_host_traffic_is_counted(cp):
@@ -244,23 +253,26 @@ def test_bfloat16_calls_cupy_refuses_run_in_float32_and_are_reported():
         print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]
-    assert "bfloat16 kernels retried in float32: {'forward': ['round']" in r.stderr, r.stderr
+    assert "half-precision kernels retried in float32: {'forward': ['round']" in r.stderr, \
+        r.stderr
 
 
 @needs_cxx
-def test_conformance_bfloat16_where_cupy_has_no_loop_at_all():
-    """Every bfloat16 conformance test with the stand-in refusing bfloat16 in every function
-    but casts, copies, creation, views and indexing: each op's float32 retry
-    (``polyten_cuda.bfloat16.float32_retry``) must give PyTorch's bfloat16 result.  nextafter
-    is left out: its result belongs to the dtype, so it is never retried (CuPy's own bfloat16
-    tests cover its loop)."""
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_conformance_half_where_cupy_has_no_loop_at_all(dtype):
+    """Every bfloat16 (float16) conformance test with the stand-in refusing that dtype in
+    every function but casts, copies, creation, views and indexing: each op's float32 retry
+    (``polyten_cuda.half_retry``) must give PyTorch's result.  nextafter is left out: its
+    result belongs to the dtype, so it is never retried (CuPy's own tests cover its half
+    loops)."""
     pytest.importorskip("polyten_conformance")
     pytest.importorskip("ml_dtypes")
-    r = _run("""
-        cupy_standin.set_bfloat16_gaps("all")
+    select = ("bfloat16" if dtype == "bfloat16" else "float16 and not bfloat16")
+    r = _run(f"""
+        cupy_standin.set_{dtype}_gaps("all")
         import polyten_conformance as c
         raise SystemExit(c.run("cuda", extra_args=("-q", "-p", "no:cacheprovider", "-k",
-                                                   "bfloat16 and not nextafter")))
+                                                   "{select} and not nextafter")))
     """)
     tail = (r.stdout + r.stderr)[-6000:]
     assert r.returncode == 0, tail

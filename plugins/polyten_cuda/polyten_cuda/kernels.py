@@ -34,6 +34,7 @@ import collections
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
 
 from . import bfloat16 as _bf16
+from .half_retry import float32_retry
 from . import conv as _conv
 from . import fused
 
@@ -309,9 +310,10 @@ def build(cp, rng, native_dtype, device_count=1):
         own = {name: kernels[name] for name in list(fwd) + ["matmul", "erf"]}
         kernels.update(_bf16.route(own, shared, bf16))
         backward.update(_bf16.route(bwd, shared_bw, bf16))
-        # ... and where CuPy has no bfloat16 loop for a function a kernel calls, float32
-        kernels = _bf16.float32_retry(kernels, bf16)
-        backward = _bf16.float32_retry(backward, bf16, backward=True)
+    # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32
+    halves = (cp.dtype("float16"),) + (() if bf16 is None else (bf16,))
+    kernels = float32_retry(kernels, halves)
+    backward = float32_retry(backward, halves, backward=True)
     kernels, backward = guard_out_of_memory(cp, kernels), guard_out_of_memory(cp, backward)
     for name in ON_DEVICE:
         if name in kernels:

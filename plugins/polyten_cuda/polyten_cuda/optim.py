@@ -20,6 +20,7 @@ import math
 from polyten_cpu.kernels.optim import optimizer_kernels
 
 from . import bfloat16 as _bf16
+from .half_retry import decline_on_gap
 from . import fused_src, multi_tensor
 
 
@@ -172,5 +173,5 @@ def make(cp, ew):
     if bf16 is not None:  # the CUDA sources do not cover bfloat16 (see polyten_cuda.bfloat16)
         shared = optimizer_kernels(cp)
         shared["amp_unscale"] = _bf16.amp_unscale_float32(cp, bf16)
-        steps = _bf16.decline_on_gap(_bf16.route(steps, shared, bf16), bf16)
+        steps = decline_on_gap(_bf16.route(steps, shared, bf16), _bf16.DECLINABLE, (bf16,))
     return steps

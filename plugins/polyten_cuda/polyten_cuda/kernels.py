@@ -21,6 +21,10 @@ are instantiated with ``xp=cp``; this module replaces
   CUDA kernels of :mod:`polyten_cuda.fused` (one ``ElementwiseKernel`` per activation and per
   activation backward).
 
+Every kernel is wrapped twice: a float16 / bfloat16 call that CuPy refuses (no loop for the
+dtype) runs again in float32 (:mod:`polyten_cuda.half_retry`), and CuPy's out-of-memory error
+becomes polyten's ``OutOfMemoryError`` with the figures (:func:`guard_out_of_memory`).
+
 Devices: creation, random and transfer kernels run under ``cupy.cuda.Device(device_index)``;
 with more than one GPU every other kernel runs on the device of its first array operand (the
 core has checked that all operands share one device), so ops on ``cuda:1`` work whatever the
@@ -34,7 +38,7 @@ import collections
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
 
 from . import bfloat16 as _bf16
-from .half_retry import float32_retry
+from .half_retry import float32_retry, named_like
 from . import conv as _conv
 from . import fused
 
@@ -71,11 +75,7 @@ def _out_of_memory_guard(cp, name, fn):
             return fn(*args, **kwargs)
         except oom as e:
             raise _oom_error(cp, name, e) from e
-    kernel.__name__ = getattr(fn, "__name__", "kernel")
-    for attr in ("wants_output",):  # the core reads these off a backward kernel
-        if hasattr(fn, attr):
-            setattr(kernel, attr, getattr(fn, attr))
-    return kernel
+    return named_like(kernel, fn)
 
 
 def _oom_error(cp, name, e):

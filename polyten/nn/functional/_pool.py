@@ -34,14 +34,16 @@ __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
 _LAYOUT = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 
-# the pools' constant tensors (averaging matrices, window offsets, divisors) by (what, sizes,
-# dtype, device): built from Python lists, each is a host-to-device copy on a GPU, which a
-# training step should not wait for every call
+# the pools' constant tensors (averaging matrices, window offsets, divisors) by what they
+# hold and the device and backend of the input (a reloaded backend gets its own): built from
+# Python lists, each is a host-to-device copy on a GPU, which a training step should not wait
+# for on every call
 _CONSTANTS: dict = {}
 _MAX_CONSTANTS = 256
 
 
-def _constant(key, build):
+def _constant(what: tuple, x, build):
+    key = what + (x._device, x._device.backend)
     t = _CONSTANTS.get(key)
     if t is None:
         if len(_CONSTANTS) >= _MAX_CONSTANTS:
@@ -288,7 +290,7 @@ def _avg_pool_nd(op, m, input, kernel_size, stride, padding, ceil_mode, count_in
         else:
             div = None
             for j, c in enumerate(counts):
-                t = _constant(("count", tuple(c), x._dtype, x._device),
+                t = _constant(("count", tuple(c), x._dtype), x,
                               lambda c=c: tensor(c, dtype=x.dtype, device=x.device)).reshape(
                     (len(c),) + (1,) * (m - 1 - j))
                 div = t if div is None else div * t
@@ -361,7 +363,7 @@ def _adaptive_avg(op, m, input, output_size):
             rows = [[1.0 / (b - a) if a <= i < b else 0.0 for i in range(L)]
                     for a, b in _windows_1d(L, o)]
             return tensor(rows, dtype=x.dtype, device=x.device)
-        A = _constant(("avg", L, o, x._dtype, x._device), build)
+        A = _constant(("avg", L, o, x._dtype), x, build)
         d = 2 + j
         if d == x.ndim - 1:
             x = x @ A.mT
@@ -406,7 +408,7 @@ def _adaptive_max(op, m, input, output_size, return_indices):
             v = x
             pos = None
             for j, t in enumerate(ts):
-                r = _constant(("max", size[j], out[j], t, x._device), lambda w=wins[j], t=t:
+                r = _constant(("max", size[j], out[j], t), x, lambda w=wins[j], t=t:
                               tensor([min(a + t, b - 1) for a, b in w], dtype="int64",
                                      device=x.device))
                 v = index_select(v, 2 + j, r)

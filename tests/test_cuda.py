@@ -659,6 +659,32 @@ def test_conformance_nn_area_on_cuda():
     assert conf.run("cuda", area="nn", extra_args=("-q", "-p", "no:cacheprovider")) == 0
 
 
+def test_dlpack_with_torch_cuda_shares_memory():
+    """torch CUDA tensors and polyten cuda tensors exchange data through DLPack without a
+    copy, in both directions (``polyten.from_dlpack`` / ``torch.from_dlpack``), float32 and
+    float16, and a view's strides survive."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA here")
+    if _standin() is not None:
+        pytest.skip("the CuPy stand-in does not emulate DLPack export")
+    for tdt, pdt in ((torch.float32, pt.float32), (torch.float16, pt.float16)):
+        t = torch.arange(12, dtype=tdt, device="cuda").reshape(3, 4)
+        p = pt.from_dlpack(t)
+        assert p.device.type == "cuda" and p.dtype == pdt and tuple(p.shape) == (3, 4)
+        t[0, 0] = 100  # the same memory
+        torch.cuda.synchronize()
+        assert p[0, 0].item() == 100
+        q = pt.arange(6, dtype=pdt, device="cuda").reshape(2, 3)
+        u = torch.from_dlpack(q)
+        assert u.is_cuda and u.dtype == tdt
+        q[1, 2] = -1.0
+        pt.cuda.synchronize()
+        assert u[1, 2].item() == -1.0
+        col = pt.from_dlpack(t[:, 1])  # a strided view
+        np.testing.assert_array_equal(col.cpu().numpy(), t[:, 1].cpu().numpy())
+
+
 # --- streams and events (polyten.cuda.Stream / Event / stream) ------------------------------
 def _standin():
     import cupy

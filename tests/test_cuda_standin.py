@@ -292,7 +292,12 @@ def test_gpu_tests_pass_on_the_standin(devices):
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
     assert " passed" in out and "failed" not in out, out[-3000:]
-    assert ("skipped" in out) == (devices == 1), out[-3000:]  # only "needs two GPUs"
+    # the only skips: "needs two GPUs" with one device, and the DLPack exchange with torch's
+    # CUDA tensors (neither torch CUDA nor DLPack export exist on the stand-in)
+    reasons = {line.split(": ", 1)[1] for line in out.splitlines()
+               if line.startswith("SKIPPED")}
+    allowed = {"torch has no CUDA here", "the CuPy stand-in does not emulate DLPack export"}
+    assert reasons - allowed == ({"needs two GPUs"} if devices == 1 else set()), reasons
 
 
 @needs_cxx

@@ -637,7 +637,7 @@ _SYNCING = {"nonzero", "argwhere", "flatnonzero", "unique", "extract", "compress
 #   "none": ml_dtypes' NumPy loops, every function.
 _BF16_CUPY14 = frozenset({"around", "round", "round_", "divmod", "sort", "argsort", "lexsort",
                           "partition", "argpartition", "msort"})
-_BF16_ALWAYS_OK = _VIEWS | _NO_KERNEL | {
+_HALF_ALWAYS_OK = _VIEWS | _NO_KERNEL | {
     "astype", "copy", "ascontiguousarray", "asfortranarray", "zeros", "zeros_like", "ones",
     "ones_like", "full", "full_like", "fill", "copyto", "concatenate", "stack", "hstack",
     "vstack", "take", "take_along_axis", "put_along_axis", "flip", "roll", "ravel", "flatten",
@@ -669,7 +669,7 @@ def set_float16_gaps(mode: str) -> str:
 def _refused_dtype(qualname: str, name: str, args, kwargs):
     """The half dtype the stand-in refuses in this call (as CuPy without its loop), or None."""
     values = tuple(kwargs.values())
-    if _F16_MODE[0] == "all" and name not in _BF16_ALWAYS_OK and (
+    if _F16_MODE[0] == "all" and name not in _HALF_ALWAYS_OK and (
             _has_dtype(args, _F16) or _has_dtype(values, _F16)):
         return "float16"
     mode = _BF16_MODE[0]
@@ -678,7 +678,7 @@ def _refused_dtype(qualname: str, name: str, args, kwargs):
     if mode == "cupy14":
         if name not in _BF16_CUPY14 and not qualname.startswith("cupyx.scipy."):
             return None
-    elif name in _BF16_ALWAYS_OK:
+    elif name in _HALF_ALWAYS_OK:
         return None
     bf = _bf16()
     if bf is not None and (_has_dtype(args, bf) or _has_dtype(values, bf)):

@@ -27,7 +27,7 @@ import numpy as np
 from polyten_cpu.kernels._util import bfloat16_dtype
 
 from .cupy_internals import core_module
-from .half_retry import named_like
+from .half_retry import holds, named_like
 
 # fused_optimizers hooks of the shared kernels that compute in bfloat16, and whose first call
 # CuPy could refuse comes before their first write: a refusal leaves everything unwritten
@@ -49,19 +49,6 @@ def supported(cp) -> Optional[Any]:
     except Exception:
         return None
     return bf
-
-
-def _holds(arg, dt) -> bool:
-    """Whether ``arg`` (an array, or a list / tuple of arrays and Nones) holds a ``dt``
-    array."""
-    d = getattr(arg, "dtype", None)
-    if d is not None:
-        return d == dt
-    if isinstance(arg, (list, tuple)):
-        for a in arg:
-            if getattr(a, "dtype", None) == dt:
-                return True
-    return False
 
 
 def route(own: Mapping[str, Callable], shared: Mapping[str, Callable], dt) -> Dict[str, Callable]:
@@ -98,8 +85,10 @@ def amp_unscale_float32(cp, dt) -> Callable:
 
 
 def _routed(kernel: Callable, alternative: Optional[Callable], dt) -> Callable:
+    dts = (dt,)
+
     def routed(*args, **kwargs):
-        if args and _holds(args[0], dt):
+        if args and holds(args[0], dts):
             if alternative is None:
                 return NotImplemented
             return alternative(*args, **kwargs)

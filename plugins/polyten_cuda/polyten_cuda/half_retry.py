@@ -18,7 +18,7 @@ retried kernels).
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, Mapping, Sequence
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,24 +37,47 @@ _NO_RETRY = frozenset({"setitem", "reshape", "permute", "expand", "getitem", "di
 _RETRIED: Dict[str, set] = {}
 
 
-def float32_retry(kernels: Mapping[str, Callable], halves: Sequence, backward: bool = False
-                  ) -> Dict[str, Callable]:
+# (exception type, make): an error of that type raised by a kernel is raised as
+# make(kernel name, error), from it
+Translate = Tuple[type, Callable[[str, BaseException], BaseException]]
+
+
+def float32_retry(kernels: Mapping[str, Callable], halves: Sequence, backward: bool = False,
+                  translate: Optional[Translate] = None) -> Dict[str, Callable]:
     """``kernels`` with each one (but views and writers, :data:`_NO_RETRY`) run again in
     float32 when a call holding arrays of a dtype in ``halves`` raises TypeError: CuPy has no
     loop of that dtype for some function it calls.  ``inplace`` computes its op that way and
     writes the rounded result into its operand.  When the float32 run fails too, the first
-    error is raised.  ``backward``: the kernels take ``(grads, inputs, outputs, params)``."""
+    error is raised.  ``backward``: the kernels take ``(grads, inputs, outputs, params)``.
+
+    ``translate`` turns another error of every kernel, ``_NO_RETRY``'s included, into the
+    caller's (the cuda backend: CuPy's out-of-memory error into polyten's), in the same
+    wrapper: one frame per kernel call, not two."""
     halves = tuple(halves)
+    errors, make = translate if translate is not None else ((), None)
     out: Dict[str, Callable] = {}
     learned = _RETRIED.setdefault("backward" if backward else "forward", set())
     for name, kernel in kernels.items():
         if name in _NO_RETRY:
-            out[name] = kernel
+            out[name] = kernel if translate is None else translating(name, kernel, translate)
         elif name == "inplace" and not backward:
-            out[name] = _inplace_retry(kernel, out, halves)
+            out[name] = _inplace_retry(kernel, out, halves, errors, make)
         else:
-            out[name] = _retrying(name, kernel, halves, learned)
+            out[name] = _retrying(name, kernel, halves, learned, errors, make)
     return out
+
+
+def translating(name: str, fn: Callable, translate: Translate) -> Callable:
+    """``fn`` raising ``translate``'s error in place of the one it names (see
+    :func:`float32_retry`); no cost until that error happens."""
+    errors, make = translate
+
+    def kernel(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except errors as e:
+            raise make(name, e) from e
+    return named_like(kernel, fn)
 
 
 def retried() -> Dict[str, list]:
@@ -79,37 +102,45 @@ if os.environ.get("POLYTEN_CUDA_REPORT_RETRIES") == "1":
     _report_at_exit()
 
 
-def _retrying(name: str, kernel: Callable, halves: tuple, learned: set) -> Callable:
+def _retrying(name: str, kernel: Callable, halves: tuple, learned: set, errors, make
+              ) -> Callable:
     def retrying(*args, **kwargs):
-        if name in learned and _holds_any(args, halves):
-            return _in_float32(kernel, args, kwargs, halves)
         try:
+            if name in learned and holds(args, halves):
+                return _in_float32(kernel, args, kwargs, halves)
             return kernel(*args, **kwargs)
         except TypeError as first:
-            if not _holds_any(args, halves):
+            if not holds(args, halves):
                 raise
             try:
                 result = _in_float32(kernel, args, kwargs, halves)
+            except errors as e:
+                raise make(name, e) from e
             except Exception:
                 raise first from None
             learned.add(name)
             return result
+        except errors as e:
+            raise make(name, e) from e
     return named_like(retrying, kernel)
 
 
-def _inplace_retry(kernel: Callable, table: Mapping[str, Callable], halves: tuple) -> Callable:
+def _inplace_retry(kernel: Callable, table: Mapping[str, Callable], halves: tuple, errors,
+                   make) -> Callable:
     def inplace(op, x, y):
         try:
             return kernel(op, x, y)
         except TypeError as first:
             if op is None or getattr(x, "dtype", None) not in halves:
                 raise
-            try:  # the op's own kernel, retried in float32 if need be, then a rounded copy
+            try:  # the op's own kernel (itself retried and translated), then a rounded copy
                 r = table[op](x) if y is None else table[op](x, y)
-            except Exception:
+            except TypeError:
                 raise first from None
             x[...] = r
             return x
+        except errors as e:
+            raise make("inplace", e) from e
     return named_like(inplace, kernel)
 
 
@@ -133,19 +164,22 @@ def _declining(hook: Callable, halves: tuple) -> Callable:
         try:
             return hook(*args, **kwargs)
         except TypeError:
-            if not _holds_any(args, halves):
+            if not holds(args, halves):
                 raise
             return NotImplemented
     return named_like(declining, hook)
 
 
-def _holds_any(args, halves: tuple) -> bool:
-    for a in args:
-        d = getattr(a, "dtype", None)
-        if d is not None and d in halves:
-            return True
-        if isinstance(a, (list, tuple)) and _holds_any(a, halves):
-            return True
+def holds(obj, dtypes: tuple) -> bool:
+    """Whether ``obj`` -- an array, or a list / tuple of arrays, Nones and such lists -- holds
+    an array of a dtype in ``dtypes``."""
+    d = getattr(obj, "dtype", None)
+    if d is not None:
+        return d in dtypes
+    if isinstance(obj, (list, tuple)):
+        for a in obj:
+            if holds(a, dtypes):
+                return True
     return False
 
 

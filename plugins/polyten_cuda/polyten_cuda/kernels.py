@@ -21,9 +21,9 @@ are instantiated with ``xp=cp``; this module replaces
   CUDA kernels of :mod:`polyten_cuda.fused` (one ``ElementwiseKernel`` per activation and per
   activation backward).
 
-Every kernel is wrapped twice: a float16 / bfloat16 call that CuPy refuses (no loop for the
+Every kernel is wrapped once: a float16 / bfloat16 call that CuPy refuses (no loop for the
 dtype) runs again in float32 (:mod:`polyten_cuda.half_retry`), and CuPy's out-of-memory error
-becomes polyten's ``OutOfMemoryError`` with the figures (:func:`guard_out_of_memory`).
+becomes polyten's ``OutOfMemoryError`` with the figures (:func:`_out_of_memory`).
 
 Devices: creation, random and transfer kernels run under ``cupy.cuda.Device(device_index)``;
 with more than one GPU every other kernel runs on the device of its first array operand (the
@@ -38,7 +38,7 @@ import collections
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
 
 from . import bfloat16 as _bf16
-from .half_retry import float32_retry, named_like
+from .half_retry import float32_retry, translating
 from . import conv as _conv
 from . import fused
 
@@ -63,19 +63,12 @@ def _guarded(cp, fn):
     return kernel
 
 
-def _out_of_memory_guard(cp, name, fn):
-    """``fn`` raising polyten's :class:`~polyten.dispatch.errors.OutOfMemoryError` (a
-    RuntimeError and a MemoryError, as ``torch.cuda.OutOfMemoryError``) where CuPy's memory
-    pool cannot allocate: the kernel, the request, what the pool and the device hold, and
-    what to do.  CuPy's own error is its ``__cause__``.  No cost until an allocation fails."""
-    oom = cp.cuda.memory.OutOfMemoryError
-
-    def kernel(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except oom as e:
-            raise _oom_error(cp, name, e) from e
-    return named_like(kernel, fn)
+def _out_of_memory(cp):
+    """``(CuPy's out-of-memory error, make)``: ``make(kernel name, error)`` is polyten's
+    :class:`~polyten.dispatch.errors.OutOfMemoryError` (a RuntimeError and a MemoryError, as
+    ``torch.cuda.OutOfMemoryError``) naming the kernel, the request, what the pool and the
+    device hold, and what to do; CuPy's error becomes its ``__cause__``."""
+    return cp.cuda.memory.OutOfMemoryError, lambda name, e: _oom_error(cp, name, e)
 
 
 def _oom_error(cp, name, e):
@@ -92,9 +85,10 @@ def _oom_error(cp, name, e):
 
 
 def guard_out_of_memory(cp, table) -> dict:
-    """Every entry of ``table`` (kernels or fused optimizer steps) through
-    :func:`_out_of_memory_guard`."""
-    return {name: _out_of_memory_guard(cp, name, fn) for name, fn in table.items()}
+    """Every entry of ``table`` (the fused optimizer steps) raising polyten's out-of-memory
+    error (:func:`_out_of_memory`); the kernel tables get it from :func:`float32_retry`."""
+    oom = _out_of_memory(cp)
+    return {name: translating(name, fn, oom) for name, fn in table.items()}
 
 
 def _first_array(nd, args):
@@ -311,10 +305,11 @@ def build(cp, rng, native_dtype, device_count=1):
         kernels.update(_bf16.route(own, shared, bf16))
         backward.update(_bf16.route(bwd, shared_bw, bf16))
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32
+    # (in the same wrapper, CuPy's out-of-memory error becomes polyten's)
     halves = (cp.dtype("float16"),) + (() if bf16 is None else (bf16,))
-    kernels = float32_retry(kernels, halves)
-    backward = float32_retry(backward, halves, backward=True)
-    kernels, backward = guard_out_of_memory(cp, kernels), guard_out_of_memory(cp, backward)
+    oom = _out_of_memory(cp)
+    kernels = float32_retry(kernels, halves, translate=oom)
+    backward = float32_retry(backward, halves, backward=True, translate=oom)
     for name in ON_DEVICE:
         if name in kernels:
             kernels[name] = _guarded(cp, kernels[name])

@@ -903,11 +903,12 @@ def masked_fill(input, mask, value) -> Tensor:
     op = "masked_fill"
     _check(input, op)
     mask = _mask_arg(input, mask, op)
-    if isinstance(value, Tensor) and ((value._ag is not None and _grad_on() and
-                                       value.requires_grad) or _device_value(input, value)):
+    on_device = _device_value(input, value)
+    if on_device or (isinstance(value, Tensor) and value._ag is not None and _grad_on() and
+                     value.requires_grad):
         # a value that requires grad gets its gradient too, and a value on a GPU is not read
         # on the host: the (recorded) where form
-        if not _device_value(input, value):
+        if not on_device:
             _fill_value(input, value, op)  # the checks a number gets (one host read)
         from .elementwise import where
         _mask_to(input, mask, op)

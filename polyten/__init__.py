@@ -50,6 +50,7 @@ from . import autograd  # noqa: E402
 from . import linalg  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
+from . import random  # noqa: E402  (torch.random: fork_rng, generator states)
 # checkpoints (issue 4): the module imports json/hashlib/NumPy inside its functions only
 from . import serialization  # noqa: E402
 from .serialization import load, save  # noqa: E402,F401

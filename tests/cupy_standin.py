@@ -45,13 +45,16 @@ _HEADER = r"""
 typedef float float32;
 typedef double float64;
 typedef long long int64;
+#define __device__
+#define __forceinline__ inline
 """
 
 _CTYPES = {"float16": "float16", "float32": "float", "float64": "double", "int64": "long long",
            "bool": "bool", "int32": "int", "int16": "short", "int8": "signed char",
-           "uint8": "unsigned char"}
+           "uint8": "unsigned char", "uint32": "unsigned int"}
 _SCALAR_CT = {"float32": ctypes.c_float, "float64": ctypes.c_double,
-              "int64": ctypes.c_longlong, "bool": ctypes.c_bool, "int32": ctypes.c_int}
+              "int64": ctypes.c_longlong, "bool": ctypes.c_bool, "int32": ctypes.c_int,
+              "uint32": ctypes.c_uint32}
 _CACHE_DIR = os.path.join(tempfile.gettempdir(), f"polyten_cuda_host_{os.getuid()}")
 _LIBS = {}
 
@@ -317,14 +320,17 @@ class _Device:
 
 # CuPy 14's C type names, bfloat16 included (with ml_dtypes): polyten_cuda.bfloat16 asks
 # ``cupy._core._scalar.get_typename`` whether this CuPy stores bfloat16
-_CTYPES = {"bool": "bool", "int8": "signed char", "uint8": "unsigned char", "int16": "short",
-           "int32": "int", "int64": "long long", "float16": "float16", "bfloat16": "bfloat16",
-           "float32": "float", "float64": "double", "complex64": "complex<float>",
-           "complex128": "complex<double>"}
+# (a name of its own: the kernel emulation's _CTYPES above must not be shadowed)
+_CUPY_TYPENAMES = {"bool": "bool", "int8": "signed char", "uint8": "unsigned char",
+                   "int16": "short", "uint16": "unsigned short", "int32": "int",
+                   "uint32": "unsigned int", "int64": "long long",
+                   "uint64": "unsigned long long", "float16": "float16",
+                   "bfloat16": "bfloat16", "float32": "float", "float64": "double",
+                   "complex64": "complex<float>", "complex128": "complex<double>"}
 
 
 def _get_typename(dtype, type_headers=None):
-    return _CTYPES[np.dtype(dtype).name]
+    return _CUPY_TYPENAMES[np.dtype(dtype).name]
 
 
 # cuBLAS's compute type per dtype, as CuPy keeps it (cupy._core._routines_linalg): recorded

@@ -546,6 +546,65 @@ def test_manual_seed_reproduces_and_devices_differ():
         assert not np.array_equal(a, d)
 
 
+def _cuda_draws(dev="cuda"):
+    return [pt.rand(100, device=dev), pt.randn(7, 3, device=dev, dtype=pt.float64),
+            pt.randint(-5, 5, (50,), device=dev), pt.randperm(20, device=dev),
+            pt.nn.functional.dropout(pt.ones(64, device=dev), 0.5),
+            pt.empty(9, device=dev, dtype=pt.float16).uniform_(),
+            pt.multinomial(pt.tensor([0.1, 0.6, 0.3], device=dev), 8, replacement=True)]
+
+
+def _same_draws(a, b):
+    for x, y in zip(a, b):
+        assert np.array_equal(x.cpu().numpy(), y.cpu().numpy())
+
+
+def test_rng_state_round_trip_without_waiting_for_the_gpu():
+    """torch.cuda.get_rng_state / set_rng_state: a uint8 cpu tensor (the Philox key, offset
+    and seed) that brings back every sampler's stream, read and restored without a wait."""
+    c = pt.cuda
+    pt.manual_seed(5)
+    s = c.get_rng_state()
+    assert s.dtype == pt.uint8 and s.device.type == "cpu" and tuple(s.shape) == (24,)
+    first = _cuda_draws()
+    c.set_rng_state(s)
+    _same_draws(_cuda_draws(), first)
+    pt.manual_seed(5)
+    assert (c.get_rng_state() == s).all().item()
+    x = pt.randn(1 << 20, device="cuda")
+    ok, info = _runs_without_waiting(lambda: c.set_rng_state(c.get_rng_state()))
+    assert ok, info
+    del x
+    with pytest.raises(ValueError, match=r"polyten.cuda.set_rng_state: expected the 24-byte "
+                                         r"state .* got 48 bytes"):
+        c.set_rng_state(pt.get_rng_state())  # the cpu generator's state
+
+
+def test_fork_rng_restores_cpu_and_gpu_generators():
+    pt.manual_seed(3)
+    with pt.random.fork_rng(devices=range(pt.cuda.device_count())):
+        pt.rand(5)
+        _cuda_draws()
+    a = [pt.rand(5)] + _cuda_draws()
+    pt.manual_seed(3)
+    _same_draws([pt.rand(5)] + _cuda_draws(), a)
+
+
+@needs_two
+def test_rng_state_of_each_gpu_and_restored_on_another():
+    c = pt.cuda
+    pt.manual_seed(9)
+    states = c.get_rng_state_all()
+    assert len(states) == c.device_count()
+    on1 = _cuda_draws("cuda:1")
+    c.set_rng_state(states[1], device=0)  # cuda:0 now draws cuda:1's stream
+    _same_draws(_cuda_draws("cuda:0"), on1)
+    c.set_rng_state_all(states)
+    _same_draws(_cuda_draws("cuda:1"), on1)
+    with pytest.raises(ValueError, match="set_rng_state_all: .* states for"):
+        c.set_rng_state_all(states + states)
+
+
 # --- no host synchronisation inside a training step ----------------------------------------
 _SPIN = r"""
 extern "C" __global__ void polyten_spin(long long ns) {

@@ -14,9 +14,10 @@ import os
 
 __all__ = ["Generator"]
 
+from ..dispatch.rng_codec import PCG64_STATE_BYTES as _STATE_BYTES
+from ..dispatch.rng_codec import pcg64_from_bytes, pcg64_to_bytes
+
 _UINT64 = 2 ** 64
-_MASK128 = 2 ** 128 - 1
-_STATE_BYTES = 8 + 16 + 16 + 4 + 4   # seed, PCG64 state, increment, has_uint32, uinteger
 
 
 def _fresh_seed() -> int:
@@ -95,12 +96,7 @@ class Generator:
         """The generator's state as a uint8 tensor (pass it to :meth:`set_state`)."""
         import numpy as np
         from .creation import asarray
-        st = self._numpy().bit_generator.state
-        raw = (self.initial_seed().to_bytes(8, "little")
-               + st["state"]["state"].to_bytes(16, "little")
-               + st["state"]["inc"].to_bytes(16, "little")
-               + int(st["has_uint32"]).to_bytes(4, "little")
-               + int(st["uinteger"]).to_bytes(4, "little"))
+        raw = pcg64_to_bytes(self.initial_seed(), self._numpy().bit_generator)
         return asarray(np.frombuffer(raw, dtype=np.uint8).copy(), device="cpu")
 
     def set_state(self, new_state) -> "Generator":
@@ -114,13 +110,7 @@ class Generator:
             raise ValueError(f"Generator.set_state: expected the uint8 tensor of shape "
                              f"({_STATE_BYTES},) returned by Generator.get_state(), got {got}")
         raw = bytes(np.asarray(new_state.cpu().numpy(), dtype=np.uint8))
-        seed = int.from_bytes(raw[0:8], "little")
-        bitgen = np.random.PCG64(seed)
-        bitgen.state = {"bit_generator": "PCG64",
-                        "state": {"state": int.from_bytes(raw[8:24], "little") & _MASK128,
-                                  "inc": int.from_bytes(raw[24:40], "little") & _MASK128},
-                        "has_uint32": int.from_bytes(raw[40:44], "little"),
-                        "uinteger": int.from_bytes(raw[44:48], "little")}
+        seed, bitgen = pcg64_from_bytes(raw)
         self._seed = seed
         self._rng = np.random.Generator(bitgen)
         return self

@@ -26,7 +26,7 @@ from ._core import Tensor, cast, check_broadcast, describe, same_device, wrap
 from .context import resolve_device
 from .creation import _finish, _number, _shape, _size_kw
 
-__all__ = ["manual_seed", "seed", "initial_seed", "rand", "randn", "randint", "randperm",
+__all__ = ["manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state", "rand", "randn", "randint", "randperm",
            "normal", "bernoulli", "multinomial", "rand_like", "randn_like", "randint_like"]
 
 _uniform_k = kernels("random_uniform")
@@ -127,6 +127,76 @@ def _backend(dev):
     if b not in _SEEDED:
         _seed_backend(b)
     return b
+
+
+# -------------------------------------------------------------------- generator states --
+def device_rng_state(op: str, dev) -> Tensor:
+    """The state of device ``dev``'s generator as a 1-D uint8 cpu tensor (``op`` names the
+    user's call in errors)."""
+    from .creation import asarray
+    b = _backend(dev)  # a pending manual_seed is taken first: the state is the one draws use
+    if b.get_rng_state is None:
+        raise NotImplementedError(
+            f"{op}: the {b.name!r} backend cannot save its random generator's state (its plugin "
+            f"{b.distribution or b.name!r} gives no get_rng_state); reseed with "
+            f"polyten.manual_seed() to reproduce a stream instead")
+    raw = b.get_rng_state(dev.index or 0)
+    return asarray(list(raw), dtype="uint8", device="cpu")
+
+
+def set_device_rng_state(op: str, dev, new_state) -> None:
+    """Restore a state of :func:`device_rng_state` on device ``dev``."""
+    if not isinstance(new_state, Tensor) or new_state._dtype.name != "uint8" or \
+            new_state.ndim != 1:
+        got = (f"a {new_state._dtype.name} tensor of shape {fmt_shape(new_state.shape)}"
+               if isinstance(new_state, Tensor) else describe(new_state))
+        raise TypeError(f"{op}: expected the 1-D uint8 tensor returned by the matching "
+                        f"get_rng_state(), got {got}")
+    b = _backend(dev)  # take a pending manual_seed now, so it cannot overwrite this state
+    if b.set_rng_state is None:
+        raise NotImplementedError(
+            f"{op}: the {b.name!r} backend cannot restore a random generator state (its "
+            f"plugin {b.distribution or b.name!r} gives no set_rng_state)")
+    raw = bytes(new_state.cpu().tolist())
+    try:
+        b.set_rng_state(dev.index or 0, raw)
+    except ValueError as exc:
+        raise ValueError(f"{op}: {exc}, for {dev}'s generator; pass a state that "
+                         f"get_rng_state() returned for a {b.name} device") from None
+
+
+def _state_device(device):
+    # torch.get_rng_state() is the cpu generator's, whatever the default device
+    return resolve_device("cpu" if device is None else device)
+
+
+def get_rng_state(device=None) -> Tensor:
+    """The state of a random generator as a uint8 cpu tensor (``torch.get_rng_state``);
+    :func:`set_rng_state` restores it.
+
+    Parameters
+    ----------
+    device : str or polyten.device, optional
+        Whose generator: the cpu backend's by default, as in PyTorch (not the default
+        device's); ``"cuda:1"`` or a third-party backend's device for theirs
+        (``polyten.cuda.get_rng_state`` is the same for GPUs).
+
+    Examples
+    --------
+    >>> state = polyten.get_rng_state()
+    >>> a = polyten.rand(3)
+    >>> polyten.set_rng_state(state)
+    >>> bool((polyten.rand(3) == a).all())
+    True
+    """
+    return device_rng_state("get_rng_state", _state_device(device))
+
+
+def set_rng_state(new_state, device=None) -> None:
+    """Restore a state saved by :func:`get_rng_state` (``torch.set_rng_state``): the
+    generator then draws again what it drew after the state was taken.  ``device`` as in
+    :func:`get_rng_state` (the cpu generator by default)."""
+    set_device_rng_state("set_rng_state", _state_device(device), new_state)
 
 
 def _no_generator(op, generator):

@@ -47,7 +47,8 @@ __all__ = ["is_available", "device_count", "current_device", "set_device", "sync
            "init", "device",
            "set_sync_checks", "Stream", "Event", "StreamContext", "stream", "current_stream",
            "default_stream", "OutOfMemoryError", "seed", "seed_all", "initial_seed",
-           "reset_max_memory_allocated", "memory_summary", "set_stream"]
+           "reset_max_memory_allocated", "memory_summary", "set_stream", "get_rng_state",
+           "set_rng_state", "get_rng_state_all", "set_rng_state_all"]
 
 from ..dispatch.errors import OutOfMemoryError  # noqa: E402  (torch.cuda.OutOfMemoryError)
 
@@ -379,6 +380,50 @@ def initial_seed() -> int:
     if rt is None:
         _runtime("initial_seed")  # raises with the reason CUDA is unavailable
     return rt.initial_seed(rt.current_device())
+
+
+def _rng_device(fn: str, device):
+    """``"cuda"`` (the current GPU), ``"cuda:N"``, an index or a polyten device -> the device
+    whose generator ``fn`` reads or writes."""
+    return _cuda_device(_device_index(fn, _runtime(fn), device))
+
+
+def get_rng_state(device="cuda"):
+    """The state of a GPU's random generator as a uint8 cpu tensor
+    (``torch.cuda.get_rng_state``): its Philox key, offset and seed, read without waiting
+    for the GPU.  :func:`set_rng_state` restores it, on that GPU or another.
+
+    Parameters
+    ----------
+    device : int, str or polyten.device
+        ``"cuda"`` (the current GPU, the default), ``"cuda:N"`` or ``N``.
+    """
+    from ..api.random import device_rng_state
+    return device_rng_state("polyten.cuda.get_rng_state", _rng_device("get_rng_state", device))
+
+
+def set_rng_state(new_state, device="cuda") -> None:
+    """Restore a state of :func:`get_rng_state` on a GPU (``torch.cuda.set_rng_state``): it
+    then draws what the saved generator drew after the state was taken."""
+    from ..api.random import set_device_rng_state
+    set_device_rng_state("polyten.cuda.set_rng_state", _rng_device("set_rng_state", device),
+                         new_state)
+
+
+def get_rng_state_all() -> list:
+    """:func:`get_rng_state` of every GPU, in device order (``torch.cuda.get_rng_state_all``)."""
+    return [get_rng_state(i) for i in range(_runtime("get_rng_state_all").device_count())]
+
+
+def set_rng_state_all(new_states) -> None:
+    """Restore :func:`get_rng_state_all`'s states, the i-th on ``cuda:i``."""
+    states = list(new_states)
+    count = _runtime("set_rng_state_all").device_count()
+    if len(states) > count:
+        raise ValueError(f"polyten.cuda.set_rng_state_all: {len(states)} states for {count} "
+                         f"GPU(s); pass at most one per device, as get_rng_state_all() returns")
+    for i, state in enumerate(states):
+        set_rng_state(state, i)
 
 
 # ==================================================================================================

@@ -91,6 +91,14 @@ class Backend:
         ``synchronize(index)``: wait for all work queued on the device.
     seed : callable
         ``seed(int)``: reseed the backend's random generator(s); ``polyten.manual_seed`` calls it.
+    get_rng_state, set_rng_state : callable, optional
+        ``get_rng_state(index) -> bytes``: the state of device ``index``'s generator (0 on an
+        unindexed backend), in a layout of the backend's choosing; ``set_rng_state(index,
+        raw)`` restores such bytes, so that the generator then draws what it would have drawn
+        after ``get_rng_state``, and raises ``ValueError`` for bytes it did not produce.
+        Behind ``polyten.get_rng_state``, ``polyten.cuda.get_rng_state`` and
+        ``polyten.random.fork_rng`` (checkpoints that resume a random stream); without them
+        those raise ``NotImplementedError`` naming the backend.
     version : str, optional
         Version of the array library, for reports.
     backward_kernels : mapping of str to callable, optional
@@ -164,6 +172,8 @@ class Backend:
                  dtype_name: Callable[[Any], Optional[str]],
                  is_native: Callable[[Any], bool],
                  seed: Callable[[int], None],
+                 get_rng_state: Optional[Callable[[int], bytes]] = None,
+                 set_rng_state: Optional[Callable[[int, bytes], None]] = None,
                  indexed: bool = False,
                  device_count: Optional[Callable[[], int]] = None,
                  current_device: Optional[Callable[[], int]] = None,
@@ -183,6 +193,8 @@ class Backend:
         self.dtype_name = dtype_name
         self.is_native = is_native
         self.seed = seed
+        self.get_rng_state = get_rng_state
+        self.set_rng_state = set_rng_state
         self.indexed = indexed
         self.device_count = device_count or (lambda: 1)
         self.current_device = current_device or (lambda: 0)

@@ -249,3 +249,55 @@ def test_multinomial(conf):
         if "multinomial" not in str(exc):
             problems.append(f"the error does not name multinomial: {exc}")
     _fail("multinomial", problems, conf)
+
+
+@_m("get_rng_state", None)
+def test_generator_state_round_trip(conf):
+    """``polyten.get_rng_state(device=...)`` / ``set_rng_state``: the backend's hooks save its
+    generator and bring back every sampler's stream; a state of the wrong size is refused with
+    a ValueError that names the call."""
+    pt = conf.pt
+    conf.need("manual_seed")
+    get, put = conf.need("get_rng_state"), conf.need("set_rng_state")
+    dev = conf.backend
+
+    def draws():
+        return [H.to_host(x) for x in (
+            pt.rand(6, device=dev), pt.randn(2, 3, device=dev),
+            pt.randint(0, 100, (8,), device=dev), pt.randperm(9, device=dev),
+            pt.bernoulli(pt.full((8,), 0.5, device=dev)))]
+
+    pt.manual_seed(321)
+    pt.rand(3, device=dev)
+    try:
+        state = get(device=dev)
+    except Exception as exc:
+        why = H.is_missing_error(exc)
+        if why:
+            H.missing(f"get_rng_state: {why}")
+        raise
+    problems = []
+    if state.dtype.name != "uint8" or state.ndim != 1 or state.device.type != "cpu":
+        problems.append(f"get_rng_state gave a {state.dtype.name} tensor of shape "
+                        f"{tuple(state.shape)} on {state.device}, expected 1-D uint8 on cpu")
+    first = draws()
+    put(state, device=dev)
+    again = draws()
+    for name, a, b in zip(("rand", "randn", "randint", "randperm", "bernoulli"), first, again):
+        if not np.array_equal(a, b):
+            problems.append(f"{name} after set_rng_state differs:\n    first: "
+                            f"{H.fmt_array(a)}\n    again: {H.fmt_array(b)}")
+    bad = pt.zeros(int(state.shape[0]) + 1, dtype=pt.uint8)
+    try:
+        put(bad, device=dev)
+        problems.append(f"set_rng_state accepted {int(bad.shape[0])} bytes, one more than "
+                        f"get_rng_state returns; it must raise ValueError")
+    except ValueError as exc:
+        if "set_rng_state" not in str(exc):
+            problems.append(f"the error does not name set_rng_state: {exc}")
+    if problems:
+        raise ConformanceFailure(
+            f"generator state (backend {conf.backend!r}):\n  " + "\n  ".join(problems)
+            + f"\n  reproducer:\n    import polyten\n    s = polyten.get_rng_state(device="
+            f"{dev!r}); a = polyten.rand(6, device={dev!r})\n    polyten.set_rng_state(s, "
+            f"device={dev!r}); assert (polyten.rand(6, device={dev!r}) == a).all()")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from polyten.dispatch import Backend
+from polyten.dispatch.rng_codec import pcg64_from_bytes, pcg64_to_bytes
 
 from .kernels import all_backward_kernels, all_kernels
 from .kernels._util import bfloat16_dtype
@@ -20,13 +21,23 @@ _NAMES = {v: k for k, v in _NATIVE.items()}
 
 
 class _RNG:
-    """The backend's generator: one ``numpy.random.Generator`` (PCG64), reseedable."""
+    """The backend's generator: one ``numpy.random.Generator`` (PCG64), reseedable, whose
+    state ``get_state`` / ``set_state`` save and restore as bytes (``polyten.get_rng_state``)."""
 
     def __init__(self, seed=None):
+        self._seed = 0 if seed is None else int(seed)
         self.gen = np.random.default_rng(seed)
 
     def seed(self, seed: int) -> None:
-        self.gen = np.random.default_rng(int(seed))
+        self._seed = int(seed)
+        self.gen = np.random.default_rng(self._seed)
+
+    def get_state(self, index: int) -> bytes:
+        return pcg64_to_bytes(self._seed, self.gen.bit_generator)
+
+    def set_state(self, index: int, raw: bytes) -> None:
+        self._seed, bitgen = pcg64_from_bytes(raw)
+        self.gen = np.random.Generator(bitgen)
 
 
 def make_backend() -> Backend:
@@ -39,6 +50,8 @@ def make_backend() -> Backend:
         dtype_name=lambda a: _NAMES.get(getattr(a, "dtype", None)),
         is_native=lambda obj: isinstance(obj, (np.ndarray, np.generic)),
         seed=rng.seed,
+        get_rng_state=rng.get_state,
+        set_rng_state=rng.set_state,
         indexed=False,
         version=f"numpy {np.__version__}",
         backward_kernels=all_backward_kernels(np),

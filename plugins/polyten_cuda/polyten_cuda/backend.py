@@ -25,9 +25,10 @@ Streams and synchronisation
   its work overlaps the legacy default stream's; every call on a stream or event runs with its
   device current (the legacy default stream, ``ptr`` 0, means the current device's).
 
-Devices: creation and random kernels run under ``cupy.cuda.Device(index)``; one generator
-per device, all reseeded by ``polyten.manual_seed`` (device ``d`` draws from ``seed + 1000003 *
-d``).  Memory statistics come from CuPy's default memory pool; polyten installs an allocator
+Devices: creation and random kernels run under ``cupy.cuda.Device(index)``; one Philox
+generator per device (``philox.py``), all reseeded by ``polyten.manual_seed`` (device ``d``
+draws under the key ``seed + 1000003 * d``), whose state ``get_rng_state`` / ``set_rng_state``
+save and restore without touching the GPU.  Memory statistics come from CuPy's default memory pool; polyten installs an allocator
 that draws from that pool and records the peak per device (``max_memory_allocated``).
 """
 
@@ -45,6 +46,7 @@ from . import bfloat16 as _bf16
 from . import cupy_internals as _internals
 from . import kernels as _kernels
 from . import optim as _optim
+from . import philox as _philox
 
 # bfloat16 only where this CuPy stores it (ml_dtypes installed, CuPy 14 or later)
 DTYPE_NAMES = tuple(d for d in _CPU_DTYPES
@@ -56,16 +58,20 @@ _NAMES = {np.dtype(n): n for n in DTYPE_NAMES}
 
 
 class _DeviceRNG:
-    """One generator per device, all reseeded by ``polyten.manual_seed``.
+    """One Philox generator per device (:mod:`polyten_cuda.philox`), all reseeded by
+    ``polyten.manual_seed``; device ``d`` draws under the key ``seed + 1000003 * d``, so the
+    devices draw distinct, reproducible streams from one user seed.
 
     ``gen`` is the generator of the current device, so kernels written for NumPy's Generator
-    API (``random``, ``standard_normal``, ``integers``) work unchanged.
+    API (``random``, ``standard_normal``, ``integers``) work unchanged.  A generator's state is
+    three host integers (key, offset, seed): saving or restoring it never touches the GPU.
     """
 
     def __init__(self):
         self._seed = None
         self._device_seeds = {}  # polyten.cuda.manual_seed: one device reseeded
         self._gens = {}
+        self._kernels = None     # compiled lazily: CuPy compiles at the first launch anyway
 
     def seed(self, seed: int) -> None:
         self._seed = int(seed)
@@ -80,22 +86,42 @@ class _DeviceRNG:
 
     def initial_seed(self, dev: int) -> int:
         """The seed device ``dev`` draws from (``torch.cuda.initial_seed``): the last one
-        given for it or for all devices, else one drawn from the OS once per process."""
+        given for it or for all devices (or restored with its state), else one drawn from the
+        OS once per process."""
+        g = self._gens.get(dev)
+        if g is not None:
+            return g.seed
         seed = self._device_seeds.get(dev, self._seed)
         if seed is None:
             import secrets
             seed = self._seed = secrets.randbits(63)
         return seed
 
-    @property
-    def gen(self):
-        dev = cupy.cuda.runtime.getDevice()
+    def _compiled(self):
+        if self._kernels is None:
+            self._kernels = _philox.compile_kernels(cupy)
+        return self._kernels
+
+    def generator(self, dev: int) -> "_philox.PhiloxGenerator":
         g = self._gens.get(dev)
         if g is None:
-            # distinct, reproducible streams per device from one user seed
-            g = self._gens[dev] = cupy.random.default_rng(self.initial_seed(dev)
-                                                          + 1_000_003 * dev)
+            seed = self.initial_seed(dev)
+            g = self._gens[dev] = _philox.PhiloxGenerator(cupy, self._compiled(),
+                                                          key=seed + 1_000_003 * dev, seed=seed)
         return g
+
+    @property
+    def gen(self):
+        return self.generator(cupy.cuda.runtime.getDevice())
+
+    def get_state(self, dev: int) -> bytes:
+        """Device ``dev``'s generator state (``polyten.cuda.get_rng_state``)."""
+        return self.generator(dev).state_bytes()
+
+    def set_state(self, dev: int, raw: bytes) -> None:
+        """Restore a state of :meth:`get_state` on device ``dev``: it then draws what the
+        saved generator would have drawn next (whichever device it was saved on)."""
+        self._gens[dev] = _philox.PhiloxGenerator.from_bytes(cupy, self._compiled(), raw)
 
 
 class CudaRuntime:
@@ -351,6 +377,8 @@ def make_backend() -> Backend:
         dtype_name=lambda a: _NAMES.get(getattr(a, "dtype", None)),
         is_native=lambda obj: isinstance(obj, cupy.ndarray),
         seed=rng.seed,
+        get_rng_state=rng.get_state,
+        set_rng_state=rng.set_state,
         indexed=True,
         device_count=runtime.device_count,
         current_device=runtime.current_device,

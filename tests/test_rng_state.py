@@ -1,0 +1,176 @@
+"""Generator states: ``polyten.get_rng_state`` / ``set_rng_state``, ``polyten.random.fork_rng``
+and ``polyten.cuda``'s state functions without CUDA (the GPU side is in ``test_cuda.py`` and
+``test_cuda_philox.py``).
+
+The property checked is PyTorch's: after ``set_rng_state(s)`` every sampling function draws
+again what it drew after ``s`` was taken -- compared value for value, each call a different
+function, so a state that only covered one kernel's stream would fail.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import polyten as pt
+import polyten.nn.functional as F
+
+
+def _draws():
+    x = pt.ones(64)
+    return [pt.rand(5), pt.randn(3, 4, dtype=pt.float64), pt.randint(-3, 9, (10,)),
+            pt.randperm(12), pt.normal(2.0, 0.5, (6,)), pt.bernoulli(pt.full((8,), 0.3)),
+            pt.multinomial(pt.tensor([0.2, 0.5, 0.3]), 6, replacement=True),
+            F.dropout(x, 0.5), pt.empty(7).uniform_(-1, 1),
+            pt.empty(4, dtype=pt.float16).normal_(),
+            pt.rand(3, dtype=pt.complex64)]
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype and np.array_equal(x.numpy(), y.numpy())
+
+
+def test_state_is_a_uint8_cpu_tensor_and_restores_every_sampler():
+    pt.manual_seed(11)
+    pt.rand(3)  # somewhere in the middle of the stream
+    s = pt.get_rng_state()
+    assert s.dtype == pt.uint8 and s.device == pt.device("cpu") and s.ndim == 1
+    first = _draws()
+    pt.set_rng_state(s)
+    _same(_draws(), first)
+    pt.set_rng_state(s)
+    pt.rand(1)
+    assert not np.array_equal(pt.rand(5).numpy(), first[0].numpy())
+
+
+def test_state_taken_before_the_first_draw_after_manual_seed():
+    pt.manual_seed(2024)
+    s = pt.get_rng_state()
+    a = _draws()
+    pt.manual_seed(2024)
+    _same(_draws(), a)
+    pt.manual_seed(1)
+    pt.set_rng_state(s)
+    _same(_draws(), a)
+    assert pt.initial_seed() == 1  # the global seed is manual_seed's, as in PyTorch
+
+
+def test_get_rng_state_is_a_copy():
+    s = pt.get_rng_state()
+    before = s.clone()
+    pt.rand(10)
+    assert (s == before).all().item() and not (pt.get_rng_state() == s).all().item()
+
+
+def test_state_survives_a_checkpoint(tmp_path):
+    pt.manual_seed(3)
+    net = pt.nn.Linear(4, 2)
+    path = tmp_path / "ckpt.pt"
+    pt.save({"model": net.state_dict(), "rng": pt.get_rng_state()}, path)
+    a = _draws()
+    pt.manual_seed(99)
+    ckpt = pt.load(path)
+    pt.set_rng_state(ckpt["rng"])
+    _same(_draws(), a)
+
+
+def test_fork_rng_restores_the_stream_even_on_error():
+    pt.manual_seed(5)
+    pt.rand(2)
+    with pt.random.fork_rng():
+        pt.randn(100)
+        pt.randint(0, 5, (9,))
+    a = _draws()
+    pt.manual_seed(5)
+    pt.rand(2)
+    _same(_draws(), a)
+    pt.manual_seed(5)
+    pt.rand(2)
+    with pytest.raises(KeyError):
+        with pt.random.fork_rng(devices=[]):
+            pt.rand(50)
+            raise KeyError("inside")
+    _same(_draws(), a)
+
+
+def test_fork_rng_disabled_forks_nothing():
+    pt.manual_seed(5)
+    with pt.random.fork_rng(enabled=False):
+        inside = pt.rand(4)
+    pt.manual_seed(5)
+    assert np.array_equal(pt.rand(4).numpy(), inside.numpy())
+
+
+@pytest.mark.skipif(pt.cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_fork_rng_without_cuda_forks_the_cpu_and_cuda_functions_say_why():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pt.random.fork_rng():  # device_type="cuda", unavailable here: cpu only
+            pt.rand(3)
+    for call in (pt.cuda.get_rng_state, pt.cuda.get_rng_state_all,
+                 lambda: pt.cuda.set_rng_state(pt.get_rng_state())):
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            call()
+
+
+def test_torch_names_are_there():
+    import polyten.random as r
+    assert r.get_rng_state is pt.get_rng_state and r.set_rng_state is pt.set_rng_state
+    assert r.manual_seed is pt.manual_seed and r.initial_seed is pt.initial_seed
+    for name in ("get_rng_state", "set_rng_state", "get_rng_state_all", "set_rng_state_all"):
+        assert callable(getattr(pt.cuda, name))
+
+
+# --- bad input ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad,err,msg", [
+    ([1, 2, 3], TypeError, r"set_rng_state: expected the 1-D uint8 tensor .* got list"),
+    (pt.zeros(48), TypeError, r"got a float32 tensor of shape \(48,\)"),
+    (pt.zeros(2, 24, dtype=pt.uint8), TypeError, r"got a uint8 tensor of shape \(2, 24\)"),
+    (pt.zeros(5, dtype=pt.uint8), ValueError,
+     r"set_rng_state: expected the 48-byte state of a PCG64 generator .* got 5 bytes, for "
+     r"cpu's generator; pass a state that get_rng_state\(\) returned for a cpu device"),
+])
+def test_bad_states_are_refused_and_change_nothing(bad, err, msg):
+    pt.manual_seed(8)
+    s = pt.get_rng_state()
+    with pytest.raises(err, match=msg):
+        pt.set_rng_state(bad)
+    assert (pt.get_rng_state() == s).all().item()
+
+
+def test_a_backend_without_state_hooks_says_so(cpu2):
+    pt.rand(2, device=cpu2)
+    with pytest.raises(NotImplementedError,
+                       match=r"get_rng_state: the 'cpu2' backend cannot save its random "
+                             r"generator's state .* gives no get_rng_state\); reseed with "
+                             r"polyten.manual_seed\(\)"):
+        pt.get_rng_state(device=cpu2)
+    with pytest.raises(NotImplementedError, match="'cpu2' backend cannot restore"):
+        pt.set_rng_state(pt.get_rng_state(), device=cpu2)
+    with pytest.raises(NotImplementedError, match="fork_rng: the 'cpu2' backend"):
+        with pt.random.fork_rng(device_type="cpu2"):
+            pass
+
+
+def test_states_of_another_backend_go_through_device():
+    # the same functions serve any backend's device: here the cpu device named explicitly
+    s = pt.get_rng_state(device="cpu")
+    a = pt.rand(4)
+    pt.set_rng_state(s, device=pt.device("cpu"))
+    assert np.array_equal(pt.rand(4).numpy(), a.numpy())
+
+
+def test_host_generator_state_uses_the_same_codec():
+    g = pt.Generator().manual_seed(4)
+    st = g.get_state()
+    rng = g._numpy()
+    first = rng.integers(0, 1000, 5).tolist()
+    g.set_state(st)
+    assert g._numpy().integers(0, 1000, 5).tolist() == first
+    with pytest.raises(ValueError, match=r"Generator.set_state: expected the uint8 tensor of "
+                                         r"shape \(48,\)"):
+        g.set_state(pt.zeros(3, dtype=pt.uint8))

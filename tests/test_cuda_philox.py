@@ -213,3 +213,21 @@ def test_errors(cp, kernels):
         g.random(3, dtype="float16")
     with pytest.raises(ValueError, match="24-byte state .* got 5 bytes"):
         philox.PhiloxGenerator.from_bytes(cp, kernels, b"12345")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_dropout_mask_is_the_reference_uniform_compared_with_p(cp, kernels, dtype):
+    key, p = 77, 0.3
+    g = gen(cp, kernels, key, offset=4)
+    m = g.dropout_mask((300,), p, dtype)
+    assert m.dtype == np.dtype(dtype) and m.shape == (300,) and g.offset == 5
+    blocks = _blocks(key, 4, 300)
+    if dtype == "float64":
+        keep = np.array([((b[0] << 32 | b[1]) >> 11) * 2.0 ** -53 for b in blocks]) >= p
+        scale = np.float64(1 / (1 - p))
+    else:  # float16 draws and compares in float32, as PyTorch's fused dropout
+        keep = np.array([(b[0] >> 8) * 2.0 ** -24 for b in blocks],
+                        dtype=np.float32) >= np.float32(p)
+        scale = np.float32(1 / (1 - p)).astype(dtype)
+    assert 0.2 < 1 - keep.mean() < 0.4
+    np.testing.assert_array_equal(m, np.where(keep, scale, 0).astype(dtype))

@@ -35,6 +35,7 @@ _integers_k = kernels("random_integers")
 _perm_k = kernels("random_permutation")
 _bernoulli_k = kernels("bernoulli")
 _multinomial_k = kernels("multinomial")
+_dropout_mask_k = kernels("dropout_mask")
 _astype_k = kernels("astype")
 _add_k = kernels("add")
 _mul_k = kernels("mul")
@@ -216,6 +217,14 @@ def _float_dtype(op, dtype):
 
 def _complex(b, re, im, dt):
     return _add_k[b](_astype_k[b](re, dt.name), _mul_k[b](_astype_k[b](im, dt.name), 1j))
+
+
+def dropout_mask(shape, p: float, dt, dev) -> Tensor:
+    """Dropout's scaled keep mask (no graph): ``1 / (1 - p)`` with probability ``1 - p``, else
+    0, of the real floating dtype ``dt`` on ``dev``; ``0 < p < 1`` (checked by the caller).
+    One kernel on backends that fuse it (the cuda backend's Philox)."""
+    b = _backend(dev)
+    return wrap(_dropout_mask_k[b](tuple(shape), p, dt.name, dev.index), dev, dt)
 
 
 def _uniform(shape, low, high, dt, dev):

@@ -264,6 +264,15 @@ _unary_wide("acosh", ("log1p", "log", "sqrt", "mul", "add", "sub", "where", "lt"
 _unary_wide("atanh", ("log1p", "log", "mul", "div", "sub", "add"), _atanh)
 
 
+@_default("dropout_mask", "random_uniform", "ge", "mul")
+def _dropout_mask(k):
+    def kernel(shape, p, dtype, device_index):
+        u = k.random_uniform(shape, 0.0, 1.0, dtype, device_index)
+        keep = k.astype(k.ge(u, p), dtype)  # P(u >= p) = 1 - p for u ~ U[0, 1)
+        return k.mul(keep, 1.0 / (1.0 - p))
+    return kernel
+
+
 @_default("positive", "astype")
 def _positive(k):
     return lambda x: k.copy(x)

@@ -351,6 +351,10 @@ _decl(P, "random", "real_floating", "same", False, "bernoulli(p)",
       arity=1)
 _decl(P, "random", "real_floating", "int64", False,
       "multinomial(x, num_samples, replacement)", "x (n,) or (b, n) non-negative weights")
+_decl(C, "random", "real_floating", "custom", False,
+      "dropout_mask(shape, p, dtype, device_index)",
+      "dropout's scaled keep mask: 1 / (1 - p) with probability 1 - p, else 0, of dtype (0 < p "
+      "< 1, a float); default: random_uniform >= p, cast to dtype, times 1 / (1 - p)", arity=0)
 
 # --- transfer ---------------------------------------------------------------------------------
 _decl(P, "transfer", "any", "same", False, "to_host(x)",

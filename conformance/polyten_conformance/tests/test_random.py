@@ -33,6 +33,8 @@ GENERATORS = {
                     lambda pt: pt.multinomial(pt.ones(8), 4, replacement=False), "int64"),
     "rand_like": ("random_uniform", lambda pt: pt.rand_like(pt.zeros(3, 5)), "float32"),
     "randn_like": ("random_normal", lambda pt: pt.randn_like(pt.zeros(3, 5)), "float32"),
+    "nn.functional.dropout": ("dropout_mask",
+                lambda pt: pt.nn.functional.dropout(pt.ones(3, 5), 0.5), "float32"),
 }
 
 
@@ -213,6 +215,38 @@ def test_bernoulli(float_dtype, conf):
         problems.append(f"bernoulli(p=1.5) raised {type(exc).__name__} (expected ValueError): "
                         f"{exc}")
     _fail("bernoulli", problems, conf)
+
+
+@_m("dropout", "dropout_mask")
+def test_dropout(float_dtype, conf):
+    """Each element zeroed with probability p, the others scaled by exactly 1 / (1 - p) (in
+    the dtype), in each floating dtype; whole channels for dropout2d."""
+    dtype = float_dtype
+    pt = conf.pt
+    conf.need("manual_seed")
+    F = conf.need("nn.functional")
+    pt.manual_seed(0)
+    problems = []
+    for p in (0.3, 0.75):
+        x = pt.ones(80, 50, dtype=getattr(pt, dtype))
+        y = F.dropout(x, p)
+        h = H.to_host(y).astype(np.float64)
+        scale = float(H.to_host(pt.full((), 1.0 / (1.0 - p), dtype=getattr(pt, dtype))))
+        if y.dtype.name != dtype or tuple(y.shape) != (80, 50):
+            problems.append(f"dropout(p={p}) gave {y.dtype.name} {tuple(y.shape)}")
+            continue
+        bad = ~((h == 0) | (h == scale))
+        if bad.any():
+            problems.append(f"dropout(p={p}): values other than 0 and {scale}: "
+                            f"{np.unique(h[bad])[:5]}")
+        dropped = float((h == 0).mean())
+        if abs(dropped - p) > 0.05:  # 4000 samples: ~7 standard errors
+            problems.append(f"dropout(p={p}) zeroed a fraction {dropped:.3f}")
+    z = H.to_host(F.dropout2d(pt.ones(40, 30, 4, 4, dtype=getattr(pt, dtype)), 0.5))
+    per_channel = z.reshape(40, 30, 16)
+    if not (per_channel == per_channel[..., :1]).all():
+        problems.append("dropout2d did not zero whole channels")
+    _fail("dropout", problems, conf)
 
 
 @_m("multinomial", "multinomial")

@@ -45,7 +45,7 @@ from . import fused
 # creation, random and transfer kernels receive ``device_index`` as their last argument
 ON_DEVICE = ("full", "empty", "arange", "linspace", "logspace", "eye", "asarray", "from_host",
              "from_dlpack", "random_uniform", "random_normal", "random_integers",
-             "random_permutation", "from_pinned")
+             "random_permutation", "from_pinned", "dropout_mask")
 # kernels without an array operand (nothing to follow to a device)
 NO_OPERAND = ON_DEVICE + ("pin_memory", "is_pinned")
 
@@ -295,6 +295,9 @@ def build(cp, rng, native_dtype, device_count=1):
     kernels.update(_transfer_kernels(cp))
     kernels.update(_sync_free_kernels(cp, shared))
     kernels.update(_write_guards(cp, shared))
+    # one Philox launch instead of uniform, compare, cast and scale
+    kernels["dropout_mask"] = (lambda shape, p, dtype, device_index:
+                               rng.gen.dropout_mask(shape, p, dtype))
     backward.update(_sync_free_backward(cp, shared_bw))
     fwd, bwd, ew = fused.build(cp, shared, shared_bw)
     kernels.update(fwd)

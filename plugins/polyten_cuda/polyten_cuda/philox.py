@@ -26,6 +26,7 @@ Values:
 - exponential: ``-log(u)`` with ``u`` in (0, 1].
 - integers in ``[low, low + range)``: Lemire's multiply-and-reject on 64 random bits, two
   candidates per block, so every value is equally likely (NumPy's method).
+- dropout masks: ``scale`` where the uniform is ``>= p``, else 0, in one pass.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ template <> struct polyten_sample<double> {
   }
 };
 
+// the type a sample of storage type T is computed in: float for float16 and float32
+template <typename T> struct polyten_rand_acc { typedef float type; };
+template <> struct polyten_rand_acc<double> { typedef double type; };
+
 // the high 64 bits of a * b, and the low ones in *lo, from 32-bit halves (the same code on
 // the GPU and on the host)
 __device__ __forceinline__ unsigned long long polyten_mul128(unsigned long long a,
@@ -116,6 +121,12 @@ KERNELS = {
     "uniform": (_KEY_PARAMS, "T y", _BLOCK + "y = polyten_sample<T>::uniform(r);\n"),
     "normal": (_KEY_PARAMS, "T y", _BLOCK + "y = polyten_sample<T>::normal(r);\n"),
     "exponential": (_KEY_PARAMS, "T y", _BLOCK + "y = polyten_sample<T>::exponential(r);\n"),
+    # dropout's scaled keep mask: scale where a uniform in [0, 1) is >= p, else 0 (one pass
+    # instead of uniform, compare, cast and scale)
+    "dropout": (_KEY_PARAMS + ", float64 p, float64 scale", "T y",
+                _BLOCK + "typedef polyten_rand_acc<T>::type U;\n"
+                "U u = polyten_sample<U>::uniform(r);\n"
+                "y = (T)(u >= (U)p ? (U)scale : U(0));\n"),
     # low + a uniform integer below range (r0 + 2**32 r1; 0 stands for 2**64)
     "integers": (
         _KEY_PARAMS + ", int64 low, uint32 r0, uint32 r1", "int64 y",
@@ -215,6 +226,17 @@ class PhiloxGenerator:
 
     def standard_exponential(self, size=None, dtype="float64"):
         return self._floating("exponential", size, dtype)
+
+    def dropout_mask(self, size, p: float, dtype):
+        """``1 / (1 - p)`` where a uniform sample is ``>= p``, else 0, of ``dtype`` (the op
+        table's ``dropout_mask``): one launch.  float16 draws and compares in float32 as
+        PyTorch's fused dropout; bfloat16, which the CUDA source does not cover, is computed in
+        float32 and rounded."""
+        dt = self._cp.dtype(dtype)
+        work = dt if dt.name in ("float16", "float32", "float64") else self._cp.dtype("float32")
+        out = self._launch("dropout", self._cp.empty(_shape(size), dtype=work), float(p),
+                           1.0 / (1.0 - p))
+        return out if work == dt else out.astype(dt)
 
     def integers(self, low, high=None, size=None, dtype="int64", endpoint=False):
         """Uniform integers in ``[low, high)`` (``[low, high]`` with ``endpoint``), as

@@ -152,13 +152,11 @@ def _check_p(op: str, p) -> float:
 
 
 def _keep_mask(op, input, p, shape):
-    """``1 / (1 - p)`` where kept and 0 where dropped, of ``input``'s dtype (no graph)."""
-    from ...api.random import rand
-    with no_grad():
-        u = rand(shape, dtype=input._dtype, device=input._device)
-        m = (u >= p).to(input._dtype)  # P(u >= p) = 1 - p for u ~ U[0, 1)
-        m.mul_(1.0 / (1.0 - p))
-    return m
+    """``1 / (1 - p)`` where kept and 0 where dropped, of ``input``'s (real) dtype, no graph:
+    the op table's ``dropout_mask``, one kernel where the backend fuses it."""
+    from ...api.random import dropout_mask
+    dt = input._dtype.to_real() if input._dtype.kind == "c" else input._dtype
+    return dropout_mask(shape, p, dt, input._device)
 
 
 def _apply_mask(input, m, inplace):

@@ -590,6 +590,31 @@ def test_fork_rng_restores_cpu_and_gpu_generators():
     _same_draws([pt.rand(5)] + _cuda_draws(), a)
 
 
+def test_cuda_generator_draws_its_own_stream_without_waiting():
+    """torch.Generator(device="cuda"): its stream is the one polyten.manual_seed(seed) gives
+    the GPU, it leaves the GPU's default generator alone, and swapping it in and out is host
+    work only."""
+    g = pt.Generator(device="cuda").manual_seed(21)
+    assert g.device == pt.device(f"cuda:{pt.cuda.current_device()}")
+    a = [pt.randn(50, device="cuda", generator=g),
+         pt.randint(0, 9, (20,), device="cuda", generator=g)]
+    pt.manual_seed(21)
+    _same_draws([pt.randn(50, device="cuda"), pt.randint(0, 9, (20,), device="cuda")], a)
+    pt.manual_seed(4)
+    x = pt.rand(10, device="cuda")
+    pt.manual_seed(4)
+    st = g.get_state()
+    b = pt.rand(10, device="cuda", generator=g)
+    _same_draws([pt.rand(10, device="cuda")], [x])
+    g.set_state(st)
+    _same_draws([pt.rand(10, device="cuda", generator=g)], [b])
+    w = pt.empty(64, 64, device="cuda")
+    ok, info = _runs_without_waiting(lambda: pt.nn.init.normal_(w, generator=g))
+    assert ok, info
+    with pytest.raises(ValueError, match="the generator is on cuda:.* drawn on cpu"):
+        pt.rand(2, generator=g)
+
+
 @needs_two
 def test_rng_state_of_each_gpu_and_restored_on_another():
     c = pt.cuda
@@ -603,6 +628,9 @@ def test_rng_state_of_each_gpu_and_restored_on_another():
     _same_draws(_cuda_draws("cuda:1"), on1)
     with pytest.raises(ValueError, match="set_rng_state_all: .* states for"):
         c.set_rng_state_all(states + states)
+    g1 = pt.Generator(device="cuda:1").manual_seed(9)  # the second GPU's stream for seed 9
+    pt.manual_seed(9)
+    _same_draws([pt.rand(5, device="cuda:1", generator=g1)], [pt.rand(5, device="cuda:1")])
 
 
 # --- no host synchronisation inside a training step ----------------------------------------

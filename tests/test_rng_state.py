@@ -174,3 +174,73 @@ def test_host_generator_state_uses_the_same_codec():
     with pytest.raises(ValueError, match=r"Generator.set_state: expected the uint8 tensor of "
                                          r"shape \(48,\)"):
         g.set_state(pt.zeros(3, dtype=pt.uint8))
+
+
+# --- generator=: a polyten.Generator's own stream ----------------------------------------------
+SAMPLERS = {
+    "rand": lambda g: pt.rand(5, generator=g),
+    "randn": lambda g: pt.randn(2, 3, generator=g, dtype=pt.float64),
+    "randint": lambda g: pt.randint(0, 100, (6,), generator=g),
+    "randperm": lambda g: pt.randperm(10, generator=g),
+    "normal": lambda g: pt.normal(pt.zeros(4), pt.ones(4), generator=g),
+    "bernoulli": lambda g: pt.bernoulli(pt.full((8,), 0.5), generator=g),
+    "multinomial": lambda g: pt.multinomial(pt.ones(6), 3, generator=g),
+    "rand_like": lambda g: pt.rand_like(pt.zeros(3), generator=g),
+    "randn_like": lambda g: pt.randn_like(pt.zeros(3), generator=g),
+    "randint_like": lambda g: pt.randint_like(pt.zeros(3), 0, 9, generator=g),
+    "uniform_": lambda g: pt.empty(4).uniform_(-2, 2, generator=g),
+    "normal_": lambda g: pt.empty(4).normal_(generator=g),
+    "bernoulli_": lambda g: pt.empty(6).bernoulli_(0.5, generator=g),
+    "random_": lambda g: pt.empty(4, dtype=pt.int64).random_(0, 50, generator=g),
+    "exponential_": lambda g: pt.empty(4).exponential_(2.0, generator=g),
+    "Tensor.bernoulli": lambda g: pt.full((5,), 0.3).bernoulli(generator=g),
+    "init.kaiming_uniform_": lambda g: pt.nn.init.kaiming_uniform_(pt.empty(3, 4), generator=g),
+    "init.orthogonal_": lambda g: pt.nn.init.orthogonal_(pt.empty(3, 3), generator=g),
+}
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+def test_generator_draws_its_own_stream_and_leaves_the_default_alone(name):
+    f = SAMPLERS[name]
+    g = pt.Generator().manual_seed(5)
+    a, b = f(g), f(g)
+    g.manual_seed(5)
+    _same([f(g), f(g)], [a, b])
+    assert not np.array_equal(a.numpy(), b.numpy()) or a.numel() < 3
+    pt.manual_seed(1)
+    x = pt.rand(6)
+    pt.manual_seed(1)
+    f(pt.Generator().manual_seed(9))
+    assert np.array_equal(pt.rand(6).numpy(), x.numpy())
+
+
+def test_generator_stream_is_numpys_pcg64_shared_with_host_draws():
+    # an independent reference: NumPy's PCG64 seeded the same way, drawing the same calls
+    g = pt.Generator().manual_seed(3)
+    ref = np.random.Generator(np.random.PCG64(3))
+    got = pt.rand(5, generator=g).numpy()
+    np.testing.assert_array_equal(got, ref.random(5, dtype=np.float32))
+    # host draws (a sampler's) and tensor draws continue one stream, as torch.Generator
+    assert g._numpy().integers(0, 10, 4).tolist() == ref.integers(0, 10, 4).tolist()
+    np.testing.assert_array_equal(pt.randn(3, generator=g, dtype=pt.float64).numpy(),
+                                  ref.standard_normal(3))
+    st = g.get_state()
+    c = pt.rand(4, generator=g)
+    g.set_state(st)
+    assert np.array_equal(pt.rand(4, generator=g).numpy(), c.numpy())
+
+
+def test_generator_on_the_wrong_device_or_of_the_wrong_type(cpu2):
+    with pytest.raises(ValueError, match=r"rand: the generator is on cpu but the samples are "
+                                         r"drawn on cpu2; pass a polyten.Generator\(device="
+                                         r"'cpu2'\)"):
+        pt.rand(2, device=cpu2, generator=pt.Generator())
+    g2 = pt.Generator(device=cpu2)
+    assert g2.device == cpu2 and "cpu2" in repr(g2)
+    with pytest.raises(NotImplementedError, match=r"randn: generator= needs the 'cpu2' backend "
+                                                  r"to save and restore"):
+        pt.randn(2, device=cpu2, generator=g2)
+    with pytest.raises(TypeError, match=r"randperm: generator must be a polyten.Generator"):
+        pt.randperm(3, generator=np.random.default_rng(0))
+    with pytest.raises(RuntimeError, match=r"host-side draws .* need a cpu generator"):
+        list(pt.data.RandomSampler(range(4), generator=g2))

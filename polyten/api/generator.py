@@ -1,10 +1,11 @@
-"""``polyten.Generator``: an explicit, host-side random generator (``torch.Generator``).
+"""``polyten.Generator``: an explicit random generator (``torch.Generator``).
 
-It exists for the code that draws *host* data: sampler index permutations, ``random_split``
-and the base seed of DataLoader workers.  Its stream is NumPy's PCG64, created lazily on first
-use (``import polyten`` must not import NumPy).  The backends' tensor generators are separate:
-``polyten.manual_seed`` reseeds those, and a ``Generator`` is reproducible from its own
-``manual_seed`` alone.
+A cpu generator draws *host* data (sampler index permutations, ``random_split``, the base
+seed of DataLoader workers) from NumPy's PCG64, created lazily on first use (``import
+polyten`` must not import NumPy), and cpu tensors when passed as ``generator=``.  A generator
+of another device keeps that backend's state bytes; the sampling functions swap them into the
+backend for the call (``api/random.py``).  ``polyten.manual_seed`` reseeds the backends'
+default generators only: a ``Generator`` is reproducible from its own ``manual_seed`` alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 
 __all__ = ["Generator"]
 
-from ..dispatch.rng_codec import PCG64_STATE_BYTES as _STATE_BYTES
 from ..dispatch.rng_codec import pcg64_from_bytes, pcg64_to_bytes
 
 _UINT64 = 2 ** 64
@@ -38,38 +38,52 @@ def _check_seed(op, seed) -> int:
 
 
 class Generator:
-    """A host random generator with its own seed (``torch.Generator``).
+    """A random generator with its own seed and state (``torch.Generator``).
+
+    A ``cpu`` generator draws host-side values (sampler permutations, ``random_split``, the
+    DataLoader's worker seeds) and cpu tensors; a generator of another device (``"cuda"``,
+    ``"cuda:1"``, a third-party backend's) draws that device's tensors.  Pass it as
+    ``generator=`` to the sampling functions (``rand``, ``randn``, ``randint``, ``randperm``,
+    ``normal``, ``bernoulli``, ``multinomial``, the ``*_like`` forms, ``Tensor.uniform_`` and
+    its family, ``nn.init``): they then draw from it instead of the backend's default
+    generator, which they leave untouched.
 
     Parameters
     ----------
-    device : str, optional
-        Only ``"cpu"``: the generator draws host-side values (indices, seeds).
+    device : str or polyten.device, optional
+        ``"cpu"`` (the default), or the device whose tensors it draws; ``"cuda"`` means the
+        current GPU when the generator is made.
 
     Examples
     --------
     >>> g = polyten.Generator().manual_seed(0)
     >>> sampler = polyten.data.RandomSampler(range(10), generator=g)
+    >>> noise = polyten.randn(4, generator=polyten.Generator().manual_seed(1))
     """
 
-    __slots__ = ("_seed", "_rng")
+    __slots__ = ("_seed", "_rng", "_device", "_raw")
 
     def __init__(self, device="cpu"):
-        if str(device) != "cpu":
-            raise ValueError(f"Generator: device {str(device)!r} is not supported; a "
-                             f"polyten.Generator draws host values (sampler indices, seeds), use "
-                             f"device='cpu'")
+        from ..dispatch.device import Device, device as make_device
+        dev = device if isinstance(device, Device) else make_device(str(device))
+        if dev.type != "cpu" and dev.index is None:
+            b = dev.backend  # loads the backend: fails here, with its reason, if unavailable
+            if b.indexed:
+                dev = make_device(f"{dev.type}:{b.current_device()}")
+        self._device = dev
         self._seed = None
-        self._rng = None
+        self._rng = None   # cpu: the numpy.random.Generator of the stream
+        self._raw = None   # other devices: the backend's state bytes
 
     @property
     def device(self):
-        from ..dispatch.device import device
-        return device("cpu")
+        return self._device
 
     def manual_seed(self, seed) -> "Generator":
         """Reseed; returns ``self`` (so ``Generator().manual_seed(0)`` chains)."""
         self._seed = _check_seed("Generator.manual_seed", seed)
         self._rng = None
+        self._raw = None
         return self
 
     def seed(self) -> int:
@@ -86,34 +100,52 @@ class Generator:
 
     def _numpy(self):
         """The ``numpy.random.Generator`` drawing this generator's stream (created lazily)."""
+        if self._device.type != "cpu":
+            raise RuntimeError(f"a polyten.Generator(device='{self._device}') draws "
+                               f"{self._device.type} tensors; host-side draws (samplers, "
+                               f"random_split, DataLoader seeds) need a cpu generator: "
+                               f"polyten.Generator().manual_seed(seed)")
         rng = self._rng
         if rng is None:
             import numpy as np
             rng = self._rng = np.random.Generator(np.random.PCG64(self.initial_seed()))
         return rng
 
+    # --- the stream as the backend's state bytes (the sampling functions swap them in) -----
+    def _state_bytes(self) -> bytes:
+        if self._device.type == "cpu":  # the cpu backend keeps this very layout
+            return pcg64_to_bytes(self.initial_seed(), self._numpy().bit_generator)
+        if self._raw is None:
+            from .random import seeded_state
+            self._raw = seeded_state(self._device, self.initial_seed())
+        return self._raw
+
+    def _store(self, raw: bytes) -> None:
+        if self._device.type == "cpu":
+            import numpy as np
+            self._seed, bitgen = pcg64_from_bytes(raw)
+            self._rng = np.random.Generator(bitgen)
+        else:
+            self._raw = bytes(raw)
+
     def get_state(self):
-        """The generator's state as a uint8 tensor (pass it to :meth:`set_state`)."""
-        import numpy as np
+        """The generator's state as a uint8 cpu tensor (pass it to :meth:`set_state`)."""
         from .creation import asarray
-        raw = pcg64_to_bytes(self.initial_seed(), self._numpy().bit_generator)
-        return asarray(np.frombuffer(raw, dtype=np.uint8).copy(), device="cpu")
+        return asarray(list(self._state_bytes()), dtype="uint8", device="cpu")
 
     def set_state(self, new_state) -> "Generator":
         """Restore a state returned by :meth:`get_state`; returns ``self``."""
-        import numpy as np
         from .tensor import Tensor
+        size = len(self._state_bytes())
         if not isinstance(new_state, Tensor) or new_state.dtype.name != "uint8" or \
-                tuple(new_state.shape) != (_STATE_BYTES,):
+                tuple(new_state.shape) != (size,):
             got = (f"a {new_state.dtype.name} tensor of shape {tuple(new_state.shape)}"
                    if isinstance(new_state, Tensor) else type(new_state).__name__)
             raise ValueError(f"Generator.set_state: expected the uint8 tensor of shape "
-                             f"({_STATE_BYTES},) returned by Generator.get_state(), got {got}")
-        raw = bytes(np.asarray(new_state.cpu().numpy(), dtype=np.uint8))
-        seed, bitgen = pcg64_from_bytes(raw)
-        self._seed = seed
-        self._rng = np.random.Generator(bitgen)
+                             f"({size},) returned by Generator.get_state() of a "
+                             f"{self._device.type} generator, got {got}")
+        self._store(bytes(new_state.cpu().tolist()))
         return self
 
     def __repr__(self) -> str:
-        return "<polyten.Generator device='cpu'>"
+        return f"<polyten.Generator device='{self._device}'>"

@@ -4,7 +4,9 @@
 Every backend owns its generator (``Backend.seed``).  :func:`manual_seed` reseeds every loaded
 backend at once, and a backend loaded later is seeded with the same seed before its first
 sample, so a seed gives the same numbers on a backend whatever else the program did before.
-Different backends draw different streams (NumPy and CuPy generators differ).
+Different backends draw different streams (NumPy's PCG64 on cpu, Philox kernels on cuda).
+Generator states (``get_rng_state`` / ``set_rng_state``) and ``generator=`` go through the
+backends' ``get_rng_state`` / ``set_rng_state`` hooks.
 
 Samples are drawn in the requested dtype (float32 stays float32).  In-place methods write
 through the tensor's memory, so views of it see the new values.
@@ -13,6 +15,7 @@ through the tensor's memory, so views of it see the new values.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import operator
 import os
@@ -123,11 +126,109 @@ def ensure_seeded(backend) -> None:
         _seed_backend(backend)
 
 
-def _backend(dev):
+def _seeded(dev):
     b = dev.backend
     if b not in _SEEDED:
         _seed_backend(b)
     return b
+
+
+def _backend(dev):
+    """The backend a sampling function draws on, seeded, and with the ``generator=`` of the
+    call (if any) swapped in for ``dev``."""
+    b = _seeded(dev)
+    swap = _SWAP[0]
+    if swap is not None:
+        swap.enter(b, dev)
+    return b
+
+
+# ---------------------------------------------------------------- generator= (a Generator) --
+# A call given ``generator=g`` draws from g's stream on the backend's own kernels: at its first
+# draw the backend's state for the device is saved and g's state put in its place; at the end
+# of the call g keeps the advanced state and the backend gets its own back.  Any backend with
+# the get_rng_state / set_rng_state hooks supports it; states are host bytes (a Philox key and
+# offset on cuda), so the swaps never wait for a device.
+_SWAP = [None]
+
+
+class _Swap:
+    __slots__ = ("op", "gen", "backend", "index", "own")
+
+    def __init__(self, op, gen):
+        from .generator import Generator
+        if not isinstance(gen, Generator):
+            raise TypeError(f"{op}: generator must be a polyten.Generator or None, got "
+                            f"{describe(gen)}")
+        self.op, self.gen, self.backend, self.index, self.own = op, gen, None, None, None
+
+    def enter(self, b, dev) -> None:
+        gdev = self.gen.device
+        if gdev.type != dev.type or (gdev.index or 0) != (dev.index or 0):
+            raise ValueError(f"{self.op}: the generator is on {gdev} but the samples are drawn "
+                             f"on {dev}; pass a polyten.Generator(device='{dev}') (a generator "
+                             f"draws on one device)")
+        if self.backend is not None:
+            return
+        index = dev.index or 0
+        if b.get_rng_state is None or b.set_rng_state is None:
+            raise NotImplementedError(
+                f"{self.op}: generator= needs the {b.name!r} backend to save and restore its "
+                f"generator's state, and its plugin {b.distribution or b.name!r} gives no "
+                f"get_rng_state / set_rng_state; seed with polyten.manual_seed() instead")
+        self.own = b.get_rng_state(index)
+        b.set_rng_state(index, self.gen._state_bytes())
+        self.backend, self.index = b, index
+
+    def leave(self) -> None:
+        b = self.backend
+        if b is not None:
+            try:
+                self.gen._store(b.get_rng_state(self.index))
+            finally:
+                b.set_rng_state(self.index, self.own)
+
+
+def _takes_generator(fn):
+    """Give ``fn``'s ``generator=`` keyword meaning: its draws come from that Generator."""
+    op = fn.__name__
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        gen = kwargs.get("generator")
+        if gen is None:
+            return fn(*args, **kwargs)
+        kwargs["generator"] = None
+        swap, outer = _Swap(op, gen), _SWAP[0]
+        if outer is not None:  # a sampling function calling another: the outer call's stream
+            return fn(*args, **kwargs)
+        _SWAP[0] = swap
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _SWAP[0] = None
+            swap.leave()
+    return call
+
+
+def seeded_state(dev, seed: int) -> bytes:
+    """The state bytes device ``dev``'s generator would hold right after being seeded with
+    ``seed`` (what a fresh ``Generator(device=dev).manual_seed(seed)`` starts from), leaving
+    every generator of the backend as it was."""
+    b = _seeded(dev)
+    if b.get_rng_state is None or b.set_rng_state is None:
+        raise NotImplementedError(
+            f"Generator(device='{dev}'): the {b.name!r} backend cannot save and restore its "
+            f"generator's state (its plugin {b.distribution or b.name!r} gives no "
+            f"get_rng_state / set_rng_state), so it cannot draw from a separate generator")
+    count = b.device_count() if b.indexed else 1
+    saved = [b.get_rng_state(i) for i in range(count)]
+    try:
+        b.seed(seed)  # the backend's own seeding, for the one device's state below
+        return b.get_rng_state(dev.index or 0)
+    finally:
+        for i, raw in enumerate(saved):
+            b.set_rng_state(i, raw)
 
 
 # -------------------------------------------------------------------- generator states --
@@ -135,7 +236,7 @@ def device_rng_state(op: str, dev) -> Tensor:
     """The state of device ``dev``'s generator as a 1-D uint8 cpu tensor (``op`` names the
     user's call in errors)."""
     from .creation import asarray
-    b = _backend(dev)  # a pending manual_seed is taken first: the state is the one draws use
+    b = _seeded(dev)  # a pending manual_seed is taken first: the state is the one draws use
     if b.get_rng_state is None:
         raise NotImplementedError(
             f"{op}: the {b.name!r} backend cannot save its random generator's state (its plugin "
@@ -153,7 +254,7 @@ def set_device_rng_state(op: str, dev, new_state) -> None:
                if isinstance(new_state, Tensor) else describe(new_state))
         raise TypeError(f"{op}: expected the 1-D uint8 tensor returned by the matching "
                         f"get_rng_state(), got {got}")
-    b = _backend(dev)  # take a pending manual_seed now, so it cannot overwrite this state
+    b = _seeded(dev)  # take a pending manual_seed now, so it cannot overwrite this state
     if b.set_rng_state is None:
         raise NotImplementedError(
             f"{op}: the {b.name!r} backend cannot restore a random generator state (its "
@@ -200,10 +301,6 @@ def set_rng_state(new_state, device=None) -> None:
     set_device_rng_state("set_rng_state", _state_device(device), new_state)
 
 
-def _no_generator(op, generator):
-    if generator is not None:
-        raise NotImplementedError(f"{op}: generator= is not supported; polyten has one "
-                                  f"generator per backend, seeded with polyten.manual_seed()")
 
 
 # ------------------------------------------------------------------------------- helpers --
@@ -278,6 +375,7 @@ def _write(self: Tensor, native) -> Tensor:
 
 
 # --------------------------------------------------------------------------- functions ----
+@_takes_generator
 def rand(*shape, size=None, generator=None, dtype=None, device=None,
          requires_grad=False) -> Tensor:
     """Uniform samples on ``[0, 1)`` of shape ``size`` (``torch.rand``).
@@ -285,20 +383,19 @@ def rand(*shape, size=None, generator=None, dtype=None, device=None,
     ``dtype`` is a floating dtype (default: the default float dtype); complex dtypes draw the
     real and imaginary parts independently.
     """
-    _no_generator("rand", generator)
     shape = _shape(shape if size is None else _size_kw(shape, size, "rand"), "rand")
     dt = _float_dtype("rand", dtype)
     dev = resolve_device(device)
     return _finish(wrap(_uniform(shape, 0.0, 1.0, dt, dev), dev, dt), requires_grad)
 
 
+@_takes_generator
 def randn(*shape, size=None, generator=None, dtype=None, device=None,
           requires_grad=False) -> Tensor:
     """Standard normal samples of shape ``size`` (``torch.randn``).
 
     Complex dtypes have real and imaginary parts of variance 1/2 each (``E|z|^2 = 1``).
     """
-    _no_generator("randn", generator)
     shape = _shape(shape if size is None else _size_kw(shape, size, "randn"), "randn")
     dt = _float_dtype("randn", dtype)
     dev = resolve_device(device)
@@ -334,6 +431,7 @@ def _integers(op, shape, low, high, dt, dev):
     return data
 
 
+@_takes_generator
 def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None,
             requires_grad=False) -> Tensor:
     """Integers drawn uniformly from ``[low, high)`` (``torch.randint``).
@@ -341,7 +439,6 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
     ``randint(high, size)`` and ``randint(low, high, size)``; ``size`` is a tuple (or an int).
     ``dtype`` defaults to int64; bool and floating dtypes are allowed, as in PyTorch.
     """
-    _no_generator("randint", generator)
     if size is None:
         if not isinstance(high, (tuple, list)):  # randint(high, size): size is a sequence
             raise TypeError("randint: size is required, e.g. randint(0, 10, (3,)) or "
@@ -361,9 +458,9 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
     return _finish(wrap(data, dev, dt), requires_grad)
 
 
+@_takes_generator
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A random permutation of ``0 .. n-1`` (``torch.randperm``; dtype int64 by default)."""
-    _no_generator("randperm", generator)
     if isinstance(n, Tensor):
         n = n.item()
     try:
@@ -388,6 +485,7 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
     return _finish(wrap(data, dev, dt), requires_grad)
 
 
+@_takes_generator
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
            requires_grad=False) -> Tensor:
     """Normal samples with the given mean and standard deviation (``torch.normal``).
@@ -403,7 +501,6 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     TypeError
         Tensors are not floating point, or ``size`` is missing for float mean and std.
     """
-    _no_generator("normal", generator)
     mt, st = isinstance(mean, Tensor), isinstance(std, Tensor)
     if not (mt or st):
         if size is None:
@@ -451,13 +548,13 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     return _finish(wrap(out, dev, dt), requires_grad)
 
 
+@_takes_generator
 def bernoulli(input, p=None, *, generator=None) -> Tensor:
     """0/1 samples, 1 with probability ``input`` (elementwise), or with probability ``p``.
 
     ``bernoulli(probs)`` draws with the probabilities in the floating tensor ``probs`` (all in
     [0, 1]); ``bernoulli(x, p)`` draws with probability ``p`` in the shape and dtype of ``x``.
     """
-    _no_generator("bernoulli", generator)
     if not isinstance(input, Tensor):
         raise TypeError(f"bernoulli: expected a tensor, got {describe(input)}")
     dev = input._device
@@ -495,6 +592,7 @@ def _bernoulli_scalar(op, like: Tensor, p):
     return out if work is dt else _astype_k[b](out, dt.name)
 
 
+@_takes_generator
 def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
     """Indices drawn from the categorical distributions in the rows of ``input``.
 
@@ -502,7 +600,6 @@ def multinomial(input, num_samples, replacement=False, *, generator=None) -> Ten
     the result is int64 of shape ``(num_samples,)`` or ``(b, num_samples)``.  Without
     replacement each row yields distinct indices (so ``num_samples <= n``).
     """
-    _no_generator("multinomial", generator)
     op = "multinomial"
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: expected a tensor of weights, got {describe(input)}")
@@ -565,27 +662,27 @@ def _like(op, input, dtype, device):
     return tuple(input._data.shape), dt, dev
 
 
+@_takes_generator
 def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
     """:func:`rand` with the shape (and by default dtype and device) of ``input``."""
-    _no_generator("rand_like", generator)
     shape, dt, dev = _like("rand_like", input, dtype, device)
     dt = _float_dtype("rand_like", dt)
     return _finish(wrap(_uniform(shape, 0.0, 1.0, dt, dev), dev, dt), requires_grad)
 
 
+@_takes_generator
 def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
     """:func:`randn` with the shape (and by default dtype and device) of ``input``."""
-    _no_generator("randn_like", generator)
     shape, dt, dev = _like("randn_like", input, dtype, device)
     dt = _float_dtype("randn_like", dt)
     return _finish(wrap(_normal(shape, 0.0, 1.0, dt, dev), dev, dt), requires_grad)
 
 
+@_takes_generator
 def randint_like(input, low=0, high=None, *, generator=None, dtype=None, device=None,
                  requires_grad=False):
     """:func:`randint` with the shape (and by default dtype and device) of ``input``:
     ``randint_like(x, high)`` or ``randint_like(x, low, high)``."""
-    _no_generator("randint_like", generator)
     if high is None:
         low, high = 0, low
     low = _int_bound("randint_like", "low", low)
@@ -607,9 +704,9 @@ def _floating_self(op, self):
                         f"floating-point tensors (use random_ for integers)")
 
 
+@_takes_generator
 def uniform_(self, from_=0.0, to=1.0, *, generator=None) -> Tensor:
     """Fill in place with uniform samples on ``[from_, to)``."""
-    _no_generator("uniform_", generator)
     _floating_self("uniform_", self)
     lo = builtins.float(_number("uniform_", "from", from_))
     hi = builtins.float(_number("uniform_", "to", to))
@@ -618,9 +715,9 @@ def uniform_(self, from_=0.0, to=1.0, *, generator=None) -> Tensor:
     return _write(self, _uniform(tuple(self._data.shape), lo, hi, self._dtype, self._device))
 
 
+@_takes_generator
 def normal_(self, mean=0.0, std=1.0, *, generator=None) -> Tensor:
     """Fill in place with normal samples of mean ``mean`` and standard deviation ``std``."""
-    _no_generator("normal_", generator)
     _floating_self("normal_", self)
     m = builtins.float(_number("normal_", "mean", mean))
     s = builtins.float(_number("normal_", "std", std))
@@ -629,10 +726,10 @@ def normal_(self, mean=0.0, std=1.0, *, generator=None) -> Tensor:
     return _write(self, _normal(tuple(self._data.shape), m, s, self._dtype, self._device))
 
 
+@_takes_generator
 def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
     """Fill in place with 0/1 samples, 1 with probability ``p`` (a number, or a floating tensor
     of probabilities broadcastable to this tensor's shape).  Any dtype."""
-    _no_generator("bernoulli_", generator)
     if not isinstance(p, Tensor):
         return _write(self, _bernoulli_scalar("bernoulli_", self, p))
     same_device("bernoulli_", self, p)
@@ -657,13 +754,13 @@ _RANDOM_TOP = {"float16": 2 ** 11 + 1, "bfloat16": 2 ** 8 + 1, "float32": 2 ** 2
                "float64": 2 ** 53 + 1}
 
 
+@_takes_generator
 def random_(self, from_=None, to=None, *, generator=None) -> Tensor:
     """Fill in place with integers drawn uniformly from ``[from_, to)``.
 
     ``random_()`` uses ``[0, max]`` (integer dtypes: the dtype's maximum; floats: ``2**mantissa``
     so every value is exact), ``random_(to)`` uses ``[0, to)``.
     """
-    _no_generator("random_", generator)
     dt = self._dtype
     if dt.kind == "c":
         raise TypeError("random_: not supported for complex tensors")
@@ -681,9 +778,9 @@ def random_(self, from_=None, to=None, *, generator=None) -> Tensor:
                                   self._device))
 
 
+@_takes_generator
 def exponential_(self, lambd=1.0, *, generator=None) -> Tensor:
     """Fill in place with exponential samples of rate ``lambd`` (mean ``1 / lambd``)."""
-    _no_generator("exponential_", generator)
     if self._dtype.kind != "f":
         raise TypeError(f"exponential_: the exponential distribution is continuous; the "
                         f"tensor must be real floating point, got {self._dtype.name}")

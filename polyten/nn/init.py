@@ -3,7 +3,8 @@ defaults).
 
 Every function fills its tensor in place under :func:`polyten.no_grad` and returns it.  Samples
 come from the tensor's backend generator, so :func:`polyten.manual_seed` makes them
-reproducible (a backend draws its own stream: the same seed gives other numbers than PyTorch).
+reproducible (a backend draws its own stream: the same seed gives other numbers than PyTorch),
+or from ``generator=`` (a :class:`polyten.Generator` of the tensor's device) when given.
 """
 
 from __future__ import annotations

@@ -580,6 +580,31 @@ def test_rng_state_round_trip_without_waiting_for_the_gpu():
         c.set_rng_state(pt.get_rng_state())  # the cpu generator's state
 
 
+def test_philox_kernels_on_the_gpu_are_the_reference_values():
+    """NVRTC's build of the Philox kernels against the pure-Python Philox (``philox_ref.py``,
+    itself checked against Random123's known answers): uniforms and integers bit for bit,
+    normals and exponentials to the last few bits of the GPU's log / cos."""
+    import cupy
+    import philox_ref as R
+    from polyten_cuda import philox
+    g = philox.PhiloxGenerator(cupy, philox.compile_kernels(cupy), key=0xFEEDFACE12345, seed=1,
+                               offset=2 ** 32 - 1)  # the offset's high word in use
+    o = 2 ** 32 - 1
+    assert g.random(300, dtype="float32").get().tolist() == R.uniform32(g.key, o, 300)
+    assert g.random(300).get().tolist() == R.uniform64(g.key, o + 1, 300)
+    got = g.integers(-7, 2 ** 62, size=300).get().tolist()
+    assert got == [R.lemire(g.key, o + 2, i, -7, 2 ** 62 + 7) for i in range(300)]
+    np.testing.assert_allclose(g.standard_normal(300).get(), R.normal64(g.key, o + 3, 300),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g.standard_normal(300, dtype="float32").get(),
+                               R.normal32(g.key, o + 4, 300), rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(g.standard_exponential(300).get(),
+                               R.exponential64(g.key, o + 5, 300), rtol=1e-12, atol=1e-12)
+    m = g.dropout_mask((300,), 0.25, "float16").get()
+    keep = np.array(R.uniform32(g.key, o + 6, 300), dtype=np.float32) >= np.float32(0.25)
+    np.testing.assert_array_equal(m, np.where(keep, np.float16(np.float32(4 / 3)), 0))
+
+
 def test_fork_rng_restores_cpu_and_gpu_generators():
     pt.manual_seed(3)
     with pt.random.fork_rng(devices=range(pt.cuda.device_count())):

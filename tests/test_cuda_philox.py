@@ -2,8 +2,7 @@
 
 The kernel sources (``polyten_cuda.philox``) are compiled with the host C++ compiler by the
 CuPy stand-in and checked against Random123's published known-answer vectors and against an
-independent pure-Python Philox written here from the paper (Salmon et al., "Parallel random
-numbers: as easy as 1, 2, 3", SC'11), value by value.  The statistics use tens of thousands of
+independent pure-Python Philox (``philox_ref.py``, written from the paper), value by value.  The statistics use tens of thousands of
 samples and bounds many standard errors wide, with fixed keys (deterministic).
 """
 
@@ -14,33 +13,12 @@ import math
 import numpy as np
 import pytest
 
+import philox_ref as R
 from cupy_standin import CXX, fake_cupy
 from polyten_cuda import philox
 
 pytestmark = pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++) to run the "
                                                    "Philox CUDA kernels on the CPU")
-
-M32 = 0xFFFFFFFF
-
-
-def philox_ref(ctr, key):
-    """Philox4x32-10 in plain Python integers."""
-    c0, c1, c2, c3 = ctr
-    k0, k1 = key
-    for r in range(10):
-        if r:
-            k0, k1 = (k0 + 0x9E3779B9) & M32, (k1 + 0xBB67AE85) & M32
-        p0 = 0xD2511F53 * c0
-        p1 = 0xCD9E8D57 * c2
-        c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & M32, (p0 >> 32) ^ c3 ^ k1, p0 & M32
-    return c0, c1, c2, c3
-
-
-# Random123's tests/kat_vectors for philox4x32 10: (counter, key, output)
-KAT = [((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
-       ((M32,) * 4, (M32,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-       ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1))]
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +36,11 @@ def gen(cp, kernels, key=0x0123456789ABCDEF, offset=0):
 
 
 def test_reference_matches_known_answers():
-    for ctr, key, out in KAT:
-        assert philox_ref(ctr, key) == out
+    for ctr, key, out in R.KAT:
+        assert R.philox_ref(ctr, key) == out
 
 
-@pytest.mark.parametrize("ctr,key,out", KAT)
+@pytest.mark.parametrize("ctr,key,out", R.KAT)
 def test_kernel_block_matches_known_answers(cp, ctr, key, out):
     k = cp.ElementwiseKernel(
         "uint32 c0, uint32 c1, uint32 c2, uint32 c3, uint32 k0, uint32 k1", "uint32 y",
@@ -73,17 +51,11 @@ def test_kernel_block_matches_known_answers(cp, ctr, key, out):
     assert tuple(int(v) for v in y) == out
 
 
-def _blocks(key, offset, n, attempt=0):
-    return [philox_ref((i & M32, (i >> 32) | (attempt << 24), offset & M32, offset >> 32),
-                       (key & M32, key >> 32)) for i in range(n)]
-
-
 def test_uniform_values_are_the_reference_blocks(cp, kernels):
     key = 0x0123456789ABCDEF
     g = gen(cp, kernels, key, offset=5)
     f32, f64 = g.random(64, dtype="float32"), g.random(64)
-    want32 = [(b[0] >> 8) * 2.0 ** -24 for b in _blocks(key, 5, 64)]
-    want64 = [((b[0] << 32 | b[1]) >> 11) * 2.0 ** -53 for b in _blocks(key, 6, 64)]
+    want32, want64 = R.uniform32(key, 5, 64), R.uniform64(key, 6, 64)
     assert f32.dtype == np.float32 and f64.dtype == np.float64
     assert f32.tolist() == want32 and f64.tolist() == want64
     assert g.offset == 7
@@ -94,38 +66,11 @@ def test_normal_and_exponential_values_are_the_reference_formulas(cp, kernels):
     g = gen(cp, kernels, key)
     z64, z32, e = g.standard_normal(64), g.standard_normal(64, dtype="float32"), \
         g.standard_exponential(64)
-    want64, want32, want_e = [], [], []
-    for b in _blocks(key, 0, 64):
-        u1 = ((b[0] << 32 | b[1]) >> 11) * 2.0 ** -53 + 2.0 ** -53
-        u2 = ((b[2] << 32 | b[3]) >> 11) * 2.0 ** -53
-        want64.append(math.sqrt(-2 * math.log(u1)) * math.cos(2 * math.pi * u2))
-    for b in _blocks(key, 1, 64):
-        u1 = (b[0] >> 8) * 2.0 ** -24 + 2.0 ** -24
-        u2 = (b[1] >> 8) * 2.0 ** -24
-        want32.append(math.sqrt(-2 * math.log(u1)) * math.cos(2 * math.pi * u2))
-    for b in _blocks(key, 2, 64):
-        want_e.append(-math.log(((b[0] << 32 | b[1]) >> 11) * 2.0 ** -53 + 2.0 ** -53))
+    want64, want32, want_e = R.normal64(key, 0, 64), R.normal32(key, 1, 64), \
+        R.exponential64(key, 2, 64)
     np.testing.assert_allclose(z64, want64, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(z32, want32, rtol=1e-5, atol=1e-5)  # float arithmetic
     np.testing.assert_allclose(e, want_e, rtol=1e-13, atol=1e-13)
-
-
-def _lemire_ref(key, offset, i, low, span):
-    """Lemire's unbiased multiply-and-reject, two 64-bit candidates per block."""
-    for attempt in range(256):
-        b = philox_ref((i & M32, (i >> 32) | (attempt << 24), offset & M32, offset >> 32),
-                       (key & M32, key >> 32))
-        for c in ((b[0] << 32) | b[1], (b[2] << 32) | b[3]):
-            if span == 0:
-                v = c
-            else:
-                m = c * span
-                lo, v = m & (2 ** 64 - 1), m >> 64
-                if lo < span and lo < (2 ** 64 - span) % span:
-                    continue
-            out = (low + v) % 2 ** 64
-            return out - 2 ** 64 if out >= 2 ** 63 else out
-    raise AssertionError("no candidate accepted")
 
 
 @pytest.mark.parametrize("low,high,endpoint", [(0, 10, False), (-5, 5, True),
@@ -137,7 +82,7 @@ def test_integers_are_the_reference_lemire_draws(cp, kernels, low, high, endpoin
     got = g.integers(low, high, size=200, endpoint=endpoint)
     span = (high - low + (1 if endpoint else 0)) % 2 ** 64
     assert got.dtype == np.int64
-    assert got.tolist() == [_lemire_ref(key, 3, i, low, span) for i in range(200)]
+    assert got.tolist() == [R.lemire(key, 3, i, low, span) for i in range(200)]
 
 
 def test_integers_with_a_huge_range_are_unbiased(cp, kernels):
@@ -221,13 +166,11 @@ def test_dropout_mask_is_the_reference_uniform_compared_with_p(cp, kernels, dtyp
     g = gen(cp, kernels, key, offset=4)
     m = g.dropout_mask((300,), p, dtype)
     assert m.dtype == np.dtype(dtype) and m.shape == (300,) and g.offset == 5
-    blocks = _blocks(key, 4, 300)
     if dtype == "float64":
-        keep = np.array([((b[0] << 32 | b[1]) >> 11) * 2.0 ** -53 for b in blocks]) >= p
+        keep = np.array(R.uniform64(key, 4, 300)) >= p
         scale = np.float64(1 / (1 - p))
     else:  # float16 draws and compares in float32, as PyTorch's fused dropout
-        keep = np.array([(b[0] >> 8) * 2.0 ** -24 for b in blocks],
-                        dtype=np.float32) >= np.float32(p)
+        keep = np.array(R.uniform32(key, 4, 300), dtype=np.float32) >= np.float32(p)
         scale = np.float32(1 / (1 - p)).astype(dtype)
     assert 0.2 < 1 - keep.mean() < 0.4
     np.testing.assert_array_equal(m, np.where(keep, scale, 0).astype(dtype))

@@ -15,7 +15,7 @@ import os
 
 __all__ = ["Generator"]
 
-from ..dispatch.rng_codec import pcg64_from_bytes, pcg64_to_bytes
+from ..dispatch.rng_codec import pcg64_decode, pcg64_from_bytes, pcg64_to_bytes
 
 _UINT64 = 2 ** 64
 
@@ -122,9 +122,13 @@ class Generator:
 
     def _store(self, raw: bytes) -> None:
         if self._device.type == "cpu":
-            import numpy as np
-            self._seed, bitgen = pcg64_from_bytes(raw)
-            self._rng = np.random.Generator(bitgen)
+            if self._rng is None:
+                import numpy as np
+                self._seed, bitgen = pcg64_from_bytes(raw)
+                self._rng = np.random.Generator(bitgen)
+            else:  # in place: a sampler holding this stream's numpy generator follows it
+                self._seed, state = pcg64_decode(raw)
+                self._rng.bit_generator.state = state
         else:
             self._raw = bytes(raw)
 

@@ -22,18 +22,25 @@ def pcg64_to_bytes(seed: int, bit_generator) -> bytes:
             + int(st["uinteger"]).to_bytes(4, "little"))
 
 
-def pcg64_from_bytes(raw: bytes):
-    """``(seed, numpy.random.PCG64)`` from :func:`pcg64_to_bytes`'s bytes; ``ValueError`` for
-    bytes of another length."""
+def pcg64_decode(raw: bytes):
+    """``(seed, state)`` from :func:`pcg64_to_bytes`'s bytes, ``state`` the dict that
+    ``numpy.random.PCG64.state`` takes (set it on an existing bit generator: a new one costs a
+    seed-sequence hash); ``ValueError`` for bytes of another length."""
     if len(raw) != PCG64_STATE_BYTES:
         raise ValueError(f"expected the {PCG64_STATE_BYTES}-byte state of a PCG64 generator "
                          f"(seed, state, increment, buffered draw), got {len(raw)} bytes")
-    import numpy as np
     seed = int.from_bytes(raw[0:8], "little")
+    return seed, {"bit_generator": "PCG64",
+                  "state": {"state": int.from_bytes(raw[8:24], "little") & _MASK128,
+                            "inc": int.from_bytes(raw[24:40], "little") & _MASK128},
+                  "has_uint32": int.from_bytes(raw[40:44], "little"),
+                  "uinteger": int.from_bytes(raw[44:48], "little")}
+
+
+def pcg64_from_bytes(raw: bytes):
+    """``(seed, numpy.random.PCG64)`` from :func:`pcg64_to_bytes`'s bytes."""
+    import numpy as np
+    seed, state = pcg64_decode(raw)
     bitgen = np.random.PCG64(seed)
-    bitgen.state = {"bit_generator": "PCG64",
-                    "state": {"state": int.from_bytes(raw[8:24], "little") & _MASK128,
-                              "inc": int.from_bytes(raw[24:40], "little") & _MASK128},
-                    "has_uint32": int.from_bytes(raw[40:44], "little"),
-                    "uinteger": int.from_bytes(raw[44:48], "little")}
+    bitgen.state = state
     return seed, bitgen

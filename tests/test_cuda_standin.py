@@ -541,8 +541,8 @@ def test_layers_and_losses_never_read_the_device():
     fully-masked-row check, the [0, 1] check of binary_cross_entropy and gaussian_nll_loss's
     var check, the adaptive pools', avg_pool's and quantile's constant tensors built from
     Python values on every call, masked_fill's 0-d tensor value read on the host, CuPy's
-    boolean-mask assignment counting the mask's true elements.  Known exception:
-    embedding_bag's "max" mode reads the longest bag's length.)"""
+    boolean-mask assignment counting the mask's true elements, embedding_bag's "max" mode
+    reading the longest bag's length.)"""
     r = _run("""
         import polyten as pt
         from polyten import nn
@@ -609,6 +609,8 @@ def test_layers_and_losses_never_read_the_device():
             "decoder causal": lambda: mods["dec"](seq, seq, tgt_mask=causal_f,
                                                   tgt_is_causal=True).sum(),
             "embedding_bag sum": lambda: mods["ebag"](flat, offs, per_sample_weights=w9).sum(),
+            "embedding_bag max": lambda: F.embedding_bag(flat, mods["ebag"].weight, offs,
+                                                         mode="max", padding_idx=3).sum(),
             "interpolate nearest area bicubic": lambda: (
                 F.interpolate(x4, size=(5, 9), mode="nearest").sum()
                 + F.interpolate(x4, size=(3, 5), mode="area").sum()

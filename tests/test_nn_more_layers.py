@@ -83,26 +83,58 @@ def test_max_unpool_errors():
         F.max_unpool2d(v, i[..., :1], 2)
 
 
-@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
-@pytest.mark.parametrize("layout", ["2d", "offsets", "offsets_last", "padding"])
-def test_embedding_bag(mode, layout):
-    w = _rng().standard_normal((10, 4))
-    kw = dict(mode=mode)
+_BAG_LAYOUTS = ["2d", "offsets", "offsets_last", "padding", "offsets_last_short",
+                "offsets_padding", "empty_input", "many_bags"]
+
+
+def _bag_case(layout):
+    """``(input, offsets, keywords)`` of an embedding_bag call."""
     if layout == "2d":
-        inp, offs = np.array([[1, 2, 4], [4, 3, 9]]), None
-    elif layout == "offsets":
-        inp, offs = np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 4, 4, 6])  # an empty bag
-    elif layout == "offsets_last":
-        inp, offs = np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 3, 5, 8])
-        kw["include_last_offset"] = True
-    else:
-        inp, offs = np.array([[1, 0, 4], [0, 0, 0], [4, 0, 9]]), None
-        kw["padding_idx"] = 0
+        return np.array([[1, 2, 4], [4, 3, 9]]), None, {}
+    if layout == "offsets":  # an empty bag
+        return np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 4, 4, 6]), {}
+    if layout == "offsets_last":
+        return (np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 3, 5, 8]),
+                dict(include_last_offset=True))
+    if layout == "offsets_last_short":  # PyTorch's last bag runs to the end of input anyway
+        return (np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 3, 5, 7]),
+                dict(include_last_offset=True))
+    if layout == "offsets_padding":  # a bag of padding only, and an empty one
+        return (np.array([1, 0, 4, 0, 0, 3, 0, 9]), np.array([0, 2, 3, 3, 5]),
+                dict(padding_idx=0))
+    if layout == "empty_input":
+        return np.array([], dtype=np.int64), np.array([0, 0]), {}
+    if layout == "many_bags":  # repeated indices (ties), empty bags, 40 bags of 0..12
+        rng = _rng(7)
+        offs = np.sort(rng.integers(0, 200, 40))
+        offs[0] = 0
+        return rng.integers(0, 10, 200), offs, {}
+    return np.array([[1, 0, 4], [0, 0, 0], [4, 0, 9]]), None, dict(padding_idx=0)
+
+
+def _check_bag(mode, layout):
+    w = _rng().standard_normal((10, 4))
+    inp, offs, kw = _bag_case(layout)
 
     def run(lib, fn):
         return lambda ww: fn(lib.tensor(inp), ww,
-                             None if offs is None else lib.tensor(offs), **kw)
+                             None if offs is None else lib.tensor(offs), mode=mode, **kw)
     _cmp(run(pt, F.embedding_bag), run(torch, TF.embedding_bag), w)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("layout", _BAG_LAYOUTS)
+def test_embedding_bag(mode, layout):
+    _check_bag(mode, layout)
+
+
+@pytest.mark.parametrize("layout", [x for x in _BAG_LAYOUTS if x not in ("2d", "padding")])
+def test_embedding_bag_max_the_gpu_way(layout, monkeypatch):
+    """'max' of a 1-D input as backends whose host reads wait (GPUs) compute it: by sorting,
+    with no host read of the longest bag's length; the same values and gradients."""
+    from polyten.nn.functional import _misc
+    monkeypatch.setattr(_misc, "_BAG_MAX_ALWAYS_SORTS", True)
+    _check_bag("max", layout)
 
 
 def test_embedding_bag_per_sample_weights_and_module():

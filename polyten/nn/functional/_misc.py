@@ -345,6 +345,68 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     return out.reshape(shape + (ws[1],))
 
 
+def _bag_of_each_index(starts, n):
+    """The bag of each of the ``n`` indices of a 1-D embedding_bag input (int64, (n,)): the
+    last bag starting at or before it (indices before the first start go to bag 0)."""
+    from ...api.creation import arange
+    from ...api.indexing import searchsorted
+    return (searchsorted(starts, arange(n, device=starts.device), right=True) - 1).clamp(min=0)
+
+
+def _bag_max_1d(emb, keep, bag, starts, n):
+    """embedding_bag's 'max' over the bags of a 1-D input.
+
+    Where a host read is cheap (no deferred checks: the cpu backend) the bags are padded to
+    the longest one, read on the host, and reduced with ``amax``.  Where it would wait for a
+    device (a GPU), nothing is read: the indices are ordered by (bag, value) with two stable
+    sorts -- bag b's entries then fill positions [begin_b, end_b) of that order, its maximum
+    sits at end_b - 1 -- and a gather picks it (sorts are fast there; on the cpu backend
+    this way is 2.5x slower than padding).  Both send the gradient to the chosen entry, as
+    PyTorch's."""
+    from ...api.creation import arange, zeros
+    from ...api.shape import cat
+    n_bag, dim = starts.shape[0], emb.shape[-1]
+    w = emb._dtype
+    if n == 0:  # every bag empty: zeros, still connected to the graph as PyTorch's
+        return zeros((n_bag, dim), dtype=w, device=emb.device).index_add(0, bag, emb)
+    vals = emb if keep is None else _ew.where(keep.unsqueeze(-1), emb, float("-inf"))
+    with no_grad():
+        begin = cat([zeros((1,), dtype=_dt.int64, device=bag.device), starts[1:]])
+        end = cat([starts[1:], arange(n, n + 1, device=bag.device)])
+        full = end > begin
+        if keep is not None:  # a bag of padding entries only is empty too
+            kept = zeros((n_bag,), dtype=w, device=emb.device).index_add(0, bag, keep.to(w))
+            full = full & (kept > 0)
+    if emb._device.backend.deferred_checks or _BAG_MAX_ALWAYS_SORTS:
+        best = _bag_max_sorted(vals, bag, end, n)
+    else:
+        best = _bag_max_padded(vals, begin, end, n)
+    return _ew.where(full.unsqueeze(-1), best, 0.0)
+
+
+_BAG_MAX_ALWAYS_SORTS = False  # the tests run the sorting way on the cpu backend too
+
+
+def _bag_max_sorted(vals, bag, end, n):
+    from ...api.indexing import argsort
+    with no_grad():
+        by_value = argsort(vals.detach(), dim=0, stable=True)   # (n, dim)
+        by_bag = argsort(bag[by_value], dim=0, stable=True)       # ... then by bag, stably
+        order = by_value.gather(0, by_bag)                        # (bag, value) order
+        last = order.index_select(0, (end - 1).clamp(0, n - 1))  # (n_bag, dim)
+    return vals.gather(0, last)
+
+
+def _bag_max_padded(vals, begin, end, n):
+    from ...api.creation import arange
+    longest = int((end - begin).amax().item())  # a host read: cheap here
+    with no_grad():
+        pos = begin.unsqueeze(1) + arange(max(longest, 1), device=begin.device).unsqueeze(0)
+        inside = (pos < end.unsqueeze(1)).unsqueeze(-1)
+        pos = pos.clamp(max=n - 1)
+    return _ew.where(inside, vals[pos], float("-inf")).amax(1)
+
+
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float = 2,
                   scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
                   per_sample_weights=None, include_last_offset: bool = False,
@@ -356,11 +418,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     each bag (``include_last_offset``: B + 1 entries, the last one the end).  Entries equal to
     ``padding_idx`` are left out (and out of a mean's count); an empty bag gives zeros.
     ``per_sample_weights`` (``input``'s shape) scale each entry, with ``mode='sum'`` only.
-    With 1-D input, ``mode='max'`` reads the longest bag's length on the host.
+    No mode reads a device value on the host.
     """
-    from ...api.creation import arange, zeros
-    from ...api.indexing import searchsorted
-    from ...api.shape import cat
+    from ...api.creation import zeros
     op = "embedding_bag"
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"{op}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
@@ -407,30 +467,19 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
                          f"{'None' if offsets is None else fmt_shape(offsets.shape)}")
     n = input.shape[0]
     offs = offsets.to(_dt.int64)
-    if include_last_offset:
-        starts, ends = offs[:-1], offs[1:]
-    else:
-        starts = offs
-        ends = cat([offs[1:], arange(n, n + 1, device=offs.device)])
+    # as PyTorch: bag b holds the indices from starts[b] to the next start, the last bag up to
+    # the end of input (include_last_offset's final entry is not an end of its own)
+    starts = offs[:-1] if include_last_offset else offs
     n_bag = starts.shape[0]
     dim = weight.shape[1]
+    if n_bag == 0:
+        return zeros((0, dim), dtype=w, device=weight.device)
+    bag = _bag_of_each_index(starts, n)
     if mode in ("sum", "mean"):
-        bag = searchsorted(starts, arange(n, device=offs.device), right=True) - 1
-        bag = bag.clamp(min=0)
         total = zeros((n_bag, dim), dtype=w, device=weight.device).index_add(0, bag, emb)
         if mode == "sum":
             return total
         ones = keep.to(w) if keep is not None else emb.new_ones((n,))
         count = zeros((n_bag,), dtype=w, device=weight.device).index_add(0, bag, ones)
         return total / count.clamp(min=1).unsqueeze(-1)
-    lengths = ends - starts
-    longest = int(lengths.amax().item()) if n_bag else 0
-    if longest <= 0:
-        return zeros((n_bag, dim), dtype=w, device=weight.device)
-    pos = starts.unsqueeze(1) + arange(longest, device=offs.device).unsqueeze(0)
-    inside = pos < ends.unsqueeze(1)
-    if keep is not None:
-        inside = inside & keep[pos.clamp(max=n - 1)]
-    vals = emb[pos.clamp(max=n - 1)]
-    best = _ew.where(inside.unsqueeze(-1), vals, float("-inf")).amax(1)
-    return _ew.where(inside.any(1).unsqueeze(-1), best, 0.0)
+    return _bag_max_1d(emb, keep, bag, starts, n)

@@ -418,7 +418,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     each bag (``include_last_offset``: B + 1 entries, the last one the end).  Entries equal to
     ``padding_idx`` are left out (and out of a mean's count); an empty bag gives zeros.
     ``per_sample_weights`` (``input``'s shape) scale each entry, with ``mode='sum'`` only.
-    No mode reads a device value on the host.
+    On backends whose host reads wait for the device (GPUs), no mode reads one.
     """
     from ...api.creation import zeros
     op = "embedding_bag"

@@ -207,8 +207,9 @@ class PhiloxGenerator:
         o = self.offset
         self.offset = (o + 1) % _TWO64
         if out.size:
-            k = self.key
-            self._k[name](k & _MASK32, k >> 32, o & _MASK32, o >> 32, *extra, out)
+            k, u32 = self.key, self._cp.uint32  # NumPy scalars of the parameters' exact type
+            self._k[name](u32(k & _MASK32), u32(k >> 32), u32(o & _MASK32), u32(o >> 32),
+                          *extra, out)
         return out
 
     def _floating(self, name, size, dtype):
@@ -252,8 +253,9 @@ class PhiloxGenerator:
             raise ValueError(f"integers: [{low}, {high}{']' if endpoint else ')'} does not fit "
                              f"in int64")
         span %= _TWO64  # 2**64 -> 0: every 64-bit value
-        out = self._launch("integers", self._cp.empty(_shape(size), dtype="int64"), low,
-                           span & _MASK32, span >> 32)
+        u32 = self._cp.uint32
+        out = self._launch("integers", self._cp.empty(_shape(size), dtype="int64"),
+                           self._cp.int64(low), u32(span & _MASK32), u32(span >> 32))
         return out if self._cp.dtype(dtype).name == "int64" else out.astype(dtype)
 
 

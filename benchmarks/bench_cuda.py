@@ -12,7 +12,7 @@ Cases
   SGD with momentum, cross-entropy).
   Target for the training steps: polyten <= 1.3x PyTorch CUDA's time.
 * ``transformer``: a small language-model step (embedding 1000x256, two pre-norm
-  ``TransformerEncoderLayer``s with 4 heads and GELU, a 1000-way head; batch 32 x 64 tokens,
+  ``TransformerEncoderLayer``s with 4 heads, GELU and dropout 0.1, a 1000-way head; batch 32 x 64 tokens,
   AdamW and ``clip_grad_norm_(1.0)``, cross-entropy over the tokens): LayerNorm, attention,
   GELU, gradient clipping.
 * ``mlp_amp``, ``cnn_amp`` (and ``digits_amp``, ``transformer_amp``): the same steps in mixed
@@ -220,7 +220,9 @@ def _lm(nnmod, vocab=1000, d=256):
         def __init__(self):
             super().__init__()
             self.emb = nnmod.Embedding(vocab, d)
-            layer = nnmod.TransformerEncoderLayer(d, 4, 4 * d, dropout=0.0, activation="gelu",
+            # dropout 0.1, PyTorch's default: both sides draw masks (torch's fused dropout,
+            # polyten's one-launch Philox dropout_mask)
+            layer = nnmod.TransformerEncoderLayer(d, 4, 4 * d, dropout=0.1, activation="gelu",
                                                   batch_first=True, norm_first=True)
             self.enc = nnmod.TransformerEncoder(layer, 2)
             self.head = nnmod.Linear(d, vocab)

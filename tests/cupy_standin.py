@@ -49,6 +49,17 @@ typedef long long int64;
 #define __forceinline__ inline
 """
 
+# CuPy's half type and its type names for a compile-only nvcc check of kernel sources (the
+# real one is in cupy/carray.cuh; explicit conversions, as there)
+NVCC_PRELUDE = ("#include <cuda_fp16.h>\n"
+                "struct float16 { __half v; __device__ float16() {}\n"
+                " __device__ explicit float16(float f) : v(__float2half(f)) {}\n"
+                " __device__ explicit float16(double f) : v(__double2half(f)) {}\n"
+                " __device__ explicit operator float() const { return __half2float(v); }\n"
+                " __device__ explicit operator double() const { return __half2float(v); } };\n"
+                "typedef long long int64; typedef int int32; typedef float float32;\n"
+                "typedef double float64;\n")
+
 _CTYPES = {"float16": "float16", "float32": "float", "float64": "double", "int64": "long long",
            "bool": "bool", "int32": "int", "int16": "short", "int8": "signed char",
            "uint8": "unsigned char", "uint32": "unsigned int"}

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import polyten as pt
-from cupy_standin import CXX, cupy_in_sys_modules, fake_cupy
+from cupy_standin import CXX, NVCC_PRELUDE, cupy_in_sys_modules, fake_cupy
 from polyten.dispatch import optable
 from polyten_cuda import fused_src
 
@@ -198,15 +198,7 @@ def test_fused_sources_compile_with_nvcc(tmp_path):
     """Each elementwise body, and each reduction's map / reduce / post-map expressions,
     inside a __global__ kernel shaped like CuPy's, with __half as the half type: a
     compile-only check of the device code (no GPU needed)."""
-    parts = ["#include <cuda_fp16.h>\n",
-             "struct float16 { __half v; __device__ float16() {}\n"
-             " __device__ explicit float16(float f) : v(__float2half(f)) {}\n"
-             " __device__ explicit float16(double f) : v(__double2half(f)) {}\n"
-             " __device__ explicit operator float() const { return __half2float(v); }\n"
-             " __device__ explicit operator double() const { return __half2float(v); } };\n"
-             "typedef long long int64; typedef int int32; typedef float float32;\n"
-             "typedef double float64;\n",
-             fused_src.PREAMBLE]
+    parts = [NVCC_PRELUDE, fused_src.PREAMBLE]
     n = 0
     for key, k in fused_src.ELEMENTWISE.items():
         for t in ("float16", "float32", "float64"):

@@ -9,13 +9,16 @@ samples and bounds many standard errors wide, with fixed keys (deterministic).
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
 import philox_ref as R
-from cupy_standin import CXX, fake_cupy
+from cupy_standin import CXX, NVCC_PRELUDE, fake_cupy
 from polyten_cuda import philox
+from polyten_cuda.fused_src import params as philox_params
 
 pytestmark = pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++) to run the "
                                                    "Philox CUDA kernels on the CPU")
@@ -174,3 +177,32 @@ def test_dropout_mask_is_the_reference_uniform_compared_with_p(cp, kernels, dtyp
         scale = np.float32(1 / (1 - p)).astype(dtype)
     assert 0.2 < 1 - keep.mean() < 0.4
     np.testing.assert_array_equal(m, np.where(keep, scale, 0).astype(dtype))
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the Philox sources "
+                    "are only compiled for the host")
+def test_philox_sources_compile_with_nvcc(tmp_path):
+    """Each Philox kernel for each storage type it is launched with, inside a __global__
+    kernel shaped like CuPy's elementwise ones (``i`` a ptrdiff_t): a compile-only check of
+    the device code, no GPU needed."""
+    ctype = {"uint32": "unsigned int", "int64": "long long", "float64": "double"}
+    parts = [NVCC_PRELUDE, philox.PHILOX_SRC]
+    n = 0
+    for name, (ins, outs, op) in philox.KERNELS.items():
+        (oty, oname, _), = philox_params(outs)
+        types = ("int64",) if oty != "T" else \
+            ("float16", "float32", "float64") if name == "dropout" else ("float32", "float64")
+        for t in types:
+            sig = [f"{ctype[ty]} {pname}" for ty, pname, _ in philox_params(ins)]
+            n += 1
+            parts.append(f"namespace k{n} {{ typedef {t} T;\n"
+                         f"__global__ void polyten_philox_{name}(long long _n, "
+                         f"{', '.join(sig)}, {oty}* _p_{oname}) {{\n"
+                         f"for (ptrdiff_t i = blockIdx.x * blockDim.x + threadIdx.x; i < _n; "
+                         f"i += (ptrdiff_t)blockDim.x * gridDim.x) {{\n"
+                         f"{oty}& {oname} = _p_{oname}[i];\n{{\n{op}}}\n}}\n}}\n}}\n")
+    cu = tmp_path / "philox.cu"
+    cu.write_text("".join(parts))
+    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
+                          str(tmp_path / "philox.o"), str(cu)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]

@@ -3,7 +3,7 @@
 Each case of ``CASES`` builds three callables (polyten, torch, numpy; None where a column does
 not apply) doing the same work; the table shows medians and ratios.  Cases so far: the
 convolutions and max-pooling of a small CNN on digits-like 8x8 images (forward + backward),
-and one training step of that CNN.  Append new cases (e.g. normalisation layers) to
+one training step of that CNN, dropout, and embedding_bag's 'max' mode.  Append new cases (e.g. normalisation layers) to
 ``CASES``.
 
 BLAS runs on one thread in every column (``torch.set_num_threads(1)``, and
@@ -137,6 +137,51 @@ def case_pool():
             lambda: np_pool_fwd_bwd(x_np, g_np))
 
 
+def case_dropout():
+    """dropout p=0.1 on (256, 1024) float32, forward + backward; NumPy: draw, mask, scale."""
+    rng = np.random.default_rng(3)
+    x_np = rng.standard_normal((256, 1024)).astype(np.float32)
+    g_np = rng.standard_normal((256, 1024)).astype(np.float32)
+    x, g = pt.tensor(x_np, requires_grad=True), pt.tensor(g_np)
+    gen = np.random.default_rng(0)
+
+    def f_np():
+        m = (gen.random(x_np.shape, dtype=np.float32) >= 0.1).astype(np.float32)
+        m *= np.float32(1 / 0.9)
+        return x_np * m, g_np * m
+
+    f_t = None
+    if torch is not None:
+        tx, tg = torch.tensor(x_np, requires_grad=True), torch.tensor(g_np)
+
+        def f_t():
+            torch.nn.functional.dropout(tx, 0.1).backward(tg)
+    return ("dropout p=0.1, (256, 1024), fwd+bwd", lambda: F.dropout(x, 0.1).backward(g), f_t,
+            f_np)
+
+
+def case_embedding_bag_max():
+    """embedding_bag 'max' over 1000 bags of 20000 indices (1-D input, offsets), fwd+bwd."""
+    rng = np.random.default_rng(4)
+    idx_np = rng.integers(0, 5000, 20000)
+    offs_np = np.sort(rng.integers(0, 20000, 1000))
+    offs_np[0] = 0
+    w_np = rng.standard_normal((5000, 64)).astype(np.float32)
+    w, idx, offs = pt.tensor(w_np, requires_grad=True), pt.tensor(idx_np), pt.tensor(offs_np)
+
+    def f_pt():
+        F.embedding_bag(idx, w, offs, mode="max").sum().backward()
+
+    f_t = None
+    if torch is not None:
+        tw = torch.tensor(w_np, requires_grad=True)
+        ti, to = torch.tensor(idx_np), torch.tensor(offs_np)
+
+        def f_t():
+            torch.nn.functional.embedding_bag(ti, tw, to, mode="max").sum().backward()
+    return ("embedding_bag max, 20000 indices in 1000 bags, dim 64, fwd+bwd", f_pt, f_t, None)
+
+
 def _cnn(m):
     return m.Sequential(m.Conv2d(1, 16, 3, padding=1), m.ReLU(), m.Conv2d(16, 32, 3, padding=1),
                         m.ReLU(), m.MaxPool2d(2), m.Flatten(), m.Linear(32 * 4 * 4, 10))
@@ -181,6 +226,8 @@ CASES = [
     ("conv", lambda: case_conv(16, 32)),
     ("pool", case_pool),
     ("cnn", case_cnn_step),
+    ("dropout", case_dropout),
+    ("embedding_bag", case_embedding_bag_max),
 ]
 
 

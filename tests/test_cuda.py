@@ -605,6 +605,29 @@ def test_philox_kernels_on_the_gpu_are_the_reference_values():
     np.testing.assert_array_equal(m, np.where(keep, np.float16(np.float32(4 / 3)), 0))
 
 
+def test_multinomial_with_replacement_is_numpys_search_on_the_same_uniforms():
+    """One launch searches every row: the samples are exactly NumPy's searchsorted (side
+    "right") of the very uniforms the generator draws, with zero-weight categories never
+    drawn and a one-category row always giving that category."""
+    rng = np.random.default_rng(3)
+    w = rng.random((64, 50))
+    w[:, 7] = 0
+    w[3] = 0
+    w[3, 5] = 2.0
+    tw = pt.tensor(w, device="cuda", dtype=pt.float32)
+    s = pt.cuda.get_rng_state()
+    out = pt.multinomial(tw, 5, replacement=True).cpu().numpy()
+    pt.cuda.set_rng_state(s)
+    u = pt.rand(64, 5, dtype=pt.float64, device="cuda").cpu().numpy()
+    w32 = w.astype(np.float32).astype(np.float64)
+    cdf = np.cumsum(w32, 1)
+    want = np.stack([np.searchsorted(cdf[r], u[r] * cdf[r, -1], side="right")
+                     for r in range(64)])
+    want = np.minimum(want, 49 - np.argmax((w32 > 0)[:, ::-1], axis=1)[:, None])
+    np.testing.assert_array_equal(out, want)
+    assert (out[3] == 5).all() and not (out == 7).any()
+
+
 def test_fork_rng_restores_cpu_and_gpu_generators():
     pt.manual_seed(3)
     with pt.random.fork_rng(devices=range(pt.cuda.device_count())):

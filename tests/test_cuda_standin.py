@@ -778,6 +778,31 @@ def test_launch_count_script():
 
 
 @needs_cxx
+def test_sampling_launches_do_not_grow_with_rows():
+    """multinomial with replacement searches every row's cdf in one launch (it was a search
+    per row: 145 launches for 64 rows), and a dropout forward is two launches (mask, product;
+    it was five)."""
+    r = _run("""
+        import cupy_standin as cs
+        import polyten as pt
+        import polyten.nn.functional as F
+        w = pt.rand(64, 50, device="cuda")
+        x = pt.randn(32, 32, device="cuda")
+        pt.multinomial(w, 3, replacement=True)
+        F.dropout(x, 0.2)
+        cs.STATS.clear()
+        pt.multinomial(w, 3, replacement=True)
+        a = cs.STATS["launch"]
+        cs.STATS.clear()
+        F.dropout(x, 0.2)
+        print("LAUNCHES", a, cs.STATS["launch"])
+    """)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    a, b = (int(v) for v in r.stdout.split("LAUNCHES")[1].split())
+    assert a <= 14 and b == 2, (a, b)
+
+
+@needs_cxx
 def test_bench_cuda_runs(tmp_path):
     """``benchmarks/bench_cuda.py`` end to end on the stand-in (small matmuls and the digits
     step; the times mean nothing here), so the script a GPU session runs is known to work."""

@@ -383,6 +383,30 @@ _ew("ce_backward", "T y, raw int64 t, raw T g, S d, raw T w, int64 C, int64 igno
     "S e = exp((S)y) * c;\n"
     "gx = (T)(valid && i - row * C == tv ? e - c : e);\n")
 
+# --- multinomial with replacement: one thread per sample searches its row's cdf --------------
+# cdf: raw C-contiguous (rows, n) cumulative weights; u: (rows, k) uniforms in [0, 1).  The
+# sample is the first category whose cdf exceeds u * total (NumPy's searchsorted, side
+# "right", as the shared kernel), or -- when rounding puts u * total at the total -- the last
+# category of positive weight (the first whose cdf reaches the total).  One launch for every
+# row instead of a search per row.
+_ew("multinomial_pick", "raw float64 cdf, float64 u, int64 n, int64 k", "int64 y",
+    "long long base = (i / k) * n;\n"
+    "double total = cdf[base + n - 1];\n"
+    "double v = u * total;\n"
+    "long long lo = 0, hi = n;\n"
+    "while (lo < hi) {\n"
+    "  long long mid = (lo + hi) / 2;\n"
+    "  if (cdf[base + mid] <= v) lo = mid + 1; else hi = mid;\n"
+    "}\n"
+    "if (lo == n) {\n"
+    "  lo = 0; hi = n - 1;\n"
+    "  while (lo < hi) {\n"
+    "    long long mid = (lo + hi) / 2;\n"
+    "    if (cdf[base + mid] >= total) hi = mid; else lo = mid + 1;\n"
+    "  }\n"
+    "}\n"
+    "y = lo;\n")
+
 # --- optimizer steps: per element (multi_tensor.py runs them over many tensors) ---------
 # Adam / AdamW, as polyten.optim._functional._adam: the scalars are folded on the host
 # (one_m_b1 = 1 - beta1, v_coef = (1 - beta2) / (1 - beta1), eps_bc2 = eps * sqrt(bc2),

@@ -225,6 +225,27 @@ def _sync_free_kernels(cp, shared) -> dict:
     return {"pow": pow_, "erf": erf, "matmul": matmul}
 
 
+def _multinomial(cp, rng, ew, shared):
+    """``multinomial``: with replacement, every row's samples in one search launch
+    (``fused_src``'s ``multinomial_pick``) instead of the shared kernel's search per row (a
+    batch of 64 rows was 64 launches); without replacement the shared kernel (one sort)."""
+    f64 = cp.dtype("float64")
+
+    def multinomial(x, num_samples, replacement):
+        if not replacement or x.size == 0:
+            return shared(x, num_samples, replacement)
+        w = x.astype(f64, copy=False)
+        squeeze = w.ndim == 1
+        if squeeze:
+            w = w[None, :]
+        rows, n = w.shape
+        cdf = cp.ascontiguousarray(cp.cumsum(w, axis=1))
+        u = rng.gen.random((rows, num_samples))
+        out = ew["multinomial_pick"](cdf, u, n, num_samples)
+        return out[0] if squeeze else out
+    return multinomial
+
+
 def _write_guards(cp, shared) -> dict:
     """``setitem`` / ``inplace`` refusing broadcast views (a zero stride over more than one
     element): NumPy marks them read-only and the core turns its ValueError into a message
@@ -302,6 +323,7 @@ def build(cp, rng, native_dtype, device_count=1):
     fwd, bwd, ew = fused.build(cp, shared, shared_bw)
     kernels.update(fwd)
     backward.update(bwd)
+    kernels["multinomial"] = _multinomial(cp, rng, ew, shared["multinomial"])
     bf16 = _bf16.supported(cp)
     if bf16 is not None:  # polyten's CUDA C sources do not cover bfloat16: the shared kernels
         own = {name: kernels[name] for name in list(fwd) + ["matmul", "erf"]}

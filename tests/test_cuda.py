@@ -628,6 +628,30 @@ def test_multinomial_with_replacement_is_numpys_search_on_the_same_uniforms():
     assert (out[3] == 5).all() and not (out == 7).any()
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64", "uint8", "bool"])
+@pytest.mark.parametrize("right", [False, True])
+def test_batched_searchsorted_matches_numpy(dtype, right):
+    """One sorted row per leading index, every row searched in one launch: NumPy's
+    insertion points (NaN sorts last; ties by side)."""
+    rng = np.random.default_rng(5)
+    if dtype == "bool":
+        s = np.sort(rng.integers(0, 2, (3, 4, 6)).astype(bool), -1)
+        v = rng.integers(0, 2, (3, 4, 5)).astype(bool)
+    else:
+        s = rng.integers(-3, 4, (3, 4, 6)).astype(dtype)
+        v = rng.integers(-4, 5, (3, 4, 5)).astype(dtype)
+        if dtype.startswith("float"):
+            s[0, 0, -2:] = np.nan
+            v[0, 0, 0] = v[1, 1, 1] = np.nan
+        s = np.sort(s, -1)
+    got = pt.searchsorted(pt.tensor(s, device="cuda"), pt.tensor(v, device="cuda"),
+                          right=right).cpu().numpy()
+    side = "right" if right else "left"
+    want = np.stack([np.searchsorted(a, b, side=side)
+                     for a, b in zip(s.reshape(-1, 6), v.reshape(-1, 5))]).reshape(v.shape)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_fork_rng_restores_cpu_and_gpu_generators():
     pt.manual_seed(3)
     with pt.random.fork_rng(devices=range(pt.cuda.device_count())):

@@ -780,8 +780,8 @@ def test_launch_count_script():
 @needs_cxx
 def test_sampling_launches_do_not_grow_with_rows():
     """multinomial with replacement searches every row's cdf in one launch (it was a search
-    per row: 145 launches for 64 rows), and a dropout forward is two launches (mask, product;
-    it was five)."""
+    per row: 145 launches for 64 rows), a batched searchsorted is one launch (it was one per
+    row), and a dropout forward is two launches (mask, product; it was five)."""
     r = _run("""
         import cupy_standin as cs
         import polyten as pt
@@ -795,11 +795,15 @@ def test_sampling_launches_do_not_grow_with_rows():
         a = cs.STATS["launch"]
         cs.STATS.clear()
         F.dropout(x, 0.2)
-        print("LAUNCHES", a, cs.STATS["launch"])
+        b = cs.STATS["launch"]
+        seq, vals = w.sort(dim=1)[0], pt.rand(64, 7, device="cuda")
+        cs.STATS.clear()
+        pt.searchsorted(seq, vals)
+        print("LAUNCHES", a, b, cs.STATS["launch"])
     """)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
-    a, b = (int(v) for v in r.stdout.split("LAUNCHES")[1].split())
-    assert a <= 14 and b == 2, (a, b)
+    a, b, c = (int(v) for v in r.stdout.split("LAUNCHES")[1].split())
+    assert a <= 14 and b == 2 and c == 1, (a, b, c)
 
 
 @needs_cxx

@@ -407,6 +407,23 @@ _ew("multinomial_pick", "raw float64 cdf, float64 u, int64 n, int64 k", "int64 y
     "}\n"
     "y = lo;\n")
 
+# --- searchsorted with one sorted row per leading index: one thread per value -------------
+# s: raw C-contiguous (rows, n) sorted rows; v: (rows, m) values.  NumPy's order (NaN last,
+# NaNs equal): "left" gives the first index whose element does not go before v, "right" the
+# first whose element goes after it.  One launch instead of a search per row.
+_ew("searchsorted_rows", "raw T s, T v, int64 n, int64 m, bool right", "int64 y",
+    "long long base = (i / m) * n;\n"
+    "A vv = (A)v;\n"
+    "long long lo = 0, hi = n;\n"
+    "while (lo < hi) {\n"
+    "  long long mid = (lo + hi) / 2;\n"
+    "  A e = (A)s[base + mid];\n"
+    "  bool before = right ? !(vv < e || (e != e && vv == vv))\n"
+    "                      : (e < vv || (vv != vv && e == e));\n"
+    "  if (before) lo = mid + 1; else hi = mid;\n"
+    "}\n"
+    "y = lo;\n")
+
 # --- optimizer steps: per element (multi_tensor.py runs them over many tensors) ---------
 # Adam / AdamW, as polyten.optim._functional._adam: the scalars are folded on the host
 # (one_m_b1 = 1 - beta1, v_coef = (1 - beta2) / (1 - beta1), eps_bc2 = eps * sqrt(bc2),

@@ -246,6 +246,23 @@ def _multinomial(cp, rng, ew, shared):
     return multinomial
 
 
+def _searchsorted(cp, ew, shared):
+    """``searchsorted`` with one sorted row per leading index: every row in one launch
+    (``fused_src``'s ``searchsorted_rows``) instead of the shared kernel's search per row;
+    1-D sequences and bfloat16 keep the shared kernel (CuPy's own search)."""
+    native = frozenset(("bool", "int8", "uint8", "int16", "int32", "int64", "float16",
+                        "float32", "float64"))
+
+    def searchsorted(x, y, right):
+        if x.ndim == 1 or x.dtype.name not in native or y.size == 0:
+            return shared(x, y, right)
+        n, m = x.shape[-1], y.shape[-1]
+        xr = cp.ascontiguousarray(x).reshape(-1, n)
+        yr = cp.ascontiguousarray(y).reshape(-1, m)
+        return ew["searchsorted_rows"](xr, yr, n, m, bool(right)).reshape(y.shape)
+    return searchsorted
+
+
 def _write_guards(cp, shared) -> dict:
     """``setitem`` / ``inplace`` refusing broadcast views (a zero stride over more than one
     element): NumPy marks them read-only and the core turns its ValueError into a message
@@ -324,6 +341,7 @@ def build(cp, rng, native_dtype, device_count=1):
     kernels.update(fwd)
     backward.update(bwd)
     kernels["multinomial"] = _multinomial(cp, rng, ew, shared["multinomial"])
+    kernels["searchsorted"] = _searchsorted(cp, ew, shared["searchsorted"])
     bf16 = _bf16.supported(cp)
     if bf16 is not None:  # polyten's CUDA C sources do not cover bfloat16: the shared kernels
         own = {name: kernels[name] for name in list(fwd) + ["matmul", "erf"]}

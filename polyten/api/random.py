@@ -19,6 +19,7 @@ import functools
 import math
 import operator
 import os
+import threading
 
 from ..dispatch import registry as _registry
 from ..dispatch.checks import check as _value_check
@@ -96,10 +97,11 @@ def manual_seed(seed) -> None:
                         f"{seed!r}") from None
     if not -2 ** 63 <= s < _UINT64:
         raise ValueError(f"manual_seed: seed must be in [-2**63, 2**64), got {s}")
-    _SEED[0] = s % _UINT64
-    _SEEDED.clear()
-    for b in _loaded_backends():
-        _seed_backend(b)
+    with _LOCK:  # not while another thread's generator= state is in a backend
+        _SEED[0] = s % _UINT64
+        _SEEDED.clear()
+        for b in _loaded_backends():
+            _seed_backend(b)
 
 
 def seed() -> builtins.int:
@@ -148,8 +150,11 @@ def _backend(dev):
 # draw the backend's state for the device is saved and g's state put in its place; at the end
 # of the call g keeps the advanced state and the backend gets its own back.  Any backend with
 # the get_rng_state / set_rng_state hooks supports it; states are host bytes (a Philox key and
-# offset on cuda), so the swaps never wait for a device.
+# offset on cuda), so the swaps never wait for a device.  While a generator's state is in a
+# backend, no other thread may draw there: every sampling call holds _LOCK (re-entrant, for
+# sampling functions calling each other), as NumPy's generators hold theirs per draw.
 _SWAP = [None]
+_LOCK = threading.RLock()
 
 
 class _Swap:
@@ -196,18 +201,19 @@ def _takes_generator(fn):
     @functools.wraps(fn)
     def call(*args, **kwargs):
         gen = kwargs.get("generator")
-        if gen is None:
-            return fn(*args, **kwargs)
-        kwargs["generator"] = None
-        swap, outer = _Swap(op, gen), _SWAP[0]
-        if outer is not None:  # a sampling function calling another: the outer call's stream
-            return fn(*args, **kwargs)
-        _SWAP[0] = swap
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _SWAP[0] = None
-            swap.leave()
+        with _LOCK:
+            if gen is None:
+                return fn(*args, **kwargs)
+            kwargs["generator"] = None
+            swap, outer = _Swap(op, gen), _SWAP[0]
+            if outer is not None:  # a sampling function calling another: the outer stream
+                return fn(*args, **kwargs)
+            _SWAP[0] = swap
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _SWAP[0] = None
+                swap.leave()
     return call
 
 
@@ -222,13 +228,14 @@ def seeded_state(dev, seed: int) -> bytes:
             f"generator's state (its plugin {b.distribution or b.name!r} gives no "
             f"get_rng_state / set_rng_state), so it cannot draw from a separate generator")
     count = b.device_count() if b.indexed else 1
-    saved = [b.get_rng_state(i) for i in range(count)]
-    try:
-        b.seed(seed)  # the backend's own seeding, for the one device's state below
-        return b.get_rng_state(dev.index or 0)
-    finally:
-        for i, raw in enumerate(saved):
-            b.set_rng_state(i, raw)
+    with _LOCK:
+        saved = [b.get_rng_state(i) for i in range(count)]
+        try:
+            b.seed(seed)  # the backend's own seeding, for the one device's state below
+            return b.get_rng_state(dev.index or 0)
+        finally:
+            for i, raw in enumerate(saved):
+                b.set_rng_state(i, raw)
 
 
 # -------------------------------------------------------------------- generator states --
@@ -242,7 +249,8 @@ def device_rng_state(op: str, dev) -> Tensor:
             f"{op}: the {b.name!r} backend cannot save its random generator's state (its plugin "
             f"{b.distribution or b.name!r} gives no get_rng_state); reseed with "
             f"polyten.manual_seed() to reproduce a stream instead")
-    raw = b.get_rng_state(dev.index or 0)
+    with _LOCK:
+        raw = b.get_rng_state(dev.index or 0)
     return asarray(list(raw), dtype="uint8", device="cpu")
 
 
@@ -261,7 +269,8 @@ def set_device_rng_state(op: str, dev, new_state) -> None:
             f"plugin {b.distribution or b.name!r} gives no set_rng_state)")
     raw = bytes(new_state.cpu().tolist())
     try:
-        b.set_rng_state(dev.index or 0, raw)
+        with _LOCK:
+            b.set_rng_state(dev.index or 0, raw)
     except ValueError as exc:
         raise ValueError(f"{op}: {exc}, for {dev}'s generator; pass a state that "
                          f"get_rng_state() returned for a {b.name} device") from None
@@ -320,8 +329,9 @@ def dropout_mask(shape, p: float, dt, dev) -> Tensor:
     """Dropout's scaled keep mask (no graph): ``1 / (1 - p)`` with probability ``1 - p``, else
     0, of the real floating dtype ``dt`` on ``dev``; ``0 < p < 1`` (checked by the caller).
     One kernel on backends that fuse it (the cuda backend's Philox)."""
-    b = _backend(dev)
-    return wrap(_dropout_mask_k[b](tuple(shape), p, dt.name, dev.index), dev, dt)
+    with _LOCK:
+        b = _backend(dev)
+        return wrap(_dropout_mask_k[b](tuple(shape), p, dt.name, dev.index), dev, dt)
 
 
 def _uniform(shape, low, high, dt, dev):

@@ -341,19 +341,23 @@ def manual_seed(seed: int) -> None:
     """Reseed the random generator of the current GPU only (``torch.cuda.manual_seed``):
     it then draws what :func:`manual_seed_all` with the same seed makes it draw."""
     import operator
+    from ..api.random import _LOCK
     seed = operator.index(seed)
     rt = _seeding_runtime("manual_seed")
     if rt is not None:
-        rt.seed_device(rt.current_device(), seed)
+        with _LOCK:  # not while another thread's generator= state is in the backend
+            rt.seed_device(rt.current_device(), seed)
 
 
 def manual_seed_all(seed: int) -> None:
     """Reseed the generators of every GPU (``polyten.manual_seed`` does this too)."""
     import operator
+    from ..api.random import _LOCK
     seed = operator.index(seed)
     rt = _seeding_runtime("manual_seed_all")
     if rt is not None:
-        rt.seed_all(seed)
+        with _LOCK:
+            rt.seed_all(seed)
 
 
 def _random_seed() -> int:

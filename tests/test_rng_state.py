@@ -279,3 +279,33 @@ def test_threads_drawing_with_and_without_a_generator_keep_their_streams():
         sys.setswitchinterval(old)
     assert all(np.array_equal(x, y) for x, y in zip(got, alone)) and len(got) == n
     assert all(np.array_equal(x, y) for x, y in zip(got_g, alone_g)) and len(got_g) == n
+
+
+def _equalities(lib):
+    """Which draws of one script are equal: the script uses every state function; the
+    pattern, not the numbers, must match PyTorch's (the generators differ)."""
+    draws = []
+    lib.manual_seed(0)
+    s = lib.get_rng_state()
+    draws.append(lib.rand(5))                              # 0
+    with lib.random.fork_rng(devices=[]):
+        draws.append(lib.rand(5))                          # 1: = 2 (forked)
+    draws.append(lib.rand(5))                              # 2
+    lib.set_rng_state(s)
+    draws.append(lib.rand(5))                              # 3: = 0 (restored)
+    g = lib.Generator().manual_seed(0)
+    draws.append(lib.rand(5, generator=g))                 # 4: = 0 (same seed, same stream)
+    draws.append(lib.rand(5))                              # 5: = 1, 2 (default untouched by g)
+    gs = g.get_state()
+    draws.append(lib.rand(5, generator=g))                 # 6
+    g.set_state(gs)
+    draws.append(lib.rand(5, generator=g))                 # 7: = 6
+    lib.manual_seed(0)
+    draws.append(lib.rand(5))                              # 8: = 0
+    h = [np.asarray(d.numpy()) for d in draws]
+    return [[bool(np.array_equal(a, b)) for b in h] for a in h]
+
+
+def test_state_functions_behave_as_pytorchs():
+    torch = pytest.importorskip("torch")
+    assert _equalities(pt) == _equalities(torch)

@@ -8,7 +8,9 @@
 #   2. `polyten backends -v`;
 #   3. tests/test_cuda.py and tests/test_cuda_kernels_static.py;
 #   4. benchmarks/bench_cuda.py --quick (JSON rows);
-#   5. the conformance suite on cuda (JSON report), with the time that is left.
+#   5. the conformance suite on cuda (JSON report), with the time that is left (stopped by
+#      `timeout`'s SIGTERM, it still writes the report of the tests run so far, marked
+#      "interrupted").
 # Each step's summary also names the float16 / bfloat16 kernels this CuPy refused (no loop for
 # the dtype) and polyten ran in float32 (polyten_cuda.half_retry.retried).
 # The whole script stays under $GPU_CHECK_BUDGET seconds (default 570).  To rerun only some

@@ -84,6 +84,34 @@ print("RC-XFAILS", rc)
     return r, json.loads(report.read_text()), json.loads(report_x.read_text())
 
 
+def test_sigterm_stops_the_suite_with_a_partial_report(tmp_path):
+    """SIGTERM (``timeout``, a scheduler's limit) during ``run`` ends the suite as Ctrl-C
+    does: the summary is printed and the report holds the tests run so far, marked
+    interrupted.  Here a plugin sends the signal once three tests are done."""
+    report = tmp_path / "partial.json"
+    (tmp_path / "killer.py").write_text(textwrap.dedent("""
+        import os, signal
+        done = []
+        def pytest_runtest_logreport(report):
+            if report.when == "call":
+                done.append(report.nodeid)
+                if len(done) == 3:
+                    os.kill(os.getpid(), signal.SIGTERM)
+    """))
+    code = ("import sys, polyten_conformance as c\n"
+            f"sys.path.insert(0, {str(tmp_path)!r})\n"
+            f"raise SystemExit(c.run('cpu', ops='add', report={str(report)!r}, "
+            "extra_args=('-p', 'killer', '-p', 'no:cacheprovider')))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=240,
+                       env={**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path)})
+    assert r.returncode == 2, r.stdout[-3000:] + r.stderr[-2000:]  # pytest's "interrupted"
+    assert "KeyboardInterrupt" in r.stdout and "stopped by signal" in r.stdout
+    data = json.loads(report.read_text())
+    assert data["interrupted"] is True and data["exit_status"] == 2
+    assert 3 <= sum(data["totals"].values()) < 10, data["totals"]
+
+
 @pytest.fixture(scope="module")
 def broken_run(broken_runs):
     r, data, _ = broken_runs
@@ -103,7 +131,7 @@ def test_cpu_run_of_a_few_ops_passes_and_reports(tmp_path):
     assert re.search(r"core\s+elementwise\s+\d+\s+0\s+0", out), out[-2000:]
     assert re.search(r"linalg\s+linalg\s+\d+\s+0", out), out[-2000:]
     data = json.loads(report.read_text())
-    assert data["backend"] == "cpu" and data["exit_status"] == 0
+    assert data["backend"] == "cpu" and data["exit_status"] == 0 and not data["interrupted"]
     assert data["totals"]["failed"] == 0 and data["totals"]["passed"] > 50
     ops = set(data["ops"])
     assert {"add", "sum", "matmul", "linalg.inv", "linalg.solve", "linalg.det"} <= ops

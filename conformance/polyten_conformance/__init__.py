@@ -100,7 +100,31 @@ def run(backend: str, ops: Optional[str] = None, tier: Optional[str] = None,
         import tempfile
         os.environ[key] = os.path.join(tempfile.gettempdir(), "polyten-conformance-hypothesis")
     try:
-        return int(pytest.main(pytest_args(backend, ops, tier, report, extra_args, area)))
+        with _terminate_as_interrupt():
+            return int(pytest.main(pytest_args(backend, ops, tier, report, extra_args, area)))
     finally:
         if not had:
             os.environ.pop(key, None)
+
+
+class _terminate_as_interrupt:
+    """While running, SIGTERM (``timeout``, a job scheduler's time limit) stops the suite as
+    Ctrl-C does: pytest then still prints the summary and the plugin writes the report of
+    the tests run so far (``"interrupted": true``) instead of the process dying with nothing
+    written -- on a borrowed GPU with minutes to spare, that partial report is the result."""
+
+    def __enter__(self):
+        import signal
+        import threading
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            def stop(signum, frame):
+                raise KeyboardInterrupt(f"stopped by signal {signum} (SIGTERM)")
+            self._old = signal.signal(signal.SIGTERM, stop)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            import signal
+            signal.signal(signal.SIGTERM, self._old)
+        return False

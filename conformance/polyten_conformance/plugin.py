@@ -390,6 +390,8 @@ def pytest_sessionfinish(session, exitstatus):
         "backend": st.backend,
         "backend_info": _backend_line(st.backend or ""),
         "exit_status": int(session.exitstatus),
+        # stopped early (Ctrl-C, or SIGTERM under polyten_conformance.run): partial results
+        "interrupted": int(session.exitstatus) == int(pytest.ExitCode.INTERRUPTED),
         "duration_s": round(time.time() - st.started, 3),
         "selection": {"ops": config.getoption("--polyten-ops"),
                       "tier": config.getoption("--polyten-tier"),

@@ -8,9 +8,10 @@
 #   2. `polyten backends -v`;
 #   3. tests/test_cuda.py and tests/test_cuda_kernels_static.py;
 #   4. benchmarks/bench_cuda.py --quick (JSON rows);
-#   5. the conformance suite on cuda (JSON report), with the time that is left (stopped by
-#      `timeout`'s SIGTERM, it still writes the report of the tests run so far, marked
-#      "interrupted").
+#   5. the conformance suite on cuda, with the time that is left, in $GPU_CHECK_SHARDS
+#      (default 8) processes side by side, merged into one JSON report (stopped by
+#      `timeout`'s SIGTERM, each shard still writes the report of the tests it ran, and the
+#      merged one says "interrupted").
 # Each step's summary also names the float16 / bfloat16 kernels this CuPy refused (no loop for
 # the dtype) and polyten ran in float32 (polyten_cuda.half_retry.retried).
 # The whole script stays under $GPU_CHECK_BUDGET seconds (default 570).  To rerun only some
@@ -64,12 +65,38 @@ wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 wanted test_cuda && step test_cuda 150 "$V" -m pytest -q -p no:cacheprovider -rs \
     tests/test_cuda.py tests/test_cuda_kernels_static.py
 wanted bench && step bench 180 "$V" benchmarks/bench_cuda.py --quick --json "$OUT/bench.json"
+# The conformance suite in $SHARDS processes side by side (--polyten-shard i/N): a fresh
+# machine spends most of the suite compiling CuPy kernels with NVRTC, one core per process.
+# Each shard writes its report (a partial one if `timeout` stops it); they are merged into
+# conformance.json.
+conformance_shards() {  # conformance_shards LIMIT_S
+    local limit=$1 n=${GPU_CHECK_SHARDS:-8} t0=$SECONDS pids=() i rc=0
+    for ((i = 0; i < n; i++)); do
+        timeout "$limit" "$V" -c "import polyten_conformance as c; raise SystemExit(c.run(\
+'cuda', report='$OUT/conformance_$i.json', extra_args=('-q', '-p', 'no:cacheprovider', \
+'--polyten-shard', '$i/$n')))" >"$OUT/conformance_$i.log" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || rc=1; done
+    [ $rc -ne 0 ] && status=1
+    "$V" -c "import glob, polyten_conformance as c
+m = c.merge_reports(['$OUT/conformance_%d.json' % i for i in range($n)], '$OUT/conformance.json')
+t = m['totals']
+print('conformance (%d shards): %s%s' % ($n, ', '.join('%s %d' % kv for kv in t.items()),
+      ' -- INTERRUPTED (partial)' if m['interrupted'] else ''))
+for f in m['failures'][:15]:
+    print('    FAILED', f['test'], '|', f['message'].strip().splitlines()[0][:150] if f['message'].strip() else '')
+" >"$OUT/conformance.log" 2>&1 || status=1
+    summary "conformance: rc=$rc ($((SECONDS - t0)) s)"
+    sed 's/^/    /' "$OUT/conformance.log" | head -n 20 | tee -a "$OUT/summary.txt"
+    grep -h "retried in float32" "$OUT"/conformance_*.log | tail -n 1 | sed 's/^/    /' \
+        | tee -a "$OUT/summary.txt"
+}
 left=$((BUDGET - SECONDS))
 if ! wanted conformance; then
     :
 elif [ $left -gt 30 ]; then
-    step conformance $left "$V" -c "import polyten_conformance as c; raise SystemExit(c.run(\
-'cuda', report='$OUT/conformance.json', extra_args=('-q', '-p', 'no:cacheprovider')))"
+    conformance_shards $left
 else
     summary "conformance: not run (only $left s left of the budget)"; status=1
 fi

@@ -112,6 +112,39 @@ def test_sigterm_stops_the_suite_with_a_partial_report(tmp_path):
     assert 3 <= sum(data["totals"].values()) < 10, data["totals"]
 
 
+def test_shards_run_the_whole_selection_and_merge_into_one_report(tmp_path):
+    """``--polyten-shard I/N`` in N processes (run side by side to use every core) covers
+    the selection exactly once; ``merge_reports`` gives the single run's report back."""
+    def run(name, extra):
+        code = ("import polyten_conformance as c\n"
+                f"raise SystemExit(c.run('cpu', ops='add,sum,matmul', report={name!r}, "
+                f"extra_args=('-p', 'no:cacheprovider') + {extra!r}))\n")
+        return subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path)})
+    procs = [run(f"r{i}.json", ("--polyten-shard", f"{i}/3")) for i in range(3)]
+    procs.append(run("full.json", ()))
+    procs.append(run("bad.json", ("--polyten-shard", "3/3")))
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs[:4]] == [0, 0, 0, 0], outs[0][-3000:]
+    assert procs[4].returncode == 4 and "expected I/N with 0 <= I < N" in outs[4]
+    import polyten_conformance
+    shards = [str(tmp_path / f"r{i}.json") for i in range(3)]
+    parts = [json.loads(open(p).read()) for p in shards]
+    assert all(sum(r["totals"].values()) > 10 for r in parts)  # each shard did its share
+    assert not set(parts[0]["tests"]) & set(parts[1]["tests"])
+    merged = polyten_conformance.merge_reports(shards, tmp_path / "merged.json")
+    full = json.loads((tmp_path / "full.json").read_text())
+    assert merged["tests"] == full["tests"] and merged["totals"] == full["totals"]
+    assert merged["groups"] == full["groups"] and not merged["interrupted"]
+    assert {k: v["passed"] for k, v in merged["ops"].items()} == \
+        {k: v["passed"] for k, v in full["ops"].items()}
+    assert json.loads((tmp_path / "merged.json").read_text())["totals"] == full["totals"]
+    # a shard killed before writing its report: the merged run says so
+    partial = polyten_conformance.merge_reports(shards[:2] + [str(tmp_path / "gone.json")])
+    assert partial["interrupted"] and partial["missing_shards"] == [str(tmp_path / "gone.json")]
+
+
 @pytest.fixture(scope="module")
 def broken_run(broken_runs):
     r, data, _ = broken_runs

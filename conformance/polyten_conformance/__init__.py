@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 __version__ = "0.1.0"
-__all__ = ["run", "TESTS_DIR", "__version__"]
+__all__ = ["run", "merge_reports", "TESTS_DIR", "__version__"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TESTS_DIR = PACKAGE_DIR / "tests"
@@ -128,3 +128,65 @@ class _terminate_as_interrupt:
             import signal
             signal.signal(signal.SIGTERM, self._old)
         return False
+
+
+def merge_reports(paths: Sequence[str], out: Optional[str] = None) -> dict:
+    """Combine the JSON reports of a run split into shards (``--polyten-shard I/N`` in N
+    processes, e.g. to use every core while a GPU compiles kernels) into one report of the
+    same layout, written to ``out`` when given.
+
+    Counts are summed per tier / area and per op, failures and missing ops concatenated;
+    ``exit_status`` is the worst shard's and ``interrupted`` is true when any shard was
+    stopped early.  A shard whose report is missing (killed before writing it) is listed in
+    ``"missing_shards"`` and makes the merged run interrupted.
+    """
+    import json
+    from collections import Counter
+    reports, absent = [], []
+    for p in paths:
+        try:
+            with open(p) as f:
+                reports.append(json.load(f))
+        except FileNotFoundError:
+            absent.append(str(p))
+    if not reports:
+        raise ValueError(f"merge_reports: none of the {len(absent)} reports exists: {absent}")
+    groups, ops, tests = {}, {}, {}
+    totals = Counter()
+    for r in reports:
+        totals.update(r["totals"])
+        for g in r["groups"]:
+            key = (g["tier"], g["area"])
+            acc = groups.setdefault(key, Counter())
+            acc.update({k: v for k, v in g.items() if k not in ("tier", "area")})
+        for name, rec in r["ops"].items():
+            acc = ops.setdefault(name, {k: ([] if isinstance(v, list) else
+                                            0 if isinstance(v, int) else v)
+                                        for k, v in rec.items()})
+            for k, v in rec.items():
+                if isinstance(v, list):
+                    acc[k] += [x for x in v if x not in acc[k]]
+                elif isinstance(v, int) and not isinstance(v, bool):
+                    acc[k] += v
+        tests.update(r["tests"])
+    first = reports[0]
+    merged = {
+        "backend": first["backend"], "backend_info": first["backend_info"],
+        "exit_status": max(r["exit_status"] for r in reports) if not absent else 2,
+        "interrupted": bool(absent) or any(r.get("interrupted") for r in reports),
+        "duration_s": max(r["duration_s"] for r in reports),
+        "selection": {**first["selection"], "shard": None,
+                      "shards": [r["selection"].get("shard") for r in reports]},
+        "totals": dict(totals),
+        "groups": [{"tier": t, "area": a, **dict(c)} for (t, a), c in sorted(groups.items())],
+        "ops": ops,
+        "failures": [f for r in reports for f in r["failures"]],
+        "missing": [m for r in reports for m in r["missing"]],
+        "tests": tests,
+        "missing_shards": absent,
+    }
+    if out:
+        p = Path(out)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(merged, indent=1))
+    return merged

@@ -46,6 +46,10 @@ def pytest_addoption(parser):
                 help="extra known-failure file (test-id patterns, one per line)")
     g.addoption("--polyten-strict", action="store_true", default=False,
                 help="count missing ops and kernels as failures (exit status 1)")
+    g.addoption("--polyten-shard", default=None, metavar="I/N",
+                help="run only every N-th selected test, starting at the I-th (0 <= I < N): "
+                     "N processes with shards 0/N .. N-1/N run the whole selection in "
+                     "parallel; polyten_conformance.merge_reports combines their reports")
 
 
 class _State:
@@ -143,6 +147,21 @@ def _read_xfails(path: Path) -> List[tuple]:
     return out
 
 
+def _shard(config):
+    """``(i, n)`` of ``--polyten-shard I/N``, or None."""
+    spec = config.getoption("--polyten-shard", default=None)
+    if not spec:
+        return None
+    try:
+        i, n = (int(v) for v in spec.split("/"))
+    except ValueError:
+        i = n = -1
+    if not 0 <= i < n:
+        raise pytest.UsageError(f"polyten conformance: --polyten-shard {spec!r}: expected I/N "
+                                f"with 0 <= I < N, e.g. 0/4")
+    return i, n
+
+
 def pytest_collection_modifyitems(session, config, items):
     st = _state(config)
     conf_items = [it for it in items if it.get_closest_marker(MARKER)]
@@ -164,6 +183,15 @@ def pytest_collection_modifyitems(session, config, items):
             keep.append(it)
         else:
             drop.append(it)
+    shard = _shard(config)
+    if shard is not None:  # the collection order is the same in every process
+        i, n = shard
+        mine = [it for it in keep if it.nodeid in st.meta]
+        others = {id(it) for k, it in enumerate(mine) if k % n != i}
+        drop += [it for it in keep if id(it) in others]
+        keep = [it for it in keep if id(it) not in others]
+        for it in drop:
+            st.meta.pop(it.nodeid, None)
     if drop:
         st.deselected += len(drop)
         config.hook.pytest_deselected(items=drop)
@@ -369,7 +397,9 @@ def pytest_sessionfinish(session, exitstatus):
         from polyten.dispatch import dispatcher
         dispatcher.set_validation(st.validation_was)
         st.validation_was = None
-    if not st.outcomes:
+    # a run stopped before its first test still writes its (empty, interrupted) report
+    interrupted = int(session.exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+    if not st.outcomes and not (interrupted and config.getoption("--polyten-report")):
         return
     groups, ops = _tally(st)
     total = Counter()
@@ -387,15 +417,16 @@ def pytest_sessionfinish(session, exitstatus):
                 "reason": st.details.get(n, "")[len(MISSING_TAG):]}
                for n, k in st.outcomes.items() if k == "missing"]
     report = {
-        "backend": st.backend,
+        "backend": st.backend or backend_name(config),
         "backend_info": _backend_line(st.backend or ""),
         "exit_status": int(session.exitstatus),
         # stopped early (Ctrl-C, or SIGTERM under polyten_conformance.run): partial results
-        "interrupted": int(session.exitstatus) == int(pytest.ExitCode.INTERRUPTED),
+        "interrupted": interrupted,
         "duration_s": round(time.time() - st.started, 3),
         "selection": {"ops": config.getoption("--polyten-ops"),
                       "tier": config.getoption("--polyten-tier"),
                       "area": config.getoption("--polyten-area"),
+                      "shard": config.getoption("--polyten-shard"),
                       "deselected": st.deselected},
         "totals": {c: total[c] for c in COLUMNS},
         "groups": [{"tier": t, "area": a, **{c: groups[(t, a)][c] for c in COLUMNS}}

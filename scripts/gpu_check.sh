@@ -6,12 +6,12 @@
 #      needs a package registry), then polyten, its plugins and the conformance suite from
 #      this checkout (editable, no network);
 #   2. `polyten backends -v`;
-#   3. tests/test_cuda.py and tests/test_cuda_kernels_static.py;
-#   4. benchmarks/bench_cuda.py --quick (JSON rows);
-#   5. the conformance suite on cuda, with the time that is left, in $GPU_CHECK_SHARDS
-#      (default 8) processes side by side, merged into one JSON report (stopped by
-#      `timeout`'s SIGTERM, each shard still writes the report of the tests it ran, and the
-#      merged one says "interrupted").
+#   3. the conformance suite on cuda in $GPU_CHECK_SHARDS (default 8) processes side by
+#      side, merged into one JSON report (stopped by `timeout`'s SIGTERM at the end of its
+#      time, each shard still writes the report of the tests it ran, and the merged one
+#      says "interrupted"), while
+#   4. tests/test_cuda.py and tests/test_cuda_kernels_static.py run;
+#   5. benchmarks/bench_cuda.py --quick (JSON rows), last and alone on the GPU.
 # Each step's summary also names the float16 / bfloat16 kernels this CuPy refused (no loop for
 # the dtype) and polyten ran in float32 (polyten_cuda.half_retry.retried).
 # The whole script stays under $GPU_CHECK_BUDGET seconds (default 570).  To rerun only some
@@ -62,43 +62,59 @@ step install 90 "$V" -m pip install -q --no-index --no-deps --no-build-isolation
 step backends 40 "$V" -m polyten.cli backends -v
 STEPS=" ${GPU_CHECK_STEPS:-test_cuda bench conformance} "
 wanted() { [[ "$STEPS" == *" $1 "* ]]; }
-wanted test_cuda && step test_cuda 150 "$V" -m pytest -q -p no:cacheprovider -rs \
-    tests/test_cuda.py tests/test_cuda_kernels_static.py
-wanted bench && step bench 180 "$V" benchmarks/bench_cuda.py --quick --json "$OUT/bench.json"
-# The conformance suite in $SHARDS processes side by side (--polyten-shard i/N): a fresh
-# machine spends most of the suite compiling CuPy kernels with NVRTC, one core per process.
-# Each shard writes its report (a partial one if `timeout` stops it); they are merged into
-# conformance.json.
-conformance_shards() {  # conformance_shards LIMIT_S
-    local limit=$1 n=${GPU_CHECK_SHARDS:-8} t0=$SECONDS pids=() i rc=0
-    for ((i = 0; i < n; i++)); do
+# The conformance suite in $GPU_CHECK_SHARDS processes side by side (--polyten-shard i/N): a
+# fresh machine spends most of the suite compiling CuPy kernels with NVRTC, one core per
+# process.  The shards start first and run while tests/test_cuda.py does (correctness only,
+# so sharing the GPU is harmless); the benchmark runs last, alone on the GPU, with the time
+# kept for it.  Each shard writes its report (a partial one if `timeout` stops it); they are
+# merged into conformance.json.
+SHARDS=${GPU_CHECK_SHARDS:-8}
+SHARD_PIDS=()
+conformance_start() {  # conformance_start LIMIT_S
+    local limit=$1 i
+    CONF_T0=$SECONDS
+    for ((i = 0; i < SHARDS; i++)); do
         timeout "$limit" "$V" -c "import polyten_conformance as c; raise SystemExit(c.run(\
 'cuda', report='$OUT/conformance_$i.json', extra_args=('-q', '-p', 'no:cacheprovider', \
-'--polyten-shard', '$i/$n')))" >"$OUT/conformance_$i.log" 2>&1 &
-        pids+=($!)
+'--polyten-shard', '$i/$SHARDS')))" >"$OUT/conformance_$i.log" 2>&1 &
+        SHARD_PIDS+=($!)
     done
-    for i in "${pids[@]}"; do wait "$i" || rc=1; done
+}
+conformance_finish() {
+    local rc=0 pid
+    for pid in "${SHARD_PIDS[@]}"; do wait "$pid" || rc=1; done
     [ $rc -ne 0 ] && status=1
-    "$V" -c "import glob, polyten_conformance as c
-m = c.merge_reports(['$OUT/conformance_%d.json' % i for i in range($n)], '$OUT/conformance.json')
-t = m['totals']
-print('conformance (%d shards): %s%s' % ($n, ', '.join('%s %d' % kv for kv in t.items()),
-      ' -- INTERRUPTED (partial)' if m['interrupted'] else ''))
+    "$V" -c "import polyten_conformance as c
+m = c.merge_reports(['$OUT/conformance_%d.json' % i for i in range($SHARDS)],
+                    '$OUT/conformance.json')
+print('conformance (%d shards): %s%s' % ($SHARDS, ', '.join('%s %d' % kv for kv in
+      m['totals'].items()), ' -- INTERRUPTED (partial)' if m['interrupted'] else ''))
 for f in m['failures'][:15]:
-    print('    FAILED', f['test'], '|', f['message'].strip().splitlines()[0][:150] if f['message'].strip() else '')
+    lines = f['message'].strip().splitlines()
+    print('    FAILED', f['test'], '|', lines[0][:150] if lines else '')
 " >"$OUT/conformance.log" 2>&1 || status=1
-    summary "conformance: rc=$rc ($((SECONDS - t0)) s)"
+    summary "conformance: rc=$rc ($((SECONDS - CONF_T0)) s)"
     sed 's/^/    /' "$OUT/conformance.log" | head -n 20 | tee -a "$OUT/summary.txt"
     grep -h "retried in float32" "$OUT"/conformance_*.log | tail -n 1 | sed 's/^/    /' \
         | tee -a "$OUT/summary.txt"
 }
-left=$((BUDGET - SECONDS))
-if ! wanted conformance; then
-    :
-elif [ $left -gt 30 ]; then
-    conformance_shards $left
-else
-    summary "conformance: not run (only $left s left of the budget)"; status=1
+BENCH_TIME=0
+wanted bench && BENCH_TIME=180
+if wanted conformance; then
+    left=$((BUDGET - SECONDS - BENCH_TIME - 10))
+    if [ $left -gt 60 ]; then
+        conformance_start $left
+    else
+        summary "conformance: not run (only $left s left of the budget)"; status=1
+    fi
+fi
+wanted test_cuda && step test_cuda 150 "$V" -m pytest -q -p no:cacheprovider -rs \
+    tests/test_cuda.py tests/test_cuda_kernels_static.py
+[ ${#SHARD_PIDS[@]} -gt 0 ] && conformance_finish
+if wanted bench; then
+    left=$((BUDGET - SECONDS))
+    step bench $((left < BENCH_TIME ? left : BENCH_TIME)) "$V" benchmarks/bench_cuda.py \
+        --quick --json "$OUT/bench.json"
 fi
 cat "$OUT/bench.log" >>"$OUT/summary.txt" 2>/dev/null
 summary "overall: $([ $status -eq 0 ] && echo PASS || echo FAIL)"

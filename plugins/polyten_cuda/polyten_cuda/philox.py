@@ -3,9 +3,10 @@
 Why not CuPy's generators: their state (curand's XORWOW / MRG / Philox states) lives in device
 memory with no public way to save and restore it, so ``polyten.cuda.get_rng_state`` /
 ``set_rng_state`` (checkpoints that resume the same random stream, ``polyten.random.fork_rng``)
-could not exist.  A counter-based generator's whole state is two host integers, as PyTorch's
-CUDA generator: the *key* (from the seed) and the *offset*, the number of draws made so far.
-Reading or restoring it never touches the GPU.
+could not exist.  A counter-based generator's stream is fixed by two host integers, as
+PyTorch's CUDA generator's: the *key* (from the seed) and the *offset*, the number of draws
+made so far (the saved state adds the seed, for ``initial_seed``).  Reading or restoring it
+never touches the GPU.
 
 Each draw is one ``ElementwiseKernel`` launch.  Element ``i`` of draw number ``offset`` takes
 the Philox block of counter ``(lo32(i), hi32(i), lo32(offset), hi32(offset))`` under the key
@@ -14,8 +15,10 @@ advances the offset by one, so no two elements of any two draws share a counter.
 sampling (unbiased integers) takes further blocks by setting the top eight bits of the
 counter's second word to the attempt number, which element indices below 2**56 leave free.
 
-The kernel sources are plain data (no CuPy import); the tests compile them with the host C++
-compiler and check the Philox blocks against Random123's known-answer vectors.
+The kernel sources are plain data (no CuPy import).  The tests compile them with the host C++
+compiler (the CuPy stand-in) and check every value against Random123's known-answer vectors
+and a pure-Python Philox, compile them with nvcc, and on a GPU check NVRTC's build against the
+same reference.
 
 Values:
 

@@ -21,6 +21,8 @@ Cases
 * ``mlp_bf16``, ``transformer_bf16`` (any step with ``_bf16``): autocast with
   ``dtype=bfloat16`` and no GradScaler (bfloat16 has float32's range), on both sides; polyten
   runs bfloat16 through its shared kernels (computed in float32), torch natively.
+* ``random``: polyten's Philox draws (uniform, normal) and dropout forward + backward against
+  CuPy's generator (curand) and torch's, as times and GB/s written.
 * ``overhead``: host microseconds per call on tiny arrays -- CuPy's ``a + b``, a fused
   ``ElementwiseKernel``, a multi-tensor ``RawKernel`` step, polyten's ``a + b`` and torch's --
   the per-launch cost that bounds a small model's step.
@@ -328,6 +330,45 @@ def _allocation_cost(cupy, sync, n):
     return rows
 
 
+# -------------------------------------------------------------------------------- random ----
+def bench_random(quick, size=None):
+    """polyten's Philox kernels against CuPy's generator (curand XORWOW, state on the device)
+    and torch's (Philox): uniform and normal float32 draws and a dropout forward + backward,
+    as GB/s of output written (the bound is the GPU's memory bandwidth)."""
+    import cupy
+    torch = _torch()
+    n = size or (1 << 24 if quick else 1 << 26)
+    sync = cupy.cuda.Device().synchronize
+    gen = cupy.random.default_rng(0)
+    x = pt.randn(n, device="cuda").requires_grad_()
+    g = pt.ones(n, device="cuda")
+    F = pt.nn.functional
+    repeat, number = (5, 3) if quick else (10, 5)
+    cases = [("uniform float32", lambda: pt.rand(n, device="cuda"),
+              lambda: gen.random(n, dtype="float32"),
+              (lambda: torch.rand(n, device="cuda")) if torch else None, 4),
+             ("normal float32", lambda: pt.randn(n, device="cuda"),
+              lambda: gen.standard_normal(n, dtype="float32"),
+              (lambda: torch.randn(n, device="cuda")) if torch else None, 4),
+             ("dropout p=0.1 fwd+bwd float32", lambda: F.dropout(x, 0.1).backward(g), None,
+              None, 12)]
+    if torch is not None:
+        tx = torch.randn(n, device="cuda", requires_grad=True)
+        tg = torch.ones(n, device="cuda")
+        cases[2] = cases[2][:3] + (lambda: torch.nn.functional.dropout(tx, 0.1).backward(tg),
+                                   12)
+    rows = []
+    for name, f_pt, f_cp, f_th, bytes_per in cases:
+        t_pt = _timeit(f_pt, sync, repeat, number)
+        t_cp = _timeit(f_cp, sync, repeat, number) if f_cp else float("nan")
+        t_th = _timeit(f_th, torch.cuda.synchronize, repeat, number) if f_th else float("nan")
+        rows.append({"case": f"random {name} {n}", "polyten_ms": t_pt * 1e3,
+                     "cupy_ms": t_cp * 1e3, "torch_ms": t_th * 1e3,
+                     "polyten_gbps": n * bytes_per / t_pt / 1e9,
+                     "polyten_vs_torch": t_pt / t_th})
+    return rows
+
+
 # ---------------------------------------------------------------------------------- sync ----
 _SPIN = r"""
 extern "C" __global__ void polyten_spin(long long ns) {
@@ -374,8 +415,9 @@ def bench_sync():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    p.add_argument("--cases", default="matmul,overhead,digits,mlp,cnn,transformer,mlp_amp,"
-                                      "cnn_amp,transformer_amp,mlp_bf16,transformer_bf16,sync")
+    p.add_argument("--cases", default="matmul,overhead,random,digits,mlp,cnn,transformer,"
+                                      "mlp_amp,cnn_amp,transformer_amp,mlp_bf16,"
+                                      "transformer_bf16,sync")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--matmul-size", type=int, default=None,
                    help="n of the n x n matmuls (default 8192, 4096 with --quick)")
@@ -404,6 +446,8 @@ def main(argv=None):
             emit(bench_steps([case], args.quick))
     if "overhead" in cases:
         emit(bench_overhead(args.quick))
+    if "random" in cases:
+        emit(bench_random(args.quick, args.matmul_size and args.matmul_size ** 2))
     if "sync" in cases:
         emit(bench_sync())
     return 0

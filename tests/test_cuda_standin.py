@@ -815,7 +815,8 @@ def test_bench_cuda_runs(tmp_path):
         sys.path.insert(0, {os.path.join(ROOT, "benchmarks")!r})
         import bench_cuda
         raise SystemExit(bench_cuda.main(["--quick", "--cases",
-                                          "matmul,digits,digits_amp,digits_bf16,overhead",
+                                          "matmul,digits,digits_amp,digits_bf16,overhead,"
+                                          "random",
                                           "--matmul-size", "64", "--json", {str(out)!r}]))
     """)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
@@ -833,7 +834,9 @@ def test_bench_cuda_runs(tmp_path):
         "host cost per allocation (64 arrays alive): CuPy's pool",
         "host cost per allocation (64 arrays alive): polyten's peak tracker",
         "host cost per allocation (4096 arrays alive): CuPy's pool",
-        "host cost per allocation (4096 arrays alive): polyten's peak tracker"]
+        "host cost per allocation (4096 arrays alive): polyten's peak tracker",
+        "random uniform float32 4096", "random normal float32 4096",
+        "random dropout p=0.1 fwd+bwd float32 4096"]
     assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0
                for row in rows)
 

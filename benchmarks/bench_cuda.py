@@ -12,9 +12,9 @@ Cases
   SGD with momentum, cross-entropy).
   Target for the training steps: polyten <= 1.3x PyTorch CUDA's time.
 * ``transformer``: a small language-model step (embedding 1000x256, two pre-norm
-  ``TransformerEncoderLayer``s with 4 heads, GELU and dropout 0.1, a 1000-way head; batch 32 x 64 tokens,
-  AdamW and ``clip_grad_norm_(1.0)``, cross-entropy over the tokens): LayerNorm, attention,
-  GELU, gradient clipping.
+  ``TransformerEncoderLayer``s with 4 heads, GELU and dropout 0.1, a 1000-way head; batch
+  32 x 64 tokens, AdamW and ``clip_grad_norm_(1.0)``, cross-entropy over the tokens):
+  LayerNorm, attention, GELU, dropout, gradient clipping.
 * ``mlp_amp``, ``cnn_amp`` (and ``digits_amp``, ``transformer_amp``): the same steps in mixed
   precision (``autocast`` + ``GradScaler`` on both sides): float16 matmuls and convolutions,
   float32 parameters and losses; GradScaler reads one flag per step, on both sides.

@@ -3,8 +3,8 @@
 Each case of ``CASES`` builds three callables (polyten, torch, numpy; None where a column does
 not apply) doing the same work; the table shows medians and ratios.  Cases so far: the
 convolutions and max-pooling of a small CNN on digits-like 8x8 images (forward + backward),
-one training step of that CNN, dropout, and embedding_bag's 'max' mode.  Append new cases (e.g. normalisation layers) to
-``CASES``.
+one training step of that CNN, dropout, and embedding_bag's 'max' mode.  Append new cases
+(e.g. normalisation layers) to ``CASES``.
 
 BLAS runs on one thread in every column (``torch.set_num_threads(1)``, and
 ``OPENBLAS_NUM_THREADS=1`` unless set): single-thread numbers compare like with like, and a

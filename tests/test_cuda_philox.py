@@ -2,8 +2,9 @@
 
 The kernel sources (``polyten_cuda.philox``) are compiled with the host C++ compiler by the
 CuPy stand-in and checked against Random123's published known-answer vectors and against an
-independent pure-Python Philox (``philox_ref.py``, written from the paper), value by value.  The statistics use tens of thousands of
-samples and bounds many standard errors wide, with fixed keys (deterministic).
+independent pure-Python Philox (``philox_ref.py``, written from the paper), value by value;
+nvcc compiles them for the device.  The statistics use tens of thousands of samples and
+bounds many standard errors wide, with fixed keys (deterministic).
 """
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ from ._core import Tensor, cast, check_broadcast, describe, same_device, wrap
 from .context import resolve_device
 from .creation import _finish, _number, _shape, _size_kw
 
-__all__ = ["manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state", "rand", "randn", "randint", "randperm",
-           "normal", "bernoulli", "multinomial", "rand_like", "randn_like", "randint_like"]
+__all__ = ["manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state", "rand",
+           "randn", "randint", "randperm", "normal", "bernoulli", "multinomial", "rand_like",
+           "randn_like", "randint_like"]
 
 _uniform_k = kernels("random_uniform")
 _normal_k = kernels("random_normal")

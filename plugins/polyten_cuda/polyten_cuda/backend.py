@@ -28,8 +28,9 @@ Streams and synchronisation
 Devices: creation and random kernels run under ``cupy.cuda.Device(index)``; one Philox
 generator per device (``philox.py``), all reseeded by ``polyten.manual_seed`` (device ``d``
 draws under the key ``seed + 1000003 * d``), whose state ``get_rng_state`` / ``set_rng_state``
-save and restore without touching the GPU.  Memory statistics come from CuPy's default memory pool; polyten installs an allocator
-that draws from that pool and records the peak per device (``max_memory_allocated``).
+save and restore without touching the GPU.  Memory statistics come from CuPy's default
+memory pool; polyten installs an allocator that draws from that pool and records the peak per
+device (``max_memory_allocated``).
 """
 
 from __future__ import annotations

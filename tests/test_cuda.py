@@ -652,6 +652,34 @@ def test_batched_searchsorted_matches_numpy(dtype, right):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_embedding_bag_max_is_one_search_per_bag_and_column(dtype):
+    """'max' over a 1-D input: each (bag, column) walks its bag in one kernel; values and the
+    row that gets the gradient (the first maximum) against NumPy, empty bags giving zeros."""
+    rng = np.random.default_rng(11)
+    n, bags, dim = 300, 40, 24
+    idx = rng.integers(0, 50, n)
+    offs = np.sort(rng.integers(0, n, bags))
+    offs[0] = 0
+    w = rng.standard_normal((50, dim)).astype(dtype)
+    pw = pt.tensor(w, device="cuda", requires_grad=True)
+    out = pt.nn.functional.embedding_bag(pt.tensor(idx, device="cuda"), pw,
+                                         pt.tensor(offs, device="cuda"), mode="max")
+    out.sum().backward()
+    ends = np.append(offs[1:], n)
+    want = np.zeros((bags, dim), dtype=np.float64)
+    grad = np.zeros((50, dim))
+    for b, (s, e) in enumerate(zip(offs, ends)):
+        if e > s:
+            rows = w[idx[s:e]].astype(np.float64)
+            want[b] = rows.max(0)
+            first = rows.argmax(0)
+            for c in range(dim):
+                grad[idx[s + first[c]], c] += 1
+    np.testing.assert_array_equal(out.detach().cpu().numpy().astype(np.float64), want)
+    np.testing.assert_array_equal(pw.grad.cpu().numpy().astype(np.float64), grad)
+
+
 def test_fork_rng_restores_cpu_and_gpu_generators():
     pt.manual_seed(3)
     with pt.random.fork_rng(devices=range(pt.cuda.device_count())):

@@ -129,12 +129,23 @@ def test_embedding_bag(mode, layout):
 
 
 @pytest.mark.parametrize("layout", [x for x in _BAG_LAYOUTS if x not in ("2d", "padding")])
-def test_embedding_bag_max_the_gpu_way(layout, monkeypatch):
-    """'max' of a 1-D input as backends whose host reads wait (GPUs) compute it: by sorting,
-    with no host read of the longest bag's length; the same values and gradients."""
-    from polyten.nn.functional import _misc
-    monkeypatch.setattr(_misc, "_BAG_MAX_ALWAYS_SORTS", True)
-    _check_bag("max", layout)
+def test_embedding_bag_max_through_the_default_segment_argmax(layout):
+    """'max' of a 1-D input on a backend without a ``segment_argmax`` kernel: the op table's
+    default (two stable sorts) gives the same values and gradients as PyTorch."""
+    from conftest import cpu_clone
+    with cpu_clone("nosegmax", drop=("segment_argmax",)) as dev:
+        w = _rng().standard_normal((10, 4))
+        inp, offs, kw = _bag_case(layout)
+        pw = pt.tensor(w, device=dev, requires_grad=True)
+        out = F.embedding_bag(pt.tensor(inp, device=dev), pw,
+                              pt.tensor(offs, device=dev), mode="max", **kw)
+        tw = torch.tensor(w, requires_grad=True)
+        ref = TF.embedding_bag(torch.tensor(inp), tw, torch.tensor(offs), mode="max", **kw)
+        g = _rng(2).standard_normal(tuple(ref.shape))
+        out.backward(pt.tensor(g, device=dev))
+        ref.backward(torch.tensor(g))
+        np.testing.assert_allclose(out.detach().cpu().numpy(), ref.detach().numpy())
+        np.testing.assert_allclose(pw.grad.cpu().numpy(), tw.grad.numpy())
 
 
 def test_embedding_bag_per_sample_weights_and_module():

@@ -2552,6 +2552,65 @@ add(OpInfo("nn.functional.nll_loss", "nn", optable="nll_loss", ref=_nll_ref,
            grad_samples=lambda dtype, rng: _nll_samples(dtype, rng, weights=False)))
 
 
+# nn.functional.embedding_bag (its 'max' over a 1-D input: the op table's segment_argmax)
+def _ebag_samples(dtype, rng):
+    w = lambda lay="contiguous": Arr(make(rng, (10, 4), dtype, "any"), lay)  # noqa: E731
+    idx = _i64([1, 2, 4, 5, 4, 3, 2, 9])  # index 4 twice in one bag: a tie of equal rows
+    return [
+        Sample(idx, w(), _i64([0, 3, 5]), mode="max", desc="max, offsets"),
+        Sample(idx, w(), _i64([0, 4, 4, 6]), mode="max", desc="max, an empty bag"),
+        Sample(idx, w(), _i64([0, 3, 5, 7]), mode="max", include_last_offset=True,
+               desc="max, include_last_offset (the last bag runs to the end)"),
+        Sample(_i64([1, 0, 4, 0, 0, 3, 0, 9]), w(), _i64([0, 2, 3, 3, 5]), mode="max",
+               padding_idx=0, desc="max, padding_idx (a bag of padding only)"),
+        Sample(idx, w("transposed"), _i64([0, 3, 5]), mode="max", desc="max, transposed weight"),
+        Sample(idx, w(), _i64([0, 3, 5]), mode="sum", desc="sum"),
+        Sample(idx, w(), _i64([0, 4, 4, 6]), mode="mean", desc="mean, an empty bag"),
+        Sample(_i64([[1, 2, 4], [4, 3, 9]]), w(), None, mode="max", desc="2-d input, max"),
+    ]
+
+
+def _ebag_ref(input, weight, offsets=None, mode="mean", include_last_offset=False,
+              padding_idx=None):
+    if input.ndim == 2:
+        bags = list(input)
+    else:  # PyTorch's: each bag runs to the next start, the last one to the end of input
+        starts = offsets[:-1] if include_last_offset else offsets
+        ends = np.append(starts[1:], len(input))
+        bags = [input[s:e] for s, e in zip(starts, ends)]
+    out = []
+    for b in bags:
+        if padding_idx is not None:
+            b = b[b != padding_idx]
+        rows = weight[b]
+        out.append(np.zeros(weight.shape[1]) if len(b) == 0 else
+                   rows.sum(0) if mode == "sum" else rows.mean(0) if mode == "mean" else
+                   rows.max(0))
+    return np.stack(out)
+
+
+def _ebag_errors(rng):
+    w = _f32(rng, (10, 4))
+    return [
+        _ex("1-d input without offsets", _i64([1, 2]), w, exc=ValueError,
+            match=["embedding_bag", "offsets"]),
+        _ex("unknown mode", _i64([1, 2]), w, _i64([0]), mode="median", exc=ValueError,
+            match=["embedding_bag", "median"]),
+    ]
+
+
+def _ebag_grad_samples(dtype, rng):
+    w = Arr(make(rng, (6, 3), dtype, "any"))  # small enough for finite differences
+    idx = _i64([1, 2, 4, 5, 4, 3, 2, 0])
+    return [Sample(idx, w, _i64([0, 3, 3, 5]), mode=m, desc=f"{m}, an empty bag")
+            for m in ("max", "sum", "mean")]
+
+
+add(OpInfo("nn.functional.embedding_bag", "nn", optable="segment_argmax", ref=_ebag_ref,
+           samples=_ebag_samples, errors=_ebag_errors, result=lambda s, d: d, rejects=(),
+           differentiable=True, grad_samples=_ebag_grad_samples))
+
+
 def _ce_ref(x, target, weight=None, ignore_index=-100, reduction="mean",
             label_smoothing=0.0):
     cd = 1 if x.ndim > 1 else 0

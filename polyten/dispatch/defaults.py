@@ -639,6 +639,31 @@ def _argmax(k):
     return argmax
 
 
+@_default("segment_argmax", "sort", "searchsorted", "arange", "getitem", "gather", "concat",
+          "maximum", "minimum", "sub")
+def _segment_argmax(k):
+    def segment_argmax(x, starts):
+        n, d = x.shape
+        m = starts.shape[0]
+        dev = k.index(x)
+        if m == 0 or n == 0:
+            return k.full((m, d), 0, "int64", dev)
+        rows = k.arange(0, n, 1, "int64", dev)
+        # the segment of each row: the last start at or before it (earlier rows: segment 0)
+        seg = k.maximum(k.sub(k.searchsorted(starts, rows, True), k.const(rows, 1)),
+                        k.const(rows, 0))
+        # rows ordered by segment, then value descending (NaN first), then row: each
+        # segment's first entry is its first maximum
+        by_value = k.sort(x, 0, True, True)[1]
+        by_seg = k.sort(k.getitem(seg, (by_value,)), 0, False, True)[1]
+        order = k.gather(by_value, 0, by_seg)
+        begin = k.concat([k.full((1,), 0, "int64", dev), k.getitem(starts, (slice(1, None),))],
+                         0)
+        first = k.minimum(k.maximum(begin, k.const(begin, 0)), k.const(begin, n - 1))
+        return k.getitem(order, (first,))
+    return segment_argmax
+
+
 @_default("argmin", "argmax", "sub", "neg", "logical_not")
 def _argmin(k):
     return lambda x, dim, keepdim: k.argmax(_mirror(k, x), dim, keepdim)

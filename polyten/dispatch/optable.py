@@ -314,6 +314,12 @@ _decl(P, "core", "real", "custom", False,
 _decl(P, "core", "real", "int64", False, "searchsorted(x, y, right)",
       "x sorted along its last dim, (n,) or (..., n) with y (..., m) of the same leading "
       "dims (checked by the core); one dtype; NaN sorts last; insertion indices of y's shape")
+_decl(C, "core", "real_floating", "int64", False, "segment_argmax(x, starts)",
+      "x (n, d); starts (m,) int64, nondecreasing: segment k holds rows starts[k] to "
+      "starts[k + 1] (the last to n, rows before starts[0] go to segment 0); for each segment "
+      "and column the row of its first maximum (NaN counts as the maximum, as argmax); an "
+      "empty segment gives a valid row the caller ignores; (m, d) int64 (embedding_bag's "
+      "'max'); default: two stable sorts order the rows by (segment, value)", arity=1)
 _decl(C, "core", "real", "bool", False, "isin(x, y, invert)",
       "whether each element of x equals some element of y (any shape); one dtype; NaN is in "
       "nothing; result of x's shape; default: sort + searchsorted + gather + eq")

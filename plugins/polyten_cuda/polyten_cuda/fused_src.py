@@ -424,6 +424,27 @@ _ew("searchsorted_rows", "raw T s, T v, int64 n, int64 m, bool right", "int64 y"
     "}\n"
     "y = lo;\n")
 
+# --- segment_argmax (embedding_bag's 'max'): one thread per (segment, column) -------------
+# x: raw C-contiguous (n, d); starts: raw (m,) int64.  Segment k runs from starts[k] (0 for
+# the first) to starts[k + 1] (n for the last); the thread walks it down its column, keeping
+# the first maximum (a NaN, once met, stays: argmax's rule).  Threads of a warp read
+# neighbouring columns of a row: coalesced.  An empty segment gives min(start, n - 1).
+_ew("segment_argmax", "raw T x, raw int64 starts, int64 n, int64 m, int64 d", "int64 y",
+    "long long seg = i / d, col = i % d;\n"
+    "long long b = seg == 0 ? 0 : starts[seg];\n"
+    "long long e = seg + 1 < m ? starts[seg + 1] : n;\n"
+    "if (b < 0) b = 0;\n"
+    "if (e > n) e = n;\n"
+    "long long best_j = b < n ? b : n - 1;\n"
+    "if (b < e) {\n"
+    "  A best = (A)x[b * d + col];\n"
+    "  for (long long j = b + 1; j < e; ++j) {\n"
+    "    A v = (A)x[j * d + col];\n"
+    "    if (best == best && (v > best || v != v)) { best = v; best_j = j; }\n"
+    "  }\n"
+    "}\n"
+    "y = best_j;\n")
+
 # --- optimizer steps: per element (multi_tensor.py runs them over many tensors) ---------
 # Adam / AdamW, as polyten.optim._functional._adam: the scalars are folded on the host
 # (one_m_b1 = 1 - beta1, v_coef = (1 - beta2) / (1 - beta1), eps_bc2 = eps * sqrt(bc2),

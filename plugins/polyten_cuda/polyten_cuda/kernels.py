@@ -263,6 +263,24 @@ def _searchsorted(cp, ew, shared):
     return searchsorted
 
 
+def _segment_argmax(cp, ew):
+    """``segment_argmax`` in one launch, a thread per (segment, column) (the shared kernel's
+    ``ufunc.reduceat`` is NumPy's); bfloat16 is searched in float32 (exact)."""
+    native = frozenset(("float16", "float32", "float64"))
+
+    def segment_argmax(x, starts):
+        n, d = x.shape
+        m = starts.shape[0]
+        if m == 0 or n == 0 or d == 0:
+            return cp.zeros((m, d), dtype="int64")
+        if x.dtype.name not in native:
+            x = x.astype("float32")
+        out = cp.empty((m, d), dtype="int64")
+        return ew["segment_argmax"](cp.ascontiguousarray(x), cp.ascontiguousarray(starts),
+                                    n, m, d, out)
+    return segment_argmax
+
+
 def _write_guards(cp, shared) -> dict:
     """``setitem`` / ``inplace`` refusing broadcast views (a zero stride over more than one
     element): NumPy marks them read-only and the core turns its ValueError into a message
@@ -342,6 +360,7 @@ def build(cp, rng, native_dtype, device_count=1):
     backward.update(bwd)
     kernels["multinomial"] = _multinomial(cp, rng, ew, shared["multinomial"])
     kernels["searchsorted"] = _searchsorted(cp, ew, shared["searchsorted"])
+    kernels["segment_argmax"] = _segment_argmax(cp, ew)
     bf16 = _bf16.supported(cp)
     if bf16 is not None:  # polyten's CUDA C sources do not cover bfloat16: the shared kernels
         own = {name: kernels[name] for name in list(fwd) + ["matmul", "erf"]}

@@ -36,6 +36,7 @@ def _linear_default(x, weight, bias):
 
 register_default("linear", _linear_default)
 _linear_k = kernels("linear")
+_segment_argmax_k = kernels("segment_argmax")
 _linear_rule = _rule("linear")
 
 
@@ -354,15 +355,11 @@ def _bag_of_each_index(starts, n):
 
 
 def _bag_max_1d(emb, keep, bag, starts, n):
-    """embedding_bag's 'max' over the bags of a 1-D input.
-
-    Where a host read is cheap (no deferred checks: the cpu backend) the bags are padded to
-    the longest one, read on the host, and reduced with ``amax``.  Where it would wait for a
-    device (a GPU), nothing is read: the indices are ordered by (bag, value) with two stable
-    sorts -- bag b's entries then fill positions [begin_b, end_b) of that order, its maximum
-    sits at end_b - 1 -- and a gather picks it (sorts are fast there; on the cpu backend
-    this way is 2.5x slower than padding).  Both send the gradient to the chosen entry, as
-    PyTorch's."""
+    """embedding_bag's 'max' over the bags of a 1-D input: the op table's
+    ``segment_argmax`` picks each bag's row per column in one pass (no host read: the cuda
+    backend runs it as one kernel, the cpu backend with ``ufunc.reduceat``; other backends
+    get its default of two stable sorts), and a gather takes the values, so the backward sends
+    the gradient to the chosen entry, as PyTorch's."""
     from ...api.creation import arange, zeros
     from ...api.shape import cat
     n_bag, dim = starts.shape[0], emb.shape[-1]
@@ -377,34 +374,11 @@ def _bag_max_1d(emb, keep, bag, starts, n):
         if keep is not None:  # a bag of padding entries only is empty too
             kept = zeros((n_bag,), dtype=w, device=emb.device).index_add(0, bag, keep.to(w))
             full = full & (kept > 0)
-    if emb._device.backend.deferred_checks or _BAG_MAX_ALWAYS_SORTS:
-        best = _bag_max_sorted(vals, bag, end, n)
-    else:
-        best = _bag_max_padded(vals, begin, end, n)
-    return _ew.where(full.unsqueeze(-1), best, 0.0)
-
-
-_BAG_MAX_ALWAYS_SORTS = False  # the tests run the sorting way on the cpu backend too
-
-
-def _bag_max_sorted(vals, bag, end, n):
-    from ...api.indexing import argsort
-    with no_grad():
-        by_value = argsort(vals.detach(), dim=0, stable=True)   # (n, dim)
-        by_bag = argsort(bag[by_value], dim=0, stable=True)       # ... then by bag, stably
-        order = by_value.gather(0, by_bag)                        # (bag, value) order
-        last = order.index_select(0, (end - 1).clamp(0, n - 1))  # (n_bag, dim)
-    return vals.gather(0, last)
-
-
-def _bag_max_padded(vals, begin, end, n):
-    from ...api.creation import arange
-    longest = int((end - begin).amax().item())  # a host read: cheap here
-    with no_grad():
-        pos = begin.unsqueeze(1) + arange(max(longest, 1), device=begin.device).unsqueeze(0)
-        inside = (pos < end.unsqueeze(1)).unsqueeze(-1)
-        pos = pos.clamp(max=n - 1)
-    return _ew.where(inside, vals[pos], float("-inf")).amax(1)
+        b = vals._device.backend
+        d = vals.detach()
+        rows = wrap(_segment_argmax_k[b](d._data, starts.contiguous()._data), vals._device,
+                    _dt.int64)
+    return _ew.where(full.unsqueeze(-1), vals.gather(0, rows), 0.0)
 
 
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float = 2,

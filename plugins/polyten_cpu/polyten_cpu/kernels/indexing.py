@@ -171,10 +171,36 @@ def kernels(xp, **ctx) -> dict:
             out[i] = xp.searchsorted(xr[i], yr[i], side=side)
         return out.reshape(y.shape)
 
+    def segment_argmax(x, starts):
+        # one pass per reduction over the rows (ufunc.reduceat), instead of padding every
+        # segment to the longest one
+        n, d = x.shape
+        m = starts.shape[0]
+        out = xp.zeros((m, d), dtype=int64)
+        if m == 0 or n == 0:
+            return out
+        begin = xp.maximum.accumulate(xp.clip(starts.astype(int64), 0, n))
+        begin[0] = 0
+        end = xp.append(begin[1:], n)
+        out[...] = xp.minimum(begin, n - 1)[:, None]
+        full = end > begin
+        b = begin[full]
+        v = sortable(x)
+        best = xp.maximum.reduceat(v, b, axis=0)           # NaN propagates, as argmax
+        rows = xp.repeat(xp.arange(b.shape[0]), xp.diff(xp.append(b, n)))
+        top = best[rows]
+        hit = v == top
+        if v.dtype.kind == "f":
+            hit |= (v != v) & (top != top)
+        first = xp.where(hit, xp.arange(n, dtype=int64)[:, None], n)
+        out[full] = xp.minimum.reduceat(first, b, axis=0)
+        return out
+
     def isin(x, y, invert):
         return asarray(xp.isin(sortable(x), sortable(y), invert=invert))
 
     return {"getitem": getitem, "setitem": setitem, "gather": gather, "scatter": scatter,
             "scatter_add": scatter_add, "nonzero": nonzero, "sort": sort, "topk": topk,
             "unique": unique, "masked_fill": masked_fill, "searchsorted": searchsorted,
+            "segment_argmax": segment_argmax,
             "isin": isin}

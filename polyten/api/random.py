@@ -131,8 +131,7 @@ def ensure_seeded(backend) -> None:
 
 def _seeded(dev):
     b = dev.backend
-    if b not in _SEEDED:
-        _seed_backend(b)
+    ensure_seeded(b)
     return b
 
 

@@ -8,6 +8,8 @@ and with a fixed seed they are deterministic on a given backend.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -42,19 +44,27 @@ def _params():
     return [pytest.param(n, id=n, marks=_m(n, k)) for n, (k, _, _) in GENERATORS.items()]
 
 
+@contextlib.contextmanager
+def _missing_as(what):
+    """Report "not implemented here" (a missing kernel, function or hook) raised in the block
+    as missing ``what``; other errors propagate."""
+    try:
+        yield
+    except Exception as exc:
+        why = H.is_missing_error(exc)
+        if why:
+            H.missing(f"{what}: {why}")
+        raise
+
+
 def _call(conf, name):
     conf.need("manual_seed")
     conf.need(name)
     fn = GENERATORS[name][1]
 
     def draw():
-        try:
+        with _missing_as(name):
             return fn(conf.pt)
-        except Exception as exc:
-            why = H.is_missing_error(exc)
-            if why:
-                H.missing(f"{name}: {why}")
-            raise
     return draw
 
 
@@ -302,14 +312,9 @@ def test_generator_state_round_trip(conf):
             pt.bernoulli(pt.full((8,), 0.5, device=dev)))]
 
     pt.manual_seed(321)
-    try:
+    with _missing_as("get_rng_state"):
         pt.rand(3, device=dev)  # a backend without the random tier is reported for that
         state = get(device=dev)
-    except Exception as exc:
-        why = H.is_missing_error(exc)
-        if why:
-            H.missing(f"get_rng_state: {why}")
-        raise
     problems = []
     if state.dtype.name != "uint8" or state.ndim != 1 or state.device.type != "cpu":
         problems.append(f"get_rng_state gave a {state.dtype.name} tensor of shape "
@@ -345,15 +350,10 @@ def test_generator_argument(conf):
     conf.need("manual_seed")
     Gen = conf.need("Generator")
     dev = conf.backend
-    try:
+    with _missing_as("generator="):
         pt.rand(3, device=dev)  # a backend without the random tier is reported for that
         g = Gen(device=dev).manual_seed(7)
         a = H.to_host(pt.randn(20, device=dev, generator=g))
-    except Exception as exc:
-        why = H.is_missing_error(exc)
-        if why:
-            H.missing(f"generator=: {why}")
-        raise
     problems = []
     b = H.to_host(pt.randn(20, device=dev, generator=g))
     g.manual_seed(7)

@@ -266,14 +266,12 @@ def _searchsorted(cp, ew, shared):
 def _segment_argmax(cp, ew):
     """``segment_argmax`` in one launch, a thread per (segment, column) (the shared kernel's
     ``ufunc.reduceat`` is NumPy's); bfloat16 is searched in float32 (exact)."""
-    native = frozenset(("float16", "float32", "float64"))
-
     def segment_argmax(x, starts):
         n, d = x.shape
         m = starts.shape[0]
         if m == 0 or n == 0 or d == 0:
             return cp.zeros((m, d), dtype="int64")
-        if x.dtype.name not in native:
+        if x.dtype.name not in fused._FLOAT:  # the CUDA sources' storage types
             x = x.astype("float32")
         out = cp.empty((m, d), dtype="int64")
         return ew["segment_argmax"](cp.ascontiguousarray(x), cp.ascontiguousarray(starts),

@@ -375,8 +375,7 @@ def _bag_max_1d(emb, keep, bag, starts, n):
             kept = zeros((n_bag,), dtype=w, device=emb.device).index_add(0, bag, keep.to(w))
             full = full & (kept > 0)
         b = vals._device.backend
-        d = vals.detach()
-        rows = wrap(_segment_argmax_k[b](d._data, starts.contiguous()._data), vals._device,
+        rows = wrap(_segment_argmax_k[b](vals._data, starts.contiguous()._data), vals._device,
                     _dt.int64)
     return _ew.where(full.unsqueeze(-1), vals.gather(0, rows), 0.0)
 

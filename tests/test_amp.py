@@ -427,6 +427,99 @@ def test_grad_scaler_training_matches_torch_including_a_skipped_step():
     assert scaler.state_dict() == tscaler.state_dict()
 
 
+def _template_or_skip(device):
+    try:
+        pt.device(device).backend
+    except Exception as exc:  # pragma: no cover - the template plugin is not installed
+        pytest.skip(f"{device}: {exc}")
+
+
+# the implementations an optimizer step can take under GradScaler: the backend's fused step,
+# which skips itself given the flag (cpu), the per-parameter polyten ops after a host read
+# of the flag (foreach=False), and a backend with no fused kernel at all (the template's
+# generic GradScaler.update in polyten ops, too)
+_AMP_PATHS = [("cpu", None), ("cpu", False), ("template", None)]
+
+
+@pytest.mark.parametrize("device, foreach", _AMP_PATHS)
+@pytest.mark.parametrize("algo", ["Adam", "AdamW", "amsgrad", "SGD"])
+def test_grad_scaler_steps_match_torch_with_skipped_steps(device, foreach, algo):
+    """Adam / AdamW (amsgrad) / SGD under GradScaler against torch's, with overflowing
+    steps at the start (the first step, before any state exists) and in the middle: the
+    parameters, the scale, the growth tracker -- and the step counters, which a skipped step
+    must not advance (the bias corrections of the steps after it depend on them)."""
+    torch = pytest.importorskip("torch")
+    if device != "cpu":
+        _template_or_skip(device)
+    pt.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).to(device)
+    tmodel = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    with torch.no_grad():
+        for tp, p in zip(tmodel.parameters(), model.parameters()):
+            tp.copy_(torch.tensor(p.detach().cpu().numpy()))
+    kw = {"lr": 0.05}
+    if algo == "SGD":
+        kw.update(momentum=0.9, nesterov=True, weight_decay=0.01)
+        make, tmake = pt.optim.SGD, torch.optim.SGD
+    else:
+        kw.update(weight_decay=0.1, amsgrad=algo == "amsgrad")
+        name = "AdamW" if algo == "AdamW" else "Adam"
+        make, tmake = getattr(pt.optim, name), getattr(torch.optim, name)
+    opt = make(model.parameters(), foreach=foreach, **kw)
+    topt = tmake(tmodel.parameters(), **kw)
+    assert opt._step_supports_amp_scaling
+    scaler = pt.amp.GradScaler(device, init_scale=2.0 ** 10, growth_interval=3)
+    tscaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=3)
+    rng = np.random.default_rng(1)
+    for step in range(9):
+        x = rng.standard_normal((4, 6)).astype(np.float32)
+        y = rng.standard_normal((4, 3)).astype(np.float32)
+        if step in (0, 4):
+            x[0, 0] = np.inf  # this step's gradients overflow: both must skip it
+        opt.zero_grad()
+        topt.zero_grad()
+        loss = F.mse_loss(model(pt.tensor(x, device=device)), pt.tensor(y, device=device))
+        scaler.scale(loss).backward()
+        tscaler.scale(torch.nn.functional.mse_loss(tmodel(torch.tensor(x)),
+                                                   torch.tensor(y))).backward()
+        scaler.step(opt)
+        tscaler.step(topt)
+        scaler.update()
+        tscaler.update()
+        assert scaler.get_scale() == tscaler.get_scale(), step
+        for p, tp in zip(model.parameters(), tmodel.parameters()):
+            np.testing.assert_allclose(p.detach().cpu().numpy(), tp.detach().numpy(),
+                                       rtol=1e-5, atol=1e-6, err_msg=f"step {step}")
+    assert scaler.state_dict() == tscaler.state_dict()
+    if algo != "SGD":
+        for p, tp in zip(model.parameters(), tmodel.parameters()):
+            assert int(opt.state[p]["step"]) == int(topt.state[tp]["step"]) == 7
+
+
+def test_device_step_counters_round_trip_through_state_dict():
+    """A step the backend's fused Adam takes under GradScaler keeps its counter on the device
+    (a float32 0-d tensor, as PyTorch's fused optimizers); a later step without the scaler,
+    a state_dict round trip and the per-parameter path all continue from it."""
+    w = nn.Parameter(pt.tensor([1.0, -2.0]))
+    opt = pt.optim.Adam([w], lr=0.1)
+    scaler = pt.amp.GradScaler(DEV, init_scale=4.0)
+    for _ in range(2):
+        opt.zero_grad()
+        scaler.scale((w * w).sum()).backward()
+        scaler.step(opt)
+        scaler.update()
+    step = opt.state[w]["step"]
+    assert isinstance(step, pt.Tensor) and step.dtype == f32 and step.shape == ()
+    assert step.item() == 2.0
+    opt.zero_grad()
+    (w * w).sum().backward()
+    opt.step()  # no scaler: a host count again
+    assert opt.state[w]["step"] == 3
+    opt2 = pt.optim.Adam([nn.Parameter(w.detach().clone())], lr=0.1, foreach=False)
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.state[opt2.param_groups[0]["params"][0]]["step"] == 3
+
+
 def test_grad_scaler_scales_and_unscales():
     w = nn.Parameter(pt.tensor([1.0, 2.0]))
     opt = pt.optim.SGD([w], lr=1.0)
@@ -506,10 +599,25 @@ def test_disabled_grad_scaler_is_a_pass_through():
 
 def test_grad_scaler_state_dict_round_trip():
     s = pt.amp.GradScaler(DEV, init_scale=256.0, growth_interval=7)
-    s._growth_tracker = 3
+    w = nn.Parameter(pt.tensor([1.0]))
+    opt = pt.optim.SGD([w], lr=1.0)
+    s.scale(w.sum())
+    for _ in range(3):  # three finite steps: the tracker counts them on the device
+        w.grad = pt.tensor([0.0])
+        s.step(opt)
+        s.update()
+    assert s.state_dict() == {"scale": 256.0, "growth_factor": 2.0, "backoff_factor": 0.5,
+                              "growth_interval": 7, "_growth_tracker": 3}
     s2 = pt.amp.GradScaler(DEV)
     s2.load_state_dict(s.state_dict())
     assert s2.state_dict() == s.state_dict()
+    # the loaded tracker is live: four more finite steps reach the interval and grow
+    opt2 = pt.optim.SGD([w], lr=1.0)
+    for expected in (256.0, 256.0, 256.0, 512.0):
+        w.grad = pt.tensor([0.0])
+        s2.step(opt2)
+        s2.update()
+        assert s2.get_scale() == expected
     with pytest.raises(KeyError, match="missing keys"):
         s2.load_state_dict({"scale": 1.0})
     with pytest.raises(RuntimeError, match="disabled"):

@@ -803,6 +803,41 @@ def test_cross_entropy_step_never_waits_for_the_gpu():
     assert ok, f"the training step waited for the GPU ({host} on the host)"
 
 
+@pytest.mark.parametrize("opt_name", ["adam", "sgd"])
+def test_mixed_precision_step_never_waits_for_the_gpu(opt_name):
+    """autocast + GradScaler with Adam / SGD: the unscale, the inf/NaN flag, the skipped-step
+    decision, the step counters and the scale's update all stay on the device (PyTorch's
+    fused optimizers' protocol), so the step queues its kernels and returns; an overflowing
+    step is then skipped on the device and backs the scale off."""
+    pt.manual_seed(0)
+    model = pt.nn.Sequential(pt.nn.Linear(32, 64), pt.nn.ReLU(), pt.nn.Linear(64, 10)).to("cuda")
+    opt = (pt.optim.Adam(model.parameters(), lr=1e-3) if opt_name == "adam"
+           else pt.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    scaler = pt.amp.GradScaler("cuda", init_scale=1024.0)
+    x = pt.randn(128, 32, device="cuda")
+    y = pt.randint(0, 10, (128,), device="cuda")
+
+    def step():
+        opt.zero_grad()
+        with pt.autocast("cuda"):
+            loss = pt.nn.functional.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    step()  # compiles every kernel; SGD's first step creates its buffers
+    pt.cuda.synchronize()
+    ok, host = _runs_without_waiting(step)
+    assert ok, f"the mixed-precision step waited for the GPU ({host} on the host)"
+    before = [p.detach().clone() for p in model.parameters()]
+    x[0, 0] = float("inf")
+    step()
+    assert scaler.get_scale() == 512.0
+    for a, b in zip(model.parameters(), before):
+        assert bool((a.detach() == b).all())
+    if opt_name == "adam":
+        assert opt.state[next(model.parameters())]["step"].item() == 2
+
+
 def test_embedding_step_never_waits_for_the_gpu():
     """Index bounds (embedding -> index_select) are deferred checks on cuda too."""
     pt.manual_seed(0)

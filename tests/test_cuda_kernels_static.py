@@ -567,7 +567,7 @@ def test_fused_amp_unscale(cuda_kernels, dtype):
     grads = [_x((3, 4), dtype, seed=1) * 1024, _x((5,), dtype, seed=2) * 1024]
     want = [g.astype(np.float64) / 1024 for g in grads]
     found = np.zeros(1, np.float32)
-    unscale(grads, 1.0 / 1024, found)
+    unscale(grads, np.array(1.0 / 1024, np.float32), found)
     assert found[0] == 0.0
     for g, w in zip(grads, want):
         assert g.dtype == np.dtype(dtype)
@@ -576,12 +576,12 @@ def test_fused_amp_unscale(cuda_kernels, dtype):
     for bad in (np.inf, -np.inf, np.nan):
         g2 = [_x((4,), dtype, seed=3), _x((2, 2), dtype, seed=4)]
         g2[1][1, 0] = bad
-        found = np.zeros(1, np.float32)
-        unscale(g2, 0.5, found)
-        assert found[0] == 1.0, bad
+        found = np.zeros((), np.float32)  # GradScaler's flags are 0-d
+        unscale(g2, np.array(0.5, np.float32), found)
+        assert found == 1.0, bad
     big = [np.full(3, 60000.0, dtype)]  # a finite float16 that stays finite when unscaled
     found = np.zeros(1, np.float32)
-    unscale(big, 2.0 if dtype != "float16" else 0.5, found)
+    unscale(big, np.array(2.0 if dtype != "float16" else 0.5, np.float32), found)
     assert found[0] == 0.0
 
 
@@ -816,10 +816,10 @@ def test_make_backend_on_the_stand_in(monkeypatch):
             assert b.version == "cupy stand-in"
             assert {"softmax", "nll_loss", "from_pinned"} <= set(b.kernels)
             assert {"softmax", "sigmoid", "relu"} <= set(b.backward_kernels)
-            # every optimizer is fused, and GradScaler's unscale
+            # every optimizer is fused, and GradScaler's unscale and update
             assert set(b.fused_optimizers) == set(F._GENERIC) | {
-                "amp_unscale", "total_norm", "clip_grads", "batch_norm_running",
-                "clamp_grads"}
+                "amp_unscale", "amp_update_scale", "total_norm", "clip_grads",
+                "batch_norm_running", "clamp_grads"}
             assert not F._FUSED.get("adam") and not F._FUSED.get("sgd")  # nothing global
             rt = b.runtime
             assert rt.device_name(0) == "Stand-in GPU"

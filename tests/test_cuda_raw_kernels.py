@@ -202,10 +202,10 @@ def test_parameter_space_fits_every_launch():
     """Kernel parameters stay under CUDA's 4 KiB for the largest slot count of each step."""
     for name in STEPS:
         spec = fused_src.ELEMENTWISE[name]
-        arrays, shared = multi_tensor.split(spec)
+        arrays, each, shared = multi_tensor.split(spec)
         slots = multi_tensor.max_slots(spec)
         assert slots >= 16
-        assert slots * 8 * (1 + len(arrays)) + 8 * len(shared) <= 4096
+        assert slots * 8 * (1 + len(arrays) + len(each)) + 8 * len(shared) <= 4096
 
 
 def test_stand_in_raw_kernel_passes_arguments_as_cupy_does():

@@ -446,16 +446,16 @@ def test_bfloat16_autocast_steps_never_read_the_device():
 
 
 @needs_cxx
-def test_mixed_precision_steps_read_one_flag_per_step():
+def test_mixed_precision_steps_never_read_the_device():
     """autocast + GradScaler on cuda: float16 matmuls and convolutions, float32 losses and
-    parameters; the only host wait of a step is GradScaler.step's read of the inf/NaN flag
-    (PyTorch's reads the same), which first reads the deferred value checks' flag (the loss's
-    target checks) -- two reads, one wait -- and the fp16 results match the cpu's."""
+    parameters -- and, with AdamW and SGD (PyTorch's ``_step_supports_amp_scaling``), no host
+    read at all: the unscale, the skip decision, the step counters and the scale's update stay
+    on the device.  An optimizer outside the protocol (RMSprop) reads the flag once per step,
+    as PyTorch's GradScaler does for it (after the deferred value checks' flag: two reads)."""
     r = _run(_STEPS, """
         scaler = pt.amp.GradScaler("cuda")
-        opt = opts[0]
 
-        def amp_step(batch):
+        def amp_step(opt, batch):
             x, img, tok, y = (t.to(dev, non_blocking=True) for t in batch)
             opt.zero_grad()
             with pt.autocast("cuda"):
@@ -469,16 +469,30 @@ def test_mixed_precision_steps_read_one_flag_per_step():
             scaler.update()
             return loss
 
-        amp_step(next(iter(loader)))
+        for opt in opts:  # AdamW, SGD with momentum (its first step creates the buffers)
+            amp_step(opt, next(iter(loader)))
         S.clear()
         steps = 0
-        for batch in loader:
-            loss = amp_step(batch)
-            steps += 1
+        with cupy_standin.trace_host_traffic() as events:
+            for opt in opts:
+                for batch in loader:
+                    loss = amp_step(opt, batch)
+                    steps += 1
         waits = {k: v for k, v in cupy_standin.traffic().items() if k != "h2d_async"}
-        assert waits == {"d2h": 2 * steps}, (waits, steps)
+        assert not waits, (waits, [(k, w, s) for k, w, s in events if k != "h2d_async"][:2])
         assert all(p.dtype == pt.float32 and p.grad.dtype == pt.float32 for p in mlp.parameters())
-        assert np.isfinite(loss.item()) and scaler.get_scale() == 65536.0
+        counter = opts[0].state[params[0]]["step"]
+        assert counter.device.type == "cuda" and counter.dtype == pt.float32
+        assert counter.item() == 1 + steps // 2 and scaler.get_scale() == 65536.0
+        rms = pt.optim.RMSprop(params, lr=1e-3)
+        assert not rms._step_supports_amp_scaling
+        amp_step(rms, next(iter(loader)))
+        S.clear()
+        for batch in loader:
+            amp_step(rms, batch)
+        waits = {k: v for k, v in cupy_standin.traffic().items() if k != "h2d_async"}
+        assert waits == {"d2h": 2 * (n // 16)}, waits
+        assert np.isfinite(loss.item())
         # the same float16 forward on the cpu
         cpu_mlp = nn.Sequential(nn.Linear(20, 32), nn.GELU(), nn.LayerNorm(32), nn.Dropout(0.1),
                                 nn.Linear(32, 5))
@@ -492,6 +506,60 @@ def test_mixed_precision_steps_read_one_flag_per_step():
         assert g.dtype == c.dtype == pt.float16
         np.testing.assert_allclose(g.detach().numpy(), c.detach().numpy(), rtol=2e-3, atol=2e-3)
         print("ok", steps)
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
+def test_grad_scaler_device_steps_match_the_cpu_with_skipped_steps():
+    """The CUDA kernels of GradScaler's device path (unscale, step counters, Adam / AdamW /
+    amsgrad / SGD skipping themselves, the scale's update) against the cpu backend on the
+    same training (no autocast: float16 matmuls round differently on each backend and Adam
+    magnifies that), with overflowing steps at the start and in the middle; float32 and
+    float64 parameters, and a non-contiguous one (the per-parameter kernels)."""
+    r = _run("""
+        import numpy as np
+        import polyten as pt
+        import polyten.nn as nn
+
+        def train(dev, make, dtype):
+            pt.manual_seed(0)
+            m = nn.Sequential(nn.Linear(6, 16), nn.GELU(), nn.Linear(16, 3)).to(dev, dtype)
+            t = nn.Parameter(pt.zeros(3, 4, dtype=dtype, device=dev).t())  # non-contiguous
+            opt = make(list(m.parameters()) + [t])
+            scaler = pt.amp.GradScaler(dev, init_scale=2.0 ** 12, growth_interval=2)
+            rng = np.random.default_rng(3)
+            for step in range(8):
+                x = rng.standard_normal((5, 6))
+                if step in (0, 5):
+                    x[1, 2] = np.inf
+                opt.zero_grad()
+                out = m(pt.tensor(x, dtype=dtype, device=dev))
+                loss = (out ** 2).mean() + (t.sum() - 1.0) ** 2
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            state = [opt.state[p].get("step") for p in opt.param_groups[0]["params"]]
+            return ([p.detach().cpu().numpy() for p in opt.param_groups[0]["params"]],
+                    [None if s is None else int(s) for s in state], scaler.state_dict())
+
+        makers = {
+            "adam": lambda ps: pt.optim.Adam(ps, lr=0.01, weight_decay=0.1),
+            "adamw": lambda ps: pt.optim.AdamW(ps, lr=0.01),
+            "amsgrad": lambda ps: pt.optim.Adam(ps, lr=0.01, amsgrad=True, maximize=True),
+            "sgd": lambda ps: pt.optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=0.01),
+            "sgd_plain": lambda ps: pt.optim.SGD(ps, lr=0.01),
+        }
+        for dtype in (pt.float32, pt.float64):
+            for name, make in makers.items():
+                got, got_steps, got_scale = train("cuda", make, dtype)
+                want, want_steps, want_scale = train("cpu", make, dtype)
+                assert got_steps == want_steps, (name, got_steps, want_steps)
+                assert got_scale == want_scale, (name, got_scale, want_scale)
+                tol = 1e-5 if dtype == pt.float32 else 1e-12
+                for a, b in zip(got, want):
+                    np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=name)
+        print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
 

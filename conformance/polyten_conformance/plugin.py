@@ -39,7 +39,7 @@ def pytest_addoption(parser):
     g.addoption("--polyten-area", default=None, metavar="AREA",
                 help="only ops of this area (elementwise, reduction, linalg, shape, indexing, "
                      "creation, random, transfer, nn, fft, promotion, kernels, views, "
-                     "gradients)")
+                     "models, optim, gradients)")
     g.addoption("--polyten-report", default=None, metavar="FILE",
                 help="write a JSON report of the conformance run to FILE")
     g.addoption("--polyten-xfails", action="append", default=[], metavar="FILE",

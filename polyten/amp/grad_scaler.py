@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+import numpy as np
+
 from ..api._core import Tensor, describe
 
 __all__ = ["GradScaler"]
@@ -16,7 +18,8 @@ class _OptState:
 
     def __init__(self):
         self.stage = _READY
-        self.found_inf = None  # {device: tensor, true when an inf/NaN was found}, on the device
+        # {device: float32 0-d tensor on it, nonzero when an inf/NaN gradient was found}
+        self.found_inf: Dict[Any, Tensor] = {}
 
 
 class GradScaler:
@@ -46,10 +49,13 @@ class GradScaler:
 
     Notes
     -----
-    The scale is a Python number, so scaling and unscaling are kernels with a scalar argument
-    and never copy a value to the device.  Deciding whether to skip the step reads one flag
-    per optimizer from the device in ``step`` -- the only host synchronisation GradScaler adds
-    (PyTorch's reads the same flag).  The check of every gradient stays on the device.
+    As PyTorch's, the scale, its growth tracker and the inf/NaN flags live on the device (the
+    scale is created on the device of the first tensor scaled), and ``update`` adjusts the
+    scale there, so a step never waits for the GPU to decide anything -- with SGD, Adam and
+    AdamW (``_step_supports_amp_scaling``), whose fused steps on CUDA read the flag and skip
+    themselves on the device.  With another optimizer, ``step`` reads the flag on the host
+    (one wait per step, as PyTorch's).  ``get_scale()``, ``state_dict()`` and printing the
+    scaler read the scale: values the user asked for.
     """
 
     def __init__(self, device: str = "cuda", init_scale: float = 2.0 ** 16,
@@ -71,12 +77,29 @@ class GradScaler:
                              f"{growth_interval!r}")
         self._device = device
         self._enabled = bool(enabled)
-        self._scale = float(init_scale)
+        self._init_scale = float(init_scale)
+        self._init_growth_tracker = 0
         self._growth_factor = float(growth_factor)
         self._backoff_factor = float(backoff_factor)
         self._growth_interval = growth_interval
-        self._growth_tracker = 0
+        # created on the device of the first tensor scaled (PyTorch's lazy init): float32
+        # 0-d tensors (the scale and its reciprocal, which unscales) and an int32 one
+        self._scale: Optional[Tensor] = None
+        self._inv_scale: Optional[Tensor] = None
+        self._growth_tracker: Optional[Tensor] = None
         self._per_optimizer: Dict[int, _OptState] = {}
+
+    def _lazy_init(self, dev) -> None:
+        from ..api.creation import full
+        scale = np.float32(self._init_scale)
+        self._scale = full((), float(scale), dtype="float32", device=dev)
+        self._inv_scale = full((), float(np.float32(1.0 / np.float64(scale))),
+                               dtype="float32", device=dev)
+        self._growth_tracker = full((), self._init_growth_tracker, dtype="int32", device=dev)
+
+    @staticmethod
+    def _on(t: Tensor, dev) -> Tensor:
+        return t if t._device is dev else t.to(dev)
 
     # ------------------------------------------------------------------------ scaling ---
     def scale(self, outputs):
@@ -84,7 +107,9 @@ class GradScaler:
         if not self._enabled:
             return outputs
         if isinstance(outputs, Tensor):
-            return outputs * self._scale
+            if self._scale is None:
+                self._lazy_init(outputs._device)
+            return outputs * self._on(self._scale, outputs._device)
         if isinstance(outputs, (list, tuple)):
             return type(outputs)(self.scale(o) for o in outputs)
         if isinstance(outputs, dict):
@@ -115,8 +140,8 @@ class GradScaler:
         st.stage = _UNSCALED
 
     def _unscale_grads(self, optimizer):
-        """Unscale in place; ``{device: tensor}`` whose truth says "an inf/NaN was found"."""
-        inv = 1.0 / self._scale
+        """Unscale in place; ``{device: flag}``, each flag a float32 0-d tensor on its device,
+        nonzero when an inf/NaN was found."""
         by_device = {}
         for group in optimizer.param_groups:
             for p in group["params"]:
@@ -130,35 +155,39 @@ class GradScaler:
                                      f"float16 ops) so the unscaled gradients do not "
                                      f"underflow")
                 by_device.setdefault(g._device, []).append(g)
-        return {dev: self._unscale_on(dev, grads, inv) for dev, grads in by_device.items()}
+        if by_device and self._scale is None:  # no scale() yet: the initial scale applies
+            self._lazy_init(next(iter(by_device)))
+        return {dev: self._unscale_on(dev, grads, self._on(self._inv_scale, dev))
+                for dev, grads in by_device.items()}
 
     @staticmethod
     def _unscale_on(dev, grads, inv):
         from ..api._core import bump_version
         from ..api.creation import zeros
-        from ..api.elementwise import isfinite, logical_not, logical_or
+        from ..api.elementwise import isfinite, logical_not
         from ..api.reduction import all as all_
         kernel = dev.backend.fused_optimizers.get("amp_unscale")
         real = [g for g in grads if g._dtype.kind == "f"]
-        found = None
+        found = zeros((), dtype="float32", device=dev)
         if kernel is not None and real:
-            # the backend's fused unscale: one kernel per gradient, one flag per device (a
-            # kernel may decline the call: NotImplemented, nothing written)
-            flag = zeros((1,), dtype="float32", device=dev)
-            if kernel([g._data for g in real], inv, flag._data) is not NotImplemented:
-                found = flag
+            # the backend's fused unscale: one kernel per gradient (per 64 on CUDA), one flag
+            # per device (a kernel may decline the call: NotImplemented, nothing written)
+            if kernel([g._data for g in real], inv._data, found._data) is not NotImplemented:
                 for g in real:
                     bump_version(g)
                 grads = [g for g in grads if g._dtype.kind != "f"]  # complex: generic path
         for g in grads:
             g.mul_(inv)
-            bad = logical_not(all_(isfinite(g)))
-            found = bad if found is None else logical_or(found, bad)
+            found.add_(logical_not(all_(isfinite(g))))
         return found
 
     def step(self, optimizer, *args: Any, **kwargs: Any):
         """Unscale the gradients (unless ``unscale_`` did) and run ``optimizer.step(*args,
-        **kwargs)`` if they are all finite; returns its result, or None when skipped."""
+        **kwargs)`` if they are all finite; returns its result, or None when skipped.
+
+        An optimizer with ``_step_supports_amp_scaling`` (SGD, Adam, AdamW) gets the flag as
+        ``optimizer.found_inf`` during its step and skips itself (on the device, with fused
+        steps); for any other the flag is read here, on the host."""
         if not self._enabled:
             return optimizer.step(*args, **kwargs)
         if "closure" in kwargs:
@@ -175,50 +204,104 @@ class GradScaler:
             raise RuntimeError("GradScaler.step: no gradient was found for this optimizer; "
                                "call scaler.scale(loss).backward() first")
         result = None
-        # the one host read: whether every gradient was finite
-        if not any(bool(f) for f in st.found_inf.values()):
+        if getattr(optimizer, "_step_supports_amp_scaling", False):
+            # PyTorch's protocol: the optimizer reads the flag (and would unscale by
+            # grad_scale, None here: the gradients are unscaled already)
+            optimizer.grad_scale = None
+            optimizer.found_inf = self._combined(st.found_inf.values(),
+                                                 next(iter(st.found_inf)))
+            try:
+                result = optimizer.step(*args, **kwargs)
+            finally:
+                del optimizer.grad_scale, optimizer.found_inf
+        elif not any(bool(f) for f in st.found_inf.values()):  # the host read
             result = optimizer.step(*args, **kwargs)
-            st.found_inf = False
-        else:
-            st.found_inf = True
         st.stage = _STEPPED
         return result
 
+    def _combined(self, flags, dev) -> Tensor:
+        """The flags summed on ``dev`` (nonzero: an inf/NaN on some device)."""
+        flags = [self._on(f, dev) for f in flags]
+        total = flags[0]
+        for f in flags[1:]:
+            total = total + f
+        return total
+
     def update(self, new_scale: Optional[float] = None) -> None:
-        """Adjust the scale after this iteration's steps (or set it to ``new_scale``)."""
+        """Adjust the scale after this iteration's steps (or set it to ``new_scale``), on the
+        device: backed off after an inf/NaN, grown after ``growth_interval`` finite steps."""
         if not self._enabled:
             return
         if new_scale is not None:
-            if isinstance(new_scale, Tensor):
-                new_scale = new_scale.item()
-            if not (isinstance(new_scale, (int, float)) and new_scale > 0):
-                raise ValueError(f"GradScaler.update: new_scale must be a positive number, "
-                                 f"got {new_scale!r}")
-            self._scale = float(new_scale)
+            self._set_scale(new_scale)
         else:
-            found = []
-            for st in self._per_optimizer.values():
-                if st.stage == _UNSCALED:  # unscale_ without step: read the flag now
-                    found.append(any(bool(f) for f in st.found_inf.values()))
-                elif st.stage == _STEPPED:
-                    found.append(st.found_inf)
-            if not found:
+            flags = [f for st in self._per_optimizer.values() for f in st.found_inf.values()]
+            if not flags:
                 raise RuntimeError("GradScaler.update: no inf checks were recorded since the "
                                    "last update(); call scaler.step(optimizer) first")
-            if any(found):
-                self._scale *= self._backoff_factor
-                self._growth_tracker = 0
-            else:
-                self._growth_tracker += 1
-                if self._growth_tracker == self._growth_interval:
-                    self._scale *= self._growth_factor
-                    self._growth_tracker = 0
+            found = self._combined(flags, self._scale._device)
+            kernel = self._scale._device.backend.fused_optimizers.get("amp_update_scale")
+            if kernel is None or kernel(
+                    self._scale._data, self._inv_scale._data, self._growth_tracker._data,
+                    found._data, self._growth_factor, self._backoff_factor,
+                    self._growth_interval) is NotImplemented:
+                self._update_generic(found)
+            from ..api._core import bump_version
+            for t in (self._scale, self._inv_scale, self._growth_tracker):
+                bump_version(t)
         self._per_optimizer.clear()
+
+    def _update_generic(self, found: Tensor) -> None:
+        """``update`` in polyten ops (a backend without ``amp_update_scale``): PyTorch's
+        ``_amp_update_scale_`` -- the products in double, rounded to float32, a growth that
+        overflows float32 not applied."""
+        from ..api.elementwise import isfinite, logical_and, logical_not, logical_or, where
+        from ..autograd.grad_mode import no_grad
+        with no_grad():
+            scale, tracker = self._scale, self._growth_tracker
+            bad = found != 0
+            counted = tracker + 1
+            grown = (scale.double() * self._growth_factor).float()
+            grow = logical_and(logical_not(bad), counted == self._growth_interval)
+            backed = (scale.double() * self._backoff_factor).float()
+            new_scale = where(bad, backed,
+                              where(logical_and(grow, isfinite(grown)), grown, scale))
+            new_tracker = where(logical_or(bad, grow), 0, counted).to("int32")
+            scale.copy_(new_scale)
+            tracker.copy_(new_tracker)
+            self._inv_scale.copy_(scale.double().reciprocal().float())
+
+    def _set_scale(self, new_scale) -> None:
+        if isinstance(new_scale, Tensor):
+            if new_scale.numel() != 1 or new_scale.dtype.kind != "f":
+                raise ValueError(f"GradScaler.update: new_scale must be a float tensor of one "
+                                 f"element, got {describe(new_scale)}")
+        elif not (isinstance(new_scale, (int, float)) and new_scale > 0):
+            raise ValueError(f"GradScaler.update: new_scale must be a positive number, got "
+                             f"{new_scale!r}")
+        if self._scale is None:  # no scale() yet: it becomes the initial scale
+            self._init_scale = float(new_scale.item() if isinstance(new_scale, Tensor)
+                                     else new_scale)
+            return
+        from ..autograd.grad_mode import no_grad
+        with no_grad():
+            if isinstance(new_scale, Tensor):
+                self._scale.copy_(new_scale.reshape(()))
+            else:
+                self._scale.fill_(float(new_scale))
+            self._inv_scale.copy_(self._scale.double().reciprocal().float())
 
     # ---------------------------------------------------------------------- accessors ---
     def get_scale(self) -> float:
-        """The current scale (1.0 when disabled)."""
-        return self._scale if self._enabled else 1.0
+        """The current scale (1.0 when disabled): a read of the device's value."""
+        if not self._enabled:
+            return 1.0
+        return self._init_scale if self._scale is None else self._scale.item()
+
+    def _get_growth_tracker(self) -> int:
+        if self._growth_tracker is None:
+            return self._init_growth_tracker
+        return int(self._growth_tracker.item())
 
     def get_growth_factor(self) -> float:
         return self._growth_factor
@@ -242,13 +325,14 @@ class GradScaler:
         return self._enabled
 
     def state_dict(self) -> Dict[str, Any]:
-        """The scale and growth state, with PyTorch's keys (empty when disabled)."""
+        """The scale and growth state, with PyTorch's keys and Python numbers (empty when
+        disabled)."""
         if not self._enabled:
             return {}
-        return {"scale": self._scale, "growth_factor": self._growth_factor,
+        return {"scale": self.get_scale(), "growth_factor": self._growth_factor,
                 "backoff_factor": self._backoff_factor,
                 "growth_interval": self._growth_interval,
-                "_growth_tracker": self._growth_tracker}
+                "_growth_tracker": self._get_growth_tracker()}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         if not self._enabled:
@@ -261,13 +345,16 @@ class GradScaler:
         if missing:
             raise KeyError(f"GradScaler.load_state_dict: missing keys {sorted(missing)}")
         scale = state_dict["scale"]
-        self._scale = float(scale.item() if isinstance(scale, Tensor) else scale)
+        tracker = state_dict["_growth_tracker"]
+        self._init_scale = float(scale.item() if isinstance(scale, Tensor) else scale)
+        self._init_growth_tracker = int(tracker.item() if isinstance(tracker, Tensor)
+                                        else tracker)
         self._growth_factor = float(state_dict["growth_factor"])
         self._backoff_factor = float(state_dict["backoff_factor"])
         self._growth_interval = int(state_dict["growth_interval"])
-        tracker = state_dict["_growth_tracker"]
-        self._growth_tracker = int(tracker.item() if isinstance(tracker, Tensor) else tracker)
+        if self._scale is not None:
+            self._lazy_init(self._scale._device)
 
     def __repr__(self) -> str:
-        return (f"GradScaler(device={self._device!r}, scale={self._scale}, "
+        return (f"GradScaler(device={self._device!r}, scale={self.get_scale()}, "
                 f"enabled={self._enabled})")

@@ -126,10 +126,19 @@ class Backend:
         takes the generic path for cases a kernel does not cover (a step may also return
         ``NotImplemented``, before writing anything, to decline a call), and counts the
         writes.
+        A step with the attribute ``takes_found_inf = True`` also takes the keyword
+        ``found_inf`` (GradScaler's flag, a 0-d float32 native array: nonzero means skip the
+        step, writing nothing) -- PyTorch's fused-optimizer protocol; Adam's and AdamW's
+        ``steps`` are then 0-d float32 native arrays (the device step counters), which the
+        step advances by one unless it skips -- all without a host read.
         ``fused_optimizers["amp_unscale"](grads, inv_scale, found)`` is GradScaler's unscale:
-        each gradient (real floating) multiplied in place by the Python float
-        ``inv_scale``, and ``found[0]`` (a float32 array of one element, zero on entry, on
+        each gradient (real floating) multiplied in place by ``inv_scale`` (a 0-d float32
+        native array on their device), and ``found`` (a 0-d float32 array, zero on entry, on
         the gradients' device) set to 1 if any result is inf or NaN -- without a host read.
+        ``fused_optimizers["amp_update_scale"](scale, inv_scale, growth_tracker, found_inf,
+        growth_factor, backoff_factor, growth_interval)`` is GradScaler.update in place on 0-d
+        arrays (float32 scale and reciprocal, int32 tracker; PyTorch's
+        ``_amp_update_scale_``).
         ``clip_grad_norm_`` uses two more: ``fused_optimizers["total_norm"](grads,
         norm_type)`` returns the ``norm_type``-norm of all the arrays together (as if
         concatenated; one real floating dtype, one device) as a 0-d native array of their

@@ -74,34 +74,110 @@ def resolve(algorithm: str, params: List[Tensor], group=None) -> Callable:
 _NATIVE_STEPS: Dict = {}
 
 
+# where an algorithm's state lists hold the step counters (a GradScaler fallback advances them)
+_COUNTERS = {"adam": -1, "adamw": -1}
+
+
 def _native_step(algorithm: str, kernel: Callable) -> Callable:
     """A backend's fused step on native arrays, behind the generic signature: the core keeps
-    the first SGD step (it creates the momentum buffers) and counts the in-place writes."""
+    the first SGD step (it creates the momentum buffers) and counts the in-place writes.
+    With ``found_inf=`` (GradScaler's flag, for a kernel with ``takes_found_inf``) the step
+    counters are device tensors and the kernel skips an overflowed step on the device; a
+    call it declines reads the flag on the host instead."""
     generic = _GENERIC[algorithm]
     sgd = algorithm == "sgd"
 
-    def step(params, grads, *states, **hyper):
+    def fallback(params, grads, states, hyper, found_inf):
+        if found_inf is not None:
+            if bool(found_inf):  # the one host read: an inf/NaN gradient, skip the step
+                return
+            states = list(states)
+            at = _COUNTERS.get(algorithm)
+            if at is not None:
+                states[at] = [advance(s) for s in states[at]]
+        return generic(params, grads, *states, **hyper)
+
+    def step(params, grads, *states, found_inf=None, **hyper):
         if sgd and hyper["momentum"] != 0:
             for b in states[0]:
                 if b is None:
-                    return generic(params, grads, *states, **hyper)
+                    return fallback(params, grads, states, hyper, found_inf)
         pd, gd = [], []
         for p, g in zip(params, grads):
             if g._dtype is not p._dtype:
-                return generic(params, grads, *states, **hyper)
+                return fallback(params, grads, states, hyper, found_inf)
             pd.append(p._data)
             gd.append(g._data)
         tensors = [s for s in states if s and isinstance(s[0], Tensor)]
-        if kernel(pd, gd, *[[t._data for t in s] if s and isinstance(s[0], Tensor) else s
-                            for s in states], **hyper) is NotImplemented:
-            return generic(params, grads, *states, **hyper)  # a dtype the kernel leaves
+        if found_inf is not None:
+            hyper["found_inf"] = found_inf._data
+        declined = kernel(pd, gd, *[[t._data for t in s] if s and isinstance(s[0], Tensor)
+                                    else s for s in states], **hyper) is NotImplemented
+        hyper.pop("found_inf", None)
+        if declined:  # a dtype the kernel leaves
+            return fallback(params, grads, states, hyper, found_inf)
         for group in [params] + tensors:
             for t in group:
                 v = t._version
                 if v is not None:
                     v[0] += 1
     step.__name__ = f"{algorithm}_fused"
+    step.takes_found_inf = bool(getattr(kernel, "takes_found_inf", False))
     return step
+
+
+# ------------------------------------------------------- GradScaler without a host read ---
+class ScalerFlag:
+    """GradScaler's ``found_inf`` for one optimizer step (PyTorch's protocol: the scaler sets
+    it on optimizers whose ``_step_supports_amp_scaling`` is true), or ``None``.
+
+    An implementation with ``takes_found_inf`` gets the flag itself and skips an overflowed
+    step on the device (:meth:`on_device`); for the others the flag is read on the host, once
+    per step (:meth:`skips`), and the step is skipped before any state is created."""
+
+    __slots__ = ("tensor", "_value")
+
+    def __init__(self, found_inf: Optional[Tensor]):
+        self.tensor = found_inf
+        self._value = None
+
+    def on_device(self, impl: Callable) -> bool:
+        return self.tensor is not None and getattr(impl, "takes_found_inf", False)
+
+    def skips(self) -> bool:
+        if self.tensor is None:
+            return False
+        if self._value is None:
+            self._value = bool(self.tensor)  # the host read
+        return self._value
+
+    def to(self, dev) -> Tensor:
+        t = self.tensor
+        return t if t._device is dev else t.to(dev)
+
+
+def step_counter(step, p: Tensor) -> Tensor:
+    """``p``'s step counter as a device tensor (float32, 0-d: PyTorch's fused optimizers'
+    ``state["step"]``), for an implementation that advances it on the device."""
+    if isinstance(step, Tensor):
+        if step._device is p._device and step._dtype.name == "float32" and step.ndim == 0:
+            return step
+        step = step.item()
+    from ..api.creation import full
+    return full((), float(step), dtype="float32", device=p._device)
+
+
+def step_count(step) -> int:
+    """A step counter as a host int (reads a device counter once)."""
+    if isinstance(step, Tensor):
+        step = step.item()
+    return int(step)
+
+
+def advance(counter: Tensor) -> int:
+    """A device step counter plus one, in place; its new value on the host."""
+    counter.add_(1)
+    return step_count(counter)
 
 
 def _signed(g: Tensor, p: Tensor, weight_decay: float, maximize: bool) -> Tensor:

@@ -65,10 +65,17 @@ class Adam(Optimizer):
         loss = self._closure_loss(closure)
         state = self.state
         name = type(self).__name__
+        flag = F.ScalerFlag(getattr(self, "found_inf", None))
         with no_grad():
             for group in self.param_groups:
                 params, grads = self._grads(group, f"{name}.step")
                 if not params:
+                    continue
+                decoupled = (self._algorithm == "adamw"
+                             or group.get("decoupled_weight_decay", False))
+                impl = F.resolve("adamw" if decoupled else "adam", params, group)
+                on_device = flag.on_device(impl)
+                if not on_device and flag.skips():
                     continue
                 amsgrad = group["amsgrad"]
                 exp_avgs, exp_avg_sqs, max_sqs, steps = [], [], [], []
@@ -80,21 +87,24 @@ class Adam(Optimizer):
                         st["exp_avg_sq"] = zeros_like(p)
                     if amsgrad and "max_exp_avg_sq" not in st:
                         st["max_exp_avg_sq"] = zeros_like(p)
-                    st["step"] += 1
+                    if on_device:  # the implementation advances it, unless it skips
+                        st["step"] = F.step_counter(st["step"], p)
+                    else:
+                        st["step"] = F.step_count(st["step"]) + 1
                     steps.append(st["step"])
                     exp_avgs.append(st["exp_avg"])
                     exp_avg_sqs.append(st["exp_avg_sq"])
                     if amsgrad:
                         max_sqs.append(st["max_exp_avg_sq"])
                 beta1, beta2 = group["betas"]
-                decoupled = (self._algorithm == "adamw"
-                             or group.get("decoupled_weight_decay", False))
-                F.resolve("adamw" if decoupled else "adam", params, group)(
-                    params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, amsgrad=amsgrad,
-                    beta1=beta1, beta2=beta2, lr=group["lr"],
-                    weight_decay=group["weight_decay"], eps=group["eps"],
-                    maximize=group["maximize"])
+                extra = {"found_inf": flag.to(params[0]._device)} if on_device else {}
+                impl(params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, amsgrad=amsgrad,
+                     beta1=beta1, beta2=beta2, lr=group["lr"],
+                     weight_decay=group["weight_decay"], eps=group["eps"],
+                     maximize=group["maximize"], **extra)
         return loss
+
+    _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)
 
 
 class AdamW(Adam):

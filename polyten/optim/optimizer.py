@@ -91,11 +91,27 @@ class Optimizer:
     capture and autograd through the step are not offered).
     """
 
+    # the step() of this class that handles GradScaler's ``found_inf`` (SGD, Adam, AdamW)
+    _amp_step: Optional[Callable] = None
+
+    @property
+    def _step_supports_amp_scaling(self) -> bool:
+        """PyTorch's flag for GradScaler: ``step`` reads ``self.found_inf`` (set by the
+        scaler for the call; nonzero after an inf/NaN gradient) and skips itself -- on the
+        device, with the backend's fused steps, so that the scaler need not read the flag
+        on the host.  True only while the class keeps the step that does so (a subclass
+        that overrides ``step`` gets the host read); a subclass may set it to True itself
+        if its step follows the protocol."""
+        cls = type(self)
+        return cls._amp_step is not None and cls.step is cls._amp_step
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         step = cls.__dict__.get("step")
         if step is not None and not getattr(step, "_polyten_step_wrapped", False):
             cls.step = _wrap_step(step)
+            if cls.__dict__.get("_amp_step") is step:
+                cls._amp_step = cls.step
 
     def __init__(self, params, defaults: Dict[str, Any]) -> None:
         name = type(self).__name__

@@ -60,19 +60,26 @@ class SGD(Optimizer):
         """One SGD step over all parameter groups (see the class docstring)."""
         loss = self._closure_loss(closure)
         state = self.state
+        flag = F.ScalerFlag(getattr(self, "found_inf", None))
         with no_grad():
             for group in self.param_groups:
                 params, grads = self._grads(group, "SGD.step")
                 if not params:
                     continue
+                impl = F.resolve("sgd", params, group)
+                on_device = flag.on_device(impl)
+                if not on_device and flag.skips():
+                    continue
                 momentum = group["momentum"]
                 bufs = ([state[p].get("momentum_buffer") for p in params] if momentum != 0
                         else [None] * len(params))
-                F.resolve("sgd", params, group)(
-                    params, grads, bufs, lr=group["lr"], weight_decay=group["weight_decay"],
-                    momentum=momentum, dampening=group["dampening"],
-                    nesterov=group["nesterov"], maximize=group["maximize"])
+                extra = {"found_inf": flag.to(params[0]._device)} if on_device else {}
+                impl(params, grads, bufs, lr=group["lr"], weight_decay=group["weight_decay"],
+                     momentum=momentum, dampening=group["dampening"],
+                     nesterov=group["nesterov"], maximize=group["maximize"], **extra)
                 if momentum != 0:
                     for p, b in zip(params, bufs):
                         state[p]["momentum_buffer"] = b
         return loss
+
+    _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)

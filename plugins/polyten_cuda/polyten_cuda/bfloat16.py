@@ -89,7 +89,8 @@ def _routed(kernel: Callable, alternative: Optional[Callable], dt) -> Callable:
 
     def routed(*args, **kwargs):
         if args and holds(args[0], dts):
-            if alternative is None:
+            if alternative is None or (kwargs.get("found_inf") is not None and not getattr(
+                    alternative, "takes_found_inf", False)):
                 return NotImplemented
             return alternative(*args, **kwargs)
         return kernel(*args, **kwargs)

@@ -30,10 +30,17 @@ _A = "typedef polyten_acc<T>::type A;\n"
 
 
 class Elementwise(NamedTuple):
+    """An ``ElementwiseKernel`` source.  ``operation`` is the whole per-element body (what
+    CuPy takes); it starts with ``prologue`` (after the ``A`` typedef), code that reads no
+    element -- a multi-tensor kernel runs it once per thread, before its loop.  ``each``
+    names the raw parameters a multi-tensor kernel takes once per tensor (a per-parameter
+    counter) instead of once per launch."""
     name: str
     in_params: str
     out_params: str
     operation: str
+    prologue: str = ""
+    each: Tuple[str, ...] = ()
 
 
 class Reduction(NamedTuple):
@@ -64,10 +71,20 @@ def params(decl: str) -> Tuple[Tuple[str, str, bool], ...]:
     return tuple(out)
 
 
-def _ew(name, in_params, out_params, body):
+def _ew(name, in_params, out_params, body, prologue="", each=()):
     uses_t = any(ty == "T" for ty, _, _ in params(in_params) + params(out_params))
     ELEMENTWISE[name] = Elementwise(f"polyten_{name}", in_params, out_params,
-                                    (_A if uses_t else "") + body)
+                                    (_A if uses_t else "") + prologue + body, prologue,
+                                    tuple(each))
+
+
+def split_prologue(spec: Elementwise) -> Tuple[str, str]:
+    """``(head, body)`` of ``spec.operation``: the ``A`` typedef and the prologue (run once
+    per thread), and the per-element rest."""
+    head = (_A if spec.operation.startswith(_A) else "") + spec.prologue
+    if not spec.operation.startswith(head):
+        raise ValueError(f"{spec.name}: the operation does not start with its prologue")
+    return head, spec.operation[len(head):]
 
 
 def _red(name, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity):
@@ -478,6 +495,30 @@ _ew("adam_amsgrad_step", _ADAM_IN, "T p, T m, T v, T vmax",
     "A vu = (vo != vo || vo > vv) ? vo : vv;\n"
     "vmax = (T)vu;\n" + _ADAM_TAIL)
 
+# --- the same steps under GradScaler without a host read (PyTorch's fused optimizers with
+# found_inf): ``found`` is GradScaler's flag -- nonzero, and the step writes nothing -- and
+# ``step`` the parameter's step counter on the device (amp_step_count advanced it), from which
+# each thread folds the constants once, in double, with the host's formulas above
+_SKIP = "if (found[0] != 0.0f) return;\n"
+_ADAM_AMP_IN = ("T g, raw float32 found, raw float32 step, float64 beta1, float64 beta2, "
+                "float64 lr, float64 eps, float64 wd, bool decoupled, bool maximize")
+_ADAM_AMP_PROLOGUE = (
+    _SKIP +
+    "const double bc1 = 1.0 - pow(beta1, (double)step[0]);\n"
+    "const double bc2_sqrt = sqrt(1.0 - pow(beta2, (double)step[0]));\n"
+    "const double one_m_b1 = 1.0 - beta1;\n"
+    "const double v_coef = (1.0 - beta2) / (1.0 - beta1);\n"
+    "const double eps_bc2 = eps * bc2_sqrt;\n"
+    "const double step_size = -lr * bc2_sqrt / bc1;\n"
+    "const double decay = 1.0 - lr * wd;\n")
+_ew("adam_step_amp", _ADAM_AMP_IN, "T p, T m, T v",
+    _ADAM_HEAD + "A vu = vv;\n" + _ADAM_TAIL, prologue=_ADAM_AMP_PROLOGUE, each=("step",))
+_ew("adam_amsgrad_step_amp", _ADAM_AMP_IN, "T p, T m, T v, T vmax",
+    _ADAM_HEAD +
+    "A vo = (A)vmax;\n"
+    "A vu = (vo != vo || vo > vv) ? vo : vv;\n"
+    "vmax = (T)vu;\n" + _ADAM_TAIL, prologue=_ADAM_AMP_PROLOGUE, each=("step",))
+
 # clip_grad_norm_'s scaling: g *= min(max_norm / (total + 1e-6), 1), the coefficient computed
 # per element from the device total in the gradient's computation type (PyTorch's formula and
 # rounding); a NaN total gives NaN gradients, as PyTorch
@@ -491,12 +532,36 @@ _ew("grad_clamp_step", "float64 lo, float64 hi", "T g",
     "if (v < (A)lo) v = (A)lo;\n"
     "if (v > (A)hi) v = (A)hi;\n"
     "g = (T)v;\n")
-# GradScaler's unscale: g *= inv in place; any inf/NaN result sets found[0] (every writer
-# stores the same 1, so the race is benign); v - v is 0 exactly for finite v
-_ew("amp_unscale", "float64 inv", "T g, raw float32 found",
-    "A v = (A)g * (A)inv;\n"
+# GradScaler's unscale: g *= inv in place, inv the reciprocal of the scale on the device; any
+# inf/NaN result sets found[0] (every writer stores the same 1, so the race is benign); v - v
+# is 0 exactly for finite v
+_ew("amp_unscale", "raw float32 inv", "T g, raw float32 found",
+    "A v = (A)g * inv_a;\n"
     "if (v - v != (A)0) found[0] = 1.0f;\n"
-    "g = (T)v;\n")
+    "g = (T)v;\n",
+    prologue="const A inv_a = (A)inv[0];\n")
+# GradScaler.update (PyTorch's _amp_update_scale_), one element: after an inf/NaN the scale
+# backs off and the count of finite steps restarts; after growth_interval finite steps in a
+# row it grows (unless that overflows float32).  inv = 1 / scale (computed in double and
+# rounded, as GradScaler's unscale) is written alongside, for the next step's unscale.
+_ew("amp_update_scale", "raw float32 found, float64 growth, float64 backoff, int32 interval",
+    "float32 scale, float32 inv, int32 tracker",
+    "if (found[0] != 0.0f) {\n"
+    "  scale = (float)((double)scale * backoff);\n"
+    "  tracker = 0;\n"
+    "} else if (tracker + 1 == interval) {\n"
+    "  float grown = (float)((double)scale * growth);\n"
+    "  if (grown - grown == 0.0f) scale = grown;\n"
+    "  tracker = 0;\n"
+    "} else {\n"
+    "  tracker = tracker + 1;\n"
+    "}\n"
+    "inv = (float)(1.0 / (double)scale);\n")
+# the device step counters of the steps below: +1 unless GradScaler found an inf/NaN (T is
+# float32 here, the counters' dtype, as PyTorch's fused optimizers' "step")
+_ew("amp_step_count", "raw float32 found", "T s",
+    "s = (T)((A)s + (A)1);\n",
+    prologue="if (found[0] != 0.0f) return;\n")
 # SGD without momentum: p = p * (1 - lr * wd) + g * (+-lr)
 _ew("sgd_step", "T g, float64 decay, float64 signed_lr", "T p",
     "p = (T)((A)p * (A)decay + (A)g * (A)signed_lr);\n")
@@ -513,6 +578,18 @@ _ew("sgd_momentum_step",
     "buf = (T)b;\n"
     "A u = nesterov ? b * (A)momentum + d : b;\n"
     "p = (T)(pp + u * (A)(-lr));\n")
+
+
+def _amp_variant(name):
+    """``<name>_amp``: the step ``name`` (no step-dependent constant) skipped, on the device,
+    when GradScaler's flag ``found`` (a new last input) is nonzero."""
+    spec = ELEMENTWISE[name]
+    _ew(name + "_amp", spec.in_params + ", raw float32 found", spec.out_params,
+        split_prologue(spec)[1], prologue=_SKIP)
+
+
+_amp_variant("sgd_step")
+_amp_variant("sgd_momentum_step")
 
 # the gradient an update uses: +-g plus wd * p (L2 weight decay), as _functional._signed
 _SIGNED = ("A pp = (A)p;\n"

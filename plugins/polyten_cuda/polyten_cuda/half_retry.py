@@ -227,7 +227,8 @@ def _mapped(obj, srcs: tuple, dst):
 def named_like(wrapper: Callable, kernel: Callable) -> Callable:
     """``wrapper`` with ``kernel``'s name and the attributes the core reads off a kernel."""
     wrapper.__name__ = getattr(kernel, "__name__", "kernel")
-    for attr in ("wants_output",):  # the core reads these off a backward kernel
+    # the core reads these off a backward kernel and an optimizer step
+    for attr in ("wants_output", "takes_found_inf"):
         if hasattr(kernel, attr):
             setattr(wrapper, attr, getattr(kernel, attr))
     return wrapper

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from .fused_src import Elementwise, params
+from .fused_src import Elementwise, params, split_prologue
 
 # Kernel parameter space is 4 KiB on every CUDA version and architecture we support; the
 # slot counts keep a launch's parameters under it (with room for the shared scalars).
@@ -44,6 +44,7 @@ _NORM_DTYPES = {"float32": "float", "float64": "double"}  # norms accumulate in 
 # CuPy passes a kernel argument by its NumPy type: these are the C types of the scalars
 _SCALAR_C = {"float64": "double", "float32": "float", "int64": "long long", "int32": "int",
              "bool": "bool"}
+_C_NUMPY = {c: n for n, c in _SCALAR_C.items()}
 
 # ``float16``: a half stored in 16 bits, converted to and from float with the same rounding
 # as CuPy's own float16 (round to nearest even), through PTX so that no header is needed
@@ -71,23 +72,26 @@ template <> struct polyten_acc<float16> { typedef float type; };
 """
 
 
-def split(spec: Elementwise) -> Tuple[list, list]:
+def split(spec: Elementwise) -> Tuple[list, list, list]:
     """The element arrays of a source (its non-raw ``T`` parameters: one per tensor, in
-    argument order, with whether each is an output) and its shared parameters (scalars and
-    raw arrays: one value per launch)."""
+    argument order, with whether each is an output), its per-tensor raw parameters (those in
+    ``spec.each``: a pointer per tensor, with its C type) and its shared parameters (scalars
+    and the other raw arrays: one value per launch)."""
     ins, outs = params(spec.in_params), params(spec.out_params)
-    arrays, shared = [], []
+    arrays, each, shared = [], [], []
     for pos, (ty, name, raw) in enumerate(ins + outs):
         if ty == "T" and not raw:
             arrays.append((pos, name, pos >= len(ins)))
+        elif raw and name in spec.each:
+            each.append((pos, _SCALAR_C.get(ty, ty), name))
         else:
             shared.append((pos, ty, name, raw))
-    return arrays, shared
+    return arrays, each, shared
 
 
 def max_slots(spec: Elementwise) -> int:
-    arrays, _ = split(spec)
-    per_slot = 8 * (1 + len(arrays))
+    arrays, each, _ = split(spec)
+    per_slot = 8 * (1 + len(arrays) + len(each))
     return min(_BUCKETS[-1], (_PARAM_BYTES - _SHARED_BYTES) // per_slot)
 
 
@@ -97,29 +101,35 @@ def kernel_name(spec: Elementwise, dtype: str, slots: int) -> str:
 
 def source(spec: Elementwise, dtype: str, slots: int) -> Tuple[str, str]:
     """``(kernel name, CUDA C source)`` of the multi-tensor kernel of ``spec`` for ``dtype``
-    (``float32`` / ``float64``) with ``slots`` tensor groups."""
-    arrays, shared = split(spec)
+    (``float32`` / ``float64``) with ``slots`` tensor groups.  The source's prologue runs once
+    per thread, after the thread's tensor is chosen."""
+    arrays, each, shared = split(spec)
     name = kernel_name(spec, dtype, slots)
     sig = []
     for j in range(slots):
         sig.append(f"long long _n{j}")
         sig.extend(f"T* _{a}{j}" for _, a, _ in arrays)
+        sig.extend(f"{ct}* _{e}{j}" for _, ct, e in each)
     for _, ty, pname, raw in shared:
         ct = _SCALAR_C.get(ty, ty)
         sig.append(f"{ct}* {pname}" if raw else f"{ct} {pname}")
+    picks = [(f"_{a}", f"_{a}") for _, a, _ in arrays] + [(e, f"_{e}") for _, _, e in each]
     cases = "".join(
-        f"    case {j}: _n = _n{j}; " + " ".join(f"_{a} = _{a}{j};" for _, a, _ in arrays)
+        f"    case {j}: _n = _n{j}; " + " ".join(f"{v} = {src}{j};" for v, src in picks)
         + " break;\n" for j in range(slots))
     elems = "\n".join(f"    T& {a} = _{a}[_i];" if out else f"    const T {a} = _{a}[_i];"
                       for _, a, out in arrays)
+    head, body = split_prologue(spec)
     code = (_PRELUDE + f"typedef {_DTYPES[dtype]} T;\n"
             f'extern "C" __global__ void {name}({", ".join(sig)}) {{\n'
             "  long long _n;\n"
-            + "".join(f"  T* _{a};\n" for _, a, _ in arrays) +
+            + "".join(f"  T* _{a};\n" for _, a, _ in arrays)
+            + "".join(f"  {ct}* {e};\n" for _, ct, e in each) +
             "  switch (blockIdx.y) {\n" + cases + "    default: return;\n  }\n"
+            + head +
             "  for (long long _i = (long long)blockIdx.x * blockDim.x + threadIdx.x; _i < _n;\n"
             "       _i += (long long)gridDim.x * blockDim.x) {\n"
-            + elems + "\n    {\n" + spec.operation + "    }\n  }\n}\n")
+            + elems + "\n    {\n" + body + "    }\n  }\n}\n")
     return name, code
 
 
@@ -142,8 +152,11 @@ class MultiTensorStep:
 
     def __init__(self, cp, spec: Elementwise, fallback: Callable):
         self._cp, self._spec, self._fallback = cp, spec, fallback
-        self._arrays, self._shared = split(spec)
+        self._arrays, each, self._shared = split(spec)
         self._array_pos = tuple(pos for pos, _, _ in self._arrays)
+        # per-tensor raw arrays (a parameter's step counter): one element, the declared dtype
+        self._each = tuple((pos, cp.dtype(ty_np)) for pos, ty_np in
+                           ((pos, _C_NUMPY[ct]) for pos, ct, _ in each))
         self._max = max_slots(spec)
         self._buckets = tuple(b for b in _BUCKETS if b < self._max) + (self._max,)
         self._kernels: Dict[Tuple[str, int], object] = {}
@@ -186,6 +199,10 @@ class MultiTensorStep:
                     or (pos != pos0 and a.device != dev)):
                 return None
         dev_id = getattr(dev, "id", None)
+        for pos, edt in self._each:
+            a = call[pos]
+            if a.dtype != edt or not a.flags.c_contiguous or a.device != dev:
+                return None
         if self._shared_slice is not None:  # scalars only, adjacent: the common case
             return dev_id, name, call[self._shared_slice]
         shared = []
@@ -216,7 +233,7 @@ class MultiTensorStep:
 
     def _launch(self, dtype: str, chunk: List[tuple]) -> None:
         slots = next(b for b in self._buckets if b >= len(chunk))
-        i64, array_pos = self._i64, self._array_pos
+        i64, array_pos, each = self._i64, self._array_pos, self._each
         args = []
         longest = 0
         for call in chunk:
@@ -224,9 +241,10 @@ class MultiTensorStep:
             longest = max(longest, n)
             args.append(i64(n))
             args.extend([call[pos] for pos in array_pos])
+            args.extend([call[pos] for pos, _ in each])
         if slots > len(chunk):  # unused slots: the first tensor's pointers with n = 0
-            args.extend(([i64(0)] + [chunk[0][pos] for pos in array_pos])
-                        * (slots - len(chunk)))
+            args.extend(([i64(0)] + [chunk[0][pos] for pos in array_pos]
+                         + [chunk[0][pos] for pos, _ in each]) * (slots - len(chunk)))
         first = chunk[0]
         for pos, conv in self._convert:
             args.append(first[pos] if conv is None else conv(first[pos]))

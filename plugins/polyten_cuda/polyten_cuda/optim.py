@@ -10,7 +10,11 @@ same arithmetic).  They are the backend's ``fused_optimizers``
 generic functions up to rounding (half precision is computed in float32).  The core creates the
 state, keeps the first SGD step and complex parameters, and counts the writes.  The
 step-dependent constants are folded on the host from Python numbers, so a step never reads a
-device value.
+device value.  Under GradScaler (``found_inf=``, PyTorch's fused optimizers' protocol) Adam,
+AdamW and SGD skip an overflowed step on the device instead: the flag is read by the kernels,
+the step counters live on the device (one launch advances them) and each thread folds the
+bias corrections from its parameter's counter, so a mixed-precision step never reads the
+device either.
 """
 
 from __future__ import annotations
@@ -29,11 +33,25 @@ def make(cp, ew):
     kernels of :func:`polyten_cuda.fused.build`."""
     mt = multi_tensor.build(cp, ew, fused_src.ELEMENTWISE)
     adam_k, ams_k = mt["adam_step"], mt["adam_amsgrad_step"]
+    adam_amp_k, ams_amp_k = mt["adam_step_amp"], mt["adam_amsgrad_step_amp"]
     sgd_k, sgd_m_k = mt["sgd_step"], mt["sgd_momentum_step"]
+    sgd_amp_k, sgd_m_amp_k = mt["sgd_step_amp"], mt["sgd_momentum_step_amp"]
+    count_k = mt["amp_step_count"]
 
     def adam_like(decoupled):
         def step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *,
-                 amsgrad, beta1, beta2, lr, weight_decay, eps, maximize):
+                 amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, found_inf=None):
+            if found_inf is not None:  # GradScaler's flag: counters and skip on the device
+                found = found_inf.reshape(1)
+                steps = [s.reshape(1) for s in state_steps]
+                count_k([(found, s) for s in steps])
+                calls = []
+                for i, p in enumerate(params):
+                    args = (grads[i], found, steps[i], beta1, beta2, lr, eps, weight_decay,
+                            decoupled, maximize, p, exp_avgs[i], exp_avg_sqs[i])
+                    calls.append(args + (max_exp_avg_sqs[i],) if amsgrad else args)
+                (ams_amp_k if amsgrad else adam_amp_k)(calls)
+                return
             one_m_b1 = 1.0 - beta1
             v_coef = (1.0 - beta2) / (1.0 - beta1)
             decay = 1.0 - lr * weight_decay
@@ -47,17 +65,22 @@ def make(cp, ew):
                         p, exp_avgs[i], exp_avg_sqs[i])
                 calls.append(args + (max_exp_avg_sqs[i],) if amsgrad else args)
             (ams_k if amsgrad else adam_k)(calls)
+        step.takes_found_inf = True
         return step
 
     def sgd(params, grads, momentum_buffers, *, lr, weight_decay, momentum, dampening,
-            nesterov, maximize):
+            nesterov, maximize, found_inf=None):
+        extra = () if found_inf is None else (found_inf.reshape(1),)
         if momentum == 0:
-            sgd_k([(g, 1.0 - lr * weight_decay, lr if maximize else -lr, p)
-                   for p, g in zip(params, grads)])
+            (sgd_k if found_inf is None else sgd_amp_k)(
+                [(g, 1.0 - lr * weight_decay, lr if maximize else -lr) + extra + (p,)
+                 for p, g in zip(params, grads)])
             return
         # the core runs the first step (it creates the buffers)
-        sgd_m_k([(g, lr, weight_decay, momentum, dampening, nesterov, maximize, False, p, buf)
-                 for p, g, buf in zip(params, grads, momentum_buffers)])
+        (sgd_m_k if found_inf is None else sgd_m_amp_k)(
+            [(g, lr, weight_decay, momentum, dampening, nesterov, maximize, False) + extra
+             + (p, buf) for p, g, buf in zip(params, grads, momentum_buffers)])
+    sgd.takes_found_inf = True
 
     def rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps,
                 weight_decay, momentum, centered, maximize):
@@ -134,9 +157,22 @@ def make(cp, ew):
                            maximize, p, prevs[i], step_sizes[i]) for i, p in enumerate(params)])
 
     def amp_unscale(grads, inv_scale, found):
-        """GradScaler's unscale: every gradient scaled in place (one launch per 64 of them)
-        and ``found[0]`` (a float32 array on the gradients' device) set on an inf/NaN."""
-        mt["amp_unscale"]([(inv_scale, g, found) for g in grads])
+        """GradScaler's unscale: every gradient times ``inv_scale`` (a one-element float32
+        array on their device) in place, one launch per 64 of them, and ``found[0]`` (ditto)
+        set on an inf/NaN."""
+        inv, found = inv_scale.reshape(1), found.reshape(1)
+        mt["amp_unscale"]([(inv, g, found) for g in grads])
+
+    update_k = ew["amp_update_scale"]
+
+    def amp_update_scale(scale, inv_scale, growth_tracker, found_inf, growth_factor,
+                         backoff_factor, growth_interval):
+        """GradScaler.update on the device (one launch, no host read): PyTorch's
+        ``_amp_update_scale_``, writing the reciprocal of the new scale as well."""
+        multi_tensor.on_device(
+            cp, multi_tensor.device_id(scale),
+            lambda: update_k(found_inf.reshape(1), growth_factor, backoff_factor,
+                             growth_interval, scale, inv_scale, growth_tracker))
 
     norm = multi_tensor.MultiTensorNorm(cp)
 
@@ -164,7 +200,8 @@ def make(cp, ew):
             cp, multi_tensor.device_id(running_mean),
             lambda: running_k(mean, var, momentum, var_factor, running_mean, running_var))
 
-    steps = {"amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads,
+    steps = {"amp_unscale": amp_unscale, "amp_update_scale": amp_update_scale,
+             "total_norm": total_norm, "clip_grads": clip_grads,
              "batch_norm_running": batch_norm_running, "clamp_grads": clamp_grads,
              "adam": adam_like(False), "adamw": adam_like(True), "sgd": sgd,
              "rmsprop": rmsprop, "adagrad": adagrad, "adamax": adamax, "nadam": nadam,

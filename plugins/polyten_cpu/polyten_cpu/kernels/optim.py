@@ -51,6 +51,7 @@ def _in_float32(xp, step):
         for a, c in back:
             copyto(a, c, casting="unsafe")
         return result
+    run.takes_found_inf = getattr(step, "takes_found_inf", False)
     return run
 
 
@@ -68,8 +69,21 @@ def optimizer_kernels(xp) -> dict:
             return d
         return -g if maximize else g
 
+    def skipped(found_inf):
+        return float(found_inf.reshape(-1)[0]) != 0.0
+
+    def counted(counters):
+        """The step counters (one-element float32 arrays) advanced in place; their values."""
+        out = []
+        for c in counters:
+            c += 1
+            out.append(int(c.reshape(-1)[0]))
+        return out
+
     def sgd(params, grads, momentum_buffers, *, lr, weight_decay, momentum, dampening,
-            nesterov, maximize):
+            nesterov, maximize, found_inf=None):
+        if found_inf is not None and skipped(found_inf):
+            return
         for p, g, buf in zip(params, grads, momentum_buffers):
             if momentum == 0:
                 if weight_decay != 0:
@@ -86,10 +100,15 @@ def optimizer_kernels(xp) -> dict:
                 p += u
             else:
                 p += buf * -lr
+    sgd.takes_found_inf = True
 
     def adam_like(decoupled):
         def step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *,
-                 amsgrad, beta1, beta2, lr, weight_decay, eps, maximize):
+                 amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, found_inf=None):
+            if found_inf is not None:  # GradScaler's flag (free to read on the host)
+                if skipped(found_inf):
+                    return
+                state_steps = counted(state_steps)
             for i, p in enumerate(params):
                 g = grads[i]
                 m = exp_avgs[i]
@@ -118,17 +137,37 @@ def optimizer_kernels(xp) -> dict:
                 u = m / denom
                 u *= -lr * bc2_sqrt / bc1
                 p += u
+        step.takes_found_inf = True
         return step
 
     isfinite, multiply = xp.isfinite, xp.multiply
 
     def amp_unscale(grads, inv_scale, found):
-        """GradScaler's unscale: ``g *= inv_scale`` in place for each gradient, and
-        ``found[0] = 1`` when any result is inf or NaN."""
+        """GradScaler's unscale: ``g *= inv_scale`` (a float32 array of one element) in place
+        for each gradient, and ``found`` (ditto) set to 1 when any result is inf or NaN."""
         for g in grads:
             multiply(g, inv_scale, out=g)
             if not isfinite(g).all():
-                found[0] = 1.0
+                found.fill(1.0)
+
+    def amp_update_scale(scale, inv_scale, growth_tracker, found_inf, growth_factor,
+                         backoff_factor, growth_interval):
+        """GradScaler.update (PyTorch's ``_amp_update_scale_``) on one-element arrays, in
+        place: float32 scale and reciprocal, int32 count of finite steps in a row."""
+        s = float(scale.reshape(-1)[0])
+        if float(found_inf.reshape(-1)[0]) != 0.0:
+            s = float(f32.type(s * backoff_factor))
+            tracker = 0
+        else:
+            tracker = int(growth_tracker.reshape(-1)[0]) + 1
+            if tracker == growth_interval:
+                grown = f32.type(s * growth_factor)
+                if math.isfinite(grown):
+                    s = float(grown)
+                tracker = 0
+        scale.fill(s)
+        inv_scale.fill(float(f32.type(1.0 / s)))
+        growth_tracker.fill(tracker)
 
     f32, f64 = xp.dtype("float32"), xp.dtype("float64")
     dot, amax, asarray = xp.dot, xp.max, xp.asarray
@@ -178,5 +217,6 @@ def optimizer_kernels(xp) -> dict:
 
     return {"sgd": _in_float32(xp, sgd), "adam": _in_float32(xp, adam_like(False)),
             "adamw": _in_float32(xp, adam_like(True)),
-            "amp_unscale": amp_unscale, "total_norm": total_norm, "clip_grads": clip_grads,
+            "amp_unscale": amp_unscale, "amp_update_scale": amp_update_scale,
+            "total_norm": total_norm, "clip_grads": clip_grads,
             "batch_norm_running": batch_norm_running, "clamp_grads": clamp_grads}

@@ -175,7 +175,9 @@ class ElementwiseKernel:
 
 class ReductionKernel:
     """Emulates ``cupy.ReductionKernel`` for sums (``reduce_expr`` ``a + b``, identity 0) and
-    logical ors (``a || b``, identity false)."""
+    logical ors (``a || b``, identity false); a ``post_map_expr`` other than ``out = a`` runs
+    on the reduced values, with the call's scalar arguments in scope (as in CuPy's kernel,
+    where they are parameters)."""
 
     def __init__(self, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity,
                  name="reduce_kernel", preamble="", **kw):
@@ -185,8 +187,10 @@ class ReductionKernel:
         self.name = name
         self.ins = fused_src.params(in_params)
         self.outs = fused_src.params(out_params)
-        assert len(self.outs) == 1 and post_map_expr.replace(" ", "") == \
-            f"{self.outs[0][1]}=a", post_map_expr
+        assert len(self.outs) == 1 and post_map_expr.replace(" ", "").startswith(
+            f"{self.outs[0][1]}="), post_map_expr
+        self.post_map = (None if post_map_expr.replace(" ", "") == f"{self.outs[0][1]}=a"
+                         else post_map_expr)
         self.map_expr, self.preamble = map_expr, preamble
 
     def __call__(self, *args, out, axis, keepdims=False):
@@ -200,10 +204,19 @@ class ReductionKernel:
                                       if isinstance(a, np.ndarray) and not raw])
         m = mapped(*args, np.empty(shape, dtype=out.dtype))
         if self.kind == "any":
-            out[...] = np.any(m, axis=axis, keepdims=keepdims)
+            reduced = np.any(m, axis=axis, keepdims=keepdims)
         else:
-            out[...] = np.sum(m, axis=axis, keepdims=keepdims,
-                              dtype=np.float64).astype(out.dtype)
+            reduced = np.sum(m, axis=axis, keepdims=keepdims, dtype=np.float64).astype(
+                out.dtype)
+        if self.post_map is None:
+            out[...] = reduced
+            return out
+        scalars = [(p, a) for p, a in zip(self.ins, args) if not isinstance(a, np.ndarray)]
+        post = ElementwiseKernel(
+            ", ".join([f"{ty} a"] + [f"{t} {n}" for (t, n, _), _ in scalars]),
+            f"{ty} {self.outs[0][1]}", self.post_map + ";\n", self.name + "_post",
+            self.preamble)
+        post(reduced.astype(out.dtype), *[a for _, a in scalars], out)
         return out
 
 

@@ -838,6 +838,46 @@ def test_mixed_precision_step_never_waits_for_the_gpu(opt_name):
         assert opt.state[next(model.parameters())]["step"].item() == 2
 
 
+@needs_two
+def test_grad_scaler_across_two_gpus_matches_the_cpu():
+    """A model split over cuda:0 and cuda:1 (one parameter group per device, and one group
+    spanning both) under GradScaler with Adam: a flag per device, combined on the scale's
+    device for update() and copied to each group's device for its step; an overflow on
+    cuda:1 alone skips the step on both.  Parameters, counters and scale equal the cpu's."""
+    def train(devs):
+        pt.manual_seed(0)
+        a = pt.nn.Linear(4, 6).to(devs[0])
+        b = pt.nn.Linear(6, 2).to(devs[1])
+        mixed = [pt.nn.Parameter(pt.ones(3, device=devs[0])),
+                 pt.nn.Parameter(pt.ones(2, device=devs[1]))]
+        opt = pt.optim.Adam([{"params": a.parameters()}, {"params": b.parameters()},
+                             {"params": mixed}], lr=0.05)
+        scaler = pt.amp.GradScaler("cuda", init_scale=256.0, growth_interval=2)
+        rng = np.random.default_rng(0)
+        for step in range(6):
+            x = rng.standard_normal((5, 4)).astype(np.float32)
+            opt.zero_grad()
+            h = a(pt.tensor(x, device=devs[0]))
+            out = b(h.to(devs[1]))
+            if step == 2:
+                out = out * float("inf")  # only cuda:1's gradients overflow
+            loss = ((out ** 2).mean().to(devs[0]) + (mixed[0] ** 2).sum()
+                    + (mixed[1] ** 3).sum().to(devs[0]))
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        params = [p for g in opt.param_groups for p in g["params"]]
+        return ([p.detach().cpu().numpy() for p in params],
+                [int(opt.state[p]["step"]) for p in params], scaler.get_scale())
+
+    got = train(["cuda:0", "cuda:1"])
+    want = train(["cpu", "cpu"])
+    assert got[1] == want[1] == [5] * 6
+    assert got[2] == want[2]
+    for g, w in zip(got[0], want[0]):
+        _close(g, w, rtol=1e-5, atol=1e-6)
+
+
 def test_embedding_step_never_waits_for_the_gpu():
     """Index bounds (embedding -> index_select) are deferred checks on cuda too."""
     pt.manual_seed(0)

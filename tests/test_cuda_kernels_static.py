@@ -229,6 +229,9 @@ def test_fused_sources_compile_with_nvcc(tmp_path):
             sig, pro = [], []
             for ty, name, raw in fused_src.params(r.in_params):
                 ct = {"T": "T", "S": "S"}.get(ty, ty)
+                if ty not in ("T", "S") and not raw:  # a scalar: a parameter, as in CuPy
+                    sig.append(f"{ct} {name}")
+                    continue
                 sig.append(f"{ct}* {name}" if raw else f"{ct}* _p_{name}")
                 if not raw:
                     pro.append(f"const {ct} {name} = _p_{name}[i];")

@@ -6,7 +6,11 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from ..api._core import Tensor, describe
+from ..api._core import Tensor, bump_version, describe
+from ..api.creation import full, zeros
+from ..api.elementwise import isfinite, logical_and, logical_not, logical_or, where
+from ..api.reduction import all as all_
+from ..autograd.grad_mode import no_grad
 
 __all__ = ["GradScaler"]
 
@@ -90,7 +94,6 @@ class GradScaler:
         self._per_optimizer: Dict[int, _OptState] = {}
 
     def _lazy_init(self, dev) -> None:
-        from ..api.creation import full
         scale = np.float32(self._init_scale)
         self._scale = full((), float(scale), dtype="float32", device=dev)
         self._inv_scale = full((), float(np.float32(1.0 / np.float64(scale))),
@@ -162,10 +165,6 @@ class GradScaler:
 
     @staticmethod
     def _unscale_on(dev, grads, inv):
-        from ..api._core import bump_version
-        from ..api.creation import zeros
-        from ..api.elementwise import isfinite, logical_not
-        from ..api.reduction import all as all_
         kernel = dev.backend.fused_optimizers.get("amp_unscale")
         real = [g for g in grads if g._dtype.kind == "f"]
         found = zeros((), dtype="float32", device=dev)
@@ -246,7 +245,6 @@ class GradScaler:
                     found._data, self._growth_factor, self._backoff_factor,
                     self._growth_interval) is NotImplemented:
                 self._update_generic(found)
-            from ..api._core import bump_version
             for t in (self._scale, self._inv_scale, self._growth_tracker):
                 bump_version(t)
         self._per_optimizer.clear()
@@ -255,8 +253,6 @@ class GradScaler:
         """``update`` in polyten ops (a backend without ``amp_update_scale``): PyTorch's
         ``_amp_update_scale_`` -- the products in double, rounded to float32, a growth that
         overflows float32 not applied."""
-        from ..api.elementwise import isfinite, logical_and, logical_not, logical_or, where
-        from ..autograd.grad_mode import no_grad
         with no_grad():
             scale, tracker = self._scale, self._growth_tracker
             bad = found != 0
@@ -283,7 +279,6 @@ class GradScaler:
             self._init_scale = float(new_scale.item() if isinstance(new_scale, Tensor)
                                      else new_scale)
             return
-        from ..autograd.grad_mode import no_grad
         with no_grad():
             if isinstance(new_scale, Tensor):
                 self._scale.copy_(new_scale.reshape(()))

@@ -203,13 +203,12 @@ _ew("log_softmax_backward_out", "T g, T y, S s", "T gx",
     "gx = (T)((S)g - exp((S)y) * s);\n")
 
 # --- layer_norm / batch_norm (norm.py): the cpu kernels' formulas, in their order ----------
-# statistics: sum(x), then sum((x - mean)^2) with mean = s1 / n, reduced over the normalised
-# axes (rows for layer_norm, (batch, spatial) for batch_norm) by CuPy's ReductionKernel
-_red("sum_sq_dev", "T x, S s1, float64 n", "S s", "((S)x - s1 / (S)n) * ((S)x - s1 / (S)n)",
-     "a + b", "s = a", "0")
-_ew("norm_stats", "S s1, S s2, float64 n", "S mean, S var",
-    "mean = s1 / (S)n;\n"
-    "var = s2 / (S)n;\n")
+# statistics: mean = sum(x) / n, then var = sum((x - mean)^2) / n, reduced over the normalised
+# axes (rows for layer_norm, (batch, spatial) for batch_norm) by CuPy's ReductionKernel, each
+# divided by n in its post-map (two launches, no third for the divisions)
+_red("mean_cast", "T x, float64 n", "S s", "(S)x", "a + b", "s = a / (S)n", "0")
+_red("var_dev", "T x, S mean, float64 n", "S s", "((S)x - mean) * ((S)x - mean)",
+     "a + b", "s = a / (S)n", "0")
 
 
 # The affine parameters are optional: one kernel per combination (``_w`` with a weight,

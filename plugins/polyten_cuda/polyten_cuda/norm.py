@@ -4,8 +4,8 @@ backward.
 The shared kernels (``polyten_cpu.kernels.norm``) are written for NumPy: each step is an array
 operation, so on CuPy a LayerNorm forward and backward cost about thirty launches and as many
 passes over temporaries of the input's size.  Here the statistics are two ``ReductionKernel``
-launches (sum, then sum of squared deviations: the cpu kernels' two-pass variance), the output
-one ``ElementwiseKernel``, and the backward two to four reductions and one elementwise kernel
+launches (the mean, then the mean squared deviation: the cpu kernels' two-pass variance, each
+division by n in the reduction's post-map), the output one ``ElementwiseKernel``, and the backward two to four reductions and one elementwise kernel
 -- every formula the cpu kernel's, in the same order (``fused_src``).  float16 is computed in
 float32 (statistics included) and rounded once.
 """
@@ -35,9 +35,8 @@ def build(cp, ew, red, shared, shared_backward):
         return kernel(*args, out=cp.empty(shape, dtype=s), axis=axes, keepdims=True)
 
     def stats(x, axes, n, s):
-        s1 = reduce(red["sum_cast"], (x,), x, axes, s)
-        s2 = reduce(red["sum_sq_dev"], (x, s1, n), x, axes, s)
-        return ew["norm_stats"](s1, s2, n)
+        mean = reduce(red["mean_cast"], (x, n), x, axes, s)
+        return mean, reduce(red["var_dev"], (x, mean, n), x, axes, s)
 
     def rows(x, ndim):
         k = x.ndim - ndim

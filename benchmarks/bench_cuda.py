@@ -17,8 +17,8 @@ Cases
   LayerNorm, attention, GELU, dropout, gradient clipping.
 * ``mlp_amp``, ``cnn_amp`` (and ``digits_amp``, ``transformer_amp``): the same steps in mixed
   precision (``autocast`` + ``GradScaler`` on both sides): float16 matmuls and convolutions,
-  float32 parameters and losses.  polyten's GradScaler reads nothing on the host (Adam, AdamW
-  and SGD skip overflowed steps on the device); torch's, with its default (foreach)
+  float32 parameters and losses.  polyten's GradScaler reads nothing on the host (the
+  optimizers skip overflowed steps on the device); torch's, with its default (foreach)
   optimizers, reads one flag per step.
 * ``mlp_bf16``, ``transformer_bf16`` (any step with ``_bf16``): autocast with
   ``dtype=bfloat16`` and no GradScaler (bfloat16 has float32's range), on both sides; polyten

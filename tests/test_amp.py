@@ -441,13 +441,19 @@ def _template_or_skip(device):
 _AMP_PATHS = [("cpu", None), ("cpu", False), ("template", None)]
 
 
+_OTHERS = {"RMSprop": dict(lr=0.01, centered=True, momentum=0.5),
+           "Adagrad": dict(lr=0.1, lr_decay=0.01), "Adamax": dict(lr=0.02),
+           "RAdam": dict(lr=0.02, betas=(0.9, 0.99)), "Adadelta": dict(lr=0.5),
+           "Rprop": dict(lr=0.01), "NAdam": dict(lr=0.02)}
+
+
 @pytest.mark.parametrize("device, foreach", _AMP_PATHS)
-@pytest.mark.parametrize("algo", ["Adam", "AdamW", "amsgrad", "SGD"])
+@pytest.mark.parametrize("algo", ["Adam", "AdamW", "amsgrad", "SGD", *_OTHERS])
 def test_grad_scaler_steps_match_torch_with_skipped_steps(device, foreach, algo):
-    """Adam / AdamW (amsgrad) / SGD under GradScaler against torch's, with overflowing
-    steps at the start (the first step, before any state exists) and in the middle: the
-    parameters, the scale, the growth tracker -- and the step counters, which a skipped step
-    must not advance (the bias corrections of the steps after it depend on them)."""
+    """Every optimizer under GradScaler against torch's, with overflowing steps at the start
+    (the first step, before any state exists) and in the middle: the parameters, the scale,
+    the growth tracker -- and the step counters, which a skipped step must not advance (the
+    bias corrections of the steps after it depend on them)."""
     torch = pytest.importorskip("torch")
     if device != "cpu":
         _template_or_skip(device)
@@ -458,7 +464,10 @@ def test_grad_scaler_steps_match_torch_with_skipped_steps(device, foreach, algo)
         for tp, p in zip(tmodel.parameters(), model.parameters()):
             tp.copy_(torch.tensor(p.detach().cpu().numpy()))
     kw = {"lr": 0.05}
-    if algo == "SGD":
+    if algo in _OTHERS:
+        kw = dict(_OTHERS[algo])
+        make, tmake = getattr(pt.optim, algo), getattr(torch.optim, algo)
+    elif algo == "SGD":
         kw.update(momentum=0.9, nesterov=True, weight_decay=0.01)
         make, tmake = pt.optim.SGD, torch.optim.SGD
     else:
@@ -467,7 +476,7 @@ def test_grad_scaler_steps_match_torch_with_skipped_steps(device, foreach, algo)
         make, tmake = getattr(pt.optim, name), getattr(torch.optim, name)
     opt = make(model.parameters(), foreach=foreach, **kw)
     topt = tmake(tmodel.parameters(), **kw)
-    assert opt._step_supports_amp_scaling
+    assert opt._step_supports_amp_scaling == (algo != "NAdam")
     scaler = pt.amp.GradScaler(device, init_scale=2.0 ** 10, growth_interval=3)
     tscaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=3)
     rng = np.random.default_rng(1)

@@ -821,7 +821,7 @@ def test_make_backend_on_the_stand_in(monkeypatch):
             assert {"softmax", "sigmoid", "relu"} <= set(b.backward_kernels)
             # every optimizer is fused, and GradScaler's unscale and update
             assert set(b.fused_optimizers) == set(F._GENERIC) | {
-                "amp_unscale", "amp_update_scale", "total_norm", "clip_grads",
+                "amp_unscale", "amp_update_scale", "amp_step_count", "total_norm", "clip_grads",
                 "batch_norm_running", "clamp_grads"}
             assert not F._FUSED.get("adam") and not F._FUSED.get("sgd")  # nothing global
             rt = b.runtime

@@ -450,7 +450,7 @@ def test_mixed_precision_steps_never_read_the_device():
     """autocast + GradScaler on cuda: float16 matmuls and convolutions, float32 losses and
     parameters -- and, with AdamW and SGD (PyTorch's ``_step_supports_amp_scaling``), no host
     read at all: the unscale, the skip decision, the step counters and the scale's update stay
-    on the device.  An optimizer outside the protocol (RMSprop) reads the flag once per step,
+    on the device.  An optimizer outside the protocol (NAdam) reads the flag once per step,
     as PyTorch's GradScaler does for it (after the deferred value checks' flag: two reads)."""
     r = _run(_STEPS, """
         scaler = pt.amp.GradScaler("cuda")
@@ -484,12 +484,12 @@ def test_mixed_precision_steps_never_read_the_device():
         counter = opts[0].state[params[0]]["step"]
         assert counter.device.type == "cuda" and counter.dtype == pt.float32
         assert counter.item() == 1 + steps // 2 and scaler.get_scale() == 65536.0
-        rms = pt.optim.RMSprop(params, lr=1e-3)
-        assert not rms._step_supports_amp_scaling
-        amp_step(rms, next(iter(loader)))
+        nadam = pt.optim.NAdam(params, lr=1e-3)
+        assert not nadam._step_supports_amp_scaling
+        amp_step(nadam, next(iter(loader)))
         S.clear()
         for batch in loader:
-            amp_step(rms, batch)
+            amp_step(nadam, batch)
         waits = {k: v for k, v in cupy_standin.traffic().items() if k != "h2d_async"}
         assert waits == {"d2h": 2 * (n // 16)}, waits
         assert np.isfinite(loss.item())
@@ -512,8 +512,8 @@ def test_mixed_precision_steps_never_read_the_device():
 
 @needs_cxx
 def test_grad_scaler_device_steps_match_the_cpu_with_skipped_steps():
-    """The CUDA kernels of GradScaler's device path (unscale, step counters, Adam / AdamW /
-    amsgrad / SGD skipping themselves, the scale's update) against the cpu backend on the
+    """The CUDA kernels of GradScaler's device path (unscale, step counters, every optimizer
+    but NAdam skipping itself, the scale's update) against the cpu backend on the
     same training (no autocast: float16 matmuls round differently on each backend and Adam
     magnifies that), with overflowing steps at the start and in the middle; float32 and
     float64 parameters, and a non-contiguous one (the per-parameter kernels)."""
@@ -529,7 +529,7 @@ def test_grad_scaler_device_steps_match_the_cpu_with_skipped_steps():
             opt = make(list(m.parameters()) + [t])
             scaler = pt.amp.GradScaler(dev, init_scale=2.0 ** 12, growth_interval=2)
             rng = np.random.default_rng(3)
-            for step in range(8):
+            for step in range(10):  # 8 applied: RAdam's rectified (adaptive) branch from 6
                 x = rng.standard_normal((5, 6))
                 if step in (0, 5):
                     x[1, 2] = np.inf
@@ -549,9 +549,22 @@ def test_grad_scaler_device_steps_match_the_cpu_with_skipped_steps():
             "amsgrad": lambda ps: pt.optim.Adam(ps, lr=0.01, amsgrad=True, maximize=True),
             "sgd": lambda ps: pt.optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=0.01),
             "sgd_plain": lambda ps: pt.optim.SGD(ps, lr=0.01),
+            "rmsprop": lambda ps: pt.optim.RMSprop(ps, lr=0.01),
+            "rmsprop_centered_momentum": lambda ps: pt.optim.RMSprop(
+                ps, lr=0.01, centered=True, momentum=0.9, weight_decay=0.01),
+            "adagrad": lambda ps: pt.optim.Adagrad(ps, lr=0.1, lr_decay=0.01),
+            "adamax": lambda ps: pt.optim.Adamax(ps, lr=0.01, weight_decay=0.01),
+            "radam": lambda ps: pt.optim.RAdam(ps, lr=0.01, betas=(0.9, 0.5)),
+            "radam_decoupled": lambda ps: pt.optim.RAdam(ps, lr=0.01, weight_decay=0.1,
+                                                         decoupled_weight_decay=True),
+            "adadelta": lambda ps: pt.optim.Adadelta(ps, lr=0.5, weight_decay=0.01),
+            "rprop": lambda ps: pt.optim.Rprop(ps, lr=0.01, maximize=True),
+            "nadam (host read)": lambda ps: pt.optim.NAdam(ps, lr=0.01),
         }
         for dtype in (pt.float32, pt.float64):
             for name, make in makers.items():
+                assert make([nn.Parameter(pt.zeros(1))])._step_supports_amp_scaling == (
+                    "host read" not in name)
                 got, got_steps, got_scale = train("cuda", make, dtype)
                 want, want_steps, want_scale = train("cpu", make, dtype)
                 assert got_steps == want_steps, (name, got_steps, want_steps)

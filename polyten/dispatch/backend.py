@@ -128,9 +128,11 @@ class Backend:
         writes.
         A step with the attribute ``takes_found_inf = True`` also takes the keyword
         ``found_inf`` (GradScaler's flag, a 0-d float32 native array: nonzero means skip the
-        step, writing nothing) -- PyTorch's fused-optimizer protocol; Adam's and AdamW's
-        ``steps`` are then 0-d float32 native arrays (the device step counters), which the
-        step advances by one unless it skips -- all without a host read.
+        step, writing nothing) -- PyTorch's fused-optimizer protocol; the ``steps`` of the
+        algorithms that take them are then 0-d float32 native arrays (the device step
+        counters, already advanced unless the flag is set) -- all without a host read.
+        ``fused_optimizers["amp_step_count"](counters, found_inf)`` advances such counters by
+        one in place unless ``found_inf`` is nonzero (without it, two polyten ops each).
         ``fused_optimizers["amp_unscale"](grads, inv_scale, found)`` is GradScaler's unscale:
         each gradient (real floating) multiplied in place by ``inv_scale`` (a 0-d float32
         native array on their device), and ``found`` (a 0-d float32 array, zero on entry, on

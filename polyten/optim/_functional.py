@@ -74,8 +74,8 @@ def resolve(algorithm: str, params: List[Tensor], group=None) -> Callable:
 _NATIVE_STEPS: Dict = {}
 
 
-# where an algorithm's state lists hold the step counters (a GradScaler fallback advances them)
-_COUNTERS = {"adam": -1, "adamw": -1}
+# where an algorithm's state lists hold the step counters (a GradScaler fallback reads them)
+_COUNTERS = {"adam": -1, "adamw": -1, "adagrad": -1, "adamax": -1, "radam": -1}
 
 
 def _native_step(algorithm: str, kernel: Callable) -> Callable:
@@ -93,8 +93,8 @@ def _native_step(algorithm: str, kernel: Callable) -> Callable:
                 return
             states = list(states)
             at = _COUNTERS.get(algorithm)
-            if at is not None:
-                states[at] = [advance(s) for s in states[at]]
+            if at is not None:  # the device counters (already advanced) as host ints
+                states[at] = [step_count(s) for s in states[at]]
         return generic(params, grads, *states, **hyper)
 
     def step(params, grads, *states, found_inf=None, **hyper):
@@ -174,10 +174,36 @@ def step_count(step) -> int:
     return int(step)
 
 
-def advance(counter: Tensor) -> int:
-    """A device step counter plus one, in place; its new value on the host."""
-    counter.add_(1)
-    return step_count(counter)
+def count_steps(states: List[dict], params: List[Tensor], flag: ScalerFlag,
+                on_device: bool) -> list:
+    """Advance each parameter's ``state["step"]`` and return the counters: host ints plus one,
+    or -- for an implementation that skips on the device -- float32 0-d device counters
+    advanced on the device unless GradScaler's flag is set (the backend's
+    ``fused_optimizers["amp_step_count"]``: one launch on CUDA; else two polyten ops per
+    counter), so that a skipped step never counts."""
+    if not on_device:
+        out = []
+        for st in states:
+            st["step"] = step_count(st["step"]) + 1
+            out.append(st["step"])
+        return out
+    counters = []
+    for st, p in zip(states, params):
+        st["step"] = step_counter(st["step"], p)
+        counters.append(st["step"])
+    dev = params[0]._device
+    found = flag.to(dev)
+    hook = dev.backend.fused_optimizers.get("amp_step_count")
+    if hook is not None and hook([c._data for c in counters], found._data) is not NotImplemented:
+        for c in counters:
+            v = c._version
+            if v is not None:
+                v[0] += 1
+        return counters
+    keep = (found == 0).to("float32")
+    for c in counters:
+        c.add_(keep if c._device is dev else keep.to(c._device))
+    return counters
 
 
 def _signed(g: Tensor, p: Tensor, weight_decay: float, maximize: bool) -> Tensor:

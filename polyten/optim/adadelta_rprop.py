@@ -54,10 +54,15 @@ class Adadelta(Optimizer):
         """One Adadelta step over all parameter groups (see the class docstring)."""
         loss = self._closure_loss(closure)
         state = self.state
+        flag = F.ScalerFlag(getattr(self, "found_inf", None))
         with no_grad():
             for group in self.param_groups:
                 params, grads = self._grads(group, "Adadelta.step")
                 if not params:
+                    continue
+                impl = F.resolve("adadelta", params, group)
+                on_device = flag.on_device(impl)
+                if not on_device and flag.skips():
                     continue
                 sqs, accs = [], []
                 for p in params:
@@ -66,14 +71,16 @@ class Adadelta(Optimizer):
                         st["step"] = 0
                         st["square_avg"] = zeros_like(p)
                         st["acc_delta"] = zeros_like(p)
-                    st["step"] += 1
                     sqs.append(st["square_avg"])
                     accs.append(st["acc_delta"])
-                F.resolve("adadelta", params, group)(
-                    params, grads, sqs, accs, lr=group["lr"], rho=group["rho"],
-                    eps=group["eps"], weight_decay=group["weight_decay"],
-                    maximize=group["maximize"])
+                F.count_steps([state[p] for p in params], params, flag, on_device)
+                impl(params, grads, sqs, accs, lr=group["lr"], rho=group["rho"],
+                     eps=group["eps"], weight_decay=group["weight_decay"],
+                     maximize=group["maximize"],
+                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
         return loss
+
+    _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)
 
 
 class Rprop(Optimizer):
@@ -119,10 +126,15 @@ class Rprop(Optimizer):
         """One Rprop step over all parameter groups (see the class docstring)."""
         loss = self._closure_loss(closure)
         state = self.state
+        flag = F.ScalerFlag(getattr(self, "found_inf", None))
         with no_grad():
             for group in self.param_groups:
                 params, grads = self._grads(group, "Rprop.step")
                 if not params:
+                    continue
+                impl = F.resolve("rprop", params, group)
+                on_device = flag.on_device(impl)
+                if not on_device and flag.skips():
                     continue
                 prevs, sizes = [], []
                 for p in params:
@@ -131,11 +143,13 @@ class Rprop(Optimizer):
                         st["step"] = 0
                         st["prev"] = zeros_like(p)
                         st["step_size"] = full_like(p, group["lr"])
-                    st["step"] += 1
                     prevs.append(st["prev"])
                     sizes.append(st["step_size"])
+                F.count_steps([state[p] for p in params], params, flag, on_device)
                 (etaminus, etaplus), (lo, hi) = group["etas"], group["step_sizes"]
-                F.resolve("rprop", params, group)(
-                    params, grads, prevs, sizes, etaminus=etaminus, etaplus=etaplus,
-                    step_size_min=lo, step_size_max=hi, maximize=group["maximize"])
+                impl(params, grads, prevs, sizes, etaminus=etaminus, etaplus=etaplus,
+                     step_size_min=lo, step_size_max=hi, maximize=group["maximize"],
+                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
         return loss
+
+    _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)

@@ -63,22 +63,28 @@ class Adagrad(Optimizer):
         """One Adagrad step over all parameter groups (see the class docstring)."""
         loss = self._closure_loss(closure)
         state = self.state
+        flag = F.ScalerFlag(getattr(self, "found_inf", None))
         with no_grad():
             for group in self.param_groups:
                 params, grads = self._grads(group, "Adagrad.step")
                 if not params:
                     continue
-                sums, steps = [], []
+                impl = F.resolve("adagrad", params, group)
+                on_device = flag.on_device(impl)
+                if not on_device and flag.skips():
+                    continue
+                sums = []
                 for p in params:
                     st = state[p]
                     if not st:  # a group added after construction
                         st["step"] = 0
                         st["sum"] = full_like(p, group["initial_accumulator_value"])
-                    st["step"] += 1
-                    steps.append(st["step"])
                     sums.append(st["sum"])
-                F.resolve("adagrad", params, group)(
-                    params, grads, sums, steps, lr=group["lr"],
-                    weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
-                    eps=group["eps"], maximize=group["maximize"])
+                steps = F.count_steps([state[p] for p in params], params, flag, on_device)
+                impl(params, grads, sums, steps, lr=group["lr"],
+                     weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
+                     eps=group["eps"], maximize=group["maximize"],
+                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
         return loss
+
+    _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)

@@ -78,7 +78,7 @@ class Adam(Optimizer):
                 if not on_device and flag.skips():
                     continue
                 amsgrad = group["amsgrad"]
-                exp_avgs, exp_avg_sqs, max_sqs, steps = [], [], [], []
+                exp_avgs, exp_avg_sqs, max_sqs = [], [], []
                 for p in params:
                     st = state[p]
                     if not st:
@@ -87,15 +87,11 @@ class Adam(Optimizer):
                         st["exp_avg_sq"] = zeros_like(p)
                     if amsgrad and "max_exp_avg_sq" not in st:
                         st["max_exp_avg_sq"] = zeros_like(p)
-                    if on_device:  # the implementation advances it, unless it skips
-                        st["step"] = F.step_counter(st["step"], p)
-                    else:
-                        st["step"] = F.step_count(st["step"]) + 1
-                    steps.append(st["step"])
                     exp_avgs.append(st["exp_avg"])
                     exp_avg_sqs.append(st["exp_avg_sq"])
                     if amsgrad:
                         max_sqs.append(st["max_exp_avg_sq"])
+                steps = F.count_steps([state[p] for p in params], params, flag, on_device)
                 beta1, beta2 = group["betas"]
                 extra = {"found_inf": flag.to(params[0]._device)} if on_device else {}
                 impl(params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, amsgrad=amsgrad,

@@ -28,19 +28,26 @@ class _AdamLike(Optimizer):
         for key in self._state_keys:
             st[key] = zeros_like(p)
 
-    def _gather(self, group, params):
+    def _gather(self, group, params, flag=None, on_device=False):
         state = self.state
         lists = {key: [] for key in self._state_keys}
-        steps = []
         for p in params:
             st = state[p]
             if not st:
                 self._init_state(st, p)
-            st["step"] += 1
-            steps.append(st["step"])
             for key in self._state_keys:
                 lists[key].append(st[key])
+        steps = F.count_steps([state[p] for p in params], params, flag, on_device)
         return lists, steps
+
+    def _route(self, algorithm, params, group, flag):
+        """``(implementation, on_device)``, or None when GradScaler's flag (read on the host
+        for an implementation that cannot skip itself) says to skip the step."""
+        impl = F.resolve(algorithm, params, group)
+        on_device = flag.on_device(impl)
+        if not on_device and flag.skips():
+            return None
+        return impl, on_device
 
 
 class Adamax(_AdamLike):
@@ -75,18 +82,25 @@ class Adamax(_AdamLike):
     def step(self, closure=None):
         """One Adamax step over all parameter groups (see the class docstring)."""
         loss = self._closure_loss(closure)
+        flag = F.ScalerFlag(getattr(self, "found_inf", None))
         with no_grad():
             for group in self.param_groups:
                 params, grads = self._grads(group, "Adamax.step")
                 if not params:
                     continue
-                lists, steps = self._gather(group, params)
+                route = self._route("adamax", params, group, flag)
+                if route is None:
+                    continue
+                impl, on_device = route
+                lists, steps = self._gather(group, params, flag, on_device)
                 beta1, beta2 = group["betas"]
-                F.resolve("adamax", params, group)(
-                    params, grads, lists["exp_avg"], lists["exp_inf"], steps, beta1=beta1,
-                    beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
-                    eps=group["eps"], maximize=group["maximize"])
+                impl(params, grads, lists["exp_avg"], lists["exp_inf"], steps, beta1=beta1,
+                     beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
+                     eps=group["eps"], maximize=group["maximize"],
+                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
         return loss
+
+    _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)
 
 
 class NAdam(_AdamLike):
@@ -190,17 +204,24 @@ class RAdam(_AdamLike):
     def step(self, closure=None):
         """One RAdam step over all parameter groups (see the class docstring)."""
         loss = self._closure_loss(closure)
+        flag = F.ScalerFlag(getattr(self, "found_inf", None))
         with no_grad():
             for group in self.param_groups:
                 params, grads = self._grads(group, "RAdam.step")
                 if not params:
                     continue
-                lists, steps = self._gather(group, params)
+                route = self._route("radam", params, group, flag)
+                if route is None:
+                    continue
+                impl, on_device = route
+                lists, steps = self._gather(group, params, flag, on_device)
                 beta1, beta2 = group["betas"]
-                F.resolve("radam", params, group)(
-                    params, grads, lists["exp_avg"], lists["exp_avg_sq"], steps, beta1=beta1,
-                    beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
-                    eps=group["eps"],
-                    decoupled_weight_decay=group["decoupled_weight_decay"],
-                    maximize=group["maximize"])
+                impl(params, grads, lists["exp_avg"], lists["exp_avg_sq"], steps, beta1=beta1,
+                     beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
+                     eps=group["eps"],
+                     decoupled_weight_decay=group["decoupled_weight_decay"],
+                     maximize=group["maximize"],
+                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
         return loss
+
+    _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)

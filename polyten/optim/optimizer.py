@@ -91,7 +91,8 @@ class Optimizer:
     capture and autograd through the step are not offered).
     """
 
-    # the step() of this class that handles GradScaler's ``found_inf`` (SGD, Adam, AdamW)
+    # the step() of this class that handles GradScaler's ``found_inf`` (each optimizer's but
+    # NAdam's: its mu_product schedule is host state)
     _amp_step: Optional[Callable] = None
 
     @property

@@ -58,10 +58,15 @@ class RMSprop(Optimizer):
         """One RMSprop step over all parameter groups (see the class docstring)."""
         loss = self._closure_loss(closure)
         state = self.state
+        flag = F.ScalerFlag(getattr(self, "found_inf", None))
         with no_grad():
             for group in self.param_groups:
                 params, grads = self._grads(group, "RMSprop.step")
                 if not params:
+                    continue
+                impl = F.resolve("rmsprop", params, group)
+                on_device = flag.on_device(impl)
+                if not on_device and flag.skips():
                     continue
                 momentum, centered = group["momentum"], group["centered"]
                 square_avgs, grad_avgs, bufs = [], [], []
@@ -74,13 +79,15 @@ class RMSprop(Optimizer):
                         st["momentum_buffer"] = zeros_like(p)
                     if centered and "grad_avg" not in st:
                         st["grad_avg"] = zeros_like(p)
-                    st["step"] += 1
                     square_avgs.append(st["square_avg"])
                     grad_avgs.append(st.get("grad_avg"))
                     bufs.append(st.get("momentum_buffer"))
-                F.resolve("rmsprop", params, group)(
-                    params, grads, square_avgs, grad_avgs, bufs, lr=group["lr"],
-                    alpha=group["alpha"], eps=group["eps"],
-                    weight_decay=group["weight_decay"], momentum=momentum, centered=centered,
-                    maximize=group["maximize"])
+                F.count_steps([state[p] for p in params], params, flag, on_device)
+                impl(params, grads, square_avgs, grad_avgs, bufs, lr=group["lr"],
+                     alpha=group["alpha"], eps=group["eps"],
+                     weight_decay=group["weight_decay"], momentum=momentum,
+                     centered=centered, maximize=group["maximize"],
+                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
         return loss
+
+    _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)

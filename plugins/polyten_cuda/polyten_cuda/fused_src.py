@@ -678,3 +678,44 @@ _ew("rprop_step", "T g, float64 etaminus, float64 etaplus, float64 lo, float64 h
     "A sg = gg > 0 ? (A)1 : (gg < 0 ? (A)-1 : gg);\n"
     "p = (T)((A)p - sg * z);\n"
     "prev = (T)gg;\n")
+
+
+# --- the other optimizers under GradScaler without a host read: RMSprop, Adadelta and Rprop
+# (no step-dependent constant) skip on the device; Adagrad, Adamax and RAdam also fold their
+# step constants once per thread from the parameter's device counter, with the host's formulas
+for _name in ("rmsprop_step", "rmsprop_step_centered", "rmsprop_step_momentum",
+              "rmsprop_step_centered_momentum", "adadelta_step", "rprop_step"):
+    _amp_variant(_name)
+del _name
+
+
+def _amp_counted(name, drop, add, prologue):
+    """``<name>_amp``: the step ``name`` with its host-folded constants ``drop`` computed in
+    a prologue from ``step`` (the device counter) and the new scalars ``add``, skipped when
+    ``found`` is nonzero."""
+    spec = ELEMENTWISE[name]
+    kept = [("raw " if raw else "") + f"{ty} {n}" for ty, n, raw in params(spec.in_params)
+            if n not in drop]
+    _ew(name + "_amp", ", ".join(kept + ["raw float32 found", "raw float32 step"] + add),
+        spec.out_params, split_prologue(spec)[1], prologue=_SKIP + prologue, each=("step",))
+
+
+# clr = lr / (1 + (t - 1) * lr_decay)
+_amp_counted("adagrad_step", ("clr",), ["float64 lr", "float64 lr_decay"],
+             "const double clr = lr / (1.0 + ((double)step[0] - 1.0) * lr_decay);\n")
+# clr = lr / (1 - beta1^t)
+_amp_counted("adamax_step", ("clr",), ["float64 lr"],
+             "const double clr = lr / (1.0 - pow(beta1, (double)step[0]));\n")
+# RAdam's rectification: adaptive once rho_t > 5
+_amp_counted("radam_step", ("adaptive", "c_adapt", "c_plain", "decay"), ["float64 lr"],
+             "const double tt = (double)step[0];\n"
+             "const double rho_inf = 2.0 / (1.0 - beta2) - 1.0;\n"
+             "const double bc1 = 1.0 - pow(beta1, tt);\n"
+             "const double bc2 = 1.0 - pow(beta2, tt);\n"
+             "const double rho_t = rho_inf - 2.0 * tt * pow(beta2, tt) / bc2;\n"
+             "const bool adaptive = rho_t > 5.0;\n"
+             "const double c_adapt = adaptive ? -lr * sqrt((rho_t - 4.0) * (rho_t - 2.0)"
+             " * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)) * sqrt(bc2) / bc1"
+             " : 0.0;\n"
+             "const double c_plain = -lr / bc1;\n"
+             "const double decay = 1.0 - lr * wd;\n")

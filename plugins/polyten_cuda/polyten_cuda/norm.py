@@ -5,8 +5,8 @@ The shared kernels (``polyten_cpu.kernels.norm``) are written for NumPy: each st
 operation, so on CuPy a LayerNorm forward and backward cost about thirty launches and as many
 passes over temporaries of the input's size.  Here the statistics are two ``ReductionKernel``
 launches (the mean, then the mean squared deviation: the cpu kernels' two-pass variance, each
-division by n in the reduction's post-map), the output one ``ElementwiseKernel``, and the backward two to four reductions and one elementwise kernel
--- every formula the cpu kernel's, in the same order (``fused_src``).  float16 is computed in
+division by n in the reduction's post-map), the output one ``ElementwiseKernel``, and the
+backward two to four reductions and one elementwise kernel -- every formula the cpu kernel's, in the same order (``fused_src``).  float16 is computed in
 float32 (statistics included) and rounded once.
 """
 

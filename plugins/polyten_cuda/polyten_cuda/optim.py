@@ -10,11 +10,11 @@ same arithmetic).  They are the backend's ``fused_optimizers``
 generic functions up to rounding (half precision is computed in float32).  The core creates the
 state, keeps the first SGD step and complex parameters, and counts the writes.  The
 step-dependent constants are folded on the host from Python numbers, so a step never reads a
-device value.  Under GradScaler (``found_inf=``, PyTorch's fused optimizers' protocol) Adam,
-AdamW and SGD skip an overflowed step on the device instead: the flag is read by the kernels,
-the step counters live on the device (one launch advances them) and each thread folds the
-bias corrections from its parameter's counter, so a mixed-precision step never reads the
-device either.
+device value.  Under GradScaler (``found_inf=``, PyTorch's fused optimizers' protocol) every
+step but NAdam's skips an overflowed step on the device instead: the flag is read by the
+kernels, the step counters live on the device (``amp_step_count``: one launch advances them)
+and each thread folds the step constants from its parameter's counter, so a mixed-precision
+step never reads the device either.
 """
 
 from __future__ import annotations
@@ -38,13 +38,18 @@ def make(cp, ew):
     sgd_amp_k, sgd_m_amp_k = mt["sgd_step_amp"], mt["sgd_momentum_step_amp"]
     count_k = mt["amp_step_count"]
 
+    def amp_step_count(counters, found_inf):
+        """The device step counters (0-d float32) plus one unless GradScaler's flag is set:
+        one launch per 64 of them."""
+        found = found_inf.reshape(1)
+        count_k([(found, c.reshape(1)) for c in counters])
+
     def adam_like(decoupled):
         def step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *,
                  amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, found_inf=None):
-            if found_inf is not None:  # GradScaler's flag: counters and skip on the device
-                found = found_inf.reshape(1)
+            if found_inf is not None:  # GradScaler's flag: skip on the device; the counters
+                found = found_inf.reshape(1)  # (advanced already) fold the constants there
                 steps = [s.reshape(1) for s in state_steps]
-                count_k([(found, s) for s in steps])
                 calls = []
                 for i, p in enumerate(params):
                     args = (grads[i], found, steps[i], beta1, beta2, lr, eps, weight_decay,
@@ -83,9 +88,10 @@ def make(cp, ew):
     sgd.takes_found_inf = True
 
     def rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps,
-                weight_decay, momentum, centered, maximize):
+                weight_decay, momentum, centered, maximize, found_inf=None):
         name = ("rmsprop_step" + ("_centered" if centered else "")
                 + ("_momentum" if momentum > 0 else ""))
+        skip = () if found_inf is None else (found_inf.reshape(1),)
         calls = []
         for i, p in enumerate(params):
             outs = (p, square_avgs[i])
@@ -93,17 +99,31 @@ def make(cp, ew):
                 outs += (grad_avgs[i],)
             if momentum > 0:
                 outs += (momentum_buffers[i],)
-            calls.append((grads[i], alpha, eps, weight_decay, momentum, lr, maximize) + outs)
-        mt[name](calls)
+            calls.append((grads[i], alpha, eps, weight_decay, momentum, lr, maximize) + skip
+                         + outs)
+        mt[name if found_inf is None else name + "_amp"](calls)
 
     def adagrad(params, grads, state_sums, state_steps, *, lr, weight_decay, lr_decay, eps,
-                maximize):
+                maximize, found_inf=None):
+        if found_inf is not None:
+            found = found_inf.reshape(1)
+            mt["adagrad_step_amp"]([
+                (grads[i], eps, weight_decay, maximize, found, state_steps[i].reshape(1), lr,
+                 lr_decay, p, state_sums[i]) for i, p in enumerate(params)])
+            return
         mt["adagrad_step"]([
             (grads[i], lr / (1 + (state_steps[i] - 1) * lr_decay), eps, weight_decay,
              maximize, p, state_sums[i]) for i, p in enumerate(params)])
 
     def adamax(params, grads, exp_avgs, exp_infs, state_steps, *, beta1, beta2, lr,
-               weight_decay, eps, maximize):
+               weight_decay, eps, maximize, found_inf=None):
+        if found_inf is not None:
+            found = found_inf.reshape(1)
+            mt["adamax_step_amp"]([
+                (grads[i], beta1, beta2, eps, weight_decay, maximize, found,
+                 state_steps[i].reshape(1), lr, p, exp_avgs[i], exp_infs[i])
+                for i, p in enumerate(params)])
+            return
         mt["adamax_step"]([
             (grads[i], beta1, beta2, eps, lr / (1.0 - beta1 ** state_steps[i]), weight_decay,
              maximize, p, exp_avgs[i], exp_infs[i]) for i, p in enumerate(params)])
@@ -127,7 +147,14 @@ def make(cp, ew):
         mt["nadam_step"](calls)
 
     def radam(params, grads, exp_avgs, exp_avg_sqs, state_steps, *, beta1, beta2, lr,
-              weight_decay, eps, decoupled_weight_decay, maximize):
+              weight_decay, eps, decoupled_weight_decay, maximize, found_inf=None):
+        if found_inf is not None:
+            found = found_inf.reshape(1)
+            mt["radam_step_amp"]([
+                (grads[i], beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize,
+                 found, state_steps[i].reshape(1), lr, p, exp_avgs[i], exp_avg_sqs[i])
+                for i, p in enumerate(params)])
+            return
         rho_inf = 2.0 / (1.0 - beta2) - 1.0
         decay = 1.0 - lr * weight_decay
         calls = []
@@ -147,14 +174,21 @@ def make(cp, ew):
         mt["radam_step"](calls)
 
     def adadelta(params, grads, square_avgs, acc_deltas, *, lr, rho, eps, weight_decay,
-                 maximize):
-        mt["adadelta_step"]([(grads[i], rho, eps, lr, weight_decay, maximize, p,
-                              square_avgs[i], acc_deltas[i]) for i, p in enumerate(params)])
+                 maximize, found_inf=None):
+        skip = () if found_inf is None else (found_inf.reshape(1),)
+        mt["adadelta_step" if found_inf is None else "adadelta_step_amp"](
+            [(grads[i], rho, eps, lr, weight_decay, maximize) + skip
+             + (p, square_avgs[i], acc_deltas[i]) for i, p in enumerate(params)])
 
     def rprop(params, grads, prevs, step_sizes, *, etaminus, etaplus, step_size_min,
-              step_size_max, maximize):
-        mt["rprop_step"]([(grads[i], etaminus, etaplus, step_size_min, step_size_max,
-                           maximize, p, prevs[i], step_sizes[i]) for i, p in enumerate(params)])
+              step_size_max, maximize, found_inf=None):
+        skip = () if found_inf is None else (found_inf.reshape(1),)
+        mt["rprop_step" if found_inf is None else "rprop_step_amp"](
+            [(grads[i], etaminus, etaplus, step_size_min, step_size_max, maximize) + skip
+             + (p, prevs[i], step_sizes[i]) for i, p in enumerate(params)])
+
+    for _step in (rmsprop, adagrad, adamax, radam, adadelta, rprop):
+        _step.takes_found_inf = True  # PyTorch's fused-optimizer protocol (GradScaler)
 
     def amp_unscale(grads, inv_scale, found):
         """GradScaler's unscale: every gradient times ``inv_scale`` (a one-element float32
@@ -201,6 +235,7 @@ def make(cp, ew):
             lambda: running_k(mean, var, momentum, var_factor, running_mean, running_var))
 
     steps = {"amp_unscale": amp_unscale, "amp_update_scale": amp_update_scale,
+             "amp_step_count": amp_step_count,
              "total_norm": total_norm, "clip_grads": clip_grads,
              "batch_norm_running": batch_norm_running, "clamp_grads": clamp_grads,
              "adam": adam_like(False), "adamw": adam_like(True), "sgd": sgd,

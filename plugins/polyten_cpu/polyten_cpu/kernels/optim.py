@@ -72,13 +72,15 @@ def optimizer_kernels(xp) -> dict:
     def skipped(found_inf):
         return float(found_inf.reshape(-1)[0]) != 0.0
 
-    def counted(counters):
-        """The step counters (one-element float32 arrays) advanced in place; their values."""
-        out = []
-        for c in counters:
-            c += 1
-            out.append(int(c.reshape(-1)[0]))
-        return out
+    def count_of(counter):
+        """A device step counter's value (a one-element float32 array, advanced already)."""
+        return int(counter.reshape(-1)[0])
+
+    def amp_step_count(counters, found_inf):
+        """The step counters plus one, in place, unless GradScaler's flag is set."""
+        if not skipped(found_inf):
+            for c in counters:
+                c += 1
 
     def sgd(params, grads, momentum_buffers, *, lr, weight_decay, momentum, dampening,
             nesterov, maximize, found_inf=None):
@@ -108,7 +110,7 @@ def optimizer_kernels(xp) -> dict:
             if found_inf is not None:  # GradScaler's flag (free to read on the host)
                 if skipped(found_inf):
                     return
-                state_steps = counted(state_steps)
+                state_steps = [count_of(c) for c in state_steps]
             for i, p in enumerate(params):
                 g = grads[i]
                 m = exp_avgs[i]
@@ -218,5 +220,6 @@ def optimizer_kernels(xp) -> dict:
     return {"sgd": _in_float32(xp, sgd), "adam": _in_float32(xp, adam_like(False)),
             "adamw": _in_float32(xp, adam_like(True)),
             "amp_unscale": amp_unscale, "amp_update_scale": amp_update_scale,
+            "amp_step_count": amp_step_count,
             "total_norm": total_norm, "clip_grads": clip_grads,
             "batch_norm_running": batch_norm_running, "clamp_grads": clamp_grads}

@@ -505,30 +505,6 @@ def test_grad_scaler_steps_match_torch_with_skipped_steps(device, foreach, algo)
             assert int(opt.state[p]["step"]) == int(topt.state[tp]["step"]) == 7
 
 
-def test_device_step_counters_round_trip_through_state_dict():
-    """A step the backend's fused Adam takes under GradScaler keeps its counter on the device
-    (a float32 0-d tensor, as PyTorch's fused optimizers); a later step without the scaler,
-    a state_dict round trip and the per-parameter path all continue from it."""
-    w = nn.Parameter(pt.tensor([1.0, -2.0]))
-    opt = pt.optim.Adam([w], lr=0.1)
-    scaler = pt.amp.GradScaler(DEV, init_scale=4.0)
-    for _ in range(2):
-        opt.zero_grad()
-        scaler.scale((w * w).sum()).backward()
-        scaler.step(opt)
-        scaler.update()
-    step = opt.state[w]["step"]
-    assert isinstance(step, pt.Tensor) and step.dtype == f32 and step.shape == ()
-    assert step.item() == 2.0
-    opt.zero_grad()
-    (w * w).sum().backward()
-    opt.step()  # no scaler: a host count again
-    assert opt.state[w]["step"] == 3
-    opt2 = pt.optim.Adam([nn.Parameter(w.detach().clone())], lr=0.1, foreach=False)
-    opt2.load_state_dict(opt.state_dict())
-    assert opt2.state[opt2.param_groups[0]["params"][0]]["step"] == 3
-
-
 def test_grad_scaler_scales_and_unscales():
     w = nn.Parameter(pt.tensor([1.0, 2.0]))
     opt = pt.optim.SGD([w], lr=1.0)

@@ -838,6 +838,30 @@ def test_mixed_precision_step_never_waits_for_the_gpu(opt_name):
         assert opt.state[next(model.parameters())]["step"].item() == 2
 
 
+def test_device_step_counters_round_trip_through_state_dict():
+    """A step the fused Adam takes under GradScaler keeps its counter on the device (a
+    float32 0-d tensor, as PyTorch's fused optimizers); a later step without the scaler, a
+    state_dict round trip and the per-parameter path all continue from it."""
+    w = pt.nn.Parameter(pt.tensor([1.0, -2.0], device="cuda"))
+    opt = pt.optim.Adam([w], lr=0.1)
+    scaler = pt.amp.GradScaler("cuda", init_scale=4.0)
+    for _ in range(2):
+        opt.zero_grad()
+        scaler.scale((w * w).sum()).backward()
+        scaler.step(opt)
+        scaler.update()
+    step = opt.state[w]["step"]
+    assert isinstance(step, pt.Tensor) and step.device.type == "cuda"
+    assert step.dtype == pt.float32 and step.shape == () and step.item() == 2.0
+    opt.zero_grad()
+    (w * w).sum().backward()
+    opt.step()  # no scaler: a host count again
+    assert opt.state[w]["step"] == 3
+    opt2 = pt.optim.Adam([pt.nn.Parameter(w.detach().clone())], lr=0.1, foreach=False)
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.state[opt2.param_groups[0]["params"][0]]["step"] == 3
+
+
 @needs_two
 def test_grad_scaler_across_two_gpus_matches_the_cpu():
     """A model split over cuda:0 and cuda:1 (one parameter group per device, and one group

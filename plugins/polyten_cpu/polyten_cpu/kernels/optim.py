@@ -1,5 +1,7 @@
 """Fused optimizer steps (``Backend.fused_optimizers``): SGD, Adam and AdamW on native arrays,
-GradScaler's unscale and clip_grad_norm_'s total norm and scaling.
+GradScaler's unscale and update, and clip_grad_norm_'s total norm and scaling.  The steps do not
+take GradScaler's ``found_inf`` (``takes_found_inf``): on the cpu reading the flag on the host
+costs nothing, so the core reads it and keeps the step counters as host ints.
 
 The generic steps of ``polyten.optim._functional`` are the definition; these do the same
 arithmetic, in the same order and dtypes (so the results are identical), with in-place NumPy
@@ -51,7 +53,6 @@ def _in_float32(xp, step):
         for a, c in back:
             copyto(a, c, casting="unsafe")
         return result
-    run.takes_found_inf = getattr(step, "takes_found_inf", False)
     return run
 
 
@@ -69,23 +70,8 @@ def optimizer_kernels(xp) -> dict:
             return d
         return -g if maximize else g
 
-    def skipped(found_inf):
-        return float(found_inf.reshape(-1)[0]) != 0.0
-
-    def count_of(counter):
-        """A device step counter's value (a one-element float32 array, advanced already)."""
-        return int(counter.reshape(-1)[0])
-
-    def amp_step_count(counters, found_inf):
-        """The step counters plus one, in place, unless GradScaler's flag is set."""
-        if not skipped(found_inf):
-            for c in counters:
-                c += 1
-
     def sgd(params, grads, momentum_buffers, *, lr, weight_decay, momentum, dampening,
-            nesterov, maximize, found_inf=None):
-        if found_inf is not None and skipped(found_inf):
-            return
+            nesterov, maximize):
         for p, g, buf in zip(params, grads, momentum_buffers):
             if momentum == 0:
                 if weight_decay != 0:
@@ -102,15 +88,10 @@ def optimizer_kernels(xp) -> dict:
                 p += u
             else:
                 p += buf * -lr
-    sgd.takes_found_inf = True
 
     def adam_like(decoupled):
         def step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *,
-                 amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, found_inf=None):
-            if found_inf is not None:  # GradScaler's flag (free to read on the host)
-                if skipped(found_inf):
-                    return
-                state_steps = [count_of(c) for c in state_steps]
+                 amsgrad, beta1, beta2, lr, weight_decay, eps, maximize):
             for i, p in enumerate(params):
                 g = grads[i]
                 m = exp_avgs[i]
@@ -139,7 +120,6 @@ def optimizer_kernels(xp) -> dict:
                 u = m / denom
                 u *= -lr * bc2_sqrt / bc1
                 p += u
-        step.takes_found_inf = True
         return step
 
     isfinite, multiply = xp.isfinite, xp.multiply
@@ -220,6 +200,5 @@ def optimizer_kernels(xp) -> dict:
     return {"sgd": _in_float32(xp, sgd), "adam": _in_float32(xp, adam_like(False)),
             "adamw": _in_float32(xp, adam_like(True)),
             "amp_unscale": amp_unscale, "amp_update_scale": amp_update_scale,
-            "amp_step_count": amp_step_count,
             "total_norm": total_norm, "clip_grads": clip_grads,
             "batch_norm_running": batch_norm_running, "clamp_grads": clamp_grads}

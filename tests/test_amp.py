@@ -434,10 +434,11 @@ def _template_or_skip(device):
         pytest.skip(f"{device}: {exc}")
 
 
-# the implementations an optimizer step can take under GradScaler: the backend's fused step,
-# which skips itself given the flag (cpu), the per-parameter polyten ops after a host read
-# of the flag (foreach=False), and a backend with no fused kernel at all (the template's
-# generic GradScaler.update in polyten ops, too)
+# the implementations an optimizer step can take under GradScaler after a host read of the
+# flag: the backend's fused step (cpu), the per-parameter polyten ops (foreach=False), and a
+# backend with no fused kernel at all (the template's generic GradScaler.update in polyten
+# ops, too); the device path (CUDA kernels skipping themselves) is checked against the cpu
+# in test_cuda_standin.py and test_cuda.py
 _AMP_PATHS = [("cpu", None), ("cpu", False), ("template", None)]
 
 

@@ -22,7 +22,7 @@ from polyten_cuda import fused_src, multi_tensor
 pytestmark = pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++) to run the "
                                                     "CUDA kernels on the CPU")
 
-STEPS = sorted(n for n in fused_src.ELEMENTWISE if "_step" in n) + ["amp_unscale"]
+STEPS = sorted(n for n in fused_src.ELEMENTWISE if multi_tensor.is_step(n))
 
 
 class _Counting:

@@ -450,8 +450,9 @@ def test_mixed_precision_steps_never_read_the_device():
     """autocast + GradScaler on cuda: float16 matmuls and convolutions, float32 losses and
     parameters -- and, with AdamW and SGD (PyTorch's ``_step_supports_amp_scaling``), no host
     read at all: the unscale, the skip decision, the step counters and the scale's update stay
-    on the device.  An optimizer outside the protocol (NAdam) reads the flag once per step,
-    as PyTorch's GradScaler does for it (after the deferred value checks' flag: two reads)."""
+    on the device.  An optimizer outside the protocol (a subclass that overrides ``step``)
+    reads the flag once per step, as PyTorch's GradScaler does for it (after the deferred
+    value checks' flag: two reads)."""
     r = _run(_STEPS, """
         scaler = pt.amp.GradScaler("cuda")
 
@@ -484,12 +485,16 @@ def test_mixed_precision_steps_never_read_the_device():
         counter = opts[0].state[params[0]]["step"]
         assert counter.device.type == "cuda" and counter.dtype == pt.float32
         assert counter.item() == 1 + steps // 2 and scaler.get_scale() == 65536.0
-        nadam = pt.optim.NAdam(params, lr=1e-3)
-        assert not nadam._step_supports_amp_scaling
-        amp_step(nadam, next(iter(loader)))
+        class Mine(pt.optim.RMSprop):
+            def step(self, closure=None):
+                return super().step(closure)
+
+        mine = Mine(params, lr=1e-3)
+        assert not mine._step_supports_amp_scaling
+        amp_step(mine, next(iter(loader)))
         S.clear()
         for batch in loader:
-            amp_step(nadam, batch)
+            amp_step(mine, batch)
         waits = {k: v for k, v in cupy_standin.traffic().items() if k != "h2d_async"}
         assert waits == {"d2h": 2 * (n // 16)}, waits
         assert np.isfinite(loss.item())
@@ -513,7 +518,7 @@ def test_mixed_precision_steps_never_read_the_device():
 @needs_cxx
 def test_grad_scaler_device_steps_match_the_cpu_with_skipped_steps():
     """The CUDA kernels of GradScaler's device path (unscale, step counters, every optimizer
-    but NAdam skipping itself, the scale's update) against the cpu backend on the
+    skipping itself, the scale's update) against the cpu backend on the
     same training (no autocast: float16 matmuls round differently on each backend and Adam
     magnifies that), with overflowing steps at the start and in the middle; float32 and
     float64 parameters, and a non-contiguous one (the per-parameter kernels)."""
@@ -559,7 +564,9 @@ def test_grad_scaler_device_steps_match_the_cpu_with_skipped_steps():
                                                          decoupled_weight_decay=True),
             "adadelta": lambda ps: pt.optim.Adadelta(ps, lr=0.5, weight_decay=0.01),
             "rprop": lambda ps: pt.optim.Rprop(ps, lr=0.01, maximize=True),
-            "nadam (host read)": lambda ps: pt.optim.NAdam(ps, lr=0.01),
+            "nadam": lambda ps: pt.optim.NAdam(ps, lr=0.01, weight_decay=0.01),
+            "nadam_decoupled": lambda ps: pt.optim.NAdam(ps, lr=0.01, weight_decay=0.1,
+                                                         decoupled_weight_decay=True),
         }
         for dtype in (pt.float32, pt.float64):
             for name, make in makers.items():

@@ -56,8 +56,8 @@ class GradScaler:
     As PyTorch's, the scale, its growth tracker and the inf/NaN flags live on the device (the
     scale is created on the device of the first tensor scaled), and ``update`` adjusts the
     scale there, so a step never waits for the GPU to decide anything -- with every optimizer
-    of ``polyten.optim`` but NAdam (``_step_supports_amp_scaling``), whose fused steps on CUDA
-    read the flag and skip themselves on the device.  With another optimizer, ``step`` reads
+    of ``polyten.optim`` (``_step_supports_amp_scaling``), whose fused steps on CUDA read the
+    flag and skip themselves on the device.  With another optimizer, ``step`` reads
     the flag on the host (one wait per step, as PyTorch's for its non-fused optimizers).
     ``get_scale()``, ``state_dict()`` and printing the scaler read the scale: values the user
     asked for.
@@ -185,9 +185,9 @@ class GradScaler:
         """Unscale the gradients (unless ``unscale_`` did) and run ``optimizer.step(*args,
         **kwargs)`` if they are all finite; returns its result, or None when skipped.
 
-        An optimizer with ``_step_supports_amp_scaling`` (all of ``polyten.optim`` but
-        NAdam) gets the flag as ``optimizer.found_inf`` during its step and skips itself (on
-        the device, with fused steps); for any other the flag is read here, on the host."""
+        An optimizer with ``_step_supports_amp_scaling`` (all of ``polyten.optim``) gets the
+        flag as ``optimizer.found_inf`` during its step and skips itself (on the device, with
+        fused steps); for any other the flag is read here, on the host."""
         if not self._enabled:
             return optimizer.step(*args, **kwargs)
         if "closure" in kwargs:

@@ -75,7 +75,10 @@ _NATIVE_STEPS: Dict = {}
 
 
 # where an algorithm's state lists hold the step counters (a GradScaler fallback reads them)
-_COUNTERS = {"adam": -1, "adamw": -1, "adagrad": -1, "adamax": -1, "radam": -1}
+_COUNTERS = {"adam": -1, "adamw": -1, "adagrad": -1, "adamax": -1, "radam": -1, "nadam": -1}
+# and where they hold other device scalars: NAdam's mu_products (read back into the same list,
+# which the generic step updates and the optimizer stores)
+_SCALARS = {"nadam": 2}
 
 
 def _native_step(algorithm: str, kernel: Callable) -> Callable:
@@ -95,6 +98,11 @@ def _native_step(algorithm: str, kernel: Callable) -> Callable:
             at = _COUNTERS.get(algorithm)
             if at is not None:  # the device counters (already advanced) as host ints
                 states[at] = [step_count(s) for s in states[at]]
+            at = _SCALARS.get(algorithm)
+            if at is not None:
+                values = states[at]
+                for i, v in enumerate(values):
+                    values[i] = v.item() if isinstance(v, Tensor) else v
         return generic(params, grads, *states, **hyper)
 
     def step(params, grads, *states, found_inf=None, **hyper):
@@ -156,15 +164,16 @@ class ScalerFlag:
         return t if t._device is dev else t.to(dev)
 
 
-def step_counter(step, p: Tensor) -> Tensor:
-    """``p``'s step counter as a device tensor (float32, 0-d: PyTorch's fused optimizers'
-    ``state["step"]``), for an implementation that advances it on the device."""
+def step_counter(step, p: Tensor, dtype: str = "float32") -> Tensor:
+    """``p``'s step counter (or another per-parameter scalar of the state) as a 0-d device
+    tensor -- float32 for a counter, PyTorch's fused optimizers' ``state["step"]`` -- for an
+    implementation that reads it on the device."""
     if isinstance(step, Tensor):
-        if step._device is p._device and step._dtype.name == "float32" and step.ndim == 0:
+        if step._device is p._device and step._dtype.name == dtype and step.ndim == 0:
             return step
         step = step.item()
     from ..api.creation import full
-    return full((), float(step), dtype="float32", device=p._device)
+    return full((), float(step), dtype=dtype, device=p._device)
 
 
 def step_count(step) -> int:

@@ -153,24 +153,34 @@ class NAdam(_AdamLike):
     def step(self, closure=None):
         """One NAdam step over all parameter groups (see the class docstring)."""
         loss = self._closure_loss(closure)
+        flag = F.ScalerFlag(getattr(self, "found_inf", None))
         with no_grad():
             for group in self.param_groups:
                 params, grads = self._grads(group, "NAdam.step")
                 if not params:
                     continue
-                lists, steps = self._gather(group, params)
-                mus = [float(self.state[p]["mu_product"]) for p in params]
+                route = self._route("nadam", params, group, flag)
+                if route is None:
+                    continue
+                impl, on_device = route
+                lists, steps = self._gather(group, params, flag, on_device)
+                # the product of the momentum schedule: a float64 device scalar when the
+                # implementation advances it on the device, else a Python float
+                mus = [F.step_counter(self.state[p]["mu_product"], p, "float64") if on_device
+                       else float(self.state[p]["mu_product"]) for p in params]
                 beta1, beta2 = group["betas"]
-                F.resolve("nadam", params, group)(
-                    params, grads, lists["exp_avg"], lists["exp_avg_sq"], mus, steps,
-                    beta1=beta1, beta2=beta2, lr=group["lr"],
-                    weight_decay=group["weight_decay"], eps=group["eps"],
-                    momentum_decay=group["momentum_decay"],
-                    decoupled_weight_decay=group["decoupled_weight_decay"],
-                    maximize=group["maximize"])
+                impl(params, grads, lists["exp_avg"], lists["exp_avg_sq"], mus, steps,
+                     beta1=beta1, beta2=beta2, lr=group["lr"],
+                     weight_decay=group["weight_decay"], eps=group["eps"],
+                     momentum_decay=group["momentum_decay"],
+                     decoupled_weight_decay=group["decoupled_weight_decay"],
+                     maximize=group["maximize"],
+                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
                 for p, mu in zip(params, mus):
                     self.state[p]["mu_product"] = mu
         return loss
+
+    _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)
 
 
 class RAdam(_AdamLike):

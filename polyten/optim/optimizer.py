@@ -91,8 +91,7 @@ class Optimizer:
     capture and autograd through the step are not offered).
     """
 
-    # the step() of this class that handles GradScaler's ``found_inf`` (each optimizer's but
-    # NAdam's: its mu_product schedule is host state)
+    # the step() of this class that handles GradScaler's ``found_inf`` (every optimizer's)
     _amp_step: Optional[Callable] = None
 
     @property

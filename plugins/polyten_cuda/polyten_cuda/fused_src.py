@@ -689,15 +689,18 @@ for _name in ("rmsprop_step", "rmsprop_step_centered", "rmsprop_step_momentum",
 del _name
 
 
-def _amp_counted(name, drop, add, prologue):
+def _amp_counted(name, drop, add, prologue, each=()):
     """``<name>_amp``: the step ``name`` with its host-folded constants ``drop`` computed in
-    a prologue from ``step`` (the device counter) and the new scalars ``add``, skipped when
-    ``found`` is nonzero."""
+    a prologue from ``step`` (the device counter), the per-tensor raw arrays ``each`` and the
+    new scalars ``add``, skipped when ``found`` is nonzero."""
     spec = ELEMENTWISE[name]
     kept = [("raw " if raw else "") + f"{ty} {n}" for ty, n, raw in params(spec.in_params)
             if n not in drop]
-    _ew(name + "_amp", ", ".join(kept + ["raw float32 found", "raw float32 step"] + add),
-        spec.out_params, split_prologue(spec)[1], prologue=_SKIP + prologue, each=("step",))
+    extra = [f"raw {decl}" for decl in each]
+    _ew(name + "_amp",
+        ", ".join(kept + ["raw float32 found", "raw float32 step"] + extra + add),
+        spec.out_params, split_prologue(spec)[1], prologue=_SKIP + prologue,
+        each=("step",) + tuple(decl.split()[1] for decl in each))
 
 
 # clr = lr / (1 + (t - 1) * lr_decay)
@@ -719,3 +722,22 @@ _amp_counted("radam_step", ("adaptive", "c_adapt", "c_plain", "decay"), ["float6
              " : 0.0;\n"
              "const double c_plain = -lr / bc1;\n"
              "const double decay = 1.0 - lr * wd;\n")
+# NAdam: the momentum schedule mu_t = beta1 (1 - 0.5 * 0.96^(t * md)) and its running product
+# (the state's mu_product, a float64 device scalar per parameter, advanced first by
+# nadam_mu_product) give c_g = -lr (1 - mu_t) / (1 - P) and c_m = -lr mu_{t+1} / (1 - P mu_{t+1})
+_ew("nadam_mu_product", "raw float32 found, raw float32 step, float64 beta1, float64 md",
+    "T prod",
+    "prod = (T)((A)prod * (A)mu_t);\n",  # T is float64 here: the product in double
+    prologue=_SKIP +
+    "const double mu_t = beta1 * (1.0 - 0.5 * pow(0.96, (double)step[0] * md));\n",
+    each=("step",))
+_amp_counted("nadam_step", ("bc2", "c_g", "c_m", "decay"), ["float64 lr", "float64 md"],
+             "const double tt = (double)step[0];\n"
+             "const double bc2 = 1.0 - pow(beta2, tt);\n"
+             "const double mu = beta1 * (1.0 - 0.5 * pow(0.96, tt * md));\n"
+             "const double mu_next = beta1 * (1.0 - 0.5 * pow(0.96, (tt + 1.0) * md));\n"
+             "const double prod = mu_prod[0];\n"
+             "const double c_g = -lr * (1.0 - mu) / (1.0 - prod);\n"
+             "const double c_m = -lr * mu_next / (1.0 - prod * mu_next);\n"
+             "const double decay = 1.0 - lr * wd;\n",
+             each=("float64 mu_prod",))

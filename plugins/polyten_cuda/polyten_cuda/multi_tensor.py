@@ -339,8 +339,14 @@ class MultiTensorNorm:
         return cp.sqrt(partial.sum())
 
 
+def is_step(name: str) -> bool:
+    """Whether the source ``name`` runs over a list of parameters (an optimizer step or one of
+    GradScaler's passes), hence gets a multi-tensor kernel."""
+    return "_step" in name or name in ("amp_unscale", "nadam_mu_product")
+
+
 def build(cp, ew: Dict[str, Callable], sources: Dict[str, Elementwise]) -> Dict[str, Callable]:
-    """``{source name: MultiTensorStep}`` for every optimizer-step source (``*_step*`` and
-    ``amp_unscale``), falling back to the per-parameter kernels ``ew``."""
+    """``{source name: MultiTensorStep}`` for every source of :func:`is_step`, falling back to
+    the per-parameter kernels ``ew``."""
     return {name: MultiTensorStep(cp, spec, ew[name]) for name, spec in sources.items()
-            if "_step" in name or name == "amp_unscale"}
+            if is_step(name)}

@@ -1,5 +1,6 @@
 """Fused optimizer steps on CUDA for every optimizer of ``polyten.optim`` (Adam, AdamW, SGD,
-RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta, Rprop) and GradScaler's unscale.
+RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta, Rprop) and GradScaler's unscale, update and
+step counters.
 
 The generic steps of ``polyten.optim._functional`` dispatch 10 to 15 polyten ops per parameter
 (each a kernel launch and a temporary); these read the gradient and the state once and write
@@ -11,7 +12,7 @@ generic functions up to rounding (half precision is computed in float32).  The c
 state, keeps the first SGD step and complex parameters, and counts the writes.  The
 step-dependent constants are folded on the host from Python numbers, so a step never reads a
 device value.  Under GradScaler (``found_inf=``, PyTorch's fused optimizers' protocol) every
-step but NAdam's skips an overflowed step on the device instead: the flag is read by the
+step skips an overflowed step on the device instead: the flag is read by the
 kernels, the step counters live on the device (``amp_step_count``: one launch advances them)
 and each thread folds the step constants from its parameter's counter, so a mixed-precision
 step never reads the device either.
@@ -130,7 +131,18 @@ def make(cp, ew):
 
     def nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, state_steps, *, beta1,
               beta2, lr, weight_decay, eps, momentum_decay, decoupled_weight_decay,
-              maximize):
+              maximize, found_inf=None):
+        if found_inf is not None:  # mu_products: float64 device scalars, advanced here
+            found = found_inf.reshape(1)
+            steps = [s.reshape(1) for s in state_steps]
+            prods = [m.reshape(1) for m in mu_products]
+            mt["nadam_mu_product"]([(found, steps[i], beta1, momentum_decay, prods[i])
+                                    for i in range(len(params))])
+            mt["nadam_step_amp"]([
+                (grads[i], beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize,
+                 found, steps[i], prods[i], lr, momentum_decay, p, exp_avgs[i],
+                 exp_avg_sqs[i]) for i, p in enumerate(params)])
+            return
         decay = 1.0 - lr * weight_decay
         calls = []
         for i, p in enumerate(params):
@@ -187,7 +199,7 @@ def make(cp, ew):
             [(grads[i], etaminus, etaplus, step_size_min, step_size_max, maximize) + skip
              + (p, prevs[i], step_sizes[i]) for i, p in enumerate(params)])
 
-    for _step in (rmsprop, adagrad, adamax, radam, adadelta, rprop):
+    for _step in (rmsprop, adagrad, adamax, nadam, radam, adadelta, rprop):
         _step.takes_found_inf = True  # PyTorch's fused-optimizer protocol (GradScaler)
 
     def amp_unscale(grads, inv_scale, found):

@@ -80,6 +80,8 @@ def _call_args(name, arrays, rng, shared_found=None, shared_total=None):
     for pos, (ty, pname, raw) in enumerate(params):
         if pos in arr_pos:
             out.append(next(it))
+        elif raw and ty == "float64":  # NAdam's running product, one per tensor
+            out.append(np.full(1, 0.5))
         elif raw:
             out.append(shared_total if ty == "T" else shared_found)
         elif ty == "bool":

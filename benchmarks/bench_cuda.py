@@ -31,7 +31,8 @@ Cases
 * ``sync``: does a training step wait for the GPU?  A kernel spinning for one second is queued
   first; a step that returns before the spin ends (host clock, and the spin's event not done)
   never synchronised -- any device-to-host read, stream/device sync or pageable host-to-device
-  copy would have waited for it.  Checked with an MSE loss and with cross-entropy.
+  copy would have waited for it.  Checked with an MSE loss, with cross-entropy, and with
+  cross-entropy under autocast + GradScaler.
 
 Times are medians over repeats, each measured between ``synchronize()`` calls (the work is
 queued asynchronously).  Synthetic data, sized to keep the GPU busy.
@@ -385,7 +386,7 @@ def bench_sync():
     import cupy
     spin = cupy.RawKernel(_SPIN, "polyten_spin")
     rows = []
-    for loss in ("mse", "cross_entropy"):
+    for loss in ("mse", "cross_entropy", "cross_entropy, autocast + GradScaler"):
         pt.manual_seed(0)
         model = _mlp(pt.nn, (256, 512, 10)).to(device="cuda")
         opt = pt.optim.Adam(model.parameters(), lr=1e-3)
@@ -393,12 +394,17 @@ def bench_sync():
         y = (pt.randn(512, 10, device="cuda") if loss == "mse"
              else pt.randint(0, 10, (512,), device="cuda"))
         F = pt.nn.functional
+        amp = "GradScaler" in loss
+        scaler = pt.amp.GradScaler("cuda", enabled=amp)
 
         def step():
             opt.zero_grad()
-            out = model(x)
-            (((out - y) ** 2).mean() if loss == "mse" else F.cross_entropy(out, y)).backward()
-            opt.step()
+            with pt.autocast("cuda", enabled=amp):
+                out = model(x)
+                value = ((out - y) ** 2).mean() if loss == "mse" else F.cross_entropy(out, y)
+            scaler.scale(value).backward()
+            scaler.step(opt)
+            scaler.update()
         step()
         pt.cuda.synchronize()
         spin((1,), (1,), (np.int64(1_000_000_000),))

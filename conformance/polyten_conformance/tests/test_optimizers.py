@@ -2,10 +2,11 @@
 
 polyten runs an optimizer step through the backend's ``fused_optimizers`` when it offers them
 (the cuda backend: multi-tensor CUDA kernels; a backend without them gets polyten's generic
-steps in ops), so these tests check whatever the backend provides: SGD and Adam/AdamW with
-their options over a few steps, GradScaler's scale / unscale / skip / update cycle (with
-overflowing steps before and after the optimizer state exists, which must neither move the
-parameters nor advance the step counters that Adam's bias corrections use), and
+steps in ops), so these tests check whatever the backend provides: every optimizer of
+``polyten.optim`` (SGD, Adam/AdamW, RMSprop, Adagrad, Adamax, RAdam, NAdam, Adadelta, Rprop)
+with their options over a few steps, GradScaler's scale / unscale / skip / update cycle with
+each (overflowing steps before and after the optimizer state exists must neither move the
+parameters nor advance the step counters that the step constants use), and
 ``clip_grad_norm_``.  The references are PyTorch's formulas written in NumPy float64 here;
 the parameters are float32, one of them a non-contiguous view.
 """
@@ -116,6 +117,145 @@ class _Adam:
             ps[i] = p - h["lr"] / bc1 * self.m[i] / denom
 
 
+class _Stateful:
+    """A reference with per-parameter state arrays and a step count."""
+
+    def __init__(self, **h):
+        self.h, self.t, self.s = h, 0, None
+
+    def step(self, ps, gs):
+        if self.s is None:
+            self.s = [self.init(p) for p in ps]
+        self.t += 1
+        for i, (p, g) in enumerate(zip(ps, gs)):
+            ps[i] = self.update(p, g, self.s[i])
+
+    @staticmethod
+    def signed(p, g, h):
+        g = -g if h.get("maximize") else g
+        return g + h["weight_decay"] * p if h.get("weight_decay") else g
+
+
+class _RMSprop(_Stateful):
+    def init(self, p):
+        return {"v": np.zeros_like(p), "ga": np.zeros_like(p), "buf": np.zeros_like(p)}
+
+    def update(self, p, g, s):
+        h = dict(dict(alpha=0.99, eps=1e-8, momentum=0.0, centered=False), **self.h)
+        g = self.signed(p, g, h)
+        s["v"] = h["alpha"] * s["v"] + (1 - h["alpha"]) * g * g
+        if h["centered"]:
+            s["ga"] = h["alpha"] * s["ga"] + (1 - h["alpha"]) * g
+            avg = np.sqrt(s["v"] - s["ga"] ** 2) + h["eps"]
+        else:
+            avg = np.sqrt(s["v"]) + h["eps"]
+        if h["momentum"]:
+            s["buf"] = h["momentum"] * s["buf"] + g / avg
+            return p - h["lr"] * s["buf"]
+        return p - h["lr"] * g / avg
+
+
+class _Adagrad(_Stateful):
+    def init(self, p):
+        return {"sum": np.zeros_like(p)}
+
+    def update(self, p, g, s):
+        h = dict(dict(lr_decay=0.0, eps=1e-10), **self.h)
+        g = self.signed(p, g, h)
+        clr = h["lr"] / (1 + (self.t - 1) * h["lr_decay"])
+        s["sum"] = s["sum"] + g * g
+        return p - clr * g / (np.sqrt(s["sum"]) + h["eps"])
+
+
+class _Adamax(_Stateful):
+    def init(self, p):
+        return {"m": np.zeros_like(p), "u": np.zeros_like(p)}
+
+    def update(self, p, g, s):
+        h = dict(dict(betas=(0.9, 0.999), eps=1e-8), **self.h)
+        (b1, b2), g = h["betas"], self.signed(p, g, h)
+        s["m"] = b1 * s["m"] + (1 - b1) * g
+        s["u"] = np.maximum(b2 * s["u"], np.abs(g) + h["eps"])
+        return p - h["lr"] / (1 - b1 ** self.t) * s["m"] / s["u"]
+
+
+def _decayed(p, g, h):
+    """The gradient with L2 weight decay, or ``p`` decayed first (decoupled)."""
+    g = -g if h.get("maximize") else g
+    if h.get("weight_decay"):
+        if h.get("decoupled_weight_decay"):
+            p = p * (1 - h["lr"] * h["weight_decay"])
+        else:
+            g = g + h["weight_decay"] * p
+    return p, g
+
+
+class _RAdam(_Stateful):
+    def init(self, p):
+        return {"m": np.zeros_like(p), "v": np.zeros_like(p)}
+
+    def update(self, p, g, s):
+        h = dict(dict(betas=(0.9, 0.999), eps=1e-8), **self.h)
+        (b1, b2), t = h["betas"], self.t
+        p, g = _decayed(p, g, h)
+        s["m"] = b1 * s["m"] + (1 - b1) * g
+        s["v"] = b2 * s["v"] + (1 - b2) * g * g
+        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * b2 ** t / bc2
+        if rho_t > 5:
+            rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                           / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            return p - h["lr"] * s["m"] / bc1 * rect * np.sqrt(bc2) / (np.sqrt(s["v"]) + h["eps"])
+        return p - h["lr"] * s["m"] / bc1
+
+
+class _NAdam(_Stateful):
+    def init(self, p):
+        return {"m": np.zeros_like(p), "v": np.zeros_like(p), "prod": 1.0}
+
+    def update(self, p, g, s):
+        h = dict(dict(betas=(0.9, 0.999), eps=1e-8, momentum_decay=4e-3), **self.h)
+        (b1, b2), t, md = h["betas"], self.t, h["momentum_decay"]
+        p, g = _decayed(p, g, h)
+        mu = b1 * (1 - 0.5 * 0.96 ** (t * md))
+        mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * md))
+        s["prod"] *= mu
+        s["m"] = b1 * s["m"] + (1 - b1) * g
+        s["v"] = b2 * s["v"] + (1 - b2) * g * g
+        denom = np.sqrt(s["v"] / (1 - b2 ** t)) + h["eps"]
+        p = p - h["lr"] * (1 - mu) / (1 - s["prod"]) * g / denom
+        return p - h["lr"] * mu_next / (1 - s["prod"] * mu_next) * s["m"] / denom
+
+
+class _Adadelta(_Stateful):
+    def init(self, p):
+        return {"v": np.zeros_like(p), "acc": np.zeros_like(p)}
+
+    def update(self, p, g, s):
+        h = dict(dict(rho=0.9, eps=1e-6), **self.h)
+        g = self.signed(p, g, h)
+        s["v"] = h["rho"] * s["v"] + (1 - h["rho"]) * g * g
+        delta = np.sqrt(s["acc"] + h["eps"]) / np.sqrt(s["v"] + h["eps"]) * g
+        s["acc"] = h["rho"] * s["acc"] + (1 - h["rho"]) * delta * delta
+        return p - h["lr"] * delta
+
+
+class _Rprop(_Stateful):
+    def init(self, p):
+        return {"prev": np.zeros_like(p), "size": np.full_like(p, self.h["lr"])}
+
+    def update(self, p, g, s):
+        h = dict(dict(etas=(0.5, 1.2), step_sizes=(1e-6, 50)), **self.h)
+        g = -g if h.get("maximize") else g
+        sign = g * s["prev"]
+        factor = np.where(sign > 0, h["etas"][1], np.where(sign < 0, h["etas"][0], 1.0))
+        s["size"] = np.clip(s["size"] * factor, *h["step_sizes"])
+        g = np.where(sign < 0, 0.0, g)
+        s["prev"] = g
+        return p - np.sign(g) * s["size"]
+
+
 _CASES = {
     "SGD": ("SGD", dict(lr=0.1), _SGD),
     "SGD-momentum-nesterov": ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True,
@@ -127,13 +267,24 @@ _CASES = {
               lambda **k: _Adam(decoupled=True, **k)),
     "Adam-amsgrad-maximize": ("Adam", dict(lr=0.02, betas=(0.8, 0.99), amsgrad=True,
                                            maximize=True), _Adam),
+    "RMSprop-centered-momentum": ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5,
+                                                  weight_decay=0.01), _RMSprop),
+    "RMSprop": ("RMSprop", dict(lr=0.01, alpha=0.9), _RMSprop),
+    "Adagrad": ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.01), _Adagrad),
+    "Adamax": ("Adamax", dict(lr=0.02, weight_decay=0.01), _Adamax),
+    # beta2 0.99: rho_t passes 5 at the sixth step, so both of RAdam's branches run
+    "RAdam-decoupled": ("RAdam", dict(lr=0.02, betas=(0.9, 0.99), weight_decay=0.1,
+                                      decoupled_weight_decay=True), _RAdam),
+    "NAdam": ("NAdam", dict(lr=0.02, weight_decay=0.01), _NAdam),
+    "Adadelta": ("Adadelta", dict(lr=0.5, weight_decay=0.01), _Adadelta),
+    "Rprop-maximize": ("Rprop", dict(lr=0.01, maximize=True), _Rprop),
 }
 
 
 @pytest.mark.parametrize("case", sorted(_CASES))
 @_m("optim.step")
 def test_optimizer_steps_match_numpy(conf, case):
-    """Five steps of each optimizer (the backend's fused step when it offers one) against
+    """Seven steps of each optimizer (the backend's fused step when it offers one) against
     PyTorch's algorithm in NumPy float64."""
     optim = conf.need("optim")
     name, kw, Ref = _CASES[case]
@@ -141,7 +292,7 @@ def test_optimizer_steps_match_numpy(conf, case):
     opt = getattr(optim, name)(params, **kw)
     reference = Ref(**kw)
     pt = conf.pt
-    for step in range(5):
+    for step in range(7):
         gs = _grads(step, [r.shape for r in ref])
         for p, g in zip(params, gs):
             p.grad = pt.asarray(g.astype("float32"), device=conf.device)
@@ -150,8 +301,8 @@ def test_optimizer_steps_match_numpy(conf, case):
         _check(conf, f"{case} step {step + 1}", params, ref)
 
 
-@pytest.mark.parametrize("case", ["SGD-momentum-nesterov", "Adam", "AdamW",
-                                  "Adam-amsgrad-maximize"])
+@pytest.mark.parametrize("case", sorted(c for c in _CASES if c not in ("SGD",
+                                                                     "SGD-dampening-maximize")))
 @_m("amp.GradScaler")
 def test_grad_scaler_steps_match_numpy(conf, case):
     """GradScaler with growth_interval 2 over eight steps whose gradients overflow at the
@@ -191,9 +342,9 @@ def test_grad_scaler_steps_match_numpy(conf, case):
             raise ConformanceFailure(f"{what} on backend {conf.backend!r}: the scale is {got}, "
                                      f"expected {scale} (halved after an overflow, doubled "
                                      f"after 2 finite steps)")
-        if name != "SGD":
-            counts = {int(opt.state[p]["step"]) for p in params} if applied else set()
-            if applied and counts != {applied}:
+        if name != "SGD" and applied:
+            counts = {int(opt.state[p]["step"]) for p in params}
+            if counts != {applied}:
                 raise ConformanceFailure(
                     f"{what} on backend {conf.backend!r}: the step counters are "
                     f"{sorted(counts)}, expected {applied} (a skipped step must not advance "

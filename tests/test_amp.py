@@ -388,8 +388,15 @@ def _copy_to_torch(model):
     tm = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
     with torch.no_grad():
         for tp, p in zip(tm.parameters(), model.parameters()):
-            tp.copy_(torch.tensor(p.detach().numpy()))
+            tp.copy_(torch.tensor(p.detach().cpu().numpy()))
     return tm
+
+
+def _assert_matches_torch(scaler, tscaler, model, tmodel, step):
+    assert scaler.get_scale() == tscaler.get_scale(), step
+    for p, tp in zip(model.parameters(), tmodel.parameters()):
+        np.testing.assert_allclose(p.detach().cpu().numpy(), tp.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=f"step {step}")
 
 
 def test_grad_scaler_training_matches_torch_including_a_skipped_step():
@@ -420,10 +427,7 @@ def test_grad_scaler_training_matches_torch_including_a_skipped_step():
         tscaler.step(topt)
         scaler.update()
         tscaler.update()
-        assert scaler.get_scale() == tscaler.get_scale(), step
-        for p, tp in zip(model.parameters(), tmodel.parameters()):
-            np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(), rtol=1e-5,
-                                       atol=1e-6)
+        _assert_matches_torch(scaler, tscaler, model, tmodel, step)
     assert scaler.state_dict() == tscaler.state_dict()
 
 
@@ -458,12 +462,8 @@ def test_grad_scaler_steps_match_torch_with_skipped_steps(device, foreach, algo)
     torch = pytest.importorskip("torch")
     if device != "cpu":
         _template_or_skip(device)
-    pt.manual_seed(0)
-    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).to(device)
-    tmodel = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
-    with torch.no_grad():
-        for tp, p in zip(tmodel.parameters(), model.parameters()):
-            tp.copy_(torch.tensor(p.detach().cpu().numpy()))
+    model = _model().to(device)
+    tmodel = _copy_to_torch(model)
     kw = {"lr": 0.05}
     if algo in _OTHERS:
         kw = dict(_OTHERS[algo])
@@ -496,10 +496,7 @@ def test_grad_scaler_steps_match_torch_with_skipped_steps(device, foreach, algo)
         tscaler.step(topt)
         scaler.update()
         tscaler.update()
-        assert scaler.get_scale() == tscaler.get_scale(), step
-        for p, tp in zip(model.parameters(), tmodel.parameters()):
-            np.testing.assert_allclose(p.detach().cpu().numpy(), tp.detach().numpy(),
-                                       rtol=1e-5, atol=1e-6, err_msg=f"step {step}")
+        _assert_matches_torch(scaler, tscaler, model, tmodel, step)
     assert scaler.state_dict() == tscaler.state_dict()
     if algo != "SGD":
         for p, tp in zip(model.parameters(), tmodel.parameters()):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-import numpy as np
-
 from ..api._core import Tensor, bump_version, describe
 from ..api.creation import full, zeros
 from ..api.elementwise import isfinite, logical_and, logical_not, logical_or, where
@@ -95,15 +93,14 @@ class GradScaler:
         self._per_optimizer: Dict[int, _OptState] = {}
 
     def _lazy_init(self, dev) -> None:
-        scale = np.float32(self._init_scale)
-        self._scale = full((), float(scale), dtype="float32", device=dev)
-        self._inv_scale = full((), float(np.float32(1.0 / np.float64(scale))),
-                               dtype="float32", device=dev)
+        self._scale = full((), self._init_scale, dtype="float32", device=dev)
+        with no_grad():
+            self._inv_scale = self._reciprocal()
         self._growth_tracker = full((), self._init_growth_tracker, dtype="int32", device=dev)
 
-    @staticmethod
-    def _on(t: Tensor, dev) -> Tensor:
-        return t if t._device is dev else t.to(dev)
+    def _reciprocal(self) -> Tensor:
+        """``1 / scale`` computed in double and rounded to float32, as PyTorch's unscale."""
+        return self._scale.double().reciprocal().float()
 
     # ------------------------------------------------------------------------ scaling ---
     def scale(self, outputs):
@@ -113,7 +110,7 @@ class GradScaler:
         if isinstance(outputs, Tensor):
             if self._scale is None:
                 self._lazy_init(outputs._device)
-            return outputs * self._on(self._scale, outputs._device)
+            return outputs * self._scale.to(outputs._device)
         if isinstance(outputs, (list, tuple)):
             return type(outputs)(self.scale(o) for o in outputs)
         if isinstance(outputs, dict):
@@ -161,7 +158,7 @@ class GradScaler:
                 by_device.setdefault(g._device, []).append(g)
         if by_device and self._scale is None:  # no scale() yet: the initial scale applies
             self._lazy_init(next(iter(by_device)))
-        return {dev: self._unscale_on(dev, grads, self._on(self._inv_scale, dev))
+        return {dev: self._unscale_on(dev, grads, self._inv_scale.to(dev))
                 for dev, grads in by_device.items()}
 
     @staticmethod
@@ -221,7 +218,7 @@ class GradScaler:
 
     def _combined(self, flags, dev) -> Tensor:
         """The flags summed on ``dev`` (nonzero: an inf/NaN on some device)."""
-        flags = [self._on(f, dev) for f in flags]
+        flags = [f.to(dev) for f in flags]
         total = flags[0]
         for f in flags[1:]:
             total = total + f
@@ -266,7 +263,7 @@ class GradScaler:
             new_tracker = where(logical_or(bad, grow), 0, counted).to("int32")
             scale.copy_(new_scale)
             tracker.copy_(new_tracker)
-            self._inv_scale.copy_(scale.double().reciprocal().float())
+            self._inv_scale.copy_(self._reciprocal())
 
     def _set_scale(self, new_scale) -> None:
         if isinstance(new_scale, Tensor):
@@ -285,7 +282,7 @@ class GradScaler:
                 self._scale.copy_(new_scale.reshape(()))
             else:
                 self._scale.fill_(float(new_scale))
-            self._inv_scale.copy_(self._scale.double().reciprocal().float())
+            self._inv_scale.copy_(self._reciprocal())
 
     # ---------------------------------------------------------------------- accessors ---
     def get_scale(self) -> float:

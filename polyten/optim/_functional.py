@@ -159,9 +159,20 @@ class ScalerFlag:
             self._value = bool(self.tensor)  # the host read
         return self._value
 
-    def to(self, dev) -> Tensor:
-        t = self.tensor
-        return t if t._device is dev else t.to(dev)
+    def route(self, algorithm: str, params: List[Tensor], group):
+        """``(implementation, on_device)`` of ``algorithm`` for this group (:func:`resolve`),
+        or None when the flag -- read on the host for an implementation that cannot skip
+        itself -- says to skip the step."""
+        impl = resolve(algorithm, params, group)
+        on_device = self.on_device(impl)
+        if not on_device and self.skips():
+            return None
+        return impl, on_device
+
+    def kwargs(self, on_device: bool, params: List[Tensor]) -> dict:
+        """The implementation's extra keyword: the flag on the group's device, if it skips on
+        the device."""
+        return {"found_inf": self.tensor.to(params[0]._device)} if on_device else {}
 
 
 def step_counter(step, p: Tensor, dtype: str = "float32") -> Tensor:
@@ -201,7 +212,7 @@ def count_steps(states: List[dict], params: List[Tensor], flag: ScalerFlag,
         st["step"] = step_counter(st["step"], p)
         counters.append(st["step"])
     dev = params[0]._device
-    found = flag.to(dev)
+    found = flag.tensor.to(dev)
     hook = dev.backend.fused_optimizers.get("amp_step_count")
     if hook is not None and hook([c._data for c in counters], found._data) is not NotImplemented:
         for c in counters:
@@ -211,7 +222,7 @@ def count_steps(states: List[dict], params: List[Tensor], flag: ScalerFlag,
         return counters
     keep = (found == 0).to("float32")
     for c in counters:
-        c.add_(keep if c._device is dev else keep.to(c._device))
+        c.add_(keep.to(c._device))
     return counters
 
 

@@ -60,10 +60,10 @@ class Adadelta(Optimizer):
                 params, grads = self._grads(group, "Adadelta.step")
                 if not params:
                     continue
-                impl = F.resolve("adadelta", params, group)
-                on_device = flag.on_device(impl)
-                if not on_device and flag.skips():
+                route = flag.route("adadelta", params, group)
+                if route is None:
                     continue
+                impl, on_device = route
                 sqs, accs = [], []
                 for p in params:
                     st = state[p]
@@ -77,7 +77,7 @@ class Adadelta(Optimizer):
                 impl(params, grads, sqs, accs, lr=group["lr"], rho=group["rho"],
                      eps=group["eps"], weight_decay=group["weight_decay"],
                      maximize=group["maximize"],
-                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
+                     **flag.kwargs(on_device, params))
         return loss
 
     _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)
@@ -132,10 +132,10 @@ class Rprop(Optimizer):
                 params, grads = self._grads(group, "Rprop.step")
                 if not params:
                     continue
-                impl = F.resolve("rprop", params, group)
-                on_device = flag.on_device(impl)
-                if not on_device and flag.skips():
+                route = flag.route("rprop", params, group)
+                if route is None:
                     continue
+                impl, on_device = route
                 prevs, sizes = [], []
                 for p in params:
                     st = state[p]
@@ -149,7 +149,7 @@ class Rprop(Optimizer):
                 (etaminus, etaplus), (lo, hi) = group["etas"], group["step_sizes"]
                 impl(params, grads, prevs, sizes, etaminus=etaminus, etaplus=etaplus,
                      step_size_min=lo, step_size_max=hi, maximize=group["maximize"],
-                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
+                     **flag.kwargs(on_device, params))
         return loss
 
     _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)

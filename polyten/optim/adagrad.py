@@ -69,10 +69,10 @@ class Adagrad(Optimizer):
                 params, grads = self._grads(group, "Adagrad.step")
                 if not params:
                     continue
-                impl = F.resolve("adagrad", params, group)
-                on_device = flag.on_device(impl)
-                if not on_device and flag.skips():
+                route = flag.route("adagrad", params, group)
+                if route is None:
                     continue
+                impl, on_device = route
                 sums = []
                 for p in params:
                     st = state[p]
@@ -84,7 +84,7 @@ class Adagrad(Optimizer):
                 impl(params, grads, sums, steps, lr=group["lr"],
                      weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
                      eps=group["eps"], maximize=group["maximize"],
-                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
+                     **flag.kwargs(on_device, params))
         return loss
 
     _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)

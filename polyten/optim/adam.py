@@ -73,10 +73,10 @@ class Adam(Optimizer):
                     continue
                 decoupled = (self._algorithm == "adamw"
                              or group.get("decoupled_weight_decay", False))
-                impl = F.resolve("adamw" if decoupled else "adam", params, group)
-                on_device = flag.on_device(impl)
-                if not on_device and flag.skips():
+                route = flag.route("adamw" if decoupled else "adam", params, group)
+                if route is None:
                     continue
+                impl, on_device = route
                 amsgrad = group["amsgrad"]
                 exp_avgs, exp_avg_sqs, max_sqs = [], [], []
                 for p in params:
@@ -93,7 +93,7 @@ class Adam(Optimizer):
                         max_sqs.append(st["max_exp_avg_sq"])
                 steps = F.count_steps([state[p] for p in params], params, flag, on_device)
                 beta1, beta2 = group["betas"]
-                extra = {"found_inf": flag.to(params[0]._device)} if on_device else {}
+                extra = flag.kwargs(on_device, params)
                 impl(params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, amsgrad=amsgrad,
                      beta1=beta1, beta2=beta2, lr=group["lr"],
                      weight_decay=group["weight_decay"], eps=group["eps"],

@@ -40,15 +40,6 @@ class _AdamLike(Optimizer):
         steps = F.count_steps([state[p] for p in params], params, flag, on_device)
         return lists, steps
 
-    def _route(self, algorithm, params, group, flag):
-        """``(implementation, on_device)``, or None when GradScaler's flag (read on the host
-        for an implementation that cannot skip itself) says to skip the step."""
-        impl = F.resolve(algorithm, params, group)
-        on_device = flag.on_device(impl)
-        if not on_device and flag.skips():
-            return None
-        return impl, on_device
-
 
 class Adamax(_AdamLike):
     """Adamax (``torch.optim.Adamax``), Adam with the infinity norm.
@@ -88,7 +79,7 @@ class Adamax(_AdamLike):
                 params, grads = self._grads(group, "Adamax.step")
                 if not params:
                     continue
-                route = self._route("adamax", params, group, flag)
+                route = flag.route("adamax", params, group)
                 if route is None:
                     continue
                 impl, on_device = route
@@ -97,7 +88,7 @@ class Adamax(_AdamLike):
                 impl(params, grads, lists["exp_avg"], lists["exp_inf"], steps, beta1=beta1,
                      beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
                      eps=group["eps"], maximize=group["maximize"],
-                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
+                     **flag.kwargs(on_device, params))
         return loss
 
     _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)
@@ -159,7 +150,7 @@ class NAdam(_AdamLike):
                 params, grads = self._grads(group, "NAdam.step")
                 if not params:
                     continue
-                route = self._route("nadam", params, group, flag)
+                route = flag.route("nadam", params, group)
                 if route is None:
                     continue
                 impl, on_device = route
@@ -175,7 +166,7 @@ class NAdam(_AdamLike):
                      momentum_decay=group["momentum_decay"],
                      decoupled_weight_decay=group["decoupled_weight_decay"],
                      maximize=group["maximize"],
-                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
+                     **flag.kwargs(on_device, params))
                 for p, mu in zip(params, mus):
                     self.state[p]["mu_product"] = mu
         return loss
@@ -220,7 +211,7 @@ class RAdam(_AdamLike):
                 params, grads = self._grads(group, "RAdam.step")
                 if not params:
                     continue
-                route = self._route("radam", params, group, flag)
+                route = flag.route("radam", params, group)
                 if route is None:
                     continue
                 impl, on_device = route
@@ -231,7 +222,7 @@ class RAdam(_AdamLike):
                      eps=group["eps"],
                      decoupled_weight_decay=group["decoupled_weight_decay"],
                      maximize=group["maximize"],
-                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
+                     **flag.kwargs(on_device, params))
         return loss
 
     _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)

@@ -64,10 +64,10 @@ class RMSprop(Optimizer):
                 params, grads = self._grads(group, "RMSprop.step")
                 if not params:
                     continue
-                impl = F.resolve("rmsprop", params, group)
-                on_device = flag.on_device(impl)
-                if not on_device and flag.skips():
+                route = flag.route("rmsprop", params, group)
+                if route is None:
                     continue
+                impl, on_device = route
                 momentum, centered = group["momentum"], group["centered"]
                 square_avgs, grad_avgs, bufs = [], [], []
                 for p in params:
@@ -87,7 +87,7 @@ class RMSprop(Optimizer):
                      alpha=group["alpha"], eps=group["eps"],
                      weight_decay=group["weight_decay"], momentum=momentum,
                      centered=centered, maximize=group["maximize"],
-                     **({"found_inf": flag.to(params[0]._device)} if on_device else {}))
+                     **flag.kwargs(on_device, params))
         return loss
 
     _amp_step = step  # it handles GradScaler's found_inf (Optimizer._step_supports_amp_scaling)

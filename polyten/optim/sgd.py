@@ -66,14 +66,14 @@ class SGD(Optimizer):
                 params, grads = self._grads(group, "SGD.step")
                 if not params:
                     continue
-                impl = F.resolve("sgd", params, group)
-                on_device = flag.on_device(impl)
-                if not on_device and flag.skips():
+                route = flag.route("sgd", params, group)
+                if route is None:
                     continue
+                impl, on_device = route
                 momentum = group["momentum"]
                 bufs = ([state[p].get("momentum_buffer") for p in params] if momentum != 0
                         else [None] * len(params))
-                extra = {"found_inf": flag.to(params[0]._device)} if on_device else {}
+                extra = flag.kwargs(on_device, params)
                 impl(params, grads, bufs, lr=group["lr"], weight_decay=group["weight_decay"],
                      momentum=momentum, dampening=group["dampening"],
                      nesterov=group["nesterov"], maximize=group["maximize"], **extra)

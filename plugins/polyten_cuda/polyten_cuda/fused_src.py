@@ -497,26 +497,45 @@ _ew("adam_amsgrad_step", _ADAM_IN, "T p, T m, T v, T vmax",
 # --- the same steps under GradScaler without a host read (PyTorch's fused optimizers with
 # found_inf): ``found`` is GradScaler's flag -- nonzero, and the step writes nothing -- and
 # ``step`` the parameter's step counter on the device (amp_step_count advanced it), from which
-# each thread folds the constants once, in double, with the host's formulas above
+# each thread folds the constants once, in double, with the host's formulas
 _SKIP = "if (found[0] != 0.0f) return;\n"
-_ADAM_AMP_IN = ("T g, raw float32 found, raw float32 step, float64 beta1, float64 beta2, "
-                "float64 lr, float64 eps, float64 wd, bool decoupled, bool maximize")
-_ADAM_AMP_PROLOGUE = (
-    _SKIP +
-    "const double bc1 = 1.0 - pow(beta1, (double)step[0]);\n"
-    "const double bc2_sqrt = sqrt(1.0 - pow(beta2, (double)step[0]));\n"
-    "const double one_m_b1 = 1.0 - beta1;\n"
-    "const double v_coef = (1.0 - beta2) / (1.0 - beta1);\n"
-    "const double eps_bc2 = eps * bc2_sqrt;\n"
-    "const double step_size = -lr * bc2_sqrt / bc1;\n"
-    "const double decay = 1.0 - lr * wd;\n")
-_ew("adam_step_amp", _ADAM_AMP_IN, "T p, T m, T v",
-    _ADAM_HEAD + "A vu = vv;\n" + _ADAM_TAIL, prologue=_ADAM_AMP_PROLOGUE, each=("step",))
-_ew("adam_amsgrad_step_amp", _ADAM_AMP_IN, "T p, T m, T v, T vmax",
-    _ADAM_HEAD +
-    "A vo = (A)vmax;\n"
-    "A vu = (vo != vo || vo > vv) ? vo : vv;\n"
-    "vmax = (T)vu;\n" + _ADAM_TAIL, prologue=_ADAM_AMP_PROLOGUE, each=("step",))
+
+
+def _amp_variant(name):
+    """``<name>_amp``: the step ``name`` (no step-dependent constant) skipped, on the device,
+    when GradScaler's flag ``found`` (a new last input) is nonzero."""
+    spec = ELEMENTWISE[name]
+    _ew(name + "_amp", spec.in_params + ", raw float32 found", spec.out_params,
+        split_prologue(spec)[1], prologue=_SKIP)
+
+
+def _amp_counted(name, drop, add, prologue, each=()):
+    """``<name>_amp``: the step ``name`` with its host-folded constants ``drop`` computed in
+    a prologue from ``step`` (the device counter), the per-tensor raw arrays ``each`` and the
+    new scalars ``add``, skipped when ``found`` is nonzero."""
+    spec = ELEMENTWISE[name]
+    kept = [("raw " if raw else "") + f"{ty} {n}" for ty, n, raw in params(spec.in_params)
+            if n not in drop]
+    extra = [f"raw {decl}" for decl in each]
+    _ew(name + "_amp",
+        ", ".join(kept + ["raw float32 found", "raw float32 step"] + extra + add),
+        spec.out_params, split_prologue(spec)[1], prologue=_SKIP + prologue,
+        each=("step",) + tuple(decl.split()[1] for decl in each))
+
+
+# Adam / AdamW: the bias corrections and the folded constants of adam_step
+_ADAM_AMP = dict(
+    drop=("one_m_b1", "v_coef", "eps_bc2", "step_size", "decay"),
+    add=["float64 lr", "float64 eps"],
+    prologue="const double bc1 = 1.0 - pow(beta1, (double)step[0]);\n"
+             "const double bc2_sqrt = sqrt(1.0 - pow(beta2, (double)step[0]));\n"
+             "const double one_m_b1 = 1.0 - beta1;\n"
+             "const double v_coef = (1.0 - beta2) / (1.0 - beta1);\n"
+             "const double eps_bc2 = eps * bc2_sqrt;\n"
+             "const double step_size = -lr * bc2_sqrt / bc1;\n"
+             "const double decay = 1.0 - lr * wd;\n")
+_amp_counted("adam_step", **_ADAM_AMP)
+_amp_counted("adam_amsgrad_step", **_ADAM_AMP)
 
 # clip_grad_norm_'s scaling: g *= min(max_norm / (total + 1e-6), 1), the coefficient computed
 # per element from the device total in the gradient's computation type (PyTorch's formula and
@@ -577,14 +596,6 @@ _ew("sgd_momentum_step",
     "buf = (T)b;\n"
     "A u = nesterov ? b * (A)momentum + d : b;\n"
     "p = (T)(pp + u * (A)(-lr));\n")
-
-
-def _amp_variant(name):
-    """``<name>_amp``: the step ``name`` (no step-dependent constant) skipped, on the device,
-    when GradScaler's flag ``found`` (a new last input) is nonzero."""
-    spec = ELEMENTWISE[name]
-    _ew(name + "_amp", spec.in_params + ", raw float32 found", spec.out_params,
-        split_prologue(spec)[1], prologue=_SKIP)
 
 
 _amp_variant("sgd_step")
@@ -687,20 +698,6 @@ for _name in ("rmsprop_step", "rmsprop_step_centered", "rmsprop_step_momentum",
               "rmsprop_step_centered_momentum", "adadelta_step", "rprop_step"):
     _amp_variant(_name)
 del _name
-
-
-def _amp_counted(name, drop, add, prologue, each=()):
-    """``<name>_amp``: the step ``name`` with its host-folded constants ``drop`` computed in
-    a prologue from ``step`` (the device counter), the per-tensor raw arrays ``each`` and the
-    new scalars ``add``, skipped when ``found`` is nonzero."""
-    spec = ELEMENTWISE[name]
-    kept = [("raw " if raw else "") + f"{ty} {n}" for ty, n, raw in params(spec.in_params)
-            if n not in drop]
-    extra = [f"raw {decl}" for decl in each]
-    _ew(name + "_amp",
-        ", ".join(kept + ["raw float32 found", "raw float32 step"] + extra + add),
-        spec.out_params, split_prologue(spec)[1], prologue=_SKIP + prologue,
-        each=("step",) + tuple(decl.split()[1] for decl in each))
 
 
 # clr = lr / (1 + (t - 1) * lr_decay)

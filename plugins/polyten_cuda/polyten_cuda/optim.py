@@ -53,8 +53,8 @@ def make(cp, ew):
                 steps = [s.reshape(1) for s in state_steps]
                 calls = []
                 for i, p in enumerate(params):
-                    args = (grads[i], found, steps[i], beta1, beta2, lr, eps, weight_decay,
-                            decoupled, maximize, p, exp_avgs[i], exp_avg_sqs[i])
+                    args = (grads[i], beta1, beta2, weight_decay, decoupled, maximize, found,
+                            steps[i], lr, eps, p, exp_avgs[i], exp_avg_sqs[i])
                     calls.append(args + (max_exp_avg_sqs[i],) if amsgrad else args)
                 (ams_amp_k if amsgrad else adam_amp_k)(calls)
                 return

@@ -227,8 +227,129 @@ _RAW_HEADER = r"""
 #define __device__
 #define __forceinline__ inline
 struct dim3 { unsigned x, y, z; };
-static dim3 threadIdx, blockIdx, blockDim, gridDim;
+static thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 """
+# Kernels that synchronise threads (``__syncthreads``, ``__syncwarp``, the warp shuffles) run
+# every thread of a block as a fiber (ucontext) on one OS thread: a fiber runs until it
+# reaches a barrier, and a barrier releases when every thread of its warp (or block) has
+# arrived.  ``__shared__`` is a static (blocks run one after the other).  The scheduler visits
+# the fibers in thread order or, with ``reverse``, the opposite, so that a read of another
+# thread's write that lacks a barrier gives a wrong result in one of the two orders.  A barrier
+# that some threads never reach (a shuffle under a divergent branch, a thread that returned) is
+# reported instead of hanging; so is a shuffle over a partial warp or mask.
+_SIMT_RUNTIME = r"""
+#include <ucontext.h>
+#include <stdlib.h>
+#include <string.h>
+#include <functional>
+#define __shared__ static
+namespace polyten_simt {
+struct Fiber { ucontext_t ctx; dim3 tid; int warp, lane, done; unsigned shuffles; };
+static thread_local ucontext_t sched;
+static thread_local Fiber* fibers;
+static thread_local char* stacks;
+static thread_local int capacity, nthreads, cur, error;
+static thread_local unsigned long warp_gen[32], block_gen, progress;
+static thread_local int warp_arrived[32], warp_count[32], block_arrived;
+static thread_local unsigned char exchange[2][32][32][8];
+static thread_local std::function<void()> body;
+static const size_t STACK = 64 * 1024;
+
+static void trampoline() { body(); fibers[cur].done = 1; ++progress; }
+static void arrive(unsigned long& gen, int& arrived, int count) {
+  ++progress;
+  if (++arrived == count) { arrived = 0; ++gen; return; }
+  const unsigned long g = gen;
+  while (gen == g) swapcontext(&fibers[cur].ctx, &sched);
+}
+static void warp_barrier() {
+  const int w = fibers[cur].warp;
+  arrive(warp_gen[w], warp_arrived[w], warp_count[w]);
+}
+// the value of lane ``src`` of this warp (the caller's own where ``keep``)
+template <typename V> static V shuffle(unsigned mask, V v, int src, bool keep, int width) {
+  static_assert(sizeof(V) <= 8, "shuffle of a type wider than 8 bytes");
+  Fiber& f = fibers[cur];
+  if (mask != 0xffffffffu || width != 32 || warp_count[f.warp] != 32) error |= 4;
+  const int p = f.shuffles++ & 1;  // double buffered: one barrier per shuffle
+  memcpy(exchange[p][f.warp][f.lane], &v, sizeof(V));
+  warp_barrier();
+  if (keep) return v;
+  V out;
+  memcpy(&out, exchange[p][f.warp][src & 31], sizeof(V));
+  return out;
+}
+
+// every thread of the block (one after the other at each barrier); 0, or why it failed
+static int run_block(int n, bool reverse) {
+  for (int w = 0; w < 32; ++w) {
+    warp_arrived[w] = 0;
+    warp_count[w] = n - 32 * w < 0 ? 0 : (n - 32 * w > 32 ? 32 : n - 32 * w);
+  }
+  block_arrived = 0;
+  for (int t = 0; t < n; ++t) {
+    Fiber& f = fibers[t];
+    f.tid = dim3{t % blockDim.x, (t / blockDim.x) % blockDim.y, t / (blockDim.x * blockDim.y)};
+    f.warp = t / 32; f.lane = t % 32; f.done = 0; f.shuffles = 0;
+    getcontext(&f.ctx);
+    f.ctx.uc_stack.ss_sp = stacks + (size_t)t * STACK;
+    f.ctx.uc_stack.ss_size = STACK;
+    f.ctx.uc_link = &sched;
+    makecontext(&f.ctx, trampoline, 0);
+  }
+  for (int left = n; left > 0;) {
+    const unsigned long before = progress;
+    for (int k = 0; k < n; ++k) {
+      const int i = reverse ? n - 1 - k : k;
+      if (fibers[i].done) continue;
+      cur = i;
+      threadIdx = fibers[i].tid;
+      swapcontext(&sched, &fibers[i].ctx);
+      if (fibers[i].done) --left;
+    }
+    if (left > 0 && progress == before) return 1;  // nobody can move: a barrier never met
+  }
+  return 0;
+}
+static void reserve(int n) {
+  if (n <= capacity) return;
+  free(fibers); free(stacks);
+  fibers = (Fiber*)calloc(n, sizeof(Fiber));
+  stacks = (char*)malloc((size_t)n * STACK);
+  capacity = n;
+}
+}  // namespace polyten_simt
+inline void __syncthreads() {
+  using namespace polyten_simt;
+  arrive(block_gen, block_arrived, nthreads);
+}
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  if (mask != 0xffffffffu) polyten_simt::error |= 4;
+  polyten_simt::warp_barrier();
+}
+template <typename V> V __shfl_sync(unsigned mask, V v, int src, int width = 32) {
+  return polyten_simt::shuffle(mask, v, src, false, width);
+}
+template <typename V> V __shfl_xor_sync(unsigned mask, V v, int lane_mask, int width = 32) {
+  return polyten_simt::shuffle(mask, v, polyten_simt::fibers[polyten_simt::cur].lane ^ lane_mask,
+                               false, width);
+}
+template <typename V> V __shfl_down_sync(unsigned mask, V v, unsigned delta, int width = 32) {
+  const int src = polyten_simt::fibers[polyten_simt::cur].lane + (int)delta;
+  return polyten_simt::shuffle(mask, v, src, src >= 32, width);
+}
+"""
+_SIMT_ERRORS = {1: "a barrier or shuffle that not every thread of its warp / block reached "
+                   "(divergent control flow, or threads that returned before it): on a GPU "
+                   "this hangs or is undefined",
+                4: "a warp shuffle or __syncwarp over a partial warp or mask (the stand-in "
+                   "emulates full warps with mask 0xffffffff only)"}
+# whether a kernel needs the fiber runtime
+_SIMT_WORDS = ("__syncthreads", "__syncwarp", "__shfl", "__shared__")
+# fiber schedule of the next launches: False in thread order, True in reverse
+SIMT_REVERSE = False
+
+
 # the C type of a kernel parameter -> the NumPy type CuPy must be given for it
 _RAW_SCALARS = {"double": "float64", "float64": "float64", "float": "float32",
                 "float32": "float32", "long long": "int64", "int64": "int64", "int": "int32",
@@ -252,35 +373,43 @@ def _raw_params(code: str, name: str):
 
 
 class RawKernel:
-    """Emulates ``cupy.RawKernel(code, name)`` for kernels without shared memory or barriers:
-    the source is compiled for the host with ``blockIdx`` / ``threadIdx`` / ``blockDim`` /
-    ``gridDim`` as globals, and a launch runs every thread of every block in turn.  Arguments
-    are passed as CuPy passes them (an array as its data pointer, a NumPy scalar as its type,
-    a Python ``bool`` / ``int`` as int64 and a ``float`` as float64) and must match the C
-    parameter: what CuPy would pass with the wrong width is refused."""
+    """Emulates ``cupy.RawKernel(code, name)``: the source is compiled for the host with
+    ``blockIdx`` / ``threadIdx`` / ``blockDim`` / ``gridDim`` as globals, and a launch runs
+    every thread of every block in turn (as fibers in kernels that synchronise threads, see
+    ``_SIMT_RUNTIME``).  Arguments are passed as CuPy passes them (an array as its data
+    pointer, a NumPy scalar as its type, a Python ``bool`` / ``int`` as int64 and a ``float``
+    as float64) and must match the C parameter: what CuPy would pass with the wrong width is
+    refused."""
 
     def __init__(self, code, name, options=(), backend="nvrtc", translate_cucomplex=False,
                  **kw):
-        if "__syncthreads" in code or "__shared__" in code:
-            raise NotImplementedError("the stand-in's RawKernel runs threads one at a time: "
-                                      "no shared memory or barriers")
         self.code, self.name = code, name
         self.params = _raw_params(code, name)
         decl = ", ".join(f"{ty} {n}" for ty, n in self.params)
         call = ", ".join(n for _, n in self.params)
-        self._src = (_RAW_HEADER + code + "\n" +
-                     'extern "C" void _polyten_drive(unsigned _gx, unsigned _gy, unsigned _gz, '
-                     f"unsigned _bx, unsigned _by, unsigned _bz, {decl}) {{\n"
-                     "  gridDim = dim3{_gx, _gy, _gz}; blockDim = dim3{_bx, _by, _bz};\n"
-                     "  for (unsigned _Z = 0; _Z < _gz; ++_Z)\n"
-                     "  for (unsigned _Y = 0; _Y < _gy; ++_Y)\n"
-                     "  for (unsigned _X = 0; _X < _gx; ++_X) {\n"
-                     "    blockIdx = dim3{_X, _Y, _Z};\n"
-                     "    for (unsigned _K = 0; _K < _bz; ++_K)\n"
-                     "    for (unsigned _J = 0; _J < _by; ++_J)\n"
-                     "    for (unsigned _I = 0; _I < _bx; ++_I) {\n"
-                     f"      threadIdx = dim3{{_I, _J, _K}}; ::{name}({call});\n"
-                     "    }\n  }\n}\n")
+        self.simt = any(w in code for w in _SIMT_WORDS)
+        head = ('extern "C" int _polyten_drive(unsigned _gx, unsigned _gy, unsigned _gz, '
+                f"unsigned _bx, unsigned _by, unsigned _bz, int _reverse, {decl}) {{\n"
+                "  gridDim = dim3{_gx, _gy, _gz}; blockDim = dim3{_bx, _by, _bz};\n")
+        blocks = ("  for (unsigned _Z = 0; _Z < _gz; ++_Z)\n"
+                  "  for (unsigned _Y = 0; _Y < _gy; ++_Y)\n"
+                  "  for (unsigned _X = 0; _X < _gx; ++_X) {\n"
+                  "    blockIdx = dim3{_X, _Y, _Z};\n")
+        if self.simt:
+            self._src = (_RAW_HEADER + _SIMT_RUNTIME + code + "\n" + head +
+                         "  using namespace polyten_simt;\n"
+                         "  nthreads = (int)(_bx * _by * _bz); error = 0;\n"
+                         "  reserve(nthreads);\n"
+                         f"  body = [&]() {{ ::{name}({call}); }};\n" + blocks +
+                         "    if (run_block(nthreads, _reverse != 0)) return 1;\n"
+                         "  }\n  return error;\n}\n")
+        else:
+            self._src = (_RAW_HEADER + code + "\n" + head + blocks +
+                         "    for (unsigned _K = 0; _K < _bz; ++_K)\n"
+                         "    for (unsigned _J = 0; _J < _by; ++_J)\n"
+                         "    for (unsigned _I = 0; _I < _bx; ++_I) {\n"
+                         f"      threadIdx = dim3{{_I, _J, _K}}; ::{name}({call});\n"
+                         "    }\n  }\n  return 0;\n}\n")
         self.launches = 0
 
     def _arg(self, a, ty, pname):
@@ -322,7 +451,11 @@ class RawKernel:
         cargs = [self._arg(a, ty, n) for a, (ty, n) in zip(args, self.params)]
         lib = _compile(self._src)
         self.launches += 1
-        lib._polyten_drive(*(ctypes.c_uint(int(v)) for v in grid + block), *cargs)
+        err = lib._polyten_drive(*(ctypes.c_uint(int(v)) for v in grid + block),
+                                 ctypes.c_int(int(SIMT_REVERSE)), *cargs)
+        if err:
+            raise StandinError(f"RawKernel {self.name} (grid={grid}, block={block}): "
+                               + "; ".join(m for bit, m in _SIMT_ERRORS.items() if err & bit))
 
 
 class _Device:

@@ -388,3 +388,200 @@ def test_norm_sources_compile_with_nvcc(tmp_path):
             for slots in (1, 64):
                 parts.append(multi_tensor.norm_source(mode, dtype, slots))
     _nvcc_compiles(tmp_path, parts)
+
+
+# --- the stand-in's threads as fibers (kernels that synchronise) -----------------------------
+_BLOCK_SUM = r"""
+extern "C" __global__ void block_sum(const double* x, double* out, long long n) {
+  __shared__ double part[32];
+  double v = 0;
+  for (long long i = threadIdx.x; i < n; i += blockDim.x) v += x[blockIdx.x * n + i];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = v;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    double w = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) w += __shfl_down_sync(0xffffffffu, w, o);
+    if (threadIdx.x == 0) out[blockIdx.x] = w;
+  }
+}
+"""
+
+
+@pytest.fixture(params=[False, True], ids=["thread-order", "reverse-order"])
+def simt_order(request, monkeypatch):
+    """Runs a test under both fiber schedules of the stand-in."""
+    import cupy_standin
+    monkeypatch.setattr(cupy_standin, "SIMT_REVERSE", request.param)
+    return request.param
+
+
+def test_stand_in_runs_shuffles_shared_memory_and_barriers(simt_order):
+    """A block reduction (warp butterflies, shared memory, ``__syncthreads``, a shuffle-down
+    in warp 0 only) gives NumPy's sums: the fibers meet at every barrier."""
+    x = np.random.default_rng(0).standard_normal((5, 1000))
+    out = np.zeros(5)
+    RawKernel(_BLOCK_SUM, "block_sum")((5,), (256,), (x, out, 1000))
+    np.testing.assert_allclose(out, x.sum(axis=1), rtol=1e-12)
+
+
+def test_stand_in_reports_divergent_shuffles_and_partial_warps():
+    """What hangs or is undefined on a GPU fails here with the reason: a shuffle that half
+    the warp skips, and a shuffle over a warp of fewer than 32 threads."""
+    divergent = ('extern "C" __global__ void k(double* x) {\n'
+                 "  if (threadIdx.x < 16) x[threadIdx.x] = "
+                 "__shfl_xor_sync(0xffffffffu, x[threadIdx.x], 1);\n}\n")
+    with pytest.raises(StandinError, match="not every thread of its warp"):
+        RawKernel(divergent, "k")((1,), (32,), (np.zeros(32),))
+    partial = ('extern "C" __global__ void k(double* x) {\n'
+               "  x[threadIdx.x] = __shfl_xor_sync(0xffffffffu, x[threadIdx.x], 1);\n}\n")
+    with pytest.raises(StandinError, match="partial warp"):
+        RawKernel(partial, "k")((1,), (16,), (np.zeros(16),))
+
+
+def test_stand_in_catches_a_missing_barrier_in_one_of_the_orders(monkeypatch):
+    """Thread t reads what thread 63 - t wrote, with no ``__syncthreads`` between: a race.
+    Run in thread order, half of the reads come before the writes."""
+    race = ('extern "C" __global__ void k(double* x) {\n'
+            "  __shared__ double s[64];\n"
+            "  s[threadIdx.x] = threadIdx.x + 1;\n"
+            "  x[threadIdx.x] = s[63 - threadIdx.x];\n}\n")
+    fenced = race.replace("  x[threadIdx.x]", "  __syncthreads();\n  x[threadIdx.x]")
+    want = np.arange(64, 0, -1.0)
+    import cupy_standin
+    y = np.zeros(64)
+    RawKernel(fenced.replace("64]", "64]; s[threadIdx.x] = -1.0;\n  __syncthreads()"),
+              "k")((1,), (64,), (y,))  # shared memory back to -1 (it persists)
+    y = np.zeros(64)
+    RawKernel(race, "k")((1,), (64,), (y,))
+    assert not np.array_equal(y, want)
+    for order in (False, True):
+        monkeypatch.setattr(cupy_standin, "SIMT_REVERSE", order)
+        y = np.zeros(64)
+        RawKernel(fenced, "k")((1,), (64,), (y,))
+        np.testing.assert_array_equal(y, want)
+
+
+# --- row kernels: one warp per row (polyten_cuda.rows) ---------------------------------------
+from polyten_cuda import rows as row_mod  # noqa: E402
+
+_ROW_SHAPES = [(1, 1), (3, 5), (9, 32), (4, 33), (6, 100), (2, 1024)]
+_ROW_TOL = {"float16": 2e-3, "float32": 2e-6, "float64": 1e-13}
+
+
+def _row_kernels():
+    cp, raw = _counting_cupy()
+    return row_mod.Rows(cp), raw
+
+
+def _softmax64(x):
+    x = x.astype(np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _close(got, want, dtype):
+    assert got.dtype == np.dtype(dtype)
+    tol = _ROW_TOL[dtype]
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("shape", _ROW_SHAPES, ids=str)
+def test_row_softmax_kernels_match_numpy_float64(shape, dtype, simt_order):
+    """softmax, log_softmax and both backward passes against float64 NumPy, one launch each,
+    for rows shorter than, equal to and longer than a warp and row counts that leave warps
+    of the last block idle."""
+    rk, raw = _row_kernels()
+    r = np.random.default_rng(sum(shape))
+    x = (3 * r.standard_normal(shape)).astype(dtype)
+    g = r.standard_normal(shape).astype(dtype)
+    p = _softmax64(x)
+    _close(rk.softmax(x), p, dtype)
+    logp = np.log(p)
+    _close(rk.softmax(x, log=True), logp, dtype)
+    y, ly = p.astype(dtype), logp.astype(dtype)
+    y64, ly64, g64 = y.astype(np.float64), ly.astype(np.float64), g.astype(np.float64)
+    _close(rk.softmax_backward(g, y), (g64 - (g64 * y64).sum(-1, keepdims=True)) * y64, dtype)
+    _close(rk.softmax_backward(g, ly, log=True),
+           g64 - np.exp(ly64) * g64.sum(-1, keepdims=True), dtype)
+    assert len(raw) == 4 and all(n.startswith("polyten_row_") for n in raw)
+
+
+def test_row_softmax_propagates_nan_and_handles_infinities(simt_order):
+    """A NaN anywhere in a row makes the row NaN (as NumPy's max); -inf gives exact zeros
+    (and -inf in log_softmax); a row of -inf, or with +inf, is NaN, as in NumPy and
+    PyTorch."""
+    rk, _ = _row_kernels()
+    x = np.zeros((4, 40), np.float32)
+    x[0, 37] = np.nan
+    x[1, :] = -np.inf
+    x[2, ::2] = -np.inf
+    x[3, 5] = np.inf
+    y = rk.softmax(x)
+    assert np.isnan(y[0]).all() and np.isnan(y[1]).all()
+    np.testing.assert_array_equal(y[2, ::2], 0)
+    np.testing.assert_allclose(y[2, 1::2], 1 / 20, rtol=1e-6)
+    assert np.isnan(y[3]).all()  # inf - inf in the sum, as NumPy
+    ly = rk.softmax(x, log=True)
+    assert np.isneginf(ly[2, ::2]).all() and np.isnan(ly[0]).all()
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(np.isnan(y), np.isnan(_softmax64(x)))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("affine", ["none", "w", "w_b", "b"])
+@pytest.mark.parametrize("shape", [(3, 5), (5, 64), (2, 1000)], ids=str)
+def test_row_layer_norm_matches_numpy_float64(shape, affine, dtype, simt_order):
+    """layer_norm's output, per-row mean and biased variance, and its input gradient (with
+    and without a weight) against float64 NumPy: one launch each."""
+    rk, raw = _row_kernels()
+    r = np.random.default_rng(shape[1])
+    x = (2 + 3 * r.standard_normal(shape)).astype(dtype)
+    g = r.standard_normal(shape).astype(dtype)
+    w = r.uniform(0.5, 1.5, shape[1]).astype(dtype) if "w" in affine else None
+    b = r.standard_normal(shape[1]).astype(dtype) if "b" in affine else None
+    eps = 1e-5
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    mu = x64.mean(-1, keepdims=True)
+    var = ((x64 - mu) ** 2).mean(-1, keepdims=True)
+    rstd = 1 / np.sqrt(var + eps)
+    xhat = (x64 - mu) * rstd
+    want = xhat * (1 if w is None else w.astype(np.float64)) + (
+        0 if b is None else b.astype(np.float64))
+    y, mean, v = rk.layer_norm(x, w, b, eps)
+    _close(y, want, dtype)
+    acc = "float32" if dtype == "float16" else dtype
+    _close(mean, mu[:, 0], acc)
+    _close(v, var[:, 0], acc)
+    gh = g64 * (1 if w is None else w.astype(np.float64))
+    d = shape[1]
+    want_gx = (gh - gh.sum(-1, keepdims=True) / d
+               - xhat * (gh * xhat).sum(-1, keepdims=True) / d) * rstd
+    _close(rk.layer_norm_backward(g, x, mean, v, w, eps), want_gx, dtype)
+    assert raw == [f"polyten_row_layer_norm{'' if affine == 'none' else '_' + affine}_{dtype}",
+                   f"polyten_row_layer_norm_backward{'_w' if w is not None else ''}_{dtype}"]
+
+
+def test_rows_fit_only_contiguous_last_dim_rows_up_to_row_max():
+    """Other layouts keep the reductions: a dim other than the last, a transposed view, rows
+    longer than ROW_MAX, empty and integer arrays, 0-d."""
+    rk, _ = _row_kernels()
+    x = np.ones((4, 8), np.float32)
+    assert rk.fits(x, 1) and rk.fits(x, -1)
+    assert not rk.fits(x, 0) and not rk.fits(x.T, 1)
+    assert rk.fits(np.ones((2, row_mod.ROW_MAX))) and not rk.fits(np.ones((2, row_mod.ROW_MAX
+                                                                            + 1)))
+    assert not rk.fits(np.ones((0, 8))) and not rk.fits(np.ones((4, 8), np.int64))
+    assert not rk.fits(np.ones(()), 0)
+    assert rk.affine_fits(x, np.ones(8, np.float32), None)
+    assert not rk.affine_fits(x, np.ones(8, np.float64), None)
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the generated CUDA "
+                    "sources are only compiled for the host")
+def test_row_kernel_sources_compile_with_nvcc(tmp_path):
+    """Every row kernel for float16 (its PTX conversions), float32 and float64 compiles as
+    device code (the shuffles included)."""
+    _nvcc_compiles(tmp_path, [row_mod.source(op, dt) for op in row_mod.KERNELS
+                              for dt in ("float16", "float32", "float64")])

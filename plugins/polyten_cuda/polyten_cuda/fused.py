@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import fused_src as src
 from . import norm as _norm
+from .rows import Rows
 
 _FLOAT = frozenset(("float16", "float32", "float64"))
 # cross_entropy over at most this many classes runs as one thread per row (a serial loop over
@@ -36,6 +37,7 @@ def build(cp, shared, shared_backward):
            for k, s in src.REDUCTION.items()}
     f16 = cp.dtype("float16")
     f32 = cp.dtype("float32")
+    row_kernels = Rows(cp)
 
     def acc(dt):
         """The reduction type S of a storage dtype: float32 for half, else the dtype."""
@@ -57,11 +59,15 @@ def build(cp, shared, shared_backward):
         return ew["sigmoid"](x)
 
     def softmax(x, dim):
+        if row_kernels.fits(x, dim):
+            return row_kernels.softmax(x)
         m = x.max(axis=dim, keepdims=True)
         s = reduce_to(red["sum_exp_shifted"], (x, m), x, dim)
         return ew["softmax_out"](x, m, s)
 
     def log_softmax(x, dim):
+        if row_kernels.fits(x, dim):
+            return row_kernels.softmax(x, log=True)
         m = x.max(axis=dim, keepdims=True)
         s = reduce_to(red["sum_exp_shifted"], (x, m), x, dim)
         return ew["log_softmax_out"](x, m, s)
@@ -181,12 +187,16 @@ def build(cp, shared, shared_backward):
     def softmax_bw(grads, inputs, outputs, params):
         g, y = grads[0], outputs[0]
         dim = params["dim"]
+        if row_kernels.fits(y, dim):
+            return (row_kernels.softmax_backward(g, y),)
         s = reduce_to(red["sum_prod"], (g, y), y, dim)
         return (ew["softmax_backward_out"](g, y, s),)
 
     def log_softmax_bw(grads, inputs, outputs, params):
         g, y = grads[0], outputs[0]
         dim = params["dim"]
+        if row_kernels.fits(y, dim):
+            return (row_kernels.softmax_backward(g, y, log=True),)
         s = reduce_to(red["sum_cast"], (g,), y, dim)
         return (ew["log_softmax_backward_out"](g, y, s),)
 
@@ -288,7 +298,7 @@ def build(cp, shared, shared_backward):
                 "nll_loss": nll_loss_bw, "cross_entropy": cross_entropy_bw, "gelu": gelu_bw,
                 "silu": silu_bw, "leaky_relu": leaky_relu_bw, "elu": elu_bw,
                 "softplus": softplus_bw, "max_pool": max_pool_bw}
-    norm_fwd, norm_bwd = _norm.build(cp, ew, red, shared, shared_backward)
+    norm_fwd, norm_bwd = _norm.build(cp, ew, red, row_kernels, shared, shared_backward)
     forward.update(norm_fwd)
     backward.update(norm_bwd)
     return forward, backward, ew

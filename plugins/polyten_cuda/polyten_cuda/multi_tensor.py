@@ -22,8 +22,10 @@ Each kernel here is generated from the *same* per-element source as the per-para
 
 Only contiguous float16 / float32 / float64 tensors of one device and dtype go through these
 kernels (float16 computed in float32, as the per-parameter kernels); the rest (non-contiguous
-views, mixed dtypes) take the per-parameter kernel, with the same arithmetic.  ``source`` is pure (no CuPy) so the tests compile the generated code with
-``nvcc`` and run it on the host.
+views, mixed dtypes) take the per-parameter kernel, with the same arithmetic.  ``source`` is
+pure (no CuPy) so the tests compile the generated code with ``nvcc`` and run it on the host.
+:data:`PRELUDE` (the type names, CuPy's ``float16`` through PTX) serves every ``RawKernel``
+source of this package.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ _C_NUMPY = {c: n for n, c in _SCALAR_C.items()}
 # as CuPy's own float16 (round to nearest even), through PTX so that no header is needed
 # (NVRTC finds cuda_fp16.h only on some installations).  Host compilers (the tests'
 # emulation) bring their own definition.
-_PRELUDE = r"""
+PRELUDE = r"""
 typedef float float32;
 typedef double float64;
 typedef long long int64;
@@ -120,7 +122,7 @@ def source(spec: Elementwise, dtype: str, slots: int) -> Tuple[str, str]:
     elems = "\n".join(f"    T& {a} = _{a}[_i];" if out else f"    const T {a} = _{a}[_i];"
                       for _, a, out in arrays)
     head, body = split_prologue(spec)
-    code = (_PRELUDE + f"typedef {_DTYPES[dtype]} T;\n"
+    code = (PRELUDE + f"typedef {_DTYPES[dtype]} T;\n"
             f'extern "C" __global__ void {name}({", ".join(sig)}) {{\n'
             "  long long _n;\n"
             + "".join(f"  T* _{a};\n" for _, a, _ in arrays)

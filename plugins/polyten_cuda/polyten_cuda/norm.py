@@ -3,10 +3,18 @@ backward.
 
 The shared kernels (``polyten_cpu.kernels.norm``) are written for NumPy: each step is an array
 operation, so on CuPy a LayerNorm forward and backward cost about thirty launches and as many
-passes over temporaries of the input's size.  Here the statistics are two ``ReductionKernel``
-launches (the mean, then the mean squared deviation: the cpu kernels' two-pass variance, each
-division by n in the reduction's post-map), the output one ``ElementwiseKernel``, and the
-backward two to four reductions and one elementwise kernel -- every formula the cpu kernel's, in the same order (``fused_src``).  float16 is computed in
+passes over temporaries of the input's size.  Here:
+
+* layer_norm over rows of at most ``rows.ROW_MAX`` elements: one launch for the forward (a
+  warp per row computes the mean, the variance and the output, ``rows.py``) and one for the
+  input gradient;
+* longer rows and batch_norm: the statistics are two ``ReductionKernel`` launches (the mean,
+  then the mean squared deviation: the cpu kernels' two-pass variance, each division by n in
+  the reduction's post-map), the output one ``ElementwiseKernel``, and the input gradient two
+  reductions and one elementwise kernel;
+* the weight and bias gradients are one column reduction each.
+
+Every formula is the cpu kernel's, in the same order (``fused_src``).  float16 is computed in
 float32 (statistics included) and rounded once.
 """
 
@@ -20,7 +28,7 @@ def _fused(x) -> bool:
     return x.dtype.name in _FLOAT and x.size > 0
 
 
-def build(cp, ew, red, shared, shared_backward):
+def build(cp, ew, red, row_kernels, shared, shared_backward):
     """``(forward, backward)`` kernels ``layer_norm`` / ``batch_norm`` with the op table's and
     ``Backend.backward_kernels``' signatures; other dtypes take ``shared`` /
     ``shared_backward``."""
@@ -59,6 +67,10 @@ def build(cp, ew, red, shared, shared_backward):
         if not _fused(x):
             return shared["layer_norm"](x, weight, bias, ndim, eps)
         x2, stat = rows(x, ndim)
+        if row_kernels.fits(x2) and row_kernels.affine_fits(x2, weight, bias):
+            y, mean, var = row_kernels.layer_norm(
+                x2, *(None if p is None else p.reshape(-1) for p in (weight, bias)), eps)
+            return y.reshape(x.shape), mean.reshape(stat), var.reshape(stat)
         s = acc(x.dtype)
         mean, var = stats(x2, (1,), x2.shape[1], s)
         kernel, wb = affine("layer_norm_out", weight, bias, (-1,))
@@ -95,7 +107,11 @@ def build(cp, ew, red, shared, shared_backward):
         if needs[2]:
             gb = reduce(red["sum_cast"], (g2,), x2, (0,), s)
             gb = gb.reshape(bias.shape).astype(bias.dtype, copy=False)
-        if needs[0]:
+        if needs[0] and row_kernels.fits(x2) and row_kernels.affine_fits(x2, weight):
+            gx = row_kernels.layer_norm_backward(
+                g2, x2, mean, var, None if weight is None else weight.reshape(-1), eps)
+            gx = gx.reshape(x.shape)
+        elif needs[0]:
             if weight is None:
                 c1 = reduce(red["sum_g_xhat"], (g2, x2, mean, var, eps), x2, (1,), s)
                 c2 = reduce(red["sum_cast"], (g2,), x2, (1,), s)

@@ -1,0 +1,232 @@
+"""Row kernels: softmax, log_softmax, their backward, and layer_norm's forward and input
+gradient over the last dimension in one CUDA launch each, one warp per row.
+
+The ``ReductionKernel`` versions (``fused.py``, ``norm.py``) need a launch per reduction and
+one for the output: softmax is three (max, sum of exponentials, output), layer_norm's forward
+three and its input gradient three.  Each launch costs CuPy's host overhead and a pass over the
+input from memory.  Here a warp (32 threads) owns a row: its lanes stride over the row, each
+reduction is a butterfly of ``__shfl_xor_sync`` (every lane ends with the same, bit-identical
+value, since each step adds the same two numbers on both sides), and the output pass re-reads
+the row, which is still in the cache.  Blocks hold ``_ROWS_PER_BLOCK`` warps, one row each.
+
+Rows longer than :data:`ROW_MAX` keep the reductions, which spread a row over a whole block;
+PyTorch makes the same split (its warp softmax takes rows up to 1024).  Formulas and their order
+of operations are the ``fused_src`` ones of the same ops (the cpu kernels'); only the order of
+the summation differs, as it does between any two reductions.  float16 is computed in float32
+and rounded once.  ``source`` is pure (no CuPy): the tests compile the generated code with
+``nvcc`` and run it on the host, threads as fibers.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+from .multi_tensor import PRELUDE
+
+ROW_MAX = 1024
+_ROWS_PER_BLOCK = 4
+_DTYPES = {"float16": "float16", "float32": "float", "float64": "double"}
+
+# Warp reductions.  The max lets NaN win, as ``max``; the sum adds in a fixed butterfly order.
+_HELPERS = r"""
+typedef polyten_acc<T>::type S;
+__device__ __forceinline__ S polyten_warp_sum(S v) {
+  for (int o = 16; o > 0; o >>= 1) v = v + __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ S polyten_warp_max(S v) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const S u = __shfl_xor_sync(0xffffffffu, v, o);
+    v = (v != v || v > u) ? v : u;
+  }
+  return v;
+}
+"""
+
+_LOOP = "for (long long j = lane; j < d; j += 32)"
+# max of the row, then the sum of exp(x - m): softmax and log_softmax share them
+_SOFTMAX_STATS = (
+    "S m = (S)x[base];\n"  # an element of the row: the identity of max that needs no inf
+    f"{_LOOP} {{\n"
+    "  const S v = (S)x[base + j];\n"
+    "  m = (m != m || m > v) ? m : v;\n"
+    "}\n"
+    "m = polyten_warp_max(m);\n"
+    "S s = S(0);\n"
+    f"{_LOOP} s = s + exp((S)x[base + j] - m);\n"
+    "s = polyten_warp_sum(s);\n")
+_RSTD = "S(1) / sqrt(var + (S)eps)"
+
+
+def _layer_norm(w: bool, b: bool) -> str:
+    return (
+        "S sum = S(0);\n"
+        f"{_LOOP} sum = sum + (S)x[base + j];\n"
+        "const S mu = polyten_warp_sum(sum) / (S)d;\n"
+        "S sq = S(0);\n"
+        f"{_LOOP} {{\n"
+        "  const S c = (S)x[base + j] - mu;\n"
+        "  sq = sq + c * c;\n"
+        "}\n"
+        "const S var = polyten_warp_sum(sq) / (S)d;\n"
+        f"const S rstd = {_RSTD};\n"
+        f"{_LOOP} {{\n"
+        "  S v = ((S)x[base + j] - mu) * rstd;\n"
+        + ("  v = v * (S)w[j];\n" if w else "") + ("  v = v + (S)b[j];\n" if b else "") +
+        "  y[base + j] = (T)v;\n"
+        "}\n"
+        "if (lane == 0) { mean[row] = mu; rvar[row] = var; }\n")
+
+
+def _layer_norm_backward(w: bool) -> str:
+    gh = "(S)g[base + j] * (S)w[j]" if w else "(S)g[base + j]"
+    return (
+        "const S mu = mean[row];\n"
+        "const S var = rvar[row];\n"
+        f"const S rstd = {_RSTD};\n"
+        "S c1 = S(0), c2 = S(0);\n"
+        f"{_LOOP} {{\n"
+        f"  const S gh = {gh};\n"
+        "  c1 = c1 + gh * (((S)x[base + j] - mu) * rstd);\n"
+        "  c2 = c2 + gh;\n"
+        "}\n"
+        "c1 = polyten_warp_sum(c1);\n"
+        "c2 = polyten_warp_sum(c2);\n"
+        f"{_LOOP} {{\n"
+        "  const S xhat = ((S)x[base + j] - mu) * rstd;\n"
+        f"  S gh = {gh};\n"
+        "  gh = gh - c2 / (S)d;\n"
+        "  gh = gh - xhat * (c1 / (S)d);\n"
+        "  gx[base + j] = (T)(gh * rstd);\n"
+        "}\n")
+
+
+def _ln_params(w, b):
+    return ("const T* x" + (", const T* w" if w else "") + (", const T* b" if b else "")
+            + ", T* y, S* mean, S* rvar, double eps")
+
+
+# op -> (parameters before ``rows, d``, body); the ``x`` / ``g`` / ``y`` arrays are (rows, d)
+# C-contiguous, ``w`` / ``b`` are (d,), ``mean`` / ``rvar`` one S per row
+KERNELS: Dict[str, Tuple[str, str]] = {
+    "softmax": ("const T* x, T* y", _SOFTMAX_STATS + (
+        f"{_LOOP} y[base + j] = (T)(exp((S)x[base + j] - m) / s);\n")),
+    "log_softmax": ("const T* x, T* y", _SOFTMAX_STATS + (
+        "const S ls = log(s);\n"
+        f"{_LOOP} y[base + j] = (T)(((S)x[base + j] - m) - ls);\n")),
+    # s = sum(g * y); gx = (g - s) * y
+    "softmax_backward": ("const T* g, const T* y, T* gx", (
+        "S s = S(0);\n"
+        f"{_LOOP} s = s + (S)g[base + j] * (S)y[base + j];\n"
+        "s = polyten_warp_sum(s);\n"
+        f"{_LOOP} gx[base + j] = (T)(((S)g[base + j] - s) * (S)y[base + j]);\n")),
+    # s = sum(g); gx = g - exp(y) * s
+    "log_softmax_backward": ("const T* g, const T* y, T* gx", (
+        "S s = S(0);\n"
+        f"{_LOOP} s = s + (S)g[base + j];\n"
+        "s = polyten_warp_sum(s);\n"
+        f"{_LOOP} gx[base + j] = (T)((S)g[base + j] - exp((S)y[base + j]) * s);\n")),
+}
+for _w in (False, True):
+    for _b in (False, True):
+        KERNELS["layer_norm" + ("_w" if _w else "") + ("_b" if _b else "")] = (
+            _ln_params(_w, _b), _layer_norm(_w, _b))
+    KERNELS["layer_norm_backward" + ("_w" if _w else "")] = (
+        "const T* g, const T* x" + (", const T* w" if _w else "")
+        + ", const S* mean, const S* rvar, double eps, T* gx", _layer_norm_backward(_w))
+
+
+def source(op: str, dtype: str) -> Tuple[str, str]:
+    """``(kernel name, CUDA C source)`` of the row kernel ``op`` (a key of :data:`KERNELS`)
+    for ``dtype`` (``float16``, ``float32`` or ``float64``): block ``(32, R)`` runs rows
+    ``blockIdx.x * R`` to ``+ R - 1``, one per warp."""
+    sig, body = KERNELS[op]
+    name = f"polyten_row_{op}_{dtype}"
+    code = (PRELUDE + f"typedef {_DTYPES[dtype]} T;\n" + _HELPERS +
+            f'extern "C" __global__ void {name}({sig}, long long rows, long long d) {{\n'
+            "  const long long row = (long long)blockIdx.x * blockDim.y + threadIdx.y;\n"
+            "  if (row >= rows) return;  // the whole warp: a row is one warp's\n"
+            "  const int lane = threadIdx.x;\n"
+            "  const long long base = row * d;\n"
+            + "".join("  " + line + "\n" for line in body.splitlines()) + "}\n")
+    return name, code
+
+
+class Rows:
+    """The row kernels for CuPy module ``cp``.  :meth:`fits` says whether an array takes
+    them; each op method returns its output arrays (``layer_norm``: also the per-row mean and
+    variance, shaped ``(rows,)``)."""
+
+    def __init__(self, cp):
+        self._cp = cp
+        self._kernels: Dict[Tuple[str, str], object] = {}
+        self._dtypes = {cp.dtype(d): d for d in _DTYPES}
+        self._f32 = cp.dtype("float32")
+        self._f16 = cp.dtype("float16")
+        # CuPy passes a Python int / float by its NumPy type: explicit, as the C parameters
+        self._i64, self._f64 = cp.int64, cp.float64
+
+    def fits(self, x, dim: int = -1) -> bool:
+        """Floating, C-contiguous, not empty, reduced over its last dim of at most
+        :data:`ROW_MAX` elements."""
+        nd = x.ndim
+        return (nd > 0 and dim % nd == nd - 1 and x.dtype in self._dtypes
+                and 0 < x.shape[-1] <= ROW_MAX and x.size > 0 and x.flags.c_contiguous)
+
+    def _launch(self, op, x, args):
+        dtype = self._dtypes[x.dtype]
+        k = self._kernels.get((op, dtype))
+        if k is None:
+            name, code = source(op, dtype)
+            k = self._kernels[(op, dtype)] = self._cp.RawKernel(code, name)
+        d = x.shape[-1]
+        rows = x.size // d
+        k((-(-rows // _ROWS_PER_BLOCK),), (32, _ROWS_PER_BLOCK),
+          tuple(args) + (self._i64(rows), self._i64(d)))
+
+    def _acc(self, dt):
+        return self._f32 if dt == self._f16 else dt
+
+    def softmax(self, x, log: bool = False):
+        y = self._cp.empty_like(x)
+        self._launch("log_softmax" if log else "softmax", x, (x, y))
+        return y
+
+    def softmax_backward(self, g, y, log: bool = False):
+        """``g`` of ``y``'s shape (made contiguous here: a broadcast gradient is common)."""
+        g = self._cp.ascontiguousarray(g, dtype=y.dtype)
+        gx = self._cp.empty_like(y)
+        self._launch("log_softmax_backward" if log else "softmax_backward", y, (g, y, gx))
+        return gx
+
+    def affine_fits(self, x, *params) -> bool:
+        """Whether the (optional) affine parameters can be read as ``(d,)`` arrays of x's
+        dtype."""
+        return all(p is None or (p.dtype == x.dtype and p.size == x.shape[-1]
+                                 and p.flags.c_contiguous) for p in params)
+
+    def layer_norm(self, x, weight, bias, eps: float):
+        """``(y, mean, var)`` over the last dim of ``x``."""
+        cp = self._cp
+        rows = x.size // x.shape[-1]
+        y = cp.empty_like(x)
+        s = self._acc(x.dtype)
+        mean, var = cp.empty(rows, dtype=s), cp.empty(rows, dtype=s)
+        op = "layer_norm" + ("_w" if weight is not None else "") + (
+            "_b" if bias is not None else "")
+        self._launch(op, x, (x,) + tuple(p for p in (weight, bias) if p is not None)
+                     + (y, mean, var, self._f64(eps)))
+        return y, mean, var
+
+    def layer_norm_backward(self, g, x, mean, var, weight, eps: float):
+        """The input gradient of :meth:`layer_norm` (``mean`` / ``var`` one per row)."""
+        cp = self._cp
+        g = cp.ascontiguousarray(g, dtype=x.dtype)
+        s = self._acc(x.dtype)
+        mean = cp.ascontiguousarray(mean, dtype=s)
+        var = cp.ascontiguousarray(var, dtype=s)
+        gx = cp.empty_like(x)
+        op = "layer_norm_backward" + ("_w" if weight is not None else "")
+        self._launch(op, x, (g, x) + ((weight,) if weight is not None else ())
+                     + (mean, var, self._f64(eps), gx))
+        return gx

@@ -465,7 +465,7 @@ def test_stand_in_catches_a_missing_barrier_in_one_of_the_orders(monkeypatch):
 # --- row kernels: one warp per row (polyten_cuda.rows) ---------------------------------------
 from polyten_cuda import rows as row_mod  # noqa: E402
 
-_ROW_SHAPES = [(1, 1), (3, 5), (9, 32), (4, 33), (6, 100), (2, 1024)]
+_ROW_SHAPES = [(1, 1), (3, 5), (9, 32), (4, 33), (6, 100), (2, 1024), (3, 1025), (2, 5000)]
 _ROW_TOL = {"float16": 2e-3, "float32": 2e-6, "float64": 1e-13}
 
 
@@ -490,8 +490,8 @@ def _close(got, want, dtype):
 @pytest.mark.parametrize("shape", _ROW_SHAPES, ids=str)
 def test_row_softmax_kernels_match_numpy_float64(shape, dtype, simt_order):
     """softmax, log_softmax and both backward passes against float64 NumPy, one launch each,
-    for rows shorter than, equal to and longer than a warp and row counts that leave warps
-    of the last block idle."""
+    for rows shorter than, equal to and longer than a warp, row counts that leave warps of
+    the last block idle, and rows past ROW_MAX (a block per row: 256 and 1024 threads)."""
     rk, raw = _row_kernels()
     r = np.random.default_rng(sum(shape))
     x = (3 * r.standard_normal(shape)).astype(dtype)
@@ -506,6 +506,7 @@ def test_row_softmax_kernels_match_numpy_float64(shape, dtype, simt_order):
     _close(rk.softmax_backward(g, ly, log=True),
            g64 - np.exp(ly64) * g64.sum(-1, keepdims=True), dtype)
     assert len(raw) == 4 and all(n.startswith("polyten_row_") for n in raw)
+    assert all(n.endswith("_block") == (shape[1] > row_mod.ROW_MAX) for n in raw)
 
 
 def test_row_softmax_propagates_nan_and_handles_infinities(simt_order):
@@ -531,7 +532,7 @@ def test_row_softmax_propagates_nan_and_handles_infinities(simt_order):
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("affine", ["none", "w", "w_b", "b"])
-@pytest.mark.parametrize("shape", [(3, 5), (5, 64), (2, 1000)], ids=str)
+@pytest.mark.parametrize("shape", [(3, 5), (5, 64), (2, 1000), (2, 3000)], ids=str)
 def test_row_layer_norm_matches_numpy_float64(shape, affine, dtype, simt_order):
     """layer_norm's output, per-row mean and biased variance, and its input gradient (with
     and without a weight) against float64 NumPy: one launch each."""
@@ -559,29 +560,32 @@ def test_row_layer_norm_matches_numpy_float64(shape, affine, dtype, simt_order):
     want_gx = (gh - gh.sum(-1, keepdims=True) / d
                - xhat * (gh * xhat).sum(-1, keepdims=True) / d) * rstd
     _close(rk.layer_norm_backward(g, x, mean, v, w, eps), want_gx, dtype)
-    assert raw == [f"polyten_row_layer_norm{'' if affine == 'none' else '_' + affine}_{dtype}",
-                   f"polyten_row_layer_norm_backward{'_w' if w is not None else ''}_{dtype}"]
+    mode = "_block" if shape[1] > row_mod.ROW_MAX else ""
+    assert raw == [
+        f"polyten_row_layer_norm{'' if affine == 'none' else '_' + affine}_{dtype}{mode}",
+        f"polyten_row_layer_norm_backward{'_w' if w is not None else ''}_{dtype}{mode}"]
 
 
-def test_rows_fit_only_contiguous_last_dim_rows_up_to_row_max():
-    """Other layouts keep the reductions: a dim other than the last, a transposed view, rows
-    longer than ROW_MAX, empty and integer arrays, 0-d."""
+def test_rows_fit_only_contiguous_last_dim_rows():
+    """Other layouts keep the reductions: a dim other than the last, a transposed view, empty
+    and integer arrays, 0-d.  Block mode's thread count is a power of two from 64 to 1024."""
     rk, _ = _row_kernels()
     x = np.ones((4, 8), np.float32)
-    assert rk.fits(x, 1) and rk.fits(x, -1)
+    assert rk.fits(x, 1) and rk.fits(x, -1) and rk.fits(np.ones((2, 100_000)))
     assert not rk.fits(x, 0) and not rk.fits(x.T, 1)
-    assert rk.fits(np.ones((2, row_mod.ROW_MAX))) and not rk.fits(np.ones((2, row_mod.ROW_MAX
-                                                                            + 1)))
     assert not rk.fits(np.ones((0, 8))) and not rk.fits(np.ones((4, 8), np.int64))
     assert not rk.fits(np.ones(()), 0)
     assert rk.affine_fits(x, np.ones(8, np.float32), None)
     assert not rk.affine_fits(x, np.ones(8, np.float64), None)
+    assert [row_mod.block_threads(d) for d in (1025, 2048, 2049, 5000, 10 ** 6)] == [
+        256, 256, 512, 1024, 1024]
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the generated CUDA "
                     "sources are only compiled for the host")
 def test_row_kernel_sources_compile_with_nvcc(tmp_path):
-    """Every row kernel for float16 (its PTX conversions), float32 and float64 compiles as
-    device code (the shuffles included)."""
-    _nvcc_compiles(tmp_path, [row_mod.source(op, dt) for op in row_mod.KERNELS
-                              for dt in ("float16", "float32", "float64")])
+    """Every row kernel, warp and block mode, for float16 (its PTX conversions), float32 and
+    float64 compiles as device code (shuffles, shared memory and barriers included)."""
+    _nvcc_compiles(tmp_path, [row_mod.source(op, dt, mode) for op in row_mod.KERNELS
+                              for dt in ("float16", "float32", "float64")
+                              for mode in ("warp", "block")])

@@ -5,10 +5,9 @@ The shared kernels (``polyten_cpu.kernels.norm``) are written for NumPy: each st
 operation, so on CuPy a LayerNorm forward and backward cost about thirty launches and as many
 passes over temporaries of the input's size.  Here:
 
-* layer_norm over rows of at most ``rows.ROW_MAX`` elements: one launch for the forward (a
-  warp per row computes the mean, the variance and the output, ``rows.py``) and one for the
-  input gradient;
-* longer rows and batch_norm: the statistics are two ``ReductionKernel`` launches (the mean,
+* layer_norm: one launch for the forward (a warp or a block per row computes the mean, the
+  variance and the output, ``rows.py``) and one for the input gradient;
+* batch_norm (and layer_norm with affine parameters of another dtype): the statistics are two ``ReductionKernel`` launches (the mean,
   then the mean squared deviation: the cpu kernels' two-pass variance, each division by n in
   the reduction's post-map), the output one ``ElementwiseKernel``, and the input gradient two
   reductions and one elementwise kernel;

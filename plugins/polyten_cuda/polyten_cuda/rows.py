@@ -1,20 +1,24 @@
 """Row kernels: softmax, log_softmax, their backward, and layer_norm's forward and input
-gradient over the last dimension in one CUDA launch each, one warp per row.
+gradient over the last dimension in one CUDA launch each.
 
 The ``ReductionKernel`` versions (``fused.py``, ``norm.py``) need a launch per reduction and
 one for the output: softmax is three (max, sum of exponentials, output), layer_norm's forward
 three and its input gradient three.  Each launch costs CuPy's host overhead and a pass over the
-input from memory.  Here a warp (32 threads) owns a row: its lanes stride over the row, each
-reduction is a butterfly of ``__shfl_xor_sync`` (every lane ends with the same, bit-identical
-value, since each step adds the same two numbers on both sides), and the output pass re-reads
-the row, which is still in the cache.  Blocks hold ``_ROWS_PER_BLOCK`` warps, one row each.
+input from memory.  Here one launch does a row's reductions and its output pass, which re-reads
+the row from the cache:
 
-Rows longer than :data:`ROW_MAX` keep the reductions, which spread a row over a whole block;
-PyTorch makes the same split (its warp softmax takes rows up to 1024).  Formulas and their order
-of operations are the ``fused_src`` ones of the same ops (the cpu kernels'); only the order of
-the summation differs, as it does between any two reductions.  float16 is computed in float32
-and rounded once.  ``source`` is pure (no CuPy): the tests compile the generated code with
-``nvcc`` and run it on the host, threads as fibers.
+* rows of at most :data:`ROW_MAX` elements: a warp (32 threads) per row, ``_ROWS_PER_BLOCK``
+  rows per block; a reduction is a butterfly of ``__shfl_xor_sync``, after which every lane
+  holds the same, bit-identical value (each step adds the same two numbers on both sides);
+* longer rows: a block per row (64 to 1024 threads, about 8 elements each); a reduction is the
+  warp butterfly, the warps' partials in shared memory, and each warp's butterfly over the
+  partials (again the same value in every thread, with no broadcast step).
+
+PyTorch makes the same split (its warp softmax takes rows up to 1024).  Formulas and their
+order of operations are the ``fused_src`` ones of the same ops (the cpu kernels'); only the
+order of the summation differs, as it does between any two reductions.  float16 is computed in
+float32 and rounded once.  ``source`` is pure (no CuPy): the tests compile the generated code
+with ``nvcc`` and run it on the host, threads as fibers.
 """
 
 from __future__ import annotations
@@ -23,38 +27,64 @@ from typing import Dict, Tuple
 
 from .multi_tensor import PRELUDE
 
-ROW_MAX = 1024
+ROW_MAX = 1024  # the longest row a warp takes; longer ones get a block
 _ROWS_PER_BLOCK = 4
 _DTYPES = {"float16": "float16", "float32": "float", "float64": "double"}
 
 # Warp reductions.  The max lets NaN win, as ``max``; the sum adds in a fixed butterfly order.
-_HELPERS = r"""
+_WARP_HELPERS = r"""
 typedef polyten_acc<T>::type S;
 __device__ __forceinline__ S polyten_warp_sum(S v) {
   for (int o = 16; o > 0; o >>= 1) v = v + __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
+__device__ __forceinline__ S polyten_max2(S v, S u) { return (v != v || v > u) ? v : u; }
 __device__ __forceinline__ S polyten_warp_max(S v) {
-  for (int o = 16; o > 0; o >>= 1) {
-    const S u = __shfl_xor_sync(0xffffffffu, v, o);
-    v = (v != v || v > u) ? v : u;
-  }
+  for (int o = 16; o > 0; o >>= 1) v = polyten_max2(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
 """
+_MODES = {
+    "warp": _WARP_HELPERS + r"""
+__device__ __forceinline__ S polyten_row_sum(S v) { return polyten_warp_sum(v); }
+__device__ __forceinline__ S polyten_row_max(S v) { return polyten_warp_max(v); }
+""",
+    # blockDim.x is a multiple of 32.  The first barrier keeps a fast warp from overwriting
+    # the partials of the previous reduction while a slow one still reads them.
+    "block": _WARP_HELPERS + r"""
+__device__ S polyten_row_sum(S v) {
+  __shared__ S part[32];
+  v = polyten_warp_sum(v);
+  const int l = threadIdx.x & 31;
+  __syncthreads();
+  if (l == 0) part[threadIdx.x >> 5] = v;
+  __syncthreads();
+  return polyten_warp_sum(l < (int)(blockDim.x >> 5) ? part[l] : S(0));
+}
+__device__ S polyten_row_max(S v) {
+  __shared__ S part[32];
+  v = polyten_warp_max(v);
+  const int l = threadIdx.x & 31;
+  __syncthreads();
+  if (l == 0) part[threadIdx.x >> 5] = v;
+  __syncthreads();
+  return polyten_warp_max(part[l < (int)(blockDim.x >> 5) ? l : 0]);
+}
+""",
+}
+# where a thread starts in its row, and its stride
+_INDEX = {"warp": ("(long long)blockIdx.x * blockDim.y + threadIdx.y", "32"),
+          "block": ("(long long)blockIdx.x", "blockDim.x")}
 
-_LOOP = "for (long long j = lane; j < d; j += 32)"
+_LOOP = "for (long long j = lane; j < d; j += stride)"
 # max of the row, then the sum of exp(x - m): softmax and log_softmax share them
 _SOFTMAX_STATS = (
     "S m = (S)x[base];\n"  # an element of the row: the identity of max that needs no inf
-    f"{_LOOP} {{\n"
-    "  const S v = (S)x[base + j];\n"
-    "  m = (m != m || m > v) ? m : v;\n"
-    "}\n"
-    "m = polyten_warp_max(m);\n"
+    f"{_LOOP} m = polyten_max2(m, (S)x[base + j]);\n"
+    "m = polyten_row_max(m);\n"
     "S s = S(0);\n"
     f"{_LOOP} s = s + exp((S)x[base + j] - m);\n"
-    "s = polyten_warp_sum(s);\n")
+    "s = polyten_row_sum(s);\n")
 _RSTD = "S(1) / sqrt(var + (S)eps)"
 
 
@@ -62,13 +92,13 @@ def _layer_norm(w: bool, b: bool) -> str:
     return (
         "S sum = S(0);\n"
         f"{_LOOP} sum = sum + (S)x[base + j];\n"
-        "const S mu = polyten_warp_sum(sum) / (S)d;\n"
+        "const S mu = polyten_row_sum(sum) / (S)d;\n"
         "S sq = S(0);\n"
         f"{_LOOP} {{\n"
         "  const S c = (S)x[base + j] - mu;\n"
         "  sq = sq + c * c;\n"
         "}\n"
-        "const S var = polyten_warp_sum(sq) / (S)d;\n"
+        "const S var = polyten_row_sum(sq) / (S)d;\n"
         f"const S rstd = {_RSTD};\n"
         f"{_LOOP} {{\n"
         "  S v = ((S)x[base + j] - mu) * rstd;\n"
@@ -90,8 +120,8 @@ def _layer_norm_backward(w: bool) -> str:
         "  c1 = c1 + gh * (((S)x[base + j] - mu) * rstd);\n"
         "  c2 = c2 + gh;\n"
         "}\n"
-        "c1 = polyten_warp_sum(c1);\n"
-        "c2 = polyten_warp_sum(c2);\n"
+        "c1 = polyten_row_sum(c1);\n"
+        "c2 = polyten_row_sum(c2);\n"
         f"{_LOOP} {{\n"
         "  const S xhat = ((S)x[base + j] - mu) * rstd;\n"
         f"  S gh = {gh};\n"
@@ -118,13 +148,13 @@ KERNELS: Dict[str, Tuple[str, str]] = {
     "softmax_backward": ("const T* g, const T* y, T* gx", (
         "S s = S(0);\n"
         f"{_LOOP} s = s + (S)g[base + j] * (S)y[base + j];\n"
-        "s = polyten_warp_sum(s);\n"
+        "s = polyten_row_sum(s);\n"
         f"{_LOOP} gx[base + j] = (T)(((S)g[base + j] - s) * (S)y[base + j]);\n")),
     # s = sum(g); gx = g - exp(y) * s
     "log_softmax_backward": ("const T* g, const T* y, T* gx", (
         "S s = S(0);\n"
         f"{_LOOP} s = s + (S)g[base + j];\n"
-        "s = polyten_warp_sum(s);\n"
+        "s = polyten_row_sum(s);\n"
         f"{_LOOP} gx[base + j] = (T)((S)g[base + j] - exp((S)y[base + j]) * s);\n")),
 }
 for _w in (False, True):
@@ -136,20 +166,28 @@ for _w in (False, True):
         + ", const S* mean, const S* rvar, double eps, T* gx", _layer_norm_backward(_w))
 
 
-def source(op: str, dtype: str) -> Tuple[str, str]:
+def source(op: str, dtype: str, mode: str = "warp") -> Tuple[str, str]:
     """``(kernel name, CUDA C source)`` of the row kernel ``op`` (a key of :data:`KERNELS`)
-    for ``dtype`` (``float16``, ``float32`` or ``float64``): block ``(32, R)`` runs rows
-    ``blockIdx.x * R`` to ``+ R - 1``, one per warp."""
+    for ``dtype`` (``float16``, ``float32`` or ``float64``).  ``mode`` ``"warp"``: block
+    ``(32, R)`` runs rows ``blockIdx.x * R`` to ``+ R - 1``, one per warp; ``"block"``: block
+    ``(B,)`` (B a multiple of 32) runs row ``blockIdx.x``."""
     sig, body = KERNELS[op]
-    name = f"polyten_row_{op}_{dtype}"
-    code = (PRELUDE + f"typedef {_DTYPES[dtype]} T;\n" + _HELPERS +
+    first, stride = _INDEX[mode]
+    name = f"polyten_row_{op}_{dtype}" + ("_block" if mode == "block" else "")
+    code = (PRELUDE + f"typedef {_DTYPES[dtype]} T;\n" + _MODES[mode] +
             f'extern "C" __global__ void {name}({sig}, long long rows, long long d) {{\n'
-            "  const long long row = (long long)blockIdx.x * blockDim.y + threadIdx.y;\n"
-            "  if (row >= rows) return;  // the whole warp: a row is one warp's\n"
+            f"  const long long row = {first};\n"
+            "  if (row >= rows) return;  // a whole warp (block): a row is one warp's (block's)\n"
             "  const int lane = threadIdx.x;\n"
+            f"  const long long stride = {stride};\n"
             "  const long long base = row * d;\n"
             + "".join("  " + line + "\n" for line in body.splitlines()) + "}\n")
     return name, code
+
+
+def block_threads(d: int) -> int:
+    """Threads per row in block mode: about 8 elements each, 64 to 1024, a power of two."""
+    return max(64, min(1024, 1 << max(0, (-(-d // 8) - 1).bit_length())))
 
 
 class Rows:
@@ -159,7 +197,7 @@ class Rows:
 
     def __init__(self, cp):
         self._cp = cp
-        self._kernels: Dict[Tuple[str, str], object] = {}
+        self._kernels: Dict[Tuple[str, str, str], object] = {}
         self._dtypes = {cp.dtype(d): d for d in _DTYPES}
         self._f32 = cp.dtype("float32")
         self._f16 = cp.dtype("float16")
@@ -167,22 +205,25 @@ class Rows:
         self._i64, self._f64 = cp.int64, cp.float64
 
     def fits(self, x, dim: int = -1) -> bool:
-        """Floating, C-contiguous, not empty, reduced over its last dim of at most
-        :data:`ROW_MAX` elements."""
+        """Floating, C-contiguous, not empty, reduced over its last dim."""
         nd = x.ndim
-        return (nd > 0 and dim % nd == nd - 1 and x.dtype in self._dtypes
-                and 0 < x.shape[-1] <= ROW_MAX and x.size > 0 and x.flags.c_contiguous)
+        return (nd > 0 and dim % nd == nd - 1 and x.dtype in self._dtypes and x.size > 0
+                and x.flags.c_contiguous)
 
     def _launch(self, op, x, args):
         dtype = self._dtypes[x.dtype]
-        k = self._kernels.get((op, dtype))
-        if k is None:
-            name, code = source(op, dtype)
-            k = self._kernels[(op, dtype)] = self._cp.RawKernel(code, name)
         d = x.shape[-1]
         rows = x.size // d
-        k((-(-rows // _ROWS_PER_BLOCK),), (32, _ROWS_PER_BLOCK),
-          tuple(args) + (self._i64(rows), self._i64(d)))
+        mode = "warp" if d <= ROW_MAX else "block"
+        k = self._kernels.get((op, dtype, mode))
+        if k is None:
+            name, code = source(op, dtype, mode)
+            k = self._kernels[(op, dtype, mode)] = self._cp.RawKernel(code, name)
+        if mode == "warp":
+            grid, block = (-(-rows // _ROWS_PER_BLOCK),), (32, _ROWS_PER_BLOCK)
+        else:
+            grid, block = (rows,), (block_threads(d),)
+        k(grid, block, tuple(args) + (self._i64(rows), self._i64(d)))
 
     def _acc(self, dt):
         return self._f32 if dt == self._f16 else dt

@@ -589,3 +589,49 @@ def test_row_kernel_sources_compile_with_nvcc(tmp_path):
     _nvcc_compiles(tmp_path, [row_mod.source(op, dt, mode) for op in row_mod.KERNELS
                               for dt in ("float16", "float32", "float64")
                               for mode in ("warp", "block")])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(7, 10), (5, 100), (3, 1500)], ids=str)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_row_cross_entropy_and_loss_total_match_numpy_float64(shape, weighted, dtype,
+                                                              simt_order):
+    """The cross-entropy row kernel (log-probabilities, per-row weighted loss and target
+    weight; an ignored target weighs 0, an out-of-range one gives NaN) and the one-launch
+    'mean' / 'sum' of the per-row losses against float64 NumPy."""
+    rk, raw = _row_kernels()
+    m, c = shape
+    r = np.random.default_rng(c)
+    x = (2 * r.standard_normal(shape)).astype(dtype)
+    t = r.integers(0, c, m).astype(np.int64)
+    t[1] = -100  # ignored
+    w = r.uniform(0.5, 2.0, c).astype(dtype) if weighted else None
+    logp, loss, wt = rk.cross_entropy(x, t, w, -100)
+    want = np.log(_softmax64(x))
+    _close(logp, want, dtype)
+    w64 = np.ones(c) if w is None else w.astype(np.float64)
+    valid = t != -100
+    want_wt = np.where(valid, w64[np.where(valid, t, 0)], 0.0)
+    # picked from the stored (rounded) log-probabilities, as nll_loss over log_softmax
+    stored = want.astype(dtype).astype(np.float64)
+    want_loss = -stored[np.arange(m), np.where(valid, t, 0)] * want_wt
+    acc = "float32" if dtype == "float16" else dtype
+    _close(wt, want_wt, acc)
+    _close(loss, want_loss, acc)
+    mean = rk.loss_total(loss, wt, True, np.dtype(dtype))
+    assert mean.shape == () and mean.dtype == np.dtype(dtype)
+    _close(mean, want_loss.sum() / want_wt.sum(), dtype)
+    _close(rk.loss_total(loss, wt, False, np.dtype(dtype)), want_loss.sum(), dtype)
+    assert len(raw) == 3
+    t[0] = c  # out of range (the core's deferred check reports it): NaN, no read outside
+    _, loss, _ = rk.cross_entropy(x, t, w, -100)
+    assert np.isnan(loss[0]) and not np.isnan(loss[2:]).any()
+
+
+def test_row_loss_total_of_all_ignored_targets_is_nan():
+    """'mean' over targets that are all ignored is 0 / 0: NaN, as PyTorch, on the device."""
+    rk, _ = _row_kernels()
+    x = np.zeros((4, 80), np.float32)
+    _, loss, wt = rk.cross_entropy(x, np.full(4, -1, np.int64), None, -1)
+    assert np.isnan(rk.loss_total(loss, wt, True, np.dtype("float32")))
+    assert rk.loss_total(loss, wt, False, np.dtype("float32")) == 0

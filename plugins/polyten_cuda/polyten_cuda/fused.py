@@ -16,8 +16,8 @@ from . import norm as _norm
 from .rows import Rows
 
 _FLOAT = frozenset(("float16", "float32", "float64"))
-# cross_entropy over at most this many classes runs as one thread per row (a serial loop over
-# the classes: with more, the reductions of log_softmax use the GPU better)
+# 2-D cross_entropy over at most this many classes runs as one thread per row (a serial loop
+# over the classes); with more, or more dims, a warp or block per row (rows.py)
 CE_ROW_CLASSES = 64
 
 
@@ -38,6 +38,7 @@ def build(cp, shared, shared_backward):
     f16 = cp.dtype("float16")
     f32 = cp.dtype("float32")
     row_kernels = Rows(cp)
+    i64 = cp.dtype("int64")
 
     def acc(dt):
         """The reduction type S of a storage dtype: float32 for half, else the dtype."""
@@ -101,6 +102,8 @@ def build(cp, shared, shared_backward):
     def reduce_loss(loss, wt, target, reduction, dtype):
         if reduction == "none":
             return loss.reshape(target.shape).astype(dtype, copy=False)
+        if loss.size and dtype.name in _FLOAT:  # one launch: both sums, the division, the cast
+            return row_kernels.loss_total(loss, wt, reduction == "mean", dtype)
         total = loss.sum()
         if reduction == "mean":
             total = total / wt.sum()  # 0 / 0 -> nan on the device when every target is ignored
@@ -116,11 +119,21 @@ def build(cp, shared, shared_backward):
         return reduce_loss(loss, wt, target, reduction, x.dtype)
 
     def cross_entropy(x, target, weight, ignore_index, reduction):
-        if x.ndim > 2 or x.shape[-1] > CE_ROW_CLASSES or not floating(x) or x.size == 0:
+        if not floating(x) or x.size == 0 or target.dtype != i64 or (
+                weight is not None and weight.dtype != x.dtype):
             logp = log_softmax(x, 1 if x.ndim >= 2 else 0)
             return nll_loss(logp, target, weight, ignore_index, reduction), logp
-        # few classes: one thread per row does log_softmax and the pick in one launch
         rows, t = _rows(x, target)
+        if x.ndim > 2 or rows.shape[1] > CE_ROW_CLASSES:
+            # a warp (block) per row does log_softmax and the pick in one launch
+            w = None if weight is None else cp.ascontiguousarray(weight)
+            logp, loss, wt = row_kernels.cross_entropy(rows, t, w, ignore_index)
+            if x.ndim > 2:  # back to the class dim second (rows were made class-last)
+                lead = (x.shape[0],) + tuple(x.shape[2:]) + (x.shape[1],)
+                perm = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))
+                logp = cp.ascontiguousarray(logp.reshape(lead).transpose(perm))
+            return reduce_loss(loss, wt, target, reduction, x.dtype), logp.reshape(x.shape)
+        # few classes: one thread per row does log_softmax and the pick in one launch
         s = acc(x.dtype)
         loss = cp.empty(t.shape, dtype=s)
         wt = cp.empty(t.shape, dtype=s)

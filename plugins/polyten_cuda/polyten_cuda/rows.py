@@ -157,6 +157,49 @@ KERNELS: Dict[str, Tuple[str, str]] = {
         "s = polyten_row_sum(s);\n"
         f"{_LOOP} gx[base + j] = (T)((S)g[base + j] - exp((S)y[base + j]) * s);\n")),
 }
+
+
+
+def _cross_entropy(w: bool) -> str:
+    """log_softmax of the row, then nll_pick's loss and weight from lane 0: the picked
+    log-probability recomputed and rounded as stored (no read of another lane's write).  A
+    target outside [0, d) that is not ignored gives NaN (the core's deferred check raises)."""
+    return _SOFTMAX_STATS + (
+        "const S ls = log(s);\n"
+        f"{_LOOP} logp[base + j] = (T)(((S)x[base + j] - m) - ls);\n"
+        "if (lane == 0) {\n"
+        "  const long long tv = t[row];\n"
+        "  const bool inrange = tv >= 0 && tv < d;\n"
+        "  const bool valid = tv != ignore && inrange;\n"
+        "  const long long tt = valid ? tv : 0;\n"
+        f"  const S ww = valid ? {'(S)w[tt]' if w else 'S(1)'} : S(0);\n"
+        "  const S lp = (S)(T)(((S)x[base + tt] - m) - ls);\n"
+        "  wt[row] = ww;\n"
+        "  loss[row] = (inrange || tv == ignore) ? -(lp * ww) : (S)nan(\"\");\n"
+        "}\n")
+
+
+# the 'mean' / 'sum' of per-row losses (one row of d losses and weights): the total divided
+# by the summed weights (0 / 0 = NaN when every target is ignored), rounded once to T
+def _loss_total(mean: bool) -> str:
+    return (
+        "S sl = S(0), sw = S(0);\n"
+        f"{_LOOP} {{\n"
+        "  sl = sl + loss[base + j];\n"
+        "  sw = sw + wt[base + j];\n"
+        "}\n"
+        "sl = polyten_row_sum(sl);\n"
+        + ("sw = polyten_row_sum(sw);\n"
+           "if (lane == 0) out[row] = (T)(sl / sw);\n" if mean else
+           "if (lane == 0) out[row] = (T)sl;\n"))
+
+
+KERNELS["cross_entropy"] = ("const T* x, const long long* t, long long ignore, T* logp, "
+                            "S* loss, S* wt", _cross_entropy(False))
+KERNELS["cross_entropy_w"] = ("const T* x, const long long* t, const T* w, long long ignore, "
+                              "T* logp, S* loss, S* wt", _cross_entropy(True))
+KERNELS["loss_mean"] = ("const S* loss, const S* wt, T* out", _loss_total(True))
+KERNELS["loss_sum"] = ("const S* loss, const S* wt, T* out", _loss_total(False))
 for _w in (False, True):
     for _b in (False, True):
         KERNELS["layer_norm" + ("_w" if _w else "") + ("_b" if _b else "")] = (
@@ -210,8 +253,9 @@ class Rows:
         return (nd > 0 and dim % nd == nd - 1 and x.dtype in self._dtypes and x.size > 0
                 and x.flags.c_contiguous)
 
-    def _launch(self, op, x, args):
-        dtype = self._dtypes[x.dtype]
+    def _launch(self, op, x, args, dtype=None):
+        """``op`` over the rows of ``x``'s last dim, for ``x``'s dtype or ``dtype``."""
+        dtype = self._dtypes[x.dtype if dtype is None else dtype]
         d = x.shape[-1]
         rows = x.size // d
         mode = "warp" if d <= ROW_MAX else "block"
@@ -271,3 +315,26 @@ class Rows:
         self._launch(op, x, (g, x) + ((weight,) if weight is not None else ())
                      + (mean, var, self._f64(eps), gx))
         return gx
+
+    def cross_entropy(self, x, target, weight, ignore_index: int):
+        """``(logp, loss, wt)`` of (M, C) rows ``x`` and (M,) int64 ``target``: the
+        log-probabilities, and each row's weighted negative log-likelihood and target weight
+        (0 for an ignored target), as ``fused_src``'s ``nll_pick``."""
+        cp = self._cp
+        m = x.shape[0]
+        s = self._acc(x.dtype)
+        logp = cp.empty_like(x)
+        loss, wt = cp.empty(m, dtype=s), cp.empty(m, dtype=s)
+        t = cp.ascontiguousarray(target)
+        args = (x, t) + (() if weight is None else (weight,)) + (
+            self._i64(ignore_index), logp, loss, wt)
+        self._launch("cross_entropy" + ("" if weight is None else "_w"), x, args)
+        return logp, loss, wt
+
+    def loss_total(self, loss, wt, mean: bool, dtype):
+        """The sum of the per-row ``loss`` (divided by the sum of ``wt`` when ``mean``) as a
+        0-d array of ``dtype``: one launch."""
+        out = self._cp.empty((), dtype=dtype)
+        self._launch("loss_mean" if mean else "loss_sum", loss.reshape(1, -1),
+                     (loss, wt, out), dtype=dtype)
+        return out

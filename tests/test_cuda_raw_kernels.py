@@ -575,8 +575,9 @@ def test_rows_fit_only_contiguous_last_dim_rows():
     assert not rk.fits(x, 0) and not rk.fits(x.T, 1)
     assert not rk.fits(np.ones((0, 8))) and not rk.fits(np.ones((4, 8), np.int64))
     assert not rk.fits(np.ones(()), 0)
-    assert rk.affine_fits(x, np.ones(8, np.float32), None)
-    assert not rk.affine_fits(x, np.ones(8, np.float64), None)
+    assert rk.affine_fits(x.dtype, 8, np.ones(8, np.float32), None)
+    assert not rk.affine_fits(x.dtype, 8, np.ones(8, np.float64), None)
+    assert not rk.affine_fits(x.dtype, 8, np.ones(16, np.float32)[::2])
     assert [row_mod.block_threads(d) for d in (1025, 2048, 2049, 5000, 10 ** 6)] == [
         256, 256, 512, 1024, 1024]
 
@@ -635,3 +636,43 @@ def test_row_loss_total_of_all_ignored_targets_is_nan():
     _, loss, wt = rk.cross_entropy(x, np.full(4, -1, np.int64), None, -1)
     assert np.isnan(rk.loss_total(loss, wt, True, np.dtype("float32")))
     assert rk.loss_total(loss, wt, False, np.dtype("float32")) == 0
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("affine", ["none", "w_b", "w"])
+@pytest.mark.parametrize("shape", [(4, 3, 5), (6, 2, 1), (3, 2, 700)], ids=str)
+def test_channel_batch_norm_kernels_match_numpy_float64(shape, affine, dtype, simt_order):
+    """Training-mode batch_norm over (N, C, L) with per-channel statistics (a warp per
+    channel, and a block past 1024 elements), and its backward -- input, weight and bias
+    gradients in one launch -- against float64 NumPy."""
+    rk, raw = _row_kernels()
+    n, c, length = shape
+    r = np.random.default_rng(length)
+    x = (1 + 2 * r.standard_normal(shape)).astype(dtype)
+    g = r.standard_normal(shape).astype(dtype)
+    w = r.uniform(0.5, 1.5, c).astype(dtype) if "w" in affine else None
+    b = r.standard_normal(c).astype(dtype) if "b" in affine else None
+    eps = 1e-5
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    mu = x64.mean(axis=(0, 2), keepdims=True)
+    var = ((x64 - mu) ** 2).mean(axis=(0, 2), keepdims=True)
+    rstd = 1 / np.sqrt(var + eps)
+    xhat = (x64 - mu) * rstd
+    w64 = np.ones((1, c, 1)) if w is None else w.astype(np.float64).reshape(1, c, 1)
+    y, mean, v = rk.batch_norm(x, w, b, eps)
+    _close(y, xhat * w64 + (0 if b is None else b.astype(np.float64).reshape(1, c, 1)), dtype)
+    acc = "float32" if dtype == "float16" else dtype
+    _close(mean, mu.reshape(c), acc)
+    _close(v, var.reshape(c), acc)
+    gx, gw, gb = rk.batch_norm_backward(g, x, mean, v, w, eps)
+    m = n * length
+    want_gx = (g64 - g64.sum((0, 2), keepdims=True) / m
+               - xhat * (g64 * xhat).sum((0, 2), keepdims=True) / m) * rstd * w64
+    _close(gx, want_gx, dtype)
+    _close(gw, (g64 * xhat).sum((0, 2)), dtype)
+    _close(gb, g64.sum((0, 2)), dtype)
+    mode = "_block" if m > row_mod.ROW_MAX else ""
+    assert raw == [f"polyten_row_batch_norm{'' if affine == 'none' else '_' + affine}_"
+                   f"{dtype}{mode}",
+                   f"polyten_row_batch_norm_backward{'_w' if w is not None else ''}_"
+                   f"{dtype}{mode}"]

@@ -6,12 +6,16 @@ operation, so on CuPy a LayerNorm forward and backward cost about thirty launche
 passes over temporaries of the input's size.  Here:
 
 * layer_norm: one launch for the forward (a warp or a block per row computes the mean, the
-  variance and the output, ``rows.py``) and one for the input gradient;
-* batch_norm (and layer_norm with affine parameters of another dtype): the statistics are two ``ReductionKernel`` launches (the mean,
-  then the mean squared deviation: the cpu kernels' two-pass variance, each division by n in
-  the reduction's post-map), the output one ``ElementwiseKernel``, and the input gradient two
-  reductions and one elementwise kernel;
-* the weight and bias gradients are one column reduction each.
+  variance and the output, ``rows.py``) and one for the input gradient; the weight and bias
+  gradients are a column reduction each;
+* batch_norm: the same per channel of (N, C, L) -- one launch for the forward and one for
+  all three gradients (its weight and bias gradients are the per-channel sums the input
+  gradient needs anyway);
+* affine parameters of another dtype than the input's, and batch_norm when the input needs
+  no gradient: the statistics are two ``ReductionKernel`` launches (the mean, then the mean
+  squared deviation: the cpu kernels' two-pass variance, each division by n in the
+  reduction's post-map), the output one ``ElementwiseKernel``, and each gradient a reduction
+  or two and one elementwise kernel.
 
 Every formula is the cpu kernel's, in the same order (``fused_src``).  float16 is computed in
 float32 (statistics included) and rounded once.
@@ -66,7 +70,7 @@ def build(cp, ew, red, row_kernels, shared, shared_backward):
         if not _fused(x):
             return shared["layer_norm"](x, weight, bias, ndim, eps)
         x2, stat = rows(x, ndim)
-        if row_kernels.fits(x2) and row_kernels.affine_fits(x2, weight, bias):
+        if row_kernels.affine_fits(x.dtype, x2.shape[1], weight, bias):
             y, mean, var = row_kernels.layer_norm(
                 x2, *(None if p is None else p.reshape(-1) for p in (weight, bias)), eps)
             return y.reshape(x.shape), mean.reshape(stat), var.reshape(stat)
@@ -80,11 +84,14 @@ def build(cp, ew, red, row_kernels, shared, shared_backward):
         if not _fused(x):
             return shared["batch_norm"](x, weight, bias, eps)
         x3 = channels(x)
+        c = x.shape[1]
+        if row_kernels.affine_fits(x.dtype, c, weight, bias):
+            y, mean, var = row_kernels.batch_norm(x3, weight, bias, eps)
+            return y.reshape(x.shape), mean, var
         s = acc(x.dtype)
         mean, var = stats(x3, (0, 2), x3.shape[0] * x3.shape[2], s)
         kernel, wb = affine("batch_norm_out", weight, bias, (1, -1, 1))
         y = kernel(x3, mean, var, eps, *wb)
-        c = x.shape[1]
         return y.reshape(x.shape), mean.reshape(c), var.reshape(c)
 
     # ----------------------------------------------------------------- backward ----------
@@ -106,7 +113,7 @@ def build(cp, ew, red, row_kernels, shared, shared_backward):
         if needs[2]:
             gb = reduce(red["sum_cast"], (g2,), x2, (0,), s)
             gb = gb.reshape(bias.shape).astype(bias.dtype, copy=False)
-        if needs[0] and row_kernels.fits(x2) and row_kernels.affine_fits(x2, weight):
+        if needs[0] and row_kernels.affine_fits(x.dtype, d, weight):
             gx = row_kernels.layer_norm_backward(
                 g2, x2, mean, var, None if weight is None else weight.reshape(-1), eps)
             gx = gx.reshape(x.shape)
@@ -131,6 +138,12 @@ def build(cp, ew, red, row_kernels, shared, shared_backward):
         g3 = cp.ascontiguousarray(grads[0]).reshape(x3.shape)
         s = acc(x.dtype)
         c = x3.shape[1]
+        if needs[0] and row_kernels.affine_fits(x.dtype, c, weight):
+            gx, gw, gb = row_kernels.batch_norm_backward(g3, x3, params["mean"], params["var"],
+                                                         weight, eps)
+            return (gx.reshape(x.shape),
+                    gw.reshape(weight.shape) if needs[1] else None,
+                    gb.reshape(bias.shape).astype(bias.dtype, copy=False) if needs[2] else None)
         mean = params["mean"].reshape(1, c, 1)
         var = params["var"].reshape(1, c, 1)
         gx = gw = gb = None

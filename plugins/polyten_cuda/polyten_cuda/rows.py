@@ -200,6 +200,55 @@ KERNELS["cross_entropy_w"] = ("const T* x, const long long* t, const T* w, long 
                               "T* logp, S* loss, S* wt", _cross_entropy(True))
 KERNELS["loss_mean"] = ("const S* loss, const S* wt, T* out", _loss_total(True))
 KERNELS["loss_sum"] = ("const S* loss, const S* wt, T* out", _loss_total(False))
+
+# batch_norm (training): a "row" is a channel c of (N, C, L) C-contiguous x, its d = N * L
+# elements at offsets n * C * L + c * L + l; the cpu kernels' formulas (fused_src's
+# batch_norm_out / batch_norm_backward_out / batch_norm_weight_grad), in their order
+_CH_LOOP = ("for (long long j = lane; j < d; j += stride) {\n"
+            "  const long long at = (j / L) * (rows * L) + row * L + j % L;\n")
+
+
+def _batch_norm(w: bool, b: bool) -> str:
+    return (
+        "S sum = S(0);\n"
+        f"{_CH_LOOP}  sum = sum + (S)x[at];\n}}\n"
+        "const S mu = polyten_row_sum(sum) / (S)d;\n"
+        "S sq = S(0);\n"
+        f"{_CH_LOOP}  const S c = (S)x[at] - mu;\n  sq = sq + c * c;\n}}\n"
+        "const S var = polyten_row_sum(sq) / (S)d;\n"
+        f"const S scale = ({_RSTD}" + (" * (S)w[row]" if w else "") + ");\n"
+        f"{_CH_LOOP}  S v = ((S)x[at] - mu) * scale;\n"
+        + ("  v = v + (S)b[row];\n" if b else "") +
+        "  y[at] = (T)v;\n}\n"
+        "if (lane == 0) { mean[row] = mu; rvar[row] = var; }\n")
+
+
+def _batch_norm_backward(w: bool) -> str:
+    return (
+        "const S mu = mean[row];\n"
+        "const S var = rvar[row];\n"
+        f"const S rstd = {_RSTD};\n"
+        "S dot = S(0), gsum = S(0);\n"
+        f"{_CH_LOOP}  const S gg = (S)g[at];\n"
+        "  dot = dot + gg * ((S)x[at] - mu);\n"
+        "  gsum = gsum + gg;\n}\n"
+        "dot = polyten_row_sum(dot);\n"
+        "gsum = polyten_row_sum(gsum);\n"
+        f"{_CH_LOOP}  S t = ((S)x[at] - mu) * (dot * rstd * rstd / (S)d);\n"
+        "  t = t + gsum / (S)d;\n"
+        + ("  gx[at] = (T)(((S)g[at] - t) * (rstd * (S)w[row]));\n}\n" if w else
+           "  gx[at] = (T)(((S)g[at] - t) * rstd);\n}\n") +
+        "if (lane == 0) { gw[row] = (T)(dot * rstd); gb[row] = (T)gsum; }\n")
+
+
+for _w in (False, True):
+    for _b in (False, True):
+        KERNELS["batch_norm" + ("_w" if _w else "") + ("_b" if _b else "")] = (
+            _ln_params(_w, _b) + ", long long L", _batch_norm(_w, _b))
+    KERNELS["batch_norm_backward" + ("_w" if _w else "")] = (
+        "const T* g, const T* x" + (", const T* w" if _w else "")
+        + ", const S* mean, const S* rvar, double eps, T* gx, T* gw, T* gb, long long L",
+        _batch_norm_backward(_w))
 for _w in (False, True):
     for _b in (False, True):
         KERNELS["layer_norm" + ("_w" if _w else "") + ("_b" if _b else "")] = (
@@ -255,9 +304,12 @@ class Rows:
 
     def _launch(self, op, x, args, dtype=None):
         """``op`` over the rows of ``x``'s last dim, for ``x``'s dtype or ``dtype``."""
-        dtype = self._dtypes[x.dtype if dtype is None else dtype]
         d = x.shape[-1]
-        rows = x.size // d
+        self._launch_rows(op, x.dtype if dtype is None else dtype, x.size // d, d, args)
+
+    def _launch_rows(self, op, dtype, rows, d, args):
+        """``op`` for ``dtype`` over ``rows`` rows of ``d`` elements each."""
+        dtype = self._dtypes[dtype]
         mode = "warp" if d <= ROW_MAX else "block"
         k = self._kernels.get((op, dtype, mode))
         if k is None:
@@ -284,11 +336,12 @@ class Rows:
         self._launch("log_softmax_backward" if log else "softmax_backward", y, (g, y, gx))
         return gx
 
-    def affine_fits(self, x, *params) -> bool:
-        """Whether the (optional) affine parameters can be read as ``(d,)`` arrays of x's
-        dtype."""
-        return all(p is None or (p.dtype == x.dtype and p.size == x.shape[-1]
-                                 and p.flags.c_contiguous) for p in params)
+    @staticmethod
+    def affine_fits(dtype, n: int, *params) -> bool:
+        """Whether the (optional) affine parameters can be read as ``(n,)`` arrays of
+        ``dtype``."""
+        return all(p is None or (p.dtype == dtype and p.size == n and p.flags.c_contiguous)
+                   for p in params)
 
     def layer_norm(self, x, weight, bias, eps: float):
         """``(y, mean, var)`` over the last dim of ``x``."""
@@ -338,3 +391,35 @@ class Rows:
         self._launch("loss_mean" if mean else "loss_sum", loss.reshape(1, -1),
                      (loss, wt, out), dtype=dtype)
         return out
+
+    def batch_norm(self, x3, weight, bias, eps: float):
+        """``(y, mean, var)`` of training-mode batch_norm over (N, C, L) C-contiguous ``x3``
+        (statistics per channel, shaped ``(C,)``): one launch, a warp or block per channel."""
+        cp = self._cp
+        n, c, length = x3.shape
+        s = self._acc(x3.dtype)
+        y = cp.empty_like(x3)
+        mean, var = cp.empty(c, dtype=s), cp.empty(c, dtype=s)
+        op = "batch_norm" + ("_w" if weight is not None else "") + (
+            "_b" if bias is not None else "")
+        self._launch_rows(op, x3.dtype, c, n * length, (x3,) + tuple(
+            p for p in (weight, bias) if p is not None) + (y, mean, var, self._f64(eps),
+                                                           self._i64(length)))
+        return y, mean, var
+
+    def batch_norm_backward(self, g3, x3, mean, var, weight, eps: float):
+        """``(gx, gw, gb)`` of :meth:`batch_norm` (``gw`` / ``gb`` in x's dtype: a weight
+        takes this path only in that dtype) in one launch."""
+        cp = self._cp
+        n, c, length = x3.shape
+        s = self._acc(x3.dtype)
+        g3 = cp.ascontiguousarray(g3, dtype=x3.dtype)
+        mean = cp.ascontiguousarray(mean, dtype=s)
+        var = cp.ascontiguousarray(var, dtype=s)
+        gx = cp.empty_like(x3)
+        gw, gb = cp.empty(c, dtype=x3.dtype), cp.empty(c, dtype=x3.dtype)
+        op = "batch_norm_backward" + ("_w" if weight is not None else "")
+        self._launch_rows(op, x3.dtype, c, n * length, (g3, x3) + (
+            (weight,) if weight is not None else ()) + (mean, var, self._f64(eps), gx, gw, gb,
+                                                        self._i64(length)))
+        return gx, gw, gb

@@ -204,12 +204,17 @@ KERNELS["loss_sum"] = ("const S* loss, const S* wt, T* out", _loss_total(False))
 # batch_norm (training): a "row" is a channel c of (N, C, L) C-contiguous x, its d = N * L
 # elements at offsets n * C * L + c * L + l; the cpu kernels' formulas (fused_src's
 # batch_norm_out / batch_norm_backward_out / batch_norm_weight_grad), in their order
+# (j / L in 32 bits when d allows: a 64-bit division is a long software sequence on a GPU;
+# ``narrow`` is the same in every thread, so the branch never diverges)
 _CH_LOOP = ("for (long long j = lane; j < d; j += stride) {\n"
-            "  const long long at = (j / L) * (rows * L) + row * L + j % L;\n")
+            "  const long long q = narrow ? (long long)((unsigned)j / (unsigned)L) : j / L;\n"
+            "  const long long at = q * (rows * L) + row * L + (j - q * L);\n")
+_NARROW = "const bool narrow = d <= 0xffffffffLL;\n"
 
 
 def _batch_norm(w: bool, b: bool) -> str:
     return (
+        _NARROW +
         "S sum = S(0);\n"
         f"{_CH_LOOP}  sum = sum + (S)x[at];\n}}\n"
         "const S mu = polyten_row_sum(sum) / (S)d;\n"
@@ -225,6 +230,7 @@ def _batch_norm(w: bool, b: bool) -> str:
 
 def _batch_norm_backward(w: bool) -> str:
     return (
+        _NARROW +
         "const S mu = mean[row];\n"
         "const S var = rvar[row];\n"
         f"const S rstd = {_RSTD};\n"

@@ -23,6 +23,9 @@ Cases
 * ``mlp_bf16``, ``transformer_bf16`` (any step with ``_bf16``): autocast with
   ``dtype=bfloat16`` and no GradScaler (bfloat16 has float32's range), on both sides; polyten
   runs bfloat16 through its shared kernels (computed in float32), torch natively.
+* ``rows``: softmax, cross-entropy, LayerNorm and BatchNorm2d, one launch each way on polyten
+  (``polyten_cuda.rows``): forward against torch and against the same forward composed of raw
+  CuPy reductions and elementwise calls, and forward + backward against torch.
 * ``random``: polyten's Philox draws (uniform, normal) and dropout forward + backward against
   CuPy's generator (curand) and torch's, as times and GB/s written.
 * ``overhead``: host microseconds per call on tiny arrays -- CuPy's ``a + b``, a fused
@@ -333,6 +336,88 @@ def _allocation_cost(cupy, sync, n):
     return rows
 
 
+# ---------------------------------------------------------------------------------- rows ----
+_ROW_CASES = (("softmax", (8192, 64)), ("softmax", (2048, 1000)), ("softmax", (64, 32000)),
+              ("cross_entropy", (2048, 1000)), ("layer_norm", (4096, 256)),
+              ("layer_norm", (2048, 4096)), ("batch_norm", (64, 64, 32, 32)))
+_ROW_CASES_TINY = (("softmax", (8, 64)), ("softmax", (2, 1500)), ("cross_entropy", (8, 100)),
+                   ("layer_norm", (8, 32)), ("batch_norm", (4, 3, 4, 4)))
+
+
+def _row_fns(lib, op, shape, x, target):
+    """``(forward, loss)`` closures of ``op`` for ``lib`` (polyten or torch): ``forward()``
+    the op's output, ``loss(y)`` a scalar whose backward runs the op's backward."""
+    nn = lib.nn
+    if op == "softmax":
+        return (lambda: lib.softmax(x, -1)), (lambda y: (y * y).sum())
+    if op == "cross_entropy":
+        return (lambda: nn.functional.cross_entropy(x, target)), (lambda y: y)
+    layer = (nn.LayerNorm(shape[-1]) if op == "layer_norm" else nn.BatchNorm2d(shape[1]))
+    layer = layer.to("cuda")
+    return (lambda: layer(x)), (lambda y: (y * y).sum())
+
+
+def _cupy_composed(cupy, op, c, t):
+    """The forward as raw CuPy calls (reductions, then elementwise passes): what the row
+    kernels replace."""
+    if op in ("softmax", "cross_entropy"):
+        m = c.max(-1, keepdims=True)
+        e = cupy.exp(c - m)
+        if op == "softmax":
+            return e / e.sum(-1, keepdims=True)
+        logp = (c - m) - cupy.log(e.sum(-1, keepdims=True))
+        return -cupy.take_along_axis(logp, t[:, None], -1).mean()
+    axes = -1 if op == "layer_norm" else (0, 2, 3)
+    mu = c.mean(axes, keepdims=True)
+    var = ((c - mu) ** 2).mean(axes, keepdims=True)
+    return (c - mu) / cupy.sqrt(var + 1e-5)
+
+
+def bench_rows(quick, tiny=False):
+    """softmax, cross-entropy, LayerNorm and BatchNorm2d (training) in float32, whose
+    forward and backward are one launch each on polyten's cuda backend (``rows.py``): forward
+    time against torch and against the same forward composed of raw CuPy calls, and forward +
+    backward against torch."""
+    import cupy
+    torch = _torch()
+    repeat, number = (5, 5) if quick else (15, 20)
+    sync = pt.cuda.synchronize
+    rng = np.random.default_rng(0)
+    rows = []
+    for op, shape in (_ROW_CASES_TINY if tiny else _ROW_CASES):
+        xn = rng.standard_normal(shape).astype("float32")
+        tn = rng.integers(0, shape[-1], shape[0])
+        times = {}
+        for name, lib in (("polyten", pt), ("torch", torch)):
+            if lib is None:
+                times[name] = (float("nan"), float("nan"))
+                continue
+            if lib is pt:
+                x = pt.tensor(xn, device="cuda", requires_grad=True)
+                t = pt.tensor(tn, device="cuda")
+            else:
+                x = torch.tensor(xn, device="cuda", requires_grad=True)
+                t = torch.tensor(tn, device="cuda")
+            fwd, loss = _row_fns(lib, op, shape, x, t)
+
+            def both(fwd=fwd, loss=loss, x=x):
+                x.grad = None
+                loss(fwd()).backward()
+
+            times[name] = (_timeit(fwd, sync, repeat, number), _timeit(both, sync, repeat,
+                                                                        number))
+        c, ct = cupy.asarray(xn), cupy.asarray(tn)
+        t_cp = _timeit(lambda: _cupy_composed(cupy, op, c, ct), sync, repeat, number)
+        label = f"rows {op} {'x'.join(map(str, shape))}"
+        (pf, pb), (tf, tb) = times["polyten"], times["torch"]
+        rows.append({"case": f"{label} forward", "polyten_us": pf * 1e6, "torch_us": tf * 1e6,
+                     "cupy_composed_us": t_cp * 1e6, "polyten_over_torch": pf / tf,
+                     "polyten_over_cupy_composed": pf / t_cp})
+        rows.append({"case": f"{label} forward+backward", "polyten_us": pb * 1e6,
+                     "torch_us": tb * 1e6, "polyten_over_torch": pb / tb})
+    return rows
+
+
 # -------------------------------------------------------------------------------- random ----
 def bench_random(quick, size=None):
     """polyten's Philox kernels against CuPy's generator (curand XORWOW, state on the device)
@@ -423,9 +508,11 @@ def bench_sync():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    p.add_argument("--cases", default="matmul,overhead,random,digits,mlp,cnn,transformer,"
+    p.add_argument("--cases", default="matmul,overhead,random,rows,digits,mlp,cnn,transformer,"
                                       "mlp_amp,cnn_amp,transformer_amp,mlp_bf16,"
                                       "transformer_bf16,sync")
+    p.add_argument("--tiny-rows", action="store_true",
+                   help="tiny shapes in the rows case (a smoke run)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--matmul-size", type=int, default=None,
                    help="n of the n x n matmuls (default 8192, 4096 with --quick)")
@@ -456,6 +543,8 @@ def main(argv=None):
         emit(bench_overhead(args.quick))
     if "random" in cases:
         emit(bench_random(args.quick, args.matmul_size and args.matmul_size ** 2))
+    if "rows" in cases:
+        emit(bench_rows(args.quick, args.tiny_rows))
     if "sync" in cases:
         emit(bench_sync())
     return 0

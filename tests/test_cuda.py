@@ -200,6 +200,53 @@ def test_fused_cross_entropy_matches_torch_float64():
     _close(x.grad.cpu().numpy(), tx.grad.numpy())
 
 
+@pytest.mark.parametrize("d", [64, 1025, 3000], ids=lambda d: f"d{d}")
+def test_row_kernels_match_torch_float64(d):
+    """softmax, log_softmax, cross-entropy (class weights, an ignored target), LayerNorm and
+    BatchNorm1d/2d in training mode -- one launch each way on cuda (a warp per row up to 1024
+    elements, a block past it) -- forward and every gradient against torch in float64."""
+    torch = pytest.importorskip("torch")
+    import polyten.nn.functional as F
+    a = _x((6, d), "float64", seed=d) * 3
+    gy = _x((6, d), "float64", seed=d + 1)
+    target = np.random.default_rng(d).integers(0, d, 6)
+    target[2] = -100
+    w = np.abs(_x((d,), "float64", seed=5)) + 0.1
+    img = _x((3, 4, 5, d // 5), "float64", seed=d + 2) * 2 + 1
+
+    def run(lib, dev, tensor):
+        nn = lib.nn
+        x = tensor(a, dev, True)
+        g = tensor(gy, dev, False)
+        out = []
+        for fn in (lambda v: lib.softmax(v, -1), lambda v: lib.log_softmax(v, -1)):
+            x.grad = None
+            y = fn(x)
+            (y * g).sum().backward()
+            out += [y, x.grad]
+        x.grad = None
+        ce = (F if lib is pt else torch.nn.functional).cross_entropy(
+            x, tensor(target, dev, False), weight=tensor(w, dev, False))
+        ce.backward()
+        out += [ce, x.grad]
+        for layer, inp in ((nn.LayerNorm(d), a), (nn.BatchNorm1d(d), a),
+                           (nn.BatchNorm2d(4), img)):
+            layer = layer.to(dev).double()
+            with (torch.no_grad() if lib is torch else pt.no_grad()):
+                layer.weight.copy_(tensor(np.linspace(0.5, 1.5, layer.weight.shape[0]), dev,
+                                          False))
+            xi = tensor(inp, dev, True)
+            y = layer(xi)
+            (y * y).sum().backward()
+            out += [y, xi.grad, layer.weight.grad, layer.bias.grad]
+        return [np.asarray(t.detach().cpu().numpy(), dtype=np.float64) for t in out]
+
+    got = run(pt, "cuda", lambda v, dev, rg: pt.tensor(v, device=dev, requires_grad=rg))
+    want = run(torch, "cpu", lambda v, dev, rg: torch.tensor(v, requires_grad=rg))
+    for g, t in zip(got, want):  # atol: sums of thousands of O(1) terms that cancel to 0
+        _close(g, t, rtol=1e-9, atol=1e-9)
+
+
 # --- optimizers: fused vs generic -------------------------------------------------------
 _OPTIMIZERS = {
     "adam": lambda p: pt.optim.Adam(p, lr=0.01, amsgrad=True),

@@ -896,15 +896,16 @@ def test_sampling_launches_do_not_grow_with_rows():
 
 @needs_cxx
 def test_bench_cuda_runs(tmp_path):
-    """``benchmarks/bench_cuda.py`` end to end on the stand-in (small matmuls and the digits
-    step; the times mean nothing here), so the script a GPU session runs is known to work."""
+    """``benchmarks/bench_cuda.py`` end to end on the stand-in (small matmuls, the digits
+    step, tiny row-kernel shapes; the times mean nothing here), so the script a GPU session
+    runs is known to work."""
     out = tmp_path / "rows.json"
     r = _run(f"""
         sys.path.insert(0, {os.path.join(ROOT, "benchmarks")!r})
         import bench_cuda
         raise SystemExit(bench_cuda.main(["--quick", "--cases",
                                           "matmul,digits,digits_amp,digits_bf16,overhead,"
-                                          "random",
+                                          "random,rows", "--tiny-rows",
                                           "--matmul-size", "64", "--json", {str(out)!r}]))
     """)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
@@ -924,9 +925,13 @@ def test_bench_cuda_runs(tmp_path):
         "host cost per allocation (4096 arrays alive): CuPy's pool",
         "host cost per allocation (4096 arrays alive): polyten's peak tracker",
         "random uniform float32 4096", "random normal float32 4096",
-        "random dropout p=0.1 fwd+bwd float32 4096"]
+        "random dropout p=0.1 fwd+bwd float32 4096"] + [
+        f"rows {op} {shape} {what}" for op, shape in (
+            ("softmax", "8x64"), ("softmax", "2x1500"), ("cross_entropy", "8x100"),
+            ("layer_norm", "8x32"), ("batch_norm", "4x3x4x4"))
+        for what in ("forward", "forward+backward")]
     assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0
-               for row in rows)
+               and row.get("polyten_us", 1) > 0 for row in rows)
 
 
 @needs_cxx

@@ -1,9 +1,12 @@
-"""Row kernels: softmax, log_softmax, their backward, and layer_norm's forward and input
-gradient over the last dimension in one CUDA launch each.
+"""Row kernels: ops that reduce rows and then write them, in one CUDA launch each --
+softmax, log_softmax and their backward and layer_norm's forward and input gradient over the
+last dimension; cross-entropy's log_softmax with its pick; the 'mean' / 'sum' of per-row
+losses; and training-mode batch_norm forward and backward, whose "rows" are the channels of
+(N, C, L).
 
 The ``ReductionKernel`` versions (``fused.py``, ``norm.py``) need a launch per reduction and
 one for the output: softmax is three (max, sum of exponentials, output), layer_norm's forward
-three and its input gradient three.  Each launch costs CuPy's host overhead and a pass over the
+three and its input gradient three, batch_norm's backward four.  Each launch costs CuPy's host overhead and a pass over the
 input from memory.  Here one launch does a row's reductions and its output pass, which re-reads
 the row from the cache:
 

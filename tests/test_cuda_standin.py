@@ -735,6 +735,48 @@ def test_layers_and_losses_never_read_the_device():
 
 
 @needs_cxx
+def test_row_ops_launch_once_each_way():
+    """What the README promises: softmax / log_softmax (rows of 64 and of 3000, a warp and a
+    block per row), LayerNorm and BatchNorm forward in one launch, their input gradient in
+    one (BatchNorm's parameter gradients in the same launch; LayerNorm's are a column
+    reduction each), cross-entropy's forward in three (the deferred target check, the rows,
+    the mean) and its backward in two -- counted by the stand-in, the first backward of each
+    (no gradient accumulation).  BatchNorm runs without running statistics (their update is
+    one more launch)."""
+    r = _run("""
+        import polyten as pt
+        import polyten.nn as nn
+        import polyten.nn.functional as F
+        pt.set_backend("cuda")
+        S = cupy_standin.STATS
+        found = {}
+        for d in (64, 3000):
+            ln, bn = nn.LayerNorm(d), nn.BatchNorm1d(d)
+            t = pt.randint(0, d, (4,))
+            for name, fn in (("softmax", lambda x: pt.softmax(x, -1)),
+                             ("log_softmax", lambda x: pt.log_softmax(x, -1)),
+                             ("layer_norm", ln), ("batch_norm", lambda x: F.batch_norm(
+                                 x, None, None, bn.weight, bn.bias, training=True)),
+                             ("cross_entropy", lambda x: F.cross_entropy(x, t))):
+                for attempt in range(2):  # the first builds the kernels
+                    x = pt.randn(4, d, requires_grad=True)
+                    g = pt.randn(()) if name == "cross_entropy" else pt.randn(4, d)
+                    ln.zero_grad(); bn.zero_grad()
+                    S.clear()
+                    y = fn(x)
+                    fwd = S["launch"]
+                    S.clear()
+                    y.backward(g)
+                    found[name, d] = (fwd, S["launch"])
+        want = {"softmax": (1, 1), "log_softmax": (1, 1), "layer_norm": (1, 3),
+                "batch_norm": (1, 1), "cross_entropy": (3, 2)}
+        assert found == {(n, d): w for n, w in want.items() for d in (64, 3000)}, found
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
 def test_binary_cross_entropy_range_is_reported_at_the_next_read():
     """Probabilities outside [0, 1]: no host read at the call on cuda; the next read raises
     binary_cross_entropy's error (PyTorch: a device-side assert)."""

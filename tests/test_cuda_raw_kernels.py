@@ -532,10 +532,12 @@ def test_row_softmax_propagates_nan_and_handles_infinities(simt_order):
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("affine", ["none", "w", "w_b", "b"])
-@pytest.mark.parametrize("shape", [(3, 5), (5, 64), (2, 1000), (2, 3000)], ids=str)
+@pytest.mark.parametrize("shape", [(3, 5), (5, 64), (70, 40), (2, 1000), (2, 3000)],
+                         ids=str)
 def test_row_layer_norm_matches_numpy_float64(shape, affine, dtype, simt_order):
-    """layer_norm's output, per-row mean and biased variance, and its input gradient (with
-    and without a weight) against float64 NumPy: one launch each."""
+    """layer_norm's output, per-row mean and biased variance, its input gradient (with and
+    without a weight) and its weight and bias gradients (column tiles of 32, a partial last
+    one, rows past the block's 32 strides) against float64 NumPy: one launch each."""
     rk, raw = _row_kernels()
     r = np.random.default_rng(shape[1])
     x = (2 + 3 * r.standard_normal(shape)).astype(dtype)
@@ -560,10 +562,14 @@ def test_row_layer_norm_matches_numpy_float64(shape, affine, dtype, simt_order):
     want_gx = (gh - gh.sum(-1, keepdims=True) / d
                - xhat * (gh * xhat).sum(-1, keepdims=True) / d) * rstd
     _close(rk.layer_norm_backward(g, x, mean, v, w, eps), want_gx, dtype)
+    gw, gb = rk.layer_norm_param_grads(g, x, mean, v, eps)
+    _close(gw, (g64 * xhat).sum(0), dtype)
+    _close(gb, g64.sum(0), dtype)
     mode = "_block" if shape[1] > row_mod.ROW_MAX else ""
     assert raw == [
         f"polyten_row_layer_norm{'' if affine == 'none' else '_' + affine}_{dtype}{mode}",
-        f"polyten_row_layer_norm_backward{'_w' if w is not None else ''}_{dtype}{mode}"]
+        f"polyten_row_layer_norm_backward{'_w' if w is not None else ''}_{dtype}{mode}",
+        f"polyten_layer_norm_param_grads_{dtype}"]
 
 
 def test_rows_fit_only_contiguous_last_dim_rows():
@@ -587,9 +593,10 @@ def test_rows_fit_only_contiguous_last_dim_rows():
 def test_row_kernel_sources_compile_with_nvcc(tmp_path):
     """Every row kernel, warp and block mode, for float16 (its PTX conversions), float32 and
     float64 compiles as device code (shuffles, shared memory and barriers included)."""
+    dtypes = ("float16", "float32", "float64")
     _nvcc_compiles(tmp_path, [row_mod.source(op, dt, mode) for op in row_mod.KERNELS
-                              for dt in ("float16", "float32", "float64")
-                              for mode in ("warp", "block")])
+                              for dt in dtypes for mode in ("warp", "block")]
+                   + [row_mod.param_grads_source(dt) for dt in dtypes])
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])

@@ -6,8 +6,8 @@ operation, so on CuPy a LayerNorm forward and backward cost about thirty launche
 passes over temporaries of the input's size.  Here:
 
 * layer_norm: one launch for the forward (a warp or a block per row computes the mean, the
-  variance and the output, ``rows.py``) and one for the input gradient; the weight and bias
-  gradients are a column reduction each;
+  variance and the output, ``rows.py``), one for the input gradient and one for the weight
+  and bias gradients (column sums);
 * batch_norm: the same per channel of (N, C, L) -- one launch for the forward and one for
   all three gradients (its weight and bias gradients are the per-channel sums the input
   gradient needs anyway);
@@ -107,10 +107,14 @@ def build(cp, ew, red, row_kernels, shared, shared_backward):
         mean = params["mean"].reshape(m, 1)
         var = params["var"].reshape(m, 1)
         gx = gw = gb = None
-        if needs[1]:
+        if (needs[1] or needs[2]) and row_kernels.affine_fits(x.dtype, d, weight, bias):
+            gw, gb = row_kernels.layer_norm_param_grads(g2, x2, mean, var, eps)
+            gw = gw.reshape(weight.shape) if needs[1] else None
+            gb = gb.reshape(bias.shape) if needs[2] else None
+        elif needs[1]:
             gw = reduce(red["sum_g_xhat"], (g2, x2, mean, var, eps), x2, (0,), s)
             gw = gw.reshape(weight.shape).astype(weight.dtype, copy=False)
-        if needs[2]:
+        if needs[2] and gb is None:
             gb = reduce(red["sum_cast"], (g2,), x2, (0,), s)
             gb = gb.reshape(bias.shape).astype(bias.dtype, copy=False)
         if needs[0] and row_kernels.affine_fits(x.dtype, d, weight):

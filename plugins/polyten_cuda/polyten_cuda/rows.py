@@ -2,7 +2,7 @@
 softmax, log_softmax and their backward and layer_norm's forward and input gradient over the
 last dimension; cross-entropy's log_softmax with its pick; the 'mean' / 'sum' of per-row
 losses; and training-mode batch_norm forward and backward, whose "rows" are the channels of
-(N, C, L).
+(N, C, L).  Beside them, layer_norm's weight and bias gradients: column sums, one launch.
 
 The ``ReductionKernel`` versions (``fused.py``, ``norm.py``) need a launch per reduction and
 one for the output: softmax is three (max, sum of exponentials, output), layer_norm's forward
@@ -291,6 +291,52 @@ def block_threads(d: int) -> int:
     return max(64, min(1024, 1 << max(0, (-(-d // 8) - 1).bit_length())))
 
 
+# layer_norm's weight and bias gradients: sums over the rows of each column.  A block takes
+# 32 adjacent columns (reads coalesced along the row) and 32 row strides; the 32 partials of
+# each column are added in a fixed order (deterministic, no atomics), as PyTorch's
+# GammaBetaBackward kernel does.
+_COLS = 32
+_COL_ROWS = 32
+PARAM_GRADS_SRC = f"""
+extern "C" __global__ void NAME(const T* g, const T* x, const S* mean, const S* rvar,
+                                double eps, T* gw, T* gb, long long m, long long d) {{
+  __shared__ S pw[{_COL_ROWS}][{_COLS}];
+  __shared__ S pb[{_COL_ROWS}][{_COLS}];
+  const long long col = (long long)blockIdx.x * {_COLS} + threadIdx.x;
+  S sw = S(0), sb = S(0);
+  if (col < d) {{
+    for (long long r = threadIdx.y; r < m; r += {_COL_ROWS}) {{
+      const S var = rvar[r];
+      const S rstd = {_RSTD};
+      const S gg = (S)g[r * d + col];
+      sw = sw + gg * (((S)x[r * d + col] - mean[r]) * rstd);
+      sb = sb + gg;
+    }}
+  }}
+  pw[threadIdx.y][threadIdx.x] = sw;
+  pb[threadIdx.y][threadIdx.x] = sb;
+  __syncthreads();
+  if (threadIdx.y == 0 && col < d) {{
+    S tw = S(0), tb = S(0);
+    for (int k = 0; k < {_COL_ROWS}; ++k) {{
+      tw = tw + pw[k][threadIdx.x];
+      tb = tb + pb[k][threadIdx.x];
+    }}
+    gw[col] = (T)tw;
+    gb[col] = (T)tb;
+  }}
+}}
+"""
+
+
+def param_grads_source(dtype: str) -> Tuple[str, str]:
+    """``(kernel name, CUDA C source)`` of layer_norm's weight and bias gradients for
+    ``dtype``: block ``(32, 32)`` sums columns ``blockIdx.x * 32`` to ``+ 31``."""
+    name = f"polyten_layer_norm_param_grads_{dtype}"
+    return name, (PRELUDE + f"typedef {_DTYPES[dtype]} T;\n"
+                  "typedef polyten_acc<T>::type S;\n" + PARAM_GRADS_SRC.replace("NAME", name))
+
+
 class Rows:
     """The row kernels for CuPy module ``cp``.  :meth:`fits` says whether an array takes
     them; each op method returns its output arrays (``layer_norm``: also the per-row mean and
@@ -432,3 +478,21 @@ class Rows:
             (weight,) if weight is not None else ()) + (mean, var, self._f64(eps), gx, gw, gb,
                                                         self._i64(length)))
         return gx, gw, gb
+
+    def layer_norm_param_grads(self, g2, x2, mean, var, eps: float):
+        """``(gw, gb)`` of :meth:`layer_norm` over (m, d) rows, in x's dtype: one launch."""
+        cp = self._cp
+        m, d = x2.shape
+        dtype = self._dtypes[x2.dtype]
+        k = self._kernels.get(("param_grads", dtype, ""))
+        if k is None:
+            name, code = param_grads_source(dtype)
+            k = self._kernels[("param_grads", dtype, "")] = cp.RawKernel(code, name)
+        s = self._acc(x2.dtype)
+        g2 = cp.ascontiguousarray(g2, dtype=x2.dtype)
+        mean = cp.ascontiguousarray(mean, dtype=s)
+        var = cp.ascontiguousarray(var, dtype=s)
+        gw, gb = cp.empty(d, dtype=x2.dtype), cp.empty(d, dtype=x2.dtype)
+        k((-(-d // _COLS),), (_COLS, _COL_ROWS),
+          (g2, x2, mean, var, self._f64(eps), gw, gb, self._i64(m), self._i64(d)))
+        return gw, gb

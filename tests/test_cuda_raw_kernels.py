@@ -572,13 +572,20 @@ def test_row_layer_norm_matches_numpy_float64(shape, affine, dtype, simt_order):
         f"polyten_layer_norm_param_grads_{dtype}"]
 
 
-def test_rows_fit_only_contiguous_last_dim_rows():
-    """Other layouts keep the reductions: a dim other than the last, a transposed view, empty
-    and integer arrays, 0-d.  Block mode's thread count is a power of two from 64 to 1024."""
-    rk, _ = _row_kernels()
+def test_rows_fit_last_dim_rows():
+    """Other reductions keep the ReductionKernels: a dim other than the last, empty and
+    integer arrays, 0-d.  A view is copied to C order first.  Block mode's thread count is a
+    power of two from 64 to 1024."""
+    rk, raw = _row_kernels()
     x = np.ones((4, 8), np.float32)
     assert rk.fits(x, 1) and rk.fits(x, -1) and rk.fits(np.ones((2, 100_000)))
-    assert not rk.fits(x, 0) and not rk.fits(x.T, 1)
+    assert not rk.fits(x, 0)
+    v = np.random.default_rng(0).standard_normal((40, 6)).T  # rows strided by 6
+    assert rk.fits(v, 1)
+    _close(rk.softmax(v), _softmax64(v), "float64")
+    y = np.asfortranarray(_softmax64(v))  # not C order: the backward copies it too
+    assert not y.flags.c_contiguous
+    _close(rk.softmax_backward(v, y), (v - (v * y).sum(-1, keepdims=True)) * y, "float64")
     assert not rk.fits(np.ones((0, 8))) and not rk.fits(np.ones((4, 8), np.int64))
     assert not rk.fits(np.ones(()), 0)
     assert rk.affine_fits(x.dtype, 8, np.ones(8, np.float32), None)

@@ -2359,6 +2359,9 @@ def _softmax_samples(dtype, rng):
         Sample(m((2, 3, 4)), dim=-1, desc="dim=-1"),
         Sample(m((3, 4), "transposed"), dim=0, desc="transposed"),
         Sample(m((2, 6), "strided"), dim=1, desc="strided"),
+        # row lengths where a GPU backend changes strategy (a warp per row, a block per row)
+        Sample(m((5, 40)), dim=1, desc="rows longer than a warp"),
+        Sample(m((3, 1500)), dim=-1, desc="rows longer than 1024"),
         Sample(Arr(big.astype(dtype)), dim=1, desc="large values and -inf entries"),
         Sample(m(()), 0, desc="0-d"),
         Sample(m((0, 3)), dim=1, desc="empty"),
@@ -2633,6 +2636,11 @@ def _ce_samples(dtype, rng):
     probs = np.exp(probs) / np.exp(probs).sum(1, keepdims=True)
     out.append(Sample(Arr(make(rng, (3, 4), dtype, "any")), Arr(probs.astype(dtype)),
                       desc="class probabilities"))
+    for n_cls in (100, 1500):  # past a GPU backend's thread-per-row and warp-per-row sizes
+        out.append(Sample(Arr(make(rng, (4, n_cls), dtype, "any")),
+                          _i64(rng.integers(0, n_cls, 4)), desc=f"{n_cls} classes"))
+    out.append(Sample(Arr(make(rng, (2, 100, 3), dtype, "any")),
+                      _i64(rng.integers(0, 100, (2, 3))), desc="(N, C, d), 100 classes"))
     return out
 
 
@@ -2671,6 +2679,7 @@ def _ln_samples(dtype, rng):
         Sample(m((2, 3, 4)), (3, 4), desc="two normalized dims, no affine"),
         Sample(m((2, 3, 4)), 4, m((4,)), eps=1e-3, desc="weight only, eps=1e-3"),
         Sample(m((4, 5), "transposed"), [5], m((5,)), m((5,)), desc="transposed"),
+        Sample(m((3, 1500)), (1500,), m((1500,)), m((1500,)), desc="rows longer than 1024"),
         Sample(m((0, 5)), (5,), m((5,)), m((5,)), desc="empty batch"),
     ]
 
@@ -2704,6 +2713,8 @@ def _bn_samples(dtype, rng):
         Sample(m((2, 3, 4)), None, None, m((3,)), m((3,)), True, desc="(N, C, L)"),
         Sample(m((2, 3, 2, 2)), None, None, training=True, eps=1e-3, desc="no affine"),
         Sample(m((4, 3), "transposed"), None, None, m((3,)), None, True, desc="transposed"),
+        Sample(m((3, 2, 20, 20)), None, None, m((2,)), m((2,)), True,
+               desc="channels of more than 1024 elements"),
         Sample(m((4, 3)), m((3,)), pos((3,)), m((3,)), m((3,)), training=False,
                desc="eval mode: running statistics"),
     ]

@@ -35,14 +35,10 @@ def build(cp, shared, shared_backward):
     red = {k: cp.ReductionKernel(s.in_params, s.out_params, s.map_expr, s.reduce_expr,
                                  s.post_map_expr, s.identity, s.name, preamble=src.PREAMBLE)
            for k, s in src.REDUCTION.items()}
-    f16 = cp.dtype("float16")
-    f32 = cp.dtype("float32")
     row_kernels = Rows(cp)
     i64 = cp.dtype("int64")
 
-    def acc(dt):
-        """The reduction type S of a storage dtype: float32 for half, else the dtype."""
-        return f32 if dt == f16 else dt
+    acc = row_kernels.acc  # the reduction type S of a storage dtype
 
     def floating(x):
         return x.dtype.name in _FLOAT
@@ -99,6 +95,14 @@ def build(cp, shared, shared_backward):
         rows = cp.ascontiguousarray(x.transpose(perm)).reshape(-1, x.shape[1])
         return rows, target.reshape(-1)
 
+    def _unrows(a, shape):
+        """(M, C) rows (``_rows``' layout) back to ``shape``, the class dim second."""
+        if len(shape) <= 2:
+            return a.reshape(shape)
+        lead = (shape[0],) + tuple(shape[2:]) + (shape[1],)
+        perm = (0, len(shape) - 1) + tuple(range(1, len(shape) - 1))
+        return cp.ascontiguousarray(a.reshape(lead).transpose(perm))
+
     def reduce_loss(loss, wt, target, reduction, dtype):
         if reduction == "none":
             return loss.reshape(target.shape).astype(dtype, copy=False)
@@ -128,11 +132,7 @@ def build(cp, shared, shared_backward):
             # a warp (block) per row does log_softmax and the pick in one launch
             w = None if weight is None else cp.ascontiguousarray(weight)
             logp, loss, wt = row_kernels.cross_entropy(rows, t, w, ignore_index)
-            if x.ndim > 2:  # back to the class dim second (rows were made class-last)
-                lead = (x.shape[0],) + tuple(x.shape[2:]) + (x.shape[1],)
-                perm = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))
-                logp = cp.ascontiguousarray(logp.reshape(lead).transpose(perm))
-            return reduce_loss(loss, wt, target, reduction, x.dtype), logp.reshape(x.shape)
+            return reduce_loss(loss, wt, target, reduction, x.dtype), _unrows(logp, x.shape)
         # few classes: one thread per row does log_softmax and the pick in one launch
         s = acc(x.dtype)
         loss = cp.empty(t.shape, dtype=s)
@@ -230,11 +230,7 @@ def build(cp, shared, shared_backward):
         d = divisor(t, w, has_w, n_cls, ignore, params["reduction"], s)
         gg = g.reshape(t.shape) if g.ndim else g
         ew["nll_scatter"](t, gg, d, w, n_cls, ignore, has_w, out)
-        if ndim <= 2:
-            return (out.reshape(shape),)
-        lead = (shape[0],) + tuple(shape[2:]) + (n_cls,)
-        perm = (0, ndim - 1) + tuple(range(1, ndim - 1))
-        return (cp.ascontiguousarray(out.reshape(lead).transpose(perm)),)
+        return (_unrows(out, shape),)
 
     def cross_entropy_bw(grads, inputs, outputs, params):
         g, g_logp = grads
@@ -250,12 +246,7 @@ def build(cp, shared, shared_backward):
         d = divisor(t, w, has_w, rows.shape[1], ignore, params["reduction"], s)
         gg = cp.ascontiguousarray(g.reshape(-1) if g.ndim else g.reshape(1))
         gx = ew["ce_backward"](rows, t, gg, d, w, rows.shape[1], ignore, has_w, g.ndim > 0)
-        shape = y.shape
-        if y.ndim <= 2:
-            return (gx.reshape(shape),)
-        lead = (shape[0],) + tuple(shape[2:]) + (shape[1],)
-        perm = (0, y.ndim - 1) + tuple(range(1, y.ndim - 1))
-        return (cp.ascontiguousarray(gx.reshape(lead).transpose(perm)),)
+        return (_unrows(gx, y.shape),)
 
     def _pool_dims(spatial, out, kernel_size, stride, lo, dilation):
         """The 18 size arguments of the max_pool kernels, spatial dims padded to three."""

@@ -35,10 +35,7 @@ def build(cp, ew, red, row_kernels, shared, shared_backward):
     """``(forward, backward)`` kernels ``layer_norm`` / ``batch_norm`` with the op table's and
     ``Backend.backward_kernels``' signatures; other dtypes take ``shared`` /
     ``shared_backward``."""
-    f16, f32 = cp.dtype("float16"), cp.dtype("float32")
-
-    def acc(dt):
-        return f32 if dt == f16 else dt
+    acc = row_kernels.acc
 
     def reduce(kernel, args, like, axes, s):
         """``kernel`` over ``axes`` of arrays shaped like ``like``, kept as size-1 dims."""

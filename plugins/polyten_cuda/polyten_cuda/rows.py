@@ -6,9 +6,9 @@ losses; and training-mode batch_norm forward and backward, whose "rows" are the 
 
 The ``ReductionKernel`` versions (``fused.py``, ``norm.py``) need a launch per reduction and
 one for the output: softmax is three (max, sum of exponentials, output), layer_norm's forward
-three and its input gradient three, batch_norm's backward four.  Each launch costs CuPy's host overhead and a pass over the
-input from memory.  Here one launch does a row's reductions and its output pass, which re-reads
-the row from the cache:
+three and its input gradient three, batch_norm's backward four.  Each launch costs CuPy's
+host overhead and a pass over the input from memory.  Here one launch does a row's reductions
+and its output pass, which re-reads the row from the cache:
 
 * rows of at most :data:`ROW_MAX` elements: a warp (32 threads) per row, ``_ROWS_PER_BLOCK``
   rows per block; a reduction is a butterfly of ``__shfl_xor_sync``, after which every lane
@@ -47,33 +47,33 @@ __device__ __forceinline__ S polyten_warp_max(S v) {
   return v;
 }
 """
+
+
+def _block_reduce(kind: str, idle: str) -> str:
+    """A block's ``sum`` / ``max`` of ``v``: each warp's butterfly, the warps' partials in
+    shared memory, then every warp's butterfly over them (lanes past the last warp read
+    ``idle``, the reduction's identity).  blockDim.x is a multiple of 32.  The first barrier
+    keeps a fast warp from overwriting the partials of the previous reduction while a slow
+    one still reads them."""
+    return (f"__device__ S polyten_row_{kind}(S v) {{\n"
+            "  __shared__ S part[32];\n"
+            f"  v = polyten_warp_{kind}(v);\n"
+            "  const int l = threadIdx.x & 31;\n"
+            "  __syncthreads();\n"
+            "  if (l == 0) part[threadIdx.x >> 5] = v;\n"
+            "  __syncthreads();\n"
+            f"  return polyten_warp_{kind}({idle});\n"
+            "}\n")
+
+
 _MODES = {
     "warp": _WARP_HELPERS + r"""
 __device__ __forceinline__ S polyten_row_sum(S v) { return polyten_warp_sum(v); }
 __device__ __forceinline__ S polyten_row_max(S v) { return polyten_warp_max(v); }
 """,
-    # blockDim.x is a multiple of 32.  The first barrier keeps a fast warp from overwriting
-    # the partials of the previous reduction while a slow one still reads them.
-    "block": _WARP_HELPERS + r"""
-__device__ S polyten_row_sum(S v) {
-  __shared__ S part[32];
-  v = polyten_warp_sum(v);
-  const int l = threadIdx.x & 31;
-  __syncthreads();
-  if (l == 0) part[threadIdx.x >> 5] = v;
-  __syncthreads();
-  return polyten_warp_sum(l < (int)(blockDim.x >> 5) ? part[l] : S(0));
-}
-__device__ S polyten_row_max(S v) {
-  __shared__ S part[32];
-  v = polyten_warp_max(v);
-  const int l = threadIdx.x & 31;
-  __syncthreads();
-  if (l == 0) part[threadIdx.x >> 5] = v;
-  __syncthreads();
-  return polyten_warp_max(part[l < (int)(blockDim.x >> 5) ? l : 0]);
-}
-""",
+    "block": _WARP_HELPERS + "\n"
+    + _block_reduce("sum", "l < (int)(blockDim.x >> 5) ? part[l] : S(0)")
+    + _block_reduce("max", "part[l < (int)(blockDim.x >> 5) ? l : 0]"),
 }
 # where a thread starts in its row, and its stride
 _INDEX = {"warp": ("(long long)blockIdx.x * blockDim.y + threadIdx.y", "32"),
@@ -340,7 +340,8 @@ def param_grads_source(dtype: str) -> Tuple[str, str]:
 class Rows:
     """The row kernels for CuPy module ``cp``.  :meth:`fits` says whether an array takes
     them; each op method returns its output arrays (``layer_norm``: also the per-row mean and
-    variance, shaped ``(rows,)``)."""
+    variance, shaped ``(rows,)``).  The norm methods take what ``norm.py`` has made ready:
+    C-contiguous inputs and gradients of one dtype, statistics in :meth:`acc`'s dtype."""
 
     def __init__(self, cp):
         self._cp = cp
@@ -376,7 +377,9 @@ class Rows:
             grid, block = (rows,), (block_threads(d),)
         k(grid, block, tuple(args) + (self._i64(rows), self._i64(d)))
 
-    def _acc(self, dt):
+    def acc(self, dt):
+        """The computation (and statistics) dtype of storage dtype ``dt``: float32 for
+        float16, else ``dt`` -- the rule of every fused kernel of this package."""
         return self._f32 if dt == self._f16 else dt
 
     def softmax(self, x, log: bool = False):
@@ -405,7 +408,7 @@ class Rows:
         cp = self._cp
         rows = x.size // x.shape[-1]
         y = cp.empty_like(x)
-        s = self._acc(x.dtype)
+        s = self.acc(x.dtype)
         mean, var = cp.empty(rows, dtype=s), cp.empty(rows, dtype=s)
         op = "layer_norm" + ("_w" if weight is not None else "") + (
             "_b" if bias is not None else "")
@@ -416,10 +419,6 @@ class Rows:
     def layer_norm_backward(self, g, x, mean, var, weight, eps: float):
         """The input gradient of :meth:`layer_norm` (``mean`` / ``var`` one per row)."""
         cp = self._cp
-        g = cp.ascontiguousarray(g, dtype=x.dtype)
-        s = self._acc(x.dtype)
-        mean = cp.ascontiguousarray(mean, dtype=s)
-        var = cp.ascontiguousarray(var, dtype=s)
         gx = cp.empty_like(x)
         op = "layer_norm_backward" + ("_w" if weight is not None else "")
         self._launch(op, x, (g, x) + ((weight,) if weight is not None else ())
@@ -432,7 +431,7 @@ class Rows:
         (0 for an ignored target), as ``fused_src``'s ``nll_pick``."""
         cp = self._cp
         m = x.shape[0]
-        s = self._acc(x.dtype)
+        s = self.acc(x.dtype)
         logp = cp.empty_like(x)
         loss, wt = cp.empty(m, dtype=s), cp.empty(m, dtype=s)
         t = cp.ascontiguousarray(target)
@@ -454,7 +453,7 @@ class Rows:
         (statistics per channel, shaped ``(C,)``): one launch, a warp or block per channel."""
         cp = self._cp
         n, c, length = x3.shape
-        s = self._acc(x3.dtype)
+        s = self.acc(x3.dtype)
         y = cp.empty_like(x3)
         mean, var = cp.empty(c, dtype=s), cp.empty(c, dtype=s)
         op = "batch_norm" + ("_w" if weight is not None else "") + (
@@ -469,10 +468,6 @@ class Rows:
         takes this path only in that dtype) in one launch."""
         cp = self._cp
         n, c, length = x3.shape
-        s = self._acc(x3.dtype)
-        g3 = cp.ascontiguousarray(g3, dtype=x3.dtype)
-        mean = cp.ascontiguousarray(mean, dtype=s)
-        var = cp.ascontiguousarray(var, dtype=s)
         gx = cp.empty_like(x3)
         gw, gb = cp.empty(c, dtype=x3.dtype), cp.empty(c, dtype=x3.dtype)
         op = "batch_norm_backward" + ("_w" if weight is not None else "")
@@ -490,10 +485,6 @@ class Rows:
         if k is None:
             name, code = param_grads_source(dtype)
             k = self._kernels[("param_grads", dtype, "")] = cp.RawKernel(code, name)
-        s = self._acc(x2.dtype)
-        g2 = cp.ascontiguousarray(g2, dtype=x2.dtype)
-        mean = cp.ascontiguousarray(mean, dtype=s)
-        var = cp.ascontiguousarray(var, dtype=s)
         gw, gb = cp.empty(d, dtype=x2.dtype), cp.empty(d, dtype=x2.dtype)
         k((-(-d // _COLS),), (_COLS, _COL_ROWS),
           (g2, x2, mean, var, self._f64(eps), gw, gb, self._i64(m), self._i64(d)))

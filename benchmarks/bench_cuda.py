@@ -123,6 +123,41 @@ def bench_matmul(quick, size=None):
         rows.append({"case": f"matmul {label} {n}x{n}", "polyten_tflops": flops / t_pt / 1e12,
                      "cupy_tflops": flops / t_cp / 1e12, "torch_tflops": flops / t_th / 1e12,
                      "polyten_vs_cupy": t_cp / t_pt})
+    rows += _bench_batched(quick, cases, torch, size)
+    return rows
+
+
+def _bench_batched(quick, cases, torch, size=None):
+    """Attention scores ``q @ k.mT``: (batch*heads, T, 64) by a transposed view, the product
+    polyten_cuda.gemm sends to cuBLAS as one strided-batched GEMM; raw ``cupy.matmul`` of the
+    same arrays (up to CuPy 14.0 it casts float16 to float32, copies the transposed operand
+    and raises on bfloat16: nan then) and torch.  ``size``: T of a tiny smoke run."""
+    import cupy
+    sync = cupy.cuda.Device().synchronize
+    bh, t, d = (2, size, 16) if size else (64, 1024, 64) if quick else (128, 2048, 64)
+    flops = 2 * bh * t * t * d
+    rows = []
+    for dtype, precision in cases:
+        if precision != "highest":
+            continue
+        q = pt.from_dlpack(cupy.random.standard_normal((bh, t, d), dtype="float32"))
+        k = pt.from_dlpack(cupy.random.standard_normal((bh, t, d), dtype="float32"))
+        q, k = q.to(getattr(pt, dtype)), k.to(getattr(pt, dtype))
+        a, b = q._data, k._data
+        t_pt = _timeit(lambda: q @ k.mT, sync, 5 if quick else 10, 3)
+        try:
+            t_cp = _timeit(lambda: a @ b.swapaxes(-1, -2), sync, 5 if quick else 10, 3)
+        except Exception as e:  # noqa: BLE001 - CuPy's own limitation, reported as nan
+            print(f"    cupy.matmul, batched {dtype}: {type(e).__name__}: {e}")
+            t_cp = float("nan")
+        t_th = float("nan")
+        if torch is not None:
+            tq = torch.from_dlpack(q.float()._data).to(getattr(torch, dtype))
+            tk = torch.from_dlpack(k.float()._data).to(getattr(torch, dtype))
+            t_th = _timeit(lambda: tq @ tk.mT, torch.cuda.synchronize, 5 if quick else 10, 3)
+        rows.append({"case": f"bmm {dtype} {bh}x({t}x{d} @ {d}x{t}) q@k.mT",
+                     "polyten_tflops": flops / t_pt / 1e12, "cupy_tflops": flops / t_cp / 1e12,
+                     "torch_tflops": flops / t_th / 1e12, "polyten_vs_cupy": t_cp / t_pt})
     return rows
 
 

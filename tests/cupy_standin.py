@@ -502,8 +502,8 @@ def _set_compute_type(dtype, compute_type):
 _CORE = types.SimpleNamespace(
     _scalar=types.SimpleNamespace(get_typename=_get_typename),
     _routines_linalg=types.SimpleNamespace(
-        set_compute_type=_set_compute_type, COMPUTE_TYPE_DEFAULT=1, COMPUTE_TYPE_BF16=6,
-        COMPUTE_TYPE_TF32=7, get_compute_type=lambda d: COMPUTE_TYPES.get(
+        set_compute_type=_set_compute_type, COMPUTE_TYPE_DEFAULT=1, COMPUTE_TYPE_PEDANTIC=2,
+        COMPUTE_TYPE_BF16=6, COMPUTE_TYPE_TF32=7, get_compute_type=lambda d: COMPUTE_TYPES.get(
             np.dtype(d).name, 1)))
 
 
@@ -1054,6 +1054,77 @@ class _MemoryPointer:
 
     def copy_from_device(self, src, size):
         ctypes.memmove(self.ptr, src.ptr, size)
+
+
+# --- cuBLAS: the one routine polyten calls itself (polyten_cuda.gemm) -----------------------
+class CUBLASError(RuntimeError):
+    """``cupy_backends.cuda.libs.cublas.CUBLASError``."""
+
+    def __init__(self, status):
+        self.status = status
+        super().__init__({7: "CUBLAS_STATUS_INVALID_VALUE",
+                          15: "CUBLAS_STATUS_NOT_SUPPORTED"}.get(status, str(status)))
+
+
+# every cuBLAS call, in order: (routine, its arguments by name), for the tests
+CUBLAS_CALLS: list = []
+# cudaDataType_t -> dtype name (library_types.h); cublasComputeType_t allowed per data type
+_CUDA_DATA = {2: "float16", 14: "bfloat16", 0: "float32", 1: "float64"}
+_COMPUTE_32 = {68: "32F", 69: "32F_PEDANTIC", 74: "32F_FAST_16F", 75: "32F_FAST_16BF",
+               77: "32F_FAST_TF32"}
+_COMPUTE_64 = {70: "64F", 71: "64F_PEDANTIC"}
+
+
+def _host_memory(ptr, dtype, shape, strides):
+    """A NumPy view of ``shape`` with element ``strides`` at address ``ptr`` (the stand-in's
+    device arrays live in host memory)."""
+    dtype = np.dtype(dtype)
+    extent = 1 + sum((n - 1) * st for n, st in zip(shape, strides)) if all(shape) else 0
+    base = np.frombuffer((ctypes.c_char * (extent * dtype.itemsize)).from_address(ptr),
+                         dtype=dtype)
+    return np.lib.stride_tricks.as_strided(base, shape,
+                                           tuple(st * dtype.itemsize for st in strides))
+
+
+def _gemm_strided_batched_ex(handle, transa, transb, m, n, k, alpha, A, Atype, lda, strideA,
+                             B, Btype, ldb, strideB, beta, C, Ctype, ldc, strideC, batchCount,
+                             computeType, algo):
+    """``cublasGemmStridedBatchedEx``, column-major as cuBLAS: ``C[i] = alpha op(A[i])
+    op(B[i]) + beta C[i]`` with matrix ``i`` of X at ``X + i * strideX`` elements, with
+    cuBLAS's argument checks (INVALID_VALUE, NOT_SUPPORTED)."""
+    rows_a, cols_a = (m, k) if transa == 0 else (k, m)
+    rows_b, cols_b = (k, n) if transb == 0 else (n, k)
+    if (min(m, n, k, batchCount) < 0 or transa not in (0, 1) or transb not in (0, 1)
+            or lda < max(1, rows_a) or ldb < max(1, rows_b) or ldc < max(1, m)):
+        raise CUBLASError(7)
+    name = _CUDA_DATA.get(Atype)
+    allowed = _COMPUTE_64 if name == "float64" else _COMPUTE_32
+    if name is None or Btype != Atype or Ctype != Atype or computeType not in allowed:
+        raise CUBLASError(15)
+    dtype = _bf16() if name == "bfloat16" else np.dtype(name)
+    _launch()
+    CUBLAS_CALLS.append(("gemmStridedBatchedEx", dict(
+        transa=transa, transb=transb, m=m, n=n, k=k, lda=lda, strideA=strideA, ldb=ldb,
+        strideB=strideB, ldc=ldc, strideC=strideC, batchCount=batchCount, dtype=name,
+        computeType=allowed[computeType])))
+    if m == 0 or n == 0 or batchCount == 0:
+        return
+    acc = np.float64 if name == "float64" else np.float32
+    al, be = (float(_host_memory(p, acc, (1,), (1,))[0]) for p in (alpha, beta))
+    a = _host_memory(A, dtype, (batchCount, rows_a, cols_a), (strideA, 1, lda))
+    b = _host_memory(B, dtype, (batchCount, rows_b, cols_b), (strideB, 1, ldb))
+    c = _host_memory(C, dtype, (batchCount, m, n), (strideC, 1, ldc))
+    op_a = a if transa == 0 else a.transpose(0, 2, 1)
+    op_b = b if transb == 0 else b.transpose(0, 2, 1)
+    r = al * np.matmul(op_a.astype(acc), op_b.astype(acc))
+    if be != 0:
+        r += be * c.astype(acc)
+    c[...] = r.astype(dtype)
+
+
+_CUBLAS = types.SimpleNamespace(
+    CUBLASError=CUBLASError, gemmStridedBatchedEx=_gemm_strided_batched_ex,
+    **{"CUBLAS_COMPUTE_" + v: c for c, v in {**_COMPUTE_32, **_COMPUTE_64}.items()})
 
 
 def _wrap_indices(idx, n):
@@ -1785,8 +1856,11 @@ def strict_cupy() -> types.ModuleType:
         return _STANDIN_MEMORY - _POOL.total_bytes(), _STANDIN_MEMORY
 
     runtime = types.SimpleNamespace(getDevice=_current, getDeviceCount=lambda: _DEVICE_COUNT[0],
-                                    getDeviceProperties=properties, memGetInfo=mem_get_info)
+                                    getDeviceProperties=properties, memGetInfo=mem_get_info,
+                                    **{"CUDA_R_" + n: c for c, n in (
+                                        (2, "16F"), (14, "16BF"), (0, "32F"), (1, "64F"))})
     mod.cuda = types.SimpleNamespace(
+        cublas=_CUBLAS, get_cublas_handle=lambda: 0x5000 + _current(),
         Device=_StrictDevice, runtime=runtime, Event=_Event, Stream=_Stream,
         get_current_stream=_get_current_stream, get_elapsed_time=_get_elapsed_time,
         PinnedMemoryPointer=PinnedMemoryPointer,

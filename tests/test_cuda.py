@@ -388,6 +388,53 @@ def _needs_bf16():
         pytest.skip("this CuPy does not store bfloat16 (CuPy 14 with ml_dtypes does)")
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_batched_products_in_every_float_dtype(dtype):
+    """Attention-shaped batched products -- ``q @ k.mT`` (a transposed view), ``@ v``, a
+    batch times one weight, a row slice of a fused projection -- and their gradients, in
+    each float dtype, within the dtype's rounding of NumPy's float64 product (and of torch's,
+    where torch has CUDA).  polyten_cuda.gemm sends them to cuBLAS as one strided-batched
+    GEMM each: float16 and bfloat16 on tensor cores with float32 accumulation, where
+    cupy.matmul casts float16 to float32 and raises on bfloat16 (CuPy up to 14.0)."""
+    if dtype == "bfloat16":
+        _needs_bf16()
+    dt = getattr(pt, dtype)
+    tol = {"float16": 4e-3, "bfloat16": 3e-2, "float32": 1e-5, "float64": 1e-12}[dtype]
+    qkv = _x((2, 4, 64, 3 * 32), "float32", 20)
+    w = _x((32, 48), "float32", 21)
+    g = _x((2, 4, 64, 48), "float32", 22)
+
+    t = pt.tensor(qkv, device="cuda").to(dt).requires_grad_()
+    wt = pt.tensor(w, device="cuda").to(dt).requires_grad_()
+    q, k, v = t[..., :32], t[..., 32:64], t[..., 64:]
+    y = ((q @ k.mT) / 8.0) @ v @ wt
+    y.backward(pt.tensor(g, device="cuda").to(dt))
+    # NumPy float64 on the operands rounded to the dtype, gradients by hand
+    r64 = t.detach().double().cpu().numpy()
+    w64 = wt.detach().double().cpu().numpy()
+    g64 = pt.tensor(g).to(dt).double().numpy()
+    q6, k6, v6 = r64[..., :32], r64[..., 32:64], r64[..., 64:]
+    s = q6 @ k6.swapaxes(-1, -2) / 8.0
+    p = s @ v6
+    gp = g64 @ w64.T
+    gs = gp @ v6.swapaxes(-1, -2)
+    want = {"y": p @ w64, "w": p.reshape(-1, 32).T @ g64.reshape(-1, 48),
+            "qkv": np.concatenate([gs @ k6 / 8.0, gs.swapaxes(-1, -2) @ q6 / 8.0,
+                                   s.swapaxes(-1, -2) @ gp], axis=-1)}
+    for name, got in (("y", y), ("w", wt.grad), ("qkv", t.grad)):
+        assert got.dtype == dt, name
+        ref = want[name]
+        _close(got.detach().double().cpu().numpy(), ref, rtol=0,
+               atol=8 * tol * np.abs(ref).max())
+    tc = _torch_cuda()
+    if tc is not None:  # torch's own CUDA products of the same rounded operands
+        T = tc.tensor(r64, device="cuda", dtype=getattr(tc, dtype))
+        W = tc.tensor(w64, device="cuda", dtype=getattr(tc, dtype))
+        Y = ((T[..., :32] @ T[..., 32:64].mT) / 8.0) @ T[..., 64:] @ W
+        _close(y.detach().double().cpu().numpy(), Y.double().cpu().numpy(), rtol=0,
+               atol=8 * tol * np.abs(want["y"]).max())
+
+
 @pytest.mark.parametrize("algo", ["adamw", "sgd", "rmsprop"])
 def test_bfloat16_training_matches_cpu(algo):
     """A bfloat16 model (conv, BatchNorm, GELU, LayerNorm, linear, cross-entropy, clipping)
@@ -505,6 +552,14 @@ def test_float32_matmul_precision_sets_cublas_compute_type():
         assert linalg.get_compute_type(np.float32) == (linalg.COMPUTE_TYPE_TF32 if tf32 else
                                                        linalg.COMPUTE_TYPE_DEFAULT)
         _close((x @ w).cpu().numpy(), ref, rtol=0, atol=2e-2 * np.abs(ref).max())
+        # torch's "medium" is "high" without a bfloat16 kernel: CuPy has none for float32
+        pt.set_float32_matmul_precision("medium")
+        assert linalg.get_compute_type(np.float32) == (linalg.COMPUTE_TYPE_TF32 if tf32 else
+                                                       linalg.COMPUTE_TYPE_DEFAULT)
+        # batched products (polyten_cuda.gemm) follow the same setting
+        xb, wb = x.reshape(2, 128, 512), w.expand(2, 512, 128)
+        _close((xb @ wb).cpu().numpy().reshape(256, 128), ref, rtol=0,
+               atol=2e-2 * np.abs(ref).max())
     finally:
         pt.set_float32_matmul_precision("highest")
     assert linalg.get_compute_type(np.float32) == linalg.COMPUTE_TYPE_DEFAULT
@@ -1022,6 +1077,15 @@ def test_dlpack_with_torch_cuda_shares_memory():
 def _standin():
     import cupy
     return getattr(cupy, "_polyten_standin", None)
+
+
+def _torch_cuda():
+    """torch, where it is installed with CUDA; else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
 
 
 def _spin(seconds):

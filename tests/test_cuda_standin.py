@@ -955,7 +955,9 @@ def test_bench_cuda_runs(tmp_path):
     rows = json.loads(out.read_text())
     assert [row["case"] for row in rows] == [
         "matmul float32 64x64", "matmul float32 tf32 64x64", "matmul float16 64x64",
-        "matmul bfloat16 64x64", "train step digits (batch 64, adam)",
+        "matmul bfloat16 64x64"] + [
+        f"bmm {dt} 2x(64x16 @ 16x64) q@k.mT" for dt in ("float32", "float16", "bfloat16")] + [
+        "train step digits (batch 64, adam)",
         "train step digits (batch 64, adam, autocast + GradScaler)",
         "train step digits (batch 64, adam, autocast bfloat16)",
         "host cost per call: cupy a + b",

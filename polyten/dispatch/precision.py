@@ -29,7 +29,8 @@ def set_float32_matmul_precision(precision: str) -> None:
     precision : {"highest", "high", "medium"}
         ``"highest"``: float32 throughout (the default).  ``"high"``: TensorFloat-32 where a
         backend has it (``cuda`` on compute capability 8.0 and later).  ``"medium"``: bfloat16
-        products with float32 accumulation where a backend has them.
+        products with float32 accumulation where a backend has them, else as ``"high"``
+        (``cuda``: TensorFloat-32, CuPy has no bfloat16 compute for float32 products).
 
     Applies to every loaded backend that supports it, and to backends loaded later.
     """

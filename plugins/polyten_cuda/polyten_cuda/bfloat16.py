@@ -6,11 +6,13 @@ the fused activations, softmax, losses and norms, max_pool, im2col / col2im and 
 steps -- are written for float16, float32 and float64 only.  Rather than instantiate them for a
 type they were never run with, each of those kernels hands a bfloat16 call to the shared
 array-module kernel of the same name (``polyten_cpu.kernels`` with ``xp=cupy``), which computes
-bfloat16 in float32 and rounds once, as the cpu backend does.  ``matmul`` and ``erf`` go the
-same way (``cupyx.scipy.special`` has no bfloat16 loops).  The shared products (``matmul``,
-``linear`` and their backward) use cuBLAS's bfloat16 GEMM when one small product, tried when
-the kernels are built, gives a right bfloat16 result, and multiply in float32 otherwise
-(``polyten_cpu.kernels._util.upcast_products``).
+bfloat16 in float32 and rounds once, as the cpu backend does.  ``erf`` goes the same way
+(``cupyx.scipy.special`` has no bfloat16 loops).  The shared products (``matmul``, ``linear``
+and their backward) use cuBLAS's bfloat16 GEMM when one small product, tried when the kernels
+are built, gives a right bfloat16 result, and multiply in float32 otherwise
+(``polyten_cpu.kernels._util.upcast_products``); a batched bfloat16 ``matmul`` is one
+strided-batched cuBLAS GEMM (:mod:`polyten_cuda.gemm`: ``cupy.matmul`` up to CuPy 14.0 raises
+on it), and the shared kernel's product only where cuBLAS refuses the dtype.
 
 Where CuPy has no bfloat16 loop for a function a shared kernel calls, the call runs again in
 float32 (:mod:`polyten_cuda.half_retry`); the in-place optimizer hooks of :data:`DECLINABLE`

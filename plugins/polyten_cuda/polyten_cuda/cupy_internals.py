@@ -27,14 +27,18 @@ def core_module(cp, name: str) -> Optional[Any]:
     return mod
 
 
-# cupy/_core/_routines_linalg.pxd's COMPUTE_TYPE_* values, used where the module lacks them
+# cupy/_core/_routines_linalg.pxd's COMPUTE_TYPE_* values, used where the module lacks them.
+# "medium" is TensorFloat-32 as "high": CuPy's GEMMs map COMPUTE_TYPE_BF16 to plain float32
+# compute (tensordot_core_v11 has no CUBLAS_COMPUTE_32F_FAST_16BF), which would make "medium"
+# the most precise setting; torch's "medium" is "high" where no bfloat16 kernel is available.
 _COMPUTE_TYPES = {"highest": ("COMPUTE_TYPE_DEFAULT", 1), "high": ("COMPUTE_TYPE_TF32", 7),
-                  "medium": ("COMPUTE_TYPE_BF16", 6)}
+                  "medium": ("COMPUTE_TYPE_TF32", 7)}
 
 
 def matmul_precision(cp, float32) -> Optional[Callable[[str], None]]:
     """``Backend.float32_matmul_precision`` for CuPy: "highest" is cuBLAS's default float32
-    compute, "high" TensorFloat-32 and "medium" bfloat16 tensor cores (float32 accumulation).
+    compute, "high" and "medium" TensorFloat-32 (CuPy has no bfloat16 compute for float32
+    products).
     The setting is CuPy's, for the process; below compute capability 8.0 CuPy warns and keeps
     the default.  None where this CuPy has no ``set_compute_type``."""
     linalg = core_module(cp, "_routines_linalg")

@@ -8,7 +8,8 @@ are instantiated with ``xp=cp``; this module replaces
 
 * transfers (``to_host``/``from_host``/``from_dlpack``, pinned staging), ``erf``
   (``cupyx.scipy.special``) and ``matmul`` (float16 straight to cuBLAS, which accumulates in
-  float32, instead of the NumPy path's round trip through float32);
+  float32, instead of the NumPy path's round trip through float32; batched products as one
+  strided-batched GEMM, :mod:`polyten_cuda.gemm`);
 * ``setitem`` / ``inplace``, which refuse broadcast views (CuPy has no read-only flag);
 * kernels whose shared version reads a device value on the host (``pow`` with an integer
   exponent array, the ``mean`` backward of a small loss, ``nll_loss``, ``cross_entropy`` and
@@ -41,6 +42,7 @@ from . import bfloat16 as _bf16
 from .half_retry import float32_retry, translating
 from . import conv as _conv
 from . import fused
+from . import gemm as _gemm
 
 # creation, random and transfer kernels receive ``device_index`` as their last argument
 ON_DEVICE = ("full", "empty", "arange", "linspace", "logspace", "eye", "asarray", "from_host",
@@ -210,7 +212,18 @@ def _sync_free_kernels(cp, shared) -> dict:
         special = where(x == 1, 1, where(x == -1, where(odd, -1, 1), 0))
         return where(neg, special, r).astype(r.dtype, copy=False)
 
+    bmm = _gemm.build(cp)
+    batched = bmm.data_types if bmm is not None else frozenset()
+    bf16 = _bf16.supported(cp)
+    shared_matmul = shared["matmul"]
+
     def matmul(x, y):
+        if (x.ndim > 2 or y.ndim > 2) and x.dtype in batched:
+            r = bmm(x, y)  # one strided-batched GEMM, no copies of transposed operands
+            if r is not None:
+                return r
+        if x.dtype == bf16:  # float32 where this CuPy has no bfloat16 GEMM
+            return shared_matmul(x, y)
         # cuBLAS multiplies float16 with float32 accumulation (tensor cores): the shared
         # kernel's round trip through float32 (for NumPy, which has no float16 BLAS) would
         # cost two casts and a float32 product
@@ -361,7 +374,7 @@ def build(cp, rng, native_dtype, device_count=1):
     kernels["segment_argmax"] = _segment_argmax(cp, ew)
     bf16 = _bf16.supported(cp)
     if bf16 is not None:  # polyten's CUDA C sources do not cover bfloat16: the shared kernels
-        own = {name: kernels[name] for name in list(fwd) + ["matmul", "erf"]}
+        own = {name: kernels[name] for name in list(fwd) + ["erf"]}
         kernels.update(_bf16.route(own, shared, bf16))
         backward.update(_bf16.route(bwd, shared_bw, bf16))
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32

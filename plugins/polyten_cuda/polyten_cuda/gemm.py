@@ -1,0 +1,209 @@
+"""Batched matrix products (``matmul`` with a batch dim) as one cuBLAS strided-batched GEMM.
+
+``cupy.matmul`` with more than two dims has four costs that a training step pays on every
+attention product and its backward (read in CuPy's ``_routines_linalg.matmul``; cupy/cupy#10317
+describes the first two):
+
+* float16 operands are cast to float32, multiplied in float32 without tensor cores, and the
+  result cast back: three extra launches and about half the throughput (CuPy up to 14.0);
+* bfloat16 operands reach the integer GEMM kernel and raise TypeError (CuPy up to 14.0), so a
+  bfloat16 batched product could only run in float32;
+* an operand that is not C-contiguous -- ``k.mT`` in ``q @ k.mT``, or every ``x.mT @ g`` of a
+  backward -- is copied first, although cuBLAS reads a transposed matrix as it is;
+* an operand broadcast over the batch takes the pointer-array GEMM: three extra launches to
+  build the pointer arrays, and float32 there ignores the TensorFloat-32 setting.
+
+:func:`build` returns ``bmm(a, b)``: one ``cublasGemmStridedBatchedEx`` call (per 65535
+matrices) with float32 accumulation for float16 and bfloat16 -- what PyTorch's ``bmm`` calls.
+A transposed or row-sliced operand is passed with its transpose flag and leading dimension; an
+operand broadcast over the batch gets batch stride 0, and when that operand is the right one
+and the left one's matrices are evenly spaced rows, the whole batch is one GEMM of
+``batch * m`` rows.  Only operands whose layout cuBLAS cannot describe are copied (a partial
+broadcast, a batch that no single stride steps through).  The compute type is CuPy's for the
+dtype (``cupy._core._routines_linalg.get_compute_type``), mapped as CuPy maps it for its 2-D
+products, so ``polyten.set_float32_matmul_precision`` governs batched products too.
+
+``bmm`` returns None where it does not apply (a vector operand, another dtype, sizes past
+cuBLAS's 32-bit arguments) and where cuBLAS refused the dtype once (a GPU without bfloat16
+GEMM); the caller then uses ``cupy.matmul``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Optional
+
+import numpy as np
+
+from .cupy_internals import core_module
+
+OP_N, OP_T = 0, 1
+# cuBLAS's strided-batched kernels put the batch on the grid's z dimension
+MAX_BATCH = 65535
+_INT_MAX = 2 ** 31 - 1
+# cudaDataType_t and cublasComputeType_t (library_types.h, cublas_api.h), for a CuPy whose
+# modules lack a name
+_DATA_TYPES = {"float16": ("CUDA_R_16F", 2), "bfloat16": ("CUDA_R_16BF", 14),
+               "float32": ("CUDA_R_32F", 0), "float64": ("CUDA_R_64F", 1)}
+_COMPUTE = {"32F": 68, "32F_PEDANTIC": 69, "32F_FAST_TF32": 77, "64F": 70,
+            "64F_PEDANTIC": 71}
+# CuPy's COMPUTE_TYPE_* (cupy/_core/_routines_linalg.pxd)
+_PEDANTIC, _TF32 = 2, 7
+
+
+def layout(rows: int, cols: int, row_stride: int, col_stride: int):
+    """``(op, ld)`` under which cuBLAS's column-major view of a row-major ``rows x cols``
+    matrix with these element strides is its transpose: ``OP_N`` for rows of adjacent
+    elements (C order, rows possibly apart: a slice), ``OP_T`` for columns of adjacent
+    elements (a transposed view); None when neither holds."""
+    if (cols == 1 or col_stride == 1) and (rows == 1 or row_stride >= cols):
+        return OP_N, row_stride if rows > 1 else max(cols, 1)
+    if (rows == 1 or row_stride == 1) and (cols == 1 or col_stride >= rows):
+        return OP_T, col_stride if cols > 1 else max(rows, 1)
+    return None
+
+
+def batch_stride(shape, strides) -> Optional[int]:
+    """One element stride that steps through the batch dims ``shape`` in C order (0 when
+    every dim of more than one index has stride 0 or there is none), or None."""
+    stride = expect = None
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n == 1:
+            continue
+        if expect is None:
+            stride, expect = s, s * n
+        elif s != expect:
+            return None
+        else:
+            expect *= n
+    if stride is None:
+        return 0
+    return stride if stride >= 0 else None
+
+
+def _compute_types(cp, cublas) -> Callable:
+    """dtype name -> the cublasComputeType_t CuPy's 2-D products use for it."""
+    linalg = core_module(cp, "_routines_linalg")
+    get = getattr(linalg, "get_compute_type", None)
+    pedantic = getattr(linalg, "COMPUTE_TYPE_PEDANTIC", _PEDANTIC)
+    tf32 = getattr(linalg, "COMPUTE_TYPE_TF32", _TF32)
+
+    def const(name):
+        return getattr(cublas, "CUBLAS_COMPUTE_" + name, _COMPUTE[name])
+
+    def compute_type(dt) -> int:
+        setting = get(dt) if get is not None else None
+        if dt.name == "float64":
+            return const("64F_PEDANTIC" if setting == pedantic else "64F")
+        if setting == pedantic:
+            return const("32F_PEDANTIC")
+        if setting == tf32 and dt.name == "float32":
+            return const("32F_FAST_TF32")
+        return const("32F")
+    return compute_type
+
+
+def build(cp) -> Optional[Callable]:
+    """``bmm(a, b)`` for CuPy arrays (see the module docstring), or None when this CuPy has
+    no strided-batched GEMM binding."""
+    try:
+        cublas = cp.cuda.cublas
+        gemm = cublas.gemmStridedBatchedEx
+        handle_of = cp.cuda.get_cublas_handle
+    except (AttributeError, ImportError):
+        return None
+    refusal = getattr(cublas, "CUBLASError", RuntimeError)
+    runtime = cp.cuda.runtime
+    bf16 = None
+    try:
+        from polyten_cpu.kernels._util import bfloat16_dtype
+        bf16 = bfloat16_dtype(cp)
+    except ImportError:  # pragma: no cover - polyten_cpu is a dependency
+        pass
+    data_types = {}
+    for name, (const, value) in _DATA_TYPES.items():
+        dt = bf16 if name == "bfloat16" else np.dtype(name)
+        if dt is not None:
+            data_types[dt] = getattr(runtime, const, value)
+    compute_type = _compute_types(cp, cublas)
+    one = {"32": np.ones((), np.float32), "64": np.ones((), np.float64)}
+    zero = {"32": np.zeros((), np.float32), "64": np.zeros((), np.float64)}
+    refused: set = set()  # dtypes cuBLAS refused on this machine
+    ascontiguous, broadcast_to, empty, zeros = (cp.ascontiguousarray, cp.broadcast_to,
+                                                cp.empty, cp.zeros)
+
+    def operand(x, out_batch, nb):
+        """(x or a copy, op, ld, batch stride) in elements."""
+        size = x.itemsize
+        r, c = x.shape[-2:]
+        lead = (1,) * (nb - (x.ndim - 2)) + x.shape[:-2]
+        if lead != out_batch and any(n != 1 for n in lead):  # a partial broadcast
+            x = ascontiguous(broadcast_to(x, out_batch + (r, c)))
+        st = [s // size for s in x.strides]
+        lay = layout(r, c, st[-2], st[-1]) if all(s % size == 0 for s in x.strides) else None
+        bs = batch_stride(x.shape[:-2], st[:-2]) if lay is not None else None
+        if lay is None or bs is None:
+            x = ascontiguous(x)
+            lay = (OP_N, max(c, 1))
+            bs = batch_stride(x.shape[:-2], [s // size for s in x.strides[:-2]])
+        return x, lay[0], lay[1], bs
+
+    def bmm(a, b):
+        dt = a.dtype
+        if (b.dtype != dt or dt not in data_types or dt in refused or a.ndim < 2
+                or b.ndim < 2):
+            return None
+        m, k = a.shape[-2:]
+        k2, n = b.shape[-2:]
+        if k != k2:
+            return None
+        try:
+            out_batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+        except ValueError:
+            return None
+        count = 1
+        for d in out_batch:
+            count *= d
+        shape = out_batch + (m, n)
+        if count == 0 or m == 0 or n == 0:
+            return empty(shape, dtype=dt)
+        if k == 0:
+            return zeros(shape, dtype=dt)
+        nb = len(out_batch)
+        a, op_a, ld_a, st_a = operand(a, out_batch, nb)
+        b, op_b, ld_b, st_b = operand(b, out_batch, nb)
+        rows = m
+        if st_b == 0 and op_a == OP_N and count > 1 and st_a == m * ld_a:
+            rows, count = m * count, 1  # one GEMM: the batch's rows are evenly spaced
+        if max(rows, n, k, ld_a, ld_b) > _INT_MAX:
+            return None
+        out = empty(shape, dtype=dt)
+        code = data_types[dt]
+        ctype = compute_type(dt)
+        width = "64" if dt.name == "float64" else "32"
+        alpha, beta = one[width].ctypes.data, zero[width].ctypes.data
+        size = dt.itemsize
+        pa, pb, pc = a.data.ptr, b.data.ptr, out.data.ptr
+        handle = handle_of()
+        start = 0
+        try:
+            # row-major C = A @ B is column-major C^T = B^T A^T: B's matrix goes first
+            for start in range(0, count, MAX_BATCH):
+                chunk = min(MAX_BATCH, count - start)
+                gemm(handle, op_b, op_a, n, rows, k, alpha,
+                     pb + start * st_b * size, code, ld_b, st_b,
+                     pa + start * st_a * size, code, ld_a, st_a, beta,
+                     pc + start * rows * n * size, code, n, rows * n,
+                     chunk, ctype, -1)  # CUBLAS_GEMM_DEFAULT
+        except refusal as e:
+            if start:  # some matrices written: the error is not the dtype's
+                raise
+            refused.add(dt)
+            warnings.warn(f"matmul: cuBLAS refused a batched {dt.name} GEMM on this GPU "
+                          f"({e}); batched {dt.name} products use cupy.matmul from now on",
+                          RuntimeWarning, stacklevel=2)
+            return None
+        return out
+
+    bmm.data_types = frozenset(data_types)
+    return bmm

@@ -16,6 +16,7 @@ import ctypes
 import importlib.machinery
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -232,7 +233,10 @@ static thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 # Kernels that synchronise threads (``__syncthreads``, ``__syncwarp``, the warp shuffles) run
 # every thread of a block as a fiber (ucontext) on one OS thread: a fiber runs until it
 # reaches a barrier, and a barrier releases when every thread of its warp (or block) has
-# arrived.  ``__shared__`` is a static (blocks run one after the other).  The scheduler visits
+# arrived.  ``__shared__`` is a static (blocks run one after the other), filled with 0xff
+# bytes (NaN, -1) when the first thread of each block reaches its declaration, as a GPU's
+# shared memory holds garbage at the start of a block: a read before the block's own write
+# shows, instead of finding the previous block's or launch's values.  The scheduler visits
 # the fibers in thread order or, with ``reverse``, the opposite, so that a read of another
 # thread's write that lacks a barrier gives a wrong result in one of the two orders.  A barrier
 # that some threads never reach (a shuffle under a divergent branch, a thread that returned) is
@@ -242,8 +246,16 @@ _SIMT_RUNTIME = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <functional>
+#include <unordered_map>
 #define __shared__ static
 namespace polyten_simt {
+static thread_local unsigned long block_serial;  // blocks run so far, by this OS thread
+// a __shared__ array's bytes set to 0xff once per block: by the first thread to declare it
+static void poison(void* p, size_t n) {
+  static thread_local std::unordered_map<void*, unsigned long> seen;
+  unsigned long& s = seen[p];
+  if (s != block_serial) { memset(p, 0xff, n); s = block_serial; }
+}
 struct Fiber { ucontext_t ctx; dim3 tid; int warp, lane, done; unsigned shuffles; };
 static thread_local ucontext_t sched;
 static thread_local Fiber* fibers;
@@ -282,6 +294,7 @@ template <typename V> static V shuffle(unsigned mask, V v, int src, bool keep, i
 
 // every thread of the block (one after the other at each barrier); 0, or why it failed
 static int run_block(int n, bool reverse) {
+  ++block_serial;
   for (int w = 0; w < 32; ++w) {
     warp_arrived[w] = 0;
     warp_count[w] = n - 32 * w < 0 ? 0 : (n - 32 * w > 32 ? 32 : n - 32 * w);
@@ -346,6 +359,15 @@ _SIMT_ERRORS = {1: "a barrier or shuffle that not every thread of its warp / blo
                    "emulates full warps with mask 0xffffffff only)"}
 # whether a kernel needs the fiber runtime
 _SIMT_WORDS = ("__syncthreads", "__syncwarp", "__shfl", "__shared__")
+# ``__shared__ T name[...]...;`` (the declarations the fiber runtime poisons per block)
+_SHARED_DECL = re.compile(r"__shared__\s+([A-Za-z_][\w:<>, ]*?)\s+([A-Za-z_]\w*)\s*"
+                          r"((?:\[[^\]]+\])*)\s*;")
+
+
+def _poisoned_shared(code: str) -> str:
+    """``code`` with each ``__shared__`` declaration followed by its per-block poisoning."""
+    return _SHARED_DECL.sub(lambda m: f"static {m[1]} {m[2]}{m[3]}; "
+                                      f"polyten_simt::poison(&{m[2]}, sizeof({m[2]}));", code)
 # fiber schedule of the next launches: False in thread order, True in reverse
 SIMT_REVERSE = False
 
@@ -396,7 +418,7 @@ class RawKernel:
                   "  for (unsigned _X = 0; _X < _gx; ++_X) {\n"
                   "    blockIdx = dim3{_X, _Y, _Z};\n")
         if self.simt:
-            self._src = (_RAW_HEADER + _SIMT_RUNTIME + code + "\n" + head +
+            self._src = (_RAW_HEADER + _SIMT_RUNTIME + _poisoned_shared(code) + "\n" + head +
                          "  using namespace polyten_simt;\n"
                          "  nthreads = (int)(_bx * _by * _bz); error = 0;\n"
                          "  reserve(nthreads);\n"

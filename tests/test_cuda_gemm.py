@@ -319,3 +319,50 @@ def test_polyten_batched_products_and_gradients_on_cuda():
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
     # dW (the one 2-D product goes to cupy.matmul's gemm), dV, dS, dQ, dK: the batched ones
     assert int(r.stdout.split()[-1]) >= 4
+
+
+def test_float16_convolution_multiplies_float16_on_cuda():
+    """A float16 Conv2d on cuda (as under autocast) keeps float16 through im2col and the
+    GEMMs -- each product one cuBLAS float16 GEMM with float32 accumulation, the weight
+    gradient's transposed grid read as it is -- and matches torch's float64 convolution of
+    the same operands within float16 rounding, forward and every gradient."""
+    torch = pytest.importorskip("torch")
+    code = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {HERE!r})
+        import cupy_standin as cs; cs.install()
+        import numpy as np
+        import polyten as pt
+        import polyten.nn.functional as F
+        pt.set_backend("cuda")
+        rng = np.random.default_rng(0)
+        x, w, b = (rng.standard_normal(s).astype(np.float16)
+                   for s in ((4, 3, 10, 10), (8, 3, 3, 3), (8,)))
+        g = rng.standard_normal((4, 8, 10, 10)).astype(np.float16)
+        X, W, B = (pt.tensor(a, requires_grad=True) for a in (x, w, b))
+        cs.CUBLAS_CALLS.clear()
+        y = F.conv2d(X, W, B, padding=1)
+        y.backward(pt.tensor(g))
+        calls = [c[1] for c in cs.CUBLAS_CALLS]
+        assert len(calls) == 3 and all(c["dtype"] == "float16" and c["computeType"] == "32F"
+                                       for c in calls), calls
+        assert sum(c["transa"] or c["transb"] for c in calls) == 2  # no transposed copies
+        np.savez(sys.argv[1], y=y.detach().float().cpu().numpy(),
+                 gx=X.grad.float().cpu().numpy(), gw=W.grad.float().cpu().numpy(),
+                 gb=B.grad.float().cpu().numpy(), x=x, w=w, b=b, g=g)
+        print("ok")
+    """)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "conv.npz")
+        r = subprocess.run([sys.executable, "-c", code, path], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+        got = dict(np.load(path))
+    tx, tw, tb = (torch.tensor(got[k].astype(np.float64), requires_grad=True)
+                  for k in ("x", "w", "b"))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, padding=1)
+    ty.backward(torch.tensor(got["g"].astype(np.float64)))
+    for name, t in (("y", ty), ("gx", tx.grad), ("gw", tw.grad), ("gb", tb.grad)):
+        t = t.detach().numpy()
+        np.testing.assert_allclose(got[name], t, rtol=4e-3, atol=4e-3 * np.abs(t).max(),
+                                   err_msg=name)

@@ -293,6 +293,68 @@ def test_native_im2col_col2im_are_bit_identical_to_the_shared_ones(case, dtype):
     assert {k for k, _ in used} == {"col2im", "im2col"} and all(ok for _, ok in used)
 
 
+def _cublas_half_matmul(a, b, out=None):
+    """cuBLAS's half GEMM (CUBLAS_COMPUTE_32F): products summed in float32, rounded once."""
+    r = np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
+    if out is None:
+        return r
+    out[...] = r
+    return out
+
+
+@pytest.mark.parametrize("case", range(len(_CONV_CASES)))
+def test_float16_convolution_kept_in_float16_matches_torch_float64(case):
+    """With the cuda backend's context (``half``: its GEMMs and col2im accumulate float16 in
+    float32) a float16 convolution stays float16 -- im2col, the products and the gradient
+    grids move half the bytes -- and its forward and every gradient are within float16
+    rounding of torch's float64 convolution of the same operands; conv_transpose within the
+    same of the float64 path."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as tF
+    from polyten_cpu.kernels import conv as shared_conv
+    from polyten_cuda import conv as cuda_conv
+    xs, ws, stride, pad, dil, groups = _CONV_CASES[case]
+    fake = fake_cupy()
+    c2i, i2c = cuda_conv.make_col2im(fake), cuda_conv.make_im2col(fake)
+    seen = []
+
+    def col2im(cols, geo, n, c):
+        seen.append(("col2im", cols.dtype.name))
+        return c2i(cols, geo, n, c)
+
+    def im2col(x, pads, geo, groups):
+        seen.append(("im2col", x.dtype.name))
+        return i2c(x, pads, geo, groups)
+    f16 = np.dtype("float16")
+    ops = shared_conv._ops(np, col2im, im2col, _cublas_half_matmul, frozenset({f16}))
+    ref = shared_conv._ops(np)
+    rng = np.random.default_rng(10 + case)
+    x, w, b = (rng.standard_normal(s).astype(f16) for s in (xs, ws, ws[:1]))
+    y = ops["conv"](x, w, b, stride, pad, dil, groups)
+    g = rng.standard_normal(y.shape).astype(f16)
+    params = {"needs": (True, True, True), "stride": stride, "padding": pad, "dilation": dil,
+              "groups": groups}
+    got = (y,) + tuple(ops["conv_backward"]([g], [x, w, b], [y], params))
+    assert all(a.dtype == f16 for a in got)
+    assert set(seen) == {("im2col", "float16"), ("col2im", "float16")}
+    tx, tw, tb = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x, w, b))
+    flat_pad = [p for lo_hi in reversed(pad) for p in lo_hi]
+    conv = {1: tF.conv1d, 2: tF.conv2d, 3: tF.conv3d}[len(xs) - 2]
+    ty = conv(tF.pad(tx, flat_pad), tw, tb, stride, 0, dil, groups)
+    ty.backward(torch.tensor(g.astype(np.float64)))
+    for a, t in zip(got, (ty, tx.grad, tw.grad, tb.grad)):
+        t = t.detach().numpy()
+        np.testing.assert_allclose(a.astype(np.float64), t, rtol=4e-3,
+                                   atol=4e-3 * np.abs(t).max())
+    wt = rng.standard_normal((ws[0], ws[1]) + ws[2:]).astype(f16)
+    args = (g, wt, None, stride, tuple(lo for lo, _ in pad), xs[2:], dil, groups)
+    yt = ops["conv_transpose"](*args)
+    et = ref["conv_transpose"](*((g.astype(np.float64), wt.astype(np.float64)) + args[2:]))
+    assert yt.dtype == f16
+    np.testing.assert_allclose(yt.astype(np.float64), et, rtol=4e-3,
+                               atol=4e-3 * np.abs(et).max())
+
+
 def test_native_col2im_against_a_direct_sum():
     """Independent of the shared code: the gathered image equals a direct NumPy scatter of
     every column entry onto the position it came from (float64)."""
@@ -344,7 +406,7 @@ def test_conv_sources_compile_with_nvcc(tmp_path):
     from polyten_cuda import conv as cuda_conv
     parts = []
     for which in ("col2im", "im2col"):
-        for dtype in ("float32", "float64"):
+        for dtype in ("float16", "float32", "float64"):
             parts.append(cuda_conv.source(dtype, which))
     _nvcc_compiles(tmp_path, parts)
 

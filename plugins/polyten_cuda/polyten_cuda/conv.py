@@ -13,9 +13,16 @@ land on it, in the same kernel-offset order, so the result is bit-identical to t
 version, with no atomics, no zero fill and one pass.  The geometry (flat or exact layout, see
 ``polyten_cpu.kernels.conv._Geometry``) arrives as kernel parameters, padded to three spatial
 dims at the front.  Both are bit-identical to the shared versions (a test checks).
+
+float16 too: the shared convolution keeps float16 operands on this backend (its ``half``
+context: cuBLAS multiplies them on tensor cores with float32 accumulation, see
+:func:`conv_context`), so im2col copies float16 and col2im sums float16 columns in float32 and
+rounds once -- as PyTorch's own (non-cuDNN) CUDA convolution accumulates its col2im.
 """
 
 from __future__ import annotations
+
+from .multi_tensor import PRELUDE
 
 _BLOCK = 256
 _MAX_BLOCKS = 1 << 16  # the grid-stride loop covers larger images
@@ -37,7 +44,7 @@ extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, long long tot
     const long long ni = r / c;
     const long long pf = (p0 * P1 + p1) * P2 + p2;
     const T* base = cols + (ci * K * n + ni) * L;
-    T acc = (T)0;
+    A acc = (A)0;
     long long t = 0;
     for (long long i0 = 0; i0 < k0; ++i0)
     for (long long i1 = 0; i1 < k1; ++i1)
@@ -53,9 +60,9 @@ extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, long long tot
         if (a0 >= O0 || a1 >= O1 || a2 >= O2) continue;
         q = (a0 * O1 + a1) * O2 + a2;
       }
-      acc = acc + base[t * n * L + q];
+      acc = acc + (A)base[t * n * L + q];
     }
-    out[e] = acc;
+    out[e] = (T)acc;
   }
 }
 """
@@ -93,7 +100,7 @@ extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, long long total
       p0 = o0 * s0 + i0 * d0; p1 = o1 * s1 + i1 * d1; p2 = o2 * s2 + i2 * d2;
     }
     const long long a0 = p0 - lo0, a1 = p1 - lo1, a2 = p2 - lo2;
-    T v = (T)0;
+    T v = (T)0.0f;
     if (a0 >= 0 && a0 < S0 && a1 >= 0 && a1 < S1 && a2 >= 0 && a2 < S2)
       v = x[(((ni * c + ci) * S0 + a0) * S1 + a1) * S2 + a2];
     cols[e] = v;
@@ -101,15 +108,17 @@ extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, long long total
 }
 """
 
-_C_TYPES = {"float32": "float", "float64": "double"}
+_C_TYPES = {"float16": "float16", "float32": "float", "float64": "double"}
+HALF = frozenset({"float16"})  # summed in float32 by col2im, rounded once
 
 
 def source(dtype: str, which: str = "col2im") -> tuple:
-    """``(kernel name, CUDA C source)`` of ``col2im`` or ``im2col`` for ``float32`` /
-    ``float64``."""
+    """``(kernel name, CUDA C source)`` of ``col2im`` or ``im2col`` for ``float16`` /
+    ``float32`` / ``float64`` (``T``; col2im sums in ``A``: float32 for float16)."""
     name = f"polyten_{which}_{dtype}"
     code = {"col2im": COL2IM_SRC, "im2col": IM2COL_SRC}[which]
-    return name, (f"typedef {_C_TYPES[dtype]} T;\n"
+    return name, (PRELUDE + f"typedef {_C_TYPES[dtype]} T;\n"
+                  "typedef polyten_acc<T>::type A;\n"
                   + code.replace(f"polyten_{which}_T", name))
 
 
@@ -198,3 +207,22 @@ def make_im2col(cp, kernels=None):
         return cols
 
     return im2col
+
+
+def conv_context(cp, raw, bmm) -> dict:
+    """The shared convolution kernels' context on CuPy (``polyten_cpu.kernels.conv``):
+    one-launch ``im2col`` / ``col2im``, ``matmul`` -- the batched GEMMs of
+    :mod:`polyten_cuda.gemm` (no copy of the transposed grid of the weight gradient; float16
+    on tensor cores), else ``cupy.matmul`` -- and ``half``: the dtypes kept as they are
+    (float16 where ``bmm`` multiplies it) instead of computed in float32."""
+    ctx = {"col2im": make_col2im(cp, raw), "im2col": make_im2col(cp, raw)}
+    if bmm is None:
+        return ctx
+    matmul = cp.matmul
+
+    def product(a, b, out=None):
+        r = bmm(a, b, out=out)
+        return matmul(a, b, out=out) if r is None else r
+    ctx["matmul"] = product
+    ctx["half"] = frozenset(cp.dtype(d) for d in HALF if cp.dtype(d) in bmm.data_types)
+    return ctx

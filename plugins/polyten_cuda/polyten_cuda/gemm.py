@@ -148,7 +148,9 @@ def build(cp) -> Optional[Callable]:
             bs = batch_stride(x.shape[:-2], [s // size for s in x.strides[:-2]])
         return x, lay[0], lay[1], bs
 
-    def bmm(a, b):
+    def bmm(a, b, out=None):
+        """``a @ b`` (into ``out`` when given: it must not overlap the operands), or None
+        where this path does not apply."""
         dt = a.dtype
         if (b.dtype != dt or dt not in data_types or dt in refused or a.ndim < 2
                 or b.ndim < 2):
@@ -165,10 +167,15 @@ def build(cp) -> Optional[Callable]:
         for d in out_batch:
             count *= d
         shape = out_batch + (m, n)
+        if out is not None and (out.shape != shape or out.dtype != dt):
+            return None
         if count == 0 or m == 0 or n == 0:
-            return empty(shape, dtype=dt)
+            return empty(shape, dtype=dt) if out is None else out
         if k == 0:
-            return zeros(shape, dtype=dt)
+            if out is None:
+                return zeros(shape, dtype=dt)
+            out.fill(0)
+            return out
         nb = len(out_batch)
         a, op_a, ld_a, st_a = operand(a, out_batch, nb)
         b, op_b, ld_b, st_b = operand(b, out_batch, nb)
@@ -177,7 +184,9 @@ def build(cp) -> Optional[Callable]:
             rows, count = m * count, 1  # one GEMM: the batch's rows are evenly spaced
         if max(rows, n, k, ld_a, ld_b) > _INT_MAX:
             return None
-        out = empty(shape, dtype=dt)
+        target = out
+        if out is None or not out.flags.c_contiguous:
+            out = empty(shape, dtype=dt)
         code = data_types[dt]
         ctype = compute_type(dt)
         width = "64" if dt.name == "float64" else "32"
@@ -203,6 +212,9 @@ def build(cp) -> Optional[Callable]:
                           f"({e}); batched {dt.name} products use cupy.matmul from now on",
                           RuntimeWarning, stacklevel=2)
             return None
+        if target is not None and target is not out:
+            target[...] = out
+            return target
         return out
 
     bmm.data_types = frozenset(data_types)

@@ -188,7 +188,7 @@ def _transfer_kernels(cp) -> dict:
             "pin_memory": pin_memory, "from_pinned": from_pinned, "is_pinned": is_pinned}
 
 
-def _sync_free_kernels(cp, shared) -> dict:
+def _sync_free_kernels(cp, shared, bmm) -> dict:
     """Replacements for shared kernels that read a device value on the host (``pow``) or
     that CuPy does better (``erf``, ``matmul``)."""
     nd = cp.ndarray
@@ -212,7 +212,6 @@ def _sync_free_kernels(cp, shared) -> dict:
         special = where(x == 1, 1, where(x == -1, where(odd, -1, 1), 0))
         return where(neg, special, r).astype(r.dtype, copy=False)
 
-    bmm = _gemm.build(cp)
     batched = bmm.data_types if bmm is not None else frozenset()
     bf16 = _bf16.supported(cp)
     shared_matmul = shared["matmul"]
@@ -354,13 +353,14 @@ def build(cp, rng, native_dtype, device_count=1):
     optimizer steps use them).
     """
     raw = _conv._Kernels(cp)  # one launch each instead of K + 1 (col2im) and 3 (im2col)
-    conv_ctx = {"col2im": _conv.make_col2im(cp, raw), "im2col": _conv.make_im2col(cp, raw)}
+    bmm = _gemm.build(cp)
+    conv_ctx = _conv.conv_context(cp, raw, bmm)
     shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, **conv_ctx)
     shared_bw = all_backward_kernels(cp, **conv_ctx)
     kernels = dict(shared)
     backward = dict(shared_bw)
     kernels.update(_transfer_kernels(cp))
-    kernels.update(_sync_free_kernels(cp, shared))
+    kernels.update(_sync_free_kernels(cp, shared, bmm))
     kernels.update(_write_guards(cp, shared))
     # one Philox launch instead of uniform, compare, cast and scale
     kernels["dropout_mask"] = (lambda shape, p, dtype, device_index:

@@ -78,12 +78,21 @@ class _Geometry:
             self.ostr, self.L = None, n_out
 
 
+def _ctx_ops(xp, ctx) -> dict:
+    return _ops(xp, ctx.get("col2im"), ctx.get("im2col"), ctx.get("matmul"),
+                ctx.get("half", frozenset()))
+
+
 def kernels(xp, **ctx) -> dict:
     """``ctx["col2im"]`` / ``ctx["im2col"]``: a backend's own col2im (``(cols, geo, n, c) ->
     (N, C, *P)``) and im2col of a zero-padded input (``(x, pads, geo, groups) -> (G, C/G * K,
     N * L)``), each returning ``None`` where it declines, used instead of the versions here
-    (K strided adds; a padded copy then a strided copy)."""
-    ops = _ops(xp, ctx.get("col2im"), ctx.get("im2col"))
+    (K strided adds; a padded copy then a strided copy).  ``ctx["matmul"]``: the products
+    (``(a, b, out=None)``, ``xp.matmul``'s signature); ``ctx["half"]``: the half dtypes that
+    this matmul and the backend's col2im accumulate in float32 themselves -- kept as they are
+    instead of computed in float32 (im2col, the products and the gradient grids then move
+    half the bytes; the bias gradient still sums in float32)."""
+    ops = _ctx_ops(xp, ctx)
     return {"conv": ops["conv"], "conv_transpose": ops["conv_transpose"],
             "max_pool": ops["max_pool"]}
 
@@ -92,16 +101,21 @@ def backward_kernels(xp, **ctx) -> dict:
     """Fused backward of ``conv``, ``conv_transpose`` and ``max_pool`` (native arrays in and
     out, used when no graph of the backward is needed); the same formulas as the polyten-op
     rules in ``polyten.autograd.derivatives``."""
-    ops = _ops(xp, ctx.get("col2im"), ctx.get("im2col"))
+    ops = _ctx_ops(xp, ctx)
     return {"conv": ops["conv_backward"], "conv_transpose": ops["conv_transpose_backward"],
             "max_pool": ops["max_pool_backward"]}
 
 
-def _ops(xp, native_col2im=None, native_im2col=None) -> dict:
+def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
+         half=frozenset()) -> dict:
     as_strided = xp.lib.stride_tricks.as_strided
-    matmul = xp.matmul
+    matmul = native_matmul or xp.matmul
     ascontiguous = xp.ascontiguousarray
-    low, f32 = low_precision(xp), xp.dtype("float32")
+    f32 = xp.dtype("float32")
+    # computed in float32 and rounded once: the half dtypes but those the backend's products
+    # and col2im accumulate in float32 themselves (``half``)
+    low = low_precision(xp) - frozenset(half)
+    kept = frozenset(half)
 
     def compute(a):
         return a.astype(f32) if a.dtype in low else a
@@ -179,7 +193,9 @@ def _ops(xp, native_col2im=None, native_im2col=None) -> dict:
             zb = native_col2im(cols, geo, n, c)
             if zb is not None:
                 return zb
-        zb = scratch("image", (n, c) + geo.P, cols.dtype, fill=0)
+        # a kept half dtype's K-term sums in float32 (the callers round the result once)
+        zb = scratch("image", (n, c) + geo.P, f32 if cols.dtype in kept else cols.dtype,
+                     fill=0)
         size = 1
         for q in geo.P:
             size *= q
@@ -239,7 +255,8 @@ def _ops(xp, native_col2im=None, native_im2col=None) -> dict:
         return out
 
     def spatial_sum(g):
-        return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+        axes = (0,) + tuple(range(2, g.ndim))
+        return g.sum(axis=axes, dtype=f32) if g.dtype in kept else g.sum(axis=axes)
 
     def finish(out, dtype):
         return out if out.dtype == dtype else out.astype(dtype)

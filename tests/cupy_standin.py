@@ -896,6 +896,21 @@ def _has_dtype(x, dt) -> bool:
     return False
 
 
+def _cublas_matmul(a, b, *args, out=None, **kwargs):
+    """``numpy.matmul`` with cuBLAS's half-precision numerics, as CuPy gets them: float16 and
+    bfloat16 products summed in float32 and rounded once into the operands' dtype (NumPy's
+    float16 matmul sums in float16; ml_dtypes' bfloat16 one returns float32)."""
+    if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+            and a.dtype in (_F16, _bf16())):
+        r = np.matmul(a.astype(np.float32), b.astype(np.float32), *args, **kwargs)
+        r = r.astype(a.dtype)
+        if out is None:
+            return r
+        out[...] = r
+        return out
+    return np.matmul(a, b, *args, out=out, **kwargs)
+
+
 class _Function:
     """A CuPy module function on NumPy: signature checked, operands unwrapped, results
     wrapped."""
@@ -1828,6 +1843,7 @@ def strict_cupy() -> types.ModuleType:
     mod.ndarray = DeviceArray
     mod._polyten_standin = sys.modules[__name__]  # tests that need a real GPU look for it
     top = m["modules"]["cupy"]
+    mod.matmul = _Function("cupy.matmul", _cublas_matmul, top["matmul"]["params"])
     for name in ("asarray", "array", "asanyarray"):
         setattr(mod, name, _host_to_device(getattr(np, name), name, top[name]["params"]))
 

@@ -366,3 +366,57 @@ def test_float16_convolution_multiplies_float16_on_cuda():
         t = t.detach().numpy()
         np.testing.assert_allclose(got[name], t, rtol=4e-3, atol=4e-3 * np.abs(t).max(),
                                    err_msg=name)
+
+
+def test_accumulate_adds_into_out_once(cp, bmm):
+    """``accumulate=True``: ``out + a @ b`` with cuBLAS's beta = 1 (one rounding)."""
+    rng = np.random.default_rng(6)
+    a, ha = _plain((3, 4, 5))(cp, rng, "float32")
+    b, hb = _transposed((3, 5, 6))(cp, rng, "float32")
+    c0 = rng.standard_normal((3, 4, 6)).astype(np.float32)
+    out = cp.asarray(c0)
+    assert bmm(a, b, out=out, accumulate=True) is out
+    want = c0.astype(np.float64) + ha.astype(np.float64) @ hb.astype(np.float64)
+    np.testing.assert_allclose(out.get(), want, rtol=1e-5, atol=1e-5)
+    assert bmm(a, b, accumulate=True) is None  # nothing to accumulate into
+
+
+@pytest.mark.parametrize("dtype", ["float16"] + (["bfloat16"] if BF16 is not None else []))
+def test_half_linear_rounds_once_as_torch_addmm(dtype):
+    """A float16 / bfloat16 Linear with bias on cuda: the bias is the GEMM's C (beta = 1), so
+    each output is the float32 sum rounded once -- within half an ulp of the exact value, as
+    torch's addmm -- where a product rounded and then a bias add rounded again is not."""
+    code = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {HERE!r})
+        import cupy_standin as cs; cs.install()
+        import numpy as np
+        import polyten as pt
+        import polyten.nn.functional as F
+        pt.set_backend("cuda")
+        rng = np.random.default_rng(0)
+        x, w, b = (rng.standard_normal(s) for s in ((2, 64, 48), (96, 48), (96,)))
+        X, W, B = (pt.tensor(a).to(getattr(pt, {dtype!r})) for a in (x, w, b))
+        cs.CUBLAS_CALLS.clear()
+        y = F.linear(X, W, B)
+        assert len(cs.CUBLAS_CALLS) == 1 and cs.CUBLAS_CALLS[0][1]["m"] == 96
+        np.save(sys.argv[1], y.double().cpu().numpy())
+        np.savez(sys.argv[2], x=X.double().cpu().numpy(), w=W.double().cpu().numpy(),
+                 b=B.double().cpu().numpy())
+        print("ok")
+    """)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [os.path.join(tmp, n) for n in ("y.npy", "ops.npz")]
+        r = subprocess.run([sys.executable, "-c", code] + paths, cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+        got = np.load(paths[0])
+        ops = dict(np.load(paths[1]))
+    exact = ops["x"] @ ops["w"].T + ops["b"]
+    dt = _dt(dtype)
+    # half an ulp of the dtype at each value, plus the float32 sum's own error
+    ulp = np.spacing(np.abs(exact).astype(dt)).astype(np.float64)
+    bound = 0.5 * ulp + 2.0 ** -22 * (np.abs(ops["x"]) @ np.abs(ops["w"]).T + np.abs(ops["b"]))
+    assert np.all(np.abs(got - exact) <= bound)
+    double = ((ops["x"] @ ops["w"].T).astype(dt).astype(np.float64) + ops["b"]).astype(dt)
+    assert np.any(np.abs(double.astype(np.float64) - exact) > bound)  # the test can tell

@@ -12,7 +12,8 @@ and their backward) use cuBLAS's bfloat16 GEMM when one small product, tried whe
 are built, gives a right bfloat16 result, and multiply in float32 otherwise
 (``polyten_cpu.kernels._util.upcast_products``); a batched bfloat16 ``matmul`` is one
 strided-batched cuBLAS GEMM (:mod:`polyten_cuda.gemm`: ``cupy.matmul`` up to CuPy 14.0 raises
-on it), and the shared kernel's product only where cuBLAS refuses the dtype.
+on it), and the shared kernel's product only where cuBLAS refuses the dtype; with a native
+product, ``linear`` with a bias is one GEMM with the bias as its C (one rounding).
 
 Where CuPy has no bfloat16 loop for a function a shared kernel calls, the call runs again in
 float32 (:mod:`polyten_cuda.half_retry`); the in-place optimizer hooks of :data:`DECLINABLE`

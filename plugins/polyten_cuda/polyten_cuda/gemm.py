@@ -148,10 +148,14 @@ def build(cp) -> Optional[Callable]:
             bs = batch_stride(x.shape[:-2], [s // size for s in x.strides[:-2]])
         return x, lay[0], lay[1], bs
 
-    def bmm(a, b, out=None):
+    def bmm(a, b, out=None, accumulate=False):
         """``a @ b`` (into ``out`` when given: it must not overlap the operands), or None
-        where this path does not apply."""
+        where this path does not apply.  ``accumulate``: ``out + a @ b`` into a C-contiguous
+        ``out`` (cuBLAS's beta = 1: the sum in the compute type, rounded once -- PyTorch's
+        ``addmm``)."""
         dt = a.dtype
+        if accumulate and (out is None or not out.flags.c_contiguous):
+            return None
         if (b.dtype != dt or dt not in data_types or dt in refused or a.ndim < 2
                 or b.ndim < 2):
             return None
@@ -174,7 +178,8 @@ def build(cp) -> Optional[Callable]:
         if k == 0:
             if out is None:
                 return zeros(shape, dtype=dt)
-            out.fill(0)
+            if not accumulate:
+                out.fill(0)
             return out
         nb = len(out_batch)
         a, op_a, ld_a, st_a = operand(a, out_batch, nb)
@@ -190,7 +195,8 @@ def build(cp) -> Optional[Callable]:
         code = data_types[dt]
         ctype = compute_type(dt)
         width = "64" if dt.name == "float64" else "32"
-        alpha, beta = one[width].ctypes.data, zero[width].ctypes.data
+        alpha = one[width].ctypes.data
+        beta = (one if accumulate else zero)[width].ctypes.data
         size = dt.itemsize
         pa, pb, pc = a.data.ptr, b.data.ptr, out.data.ptr
         handle = handle_of()

@@ -9,7 +9,8 @@ are instantiated with ``xp=cp``; this module replaces
 * transfers (``to_host``/``from_host``/``from_dlpack``, pinned staging), ``erf``
   (``cupyx.scipy.special``) and ``matmul`` (float16 straight to cuBLAS, which accumulates in
   float32, instead of the NumPy path's round trip through float32; batched products as one
-  strided-batched GEMM, :mod:`polyten_cuda.gemm`);
+  strided-batched GEMM, :mod:`polyten_cuda.gemm`) and ``linear`` in float16 / bfloat16 with a
+  bias (the bias is the GEMM's C, so the result is rounded once, as PyTorch's ``addmm``);
 * ``setitem`` / ``inplace``, which refuse broadcast views (CuPy has no read-only flag);
 * kernels whose shared version reads a device value on the host (``pow`` with an integer
   exponent array, the ``mean`` backward of a small loss, ``nll_loss``, ``cross_entropy`` and
@@ -37,6 +38,7 @@ from __future__ import annotations
 import collections
 
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
+from polyten_cpu.kernels._util import upcast_products
 
 from . import bfloat16 as _bf16
 from .half_retry import float32_retry, translating
@@ -229,12 +231,32 @@ def _sync_free_kernels(cp, shared, bmm) -> dict:
         r = x @ y
         return r if r.__class__ is nd else cp.asarray(r)
 
+    shared_linear = shared["linear"]
+    # half dtypes whose linear adds the bias inside the GEMM (below); bfloat16 only where
+    # the shared products multiply it natively (else they compute it in float32)
+    single = frozenset(d for d in batched if d.itemsize == 2 and d not in
+                       upcast_products(cp))
+
+    def linear(x, weight, bias):
+        # PyTorch's addmm: the bias is the GEMM's C (beta = 1), so a float16 / bfloat16
+        # result is rounded once, not once after the product and again after the bias
+        if (bias is None or x.dtype not in single or weight.dtype != x.dtype
+                or bias.dtype != x.dtype or x.ndim < 2):
+            return shared_linear(x, weight, bias)
+        x2 = x.reshape(-1, x.shape[-1])
+        out = cp.empty((x2.shape[0], weight.shape[0]), dtype=x.dtype)
+        out[...] = bias
+        r = bmm(x2, weight.T, out=out, accumulate=True)
+        if r is None:
+            return shared_linear(x, weight, bias)
+        return r.reshape(x.shape[:-1] + (weight.shape[0],))
+
     def erf(x):
         from cupyx.scipy.special import erf as _erf
         r = _erf(x)
         return r if r.dtype == x.dtype else r.astype(x.dtype)
 
-    return {"pow": pow_, "erf": erf, "matmul": matmul}
+    return {"pow": pow_, "erf": erf, "matmul": matmul, "linear": linear}
 
 
 def _multinomial(cp, rng, ew, shared):

@@ -130,8 +130,9 @@ def bench_matmul(quick, size=None):
 def _bench_batched(quick, cases, torch, size=None):
     """Attention scores ``q @ k.mT``: (batch*heads, T, 64) by a transposed view, the product
     polyten_cuda.gemm sends to cuBLAS as one strided-batched GEMM; raw ``cupy.matmul`` of the
-    same arrays (up to CuPy 14.0 it casts float16 to float32, copies the transposed operand
-    and raises on bfloat16: nan then) and torch.  ``size``: T of a tiny smoke run."""
+    same arrays (it copies the transposed operand; before cupy/cupy#10317 it also casts
+    float16 to float32 and raises on bfloat16: nan then) and torch.  ``size``: T of a tiny
+    smoke run."""
     import cupy
     sync = cupy.cuda.Device().synchronize
     bh, t, d = (2, size, 16) if size else (64, 1024, 64) if quick else (128, 2048, 64)

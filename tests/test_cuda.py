@@ -395,7 +395,7 @@ def test_batched_products_in_every_float_dtype(dtype):
     each float dtype, within the dtype's rounding of NumPy's float64 product (and of torch's,
     where torch has CUDA).  polyten_cuda.gemm sends them to cuBLAS as one strided-batched
     GEMM each: float16 and bfloat16 on tensor cores with float32 accumulation, where
-    cupy.matmul casts float16 to float32 and raises on bfloat16 (CuPy up to 14.0)."""
+    cupy.matmul before cupy/cupy#10317 casts float16 to float32 and raises on bfloat16."""
     if dtype == "bfloat16":
         _needs_bf16()
     dt = getattr(pt, dtype)

@@ -244,8 +244,9 @@ def test_a_refused_dtype_goes_to_cupy_from_then_on(cp, bmm, monkeypatch):
     monkeypatch.setattr(cs._CUBLAS, "gemmStridedBatchedEx", refuse)
     refusing = gemm.build(cp)
     a, b = cp.ones((2, 3, 4), dtype="float16"), cp.ones((2, 4, 5), dtype="float16")
-    with pytest.warns(RuntimeWarning, match=r"matmul: cuBLAS refused a batched float16 GEMM "
-                                            r"on this GPU \(CUBLAS_STATUS_NOT_SUPPORTED\)"):
+    with pytest.warns(RuntimeWarning, match=r"matmul: cuBLAS refused a strided-batched "
+                                            r"float16 GEMM on this GPU "
+                                            r"\(CUBLAS_STATUS_NOT_SUPPORTED\)"):
         assert refusing(a, b) is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")

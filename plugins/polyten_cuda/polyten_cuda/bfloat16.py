@@ -10,10 +10,11 @@ bfloat16 in float32 and rounds once, as the cpu backend does.  ``erf`` goes the 
 (``cupyx.scipy.special`` has no bfloat16 loops).  The shared products (``matmul``, ``linear``
 and their backward) use cuBLAS's bfloat16 GEMM when one small product, tried when the kernels
 are built, gives a right bfloat16 result, and multiply in float32 otherwise
-(``polyten_cpu.kernels._util.upcast_products``); a batched bfloat16 ``matmul`` is one
-strided-batched cuBLAS GEMM (:mod:`polyten_cuda.gemm`: ``cupy.matmul`` up to CuPy 14.0 raises
-on it), and the shared kernel's product only where cuBLAS refuses the dtype; with a native
-product, ``linear`` with a bias is one GEMM with the bias as its C (one rounding).
+(``polyten_cpu.kernels._util.upcast_products``).  A batched bfloat16 ``matmul`` is one
+strided-batched cuBLAS GEMM (:mod:`polyten_cuda.gemm`; ``cupy.matmul`` raises on it in the
+CuPy releases before cupy/cupy#10317), and the shared kernel's product only where cuBLAS
+refuses the dtype; with a native product, ``linear`` with a bias is one GEMM with the bias as
+its C (one rounding).
 
 Where CuPy has no bfloat16 loop for a function a shared kernel calls, the call runs again in
 float32 (:mod:`polyten_cuda.half_retry`); the in-place optimizer hooks of :data:`DECLINABLE`

@@ -2,18 +2,19 @@
 
 ``cupy.matmul`` with more than two dims has four costs that a training step pays on every
 attention product and its backward (read in CuPy's ``_routines_linalg.matmul``; cupy/cupy#10317
-describes the first two):
+describes and fixes the first two, for the CuPy releases after it):
 
 * float16 operands are cast to float32, multiplied in float32 without tensor cores, and the
-  result cast back: three extra launches and about half the throughput (CuPy up to 14.0);
-* bfloat16 operands reach the integer GEMM kernel and raise TypeError (CuPy up to 14.0), so a
-  bfloat16 batched product could only run in float32;
+  result cast back: three extra launches, and CUDA cores instead of tensor cores;
+* bfloat16 operands reach the integer GEMM kernel and raise TypeError, so a bfloat16 batched
+  product could only run in float32;
 * an operand that is not C-contiguous -- ``k.mT`` in ``q @ k.mT``, or every ``x.mT @ g`` of a
   backward -- is copied first, although cuBLAS reads a transposed matrix as it is;
 * an operand broadcast over the batch takes the pointer-array GEMM: three extra launches to
   build the pointer arrays, and float32 there ignores the TensorFloat-32 setting.
 
-:func:`build` returns ``bmm(a, b)``: one ``cublasGemmStridedBatchedEx`` call (per 65535
+:func:`build` returns ``bmm(a, b, out=None, accumulate=False)``: one
+``cublasGemmStridedBatchedEx`` call (per 65535
 matrices) with float32 accumulation for float16 and bfloat16 -- what PyTorch's ``bmm`` calls.
 A transposed or row-sliced operand is passed with its transpose flag and leading dimension; an
 operand broadcast over the batch gets batch stride 0, and when that operand is the right one
@@ -214,8 +215,8 @@ def build(cp) -> Optional[Callable]:
             if start:  # some matrices written: the error is not the dtype's
                 raise
             refused.add(dt)
-            warnings.warn(f"matmul: cuBLAS refused a batched {dt.name} GEMM on this GPU "
-                          f"({e}); batched {dt.name} products use cupy.matmul from now on",
+            warnings.warn(f"matmul: cuBLAS refused a strided-batched {dt.name} GEMM on "
+                          f"this GPU ({e}); {dt.name} products take cupy.matmul from now on",
                           RuntimeWarning, stacklevel=2)
             return None
         if target is not None and target is not out:

@@ -192,7 +192,7 @@ def _transfer_kernels(cp) -> dict:
 
 def _sync_free_kernels(cp, shared, bmm) -> dict:
     """Replacements for shared kernels that read a device value on the host (``pow``) or
-    that CuPy does better (``erf``, ``matmul``)."""
+    that CuPy and cuBLAS do better (``erf``, ``matmul``, half-precision ``linear``)."""
     nd = cp.ndarray
     power, where = cp.power, cp.where
 

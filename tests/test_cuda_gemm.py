@@ -233,6 +233,17 @@ def test_what_it_leaves_to_cupy(cp, bmm):
     assert not cs.CUBLAS_CALLS
 
 
+def test_an_invalid_argument_is_raised_not_taken_for_a_refusal(cp, monkeypatch):
+    """cuBLAS's INVALID_VALUE means a wrong leading dimension or stride (a bug): raised, not
+    hidden behind the cupy.matmul fallback."""
+    def invalid(*args):
+        raise cs.CUBLASError(7)
+    monkeypatch.setattr(cs._CUBLAS, "gemmStridedBatchedEx", invalid)
+    bmm = gemm.build(cp)
+    with pytest.raises(cs.CUBLASError, match="INVALID_VALUE"):
+        bmm(cp.ones((2, 3, 4), dtype="float32"), cp.ones((2, 4, 5), dtype="float32"))
+
+
 def test_a_refused_dtype_goes_to_cupy_from_then_on(cp, bmm, monkeypatch):
     """A GPU whose cuBLAS has no GEMM for the dtype (bfloat16 before sm_80): one warning
     naming the error, then ``None`` at once for that dtype (the caller's cupy.matmul)."""

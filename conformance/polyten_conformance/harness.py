@@ -56,7 +56,8 @@ class Arr:
 
     ``value`` is a NumPy array of the dtype the tensor must have and of its *logical* shape.
     ``layout`` says how the tensor is built: ``"contiguous"``, ``"transposed"`` (a view with
-    reversed axes of a contiguous array) or ``"strided"`` (every other element along the last
+    reversed axes of a contiguous array), ``"mT"`` (the last two axes of a contiguous array
+    swapped: ``k.mT`` in ``q @ k.mT``) or ``"strided"`` (every other element along the last
     dimension of a twice-as-wide array).  ``role`` is ``"data"`` for operands that take part in
     type promotion (upcast for the reference), ``"index"`` for int64 indices and ``"mask"`` for
     bool masks / conditions (passed to the reference unchanged).
@@ -65,7 +66,8 @@ class Arr:
     __slots__ = ("value", "layout", "role")
 
     def __init__(self, value, layout: str = "contiguous", role: str = "data"):
-        assert layout in ("contiguous", "transposed", "strided"), layout
+        assert layout in ("contiguous", "transposed", "mT", "strided"), layout
+        assert layout != "mT" or np.ndim(value) >= 2, "mT needs two dims"
         self.value = np.asarray(value)
         self.layout = layout
         self.role = role
@@ -199,6 +201,10 @@ class Materialized:
                             f"device={dev!r}).permute{perm}")
                 except Exception:
                     pass
+        elif a.layout == "mT":
+            base = np.ascontiguousarray(np.swapaxes(v, -1, -2))
+            t = pt.asarray(base, device=dev).mT
+            code = f"polyten.asarray({_np_code(base, dt)}, device={dev!r}).mT"
         else:  # strided
             shape = v.shape[:-1] + (2 * v.shape[-1],)
             base = np.zeros(shape, dtype=v.dtype)

@@ -738,6 +738,20 @@ def _matmul_samples(dtype, rng):
                desc="broadcast batch"),
         Sample(_mat(rng, (3, 2), dtype, "transposed"), _mat(rng, (2, 4), dtype, "strided"),
                desc="non-contiguous"),
+        # the batched layouts of attention and its backward, which a GPU backend may hand to
+        # a strided-batched GEMM as they are (transpose flags, batch stride 0)
+        Sample(_mat(rng, (2, 3, 4), dtype), _mat(rng, (2, 4, 5), dtype, "mT"),
+               desc="batched @ batched.mT"),
+        Sample(_mat(rng, (2, 3, 4), dtype, "mT"), _mat(rng, (2, 4, 5), dtype),
+               desc="batched.mT @ batched"),
+        Sample(_mat(rng, (2, 2, 3, 4), dtype, "mT"), _mat(rng, (2, 2, 4, 2), dtype, "mT"),
+               desc="4-d, both mT"),
+        Sample(_mat(rng, (3, 4), dtype), _mat(rng, (2, 4, 2), dtype),
+               desc="matrix @ batched"),
+        Sample(_mat(rng, (2, 3, 4), dtype), _mat(rng, (4, 5), dtype, "mT"),
+               desc="batched @ matrix.mT"),
+        Sample(_mat(rng, (2, 3, 4), dtype, "strided"), _mat(rng, (2, 4, 2), dtype, "strided"),
+               desc="batched, strided"),
         Sample(_mat(rng, (0, 3), dtype), _mat(rng, (3, 2), dtype), desc="empty"),
         Sample(_mat(rng, (2, 0), dtype), _mat(rng, (0, 3), dtype), desc="empty inner dim"),
     ]

@@ -25,8 +25,9 @@ dtype (``cupy._core._routines_linalg.get_compute_type``), mapped as CuPy maps it
 products, so ``polyten.set_float32_matmul_precision`` governs batched products too.
 
 ``bmm`` returns None where it does not apply (a vector operand, another dtype, sizes past
-cuBLAS's 32-bit arguments) and where cuBLAS refused the dtype once (a GPU without bfloat16
-GEMM); the caller then uses ``cupy.matmul``.
+cuBLAS's 32-bit arguments) and where cuBLAS refused the dtype once (NOT_SUPPORTED or
+ARCH_MISMATCH: a GPU without bfloat16 GEMM); the caller then uses ``cupy.matmul``.  Any other
+cuBLAS error (an invalid argument) is raised.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ _DATA_TYPES = {"float16": ("CUDA_R_16F", 2), "bfloat16": ("CUDA_R_16BF", 14),
                "float32": ("CUDA_R_32F", 0), "float64": ("CUDA_R_64F", 1)}
 _COMPUTE = {"32F": 68, "32F_PEDANTIC": 69, "32F_FAST_TF32": 77, "64F": 70,
             "64F_PEDANTIC": 71}
+# cublasStatus_t values meaning "no such GEMM on this GPU": NOT_SUPPORTED, ARCH_MISMATCH
+_NO_GEMM_FOR_DTYPE = (15, 8)
 # CuPy's COMPUTE_TYPE_* (cupy/_core/_routines_linalg.pxd)
 _PEDANTIC, _TF32 = 2, 7
 
@@ -212,7 +215,9 @@ def build(cp) -> Optional[Callable]:
                      pc + start * rows * n * size, code, n, rows * n,
                      chunk, ctype, -1)  # CUBLAS_GEMM_DEFAULT
         except refusal as e:
-            if start:  # some matrices written: the error is not the dtype's
+            # NOT_SUPPORTED / ARCH_MISMATCH before anything ran: no GEMM of this dtype here
+            # (bfloat16 before sm_80); any other status is a wrong argument: raised
+            if start or getattr(e, "status", None) not in _NO_GEMM_FOR_DTYPE:
                 raise
             refused.add(dt)
             warnings.warn(f"matmul: cuBLAS refused a strided-batched {dt.name} GEMM on "

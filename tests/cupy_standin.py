@@ -30,6 +30,7 @@ from polyten_cuda import fused_src
 CXX = shutil.which("g++") or shutil.which("c++")
 
 _FLOAT16_HOST = r"""
+#include <string.h>
 struct float16 {
   _Float16 v;
   float16() {}
@@ -37,6 +38,23 @@ struct float16 {
   explicit float16(double f) : v((_Float16)f) {}
   explicit operator float() const { return (float)v; }
   explicit operator double() const { return (double)(float)v; }
+};
+// bfloat16 as ml_dtypes rounds it: the top half of a float32, nearest even, NaN kept quiet
+struct bfloat16 {
+  unsigned short bits;
+  bfloat16() {}
+  explicit bfloat16(float f) {
+    unsigned u;
+    memcpy(&u, &f, 4);
+    bits = (u & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((u >> 16) | 0x40u)
+                                           : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+  explicit operator float() const {
+    const unsigned u = (unsigned)bits << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+  }
 };
 """
 _HEADER = r"""
@@ -1136,9 +1154,12 @@ def _gemm_strided_batched_ex(handle, transa, transb, m, n, k, alpha, A, Atype, l
         raise CUBLASError(7)
     name = _CUDA_DATA.get(Atype)
     allowed = _COMPUTE_64 if name == "float64" else _COMPUTE_32
-    if name is None or Btype != Atype or Ctype != Atype or computeType not in allowed:
+    # C of the operands' type, or float32 for half operands (cuBLAS's mixed-precision GEMMs)
+    c_ok = Ctype == Atype or (Ctype == 0 and name in ("float16", "bfloat16"))
+    if name is None or Btype != Atype or not c_ok or computeType not in allowed:
         raise CUBLASError(15)
     dtype = _bf16() if name == "bfloat16" else np.dtype(name)
+    c_dtype = dtype if Ctype == Atype else np.dtype("float32")
     _launch()
     CUBLAS_CALLS.append(("gemmStridedBatchedEx", dict(
         transa=transa, transb=transb, m=m, n=n, k=k, lda=lda, strideA=strideA, ldb=ldb,
@@ -1150,13 +1171,13 @@ def _gemm_strided_batched_ex(handle, transa, transb, m, n, k, alpha, A, Atype, l
     al, be = (float(_host_memory(p, acc, (1,), (1,))[0]) for p in (alpha, beta))
     a = _host_memory(A, dtype, (batchCount, rows_a, cols_a), (strideA, 1, lda))
     b = _host_memory(B, dtype, (batchCount, rows_b, cols_b), (strideB, 1, ldb))
-    c = _host_memory(C, dtype, (batchCount, m, n), (strideC, 1, ldc))
+    c = _host_memory(C, c_dtype, (batchCount, m, n), (strideC, 1, ldc))
     op_a = a if transa == 0 else a.transpose(0, 2, 1)
     op_b = b if transb == 0 else b.transpose(0, 2, 1)
     r = al * np.matmul(op_a.astype(acc), op_b.astype(acc))
     if be != 0:
         r += be * c.astype(acc)
-    c[...] = r.astype(dtype)
+    c[...] = r.astype(c_dtype)
 
 
 _CUBLAS = types.SimpleNamespace(

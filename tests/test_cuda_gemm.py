@@ -333,11 +333,13 @@ def test_polyten_batched_products_and_gradients_on_cuda():
     assert int(r.stdout.split()[-1]) >= 4
 
 
-def test_float16_convolution_multiplies_float16_on_cuda():
-    """A float16 Conv2d on cuda (as under autocast) keeps float16 through im2col and the
-    GEMMs -- each product one cuBLAS float16 GEMM with float32 accumulation, the weight
-    gradient's transposed grid read as it is -- and matches torch's float64 convolution of
-    the same operands within float16 rounding, forward and every gradient."""
+@pytest.mark.parametrize("dtype", ["float16"] + (["bfloat16"] if BF16 is not None else []))
+def test_half_convolution_multiplies_half_on_cuda(dtype):
+    """A float16 / bfloat16 Conv2d on cuda (as under autocast) keeps its dtype through im2col
+    and the GEMMs -- each product one cuBLAS GEMM of the dtype with float32 accumulation, the
+    weight gradient's transposed grid read as it is -- and matches torch's float64
+    convolution of the same operands within the dtype's rounding, forward and every
+    gradient."""
     torch = pytest.importorskip("torch")
     code = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {HERE!r})
@@ -346,21 +348,23 @@ def test_float16_convolution_multiplies_float16_on_cuda():
         import polyten as pt
         import polyten.nn.functional as F
         pt.set_backend("cuda")
+        dt = getattr(pt, {dtype!r})
         rng = np.random.default_rng(0)
-        x, w, b = (rng.standard_normal(s).astype(np.float16)
-                   for s in ((4, 3, 10, 10), (8, 3, 3, 3), (8,)))
-        g = rng.standard_normal((4, 8, 10, 10)).astype(np.float16)
-        X, W, B = (pt.tensor(a, requires_grad=True) for a in (x, w, b))
+        X, W, B, G = (pt.tensor(rng.standard_normal(s)).to(dt)
+                      for s in ((4, 3, 10, 10), (8, 3, 3, 3), (8,), (4, 8, 10, 10)))
+        for t in (X, W, B):
+            t.requires_grad_()
         cs.CUBLAS_CALLS.clear()
         y = F.conv2d(X, W, B, padding=1)
-        y.backward(pt.tensor(g))
+        y.backward(G)
         calls = [c[1] for c in cs.CUBLAS_CALLS]
-        assert len(calls) == 3 and all(c["dtype"] == "float16" and c["computeType"] == "32F"
+        assert len(calls) == 3 and all(c["dtype"] == {dtype!r} and c["computeType"] == "32F"
                                        for c in calls), calls
         assert sum(c["transa"] or c["transb"] for c in calls) == 2  # no transposed copies
-        np.savez(sys.argv[1], y=y.detach().float().cpu().numpy(),
-                 gx=X.grad.float().cpu().numpy(), gw=W.grad.float().cpu().numpy(),
-                 gb=B.grad.float().cpu().numpy(), x=x, w=w, b=b, g=g)
+        assert all(t.dtype == dt for t in (y, X.grad, W.grad, B.grad))
+        out = {{k: t.detach().double().cpu().numpy() for k, t in dict(
+            y=y, gx=X.grad, gw=W.grad, gb=B.grad, x=X, w=W, b=B, g=G).items()}}
+        np.savez(sys.argv[1], **out)
         print("ok")
     """)
     import tempfile
@@ -370,13 +374,13 @@ def test_float16_convolution_multiplies_float16_on_cuda():
                            text=True, timeout=300)
         assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
         got = dict(np.load(path))
-    tx, tw, tb = (torch.tensor(got[k].astype(np.float64), requires_grad=True)
-                  for k in ("x", "w", "b"))
+    tx, tw, tb = (torch.tensor(got[k], requires_grad=True) for k in ("x", "w", "b"))
     ty = torch.nn.functional.conv2d(tx, tw, tb, padding=1)
-    ty.backward(torch.tensor(got["g"].astype(np.float64)))
+    ty.backward(torch.tensor(got["g"]))
+    tol = {"float16": 4e-3, "bfloat16": 3e-2}[dtype]
     for name, t in (("y", ty), ("gx", tx.grad), ("gw", tw.grad), ("gb", tb.grad)):
         t = t.detach().numpy()
-        np.testing.assert_allclose(got[name], t, rtol=4e-3, atol=4e-3 * np.abs(t).max(),
+        np.testing.assert_allclose(got[name], t, rtol=tol, atol=tol * np.abs(t).max(),
                                    err_msg=name)
 
 

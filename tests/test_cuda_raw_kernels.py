@@ -294,22 +294,30 @@ def test_native_im2col_col2im_are_bit_identical_to_the_shared_ones(case, dtype):
 
 
 def _cublas_half_matmul(a, b, out=None):
-    """cuBLAS's half GEMM (CUBLAS_COMPUTE_32F): products summed in float32, rounded once."""
-    r = np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
+    """cuBLAS's half GEMM (CUBLAS_COMPUTE_32F): products summed in float32, rounded once into
+    the output's dtype (the operands' or float32)."""
+    r = np.matmul(a.astype(np.float32), b.astype(np.float32))
     if out is None:
-        return r
-    out[...] = r
+        return r.astype(a.dtype)
+    out[...] = r.astype(out.dtype)
     return out
 
 
+_HALF_CONV = {"float16": 4e-3, "bfloat16": 3e-2}  # dtype -> tolerance (relative to max)
+
+
+@pytest.mark.parametrize("dtype", sorted(_HALF_CONV))
 @pytest.mark.parametrize("case", range(len(_CONV_CASES)))
-def test_float16_convolution_kept_in_float16_matches_torch_float64(case):
-    """With the cuda backend's context (``half``: its GEMMs and col2im accumulate float16 in
-    float32) a float16 convolution stays float16 -- im2col, the products and the gradient
-    grids move half the bytes -- and its forward and every gradient are within float16
-    rounding of torch's float64 convolution of the same operands; conv_transpose within the
-    same of the float64 path."""
+def test_half_convolution_kept_in_half_matches_torch_float64(case, dtype):
+    """With the cuda backend's context (``half``: its GEMMs and col2im accumulate float16 and
+    bfloat16 in float32) a half convolution stays half -- im2col, the products and the
+    gradient grids move half the bytes -- and its forward and every gradient are within the
+    dtype's rounding of torch's float64 convolution of the same operands; conv_transpose
+    within the same of the float64 path."""
     torch = pytest.importorskip("torch")
+    half = np.dtype(dtype) if dtype == "float16" else np.dtype(
+        pytest.importorskip("ml_dtypes").bfloat16)
+    tol = _HALF_CONV[dtype]
     import torch.nn.functional as tF
     from polyten_cpu.kernels import conv as shared_conv
     from polyten_cuda import conv as cuda_conv
@@ -325,18 +333,18 @@ def test_float16_convolution_kept_in_float16_matches_torch_float64(case):
     def im2col(x, pads, geo, groups):
         seen.append(("im2col", x.dtype.name))
         return i2c(x, pads, geo, groups)
-    f16 = np.dtype("float16")
-    ops = shared_conv._ops(np, col2im, im2col, _cublas_half_matmul, frozenset({f16}))
+    ops = shared_conv._ops(np, col2im, im2col, _cublas_half_matmul, frozenset({half}))
     ref = shared_conv._ops(np)
     rng = np.random.default_rng(10 + case)
-    x, w, b = (rng.standard_normal(s).astype(f16) for s in (xs, ws, ws[:1]))
+    x, w, b = (rng.standard_normal(s).astype(half) for s in (xs, ws, ws[:1]))
     y = ops["conv"](x, w, b, stride, pad, dil, groups)
-    g = rng.standard_normal(y.shape).astype(f16)
+    g = rng.standard_normal(y.shape).astype(half)
     params = {"needs": (True, True, True), "stride": stride, "padding": pad, "dilation": dil,
               "groups": groups}
     got = (y,) + tuple(ops["conv_backward"]([g], [x, w, b], [y], params))
-    assert all(a.dtype == f16 for a in got)
-    assert set(seen) == {("im2col", "float16"), ("col2im", "float16")}
+    assert all(a.dtype == half for a in got)
+    # col2im sums the unrounded float32 products of the input gradient
+    assert set(seen) == {("im2col", dtype), ("col2im", "float32")}
     tx, tw, tb = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x, w, b))
     flat_pad = [p for lo_hi in reversed(pad) for p in lo_hi]
     conv = {1: tF.conv1d, 2: tF.conv2d, 3: tF.conv3d}[len(xs) - 2]
@@ -344,15 +352,13 @@ def test_float16_convolution_kept_in_float16_matches_torch_float64(case):
     ty.backward(torch.tensor(g.astype(np.float64)))
     for a, t in zip(got, (ty, tx.grad, tw.grad, tb.grad)):
         t = t.detach().numpy()
-        np.testing.assert_allclose(a.astype(np.float64), t, rtol=4e-3,
-                                   atol=4e-3 * np.abs(t).max())
-    wt = rng.standard_normal((ws[0], ws[1]) + ws[2:]).astype(f16)
+        np.testing.assert_allclose(a.astype(np.float64), t, rtol=tol, atol=tol * np.abs(t).max())
+    wt = rng.standard_normal((ws[0], ws[1]) + ws[2:]).astype(half)
     args = (g, wt, None, stride, tuple(lo for lo, _ in pad), xs[2:], dil, groups)
     yt = ops["conv_transpose"](*args)
     et = ref["conv_transpose"](*((g.astype(np.float64), wt.astype(np.float64)) + args[2:]))
-    assert yt.dtype == f16
-    np.testing.assert_allclose(yt.astype(np.float64), et, rtol=4e-3,
-                               atol=4e-3 * np.abs(et).max())
+    assert yt.dtype == half
+    np.testing.assert_allclose(yt.astype(np.float64), et, rtol=tol, atol=tol * np.abs(et).max())
 
 
 def test_native_col2im_against_a_direct_sum():
@@ -406,7 +412,7 @@ def test_conv_sources_compile_with_nvcc(tmp_path):
     from polyten_cuda import conv as cuda_conv
     parts = []
     for which in ("col2im", "im2col"):
-        for dtype in ("float16", "float32", "float64"):
+        for dtype in ("float16", "bfloat16", "float32", "float64"):
             parts.append(cuda_conv.source(dtype, which))
     _nvcc_compiles(tmp_path, parts)
 
@@ -778,3 +784,31 @@ def test_channel_batch_norm_kernels_match_numpy_float64(shape, affine, dtype, si
                    f"{dtype}{mode}",
                    f"polyten_row_batch_norm_backward{'_w' if w is not None else ''}_"
                    f"{dtype}{mode}"]
+
+
+def test_prelude_bfloat16_rounds_as_ml_dtypes():
+    """The RawKernel prelude's bfloat16 (integer rounding, any architecture) converts float32
+    as ml_dtypes does -- nearest even on ties, overflow to inf, subnormals, signed zeros, NaN
+    kept NaN -- and back exactly."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    code = (multi_tensor.PRELUDE +
+            'extern "C" __global__ void k(const float* x, bfloat16* y, float* back, '
+            "long long n) {\n"
+            "  for (long long i = threadIdx.x; i < n; i += blockDim.x) {\n"
+            "    y[i] = bfloat16(x[i]);\n"
+            "    back[i] = (float)y[i];\n  }\n}\n")
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2 ** 32, 20000, dtype=np.uint64).astype(np.uint32)
+    ties = (rng.integers(0, 2 ** 16, 2000, dtype=np.uint64).astype(np.uint32) << 16) | 0x8000
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 3.4e38, -3.4e38, 1e-40, -1e-45,
+                        1.0, 1.00390625, 1.005859375], dtype=np.float32)
+    x = np.concatenate([bits.view(np.float32), ties.view(np.float32), special])
+    y = np.empty(x.size, dtype=ml_dtypes.bfloat16)
+    back = np.empty(x.size, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = x.astype(ml_dtypes.bfloat16)
+    RawKernel(code, "k")((1,), (256,), (x, y, back, np.int64(x.size)))
+    nan = np.isnan(want.astype(np.float32))
+    assert np.array_equal(np.isnan(y.astype(np.float32)), nan)
+    assert np.array_equal(y.view(np.uint16)[~nan], want.view(np.uint16)[~nan])
+    assert np.array_equal(back[~nan], want.astype(np.float32)[~nan])

@@ -2,8 +2,10 @@
 
 CuPy 14 and later store ``ml_dtypes.bfloat16`` arrays (when ml_dtypes is installed) and run
 their casts, ufuncs, reductions and matrix products on them.  polyten's own CUDA C sources --
-the fused activations, softmax, losses and norms, max_pool, im2col / col2im and the optimizer
-steps -- are written for float16, float32 and float64 only.  Rather than instantiate them for a
+the fused activations, softmax, losses and norms, max_pool and the optimizer steps -- are
+written for float16, float32 and float64 only (im2col / col2im take bfloat16 too: a copy and
+a float32 sum, with the prelude's own bfloat16 type, so a bfloat16 convolution stays bfloat16
+on tensor cores, :mod:`polyten_cuda.conv`).  Rather than instantiate them for a
 type they were never run with, each of those kernels hands a bfloat16 call to the shared
 array-module kernel of the same name (``polyten_cpu.kernels`` with ``xp=cupy``), which computes
 bfloat16 in float32 and rounds once, as the cpu backend does.  ``erf`` goes the same way

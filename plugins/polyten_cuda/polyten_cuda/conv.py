@@ -14,13 +14,15 @@ version, with no atomics, no zero fill and one pass.  The geometry (flat or exac
 ``polyten_cpu.kernels.conv._Geometry``) arrives as kernel parameters, padded to three spatial
 dims at the front.  Both are bit-identical to the shared versions (a test checks).
 
-float16 too: the shared convolution keeps float16 operands on this backend (its ``half``
+float16 and bfloat16 too: the shared convolution keeps them on this backend (its ``half``
 context: cuBLAS multiplies them on tensor cores with float32 accumulation, see
-:func:`conv_context`), so im2col copies float16 and col2im sums float16 columns in float32 and
-rounds once -- as PyTorch's own (non-cuDNN) CUDA convolution accumulates its col2im.
+:func:`conv_context`), so im2col copies half values and col2im sums half columns in float32
+and rounds once -- as PyTorch's own (non-cuDNN) CUDA convolution accumulates its col2im.
 """
 
 from __future__ import annotations
+
+from polyten_cpu.kernels._util import upcast_products
 
 from .multi_tensor import PRELUDE
 
@@ -108,13 +110,15 @@ extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, long long total
 }
 """
 
-_C_TYPES = {"float16": "float16", "float32": "float", "float64": "double"}
-HALF = frozenset({"float16"})  # summed in float32 by col2im, rounded once
+_C_TYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float",
+            "float64": "double"}
+HALF = frozenset({"float16", "bfloat16"})  # summed in float32 by col2im, rounded once
 
 
 def source(dtype: str, which: str = "col2im") -> tuple:
     """``(kernel name, CUDA C source)`` of ``col2im`` or ``im2col`` for ``float16`` /
-    ``float32`` / ``float64`` (``T``; col2im sums in ``A``: float32 for float16)."""
+    ``bfloat16`` / ``float32`` / ``float64`` (``T``; col2im sums in ``A``: float32 for the
+    half dtypes)."""
     name = f"polyten_{which}_{dtype}"
     code = {"col2im": COL2IM_SRC, "im2col": IM2COL_SRC}[which]
     return name, (PRELUDE + f"typedef {_C_TYPES[dtype]} T;\n"
@@ -214,7 +218,7 @@ def conv_context(cp, raw, bmm) -> dict:
     one-launch ``im2col`` / ``col2im``, ``matmul`` -- the batched GEMMs of
     :mod:`polyten_cuda.gemm` (no copy of the transposed grid of the weight gradient; float16
     on tensor cores), else ``cupy.matmul`` -- and ``half``: the dtypes kept as they are
-    (float16 where ``bmm`` multiplies it) instead of computed in float32."""
+    (float16, and bfloat16 where CuPy multiplies it) instead of computed in float32."""
     ctx = {"col2im": make_col2im(cp, raw), "im2col": make_im2col(cp, raw)}
     if bmm is None:
         return ctx
@@ -224,5 +228,7 @@ def conv_context(cp, raw, bmm) -> dict:
         r = bmm(a, b, out=out)
         return matmul(a, b, out=out) if r is None else r
     ctx["matmul"] = product
-    ctx["half"] = frozenset(cp.dtype(d) for d in HALF if cp.dtype(d) in bmm.data_types)
+    # bfloat16 only where the 2-D products multiply it natively too (CuPy 14's gemmEx)
+    upcast = upcast_products(cp)
+    ctx["half"] = frozenset(d for d in bmm.data_types if d.name in HALF and d not in upcast)
     return ctx

@@ -133,6 +133,7 @@ def build(cp) -> Optional[Callable]:
     one = {"32": np.ones((), np.float32), "64": np.ones((), np.float64)}
     zero = {"32": np.zeros((), np.float32), "64": np.zeros((), np.float64)}
     refused: set = set()  # dtypes cuBLAS refused on this machine
+    f32 = np.dtype("float32")
     ascontiguous, broadcast_to, empty, zeros = (cp.ascontiguousarray, cp.broadcast_to,
                                                 cp.empty, cp.zeros)
 
@@ -153,10 +154,10 @@ def build(cp) -> Optional[Callable]:
         return x, lay[0], lay[1], bs
 
     def bmm(a, b, out=None, accumulate=False):
-        """``a @ b`` (into ``out`` when given: it must not overlap the operands), or None
-        where this path does not apply.  ``accumulate``: ``out + a @ b`` into a C-contiguous
-        ``out`` (cuBLAS's beta = 1: the sum in the compute type, rounded once -- PyTorch's
-        ``addmm``)."""
+        """``a @ b`` (into ``out`` when given: it must not overlap the operands; a float32
+        ``out`` takes a float16 / bfloat16 product unrounded), or None where this path does
+        not apply.  ``accumulate``: ``out + a @ b`` into a C-contiguous ``out`` (cuBLAS's
+        beta = 1: the sum in the compute type, rounded once -- PyTorch's ``addmm``)."""
         dt = a.dtype
         if accumulate and (out is None or not out.flags.c_contiguous):
             return None
@@ -175,7 +176,9 @@ def build(cp) -> Optional[Callable]:
         for d in out_batch:
             count *= d
         shape = out_batch + (m, n)
-        if out is not None and (out.shape != shape or out.dtype != dt):
+        out_dt = dt if out is None else out.dtype
+        if out is not None and (out.shape != shape or not (
+                out_dt == dt or (out_dt == f32 and dt.itemsize == 2))):
             return None
         if count == 0 or m == 0 or n == 0:
             return empty(shape, dtype=dt) if out is None else out
@@ -195,13 +198,13 @@ def build(cp) -> Optional[Callable]:
             return None
         target = out
         if out is None or not out.flags.c_contiguous:
-            out = empty(shape, dtype=dt)
+            out = empty(shape, dtype=out_dt)
         code = data_types[dt]
         ctype = compute_type(dt)
         width = "64" if dt.name == "float64" else "32"
         alpha = one[width].ctypes.data
         beta = (one if accumulate else zero)[width].ctypes.data
-        size = dt.itemsize
+        size, out_size, out_code = dt.itemsize, out_dt.itemsize, data_types[out_dt]
         pa, pb, pc = a.data.ptr, b.data.ptr, out.data.ptr
         handle = handle_of()
         start = 0
@@ -212,7 +215,7 @@ def build(cp) -> Optional[Callable]:
                 gemm(handle, op_b, op_a, n, rows, k, alpha,
                      pb + start * st_b * size, code, ld_b, st_b,
                      pa + start * st_a * size, code, ld_a, st_a, beta,
-                     pc + start * rows * n * size, code, n, rows * n,
+                     pc + start * rows * n * out_size, out_code, n, rows * n,
                      chunk, ctype, -1)  # CUBLAS_GEMM_DEFAULT
         except refusal as e:
             # NOT_SUPPORTED / ARCH_MISMATCH before anything ran: no GEMM of this dtype here

@@ -50,8 +50,10 @@ _C_NUMPY = {c: n for n, c in _SCALAR_C.items()}
 
 # ``float16``: a half stored in 16 bits, converted to and from float with the same rounding
 # as CuPy's own float16 (round to nearest even), through PTX so that no header is needed
-# (NVRTC finds cuda_fp16.h only on some installations).  Host compilers (the tests'
-# emulation) bring their own definition.
+# (NVRTC finds cuda_fp16.h only on some installations).  ``bfloat16``: the top 16 bits of a
+# float32, rounded to nearest even with integer operations (any architecture; NaN stays a
+# quiet NaN), as ml_dtypes and cuda_bf16.h round.  Host compilers (the tests' emulation)
+# bring their own definitions.
 PRELUDE = r"""
 typedef float float32;
 typedef double float64;
@@ -68,9 +70,20 @@ struct float16 {
     return f;
   }
 };
+struct bfloat16 {
+  unsigned short bits;
+  __device__ bfloat16() {}
+  __device__ explicit bfloat16(float f) {
+    const unsigned u = __float_as_uint(f);
+    bits = (u & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((u >> 16) | 0x40u)
+                                           : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+  __device__ explicit operator float() const { return __uint_as_float((unsigned)bits << 16); }
+};
 #endif
 template <typename X> struct polyten_acc { typedef X type; };
 template <> struct polyten_acc<float16> { typedef float type; };
+template <> struct polyten_acc<bfloat16> { typedef float type; };
 """
 
 

@@ -91,7 +91,9 @@ def kernels(xp, **ctx) -> dict:
     (``(a, b, out=None)``, ``xp.matmul``'s signature); ``ctx["half"]``: the half dtypes that
     this matmul and the backend's col2im accumulate in float32 themselves -- kept as they are
     instead of computed in float32 (im2col, the products and the gradient grids then move
-    half the bytes; the bias gradient still sums in float32)."""
+    half the bytes); this matmul also takes a float32 ``out`` for half operands (the input
+    gradient's columns, summed by col2im before one rounding), and the bias gradient sums in
+    float32."""
     ops = _ctx_ops(xp, ctx)
     return {"conv": ops["conv"], "conv_transpose": ops["conv_transpose"],
             "max_pool": ops["max_pool"]}
@@ -181,9 +183,11 @@ def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
         return im2col(padded(x, pads), geo, groups)
 
     def adjoint_cols(wm, gbuf):
-        """``wm^T @ gbuf`` (G, C/G * K, N * L) into a scratch array, for col2im."""
+        """``wm^T @ gbuf`` (G, C/G * K, N * L) into a scratch array, for col2im (float32 for
+        a kept half dtype: col2im then sums unrounded products, and its caller rounds once)."""
+        dt = xp.result_type(wm.dtype, gbuf.dtype)
         out = scratch("cols", (wm.shape[0], wm.shape[2], gbuf.shape[2]),
-                      xp.result_type(wm.dtype, gbuf.dtype))
+                      f32 if dt in kept else dt)
         return matmul(wm.transpose(0, 2, 1), gbuf, out=out)
 
     def col2im(cols, geo, n, c):

@@ -777,6 +777,47 @@ def test_row_ops_launch_once_each_way():
 
 
 @needs_cxx
+def test_bfloat16_max_pool_runs_the_float32_kernel():
+    """bfloat16 max_pool on cuda: polyten's own kernel on float32 copies -- three launches
+    each way instead of the shared kernel's pass per window offset (about 35) -- with the
+    cpu backend's values and indices exactly (a selection) and its gradient within a
+    bfloat16 rounding (overlapping windows sum in float32), NaN windows included."""
+    r = _run("""
+        import numpy as np
+        import polyten as pt
+        import polyten.nn.functional as F
+        S = cupy_standin.STATS
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+        x[0, 1, 2, 3] = np.nan
+        g = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+        res = {}
+        for dev in ("cpu", "cuda"):
+            X = pt.tensor(x, device=dev).bfloat16().requires_grad_()
+            G = pt.tensor(g, device=dev).bfloat16()
+            for attempt in range(2):  # the first builds the kernels
+                X.grad = None
+                S.clear()
+                y, idx = F.max_pool2d(X, 3, stride=2, return_indices=True)
+                fwd = S["launch"]
+                S.clear()
+                y.backward(G)
+                bwd = S["launch"]
+            res[dev] = (y.detach().float().cpu().numpy(), idx.cpu().numpy(),
+                        X.grad.float().cpu().numpy())
+            if dev == "cuda":
+                assert (fwd, bwd) == (3, 3), (fwd, bwd)
+                assert y.dtype == X.grad.dtype == pt.bfloat16
+        (yc, ic, gc), (yg, ig, gg) = res["cpu"], res["cuda"]
+        np.testing.assert_array_equal(yg, yc)
+        np.testing.assert_array_equal(ig, ic)
+        np.testing.assert_allclose(gg, gc, rtol=2 ** -8, atol=0)
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
 def test_binary_cross_entropy_range_is_reported_at_the_next_read():
     """Probabilities outside [0, 1]: no host read at the call on cuda; the next read raises
     binary_cross_entropy's error (PyTorch: a device-side assert)."""

@@ -5,7 +5,8 @@ their casts, ufuncs, reductions and matrix products on them.  polyten's own CUDA
 the fused activations, softmax, losses and norms, max_pool and the optimizer steps -- are
 written for float16, float32 and float64 only (im2col / col2im take bfloat16 too: a copy and
 a float32 sum, with the prelude's own bfloat16 type, so a bfloat16 convolution stays bfloat16
-on tensor cores, :mod:`polyten_cuda.conv`).  Rather than instantiate them for a
+on tensor cores, :mod:`polyten_cuda.conv`; max_pool runs its own float32 kernel on float32
+copies, :data:`VIA_FLOAT32`).  Rather than instantiate them for a
 type they were never run with, each of those kernels hands a bfloat16 call to the shared
 array-module kernel of the same name (``polyten_cpu.kernels`` with ``xp=cupy``), which computes
 bfloat16 in float32 and rounds once, as the cpu backend does.  ``erf`` goes the same way
@@ -55,6 +56,35 @@ def supported(cp) -> Optional[Any]:
     except Exception:
         return None
     return bf
+
+
+# own kernels whose bfloat16 calls run the kernel itself on float32 copies instead of the
+# shared kernel: max_pool selects (its bfloat16 values and indices come out exact) and its
+# backward sums in float32 and rounds once -- three launches each way where the shared
+# kernels, a pass per window offset, take about 35
+VIA_FLOAT32 = ("max_pool",)
+
+
+def via_float32(kernel: Callable, dt, backward: bool = False) -> Callable:
+    """``kernel`` (max_pool or its backward) taking a ``dt`` (bfloat16) call on float32: the
+    array operand cast up, the floating result cast back (max_pool's indices kept)."""
+    f32 = np.dtype("float32")
+
+    def forward(x, *args):
+        if x.dtype != dt:
+            return kernel(x, *args)
+        val, idx = kernel(x.astype(f32), *args)
+        return val.astype(dt), idx
+
+    def backward_(grads, inputs, outputs, params):
+        g = grads[0]
+        if g is None or g.dtype != dt:
+            return kernel(grads, inputs, outputs, params)
+        res = kernel([g.astype(f32)] + list(grads[1:]), inputs, outputs, params)
+        if res is NotImplemented:
+            return res
+        return tuple(None if r is None else r.astype(dt) for r in res)
+    return named_like(backward_ if backward else forward, kernel)
 
 
 def route(own: Mapping[str, Callable], shared: Mapping[str, Callable], dt) -> Dict[str, Callable]:

@@ -818,6 +818,49 @@ def test_bfloat16_max_pool_runs_the_float32_kernel():
 
 
 @needs_cxx
+def test_bfloat16_activations_run_the_float32_kernels():
+    """bfloat16 activations and softmax on cuda: polyten's fused float32 kernel on float32
+    copies (3 launches forward; GELU, SiLU, ELU, LeakyReLU, Softplus 4 backward) instead of
+    the shared kernels' one launch per array operation, the result rounded once as the
+    shared kernels round it: within one bfloat16 rounding of the cpu backend."""
+    r = _run("""
+        import numpy as np
+        import polyten as pt
+        import polyten.nn.functional as F
+        S = cupy_standin.STATS
+        ops = {"gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+               "silu": F.silu, "elu": F.elu, "leaky_relu": F.leaky_relu,
+               "softplus": F.softplus, "sigmoid": pt.sigmoid,
+               "softmax": lambda x: pt.softmax(x, -1),
+               "log_softmax": lambda x: pt.log_softmax(x, -1)}
+        rng = np.random.default_rng(0)
+        x = (3 * rng.standard_normal((16, 40))).astype(np.float32)
+        g = rng.standard_normal((16, 40)).astype(np.float32)
+        for name, fn in ops.items():
+            res = {}
+            for dev in ("cpu", "cuda"):
+                for attempt in range(2):  # the first builds the kernels
+                    X = pt.tensor(x, device=dev).bfloat16().requires_grad_()
+                    G = pt.tensor(g, device=dev).bfloat16()
+                    S.clear()
+                    y = fn(X)
+                    fwd = S["launch"]
+                    S.clear()
+                    y.backward(G)
+                    bwd = S["launch"]
+                res[dev] = (y.detach().float().cpu().numpy(), X.grad.float().cpu().numpy())
+                if dev == "cuda":
+                    assert y.dtype == X.grad.dtype == pt.bfloat16, name
+                    assert fwd == 3 and bwd <= 4, (name, fwd, bwd)
+            for a, b in zip(res["cuda"], res["cpu"]):
+                np.testing.assert_allclose(a, b, rtol=2 ** -7, atol=2 ** -7 * np.abs(b).max(),
+                                           err_msg=name)
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
 def test_binary_cross_entropy_range_is_reported_at_the_next_read():
     """Probabilities outside [0, 1]: no host read at the call on cuda; the next read raises
     binary_cross_entropy's error (PyTorch: a device-side assert)."""

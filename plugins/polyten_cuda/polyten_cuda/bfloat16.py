@@ -5,8 +5,8 @@ their casts, ufuncs, reductions and matrix products on them.  polyten's own CUDA
 the fused activations, softmax, losses and norms, max_pool and the optimizer steps -- are
 written for float16, float32 and float64 only (im2col / col2im take bfloat16 too: a copy and
 a float32 sum, with the prelude's own bfloat16 type, so a bfloat16 convolution stays bfloat16
-on tensor cores, :mod:`polyten_cuda.conv`; max_pool runs its own float32 kernel on float32
-copies, :data:`VIA_FLOAT32`).  Rather than instantiate them for a
+on tensor cores, :mod:`polyten_cuda.conv`; the activations, softmax and max_pool run their
+own float32 kernels on float32 copies, :data:`VIA_FLOAT32`).  Rather than instantiate them for a
 type they were never run with, each of those kernels hands a bfloat16 call to the shared
 array-module kernel of the same name (``polyten_cpu.kernels`` with ``xp=cupy``), which computes
 bfloat16 in float32 and rounds once, as the cpu backend does.  ``erf`` goes the same way
@@ -59,28 +59,47 @@ def supported(cp) -> Optional[Any]:
 
 
 # own kernels whose bfloat16 calls run the kernel itself on float32 copies instead of the
-# shared kernel: max_pool selects (its bfloat16 values and indices come out exact) and its
-# backward sums in float32 and rounds once -- three launches each way where the shared
-# kernels, a pass per window offset, take about 35
-VIA_FLOAT32 = ("max_pool",)
+# shared kernel, which computes bfloat16 in float32 too but one array operation at a time:
+# the kernel's float32 result is rounded once, as the shared one's.  Forward: how the result
+# comes back ("one" array, or max_pool's values and indices); backward: which saved tensor
+# the kernel reads besides the gradient ("input", "output" or none).  max_pool goes from
+# about 35 launches to 3 each way (a selection: its values and indices come out exact).  Only where that is fewer launches
+# (counted on the stand-in, forward / backward, shared -> here): sigmoid 6 -> 3, softmax and
+# log_softmax 7-8 -> 3, GELU 7 / 14 -> 3 / 4 (tanh form 11 / 22), SiLU 6 / 13, ELU 7 / 14,
+# LeakyReLU 9 / 10, Softplus 8 / 10 -> 3 / 4; the backward of relu, sigmoid, tanh (3) and
+# softmax (4) stays shared, as cheap as two casts, the kernel and a cast back.
+VIA_FLOAT32 = {"max_pool": "pool", "sigmoid": "one", "gelu": "one", "silu": "one",
+               "leaky_relu": "one", "elu": "one", "softplus": "one", "softmax": "one",
+               "log_softmax": "one"}
+VIA_FLOAT32_BACKWARD = {"max_pool": None, "gelu": "input", "silu": "input",
+                        "leaky_relu": "input", "elu": "input", "softplus": "input"}
 
 
-def via_float32(kernel: Callable, dt, backward: bool = False) -> Callable:
-    """``kernel`` (max_pool or its backward) taking a ``dt`` (bfloat16) call on float32: the
-    array operand cast up, the floating result cast back (max_pool's indices kept)."""
+def via_float32(kernel: Callable, dt, kind: Optional[str], backward: bool = False) -> Callable:
+    """``kernel`` taking a ``dt`` (bfloat16) call on float32: the array operands cast up, the
+    floating results cast back (max_pool's indices kept).  ``kind``: see
+    :data:`VIA_FLOAT32` / :data:`VIA_FLOAT32_BACKWARD`."""
     f32 = np.dtype("float32")
 
     def forward(x, *args):
         if x.dtype != dt:
             return kernel(x, *args)
-        val, idx = kernel(x.astype(f32), *args)
-        return val.astype(dt), idx
+        if kind == "pool":
+            val, idx = kernel(x.astype(f32), *args)
+            return val.astype(dt), idx
+        return kernel(x.astype(f32), *args).astype(dt)
 
     def backward_(grads, inputs, outputs, params):
         g = grads[0]
-        if g is None or g.dtype != dt:
+        saved = {"input": inputs, "output": outputs}.get(kind)
+        if g is None or g.dtype != dt or (saved is not None and saved[0].dtype != dt):
             return kernel(grads, inputs, outputs, params)
-        res = kernel([g.astype(f32)] + list(grads[1:]), inputs, outputs, params)
+        grads = [g.astype(f32)] + list(grads[1:])
+        if kind == "input":
+            inputs = [inputs[0].astype(f32)] + list(inputs[1:])
+        elif kind == "output":
+            outputs = [outputs[0].astype(f32)] + list(outputs[1:])
+        res = kernel(grads, inputs, outputs, params)
         if res is NotImplemented:
             return res
         return tuple(None if r is None else r.astype(dt) for r in res)

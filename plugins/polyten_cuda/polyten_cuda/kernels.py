@@ -396,14 +396,15 @@ def build(cp, rng, native_dtype, device_count=1):
     kernels["segment_argmax"] = _segment_argmax(cp, ew)
     bf16 = _bf16.supported(cp)
     if bf16 is not None:  # polyten's CUDA C sources do not cover bfloat16: the shared kernels
-        via = _bf16.VIA_FLOAT32  # or the kernel itself on float32 copies
+        via, via_bw = _bf16.VIA_FLOAT32, _bf16.VIA_FLOAT32_BACKWARD  # or on float32 copies
         own = {name: kernels[name] for name in list(fwd) + ["erf"] if name not in via}
         kernels.update(_bf16.route(own, shared, bf16))
-        backward.update(_bf16.route({n: k for n, k in bwd.items() if n not in via},
+        backward.update(_bf16.route({n: k for n, k in bwd.items() if n not in via_bw},
                                     shared_bw, bf16))
-        for name in via:
-            kernels[name] = _bf16.via_float32(kernels[name], bf16)
-            backward[name] = _bf16.via_float32(backward[name], bf16, backward=True)
+        for name, kind in via.items():
+            kernels[name] = _bf16.via_float32(kernels[name], bf16, kind)
+        for name, kind in via_bw.items():
+            backward[name] = _bf16.via_float32(backward[name], bf16, kind, backward=True)
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32
     # (in the same wrapper, CuPy's out-of-memory error becomes polyten's)
     halves = (cp.dtype("float16"),) + (() if bf16 is None else (bf16,))

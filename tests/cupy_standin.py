@@ -46,8 +46,8 @@ struct bfloat16 {
   explicit bfloat16(float f) {
     unsigned u;
     memcpy(&u, &f, 4);
-    bits = (u & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((u >> 16) | 0x40u)
-                                           : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    const unsigned nearest_even = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    bits = (unsigned short)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : nearest_even);
   }
   explicit operator float() const {
     const unsigned u = (unsigned)bits << 16;
@@ -1123,8 +1123,11 @@ class CUBLASError(RuntimeError):
 
 # every cuBLAS call, in order: (routine, its arguments by name), for the tests
 CUBLAS_CALLS: list = []
-# cudaDataType_t -> dtype name (library_types.h); cublasComputeType_t allowed per data type
-_CUDA_DATA = {2: "float16", 14: "bfloat16", 0: "float32", 1: "float64"}
+# cudaDataType_t -> (CUDA_R_ suffix, dtype name) (library_types.h); cublasComputeType_t
+# allowed per data type
+_CUDA_R = {2: ("16F", "float16"), 14: ("16BF", "bfloat16"), 0: ("32F", "float32"),
+           1: ("64F", "float64")}
+_CUDA_DATA = {code: name for code, (_, name) in _CUDA_R.items()}
 _COMPUTE_32 = {68: "32F", 69: "32F_PEDANTIC", 74: "32F_FAST_16F", 75: "32F_FAST_16BF",
                77: "32F_FAST_TF32"}
 _COMPUTE_64 = {70: "64F", 71: "64F_PEDANTIC"}
@@ -1916,8 +1919,7 @@ def strict_cupy() -> types.ModuleType:
 
     runtime = types.SimpleNamespace(getDevice=_current, getDeviceCount=lambda: _DEVICE_COUNT[0],
                                     getDeviceProperties=properties, memGetInfo=mem_get_info,
-                                    **{"CUDA_R_" + n: c for c, n in (
-                                        (2, "16F"), (14, "16BF"), (0, "32F"), (1, "64F"))})
+                                    **{"CUDA_R_" + r: c for c, (r, _) in _CUDA_R.items()})
     mod.cuda = types.SimpleNamespace(
         cublas=_CUBLAS, get_cublas_handle=lambda: 0x5000 + _current(),
         Device=_StrictDevice, runtime=runtime, Event=_Event, Stream=_Stream,

@@ -62,12 +62,13 @@ def supported(cp) -> Optional[Any]:
 # shared kernel, which computes bfloat16 in float32 too but one array operation at a time:
 # the kernel's float32 result is rounded once, as the shared one's.  Forward: how the result
 # comes back ("one" array, or max_pool's values and indices); backward: which saved tensor
-# the kernel reads besides the gradient ("input", "output" or none).  max_pool goes from
-# about 35 launches to 3 each way (a selection: its values and indices come out exact).  Only where that is fewer launches
-# (counted on the stand-in, forward / backward, shared -> here): sigmoid 6 -> 3, softmax and
-# log_softmax 7-8 -> 3, GELU 7 / 14 -> 3 / 4 (tanh form 11 / 22), SiLU 6 / 13, ELU 7 / 14,
-# LeakyReLU 9 / 10, Softplus 8 / 10 -> 3 / 4; the backward of relu, sigmoid, tanh (3) and
-# softmax (4) stays shared, as cheap as two casts, the kernel and a cast back.
+# the kernel reads besides the gradient ("input", "output" or none).  Only where that is
+# fewer launches (counted on the stand-in, forward / backward, shared -> here): max_pool
+# about 35 / 35 -> 3 / 3 (a selection: its values and indices come out exact), sigmoid
+# 6 -> 3, softmax and log_softmax 7-8 -> 3, GELU 7 / 14 -> 3 / 4 (tanh form 11 / 22), SiLU
+# 6 / 13, ELU 7 / 14, LeakyReLU 9 / 10, Softplus 8 / 10 -> 3 / 4; the backward of relu,
+# sigmoid, tanh (3) and softmax (4) stays shared, as cheap as two casts, the kernel and a
+# cast back.
 VIA_FLOAT32 = {"max_pool": "pool", "sigmoid": "one", "gelu": "one", "silu": "one",
                "leaky_relu": "one", "elu": "one", "softplus": "one", "softmax": "one",
                "log_softmax": "one"}
@@ -80,6 +81,7 @@ def via_float32(kernel: Callable, dt, kind: Optional[str], backward: bool = Fals
     floating results cast back (max_pool's indices kept).  ``kind``: see
     :data:`VIA_FLOAT32` / :data:`VIA_FLOAT32_BACKWARD`."""
     f32 = np.dtype("float32")
+    saved_at = {"input": 1, "output": 2}.get(kind)  # position in (grads, inputs, outputs)
 
     def forward(x, *args):
         if x.dtype != dt:
@@ -90,16 +92,13 @@ def via_float32(kernel: Callable, dt, kind: Optional[str], backward: bool = Fals
         return kernel(x.astype(f32), *args).astype(dt)
 
     def backward_(grads, inputs, outputs, params):
+        args = [grads, inputs, outputs]
         g = grads[0]
-        saved = {"input": inputs, "output": outputs}.get(kind)
-        if g is None or g.dtype != dt or (saved is not None and saved[0].dtype != dt):
+        if g is None or g.dtype != dt or (saved_at and args[saved_at][0].dtype != dt):
             return kernel(grads, inputs, outputs, params)
-        grads = [g.astype(f32)] + list(grads[1:])
-        if kind == "input":
-            inputs = [inputs[0].astype(f32)] + list(inputs[1:])
-        elif kind == "output":
-            outputs = [outputs[0].astype(f32)] + list(outputs[1:])
-        res = kernel(grads, inputs, outputs, params)
+        for at in (0, saved_at) if saved_at else (0,):
+            args[at] = [args[at][0].astype(f32)] + list(args[at][1:])
+        res = kernel(*args, params)
         if res is NotImplemented:
             return res
         return tuple(None if r is None else r.astype(dt) for r in res)

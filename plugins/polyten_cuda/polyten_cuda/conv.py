@@ -22,8 +22,6 @@ and rounds once -- as PyTorch's own (non-cuDNN) CUDA convolution accumulates its
 
 from __future__ import annotations
 
-from polyten_cpu.kernels._util import upcast_products
-
 from .multi_tensor import PRELUDE
 
 _BLOCK = 256
@@ -112,7 +110,6 @@ extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, long long total
 
 _C_TYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float",
             "float64": "double"}
-HALF = frozenset({"float16", "bfloat16"})  # summed in float32 by col2im, rounded once
 
 
 def source(dtype: str, which: str = "col2im") -> tuple:
@@ -228,7 +225,5 @@ def conv_context(cp, raw, bmm) -> dict:
         r = bmm(a, b, out=out)
         return matmul(a, b, out=out) if r is None else r
     ctx["matmul"] = product
-    # bfloat16 only where the 2-D products multiply it natively too (CuPy 14's gemmEx)
-    upcast = upcast_products(cp)
-    ctx["half"] = frozenset(d for d in bmm.data_types if d.name in HALF and d not in upcast)
+    ctx["half"] = frozenset(d for d in bmm.half_dtypes if d.name in _C_TYPES)
     return ctx

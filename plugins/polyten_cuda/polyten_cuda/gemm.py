@@ -37,6 +37,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from polyten_cpu.kernels._util import bfloat16_dtype, upcast_products
+
 from .cupy_internals import core_module
 
 OP_N, OP_T = 0, 1
@@ -118,12 +120,7 @@ def build(cp) -> Optional[Callable]:
         return None
     refusal = getattr(cublas, "CUBLASError", RuntimeError)
     runtime = cp.cuda.runtime
-    bf16 = None
-    try:
-        from polyten_cpu.kernels._util import bfloat16_dtype
-        bf16 = bfloat16_dtype(cp)
-    except ImportError:  # pragma: no cover - polyten_cpu is a dependency
-        pass
+    bf16 = bfloat16_dtype(cp)
     data_types = {}
     for name, (const, value) in _DATA_TYPES.items():
         dt = bf16 if name == "bfloat16" else np.dtype(name)
@@ -233,4 +230,8 @@ def build(cp) -> Optional[Callable]:
         return out
 
     bmm.data_types = frozenset(data_types)
+    # the half dtypes CuPy's 2-D products multiply natively too (bfloat16: CuPy 14's gemmEx,
+    # tried once by upcast_products): the ones a caller may keep in their dtype end to end
+    upcast = upcast_products(cp)
+    bmm.half_dtypes = frozenset(d for d in data_types if d.itemsize == 2 and d not in upcast)
     return bmm

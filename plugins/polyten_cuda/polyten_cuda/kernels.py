@@ -38,7 +38,6 @@ from __future__ import annotations
 import collections
 
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
-from polyten_cpu.kernels._util import upcast_products
 
 from . import bfloat16 as _bf16
 from .half_retry import float32_retry, translating
@@ -190,7 +189,7 @@ def _transfer_kernels(cp) -> dict:
             "pin_memory": pin_memory, "from_pinned": from_pinned, "is_pinned": is_pinned}
 
 
-def _sync_free_kernels(cp, shared, bmm) -> dict:
+def _sync_free_kernels(cp, shared, bmm, bf16) -> dict:
     """Replacements for shared kernels that read a device value on the host (``pow``) or
     that CuPy and cuBLAS do better (``erf``, ``matmul``, half-precision ``linear``)."""
     nd = cp.ndarray
@@ -215,7 +214,6 @@ def _sync_free_kernels(cp, shared, bmm) -> dict:
         return where(neg, special, r).astype(r.dtype, copy=False)
 
     batched = bmm.data_types if bmm is not None else frozenset()
-    bf16 = _bf16.supported(cp)
     shared_matmul = shared["matmul"]
 
     def matmul(x, y):
@@ -234,8 +232,7 @@ def _sync_free_kernels(cp, shared, bmm) -> dict:
     shared_linear = shared["linear"]
     # half dtypes whose linear adds the bias inside the GEMM (below); bfloat16 only where
     # the shared products multiply it natively (else they compute it in float32)
-    single = frozenset(d for d in batched if d.itemsize == 2 and d not in
-                       upcast_products(cp))
+    single = bmm.half_dtypes if bmm is not None else frozenset()
 
     def linear(x, weight, bias):
         # PyTorch's addmm: the bias is the GEMM's C (beta = 1), so a float16 / bfloat16
@@ -382,7 +379,8 @@ def build(cp, rng, native_dtype, device_count=1):
     kernels = dict(shared)
     backward = dict(shared_bw)
     kernels.update(_transfer_kernels(cp))
-    kernels.update(_sync_free_kernels(cp, shared, bmm))
+    bf16 = _bf16.supported(cp)
+    kernels.update(_sync_free_kernels(cp, shared, bmm, bf16))
     kernels.update(_write_guards(cp, shared))
     # one Philox launch instead of uniform, compare, cast and scale
     kernels["dropout_mask"] = (lambda shape, p, dtype, device_index:
@@ -394,7 +392,6 @@ def build(cp, rng, native_dtype, device_count=1):
     kernels["multinomial"] = _multinomial(cp, rng, ew, shared["multinomial"])
     kernels["searchsorted"] = _searchsorted(cp, ew, shared["searchsorted"])
     kernels["segment_argmax"] = _segment_argmax(cp, ew)
-    bf16 = _bf16.supported(cp)
     if bf16 is not None:  # polyten's CUDA C sources do not cover bfloat16: the shared kernels
         via, via_bw = _bf16.VIA_FLOAT32, _bf16.VIA_FLOAT32_BACKWARD  # or on float32 copies
         own = {name: kernels[name] for name in list(fwd) + ["erf"] if name not in via}

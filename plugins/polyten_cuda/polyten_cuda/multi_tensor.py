@@ -75,8 +75,8 @@ struct bfloat16 {
   __device__ bfloat16() {}
   __device__ explicit bfloat16(float f) {
     const unsigned u = __float_as_uint(f);
-    bits = (u & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((u >> 16) | 0x40u)
-                                           : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    const unsigned nearest_even = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    bits = (unsigned short)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : nearest_even);
   }
   __device__ explicit operator float() const { return __uint_as_float((unsigned)bits << 16); }
 };

@@ -6,6 +6,8 @@ broadcast elements, loaded with ctypes (``float16`` is a struct around GCC's ``_
 the explicit conversions of CuPy's half type).
 
 :func:`fake_cupy` is NumPy plus those kernels (arrays are NumPy arrays), for kernel-level tests.
+With ``POLYTEN_STANDIN_KERNEL_LOG=<path>`` every kernel real CuPy would build is logged for
+``tests/nvrtc_compile.py`` (NVRTC, as on a GPU).
 """
 
 
@@ -15,6 +17,7 @@ import contextlib
 import ctypes
 import importlib.machinery
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -130,6 +133,54 @@ def _ctype(ty, env):
     return _CTYPES[env.get(ty, ty)]
 
 
+# --- what real CuPy would compile -------------------------------------------------------------
+# With POLYTEN_STANDIN_KERNEL_LOG=<path>, every distinct kernel that CuPy would generate and
+# compile for the calls made (an ElementwiseKernel / ReductionKernel per argument signature, a
+# RawKernel per source) is appended to <path> as a JSON line.  ``tests/nvrtc_compile.py`` turns
+# each line into the source CuPy generates and compiles it with NVRTC, as on a GPU.
+_KERNEL_LOG_ENV = "POLYTEN_STANDIN_KERNEL_LOG"
+_LOGGED: set = set()
+
+
+def _log_kernel(entry: dict) -> None:
+    path = os.environ.get(_KERNEL_LOG_ENV)
+    if not path:
+        return
+    line = json.dumps(entry, sort_keys=True)
+    if line not in _LOGGED:
+        _LOGGED.add(line)
+        with open(path, "a") as f:  # one short append per line: safe across processes
+            f.write(line + "\n")
+
+
+def _dtype_name(dt) -> str:
+    return np.dtype(dt).name
+
+
+def _arg_infos(params, args, env, shape):
+    """CuPy's ``_ArgInfo`` of each argument, as JSON: ``["nd", dtype, ndim, c_contiguous]`` for
+    an array (after CuPy's broadcast and ``reduce_dims``: a launch over C-contiguous operands is
+    1-d), ``["sc", dtype]`` for a scalar (cast to its parameter's type, as CuPy's ``CScalar``)."""
+    views = {i: np.broadcast_to(a, shape) for i, ((_, _, raw), a) in enumerate(zip(params, args))
+             if isinstance(a, np.ndarray) and not raw}
+    flat = len(shape) > 1 and all(v.flags.c_contiguous for v in views.values())
+    out = []
+    for i, ((ty, _, raw), a) in enumerate(zip(params, args)):
+        if isinstance(a, np.ndarray):
+            if raw:
+                out.append(["nd", _dtype_name(a.dtype), a.ndim, bool(a.flags.c_contiguous)])
+            else:
+                out.append(["nd", _dtype_name(a.dtype), 1 if flat else len(shape),
+                            bool(flat or views[i].flags.c_contiguous)])
+        else:
+            out.append(["sc", _dtype_name(env.get(ty, ty))])
+    return out, (1 if flat else len(shape))
+
+
+def _spec(params) -> str:
+    return ", ".join(f"{'raw ' if raw else ''}{t} {n}" for t, n, raw in params)
+
+
 class ElementwiseKernel:
     """Emulates ``cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=)``."""
 
@@ -138,6 +189,8 @@ class ElementwiseKernel:
         self.ins = fused_src.params(in_params)
         self.outs = fused_src.params(out_params)
         self.operation, self.preamble = operation, preamble
+        self.kw = kw
+        self.logged = True  # False for the stand-in's own helper kernels
 
     def __call__(self, *args):
         params = self.ins + self.outs
@@ -155,6 +208,14 @@ class ElementwiseKernel:
             for ty, _, raw in self.outs:
                 assert not raw, "a raw output must be passed"
                 args.append(np.empty(shape, dtype=env.get(ty, ty)))
+        if self.logged and os.environ.get(_KERNEL_LOG_ENV) and 0 not in shape:
+            infos, ndim = _arg_infos(params, args, env, shape)
+            _log_kernel({"kind": "elementwise", "name": self.name, "in_params": _spec(self.ins),
+                         "out_params": _spec(self.outs), "operation": self.operation,
+                         "preamble": self.preamble, "options": list(self.kw.get("options", ())),
+                         "loop_prep": self.kw.get("loop_prep", ""),
+                         "after_loop": self.kw.get("after_loop", ""), "args": infos,
+                         "indexer": ndim})
         bufs, sig, pro, call = [], [], [], []
         for (ty, name, raw), a in zip(params, args):
             ct = _ctype(ty, env)
@@ -211,13 +272,35 @@ class ReductionKernel:
         self.post_map = (None if post_map_expr.replace(" ", "") == f"{self.outs[0][1]}=a"
                          else post_map_expr)
         self.map_expr, self.preamble = map_expr, preamble
+        self.src = {"in_params": in_params, "out_params": out_params, "map_expr": map_expr,
+                    "reduce_expr": reduce_expr, "post_map_expr": post_map_expr,
+                    "identity": identity, "name": name, "preamble": preamble,
+                    "reduce_type": kw.get("reduce_type"), "options": list(kw.get("options", ()))}
+
+    def _log(self, args, out, axis, keepdims):
+        params = self.ins + self.outs
+        shape = np.broadcast_shapes(*[a.shape for (_, _, raw), a in zip(self.ins, args)
+                                      if isinstance(a, np.ndarray) and not raw])
+        if 0 in shape or out.size == 0:
+            return
+        env = _bind(params, list(args) + [out])
+        infos, _ = _arg_infos(params, list(args) + [out], env, shape)
+        infos = [["nd", i[1], max(len(shape), 1), False] if i[0] == "nd" else i
+                 for i in infos[:-1]] + [["nd", _dtype_name(out.dtype), max(out.ndim, 1),
+                                          bool(out.flags.c_contiguous)]]
+        _log_kernel(dict(self.src, kind="reduction", args=infos,
+                         indexers=[max(len(shape), 1), max(out.ndim, 1)]))
 
     def __call__(self, *args, out, axis, keepdims=False):
+        if os.environ.get(_KERNEL_LOG_ENV):
+            self._log([np.asarray(a) if isinstance(a, np.generic) else a for a in args], out,
+                      axis, keepdims)
         ty = self.outs[0][0]
         mapped = ElementwiseKernel(
             ", ".join(f"{'raw ' if raw else ''}{t} {n}" for t, n, raw in self.ins),
             f"{ty} _mapped",
             f"_mapped = {self.map_expr};\n", self.name, self.preamble)
+        mapped.logged = False
         args = [np.asarray(a) if isinstance(a, np.generic) else a for a in args]
         shape = np.broadcast_shapes(*[a.shape for (_, _, raw), a in zip(self.ins, args)
                                       if isinstance(a, np.ndarray) and not raw])
@@ -235,6 +318,7 @@ class ReductionKernel:
             ", ".join([f"{ty} a"] + [f"{t} {n}" for (t, n, _), _ in scalars]),
             f"{ty} {self.outs[0][1]}", self.post_map + ";\n", self.name + "_post",
             self.preamble)
+        post.logged = False
         post(reduced.astype(out.dtype), *[a for _, a in scalars], out)
         return out
 
@@ -424,6 +508,7 @@ class RawKernel:
     def __init__(self, code, name, options=(), backend="nvrtc", translate_cucomplex=False,
                  **kw):
         self.code, self.name = code, name
+        _log_kernel({"kind": "raw", "name": name, "code": code, "options": list(options)})
         self.params = _raw_params(code, name)
         decl = ", ".join(f"{ty} {n}" for ty, n in self.params)
         call = ", ".join(n for _, n in self.params)

@@ -26,6 +26,7 @@ with ``nvcc`` and run it on the host, threads as fibers.
 
 from __future__ import annotations
 
+import re
 from typing import Dict, Tuple
 
 from .multi_tensor import PRELUDE
@@ -281,7 +282,8 @@ def source(op: str, dtype: str, mode: str = "warp") -> Tuple[str, str]:
             "  if (row >= rows) return;  // a whole warp (block): a row is one warp's (block's)\n"
             "  const int lane = threadIdx.x;\n"
             f"  const long long stride = {stride};\n"
-            "  const long long base = row * d;\n"
+            # batch_norm's rows are strided channels: no row base (NVRTC warns of it unused)
+            + ("  const long long base = row * d;\n" if re.search(r"\bbase\b", body) else "")
             + "".join("  " + line + "\n" for line in body.splitlines()) + "}\n")
     return name, code
 

@@ -1,0 +1,110 @@
+"""The cuda backend's kernels compile with NVRTC as real CuPy builds them, without a GPU.
+
+The CuPy stand-in runs polyten's kernels on the host; the GPU build is a different compiler
+(NVRTC, CuPy's headers and options, CuPy's code generation around each ElementwiseKernel and
+ReductionKernel body).  Here the workload ``tests/nvrtc_workload.py`` (the conformance suite on
+cuda, the benchmark training steps in float32 / float16 AMP / bfloat16, the norm and optimizer
+fallbacks, every RawKernel source generator) logs each kernel the backend makes CuPy build,
+and ``tests/nvrtc_compile.py``, under a Python with the real CuPy 14 and NVRTC 13
+(``POLYTEN_NVRTC_PYTHON``; ``scripts/test.sh`` installs them in ``.venv-nvrtc``), regenerates
+each source with CuPy's own code generators and compiles it for sm_90 (H100 / H200).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+NVRTC_PY = os.environ.get("POLYTEN_NVRTC_PYTHON", "")
+
+pytestmark = pytest.mark.skipif(
+    not (NVRTC_PY and os.access(NVRTC_PY, os.X_OK)),
+    reason="POLYTEN_NVRTC_PYTHON does not name a Python with CuPy 14 and NVRTC: scripts/test.sh "
+           "sets it to .venv-nvrtc/bin/python (pip install cupy-cuda13x nvidia-cuda-nvrtc "
+           "nvidia-cuda-runtime; no GPU needed)")
+
+
+def _compile(*logs, extra=()):
+    return subprocess.run([NVRTC_PY, os.path.join(HERE, "nvrtc_compile.py"), *map(str, logs),
+                           "--jobs", str(os.cpu_count() or 1), *extra],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def kernel_log(tmp_path_factory):
+    log = tmp_path_factory.mktemp("nvrtc") / "kernels.jsonl"
+    env = dict(os.environ, POLYTEN_STANDIN_KERNEL_LOG=str(log))
+    res = subprocess.run([sys.executable, os.path.join(HERE, "nvrtc_workload.py")], env=env,
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
+    return log
+
+
+def _entries(log):
+    with open(log) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_every_kernel_compiles_with_nvrtc(kernel_log):
+    res = _compile(kernel_log)
+    print(res.stdout[-3000:])
+    assert res.returncode == 0, (res.stdout + res.stderr)[-8000:]
+    assert " 0 failed, 0 with warnings" in res.stdout, res.stdout[-8000:]
+
+
+def test_the_workload_reaches_every_kernel_source(kernel_log):
+    """Every fused kernel, Philox draw, row / conv / multi-tensor source and dtype the plugin
+    can build is in the log (a kernel added without a way to reach it here shows)."""
+    from polyten_cuda import conv, fused_src, multi_tensor, philox, rows
+    entries = _entries(kernel_log)
+    names = {e["name"] for e in entries}
+    want = ({s.name for s in fused_src.ELEMENTWISE.values()}
+            | {s.name for s in fused_src.REDUCTION.values()}
+            | {f"polyten_philox_{k}" for k in philox.KERNELS}
+            | {rows.source(op, dt, mode)[0] for op in rows.KERNELS
+               for dt in ("float16", "float32", "float64") for mode in ("warp", "block")}
+            | {rows.param_grads_source(dt)[0] for dt in ("float16", "float32", "float64")}
+            | {conv.source(dt, w)[0] for w in ("im2col", "col2im")
+               for dt in ("float16", "bfloat16", "float32", "float64")}
+            | {multi_tensor.source(spec, dt, 1)[0] for n, spec in fused_src.ELEMENTWISE.items()
+               if multi_tensor.is_step(n) for dt in ("float16", "float32", "float64")})
+    assert want <= names, sorted(want - names)
+    # the kernels the backend launched itself, not only logged sources: half and bfloat16 too
+    launched = {(e["name"], a[1]) for e in entries if e["kind"] != "raw" for a in e["args"]}
+    assert {d for _, d in launched} >= {"float16", "float32", "float64", "int64", "bool"}
+    assert any(e["kind"] == "raw" and "bfloat16" in e["name"] for e in entries)
+
+
+def test_a_kernel_only_the_host_compiler_accepts_fails(tmp_path):
+    """The check is not vacuous: a RawKernel that g++ (the stand-in) accepts but NVRTC cannot
+    (a host-only header), and an ElementwiseKernel body naming an undeclared function, are
+    each reported with NVRTC's log, and the run fails."""
+    raw = ('#include <vector>\nextern "C" __global__ void polyten_bad_raw(float* x) '
+           '{ std::vector<float> v; x[0] = 1.0f; }\n')
+    entries = [
+        {"kind": "raw", "name": "polyten_bad_raw", "code": raw, "options": []},
+        {"kind": "elementwise", "name": "polyten_bad_ew", "in_params": "T x",
+         "out_params": "T y", "operation": "y = polyten_undeclared(x);", "preamble": "",
+         "options": [], "loop_prep": "", "after_loop": "",
+         "args": [["nd", "float16", 1, True], ["nd", "float16", 1, True]], "indexer": 1},
+        {"kind": "elementwise", "name": "polyten_good_ew", "in_params": "T x, S a",
+         "out_params": "T y", "operation": "y = (T)((S)x * a);", "preamble": "",
+         "options": [], "loop_prep": "", "after_loop": "",
+         "args": [["nd", "bfloat16", 1, True], ["nd", "float32", 1, True],
+                  ["nd", "bfloat16", 1, True]], "indexer": 1},
+    ]
+    log = tmp_path / "bad.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    res = _compile(log)
+    assert res.returncode == 1, res.stdout
+    assert "FAIL RawKernel polyten_bad_raw for sm_90" in res.stdout
+    assert "FAIL ElementwiseKernel polyten_bad_ew (float16,float16) for sm_90" in res.stdout
+    assert "polyten_undeclared" in res.stdout and "vector" in res.stdout
+    assert "polyten_good_ew" not in res.stdout
+    assert "2 failed" in res.stdout

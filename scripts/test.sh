@@ -23,14 +23,18 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
         echo "note: no local torch 2.13.0 CPU wheel; torch comparisons will skip"
     fi
 fi
-# A second environment with the real CuPy and NVRTC (no GPU needed): tests/test_cuda_nvrtc.py
-# compiles every kernel of the cuda backend as CuPy builds it on a GPU.  Pinned: the compile
-# script follows CuPy 14.2's internal code generators.  POLYTEN_REQUIRE_NVRTC=1 (CI) makes a
-# failed install an error instead of a skipped test.
+# A second environment with the real CuPy, NVRTC and cuBLAS (no GPU needed):
+# tests/test_cuda_nvrtc.py compiles every kernel of the cuda backend as CuPy builds it on a
+# GPU, and checks polyten against the real CuPy (cuda unavailable with its reason, the cuBLAS
+# binding gemm.py calls).  Pinned: the compile script follows CuPy 14.2's internal code
+# generators.  POLYTEN_REQUIRE_NVRTC=1 (CI) makes a failed install an error instead of
+# skipped tests.
 if [ -z "${POLYTEN_NVRTC_PYTHON:-}" ]; then
     [ -x .venv-nvrtc/bin/python ] || "$PY" -m venv .venv-nvrtc
-    if .venv-nvrtc/bin/python -m pip install -q "cupy-cuda13x==14.2.0" "nvidia-cuda-nvrtc==13.0.*" \
-            "nvidia-cuda-runtime==13.0.*" ml_dtypes numpy > .venv-nvrtc/pip.log 2>&1; then
+    if .venv-nvrtc/bin/python -m pip install -q "cupy-cuda13x==14.2.0" \
+            "nvidia-cuda-nvrtc==13.0.*" "nvidia-cuda-runtime==13.0.*" "nvidia-cublas==13.*" \
+            ml_dtypes -e . -e plugins/polyten_cpu -e plugins/polyten_cuda \
+            > .venv-nvrtc/pip.log 2>&1; then
         export POLYTEN_NVRTC_PYTHON="$PWD/.venv-nvrtc/bin/python"
     elif [ "${POLYTEN_REQUIRE_NVRTC:-0}" = 1 ]; then
         cat .venv-nvrtc/pip.log; exit 1

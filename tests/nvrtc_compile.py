@@ -213,9 +213,10 @@ def main(argv=None) -> int:
             elif warnings:
                 warned += 1
                 print(f"warning {desc} for sm_{arch}:\n{warnings[-2000:]}\n")
+    nvrtc = ".".join(map(str, mods[5]._get_nvrtc_version()))
     print(f"nvrtc_compile: {len(entries)} logged kernels ({dict(kinds)}), "
-          f"{len(sources)} distinct sources, {len(jobs)} compilations for sm_{', sm_'.join(archs)} "
-          f"with CuPy {mods[1].__version__}, NVRTC {'.'.join(map(str, mods[5]._get_nvrtc_version()))}: "
+          f"{len(sources)} distinct sources, {len(jobs)} compilations for "
+          f"sm_{', sm_'.join(archs)} with CuPy {mods[1].__version__}, NVRTC {nvrtc}: "
           f"{len(failures)} failed, {warned} with warnings")
     return 1 if failures else 0
 

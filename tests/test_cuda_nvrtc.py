@@ -108,3 +108,85 @@ def test_a_kernel_only_the_host_compiler_accepts_fails(tmp_path):
     assert "polyten_undeclared" in res.stdout and "vector" in res.stdout
     assert "polyten_good_ew" not in res.stdout
     assert "2 failed" in res.stdout
+
+
+# --- the real CuPy 14.2 without a GPU: what polyten reads from it ------------------------------
+def _real(code: str) -> dict:
+    """Run ``code`` under the NVRTC environment's Python (polyten installed there by
+    scripts/test.sh) and return the JSON it prints last."""
+    res = subprocess.run([NVRTC_PY, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_real_cupy_without_a_gpu_leaves_cuda_unavailable_with_the_reason():
+    """With CuPy installed and no GPU (no driver): ``import polyten`` does not import CuPy,
+    ``polyten backends`` lists cuda as unavailable with CuPy's error, ``polyten.cuda``
+    reports no device, and a cuda tensor raises naming the backend and the reason."""
+    got = _real(
+        "import json, subprocess, sys, os\n"
+        "import polyten as pt\n"
+        "imported = 'cupy' in sys.modules\n"
+        "cli = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'polyten'),"
+        " 'backends'], capture_output=True, text=True)\n"
+        "try:\n"
+        "    pt.ones(2, device='cuda'); err = None\n"
+        "except Exception as e:\n"
+        "    err = [type(e).__name__, str(e)]\n"
+        "print(json.dumps({'imported': imported, 'cli': cli.stdout, 'rc': cli.returncode,"
+        " 'available': pt.cuda.is_available(), 'count': pt.cuda.device_count(), 'err': err}))")
+    assert got["imported"] is False
+    assert got["rc"] == 0
+    line = next(ln for ln in got["cli"].splitlines() if ln.startswith("cuda"))
+    assert "polyten-cuda" in line and "unavailable: no usable CUDA device" in line, got["cli"]
+    assert "cudaError" in line  # CuPy's own reason (no driver here), not a generic message
+    assert got["available"] is False and got["count"] == 0
+    name, msg = got["err"]
+    assert name == "BackendUnavailableError"
+    assert "'cuda'" in msg and "unavailable" in msg and "cudaError" in msg
+
+
+def test_the_cublas_binding_is_the_one_gemm_calls():
+    """``polyten_cuda.gemm`` calls ``cupy.cuda.cublas.gemmStridedBatchedEx`` with the
+    parameters of the stand-in's emulation (which the bmm tests check every call against):
+    the real binding has the same parameters in the same order, the same data-type and
+    compute-type constants (gemm's fallback tables and the stand-in's agree with them), and
+    ``gemm.build`` finds everything it needs in the real CuPy."""
+    import inspect
+    import cupy_standin as cs
+    from polyten_cuda import gemm
+    got = _real(
+        "import json, re, cupy\n"
+        "from cupy.cuda import cublas\n"
+        "import cupy._core._routines_linalg as L\n"
+        "from polyten_cuda import gemm\n"
+        "doc = cublas.gemmStridedBatchedEx.__doc__.splitlines()[0]\n"
+        "params = [p.split()[-1] for p in re.search(r'\\((.*)\\)', doc).group(1).split(',')]\n"
+        "rt = cupy.cuda.runtime\n"
+        "bmm = gemm.build(cupy)\n"
+        "print(json.dumps({'params': params,"
+        " 'compute': {n: getattr(cublas, n) for n in dir(cublas)"
+        " if n.startswith('CUBLAS_COMPUTE_')},"
+        " 'data': {n: getattr(rt, n) for n in ('CUDA_R_16F', 'CUDA_R_16BF', 'CUDA_R_32F',"
+        " 'CUDA_R_64F')},"
+        " 'linalg': {n: getattr(L, n) for n in dir(L) if n.startswith('COMPUTE_TYPE_')},"
+        " 'ops': [cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T],"
+        " 'status': cublas.CUBLASError(15).status,"
+        " 'bmm': bmm is not None and sorted(str(d) for d in bmm.data_types)}))")
+    assert got["params"] == list(inspect.signature(cs._gemm_strided_batched_ex).parameters)
+    assert got["bmm"] == ["bfloat16", "float16", "float32", "float64"]
+    for name, value in gemm._COMPUTE.items():
+        assert got["compute"]["CUBLAS_COMPUTE_" + name] == value, name
+    for const, value in gemm._DATA_TYPES.values():
+        assert got["data"][const] == value, const
+    assert {f"CUDA_R_{r}": c for c, (r, _) in cs._CUDA_R.items()} == got["data"]
+    assert [gemm.OP_N, gemm.OP_T] == got["ops"]
+    assert got["linalg"]["COMPUTE_TYPE_PEDANTIC"] == gemm._PEDANTIC
+    assert got["linalg"]["COMPUTE_TYPE_TF32"] == gemm._TF32
+    assert got["status"] == 15 and 15 in gemm._NO_GEMM_FOR_DTYPE
+    stand_in = {n: getattr(cs._CUBLAS, n) for n in vars(cs._CUBLAS)
+                if n.startswith("CUBLAS_COMPUTE_")}
+    assert stand_in.items() <= got["compute"].items()
+    from polyten_cuda import cupy_internals
+    for name, value in cupy_internals._COMPUTE_TYPES.values():  # float32 matmul precision
+        assert got["linalg"][name] == value, name

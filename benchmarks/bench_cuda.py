@@ -23,6 +23,9 @@ Cases
 * ``mlp_bf16``, ``transformer_bf16`` (any step with ``_bf16``): autocast with
   ``dtype=bfloat16`` and no GradScaler (bfloat16 has float32's range), on both sides; polyten
   runs bfloat16 through its shared kernels (computed in float32), torch natively.
+* ``mlp_bf16w``, ``transformer_bf16w`` (any step with ``_bf16w``): the model and its float
+  inputs in bfloat16, no autocast (bfloat16 fine-tuning): bfloat16 parameters, gradients and
+  optimizer states; polyten's optimizer steps are its multi-tensor kernels on bfloat16.
 * ``rows``: softmax, cross-entropy, LayerNorm and BatchNorm2d, one launch each way on polyten
   (``polyten_cuda.rows``): forward against torch and against the same forward composed of raw
   CuPy reductions and elementwise calls, and forward + backward against torch.
@@ -180,12 +183,13 @@ def _cnn(nnmod, flatten):
 
 
 # precision modes of the training steps, by case suffix
-_MODES = {"_amp": "autocast + GradScaler", "_bf16": "autocast bfloat16"}
+_MODES = {"_amp": "autocast + GradScaler", "_bf16": "autocast bfloat16",
+          "_bf16w": "bfloat16 weights"}
 
 
 def _split_mode(case):
     """``("mlp", "_amp")`` for ``"mlp_amp"``; ``(case, None)`` without a mode suffix."""
-    for suffix in _MODES:
+    for suffix in sorted(_MODES, key=len, reverse=True):
         if case.endswith(suffix):
             return case[:-len(suffix)], suffix
     return case, None
@@ -194,13 +198,14 @@ def _split_mode(case):
 def _make_step(lib, mode, opt, loss_fn, clip=None):
     """One training step in ``lib`` (polyten or torch): plain float32 (``mode`` None),
     autocast float16 with a GradScaler (``"_amp"``), or autocast bfloat16 without one
-    (``"_bf16"``: bfloat16 has float32's range); ``clip()`` clips the unscaled gradients."""
+    (``"_bf16"``: bfloat16 has float32's range), or a model already in bfloat16 (``"_bf16w"``,
+    no autocast); ``clip()`` clips the unscaled gradients."""
     scaler = lib.amp.GradScaler("cuda")
     low = lib.bfloat16 if mode == "_bf16" else lib.float16
 
     def step():
         opt.zero_grad()
-        if mode is None:
+        if mode in (None, "_bf16w"):
             loss = loss_fn()
         else:
             with lib.autocast("cuda", dtype=low):
@@ -218,6 +223,11 @@ def _make_step(lib, mode, opt, loss_fn, clip=None):
         scaler.step(opt)
         scaler.update()
     return step
+
+
+def _weights(lib, mode):
+    """The parameters' (and float inputs') dtype of a step: bfloat16 for ``"_bf16w"``."""
+    return lib.bfloat16 if mode == "_bf16w" else lib.float32
 
 
 def _step_pair(case, quick):
@@ -246,14 +256,18 @@ def _step_pair(case, quick):
         return lib.optim.SGD(params, lr=0.01, momentum=0.9)
 
     desc = f"{case} (batch {batch}, {opt}{', ' + _MODES[mode] if mode else ''})"
-    pmodel = (_mlp(pt.nn, sizes) if sizes else _cnn(pt.nn, pt.nn.Flatten)).to(device="cuda")
-    px, py = pt.tensor(x, device="cuda"), pt.tensor(y, device="cuda")
+    pmodel = (_mlp(pt.nn, sizes) if sizes else _cnn(pt.nn, pt.nn.Flatten)).to(
+        device="cuda", dtype=_weights(pt, mode))
+    px = pt.tensor(x, device="cuda", dtype=_weights(pt, mode))
+    py = pt.tensor(y, device="cuda")
     pstep = _make_step(pt, mode, make_opt(pt, pmodel.parameters()),
                        lambda: pt.nn.functional.cross_entropy(pmodel(px), py))
     if torch is None:
         return pstep, None, desc
-    tmodel = (_mlp(torch.nn, sizes) if sizes else _cnn(torch.nn, torch.nn.Flatten)).cuda()
-    tx, ty = torch.tensor(x, device="cuda"), torch.tensor(y, device="cuda")
+    tmodel = (_mlp(torch.nn, sizes) if sizes else _cnn(torch.nn, torch.nn.Flatten)).to(
+        device="cuda", dtype=_weights(torch, mode))
+    tx = torch.tensor(x, device="cuda", dtype=_weights(torch, mode))
+    ty = torch.tensor(y, device="cuda")
     tstep = _make_step(torch, mode, make_opt(torch, tmodel.parameters()),
                        lambda: torch.nn.functional.cross_entropy(tmodel(tx), ty))
     return pstep, tstep, desc
@@ -290,12 +304,12 @@ def _transformer_pair(mode, quick, torch):
                           lambda: F.cross_entropy(model(x).reshape(-1, vocab), y),
                           clip=lambda: lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
 
-    pstep = make(pt, _lm(pt.nn).to(device="cuda"), pt.tensor(tokens, device="cuda"),
-                 pt.tensor(targets, device="cuda"))
+    pstep = make(pt, _lm(pt.nn).to(device="cuda", dtype=_weights(pt, mode)),
+                 pt.tensor(tokens, device="cuda"), pt.tensor(targets, device="cuda"))
     if torch is None:
         return pstep, None, desc
-    tstep = make(torch, _lm(torch.nn).cuda(), torch.tensor(tokens, device="cuda"),
-                 torch.tensor(targets, device="cuda"))
+    tstep = make(torch, _lm(torch.nn).to(device="cuda", dtype=_weights(torch, mode)),
+                 torch.tensor(tokens, device="cuda"), torch.tensor(targets, device="cuda"))
     return pstep, tstep, desc
 
 
@@ -546,7 +560,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     p.add_argument("--cases", default="matmul,overhead,random,rows,digits,mlp,cnn,transformer,"
                                       "mlp_amp,cnn_amp,transformer_amp,mlp_bf16,"
-                                      "transformer_bf16,sync")
+                                      "transformer_bf16,mlp_bf16w,transformer_bf16w,sync")
     p.add_argument("--tiny-rows", action="store_true",
                    help="tiny shapes in the rows case (a smoke run)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")

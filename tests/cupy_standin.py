@@ -73,17 +73,20 @@ typedef long long int64;
 
 # CuPy's half type and its type names for a compile-only nvcc check of kernel sources (the
 # real one is in cupy/carray.cuh; explicit conversions, as there)
-NVCC_PRELUDE = ("#include <cuda_fp16.h>\n"
+NVCC_PRELUDE = ("#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n"
                 "struct float16 { __half v; __device__ float16() {}\n"
                 " __device__ explicit float16(float f) : v(__float2half(f)) {}\n"
                 " __device__ explicit float16(double f) : v(__double2half(f)) {}\n"
                 " __device__ explicit operator float() const { return __half2float(v); }\n"
                 " __device__ explicit operator double() const { return __half2float(v); } };\n"
+                "struct bfloat16 { __nv_bfloat16 v; __device__ bfloat16() {}\n"
+                " __device__ explicit bfloat16(float f) : v(__float2bfloat16(f)) {}\n"
+                " __device__ explicit operator float() const { return __bfloat162float(v); } };\n"
                 "typedef long long int64; typedef int int32; typedef float float32;\n"
                 "typedef double float64;\n")
 
-_CTYPES = {"float16": "float16", "float32": "float", "float64": "double", "int64": "long long",
-           "bool": "bool", "int32": "int", "int16": "short", "int8": "signed char",
+_CTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float", "float64": "double",
+           "int64": "long long", "bool": "bool", "int32": "int", "int16": "short", "int8": "signed char",
            "uint8": "unsigned char", "uint32": "unsigned int"}
 _SCALAR_CT = {"float32": ctypes.c_float, "float64": ctypes.c_double,
               "int64": ctypes.c_longlong, "bool": ctypes.c_bool, "int32": ctypes.c_int,

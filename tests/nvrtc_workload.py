@@ -10,7 +10,7 @@ Parts (``--parts``, comma-separated; all by default):
 * ``paths``: the kernels neither of those reaches: layer_norm / batch_norm with affine
   parameters of another dtype than the input's, or strided ones, and batch_norm statistics
   without gradient (``norm.py``'s ReductionKernel and ElementwiseKernel path), and every
-  optimizer with its float16, float64 and GradScaler variants;
+  optimizer with its float16, bfloat16, float64 and GradScaler variants, contiguous and not;
 * ``sources``: every ``RawKernel`` source generator of the plugin over all its dtypes, modes and
   slot counts (``rows``, ``conv``, ``multi_tensor``), logged without running them;
 * ``unreached`` (last): each ``fused_src`` kernel that none of the parts before launched,
@@ -94,7 +94,7 @@ def paths() -> None:
                                                              momentum=0.9),
         "rprop": lambda p: optim.Rprop(p, lr=1e-3),
     }
-    for dt in (pt.float16, pt.float32, pt.float64):
+    for dt in (pt.float16, pt.bfloat16, pt.float32, pt.float64):
         for make in makers.values():
             for n in (1, 3):  # one parameter; several (multi-tensor launches)
                 params = [pt.randn(17 + i, device=dev, dtype=dt, requires_grad=True)
@@ -138,7 +138,7 @@ def sources() -> None:
             log(*conv.source(dtype, which))
     for name, spec in fused_src.ELEMENTWISE.items():
         if multi_tensor.is_step(name):
-            for dtype in ("float16", "float32", "float64"):
+            for dtype in ("float16", "bfloat16", "float32", "float64"):
                 for slots in sorted({1, 8, multi_tensor.max_slots(spec)}):
                     log(*multi_tensor.source(spec, dtype, slots))
     for mode in ("l2", "inf"):

@@ -439,9 +439,13 @@ def test_batched_products_in_every_float_dtype(dtype):
 def test_bfloat16_training_matches_cpu(algo):
     """A bfloat16 model (conv, BatchNorm, GELU, LayerNorm, linear, cross-entropy, clipping)
     trained on cuda and on the cpu: the same losses and parameters up to bfloat16 rounding.
-    On cuda the convolution stays bfloat16 (polyten's im2col and cuBLAS bfloat16 GEMMs);
-    every other bfloat16 call leaves polyten's CUDA C for the shared kernels (computed in
-    float32), including the optimizer steps (rmsprop: the core's generic step)."""
+    On cuda the convolution stays bfloat16 (polyten's im2col and cuBLAS bfloat16 GEMMs) and
+    the optimizer steps are the multi-tensor kernels on bfloat16 (each stored value rounded
+    once, where the cpu's generic step rounds after every operation); the other bfloat16
+    calls leave polyten's CUDA C for the shared kernels (computed in float32).  The losses
+    agree to 2 % or, once the loss is 1000 times smaller than at the start, to a thousandth
+    of the first loss: there the two roundings of RMSprop's normalised step differ by a few
+    bfloat16 ulps of a tiny loss."""
     _needs_bf16()
 
     def train(dev):
@@ -468,7 +472,7 @@ def test_bfloat16_training_matches_cpu(algo):
         return losses, [p.detach().float().cpu().numpy() for p in model.parameters()]
 
     (lc, pc), (lg, pg) = train("cpu"), train("cuda")
-    np.testing.assert_allclose(lg, lc, rtol=2e-2)
+    np.testing.assert_allclose(lg, lc, rtol=2e-2, atol=1e-3 * lc[0])
     for a, b in zip(pg, pc):
         np.testing.assert_allclose(a, b, rtol=5e-2, atol=5e-2)
 

@@ -1002,6 +1002,76 @@ def test_fused_optimizer_steps_match_the_generic_ones(cuda_kernels, case, dtype)
         _close(a, b, rtol=tol, atol=tol)
 
 
+_BF16_OPTIMIZERS = [
+    ("adam", dict(beta1=0.9, beta2=0.999, lr=0.05, weight_decay=0.1, eps=1e-8, amsgrad=False,
+                  maximize=False)),
+    ("adam", dict(beta1=0.9, beta2=0.99, lr=0.05, weight_decay=0.0, eps=1e-8, amsgrad=True,
+                  maximize=True)),
+    ("adamw", dict(beta1=0.9, beta2=0.999, lr=0.05, weight_decay=0.1, eps=1e-8, amsgrad=False,
+                   maximize=False)),
+    ("sgd", dict(lr=0.05, weight_decay=0.1, momentum=0.9, dampening=0.1, nesterov=False,
+                 maximize=False)),
+    ("sgd", dict(lr=0.05, weight_decay=0.0, momentum=0.9, dampening=0.0, nesterov=True,
+                 maximize=True)),
+] + _MORE_OPTIMIZERS
+
+
+def _bf16_ulps(got, want):
+    """|got - want| in units of the bfloat16 spacing at ``want`` (both bfloat16)."""
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    spacing = np.spacing(np.abs(want.astype(np.float32))).astype(np.float64) * 2.0 ** 16
+    both_nan = np.isnan(g) & np.isnan(w)
+    return np.where(both_nan | (g == w), 0.0, np.abs(g - w) / spacing)
+
+
+@pytest.mark.parametrize("case", range(len(_BF16_OPTIMIZERS)))
+def test_fused_optimizer_steps_on_bfloat16_round_once(cuda_kernels, case):
+    """bfloat16 parameters and states take the fused steps themselves (one multi-tensor
+    launch for all of them, not the shared kernels' dozen array operations per parameter):
+    each step computed in float32 from the stored values and rounded once into each stored
+    value, so every parameter and state is within one bfloat16 ulp of polyten's generic
+    float64 step from the same values, rounded.  Six steps, the state carried; the reference
+    restarts from the fused state each step."""
+    import ml_dtypes
+    from polyten.optim import _functional as F
+    bf = np.dtype(ml_dtypes.bfloat16)
+    algo, kw = _BF16_OPTIMIZERS[case]
+    fused = _opt_fns(cuda_kernels)[algo]
+    generic = F._GENERIC[algo]
+    ps = [pt.tensor(p.astype(bf)) for p in _params()]
+    if algo == "sgd":
+        states = [[None] * len(ps)]  # the momentum buffers, made by the (generic) first step
+    elif algo in ("adam", "adamw"):
+        states = [[pt.zeros_like(p) for p in ps] for _ in range(3 if kw["amsgrad"] else 2)]
+        states += [[]] * (not kw["amsgrad"]) + ["steps"]
+    else:
+        states = _opt_states(algo, ps, kw)
+
+    def copy64(s):
+        if isinstance(s, list):
+            return [copy64(v) for v in s]
+        return pt.tensor(s.numpy().astype(np.float64)) if isinstance(s, pt.Tensor) else s
+
+    def tensors(group):
+        return [t for s in group if isinstance(s, list) for t in s if isinstance(t, pt.Tensor)]
+
+    for step in range(1, 7):
+        gs = [pt.tensor(g.astype(bf)) for g in _grads(step)]
+        if algo == "rprop" and step == 3:
+            gs = [-g for g in gs]
+        ps64, states64, gs64 = copy64(ps), copy64(states), copy64(gs)
+        args = [[step] * len(ps) if s == "steps" else s for s in states]
+        args64 = [[step] * len(ps) if s == "steps" else s for s in states64]
+        fused(ps, gs, *args, **kw)
+        generic(ps64, gs64, *args64, **kw)
+        if algo == "sgd" and step == 1:
+            continue  # the core's generic first step: no fused kernel ran
+        for got, want in zip(ps + tensors(states), ps64 + tensors(states64)):
+            assert got.dtype is pt.bfloat16
+            ulps = _bf16_ulps(got.numpy(), want.numpy().astype(bf))
+            assert ulps.max() <= 1.0, (step, ulps.max())
+
+
 # --- fused layer_norm / batch_norm (polyten_cuda.norm) ------------------------------------------
 _NORM_CASES = [  # kind, x shape, ndim (layer_norm), weight, bias
     ("layer", (4, 6, 10), 1, True, True),

@@ -73,12 +73,15 @@ def test_the_workload_reaches_every_kernel_source(kernel_log):
             | {conv.source(dt, w)[0] for w in ("im2col", "col2im")
                for dt in ("float16", "bfloat16", "float32", "float64")}
             | {multi_tensor.source(spec, dt, 1)[0] for n, spec in fused_src.ELEMENTWISE.items()
-               if multi_tensor.is_step(n) for dt in ("float16", "float32", "float64")})
+               if multi_tensor.is_step(n)
+               for dt in ("float16", "bfloat16", "float32", "float64")})
     assert want <= names, sorted(want - names)
     # the kernels the backend launched itself, not only logged sources: half and bfloat16 too
     launched = {(e["name"], a[1]) for e in entries if e["kind"] != "raw" for a in e["args"]}
     assert {d for _, d in launched} >= {"float16", "float32", "float64", "int64", "bool"}
     assert any(e["kind"] == "raw" and "bfloat16" in e["name"] for e in entries)
+    # the per-parameter optimizer kernels on bfloat16 (CuPy's bfloat16 type, its header)
+    assert ("polyten_adam_step", "bfloat16") in launched
 
 
 def test_a_kernel_only_the_host_compiler_accepts_fails(tmp_path):

@@ -98,7 +98,7 @@ def _state(n_arrays, size, dtype, seed):
     return [np.abs(a) if k >= 2 else a for k, a in enumerate(arrs)]
 
 
-@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("name", STEPS)
 def test_multi_tensor_matches_the_per_parameter_kernel(name, dtype, monkeypatch):
     """Bit-identical to the per-parameter kernel, for 7 tensors of sizes 1 to 2500 with at
@@ -194,7 +194,7 @@ def test_generated_sources_compile_with_nvcc(tmp_path):
     for name in STEPS:
         spec = fused_src.ELEMENTWISE[name]
         top = multi_tensor.max_slots(spec)
-        for dtype in ("float16", "float32", "float64"):
+        for dtype in ("float16", "bfloat16", "float32", "float64"):
             for slots in sorted({1, 8, top}):  # the code differs only in the count
                 parts.append(multi_tensor.source(spec, dtype, slots))
     _nvcc_compiles(tmp_path, parts)

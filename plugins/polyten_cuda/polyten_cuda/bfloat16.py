@@ -1,15 +1,17 @@
 """bfloat16 on CUDA: which CuPy stores it, and which kernels hand it to the shared ones.
 
 CuPy 14 and later store ``ml_dtypes.bfloat16`` arrays (when ml_dtypes is installed) and run
-their casts, ufuncs, reductions and matrix products on them.  polyten's own CUDA C sources --
-the fused activations, softmax, losses and norms, max_pool and the optimizer steps -- are
-written for float16, float32 and float64 only (im2col / col2im take bfloat16 too: a copy and
-a float32 sum, with the prelude's own bfloat16 type, so a bfloat16 convolution stays bfloat16
-on tensor cores, :mod:`polyten_cuda.conv`; the activations, softmax and max_pool run their
-own float32 kernels on float32 copies, :data:`VIA_FLOAT32`).  Rather than instantiate them for a
-type they were never run with, each of those kernels hands a bfloat16 call to the shared
-array-module kernel of the same name (``polyten_cpu.kernels`` with ``xp=cupy``), which computes
-bfloat16 in float32 and rounds once, as the cpu backend does.  ``erf`` goes the same way
+their casts, ufuncs, reductions and matrix products on them.  polyten's own CUDA C sources take
+bfloat16 where they were written for it: the optimizer steps and the gradient clipping
+(multi-tensor kernels with the prelude's bfloat16 type, or CuPy's in the per-parameter
+ElementwiseKernels; computed in float32, each stored value rounded once,
+:mod:`polyten_cuda.optim`) and im2col / col2im (a copy and a float32 sum, so a bfloat16
+convolution stays bfloat16 on tensor cores, :mod:`polyten_cuda.conv`).  The activations,
+softmax and max_pool run their own float32 kernels on float32 copies (:data:`VIA_FLOAT32`).
+The other kernels -- losses, norms, the rest of the fused activations' backward -- hand a
+bfloat16 call to the shared array-module kernel of the same name (``polyten_cpu.kernels`` with
+``xp=cupy``), which computes bfloat16 in float32 and rounds once, as the cpu backend does.
+``erf`` goes the same way
 (``cupyx.scipy.special`` has no bfloat16 loops).  The shared products (``matmul``, ``linear``
 and their backward) use cuBLAS's bfloat16 GEMM when one small product, tried when the kernels
 are built, gives a right bfloat16 result, and multiply in float32 otherwise
@@ -36,10 +38,16 @@ from polyten_cpu.kernels._util import bfloat16_dtype
 from .cupy_internals import core_module
 from .half_retry import holds, named_like
 
+# fused_optimizers hooks whose bfloat16 calls go to the shared kernels: the total norm (the
+# multi-tensor norm accumulates in the dtype), the batch_norm running statistics and
+# GradScaler's unscale (:func:`amp_unscale_float32`, which also catches a product that
+# overflows only when rounded); the optimizer steps and the gradient clipping run their own
+# multi-tensor kernels on bfloat16 (polyten_cuda.multi_tensor)
+OPTIM_SHARED = ("total_norm", "batch_norm_running", "amp_unscale")
 # fused_optimizers hooks of the shared kernels that compute in bfloat16, and whose first call
 # CuPy could refuse comes before their first write: a refusal leaves everything unwritten
 # (polyten_cuda.half_retry.decline_on_gap)
-DECLINABLE = ("total_norm", "clip_grads", "clamp_grads", "batch_norm_running")
+DECLINABLE = ("total_norm", "batch_norm_running")
 
 
 def supported(cp) -> Optional[Any]:

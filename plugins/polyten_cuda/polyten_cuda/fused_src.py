@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from typing import Dict, NamedTuple, Tuple
 
-# ``acc<T>::type``: the computation type of a storage type.  ``float16`` is CuPy's half type
-# (cupy/carray.cuh), which converts to and from ``float`` explicitly.
+# ``acc<T>::type``: the computation type of a storage type.  ``float16`` and ``bfloat16`` are
+# CuPy's half types (cupy/float16.cuh, cupy/bfloat16.cuh, declared by cupy/carray.cuh, which
+# CuPy includes in every elementwise kernel), which convert to and from ``float``.
 PREAMBLE = r"""
 template <typename T> struct polyten_acc { typedef T type; };
 template <> struct polyten_acc<float16> { typedef float type; };
+template <> struct polyten_acc<bfloat16> { typedef float type; };
 """
 
 _A = "typedef polyten_acc<T>::type A;\n"

@@ -20,8 +20,9 @@ Each kernel here is generated from the *same* per-element source as the per-para
   by the tensors of one launch, so tensors are grouped by equal scalars (the common case, every
   parameter at the same step count, is one group).
 
-Only contiguous float16 / float32 / float64 tensors of one device and dtype go through these
-kernels (float16 computed in float32, as the per-parameter kernels); the rest (non-contiguous
+Only contiguous float16 / bfloat16 / float32 / float64 tensors of one device and dtype go
+through these kernels (the half types computed in float32, as the per-parameter kernels,
+each stored value rounded once); the rest (non-contiguous
 views, mixed dtypes) take the per-parameter kernel, with the same arithmetic.  ``source`` is
 pure (no CuPy) so the tests compile the generated code with ``nvcc`` and run it on the host.
 :data:`PRELUDE` (the type names, CuPy's ``float16`` through PTX) serves every ``RawKernel``
@@ -32,6 +33,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Sequence, Tuple
 
+from polyten_cpu.kernels._util import bfloat16_dtype
+
 from .fused_src import Elementwise, params, split_prologue
 
 # Kernel parameter space is 4 KiB on every CUDA version and architecture we support; the
@@ -41,7 +44,8 @@ _SHARED_BYTES = 256
 _BUCKETS = (1, 2, 4, 8, 16, 32, 64)  # unused slots cost argument passing: keep few
 _BLOCK = 256
 _MAX_BLOCKS_X = 1024  # per tensor; the grid-stride loop covers longer ones
-_DTYPES = {"float16": "float16", "float32": "float", "float64": "double"}  # steps
+# steps (float16 and bfloat16 computed in float32: polyten_acc)
+_DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float", "float64": "double"}
 _NORM_DTYPES = {"float32": "float", "float64": "double"}  # norms accumulate in the dtype
 # CuPy passes a kernel argument by its NumPy type: these are the C types of the scalars
 _SCALAR_C = {"float64": "double", "float32": "float", "int64": "long long", "int32": "int",
@@ -85,6 +89,17 @@ template <typename X> struct polyten_acc { typedef X type; };
 template <> struct polyten_acc<float16> { typedef float type; };
 template <> struct polyten_acc<bfloat16> { typedef float type; };
 """
+
+
+def _dtypes(cp, names) -> dict:
+    """``{cp dtype: name}`` of the dtype names a kernel family is generated for (bfloat16
+    where this CuPy stores it)."""
+    out = {}
+    for d in names:
+        dt = bfloat16_dtype(cp) if d == "bfloat16" else cp.dtype(d)
+        if dt is not None:
+            out[dt] = d
+    return out
 
 
 def split(spec: Elementwise) -> Tuple[list, list, list]:
@@ -181,7 +196,7 @@ class MultiTensorStep:
         # scalar is converted to the NumPy type of its C parameter
         self._convert = tuple((pos, None if raw else np_types[ty])
                               for pos, ty, _, raw in self._shared)
-        self._dtype_names = {cp.dtype(d): d for d in _DTYPES}
+        self._dtype_names = _dtypes(cp, _DTYPES)
         spos = [pos for pos, _ in self._convert]
         self._shared_slice = (slice(spos[0], spos[-1] + 1) if spos and all(
             c is not None for _, c in self._convert) and spos == list(range(spos[0],
@@ -306,7 +321,7 @@ class MultiTensorNorm:
     def __init__(self, cp):
         self._cp = cp
         self._kernels: Dict[tuple, object] = {}
-        self._dtype_names = {cp.dtype(d): d for d in _NORM_DTYPES}
+        self._dtype_names = _dtypes(cp, _NORM_DTYPES)
         self._i64 = cp.int64
 
     def _kernel(self, mode, dtype, slots):

@@ -8,7 +8,8 @@ the parameter and the state once, and one launch updates up to 64 parameters
 (:mod:`polyten_cuda.multi_tensor`; non-contiguous parameters take one kernel each, with the
 same arithmetic).  They are the backend's ``fused_optimizers``
 (``polyten.dispatch.Backend``): native arrays in, updated in place, the same arithmetic as the
-generic functions up to rounding (half precision is computed in float32).  The core creates the
+generic functions up to rounding (float16 and bfloat16 are computed in float32, each stored
+value rounded once, as PyTorch's fused and foreach steps).  The core creates the
 state, keeps the first SGD step and complex parameters, and counts the writes.  The
 step-dependent constants are folded on the host from Python numbers, so a step never reads a
 device value.  Under GradScaler (``found_inf=``, PyTorch's fused optimizers' protocol) every
@@ -254,8 +255,11 @@ def make(cp, ew):
              "rmsprop": rmsprop, "adagrad": adagrad, "adamax": adamax, "nadam": nadam,
              "radam": radam, "adadelta": adadelta, "rprop": rprop}
     bf16 = _bf16.supported(cp)
-    if bf16 is not None:  # the CUDA sources do not cover bfloat16 (see polyten_cuda.bfloat16)
+    if bf16 is not None:
+        # the steps and the gradient clipping take bfloat16 themselves (computed in float32,
+        # each stored value rounded once); these hand it to the shared kernels
         shared = optimizer_kernels(cp)
         shared["amp_unscale"] = _bf16.amp_unscale_float32(cp, bf16)
-        steps = decline_on_gap(_bf16.route(steps, shared, bf16), _bf16.DECLINABLE, (bf16,))
+        routed = _bf16.route({k: steps[k] for k in _bf16.OPTIM_SHARED}, shared, bf16)
+        steps.update(decline_on_gap(routed, _bf16.DECLINABLE, (bf16,)))
     return steps

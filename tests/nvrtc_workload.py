@@ -142,7 +142,7 @@ def sources() -> None:
                 for slots in sorted({1, 8, multi_tensor.max_slots(spec)}):
                     log(*multi_tensor.source(spec, dtype, slots))
     for mode in ("l2", "inf"):
-        for dtype in ("float32", "float64"):
+        for dtype in ("float16", "bfloat16", "float32", "float64"):
             for slots in (1, 64):
                 log(*multi_tensor.norm_source(mode, dtype, slots))
 

@@ -74,6 +74,8 @@ def test_the_workload_reaches_every_kernel_source(kernel_log):
                for dt in ("float16", "bfloat16", "float32", "float64")}
             | {multi_tensor.source(spec, dt, 1)[0] for n, spec in fused_src.ELEMENTWISE.items()
                if multi_tensor.is_step(n)
+               for dt in ("float16", "bfloat16", "float32", "float64")}
+            | {multi_tensor.norm_source(m, dt, 1)[0] for m in ("l2", "inf")
                for dt in ("float16", "bfloat16", "float32", "float64")})
     assert want <= names, sorted(want - names)
     # the kernels the backend launched itself, not only logged sources: half and bfloat16 too

@@ -2,8 +2,8 @@
 
 CuPy 14 and later store ``ml_dtypes.bfloat16`` arrays (when ml_dtypes is installed) and run
 their casts, ufuncs, reductions and matrix products on them.  polyten's own CUDA C sources take
-bfloat16 where they were written for it: the optimizer steps and the gradient clipping
-(multi-tensor kernels with the prelude's bfloat16 type, or CuPy's in the per-parameter
+bfloat16 where they were written for it: the optimizer steps, the total gradient norm and the
+gradient clipping (multi-tensor kernels with the prelude's bfloat16 type, or CuPy's in the per-parameter
 ElementwiseKernels; computed in float32, each stored value rounded once,
 :mod:`polyten_cuda.optim`) and im2col / col2im (a copy and a float32 sum, so a bfloat16
 convolution stays bfloat16 on tensor cores, :mod:`polyten_cuda.conv`).  The activations,
@@ -38,16 +38,15 @@ from polyten_cpu.kernels._util import bfloat16_dtype
 from .cupy_internals import core_module
 from .half_retry import holds, named_like
 
-# fused_optimizers hooks whose bfloat16 calls go to the shared kernels: the total norm (the
-# multi-tensor norm accumulates in the dtype), the batch_norm running statistics and
-# GradScaler's unscale (:func:`amp_unscale_float32`, which also catches a product that
-# overflows only when rounded); the optimizer steps and the gradient clipping run their own
-# multi-tensor kernels on bfloat16 (polyten_cuda.multi_tensor)
-OPTIM_SHARED = ("total_norm", "batch_norm_running", "amp_unscale")
+# fused_optimizers hooks whose bfloat16 calls go to the shared kernels: the batch_norm running
+# statistics and GradScaler's unscale (:func:`amp_unscale_float32`, which also catches a
+# product that overflows only when rounded); the optimizer steps, the total norm and the
+# gradient clipping run their own multi-tensor kernels on bfloat16 (polyten_cuda.multi_tensor)
+OPTIM_SHARED = ("batch_norm_running", "amp_unscale")
 # fused_optimizers hooks of the shared kernels that compute in bfloat16, and whose first call
 # CuPy could refuse comes before their first write: a refusal leaves everything unwritten
 # (polyten_cuda.half_retry.decline_on_gap)
-DECLINABLE = ("total_norm", "batch_norm_running")
+DECLINABLE = ("batch_norm_running",)
 
 
 def supported(cp) -> Optional[Any]:

@@ -44,9 +44,8 @@ _SHARED_BYTES = 256
 _BUCKETS = (1, 2, 4, 8, 16, 32, 64)  # unused slots cost argument passing: keep few
 _BLOCK = 256
 _MAX_BLOCKS_X = 1024  # per tensor; the grid-stride loop covers longer ones
-# steps (float16 and bfloat16 computed in float32: polyten_acc)
+# steps and norms (float16 and bfloat16 computed in float32: polyten_acc)
 _DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float", "float64": "double"}
-_NORM_DTYPES = {"float32": "float", "float64": "double"}  # norms accumulate in the dtype
 # CuPy passes a kernel argument by its NumPy type: these are the C types of the scalars
 _SCALAR_C = {"float64": "double", "float32": "float", "int64": "long long", "int32": "int",
              "bool": "bool"}
@@ -292,36 +291,36 @@ _NORM_ACC = {"l2": "acc = acc + v * v;",
 def norm_source(mode: str, dtype: str, slots: int) -> Tuple[str, str]:
     """``(kernel name, CUDA C source)`` of the partial-norm kernel: each thread of block
     ``(x, y)`` folds its grid-stride share of tensor ``y`` (sum of squares for ``l2``, largest
-    absolute value, NaN first, for ``inf``) and writes it to its own slot of ``partial``; a
-    reduction of ``partial`` then gives the norm of all tensors together.  Deterministic: no
-    atomics, every slot written."""
+    absolute value, NaN first, for ``inf``), in float32 for the half types, and writes it to
+    its own slot of ``partial``; a reduction of ``partial`` then gives the norm of all tensors
+    together.  Deterministic: no atomics, every slot written."""
     name = f"polyten_mt_norm_{mode}_{dtype}_{slots}"
     sig = [f"long long _n{j}, const T* _g{j}" for j in range(slots)]
     cases = "".join(f"    case {j}: _n = _n{j}; _g = _g{j}; break;\n" for j in range(slots))
-    code = (f"typedef {_NORM_DTYPES[dtype]} T;\n"
-            f'extern "C" __global__ void {name}({", ".join(sig)}, T* partial) {{\n'
+    code = (PRELUDE + f"typedef {_DTYPES[dtype]} T;\ntypedef polyten_acc<T>::type A;\n"
+            f'extern "C" __global__ void {name}({", ".join(sig)}, A* partial) {{\n'
             "  long long _n;\n  const T* _g;\n"
             "  switch (blockIdx.y) {\n" + cases + "    default: return;\n  }\n"
-            "  T acc = (T)0;\n"
+            "  A acc = (A)0;\n"
             "  for (long long _i = (long long)blockIdx.x * blockDim.x + threadIdx.x; _i < _n;\n"
             "       _i += (long long)gridDim.x * blockDim.x) {\n"
-            f"    T v = _g[_i];\n    {_NORM_ACC[mode]}\n  }}\n"
+            f"    A v = (A)_g[_i];\n    {_NORM_ACC[mode]}\n  }}\n"
             "  partial[((long long)blockIdx.y * gridDim.x + blockIdx.x) * blockDim.x"
             " + threadIdx.x] = acc;\n}\n")
     return name, code
 
 
 class MultiTensorNorm:
-    """``norm(arrays, norm_type)``: the 2-norm or inf-norm of contiguous float32 / float64
-    arrays of one dtype and device, all together, as a 0-d array of their dtype -- one partial
-    launch per 64 arrays, then one reduction (and a square root for the 2-norm); ``None`` for
-    what it does not take (other norms or dtypes, views, several devices, an empty array's
-    inf-norm)."""
+    """``norm(arrays, norm_type)``: the 2-norm or inf-norm of contiguous floating arrays of one
+    dtype and device, all together, as a 0-d array of their dtype -- one partial launch per 64
+    arrays, then one reduction (and a square root for the 2-norm; float16 and bfloat16 summed
+    in float32 and rounded once at the end); ``None`` for what it does not take (other norms
+    or dtypes, views, several devices, an empty array's inf-norm)."""
 
     def __init__(self, cp):
         self._cp = cp
         self._kernels: Dict[tuple, object] = {}
-        self._dtype_names = _dtypes(cp, _NORM_DTYPES)
+        self._dtype_names = _dtypes(cp, _DTYPES)
         self._i64 = cp.int64
 
     def _kernel(self, mode, dtype, slots):
@@ -352,7 +351,9 @@ class MultiTensorNorm:
             longest = max(a.size for a in chunk)
             shapes.append(max(1, min(_NORM_BLOCKS_X, -(-longest // _BLOCK))))
         total = sum(len(c) * bx * _BLOCK for c, bx in zip(chunks, shapes))
-        partial = cp.empty(total, dtype=arrays[0].dtype)
+        dt = arrays[0].dtype
+        half = dtype in ("float16", "bfloat16")
+        partial = cp.empty(total, dtype=cp.float32 if half else dt)
         off = 0
         for chunk, bx in zip(chunks, shapes):
             slots = next(b for b in _BUCKETS if b >= len(chunk))
@@ -364,9 +365,8 @@ class MultiTensorNorm:
             args.append(partial[off:off + n])
             self._kernel(mode, dtype, slots)((bx, len(chunk)), (_BLOCK,), tuple(args))
             off += n
-        if mode == "inf":
-            return partial.max()
-        return cp.sqrt(partial.sum())
+        out = partial.max() if mode == "inf" else cp.sqrt(partial.sum())
+        return out.astype(dt) if half else out
 
 
 def is_step(name: str) -> bool:

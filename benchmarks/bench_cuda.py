@@ -22,7 +22,7 @@ Cases
   optimizers, reads one flag per step.
 * ``mlp_bf16``, ``transformer_bf16`` (any step with ``_bf16``): autocast with
   ``dtype=bfloat16`` and no GradScaler (bfloat16 has float32's range), on both sides; polyten
-  runs bfloat16 through its shared kernels (computed in float32), torch natively.
+  runs its fused kernels on bfloat16 (computed in float32), torch natively.
 * ``mlp_bf16w``, ``transformer_bf16w`` (any step with ``_bf16w``): the model and its float
   inputs in bfloat16, no autocast (bfloat16 fine-tuning): bfloat16 parameters, gradients and
   optimizer states; polyten's optimizer steps are its multi-tensor kernels on bfloat16.

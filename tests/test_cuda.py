@@ -440,9 +440,9 @@ def test_bfloat16_training_matches_cpu(algo):
     """A bfloat16 model (conv, BatchNorm, GELU, LayerNorm, linear, cross-entropy, clipping)
     trained on cuda and on the cpu: the same losses and parameters up to bfloat16 rounding.
     On cuda the convolution stays bfloat16 (polyten's im2col and cuBLAS bfloat16 GEMMs) and
-    the optimizer steps are the multi-tensor kernels on bfloat16 (each stored value rounded
-    once, where the cpu's generic step rounds after every operation); the other bfloat16
-    calls leave polyten's CUDA C for the shared kernels (computed in float32).  The losses
+    the fused kernels (GELU, LayerNorm, BatchNorm, cross-entropy) and optimizer steps run on
+    bfloat16, each stored value rounded once, where the cpu's generic step rounds after
+    every operation.  The losses
     agree to 2 % or, once the loss is 1000 times smaller than at the start, to a thousandth
     of the first loss: there the two roundings of RMSprop's normalised step differ by a few
     bfloat16 ulps of a tiny loss."""

@@ -263,10 +263,10 @@ def _x(shape, dtype="float64", seed=0, scale=3.0):
     return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
 
 
-TOL = {"float64": 1e-12, "float32": 2e-6, "float16": 2e-3}
+TOL = {"float64": 1e-12, "float32": 2e-6, "float16": 2e-3, "bfloat16": 1.6e-2}
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
 def test_fused_sigmoid(cuda_kernels, dtype):
     kernels = cuda_kernels[0]
     x = _x((5, 7), dtype)
@@ -278,7 +278,7 @@ def test_fused_sigmoid(cuda_kernels, dtype):
     _close(y, ref, rtol=TOL[dtype], atol=TOL[dtype] * 1e-3)
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("dim", [0, 1, 2])
 def test_fused_softmax_and_log_softmax(cuda_kernels, dtype, dim):
     torch = _torch()
@@ -329,7 +329,7 @@ ACTIVATIONS = [
 ]
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("name,kw,op,args,params", ACTIVATIONS,
                          ids=[f"{a[0]}-{i}" for i, a in enumerate(ACTIVATIONS)])
 def test_fused_activations_forward_backward(cuda_kernels, dtype, name, kw, op, args, params):
@@ -351,10 +351,10 @@ def test_fused_activations_forward_backward(cuda_kernels, dtype, name, kw, op, a
     full = dict(params, needs=(True,), shapes=((x.shape, dtype),))
     (gx,) = backward[op]((g,), (x,), (y,), full)
     assert gx.dtype == x.dtype and gx.shape == x.shape
-    rtol = {"float64": 1e-10, "float32": 2e-5, "float16": 2e-3}[dtype]
+    rtol = {"float64": 1e-10, "float32": 2e-5, "float16": 2e-3, "bfloat16": 8e-3}[dtype]
     # float64 atol: the tanh form's gradient cancels (terms of ~0.5 sum to ~1e-6 at x = -4), and
     # the order of PyTorch's vectorised operations differs from ours in the last bits
-    atol = {"float64": 1e-13, "float32": 1e-6, "float16": 1e-4}[dtype]
+    atol = {"float64": 1e-13, "float32": 1e-6, "float16": 1e-4, "bfloat16": 8e-4}[dtype]
     for ours, ref in ((y, y_ref.detach().numpy()), (gx, t.grad.numpy())):
         np.testing.assert_allclose(ours.astype(np.float64), ref, rtol=rtol, atol=atol,
                                    equal_nan=True)
@@ -895,7 +895,7 @@ _POOL_CASES = [  # (spatial shape, kernel, stride, (lo, hi) padding, dilation)
 ]
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("case", range(len(_POOL_CASES)))
 def test_fused_max_pool_matches_the_cpu_kernels(cuda_kernels, dtype, case):
     """The one-kernel CUDA max_pool (a thread per output) and its backward (a thread per
@@ -1083,7 +1083,7 @@ _NORM_CASES = [  # kind, x shape, ndim (layer_norm), weight, bias
 ]
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("case", range(len(_NORM_CASES)))
 def test_fused_norms_match_the_cpu_kernels_and_torch(cuda_kernels, case, dtype):
     """layer_norm / batch_norm forward (output, mean, biased variance) and backward (input,

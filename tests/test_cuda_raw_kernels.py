@@ -562,7 +562,7 @@ def test_stand_in_catches_a_missing_barrier_in_one_of_the_orders(monkeypatch):
 from polyten_cuda import rows as row_mod  # noqa: E402
 
 _ROW_SHAPES = [(1, 1), (3, 5), (9, 32), (4, 33), (6, 100), (2, 1024), (3, 1025), (2, 5000)]
-_ROW_TOL = {"float16": 2e-3, "float32": 2e-6, "float64": 1e-13}
+_ROW_TOL = {"float16": 2e-3, "bfloat16": 1.6e-2, "float32": 2e-6, "float64": 1e-13}
 
 
 def _row_kernels():
@@ -582,7 +582,7 @@ def _close(got, want, dtype):
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("shape", _ROW_SHAPES, ids=str)
 def test_row_softmax_kernels_match_numpy_float64(shape, dtype, simt_order):
     """softmax, log_softmax and both backward passes against float64 NumPy, one launch each,
@@ -626,7 +626,7 @@ def test_row_softmax_propagates_nan_and_handles_infinities(simt_order):
         np.testing.assert_array_equal(np.isnan(y), np.isnan(_softmax64(x)))
 
 
-@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("affine", ["none", "w", "w_b", "b"])
 @pytest.mark.parametrize("shape", [(3, 5), (5, 64), (70, 40), (2, 1000), (2, 3000)],
                          ids=str)
@@ -650,7 +650,7 @@ def test_row_layer_norm_matches_numpy_float64(shape, affine, dtype, simt_order):
         0 if b is None else b.astype(np.float64))
     y, mean, v = rk.layer_norm(x, w, b, eps)
     _close(y, want, dtype)
-    acc = "float32" if dtype == "float16" else dtype
+    acc = "float32" if dtype in ("float16", "bfloat16") else dtype
     _close(mean, mu[:, 0], acc)
     _close(v, var[:, 0], acc)
     gh = g64 * (1 if w is None else w.astype(np.float64))
@@ -702,7 +702,7 @@ def test_row_kernel_sources_compile_with_nvcc(tmp_path):
                    + [row_mod.param_grads_source(dt) for dt in dtypes])
 
 
-@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("shape", [(7, 10), (5, 100), (3, 1500)], ids=str)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_row_cross_entropy_and_loss_total_match_numpy_float64(shape, weighted, dtype,
@@ -726,7 +726,7 @@ def test_row_cross_entropy_and_loss_total_match_numpy_float64(shape, weighted, d
     # picked from the stored (rounded) log-probabilities, as nll_loss over log_softmax
     stored = want.astype(dtype).astype(np.float64)
     want_loss = -stored[np.arange(m), np.where(valid, t, 0)] * want_wt
-    acc = "float32" if dtype == "float16" else dtype
+    acc = "float32" if dtype in ("float16", "bfloat16") else dtype
     _close(wt, want_wt, acc)
     _close(loss, want_loss, acc)
     mean = rk.loss_total(loss, wt, True, np.dtype(dtype))
@@ -748,7 +748,7 @@ def test_row_loss_total_of_all_ignored_targets_is_nan():
     assert rk.loss_total(loss, wt, False, np.dtype("float32")) == 0
 
 
-@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("affine", ["none", "w_b", "w"])
 @pytest.mark.parametrize("shape", [(4, 3, 5), (6, 2, 1), (3, 2, 700)], ids=str)
 def test_channel_batch_norm_kernels_match_numpy_float64(shape, affine, dtype, simt_order):
@@ -771,7 +771,7 @@ def test_channel_batch_norm_kernels_match_numpy_float64(shape, affine, dtype, si
     w64 = np.ones((1, c, 1)) if w is None else w.astype(np.float64).reshape(1, c, 1)
     y, mean, v = rk.batch_norm(x, w, b, eps)
     _close(y, xhat * w64 + (0 if b is None else b.astype(np.float64).reshape(1, c, 1)), dtype)
-    acc = "float32" if dtype == "float16" else dtype
+    acc = "float32" if dtype in ("float16", "bfloat16") else dtype
     _close(mean, mu.reshape(c), acc)
     _close(v, var.reshape(c), acc)
     gx, gw, gb = rk.batch_norm_backward(g, x, mean, v, w, eps)

@@ -388,9 +388,10 @@ def test_training_steps_never_read_the_device(dtype, gaps):
     checks, embedding index checks, backward, clipping, AdamW and SGD): no device-to-host
     read, no pageable host-to-device copy and no value-dependent shape -- each of which makes
     the host wait for the GPU.  Reading the loss then costs two reads: the queued checks'
-    combined flag and the value.  In bfloat16 every op leaves polyten's CUDA C for the shared
-    kernels, which must not read the device either -- nor their float32 retries, where CuPy
-    has no bfloat16 loop (``gaps="all"``: none but casts and copies)."""
+    combined flag and the value.  In bfloat16 polyten's CUDA C runs on bfloat16 and the
+    shared kernels (products, reductions, indexing) on CuPy's bfloat16 loops, which must not
+    read the device either -- nor their float32 retries, where CuPy has no bfloat16 loop
+    (``gaps="all"``: none but casts and copies)."""
     r = _run(f"cupy_standin.set_bfloat16_gaps({gaps!r})\n",
              _STEPS.replace("DT = pt.float32", f"DT = pt.{dtype}"), """
         for opt in opts:
@@ -415,8 +416,8 @@ def test_training_steps_never_read_the_device(dtype, gaps):
 @needs_cxx
 def test_bfloat16_autocast_steps_never_read_the_device():
     """autocast(dtype=bfloat16) without a GradScaler (PyTorch's bfloat16 recipe: it has
-    float32's range): bfloat16 matmuls and convolutions, which leave polyten's CUDA C for the
-    shared kernels, float32 losses, parameters and gradients -- and no host read at all."""
+    float32's range): bfloat16 matmuls and convolutions (cuBLAS, polyten's im2col),
+    float32 losses, parameters and gradients -- and no host read at all."""
     r = _run(_STEPS, """
         opt = opts[0]
 
@@ -777,11 +778,12 @@ def test_row_ops_launch_once_each_way():
 
 
 @needs_cxx
-def test_bfloat16_max_pool_runs_the_float32_kernel():
-    """bfloat16 max_pool on cuda: polyten's own kernel on float32 copies -- three launches
-    each way instead of the shared kernel's pass per window offset (about 35) -- with the
-    cpu backend's values and indices exactly (a selection) and its gradient within a
-    bfloat16 rounding (overlapping windows sum in float32), NaN windows included."""
+def test_bfloat16_max_pool_runs_its_own_kernel():
+    """bfloat16 max_pool on cuda: polyten's own kernel on bfloat16 -- one launch each way
+    (it was three on float32 copies, and the shared kernel's pass per window offset about
+    35 before that) -- with the cpu backend's values and indices exactly (a selection) and
+    its gradient within a bfloat16 rounding (overlapping windows sum in float32), NaN
+    windows included."""
     r = _run("""
         import numpy as np
         import polyten as pt
@@ -806,7 +808,7 @@ def test_bfloat16_max_pool_runs_the_float32_kernel():
             res[dev] = (y.detach().float().cpu().numpy(), idx.cpu().numpy(),
                         X.grad.float().cpu().numpy())
             if dev == "cuda":
-                assert (fwd, bwd) == (3, 3), (fwd, bwd)
+                assert (fwd, bwd) == (1, 1), (fwd, bwd)
                 assert y.dtype == X.grad.dtype == pt.bfloat16
         (yc, ic, gc), (yg, ig, gg) = res["cpu"], res["cuda"]
         np.testing.assert_array_equal(yg, yc)
@@ -818,43 +820,64 @@ def test_bfloat16_max_pool_runs_the_float32_kernel():
 
 
 @needs_cxx
-def test_bfloat16_activations_run_the_float32_kernels():
-    """bfloat16 activations and softmax on cuda: polyten's fused float32 kernel on float32
-    copies (3 launches forward; GELU, SiLU, ELU, LeakyReLU, Softplus 4 backward) instead of
-    the shared kernels' one launch per array operation, the result rounded once as the
-    shared kernels round it: within one bfloat16 rounding of the cpu backend."""
+def test_bfloat16_fused_kernels_run_on_bfloat16():
+    """bfloat16 activations, softmax (over the last dim and not), layer_norm and
+    cross-entropy on cuda: polyten's fused kernels on bfloat16 itself -- one launch each way
+    for the pointwise and row kernels (it was 3 / 3-4 on float32 copies, and the shared
+    kernels' launch per array operation before that) -- computed in float32 and rounded once:
+    output and gradient within a bfloat16 ulp or two of PyTorch in float64 from the same
+    bfloat16 inputs (the cpu backend, which rounds some intermediates, is further off)."""
     r = _run("""
         import numpy as np
+        import torch
         import polyten as pt
         import polyten.nn.functional as F
         S = cupy_standin.STATS
-        ops = {"gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
-               "silu": F.silu, "elu": F.elu, "leaky_relu": F.leaky_relu,
-               "softplus": F.softplus, "sigmoid": pt.sigmoid,
-               "softmax": lambda x: pt.softmax(x, -1),
-               "log_softmax": lambda x: pt.log_softmax(x, -1)}
+        t = np.arange(16) % 40
+        ops = {  # name: (polyten, torch, launches forward / backward at most)
+            "gelu": (F.gelu, torch.nn.functional.gelu, 1, 1),
+            "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"),
+                          lambda x: torch.nn.functional.gelu(x, approximate="tanh"), 1, 1),
+            "silu": (F.silu, torch.nn.functional.silu, 1, 1),
+            "elu": (F.elu, torch.nn.functional.elu, 1, 1),
+            "leaky_relu": (F.leaky_relu, torch.nn.functional.leaky_relu, 1, 1),
+            "softplus": (F.softplus, torch.nn.functional.softplus, 1, 1),
+            "sigmoid": (pt.sigmoid, torch.sigmoid, 1, 1),
+            "tanh": (pt.tanh, torch.tanh, 1, 1),
+            "softmax": (lambda x: pt.softmax(x, -1), lambda x: torch.softmax(x, -1), 1, 1),
+            "log_softmax": (lambda x: pt.log_softmax(x, -1),
+                            lambda x: torch.log_softmax(x, -1), 1, 1),
+            "softmax_dim0": (lambda x: pt.softmax(x, 0), lambda x: torch.softmax(x, 0), 3, 2),
+            "layer_norm": (lambda x: F.layer_norm(x, (40,)),
+                           lambda x: torch.nn.functional.layer_norm(x, (40,)), 1, 1),
+            "cross_entropy": (
+                lambda x: F.cross_entropy(x, pt.tensor(t, device=x.device)),
+                lambda x: torch.nn.functional.cross_entropy(x, torch.tensor(t)), 3, 2),
+        }
         rng = np.random.default_rng(0)
         x = (3 * rng.standard_normal((16, 40))).astype(np.float32)
-        g = rng.standard_normal((16, 40)).astype(np.float32)
-        for name, fn in ops.items():
-            res = {}
-            for dev in ("cpu", "cuda"):
-                for attempt in range(2):  # the first builds the kernels
-                    X = pt.tensor(x, device=dev).bfloat16().requires_grad_()
-                    G = pt.tensor(g, device=dev).bfloat16()
-                    S.clear()
-                    y = fn(X)
-                    fwd = S["launch"]
-                    S.clear()
-                    y.backward(G)
-                    bwd = S["launch"]
-                res[dev] = (y.detach().float().cpu().numpy(), X.grad.float().cpu().numpy())
-                if dev == "cuda":
-                    assert y.dtype == X.grad.dtype == pt.bfloat16, name
-                    assert fwd == 3 and bwd <= 4, (name, fwd, bwd)
-            for a, b in zip(res["cuda"], res["cpu"]):
-                np.testing.assert_allclose(a, b, rtol=2 ** -7, atol=2 ** -7 * np.abs(b).max(),
-                                           err_msg=name)
+        for name, (fn, tfn, nf, nb) in ops.items():
+            for attempt in range(2):  # the first builds the kernels
+                X = pt.tensor(x, device="cuda").bfloat16().requires_grad_()
+                S.clear()
+                y = fn(X)
+                fwd = S["launch"]
+                g = np.random.default_rng(5).standard_normal(tuple(y.shape)).astype(
+                    np.float32)
+                G = pt.tensor(g, device="cuda").bfloat16()
+                S.clear()
+                y.backward(G)
+                bwd = S["launch"]
+            assert y.dtype == X.grad.dtype == pt.bfloat16, name
+            assert fwd <= nf and bwd <= nb, (name, fwd, bwd)
+            T = torch.tensor(X.detach().float().cpu().numpy(), dtype=torch.float64,
+                             requires_grad=True)
+            ty = tfn(T)
+            ty.backward(torch.tensor(G.float().cpu().numpy(), dtype=torch.float64))
+            for a, b in ((y.detach().float().cpu().numpy(), ty.detach().numpy()),
+                         (X.grad.float().cpu().numpy(), T.grad.numpy())):
+                np.testing.assert_allclose(a, b, rtol=2 ** -7,
+                                           atol=2 ** -7 * np.abs(b).max(), err_msg=name)
         print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]

@@ -1,19 +1,16 @@
-"""bfloat16 on CUDA: which CuPy stores it, and which kernels hand it to the shared ones.
+"""bfloat16 on CUDA: which CuPy stores it, and the few kernels that hand it to the shared ones.
 
 CuPy 14 and later store ``ml_dtypes.bfloat16`` arrays (when ml_dtypes is installed) and run
-their casts, ufuncs, reductions and matrix products on them.  polyten's own CUDA C sources take
-bfloat16 where they were written for it: the optimizer steps, the total gradient norm and the
-gradient clipping (multi-tensor kernels with the prelude's bfloat16 type, or CuPy's in the per-parameter
-ElementwiseKernels; computed in float32, each stored value rounded once,
-:mod:`polyten_cuda.optim`) and im2col / col2im (a copy and a float32 sum, so a bfloat16
-convolution stays bfloat16 on tensor cores, :mod:`polyten_cuda.conv`).  The activations,
-softmax and max_pool run their own float32 kernels on float32 copies (:data:`VIA_FLOAT32`).
-The other kernels -- losses, norms, the rest of the fused activations' backward -- hand a
-bfloat16 call to the shared array-module kernel of the same name (``polyten_cpu.kernels`` with
-``xp=cupy``), which computes bfloat16 in float32 and rounds once, as the cpu backend does.
-``erf`` goes the same way
-(``cupyx.scipy.special`` has no bfloat16 loops).  The shared products (``matmul``, ``linear``
-and their backward) use cuBLAS's bfloat16 GEMM when one small product, tried when the kernels
+their casts, ufuncs, reductions and matrix products on them.  polyten's own CUDA C takes
+bfloat16 as it takes float16: the fused activations, softmax, losses, norms and max_pool
+(``ElementwiseKernel`` / ``ReductionKernel`` bodies with CuPy's bfloat16 type, the row kernels
+with the prelude's), the optimizer steps, the total gradient norm and the gradient clipping
+(multi-tensor kernels), and im2col / col2im (so a bfloat16 convolution stays bfloat16 on
+tensor cores, :mod:`polyten_cuda.conv`) -- each computed in float32 (``polyten_acc``) and
+rounded once.  ``tests/test_cuda_nvrtc.py`` compiles those sources as CuPy generates them.
+``erf`` hands a bfloat16 call to the shared array-module kernel (``polyten_cpu.kernels`` with
+``xp=cupy``: ``cupyx.scipy.special`` has no bfloat16 loops), which computes it in float32.
+The shared products (``matmul``, ``linear`` and their backward) use cuBLAS's bfloat16 GEMM when one small product, tried when the kernels
 are built, gives a right bfloat16 result, and multiply in float32 otherwise
 (``polyten_cpu.kernels._util.upcast_products``).  A batched bfloat16 ``matmul`` is one
 strided-batched cuBLAS GEMM (:mod:`polyten_cuda.gemm`; ``cupy.matmul`` raises on it in the
@@ -63,53 +60,6 @@ def supported(cp) -> Optional[Any]:
     except Exception:
         return None
     return bf
-
-
-# own kernels whose bfloat16 calls run the kernel itself on float32 copies instead of the
-# shared kernel, which computes bfloat16 in float32 too but one array operation at a time:
-# the kernel's float32 result is rounded once, as the shared one's.  Forward: how the result
-# comes back ("one" array, or max_pool's values and indices); backward: which saved tensor
-# the kernel reads besides the gradient ("input", "output" or none).  Only where that is
-# fewer launches (counted on the stand-in, forward / backward, shared -> here): max_pool
-# about 35 / 35 -> 3 / 3 (a selection: its values and indices come out exact), sigmoid
-# 6 -> 3, softmax and log_softmax 7-8 -> 3, GELU 7 / 14 -> 3 / 4 (tanh form 11 / 22), SiLU
-# 6 / 13, ELU 7 / 14, LeakyReLU 9 / 10, Softplus 8 / 10 -> 3 / 4; the backward of relu,
-# sigmoid, tanh (3) and softmax (4) stays shared, as cheap as two casts, the kernel and a
-# cast back.
-VIA_FLOAT32 = {"max_pool": "pool", "sigmoid": "one", "gelu": "one", "silu": "one",
-               "leaky_relu": "one", "elu": "one", "softplus": "one", "softmax": "one",
-               "log_softmax": "one"}
-VIA_FLOAT32_BACKWARD = {"max_pool": None, "gelu": "input", "silu": "input",
-                        "leaky_relu": "input", "elu": "input", "softplus": "input"}
-
-
-def via_float32(kernel: Callable, dt, kind: Optional[str], backward: bool = False) -> Callable:
-    """``kernel`` taking a ``dt`` (bfloat16) call on float32: the array operands cast up, the
-    floating results cast back (max_pool's indices kept).  ``kind``: see
-    :data:`VIA_FLOAT32` / :data:`VIA_FLOAT32_BACKWARD`."""
-    f32 = np.dtype("float32")
-    saved_at = {"input": 1, "output": 2}.get(kind)  # position in (grads, inputs, outputs)
-
-    def forward(x, *args):
-        if x.dtype != dt:
-            return kernel(x, *args)
-        if kind == "pool":
-            val, idx = kernel(x.astype(f32), *args)
-            return val.astype(dt), idx
-        return kernel(x.astype(f32), *args).astype(dt)
-
-    def backward_(grads, inputs, outputs, params):
-        args = [grads, inputs, outputs]
-        g = grads[0]
-        if g is None or g.dtype != dt or (saved_at and args[saved_at][0].dtype != dt):
-            return kernel(grads, inputs, outputs, params)
-        for at in (0, saved_at) if saved_at else (0,):
-            args[at] = [args[at][0].astype(f32)] + list(args[at][1:])
-        res = kernel(*args, params)
-        if res is NotImplemented:
-            return res
-        return tuple(None if r is None else r.astype(dt) for r in res)
-    return named_like(backward_ if backward else forward, kernel)
 
 
 def route(own: Mapping[str, Callable], shared: Mapping[str, Callable], dt) -> Dict[str, Callable]:

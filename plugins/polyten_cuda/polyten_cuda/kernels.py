@@ -392,16 +392,8 @@ def build(cp, rng, native_dtype, device_count=1):
     kernels["multinomial"] = _multinomial(cp, rng, ew, shared["multinomial"])
     kernels["searchsorted"] = _searchsorted(cp, ew, shared["searchsorted"])
     kernels["segment_argmax"] = _segment_argmax(cp, ew)
-    if bf16 is not None:  # polyten's CUDA C sources do not cover bfloat16: the shared kernels
-        via, via_bw = _bf16.VIA_FLOAT32, _bf16.VIA_FLOAT32_BACKWARD  # or on float32 copies
-        own = {name: kernels[name] for name in list(fwd) + ["erf"] if name not in via}
-        kernels.update(_bf16.route(own, shared, bf16))
-        backward.update(_bf16.route({n: k for n, k in bwd.items() if n not in via_bw},
-                                    shared_bw, bf16))
-        for name, kind in via.items():
-            kernels[name] = _bf16.via_float32(kernels[name], bf16, kind)
-        for name, kind in via_bw.items():
-            backward[name] = _bf16.via_float32(backward[name], bf16, kind, backward=True)
+    if bf16 is not None:  # erf: cupyx.scipy.special has no bfloat16 loops
+        kernels.update(_bf16.route({"erf": kernels["erf"]}, shared, bf16))
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32
     # (in the same wrapper, CuPy's out-of-memory error becomes polyten's)
     halves = (cp.dtype("float16"),) + (() if bf16 is None else (bf16,))

@@ -90,7 +90,7 @@ template <> struct polyten_acc<bfloat16> { typedef float type; };
 """
 
 
-def _dtypes(cp, names) -> dict:
+def dtype_names(cp, names) -> dict:
     """``{cp dtype: name}`` of the dtype names a kernel family is generated for (bfloat16
     where this CuPy stores it)."""
     out = {}
@@ -195,7 +195,7 @@ class MultiTensorStep:
         # scalar is converted to the NumPy type of its C parameter
         self._convert = tuple((pos, None if raw else np_types[ty])
                               for pos, ty, _, raw in self._shared)
-        self._dtype_names = _dtypes(cp, _DTYPES)
+        self._dtype_names = dtype_names(cp, _DTYPES)
         spos = [pos for pos, _ in self._convert]
         self._shared_slice = (slice(spos[0], spos[-1] + 1) if spos and all(
             c is not None for _, c in self._convert) and spos == list(range(spos[0],
@@ -320,7 +320,7 @@ class MultiTensorNorm:
     def __init__(self, cp):
         self._cp = cp
         self._kernels: Dict[tuple, object] = {}
-        self._dtype_names = _dtypes(cp, _DTYPES)
+        self._dtype_names = dtype_names(cp, _DTYPES)
         self._i64 = cp.int64
 
     def _kernel(self, mode, dtype, slots):

@@ -23,7 +23,7 @@ float32 (statistics included) and rounded once.
 
 from __future__ import annotations
 
-_FLOAT = frozenset(("float16", "float32", "float64"))
+_FLOAT = frozenset(("float16", "bfloat16", "float32", "float64"))
 
 
 def _fused(x) -> bool:

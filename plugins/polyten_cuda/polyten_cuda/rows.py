@@ -29,11 +29,12 @@ from __future__ import annotations
 import re
 from typing import Dict, Tuple
 
-from .multi_tensor import PRELUDE
+from .multi_tensor import PRELUDE, dtype_names
 
 ROW_MAX = 1024  # the longest row a warp takes; longer ones get a block
 _ROWS_PER_BLOCK = 4
-_DTYPES = {"float16": "float16", "float32": "float", "float64": "double"}
+_DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float",
+           "float64": "double"}
 
 # Warp reductions.  The max lets NaN win, as ``max``; the sum adds in a fixed butterfly order.
 _WARP_HELPERS = r"""
@@ -348,9 +349,10 @@ class Rows:
     def __init__(self, cp):
         self._cp = cp
         self._kernels: Dict[Tuple[str, str, str], object] = {}
-        self._dtypes = {cp.dtype(d): d for d in _DTYPES}
+        self._dtypes = dtype_names(cp, _DTYPES)
         self._f32 = cp.dtype("float32")
-        self._f16 = cp.dtype("float16")
+        self._half = frozenset(dt for dt, name in self._dtypes.items()
+                               if name in ("float16", "bfloat16"))
         # CuPy passes a Python int / float by its NumPy type: explicit, as the C parameters
         self._i64, self._f64 = cp.int64, cp.float64
 
@@ -381,8 +383,9 @@ class Rows:
 
     def acc(self, dt):
         """The computation (and statistics) dtype of storage dtype ``dt``: float32 for
-        float16, else ``dt`` -- the rule of every fused kernel of this package."""
-        return self._f32 if dt == self._f16 else dt
+        float16 and bfloat16, else ``dt`` -- the rule of every fused kernel of this package
+        (``polyten_acc``)."""
+        return self._f32 if dt in self._half else dt
 
     def softmax(self, x, log: bool = False):
         x = self._cp.ascontiguousarray(x)

@@ -1053,7 +1053,8 @@ def test_bench_cuda_runs(tmp_path):
         sys.path.insert(0, {os.path.join(ROOT, "benchmarks")!r})
         import bench_cuda
         raise SystemExit(bench_cuda.main(["--quick", "--cases",
-                                          "matmul,digits,digits_amp,digits_bf16,overhead,"
+                                          "matmul,digits,digits_amp,digits_bf16,"
+                                          "digits_bf16w,overhead,"
                                           "random,rows", "--tiny-rows",
                                           "--matmul-size", "64", "--json", {str(out)!r}]))
     """)
@@ -1067,6 +1068,7 @@ def test_bench_cuda_runs(tmp_path):
         "train step digits (batch 64, adam)",
         "train step digits (batch 64, adam, autocast + GradScaler)",
         "train step digits (batch 64, adam, autocast bfloat16)",
+        "train step digits (batch 64, adam, bfloat16 weights)",
         "host cost per call: cupy a + b",
         "host cost per call: cupy ElementwiseKernel (fused relu_backward)",
         "host cost per call: cupy RawKernel (multi-tensor Adam, 1 tensor)",

@@ -86,8 +86,8 @@ NVCC_PRELUDE = ("#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n"
                 "typedef double float64;\n")
 
 _CTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float", "float64": "double",
-           "int64": "long long", "bool": "bool", "int32": "int", "int16": "short", "int8": "signed char",
-           "uint8": "unsigned char", "uint32": "unsigned int"}
+           "int64": "long long", "bool": "bool", "int32": "int", "int16": "short",
+           "int8": "signed char", "uint8": "unsigned char", "uint32": "unsigned int"}
 _SCALAR_CT = {"float32": ctypes.c_float, "float64": ctypes.c_double,
               "int64": ctypes.c_longlong, "bool": ctypes.c_bool, "int32": ctypes.c_int,
               "uint32": ctypes.c_uint32}
@@ -280,7 +280,7 @@ class ReductionKernel:
                     "identity": identity, "name": name, "preamble": preamble,
                     "reduce_type": kw.get("reduce_type"), "options": list(kw.get("options", ()))}
 
-    def _log(self, args, out, axis, keepdims):
+    def _log(self, args, out):
         params = self.ins + self.outs
         shape = np.broadcast_shapes(*[a.shape for (_, _, raw), a in zip(self.ins, args)
                                       if isinstance(a, np.ndarray) and not raw])
@@ -296,12 +296,10 @@ class ReductionKernel:
 
     def __call__(self, *args, out, axis, keepdims=False):
         if os.environ.get(_KERNEL_LOG_ENV):
-            self._log([np.asarray(a) if isinstance(a, np.generic) else a for a in args], out,
-                      axis, keepdims)
+            self._log([np.asarray(a) if isinstance(a, np.generic) else a for a in args], out)
         ty = self.outs[0][0]
         mapped = ElementwiseKernel(
-            ", ".join(f"{'raw ' if raw else ''}{t} {n}" for t, n, raw in self.ins),
-            f"{ty} _mapped",
+            _spec(self.ins), f"{ty} _mapped",
             f"_mapped = {self.map_expr};\n", self.name, self.preamble)
         mapped.logged = False
         args = [np.asarray(a) if isinstance(a, np.generic) else a for a in args]

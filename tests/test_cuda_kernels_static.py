@@ -196,12 +196,13 @@ def test_fused_sources_are_well_formed():
                     "are only compiled for the host")
 def test_fused_sources_compile_with_nvcc(tmp_path):
     """Each elementwise body, and each reduction's map / reduce / post-map expressions,
-    inside a __global__ kernel shaped like CuPy's, with __half as the half type: a
+    inside a __global__ kernel shaped like CuPy's, with __half and __nv_bfloat16 as the half
+    types (explicit conversions only): a
     compile-only check of the device code (no GPU needed)."""
     parts = [NVCC_PRELUDE, fused_src.PREAMBLE]
     n = 0
     for key, k in fused_src.ELEMENTWISE.items():
-        for t in ("float16", "float32", "float64"):
+        for t in ("float16", "bfloat16", "float32", "float64"):
             s = "float" if t != "float64" else "double"
             sig, pro = [], []
             for ty, name, raw in fused_src.params(k.in_params) + fused_src.params(k.out_params):
@@ -222,7 +223,8 @@ def test_fused_sources_compile_with_nvcc(tmp_path):
                          f"i += (long long)blockDim.x * gridDim.x) {{\n" + "\n".join(pro) +
                          "\n{\n" + k.operation + "}\n}\n}\n}\n")
     for key, r in fused_src.REDUCTION.items():  # the map and reduce expressions
-        types = ("int32", "int64") if key == "index_check" else ("float16", "float32", "float64")
+        types = ("int32", "int64") if key == "index_check" else (
+            "float16", "bfloat16", "float32", "float64")
         for t in types:
             s = "double" if t == "float64" else "float"
             (oty, _, _), = fused_src.params(r.out_params)

@@ -10,8 +10,9 @@ tensor cores, :mod:`polyten_cuda.conv`) -- each computed in float32 (``polyten_a
 rounded once.  ``tests/test_cuda_nvrtc.py`` compiles those sources as CuPy generates them.
 ``erf`` hands a bfloat16 call to the shared array-module kernel (``polyten_cpu.kernels`` with
 ``xp=cupy``: ``cupyx.scipy.special`` has no bfloat16 loops), which computes it in float32.
-The shared products (``matmul``, ``linear`` and their backward) use cuBLAS's bfloat16 GEMM when one small product, tried when the kernels
-are built, gives a right bfloat16 result, and multiply in float32 otherwise
+The shared products (``matmul``, ``linear`` and their backward) use cuBLAS's bfloat16 GEMM
+when one small product, tried when the kernels are built, gives a right bfloat16 result, and
+multiply in float32 otherwise
 (``polyten_cpu.kernels._util.upcast_products``).  A batched bfloat16 ``matmul`` is one
 strided-batched cuBLAS GEMM (:mod:`polyten_cuda.gemm`; ``cupy.matmul`` raises on it in the
 CuPy releases before cupy/cupy#10317), and the shared kernel's product only where cuBLAS

@@ -4,12 +4,13 @@ Each entry is what ``cupy.ElementwiseKernel`` / ``cupy.ReductionKernel`` take; `
 builds the kernels from them, and the tests compile the same bodies with the host C++ compiler
 (``tests/test_cuda_kernels_static.py``) to check their arithmetic against NumPy without a GPU.
 
-Type conventions: ``T`` is the storage type of the arrays (``float16``, ``float32`` or
-``float64``); ``A`` is the computation type, ``float`` for ``float16`` and ``float32`` and
-``double`` for ``float64`` (half precision is computed in float32 and rounded once, as PyTorch
-does); ``S`` is the type of a reduction's result, chosen by the caller through ``out=`` (float32
-for half and single precision, float64 for double).  Every formula is the one of the cpu
-backend's kernel of the same op (``polyten_cpu.kernels``), in the same order of operations.
+Type conventions: ``T`` is the storage type of the arrays (``float16``, ``bfloat16``,
+``float32`` or ``float64``); ``A`` is the computation type, ``float`` for the half types and
+``float32`` and ``double`` for ``float64`` (half precision is computed in float32 and rounded
+once, as PyTorch does); ``S`` is the type of a reduction's result, chosen by the caller
+through ``out=`` (float32 for half and single precision, float64 for double).  Every formula
+is the one of the cpu backend's kernel of the same op (``polyten_cpu.kernels``), in the same
+order of operations.
 
 Only standard CUDA C++ math is used (``exp``, ``log``, ``sqrt``, ``erf``, ``tanh``, ``expm1``,
 ``log1p``), with the float overloads that the CUDA math library and ``<cmath>`` both provide.

@@ -17,8 +17,8 @@ passes over temporaries of the input's size.  Here:
   reduction's post-map), the output one ``ElementwiseKernel``, and each gradient a reduction
   or two and one elementwise kernel.
 
-Every formula is the cpu kernel's, in the same order (``fused_src``).  float16 is computed in
-float32 (statistics included) and rounded once.
+Every formula is the cpu kernel's, in the same order (``fused_src``).  float16 and bfloat16
+are computed in float32 (statistics included) and rounded once.
 """
 
 from __future__ import annotations

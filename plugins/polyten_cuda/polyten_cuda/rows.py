@@ -19,8 +19,8 @@ and its output pass, which re-reads the row from the cache:
 
 PyTorch makes the same split (its warp softmax takes rows up to 1024).  Formulas and their
 order of operations are the ``fused_src`` ones of the same ops (the cpu kernels'); only the
-order of the summation differs, as it does between any two reductions.  float16 is computed in
-float32 and rounded once.  ``source`` is pure (no CuPy): the tests compile the generated code
+order of the summation differs, as it does between any two reductions.  float16 and bfloat16
+are computed in float32 and rounded once.  ``source`` is pure (no CuPy): the tests compile the generated code
 with ``nvcc`` and run it on the host, threads as fibers.
 """
 
@@ -271,7 +271,7 @@ for _w in (False, True):
 
 def source(op: str, dtype: str, mode: str = "warp") -> Tuple[str, str]:
     """``(kernel name, CUDA C source)`` of the row kernel ``op`` (a key of :data:`KERNELS`)
-    for ``dtype`` (``float16``, ``float32`` or ``float64``).  ``mode`` ``"warp"``: block
+    for ``dtype`` (``float16``, ``bfloat16``, ``float32`` or ``float64``).  ``mode`` ``"warp"``: block
     ``(32, R)`` runs rows ``blockIdx.x * R`` to ``+ R - 1``, one per warp; ``"block"``: block
     ``(B,)`` (B a multiple of 32) runs row ``blockIdx.x``."""
     sig, body = KERNELS[op]

@@ -6,7 +6,8 @@ Parts (``--parts``, comma-separated; all by default):
 * ``conformance``: the conformance suite on ``cuda``: every op in float16 / float32 / float64
   and its gradient;
 * ``steps``: the training steps of ``benchmarks/bench_cuda.py`` (digits, MLP, CNN, transformer)
-  in float32, with float16 autocast and GradScaler, and with bfloat16 autocast;
+  in float32, with float16 autocast and GradScaler, with bfloat16 autocast and with bfloat16
+  weights;
 * ``paths``: the kernels neither of those reaches: layer_norm / batch_norm with affine
   parameters of another dtype than the input's, or strided ones, and batch_norm statistics
   without gradient (``norm.py``'s ReductionKernel and ElementwiseKernel path), and every
@@ -32,7 +33,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "benchmarks"))
 import cupy_standin as cs  # noqa: E402
 
 STEP_CASES = ("digits", "mlp", "cnn", "transformer", "digits_amp", "mlp_amp", "cnn_amp",
-              "transformer_amp", "mlp_bf16", "cnn_bf16", "transformer_bf16")
+              "transformer_amp", "mlp_bf16", "cnn_bf16", "transformer_bf16", "mlp_bf16w",
+              "cnn_bf16w", "transformer_bf16w")
 
 
 def conformance() -> None:
@@ -128,10 +130,10 @@ def sources() -> None:
         cs._log_kernel({"kind": "raw", "name": name, "code": code, "options": []})
 
     for op in rows.KERNELS:
-        for dtype in ("float16", "float32", "float64"):
+        for dtype in ("float16", "bfloat16", "float32", "float64"):
             for mode in ("warp", "block"):
                 log(*rows.source(op, dtype, mode))
-    for dtype in ("float16", "float32", "float64"):
+    for dtype in ("float16", "bfloat16", "float32", "float64"):
         log(*rows.param_grads_source(dtype))
     for which in ("im2col", "col2im"):
         for dtype in ("float16", "bfloat16", "float32", "float64"):

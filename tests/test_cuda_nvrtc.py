@@ -3,8 +3,8 @@
 The CuPy stand-in runs polyten's kernels on the host; the GPU build is a different compiler
 (NVRTC, CuPy's headers and options, CuPy's code generation around each ElementwiseKernel and
 ReductionKernel body).  Here the workload ``tests/nvrtc_workload.py`` (the conformance suite on
-cuda, the benchmark training steps in float32 / float16 AMP / bfloat16, the norm and optimizer
-fallbacks, every RawKernel source generator) logs each kernel the backend makes CuPy build,
+cuda, the benchmark training steps in float32 / float16 AMP / bfloat16 autocast / bfloat16
+weights, the norm and optimizer fallbacks, every RawKernel source generator) logs each kernel the backend makes CuPy build,
 and ``tests/nvrtc_compile.py``, under a Python with the real CuPy 14 and NVRTC 13
 (``POLYTEN_NVRTC_PYTHON``; ``scripts/test.sh`` installs them in ``.venv-nvrtc``), regenerates
 each source with CuPy's own code generators and compiles it for sm_90 (H100 / H200).
@@ -68,8 +68,10 @@ def test_the_workload_reaches_every_kernel_source(kernel_log):
             | {s.name for s in fused_src.REDUCTION.values()}
             | {f"polyten_philox_{k}" for k in philox.KERNELS}
             | {rows.source(op, dt, mode)[0] for op in rows.KERNELS
-               for dt in ("float16", "float32", "float64") for mode in ("warp", "block")}
-            | {rows.param_grads_source(dt)[0] for dt in ("float16", "float32", "float64")}
+               for dt in ("float16", "bfloat16", "float32", "float64")
+               for mode in ("warp", "block")}
+            | {rows.param_grads_source(dt)[0]
+               for dt in ("float16", "bfloat16", "float32", "float64")}
             | {conv.source(dt, w)[0] for w in ("im2col", "col2im")
                for dt in ("float16", "bfloat16", "float32", "float64")}
             | {multi_tensor.source(spec, dt, 1)[0] for n, spec in fused_src.ELEMENTWISE.items()
@@ -82,8 +84,9 @@ def test_the_workload_reaches_every_kernel_source(kernel_log):
     launched = {(e["name"], a[1]) for e in entries if e["kind"] != "raw" for a in e["args"]}
     assert {d for _, d in launched} >= {"float16", "float32", "float64", "int64", "bool"}
     assert any(e["kind"] == "raw" and "bfloat16" in e["name"] for e in entries)
-    # the per-parameter optimizer kernels on bfloat16 (CuPy's bfloat16 type, its header)
-    assert ("polyten_adam_step", "bfloat16") in launched
+    # fused kernels launched on bfloat16 (CuPy's bfloat16 type, its header): a pointwise one
+    # and the per-parameter optimizer step
+    assert {("polyten_gelu", "bfloat16"), ("polyten_adam_step", "bfloat16")} <= launched
 
 
 def test_a_kernel_only_the_host_compiler_accepts_fails(tmp_path):

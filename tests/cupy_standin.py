@@ -745,7 +745,6 @@ the GPU tests (tests/test_cuda.py).
 """
 
 import collections  # noqa: E402
-import json  # noqa: E402
 import operator  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402

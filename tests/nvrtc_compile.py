@@ -32,6 +32,7 @@ import io
 import json
 import os
 import sys
+import types
 
 
 def _cupy():
@@ -59,7 +60,8 @@ def _cupy():
                  "CuPy 14's internals")
     # memoized per device in CuPy (it asks the device): compile for the architecture given
     compiler._get_arch_for_options_for_nvrtc = lambda arch=None: (f"-arch=sm_{arch}", "cubin")
-    return np, cupy, _kernel, _reduction, core, compiler, Indexer, CScalar
+    return types.SimpleNamespace(np=np, cupy=cupy, K=_kernel, R=_reduction, core=core,
+                                 compiler=compiler, Indexer=Indexer, CScalar=CScalar)
 
 
 def _dtype(np, name):
@@ -74,21 +76,21 @@ _NDARRAY, _INDEXER, _SCALAR = 1, 2, 3
 
 
 def _arginfos(mods, infos, indexers):
-    np, cupy, K, _, _, _, Indexer, CScalar = mods
+    np, K = mods.np, mods.K
     out = []
     for info in infos:
         if info[0] == "nd":
-            out.append(K._ArgInfo(_NDARRAY, cupy.ndarray, _dtype(np, info[1]), info[2],
+            out.append(K._ArgInfo(_NDARRAY, mods.cupy.ndarray, _dtype(np, info[1]), info[2],
                                   info[3], True))
         else:
-            out.append(K._ArgInfo(_SCALAR, CScalar, _dtype(np, info[1]), 0, True, True))
-    out += [K._ArgInfo(_INDEXER, Indexer, None, n, True, True) for n in indexers]
+            out.append(K._ArgInfo(_SCALAR, mods.CScalar, _dtype(np, info[1]), 0, True, True))
+    out += [K._ArgInfo(_INDEXER, mods.Indexer, None, n, True, True) for n in indexers]
     return out
 
 
 def _type_map(mods, in_params, out_params, infos):
     """``_decide_params_type``'s type map (it also checks the dtypes as CuPy does at a call)."""
-    np, _, K = mods[:3]
+    np, K = mods.np, mods.K
     n_in = len(in_params)
     arr = [_dtype(np, i[1]) if i[0] == "nd" else None for i in infos]
     return K._decide_params_type(in_params, out_params, tuple(arr[:n_in]), tuple(arr[n_in:]))[2]
@@ -96,7 +98,7 @@ def _type_map(mods, in_params, out_params, infos):
 
 def generate(mods, e):
     """``(source, options)`` that CuPy compiles for the log entry ``e``."""
-    np, cupy, K, R, core, _, _, _ = mods
+    np, K, core = mods.np, mods.K, mods.core
     header = "".join(f"#include <{h}>\n" for h in core._cupy_header_list)
     options = core.assemble_cupy_compiler_options(tuple(e.get("options", ()))) + ("-ftz=true",)
     if e["kind"] == "raw":
@@ -113,29 +115,17 @@ def generate(mods, e):
     assert e["kind"] == "reduction", e["kind"]
     params = (ins + outs + K._get_param_info("CIndexer _in_ind, CIndexer _out_ind", False)
               + K._get_param_info("int32 _block_stride", True))
-    pairs = _pairs(mods, ins + outs, e["args"])
-    _type_map(mods, ins, outs, e["args"])  # CuPy's dtype checks
-    # the reduction adds its index type (int32 below 2**31 elements per output)
-    type_map = K._TypeMap(tuple(pairs) + (("IndexT", np.int32),))
+    # the reduction adds its index type to the call's (int32 below 2**31 elements per output)
+    type_map = K._TypeMap(_type_map(mods, ins, outs, e["args"])._pairs
+                          + (("IndexT", np.int32),))
     reduce_type = e["reduce_type"] or outs[0].ctype
     arginfos = _arginfos(mods, e["args"], e["indexers"]) + [
-        K._ArgInfo(_SCALAR, mods[7], np.int32, 0, True, True)]
-    code = R._ReductionKernel_get_cached_function_code(
+        K._ArgInfo(_SCALAR, mods.CScalar, np.int32, 0, True, True)]
+    code = mods.R._ReductionKernel_get_cached_function_code(
         len(ins), len(outs), params, tuple(arginfos), type_map, e["name"], 512, reduce_type,
         "" if e["identity"] is None else str(e["identity"]), e["map_expr"], e["reduce_expr"],
         e["post_map_expr"], e["preamble"], tuple(e.get("options", ())))
     return header + code, options
-
-
-def _pairs(mods, params, infos):
-    """The ``(placeholder, dtype)`` pairs of CuPy's ``_TypeMap``, sorted by name as CuPy sorts
-    them (``_decide_params_type_core``), from the array arguments."""
-    np = mods[0]
-    bound = {}
-    for p, info in zip(params, infos):
-        if info[0] == "nd" and p.dtype is None:
-            bound.setdefault(p.ctype, _dtype(np, info[1]))
-    return sorted(bound.items())
 
 
 def _describe(e) -> str:
@@ -155,7 +145,7 @@ def _compile_one(job):
     if _MODS is None:
         _MODS = _cupy()
     desc, source, options, arch = job
-    compiler = _MODS[5]
+    compiler = _MODS.compiler
     log = io.StringIO()
     try:
         compiler.compile_using_nvrtc(source, options, arch=arch, log_stream=log)
@@ -213,10 +203,10 @@ def main(argv=None) -> int:
             elif warnings:
                 warned += 1
                 print(f"warning {desc} for sm_{arch}:\n{warnings[-2000:]}\n")
-    nvrtc = ".".join(map(str, mods[5]._get_nvrtc_version()))
+    nvrtc = ".".join(map(str, mods.compiler._get_nvrtc_version()))
     print(f"nvrtc_compile: {len(entries)} logged kernels ({dict(kinds)}), "
           f"{len(sources)} distinct sources, {len(jobs)} compilations for "
-          f"sm_{', sm_'.join(archs)} with CuPy {mods[1].__version__}, NVRTC {nvrtc}: "
+          f"sm_{', sm_'.join(archs)} with CuPy {mods.cupy.__version__}, NVRTC {nvrtc}: "
           f"{len(failures)} failed, {warned} with warnings")
     return 1 if failures else 0
 

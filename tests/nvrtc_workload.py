@@ -125,26 +125,27 @@ def paths() -> None:
 
 def sources() -> None:
     from polyten_cuda import conv, fused_src, multi_tensor, rows
+    dtypes = tuple(multi_tensor.C_TYPES)  # every storage dtype the generators take
 
     def log(name, code):
         cs._log_kernel({"kind": "raw", "name": name, "code": code, "options": []})
 
     for op in rows.KERNELS:
-        for dtype in ("float16", "bfloat16", "float32", "float64"):
+        for dtype in dtypes:
             for mode in ("warp", "block"):
                 log(*rows.source(op, dtype, mode))
-    for dtype in ("float16", "bfloat16", "float32", "float64"):
+    for dtype in dtypes:
         log(*rows.param_grads_source(dtype))
     for which in ("im2col", "col2im"):
-        for dtype in ("float16", "bfloat16", "float32", "float64"):
+        for dtype in dtypes:
             log(*conv.source(dtype, which))
     for name, spec in fused_src.ELEMENTWISE.items():
         if multi_tensor.is_step(name):
-            for dtype in ("float16", "bfloat16", "float32", "float64"):
+            for dtype in dtypes:
                 for slots in sorted({1, 8, multi_tensor.max_slots(spec)}):
                     log(*multi_tensor.source(spec, dtype, slots))
     for mode in ("l2", "inf"):
-        for dtype in ("float16", "bfloat16", "float32", "float64"):
+        for dtype in dtypes:
             for slots in (1, 64):
                 log(*multi_tensor.norm_source(mode, dtype, slots))
 

@@ -64,21 +64,17 @@ def test_the_workload_reaches_every_kernel_source(kernel_log):
     from polyten_cuda import conv, fused_src, multi_tensor, philox, rows
     entries = _entries(kernel_log)
     names = {e["name"] for e in entries}
+    dts = tuple(multi_tensor.C_TYPES)
     want = ({s.name for s in fused_src.ELEMENTWISE.values()}
             | {s.name for s in fused_src.REDUCTION.values()}
             | {f"polyten_philox_{k}" for k in philox.KERNELS}
-            | {rows.source(op, dt, mode)[0] for op in rows.KERNELS
-               for dt in ("float16", "bfloat16", "float32", "float64")
+            | {rows.source(op, dt, mode)[0] for op in rows.KERNELS for dt in dts
                for mode in ("warp", "block")}
-            | {rows.param_grads_source(dt)[0]
-               for dt in ("float16", "bfloat16", "float32", "float64")}
-            | {conv.source(dt, w)[0] for w in ("im2col", "col2im")
-               for dt in ("float16", "bfloat16", "float32", "float64")}
+            | {rows.param_grads_source(dt)[0] for dt in dts}
+            | {conv.source(dt, w)[0] for w in ("im2col", "col2im") for dt in dts}
             | {multi_tensor.source(spec, dt, 1)[0] for n, spec in fused_src.ELEMENTWISE.items()
-               if multi_tensor.is_step(n)
-               for dt in ("float16", "bfloat16", "float32", "float64")}
-            | {multi_tensor.norm_source(m, dt, 1)[0] for m in ("l2", "inf")
-               for dt in ("float16", "bfloat16", "float32", "float64")})
+               if multi_tensor.is_step(n) for dt in dts}
+            | {multi_tensor.norm_source(m, dt, 1)[0] for m in ("l2", "inf") for dt in dts})
     assert want <= names, sorted(want - names)
     # the kernels the backend launched itself, not only logged sources: half and bfloat16 too
     launched = {(e["name"], a[1]) for e in entries if e["kind"] != "raw" for a in e["args"]}

@@ -22,7 +22,7 @@ and rounds once -- as PyTorch's own (non-cuDNN) CUDA convolution accumulates its
 
 from __future__ import annotations
 
-from .multi_tensor import PRELUDE
+from .multi_tensor import C_TYPES, PRELUDE
 
 _BLOCK = 256
 _MAX_BLOCKS = 1 << 16  # the grid-stride loop covers larger images
@@ -108,8 +108,6 @@ extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, long long total
 }
 """
 
-_C_TYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float",
-            "float64": "double"}
 
 
 def source(dtype: str, which: str = "col2im") -> tuple:
@@ -118,7 +116,7 @@ def source(dtype: str, which: str = "col2im") -> tuple:
     half dtypes)."""
     name = f"polyten_{which}_{dtype}"
     code = {"col2im": COL2IM_SRC, "im2col": IM2COL_SRC}[which]
-    return name, (PRELUDE + f"typedef {_C_TYPES[dtype]} T;\n"
+    return name, (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n"
                   "typedef polyten_acc<T>::type A;\n"
                   + code.replace(f"polyten_{which}_T", name))
 
@@ -165,7 +163,7 @@ def make_col2im(cp, kernels=None):
 
     def col2im(cols, geo, n, c):
         dtype = cols.dtype.name
-        if dtype not in _C_TYPES or len(geo.P) > 3 or not cols.flags.c_contiguous:
+        if dtype not in C_TYPES or len(geo.P) > 3 or not cols.flags.c_contiguous:
             return None
         out = cp.empty((n, c) + tuple(geo.P), dtype=cols.dtype)
         total = out.size
@@ -190,7 +188,7 @@ def make_im2col(cp, kernels=None):
 
     def im2col(x, pads, geo, groups):
         dtype = x.dtype.name
-        if dtype not in _C_TYPES or len(geo.P) > 3:
+        if dtype not in C_TYPES or len(geo.P) > 3:
             return None
         n, c = x.shape[:2]
         x = cp.ascontiguousarray(x)
@@ -225,5 +223,5 @@ def conv_context(cp, raw, bmm) -> dict:
         r = bmm(a, b, out=out)
         return matmul(a, b, out=out) if r is None else r
     ctx["matmul"] = product
-    ctx["half"] = frozenset(d for d in bmm.half_dtypes if d.name in _C_TYPES)
+    ctx["half"] = bmm.half_dtypes  # im2col / col2im take every one of them
     return ctx

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from . import fused_src as src
 from . import norm as _norm
+from .multi_tensor import C_TYPES
 from .rows import Rows
 
-_FLOAT = frozenset(("float16", "bfloat16", "float32", "float64"))
+_FLOAT = frozenset(C_TYPES)  # the storage dtypes of the CUDA sources
 # 2-D cross_entropy over at most this many classes runs as one thread per row (a serial loop
 # over the classes); with more, or more dims, a warp or block per row (rows.py)
 CE_ROW_CLASSES = 64

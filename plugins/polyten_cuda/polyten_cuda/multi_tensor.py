@@ -44,8 +44,11 @@ _SHARED_BYTES = 256
 _BUCKETS = (1, 2, 4, 8, 16, 32, 64)  # unused slots cost argument passing: keep few
 _BLOCK = 256
 _MAX_BLOCKS_X = 1024  # per tensor; the grid-stride loop covers longer ones
-# steps and norms (float16 and bfloat16 computed in float32: polyten_acc)
-_DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float", "float64": "double"}
+# The storage dtypes of every RawKernel of this package, and their C types (PRELUDE's); the
+# HALF ones are computed in float32 (polyten_acc) and rounded once.  The fused
+# ElementwiseKernels (fused.py, norm.py) take the same dtypes.
+C_TYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float", "float64": "double"}
+HALF = frozenset(("float16", "bfloat16"))
 # CuPy passes a kernel argument by its NumPy type: these are the C types of the scalars
 _SCALAR_C = {"float64": "double", "float32": "float", "int64": "long long", "int32": "int",
              "bool": "bool"}
@@ -149,7 +152,7 @@ def source(spec: Elementwise, dtype: str, slots: int) -> Tuple[str, str]:
     elems = "\n".join(f"    T& {a} = _{a}[_i];" if out else f"    const T {a} = _{a}[_i];"
                       for _, a, out in arrays)
     head, body = split_prologue(spec)
-    code = (PRELUDE + f"typedef {_DTYPES[dtype]} T;\n"
+    code = (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n"
             f'extern "C" __global__ void {name}({", ".join(sig)}) {{\n'
             "  long long _n;\n"
             + "".join(f"  T* _{a};\n" for _, a, _ in arrays)
@@ -195,7 +198,7 @@ class MultiTensorStep:
         # scalar is converted to the NumPy type of its C parameter
         self._convert = tuple((pos, None if raw else np_types[ty])
                               for pos, ty, _, raw in self._shared)
-        self._dtype_names = dtype_names(cp, _DTYPES)
+        self._dtype_names = dtype_names(cp, C_TYPES)
         spos = [pos for pos, _ in self._convert]
         self._shared_slice = (slice(spos[0], spos[-1] + 1) if spos and all(
             c is not None for _, c in self._convert) and spos == list(range(spos[0],
@@ -297,7 +300,7 @@ def norm_source(mode: str, dtype: str, slots: int) -> Tuple[str, str]:
     name = f"polyten_mt_norm_{mode}_{dtype}_{slots}"
     sig = [f"long long _n{j}, const T* _g{j}" for j in range(slots)]
     cases = "".join(f"    case {j}: _n = _n{j}; _g = _g{j}; break;\n" for j in range(slots))
-    code = (PRELUDE + f"typedef {_DTYPES[dtype]} T;\ntypedef polyten_acc<T>::type A;\n"
+    code = (PRELUDE + f"typedef {C_TYPES[dtype]} T;\ntypedef polyten_acc<T>::type A;\n"
             f'extern "C" __global__ void {name}({", ".join(sig)}, A* partial) {{\n'
             "  long long _n;\n  const T* _g;\n"
             "  switch (blockIdx.y) {\n" + cases + "    default: return;\n  }\n"
@@ -320,7 +323,7 @@ class MultiTensorNorm:
     def __init__(self, cp):
         self._cp = cp
         self._kernels: Dict[tuple, object] = {}
-        self._dtype_names = dtype_names(cp, _DTYPES)
+        self._dtype_names = dtype_names(cp, C_TYPES)
         self._i64 = cp.int64
 
     def _kernel(self, mode, dtype, slots):
@@ -352,7 +355,7 @@ class MultiTensorNorm:
             shapes.append(max(1, min(_NORM_BLOCKS_X, -(-longest // _BLOCK))))
         total = sum(len(c) * bx * _BLOCK for c, bx in zip(chunks, shapes))
         dt = arrays[0].dtype
-        half = dtype in ("float16", "bfloat16")
+        half = dtype in HALF
         partial = cp.empty(total, dtype=cp.float32 if half else dt)
         off = 0
         for chunk, bx in zip(chunks, shapes):

@@ -23,7 +23,9 @@ are computed in float32 (statistics included) and rounded once.
 
 from __future__ import annotations
 
-_FLOAT = frozenset(("float16", "bfloat16", "float32", "float64"))
+from .multi_tensor import C_TYPES
+
+_FLOAT = frozenset(C_TYPES)  # the storage dtypes of the CUDA sources
 
 
 def _fused(x) -> bool:

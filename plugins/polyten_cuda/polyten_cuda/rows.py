@@ -20,8 +20,8 @@ and its output pass, which re-reads the row from the cache:
 PyTorch makes the same split (its warp softmax takes rows up to 1024).  Formulas and their
 order of operations are the ``fused_src`` ones of the same ops (the cpu kernels'); only the
 order of the summation differs, as it does between any two reductions.  float16 and bfloat16
-are computed in float32 and rounded once.  ``source`` is pure (no CuPy): the tests compile the generated code
-with ``nvcc`` and run it on the host, threads as fibers.
+are computed in float32 and rounded once.  ``source`` is pure (no CuPy): the tests compile the
+generated code with ``nvcc`` and run it on the host, threads as fibers.
 """
 
 from __future__ import annotations
@@ -29,12 +29,10 @@ from __future__ import annotations
 import re
 from typing import Dict, Tuple
 
-from .multi_tensor import PRELUDE, dtype_names
+from .multi_tensor import C_TYPES, HALF, PRELUDE, dtype_names
 
 ROW_MAX = 1024  # the longest row a warp takes; longer ones get a block
 _ROWS_PER_BLOCK = 4
-_DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float",
-           "float64": "double"}
 
 # Warp reductions.  The max lets NaN win, as ``max``; the sum adds in a fixed butterfly order.
 _WARP_HELPERS = r"""
@@ -271,13 +269,13 @@ for _w in (False, True):
 
 def source(op: str, dtype: str, mode: str = "warp") -> Tuple[str, str]:
     """``(kernel name, CUDA C source)`` of the row kernel ``op`` (a key of :data:`KERNELS`)
-    for ``dtype`` (``float16``, ``bfloat16``, ``float32`` or ``float64``).  ``mode`` ``"warp"``: block
+    for ``dtype`` (a key of ``multi_tensor.C_TYPES``).  ``mode`` ``"warp"``: block
     ``(32, R)`` runs rows ``blockIdx.x * R`` to ``+ R - 1``, one per warp; ``"block"``: block
     ``(B,)`` (B a multiple of 32) runs row ``blockIdx.x``."""
     sig, body = KERNELS[op]
     first, stride = _INDEX[mode]
     name = f"polyten_row_{op}_{dtype}" + ("_block" if mode == "block" else "")
-    code = (PRELUDE + f"typedef {_DTYPES[dtype]} T;\n" + _MODES[mode] +
+    code = (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n" + _MODES[mode] +
             f'extern "C" __global__ void {name}({sig}, long long rows, long long d) {{\n'
             f"  const long long row = {first};\n"
             "  if (row >= rows) return;  // a whole warp (block): a row is one warp's (block's)\n"
@@ -336,7 +334,7 @@ def param_grads_source(dtype: str) -> Tuple[str, str]:
     """``(kernel name, CUDA C source)`` of layer_norm's weight and bias gradients for
     ``dtype``: block ``(32, 32)`` sums columns ``blockIdx.x * 32`` to ``+ 31``."""
     name = f"polyten_layer_norm_param_grads_{dtype}"
-    return name, (PRELUDE + f"typedef {_DTYPES[dtype]} T;\n"
+    return name, (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n"
                   "typedef polyten_acc<T>::type S;\n" + PARAM_GRADS_SRC.replace("NAME", name))
 
 
@@ -349,10 +347,9 @@ class Rows:
     def __init__(self, cp):
         self._cp = cp
         self._kernels: Dict[Tuple[str, str, str], object] = {}
-        self._dtypes = dtype_names(cp, _DTYPES)
+        self._dtypes = dtype_names(cp, C_TYPES)
         self._f32 = cp.dtype("float32")
-        self._half = frozenset(dt for dt, name in self._dtypes.items()
-                               if name in ("float16", "bfloat16"))
+        self._half = frozenset(dt for dt, name in self._dtypes.items() if name in HALF)
         # CuPy passes a Python int / float by its NumPy type: explicit, as the C parameters
         self._i64, self._f64 = cp.int64, cp.float64
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # GPU check of the cuda backend, for a machine with an NVIDIA GPU (the device machine of a
 # session that has one).  Lean enough for a 10-minute limit:
-#   1. a fresh venv that sees the system's packages (CuPy, PyTorch, pytest, numpy); CuPy is
+#   1. the environment of $PYTHON (default python3) when that is a venv, as the device
+#      machine's python3 is (/opt/torch/.venv), else a fresh venv that sees the system's
+#      packages (CuPy, PyTorch, pytest, numpy); CuPy is
 #      installed only when missing (cupy-cuda13x for CUDA 13 drivers, else cupy-cuda12x; that
 #      needs a package registry), then polyten, its plugins and the conformance suite from
-#      this checkout (editable, no network);
+#      this checkout (editable, no network; scripts/dev_install.py where that cannot build);
 #   2. `polyten backends -v`;
 #   3. the conformance suite on cuda in $GPU_CHECK_SHARDS (default 8) processes side by
 #      side, merged into one JSON report (stopped by `timeout`'s SIGTERM at the end of its
@@ -17,7 +19,8 @@
 # The whole script stays under $GPU_CHECK_BUDGET seconds (default 570).  To rerun only some
 # checks (device time is scarce), list them: GPU_CHECK_STEPS="conformance bench" (any of
 # test_cuda, bench, conformance; set-up and `polyten backends` always run).
-# Results go under $OUT (default ./gpu_check_out): summary.txt plus one log/JSON per step.
+# Results go under $OUT (default ./gpu_check_out): summary.txt, bench.json, conformance.json
+# and logs.tar.gz (every step's log and each shard's report).
 # Usage: bash scripts/gpu_check.sh     (exit status: 0 when every step passed)
 set -u
 cd "$(dirname "$0")/.."
@@ -41,14 +44,32 @@ step() {  # step NAME TIMEOUT_S COMMAND...
     # which half-precision kernels this CuPy refused (no loop) and polyten ran in float32
     grep -h "retried in float32" "$OUT/$name.log" | tail -n 1 | sed 's/^/    /' \
         | tee -a "$OUT/summary.txt"
+    return $rc
 }
 
 : >"$OUT/summary.txt"
+# The device tool brings back at most 8 files from $OUT: at exit, every per-step log and shard
+# report goes into logs.tar.gz beside summary.txt, bench.json and conformance.json.
+pack() {
+    (cd "$OUT" && shopt -s nullglob && files=(*.log *.json) && keep=(summary.txt bench.json
+     conformance.json logs.tar.gz) && [ ${#files[@]} -gt 0 ] \
+     && tar czf logs.tar.gz "${files[@]}" \
+     && for f in "${files[@]}"; do [[ " ${keep[*]} " == *" $f "* ]] || rm -f "$f"; done)
+}
+trap pack EXIT
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
     >>"$OUT/summary.txt" 2>&1 || summary "nvidia-smi: not available"
 
-"$PY" -m venv --system-site-packages "$VENV" || { summary "venv: failed"; exit 1; }
-V="$VENV/bin/python"
+# A venv made from a venv with --system-site-packages sees the base interpreter's packages,
+# not that venv's: on the device machine, no CuPy, no PyTorch and nothing to fetch them from.
+# So a Python that is already a venv (a throwaway machine's) takes polyten itself.
+if "$PY" -c "import sys; raise SystemExit(sys.prefix == sys.base_prefix)"; then
+    V="$PY"
+    summary "environment: $("$PY" -c "import sys; print(sys.prefix)") (a venv; polyten goes in it)"
+else
+    "$PY" -m venv --system-site-packages "$VENV" || { summary "venv: failed"; exit 1; }
+    V="$VENV/bin/python"
+fi
 if ! "$V" -c "import cupy" 2>/dev/null; then
     drv=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
     major=${drv%%.*}
@@ -57,9 +78,35 @@ if ! "$V" -c "import cupy" 2>/dev/null; then
     step install_cupy 120 "$V" -m pip install -q "$wheel"
 fi
 BUDGET=${GPU_CHECK_BUDGET:-570}
-step install 90 "$V" -m pip install -q --no-index --no-deps --no-build-isolation \
-    -e . -e plugins/polyten_cpu -e plugins/polyten_cuda -e conformance
+# Editable installs need a setuptools there that builds wheels (>= 70.1, or `wheel`); where
+# that fails, scripts/dev_install.py writes what they would have (dist-info with the entry
+# points, a .pth) with no build at all.
+if ! timeout 90 "$V" -m pip install -q --no-index --no-deps --no-build-isolation \
+        -e . -e plugins/polyten_cpu -e plugins/polyten_cuda -e conformance \
+        >"$OUT/install.log" 2>&1; then
+    summary "install: pip install -e failed ($(grep -m1 -i "error" "$OUT/install.log"));" \
+        "falling back to scripts/dev_install.py"
+    step install 30 "$V" scripts/dev_install.py
+fi
 step backends 40 "$V" -m polyten.cli backends -v
+# Without a usable cuda backend every later step would only skip (and the run would look
+# green): stop here with the reason, and keep the device time.
+if ! step cuda 60 "$V" -c "import sys, polyten
+import importlib.metadata as md
+def version(name):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return 'not installed'
+print('python', sys.version.split()[0], '| ' + ', '.join('%s %s' % (n, version(n)) for n in (
+    'numpy', 'cupy-cuda13x', 'cupy-cuda12x', 'torch')))
+if not polyten.cuda.is_available():
+    sys.exit('cuda backend NOT available: ' + polyten.cuda._unavailable_reason())
+print('cuda available:', polyten.cuda.device_count(), 'device(s);',
+      polyten.cuda.get_device_name(0), polyten.cuda.get_device_capability(0))"; then
+    summary "overall: FAIL (the cuda backend is not available; nothing else was run)"
+    exit 1
+fi
 STEPS=" ${GPU_CHECK_STEPS:-test_cuda bench conformance} "
 wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 # The conformance suite in $GPU_CHECK_SHARDS processes side by side (--polyten-shard i/N): a

@@ -206,18 +206,19 @@ def test_fused_sources_compile_with_nvcc(tmp_path):
             s = "float" if t != "float64" else "double"
             sig, pro = [], []
             for ty, name, raw in fused_src.params(k.in_params) + fused_src.params(k.out_params):
-                ct = {"T": "T", "S": "S"}.get(ty, ty)
+                ct = ty
                 is_out = (ty, name, raw) in fused_src.params(k.out_params)
                 if raw:
                     sig.append(f"{ct}* {name}")
-                elif ty in ("T", "S"):
+                elif ty in ("T", "S", "R"):
                     sig.append(f"{ct}* _p_{name}")
                     pro.append(f"{ct}& {name} = _p_{name}[i];" if is_out else
                                f"const {ct} {name} = _p_{name}[i];")
                 else:
                     sig.append(f"{ct} {name}")
             n += 1
-            parts.append(f"namespace k{n} {{ typedef {t} T; typedef {s} S;\n"
+            # R: batch_norm_running's buffers, of the input's (storage) type
+            parts.append(f"namespace k{n} {{ typedef {t} T; typedef {s} S; typedef {t} R;\n"
                          f"__global__ void {k.name}(long long _n, {', '.join(sig)}) {{\n"
                          f"for (long long i = blockIdx.x * blockDim.x + threadIdx.x; i < _n; "
                          f"i += (long long)blockDim.x * gridDim.x) {{\n" + "\n".join(pro) +
@@ -563,10 +564,11 @@ def _opt_fns(cuda_kernels):
     return {name: F._native_step(name, fn) for name, fn in native.items() if name in F._GENERIC}
 
 
-@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 def test_fused_amp_unscale(cuda_kernels, dtype):
-    """GradScaler's unscale kernel: gradients scaled in place (float16 computed in float32),
-    the flag set by an inf or a NaN in any gradient and left alone otherwise."""
+    """GradScaler's unscale kernel: gradients scaled in place (float16 / bfloat16 computed in
+    float32, rounded once), the flag set by an inf or a NaN in any gradient as stored -- also
+    a half product finite in float32 that rounds to inf -- and left alone otherwise."""
     from polyten_cuda import optim as copt
     unscale = copt.make(cuda_kernels[3], cuda_kernels[2])["amp_unscale"]
     grads = [_x((3, 4), dtype, seed=1) * 1024, _x((5,), dtype, seed=2) * 1024]
@@ -576,8 +578,8 @@ def test_fused_amp_unscale(cuda_kernels, dtype):
     assert found[0] == 0.0
     for g, w in zip(grads, want):
         assert g.dtype == np.dtype(dtype)
-        np.testing.assert_allclose(g.astype(np.float64), w, rtol=1e-3 if dtype == "float16"
-                                   else 1e-12)
+        np.testing.assert_allclose(g.astype(np.float64), w, rtol={
+            "float16": 1e-3, "bfloat16": 8e-3}.get(dtype, 1e-12))
     for bad in (np.inf, -np.inf, np.nan):
         g2 = [_x((4,), dtype, seed=3), _x((2, 2), dtype, seed=4)]
         g2[1][1, 0] = bad
@@ -588,6 +590,16 @@ def test_fused_amp_unscale(cuda_kernels, dtype):
     found = np.zeros(1, np.float32)
     unscale(big, np.array(2.0 if dtype != "float16" else 0.5, np.float32), found)
     assert found[0] == 0.0
+    # the dtype's largest value times 1.002: inf once stored (in float32 and float64 the
+    # product itself overflows; in float16 / bfloat16 only its rounding does)
+    import ml_dtypes
+    top = float(ml_dtypes.finfo(dtype).max) if dtype == "bfloat16" else float(
+        np.finfo(dtype).max)
+    over = [_x((4,), dtype, seed=5), np.full(2, top, dtype)]
+    found = np.zeros(1, np.float32)
+    with np.errstate(over="ignore"):
+        unscale(over, np.array(1.002 if dtype != "float64" else 2.0, np.float32), found)
+    assert found[0] == 1.0 and np.isinf(over[1].astype(np.float64)).all()
 
 
 def _params(dtype="float64"):

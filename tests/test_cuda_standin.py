@@ -843,6 +843,7 @@ def test_bfloat16_fused_kernels_run_on_bfloat16():
             "leaky_relu": (F.leaky_relu, torch.nn.functional.leaky_relu, 1, 1),
             "softplus": (F.softplus, torch.nn.functional.softplus, 1, 1),
             "sigmoid": (pt.sigmoid, torch.sigmoid, 1, 1),
+            "erf": (pt.erf, torch.erf, 1, 6),  # its gradient is the generic composite
             "tanh": (pt.tanh, torch.tanh, 1, 1),
             "softmax": (lambda x: pt.softmax(x, -1), lambda x: torch.softmax(x, -1), 1, 1),
             "log_softmax": (lambda x: pt.log_softmax(x, -1),
@@ -878,6 +879,43 @@ def test_bfloat16_fused_kernels_run_on_bfloat16():
                          (X.grad.float().cpu().numpy(), T.grad.numpy())):
                 np.testing.assert_allclose(a, b, rtol=2 ** -7,
                                            atol=2 ** -7 * np.abs(b).max(), err_msg=name)
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
+@needs_cxx
+def test_half_batchnorm_forward_is_three_launches_with_its_running_statistics():
+    """A float16 / bfloat16 BatchNorm2d (half running buffers, float32 batch statistics)
+    trains in 3 launches forward on cuda, the two running statistics one of them (the update
+    was 11 launches of casts and in-place ops), each rounded once: within half an ulp, plus
+    float32 noise, of the float64 update from the same input."""
+    r = _run("""
+        import numpy as np
+        import polyten as pt
+        import ml_dtypes
+        S = cupy_standin.STATS
+        rng = np.random.default_rng(3)
+        x = (rng.standard_normal((16, 64, 3, 3)) * 1.7 + 0.8).astype(np.float32)
+        for dtype in ("float16", "bfloat16"):
+            pdt = getattr(pt, dtype)
+            info = ml_dtypes.finfo(dtype) if dtype == "bfloat16" else np.finfo(dtype)
+            for attempt in range(2):  # the first builds the kernels
+                m = pt.nn.BatchNorm2d(64, momentum=0.3).to("cuda").to(pdt)
+                X = pt.tensor(x, device="cuda").to(pdt)
+                S.clear()
+                y = m(X)
+                launches = S["launch"]
+            assert launches == 3 and y.dtype is pdt, (dtype, launches)
+            x64 = X.float().cpu().numpy().astype(np.float64)
+            n = x64.size // 64
+            want = (0.7 * 0 + 0.3 * x64.mean(axis=(0, 2, 3)),
+                    0.7 * 1 + 0.3 * x64.var(axis=(0, 2, 3)) * n / (n - 1))
+            for buf, w in zip((m.running_mean, m.running_var), want):
+                assert buf.dtype is pdt
+                got = buf.float().cpu().numpy().astype(np.float64)
+                ulp = 2.0 ** (np.floor(np.log2(np.abs(w))) - info.nmant)
+                assert (np.abs(got - w) / ulp).max() <= 0.5 + 1e-3, (dtype, got, w)
         print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]

@@ -527,3 +527,60 @@ def test_fused_running_statistics_equal_the_generic_update(dtype, monkeypatch):
         k: v for k, v in backend.fused_optimizers.items() if k != "batch_norm_running"})
     for a, b in zip(fused, run()):
         np.testing.assert_array_equal(a, b)
+
+
+def _half_running_reference(x64, rm0, rv0, momentum):
+    """BatchNorm's running statistics after one training step, in float64 from the same
+    (half-valued) input: what a single rounding into the buffers' dtype should give."""
+    axes = (0,) + tuple(range(2, x64.ndim))
+    n = x64.size // x64.shape[1]
+    mean = x64.mean(axis=axes)
+    var = x64.var(axis=axes) * n / (n - 1)
+    return (1 - momentum) * rm0 + momentum * mean, (1 - momentum) * rv0 + momentum * var
+
+
+def _ulps(got, want, dtype):
+    """|got - want| in units of ``dtype``'s spacing at ``want``."""
+    import ml_dtypes
+    info = ml_dtypes.finfo(dtype) if dtype == "bfloat16" else np.finfo(dtype)
+    exp = np.floor(np.log2(np.maximum(np.abs(want), float(info.tiny))))
+    return np.abs(got - want) / 2.0 ** (exp - info.nmant)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_batchnorm_running_statistics_round_once(dtype, monkeypatch):
+    """A float16 / bfloat16 BatchNorm (``model.half()``) keeps half running buffers while its
+    batch statistics are float32: the backend's one-call update takes both, computes in
+    float32 and rounds once into the buffers -- within half an ulp (plus float32 noise) of
+    the float64 update -- where the generic mul_ / add_ round twice and miss that."""
+    pytest.importorskip("ml_dtypes")
+    pdt = getattr(pt, dtype)
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((16, 64, 3, 3)) * 1.7 + 0.8).astype(np.float32)
+    rm0 = rng.standard_normal(64).astype(np.float32)
+    rv0 = (np.abs(rng.standard_normal(64)) + 0.5).astype(np.float32)
+
+    def step():
+        m = nn.BatchNorm2d(64, momentum=0.3).to(pdt)
+        with pt.no_grad():
+            m.running_mean.copy_(pt.tensor(rm0).to(pdt))
+            m.running_var.copy_(pt.tensor(rv0).to(pdt))
+        X = pt.tensor(x).to(pdt)
+        m(X)
+        assert m.running_mean.dtype is m.running_var.dtype is pdt
+        start = [b.float().numpy().astype(np.float64) for b in (X, ) + (
+            pt.tensor(rm0).to(pdt), pt.tensor(rv0).to(pdt))]
+        want = _half_running_reference(start[0], start[1], start[2], 0.3)
+        return [_ulps(m.running_mean.float().numpy().astype(np.float64), want[0], dtype),
+                _ulps(m.running_var.float().numpy().astype(np.float64), want[1], dtype)]
+
+    calls = []
+    backend = pt.device("cpu").backend
+    hook = backend.fused_optimizers["batch_norm_running"]
+    monkeypatch.setitem(backend.fused_optimizers, "batch_norm_running",
+                        lambda *a: calls.append(a[0].dtype) or hook(*a))
+    for u in step():
+        assert u.max() <= 0.5 + 1e-3, u.max()
+    assert len(calls) == 1
+    monkeypatch.delitem(backend.fused_optimizers, "batch_norm_running")
+    assert max(u.max() for u in step()) > 0.5  # the generic path: two roundings

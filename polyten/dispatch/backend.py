@@ -151,7 +151,9 @@ class Backend:
         (running_mean, running_var, mean, var, momentum, var_factor)`` updates batch_norm's
         running statistics in place: ``running = running * (1 - momentum) + stat * (momentum
         * factor)``, factor 1 for the mean and ``var_factor`` (``n / (n - 1)``) for the
-        variance, in the statistics' dtype.  ``fused_optimizers["clamp_grads"](grads, lo,
+        variance, in the statistics' dtype (float32 statistics may come with float16 /
+        bfloat16 buffers: computed in float32, rounded once into them).
+        ``fused_optimizers["clamp_grads"](grads, lo,
         hi)`` is ``clip_grad_value_``: each array clamped to ``[lo, hi]`` in place (NaN stays
         NaN).  Each of these in-place hooks may also return ``NotImplemented``, before writing
         anything, to decline a call; the core then takes its generic path.

@@ -112,6 +112,10 @@ _ew("tanh_backward", "T g, T y", "T gx",
 _ew("relu_backward", "T g, T x", "T gx",
     "gx = (T)((A)g * ((A)x > A(0) ? A(1) : A(0)));\n")
 
+# erf (op table), in the computation type: cupyx.scipy.special has no bfloat16 loop and
+# answers float16 in float32 (two launches with the cast back); CUDA's erf / erff, as cupyx's
+_ew("erf", "T x", "T y", "y = (T)erf((A)x);\n")
+
 # --- pointwise activation composites (op table: gelu, silu, leaky_relu, elu, softplus) ------
 # The formulas and order of operations of polyten_cpu.kernels.activation (PyTorch's formulas;
 # NaN gives NaN, except leaky_relu's gradient, g * slope, as PyTorch's), with ternaries where
@@ -262,10 +266,12 @@ _affine_variants("batch_norm_backward_out", "T g, " + _NORM_IN + ", S dot, S gsu
                      + ("gx = (T)(((S)g - t) * (rstd * (S)w));\n" if w else
                         "gx = (T)(((S)g - t) * rstd);\n")), bias=False)
 # batch_norm's running statistics, both in one launch: running = running * (1 - m) +
-# stat * (m * factor), as the generic mul_ / add_(alpha) (factor n / (n - 1) for the variance)
-_ew("batch_norm_running", "S mean, S var, float64 m, float64 var_factor", "S rm, S rv",
-    "rm = rm * (S)(1.0 - m) + mean * (S)m;\n"
-    "rv = rv * (S)(1.0 - m) + var * (S)(m * var_factor);\n")
+# stat * (m * factor), as the generic mul_ / add_(alpha) (factor n / (n - 1) for the variance),
+# in the statistics' type S; R, the buffers' type, is S or -- a half BatchNorm's float32
+# statistics -- float16 / bfloat16, rounded once
+_ew("batch_norm_running", "S mean, S var, float64 m, float64 var_factor", "R rm, R rv",
+    "rm = (R)((S)rm * (S)(1.0 - m) + mean * (S)m);\n"
+    "rv = (R)((S)rv * (S)(1.0 - m) + var * (S)(m * var_factor));\n")
 _ew("batch_norm_weight_grad", "S dot, S var, float64 eps", "S gw", f"gw = dot * {_RSTD};\n")
 
 # --- max_pool: one thread per output (forward) / per input element (backward) --------------
@@ -554,12 +560,14 @@ _ew("grad_clamp_step", "float64 lo, float64 hi", "T g",
     "if (v > (A)hi) v = (A)hi;\n"
     "g = (T)v;\n")
 # GradScaler's unscale: g *= inv in place, inv the reciprocal of the scale on the device; any
-# inf/NaN result sets found[0] (every writer stores the same 1, so the race is benign); v - v
-# is 0 exactly for finite v
+# inf/NaN result *as stored* sets found[0] (a float16 / bfloat16 product finite in float32 but
+# past the dtype's largest value is inf once rounded, as the cpu kernel sees it); every writer
+# stores the same 1, so the race is benign; c - c is 0 exactly for finite c
 _ew("amp_unscale", "raw float32 inv", "T g, raw float32 found",
-    "A v = (A)g * inv_a;\n"
-    "if (v - v != (A)0) found[0] = 1.0f;\n"
-    "g = (T)v;\n",
+    "const T r = (T)((A)g * inv_a);\n"
+    "const A c = (A)r;\n"
+    "if (c - c != (A)0) found[0] = 1.0f;\n"
+    "g = r;\n",
     prologue="const A inv_a = (A)inv[0];\n")
 # GradScaler.update (PyTorch's _amp_update_scale_), one element: after an inf/NaN the scale
 # backs off and the count of finite steps restarts; after growth_interval finite steps in a

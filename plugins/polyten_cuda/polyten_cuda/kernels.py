@@ -256,6 +256,19 @@ def _sync_free_kernels(cp, shared, bmm, bf16) -> dict:
     return {"pow": pow_, "erf": erf, "matmul": matmul, "linear": linear}
 
 
+def _erf(cp, ew, fallback, bf16):
+    """``erf`` of a real floating array: one launch of ``fused_src``'s kernel in the
+    computation type (float16 / bfloat16 in float32, rounded once); anything else to
+    ``fallback`` (cupyx.scipy.special)."""
+    kernel = ew["erf"]
+    own = frozenset(cp.dtype(n) for n in ("float16", "float32", "float64")) | (
+        frozenset() if bf16 is None else frozenset((bf16,)))  # bfloat16's kind is "V"
+
+    def erf(x):
+        return kernel(x) if x.dtype in own else fallback(x)
+    return erf
+
+
 def _multinomial(cp, rng, ew, shared):
     """``multinomial``: with replacement, every row's samples in one search launch
     (``fused_src``'s ``multinomial_pick``) instead of the shared kernel's search per row (a
@@ -392,8 +405,7 @@ def build(cp, rng, native_dtype, device_count=1):
     kernels["multinomial"] = _multinomial(cp, rng, ew, shared["multinomial"])
     kernels["searchsorted"] = _searchsorted(cp, ew, shared["searchsorted"])
     kernels["segment_argmax"] = _segment_argmax(cp, ew)
-    if bf16 is not None:  # erf: cupyx.scipy.special has no bfloat16 loops
-        kernels.update(_bf16.route({"erf": kernels["erf"]}, shared, bf16))
+    kernels["erf"] = _erf(cp, ew, kernels["erf"], bf16)
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32
     # (in the same wrapper, CuPy's out-of-memory error becomes polyten's)
     halves = (cp.dtype("float16"),) + (() if bf16 is None else (bf16,))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 
-from polyten_cpu.kernels.optim import optimizer_kernels
 
 from . import bfloat16 as _bf16
 from .half_retry import decline_on_gap
@@ -256,10 +255,7 @@ def make(cp, ew):
              "radam": radam, "adadelta": adadelta, "rprop": rprop}
     bf16 = _bf16.supported(cp)
     if bf16 is not None:
-        # the steps and the gradient clipping take bfloat16 themselves (computed in float32,
-        # each stored value rounded once); these hand it to the shared kernels
-        shared = optimizer_kernels(cp)
-        shared["amp_unscale"] = _bf16.amp_unscale_float32(cp, bf16)
-        routed = _bf16.route({k: steps[k] for k in _bf16.OPTIM_SHARED}, shared, bf16)
-        steps.update(decline_on_gap(routed, _bf16.DECLINABLE, (bf16,)))
+        # every hook takes bfloat16 itself (computed in float32, each stored value rounded
+        # once); the one-launch ones decline a call CuPy refuses
+        steps.update(decline_on_gap(steps, _bf16.DECLINABLE, (bf16,)))
     return steps

@@ -204,12 +204,17 @@ def _channel_affine(x, scale, shift):
 def _fused_running(running_mean, running_var, mean, var, dev, sdt, momentum: float,
                    var_factor: float) -> bool:
     """Both running statistics in one backend call (``fused_optimizers["batch_norm_running"]``:
-    one launch on a GPU instead of six) when both are given with the statistics' device and
-    dtype; False to leave them to :func:`_update_running`."""
+    one launch on a GPU instead of six, or eleven for half buffers) when both are given on
+    the statistics' device, with their dtype or -- a float16 / bfloat16 BatchNorm, whose
+    statistics are float32 -- both of the input's half dtype; False to leave them to
+    :func:`_update_running`."""
     if running_mean is None or running_var is None:
         return False
+    rdt = running_mean._dtype
+    if rdt is not sdt and not (rdt in _dt.LOW_PRECISION and sdt is _dt.float32):
+        return False
     for r in (running_mean, running_var):
-        if r._device is not dev or r._dtype is not sdt:
+        if r._device is not dev or r._dtype is not rdt:
             return False
     kernel = dev.backend.fused_optimizers.get("batch_norm_running")
     if kernel is None or kernel(running_mean._data, running_var._data, mean, var, momentum,

@@ -187,11 +187,13 @@ def optimizer_kernels(xp) -> dict:
 
     def batch_norm_running(running_mean, running_var, mean, var, momentum, var_factor):
         """``running = running * (1 - m) + stat * (m * factor)`` for both statistics, in
-        place, with the generic mul_ / add_(alpha)'s roundings; both are computed before
-        either is written, so a call the array library refuses writes nothing."""
+        place, in the statistics' dtype with the generic mul_ / add_(alpha)'s roundings
+        (half buffers with float32 statistics: computed in float32, rounded once into the
+        buffer); both are computed before either is written, so a call the array library
+        refuses writes nothing."""
         new = []
         for r, st, f in ((running_mean, mean, 1.0), (running_var, var, var_factor)):
-            t = multiply(r, 1.0 - momentum)
+            t = multiply(r, 1.0 - momentum, dtype=st.dtype)
             t += st * (momentum * f)
             new.append(t)
         copyto(running_mean, new[0])

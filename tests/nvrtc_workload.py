@@ -8,9 +8,10 @@ Parts (``--parts``, comma-separated; all by default):
 * ``steps``: the training steps of ``benchmarks/bench_cuda.py`` (digits, MLP, CNN, transformer)
   in float32, with float16 autocast and GradScaler, with bfloat16 autocast and with bfloat16
   weights;
-* ``paths``: the kernels neither of those reaches: layer_norm / batch_norm with affine
-  parameters of another dtype than the input's, or strided ones, and batch_norm statistics
-  without gradient (``norm.py``'s ReductionKernel and ElementwiseKernel path), and every
+* ``paths``: the kernels neither of those reaches, in float16 / bfloat16 / float32 / float64:
+  erf, layer_norm / batch_norm with affine parameters of another dtype than the input's, or
+  strided ones, batch_norm statistics without gradient (``norm.py``'s ReductionKernel and
+  ElementwiseKernel path) and its running statistics in the input's dtype, and every
   optimizer with its float16, bfloat16, float64 and GradScaler variants, contiguous and not;
 * ``sources``: every ``RawKernel`` source generator of the plugin over all its dtypes, modes and
   slot counts (``rows``, ``conv``, ``multi_tensor``), logged without running them;
@@ -63,7 +64,8 @@ def paths() -> None:
     def strided(*shape, dt):  # a parameter the fused row kernels cannot read as (n,)
         return pt.randn(*shape, 2, device=dev, dtype=dt)[..., 0].detach().requires_grad_()
 
-    for dt in (pt.float16, pt.float32, pt.float64):
+    for dt in (pt.float16, pt.bfloat16, pt.float32, pt.float64):
+        pt.erf(pt.randn(8, device=dev, dtype=dt))
         x = pt.randn(6, 40, device=dev, dtype=dt, requires_grad=True)
         w, b = strided(40, dt=dt), strided(40, dt=dt)
         for wb in ((w, b), (w, None), (None, b)):

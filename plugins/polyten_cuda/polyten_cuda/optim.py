@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 
-
 from . import bfloat16 as _bf16
 from .half_retry import decline_on_gap
 from . import fused_src, multi_tensor

@@ -205,8 +205,8 @@ def _fused_running(running_mean, running_var, mean, var, dev, sdt, momentum: flo
                    var_factor: float) -> bool:
     """Both running statistics in one backend call (``fused_optimizers["batch_norm_running"]``:
     one launch on a GPU instead of six, or eleven for half buffers) when both are given on
-    the statistics' device, with their dtype or -- a float16 / bfloat16 BatchNorm, whose
-    statistics are float32 -- both of the input's half dtype; False to leave them to
+    the statistics' device with one dtype: the statistics' or -- float32 statistics, as a
+    float16 / bfloat16 BatchNorm has -- float16 or bfloat16; False to leave them to
     :func:`_update_running`."""
     if running_mean is None or running_var is None:
         return False

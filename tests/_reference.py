@@ -88,3 +88,23 @@ def module_step(pm, tm, x, seed, atol=1e-12):
         p.grad = None
         tp.grad = None
     return po, to
+
+
+def batchnorm_running_reference(x64, rm0, rv0, momentum):
+    """BatchNorm's running statistics after one training step, in float64 from the same
+    input (unbiased variance): what a single rounding into the buffers' dtype should give."""
+    axes = (0,) + tuple(range(2, x64.ndim))
+    n = x64.size // x64.shape[1]
+    return ((1 - momentum) * rm0 + momentum * x64.mean(axis=axes),
+            (1 - momentum) * rv0 + momentum * x64.var(axis=axes) * n / (n - 1))
+
+
+def ulps(got, want, dtype: str):
+    """|got - want| in units of ``dtype``'s spacing at ``want`` (float16 / bfloat16 / ...)."""
+    if dtype == "bfloat16":
+        import ml_dtypes
+        info = ml_dtypes.finfo(dtype)
+    else:
+        info = np.finfo(dtype)
+    exp = np.floor(np.log2(np.maximum(np.abs(want), float(info.tiny))))
+    return np.abs(got - want) / 2.0 ** (exp - info.nmant)

@@ -206,16 +206,15 @@ def test_fused_sources_compile_with_nvcc(tmp_path):
             s = "float" if t != "float64" else "double"
             sig, pro = [], []
             for ty, name, raw in fused_src.params(k.in_params) + fused_src.params(k.out_params):
-                ct = ty
                 is_out = (ty, name, raw) in fused_src.params(k.out_params)
                 if raw:
-                    sig.append(f"{ct}* {name}")
+                    sig.append(f"{ty}* {name}")
                 elif ty in ("T", "S", "R"):
-                    sig.append(f"{ct}* _p_{name}")
-                    pro.append(f"{ct}& {name} = _p_{name}[i];" if is_out else
-                               f"const {ct} {name} = _p_{name}[i];")
+                    sig.append(f"{ty}* _p_{name}")
+                    pro.append(f"{ty}& {name} = _p_{name}[i];" if is_out else
+                               f"const {ty} {name} = _p_{name}[i];")
                 else:
-                    sig.append(f"{ct} {name}")
+                    sig.append(f"{ty} {name}")
             n += 1
             # R: batch_norm_running's buffers, of the input's (storage) type
             parts.append(f"namespace k{n} {{ typedef {t} T; typedef {s} S; typedef {t} R;\n"

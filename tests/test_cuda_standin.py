@@ -897,13 +897,12 @@ def test_half_batchnorm_forward_is_three_launches_with_its_running_statistics():
     r = _run("""
         import numpy as np
         import polyten as pt
-        import ml_dtypes
+        from _reference import batchnorm_running_reference, ulps
         S = cupy_standin.STATS
         rng = np.random.default_rng(3)
         x = (rng.standard_normal((16, 64, 3, 3)) * 1.7 + 0.8).astype(np.float32)
         for dtype in ("float16", "bfloat16"):
             pdt = getattr(pt, dtype)
-            info = ml_dtypes.finfo(dtype) if dtype == "bfloat16" else np.finfo(dtype)
             for attempt in range(2):  # the first builds the kernels
                 m = pt.nn.BatchNorm2d(64, momentum=0.3).to("cuda").to(pdt)
                 X = pt.tensor(x, device="cuda").to(pdt)
@@ -912,14 +911,11 @@ def test_half_batchnorm_forward_is_three_launches_with_its_running_statistics():
                 launches = S["launch"]
             assert launches == 3 and y.dtype is pdt, (dtype, launches)
             x64 = X.float().cpu().numpy().astype(np.float64)
-            n = x64.size // 64
-            want = (0.7 * 0 + 0.3 * x64.mean(axis=(0, 2, 3)),
-                    0.7 * 1 + 0.3 * x64.var(axis=(0, 2, 3)) * n / (n - 1))
+            want = batchnorm_running_reference(x64, 0.0, 1.0, 0.3)
             for buf, w in zip((m.running_mean, m.running_var), want):
                 assert buf.dtype is pdt
                 got = buf.float().cpu().numpy().astype(np.float64)
-                ulp = 2.0 ** (np.floor(np.log2(np.abs(w))) - info.nmant)
-                assert (np.abs(got - w) / ulp).max() <= 0.5 + 1e-3, (dtype, got, w)
+                assert ulps(got, w, dtype).max() <= 0.5 + 1e-3, (dtype, got, w)
         print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]

@@ -20,7 +20,8 @@ import polyten.nn.functional as F
 from polyten.autograd import gradcheck, gradgradcheck
 
 from conftest import cpu_clone
-from _reference import close, copy_weights, module_step, rand, to_numpy, torch_or_skip
+from _reference import (batchnorm_running_reference, close, copy_weights, module_step, rand,
+                        to_numpy, torch_or_skip, ulps)
 
 ATOL = 1e-10  # statistics over many values: a looser absolute tolerance than the default
 _close = functools.partial(close, atol=ATOL)
@@ -529,24 +530,6 @@ def test_fused_running_statistics_equal_the_generic_update(dtype, monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
-def _half_running_reference(x64, rm0, rv0, momentum):
-    """BatchNorm's running statistics after one training step, in float64 from the same
-    (half-valued) input: what a single rounding into the buffers' dtype should give."""
-    axes = (0,) + tuple(range(2, x64.ndim))
-    n = x64.size // x64.shape[1]
-    mean = x64.mean(axis=axes)
-    var = x64.var(axis=axes) * n / (n - 1)
-    return (1 - momentum) * rm0 + momentum * mean, (1 - momentum) * rv0 + momentum * var
-
-
-def _ulps(got, want, dtype):
-    """|got - want| in units of ``dtype``'s spacing at ``want``."""
-    import ml_dtypes
-    info = ml_dtypes.finfo(dtype) if dtype == "bfloat16" else np.finfo(dtype)
-    exp = np.floor(np.log2(np.maximum(np.abs(want), float(info.tiny))))
-    return np.abs(got - want) / 2.0 ** (exp - info.nmant)
-
-
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_half_batchnorm_running_statistics_round_once(dtype, monkeypatch):
     """A float16 / bfloat16 BatchNorm (``model.half()``) keeps half running buffers while its
@@ -570,9 +553,9 @@ def test_half_batchnorm_running_statistics_round_once(dtype, monkeypatch):
         assert m.running_mean.dtype is m.running_var.dtype is pdt
         start = [b.float().numpy().astype(np.float64) for b in (X, ) + (
             pt.tensor(rm0).to(pdt), pt.tensor(rv0).to(pdt))]
-        want = _half_running_reference(start[0], start[1], start[2], 0.3)
-        return [_ulps(m.running_mean.float().numpy().astype(np.float64), want[0], dtype),
-                _ulps(m.running_var.float().numpy().astype(np.float64), want[1], dtype)]
+        want = batchnorm_running_reference(start[0], start[1], start[2], 0.3)
+        return [ulps(m.running_mean.float().numpy().astype(np.float64), want[0], dtype),
+                ulps(m.running_var.float().numpy().astype(np.float64), want[1], dtype)]
 
     calls = []
     backend = pt.device("cpu").backend

@@ -1,13 +1,19 @@
-"""Shared fixtures: in-process backends for tests that need more than the installed ones."""
+"""Shared fixtures: in-process backends for tests that need more than the installed ones, and
+the session's one run of the conformance suite on the CuPy stand-in."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 
 import pytest
 
 import polyten
 from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, unregister_plugin
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def make_cpu_clone(name: str, drop=(), **overrides) -> Backend:
@@ -47,3 +53,45 @@ def cpu2():
         yield polyten.device("cpu2")
     finally:
         unregister_plugin(pname)
+
+
+class _Background:
+    """A subprocess started now and waited for by whichever test needs its result first; its
+    output goes to a file (a pipe nobody reads would block it)."""
+
+    def __init__(self, args, env, out_path, timeout):
+        self.out_path, self.timeout, self._result = out_path, timeout, None
+        self._out = open(out_path, "w")
+        self._proc = subprocess.Popen(args, env=env, cwd=_ROOT, stdout=self._out,
+                                      stderr=subprocess.STDOUT, text=True)
+
+    def wait(self) -> subprocess.CompletedProcess:
+        if self._result is None:
+            try:
+                rc = self._proc.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                rc = self._proc.wait()
+            self._out.close()
+            with open(self.out_path) as f:
+                self._result = subprocess.CompletedProcess(self._proc.args, rc, f.read(), "")
+        return self._result
+
+
+@pytest.fixture(scope="session")
+def cuda_standin_conformance(tmp_path_factory):
+    """The conformance suite on ``cuda`` with the CuPy stand-in (two GPUs), run once per
+    session in a background process: ``tests/nvrtc_workload.py --parts conformance``, logging
+    every kernel it makes CuPy build to ``.log``.  ``tests/test_cuda_standin.py`` asserts
+    that it passes; ``tests/test_cuda_nvrtc.py`` compiles its kernels with NVRTC and runs its
+    other workload parts meanwhile (one run of the suite, on both cores, instead of two)."""
+    pytest.importorskip("polyten_conformance")
+    d = tmp_path_factory.mktemp("standin_conformance")
+    log = d / "kernels.jsonl"
+    env = dict(os.environ, POLYTEN_STANDIN_KERNEL_LOG=str(log))
+    env.pop("POLYTEN_SYNC_CHECKS", None)
+    run = _Background([sys.executable, os.path.join(_ROOT, "tests", "nvrtc_workload.py"),
+                       "--parts", "conformance"], env, d / "output.txt", timeout=900)
+    run.log = log
+    yield run
+    run.wait()

@@ -194,6 +194,12 @@ def build(cp, shared, shared_backward):
         alpha, scale, input_scale = params["alpha"], params["scale"], params["input_scale"]
         return (ew["elu_backward"](g, x, input_scale * alpha * scale, scale, input_scale),)
 
+    def erf_bw(grads, inputs, outputs, params):
+        g, x = grads[0], inputs[0]
+        if not floating(x) or g.dtype != x.dtype:
+            return NotImplemented  # the formula (an integer input is cast before erf)
+        return (ew["erf_backward"](g, x),)
+
     def softplus_bw(grads, inputs, outputs, params):
         g, x = _gx(grads, inputs)
         return (ew["softplus_backward"](g, x, params["beta"], params["threshold"]),)
@@ -302,7 +308,7 @@ def build(cp, shared, shared_backward):
                 "softmax": softmax_bw, "log_softmax": log_softmax_bw,
                 "nll_loss": nll_loss_bw, "cross_entropy": cross_entropy_bw, "gelu": gelu_bw,
                 "silu": silu_bw, "leaky_relu": leaky_relu_bw, "elu": elu_bw,
-                "softplus": softplus_bw, "max_pool": max_pool_bw}
+                "softplus": softplus_bw, "max_pool": max_pool_bw, "erf": erf_bw}
     norm_fwd, norm_bwd = _norm.build(cp, ew, red, row_kernels, shared, shared_backward)
     forward.update(norm_fwd)
     backward.update(norm_bwd)

@@ -115,6 +115,10 @@ _ew("relu_backward", "T g, T x", "T gx",
 # erf (op table), in the computation type: cupyx.scipy.special has no bfloat16 loop and
 # answers float16 in float32 (two launches with the cast back); CUDA's erf / erff, as cupyx's
 _ew("erf", "T x", "T y", "y = (T)erf((A)x);\n")
+# d erf = g * 2 / sqrt(pi) * exp(-x^2): one launch, rounded once (the formula is five ops)
+_ew("erf_backward", "T g, T x", "T gx",
+    "A v = (A)x;\n"
+    "gx = (T)((A)g * (A(1.1283791670955126) * exp(-v * v)));\n")
 
 # --- pointwise activation composites (op table: gelu, silu, leaky_relu, elu, softplus) ------
 # The formulas and order of operations of polyten_cpu.kernels.activation (PyTorch's formulas;

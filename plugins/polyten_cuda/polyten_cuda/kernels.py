@@ -19,9 +19,9 @@ are instantiated with ``xp=cp``; this module replaces
 * ``sigmoid``, ``softmax``, ``log_softmax``, ``nll_loss``, ``cross_entropy``, the activation
   composites ``gelu``, ``silu``, ``leaky_relu``, ``elu``, ``softplus`` and the backward of
   ``sigmoid``, ``tanh``, ``relu``, ``softmax``, ``log_softmax``, ``nll_loss``,
-  ``cross_entropy``, ``gelu``, ``silu``, ``leaky_relu``, ``elu``, ``softplus`` with the fused
-  CUDA kernels of :mod:`polyten_cuda.fused` (one ``ElementwiseKernel`` per activation and per
-  activation backward).
+  ``cross_entropy``, ``gelu``, ``silu``, ``leaky_relu``, ``elu``, ``softplus``, ``erf`` with
+  the fused CUDA kernels of :mod:`polyten_cuda.fused` (one ``ElementwiseKernel`` per
+  activation and per activation backward).
 
 Every kernel is wrapped once: a float16 / bfloat16 call that CuPy refuses (no loop for the
 dtype) runs again in float32 (:mod:`polyten_cuda.half_retry`), and CuPy's out-of-memory error

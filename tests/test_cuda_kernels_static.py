@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 import polyten as pt
+from _nvcc import compile_only
 from cupy_standin import CXX, NVCC_PRELUDE, cupy_in_sys_modules, fake_cupy
 from polyten.dispatch import optable
 from polyten_cuda import fused_src
@@ -245,11 +246,7 @@ def test_fused_sources_compile_with_nvcc(tmp_path):
                          + "\n".join(pro) + f"\n{oty} b = ({r.map_expr});\na = {r.reduce_expr};"
                          f"\n}}\n{oty} y;\n{r.post_map_expr.replace(r.post_map_expr.split('=')[0].strip(), 'y', 1)};\n"
                          "*_out = y;\n}\n}\n")
-    cu = tmp_path / "fused.cu"
-    cu.write_text("".join(parts))
-    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
-                          str(tmp_path / "fused.o"), str(cu)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-3000:]
+    compile_only(tmp_path, parts[2:], prelude="".join(parts[:2]), stem="fused")
 
 
 # --- fused kernels run on the host --------------------------------------------------------------

@@ -11,11 +11,11 @@ tensors on the per-parameter path)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
+from _nvcc import compile_only
 from cupy_standin import CXX, RawKernel, StandinError, fake_cupy
 from polyten_cuda import fused_src, multi_tensor
 
@@ -51,14 +51,10 @@ def _counting_cupy():
 
 
 def _nvcc_compiles(tmp_path, sources):
-    """``sources`` (``(kernel name, CUDA C)`` pairs) compiled as one translation unit for
-    sm_80: each in its own namespace, with C++ linkage (compile only, no GPU needed)."""
-    cu = tmp_path / "kernels.cu"
-    cu.write_text("".join(f"namespace {name} {{\n{code}\n}}\n".replace('extern "C" ', "")
-                          for name, code in sources))
-    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
-                          str(tmp_path / "kernels.o"), str(cu)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-3000:]
+    """``sources`` (``(kernel name, CUDA C)`` pairs) compiled for sm_80, each in its own
+    namespace, with C++ linkage (compile only, no GPU needed)."""
+    compile_only(tmp_path, [f"namespace {name} {{\n{code}\n}}\n".replace('extern "C" ', "")
+                            for name, code in sources])
 
 
 def _setup():

@@ -279,7 +279,7 @@ def _lm(nnmod, vocab=1000, d=256):
             super().__init__()
             self.emb = nnmod.Embedding(vocab, d)
             # dropout 0.1, PyTorch's default: both sides draw masks (torch's fused dropout,
-            # polyten's one-launch Philox dropout_mask)
+            # polyten's one-launch Philox dropout)
             layer = nnmod.TransformerEncoderLayer(d, 4, 4 * d, dropout=0.1, activation="gelu",
                                                   batch_first=True, norm_first=True)
             self.enc = nnmod.TransformerEncoder(layer, 2)

@@ -713,6 +713,11 @@ def test_philox_kernels_on_the_gpu_are_the_reference_values():
     m = g.dropout_mask((300,), 0.25, "float16").get()
     keep = np.array(R.uniform32(g.key, o + 6, 300), dtype=np.float32) >= np.float32(0.25)
     np.testing.assert_array_equal(m, np.where(keep, np.float16(np.float32(4 / 3)), 0))
+    x = cupy.asarray(np.linspace(-3, 3, 300, dtype=np.float32)).reshape(20, 15).T
+    y, m = g.dropout(x, 0.25)  # the same draw, and x times it, in one launch
+    keep = np.array(R.uniform32(g.key, o + 7, 300), dtype=np.float32) >= np.float32(0.25)
+    np.testing.assert_array_equal(m.get(), np.where(keep, np.float32(4 / 3), 0).reshape(15, 20))
+    np.testing.assert_array_equal(y.get(), x.get() * m.get())
 
 
 def test_multinomial_with_replacement_is_numpys_search_on_the_same_uniforms():

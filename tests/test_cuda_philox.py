@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
 import philox_ref as R
+from _nvcc import compile_only
 from cupy_standin import CXX, NVCC_PRELUDE, fake_cupy
 from polyten_cuda import philox
 from polyten_cuda.fused_src import params as philox_params
@@ -180,6 +180,47 @@ def test_dropout_mask_is_the_reference_uniform_compared_with_p(cp, kernels, dtyp
     np.testing.assert_array_equal(m, np.where(keep, scale, 0).astype(dtype))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_dropout_draws_dropout_masks_values_and_multiplies_in_one_launch(cp, kernels, dtype):
+    """``dropout(x, p)`` gives the mask ``dropout_mask`` would draw at the same offset (the
+    reference Philox uniform compared with p, element i at counter i in C order even for a
+    transposed x) and ``x * mask`` as the dtype's own multiply rounds it, advancing the
+    offset by one draw."""
+    if dtype == "bfloat16":
+        dt = pytest.importorskip("ml_dtypes").bfloat16
+    else:
+        dt = np.dtype(dtype)
+    key, p = 77, 0.3
+    rng = np.random.default_rng(2)
+    x = cp.asarray(rng.standard_normal((20, 15)).astype(dt)).T  # not C-contiguous
+    g = gen(cp, kernels, key, offset=4)
+    y, m = g.dropout(x, p)
+    assert g.offset == 5
+    assert y.dtype == m.dtype == x.dtype and y.shape == m.shape == (15, 20)
+    if dtype == "float64":
+        keep = np.array(R.uniform64(key, 4, 300)) >= p
+    else:
+        keep = np.array(R.uniform32(key, 4, 300), dtype=np.float32) >= np.float32(p)
+    scale = np.float64(1 / (1 - p)).astype(np.float32 if dtype != "float64" else np.float64)
+    want_m = np.where(keep.reshape(15, 20), scale, 0).astype(dt)
+    np.testing.assert_array_equal(np.asarray(m), want_m)
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(x) * want_m)
+    if dtype != "bfloat16":  # dropout_mask draws the same mask from the same offset
+        g2 = gen(cp, kernels, key, offset=4)
+        np.testing.assert_array_equal(np.asarray(g2.dropout_mask((15, 20), p, dtype)), want_m)
+
+
+def test_a_refused_launch_draws_nothing(cp, kernels):
+    """A launch CuPy refuses (which polyten then retries in float32) leaves the offset where
+    it was: the retry draws what the first call would have."""
+    def refuse(*args):
+        raise TypeError("no loop matching the specified signature")
+    g = gen(cp, dict(kernels, dropout=refuse), 5, offset=9)
+    with pytest.raises(TypeError):
+        g.dropout_mask((4,), 0.5, "float32")
+    assert g.offset == 9
+
+
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the Philox sources "
                     "are only compiled for the host")
 def test_philox_sources_compile_with_nvcc(tmp_path):
@@ -187,23 +228,24 @@ def test_philox_sources_compile_with_nvcc(tmp_path):
     kernel shaped like CuPy's elementwise ones (``i`` a ptrdiff_t): a compile-only check of
     the device code, no GPU needed."""
     ctype = {"uint32": "unsigned int", "int64": "long long", "float64": "double"}
-    parts = [NVCC_PRELUDE, philox.PHILOX_SRC]
-    n = 0
+    units = []
     for name, (ins, outs, op) in philox.KERNELS.items():
-        (oty, oname, _), = philox_params(outs)
-        types = ("int64",) if oty != "T" else \
+        outs = philox_params(outs)
+        types = ("int64",) if outs[0][0] != "T" else \
+            ("float16", "bfloat16", "float32", "float64") if name == "dropout_apply" else \
             ("float16", "float32", "float64") if name == "dropout" else ("float32", "float64")
         for t in types:
-            sig = [f"{ctype[ty]} {pname}" for ty, pname, _ in philox_params(ins)]
-            n += 1
-            parts.append(f"namespace k{n} {{ typedef {t} T;\n"
+            # an array parameter (T) is read at i, a scalar passed by value, as in CuPy
+            sig = [f"T* _p_{pname}" if ty == "T" else f"{ctype[ty]} {pname}"
+                   for ty, pname, _ in philox_params(ins)]
+            sig += [f"{ty}* _p_{oname}" for ty, oname, _ in outs]
+            pro = [f"const T {pname} = _p_{pname}[i];" for ty, pname, _ in philox_params(ins)
+                   if ty == "T"]
+            pro += [f"{ty}& {oname} = _p_{oname}[i];" for ty, oname, _ in outs]
+            units.append(f"namespace k{len(units)} {{ typedef {t} T;\n"
                          f"__global__ void polyten_philox_{name}(long long _n, "
-                         f"{', '.join(sig)}, {oty}* _p_{oname}) {{\n"
+                         f"{', '.join(sig)}) {{\n"
                          f"for (ptrdiff_t i = blockIdx.x * blockDim.x + threadIdx.x; i < _n; "
                          f"i += (ptrdiff_t)blockDim.x * gridDim.x) {{\n"
-                         f"{oty}& {oname} = _p_{oname}[i];\n{{\n{op}}}\n}}\n}}\n}}\n")
-    cu = tmp_path / "philox.cu"
-    cu.write_text("".join(parts))
-    res = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_80", "-o",
-                          str(tmp_path / "philox.o"), str(cu)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-3000:]
+                         + "\n".join(pro) + f"\n{{\n{op}}}\n}}\n}}\n}}\n")
+    compile_only(tmp_path, units, prelude=NVCC_PRELUDE + philox.PHILOX_SRC, stem="philox")

@@ -168,8 +168,10 @@ def test_cli_verbose_shows_the_capability_manifest(template):
     block = out.split("\ntemplate:")[1]
     assert "40/63 primitive kernels" in block.splitlines()[0]
     assert re.search(r"core\s+40\s+\d+\s+0\s+0", block), block
-    # the six random primitives, and dropout_mask, whose default draws with random_uniform
-    assert re.search(r"random\s+0\s+0\s+0\s+7", block), block
+    # the six random primitives, dropout_mask, whose default draws with random_uniform, and
+    # dropout, whose default draws dropout_mask
+    assert re.search(r"random\s+0\s+0\s+0\s+8", block), block
+    assert "missing: dropout [random]: its default needs dropout_mask" in block
     assert "missing: linalg_inv [linalg]: no kernel (linalg tier primitive)" in block
     assert "only some dtypes: bitwise_not (bool)" in block
     assert "fallback policy: error" in block

@@ -23,7 +23,7 @@ import threading
 
 from ..dispatch import registry as _registry
 from ..dispatch.checks import check as _value_check
-from ..dispatch.dispatcher import kernels
+from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
 from ._core import Tensor, cast, check_broadcast, describe, same_device, wrap
@@ -41,6 +41,7 @@ _perm_k = kernels("random_permutation")
 _bernoulli_k = kernels("bernoulli")
 _multinomial_k = kernels("multinomial")
 _dropout_mask_k = kernels("dropout_mask")
+_dropout_k = kernels("dropout")
 _astype_k = kernels("astype")
 _add_k = kernels("add")
 _mul_k = kernels("mul")
@@ -332,6 +333,33 @@ def dropout_mask(shape, p: float, dt, dev) -> Tensor:
     with _LOCK:
         b = _backend(dev)
         return wrap(_dropout_mask_k[b](tuple(shape), p, dt.name, dev.index), dev, dt)
+
+
+def dropout(x: Tensor, p: float) -> tuple:
+    """``(x * mask, mask)`` (no graph), ``mask`` being what :func:`dropout_mask` of ``x``'s
+    shape, dtype and device would draw next; ``x`` real floating, ``0 < p < 1`` (checked by
+    the caller).  One kernel on backends that fuse it (the cuda backend's Philox), instead of
+    the mask's and the product's two passes over memory."""
+    dev, dt = x._device, x._dtype
+    with _LOCK:
+        b = _backend(dev)
+        k = _dropout_k[b]
+        if k is None:
+            return _dropout_default(x, p)
+        y, m = k(x._data, p)
+        return wrap(y, dev, dt), wrap(m, dev, dt)
+
+
+def _dropout_default(x: Tensor, p: float) -> tuple:
+    """Default of the ``dropout`` composite: ``dropout_mask``, then ``mul`` (no graph)."""
+    dev, dt = x._device, x._dtype
+    with _LOCK:
+        b = _backend(dev)
+        m = _dropout_mask_k[b](tuple(x._data.shape), p, dt.name, dev.index)
+        return wrap(_mul_k[b](x._data, m), dev, dt), wrap(m, dev, dt)
+
+
+register_default("dropout", _dropout_default, uses=("dropout_mask", "mul"))
 
 
 def _uniform(shape, low, high, dt, dev):

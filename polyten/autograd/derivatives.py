@@ -75,6 +75,8 @@ define("acosh", lambda n, g: g / pt.sqrt(_x(n) ** 2 - 1))
 define("atanh", lambda n, g: g / (1 - _x(n) ** 2))
 define("sigmoid", lambda n, g: g * _out(n) * (1 - _out(n)), inputs=False, output=True)
 define("erf", lambda n, g: g * (2.0 / math.sqrt(math.pi)) * pt.exp(-_x(n) ** 2))
+# dropout (nn.functional): the scaled keep mask is a param (a plain tensor); x is not kept
+define("dropout", lambda n, g: g * n.params["mask"], inputs=False)
 define("square", lambda n, g: 2 * g * _x(n))
 define("reciprocal", lambda n, g: -g * _out(n) ** 2, inputs=False, output=True)
 # a mask product, not where(): NumPy's where on a random mask is ~8x slower than a multiply

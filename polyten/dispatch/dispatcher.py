@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 from .errors import BackendError, KernelNotFoundError
 from .optable import OPS, op as _op
@@ -38,6 +38,7 @@ __all__ = ["KernelCache", "kernels", "register_default", "default", "has_default
 
 _CACHES: Dict[str, "KernelCache"] = {}
 _DEFAULTS: Dict[str, Callable] = {}
+_DEFAULT_USES: Dict[str, Tuple[str, ...]] = {}  # the kernels a default calls directly
 
 
 class KernelCache(dict):
@@ -114,11 +115,16 @@ def kernel_for(name: str, backend) -> Optional[Callable]:
     return kernels(name)[backend]
 
 
-def register_default(name: str, fn: Callable) -> Callable:
-    """Register the backend-agnostic default of composite op ``name`` (written in polyten ops)."""
+def register_default(name: str, fn: Callable, uses: Tuple[str, ...] = ()) -> Callable:
+    """Register the backend-agnostic default of composite op ``name`` (written in polyten ops).
+
+    ``uses`` names the op-table kernels it calls directly (not through polyten ops, which
+    have their own defaults): a backend lacking one of them lacks ``name`` too (the
+    capability manifest says so)."""
     if OPS[name].kind != "composite":
         raise ValueError(f"{name} is a primitive; only composites have defaults")
     _DEFAULTS[name] = fn
+    _DEFAULT_USES[name] = tuple(uses)
     return fn
 
 
@@ -453,7 +459,10 @@ def manifest(backend) -> Dict[str, Capability]:
             r = ("default", "") if not lacking else (
                 "missing", f"its default needs {', '.join(lacking)}")
         elif o.kind == "composite":
-            r = ("default", "")
+            lacking = [d for d in _DEFAULT_USES.get(name, ()) if d not in stack
+                       and source(d, stack + (name,))[0] == "missing"]
+            r = ("default", "") if not lacking else (
+                "missing", f"its default needs {', '.join(lacking)}")
         elif name not in _NO_FALLBACK and backend.name != "cpu" and \
                 fallback_policy(backend.name) != "error":
             r = ("fallback", f"runs on the cpu backend (policy "

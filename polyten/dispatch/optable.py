@@ -361,6 +361,10 @@ _decl(C, "random", "real_floating", "custom", False,
       "dropout_mask(shape, p, dtype, device_index)",
       "dropout's scaled keep mask: 1 / (1 - p) with probability 1 - p, else 0, of dtype (0 < p "
       "< 1, a float); default: random_uniform >= p, cast to dtype, times 1 / (1 - p)", arity=0)
+_decl(C, "random", "real_floating", "custom", True, "dropout(x, p)",
+      "dropout of x (0 < p < 1, a float): returns (y, mask), mask what dropout_mask(x's shape, "
+      "p, x's dtype, x's device) would draw from the same generator state and y = x * mask "
+      "exactly (the gradient is g * mask); default: dropout_mask, then mul", arity=1)
 
 # --- transfer ---------------------------------------------------------------------------------
 _decl(P, "transfer", "any", "same", False, "to_host(x)",

@@ -35,7 +35,7 @@ GENERATORS = {
                     lambda pt: pt.multinomial(pt.ones(8), 4, replacement=False), "int64"),
     "rand_like": ("random_uniform", lambda pt: pt.rand_like(pt.zeros(3, 5)), "float32"),
     "randn_like": ("random_normal", lambda pt: pt.randn_like(pt.zeros(3, 5)), "float32"),
-    "nn.functional.dropout": ("dropout_mask",
+    "nn.functional.dropout": ("dropout",
                 lambda pt: pt.nn.functional.dropout(pt.ones(3, 5), 0.5), "float32"),
 }
 
@@ -256,6 +256,58 @@ def test_dropout(float_dtype, conf):
     per_channel = z.reshape(40, 30, 16)
     if not (per_channel == per_channel[..., :1]).all():
         problems.append("dropout2d did not zero whole channels")
+    _fail("dropout", problems, conf)
+
+
+# a float product rounded once to the dtype is within this relative distance of the exact one
+_HALF_ULP = {"float16": 2.0 ** -11, "bfloat16": 2.0 ** -8, "float32": 2.0 ** -24,
+             "float64": 2.0 ** -53}
+
+
+@_m("dropout", "dropout")
+def test_dropout_is_x_times_the_mask_in_place_dropout_draws(float_dtype, conf):
+    """``F.dropout(x, p)`` (the op table's ``dropout``) gives exactly what in-place dropout
+    (``dropout_mask``, then ``mul_``) gives after the same seed -- on a transposed input too --
+    which is ``x`` times that mask rounded once, and its gradient is the upstream gradient
+    times the same mask."""
+    dtype = float_dtype
+    pt = conf.pt
+    conf.need("manual_seed")
+    F = conf.need("nn.functional")
+    dt = getattr(pt, dtype)
+    rng = np.random.default_rng(0)
+    problems = []
+    for transposed in (False, True):
+        for p in (0.25, 0.6):
+            leaf = pt.tensor(rng.standard_normal((30, 40)), dtype=dt, requires_grad=True)
+            x = leaf.t() if transposed else leaf
+            what = f"dropout(p={p}{', transposed' if transposed else ''})"
+            pt.manual_seed(7)
+            y = F.dropout(x, p)
+            pt.manual_seed(7)
+            z = F.dropout(x.detach().clone(), p, inplace=True)
+            pt.manual_seed(7)
+            m = H.to_host(F.dropout(pt.ones(tuple(x.shape), dtype=dt), p, inplace=True))
+            if y.dtype != dt or tuple(y.shape) != tuple(x.shape):
+                problems.append(f"{what} gave {y.dtype.name} {tuple(y.shape)}")
+                continue
+            yh, zh = H.to_host(y.detach()), H.to_host(z)
+            if not np.array_equal(yh, zh):
+                problems.append(f"{what} differs from in-place dropout after the same seed at "
+                                f"{int((yh != zh).sum())} of {yh.size} elements")
+            m64 = m.astype(np.float64)
+            x64 = H.to_host(x.detach()).astype(np.float64)
+            if not np.allclose(yh.astype(np.float64), x64 * m64, rtol=_HALF_ULP[dtype], atol=0):
+                problems.append(f"{what} is not x times its mask")
+            g = pt.tensor(rng.standard_normal(tuple(x.shape)), dtype=dt)
+            y.backward(g)
+            gx = H.to_host(leaf.grad).astype(np.float64)
+            want = H.to_host(g).astype(np.float64) * m64
+            if transposed:
+                want = want.T
+            if not np.allclose(gx, want, rtol=_HALF_ULP[dtype], atol=0):
+                problems.append(f"{what}: the gradient is not the upstream gradient times the "
+                                f"mask (max error {np.abs(gx - want).max():.3g})")
     _fail("dropout", problems, conf)
 
 

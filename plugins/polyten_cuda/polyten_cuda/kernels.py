@@ -398,6 +398,7 @@ def build(cp, rng, native_dtype, device_count=1):
     # one Philox launch instead of uniform, compare, cast and scale
     kernels["dropout_mask"] = (lambda shape, p, dtype, device_index:
                                rng.gen.dropout_mask(shape, p, dtype))
+    kernels["dropout"] = lambda x, p: rng.gen.dropout(x, p)  # and x times that mask
     backward.update(_sync_free_backward(cp, shared_bw))
     fwd, bwd, ew = fused.build(cp, shared, shared_bw)
     kernels.update(fwd)

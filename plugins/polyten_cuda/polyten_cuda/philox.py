@@ -29,7 +29,8 @@ Values:
 - exponential: ``-log(u)`` with ``u`` in (0, 1].
 - integers in ``[low, low + range)``: Lemire's multiply-and-reject on 64 random bits, two
   candidates per block, so every value is equally likely (NumPy's method).
-- dropout masks: ``scale`` where the uniform is ``>= p``, else 0, in one pass.
+- dropout masks: ``scale`` where the uniform is ``>= p``, else 0, in one pass; dropout
+  itself writes that mask and ``x`` times it in the same pass.
 """
 
 from __future__ import annotations
@@ -130,6 +131,14 @@ KERNELS = {
                 _BLOCK + "typedef polyten_rand_acc<T>::type U;\n"
                 "U u = polyten_sample<U>::uniform(r);\n"
                 "y = (T)(u >= (U)p ? (U)scale : U(0));\n"),
+    # dropout itself: the mask above (the same draw) and x times it, in one pass (PyTorch's
+    # fused dropout) instead of the mask's launch and the product's; the product as the
+    # storage type's multiply rounds it (so y == x * m exactly)
+    "dropout_apply": (_KEY_PARAMS + ", T x, float64 p, float64 scale", "T y, T m",
+                      _BLOCK + "typedef polyten_rand_acc<T>::type U;\n"
+                      "U u = polyten_sample<U>::uniform(r);\n"
+                      "m = (T)(u >= (U)p ? (U)scale : U(0));\n"
+                      "y = (T)((U)x * (U)m);\n"),
     # low + a uniform integer below range (r0 + 2**32 r1; 0 stands for 2**64)
     "integers": (
         _KEY_PARAMS + ", int64 low, uint32 r0, uint32 r1", "int64 y",
@@ -208,11 +217,12 @@ class PhiloxGenerator:
             raise ValueError(f"random draw of {out.size} elements: the Philox generator "
                              f"numbers elements below 2**56")
         o = self.offset
-        self.offset = (o + 1) % _TWO64
         if out.size:
             k, u32 = self.key, self._cp.uint32  # NumPy scalars of the parameters' exact type
             self._k[name](u32(k & _MASK32), u32(k >> 32), u32(o & _MASK32), u32(o >> 32),
                           *extra, out)
+        # after the launch: a launch CuPy refuses (and polyten retries) draws nothing
+        self.offset = (o + 1) % _TWO64
         return out
 
     def _floating(self, name, size, dtype):
@@ -241,6 +251,18 @@ class PhiloxGenerator:
         out = self._launch("dropout", self._cp.empty(_shape(size), dtype=work), float(p),
                            1.0 / (1.0 - p))
         return out if work == dt else out.astype(dt)
+
+    def dropout(self, x, p: float):
+        """``(x * mask, mask)``, ``mask`` what :meth:`dropout_mask` of ``x``'s shape and
+        dtype would draw (the op table's ``dropout``): one launch, for float16, bfloat16,
+        float32 and float64 (the mask's uniform in float32, float64 for float64)."""
+        cp = self._cp
+        if x.dtype.kind not in "fV":  # bfloat16's kind is "V"
+            raise TypeError(f"dropout: expected a floating array, got {x.dtype}")
+        y = cp.empty(x.shape, dtype=x.dtype)  # C order: element i takes counter i
+        m = cp.empty(x.shape, dtype=x.dtype)
+        self._launch("dropout_apply", m, x, float(p), 1.0 / (1.0 - p), y)
+        return y, m
 
     def integers(self, low, high=None, size=None, dtype="int64", endpoint=False):
         """Uniform integers in ``[low, high)`` (``[low, high]`` with ``endpoint``), as

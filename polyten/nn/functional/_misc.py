@@ -160,6 +160,19 @@ def _keep_mask(op, input, p, shape):
     return dropout_mask(shape, p, dt, input._device)
 
 
+_dropout_rule = _rule("dropout")
+
+
+def _fused_dropout(input, p):
+    """Dropout over every element: the op table's ``dropout`` (one kernel where the backend
+    fuses it), recorded as one node that keeps the mask only."""
+    from ...api.random import dropout as _dropout
+    y, m = _dropout(input, p)
+    if input._ag is not None and _grad_on():
+        _record(_dropout_rule, y, (input,), {"mask": m})
+    return y
+
+
 def _apply_mask(input, m, inplace):
     if inplace:
         return input.mul_(m)
@@ -177,6 +190,8 @@ def _dropout_common(op, input, p, training, inplace, shape_fn):
     if p == 1.0:
         return input.mul_(0.0) if inplace else input * 0.0
     shape = shape_fn(tuple(input.shape))
+    if not inplace and input._dtype.kind == "f" and shape == tuple(input.shape):
+        return _fused_dropout(input, p)
     return _apply_mask(input, _keep_mask(op, input, p, shape), inplace)
 
 

@@ -82,7 +82,8 @@ class _Background:
 def cuda_standin_conformance(tmp_path_factory):
     """The conformance suite on ``cuda`` with the CuPy stand-in (two GPUs), run once per
     session in a background process: ``tests/nvrtc_workload.py --parts conformance``, logging
-    every kernel it makes CuPy build to ``.log``.  ``tests/test_cuda_standin.py`` asserts
+    every kernel it makes CuPy build to the file named by the returned object's ``log``
+    (``wait()`` gives the process's result).  ``tests/test_cuda_standin.py`` asserts
     that it passes; ``tests/test_cuda_nvrtc.py`` compiles its kernels with NVRTC and runs its
     other workload parts meanwhile (one run of the suite, on both cores, instead of two)."""
     pytest.importorskip("polyten_conformance")

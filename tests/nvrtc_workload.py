@@ -12,7 +12,8 @@ Parts (``--parts``, comma-separated; all by default):
   erf and its gradient, layer_norm / batch_norm with affine parameters of another dtype than
   the input's, or strided ones, batch_norm statistics without gradient (``norm.py``'s
   ReductionKernel and ElementwiseKernel path) and its running statistics in the input's
-  dtype, and every optimizer with its float16, bfloat16, float64 and GradScaler variants, contiguous and not;
+  dtype, and every optimizer with its float16, bfloat16, float64 and GradScaler variants,
+  contiguous and not;
 * ``sources``: every ``RawKernel`` source generator of the plugin over all its dtypes, modes and
   slot counts (``rows``, ``conv``, ``multi_tensor``), logged without running them;
 * ``unreached`` (last): each ``fused_src`` kernel that none of the parts before launched,

@@ -345,18 +345,24 @@ def dropout(x: Tensor, p: float) -> tuple:
         b = _backend(dev)
         k = _dropout_k[b]
         if k is None:
-            return _dropout_default(x, p)
-        y, m = k(x._data, p)
+            y, m = _mask_product(b, x, p)
+        else:
+            y, m = k(x._data, p)
         return wrap(y, dev, dt), wrap(m, dev, dt)
+
+
+def _mask_product(b, x: Tensor, p: float) -> tuple:
+    """``(x * mask, mask)`` as native arrays of backend ``b``: ``dropout_mask``, then ``mul``."""
+    m = _dropout_mask_k[b](tuple(x._data.shape), p, x._dtype.name, x._device.index)
+    return _mul_k[b](x._data, m), m
 
 
 def _dropout_default(x: Tensor, p: float) -> tuple:
     """Default of the ``dropout`` composite: ``dropout_mask``, then ``mul`` (no graph)."""
     dev, dt = x._device, x._dtype
     with _LOCK:
-        b = _backend(dev)
-        m = _dropout_mask_k[b](tuple(x._data.shape), p, dt.name, dev.index)
-        return wrap(_mul_k[b](x._data, m), dev, dt), wrap(m, dev, dt)
+        y, m = _mask_product(_backend(dev), x, p)
+        return wrap(y, dev, dt), wrap(m, dev, dt)
 
 
 register_default("dropout", _dropout_default, uses=("dropout_mask", "mul"))

@@ -453,13 +453,11 @@ def manifest(backend) -> Dict[str, Capability]:
         o = OPS[name]
         if name in backend.kernels:
             r = ("native", "")
-        elif name in KERNEL_DEFAULTS:
-            lacking = [d for d in KERNEL_DEFAULTS[name][1] if d not in stack and d != name
-                       and source(d, stack + (name,))[0] in ("missing",)]
-            r = ("default", "") if not lacking else (
-                "missing", f"its default needs {', '.join(lacking)}")
-        elif o.kind == "composite":
-            lacking = [d for d in _DEFAULT_USES.get(name, ()) if d not in stack
+        elif name in KERNEL_DEFAULTS or o.kind == "composite":
+            # a default lacks what a kernel it calls directly lacks
+            uses = KERNEL_DEFAULTS[name][1] if name in KERNEL_DEFAULTS else \
+                _DEFAULT_USES.get(name, ())
+            lacking = [d for d in uses if d not in stack and d != name
                        and source(d, stack + (name,))[0] == "missing"]
             r = ("default", "") if not lacking else (
                 "missing", f"its default needs {', '.join(lacking)}")

@@ -119,26 +119,24 @@ __device__ __forceinline__ unsigned long long polyten_mul128(unsigned long long 
 _KEY = "unsigned int k0, unsigned int k1, unsigned int o0, unsigned int o1"
 _KEY_PARAMS = "uint32 k0, uint32 k1, uint32 o0, uint32 o1"
 _BLOCK = "polyten_u4 r = polyten_block((unsigned long long)i, 0u, o0, o1, k0, k1);\n"
+# dropout's keep mask of element i, of storage type T: scale where a uniform in [0, 1) is >= p,
+# else 0 (float16 / bfloat16 draw and compare in float32, as PyTorch's fused dropout)
+_KEEP = (_BLOCK + "typedef polyten_rand_acc<T>::type U;\n"
+         "U u = polyten_sample<U>::uniform(r);\n"
+         "const T keep = (T)(u >= (U)p ? (U)scale : U(0));\n")
 
 # name -> (in_params, out_params, operation): cupy.ElementwiseKernel's arguments
 KERNELS = {
     "uniform": (_KEY_PARAMS, "T y", _BLOCK + "y = polyten_sample<T>::uniform(r);\n"),
     "normal": (_KEY_PARAMS, "T y", _BLOCK + "y = polyten_sample<T>::normal(r);\n"),
     "exponential": (_KEY_PARAMS, "T y", _BLOCK + "y = polyten_sample<T>::exponential(r);\n"),
-    # dropout's scaled keep mask: scale where a uniform in [0, 1) is >= p, else 0 (one pass
-    # instead of uniform, compare, cast and scale)
-    "dropout": (_KEY_PARAMS + ", float64 p, float64 scale", "T y",
-                _BLOCK + "typedef polyten_rand_acc<T>::type U;\n"
-                "U u = polyten_sample<U>::uniform(r);\n"
-                "y = (T)(u >= (U)p ? (U)scale : U(0));\n"),
-    # dropout itself: the mask above (the same draw) and x times it, in one pass (PyTorch's
-    # fused dropout) instead of the mask's launch and the product's; the product as the
-    # storage type's multiply rounds it (so y == x * m exactly)
+    # dropout's scaled keep mask (one pass instead of uniform, compare, cast and scale)
+    "dropout": (_KEY_PARAMS + ", float64 p, float64 scale", "T y", _KEEP + "y = keep;\n"),
+    # dropout itself: the same mask and x times it, in one pass (PyTorch's fused dropout)
+    # instead of the mask's launch and the product's; the product as the storage type's
+    # multiply rounds it (so y == x * m exactly)
     "dropout_apply": (_KEY_PARAMS + ", T x, float64 p, float64 scale", "T y, T m",
-                      _BLOCK + "typedef polyten_rand_acc<T>::type U;\n"
-                      "U u = polyten_sample<U>::uniform(r);\n"
-                      "m = (T)(u >= (U)p ? (U)scale : U(0));\n"
-                      "y = (T)((U)x * (U)m);\n"),
+                      _KEEP + "m = keep;\ny = (T)((U)x * (U)keep);\n"),
     # low + a uniform integer below range (r0 + 2**32 r1; 0 stands for 2**64)
     "integers": (
         _KEY_PARAMS + ", int64 low, uint32 r0, uint32 r1", "int64 y",

@@ -9,7 +9,9 @@ Cases
 * ``digits``: one training step of the digits MLP (64-128-10, batch 64, Adam, cross-entropy).
 * ``mlp``: a larger MLP (1024-4096-4096-1000, batch 2048, Adam, cross-entropy).
 * ``cnn``: a CNN on 3x32x32 images (conv 3->64->128 with ReLU and max-pool, linear, batch 256,
-  SGD with momentum, cross-entropy).
+  SGD with momentum, cross-entropy); float32 convolutions in TensorFloat-32 on both sides
+  (both libraries' default ``backends.cudnn.allow_tf32``; the header line shows the flags).
+  ``cnn_ieee`` (any step with ``_ieee``): the same with ``allow_tf32 = False`` on both sides.
   Target for the training steps: polyten <= 1.3x PyTorch CUDA's time.
 * ``transformer``: a small language-model step (embedding 1000x256, two pre-norm
   ``TransformerEncoderLayer``s with 4 heads, GELU and dropout 0.1, a 1000-way head; batch
@@ -183,7 +185,8 @@ def _cnn(nnmod, flatten):
 
 
 # precision modes of the training steps, by case suffix
-_MODES = {"_amp": "autocast + GradScaler", "_bf16": "autocast bfloat16",
+_MODES = {"_ieee": "float32 convolutions without TF32", "_amp": "autocast + GradScaler",
+          "_bf16": "autocast bfloat16",
           "_bf16w": "bfloat16 weights"}
 
 
@@ -196,16 +199,17 @@ def _split_mode(case):
 
 
 def _make_step(lib, mode, opt, loss_fn, clip=None):
-    """One training step in ``lib`` (polyten or torch): plain float32 (``mode`` None),
-    autocast float16 with a GradScaler (``"_amp"``), or autocast bfloat16 without one
-    (``"_bf16"``: bfloat16 has float32's range), or a model already in bfloat16 (``"_bf16w"``,
-    no autocast); ``clip()`` clips the unscaled gradients."""
+    """One training step in ``lib`` (polyten or torch): plain float32 (``mode`` None, and
+    ``"_ieee"``, whose flags :func:`bench_steps` sets), autocast float16 with a GradScaler
+    (``"_amp"``), or autocast bfloat16 without one (``"_bf16"``: bfloat16 has float32's
+    range), or a model already in bfloat16 (``"_bf16w"``, no autocast); ``clip()`` clips the
+    unscaled gradients."""
     scaler = lib.amp.GradScaler("cuda")
     low = lib.bfloat16 if mode == "_bf16" else lib.float16
 
     def step():
         opt.zero_grad()
-        if mode in (None, "_bf16w"):
+        if mode in (None, "_bf16w", "_ieee"):
             loss = loss_fn()
         else:
             with lib.autocast("cuda", dtype=low):
@@ -320,9 +324,18 @@ def bench_steps(cases, quick):
         pstep, tstep, desc = _step_pair(case, quick)
         repeat = 5 if quick else 15
         number = 20 if case == "digits" else 3
-        t_pt = _timeit(pstep, pt.cuda.synchronize, repeat, number)
-        t_th = (_timeit(tstep, torch.cuda.synchronize, repeat, number)
-                if tstep is not None else float("nan"))
+        ieee = _split_mode(case)[1] == "_ieee"
+        libs = [lib for lib in (pt, torch) if lib is not None]
+        before = [lib.backends.cudnn.allow_tf32 for lib in libs]
+        for lib in libs:  # "_ieee": both sides' convolutions float32 throughout
+            lib.backends.cudnn.allow_tf32 = lib.backends.cudnn.allow_tf32 and not ieee
+        try:
+            t_pt = _timeit(pstep, pt.cuda.synchronize, repeat, number)
+            t_th = (_timeit(tstep, torch.cuda.synchronize, repeat, number)
+                    if tstep is not None else float("nan"))
+        finally:
+            for lib, flag in zip(libs, before):
+                lib.backends.cudnn.allow_tf32 = flag
         rows.append({"case": f"train step {desc}", "polyten_ms": t_pt * 1e3,
                      "torch_ms": t_th * 1e3, "polyten_over_torch": t_pt / t_th})
     return rows
@@ -558,7 +571,8 @@ def bench_sync():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    p.add_argument("--cases", default="matmul,overhead,random,rows,digits,mlp,cnn,transformer,"
+    p.add_argument("--cases", default="matmul,overhead,random,rows,digits,mlp,cnn,cnn_ieee,"
+                                      "transformer,"
                                       "mlp_amp,cnn_amp,transformer_amp,mlp_bf16,"
                                       "transformer_bf16,mlp_bf16w,transformer_bf16w,sync")
     p.add_argument("--tiny-rows", action="store_true",
@@ -569,8 +583,15 @@ def main(argv=None):
     args = p.parse_args(argv)
     _need_gpu()
     cases = args.cases.split(",")
+    torch = _torch()
     print(f"device: {pt.cuda.get_device_name()}; {pt.device('cuda').backend.version}; "
-          f"torch: {(_torch().__version__ if _torch() else 'not available')}")
+          f"torch: {(torch.__version__ if torch else 'not available')}")
+    # the float32 steps compare the same arithmetic: both libraries' defaults, float32
+    # products and TensorFloat-32 convolutions (torch's cuDNN, polyten's im2col GEMMs)
+    print(f"float32 convolutions in TF32: polyten {pt.backends.cudnn.allow_tf32}, torch "
+          f"{torch.backends.cudnn.allow_tf32 if torch else '-'}; float32 products in TF32: "
+          f"polyten {pt.backends.cuda.matmul.allow_tf32}, torch "
+          f"{torch.backends.cuda.matmul.allow_tf32 if torch else '-'}")
     rows = []
 
     def emit(new_rows):

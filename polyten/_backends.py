@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import List
 
 from .dispatch import backends as _backends
-from .dispatch.precision import get_float32_matmul_precision, set_float32_matmul_precision
+from .dispatch.precision import (get_float32_conv_precision, get_float32_matmul_precision,
+                                 set_float32_conv_precision, set_float32_matmul_precision)
 
 
 class _Matmul:
@@ -39,16 +40,51 @@ class _Cuda:
         return any(info.name == "cuda" for info in _backends())
 
 
+class _CudnnConv:
+    """``polyten.backends.cudnn.conv``: PyTorch 2.9's name for the convolution flag."""
+
+    @property
+    def fp32_precision(self) -> str:
+        """``"tf32"`` (the default) or ``"ieee"``: the same setting as
+        ``polyten.backends.cudnn.allow_tf32``."""
+        return "ieee" if get_float32_conv_precision() == "highest" else "tf32"
+
+    @fp32_precision.setter
+    def fp32_precision(self, value: str) -> None:
+        if value not in ("tf32", "ieee"):
+            raise ValueError(f"polyten.backends.cudnn.conv.fp32_precision: expected 'tf32' "
+                             f"(TensorFloat-32 allowed) or 'ieee' (float32 throughout), got "
+                             f"{value!r}")
+        set_float32_conv_precision("high" if value == "tf32" else "highest")
+
+    def __repr__(self) -> str:
+        return f"polyten.backends.cudnn.conv(fp32_precision={self.fp32_precision!r})"
+
+
 class _Cudnn:
-    """``polyten.backends.cudnn``: polyten has no cuDNN (convolutions are im2col and cuBLAS
-    products, which follow ``cuda.matmul.allow_tf32``), so ``is_available()`` is False and the
-    flags are kept but change nothing, as in a PyTorch build without cuDNN."""
+    """``polyten.backends.cudnn``.  polyten has no cuDNN (its convolutions are im2col and
+    cuBLAS products), so ``is_available()`` is False; but ``allow_tf32`` governs those
+    convolutions as it governs cuDNN's in PyTorch -- True by default: float32 convolutions
+    take TensorFloat-32 on a GPU that has it, and setting it to False makes them float32
+    throughout.  ``benchmark`` and ``deterministic`` are kept and change nothing (polyten's
+    convolutions have one algorithm each, and it is deterministic)."""
 
     def __init__(self):
         self.enabled = True
         self.benchmark = False
         self.deterministic = False
-        self.allow_tf32 = True
+        self.conv = _CudnnConv()
+
+    @property
+    def allow_tf32(self) -> bool:
+        """Whether float32 convolutions may use TensorFloat-32 (default True, as in PyTorch):
+        :func:`polyten.dispatch.precision.set_float32_conv_precision` ``"high"`` or
+        ``"highest"``."""
+        return get_float32_conv_precision() != "highest"
+
+    @allow_tf32.setter
+    def allow_tf32(self, value: bool) -> None:
+        set_float32_conv_precision("high" if value else "highest")
 
     @staticmethod
     def is_available() -> bool:

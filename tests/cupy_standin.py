@@ -1002,7 +1002,8 @@ def _has_dtype(x, dt) -> bool:
 def _cublas_matmul(a, b, *args, out=None, **kwargs):
     """``numpy.matmul`` with cuBLAS's half-precision numerics, as CuPy gets them: float16 and
     bfloat16 products summed in float32 and rounded once into the operands' dtype (NumPy's
-    float16 matmul sums in float16; ml_dtypes' bfloat16 one returns float32)."""
+    float16 matmul sums in float16; ml_dtypes' bfloat16 one returns float32); 2-D float32
+    products read TensorFloat-32 operands while CuPy's compute type says TF32."""
     if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
             and a.dtype in (_F16, _bf16())):
         r = np.matmul(a.astype(np.float32), b.astype(np.float32), *args, **kwargs)
@@ -1011,6 +1012,9 @@ def _cublas_matmul(a, b, *args, out=None, **kwargs):
             return r
         out[...] = r
         return out
+    if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+            == np.float32 and max(a.ndim, b.ndim) <= 2 and COMPUTE_TYPES.get("float32") == 7):
+        a, b = _tf32(a), _tf32(b)  # CuPy's 2-D GEMM with COMPUTE_TYPE_TF32: FAST_TF32
     return np.matmul(a, b, *args, out=out, **kwargs)
 
 
@@ -1229,6 +1233,16 @@ def _host_memory(ptr, dtype, shape, strides):
                                            tuple(st * dtype.itemsize for st in strides))
 
 
+def _tf32(x):
+    """float32 ``x`` rounded to TensorFloat-32 (10 significand bits, to nearest, ties to even):
+    the operands of a GEMM with ``CUBLAS_COMPUTE_32F_FAST_TF32`` on a GPU with TF32 tensor
+    cores, so that the stand-in shows what that precision does to a result."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    bits = x.view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0xFFF + ((bits >> 13) & 1)) & ~np.uint64(0x1FFF)).astype(np.uint32)
+    return np.where(np.isfinite(x), rounded.view(np.float32), x)
+
+
 def _gemm_strided_batched_ex(handle, transa, transb, m, n, k, alpha, A, Atype, lda, strideA,
                              B, Btype, ldb, strideB, beta, C, Ctype, ldc, strideC, batchCount,
                              computeType, algo):
@@ -1262,6 +1276,8 @@ def _gemm_strided_batched_ex(handle, transa, transb, m, n, k, alpha, A, Atype, l
     c = _host_memory(C, c_dtype, (batchCount, m, n), (strideC, 1, ldc))
     op_a = a if transa == 0 else a.transpose(0, 2, 1)
     op_b = b if transb == 0 else b.transpose(0, 2, 1)
+    if allowed[computeType] == "32F_FAST_TF32" and name == "float32":
+        op_a, op_b = _tf32(op_a), _tf32(op_b)  # what the tensor cores read
     r = al * np.matmul(op_a.astype(acc), op_b.astype(acc))
     if be != 0:
         r += be * c.astype(acc)
@@ -1838,22 +1854,30 @@ class _Memory:
 class _Pool:
     """``cupy.get_default_memory_pool()``: counts the bytes of the live device arrays of
     each device (no caching: what is freed is returned at once); ``set_limit`` makes it
-    raise CuPy's OutOfMemoryError past a size, as CuPy's pool does."""
+    raise CuPy's OutOfMemoryError past a size on the current device, as CuPy's pool does
+    (a limit per device; size 0 is no limit)."""
 
     def __init__(self):
         self.used = {}
-        self.limit = 0
+        self.limits = {}
 
     def malloc(self, size):
-        if self.limit and self.used_bytes() + size > self.limit:
-            raise OutOfMemoryError(size, self.used_bytes(), self.limit)
+        limit = self.get_limit()
+        if limit and self.used_bytes() + size > limit:
+            raise OutOfMemoryError(size, self.used_bytes(), limit)
         return _Memory(self, size)
 
     def set_limit(self, size=None, fraction=None):
-        self.limit = int(size or 0) if fraction is None else int(fraction * _STANDIN_MEMORY)
+        if fraction is not None:
+            if size is not None:
+                raise ValueError("size and fraction cannot be specified at one time")
+            if not 0 <= fraction <= 1:
+                raise ValueError(f"memory limit fraction out of range: {fraction}")
+            size = int(fraction * _STANDIN_MEMORY)
+        self.limits[_current()] = int(size or 0)
 
     def get_limit(self):
-        return self.limit
+        return self.limits.get(_current(), 0)
 
     def used_bytes(self):  # of the current device, as CuPy's pool
         return self.used.get(_current(), 0)

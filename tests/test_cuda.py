@@ -143,6 +143,14 @@ def test_conv_raw_kernels_match_cpu(dtype, rtol):
         (F.conv_transpose2d, (2, 4, 5, 6), (4, 3, 3, 2), dict(stride=2, padding=1,
                                                                output_padding=1)),
     ]
+    pt.backends.cudnn.allow_tf32 = False  # float32 throughout: the TF32 default is tested below
+    try:
+        _conv_cases_match_cpu(cases, dtype, rtol)
+    finally:
+        pt.backends.cudnn.allow_tf32 = True
+
+
+def _conv_cases_match_cpu(cases, dtype, rtol):
     for i, (fn, xs, ws, kw) in enumerate(cases):
         a, w = _x(xs, dtype, seed=i), _x(ws, dtype, seed=10 + i)
         res = {}
@@ -154,6 +162,55 @@ def test_conv_raw_kernels_match_cpu(dtype, rtol):
             res[device] = [t.detach().cpu().numpy() for t in (y, x.grad, wt.grad)]
         for c, g in zip(res["cuda"], res["cpu"]):
             _close(c, g, rtol=rtol, atol=rtol)
+
+
+def test_float32_convolutions_take_tf32_by_default_as_in_pytorch():
+    """``polyten.backends.cudnn.allow_tf32`` (True by default, as torch's) governs float32
+    convolutions, forward and backward: on a GPU with TF32 tensor cores (compute capability 8.0
+    on) their products read TensorFloat-32 operands -- errors within TF32's bound and far
+    above the same convolution's with the flag off, which is within float32's; ``x @ w`` keeps
+    its own setting ("highest") either way.  References in float64 NumPy."""
+    import polyten.nn.functional as F
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((8, 32, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    win = np.lib.stride_tricks.sliding_window_view(
+        np.pad(x64, ((0, 0), (0, 0), (1, 1), (1, 1))), (3, 3), axis=(2, 3))
+    ref = np.einsum("nchwij,ocij->nohw", win, w64)
+    scale = np.einsum("nchwij,ocij->nohw", np.abs(win), np.abs(w64))
+    # loss = y.sum(): the weight gradient sums each window over the batch and the grid
+    gw_ref, gw_scale = (np.einsum("nchwij->cij", v)[None] for v in (win, np.abs(win)))
+    k, gw_k = 32 * 9, 8 * 16 * 16  # products per output / per weight-gradient entry
+
+    def errors():
+        """(forward, weight gradient) errors relative to sum |a||b|, at their worst."""
+        xt = pt.tensor(x, device="cuda")
+        wt = pt.tensor(w, device="cuda", requires_grad=True)
+        y = F.conv2d(xt, wt, padding=1)
+        y.sum().backward()
+        return ((np.abs(y.detach().cpu().numpy() - ref) / scale).max(),
+                (np.abs(wt.grad.cpu().numpy() - gw_ref) / gw_scale).max())
+
+    assert pt.backends.cudnn.allow_tf32 is True
+    tf32 = errors()
+    pt.backends.cudnn.allow_tf32 = False
+    try:
+        ieee = errors()
+    finally:
+        pt.backends.cudnn.allow_tf32 = True
+    assert ieee[0] <= k * 2.0 ** -24 and ieee[1] <= gw_k * 2.0 ** -24
+    assert tf32[0] <= 2.0 ** -9 + k * 2.0 ** -24 and tf32[1] <= 2.0 ** -9 + gw_k * 2.0 ** -24
+    if pt.cuda.get_device_capability()[0] >= 8:  # TF32's 10-bit significands show
+        assert tf32[0] > 16 * ieee[0] and tf32[1] > 16 * ieee[1], (tf32, ieee)
+    else:
+        assert tf32 == ieee
+    a = rng.standard_normal((256, k)).astype(np.float32)
+    wm = w64.reshape(64, k).T
+    prod = pt.tensor(a, device="cuda") @ pt.tensor(wm.astype(np.float32), device="cuda")
+    a64 = a.astype(np.float64)
+    p_err = np.abs(prod.cpu().numpy() - a64 @ wm) / (np.abs(a64) @ np.abs(wm))
+    assert p_err.max() <= k * 2.0 ** -24  # products: "highest" by default, whatever convs do
 
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-11), ("float32", 2e-5),
@@ -529,6 +586,43 @@ def test_out_of_memory_raises_polytens_error():
     finally:
         pool.set_limit(size=0)
     assert pt.empty(16 << 20, dtype=pt.float32, device="cuda").shape == (16 << 20,)
+
+
+def test_per_process_memory_fraction_caps_the_pool():
+    """``set_per_process_memory_fraction`` (torch's): past the cap an allocation raises
+    polyten's OutOfMemoryError naming it; the cap is per device, read back by
+    ``get_per_process_memory_fraction``, and 1.0 lifts it."""
+    c = pt.cuda
+    pt.ones(1, device="cuda")  # load
+    c.empty_cache()
+    assert c.get_per_process_memory_fraction() == 1.0
+    total = c.get_device_properties().total_memory
+    fraction = (c.memory_reserved() + (8 << 20)) / total
+    c.set_per_process_memory_fraction(fraction)
+    try:
+        assert c.get_per_process_memory_fraction(c.current_device()) == fraction
+        with pytest.raises(c.OutOfMemoryError, match=r"tried to allocate 64\.00 MiB; .*This "
+                           r"process may use at most .*set_per_process_memory_fraction"):
+            pt.empty(16 << 20, dtype=pt.float32, device="cuda")
+        assert pt.empty(1 << 20, dtype=pt.float32, device="cuda").shape == (1 << 20,)
+        if c.device_count() > 1:  # the other devices keep theirs
+            assert c.get_per_process_memory_fraction(1) == 1.0
+            assert pt.empty(16 << 20, dtype=pt.float32, device="cuda:1").shape == (16 << 20,)
+        c.empty_cache()
+        c.set_per_process_memory_fraction(0.0)  # nothing new at all (CuPy's 0 is "no limit")
+        with pytest.raises(c.OutOfMemoryError, match="This process may use at most"):
+            pt.empty(1 << 20, dtype=pt.float32, device="cuda")
+    finally:
+        c.set_per_process_memory_fraction(1.0)
+    assert c.get_per_process_memory_fraction() == 1.0
+    assert pt.empty(16 << 20, dtype=pt.float32, device="cuda").shape == (16 << 20,)
+    with pytest.raises(TypeError, match=r"set_per_process_memory_fraction: fraction must be a "
+                                        r"float in \[0, 1\], got str '0.5'"):
+        c.set_per_process_memory_fraction("0.5")
+    with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\] .*got 1.5"):
+        c.set_per_process_memory_fraction(1.5)
+    with pytest.raises(ValueError, match="does not exist"):
+        c.set_per_process_memory_fraction(0.5, c.device_count())
 
 
 def test_device_functions():

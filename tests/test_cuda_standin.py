@@ -1025,6 +1025,40 @@ def test_out_of_memory_is_polytens_error_with_the_figures():
 
 
 @needs_cxx
+def test_convolutions_pass_their_own_precision_to_cublas():
+    """Every GEMM of a float32 convolution (forward, input and weight gradients) asks cuBLAS for
+    TensorFloat-32 by default and for float32 with ``allow_tf32 = False``; matrix products keep
+    ``set_float32_matmul_precision``'s; other dtypes are untouched."""
+    r = _run("""
+        import polyten as pt
+        import polyten.nn.functional as F
+        calls = cupy_standin.CUBLAS_CALLS
+
+        def conv_types(dtype="float32"):
+            x = pt.ones((2, 3, 6, 6), device="cuda", dtype=dtype, requires_grad=True)
+            w = pt.ones((4, 3, 3, 3), device="cuda", dtype=dtype, requires_grad=True)
+            calls.clear()
+            F.conv2d(x, w, padding=1).sum().backward()
+            return [c[1]["computeType"] for c in calls]
+
+        def product_type():  # a batched product: polyten_cuda.gemm's cuBLAS call
+            calls.clear()
+            pt.ones((2, 4, 5), device="cuda") @ pt.ones((2, 5, 6), device="cuda")
+            return [c[1]["computeType"] for c in calls]
+
+        assert conv_types() == ["32F_FAST_TF32"] * 3, conv_types()
+        assert product_type() == ["32F"]
+        assert conv_types("float16") == ["32F"] * 3 and conv_types("float64") == ["64F"] * 3
+        pt.backends.cudnn.allow_tf32 = False
+        pt.backends.cuda.matmul.allow_tf32 = True
+        assert conv_types() == ["32F"] * 3 and product_type() == ["32F_FAST_TF32"]
+        pt.backends.cudnn.conv.fp32_precision = "tf32"
+        assert conv_types() == ["32F_FAST_TF32"] * 3
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]
+
+
 def test_nvtx_reaches_cupy():
     r = _run("""
         import polyten as pt
@@ -1127,7 +1161,7 @@ def test_bench_cuda_runs(tmp_path):
         sys.path.insert(0, {os.path.join(ROOT, "benchmarks")!r})
         import bench_cuda
         raise SystemExit(bench_cuda.main(["--quick", "--cases",
-                                          "matmul,digits,digits_amp,digits_bf16,"
+                                          "matmul,digits,digits_ieee,digits_amp,digits_bf16,"
                                           "digits_bf16w,overhead,"
                                           "random,rows", "--tiny-rows",
                                           "--matmul-size", "64", "--json", {str(out)!r}]))
@@ -1140,6 +1174,7 @@ def test_bench_cuda_runs(tmp_path):
         "matmul bfloat16 64x64"] + [
         f"bmm {dt} 2x(64x16 @ 16x64) q@k.mT" for dt in ("float32", "float16", "bfloat16")] + [
         "train step digits (batch 64, adam)",
+        "train step digits (batch 64, adam, float32 convolutions without TF32)",
         "train step digits (batch 64, adam, autocast + GradScaler)",
         "train step digits (batch 64, adam, autocast bfloat16)",
         "train step digits (batch 64, adam, bfloat16 weights)",

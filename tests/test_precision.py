@@ -1,5 +1,6 @@
-"""polyten.set_float32_matmul_precision and polyten.backends' torch flags: the setting, its
-errors, and its delivery to backends (loaded before and after it is set)."""
+"""polyten.set_float32_matmul_precision, polyten.backends.cudnn.allow_tf32 (the convolutions'
+precision) and polyten.backends' other torch flags: the settings, their errors, and their
+delivery to backends (loaded before and after they are set)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, un
 def _restore():
     yield
     pt.set_float32_matmul_precision("highest")
+    pt.backends.cudnn.allow_tf32 = True
 
 
-def _recording_plugin(name, seen):
+def _recording_plugin(name, seen, conv_seen=None):
     from polyten_cpu.backend import make_backend
     base = make_backend()
 
@@ -25,7 +27,8 @@ def _recording_plugin(name, seen):
             register(BackendSpec(name, load=lambda: Backend(
                 name, base.kernels, dtypes=base.dtypes, native_dtype=base.native_dtype,
                 dtype_name=base.dtype_name, is_native=base.is_native, seed=base.seed,
-                float32_matmul_precision=seen.append)))
+                float32_matmul_precision=seen.append,
+                float32_conv_precision=None if conv_seen is None else conv_seen.append)))
     return Plugin()
 
 
@@ -78,5 +81,54 @@ def test_backends_is_still_the_listing_and_cudnn_flags_exist():
     assert "cpu" in names
     assert pt.backends.cuda.is_built() == ("cuda" in names)
     assert pt.backends.cudnn.is_available() is False  # polyten has no cuDNN
+    assert pt.backends.cudnn.deterministic is False
     pt.backends.cudnn.benchmark = True  # accepted, as by a PyTorch build without cuDNN
     pt.backends.cudnn.benchmark = False
+
+
+def test_convolutions_default_to_tf32_as_in_pytorch_and_have_both_torch_names():
+    from polyten.dispatch.precision import get_float32_conv_precision
+    assert pt.backends.cudnn.allow_tf32 is True  # torch.backends.cudnn.allow_tf32's default
+    assert pt.backends.cudnn.conv.fp32_precision == "tf32"
+    assert get_float32_conv_precision() == "high"
+    pt.backends.cudnn.allow_tf32 = False
+    assert pt.backends.cudnn.conv.fp32_precision == "ieee"
+    assert get_float32_conv_precision() == "highest"
+    assert pt.get_float32_matmul_precision() == "highest"  # the products' own, untouched
+    pt.backends.cudnn.conv.fp32_precision = "tf32"
+    assert pt.backends.cudnn.allow_tf32 is True
+    pt.backends.cuda.matmul.allow_tf32 = True  # and the products' flag leaves convolutions
+    pt.backends.cudnn.conv.fp32_precision = "ieee"
+    assert pt.get_float32_matmul_precision() == "high" and not pt.backends.cudnn.allow_tf32
+    assert "fp32_precision='ieee'" in repr(pt.backends.cudnn.conv)
+
+
+def test_bad_convolution_precisions_name_the_choices():
+    with pytest.raises(ValueError, match=r"polyten.backends.cudnn.conv.fp32_precision: expected "
+                                         r"'tf32' .* or 'ieee' .*, got 'fp16'"):
+        pt.backends.cudnn.conv.fp32_precision = "fp16"
+    from polyten.dispatch.precision import set_float32_conv_precision
+    with pytest.raises(ValueError, match=r"set_float32_conv_precision: precision must be one of "
+                                         r"'highest', 'high', 'medium', got 'tf32'"):
+        set_float32_conv_precision("tf32")
+    assert pt.backends.cudnn.allow_tf32 is True
+
+
+def test_backends_get_the_convolution_default_at_load_and_each_change():
+    """A backend starts at "highest": PyTorch's default for convolutions, "high", reaches it
+    at load (and "highest" does not, where the user turned TF32 off first)."""
+    seen, conv_a, conv_b = [], [], []
+    pa = register_plugin(_recording_plugin("convpa", seen, conv_a), name="test-convpa")
+    pb = register_plugin(_recording_plugin("convpb", seen, conv_b), name="test-convpb")
+    try:
+        pt.zeros(1, device="convpa")
+        assert conv_a == ["high"] and seen == []  # matmul precision: still the default
+        pt.backends.cudnn.allow_tf32 = False
+        assert conv_a == ["high", "highest"] and seen == []
+        pt.zeros(1, device="convpb")
+        assert conv_b == []  # loaded with "highest": nothing to hand over
+        pt.backends.cudnn.conv.fp32_precision = "tf32"
+        assert conv_a[-1] == conv_b[-1] == "high"
+    finally:
+        unregister_plugin(pa)
+        unregister_plugin(pb)

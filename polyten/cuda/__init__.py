@@ -48,7 +48,8 @@ __all__ = ["is_available", "device_count", "current_device", "set_device", "sync
            "set_sync_checks", "Stream", "Event", "StreamContext", "stream", "current_stream",
            "default_stream", "OutOfMemoryError", "seed", "seed_all", "initial_seed",
            "reset_max_memory_allocated", "memory_summary", "set_stream", "get_rng_state",
-           "set_rng_state", "get_rng_state_all", "set_rng_state_all"]
+           "set_rng_state", "get_rng_state_all", "set_rng_state_all",
+           "set_per_process_memory_fraction", "get_per_process_memory_fraction"]
 
 from ..dispatch.errors import OutOfMemoryError  # noqa: E402  (torch.cuda.OutOfMemoryError)
 
@@ -205,6 +206,38 @@ def memory_summary(device=None, abbreviated: bool = False) -> str:
     lines += [f" {name:<34}{mib(value)}" for name, value in rows]
     lines.append("=" * width)
     return "\n".join(lines) + "\n"
+
+
+def set_per_process_memory_fraction(fraction, device=None) -> None:
+    """Cap the GPU memory this process may hold on ``device`` at ``fraction`` of its total
+    (``torch.cuda.set_per_process_memory_fraction``): past it an allocation raises
+    :class:`OutOfMemoryError`, naming the cap, as if the GPU were that small.  The cap counts
+    the memory pool's cached blocks too (call :func:`empty_cache` to drop them).
+
+    Parameters
+    ----------
+    fraction : float
+        In ``[0, 1]``; 1 lifts the cap.
+    device : int, str or polyten.device, optional
+        The device (default: the current one).
+    """
+    fn = "set_per_process_memory_fraction"
+    if isinstance(fraction, bool) or not isinstance(fraction, (float, int)):
+        raise TypeError(f"polyten.cuda.{fn}: fraction must be a float in [0, 1], got "
+                        f"{type(fraction).__name__} {fraction!r}")
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"polyten.cuda.{fn}: fraction must be in [0, 1] (a share of the "
+                         f"device's memory), got {fraction!r}")
+    rt = _runtime(fn)
+    rt.set_memory_fraction(_device_index(fn, rt, device), float(fraction))
+
+
+def get_per_process_memory_fraction(device=None) -> float:
+    """The share of ``device``'s memory this process may hold
+    (:func:`set_per_process_memory_fraction`; 1.0 when uncapped)."""
+    fn = "get_per_process_memory_fraction"
+    rt = _runtime(fn)
+    return rt.memory_fraction(_device_index(fn, rt, device))
 
 
 def empty_cache() -> None:

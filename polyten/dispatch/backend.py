@@ -173,10 +173,16 @@ class Backend:
     float32_matmul_precision : callable, optional
         ``float32_matmul_precision(precision)`` with ``"highest"``, ``"high"`` (TensorFloat-32
         allowed) or ``"medium"`` (bfloat16 products allowed): the internal precision of the
-        backend's float32 matrix products (``matmul``, ``linear``, convolutions), as
+        backend's float32 matrix products (``matmul``, ``linear``; convolutions too where
+        the backend has no ``float32_conv_precision``), as
         ``polyten.set_float32_matmul_precision`` sets it for the process.  Called when the
         setting changes, and at load when it is not ``"highest"``.  Backends without such
         modes omit it.
+    float32_conv_precision : callable, optional
+        ``float32_conv_precision(precision)``, the same for the matrix products of float32
+        convolutions (forward and backward), as ``polyten.backends.cudnn.allow_tf32`` sets it.
+        A backend starts at ``"highest"``; PyTorch's default is ``"high"``, so a backend with
+        this hook gets ``"high"`` at load unless the user turned it off before.
     """
 
     def __init__(self, name: str, kernels: Mapping[str, Callable], *,
@@ -198,7 +204,8 @@ class Backend:
                  fused_optimizers: Optional[Mapping[str, Callable]] = None,
                  deferred_checks: bool = False,
                  current_stream: Optional[Callable[[Optional[int]], Any]] = None,
-                 float32_matmul_precision: Optional[Callable[[str], None]] = None):
+                 float32_matmul_precision: Optional[Callable[[str], None]] = None,
+                 float32_conv_precision: Optional[Callable[[str], None]] = None):
         self.name = name
         self.kernels = dict(kernels)
         self.dtypes = frozenset(dtypes)
@@ -220,6 +227,7 @@ class Backend:
         self.deferred_checks = bool(deferred_checks)
         self.current_stream = current_stream
         self.float32_matmul_precision = float32_matmul_precision
+        self.float32_conv_precision = float32_conv_precision
         if self.deferred_checks:
             from .checks import wrap_host_reads
             wrap_host_reads(self)

@@ -63,9 +63,10 @@ def _fmt_bytes(n) -> str:
 
 
 def out_of_memory(what: str, device: str, requested=None, in_use=None, reserved=None,
-                  free=None, total=None) -> OutOfMemoryError:
+                  free=None, total=None, limit=None) -> OutOfMemoryError:
     """The out-of-memory error of ``what`` (the op or kernel) on ``device``: what it asked for,
-    what the backend's tensors and memory pool hold, what the device has left, and what to
+    what the backend's tensors and memory pool hold, what the device has left, the pool's
+    limit where the process set one (``limit`` in bytes, None or 0 for none), and what to
     do."""
     asked = f"tried to allocate {_fmt_bytes(requested)}; " if requested is not None else ""
     held = ""
@@ -74,10 +75,13 @@ def out_of_memory(what: str, device: str, requested=None, in_use=None, reserved=
                 f"the memory pool; ")
     left = (f"{_fmt_bytes(free)} free of {_fmt_bytes(total)} on the device. "
             if total is not None else "")
+    capped = (f"This process may use at most {_fmt_bytes(limit)} of it (its memory pool's "
+              f"limit: polyten.cuda.set_per_process_memory_fraction raises it). "
+              if limit else "")
     return OutOfMemoryError(
-        f"{what}: out of memory on {device}: {asked}{held}{left}Delete tensors you no longer "
-        f"need and call polyten.cuda.empty_cache() to return the pool's free blocks, reduce "
-        f"the batch size, or compute in lower precision (polyten.autocast)")
+        f"{what}: out of memory on {device}: {asked}{held}{left}{capped}Delete tensors you no "
+        f"longer need and call polyten.cuda.empty_cache() to return the pool's free blocks, "
+        f"reduce the batch size, or compute in lower precision (polyten.autocast)")
 
 
 class PluginWarning(UserWarning):

@@ -265,8 +265,7 @@ class _Registry:
             backend.distribution = info.distribution
             backend.distribution_version = info.version
             from . import precision
-            if precision.get_float32_matmul_precision() != "highest":
-                precision.apply(backend)  # set before it loaded (the default needs no call)
+            precision.apply_at_load(backend)  # the settings made before it loaded
             info.backend = backend
             info.loaded = True
             return backend

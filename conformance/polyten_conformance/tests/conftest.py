@@ -110,6 +110,21 @@ def pytest_generate_tests(metafunc):
 _DTYPE_ORDER = list(DTYPE_NAMES)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _ieee_float32():
+    """The suite checks float32 results against float32's error bounds, so it runs with
+    float32 products and convolutions computed in float32 (``polyten.backends.cudnn.allow_tf32``
+    is True by default, as in PyTorch); ``test_precision`` checks the reduced-precision modes
+    themselves.  The user's settings come back afterwards."""
+    import polyten as pt
+    before = (pt.backends.cudnn.allow_tf32, pt.get_float32_matmul_precision())
+    pt.backends.cudnn.allow_tf32 = False
+    pt.set_float32_matmul_precision("highest")
+    yield
+    pt.backends.cudnn.allow_tf32 = before[0]
+    pt.set_float32_matmul_precision(before[1])
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_value_checks():
     """Each test starts with no queued value check and reads its own at the end (a backend

@@ -132,6 +132,7 @@ class CudaRuntime:
         self._rng = rng
         self._pool = cupy.get_default_memory_pool()
         self._peak = {}
+        self._fraction = {}  # device index -> set_per_process_memory_fraction's value
         pool, peak = self._pool, self._peak
 
         def malloc(size):
@@ -202,6 +203,23 @@ class CudaRuntime:
     def reset_peak_memory_stats(self, index=None) -> None:
         dev = self.current_device() if index is None else index
         self._peak[dev] = self.memory_allocated(dev)
+
+    def set_memory_fraction(self, index: int, fraction: float) -> None:
+        """Cap CuPy's pool on device ``index`` at ``fraction`` of its memory (CuPy's
+        ``set_limit``, which counts cached blocks too, as PyTorch's allocator does).  CuPy
+        reads a limit of 0 as none: a fraction of 0 is a 1-byte limit, so that every
+        allocation fails as in PyTorch, and 1 is no limit."""
+        with cupy.cuda.Device(index):
+            if fraction >= 1:
+                self._pool.set_limit(size=0)
+            elif fraction <= 0:
+                self._pool.set_limit(size=1)
+            else:
+                self._pool.set_limit(fraction=fraction)
+        self._fraction[index] = fraction
+
+    def memory_fraction(self, index: int) -> float:
+        return self._fraction.get(index, 1.0)
 
     def empty_cache(self) -> None:
         self._pool.free_all_blocks()
@@ -368,7 +386,11 @@ class _StreamUse:
 def make_backend() -> Backend:
     rng = _DeviceRNG()
     count = cupy.cuda.runtime.getDeviceCount()
-    kernels, backward, ew = _kernels.build(cupy, rng, _NATIVE.__getitem__, count)
+    # the float32 convolution precision, read by every convolution's GEMMs (a backend starts
+    # at "highest"; polyten hands it PyTorch's default, "high", at load)
+    conv_precision = ["highest"]
+    kernels, backward, ew = _kernels.build(cupy, rng, _NATIVE.__getitem__, count,
+                                           conv_precision)
     runtime = CudaRuntime(rng)
 
     backend = Backend(
@@ -395,6 +417,8 @@ def make_backend() -> Backend:
         current_stream=lambda index: int(cupy.cuda.get_current_stream(index).ptr),
         # polyten.set_float32_matmul_precision / backends.cuda.matmul.allow_tf32
         float32_matmul_precision=_internals.matmul_precision(cupy, np.float32),
+        # polyten.backends.cudnn.allow_tf32: the convolutions' own (polyten_cuda.conv)
+        float32_conv_precision=lambda p: conv_precision.__setitem__(0, p),
     )
     # services beyond the Backend contract: polyten.cuda reads `runtime`, and the core's
     # .to() uses `copy_between_devices` for cuda:i -> cuda:j instead of a trip through the host

@@ -208,19 +208,25 @@ def make_im2col(cp, kernels=None):
     return im2col
 
 
-def conv_context(cp, raw, bmm) -> dict:
+def conv_context(cp, raw, bmm, precision=None) -> dict:
     """The shared convolution kernels' context on CuPy (``polyten_cpu.kernels.conv``):
     one-launch ``im2col`` / ``col2im``, ``matmul`` -- the batched GEMMs of
     :mod:`polyten_cuda.gemm` (no copy of the transposed grid of the weight gradient; float16
     on tensor cores), else ``cupy.matmul`` -- and ``half``: the dtypes kept as they are
-    (float16, and bfloat16 where CuPy multiplies it) instead of computed in float32."""
+    (float16, and bfloat16 where CuPy multiplies it) instead of computed in float32.
+
+    ``precision``: a one-item list holding the float32 convolution precision
+    (``Backend.float32_conv_precision`` writes it), or None to follow the matrix products'
+    setting.  The ``cupy.matmul`` fallback (shapes past cuBLAS's 32-bit sizes, or a dtype
+    cuBLAS refused) follows the matrix products' setting."""
     ctx = {"col2im": make_col2im(cp, raw), "im2col": make_im2col(cp, raw)}
     if bmm is None:
         return ctx
     matmul = cp.matmul
+    setting = precision if precision is not None else [None]
 
     def product(a, b, out=None):
-        r = bmm(a, b, out=out)
+        r = bmm(a, b, out=out, precision=setting[0])
         return matmul(a, b, out=out) if r is None else r
     ctx["matmul"] = product
     ctx["half"] = bmm.half_dtypes  # im2col / col2im take every one of them

@@ -22,7 +22,9 @@ and the left one's matrices are evenly spaced rows, the whole batch is one GEMM 
 ``batch * m`` rows.  Only operands whose layout cuBLAS cannot describe are copied (a partial
 broadcast, a batch that no single stride steps through).  The compute type is CuPy's for the
 dtype (``cupy._core._routines_linalg.get_compute_type``), mapped as CuPy maps it for its 2-D
-products, so ``polyten.set_float32_matmul_precision`` governs batched products too.
+products, so ``polyten.set_float32_matmul_precision`` governs batched products too; a caller
+may pass a float32 product's own precision instead (convolutions follow
+``polyten.backends.cudnn.allow_tf32``, as PyTorch's cuDNN convolutions do).
 
 ``bmm`` returns None where it does not apply (a vector operand, another dtype, sizes past
 cuBLAS's 32-bit arguments) and where cuBLAS refused the dtype once (NOT_SUPPORTED or
@@ -88,16 +90,32 @@ def batch_stride(shape, strides) -> Optional[int]:
 
 
 def _compute_types(cp, cublas) -> Callable:
-    """dtype name -> the cublasComputeType_t CuPy's 2-D products use for it."""
+    """``compute_type(dtype, precision=None)``: the cublasComputeType_t of a product.  With
+    ``precision`` None, the one CuPy's 2-D products use for the dtype (CuPy's setting, which
+    ``polyten.set_float32_matmul_precision`` sets); a float32 product given ``"highest"`` /
+    ``"high"`` / ``"medium"`` (a convolution's, :mod:`polyten.dispatch.precision`) gets float32
+    or TensorFloat-32 compute, TensorFloat-32 only from compute capability 8.0 on (as CuPy's
+    own setting: older GPUs have no TF32 tensor cores)."""
     linalg = core_module(cp, "_routines_linalg")
     get = getattr(linalg, "get_compute_type", None)
     pedantic = getattr(linalg, "COMPUTE_TYPE_PEDANTIC", _PEDANTIC)
     tf32 = getattr(linalg, "COMPUTE_TYPE_TF32", _TF32)
+    runtime = cp.cuda.runtime
+    has_tf32: dict = {}  # device index -> compute capability >= 8.0
 
     def const(name):
         return getattr(cublas, "CUBLAS_COMPUTE_" + name, _COMPUTE[name])
 
-    def compute_type(dt) -> int:
+    def tf32_here() -> bool:
+        index = runtime.getDevice()
+        found = has_tf32.get(index)
+        if found is None:
+            found = has_tf32[index] = int(runtime.getDeviceProperties(index)["major"]) >= 8
+        return found
+
+    def compute_type(dt, precision=None) -> int:
+        if precision is not None and dt.name == "float32":
+            return const("32F_FAST_TF32" if precision != "highest" and tf32_here() else "32F")
         setting = get(dt) if get is not None else None
         if dt.name == "float64":
             return const("64F_PEDANTIC" if setting == pedantic else "64F")
@@ -150,11 +168,13 @@ def build(cp) -> Optional[Callable]:
             bs = batch_stride(x.shape[:-2], [s // size for s in x.strides[:-2]])
         return x, lay[0], lay[1], bs
 
-    def bmm(a, b, out=None, accumulate=False):
+    def bmm(a, b, out=None, accumulate=False, precision=None):
         """``a @ b`` (into ``out`` when given: it must not overlap the operands; a float32
         ``out`` takes a float16 / bfloat16 product unrounded), or None where this path does
         not apply.  ``accumulate``: ``out + a @ b`` into a C-contiguous ``out`` (cuBLAS's
-        beta = 1: the sum in the compute type, rounded once -- PyTorch's ``addmm``)."""
+        beta = 1: the sum in the compute type, rounded once -- PyTorch's ``addmm``).
+        ``precision``: a float32 product's own ``"highest"`` / ``"high"`` / ``"medium"``
+        instead of CuPy's setting (convolutions: ``polyten.backends.cudnn.allow_tf32``)."""
         dt = a.dtype
         if accumulate and (out is None or not out.flags.c_contiguous):
             return None
@@ -197,7 +217,7 @@ def build(cp) -> Optional[Callable]:
         if out is None or not out.flags.c_contiguous:
             out = empty(shape, dtype=out_dt)
         code = data_types[dt]
-        ctype = compute_type(dt)
+        ctype = compute_type(dt, precision)
         width = "64" if dt.name == "float64" else "32"
         alpha = one[width].ctypes.data
         beta = (one if accumulate else zero)[width].ctypes.data

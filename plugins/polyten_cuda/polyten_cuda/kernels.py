@@ -84,7 +84,7 @@ def _oom_error(cp, name, e):
         free = total = None
     return out_of_memory(f"{name} (polyten_cuda kernel)", f"cuda:{dev}",
                          getattr(e, "_size", None), pool.used_bytes(), pool.total_bytes(),
-                         free, total)
+                         free, total, pool.get_limit())
 
 
 def guard_out_of_memory(cp, table) -> dict:
@@ -378,15 +378,16 @@ def _sync_free_backward(cp, shared_bw) -> dict:
     return {"mean": mean}
 
 
-def build(cp, rng, native_dtype, device_count=1):
+def build(cp, rng, native_dtype, device_count=1, conv_precision=None):
     """``(kernels, backward_kernels, elementwise)`` of the cuda backend on array module ``cp``.
 
     ``elementwise`` holds the fused ``ElementwiseKernel`` objects by source name (the fused
-    optimizer steps use them).
+    optimizer steps use them).  ``conv_precision``: the one-item list the backend's
+    ``float32_conv_precision`` hook writes (see :func:`polyten_cuda.conv.conv_context`).
     """
     raw = _conv._Kernels(cp)  # one launch each instead of K + 1 (col2im) and 3 (im2col)
     bmm = _gemm.build(cp)
-    conv_ctx = _conv.conv_context(cp, raw, bmm)
+    conv_ctx = _conv.conv_context(cp, raw, bmm, conv_precision)
     shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, **conv_ctx)
     shared_bw = all_backward_kernels(cp, **conv_ctx)
     kernels = dict(shared)

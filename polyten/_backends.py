@@ -14,6 +14,13 @@ from .dispatch.precision import (get_float32_conv_precision, get_float32_matmul_
 class _Matmul:
     """``polyten.backends.cuda.matmul``."""
 
+    def __init__(self):
+        # cuBLAS's reduced-precision reductions for half products (torch's defaults, True):
+        # kept without effect -- polyten's GEMMs always accumulate float16 / bfloat16 in
+        # float32, which these flags allow cuBLAS to skip but never require
+        self.allow_fp16_reduced_precision_reduction = True
+        self.allow_bf16_reduced_precision_reduction = True
+
     @property
     def allow_tf32(self) -> bool:
         """Whether float32 matrix products may use TensorFloat-32: the same setting as
@@ -24,8 +31,29 @@ class _Matmul:
     def allow_tf32(self, value: bool) -> None:
         set_float32_matmul_precision("high" if value else "highest")
 
+    @property
+    def fp32_precision(self) -> str:
+        """PyTorch 2.9's name for the same setting: ``"tf32"`` or ``"ieee"`` (setting
+        ``"none"``, torch's "inherit the default", is ``"ieee"``)."""
+        return "ieee" if get_float32_matmul_precision() == "highest" else "tf32"
+
+    @fp32_precision.setter
+    def fp32_precision(self, value: str) -> None:
+        set_float32_matmul_precision(_fp32_precision("polyten.backends.cuda.matmul", value))
+
     def __repr__(self) -> str:
-        return f"polyten.backends.cuda.matmul(allow_tf32={self.allow_tf32})"
+        return (f"polyten.backends.cuda.matmul(allow_tf32={self.allow_tf32}, "
+                f"fp32_precision={self.fp32_precision!r})")
+
+
+def _fp32_precision(where: str, value: str) -> str:
+    """torch's ``fp32_precision`` names -> polyten's precisions ("none" inherits torch's
+    default, "ieee")."""
+    if value not in ("tf32", "ieee", "none"):
+        raise ValueError(f"{where}.fp32_precision: expected 'tf32' (TensorFloat-32 allowed), "
+                         f"'ieee' (float32 throughout) or 'none' (the default, 'ieee'), got "
+                         f"{value!r}")
+    return "high" if value == "tf32" else "highest"
 
 
 class _Cuda:
@@ -51,11 +79,7 @@ class _CudnnConv:
 
     @fp32_precision.setter
     def fp32_precision(self, value: str) -> None:
-        if value not in ("tf32", "ieee"):
-            raise ValueError(f"polyten.backends.cudnn.conv.fp32_precision: expected 'tf32' "
-                             f"(TensorFloat-32 allowed) or 'ieee' (float32 throughout), got "
-                             f"{value!r}")
-        set_float32_conv_precision("high" if value == "tf32" else "highest")
+        set_float32_conv_precision(_fp32_precision("polyten.backends.cudnn.conv", value))
 
     def __repr__(self) -> str:
         return f"polyten.backends.cudnn.conv(fp32_precision={self.fp32_precision!r})"

@@ -43,6 +43,24 @@ def test_default_and_torch_names():
     assert pt.get_float32_matmul_precision() == "highest"
 
 
+def test_torch_2_9_fp32_precision_names_and_inert_reduction_flags():
+    m = pt.backends.cuda.matmul
+    assert m.fp32_precision == "ieee"
+    m.fp32_precision = "tf32"
+    assert pt.get_float32_matmul_precision() == "high" and m.allow_tf32
+    assert pt.backends.cudnn.allow_tf32  # the convolutions' flag is its own
+    m.fp32_precision = "none"  # torch: inherit the default, IEEE float32
+    assert pt.get_float32_matmul_precision() == "highest"
+    with pytest.raises(ValueError, match=r"polyten.backends.cuda.matmul.fp32_precision: "
+                                         r"expected 'tf32'.*got 'bf16'"):
+        m.fp32_precision = "bf16"
+    # cuBLAS may reduce half products in reduced precision where these allow it; polyten
+    # always accumulates them in float32, so they are kept and change nothing
+    assert m.allow_fp16_reduced_precision_reduction is True
+    assert m.allow_bf16_reduced_precision_reduction is True
+    assert "fp32_precision='ieee'" in repr(m)
+
+
 def test_a_bad_precision_names_the_choices():
     with pytest.raises(ValueError, match=r"set_float32_matmul_precision: precision must be one "
                                          r"of 'highest', 'high', 'medium', got 'low'"):
@@ -105,7 +123,7 @@ def test_convolutions_default_to_tf32_as_in_pytorch_and_have_both_torch_names():
 
 def test_bad_convolution_precisions_name_the_choices():
     with pytest.raises(ValueError, match=r"polyten.backends.cudnn.conv.fp32_precision: expected "
-                                         r"'tf32' .* or 'ieee' .*, got 'fp16'"):
+                                         r"'tf32' .*, 'ieee' .* or 'none' .*, got 'fp16'"):
         pt.backends.cudnn.conv.fp32_precision = "fp16"
     from polyten.dispatch.precision import set_float32_conv_precision
     with pytest.raises(ValueError, match=r"set_float32_conv_precision: precision must be one of "

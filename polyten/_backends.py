@@ -15,9 +15,9 @@ class _Matmul:
     """``polyten.backends.cuda.matmul``."""
 
     def __init__(self):
-        # cuBLAS's reduced-precision reductions for half products (torch's defaults, True):
-        # kept without effect -- polyten's GEMMs always accumulate float16 / bfloat16 in
-        # float32, which these flags allow cuBLAS to skip but never require
+        # whether cuBLAS may reduce split-K partial sums of half products in half precision
+        # (torch's defaults, True): kept without effect -- polyten leaves cuBLAS's handle in
+        # its default math mode, which allows it (torch's True); False does not forbid it
         self.allow_fp16_reduced_precision_reduction = True
         self.allow_bf16_reduced_precision_reduction = True
 

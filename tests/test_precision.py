@@ -54,8 +54,8 @@ def test_torch_2_9_fp32_precision_names_and_inert_reduction_flags():
     with pytest.raises(ValueError, match=r"polyten.backends.cuda.matmul.fp32_precision: "
                                          r"expected 'tf32'.*got 'bf16'"):
         m.fp32_precision = "bf16"
-    # cuBLAS may reduce half products in reduced precision where these allow it; polyten
-    # always accumulates them in float32, so they are kept and change nothing
+    # cuBLAS's reduced-precision split-K reductions: polyten keeps cuBLAS's default math
+    # mode (what torch's default True asks for), so the flags are kept and change nothing
     assert m.allow_fp16_reduced_precision_reduction is True
     assert m.allow_bf16_reduced_precision_reduction is True
     assert "fp32_precision='ieee'" in repr(m)

@@ -85,19 +85,41 @@ class _CudnnConv:
         return f"polyten.backends.cudnn.conv(fp32_precision={self.fp32_precision!r})"
 
 
+class _CudnnRnn:
+    """``polyten.backends.cudnn.rnn``: torch's flag for cuDNN's recurrent layers, kept without
+    effect.  polyten's RNN / LSTM / GRU are built from ``linear`` and elementwise ops, so their
+    float32 products follow ``polyten.backends.cuda.matmul`` ("ieee" by default, where
+    torch's cuDNN RNNs take TF32)."""
+
+    def __init__(self):
+        self._value = "tf32"
+
+    @property
+    def fp32_precision(self) -> str:
+        return self._value
+
+    @fp32_precision.setter
+    def fp32_precision(self, value: str) -> None:
+        _fp32_precision("polyten.backends.cudnn.rnn", value)  # the same names and checks
+        self._value = value
+
+
 class _Cudnn:
     """``polyten.backends.cudnn``.  polyten has no cuDNN (its convolutions are im2col and
     cuBLAS products), so ``is_available()`` is False; but ``allow_tf32`` governs those
     convolutions as it governs cuDNN's in PyTorch -- True by default: float32 convolutions
     take TensorFloat-32 on a GPU that has it, and setting it to False makes them float32
     throughout.  ``benchmark`` and ``deterministic`` are kept and change nothing (polyten's
-    convolutions have one algorithm each, and it is deterministic)."""
+    convolutions have one algorithm each, and it is deterministic), and so is
+    ``rnn.fp32_precision`` (polyten's recurrent layers are ``linear`` ops: see
+    :class:`_CudnnRnn`)."""
 
     def __init__(self):
         self.enabled = True
         self.benchmark = False
         self.deterministic = False
         self.conv = _CudnnConv()
+        self.rnn = _CudnnRnn()
 
     @property
     def allow_tf32(self) -> bool:

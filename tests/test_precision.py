@@ -119,6 +119,15 @@ def test_convolutions_default_to_tf32_as_in_pytorch_and_have_both_torch_names():
     pt.backends.cudnn.conv.fp32_precision = "ieee"
     assert pt.get_float32_matmul_precision() == "high" and not pt.backends.cudnn.allow_tf32
     assert "fp32_precision='ieee'" in repr(pt.backends.cudnn.conv)
+    # recurrent layers: torch's flag is accepted (and checked) but polyten's RNNs are built
+    # from linear ops, on the products' setting
+    rnn = pt.backends.cudnn.rnn
+    assert rnn.fp32_precision == "tf32"
+    rnn.fp32_precision = "ieee"
+    assert rnn.fp32_precision == "ieee" and pt.backends.cudnn.conv.fp32_precision == "ieee"
+    with pytest.raises(ValueError, match=r"cudnn.rnn.fp32_precision: expected 'tf32'"):
+        rnn.fp32_precision = "fast"
+    rnn.fp32_precision = "tf32"
 
 
 def test_bad_convolution_precisions_name_the_choices():

@@ -45,6 +45,10 @@ from .dispatch import (BackendError, BackendUnavailableError, DeviceMismatchErro
 from .dispatch.device import Device
 from .dispatch.precision import (get_float32_matmul_precision,  # noqa: F401
                                  set_float32_matmul_precision)
+from .dispatch.determinism import (are_deterministic_algorithms_enabled,  # noqa: F401
+                                   get_deterministic_debug_mode,
+                                   is_deterministic_algorithms_warn_only_enabled,
+                                   set_deterministic_debug_mode, use_deterministic_algorithms)
 from ._backends import backends  # callable, with torch.backends' flags as attributes
 from . import autograd  # noqa: E402
 from . import linalg  # noqa: E402

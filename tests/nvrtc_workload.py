@@ -128,7 +128,7 @@ def paths() -> None:
 
 
 def sources() -> None:
-    from polyten_cuda import conv, fused_src, multi_tensor, rows
+    from polyten_cuda import conv, deterministic, fused_src, multi_tensor, rows
     dtypes = tuple(multi_tensor.C_TYPES)  # every storage dtype the generators take
 
     def log(name, code):
@@ -143,6 +143,8 @@ def sources() -> None:
     for which in ("im2col", "col2im"):
         for dtype in dtypes:
             log(*conv.source(dtype, which))
+    for dtype in dtypes:
+        log(*deterministic.source(dtype))
     for name, spec in fused_src.ELEMENTWISE.items():
         if multi_tensor.is_step(name):
             for dtype in dtypes:

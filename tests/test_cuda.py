@@ -588,6 +588,37 @@ def test_out_of_memory_raises_polytens_error():
     assert pt.empty(16 << 20, dtype=pt.float32, device="cuda").shape == (16 << 20,)
 
 
+def test_deterministic_algorithms_make_scatter_sums_repeatable():
+    """With ``use_deterministic_algorithms(True)`` the sums behind ``index_add``,
+    ``scatter_add`` and the embedding gradient are taken in source order, not with atomics:
+    the same bits on every run, and the cpu backend's (numpy.add.at) bits.
+    Without it they agree with the cpu within float32 rounding."""
+    rng = np.random.default_rng(11)
+    idx = rng.integers(0, 64, size=20000)  # ~300 additions per row
+    src = rng.standard_normal((20000, 32)).astype(np.float32)
+    tokens = rng.integers(0, 64, size=(50, 40))
+    g = rng.standard_normal((50, 40, 32)).astype(np.float32)
+
+    def run(device):
+        i, s = pt.tensor(idx, device=device), pt.tensor(src, device=device)
+        added = pt.zeros((64, 32), device=device).index_add(0, i, s)
+        put = pt.zeros((64, 32), device=device).scatter_add(0, i[:, None].expand(-1, 32), s)
+        emb = pt.nn.Embedding(64, 32).to(device)
+        (emb(pt.tensor(tokens, device=device)) * pt.tensor(g, device=device)).sum().backward()
+        return [t.detach().cpu().numpy() for t in (added, put, emb.weight.grad)]
+
+    cpu = run("cpu")
+    for a, b in zip(run("cuda"), cpu):
+        _close(a, b, rtol=1e-4, atol=1e-4)
+    pt.use_deterministic_algorithms(True)
+    try:
+        first, second = run("cuda"), run("cuda")
+    finally:
+        pt.use_deterministic_algorithms(False)
+    for a, b, c in zip(first, second, cpu):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
 def test_per_process_memory_fraction_caps_the_pool():
     """``set_per_process_memory_fraction`` (torch's): past the cap an allocation raises
     polyten's OutOfMemoryError naming it; the cap is per device, read back by

@@ -73,9 +73,10 @@ def test_every_kernel_compiles_with_nvrtc(kernel_log):
 
 
 def test_the_workload_reaches_every_kernel_source(kernel_log):
-    """Every fused kernel, Philox draw, row / conv / multi-tensor source and dtype the plugin
-    can build is in the log (a kernel added without a way to reach it here shows)."""
-    from polyten_cuda import conv, fused_src, multi_tensor, philox, rows
+    """Every fused kernel, Philox draw, row / conv / scatter-add / multi-tensor source and
+    dtype the plugin can build is in the log (a kernel added without a way to reach it here
+    shows)."""
+    from polyten_cuda import conv, deterministic, fused_src, multi_tensor, philox, rows
     entries = _entries(kernel_log)
     names = {e["name"] for e in entries}
     dts = tuple(multi_tensor.C_TYPES)
@@ -86,6 +87,7 @@ def test_the_workload_reaches_every_kernel_source(kernel_log):
                for mode in ("warp", "block")}
             | {rows.param_grads_source(dt)[0] for dt in dts}
             | {conv.source(dt, w)[0] for w in ("im2col", "col2im") for dt in dts}
+            | {deterministic.source(dt)[0] for dt in dts}
             | {multi_tensor.source(spec, dt, 1)[0] for n, spec in fused_src.ELEMENTWISE.items()
                if multi_tensor.is_step(n) for dt in dts}
             | {multi_tensor.norm_source(m, dt, 1)[0] for m in ("l2", "inf") for dt in dts})

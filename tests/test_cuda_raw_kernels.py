@@ -810,3 +810,78 @@ def test_prelude_bfloat16_rounds_as_ml_dtypes():
     assert np.array_equal(np.isnan(y.astype(np.float32)), nan)
     assert np.array_equal(y.view(np.uint16)[~nan], want.view(np.uint16)[~nan])
     assert np.array_equal(back[~nan], want.astype(np.float32)[~nan])
+
+
+# --- scatter_add in source order (polyten.use_deterministic_algorithms) ----------------------
+def _det_scatter_add(cp):
+    from polyten_cuda import deterministic
+    atomic_calls = []
+
+    def atomic(*args):
+        atomic_calls.append(args)
+        return "atomic"
+    return deterministic.make(cp, multi_tensor.dtype_names(cp, multi_tensor.C_TYPES),
+                              atomic), atomic_calls
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64", "complex64"])
+def test_ordered_scatter_add_is_numpys_sequential_sum_bit_for_bit(dtype):
+    """The sorted, one-thread-per-position sum gives ``numpy.add.at``'s result exactly (the
+    same order, each step rounded to the dtype): many repeats per position, every dim of a
+    3-D tensor, a source larger than the index, a scalar source, indices out of range
+    (wrapped, as CuPy's scatters wrap them).  One RawKernel launch per call (two for
+    complex: real and imaginary parts)."""
+    from cupy_standin import _bf16
+    cp, raw = _counting_cupy()
+    scatter_add, atomic_calls = _det_scatter_add(cp)
+    np_dt = _bf16() if dtype == "bfloat16" else np.dtype(dtype)
+    rng = np.random.default_rng(5)
+
+    def draw(shape):
+        a = rng.standard_normal(shape) * 3
+        if dtype.startswith("complex"):
+            a = a + 1j * rng.standard_normal(shape)
+        return a.astype(np_dt)
+
+    x = draw((4, 5, 6))
+    for dim in range(3):
+        shape = [4, 5, 6]
+        shape[dim] = 40  # 40 source elements onto 4-6 positions: long runs
+        index = rng.integers(-8, 8, size=shape)
+        index[..., :1] = 100  # out of range: wrapped
+        src = draw([s + 1 for s in shape])  # larger than the index: its leading part counts
+        grid = [np.arange(n).reshape([-1 if d == i else 1 for i in range(3)])
+                for d, n in enumerate(shape)]
+        grid[dim] = np.remainder(index, x.shape[dim])
+        want = x.copy()
+        np.add.at(want, tuple(grid), src[tuple(slice(0, s) for s in shape)])
+        raw.clear()
+        got = cp.asnumpy(scatter_add(cp.asarray(x), dim, cp.asarray(index), cp.asarray(src)))
+        assert got.dtype == x.dtype and np.array_equal(got.view(np.uint8), want.view(np.uint8))
+        name = f"polyten_scatter_add_{'float32' if dtype == 'complex64' else dtype}"
+        assert raw == [name] * (2 if dtype == "complex64" else 1)
+        got = cp.asnumpy(scatter_add(cp.asarray(x), dim, cp.asarray(index), 1.5))
+        want = x.copy()
+        np.add.at(want, tuple(grid), np.full(shape, 1.5, dtype=np_dt))
+        assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+    assert not atomic_calls
+
+
+def test_ordered_scatter_add_leaves_exact_sums_to_the_atomic_kernel():
+    cp, raw = _counting_cupy()
+    scatter_add, atomic_calls = _det_scatter_add(cp)
+    index = cp.asarray(np.array([0, 1, 1]))
+    assert scatter_add(cp.zeros(3, dtype="int64"), 0, index, cp.ones(3, dtype="int64")) == \
+        "atomic"  # integer sums do not depend on the order
+    assert scatter_add(cp.zeros((), dtype="float32"), 0, index, 1.0) == "atomic"  # 0-d
+    assert len(atomic_calls) == 2 and not raw
+    empty = scatter_add(cp.ones(3, dtype="float32"), 0, cp.asarray(np.zeros(0, np.int64)),
+                        cp.ones(0, dtype="float32"))
+    assert cp.asnumpy(empty).tolist() == [1, 1, 1] and not raw
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the scatter-add "
+                    "source is only compiled for the host")
+def test_ordered_scatter_add_sources_compile_with_nvcc(tmp_path):
+    from polyten_cuda import deterministic
+    _nvcc_compiles(tmp_path, [deterministic.source(dt) for dt in multi_tensor.C_TYPES])

@@ -183,6 +183,13 @@ class Backend:
         convolutions (forward and backward), as ``polyten.backends.cudnn.allow_tf32`` sets it.
         A backend starts at ``"highest"``; PyTorch's default is ``"high"``, so a backend with
         this hook gets ``"high"`` at load unless the user turned it off before.
+    deterministic_algorithms : callable, optional
+        ``deterministic_algorithms(enabled, warn_only)``: ``polyten.use_deterministic_algorithms``
+        switched on or off.  On, the backend must give the same bits on every run: switch
+        to deterministic kernels, and in a kernel that has none call
+        ``polyten.dispatch.determinism.alert_not_deterministic(op, backend_name)`` (it raises,
+        or warns with ``warn_only``).  Called when the setting changes, and at load when it
+        is on.  Backends whose kernels are all deterministic omit it.
     """
 
     def __init__(self, name: str, kernels: Mapping[str, Callable], *,
@@ -205,7 +212,8 @@ class Backend:
                  deferred_checks: bool = False,
                  current_stream: Optional[Callable[[Optional[int]], Any]] = None,
                  float32_matmul_precision: Optional[Callable[[str], None]] = None,
-                 float32_conv_precision: Optional[Callable[[str], None]] = None):
+                 float32_conv_precision: Optional[Callable[[str], None]] = None,
+                 deterministic_algorithms: Optional[Callable[[bool, bool], None]] = None):
         self.name = name
         self.kernels = dict(kernels)
         self.dtypes = frozenset(dtypes)
@@ -228,6 +236,7 @@ class Backend:
         self.current_stream = current_stream
         self.float32_matmul_precision = float32_matmul_precision
         self.float32_conv_precision = float32_conv_precision
+        self.deterministic_algorithms = deterministic_algorithms
         if self.deferred_checks:
             from .checks import wrap_host_reads
             wrap_host_reads(self)

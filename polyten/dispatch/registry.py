@@ -264,8 +264,9 @@ class _Registry:
                 self._error(info.plugin, info.distribution, p)
             backend.distribution = info.distribution
             backend.distribution_version = info.version
-            from . import precision
+            from . import determinism, precision
             precision.apply_at_load(backend)  # the settings made before it loaded
+            determinism.apply_at_load(backend)
             info.backend = backend
             info.loaded = True
             return backend

@@ -389,8 +389,10 @@ def make_backend() -> Backend:
     # the float32 convolution precision, read by every convolution's GEMMs (a backend starts
     # at "highest"; polyten hands it PyTorch's default, "high", at load)
     conv_precision = ["highest"]
+    # polyten.use_deterministic_algorithms: scatter_add without atomics while it is on
+    deterministic = [False]
     kernels, backward, ew = _kernels.build(cupy, rng, _NATIVE.__getitem__, count,
-                                           conv_precision)
+                                           conv_precision, deterministic)
     runtime = CudaRuntime(rng)
 
     backend = Backend(
@@ -419,6 +421,7 @@ def make_backend() -> Backend:
         float32_matmul_precision=_internals.matmul_precision(cupy, np.float32),
         # polyten.backends.cudnn.allow_tf32: the convolutions' own (polyten_cuda.conv)
         float32_conv_precision=lambda p: conv_precision.__setitem__(0, p),
+        deterministic_algorithms=lambda on, warn_only: deterministic.__setitem__(0, on),
     )
     # services beyond the Backend contract: polyten.cuda reads `runtime`, and the core's
     # .to() uses `copy_between_devices` for cuda:i -> cuda:j instead of a trip through the host

@@ -42,6 +42,8 @@ from polyten_cpu.kernels import all_backward_kernels, all_kernels
 from . import bfloat16 as _bf16
 from .half_retry import float32_retry, translating
 from . import conv as _conv
+from . import deterministic as _deterministic
+from . import multi_tensor as _mt
 from . import fused
 from . import gemm as _gemm
 
@@ -378,12 +380,24 @@ def _sync_free_backward(cp, shared_bw) -> dict:
     return {"mean": mean}
 
 
-def build(cp, rng, native_dtype, device_count=1, conv_precision=None):
+def _switched_scatter_add(cp, atomic, deterministic):
+    """``scatter_add`` with atomics (the shared kernel: ``cupyx.scatter_add``) or, while
+    ``deterministic[0]``, summed in source order (:mod:`polyten_cuda.deterministic`)."""
+    ordered = _deterministic.make(cp, _mt.dtype_names(cp, _mt.C_TYPES), atomic)
+
+    def scatter_add(x, dim, index, src):
+        return (ordered if deterministic[0] else atomic)(x, dim, index, src)
+    return scatter_add
+
+
+def build(cp, rng, native_dtype, device_count=1, conv_precision=None, deterministic=None):
     """``(kernels, backward_kernels, elementwise)`` of the cuda backend on array module ``cp``.
 
     ``elementwise`` holds the fused ``ElementwiseKernel`` objects by source name (the fused
     optimizer steps use them).  ``conv_precision``: the one-item list the backend's
-    ``float32_conv_precision`` hook writes (see :func:`polyten_cuda.conv.conv_context`).
+    ``float32_conv_precision`` hook writes (see :func:`polyten_cuda.conv.conv_context`);
+    ``deterministic``: the one-item list its ``deterministic_algorithms`` hook writes
+    (True: ``scatter_add`` sums in source order, :mod:`polyten_cuda.deterministic`).
     """
     raw = _conv._Kernels(cp)  # one launch each instead of K + 1 (col2im) and 3 (im2col)
     bmm = _gemm.build(cp)
@@ -408,6 +422,9 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None):
     kernels["searchsorted"] = _searchsorted(cp, ew, shared["searchsorted"])
     kernels["segment_argmax"] = _segment_argmax(cp, ew)
     kernels["erf"] = _erf(cp, ew, kernels["erf"], bf16)
+    if deterministic is not None:
+        kernels["scatter_add"] = _switched_scatter_add(cp, kernels["scatter_add"],
+                                                       deterministic)
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32
     # (in the same wrapper, CuPy's out-of-memory error becomes polyten's)
     halves = (cp.dtype("float16"),) + (() if bf16 is None else (bf16,))

@@ -145,6 +145,8 @@ def sources() -> None:
             log(*conv.source(dtype, which))
     for dtype in dtypes:
         log(*deterministic.source(dtype))
+    for itemsize in (1, 2, 4, 8, 16):
+        log(*deterministic.set_source(itemsize))
     for name, spec in fused_src.ELEMENTWISE.items():
         if multi_tensor.is_step(name):
             for dtype in dtypes:

@@ -88,6 +88,7 @@ def test_the_workload_reaches_every_kernel_source(kernel_log):
             | {rows.param_grads_source(dt)[0] for dt in dts}
             | {conv.source(dt, w)[0] for w in ("im2col", "col2im") for dt in dts}
             | {deterministic.source(dt)[0] for dt in dts}
+            | {deterministic.set_source(n)[0] for n in (1, 2, 4, 8, 16)}
             | {multi_tensor.source(spec, dt, 1)[0] for n, spec in fused_src.ELEMENTWISE.items()
                if multi_tensor.is_step(n) for dt in dts}
             | {multi_tensor.norm_source(m, dt, 1)[0] for m in ("l2", "inf") for dt in dts})

@@ -885,3 +885,69 @@ def test_ordered_scatter_add_leaves_exact_sums_to_the_atomic_kernel():
 def test_ordered_scatter_add_sources_compile_with_nvcc(tmp_path):
     from polyten_cuda import deterministic
     _nvcc_compiles(tmp_path, [deterministic.source(dt) for dt in multi_tensor.C_TYPES])
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "float16", "int32", "float64", "complex128"])
+def test_ordered_writes_let_the_last_repeat_win_as_numpy(dtype):
+    """``scatter`` and ``x[key] = value`` with repeated positions: the last write in source
+    order wins (NumPy's and the cpu backend's result), in any dtype (moved as raw bytes of
+    its size): integer keys mixed with slices, a transposed target, scalar and broadcast
+    values.  One RawKernel launch per write; what cannot repeat a position goes to the
+    backend's own kernels."""
+    cp, raw = _counting_cupy()
+    from polyten_cuda import deterministic
+    fallback = []
+
+    def own(name):
+        def kernel(*args):
+            fallback.append(name)
+            return "own"
+        return kernel
+    scatter, setitem = deterministic.make_writes(cp, own("scatter"), own("setitem"))
+    rng = np.random.default_rng(9)
+    size = np.dtype(dtype).itemsize
+
+    def draw(shape):
+        a = rng.standard_normal(shape) * 50
+        if dtype == "complex128":
+            a = a + 1j * rng.standard_normal(shape)
+        return (a > 0) if dtype == "bool" else a.astype(dtype)
+
+    x = draw((6, 7))
+    idx = rng.integers(0, 6, size=20)  # 20 writes onto 6 rows
+    for key, value in (((idx,), draw((20, 7))), ((idx, slice(1, 5)), draw((20, 4))),
+                       ((slice(None), idx % 7), draw((6, 20))), ((idx, idx % 7), draw(20)),
+                       ((idx,), draw(7)), ((idx,), draw(()).item())):
+        want = x.copy()
+        want[key] = value
+        got = cp.asarray(x.copy())
+        raw.clear()
+        setitem(got, key, value if np.ndim(value) == 0 and not isinstance(value, np.ndarray)
+                else cp.asarray(value))
+        assert np.array_equal(cp.asnumpy(got), want), key
+        assert raw == [f"polyten_scatter_set_{size}"]
+    xt = cp.asarray(x.copy()).T  # a transposed view: written through
+    want = x.T.copy()
+    value = draw((7, 20))
+    want[:, idx] = value
+    setitem(xt, (slice(None), idx), cp.asarray(value))
+    assert np.array_equal(cp.asnumpy(xt), want)
+    index = rng.integers(0, 6, size=(15, 7))
+    src = draw((16, 7))
+    want = x.copy()
+    np.put_along_axis(want, index, src[:15], 0)
+    assert np.array_equal(cp.asnumpy(scatter(cp.asarray(x), 0, cp.asarray(index),
+                                             cp.asarray(src))), want)
+    assert not fallback
+    assert setitem(cp.asarray(x), (slice(1, 3),), cp.asarray(draw(7))) == "own"
+    assert setitem(cp.asarray(x), (cp.asarray(np.array([2])),), cp.asarray(draw(7))) == "own"
+    assert setitem(cp.broadcast_to(cp.asarray(x[:1]), (6, 7)), (idx,), cp.asarray(draw(7))) \
+        == "own"  # a broadcast view: the backend's own kernel raises its error
+    assert fallback == ["setitem"] * 3
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the scatter-write "
+                    "sources are only compiled for the host")
+def test_ordered_write_sources_compile_with_nvcc(tmp_path):
+    from polyten_cuda import deterministic
+    _nvcc_compiles(tmp_path, [deterministic.set_source(n) for n in (1, 2, 4, 8, 16)])

@@ -8,7 +8,8 @@ has none, raise (:func:`alert_not_deterministic`; only warn with ``warn_only=Tru
 
 A backend acts on it through ``Backend.deterministic_algorithms(enabled, warn_only)``
 (``cuda``: ``scatter_add`` -- behind ``index_add`` and the backward of indexing, ``gather``
-and ``embedding`` -- sums in source order instead of with atomics).  One whose kernels are
+and ``embedding`` -- sums in source order instead of with atomics, and ``scatter`` /
+``setitem`` let the last write to a repeated position win).  One whose kernels are
 all deterministic (the cpu backend) has no hook.  Backends loaded later get the setting when
 they load.
 """
@@ -38,10 +39,9 @@ def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None
         True: ops use their deterministic kernels (``cuda``: ``scatter_add`` and everything
         built on it -- ``index_add``, the backward of indexing, ``gather`` and
         ``embedding`` -- sum in a fixed order instead of with atomic
-        additions); an op a backend has no deterministic kernel for raises RuntimeError.
-        Not covered on ``cuda`` yet: writes to repeated positions (``x[idx] = v`` with a
-        repeating integer index, ``scatter``, ``index_copy``): which value lands stays
-        unspecified there.
+        additions, and of writes to a repeated position -- ``x[idx] = v``, ``scatter`` --
+        the last one wins); an op a backend has no deterministic kernel for raises
+        RuntimeError.
         False (the default): backends may use faster, non-deterministic kernels.
     warn_only : bool, optional
         With ``mode`` True, an op without a deterministic kernel warns instead of raising.

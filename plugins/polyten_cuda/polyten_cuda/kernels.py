@@ -380,14 +380,23 @@ def _sync_free_backward(cp, shared_bw) -> dict:
     return {"mean": mean}
 
 
-def _switched_scatter_add(cp, atomic, deterministic):
-    """``scatter_add`` with atomics (the shared kernel: ``cupyx.scatter_add``) or, while
-    ``deterministic[0]``, summed in source order (:mod:`polyten_cuda.deterministic`)."""
-    ordered = _deterministic.make(cp, _mt.dtype_names(cp, _mt.C_TYPES), atomic)
+def _switched(deterministic, ordered, fast):
+    """A kernel that is ``ordered`` while ``deterministic[0]`` (polyten.use_deterministic_
+    algorithms) and ``fast`` otherwise."""
+    def kernel(*args):
+        return (ordered if deterministic[0] else fast)(*args)
+    kernel.__name__ = getattr(fast, "__name__", "kernel")
+    return kernel
 
-    def scatter_add(x, dim, index, src):
-        return (ordered if deterministic[0] else atomic)(x, dim, index, src)
-    return scatter_add
+
+def _deterministic_kernels(cp, kernels, deterministic) -> dict:
+    """``scatter_add`` summing, and ``scatter`` / ``setitem`` writing, repeated positions in
+    source order while ``deterministic[0]`` (:mod:`polyten_cuda.deterministic`)."""
+    add = _deterministic.make(cp, _mt.dtype_names(cp, _mt.C_TYPES), kernels["scatter_add"])
+    scatter, setitem = _deterministic.make_writes(cp, kernels["scatter"], kernels["setitem"])
+    return {name: _switched(deterministic, ordered, kernels[name])
+            for name, ordered in (("scatter_add", add), ("scatter", scatter),
+                                  ("setitem", setitem))}
 
 
 def build(cp, rng, native_dtype, device_count=1, conv_precision=None, deterministic=None):
@@ -397,7 +406,8 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     optimizer steps use them).  ``conv_precision``: the one-item list the backend's
     ``float32_conv_precision`` hook writes (see :func:`polyten_cuda.conv.conv_context`);
     ``deterministic``: the one-item list its ``deterministic_algorithms`` hook writes
-    (True: ``scatter_add`` sums in source order, :mod:`polyten_cuda.deterministic`).
+    (True: ``scatter_add`` / ``scatter`` / ``setitem`` take repeated positions in source
+    order, :mod:`polyten_cuda.deterministic`).
     """
     raw = _conv._Kernels(cp)  # one launch each instead of K + 1 (col2im) and 3 (im2col)
     bmm = _gemm.build(cp)
@@ -423,8 +433,7 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels["segment_argmax"] = _segment_argmax(cp, ew)
     kernels["erf"] = _erf(cp, ew, kernels["erf"], bf16)
     if deterministic is not None:
-        kernels["scatter_add"] = _switched_scatter_add(cp, kernels["scatter_add"],
-                                                       deterministic)
+        kernels.update(_deterministic_kernels(cp, kernels, deterministic))
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32
     # (in the same wrapper, CuPy's out-of-memory error becomes polyten's)
     halves = (cp.dtype("float16"),) + (() if bf16 is None else (bf16,))

@@ -193,14 +193,28 @@ def make_writes(cp, scatter: Callable, setitem: Callable):
         parts = key if key.__class__ is tuple else (key,)
         return any(p.__class__ is nd and p.dtype.kind in "iu" and p.size > 1 for p in parts)
 
+    def addressed(shape, key):
+        """The flat C-order position of each element ``key`` addresses in an array of
+        ``shape``, in the key's order: the sum over dims of ``arange(n) * stride`` broadcast
+        to ``shape`` (a view with zero strides, no memory) and indexed by the key, so memory
+        goes only to the addressed elements."""
+        keys, stride = None, 1
+        for d in range(len(shape) - 1, -1, -1):
+            axis = [1] * len(shape)
+            axis[d] = shape[d]
+            term = cp.broadcast_to((cp.arange(shape[d], dtype=i64) * stride).reshape(axis),
+                                   shape)[key]
+            keys = term if keys is None else keys + term
+            stride *= shape[d]
+        return keys
+
     def ordered_setitem(x, key, value):
         if (x.ndim == 0 or x.size == 0 or x.dtype.itemsize not in _UNSIGNED
                 or not repeats_possible(key)
                 or any(s == 0 and n > 1 for n, s in zip(x.shape, x.strides))):
             return setitem(x, key, value)
         flat = cp.ascontiguousarray(x)
-        # the flat position of each element the key addresses, in the key's order
-        keys = cp.arange(flat.size, dtype=i64).reshape(flat.shape)[key]
+        keys = addressed(flat.shape, key)
         if value.__class__ is nd:
             values = cp.ascontiguousarray(cp.broadcast_to(
                 value.astype(x.dtype, copy=False), keys.shape)).ravel()

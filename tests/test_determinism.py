@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 import polyten as pt
-from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, unregister_plugin
+from polyten.dispatch import register_plugin, unregister_plugin
 from polyten.dispatch.determinism import alert_not_deterministic
+
+from _plugins import recording_plugin
 
 
 @pytest.fixture(autouse=True)
@@ -22,17 +24,8 @@ def _restore():
 
 
 def _recording_plugin(name, seen):
-    from polyten_cpu.backend import make_backend
-    base = make_backend()
-
-    class Plugin:
-        @hookimpl
-        def polyten_register_backends(self, register):
-            register(BackendSpec(name, load=lambda: Backend(
-                name, base.kernels, dtypes=base.dtypes, native_dtype=base.native_dtype,
-                dtype_name=base.dtype_name, is_native=base.is_native, seed=base.seed,
-                deterministic_algorithms=lambda on, warn: seen.append((on, warn)))))
-    return Plugin()
+    return recording_plugin(name, deterministic_algorithms=lambda on, warn:
+                            seen.append((on, warn)))
 
 
 def test_the_setting_and_its_torch_spellings():

@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 import polyten as pt
-from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, unregister_plugin
+from polyten.dispatch import register_plugin, unregister_plugin
+
+from _plugins import recording_plugin
 
 
 @pytest.fixture(autouse=True)
@@ -18,18 +20,9 @@ def _restore():
 
 
 def _recording_plugin(name, seen, conv_seen=None):
-    from polyten_cpu.backend import make_backend
-    base = make_backend()
-
-    class Plugin:
-        @hookimpl
-        def polyten_register_backends(self, register):
-            register(BackendSpec(name, load=lambda: Backend(
-                name, base.kernels, dtypes=base.dtypes, native_dtype=base.native_dtype,
-                dtype_name=base.dtype_name, is_native=base.is_native, seed=base.seed,
-                float32_matmul_precision=seen.append,
-                float32_conv_precision=None if conv_seen is None else conv_seen.append)))
-    return Plugin()
+    return recording_plugin(name, float32_matmul_precision=seen.append,
+                            float32_conv_precision=None if conv_seen is None else
+                            conv_seen.append)
 
 
 def test_default_and_torch_names():

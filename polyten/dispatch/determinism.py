@@ -46,12 +46,10 @@ def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None
     warn_only : bool, optional
         With ``mode`` True, an op without a deterministic kernel warns instead of raising.
     """
-    if not isinstance(mode, bool):
-        raise TypeError(f"use_deterministic_algorithms: mode must be True or False, got "
-                        f"{type(mode).__name__} {mode!r}")
-    if not isinstance(warn_only, bool):
-        raise TypeError(f"use_deterministic_algorithms: warn_only must be True or False, got "
-                        f"{type(warn_only).__name__} {warn_only!r}")
+    for name, value in (("mode", mode), ("warn_only", warn_only)):
+        if not isinstance(value, bool):
+            raise TypeError(f"use_deterministic_algorithms: {name} must be True or False, got "
+                            f"{type(value).__name__} {value!r}")
     from .registry import loaded_backends
     with _lock:
         _state[0], _state[1] = mode, warn_only  # torch keeps warn_only while off too

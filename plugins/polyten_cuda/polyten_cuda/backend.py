@@ -389,7 +389,7 @@ def make_backend() -> Backend:
     # the float32 convolution precision, read by every convolution's GEMMs (a backend starts
     # at "highest"; polyten hands it PyTorch's default, "high", at load)
     conv_precision = ["highest"]
-    # polyten.use_deterministic_algorithms: scatter_add without atomics while it is on
+    # polyten.use_deterministic_algorithms: scatter_add / scatter / setitem in source order
     deterministic = [False]
     kernels, backward, ew = _kernels.build(cupy, rng, _NATIVE.__getitem__, count,
                                            conv_precision, deterministic)

@@ -22,10 +22,7 @@ and rounds once -- as PyTorch's own (non-cuDNN) CUDA convolution accumulates its
 
 from __future__ import annotations
 
-from .multi_tensor import C_TYPES, PRELUDE
-
-_BLOCK = 256
-_MAX_BLOCKS = 1 << 16  # the grid-stride loop covers larger images
+from .multi_tensor import C_TYPES, PRELUDE, GridStrideKernels
 
 # cols: (C, K, N, L) contiguous (the (G, C/G * K, N * L) columns); out: (N, C, P0, P1, P2)
 COL2IM_SRC = r"""
@@ -138,27 +135,15 @@ def _front3(values, fill=1):
     return (fill,) * (3 - len(values)) + values
 
 
-class _Kernels:
-    """The RawKernels of one array module, compiled on first use per dtype."""
-
-    def __init__(self, cp):
-        self.cp, self.cache = cp, {}
-
-    def get(self, which, dtype):
-        k = self.cache.get((which, dtype))
-        if k is None:
-            name, code = source(dtype, which)
-            k = self.cache[(which, dtype)] = self.cp.RawKernel(code, name)
-        return k
-
-    def launch(self, k, total, args):
-        k((min(_MAX_BLOCKS, -(-total // _BLOCK)),), (_BLOCK,), args)
+def raw_kernels(cp) -> GridStrideKernels:
+    """im2col / col2im RawKernels of ``cp``, by ``(which, dtype)``, compiled on first use."""
+    return GridStrideKernels(cp, lambda which, dtype: source(dtype, which))
 
 
 def make_col2im(cp, kernels=None):
     """``col2im(cols, geo, n, c) -> (N, C, *P)`` as the shared kernels call it, or ``None``
     for a geometry or dtype it does not take (the shared version runs then)."""
-    kernels = kernels or _Kernels(cp)
+    kernels = kernels or raw_kernels(cp)
     i64 = cp.int64
 
     def col2im(cols, geo, n, c):
@@ -183,7 +168,7 @@ def make_im2col(cp, kernels=None):
     """``im2col(x, pads, geo, groups) -> (G, C/G * K, N * L)``: the columns of ``x`` (N, C,
     *S) zero-padded by ``pads`` ((lo, hi) per dim; ``geo`` is the padded geometry) in one
     launch, without the padded copy, or ``None`` where it declines."""
-    kernels = kernels or _Kernels(cp)
+    kernels = kernels or raw_kernels(cp)
     i64 = cp.int64
 
     def im2col(x, pads, geo, groups):

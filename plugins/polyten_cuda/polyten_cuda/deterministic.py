@@ -27,10 +27,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .multi_tensor import C_TYPES, PRELUDE
-
-_BLOCK = 256
-_MAX_BLOCKS = 1 << 16  # the grid-stride loop covers more positions
+from .multi_tensor import C_TYPES, PRELUDE, GridStrideKernels
 
 # keys: the sorted flat positions in out; order: the source index of each sorted key
 SRC = r"""
@@ -83,10 +80,6 @@ def source(dtype: str) -> tuple:
                   + SRC.replace("polyten_scatter_add_T", name))
 
 
-def _launch(k, total, args):
-    k((min(_MAX_BLOCKS, -(-total // _BLOCK)),), (_BLOCK,), args)
-
-
 def _sorted(cp, keys):
     """(sorted keys, the source index of each): a stable sort, so equal keys keep their
     source order."""
@@ -125,15 +118,8 @@ def make(cp, dtype_names, atomic: Callable) -> Callable:
     """``scatter_add(x, dim, index, src)`` (the op-table kernel) that sums in source order;
     ``atomic`` (the shared kernel) takes what it does not: 0-d and integer / bool inputs.
     ``dtype_names``: ``{dtype: name}`` of the floating dtypes the kernel is built for."""
-    cache = {}
+    raw = GridStrideKernels(cp, lambda dt: source(dtype_names[dt]))
     i64 = cp.int64
-
-    def kernel(dt):
-        k = cache.get(dt)
-        if k is None:
-            name, code = source(dtype_names[dt])
-            k = cache[dt] = cp.RawKernel(code, name)
-        return k
 
     def ordered(x, dim, index, src):
         out = cp.array(x, order="C")  # a contiguous copy: the kernel writes flat positions
@@ -141,7 +127,7 @@ def make(cp, dtype_names, atomic: Callable) -> Callable:
             return out
         part = _source_part(cp, src, index, x.dtype)
         keys, order = _sorted(cp, _positions(cp, out.shape, dim, index))
-        _launch(kernel(x.dtype), keys.size, (keys, order, part, out, i64(keys.size)))
+        raw.launch(raw.get(x.dtype), keys.size, (keys, order, part, out, i64(keys.size)))
         return out
 
     def scatter_add(x, dim, index, src):
@@ -165,22 +151,16 @@ def make_writes(cp, scatter: Callable, setitem: Callable):
     the last write to a repeated position in source order wins; ``scatter`` / ``setitem`` (the
     backend's own) take what cannot repeat a position: 0-d inputs, keys without an integer
     array, and broadcast views (whose error they raise)."""
-    cache = {}
+    raw = GridStrideKernels(cp, set_source)
     i64 = cp.int64
     nd = cp.ndarray
-
-    def kernel(itemsize):
-        k = cache.get(itemsize)
-        if k is None:
-            name, code = set_source(itemsize)
-            k = cache[itemsize] = cp.RawKernel(code, name)
-        return k
 
     def write(out, keys, values):
         """``out.ravel()[keys] = values`` (flat positions of the C-contiguous ``out``), the
         last of repeated keys winning."""
         keys, order = _sorted(cp, keys)
-        _launch(kernel(out.itemsize), keys.size, (keys, order, values, out, i64(keys.size)))
+        raw.launch(raw.get(out.itemsize), keys.size,
+                   (keys, order, values, out, i64(keys.size)))
 
     def ordered_scatter(x, dim, index, src):
         if x.ndim == 0 or index.size == 0 or x.dtype.itemsize not in _UNSIGNED:

@@ -409,7 +409,7 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     (True: ``scatter_add`` / ``scatter`` / ``setitem`` take repeated positions in source
     order, :mod:`polyten_cuda.deterministic`).
     """
-    raw = _conv._Kernels(cp)  # one launch each instead of K + 1 (col2im) and 3 (im2col)
+    raw = _conv.raw_kernels(cp)  # one launch each instead of K + 1 (col2im) and 3 (im2col)
     bmm = _gemm.build(cp)
     conv_ctx = _conv.conv_context(cp, raw, bmm, conv_precision)
     shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, **conv_ctx)

@@ -93,6 +93,29 @@ template <> struct polyten_acc<bfloat16> { typedef float type; };
 """
 
 
+class GridStrideKernels:
+    """RawKernels of one array module built from ``source(*key) -> (name, code)``, compiled on
+    first use per key, and their launch over ``total`` elements by a grid-stride loop (256
+    threads a block, at most 65536 blocks: the loop covers the rest).  The conv and
+    deterministic-scatter kernels share it."""
+
+    BLOCK = _BLOCK
+    MAX_BLOCKS = 1 << 16
+
+    def __init__(self, cp, source):
+        self.cp, self.source, self.cache = cp, source, {}
+
+    def get(self, *key):
+        k = self.cache.get(key)
+        if k is None:
+            name, code = self.source(*key)
+            k = self.cache[key] = self.cp.RawKernel(code, name)
+        return k
+
+    def launch(self, k, total, args):
+        k((min(self.MAX_BLOCKS, -(-total // self.BLOCK)),), (self.BLOCK,), args)
+
+
 def dtype_names(cp, names) -> dict:
     """``{cp dtype: name}`` of the dtype names a kernel family is generated for (bfloat16
     where this CuPy stores it)."""

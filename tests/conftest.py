@@ -1,19 +1,22 @@
 """Shared fixtures: in-process backends for tests that need more than the installed ones, and
-the session's one run of the conformance suite on the CuPy stand-in."""
+the session's background work (``_background``: the conformance suite on the CuPy stand-in and
+the NVRTC compile of the cuda backend's kernels), with the hooks that start it at the end of
+collection and run the tests that read it last."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
-import sys
 
 import pytest
 
 import polyten
 from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, unregister_plugin
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import _background
+from _background import FIXTURE_STEPS, ORDER, Pipeline
+
+_PIPELINE = pytest.StashKey[Pipeline]()
 
 
 def make_cpu_clone(name: str, drop=(), **overrides) -> Backend:
@@ -55,44 +58,78 @@ def cpu2():
         unregister_plugin(pname)
 
 
-class _Background:
-    """A subprocess started now and waited for by whichever test needs its result first; its
-    output goes to a file (a pipe nobody reads would block it)."""
+def _skipped(item) -> bool:
+    """Whether a ``skip`` mark, or a ``skipif`` with a plain bool condition, skips the item
+    (a string condition is not evaluated here: counted as running)."""
+    if item.get_closest_marker("skip"):
+        return True
+    for m in item.iter_markers("skipif"):
+        cond = m.args[0] if m.args else m.kwargs.get("condition")
+        if isinstance(cond, bool) and cond:
+            return True
+    return False
 
-    def __init__(self, args, env, out_path, timeout):
-        self.out_path, self.timeout, self._result = out_path, timeout, None
-        self._out = open(out_path, "w")
-        self._proc = subprocess.Popen(args, env=env, cwd=_ROOT, stdout=self._out,
-                                      stderr=subprocess.STDOUT, text=True)
 
-    def wait(self) -> subprocess.CompletedProcess:
-        if self._result is None:
-            try:
-                rc = self._proc.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                rc = self._proc.wait()
-            self._out.close()
-            with open(self.out_path) as f:
-                self._result = subprocess.CompletedProcess(self._proc.args, rc, f.read(), "")
-        return self._result
+def _background_steps(item) -> set:
+    if _skipped(item):
+        return set()
+    return {s for f in getattr(item, "fixturenames", ()) for s in FIXTURE_STEPS.get(f, ())}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """The tests that read the background work's results go last (see ``_background``), in
+    the order that work finishes."""
+    def done_at(item):  # the index of the last step the item waits for (-1: none)
+        return max((ORDER.index(s) for f in getattr(item, "fixturenames", ())
+                    for s in FIXTURE_STEPS.get(f, ())), default=-1)
+
+    items.sort(key=done_at)  # stable: the other tests keep their order
+
+
+def pytest_collection_finish(session):
+    if session.config.option.collectonly:
+        return
+    steps = set().union(*map(_background_steps, session.items)) if session.items else set()
+    if steps:
+        session.config.stash[_PIPELINE] = _background.start(steps)
+
+
+def pytest_sessionfinish(session):
+    p = session.config.stash.get(_PIPELINE, None)
+    if p is not None:
+        p.stop()
+
+
+def _background_result(request, fixture: str):
+    steps = FIXTURE_STEPS[fixture]
+    p = request.config.stash.get(_PIPELINE, None)
+    if p is None or steps[-1] not in p.steps:  # not planned at collection: run it now
+        if p is not None:
+            p.stop()
+        p = request.config.stash[_PIPELINE] = _background.start(steps)
+    return p.result(steps[-1])
 
 
 @pytest.fixture(scope="session")
-def cuda_standin_conformance(tmp_path_factory):
+def cuda_standin_conformance(request) -> subprocess.CompletedProcess:
     """The conformance suite on ``cuda`` with the CuPy stand-in (two GPUs), run once per
-    session in a background process: ``tests/nvrtc_workload.py --parts conformance``, logging
-    every kernel it makes CuPy build to the file named by the returned object's ``log``
-    (``wait()`` gives the process's result).  ``tests/test_cuda_standin.py`` asserts
-    that it passes; ``tests/test_cuda_nvrtc.py`` compiles its kernels with NVRTC and runs its
-    other workload parts meanwhile (one run of the suite, on both cores, instead of two)."""
+    session in the background (``tests/nvrtc_workload.py --parts conformance``); ``.log``
+    names the file where it logged every kernel it made CuPy build.
+    ``tests/test_cuda_standin.py`` asserts that it passes; ``tests/test_cuda_nvrtc.py``
+    compiles its kernels with NVRTC."""
     pytest.importorskip("polyten_conformance")
-    d = tmp_path_factory.mktemp("standin_conformance")
-    log = d / "kernels.jsonl"
-    env = dict(os.environ, POLYTEN_STANDIN_KERNEL_LOG=str(log))
-    env.pop("POLYTEN_SYNC_CHECKS", None)
-    run = _Background([sys.executable, os.path.join(_ROOT, "tests", "nvrtc_workload.py"),
-                       "--parts", "conformance"], env, d / "output.txt", timeout=900)
-    run.log = log
-    yield run
-    run.wait()
+    return _background_result(request, "cuda_standin_conformance")
+
+
+@pytest.fixture(scope="session")
+def nvrtc_kernel_log(request) -> str:
+    """The NVRTC workload's kernel log (``tests/nvrtc_workload.py``, every part), made in
+    the background."""
+    return _background_result(request, "nvrtc_kernel_log")
+
+
+@pytest.fixture(scope="session")
+def nvrtc_compiled(request) -> subprocess.CompletedProcess:
+    """``tests/nvrtc_compile.py`` over :func:`nvrtc_kernel_log`, run in the background."""
+    return _background_result(request, "nvrtc_compiled")

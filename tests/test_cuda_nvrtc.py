@@ -4,10 +4,12 @@ The CuPy stand-in runs polyten's kernels on the host; the GPU build is a differe
 (NVRTC, CuPy's headers and options, CuPy's code generation around each ElementwiseKernel and
 ReductionKernel body).  Here the workload ``tests/nvrtc_workload.py`` (the conformance suite on
 cuda, the benchmark training steps in float32 / float16 AMP / bfloat16 autocast / bfloat16
-weights, the norm and optimizer fallbacks, every RawKernel source generator) logs each kernel the backend makes CuPy build,
-and ``tests/nvrtc_compile.py``, under a Python with the real CuPy 14 and NVRTC 13
-(``POLYTEN_NVRTC_PYTHON``; ``scripts/test.sh`` installs them in ``.venv-nvrtc``), regenerates
-each source with CuPy's own code generators and compiles it for sm_90 (H100 / H200).
+weights, the norm and optimizer fallbacks, every RawKernel source generator) logs each kernel
+the backend makes CuPy build, and ``tests/nvrtc_compile.py``, under a Python with the real
+CuPy 14 and NVRTC 13 (``POLYTEN_NVRTC_PYTHON``; ``scripts/test.sh`` installs them in
+``.venv-nvrtc``), regenerates each source with CuPy's own code generators and compiles it for
+sm_90 (H100 / H200).  Both run in the background while the rest of the suite runs
+(``tests/_background.py``); the tests that read them run last.
 """
 
 from __future__ import annotations
@@ -15,49 +17,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
+from _background import compile_logs, nvrtc_python
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-NVRTC_PY = os.environ.get("POLYTEN_NVRTC_PYTHON", "")
+NVRTC_PY = nvrtc_python()
 
 pytestmark = pytest.mark.skipif(
-    not (NVRTC_PY and os.access(NVRTC_PY, os.X_OK)),
+    not NVRTC_PY,
     reason="POLYTEN_NVRTC_PYTHON does not name a Python with CuPy 14 and NVRTC: scripts/test.sh "
            "sets it to .venv-nvrtc/bin/python (pip install cupy-cuda13x nvidia-cuda-nvrtc "
            "nvidia-cuda-runtime; no GPU needed)")
-
-
-def _compile(*logs, extra=()):
-    return subprocess.run([NVRTC_PY, os.path.join(HERE, "nvrtc_compile.py"), *map(str, logs),
-                           "--jobs", str(os.cpu_count() or 1), *extra],
-                          capture_output=True, text=True, cwd=ROOT)
-
-
-@pytest.fixture(scope="module")
-def kernel_log(tmp_path_factory, cuda_standin_conformance):
-    """The workload's kernel log.  Its conformance part is the session's shared run
-    (``conftest.cuda_standin_conformance``, in the background), so the other parts run
-    meanwhile, on the other core; ``unreached`` goes last, over both logs merged."""
-    log = tmp_path_factory.mktemp("nvrtc") / "kernels.jsonl"
-    env = dict(os.environ, POLYTEN_STANDIN_KERNEL_LOG=str(log))
-    env.pop("POLYTEN_SYNC_CHECKS", None)
-
-    def workload(*args):
-        res = subprocess.run([sys.executable, os.path.join(HERE, "nvrtc_workload.py"),
-                              *args], env=env, capture_output=True, text=True,
-                             cwd=ROOT)
-        assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
-
-    workload("--skip", "conformance,unreached")
-    conf = cuda_standin_conformance.wait()
-    assert conf.returncode == 0, conf.stdout[-5000:]
-    with open(log, "a") as f:
-        f.write(cuda_standin_conformance.log.read_text())
-    workload("--parts", "unreached")
-    return log
 
 
 def _entries(log):
@@ -65,19 +38,21 @@ def _entries(log):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def test_every_kernel_compiles_with_nvrtc(kernel_log):
-    res = _compile(kernel_log)
+def test_every_kernel_compiles_with_nvrtc(nvrtc_compiled):
+    """The workload's log (``conftest.nvrtc_kernel_log``) compiled in the background while
+    the rest of the suite ran (``conftest.nvrtc_compiled``)."""
+    res = nvrtc_compiled
     print(res.stdout[-3000:])
     assert res.returncode == 0, (res.stdout + res.stderr)[-8000:]
     assert " 0 failed, 0 with warnings" in res.stdout, res.stdout[-8000:]
 
 
-def test_the_workload_reaches_every_kernel_source(kernel_log):
+def test_the_workload_reaches_every_kernel_source(nvrtc_kernel_log):
     """Every fused kernel, Philox draw, row / conv / scatter-add / multi-tensor source and
     dtype the plugin can build is in the log (a kernel added without a way to reach it here
     shows)."""
     from polyten_cuda import conv, deterministic, fused_src, multi_tensor, philox, rows
-    entries = _entries(kernel_log)
+    entries = _entries(nvrtc_kernel_log)
     names = {e["name"] for e in entries}
     dts = tuple(multi_tensor.C_TYPES)
     want = ({s.name for s in fused_src.ELEMENTWISE.values()}
@@ -122,7 +97,7 @@ def test_a_kernel_only_the_host_compiler_accepts_fails(tmp_path):
     ]
     log = tmp_path / "bad.jsonl"
     log.write_text("".join(json.dumps(e) + "\n" for e in entries))
-    res = _compile(log)
+    res = compile_logs(log)
     assert res.returncode == 1, res.stdout
     assert "FAIL RawKernel polyten_bad_raw for sm_90" in res.stdout
     assert "FAIL ElementwiseKernel polyten_bad_ew (float16,float16) for sm_90" in res.stdout

@@ -19,7 +19,8 @@ from .api import linalg as _linalg_mod
 from .api import random as _random
 from .api import reduction as _reduction
 from .api import shape as _shape
-from .api.context import backend, get_backend, get_default_device, set_backend
+from .api.context import (backend, get_backend, get_default_device, set_backend,
+                          set_default_device)
 from .api.arrayapi import *  # noqa: F401,F403
 from .api.creation import *  # noqa: F401,F403
 from .api.derived import *  # noqa: F401,F403

@@ -60,6 +60,97 @@ def test_asyncio_tasks_do_not_leak(cpu2):
     assert polyten.get_backend() == "cpu"
 
 
+def _device_pattern(lib, outer, inner, kind):
+    """Where new tensors go under ``with device`` blocks, as letters: "O" on ``outer``'s
+    device, "I" on ``inner``'s (both libraries run the same script)."""
+    x = lib.ones(2, device=inner)
+    got = []
+
+    def where(t):
+        got.append("O" if kind(t) == kind(outer) else "I")
+
+    with outer as d:
+        assert d is outer or d == outer
+        where(lib.ones(2))
+        where(lib.ones(2, device=inner))  # a named device wins
+        where(lib.zeros_like(x))  # made from a tensor: its device
+        where(x.new_ones(2))
+        where(lib.tensor([1.0]))
+        where(lib.arange(3))
+        where(lib.empty(2))
+        with inner:
+            where(lib.ones(1))
+        where(lib.ones(1))
+        with outer:  # the same device object again
+            where(lib.ones(1))
+        where(lib.ones(1))
+    where(lib.ones(1))
+    return "".join(got)
+
+
+def test_with_device_scopes_new_tensors_as_torch_device_does(cpu2):
+    got = _device_pattern(polyten, cpu2, polyten.device("cpu"), lambda t: t.device.type
+                          if isinstance(t, polyten.Tensor) else t.type)
+    assert got == "OIIIOOOIOOOI"
+    assert polyten.get_backend() == "cpu"
+    torch = pytest.importorskip("torch")
+    # torch's "meta" device stands for a second device here
+    assert _device_pattern(torch, torch.device("meta"), torch.device("cpu"),
+                           lambda t: t.device.type if isinstance(t, torch.Tensor)
+                           else t.type) == got
+
+
+def test_with_device_restores_the_default_after_an_error_and_set_backend_inside(cpu2):
+    with pytest.raises(ZeroDivisionError):
+        with polyten.device("cpu2"):
+            1 / 0
+    assert polyten.get_backend() == "cpu"
+    with polyten.device("cpu2"):
+        polyten.set_backend("cpu")  # the block's end brings back what was before it
+        assert polyten.ones(1).device == "cpu"
+    assert polyten.get_backend() == "cpu"
+    with polyten.backend("cpu2"), polyten.device("cpu"):
+        assert polyten.ones(1).device == "cpu"
+    assert polyten.get_backend() == "cpu"
+
+
+def test_set_default_device_as_in_torch(cpu2):
+    try:
+        polyten.set_default_device("cpu2")
+        assert polyten.get_default_device() is cpu2 and polyten.ones(2).device == "cpu2"
+        assert polyten.ones(2, device="cpu").device == "cpu"
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(polyten.ones(1).device.type))
+        t.start()
+        t.join()
+        assert seen == ["cpu"]  # per thread, as torch's
+        polyten.set_default_device(polyten.device("cpu"))
+        assert polyten.ones(1).device == "cpu"
+        polyten.set_default_device(cpu2)
+        polyten.set_default_device(None)  # back to the process default
+        assert polyten.get_default_device() == "cpu" and polyten.ones(1).device == "cpu"
+    finally:
+        polyten.set_default_device(None)
+    torch = pytest.importorskip("torch")
+    try:
+        torch.set_default_device("meta")
+        torch.set_default_device(None)
+        assert torch.ones(1).device.type == "cpu"
+    finally:
+        torch.set_default_device(None)
+
+
+def test_set_default_device_rejects_what_is_not_a_device():
+    with pytest.raises(polyten.UnknownBackendError) as ei:
+        polyten.set_default_device("gpu")
+    assert "'gpu'" in str(ei.value) and "cpu" in str(ei.value)
+    with pytest.raises(TypeError, match="expected a string such as 'cpu'"):
+        polyten.set_default_device(3.5)
+    with pytest.raises(ValueError, match="invalid device string"):
+        polyten.set_default_device("cuda:x")
+    assert polyten.get_backend() == "cpu"
+
+
 def test_mixing_backends_names_op_both_devices_and_fix(cpu2):
     a = polyten.ones(2)
     b = polyten.ones(2, device="cpu2")

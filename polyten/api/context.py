@@ -1,7 +1,8 @@
 """Backend selection: which backend new tensors go to.
 
-The default device lives in a :class:`contextvars.ContextVar`, so ``set_backend`` and
-``with polyten.backend(...)`` are local to the current thread / asyncio task: a worker thread or
+The default device lives in a :class:`contextvars.ContextVar` (``polyten.dispatch.device``), so
+``set_backend``, ``set_default_device``, ``with polyten.backend(...)`` and
+``with polyten.device(...)`` are local to the current thread / asyncio task: a worker thread or
 a concurrent task does not see another's choice.  Threads start from the process default,
 ``$POLYTEN_BACKEND`` or ``"cpu"``.  Tensors always carry their own device; the default only
 decides where *new* tensors are created.
@@ -10,29 +11,12 @@ decides where *new* tensors are created.
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import os
-from typing import Optional
 
-from ..dispatch.device import Device, device as _device
+from ..dispatch.device import (Device, default_device, device as _device, reset_default,
+                               set_default)
 
-__all__ = ["set_backend", "get_backend", "backend", "get_default_device", "default_device"]
-
-_DEFAULT: contextvars.ContextVar = contextvars.ContextVar("polyten_default_device", default=None)
-_PROCESS_DEFAULT = [None]
-
-
-def _process_default() -> Device:
-    dev = _PROCESS_DEFAULT[0]
-    if dev is None:
-        dev = _PROCESS_DEFAULT[0] = _device(os.environ.get("POLYTEN_BACKEND", "cpu") or "cpu")
-    return dev
-
-
-def default_device() -> Device:
-    """The device new tensors are created on in this context (hot path: no validation)."""
-    dev = _DEFAULT.get()
-    return dev if dev is not None else _process_default()
+__all__ = ["set_backend", "get_backend", "backend", "get_default_device", "set_default_device",
+           "default_device"]
 
 
 def set_backend(name) -> None:
@@ -46,7 +30,27 @@ def set_backend(name) -> None:
     BackendUnavailableError
         The backend is installed but cannot run here; the message says why.
     """
-    _DEFAULT.set(_device(name))
+    set_default(_device(name))
+
+
+def set_default_device(device) -> None:
+    """PyTorch's ``torch.set_default_device``: new tensors go to ``device`` (``"cuda"``,
+    ``"cuda:1"``, ``"cpu"`` or a :class:`Device`) in the current thread / asyncio task.
+    ``None`` goes back to the process default (``$POLYTEN_BACKEND``, else ``"cpu"``).
+    Calls that name a device, and tensors made from another tensor, are unaffected.
+
+    Examples
+    --------
+    >>> polyten.set_default_device("cpu")
+    >>> polyten.ones(2).device
+    device(type='cpu')
+
+    Raises
+    ------
+    UnknownBackendError / BackendUnavailableError
+        As :func:`set_backend`.
+    """
+    set_default(None if device is None else _device(device))
 
 
 def get_backend() -> str:
@@ -68,11 +72,11 @@ def backend(name):
     >>> with polyten.backend("cpu"):
     ...     x = polyten.ones(3)
     """
-    token = _DEFAULT.set(_device(name))
+    token = set_default(_device(name))
     try:
         yield default_device()
     finally:
-        _DEFAULT.reset(token)
+        reset_default(token)
 
 
 def resolve_device(dev) -> Device:

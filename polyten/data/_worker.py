@@ -122,8 +122,9 @@ def _seed_everything(seed: int, base_seed: int, worker_id: int) -> None:
 def _use_host_backend() -> None:
     # new tensors in this process (and in threads it starts) go to the host backend
     from ..api import context
+    from ..dispatch.device import reset_process_default
     os.environ["POLYTEN_BACKEND"] = "cpu"
-    context._PROCESS_DEFAULT[0] = None
+    reset_process_default()
     context.set_backend("cpu")
 
 

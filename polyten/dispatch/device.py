@@ -4,17 +4,25 @@ Grammar: ``TYPE`` or ``TYPE:INDEX`` where ``TYPE`` is a backend name (``cpu``, `
 ``mybackend``) and ``INDEX`` a non-negative integer.  A backend with numbered devices (CUDA)
 resolves a bare ``"cuda"`` to its current device, so every tensor's device is concrete
 (``cuda:0``); a backend without numbered devices (CPU) has the single device ``cpu``.
+
+The default device -- where new tensors go when no device is given -- lives here too, in a
+:class:`contextvars.ContextVar`: local to the current thread / asyncio task, falling back to the
+process default (``$POLYTEN_BACKEND`` or ``"cpu"``).  ``polyten.set_backend`` /
+``set_default_device`` set it; ``with polyten.device("cuda:1"):`` sets it for a block.
 """
 
 from __future__ import annotations
 
+import contextvars
+import os
 import re
 from typing import Dict, Optional, Tuple
 
 from . import registry
 from .errors import UnknownBackendError
 
-__all__ = ["Device", "device", "parse_device_string", "forget_devices"]
+__all__ = ["Device", "device", "parse_device_string", "forget_devices", "default_device",
+           "set_default", "reset_default", "reset_process_default"]
 
 _DEVICE_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*(?::\s*(\d+)\s*)?$")
 
@@ -56,8 +64,53 @@ class Device:
     def __reduce__(self):
         return (device, (self._str,))
 
+    def __enter__(self) -> "Device":
+        """``with polyten.device("cuda:1"):`` -- new tensors go to this device inside the
+        block, as with ``torch.device``; the previous default comes back after it.  Calls
+        that name a device, and tensors made from another tensor (``zeros_like``,
+        ``x.new_ones``), are unaffected."""
+        _ENTERED.set(_ENTERED.get() + (_DEFAULT.set(self),))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        tokens = _ENTERED.get()
+        _ENTERED.set(tokens[:-1])
+        _DEFAULT.reset(tokens[-1])
+
 
 _INTERNED: Dict[Tuple[str, Optional[int]], Device] = {}
+
+_DEFAULT: contextvars.ContextVar = contextvars.ContextVar("polyten_default_device", default=None)
+# the tokens of the `with device:` blocks open in this context, innermost last
+_ENTERED: contextvars.ContextVar = contextvars.ContextVar("polyten_device_blocks", default=())
+_PROCESS_DEFAULT = [None]
+
+
+def _process_default() -> Device:
+    dev = _PROCESS_DEFAULT[0]
+    if dev is None:
+        dev = _PROCESS_DEFAULT[0] = device(os.environ.get("POLYTEN_BACKEND", "cpu") or "cpu")
+    return dev
+
+
+def default_device() -> Device:
+    """The device new tensors are created on in this context (hot path: no validation)."""
+    dev = _DEFAULT.get()
+    return dev if dev is not None else _process_default()
+
+
+def set_default(dev: Optional[Device]) -> contextvars.Token:
+    """Make ``dev`` this context's default (``None``: back to the process default)."""
+    return _DEFAULT.set(dev)
+
+
+def reset_default(token: contextvars.Token) -> None:
+    _DEFAULT.reset(token)
+
+
+def reset_process_default() -> None:
+    """Read ``$POLYTEN_BACKEND`` again at the next use (a DataLoader worker process)."""
+    _PROCESS_DEFAULT[0] = None
 
 
 def parse_device_string(text: str) -> Tuple[str, Optional[int]]:

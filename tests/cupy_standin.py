@@ -1089,6 +1089,31 @@ _UFUNC_METHOD_SUPPORT = {
 }
 
 
+# the dtypes CuPy's ufunc.at takes with an integer-array index (its atomics:
+# cupy/_core/_routines_indexing.pyx, _scatter_op_single): it raises TypeError for the others
+_UFUNC_AT_DTYPES = {
+    "add": ("int32", "float16", "float32", "float64", "uint32", "uint64"),
+    "subtract": ("int32", "uint32"),
+    "maximum": ("int32", "float32", "float64", "uint32", "uint64"),
+    "minimum": ("int32", "float32", "float64", "uint32", "uint64"),
+    "bitwise_and": ("int32", "int64", "uint32", "uint64"),
+    "bitwise_or": ("int32", "int64", "uint32", "uint64"),
+    "bitwise_xor": ("int32", "int64", "uint32", "uint64"),
+}
+
+
+def _ufunc_at(np_at, short):
+    allowed = _UFUNC_AT_DTYPES.get(short)
+
+    def at(a, indices, *rest):
+        keys = indices if isinstance(indices, tuple) else (indices,)
+        integer_key = any(isinstance(k, np.ndarray) and k.dtype.kind in "iu" for k in keys)
+        if allowed is not None and integer_key and np.asarray(a).dtype.name not in allowed:
+            raise TypeError(f"cupy.{short}.at only supports {', '.join(allowed)}, as data type")
+        return np_at(a, indices, *rest)
+    return at
+
+
 class _Ufunc(_Function):
     def __init__(self, qualname, np_ufunc, spec):
         super().__init__(qualname, np_ufunc, spec["params"])
@@ -1108,7 +1133,7 @@ class _Ufunc(_Function):
             fn = _Function(f"{self.qualname}.{name}", getattr(self.np_fn, name),
                            manifest()["ufunc_methods"][name])
             if name == "at":  # in place: the result is None either way
-                fn.np_fn = getattr(self.np_fn, name)
+                fn.np_fn = _ufunc_at(getattr(self.np_fn, name), short)
             return fn
         if name in ("name", "types", "nargs"):
             return getattr(self.np_fn, {"name": "__name__"}.get(name, name))

@@ -624,6 +624,81 @@ def test_deterministic_algorithms_make_scatter_sums_repeatable():
         assert np.array_equal(a, b) and np.array_equal(a, c)
 
 
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_sums_onto_repeated_positions_take_every_dtype(deterministic):
+    """``cupy.add.at`` (CuPy's atomics, behind ``index_add`` / ``scatter_add``) takes six
+    dtypes; the others go through one of them (:mod:`polyten_cuda.atomic_add`).  Integer
+    sums that wrap, complex sums and bfloat16 equal NumPy's ``add.at`` computed here; so do
+    ``bincount`` and ``unique``'s counts, which are int64 ``index_add``s."""
+    rng = np.random.default_rng(5)
+    idx = rng.integers(0, 7, size=300)
+    pt.use_deterministic_algorithms(deterministic)
+    try:
+        for dt in ("int64", "int32", "int16", "int8", "uint8", "float16", "float32",
+                   "float64", "complex64", "complex128"):
+            src = rng.integers(-120, 120, size=(300, 3))
+            if dt.startswith("complex"):
+                src = src + 1j * rng.integers(-50, 50, size=(300, 3))
+            src = src.astype(dt) if dt != "uint8" else (src % 256).astype(dt)
+            want = np.zeros((7, 3), dtype=dt)
+            np.add.at(want, idx, src)  # wraps as the dtype does, step by step
+            i = pt.tensor(idx, device="cuda")
+            got = pt.zeros((7, 3), dtype=getattr(pt, dt), device="cuda").index_add(
+                0, i, pt.tensor(src, device="cuda"))
+            assert got.dtype.name == dt and np.array_equal(got.cpu().numpy(), want), dt
+            put = pt.zeros((7, 3), dtype=getattr(pt, dt), device="cuda").scatter_add(
+                0, i[:, None].expand(-1, 3), pt.tensor(src, device="cuda"))
+            assert np.array_equal(put.cpu().numpy(), want), dt
+        # bfloat16: small integers are exact in it, so every summation order agrees
+        src = rng.integers(-8, 8, size=(300, 3)).astype(np.float32)
+        want = np.zeros((7, 3), np.float32)
+        np.add.at(want, idx, src)
+        got = pt.zeros((7, 3), dtype=pt.bfloat16, device="cuda").index_add(
+            0, pt.tensor(idx, device="cuda"), pt.tensor(src, device="cuda").bfloat16())
+        assert np.array_equal(got.float().cpu().numpy(), want)
+        x = pt.tensor(idx, device="cuda")
+        assert np.array_equal(pt.bincount(x).cpu().numpy(), np.bincount(idx))
+        vals, counts = pt.unique(x, return_counts=True)
+        want_vals, want_counts = np.unique(idx, return_counts=True)
+        assert np.array_equal(vals.cpu().numpy(), want_vals)
+        assert np.array_equal(counts.cpu().numpy(), want_counts)
+    finally:
+        pt.use_deterministic_algorithms(False)
+
+
+def test_deterministic_writes_read_an_overlapping_value_first_and_follow_c_order():
+    """In deterministic mode ``x[i] = x`` reads ``x`` before writing (NumPy's rule), a
+    transposed index with repeats keeps the last write in C order on both backends (a loop
+    over ``np.ndindex`` here is the reference), and a scatter into a dim of size 0 writes
+    nothing and reports the bad index at the next host read."""
+    pt.use_deterministic_algorithms(True)
+    try:
+        base = np.arange(12.0).reshape(4, 3)
+        for order in ([1, 0, 0, 2], [3, 2, 1, 0]):
+            want = base.copy()
+            want[order] = base  # NumPy copies the overlapping value first
+            for dev in ("cpu", "cuda"):
+                x = pt.tensor(base, device=dev)
+                x[pt.tensor(order, device=dev)] = x
+                assert np.array_equal(x.cpu().numpy(), want), (dev, order)
+        idx = np.array([[2, 0, 1], [1, 2, 2], [2, 2, 1], [0, 1, 0]])
+        val = np.arange(12.0).reshape(4, 3)
+        want = np.zeros(3)
+        for pos in np.ndindex(idx.T.shape):  # C order over the (transposed) index
+            want[idx.T[pos]] = val.T[pos]
+        for dev in ("cpu", "cuda"):
+            x = pt.zeros(3, dtype=pt.float64, device=dev)
+            x[pt.tensor(idx, device=dev).T] = pt.tensor(val, device=dev).T
+            assert np.array_equal(x.cpu().numpy(), want), dev
+        empty = pt.zeros((0, 2), device="cuda").scatter(
+            0, pt.tensor([[0, 0], [1, 1]], device="cuda"), pt.ones(2, 2, device="cuda"))
+        assert empty.shape == (0, 2)
+        with pytest.raises(IndexError, match="out of bounds for dimension 0 with size 0"):
+            empty.sum().item()
+    finally:
+        pt.use_deterministic_algorithms(False)
+
+
 def test_per_process_memory_fraction_caps_the_pool():
     """``set_per_process_memory_fraction`` (torch's): past the cap an allocation raises
     polyten's OutOfMemoryError naming it; the cap is per device, read back by

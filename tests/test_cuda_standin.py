@@ -255,6 +255,37 @@ def test_bfloat16_calls_cupy_refuses_run_in_float32_and_are_reported():
         r.stderr
 
 
+def test_ufunc_at_takes_the_dtypes_cupys_atomics_take():
+    """As CuPy's ``_scatter_op_single``: ``add.at`` with an integer-array index refuses int64
+    (and the other dtypes without CUDA atomics) with CuPy's TypeError, ``bitwise_or.at``
+    takes int64; so polyten's int64 ``index_add`` (``bincount``'s) must not call it with
+    int64, and does not, without retrying anything in float32."""
+    r = _run("""
+        import numpy as np
+        import cupy
+        for dt, ok in (("int64", False), ("int8", False), ("complex64", False),
+                       ("int32", True), ("uint64", True), ("float16", True)):
+            a = cupy.zeros(4, dtype=dt)
+            try:
+                cupy.add.at(a, cupy.asarray(np.array([0, 0, 2])), 1)
+                took = True
+            except TypeError as e:
+                assert "cupy.add.at only supports int32, float16, float32" in str(e), e
+                took = False
+            assert took == ok, dt
+        a = cupy.zeros(4, dtype="int64")
+        cupy.bitwise_or.at(a, cupy.asarray(np.array([1, 1])), 3)
+        assert cupy.asnumpy(a).tolist() == [0, 3, 0, 0]
+        import polyten as pt
+        from polyten_cuda import half_retry
+        x = pt.tensor([0, 3, 3, 1, 3], device="cuda")
+        assert pt.bincount(x).tolist() == [1, 1, 0, 3]
+        assert not any(half_retry.retried().values()), half_retry.retried()
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]
+
+
 @needs_cxx
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_conformance_half_where_cupy_has_no_loop_at_all(dtype):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from . import atomic_add as _atomic_add
 from .multi_tensor import C_TYPES, PRELUDE, GridStrideKernels
 
 # keys: the sorted flat positions in out; order: the source index of each sorted key
@@ -134,13 +135,9 @@ def make(cp, dtype_names, atomic: Callable) -> Callable:
         if x.ndim == 0 or x.dtype.kind not in "fcV" or (
                 x.dtype.kind != "c" and x.dtype not in dtype_names):
             return atomic(x, dim, index, src)
-        if x.dtype.kind == "c":
-            re = src.real if hasattr(src, "real") else src
-            im = src.imag if hasattr(src, "imag") else 0
-            out = cp.empty(x.shape, dtype=x.dtype)
-            out.real = ordered(x.real, dim, index, re)
-            out.imag = ordered(x.imag, dim, index, im)
-            return out
+        if x.dtype.kind == "c":  # its real and imaginary parts, in one launch
+            pairs, idx, s = _atomic_add.as_pairs(cp, x, index, src)
+            return _atomic_add.from_pairs(cp, ordered(pairs, dim, idx, s), x)
         return ordered(x, dim, index, src)
 
     return scatter_add
@@ -166,6 +163,8 @@ def make_writes(cp, scatter: Callable, setitem: Callable):
         if x.ndim == 0 or index.size == 0 or x.dtype.itemsize not in _UNSIGNED:
             return scatter(x, dim, index, src)
         out = cp.array(x, order="C")
+        if out.size == 0:  # every index is out of range (the value checks say so): no writes
+            return out
         write(out, _positions(cp, out.shape, dim, index), _source_part(cp, src, index, x.dtype))
         return out
 
@@ -198,6 +197,8 @@ def make_writes(cp, scatter: Callable, setitem: Callable):
         if value.__class__ is nd:
             values = cp.ascontiguousarray(cp.broadcast_to(
                 value.astype(x.dtype, copy=False), keys.shape)).ravel()
+            if cp.may_share_memory(values, flat):  # x[i] = x: read before any write, as NumPy
+                values = values.copy()
         else:
             values = cp.full(keys.size, value, dtype=x.dtype)
         if keys.size:

@@ -39,6 +39,7 @@ import collections
 
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
 
+from . import atomic_add as _atomic_add
 from . import bfloat16 as _bf16
 from .half_retry import float32_retry, translating
 from . import conv as _conv
@@ -420,6 +421,8 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     bf16 = _bf16.supported(cp)
     kernels.update(_sync_free_kernels(cp, shared, bmm, bf16))
     kernels.update(_write_guards(cp, shared))
+    # cupy.add.at takes six dtypes: the others through one of them
+    kernels["scatter_add"] = _atomic_add.any_dtype(cp, kernels["scatter_add"], bf16)
     # one Philox launch instead of uniform, compare, cast and scale
     kernels["dropout_mask"] = (lambda shape, p, dtype, device_index:
                                rng.gen.dropout_mask(shape, p, dtype))

@@ -38,6 +38,15 @@ def kernels(xp, **ctx) -> dict:
         return r if r.__class__ is nd else asarray(r)
 
     def setitem(x, key, value):
+        if key.__class__ is tuple:
+            for k in key:
+                if k.__class__ is nd and k.dtype.kind in "iu" and not k.flags.c_contiguous:
+                    # NumPy writes through such an index array in its memory order; in C
+                    # order the last write to a repeated position is the one that stays
+                    # (torch's deterministic order, and the cuda backend's)
+                    key = tuple(xp.ascontiguousarray(p) if p.__class__ is nd
+                                and p.dtype.kind in "iu" else p for p in key)
+                    break
         x[key] = value
 
     def _grid(index, dim):

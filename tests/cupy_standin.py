@@ -621,7 +621,19 @@ def _get_typename(dtype, type_headers=None):
 COMPUTE_TYPES: dict = {}
 
 
+# the stand-in GPUs' compute capability (an H100 / H200's); a test may lower it
+CAPABILITY = [(9, 0)]
+
+
 def _set_compute_type(dtype, compute_type):
+    # as cupy/_core/_routines_linalg.pyx: TensorFloat-32 / bfloat16 compute below 8.0 warns
+    # (judged on the current device) and keeps the default
+    if compute_type in (6, 7) and CAPABILITY[0] < (8, 0):
+        import warnings
+        warnings.warn("COMPUTE_TYPE_BF16 and COMPUTE_TYPE_TF32 are only available on GPUs "
+                      "with compute capability 8.0 or higher. COMPUTE_TYPE_DEFAULT will be "
+                      "used instead.")
+        compute_type = 1
     COMPUTE_TYPES[np.dtype(dtype).name] = compute_type
 
 
@@ -1866,7 +1878,8 @@ def _get_current_stream(device_id=-1):
 
 
 class _Memory:
-    """One allocation of the stand-in pool; freed when the last array using it goes."""
+    """One allocation of the stand-in pool; when the last array using it goes, its block
+    stays in the pool's cache (counted by ``total_bytes``) until ``free_all_blocks``."""
 
     def __init__(self, pool, size):
         self.pool, self.size, self.device_id = pool, size, _current()
@@ -1874,22 +1887,33 @@ class _Memory:
 
     def __del__(self):
         self.pool.used[self.device_id] -= self.size
+        free = self.pool.cached.setdefault(self.device_id, {})
+        free[self.size] = free.get(self.size, 0) + 1
 
 
 class _Pool:
-    """``cupy.get_default_memory_pool()``: counts the bytes of the live device arrays of
-    each device (no caching: what is freed is returned at once); ``set_limit`` makes it
-    raise CuPy's OutOfMemoryError past a size on the current device, as CuPy's pool does
-    (a limit per device; size 0 is no limit)."""
+    """``cupy.get_default_memory_pool()``, per device as CuPy's: sizes rounded up to 512
+    bytes; a freed block is cached and reused by an allocation of its size (CuPy also splits
+    larger ones); ``total_bytes`` counts live and cached blocks, ``free_all_blocks`` releases
+    the current device's cached ones.  ``set_limit`` caps ``total_bytes``: past it an
+    allocation raises CuPy's OutOfMemoryError at once, cached blocks or not
+    (``SingleDeviceMemoryPool._try_malloc``: it frees them only when cudaMalloc itself
+    fails; size 0 is no limit)."""
 
     def __init__(self):
         self.used = {}
+        self.cached = {}
         self.limits = {}
 
     def malloc(self, size):
-        limit = self.get_limit()
-        if limit and self.used_bytes() + size > limit:
-            raise OutOfMemoryError(size, self.used_bytes(), limit)
+        size = -(-size // 512) * 512
+        free = self.cached.setdefault(_current(), {})
+        if free.get(size):
+            free[size] -= 1
+        else:
+            limit = self.get_limit()
+            if limit and self.total_bytes() + size > limit:
+                raise OutOfMemoryError(size, self.total_bytes(), limit)
         return _Memory(self, size)
 
     def set_limit(self, size=None, fraction=None):
@@ -1898,8 +1922,10 @@ class _Pool:
                 raise ValueError("size and fraction cannot be specified at one time")
             if not 0 <= fraction <= 1:
                 raise ValueError(f"memory limit fraction out of range: {fraction}")
-            size = int(fraction * _STANDIN_MEMORY)
-        self.limits[_current()] = int(size or 0)
+            size = fraction * _STANDIN_MEMORY
+        if size is not None and size < 0:
+            raise ValueError(f"memory limit size out of range: {size}")
+        self.limits[_current()] = int(size or 0)  # a size_t in CuPy: a fraction truncates
 
     def get_limit(self):
         return self.limits.get(_current(), 0)
@@ -1907,11 +1933,14 @@ class _Pool:
     def used_bytes(self):  # of the current device, as CuPy's pool
         return self.used.get(_current(), 0)
 
-    def total_bytes(self):
-        return self.used_bytes()
+    def free_bytes(self):
+        return sum(n * k for n, k in self.cached.get(_current(), {}).items())
 
-    def free_all_blocks(self):
-        pass
+    def total_bytes(self):
+        return self.used_bytes() + self.free_bytes()
+
+    def free_all_blocks(self, stream=None):
+        self.cached[_current()] = {}
 
 
 _POOL = _Pool()
@@ -2044,7 +2073,7 @@ def strict_cupy() -> types.ModuleType:
     def properties(i):
         if not 0 <= i < _DEVICE_COUNT[0]:
             raise _CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
-        return {"name": b"CuPy stand-in", "major": 9, "minor": 0,
+        return {"name": b"CuPy stand-in", "major": CAPABILITY[0][0], "minor": CAPABILITY[0][1],
                 "totalGlobalMem": _STANDIN_MEMORY, "multiProcessorCount": 132,
                 "l2CacheSize": 50 << 20}
 

@@ -736,6 +736,44 @@ def test_per_process_memory_fraction_caps_the_pool():
         c.set_per_process_memory_fraction(0.5, c.device_count())
 
 
+def test_a_capped_pool_releases_its_cache_before_refusing():
+    """Under a cap (``set_per_process_memory_fraction``) CuPy counts its cached free blocks
+    and refuses at once; polyten releases them and tries again, as torch's allocator does:
+    12 MiB fit under a 24 MiB cap although 32 MiB of 4 MiB blocks sit in the cache.  A cap so
+    small that CuPy's byte count would truncate to 0 ("no limit") stays a cap."""
+    c = pt.cuda
+    pt.ones(1, device="cuda")  # load
+    c.empty_cache()
+    total = c.get_device_properties().total_memory
+    used = c.memory_allocated()
+    blocks = [pt.empty(1 << 20, dtype=pt.float32, device="cuda") for _ in range(8)]
+    del blocks
+    assert c.memory_reserved() >= used + (32 << 20)  # cached, not released
+    c.set_per_process_memory_fraction((used + (24 << 20)) / total)
+    try:
+        y = pt.empty(3 << 20, dtype=pt.float32, device="cuda")
+        assert y.shape == (3 << 20,) and c.memory_reserved() < used + (24 << 20)
+        del y
+        c.set_per_process_memory_fraction(0.1 / total)  # a tenth of a byte
+        with pytest.raises(c.OutOfMemoryError, match="This process may use at most"):
+            pt.empty(1 << 20, dtype=pt.float32, device="cuda")
+    finally:
+        c.set_per_process_memory_fraction(1.0)
+
+
+@needs_two
+def test_empty_cache_releases_every_devices_cache():
+    """``empty_cache`` releases the cached blocks of every device, as torch's does (CuPy's
+    ``free_all_blocks`` covers the current device only)."""
+    c = pt.cuda
+    x = pt.empty(1 << 20, device="cuda:1")
+    del x
+    assert c.memory_reserved(1) >= 4 << 20
+    with c.device(0):
+        c.empty_cache()
+    assert c.memory_reserved(1) == c.memory_allocated(1)
+
+
 def test_device_functions():
     c = pt.cuda
     assert c.is_available() and c.device_count() >= 1

@@ -1031,7 +1031,7 @@ def test_out_of_memory_is_polytens_error_with_the_figures():
         else:
             raise AssertionError("no error")
         for part in ("random_normal (polyten_cuda kernel): out of memory on cuda:0",
-                     "tried to allocate 3.81 MiB", "39.06 KiB in use by tensors",
+                     "tried to allocate 3.81 MiB", "39.50 KiB in use by tensors",  # 512-B units
                      "free of 16.00 GiB on the device", "polyten.cuda.empty_cache()",
                      "reduce the batch size"):
             assert part in msg, (part, msg)
@@ -1085,6 +1085,32 @@ def test_convolutions_pass_their_own_precision_to_cublas():
         assert conv_types() == ["32F"] * 3 and product_type() == ["32F_FAST_TF32"]
         pt.backends.cudnn.conv.fp32_precision = "tf32"
         assert conv_types() == ["32F_FAST_TF32"] * 3
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]
+
+
+@needs_cxx
+def test_tf32_flags_on_a_gpu_without_tensorfloat32_are_silent_and_take_float32():
+    """Below compute capability 8.0 (a T4, a V100) the TF32 flags change nothing, without a
+    warning, as in torch: CuPy's own warning for its compute type is not passed on, products
+    and convolutions ask cuBLAS for plain float32."""
+    r = _run("""
+        import warnings
+        cupy_standin.CAPABILITY[0] = (7, 5)
+        warnings.simplefilter("error")
+        import polyten as pt
+        import polyten.nn.functional as F
+        calls = cupy_standin.CUBLAS_CALLS
+        pt.backends.cuda.matmul.allow_tf32 = True
+        pt.set_float32_matmul_precision("medium")
+        x = pt.ones((2, 3, 6, 6), device="cuda")  # loads the backend: the settings reach it
+        assert cupy_standin.COMPUTE_TYPES["float32"] == 1  # CuPy's default compute
+        w = pt.ones((4, 3, 3, 3), device="cuda")
+        calls.clear()
+        F.conv2d(x, w, padding=1)
+        pt.ones((2, 4, 5), device="cuda") @ pt.ones((2, 5, 6), device="cuda")
+        assert [c[1]["computeType"] for c in calls] == ["32F", "32F"], calls
         print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]

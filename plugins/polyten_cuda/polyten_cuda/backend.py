@@ -134,9 +134,20 @@ class CudaRuntime:
         self._peak = {}
         self._fraction = {}  # device index -> set_per_process_memory_fraction's value
         pool, peak = self._pool, self._peak
+        oom = cupy.cuda.memory.OutOfMemoryError
 
         def malloc(size):
-            mem = pool.malloc(size)
+            try:
+                mem = pool.malloc(size)
+            except oom:
+                # A capped pool (set_per_process_memory_fraction) counts its cached free
+                # blocks and refuses what would pass the cap without releasing them (CuPy
+                # does that only when cudaMalloc fails); PyTorch's allocator releases its
+                # cache and tries again, and so do we.
+                if not pool.get_limit() or not pool.free_bytes():
+                    raise
+                pool.free_all_blocks()
+                mem = pool.malloc(size)
             used = pool.used_bytes()  # of the current device, which is mem's
             dev = mem.device_id
             if used > peak.get(dev, 0):
@@ -212,17 +223,24 @@ class CudaRuntime:
         with cupy.cuda.Device(index):
             if fraction >= 1:
                 self._pool.set_limit(size=0)
-            elif fraction <= 0:
-                self._pool.set_limit(size=1)
             else:
-                self._pool.set_limit(fraction=fraction)
+                # in whole bytes, at least one: CuPy keeps fraction * total as a size_t, and
+                # a fraction so small that it truncates to 0 would lift the limit
+                total = cupy.cuda.runtime.memGetInfo()[1]
+                self._pool.set_limit(size=max(1, int(fraction * total)))
         self._fraction[index] = fraction
 
     def memory_fraction(self, index: int) -> float:
         return self._fraction.get(index, 1.0)
 
     def empty_cache(self) -> None:
-        self._pool.free_all_blocks()
+        """Release the cached blocks of every device the pool has allocated on, as
+        ``torch.cuda.empty_cache`` (CuPy's ``free_all_blocks`` releases the current
+        device's only); devices never used are not touched (entering one would create its
+        CUDA context)."""
+        for index in sorted(set(self._peak) | {self.current_device()}):
+            with cupy.cuda.Device(index):
+                self._pool.free_all_blocks()
         cupy.get_default_pinned_memory_pool().free_all_blocks()
 
     def seed_all(self, seed: int) -> None:

@@ -13,6 +13,7 @@ feature out (a clear "not stored" or "no effect"), never failing the backend's l
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any, Callable, Optional
 
 
@@ -39,8 +40,9 @@ def matmul_precision(cp, float32) -> Optional[Callable[[str], None]]:
     """``Backend.float32_matmul_precision`` for CuPy: "highest" is cuBLAS's default float32
     compute, "high" and "medium" TensorFloat-32 (CuPy has no bfloat16 compute for float32
     products).
-    The setting is CuPy's, for the process; below compute capability 8.0 CuPy warns and keeps
-    the default.  None where this CuPy has no ``set_compute_type``."""
+    The setting is CuPy's, for the process; below compute capability 8.0 (of the current
+    device when it is set) CuPy keeps the default, silently here as in torch.  None where
+    this CuPy has no ``set_compute_type``."""
     linalg = core_module(cp, "_routines_linalg")
     setter = getattr(linalg, "set_compute_type", None)
     if setter is None:
@@ -48,5 +50,9 @@ def matmul_precision(cp, float32) -> Optional[Callable[[str], None]]:
     types = {p: getattr(linalg, name, value) for p, (name, value) in _COMPUTE_TYPES.items()}
 
     def set_precision(precision: str) -> None:
-        setter(float32, types[precision])
+        with warnings.catch_warnings():
+            # torch ignores the TF32 flags on GPUs without TensorFloat-32, silently; CuPy
+            # warns there (and keeps its default compute, which is what polyten wants)
+            warnings.filterwarnings("ignore", message="COMPUTE_TYPE_BF16 and COMPUTE_TYPE_TF32")
+            setter(float32, types[precision])
     return set_precision

@@ -935,8 +935,14 @@ _SYNCING = {"nonzero", "argwhere", "flatnonzero", "unique", "extract", "compress
 #   "all": every function but casts, copies, creation, joins, views and indexing -- the stress
 #     test of the cuda backend's float32 retry (polyten_cuda.bfloat16.float32_retry);
 #   "none": ml_dtypes' NumPy loops, every function.
-_BF16_CUPY14 = frozenset({"around", "round", "round_", "divmod", "sort", "argsort", "lexsort",
-                          "partition", "argpartition", "msort"})
+_BF16_CUPY14 = frozenset({"divmod", "sort", "argsort", "lexsort", "partition", "argpartition",
+                          "msort"})
+# no bfloat16 loop either, but bfloat16 casts safely to float32, so CuPy 14's type resolver
+# picks the float32 loop and returns float32 without an error (its where has '?ff->f', not
+# '?EE->E'; its _round_ufunc 'fq->f'; tril / triu are where)
+_BF16_TO_FLOAT32 = frozenset({"where", "around", "round", "round_", "tril", "triu"})
+# CuPy's logical ufuncs have no complex loops (cupy/_logic/ops.py): TypeError
+_NO_COMPLEX = frozenset({"logical_not", "logical_and", "logical_or", "logical_xor"})
 _HALF_ALWAYS_OK = _VIEWS | _NO_KERNEL | {
     "astype", "copy", "ascontiguousarray", "asfortranarray", "zeros", "zeros_like", "ones",
     "ones_like", "full", "full_like", "fill", "copyto", "concatenate", "stack", "hstack",
@@ -1070,10 +1076,18 @@ class _Function:
             mode = (_F16_MODE if refused == "float16" else _BF16_MODE)[0]
             raise TypeError(f"Wrong type ((dtype({refused}),)) of arguments for cupy_{name} "
                             f"(the stand-in's {refused} gaps, mode {mode!r})")
+        if name in _NO_COMPLEX and any(isinstance(a, np.ndarray) and a.dtype.kind == "c"
+                                       for a in args):
+            raise TypeError(f"Wrong type of arguments for cupy_{name}: no complex loop")
         if name not in _VIEWS and name not in _NO_KERNEL and _launches(name, self.np_fn, args,
                                                                       kwargs):
             _launch()
-        return _wrap(self.np_fn(*args, **kwargs), dev)
+        r = self.np_fn(*args, **kwargs)
+        if name in _BF16_TO_FLOAT32 and _BF16_MODE[0] != "none" and (
+                _has_dtype(args, _bf16()) or isinstance(owner, np.ndarray)
+                and owner.dtype == _bf16()) and isinstance(r, np.ndarray):
+            r = r.astype(np.float32)
+        return _wrap(r, dev)
 
     def __repr__(self):
         return f"<stand-in {self.qualname}>"

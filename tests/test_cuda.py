@@ -699,6 +699,38 @@ def test_deterministic_writes_read_an_overlapping_value_first_and_follow_c_order
         pt.use_deterministic_algorithms(False)
 
 
+def test_bfloat16_where_tril_triu_round_keep_bfloat16_and_complex_logic_works():
+    """CuPy 14's where (and so tril / triu) and round have no bfloat16 loops, and its type
+    resolver takes their float32 loops without an error; its logical ufuncs have no complex
+    loops.  polyten's results keep their dtype in storage too and equal NumPy's."""
+    pytest.importorskip("ml_dtypes")
+    a = np.array([1.5, -2.25, 3.0, 0.1, -0.0], dtype=np.float32)
+    b = np.array([0.5, 2.0, -1.0, 4.0, 7.0], dtype=np.float32)
+    x = pt.tensor(a, device="cuda").bfloat16()
+    y = pt.tensor(b, device="cuda").bfloat16()
+    xa, ya = x.float().cpu().numpy(), y.float().cpu().numpy()  # the bfloat16 values
+
+    def stored(t):
+        assert t.dtype == pt.bfloat16 and str(t._data.dtype) == "bfloat16", t._data.dtype
+        return t.float().cpu().numpy()
+
+    got = stored(pt.where(x > 0, x, y))
+    assert np.array_equal(got, np.where(xa > 0, xa, ya))
+    assert np.signbit(stored(pt.where(x < 5, x, y))[4])  # -0.0 kept: the bits move
+    m = pt.tensor(np.arange(12.0).reshape(3, 4), device="cuda").bfloat16()
+    assert np.array_equal(stored(m.tril(1)), np.tril(np.arange(12.0).reshape(3, 4), 1))
+    assert np.array_equal(stored(m.triu(-1)), np.triu(np.arange(12.0).reshape(3, 4), -1))
+    want = np.round(xa, 1).astype(x.cpu().numpy().dtype).astype(np.float32)
+    assert np.array_equal(stored(pt.round(x, decimals=1)), want)
+    z = np.array([0, 1j, 2 + 0j, 0j, -3 - 1j], dtype=np.complex64)
+    w = np.array([1, 0, 0j, 1j, 0], dtype=np.complex64)
+    zt, wt = pt.tensor(z, device="cuda"), pt.tensor(w, device="cuda")
+    assert np.array_equal(pt.logical_not(zt).cpu().numpy(), np.logical_not(z))
+    for name in ("logical_and", "logical_or", "logical_xor"):
+        got = getattr(pt, name)(zt, wt).cpu().numpy()
+        assert np.array_equal(got, getattr(np, name)(z, w)), name
+
+
 def test_per_process_memory_fraction_caps_the_pool():
     """``set_per_process_memory_fraction`` (torch's): past the cap an allocation raises
     polyten's OutOfMemoryError naming it; the cap is per device, read back by

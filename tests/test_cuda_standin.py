@@ -115,14 +115,17 @@ def test_ufunc_methods_only_where_cupy_implements_them(cp):
 
 def test_bfloat16_gaps_refuse_as_cupy_does(cp):
     """CuPy 14 resolves a kernel's types before it runs anything, and refuses bfloat16 where
-    it has no loop (cupy/cupy#9630: rounding, divmod, cupyx); the stand-in refuses the same,
-    or everything but casts, copies and views (``"all"``: the float32 retry's stress test)."""
+    it has no loop (cupy/cupy#9630: divmod, sorts, cupyx) -- unless a float32 loop takes it
+    (where, tril / triu, rounding: float32 results); the stand-in does the same, or refuses
+    everything but casts, copies and views (``"all"``: the float32 retry's stress test)."""
     bf16 = pytest.importorskip("ml_dtypes").bfloat16
     d = cp.asarray(np.array([1.25, -2.5, 3.75])).astype(bf16)
     assert d.dtype == bf16 and cp.exp(d).dtype == bf16
-    for call in (lambda: cp.around(d), lambda: d.round(1), lambda: cp.divmod(d, d)):
-        with pytest.raises(TypeError, match=r"Wrong type \(\(dtype\(bfloat16\)"):
-            call()
+    # no bfloat16 loop, but a float32 one it casts to safely: float32 back, no error
+    for r in (cp.around(d), d.round(1), cp.where(d > 0, d, d), cp.tril(cp.stack([d, d]))):
+        assert r.dtype == np.float32
+    with pytest.raises(TypeError, match=r"Wrong type \(\(dtype\(bfloat16\)"):
+        cp.divmod(d, d)
     assert cp.around(d.astype(np.float32)).tolist() == [1.0, -2.0, 4.0]
     old = cs.set_bfloat16_gaps("all")
     try:
@@ -233,8 +236,10 @@ def test_conformance_suite_passes_on_cuda(cuda_standin_conformance):
 
 @needs_cxx
 def test_bfloat16_calls_cupy_refuses_run_in_float32_and_are_reported():
-    """round on bfloat16 (no CuPy 14 loop) gives PyTorch's result through the float32 retry,
-    without a host read, and ``POLYTEN_CUDA_REPORT_RETRIES=1`` names it at exit."""
+    """round on bfloat16 (CuPy 14's float32 loop) gives PyTorch's result in bfloat16,
+    without a host read; a call CuPy refuses (here every bfloat16 one but casts and views:
+    the stand-in's "all" gaps) runs again in float32, and ``POLYTEN_CUDA_REPORT_RETRIES=1``
+    names it at exit."""
     pytest.importorskip("ml_dtypes")
     r = _run("""
         import os
@@ -245,13 +250,16 @@ def test_bfloat16_calls_cupy_refuses_run_in_float32_and_are_reported():
         cupy_standin.STATS.clear()
         y, z = pt.round(x), pt.round(x, decimals=1)
         assert not cupy_standin.traffic(), cupy_standin.traffic()
-        assert y.dtype == pt.bfloat16
+        assert y.dtype == pt.bfloat16 and str(y._data.dtype) == "bfloat16"
         assert y.tolist() == [1.0, -2.0, 4.0, 0.0], y.tolist()  # half to even, as torch
         assert z.tolist() == [1.296875, -2.5, 3.796875, 0.5], z.tolist()  # torch 2.13's
+        cupy_standin.set_bfloat16_gaps("all")
+        e = pt.exp(x)
+        assert e.dtype == pt.bfloat16 and str(e._data.dtype) == "bfloat16"
         print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]
-    assert "half-precision kernels retried in float32: {'forward': ['round']" in r.stderr, \
+    assert "half-precision kernels retried in float32: {'forward': ['exp']" in r.stderr, \
         r.stderr
 
 

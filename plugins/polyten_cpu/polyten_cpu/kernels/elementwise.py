@@ -97,6 +97,17 @@ def kernels(xp, **ctx) -> dict:
     where_ = xp.where
     LOW, BF16 = low_precision(xp), bfloat16_dtype(xp)
 
+    # complex operands as their truth (x != 0): CuPy's logical ufuncs have no complex loops
+    def _truth(a):
+        return a != 0 if a.__class__ is nd and a.dtype.kind == "c" else a
+
+    logical_not, logical_and = k["logical_not"], k["logical_and"]
+    logical_or, logical_xor = k["logical_or"], k["logical_xor"]
+    k["logical_not"] = lambda x: logical_not(_truth(x))
+    k["logical_and"] = lambda x, y: logical_and(_truth(x), _truth(y))
+    k["logical_or"] = lambda x, y: logical_or(_truth(x), _truth(y))
+    k["logical_xor"] = lambda x, y: logical_xor(_truth(x), _truth(y))
+
     square = xp.square
 
     def pow_(x, y):
@@ -180,12 +191,19 @@ def kernels(xp, **ctx) -> dict:
         def relu(x):
             return xp.asarray(xp.maximum(x, 0)).astype(x.dtype, copy=False)
 
+    U16 = xp.dtype("uint16")
+
     def round_(x, decimals):
         if x.dtype.kind in "biu":
             return x.copy() if decimals >= 0 else xp.asarray(xp.round(x, decimals))
+        if x.dtype == BF16:  # in float32, as torch; CuPy's float32 loop would return float32
+            return xp.round(x.astype("float32"), decimals).astype(BF16)
         return xp.asarray(xp.round(x, decimals))
 
     def where(cond, x, y):
+        if x.__class__ is nd and y.__class__ is nd and x.dtype == BF16 and y.dtype == BF16:
+            # by the bits: CuPy's where has no bfloat16 loop and would return float32
+            return xp.where(cond, x.view(U16), y.view(U16)).view(BF16)
         r = xp.asarray(xp.where(cond, x, y))
         # a Python scalar beside a bfloat16 array: NumPy promotes the pair to float32
         if x.__class__ is nd:

@@ -8,8 +8,11 @@ these are thin calls into ``xp``.  Which results are views is part of the op tab
 
 from __future__ import annotations
 
+from ._util import bfloat16_dtype
+
 
 def kernels(xp, **ctx) -> dict:
+    BF16, U16 = bfloat16_dtype(xp), xp.dtype("uint16")
 
     def reshape(x, shape):
         # a view whenever the strides allow one, else a C-order copy; the method skips the
@@ -43,10 +46,16 @@ def kernels(xp, **ctx) -> dict:
     def tile(x, reps):
         return xp.tile(x, reps)
 
+    # bfloat16 by its bits: CuPy's tril / triu are its where, which has no bfloat16 loop and
+    # returns float32 (the zero bits are +0.0)
     def tril(x, k):
+        if x.dtype == BF16:
+            return xp.tril(x.view(U16), k).view(BF16)
         return xp.tril(x, k)
 
     def triu(x, k):
+        if x.dtype == BF16:
+            return xp.triu(x.view(U16), k).view(BF16)
         return xp.triu(x, k)
 
     return {"reshape": reshape, "permute": permute, "expand": expand, "concat": concat,

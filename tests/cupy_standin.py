@@ -1009,6 +1009,15 @@ def _bf16():
 _BF16_DTYPE: list = []
 
 
+def _cupy_float_divmod(name, x, y):
+    """CuPy's float floor_divide / remainder (cupy/_core/include/cupy/carray.cuh): floor(x / y)
+    and x - floor(x / y) * y, not NumPy's fmod-based ones (1.0 // 0.1 is 10, 5 % inf NaN)."""
+    with np.errstate(all="ignore"):
+        a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        q = np.floor(a / b)
+        return q if name == "floor_divide" else a - q * b
+
+
 def _has_dtype(x, dt) -> bool:
     if isinstance(x, np.ndarray):
         return x.dtype == dt
@@ -1083,6 +1092,9 @@ class _Function:
                                                                       kwargs):
             _launch()
         r = self.np_fn(*args, **kwargs)
+        if name in ("floor_divide", "remainder") and not kwargs and len(args) == 2 and \
+                isinstance(r, np.ndarray) and (r.dtype.kind == "f" or r.dtype == _bf16()):
+            r = _cupy_float_divmod(name, *args).astype(r.dtype)
         if name in _BF16_TO_FLOAT32 and _BF16_MODE[0] != "none" and (
                 _has_dtype(args, _bf16()) or isinstance(owner, np.ndarray)
                 and owner.dtype == _bf16()) and isinstance(r, np.ndarray):

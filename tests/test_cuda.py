@@ -731,6 +731,31 @@ def test_bfloat16_where_tril_triu_round_keep_bfloat16_and_complex_logic_works():
         assert np.array_equal(got, getattr(np, name)(z, w)), name
 
 
+def test_floor_divide_and_remainder_of_floats_are_pythons():
+    """``//`` and ``%`` of floating tensors as Python's and NumPy's (fmod, then the
+    quotient's correction): CuPy's own are floor(x / y)-based, 10 for 1.0 // 0.1 and NaN
+    for 5 % inf.  NumPy computes the reference here, each half dtype through float32 as
+    torch does; signed zeros and infinities included; a number on either side."""
+    x = np.array([1.0, 5.0, -5.0, 7.5, -7.5, 0.0, -0.0, 3.0, 1.0, np.inf, 1e30, -2.5, 0.3])
+    y = np.array([0.1, np.inf, np.inf, -2.0, 2.0, -3.0, 3.0, 0.0, -0.0, 2.0, 7.0, 0.5, 0.1])
+    with np.errstate(all="ignore"):
+        for dt in ("float64", "float32", "float16"):
+            xs, ys = x.astype(dt), y.astype(dt)
+            xt, yt = pt.tensor(xs, device="cuda"), pt.tensor(ys, device="cuda")
+            for got, want in ((xt // yt, np.floor_divide(xs, ys)),
+                              (xt % yt, np.remainder(xs, ys)),
+                              (pt.floor_divide(xt, 0.1), np.floor_divide(xs, np.array(0.1,
+                                                                                      dt))),
+                              (pt.remainder(7.5, yt), np.remainder(np.array(7.5, dt), ys))):
+                g = got.cpu().numpy()
+                assert g.dtype == want.dtype, (dt, g.dtype)
+                assert np.array_equal(g, want, equal_nan=True), (dt, g, want)
+                finite = ~np.isnan(want)
+                assert np.array_equal(np.signbit(g[finite]), np.signbit(want[finite])), dt
+    assert (pt.tensor([7, -7], device="cuda") // 2).tolist() == [3, -4]  # integers: CuPy's
+    assert (pt.tensor([7, -7], device="cuda") % 3).tolist() == [1, 2]
+
+
 def test_per_process_memory_fraction_caps_the_pool():
     """``set_per_process_memory_fraction`` (torch's): past the cap an allocation raises
     polyten's OutOfMemoryError naming it; the cap is per device, read back by

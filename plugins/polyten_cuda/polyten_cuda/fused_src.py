@@ -120,6 +120,33 @@ _ew("erf_backward", "T g, T x", "T gx",
     "A v = (A)x;\n"
     "gx = (T)((A)g * (A(1.1283791670955126) * exp(-v * v)));\n")
 
+# floor_divide / remainder of floating arrays (op table), as Python's // and % -- NumPy's
+# npy_divmod and torch's div_floor: fmod, then the quotient's correction and snap.  CuPy's are
+# floor(x / y) and x - floor(x / y) * y, which differ where x / y rounds up to an integer
+# (1.0 // 0.1: 10 for 9, 1.0 % 0.1: 0 for 0.09999999999999995) and at infinities (5 % inf:
+# NaN for 5).  y == 0: x / y and fmod's NaN, as NumPy.
+_DIVMOD = ("A a = (A)x, b = (A)y;\n"
+           "A mod = fmod(a, b);\n"
+           "A fd;\n"
+           "if (b == A(0)) {\n"
+           "  fd = a / b;\n"
+           "} else {\n"
+           "  A div = (a - mod) / b;\n"
+           "  if (mod != A(0)) {\n"
+           "    if ((b < A(0)) != (mod < A(0))) { mod += b; div -= A(1); }\n"
+           "  } else {\n"
+           "    mod = copysign(A(0), b);\n"
+           "  }\n"
+           "  if (div != A(0)) {\n"
+           "    fd = floor(div);\n"
+           "    if (div - fd > A(0.5)) fd += A(1);\n"
+           "  } else {\n"
+           "    fd = copysign(A(0), a / b);\n"
+           "  }\n"
+           "}\n")
+_ew("floor_divide", "T x, T y", "T z", _DIVMOD + "z = (T)fd;\n")
+_ew("remainder", "T x, T y", "T z", _DIVMOD + "z = (T)mod;\n")
+
 # --- pointwise activation composites (op table: gelu, silu, leaky_relu, elu, softplus) ------
 # The formulas and order of operations of polyten_cpu.kernels.activation (PyTorch's formulas;
 # NaN gives NaN, except leaky_relu's gradient, g * slope, as PyTorch's), with ternaries where

@@ -272,6 +272,35 @@ def _erf(cp, ew, fallback, bf16):
     return erf
 
 
+def _python_divmod(cp, ew, shared, bf16):
+    """``floor_divide`` and ``remainder`` of floating arrays as Python's ``//`` and ``%``
+    (``fused_src``'s kernels: CuPy's float ones are ``floor(x / y)``-based); integers and
+    mixed dtypes to the ``shared`` kernels."""
+    nd = cp.ndarray
+    own = frozenset(cp.dtype(n) for n in ("float16", "float32", "float64")) | (
+        frozenset() if bf16 is None else frozenset((bf16,)))
+
+    def make(name):
+        kernel, fallback = ew[name], shared[name]
+
+        def divmod_part(x, y):
+            # a number as a 0-d array of the other's dtype (a fill: no host-to-device copy;
+            # rounded to that dtype, as NumPy takes it)
+            if x.__class__ is nd:
+                if x.dtype in own:
+                    if y.__class__ is not nd:
+                        return kernel(x, cp.full((), y, dtype=x.dtype))
+                    if y.dtype == x.dtype:
+                        return kernel(x, y)
+            elif y.__class__ is nd and y.dtype in own:
+                return kernel(cp.full((), x, dtype=y.dtype), y)
+            return fallback(x, y)
+        divmod_part.__name__ = name
+        return divmod_part
+
+    return {name: make(name) for name in ("floor_divide", "remainder")}
+
+
 def _multinomial(cp, rng, ew, shared):
     """``multinomial``: with replacement, every row's samples in one search launch
     (``fused_src``'s ``multinomial_pick``) instead of the shared kernel's search per row (a
@@ -435,6 +464,7 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels["searchsorted"] = _searchsorted(cp, ew, shared["searchsorted"])
     kernels["segment_argmax"] = _segment_argmax(cp, ew)
     kernels["erf"] = _erf(cp, ew, kernels["erf"], bf16)
+    kernels.update(_python_divmod(cp, ew, kernels, bf16))
     if deterministic is not None:
         kernels.update(_deterministic_kernels(cp, kernels, deterministic))
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32

@@ -756,6 +756,18 @@ def test_floor_divide_and_remainder_of_floats_are_pythons():
     assert (pt.tensor([7, -7], device="cuda") % 3).tolist() == [1, 2]
 
 
+def test_an_explicit_integer_dtype_sum_wraps_as_on_the_cpu():
+    """CuPy widens bool / small-integer sums to int64 unless asked: ``dtype=int8`` wraps in
+    int8 and is stored as int8, as the cpu backend and torch."""
+    a = np.array([[100, 100, 3], [120, 7, 2]], dtype=np.int8)
+    t = pt.tensor(a, device="cuda")
+    for got, want in ((pt.sum(t, dtype=pt.int8), np.sum(a, dtype=np.int8)),
+                      (pt.sum(t, dim=1, dtype=pt.int8), np.sum(a, axis=1, dtype=np.int8)),
+                      (pt.prod(t, dim=0, dtype=pt.int8), np.prod(a, axis=0, dtype=np.int8)),
+                      (pt.cumsum(t, dim=1, dtype=pt.int8), np.cumsum(a, axis=1, dtype=np.int8))):
+        assert str(got._data.dtype) == "int8" and np.array_equal(got.cpu().numpy(), want)
+
+
 def test_per_process_memory_fraction_caps_the_pool():
     """``set_per_process_memory_fraction`` (torch's): past the cap an allocation raises
     polyten's OutOfMemoryError naming it; the cap is per device, read back by

@@ -683,3 +683,24 @@ def test_sum_of_short_vectors(dtype, n):
         assert np.isnan(pt.tensor(y).sum().item())
         y[-1] = np.nan
         assert np.isnan(pt.tensor(y).sum().item())
+
+
+@pytest.mark.parametrize("dt", ["int8", "uint8", "int16", "int32"])
+def test_an_explicit_integer_dtype_wraps_in_that_dtype(dt):
+    """``sum`` / ``prod`` / ``cumsum`` with ``dtype=`` an integer type accumulate in it (NumPy
+    with that dtype, and torch, wrap); the default stays int64.  The stored data has the
+    tensor's dtype (it was int64 under an int8 label)."""
+    info = np.iinfo(dt)
+    a = np.array([[info.max, info.max, 3], [info.max - 1, 7, 2]], dtype=dt)
+    t = pt.tensor(a)
+    want = {"sum": np.sum(a, dtype=dt), "sum1": np.sum(a, axis=1, dtype=dt),
+            "prod": np.prod(a, axis=0, dtype=dt), "cumsum": np.cumsum(a, axis=1, dtype=dt)}
+    got = {"sum": pt.sum(t, dtype=getattr(pt, dt)),
+           "sum1": pt.sum(t, dim=1, dtype=getattr(pt, dt)),
+           "prod": pt.prod(t, dim=0, dtype=getattr(pt, dt)),
+           "cumsum": pt.cumsum(t, dim=1, dtype=getattr(pt, dt))}
+    for k in want:
+        assert got[k].dtype.name == dt and str(got[k]._data.dtype) == dt, k
+        assert np.array_equal(got[k].numpy(), want[k]), k
+    assert pt.sum(t).dtype == pt.int64
+    assert pt.sum(t).item() == int(a.astype(np.int64).sum())

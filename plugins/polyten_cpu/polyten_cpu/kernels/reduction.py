@@ -15,6 +15,13 @@ import math
 from ._util import low_precision
 
 
+def _acc(x, d):
+    """The ``dtype=`` of a sum / product / scan into ``d``: None (the array module's default,
+    the same) for floating ``x`` already of ``d``; ``d`` itself for bool and integers, whose
+    default NumPy and CuPy widen to int64 -- an explicit int8 sum wraps in int8, as torch's."""
+    return None if d is x.dtype and x.dtype.kind not in "biu" else d
+
+
 def kernels(xp, **ctx) -> dict:
     nd = xp.ndarray
     asarray = xp.asarray
@@ -82,10 +89,10 @@ def kernels(xp, **ctx) -> dict:
                 return asarray(x.dot(o))
             if dims is None and not keepdim:
                 # into a 0-d array: NumPy would return a scalar, to be wrapped again
-                return add_reduce(x, None, None if d is x.dtype else d, empty((), d), False)
-            r = add_reduce(x, ax(dims), None if d is x.dtype else d, None, keepdim)
+                return add_reduce(x, None, _acc(x, d), empty((), d), False)
+            r = add_reduce(x, ax(dims), _acc(x, d), None, keepdim)
         else:
-            r = x.sum(axis=ax(dims), dtype=None if d is x.dtype else d, keepdims=keepdim)
+            r = x.sum(axis=ax(dims), dtype=_acc(x, d), keepdims=keepdim)
         return r if r.__class__ is nd else asarray(r)
 
     def prod(x, dims, keepdim, dtype):
@@ -93,7 +100,7 @@ def kernels(xp, **ctx) -> dict:
         with quiet():
             if d in LOW:
                 return arr(x.prod(axis=ax(dims), dtype=F32, keepdims=keepdim)).astype(d)
-            return arr(x.prod(axis=ax(dims), dtype=None if d is x.dtype else d,
+            return arr(x.prod(axis=ax(dims), dtype=_acc(x, d),
                               keepdims=keepdim))
 
     def mean(x, dims, keepdim):
@@ -209,7 +216,7 @@ def kernels(xp, **ctx) -> dict:
             with quiet():
                 if d in LOW:
                     return fn(x, axis=dim, dtype=F32).astype(d)
-                return fn(x, axis=dim, dtype=None if d is x.dtype else d)
+                return fn(x, axis=dim, dtype=_acc(x, d))
         return k
 
     return {"sum": sum_, "prod": prod, "mean": mean, "amax": amax, "amin": amin,

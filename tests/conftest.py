@@ -14,9 +14,9 @@ import polyten
 from polyten.dispatch import Backend, BackendSpec, hookimpl, register_plugin, unregister_plugin
 
 import _background
-from _background import FIXTURE_STEPS, ORDER, Pipeline
+from _background import FIXTURE_STEPS, ORDER
 
-_PIPELINE = pytest.StashKey[Pipeline]()
+_PIPELINES = pytest.StashKey[list]()
 
 
 def make_cpu_clone(name: str, drop=(), **overrides) -> Backend:
@@ -91,23 +91,21 @@ def pytest_collection_finish(session):
     if session.config.option.collectonly:
         return
     steps = set().union(*map(_background_steps, session.items)) if session.items else set()
-    if steps:
-        session.config.stash[_PIPELINE] = _background.start(steps)
+    session.config.stash[_PIPELINES] = [_background.start(steps)] if steps else []
 
 
 def pytest_sessionfinish(session):
-    p = session.config.stash.get(_PIPELINE, None)
-    if p is not None:
+    for p in session.config.stash.get(_PIPELINES, []):
         p.stop()
 
 
 def _background_result(request, fixture: str):
     steps = FIXTURE_STEPS[fixture]
-    p = request.config.stash.get(_PIPELINE, None)
-    if p is None or steps[-1] not in p.steps:  # not planned at collection: run it now
-        if p is not None:
-            p.stop()
-        p = request.config.stash[_PIPELINE] = _background.start(steps)
+    pipelines = request.config.stash.setdefault(_PIPELINES, [])
+    p = next((p for p in pipelines if steps[-1] in p.steps), None)
+    if p is None:  # not planned at collection: its own pipeline, started now
+        p = _background.start(steps)
+        pipelines.append(p)
     return p.result(steps[-1])
 
 

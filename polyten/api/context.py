@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import contextlib
 
-from ..dispatch.device import (Device, default_device, device as _device, reset_default,
-                               set_default)
+from ..dispatch.device import Device, default_device, device as _device, set_default
 
 __all__ = ["set_backend", "get_backend", "backend", "get_default_device", "set_default_device",
            "default_device"]
@@ -72,11 +71,8 @@ def backend(name):
     >>> with polyten.backend("cpu"):
     ...     x = polyten.ones(3)
     """
-    token = set_default(_device(name))
-    try:
-        yield default_device()
-    finally:
-        reset_default(token)
+    with _device(name) as dev:
+        yield dev
 
 
 def resolve_device(dev) -> Device:

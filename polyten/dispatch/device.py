@@ -22,7 +22,7 @@ from . import registry
 from .errors import UnknownBackendError
 
 __all__ = ["Device", "device", "parse_device_string", "forget_devices", "default_device",
-           "set_default", "reset_default", "reset_process_default"]
+           "set_default", "reset_process_default"]
 
 _DEVICE_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*(?::\s*(\d+)\s*)?$")
 
@@ -102,10 +102,6 @@ def default_device() -> Device:
 def set_default(dev: Optional[Device]) -> contextvars.Token:
     """Make ``dev`` this context's default (``None``: back to the process default)."""
     return _DEFAULT.set(dev)
-
-
-def reset_default(token: contextvars.Token) -> None:
-    _DEFAULT.reset(token)
 
 
 def reset_process_default() -> None:

@@ -25,6 +25,14 @@ NATIVE = ("int32", "uint32", "uint64", "float16", "float32", "float64")
 _WIDENED = ("int8", "int16", "uint8", "uint16")
 
 
+def _as_array(cp, src, index, dt):
+    """``src`` in ``dt``; a number as an array of the index's shape (the shared kernel fills
+    one too)."""
+    if hasattr(src, "shape"):
+        return src.astype(dt, copy=False)
+    return cp.full(index.shape, src, dtype=dt)
+
+
 def as_pairs(cp, x, index, src):
     """A scatter into complex ``x`` as one into its (real, imaginary) float pairs:
     ``(x, index, src)`` with a trailing dim of 2 (``x`` and ``src`` contiguous copies or
@@ -32,10 +40,7 @@ def as_pairs(cp, x, index, src):
     run and the imaginary parts in another, as a complex sum does."""
     part = cp.dtype("float32") if x.dtype == cp.dtype("complex64") else cp.dtype("float64")
     pairs = cp.ascontiguousarray(x).view(part).reshape(x.shape + (2,))
-    if hasattr(src, "shape"):
-        s = cp.ascontiguousarray(src.astype(x.dtype, copy=False))
-    else:
-        s = cp.full(index.shape, src, dtype=x.dtype)
+    s = cp.ascontiguousarray(_as_array(cp, src, index, x.dtype))
     s = s.view(part).reshape(s.shape + (2,))
     return pairs, cp.broadcast_to(index[..., None], index.shape + (2,)), s
 
@@ -54,28 +59,22 @@ def any_dtype(cp, scatter_add: Callable, bf16: Optional[object]) -> Callable:
     complex_parts = {cp.dtype("complex64"), cp.dtype("complex128")}
     float32 = cp.dtype("float32")
 
-    def as_array(src, index, dt):
-        # a number as an array of the index's shape (the shared kernel fills one too)
-        if hasattr(src, "shape"):
-            return src.astype(dt, copy=False)
-        return cp.full(index.shape, src, dtype=dt)
-
     def kernel(x, dim, index, src):
         dt = x.dtype
         if dt in native or x.ndim == 0:  # a 0-d x is one in-place add, no atomics
             return scatter_add(x, dim, index, src)
         if dt == int64:
             return scatter_add(x.view(uint64), dim, index,
-                               as_array(src, index, int64).view(uint64)).view(int64)
+                               _as_array(cp, src, index, int64).view(uint64)).view(int64)
         if dt in widened:
             return scatter_add(x.astype(int32), dim, index,
-                               as_array(src, index, int32)).astype(dt)
+                               _as_array(cp, src, index, int32)).astype(dt)
         if dt in complex_parts:
             pairs, idx, s = as_pairs(cp, x, index, src)
             return from_pairs(cp, scatter_add(pairs, dim, idx, s), x)
         if bf16 is not None and dt == bf16:
             return scatter_add(x.astype(float32), dim, index,
-                               as_array(src, index, float32)).astype(dt)
+                               _as_array(cp, src, index, float32)).astype(dt)
         return scatter_add(x, dim, index, src)  # CuPy's own error names the dtype
 
     kernel.__name__ = "scatter_add"

@@ -259,13 +259,19 @@ def _sync_free_kernels(cp, shared, bmm, bf16) -> dict:
     return {"pow": pow_, "erf": erf, "matmul": matmul, "linear": linear}
 
 
+def _floating(cp, bf16) -> frozenset:
+    """The storage dtypes of ``fused_src``'s ``T``: float16, bfloat16 (where CuPy has it;
+    its kind is "V", not "f"), float32 and float64."""
+    return frozenset(cp.dtype(n) for n in ("float16", "float32", "float64")) | (
+        frozenset() if bf16 is None else frozenset((bf16,)))
+
+
 def _erf(cp, ew, fallback, bf16):
     """``erf`` of a real floating array: one launch of ``fused_src``'s kernel in the
     computation type (float16 / bfloat16 in float32, rounded once); anything else to
     ``fallback`` (cupyx.scipy.special)."""
     kernel = ew["erf"]
-    own = frozenset(cp.dtype(n) for n in ("float16", "float32", "float64")) | (
-        frozenset() if bf16 is None else frozenset((bf16,)))  # bfloat16's kind is "V"
+    own = _floating(cp, bf16)
 
     def erf(x):
         return kernel(x) if x.dtype in own else fallback(x)
@@ -277,8 +283,7 @@ def _python_divmod(cp, ew, shared, bf16):
     (``fused_src``'s kernels: CuPy's float ones are ``floor(x / y)``-based); integers and
     mixed dtypes to the ``shared`` kernels."""
     nd = cp.ndarray
-    own = frozenset(cp.dtype(n) for n in ("float16", "float32", "float64")) | (
-        frozenset() if bf16 is None else frozenset((bf16,)))
+    own = _floating(cp, bf16)
 
     def make(name):
         kernel, fallback = ew[name], shared[name]

@@ -1018,6 +1018,125 @@ def _cupy_float_divmod(name, x, y):
         return q if name == "floor_divide" else a - q * b
 
 
+# --- CuPy's numerics where they are not NumPy's (each found in CuPy's sources) -------------
+def _radix_order(a):
+    """The order of CUB's radix sort, which CuPy's 1-D float32 / float64 ``sort`` and
+    ``argsort`` use (cupy/cuda/cupy_thrust.cu: ``thrust::less`` for floating points): by the
+    bits, so NaNs with the sign bit set come first and -0.0 before 0.0 (stable otherwise)."""
+    u = np.dtype(f"uint{a.dtype.itemsize * 8}")
+    bits = np.ascontiguousarray(a).view(u)
+    top = u.type(1) << u.type(a.dtype.itemsize * 8 - 1)
+    key = np.where(bits & top, ~bits, bits | top)
+    return np.argsort(key, kind="stable")
+
+
+def _last_nan_index(x, r, axis, keepdims):
+    """CuPy's float argmax / argmin where two or more NaNs meet: its reduction's combine
+    (``my_argmax_float``: the left NaN wins, whatever its index) can return a later NaN than
+    the first, as a tree over threads does for a long row; the stand-in returns the last."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fc" and x.dtype != _bf16() \
+            or x.size == 0:
+        return r
+    nan = np.isnan(x.astype(np.float32) if x.dtype == _bf16() else x)
+    if axis is None:
+        nan = nan.reshape(-1)
+        ax = 0
+    else:
+        ax = axis % x.ndim
+    n = nan.shape[ax]
+    last = n - 1 - np.argmax(np.flip(nan, ax), axis=ax)
+    many = nan.sum(axis=ax) >= 2
+    out = np.where(many, last, np.asarray(r).reshape(many.shape))
+    return out.reshape(np.shape(r)).astype(np.asarray(r).dtype)
+
+
+def _cupy_round(x, decimals):
+    """CuPy's ``around`` (cupy/_core/core.pyx ``_round_float``, ``_round_ufunc_neg_uint``):
+    float16 / float32 scaled in double, ``rint(x * 10**d) / 10**d`` rounded once into the
+    dtype (NumPy scales in the dtype); integers with negative decimals split at the last two
+    digits and round a float32 quotient."""
+    if x.dtype.kind in "iu" and decimals < 0:
+        p = 10 ** (-decimals - 1)
+        a = x.astype(np.int64)
+        q = np.sign(a) * (np.abs(a) // p // 100)
+        rem = (a - q * p * 100).astype(np.int32)
+        f = np.rint(rem.astype(np.float32) / (np.float32(p) * np.float32(10)))
+        return ((q * 100 + f.astype(np.int64) * 10) * p).astype(x.dtype)
+    if x.dtype in (np.float16, np.float32) and decimals != 0:
+        p = 10.0 ** abs(decimals)
+        a = x.astype(np.float64)
+        with np.errstate(all="ignore"):
+            r = np.rint(a * p) / p if decimals > 0 else np.rint(a / p) * p
+        return r.astype(x.dtype)
+    return None
+
+
+def _cupy_numerics(name, args, kwargs, owner, r):
+    """``r`` (NumPy's answer) as CuPy computes it, where the two differ."""
+    if isinstance(r, np.generic):  # CuPy's are 0-d arrays
+        r = np.asarray(r)
+    if not isinstance(r, np.ndarray):
+        return r
+    if name in ("around", "round", "round_"):
+        x = owner if isinstance(owner, np.ndarray) else args[0]
+        rest = args if isinstance(owner, np.ndarray) else args[1:]
+        d = kwargs.get("decimals", rest[0] if rest else 0)
+        if isinstance(x, np.ndarray):
+            got = _cupy_round(x, int(d))
+            if got is not None:
+                return got
+    elif name == "fmod" and len(args) == 2 and r.dtype.kind in "iu":
+        # integers through double: 'out0 = in1 == 0 ? 0 : fmod((double)in0, (double)in1)'
+        x, y = np.broadcast_arrays(*(np.asarray(a) for a in args))
+        with np.errstate(all="ignore"):
+            v = np.fmod(x.astype(np.float64), y.astype(np.float64))
+            return np.where(y == 0, 0, v).astype(r.dtype)
+    elif name == "nextafter" and r.dtype == _F16 and len(args) == 2:
+        # cupy/float16.cuh: a non-finite x gives NaN (NumPy steps from inf to 65504)
+        x = np.broadcast_to(np.asarray(args[0]), r.shape)
+        return np.where(np.isfinite(x), r, np.float16("nan")).astype(r.dtype)
+    elif name in ("sort", "argsort"):
+        x = owner if isinstance(owner, np.ndarray) else args[0]
+        axis = kwargs.get("axis", -1)
+        if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) and (
+                x.ndim == 1 or axis is None):
+            flat = x.reshape(-1)
+            order = _radix_order(flat)
+            return flat[order] if name == "sort" else order.astype(r.dtype)
+    elif name in ("argmax", "argmin"):
+        x = owner if isinstance(owner, np.ndarray) else args[0]
+        rest = args if isinstance(owner, np.ndarray) else args[1:]
+        axis = kwargs.get("axis", rest[0] if rest else None)
+        return _last_nan_index(x, r, axis, kwargs.get("keepdims", False))
+    return r
+
+
+def _cupy_unique(args, kwargs, r):
+    """CuPy's ``unique(..., equal_nan=False)`` on float32 / float64: the flattened array
+    sorted with the radix sort above (NaNs with the sign bit set first, -0.0 before 0.0),
+    then every element unequal to its predecessor (so each NaN is its own value)."""
+    x = args[0]
+    if not (isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64)) or \
+            kwargs.get("equal_nan", True) or kwargs.get("axis") is not None:
+        return r
+    flat = x.reshape(-1)
+    order = _radix_order(flat)
+    aux = flat[order]
+    mask = np.ones(aux.shape, bool)
+    mask[1:] = aux[1:] != aux[:-1]
+    parts = [aux[mask]]
+    if kwargs.get("return_index"):
+        parts.append(order[mask].astype(np.int64))
+    if kwargs.get("return_inverse"):
+        inv = np.empty(flat.shape, np.int64)
+        inv[order] = np.cumsum(mask) - 1
+        parts.append(inv)
+    if kwargs.get("return_counts"):
+        starts = np.flatnonzero(mask)
+        parts.append(np.diff(np.append(starts, aux.size)).astype(np.int64))
+    return tuple(parts) if isinstance(r, tuple) else parts[0]
+
+
 def _has_dtype(x, dt) -> bool:
     if isinstance(x, np.ndarray):
         return x.dtype == dt
@@ -1095,6 +1214,9 @@ class _Function:
         if name in ("floor_divide", "remainder") and not kwargs and len(args) == 2 and \
                 isinstance(r, np.ndarray) and (r.dtype.kind == "f" or r.dtype == _bf16()):
             r = _cupy_float_divmod(name, *args).astype(r.dtype)
+        r = _cupy_numerics(name, args, kwargs, owner, r)
+        if name == "unique":
+            r = _cupy_unique(args, kwargs, r)
         if name in _BF16_TO_FLOAT32 and _BF16_MODE[0] != "none" and (
                 _has_dtype(args, _bf16()) or isinstance(owner, np.ndarray)
                 and owner.dtype == _bf16()) and isinstance(r, np.ndarray):

@@ -756,6 +756,153 @@ def test_floor_divide_and_remainder_of_floats_are_pythons():
     assert (pt.tensor([7, -7], device="cuda") % 3).tolist() == [1, 2]
 
 
+def test_round_with_decimals_rounds_in_the_dtype():
+    """``round(x, decimals)`` as torch and NumPy's around: float32 scaled by 10**decimals in
+    float32, float16 computed in float32 and rounded once (torch's opmath; NumPy's float16
+    scaling overflows), integers with negative decimals through float64.  CuPy's around
+    scales float32 in double (round(2.675, 2) gives 2.67 for 2.68) and splits integers at a
+    float32 quotient (250000001 to -8 digits gives 2e8 for 3e8)."""
+    x = np.array([2.675, 1.005, 0.125, -2.5, 0.285, 1234.5678, -0.0, np.inf, np.nan, 3e4])
+    with np.errstate(all="ignore"):
+        for dt in ("float16", "float32", "float64"):
+            xs = x.astype(dt)
+            t = pt.tensor(xs, device="cuda")
+            for d in (-40, -3, -1, 1, 2, 3, 5, 40):
+                got = pt.round(t, decimals=d).cpu().numpy()
+                want = np.round(xs.astype(np.float32), d).astype(dt) if dt == "float16" \
+                    else np.round(xs, d)
+                assert np.array_equal(pt.round(pt.tensor(xs), decimals=d).numpy(), want,
+                                      equal_nan=True), ("cpu", dt, d)
+                assert got.dtype == want.dtype, (dt, d)
+                assert np.array_equal(got, want, equal_nan=True), (dt, d, got, want)
+        for dt in ("int16", "int32", "int64"):  # (a result past the dtype's range wraps
+            i = np.array([149, 150, 250, 12345, 31999, 0, -7, -15], dt)  # or saturates: C's UB)
+            if np.dtype(dt).itemsize >= 4:
+                i = np.concatenate([i, np.array([250000001, 1499999999, -2**31 + 10], dt)])
+            if dt == "int64":
+                i = np.concatenate([i, np.array([-250000001, 2**40 + 5, -(2**50) - 3], dt)])
+            for d in (-1, -2, -8, 1):
+                got = pt.round(pt.tensor(i, device="cuda"), decimals=d).cpu().numpy()
+                assert got.dtype == i.dtype and np.array_equal(got, np.round(i, d)), (dt, d)
+    f = np.array([2.675, 0.285, 1.005], np.float32)
+    assert pt.round(pt.tensor(f, device="cuda"), decimals=2).tolist() == \
+        np.round(f, 2).tolist() == pytest.approx([2.68, 0.28, 1.0])
+    try:
+        import torch
+    except ImportError:
+        return
+    for dt in ("float16", "float32"):
+        xs = x.astype(dt)
+        for d in (-3, -1, 1, 2, 3, 5):
+            got = pt.round(pt.tensor(xs, device="cuda"), decimals=d).cpu().numpy()
+            want = torch.round(torch.tensor(xs), decimals=d).numpy()
+            assert np.array_equal(got, want, equal_nan=True), (dt, d, got, want)
+
+
+def test_int64_fmod_is_exact():
+    """``fmod`` of int64 is C's truncated remainder, exact past 2**53 (CuPy's goes
+    through double); a zero divisor gives 0, as NumPy; -1 gives 0 without overflowing.  The
+    reference is Python's integers."""
+    def c_fmod(a, b):
+        return 0 if b == 0 else (abs(a) % abs(b)) * (1 if a >= 0 else -1)
+
+    a = [2**60 + 7, -(2**60) - 7, 2**53 + 1, -(2**63), 2**63 - 1, 5, -7, 0, 123456789012345678]
+    b = [10, 10, 3, -1, -2**62, 0, 3, -5, -1000003]
+    got = pt.fmod(pt.tensor(a, device="cuda"), pt.tensor(b, device="cuda")).cpu().numpy()
+    assert got.dtype == np.int64 and got.tolist() == [c_fmod(p, q) for p, q in zip(a, b)]
+    assert pt.fmod(pt.tensor(a, device="cuda"), 97).tolist() == [c_fmod(p, 97) for p in a]
+    assert (pt.tensor(a, device="cuda") % 1000).tolist() == [p % 1000 for p in a]  # Python's
+    assert pt.fmod(pt.tensor(a[:3], device="cpu"), pt.tensor(b[:3])).tolist() == \
+        [c_fmod(p, q) for p, q in zip(a[:3], b[:3])]  # the cpu backend agrees
+
+
+def test_half_nextafter_steps_off_infinity():
+    """float16 ``nextafter(+-inf, y)`` is the largest finite value towards y, as NumPy, C and
+    torch (CuPy's half nextafter gives NaN for any infinite x); x == y gives y."""
+    x = np.array([np.inf, -np.inf, np.inf, -np.inf, np.inf, 1.0, -0.0, 0.0], np.float16)
+    y = np.array([0.0, 0.0, np.inf, np.nan, -np.inf, 2.0, 0.0, -1.0], np.float16)
+    got = pt.nextafter(pt.tensor(x, device="cuda"), pt.tensor(y, device="cuda")).cpu().numpy()
+    want = np.where(x == y, y, np.nextafter(x, y))
+    assert np.array_equal(got, want, equal_nan=True), (got, want)
+    assert got[:2].tolist() == [65504.0, -65504.0]
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def _bits_nan(dtype):
+    """A NaN with the sign bit set, as x86 computes 0 / 0 and as negating a NaN gives."""
+    u = {"float32": np.uint32(0xFFC00000), "float64": np.uint64(0xFFF8000000000000)}[dtype]
+    return np.frombuffer(u.tobytes(), dtype)[0]
+
+
+def _python_order(v, descending):
+    """The stable order NumPy and torch give: NaN last ascending and first descending, -0.0
+    equal to 0.0 -- by Python's sorted(), which is stable."""
+    def key(i):
+        e = float(v[i])
+        if e != e:
+            return (1, 0.0) if not descending else (0, 0.0)
+        return (0, e) if not descending else (1, -e)
+    return sorted(range(len(v)), key=key)
+
+
+def test_one_dimensional_sorts_put_every_nan_last():
+    """1-D float32 / float64 ``sort`` / ``argsort`` / ``topk`` / ``unique`` order NaNs with
+    the sign bit set (x86's 0 / 0, a negated NaN) last and keep -0.0 and 0.0 in their order,
+    as NumPy and torch.  CuPy sorts these with a radix sort by the bits, which put such a NaN
+    before -inf and -0.0 before 0.0."""
+    for dt in ("float32", "float64"):
+        neg = _bits_nan(dt)
+        v = np.array([1.0, neg, 0.0, -0.0, -np.inf, np.nan, 2.5, neg, -1.0], dt)
+        t = pt.tensor(v, device="cuda")
+        for descending in (False, True):
+            order = _python_order(v, descending)
+            vals, idx = pt.sort(t, descending=descending, stable=True)
+            assert idx.tolist() == order, (dt, descending, idx.tolist(), order)
+            assert np.array_equal(vals.cpu().numpy(), v[order], equal_nan=True)
+            assert pt.argsort(t, descending=descending, stable=True).tolist() == order
+        top = pt.topk(t, 3)
+        assert np.isnan(top.values.cpu().numpy()).all()  # NaN is the largest, as torch
+        assert sorted(top.indices.tolist()) == [1, 5, 7]
+        low = pt.topk(t, 3, largest=False)
+        assert low.indices.tolist() == _python_order(v, False)[:3]
+        u, inv, counts = pt.unique(t, return_inverse=True, return_counts=True)
+        uv = u.cpu().numpy()
+        assert np.array_equal(uv[:5], np.array([-np.inf, -1.0, 0.0, 1.0, 2.5], dt))
+        assert np.isnan(uv[5:]).all() and len(uv) == 8  # each NaN its own value, as torch
+        assert np.array_equal(uv[inv.cpu().numpy()], v, equal_nan=True)
+        assert counts.tolist() == [1, 1, 2, 1, 1, 1, 1, 1]
+    try:
+        import torch
+    except ImportError:
+        return
+    v = np.array([1.0, _bits_nan("float32"), -0.0, 0.0, np.nan, -1.0], np.float32)
+    for descending in (False, True):
+        got = pt.sort(pt.tensor(v, device="cuda"), descending=descending, stable=True)
+        want = torch.sort(torch.tensor(v), descending=descending, stable=True)
+        assert got.indices.tolist() == want.indices.tolist(), descending
+
+
+def test_arg_extremes_of_several_nans_give_the_first():
+    """``argmax`` / ``argmin`` / ``max(dim)`` / ``min(dim)`` answer the first NaN's index, as
+    NumPy and torch.  CuPy's reduction keeps whichever NaN its tree of threads combines on
+    the left, which for two NaNs far apart in a long row can be the later one."""
+    w = np.zeros((3, 600))
+    w[0, [1, 300, 599]] = np.nan
+    w[1, 17] = np.nan
+    w[2] = np.linspace(-1, 1, 600)
+    for dt in ("float16", "float32", "float64"):
+        a = w.astype(dt)
+        t = pt.tensor(a, device="cuda")
+        for fn in ("argmax", "argmin"):
+            assert getattr(pt, fn)(t, dim=1).tolist() == getattr(np, fn)(a, axis=1).tolist()
+            assert getattr(pt, fn)(t).item() == getattr(np, fn)(a)
+            k = getattr(pt, fn)(t, dim=1, keepdim=True)
+            assert k.shape == (3, 1) and k[:, 0].tolist() == getattr(np, fn)(a, 1).tolist()
+        assert pt.max(t, dim=1).indices.tolist() == np.argmax(a, 1).tolist() == [1, 17, 599]
+        assert pt.min(t, dim=1).indices.tolist() == np.argmin(a, 1).tolist() == [1, 17, 0]
+        assert pt.argmax(t.T, dim=0).tolist() == [1, 17, 599]
+
+
 def test_an_explicit_integer_dtype_sum_wraps_as_on_the_cpu():
     """CuPy widens bool / small-integer sums to int64 unless asked: ``dtype=int8`` wraps in
     int8 and is stored as int8, as the cpu backend and torch."""

@@ -294,6 +294,41 @@ def test_ufunc_at_takes_the_dtypes_cupys_atomics_take():
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]
 
 
+def test_numerics_are_cupys_where_cupy_differs_from_numpy():
+    """The stand-in answers as CuPy's sources compute, where that is not NumPy's answer, so
+    that ``tests/test_cuda.py`` sees what a GPU would: float32 ``around`` scaled in double,
+    integer ``around`` with negative decimals through a float32 quotient, int64 ``fmod``
+    through double, float16 ``nextafter`` of inf as NaN, 1-D float ``sort`` / ``argsort`` /
+    ``unique`` in radix (bit) order, and a later NaN from ``argmax`` / ``argmin``."""
+    r = _run("""
+        import numpy as np
+        import cupy
+        g = cupy.asnumpy
+        f = np.array([2.675], np.float32)
+        assert g(cupy.around(cupy.asarray(f), 2))[0] == np.float32(2.67) != np.round(f, 2)[0]
+        assert g(cupy.asarray(f).round(2))[0] == np.float32(2.67)
+        i = np.array([250000001])
+        assert g(cupy.around(cupy.asarray(i), -8)).tolist() == [200000000]
+        big = np.array([2**60 + 7])
+        assert g(cupy.fmod(cupy.asarray(big), cupy.asarray(np.array([10])))).tolist() == [6]
+        h = np.array([np.inf, 1.0], np.float16)
+        r = g(cupy.nextafter(cupy.asarray(h), cupy.asarray(np.zeros(2, np.float16))))
+        assert np.isnan(r[0]) and r[1] < 1
+        neg = np.frombuffer(np.uint64(0xFFF8000000000000).tobytes(), np.float64)[0]
+        v = np.array([1.0, neg, 0.0, -0.0, np.nan])
+        assert g(cupy.argsort(cupy.asarray(v))).tolist() == [1, 3, 2, 0, 4]
+        assert np.isnan(g(cupy.sort(cupy.asarray(v)))[0])
+        assert np.isnan(g(cupy.unique(cupy.asarray(v), equal_nan=False))[0])
+        assert g(cupy.argsort(cupy.asarray(v[None, :]), axis=1)).tolist() == \
+            [np.argsort(v, kind="stable").tolist()]  # more than one dim: NumPy's order
+        w = np.zeros(600)
+        w[[1, 300]] = np.nan
+        assert int(cupy.argmax(cupy.asarray(w))) == 300 and int(cupy.asarray(w).argmin()) == 300
+        print("ok")
+    """)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]
+
+
 @needs_cxx
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_conformance_half_where_cupy_has_no_loop_at_all(dtype):

@@ -22,6 +22,14 @@ _FLOAT = frozenset(C_TYPES)  # the storage dtypes of the CUDA sources
 CE_ROW_CLASSES = 64
 
 
+def elementwise(cp, name):
+    """The ``ElementwiseKernel`` of ``fused_src``'s source ``name`` (CuPy compiles it on the
+    first call, once per argument types, and caches it by its source)."""
+    s = src.ELEMENTWISE[name]
+    return cp.ElementwiseKernel(s.in_params, s.out_params, s.operation, s.name,
+                                preamble=src.PREAMBLE)
+
+
 def build(cp, shared, shared_backward):
     """``(forward, backward, elementwise)``: the fused kernels (op name -> kernel, with the
     op table's and ``Backend.backward_kernels``' signatures) for the array module ``cp``, and
@@ -30,9 +38,7 @@ def build(cp, shared, shared_backward):
     ``shared`` / ``shared_backward`` are the generic kernels the fused ones fall back to for
     dtypes the CUDA sources do not cover (integers, complex).  ``cp`` is CuPy; the tests pass
     a stand-in that records the kernels instead."""
-    ew = {k: cp.ElementwiseKernel(s.in_params, s.out_params, s.operation, s.name,
-                                  preamble=src.PREAMBLE)
-          for k, s in src.ELEMENTWISE.items()}
+    ew = {k: elementwise(cp, k) for k in src.ELEMENTWISE}
     red = {k: cp.ReductionKernel(s.in_params, s.out_params, s.map_expr, s.reduce_expr,
                                  s.post_map_expr, s.identity, s.name, preamble=src.PREAMBLE)
            for k, s in src.REDUCTION.items()}

@@ -147,6 +147,20 @@ _DIVMOD = ("A a = (A)x, b = (A)y;\n"
 _ew("floor_divide", "T x, T y", "T z", _DIVMOD + "z = (T)fd;\n")
 _ew("remainder", "T x, T y", "T z", _DIVMOD + "z = (T)mod;\n")
 
+# fmod of int64 (op table), exactly: C's truncated remainder, with NumPy's 0 for a zero
+# divisor.  CuPy's integer fmod goes through double (wrong past 2**53); y == -1 gives 0
+# without the INT64_MIN % -1 overflow.
+_ew("int_fmod", "int64 x, int64 y", "int64 z",
+    "z = (y == 0 || y == -1) ? 0 : x % y;\n")
+
+# the order key of a 1-D float32 / float64 sort: CuPy sorts those with CUB's radix sort, which
+# orders by the bits -- a NaN with the sign bit set (x86's 0 / 0, a negated NaN) before -inf,
+# and -0.0 before 0.0.  One positive NaN, and (``zero``) 0.0 for both zeros, give NumPy's and
+# torch's order; the values themselves are read from the unkeyed array.
+_ew("radix_key", "T x, bool zero", "T y",
+    "A v = (A)x;\n"
+    "y = v != v ? (T)copysign(v, A(1)) : ((zero && v == A(0)) ? (T)A(0) : x);\n")
+
 # --- pointwise activation composites (op table: gelu, silu, leaky_relu, elu, softplus) ------
 # The formulas and order of operations of polyten_cpu.kernels.activation (PyTorch's formulas;
 # NaN gives NaN, except leaky_relu's gradient, g * slope, as PyTorch's), with ternaries where

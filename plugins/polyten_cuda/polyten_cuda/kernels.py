@@ -278,32 +278,74 @@ def _erf(cp, ew, fallback, bf16):
     return erf
 
 
+def _same_dtype_route(cp, own, kernel, fallback, name):
+    """``fn(x, y)``: ``kernel`` where both operands are arrays of one dtype in ``own``, or one
+    is and the other a number (a 0-d array of that dtype: a fill, no host-to-device copy;
+    rounded to the dtype, as NumPy takes it); ``fallback`` otherwise."""
+    nd = cp.ndarray
+
+    def route(x, y):
+        if x.__class__ is nd:
+            if x.dtype in own:
+                if y.__class__ is not nd:
+                    return kernel(x, cp.full((), y, dtype=x.dtype))
+                if y.dtype == x.dtype:
+                    return kernel(x, y)
+        elif y.__class__ is nd and y.dtype in own:
+            return kernel(cp.full((), x, dtype=y.dtype), y)
+        return fallback(x, y)
+    route.__name__ = name
+    return route
+
+
 def _python_divmod(cp, ew, shared, bf16):
     """``floor_divide`` and ``remainder`` of floating arrays as Python's ``//`` and ``%``
     (``fused_src``'s kernels: CuPy's float ones are ``floor(x / y)``-based); integers and
     mixed dtypes to the ``shared`` kernels."""
-    nd = cp.ndarray
     own = _floating(cp, bf16)
+    return {name: _same_dtype_route(cp, own, ew[name], shared[name], name)
+            for name in ("floor_divide", "remainder")}
 
-    def make(name):
-        kernel, fallback = ew[name], shared[name]
 
-        def divmod_part(x, y):
-            # a number as a 0-d array of the other's dtype (a fill: no host-to-device copy;
-            # rounded to that dtype, as NumPy takes it)
-            if x.__class__ is nd:
-                if x.dtype in own:
-                    if y.__class__ is not nd:
-                        return kernel(x, cp.full((), y, dtype=x.dtype))
-                    if y.dtype == x.dtype:
-                        return kernel(x, y)
-            elif y.__class__ is nd and y.dtype in own:
-                return kernel(cp.full((), x, dtype=y.dtype), y)
-            return fallback(x, y)
-        divmod_part.__name__ = name
-        return divmod_part
+def _int64_fmod(cp, ew, shared):
+    """``fmod`` of int64 exactly (``fused_src``'s ``int_fmod``): CuPy's integer fmod goes
+    through double, wrong past 2**53.  Narrower integers are exact in double and keep
+    CuPy's."""
+    own = frozenset((cp.dtype("int64"),))
+    return _same_dtype_route(cp, own, ew["int_fmod"], shared, "fmod")
 
-    return {name: make(name) for name in ("floor_divide", "remainder")}
+
+def _first_nan_wins(cp, kernels):
+    """``argmax`` / ``argmin`` / ``max_dim`` / ``min_dim`` of floating arrays answer the first NaN's index, as NumPy and torch.  CuPy's reduction prefers a NaN but,
+    where two meet, keeps the left operand of its combine (``my_argmax_float``), which in its
+    tree over threads can hold the later one (two NaNs 255 apart in a row of 512).  Three
+    launches more (isnan, the bool argmax, any), all on the device."""
+    def first_nan(x, i, dim, keepdim):
+        if x.dtype.kind not in "fV" or x.ndim == 0 or x.size == 0:
+            return i
+        nan = cp.isnan(x) if x.dtype.kind != "V" else cp.isnan(x.astype("float32"))
+        j = nan.argmax(axis=dim, keepdims=keepdim)  # bool: the first True (ties: lowest)
+        return cp.where(nan.any(axis=dim, keepdims=keepdim), j, i)
+
+    def index(name):
+        shared = kernels[name]
+
+        def arg(x, dim, keepdim):
+            return first_nan(x, shared(x, dim, keepdim), dim, keepdim)
+        arg.__name__ = name
+        return arg
+
+    def values_and_index(name):
+        shared = kernels[name]
+
+        def extreme(x, dim, keepdim):
+            v, i = shared(x, dim, keepdim)
+            return v, first_nan(x, i, dim, keepdim)
+        extreme.__name__ = name
+        return extreme
+
+    return {"argmax": index("argmax"), "argmin": index("argmin"),
+            "max_dim": values_and_index("max_dim"), "min_dim": values_and_index("min_dim")}
 
 
 def _multinomial(cp, rng, ew, shared):
@@ -447,7 +489,10 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     raw = _conv.raw_kernels(cp)  # one launch each instead of K + 1 (col2im) and 3 (im2col)
     bmm = _gemm.build(cp)
     conv_ctx = _conv.conv_context(cp, raw, bmm, conv_precision)
-    shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, **conv_ctx)
+    # CuPy's 1-D float sorts are radix sorts: the shared sort kernels order by this key
+    radix_key = fused.elementwise(cp, "radix_key")
+    shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, radix_key=radix_key,
+                         **conv_ctx)
     shared_bw = all_backward_kernels(cp, **conv_ctx)
     kernels = dict(shared)
     backward = dict(shared_bw)
@@ -470,6 +515,8 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels["segment_argmax"] = _segment_argmax(cp, ew)
     kernels["erf"] = _erf(cp, ew, kernels["erf"], bf16)
     kernels.update(_python_divmod(cp, ew, kernels, bf16))
+    kernels["fmod"] = _int64_fmod(cp, ew, kernels["fmod"])
+    kernels.update(_first_nan_wins(cp, kernels))
     if deterministic is not None:
         kernels.update(_deterministic_kernels(cp, kernels, deterministic))
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32

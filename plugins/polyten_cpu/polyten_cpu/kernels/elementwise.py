@@ -140,6 +140,13 @@ def kernels(xp, **ctx) -> dict:
             # NumPy's float16 nextafter returns x where x == y (-0 towards +0 gives -0); C's
             # nextafter, the float32/64 loops and the Array API return y
             r = xp.asarray(where_(equal(x, y), y, r)).astype(r.dtype, copy=False)
+            if not is_numpy:
+                # CuPy's half nextafter gives NaN for an infinite x (cupy/float16.cuh);
+                # NumPy's, C's and torch's step to the largest finite value
+                big = xp.full((), float_max(xp, r.dtype), dtype=r.dtype)
+                step = xp.isinf(x) & (x != y) & ~xp.isnan(y)
+                r = xp.asarray(where_(step, xp.copysign(big, x), r)).astype(r.dtype,
+                                                                           copy=False)
         return r
 
     def real(x):
@@ -193,12 +200,51 @@ def kernels(xp, **ctx) -> dict:
 
     U16 = xp.dtype("uint16")
 
+    F64 = xp.dtype("float64")
+
+    def power_of_ten(n):
+        # NumPy's power_of_ten (multiarray/calculation.c), step for step: exact to 1e22, then
+        # the same roundings, and inf past the double range
+        if n < 9:
+            return 10.0 ** n
+        r = 1e9
+        for _ in range(n - 9):
+            r *= 10.0
+            if r == math.inf:
+                break
+        return r
+
+    def scaled_round(x, decimals):
+        # NumPy's around spelled out: the scale 10**|decimals| in x's dtype (float64 for
+        # integers, cast back through int64 / uint64, which wraps as NumPy's cast does), a
+        # multiply or divide, rint, the inverse.  CuPy's around scales float32 in double,
+        # rounding once where NumPy and torch round at each step (float32 round(2.675, 2):
+        # 2.68 on the cpu and in torch, 2.67 there), and rounds integers with negative
+        # decimals through a float32 quotient (250000001 to -8 digits gives 2e8).
+        work = F64 if x.dtype.kind in "biu" else x.dtype
+        p = power_of_ten(abs(decimals))
+        scale = xp.full((), p if p <= float_max(xp, work) else math.inf, dtype=work)
+        v = x if x.dtype == work else x.astype(work)
+        if decimals > 0:
+            r = xp.true_divide(xp.rint(xp.multiply(v, scale)), scale)
+        else:
+            r = xp.multiply(xp.rint(xp.true_divide(v, scale)), scale)
+        if work != x.dtype:
+            r = r.astype("uint64" if x.dtype.kind == "u" else "int64").astype(x.dtype)
+        return xp.asarray(r)
+
     def round_(x, decimals):
         if x.dtype.kind in "biu":
-            return x.copy() if decimals >= 0 else xp.asarray(xp.round(x, decimals))
-        if x.dtype == BF16:  # in float32, as torch; CuPy's float32 loop would return float32
-            return xp.round(x.astype("float32"), decimals).astype(BF16)
-        return xp.asarray(xp.round(x, decimals))
+            if decimals >= 0:
+                return x.copy()
+            return xp.asarray(xp.round(x, decimals)) if is_numpy else scaled_round(x, decimals)
+        if x.dtype in LOW:
+            # in float32, rounded once, as torch (NumPy scales float16 in float16: 3e4 to one
+            # decimal overflows to inf); CuPy has no bfloat16 loop and would return float32
+            return round_(x.astype("float32"), decimals).astype(x.dtype)
+        if is_numpy or decimals == 0 or x.dtype.kind == "c" or x.dtype == F64:
+            return xp.asarray(xp.round(x, decimals))
+        return scaled_round(x, decimals)
 
     def where(cond, x, y):
         if x.__class__ is nd and y.__class__ is nd and x.dtype == BF16 and y.dtype == BF16:

@@ -107,12 +107,24 @@ def kernels(xp, **ctx) -> dict:
         sorts are compiled for the standard types)."""
         return a.astype("float32") if a.dtype == BF16 else a
 
+    radix_key = ctx.get("radix_key")  # the cuda backend's (fused_src's radix_key)
+    radix_prone = frozenset((xp.dtype("float32"), xp.dtype("float64")))
+
+    def sort_key(a, zero=True):
+        """``sortable(a)`` for a sort.  With a ``radix_key`` (CuPy sorts a 1-D float32 /
+        float64 array with a radix sort, by the bits), a 1-D array gets one positive NaN and,
+        with ``zero``, 0.0 for -0.0, so that NaN sorts last and the zeros keep their order,
+        as NumPy and torch sort."""
+        if radix_key is not None and a.ndim == 1 and a.dtype in radix_prone:
+            return radix_key(a, zero)
+        return sortable(a)
+
     def _argsort(x, dim, descending, stable=True):
         # descending sorts the reversed array and maps the indices back, so that with a
         # stable sort equal elements keep their original order (torch's stable=True) and NaN
         # comes first when descending, last when ascending (as torch.sort)
         kind = "stable" if stable else None
-        x = sortable(x)
+        x = sort_key(x)
         if not descending:
             return xp.argsort(x, axis=dim, kind=kind).astype(int64, copy=False)
         n = x.shape[dim]
@@ -137,7 +149,7 @@ def kernels(xp, **ctx) -> dict:
         if 0 < k and 4 * k < n:
             # partition first: O(n) to find the k candidates, then sort only those
             kth = n - k if largest else k - 1
-            part = xp.argpartition(sortable(x), kth, axis=dim)
+            part = xp.argpartition(sort_key(x), kth, axis=dim)
             sl = [slice(None)] * x.ndim
             sl[dim] = slice(n - k, None) if largest else slice(0, k)
             cand = part[tuple(sl)]
@@ -151,7 +163,8 @@ def kernels(xp, **ctx) -> dict:
         return take_along_axis(x, idx, axis=dim), idx
 
     def unique(x, return_inverse, return_counts):
-        res = xp.unique(sortable(x).reshape(-1), return_inverse=return_inverse,
+        # the values are read from the keyed array: NaNs keep no sign bit, zeros keep theirs
+        res = xp.unique(sort_key(x.reshape(-1), zero=False), return_inverse=return_inverse,
                         return_counts=return_counts, **nan_distinct)
         if not (return_inverse or return_counts):
             return res.astype(x.dtype, copy=False), None, None

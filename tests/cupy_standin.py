@@ -1050,6 +1050,14 @@ def _last_nan_index(x, r, axis, keepdims):
     return out.reshape(np.shape(r)).astype(np.asarray(r).dtype)
 
 
+def _negative_zero(v) -> bool:
+    if isinstance(v, (float, np.floating)):
+        return v == 0 and np.signbit(v)
+    if isinstance(v, (complex, np.complexfloating)):
+        return v == 0 and (np.signbit(v.real) or np.signbit(v.imag))
+    return False
+
+
 def _cupy_round(x, decimals):
     """CuPy's ``around`` (cupy/_core/core.pyx ``_round_float``, ``_round_ufunc_neg_uint``):
     float16 / float32 scaled in double, ``rint(x * 10**d) / 10**d`` rounded once into the
@@ -1103,6 +1111,29 @@ def _cupy_numerics(name, args, kwargs, owner, r):
             flat = x.reshape(-1)
             order = _radix_order(flat)
             return flat[order] if name == "sort" else order.astype(r.dtype)
+    elif name == "sign" and r.dtype.kind == "f":
+        return np.where(np.isnan(r), r.dtype.type(0), r)  # (x > 0) - (x < 0)
+    elif name in ("full", "full_like"):
+        v = args[1] if len(args) > 1 else kwargs.get("fill_value")
+        if _negative_zero(v) and r.flags.c_contiguous:
+            r[...] = 0  # ndarray.fill: a zero is a memset, without its sign
+    elif name == "isin" and len(args) >= 2:
+        # in1d: y sorted (radix: a NaN with the sign bit first), then x counted between
+        # searchsorted's ends, where a NaN query lands on y's trailing NaNs: found
+        x, y = (np.asarray(a) for a in args[:2])
+        if x.dtype.kind in "fc" and y.size:
+            flat = y.reshape(-1)
+            trailing = np.isnan(flat[_radix_order(flat)][-1]) if flat.dtype in (
+                np.float32, np.float64) else np.isnan(flat).any()
+            if trailing:
+                found = np.isnan(x)
+                return (r & ~found) if kwargs.get("invert") else (r | found)
+    elif name in ("cumsum", "cumprod") and r.ndim > 1:
+        axis = kwargs.get("axis", args[1] if len(args) > 1 else None)
+        if axis is not None and axis % r.ndim != r.ndim - 1:
+            # scan_core's _proc_as_batch: the scan runs along the last axis of a copy and
+            # comes back as cupy.rollaxis of it, a permuted view
+            return np.moveaxis(np.ascontiguousarray(np.moveaxis(r, axis, -1)), -1, axis)
     elif name in ("argmax", "argmin"):
         x = owner if isinstance(owner, np.ndarray) else args[0]
         rest = args if isinstance(owner, np.ndarray) else args[1:]
@@ -1210,7 +1241,12 @@ class _Function:
         if name not in _VIEWS and name not in _NO_KERNEL and _launches(name, self.np_fn, args,
                                                                       kwargs):
             _launch()
+        if name == "flip" and args and isinstance(args[0], np.ndarray) and args[0].ndim == 0:
+            raise np.exceptions.AxisError("Input must be >= 1-d")  # cupy/_manipulation
         r = self.np_fn(*args, **kwargs)
+        if name == "fill" and isinstance(owner, np.ndarray) and args and \
+                _negative_zero(args[0]) and owner.flags.c_contiguous:
+            owner[...] = 0  # ndarray.fill: value == 0 and C-contiguous is a memset
         if name in ("floor_divide", "remainder") and not kwargs and len(args) == 2 and \
                 isinstance(r, np.ndarray) and (r.dtype.kind == "f" or r.dtype == _bf16()):
             r = _cupy_float_divmod(name, *args).astype(r.dtype)
@@ -1315,6 +1351,18 @@ def _linalg_fn(name, np_fn, params):
                     # triangular solves divide by zero for that matrix only
                     return _per_matrix(_np_fn, name, args)
         fn.np_fn = call
+    elif name == "svd":
+        def svd(a, *args, _np_fn=np_fn, **kwargs):
+            # cuSOLVER's gesvd does not fail on inf / NaN: NaN factors for that matrix
+            bad = ~np.isfinite(a).all(axis=(-2, -1))
+            if not bad.any():
+                return _np_fn(a, *args, **kwargs)
+            r = _np_fn(np.where(bad[..., None, None], 0, a), *args, **kwargs)
+            parts = r if isinstance(r, tuple) else (r,)
+            for p in parts:
+                p[bad] = np.nan
+            return r
+        fn.np_fn = svd
     return fn
 
 
@@ -1571,6 +1619,25 @@ _MODULE: list = [None]  # the stand-in module the operators dispatch to
 _HOST_READ_METHODS = {"get", "item", "tolist", "tobytes", "tofile", "dump", "dumps"}
 
 
+def _memcpy_overlap(a, key, value) -> bool:
+    """CuPy's ``_scatter_op`` copies a value of the target view's shape, strides and dtype,
+    C-contiguous, with one cudaMemcpyAsync, which is undefined for overlapping memory; the
+    stand-in copies such a small overlapping value forward, element by element, as a naive
+    copy would (``x[1:] = x[:-1]`` smears ``x[0]``).  True when it did."""
+    if any(isinstance(e, np.ndarray) for e in (key if isinstance(key, tuple) else (key,))):
+        return False
+    dst = a[key]
+    if not (isinstance(dst, np.ndarray) and dst.shape == value.shape and dst.strides ==
+            value.strides and dst.dtype == value.dtype and dst.flags.c_contiguous and
+            0 < dst.size <= 4096 and np.shares_memory(dst, value)):
+        return False
+    d, v = dst.reshape(-1), value.reshape(-1)
+    for i in range(d.size):
+        d[i] = v[i]
+    _launch()
+    return True
+
+
 class DeviceArray:
     """A ``cupy.ndarray`` stand-in: a NumPy buffer behind CuPy's interface."""
 
@@ -1720,6 +1787,11 @@ class DeviceArray:
         k = _key(key, self._a.shape)
         if value.__class__ is DeviceArray:
             value = value._a
+            if _memcpy_overlap(self._a, k, value):
+                return
+        elif _negative_zero(value) and not any(isinstance(e, np.ndarray) for e in (
+                k if isinstance(k, tuple) else (k,))) and self._a[k].flags.c_contiguous:
+            value = 0  # _scatter_op fills the view: a memset for a zero, without its sign
         elif isinstance(value, np.ndarray):
             if not any(isinstance(e, np.ndarray) for e in (k if isinstance(k, tuple) else (k,))):
                 if value.shape != ():  # CuPy's basic-index assignment fills with a scalar

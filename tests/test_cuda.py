@@ -903,6 +903,146 @@ def test_arg_extremes_of_several_nans_give_the_first():
         assert pt.argmax(t.T, dim=0).tolist() == [1, 17, 599]
 
 
+def test_negative_zero_fills_keep_their_sign():
+    """``full`` / ``fill_`` / ``x[...] = -0.0`` / a ``-0.0`` operand keep the sign bit, as
+    NumPy and torch: CuPy fills a zero with a memset (``ndarray.fill`` on a C-contiguous
+    array), so ``full(-0.0)`` was 0.0 and ``x // -0.0`` gave the other infinity."""
+    def signs(t):
+        return np.signbit(t.cpu().numpy()).tolist()
+
+    for dt in (pt.float16, pt.bfloat16, pt.float32, pt.float64):
+        assert signs(pt.full((3,), -0.0, dtype=dt, device="cuda")) == [True] * 3, dt
+        assert signs(pt.zeros(3, dtype=dt, device="cuda").fill_(-0.0)) == [True] * 3, dt
+    t = pt.ones(2, 3, device="cuda")
+    t[0] = -0.0
+    t[:, 2] = -0.0  # a strided view: CuPy's fill kernel, which kept it anyway
+    assert signs(t) == [[True, True, True], [False, False, True]]
+    z = pt.full((2,), complex(-0.0, 0.0), device="cuda").cpu().numpy()
+    assert np.signbit(z.real).all() and not np.signbit(z.imag).any()
+    x = np.array([1.0, -1.0, 0.0])
+    with np.errstate(all="ignore"):
+        want = np.floor_divide(x, -0.0)
+        for got in (pt.tensor(x, device="cuda") // -0.0, pt.tensor(x) // -0.0):
+            assert np.array_equal(got.cpu().numpy(), want, equal_nan=True)
+        assert np.array_equal((pt.tensor(x, device="cuda") % -0.0).cpu().numpy(),
+                              np.remainder(x, -0.0), equal_nan=True)
+    assert signs(pt.nn.functional.pad(pt.ones(2, device="cuda"), (1, 1), value=-0.0)) == \
+        [True, False, False, True]
+
+
+def test_overlapping_assignment_reads_before_it_writes():
+    """``x[1:] = x[:-1]`` and ``x[1:].copy_(x[:-1])`` shift the values, as NumPy and torch
+    (which copies through a buffer): CuPy copies a same-layout value with one
+    cudaMemcpyAsync, undefined for overlapping memory."""
+    a = np.arange(8.0)
+    right, left = a.copy(), a.copy()
+    right[1:] = a[:-1]
+    left[:-1] = a[1:]
+
+    def shift_right(x):
+        x[1:] = x[:-1]
+
+    def copy_right(x):
+        x[1:].copy_(x[:-1])
+
+    def shift_left(x):
+        x[:-1] = x[1:]
+
+    for write, want in ((shift_right, right), (copy_right, right), (shift_left, left)):
+        for dev in ("cpu", "cuda"):
+            x = pt.tensor(a, device=dev)
+            write(x)
+            assert x.tolist() == want.tolist(), (write.__name__, dev, x.tolist())
+    m = pt.tensor(np.arange(12.0).reshape(3, 4), device="cuda")
+    m[1:] = m[:-1]
+    assert m.tolist() == [[0, 1, 2, 3], [0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_isin_never_finds_nan():
+    """``isin`` as NumPy and torch: NaN is in nothing (``invert``: NaN is in the result).
+    CuPy's in1d counts a NaN query between searchsorted's ends on the sorted test values,
+    where it finds the trailing NaNs."""
+    neg = _bits_nan("float64")
+    x = np.array([np.nan, 1.0, 2.0, neg, -0.0, 7.0])
+    for y in (np.array([1.0, np.nan, 0.0]), np.array([neg, 2.0, np.nan, 1.0]),
+              np.array([np.nan])):
+        for dt in ("float32", "float64"):
+            xs, ys = x.astype(dt), y.astype(dt)
+            for invert in (False, True):
+                want = np.isin(xs, ys, invert=invert)
+                for dev in ("cuda", "cpu"):
+                    got = pt.isin(pt.tensor(xs, device=dev), pt.tensor(ys, device=dev),
+                                  invert=invert)
+                    assert got.tolist() == want.tolist(), (dev, dt, y, invert, got)
+
+
+def test_scans_are_contiguous_and_run_in_blocks_past_cupys_index_range():
+    """``cumsum`` / ``cumprod`` along any dim return C-contiguous tensors with the cpu's
+    strides (CuPy's scan along a non-last axis returns a permuted view, so ``.view(-1)``
+    failed), and scans CuPy's 32-bit batch scan would overflow run in row blocks
+    (``SCAN_LIMIT``, lowered here so that small tensors take that path)."""
+    from polyten_cuda import kernels as K
+    a = _x((5, 6, 7), "float64")
+    i = (np.arange(210).reshape(5, 6, 7) % 5).astype("int64")
+    for dim in (0, 1, 2, -1):
+        t = pt.tensor(a, device="cuda").cumsum(dim)
+        assert t.is_contiguous() and t.stride() == pt.tensor(a).cumsum(dim).stride()
+        _close(t.view(-1).cpu().numpy(), np.cumsum(a, axis=dim).reshape(-1), rtol=1e-12)
+    old = K.SCAN_LIMIT[0]
+    K.SCAN_LIMIT[0] = 64
+    try:
+        for dim in (0, 1, 2):
+            _close(pt.tensor(a, device="cuda").cumsum(dim).cpu().numpy(),
+                   np.cumsum(a, axis=dim), rtol=1e-12)
+            _close(pt.tensor(a, device="cuda").cumprod(dim).cpu().numpy(),
+                   np.cumprod(a, axis=dim), rtol=1e-12)
+            got = pt.tensor(i, device="cuda").cumsum(dim)
+            assert got.is_contiguous() and got.tolist() == np.cumsum(i, axis=dim).tolist()
+    finally:
+        K.SCAN_LIMIT[0] = old
+
+
+def test_edge_shapes_integer_rounding_and_nan_signs_run_as_on_the_cpu():
+    """``flip`` of a 0-d tensor (CuPy's flip refuses it), ``floor`` / ``ceil`` / ``trunc`` of
+    integers (the integers, as torch; CuPy 13's loops are float-only), ``searchsorted`` into
+    empty sorted rows (CuPy cannot reshape (-1, 0)) and ``tril`` / ``triu`` with an offset
+    past the matrix (CuPy's tri kernel takes an int32); and ``sign`` of NaN is NaN (NumPy,
+    the Array API; CuPy's float sign is ``(x > 0) - (x < 0)``)."""
+    for dev in ("cuda", "cpu"):
+        for dt in (pt.float16, pt.float32, pt.float64):
+            v = np.array([np.nan, -0.0, 2.0, -np.inf])
+            s = pt.sign(pt.tensor(v, dtype=dt, device=dev)).cpu().numpy()
+            assert np.array_equal(s, np.sign(v.astype(s.dtype)), equal_nan=True), (dev, dt)
+            w = pt.tensor(v, dtype=dt, device=dev)
+            w.sign_()
+            assert np.array_equal(w.cpu().numpy(), s, equal_nan=True)
+        assert pt.flip(pt.tensor(3.0, device=dev), ()).item() == 3.0
+        for fn in ("floor", "ceil", "trunc"):
+            r = getattr(pt, fn)(pt.tensor([3, -2], dtype=pt.int64, device=dev))
+            assert r.dtype == pt.int64 and str(r._data.dtype) == "int64"
+            assert r.tolist() == [3, -2]
+            v = pt.tensor([5, -7], dtype=pt.int32, device=dev)
+            getattr(v, fn + "_")()
+            assert v.tolist() == [5, -7] and str(v._data.dtype) == "int32"
+        got = pt.searchsorted(pt.zeros((2, 0), device=dev), pt.ones((2, 3), device=dev))
+        assert got.tolist() == [[0, 0, 0], [0, 0, 0]]
+        m = np.arange(12.0).reshape(3, 4)
+        for k in (2**40, -2**40, 3, -3, 2**31):
+            assert pt.tril(pt.tensor(m, device=dev), k).tolist() == np.tril(m, k).tolist()
+            assert pt.triu(pt.tensor(m, device=dev), k).tolist() == np.triu(m, k).tolist()
+
+
+def test_singular_values_of_non_finite_input_raise_at_the_next_read():
+    """cuSOLVER's SVD returns NaN for a matrix with inf or NaN where LAPACK's fails; polyten
+    raises the cpu's LinAlgError, naming the matrix, at the next host read (no wait)."""
+    a = np.stack([np.eye(2), [[np.nan, 1.0], [2.0, 3.0]]])
+    s = pt.linalg.svdvals(pt.tensor(a, device="cuda"))
+    with pytest.raises(pt.linalg.LinAlgError, match=r"linalg.svdvals: matrix \(1,\) of the "
+                       r"batch \(input shape \(2, 2, 2\)\) contains non-finite values"):
+        s.tolist()
+    _close(pt.linalg.svdvals(pt.tensor(a[0], device="cuda")).cpu().numpy(), [1.0, 1.0])
+
+
 def test_an_explicit_integer_dtype_sum_wraps_as_on_the_cpu():
     """CuPy widens bool / small-integer sums to int64 unless asked: ``dtype=int8`` wraps in
     int8 and is stored as int8, as the cpu backend and torch."""

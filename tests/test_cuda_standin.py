@@ -299,7 +299,10 @@ def test_numerics_are_cupys_where_cupy_differs_from_numpy():
     that ``tests/test_cuda.py`` sees what a GPU would: float32 ``around`` scaled in double,
     integer ``around`` with negative decimals through a float32 quotient, int64 ``fmod``
     through double, float16 ``nextafter`` of inf as NaN, 1-D float ``sort`` / ``argsort`` /
-    ``unique`` in radix (bit) order, and a later NaN from ``argmax`` / ``argmin``."""
+    ``unique`` in radix (bit) order, a later NaN from ``argmax`` / ``argmin``, fills of a
+    zero without its sign (a memset), overlapping same-layout assignment as a forward copy,
+    ``isin`` finding NaN, scans along a non-last axis as permuted views, and ``flip`` of a
+    0-d array refused."""
     r = _run("""
         import numpy as np
         import cupy
@@ -324,6 +327,23 @@ def test_numerics_are_cupys_where_cupy_differs_from_numpy():
         w = np.zeros(600)
         w[[1, 300]] = np.nan
         assert int(cupy.argmax(cupy.asarray(w))) == 300 and int(cupy.asarray(w).argmin()) == 300
+        assert g(cupy.sign(cupy.asarray(np.array([np.nan]))))[0] == 0
+        assert not np.signbit(g(cupy.full((2,), -0.0))).any()  # fill: a memset for zero
+        z = cupy.ones(2)
+        z.fill(-0.0)
+        assert not np.signbit(g(z)).any()
+        z[...] = -0.0
+        assert not np.signbit(g(z)).any()
+        q = cupy.arange(4.0)
+        q[1:] = q[:-1]  # one cudaMemcpyAsync over overlapping memory
+        assert g(q).tolist() == [0, 0, 0, 0]
+        assert g(cupy.isin(cupy.asarray(np.array([np.nan])), cupy.asarray(np.array([np.nan]))))[0]
+        assert not cupy.cumsum(cupy.ones((2, 3)), axis=0).flags.c_contiguous
+        try:
+            cupy.flip(cupy.asarray(np.array(1.0)))
+            raise AssertionError("flip of 0-d")
+        except np.exceptions.AxisError:
+            pass
         print("ok")
     """)
     assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-4000:]

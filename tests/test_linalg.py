@@ -427,6 +427,28 @@ def test_inv_float16_and_non_contiguous():
     check(pt.linalg.det(pt.empty(2, 0, 0)), np.ones(2))
 
 
+def test_singular_values_of_non_finite_input_raise_naming_the_matrix():
+    """``svd`` / ``svdvals`` / ``pinv`` / ``matrix_rank`` / the 2 and nuclear matrix norms of
+    a matrix with inf or NaN raise LinAlgError naming the call and the matrix, as torch
+    (LAPACK does not converge on one; NumPy's own error named neither)."""
+    a = np.stack([np.eye(2), [[np.nan, 1.0], [2.0, 3.0]], [[np.inf, 0.0], [0.0, 1.0]]])
+    t = pt.asarray(a)
+    for fn, op in ((pt.linalg.svd, "linalg.svd"), (pt.linalg.svdvals, "linalg.svdvals"),
+                   (pt.linalg.pinv, "linalg.svd"), (pt.linalg.matrix_rank, "linalg.svdvals"),
+                   (lambda x: pt.linalg.matrix_norm(x, 2), "linalg.matrix_norm"),
+                   (lambda x: pt.linalg.matrix_norm(x, "nuc"), "linalg.matrix_norm")):
+        with pytest.raises(pt.linalg.LinAlgError, match=rf"{op}: matrix \(1,\) of the batch "
+                           r"\(input shape \(3, 2, 2\)\) contains non-finite values"):
+            fn(t)
+    with pytest.raises(pt.linalg.LinAlgError, match="the input matrix of shape"):
+        pt.linalg.svdvals(t[2])
+    np.testing.assert_allclose(pt.linalg.svdvals(t[0]).numpy(), [1.0, 1.0])
+    assert pt.isnan(pt.linalg.matrix_norm(t, "fro")[1])  # no SVD: NaN, as torch
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="non-finite"):
+        torch.linalg.svdvals(torch.tensor(a))
+
+
 def test_inv_errors():
     with pytest.raises(pt.linalg.LinAlgError, match=r"linalg.inv: the input matrix of shape "
                                                     r"\(2, 2\) is singular"):

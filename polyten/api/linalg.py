@@ -899,6 +899,18 @@ def eigvalsh(A, UPLO="L"):
     return out
 
 
+def _finite_input(op, A, dims=(-2, -1)):
+    """LinAlgError for a matrix with inf or NaN (as torch's SVD): LAPACK's SVD does not
+    converge on one (NumPy raises its own error), cuSOLVER returns NaN without a word.  On a
+    GPU the check is deferred to the next host read."""
+    from .elementwise import isfinite
+    from .reduction import all as _all
+    bad = _all(isfinite(A.detach()), dim=dims).logical_not().to(_dt.int32)
+    _raise_info(op, bad._data, A, "contains non-finite values (inf or NaN)",
+                "The algorithm needs finite input: find where the inf or NaN came from "
+                "(polyten.isfinite(A).all(dim=(-2, -1)) marks the good matrices)")
+
+
 def svd(A, full_matrices=True, *, driver=None):
     """Singular value decomposition ``A = U diag(S) Vh``; ``S`` real and descending.
 
@@ -906,6 +918,7 @@ def svd(A, full_matrices=True, *, driver=None):
     ``(..., k, n)`` with ``k = min(m, n)``).
     """
     _float_matrix("linalg.svd", A, square=False)
+    _finite_input("linalg.svd", A)
     u, s, vh = _svd_k[A._device.backend](A._data, builtins.bool(full_matrices), True)
     dev, dt = A._device, A._dtype
     out = (wrap(u, dev, dt), wrap(s, dev, dt.to_real()), wrap(vh, dev, dt))
@@ -916,6 +929,7 @@ def svd(A, full_matrices=True, *, driver=None):
 def svdvals(A, *, driver=None):
     """The singular values of ``A`` (real, descending)."""
     _float_matrix("linalg.svdvals", A, square=False)
+    _finite_input("linalg.svdvals", A)
     _, s, _ = _svd_k[A._device.backend](A._data, False, False)
     return _grad("linalg_svdvals", wrap(s, A._device, A._dtype.to_real()), (A,))
 
@@ -1096,6 +1110,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, keepdi
         out = [s for i, s in enumerate(shape) if i not in (d0, d1)] if not keepdim else \
             [1 if i in (d0, d1) else s for i, s in enumerate(shape)]
         return _zeros(out, rd, dev)
+    if ord in (2, -2, "nuc"):  # through the singular values
+        _finite_input(op, A, (d0, d1))
     k = _mnorm_k[dev.backend]
     if k is None or (A._ag is not None and _grad_on()):  # the default records its steps
         return _mnorm_default(A, ord, (d0, d1), builtins.bool(keepdim))

@@ -38,6 +38,7 @@ from __future__ import annotations
 import collections
 
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
+from polyten_cpu.kernels._util import full_signed
 
 from . import atomic_add as _atomic_add
 from . import bfloat16 as _bf16
@@ -288,11 +289,11 @@ def _same_dtype_route(cp, own, kernel, fallback, name):
         if x.__class__ is nd:
             if x.dtype in own:
                 if y.__class__ is not nd:
-                    return kernel(x, cp.full((), y, dtype=x.dtype))
+                    return kernel(x, full_signed(cp, (), y, x.dtype))
                 if y.dtype == x.dtype:
                     return kernel(x, y)
         elif y.__class__ is nd and y.dtype in own:
-            return kernel(cp.full((), x, dtype=y.dtype), y)
+            return kernel(full_signed(cp, (), x, y.dtype), y)
         return fallback(x, y)
     route.__name__ = name
     return route
@@ -348,6 +349,44 @@ def _first_nan_wins(cp, kernels):
             "max_dim": values_and_index("max_dim"), "min_dim": values_and_index("min_dim")}
 
 
+# CuPy 14.2's batch scan indexes its padded (rows, 2**k or 512 * m) buffer with 32-bit ints
+# and gives wrong values, silently, past 2**32 elements (cupy/cupy#10268, fixed after 14.2):
+# scans whose padded buffer would pass this many elements run in row blocks below it
+SCAN_LIMIT = [2**31]
+
+
+def _scan_padding(n: int) -> int:
+    return 1 << (n - 1).bit_length() if n <= 512 else -(-n // 512) * 512
+
+
+def _scans(cp, kernels):
+    """``cumsum`` / ``cumprod`` as on the cpu: C-contiguous (CuPy's scan along a non-last
+    axis returns a permuted view, and ``.view()`` of it failed), and in row blocks where
+    CuPy's 32-bit indexing would overflow (see ``SCAN_LIMIT``)."""
+    def make(name):
+        shared = kernels[name]
+
+        def scan(x, dim, dtype):
+            if x.ndim > 1 and x.size:
+                n = x.shape[dim]
+                rows = x.size // n
+                per = SCAN_LIMIT[0] // _scan_padding(n)
+                if rows > per:
+                    flat = cp.moveaxis(x, dim, -1)
+                    shape = flat.shape
+                    flat = flat.reshape(rows, n)
+                    parts = [shared(flat[i:i + max(per, 1)], 1, dtype)
+                             for i in range(0, rows, max(per, 1))]
+                    r = cp.moveaxis(cp.concatenate(parts).reshape(shape), -1, dim)
+                    return cp.ascontiguousarray(r)
+            r = shared(x, dim, dtype)
+            return r if r.flags.c_contiguous else cp.ascontiguousarray(r)
+        scan.__name__ = name
+        return scan
+
+    return {"cumsum": make("cumsum"), "cumprod": make("cumprod")}
+
+
 def _multinomial(cp, rng, ew, shared):
     """``multinomial``: with replacement, every row's samples in one search launch
     (``fused_src``'s ``multinomial_pick``) instead of the shared kernel's search per row (a
@@ -379,6 +418,8 @@ def _searchsorted(cp, ew, shared):
     def searchsorted(x, y, right):
         if x.ndim == 1 or x.dtype.name not in native or y.size == 0:
             return shared(x, y, right)
+        if x.shape[-1] == 0:  # every value goes first (CuPy cannot reshape (-1, 0))
+            return cp.zeros(y.shape, dtype="int64")
         n, m = x.shape[-1], y.shape[-1]
         xr = cp.ascontiguousarray(x).reshape(-1, n)
         yr = cp.ascontiguousarray(y).reshape(-1, m)
@@ -424,8 +465,19 @@ def _write_guards(cp, shared) -> dict:
                 raise ValueError("assignment destination is read-only: a broadcast view whose "
                                  "elements share memory")
 
+    may_share = cp.may_share_memory
+
+    def apart(x, value):
+        # CuPy copies a same-layout C-contiguous value with one cudaMemcpyAsync, which is
+        # undefined for overlapping memory (x[1:] = x[:-1]); NumPy copies as if through a
+        # buffer, and so does this
+        if value.__class__ is nd and value.size and may_share(x, value):
+            return value.copy()
+        return value
+
     def guarded_setitem(x, key, value):
         check(x)
+        value = apart(x, value)
         mask = key[0] if key.__class__ is tuple and len(key) == 1 else key
         if mask.__class__ is nd and mask.dtype.kind == "b" and mask.shape == x.shape and (
                 value.__class__ in scalars or (value.__class__ is nd and value.ndim == 0)):
@@ -435,6 +487,8 @@ def _write_guards(cp, shared) -> dict:
 
     def guarded_inplace(op, x, y):
         check(x)
+        if op is None:  # a copy into x (the ufuncs copy overlapping inputs themselves)
+            y = apart(x, y)
         return inplace(op, x, y)
 
     return {"setitem": guarded_setitem, "inplace": guarded_inplace}
@@ -517,6 +571,7 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels.update(_python_divmod(cp, ew, kernels, bf16))
     kernels["fmod"] = _int64_fmod(cp, ew, kernels["fmod"])
     kernels.update(_first_nan_wins(cp, kernels))
+    kernels.update(_scans(cp, kernels))
     if deterministic is not None:
         kernels.update(_deterministic_kernels(cp, kernels, deterministic))
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32

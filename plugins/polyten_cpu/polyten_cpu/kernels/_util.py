@@ -1,5 +1,6 @@
 """Small helpers shared by the kernel modules."""
 
+import math
 import warnings
 
 
@@ -169,3 +170,31 @@ def quiet_fp_warnings() -> None:
     warnings.filterwarnings(
         "ignore", message=r"(divide by zero|invalid value|overflow|underflow) encountered",
         category=RuntimeWarning, module=r"polyten_cpu\.kernels(\.|$)")
+
+
+def negative_zero(value) -> bool:
+    """Whether the number ``value`` is a zero with a sign bit in its real or imaginary part
+    (``-0.0``, ``complex(0.0, -0.0)``)."""
+    if value.__class__ is float:
+        return value == 0 and math.copysign(1.0, value) < 0
+    if value.__class__ is complex:
+        return value == 0 and (math.copysign(1.0, value.real) < 0 or
+                               math.copysign(1.0, value.imag) < 0)
+    return False
+
+
+def full_signed(xp, shape, value, dtype):
+    """``xp.full(shape, value, dtype)`` that keeps the sign of a zero: CuPy's ``fill`` sets a
+    zero with a memset (``ndarray.fill``: ``value == 0`` on a C-contiguous array), which
+    drops it, so ``full(-0.0)`` was 0.0 and ``x // -0.0`` had the wrong infinity."""
+    a = xp.full(shape, value, dtype=dtype)
+    if negative_zero(value) and a.dtype.kind in "fcV" and a.size:
+        if a.dtype.kind == "c":
+            v = complex(value)
+            for part, p in ((a.real, v.real), (a.imag, v.imag)):
+                if math.copysign(1.0, p) < 0:
+                    xp.negative(part, out=part)
+        else:  # the sign bit alone, by the bits (a fill of a nonzero pattern is no memset)
+            bits = a.dtype.itemsize * 8
+            a.view(f"uint{bits}").fill(1 << (bits - 1))
+    return a

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from ._util import full_signed, negative_zero
+
 
 _INEXACT = frozenset(("float16", "bfloat16", "float32", "float64", "complex64", "complex128"))
 
@@ -21,13 +23,13 @@ def kernels(xp, **ctx) -> dict:
     fill_fast = xp.__name__ == "numpy"
 
     def full(shape, value, dtype, device_index):
-        if value == 0 and not (type(value) is float and math.copysign(1.0, value) < 0):
+        if value == 0 and not negative_zero(value):
             return xp.zeros(shape, dtype=dtype)  # calloc: several times faster than full
         if fill_fast and dtype in _INEXACT:
             a = xp.empty(shape, dtype=dtype)
             a.fill(value)
             return a
-        return xp.full(shape, value, dtype=dtype)
+        return full_signed(xp, shape, value, dtype)
 
     def empty(shape, dtype, device_index):
         return xp.empty(shape, dtype=dtype)

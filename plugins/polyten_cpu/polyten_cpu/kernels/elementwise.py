@@ -101,6 +101,31 @@ def kernels(xp, **ctx) -> dict:
     def _truth(a):
         return a != 0 if a.__class__ is nd and a.dtype.kind == "c" else a
 
+    # floor / ceil / trunc of an integer array is the array (torch; NumPy >= 2.1): CuPy 13's
+    # loops are float-only and return float64 data under the integer label
+    def _integral(name):
+        fn = k[name]
+
+        def rounding(x):
+            return x.copy() if x.dtype.kind in "biu" else fn(x)
+        rounding.__name__ = name
+        return rounding
+
+    for _name in ("floor", "ceil", "trunc"):
+        k[_name] = _integral(_name)
+
+    if not is_numpy:
+        sign_ = k["sign"]
+
+        def sign(x):
+            # sign(NaN) is NaN (NumPy, the Array API); CuPy's float sign is
+            # (x > 0) - (x < 0), which gives 0
+            r = sign_(x)
+            if x.dtype.kind == "f":
+                r = xp.asarray(where_(x != x, x, r))
+            return r
+        k["sign"] = sign
+
     logical_not, logical_and = k["logical_not"], k["logical_and"]
     logical_or, logical_xor = k["logical_or"], k["logical_xor"]
     k["logical_not"] = lambda x: logical_not(_truth(x))
@@ -302,6 +327,9 @@ def kernels(xp, **ctx) -> dict:
     # ufuncs that compute an op's kernel exactly, so that `x op= y` can write into x directly
     direct = {name: getattr(xp, uf) for name, uf in _UNARY_UFUNCS.items()}
     direct.update({name: getattr(xp, uf) for name, uf in _BINARY_UFUNCS.items()})
+    integral = frozenset(("floor", "ceil", "trunc"))
+    if not is_numpy:
+        del direct["sign"]  # CuPy's sign of NaN is 0: through the kernel above
     kern = k
     scalars = _SCALARS
 
@@ -310,6 +338,8 @@ def kernels(xp, **ctx) -> dict:
             x[...] = y
             return x
         uf = direct.get(op)
+        if op in integral and x.dtype.kind in "biu":
+            return x
         if uf is None:
             x[...] = kern[op](x) if y is None else kern[op](x, y)
         elif y is None:

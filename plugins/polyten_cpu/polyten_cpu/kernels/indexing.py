@@ -7,11 +7,12 @@ kernel (CuPy would wrap them silently).
 
 from __future__ import annotations
 
-from ._util import bfloat16_dtype
+from ._util import bfloat16_dtype, full_signed, negative_zero
 
 
 def kernels(xp, **ctx) -> dict:
     nd = xp.ndarray
+    is_numpy = xp.__name__ == "numpy"
     asarray = xp.asarray
     take_along_axis = xp.take_along_axis
     int64 = xp.int64
@@ -47,6 +48,8 @@ def kernels(xp, **ctx) -> dict:
                     key = tuple(xp.ascontiguousarray(p) if p.__class__ is nd
                                 and p.dtype.kind in "iu" else p for p in key)
                     break
+        if not is_numpy and negative_zero(value):
+            value = full_signed(xp, (), value, x.dtype)  # CuPy fills a zero by memset
         x[key] = value
 
     def _grid(index, dim):
@@ -219,7 +222,16 @@ def kernels(xp, **ctx) -> dict:
         return out
 
     def isin(x, y, invert):
-        return asarray(xp.isin(sortable(x), sortable(y), invert=invert))
+        if is_numpy or x.dtype.kind not in "fcV":
+            return asarray(xp.isin(sortable(x), sortable(y), invert=invert))
+        # CuPy's in1d sorts y and counts x between searchsorted's left and right ends, where
+        # a NaN query lands on y's NaNs and is found; NaN is in nothing (NumPy, torch).  The
+        # sort is a radix sort: y by the sort key, so that a NaN with the sign bit does not
+        # come first and break the search
+        xs = sortable(x)
+        r = xp.isin(xs, sort_key(y.reshape(-1)))
+        nan = xs != xs
+        return asarray(~r | nan if invert else r & ~nan)
 
     return {"getitem": getitem, "setitem": setitem, "gather": gather, "scatter": scatter,
             "scatter_add": scatter_add, "nonzero": nonzero, "sort": sort, "topk": topk,

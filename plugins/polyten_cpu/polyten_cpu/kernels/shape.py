@@ -36,6 +36,8 @@ def kernels(xp, **ctx) -> dict:
                               axis=dim)
 
     def flip(x, dims):
+        if x.ndim == 0:  # CuPy's flip refuses 0-d arrays; there is nothing to reverse
+            return x.copy()
         return xp.flip(x, axis=dims).copy()
 
     def roll(x, shifts, dims):
@@ -48,12 +50,18 @@ def kernels(xp, **ctx) -> dict:
 
     # bfloat16 by its bits: CuPy's tril / triu are its where, which has no bfloat16 loop and
     # returns float32 (the zero bits are +0.0)
+    def _diagonal(x, k):
+        # past the matrix the offset changes nothing; CuPy's tri kernels take it as int32
+        return max(-x.shape[-2], min(k, x.shape[-1]))
+
     def tril(x, k):
+        k = _diagonal(x, k)
         if x.dtype == BF16:
             return xp.tril(x.view(U16), k).view(BF16)
         return xp.tril(x, k)
 
     def triu(x, k):
+        k = _diagonal(x, k)
         if x.dtype == BF16:
             return xp.triu(x.view(U16), k).view(BF16)
         return xp.triu(x, k)

@@ -312,3 +312,36 @@ def test_namespace_info_default_dtypes(default_float64):
 def test_namespace_info_is_exported_at_top_level():
     info = pt.__array_namespace_info__()
     assert info.default_dtypes()["real floating"] is pt.float32
+
+
+def test_float64_kernels_without_ml_dtypes():
+    """Without ml_dtypes (no bfloat16), float64 takes the float64 paths: NumPy reads
+    ``dtype == None`` as ``dtype == float64``, which once sent float64 ``where`` / ``tril`` /
+    ``triu`` / sorts / ``nan_to_num`` down the bfloat16 ones (bit views, float32 copies)."""
+    import subprocess
+    import sys
+    code = """
+import sys
+sys.modules["ml_dtypes"] = None  # import ml_dtypes raises ImportError
+import numpy as np
+import polyten as pt
+import polyten.nn.functional as F
+a = np.array([[1 + 1e-12, -2.5, np.nan], [3.0, 1.0, np.inf]])
+t = pt.tensor(a)
+assert t.dtype is pt.float64
+assert np.array_equal(pt.where(t > 0, t, t * 2).numpy(), np.where(a > 0, a, a * 2),
+                      equal_nan=True)
+assert np.array_equal(pt.tril(t).numpy(), np.tril(a), equal_nan=True)
+assert np.array_equal(pt.triu(t, 1).numpy(), np.triu(a, 1), equal_nan=True)
+v, i = pt.sort(pt.tensor([1 + 1e-12, 1.0, 1 + 2e-12], dtype=pt.float64))
+assert i.tolist() == [1, 0, 2] and v.tolist() == [1.0, 1 + 1e-12, 1 + 2e-12]
+assert np.array_equal(pt.nan_to_num(t).numpy(), np.nan_to_num(a))
+x = pt.tensor([-4.0, -1.0, 0.5, 3.5], dtype=pt.float64, requires_grad=True)
+F.logsigmoid(x).sum().backward()
+np.testing.assert_allclose(x.grad.numpy(), 1 / (1 + np.exp([-4.0, -1.0, 0.5, 3.5])), rtol=1e-12)
+np.testing.assert_allclose(F.hardswish(x).detach().numpy(),
+                           [0.0, -1 / 3, 0.5 * 3.5 / 6, 3.5], rtol=1e-12)
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-3000:]

@@ -225,7 +225,7 @@ def _sync_free_kernels(cp, shared, bmm, bf16) -> dict:
             r = bmm(x, y)  # one strided-batched GEMM, no copies of transposed operands
             if r is not None:
                 return r
-        if x.dtype == bf16:  # float32 where this CuPy has no bfloat16 GEMM
+        if bf16 is not None and x.dtype == bf16:  # float32: no bfloat16 GEMM here
             return shared_matmul(x, y)
         # cuBLAS multiplies float16 with float32 accumulation (tensor cores): the shared
         # kernel's round trip through float32 (for NumPy, which has no float16 BLAS) would

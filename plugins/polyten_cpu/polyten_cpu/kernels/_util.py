@@ -25,6 +25,14 @@ def bfloat16_dtype(xp):
 _BF16: dict = {}  # array module -> its bfloat16 dtype or None
 
 
+def bfloat16_or_void(xp):
+    """``bfloat16_dtype(xp)`` for comparisons: where ml_dtypes is missing, a dtype no tensor
+    has (two raw bytes) instead of None -- NumPy reads ``dtype == None`` as ``dtype ==
+    float64``, which sent float64 arrays down the bfloat16 paths."""
+    bf = bfloat16_dtype(xp)
+    return xp.dtype("V2") if bf is None else bf
+
+
 def float_max(xp, dtype) -> float:
     """The largest finite value of the floating ``dtype`` (``xp.finfo`` does not know
     ml_dtypes' bfloat16; ``ml_dtypes.finfo`` does)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import math
 
-from ._util import (_SCALARS, array_result, bfloat16_dtype, binary_result, float_max,
+from ._util import (_SCALARS, array_result, bfloat16_or_void, binary_result, float_max,
                     low_precision, quiet_fp_warnings, scalar_array)
 
 _UNARY_UFUNCS = {
@@ -95,7 +95,7 @@ def kernels(xp, **ctx) -> dict:
 
     power = xp.power
     where_ = xp.where
-    LOW, BF16 = low_precision(xp), bfloat16_dtype(xp)
+    LOW, BF16 = low_precision(xp), bfloat16_or_void(xp)
 
     # complex operands as their truth (x != 0): CuPy's logical ufuncs have no complex loops
     def _truth(a):

@@ -7,7 +7,7 @@ kernel (CuPy would wrap them silently).
 
 from __future__ import annotations
 
-from ._util import bfloat16_dtype, full_signed, negative_zero
+from ._util import bfloat16_or_void, full_signed, negative_zero
 
 
 def kernels(xp, **ctx) -> dict:
@@ -16,7 +16,7 @@ def kernels(xp, **ctx) -> dict:
     asarray = xp.asarray
     take_along_axis = xp.take_along_axis
     int64 = xp.int64
-    BF16 = bfloat16_dtype(xp)
+    BF16 = bfloat16_or_void(xp)
     # NaNs are distinct in unique (torch.unique, the Array API); NumPy merges them by default
     # and older CuPy has no equal_nan (and then never merges them)
     try:

@@ -8,11 +8,11 @@ these are thin calls into ``xp``.  Which results are views is part of the op tab
 
 from __future__ import annotations
 
-from ._util import bfloat16_dtype
+from ._util import bfloat16_or_void
 
 
 def kernels(xp, **ctx) -> dict:
-    BF16, U16 = bfloat16_dtype(xp), xp.dtype("uint16")
+    BF16, U16 = bfloat16_or_void(xp), xp.dtype("uint16")
 
     def reshape(x, shape):
         # a view whenever the strides allow one, else a C-order copy; the method skips the

@@ -550,3 +550,33 @@ def test_complex_gradients_follow_pytorchs_convention(name):
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10)
     if binary:
         np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy(), rtol=1e-10)
+
+
+def test_a_root_gradient_takes_the_outputs_dtype():
+    """``y.backward(gradient=g)`` / ``autograd.grad(..., grad_outputs=g)`` with ``g`` of
+    another real dtype runs in the output's dtype (torch casts it too); a complex gradient
+    for a real output, and a hook that changes the gradient's dtype or shape, are errors
+    naming the fix (torch raises for both)."""
+    a = np.array([-1.5, 0.25, 2.0], dtype=np.float32)
+    x = pt.tensor(a, requires_grad=True)
+    pt.nn.functional.layer_norm(pt.sigmoid(x), (3,)).backward(
+        pt.tensor([1.0, -2.0, 0.5], dtype=pt.float64))
+    assert x.grad.dtype is pt.float32
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(a, requires_grad=True)
+    torch.nn.functional.layer_norm(torch.sigmoid(tx), (3,)).backward(
+        torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-7)
+    g, = pt.autograd.grad(pt.sigmoid(x), x, pt.ones(3, dtype=pt.float16))
+    assert g.dtype is pt.float32
+    with pytest.raises(RuntimeError, match="gradient is complex64 but the output is float32"):
+        pt.sigmoid(x).backward(pt.ones(3, dtype=pt.complex64))
+    y = x * 2
+    y.register_hook(lambda g: g.double())
+    with pytest.raises(RuntimeError, match=r"hook '<lambda>' replaced the gradient, float32 "
+                                           r"tensor of shape \(3,\) on cpu, by float64"):
+        y.sum().backward()
+    z = x * 2
+    z.register_hook(lambda g: g[:2])
+    with pytest.raises(RuntimeError, match="same shape, dtype and device"):
+        z.sum().backward()

@@ -1043,6 +1043,33 @@ def test_singular_values_of_non_finite_input_raise_at_the_next_read():
     _close(pt.linalg.svdvals(pt.tensor(a[0], device="cuda")).cpu().numpy(), [1.0, 1.0])
 
 
+def test_a_root_gradient_of_another_dtype_runs_the_fused_backward_kernels():
+    """``y.backward(float64 gradient)`` on float32 outputs of fused-backward ops (sigmoid,
+    tanh, softmax over a non-last dim, cross_entropy, the norms) gives the cpu's gradients:
+    the engine casts it to the output's dtype, as torch; CuPy's kernels refused two dtypes for
+    one type parameter, and the row RawKernels would have read float64 bytes as float32."""
+    F = pt.nn.functional
+    a = _x((4, 6), "float32", 3)
+    target = np.array([1, 0, 5, 2])
+
+    def run(dev):
+        x = pt.tensor(a, device=dev, requires_grad=True)
+        w = pt.ones(6, device=dev, requires_grad=True)
+        outs = [pt.sigmoid(x), pt.tanh(x), F.softmax(x, dim=0), F.log_softmax(x, dim=0),
+                F.layer_norm(x, (6,), weight=w),
+                F.batch_norm(x, None, None, weight=w, training=True),
+                F.cross_entropy(x, pt.tensor(target, device=dev))]
+        for k, o in enumerate(outs):
+            g = pt.tensor(np.linspace(-1, 1, o.numel()).reshape(tuple(o.shape)),
+                          dtype=pt.float64, device=dev)
+            o.backward(g)
+        return x.grad.cpu().numpy(), w.grad.cpu().numpy()
+
+    for got, want in zip(run("cuda"), run("cpu")):
+        assert got.dtype == np.float32
+        _close(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_an_explicit_integer_dtype_sum_wraps_as_on_the_cpu():
     """CuPy widens bool / small-integer sums to int64 unless asked: ``dtype=int8`` wraps in
     int8 and is stored as int8, as the cpu backend and torch."""

@@ -296,6 +296,18 @@ def _zeros_for(node, i):
     return zeros(meta[0], dtype=meta[1], device=meta[2])
 
 
+def _hooked(hook, old, new):
+    """A tensor hook's replacement gradient, which must keep the gradient's shape, dtype and
+    device (as torch checks): the backward kernels read it as the output's."""
+    if not hasattr(new, "_data") or new._dtype is not old._dtype or \
+            new._device is not old._device or tuple(new._data.shape) != tuple(old._data.shape):
+        from ..api._core import describe
+        raise RuntimeError(f"backward: hook {getattr(hook, '__name__', hook)!r} replaced the "
+                           f"gradient, {describe(old)}, by {describe(new)}; return a tensor of "
+                           f"the same shape, dtype and device (or None to keep it)")
+    return new
+
+
 def _pre_hooks(node, grads, capture, captured):
     hooks = node.pre_hooks
     if hooks:
@@ -312,7 +324,7 @@ def _pre_hooks(node, grads, capture, captured):
                     continue
                 r = h(grads[idx])
                 if r is not None:
-                    grads[idx] = r
+                    grads[idx] = _hooked(h, grads[idx], r)
     if capture:
         for idx in range(len(grads)):
             key = (node, idx)
@@ -327,7 +339,7 @@ def _accumulate(leaf, g, create_graph, capture, captured, only, accumulate):
         for h in ag.hooks:
             r = h(g)
             if r is not None:
-                g = r
+                g = _hooked(h, g, r)
     if capture is not None:
         key = (ag.accumulator, 0)
         if key in capture:

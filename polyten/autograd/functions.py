@@ -49,6 +49,18 @@ def _default_grads(outputs, grad_outputs, op):
             if tuple(g._data.shape) != tuple(t._data.shape):
                 raise RuntimeError(f"{op}: gradient has shape {fmt_shape(g._data.shape)} but the "
                                    f"output has shape {fmt_shape(t._data.shape)}")
+            if g._device is not t._device:
+                raise RuntimeError(f"{op}: gradient is on {g._device} but the output is on "
+                                   f"{t._device}; move it there first, e.g. "
+                                   f"gradient.to('{t._device}')")
+            if g._dtype is not t._dtype:
+                if g._dtype.is_complex != t._dtype.is_complex:
+                    raise RuntimeError(f"{op}: gradient is {g._dtype.name} but the output is "
+                                       f"{t._dtype.name}; a complex output needs a complex "
+                                       f"gradient and a real one a real gradient")
+                # as torch: the backward kernels take the output's dtype (the fused cuda
+                # ones refused or misread another)
+                g = g.to(dtype=t._dtype)
         out.append(g)
     return out
 

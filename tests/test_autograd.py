@@ -580,3 +580,19 @@ def test_a_root_gradient_takes_the_outputs_dtype():
     z.register_hook(lambda g: g[:2])
     with pytest.raises(RuntimeError, match="same shape, dtype and device"):
         z.sum().backward()
+
+
+def test_half_mean_gradient_over_more_elements_than_float16_counts():
+    """The gradient of a float16 / bfloat16 mean over more than 65504 elements is
+    ``1 / n`` rounded once (computed in float32, as torch), not 0 (``n`` is inf in
+    float16)."""
+    torch = pytest.importorskip("torch")
+    for dt, tdt in ((pt.float16, torch.float16), (pt.bfloat16, torch.bfloat16)):
+        x = pt.ones(70000, 2, dtype=dt, requires_grad=True)
+        x.mean().backward()
+        (x * 1).mean(dim=0).sum().backward()
+        tx = torch.ones(70000, 2, dtype=tdt, requires_grad=True)
+        tx.mean().backward()
+        (tx * 1).mean(dim=0).sum().backward()
+        got, want = x.grad.float().numpy(), tx.grad.float().numpy()
+        assert got[0, 0] > 0 and np.array_equal(got, want), (dt, got[0, 0], want[0, 0])

@@ -1070,6 +1070,14 @@ def test_a_root_gradient_of_another_dtype_runs_the_fused_backward_kernels():
         _close(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_half_mean_gradient_over_more_elements_than_float16_counts():
+    """A float16 mean over 70000 elements has the gradient 1 / 70000 (in float32, rounded
+    once), not 0 from a count that is inf in float16."""
+    x = pt.ones(70000, dtype=pt.float16, device="cuda", requires_grad=True)
+    x.mean().backward()
+    assert x.grad[0].item() == float(np.float16(1 / 70000)) > 0
+
+
 def test_an_explicit_integer_dtype_sum_wraps_as_on_the_cpu():
     """CuPy widens bool / small-integer sums to int64 unless asked: ``dtype=int8`` wraps in
     int8 and is stored as int8, as the cpu backend and torch."""

@@ -494,8 +494,9 @@ def _write_guards(cp, shared) -> dict:
     return {"setitem": guarded_setitem, "inplace": guarded_inplace}
 
 
-def _sync_free_backward(cp, shared_bw) -> dict:
+def _sync_free_backward(cp, shared_bw, bf16) -> dict:
     generic_mean = shared_bw["mean"]
+    halves = frozenset((cp.dtype("float16"),) + (() if bf16 is None else (bf16,)))
 
     def mean(grads, inputs, outputs, params):
         if params["dims"] is not None:
@@ -506,6 +507,9 @@ def _sync_free_backward(cp, shared_bw) -> dict:
         for s in shape:
             count *= s
         g = grads[0]
+        if g.dtype in halves:  # in float32 (a count past 65504 is inf in float16)
+            return (cp.broadcast_to((g.astype("float32") / max(count, 1)).astype(g.dtype),
+                                    shape),)
         return (cp.broadcast_to((g / max(count, 1)).astype(g.dtype, copy=False), shape),)
 
     return {"mean": mean}
@@ -560,7 +564,7 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels["dropout_mask"] = (lambda shape, p, dtype, device_index:
                                rng.gen.dropout_mask(shape, p, dtype))
     kernels["dropout"] = lambda x, p: rng.gen.dropout(x, p)  # and x times that mask
-    backward.update(_sync_free_backward(cp, shared_bw))
+    backward.update(_sync_free_backward(cp, shared_bw, bf16))
     fwd, bwd, ew = fused.build(cp, shared, shared_bw)
     kernels.update(fwd)
     backward.update(bwd)

@@ -19,7 +19,7 @@ in one place, the formulas).
 
 from __future__ import annotations
 
-from ._util import upcast_products
+from ._util import low_precision, upcast_products
 
 _SCALARS = (int, float)
 
@@ -112,6 +112,15 @@ def backward_kernels(xp, **ctx) -> dict:
             g = g.reshape(tuple(1 if i in dims else s for i, s in enumerate(shape)))
         return g if g.shape == shape else broadcast_to(g, shape)
 
+    LOW, F32 = low_precision(xp), xp.dtype("float32")
+
+    def mean_share(g, count):
+        """``g / count`` in ``g``'s dtype, computed in float32 for float16 / bfloat16 (as
+        torch): a count past 65504 is inf in float16, and the gradient was 0."""
+        if g.dtype in LOW:
+            return arr(g.astype(F32) / max(count, 1)).astype(g.dtype)
+        return arr(g / max(count, 1))
+
     def sum_(grads, inputs, outputs, params):
         shape = params["shapes"][0][0]
         return (_expand_back(grads[0], shape, params["dims"], params["keepdim"]),)
@@ -122,11 +131,11 @@ def backward_kernels(xp, **ctx) -> dict:
         count = 1
         for d in (range(len(shape)) if dims is None else dims):
             count *= shape[d]
-        g = grads[0]
+        g = mean_share(grads[0], count)
         if dims is None and count <= 4096:
             # the mean of a small loss: a filled array costs less than NumPy's broadcast_to
-            return (xp.full(shape, g / max(count, 1), dtype=g.dtype),)
-        return (_expand_back(arr(g / max(count, 1)), shape, dims, params["keepdim"]),)
+            return (xp.full(shape, g, dtype=g.dtype),)
+        return (_expand_back(g, shape, dims, params["keepdim"]),)
 
     # --- linear algebra and shape ----------------------------------------------------------
     def matmul(grads, inputs, outputs, params):

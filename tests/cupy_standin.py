@@ -2236,7 +2236,10 @@ def _host_to_device(np_fn, qualname, params):
             a = [v._a if v.__class__ is DeviceArray else v for v in a]  # device-side stack
         else:
             _count("h2d", qualname)
-        return _wrap(np.array(np_fn(a, *args, **kwargs)))
+        r = np.array(np_fn(a, *args, **kwargs))
+        if r.ndim == 0 and r.dtype.kind in "fc" and _negative_zero(r.item()):
+            r = np.zeros((), r.dtype)  # _array_default fills a 0-d array: a memset for zero
+        return _wrap(r)
     fn.__name__ = qualname
     return fn
 

@@ -928,6 +928,13 @@ def test_negative_zero_fills_keep_their_sign():
                               np.remainder(x, -0.0), equal_nan=True)
     assert signs(pt.nn.functional.pad(pt.ones(2, device="cuda"), (1, 1), value=-0.0)) == \
         [True, False, False, True]
+    # a 0-d value from the host (CuPy fills a 0-d array with it)
+    for t in (pt.tensor(-0.0, device="cuda"), pt.tensor(-0.0).cuda(),
+              pt.asarray(np.float32(-0.0), device="cuda"), pt.tensor(-0.0).to("cuda")):
+        assert signs(t) is True and (1 / t).item() == -np.inf
+    assert signs(pt.linspace(-0.0, 1.0, 1, device="cuda")) == [True]
+    c = pt.tensor(complex(1.0, -0.0), device="cuda").cpu().numpy()
+    assert np.signbit(c.imag) and not np.signbit(c.real)
 
 
 def test_overlapping_assignment_reads_before_it_writes():
@@ -1068,6 +1075,15 @@ def test_a_root_gradient_of_another_dtype_runs_the_fused_backward_kernels():
     for got, want in zip(run("cuda"), run("cpu")):
         assert got.dtype == np.float32
         _close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_squares_are_products():
+    """``x ** 2`` is ``x * x`` bit for bit (the cpu kernel's and torch's special case): CUDA's
+    pow is not correctly rounded and CuPy has no case for the exponent 2."""
+    for dt in ("float16", "float32", "float64"):
+        t = pt.tensor(_x((1000,), dt, 11) * 37, device="cuda")
+        assert np.array_equal((t ** 2).cpu().numpy(), (t * t).cpu().numpy()), dt
+        assert np.array_equal(pt.pow(t, 2).cpu().numpy(), (t.cpu() ** 2).numpy()), dt
 
 
 def test_half_mean_gradient_over_more_elements_than_float16_counts():

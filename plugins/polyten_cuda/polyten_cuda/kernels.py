@@ -38,7 +38,7 @@ from __future__ import annotations
 import collections
 
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
-from polyten_cpu.kernels._util import full_signed
+from polyten_cpu.kernels._util import full_signed, negative_zero
 
 from . import atomic_add as _atomic_add
 from . import bfloat16 as _bf16
@@ -155,6 +155,9 @@ def _transfer_kernels(cp) -> dict:
         return cp.asnumpy(x)  # waits for the stream: the user asked for the values
 
     def from_host(array, device_index):
+        if array.ndim == 0 and array.dtype.kind in "fc" and negative_zero(array.item()):
+            # CuPy copies a 0-d host array with fill(), a memset for a zero
+            return full_signed(cp, (), array.item(), array.dtype)
         return cp.asarray(array)
 
     def from_dlpack(obj, device_index):
@@ -197,12 +200,16 @@ def _sync_free_kernels(cp, shared, bmm, bf16) -> dict:
     """Replacements for shared kernels that read a device value on the host (``pow``) or
     that CuPy and cuBLAS do better (``erf``, ``matmul``, half-precision ``linear``)."""
     nd = cp.ndarray
-    power, where = cp.power, cp.where
+    power, where, square = cp.power, cp.where, cp.square
 
     def pow_(x, y):
         # scalars stay kernel arguments (cp.asarray of a Python number is a host-to-device
         # copy); the core refuses a negative Python int exponent on an integer tensor
         if y.__class__ is not nd:
+            if y == 2 and y.__class__ is not bool and x.dtype.kind in "fiu":
+                # x * x, rounded once, as the cpu kernel and torch's pow(x, 2); CUDA's pow
+                # is not correctly rounded and CuPy has no special case for 2
+                return square(x)
             r = power(x, y)
             return r if r.dtype == x.dtype else r.astype(x.dtype)
         if x.__class__ is not nd:

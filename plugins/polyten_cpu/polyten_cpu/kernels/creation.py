@@ -35,6 +35,10 @@ def kernels(xp, **ctx) -> dict:
         return xp.empty(shape, dtype=dtype)
 
     def asarray(obj, dtype, copy, device_index):
+        if not fill_fast:
+            v = obj.item() if getattr(obj, "ndim", None) == 0 else obj
+            if negative_zero(v):  # CuPy makes a 0-d array with fill(): a memset for a zero
+                return full_signed(xp, (), v, dtype if dtype is not None else obj.dtype)
         if copy:
             return xp.array(obj, dtype=dtype, copy=True)
         return xp.asarray(obj, dtype=dtype)
@@ -55,7 +59,7 @@ def kernels(xp, **ctx) -> dict:
     def linspace(start, stop, num, dtype, device_index):
         work = "complex128" if dtype in ("complex64", "complex128") else "float64"
         if num <= 1:
-            out = xp.full(num, start, dtype=work)
+            out = full_signed(xp, num, start, work)
         else:
             # symmetric, as PyTorch: the first half counts up from start, the second half
             # down from stop, so both ends are exact and errors do not pile up at one end

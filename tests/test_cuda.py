@@ -1077,6 +1077,25 @@ def test_a_root_gradient_of_another_dtype_runs_the_fused_backward_kernels():
         _close(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_max_pool_windows_wholly_outside_the_input_run_as_on_the_cpu():
+    """A window holding no input element (padding, and a dilation past the input's end):
+    -inf and the cpu's (torch's) index past the plane, no gradient -- the fused kernel gave
+    0.0 and index -1."""
+    F = pt.nn.functional
+    for shape, d in (((2, 3, 2), "1d"), ((1, 2, 2, 5), "2d")):
+        a = _x(shape, "float32", 5)
+        res = {}
+        for dev in ("cuda", "cpu"):
+            x = pt.tensor(a, device=dev, requires_grad=True)
+            v, i = getattr(F, f"max_pool{d}")(x, 2, stride=1, padding=1, dilation=3,
+                                              return_indices=True)
+            v.backward(pt.ones(tuple(v.shape), device=dev))
+            res[dev] = (v.detach().cpu().numpy(), i.cpu().numpy(), x.grad.cpu().numpy())
+        assert np.isneginf(res["cpu"][0]).any()
+        for got, want in zip(res["cuda"], res["cpu"]):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_squares_are_products():
     """``x ** 2`` is ``x * x`` bit for bit (the cpu kernel's and torch's special case): CUDA's
     pow is not correctly rounded and CuPy has no case for the exponent 2."""

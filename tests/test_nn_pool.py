@@ -301,3 +301,36 @@ def test_pool_errors_name_the_call():
     with pytest.raises(ValueError, match=r"^MaxPool2d\(kernel_size=5, stride=5, padding=0, "
                                          r"dilation=1, ceil_mode=False\): max_pool2d: input"):
         nn.MaxPool2d(5)(x)
+
+
+def test_max_pool_windows_wholly_outside_the_input_follow_torch():
+    """With padding and a dilation past the input's end a window can hold no input element:
+    -inf and an index past the plane, as torch; such an output depends on no input and
+    passes no gradient (polyten's backward added it into the next plane's first elements or
+    failed to reshape; torch's adds it into the next plane too).  The gradient's reference is
+    the scatter of the other outputs' gradients to torch's indices."""
+    torch = pytest.importorskip("torch")
+    tF = torch.nn.functional
+    cases = [((2, 3, 2), dict(kernel_size=2, stride=1, padding=1, dilation=3), "1d"),
+             ((1, 2, 2, 5), dict(kernel_size=2, stride=1, padding=1, dilation=3), "2d"),
+             ((1, 1, 3, 2, 4), dict(kernel_size=2, stride=1, padding=1, dilation=3), "3d")]
+    for shape, kw, d in cases:
+        a = np.random.default_rng(3).standard_normal(shape)
+        x = pt.tensor(a, requires_grad=True)
+        v, i = getattr(F, f"max_pool{d}")(x, return_indices=True, **kw)
+        tx = torch.tensor(a, requires_grad=True)
+        tv, ti = getattr(tF, f"max_pool{d}")(tx, return_indices=True, **kw)
+        assert np.isneginf(tv.detach().numpy()).any(), d  # the case is reached
+        np.testing.assert_array_equal(v.detach().numpy(), tv.detach().numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+        w = np.random.default_rng(4).standard_normal(tuple(v.shape))
+        (v * pt.tensor(w)).sum().backward()
+        planes = int(np.prod(shape[:2]))
+        size = int(np.prod(shape[2:]))
+        ref = np.zeros((planes, size))
+        for p, (row, ws) in enumerate(zip(ti.numpy().reshape(planes, -1),
+                                          w.reshape(planes, -1))):
+            for j, g in zip(row, ws):
+                if j < size:
+                    ref[p, j] += g
+        np.testing.assert_allclose(x.grad.numpy(), ref.reshape(shape), rtol=1e-12)

@@ -324,10 +324,11 @@ def _int64_fmod(cp, ew, shared):
 
 
 def _first_nan_wins(cp, kernels):
-    """``argmax`` / ``argmin`` / ``max_dim`` / ``min_dim`` of floating arrays answer the first NaN's index, as NumPy and torch.  CuPy's reduction prefers a NaN but,
-    where two meet, keeps the left operand of its combine (``my_argmax_float``), which in its
-    tree over threads can hold the later one (two NaNs 255 apart in a row of 512).  Three
-    launches more (isnan, the bool argmax, any), all on the device."""
+    """``argmax`` / ``argmin`` / ``max_dim`` / ``min_dim`` of floating arrays answer the
+    first NaN's index, as NumPy and torch.  CuPy's reduction prefers a NaN but, where two
+    meet, keeps the left operand of its combine (``my_argmax_float``), which in its tree over
+    threads can hold the later one (NaNs at 1 and 256 of a row of 512: thread 0 holds 256).
+    Three launches more (isnan, the bool argmax, any), all on the device."""
     def first_nan(x, i, dim, keepdim):
         if x.dtype.kind not in "fV" or x.ndim == 0 or x.size == 0:
             return i

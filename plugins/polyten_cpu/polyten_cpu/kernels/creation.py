@@ -35,7 +35,7 @@ def kernels(xp, **ctx) -> dict:
         return xp.empty(shape, dtype=dtype)
 
     def asarray(obj, dtype, copy, device_index):
-        if not fill_fast:
+        if not fill_fast and obj.__class__ is not xp.ndarray:  # host data (no device read)
             v = obj.item() if getattr(obj, "ndim", None) == 0 else obj
             if negative_zero(v):  # CuPy makes a 0-d array with fill(): a memset for a zero
                 return full_signed(xp, (), v, dtype if dtype is not None else obj.dtype)

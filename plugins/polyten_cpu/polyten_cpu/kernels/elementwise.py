@@ -263,7 +263,7 @@ def kernels(xp, **ctx) -> dict:
             if decimals >= 0:
                 return x.copy()
             return xp.asarray(xp.round(x, decimals)) if is_numpy else scaled_round(x, decimals)
-        if x.dtype in LOW:
+        if x.dtype in LOW and (decimals != 0 or x.dtype == BF16):
             # in float32, rounded once, as torch (NumPy scales float16 in float16: 3e4 to one
             # decimal overflows to inf); CuPy has no bfloat16 loop and would return float32
             return round_(x.astype("float32"), decimals).astype(x.dtype)

@@ -1096,6 +1096,30 @@ def test_max_pool_windows_wholly_outside_the_input_run_as_on_the_cpu():
             np.testing.assert_array_equal(got, want)
 
 
+def test_ignored_targets_contribute_nothing_whatever_class_0_holds():
+    """nll_loss / cross_entropy with ignored targets where class 0 has an infinite weight or
+    a -inf log-probability: the cpu's values and gradients (both skip them, as torch)."""
+    F = pt.nn.functional
+    for classes in (3, 70):  # one thread per row; a warp per row (rows.py)
+        x = np.log(np.random.default_rng(0).dirichlet(np.ones(classes), 4))
+        x[1, 0] = -np.inf
+        t = np.array([2, -100, 1, -100])
+        w = np.concatenate([[np.inf], np.linspace(1, 2, classes - 1)])
+        res = {}
+        for dev in ("cuda", "cpu"):
+            px = pt.tensor(x, device=dev, requires_grad=True)
+            lx = pt.tensor(x, device=dev, requires_grad=True)  # logits with a -inf
+            n = F.nll_loss(px, pt.tensor(t, device=dev), weight=pt.tensor(w, device=dev))
+            c = F.cross_entropy(lx, pt.tensor(t, device=dev), weight=pt.tensor(w, device=dev))
+            c2 = F.cross_entropy(lx, pt.tensor(t, device=dev), reduction="sum")
+            (n + c + c2).backward()
+            res[dev] = [n.item(), c.item(), c2.item(), px.grad.cpu().numpy(),
+                        lx.grad.cpu().numpy()]
+        assert all(np.isfinite(v) for v in res["cpu"][:3])
+        for got, want in zip(res["cuda"], res["cpu"]):
+            _close(got, want, rtol=1e-12)
+
+
 def test_squares_are_products():
     """``x ** 2`` is ``x * x`` bit for bit (the cpu kernel's and torch's special case): CUDA's
     pow is not correctly rounded and CuPy has no case for the exponent 2."""

@@ -525,3 +525,35 @@ def test_all_ignored_gradient_is_zero():
     to.backward()
     close(px.grad.numpy(), tx.grad.numpy())
     assert not px.grad.numpy().any()
+
+
+def test_nll_and_cross_entropy_skip_ignored_targets_whatever_class_0_holds():
+    """An ignored target contributes nothing, as in torch, even where the class it is
+    mapped to for the lookup (0) has a -inf log-probability or an infinite weight (the
+    products with 0 were NaN); values and gradients against torch."""
+    torch = pytest.importorskip("torch")
+    x = np.log(np.random.default_rng(0).dirichlet(np.ones(3), 4))
+    x[1, 0] = -np.inf
+    t = np.array([2, -100, 1, -100])
+    for weight in (None, np.array([np.inf, 1.0, 2.0])):
+        for red in ("none", "sum", "mean"):
+            px = pt.tensor(x, requires_grad=True)
+            tx = torch.tensor(x, requires_grad=True)
+            kw = {} if weight is None else {"weight": weight}
+            got = F.nll_loss(px, pt.tensor(t), reduction=red,
+                             **{k: pt.tensor(v) for k, v in kw.items()})
+            want = torch.nn.functional.nll_loss(tx, torch.tensor(t), reduction=red,
+                                                **{k: torch.tensor(v) for k, v in kw.items()})
+            np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+            got.sum().backward()
+            want.sum().backward()
+            np.testing.assert_allclose(px.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    logits = np.random.default_rng(1).standard_normal((4, 3))
+    px, tx = pt.tensor(logits, requires_grad=True), torch.tensor(logits, requires_grad=True)
+    w = np.array([np.inf, 1.0, 2.0])
+    ce = F.cross_entropy(px, pt.tensor(t), weight=pt.tensor(w))
+    tce = torch.nn.functional.cross_entropy(tx, torch.tensor(t), weight=torch.tensor(w))
+    assert np.isfinite(ce.item()) and ce.item() == pytest.approx(tce.item(), rel=1e-12)
+    ce.backward()
+    tce.backward()
+    np.testing.assert_allclose(px.grad.numpy(), tx.grad.numpy(), rtol=1e-12)

@@ -893,7 +893,8 @@ def _nll_onehot(p, g, dtype):
     if weight is None:
         w = valid.to(g.dtype)
     else:
-        w = weight[pt.where(valid, target, 0)] * valid
+        # 0 for an ignored target even where class 0's weight is inf (0 * inf is NaN)
+        w = pt.where(valid, weight[pt.where(valid, target, 0)], 0.0)
     if p["reduction"] == "mean":
         d = w.sum()
         w = w / pt.where(d == 0, 1.0, d)  # all ignored: w is all 0, so is the gradient

@@ -406,7 +406,8 @@ _red("index_check", "T x, bool acc, int64 low, int64 high, int64 ignore, bool us
      "((long long)x < low || (long long)x >= high))", "a || b", "y = a", "false")
 
 # --- nll_loss on (M, C) rows (cross-entropy = nll_loss over log_softmax) -------------------
-# one thread per row: the picked log-probability times the target's weight (0 when ignored);
+# one thread per row: the picked log-probability times the target's weight (an ignored target's
+# loss is 0, even where class 0 holds -inf: 0 * -inf would be NaN);
 # x and w are raw C-contiguous arrays, w is x itself (never read) when has_w is false.  A target
 # outside [0, C) reads nothing and gives nan: the core checks targets asynchronously on this
 # backend (polyten.dispatch.checks) and raises at the next host read
@@ -416,7 +417,7 @@ _ew("nll_pick", "int64 t, raw T x, raw T w, int64 C, int64 ignore, bool has_w", 
     "long long tt = valid ? t : 0;\n"
     "S ww = valid ? (has_w ? (S)w[tt] : S(1)) : S(0);\n"
     "wt = ww;\n"
-    "loss = (inrange || t == ignore) ? -((S)x[i * C + tt] * ww) : (S)nan(\"\");\n")
+    "loss = valid ? -((S)x[i * C + tt] * ww) : (t == ignore ? S(0) : (S)nan(\"\"));\n")
 # cross_entropy forward for rows of few classes (the caller bounds C): one thread per row
 # does log_softmax (max, sum of exp, (x - m) - log(s), as log_softmax_out) and nll_pick's
 # loss and weight on the rounded log-probability -- one launch instead of four
@@ -437,7 +438,7 @@ _ew("ce_rows", "int64 t, raw T x, raw T w, int64 C, int64 ignore, bool has_w",
     "long long tt = valid ? t : 0;\n"
     "S ww = valid ? (has_w ? (S)w[tt] : S(1)) : S(0);\n"
     "wt = ww;\n"
-    "loss = (inrange || t == ignore) ? -((S)logp[base + tt] * ww) : (S)nan(\"\");\n")
+    "loss = valid ? -((S)logp[base + tt] * ww) : (t == ignore ? S(0) : (S)nan(\"\"));\n")
 # backward: writes -w_t * (g / d) at each row's target into zeros (d: the summed weights for
 # 'mean', 1 otherwise; a zero d -- every target ignored -- leaves zeros, as the cpu kernel)
 _ew("nll_scatter", "int64 t, T g, S d, raw T w, int64 C, int64 ignore, bool has_w", "raw T out",

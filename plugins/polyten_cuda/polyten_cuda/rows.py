@@ -178,7 +178,7 @@ def _cross_entropy(w: bool) -> str:
         f"  const S ww = valid ? {'(S)w[tt]' if w else 'S(1)'} : S(0);\n"
         "  const S lp = (S)(T)(((S)x[base + tt] - m) - ls);\n"
         "  wt[row] = ww;\n"
-        "  loss[row] = (inrange || tv == ignore) ? -(lp * ww) : (S)nan(\"\");\n"
+        "  loss[row] = valid ? -(lp * ww) : (tv == ignore ? S(0) : (S)nan(\"\"));\n"
         "}\n")
 
 

@@ -110,8 +110,13 @@ def kernels(xp, **ctx) -> dict:
             if reduction == "mean":
                 total = total / picked.size if picked.size else float("nan")
             return asarray(total, dtype=x.dtype)
-        w = valid.astype(acc) if weight is None else weight[t].astype(acc) * valid
+        w = valid.astype(acc) if weight is None else \
+            xp.where(valid, weight[t], 0).astype(acc, copy=False)
         loss = arr(-(picked * w))
+        if not every:
+            # an ignored target contributes 0, whatever its stand-in class 0 holds (a -inf
+            # log-probability or an infinite weight made 0 * inf = NaN; torch skips it)
+            loss = arr(xp.where(valid, loss, 0).astype(acc, copy=False))
         if reduction == "none":
             return arr(loss.astype(x.dtype))
         total = loss.sum()
@@ -181,7 +186,9 @@ def backward_kernels(xp, **ctx) -> dict:
             return target, g.astype(acc)  # a copy
         t = xp.where(valid, target, 0)
         # arr: 0-d comparisons give NumPy scalars, which in-place operations cannot write
-        w = arr(valid.astype(acc) if weight is None else weight[t].astype(acc) * valid)
+        # an ignored target's weight is 0 even where class 0's is inf (0 * inf is NaN)
+        w = arr(valid.astype(acc) if weight is None else
+                xp.where(valid, weight[t], 0).astype(acc, copy=False))
         if params["reduction"] == "mean":
             d = w.sum()
             # w * (g / d), as PyTorch; every target ignored: w is 0, and so the gradient

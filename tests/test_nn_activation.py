@@ -515,3 +515,18 @@ def test_gelu_backward_reads_phi_off_the_output_unless_modified(dtype):
     # Phi read off the output and recomputed: the same up to the rounding of the output
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-14 if dtype is pt.float64 else 1e-6,
                                atol=1e-300)
+
+
+def test_elu_family_keeps_the_sign_of_zero_as_torch():
+    """elu / selu / celu of -0.0 are -0.0 (torch's ``x > 0 ? x : alpha * expm1(x)``), of
+    +0.0 are +0.0; values and sign bits equal torch's over signed zeros, infinities, NaN and
+    tiny values in float16 / float32 / float64."""
+    torch = pytest.importorskip("torch")
+    x = np.array([-0.0, 0.0, -1.0, 2.0, -np.inf, np.inf, np.nan, -1e-30, 5e-324])
+    for dt in ("float64", "float32", "float16"):
+        for name, kw in (("elu", {}), ("selu", {}), ("celu", {"alpha": 0.5}),
+                         ("elu", {"alpha": 2.0})):
+            got = getattr(F, name)(pt.tensor(x.astype(dt)), **kw).numpy()
+            want = getattr(torch.nn.functional, name)(torch.tensor(x.astype(dt)), **kw).numpy()
+            assert np.array_equal(got, want, equal_nan=True), (dt, name)
+            assert np.array_equal(np.signbit(got), np.signbit(want)), (dt, name, got)

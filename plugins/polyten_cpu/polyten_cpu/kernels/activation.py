@@ -116,12 +116,14 @@ def _forward(xp):
         # expm1 of min(x, 0): no overflow in the branch that x > 0 replaces; that branch is 0
         # there (expm1(0) * alpha), so adding max(x, 0) selects exactly, without a select
         # (NumPy's where/copyto on a random sign mask are 10x slower than arithmetic)
-        t = minimum(x, 0.0)
+        # (NumPy's minimum / maximum return the second operand of a tie, so x = -0.0 keeps
+        # its sign through both terms: elu(-0.0) is -0.0, as torch's x > 0 ? x : ...)
+        t = minimum(0.0, x)
         if input_scale != 1.0:
             t *= input_scale
         expm1(t, out=t)
         t *= alpha
-        t += maximum(x, 0.0)  # NaN stays NaN (both terms are)
+        t += maximum(-0.0, x)  # NaN stays NaN (both terms are)
         if scale != 1.0:
             t *= scale
         return t

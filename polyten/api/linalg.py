@@ -908,7 +908,7 @@ def _finite_input(op, A, dims=(-2, -1)):
     bad = _all(isfinite(A.detach()), dim=dims).logical_not().to(_dt.int32)
     _raise_info(op, bad._data, A, "contains non-finite values (inf or NaN)",
                 "The algorithm needs finite input: find where the inf or NaN came from "
-                "(polyten.isfinite(A).all(dim=(-2, -1)) marks the good matrices)")
+                f"(polyten.isfinite(A).all(dim={tuple(dims)}) marks the good matrices)")
 
 
 def svd(A, full_matrices=True, *, driver=None):

@@ -13,8 +13,7 @@ are instantiated with ``xp=cp``; this module replaces
   bias (the bias is the GEMM's C, so the result is rounded once, as PyTorch's ``addmm``);
 * ``setitem`` / ``inplace``, which refuse broadcast views (CuPy has no read-only flag);
 * kernels whose shared version reads a device value on the host (``pow`` with an integer
-  exponent array, the ``mean`` backward of a small loss, ``nll_loss``, ``cross_entropy`` and
-  their backward): here every data-dependent choice is made on the device, so no kernel
+  exponent array, ``nll_loss``, ``cross_entropy`` and their backward): here every data-dependent choice is made on the device, so no kernel
   synchronises the stream;
 * ``sigmoid``, ``softmax``, ``log_softmax``, ``nll_loss``, ``cross_entropy``, the activation
   composites ``gelu``, ``silu``, ``leaky_relu``, ``elu``, ``softplus`` and the backward of
@@ -155,9 +154,10 @@ def _transfer_kernels(cp) -> dict:
         return cp.asnumpy(x)  # waits for the stream: the user asked for the values
 
     def from_host(array, device_index):
-        if array.ndim == 0 and array.dtype.kind in "fc" and negative_zero(array.item()):
-            # CuPy copies a 0-d host array with fill(), a memset for a zero
-            return full_signed(cp, (), array.item(), array.dtype)
+        if array.ndim == 0 and array.dtype.kind in "fc":
+            v = array.item()
+            if negative_zero(v):  # CuPy copies a 0-d host array with fill(): a memset for 0
+                return full_signed(cp, (), v, array.dtype)
         return cp.asarray(array)
 
     def from_dlpack(obj, device_index):
@@ -502,27 +502,6 @@ def _write_guards(cp, shared) -> dict:
     return {"setitem": guarded_setitem, "inplace": guarded_inplace}
 
 
-def _sync_free_backward(cp, shared_bw, bf16) -> dict:
-    generic_mean = shared_bw["mean"]
-    halves = frozenset((cp.dtype("float16"),) + (() if bf16 is None else (bf16,)))
-
-    def mean(grads, inputs, outputs, params):
-        if params["dims"] is not None:
-            return generic_mean(grads, inputs, outputs, params)
-        # the shared kernel fills with `g / count` through xp.full (a host read of g on CuPy)
-        shape = params["shapes"][0][0]
-        count = 1
-        for s in shape:
-            count *= s
-        g = grads[0]
-        if g.dtype in halves:  # in float32 (a count past 65504 is inf in float16)
-            return (cp.broadcast_to((g.astype("float32") / max(count, 1)).astype(g.dtype),
-                                    shape),)
-        return (cp.broadcast_to((g / max(count, 1)).astype(g.dtype, copy=False), shape),)
-
-    return {"mean": mean}
-
-
 def _switched(deterministic, ordered, fast):
     """A kernel that is ``ordered`` while ``deterministic[0]`` (polyten.use_deterministic_
     algorithms) and ``fast`` otherwise."""
@@ -572,7 +551,6 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels["dropout_mask"] = (lambda shape, p, dtype, device_index:
                                rng.gen.dropout_mask(shape, p, dtype))
     kernels["dropout"] = lambda x, p: rng.gen.dropout(x, p)  # and x times that mask
-    backward.update(_sync_free_backward(cp, shared_bw, bf16))
     fwd, bwd, ew = fused.build(cp, shared, shared_bw)
     kernels.update(fwd)
     backward.update(bwd)

@@ -38,6 +38,8 @@ def backward_kernels(xp, **ctx) -> dict:
     def arr(r):
         return r if r.__class__ is nd else asarray(r)
 
+    host = xp.__name__ == "numpy"
+
     # --- elementwise: inputs may be Python scalars (they get no gradient) ----------------
     def add(grads, inputs, outputs, params):
         g = grads[0]
@@ -132,8 +134,9 @@ def backward_kernels(xp, **ctx) -> dict:
         for d in (range(len(shape)) if dims is None else dims):
             count *= shape[d]
         g = mean_share(grads[0], count)
-        if dims is None and count <= 4096:
+        if host and dims is None and count <= 4096:
             # the mean of a small loss: a filled array costs less than NumPy's broadcast_to
+            # (not on other array modules: CuPy's full would read the 0-d g on the host)
             return (xp.full(shape, g, dtype=g.dtype),)
         return (_expand_back(g, shape, dims, params["keepdim"]),)
 

@@ -485,12 +485,13 @@ def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
             size *= s
         if n * c * size == 0:
             return (xp.zeros(shape, dtype=g.dtype),)
-        # a window wholly outside the input (padding and dilation past its end) names a
-        # position past the plane, as PyTorch, and passes no gradient
-        outside = idx >= size
-        if xp.__name__ != "numpy" or bool(outside.any()):
-            g = xp.where(outside, xp.zeros((), dtype=g.dtype), g)
-            idx = xp.where(outside, 0, idx)
+        # a window wholly outside the input (starting in the low padding, its dilated steps
+        # past the end) names a position past the plane, as PyTorch, and passes no gradient
+        if any(params.get("pool", {}).get("lo", (1,))):
+            outside = idx >= size
+            if xp.__name__ != "numpy" or bool(outside.any()):
+                g = xp.where(outside, xp.zeros((), dtype=g.dtype), g)
+                idx = xp.where(outside, 0, idx)
         pos = scratch("index", (n * c, idx.size // (n * c)), xp.int64)
         xp.add(idx.reshape(n * c, -1), (xp.arange(n * c, dtype=xp.int64) * size)[:, None],
                out=pos)

@@ -20,6 +20,7 @@
 # The whole script stays under $GPU_CHECK_BUDGET seconds (default 570).  To rerun only some
 # checks (device time is scarce), list them: GPU_CHECK_STEPS="conformance bench" (any of
 # test_cuda, bench, conformance; set-up and `polyten backends` always run).
+# GPU_CHECK_BENCH_CASES (comma-separated) picks the benchmark's cases (default: all of them).
 # Results go under $OUT (default ./gpu_check_out): summary.txt, bench.json, conformance.json
 # and logs.tar.gz (every step's log and each shard's report).
 # Usage: bash scripts/gpu_check.sh     (exit status: 0 when every step passed)
@@ -162,7 +163,8 @@ wanted test_cuda && step test_cuda 150 "$V" -m pytest -q -p no:cacheprovider -rs
 if wanted bench; then
     left=$((BUDGET - SECONDS))
     step bench $((left < BENCH_TIME ? left : BENCH_TIME)) "$V" benchmarks/bench_cuda.py \
-        --quick --json "$OUT/bench.json"
+        --quick --json "$OUT/bench.json" \
+        ${GPU_CHECK_BENCH_CASES:+--cases "$GPU_CHECK_BENCH_CASES"}
 fi
 cat "$OUT/bench.log" >>"$OUT/summary.txt" 2>/dev/null
 summary "overall: $([ $status -eq 0 ] && echo PASS || echo FAIL)"

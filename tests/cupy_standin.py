@@ -87,10 +87,11 @@ NVCC_PRELUDE = ("#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n"
 
 _CTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float", "float64": "double",
            "int64": "long long", "bool": "bool", "int32": "int", "int16": "short",
-           "int8": "signed char", "uint8": "unsigned char", "uint32": "unsigned int"}
+           "int8": "signed char", "uint8": "unsigned char", "uint32": "unsigned int",
+           "uint64": "unsigned long long"}
 _SCALAR_CT = {"float32": ctypes.c_float, "float64": ctypes.c_double,
               "int64": ctypes.c_longlong, "bool": ctypes.c_bool, "int32": ctypes.c_int,
-              "uint32": ctypes.c_uint32}
+              "uint32": ctypes.c_uint32, "uint64": ctypes.c_uint64}
 _CACHE_DIR = os.path.join(tempfile.gettempdir(), f"polyten_cuda_host_{os.getuid()}")
 _LIBS = {}
 
@@ -972,6 +973,32 @@ def set_float16_gaps(mode: str) -> str:
     return old
 
 
+# binary ufuncs whose bfloat16 array beside a Python float runs CuPy's float32 loop and
+# returns float32: CuPy 14's weak-scalar check reads the float as unable to cast to bfloat16
+# (a 'V'-kind dtype to NumPy) and takes the first loop the array casts to safely.  Seen on an
+# H200 with CuPy 14.2: bf16 + 2.5 and maximum(bf16, 2.5) were float32, bf16 + 2 bfloat16, and
+# a bfloat16 NumPy scalar kept bfloat16.
+_WEAK_FLOAT_TO_F32 = frozenset({
+    "add", "subtract", "multiply", "true_divide", "divide", "floor_divide", "remainder",
+    "fmod", "power", "maximum", "minimum", "fmax", "fmin", "arctan2", "hypot", "logaddexp",
+    "logaddexp2", "copysign", "nextafter", "equal", "not_equal", "less", "less_equal",
+    "greater", "greater_equal"})
+
+
+def _cupy_weak_float(name, args, kwargs):
+    """``args`` as CuPy's type resolution takes them (see :data:`_WEAK_FLOAT_TO_F32`)."""
+    if name not in _WEAK_FLOAT_TO_F32 or len(args) < 2 or "out" in kwargs or \
+            _BF16_MODE[0] == "none":
+        return args
+    bf = _bf16()
+    a, b = args[0], args[1]
+    if b.__class__ is float and isinstance(a, np.ndarray) and a.dtype == bf:
+        return (a.astype(np.float32), np.float32(b)) + tuple(args[2:])
+    if a.__class__ is float and isinstance(b, np.ndarray) and b.dtype == bf:
+        return (np.float32(a), b.astype(np.float32)) + tuple(args[2:])
+    return args
+
+
 def _refused_dtype(qualname: str, name: str, args, kwargs):
     """The half dtype the stand-in refuses in this call (as CuPy without its loop), or None."""
     values = tuple(kwargs.values())
@@ -1022,10 +1049,13 @@ def _cupy_float_divmod(name, x, y):
 def _radix_order(a):
     """The order of CUB's radix sort, which CuPy's 1-D float32 / float64 ``sort`` and
     ``argsort`` use (cupy/cuda/cupy_thrust.cu: ``thrust::less`` for floating points): by the
-    bits, so NaNs with the sign bit set come first and -0.0 before 0.0 (stable otherwise)."""
+    bits, so NaNs with the sign bit set come first; -0.0 and 0.0 are equal (stable) -- as an
+    H200 sorted [1, -nan, 0, -0, -inf, nan, 2.5, -nan, -1] with CuPy 14.2: indices
+    [1, 7, 4, 8, 2, 3, 0, 6, 5]."""
     u = np.dtype(f"uint{a.dtype.itemsize * 8}")
     bits = np.ascontiguousarray(a).view(u)
     top = u.type(1) << u.type(a.dtype.itemsize * 8 - 1)
+    bits = np.where(bits == top, u.type(0), bits)  # CUB's radix sort: -0.0 as 0.0
     key = np.where(bits & top, ~bits, bits | top)
     return np.argsort(key, kind="stable")
 
@@ -1051,16 +1081,17 @@ def _last_nan_index(x, r, axis, keepdims):
 
 
 def _negative_zero(v) -> bool:
+    """Whether CuPy's fill of ``v`` is a memset that drops a zero's sign: a real -0.0.  A
+    complex zero is filled by the kernel (an H200 with CuPy 14.2 kept the sign of
+    ``cupy.full((2,), complex(-0.0, 0.0), dtype=complex64)``'s real part)."""
     if isinstance(v, (float, np.floating)):
         return v == 0 and np.signbit(v)
-    if isinstance(v, (complex, np.complexfloating)):
-        return v == 0 and (np.signbit(v.real) or np.signbit(v.imag))
     return False
 
 
 def _cupy_round(x, decimals):
     """CuPy's ``around`` (cupy/_core/core.pyx ``_round_float``, ``_round_ufunc_neg_uint``):
-    float16 / float32 scaled in double, ``rint(x * 10**d) / 10**d`` rounded once into the
+    floats scaled in double, ``rint(x * 10**d) / 10**d`` rounded once into the
     dtype (NumPy scales in the dtype); integers with negative decimals split at the last two
     digits and round a float32 quotient."""
     if x.dtype.kind in "iu" and decimals < 0:
@@ -1070,7 +1101,10 @@ def _cupy_round(x, decimals):
         rem = (a - q * p * 100).astype(np.int32)
         f = np.rint(rem.astype(np.float32) / (np.float32(p) * np.float32(10)))
         return ((q * 100 + f.astype(np.int64) * 10) * p).astype(x.dtype)
-    if x.dtype in (np.float16, np.float32) and decimals != 0:
+    if x.dtype in (np.float16, np.float32, np.float64) and decimals != 0:
+        # the scale 10**|d| correctly rounded; NumPy's power_of_ten multiplies by 10 past
+        # 1e9, which differs from 1e23 on (an H200: float64 0.285 to 40 decimals was
+        # 5.6e-17 away from NumPy's)
         p = 10.0 ** abs(decimals)
         a = x.astype(np.float64)
         with np.errstate(all="ignore"):
@@ -1099,6 +1133,15 @@ def _cupy_numerics(name, args, kwargs, owner, r):
         with np.errstate(all="ignore"):
             v = np.fmod(x.astype(np.float64), y.astype(np.float64))
             return np.where(y == 0, 0, v).astype(r.dtype)
+    elif name == "nextafter" and r.dtype == np.float32 and len(args) == 2:
+        # CUDA's nextafterf as CuPy builds it flushes subnormal results: an H200 (CuPy 14.2)
+        # stepped 0.0 towards 1 to 1.1754944e-38 (FLT_MIN) and -0.0 towards -inf to -FLT_MIN
+        # where NumPy, C and torch give the smallest subnormal, 1.4e-45
+        x = np.broadcast_to(np.asarray(args[0], np.float32), r.shape)
+        tiny = np.finfo(np.float32).tiny
+        sub = (r != 0) & (np.abs(r) < tiny)
+        flushed = np.where(x == 0, np.copysign(tiny, r), np.copysign(np.float32(0), r))
+        return np.where(sub, flushed, r).astype(np.float32)
     elif name == "nextafter" and r.dtype == _F16 and len(args) == 2:
         # cupy/float16.cuh: a non-finite x gives NaN (NumPy steps from inf to 65504)
         x = np.broadcast_to(np.asarray(args[0]), r.shape)
@@ -1235,9 +1278,10 @@ class _Function:
             mode = (_F16_MODE if refused == "float16" else _BF16_MODE)[0]
             raise TypeError(f"Wrong type ((dtype({refused}),)) of arguments for cupy_{name} "
                             f"(the stand-in's {refused} gaps, mode {mode!r})")
-        if name in _NO_COMPLEX and any(isinstance(a, np.ndarray) and a.dtype.kind == "c"
-                                       for a in args):
+        if name in _NO_COMPLEX and any(isinstance(a, complex) or isinstance(a, np.ndarray)
+                                       and a.dtype.kind == "c" for a in args):
             raise TypeError(f"Wrong type of arguments for cupy_{name}: no complex loop")
+        args = _cupy_weak_float(name, args, kwargs)
         if name not in _VIEWS and name not in _NO_KERNEL and _launches(name, self.np_fn, args,
                                                                       kwargs):
             _launch()

@@ -210,15 +210,18 @@ def test_fused_sources_compile_with_nvcc(tmp_path):
                 is_out = (ty, name, raw) in fused_src.params(k.out_params)
                 if raw:
                     sig.append(f"{ty}* {name}")
-                elif ty in ("T", "S", "R"):
+                elif ty in ("T", "S", "R", "U", "I"):
                     sig.append(f"{ty}* _p_{name}")
                     pro.append(f"{ty}& {name} = _p_{name}[i];" if is_out else
                                f"const {ty} {name} = _p_{name}[i];")
                 else:
                     sig.append(f"{ty} {name}")
             n += 1
-            # R: batch_norm_running's buffers, of the input's (storage) type
+            # R: batch_norm_running's buffers, of the input's (storage) type; U / I: the
+            # unsigned / signed integers of a float's width (kernels on the bits)
+            w = "long long" if t == "float64" else "int"
             parts.append(f"namespace k{n} {{ typedef {t} T; typedef {s} S; typedef {t} R;\n"
+                         f"typedef unsigned {w} U; typedef {w} I;\n"
                          f"__global__ void {k.name}(long long _n, {', '.join(sig)}) {{\n"
                          f"for (long long i = blockIdx.x * blockDim.x + threadIdx.x; i < _n; "
                          f"i += (long long)blockDim.x * gridDim.x) {{\n" + "\n".join(pro) +

@@ -301,8 +301,11 @@ def test_numerics_are_cupys_where_cupy_differs_from_numpy():
     through double, float16 ``nextafter`` of inf as NaN, 1-D float ``sort`` / ``argsort`` /
     ``unique`` in radix (bit) order, a later NaN from ``argmax`` / ``argmin``, fills of a
     zero without its sign (a memset), overlapping same-layout assignment as a forward copy,
-    ``isin`` finding NaN, scans along a non-last axis as permuted views, and ``flip`` of a
-    0-d array refused."""
+    ``isin`` finding NaN, scans along a non-last axis as permuted views, ``flip`` of a 0-d
+    array refused; and what an H200 showed (CuPy 14.2): float64 ``around`` with a correctly
+    rounded scale, a complex zero filled with its sign, float32 results for a bfloat16 array
+    beside a Python float, float32 ``nextafter`` flushing subnormals, and logical ufuncs
+    refusing a complex number."""
     r = _run("""
         import numpy as np
         import cupy
@@ -319,7 +322,7 @@ def test_numerics_are_cupys_where_cupy_differs_from_numpy():
         assert np.isnan(r[0]) and r[1] < 1
         neg = np.frombuffer(np.uint64(0xFFF8000000000000).tobytes(), np.float64)[0]
         v = np.array([1.0, neg, 0.0, -0.0, np.nan])
-        assert g(cupy.argsort(cupy.asarray(v))).tolist() == [1, 3, 2, 0, 4]
+        assert g(cupy.argsort(cupy.asarray(v))).tolist() == [1, 2, 3, 0, 4]  # -0.0 == 0.0
         assert np.isnan(g(cupy.sort(cupy.asarray(v)))[0])
         assert np.isnan(g(cupy.unique(cupy.asarray(v), equal_nan=False))[0])
         assert g(cupy.argsort(cupy.asarray(v[None, :]), axis=1)).tolist() == \
@@ -343,6 +346,22 @@ def test_numerics_are_cupys_where_cupy_differs_from_numpy():
             cupy.flip(cupy.asarray(np.array(1.0)))
             raise AssertionError("flip of 0-d")
         except np.exceptions.AxisError:
+            pass
+        c = g(cupy.full((2,), complex(-0.0, 0.0), dtype=np.complex64))
+        assert np.signbit(c.real).all()  # a complex zero is no memset
+        import ml_dtypes
+        b = cupy.ones(2, dtype=ml_dtypes.bfloat16)
+        assert (b + 2.5).dtype == np.float32 and cupy.maximum(b, 2.5).dtype == np.float32
+        assert (b + 2).dtype == b.dtype and (b + ml_dtypes.bfloat16(2.5)).dtype == b.dtype
+        tiny = np.finfo(np.float32).tiny
+        n = g(cupy.nextafter(cupy.zeros(2, np.float32), cupy.asarray(np.array([1, -1], 'f4'))))
+        assert n.tolist() == [tiny, -tiny]  # subnormal results flushed
+        d = np.array([0.285])
+        assert g(cupy.around(cupy.asarray(d), 40))[0] != np.round(d, 40)[0]
+        try:
+            cupy.logical_xor(cupy.ones(2, bool), 1j)
+            raise AssertionError("logical_xor of complex")
+        except TypeError:
             pass
         print("ok")
     """)

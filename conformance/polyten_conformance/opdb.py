@@ -201,7 +201,12 @@ def _nan_to_num_samples(dtype, rng):
 def _nan_to_num_ref(x, nan=0.0, posinf=None, neginf=None, _dtype=None):
     if x.dtype.kind not in "fc":
         return x
-    fi = np.finfo(np.dtype(REAL_OF.get(_dtype, _dtype)))
+    name = REAL_OF.get(_dtype, _dtype)
+    if name == "bfloat16":  # NumPy >= 2.5's finfo refuses ml_dtypes' types
+        import ml_dtypes
+        fi = ml_dtypes.finfo(name)
+    else:
+        fi = np.finfo(np.dtype(name))
     posinf = float(fi.max) if posinf is None else posinf
     neginf = float(fi.min) if neginf is None else neginf
     return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)

@@ -50,3 +50,47 @@ def supported(cp) -> Optional[Any]:
     except Exception:
         return None
     return bf
+
+
+# kernels that take a Python number beside an array operand and compute in the array's dtype
+# (floor_divide and remainder turn the number into a 0-d array of that dtype themselves)
+WEAK_FLOAT_KERNELS = ("add", "sub", "mul", "div", "fmod",
+                      "maximum", "minimum", "atan2", "hypot", "logaddexp", "copysign",
+                      "nextafter", "eq", "ne", "lt", "le", "gt", "ge", "clamp")
+
+
+def weak_floats(cp, kernels, bf) -> dict:
+    """``kernels`` (those named in :data:`WEAK_FLOAT_KERNELS`) taking a Python float beside a
+    bfloat16 array as a bfloat16 number, as NumPy (ml_dtypes) and torch take it.
+
+    CuPy 14 reads a Python float as unable to cast to bfloat16 and runs the float32 loop,
+    returning float32 data (an H200 with CuPy 14.2: ``bf16 + 2.5`` and ``maximum(bf16, 2.5)``
+    were float32; a Python int and a bfloat16 NumPy scalar keep bfloat16).  A NumPy bfloat16
+    scalar is a kernel argument, passed by value: no host-to-device copy."""
+    nd = cp.ndarray
+    scalar = bf.type
+
+    def binary(fn):
+        def kernel(x, y):
+            if y.__class__ is float:
+                if x.__class__ is nd and x.dtype == bf:
+                    y = scalar(y)
+            elif x.__class__ is float and y.__class__ is nd and y.dtype == bf:
+                x = scalar(x)
+            return fn(x, y)
+        kernel.__name__ = getattr(fn, "__name__", "kernel")
+        return kernel
+
+    def clamp(fn):
+        def kernel(x, lo, hi):
+            if x.dtype == bf:
+                if lo.__class__ is float:
+                    lo = scalar(lo)
+                if hi.__class__ is float:
+                    hi = scalar(hi)
+            return fn(x, lo, hi)
+        kernel.__name__ = getattr(fn, "__name__", "clamp")
+        return kernel
+
+    return {name: (clamp if name == "clamp" else binary)(kernels[name])
+            for name in WEAK_FLOAT_KERNELS if name in kernels}

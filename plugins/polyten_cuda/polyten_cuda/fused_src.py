@@ -154,12 +154,27 @@ _ew("int_fmod", "int64 x, int64 y", "int64 z",
     "z = (y == 0 || y == -1) ? 0 : x % y;\n")
 
 # the order key of a 1-D float32 / float64 sort: CuPy sorts those with CUB's radix sort, which
-# orders by the bits -- a NaN with the sign bit set (x86's 0 / 0, a negated NaN) before -inf,
-# and -0.0 before 0.0.  One positive NaN, and (``zero``) 0.0 for both zeros, give NumPy's and
-# torch's order; the values themselves are read from the unkeyed array.
-_ew("radix_key", "T x, bool zero", "T y",
-    "A v = (A)x;\n"
-    "y = v != v ? (T)copysign(v, A(1)) : ((zero && v == A(0)) ? (T)A(0) : x);\n")
+# orders by the bits -- a NaN with the sign bit set (x86's 0 / 0, a negated NaN) before -inf.
+# One positive NaN, and (``zero``) 0.0 for both zeros, give NumPy's and torch's order; the
+# values themselves are read from the unkeyed array.  On the float's bits ``U`` (uint32 /
+# uint64 views; ``sign``, ``inf`` and ``nan`` the sign bit, +inf's and a quiet +NaN's bits):
+# in floating point, an H200 kept float64's negative NaNs through ``v != v ? copysign(v, 1)``.
+_ew("radix_key", "U u, bool zero, U sign, U inf, U nan", "U y",
+    "U mag = u & ~sign;\n"
+    "y = mag > inf ? nan : ((zero && mag == U(0)) ? U(0) : u);\n")
+
+# nextafter of float32 on the bits (``I``: int32 views; ``mag`` the magnitude mask, ``inf``
+# +inf's bits), as C, NumPy and torch: CUDA's nextafterf as CuPy builds it flushes subnormal
+# results (an H200 stepped 0.0 towards 1 to FLT_MIN, not to 1.4e-45).  A NaN operand is the
+# result; x == y (either zero included) gives y; from a zero, the smallest subnormal with y's
+# sign; otherwise the magnitude steps by one unit towards y.
+_ew("nextafter_bits", "I x, I y, I mag, I inf", "I z",
+    "I ax = x & mag, ay = y & mag;\n"
+    "if (ax > inf) z = x;\n"
+    "else if (ay > inf) z = y;\n"
+    "else if (x == y || (ax | ay) == I(0)) z = y;\n"
+    "else if (ax == I(0)) z = (y & ~mag) | I(1);\n"
+    "else z = ((x ^ y) < I(0) || ax > ay) ? x - I(1) : x + I(1);\n")
 
 # --- pointwise activation composites (op table: gelu, silu, leaky_relu, elu, softplus) ------
 # The formulas and order of operations of polyten_cpu.kernels.activation (PyTorch's formulas;

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import collections
 
+import numpy as np
+
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
 from polyten_cpu.kernels._util import full_signed, negative_zero
 
@@ -521,6 +523,42 @@ def _deterministic_kernels(cp, kernels, deterministic) -> dict:
                                   ("setitem", setitem))}
 
 
+def _radix_key(cp, bits_key):
+    """``key(a, zero)``: fused_src's ``radix_key`` of the float32 / float64 array ``a``, on its
+    bits, as an array of ``a``'s dtype."""
+    consts = {}
+    for width in (32, 64):
+        u = np.dtype(f"uint{width}")
+        sign = 1 << (width - 1)
+        mant = 23 if width == 32 else 52
+        inf = (sign - 1) ^ ((1 << mant) - 1)  # exponent all ones, mantissa zero
+        consts[width // 8] = (u, u.type(sign), u.type(inf), u.type(inf | (1 << (mant - 1))))
+
+    def key(a, zero=True):
+        u, sign, inf, nan = consts[a.dtype.itemsize]
+        return bits_key(a.view(u), zero, sign, inf, nan).view(a.dtype)
+    return key
+
+
+def _nextafter(cp, ew, fallback):
+    """``nextafter``: float32 on its bits (fused_src's ``nextafter_bits``: CUDA's nextafterf
+    flushes subnormal results); other dtypes ``fallback``."""
+    nd, f32, i32 = cp.ndarray, np.dtype("float32"), np.dtype("int32")
+    kernel = ew["nextafter_bits"]
+    mag, inf = np.int32(0x7FFFFFFF), np.int32(0x7F800000)
+
+    def bits(v):
+        return v.view(i32) if v.__class__ is nd else np.float32(v).view(np.int32)
+
+    def nextafter(x, y):
+        if (x.__class__ is nd and x.dtype == f32 and (y.__class__ is float or
+                                                      y.__class__ is nd and y.dtype == f32)
+                or x.__class__ is float and y.__class__ is nd and y.dtype == f32):
+            return kernel(bits(x), bits(y), mag, inf).view(f32)
+        return fallback(x, y)
+    return nextafter
+
+
 def build(cp, rng, native_dtype, device_count=1, conv_precision=None, deterministic=None):
     """``(kernels, backward_kernels, elementwise)`` of the cuda backend on array module ``cp``.
 
@@ -535,7 +573,7 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     bmm = _gemm.build(cp)
     conv_ctx = _conv.conv_context(cp, raw, bmm, conv_precision)
     # CuPy's 1-D float sorts are radix sorts: the shared sort kernels order by this key
-    radix_key = fused.elementwise(cp, "radix_key")
+    radix_key = _radix_key(cp, fused.elementwise(cp, "radix_key"))
     shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, radix_key=radix_key,
                          **conv_ctx)
     shared_bw = all_backward_kernels(cp, **conv_ctx)
@@ -560,8 +598,11 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels["erf"] = _erf(cp, ew, kernels["erf"], bf16)
     kernels.update(_python_divmod(cp, ew, kernels, bf16))
     kernels["fmod"] = _int64_fmod(cp, ew, kernels["fmod"])
+    kernels["nextafter"] = _nextafter(cp, ew, kernels["nextafter"])
     kernels.update(_first_nan_wins(cp, kernels))
     kernels.update(_scans(cp, kernels))
+    if bf16 is not None:
+        kernels.update(_bf16.weak_floats(cp, kernels, bf16))
     if deterministic is not None:
         kernels.update(_deterministic_kernels(cp, kernels, deterministic))
     # where CuPy has no float16 / bfloat16 loop for a function a kernel calls: float32

@@ -3,6 +3,8 @@
 import math
 import warnings
 
+import numpy as np
+
 
 def bfloat16_dtype(xp):
     """``xp``'s bfloat16 dtype (ml_dtypes' NumPy extension type, which CuPy also accepts), or
@@ -188,6 +190,12 @@ def negative_zero(value) -> bool:
     if value.__class__ is complex:
         return value == 0 and (math.copysign(1.0, value.real) < 0 or
                                math.copysign(1.0, value.imag) < 0)
+    if isinstance(value, np.generic) and not isinstance(
+            value, (np.integer, np.bool_, np.complexfloating)):
+        # a NumPy float scalar (ml_dtypes' bfloat16 too: the cuda backend passes a Python
+        # float beside a bfloat16 array as one)
+        f = float(value)
+        return f == 0 and math.copysign(1.0, f) < 0
     return False
 
 
@@ -197,12 +205,15 @@ def full_signed(xp, shape, value, dtype):
     drops it, so ``full(-0.0)`` was 0.0 and ``x // -0.0`` had the wrong infinity."""
     a = xp.full(shape, value, dtype=dtype)
     if negative_zero(value) and a.dtype.kind in "fcV" and a.size:
+        # the sign bit alone, by the bits (a fill of a nonzero pattern is no memset): set,
+        # not flipped, as CuPy 14 fills a complex zero by its kernel, keeping the sign
         if a.dtype.kind == "c":
             v = complex(value)
+            bits = a.dtype.itemsize * 4
             for part, p in ((a.real, v.real), (a.imag, v.imag)):
                 if math.copysign(1.0, p) < 0:
-                    xp.negative(part, out=part)
-        else:  # the sign bit alone, by the bits (a fill of a nonzero pattern is no memset)
+                    part.view(f"uint{bits}").fill(1 << (bits - 1))
+        else:
             bits = a.dtype.itemsize * 8
             a.view(f"uint{bits}").fill(1 << (bits - 1))
     return a

@@ -11,7 +11,7 @@ import importlib
 import math
 
 from ._util import (_SCALARS, array_result, bfloat16_or_void, binary_result, float_max,
-                    low_precision, quiet_fp_warnings, scalar_array)
+                    full_signed, low_precision, quiet_fp_warnings, scalar_array)
 
 _UNARY_UFUNCS = {
     "neg": "negative", "positive": "positive", "abs": "absolute", "sign": "sign",
@@ -99,7 +99,11 @@ def kernels(xp, **ctx) -> dict:
 
     # complex operands as their truth (x != 0): CuPy's logical ufuncs have no complex loops
     def _truth(a):
-        return a != 0 if a.__class__ is nd and a.dtype.kind == "c" else a
+        # complex operands as their truth (CuPy's logical ufuncs have no complex loops, and
+        # a Python complex beside a bool array would pick one)
+        if a.__class__ is nd:
+            return a != 0 if a.dtype.kind == "c" else a
+        return bool(a) if a.__class__ is complex else a
 
     # floor / ceil / trunc of an integer array is the array (torch; NumPy >= 2.1): CuPy 13's
     # loops are float-only and return float64 data under the integer label
@@ -162,6 +166,11 @@ def kernels(xp, **ctx) -> dict:
     def nextafter_fixed(x, y):
         r = nextafter_uf(x, y)
         if r.dtype.itemsize == 2:
+            # a number (a NumPy scalar on cuda) as a 0-d array of the dtype, sign kept
+            if x.__class__ is not nd:
+                x = full_signed(xp, (), x, r.dtype)
+            if y.__class__ is not nd:
+                y = full_signed(xp, (), y, r.dtype)
             # NumPy's float16 nextafter returns x where x == y (-0 towards +0 gives -0); C's
             # nextafter, the float32/64 loops and the Array API return y
             r = xp.asarray(where_(equal(x, y), y, r)).astype(r.dtype, copy=False)
@@ -267,8 +276,10 @@ def kernels(xp, **ctx) -> dict:
             # in float32, rounded once, as torch (NumPy scales float16 in float16: 3e4 to one
             # decimal overflows to inf); CuPy has no bfloat16 loop and would return float32
             return round_(x.astype("float32"), decimals).astype(x.dtype)
-        if is_numpy or decimals == 0 or x.dtype.kind == "c" or x.dtype == F64:
+        if is_numpy or decimals == 0 or x.dtype.kind == "c":
             return xp.asarray(xp.round(x, decimals))
+        # float64 too: CuPy's scale 10**d is correctly rounded, NumPy's power_of_ten is not
+        # past 1e22 (an H200: 0.285 to 40 decimals 5.6e-17 off the cpu's)
         return scaled_round(x, decimals)
 
     def where(cond, x, y):

@@ -987,9 +987,8 @@ _WEAK_FLOAT_TO_F32 = frozenset({
 
 def _cupy_weak_float(name, args, kwargs):
     """``args`` as CuPy's type resolution takes them (see :data:`_WEAK_FLOAT_TO_F32`)."""
-    if name not in _WEAK_FLOAT_TO_F32 or len(args) < 2 or "out" in kwargs or \
-            _BF16_MODE[0] == "none":
-        return args
+    if name not in _WEAK_FLOAT_TO_F32 or len(args) < 2 or _BF16_MODE[0] == "none":
+        return args  # (with out=, the float32 result is cast into it: x += 2.5 in place)
     bf = _bf16()
     a, b = args[0], args[1]
     if b.__class__ is float and isinstance(a, np.ndarray) and a.dtype == bf:

@@ -92,5 +92,15 @@ def weak_floats(cp, kernels, bf) -> dict:
         kernel.__name__ = getattr(fn, "__name__", "clamp")
         return kernel
 
-    return {name: (clamp if name == "clamp" else binary)(kernels[name])
-            for name in WEAK_FLOAT_KERNELS if name in kernels}
+    def inplace(fn):
+        def kernel(op, x, y):
+            if y.__class__ is float and x.dtype == bf:
+                y = scalar(y)
+            return fn(op, x, y)
+        kernel.__name__ = getattr(fn, "__name__", "inplace")
+        return kernel
+
+    out = {name: (clamp if name == "clamp" else binary)(kernels[name])
+           for name in WEAK_FLOAT_KERNELS if name in kernels}
+    out["inplace"] = inplace(kernels["inplace"])  # x += 2.5: CuPy's float32 loop, cast back
+    return out

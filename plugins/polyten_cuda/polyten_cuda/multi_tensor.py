@@ -8,8 +8,8 @@ over lists of tensors; these are polyten's.
 
 Each kernel here is generated from the *same* per-element source as the per-parameter kernel
 (one place for each formula), so the two paths do the same arithmetic (NVRTC contracts the
-two kernels' multiply-adds differently: on an H200, 1-2 ulp apart on a quarter of the float32
-elements):
+two kernels' multiply-adds differently: on an H200, up to 4 ulp apart on a quarter of the
+float32 elements):
 
 * the tensors' device pointers and sizes travel as kernel parameters (``slots`` groups of
   ``n_j, a_j, b_j, ...``), and ``blockIdx.y`` picks the group through a ``switch``: nothing is

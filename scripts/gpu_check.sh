@@ -157,7 +157,7 @@ if wanted conformance; then
         summary "conformance: not run (only $left s left of the budget)"; status=1
     fi
 fi
-wanted test_cuda && step test_cuda 150 "$V" -m pytest -q -p no:cacheprovider -rs \
+wanted test_cuda && step test_cuda 210 "$V" -m pytest -q -p no:cacheprovider -rs \
     tests/test_cuda.py
 [ ${#SHARD_PIDS[@]} -gt 0 ] && conformance_finish
 if wanted bench; then

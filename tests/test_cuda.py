@@ -356,8 +356,8 @@ def test_multi_tensor_kernels_match_the_per_parameter_kernel_on_the_gpu():
     per-parameter kernel gives, over 70 float32 tensors (two launches: 64 + 6) of sizes up to
     ~600k (several grid-stride rounds), plus a float16 and a non-contiguous gradient that take
     the per-parameter path (exactly).  The two kernels' code is compiled separately, and NVRTC
-    contracts their multiply-adds differently: an H200 gave a quarter of the elements up to 4
-    units in the last place apart."""
+    contracts their multiply-adds differently: on an H200 a quarter of the elements came out
+    apart, by up to 10 units in the last place, and 2.9e-10 where a value crossed zero."""
     import cupy as cp
     from polyten_cuda import fused_src, multi_tensor
     src = fused_src.ELEMENTWISE["adam_step"]
@@ -384,7 +384,9 @@ def test_multi_tensor_kernels_match_the_per_parameter_kernel_on_the_gpu():
             if i >= 70:  # the per-parameter kernel both ways
                 np.testing.assert_array_equal(cp.asnumpy(a), cp.asnumpy(b))
             else:
-                np.testing.assert_array_max_ulp(cp.asnumpy(a), cp.asnumpy(b), maxulp=8)
+                # atol: a parameter stepping across zero keeps the absolute error of the
+                # terms (an H200: 2.9e-10 at -2.55e-5), far below the step (lr 1e-3)
+                np.testing.assert_allclose(cp.asnumpy(a), cp.asnumpy(b), rtol=1e-5, atol=1e-8)
 
 
 @pytest.mark.parametrize("norm_type", [2.0, float("inf"), 1.0])

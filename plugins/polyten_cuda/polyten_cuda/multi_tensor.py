@@ -8,7 +8,7 @@ over lists of tensors; these are polyten's.
 
 Each kernel here is generated from the *same* per-element source as the per-parameter kernel
 (one place for each formula), so the two paths do the same arithmetic (NVRTC contracts the
-two kernels' multiply-adds differently: on an H200, up to 4 ulp apart on a quarter of the
+two kernels' multiply-adds differently: on an H200, up to 10 ulp apart on a quarter of the
 float32 elements):
 
 * the tensors' device pointers and sizes travel as kernel parameters (``slots`` groups of

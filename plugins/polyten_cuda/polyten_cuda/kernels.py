@@ -13,8 +13,8 @@ are instantiated with ``xp=cp``; this module replaces
   bias (the bias is the GEMM's C, so the result is rounded once, as PyTorch's ``addmm``);
 * ``setitem`` / ``inplace``, which refuse broadcast views (CuPy has no read-only flag);
 * kernels whose shared version reads a device value on the host (``pow`` with an integer
-  exponent array, ``nll_loss``, ``cross_entropy`` and their backward): here every data-dependent choice is made on the device, so no kernel
-  synchronises the stream;
+  exponent array, ``nll_loss``, ``cross_entropy`` and their backward): here every
+  data-dependent choice is made on the device, so no kernel synchronises the stream;
 * ``sigmoid``, ``softmax``, ``log_softmax``, ``nll_loss``, ``cross_entropy``, the activation
   composites ``gelu``, ``silu``, ``leaky_relu``, ``elu``, ``softplus`` and the backward of
   ``sigmoid``, ``tanh``, ``relu``, ``softmax``, ``log_softmax``, ``nll_loss``,
@@ -523,7 +523,7 @@ def _deterministic_kernels(cp, kernels, deterministic) -> dict:
                                   ("setitem", setitem))}
 
 
-def _radix_key(cp, bits_key):
+def _radix_key(bits_key):
     """``key(a, zero)``: fused_src's ``radix_key`` of the float32 / float64 array ``a``, on its
     bits, as an array of ``a``'s dtype."""
     consts = {}
@@ -573,7 +573,7 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     bmm = _gemm.build(cp)
     conv_ctx = _conv.conv_context(cp, raw, bmm, conv_precision)
     # CuPy's 1-D float sorts are radix sorts: the shared sort kernels order by this key
-    radix_key = _radix_key(cp, fused.elementwise(cp, "radix_key"))
+    radix_key = _radix_key(fused.elementwise(cp, "radix_key"))
     shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, radix_key=radix_key,
                          **conv_ctx)
     shared_bw = all_backward_kernels(cp, **conv_ctx)

@@ -140,7 +140,7 @@ def sources() -> None:
                 log(*rows.source(op, dtype, mode))
     for dtype in dtypes:
         log(*rows.param_grads_source(dtype))
-    for which in ("im2col", "col2im"):
+    for which in ("im2col", "col2im", "from_grid", "to_grid"):
         for dtype in dtypes:
             log(*conv.source(dtype, which))
     for dtype in dtypes:

@@ -234,6 +234,7 @@ _CONV_CASES = [  # x shape, weight shape, stride, padding, dilation, groups
     ((2, 4, 9, 7), (6, 2, 3, 2), (2, 1), ((1, 0), (2, 1)), (1, 2), 2),      # exact, groups
     ((1, 2, 11), (3, 2, 4), (3,), ((2, 1),), (2,), 1),                      # 1-d, strided
     ((1, 2, 5, 6, 4), (2, 2, 2, 3, 2), (1, 2, 1), ((0, 1), (1, 1), (0, 0)), (2, 1, 1), 1),
+    ((1, 2, 4, 5, 4), (2, 2, 2, 2, 2), (1, 1, 1), ((1, 0), (0, 1), (1, 1)), (1, 1, 1), 1),  # 3-d flat
 ]
 
 
@@ -241,31 +242,50 @@ _CONV_CASES = [  # x shape, weight shape, stride, padding, dilation, groups
 @pytest.mark.parametrize("case", range(len(_CONV_CASES)))
 def test_native_im2col_col2im_are_bit_identical_to_the_shared_ones(case, dtype):
     """conv forward and backward and conv_transpose forward and backward with the one-launch
-    im2col and col2im equal the shared versions (padded copy + strided copy; K strided adds)
-    exactly (same elements, same order of additions); float16 goes through them too
-    (computed in float32)."""
+    im2col, col2im (the input gradient's unpadded block too), product grid to output (with
+    the bias) and output gradient to grid equal the shared versions (padded copy + strided
+    copy; K strided adds; transposing copy + bias add; zero fill + strided copy) exactly
+    (same elements, same order of additions); float16 goes through them too (computed in
+    float32)."""
     from polyten_cpu.kernels import conv as shared_conv
     from polyten_cuda import conv as cuda_conv
     xs, ws, stride, pad, dil, groups = _CONV_CASES[case]
     fake = fake_cupy()
     native_c2i, native_i2c = cuda_conv.make_col2im(fake), cuda_conv.make_im2col(fake)
+    native_from, native_to = cuda_conv.make_grid_kernels(fake)
     used = []
 
-    def col2im(cols, geo, n, c):
-        out = native_c2i(cols, geo, n, c)
-        used.append(("col2im", out is not None))
+    def col2im(cols, geo, n, c, crop=None):
+        out = native_c2i(cols, geo, n, c, crop=crop)
+        used.append(("col2im" if crop is None else "col2im crop", out is not None))
         return out
 
     def im2col(x, pads, geo, groups):
         out = native_i2c(x, pads, geo, groups)
         used.append(("im2col", out is not None))
         return out
-    ref, nat = shared_conv._ops(np), shared_conv._ops(np, col2im, im2col)
+
+    def from_grid(res, geo, n, bias, dtype):
+        out = native_from(res, geo, n, bias, dtype)
+        used.append(("from_grid", out is not None))
+        return out
+
+    def to_grid(g, geo, groups):
+        out = native_to(g, geo, groups)
+        used.append(("to_grid", out is not None))
+        return out
+    ref = shared_conv._ops(np)
+    nat = shared_conv._ops(np, col2im, im2col, native_from_grid=from_grid,
+                           native_to_grid=to_grid)
     rng = np.random.default_rng(case)
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
     b = rng.standard_normal(ws[0]).astype(dtype)
     y = ref["conv"](x, w, b, stride, pad, dil, groups)
+    for bias in (b, None):
+        yn = nat["conv"](x, w, bias, stride, pad, dil, groups)
+        assert yn.dtype == y.dtype
+        np.testing.assert_array_equal(yn, ref["conv"](x, w, bias, stride, pad, dil, groups))
     g = rng.standard_normal(y.shape).astype(dtype)
     params = {"needs": (True, True, True), "stride": stride, "padding": pad, "dilation": dil,
               "groups": groups}
@@ -286,7 +306,8 @@ def test_native_im2col_col2im_are_bit_identical_to_the_shared_ones(case, dtype):
     for a, e in zip(nat["conv_transpose_backward"]([gt], [g, wt, None], [yt], tparams),
                     ref["conv_transpose_backward"]([gt], [g, wt, None], [yt], tparams)):
         np.testing.assert_array_equal(a, e)
-    assert {k for k, _ in used} == {"col2im", "im2col"} and all(ok for _, ok in used)
+    assert {k for k, _ in used} == {"col2im", "col2im crop", "im2col", "from_grid",
+                                    "to_grid"} and all(ok for _, ok in used)
 
 
 def _cublas_half_matmul(a, b, out=None):
@@ -320,16 +341,22 @@ def test_half_convolution_kept_in_half_matches_torch_float64(case, dtype):
     xs, ws, stride, pad, dil, groups = _CONV_CASES[case]
     fake = fake_cupy()
     c2i, i2c = cuda_conv.make_col2im(fake), cuda_conv.make_im2col(fake)
+    from_grid, to_grid = cuda_conv.make_grid_kernels(fake)
     seen = []
 
-    def col2im(cols, geo, n, c):
+    def col2im(cols, geo, n, c, crop=None):
         seen.append(("col2im", cols.dtype.name))
-        return c2i(cols, geo, n, c)
+        return c2i(cols, geo, n, c, crop=crop)
 
     def im2col(x, pads, geo, groups):
         seen.append(("im2col", x.dtype.name))
         return i2c(x, pads, geo, groups)
-    ops = shared_conv._ops(np, col2im, im2col, _cublas_half_matmul, frozenset({half}))
+
+    def from_grid_seen(res, geo, n, bias, dtype):
+        seen.append(("from_grid", res.dtype.name))
+        return from_grid(res, geo, n, bias, dtype)
+    ops = shared_conv._ops(np, col2im, im2col, _cublas_half_matmul, frozenset({half}),
+                           from_grid_seen, to_grid)
     ref = shared_conv._ops(np)
     rng = np.random.default_rng(10 + case)
     x, w, b = (rng.standard_normal(s).astype(half) for s in (xs, ws, ws[:1]))
@@ -339,8 +366,9 @@ def test_half_convolution_kept_in_half_matches_torch_float64(case, dtype):
               "groups": groups}
     got = (y,) + tuple(ops["conv_backward"]([g], [x, w, b], [y], params))
     assert all(a.dtype == half for a in got)
-    # col2im sums the unrounded float32 products of the input gradient
-    assert set(seen) == {("im2col", dtype), ("col2im", "float32")}
+    # col2im sums the unrounded float32 products of the input gradient, and the bias is
+    # added to the unrounded float32 product of the forward
+    assert set(seen) == {("im2col", dtype), ("col2im", "float32"), ("from_grid", "float32")}
     tx, tw, tb = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x, w, b))
     flat_pad = [p for lo_hi in reversed(pad) for p in lo_hi]
     conv = {1: tF.conv1d, 2: tF.conv2d, 3: tF.conv3d}[len(xs) - 2]
@@ -407,7 +435,7 @@ def test_native_im2col_against_a_direct_gather():
 def test_conv_sources_compile_with_nvcc(tmp_path):
     from polyten_cuda import conv as cuda_conv
     parts = []
-    for which in ("col2im", "im2col"):
+    for which in ("col2im", "im2col", "from_grid", "to_grid"):
         for dtype in ("float16", "bfloat16", "float32", "float64"):
             parts.append(cuda_conv.source(dtype, which))
     _nvcc_compiles(tmp_path, parts)

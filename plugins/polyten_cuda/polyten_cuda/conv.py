@@ -22,7 +22,7 @@ and rounds once -- as PyTorch's own (non-cuDNN) CUDA convolution accumulates its
 
 from __future__ import annotations
 
-from .multi_tensor import C_TYPES, PRELUDE, GridStrideKernels
+from .multi_tensor import C_TYPES, HALF, PRELUDE, GridStrideKernels, dtype_names
 
 # cols: (C, K, N, L) contiguous (the (G, C/G * K, N * L) columns); out: (N, C, P0, P1, P2)
 COL2IM_SRC = r"""
@@ -30,13 +30,16 @@ extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, long long tot
     long long n, long long c, long long K, long long L, bool flat,
     long long P0, long long P1, long long P2, long long O0, long long O1, long long O2,
     long long k0, long long k1, long long k2, long long s0, long long s1, long long s2,
-    long long d0, long long d1, long long d2) {
+    long long d0, long long d1, long long d2, long long S0, long long S1, long long S2,
+    long long lo0, long long lo1, long long lo2) {
+  // out: (N, C, S0, S1, S2), the padded image's block from (lo0, lo1, lo2) on (the whole
+  // image: S = P, lo = 0; a convolution's input gradient: the unpadded input's block)
   for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
        e += (long long)gridDim.x * blockDim.x) {
     long long r = e;
-    const long long p2 = r % P2; r /= P2;
-    const long long p1 = r % P1; r /= P1;
-    const long long p0 = r % P0; r /= P0;
+    const long long p2 = r % S2 + lo2; r /= S2;
+    const long long p1 = r % S1 + lo1; r /= S1;
+    const long long p0 = r % S0 + lo0; r /= S0;
     const long long ci = r % c;
     const long long ni = r / c;
     const long long pf = (p0 * P1 + p1) * P2 + p2;
@@ -105,14 +108,62 @@ extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, long long total
 }
 """
 
+# res: (C, N, L) product grid in A (float32 for the half dtypes: the product unrounded);
+# y: (N, C, O0, O1, O2), each value res at the output position's grid index plus the
+# channel's bias, rounded once.  Output position o sits at o0 * os0 + o1 * os1 + o2 * os2.
+FROM_GRID_SRC = r"""
+extern "C" __global__ void polyten_from_grid_T(const A* res, const T* bias, T* y,
+    long long total, long long n, long long c, long long L, bool has_bias,
+    long long O0, long long O1, long long O2, long long os0, long long os1, long long os2) {
+  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+       e += (long long)gridDim.x * blockDim.x) {
+    long long r = e;
+    const long long o2 = r % O2; r /= O2;
+    const long long o1 = r % O1; r /= O1;
+    const long long o0 = r % O0; r /= O0;
+    const long long ci = r % c;
+    const long long ni = r / c;
+    A v = res[(ci * n + ni) * L + o0 * os0 + o1 * os1 + o2 * os2];
+    if (has_bias) v = v + (A)bias[ci];
+    y[e] = (T)v;
+  }
+}
+"""
+
+# g: (N, C, O0, O1, O2) C-contiguous; grid: (C, N, L), g's value at each grid index that is
+# an output position (the mixed-radix digits of q by os0 > os1 > 1 -- the last dim's stride
+# is 1 in both layouts -- within O), else 0
+TO_GRID_SRC = r"""
+extern "C" __global__ void polyten_to_grid_T(const T* g, T* grid, long long total,
+    long long n, long long c, long long L,
+    long long O0, long long O1, long long O2, long long os0, long long os1) {
+  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+       e += (long long)gridDim.x * blockDim.x) {
+    const long long q = e % L;
+    const long long r = e / L;
+    const long long ni = r % n;
+    const long long ci = r / n;
+    const long long o0 = q / os0;
+    const long long o1 = (q - o0 * os0) / os1;
+    const long long o2 = q - o0 * os0 - o1 * os1;
+    T v = (T)0.0f;
+    if (o0 < O0 && o1 < O1 && o2 < O2)
+      v = g[(((ni * c + ci) * O0 + o0) * O1 + o1) * O2 + o2];
+    grid[e] = v;
+  }
+}
+"""
+
+_SOURCES = {"col2im": COL2IM_SRC, "im2col": IM2COL_SRC, "from_grid": FROM_GRID_SRC,
+            "to_grid": TO_GRID_SRC}
 
 
 def source(dtype: str, which: str = "col2im") -> tuple:
-    """``(kernel name, CUDA C source)`` of ``col2im`` or ``im2col`` for ``float16`` /
-    ``bfloat16`` / ``float32`` / ``float64`` (``T``; col2im sums in ``A``: float32 for the
-    half dtypes)."""
+    """``(kernel name, CUDA C source)`` of ``col2im``, ``im2col``, ``from_grid`` or
+    ``to_grid`` for ``float16`` / ``bfloat16`` / ``float32`` / ``float64`` (``T``; col2im
+    sums in ``A``, float32 for the half dtypes, and from_grid reads ``A``)."""
     name = f"polyten_{which}_{dtype}"
-    code = {"col2im": COL2IM_SRC, "im2col": IM2COL_SRC}[which]
+    code = _SOURCES[which]
     return name, (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n"
                   "typedef polyten_acc<T>::type A;\n"
                   + code.replace(f"polyten_{which}_T", name))
@@ -146,18 +197,22 @@ def make_col2im(cp, kernels=None):
     kernels = kernels or raw_kernels(cp)
     i64 = cp.int64
 
-    def col2im(cols, geo, n, c):
+    def col2im(cols, geo, n, c, crop=None):
+        """``crop``: ``(lo, shape)`` -- only the block of the padded image from ``lo`` on of
+        spatial ``shape`` (a convolution's input gradient without its padding: no copy)."""
         dtype = cols.dtype.name
         if dtype not in C_TYPES or len(geo.P) > 3 or not cols.flags.c_contiguous:
             return None
-        out = cp.empty((n, c) + tuple(geo.P), dtype=cols.dtype)
+        lo, shape = ((0,) * len(geo.P), geo.P) if crop is None else crop
+        out = cp.empty((n, c) + tuple(shape), dtype=cols.dtype)
         total = out.size
         if total == 0:
             return out
         flat, stride, dil = _strides(geo)
         args = (cols, out, i64(total), i64(n), i64(c), i64(geo.K), i64(geo.L), cp.bool_(flat))
         args += tuple(i64(v) for v in _front3(geo.P) + _front3(geo.O) + _front3(geo.k)
-                      + _front3(stride) + _front3(dil))
+                      + _front3(stride) + _front3(dil) + _front3(shape)
+                      + _front3(lo, 0))
         kernels.launch(kernels.get("col2im", dtype), total, args)
         return out
 
@@ -193,6 +248,71 @@ def make_im2col(cp, kernels=None):
     return im2col
 
 
+def _out_strides(geo):
+    """Where each output position sits in the product grid: per spatial dim (front-padded to
+    three; a padded dim's stride is the grid's length, so its digit is 0).  The last is 1 in
+    both layouts (flat: the padded image's strides; exact: the outputs in C order)."""
+    if geo.ostr is not None:
+        ostr = tuple(geo.ostr)
+    else:  # exact layout: the grid is the outputs in C order
+        ostr, acc = (), 1
+        for o in reversed(geo.O):
+            ostr, acc = (acc,) + ostr, acc * o
+    return (max(geo.L, 1),) * (3 - len(ostr)) + ostr
+
+
+def make_grid_kernels(cp, kernels=None):
+    """``(from_grid, to_grid)`` as the shared convolution kernels call them, one launch
+    each, or ``None`` where they decline (another dtype, more than three spatial dims):
+
+    * ``from_grid(res, geo, n, bias, dtype) -> (N, C, *O)`` of ``dtype``: the product grid
+      ``res`` (C, N * L) -- float32 for the half dtypes, the product unrounded -- gathered to
+      the output layout, plus the channel's bias (``None``: none; else of ``dtype``),
+      rounded once: the shared version's transposing copy and in-place bias add in one pass;
+    * ``to_grid(g, geo, groups) -> (G, C/G, N * L)``: the output gradient scattered to the
+      grid layout, zero at the grid positions that are no output: the shared version's
+      zero fill and strided copy in one pass."""
+    kernels = kernels or raw_kernels(cp)
+    i64 = cp.int64
+    names = dtype_names(cp, C_TYPES)
+    f32 = cp.dtype("float32")
+
+    def from_grid(res, geo, n, bias, dtype):
+        name = names.get(dtype)
+        acc = f32 if name in HALF else dtype
+        c = res.shape[0]
+        if (name is None or len(geo.O) > 3 or res.dtype != acc or not res.flags.c_contiguous
+                or (bias is not None and (bias.dtype != dtype or bias.size != c
+                                          or not bias.flags.c_contiguous))):
+            return None
+        y = cp.empty((n, c) + tuple(geo.O), dtype=dtype)
+        total = y.size
+        if total == 0:
+            return y
+        args = (res, res if bias is None else bias, y, i64(total), i64(n), i64(c),
+                i64(geo.L), cp.bool_(bias is not None))
+        args += tuple(i64(v) for v in _front3(geo.O) + _out_strides(geo))
+        kernels.launch(kernels.get("from_grid", name), total, args)
+        return y
+
+    def to_grid(g, geo, groups):
+        dtype = names.get(g.dtype)
+        if dtype is None or len(geo.O) > 3:
+            return None
+        n, c = g.shape[:2]
+        g = cp.ascontiguousarray(g)
+        grid = cp.empty((groups, c // groups, n * geo.L), dtype=g.dtype)
+        total = grid.size
+        if total == 0:
+            return grid
+        args = (g, grid, i64(total), i64(n), i64(c), i64(geo.L))
+        args += tuple(i64(v) for v in _front3(geo.O) + _out_strides(geo)[:2])
+        kernels.launch(kernels.get("to_grid", dtype), total, args)
+        return grid
+
+    return from_grid, to_grid
+
+
 def conv_context(cp, raw, bmm, precision=None) -> dict:
     """The shared convolution kernels' context on CuPy (``polyten_cpu.kernels.conv``):
     one-launch ``im2col`` / ``col2im``, ``matmul`` -- the batched GEMMs of
@@ -205,6 +325,7 @@ def conv_context(cp, raw, bmm, precision=None) -> dict:
     setting.  The ``cupy.matmul`` fallback (shapes past cuBLAS's 32-bit sizes, or a dtype
     cuBLAS refused) follows the matrix products' setting."""
     ctx = {"col2im": make_col2im(cp, raw), "im2col": make_im2col(cp, raw)}
+    ctx["from_grid"], ctx["to_grid"] = make_grid_kernels(cp, raw)
     if bmm is None:
         return ctx
     matmul = cp.matmul

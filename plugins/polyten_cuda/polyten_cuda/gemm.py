@@ -145,8 +145,12 @@ def build(cp) -> Optional[Callable]:
         if dt is not None:
             data_types[dt] = getattr(runtime, const, value)
     compute_type = _compute_types(cp, cublas)
-    one = {"32": np.ones((), np.float32), "64": np.ones((), np.float64)}
-    zero = {"32": np.zeros((), np.float32), "64": np.zeros((), np.float64)}
+    # alpha and beta live in host memory for the handle's default pointer mode; their
+    # addresses are taken once (``ndarray.ctypes`` builds an object per access)
+    scalars = [np.ones((), np.float32), np.zeros((), np.float32), np.ones((), np.float64),
+               np.zeros((), np.float64)]
+    one = {"32": scalars[0].ctypes.data, "64": scalars[2].ctypes.data}
+    zero = {"32": scalars[1].ctypes.data, "64": scalars[3].ctypes.data}
     refused: set = set()  # dtypes cuBLAS refused on this machine
     f32 = np.dtype("float32")
     ascontiguous, broadcast_to, empty, zeros = (cp.ascontiguousarray, cp.broadcast_to,
@@ -185,10 +189,15 @@ def build(cp) -> Optional[Callable]:
         k2, n = b.shape[-2:]
         if k != k2:
             return None
-        try:
-            out_batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-        except ValueError:
-            return None
+        if b.ndim == 2:  # a batch (or one matrix) times a matrix: no broadcast to work out
+            out_batch = a.shape[:-2]
+        elif a.ndim == 2 or a.shape[:-2] == b.shape[:-2]:
+            out_batch = b.shape[:-2]
+        else:
+            try:
+                out_batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+            except ValueError:
+                return None
         count = 1
         for d in out_batch:
             count *= d
@@ -219,8 +228,8 @@ def build(cp) -> Optional[Callable]:
         code = data_types[dt]
         ctype = compute_type(dt, precision)
         width = "64" if dt.name == "float64" else "32"
-        alpha = one[width].ctypes.data
-        beta = (one if accumulate else zero)[width].ctypes.data
+        alpha = one[width]
+        beta = (one if accumulate else zero)[width]
         size, out_size, out_code = dt.itemsize, out_dt.itemsize, data_types[out_dt]
         pa, pb, pc = a.data.ptr, b.data.ptr, out.data.ptr
         handle = handle_of()
@@ -249,6 +258,7 @@ def build(cp) -> Optional[Callable]:
             return target
         return out
 
+    bmm.host_scalars = scalars  # alpha and beta: alive as long as bmm, whose pointers these are
     bmm.data_types = frozenset(data_types)
     # the half dtypes CuPy's 2-D products multiply natively too (bfloat16: CuPy 14's gemmEx,
     # tried once by upcast_products): the ones a caller may keep in their dtype end to end

@@ -8,9 +8,10 @@ are instantiated with ``xp=cp``; this module replaces
 
 * transfers (``to_host``/``from_host``/``from_dlpack``, pinned staging), ``erf``
   (``cupyx.scipy.special``) and ``matmul`` (float16 straight to cuBLAS, which accumulates in
-  float32, instead of the NumPy path's round trip through float32; batched products as one
-  strided-batched GEMM, :mod:`polyten_cuda.gemm`) and ``linear`` in float16 / bfloat16 with a
-  bias (the bias is the GEMM's C, so the result is rounded once, as PyTorch's ``addmm``);
+  float32, instead of the NumPy path's round trip through float32; every product of
+  matrices as one strided-batched GEMM, :mod:`polyten_cuda.gemm`) and ``linear`` and its
+  backward (direct GEMMs, the bias the forward GEMM's C, so the result is rounded once, as
+  PyTorch's ``addmm``: :mod:`polyten_cuda.linear`);
 * ``setitem`` / ``inplace``, which refuse broadcast views (CuPy has no read-only flag);
 * kernels whose shared version reads a device value on the host (``pow`` with an integer
   exponent array, ``nll_loss``, ``cross_entropy`` and their backward): here every
@@ -39,7 +40,7 @@ import collections
 import numpy as np
 
 from polyten_cpu.kernels import all_backward_kernels, all_kernels
-from polyten_cpu.kernels._util import full_signed, negative_zero
+from polyten_cpu.kernels._util import full_signed, low_precision, negative_zero
 
 from . import atomic_add as _atomic_add
 from . import bfloat16 as _bf16
@@ -48,6 +49,7 @@ from . import conv as _conv
 from . import deterministic as _deterministic
 from . import multi_tensor as _mt
 from . import fused
+from . import linear as _linear
 from . import gemm as _gemm
 
 # creation, random and transfer kernels receive ``device_index`` as their last argument
@@ -200,7 +202,7 @@ def _transfer_kernels(cp) -> dict:
 
 def _sync_free_kernels(cp, shared, bmm, bf16) -> dict:
     """Replacements for shared kernels that read a device value on the host (``pow``) or
-    that CuPy and cuBLAS do better (``erf``, ``matmul``, half-precision ``linear``)."""
+    that CuPy and cuBLAS do better (``erf``, ``matmul``)."""
     nd = cp.ndarray
     power, where, square = cp.power, cp.where, cp.square
 
@@ -230,8 +232,10 @@ def _sync_free_kernels(cp, shared, bmm, bf16) -> dict:
     shared_matmul = shared["matmul"]
 
     def matmul(x, y):
-        if (x.ndim > 2 or y.ndim > 2) and x.dtype in batched:
-            r = bmm(x, y)  # one strided-batched GEMM, no copies of transposed operands
+        if x.ndim > 1 and y.ndim > 1 and x.dtype in batched:
+            # one (strided-batched) GEMM, no copies of transposed operands, and none of
+            # cupy.matmul's host work before its GEMM
+            r = bmm(x, y)
             if r is not None:
                 return r
         if bf16 is not None and x.dtype == bf16:  # float32: no bfloat16 GEMM here
@@ -242,31 +246,12 @@ def _sync_free_kernels(cp, shared, bmm, bf16) -> dict:
         r = x @ y
         return r if r.__class__ is nd else cp.asarray(r)
 
-    shared_linear = shared["linear"]
-    # half dtypes whose linear adds the bias inside the GEMM (below); bfloat16 only where
-    # the shared products multiply it natively (else they compute it in float32)
-    single = bmm.half_dtypes if bmm is not None else frozenset()
-
-    def linear(x, weight, bias):
-        # PyTorch's addmm: the bias is the GEMM's C (beta = 1), so a float16 / bfloat16
-        # result is rounded once, not once after the product and again after the bias
-        if (bias is None or x.dtype not in single or weight.dtype != x.dtype
-                or bias.dtype != x.dtype or x.ndim < 2):
-            return shared_linear(x, weight, bias)
-        x2 = x.reshape(-1, x.shape[-1])
-        out = cp.empty((x2.shape[0], weight.shape[0]), dtype=x.dtype)
-        out[...] = bias
-        r = bmm(x2, weight.T, out=out, accumulate=True)
-        if r is None:
-            return shared_linear(x, weight, bias)
-        return r.reshape(x.shape[:-1] + (weight.shape[0],))
-
     def erf(x):
         from cupyx.scipy.special import erf as _erf
         r = _erf(x)
         return r if r.dtype == x.dtype else r.astype(x.dtype)
 
-    return {"pow": pow_, "erf": erf, "matmul": matmul, "linear": linear}
+    return {"pow": pow_, "erf": erf, "matmul": matmul}
 
 
 def _floating(cp, bf16) -> frozenset:
@@ -589,6 +574,9 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels["dropout_mask"] = (lambda shape, p, dtype, device_index:
                                rng.gen.dropout_mask(shape, p, dtype))
     kernels["dropout"] = lambda x, p: rng.gen.dropout(x, p)  # and x times that mask
+    if bmm is not None:
+        kernels["linear"], backward["linear"] = _linear.build(
+            cp, bmm, shared["linear"], shared_bw["linear"], low_precision(cp))
     fwd, bwd, ew = fused.build(cp, shared, shared_bw)
     kernels.update(fwd)
     backward.update(bwd)

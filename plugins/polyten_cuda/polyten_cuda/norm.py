@@ -68,6 +68,11 @@ def build(cp, ew, red, row_kernels, shared, shared_backward):
     def layer_norm(x, weight, bias, ndim, eps):
         if not _fused(x):
             return shared["layer_norm"](x, weight, bias, ndim, eps)
+        if (ndim == 1 and x.flags.c_contiguous
+                and row_kernels.affine_fits(x.dtype, x.shape[-1], weight, bias)):
+            # the usual LayerNorm(d): x's rows are its last dim as it is, so the kernel takes
+            # x, the parameters and the outputs in their own shapes (no reshape calls)
+            return row_kernels.layer_norm(x, weight, bias, eps, x.shape[:-1] + (1,))
         x2, stat = rows(x, ndim)
         if row_kernels.affine_fits(x.dtype, x2.shape[1], weight, bias):
             y, mean, var = row_kernels.layer_norm(
@@ -99,6 +104,9 @@ def build(cp, ew, red, row_kernels, shared, shared_backward):
         if not _fused(x):
             return shared_backward["layer_norm"](grads, inputs, outputs, params)
         needs, eps = params["needs"], params["eps"]
+        if params["ndim"] == 1 and x.flags.c_contiguous and row_kernels.affine_fits(
+                x.dtype, x.shape[-1], weight, bias):
+            return _layer_norm_rows_bw(grads[0], x, weight, params, needs, eps)
         x2, _ = rows(x, params["ndim"])
         g2 = cp.ascontiguousarray(grads[0]).reshape(x2.shape)
         s = acc(x.dtype)
@@ -130,6 +138,21 @@ def build(cp, ew, red, row_kernels, shared, shared_backward):
                 c2 = reduce(red["sum_prod_w"], (g2, w), x2, (1,), s)
             kernel, wb = affine("layer_norm_backward_out", weight, None, (-1,))
             gx = kernel(g2, x2, mean, var, eps, c1, c2, d, *wb).reshape(x.shape)
+        return (gx, gw, gb)
+
+    def _layer_norm_rows_bw(g, x, weight, params, needs, eps):
+        """The backward of a LayerNorm over the last dim of C-contiguous ``x`` whose
+        parameters the row kernels read as they are: every array in its own shape."""
+        if not g.flags.c_contiguous:  # a broadcast gradient (of a sum) is common
+            g = cp.ascontiguousarray(g)
+        mean, var = params["mean"], params["var"]
+        gx = gw = gb = None
+        if needs[1] or needs[2]:
+            gw, gb = row_kernels.layer_norm_param_grads(g, x, mean, var, eps)
+            gw = gw if needs[1] else None
+            gb = gb if needs[2] else None
+        if needs[0]:
+            gx = row_kernels.layer_norm_backward(g, x, mean, var, weight, eps)
         return (gx, gw, gb)
 
     def batch_norm_bw(grads, inputs, outputs, params):

@@ -405,13 +405,15 @@ class Rows:
         return all(p is None or (p.dtype == dtype and p.size == n and p.flags.c_contiguous)
                    for p in params)
 
-    def layer_norm(self, x, weight, bias, eps: float):
-        """``(y, mean, var)`` over the last dim of ``x``."""
+    def layer_norm(self, x, weight, bias, eps: float, stat_shape=None):
+        """``(y, mean, var)`` over the last dim of C-contiguous ``x`` (of any number of
+        dims); the statistics shaped ``stat_shape`` (default ``(rows,)``)."""
         cp = self._cp
-        rows = x.size // x.shape[-1]
+        if stat_shape is None:
+            stat_shape = x.size // x.shape[-1]
         y = cp.empty_like(x)
         s = self.acc(x.dtype)
-        mean, var = cp.empty(rows, dtype=s), cp.empty(rows, dtype=s)
+        mean, var = cp.empty(stat_shape, dtype=s), cp.empty(stat_shape, dtype=s)
         op = "layer_norm" + ("_w" if weight is not None else "") + (
             "_b" if bias is not None else "")
         self._launch(op, x, (x,) + tuple(p for p in (weight, bias) if p is not None)
@@ -479,9 +481,11 @@ class Rows:
         return gx, gw, gb
 
     def layer_norm_param_grads(self, g2, x2, mean, var, eps: float):
-        """``(gw, gb)`` of :meth:`layer_norm` over (m, d) rows, in x's dtype: one launch."""
+        """``(gw, gb)`` of :meth:`layer_norm` over the rows of C-contiguous ``x2``'s last
+        dim (``d`` of them), shaped ``(d,)`` and in x's dtype: one launch."""
         cp = self._cp
-        m, d = x2.shape
+        d = x2.shape[-1]
+        m = x2.size // d
         dtype = self._dtypes[x2.dtype]
         k = self._kernels.get(("param_grads", dtype, ""))
         if k is None:

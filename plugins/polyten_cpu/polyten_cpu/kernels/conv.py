@@ -80,7 +80,7 @@ class _Geometry:
 
 def _ctx_ops(xp, ctx) -> dict:
     return _ops(xp, ctx.get("col2im"), ctx.get("im2col"), ctx.get("matmul"),
-                ctx.get("half", frozenset()))
+                ctx.get("half", frozenset()), ctx.get("from_grid"), ctx.get("to_grid"))
 
 
 def kernels(xp, **ctx) -> dict:
@@ -93,7 +93,13 @@ def kernels(xp, **ctx) -> dict:
     instead of computed in float32 (im2col, the products and the gradient grids then move
     half the bytes); this matmul also takes a float32 ``out`` for half operands (the input
     gradient's columns, summed by col2im before one rounding), and the bias gradient sums in
-    float32."""
+    float32.  ``ctx["from_grid"]`` / ``ctx["to_grid"]``: a backend's own product grid to
+    output layout with the bias added (``(res, geo, n, bias, dtype) -> (N, C, *O)``, ``res``
+    in float32 for a kept half ``dtype``: the bias added before the one rounding) and output
+    gradient to grid layout (``(g, geo, groups) -> (G, C/G, N * L)``), each returning
+    ``None`` where it declines; with them, col2im is also asked for the unpadded block of the
+    image (``crop=(lo, shape)``) and the weight gradient is the product ``grid @ cols^T``
+    (no transposing copy)."""
     ops = _ctx_ops(xp, ctx)
     return {"conv": ops["conv"], "conv_transpose": ops["conv_transpose"],
             "max_pool": ops["max_pool"]}
@@ -109,7 +115,7 @@ def backward_kernels(xp, **ctx) -> dict:
 
 
 def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
-         half=frozenset()) -> dict:
+         half=frozenset(), native_from_grid=None, native_to_grid=None) -> dict:
     as_strided = xp.lib.stride_tricks.as_strided
     matmul = native_matmul or xp.matmul
     ascontiguous = xp.ascontiguousarray
@@ -232,6 +238,10 @@ def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
     def to_grid(g, geo, groups):
         """(N, C, *O) values -> (G, C/G, N * L) grid values (zero at the unused flat
         positions), in ``"grid"`` scratch."""
+        if native_to_grid is not None:
+            buf = native_to_grid(g, geo, groups)
+            if buf is not None:
+                return buf
         n, c = g.shape[:2]
         m = len(geo.O)
         perm = (1, 0) + tuple(range(2, 2 + m))
@@ -271,26 +281,39 @@ def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
 
     def weight_grad(cols, grid, weight):
         """``(cols @ grid^T)^T`` of the (G, *, N * L) columns and grid, in weight's shape
-        (OpenBLAS is faster with the long dim as the product's rows)."""
+        (OpenBLAS is faster with the long dim as the product's rows; a backend's own GEMM
+        computes ``grid @ cols^T``, which is in weight's layout already: no copy)."""
+        if native_matmul is not None:
+            gw = matmul(grid, cols.transpose(0, 2, 1))
+            return finish(gw.reshape(weight.shape), weight.dtype)
         gw = matmul(cols, grid.transpose(0, 2, 1)).transpose(0, 2, 1)
         return finish(ascontiguous(gw).reshape(weight.shape), weight.dtype)
 
     # ---------------------------------------------------------------------------- conv ----
-    def conv_core(x, weight, stride, padding, dilation, groups):
-        """im2col + one product per group: (N, O, *out) in x's (computation) dtype."""
+    def conv_core(x, weight, bias, stride, padding, dilation, groups):
+        """im2col + one product per group, plus the bias: (N, O, *out) in x's (computation)
+        dtype, or float32 for a kept half dtype that the backend's grid kernel declined."""
         n = x.shape[0]
         o = weight.shape[0]
         geo = conv_geometry(x.shape, weight.shape, stride, padding, dilation)
         cols = padded_cols(x, padding, geo, groups)
-        res = scratch("grid", (groups, o // groups, cols.shape[2]),
-                      xp.result_type(weight.dtype, cols.dtype))
+        dt = xp.result_type(weight.dtype, cols.dtype)
+        # the backend's grid kernel adds the bias to the unrounded product and rounds once
+        grid_dt = f32 if native_from_grid is not None and dt in kept else dt
+        res = scratch("grid", (groups, o // groups, cols.shape[2]), grid_dt)
         matmul(weight.reshape(groups, o // groups, -1), cols, out=res)
-        return from_grid(res.reshape(o, -1), geo, n)
+        res = res.reshape(o, -1)
+        if native_from_grid is not None:
+            out = native_from_grid(res, geo, n, bias, dt)
+            if out is not None:
+                return out
+        return add_bias(from_grid(res, geo, n), bias)
 
     def conv(x, weight, bias, stride, padding, dilation, groups):
         dt = x.dtype
-        out = conv_core(compute(x), compute(weight), stride, padding, dilation, groups)
-        return finish(add_bias(out, None if bias is None else compute(bias)), dt)
+        out = conv_core(compute(x), compute(weight), None if bias is None else compute(bias),
+                        stride, padding, dilation, groups)
+        return finish(out, dt)
 
     def conv_backward(grads, inputs, outputs, params):
         x, weight, bias = inputs
@@ -303,10 +326,18 @@ def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
         gx = gw = gb = None
         if needs[0]:
             wm = wc.reshape(groups, o // groups, -1)
-            zb = col2im(adjoint_cols(wm, gbuf), geo, n, c)
-            crop = (slice(None), slice(None)) + tuple(
-                slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], padding))
-            gx = finish(zb[crop].copy(), x.dtype)
+            cols = adjoint_cols(wm, gbuf)
+            gx = None
+            if native_col2im is not None and native_to_grid is not None:
+                # the unpadded block only: no padded image and no cropping copy
+                gx = native_col2im(cols, geo, n, c,
+                                   crop=(tuple(lo for lo, _ in padding), x.shape[2:]))
+            if gx is None:
+                zb = col2im(cols, geo, n, c)
+                crop = (slice(None), slice(None)) + tuple(
+                    slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], padding))
+                gx = zb[crop].copy()
+            gx = finish(gx, x.dtype)
         if needs[1]:
             gw = weight_grad(padded_cols(xc, padding, geo, groups), gbuf, weight)
         if needs[2]:

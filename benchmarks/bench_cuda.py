@@ -84,6 +84,24 @@ def _timeit(fn, sync, repeat, number=1):
     return statistics.median(times)
 
 
+def _host_time(fn, sync, repeat, number):
+    """Median host seconds to *queue* one call of ``fn`` (no sync inside the timed loop; the
+    GPU catches up after it): next to :func:`_timeit`'s synchronised time, a step whose host
+    time is about its synchronised time is host-bound (launch overhead), one whose host time
+    is well below it is bound by the GPU."""
+    fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number)
+        sync()
+    return statistics.median(times)
+
+
 def _torch():
     try:
         import torch
@@ -331,13 +349,17 @@ def bench_steps(cases, quick):
             lib.backends.cudnn.allow_tf32 = lib.backends.cudnn.allow_tf32 and not ieee
         try:
             t_pt = _timeit(pstep, pt.cuda.synchronize, repeat, number)
-            t_th = (_timeit(tstep, torch.cuda.synchronize, repeat, number)
-                    if tstep is not None else float("nan"))
+            h_pt = _host_time(pstep, pt.cuda.synchronize, repeat, number)
+            t_th = h_th = float("nan")
+            if tstep is not None:
+                t_th = _timeit(tstep, torch.cuda.synchronize, repeat, number)
+                h_th = _host_time(tstep, torch.cuda.synchronize, repeat, number)
         finally:
             for lib, flag in zip(libs, before):
                 lib.backends.cudnn.allow_tf32 = flag
         rows.append({"case": f"train step {desc}", "polyten_ms": t_pt * 1e3,
-                     "torch_ms": t_th * 1e3, "polyten_over_torch": t_pt / t_th})
+                     "torch_ms": t_th * 1e3, "polyten_over_torch": t_pt / t_th,
+                     "polyten_host_ms": h_pt * 1e3, "torch_host_ms": h_th * 1e3})
     return rows
 
 
@@ -361,13 +383,23 @@ def bench_overhead(quick):
     state = [cupy.zeros(64, dtype="float32") for _ in range(4)]
     call = (state[0], 0.9, 0.1, 0.999, 0.01, 1e-8, -1e-3, 0.0, 1.0, False, False,
             state[1], state[2], state[3])
+    # a Linear's forward: CuPy's general matmul and an add (what polyten ran before
+    # polyten_cuda.linear), against polyten's (one GEMM, the bias its C) and torch's addmm
+    x, w, bias = (cupy.ones(s, dtype="float32") for s in ((8, 64), (64, 64), (64,)))
+    px, pw, pbias = (pt.from_dlpack(v) for v in (x, w, bias))
+    linear = pt.nn.functional.linear
     cases = [("cupy a + b", lambda: a + b),
              ("cupy ElementwiseKernel (fused relu_backward)", lambda: ew(a, b)),
              ("cupy RawKernel (multi-tensor Adam, 1 tensor)", lambda: step([call])),
-             ("polyten a + b", lambda: pa + pb)]
+             ("polyten a + b", lambda: pa + pb),
+             ("cupy x @ w.T + b (8x64, 64x64)", lambda: x @ w.T + bias),
+             ("polyten linear (8x64, 64x64, bias)", lambda: linear(px, pw, pbias))]
     if torch is not None:
         ta, tb = torch.ones(64, device="cuda"), torch.ones(64, device="cuda")
-        cases.append(("torch a + b", lambda: ta + tb))
+        tx, tw, tbias = (torch.ones(s, device="cuda") for s in ((8, 64), (64, 64), (64,)))
+        cases += [("torch a + b", lambda: ta + tb),
+                  ("torch linear (8x64, 64x64, bias)",
+                   lambda: torch.nn.functional.linear(tx, tw, tbias))]
     sync = cupy.cuda.Device().synchronize
     rows = []
     for name, fn in cases:

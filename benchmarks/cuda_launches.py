@@ -82,7 +82,7 @@ def main(argv=None) -> int:
             print(f"    {n:4d}  {site}")
         if args.calls:
             print(f"    CuPy API calls: {sum(api.values())}: " + ", ".join(
-                f"{name} {n}" for name, n in api.most_common(args.top)))
+                f"{name} {n}" for name, n in api.most_common()))
     return 0
 
 

@@ -1246,10 +1246,12 @@ def test_launch_count_script():
     stand-in): the digits and transformer steps cause no host traffic, and the digits step
     stays within its launch budget --
     a count, not a time (20 launches when written: the Adam step is one multi-tensor launch,
-    cross_entropy over 10 classes one launch plus its reduction)."""
+    cross_entropy over 10 classes one launch plus its reduction); with ``--calls``, neither
+    step calls ``cupy.matmul`` (the products are direct GEMMs) and the transformer step stays
+    within its budget of CuPy API calls (293 when written; 409 before the direct linear)."""
     r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "cuda_launches.py"),
-                        "--cases", "digits,transformer", "--top", "3"], capture_output=True,
-                       text=True, timeout=300, cwd=ROOT)
+                        "--cases", "digits,transformer", "--top", "3", "--calls"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     row = next(line for line in r.stdout.splitlines() if line.startswith("digits"))
     launches, d2h, h2d, sync = (int(v) for v in row.split()[-4:])
@@ -1258,6 +1260,10 @@ def test_launch_count_script():
     # a transformer LM step (LayerNorm, attention, GELU, AdamW, clip_grad_norm_): no waits
     row = next(line for line in r.stdout.splitlines() if line.startswith("transformer"))
     assert tuple(int(v) for v in row.split()[-3:]) == (0, 0, 0), row
+    calls = [line for line in r.stdout.splitlines() if "CuPy API calls:" in line]
+    assert len(calls) == 2 and not any("cupy.matmul" in line for line in calls), calls
+    total = int(calls[1].split("CuPy API calls:")[1].split(":")[0])
+    assert total <= 300, calls[1]
 
 
 @needs_cxx
@@ -1321,6 +1327,8 @@ def test_bench_cuda_runs(tmp_path):
         "host cost per call: cupy ElementwiseKernel (fused relu_backward)",
         "host cost per call: cupy RawKernel (multi-tensor Adam, 1 tensor)",
         "host cost per call: polyten a + b",
+        "host cost per call: cupy x @ w.T + b (8x64, 64x64)",
+        "host cost per call: polyten linear (8x64, 64x64, bias)",
         "host cost per allocation (64 arrays alive): CuPy's pool",
         "host cost per allocation (64 arrays alive): polyten's peak tracker",
         "host cost per allocation (4096 arrays alive): CuPy's pool",
@@ -1332,7 +1340,9 @@ def test_bench_cuda_runs(tmp_path):
             ("layer_norm", "8x32"), ("batch_norm", "4x3x4x4"))
         for what in ("forward", "forward+backward")]
     assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0
-               and row.get("polyten_us", 1) > 0 for row in rows)
+               and row.get("polyten_us", 1) > 0 and row.get("polyten_host_ms", 1) > 0
+               for row in rows)
+    assert sum("polyten_host_ms" in row for row in rows) == 5  # every training step
 
 
 @needs_cxx

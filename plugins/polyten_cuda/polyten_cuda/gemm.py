@@ -117,6 +117,13 @@ def _compute_types(cp, cublas) -> Callable:
         if precision is not None and dt.name == "float32":
             return const("32F_FAST_TF32" if precision != "highest" and tf32_here() else "32F")
         setting = get(dt) if get is not None else None
+        key = (dt, setting)
+        found = known.get(key)
+        if found is None:
+            found = known[key] = from_setting(dt, setting)
+        return found
+
+    def from_setting(dt, setting) -> int:
         if dt.name == "float64":
             return const("64F_PEDANTIC" if setting == pedantic else "64F")
         if setting == pedantic:
@@ -124,6 +131,7 @@ def _compute_types(cp, cublas) -> Callable:
         if setting == tf32 and dt.name == "float32":
             return const("32F_FAST_TF32")
         return const("32F")
+    known: dict = {}  # (dtype, CuPy's setting) -> compute type: a dict read per product
     return compute_type
 
 
@@ -159,6 +167,13 @@ def build(cp) -> Optional[Callable]:
     def operand(x, out_batch, nb):
         """(x or a copy, op, ld, batch stride) in elements."""
         size = x.itemsize
+        if x.ndim == 2:  # one matrix (a weight, a linear's rows): no batch to look at
+            r, c = x.shape
+            sr, sc = x.strides
+            if not (sr % size or sc % size):
+                lay = layout(r, c, sr // size, sc // size)
+                if lay is not None:
+                    return x, lay[0], lay[1], 0
         r, c = x.shape[-2:]
         lead = (1,) * (nb - (x.ndim - 2)) + x.shape[:-2]
         if lead != out_batch and any(n != 1 for n in lead):  # a partial broadcast

@@ -512,6 +512,11 @@ class RawKernel:
         self.code, self.name = code, name
         _log_kernel({"kind": "raw", "name": name, "code": code, "options": list(options)})
         self.params = _raw_params(code, name)
+        # scalar parameters declared through a typedef of the source (``typedef int I;``):
+        # checked against the type it names, which is what CuPy's packed argument must match
+        import re
+        self._typedefs = {alias: ty for ty, alias in
+                          re.findall(r"typedef\s+([A-Za-z_][\w ]*?)\s+(\w+)\s*;", code)}
         decl = ", ".join(f"{ty} {n}" for ty, n in self.params)
         call = ", ".join(n for _, n in self.params)
         self.simt = any(w in code for w in _SIMT_WORDS)
@@ -556,7 +561,7 @@ class RawKernel:
         if pointer:
             raise StandinError(f"RawKernel {self.name}: {a!r} passed for the pointer parameter "
                                f"'{ty} {pname}'")
-        want = _RAW_SCALARS.get(ty)
+        want = _RAW_SCALARS.get(self._typedefs.get(ty, ty))
         if want is None:
             raise StandinError(f"RawKernel {self.name}: the stand-in cannot pass '{ty}'")
         if passed != np.dtype(want):

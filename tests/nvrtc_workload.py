@@ -142,7 +142,8 @@ def sources() -> None:
         log(*rows.param_grads_source(dtype))
     for which in ("im2col", "col2im", "from_grid", "to_grid"):
         for dtype in dtypes:
-            log(*conv.source(dtype, which))
+            for index in ("int64", "int32"):
+                log(*conv.source(dtype, which, index))
     for dtype in dtypes:
         log(*deterministic.source(dtype))
     for itemsize in (1, 2, 4, 8, 16):

@@ -61,8 +61,8 @@ def test_the_workload_reaches_every_kernel_source(nvrtc_kernel_log):
             | {rows.source(op, dt, mode)[0] for op in rows.KERNELS for dt in dts
                for mode in ("warp", "block")}
             | {rows.param_grads_source(dt)[0] for dt in dts}
-            | {conv.source(dt, w)[0] for w in ("im2col", "col2im", "from_grid", "to_grid")
-               for dt in dts}
+            | {conv.source(dt, w, ix)[0] for w in ("im2col", "col2im", "from_grid", "to_grid")
+               for dt in dts for ix in ("int64", "int32")}
             | {deterministic.source(dt)[0] for dt in dts}
             | {deterministic.set_source(n)[0] for n in (1, 2, 4, 8, 16)}
             | {multi_tensor.source(spec, dt, 1)[0] for n, spec in fused_src.ELEMENTWISE.items()

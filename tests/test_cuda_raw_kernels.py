@@ -238,21 +238,27 @@ _CONV_CASES = [  # x shape, weight shape, stride, padding, dilation, groups
 ]
 
 
+@pytest.mark.parametrize("index", ["int32", "int64"])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 @pytest.mark.parametrize("case", range(len(_CONV_CASES)))
-def test_native_im2col_col2im_are_bit_identical_to_the_shared_ones(case, dtype):
+def test_native_im2col_col2im_are_bit_identical_to_the_shared_ones(case, dtype, index,
+                                                                    monkeypatch):
     """conv forward and backward and conv_transpose forward and backward with the one-launch
     im2col, col2im (the input gradient's unpadded block too), product grid to output (with
     the bias) and output gradient to grid equal the shared versions (padded copy + strided
     copy; K strided adds; transposing copy + bias add; zero fill + strided copy) exactly
     (same elements, same order of additions); float16 goes through them too (computed in
-    float32)."""
+    float32).  Both index widths: 32-bit arithmetic below ``I32_LIMIT`` (every launch here),
+    64-bit above it (the limit lowered to 0)."""
     from polyten_cpu.kernels import conv as shared_conv
     from polyten_cuda import conv as cuda_conv
+    if index == "int64":
+        monkeypatch.setattr(cuda_conv, "I32_LIMIT", 0)
     xs, ws, stride, pad, dil, groups = _CONV_CASES[case]
     fake = fake_cupy()
-    native_c2i, native_i2c = cuda_conv.make_col2im(fake), cuda_conv.make_im2col(fake)
-    native_from, native_to = cuda_conv.make_grid_kernels(fake)
+    raw = cuda_conv.raw_kernels(fake)
+    native_c2i, native_i2c = cuda_conv.make_col2im(fake, raw), cuda_conv.make_im2col(fake, raw)
+    native_from, native_to = cuda_conv.make_grid_kernels(fake, raw)
     used = []
 
     def col2im(cols, geo, n, c, crop=None):
@@ -308,6 +314,19 @@ def test_native_im2col_col2im_are_bit_identical_to_the_shared_ones(case, dtype):
         np.testing.assert_array_equal(a, e)
     assert {k for k, _ in used} == {"col2im", "col2im crop", "im2col", "from_grid",
                                     "to_grid"} and all(ok for _, ok in used)
+    # every kernel ran with the index width asked for, and only with it
+    assert {key[2] for key in raw.cache} == {index} and len(raw.cache) == 4
+
+
+def test_index_width_follows_the_largest_index():
+    """32-bit index arithmetic exactly while every index of a launch (and the grid-stride
+    loop's last step past it) stays below 2**31."""
+    from polyten_cuda import conv as cuda_conv
+    fake = fake_cupy()
+    limit = cuda_conv.I32_LIMIT
+    assert limit + 65536 * 256 <= 2 ** 31 - 1
+    assert cuda_conv._index_type(fake, 10, limit - 1)[1] == "int32"
+    assert cuda_conv._index_type(fake, limit, 3)[1] == "int64"
 
 
 def _cublas_half_matmul(a, b, out=None):
@@ -437,7 +456,8 @@ def test_conv_sources_compile_with_nvcc(tmp_path):
     parts = []
     for which in ("col2im", "im2col", "from_grid", "to_grid"):
         for dtype in ("float16", "bfloat16", "float32", "float64"):
-            parts.append(cuda_conv.source(dtype, which))
+            for index in ("int64", "int32"):
+                parts.append(cuda_conv.source(dtype, which, index))
     _nvcc_compiles(tmp_path, parts)
 
 

@@ -26,35 +26,35 @@ from .multi_tensor import C_TYPES, HALF, PRELUDE, GridStrideKernels, dtype_names
 
 # cols: (C, K, N, L) contiguous (the (G, C/G * K, N * L) columns); out: (N, C, P0, P1, P2)
 COL2IM_SRC = r"""
-extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, long long total,
-    long long n, long long c, long long K, long long L, bool flat,
-    long long P0, long long P1, long long P2, long long O0, long long O1, long long O2,
-    long long k0, long long k1, long long k2, long long s0, long long s1, long long s2,
-    long long d0, long long d1, long long d2, long long S0, long long S1, long long S2,
-    long long lo0, long long lo1, long long lo2) {
+extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, I total,
+    I n, I c, I K, I L, bool flat,
+    I P0, I P1, I P2, I O0, I O1, I O2,
+    I k0, I k1, I k2, I s0, I s1, I s2,
+    I d0, I d1, I d2, I S0, I S1, I S2,
+    I lo0, I lo1, I lo2) {
   // out: (N, C, S0, S1, S2), the padded image's block from (lo0, lo1, lo2) on (the whole
   // image: S = P, lo = 0; a convolution's input gradient: the unpadded input's block)
-  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
-       e += (long long)gridDim.x * blockDim.x) {
-    long long r = e;
-    const long long p2 = r % S2 + lo2; r /= S2;
-    const long long p1 = r % S1 + lo1; r /= S1;
-    const long long p0 = r % S0 + lo0; r /= S0;
-    const long long ci = r % c;
-    const long long ni = r / c;
-    const long long pf = (p0 * P1 + p1) * P2 + p2;
+  for (I e = (I)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+       e += (I)gridDim.x * blockDim.x) {
+    I r = e;
+    const I p2 = r % S2 + lo2; r /= S2;
+    const I p1 = r % S1 + lo1; r /= S1;
+    const I p0 = r % S0 + lo0; r /= S0;
+    const I ci = r % c;
+    const I ni = r / c;
+    const I pf = (p0 * P1 + p1) * P2 + p2;
     const T* base = cols + (ci * K * n + ni) * L;
     A acc = (A)0;
-    long long t = 0;
-    for (long long i0 = 0; i0 < k0; ++i0)
-    for (long long i1 = 0; i1 < k1; ++i1)
-    for (long long i2 = 0; i2 < k2; ++i2, ++t) {
-      long long q;
+    I t = 0;
+    for (I i0 = 0; i0 < k0; ++i0)
+    for (I i1 = 0; i1 < k1; ++i1)
+    for (I i2 = 0; i2 < k2; ++i2, ++t) {
+      I q;
       if (flat) {  // a column is one run of the flat padded image, shifted per offset
         q = pf - ((i0 * d0 * P1 + i1 * d1) * P2 + i2 * d2);
         if (q < 0 || q >= L) continue;
       } else {     // output position o with p = o * stride + i * dilation, per dim
-        long long a0 = p0 - i0 * d0, a1 = p1 - i1 * d1, a2 = p2 - i2 * d2;
+        I a0 = p0 - i0 * d0, a1 = p1 - i1 * d1, a2 = p2 - i2 * d2;
         if (a0 < 0 || a1 < 0 || a2 < 0 || a0 % s0 || a1 % s1 || a2 % s2) continue;
         a0 /= s0; a1 /= s1; a2 /= s2;
         if (a0 >= O0 || a1 >= O1 || a2 >= O2) continue;
@@ -70,36 +70,36 @@ extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, long long tot
 # x: (N, C, S0, S1, S2) unpadded; cols: (C, K, N, L) -- the columns of x padded by lo (and
 # whatever hi), read without materialising the padded image: positions in the padding are 0
 IM2COL_SRC = r"""
-extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, long long total,
-    long long n, long long c, long long K, long long L, bool flat,
-    long long S0, long long S1, long long S2, long long P1, long long P2,
-    long long O1, long long O2, long long k1, long long k2,
-    long long s0, long long s1, long long s2, long long d0, long long d1, long long d2,
-    long long lo0, long long lo1, long long lo2) {
-  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
-       e += (long long)gridDim.x * blockDim.x) {
-    long long r = e;
-    const long long q = r % L; r /= L;
-    const long long ni = r % n; r /= n;
-    long long t = r % K;
-    const long long ci = r / K;
-    const long long i2 = t % k2; t /= k2;
-    const long long i1 = t % k1;
-    const long long i0 = t / k1;
-    long long p0, p1, p2;
+extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, I total,
+    I n, I c, I K, I L, bool flat,
+    I S0, I S1, I S2, I P1, I P2,
+    I O1, I O2, I k1, I k2,
+    I s0, I s1, I s2, I d0, I d1, I d2,
+    I lo0, I lo1, I lo2) {
+  for (I e = (I)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+       e += (I)gridDim.x * blockDim.x) {
+    I r = e;
+    const I q = r % L; r /= L;
+    const I ni = r % n; r /= n;
+    I t = r % K;
+    const I ci = r / K;
+    const I i2 = t % k2; t /= k2;
+    const I i1 = t % k1;
+    const I i0 = t / k1;
+    I p0, p1, p2;
     if (flat) {  // grid position q of the flat layout: a flat padded index, shifted
-      long long pf = q + (i0 * d0 * P1 + i1 * d1) * P2 + i2 * d2;
+      I pf = q + (i0 * d0 * P1 + i1 * d1) * P2 + i2 * d2;
       p2 = pf % P2; pf /= P2;
       p1 = pf % P1;
       p0 = pf / P1;
     } else {
-      long long o = q;
-      const long long o2 = o % O2; o /= O2;
-      const long long o1 = o % O1;
-      const long long o0 = o / O1;
+      I o = q;
+      const I o2 = o % O2; o /= O2;
+      const I o1 = o % O1;
+      const I o0 = o / O1;
       p0 = o0 * s0 + i0 * d0; p1 = o1 * s1 + i1 * d1; p2 = o2 * s2 + i2 * d2;
     }
-    const long long a0 = p0 - lo0, a1 = p1 - lo1, a2 = p2 - lo2;
+    const I a0 = p0 - lo0, a1 = p1 - lo1, a2 = p2 - lo2;
     T v = (T)0.0f;
     if (a0 >= 0 && a0 < S0 && a1 >= 0 && a1 < S1 && a2 >= 0 && a2 < S2)
       v = x[(((ni * c + ci) * S0 + a0) * S1 + a1) * S2 + a2];
@@ -113,16 +113,16 @@ extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, long long total
 # channel's bias, rounded once.  Output position o sits at o0 * os0 + o1 * os1 + o2 * os2.
 FROM_GRID_SRC = r"""
 extern "C" __global__ void polyten_from_grid_T(const A* res, const T* bias, T* y,
-    long long total, long long n, long long c, long long L, bool has_bias,
-    long long O0, long long O1, long long O2, long long os0, long long os1, long long os2) {
-  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
-       e += (long long)gridDim.x * blockDim.x) {
-    long long r = e;
-    const long long o2 = r % O2; r /= O2;
-    const long long o1 = r % O1; r /= O1;
-    const long long o0 = r % O0; r /= O0;
-    const long long ci = r % c;
-    const long long ni = r / c;
+    I total, I n, I c, I L, bool has_bias,
+    I O0, I O1, I O2, I os0, I os1, I os2) {
+  for (I e = (I)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+       e += (I)gridDim.x * blockDim.x) {
+    I r = e;
+    const I o2 = r % O2; r /= O2;
+    const I o1 = r % O1; r /= O1;
+    const I o0 = r % O0; r /= O0;
+    const I ci = r % c;
+    const I ni = r / c;
     A v = res[(ci * n + ni) * L + o0 * os0 + o1 * os1 + o2 * os2];
     if (has_bias) v = v + (A)bias[ci];
     y[e] = (T)v;
@@ -134,18 +134,18 @@ extern "C" __global__ void polyten_from_grid_T(const A* res, const T* bias, T* y
 # an output position (the mixed-radix digits of q by os0 > os1 > 1 -- the last dim's stride
 # is 1 in both layouts -- within O), else 0
 TO_GRID_SRC = r"""
-extern "C" __global__ void polyten_to_grid_T(const T* g, T* grid, long long total,
-    long long n, long long c, long long L,
-    long long O0, long long O1, long long O2, long long os0, long long os1) {
-  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
-       e += (long long)gridDim.x * blockDim.x) {
-    const long long q = e % L;
-    const long long r = e / L;
-    const long long ni = r % n;
-    const long long ci = r / n;
-    const long long o0 = q / os0;
-    const long long o1 = (q - o0 * os0) / os1;
-    const long long o2 = q - o0 * os0 - o1 * os1;
+extern "C" __global__ void polyten_to_grid_T(const T* g, T* grid, I total,
+    I n, I c, I L,
+    I O0, I O1, I O2, I os0, I os1) {
+  for (I e = (I)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+       e += (I)gridDim.x * blockDim.x) {
+    const I q = e % L;
+    const I r = e / L;
+    const I ni = r % n;
+    const I ci = r / n;
+    const I o0 = q / os0;
+    const I o1 = (q - o0 * os0) / os1;
+    const I o2 = q - o0 * os0 - o1 * os1;
     T v = (T)0.0f;
     if (o0 < O0 && o1 < O1 && o2 < O2)
       v = g[(((ni * c + ci) * O0 + o0) * O1 + o1) * O2 + o2];
@@ -158,14 +158,22 @@ _SOURCES = {"col2im": COL2IM_SRC, "im2col": IM2COL_SRC, "from_grid": FROM_GRID_S
             "to_grid": TO_GRID_SRC}
 
 
-def source(dtype: str, which: str = "col2im") -> tuple:
+# 32-bit index arithmetic while every index of a launch stays below this: CUDA's 64-bit
+# integer division is a long software sequence, and each thread divides a dozen times.  The
+# headroom covers the grid-stride loop's last step (at most 65536 blocks of 256 threads).
+I32_LIMIT = 2 ** 31 - 2 ** 25
+
+
+def source(dtype: str, which: str = "col2im", index: str = "int64") -> tuple:
     """``(kernel name, CUDA C source)`` of ``col2im``, ``im2col``, ``from_grid`` or
     ``to_grid`` for ``float16`` / ``bfloat16`` / ``float32`` / ``float64`` (``T``; col2im
-    sums in ``A``, float32 for the half dtypes, and from_grid reads ``A``)."""
-    name = f"polyten_{which}_{dtype}"
+    sums in ``A``, float32 for the half dtypes, and from_grid reads ``A``), with ``int64``
+    or ``int32`` indices and size parameters (``I``)."""
+    name = f"polyten_{which}_{dtype}" + ("_i32" if index == "int32" else "")
     code = _SOURCES[which]
     return name, (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n"
                   "typedef polyten_acc<T>::type A;\n"
+                  f"typedef {'int' if index == 'int32' else 'long long'} I;\n"
                   + code.replace(f"polyten_{which}_T", name))
 
 
@@ -188,14 +196,26 @@ def _front3(values, fill=1):
 
 def raw_kernels(cp) -> GridStrideKernels:
     """im2col / col2im RawKernels of ``cp``, by ``(which, dtype)``, compiled on first use."""
-    return GridStrideKernels(cp, lambda which, dtype: source(dtype, which))
+    return GridStrideKernels(cp, lambda which, dtype, index: source(dtype, which, index))
+
+
+def _index_type(cp, *sizes):
+    """``(NumPy type, name)`` of the index arithmetic of a launch whose indices stay below
+    the largest of ``sizes``."""
+    return (cp.int32, "int32") if max(sizes) < I32_LIMIT else (cp.int64, "int64")
+
+
+def _volume(shape) -> int:
+    v = 1
+    for d in shape:
+        v *= d
+    return v
 
 
 def make_col2im(cp, kernels=None):
     """``col2im(cols, geo, n, c) -> (N, C, *P)`` as the shared kernels call it, or ``None``
     for a geometry or dtype it does not take (the shared version runs then)."""
     kernels = kernels or raw_kernels(cp)
-    i64 = cp.int64
 
     def col2im(cols, geo, n, c, crop=None):
         """``crop``: ``(lo, shape)`` -- only the block of the padded image from ``lo`` on of
@@ -209,11 +229,12 @@ def make_col2im(cp, kernels=None):
         if total == 0:
             return out
         flat, stride, dil = _strides(geo)
-        args = (cols, out, i64(total), i64(n), i64(c), i64(geo.K), i64(geo.L), cp.bool_(flat))
-        args += tuple(i64(v) for v in _front3(geo.P) + _front3(geo.O) + _front3(geo.k)
+        ix, index = _index_type(cp, cols.size, total, n * c * _volume(geo.P))
+        args = (cols, out, ix(total), ix(n), ix(c), ix(geo.K), ix(geo.L), cp.bool_(flat))
+        args += tuple(ix(v) for v in _front3(geo.P) + _front3(geo.O) + _front3(geo.k)
                       + _front3(stride) + _front3(dil) + _front3(shape)
                       + _front3(lo, 0))
-        kernels.launch(kernels.get("col2im", dtype), total, args)
+        kernels.launch(kernels.get("col2im", dtype, index), total, args)
         return out
 
     return col2im
@@ -224,7 +245,6 @@ def make_im2col(cp, kernels=None):
     *S) zero-padded by ``pads`` ((lo, hi) per dim; ``geo`` is the padded geometry) in one
     launch, without the padded copy, or ``None`` where it declines."""
     kernels = kernels or raw_kernels(cp)
-    i64 = cp.int64
 
     def im2col(x, pads, geo, groups):
         dtype = x.dtype.name
@@ -238,11 +258,12 @@ def make_im2col(cp, kernels=None):
             return cols
         flat, stride, dil = _strides(geo)
         P = _front3(geo.P)
-        args = (x, cols, i64(total), i64(n), i64(c), i64(geo.K), i64(geo.L), cp.bool_(flat))
-        args += tuple(i64(v) for v in _front3(x.shape[2:]) + P[1:] + _front3(geo.O)[1:]
+        ix, index = _index_type(cp, x.size, total, n * c * _volume(geo.P))
+        args = (x, cols, ix(total), ix(n), ix(c), ix(geo.K), ix(geo.L), cp.bool_(flat))
+        args += tuple(ix(v) for v in _front3(x.shape[2:]) + P[1:] + _front3(geo.O)[1:]
                       + _front3(geo.k)[1:] + _front3(stride) + _front3(dil)
                       + _front3([lo for lo, _ in pads], 0))
-        kernels.launch(kernels.get("im2col", dtype), total, args)
+        kernels.launch(kernels.get("im2col", dtype, index), total, args)
         return cols
 
     return im2col
@@ -273,7 +294,6 @@ def make_grid_kernels(cp, kernels=None):
       grid layout, zero at the grid positions that are no output: the shared version's
       zero fill and strided copy in one pass."""
     kernels = kernels or raw_kernels(cp)
-    i64 = cp.int64
     names = dtype_names(cp, C_TYPES)
     f32 = cp.dtype("float32")
 
@@ -289,10 +309,11 @@ def make_grid_kernels(cp, kernels=None):
         total = y.size
         if total == 0:
             return y
-        args = (res, res if bias is None else bias, y, i64(total), i64(n), i64(c),
-                i64(geo.L), cp.bool_(bias is not None))
-        args += tuple(i64(v) for v in _front3(geo.O) + _out_strides(geo))
-        kernels.launch(kernels.get("from_grid", name), total, args)
+        ix, index = _index_type(cp, res.size, total)
+        args = (res, res if bias is None else bias, y, ix(total), ix(n), ix(c),
+                ix(geo.L), cp.bool_(bias is not None))
+        args += tuple(ix(v) for v in _front3(geo.O) + _out_strides(geo))
+        kernels.launch(kernels.get("from_grid", name, index), total, args)
         return y
 
     def to_grid(g, geo, groups):
@@ -305,9 +326,10 @@ def make_grid_kernels(cp, kernels=None):
         total = grid.size
         if total == 0:
             return grid
-        args = (g, grid, i64(total), i64(n), i64(c), i64(geo.L))
-        args += tuple(i64(v) for v in _front3(geo.O) + _out_strides(geo)[:2])
-        kernels.launch(kernels.get("to_grid", dtype), total, args)
+        ix, index = _index_type(cp, g.size, total)
+        args = (g, grid, ix(total), ix(n), ix(c), ix(geo.L))
+        args += tuple(ix(v) for v in _front3(geo.O) + _out_strides(geo)[:2])
+        kernels.launch(kernels.get("to_grid", dtype, index), total, args)
         return grid
 
     return from_grid, to_grid

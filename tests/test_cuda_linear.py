@@ -135,3 +135,36 @@ def test_linear_falls_back_where_the_gemm_does_not_apply():
         np.testing.assert_allclose(yd.cpu().numpy(), ref, rtol=1e-12)
         print("ok")
     """)
+
+
+def test_linear_backward_of_a_strided_gradient():
+    """A 3-d gradient that is a transposed view (the backward of a transpose after the
+    Linear): the same float64 values, two GEMMs, and the gradient copied once for both."""
+    _run("""
+        rng = np.random.default_rng(3)
+        x, w, b = (rng.standard_normal(s) for s in ((2, 3, 5), (4, 5), (4,)))
+        gt = rng.standard_normal((3, 2, 4))
+        X, W, B = (pt.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = F.linear(X, W, B)
+        G = pt.tensor(gt).transpose(0, 1)
+        assert not G.is_contiguous()
+        copies = []
+        _asc = cupy.ascontiguousarray
+        def counting_asc(a, *args, **kw):
+            if not a.flags.c_contiguous:
+                copies.append(a.shape)
+            return _asc(a, *args, **kw)
+        cupy.ascontiguousarray = counting_asc
+        cs.CUBLAS_CALLS.clear()
+        cs.STATS.clear()
+        y.backward(G)
+        cupy.ascontiguousarray = _asc
+        assert len(cs.CUBLAS_CALLS) == 2 and copies == [(2, 3, 4)], (cs.CUBLAS_CALLS, copies)
+        assert cs.STATS["launch"] == 4, cs.STATS  # the copy, two GEMMs, the bias sum
+        g = gt.transpose(1, 0, 2)
+        np.testing.assert_allclose(X.grad.cpu().numpy(), g @ w, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(W.grad.cpu().numpy(), g.reshape(-1, 4).T @ x.reshape(-1, 5),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(B.grad.cpu().numpy(), g.sum((0, 1)), rtol=1e-12, atol=1e-12)
+        print("ok")
+    """)

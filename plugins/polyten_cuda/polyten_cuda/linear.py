@@ -50,6 +50,8 @@ def build(cp, bmm, shared_linear, shared_linear_bw, low):
                 or (bias is not None and (bias.dtype != dt or bias.ndim != 1))):
             return shared_linear_bw(grads, inputs, outputs, params)
         needs = params["needs"]  # the engine ignores the others: don't compute them
+        if g.ndim > 2 and not g.flags.c_contiguous:
+            g = cp.ascontiguousarray(g)  # once, for both products (each would copy it)
         gx = gw = gb = None
         if needs[0]:
             gx = bmm(g, weight)  # (..., out) @ (out, in): one GEMM over all rows

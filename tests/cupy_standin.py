@@ -1181,6 +1181,16 @@ def _cupy_numerics(name, args, kwargs, owner, r):
             # scan_core's _proc_as_batch: the scan runs along the last axis of a copy and
             # comes back as cupy.rollaxis of it, a permuted view
             return np.moveaxis(np.ascontiguousarray(np.moveaxis(r, axis, -1)), -1, axis)
+    elif name == "sum" and r.dtype == _F16:
+        # cupy/_core/_routines_math.pyx: ('e->e', (None, None, None, 'float')) -- a float16
+        # sum accumulates in float and rounds once (NumPy's rounds every partial sum)
+        x = owner if isinstance(owner, np.ndarray) else args[0]
+        rest = args if isinstance(owner, np.ndarray) else args[1:]
+        if isinstance(x, np.ndarray) and x.dtype == _F16 and len(rest) <= 1 and \
+                kwargs.get("out") is None:
+            axis = kwargs.get("axis", rest[0] if rest else None)
+            return np.asarray(x.astype(np.float32).sum(
+                axis=axis, keepdims=kwargs.get("keepdims", False))).astype(_F16)
     elif name in ("argmax", "argmin"):
         x = owner if isinstance(owner, np.ndarray) else args[0]
         rest = args if isinstance(owner, np.ndarray) else args[1:]

@@ -12,7 +12,8 @@ with beta = 1 (the product and the bias summed in the compute type and rounded o
 of more than two dims is one GEMM over all its rows, without a reshape; the transposed
 weight is passed with cuBLAS's transpose flag.  The backward is two GEMMs on the gradient as
 it is (``g @ weight``, and ``g2.T @ x2`` over the rows) and the bias gradient a column sum,
-in float32 for float16 / bfloat16 (PyTorch's accumulation) and rounded once.
+in float32 for float16 / bfloat16 (PyTorch's accumulation; CuPy's float16 sum accumulates in
+float itself) and rounded once.
 
 Whatever :func:`polyten_cuda.gemm.build`'s ``bmm`` does not take (a vector input, operands of
 two dtypes, a dtype cuBLAS refused on this GPU) goes to the shared kernel, as before.
@@ -26,6 +27,7 @@ def build(cp, bmm, shared_linear, shared_linear_bw, low):
     ``low``: the half dtypes (their bias gradient is summed in float32)."""
     types = bmm.data_types
     f32 = cp.dtype("float32")
+    wide_sum = frozenset(d for d in low if d != cp.dtype("float16"))
     empty = cp.empty
 
     def linear(x, weight, bias):
@@ -65,8 +67,10 @@ def build(cp, bmm, shared_linear, shared_linear_bw, low):
                 if gw is None:
                     return shared_linear_bw(grads, inputs, outputs, params)
             if needs[2]:
-                # float16 / bfloat16 summed in float32 and rounded once, as PyTorch
-                gb = g2.sum(axis=0, dtype=f32 if dt in low else None)
+                # float16 / bfloat16 summed in float32 and rounded once, as PyTorch: CuPy's
+                # float16 sum does that itself (its reduction type is float); bfloat16 is
+                # summed as float32 and cast
+                gb = g2.sum(axis=0, dtype=f32 if dt in wide_sum else None)
                 if gb.dtype != dt:
                     gb = gb.astype(dt)
         return (gx, gw, gb)

@@ -908,14 +908,29 @@ _POOL_CASES = [  # (spatial shape, kernel, stride, (lo, hi) padding, dilation)
 ]
 
 
+@pytest.mark.parametrize("index", ["int32", "int64"])
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("case", range(len(_POOL_CASES)))
-def test_fused_max_pool_matches_the_cpu_kernels(cuda_kernels, dtype, case):
+def test_fused_max_pool_matches_the_cpu_kernels(cuda_kernels, dtype, case, index,
+                                                monkeypatch):
     """The one-kernel CUDA max_pool (a thread per output) and its backward (a thread per
     input element, summing the windows that picked it) against the cpu backend's kernels:
     values, flat indices (first maximum, last NaN, first inside element when every value is
-    -inf) and gradients, for 1-3 spatial dims, padding, dilation and overlapping windows."""
+    -inf) and gradients, for 1-3 spatial dims, padding, dilation and overlapping windows;
+    with 32-bit index arithmetic (below ``polyten_cuda.conv.I32_LIMIT``: every launch here)
+    and 64-bit (the limit lowered to 0)."""
     from polyten_cpu.kernels import all_backward_kernels, all_kernels
+    from polyten_cuda import conv as cuda_conv
+    import cupy_standin
+    if index == "int64":
+        monkeypatch.setattr(cuda_conv, "I32_LIMIT", 0)
+    ran = []
+    call = cupy_standin.ElementwiseKernel.__call__
+
+    def recording(self, *args):
+        ran.append(self.name)
+        return call(self, *args)
+    monkeypatch.setattr(cupy_standin.ElementwiseKernel, "__call__", recording)
     kernels, backward = cuda_kernels[0], cuda_kernels[1]
     cpu, cpu_bw = all_kernels(np, rng=_RNG(), native_dtype=np.dtype), all_backward_kernels(np)
     S, k, s, pad, d = _POOL_CASES[case]
@@ -938,6 +953,9 @@ def test_fused_max_pool_matches_the_cpu_kernels(cuda_kernels, dtype, case):
     assert gx.dtype == x.dtype and gx.shape == x.shape
     np.testing.assert_allclose(gx.astype(np.float64), cgx.astype(np.float64),
                                rtol=TOL[dtype], atol=TOL[dtype])
+    suffix = "_i32" if index == "int32" else ""
+    pools = [n for n in ran if "max_pool" in n]
+    assert pools == [f"polyten_max_pool{suffix}", f"polyten_max_pool_backward{suffix}"], ran
 
 
 _MORE_OPTIMIZERS = [

@@ -11,6 +11,7 @@ CuPy compiles each kernel on its first call per dtype and device and caches the 
 
 from __future__ import annotations
 
+from . import conv as _conv
 from . import fused_src as src
 from . import norm as _norm
 from .multi_tensor import C_TYPES
@@ -279,7 +280,8 @@ def build(cp, shared, shared_backward):
         if val.size == 0:
             return val, idx
         dims = _pool_dims(S, O, kernel_size, stride, [lo for lo, _ in padding], dilation)
-        ew["max_pool"](cp.ascontiguousarray(x), *dims, val, idx)
+        narrow = max(x.size, val.size) < _conv.I32_LIMIT  # 32-bit index arithmetic
+        ew["max_pool_i32" if narrow else "max_pool"](cp.ascontiguousarray(x), *dims, val, idx)
         return val, idx
 
     def max_pool_bw(grads, inputs, outputs, params):
@@ -296,7 +298,9 @@ def build(cp, shared, shared_backward):
         p = params["pool"]
         dims = _pool_dims(shape[2:], g.shape[2:], p["kernel_size"], p["stride"], p["lo"],
                           p["dilation"])
-        ew["max_pool_backward"](cp.ascontiguousarray(g), params["indices"], *dims, gx)
+        narrow = max(gx.size, g.size) < _conv.I32_LIMIT  # 32-bit index arithmetic
+        ew["max_pool_backward_i32" if narrow else "max_pool_backward"](
+            cp.ascontiguousarray(g), params["indices"], *dims, gx)
         return (gx,)
 
     def index_check(x, low, high, ignore, acc):

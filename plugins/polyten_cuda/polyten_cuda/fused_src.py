@@ -407,6 +407,23 @@ for (long long od = od0; od <= od1; ++od) {
 gx = (T)acc;
 """)
 
+
+def _index32(name: str) -> None:
+    """``<name>_i32``: the max-pool source ``name`` with 32-bit sizes and index arithmetic,
+    for launches whose every index stays below ``polyten_cuda.conv.I32_LIMIT`` (CUDA's 64-bit
+    integer division is a long software sequence; these divide several times per element).
+    The flat indices it writes stay int64."""
+    s = ELEMENTWISE[name]
+    op = (s.operation.replace("long long", "int").replace("= i % ", "= (int)i % ")
+          .replace("= i / ", "= (int)i / "))
+    ELEMENTWISE[name + "_i32"] = s._replace(
+        name=s.name + "_i32", in_params=s.in_params.replace(
+            _POOL_DIMS, _POOL_DIMS.replace("int64", "int32")), operation=op)
+
+
+_index32("max_pool")
+_index32("max_pool_backward")
+
 # the 'mean' divisor of nll_loss / cross_entropy: the summed weights (1 without) of the
 # targets that count; an out-of-range target (reported by the deferred check) reads nothing
 _red("nll_divisor", "int64 t, raw T w, int64 C, int64 ignore, bool has_w", "S d",

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 def build(cp, bmm, shared_linear, shared_linear_bw, low):
     """``(linear, linear_backward)`` with the shared kernels' signatures, on ``bmm``.
-    ``low``: the half dtypes (their bias gradient is summed in float32)."""
+    ``low``: the half dtypes, whose bias gradient is summed in float32 (float16 by CuPy's own
+    sum, whose reduction type is float; the others as float32, then cast)."""
     types = bmm.data_types
     f32 = cp.dtype("float32")
     wide_sum = frozenset(d for d in low if d != cp.dtype("float16"))

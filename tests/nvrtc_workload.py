@@ -128,7 +128,7 @@ def paths() -> None:
 
 
 def sources() -> None:
-    from polyten_cuda import conv, deterministic, fused_src, multi_tensor, rows
+    from polyten_cuda import conv, deterministic, fused_src, index_check, multi_tensor, rows
     dtypes = tuple(multi_tensor.C_TYPES)  # every storage dtype the generators take
 
     def log(name, code):
@@ -146,6 +146,8 @@ def sources() -> None:
                 log(*conv.source(dtype, which, index))
     for dtype in dtypes:
         log(*deterministic.source(dtype))
+    for dtype in ("int64", "int32"):
+        log(*index_check.source(dtype))
     for itemsize in (1, 2, 4, 8, 16):
         log(*deterministic.set_source(itemsize))
     for name, spec in fused_src.ELEMENTWISE.items():

@@ -880,23 +880,45 @@ def test_writes_into_empty_arrays_are_allowed(cuda_kernels):
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int32", "int64"])
-def test_fused_index_check(cuda_kernels, dtype):
-    """The one-reduction ``index_check`` of the deferred index and target checks, against
-    NumPy: the running flag, the ignored value, the bounds."""
+def test_fused_index_check(cuda_kernels, dtype, monkeypatch):
+    """``index_check`` of the deferred index and target checks, against NumPy: the running
+    flag, the ignored value, the bounds -- one block (``polyten_cuda.index_check``) for a
+    small contiguous int32 / int64 array, the one-launch reduction for the rest (another
+    dtype, a strided view, more than ``MAX_ELEMENTS`` elements)."""
+    import cupy_standin
+    from polyten_cuda import index_check as block
     kernels = cuda_kernels[0]
+    ran = []
+    for cls in (cupy_standin.RawKernel, cupy_standin.ReductionKernel):
+        call = cls.__call__
+
+        def recording(self, *args, _call=call, **kw):
+            ran.append(self.name)
+            return _call(self, *args, **kw)
+        monkeypatch.setattr(cls, "__call__", recording)
+    monkeypatch.setattr(block, "MAX_ELEMENTS", 40)  # the large case stays small to run
     rng = np.random.default_rng(5)
-    for _ in range(30):
-        x = rng.integers(0, 12, size=(int(rng.integers(1, 4)), int(rng.integers(1, 6))))
-        x = x.astype(dtype)
+    for trial in range(36):
+        shape = (int(rng.integers(1, 4)), int(rng.integers(1, 6)))
+        if trial % 6 == 5:
+            shape = (7, 8)  # past MAX_ELEMENTS
+        x = rng.integers(0, 12, size=shape).astype(dtype)
+        strided = trial % 6 == 4
+        if strided:
+            x = np.ascontiguousarray(np.repeat(x, 2, axis=1))[:, ::2]
         low, high = int(rng.integers(0, 3)), int(rng.integers(5, 13))
         ignore = None if rng.random() < 0.5 else int(x.flat[0])
         for acc in (None, np.array(False), np.array(True)):
             bad = (x < low) | (x >= high)
             if ignore is not None:
                 bad &= x != ignore
+            ran.clear()
             got = kernels["index_check"](x, low, high, ignore, acc)
             assert got.dtype == np.bool_ and got.shape == ()
-            assert bool(got) == (bool(acc) or bool(bad.any()))
+            assert bool(got) == (bool(acc) or bool(bad.any())), (x, low, high, ignore, acc)
+            one_block = dtype != "uint8" and not strided and x.size <= 40
+            want = f"polyten_index_check_block_{dtype}" if one_block else "polyten_index_check"
+            assert ran == [want], ran
 
 
 _POOL_CASES = [  # (spatial shape, kernel, stride, (lo, hi) padding, dilation)

@@ -51,7 +51,8 @@ def test_the_workload_reaches_every_kernel_source(nvrtc_kernel_log):
     """Every fused kernel, Philox draw, row / conv / scatter-add / multi-tensor source and
     dtype the plugin can build is in the log (a kernel added without a way to reach it here
     shows)."""
-    from polyten_cuda import conv, deterministic, fused_src, multi_tensor, philox, rows
+    from polyten_cuda import (conv, deterministic, fused_src, index_check, multi_tensor,
+                              philox, rows)
     entries = _entries(nvrtc_kernel_log)
     names = {e["name"] for e in entries}
     dts = tuple(multi_tensor.C_TYPES)
@@ -64,6 +65,7 @@ def test_the_workload_reaches_every_kernel_source(nvrtc_kernel_log):
             | {conv.source(dt, w, ix)[0] for w in ("im2col", "col2im", "from_grid", "to_grid")
                for dt in dts for ix in ("int64", "int32")}
             | {deterministic.source(dt)[0] for dt in dts}
+            | {index_check.source(dt)[0] for dt in ("int64", "int32")}
             | {deterministic.set_source(n)[0] for n in (1, 2, 4, 8, 16)}
             | {multi_tensor.source(spec, dt, 1)[0] for n, spec in fused_src.ELEMENTWISE.items()
                if multi_tensor.is_step(n) for dt in dts}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import conv as _conv
 from . import fused_src as src
+from . import index_check as _index_check
 from . import norm as _norm
 from .multi_tensor import C_TYPES
 from .rows import Rows
@@ -303,7 +304,13 @@ def build(cp, shared, shared_backward):
             cp.ascontiguousarray(g), params["indices"], *dims, gx)
         return (gx,)
 
+    block_check = _index_check.build(cp)
+
     def index_check(x, low, high, ignore, acc):
+        # a small contiguous index array: one block, one launch, little host work
+        flag = block_check(x, low, high, ignore, acc)
+        if flag is not None:
+            return flag
         # one reduction launch instead of five (lt, ge, or, any, and the running OR)
         return red["index_check"](x, False if acc is None else acc, low, high,
                                   0 if ignore is None else ignore, ignore is not None,

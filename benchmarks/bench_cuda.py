@@ -70,7 +70,11 @@ def _need_gpu():
         raise SystemExit(2)
 
 
-def _timeit(fn, sync, repeat, number=1):
+def _timeit(fn, sync, repeat, number=1, queue_only=False):
+    """Median seconds per call of ``fn``, synchronised after each batch of ``number`` calls;
+    ``queue_only``: the host's time to *queue* them (the clock stops before the sync; the GPU
+    catches up after it) -- next to the synchronised time, a step whose host time is about its
+    synchronised time is host-bound (launch overhead), one well below it is bound by the GPU."""
     fn()
     sync()
     times = []
@@ -79,24 +83,8 @@ def _timeit(fn, sync, repeat, number=1):
         t0 = time.perf_counter()
         for _ in range(number):
             fn()
-        sync()
-        times.append((time.perf_counter() - t0) / number)
-    return statistics.median(times)
-
-
-def _host_time(fn, sync, repeat, number):
-    """Median host seconds to *queue* one call of ``fn`` (no sync inside the timed loop; the
-    GPU catches up after it): next to :func:`_timeit`'s synchronised time, a step whose host
-    time is about its synchronised time is host-bound (launch overhead), one whose host time
-    is well below it is bound by the GPU."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeat):
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
+        if not queue_only:
+            sync()
         times.append((time.perf_counter() - t0) / number)
         sync()
     return statistics.median(times)
@@ -349,11 +337,11 @@ def bench_steps(cases, quick):
             lib.backends.cudnn.allow_tf32 = lib.backends.cudnn.allow_tf32 and not ieee
         try:
             t_pt = _timeit(pstep, pt.cuda.synchronize, repeat, number)
-            h_pt = _host_time(pstep, pt.cuda.synchronize, repeat, number)
+            h_pt = _timeit(pstep, pt.cuda.synchronize, repeat, number, queue_only=True)
             t_th = h_th = float("nan")
             if tstep is not None:
                 t_th = _timeit(tstep, torch.cuda.synchronize, repeat, number)
-                h_th = _host_time(tstep, torch.cuda.synchronize, repeat, number)
+                h_th = _timeit(tstep, torch.cuda.synchronize, repeat, number, queue_only=True)
         finally:
             for lib, flag in zip(libs, before):
                 lib.backends.cudnn.allow_tf32 = flag

@@ -22,6 +22,8 @@ and rounds once -- as PyTorch's own (non-cuDNN) CUDA convolution accumulates its
 
 from __future__ import annotations
 
+import math
+
 from .multi_tensor import C_TYPES, HALF, PRELUDE, GridStrideKernels, dtype_names
 
 # cols: (C, K, N, L) contiguous (the (G, C/G * K, N * L) columns); out: (N, C, P0, P1, P2)
@@ -195,21 +197,20 @@ def _front3(values, fill=1):
 
 
 def raw_kernels(cp) -> GridStrideKernels:
-    """im2col / col2im RawKernels of ``cp``, by ``(which, dtype)``, compiled on first use."""
+    """The RawKernels of :func:`source` on ``cp``, by ``(which, dtype, index)``, compiled on
+    first use."""
     return GridStrideKernels(cp, lambda which, dtype, index: source(dtype, which, index))
 
 
+def narrow_index(*sizes) -> bool:
+    """Whether a launch whose indices stay below the largest of ``sizes`` takes 32-bit index
+    arithmetic (the conv kernels here, the max-pool kernels of ``fused``)."""
+    return max(sizes) < I32_LIMIT
+
+
 def _index_type(cp, *sizes):
-    """``(NumPy type, name)`` of the index arithmetic of a launch whose indices stay below
-    the largest of ``sizes``."""
-    return (cp.int32, "int32") if max(sizes) < I32_LIMIT else (cp.int64, "int64")
-
-
-def _volume(shape) -> int:
-    v = 1
-    for d in shape:
-        v *= d
-    return v
+    """``(NumPy type, name)`` of the index arithmetic of such a launch."""
+    return (cp.int32, "int32") if narrow_index(*sizes) else (cp.int64, "int64")
 
 
 def make_col2im(cp, kernels=None):
@@ -229,7 +230,7 @@ def make_col2im(cp, kernels=None):
         if total == 0:
             return out
         flat, stride, dil = _strides(geo)
-        ix, index = _index_type(cp, cols.size, total, n * c * _volume(geo.P))
+        ix, index = _index_type(cp, cols.size, total, n * c * math.prod(geo.P))
         args = (cols, out, ix(total), ix(n), ix(c), ix(geo.K), ix(geo.L), cp.bool_(flat))
         args += tuple(ix(v) for v in _front3(geo.P) + _front3(geo.O) + _front3(geo.k)
                       + _front3(stride) + _front3(dil) + _front3(shape)
@@ -258,7 +259,7 @@ def make_im2col(cp, kernels=None):
             return cols
         flat, stride, dil = _strides(geo)
         P = _front3(geo.P)
-        ix, index = _index_type(cp, x.size, total, n * c * _volume(geo.P))
+        ix, index = _index_type(cp, x.size, total, n * c * math.prod(geo.P))
         args = (x, cols, ix(total), ix(n), ix(c), ix(geo.K), ix(geo.L), cp.bool_(flat))
         args += tuple(ix(v) for v in _front3(x.shape[2:]) + P[1:] + _front3(geo.O)[1:]
                       + _front3(geo.k)[1:] + _front3(stride) + _front3(dil)

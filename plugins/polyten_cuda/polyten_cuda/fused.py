@@ -281,7 +281,7 @@ def build(cp, shared, shared_backward):
         if val.size == 0:
             return val, idx
         dims = _pool_dims(S, O, kernel_size, stride, [lo for lo, _ in padding], dilation)
-        narrow = max(x.size, val.size) < _conv.I32_LIMIT  # 32-bit index arithmetic
+        narrow = _conv.narrow_index(x.size, val.size)
         ew["max_pool_i32" if narrow else "max_pool"](cp.ascontiguousarray(x), *dims, val, idx)
         return val, idx
 
@@ -299,7 +299,7 @@ def build(cp, shared, shared_backward):
         p = params["pool"]
         dims = _pool_dims(shape[2:], g.shape[2:], p["kernel_size"], p["stride"], p["lo"],
                           p["dilation"])
-        narrow = max(gx.size, g.size) < _conv.I32_LIMIT  # 32-bit index arithmetic
+        narrow = _conv.narrow_index(gx.size, g.size)
         ew["max_pool_backward_i32" if narrow else "max_pool_backward"](
             cp.ascontiguousarray(g), params["indices"], *dims, gx)
         return (gx,)

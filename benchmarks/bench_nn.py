@@ -3,7 +3,8 @@
 Each case of ``CASES`` builds three callables (polyten, torch, numpy; None where a column does
 not apply) doing the same work; the table shows medians and ratios.  Cases so far: the
 convolutions and max-pooling of a small CNN on digits-like 8x8 images (forward + backward),
-one training step of that CNN, dropout, and embedding_bag's 'max' mode.  Append new cases
+one training step of that CNN, dropout, embedding_bag's 'max' mode, and attention
+(``scaled_dot_product_attention``, plain and causal).  Append new cases
 (e.g. normalisation layers) to ``CASES``.
 
 BLAS runs on one thread in every column (``torch.set_num_threads(1)``, and
@@ -182,6 +183,53 @@ def case_embedding_bag_max():
     return ("embedding_bag max, 20000 indices in 1000 bags, dim 64, fwd+bwd", f_pt, f_t, None)
 
 
+def np_attention_fwd_bwd(q, k, v, g, causal):
+    """softmax(q @ k^T / sqrt(E)) @ v and its three gradients in plain NumPy."""
+    scale = 1.0 / np.sqrt(q.shape[-1])
+    s = q @ k.swapaxes(-1, -2)
+    s *= scale
+    if causal:
+        s += np.triu(np.full(s.shape[-2:], -np.inf, dtype=s.dtype), 1)
+    s -= s.max(-1, keepdims=True)
+    np.exp(s, out=s)
+    s /= s.sum(-1, keepdims=True)
+    out = s @ v
+    gv = s.swapaxes(-1, -2) @ g
+    gs = g @ v.swapaxes(-1, -2)
+    gs -= (gs * s).sum(-1, keepdims=True)
+    gs *= s
+    gs *= scale
+    return out, gs @ k, gs.swapaxes(-1, -2) @ q, gv
+
+
+def case_attention(causal):
+    """scaled_dot_product_attention, (8, 4, 64, 32) float32 (a small transformer's heads),
+    forward + backward of q, k and v."""
+    rng = np.random.default_rng(5)
+    q_np, k_np, v_np, g_np = (rng.standard_normal((8, 4, 64, 32)).astype(np.float32)
+                              for _ in range(4))
+    q, k, v = (pt.tensor(a, requires_grad=True) for a in (q_np, k_np, v_np))
+    g = pt.tensor(g_np)
+
+    def f_pt():
+        for t in (q, k, v):
+            t.grad = None
+        F.scaled_dot_product_attention(q, k, v, is_causal=causal).backward(g)
+
+    f_t = None
+    if torch is not None:
+        tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q_np, k_np, v_np))
+        tg = torch.tensor(g_np)
+
+        def f_t():
+            for t in (tq, tk, tv):
+                t.grad = None
+            torch.nn.functional.scaled_dot_product_attention(tq, tk, tv,
+                                                             is_causal=causal).backward(tg)
+    return (f"scaled_dot_product_attention{' causal' if causal else ''}, (8, 4, 64, 32), "
+            f"fwd+bwd", f_pt, f_t, lambda: np_attention_fwd_bwd(q_np, k_np, v_np, g_np, causal))
+
+
 def _cnn(m):
     return m.Sequential(m.Conv2d(1, 16, 3, padding=1), m.ReLU(), m.Conv2d(16, 32, 3, padding=1),
                         m.ReLU(), m.MaxPool2d(2), m.Flatten(), m.Linear(32 * 4 * 4, 10))
@@ -228,6 +276,8 @@ CASES = [
     ("cnn", case_cnn_step),
     ("dropout", case_dropout),
     ("embedding_bag", case_embedding_bag_max),
+    ("attention", lambda: case_attention(False)),
+    ("attention", lambda: case_attention(True)),
 ]
 
 

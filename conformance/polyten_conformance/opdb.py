@@ -2675,6 +2675,78 @@ add(OpInfo("nn.functional.cross_entropy", "nn", optable="cross_entropy", ref=_ce
                                             if "weight" not in s.kwargs]))
 
 
+# nn.functional.scaled_dot_product_attention without attn_mask, with the leading dims of query,
+# key and value equal and one dtype: the op table's fused composite (dropout_p=0 only: dropout
+# is random).  E = 7 and E = 3 make the default scale 1/sqrt(E) no power of two.
+def _sdpa_ref(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+              enable_gqa=False):
+    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ np.swapaxes(k, -1, -2)) * s
+    if is_causal:  # query i attends to keys j <= i (the top-left aligned lower triangle)
+        L, S = scores.shape[-2:]
+        scores = np.where(np.tril(np.ones((L, S), dtype=bool)), scores, -np.inf)
+    return _np_softmax(scores, -1) @ v
+
+
+def _sdpa_samples(dtype, rng):
+    m = lambda shape, lay="contiguous": Arr(make(rng, shape, dtype, "any"), lay)  # noqa: E731
+    return [
+        Sample(m((2, 3, 5, 7)), m((2, 3, 6, 7)), m((2, 3, 6, 4)), desc="4-d, E=7"),
+        Sample(m((3, 4, 5)), m((3, 6, 5)), m((3, 6, 3)), desc="3-d"),
+        Sample(m((4, 3)), m((5, 3)), m((5, 2)), desc="2-d (no batch dims)"),
+        Sample(m((2, 3, 4)), m((2, 6, 4)), m((2, 6, 3)), is_causal=True, desc="causal, L < S"),
+        Sample(m((2, 6, 4)), m((2, 3, 4)), m((2, 3, 5)), is_causal=True, desc="causal, L > S"),
+        Sample(m((1, 2, 5, 3)), m((1, 2, 5, 3)), m((1, 2, 5, 3)), is_causal=True,
+               desc="causal, L == S"),
+        Sample(m((2, 4, 6)), m((2, 5, 6)), m((2, 5, 3)), scale=0.3, desc="scale=0.3"),
+        Sample(m((2, 3, 4, 5)), m((2, 3, 6, 5), "mT"), m((2, 3, 6, 4)), desc="key mT"),
+        Sample(m((2, 4, 5), "mT"), m((2, 6, 5), "strided"), m((2, 6, 3), "transposed"),
+               desc="query mT, key strided, value transposed"),
+        # row lengths where a GPU backend changes strategy (a warp per row, a block per row)
+        Sample(m((2, 5, 8)), m((2, 40, 8)), m((2, 40, 8)), desc="rows longer than a warp"),
+        Sample(m((2, 40, 8)), m((2, 40, 8)), m((2, 40, 3)), is_causal=True,
+               desc="causal, 40 keys"),
+        Sample(m((2, 3, 8)), m((2, 1100, 8)), m((2, 1100, 4)), desc="rows longer than 1024"),
+    ]
+
+
+def _sdpa_grad_samples(dtype, rng):
+    # at most 32 elements in q, k and v together (gradients.MAX_INPUT_ELEMENTS)
+    m = lambda shape, lay="contiguous": Arr(make(rng, shape, dtype, "small"), lay)  # noqa: E731
+    return [
+        Sample(m((1, 2, 3)), m((1, 4, 3)), m((1, 4, 2)), desc="3-d, E=3"),
+        Sample(m((1, 2, 2, 2)), m((1, 2, 3, 2)), m((1, 2, 3, 2)), desc="4-d"),
+        Sample(m((2, 3)), m((4, 3)), m((4, 2)), is_causal=True, desc="causal, L < S"),
+        Sample(m((4, 3)), m((2, 3)), m((2, 3)), is_causal=True, desc="causal, L > S"),
+        Sample(m((1, 3, 2)), m((1, 4, 2)), m((1, 4, 3)), scale=0.3, desc="scale=0.3"),
+        Sample(m((1, 2, 3)), m((1, 4, 3), "mT"), m((1, 4, 2), "strided"),
+               desc="key mT, value strided"),
+    ]
+
+
+def _sdpa_errors(rng):
+    op = "scaled_dot_product_attention"
+    return [
+        _ex("query and key of different embedding sizes", _f32(rng, (2, 3, 4)),
+            _f32(rng, (2, 5, 3)), _f32(rng, (2, 5, 4)), exc=ValueError,
+            match=[op, "(2, 3, 4)", "(2, 5, 3)"]),
+        _ex("key and value of different sequence lengths", _f32(rng, (2, 3, 4)),
+            _f32(rng, (2, 5, 4)), _f32(rng, (2, 6, 4)), exc=ValueError,
+            match=[op, "(2, 5, 4)", "(2, 6, 4)"]),
+        _ex("1-d query", _f32(rng, (4,)), _f32(rng, (3, 4)), _f32(rng, (3, 4)),
+            exc=ValueError, match=[op, "query", "(4,)"]),
+    ]
+
+
+add(OpInfo("nn.functional.scaled_dot_product_attention", "nn",
+           optable="scaled_dot_product_attention", ref=_sdpa_ref, samples=_sdpa_samples,
+           dtypes="real_floating", result=lambda s, d: d, tol="loose", differentiable=True,
+           # integer and bool inputs raise TypeError; complex ones are composed of matmul and
+           # softmax (no fused kernel), so they are not refused
+           rejects=tuple(d for d in P.DTYPE_NAMES if P.kind(d) in "biu"),
+           grad_samples=_sdpa_grad_samples, errors=_sdpa_errors))
+
+
 # --------------------------------------------------------------------------------------------
 def covered_op_table_names() -> set:
     return {o.optable for o in OPDB.values() if o.optable}

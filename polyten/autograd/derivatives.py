@@ -928,6 +928,53 @@ def _cross_entropy_grad(n, g):
 define("cross_entropy", _cross_entropy_grad, inputs=False, output=True, none_grads=True)
 
 
+# --- attention --------------------------------------------------------------------------
+def _sdpa_weights_grad(n, g):
+    """The gradient of the scores ``q @ k^T * scale`` (softmax's backward of the weights'
+    gradient), or None.  Outputs: (out, weights, dropped); ``dropped = weights * keep``
+    (output 2, None without dropout) is what multiplied ``v``.  Outputs 1 and 2 are internal:
+    only a double backward, which differentiates through them, sends their gradients."""
+    from ..api.tensor import wrap
+    g_out, g_w, g_d = g
+    w = n.output(1)
+    keep = n.params["keep"]
+    gd = None if g_out is None else g_out @ n.inputs[2].mT
+    if keep is None:
+        gw = gd
+    else:
+        if g_d is not None:
+            gd = g_d if gd is None else gd + g_d
+        gw = None if gd is None else gd * wrap(keep, w.device, w.dtype)
+    if g_w is not None:
+        gw = g_w if gw is None else gw + g_w
+    if gw is None:
+        return None
+    return w * (gw - (gw * w).sum(-1, keepdim=True))
+
+
+def _sdpa_q(n, g):
+    gs = _sdpa_weights_grad(n, g)
+    return None if gs is None else (gs @ n.inputs[1]) * n.params["scale"]
+
+
+def _sdpa_k(n, g):
+    gs = _sdpa_weights_grad(n, g)
+    return None if gs is None else (gs.mT @ n.inputs[0]) * n.params["scale"]
+
+
+def _sdpa_v(n, g):
+    if g[0] is None:
+        return None
+    dropped = n.output(1 if n.params["keep"] is None else 2)
+    return dropped.mT @ g[0]
+
+
+# inputs (q, k, v); params: keep (dropout's scaled keep mask, a native, or None), scale,
+# is_causal (its zero weights give zero gradients: nothing to mask here)
+define("scaled_dot_product_attention", _sdpa_q, _sdpa_k, _sdpa_v, output=True,
+       none_grads=True)
+
+
 # --- nn losses with PyTorch's own gradient formulas (recorded by polyten.nn.functional) ------
 def _bce_input(n, g):
     # PyTorch's: (x - t) / max(x (1 - x), 1e-12), finite where x saturates at 0 or 1

@@ -407,6 +407,15 @@ _decl(C, "core", "numeric", "promote", True, "linear(x, weight, bias)",
       "x (..., in), weight (out, in), bias (out,) or None, one dtype (checked by the core); "
       "default: matmul(x, weight.mT) + bias", arity=3)
 _decl(C, "core", "real_floating", "custom", True,
+      "scaled_dot_product_attention(q, k, v, keep, scale, is_causal)",
+      "attention without an explicit mask: q (..., L, E), k (..., S, E), v (..., S, Ev) with "
+      "the same leading dims and one dtype, none empty (the core handles empty ones); keep None "
+      "or dropout's scaled keep mask (..., L, S) of that dtype, applied to the weights; scale a "
+      "float; is_causal: query i attends to keys j <= i only.  Returns (out, weights, dropped): "
+      "weights = softmax(q @ k^T * scale) over S (0 where causality excludes a key), dropped = "
+      "weights * keep (None when keep is None), out = dropped (or weights) @ v, all of q's "
+      "dtype; the backward reads weights and dropped; default: matmul, softmax, mul", arity=4)
+_decl(C, "core", "real_floating", "custom", True,
       "nll_loss(x, target, weight, ignore_index, reduction)",
       "x (N, C, ...) or (C,) log-probabilities; target int64 class indices of x's shape without "
       "dim 1, bounds-checked by the core (entries equal to ignore_index are skipped); weight "

@@ -159,6 +159,17 @@ def build(cp) -> Optional[Callable]:
                np.zeros((), np.float64)]
     one = {"32": scalars[0].ctypes.data, "64": scalars[2].ctypes.data}
     zero = {"32": scalars[1].ctypes.data, "64": scalars[3].ctypes.data}
+    alphas: dict = {}  # (width, value) -> (host scalar, its address): other alphas, by value
+
+    def alpha_of(width, value):
+        hit = alphas.get((width, value))
+        if hit is None:
+            if len(alphas) >= 64:  # cuBLAS reads host scalars during the call: safe to drop
+                alphas.clear()
+            host = np.array(value, np.float64 if width == "64" else np.float32)
+            hit = alphas[(width, value)] = (host, host.ctypes.data)
+        return hit[1]
+
     refused: set = set()  # dtypes cuBLAS refused on this machine
     f32 = np.dtype("float32")
     ascontiguous, broadcast_to, empty, zeros = (cp.ascontiguousarray, cp.broadcast_to,
@@ -187,13 +198,15 @@ def build(cp) -> Optional[Callable]:
             bs = batch_stride(x.shape[:-2], [s // size for s in x.strides[:-2]])
         return x, lay[0], lay[1], bs
 
-    def bmm(a, b, out=None, accumulate=False, precision=None):
+    def bmm(a, b, out=None, accumulate=False, precision=None, alpha=None):
         """``a @ b`` (into ``out`` when given: it must not overlap the operands; a float32
         ``out`` takes a float16 / bfloat16 product unrounded), or None where this path does
         not apply.  ``accumulate``: ``out + a @ b`` into a C-contiguous ``out`` (cuBLAS's
         beta = 1: the sum in the compute type, rounded once -- PyTorch's ``addmm``).
         ``precision``: a float32 product's own ``"highest"`` / ``"high"`` / ``"medium"``
-        instead of CuPy's setting (convolutions: ``polyten.backends.cudnn.allow_tf32``)."""
+        instead of CuPy's setting (convolutions: ``polyten.backends.cudnn.allow_tf32``).
+        ``alpha``: a float the product is scaled by before its one rounding (cuBLAS's alpha;
+        attention's ``q @ k^T * scale``)."""
         dt = a.dtype
         if accumulate and (out is None or not out.flags.c_contiguous):
             return None
@@ -243,7 +256,7 @@ def build(cp) -> Optional[Callable]:
         code = data_types[dt]
         ctype = compute_type(dt, precision)
         width = "64" if dt.name == "float64" else "32"
-        alpha = one[width]
+        alpha = one[width] if alpha is None else alpha_of(width, alpha)
         beta = (one if accumulate else zero)[width]
         size, out_size, out_code = dt.itemsize, out_dt.itemsize, data_types[out_dt]
         pa, pb, pc = a.data.ptr, b.data.ptr, out.data.ptr

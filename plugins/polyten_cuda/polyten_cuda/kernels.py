@@ -43,6 +43,7 @@ from polyten_cpu.kernels import all_backward_kernels, all_kernels
 from polyten_cpu.kernels._util import full_signed, low_precision, negative_zero
 
 from . import atomic_add as _atomic_add
+from . import attention as _attention
 from . import bfloat16 as _bf16
 from .half_retry import float32_retry, translating
 from . import conv as _conv
@@ -51,6 +52,7 @@ from . import multi_tensor as _mt
 from . import fused
 from . import linear as _linear
 from . import gemm as _gemm
+from .rows import Rows
 
 # creation, random and transfer kernels receive ``device_index`` as their last argument
 ON_DEVICE = ("full", "empty", "arange", "linspace", "logspace", "eye", "asarray", "from_host",
@@ -577,6 +579,9 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     if bmm is not None:
         kernels["linear"], backward["linear"] = _linear.build(
             cp, bmm, shared["linear"], shared_bw["linear"], low_precision(cp))
+        sdpa = "scaled_dot_product_attention"
+        kernels[sdpa], backward[sdpa] = _attention.build(cp, bmm, Rows(cp), shared[sdpa],
+                                                         shared_bw[sdpa])
     fwd, bwd, ew = fused.build(cp, shared, shared_bw)
     kernels.update(fwd)
     backward.update(bwd)

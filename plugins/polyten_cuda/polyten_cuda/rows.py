@@ -1,6 +1,7 @@
 """Row kernels: ops that reduce rows and then write them, in one CUDA launch each --
 softmax, log_softmax and their backward and layer_norm's forward and input gradient over the
-last dimension; cross-entropy's log_softmax with its pick; the 'mean' / 'sum' of per-row
+last dimension; attention's softmax (causal or not, with the dropout mask's product) and its
+backward; cross-entropy's log_softmax with its pick; the 'mean' / 'sum' of per-row
 losses; and training-mode batch_norm forward and backward, whose "rows" are the channels of
 (N, C, L).  Beside them, layer_norm's weight and bias gradients: column sums, one launch.
 
@@ -161,6 +162,36 @@ KERNELS: Dict[str, Tuple[str, str]] = {
         f"{_LOOP} gx[base + j] = (T)((S)g[base + j] - exp((S)y[base + j]) * s);\n")),
 }
 
+
+
+def _attention_softmax(causal: bool, keep: bool) -> str:
+    """Attention's weights in place on the scores (``y`` may be ``x``): softmax over the row,
+    only keys ``j <= i`` for query ``i = row % L`` when ``causal`` (the others get 0), and
+    with ``keep`` also the dropped weights ``yd = y * keep``, rounded as that product is."""
+    lim = "(row % L) + 1 < d ? (row % L) + 1 : d" if causal else "d"
+    return (
+        f"const long long lim = {lim};\n"
+        + _SOFTMAX_STATS.replace(" j < d;", " j < lim;") +
+        f"{_LOOP} {{\n"
+        "  const T p = j < lim ? (T)(exp((S)x[base + j] - m) / s) : (T)S(0);\n"
+        "  y[base + j] = p;\n"
+        + ("  yd[base + j] = (T)((S)p * (S)keep[base + j]);\n" if keep else "") +
+        "}\n")
+
+
+for _c in (False, True):
+    for _k in (False, True):
+        KERNELS["attention_softmax" + ("_causal" if _c else "") + ("_keep" if _k else "")] = (
+            "const T* x, T* y" + (", const T* keep, T* yd" if _k else "") + ", long long L",
+            _attention_softmax(_c, _k))
+# softmax_backward of the dropped weights' gradient g: of the weights, g * keep (rounded as
+# that product is); in place on g is safe (each element is read, then written, by one thread)
+KERNELS["softmax_backward_keep"] = ("const T* g, const T* keep, const T* y, T* gx", (
+    "S s = S(0);\n"
+    f"{_LOOP} s = s + (S)(T)((S)g[base + j] * (S)keep[base + j]) * (S)y[base + j];\n"
+    "s = polyten_row_sum(s);\n"
+    f"{_LOOP} gx[base + j] = (T)(((S)(T)((S)g[base + j] * (S)keep[base + j]) - s)"
+    " * (S)y[base + j]);\n"))
 
 
 def _cross_entropy(w: bool) -> str:
@@ -397,6 +428,27 @@ class Rows:
         gx = self._cp.empty_like(y)
         self._launch("log_softmax_backward" if log else "softmax_backward", y, (g, y, gx))
         return gx
+
+    def attention_softmax(self, x, keep, L: int, causal: bool):
+        """Attention's ``(weights, dropped)`` from C-contiguous scores ``x`` (..., L, S), in
+        place on ``x``; ``dropped = weights * keep`` (None when ``keep`` is None): one
+        launch."""
+        op = "attention_softmax" + ("_causal" if causal else "")
+        if keep is None:
+            self._launch(op, x, (x, x, self._i64(L)))
+            return x, None
+        dropped = self._cp.empty_like(x)
+        self._launch(op + "_keep", x, (x, x, keep, dropped, self._i64(L)))
+        return x, dropped
+
+    def attention_softmax_backward(self, g, y, keep):
+        """The scores' gradient from the dropped weights' C-contiguous gradient ``g`` (the
+        weights' when ``keep`` is None), in place on ``g``: one launch."""
+        if keep is None:
+            self._launch("softmax_backward", y, (g, y, g))
+        else:
+            self._launch("softmax_backward_keep", y, (g, keep, y, g))
+        return g
 
     @staticmethod
     def affine_fits(dtype, n: int, *params) -> bool:

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import math
 
+from ...api import autocast as _amp
 from ...api import elementwise as _ew
-from ...api._core import Tensor, broadcast_shapes, describe, device_mismatch
+from ...api._core import Tensor, broadcast_shapes, describe, device_mismatch, wrap
 from ...api.dtypes import bool as _bool
 from ...api.linalg import matmul
 from ...api.shape import cat, tril
+from ...api.random import dropout_mask
+from ...autograd.grad_mode import grad_enabled as _grad_on
 from ...autograd.grad_mode import no_grad
+from ...autograd.graph import record as _record
+from ...autograd.rules import rule as _rule
+from ...dispatch.dispatcher import kernels, register_default
 from ...dispatch.errors import fmt_shape
 from ._activation import softmax
 from ._misc import dropout, linear
@@ -28,6 +34,7 @@ from ._misc import dropout, linear
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
 _NEG_INF = float("-inf")
+_AMP = _amp.ACTIVE  # > 0 while an autocast region is open somewhere
 
 
 def _zeros(shape, like, dtype=None):
@@ -121,6 +128,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     except ValueError:
         raise ValueError(f"{op}: the batch dimensions of query {fmt_shape(qs)}, key "
                          f"{fmt_shape(ks)} and value {fmt_shape(vs)} do not broadcast") from None
+    if attn_mask is None and qs[:-2] == ks[:-2] == vs[:-2] and dropout_p < 1.0:
+        out = _fused(query, key, value, dropout_p, is_causal, scale)
+        if out is not None:
+            return out
     kind = None
     if is_causal:
         if attn_mask is not None:
@@ -168,6 +179,59 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
     return matmul(weights, value)
+
+
+def _fused(q, k, v, p: float, is_causal: bool, scale):
+    """Attention without an explicit mask as the op-table composite: one kernel and one node
+    (``ScaledDotProductAttentionBackward0``), instead of five ops forward and their nodes.
+    None where it does not apply (operands of several dtypes, complex, empty): the caller
+    composes the ops instead.  Dropout's keep mask is what ``dropout`` of the weights would
+    draw (``dropout_mask`` of their shape, next from the same generator)."""
+    if _AMP[0]:  # autocast: attention runs in the region's dtype, as PyTorch's
+        q, k, v = _amp.lower(q, k, v)
+    dt = q._dtype
+    if k._dtype is not dt or v._dtype is not dt or dt.kind != "f":
+        return None
+    qd, kd, vd = q._data, k._data, v._data
+    if not (qd.size and kd.size and vd.size):
+        return None
+    dev = q._device
+    s = 1.0 / math.sqrt(qd.shape[-1]) if scale is None else float(scale)
+    keep = None
+    if p > 0.0:
+        keep = dropout_mask(tuple(qd.shape[:-1]) + (kd.shape[-2],), p, dt, dev)._data
+    kern = _sdpa_k[dev.backend]
+    if kern is None:
+        out, w, dropped = _sdpa_default(wrap(qd, dev, dt), wrap(kd, dev, dt), wrap(vd, dev, dt),
+                                        None if keep is None else wrap(keep, dev, dt), s,
+                                        is_causal)
+    else:
+        o, w, d = kern(qd, kd, vd, keep, s, is_causal)
+        out, w, dropped = wrap(o, dev, dt), wrap(w, dev, dt), None if d is None else wrap(
+            d, dev, dt)
+    if (q._ag is not None or k._ag is not None or v._ag is not None) and _grad_on():
+        # the weights (and the dropped weights) are the node's internal outputs: its
+        # backward reads them, and a double backward differentiates through them
+        _record(_sdpa_rule, (out, w, dropped), (q, k, v),
+                {"keep": keep, "scale": s, "is_causal": is_causal})
+    return out
+
+
+def _sdpa_default(q, k, v, keep, scale: float, is_causal: bool):
+    """Default of the ``scaled_dot_product_attention`` composite in polyten ops, on tensors
+    without graph (the caller records the op's rule): ``(out, weights, dropped)``."""
+    scores = matmul(q, k.mT) * scale
+    if is_causal:
+        L, S = scores.shape[-2:]
+        scores = scores.masked_fill(_ew.logical_not(tril(_ones_bool((L, S), q))), _NEG_INF)
+    w = softmax(scores, -1, dtype=scores.dtype)  # dtype: no float32 under autocast
+    dropped = None if keep is None else w * keep
+    return matmul(w if dropped is None else dropped, v), w, dropped
+
+
+register_default("scaled_dot_product_attention", _sdpa_default)
+_sdpa_k = kernels("scaled_dot_product_attention")
+_sdpa_rule = _rule("scaled_dot_product_attention")
 
 
 # --------------------------------------------------------------- multi-head attention -------

@@ -21,6 +21,8 @@ from . import conv  # noqa: E402  (fused conv, conv_transpose, max_pool and thei
 MODULES += (conv,)
 from . import activation  # noqa: E402  (fused gelu, silu, leaky_relu, elu, softplus + backward)
 MODULES += (activation,)
+from . import attention  # noqa: E402  (fused scaled_dot_product_attention + backward)
+MODULES += (attention,)
 from . import fft  # noqa: E402  (the optional fft tier: fft_c2c, fft_r2c, fft_c2r on xp.fft)
 MODULES += (fft,)
 

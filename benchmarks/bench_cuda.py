@@ -31,6 +31,9 @@ Cases
 * ``rows``: softmax, cross-entropy, LayerNorm and BatchNorm2d, one launch each way on polyten
   (``polyten_cuda.rows``): forward against torch and against the same forward composed of raw
   CuPy reductions and elementwise calls, and forward + backward against torch.
+* ``attention``: ``scaled_dot_product_attention`` forward + backward (the bench transformer's
+  heads and a 1024-token sequence; float32, float16, float16 causal): polyten's op against the
+  same attention composed of polyten ops and torch's SDPA, synchronised and host time.
 * ``random``: polyten's Philox draws (uniform, normal) and dropout forward + backward against
   CuPy's generator (curand) and torch's, as times and GB/s written.
 * ``overhead``: host microseconds per call on tiny arrays -- CuPy's ``a + b``, a fused
@@ -52,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -351,6 +355,55 @@ def bench_steps(cases, quick):
     return rows
 
 
+# ----------------------------------------------------------------------------- attention ----
+def bench_attention(quick):
+    """scaled_dot_product_attention forward + backward (no mask, causal or not): polyten's
+    op (two GEMMs and a row kernel forward, four and one backward) against the same attention
+    composed of polyten ops (what ran before the op existed) and torch's SDPA (its fused
+    flash / memory-efficient kernels), synchronised and host time to queue."""
+    torch = _torch()
+    F = pt.nn.functional
+    rows = []
+    repeat, number = (5, 5) if quick else (15, 10)
+    # the bench transformer's heads (batch 16, 4 heads, 64 tokens, 64 features), and a
+    # longer sequence
+    for shape in ((16, 4, 64, 64), (4, 8, 1024, 64)):
+        for dtype, causal in (("float32", False), ("float16", False), ("float16", True)):
+            rng = np.random.default_rng(0)
+            arrays = [rng.standard_normal(shape).astype(dtype) for _ in range(4)]
+            q, k, v = (pt.tensor(a, device="cuda", requires_grad=True) for a in arrays[:3])
+            g = pt.tensor(arrays[3], device="cuda")
+            scale = 1.0 / math.sqrt(shape[-1])
+            keep = pt.tril(pt.ones(shape[-2], shape[-2], dtype=pt.bool, device="cuda"))
+
+            def fused():
+                F.scaled_dot_product_attention(q, k, v, is_causal=causal).backward(g)
+
+            def composed():
+                s = q @ k.mT * scale
+                if causal:
+                    s = s.masked_fill(~keep, float("-inf"))
+                (F.softmax(s, -1) @ v).backward(g)
+
+            fns = [("polyten op", fused, pt.cuda.synchronize),
+                   ("polyten composed ops", composed, pt.cuda.synchronize)]
+            if torch is not None:
+                tq, tk, tv = (torch.tensor(a, device="cuda", requires_grad=True)
+                              for a in arrays[:3])
+                tg = torch.tensor(arrays[3], device="cuda")
+                fns.append(("torch", lambda: torch.nn.functional.scaled_dot_product_attention(
+                    tq, tk, tv, is_causal=causal).backward(tg), torch.cuda.synchronize))
+            row = {"case": f"attention fwd+bwd {shape} {dtype}{' causal' if causal else ''}"}
+            for name, fn, sync in fns:
+                row[f"{name} ms"] = _timeit(fn, sync, repeat, number) * 1e3
+                row[f"{name} host ms"] = _timeit(fn, sync, repeat, number,
+                                                 queue_only=True) * 1e3
+            if torch is not None:
+                row["polyten_over_torch"] = row["polyten op ms"] / row["torch ms"]
+            rows.append(row)
+    return rows
+
+
 # ------------------------------------------------------------------------------ overhead ----
 def bench_overhead(quick):
     """Host microseconds per call on tiny (64-element) float32 arrays: where a small model's
@@ -591,7 +644,8 @@ def bench_sync():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    p.add_argument("--cases", default="matmul,overhead,random,rows,digits,mlp,cnn,cnn_ieee,"
+    p.add_argument("--cases", default="matmul,overhead,random,rows,attention,digits,mlp,cnn,"
+                                      "cnn_ieee,"
                                       "transformer,"
                                       "mlp_amp,cnn_amp,transformer_amp,mlp_bf16,"
                                       "transformer_bf16,mlp_bf16w,transformer_bf16w,sync")
@@ -638,6 +692,8 @@ def main(argv=None):
         emit(bench_random(args.quick, args.matmul_size and args.matmul_size ** 2))
     if "rows" in cases:
         emit(bench_rows(args.quick, args.tiny_rows))
+    if "attention" in cases:
+        emit(bench_attention(args.quick))
     return 0
 
 

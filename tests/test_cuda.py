@@ -304,6 +304,50 @@ def test_row_kernels_match_torch_float64(d):
         _close(g, t, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
+def test_attention_op_matches_float64_and_torch(dtype):
+    """scaled_dot_product_attention's op (two GEMMs and a row kernel forward, four and one
+    backward), causal or not, keys for a warp (6) and for a block (1100): output and gradients
+    against torch's float64 (the GPU's GEMMs and NVRTC's build, which the stand-in does not
+    run); with dropout, the dropped fraction and the agreement with the composed ops under the
+    same seed."""
+    torch = pytest.importorskip("torch")
+    import polyten.nn.functional as F
+    dt = getattr(pt, dtype)
+    tol = {"float64": 1e-12, "float32": 1e-5, "float16": 4e-3, "bfloat16": 3e-2}[dtype]
+    for causal in (False, True):
+        for S in (6, 1100):
+            arrays = [_x(s, "float64", seed=i) for i, s in
+                      enumerate(((2, 3, 5, 7), (2, 3, S, 7), (2, 3, S, 4), (2, 3, 5, 4)))]
+            q, k, v = (pt.tensor(a, dtype=dt, device="cuda", requires_grad=True)
+                       for a in arrays[:3])
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            assert out.grad_fn.name() == "ScaledDotProductAttentionBackward0"
+            out.backward(pt.tensor(arrays[3], dtype=dt, device="cuda"))
+            rounded = [t.detach().cpu().double().numpy().astype(np.float64) for t in (q, k, v)]
+            tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in rounded)
+            tout = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv,
+                                                                    is_causal=causal)
+            tout.backward(torch.tensor(pt.tensor(arrays[3], dtype=dt).double().numpy(),
+                                       dtype=torch.float64))
+            for got, want in ((out, tout), (q.grad, tq.grad), (k.grad, tk.grad),
+                              (v.grad, tv.grad)):
+                got = got.detach().cpu().double().numpy().astype(np.float64)
+                want = want.detach().numpy()
+                assert np.abs(got - want).max() <= tol * 3 * max(1.0, np.abs(want).max())
+    if dtype == "float32":
+        q = pt.tensor(_x((4, 2, 64, 16), seed=9), device="cuda")
+        results = []
+        for mask in (None, pt.ones(64, 64, dtype=pt.bool, device="cuda")):
+            pt.manual_seed(3)
+            results.append(F.scaled_dot_product_attention(q, q, q, attn_mask=mask,
+                                                          dropout_p=0.25).cpu().numpy())
+        _close(results[0], results[1], rtol=1e-5, atol=1e-6)
+        pt.manual_seed(3)
+        keep = F.dropout(pt.ones(4, 2, 64, 64, device="cuda"), 0.25).cpu().numpy()
+        assert 0.2 < np.mean(keep == 0) < 0.3
+
+
 # --- optimizers: fused vs generic -------------------------------------------------------
 _OPTIMIZERS = {
     "adam": lambda p: pt.optim.Adam(p, lr=0.01, amsgrad=True),

@@ -154,10 +154,14 @@ def build(cp, shared, shared_backward):
 
     # ------------------------------------------------------------------ backward ----------
     def divisor(t, w, has_w, n_cls, ignore, reduction, s):
-        """The loss's divisor on the device (no host read, one reduction): the summed
-        weights of the targets that count for 'mean', else 1."""
+        """The loss's divisor on the device (no host read, one launch): the summed
+        weights of the targets that count for 'mean', else 1 -- a row kernel where the
+        targets are contiguous int64 (``Rows.divisor``: a ``ReductionKernel`` call costs the
+        host several times a ``RawKernel``'s), else the reduction."""
         if reduction != "mean":
             return cp.ones((), dtype=s)
+        if t.size and t.dtype == i64 and t.flags.c_contiguous and w.dtype.name in _FLOAT:
+            return row_kernels.divisor(t, w if has_w else None, n_cls, ignore, w.dtype)
         return red["nll_divisor"](t, w, n_cls, ignore, has_w, out=cp.empty((), dtype=s),
                                   axis=None)
 

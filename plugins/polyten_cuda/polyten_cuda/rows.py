@@ -232,6 +232,24 @@ KERNELS["cross_entropy"] = ("const T* x, const long long* t, long long ignore, T
                             "S* loss, S* wt", _cross_entropy(False))
 KERNELS["cross_entropy_w"] = ("const T* x, const long long* t, const T* w, long long ignore, "
                               "T* logp, S* loss, S* wt", _cross_entropy(True))
+# cross-entropy's and nll_loss's 'mean' divisor for the backward (one row of d targets):
+# the summed weights (1 without) of the targets that count, in [0, C) and not ignored
+def _divisor(w: bool) -> str:
+    return (
+        "S sw = S(0);\n"
+        f"{_LOOP} {{\n"
+        "  const long long tv = t[base + j];\n"
+        "  if (tv != ignore && tv >= 0 && tv < C) sw = sw + "
+        + ("(S)w[tv];\n" if w else "S(1);\n") +
+        "}\n"
+        "sw = polyten_row_sum(sw);\n"
+        "if (lane == 0) out[row] = sw;\n")
+
+
+KERNELS["nll_divisor"] = ("const long long* t, long long C, long long ignore, S* out",
+                          _divisor(False))
+KERNELS["nll_divisor_w"] = ("const long long* t, const T* w, long long C, long long ignore, "
+                            "S* out", _divisor(True))
 KERNELS["loss_mean"] = ("const S* loss, const S* wt, T* out", _loss_total(True))
 KERNELS["loss_sum"] = ("const S* loss, const S* wt, T* out", _loss_total(False))
 
@@ -502,6 +520,18 @@ class Rows:
         out = self._cp.empty((), dtype=dtype)
         self._launch("loss_mean" if mean else "loss_sum", loss.reshape(1, -1),
                      (loss, wt, out), dtype=dtype)
+        return out
+
+    def divisor(self, t, w, n_cls: int, ignore: int, dtype):
+        """The 'mean' divisor of a class-target loss over C-contiguous int64 targets ``t``:
+        the summed weights ``w`` (C,) of ``dtype`` (1 each when None) of the targets in
+        ``[0, n_cls)`` that are not ``ignore``, as a 0-d array of :meth:`acc`'s dtype: one
+        launch (CuPy's ``ReductionKernel`` call costs several times a ``RawKernel``'s host
+        time)."""
+        out = self._cp.empty((), dtype=self.acc(dtype))
+        self._launch_rows("nll_divisor" + ("" if w is None else "_w"), dtype, 1, t.size,
+                          (t,) + (() if w is None else (w,))
+                          + (self._i64(n_cls), self._i64(ignore), out))
         return out
 
     def batch_norm(self, x3, weight, bias, eps: float):

@@ -4,11 +4,11 @@ kernel.
 Forward: ``q @ k^T`` as one strided-batched GEMM with the scale as cuBLAS's alpha (``k^T`` by
 its transpose flag), the softmax (causal or not, and the dropout mask's product) in place on
 the scores by one row kernel (:meth:`polyten_cuda.rows.Rows.attention_softmax`), and the
-product with ``v``: three launches, where the composite's ops were five (the scaling, the two
-products, softmax and dropout) and the causal mask several more.  Backward: ``dropped^T @ g``
-for ``v``; ``g @ v^T``, softmax's backward in place on it (with the keep mask's product), and
-the two products with ``k`` and ``q`` scaled by alpha: five launches where the composite's
-nodes took seven.  The GEMMs accumulate float16 / bfloat16 in float32, as PyTorch's.
+product with ``v``: three launches, where the composed ops were five with dropout (the
+scaling, the two products, softmax and dropout) and a causal mask added eight more.
+Backward: ``dropped^T @ g`` for ``v``; ``g @ v^T``, softmax's backward in place on it (with
+the keep mask's product), and the two products with ``k`` and ``q`` scaled by alpha: five
+launches where the composed ops' nodes took seven with dropout.  The GEMMs accumulate float16 / bfloat16 in float32, as PyTorch's.
 
 What ``bmm`` or the row kernels do not take (a dtype cuBLAS refused, complex) goes to the
 shared kernels.

@@ -58,6 +58,21 @@ def low_precision(xp) -> frozenset:
     return frozenset((xp.dtype("float16"),) + ((bf,) if bf is not None else ()))
 
 
+def row_reducers(xp):
+    """``(max_reduce, sum_reduce)``, each ``f(x, axis, keepdims)``: the ufuncs' ``reduce``
+    on NumPy (``ndarray.max`` / ``.sum`` add a Python wrapper per call), the array methods
+    elsewhere (CuPy's reductions are methods)."""
+    if xp.__name__ == "numpy":
+        return xp.maximum.reduce, xp.add.reduce
+
+    def max_reduce(x, axis, keepdims):
+        return x.max(axis=axis, keepdims=keepdims)
+
+    def sum_reduce(x, axis, keepdims):
+        return x.sum(axis=axis, keepdims=keepdims)
+    return max_reduce, sum_reduce
+
+
 def upcast_products(xp) -> frozenset:
     """The dtypes whose matrix products are computed in float32 (then rounded once): every
     half dtype on NumPy (no half BLAS; its float16 matmul accumulates in float16).  Other

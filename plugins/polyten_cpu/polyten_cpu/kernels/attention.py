@@ -10,20 +10,13 @@ result), as PyTorch accumulates half precision.
 
 from __future__ import annotations
 
-from ._util import low_precision
+from ._util import low_precision, row_reducers
 
 
 def kernels(xp, **ctx) -> dict:
     low, f32 = low_precision(xp), xp.dtype("float32")
     matmul, exp = xp.matmul, xp.exp
-    if xp.__name__ == "numpy":
-        max_reduce, sum_reduce = xp.maximum.reduce, xp.add.reduce
-    else:
-        def max_reduce(x, axis, keepdims):
-            return x.max(axis=axis, keepdims=keepdims)
-
-        def sum_reduce(x, axis, keepdims):
-            return x.sum(axis=axis, keepdims=keepdims)
+    max_reduce, sum_reduce = row_reducers(xp)
 
     def scaled_dot_product_attention(q, k, v, keep, scale, is_causal):
         dt = q.dtype
@@ -54,11 +47,7 @@ def backward_kernels(xp, **ctx) -> dict:
     weights (``outputs[2]``); the formulas of ``polyten.autograd.derivatives``."""
     low, f32 = low_precision(xp), xp.dtype("float32")
     matmul = xp.matmul
-    if xp.__name__ == "numpy":
-        sum_reduce = xp.add.reduce
-    else:
-        def sum_reduce(x, axis, keepdims):
-            return x.sum(axis=axis, keepdims=keepdims)
+    sum_reduce = row_reducers(xp)[1]
 
     def up(a):
         return a if a is None or a.dtype not in low else a.astype(f32)

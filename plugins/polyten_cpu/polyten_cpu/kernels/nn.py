@@ -9,7 +9,7 @@ float32 and rounded once at the end (as PyTorch accumulates half precision).
 
 from __future__ import annotations
 
-from ._util import low_precision, upcast_products
+from ._util import low_precision, row_reducers, upcast_products
 
 _BIG = 1 << 20  # elements: above this a second temporary costs more than an extra pass
 
@@ -27,15 +27,7 @@ def kernels(xp, **ctx) -> dict:
     def arr(r):
         return r if r.__class__ is nd else asarray(r)
 
-    # ufunc.reduce directly: ndarray.max / .sum add a Python wrapper per call (CuPy: methods)
-    if xp.__name__ == "numpy":
-        max_reduce, sum_reduce = xp.maximum.reduce, xp.add.reduce
-    else:
-        def max_reduce(x, axis, keepdims):
-            return x.max(axis=axis, keepdims=keepdims)
-
-        def sum_reduce(x, axis, keepdims):
-            return x.sum(axis=axis, keepdims=keepdims)
+    max_reduce, sum_reduce = row_reducers(xp)
 
     def softmax(x, dim):
         dt = x.dtype
@@ -146,11 +138,7 @@ def backward_kernels(xp, **ctx) -> dict:
     asarray = xp.asarray
     low, f32 = low_precision(xp), xp.dtype("float32")
     products = upcast_products(xp)
-    if xp.__name__ == "numpy":
-        sum_reduce = xp.add.reduce
-    else:
-        def sum_reduce(x, axis, keepdims):
-            return x.sum(axis=axis, keepdims=keepdims)
+    sum_reduce = row_reducers(xp)[1]
 
     def arr(r):
         return r if r.__class__ is nd else asarray(r)

@@ -140,6 +140,7 @@ def sources() -> None:
                 log(*rows.source(op, dtype, mode))
     for dtype in dtypes:
         log(*rows.param_grads_source(dtype))
+        log(*rows.column_sum_source(dtype))
     for which in ("im2col", "col2im", "from_grid", "to_grid"):
         for dtype in dtypes:
             for index in ("int64", "int32"):

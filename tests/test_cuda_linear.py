@@ -36,6 +36,13 @@ def _run(body: str) -> str:
             return _mm(*a, **k)
         cupy.matmul = counting_matmul
         cupy.ndarray.__matmul__ = lambda a, b: counting_matmul(a, b)
+        sums = []  # CuPy's reduction calls (ndarray.sum), by the stand-in's API layer
+        _fcall = cs._Function.__call__
+        def counting_call(self, *a, **k):
+            if self.qualname == "ndarray.sum":
+                sums.append(1)
+            return _fcall(self, *a, **k)
+        cs._Function.__call__ = counting_call
     """) + textwrap.dedent(body)
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        timeout=300)
@@ -46,7 +53,8 @@ def _run(body: str) -> str:
 def test_linear_forward_and_backward_are_gemms_checked_against_float64():
     """float32 and float64, 2-d and 3-d inputs, with and without a bias: forward and every
     gradient within the dtype's error of the float64 reference; a forward is one GEMM (the
-    bias is its C), a backward two, and neither calls ``cupy.matmul``."""
+    bias is its C), a backward two and the bias gradient's column-sum kernel (no CuPy
+    reduction), and neither calls ``cupy.matmul``."""
     _run("""
         rng = np.random.default_rng(0)
         tol = {"float32": 2e-6, "float64": 1e-14}
@@ -62,8 +70,12 @@ def test_linear_forward_and_backward_are_gemms_checked_against_float64():
                     y = F.linear(X, W, B)
                     assert len(cs.CUBLAS_CALLS) == 1, cs.CUBLAS_CALLS
                     cs.CUBLAS_CALLS.clear()
-                    y.backward(pt.tensor(g))
+                    G = pt.tensor(g)
+                    cs.STATS.clear()
+                    y.backward(G)
                     assert len(cs.CUBLAS_CALLS) == 2, cs.CUBLAS_CALLS
+                    # the bias gradient: one column-sum launch, no CuPy reduction
+                    assert cs.STATS["launch"] == 2 + with_bias and not sums, (cs.STATS, sums)
                     assert not matmuls
                     x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
                     want = x64 @ w64.T + (b.astype(np.float64) if with_bias else 0)
@@ -115,7 +127,8 @@ def test_half_linear_backward_accumulates_in_float32(dtype):
 
 def test_linear_falls_back_where_the_gemm_does_not_apply():
     """A vector input and an input of another dtype than the weight's (cast by polyten first)
-    still give NumPy's float64 values; the vector takes the shared kernel."""
+    still give NumPy's float64 values; the vector takes the shared kernel; a 2-d gradient
+    that is a transposed view sums its bias gradient with CuPy's reduction."""
     _run("""
         rng = np.random.default_rng(2)
         x, w, b = rng.standard_normal(7), rng.standard_normal((4, 7)), rng.standard_normal(4)
@@ -128,6 +141,16 @@ def test_linear_falls_back_where_the_gemm_does_not_apply():
         np.testing.assert_allclose(y.detach().cpu().numpy(), w32 @ x32 + b32, rtol=2e-6)
         np.testing.assert_allclose(X.grad.cpu().numpy(), w32.sum(0), rtol=2e-6)
         np.testing.assert_allclose(W.grad.cpu().numpy(), np.tile(x32, (4, 1)), rtol=2e-6)
+        # a 2-d gradient that is a view: the GEMMs take it as it is, the bias gradient is
+        # CuPy's column sum of the view (no copy for the column-sum kernel)
+        X2, W2, B2 = (pt.tensor(a, requires_grad=True) for a in (
+            rng.standard_normal((6, 7)), w, b))
+        gt = rng.standard_normal((4, 6))
+        F.linear(X2, W2, B2).backward(pt.tensor(gt).t())
+        assert sums
+        np.testing.assert_allclose(B2.grad.cpu().numpy(), gt.sum(1), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(W2.grad.cpu().numpy(), gt @ X2.detach().cpu().numpy(),
+                                   rtol=1e-12, atol=1e-12)
         Xd = pt.tensor(rng.standard_normal((3, 7)))  # float64 input, float32 weight
         yd = F.linear(Xd, W.detach(), B.detach())
         assert yd.dtype == pt.float64

@@ -375,8 +375,13 @@ def test_half_convolution_kept_in_half_matches_torch_float64(case, dtype):
     def from_grid_seen(res, geo, n, bias, dtype):
         seen.append(("from_grid", res.dtype.name))
         return from_grid(res, geo, n, bias, dtype)
+    bias_sum = cuda_conv.make_channel_sum(row_mod.Rows(fake))
+
+    def channel_sum(g):
+        seen.append(("channel_sum", g.dtype.name))
+        return bias_sum(g)
     ops = shared_conv._ops(np, col2im, im2col, _cublas_half_matmul, frozenset({half}),
-                           from_grid_seen, to_grid)
+                           from_grid_seen, to_grid, channel_sum)
     ref = shared_conv._ops(np)
     rng = np.random.default_rng(10 + case)
     x, w, b = (rng.standard_normal(s).astype(half) for s in (xs, ws, ws[:1]))
@@ -386,9 +391,11 @@ def test_half_convolution_kept_in_half_matches_torch_float64(case, dtype):
               "groups": groups}
     got = (y,) + tuple(ops["conv_backward"]([g], [x, w, b], [y], params))
     assert all(a.dtype == half for a in got)
-    # col2im sums the unrounded float32 products of the input gradient, and the bias is
-    # added to the unrounded float32 product of the forward
-    assert set(seen) == {("im2col", dtype), ("col2im", "float32"), ("from_grid", "float32")}
+    # col2im sums the unrounded float32 products of the input gradient, the bias is added to
+    # the unrounded float32 product of the forward, and its gradient is summed from the half
+    # output gradient (in float32, by the row kernel)
+    assert set(seen) == {("im2col", dtype), ("col2im", "float32"), ("from_grid", "float32"),
+                         ("channel_sum", dtype)}
     tx, tw, tb = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x, w, b))
     flat_pad = [p for lo_hi in reversed(pad) for p in lo_hi]
     conv = {1: tF.conv1d, 2: tF.conv2d, 3: tF.conv3d}[len(xs) - 2]
@@ -463,23 +470,28 @@ def test_conv_sources_compile_with_nvcc(tmp_path):
 
 
 # --- the norm of many tensors together (clip_grad_norm_) -------------------------------------
+@pytest.mark.parametrize("total", ["row-kernel", "cupy"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
-def test_multi_tensor_norm_against_numpy(dtype, monkeypatch):
+def test_multi_tensor_norm_against_numpy(dtype, total, monkeypatch, simt_order):
     """The 2-norm and inf-norm of 70 arrays together (two partial launches, the blocks capped
     at 2 per tensor so the grid-stride loop runs several rounds) against NumPy in float64;
     float16 and bfloat16 summed in float32 and rounded once (within half an ulp of the dtype,
     plus float32's error); an inf or NaN anywhere propagates as in PyTorch; views, mixed
-    dtypes, other norms: None."""
+    dtypes, other norms: None.  The partials' total is one row-kernel launch (``Rows``, as
+    the backend builds it) or CuPy's reduction."""
     monkeypatch.setattr(multi_tensor, "_NORM_BLOCKS_X", 2)
     cp, raw = _counting_cupy()
-    norm = multi_tensor.MultiTensorNorm(cp)
+    norm = multi_tensor.MultiTensorNorm(cp, row_mod.Rows(cp) if total == "row-kernel" else None)
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(int(n)).astype(dtype) for n in rng.integers(0, 1500, 70)]
     flat = np.concatenate([a.astype(np.float64) for a in arrays])
     eps = float(np.finfo(np.dtype(dtype)).eps)
     tol = {"float64": 1e-13, "float32": 1e-5}.get(dtype, eps / 2 + 1e-5)
     got = norm(arrays, 2.0)
-    assert got.dtype == np.dtype(dtype) and got.shape == () and len(raw) == 2
+    assert got.dtype == np.dtype(dtype) and got.shape == ()
+    assert raw[:2] == [f"polyten_mt_norm_l2_{dtype}_64", f"polyten_mt_norm_l2_{dtype}_8"]
+    assert raw[2:] == ([f"polyten_row_norm_total_l2_{dtype}_block"]
+                       if total == "row-kernel" else [])
     np.testing.assert_allclose(float(got), np.sqrt(np.sum(flat ** 2)), rtol=tol)
     assert float(norm(arrays, float("inf"))) == np.abs(flat).max()
     arrays[5][0] = -np.inf
@@ -744,7 +756,8 @@ def test_row_kernel_sources_compile_with_nvcc(tmp_path):
     dtypes = ("float16", "float32", "float64")
     _nvcc_compiles(tmp_path, [row_mod.source(op, dt, mode) for op in row_mod.KERNELS
                               for dt in dtypes for mode in ("warp", "block")]
-                   + [row_mod.param_grads_source(dt) for dt in dtypes])
+                   + [row_mod.param_grads_source(dt) for dt in dtypes]
+                   + [row_mod.column_sum_source(dt) for dt in dtypes])
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
@@ -831,6 +844,73 @@ def test_channel_batch_norm_kernels_match_numpy_float64(shape, affine, dtype, si
                    f"{dtype}{mode}",
                    f"polyten_row_batch_norm_backward{'_w' if w is not None else ''}_"
                    f"{dtype}{mode}"]
+
+
+def _close_sum(got, g, axis):
+    """``got`` is the sum of ``g`` over ``axis`` in g's dtype, within the dtype's error
+    relative to the sum of the magnitudes (a sum's error scales with its terms, not its
+    result)."""
+    assert got.dtype == g.dtype
+    g64 = g.astype(np.float64)
+    bound = _ROW_TOL[g.dtype.name] * np.abs(g64).sum(axis)
+    err = np.abs(got.astype(np.float64) - g64.sum(axis))
+    assert (err <= bound).all(), (err.max(), bound[err.argmax()] if err.size else None)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (4, 3, 5), (6, 2, 1), (3, 2, 700), (2, 5, 0)],
+                         ids=str)
+def test_channel_sum_matches_numpy_float64(shape, dtype, simt_order):
+    """A convolution's bias gradient: the sum of each channel of (N, C, L) -- a warp per
+    channel, and a block past 1024 elements -- against float64 NumPy, in the input's dtype,
+    one launch; empty channels sum to 0."""
+    rk, raw = _row_kernels()
+    g = np.random.default_rng(sum(shape)).standard_normal(shape).astype(dtype)
+    _close_sum(rk.channel_sum(g), g, (0, 2))
+    mode = "_block" if shape[0] * shape[2] > row_mod.ROW_MAX else ""
+    assert raw == [f"polyten_row_channel_sum_{dtype}{mode}"]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 1), (5, 7), (33, 32), (70, 40), (300, 65), (4, 0),
+                                   (0, 3)], ids=str)
+def test_column_sum_matches_numpy_float64(shape, dtype, simt_order):
+    """A linear layer's bias gradient: the sum of each column of (m, d) -- column tiles of
+    32 with a partial last one, rows past the block's 32 strides, no rows -- against float64
+    NumPy, in the input's dtype, one launch."""
+    rk, raw = _row_kernels()
+    g = np.random.default_rng(sum(shape)).standard_normal(shape).astype(dtype)
+    _close_sum(rk.column_sum(g), g, 0)
+    assert raw == ([f"polyten_column_sum_{dtype}"] if shape[1] else [])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_sums_accumulate_in_float32_and_round_once(dtype):
+    """float16 / bfloat16 are summed in float32 and rounded once, as PyTorch: 4096 ones sum
+    to 4096 (a float16 accumulator stops at 2048, a bfloat16 one at 256), and 0.1 added 3000
+    times is float32's 300.0 rounded once."""
+    rk, _ = _row_kernels()
+    ones = np.ones((4096, 3), dtype)
+    np.testing.assert_array_equal(rk.column_sum(ones).astype(np.float64), 4096.0)
+    np.testing.assert_array_equal(
+        rk.channel_sum(ones.T.reshape(1, 3, 4096).copy()).astype(np.float64), 4096.0)
+    tenth = np.full((3000, 2), 0.1, dtype)
+    want = np.float32(np.float32(tenth[0, 0]) * 3000).astype(dtype)
+    got = rk.column_sum(tenth)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(got.astype(np.float64), float(want),
+                               rtol=_ROW_TOL[dtype] / 2)
+
+
+def test_column_sum_leaves_tall_narrow_arrays_to_cupy():
+    """More than COLUMN_SUM_ROWS rows of fewer than COLUMN_SUM_WIDE columns: ``None`` (a
+    block would sum all the rows of its 32 columns) -- CuPy's reduction splits the rows."""
+    rk, raw = _row_kernels()
+    assert rk.column_sum(np.ones((row_mod.COLUMN_SUM_ROWS + 1, 8), np.float32)) is None
+    assert raw == []
+    tall = np.ones((row_mod.COLUMN_SUM_ROWS + 1, row_mod.COLUMN_SUM_WIDE), np.float32)
+    np.testing.assert_array_equal(rk.column_sum(tall), row_mod.COLUMN_SUM_ROWS + 1)
+    assert raw == ["polyten_column_sum_float32"]
 
 
 def test_prelude_bfloat16_rounds_as_ml_dtypes():

@@ -336,9 +336,24 @@ def make_grid_kernels(cp, kernels=None):
     return from_grid, to_grid
 
 
-def conv_context(cp, raw, bmm, precision=None) -> dict:
+def make_channel_sum(rows):
+    """``channel_sum(g) -> (C,)``: the sums over every dim but dim 1 of an (N, C, ...)
+    gradient in its dtype, the half dtypes summed in float32 and rounded once (the shared
+    kernels' ``spatial_sum`` then rounding), or ``None`` for a view or a dtype the row kernels
+    do not take."""
+    def channel_sum(g):
+        if g.ndim < 2 or not g.flags.c_contiguous or not rows.fits(g):
+            return None
+        n, c = g.shape[:2]
+        return rows.channel_sum(g.reshape(n, c, g.size // max(n * c, 1)))
+    return channel_sum
+
+
+def conv_context(cp, raw, bmm, precision=None, rows=None) -> dict:
     """The shared convolution kernels' context on CuPy (``polyten_cpu.kernels.conv``):
-    one-launch ``im2col`` / ``col2im``, ``matmul`` -- the batched GEMMs of
+    one-launch ``im2col`` / ``col2im``, ``channel_sum`` (the bias gradient: one row-kernel
+    launch of ``rows``, a :class:`polyten_cuda.rows.Rows`, instead of CuPy's reduction call),
+    ``matmul`` -- the batched GEMMs of
     :mod:`polyten_cuda.gemm` (no copy of the transposed grid of the weight gradient; float16
     on tensor cores), else ``cupy.matmul`` -- and ``half``: the dtypes kept as they are
     (float16, and bfloat16 where CuPy multiplies it) instead of computed in float32.
@@ -349,6 +364,8 @@ def conv_context(cp, raw, bmm, precision=None) -> dict:
     cuBLAS refused) follows the matrix products' setting."""
     ctx = {"col2im": make_col2im(cp, raw), "im2col": make_im2col(cp, raw)}
     ctx["from_grid"], ctx["to_grid"] = make_grid_kernels(cp, raw)
+    if rows is not None:
+        ctx["channel_sum"] = make_channel_sum(rows)
     if bmm is None:
         return ctx
     matmul = cp.matmul

@@ -558,7 +558,8 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     """
     raw = _conv.raw_kernels(cp)  # one launch each instead of K + 1 (col2im) and 3 (im2col)
     bmm = _gemm.build(cp)
-    conv_ctx = _conv.conv_context(cp, raw, bmm, conv_precision)
+    rows = Rows(cp)
+    conv_ctx = _conv.conv_context(cp, raw, bmm, conv_precision, rows)
     # CuPy's 1-D float sorts are radix sorts: the shared sort kernels order by this key
     radix_key = _radix_key(fused.elementwise(cp, "radix_key"))
     shared = all_kernels(cp, rng=rng, native_dtype=native_dtype, radix_key=radix_key,
@@ -578,9 +579,9 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels["dropout"] = lambda x, p: rng.gen.dropout(x, p)  # and x times that mask
     if bmm is not None:
         kernels["linear"], backward["linear"] = _linear.build(
-            cp, bmm, shared["linear"], shared_bw["linear"], low_precision(cp))
+            cp, bmm, rows, shared["linear"], shared_bw["linear"], low_precision(cp))
         sdpa = "scaled_dot_product_attention"
-        kernels[sdpa], backward[sdpa] = _attention.build(cp, bmm, Rows(cp), shared[sdpa],
+        kernels[sdpa], backward[sdpa] = _attention.build(cp, bmm, rows, shared[sdpa],
                                                          shared_bw[sdpa])
     fwd, bwd, ew = fused.build(cp, shared, shared_bw)
     kernels.update(fwd)

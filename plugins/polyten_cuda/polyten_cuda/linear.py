@@ -12,8 +12,10 @@ with beta = 1 (the product and the bias summed in the compute type and rounded o
 of more than two dims is one GEMM over all its rows, without a reshape; the transposed
 weight is passed with cuBLAS's transpose flag.  The backward is two GEMMs on the gradient as
 it is (``g @ weight``, and ``g2.T @ x2`` over the rows) and the bias gradient a column sum,
-in float32 for float16 / bfloat16 (PyTorch's accumulation; CuPy's float16 sum accumulates in
-float itself) and rounded once.
+in float32 for float16 / bfloat16 (PyTorch's accumulation) and rounded once: one launch of
+:meth:`polyten_cuda.rows.Rows.column_sum` (CuPy's ``sum(axis=0)`` is a reduction call, whose
+host time is several times a ``RawKernel``'s; a step has one per Linear layer), or CuPy's
+sum for the very tall gradients that kernel leaves.
 
 Whatever :func:`polyten_cuda.gemm.build`'s ``bmm`` does not take (a vector input, operands of
 two dtypes, a dtype cuBLAS refused on this GPU) goes to the shared kernel, as before.
@@ -22,10 +24,11 @@ two dtypes, a dtype cuBLAS refused on this GPU) goes to the shared kernel, as be
 from __future__ import annotations
 
 
-def build(cp, bmm, shared_linear, shared_linear_bw, low):
-    """``(linear, linear_backward)`` with the shared kernels' signatures, on ``bmm``.
-    ``low``: the half dtypes, whose bias gradient is summed in float32 (float16 by CuPy's own
-    sum, whose reduction type is float; the others as float32, then cast)."""
+def build(cp, bmm, rows, shared_linear, shared_linear_bw, low):
+    """``(linear, linear_backward)`` with the shared kernels' signatures, on ``bmm`` and the
+    row kernels ``rows`` (:class:`polyten_cuda.rows.Rows`: the bias gradient).  ``low``: the
+    half dtypes, whose bias gradient is summed in float32 (where CuPy's sum runs: float16 by
+    CuPy's own sum, whose reduction type is float; the others as float32, then cast)."""
     types = bmm.data_types
     f32 = cp.dtype("float32")
     wide_sum = frozenset(d for d in low if d != cp.dtype("float16"))
@@ -68,12 +71,14 @@ def build(cp, bmm, shared_linear, shared_linear_bw, low):
                 if gw is None:
                     return shared_linear_bw(grads, inputs, outputs, params)
             if needs[2]:
-                # float16 / bfloat16 summed in float32 and rounded once, as PyTorch: CuPy's
-                # float16 sum does that itself (its reduction type is float); bfloat16 is
-                # summed as float32 and cast
-                gb = g2.sum(axis=0, dtype=f32 if dt in wide_sum else None)
-                if gb.dtype != dt:
-                    gb = gb.astype(dt)
+                # float16 / bfloat16 summed in float32 and rounded once, as PyTorch: the
+                # column-sum kernel does that; so does CuPy's float16 sum (its reduction type
+                # is float), and bfloat16 is summed there as float32 and cast
+                gb = rows.column_sum(g2) if g2.flags.c_contiguous else None
+                if gb is None:
+                    gb = g2.sum(axis=0, dtype=f32 if dt in wide_sum else None)
+                    if gb.dtype != dt:
+                        gb = gb.astype(dt)
         return (gx, gw, gb)
 
     return linear, linear_backward

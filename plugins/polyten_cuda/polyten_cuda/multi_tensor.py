@@ -341,12 +341,14 @@ def norm_source(mode: str, dtype: str, slots: int) -> Tuple[str, str]:
 class MultiTensorNorm:
     """``norm(arrays, norm_type)``: the 2-norm or inf-norm of contiguous floating arrays of one
     dtype and device, all together, as a 0-d array of their dtype -- one partial launch per 64
-    arrays, then one reduction (and a square root for the 2-norm; float16 and bfloat16 summed
-    in float32 and rounded once at the end); ``None`` for what it does not take (other norms
-    or dtypes, views, several devices, an empty array's inf-norm)."""
+    arrays, then the partials' total (and a square root for the 2-norm; float16 and bfloat16
+    summed in float32 and rounded once at the end): one launch of ``rows``
+    (:class:`polyten_cuda.rows.Rows`) where given, else CuPy's reduction and ``sqrt`` (two
+    calls, the reduction's host time several times a RawKernel's); ``None`` for what it does
+    not take (other norms or dtypes, views, several devices, an empty array's inf-norm)."""
 
-    def __init__(self, cp):
-        self._cp = cp
+    def __init__(self, cp, rows=None):
+        self._cp, self._rows = cp, rows
         self._kernels: Dict[tuple, object] = {}
         self._dtype_names = dtype_names(cp, C_TYPES)
         self._i64 = cp.int64
@@ -393,6 +395,8 @@ class MultiTensorNorm:
             args.append(partial[off:off + n])
             self._kernel(mode, dtype, slots)((bx, len(chunk)), (_BLOCK,), tuple(args))
             off += n
+        if self._rows is not None:
+            return self._rows.norm_total(partial, mode == "l2", dt)
         out = partial.max() if mode == "inf" else cp.sqrt(partial.sum())
         return out.astype(dt) if half else out
 

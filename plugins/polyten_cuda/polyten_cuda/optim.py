@@ -26,6 +26,7 @@ import math
 from . import bfloat16 as _bf16
 from .half_retry import decline_on_gap
 from . import fused_src, multi_tensor
+from .rows import Rows
 
 
 def make(cp, ew):
@@ -219,7 +220,7 @@ def make(cp, ew):
             lambda: update_k(found_inf.reshape(1), growth_factor, backoff_factor,
                              growth_interval, scale, inv_scale, growth_tracker))
 
-    norm = multi_tensor.MultiTensorNorm(cp)
+    norm = multi_tensor.MultiTensorNorm(cp, Rows(cp))  # the partials' total: one launch
 
     def total_norm(grads, norm_type):
         """clip_grad_norm_'s total norm of all ``grads`` together (2 or inf): a 0-d array of

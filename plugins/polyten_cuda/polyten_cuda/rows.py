@@ -3,7 +3,8 @@ softmax, log_softmax and their backward and layer_norm's forward and input gradi
 last dimension; attention's softmax (causal or not, with the dropout mask's product) and its
 backward; cross-entropy's log_softmax with its pick; the 'mean' / 'sum' of per-row
 losses; and training-mode batch_norm forward and backward, whose "rows" are the channels of
-(N, C, L).  Beside them, layer_norm's weight and bias gradients: column sums, one launch.
+(N, C, L), and channel sums (a convolution's bias gradient).  Beside them, column sums in
+one launch: layer_norm's weight and bias gradients, and a linear layer's bias gradient.
 
 The ``ReductionKernel`` versions (``fused.py``, ``norm.py``) need a launch per reduction and
 one for the output: softmax is three (max, sum of exponentials, output), layer_norm's forward
@@ -307,6 +308,25 @@ for _w in (False, True):
         "const T* g, const T* x" + (", const T* w" if _w else "")
         + ", const S* mean, const S* rvar, double eps, T* gx, T* gw, T* gb, long long L",
         _batch_norm_backward(_w))
+# the total of a multi-tensor norm's partials (``multi_tensor.MultiTensorNorm``: sums of
+# squares, or largest magnitudes with NaN first), one row of S: the norm in T, rounded once
+KERNELS["norm_total_l2"] = ("const S* p, T* out", (
+    "S s = S(0);\n"
+    f"{_LOOP} s = s + p[base + j];\n"
+    "s = polyten_row_sum(s);\n"
+    "if (lane == 0) out[row] = (T)sqrt(s);\n"))
+KERNELS["norm_total_inf"] = ("const S* p, T* out", (
+    "S v = S(0);\n"  # the partials are magnitudes (or NaN): 0 is max's identity here
+    f"{_LOOP} v = polyten_max2(v, p[base + j]);\n"
+    "v = polyten_row_max(v);\n"
+    "if (lane == 0) out[row] = (T)v;\n"))
+# the sum of each channel of (N, C, L): a convolution's bias gradient, in one launch where
+# CuPy's ``sum(axis=(0, 2, ...))`` is a reduction call (several times a RawKernel's host time)
+KERNELS["channel_sum"] = ("const T* x, T* out, long long L", (
+    _NARROW + "S sum = S(0);\n"
+    f"{_CH_LOOP}  sum = sum + (S)x[at];\n}}\n"
+    "sum = polyten_row_sum(sum);\n"
+    "if (lane == 0) out[row] = (T)sum;\n"))
 for _w in (False, True):
     for _b in (False, True):
         KERNELS["layer_norm" + ("_w" if _w else "") + ("_b" if _b else "")] = (
@@ -377,6 +397,38 @@ extern "C" __global__ void NAME(const T* g, const T* x, const S* mean, const S* 
   }}
 }}
 """
+
+
+# the sum of each column of (m, d): a linear layer's bias gradient (the same blocks as above)
+COLUMN_SUM_SRC = f"""
+extern "C" __global__ void NAME(const T* g, T* out, long long m, long long d) {{
+  __shared__ S part[{_COL_ROWS}][{_COLS}];
+  const long long col = (long long)blockIdx.x * {_COLS} + threadIdx.x;
+  S s = S(0);
+  if (col < d) {{
+    for (long long r = threadIdx.y; r < m; r += {_COL_ROWS}) s = s + (S)g[r * d + col];
+  }}
+  part[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && col < d) {{
+    S t = S(0);
+    for (int k = 0; k < {_COL_ROWS}; ++k) t = t + part[k][threadIdx.x];
+    out[col] = (T)t;
+  }}
+}}
+"""
+# A block sums all m rows of its 32 columns: while the columns give too few blocks to fill a
+# GPU, rows past this many are left to CuPy's reduction (which splits them over blocks)
+COLUMN_SUM_ROWS = 8192
+COLUMN_SUM_WIDE = 4096  # columns (128 blocks) from which any number of rows takes the kernel
+
+
+def column_sum_source(dtype: str) -> Tuple[str, str]:
+    """``(kernel name, CUDA C source)`` of the column sums of a C-contiguous (m, d) array of
+    ``dtype``: block ``(32, 32)`` sums columns ``blockIdx.x * 32`` to ``+ 31``."""
+    name = f"polyten_column_sum_{dtype}"
+    return name, (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n"
+                  "typedef polyten_acc<T>::type S;\n" + COLUMN_SUM_SRC.replace("NAME", name))
 
 
 def param_grads_source(dtype: str) -> Tuple[str, str]:
@@ -561,6 +613,46 @@ class Rows:
             (weight,) if weight is not None else ()) + (mean, var, self._f64(eps), gx, gw, gb,
                                                         self._i64(length)))
         return gx, gw, gb
+
+    def norm_total(self, partial, l2: bool, dtype):
+        """The norm from a multi-tensor norm's 1-D ``partial`` of :meth:`acc`'s dtype for
+        ``dtype`` (sums of squares when ``l2``, then the square root; else magnitudes, the
+        largest, NaN first) as a 0-d array of ``dtype``, rounded once: one launch."""
+        out = self._cp.empty((), dtype=dtype)
+        self._launch_rows("norm_total_l2" if l2 else "norm_total_inf", dtype, 1,
+                          partial.size, (partial, out))
+        return out
+
+    def channel_sum(self, x3):
+        """The sum of each channel of C-contiguous ``x3`` (N, C, L), shaped ``(C,)`` in its
+        dtype (float16 / bfloat16 summed in float32 and rounded once): one launch, a warp or
+        block per channel."""
+        n, c, length = x3.shape
+        out = self._cp.empty(c, dtype=x3.dtype)
+        if c == 0:
+            return out
+        self._launch_rows("channel_sum", x3.dtype, c, n * length,
+                          (x3, out, self._i64(length)))
+        return out
+
+    def column_sum(self, x2):
+        """The sum of each column of C-contiguous ``x2`` (m, d), shaped ``(d,)`` in its
+        dtype (float16 / bfloat16 summed in float32 and rounded once), the columns' partials
+        added in a fixed order: one launch.  None for more than :data:`COLUMN_SUM_ROWS` rows
+        of fewer than :data:`COLUMN_SUM_WIDE` columns (too few blocks for that much work)."""
+        m, d = x2.shape
+        if m > COLUMN_SUM_ROWS and d < COLUMN_SUM_WIDE:
+            return None
+        dtype = self._dtypes[x2.dtype]
+        k = self._kernels.get(("column_sum", dtype, ""))
+        if k is None:
+            name, code = column_sum_source(dtype)
+            k = self._kernels[("column_sum", dtype, "")] = self._cp.RawKernel(code, name)
+        out = self._cp.empty(d, dtype=x2.dtype)
+        if d == 0:
+            return out
+        k((-(-d // _COLS),), (_COLS, _COL_ROWS), (x2, out, self._i64(m), self._i64(d)))
+        return out
 
     def layer_norm_param_grads(self, g2, x2, mean, var, eps: float):
         """``(gw, gb)`` of :meth:`layer_norm` over the rows of C-contiguous ``x2``'s last

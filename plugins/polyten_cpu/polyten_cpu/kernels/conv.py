@@ -80,7 +80,8 @@ class _Geometry:
 
 def _ctx_ops(xp, ctx) -> dict:
     return _ops(xp, ctx.get("col2im"), ctx.get("im2col"), ctx.get("matmul"),
-                ctx.get("half", frozenset()), ctx.get("from_grid"), ctx.get("to_grid"))
+                ctx.get("half", frozenset()), ctx.get("from_grid"), ctx.get("to_grid"),
+                ctx.get("channel_sum"))
 
 
 def kernels(xp, **ctx) -> dict:
@@ -99,7 +100,9 @@ def kernels(xp, **ctx) -> dict:
     gradient to grid layout (``(g, geo, groups) -> (G, C/G, N * L)``), each returning
     ``None`` where it declines; with them, col2im is also asked for the unpadded block of the
     image (``crop=(lo, shape)``) and the weight gradient is the product ``grid @ cols^T``
-    (no transposing copy)."""
+    (no transposing copy).  ``ctx["channel_sum"]``: a backend's own bias gradient (``(g) ->
+    (C,)``, the sum over every dim but 1 in g's dtype, the half dtypes summed in float32 and
+    rounded once), returning ``None`` where it declines."""
     ops = _ctx_ops(xp, ctx)
     return {"conv": ops["conv"], "conv_transpose": ops["conv_transpose"],
             "max_pool": ops["max_pool"]}
@@ -115,7 +118,8 @@ def backward_kernels(xp, **ctx) -> dict:
 
 
 def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
-         half=frozenset(), native_from_grid=None, native_to_grid=None) -> dict:
+         half=frozenset(), native_from_grid=None, native_to_grid=None,
+         native_channel_sum=None) -> dict:
     as_strided = xp.lib.stride_tricks.as_strided
     matmul = native_matmul or xp.matmul
     ascontiguous = xp.ascontiguousarray
@@ -269,6 +273,10 @@ def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
         return out
 
     def spatial_sum(g):
+        if native_channel_sum is not None:
+            r = native_channel_sum(g)
+            if r is not None:
+                return r
         axes = (0,) + tuple(range(2, g.ndim))
         return g.sum(axis=axes, dtype=f32) if g.dtype in kept else g.sum(axis=axes)
 

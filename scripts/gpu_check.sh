@@ -14,13 +14,17 @@
 #      says "interrupted"), while
 #   4. tests/test_cuda.py runs (tests/test_cuda_kernels_static.py is host-only, compiles with
 #      g++ from a cold cache and gains nothing from a GPU: CI runs it);
-#   5. benchmarks/bench_cuda.py --quick (JSON rows), last and alone on the GPU.
+#   5. benchmarks/bench_cuda.py --quick (JSON rows), alone on the GPU;
+#   6. scripts/gpu_kernels.py: the device time of every kernel of the training steps still
+#      above their target (polyten's and torch's, through torch.profiler), last.
 # Each step's summary also names the float16 / bfloat16 kernels this CuPy refused (no loop for
 # the dtype) and polyten ran in float32 (polyten_cuda.half_retry.retried).
 # The whole script stays under $GPU_CHECK_BUDGET seconds (default 570).  To rerun only some
 # checks (device time is scarce), list them: GPU_CHECK_STEPS="conformance bench" (any of
-# test_cuda, bench, conformance; set-up and `polyten backends` always run).
-# GPU_CHECK_BENCH_CASES (comma-separated) picks the benchmark's cases (default: all of them).
+# test_cuda, bench, conformance, kernels; set-up and `polyten backends` always run).
+# GPU_CHECK_BENCH_CASES (comma-separated) picks the benchmark's cases (default: all of them);
+# GPU_CHECK_KERNEL_CASES (space-separated) the kernel profile's (default: cnn transformer
+# mlp_bf16).
 # Results go under $OUT (default ./gpu_check_out): summary.txt, bench.json, conformance.json
 # and logs.tar.gz (every step's log and each shard's report).
 # Usage: bash scripts/gpu_check.sh     (exit status: 0 when every step passed)
@@ -109,7 +113,7 @@ print('cuda available:', polyten.cuda.device_count(), 'device(s);',
     summary "overall: FAIL (the cuda backend is not available; nothing else was run)"
     exit 1
 fi
-STEPS=" ${GPU_CHECK_STEPS:-test_cuda bench conformance} "
+STEPS=" ${GPU_CHECK_STEPS:-test_cuda bench conformance kernels} "
 wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 # The conformance suite in $GPU_CHECK_SHARDS processes side by side (--polyten-shard i/N): a
 # fresh machine spends most of the suite compiling CuPy kernels with NVRTC, one core per
@@ -149,8 +153,10 @@ for f in m['failures'][:15]:
 }
 BENCH_TIME=0
 wanted bench && BENCH_TIME=180
+KERNEL_TIME=0
+wanted kernels && KERNEL_TIME=90
 if wanted conformance; then
-    left=$((BUDGET - SECONDS - BENCH_TIME - 10))
+    left=$((BUDGET - SECONDS - BENCH_TIME - KERNEL_TIME - 10))
     if [ $left -gt 60 ]; then
         conformance_start $left
     else
@@ -161,11 +167,22 @@ wanted test_cuda && step test_cuda 210 "$V" -m pytest -q -p no:cacheprovider -rs
     tests/test_cuda.py
 [ ${#SHARD_PIDS[@]} -gt 0 ] && conformance_finish
 if wanted bench; then
-    left=$((BUDGET - SECONDS))
+    left=$((BUDGET - SECONDS - KERNEL_TIME))
     step bench $((left < BENCH_TIME ? left : BENCH_TIME)) "$V" benchmarks/bench_cuda.py \
         --quick --json "$OUT/bench.json" \
         ${GPU_CHECK_BENCH_CASES:+--cases "$GPU_CHECK_BENCH_CASES"}
 fi
+if wanted kernels; then
+    left=$((BUDGET - SECONDS))
+    if [ $left -ge 20 ]; then  # (`timeout 0` would mean no limit at all)
+        # shellcheck disable=SC2086  # the cases are words
+        step kernels $((left < KERNEL_TIME ? left : KERNEL_TIME)) "$V" scripts/gpu_kernels.py \
+            ${GPU_CHECK_KERNEL_CASES:-}
+    else
+        summary "kernels: not run (only $left s left of the budget)"; status=1
+    fi
+fi
 cat "$OUT/bench.log" >>"$OUT/summary.txt" 2>/dev/null
+cat "$OUT/kernels.log" >>"$OUT/summary.txt" 2>/dev/null
 summary "overall: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
 exit $status

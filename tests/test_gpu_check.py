@@ -10,6 +10,7 @@ backend is unavailable, and returning few enough files (the device tool brings b
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -105,8 +106,13 @@ def _gpu_check(tmp_path, *, standin: bool, steps: str):
 
 
 def test_gpu_check_installs_into_a_venv_python_and_finds_the_gpu(tmp_path):
-    r, summary, files, logs = _gpu_check(tmp_path, standin=True, steps="none")
+    """The set-up on the stand-in, and the kernel-profile step (which, with PyTorch's CPU
+    wheel here, says there is no GPU to profile and succeeds; its log joins the summary)."""
+    r, summary, files, logs = _gpu_check(tmp_path, standin=True, steps="kernels")
     assert r.returncode == 0, summary + r.stderr
+    assert "kernels: rc=0" in summary
+    if importlib.util.find_spec("torch") is not None:
+        assert "gpu_kernels: needs a GPU with PyTorch CUDA" in summary
     assert "(a venv; polyten goes in it)" in summary
     assert "cuda available: 1 device(s); CuPy stand-in" in summary
     assert "numpy " in summary and "cupy-cuda13x " in summary  # versions, for the record

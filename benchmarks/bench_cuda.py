@@ -31,6 +31,9 @@ Cases
 * ``rows``: softmax, cross-entropy, LayerNorm and BatchNorm2d, one launch each way on polyten
   (``polyten_cuda.rows``): forward against torch and against the same forward composed of raw
   CuPy reductions and elementwise calls, and forward + backward against torch.
+* ``sums``: the bias gradients' sums (a Linear's column sums, a convolution's channel
+  sums) as polyten's row kernels against CuPy's ``sum`` and torch's, synchronised and host
+  time.
 * ``attention``: ``scaled_dot_product_attention`` forward + backward (the bench transformer's
   heads and a 1024-token sequence; float32, float16, float16 causal): polyten's op against the
   same attention composed of polyten ops and torch's SDPA, synchronised and host time.
@@ -554,6 +557,60 @@ def bench_rows(quick, tiny=False):
     return rows
 
 
+# ---------------------------------------------------------------------------------- sums ----
+# (kind, shape): a Linear's bias gradient (column sums of (rows, features): the bench
+# transformer's, the MLP's, a tall narrow one that polyten leaves to CuPy's sum) and a
+# convolution's (channel sums of (N, C, H, W): the bench CNN's two, few channels of a large
+# image)
+_SUM_CASES = (("column", (1024, 256)), ("column", (2048, 4096)), ("column", (65536, 16)),
+              ("channel", (64, 64, 32, 32)), ("channel", (256, 128, 16, 16)),
+              ("channel", (16, 3, 256, 256)))
+_SUM_CASES_TINY = (("column", (40, 70)), ("channel", (2, 3, 5, 5)))
+
+
+def bench_sums(quick, tiny=False):
+    """The bias gradients' sums, float32: polyten's row kernels (``Rows.column_sum`` /
+    ``Rows.channel_sum``, one ``RawKernel`` launch each, the training steps' path) against
+    CuPy's ``sum`` (a reduction call: what the steps called before) and torch's, synchronised
+    and the host's time to queue one (the reduction call's host work is what the kernels
+    avoid; whether they are also as fast on the GPU is what this measures)."""
+    import cupy
+    from polyten_cuda.rows import Rows
+    torch = _torch()
+    rows_k = Rows(cupy)
+    repeat, number = (5, 10) if quick else (15, 20)
+    sync = cupy.cuda.Device().synchronize
+    rng = np.random.default_rng(0)
+    out = []
+    for kind, shape in (_SUM_CASES_TINY if tiny else _SUM_CASES):
+        xn = rng.standard_normal(shape).astype("float32")
+        x = cupy.asarray(xn)
+        if kind == "column":
+            axes = (0,)
+            ours = lambda x=x: rows_k.column_sum(x)  # noqa: E731
+        else:
+            axes = (0,) + tuple(range(2, len(shape)))
+            n, c = shape[:2]
+            x3 = x.reshape(n, c, -1)
+            ours = lambda x3=x3: rows_k.channel_sum(x3)  # noqa: E731
+        if ours() is None:  # past the column kernel's rows: the steps take CuPy's sum
+            ours = None
+        theirs = lambda x=x, axes=axes: x.sum(axis=axes)  # noqa: E731
+        t_pt = _timeit(ours, sync, repeat, number) if ours else float("nan")
+        h_pt = _timeit(ours, sync, repeat, number, queue_only=True) if ours else float("nan")
+        t_cp = _timeit(theirs, sync, repeat, number)
+        h_cp = _timeit(theirs, sync, repeat, number, queue_only=True)
+        t_th = float("nan")
+        if torch is not None:
+            tx = torch.tensor(xn, device="cuda")
+            t_th = _timeit(lambda: tx.sum(dim=axes), torch.cuda.synchronize, repeat, number)
+        out.append({"case": f"sum {kind} {'x'.join(map(str, shape))}",
+                    "polyten_us": t_pt * 1e6, "cupy_us": t_cp * 1e6, "torch_us": t_th * 1e6,
+                    "polyten_host_us": h_pt * 1e6, "cupy_host_us": h_cp * 1e6,
+                    "polyten_over_cupy": t_pt / t_cp, "polyten_over_torch": t_pt / t_th})
+    return out
+
+
 # -------------------------------------------------------------------------------- random ----
 def bench_random(quick, size=None):
     """polyten's Philox kernels against CuPy's generator (curand XORWOW, state on the device)
@@ -644,13 +701,14 @@ def bench_sync():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    p.add_argument("--cases", default="matmul,overhead,random,rows,attention,digits,mlp,cnn,"
+    p.add_argument("--cases", default="matmul,overhead,random,rows,sums,attention,digits,mlp,"
+                                      "cnn,"
                                       "cnn_ieee,"
                                       "transformer,"
                                       "mlp_amp,cnn_amp,transformer_amp,mlp_bf16,"
                                       "transformer_bf16,mlp_bf16w,transformer_bf16w,sync")
     p.add_argument("--tiny-rows", action="store_true",
-                   help="tiny shapes in the rows case (a smoke run)")
+                   help="tiny shapes in the rows and sums cases (a smoke run)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--matmul-size", type=int, default=None,
                    help="n of the n x n matmuls (default 8192, 4096 with --quick)")
@@ -692,6 +750,8 @@ def main(argv=None):
         emit(bench_random(args.quick, args.matmul_size and args.matmul_size ** 2))
     if "rows" in cases:
         emit(bench_rows(args.quick, args.tiny_rows))
+    if "sums" in cases:
+        emit(bench_sums(args.quick, args.tiny_rows))
     if "attention" in cases:
         emit(bench_attention(args.quick))
     return 0

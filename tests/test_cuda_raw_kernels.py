@@ -904,7 +904,7 @@ def test_half_sums_accumulate_in_float32_and_round_once(dtype):
 
 def test_column_sum_leaves_tall_narrow_arrays_to_cupy():
     """More than COLUMN_SUM_ROWS rows of fewer than COLUMN_SUM_WIDE columns: ``None`` (a
-    block would sum all the rows of its 32 columns) -- CuPy's reduction splits the rows."""
+    block would sum all the rows of its 32 columns) -- they take CuPy's sum."""
     rk, raw = _row_kernels()
     assert rk.column_sum(np.ones((row_mod.COLUMN_SUM_ROWS + 1, 8), np.float32)) is None
     assert raw == []

@@ -1313,7 +1313,7 @@ def test_bench_cuda_runs(tmp_path):
         raise SystemExit(bench_cuda.main(["--quick", "--cases",
                                           "matmul,digits,digits_ieee,digits_amp,digits_bf16,"
                                           "digits_bf16w,overhead,"
-                                          "random,rows", "--tiny-rows",
+                                          "random,rows,sums", "--tiny-rows",
                                           "--matmul-size", "64", "--json", {str(out)!r}]))
     """)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
@@ -1343,7 +1343,8 @@ def test_bench_cuda_runs(tmp_path):
         f"rows {op} {shape} {what}" for op, shape in (
             ("softmax", "8x64"), ("softmax", "2x1500"), ("cross_entropy", "8x100"),
             ("layer_norm", "8x32"), ("batch_norm", "4x3x4x4"))
-        for what in ("forward", "forward+backward")]
+        for what in ("forward", "forward+backward")] + [
+        "sum column 40x70", "sum channel 2x3x5x5"]
     assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0
                and row.get("polyten_us", 1) > 0 and row.get("polyten_host_ms", 1) > 0
                for row in rows)

@@ -417,8 +417,9 @@ extern "C" __global__ void NAME(const T* g, T* out, long long m, long long d) {{
   }}
 }}
 """
-# A block sums all m rows of its 32 columns: while the columns give too few blocks to fill a
-# GPU, rows past this many are left to CuPy's reduction (which splits them over blocks)
+# A block sums all m rows of its 32 columns, 32 threads walking down each: while the columns
+# give too few blocks to fill a GPU, rows past this many are left to CuPy's sum (which of the
+# two is faster for such shapes is for a GPU to tell)
 COLUMN_SUM_ROWS = 8192
 COLUMN_SUM_WIDE = 4096  # columns (128 blocks) from which any number of rows takes the kernel
 

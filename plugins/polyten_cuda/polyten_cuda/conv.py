@@ -345,7 +345,7 @@ def make_channel_sum(rows):
         if g.ndim < 2 or not g.flags.c_contiguous or not rows.fits(g):
             return None
         n, c = g.shape[:2]
-        return rows.channel_sum(g.reshape(n, c, g.size // max(n * c, 1)))
+        return rows.channel_sum(g.reshape(n, c, g.size // (n * c)))  # fits: not empty
     return channel_sum
 
 

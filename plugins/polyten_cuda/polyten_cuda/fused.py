@@ -32,19 +32,21 @@ def elementwise(cp, name):
                                 preamble=src.PREAMBLE)
 
 
-def build(cp, shared, shared_backward):
+def build(cp, shared, shared_backward, row_kernels=None):
     """``(forward, backward, elementwise)``: the fused kernels (op name -> kernel, with the
     op table's and ``Backend.backward_kernels``' signatures) for the array module ``cp``, and
     the raw ``ElementwiseKernel`` objects by source name (the optimizer steps use them).
 
     ``shared`` / ``shared_backward`` are the generic kernels the fused ones fall back to for
-    dtypes the CUDA sources do not cover (integers, complex).  ``cp`` is CuPy; the tests pass
-    a stand-in that records the kernels instead."""
+    dtypes the CUDA sources do not cover (integers, complex).  ``row_kernels``: the
+    backend's :class:`polyten_cuda.rows.Rows` (a new one when None).  ``cp`` is CuPy; the
+    tests pass a stand-in that records the kernels instead."""
     ew = {k: elementwise(cp, k) for k in src.ELEMENTWISE}
     red = {k: cp.ReductionKernel(s.in_params, s.out_params, s.map_expr, s.reduce_expr,
                                  s.post_map_expr, s.identity, s.name, preamble=src.PREAMBLE)
            for k, s in src.REDUCTION.items()}
-    row_kernels = Rows(cp)
+    if row_kernels is None:
+        row_kernels = Rows(cp)
     i64 = cp.dtype("int64")
 
     acc = row_kernels.acc  # the reduction type S of a storage dtype

@@ -583,7 +583,7 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
         sdpa = "scaled_dot_product_attention"
         kernels[sdpa], backward[sdpa] = _attention.build(cp, bmm, rows, shared[sdpa],
                                                          shared_bw[sdpa])
-    fwd, bwd, ew = fused.build(cp, shared, shared_bw)
+    fwd, bwd, ew = fused.build(cp, shared, shared_bw, rows)
     kernels.update(fwd)
     backward.update(bwd)
     kernels["multinomial"] = _multinomial(cp, rng, ew, shared["multinomial"])

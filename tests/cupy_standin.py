@@ -328,6 +328,11 @@ class ReductionKernel:
 _RAW_HEADER = r"""
 #include <math.h>
 """ + _FLOAT16_HOST + r"""
+// CUDA's integer intrinsics, as the device computes them
+inline unsigned __umulhi(unsigned a, unsigned b) {
+  return (unsigned)(((unsigned long long)a * b) >> 32);
+}
+inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
 #define __global__
 #define __device__
 #define __forceinline__ inline
@@ -479,7 +484,7 @@ SIMT_REVERSE = False
 # the C type of a kernel parameter -> the NumPy type CuPy must be given for it
 _RAW_SCALARS = {"double": "float64", "float64": "float64", "float": "float32",
                 "float32": "float32", "long long": "int64", "int64": "int64", "int": "int32",
-                "int32": "int32", "bool": "bool"}
+                "int32": "int32", "bool": "bool", "unsigned long long": "uint64"}
 
 
 def _raw_params(code: str, name: str):

@@ -330,6 +330,60 @@ def test_index_width_follows_the_largest_index():
     assert cuda_conv._index_type(fake, limit, 3)[1] == "int64"
 
 
+_DIVMOD_SRC = r"""
+extern "C" __global__ void polyten_divmod_check(const I* n, const U* d, I* q, I* r, I total) {
+  for (I e = (I)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+       e += (I)gridDim.x * blockDim.x) {
+    const Div div(d[e]);
+    I v = n[e];
+    r[e] = div.next(v);
+    q[e] = v;
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("index", ["int32", "int64"])
+def test_conv_index_division_is_exact_for_every_index_below_2_31(index):
+    """The conv kernels' ``polyten_divider`` (magic-number multiply-high with 32-bit indices,
+    plain division with 64-bit ones; compiled for the host as the stand-in compiles the
+    kernels, with CUDA's ``__umulhi`` / ``__clz``) against NumPy's integer division: every
+    divisor up to 4096, the powers of two and their neighbours up to 2**31 - 1, large primes
+    and random ones, each with the dividends where a wrong magic number shows first (0, the
+    multiples of d and their neighbours, the largest multiple below 2**31, 2**31 - 1 itself:
+    above ``I32_LIMIT`` plus the grid-stride loop's overshoot) and random ones."""
+    from polyten_cuda import conv as cuda_conv
+    rng = np.random.default_rng(7)
+    top = 2 ** 31 - 1
+    ds = set(range(1, 4097)) | {2 ** 31 - 1, 2147483629, 1000000007, 65537, 46341}
+    ds |= {v for j in range(1, 31) for v in (2 ** j - 1, 2 ** j, 2 ** j + 1)}
+    ds |= {int(v) for v in rng.integers(1, 2 ** 31, 2000)}
+    ns, dd = [], []
+    for d in sorted(ds):
+        k = top // d
+        cand = {0, 1, d - 1, d, d + 1, 2 * d - 1, 2 * d, k * d - 1, k * d, k * d + 1,
+                (k - 1) * d + d // 2, top, top - 1}
+        cand |= {int(v) for v in rng.integers(0, top, 4, endpoint=True)}
+        for n in cand:
+            if 0 <= n <= top:
+                ns.append(n)
+                dd.append(d)
+    n = np.array(ns, dtype=np.int64)
+    d = np.array(dd, dtype=np.int64)
+    it = np.int32 if index == "int32" else np.int64
+    code = (f"typedef {'int' if index == 'int32' else 'long long'} I;\n" + cuda_conv.DIVIDER
+            + _DIVMOD_SRC)
+    packed = np.array([cuda_conv.divisor(v, index) for v in dd], dtype=np.uint64)
+    q, r = np.empty(n.size, it), np.empty(n.size, it)
+    RawKernel(code, "polyten_divmod_check")((64,), (256,),
+                                            (n.astype(it), packed, q, r, it(n.size)))
+    bad = np.flatnonzero((q != n // d) | (r != n % d))
+    assert bad.size == 0, [(int(n[i]), int(d[i]), int(q[i]), int(r[i])) for i in bad[:5]]
+    for wrong in (0, -3) + ((2 ** 31,) if index == "int32" else ()):
+        with pytest.raises(ValueError, match="divisor"):
+            cuda_conv.divisor(wrong, index)
+
+
 def _cublas_half_matmul(a, b, out=None):
     """cuBLAS's half GEMM (CUBLAS_COMPUTE_32F): products summed in float32, rounded once into
     the output's dtype (the operands' or float32)."""

@@ -24,26 +24,74 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .multi_tensor import C_TYPES, HALF, PRELUDE, GridStrideKernels, dtype_names
+
+# Index arithmetic: a thread splits its flat index into digits (``r % n``, ``r / n``) a dozen
+# times.  CUDA has no integer divide instruction: a 32-bit division by a value known only at
+# launch is a software sequence of about 20 instructions, a 64-bit one several times that, and
+# with a few loads per element the kernels below would spend more time dividing than moving
+# bytes.  So every divisor arrives as a ``polyten_divider<I>`` (``U`` on the host side,
+# packed by :func:`divisor`): with 32-bit indices the quotient is a multiply-high, an add and
+# a shift by the divisor's magic number (Granlund & Montgomery 1994, as PyTorch's
+# ``IntDivider``), exact for every dividend below 2**31, which ``I32_LIMIT`` guarantees; with
+# 64-bit indices it divides plainly.
+DIVIDER = r"""
+typedef unsigned long long U;
+template <typename I> struct polyten_divider;
+template <> struct polyten_divider<int> {
+  int d; unsigned m, s;
+  // packed: d in the low 32 bits, m = 2**32 * (2**s - d) / d + 1 above, s = ceil(log2(d))
+  __device__ explicit polyten_divider(U packed) {  // (nvcc: intrinsics in the body only)
+    d = (int)(unsigned)packed;
+    m = (unsigned)(packed >> 32);
+    s = 32u - (unsigned)__clz((int)((unsigned)packed - 1u));
+  }
+  __device__ int div(int n) const {  // 0 <= n < 2**31: umulhi(n, m) + n < 2**32
+    return (int)((__umulhi((unsigned)n, m) + (unsigned)n) >> s);
+  }
+  // n % d, leaving n / d in n
+  __device__ int next(int& n) const {
+    const int q = div(n);
+    const int r = n - q * d;
+    n = q;
+    return r;
+  }
+};
+template <> struct polyten_divider<long long> {
+  long long d;
+  __device__ explicit polyten_divider(U packed) { d = (long long)packed; }
+  __device__ long long div(long long n) const { return n / d; }
+  __device__ long long next(long long& n) const {
+    const long long q = n / d;
+    const long long r = n - q * d;
+    n = q;
+    return r;
+  }
+};
+typedef polyten_divider<I> Div;
+"""
 
 # cols: (C, K, N, L) contiguous (the (G, C/G * K, N * L) columns); out: (N, C, P0, P1, P2)
 COL2IM_SRC = r"""
 extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, I total,
-    I n, I c, I K, I L, bool flat,
+    I n, U c_, I K, I L, bool flat,
     I P0, I P1, I P2, I O0, I O1, I O2,
-    I k0, I k1, I k2, I s0, I s1, I s2,
-    I d0, I d1, I d2, I S0, I S1, I S2,
+    I k0, I k1, I k2, U s0_, U s1_, U s2_,
+    I d0, I d1, I d2, U S0_, U S1_, U S2_,
     I lo0, I lo1, I lo2) {
   // out: (N, C, S0, S1, S2), the padded image's block from (lo0, lo1, lo2) on (the whole
   // image: S = P, lo = 0; a convolution's input gradient: the unpadded input's block)
+  const Div c(c_), s0(s0_), s1(s1_), s2(s2_), S0(S0_), S1(S1_), S2(S2_);
   for (I e = (I)blockIdx.x * blockDim.x + threadIdx.x; e < total;
        e += (I)gridDim.x * blockDim.x) {
     I r = e;
-    const I p2 = r % S2 + lo2; r /= S2;
-    const I p1 = r % S1 + lo1; r /= S1;
-    const I p0 = r % S0 + lo0; r /= S0;
-    const I ci = r % c;
-    const I ni = r / c;
+    const I p2 = S2.next(r) + lo2;
+    const I p1 = S1.next(r) + lo1;
+    const I p0 = S0.next(r) + lo0;
+    const I ci = c.next(r);
+    const I ni = r;
     const I pf = (p0 * P1 + p1) * P2 + p2;
     const T* base = cols + (ci * K * n + ni) * L;
     A acc = (A)0;
@@ -57,8 +105,8 @@ extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, I total,
         if (q < 0 || q >= L) continue;
       } else {     // output position o with p = o * stride + i * dilation, per dim
         I a0 = p0 - i0 * d0, a1 = p1 - i1 * d1, a2 = p2 - i2 * d2;
-        if (a0 < 0 || a1 < 0 || a2 < 0 || a0 % s0 || a1 % s1 || a2 % s2) continue;
-        a0 /= s0; a1 /= s1; a2 /= s2;
+        if (a0 < 0 || a1 < 0 || a2 < 0) continue;
+        if (s0.next(a0) || s1.next(a1) || s2.next(a2)) continue;  // a: now o
         if (a0 >= O0 || a1 >= O1 || a2 >= O2) continue;
         q = (a0 * O1 + a1) * O2 + a2;
       }
@@ -73,32 +121,33 @@ extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, I total,
 # whatever hi), read without materialising the padded image: positions in the padding are 0
 IM2COL_SRC = r"""
 extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, I total,
-    I n, I c, I K, I L, bool flat,
-    I S0, I S1, I S2, I P1, I P2,
-    I O1, I O2, I k1, I k2,
+    U n_, I c, U K_, U L_, bool flat,
+    I S0, I S1, I S2, U P1_, U P2_,
+    U O1_, U O2_, U k1_, U k2_,
     I s0, I s1, I s2, I d0, I d1, I d2,
     I lo0, I lo1, I lo2) {
+  const Div n(n_), K(K_), L(L_), P1(P1_), P2(P2_), O1(O1_), O2(O2_), k1(k1_), k2(k2_);
   for (I e = (I)blockIdx.x * blockDim.x + threadIdx.x; e < total;
        e += (I)gridDim.x * blockDim.x) {
     I r = e;
-    const I q = r % L; r /= L;
-    const I ni = r % n; r /= n;
-    I t = r % K;
-    const I ci = r / K;
-    const I i2 = t % k2; t /= k2;
-    const I i1 = t % k1;
-    const I i0 = t / k1;
+    const I q = L.next(r);
+    const I ni = n.next(r);
+    I t = K.next(r);
+    const I ci = r;
+    const I i2 = k2.next(t);
+    const I i1 = k1.next(t);
+    const I i0 = t;
     I p0, p1, p2;
     if (flat) {  // grid position q of the flat layout: a flat padded index, shifted
-      I pf = q + (i0 * d0 * P1 + i1 * d1) * P2 + i2 * d2;
-      p2 = pf % P2; pf /= P2;
-      p1 = pf % P1;
-      p0 = pf / P1;
+      I pf = q + (i0 * d0 * P1.d + i1 * d1) * P2.d + i2 * d2;
+      p2 = P2.next(pf);
+      p1 = P1.next(pf);
+      p0 = pf;
     } else {
       I o = q;
-      const I o2 = o % O2; o /= O2;
-      const I o1 = o % O1;
-      const I o0 = o / O1;
+      const I o2 = O2.next(o);
+      const I o1 = O1.next(o);
+      const I o0 = o;
       p0 = o0 * s0 + i0 * d0; p1 = o1 * s1 + i1 * d1; p2 = o2 * s2 + i2 * d2;
     }
     const I a0 = p0 - lo0, a1 = p1 - lo1, a2 = p2 - lo2;
@@ -115,16 +164,17 @@ extern "C" __global__ void polyten_im2col_T(const T* x, T* cols, I total,
 # channel's bias, rounded once.  Output position o sits at o0 * os0 + o1 * os1 + o2 * os2.
 FROM_GRID_SRC = r"""
 extern "C" __global__ void polyten_from_grid_T(const A* res, const T* bias, T* y,
-    I total, I n, I c, I L, bool has_bias,
-    I O0, I O1, I O2, I os0, I os1, I os2) {
+    I total, I n, U c_, I L, bool has_bias,
+    U O0_, U O1_, U O2_, I os0, I os1, I os2) {
+  const Div c(c_), O0(O0_), O1(O1_), O2(O2_);
   for (I e = (I)blockIdx.x * blockDim.x + threadIdx.x; e < total;
        e += (I)gridDim.x * blockDim.x) {
     I r = e;
-    const I o2 = r % O2; r /= O2;
-    const I o1 = r % O1; r /= O1;
-    const I o0 = r % O0; r /= O0;
-    const I ci = r % c;
-    const I ni = r / c;
+    const I o2 = O2.next(r);
+    const I o1 = O1.next(r);
+    const I o0 = O0.next(r);
+    const I ci = c.next(r);
+    const I ni = r;
     A v = res[(ci * n + ni) * L + o0 * os0 + o1 * os1 + o2 * os2];
     if (has_bias) v = v + (A)bias[ci];
     y[e] = (T)v;
@@ -137,17 +187,18 @@ extern "C" __global__ void polyten_from_grid_T(const A* res, const T* bias, T* y
 # is 1 in both layouts -- within O), else 0
 TO_GRID_SRC = r"""
 extern "C" __global__ void polyten_to_grid_T(const T* g, T* grid, I total,
-    I n, I c, I L,
-    I O0, I O1, I O2, I os0, I os1) {
+    U n_, I c, U L_,
+    I O0, I O1, I O2, U os0_, U os1_) {
+  const Div n(n_), L(L_), os0(os0_), os1(os1_);
   for (I e = (I)blockIdx.x * blockDim.x + threadIdx.x; e < total;
        e += (I)gridDim.x * blockDim.x) {
-    const I q = e % L;
-    const I r = e / L;
-    const I ni = r % n;
-    const I ci = r / n;
-    const I o0 = q / os0;
-    const I o1 = (q - o0 * os0) / os1;
-    const I o2 = q - o0 * os0 - o1 * os1;
+    I r = e;
+    const I q = L.next(r);
+    const I ni = n.next(r);
+    const I ci = r;
+    I o0 = q;
+    I o1 = os0.next(o0);        // o0 = q / os0, o1 = q % os0
+    const I o2 = os1.next(o1);  // o1 = (q % os0) / os1
     T v = (T)0.0f;
     if (o0 < O0 && o1 < O1 && o2 < O2)
       v = g[(((ni * c + ci) * O0 + o0) * O1 + o1) * O2 + o2];
@@ -170,13 +221,32 @@ def source(dtype: str, which: str = "col2im", index: str = "int64") -> tuple:
     """``(kernel name, CUDA C source)`` of ``col2im``, ``im2col``, ``from_grid`` or
     ``to_grid`` for ``float16`` / ``bfloat16`` / ``float32`` / ``float64`` (``T``; col2im
     sums in ``A``, float32 for the half dtypes, and from_grid reads ``A``), with ``int64``
-    or ``int32`` indices and size parameters (``I``)."""
+    or ``int32`` indices and size parameters (``I``; the divisors ``U``, see
+    :func:`divisor`)."""
     name = f"polyten_{which}_{dtype}" + ("_i32" if index == "int32" else "")
     code = _SOURCES[which]
     return name, (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n"
                   "typedef polyten_acc<T>::type A;\n"
                   f"typedef {'int' if index == 'int32' else 'long long'} I;\n"
-                  + code.replace(f"polyten_{which}_T", name))
+                  + DIVIDER + code.replace(f"polyten_{which}_T", name))
+
+
+def divisor(d: int, index: str):
+    """The kernel argument (``U``, a NumPy uint64) that carries the divisor ``d`` of a launch
+    with ``index`` (``"int32"`` / ``"int64"``) arithmetic: ``d`` and, for 32-bit indices, its
+    magic number ``m = 2**32 * (2**s - d) // d + 1`` (``s = ceil(log2(d))``) in the high 32
+    bits -- ``polyten_divider<int>`` then divides any ``n < 2**31`` as
+    ``(umulhi(n, m) + n) >> s``."""
+    d = int(d)
+    if index == "int64":
+        if d < 1:
+            raise ValueError(f"conv index kernels: divisor {d} (a size or stride) must be >= 1")
+        return np.uint64(d)
+    if not 1 <= d < 2 ** 31:
+        raise ValueError(f"conv index kernels: 32-bit divisor {d} outside [1, 2**31)")
+    s = (d - 1).bit_length()
+    m = ((1 << 32) * ((1 << s) - d)) // d + 1
+    return np.uint64(d | (m << 32))
 
 
 def _strides(geo):
@@ -231,10 +301,13 @@ def make_col2im(cp, kernels=None):
             return out
         flat, stride, dil = _strides(geo)
         ix, index = _index_type(cp, cols.size, total, n * c * math.prod(geo.P))
-        args = (cols, out, ix(total), ix(n), ix(c), ix(geo.K), ix(geo.L), cp.bool_(flat))
-        args += tuple(ix(v) for v in _front3(geo.P) + _front3(geo.O) + _front3(geo.k)
-                      + _front3(stride) + _front3(dil) + _front3(shape)
-                      + _front3(lo, 0))
+        args = (cols, out, ix(total), ix(n), divisor(c, index), ix(geo.K), ix(geo.L),
+                cp.bool_(flat))
+        args += tuple(ix(v) for v in _front3(geo.P) + _front3(geo.O) + _front3(geo.k))
+        args += tuple(divisor(v, index) for v in _front3(stride))
+        args += tuple(ix(v) for v in _front3(dil))
+        args += tuple(divisor(v, index) for v in _front3(shape))
+        args += tuple(ix(v) for v in _front3(lo, 0))
         kernels.launch(kernels.get("col2im", dtype, index), total, args)
         return out
 
@@ -260,9 +333,12 @@ def make_im2col(cp, kernels=None):
         flat, stride, dil = _strides(geo)
         P = _front3(geo.P)
         ix, index = _index_type(cp, x.size, total, n * c * math.prod(geo.P))
-        args = (x, cols, ix(total), ix(n), ix(c), ix(geo.K), ix(geo.L), cp.bool_(flat))
-        args += tuple(ix(v) for v in _front3(x.shape[2:]) + P[1:] + _front3(geo.O)[1:]
-                      + _front3(geo.k)[1:] + _front3(stride) + _front3(dil)
+        args = (x, cols, ix(total), divisor(n, index), ix(c), divisor(geo.K, index),
+                divisor(geo.L, index), cp.bool_(flat))
+        args += tuple(ix(v) for v in _front3(x.shape[2:]))
+        args += tuple(divisor(v, index) for v in P[1:] + _front3(geo.O)[1:]
+                      + _front3(geo.k)[1:])
+        args += tuple(ix(v) for v in _front3(stride) + _front3(dil)
                       + _front3([lo for lo, _ in pads], 0))
         kernels.launch(kernels.get("im2col", dtype, index), total, args)
         return cols
@@ -311,9 +387,10 @@ def make_grid_kernels(cp, kernels=None):
         if total == 0:
             return y
         ix, index = _index_type(cp, res.size, total)
-        args = (res, res if bias is None else bias, y, ix(total), ix(n), ix(c),
+        args = (res, res if bias is None else bias, y, ix(total), ix(n), divisor(c, index),
                 ix(geo.L), cp.bool_(bias is not None))
-        args += tuple(ix(v) for v in _front3(geo.O) + _out_strides(geo))
+        args += tuple(divisor(v, index) for v in _front3(geo.O))
+        args += tuple(ix(v) for v in _out_strides(geo))
         kernels.launch(kernels.get("from_grid", name, index), total, args)
         return y
 
@@ -328,8 +405,9 @@ def make_grid_kernels(cp, kernels=None):
         if total == 0:
             return grid
         ix, index = _index_type(cp, g.size, total)
-        args = (g, grid, ix(total), ix(n), ix(c), ix(geo.L))
-        args += tuple(ix(v) for v in _front3(geo.O) + _out_strides(geo)[:2])
+        args = (g, grid, ix(total), divisor(n, index), ix(c), divisor(geo.L, index))
+        args += tuple(ix(v) for v in _front3(geo.O))
+        args += tuple(divisor(v, index) for v in _out_strides(geo)[:2])
         kernels.launch(kernels.get("to_grid", dtype, index), total, args)
         return grid
 

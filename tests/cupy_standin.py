@@ -60,10 +60,17 @@ struct bfloat16 {
   }
 };
 """
+# CUDA's integer intrinsics, as the device computes them
+_INTRINSICS_HOST = r"""
+inline unsigned __umulhi(unsigned a, unsigned b) {
+  return (unsigned)(((unsigned long long)a * b) >> 32);
+}
+inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
+"""
 _HEADER = r"""
 #include <math.h>
 #include <stdint.h>
-""" + _FLOAT16_HOST + r"""
+""" + _FLOAT16_HOST + _INTRINSICS_HOST + r"""
 typedef float float32;
 typedef double float64;
 typedef long long int64;
@@ -83,7 +90,7 @@ NVCC_PRELUDE = ("#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n"
                 " __device__ explicit bfloat16(float f) : v(__float2bfloat16(f)) {}\n"
                 " __device__ explicit operator float() const { return __bfloat162float(v); } };\n"
                 "typedef long long int64; typedef int int32; typedef float float32;\n"
-                "typedef double float64;\n")
+                "typedef double float64; typedef unsigned long long uint64;\n")
 
 _CTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float", "float64": "double",
            "int64": "long long", "bool": "bool", "int32": "int", "int16": "short",
@@ -327,12 +334,7 @@ class ReductionKernel:
 
 _RAW_HEADER = r"""
 #include <math.h>
-""" + _FLOAT16_HOST + r"""
-// CUDA's integer intrinsics, as the device computes them
-inline unsigned __umulhi(unsigned a, unsigned b) {
-  return (unsigned)(((unsigned long long)a * b) >> 32);
-}
-inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
+""" + _FLOAT16_HOST + _INTRINSICS_HOST + r"""
 #define __global__
 #define __device__
 #define __forceinline__ inline

@@ -26,52 +26,14 @@ import math
 
 import numpy as np
 
+from . import fused_src as src
 from .multi_tensor import C_TYPES, HALF, PRELUDE, GridStrideKernels, dtype_names
 
-# Index arithmetic: a thread splits its flat index into digits (``r % n``, ``r / n``) a dozen
-# times.  CUDA has no integer divide instruction: a 32-bit division by a value known only at
-# launch is a software sequence of about 20 instructions, a 64-bit one several times that, and
-# with a few loads per element the kernels below would spend more time dividing than moving
-# bytes.  So every divisor arrives as a ``polyten_divider<I>`` (``U`` on the host side,
-# packed by :func:`divisor`): with 32-bit indices the quotient is a multiply-high, an add and
-# a shift by the divisor's magic number (Granlund & Montgomery 1994, as PyTorch's
-# ``IntDivider``), exact for every dividend below 2**31, which ``I32_LIMIT`` guarantees; with
-# 64-bit indices it divides plainly.
-DIVIDER = r"""
-typedef unsigned long long U;
-template <typename I> struct polyten_divider;
-template <> struct polyten_divider<int> {
-  int d; unsigned m, s;
-  // packed: d in the low 32 bits, m = 2**32 * (2**s - d) / d + 1 above, s = ceil(log2(d))
-  __device__ explicit polyten_divider(U packed) {  // (nvcc: intrinsics in the body only)
-    d = (int)(unsigned)packed;
-    m = (unsigned)(packed >> 32);
-    s = 32u - (unsigned)__clz((int)((unsigned)packed - 1u));
-  }
-  __device__ int div(int n) const {  // 0 <= n < 2**31: umulhi(n, m) + n < 2**32
-    return (int)((__umulhi((unsigned)n, m) + (unsigned)n) >> s);
-  }
-  // n % d, leaving n / d in n
-  __device__ int next(int& n) const {
-    const int q = div(n);
-    const int r = n - q * d;
-    n = q;
-    return r;
-  }
-};
-template <> struct polyten_divider<long long> {
-  long long d;
-  __device__ explicit polyten_divider(U packed) { d = (long long)packed; }
-  __device__ long long div(long long n) const { return n / d; }
-  __device__ long long next(long long& n) const {
-    const long long q = n / d;
-    const long long r = n - q * d;
-    n = q;
-    return r;
-  }
-};
-typedef polyten_divider<I> Div;
-"""
+# The kernels below divide by a launch's sizes and strides through
+# ``fused_src.DIVIDER`` (magic numbers with 32-bit indices); their divisor parameters are
+# ``U``, packed on the host by :func:`divisor`.
+DIVIDER = ("typedef unsigned long long U;\n" + src.DIVIDER
+           + "typedef polyten_divider<I> Div;\n")
 
 # cols: (C, K, N, L) contiguous (the (G, C/G * K, N * L) columns); out: (N, C, P0, P1, P2)
 COL2IM_SRC = r"""

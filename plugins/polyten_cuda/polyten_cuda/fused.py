@@ -269,12 +269,19 @@ def build(cp, shared, shared_backward, row_kernels=None):
         gx = ew["ce_backward"](rows, t, gg, d, w, rows.shape[1], ignore, has_w, g.ndim > 0)
         return (_unrows(gx, y.shape),)
 
-    def _pool_dims(spatial, out, kernel_size, stride, lo, dilation):
-        """The 18 size arguments of the max_pool kernels, spatial dims padded to three."""
+    def _pool_dims(spatial, out, kernel_size, stride, lo, dilation, index):
+        """The 18 size arguments of the max_pool kernels for ``index`` (``"int32"`` /
+        ``"int64"``) arithmetic, spatial dims padded to three: the sizes, strides and
+        dilations the kernels divide by packed by :func:`polyten_cuda.conv.divisor`, the
+        kernel size and padding as integers of that width."""
         pad = 3 - len(spatial)
         one, zero = (1,) * pad, (0,) * pad
-        return (one + tuple(spatial) + one + tuple(out) + one + tuple(kernel_size) + one +
-                tuple(stride) + zero + tuple(lo) + one + tuple(dilation))
+        ix = cp.int32 if index == "int32" else cp.int64
+
+        def div(values):
+            return tuple(_conv.divisor(v, index) for v in one + tuple(values))
+        return (div(spatial) + div(out) + tuple(ix(v) for v in one + tuple(kernel_size)) +
+                div(stride) + tuple(ix(v) for v in zero + tuple(lo)) + div(dilation))
 
     def max_pool(x, kernel_size, stride, padding, dilation):
         if not floating(x):
@@ -286,8 +293,9 @@ def build(cp, shared, shared_backward, row_kernels=None):
         idx = cp.empty(x.shape[:2] + O, dtype=cp.int64)
         if val.size == 0:
             return val, idx
-        dims = _pool_dims(S, O, kernel_size, stride, [lo for lo, _ in padding], dilation)
         narrow = _conv.narrow_index(x.size, val.size)
+        dims = _pool_dims(S, O, kernel_size, stride, [lo for lo, _ in padding], dilation,
+                          "int32" if narrow else "int64")
         ew["max_pool_i32" if narrow else "max_pool"](cp.ascontiguousarray(x), *dims, val, idx)
         return val, idx
 
@@ -303,9 +311,9 @@ def build(cp, shared, shared_backward, row_kernels=None):
             gx.fill(0)
             return (gx,)
         p = params["pool"]
-        dims = _pool_dims(shape[2:], g.shape[2:], p["kernel_size"], p["stride"], p["lo"],
-                          p["dilation"])
         narrow = _conv.narrow_index(gx.size, g.size)
+        dims = _pool_dims(shape[2:], g.shape[2:], p["kernel_size"], p["stride"], p["lo"],
+                          p["dilation"], "int32" if narrow else "int64")
         ew["max_pool_backward_i32" if narrow else "max_pool_backward"](
             cp.ascontiguousarray(g), params["indices"], *dims, gx)
         return (gx,)

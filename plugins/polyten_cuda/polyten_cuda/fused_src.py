@@ -18,7 +18,53 @@ Only standard CUDA C++ math is used (``exp``, ``log``, ``sqrt``, ``erf``, ``tanh
 
 from __future__ import annotations
 
+import re
 from typing import Dict, NamedTuple, Tuple
+
+# Index arithmetic: a thread splits its flat index into digits (``r % n``, ``r / n``) a dozen
+# times.  CUDA has no integer divide instruction: a 32-bit division by a value known only at
+# launch is a software sequence of about 20 instructions, a 64-bit one several times that, and
+# with a few loads per element the kernels below would spend more time dividing than moving
+# bytes.  So every divisor arrives as a ``polyten_divider<I>`` (a uint64 on the host side,
+# packed by ``polyten_cuda.conv.divisor``): with 32-bit indices the quotient is a
+# multiply-high, an add and a shift by the divisor's magic number (Granlund & Montgomery 1994,
+# as PyTorch's ``IntDivider``), exact for every dividend below 2**31, which
+# ``polyten_cuda.conv.I32_LIMIT`` guarantees; with 64-bit indices it divides plainly.  The
+# conv kernels (RawKernels) and the max-pool ones (``_POOL_DIMS``) use it.
+DIVIDER = r"""
+template <typename I> struct polyten_divider;
+template <> struct polyten_divider<int> {
+  int d; unsigned m, s;
+  // packed: d in the low 32 bits, m = 2**32 * (2**s - d) / d + 1 above, s = ceil(log2(d))
+  // (the intrinsics in the body: nvcc's host pass rejects them in an initializer list)
+  __device__ explicit polyten_divider(unsigned long long packed) {
+    d = (int)(unsigned)packed;
+    m = (unsigned)(packed >> 32);
+    s = 32u - (unsigned)__clz((int)((unsigned)packed - 1u));
+  }
+  __device__ int div(int n) const {  // 0 <= n < 2**31: umulhi(n, m) + n < 2**32
+    return (int)((__umulhi((unsigned)n, m) + (unsigned)n) >> s);
+  }
+  // n % d, leaving n / d in n
+  __device__ int next(int& n) const {
+    const int q = div(n);
+    const int r = n - q * d;
+    n = q;
+    return r;
+  }
+};
+template <> struct polyten_divider<long long> {
+  long long d;
+  __device__ explicit polyten_divider(unsigned long long packed) { d = (long long)packed; }
+  __device__ long long div(long long n) const { return n / d; }
+  __device__ long long next(long long& n) const {
+    const long long q = n / d;
+    const long long r = n - q * d;
+    n = q;
+    return r;
+  }
+};
+"""
 
 # ``acc<T>::type``: the computation type of a storage type.  ``float16`` and ``bfloat16`` are
 # CuPy's half types (cupy/float16.cuh, cupy/bfloat16.cuh, declared by cupy/carray.cuh, which
@@ -27,7 +73,7 @@ PREAMBLE = r"""
 template <typename T> struct polyten_acc { typedef T type; };
 template <> struct polyten_acc<float16> { typedef float type; };
 template <> struct polyten_acc<bfloat16> { typedef float type; };
-"""
+""" + DIVIDER
 
 _A = "typedef polyten_acc<T>::type A;\n"
 
@@ -340,24 +386,35 @@ _ew("batch_norm_weight_grad", "S dot, S var, float64 eps", "S gw", f"gw = dot * 
 # input are the padding (the dtype's lowest value, which never wins).  Winner: the window's
 # first maximum (strict >), its last NaN, or -- when no element beats the padding (all are
 # -inf) -- its first element inside the input, as the cpu kernel and PyTorch.
-_POOL_DIMS = ("int64 D, int64 H, int64 W, int64 OD, int64 OH, int64 OW, int64 kd, int64 kh, "
-              "int64 kw, int64 sd, int64 sh, int64 sw, int64 pd, int64 ph, int64 pw, "
-              "int64 dd, int64 dh, int64 dw")
-_ew("max_pool", "raw T x, " + _POOL_DIMS, "T val, int64 idx", r"""
-long long ow = i % OW; long long t = i / OW;
-long long oh = t % OH; t /= OH;
-long long od = t % OD; long long base = (t / OD) * (D * H * W);
-A best = 0; long long besti = -1, first = -1; bool nan = false;
-for (long long a = 0; a < kd; ++a) {
-  long long z = od * sd - pd + a * dd;
+# The sizes that the kernels divide by are ``uint64`` (``polyten_cuda.conv.divisor`` packs
+# them: 32-bit indices divide by magic numbers, see ``DIVIDER``), the others ``int64``.
+_POOL_DIMS = ("uint64 D_, uint64 H_, uint64 W_, uint64 OD_, uint64 OH_, uint64 OW_, "
+              "int64 kd, int64 kh, int64 kw, uint64 sd_, uint64 sh_, uint64 sw_, "
+              "int64 pd, int64 ph, int64 pw, uint64 dd_, uint64 dh_, uint64 dw_")
+_POOL_SIZES = ("typedef long long I;\n"
+               "typedef polyten_divider<I> Div;\n"
+               "const I H = (I)H_, W = (I)W_;\n"
+               "const I sd = (I)sd_, sh = (I)sh_, sw = (I)sw_, dd = (I)dd_, dh = (I)dh_, "
+               "dw = (I)dw_;\n")
+_ew("max_pool", "raw T x, " + _POOL_DIMS, "T val, int64 idx", _POOL_SIZES + r"""
+const I D = (I)D_;
+const Div OWv(OW_), OHv(OH_), ODv(OD_);
+I t = (I)i;
+const I ow = OWv.next(t);
+const I oh = OHv.next(t);
+const I od = ODv.next(t);
+const I base = t * (D * H * W);
+A best = 0; I besti = -1, first = -1; bool nan = false;
+for (I a = 0; a < kd; ++a) {
+  I z = od * sd - pd + a * dd;
   if (z < 0 || z >= D) continue;
-  for (long long b = 0; b < kh; ++b) {
-    long long y = oh * sh - ph + b * dh;
+  for (I b = 0; b < kh; ++b) {
+    I y = oh * sh - ph + b * dh;
     if (y < 0 || y >= H) continue;
-    for (long long c = 0; c < kw; ++c) {
-      long long w = ow * sw - pw + c * dw;
+    for (I c = 0; c < kw; ++c) {
+      I w = ow * sw - pw + c * dw;
       if (w < 0 || w >= W) continue;
-      long long flat = (z * H + y) * W + w;
+      I flat = (z * H + y) * W + w;
       A v = (A)x[base + flat];
       if (first < 0) first = flat;
       if (v != v) { best = v; besti = flat; nan = true; }
@@ -371,7 +428,7 @@ if (besti < 0 && first >= 0) { besti = first; best = (A)x[base + first]; }
 if (besti < 0) {
   // no element of the window inside the input: -inf at its first position past the
   // padding (which lies past the input's end), as the cpu kernel and PyTorch
-  long long z0 = od * sd - pd, y0 = oh * sh - ph, w0 = ow * sw - pw;
+  I z0 = od * sd - pd, y0 = oh * sh - ph, w0 = ow * sw - pw;
   if (z0 < 0) z0 += ((dd - 1 - z0) / dd) * dd;
   if (y0 < 0) y0 += ((dh - 1 - y0) / dh) * dh;
   if (w0 < 0) w0 += ((dw - 1 - w0) / dw) * dw;
@@ -381,25 +438,32 @@ val = (T)best;
 idx = besti;
 """)
 # gx at input position (d, h, w): the sum of g over the windows that contain it and picked it
-_ew("max_pool_backward", "raw T g, raw int64 idx, " + _POOL_DIMS, "T gx", r"""
-long long w = i % W; long long t = i / W;
-long long h = t % H; t /= H;
-long long d = t % D; long long plane = t / D;
-long long flat = (d * H + h) * W + w;
-long long obase = plane * (OD * OH * OW);
+_ew("max_pool_backward", "raw T g, raw int64 idx, " + _POOL_DIMS, "T gx", _POOL_SIZES + r"""
+const I OD = (I)OD_, OH = (I)OH_, OW = (I)OW_;
+const Div Wv(W_), Hv(H_), Dv(D_), sdv(sd_), shv(sh_), swv(sw_), ddv(dd_), dhv(dh_), dwv(dw_);
+I t = (I)i;
+const I w = Wv.next(t);
+const I h = Hv.next(t);
+const I d = Dv.next(t);
+const I flat = (d * H + h) * W + w;
+const I obase = t * (OD * OH * OW);
 A acc = 0;
-long long nd = d + pd, nh = h + ph, nw = w + pw;
-long long ld = nd - (kd - 1) * dd, lh = nh - (kh - 1) * dh, lw = nw - (kw - 1) * dw;
-long long od0 = ld <= 0 ? 0 : (ld + sd - 1) / sd, od1 = nd / sd < OD - 1 ? nd / sd : OD - 1;
-long long oh0 = lh <= 0 ? 0 : (lh + sh - 1) / sh, oh1 = nh / sh < OH - 1 ? nh / sh : OH - 1;
-long long ow0 = lw <= 0 ? 0 : (lw + sw - 1) / sw, ow1 = nw / sw < OW - 1 ? nw / sw : OW - 1;
-for (long long od = od0; od <= od1; ++od) {
-  if ((nd - od * sd) % dd) continue;
-  for (long long oh = oh0; oh <= oh1; ++oh) {
-    if ((nh - oh * sh) % dh) continue;
-    for (long long ow = ow0; ow <= ow1; ++ow) {
-      if ((nw - ow * sw) % dw) continue;
-      long long o = obase + (od * OH + oh) * OW + ow;
+const I nd = d + pd, nh = h + ph, nw = w + pw;
+const I ld = nd - (kd - 1) * dd, lh = nh - (kh - 1) * dh, lw = nw - (kw - 1) * dw;
+const I qd = sdv.div(nd), qh = shv.div(nh), qw = swv.div(nw);
+const I od0 = ld <= 0 ? 0 : sdv.div(ld + sd - 1), od1 = qd < OD - 1 ? qd : OD - 1;
+const I oh0 = lh <= 0 ? 0 : shv.div(lh + sh - 1), oh1 = qh < OH - 1 ? qh : OH - 1;
+const I ow0 = lw <= 0 ? 0 : swv.div(lw + sw - 1), ow1 = qw < OW - 1 ? qw : OW - 1;
+for (I od = od0; od <= od1; ++od) {
+  I rd = nd - od * sd;  // >= 0: od <= nd / sd
+  if (ddv.next(rd)) continue;
+  for (I oh = oh0; oh <= oh1; ++oh) {
+    I rh = nh - oh * sh;
+    if (dhv.next(rh)) continue;
+    for (I ow = ow0; ow <= ow1; ++ow) {
+      I rw = nw - ow * sw;
+      if (dwv.next(rw)) continue;
+      I o = obase + (od * OH + oh) * OW + ow;
       if (idx[o] == flat) acc += (A)g[o];
     }
   }
@@ -409,16 +473,16 @@ gx = (T)acc;
 
 
 def _index32(name: str) -> None:
-    """``<name>_i32``: the max-pool source ``name`` with 32-bit sizes and index arithmetic,
-    for launches whose every index stays below ``polyten_cuda.conv.I32_LIMIT`` (CUDA's 64-bit
-    integer division is a long software sequence; these divide several times per element).
-    The flat indices it writes stay int64."""
+    """``<name>_i32``: the max-pool source ``name`` with 32-bit sizes and index arithmetic
+    (magic-number divisions, see ``DIVIDER``), for launches whose every index stays below
+    ``polyten_cuda.conv.I32_LIMIT`` (CUDA's 64-bit integer division is a long software
+    sequence; these divide several times per element).  The flat indices it writes stay
+    int64."""
     s = ELEMENTWISE[name]
-    op = (s.operation.replace("long long", "int").replace("= i % ", "= (int)i % ")
-          .replace("= i / ", "= (int)i / "))
     ELEMENTWISE[name + "_i32"] = s._replace(
         name=s.name + "_i32", in_params=s.in_params.replace(
-            _POOL_DIMS, _POOL_DIMS.replace("int64", "int32")), operation=op)
+            _POOL_DIMS, re.sub(r"\bint64\b", "int32", _POOL_DIMS)),
+        operation=s.operation.replace("typedef long long I;", "typedef int I;"))
 
 
 _index32("max_pool")

@@ -319,6 +319,42 @@ def test_native_im2col_col2im_are_bit_identical_to_the_shared_ones(case, dtype, 
     assert {key[2] for key in raw.cache} == {index} and len(raw.cache) == 4
 
 
+def test_cuda_convolutions_take_the_exact_column_layout():
+    """cuda's convolution context bounds the flat layout's waste at 1.0: a stride-1 padded
+    convolution's columns are the exact layout there (L = 256 output positions per sample of
+    a 16 x 16 image padded by 1 under a 3 x 3 kernel; the shared default, flat, computes 286),
+    and forward and backward still match the default's results."""
+    from polyten_cpu.kernels import conv as shared_conv
+    from polyten_cuda import conv as cuda_conv
+    fake = fake_cupy()
+    ctx = cuda_conv.conv_context(fake, cuda_conv.raw_kernels(fake), None)
+    assert ctx["flat_waste"] == 1.0
+    lengths = []
+
+    def spy(im2col):
+        def run(x, pads, geo, groups):
+            lengths.append(geo.L)
+            return im2col(x, pads, geo, groups)
+        return run
+    flat_ctx = dict(ctx, flat_waste=shared_conv._FLAT_WASTE)
+    ctx["im2col"], flat_ctx["im2col"] = spy(ctx["im2col"]), spy(flat_ctx["im2col"])
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 3, 16, 16)), rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    args = (x, w, b, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    exact = shared_conv._ctx_ops(np, ctx)
+    flat = shared_conv._ctx_ops(np, flat_ctx)
+    y, yf = exact["conv"](*args), flat["conv"](*args)
+    assert lengths == [256, 286]
+    np.testing.assert_allclose(y, yf, rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(y.shape)
+    params = {"needs": (True, True, True), "stride": (1, 1), "padding": ((1, 1), (1, 1)),
+              "dilation": (1, 1), "groups": 1}
+    for a, e in zip(exact["conv_backward"]([g], [x, w, b], [y], params),
+                    flat["conv_backward"]([g], [x, w, b], [y], params)):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)
+
+
 def test_index_width_follows_the_largest_index():
     """32-bit index arithmetic exactly while every index of a launch (and the grid-stride
     loop's last step past it) stays below 2**31."""

@@ -26,7 +26,9 @@ import threading
 
 from ._util import is_floating, low_precision
 
-_FLAT_WASTE = 1.5  # flat layout only while it computes at most 1.5x the needed columns
+# flat layout only while it computes at most 1.5x the needed columns (a backend's context may
+# lower it: ``ctx["flat_waste"]``)
+_FLAT_WASTE = 1.5
 # NumPy: the temporaries of a kernel (padded images, column matrices, product grids) are the
 # largest allocations of a training step.  Fresh ones per call land on pages that glibc has
 # just returned to the system (faulting them in costs several times the copy), and the heap
@@ -57,7 +59,7 @@ class _Geometry:
 
     __slots__ = ("P", "O", "k", "K", "gshape", "gstr", "kstr", "ostr", "L")
 
-    def __init__(self, P, O, k, stride, dilation):
+    def __init__(self, P, O, k, stride, dilation, flat_waste=_FLAT_WASTE):
         pstr = _row_major(P)
         self.P, self.O, self.k = tuple(P), tuple(O), tuple(k)
         K = 1
@@ -70,7 +72,7 @@ class _Geometry:
             n_out *= o
         flat_len = 1 + sum((o - 1) * ps for o, ps in zip(O, pstr))
         if (len(P) > 1 and all(s == 1 for s in stride) and n_out > 0
-                and flat_len <= _FLAT_WASTE * n_out):
+                and flat_len <= flat_waste * n_out):
             self.gshape, self.gstr, self.ostr, self.L = (flat_len,), (1,), pstr, flat_len
         else:
             self.gshape = self.O
@@ -81,7 +83,7 @@ class _Geometry:
 def _ctx_ops(xp, ctx) -> dict:
     return _ops(xp, ctx.get("col2im"), ctx.get("im2col"), ctx.get("matmul"),
                 ctx.get("half", frozenset()), ctx.get("from_grid"), ctx.get("to_grid"),
-                ctx.get("channel_sum"))
+                ctx.get("channel_sum"), ctx.get("flat_waste", _FLAT_WASTE))
 
 
 def kernels(xp, **ctx) -> dict:
@@ -102,7 +104,10 @@ def kernels(xp, **ctx) -> dict:
     image (``crop=(lo, shape)``) and the weight gradient is the product ``grid @ cols^T``
     (no transposing copy).  ``ctx["channel_sum"]``: a backend's own bias gradient (``(g) ->
     (C,)``, the sum over every dim but 1 in g's dtype, the half dtypes summed in float32 and
-    rounded once), returning ``None`` where it declines."""
+    rounded once), returning ``None`` where it declines.  ``ctx["flat_waste"]``: the most
+    columns, relative to the outputs, that the flat layout may compute (1.5 here; a backend
+    whose im2col computes every column position anyway gains nothing from the flat layout's
+    long runs and passes 1.0: the exact layout then, but where they coincide)."""
     ops = _ctx_ops(xp, ctx)
     return {"conv": ops["conv"], "conv_transpose": ops["conv_transpose"],
             "max_pool": ops["max_pool"]}
@@ -119,7 +124,7 @@ def backward_kernels(xp, **ctx) -> dict:
 
 def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
          half=frozenset(), native_from_grid=None, native_to_grid=None,
-         native_channel_sum=None) -> dict:
+         native_channel_sum=None, flat_waste=_FLAT_WASTE) -> dict:
     as_strided = xp.lib.stride_tricks.as_strided
     matmul = native_matmul or xp.matmul
     ascontiguous = xp.ascontiguousarray
@@ -265,7 +270,7 @@ def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
         k = tuple(w_shape[2:])
         O = tuple((p - d * (kk - 1) - 1) // s + 1
                   for p, kk, s, d in zip(P, k, stride, dilation))
-        return _Geometry(P, O, k, stride, dilation)
+        return _Geometry(P, O, k, stride, dilation, flat_waste)
 
     def add_bias(out, b):
         if b is not None:
@@ -358,7 +363,7 @@ def _ops(xp, native_col2im=None, native_im2col=None, native_matmul=None,
         I = tuple(x_shape[2:])
         full = tuple((i - 1) * s + d * (kk - 1) + 1
                      for i, kk, s, d in zip(I, k, stride, dilation))
-        return _Geometry(full, I, k, stride, dilation)
+        return _Geometry(full, I, k, stride, dilation, flat_waste)
 
     def crop_or_extend(zb, padding, output_size):
         """``zb[..., p : p + out]`` per spatial dim, zero-extended where ``out`` runs past

@@ -34,6 +34,9 @@ Cases
 * ``sums``: the bias gradients' sums (a Linear's column sums, a convolution's channel
   sums) as polyten's row kernels against CuPy's ``sum`` and torch's, synchronised and host
   time.
+* ``convk``: the convolution's own kernels (im2col, product grid to output, output gradient
+  to grid, col2im) on the bench CNN's layers: time and GB/s against a CuPy copy of as many
+  bytes.
 * ``attention``: ``scaled_dot_product_attention`` forward + backward (the bench transformer's
   heads and a 1024-token sequence; float32, float16, float16 causal): polyten's op against the
   same attention composed of polyten ops and torch's SDPA, synchronised and host time.
@@ -611,6 +614,56 @@ def bench_sums(quick, tiny=False):
     return out
 
 
+# --------------------------------------------------------------------------------- convk ----
+# (N, C_in, H, W, C_out): the bench CNN's two 3x3 convolutions (padding 1) at batch 256
+_CONVK_CASES = ((256, 3, 32, 32, 64), (256, 64, 16, 16, 128))
+_CONVK_CASES_TINY = ((2, 3, 6, 5, 4),)
+
+
+def bench_convk(quick, tiny=False):
+    """The convolution's own kernels (``polyten_cuda.conv``: im2col, the product grid to the
+    output with the bias, the output gradient to the grid, col2im of the input gradient),
+    float32, on the bench CNN's layers: synchronised time and GB/s of the bytes each must
+    read and write, against a CuPy copy of as many bytes (the memory system's limit for such
+    a pass).  Near the copy's GB/s: bound by memory; far below: by the index arithmetic (the
+    32-bit kernels divide by magic numbers, ``fused_src.DIVIDER``)."""
+    import cupy
+    from polyten_cpu.kernels.conv import _Geometry
+    from polyten_cuda import conv as cuda_conv
+    raw = cuda_conv.raw_kernels(cupy)
+    im2col, col2im = cuda_conv.make_im2col(cupy, raw), cuda_conv.make_col2im(cupy, raw)
+    from_grid, to_grid = cuda_conv.make_grid_kernels(cupy, raw)
+    repeat, number = (5, 10) if quick else (15, 20)
+    sync = cupy.cuda.Device().synchronize
+    rng = np.random.default_rng(0)
+    out = []
+    for n, c, h, w, o in (_CONVK_CASES_TINY if tiny else _CONVK_CASES):
+        pads = ((1, 1), (1, 1))
+        geo = _Geometry((h + 2, w + 2), (h, w), (3, 3), (1, 1), (1, 1), flat_waste=1.0)
+        x = cupy.asarray(rng.standard_normal((n, c, h, w), dtype=np.float32))
+        cols = im2col(x, pads, geo, 1)
+        res = cupy.asarray(rng.standard_normal((o, n * geo.L), dtype=np.float32))
+        bias = cupy.asarray(rng.standard_normal(o, dtype=np.float32))
+        g = cupy.asarray(rng.standard_normal((n, o, h, w), dtype=np.float32))
+        y = from_grid(res, geo, n, bias, res.dtype)
+        kernels = (("im2col", lambda: im2col(x, pads, geo, 1), x.nbytes + cols.nbytes),
+                   ("from_grid", lambda: from_grid(res, geo, n, bias, res.dtype),
+                    res.nbytes + y.nbytes),
+                   ("to_grid", lambda: to_grid(g, geo, 1), g.nbytes + res.nbytes),
+                   ("col2im", lambda: col2im(cols, geo, n, c, crop=((1, 1), (h, w))),
+                    cols.nbytes + x.nbytes))
+        for name, fn, moved in kernels:
+            t = _timeit(fn, sync, repeat, number)
+            src = cupy.empty(moved // 8, dtype=np.float32)
+            dst = cupy.empty_like(src)
+            t_copy = _timeit(lambda: cupy.copyto(dst, src), sync, repeat, number)
+            gbps, copy_gbps = moved / t / 1e9, 2 * src.nbytes / t_copy / 1e9
+            out.append({"case": f"conv kernel {name} {n}x{c}x{h}x{w} -> {o}",
+                        "polyten_us": t * 1e6, "polyten_gbps": gbps, "copy_gbps": copy_gbps,
+                        "fraction_of_copy": gbps / copy_gbps})
+    return out
+
+
 # -------------------------------------------------------------------------------- random ----
 def bench_random(quick, size=None):
     """polyten's Philox kernels against CuPy's generator (curand XORWOW, state on the device)
@@ -701,14 +754,15 @@ def bench_sync():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    p.add_argument("--cases", default="matmul,overhead,random,rows,sums,attention,digits,mlp,"
+    p.add_argument("--cases", default="matmul,overhead,random,rows,sums,convk,attention,"
+                                      "digits,mlp,"
                                       "cnn,"
                                       "cnn_ieee,"
                                       "transformer,"
                                       "mlp_amp,cnn_amp,transformer_amp,mlp_bf16,"
                                       "transformer_bf16,mlp_bf16w,transformer_bf16w,sync")
     p.add_argument("--tiny-rows", action="store_true",
-                   help="tiny shapes in the rows and sums cases (a smoke run)")
+                   help="tiny shapes in the rows, sums and convk cases (a smoke run)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--matmul-size", type=int, default=None,
                    help="n of the n x n matmuls (default 8192, 4096 with --quick)")
@@ -752,6 +806,8 @@ def main(argv=None):
         emit(bench_rows(args.quick, args.tiny_rows))
     if "sums" in cases:
         emit(bench_sums(args.quick, args.tiny_rows))
+    if "convk" in cases:
+        emit(bench_convk(args.quick, args.tiny_rows))
     if "attention" in cases:
         emit(bench_attention(args.quick))
     return 0

@@ -1313,7 +1313,7 @@ def test_bench_cuda_runs(tmp_path):
         raise SystemExit(bench_cuda.main(["--quick", "--cases",
                                           "matmul,digits,digits_ieee,digits_amp,digits_bf16,"
                                           "digits_bf16w,overhead,"
-                                          "random,rows,sums", "--tiny-rows",
+                                          "random,rows,sums,convk", "--tiny-rows",
                                           "--matmul-size", "64", "--json", {str(out)!r}]))
     """)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
@@ -1344,7 +1344,8 @@ def test_bench_cuda_runs(tmp_path):
             ("softmax", "8x64"), ("softmax", "2x1500"), ("cross_entropy", "8x100"),
             ("layer_norm", "8x32"), ("batch_norm", "4x3x4x4"))
         for what in ("forward", "forward+backward")] + [
-        "sum column 40x70", "sum channel 2x3x5x5"]
+        "sum column 40x70", "sum channel 2x3x5x5"] + [
+        f"conv kernel {k} 2x3x6x5 -> 4" for k in ("im2col", "from_grid", "to_grid", "col2im")]
     assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0
                and row.get("polyten_us", 1) > 0 and row.get("polyten_host_ms", 1) > 0
                for row in rows)

@@ -36,7 +36,8 @@ Cases
   time.
 * ``convk``: the convolution's own kernels (im2col, product grid to output, output gradient
   to grid, col2im) on the bench CNN's layers: time and GB/s against a CuPy copy of as many
-  bytes.
+  bytes; and the weight gradient's GEMM (small output, long K) as one GEMM, split-K by hand
+  and torch's cuDNN weight gradient.
 * ``attention``: ``scaled_dot_product_attention`` forward + backward (the bench transformer's
   heads and a 1024-token sequence; float32, float16, float16 causal): polyten's op against the
   same attention composed of polyten ops and torch's SDPA, synchronised and host time.
@@ -661,7 +662,54 @@ def bench_convk(quick, tiny=False):
             out.append({"case": f"conv kernel {name} {n}x{c}x{h}x{w} -> {o}",
                         "polyten_us": t * 1e6, "polyten_gbps": gbps, "copy_gbps": copy_gbps,
                         "fraction_of_copy": gbps / copy_gbps})
+        out.extend(_bench_wgrad(cupy, to_grid(g, geo, 1), cols, g, x, repeat, number, sync))
     return out
+
+
+def _bench_wgrad(cupy, grid, cols, g, x, repeat, number, sync):
+    """A convolution's weight gradient ``grid @ cols^T`` ((O, N * L) @ (N * L, C * K), a small
+    product over a long K): one strided-batched GEMM as the steps run it, against split-K by
+    hand -- S GEMMs of K / S in one strided-batched call, then one column-sum launch of their
+    float32 partials -- and torch's cuDNN weight gradient, in TF32 on all sides.  Whether
+    cuBLAS splits K itself for such shapes decides whether polyten should."""
+    from polyten_cuda import gemm as _gemm
+    from polyten_cuda.rows import Rows
+    bmm, rows_k = _gemm.build(cupy), Rows(cupy)
+    torch = _torch()
+    o, nl = grid.shape[1:]
+    ck = cols.shape[1]
+    cols2 = cols.reshape(ck, nl)
+    n = x.shape[0]
+    name = f"conv wgrad {'x'.join(map(str, x.shape))} -> {o} ({o}x{ck}, K={nl})"
+
+    def one():
+        return bmm(grid, cols.transpose(0, 2, 1), precision="high")
+
+    def split(parts):
+        a = grid.reshape(o, parts, nl // parts).transpose(1, 0, 2)
+        b = cols2.reshape(ck, parts, nl // parts).transpose(1, 2, 0)
+        return rows_k.column_sum(bmm(a, b, precision="high").reshape(parts, o * ck))
+
+    ref = cupy.asnumpy(one()).reshape(o * ck).astype(np.float64)
+    scale = max(float(np.abs(ref).max()), 1e-30)
+    t_one = _timeit(one, sync, repeat, number)
+    t_th = float("nan")
+    if torch is not None:
+        tx = torch.tensor(cupy.asnumpy(x), device="cuda")
+        tg = torch.tensor(cupy.asnumpy(g), device="cuda")
+        tw = torch.empty((o, x.shape[1], 3, 3), device="cuda")
+        t_th = _timeit(lambda: torch.ops.aten.convolution_backward(
+            tg, tx, tw, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
+            [False, True, False]), torch.cuda.synchronize, repeat, number)
+    rows = [{"case": f"{name} one GEMM", "polyten_us": t_one * 1e6, "torch_us": t_th * 1e6,
+             "polyten_over_torch": t_one / t_th}]
+    for parts in [s for s in (4, 16, 64) if n % s == 0] or [n]:
+        diff = np.abs(cupy.asnumpy(split(parts)).astype(np.float64) - ref).max() / scale
+        t = _timeit(lambda parts=parts: split(parts), sync, repeat, number)
+        rows.append({"case": f"{name} split-K {parts}", "polyten_us": t * 1e6,
+                     "torch_us": t_th * 1e6, "polyten_over_torch": t / t_th,
+                     "over_one_gemm": t / t_one, "max_diff_rel": diff})
+    return rows
 
 
 # -------------------------------------------------------------------------------- random ----

@@ -69,7 +69,10 @@ extern "C" __global__ void polyten_col2im_T(const T* cols, T* out, I total,
       } else {     // output position o with p = o * stride + i * dilation, per dim
         I a0 = p0 - i0 * d0, a1 = p1 - i1 * d1, a2 = p2 - i2 * d2;
         if (a0 < 0 || a1 < 0 || a2 < 0) continue;
-        if (s0.next(a0) || s1.next(a1) || s2.next(a2)) continue;  // a: now o
+        // a: now o (a stride of 1, a stride-1 convolution's input gradient on cuda's exact
+        // layout, divides nothing: the branch is the same for every thread)
+        if ((s0.d != 1 && s0.next(a0)) || (s1.d != 1 && s1.next(a1))
+            || (s2.d != 1 && s2.next(a2))) continue;
         if (a0 >= O0 || a1 >= O1 || a2 >= O2) continue;
         q = (a0 * O1 + a1) * O2 + a2;
       }

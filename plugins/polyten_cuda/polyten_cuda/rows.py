@@ -424,20 +424,27 @@ COLUMN_SUM_ROWS = 8192
 COLUMN_SUM_WIDE = 4096  # columns (128 blocks) from which any number of rows takes the kernel
 
 
+# the column kernels by name: block ``(32, 32)`` sums columns ``blockIdx.x * 32`` to ``+ 31``
+_COLUMN_SOURCES = {"column_sum": COLUMN_SUM_SRC, "layer_norm_param_grads": PARAM_GRADS_SRC}
+
+
+def _column_source(kind: str, dtype: str) -> Tuple[str, str]:
+    name = f"polyten_{kind}_{dtype}"
+    return name, (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n"
+                  "typedef polyten_acc<T>::type S;\n"
+                  + _COLUMN_SOURCES[kind].replace("NAME", name))
+
+
 def column_sum_source(dtype: str) -> Tuple[str, str]:
     """``(kernel name, CUDA C source)`` of the column sums of a C-contiguous (m, d) array of
-    ``dtype``: block ``(32, 32)`` sums columns ``blockIdx.x * 32`` to ``+ 31``."""
-    name = f"polyten_column_sum_{dtype}"
-    return name, (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n"
-                  "typedef polyten_acc<T>::type S;\n" + COLUMN_SUM_SRC.replace("NAME", name))
+    ``dtype``."""
+    return _column_source("column_sum", dtype)
 
 
 def param_grads_source(dtype: str) -> Tuple[str, str]:
     """``(kernel name, CUDA C source)`` of layer_norm's weight and bias gradients for
-    ``dtype``: block ``(32, 32)`` sums columns ``blockIdx.x * 32`` to ``+ 31``."""
-    name = f"polyten_layer_norm_param_grads_{dtype}"
-    return name, (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n"
-                  "typedef polyten_acc<T>::type S;\n" + PARAM_GRADS_SRC.replace("NAME", name))
+    ``dtype``."""
+    return _column_source("layer_norm_param_grads", dtype)
 
 
 class Rows:
@@ -644,16 +651,22 @@ class Rows:
         m, d = x2.shape
         if m > COLUMN_SUM_ROWS and d < COLUMN_SUM_WIDE:
             return None
-        dtype = self._dtypes[x2.dtype]
-        k = self._kernels.get(("column_sum", dtype, ""))
-        if k is None:
-            name, code = column_sum_source(dtype)
-            k = self._kernels[("column_sum", dtype, "")] = self._cp.RawKernel(code, name)
         out = self._cp.empty(d, dtype=x2.dtype)
         if d == 0:
             return out
-        k((-(-d // _COLS),), (_COLS, _COL_ROWS), (x2, out, self._i64(m), self._i64(d)))
+        self._column_kernel("column_sum", x2.dtype)(
+            (-(-d // _COLS),), (_COLS, _COL_ROWS), (x2, out, self._i64(m), self._i64(d)))
         return out
+
+    def _column_kernel(self, kind: str, dt):
+        """The column kernel ``kind`` (:data:`_COLUMN_SOURCES`) for dtype ``dt``, compiled on
+        first use."""
+        dtype = self._dtypes[dt]
+        k = self._kernels.get((kind, dtype, ""))
+        if k is None:
+            name, code = _column_source(kind, dtype)
+            k = self._kernels[(kind, dtype, "")] = self._cp.RawKernel(code, name)
+        return k
 
     def layer_norm_param_grads(self, g2, x2, mean, var, eps: float):
         """``(gw, gb)`` of :meth:`layer_norm` over the rows of C-contiguous ``x2``'s last
@@ -661,11 +674,7 @@ class Rows:
         cp = self._cp
         d = x2.shape[-1]
         m = x2.size // d
-        dtype = self._dtypes[x2.dtype]
-        k = self._kernels.get(("param_grads", dtype, ""))
-        if k is None:
-            name, code = param_grads_source(dtype)
-            k = self._kernels[("param_grads", dtype, "")] = cp.RawKernel(code, name)
+        k = self._column_kernel("layer_norm_param_grads", x2.dtype)
         gw, gb = cp.empty(d, dtype=x2.dtype), cp.empty(d, dtype=x2.dtype)
         k((-(-d // _COLS),), (_COLS, _COL_ROWS),
           (g2, x2, mean, var, self._f64(eps), gw, gb, self._i64(m), self._i64(d)))

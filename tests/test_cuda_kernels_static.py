@@ -980,6 +980,30 @@ def test_fused_max_pool_matches_the_cpu_kernels(cuda_kernels, dtype, case, index
     assert pools == [f"polyten_max_pool{suffix}", f"polyten_max_pool_backward{suffix}"], ran
 
 
+
+@pytest.mark.parametrize("name", ["max_pool_i32", "max_pool"])
+def test_max_pool_index_past_the_plane_does_not_wrap_at_2_31(cuda_kernels, name):
+    """A window wholly in the padding gets the flat index of its first position past the
+    padding, which lies past the plane: below 2**31 the input's every index is, that one may
+    not be (32-bit arithmetic wrapped it negative).  The kernel runs on sizes alone here:
+    W = 2**31 - 2 with a (2, 1) window, dilation 2, padding 1 over H = 1 reads no element, so
+    a one-element x stands in for the 8 GB plane."""
+    from polyten_cuda import conv as cuda_conv
+    index = "int32" if name.endswith("_i32") else "int64"
+    ix = np.int32 if index == "int32" else np.int64
+    W, OW = 2 ** 31 - 2, 5
+
+    def div(*v):
+        return tuple(cuda_conv.divisor(d, index) for d in v)
+    dims = (div(1, 1, W) + div(1, 1, OW) + tuple(ix(k) for k in (1, 2, 1)) + div(1, 1, 1)
+            + tuple(ix(p) for p in (0, 1, 0)) + div(1, 2, 1))
+    x = np.zeros(1, np.float32)
+    val, idx = np.empty((1, 1, 1, OW), np.float32), np.empty((1, 1, 1, OW), np.int64)
+    cuda_kernels[2][name](x, *dims, val, idx)
+    # row -1 + 2 = 1 is the first one past the padding: index (0 * 1 + 1) * W + ow
+    np.testing.assert_array_equal(idx.reshape(-1), W + np.arange(OW))
+    assert np.all(np.isneginf(val))
+
 _MORE_OPTIMIZERS = [
     ("rmsprop", dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.0,
                      centered=False, maximize=False)),

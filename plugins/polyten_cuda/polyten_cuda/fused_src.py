@@ -425,17 +425,19 @@ for (I a = 0; a < kd; ++a) {
   }
 }
 if (besti < 0 && first >= 0) { besti = first; best = (A)x[base + first]; }
+long long outi = besti;
 if (besti < 0) {
   // no element of the window inside the input: -inf at its first position past the
-  // padding (which lies past the input's end), as the cpu kernel and PyTorch
+  // padding (which lies past the input's end), as the cpu kernel and PyTorch; in 64 bits,
+  // since that position may lie past 2**31 where every index of the input does not
   I z0 = od * sd - pd, y0 = oh * sh - ph, w0 = ow * sw - pw;
   if (z0 < 0) z0 += ((dd - 1 - z0) / dd) * dd;
   if (y0 < 0) y0 += ((dh - 1 - y0) / dh) * dh;
   if (w0 < 0) w0 += ((dw - 1 - w0) / dw) * dw;
-  best = A(-1) / A(0); besti = (z0 * H + y0) * W + w0;
+  best = A(-1) / A(0); outi = ((long long)z0 * H + y0) * W + w0;
 }
 val = (T)best;
-idx = besti;
+idx = outi;
 """)
 # gx at input position (d, h, w): the sum of g over the windows that contain it and picked it
 _ew("max_pool_backward", "raw T g, raw int64 idx, " + _POOL_DIMS, "T gx", _POOL_SIZES + r"""

@@ -567,14 +567,16 @@ def bench_rows(quick, tiny=False):
 # convolution's (channel sums of (N, C, H, W): the bench CNN's two, few channels of a large
 # image)
 _SUM_CASES = (("column", (1024, 256)), ("column", (2048, 4096)), ("column", (65536, 16)),
-              ("channel", (64, 64, 32, 32)), ("channel", (256, 128, 16, 16)),
-              ("channel", (16, 3, 256, 256)))
-_SUM_CASES_TINY = (("column", (40, 70)), ("channel", (2, 3, 5, 5)))
+              ("column", (16384, 768)), ("channel", (64, 64, 32, 32)),
+              ("channel", (256, 128, 16, 16)), ("channel", (16, 3, 256, 256)))
+# the second column case is past COLUMN_SUM_ROWS: its rows are cut into chunks (two launches)
+_SUM_CASES_TINY = (("column", (40, 70)), ("column", (9000, 40)), ("channel", (2, 3, 5, 5)))
 
 
 def bench_sums(quick, tiny=False):
     """The bias gradients' sums, float32: polyten's row kernels (``Rows.column_sum`` /
-    ``Rows.channel_sum``, one ``RawKernel`` launch each, the training steps' path) against
+    ``Rows.channel_sum``, one ``RawKernel`` launch each -- two for a column sum of more than
+    ``COLUMN_SUM_ROWS`` rows, cut into row chunks -- the training steps' path) against
     CuPy's ``sum`` (a reduction call: what the steps called before) and torch's, synchronised
     and the host's time to queue one (the reduction call's host work is what the kernels
     avoid; whether they are also as fast on the GPU is what this measures)."""
@@ -597,11 +599,9 @@ def bench_sums(quick, tiny=False):
             n, c = shape[:2]
             x3 = x.reshape(n, c, -1)
             ours = lambda x3=x3: rows_k.channel_sum(x3)  # noqa: E731
-        if ours() is None:  # past the column kernel's rows: the steps take CuPy's sum
-            ours = None
         theirs = lambda x=x, axes=axes: x.sum(axis=axes)  # noqa: E731
-        t_pt = _timeit(ours, sync, repeat, number) if ours else float("nan")
-        h_pt = _timeit(ours, sync, repeat, number, queue_only=True) if ours else float("nan")
+        t_pt = _timeit(ours, sync, repeat, number)
+        h_pt = _timeit(ours, sync, repeat, number, queue_only=True)
         t_cp = _timeit(theirs, sync, repeat, number)
         h_cp = _timeit(theirs, sync, repeat, number, queue_only=True)
         t_th = float("nan")

@@ -141,6 +141,7 @@ def sources() -> None:
     for dtype in dtypes:
         log(*rows.param_grads_source(dtype))
         log(*rows.column_sum_source(dtype))
+        log(*rows.column_finish_source(dtype))
     for which in ("im2col", "col2im", "from_grid", "to_grid"):
         for dtype in dtypes:
             for index in ("int64", "int32"):

@@ -847,7 +847,8 @@ def test_row_kernel_sources_compile_with_nvcc(tmp_path):
     _nvcc_compiles(tmp_path, [row_mod.source(op, dt, mode) for op in row_mod.KERNELS
                               for dt in dtypes for mode in ("warp", "block")]
                    + [row_mod.param_grads_source(dt) for dt in dtypes]
-                   + [row_mod.column_sum_source(dt) for dt in dtypes])
+                   + [row_mod.column_sum_source(dt) for dt in dtypes]
+                   + [row_mod.column_finish_source(dt) for dt in dtypes])
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
@@ -992,15 +993,52 @@ def test_half_sums_accumulate_in_float32_and_round_once(dtype):
                                rtol=_ROW_TOL[dtype] / 2)
 
 
-def test_column_sum_leaves_tall_narrow_arrays_to_cupy():
-    """More than COLUMN_SUM_ROWS rows of fewer than COLUMN_SUM_WIDE columns: ``None`` (a
-    block would sum all the rows of its 32 columns) -- they take CuPy's sum."""
+def test_column_chunks_fill_the_grid_without_empty_chunks():
+    """Up to COLUMN_SUM_ROWS rows, or SPLIT_BLOCKS column blocks and more: one chunk (one
+    launch).  Past that, chunks of at least CHUNK_MIN rows until the grid has about
+    SPLIT_BLOCKS blocks, none of them empty."""
+    chunks, R = row_mod.column_chunks, row_mod.COLUMN_SUM_ROWS
+    assert chunks(R, 8) == 1 and chunks(10 ** 6, 32 * row_mod.SPLIT_BLOCKS) == 1
+    assert chunks(16384, 256) == 32  # 8 column blocks: 32 chunks of 512 rows
+    assert chunks(16384, 768) == 11  # 24 column blocks: 264 blocks
+    assert chunks(R + 1, 8) == (R + 1) // row_mod.CHUNK_MIN  # too few rows for more
+    for m in (R + 1, 9000, 12345, 65537, 10 ** 6 + 3):
+        for d in (1, 40, 768, 4000):
+            parts = chunks(m, d)
+            chunk = -(-m // parts)
+            assert (parts - 1) * chunk < m <= parts * chunk, (m, d)
+            assert parts == 1 or chunk >= row_mod.CHUNK_MIN, (m, d)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_tall_column_sums_add_their_row_chunks(dtype, simt_order):
+    """Past COLUMN_SUM_ROWS rows the column kernels cut the rows into chunks (grid y) and a
+    second launch adds the chunks' sums in order, rounded once: a linear layer's bias
+    gradient and layer_norm's weight and bias gradients against float64 NumPy; half dtypes
+    accumulate in float32 across the chunks (ones sum to the row count exactly)."""
     rk, raw = _row_kernels()
-    assert rk.column_sum(np.ones((row_mod.COLUMN_SUM_ROWS + 1, 8), np.float32)) is None
-    assert raw == []
-    tall = np.ones((row_mod.COLUMN_SUM_ROWS + 1, row_mod.COLUMN_SUM_WIDE), np.float32)
-    np.testing.assert_array_equal(rk.column_sum(tall), row_mod.COLUMN_SUM_ROWS + 1)
-    assert raw == ["polyten_column_sum_float32"]
+    m, d = row_mod.COLUMN_SUM_ROWS + 1500, 37
+    assert row_mod.column_chunks(m, d) > 1
+    g = np.random.default_rng(3).standard_normal((m, d)).astype(dtype)
+    _close_sum(rk.column_sum(g), g, 0)
+    ones = np.ones((m, 3), dtype)
+    np.testing.assert_array_equal(rk.column_sum(ones).astype(np.float64), float(
+        np.float32(m).astype(dtype)))
+    assert raw == [f"polyten_column_sum_{dtype}", f"polyten_column_finish_{dtype}"] * 2
+    raw.clear()
+    x = np.random.default_rng(4).standard_normal((m, d)).astype(dtype)
+    eps = 1e-5
+    _, mean, v = rk.layer_norm(x, None, None, eps)
+    raw.clear()
+    gw, gb = rk.layer_norm_param_grads(g, x, mean, v, eps)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    mu = x64.mean(-1, keepdims=True)
+    xhat = (x64 - mu) / np.sqrt(((x64 - mu) ** 2).mean(-1, keepdims=True) + eps)
+    _close_sum(gb, g, 0)
+    terms = g64 * xhat
+    err = np.abs(gw.astype(np.float64) - terms.sum(0))
+    assert gw.dtype == x.dtype and (err <= _ROW_TOL[dtype] * np.abs(terms).sum(0)).all()
+    assert raw == [f"polyten_layer_norm_param_grads_{dtype}", f"polyten_column_finish_{dtype}"]
 
 
 def test_prelude_bfloat16_rounds_as_ml_dtypes():

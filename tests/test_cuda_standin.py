@@ -1344,7 +1344,7 @@ def test_bench_cuda_runs(tmp_path):
             ("softmax", "8x64"), ("softmax", "2x1500"), ("cross_entropy", "8x100"),
             ("layer_norm", "8x32"), ("batch_norm", "4x3x4x4"))
         for what in ("forward", "forward+backward")] + [
-        "sum column 40x70", "sum channel 2x3x5x5"] + [
+        "sum column 40x70", "sum column 9000x40", "sum channel 2x3x5x5"] + [
         f"conv kernel {k} 2x3x6x5 -> 4" for k in ("im2col", "from_grid", "to_grid", "col2im")
     ] + [f"conv wgrad 2x3x6x5 -> 4 (4x27, K=60) {w}" for w in ("one GEMM", "split-K 2")]
     assert all(row.get("polyten_tflops", 1) > 0 and row.get("polyten_ms", 1) > 0

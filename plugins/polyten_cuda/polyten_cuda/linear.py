@@ -14,8 +14,9 @@ weight is passed with cuBLAS's transpose flag.  The backward is two GEMMs on the
 it is (``g @ weight``, and ``g2.T @ x2`` over the rows) and the bias gradient a column sum,
 in float32 for float16 / bfloat16 (PyTorch's accumulation) and rounded once: one launch of
 :meth:`polyten_cuda.rows.Rows.column_sum` (CuPy's ``sum(axis=0)`` is a reduction call, whose
-host time is several times a ``RawKernel``'s; a step has one per Linear layer), or CuPy's
-sum for the very tall gradients that kernel leaves.
+host time is several times a ``RawKernel``'s; a step has one per Linear layer; a very tall
+gradient takes a second launch that adds the row chunks' sums), or CuPy's sum for a strided
+gradient.
 
 Whatever :func:`polyten_cuda.gemm.build`'s ``bmm`` does not take (a vector input, operands of
 two dtypes, a dtype cuBLAS refused on this GPU) goes to the shared kernel, as before.

@@ -362,20 +362,25 @@ def block_threads(d: int) -> int:
 
 
 # layer_norm's weight and bias gradients: sums over the rows of each column.  A block takes
-# 32 adjacent columns (reads coalesced along the row) and 32 row strides; the 32 partials of
-# each column are added in a fixed order (deterministic, no atomics), as PyTorch's
-# GammaBetaBackward kernel does.
+# 32 adjacent columns (reads coalesced along the row) and 32 row strides through the rows of
+# its chunk (grid y: ``chunk`` rows each); the 32 partials of each column are added in a fixed
+# order (deterministic, no atomics), as PyTorch's GammaBetaBackward kernel does.  With one
+# chunk (gridDim.y == 1) a block writes its columns' results; with more, each chunk's sums go
+# to ``part`` ((outputs, chunks, d) in S) and COLUMN_FINISH_SRC adds them in chunk order.
 _COLS = 32
 _COL_ROWS = 32
+_CHUNK_ROWS = ("  const long long r0 = (long long)blockIdx.y * chunk;\n"
+               "  const long long r1 = r0 + chunk < m ? r0 + chunk : m;\n")
 PARAM_GRADS_SRC = f"""
 extern "C" __global__ void NAME(const T* g, const T* x, const S* mean, const S* rvar,
-                                double eps, T* gw, T* gb, long long m, long long d) {{
+                                double eps, T* gw, T* gb, S* part, long long chunk,
+                                long long m, long long d) {{
   __shared__ S pw[{_COL_ROWS}][{_COLS}];
   __shared__ S pb[{_COL_ROWS}][{_COLS}];
   const long long col = (long long)blockIdx.x * {_COLS} + threadIdx.x;
-  S sw = S(0), sb = S(0);
+{_CHUNK_ROWS}  S sw = S(0), sb = S(0);
   if (col < d) {{
-    for (long long r = threadIdx.y; r < m; r += {_COL_ROWS}) {{
+    for (long long r = r0 + threadIdx.y; r < r1; r += {_COL_ROWS}) {{
       const S var = rvar[r];
       const S rstd = {_RSTD};
       const S gg = (S)g[r * d + col];
@@ -392,8 +397,13 @@ extern "C" __global__ void NAME(const T* g, const T* x, const S* mean, const S* 
       tw = tw + pw[k][threadIdx.x];
       tb = tb + pb[k][threadIdx.x];
     }}
-    gw[col] = (T)tw;
-    gb[col] = (T)tb;
+    if (gridDim.y == 1) {{
+      gw[col] = (T)tw;
+      gb[col] = (T)tb;
+    }} else {{
+      part[(long long)blockIdx.y * d + col] = tw;
+      part[((long long)gridDim.y + blockIdx.y) * d + col] = tb;
+    }}
   }}
 }}
 """
@@ -401,31 +411,62 @@ extern "C" __global__ void NAME(const T* g, const T* x, const S* mean, const S* 
 
 # the sum of each column of (m, d): a linear layer's bias gradient (the same blocks as above)
 COLUMN_SUM_SRC = f"""
-extern "C" __global__ void NAME(const T* g, T* out, long long m, long long d) {{
-  __shared__ S part[{_COL_ROWS}][{_COLS}];
+extern "C" __global__ void NAME(const T* g, T* out, S* part, long long chunk, long long m,
+                                long long d) {{
+  __shared__ S sums[{_COL_ROWS}][{_COLS}];
   const long long col = (long long)blockIdx.x * {_COLS} + threadIdx.x;
-  S s = S(0);
+{_CHUNK_ROWS}  S s = S(0);
   if (col < d) {{
-    for (long long r = threadIdx.y; r < m; r += {_COL_ROWS}) s = s + (S)g[r * d + col];
+    for (long long r = r0 + threadIdx.y; r < r1; r += {_COL_ROWS}) s = s + (S)g[r * d + col];
   }}
-  part[threadIdx.y][threadIdx.x] = s;
+  sums[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
   if (threadIdx.y == 0 && col < d) {{
     S t = S(0);
-    for (int k = 0; k < {_COL_ROWS}; ++k) t = t + part[k][threadIdx.x];
-    out[col] = (T)t;
+    for (int k = 0; k < {_COL_ROWS}; ++k) t = t + sums[k][threadIdx.x];
+    if (gridDim.y == 1) out[col] = (T)t;
+    else part[(long long)blockIdx.y * d + col] = t;
   }}
 }}
 """
-# A block sums all m rows of its 32 columns, 32 threads walking down each: while the columns
-# give too few blocks to fill a GPU, rows past this many are left to CuPy's sum (which of the
-# two is faster for such shapes is for a GPU to tell)
+# the chunks' partial sums added in chunk order, rounded once: column ``blockIdx.x * 256 +
+# threadIdx.x`` of output ``blockIdx.y`` (``part`` is (outputs, parts, d))
+COLUMN_FINISH_SRC = """
+extern "C" __global__ void NAME(const S* part, T* out0, T* out1, long long parts,
+                                long long d) {
+  const long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (col >= d) return;
+  const S* p = part + (long long)blockIdx.y * parts * d + col;
+  S t = S(0);
+  for (long long r = 0; r < parts; ++r) t = t + p[r * d];
+  (blockIdx.y ? out1 : out0)[col] = (T)t;
+}
+"""
+_FINISH_THREADS = 256
+# A block walks all the rows of its chunk, 32 threads down each of its 32 columns.  Up to
+# this many rows (or from SPLIT_BLOCKS column blocks on) one chunk: one launch.  Past it, the
+# rows are cut into chunks of at least CHUNK_MIN rows until the grid has about SPLIT_BLOCKS
+# blocks -- a few per SM on current GPUs (132 on an H100 / H200): d / 32 blocks alone (8 for
+# d = 256, 24 for 768) would leave most SMs idle on a tall gradient -- plus one launch that
+# adds the chunks' sums.
 COLUMN_SUM_ROWS = 8192
-COLUMN_SUM_WIDE = 4096  # columns (128 blocks) from which any number of rows takes the kernel
+SPLIT_BLOCKS = 256
+CHUNK_MIN = 512
+
+
+def column_chunks(m: int, d: int) -> int:
+    """How many row chunks (grid y) the column kernels cut an (m, d) array into."""
+    blocks = -(-d // _COLS)
+    if m <= COLUMN_SUM_ROWS or blocks >= SPLIT_BLOCKS:
+        return 1
+    want = min(-(-SPLIT_BLOCKS // blocks), m // CHUNK_MIN)
+    chunk = -(-m // max(want, 1))
+    return -(-m // chunk)  # no empty chunk
 
 
 # the column kernels by name: block ``(32, 32)`` sums columns ``blockIdx.x * 32`` to ``+ 31``
-_COLUMN_SOURCES = {"column_sum": COLUMN_SUM_SRC, "layer_norm_param_grads": PARAM_GRADS_SRC}
+_COLUMN_SOURCES = {"column_sum": COLUMN_SUM_SRC, "layer_norm_param_grads": PARAM_GRADS_SRC,
+                   "column_finish": COLUMN_FINISH_SRC}
 
 
 def _column_source(kind: str, dtype: str) -> Tuple[str, str]:
@@ -445,6 +486,12 @@ def param_grads_source(dtype: str) -> Tuple[str, str]:
     """``(kernel name, CUDA C source)`` of layer_norm's weight and bias gradients for
     ``dtype``."""
     return _column_source("layer_norm_param_grads", dtype)
+
+
+def column_finish_source(dtype: str) -> Tuple[str, str]:
+    """``(kernel name, CUDA C source)`` that adds the column kernels' per-chunk sums of a
+    tall array of ``dtype``."""
+    return _column_source("column_finish", dtype)
 
 
 class Rows:
@@ -645,18 +692,32 @@ class Rows:
 
     def column_sum(self, x2):
         """The sum of each column of C-contiguous ``x2`` (m, d), shaped ``(d,)`` in its
-        dtype (float16 / bfloat16 summed in float32 and rounded once), the columns' partials
-        added in a fixed order: one launch.  None for more than :data:`COLUMN_SUM_ROWS` rows
-        of fewer than :data:`COLUMN_SUM_WIDE` columns (too few blocks for that much work)."""
+        dtype (float16 / bfloat16 summed in float32 and rounded once), the partials added in
+        a fixed order: one launch, two for a tall array (:func:`column_chunks`)."""
         m, d = x2.shape
-        if m > COLUMN_SUM_ROWS and d < COLUMN_SUM_WIDE:
-            return None
         out = self._cp.empty(d, dtype=x2.dtype)
         if d == 0:
             return out
-        self._column_kernel("column_sum", x2.dtype)(
-            (-(-d // _COLS),), (_COLS, _COL_ROWS), (x2, out, self._i64(m), self._i64(d)))
+        self._columns("column_sum", x2.dtype, m, d, (x2, out), (out, out))
         return out
+
+    def _columns(self, kind, dt, m, d, args, outs):
+        """Launch the column kernel ``kind`` on ``args`` over (m, d) in row chunks, then --
+        with more than one -- the finish kernel into ``outs`` (one or two (d,) arrays)."""
+        parts = column_chunks(m, d)
+        chunk = -(-m // parts)
+        i64 = self._i64
+        if parts == 1:  # the kernel writes ``outs`` itself; ``part`` is not read
+            part = outs[0]
+        else:
+            n_out = 1 if outs[0] is outs[1] else 2
+            part = self._cp.empty(n_out * parts * d, dtype=self.acc(dt))
+        self._column_kernel(kind, dt)((-(-d // _COLS), parts), (_COLS, _COL_ROWS),
+                                      args + (part, i64(chunk), i64(m), i64(d)))
+        if parts > 1:
+            self._column_kernel("column_finish", dt)(
+                (-(-d // _FINISH_THREADS), n_out), (_FINISH_THREADS,),
+                (part,) + outs + (i64(parts), i64(d)))
 
     def _column_kernel(self, kind: str, dt):
         """The column kernel ``kind`` (:data:`_COLUMN_SOURCES`) for dtype ``dt``, compiled on
@@ -670,12 +731,12 @@ class Rows:
 
     def layer_norm_param_grads(self, g2, x2, mean, var, eps: float):
         """``(gw, gb)`` of :meth:`layer_norm` over the rows of C-contiguous ``x2``'s last
-        dim (``d`` of them), shaped ``(d,)`` and in x's dtype: one launch."""
+        dim (``d`` of them), shaped ``(d,)`` and in x's dtype: one launch, two for many rows
+        (:func:`column_chunks`)."""
         cp = self._cp
         d = x2.shape[-1]
         m = x2.size // d
-        k = self._column_kernel("layer_norm_param_grads", x2.dtype)
         gw, gb = cp.empty(d, dtype=x2.dtype), cp.empty(d, dtype=x2.dtype)
-        k((-(-d // _COLS),), (_COLS, _COL_ROWS),
-          (g2, x2, mean, var, self._f64(eps), gw, gb, self._i64(m), self._i64(d)))
+        self._columns("layer_norm_param_grads", x2.dtype, m, d,
+                      (g2, x2, mean, var, self._f64(eps), gw, gb), (gw, gb))
         return gw, gb

@@ -338,6 +338,7 @@ _RAW_HEADER = r"""
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __launch_bounds__(...)
 struct dim3 { unsigned x, y, z; };
 static thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 """
@@ -492,8 +493,8 @@ _RAW_SCALARS = {"double": "float64", "float64": "float64", "float": "float32",
 def _raw_params(code: str, name: str):
     """``[(C type, name)]`` of ``extern "C" __global__ void name(...)`` in ``code``."""
     import re
-    m = re.search(r'extern\s+"C"\s+__global__\s+void\s+' + re.escape(name) + r"\s*\(([^)]*)\)",
-                  code)
+    m = re.search(r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s*)?'
+                  + re.escape(name) + r"\s*\(([^)]*)\)", code)
     if m is None:
         raise StandinError(f"RawKernel: no extern \"C\" __global__ function {name!r} in the "
                            "source (CuPy looks the kernel up by its unmangled name)")

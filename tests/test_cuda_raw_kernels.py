@@ -851,6 +851,31 @@ def test_row_kernel_sources_compile_with_nvcc(tmp_path):
                    + [row_mod.column_finish_source(dt) for dt in dtypes])
 
 
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: the generated CUDA "
+                    "sources are only compiled for the host")
+def test_kernels_of_1024_thread_blocks_fit_64_registers(tmp_path):
+    """A block of 1024 threads gets at most 64 registers a thread (65536 per SM), or its
+    launch fails ("too many resources requested"): every block-mode row kernel and both
+    column kernels, for sm_90, as ptxas allocates them (``__launch_bounds__(1024)`` makes
+    it keep to that)."""
+    import re
+    dtypes = ("float16", "bfloat16", "float32", "float64")
+    sources = ([row_mod.source(op, dt, "block") for op in row_mod.KERNELS for dt in dtypes]
+               + [row_mod.param_grads_source(dt) for dt in dtypes]
+               + [row_mod.column_sum_source(dt) for dt in dtypes])
+    printed = compile_only(tmp_path, [f"namespace {name} {{\n{code}\n}}\n".replace(
+        'extern "C" ', "") for name, code in sources], arch="sm_90", stem="bounds",
+        flags=("--resource-usage",))
+    used = {}
+    for entry, regs in re.findall(r"Function properties for (\S+)[\s\S]*?Used (\d+) registers",
+                                  printed):
+        used[entry] = int(regs)
+    for name, _ in sources:
+        mine = [r for entry, r in used.items() if name in entry]
+        assert len(mine) == 1, (name, sorted(used)[:5])
+        assert mine[0] <= 64, (name, mine[0])
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("shape", [(7, 10), (5, 100), (3, 1500)], ids=str)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])

@@ -81,6 +81,12 @@ __device__ __forceinline__ S polyten_row_max(S v) { return polyten_warp_max(v); 
 _INDEX = {"warp": ("(long long)blockIdx.x * blockDim.y + threadIdx.y", "32"),
           "block": ("(long long)blockIdx.x", "blockDim.x")}
 
+# the most threads a block of each mode has: a block-mode row kernel (up to 1024) and the
+# column kernels (32 x 32) must not use more than 64 registers a thread, or the launch fails
+# ("too many resources requested"); NVRTC 13 needs 56 at most for them, and the bound keeps
+# another NVRTC (CUDA 12's) from going past 64
+_BOUNDS = {"warp": "", "block": "__launch_bounds__(1024) "}
+
 _LOOP = "for (long long j = lane; j < d; j += stride)"
 # max of the row, then the sum of exp(x - m): softmax and log_softmax share them
 _SOFTMAX_STATS = (
@@ -345,7 +351,8 @@ def source(op: str, dtype: str, mode: str = "warp") -> Tuple[str, str]:
     first, stride = _INDEX[mode]
     name = f"polyten_row_{op}_{dtype}" + ("_block" if mode == "block" else "")
     code = (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n" + _MODES[mode] +
-            f'extern "C" __global__ void {name}({sig}, long long rows, long long d) {{\n'
+            f'extern "C" __global__ void {_BOUNDS[mode]}{name}({sig}, long long rows, '
+            "long long d) {\n"
             f"  const long long row = {first};\n"
             "  if (row >= rows) return;  // a whole warp (block): a row is one warp's (block's)\n"
             "  const int lane = threadIdx.x;\n"
@@ -372,7 +379,7 @@ _COL_ROWS = 32
 _CHUNK_ROWS = ("  const long long r0 = (long long)blockIdx.y * chunk;\n"
                "  const long long r1 = r0 + chunk < m ? r0 + chunk : m;\n")
 PARAM_GRADS_SRC = f"""
-extern "C" __global__ void NAME(const T* g, const T* x, const S* mean, const S* rvar,
+extern "C" __global__ void __launch_bounds__(1024) NAME(const T* g, const T* x, const S* mean, const S* rvar,
                                 double eps, T* gw, T* gb, S* part, long long chunk,
                                 long long m, long long d) {{
   __shared__ S pw[{_COL_ROWS}][{_COLS}];
@@ -411,7 +418,7 @@ extern "C" __global__ void NAME(const T* g, const T* x, const S* mean, const S* 
 
 # the sum of each column of (m, d): a linear layer's bias gradient (the same blocks as above)
 COLUMN_SUM_SRC = f"""
-extern "C" __global__ void NAME(const T* g, T* out, S* part, long long chunk, long long m,
+extern "C" __global__ void __launch_bounds__(1024) NAME(const T* g, T* out, S* part, long long chunk, long long m,
                                 long long d) {{
   __shared__ S sums[{_COL_ROWS}][{_COLS}];
   const long long col = (long long)blockIdx.x * {_COLS} + threadIdx.x;

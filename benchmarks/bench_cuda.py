@@ -482,7 +482,8 @@ def _allocation_cost(cupy, sync, n):
 # ---------------------------------------------------------------------------------- rows ----
 _ROW_CASES = (("softmax", (8192, 64)), ("softmax", (2048, 1000)), ("softmax", (64, 32000)),
               ("cross_entropy", (2048, 1000)), ("layer_norm", (4096, 256)),
-              ("layer_norm", (2048, 4096)), ("batch_norm", (64, 64, 32, 32)))
+              ("layer_norm", (2048, 4096)), ("batch_norm", (64, 64, 32, 32)),
+              ("batch_norm", (256, 64, 32, 32)))  # the last in row chunks (rows.channel_chunks)
 _ROW_CASES_TINY = (("softmax", (8, 64)), ("softmax", (2, 1500)), ("cross_entropy", (8, 100)),
                    ("layer_norm", (8, 32)), ("batch_norm", (4, 3, 4, 4)))
 
@@ -568,7 +569,8 @@ def bench_rows(quick, tiny=False):
 # image)
 _SUM_CASES = (("column", (1024, 256)), ("column", (2048, 4096)), ("column", (65536, 16)),
               ("column", (16384, 768)), ("channel", (64, 64, 32, 32)),
-              ("channel", (256, 128, 16, 16)), ("channel", (16, 3, 256, 256)))
+              ("channel", (256, 64, 32, 32)), ("channel", (256, 128, 16, 16)),
+              ("channel", (16, 3, 256, 256)))
 # the second column case is past COLUMN_SUM_ROWS: its rows are cut into chunks (two launches)
 _SUM_CASES_TINY = (("column", (40, 70)), ("column", (9000, 40)), ("channel", (2, 3, 5, 5)))
 

@@ -924,11 +924,15 @@ def test_row_loss_total_of_all_ignored_targets_is_nan():
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("affine", ["none", "w_b", "w"])
-@pytest.mark.parametrize("shape", [(4, 3, 5), (6, 2, 1), (3, 2, 700)], ids=str)
-def test_channel_batch_norm_kernels_match_numpy_float64(shape, affine, dtype, simt_order):
+@pytest.mark.parametrize("shape", [(4, 3, 5), (6, 2, 1), (3, 2, 700), (5, 2, 7001)], ids=str)
+def test_channel_batch_norm_kernels_match_numpy_float64(shape, affine, dtype, simt_order,
+                                                        monkeypatch):
     """Training-mode batch_norm over (N, C, L) with per-channel statistics (a warp per
-    channel, and a block past 1024 elements), and its backward -- input, weight and bias
-    gradients in one launch -- against float64 NumPy."""
+    channel, a block past 1024 elements, blocks per chunk of a channel for few channels of
+    many elements -- chunk statistics merged by Chan's rule), and its backward -- input,
+    weight and bias gradients in one launch, two for chunks -- against float64 NumPy."""
+    # chunks from 2 * CHANNEL_CHUNK_MIN elements (not CHANNEL_SPLIT_MIN): a smaller array
+    monkeypatch.setattr(row_mod, "CHANNEL_SPLIT_MIN", 2 * row_mod.CHANNEL_CHUNK_MIN)
     rk, raw = _row_kernels()
     n, c, length = shape
     r = np.random.default_rng(length)
@@ -956,10 +960,15 @@ def test_channel_batch_norm_kernels_match_numpy_float64(shape, affine, dtype, si
     _close(gw, (g64 * xhat).sum((0, 2)), dtype)
     _close(gb, g64.sum((0, 2)), dtype)
     mode = "_block" if m > row_mod.ROW_MAX else ""
-    assert raw == [f"polyten_row_batch_norm{'' if affine == 'none' else '_' + affine}_"
-                   f"{dtype}{mode}",
-                   f"polyten_row_batch_norm_backward{'_w' if w is not None else ''}_"
-                   f"{dtype}{mode}"]
+    fwd, bwd = "_" + affine if affine != "none" else "", "_w" if w is not None else ""
+    if row_mod.channel_chunks(c, m) == 1:
+        assert raw == [f"polyten_row_batch_norm{fwd}_{dtype}{mode}",
+                       f"polyten_row_batch_norm_backward{bwd}_{dtype}{mode}"]
+    else:
+        assert raw == [f"polyten_row_batch_norm_stats_part_{dtype}_block",
+                       f"polyten_row_batch_norm_apply{fwd}_{dtype}_block",
+                       f"polyten_row_batch_norm_backward_part_{dtype}_block",
+                       f"polyten_row_batch_norm_backward_apply{bwd}_{dtype}_block"]
 
 
 def _close_sum(got, g, axis):
@@ -974,17 +983,42 @@ def _close_sum(got, g, axis):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
-@pytest.mark.parametrize("shape", [(1, 1, 1), (4, 3, 5), (6, 2, 1), (3, 2, 700), (2, 5, 0)],
-                         ids=str)
-def test_channel_sum_matches_numpy_float64(shape, dtype, simt_order):
+@pytest.mark.parametrize("shape", [(1, 1, 1), (4, 3, 5), (6, 2, 1), (3, 2, 700), (2, 5, 0),
+                                   (5, 2, 7001)], ids=str)
+def test_channel_sum_matches_numpy_float64(shape, dtype, simt_order, monkeypatch):
     """A convolution's bias gradient: the sum of each channel of (N, C, L) -- a warp per
-    channel, and a block past 1024 elements -- against float64 NumPy, in the input's dtype,
-    one launch; empty channels sum to 0."""
+    channel, a block past 1024 elements, blocks per chunk of a channel and the chunks'
+    sums added for few channels of many elements -- against float64 NumPy, in the input's
+    dtype; empty channels sum to 0."""
+    # chunks from 2 * CHANNEL_CHUNK_MIN elements (not CHANNEL_SPLIT_MIN): a smaller array
+    monkeypatch.setattr(row_mod, "CHANNEL_SPLIT_MIN", 2 * row_mod.CHANNEL_CHUNK_MIN)
     rk, raw = _row_kernels()
     g = np.random.default_rng(sum(shape)).standard_normal(shape).astype(dtype)
     _close_sum(rk.channel_sum(g), g, (0, 2))
     mode = "_block" if shape[0] * shape[2] > row_mod.ROW_MAX else ""
-    assert raw == [f"polyten_row_channel_sum_{dtype}{mode}"]
+    if row_mod.channel_chunks(shape[1], shape[0] * shape[2]) == 1:
+        assert raw == [f"polyten_row_channel_sum_{dtype}{mode}"]
+    else:
+        assert raw == [f"polyten_row_channel_sum_part_{dtype}_block",
+                       f"polyten_column_finish_{dtype}"]
+
+
+def test_channel_chunks_fill_the_grid_without_empty_chunks():
+    """One block per channel from SPLIT_BLOCKS channels on, or below CHANNEL_SPLIT_MIN
+    elements; else chunks of at least CHANNEL_CHUNK_MIN until about SPLIT_BLOCKS blocks,
+    none empty: the bench CNN's first bias gradient (64 channels of 256 * 32 * 32) gets 256
+    blocks, its second (128 of 256 * 16 * 16) a block per channel."""
+    chunks, low, split = row_mod.channel_chunks, row_mod.CHANNEL_CHUNK_MIN, \
+        row_mod.CHANNEL_SPLIT_MIN
+    assert chunks(row_mod.SPLIT_BLOCKS, 10 ** 7) == 1 and chunks(3, split - 1) == 1
+    assert chunks(64, 256 * 1024) == 4 and chunks(128, 256 * 256) == 1
+    assert chunks(1, split) == split // low
+    for c in (1, 3, 64, 200):
+        for d in (split, 350005, 10 ** 6 + 7):
+            parts = chunks(c, d)
+            chunk = -(-d // parts)
+            assert (parts - 1) * chunk < d <= parts * chunk and chunk >= low, (c, d)
+            assert c * parts <= row_mod.SPLIT_BLOCKS + c, (c, d)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])

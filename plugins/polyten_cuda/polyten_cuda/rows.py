@@ -333,6 +333,120 @@ KERNELS["channel_sum"] = ("const T* x, T* out, long long L", (
     f"{_CH_LOOP}  sum = sum + (S)x[at];\n}}\n"
     "sum = polyten_row_sum(sum);\n"
     "if (lane == 0) out[row] = (T)sum;\n"))
+
+# --- channels cut into chunks: a block per (channel, chunk) ---------------------------------
+# A block per channel leaves most SMs idle when there are few channels of many elements (64
+# channels of 256 * 32 * 32: 64 blocks on a GPU of 132 SMs).  Past that (``channel_chunks``),
+# grid y cuts each channel's d = N * L elements into chunks of ``chunk``: a first launch
+# writes each chunk's partial results to ``part`` ((2, chunks, C) in S: chunk-major, so that
+# the column kernels' finish adds a channel sum's), a second one (block (c, y) again) merges
+# its channel's partials in chunk order -- the same in every block: deterministic -- and
+# writes its chunk of the output.
+_CH_CHUNK = ("const long long j0 = (long long)blockIdx.y * chunk;\n"
+             "const long long j1 = j0 + chunk < d ? j0 + chunk : d;\n")
+_CH_LOOP_CHUNK = _CH_LOOP.replace("long long j = lane; j < d;", "long long j = j0 + lane; j < j1;")
+_PART = "part[(long long)blockIdx.y * rows + row]"
+_PART2 = "part[((long long)gridDim.y + blockIdx.y) * rows + row]"
+_CH_SPLIT = ", S* part, long long chunk, long long L"
+KERNELS["channel_sum_part"] = ("const T* x" + _CH_SPLIT, (
+    _NARROW + _CH_CHUNK + "S sum = S(0);\n"
+    f"{_CH_LOOP_CHUNK}  sum = sum + (S)x[at];\n}}\n"
+    "sum = polyten_row_sum(sum);\n"
+    f"if (lane == 0) {_PART} = sum;\n"))
+# batch_norm's statistics by chunk: each chunk's mean and sum of squared deviations from it
+# (two passes over the chunk, as the one-block kernel's over the channel), merged by Chan's
+# pairwise rule (the chunks' means weighted by their counts, the squared deviations plus
+# count-weighted squared differences of the means)
+KERNELS["batch_norm_stats_part"] = ("const T* x" + _CH_SPLIT, (
+    _NARROW + _CH_CHUNK + "S sum = S(0);\n"
+    f"{_CH_LOOP_CHUNK}  sum = sum + (S)x[at];\n}}\n"
+    "const S mu = polyten_row_sum(sum) / (S)(j1 - j0);\n"
+    "S sq = S(0);\n"
+    f"{_CH_LOOP_CHUNK}  const S c = (S)x[at] - mu;\n  sq = sq + c * c;\n}}\n"
+    "sq = polyten_row_sum(sq);\n"
+    f"if (lane == 0) {{ {_PART} = mu; {_PART2} = sq; }}\n"))
+_CH_MERGE = (
+    "S mu = S(0), m2 = S(0), cnt = S(0);\n"
+    "for (long long p = 0; p < gridDim.y; ++p) {\n"
+    "  const long long q0 = p * chunk;\n"
+    "  const S nb = (S)((q0 + chunk < d ? q0 + chunk : d) - q0);\n"
+    "  const S delta = part[p * rows + row] - mu;\n"
+    "  const S tot = cnt + nb;\n"
+    "  mu = mu + delta * (nb / tot);\n"
+    "  m2 = m2 + part[((long long)gridDim.y + p) * rows + row]\n"
+    "       + delta * delta * (cnt * nb / tot);\n"
+    "  cnt = tot;\n"
+    "}\n"
+    "const S var = m2 / (S)d;\n")
+
+
+def _batch_norm_apply(w: bool, b: bool) -> str:
+    return (
+        _NARROW + _CH_CHUNK + _CH_MERGE +
+        f"const S scale = ({_RSTD}" + (" * (S)w[row]" if w else "") + ");\n"
+        f"{_CH_LOOP_CHUNK}  S v = ((S)x[at] - mu) * scale;\n"
+        + ("  v = v + (S)b[row];\n" if b else "") +
+        "  y[at] = (T)v;\n}\n"
+        "if (lane == 0 && blockIdx.y == 0) { mean[row] = mu; rvar[row] = var; }\n")
+
+
+KERNELS["batch_norm_backward_part"] = ("const T* g, const T* x, const S* mean" + _CH_SPLIT, (
+    _NARROW + _CH_CHUNK + "const S mu = mean[row];\n"
+    "S dot = S(0), gsum = S(0);\n"
+    f"{_CH_LOOP_CHUNK}  const S gg = (S)g[at];\n"
+    "  dot = dot + gg * ((S)x[at] - mu);\n"
+    "  gsum = gsum + gg;\n}\n"
+    "dot = polyten_row_sum(dot);\n"
+    "gsum = polyten_row_sum(gsum);\n"
+    f"if (lane == 0) {{ {_PART} = dot; {_PART2} = gsum; }}\n"))
+
+
+def _batch_norm_backward_apply(w: bool) -> str:
+    return (
+        _NARROW + _CH_CHUNK +
+        "const S mu = mean[row];\n"
+        "const S var = rvar[row];\n"
+        f"const S rstd = {_RSTD};\n"
+        "S dot = S(0), gsum = S(0);\n"
+        "for (long long p = 0; p < gridDim.y; ++p) {\n"
+        "  dot = dot + part[p * rows + row];\n"
+        "  gsum = gsum + part[((long long)gridDim.y + p) * rows + row];\n"
+        "}\n"
+        f"{_CH_LOOP_CHUNK}  S t = ((S)x[at] - mu) * (dot * rstd * rstd / (S)d);\n"
+        "  t = t + gsum / (S)d;\n"
+        + ("  gx[at] = (T)(((S)g[at] - t) * (rstd * (S)w[row]));\n}\n" if w else
+           "  gx[at] = (T)(((S)g[at] - t) * rstd);\n}\n") +
+        "if (lane == 0 && blockIdx.y == 0) { gw[row] = (T)(dot * rstd); gb[row] = (T)gsum; }\n")
+
+
+for _w in (False, True):
+    for _b in (False, True):
+        KERNELS["batch_norm_apply" + ("_w" if _w else "") + ("_b" if _b else "")] = (
+            _ln_params(_w, _b) + ", const S* part, long long chunk, long long L",
+            _batch_norm_apply(_w, _b))
+    KERNELS["batch_norm_backward_apply" + ("_w" if _w else "")] = (
+        "const T* g, const T* x" + (", const T* w" if _w else "")
+        + ", const S* mean, const S* rvar, double eps, T* gx, T* gw, T* gb, const S* part, "
+        "long long chunk, long long L", _batch_norm_backward_apply(_w))
+# Channels of fewer elements than CHANNEL_SPLIT_MIN keep a block each: a block walks about
+# 30 GB/s through a channel (the index arithmetic of each element, not memory, bounds it), so
+# a channel of 2**17 float32 takes it about 17 us, where chunks would save about 13 us, a
+# second launch's host time; a chunk has at least CHANNEL_CHUNK_MIN elements (8 a thread).
+# Estimates, not measured on a GPU yet: bench_cuda's sums and rows cases time them.
+CHANNEL_SPLIT_MIN = 1 << 17
+CHANNEL_CHUNK_MIN = 8192
+
+
+def channel_chunks(c: int, d: int) -> int:
+    """How many chunks (grid y) the channel kernels cut each of ``c`` channels of ``d``
+    elements into: 1 (one launch, a block per channel) from SPLIT_BLOCKS channels on or
+    below CHANNEL_SPLIT_MIN elements; else enough for about SPLIT_BLOCKS blocks, none
+    empty."""
+    if c >= SPLIT_BLOCKS or d < CHANNEL_SPLIT_MIN:
+        return 1
+    want = min(-(-SPLIT_BLOCKS // c), d // CHANNEL_CHUNK_MIN)
+    chunk = -(-d // want)
+    return -(-d // chunk)
 for _w in (False, True):
     for _b in (False, True):
         KERNELS["layer_norm" + ("_w" if _w else "") + ("_b" if _b else "")] = (
@@ -379,9 +493,9 @@ _COL_ROWS = 32
 _CHUNK_ROWS = ("  const long long r0 = (long long)blockIdx.y * chunk;\n"
                "  const long long r1 = r0 + chunk < m ? r0 + chunk : m;\n")
 PARAM_GRADS_SRC = f"""
-extern "C" __global__ void __launch_bounds__(1024) NAME(const T* g, const T* x, const S* mean, const S* rvar,
-                                double eps, T* gw, T* gb, S* part, long long chunk,
-                                long long m, long long d) {{
+extern "C" __global__ void __launch_bounds__(1024)
+NAME(const T* g, const T* x, const S* mean, const S* rvar, double eps, T* gw, T* gb, S* part,
+     long long chunk, long long m, long long d) {{
   __shared__ S pw[{_COL_ROWS}][{_COLS}];
   __shared__ S pb[{_COL_ROWS}][{_COLS}];
   const long long col = (long long)blockIdx.x * {_COLS} + threadIdx.x;
@@ -418,8 +532,8 @@ extern "C" __global__ void __launch_bounds__(1024) NAME(const T* g, const T* x, 
 
 # the sum of each column of (m, d): a linear layer's bias gradient (the same blocks as above)
 COLUMN_SUM_SRC = f"""
-extern "C" __global__ void __launch_bounds__(1024) NAME(const T* g, T* out, S* part, long long chunk, long long m,
-                                long long d) {{
+extern "C" __global__ void __launch_bounds__(1024)
+NAME(const T* g, T* out, S* part, long long chunk, long long m, long long d) {{
   __shared__ S sums[{_COL_ROWS}][{_COLS}];
   const long long col = (long long)blockIdx.x * {_COLS} + threadIdx.x;
 {_CHUNK_ROWS}  S s = S(0);
@@ -527,19 +641,31 @@ class Rows:
         d = x.shape[-1]
         self._launch_rows(op, x.dtype if dtype is None else dtype, x.size // d, d, args)
 
-    def _launch_rows(self, op, dtype, rows, d, args):
-        """``op`` for ``dtype`` over ``rows`` rows of ``d`` elements each."""
+    def _launch_rows(self, op, dtype, rows, d, args, chunk=None):
+        """``op`` for ``dtype`` over ``rows`` rows of ``d`` elements each; with ``chunk``, a
+        block per (row, chunk of ``chunk`` elements) (grid y: the chunks)."""
         dtype = self._dtypes[dtype]
-        mode = "warp" if d <= ROW_MAX else "block"
+        mode = "warp" if d <= ROW_MAX and chunk is None else "block"
         k = self._kernels.get((op, dtype, mode))
         if k is None:
             name, code = source(op, dtype, mode)
             k = self._kernels[(op, dtype, mode)] = self._cp.RawKernel(code, name)
         if mode == "warp":
             grid, block = (-(-rows // _ROWS_PER_BLOCK),), (32, _ROWS_PER_BLOCK)
-        else:
+        elif chunk is None:
             grid, block = (rows,), (block_threads(d),)
+        else:
+            grid, block = (rows, -(-d // chunk)), (block_threads(chunk),)
         k(grid, block, tuple(args) + (self._i64(rows), self._i64(d)))
+
+    def _chunks(self, c, d):
+        """``(chunk, chunks)`` for the channel kernels over ``c`` channels of ``d``
+        elements: the chunk length and their number; ``(None, None)`` for one block per
+        channel."""
+        parts = channel_chunks(c, d)
+        if parts == 1:
+            return None, None
+        return -(-d // parts), parts
 
     def acc(self, dt):
         """The computation (and statistics) dtype of storage dtype ``dt``: float32 for
@@ -656,11 +782,19 @@ class Rows:
         s = self.acc(x3.dtype)
         y = cp.empty_like(x3)
         mean, var = cp.empty(c, dtype=s), cp.empty(c, dtype=s)
-        op = "batch_norm" + ("_w" if weight is not None else "") + (
-            "_b" if bias is not None else "")
-        self._launch_rows(op, x3.dtype, c, n * length, (x3,) + tuple(
-            p for p in (weight, bias) if p is not None) + (y, mean, var, self._f64(eps),
-                                                           self._i64(length)))
+        affine = ("_w" if weight is not None else "") + ("_b" if bias is not None else "")
+        params = (x3,) + tuple(p for p in (weight, bias) if p is not None) + (
+            y, mean, var, self._f64(eps))
+        d = n * length
+        chunk, parts = self._chunks(c, d)
+        if chunk is None:
+            self._launch_rows("batch_norm" + affine, x3.dtype, c, d,
+                              params + (self._i64(length),))
+            return y, mean, var
+        part = cp.empty(2 * parts * c, dtype=s)
+        split = (part, self._i64(chunk), self._i64(length))
+        self._launch_rows("batch_norm_stats_part", x3.dtype, c, d, (x3,) + split, chunk)
+        self._launch_rows("batch_norm_apply" + affine, x3.dtype, c, d, params + split, chunk)
         return y, mean, var
 
     def batch_norm_backward(self, g3, x3, mean, var, weight, eps: float):
@@ -670,10 +804,21 @@ class Rows:
         n, c, length = x3.shape
         gx = cp.empty_like(x3)
         gw, gb = cp.empty(c, dtype=x3.dtype), cp.empty(c, dtype=x3.dtype)
-        op = "batch_norm_backward" + ("_w" if weight is not None else "")
-        self._launch_rows(op, x3.dtype, c, n * length, (g3, x3) + (
-            (weight,) if weight is not None else ()) + (mean, var, self._f64(eps), gx, gw, gb,
-                                                        self._i64(length)))
+        affine = "_w" if weight is not None else ""
+        params = (g3, x3) + ((weight,) if weight is not None else ()) + (
+            mean, var, self._f64(eps), gx, gw, gb)
+        d = n * length
+        chunk, parts = self._chunks(c, d)
+        if chunk is None:
+            self._launch_rows("batch_norm_backward" + affine, x3.dtype, c, d,
+                              params + (self._i64(length),))
+            return gx, gw, gb
+        part = cp.empty(2 * parts * c, dtype=self.acc(x3.dtype))
+        split = (part, self._i64(chunk), self._i64(length))
+        self._launch_rows("batch_norm_backward_part", x3.dtype, c, d, (g3, x3, mean) + split,
+                          chunk)
+        self._launch_rows("batch_norm_backward_apply" + affine, x3.dtype, c, d,
+                          params + split, chunk)
         return gx, gw, gb
 
     def norm_total(self, partial, l2: bool, dtype):
@@ -688,13 +833,23 @@ class Rows:
     def channel_sum(self, x3):
         """The sum of each channel of C-contiguous ``x3`` (N, C, L), shaped ``(C,)`` in its
         dtype (float16 / bfloat16 summed in float32 and rounded once): one launch, a warp or
-        block per channel."""
+        block per channel; for few channels of many elements (:func:`channel_chunks`) a block
+        per chunk of a channel, then the column kernels' finish adds the chunks' sums."""
         n, c, length = x3.shape
         out = self._cp.empty(c, dtype=x3.dtype)
         if c == 0:
             return out
-        self._launch_rows("channel_sum", x3.dtype, c, n * length,
-                          (x3, out, self._i64(length)))
+        d = n * length
+        chunk, parts = self._chunks(c, d)
+        if chunk is None:
+            self._launch_rows("channel_sum", x3.dtype, c, d, (x3, out, self._i64(length)))
+            return out
+        part = self._cp.empty(parts * c, dtype=self.acc(x3.dtype))
+        self._launch_rows("channel_sum_part", x3.dtype, c, d,
+                          (x3, part, self._i64(chunk), self._i64(length)), chunk)
+        self._column_kernel("column_finish", x3.dtype)(
+            (-(-c // _FINISH_THREADS), 1), (_FINISH_THREADS,),
+            (part, out, out, self._i64(parts), self._i64(c)))
         return out
 
     def column_sum(self, x2):

@@ -672,8 +672,9 @@ def _bench_wgrad(cupy, grid, cols, g, x, repeat, number, sync):
     """A convolution's weight gradient ``grid @ cols^T`` ((O, N * L) @ (N * L, C * K), a small
     product over a long K): one strided-batched GEMM as the steps run it, against split-K by
     hand -- S GEMMs of K / S in one strided-batched call, then one column-sum launch of their
-    float32 partials -- and torch's cuDNN weight gradient, in TF32 on all sides.  Whether
-    cuBLAS splits K itself for such shapes decides whether polyten should."""
+    float32 partials -- and torch's cuDNN weight gradient, in TF32 on all sides.  The
+    training steps split as ``polyten_cuda.conv.split_k`` says (64 and 16 parts for the two
+    layers here): these rows tell whether that beats cuBLAS's own choice for the shape."""
     from polyten_cuda import gemm as _gemm
     from polyten_cuda.rows import Rows
     bmm, rows_k = _gemm.build(cupy), Rows(cupy)

@@ -388,6 +388,71 @@ def test_half_convolution_multiplies_half_on_cuda(dtype):
                                    err_msg=name)
 
 
+def test_split_k_parts():
+    """A weight gradient's product is split over K past SPLIT_K_MIN while its output has
+    fewer than SPLIT_K_TILES tiles of 128 x 128: into the most parts up to about
+    SPLIT_K_BLOCKS tiles in all, each at least SPLIT_K_PART long, that divide K -- the bench
+    CNN's two weight gradients at batch 256 into 64 and 16 -- else not at all."""
+    from polyten_cuda import conv
+    assert conv.split_k(64, 27, 256 * 1024) == 64 and conv.split_k(128, 576, 256 * 256) == 16
+    assert conv.split_k(64, 27, conv.SPLIT_K_MIN - 1) == 1
+    assert conv.split_k(1024, 1024, 1 << 20) == 1  # 64 tiles: the GPU is busy already
+    assert conv.split_k(64, 27, 7 * 3511) == 1  # no divisor up to the 6 parts it may take
+    for k in (8192, 12288, 100000, 1 << 20):
+        parts = conv.split_k(64, 64, k)
+        assert k % parts == 0 and (parts == 1 or k // parts >= conv.SPLIT_K_PART)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_convolution_weight_gradient_split_over_k_on_cuda(dtype):
+    """Past the split-K thresholds (lowered here to fit a small convolution) the weight
+    gradient is one strided-batched GEMM of S products over K / S into float32 (float64)
+    partials, added in order and rounded once by one launch: against NumPy's float64
+    weight gradient of the same operands; the input gradient and the forward are
+    unchanged."""
+    code = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {HERE!r})
+        import cupy_standin as cs; cs.install()
+        import numpy as np
+        import polyten as pt
+        import polyten.nn.functional as F
+        from polyten_cuda import conv
+        conv.SPLIT_K_MIN, conv.SPLIT_K_PART = 256, 128
+        pt.backends.cudnn.allow_tf32 = False  # IEEE float32 products: a tight check
+        pt.set_backend("cuda")
+        dt = getattr(pt, {dtype!r})
+        rng = np.random.default_rng(0)
+        X, W, G = (pt.tensor(rng.standard_normal(s)).to(dt)
+                   for s in ((8, 3, 12, 12), (4, 3, 3, 3), (8, 4, 12, 12)))
+        X.requires_grad_(); W.requires_grad_()
+        cs.CUBLAS_CALLS.clear()
+        cs.STATS.clear()
+        y = F.conv2d(X, W, padding=1)
+        y.backward(G)
+        calls = [c[1] for c in cs.CUBLAS_CALLS]
+        # K = 8 * 144 = 1152 in 9 parts of 128 (column-major: m = 27, n = 4)
+        split = [c for c in calls if c["batchCount"] == 9]
+        assert len(split) == 1 and split[0]["k"] == 128 and split[0]["m"] == 27, calls
+        x, g = (t.detach().double().cpu().numpy() for t in (X, G))
+        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        want, size = np.empty((4, 3, 3, 3)), np.empty((4, 3, 3, 3))  # and sum of |terms|
+        for i in range(3):
+            for j in range(3):
+                win = xp[:, :, i:i + 12, j:j + 12]
+                want[:, :, i, j] = np.einsum("noyx,ncyx->oc", g, win)
+                size[:, :, i, j] = np.einsum("noyx,ncyx->oc", np.abs(g), np.abs(win))
+        got = W.grad.detach().double().cpu().numpy()
+        assert W.grad.dtype == dt
+        tol = {{"float32": 2e-6, "float64": 1e-13, "float16": 2e-3}}[{dtype!r}]
+        err = np.abs(got - want)
+        assert (err <= tol * size).all(), (err.max(), (err / size).max())
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "ok" in r.stdout, (r.stdout + r.stderr)[-6000:]
+
+
 def test_accumulate_adds_into_out_once(cp, bmm):
     """``accumulate=True``: ``out + a @ b`` with cuBLAS's beta = 1 (one rounding)."""
     rng = np.random.default_rng(6)

@@ -394,6 +394,68 @@ def make_channel_sum(rows):
     return channel_sum
 
 
+# Split-K for a weight gradient ``grid @ cols^T``: (O, N * L) @ (N * L, C * K) is a small
+# product over a long K (bench_cuda's CNN: 64 x 27 over K = 262144, 128 x 576 over 65536 at
+# batch 256).  Without a split, a GEMM's thread blocks tile only the M x N output (one or a
+# few blocks of 128 x 128) and each walks all of K while most SMs idle.  Whether cuBLAS
+# splits K itself for such shapes is not known here (no GPU yet: bench_cuda's convk case
+# measures it); the split costs one more launch and S * M * N float32 partials, where an
+# unsplit GEMM that idles the GPU would cost milliseconds.  So: past SPLIT_K_MIN of K and
+# below SPLIT_K_TILES output tiles of 128 x 128, K is cut into S equal parts (S divides K,
+# each at least SPLIT_K_PART long) for about SPLIT_K_BLOCKS tiles in all -- one
+# strided-batched GEMM of S products into float32 partials -- then one launch adds the
+# partials in order and rounds once (``Rows.sum_parts``).
+SPLIT_K_MIN = 8192
+SPLIT_K_TILES = 32
+SPLIT_K_PART = 4096
+SPLIT_K_BLOCKS = 256
+
+
+def split_k(m: int, n: int, k: int) -> int:
+    """How many parts (1: none) a product of ``m x n`` over ``k`` is split into."""
+    tiles = -(-m // 128) * -(-n // 128)
+    if k < SPLIT_K_MIN or tiles >= SPLIT_K_TILES:
+        return 1
+    want = min(-(-SPLIT_K_BLOCKS // tiles), k // SPLIT_K_PART)
+    for parts in range(want, 1, -1):  # the most parts up to ``want`` that divide k
+        if k % parts == 0:
+            return parts
+    return 1
+
+
+def make_split_k(cp, bmm, rows, setting):
+    """``product(a, b)`` of one (1, M, K) @ (1, K, N) -- ``b`` a transposed view of C-contiguous
+    (1, N, K) columns, as a weight gradient's -- split over K (see :func:`split_k`), or None
+    where it does not apply."""
+    f32 = cp.dtype("float32")
+
+    def product(a, b):
+        if a.ndim != 3 or a.shape[0] != 1 or b.ndim != 3 or b.shape[0] != 1:
+            return None
+        dt = a.dtype
+        if b.dtype != dt or not rows.takes(dt) or not a.flags.c_contiguous:
+            return None
+        _, m, k = a.shape
+        n = b.shape[2]
+        bt = b[0].T  # the (N, K) columns
+        if not bt.flags.c_contiguous:
+            return None
+        parts = split_k(m, n, k)
+        if parts == 1:
+            return None
+        kp = k // parts
+        # part s: a's columns s * kp ... as (m, kp) with row stride k (batch stride kp), and
+        # b's rows likewise (the columns' transpose): one strided-batched GEMM
+        a_s = a[0].reshape(m, parts, kp).transpose(1, 0, 2)
+        b_s = bt.reshape(n, parts, kp).transpose(1, 2, 0)
+        acc = f32 if dt.itemsize == 2 else dt
+        part = cp.empty((parts, m, n), dtype=acc)
+        if bmm(a_s, b_s, out=part, precision=setting[0]) is None:
+            return None
+        return rows.sum_parts(part, dt).reshape(1, m, n)
+    return product
+
+
 def conv_context(cp, raw, bmm, precision=None, rows=None) -> dict:
     """The shared convolution kernels' context on CuPy (``polyten_cpu.kernels.conv``):
     one-launch ``im2col`` / ``col2im``, ``channel_sum`` (the bias gradient: one row-kernel
@@ -401,8 +463,9 @@ def conv_context(cp, raw, bmm, precision=None, rows=None) -> dict:
     ``flat_waste`` 1.0 (the exact column layout: see the comment below),
     ``matmul`` -- the batched GEMMs of
     :mod:`polyten_cuda.gemm` (no copy of the transposed grid of the weight gradient; float16
-    on tensor cores), else ``cupy.matmul`` -- and ``half``: the dtypes kept as they are
-    (float16, and bfloat16 where CuPy multiplies it) instead of computed in float32.
+    on tensor cores; a weight gradient's small product over a long K split over K with
+    ``rows``, see :func:`split_k`), else ``cupy.matmul`` -- and ``half``: the dtypes kept as
+    they are (float16, and bfloat16 where CuPy multiplies it) instead of computed in float32.
 
     ``precision``: a one-item list holding the float32 convolution precision
     (``Backend.float32_conv_precision`` writes it), or None to follow the matrix products'
@@ -421,7 +484,13 @@ def conv_context(cp, raw, bmm, precision=None, rows=None) -> dict:
     matmul = cp.matmul
     setting = precision if precision is not None else [None]
 
+    split = make_split_k(cp, bmm, rows, setting) if rows is not None else None
+
     def product(a, b, out=None):
+        if out is None and split is not None:  # a weight gradient: no out given
+            r = split(a, b)
+            if r is not None:
+                return r
         r = bmm(a, b, out=out, precision=setting[0])
         return matmul(a, b, out=out) if r is None else r
     ctx["matmul"] = product

@@ -630,6 +630,10 @@ class Rows:
         # CuPy passes a Python int / float by its NumPy type: explicit, as the C parameters
         self._i64, self._f64 = cp.int64, cp.float64
 
+    def takes(self, dt) -> bool:
+        """Whether the kernels take dtype ``dt`` (the floating dtypes of ``C_TYPES``)."""
+        return dt in self._dtypes
+
     def fits(self, x, dim: int = -1) -> bool:
         """Floating, not empty, reduced over its last dim (a view is copied to C order
         first: one copy and a row launch cost less than three strided launches)."""
@@ -847,9 +851,7 @@ class Rows:
         part = self._cp.empty(parts * c, dtype=self.acc(x3.dtype))
         self._launch_rows("channel_sum_part", x3.dtype, c, d,
                           (x3, part, self._i64(chunk), self._i64(length)), chunk)
-        self._column_kernel("column_finish", x3.dtype)(
-            (-(-c // _FINISH_THREADS), 1), (_FINISH_THREADS,),
-            (part, out, out, self._i64(parts), self._i64(c)))
+        self._finish(part, (out, out), parts, c, x3.dtype)
         return out
 
     def column_sum(self, x2):
@@ -877,9 +879,24 @@ class Rows:
         self._column_kernel(kind, dt)((-(-d // _COLS), parts), (_COLS, _COL_ROWS),
                                       args + (part, i64(chunk), i64(m), i64(d)))
         if parts > 1:
-            self._column_kernel("column_finish", dt)(
-                (-(-d // _FINISH_THREADS), n_out), (_FINISH_THREADS,),
-                (part,) + outs + (i64(parts), i64(d)))
+            self._finish(part, outs, parts, d, dt)
+
+    def _finish(self, part, outs, parts, d, dt):
+        """``outs`` (one or two (d,) arrays of ``dt``, the same array twice for one): the
+        sums over ``parts`` of C-contiguous ``part`` ((outputs, parts, d) in :meth:`acc`'s
+        dtype), in order, rounded once: one launch."""
+        self._column_kernel("column_finish", dt)(
+            (-(-d // _FINISH_THREADS), 1 if outs[0] is outs[1] else 2), (_FINISH_THREADS,),
+            (part,) + tuple(outs) + (self._i64(parts), self._i64(d)))
+
+    def sum_parts(self, part, dt):
+        """The sum over the first dim of C-contiguous ``part`` ((parts, ...) in
+        :meth:`acc`'s dtype for ``dt``), shaped as one part, in ``dt``, rounded once: one
+        launch (split-K products' partials)."""
+        out = self._cp.empty(part.shape[1:], dtype=dt)
+        if out.size:
+            self._finish(part, (out, out), part.shape[0], out.size, dt)
+        return out
 
     def _column_kernel(self, kind: str, dt):
         """The column kernel ``kind`` (:data:`_COLUMN_SOURCES`) for dtype ``dt``, compiled on

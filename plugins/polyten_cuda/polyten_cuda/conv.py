@@ -427,8 +427,6 @@ def make_split_k(cp, bmm, rows, setting):
     """``product(a, b)`` of one (1, M, K) @ (1, K, N) -- ``b`` a transposed view of C-contiguous
     (1, N, K) columns, as a weight gradient's -- split over K (see :func:`split_k`), or None
     where it does not apply."""
-    f32 = cp.dtype("float32")
-
     def product(a, b):
         if a.ndim != 3 or a.shape[0] != 1 or b.ndim != 3 or b.shape[0] != 1:
             return None
@@ -448,8 +446,7 @@ def make_split_k(cp, bmm, rows, setting):
         # b's rows likewise (the columns' transpose): one strided-batched GEMM
         a_s = a[0].reshape(m, parts, kp).transpose(1, 0, 2)
         b_s = bt.reshape(n, parts, kp).transpose(1, 2, 0)
-        acc = f32 if dt.itemsize == 2 else dt
-        part = cp.empty((parts, m, n), dtype=acc)
+        part = cp.empty((parts, m, n), dtype=rows.acc(dt))
         if bmm(a_s, b_s, out=part, precision=setting[0]) is None:
             return None
         return rows.sum_parts(part, dt).reshape(1, m, n)

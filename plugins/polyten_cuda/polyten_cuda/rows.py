@@ -271,49 +271,59 @@ _CH_LOOP = ("for (long long j = lane; j < d; j += stride) {\n"
 _NARROW = "const bool narrow = d <= 0xffffffffLL;\n"
 
 
+# pieces of the batch_norm kernels, over the elements ``loop`` visits (a channel, or a chunk
+# of one: see the chunked kernels below)
+def _bn_stats(loop: str, count: str) -> str:
+    """``mu``, the mean of the elements, and ``sq``, their squared deviations from it: two
+    passes."""
+    return ("S sum = S(0);\n"
+            f"{loop}  sum = sum + (S)x[at];\n}}\n"
+            f"const S mu = polyten_row_sum(sum) / (S)({count});\n"
+            "S sq = S(0);\n"
+            f"{loop}  const S c = (S)x[at] - mu;\n  sq = sq + c * c;\n}}\n"
+            "sq = polyten_row_sum(sq);\n")
+
+
+def _bn_output(loop: str, w: bool, b: bool) -> str:
+    """y from the channel's ``mu`` and ``var``."""
+    return (f"const S scale = ({_RSTD}" + (" * (S)w[row]" if w else "") + ");\n"
+            f"{loop}  S v = ((S)x[at] - mu) * scale;\n"
+            + ("  v = v + (S)b[row];\n" if b else "") +
+            "  y[at] = (T)v;\n}\n")
+
+
+def _bn_grad_sums(loop: str) -> str:
+    """``dot`` (of g and x - mu) and ``gsum`` (of g)."""
+    return ("S dot = S(0), gsum = S(0);\n"
+            f"{loop}  const S gg = (S)g[at];\n"
+            "  dot = dot + gg * ((S)x[at] - mu);\n"
+            "  gsum = gsum + gg;\n}\n"
+            "dot = polyten_row_sum(dot);\n"
+            "gsum = polyten_row_sum(gsum);\n")
+
+
+def _bn_input_grad(loop: str, w: bool) -> str:
+    """gx from the channel's ``dot``, ``gsum`` and ``rstd``."""
+    return (f"{loop}  S t = ((S)x[at] - mu) * (dot * rstd * rstd / (S)d);\n"
+            "  t = t + gsum / (S)d;\n"
+            + ("  gx[at] = (T)(((S)g[at] - t) * (rstd * (S)w[row]));\n}\n" if w else
+               "  gx[at] = (T)(((S)g[at] - t) * rstd);\n}\n"))
+
+
+_BN_STATS = f"const S mu = mean[row];\nconst S var = rvar[row];\nconst S rstd = {_RSTD};\n"
+
+
 def _batch_norm(w: bool, b: bool) -> str:
-    return (
-        _NARROW +
-        "S sum = S(0);\n"
-        f"{_CH_LOOP}  sum = sum + (S)x[at];\n}}\n"
-        "const S mu = polyten_row_sum(sum) / (S)d;\n"
-        "S sq = S(0);\n"
-        f"{_CH_LOOP}  const S c = (S)x[at] - mu;\n  sq = sq + c * c;\n}}\n"
-        "const S var = polyten_row_sum(sq) / (S)d;\n"
-        f"const S scale = ({_RSTD}" + (" * (S)w[row]" if w else "") + ");\n"
-        f"{_CH_LOOP}  S v = ((S)x[at] - mu) * scale;\n"
-        + ("  v = v + (S)b[row];\n" if b else "") +
-        "  y[at] = (T)v;\n}\n"
-        "if (lane == 0) { mean[row] = mu; rvar[row] = var; }\n")
+    return (_NARROW + _bn_stats(_CH_LOOP, "d") + "const S var = sq / (S)d;\n"
+            + _bn_output(_CH_LOOP, w, b)
+            + "if (lane == 0) { mean[row] = mu; rvar[row] = var; }\n")
 
 
 def _batch_norm_backward(w: bool) -> str:
-    return (
-        _NARROW +
-        "const S mu = mean[row];\n"
-        "const S var = rvar[row];\n"
-        f"const S rstd = {_RSTD};\n"
-        "S dot = S(0), gsum = S(0);\n"
-        f"{_CH_LOOP}  const S gg = (S)g[at];\n"
-        "  dot = dot + gg * ((S)x[at] - mu);\n"
-        "  gsum = gsum + gg;\n}\n"
-        "dot = polyten_row_sum(dot);\n"
-        "gsum = polyten_row_sum(gsum);\n"
-        f"{_CH_LOOP}  S t = ((S)x[at] - mu) * (dot * rstd * rstd / (S)d);\n"
-        "  t = t + gsum / (S)d;\n"
-        + ("  gx[at] = (T)(((S)g[at] - t) * (rstd * (S)w[row]));\n}\n" if w else
-           "  gx[at] = (T)(((S)g[at] - t) * rstd);\n}\n") +
-        "if (lane == 0) { gw[row] = (T)(dot * rstd); gb[row] = (T)gsum; }\n")
+    return (_NARROW + _BN_STATS + _bn_grad_sums(_CH_LOOP) + _bn_input_grad(_CH_LOOP, w)
+            + "if (lane == 0) { gw[row] = (T)(dot * rstd); gb[row] = (T)gsum; }\n")
 
 
-for _w in (False, True):
-    for _b in (False, True):
-        KERNELS["batch_norm" + ("_w" if _w else "") + ("_b" if _b else "")] = (
-            _ln_params(_w, _b) + ", long long L", _batch_norm(_w, _b))
-    KERNELS["batch_norm_backward" + ("_w" if _w else "")] = (
-        "const T* g, const T* x" + (", const T* w" if _w else "")
-        + ", const S* mean, const S* rvar, double eps, T* gx, T* gw, T* gb, long long L",
-        _batch_norm_backward(_w))
 # the total of a multi-tensor norm's partials (``multi_tensor.MultiTensorNorm``: sums of
 # squares, or largest magnitudes with NaN first), one row of S: the norm in T, rounded once
 KERNELS["norm_total_l2"] = ("const S* p, T* out", (
@@ -358,13 +368,8 @@ KERNELS["channel_sum_part"] = ("const T* x" + _CH_SPLIT, (
 # pairwise rule (the chunks' means weighted by their counts, the squared deviations plus
 # count-weighted squared differences of the means)
 KERNELS["batch_norm_stats_part"] = ("const T* x" + _CH_SPLIT, (
-    _NARROW + _CH_CHUNK + "S sum = S(0);\n"
-    f"{_CH_LOOP_CHUNK}  sum = sum + (S)x[at];\n}}\n"
-    "const S mu = polyten_row_sum(sum) / (S)(j1 - j0);\n"
-    "S sq = S(0);\n"
-    f"{_CH_LOOP_CHUNK}  const S c = (S)x[at] - mu;\n  sq = sq + c * c;\n}}\n"
-    "sq = polyten_row_sum(sq);\n"
-    f"if (lane == 0) {{ {_PART} = mu; {_PART2} = sq; }}\n"))
+    _NARROW + _CH_CHUNK + _bn_stats(_CH_LOOP_CHUNK, "j1 - j0")
+    + f"if (lane == 0) {{ {_PART} = mu; {_PART2} = sq; }}\n"))
 _CH_MERGE = (
     "S mu = S(0), m2 = S(0), cnt = S(0);\n"
     "for (long long p = 0; p < gridDim.y; ++p) {\n"
@@ -380,54 +385,33 @@ _CH_MERGE = (
     "const S var = m2 / (S)d;\n")
 
 
-def _batch_norm_apply(w: bool, b: bool) -> str:
-    return (
-        _NARROW + _CH_CHUNK + _CH_MERGE +
-        f"const S scale = ({_RSTD}" + (" * (S)w[row]" if w else "") + ");\n"
-        f"{_CH_LOOP_CHUNK}  S v = ((S)x[at] - mu) * scale;\n"
-        + ("  v = v + (S)b[row];\n" if b else "") +
-        "  y[at] = (T)v;\n}\n"
-        "if (lane == 0 && blockIdx.y == 0) { mean[row] = mu; rvar[row] = var; }\n")
-
-
 KERNELS["batch_norm_backward_part"] = ("const T* g, const T* x, const S* mean" + _CH_SPLIT, (
-    _NARROW + _CH_CHUNK + "const S mu = mean[row];\n"
+    _NARROW + _CH_CHUNK + "const S mu = mean[row];\n" + _bn_grad_sums(_CH_LOOP_CHUNK)
+    + f"if (lane == 0) {{ {_PART} = dot; {_PART2} = gsum; }}\n"))
+# the chunked kernels' second launch: every block merges its channel's partials
+_BN_CHUNK_SUMS = (
     "S dot = S(0), gsum = S(0);\n"
-    f"{_CH_LOOP_CHUNK}  const S gg = (S)g[at];\n"
-    "  dot = dot + gg * ((S)x[at] - mu);\n"
-    "  gsum = gsum + gg;\n}\n"
-    "dot = polyten_row_sum(dot);\n"
-    "gsum = polyten_row_sum(gsum);\n"
-    f"if (lane == 0) {{ {_PART} = dot; {_PART2} = gsum; }}\n"))
-
-
-def _batch_norm_backward_apply(w: bool) -> str:
-    return (
-        _NARROW + _CH_CHUNK +
-        "const S mu = mean[row];\n"
-        "const S var = rvar[row];\n"
-        f"const S rstd = {_RSTD};\n"
-        "S dot = S(0), gsum = S(0);\n"
-        "for (long long p = 0; p < gridDim.y; ++p) {\n"
-        "  dot = dot + part[p * rows + row];\n"
-        "  gsum = gsum + part[((long long)gridDim.y + p) * rows + row];\n"
-        "}\n"
-        f"{_CH_LOOP_CHUNK}  S t = ((S)x[at] - mu) * (dot * rstd * rstd / (S)d);\n"
-        "  t = t + gsum / (S)d;\n"
-        + ("  gx[at] = (T)(((S)g[at] - t) * (rstd * (S)w[row]));\n}\n" if w else
-           "  gx[at] = (T)(((S)g[at] - t) * rstd);\n}\n") +
-        "if (lane == 0 && blockIdx.y == 0) { gw[row] = (T)(dot * rstd); gb[row] = (T)gsum; }\n")
-
-
+    "for (long long p = 0; p < gridDim.y; ++p) {\n"
+    "  dot = dot + part[p * rows + row];\n"
+    "  gsum = gsum + part[((long long)gridDim.y + p) * rows + row];\n"
+    "}\n")
+_BN_BW_PARAMS = ", const S* mean, const S* rvar, double eps, T* gx, T* gw, T* gb"
 for _w in (False, True):
     for _b in (False, True):
-        KERNELS["batch_norm_apply" + ("_w" if _w else "") + ("_b" if _b else "")] = (
+        _affine = ("_w" if _w else "") + ("_b" if _b else "")
+        KERNELS["batch_norm" + _affine] = (_ln_params(_w, _b) + ", long long L",
+                                           _batch_norm(_w, _b))
+        KERNELS["batch_norm_apply" + _affine] = (
             _ln_params(_w, _b) + ", const S* part, long long chunk, long long L",
-            _batch_norm_apply(_w, _b))
+            _NARROW + _CH_CHUNK + _CH_MERGE + _bn_output(_CH_LOOP_CHUNK, _w, _b)
+            + "if (lane == 0 && blockIdx.y == 0) { mean[row] = mu; rvar[row] = var; }\n")
+    _g = "const T* g, const T* x" + (", const T* w" if _w else "") + _BN_BW_PARAMS
+    KERNELS["batch_norm_backward" + ("_w" if _w else "")] = (
+        _g + ", long long L", _batch_norm_backward(_w))
     KERNELS["batch_norm_backward_apply" + ("_w" if _w else "")] = (
-        "const T* g, const T* x" + (", const T* w" if _w else "")
-        + ", const S* mean, const S* rvar, double eps, T* gx, T* gw, T* gb, const S* part, "
-        "long long chunk, long long L", _batch_norm_backward_apply(_w))
+        _g + ", const S* part, long long chunk, long long L",
+        _NARROW + _CH_CHUNK + _BN_STATS + _BN_CHUNK_SUMS + _bn_input_grad(_CH_LOOP_CHUNK, _w)
+        + "if (lane == 0 && blockIdx.y == 0) { gw[row] = (T)(dot * rstd); gb[row] = (T)gsum; }\n")
 # Channels of fewer elements than CHANNEL_SPLIT_MIN keep a block each: a block walks about
 # 30 GB/s through a channel (the index arithmetic of each element, not memory, bounds it), so
 # a channel of 2**17 float32 takes it about 17 us, where chunks would save about 13 us, a

@@ -513,7 +513,14 @@ class RawKernel:
     ``_SIMT_RUNTIME``).  Arguments are passed as CuPy passes them (an array as its data
     pointer, a NumPy scalar as its type, a Python ``bool`` / ``int`` as int64 and a ``float``
     as float64) and must match the C parameter: what CuPy would pass with the wrong width is
-    refused."""
+    refused.
+
+    A launch of more threads a block than :attr:`max_threads_per_block` fails as CUDA's does
+    ("too many resources requested"); that is 1024 unless a test puts the kernel's name in
+    :attr:`REGISTERS` (registers a thread, as a compiler might allocate them: 65536 of them an
+    SM) and its source has no ``__launch_bounds__`` (which makes a compiler fit the bound)."""
+
+    REGISTERS: dict = {}
 
     def __init__(self, code, name, options=(), backend="nvrtc", translate_cucomplex=False,
                  **kw):
@@ -552,6 +559,13 @@ class RawKernel:
                          "    }\n  }\n  return 0;\n}\n")
         self.launches = 0
 
+    @property
+    def max_threads_per_block(self):
+        regs = RawKernel.REGISTERS.get(self.name)
+        if regs is None or "__launch_bounds__" in self.code:
+            return 1024
+        return min(1024, 65536 // regs // 32 * 32)
+
     def _arg(self, a, ty, pname):
         pointer = ty.endswith("*")
         if isinstance(a, np.ndarray):
@@ -588,6 +602,10 @@ class RawKernel:
                 block[0] * block[1] * block[2] > 1024 or grid[1] > 65535 or grid[2] > 65535:
             raise StandinError(f"RawKernel {self.name}: invalid launch configuration "
                                f"grid={grid} block={block}")
+        if block[0] * block[1] * block[2] > self.max_threads_per_block:
+            raise StandinError(f"RawKernel {self.name}: too many resources requested for "
+                               f"launch (block={block}, at most {self.max_threads_per_block} "
+                               "threads for its registers)")
         cargs = [self._arg(a, ty, n) for a, (ty, n) in zip(args, self.params)]
         lib = _compile(self._src)
         self.launches += 1

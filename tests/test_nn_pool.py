@@ -8,6 +8,8 @@ reprs and errors naming the call.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -301,6 +303,39 @@ def test_pool_errors_name_the_call():
     with pytest.raises(ValueError, match=r"^MaxPool2d\(kernel_size=5, stride=5, padding=0, "
                                          r"dilation=1, ceil_mode=False\): max_pool2d: input"):
         nn.MaxPool2d(5)(x)
+
+
+_EMPTY_CASES = [
+    ("max_pool2d", lambda F, x: F.max_pool2d(x, 2, 1, 1)),
+    ("avg_pool2d", lambda F, x: F.avg_pool2d(x, 1)),
+    ("lp_pool2d", lambda F, x: F.lp_pool2d(x, 2.0, 1)),
+    ("adaptive_max_pool2d", lambda F, x: F.adaptive_max_pool2d(x, 1)),
+    ("max_unpool2d", lambda F, x: F.max_unpool2d(x, x.long(), 1)),
+]
+
+
+@pytest.mark.parametrize("shape", [(2, 0, 3, 3), (2, 2, 0, 3), (1, 1, 1, 0), (0, 2, 3, 3)],
+                         ids=str)
+@pytest.mark.parametrize("name,call", _EMPTY_CASES, ids=[n for n, _ in _EMPTY_CASES])
+def test_pooling_takes_an_empty_batch_and_refuses_other_empty_dims_as_torch(name, call, shape):
+    """As PyTorch: only the batch dim may be empty (an empty input's output is empty, a
+    max_unpool of an empty batch used to fail in a reshape); an empty channel or spatial dim
+    is refused naming the call and the shape (a padded max_pool2d over (1, 1, 1, 0) returned
+    -inf on cpu and failed inside the cuda kernels' index set-up)."""
+    torch = torch_or_skip()
+    want = None
+    try:
+        want = call(torch.nn.functional, torch.zeros(shape))
+    except RuntimeError:
+        pass
+    if want is None:
+        with pytest.raises(ValueError, match=rf"^{name}: input of shape "
+                                             rf"{re.escape(str(shape))} has an empty "
+                                             rf"(channel|spatial) dim; only the batch dim"):
+            call(F, pt.zeros(shape))
+    else:
+        got = call(F, pt.zeros(shape))
+        assert tuple(got.shape) == tuple(want.shape) and got.numel() == 0
 
 
 def test_max_pool_windows_wholly_outside_the_input_follow_torch():

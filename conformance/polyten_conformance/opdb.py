@@ -3008,7 +3008,10 @@ add(OpInfo("nn.functional.max_pool2d", "nn", optable="max_pool", ref=_np_max_poo
                _ex("padding above half the kernel", _f32(rng, (1, 1, 4, 4)), 3, 1, 2,
                    exc=ValueError, match=["max_pool2d", "pad"]),
                _ex("2-D input", _f32(rng, (4, 4)), 2, exc=ValueError,
-                   match=["max_pool2d", "(4, 4)"])]))
+                   match=["max_pool2d", "(4, 4)"]),
+               _ex("an empty spatial dim (only the batch may be empty)",
+                   _f32(rng, (1, 1, 1, 0)), 2, 1, 1, exc=ValueError,
+                   match=["max_pool2d", "(1, 1, 1, 0)", "empty"])]))
 
 
 # ====================================================================================== fft ===

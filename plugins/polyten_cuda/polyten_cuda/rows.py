@@ -81,11 +81,17 @@ __device__ __forceinline__ S polyten_row_max(S v) { return polyten_warp_max(v); 
 _INDEX = {"warp": ("(long long)blockIdx.x * blockDim.y + threadIdx.y", "32"),
           "block": ("(long long)blockIdx.x", "blockDim.x")}
 
-# the most threads a block of each mode has: a block-mode row kernel (up to 1024) and the
-# column kernels (32 x 32) must not use more than 64 registers a thread, or the launch fails
-# ("too many resources requested"); NVRTC 13 needs 56 at most for them, and the bound keeps
-# another NVRTC (CUDA 12's) from going past 64
-_BOUNDS = {"warp": "", "block": "__launch_bounds__(1024) "}
+# The most threads a launch of each kind of kernel has: a block of 1024 threads fails to launch
+# ("too many resources requested") when its kernel uses more than 64 registers a thread.
+# NVRTC 13 gives every kernel here 56 at most, left to its own heuristics (32 for most: two
+# 1024-thread blocks an SM).  Any bound in the source changes that choice for all of them
+# (NVRTC 13, sm_90, the 164 kernels of 1024-thread blocks): __launch_bounds__(1024) held 38
+# of them to 32 registers and 20 of those spilled to local memory; (1024, 1) gave 20 that
+# need 32 or fewer more than 32 (one resident block an SM instead of two), as did
+# --maxrregcount=64.  So a kernel is compiled as it is, and rebuilt with __launch_bounds__
+# only where the driver says it cannot launch its largest block (another compiler's
+# choice): see Rows._compiled.
+_MOST_THREADS = {"warp": 32 * _ROWS_PER_BLOCK, "block": 1024}
 
 _LOOP = "for (long long j = lane; j < d; j += stride)"
 # max of the row, then the sum of exp(x - m): softmax and log_softmax share them
@@ -428,9 +434,11 @@ def channel_chunks(c: int, d: int) -> int:
     empty."""
     if c >= SPLIT_BLOCKS or d < CHANNEL_SPLIT_MIN:
         return 1
-    want = min(-(-SPLIT_BLOCKS // c), d // CHANNEL_CHUNK_MIN)
+    want = max(1, min(-(-SPLIT_BLOCKS // c), d // CHANNEL_CHUNK_MIN))
     chunk = -(-d // want)
     return -(-d // chunk)
+
+
 for _w in (False, True):
     for _b in (False, True):
         KERNELS["layer_norm" + ("_w" if _w else "") + ("_b" if _b else "")] = (
@@ -449,7 +457,7 @@ def source(op: str, dtype: str, mode: str = "warp") -> Tuple[str, str]:
     first, stride = _INDEX[mode]
     name = f"polyten_row_{op}_{dtype}" + ("_block" if mode == "block" else "")
     code = (PRELUDE + f"typedef {C_TYPES[dtype]} T;\n" + _MODES[mode] +
-            f'extern "C" __global__ void {_BOUNDS[mode]}{name}({sig}, long long rows, '
+            f'extern "C" __global__ void {name}({sig}, long long rows, '
             "long long d) {\n"
             f"  const long long row = {first};\n"
             "  if (row >= rows) return;  // a whole warp (block): a row is one warp's (block's)\n"
@@ -459,6 +467,15 @@ def source(op: str, dtype: str, mode: str = "warp") -> Tuple[str, str]:
             + ("  const long long base = row * d;\n" if re.search(r"\bbase\b", body) else "")
             + "".join("  " + line + "\n" for line in body.splitlines()) + "}\n")
     return name, code
+
+
+def bounded(code: str, name: str, threads: int) -> str:
+    """``code`` with ``__launch_bounds__(threads)`` on its kernel ``name``."""
+    out, n = re.subn(rf"__global__\s+void\s+{re.escape(name)}\s*\(",
+                     f"__global__ void __launch_bounds__({threads}) {name}(", code, count=1)
+    if n != 1:
+        raise ValueError(f"no kernel '{name}' in the source")
+    return out
 
 
 def block_threads(d: int) -> int:
@@ -477,7 +494,7 @@ _COL_ROWS = 32
 _CHUNK_ROWS = ("  const long long r0 = (long long)blockIdx.y * chunk;\n"
                "  const long long r1 = r0 + chunk < m ? r0 + chunk : m;\n")
 PARAM_GRADS_SRC = f"""
-extern "C" __global__ void __launch_bounds__(1024)
+extern "C" __global__ void
 NAME(const T* g, const T* x, const S* mean, const S* rvar, double eps, T* gw, T* gb, S* part,
      long long chunk, long long m, long long d) {{
   __shared__ S pw[{_COL_ROWS}][{_COLS}];
@@ -516,7 +533,7 @@ NAME(const T* g, const T* x, const S* mean, const S* rvar, double eps, T* gw, T*
 
 # the sum of each column of (m, d): a linear layer's bias gradient (the same blocks as above)
 COLUMN_SUM_SRC = f"""
-extern "C" __global__ void __launch_bounds__(1024)
+extern "C" __global__ void
 NAME(const T* g, T* out, S* part, long long chunk, long long m, long long d) {{
   __shared__ S sums[{_COL_ROWS}][{_COLS}];
   const long long col = (long long)blockIdx.x * {_COLS} + threadIdx.x;
@@ -637,7 +654,8 @@ class Rows:
         k = self._kernels.get((op, dtype, mode))
         if k is None:
             name, code = source(op, dtype, mode)
-            k = self._kernels[(op, dtype, mode)] = self._cp.RawKernel(code, name)
+            k = self._kernels[(op, dtype, mode)] = self._compiled(code, name,
+                                                                   _MOST_THREADS[mode])
         if mode == "warp":
             grid, block = (-(-rows // _ROWS_PER_BLOCK),), (32, _ROWS_PER_BLOCK)
         elif chunk is None:
@@ -653,6 +671,9 @@ class Rows:
         parts = channel_chunks(c, d)
         if parts == 1:
             return None, None
+        # grid y, ceil(d / chunk) in _launch_rows, is ``parts`` again, so no chunk is empty:
+        # parts = ceil(d / c) for some c (channel_chunks), chunk = ceil(d / parts) <= c gives
+        # ceil(d / chunk) >= parts, and chunk >= d / parts gives ceil(d / chunk) <= parts
         return -(-d // parts), parts
 
     def acc(self, dt):
@@ -889,7 +910,19 @@ class Rows:
         k = self._kernels.get((kind, dtype, ""))
         if k is None:
             name, code = _column_source(kind, dtype)
-            k = self._kernels[(kind, dtype, "")] = self._cp.RawKernel(code, name)
+            threads = _FINISH_THREADS if kind == "column_finish" else _COLS * _COL_ROWS
+            k = self._kernels[(kind, dtype, "")] = self._compiled(code, name, threads)
+        return k
+
+    def _compiled(self, code: str, name: str, threads: int):
+        """The RawKernel ``name`` of ``code``, launched with up to ``threads`` threads a
+        block: as the compiler builds it, or -- when the driver says a block that size
+        cannot run (too many registers a thread) -- rebuilt with ``__launch_bounds__``,
+        which makes the compiler fit them (spilling if it must) instead of the launch
+        failing."""
+        k = self._cp.RawKernel(code, name)
+        if k.max_threads_per_block < threads:
+            k = self._cp.RawKernel(bounded(code, name, threads), name)
         return k
 
     def layer_norm_param_grads(self, g2, x2, mean, var, eps: float):

@@ -52,8 +52,9 @@ def _constant(what: tuple, x, build):
     return t
 
 
-def _input(op, input, m, kinds="iuf"):
-    """The (N, C, *spatial) tensor and whether ``input`` was batched."""
+def _input(op, input, m, kinds="iuf", empty=False):
+    """The (N, C, *spatial) tensor and whether ``input`` was batched.  Only N may be 0
+    unless ``empty`` (PyTorch's rule for every pooling but adaptive average pooling)."""
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a tensor, got {describe(input)}")
     if input.ndim not in (m + 1, m + 2):
@@ -65,6 +66,10 @@ def _input(op, input, m, kinds="iuf"):
         raise TypeError(f"{op}: expected a {need} tensor, got {input.dtype.name} (shape "
                         f"{fmt_shape(input.shape)}); cast first, e.g. x.to(polyten.float32)")
     batched = input.ndim == m + 2
+    if not empty and 0 in input.shape[input.ndim - m - 1:]:
+        raise ValueError(f"{op}: input of shape {fmt_shape(input.shape)} has an empty "
+                         f"{'channel' if input.shape[-m - 1] == 0 else 'spatial'} dim; only "
+                         "the batch dim may be empty (drop the empty input before pooling)")
     return (input if batched else input.unsqueeze(0)), batched
 
 
@@ -349,7 +354,7 @@ def _windows_1d(L, o):
 
 def _adaptive_avg(op, m, input, output_size):
     from ...api.creation import tensor
-    x, batched = _input(op, input, m, "f")
+    x, batched = _input(op, input, m, "f", empty=True)
     size = tuple(x.shape[2:])
     out = _output_size(op, output_size, size, m)
     if any(s == 0 for s in size):
@@ -505,7 +510,8 @@ def _max_unpool(op, m, input, indices, kernel_size, stride, padding, output_size
     n, c = x.shape[0], x.shape[1]
     plane = _prod(size)
     flat = zeros((n, c, plane), dtype=x.dtype, device=x.device)
-    out = flat.scatter(2, idx.reshape(n, c, -1).to(_dt.int64), x.reshape(n, c, -1))
+    per = _prod(x.shape[2:])  # not -1: a batch of 0 makes -1 ambiguous
+    out = flat.scatter(2, idx.reshape(n, c, per).to(_dt.int64), x.reshape(n, c, per))
     out = out.reshape((n, c) + tuple(size))
     return out if batched else out.squeeze(0)
 

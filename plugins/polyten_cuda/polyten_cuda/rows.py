@@ -434,9 +434,7 @@ def channel_chunks(c: int, d: int) -> int:
     empty."""
     if c >= SPLIT_BLOCKS or d < CHANNEL_SPLIT_MIN:
         return 1
-    want = max(1, min(-(-SPLIT_BLOCKS // c), d // CHANNEL_CHUNK_MIN))
-    chunk = -(-d // want)
-    return -(-d // chunk)
+    return _chunk_count(c, d, CHANNEL_CHUNK_MIN)
 
 
 for _w in (False, True):
@@ -581,9 +579,16 @@ def column_chunks(m: int, d: int) -> int:
     blocks = -(-d // _COLS)
     if m <= COLUMN_SUM_ROWS or blocks >= SPLIT_BLOCKS:
         return 1
-    want = min(-(-SPLIT_BLOCKS // blocks), m // CHUNK_MIN)
-    chunk = -(-m // max(want, 1))
-    return -(-m // chunk)  # no empty chunk
+    return _chunk_count(blocks, m, CHUNK_MIN)
+
+
+def _chunk_count(blocks: int, length: int, least: int) -> int:
+    """How many chunks to cut ``length`` into so that ``blocks`` blocks a chunk make about
+    SPLIT_BLOCKS in all, each chunk at least ``least`` long (one when shorter) and none
+    empty."""
+    want = max(1, min(-(-SPLIT_BLOCKS // blocks), length // least))
+    chunk = -(-length // want)
+    return -(-length // chunk)
 
 
 # the column kernels by name: block ``(32, 32)`` sums columns ``blockIdx.x * 32`` to ``+ 31``
@@ -785,50 +790,50 @@ class Rows:
 
     def batch_norm(self, x3, weight, bias, eps: float):
         """``(y, mean, var)`` of training-mode batch_norm over (N, C, L) C-contiguous ``x3``
-        (statistics per channel, shaped ``(C,)``): one launch, a warp or block per channel."""
+        (statistics per channel, shaped ``(C,)``): one launch, a warp or block per channel;
+        two for few channels of many elements (:meth:`_by_channel`)."""
         cp = self._cp
-        n, c, length = x3.shape
+        c = x3.shape[1]
         s = self.acc(x3.dtype)
         y = cp.empty_like(x3)
         mean, var = cp.empty(c, dtype=s), cp.empty(c, dtype=s)
         affine = ("_w" if weight is not None else "") + ("_b" if bias is not None else "")
         params = (x3,) + tuple(p for p in (weight, bias) if p is not None) + (
             y, mean, var, self._f64(eps))
-        d = n * length
-        chunk, parts = self._chunks(c, d)
-        if chunk is None:
-            self._launch_rows("batch_norm" + affine, x3.dtype, c, d,
-                              params + (self._i64(length),))
-            return y, mean, var
-        part = cp.empty(2 * parts * c, dtype=s)
-        split = (part, self._i64(chunk), self._i64(length))
-        self._launch_rows("batch_norm_stats_part", x3.dtype, c, d, (x3,) + split, chunk)
-        self._launch_rows("batch_norm_apply" + affine, x3.dtype, c, d, params + split, chunk)
+        self._by_channel(("batch_norm" + affine, "batch_norm_stats_part",
+                          "batch_norm_apply" + affine), x3, params, (x3,))
         return y, mean, var
 
     def batch_norm_backward(self, g3, x3, mean, var, weight, eps: float):
         """``(gx, gw, gb)`` of :meth:`batch_norm` (``gw`` / ``gb`` in x's dtype: a weight
-        takes this path only in that dtype) in one launch."""
+        takes this path only in that dtype): one launch, two for few channels of many
+        elements."""
         cp = self._cp
-        n, c, length = x3.shape
+        c = x3.shape[1]
         gx = cp.empty_like(x3)
         gw, gb = cp.empty(c, dtype=x3.dtype), cp.empty(c, dtype=x3.dtype)
         affine = "_w" if weight is not None else ""
         params = (g3, x3) + ((weight,) if weight is not None else ()) + (
             mean, var, self._f64(eps), gx, gw, gb)
+        self._by_channel(("batch_norm_backward" + affine, "batch_norm_backward_part",
+                          "batch_norm_backward_apply" + affine), x3, params, (g3, x3, mean))
+        return gx, gw, gb
+
+    def _by_channel(self, ops, x3, params, part_inputs):
+        """batch_norm's launches over the channels of (N, C, L) ``x3``: ``ops[0]`` on
+        ``params`` (one launch, a warp or block per channel) or, for few channels of many
+        elements (:meth:`_chunks`), ``ops[1]`` on ``part_inputs`` (two partial results a
+        chunk) then ``ops[2]`` on ``params``, both with the partials."""
+        n, c, length = x3.shape
         d = n * length
         chunk, parts = self._chunks(c, d)
         if chunk is None:
-            self._launch_rows("batch_norm_backward" + affine, x3.dtype, c, d,
-                              params + (self._i64(length),))
-            return gx, gw, gb
-        part = cp.empty(2 * parts * c, dtype=self.acc(x3.dtype))
+            self._launch_rows(ops[0], x3.dtype, c, d, params + (self._i64(length),))
+            return
+        part = self._cp.empty(2 * parts * c, dtype=self.acc(x3.dtype))
         split = (part, self._i64(chunk), self._i64(length))
-        self._launch_rows("batch_norm_backward_part", x3.dtype, c, d, (g3, x3, mean) + split,
-                          chunk)
-        self._launch_rows("batch_norm_backward_apply" + affine, x3.dtype, c, d,
-                          params + split, chunk)
-        return gx, gw, gb
+        self._launch_rows(ops[1], x3.dtype, c, d, part_inputs + split, chunk)
+        self._launch_rows(ops[2], x3.dtype, c, d, params + split, chunk)
 
     def norm_total(self, partial, l2: bool, dtype):
         """The norm from a multi-tensor norm's 1-D ``partial`` of :meth:`acc`'s dtype for

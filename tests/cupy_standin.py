@@ -115,7 +115,8 @@ def _compile(source: str):
         with open(cpp, "w") as f:
             f.write(source)
         tmp = f"{so}.{os.getpid()}"
-        res = subprocess.run([CXX, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", tmp, cpp],
+        res = subprocess.run([CXX, "-std=c++17", "-O1", "-U_FORTIFY_SOURCE", "-shared",
+                              "-fPIC", "-o", tmp, cpp],
                              capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"host compilation failed:\n{res.stderr}\n--- source ---\n"
@@ -343,9 +344,13 @@ struct dim3 { unsigned x, y, z; };
 static thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 """
 # Kernels that synchronise threads (``__syncthreads``, ``__syncwarp``, the warp shuffles) run
-# every thread of a block as a fiber (ucontext) on one OS thread: a fiber runs until it
-# reaches a barrier, and a barrier releases when every thread of its warp (or block) has
-# arrived.  ``__shared__`` is a static (blocks run one after the other), filled with 0xff
+# every thread of a block as a fiber on one OS thread: a fiber runs until it reaches a barrier,
+# and a barrier releases when every thread of its warp (or block) has arrived.  A fiber's
+# stack is set up once with makecontext; switches are _setjmp / _longjmp, which (unlike
+# swapcontext) make no system call for the signal mask -- a warp-mode row kernel switches
+# about 20 times a thread -- and a fiber that finished its block is parked to run the same
+# thread of the next block (compiled without _FORTIFY_SOURCE, whose longjmp check refuses a
+# jump to another stack).  ``__shared__`` is a static (blocks run one after the other), filled with 0xff
 # bytes (NaN, -1) when the first thread of each block reaches its declaration, as a GPU's
 # shared memory holds garbage at the start of a block: a read before the block's own write
 # shows, instead of finding the previous block's or launch's values.  The scheduler visits
@@ -354,6 +359,7 @@ static thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 # that some threads never reach (a shuffle under a divergent branch, a thread that returned) is
 # reported instead of hanging; so is a shuffle over a partial warp or mask.
 _SIMT_RUNTIME = r"""
+#include <setjmp.h>
 #include <ucontext.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,8 +374,8 @@ static void poison(void* p, size_t n) {
   unsigned long& s = seen[p];
   if (s != block_serial) { memset(p, 0xff, n); s = block_serial; }
 }
-struct Fiber { ucontext_t ctx; dim3 tid; int warp, lane, done; unsigned shuffles; };
-static thread_local ucontext_t sched;
+struct Fiber { ucontext_t ctx; jmp_buf jb; dim3 tid; int warp, lane, done, live; unsigned shuffles; };
+static thread_local jmp_buf sched;
 static thread_local Fiber* fibers;
 static thread_local char* stacks;
 static thread_local int capacity, nthreads, cur, error;
@@ -379,12 +385,32 @@ static thread_local unsigned char exchange[2][32][32][8];
 static thread_local std::function<void()> body;
 static const size_t STACK = 64 * 1024;
 
-static void trampoline() { body(); fibers[cur].done = 1; ++progress; }
+// back to the scheduler; returns when the scheduler resumes this fiber
+static void yield() {
+  if (!_setjmp(fibers[cur].jb)) _longjmp(sched, 1);
+}
+// a fiber's life: one block's thread, then parked until the next block runs it again
+static void fiber_main() {
+  for (;;) { body(); fibers[cur].done = 1; ++progress; yield(); }
+}
+// run fiber i until it yields (at a barrier, or done); a fiber not live is started fresh
+static void resume(int i) {
+  if (_setjmp(sched)) return;
+  Fiber& f = fibers[i];
+  if (f.live) _longjmp(f.jb, 1);
+  f.live = 1;
+  getcontext(&f.ctx);
+  f.ctx.uc_stack.ss_sp = stacks + (size_t)i * STACK;
+  f.ctx.uc_stack.ss_size = STACK;
+  f.ctx.uc_link = nullptr;  // fiber_main never returns
+  makecontext(&f.ctx, fiber_main, 0);
+  setcontext(&f.ctx);
+}
 static void arrive(unsigned long& gen, int& arrived, int count) {
   ++progress;
   if (++arrived == count) { arrived = 0; ++gen; return; }
   const unsigned long g = gen;
-  while (gen == g) swapcontext(&fibers[cur].ctx, &sched);
+  while (gen == g) yield();
 }
 static void warp_barrier() {
   const int w = fibers[cur].warp;
@@ -416,11 +442,6 @@ static int run_block(int n, bool reverse) {
     Fiber& f = fibers[t];
     f.tid = dim3{t % blockDim.x, (t / blockDim.x) % blockDim.y, t / (blockDim.x * blockDim.y)};
     f.warp = t / 32; f.lane = t % 32; f.done = 0; f.shuffles = 0;
-    getcontext(&f.ctx);
-    f.ctx.uc_stack.ss_sp = stacks + (size_t)t * STACK;
-    f.ctx.uc_stack.ss_size = STACK;
-    f.ctx.uc_link = &sched;
-    makecontext(&f.ctx, trampoline, 0);
   }
   for (int left = n; left > 0;) {
     const unsigned long before = progress;
@@ -429,10 +450,13 @@ static int run_block(int n, bool reverse) {
       if (fibers[i].done) continue;
       cur = i;
       threadIdx = fibers[i].tid;
-      swapcontext(&sched, &fibers[i].ctx);
+      resume(i);
       if (fibers[i].done) --left;
     }
-    if (left > 0 && progress == before) return 1;  // nobody can move: a barrier never met
+    if (left > 0 && progress == before) {  // nobody can move: a barrier never met
+      for (int t = 0; t < n; ++t) fibers[t].live = 0;  // stopped mid-body: started afresh
+      return 1;
+    }
   }
   return 0;
 }

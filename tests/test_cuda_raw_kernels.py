@@ -656,6 +656,28 @@ def test_stand_in_reports_divergent_shuffles_and_partial_warps():
         RawKernel(partial, "k")((1,), (16,), (np.zeros(16),))
 
 
+def test_stand_in_runs_a_kernel_correctly_after_its_failed_launch(simt_order):
+    """The fibers a failed launch left mid-kernel (a thread that returned before a barrier)
+    are not resumed by the next launch: it starts every thread afresh.  Its blocks of
+    different sizes than the failed one's, and more than one block, read their own shared
+    memory."""
+    src = ('extern "C" __global__ void k(int flag, float* out) {\n'
+           "  __shared__ float s[64];\n"
+           "  const int t = threadIdx.x;\n"
+           "  s[t] = (float)(t + 100 * blockIdx.x);\n"
+           "  if (flag && t == 3) return;\n"
+           "  __syncthreads();\n"
+           "  out[blockIdx.x * blockDim.x + t] = s[blockDim.x - 1 - t];\n}\n")
+    kernel = RawKernel(src, "k")
+    with pytest.raises(StandinError, match="not every thread"):
+        kernel((2,), (64,), (np.int32(1), np.zeros(128, np.float32)))
+    for threads in (64, 32, 64):
+        out = np.zeros(3 * threads, np.float32)
+        kernel((3,), (threads,), (np.int32(0), out))
+        want = [100 * b + threads - 1 - t for b in range(3) for t in range(threads)]
+        np.testing.assert_array_equal(out, np.array(want, np.float32))
+
+
 def test_stand_in_shared_memory_is_garbage_at_every_block_start(simt_order):
     """Each block starts with its ``__shared__`` arrays poisoned (0xff bytes: NaN, -1), as a
     GPU's shared memory is garbage then: a read before the block's own write shows, in every

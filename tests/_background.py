@@ -141,11 +141,22 @@ def _nvrtc_workload(p: Pipeline) -> str:
     return log
 
 
-def compile_logs(*logs, extra: Tuple[str, ...] = (),
-                 call: Optional[Callable] = None) -> subprocess.CompletedProcess:
-    """``tests/nvrtc_compile.py`` over kernel logs, under the NVRTC Python."""
+def nvrtc_cache() -> str:
+    """The folder of NVRTC compilations already done (``nvrtc_compile.py --cache``):
+    ``POLYTEN_NVRTC_CACHE``, or ``polyten/nvrtc`` in the user's cache folder; '' (the
+    variable set empty) compiles everything."""
+    default = os.path.join(os.environ.get("XDG_CACHE_HOME")
+                           or os.path.join(os.path.expanduser("~"), ".cache"), "polyten", "nvrtc")
+    return os.environ.get("POLYTEN_NVRTC_CACHE", default)
+
+
+def compile_logs(*logs, extra: Tuple[str, ...] = (), call: Optional[Callable] = None,
+                 cache: Optional[str] = None) -> subprocess.CompletedProcess:
+    """``tests/nvrtc_compile.py`` over kernel logs, under the NVRTC Python, with the cache
+    folder ``cache`` (default :func:`nvrtc_cache`; '' for none)."""
+    cache = nvrtc_cache() if cache is None else cache
     args = [nvrtc_python(), os.path.join(HERE, "nvrtc_compile.py"), *map(str, logs),
-            "--jobs", str(os.cpu_count() or 1), *extra]
+            "--jobs", str(os.cpu_count() or 1), *(("--cache", cache) if cache else ()), *extra]
     if call is not None:
         return call(args, timeout=1200)
     return subprocess.run(args, capture_output=True, text=True, cwd=ROOT)

@@ -16,7 +16,13 @@ Only loading the binary needs a GPU; it is skipped.
 Run (under a Python with ``cupy-cuda13x``, ``nvidia-cuda-nvrtc`` and ``nvidia-cuda-runtime``
 installed; ``scripts/test.sh`` makes one in ``.venv-nvrtc``)::
 
-    python tests/nvrtc_compile.py kernels.jsonl [--arch 90 --arch 80] [--jobs 2]
+    python tests/nvrtc_compile.py kernels.jsonl [--arch 90 --arch 80] [--jobs 2] [--cache DIR]
+
+With ``--cache``, each successful compilation leaves a file in DIR (its warnings) named by a
+hash of what decides NVRTC's output: the source, the options, the architecture, NVRTC's
+version and those of the packages whose headers the source includes (CuPy, the CUDA
+runtime).  A later run skips a compilation whose file is there: NVRTC compiles the same input
+the same way.  A failure is never cached; it is compiled, and reported, on every run.
 
 Prints one line per failure (kernel, dtypes, architecture, NVRTC's log) and a summary; exits 1
 if any kernel fails to compile.  Uses CuPy internals that exist in CuPy 14 (checked at start:
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
+import hashlib
 import io
 import json
 import os
@@ -154,6 +161,34 @@ def _compile_one(job):
     return desc, arch, None, log.getvalue().strip()
 
 
+def _cache_key(source: str, options, arch: str, compiler_id: str) -> str:
+    h = hashlib.sha256()
+    for part in (compiler_id, arch, *options, source):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _compiler_id(nvrtc: str) -> str:
+    """NVRTC's version and the packages whose headers a kernel includes (CuPy's, CUDA's)."""
+    from importlib import metadata
+    versions = []
+    for dist in ("cupy-cuda13x", "nvidia-cuda-nvrtc", "nvidia-cuda-runtime"):
+        try:
+            versions.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{dist} absent")
+    return f"NVRTC {nvrtc}; " + "; ".join(versions)
+
+
+def _cache_put(path: str, warnings: str) -> None:
+    """Write atomically: another run may read the folder at the same time."""
+    tmp = f"{path}.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(warnings)
+    os.replace(tmp, path)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("logs", nargs="+", help="JSON-lines kernel logs of the CuPy stand-in")
@@ -161,6 +196,7 @@ def main(argv=None) -> int:
                     "or 80 (A100); repeatable (default: 90)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--dump", help="folder to write each failing source into")
+    ap.add_argument("--cache", help="folder of earlier successful compilations, skipped")
     args = ap.parse_args(argv)
     archs = args.arch or ["90"]
     mods = _cupy()
@@ -190,23 +226,46 @@ def main(argv=None) -> int:
 
     failures = [k for k, v in sources.items() if v is None]
     warned = 0
-    with concurrent.futures.ProcessPoolExecutor(max(1, args.jobs)) as pool:
-        for desc, arch, err, warnings in pool.map(_compile_one, jobs, chunksize=4):
-            if err is not None:
-                failures.append(desc)
-                print(f"FAIL {desc} for sm_{arch}:\n{err[-4000:]}\n")
-                if args.dump:
-                    os.makedirs(args.dump, exist_ok=True)
-                    src = next(j[1] for j in jobs if j[0] == desc)
-                    with open(os.path.join(args.dump, f"{len(failures)}.cu"), "w") as f:
-                        f.write(src)
-            elif warnings:
-                warned += 1
-                print(f"warning {desc} for sm_{arch}:\n{warnings[-2000:]}\n")
     nvrtc = ".".join(map(str, mods.compiler._get_nvrtc_version()))
+    compiler_id = _compiler_id(nvrtc)
+    cache_files = {}  # job index -> its file in the cache
+    results, to_compile = [], []
+    for i, job in enumerate(jobs):
+        if args.cache:
+            cache_files[i] = os.path.join(args.cache, _cache_key(job[1], job[2], job[3],
+                                                                 compiler_id))
+            try:
+                with open(cache_files[i]) as f:
+                    results.append((job[0], job[3], None, f.read()))
+                continue
+            except OSError:
+                pass
+        to_compile.append(i)
+    cached = len(results)
+    if args.cache:
+        os.makedirs(args.cache, exist_ok=True)
+    with concurrent.futures.ProcessPoolExecutor(max(1, args.jobs)) as pool:
+        for i, res in zip(to_compile, pool.map(_compile_one, [jobs[i] for i in to_compile],
+                                               chunksize=4)):
+            if i in cache_files and res[2] is None:
+                _cache_put(cache_files[i], res[3])
+            results.append(res)
+    for desc, arch, err, warnings in results:
+        if err is not None:
+            failures.append(desc)
+            print(f"FAIL {desc} for sm_{arch}:\n{err[-4000:]}\n")
+            if args.dump:
+                os.makedirs(args.dump, exist_ok=True)
+                src = next(j[1] for j in jobs if j[0] == desc)
+                with open(os.path.join(args.dump, f"{len(failures)}.cu"), "w") as f:
+                    f.write(src)
+        elif warnings:
+            warned += 1
+            print(f"warning {desc} for sm_{arch}:\n{warnings[-2000:]}\n")
     print(f"nvrtc_compile: {len(entries)} logged kernels ({dict(kinds)}), "
           f"{len(sources)} distinct sources, {len(jobs)} compilations for "
-          f"sm_{', sm_'.join(archs)} with CuPy {mods.cupy.__version__}, NVRTC {nvrtc}: "
+          f"sm_{', sm_'.join(archs)} ({cached} found in the cache) with CuPy "
+          f"{mods.cupy.__version__}, NVRTC {nvrtc}: "
           f"{len(failures)} failed, {warned} with warnings")
     return 1 if failures else 0
 

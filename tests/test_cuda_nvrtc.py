@@ -109,6 +109,32 @@ def test_a_kernel_only_the_host_compiler_accepts_fails(tmp_path):
     assert "2 failed" in res.stdout
 
 
+def test_only_successful_compilations_are_cached_and_a_changed_source_compiles(tmp_path):
+    """``--cache``: a compilation that succeeded is skipped on the next run (its warnings
+    kept), a source changed by one character is compiled again, and a failing one is compiled
+    and reported on every run, never cached."""
+    def raw(name, body):
+        return {"kind": "raw", "name": name, "options": [],
+                "code": f'extern "C" __global__ void {name}(float* x) {{ {body} }}\n'}
+
+    def run(*entries):
+        log = tmp_path / "k.jsonl"
+        log.write_text("".join(json.dumps(e) + "\n" for e in entries))
+        return compile_logs(log, cache=str(tmp_path / "cache"))
+
+    good, bad = raw("polyten_ok", "x[0] = 1.0f;"), raw("polyten_bad", "x[0] = undeclared;")
+    first = run(good, bad)
+    assert first.returncode == 1 and "(0 found in the cache)" in first.stdout, first.stdout
+    assert len(os.listdir(tmp_path / "cache")) == 1  # the good one only
+    again = run(good, bad)
+    assert again.returncode == 1 and "(1 found in the cache)" in again.stdout, again.stdout
+    assert "FAIL RawKernel polyten_bad for sm_90" in again.stdout and "undeclared" in again.stdout
+    changed = run(raw("polyten_ok", "x[0] = 2.0f;"))
+    assert changed.returncode == 0 and "(0 found in the cache)" in changed.stdout
+    assert " 0 failed, 0 with warnings" in changed.stdout
+    assert len(os.listdir(tmp_path / "cache")) == 2
+
+
 # --- the real CuPy 14.2 without a GPU: what polyten reads from it ------------------------------
 def _real(code: str) -> dict:
     """Run ``code`` under the NVRTC environment's Python (polyten installed there by

@@ -350,14 +350,15 @@ static thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 # swapcontext) make no system call for the signal mask -- a warp-mode row kernel switches
 # about 20 times a thread -- and a fiber that finished its block is parked to run the same
 # thread of the next block (compiled without _FORTIFY_SOURCE, whose longjmp check refuses a
-# jump to another stack).  ``__shared__`` is a static (blocks run one after the other), filled with 0xff
-# bytes (NaN, -1) when the first thread of each block reaches its declaration, as a GPU's
-# shared memory holds garbage at the start of a block: a read before the block's own write
-# shows, instead of finding the previous block's or launch's values.  The scheduler visits
-# the fibers in thread order or, with ``reverse``, the opposite, so that a read of another
-# thread's write that lacks a barrier gives a wrong result in one of the two orders.  A barrier
-# that some threads never reach (a shuffle under a divergent branch, a thread that returned) is
-# reported instead of hanging; so is a shuffle over a partial warp or mask.
+# jump to another stack).  ``__shared__`` is a static (blocks run one after the other),
+# filled with 0xff bytes (NaN, -1) when the first thread of each block reaches its
+# declaration, as a GPU's shared memory holds garbage at the start of a block: a read before
+# the block's own write shows, instead of finding the previous block's or launch's values.
+# The scheduler visits the fibers in thread order or, with ``reverse``, the opposite, so that
+# a read of another thread's write that lacks a barrier gives a wrong result in one of the two
+# orders.  A barrier that some threads never reach (a shuffle under a divergent branch, a
+# thread that returned) is reported instead of hanging; so is a shuffle over a partial warp or
+# mask.
 _SIMT_RUNTIME = r"""
 #include <setjmp.h>
 #include <ucontext.h>
@@ -374,7 +375,9 @@ static void poison(void* p, size_t n) {
   unsigned long& s = seen[p];
   if (s != block_serial) { memset(p, 0xff, n); s = block_serial; }
 }
-struct Fiber { ucontext_t ctx; jmp_buf jb; dim3 tid; int warp, lane, done, live; unsigned shuffles; };
+struct Fiber {
+  ucontext_t ctx; jmp_buf jb; dim3 tid; int warp, lane, done, live; unsigned shuffles;
+};
 static thread_local jmp_buf sched;
 static thread_local Fiber* fibers;
 static thread_local char* stacks;

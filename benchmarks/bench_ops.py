@@ -72,6 +72,21 @@ def cases(size: str):
     yield "relu", (lambda: np.maximum(a_np, 0)), (lambda: pt.relu(a)), \
         (lambda: torch.relu(ta))
     yield "matmul", (lambda: m_np @ m_np), (lambda: m @ m), (lambda: tm @ tm)
+    # scatter_reduce amax of every value into n / 16 targets (graph pooling); NumPy's
+    # reference is maximum.at on a copy
+    t_np = np.zeros(max(1, n // 16), np.float32)
+    i_np = np.random.default_rng(3).integers(0, t_np.shape[0], n)
+    t_pt, i_pt = pt.asarray(t_np), pt.asarray(i_np)
+    t_t = i_t = None
+    if torch is not None:
+        t_t, i_t = torch.from_numpy(t_np), torch.from_numpy(i_np)
+
+    def np_scatter_amax():
+        out = t_np.copy()
+        np.maximum.at(out, i_np, a_np)
+        return out
+    yield "scatter amax", np_scatter_amax, (lambda: pt.scatter_reduce(t_pt, 0, i_pt, a, "amax")), \
+        (lambda: t_t.scatter_reduce(0, i_t, ta, "amax"))
     yield "slice", (lambda: a_np[2:n - 2]), (lambda: a[2:n - 2]), (lambda: ta[2:n - 2])
     yield "reshape", (lambda: a_np.reshape(4, -1)), (lambda: a.reshape(4, -1)), \
         (lambda: ta.reshape(4, -1))

@@ -717,6 +717,60 @@ def test_sums_onto_repeated_positions_take_every_dtype(deterministic):
         pt.use_deterministic_algorithms(False)
 
 
+@pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16", "int64", "int32",
+                                "int8", "uint8"])
+def test_scatter_reduce_and_index_put_match_the_cpu(dt):
+    """``scatter_reduce`` runs the op's default on cuda (CuPy's ``ufunc.at`` has no multiply
+    and few dtypes for maximum / minimum): a stable sort and a segmented scan for prod / amax /
+    amin, ``scatter_add`` for sum / mean.  Small integers (exact in every dtype and every
+    summation order) give the cpu backend's values bit for bit, NaN included, and run to run;
+    ``index_put(accumulate=True)`` too."""
+    rng = np.random.default_rng(9)
+    x = rng.integers(1, 4, size=(6, 5))
+    src = rng.integers(1, 4, size=(400, 5))
+    idx = rng.integers(0, 6, size=(400, 5))
+    if dt.startswith("float") or dt == "bfloat16":
+        x, src = x.astype(np.float32), src.astype(np.float32)
+        src[3, 2] = np.nan
+    for reduce in ("sum", "prod", "mean", "amax", "amin"):
+        s = src[:8] if reduce == "prod" else src  # products of 8 values stay exact
+        i = idx[:8] if reduce == "prod" else idx
+        for include_self in (True, False):
+            got = []
+            for device in ("cpu", "cuda", "cuda"):
+                xt = pt.tensor(x, device=device).to(getattr(pt, dt))
+                st = pt.tensor(s, device=device).to(getattr(pt, dt))
+                out = pt.scatter_reduce(xt, 0, pt.tensor(i, device=device), st, reduce,
+                                        include_self=include_self)
+                assert out.dtype.name == dt and out.device.type == device
+                got.append(out.double().cpu().numpy())
+            np.testing.assert_array_equal(got[1], got[0], err_msg=f"{reduce} {include_self}")
+            np.testing.assert_array_equal(got[2], got[1])
+    put = [pt.index_put(pt.tensor(x, device=device).to(getattr(pt, dt)),
+                        (pt.tensor(idx[:, 0], device=device),),
+                        pt.tensor(src[:, :5], device=device).to(getattr(pt, dt)),
+                        accumulate=True).double().cpu().numpy() for device in ("cpu", "cuda")]
+    np.testing.assert_array_equal(put[1], put[0])
+
+
+def test_scatter_reduce_gradients_match_the_cpu():
+    rng = np.random.default_rng(10)
+    x, src = rng.standard_normal((4, 3)), rng.uniform(0.5, 1.5, (9, 3))
+    idx = rng.integers(0, 4, size=(9, 3))
+    for reduce in ("sum", "prod", "mean", "amax", "amin"):
+        grads = []
+        for device in ("cpu", "cuda"):
+            xt = pt.tensor(x, device=device, requires_grad=True)
+            st = pt.tensor(src, device=device, requires_grad=True)
+            out = pt.scatter_reduce(xt, 0, pt.tensor(idx, device=device), st, reduce,
+                                    include_self=False)
+            (out * pt.arange(12.0, device=device).reshape(4, 3)).sum().backward()
+            grads.append([out.detach().cpu().numpy(), xt.grad.cpu().numpy(),
+                          st.grad.cpu().numpy()])
+        for a, b in zip(*grads):
+            _close(a, b, rtol=1e-12)
+
+
 def test_deterministic_writes_read_an_overlapping_value_first_and_follow_c_order():
     """In deterministic mode ``x[i] = x`` reads ``x`` before writing (NumPy's rule), a
     transposed index with repeats keeps the last write in C order on both backends (a loop

@@ -1705,6 +1705,57 @@ add(OpInfo("scatter_add", "indexing",
            ref=_scatter_ref(True), errors=_scatter_errors("scatter_add"), method="scatter_add"))
 
 
+def _scatter_reduce_samples(dtype, rng, grid=True):
+    idx = lambda shape, n, dim: Arr(_index_for(rng, shape, n, dim), role="index")  # noqa: E731
+    out = []
+    for reduce in ("sum", "prod", "mean", "amax", "amin"):
+        # products stay in range, sums are exact on the grid; the gradient checks take
+        # values off the grid, where amax / amin have no ties (a tie is a kink)
+        dom = "prod" if reduce == "prod" else ("grid" if grid else "any")
+        x = lambda shape, lay="contiguous": Arr(make(rng, shape, dtype, dom), lay)  # noqa
+        for include_self in (True, False):
+            out.append(Sample(x((3, 4)), 0, idx((5, 4), 3, 0), x((5, 4)), reduce,
+                              include_self=include_self,
+                              desc=f"{reduce}, repeated indices, include_self={include_self}"))
+        out.append(Sample(x((4, 3), "transposed"), -1, idx((2, 5), 3, 1), x((3, 6)), reduce,
+                          desc=f"{reduce}, transposed, src larger, rows 2-3 untouched"))
+    return out
+
+
+def _scatter_reduce_ref(x, dim, index, src, reduce, include_self=True):
+    dim = dim % x.ndim
+    groups: Dict[tuple, list] = {}
+    for pos in np.ndindex(*index.shape):
+        tgt = list(pos)
+        tgt[dim] = index[pos]
+        groups.setdefault(tuple(tgt), []).append(src[pos])
+    out = x.copy()
+    for tgt, vals in groups.items():
+        v = np.array(([x[tgt]] if include_self else []) + vals)
+        if reduce == "mean":
+            out[tgt] = v.sum() / len(v) if v.dtype.kind in "fc" else v.sum() // len(v)
+        else:
+            out[tgt] = {"sum": np.sum, "prod": np.prod, "amax": np.max, "amin": np.min}[
+                reduce](v)
+    return out
+
+
+def _scatter_reduce_errors(rng):
+    return [_ex("index out of range", _f32(rng, (3, 4)), 0, _i64([[0, 3, 1, 1]]),
+                _f32(rng, (1, 4)), "amax", exc=IndexError, match=["scatter_reduce", "3"]),
+            _ex("unknown reduce", _f32(rng, (3, 4)), 0, _i64([[0, 1, 1, 1]]),
+                _f32(rng, (1, 4)), "median", exc=ValueError,
+                match=["scatter_reduce", "median", "amax"]),
+            _ex("src of another dtype", _f32(rng, (3, 4)), 0, _i64([[0, 1, 1, 1]]),
+                Arr(make(rng, (1, 4), "float64")), "sum", exc=TypeError,
+                match=["scatter_reduce", "float64", "float32"])]
+
+
+add(OpInfo("scatter_reduce", "indexing", samples=_scatter_reduce_samples,
+           ref=_scatter_reduce_ref, errors=_scatter_reduce_errors, method="scatter_reduce",
+           grad_samples=lambda dtype, rng: _scatter_reduce_samples(dtype, rng, grid=False)))
+
+
 def _index_select_samples(dtype, rng):
     x = lambda shape, lay="contiguous": _any(rng, shape, dtype, lay)  # noqa: E731
     return [

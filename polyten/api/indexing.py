@@ -31,7 +31,8 @@ from ..autograd.rules import rule as _rule
 from ._core import (check_inplace, Tensor, as_operand, broadcast_shapes, cast, describe, device_mismatch,
                     dim_or_axis, is_scalar, normalize_dim, scalar_value, wrap)
 
-__all__ = ["gather", "scatter", "scatter_add", "index_select", "index_add", "masked_fill",
+__all__ = ["gather", "scatter", "scatter_add", "scatter_reduce", "index_select", "index_add",
+           "index_put", "masked_fill",
            "masked_select", "take", "take_along_dim", "take_along_axis", "nonzero", "argwhere",
            "one_hot", "sort", "argsort", "topk", "unique", "unique_values", "unique_counts",
            "unique_inverse", "unique_all", "searchsorted", "isin"]
@@ -41,6 +42,7 @@ _setitem = kernels("setitem")
 _gather = kernels("gather")
 _scatter = kernels("scatter")
 _scatter_add = kernels("scatter_add")
+_scatter_reduce = kernels("scatter_reduce")
 _nonzero = kernels("nonzero")
 _sort = kernels("sort")
 _topk = kernels("topk")
@@ -581,6 +583,17 @@ def _index_put(x: Tensor, key, value) -> Tensor:
     return out
 
 
+def _value_shape(vshape: tuple, region: tuple):
+    """The shape a written value of shape ``vshape`` takes to broadcast to the indexed
+    ``region`` (leading 1s dropped, as PyTorch allows), or ``None`` if it does not."""
+    stripped = vshape
+    while len(stripped) > len(region) and stripped[0] == 1:
+        stripped = stripped[1:]
+    ok = len(stripped) <= len(region) and all(
+        a == b or a == 1 for a, b in zip(stripped[::-1], region[::-1]))
+    return stripped if ok else None
+
+
 def _setitem_raw(self, key, value):
     dt = self._dtype
     backend = self._device.backend
@@ -606,12 +619,8 @@ def _setitem_raw(self, key, value):
         region = _region_shape(items, self._data.shape, backend, _SET)
         vshape = tuple(value._data.shape)
         v = cast(value, dt)
-        stripped = vshape
-        while len(stripped) > len(region) and stripped[0] == 1:
-            stripped = stripped[1:]
-        ok = len(stripped) <= len(region) and all(
-            a == b or a == 1 for a, b in zip(stripped[::-1], region[::-1]))
-        if not ok:
+        stripped = _value_shape(vshape, region)
+        if stripped is None:
             raise ValueError(f"{_SET}: shape mismatch: value tensor of shape {fmt_shape(vshape)} "
                              f"cannot be broadcast to indexing result of shape "
                              f"{fmt_shape(region)}")
@@ -709,13 +718,17 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None) -> Tensor:
     """A copy of ``input`` with ``src`` (a tensor, or a number ``value``) written at ``index``
     along ``dim`` (``torch.scatter``): ``out[i][index[i][j]] = src[i][j]`` for ``dim == 1``.
 
-    ``reduce='add'`` accumulates instead (see :func:`scatter_add`).  With repeated indices,
-    which value lands is unspecified (as in PyTorch).
+    ``reduce='add'`` accumulates instead (see :func:`scatter_add`), ``reduce='multiply'``
+    multiplies (``scatter_reduce(..., 'prod')``).  With repeated indices, which value lands is
+    unspecified (as in PyTorch).
     """
     if reduce is not None:
+        if reduce == "multiply":
+            return _scatter_multiply(input, dim, index, src, value)
         if reduce != "add":
-            raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r} (use "
-                             f"scatter_add for sums)")
+            raise ValueError(f"scatter: reduce must be None, 'add' or 'multiply', got "
+                             f"{reduce!r} (scatter_reduce has 'sum', 'prod', 'mean', 'amax' "
+                             f"and 'amin')")
         return _scatter_add_impl(input, dim, index, src if src is not None else value,
                                  "scatter")
     d, idx, sv = _scatter_args(input, dim, index, src, value, "scatter")
@@ -748,6 +761,90 @@ def scatter_add(input, dim, index, src) -> Tensor:
     """A copy of ``input`` with ``src`` added at ``index`` along ``dim``; repeated indices
     accumulate (``torch.scatter_add``)."""
     return _scatter_add_impl(input, dim, index, src, "scatter_add")
+
+
+_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True) -> Tensor:
+    """A copy of ``input`` with the values of ``src`` reduced into it at ``index`` along
+    ``dim`` (``torch.scatter_reduce``): for ``dim == 1``, ``out[i][index[i][j]]`` combines
+    ``src[i][j]`` for every ``j`` that points there.
+
+    Parameters
+    ----------
+    input : Tensor
+        The tensor written into (a copy is returned); real, not bool.
+    dim : int
+        The dimension ``index`` indexes.
+    index : Tensor
+        int64 (or any integer) indices, with ``input``'s number of dims; along the other dims
+        no larger than ``input``, and no larger than ``src`` in every dim.
+    src : Tensor
+        The values, of ``input``'s dtype.
+    reduce : str
+        ``'sum'``, ``'prod'``, ``'mean'`` (integers round down, as PyTorch), ``'amax'`` or
+        ``'amin'`` (a NaN among the values gives NaN).
+    include_self : bool, optional
+        Whether ``input``'s own values at the written positions take part in the reduction
+        (default ``True``).  Positions no index points to keep ``input``'s value either way.
+
+    Gradients flow to ``input`` and ``src`` for every reduction: ``amax`` / ``amin`` share
+    it evenly among the values equal to the result, ``prod`` is exact with zeros.
+    """
+    return _scatter_reduce_impl(input, dim, index, src, reduce, include_self,
+                                "scatter_reduce")
+
+
+def _scatter_reduce_impl(input, dim, index, src, reduce, include_self, op) -> Tensor:
+    _check(input, op)
+    if reduce not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduce must be one of {', '.join(map(repr, _REDUCTIONS))}, "
+                         f"got {reduce!r}")
+    if not isinstance(src, Tensor):
+        raise TypeError(f"{op}: src must be a tensor of the input's dtype, got "
+                        f"{describe(src)}; for one value everywhere pass "
+                        f"polyten.full(index.shape, value, dtype=input.dtype)")
+    if input._dtype is _bool or input._dtype.is_complex:
+        raise TypeError(f"{op}: not supported for {input._dtype.name} tensors; cast first, "
+                        f"e.g. x.to(polyten.int64) or x.to(polyten.float32)")
+    d, idx, sv = _scatter_args(input, dim, index, src, None, op)
+    include_self = builtins.bool(include_self)
+    out = wrap(_scatter_reduce[input._device.backend](input._data, d, idx, sv, reduce,
+                                                      include_self),
+               input._device, input._dtype)
+    if (input._ag is not None or src._ag is not None) and _grad_on():
+        _record(_rule("scatter_reduce"), out, (input, src),
+                {"dim": d, "index": wrap(idx, input._device, _int64), "reduce": reduce,
+                 "include_self": include_self})
+    return out
+
+
+def _scatter_multiply(input, dim, index, src, value) -> Tensor:
+    """``scatter(..., reduce='multiply')`` (PyTorch's older spelling of a product)."""
+    if src is not None and value is not None:
+        raise TypeError("scatter: pass either src or value, not both")
+    if src is None:
+        src = value
+    if not isinstance(src, Tensor):
+        _check(input, "scatter")
+        if not is_scalar(src):
+            raise TypeError(f"scatter: src must be a tensor or a number, got {describe(src)}")
+        index = _int_index(index, input, "scatter")
+        from .creation import full
+        src = full(tuple(index._data.shape), src, dtype=input._dtype, device=input._device)
+    return _scatter_reduce_impl(input, dim, index, src, "prod", True, "scatter")
+
+
+def _scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+    if _inplace_grad(self, src) and _graph_inplace(
+            "scatter_reduce_", self, scatter_reduce, (dim, index, src, reduce),
+            {"include_self": include_self}) is not None:
+        return self
+    check_inplace("scatter_reduce_", self)
+    _assign_all(self, _scatter_reduce_impl(self, dim, index, src, reduce, include_self,
+                                           "scatter_reduce_"), "scatter_reduce_")
+    return self
 
 
 def _inplace_grad(self, other) -> builtins.bool:
@@ -837,6 +934,96 @@ def _index_add_(self, dim, index, source, *, alpha=1):
         return self
     check_inplace("index_add_", self)
     _assign_all(self, index_add(self, dim, index, source, alpha=alpha), "index_add_")
+    return self
+
+
+def _index_put_key(indices, op: str) -> tuple:
+    """``index_put``'s ``indices`` (a tuple or list of index tensors, ``None`` for a whole
+    dim) as an indexing key."""
+    if isinstance(indices, Tensor) or not isinstance(indices, _SEQ):
+        raise TypeError(f"{op}: indices must be a tuple of tensors, one per indexed dim (None "
+                        f"for a whole dim), got {describe(indices)}; for one index tensor "
+                        f"pass (index,)")
+    key = []
+    for i, t in enumerate(indices):
+        if t is None:
+            key.append(_FULL)
+        elif isinstance(t, Tensor):
+            key.append(t)
+        else:
+            raise TypeError(f"{op}: indices[{i}] must be a tensor or None, got {describe(t)}")
+    return tuple(key)
+
+
+def _index_put_values(x: Tensor, values, op: str):
+    if isinstance(values, Tensor):
+        if values._device is not x._device:
+            raise device_mismatch(op, (x, values))
+        if values._dtype is not x._dtype:
+            raise TypeError(f"{op}: values dtype {values._dtype.name} must match the input's "
+                            f"dtype {x._dtype.name}; cast them with "
+                            f"values.to({x._dtype!r})")
+    elif not is_scalar(values):
+        raise TypeError(f"{op}: values must be a tensor or a number, got {describe(values)}")
+    return values
+
+
+def index_put(input, indices, values, accumulate=False) -> Tensor:
+    """A copy of ``input`` with ``values`` written at ``indices`` (``torch.index_put``):
+    ``out[indices] = values``, or with ``accumulate=True``, ``out[indices] += values`` where
+    every repeated position accumulates (``x[idx] += v`` keeps only one of them).
+
+    Parameters
+    ----------
+    input : Tensor
+    indices : tuple of Tensor or None
+        One integer or bool index tensor per indexed dim, from the first (``None`` takes a
+        whole dim), as in ``input[indices]``.
+    values : Tensor or number
+        Of ``input``'s dtype, broadcastable to the shape of ``input[indices]``.
+    accumulate : bool, optional
+        Add instead of writing (default ``False``).
+    """
+    op = "index_put"
+    _check(input, op)
+    return _index_put_impl(input, _index_put_key(indices, op), values, accumulate, op)
+
+
+def _index_put_impl(input, key, values, accumulate, op) -> Tensor:
+    values = _index_put_values(input, values, op)
+    if not accumulate:
+        from .shape import clone
+        out = clone(input)
+        out[key] = values
+        return out
+    from .creation import arange
+    pos = arange(_numel(input._data.shape), device=input._device).reshape(
+        tuple(input._data.shape))[key]
+    shape = tuple(pos._data.shape)
+    if isinstance(values, Tensor):
+        vs = tuple(values._data.shape)
+        stripped = _value_shape(vs, shape)
+        if stripped is None:
+            raise ValueError(f"{op}: values of shape {fmt_shape(vs)} cannot be broadcast to "
+                             f"the indexed shape {fmt_shape(shape)}")
+        values = values.reshape(stripped).expand(shape).reshape(-1)
+    flat = input.reshape(-1)
+    out = _scatter_add_impl(flat, 0, pos.reshape(-1), values, op)
+    return out.reshape(tuple(input._data.shape))
+
+
+def _index_put_(self, indices, values, accumulate=False):
+    op = "index_put_"
+    _check(self, op)
+    key = _index_put_key(indices, op)
+    if not accumulate:
+        self[key] = _index_put_values(self, values, op)
+        return self
+    if _inplace_grad(self, values) and _graph_inplace(
+            op, self, index_put, (indices, values), {"accumulate": True}) is not None:
+        return self
+    check_inplace(op, self)
+    _assign_all(self, _index_put_impl(self, key, values, True, op), op)
     return self
 
 
@@ -1398,7 +1585,9 @@ register_default("isin", _isin_default)
 TENSOR_METHODS = {
     "__getitem__": __getitem__, "__setitem__": __setitem__, "gather": gather,
     "scatter": scatter, "scatter_": _scatter_, "scatter_add": scatter_add,
-    "scatter_add_": _scatter_add_, "index_select": index_select, "index_add": index_add,
+    "scatter_add_": _scatter_add_, "scatter_reduce": scatter_reduce,
+    "scatter_reduce_": _scatter_reduce_, "index_put": index_put, "index_put_": _index_put_,
+    "index_select": index_select, "index_add": index_add,
     "index_add_": _index_add_, "masked_fill": masked_fill, "masked_fill_": _masked_fill_,
     "masked_select": masked_select, "take": take, "take_along_dim": take_along_dim,
     "nonzero": nonzero, "argwhere": argwhere, "sort": sort, "argsort": argsort, "topk": topk,

@@ -455,6 +455,74 @@ define("scatter", _forward_indices(lambda n, g: pt.scatter(g, n.params["dim"],
        _forward_indices(
            lambda n, g: _gather_src(g, n.params["dim"], n.params["index"], n.shapes[1][0])),
        inputs=False)
+
+
+def _src_part(n):
+    """scatter_reduce's src cut to its index's shape (the part it reads)."""
+    src, idx = n.inputs[1], n.params["index"]
+    if tuple(src.shape) == tuple(idx.shape):
+        return src
+    return src[tuple(slice(0, s) for s in idx.shape)]
+
+
+def _prod_others(v, zeros, p1):
+    """d (product of a group) / d v, for a member ``v`` of a group with ``zeros`` zero members
+    and product ``p1`` of its nonzero ones: exact where v or others are 0 (no 0 / 0)."""
+    is0 = v == 0
+    return pt.where(is0, (zeros == 1) * p1, (zeros == 0) * p1 / pt.where(is0, 1, v))
+
+
+def _scatter_reduce_weights(n):
+    """(d out / d input, d out[index] / d src[:index.shape]) of scatter_reduce, elementwise
+    (the gradients are g times the first, and g.gather(dim, index) times the second)."""
+    x, p = n.inputs[0], n.params
+    d, idx, reduce = p["dim"], p["index"], p["reduce"]
+    s = _src_part(n)
+    ones = pt.ones(tuple(idx.shape), dtype=x.dtype, device=x.device)
+    count = None
+    self_in = 1.0
+    if not p["include_self"]:
+        count = _zeros(x.shape, x).scatter_add(d, idx, ones)
+        self_in = (count == 0).to(x.dtype)  # x's value stays only where nothing is written
+    if reduce == "sum":
+        return self_in, 1.0
+    if reduce == "mean":
+        if count is None:
+            count = _zeros(x.shape, x).scatter_add(d, idx, ones)
+        inv = 1.0 / (count + self_in)
+        return self_in * inv, inv.gather(d, idx)
+    if reduce == "prod":
+        xin = x if count is None else pt.where(self_in == 1, x, 1.0)
+        zeros = (xin == 0).to(x.dtype) + _zeros(x.shape, x).scatter_add(d, idx,
+                                                                       (s == 0).to(x.dtype))
+        p1 = pt.scatter_reduce(pt.where(xin == 0, 1.0, xin), d, idx, pt.where(s == 0, 1.0, s),
+                               "prod")
+        return (self_in * _prod_others(xin, zeros, p1),
+                _prod_others(s, zeros.gather(d, idx), p1.gather(d, idx)))
+    # amax / amin: the gradient is shared evenly among the values equal to the result
+    r = _out(n)
+    hit_x = (x == r).to(x.dtype) * self_in
+    hit_s = (s == r.gather(d, idx)).to(x.dtype)
+    ties = hit_x + _zeros(x.shape, x).scatter_add(d, idx, hit_s)
+    ties = pt.where(ties == 0, 1.0, ties)
+    return hit_x / ties, hit_s / ties.gather(d, idx)
+
+
+def _scatter_reduce_x(n, g):
+    return g * _scatter_reduce_weights(n)[0]
+
+
+def _scatter_reduce_src(n, g):
+    d, idx = n.params["dim"], n.params["index"]
+    r = g.gather(d, idx) * _scatter_reduce_weights(n)[1]
+    src_shape = tuple(n.shapes[1][0])
+    if tuple(r.shape) != src_shape:
+        r = _embed(r, src_shape, tuple(slice(0, s) for s in r.shape) + (Ellipsis,))
+    return r
+
+
+define("scatter_reduce", _forward_indices(_scatter_reduce_x),
+       _forward_indices(_scatter_reduce_src), output=True)
 define("index_select", _forward_indices(lambda n, g: pt.index_add(
     _zeros(_shape0(n), g), n.params["dim"], n.params["index"], g)), inputs=False)
 define("masked_fill", lambda n, g: pt.where(n.params["mask"], 0.0, g), inputs=False)

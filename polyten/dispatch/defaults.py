@@ -892,6 +892,91 @@ def _scatter(k):
     return scatter
 
 
+def _flat_targets(k, shape, dim, index):
+    """The flat (C-order) position in an array of ``shape`` that each entry of ``index``
+    writes to along ``dim``: int64 of ``index``'s shape."""
+    nd = len(shape)
+    pos, stride = None, 1
+    for d in range(nd - 1, -1, -1):
+        coord = index if d == dim else k.arange_along(index.shape[d], nd, d, index)
+        term = coord if stride == 1 else k.mul(coord, k.const(coord, stride))
+        pos = term if pos is None else k.add(pos, term)
+        stride *= shape[d]
+    return pos
+
+
+def _segment_reduce(k, combine, keys, vals):
+    """(the distinct ``keys``, each one's ``combine``-reduction of its ``vals``) for 1-D
+    ``keys`` (int64) and ``vals``: a stable sort by key, then a segmented inclusive scan
+    (Hillis-Steele: step s combines each value with the one s places before when both have
+    the same key) in log2(longest run) steps, read off at each run's last entry.  The order
+    of the combinations depends on the data only, so results repeat bit for bit."""
+    n = keys.shape[0]
+    dev = k.index(keys)
+    sk, order = k.sort(keys, 0, False, True)
+    sv = k.getitem(vals, (order,))
+    first = k.concat([k.full((1,), True, "bool", dev),
+                      k.logical_not(k.eq(k.getitem(sk, (slice(1, None),)),
+                                         k.getitem(sk, (slice(0, n - 1),))))], 0)
+    starts = k.nonzero(first)  # its size is a host read already: so is the longest run
+    starts = k.reshape(starts, (starts.shape[0],))
+    ends = k.concat([k.getitem(starts, (slice(1, None),)), k.full((1,), n, "int64", dev)], 0)
+    longest = int(k.to_host(k.amax(k.sub(ends, starts), (0,), False)))
+    s = 1
+    while s < longest:
+        tail, head = (slice(s, None),), (slice(0, n - s),)
+        same = k.eq(k.getitem(sk, tail), k.getitem(sk, head))
+        later = k.getitem(sv, tail)
+        later = k.where(same, combine(later, k.getitem(sv, head)), later)
+        sv = k.concat([k.getitem(sv, (slice(0, s),)), later], 0)
+        s *= 2
+    last = k.sub(ends, k.const(ends, 1))
+    return k.getitem(sk, (last,)), k.getitem(sv, (last,))
+
+
+@_default("scatter_reduce", "scatter_add", "scatter", "copy", "reshape", "getitem", "setitem",
+          "arange", "mul", "add", "sub", "sort", "concat", "eq", "logical_not", "where",
+          "maximum", "minimum", "amax", "nonzero", "to_host", "div", "floor_divide")
+def _scatter_reduce(k):
+    def scatter_reduce(x, dim, index, src, reduce, include_self):
+        shape = x.shape
+        if not shape:
+            one = (1,)
+            r = scatter_reduce(k.reshape(x, one), 0, k.reshape(index, one),
+                               k.reshape(src, one), reduce, include_self)
+            return k.reshape(r, ())
+        d = k.dtype(x)
+        acc = _acc(d)  # float16 / bfloat16 accumulate in float32, rounded once at the end
+        total, n = _count(shape, None), _count(index.shape, None)
+        if n == 0:
+            return k.copy(x)
+        out = k.to(k.copy(k.reshape(x, (total,))), acc)
+        dev = k.index(x)
+        pos = k.reshape(_flat_targets(k, shape, dim, index), (n,))
+        src = k.getitem(src, tuple(slice(0, s) for s in index.shape) + (Ellipsis,))
+        vals = k.to(k.reshape(src, (n,)), acc)
+        if reduce in ("sum", "mean"):
+            if not include_self:
+                out = k.scatter(out, 0, pos, 0)
+            out = k.scatter_add(out, 0, pos, vals)
+            if reduce == "mean":
+                count = k.full((total,), int(include_self), "int64", dev)
+                count = k.scatter_add(count, 0, pos, k.full((n,), 1, "int64", dev))
+                count = k.maximum(count, k.const(count, 1))
+                if _is_float(acc):
+                    out = k.div(out, k.astype(count, acc))
+                else:  # PyTorch: floor division for integers
+                    out = k.astype(k.floor_divide(k.to(out, "int64"), count), acc)
+        else:
+            combine = {"prod": k.mul, "amax": k.maximum, "amin": k.minimum}[reduce]
+            where, reduced = _segment_reduce(k, combine, pos, vals)
+            if include_self:
+                reduced = combine(k.getitem(out, (where,)), reduced)
+            k.setitem(out, (where,), reduced)
+        return k.reshape(k.to(out, d), shape)
+    return scatter_reduce
+
+
 @_default("topk", "sort", "getitem")
 def _topk(k):
     def topk(x, k_, dim, largest, sorted):

@@ -295,6 +295,13 @@ _decl(P, "core", "any", "same", True, "gather(x, dim, index)",
 _decl(P, "core", "any", "same", True, "scatter(x, dim, index, src)",
       "out of place: a copy of x with src written at index; src array or scalar")
 _decl(P, "core", "numeric", "same", True, "scatter_add(x, dim, index, src)", "out of place")
+_decl(C, "core", "real_numeric", "same", True,
+      "scatter_reduce(x, dim, index, src, reduce, include_self)",
+      "out of place: a copy of x with src (x's dtype, each dim at least index's) combined at "
+      "index along dim by reduce: 'sum', 'prod', 'mean' (integers round down), 'amax' or "
+      "'amin' (NaN propagates); include_self False leaves x's values at the written positions "
+      "out of the reduction.  Default: scatter_add for sum and mean; a sort and a segmented "
+      "scan (deterministic) for prod, amax and amin")
 _decl(P, "core", "any", "int64", False, "nonzero(x)", "(n, ndim) int64 indices, C order",
       arity=1)
 _decl(C, "core", "integer", "bool", False, "index_check(x, low, high, ignore, acc)",

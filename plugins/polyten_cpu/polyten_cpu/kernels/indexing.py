@@ -101,6 +101,45 @@ def kernels(xp, **ctx) -> dict:
         add_at(out, _grid(index, dim), part)
         return out
 
+    reduce_ufuncs = {"sum": xp.add, "mean": xp.add, "prod": xp.multiply, "amax": xp.maximum,
+                     "amin": xp.minimum}
+
+    def _identity(reduce, dt):
+        """The value that leaves a reduction unchanged (written over x's values at the
+        scattered positions when include_self is False)."""
+        if reduce in ("sum", "mean"):
+            return 0
+        if reduce == "prod":
+            return 1
+        big = xp.inf if dt.kind == "f" else (xp.iinfo(dt).max if reduce == "amin"
+                                              else xp.iinfo(dt).min)
+        return -big if reduce == "amax" and dt.kind == "f" else big
+
+    def scatter_reduce(x, dim, index, src, reduce, include_self):
+        if x.ndim == 0:
+            one = (1,)
+            return scatter_reduce(x.reshape(one), 0, index.reshape(one), src.reshape(one),
+                                  reduce, include_self).reshape(())
+        dt = x.dtype
+        # float16 / bfloat16 accumulate in float32 and round once (ufunc.at would round
+        # after every element; ml_dtypes has no ufunc.at loops)
+        acc = xp.dtype(xp.float32) if dt == xp.float16 or dt == BF16 else dt
+        out = x.astype(acc, copy=True)
+        grid = _grid(index, dim)
+        part = _src_part(src, index).astype(acc, copy=False)
+        if not include_self:
+            out[grid] = _identity(reduce, acc)
+        reduce_ufuncs[reduce].at(out, grid, part)  # maximum / minimum propagate NaN
+        if reduce == "mean":
+            count = xp.full(x.shape, int(include_self), dtype=int64)
+            add_at(count, grid, 1)
+            xp.maximum(count, 1, out=count)
+            if acc.kind == "f":
+                out /= count.astype(acc)
+            else:  # PyTorch: floor division for integers
+                out = (out.astype(int64) // count).astype(acc)
+        return out.astype(dt, copy=False)
+
     def nonzero(x):
         return xp.argwhere(x).astype(int64, copy=False)
 
@@ -236,5 +275,7 @@ def kernels(xp, **ctx) -> dict:
     return {"getitem": getitem, "setitem": setitem, "gather": gather, "scatter": scatter,
             "scatter_add": scatter_add, "nonzero": nonzero, "sort": sort, "topk": topk,
             "unique": unique, "masked_fill": masked_fill, "searchsorted": searchsorted,
-            "segment_argmax": segment_argmax,
-            "isin": isin}
+            "segment_argmax": segment_argmax, "isin": isin,
+            # CuPy's ufunc.at has no multiply and takes few dtypes for maximum / minimum
+            # (atomics): there the op's default (a sort and a segmented scan) runs instead
+            **({"scatter_reduce": scatter_reduce} if is_numpy else {})}

@@ -12,7 +12,8 @@ from .api._core import Tensor
 from .nn import functional as _F
 
 __all__ = ["expit", "logit", "erf", "xlogy", "xlog1py", "sinc", "entr", "ndtr", "exp2",
-           "expm1", "log1p", "logsumexp", "round", "softmax", "log_softmax"]
+           "expm1", "log1p", "logsumexp", "round", "softmax", "log_softmax", "gammaln",
+           "digamma", "psi", "polygamma", "multigammaln"]
 
 expit = _ew.sigmoid
 logit = _derived.logit
@@ -24,6 +25,14 @@ expm1 = _ew.expm1
 log1p = _ew.log1p
 logsumexp = _red.logsumexp
 round = _ew.round  # noqa: A001 -- torch.special.round
+gammaln = _ew.lgamma  # noqa: F821 -- generated from the op table
+digamma = psi = _ew.digamma  # noqa: F821
+polygamma = _ew.polygamma
+
+
+def multigammaln(input, p) -> Tensor:
+    """:func:`polyten.mvlgamma` (``torch.special.multigammaln``)."""
+    return _ew.mvlgamma(input, p)
 
 
 def softmax(input, dim, *, dtype=None) -> Tensor:

@@ -76,6 +76,35 @@ def _erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x) if np.size(x) else x * 1.0
 
 
+def _vec_math(f, x):
+    return np.vectorize(f, otypes=[np.float64])(x) if np.size(x) else x * 1.0
+
+
+def _lgamma(v):
+    """math.lgamma with torch's values at the poles and infinities."""
+    if math.isnan(v):
+        return v
+    if math.isinf(v):
+        return math.inf
+    try:
+        return math.lgamma(v)
+    except ValueError:  # 0 and the negative integers
+        return math.inf
+
+
+def _digamma(v):
+    """mpmath's digamma with torch's values: -inf at +0, +inf at -0, NaN at the negative
+    integers and -inf."""
+    import mpmath
+    if math.isnan(v) or v == math.inf:
+        return v
+    if v == 0:
+        return math.copysign(math.inf, -v)
+    if v == -math.inf or (v < 0 and v == math.floor(v)):
+        return math.nan
+    return float(mpmath.digamma(v))
+
+
 def _sigmoid(x):
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-x))
@@ -100,6 +129,8 @@ UNARY_REF = {
     "isfinite": (np.isfinite, (-3, 3)), "logical_not": (np.logical_not, (-2, 2)),
     "bitwise_not": (lambda x: -x - 1, (-5, 5)), "conj": (np.conj, (-3, 3)),
     "real": (np.real, (-3, 3)), "imag": (np.imag, (-3, 3)),
+    "lgamma": (lambda x: _vec_math(_lgamma, x), (0.1, 5)),
+    "digamma": (lambda x: _vec_math(_digamma, x), (0.1, 5)),
 }
 # reciprocal: both signs, away from zero
 SIGNED_AWAY_FROM_ZERO = {"reciprocal"}

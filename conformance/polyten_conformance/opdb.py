@@ -160,6 +160,46 @@ for _name, _dom, _special, _ref in _UNARY:
         aliases=_UNARY_ALIASES.get(_name, ()))
 
 
+# -- the gamma family: float64 references through math.lgamma / a plain digamma series (no
+# SciPy); samples on the positive domain (the poles are the unit tests' business)
+def _vec(f):
+    def ref(x):
+        flat = [f(float(v)) for v in np.asarray(x, dtype=np.float64).reshape(-1)]
+        return np.asarray(flat, dtype=np.float64).reshape(np.shape(x))
+    return ref
+
+
+def _psi1(v, n=0):
+    """digamma (n = 0) or polygamma(n, v) for v > 0 in float64: recurrence to v >= 20, then
+    the asymptotic series."""
+    if math.isnan(v):
+        return math.nan
+    acc = 0.0
+    while v < 20.0:
+        acc += 1.0 / v if n == 0 else math.factorial(n) / v ** (n + 1)
+        v += 1.0
+    if n == 0:
+        z = 1.0 / (v * v)
+        series = z * (1 / 12 - z * (1 / 120 - z * (1 / 252 - z * (1 / 240 - z / 132))))
+        return math.log(v) - 0.5 / v - series - acc
+    # (-1)^(n+1) psi_n(v) ~ (n-1)!/v^n + n!/(2 v^(n+1)) + sum B_2k (2k+n-1)!/((2k)! v^(2k+n))
+    bern = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
+    s = math.factorial(n - 1) / v ** n + math.factorial(n) / (2 * v ** (n + 1))
+    for k, b in enumerate(bern, 1):
+        s += b * math.factorial(2 * k + n - 1) / (math.factorial(2 * k) * v ** (2 * k + n))
+    return (s + acc) if n % 2 else -(s + acc)
+
+
+def _gamma_samples(dtype, rng):
+    return unary(dtype, rng, "pos")
+
+
+add(OpInfo("lgamma", "elementwise", ref=_vec(math.lgamma), samples=_gamma_samples,
+           errors=_unary_error("lgamma"), method="lgamma"))
+add(OpInfo("digamma", "elementwise", ref=_vec(_psi1), samples=_gamma_samples,
+           errors=_unary_error("digamma"), method="digamma"))
+
+
 def _round_samples(dtype, rng):
     out = unary(dtype, rng, "any", special_values=True)
     if dtype in ("float32", "float64"):

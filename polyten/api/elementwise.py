@@ -449,6 +449,65 @@ def round(input, decimals=0):
                 input._dtype), (input,))
 
 
+_polygamma_k = kernels("polygamma")
+_gamma_ok = _accepted(OPS["polygamma"])
+
+
+def _float_input(op, x):
+    """x as a floating tensor for the gamma family (integers and bool: the default float)."""
+    _check_tensor(op, x)
+    if x._dtype.kind in "biu":
+        return x.to(_DEFAULT[0])
+    if x._dtype not in _gamma_ok:
+        raise unsupported(op, OPS["polygamma"], x._dtype)
+    return x
+
+
+def polygamma(n, input):
+    """The ``n``-th derivative of :func:`digamma` (``torch.polygamma(n, input)``): ``n`` an
+    int >= 0, ``n = 0`` is digamma; integer inputs give the default float dtype."""
+    if isinstance(n, builtins.bool) or not isinstance(n, _int):
+        try:
+            import operator
+            n = operator.index(n)
+        except TypeError:
+            raise TypeError(f"polygamma(n, input): n must be an int, got {describe(n)}") \
+                from None
+    if n < 0:
+        raise ValueError(f"polygamma(n, input): n must be a non-negative integer, got n={n}")
+    x = _float_input("polygamma", input)
+    out = wrap(_polygamma_k[x._device.backend](x._data, _int(n)), x._device, x._dtype)
+    if x._ag is not None and _grad_on():
+        _record1(_POLYGAMMA_RULE, out, x, {"n": _int(n)})
+    return out
+
+
+_POLYGAMMA_RULE = _rule("polygamma")
+
+
+def mvlgamma(input, p):
+    """The multivariate log-gamma function of dimension ``p`` (``torch.mvlgamma``):
+    ``p (p - 1) / 4 log(pi) + sum_{j<p} lgamma(x - j / 2)``; every element must be greater
+    than ``(p - 1) / 2``, as PyTorch requires."""
+    import math
+    if isinstance(p, builtins.bool) or not isinstance(p, _int):
+        raise TypeError(f"mvlgamma(input, p): p must be an int, got {describe(p)}")
+    if p < 1:
+        raise ValueError(f"mvlgamma(input, p): p must be >= 1, got p={p}")
+    x = _float_input("mvlgamma", input)
+    bound = (p - 1) / 2
+    if x.numel():
+        import polyten as pt
+        low = pt.amin(x.detach()).item()
+        if not low > bound:  # NaN fails too, as PyTorch's check
+            raise ValueError(f"mvlgamma(input, p={p}): all elements must be greater than "
+                             f"(p - 1) / 2 = {bound}, got an element {low}")
+    out = lgamma(x)  # noqa: F821
+    for j in range(1, p):
+        out = out + lgamma(x - j / 2)  # noqa: F821
+    return out + p * (p - 1) / 4 * math.log(math.pi)
+
+
 def _fit_scalar(op: str, s, cd):
     """``(value, dtype)`` for a Python scalar that must be stored in ``cd`` (no wrapping)."""
     if cd.kind in "iu" and s.__class__ is _int:
@@ -700,7 +759,7 @@ __all__ = sorted(set(_UNARY + _BINARY + [
     "nan_to_num", "isclose", "allclose", "float_power", "subtract", "multiply", "divide",
     "true_divide", "negative", "absolute", "arcsin", "arccos", "arctan", "arcsinh", "arccosh",
     "arctanh", "arctan2", "greater", "greater_equal", "less", "less_equal", "equal",
-    "not_equal", "bitwise_invert", "mod", "fix"]))
+    "not_equal", "bitwise_invert", "mod", "fix", "polygamma", "mvlgamma"]))
 
 
 # ------------------------------------------------------------------------- in place ---
@@ -977,6 +1036,8 @@ TENSOR_METHODS.update({
     # torch's x.where(condition, y) is where(condition, x, y)
     "where": lambda self, condition, other: where(condition, self, other),
     "clip": clamp, "isclose": isclose, "allclose": allclose,
+    # torch's x.polygamma(n) is polygamma(n, x)
+    "polygamma": lambda self, n: polygamma(n, self),
     "real": property(real), "imag": property(imag),  # noqa: F821  (attributes, as torch)
 })
 
@@ -990,7 +1051,8 @@ for _n in _UNARY:
         TENSOR_METHODS[f"{_n}_"] = _inplace_unary(_n)
 for _n, _f in (("clamp", clamp), ("clip", clamp), ("clamp_min", clamp_min),
                ("clamp_max", clamp_max), ("round", round), ("nan_to_num", nan_to_num),
-               ("relu", relu), ("float_power", float_power)):
+               ("relu", relu), ("float_power", float_power), ("mvlgamma", mvlgamma),
+               ("polygamma", lambda self, n: polygamma(n, self))):
     TENSOR_METHODS[f"{_n}_"] = _inplace_generic(_n, _f)
 for _alias, _n in (("multiply", "mul"), ("subtract", "sub"), ("divide", "div"),
                    ("true_divide", "div"), ("negative", "neg"), ("absolute", "abs"),

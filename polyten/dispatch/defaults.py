@@ -264,6 +264,246 @@ _unary_wide("acosh", ("log1p", "log", "sqrt", "mul", "add", "sub", "where", "lt"
 _unary_wide("atanh", ("log1p", "log", "mul", "div", "sub", "add"), _atanh)
 
 
+# --- the gamma family: lgamma, digamma, polygamma ----------------------------------------------
+# Formulas on the ops `where`, `floor`, `log`, `sin`, `cos`, `pow` and arithmetic, written once
+# here for both the kernel-level defaults (``k`` a :class:`Kernels`) and the cpu backend's
+# kernels (``k`` a namespace of NumPy ufuncs, ``polyten_cpu.kernels.special``), so that a
+# backend without them computes what the cpu backend does.  Every branch is computed for every
+# element and selected with ``where`` (a kernel cannot read values on the host); inputs that a
+# branch does not own are replaced first, so no branch sees an inf it would turn into NaN.
+from fractions import Fraction as _Fr
+
+# Bernoulli numbers B_2 .. B_26, exactly
+_BERN = (_Fr(1, 6), _Fr(-1, 30), _Fr(1, 42), _Fr(-1, 30), _Fr(5, 66), _Fr(-691, 2730),
+         _Fr(7, 6), _Fr(-3617, 510), _Fr(43867, 798), _Fr(-174611, 330), _Fr(854513, 138),
+         _Fr(-236364091, 2730), _Fr(8553103, 6))
+# Stirling: lgamma(y) ~ (y - 1/2) log y - y + log(2 pi) / 2 + sum B_2j / (2j (2j - 1) y^(2j-1));
+# from y >= 10 on, 7 terms leave < 1e-17 relative (the 8th is 3617 / 122400 / 10**15)
+_STIRLING = tuple(float(b / (2 * j * (2 * j - 1))) for j, b in enumerate(_BERN[:7], 1))[::-1]
+# digamma: psi(y) ~ log y - 1 / (2y) - sum B_2j / (2j y^2j), 7 terms (Cephes' psi), y >= 10
+_PSI_ASYM = tuple(float(b / (2 * j)) for j, b in enumerate(_BERN[:7], 1))[::-1]
+# Hurwitz zeta's Euler-Maclaurin tail: (2j)! / B_2j, j = 1..12 (Cephes' zeta table A[])
+_ZETA_EM = tuple(float(math.factorial(2 * j) / b) for j, b in enumerate(_BERN[:12], 1))
+# lgamma(2 + t) = t P(t) / Q(t) on 0 <= t < 1: Cephes' lgam rational (relative 4e-16 there, so
+# lgamma keeps its relative accuracy next to its root at 2, where t is exact)
+_LG_P = (-1.37825152569120859100e3, -3.88016315134637840924e4, -3.31612992738871184744e5,
+         -1.16237097492762307383e6, -1.72173700820839662146e6, -8.53555664245765465627e5)
+_LG_Q = (1.0, -3.51815701436523470549e2, -1.70642106651881159223e4, -2.20528590553854454839e5,
+         -1.13933444367982507207e6, -2.53252307177582951285e6, -2.01889141433532773231e6)
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_LOG_PI = math.log(math.pi)
+_GAMMA_USES = ("add", "sub", "mul", "div", "neg", "abs", "log", "log1p", "sin", "cos",
+               "floor", "where", "lt", "eq", "logical_or", "logical_and", "logical_not",
+               "isnan")
+
+
+def _polevl(k, z, coeffs):
+    """Horner, highest degree first."""
+    r = k.const(z, coeffs[0])
+    for c in coeffs[1:]:
+        r = k.add(k.mul(r, z), k.const(z, c))
+    return r
+
+
+def _frac_near(k, x):
+    """x - round(x), in [-1/2, 1/2] and exact (x and the integer are within a factor of 2), so
+    that sin / cos of pi times it keep full relative accuracy where pi * x would not."""
+    return k.sub(x, k.floor(k.add(x, k.const(x, 0.5))))
+
+
+def _recip_pow(k, a, s):
+    """a ** -s for a Python int s >= 1 by squaring (a few multiplies instead of a pow, which
+    costs several times more; overflow to inf gives 0, as pow's underflow)."""
+    r, p, e = None, a, s
+    while e:
+        if e & 1:
+            r = p if r is None else k.mul(r, p)
+        e >>= 1
+        if e:
+            p = k.mul(p, p)
+    return k.div(k.const(a, 1.0), r)
+
+
+def _lgamma_pos(k, y, part=None):
+    """lgamma(y) for y >= 0 (y = 0: +inf; +inf and NaN propagate).  ``part``: "small" (all
+    y < 10) or "big" (none) computes one branch only, for callers that split the elements."""
+    ten = k.const(y, 10.0)
+    small = k.lt(y, ten) if part is None else None
+    if part != "small":
+        # y >= 10: Stirling (small elements take y = 10, a harmless stand-in)
+        b = y if part == "big" else k.where(small, ten, y)
+        lb = k.log(b)
+        rb = k.div(k.const(y, 1.0), b)
+        big = k.add(k.sub(k.mul(k.sub(b, k.const(y, 0.5)), lb), b), k.const(y, _HALF_LOG_2PI))
+        big = k.add(big, k.mul(rb, _polevl(k, k.mul(rb, rb), _STIRLING)))
+        big = k.where(k.eq(b, k.const(y, math.inf)), b, big)  # (inf - 1/2) log inf - inf: NaN
+        if part == "big":
+            return big
+    # 0 <= y < 10: y = m + t, t = y - floor(y) exact; lgamma(2 + t) from the rational, then
+    # lgamma(y) = lgamma(2 + t) + log((2 + t)(3 + t)...(m - 1 + t)) for m >= 2, minus
+    # log1p(t) for m = 1 (relative accuracy next to the root at 1) and log(t) + log1p(t) for
+    # m = 0
+    s = y if part == "small" else k.where(small, y, k.const(y, 2.5))
+    m = k.floor(s)
+    t = k.sub(s, m)
+    lg2 = k.div(k.mul(t, _polevl(k, t, _LG_P)), _polevl(k, t, _LG_Q))
+    one = k.const(y, 1.0)
+    prod = one
+    for j in range(2, 9):
+        prod = k.mul(prod, k.where(k.lt(k.const(y, float(j)), m), k.add(t, k.const(y, float(j))),
+                                   one))
+    zero = k.const(y, 0.0)
+    low = k.add(k.where(k.lt(m, one), k.log(t), zero),
+                k.where(k.lt(m, k.const(y, 2.0)), k.log1p(t), zero))
+    small_v = k.sub(k.add(lg2, k.log(prod)), low)
+    return small_v if part == "small" else k.where(small, small_v, big)
+
+
+def _lgamma_reflect(k, x, l):
+    """lgamma(x) for x < 0 from l = lgamma(1 - x): log(pi / |sin(pi x)|) - l; at the negative
+    integers sin(pi r) is exactly 0 and the log gives +inf, as PyTorch; -inf gives +inf."""
+    r = _frac_near(k, x)
+    sin = k.abs(k.sin(k.mul(r, k.const(x, math.pi))))
+    refl = k.sub(k.sub(k.const(x, _LOG_PI), k.log(sin)), l)
+    inf = k.const(x, math.inf)
+    return k.where(k.eq(x, k.neg(inf)), inf, refl)  # r is NaN there
+
+
+def _lgamma_formula(k, x):
+    """lgamma of a real floating array (float64 for full accuracy)."""
+    neg = k.lt(x, k.const(x, 0.0))
+    l = _lgamma_pos(k, k.where(neg, k.sub(k.const(x, 1.0), x), x))
+    return k.where(neg, _lgamma_reflect(k, k.where(neg, x, k.const(x, -0.5)), l), l)
+
+
+def _psi_pos(k, y, part=None):
+    """digamma(y) for y >= 0 or y = -0.0: +0 gives -inf, -0 gives +inf (from 1 / y), as
+    PyTorch's copysign(inf, -x).  ``part`` as for :func:`_lgamma_pos`."""
+    ten = k.const(y, 10.0)
+    small = k.lt(y, ten) if part is None else None
+    one = k.const(y, 1.0)
+    if part == "big":
+        z = y
+    else:
+        # psi(y) = psi(y + 10) - sum_{j<10} 1 / (y + j): the asymptotic series needs y >= 10;
+        # a fixed shift (not Cephes' while y < 10) keeps it branch-free, and the sum is
+        # still within a few ulps of 3 near the root at 1.46
+        s = y if part == "small" else k.where(small, y, one)
+        acc = k.div(one, s)
+        for j in range(1, 10):
+            acc = k.add(acc, k.div(one, k.add(s, k.const(y, float(j)))))
+        z = k.add(s, ten) if part == "small" else k.where(small, k.add(s, ten), y)
+    zz = k.div(one, k.mul(z, z))
+    asym = k.sub(k.sub(k.log(z), k.div(k.const(y, 0.5), z)), k.mul(zz, _polevl(k, zz, _PSI_ASYM)))
+    if part == "small":
+        return k.sub(asym, acc)
+    asym = k.where(k.eq(z, k.const(y, math.inf)), z, asym)
+    return asym if part == "big" else k.where(small, k.sub(asym, acc), asym)
+
+
+def _psi_reflect(k, x, psi):
+    """digamma(x) for x < 0 from psi = digamma(1 - x): psi - pi cot(pi x); NaN at the
+    negative integers and -inf (r = 0 or NaN)."""
+    r = _frac_near(k, x)
+    pr = k.mul(r, k.const(x, math.pi))
+    refl = k.sub(psi, k.div(k.mul(k.cos(pr), k.const(x, math.pi)), k.sin(pr)))
+    bad = k.logical_or(k.eq(r, k.const(x, 0.0)), k.isnan(r))
+    return k.where(bad, k.const(x, math.nan), refl)
+
+
+def _digamma_formula(k, x):
+    neg = k.lt(x, k.const(x, 0.0))
+    psi = _psi_pos(k, k.where(neg, k.sub(k.const(x, 1.0), x), x))
+    return k.where(neg, _psi_reflect(k, k.where(neg, x, k.const(x, -0.5)), psi), psi)
+
+
+def _zeta_pos(k, s, q):
+    """Hurwitz zeta(s, q) for an integer s >= 2 and q > 0 (+inf gives 0): Cephes' zeta, ten
+    terms of the sum, then Euler-Maclaurin from q + 9 on with all 12 terms.  Cephes stops
+    where a term falls below the sum's last bit; past that point the terms stayed below it
+    (measured: bit-identical sums for s = 2..200, q = 1e-5..1e6), so no mask is needed."""
+    one = k.const(q, 1.0)
+    total = _recip_pow(k, q, s)
+    a = q
+    b = total
+    for _ in range(9):
+        a = k.add(a, one)
+        b = _recip_pow(k, a, s)
+        total = k.add(total, b)
+    # a^(1-s) / (s-1), not b * a / (s-1): b underflows first for large a (trigamma(1e300))
+    lead = k.div(one, a) if s == 2 else _recip_pow(k, a, s - 1)
+    total = k.add(total, k.div(lead, k.const(q, float(s - 1))))
+    total = k.sub(total, k.mul(b, k.const(q, 0.5)))
+    fac, j, bb = 1.0, 0.0, b
+    for i in range(12):
+        fac *= s + j
+        bb = k.div(bb, a)
+        total = k.add(total, k.mul(bb, k.const(q, fac / _ZETA_EM[i])))
+        j += 1.0
+        fac *= s + j
+        bb = k.div(bb, a)
+        j += 1.0
+    return total
+
+
+def _polygamma_scale(n):
+    """(-1)^(n+1) n!, inf past float64's range (as PyTorch's exp(lgamma(n + 1)))."""
+    try:
+        f = float(math.factorial(n))
+    except OverflowError:
+        f = math.inf
+    return f if n % 2 else -f
+
+
+def _zeta_neg(k, s, x):
+    """zeta(s, x) for x < 0 not an integer, without reflection's cot derivatives: with
+    r = x - floor(x), u = 1 - r (both exact) and x = r - m, zeta(s, x) = zeta(s, r) +
+    (-1)^s (zeta(s, u) - zeta(s, 1 - x)) -- the value PyTorch's direct sum over x, x + 1, ...
+    gives, in O(1) instead of O(|x|) terms."""
+    one = k.const(x, 1.0)
+    fl = k.floor(x)
+    zr = _zeta_pos(k, s, k.sub(x, fl))
+    zu = _zeta_pos(k, s, k.sub(k.add(fl, one), x))
+    zv = _zeta_pos(k, s, k.sub(one, x))
+    # (zeta(s, r) -+ zeta(s, u)) first: for odd s at half-integers r = u and that pair cancels
+    # exactly, leaving the small zeta(s, 1 - x) unrounded
+    if s % 2 == 0:
+        return k.sub(k.add(zr, zu), zv)
+    return k.add(k.sub(zr, zu), zv)
+
+
+def _polygamma_formula(k, x, n):
+    """polygamma(n, x) = (-1)^(n+1) n! zeta(n+1, x) for n >= 1.  Poles (0 and the negative
+    integers): (-1)^(n+1) inf, as PyTorch's n >= 2 (its trigamma rounds sin(pi x) there and
+    answers a large finite number); -inf: NaN; +inf: 0 (PyTorch: NaN for n >= 2, from Cephes'
+    0 * inf)."""
+    s = n + 1
+    zero = k.const(x, 0.0)
+    pos = k.lt(zero, x)
+    zp = _zeta_pos(k, s, k.where(pos, x, k.const(x, 1.0)))
+    pole = k.logical_and(k.logical_not(pos), k.eq(k.floor(x), x))
+    other = k.logical_or(k.logical_or(pos, pole), k.isnan(x))
+    zn = _zeta_neg(k, s, k.where(other, k.const(x, -0.5), x))
+    z = k.where(pos, zp, k.where(pole, k.const(x, math.inf), zn))
+    out = k.mul(z, k.const(x, _polygamma_scale(n)))
+    bad = k.logical_or(k.isnan(x), k.eq(x, k.const(x, -math.inf)))
+    return k.where(bad, k.const(x, math.nan), out)
+
+
+_unary_wide("lgamma", _GAMMA_USES, lambda k, x, d: _lgamma_formula(k, x))
+_unary_wide("digamma", _GAMMA_USES, lambda k, x, d: _digamma_formula(k, x))
+
+
+@_default("polygamma", "digamma", *_GAMMA_USES)
+def _polygamma(k):
+    def polygamma(x, n):
+        if n == 0:
+            return k.digamma(x)
+        w, d = k.wide(x)
+        return k.to(_polygamma_formula(k, w, n), d)
+    return polygamma
+
+
 @_default("dropout_mask", "random_uniform", "ge", "mul")
 def _dropout_mask(k):
     def kernel(shape, p, dtype, device_index):

@@ -117,6 +117,19 @@ for _n in ("exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "si
            "exp2"):
     _decl(P, "core", "any", "float", True, f"{_n}(x)", "integer inputs are cast to float first")
 _decl(P, "core", "real", "float", True, "erf(x)", "accurate to float64 rounding")
+# the gamma family (torch.lgamma, digamma, polygamma): composites whose kernel-level defaults
+# (dispatch/defaults.py) are built from where / floor / log / sin / cos / pow
+_decl(C, "core", "real", "float", True, "lgamma(x)",
+      "log |gamma(x)|; +inf at 0, the negative integers and +-inf; default: Stirling from 10, "
+      "a rational on [2, 3) with the recurrence below, reflection for x < 0")
+_decl(C, "core", "real", "float", True, "digamma(x)",
+      "psi(x); -inf at +0, +inf at -0, NaN at the negative integers and -inf; default: "
+      "recurrence to x >= 10, asymptotic series, reflection for x < 0")
+_decl(C, "core", "real", "float", True, "polygamma(x, n)",
+      "the n-th derivative of digamma (torch.polygamma(n, x)): n a Python int >= 0 checked by "
+      "the core, n = 0 is digamma; (-1)^(n+1) n! zeta(n+1, x), (-1)^(n+1) inf at the poles, 0 "
+      "at +inf, NaN at -inf; default: Hurwitz zeta by Euler-Maclaurin (Cephes), negative x "
+      "through zeta at r = x - floor(x), 1 - r and 1 - x")
 _decl(P, "core", "numeric", "same", True, "square(x)")
 _decl(P, "core", "any", "float", True, "reciprocal(x)")
 _decl(P, "core", "real", "bool", False, "signbit(x)")

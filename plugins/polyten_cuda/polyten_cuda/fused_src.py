@@ -166,6 +166,105 @@ _ew("erf_backward", "T g, T x", "T gx",
     "A v = (A)x;\n"
     "gx = (T)((A)g * (A(1.1283791670955126) * exp(-v * v)));\n")
 
+# --- the gamma family (op table: lgamma, digamma, polygamma), in the computation type A
+# (float16 / bfloat16 in float, rounded once, as PyTorch).  lgamma: CUDA's lgamma / lgammaf, as
+# PyTorch's CUDA kernel (+inf at the poles and at -inf).  digamma: PyTorch's calc_digamma
+# order -- reflection for x < 0 with r = x - rint(x) (exact, so sin / cos keep their accuracy
+# where pi * x would not), then the cpu kernel's fixed shift by 10 and Cephes' asymptotic
+# series (polyten.dispatch.defaults._psi_pos).  -0 gives +inf and +0 -inf through 1 / x.
+_ew("lgamma", "T x", "T y", "y = (T)lgamma((A)x);\n")
+_PSI_BODY = (
+    "A v = (A)x;\n"
+    "const A pi = A(3.14159265358979323846);\n"
+    "A res;\n"
+    "if (v < A(0) && (v == floor(v) || isnan(v - rint(v)))) {\n"
+    "  res = (A)nan(\"\");\n"  # the negative integers and -inf
+    "} else {\n"
+    "  A refl = A(0);\n"
+    "  if (v < A(0)) {\n"
+    "    A r = v - rint(v);\n"
+    "    refl = pi * cos(pi * r) / sin(pi * r);\n"
+    "    v = A(1) - v;\n"
+    "  }\n"
+    "  A acc = A(0);\n"
+    "  if (v < A(10)) {\n"
+    "    acc = A(1) / v;\n"  # v + 0 would turn -0 into +0: digamma(-0) is +inf
+    "    for (int j = 1; j < 10; ++j) acc += A(1) / (v + A(j));\n"
+    "    v += A(10);\n"
+    "  }\n"
+    "  A zz = A(1) / (v * v);\n"
+    "  A p = A(0.083333333333333333);\n"
+    "  p = p * zz + A(-0.021092796092796093);\n"
+    "  p = p * zz + A(0.0075757575757575758);\n"
+    "  p = p * zz + A(-0.0041666666666666667);\n"
+    "  p = p * zz + A(0.0039682539682539683);\n"
+    "  p = p * zz + A(-0.0083333333333333333);\n"
+    "  p = p * zz + A(0.083333333333333333);\n"
+    "  res = isinf(v) ? v : log(v) - A(0.5) / v - zz * p;\n"
+    "  res = res - acc - refl;\n"
+    "}\n")
+_ew("digamma", "T x", "T y", _PSI_BODY + "y = (T)res;\n")
+# polygamma(n >= 1) = scale * zeta(n + 1, x), scale = (-1)^(n+1) n! (a float64 argument, inf
+# past its range): Cephes' Hurwitz zeta, ten terms then Euler-Maclaurin from q + 9 with the
+# (2j)! / B_2j table, at q = x for x > 0 and, for x < 0 not an integer, zeta(s, r) +
+# (-1)^s (zeta(s, 1 - r) - zeta(s, 1 - x)) with r = x - floor(x) -- the cpu kernel's
+# reduction (polyten.dispatch.defaults._zeta_neg), O(1) where PyTorch's direct sum over
+# x, x + 1, ... takes |x| steps.  Poles: scale * inf; -inf and NaN: NaN; +inf: 0.
+_ZETA_EM_SRC = ("12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606e9, "
+                "7.47242496e10, -2.950130727918164224e12, 1.1646782814350067249e14, "
+                "-4.5979787224074726105e15, 1.8152105401943546773e17, "
+                "-7.1661652561756670113e18")
+_ew("polygamma", "T x, int32 n, float64 scale", "T y",
+    "A v = (A)x;\n"
+    "const A s = A(n + 1);\n"
+    f"const double em[12] = {{{_ZETA_EM_SRC}}};\n"
+    "A res;\n"
+    "if (isnan(v) || (isinf(v) && v < A(0))) {\n"
+    "  res = (A)nan(\"\");\n"
+    "} else if (v <= A(0) && v == floor(v)) {\n"
+    "  res = (A)scale * (A(1) / A(0));\n"
+    "} else {\n"
+    "  A qs[3], cs[3];\n"
+    "  int m = 1;\n"
+    "  qs[0] = v; cs[0] = A(1);\n"
+    "  if (v < A(0)) {\n"
+    "    const A fl = floor(v);\n"
+    "    const A sg = (n % 2) ? A(1) : A(-1);\n"  # (-1)^s, s = n + 1
+    "    qs[0] = v - fl;\n"
+    "    qs[1] = (fl + A(1)) - v; cs[1] = sg;\n"
+    "    qs[2] = A(1) - v; cs[2] = -sg;\n"
+    "    m = 3;\n"
+    "  }\n"
+    "  A z = A(0);\n"
+    "  for (int c = 0; c < m; ++c) {\n"
+    "    const A q = qs[c];\n"
+    "    if (isinf(q)) continue;\n"  # zeta(s, inf) = 0
+    "    A a = q;\n"
+    "    A b = pow(a, -s);\n"
+    "    A total = b;\n"
+    "    for (int i = 0; i < 9; ++i) {\n"
+    "      a += A(1);\n"
+    "      b = pow(a, -s);\n"
+    "      total += b;\n"
+    "    }\n"
+    "    total += pow(a, A(1) - s) / (s - A(1));\n"
+    "    total -= A(0.5) * b;\n"
+    "    A fac = A(1), j = A(0), bb = b;\n"
+    "    for (int i = 0; i < 12; ++i) {\n"
+    "      fac *= s + j;\n"
+    "      bb /= a;\n"
+    "      total += bb * (fac / (A)em[i]);\n"
+    "      j += A(1);\n"
+    "      fac *= s + j;\n"
+    "      bb /= a;\n"
+    "      j += A(1);\n"
+    "    }\n"
+    "    z += cs[c] * total;\n"
+    "  }\n"
+    "  res = (A)scale * z;\n"
+    "}\n"
+    "y = (T)res;\n")
+
 # floor_divide / remainder of floating arrays (op table), as Python's // and % -- NumPy's
 # npy_divmod and torch's div_floor: fmod, then the quotient's correction and snap.  CuPy's are
 # floor(x / y) and x - floor(x / y) * y, which differ where x / y rounds up to an integer

@@ -275,6 +275,30 @@ def _erf(cp, ew, fallback, bf16):
     return erf
 
 
+def _gamma(cp, ew, shared, bf16):
+    """``lgamma``, ``digamma`` and ``polygamma`` of real floating arrays: one launch of
+    ``fused_src``'s kernel each (float16 / bfloat16 computed in float32, rounded once); the
+    shared NumPy-API kernels (the defaults' formulas on CuPy) for anything else."""
+    from polyten.dispatch.defaults import _polygamma_scale
+    own = _floating(cp, bf16)
+    lg, dg, pg = ew["lgamma"], ew["digamma"], ew["polygamma"]
+    s_lg, s_dg, s_pg = shared["lgamma"], shared["digamma"], shared["polygamma"]
+
+    def lgamma(x):
+        return lg(x) if x.dtype in own else s_lg(x)
+
+    def digamma(x):
+        return dg(x) if x.dtype in own else s_dg(x)
+
+    def polygamma(x, n):
+        if x.dtype not in own:
+            return s_pg(x, n)
+        if n == 0:
+            return dg(x)
+        return pg(x, n, _polygamma_scale(n))
+    return {"lgamma": lgamma, "digamma": digamma, "polygamma": polygamma}
+
+
 def _same_dtype_route(cp, own, kernel, fallback, name):
     """``fn(x, y)``: ``kernel`` where both operands are arrays of one dtype in ``own``, or one
     is and the other a number (a 0-d array of that dtype: a fill, no host-to-device copy;
@@ -590,6 +614,7 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels["searchsorted"] = _searchsorted(cp, ew, shared["searchsorted"])
     kernels["segment_argmax"] = _segment_argmax(cp, ew)
     kernels["erf"] = _erf(cp, ew, kernels["erf"], bf16)
+    kernels.update(_gamma(cp, ew, kernels, bf16))
     kernels.update(_python_divmod(cp, ew, kernels, bf16))
     kernels["fmod"] = _int64_fmod(cp, ew, kernels["fmod"])
     kernels["nextafter"] = _nextafter(cp, ew, kernels["nextafter"])

@@ -365,4 +365,7 @@ def kernels(xp, **ctx) -> dict:
         return x
 
     k["inplace"] = inplace
+    # the gamma family lives in .special; here so that inplace (x.lgamma_()) finds it in kern
+    from .special import kernels as special_kernels
+    k.update(special_kernels(xp))
     return k

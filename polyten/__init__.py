@@ -90,7 +90,7 @@ _AMP_NAMES = ("amp", "autocast", "is_autocast_enabled", "get_autocast_dtype",
 
 
 def __getattr__(name):
-    if name in ("data", "utils", "cuda", "special", "fft"):  # cuda (issue 7): no array library
+    if name in ("data", "utils", "cuda", "special", "fft", "distributions"):  # cuda: no CuPy
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
     if name in _AMP_NAMES:  # torch.autocast and friends live at the top level too

@@ -13,7 +13,7 @@ from .nn import functional as _F
 
 __all__ = ["expit", "logit", "erf", "xlogy", "xlog1py", "sinc", "entr", "ndtr", "exp2",
            "expm1", "log1p", "logsumexp", "round", "softmax", "log_softmax", "gammaln",
-           "digamma", "psi", "polygamma", "multigammaln"]
+           "digamma", "psi", "polygamma", "multigammaln", "gammainc", "gammaincc"]
 
 expit = _ew.sigmoid
 logit = _derived.logit
@@ -74,3 +74,95 @@ def ndtr(input) -> Tensor:
     import polyten as pt
     x = input if input.dtype.is_floating_point else input.to(pt.get_default_dtype())
     return (1.0 + _ew.erf(x * (1.0 / math.sqrt(2.0)))) * 0.5
+
+
+def _gamma_operands(op, input, other):
+    import polyten as pt
+    like = input if isinstance(input, Tensor) else other
+    if not isinstance(like, Tensor):
+        raise TypeError(f"special.{op}: expected a tensor among the arguments, got "
+                        f"{type(input).__name__} and {type(other).__name__}")
+    dt = pt.result_type(input, other)  # a Python number is a weak operand
+    a = input if isinstance(input, Tensor) else pt.asarray(input, device=like.device)
+    x = other if isinstance(other, Tensor) else pt.asarray(other, device=like.device)
+    if not dt.is_floating_point:
+        dt = pt.get_default_dtype()
+    # float16 / bfloat16 iterate in float32 (PyTorch computes them in float32 too)
+    work = pt.float32 if dt in (pt.float16, pt.bfloat16) else dt
+    a, x = pt.broadcast_tensors(a.to(work), x.to(work))
+    return a, x, dt
+
+
+def _incomplete_gamma(a, x):
+    """(P, Q): the regularized lower and upper incomplete gamma functions, each to the
+    dtype's accuracy (Q is not formed as 1 - P where P is near 1).  The power series of P
+    where ``x < a + 1`` and the continued fraction of Q elsewhere (modified Lentz), iterated
+    in polyten ops until every entry has converged (a flag read every 16 steps; at most
+    4000 steps, enough for a up to about 1e6).  Differentiable in ``x`` and ``a``."""
+    import polyten as pt
+    fi = pt.finfo(x.dtype)
+    eps, tiny = fi.eps, fi.tiny
+    valid = (a >= 0) & (x >= 0)  # anything else (and NaN) gives NaN, as PyTorch
+    interior = valid & (a > 0) & (x > 0) & pt.isfinite(a) & pt.isfinite(x)
+    aa = pt.where(interior, a, 1.0)
+    xx = pt.where(interior, x, 1.0)
+    log_front = aa * pt.log(xx) - xx - pt.lgamma(aa)
+    series = xx < aa + 1
+    # P = x^a e^-x / Gamma(a) * sum_n x^n / (a (a+1) ... (a+n))
+    xs = pt.where(series, xx, 0.5 * aa)
+    term = 1.0 / aa
+    total = term
+    n = 0
+    while True:
+        n += 1
+        term = term * xs / (aa + n)
+        total = total + term
+        if n % 16 == 0 and (n >= 4000 or bool((term.abs() <= total.abs() * eps).all())):
+            break
+    p_series = total * pt.exp(log_front)
+    # Q = x^a e^-x / Gamma(a) / (x + 1 - a - 1 (1 - a) / (x + 3 - a - ...))
+    xc = pt.where(series, aa + 2, xx)
+    b = xc + 1 - aa
+    c = pt.full_like(b, 1.0 / tiny)
+    d = 1.0 / b
+    h = d
+    i = 0
+    while True:
+        i += 1
+        an = -i * (i - aa)
+        b = b + 2
+        d = an * d + b
+        d = pt.where(d.abs() < tiny, tiny, d)
+        c = b + an / c
+        c = pt.where(c.abs() < tiny, tiny, c)
+        d = 1.0 / d
+        delta = d * c
+        h = h * delta
+        if i % 16 == 0 and (i >= 4000 or bool(((delta - 1).abs() <= eps).all())):
+            break
+    q_cf = pt.exp(log_front) * h
+    p = pt.where(series, p_series, 1.0 - q_cf)
+    q = pt.where(series, 1.0 - p_series, q_cf)
+    # the edges: x = 0 or a = inf -> P = 0; x = inf or a = 0 (the limit) -> P = 1
+    zero = valid & ((x == 0) | pt.isinf(a)) & ~pt.isinf(x)
+    one = valid & ~zero & ((a == 0) | pt.isinf(x))
+    nan = pt.full_like(p, math.nan)
+    p = pt.where(interior, p, pt.where(zero, 0.0, pt.where(one, 1.0, nan)))
+    q = pt.where(interior, q, pt.where(zero, 1.0, pt.where(one, 0.0, nan)))
+    return p, q
+
+
+def gammainc(input, other) -> Tensor:
+    """The regularized lower incomplete gamma function
+    ``P(a, x) = 1 / Gamma(a) * integral_0^x t^(a-1) e^-t dt`` with ``a = input``,
+    ``x = other`` (``torch.special.gammainc``): the CDF of Gamma(a, 1) at x.  NaN where a < 0
+    or x < 0; 1 at a = 0 (the limit).  Differentiable in both arguments."""
+    a, x, dt = _gamma_operands("gammainc", input, other)
+    return _incomplete_gamma(a, x)[0].to(dt)
+
+
+def gammaincc(input, other) -> Tensor:
+    """The regularized upper incomplete gamma function ``Q(a, x) = 1 - P(a, x)``
+    (``torch.special.gammaincc``), accurate where P is near 1."""
+    a, x, dt = _gamma_operands("gammaincc", input, other)
+    return _incomplete_gamma(a, x)[1].to(dt)

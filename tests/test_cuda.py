@@ -772,6 +772,30 @@ def test_scatter_reduce_gradients_match_the_cpu():
             _close(a, b, rtol=1e-12)
 
 
+def test_distributions_sample_and_score_on_the_gpu():
+    """polyten.distributions are polyten ops: on cuda their draws stay there, and densities,
+    entropies and KL divergences equal the cpu backend's."""
+    D = pt.distributions
+    rng = np.random.default_rng(12)
+    conc, rate = rng.uniform(0.3, 4.0, 6), rng.uniform(0.5, 2.0, 6)
+
+    def family(device):
+        t = lambda a: pt.tensor(a, device=device)  # noqa: E731
+        return [D.Normal(t(conc), t(rate)), D.Gamma(t(conc), t(rate)),
+                D.Beta(t(conc), t(rate)), D.Poisson(t(conc * 9)),
+                D.Dirichlet(t(conc.reshape(2, 3))), D.Categorical(logits=t(conc.reshape(2, 3))),
+                D.MultivariateNormal(t(conc[:3]), scale_tril=t(np.diag(rate[:3])))]
+    for dc, dg in zip(family("cpu"), family("cuda")):
+        pt.manual_seed(0)
+        s = dg.sample((500,))
+        assert s.device.type == "cuda", type(dg).__name__
+        _close(dg.log_prob(s).cpu().numpy(), dc.log_prob(s.cpu()).numpy(), rtol=1e-12)
+        if not isinstance(dc, D.Poisson):
+            _close(dg.entropy().cpu().numpy(), dc.entropy().numpy(), rtol=1e-12)
+            _close(D.kl_divergence(dg, dg).cpu().numpy(), 0.0 * dc.entropy().numpy(),
+                   atol=1e-12)
+
+
 def test_deterministic_writes_read_an_overlapping_value_first_and_follow_c_order():
     """In deterministic mode ``x[i] = x`` reads ``x`` before writing (NumPy's rule), a
     transposed index with repeats keeps the last write in C order on both backends (a loop

@@ -118,7 +118,7 @@ def _incomplete_gamma(a, x):
         term = term * xs / (aa + n)
         total = total + term
         if n % 16 == 0 and (n >= 4000 or bool((term.abs() <= total.abs() * eps).all())):
-            break
+            break  # the terms only shrink from n > x - a on: no wobble here
     p_series = total * pt.exp(log_front)
     # Q = x^a e^-x / Gamma(a) / (x + 1 - a - 1 (1 - a) / (x + 3 - a - ...))
     xc = pt.where(series, aa + 2, xx)
@@ -126,6 +126,7 @@ def _incomplete_gamma(a, x):
     c = pt.full_like(b, 1.0 / tiny)
     d = 1.0 / b
     h = d
+    settled = pt.zeros(tuple(h.shape), dtype=pt.bool, device=h.device)
     i = 0
     while True:
         i += 1
@@ -137,8 +138,10 @@ def _incomplete_gamma(a, x):
         c = pt.where(c.abs() < tiny, tiny, c)
         d = 1.0 / d
         delta = d * c
-        h = h * delta
-        if i % 16 == 0 and (i >= 4000 or bool(((delta - 1).abs() <= eps).all())):
+        # a converged entry keeps its value: later factors may sit an ulp or two off 1
+        h = pt.where(settled, h, h * delta)
+        settled = settled | ((delta - 1).abs() <= eps)
+        if i % 16 == 0 and (i >= 4000 or bool(settled.all())):
             break
     q_cf = pt.exp(log_front) * h
     p = pt.where(series, p_series, 1.0 - q_cf)

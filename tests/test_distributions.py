@@ -171,8 +171,46 @@ def test_rsample_carries_the_reparameterization_gradient():
     assert loc.grad.tolist() == [5.0, 5.0]
     close(to_numpy(scale.grad), to_numpy(eps.sum(0)), rtol=1e-12)
     assert not d.sample((3,)).requires_grad
-    with pytest.raises(NotImplementedError, match="Gamma has no reparameterized sampler"):
-        D.Gamma(T(1.0), T(1.0)).rsample()
+    with pytest.raises(NotImplementedError, match="Poisson has no reparameterized sampler"):
+        D.Poisson(T(1.0)).rsample()
+
+
+def test_gamma_rsample_has_the_implicit_reparameterization_gradient():
+    """A draw keeps its quantile as the concentration moves: dx/da = -(dP/da) / density,
+    checked per draw against mpmath's derivative of the regularized incomplete gamma."""
+    mpmath = pytest.importorskip("mpmath")
+    pt.manual_seed(6)
+    a = pt.tensor([0.4, 2.5, 40.0], dtype=F64, requires_grad=True)
+    rate = pt.tensor(2.0, dtype=F64, requires_grad=True)
+    x = D.Gamma(a, rate).rsample((4,))
+    x.sum().backward()
+    xs = to_numpy(x) * 2.0  # the standard gamma draws
+    want = np.zeros(3)
+    with mpmath.workdps(30):
+        for v_row in xs:
+            for j, (aj, v) in enumerate(zip((0.4, 2.5, 40.0), v_row)):
+                dp = mpmath.diff(lambda t: mpmath.gammainc(t, 0, v, regularized=True), aj)
+                dens = mpmath.exp((aj - 1) * mpmath.log(v) - v - mpmath.loggamma(aj))
+                want[j] += float(-dp / dens) / 2.0
+    close(to_numpy(a.grad), want, rtol=1e-8)
+    close(rate.grad.item(), -to_numpy(x).sum() / 2.0, rtol=1e-12)
+
+
+def test_gamma_family_rsample_gradients_have_the_right_expectation():
+    """E[dx/dtheta] = d E[x] / dtheta: for Gamma(a, 1), 1; for Beta(a, b), b / (a + b)^2;
+    for a Dirichlet component, (a0 - a_i) / a0^2."""
+    pt.manual_seed(7)
+    n = 4000
+    a = pt.tensor(1.7, dtype=F64, requires_grad=True)
+    D.Gamma(a, pt.tensor(1.0, dtype=F64)).rsample((n,)).mean().backward()
+    assert a.grad.item() == pytest.approx(1.0, rel=0.05)
+    a = pt.tensor(0.8, dtype=F64, requires_grad=True)
+    b = pt.tensor(2.0, dtype=F64)
+    D.Beta(a, b).rsample((n,)).mean().backward()
+    assert a.grad.item() == pytest.approx(2.0 / 2.8 ** 2, rel=0.05)
+    c = pt.tensor([0.8, 2.0, 1.2], dtype=F64, requires_grad=True)
+    D.Dirichlet(c).rsample((n,))[:, 0].mean().backward()
+    assert c.grad[0].item() == pytest.approx(3.2 / 16.0, rel=0.05)
 
 
 # ---------------------------------------------------------------------------------- samplers ---

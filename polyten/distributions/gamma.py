@@ -1,10 +1,10 @@
 """The gamma family: Gamma, Chi2, Beta, Dirichlet; and Poisson, which shares its special
 functions (``lgamma``, ``digamma``).
 
-Samplers (``sample``; no gradient): Marsaglia and Tsang's squeeze-and-reject method for
-gamma variates (with ``U ** (1 / a)`` boosting for a < 1), gamma ratios for Beta and
-Dirichlet, and for Poisson the product of uniforms below rate 10 and Hormann's transformed
-rejection (PTRS) from 10.  Each is a loop over vectorised rounds that redraws only what was
+Samplers: Marsaglia and Tsang's squeeze-and-reject method for gamma variates (with
+``U ** (1 / a)`` boosting for a < 1) and gamma ratios for Beta and Dirichlet, all with the
+implicit reparameterization gradient (``rsample``); for Poisson the product of uniforms
+below rate 10 and Hormann's transformed rejection (PTRS) from 10.  Each is a loop over vectorised rounds that redraws only what was
 rejected: every round reads one flag from the device."""
 
 from __future__ import annotations
@@ -47,16 +47,33 @@ def _standard_gamma(alpha):
         return out.clamp(min=pt.finfo(dt).tiny)
 
 
+def _standard_gamma_rsample(alpha):
+    """Gamma(alpha, 1) draws carrying the implicit reparameterization gradient
+    ``dx / dalpha = -(dP(alpha, x) / dalpha) / density(x)`` (P the CDF: a draw keeps its
+    quantile as alpha moves), with dP / dalpha from autograd through
+    :func:`polyten.special.gammainc`.  Without a graph it is a plain draw."""
+    x = _standard_gamma(alpha.detach())
+    if not (alpha.requires_grad and pt.is_grad_enabled()):
+        return x
+    p = pt.special.gammainc(alpha, x)
+    with pt.no_grad():
+        dens = pt.exp((alpha - 1) * pt.log(x) - x - pt.lgamma(alpha))
+        dens = dens.clamp(min=pt.finfo(x.dtype).tiny)
+    # value x; gradient -(dP/dalpha) / density
+    return x - (p - p.detach()) / dens
+
+
 class Gamma(Distribution):
     """The gamma distribution with ``concentration`` (shape, > 0) and ``rate`` (> 0):
     density ``rate**a x**(a-1) exp(-rate x) / Gamma(a)``.
 
-    ``sample`` draws without gradient; there is no ``rsample`` (PyTorch's implicit
-    reparameterization gradient is not implemented).
+    ``rsample`` differentiates draws by implicit reparameterization (as PyTorch), the
+    derivative of the CDF taken through :func:`polyten.special.gammainc`.
     """
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
+    has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -74,11 +91,10 @@ class Gamma(Distribution):
     def variance(self):
         return self.concentration / self.rate ** 2
 
-    def sample(self, sample_shape=()):
+    def rsample(self, sample_shape=()):
         shape = tuple(self._extended_shape(sample_shape))
-        with pt.no_grad():
-            a = self.concentration.expand(shape)
-            return _standard_gamma(a) / self.rate.expand(shape)
+        return _standard_gamma_rsample(self.concentration.expand(shape)) / self.rate.expand(
+            shape)
 
     def log_prob(self, value):
         if self._validate_args:
@@ -117,6 +133,7 @@ class Beta(Distribution):
     arg_constraints = {"concentration1": constraints.positive,
                        "concentration0": constraints.positive}
     support = constraints.unit_interval
+    has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         self.concentration1, self.concentration0 = broadcast_all(concentration1,
@@ -136,12 +153,11 @@ class Beta(Distribution):
         total = self.concentration1 + self.concentration0
         return self.concentration1 * self.concentration0 / (total ** 2 * (total + 1))
 
-    def sample(self, sample_shape=()):
+    def rsample(self, sample_shape=()):
         shape = tuple(self._extended_shape(sample_shape))
-        with pt.no_grad():
-            x = _standard_gamma(self.concentration1.expand(shape))
-            y = _standard_gamma(self.concentration0.expand(shape))
-            return x / (x + y)
+        x = _standard_gamma_rsample(self.concentration1.expand(shape))
+        y = _standard_gamma_rsample(self.concentration0.expand(shape))
+        return x / (x + y)
 
     def log_prob(self, value):
         if self._validate_args:
@@ -171,6 +187,7 @@ class Dirichlet(Distribution):
 
     arg_constraints = {"concentration": constraints.positive}
     support = constraints.simplex
+    has_rsample = True
 
     def __init__(self, concentration, validate_args=None):
         if not isinstance(concentration, pt.Tensor) or concentration.ndim < 1:
@@ -193,11 +210,10 @@ class Dirichlet(Distribution):
         a0 = self.concentration.sum(dim=-1, keepdim=True)
         return self.concentration * (a0 - self.concentration) / (a0 ** 2 * (a0 + 1))
 
-    def sample(self, sample_shape=()):
+    def rsample(self, sample_shape=()):
         shape = tuple(self._extended_shape(sample_shape))
-        with pt.no_grad():
-            g = _standard_gamma(self.concentration.expand(shape))
-            return g / g.sum(dim=-1, keepdim=True)
+        g = _standard_gamma_rsample(self.concentration.expand(shape))
+        return g / g.sum(dim=-1, keepdim=True)
 
     def log_prob(self, value):
         if self._validate_args:

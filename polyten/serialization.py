@@ -139,6 +139,10 @@ class _Flattener:
             v = float(x)
             return v if math.isfinite(v) else {"float": repr(v)}
         if isinstance(x, self.Tensor):
+            from .nn.parameter import UninitializedParameter, is_lazy
+            if is_lazy(x):  # a lazy module's: no values yet, kept uninitialised (as PyTorch)
+                kind = "parameter" if isinstance(x, UninitializedParameter) else "buffer"
+                return {"uninitialized": [kind, x.dtype.name, bool(x.requires_grad)]}
             name = self.names.get(id(x))
             if name is None:
                 name = self.names[id(x)] = self._name(path)
@@ -595,6 +599,13 @@ def _rebuild(node, tensors, fail):
         from .api.dtypes import DTYPES
         if v in DTYPES:
             return DTYPES[v]
+    if (tag == "uninitialized" and isinstance(v, list) and len(v) == 3
+            and v[0] in ("parameter", "buffer") and isinstance(v[2], bool)):
+        from .api.dtypes import DTYPES
+        from .nn.parameter import UninitializedBuffer, UninitializedParameter
+        if v[1] in DTYPES:
+            cls = UninitializedParameter if v[0] == "parameter" else UninitializedBuffer
+            return cls(v[2], dtype=DTYPES[v[1]])
     if tag == "size" and isinstance(v, list) and all(type(s) is int for s in v):
         from .api.tensor import Size
         return Size(v)

@@ -5,11 +5,12 @@ Everything here computes with polyten ops, so it runs (and differentiates) on ev
 
 from .modules import (Module, ModuleDict, ModuleList, ParameterDict, ParameterList,
                       RemovableHandle, Sequential)
-from .parameter import Buffer, Parameter
+from .parameter import Buffer, Parameter, UninitializedBuffer, UninitializedParameter
 from . import functional, init, utils  # noqa: E402
 
 __all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
-           "Parameter", "Buffer", "RemovableHandle"]
+           "Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer",
+           "RemovableHandle"]
 
 # activations, linear layers, dropout, flatten, embedding, losses
 from .modules import activation as _act, dropout as _drop, flatten as _flat  # noqa: E402
@@ -50,3 +51,9 @@ from .modules import sampling as _sampling  # noqa: E402
 from .modules.sampling import *  # noqa: F401,F403,E402
 
 __all__ += _sampling.__all__
+
+# lazy modules: in_features / in_channels / num_features inferred on the first call
+from .modules import lazy as _lazy  # noqa: E402
+from .modules.lazy import *  # noqa: F401,F403,E402
+
+__all__ += [n for n in _lazy.__all__ if n != "LazyModuleMixin"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..api.creation import full_like
+from ..nn.parameter import is_lazy
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
 from .optimizer import Optimizer
@@ -46,7 +47,11 @@ class Adagrad(Optimizer):
         # the accumulators exist from the start (PyTorch's behaviour), so a state_dict taken
         # before the first step already holds them
         for group in self.param_groups:
-            for p in group["params"]:
+            for i, p in enumerate(group["params"]):
+                if is_lazy(p):
+                    raise ValueError(f"Adagrad: parameter {i} of a group is uninitialized (a "
+                                     f"lazy module's); Adagrad fills its state now, so run a "
+                                     f"forward with an example batch before creating it")
                 st = self.state[p]
                 st["step"] = 0
                 st["sum"] = full_like(p, group["initial_accumulator_value"])

@@ -44,3 +44,9 @@ from . import sampling  # noqa: E402
 from .sampling import *  # noqa: F401,F403,E402
 
 __all__ += sampling.__all__
+
+# lazy modules (LazyLinear, LazyConv*, LazyConvTranspose*, LazyBatchNorm*, LazyInstanceNorm*)
+from . import lazy  # noqa: E402
+from .lazy import *  # noqa: F401,F403,E402
+
+__all__ += [n for n in lazy.__all__ if n != "LazyModuleMixin"]

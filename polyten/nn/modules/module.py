@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple
 
 from ...api.tensor import Tensor
 from ...dispatch.errors import fmt_shape
-from ..parameter import Buffer, Parameter
+from ..parameter import Buffer, Parameter, is_lazy
 
 __all__ = ["Module", "RemovableHandle"]
 
@@ -410,7 +410,10 @@ class Module:
                     g = fn(p.grad)
                     p.grad = g
             for name, b in self._buffers.items():
-                if b is not None:
+                if is_lazy(b):  # stays uninitialised, with fn's device / dtype
+                    new = fn(b)
+                    b._data, b._device, b._dtype = new._data, new._device, new._dtype
+                elif b is not None:
                     self._buffers[name] = fn(b)
         return self
 
@@ -468,12 +471,13 @@ class Module:
             raise TypeError("state_dict(): pass destination/prefix/keep_vars by keyword")
         if destination is None:
             destination = OrderedDict()
+        # uninitialised (lazy) entries are kept as they are, as PyTorch
         for name, p in self._parameters.items():
             if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
+                destination[prefix + name] = p if keep_vars or is_lazy(p) else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
+                destination[prefix + name] = b if keep_vars or is_lazy(b) else b.detach()
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=destination, prefix=f"{prefix}{name}.",
@@ -491,6 +495,10 @@ class Module:
         if not hasattr(state_dict, "items"):
             raise TypeError(f"load_state_dict: expected a dict of tensors, got "
                             f"{type(state_dict).__name__}")
+        for prefix, mod in self.named_modules():
+            hook = getattr(mod, "_lazy_load_hook", None)  # lazy modules take the shapes
+            if hook is not None:
+                hook(state_dict, prefix + "." if prefix else "")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -501,6 +509,12 @@ class Module:
             value = state_dict[key]
             if not isinstance(value, Tensor):
                 errors.append(f"for {key!r}: expected a tensor, got {type(value).__name__}")
+                continue
+            if is_lazy(value) or is_lazy(target):
+                if not is_lazy(target):
+                    errors.append(f"for {key}: the checkpoint holds an uninitialized "
+                                  f"parameter, the current model a {fmt_shape(target.shape)} "
+                                  f"one; run a forward through the lazy source module first")
                 continue
             if tuple(value.shape) != tuple(target.shape):
                 errors.append(f"size mismatch for {key}: copying a param with shape "
@@ -521,6 +535,8 @@ class Module:
                 if key not in state_dict:
                     continue
                 value = state_dict[key]
+                if is_lazy(value) or is_lazy(target):  # nothing to copy (as PyTorch)
+                    continue
                 if assign:
                     mod_path, _, name = key.rpartition(".")
                     mod = self.get_submodule(mod_path)

@@ -74,12 +74,12 @@ _UNARY_DOMAINS = {
     "log": P, "log1p": P, "log2": P, "log10": P, "sqrt": P, "rsqrt": P, "reciprocal": NZ,
     "asin": lambda *s: U(*s, lo=-0.9, hi=0.9), "acos": lambda *s: U(*s, lo=-0.9, hi=0.9),
     "atanh": lambda *s: U(*s, lo=-0.9, hi=0.9), "acosh": lambda *s: U(*s, lo=1.2, hi=3.0),
-    "tan": lambda *s: U(*s, lo=-1.2, hi=1.2),
+    "tan": lambda *s: U(*s, lo=-1.2, hi=1.2), "lgamma": P, "digamma": P,
 }
 _UNARY = ["neg", "positive", "abs", "sign", "floor", "ceil", "trunc", "round", "exp", "expm1",
           "exp2", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "tan", "asin",
           "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid", "erf",
-          "square", "reciprocal", "relu", "nan_to_num", "conj", "real"]
+          "square", "reciprocal", "relu", "nan_to_num", "conj", "real", "lgamma", "digamma"]
 
 
 def _unary_case(name):

@@ -200,6 +200,26 @@ add(OpInfo("digamma", "elementwise", ref=_vec(_psi1), samples=_gamma_samples,
            errors=_unary_error("digamma"), method="digamma"))
 
 
+def _polygamma_samples(dtype, rng):
+    return [Sample(n, s.args[0], desc=f"n={n}, {s.desc}") for n in (1, 2, 3)
+            for s in _gamma_samples(dtype, rng)]
+
+
+def _polygamma_ref(n, x):
+    return _vec(lambda v: _psi1(v, n))(x)
+
+
+def _polygamma_errors(rng):
+    return [_ex("n negative", -1, _f32(rng, (3,), "pos"), exc=ValueError,
+                match=["polygamma", "-1"]),
+            _ex("a list instead of a tensor", 1, [1.0, 2.0], exc=TypeError,
+                match=["polygamma"])]
+
+
+add(OpInfo("polygamma", "elementwise", ref=_polygamma_ref, samples=_polygamma_samples,
+           errors=_polygamma_errors))
+
+
 def _round_samples(dtype, rng):
     out = unary(dtype, rng, "any", special_values=True)
     if dtype in ("float32", "float64"):
@@ -1091,11 +1111,13 @@ def _check_qr(out, ref, sample, dtype, ctx):
     return problems
 
 
+# a tall A in mode 'complete' is not differentiable (Q's extra columns are arbitrary): its
+# backward raises, as PyTorch's (tests/test_linalg_grad.py)
 add(OpInfo("linalg.qr", "linalg", optable="linalg_qr", ref=lambda a, mode="reduced": None,
            samples=lambda dtype, rng: _rect_samples(dtype, rng) + [
                Sample(Arr(make(rng, (4, 2), dtype, "any")), mode="complete",
                       desc="complete")],
-           check=_check_qr, result=lambda s, d: (d, d)))
+           grad_skip=("complete",), check=_check_qr, result=lambda s, d: (d, d)))
 
 
 def _check_eigh(out, ref, sample, dtype, ctx):
@@ -1182,6 +1204,100 @@ add(OpInfo("linalg.svd", "linalg", optable="linalg_svd", ref=lambda a, full_matr
                Sample(Arr(make(rng, (4, 2), dtype, "any")), full_matrices=False,
                       desc="full_matrices=False")],
            check=_check_svd, result=lambda s, d: (d, REAL_OF.get(d, d), d)))
+
+
+def _lstsq_samples(dtype, rng):
+    m = lambda shape, lay="contiguous": Arr(make(rng, shape, dtype, "any"), lay)  # noqa: E731
+    return [Sample(m((5, 3)), m((5, 2)), driver="gelsd", desc="tall, gelsd"),
+            Sample(m((5, 3)), m((5, 2)), driver="gels", desc="tall, gels"),
+            Sample(m((3, 5)), m((3, 2)), driver="gelss", desc="wide: minimum norm"),
+            Sample(m((1, 5, 3)), m((2, 5, 2)), driver="gelsy", desc="broadcast batch"),
+            Sample(m((4, 3), "transposed"), m((4,)), desc="vector b")]
+
+
+def _lstsq_ref(a, b, driver=None):
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    if vector:
+        b = b[..., None]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = np.broadcast_to(a, batch + a.shape[-2:])
+    b = np.broadcast_to(b, batch + b.shape[-2:])
+    x = np.empty(batch + (a.shape[-1], b.shape[-1]), np.result_type(a, b))
+    for idx in np.ndindex(*batch):
+        x[idx] = np.linalg.lstsq(a[idx], b[idx], rcond=None)[0]
+    return x[..., 0] if vector else x
+
+
+def _check_lstsq(out, ref, sample, dtype, ctx):
+    parts, problems = _unpack(out, 4, "solution, residuals, rank, singular_values")
+    if problems:
+        return problems
+    a = sample.args[0].value.astype(np.complex128 if P.kind(dtype) == "c" else np.float64)
+    b = sample.args[1].value.astype(a.dtype)
+    problems += ctx.compare_any(parts[0], _lstsq_ref(a, b), dtype, "linalg")
+    m, n = a.shape[-2:]
+    driver = sample.kwargs.get("driver", "gelsy")
+    if m > n and driver != "gelsy":
+        sol = _lstsq_ref(a, b)
+        vec = b.ndim == 1
+        r = a @ (sol[..., None] if vec else sol) - (b[..., None] if vec else b)
+        problems += ctx.compare_any(parts[1], (np.abs(r) ** 2).sum(-2),
+                                    REAL_OF.get(dtype, dtype), "linalg")
+    if driver in ("gelsd", "gelss"):
+        problems += ctx.compare_any(parts[3], np.linalg.svd(a, compute_uv=False),
+                                    REAL_OF.get(dtype, dtype), "linalg")
+    return problems
+
+
+add(OpInfo("linalg.lstsq", "linalg", tier="linalg", dtypes="floating", ref=_lstsq_ref,
+           samples=_lstsq_samples, check=_check_lstsq, differentiable=True,
+           result=lambda s, d: (d, REAL_OF.get(d, d), "int64", REAL_OF.get(d, d)),
+           grad_func=lambda pt, a, b, **kw: pt.linalg.lstsq(a, b, **kw).solution,
+           grad_code=lambda args, kwargs: (f"out = polyten.linalg.lstsq("
+                                           f"{code_args(args, kwargs)}).solution"),
+           errors=lambda rng: [
+               _ex("rows differ", _f32(rng, (4, 3)), _f32(rng, (5, 2)), exc=ValueError,
+                   match=["lstsq", "(4, 3)", "(5, 2)"]),
+               _ex("unknown driver", _f32(rng, (4, 3)), _f32(rng, (4, 2)), driver="x",
+                   exc=ValueError, match=["lstsq", "driver"])]))
+
+
+def _check_lu_factor(out, ref, sample, dtype, ctx):
+    parts, problems = _unpack(out, 2, "LU, pivots")
+    if problems:
+        return problems
+    a = sample.args[0].value.astype(np.complex128 if P.kind(dtype) == "c" else np.float64)
+    lu, piv = parts
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    if getattr(piv, "dtype", None) is None or piv.dtype.name != "int32" or \
+            tuple(piv.shape) != a.shape[:-2] + (k,):
+        return [f"pivots: expected int32 of shape {a.shape[:-2] + (k,)}, got "
+                f"{getattr(piv, 'dtype', piv)} {tuple(getattr(piv, 'shape', ()))}"]
+    luh, ph = lu.numpy().astype(a.dtype), piv.numpy().astype(np.int64) - 1
+    L = np.tril(luh[..., :, :k], -1) + np.eye(m, k)
+    U = np.triu(luh[..., :k, :])
+    pa = a.copy()  # apply the row swaps in order: P^T A
+    for idx in np.ndindex(*a.shape[:-2]):
+        for i in range(k):
+            p = ph[idx + (i,)]
+            if not i <= p < m:
+                return [f"pivot {p + 1} out of range at {idx + (i,)}"]
+            pa[idx + (i,)], pa[idx + (p,)] = pa[idx + (p,)].copy(), pa[idx + (i,)].copy()
+    problems += _close(L @ U, pa, dtype, "L U = P^T A")
+    if np.any(np.abs(L) > 1 + 1e-3):
+        problems.append("|L| > 1: the pivots are not the largest entries (partial pivoting)")
+    return problems
+
+
+add(OpInfo("linalg.lu_factor", "linalg", optable="linalg_lu_factor", ref=lambda a: None,
+           samples=lambda dtype, rng: _rect_samples(dtype, rng),
+           grad_skip=("tall", "wide", "batched", "transposed"),
+           check=_check_lu_factor, result=lambda s, d: (d, "int32"),
+           errors=lambda rng: [
+               _ex("1-d", _f32(rng, (3,)), exc=ValueError, match=["lu_factor"]),
+               _ex("singular", Arr(np.ones((3, 3), np.float32)),
+                   exc=(ValueError, RuntimeError), match=["lu_factor", "singular"])]))
 
 
 def _diagonal_ref(x, offset=0, dim1=0, dim2=1):

@@ -869,7 +869,8 @@ def qr(A, mode="reduced"):
     q, r = _qr_k[A._device.backend](A._data, mode)
     R = wrap(r, A._device, A._dtype)
     Q = _zeros((0,), A._dtype, A._device) if q is None else wrap(q, A._device, A._dtype)
-    _grad("linalg_qr", (None if q is None else Q, R), (A,))  # no formula yet: backward raises
+    # mode='r' records too: its backward raises, naming the fix (as PyTorch)
+    _grad("linalg_qr", (None if q is None else Q, R), (A,), {"mode": mode})
     return _ret.qr(Q, R)
 
 
@@ -885,7 +886,7 @@ def eigh(A, UPLO="L"):
     _float_matrix("linalg.eigh", A)
     w, v = _eigh_k[A._device.backend](A._data, _uplo("linalg.eigh", UPLO))
     out = (wrap(w, A._device, A._dtype.to_real()), wrap(v, A._device, A._dtype))
-    _grad("linalg_eigh", out, (A,))  # no formula yet: backward raises
+    _grad("linalg_eigh", out, (A,))
     return _ret.eigh(*out)
 
 
@@ -895,7 +896,9 @@ def eigvalsh(A, UPLO="L"):
     w, v = _eigh_k[A._device.backend](A._data, _uplo("linalg.eigvalsh", UPLO))
     out = wrap(w, A._device, A._dtype.to_real())
     if A._ag is not None and _grad_on():
-        _record(_rule("linalg_eigvalsh"), out, (A,), {"V": wrap(v, A._device, A._dtype)})
+        # eigh's node, eigenvectors included: its backward reads them as outputs of the node,
+        # so a double backward sees how they move with A (as torch's eigvalsh)
+        _grad("linalg_eigh", (out, wrap(v, A._device, A._dtype)), (A,))
     return out
 
 
@@ -922,7 +925,7 @@ def svd(A, full_matrices=True, *, driver=None):
     u, s, vh = _svd_k[A._device.backend](A._data, builtins.bool(full_matrices), True)
     dev, dt = A._device, A._dtype
     out = (wrap(u, dev, dt), wrap(s, dev, dt.to_real()), wrap(vh, dev, dt))
-    _grad("linalg_svd", out, (A,))  # no formula yet: backward raises
+    _grad("linalg_svd", out, (A,), {"full_matrices": builtins.bool(full_matrices)})
     return _ret.svd(*out)
 
 
@@ -930,8 +933,15 @@ def svdvals(A, *, driver=None):
     """The singular values of ``A`` (real, descending)."""
     _float_matrix("linalg.svdvals", A, square=False)
     _finite_input("linalg.svdvals", A)
+    if A._ag is not None and _grad_on():
+        # the singular vectors are needed for the gradient (as torch's svdvals); recorded as
+        # svd's node so a double backward sees how they move with A
+        u, s, vh = _svd_k[A._device.backend](A._data, False, True)
+        dev, dt = A._device, A._dtype
+        out = (wrap(u, dev, dt), wrap(s, dev, dt.to_real()), wrap(vh, dev, dt))
+        return _grad("linalg_svd", out, (A,), {"full_matrices": False})[1]
     _, s, _ = _svd_k[A._device.backend](A._data, False, False)
-    return _grad("linalg_svdvals", wrap(s, A._device, A._dtype.to_real()), (A,))
+    return wrap(s, A._device, A._dtype.to_real())
 
 
 def _tolerance(op, S, A, atol, rtol):

@@ -1,7 +1,8 @@
 """``torch.linalg`` functions composed from the primitives of :mod:`polyten.api.linalg`:
 the non-raising ``inv_ex`` / ``solve_ex`` / ``cholesky_ex``, ``solve_triangular``,
-``vander``, ``tensorinv`` / ``tensorsolve``, ``cond`` and ``matrix_exp``.  They differentiate
-through their parts and run on every backend."""
+``vander``, ``tensorinv`` / ``tensorsolve``, ``cond``, ``matrix_exp``, ``lstsq`` and the LU
+family (``lu_factor`` / ``lu_factor_ex`` / ``lu`` over the ``linalg_lu_factor`` op, ``lu_solve``).
+They differentiate through their parts and run on every backend."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from . import dtypes as _dt
 from ._core import Tensor, describe, wrap
 
 __all__ = ["inv_ex", "solve_ex", "cholesky_ex", "solve_triangular", "vander", "tensorinv",
-           "tensorsolve", "cond", "matrix_exp"]
+           "tensorsolve", "cond", "matrix_exp", "lstsq", "lu_factor", "lu_factor_ex", "lu",
+           "lu_solve"]
 
 InvExResult = namedtuple("inv_ex", ("inverse", "info"))
 SolveExResult = namedtuple("solve_ex", ("result", "info"))
@@ -181,6 +183,259 @@ def matrix_exp(A):
     for _ in range(s):
         R = R @ R
     return R
+
+
+LstsqResult = namedtuple("lstsq", ("solution", "residuals", "rank", "singular_values"))
+_LSTSQ_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+
+def lstsq(A, B, rcond=None, *, driver=None):
+    """Least-squares solution of ``A X = B`` (``torch.linalg.lstsq``).
+
+    Parameters
+    ----------
+    A : Tensor
+        ``(*, m, n)``, floating or complex.
+    B : Tensor
+        ``(*, m, k)``, or a vector ``(m,)`` / batch of vectors ``(*, m)`` (the solution is then
+        a vector too); the batch dims of ``A`` and ``B`` broadcast.
+    rcond : float, optional
+        Singular values ``<= rcond * largest`` count as zero when the driver determines the
+        rank (default ``eps(dtype) * max(m, n)``, as torch).
+    driver : {'gels', 'gelsy', 'gelsd', 'gelss'}, optional
+        torch's LAPACK names, kept for their contract: ``'gels'`` assumes every matrix has
+        full rank (QR of ``A``, or of ``A^H`` when ``m < n``: the minimum-norm solution);
+        the others determine the rank and return the minimum-norm solution for
+        rank-deficient ``A`` (here all three through the SVD).  Default: ``'gelsy'``, and
+        ``'gels'`` on cuda (torch's defaults; polyten runs every driver on every backend).
+
+    Returns
+    -------
+    (solution, residuals, rank, singular_values)
+        ``solution`` ``(*, n, k)``.  As in torch: ``residuals`` (real, ``(*, k)``: the
+        squared column norms of ``A X - B``) is filled when ``m > n``, the driver is not
+        ``'gelsy'`` and every matrix has full rank -- otherwise it is an empty tensor;
+        ``rank`` (int64, ``(*,)``) for 'gelsy', 'gelsd' and 'gelss'; ``singular_values``
+        (real, ``(*, min(m, n))``) for 'gelsd' and 'gelss'.  The parts not computed are
+        empty tensors.
+
+    Gradients flow through the solution and the residuals (for full-rank ``A``; for a
+    rank-deficient one they are as ill-defined as the SVD's).  Filling ``residuals`` for a
+    rank-revealing driver reads the ranks on the host (the result's shape depends on them).
+    """
+    pt = _pt()
+    la = _la()
+    op = "linalg.lstsq"
+    if not isinstance(A, Tensor) or not isinstance(B, Tensor):
+        raise TypeError(f"{op}: A and B must be tensors, got {describe(A)} and {describe(B)}")
+    if A.ndim < 2:
+        raise ValueError(f"{op}: A must have at least 2 dimensions (a matrix or a batch of "
+                         f"matrices), got shape {tuple(A.shape)}")
+    if driver is None:
+        driver = "gels" if A.device.type == "cuda" else "gelsy"
+    if driver not in _LSTSQ_DRIVERS:
+        raise ValueError(f"{op}: driver must be one of {', '.join(_LSTSQ_DRIVERS)} (or None), "
+                         f"got {driver!r}")
+    if B.ndim == 0:
+        raise ValueError(f"{op}: B must have at least 1 dimension, got a 0-d tensor")
+    m, n = A.shape[-2], A.shape[-1]
+    vector = B.ndim == 1 or tuple(B.shape) == tuple(A.shape[:-1])
+    if vector:
+        B = B.unsqueeze(-1)
+    if B.shape[-2] != m:
+        raise ValueError(f"{op}: A of shape {tuple(A.shape)} has {m} rows but B of shape "
+                         f"{tuple(B.shape[:-1]) if vector else tuple(B.shape)} has "
+                         f"{B.shape[-2]}; A X = B needs as many rows in B as in A")
+    for name, t in (("A", A), ("B", B)):
+        if not (t.dtype.is_floating_point or t.dtype.is_complex):
+            raise TypeError(f"{op}: expected floating point or complex tensors, got {name} of "
+                            f"dtype {t.dtype.name}; cast first, e.g. {name}.to(polyten.float64)")
+    dt = pt.result_type(A, B)
+    A, B = A.to(dt), B.to(dt)
+    rd = dt.to_real()
+    try:
+        batch = tuple(pt.broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2])))
+    except ValueError:
+        raise ValueError(f"{op}: the batch dims of A {tuple(A.shape)} and B {tuple(B.shape)} "
+                         f"do not broadcast (sizes must be equal, or one of them 1)") from None
+    k = B.shape[-1]
+    if rcond is None:
+        rcond = _dt.finfo(rd).eps * builtins.max(m, n)
+    empty_int = pt.zeros((0,), dtype=_dt.int64, device=A.device)
+    empty_real = pt.zeros((0,), dtype=rd, device=A.device)
+    rank = S = None
+    if m == 0 or n == 0:
+        X = pt.zeros(batch + (n, k), dtype=dt, device=A.device)
+        if driver != "gels":
+            rank = pt.zeros(tuple(A.shape[:-2]), dtype=_dt.int64, device=A.device)
+        if driver in ("gelsd", "gelss"):
+            S = pt.zeros(tuple(A.shape[:-2]) + (0,), dtype=rd, device=A.device)
+    elif driver == "gels":
+        # LAPACK's gels: QR of A (m >= n) or of A^H (m < n, the minimum-norm solution);
+        # composed of differentiable ops, so the gradient is the composition's
+        if m >= n:
+            Q, R = la.qr(A)
+            X = solve_triangular(R, Q.mH @ B, upper=True)
+        else:
+            Q, R = la.qr(A.mH)
+            X = Q @ solve_triangular(R.mH, B, upper=False)
+    else:
+        # the rank-revealing drivers through the SVD: gelsd / gelss are SVD-based in LAPACK
+        # (the same cut-off), gelsy's complete orthogonal factorisation gives the same
+        # minimum-norm solution and, away from ties at the cut-off, the same rank
+        U, S, Vh = la.svd(A, full_matrices=False)
+        keep = S > rcond * S.amax(-1, keepdim=True)
+        s_inv = pt.where(keep, 1 / pt.where(keep, S, 1), 0).to(dt)
+        X = Vh.mH @ (s_inv.unsqueeze(-1) * (U.mH @ B))
+        rank = pt.count_nonzero(keep, -1)  # A's batch shape, not the broadcast one (torch)
+    residuals = empty_real
+    if m > n and driver != "gelsy" and n > 0:
+        full = True if rank is None else bool((rank == n).all().item())
+        if full:
+            residuals = ((A @ X - B).abs() ** 2).sum(-2)
+    if vector:
+        X = X.squeeze(-1)
+    return LstsqResult(X, residuals, empty_int if rank is None else rank,
+                       S if driver in ("gelsd", "gelss") else empty_real)
+
+
+LUFactorResult = namedtuple("lu_factor", ("LU", "pivots"))
+LUFactorExResult = namedtuple("lu_factor_ex", ("LU", "pivots", "info"))
+LUResult = namedtuple("lu", ("P", "L", "U"))
+
+
+def _lu_factor(op, A, pivot):
+    """(LU, pivots, info) from the op-table kernel, recorded for autograd."""
+    from ..dispatch.dispatcher import kernels
+    la = _la()
+    la._float_matrix(op, A, square=False)
+    lu, piv, info = kernels("linalg_lu_factor")[A._device.backend](A._data, builtins.bool(pivot))
+    dev = A._device
+    pivots = wrap(piv, dev, _dt.int32)
+    LU = la._grad("linalg_lu_factor", wrap(lu, dev, A._dtype), (A,),
+                  {"pivots": pivots, "pivot": builtins.bool(pivot)})
+    return LU, pivots, wrap(info, dev, _dt.int32)
+
+
+def lu_factor_ex(A, *, pivot: bool = True, check_errors: bool = False):
+    """``(LU, pivots, info)``: the LU factorisation with partial pivoting, ``A = P L U``
+    (``torch.linalg.lu_factor_ex``; LAPACK's ``getrf`` conventions).
+
+    Parameters
+    ----------
+    A : Tensor
+        ``(*, m, n)``, floating or complex.
+    pivot : bool
+        Partial pivoting (default).  ``False`` factors without row swaps (it fails on a zero
+        pivot; torch offers it on CUDA only, polyten on every backend).
+    check_errors : bool
+        Raise :class:`LinAlgError` when ``info`` is nonzero (on a GPU at the next host read).
+
+    Returns
+    -------
+    LU : ``(*, m, n)``: ``U`` on and above the diagonal, ``L`` below it (its unit diagonal
+    implied).  pivots : int32 ``(*, min(m, n))``: row ``i`` was swapped with row
+    ``pivots[i] - 1`` (1-based, as LAPACK and torch).  info : int32 ``(*)``: 0, or the
+    1-based index of the first zero on ``U``'s diagonal (the factorisation is complete, but
+    ``U`` is singular).
+    """
+    LU, piv, info = _lu_factor("linalg.lu_factor_ex", A, pivot)
+    if check_errors:
+        _la()._raise_info("linalg.lu_factor_ex", info._data, A, "has a zero on U's diagonal "
+                          "(it is singular)", "info gives the 1-based index of the first one.")
+    return LUFactorExResult(LU, piv, info)
+
+
+def lu_factor(A, *, pivot: bool = True):
+    """``(LU, pivots)``: :func:`lu_factor_ex` that raises :class:`LinAlgError` for a matrix
+    whose ``U`` has a zero on the diagonal (``lu_solve`` would divide by it), as
+    ``torch.linalg.lu_factor``; :func:`lu` and :func:`lu_factor_ex` do not raise."""
+    LU, piv, info = _lu_factor("linalg.lu_factor", A, pivot)
+    _la()._raise_info("linalg.lu_factor", info._data, A, "is singular: U has a zero on its "
+                      "diagonal, and lu_solve would divide by it", "To factor it anyway, call "
+                      "linalg.lu(A) or linalg.lu_factor_ex(A).")
+    return LUFactorResult(LU, piv)
+
+
+def _permutation(pivots, m):
+    """The row order ``perm`` (int64, ``(*, m)``) with ``(P^T A)[i] = A[perm[i]]``: the swaps
+    of ``pivots`` applied in order to ``arange(m)``, one small step per pivot."""
+    pt = _pt()
+    perm = pt.arange(m, device=pivots.device).expand(tuple(pivots.shape[:-1]) + (m,)).clone()
+    piv = pivots.to(_dt.int64) - 1
+    for i in range(pivots.shape[-1]):
+        p = piv[..., i:i + 1]
+        a = perm[..., i:i + 1].clone()
+        b = pt.gather(perm, -1, p)
+        perm = pt.scatter(perm, -1, p, a)
+        perm[..., i:i + 1] = b
+    return perm
+
+
+def _perm_matrix(pivots, m, dtype):
+    """``P`` ``(*, m, m)`` of ``A = P L U``: ``P[perm[i], i] = 1``."""
+    pt = _pt()
+    perm = _permutation(pivots, m)
+    rows = pt.arange(m, device=pivots.device).unsqueeze(-1)
+    return (perm.unsqueeze(-2) == rows).to(dtype)
+
+
+def _unpack(LU):
+    """``L`` (unit lower, ``(*, m, k)``) and ``U`` (upper, ``(*, k, n)``) of a packed LU."""
+    pt = _pt()
+    m, n = LU.shape[-2], LU.shape[-1]
+    k = builtins.min(m, n)
+    L = pt.tril(LU[..., :, :k], -1) + pt.eye(m, k, dtype=LU.dtype, device=LU.device)
+    U = pt.triu(LU[..., :k, :])
+    return L, U
+
+
+def lu(A, *, pivot: bool = True):
+    """``(P, L, U)`` with ``A = P L U`` (``torch.linalg.lu``): ``P`` ``(*, m, m)`` a
+    permutation matrix of ``A``'s dtype, ``L`` ``(*, m, k)`` unit lower triangular, ``U``
+    ``(*, k, n)`` upper triangular, ``k = min(m, n)``.  Does not raise for a singular ``A``.
+    Differentiable for square ``A`` (through :func:`lu_factor_ex`'s rule)."""
+    LU, piv, _ = _lu_factor("linalg.lu", A, pivot)
+    L, U = _unpack(LU)
+    m = A.shape[-2]
+    if pivot:
+        P = _perm_matrix(piv, m, A.dtype)
+    else:
+        P = _pt().eye(m, dtype=A.dtype, device=A.device).expand(tuple(A.shape[:-2]) + (m, m))
+    return LUResult(P, L, U)
+
+
+def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False):
+    """Solve ``A X = B`` given ``(LU, pivots)`` from :func:`lu_factor` of a square ``A``
+    (``torch.linalg.lu_solve``): ``left=False`` solves ``X A = B``, ``adjoint=True`` uses
+    ``A^H``.  Batch dims broadcast.  Two triangular solves and a row permutation, so it
+    differentiates with respect to ``LU`` and ``B``."""
+    op = "linalg.lu_solve"
+    for name, t in (("LU", LU), ("pivots", pivots), ("B", B)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a tensor, got {describe(t)}")
+    if LU.ndim < 2 or LU.shape[-1] != LU.shape[-2]:
+        raise ValueError(f"{op}: LU must be batches of square matrices, got shape "
+                         f"{tuple(LU.shape)}")
+    n = LU.shape[-1]
+    if tuple(pivots.shape) != tuple(LU.shape[:-1]) or pivots.dtype != _dt.int32:
+        raise ValueError(f"{op}: pivots must be int32 of shape {tuple(LU.shape[:-1])} (from "
+                         f"linalg.lu_factor), got {pivots.dtype.name} {tuple(pivots.shape)}")
+    if B.ndim < 2:
+        raise ValueError(f"{op}: B must be a matrix (*, n, k), got shape {tuple(B.shape)}")
+    if not left:  # X A = B  <=>  A^H X^H = B^H
+        return lu_solve(LU, pivots, B.mH, left=True, adjoint=not adjoint).mH
+    if B.shape[-2] != n:
+        raise ValueError(f"{op}: LU of shape {tuple(LU.shape)} is {n} by {n} but B of shape "
+                         f"{tuple(B.shape)} has {B.shape[-2]} rows")
+    L, U = _unpack(LU)
+    P = _perm_matrix(pivots, n, LU.dtype)
+    if not adjoint:  # A = P L U:  X = U^-1 L^-1 P^T B
+        Y = solve_triangular(L, P.mT @ B, upper=False, unitriangular=True)
+        return solve_triangular(U, Y, upper=True)
+    # A^H = U^H L^H P^T:  X = P L^-H U^-H B
+    Y = solve_triangular(U.mH, B, upper=False)
+    return P @ solve_triangular(L.mH, Y, upper=True, unitriangular=True)
 
 
 LINALG_MORE = {name: globals()[name] for name in __all__}

@@ -790,20 +790,6 @@ def _solve_b(n, g):
 define("linalg_solve", lambda n, g: -(_solve_b(n, g) @ _out(n).mT), _solve_b, output=True)
 
 
-def _eigvalsh_grad(n, g):
-    V = n.params["V"]
-    return (V * g.unsqueeze(-2)) @ V.mT
-
-
-def _svdvals_grad(n, g):
-    U, _, Vh = pt.linalg.svd(_x(n), full_matrices=False)
-    return (U * g.unsqueeze(-2)) @ Vh
-
-
-define("linalg_eigvalsh", _eigvalsh_grad, inputs=False)
-define("linalg_svdvals", _svdvals_grad)
-
-
 def _cholesky_grad(n, g):
     L = _out(n)
     if n.params["upper"]:
@@ -817,7 +803,176 @@ def _cholesky_grad(n, g):
 
 
 define("linalg_cholesky", _cholesky_grad, inputs=False, output=True)
-# linalg_qr, linalg_eigh, linalg_svd: recorded without formulas (backward raises, naming them)
+
+
+# --- eigh, svd, qr: PyTorch's formulas (linalg_eigh_backward, svd_backward,
+# linalg_qr_backward), written in PyTorch's complex convention (holomorphic=False): the
+# factorisations are not holomorphic, and the gauge checks read the incoming gradients as
+# PyTorch receives them.  Each reads only its outputs, so a double backward differentiates
+# through the outputs' own node.
+def _set_diag(X, d):
+    """``X`` with its diagonal replaced by ``d`` (out of place, so it records)."""
+    return X - pt.diag_embed(X.diagonal(0, -2, -1)) + pt.diag_embed(d.to(X.dtype))
+
+
+def _gauge_check(op, what, im):
+    # the check is PyTorch's (lax tolerances, so it never fires on a rounding error); it
+    # reads the device once, and only for complex inputs
+    im = im.detach()
+    if not pt.allclose(im, pt.zeros_like(im), rtol=1e-2, atol=1e-2):
+        raise RuntimeError(
+            f"{op} backward: the {what} of a complex matrix are defined only up to a phase "
+            f"e^(i phi) each, and the loss depends on that phase (the imaginary part of "
+            f"diag(V^H grad_V) is not 0, largest {float(im.abs().max().item()):.3g}), so its "
+            f"gradient is ill-defined. Use a loss that does not change when a column is "
+            f"multiplied by e^(i phi), e.g. one of V.abs(), V @ diag(f(L)) @ V.mH or U @ Vh")
+
+
+def _eigh_grad(n, g):
+    gL, gV = g
+    L, V = n.output(0), n.output(1)
+    VH = V.mH
+    if gV is None:  # eigenvalues only (eigvalsh): V diag(gL) V^H
+        return (V * gL.unsqueeze(-2).to(V.dtype)) @ VH
+    VhgV = VH @ gV
+    if V.dtype.is_complex:
+        _gauge_check("linalg.eigh", "eigenvectors", VhgV.diagonal(0, -2, -1).imag)
+    VhgV = 0.5 * (VhgV - VhgV.mH)  # onto the skew-Hermitian matrices (tangent of U(n))
+    E = L.unsqueeze(-2) - L.unsqueeze(-1)
+    E = E + pt.diag_embed(pt.ones_like(L))  # any nonzero on the diagonal: 0 / 1 there
+    gA = VhgV / E
+    if gL is not None:
+        gA = _set_diag(gA, gL)
+    return V @ (gA @ VH)
+
+
+define("linalg_eigh", _eigh_grad, inputs=False, output=True, holomorphic=False,
+       none_grads=True)
+
+
+def _svd_grad(n, g):
+    gU, gS, gVh = g
+    U, S, Vh = n.output(0), n.output(1), n.output(2)
+    k = S.shape[-1]
+    if n.params["full_matrices"]:
+        # the columns past min(m, n) are an arbitrary basis: their gradients are ignored, as
+        # in PyTorch (torch.linalg.svd's documentation)
+        U, Vh = U[..., :, :k], Vh[..., :k, :]
+        gU = None if gU is None else gU[..., :, :k]
+        gVh = None if gVh is None else gVh[..., :k, :]
+    m, nn = U.shape[-2], Vh.shape[-1]
+    dt = U.dtype
+    if gU is None and gVh is None:  # singular values only (svdvals): U diag(gS) Vh
+        gS = gS.to(dt)
+        return U @ (gS.unsqueeze(-1) * Vh) if m >= nn else (U * gS.unsqueeze(-2)) @ Vh
+    Sc = S.to(dt)
+    UhgU = VhgV = None
+    if gU is not None:
+        UhgU = U.mH @ gU
+        UhgU = UhgU - UhgU.mH
+    if gVh is not None:
+        VhgV = Vh @ gVh.mH
+        VhgV = VhgV - VhgV.mH
+    if dt.is_complex:
+        im_u = pt.zeros_like(S) if UhgU is None else UhgU.diagonal(0, -2, -1).imag
+        im_v = pt.zeros_like(S) if VhgV is None else VhgV.diagonal(0, -2, -1).imag
+        _gauge_check("linalg.svd", "singular vectors", im_u + im_v)
+    S2 = S * S
+    E = S2.unsqueeze(-2) - S2.unsqueeze(-1)
+    E = E + pt.diag_embed(pt.ones_like(S))
+    if UhgU is not None and VhgV is not None:
+        gA = (UhgU * Sc.unsqueeze(-2) + Sc.unsqueeze(-1) * VhgV) / E
+    elif UhgU is not None:
+        gA = (UhgU / E) * Sc.unsqueeze(-2)
+    else:
+        gA = Sc.unsqueeze(-1) * (VhgV / E)
+    if gS is not None:
+        gA = gA + pt.diag_embed(gS.to(dt))
+    if dt.is_complex and UhgU is not None and VhgV is not None:
+        gA = gA + pt.diag_embed(UhgU.diagonal(0, -2, -1) / (2 * Sc))
+    if m > nn and gU is not None:
+        gA = U @ gA
+        gUSinv = gU / Sc.unsqueeze(-2)
+        gA = gA + gUSinv - U @ (U.mH @ gUSinv)
+        return gA @ Vh
+    if m < nn and gVh is not None:
+        gA = gA @ Vh
+        SinvgVh = gVh / Sc.unsqueeze(-1)
+        gA = gA + SinvgVh - (SinvgVh @ Vh.mH) @ Vh
+        return U @ gA
+    return U @ (gA @ Vh) if m >= nn else (U @ gA) @ Vh
+
+
+define("linalg_svd", _svd_grad, inputs=False, output=True, holomorphic=False, none_grads=True)
+
+
+def _qr_grad(n, g):
+    gQ, gR = g
+    mode = n.params["mode"]
+    if mode == "r":
+        raise RuntimeError("linalg.qr backward: the derivative of linalg.qr depends on Q, "
+                           "which mode='r' does not compute. Use linalg.qr(A, "
+                           "mode='reduced') if you differentiate through linalg.qr")
+    Q, R = n.output(0), n.output(1)
+    m, nn = Q.shape[-2], R.shape[-1]
+    if mode == "complete" and m > nn:
+        raise RuntimeError(f"linalg.qr backward: the QR decomposition is not differentiable "
+                           f"with mode='complete' and more rows than columns (A is {m} by "
+                           f"{nn}): the last {m - nn} columns of Q are an arbitrary basis. "
+                           f"Use mode='reduced'")
+    if gQ is not None:
+        gA = gR @ R.mH - Q.mH @ gQ if gR is not None else -(Q.mH @ gQ)
+    else:
+        gA = gR @ R.mH
+    la = pt.linalg
+    if m >= nn:
+        X = pt.triu(gA)
+        # the adjoint of syminv: X + X^H with the real part of the diagonal halved
+        X = X + X.mH
+        d = X.diagonal(0, -2, -1)
+        X = _set_diag(X, d - 0.5 * d.real.to(d.dtype))
+        gA = Q @ X
+        if gQ is not None:
+            gA = gA + gQ
+        return la.solve_triangular(R.mH, gA, upper=False, left=False)
+    Y = -gA
+    X = pt.tril(Y - Y.mH)
+    if X.dtype.is_complex:  # halve the imaginary part of the diagonal
+        d = X.diagonal(0, -2, -1)
+        X = _set_diag(X, d - 0.5j * d.imag.to(d.dtype))
+    gA = la.solve_triangular(R[..., :, :m].mH, Q @ X, upper=False, left=False)
+    gA = pt.cat([gA, pt.zeros(tuple(R.shape[:-1]) + (nn - m,), dtype=gA.dtype,
+                              device=gA.device)], -1)
+    if gR is not None:
+        gA = gA + Q @ gR
+    return gA
+
+
+define("linalg_qr", _qr_grad, inputs=False, output=True, holomorphic=False, none_grads=True)
+
+
+def _lu_factor_grad(n, g):
+    # PyTorch's linalg_lu_backward for square A = P L U, with gL = tril(g, -1), gU = triu(g)
+    # (the packed LU's two triangles): gA = P L^-H (tril(L^H gL, -1) + triu(gU U^H)) U^-H
+    LU = n.output(0)
+    m, nn = LU.shape[-2], LU.shape[-1]
+    if m != nn:
+        raise RuntimeError(f"linalg.lu_factor backward: only square matrices are "
+                           f"differentiated so far, got {m} by {nn} (shape "
+                           f"{tuple(LU.shape)}); factor a square matrix, or differentiate "
+                           f"linalg.qr / linalg.svd instead")
+    from ..api.linalg_more import _perm_matrix, _unpack
+    L, U = _unpack(LU)
+    la = pt.linalg
+    gA = pt.tril(L.mH @ pt.tril(g, -1), -1) + pt.triu(pt.triu(g) @ U.mH)
+    gA = la.solve_triangular(U.mH, gA, upper=False, left=False)
+    gA = la.solve_triangular(L.mH, gA, upper=True, unitriangular=True)
+    if n.params["pivot"]:
+        gA = _perm_matrix(n.params["pivots"], m, LU.dtype) @ gA
+    return gA
+
+
+define("linalg_lu_factor", _lu_factor_grad, inputs=False, output=True, holomorphic=False)
 
 
 # --- tensor[key] = value on graph tensors (recorded out of place as index_put, then rebased) ---

@@ -251,6 +251,10 @@ _decl(P, "linalg", "floating", "custom", True,
 _decl(P, "linalg", "floating", "custom", True,
       "linalg_svd(x, full_matrices, compute_uv) -> (u, s, vh)",
       "s real, descending; u and vh None when not compute_uv")
+_decl(P, "linalg", "floating", "custom", True, "linalg_lu_factor(x, pivot) -> (lu, pivots, info)",
+      "LAPACK getrf: lu of x's dtype (L's unit diagonal implied), pivots int32 (..., min(m, n)) "
+      "1-based row swaps (1..k when not pivot), info int32 of the batch shape: the 1-based "
+      "index of the first zero on U's diagonal, 0 if none")
 _decl(C, "linalg", "floating", "real", True, "matrix_norm(x, ord, dims, keepdim)",
       "ord 'fro', 'nuc', 1, -1, inf, -inf, 2, -2; dims an ordered pair (rows, columns); "
       "default: vector_norm / sums of abs / linalg_svd")

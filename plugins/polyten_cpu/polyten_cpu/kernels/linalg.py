@@ -213,11 +213,50 @@ def kernels(xp, **ctx) -> dict:
         u, s, vh = xp.linalg.svd(x, full_matrices=full_matrices)
         return down(u, dt), down(s, dt), down(vh, dt)
 
+    def linalg_lu_factor(x, pivot):
+        # getrf's unblocked right-looking algorithm (getf2), one step per column vectorised
+        # over the batch: NumPy has no LU, and written on xp it runs on CuPy as it is, with
+        # no host read (cuSOLVER's getrf is one matrix per call in CuPy)
+        x, dt = up(x)
+        batch, (m, n) = x.shape[:-2], x.shape[-2:]
+        k = min(m, n)
+        nb = 1
+        for s in batch:
+            nb *= s
+        a = xp.array(x.reshape((nb, m, n)), copy=True)
+        piv = xp.broadcast_to(xp.arange(1, k + 1, dtype="int32"), (nb, k)).copy()
+        info = xp.zeros((nb,), dtype="int32")
+        rows = xp.arange(nb)
+        for j in range(k):
+            if pivot and j + 1 < m:
+                col = a[:, j:, j]
+                # LAPACK's i?amax: the first largest |re| + |im| (the modulus for reals)
+                mag = xp.abs(col.real) + xp.abs(col.imag) if col.dtype.kind == "c" else \
+                    xp.abs(col)
+                p = xp.argmax(mag, axis=1) + j
+                piv[:, j] = (p + 1).astype("int32")
+                top = a[:, j, :].copy()
+                a[:, j, :] = a[rows, p, :]
+                a[rows, p, :] = top
+            d = a[:, j, j]
+            zero = d == 0
+            info = xp.where((info == 0) & zero, j + 1, info).astype("int32")
+            if j + 1 < m:
+                # a zero pivot leaves its column unscaled (getf2); with pivoting the column
+                # is all zeros then
+                l = a[:, j + 1:, j] / xp.where(zero, 1, d)[:, None]
+                a[:, j + 1:, j] = l
+                if j + 1 < n:
+                    a[:, j + 1:, j + 1:] -= l[:, :, None] * a[:, j, None, j + 1:]
+        return (down(a.reshape(batch + (m, n)), dt), piv.reshape(batch + (k,)),
+                info.reshape(batch))
+
     k = {"matmul": matmul, "einsum": einsum, "tensordot": tensordot, "diagonal": diagonal,
          "cross": cross, "linalg_inv": linalg_inv, "linalg_solve": linalg_solve,
          "linalg_det": linalg_det, "linalg_slogdet": linalg_slogdet,
          "linalg_cholesky": linalg_cholesky, "linalg_qr": linalg_qr,
-         "linalg_eigh": linalg_eigh, "linalg_svd": linalg_svd}
+         "linalg_eigh": linalg_eigh, "linalg_svd": linalg_svd,
+         "linalg_lu_factor": linalg_lu_factor}
 
     if is_numpy:
         def matrix_norm(x, ord, dims, keepdim):

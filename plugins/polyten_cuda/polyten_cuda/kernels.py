@@ -464,7 +464,13 @@ def _segment_argmax(cp, ew):
     return segment_argmax
 
 
-def _write_guards(cp, shared) -> dict:
+# unary ops whose in-place form (x.lgamma_()) the shared ``inplace`` would compute with the
+# shared NumPy-API kernel -- on CuPy the defaults' formulas, split by branch with boolean
+# masks (host reads) -- while this backend has one fused kernel for them
+_OWN_INPLACE = ("lgamma", "digamma", "erf")
+
+
+def _write_guards(cp, shared, own) -> dict:
     """``setitem`` / ``inplace`` refusing broadcast views (a zero stride over more than one
     element): NumPy marks them read-only and the core turns its ValueError into a message
     naming the user's call; CuPy has no read-only flag and would write several elements into
@@ -473,7 +479,10 @@ def _write_guards(cp, shared) -> dict:
     ``x[mask] = value`` with a boolean mask of ``x``'s shape and a number or a 0-d array
     (``masked_fill_``, ``x[x < 0] = 0``) is ``cupy.copyto(x, value, where=mask)``: CuPy's
     own boolean-mask assignment reads the number of true elements on the host (a wait for
-    the GPU) and copies a number to the device first."""
+    the GPU) and copies a number to the device first.
+
+    ``own`` is the backend's kernel table, read at call time (it is completed after this
+    runs): the in-place forms of ``_OWN_INPLACE`` ops write its kernels' results."""
     setitem, inplace = shared["setitem"], shared["inplace"]
     nd, copyto = cp.ndarray, cp.copyto
     scalars = (bool, int, float, complex)
@@ -510,6 +519,9 @@ def _write_guards(cp, shared) -> dict:
         check(x)
         if op is None:  # a copy into x (the ufuncs copy overlapping inputs themselves)
             y = apart(x, y)
+        elif y is None and op in _OWN_INPLACE:
+            x[...] = own[op](x)
+            return x
         return inplace(op, x, y)
 
     return {"setitem": guarded_setitem, "inplace": guarded_inplace}
@@ -594,7 +606,7 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels.update(_transfer_kernels(cp))
     bf16 = _bf16.supported(cp)
     kernels.update(_sync_free_kernels(cp, shared, bmm, bf16))
-    kernels.update(_write_guards(cp, shared))
+    kernels.update(_write_guards(cp, shared, kernels))
     # cupy.add.at takes six dtypes: the others through one of them
     kernels["scatter_add"] = _atomic_add.any_dtype(cp, kernels["scatter_add"], bf16)
     # one Philox launch instead of uniform, compare, cast and scale

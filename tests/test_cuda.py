@@ -796,6 +796,25 @@ def test_distributions_sample_and_score_on_the_gpu():
                    atol=1e-12)
 
 
+def test_ctc_loss_and_its_gradient_match_the_cpu():
+    """ctc_alpha's shared kernels (the alpha recursion, and alpha-beta for the backward) on
+    CuPy give the cpu backend's loss and gradients."""
+    rng = np.random.default_rng(13)
+    T, N, C, S = 12, 3, 6, 4
+    z = rng.standard_normal((T, N, C))
+    targets = rng.integers(1, C, (N, S))
+    il, tl = (12, 9, 5), (4, 2, 3)
+    got = []
+    for device in ("cpu", "cuda"):
+        x = pt.tensor(z, device=device, requires_grad=True)
+        loss = pt.nn.functional.ctc_loss(x.log_softmax(-1), pt.tensor(targets, device=device),
+                                         il, tl, reduction="sum")
+        loss.backward()
+        got.append((loss.item(), x.grad.cpu().numpy()))
+    _close(got[1][0], got[0][0], rtol=1e-12)
+    _close(got[1][1], got[0][1], rtol=1e-10, atol=1e-13)
+
+
 def test_deterministic_writes_read_an_overlapping_value_first_and_follow_c_order():
     """In deterministic mode ``x[i] = x`` reads ``x`` before writing (NumPy's rule), a
     transposed index with repeats keeps the last write in C order on both backends (a loop

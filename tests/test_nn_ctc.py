@@ -27,6 +27,22 @@ from _reference import close, rand, torch_or_skip
 REDUCTIONS = ("none", "mean", "sum")
 
 
+@pytest.fixture(autouse=True, params=["kernels", "formula", "default"])
+def ctc_path(request):
+    """Every test three times: the cpu backend's ctc_alpha kernel and its alpha-beta backward
+    kernel; a cpu clone with the forward kernel only (the backward is the derivative rule in
+    polyten ops, as on any backend without a fused backward, and for double backward); a
+    clone without the kernel (the op's polyten-op default, differentiated by autograd)."""
+    if request.param == "kernels":
+        yield
+        return
+    from conftest import cpu_clone
+    drop = ("ctc_alpha",) if request.param == "default" else ()
+    with cpu_clone(f"ctc_{request.param}", drop=drop) as dev:
+        with pt.backend(dev.type):
+            yield
+
+
 def _run_both(z, targets, il, tl, reduction, **kw):
     """Loss and gradients w.r.t. the logits ``z`` (through log_softmax) and w.r.t. the
     log-probabilities, for polyten and torch."""
@@ -321,3 +337,14 @@ def test_unbatched_target_shape_error():
     with pytest.raises(ValueError, match=r"for unbatched log_probs \(T, C\) targets must be "
                                          r"1-D \(S,\), got shape \(1, 2\)"):
         F.ctc_loss(lp, pt.tensor([[1, 2]]), [5], [2])
+
+
+def test_double_backward():
+    """Second derivatives: the derivative rule is polyten ops (differentiable again)."""
+    from polyten.autograd import gradgradcheck
+    T, N, C = 5, 2, 4
+    lp = pt.tensor(np.log(np.random.default_rng(3).dirichlet(np.ones(C), size=(T, N))),
+                   requires_grad=True)
+    targets = pt.tensor([[1, 2], [3, 3]])
+    assert gradgradcheck(lambda x: F.ctc_loss(x, targets, (5, 4), (2, 2), reduction="sum"),
+                         (lp,))

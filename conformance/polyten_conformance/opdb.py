@@ -2882,6 +2882,60 @@ add(OpInfo("nn.functional.cross_entropy", "nn", optable="cross_entropy", ref=_ce
                                             if "weight" not in s.kwargs]))
 
 
+def _ctc_ref(log_probs, targets, input_lengths, target_lengths, reduction="mean"):
+    """CTC in float64, one sample at a time: the alpha recursion over the extended labels in
+    log space (np.logaddexp)."""
+    losses = []
+    for n, (T_n, S_n) in enumerate(zip(input_lengths, target_lengths)):
+        ext = [0]
+        for c in targets[n, :S_n]:
+            ext += [int(c), 0]
+        alpha = np.full(len(ext), -np.inf)
+        alpha[0] = 0.0  # a virtual start before frame 0
+        for t in range(T_n):
+            prev = alpha.copy()
+            for s in range(len(ext)):
+                a = prev[s]
+                if s >= 1:
+                    a = np.logaddexp(a, prev[s - 1])
+                if s >= 2 and ext[s] != 0 and ext[s] != ext[s - 2]:
+                    a = np.logaddexp(a, prev[s - 2])
+                alpha[s] = a + log_probs[t, n, ext[s]]
+        end = alpha[-1] if S_n == 0 else np.logaddexp(alpha[-1], alpha[-2])
+        losses.append(-end)
+    losses = np.asarray(losses)
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return np.asarray(losses.sum())
+    return np.asarray((losses / np.maximum(np.asarray(target_lengths), 1)).mean())
+
+
+def _ctc_samples(dtype, rng):
+    out = []
+    for T, N, C, S, il, tl, red in ((6, 2, 4, 3, (6, 4), (3, 2), "mean"),
+                                    (8, 3, 5, 3, (8, 8, 3), (3, 0, 1), "sum"),
+                                    (5, 2, 3, 2, (5, 5), (2, 2), "none")):
+        z = make(rng, (T, N, C), "float64", "any")
+        lp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+        targets = rng.integers(1, C, (N, S))
+        if S > 1:
+            targets[0, 1] = targets[0, 0]  # a repeated label: the skip rule
+        out.append(Sample(Arr(lp.astype(dtype)), Arr(targets.astype(np.int64), role="index"),
+                          il, tl, reduction=red, desc=f"T={T} N={N} C={C}, {red}"))
+    return out
+
+
+add(OpInfo("nn.functional.ctc_loss", "nn", optable="ctc_alpha", ref=_ctc_ref,
+           samples=_ctc_samples, dtypes="real_floating", rejects=(), result=lambda s, d: d,
+           tol="loose", differentiable=True, errors=lambda rng: [
+               _ex("a target equal to the blank", Arr(np.log(np.full((4, 1, 3), 1 / 3))),
+                   _i64([[0, 1]]), (4,), (2,), exc=ValueError, match=["ctc_loss", "blank"]),
+               _ex("input longer than log_probs", Arr(np.log(np.full((4, 1, 3), 1 / 3))),
+                   _i64([[1, 2]]), (5,), (2,), exc=ValueError,
+                   match=["ctc_loss", "input_lengths", "5"])]))
+
+
 # nn.functional.scaled_dot_product_attention without attn_mask, with the leading dims of query,
 # key and value equal and one dtype: the op table's fused composite (dropout_p=0 only: dropout
 # is random).  E = 7 and E = 3 make the default scale 1/sqrt(E) no power of two.

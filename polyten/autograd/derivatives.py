@@ -975,6 +975,17 @@ def _lu_factor_grad(n, g):
 define("linalg_lu_factor", _lu_factor_grad, inputs=False, output=True, holomorphic=False)
 
 
+# --- ctc_loss's recursion (nn.functional._ctc): the backends' alpha-beta kernel, or this ---
+def _ctc_alpha_grad(n, g):
+    from ..nn.functional._ctc import ctc_alpha_vjp
+    p = n.params
+    return ctc_alpha_vjp(n.inputs[0], p["skip"], p["input_lengths"], p["target_lengths"],
+                         _out(n), g)
+
+
+define("ctc_alpha", _ctc_alpha_grad, output=True)
+
+
 # --- tensor[key] = value on graph tensors (recorded out of place as index_put, then rebased) ---
 def _index_put_x(n, g):
     """The written region gets no gradient: ``g`` times a mask that is 0 there."""

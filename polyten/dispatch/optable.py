@@ -454,6 +454,12 @@ _decl(C, "core", "real_floating", "custom", True,
       "reads; default: log_softmax then nll_loss", arity=2)
 
 # --- nn: normalisation (polyten.nn.functional._norm) -----------------------------------------
+_decl(C, "core", "real_floating", "same", True,
+      "ctc_alpha(x, skip, input_lengths, target_lengths)",
+      "CTC's negative log-likelihood (N,) (inf without an alignment) from x (T, N, L), the "
+      "log-probabilities of each sample's extended labels (blank, l1, blank, ..., blank) per "
+      "frame; skip a (N, L) bool array: the s - 2 transition allowed; the lengths tuples of N "
+      "ints.  Default: the log-space alpha recursion in polyten ops", arity=1)
 _decl(C, "core", "real_floating", "custom", True, "layer_norm(x, weight, bias, ndim, eps)",
       "x (..., *normalized) normalised over its last ndim dims (the core handles empty "
       "inputs); weight, bias of the normalized shape or None, x's dtype; returns (out, mean, "

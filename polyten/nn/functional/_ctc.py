@@ -17,8 +17,15 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from ...api import autocast as _amp
+from ...api._core import wrap
 from ...api.tensor import Tensor
+from ...autograd.grad_mode import grad_enabled as _grad_on
+from ...autograd.graph import record as _record
+from ...autograd.rules import rule as _rule
+from ...dispatch.dispatcher import kernels, register_default
 from ...dispatch.errors import fmt_shape
 from ._loss import _reduction
 
@@ -135,6 +142,119 @@ def _logsumexp(x, dim: int):
     return pt.where(s == 0, 1.0, s).log() + m
 
 
+_ctc_k = kernels("ctc_alpha")
+_CTC_RULE = _rule("ctc_alpha")
+
+
+def _ctc_alpha(lp, skip, in_len: tuple, tgt_len: tuple):
+    """The op table's ``ctc_alpha``: the backend's kernel (one node, whose backward is the
+    backend's alpha-beta kernel or :func:`ctc_alpha_vjp`), or the polyten-op default."""
+    k = _ctc_k[lp._device.backend]
+    if k is None:
+        return _ctc_alpha_default(lp, skip, in_len, tgt_len)
+    out = wrap(k(lp._data, skip._data, in_len, tgt_len), lp._device, lp._dtype)
+    if lp._ag is not None and _grad_on():
+        _record(_CTC_RULE, out, (lp,), {"skip": skip, "input_lengths": in_len,
+                                        "target_lengths": tgt_len})
+    return out
+
+
+def _alphas(lp, skip, in_len):
+    """alpha_t, t = -1 .. T-1 (a list of (N, L) tensors): alpha_{-1} is a virtual start in
+    s = 0 with probability 1, so step 0 is an ordinary step (and input_lengths[i] = 0 reads
+    alpha_{-1}); alpha_t(s) combines alpha_{t-1} at s, s - 1 and, where skip, s - 2."""
+    pt = _pt()
+    T, N, L = lp.shape
+    dev, dt = lp.device, lp.dtype
+    # candidates of alpha_t(s), from a (N, L + 2) row with two -inf in front: s, s - 1, s - 2
+    pick = pt.tensor([j for s in range(L) for j in (s + 2, s + 1, s)], dtype=pt.int64,
+                     device=dev)
+    no = pt.full((N, L), _NEG_INF, dtype=dt, device=dev)
+    cand_mask = pt.stack([pt.zeros((N, L), dtype=dt, device=dev),
+                          pt.zeros((N, L), dtype=dt, device=dev),
+                          pt.where(skip, 0.0, no)], 2)
+    front = pt.full((N, 2), _NEG_INF, dtype=dt, device=dev)
+    alpha = pt.tensor([[0.0] + [_NEG_INF] * (L - 1)] * N, dtype=dt, device=dev)
+    alphas = [alpha]
+    steps = lp.unbind(0) if T else ()
+    for t in range(T):
+        cand = pt.cat([front, alpha], 1).index_select(1, pick).reshape(N, L, 3) + cand_mask
+        alpha = _logsumexp(cand, 2) + steps[t]
+        alphas.append(alpha)
+    return alphas
+
+
+def _at_lengths(seq, in_len, offset, L):
+    """Each sample's entry of ``seq`` (a list of (N, L) tensors) at its input length plus
+    ``offset``."""
+    pt = _pt()
+    T1 = len(seq)
+    if all(n + offset == T1 - 1 for n in in_len):
+        return seq[-1]
+    dev = seq[0].device
+    at = pt.tensor([[[n + offset] * L] for n in in_len], dtype=pt.int64, device=dev)
+    return pt.stack(seq, 1).gather(1, at).squeeze(1)
+
+
+def _ends(tgt_len, dt, dev):
+    pt = _pt()
+    ends = pt.tensor([[2 * n, max(2 * n - 1, 0)] for n in tgt_len], dtype=pt.int64,
+                     device=dev)
+    end_mask = pt.tensor([[0.0, 0.0 if n else _NEG_INF] for n in tgt_len], dtype=dt,
+                         device=dev)
+    return ends, end_mask
+
+
+def _ctc_alpha_default(lp, skip, in_len, tgt_len):
+    """``ctc_alpha`` in polyten ops: the alpha recursion, read at each sample's last frame;
+    the paths end in the last label or the blank after it."""
+    T, N, L = lp.shape
+    alpha = _at_lengths(_alphas(lp, skip, in_len), in_len, 0, L)
+    ends, end_mask = _ends(tgt_len, lp.dtype, lp.device)
+    return -_logsumexp(alpha.gather(1, ends) + end_mask, 1)
+
+
+def ctc_alpha_vjp(lp, skip, in_len, tgt_len, nll, g):
+    """``g``'s vector-Jacobian product through ``ctc_alpha`` in polyten ops (the derivative
+    rule, differentiable again): ``-g exp(alpha + beta - lp + nll)``, beta the recursion from
+    each sample's last frame backwards; zero off the samples' frames and where no alignment
+    exists."""
+    pt = _pt()
+    T, N, L = lp.shape
+    dev, dt = lp.device, lp.dtype
+    alphas = _alphas(lp, skip, in_len)
+    ends, end_mask = _ends(tgt_len, dt, dev)
+    no = pt.full((N, L), _NEG_INF, dtype=dt, device=dev)
+    at_end = pt.zeros((N, L), dtype=dt, device=dev).scatter(1, ends, 1.0) > 0
+    # the s + 2 transition from s is allowed where skip is at s + 2
+    skip_next = pt.cat([skip[:, 2:], pt.zeros((N, 2), dtype=pt.bool, device=dev)], 1)
+    pick = pt.tensor([j for s in range(L) for j in (s, s + 1, s + 2)], dtype=pt.int64,
+                     device=dev)
+    cand_mask = pt.stack([pt.zeros((N, L), dtype=dt, device=dev),
+                          pt.zeros((N, L), dtype=dt, device=dev),
+                          pt.where(skip_next, 0.0, no)], 2)
+    back = pt.full((N, 2), _NEG_INF, dtype=dt, device=dev)
+    in_t = pt.tensor(list(in_len), dtype=pt.int64, device=dev).unsqueeze(1)
+    steps = lp.unbind(0) if T else ()
+    beta = no
+    grads = [None] * T
+    finite = ~nll.detach().isinf()
+    gs = pt.where(finite, g, 0.0).unsqueeze(1)
+    shift = pt.where(finite, nll, 0.0).unsqueeze(1)
+    for t in range(T - 1, -1, -1):
+        cand = pt.cat([beta, back], 1).index_select(1, pick).reshape(N, L, 3) + cand_mask
+        inner = _logsumexp(cand, 2) + steps[t]
+        start = pt.where(at_end, steps[t], no)
+        beta = pt.where(in_t - 1 == t, start, pt.where(in_t - 1 > t, inner, no))
+        post = alphas[t + 1] + beta - steps[t] + shift
+        # (a class of probability 0 makes post -inf - -inf: NaN, masked on both sides so
+        # that no NaN reaches the backward either)
+        off = ((~finite).unsqueeze(1) | (steps[t].detach() == _NEG_INF)
+               | (beta.detach() == _NEG_INF))
+        grads[t] = -gs * pt.where(off, 0.0, pt.where(off, 0.0, post).exp())
+    return pt.stack(grads, 0) if T else pt.zeros_like(lp)
+
+
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
              reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
     """The connectionist temporal classification loss (``torch.nn.functional.ctc_loss``).
@@ -210,46 +330,21 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
     dev, dt = x.device, x.dtype
     S = max(tgt_len, default=0)
     L = 2 * S + 1
-    # extended labels l' (blank-padded past each sample's 2 S_i + 1) and the additive mask of
-    # the s - 2 transition: 0 where allowed, -inf elsewhere
-    ext, skip = [], []
-    for row in labels:
-        e = [blank] * L
-        e[1:2 * len(row):2] = row
-        ext.append(e)
-        skip.append([0.0 if (s % 2 and s >= 3 and e[s] != e[s - 2]) else _NEG_INF
-                     for s in range(L)])
-    ext_t = pt.tensor(ext, dtype=pt.int64, device=dev)
-    lp = x.gather(2, ext_t.unsqueeze(0).expand(T, N, L))  # (T, N, L)
+    # extended labels l' (blank-padded past each sample's 2 S_i + 1) and where the s - 2
+    # transition is allowed
+    # (built in NumPy and moved once: pt.tensor of nested lists walks every element)
+    ext = np.full((N, L), blank, dtype=np.int64)
+    for i, row in enumerate(labels):
+        ext[i, 1:2 * len(row):2] = row
+    skip = np.zeros((N, L), dtype=bool)
+    skip[:, 3::2] = ext[:, 3::2] != ext[:, 1:-2:2]
+    lp = x.gather(2, pt.asarray(ext, device=dev).unsqueeze(0).expand(T, N, L))  # (T, N, L)
     if any(n < T for n in in_len):
         # frames past a sample's input length: 0 instead of whatever padding holds, so the
         # unread alphas stay finite and the padding gets exact zero gradients
-        valid = pt.tensor([[[t < n] for n in in_len] for t in range(T)], device=dev)
-        lp = pt.where(valid, lp, 0.0)
-    # candidates of alpha_t(s), from a (N, L + 2) row with two -inf in front: s, s - 1, s - 2
-    pick = pt.tensor([j for s in range(L) for j in (s + 2, s + 1, s)], dtype=pt.int64,
-                     device=dev)
-    cand_mask = pt.tensor([[[0.0, 0.0, k] for k in row] for row in skip], dtype=dt,
-                          device=dev)
-    front = pt.full((N, 2), _NEG_INF, dtype=dt, device=dev)
-    # alpha_{-1}: a virtual start in s = 0 with probability 1, so step 0 is an ordinary step
-    # (and input_lengths[i] = 0 reads alpha_{-1})
-    alpha = pt.tensor([[0.0] + [_NEG_INF] * (L - 1)] * N, dtype=dt, device=dev)
-    alphas = [alpha]
-    steps = lp.unbind(0) if T else ()
-    for t in range(T):
-        cand = pt.cat([front, alpha], 1).index_select(1, pick).reshape(N, L, 3) + cand_mask
-        alpha = _logsumexp(cand, 2) + steps[t]
-        alphas.append(alpha)
-    if any(n != T for n in in_len):
-        at = pt.tensor([[[n] * L] for n in in_len], dtype=pt.int64, device=dev)
-        alpha = pt.stack(alphas, 1).gather(1, at).squeeze(1)  # (N, L) at each input length
-    # the paths end in the last label or the blank after it
-    ends = pt.tensor([[2 * n, max(2 * n - 1, 0)] for n in tgt_len], dtype=pt.int64,
-                     device=dev)
-    end_mask = pt.tensor([[0.0, 0.0 if n else _NEG_INF] for n in tgt_len], dtype=dt,
-                         device=dev)
-    nll = -_logsumexp(alpha.gather(1, ends) + end_mask, 1)
+        valid = np.arange(T)[:, None, None] < np.asarray(in_len)[None, :, None]
+        lp = pt.where(pt.asarray(valid, device=dev), lp, 0.0)
+    nll = _ctc_alpha(lp, pt.asarray(skip, device=dev), tuple(in_len), tuple(tgt_len))
     if zero_infinity:
         nll = pt.where(nll.detach().isinf(), 0.0, nll)
     if reduction == "mean":
@@ -260,3 +355,6 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
     else:
         loss = nll if batched else nll.squeeze(0)
     return loss if loss._dtype == out_dtype else loss.to(out_dtype)
+
+
+register_default("ctc_alpha", _ctc_alpha_default)

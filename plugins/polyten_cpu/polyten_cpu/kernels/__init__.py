@@ -25,6 +25,8 @@ from . import attention  # noqa: E402  (fused scaled_dot_product_attention + bac
 MODULES += (attention,)
 from . import fft  # noqa: E402  (the optional fft tier: fft_c2c, fft_r2c, fft_c2r on xp.fft)
 MODULES += (fft,)
+from . import ctc  # noqa: E402  (CTC's alpha recursion and its alpha-beta backward)
+MODULES += (ctc,)
 
 
 def all_kernels(xp, **ctx) -> dict:

@@ -1474,6 +1474,18 @@ def _linalg_fn(name, np_fn, params):
                 p[bad] = np.nan
             return r
         fn.np_fn = svd
+    elif name in ("eig", "eigvals"):
+        def eig(a, _np_fn=np_fn):
+            # cupy.linalg.eig / eigvals (cuSOLVER's Xgeev, CuPy 14): always complex results
+            # (NumPy's are real when every eigenvalue is); no error on inf / NaN (NaN there)
+            cdt = np.result_type(a.dtype, np.complex64)
+            bad = ~np.isfinite(a).all(axis=(-2, -1))
+            r = _np_fn(np.where(bad[..., None, None], 0, a))
+            parts = tuple(np.array(p, dtype=cdt) for p in (r if isinstance(r, tuple) else (r,)))
+            for p in parts:
+                p[bad] = np.nan
+            return parts if isinstance(r, tuple) else parts[0]
+        fn.np_fn = eig
     return fn
 
 

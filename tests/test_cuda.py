@@ -2252,3 +2252,40 @@ def test_gamma_family_fused_kernels_match_the_cpu_backend_and_torch():
     g, = pt.autograd.grad(pt.lgamma(w).sum(), w)
     _close(g.cpu().numpy(), torch.digamma(torch.tensor([0.7, 3.2], dtype=torch.float64)),
            rtol=1e-13)
+
+
+def test_eig_and_eigvals_run_on_cuda_as_on_the_cpu():
+    """``linalg.eig`` / ``eigvals`` on cupy.linalg.eig (CuPy 14, cuSOLVER's Xgeev): complex
+    results of the cpu's dtype, the eigen-equation, the cpu's eigenvalues (sorted: geev's
+    order is not specified) and gradients; inf / NaN raise the cpu's LinAlgError at the next
+    host read."""
+    rng = np.random.default_rng(5)
+    close = np.testing.assert_allclose  # complex values (_close compares real parts)
+    for dt, cdt, tol in (("float32", "complex64", 1e-4), ("float64", "complex128", 1e-11),
+                         ("complex128", "complex128", 1e-11)):
+        a = rng.standard_normal((2, 4, 4))
+        if dt.startswith("complex"):
+            a = a + 1j * rng.standard_normal((2, 4, 4))
+        A = pt.tensor(a, device="cuda").to(getattr(pt, dt))
+        L, V = pt.linalg.eig(A)
+        assert (L.dtype.name, V.dtype.name, L.device.type) == (cdt, cdt, "cuda")
+        Lh, Vh = L.cpu().numpy(), V.cpu().numpy()
+        close(a @ Vh, Vh * Lh[..., None, :], rtol=tol, atol=tol * 10)
+        close(np.linalg.norm(Vh, axis=-2), np.ones((2, 4)), rtol=tol)
+        want = np.sort_complex(pt.linalg.eigvals(A.cpu()).numpy())
+        close(np.sort_complex(pt.linalg.eigvals(A).cpu().numpy()), want, rtol=tol,
+               atol=tol * 10)
+    a = rng.standard_normal((3, 3))
+    grads = []
+    for dev in ("cuda", "cpu"):
+        x = pt.tensor(a, device=dev, requires_grad=True)
+        L, V = pt.linalg.eig(x)
+        ((L ** 2).real.sum() + (V.abs() ** 3).sum() + pt.linalg.eigvals(x).imag.abs().sum()
+         ).backward()
+        grads.append(x.grad.cpu().numpy())
+    _close(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+    bad = np.stack([np.eye(2), [[np.nan, 1.0], [2.0, 3.0]]])
+    w = pt.linalg.eigvals(pt.tensor(bad, device="cuda"))
+    with pytest.raises(pt.linalg.LinAlgError, match=r"linalg.eigvals: matrix \(1,\) of the "
+                       r"batch .* contains non-finite values"):
+        w.tolist()

@@ -166,7 +166,7 @@ def test_cli_verbose_shows_the_capability_manifest(template):
     assert r.returncode == 0, r.stderr
     out = r.stdout
     block = out.split("\ntemplate:")[1]
-    assert "40/64 primitive kernels" in block.splitlines()[0]
+    assert "40/65 primitive kernels" in block.splitlines()[0]
     assert re.search(r"core\s+40\s+\d+\s+0\s+0", block), block
     # the six random primitives, dropout_mask, whose default draws with random_uniform, and
     # dropout, whose default draws dropout_mask

@@ -1155,6 +1155,115 @@ add(OpInfo("linalg.eigh", "linalg", optable="linalg_eigh", ref=lambda a, UPLO="L
            check=_check_eigh, result=lambda s, d: (REAL_OF.get(d, d), d)))
 
 
+_COMPLEX_OF = {"float32": "complex64", "float64": "complex128", "complex64": "complex64",
+               "complex128": "complex128"}
+_EIG_DTYPES = ("float32", "float64", "complex64", "complex128")  # torch refuses half too
+
+
+def _eig_matrix(rng, shape, dtype, pair=False):
+    """``S diag(lam) S^-1`` with well separated eigenvalues and a well-conditioned ``S``
+    (``pair``: a real matrix with one complex-conjugate pair), so every dtype's eigenvalues
+    are accurate and a small perturbation does not reorder them."""
+    n = shape[-1]
+    kind = P.kind(dtype)
+    wide = "complex128" if kind == "c" else "float64"
+    s = np.eye(n) + 0.3 * make(rng, shape, wide, "unit")
+    lam = np.arange(1.0, n + 1) * np.where(np.arange(n) % 2, -1.0, 1.0)
+    if kind == "c":
+        lam = lam + 0.5j * np.arange(n)
+    a = (s * lam[..., None, :]) @ np.linalg.inv(s)
+    if pair and n >= 2:  # a rotation block: eigenvalues 1 +- 2i
+        blk = np.zeros(shape)
+        blk[..., 0, 0] = blk[..., 1, 1] = 1.0
+        blk[..., 0, 1], blk[..., 1, 0] = 2.0, -2.0
+        a = (s @ (blk + np.diag(np.r_[0.0, 0.0, lam[2:] * 2]))) @ np.linalg.inv(s)
+    return (a.real if kind != "c" else a).astype(dtype)
+
+
+def _eig_samples(dtype, rng):
+    m = lambda shape, **kw: Arr(_eig_matrix(rng, shape, dtype, **kw))  # noqa: E731
+    return [Sample(m((3, 3)), desc="3x3"),
+            Sample(m((4, 4), pair=True), desc="complex pair"),
+            Sample(m((2, 3, 3)), desc="batched"),
+            Sample(Arr(_eig_matrix(rng, (3, 3), dtype), "transposed"), desc="transposed"),
+            Sample(Arr(make(rng, (1, 1), dtype, "any")), desc="1x1")]
+
+
+def _eig_match(w, ref):
+    """``w`` reordered to ``ref``'s order, per matrix (nearest unused eigenvalue): the order
+    of geev's eigenvalues is not specified."""
+    out = np.empty_like(ref)
+    for idx in np.ndindex(*ref.shape[:-1]):
+        left = list(w[idx])
+        for j, r in enumerate(ref[idx]):
+            k = int(np.argmin([abs(x - r) for x in left]))
+            out[idx + (j,)] = left.pop(k)
+    return out
+
+
+def _check_eig(out, ref, sample, dtype, ctx, vectors=True):
+    a = sample.args[0].value.astype(np.complex128)
+    cdt = _COMPLEX_OF[dtype]
+    if vectors:
+        parts, problems = _unpack(out, 2, "eigenvalues, eigenvectors")
+        if problems:
+            return problems
+    else:
+        parts = (out,)
+    problems = []
+    batch, n = a.shape[:-2], a.shape[-1]
+    for name, t, shape in zip(("eigenvalues", "eigenvectors"), parts,
+                              (batch + (n,), a.shape)):
+        if getattr(t, "dtype", None) is None or t.dtype.name != cdt:
+            problems.append(f"{name}: dtype {getattr(getattr(t, 'dtype', None), 'name', t)}, "
+                            f"expected {cdt}")
+        elif tuple(t.shape) != shape:
+            problems.append(f"{name}: shape {tuple(t.shape)}, expected {shape}")
+    if problems:
+        return problems
+    ref_w = np.linalg.eigvals(a)
+    wh = parts[0].numpy().astype(np.complex128)
+    problems += _close(_eig_match(wh, ref_w), ref_w, cdt, "eigenvalues (matched to "
+                       "numpy.linalg.eigvals in complex128)")
+    if vectors:  # eigenvectors up to a phase each: the eigen-equation and the unit norms
+        vh = parts[1].numpy().astype(np.complex128)
+        problems += _close(a @ vh, vh * wh[..., None, :], cdt, "A V = V diag(L)")
+        problems += _close(np.linalg.norm(vh, axis=-2), np.ones(batch + (n,)), cdt,
+                           "the columns of V have norm 1")
+    return problems
+
+
+def _eig_grad(pt, a):
+    """L's parts and |V|: invariant under the eigenvectors' phases (e^(i phi) per column)."""
+    L, V = pt.linalg.eig(a)
+    return L.real, L.imag, V.abs()
+
+
+def _eigvals_grad(pt, a):
+    L = pt.linalg.eigvals(a)
+    return L.real, L.imag
+
+
+_EIG_ERRORS = lambda name: lambda rng: _square_errors(name)(rng) + [  # noqa: E731
+    _ex("inf", Arr(np.array([[1.0, np.inf], [0.0, 1.0]], np.float32)),
+        exc=(ValueError, RuntimeError), match=[name, "non-finite"])]
+add(OpInfo("linalg.eig", "linalg", optable="linalg_eig", ref=lambda a: None,
+           dtypes=_EIG_DTYPES, samples=_eig_samples, check=_check_eig,
+           result=lambda s, d: (_COMPLEX_OF.get(d), _COMPLEX_OF.get(d)),
+           grad_func=_eig_grad, grad_code=lambda args, kwargs: (
+               f"L, V = polyten.linalg.eig({code_args(args, kwargs)})\n"
+               f"out = (L.real, L.imag, V.abs())  # invariant under the phases of V"),
+           errors=_EIG_ERRORS("eig")))
+add(OpInfo("linalg.eigvals", "linalg", optable="linalg_eig", ref=lambda a: None,
+           dtypes=_EIG_DTYPES, samples=_eig_samples,
+           check=lambda *a: _check_eig(*a, vectors=False),
+           result=lambda s, d: _COMPLEX_OF.get(d),
+           grad_func=_eigvals_grad, grad_code=lambda args, kwargs: (
+               f"L = polyten.linalg.eigvals({code_args(args, kwargs)})\n"
+               f"out = (L.real, L.imag)"),
+           errors=_EIG_ERRORS("eigvals")))
+
+
 def _check_svd(out, ref, sample, dtype, ctx):
     a = sample.args[0].value.astype(np.complex128 if P.kind(dtype) == "c" else np.float64)
     full = sample.kwargs.get("full_matrices", True)

@@ -1,8 +1,9 @@
 """``torch.linalg`` functions composed from the primitives of :mod:`polyten.api.linalg`:
 the non-raising ``inv_ex`` / ``solve_ex`` / ``cholesky_ex``, ``solve_triangular``,
-``vander``, ``tensorinv`` / ``tensorsolve``, ``cond``, ``matrix_exp``, ``lstsq`` and the LU
-family (``lu_factor`` / ``lu_factor_ex`` / ``lu`` over the ``linalg_lu_factor`` op, ``lu_solve``).
-They differentiate through their parts and run on every backend."""
+``vander``, ``tensorinv`` / ``tensorsolve``, ``cond``, ``matrix_exp``, ``lstsq``, the LU
+family (``lu_factor`` / ``lu_factor_ex`` / ``lu`` over the ``linalg_lu_factor`` op, ``lu_solve``)
+and the general eigendecomposition (``eig`` / ``eigvals`` over the ``linalg_eig`` op).
+They differentiate through their parts and run on every backend that has the ops."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ._core import Tensor, describe, wrap
 
 __all__ = ["inv_ex", "solve_ex", "cholesky_ex", "solve_triangular", "vander", "tensorinv",
            "tensorsolve", "cond", "matrix_exp", "lstsq", "lu_factor", "lu_factor_ex", "lu",
-           "lu_solve"]
+           "lu_solve", "eig", "eigvals"]
 
 InvExResult = namedtuple("inv_ex", ("inverse", "info"))
 SolveExResult = namedtuple("solve_ex", ("result", "info"))
@@ -436,6 +437,73 @@ def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False):
     # A^H = U^H L^H P^T:  X = P L^-H U^-H B
     Y = solve_triangular(U.mH, B, upper=False)
     return P @ solve_triangular(L.mH, Y, upper=True, unitriangular=True)
+
+
+def _eig(op, A, compute_v):
+    """``(eigenvalues, eigenvectors or None)`` from the ``linalg_eig`` kernel, checked and
+    recorded for autograd (both outputs: the backward reads the eigenvectors)."""
+    from ..dispatch.dispatcher import kernels
+    la = _la()
+    la._float_matrix(op, A)
+    if A._dtype in (_dt.float16, _dt.bfloat16):
+        # LAPACK's geev has no half-precision routine and torch refuses these dtypes too;
+        # computing in float32 here would hide a precision loss the caller did not ask for
+        raise TypeError(f"{op}: {A._dtype.name} is not supported (no half-precision "
+                        f"eigensolver; torch.{op} refuses it too); cast first, e.g. "
+                        f"{op}(A.to(polyten.float32))")
+    # geev does not converge on inf / NaN (torch raises, NumPy raises its own error, cuSOLVER
+    # returns NaN): LinAlgError naming the call, deferred to the next host read on a GPU
+    la._finite_input(op, A)
+    dev = A._device
+    grad = A._ag is not None and la._grad_on()
+    w, v = kernels("linalg_eig")[dev.backend](A._data, builtins.bool(compute_v or grad))
+    cdt = A._dtype.to_complex()
+    L = wrap(w, dev, cdt)
+    V = None if v is None else wrap(v, dev, cdt)
+    if grad:
+        la._grad("linalg_eig", (L, V), (A,))
+    return L, V
+
+
+EigResult = namedtuple("eig", ("eigenvalues", "eigenvectors"))
+EigResult.__module__ = "polyten.return_types"
+
+
+def eig(A):
+    """Eigenvalues and eigenvectors of square matrices (``torch.linalg.eig``): ``A V = V
+    diag(L)``.
+
+    Parameters
+    ----------
+    A : Tensor
+        ``(*, n, n)``, float32, float64, complex64 or complex128, finite (float16 and
+        bfloat16 raise :class:`TypeError`, as in torch; inf or NaN raise
+        :class:`LinAlgError`).
+
+    Returns
+    -------
+    (eigenvalues, eigenvectors)
+        Always complex (complex64 for float32 / complex64 ``A``, complex128 for float64 /
+        complex128), even when every eigenvalue is real.  ``eigenvalues`` ``(*, n)`` in no
+        particular order (LAPACK's ``geev``); ``eigenvectors`` ``(*, n, n)``, column ``i``
+        the eigenvector of ``eigenvalues[..., i]``, normalised to norm 1 (its phase is
+        LAPACK's choice and may differ between backends).
+
+    Gradients flow from both outputs (PyTorch's ``linalg_eig_backward``); they are defined
+    only for losses that do not depend on the eigenvectors' phases (``V -> V e^(i phi)``),
+    and the backward raises otherwise, as torch's.  Repeated eigenvalues make the gradient
+    infinite or NaN, as in torch.
+    """
+    L, V = _eig("linalg.eig", A, True)
+    return EigResult(L, V)
+
+
+def eigvals(A):
+    """The eigenvalues of square matrices (``torch.linalg.eigvals``): complex, ``(*, n)``,
+    in the order :func:`eig` gives them.  Without a gradient to track only the eigenvalues
+    are computed; with one, :func:`eig`'s node is recorded (the backward needs the
+    eigenvectors, as torch's)."""
+    return _eig("linalg.eigvals", A, False)[0]
 
 
 LINALG_MORE = {name: globals()[name] for name in __all__}

@@ -850,6 +850,41 @@ define("linalg_eigh", _eigh_grad, inputs=False, output=True, holomorphic=False,
        none_grads=True)
 
 
+def _eig_grad(n, g):
+    # PyTorch's linalg_eig_backward (A = V diag(L) V^-1, V's columns of norm 1):
+    # gA = V^-H (diag(gL) + (V^H gV - V^H V diag(re(diag(V^H gV)))) / conj(E)) V^H with
+    # E_ij = L_j - L_i (1 on the diagonal).  A real A takes the real part (the engine).
+    gL, gV = g
+    L, V = n.output(0), n.output(1)
+    VH = V.mH
+    if gV is None:  # eigenvalues only (eigvals): V^-H diag(gL) V^H
+        return pt.linalg.solve(VH, gL.unsqueeze(-1) * VH)
+    VhgV = VH @ gV
+    d = VhgV.diagonal(0, -2, -1)
+    # V is complex even for a real A, so the phase check always runs (as torch's)
+    im = d.imag.detach()
+    if not pt.allclose(im, pt.zeros_like(im), rtol=1e-2, atol=1e-2):
+        raise RuntimeError(
+            f"linalg.eig backward: the eigenvectors are defined only up to a phase e^(i phi) "
+            f"each, and the loss depends on that phase (the imaginary part of diag(V^H "
+            f"grad_V) is not 0, largest {float(im.abs().max().item()):.3g}), so its gradient "
+            f"is ill-defined. Use a loss that does not change when a column of V is "
+            f"multiplied by e^(i phi), e.g. one of V.abs() or V @ diag(f(L)) @ "
+            f"linalg.inv(V)")
+    # the norm-1 constraint: remove the component along each column's own direction
+    VhgV = VhgV - VH @ (V * d.real.to(V.dtype).unsqueeze(-2))
+    Lc = L.conj()
+    E = Lc.unsqueeze(-2) - Lc.unsqueeze(-1)
+    E = E + pt.diag_embed(pt.ones_like(L))  # 0 on the diagonal: 1 there
+    gA = VhgV / E
+    if gL is not None:
+        gA = _set_diag(gA, gL)
+    return pt.linalg.solve(VH, gA @ VH)
+
+
+define("linalg_eig", _eig_grad, inputs=False, output=True, holomorphic=False, none_grads=True)
+
+
 def _svd_grad(n, g):
     gU, gS, gVh = g
     U, S, Vh = n.output(0), n.output(1), n.output(2)

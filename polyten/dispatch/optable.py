@@ -255,6 +255,13 @@ _decl(P, "linalg", "floating", "custom", True, "linalg_lu_factor(x, pivot) -> (l
       "LAPACK getrf: lu of x's dtype (L's unit diagonal implied), pivots int32 (..., min(m, n)) "
       "1-based row swaps (1..k when not pivot), info int32 of the batch shape: the 1-based "
       "index of the first zero on U's diagonal, 0 if none")
+_decl(P, "linalg", "floating", "custom", True,
+      "linalg_eig(x, compute_v) -> (eigenvalues, eigenvectors)",
+      "LAPACK geev of square x (finite: checked by the core; float16 / bfloat16 refused by "
+      "the core, as torch): complex64 for float32 / complex64 x, complex128 for float64 / "
+      "complex128 x, always complex; eigenvalues (..., n) in no particular order, "
+      "eigenvectors (..., n, n) the columns, each of norm 1; eigenvectors None when not "
+      "compute_v")
 _decl(C, "linalg", "floating", "real", True, "matrix_norm(x, ord, dims, keepdim)",
       "ord 'fro', 'nuc', 1, -1, inf, -inf, 2, -2; dims an ordered pair (rows, columns); "
       "default: vector_norm / sums of abs / linalg_svd")

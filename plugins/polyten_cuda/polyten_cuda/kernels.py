@@ -582,6 +582,21 @@ def _nextafter(cp, ew, fallback):
     return nextafter
 
 
+def _has_geev(cp) -> bool:
+    """Whether ``cupy.linalg.eig`` / ``eigvals`` run here: CuPy 14 added them on cuSOLVER's
+    ``Xgeev``, which CUDA 12.6 update 2 introduced (CuPy raises at the call otherwise)."""
+    if not hasattr(getattr(cp, "linalg", None), "eig"):
+        return False  # CuPy 13
+    try:
+        from cupyx.cusolver import check_availability
+    except ImportError:  # no cupyx.cusolver to ask: cupy.linalg.eig decides at the call
+        return True
+    try:
+        return bool(check_availability("geev"))
+    except Exception:  # an unknown name in an older table: treat as absent
+        return False
+
+
 def build(cp, rng, native_dtype, device_count=1, conv_precision=None, deterministic=None):
     """``(kernels, backward_kernels, elementwise)`` of the cuda backend on array module ``cp``.
 
@@ -604,6 +619,10 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels = dict(shared)
     backward = dict(shared_bw)
     kernels.update(_transfer_kernels(cp))
+    if not _has_geev(cp):
+        # without cupy.linalg.eig the op is missing on cuda (the capability manifest says
+        # so), rather than a host round trip through NumPy
+        del kernels["linalg_eig"]
     bf16 = _bf16.supported(cp)
     kernels.update(_sync_free_kernels(cp, shared, bmm, bf16))
     kernels.update(_write_guards(cp, shared, kernels))

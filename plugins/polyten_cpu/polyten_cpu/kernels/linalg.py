@@ -251,12 +251,24 @@ def kernels(xp, **ctx) -> dict:
         return (down(a.reshape(batch + (m, n)), dt), piv.reshape(batch + (k,)),
                 info.reshape(batch))
 
+    def linalg_eig(x, compute_v):
+        # LAPACK's geev through numpy.linalg.eig / cupy.linalg.eig (cuSOLVER's Xgeev); both
+        # give unit-norm eigenvectors.  NumPy returns real arrays for a real matrix whose
+        # eigenvalues are all real, CuPy complex ones: the cast makes both complex.  The
+        # core refuses float16 / bfloat16 (as torch); up() only keeps a direct call working.
+        x, _ = up(x)
+        cdt = "complex128" if x.dtype in ("float64", "complex128") else "complex64"
+        if not compute_v:
+            return arr(xp.linalg.eigvals(x)).astype(cdt, copy=False), None
+        w, v = xp.linalg.eig(x)
+        return arr(w).astype(cdt, copy=False), arr(v).astype(cdt, copy=False)
+
     k = {"matmul": matmul, "einsum": einsum, "tensordot": tensordot, "diagonal": diagonal,
          "cross": cross, "linalg_inv": linalg_inv, "linalg_solve": linalg_solve,
          "linalg_det": linalg_det, "linalg_slogdet": linalg_slogdet,
          "linalg_cholesky": linalg_cholesky, "linalg_qr": linalg_qr,
          "linalg_eigh": linalg_eigh, "linalg_svd": linalg_svd,
-         "linalg_lu_factor": linalg_lu_factor}
+         "linalg_lu_factor": linalg_lu_factor, "linalg_eig": linalg_eig}
 
     if is_numpy:
         def matrix_norm(x, ord, dims, keepdim):

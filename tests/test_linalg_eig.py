@@ -255,4 +255,20 @@ def test_cuda_without_cupy_linalg_eig_reports_the_op_missing():
     # manifest then says the op is missing) instead of a host round trip
     import types
     kernels = pytest.importorskip("polyten_cuda.kernels")
-    assert not kernels._has_geev(types.SimpleNamespace(linalg=types.SimpleNamespace()))
+    assert kernels._eig_kernel(types.SimpleNamespace(linalg=types.SimpleNamespace()),
+                               None) is None
+
+
+def test_cuda_eig_on_a_cusolver_without_geev_says_what_to_do():
+    """CuPy 14 keeps cupy.linalg.eig where the loaded cuSOLVER predates Xgeev: the call's
+    CUSOLVER_STATUS_NOT_SUPPORTED becomes an error naming the requirement and the fix."""
+    import types
+    kernels = pytest.importorskip("polyten_cuda.kernels")
+
+    def old_cusolver(x, compute_v):
+        raise RuntimeError("CUSOLVER_STATUS_NOT_SUPPORTED")
+    cp = types.SimpleNamespace(linalg=types.SimpleNamespace(eig=None))
+    eig = kernels._eig_kernel(cp, old_cusolver)
+    with pytest.raises(RuntimeError, match=r"linalg.eig on cuda needs cuSOLVER 11.7 .*"
+                                           r"A\.cpu\(\)"):
+        eig(None, True)

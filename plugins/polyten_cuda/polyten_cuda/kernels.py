@@ -582,19 +582,28 @@ def _nextafter(cp, ew, fallback):
     return nextafter
 
 
-def _has_geev(cp) -> bool:
-    """Whether ``cupy.linalg.eig`` / ``eigvals`` run here: CuPy 14 added them on cuSOLVER's
-    ``Xgeev``, which CUDA 12.6 update 2 introduced (CuPy raises at the call otherwise)."""
+def _eig_kernel(cp, shared_eig):
+    """``linalg_eig`` where CuPy has ``cupy.linalg.eig`` (CuPy 14, on cuSOLVER's ``Xgeev``),
+    else ``None`` (the op is then missing on cuda, as the capability manifest says).  CuPy
+    keeps eig even where the cuSOLVER it loads predates ``Xgeev`` (CUDA 12.6 update 2): its
+    call then fails with CUSOLVER_STATUS_NOT_SUPPORTED, which this turns into an error that
+    says so and what to do.  (``cupyx.cusolver.check_availability`` cannot tell: it knows only
+    a few older routines and raises ValueError for the rest.)"""
     if not hasattr(getattr(cp, "linalg", None), "eig"):
-        return False  # CuPy 13
-    try:
-        from cupyx.cusolver import check_availability
-    except ImportError:  # no cupyx.cusolver to ask: cupy.linalg.eig decides at the call
-        return True
-    try:
-        return bool(check_availability("geev"))
-    except Exception:  # an unknown name in an older table: treat as absent
-        return False
+        return None  # CuPy 13
+
+    def linalg_eig(x, compute_v):
+        try:
+            return shared_eig(x, compute_v)
+        except Exception as e:  # CuPy's CUSOLVERError has no common base to catch
+            if "NOT_SUPPORTED" not in str(e):
+                raise
+            raise RuntimeError("linalg.eig on cuda needs cuSOLVER 11.7 (CUDA 12.6 update 2) "
+                               "or newer, which has the general eigensolver Xgeev; this "
+                               f"machine's cuSOLVER does not ({e}). Update the CUDA "
+                               "toolkit / nvidia-cusolver wheel, or compute it on the cpu: "
+                               "polyten.linalg.eig(A.cpu())") from None
+    return linalg_eig
 
 
 def build(cp, rng, native_dtype, device_count=1, conv_precision=None, deterministic=None):
@@ -619,10 +628,13 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels = dict(shared)
     backward = dict(shared_bw)
     kernels.update(_transfer_kernels(cp))
-    if not _has_geev(cp):
+    eig = _eig_kernel(cp, kernels["linalg_eig"])
+    if eig is None:
         # without cupy.linalg.eig the op is missing on cuda (the capability manifest says
         # so), rather than a host round trip through NumPy
         del kernels["linalg_eig"]
+    else:
+        kernels["linalg_eig"] = eig
     bf16 = _bf16.supported(cp)
     kernels.update(_sync_free_kernels(cp, shared, bmm, bf16))
     kernels.update(_write_guards(cp, shared, kernels))

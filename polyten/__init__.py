@@ -24,6 +24,7 @@ from .api.context import (backend, get_backend, get_default_device, set_backend,
 from .api.arrayapi import *  # noqa: F401,F403
 from .api.creation import *  # noqa: F401,F403
 from .api.derived import *  # noqa: F401,F403
+from .api.derived_more import *  # noqa: F401,F403
 from .api.dtypes import (bfloat16, bool, can_cast, cdouble, cfloat, complex64, complex128,  # noqa
                          double, dtype, finfo, float, float16, float32, float64,
                          get_default_dtype, half, iinfo, int, int8, int16, int32, int64,
@@ -73,6 +74,13 @@ from .autograd import derivatives as _derivatives  # noqa: E402,F401  (fills the
 from .nn.functional import log_softmax, softmax  # noqa: E402,F401
 from .nn.functional._activation import TENSOR_METHODS as _ACT_METHODS  # noqa: E402
 for _k, _v in _ACT_METHODS.items():
+    setattr(Tensor, _k, _v)
+del _k, _v
+# torch.conv2d, torch.layer_norm, torch.kl_div, ...: nn.functional under torch's top-level
+# signatures (api/derived_nn.py, imported here because it needs polyten.nn)
+from .api.derived_nn import *  # noqa: E402,F401,F403
+from .api.derived_nn import TENSOR_METHODS as _NN_METHODS  # noqa: E402
+for _k, _v in _NN_METHODS.items():
     setattr(Tensor, _k, _v)
 del _k, _v
 

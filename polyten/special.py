@@ -169,3 +169,28 @@ def gammaincc(input, other) -> Tensor:
     (``torch.special.gammaincc``), accurate where P is near 1."""
     a, x, dt = _gamma_operands("gammaincc", input, other)
     return _incomplete_gamma(a, x)[1].to(dt)
+
+
+# --- error function and modified Bessel functions (compositions in api/derived_more.py) ---
+from .api import derived_more as _more  # noqa: E402
+
+__all__ += ["erfc", "erfinv", "i0", "i0e", "i1", "i1e"]
+erfc = _more.erfc
+erfinv = _more.erfinv
+i0 = _more.i0
+
+
+def i0e(input) -> Tensor:
+    """The exponentially scaled modified Bessel function ``exp(-|x|) I0(x)``
+    (``torch.special.i0e``), finite where ``I0`` overflows."""
+    return _more._i0e(input)
+
+
+def i1(input) -> Tensor:
+    """The modified Bessel function of the first kind of order 1 (``torch.special.i1``)."""
+    return _more._i1(input)
+
+
+def i1e(input) -> Tensor:
+    """The exponentially scaled ``exp(-|x|) I1(x)`` (``torch.special.i1e``)."""
+    return _more._i1e(input)

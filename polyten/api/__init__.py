@@ -18,6 +18,8 @@ AREAS = AREAS + (inplace_ops,)
 # --- PyTorch functions composed from the ops above (addmm, quantile, bincount, ...) ---
 from . import derived  # noqa: E402
 AREAS = AREAS + (derived,)
+from . import derived_more  # noqa: E402  (erfc, gcd, windows, *_scatter, gradient, ...)
+AREAS = AREAS + (derived_more,)
 
 
 def _install_methods() -> None:

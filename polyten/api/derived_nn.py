@@ -1,0 +1,164 @@
+"""The ``torch`` namespace's aliases of ``torch.nn.functional`` ops (``torch.conv2d``,
+``torch.layer_norm``, ``torch.kl_div``, ...), with the top-level signatures, which differ
+from the functional ones in places: ``dropout(input, p, train)``, ``embedding(weight,
+indices, ...)``, ``batch_norm(input, weight, bias, running_mean, running_var, ...)``, and the
+losses take ``reduction`` as torch's enum (0 'none', 1 'mean', 2 'sum'; polyten also takes
+the strings).  Each calls :mod:`polyten.nn.functional`, so it is the same code.
+
+Imported by ``polyten/__init__.py`` after ``polyten.nn`` (not by ``polyten.api``, which
+``nn`` itself imports).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from ..nn import functional as F
+from ._core import describe
+
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "pixel_shuffle", "pixel_unshuffle", "prelu", "hardshrink",
+           "bilinear", "cosine_similarity", "pairwise_distance", "rms_norm", "dropout",
+           "embedding", "layer_norm", "group_norm", "batch_norm", "instance_norm", "selu",
+           "celu", "rrelu", "threshold", "cosine_embedding_loss", "margin_ranking_loss",
+           "hinge_embedding_loss", "triplet_margin_loss", "kl_div", "poisson_nll_loss",
+           "binary_cross_entropy_with_logits", "ctc_loss"]
+
+# the same signature at the top level as in nn.functional: the functional itself
+conv1d, conv2d, conv3d = F.conv1d, F.conv2d, F.conv3d
+conv_transpose1d, conv_transpose2d = F.conv_transpose1d, F.conv_transpose2d
+conv_transpose3d = F.conv_transpose3d
+pixel_shuffle, pixel_unshuffle = F.pixel_shuffle, F.pixel_unshuffle
+prelu, hardshrink, bilinear = F.prelu, F.hardshrink, F.bilinear
+cosine_similarity, pairwise_distance, rms_norm = (F.cosine_similarity, F.pairwise_distance,
+                                                  F.rms_norm)
+
+_REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
+
+
+def _reduction(op: str, reduction) -> str:
+    """torch's top-level losses take ``reduction`` as an enum int; the strings are kept too."""
+    if isinstance(reduction, str) and reduction in ("none", "mean", "sum"):
+        return reduction
+    if isinstance(reduction, int) and not isinstance(reduction, bool) and \
+            reduction in _REDUCTIONS:
+        return _REDUCTIONS[reduction]
+    got = repr(reduction) if isinstance(reduction, (int, str)) else describe(reduction)
+    raise ValueError(f"{op}: reduction must be 0 ('none'), 1 ('mean') or 2 ('sum'), got {got}")
+
+
+def dropout(input, p, train):
+    """``torch.dropout(input, p, train)``: :func:`polyten.nn.functional.dropout`."""
+    return F.dropout(input, p, train)
+
+
+def embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    """``torch.embedding(weight, indices, ...)`` (weight first; ``padding_idx=-1`` means
+    none): :func:`polyten.nn.functional.embedding`."""
+    return F.embedding(indices, weight, None if padding_idx < 0 else padding_idx,
+                       scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
+    """``torch.layer_norm`` (``cudnn_enable`` is accepted and ignored)."""
+    return F.layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
+    """``torch.group_norm`` (``cudnn_enabled`` is accepted and ignored)."""
+    return F.group_norm(input, num_groups, weight, bias, eps)
+
+
+def batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps,
+               cudnn_enabled):
+    """``torch.batch_norm``: every argument positional, weight and bias before the running
+    statistics (``cudnn_enabled`` is ignored)."""
+    return F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def instance_norm(input, weight, bias, running_mean, running_var, use_input_stats, momentum,
+                  eps, cudnn_enabled):
+    """``torch.instance_norm``: every argument positional (``cudnn_enabled`` is ignored)."""
+    return F.instance_norm(input, running_mean, running_var, weight, bias, use_input_stats,
+                           momentum, eps)
+
+
+def selu(input):
+    """``torch.selu``: :func:`polyten.nn.functional.selu`."""
+    return F.selu(input)
+
+
+def celu(input, alpha=1.0):
+    """``torch.celu``: :func:`polyten.nn.functional.celu`."""
+    return F.celu(input, alpha)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
+    """``torch.rrelu``: :func:`polyten.nn.functional.rrelu` (the slopes come from the global
+    generator; a ``generator`` argument is refused rather than ignored)."""
+    if generator is not None:
+        raise TypeError("rrelu: a generator is not supported; seed the global one with "
+                        "polyten.manual_seed() instead")
+    return F.rrelu(input, lower, upper, training)
+
+
+def threshold(input, threshold, value):
+    """``torch.threshold``: ``value`` where ``input <= threshold``, else ``input``."""
+    return F.threshold(input, threshold, value)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=1):
+    """``torch.cosine_embedding_loss`` (``reduction``: 0, 1, 2 or the string)."""
+    return F.cosine_embedding_loss(input1, input2, target, margin,
+                                   reduction=_reduction("cosine_embedding_loss", reduction))
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction=1):
+    """``torch.margin_ranking_loss`` (``reduction``: 0, 1, 2 or the string)."""
+    return F.margin_ranking_loss(input1, input2, target, margin,
+                                 reduction=_reduction("margin_ranking_loss", reduction))
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction=1):
+    """``torch.hinge_embedding_loss`` (``reduction``: 0, 1, 2 or the string)."""
+    return F.hinge_embedding_loss(input, target, margin,
+                                  reduction=_reduction("hinge_embedding_loss", reduction))
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-06, swap=False,
+                        reduction=1):
+    """``torch.triplet_margin_loss`` (``reduction``: 0, 1, 2 or the string)."""
+    return F.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap,
+                                 reduction=_reduction("triplet_margin_loss", reduction))
+
+
+def kl_div(input, target, reduction=1, *, log_target=False):
+    """``torch.kl_div``: the pointwise KL divergence, ``reduction`` 1 ('mean', the mean over
+    all elements) by default, as torch's top-level function."""
+    with warnings.catch_warnings():  # F.kl_div's 'mean' warning is nn.functional's, not torch's
+        warnings.filterwarnings("ignore", message="reduction: 'mean' divides")
+        return F.kl_div(input, target, reduction=_reduction("kl_div", reduction),
+                        log_target=log_target)
+
+
+def poisson_nll_loss(input, target, log_input, full, eps, reduction):
+    """``torch.poisson_nll_loss``: every argument required, as torch's."""
+    return F.poisson_nll_loss(input, target, log_input, full, eps=eps,
+                              reduction=_reduction("poisson_nll_loss", reduction))
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=1):
+    """``torch.binary_cross_entropy_with_logits`` (``pos_weight`` before ``reduction``)."""
+    return F.binary_cross_entropy_with_logits(
+        input, target, weight, reduction=_reduction("binary_cross_entropy_with_logits",
+                                                    reduction), pos_weight=pos_weight)
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction=1,
+             zero_infinity=False):
+    """``torch.ctc_loss`` (``reduction``: 0, 1, 2 or the string)."""
+    return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank,
+                      _reduction("ctc_loss", reduction), zero_infinity)
+
+
+TENSOR_METHODS = {"prelu": prelu, "hardshrink": hardshrink}

@@ -23,11 +23,6 @@ def _rand(shape, like, low=0.0):
     return u if low == 0.0 else u * (1 - low) + low
 
 
-def _erfinv(y):
-    from ..nn.init import _erfinv as f  # Giles' approximation + Newton steps on erf
-    return f(y)
-
-
 class Normal(Distribution):
     """The normal (Gaussian) distribution ``N(loc, scale**2)``.
 
@@ -80,7 +75,7 @@ class Normal(Distribution):
         return 0.5 * (1 + pt.erf((value - self.loc) * self.scale.reciprocal() / math.sqrt(2)))
 
     def icdf(self, value):
-        return self.loc + self.scale * _erfinv(2 * value - 1) * math.sqrt(2)
+        return self.loc + self.scale * pt.erfinv(2 * value - 1) * math.sqrt(2)
 
     def entropy(self):
         return 0.5 + _LOG_SQRT_2PI + pt.log(self.scale)

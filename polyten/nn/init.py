@@ -188,29 +188,6 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in",
 
 
 # ------------------------------------------------------------------ truncated normal -------
-def _erfinv(y):
-    """Inverse error function of a float64 tensor with values in (-1, 1): Giles' polynomial
-    approximation, then Newton steps on ``erf`` to float64 accuracy."""
-    from ..api import elementwise as ew
-    w = -ew.log((1.0 - y) * (1.0 + y))
-    central = w < 5.0
-    wc = ew.where(central, w, 5.0) - 2.5
-    wt = ew.sqrt(ew.where(central, 5.0, w)) - 3.0
-    pc = 2.81022636e-08
-    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
-              -0.00125372503, -0.00417768164, 0.246640727, 1.50140941):
-        pc = c + pc * wc
-    pt_ = -0.000200214257
-    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
-              0.00943887047, 1.00167406, 2.83297682):
-        pt_ = c + pt_ * wt
-    x = ew.where(central, pc, pt_) * y
-    two_over_sqrt_pi = 2.0 / math.sqrt(math.pi)
-    for _ in range(2):
-        x = x - (ew.erf(x) - y) / (two_over_sqrt_pi * ew.exp(-x * x))
-    return x
-
-
 def _norm_cdf(x: float) -> float:
     return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
@@ -236,7 +213,8 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
         # keep away from +-1, where erfinv is infinite
         eps = 1e-15
         u = u.clamp(-1 + eps, 1 - eps)
-        x = _erfinv(u) * (std * math.sqrt(2.0)) + mean
+        from ..api.derived_more import erfinv
+        x = erfinv(u) * (std * math.sqrt(2.0)) + mean
         tensor.copy_(x.clamp(a, b))
     return tensor
 

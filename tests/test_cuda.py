@@ -754,6 +754,27 @@ def test_scatter_reduce_and_index_put_match_the_cpu(dt):
     np.testing.assert_array_equal(put[1], put[0])
 
 
+def test_scatter_reduce_waits_for_nothing_and_its_float_product_can_be_deterministic():
+    """prod / amax / amin are one launch of compare-and-swap loops: no host read, so graph
+    pooling in a training step does not wait for the GPU (the op's default would: a sort and
+    two sizes read).  With use_deterministic_algorithms a float product multiplies in source
+    order instead: the cpu backend's bits on every run."""
+    rng = np.random.default_rng(14)
+    src = pt.tensor(rng.uniform(0.5, 1.5, (3000, 8)).astype(np.float32), device="cuda")
+    idx = pt.tensor(rng.integers(0, 50, (3000, 8)), device="cuda")
+    x = pt.ones((50, 8), device="cuda")
+    for reduce in ("prod", "amax", "amin"):
+        ok, info = _runs_without_waiting(lambda: pt.scatter_reduce(x, 0, idx, src, reduce))
+        assert ok, (reduce, info)
+    want = pt.scatter_reduce(x.cpu(), 0, idx.cpu(), src.cpu(), "prod").numpy()
+    pt.use_deterministic_algorithms(True)
+    try:
+        runs = [pt.scatter_reduce(x, 0, idx, src, "prod").cpu().numpy() for _ in range(2)]
+    finally:
+        pt.use_deterministic_algorithms(False)
+    assert np.array_equal(runs[0], want) and np.array_equal(runs[1], want)
+
+
 def test_scatter_reduce_gradients_match_the_cpu():
     rng = np.random.default_rng(10)
     x, src = rng.standard_normal((4, 3)), rng.uniform(0.5, 1.5, (9, 3))

@@ -52,6 +52,7 @@ from . import multi_tensor as _mt
 from . import fused
 from . import linear as _linear
 from . import gemm as _gemm
+from . import scatter_reduce as _scatter_reduce
 from .rows import Rows
 
 # creation, random and transfer kernels receive ``device_index`` as their last argument
@@ -640,6 +641,8 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels.update(_write_guards(cp, shared, kernels))
     # cupy.add.at takes six dtypes: the others through one of them
     kernels["scatter_add"] = _atomic_add.any_dtype(cp, kernels["scatter_add"], bf16)
+    # one launch of CAS loops, no host read (the op's default sorts and reads sizes)
+    kernels["scatter_reduce"] = _scatter_reduce.build(cp, kernels, deterministic)
     # one Philox launch instead of uniform, compare, cast and scale
     kernels["dropout_mask"] = (lambda shape, p, dtype, device_index:
                                rng.gen.dropout_mask(shape, p, dtype))

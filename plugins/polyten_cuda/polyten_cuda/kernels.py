@@ -588,8 +588,8 @@ def _eig_kernel(cp, shared_eig):
     else ``None`` (the op is then missing on cuda, as the capability manifest says).  CuPy
     keeps eig even where the cuSOLVER it loads predates ``Xgeev`` (CUDA 12.6 update 2): its
     call then fails with CUSOLVER_STATUS_NOT_SUPPORTED, which this turns into an error that
-    says so and what to do.  (``cupyx.cusolver.check_availability`` cannot tell: it knows only
-    a few older routines and raises ValueError for the rest.)"""
+    says so and what to do.  (cupyx's cuSOLVER availability table cannot tell: it lists only a
+    few older routines and raises ValueError for the rest.)"""
     if not hasattr(getattr(cp, "linalg", None), "eig"):
         return None  # CuPy 13
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 import numbers
 
-import numpy as np
-
 from ...api import autocast as _amp
 from ...api._core import wrap
 from ...api.tensor import Tensor
@@ -332,7 +330,9 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
     L = 2 * S + 1
     # extended labels l' (blank-padded past each sample's 2 S_i + 1) and where the s - 2
     # transition is allowed
-    # (built in NumPy and moved once: pt.tensor of nested lists walks every element)
+    # (built in NumPy and moved once: pt.tensor of nested lists walks every element; imported
+    # here, as `import polyten` loads no array library)
+    import numpy as np
     ext = np.full((N, L), blank, dtype=np.int64)
     for i, row in enumerate(labels):
         ext[i, 1:2 * len(row):2] = row

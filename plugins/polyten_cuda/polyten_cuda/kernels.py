@@ -47,6 +47,7 @@ from . import attention as _attention
 from . import bfloat16 as _bf16
 from .half_retry import float32_retry, translating
 from . import conv as _conv
+from . import ctc as _ctc
 from . import deterministic as _deterministic
 from . import multi_tensor as _mt
 from . import fused
@@ -643,6 +644,10 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
     kernels["scatter_add"] = _atomic_add.any_dtype(cp, kernels["scatter_add"], bf16)
     # one launch of CAS loops, no host read (the op's default sorts and reads sizes)
     kernels["scatter_reduce"] = _scatter_reduce.build(cp, kernels, deterministic)
+    # CTC's recursions: one block per sample, one launch each way (the shared kernel takes
+    # about ten launches a frame)
+    kernels["ctc_alpha"], backward["ctc_alpha"] = _ctc.build(cp, kernels["ctc_alpha"],
+                                                             backward["ctc_alpha"])
     # one Philox launch instead of uniform, compare, cast and scale
     kernels["dropout_mask"] = (lambda shape, p, dtype, device_index:
                                rng.gen.dropout_mask(shape, p, dtype))

@@ -648,3 +648,49 @@ def test_names_where_torch_has_them():
     for n in SPECIAL:
         assert hasattr(torch.special, n), n
         assert n in ps.__all__ and hasattr(ps, n), n
+
+
+# --------------------------------------------------------- in-place nn forms, F.pdist ---
+@pytest.mark.parametrize("name, args", [
+    ("relu_", ()), ("selu_", ()), ("celu_", (0.7,)), ("threshold_", (0.1, -2.0)),
+    ("rrelu_", (0.1, 0.3, False)),
+])
+def test_top_level_and_functional_inplace_activations_match_torch(name, args):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(8).standard_normal((3, 4))
+    for mod_pt, mod_t in ((pt, torch), (pt.nn.functional, torch.nn.functional)):
+        x, tx = pt.tensor(a), torch.tensor(a)
+        assert getattr(mod_pt, name)(x, *args) is x  # in place, returns its input
+        getattr(mod_t, name)(tx, *args)
+        np.testing.assert_allclose(x.numpy(), tx.numpy(), rtol=1e-12)
+
+
+def test_top_level_dropout_forms():
+    torch = pytest.importorskip("torch")
+    x = pt.ones(4, 6, 5, 3, dtype=pt.float64)
+    assert pt.dropout_(x, 0.5, False) is x and bool((x == 1).all())
+    pt.manual_seed(0)
+    y = pt.feature_dropout(pt.ones(8, 16, 5, dtype=pt.float64), 0.5, True)
+    # whole channels: each (n, c) row is all 0 or all 2
+    rows = y.numpy().reshape(8 * 16, 5)
+    assert set(np.unique(rows)) <= {0.0, 2.0} and (rows.min(1) == rows.max(1)).all()
+    z = pt.ones(2, 3, dtype=pt.float64)
+    assert pt.feature_dropout_(z, 0.3, False) is z
+    a = np.random.default_rng(9).standard_normal((3, 4))
+    for name in ("alpha_dropout", "feature_alpha_dropout"):
+        got = getattr(pt, name)(pt.tensor(a), 0.2, False)
+        want = getattr(torch, name)(torch.tensor(a), 0.2, False)
+        np.testing.assert_allclose(got.numpy(), want.numpy())
+    w = pt.tensor(a)
+    assert pt.alpha_dropout_(w, 0.2, False) is w
+    with pytest.raises(ValueError, match=r"feature_dropout: expected an input of at least 2 "
+                                         r"dims \(N, C, \*\), got shape \(5,\)"):
+        pt.feature_dropout(pt.ones(5), 0.5, True)
+
+
+def test_functional_pdist_is_polytens():
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(10).standard_normal((5, 3))
+    np.testing.assert_allclose(pt.nn.functional.pdist(pt.tensor(a), 1.5).numpy(),
+                               torch.nn.functional.pdist(torch.tensor(a), 1.5).numpy(),
+                               rtol=1e-12)

@@ -22,7 +22,9 @@ __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "embedding", "layer_norm", "group_norm", "batch_norm", "instance_norm", "selu",
            "celu", "rrelu", "threshold", "cosine_embedding_loss", "margin_ranking_loss",
            "hinge_embedding_loss", "triplet_margin_loss", "kl_div", "poisson_nll_loss",
-           "binary_cross_entropy_with_logits", "ctc_loss"]
+           "binary_cross_entropy_with_logits", "ctc_loss", "relu_", "selu_", "celu_", "rrelu_",
+           "threshold_", "dropout_", "alpha_dropout", "alpha_dropout_", "feature_dropout",
+           "feature_dropout_", "feature_alpha_dropout", "feature_alpha_dropout_"]
 
 # the same signature at the top level as in nn.functional: the functional itself
 conv1d, conv2d, conv3d = F.conv1d, F.conv2d, F.conv3d
@@ -50,6 +52,54 @@ def _reduction(op: str, reduction) -> str:
 def dropout(input, p, train):
     """``torch.dropout(input, p, train)``: :func:`polyten.nn.functional.dropout`."""
     return F.dropout(input, p, train)
+
+
+def dropout_(input, p, train):
+    """``torch.dropout_``: :func:`dropout` in place."""
+    return F.dropout(input, p, train, inplace=True)
+
+
+def alpha_dropout(input, p, train):
+    """``torch.alpha_dropout(input, p, train)``: :func:`polyten.nn.functional.alpha_dropout`."""
+    return F.alpha_dropout(input, p, train)
+
+
+def alpha_dropout_(input, p, train):
+    """``torch.alpha_dropout_``: :func:`alpha_dropout` in place."""
+    return F.alpha_dropout(input, p, train, inplace=True)
+
+
+def _channel_dropout(op, input, p, train, inplace):
+    # torch.feature_dropout: whole channels (dim 1) of an (N, C, *) input, any number of
+    # trailing dims -- F.dropout2d's mask, shaped (N, C, 1, ..., 1)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected an input of at least 2 dims (N, C, *), got shape "
+                         f"{tuple(input.shape)}")
+    shape = tuple(input.shape)
+    flat = input.reshape(shape[:2] + (1, -1)) if input.ndim != 4 else input
+    out = F.dropout2d(flat, p, train, inplace=inplace)
+    return input if inplace else out.reshape(shape)
+
+
+def feature_dropout(input, p, train):
+    """``torch.feature_dropout``: each channel (dim 1) of ``(N, C, *)`` zeroed with
+    probability ``p`` as a whole, the rest scaled by ``1 / (1 - p)``."""
+    return _channel_dropout("feature_dropout", input, p, train, False)
+
+
+def feature_dropout_(input, p, train):
+    """``torch.feature_dropout_``: :func:`feature_dropout` in place."""
+    return _channel_dropout("feature_dropout_", input, p, train, True)
+
+
+def feature_alpha_dropout(input, p, train):
+    """``torch.feature_alpha_dropout(input, p, train)``."""
+    return F.feature_alpha_dropout(input, p, train)
+
+
+def feature_alpha_dropout_(input, p, train):
+    """``torch.feature_alpha_dropout_``: :func:`feature_alpha_dropout` in place."""
+    return F.feature_alpha_dropout(input, p, train, inplace=True)
 
 
 def embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
@@ -105,6 +155,9 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
 def threshold(input, threshold, value):
     """``torch.threshold``: ``value`` where ``input <= threshold``, else ``input``."""
     return F.threshold(input, threshold, value)
+
+
+relu_, selu_, celu_, rrelu_, threshold_ = F.relu_, F.selu_, F.celu_, F.rrelu_, F.threshold_
 
 
 def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=1):

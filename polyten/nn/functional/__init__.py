@@ -15,3 +15,4 @@ from ._attention import *  # noqa: F401,F403  (scaled_dot_product_attention, mha
 from ._sampling import *  # noqa: F401,F403  (interpolate, pixel_shuffle, distances)
 from ._margin_losses import *  # noqa: F401,F403  (triplet, cosine embedding, multi-margin)
 from ._ctc import *  # noqa: F401,F403  (ctc_loss)
+from ...api.derived_more import pdist  # noqa: E402,F401  (torch.nn.functional.pdist)

@@ -31,7 +31,7 @@ __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "gelu", "silu"
            "selu", "celu", "sigmoid", "tanh", "softmax", "log_softmax", "softmin", "softplus",
            "hardtanh", "hardtanh_", "logsigmoid", "softsign", "mish", "hardsigmoid",
            "hardswish", "tanhshrink", "threshold", "glu", "prelu", "hardshrink", "softshrink",
-           "rrelu", "gumbel_softmax"]
+           "rrelu", "gumbel_softmax", "selu_", "celu_", "rrelu_", "threshold_"]
 
 _where = _ew.where
 _exp = _ew.exp
@@ -539,3 +539,25 @@ def _log_softmax_method(self, dim=None, dtype=None) -> Tensor:
 
 # installed on Tensor by polyten/__init__.py (nn loads after the api layer)
 TENSOR_METHODS = {"softmax": _softmax_method, "log_softmax": _log_softmax_method}
+
+
+def selu_(input) -> Tensor:
+    """In-place :func:`selu`."""
+    return selu(input, True)
+
+
+def celu_(input, alpha: float = 1.0) -> Tensor:
+    """In-place :func:`celu`."""
+    return celu(input, alpha, True)
+
+
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False) -> Tensor:
+    """In-place :func:`rrelu`."""
+    return rrelu(input, lower, upper, training, True)
+
+
+def threshold_(input, threshold: float, value: float) -> Tensor:
+    """In-place :func:`threshold`."""
+    # (the parameter keeps torch's name and hides the function: reached through the module)
+    return globals()["threshold"](input, threshold, value, True)

@@ -178,10 +178,22 @@ def test_lu_gradcheck():
     assert gradcheck(g, (a, b)) and gradgradcheck(g, (a, b))
 
 
-def test_lu_rectangular_backward_raises():
-    a = pt.tensor(_rand((4, 3)), requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"linalg.lu_factor backward: .*4 by 3"):
-        pt.linalg.lu(a).U.sum().backward()
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (2, 4, 6), (2, 6, 4)],
+                         ids=["tall", "wide", "batched-wide", "batched-tall"])
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+def test_lu_rectangular_grad_matches_torch_and_gradcheck(shape, complex_):
+    """Rectangular A = P L U: the wide case moves U2's gradient through L, the tall case
+    L2's through U (PyTorch's linalg_lu_backward)."""
+    a = _rand(shape, complex_)
+    pa, ta = pt.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    loss = lambda P, L, U: (L.abs() ** 2).sum() + (U.abs() ** 3).sum()  # noqa: E731
+    loss(*pt.linalg.lu(pa)).backward()
+    loss(*torch.linalg.lu(ta)).backward()
+    np.testing.assert_allclose(pa.grad.numpy(), ta.grad.resolve_conj().numpy(), atol=1e-10)
+    if not complex_:
+        x = pt.tensor(a, requires_grad=True)
+        f = lambda a: pt.linalg.lu(a)[1:]  # noqa: E731
+        assert gradcheck(f, (x,)) and gradgradcheck(f, (x,))
 
 
 def test_lu_solve_errors():

@@ -1401,7 +1401,6 @@ def _check_lu_factor(out, ref, sample, dtype, ctx):
 
 add(OpInfo("linalg.lu_factor", "linalg", optable="linalg_lu_factor", ref=lambda a: None,
            samples=lambda dtype, rng: _rect_samples(dtype, rng),
-           grad_skip=("tall", "wide", "batched", "transposed"),
            check=_check_lu_factor, result=lambda s, d: (d, "int32"),
            errors=lambda rng: [
                _ex("1-d", _f32(rng, (3,)), exc=ValueError, match=["lu_factor"]),

@@ -987,21 +987,38 @@ define("linalg_qr", _qr_grad, inputs=False, output=True, holomorphic=False, none
 
 
 def _lu_factor_grad(n, g):
-    # PyTorch's linalg_lu_backward for square A = P L U, with gL = tril(g, -1), gU = triu(g)
-    # (the packed LU's two triangles): gA = P L^-H (tril(L^H gL, -1) + triu(gU U^H)) U^-H
+    """PyTorch's linalg_lu_backward for A = P L U (m by n, k = min(m, n)), the gradient g of
+    the packed LU split into gL = tril(g, -1) (m by k) and gU = triu(g) (k by n).
+
+    Square: gA = P L^-H (tril(L^H gL, -1) + triu(gU U^H)) U^-H.  Wide (m < n, U = [U1 U2]):
+    A2 = P L U2 makes U2 = L^-1 P^T A2, so U2's gradient adds L^-H gU2 to A2's and moves
+    -gU2 U2^H into L's: gA = P L^-H [(tril(L^H gL - gU2 U2^H, -1) + triu(gU1 U1^H)) U1^-H,
+    gU2].  Tall (m > n, L = [L1; L2]): L2 = A2 U^-1 likewise, gA = P [L1^-H (tril(L1^H gL1,
+    -1) + triu(gU U^H - L2^H gL2)); gL2] U^-H."""
     LU = n.output(0)
     m, nn = LU.shape[-2], LU.shape[-1]
-    if m != nn:
-        raise RuntimeError(f"linalg.lu_factor backward: only square matrices are "
-                           f"differentiated so far, got {m} by {nn} (shape "
-                           f"{tuple(LU.shape)}); factor a square matrix, or differentiate "
-                           f"linalg.qr / linalg.svd instead")
     from ..api.linalg_more import _perm_matrix, _unpack
     L, U = _unpack(LU)
-    la = pt.linalg
-    gA = pt.tril(L.mH @ pt.tril(g, -1), -1) + pt.triu(pt.triu(g) @ U.mH)
-    gA = la.solve_triangular(U.mH, gA, upper=False, left=False)
-    gA = la.solve_triangular(L.mH, gA, upper=True, unitriangular=True)
+    k = min(m, nn)
+    gL = pt.tril(g, -1)[..., :, :k]
+    gU = pt.triu(g)[..., :k, :]
+    solve = pt.linalg.solve_triangular
+    if m <= nn:  # square or wide
+        U1, gU1 = U[..., :, :m], gU[..., :, :m]
+        inner = pt.tril(L.mH @ gL, -1) + pt.triu(gU1 @ U1.mH)
+        if m < nn:
+            U2, gU2 = U[..., :, m:], gU[..., :, m:]
+            inner = inner - pt.tril(gU2 @ U2.mH, -1)
+        gA = solve(U1.mH, inner, upper=False, left=False)
+        if m < nn:
+            gA = pt.cat([gA, gU2], -1)
+        gA = solve(L.mH, gA, upper=True, unitriangular=True)
+    else:  # tall
+        L1, L2 = L[..., :nn, :], L[..., nn:, :]
+        gL1, gL2 = gL[..., :nn, :], gL[..., nn:, :]
+        inner = pt.tril(L1.mH @ gL1, -1) + pt.triu(gU @ U.mH - L2.mH @ gL2)
+        gA = pt.cat([solve(L1.mH, inner, upper=True, unitriangular=True), gL2], -2)
+        gA = solve(U.mH, gA, upper=False, left=False)
     if n.params["pivot"]:
         gA = _perm_matrix(n.params["pivots"], m, LU.dtype) @ gA
     return gA

@@ -278,35 +278,45 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear") -> Tensor:
     """Quantiles ``q`` (a number or a 1-D tensor in [0, 1]) along ``dim`` (all elements when
     None), as ``torch.quantile``: a NaN in a slice makes its quantiles NaN."""
+    return _quantile(input, q, dim, keepdim, interpolation, "quantile", False)
+
+
+def _quantile(input, q, dim, keepdim, interpolation, op: str, skip_nan: bool) -> Tensor:
+    """quantile (``skip_nan`` False: a NaN makes the slice's quantiles NaN) and nanquantile
+    (True: each slice's quantiles are those of its non-NaN values, NaN where it has none)."""
     pt = _pt()
-    x = _tensor(input, "quantile")
+    x = _tensor(input, op)
     if not x.dtype.is_floating_point:
-        raise TypeError(f"quantile: expected a float32 or float64 input, got {x.dtype.name}")
+        raise TypeError(f"{op}: expected a float32 or float64 input, got {x.dtype.name}")
     if interpolation not in _INTERPOLATIONS:
-        raise ValueError(f"quantile: interpolation must be one of {_INTERPOLATIONS}, got "
+        raise ValueError(f"{op}: interpolation must be one of {_INTERPOLATIONS}, got "
                          f"{interpolation!r}")
     scalar_q = not isinstance(q, Tensor)
     # a number is filled in on the device (no host-to-device copy)
     qt = pt.full((1,), float(q), dtype=x.dtype, device=x.device) if scalar_q else q.to(x.dtype)
     if qt.ndim > 1:
-        raise ValueError(f"quantile: q must be a number or a 1-D tensor, got shape "
+        raise ValueError(f"{op}: q must be a number or a 1-D tensor, got shape "
                          f"{tuple(qt.shape)}")
     qt = qt.reshape(-1)
     if scalar_q and not 0 <= float(q) <= 1:
-        raise ValueError(f"quantile: q must be in the range [0, 1], got {q}")
+        raise ValueError(f"{op}: q must be in the range [0, 1], got {q}")
     if not scalar_q and bool(((qt < 0) | (qt > 1)).any()):
-        raise ValueError("quantile: q values must be in the range [0, 1]")
+        raise ValueError(f"{op}: q values must be in the range [0, 1]")
     if dim is None:
         src, d = x.reshape(-1), 0
     else:
-        d = normalize_dim(dim, builtins.max(x.ndim, 1), "quantile")
+        d = normalize_dim(dim, builtins.max(x.ndim, 1), op)
         src = x if x.ndim else x.reshape(1)
     n = src.shape[d]
     if n == 0:
-        raise ValueError("quantile: input is empty along the reduced dimension")
+        raise ValueError(f"{op}: input is empty along the reduced dimension")
     srt = pt.sort(src, dim=d).values  # NaN sorts last
     srt = srt.movedim(d, -1)
-    pos = qt * (n - 1)
+    if skip_nan:  # each slice's own count of values: positions (..., nq)
+        valid = (~pt.isnan(srt)).sum(-1, keepdim=True)
+        pos = qt * (valid - 1).clamp(0, n - 1).to(srt.dtype)
+    else:
+        pos = qt * (n - 1)
     lo = pt.floor(pos).to(_dt.int64).clamp(0, n - 1)
     hi = pt.ceil(pos).to(_dt.int64).clamp(0, n - 1)
     if interpolation == "lower":
@@ -325,8 +335,8 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear") -> Te
         out = pt.lerp(a, b, (pos - pt.floor(pos)).expand(shape))
     else:
         out = a
-    has_nan = pt.isnan(srt[..., -1:])
-    out = pt.where(has_nan, pt.full_like(out, float("nan")), out)
+    empty = (valid == 0) if skip_nan else pt.isnan(srt[..., -1:])
+    out = pt.where(empty, pt.full_like(out, float("nan")), out)
     out = out.movedim(-1, 0)  # q first, as torch
     if keepdim:
         if dim is None:

@@ -720,64 +720,11 @@ def dist(input, other, p=2) -> Tensor:
     return pt.linalg.vector_norm(a - b, ord=p)
 
 
-_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
-
-
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear") -> Tensor:
     """:func:`polyten.quantile` ignoring NaN: each slice's quantiles are those of its non-NaN
     values (NaN where a slice has none), as ``torch.nanquantile``."""
-    pt = _pt()
-    x = _tensor(input, "nanquantile")
-    if not x.dtype.is_floating_point:
-        raise TypeError(f"nanquantile: expected a float32 or float64 input, got {x.dtype.name}")
-    if interpolation not in _INTERPOLATIONS:
-        raise ValueError(f"nanquantile: interpolation must be one of {_INTERPOLATIONS}, got "
-                         f"{interpolation!r}")
-    scalar_q = not isinstance(q, Tensor)
-    qt = pt.full((1,), float(q), dtype=x.dtype, device=x.device) if scalar_q else q.to(x.dtype)
-    if qt.ndim > 1:
-        raise ValueError(f"nanquantile: q must be a number or a 1-D tensor, got shape "
-                         f"{tuple(qt.shape)}")
-    qt = qt.reshape(-1)
-    if scalar_q and not 0 <= float(q) <= 1:
-        raise ValueError(f"nanquantile: q must be in the range [0, 1], got {q}")
-    if not scalar_q and bool(((qt < 0) | (qt > 1)).any()):
-        raise ValueError("nanquantile: q values must be in the range [0, 1]")
-    if dim is None:
-        src, d = x.reshape(-1), 0
-    else:
-        d = normalize_dim(dim, builtins.max(x.ndim, 1), "nanquantile")
-        src = x if x.ndim else x.reshape(1)
-    n = src.shape[d]
-    if n == 0:
-        raise ValueError("nanquantile: input is empty along the reduced dimension")
-    srt = pt.sort(src, dim=d).values.movedim(d, -1)  # NaN sorts last
-    valid = (~pt.isnan(srt)).sum(-1, keepdim=True)  # (..., 1)
-    last = (valid - 1).clamp(0, n - 1).to(srt.dtype)
-    pos = qt * last  # (..., nq): each slice's own count
-    lo, hi = pt.floor(pos), pt.ceil(pos)
-    if interpolation == "lower":
-        hi = lo
-    elif interpolation == "higher":
-        lo = hi
-    elif interpolation == "nearest":
-        lo = hi = pt.round(pos)
-    a = pt.take_along_dim(srt, lo.to(_dt.int64), -1)
-    b = pt.take_along_dim(srt, hi.to(_dt.int64), -1)
-    if interpolation == "midpoint":
-        out = a + (b - a) * 0.5
-    elif interpolation == "linear":
-        out = pt.lerp(a, b, pos - lo)
-    else:
-        out = a
-    out = pt.where(valid == 0, pt.full_like(out, math.nan), out)
-    out = out.movedim(-1, 0)  # q first, as torch
-    if keepdim:
-        if dim is None:
-            out = out.reshape((out.shape[0],) + (1,) * x.ndim)
-        else:
-            out = out.unsqueeze(d + 1)
-    return out[0] if scalar_q else out
+    from .derived import _quantile
+    return _quantile(input, q, dim, keepdim, interpolation, "nanquantile", True)
 
 
 def mode(input, dim=-1, keepdim=False):

@@ -20,15 +20,14 @@ def _one_of(name, probs, logits):
         raise ValueError(f"{name}: pass exactly one of probs and logits")
 
 
-class Bernoulli(Distribution):
-    """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0."""
+class _BinaryTrials(Distribution):
+    """A family parameterised by one success probability per batch entry, given as ``probs``
+    or as ``logits`` (log-odds); the other is derived on first use."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
-    support = constraints.boolean
-    has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        _one_of("Bernoulli", probs, logits)
+        _one_of(type(self).__name__, probs, logits)
         if probs is not None:
             (self.probs,) = broadcast_all(probs)
             shape = self.probs.shape
@@ -47,6 +46,13 @@ class Bernoulli(Distribution):
     @lazy_property
     def probs(self):
         return logits_to_probs(self.logits, is_binary=True)
+
+
+class Bernoulli(_BinaryTrials):
+    """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0."""
+
+    support = constraints.boolean
+    has_enumerate_support = True
 
     @property
     def param(self):
@@ -85,35 +91,16 @@ class Bernoulli(Distribution):
         return values.expand((2,) + tuple(self._batch_shape)) if expand else values
 
 
-class Geometric(Distribution):
+class Geometric(_BinaryTrials):
     """The number of failures before the first success of Bernoulli(``probs``) trials:
     ``P(k) = (1 - p)**k p``."""
 
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.nonnegative_integer
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        _one_of("Geometric", probs, logits)
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-            shape = self.probs.shape
-        else:
-            (self.logits,) = broadcast_all(logits)
-            shape = self.logits.shape
-        super().__init__(shape, validate_args=validate_args)
+        super().__init__(probs, logits, validate_args)
         if self._validate_args and "probs" in self.__dict__ and not bool((self.probs > 0).all()):
             raise ValueError("Geometric: probs must be positive (a success must be possible)")
-
-    def _param_names(self):
-        return ("probs", "logits")
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self):

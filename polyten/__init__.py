@@ -25,6 +25,8 @@ from .api.arrayapi import *  # noqa: F401,F403
 from .api.creation import *  # noqa: F401,F403
 from .api.derived import *  # noqa: F401,F403
 from .api.derived_more import *  # noqa: F401,F403
+from .api.derived_extra import *  # noqa: F401,F403
+from .api.derived_special import *  # noqa: F401,F403
 from .api.dtypes import (bfloat16, bool, can_cast, cdouble, cfloat, complex64, complex128,  # noqa
                          double, dtype, finfo, float, float16, float32, float64,
                          get_default_dtype, half, iinfo, int, int8, int16, int32, int64,
@@ -98,7 +100,7 @@ _AMP_NAMES = ("amp", "autocast", "is_autocast_enabled", "get_autocast_dtype",
 
 
 def __getattr__(name):
-    if name in ("data", "utils", "cuda", "special", "fft", "distributions"):  # cuda: no CuPy
+    if name in ("data", "utils", "cuda", "special", "fft", "distributions", "func"):  # cuda: no CuPy
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
     if name in _AMP_NAMES:  # torch.autocast and friends live at the top level too

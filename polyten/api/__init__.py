@@ -20,6 +20,8 @@ from . import derived  # noqa: E402
 AREAS = AREAS + (derived,)
 from . import derived_more  # noqa: E402  (erfc, gcd, windows, *_scatter, gradient, ...)
 AREAS = AREAS + (derived_more,)
+from . import derived_extra, derived_special  # noqa: E402  (stop 35)
+AREAS = AREAS + (derived_extra, derived_special)
 
 
 def _install_methods() -> None:

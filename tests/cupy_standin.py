@@ -1645,6 +1645,61 @@ _CUBLAS = types.SimpleNamespace(
     **{"CUBLAS_COMPUTE_" + v: c for c, v in {**_COMPUTE_32, **_COMPUTE_64}.items()})
 
 
+
+# cusolverDn<t>getrf, as CuPy binds it (``cupy.cuda.cusolver``): column-major, one matrix a
+# call, pivots 1-based, a null devIpiv for no pivoting; LAPACK's getrf (through SciPy) computes
+# what cuSOLVER would, so a test compares polyten's use of the binding with LAPACK's answer
+CUSOLVER_CALLS: list = []
+_SOLVER_DTYPES = {"s": "float32", "d": "float64", "c": "complex64", "z": "complex128"}
+
+
+def _getrf_buffer_size(handle, m, n, A, lda):
+    if min(m, n) < 0 or lda < max(1, m):
+        raise ValueError("CUSOLVER_STATUS_INVALID_VALUE")
+    return max(1, 64 * n)
+
+
+def _unpivoted_lu(a):
+    """getrf with a null devIpiv: elimination in place without row exchanges; ``info`` the
+    first zero pivot (1-based), whose column is left unscaled."""
+    m, n = a.shape
+    info = 0
+    for j in range(min(m, n)):
+        d = a[j, j]
+        if d == 0:
+            info = info or j + 1
+            continue
+        a[j + 1:, j] /= d
+        a[j + 1:, j + 1:] -= np.outer(a[j + 1:, j], a[j, j + 1:])
+    return info
+
+
+def _getrf_routine(prefix):
+    dtype = np.dtype(_SOLVER_DTYPES[prefix])
+
+    def getrf(handle, m, n, A, lda, Workspace, devIpiv, devInfo):
+        if min(m, n) < 0 or lda < max(1, m):
+            raise ValueError("CUSOLVER_STATUS_INVALID_VALUE")
+        _launch()
+        CUSOLVER_CALLS.append((prefix + "getrf", dict(m=m, n=n, lda=lda, pivot=bool(devIpiv))))
+        a = _host_memory(A, dtype, (m, n), (1, lda))
+        if devIpiv:
+            from scipy.linalg import lapack
+            lu, piv, info = lapack.get_lapack_funcs("getrf", dtype=dtype)(np.array(a))
+            a[...] = lu
+            _host_memory(devIpiv, np.int32, (min(m, n),), (1,))[...] = piv + 1
+        else:
+            work = np.array(a)
+            info = _unpivoted_lu(work)
+            a[...] = work
+        _host_memory(devInfo, np.int32, (1,), (1,))[0] = info
+    return getrf
+
+
+_CUSOLVER = types.SimpleNamespace(
+    **{p + "getrf": _getrf_routine(p) for p in _SOLVER_DTYPES},
+    **{p + "getrf_bufferSize": _getrf_buffer_size for p in _SOLVER_DTYPES})
+
 def _wrap_indices(idx, n):
     """Integer indices into an axis of ``n``, wrapped around as CuPy's gathers and scatters
     do (out-of-range indices never raise and never read outside the array)."""
@@ -2430,7 +2485,8 @@ def strict_cupy() -> types.ModuleType:
                                     getDeviceProperties=properties, memGetInfo=mem_get_info,
                                     **{"CUDA_R_" + r: c for c, (r, _) in _CUDA_R.items()})
     mod.cuda = types.SimpleNamespace(
-        cublas=_CUBLAS, get_cublas_handle=lambda: 0x5000 + _current(),
+        cublas=_CUBLAS, get_cublas_handle=lambda: 0x5000 + _current(), cusolver=_CUSOLVER,
+        device=types.SimpleNamespace(get_cusolver_handle=lambda: 0x6000 + _current()),
         Device=_StrictDevice, runtime=runtime, Event=_Event, Stream=_Stream,
         get_current_stream=_get_current_stream, get_elapsed_time=_get_elapsed_time,
         PinnedMemoryPointer=PinnedMemoryPointer,

@@ -2286,6 +2286,58 @@ def test_gamma_family_fused_kernels_match_the_cpu_backend_and_torch():
            rtol=1e-13)
 
 
+def test_lu_factor_takes_cusolver_getrf_for_few_large_matrices():
+    """``linalg.lu_factor`` on cuda: cuSOLVER's getrf (one call a matrix) when there are no
+    more matrices than columns, the shared column-by-column kernel for many small ones; both
+    give LAPACK's factors and pivots (SciPy's getrf in float64 here), getrf's info marks the
+    first zero pivot, ``pivot=False`` factors without exchanges, no host read, and the gradient
+    matches the cpu's."""
+    from scipy.linalg import lapack
+    from polyten_cuda import lu as cuda_lu
+    assert cuda_lu.use_getrf(1, 4096, 4096) and cuda_lu.use_getrf(8, 64, 40)
+    assert not cuda_lu.use_getrf(500, 4, 4) and not cuda_lu.use_getrf(1, 0, 5)
+    standin = _standin()
+    rng = np.random.default_rng(11)
+    for shape, dt, tol in (((48, 48), "float64", 1e-12), ((2, 40, 30), "float32", 2e-5),
+                           ((3, 30, 40), "complex128", 1e-12), ((300, 5, 5), "float64", 1e-12)):
+        a = rng.standard_normal(shape)
+        if dt.startswith("complex"):
+            a = a + 1j * rng.standard_normal(shape)
+        a = a.astype(dt)
+        if standin is not None:
+            standin.CUSOLVER_CALLS.clear()
+        LU, piv = pt.linalg.lu_factor(pt.tensor(a, device="cuda"))
+        batch = int(np.prod(shape[:-2], dtype=np.int64))
+        if standin is not None:
+            assert len(standin.CUSOLVER_CALLS) == (batch if batch <= min(shape[-2:]) else 0)
+        got, gpiv = LU.cpu().numpy(), piv.cpu().numpy()
+        for i, m in enumerate(a.reshape((-1,) + shape[-2:]).astype(np.complex128 if
+                                                                     dt.startswith("complex")
+                                                                     else np.float64)):
+            lu_ref, piv_ref, info = lapack.get_lapack_funcs("getrf", dtype=m.dtype)(m)
+            assert info == 0
+            np.testing.assert_array_equal(gpiv.reshape(-1, gpiv.shape[-1])[i], piv_ref + 1)
+            np.testing.assert_allclose(got.reshape((-1,) + shape[-2:])[i], lu_ref, rtol=tol,
+                                       atol=tol)
+    ones = pt.tensor(np.ones((40, 40)), device="cuda")
+    ok, info = _runs_without_waiting(lambda: pt.linalg.lu_factor_ex(ones))
+    assert ok, info
+    _, _, info = pt.linalg.lu_factor_ex(ones)
+    assert int(info.item()) == 2  # U[1, 1] is exactly zero, as LAPACK reports it
+    a = rng.standard_normal((40, 40))
+    LU, piv, _ = pt.linalg.lu_factor_ex(pt.tensor(a, device="cuda"), pivot=False)
+    np.testing.assert_array_equal(piv.cpu().numpy(), np.arange(1, 41))
+    L = np.tril(LU.cpu().numpy(), -1) + np.eye(40)
+    np.testing.assert_allclose(L @ np.triu(LU.cpu().numpy()), a, atol=1e-9)
+    grads = []
+    for dev in ("cuda", "cpu"):
+        x = pt.tensor(a, device=dev, requires_grad=True)
+        P, L, U = pt.linalg.lu(x)
+        ((L ** 2).sum() + U.sin().sum()).backward()
+        grads.append(x.grad.cpu().numpy())
+    _close(grads[0], grads[1], rtol=1e-9, atol=1e-11)
+
+
 def test_eig_and_eigvals_run_on_cuda_as_on_the_cpu():
     """``linalg.eig`` / ``eigvals`` on cupy.linalg.eig (CuPy 14, cuSOLVER's Xgeev): complex
     results of the cpu's dtype, the eigen-equation, the cpu's eigenvalues (sorted: geev's

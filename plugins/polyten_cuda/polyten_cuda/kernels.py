@@ -52,6 +52,7 @@ from . import deterministic as _deterministic
 from . import multi_tensor as _mt
 from . import fused
 from . import linear as _linear
+from . import lu as _lu
 from . import gemm as _gemm
 from . import scatter_reduce as _scatter_reduce
 from .rows import Rows
@@ -637,6 +638,8 @@ def build(cp, rng, native_dtype, device_count=1, conv_precision=None, determinis
         del kernels["linalg_eig"]
     else:
         kernels["linalg_eig"] = eig
+    # cuSOLVER's blocked getrf for few large matrices (the shared kernel: ~10 launches a column)
+    kernels["linalg_lu_factor"] = _lu.build(cp, kernels["linalg_lu_factor"])
     bf16 = _bf16.supported(cp)
     kernels.update(_sync_free_kernels(cp, shared, bmm, bf16))
     kernels.update(_write_guards(cp, shared, kernels))

@@ -2319,6 +2319,11 @@ def test_lu_factor_takes_cusolver_getrf_for_few_large_matrices():
             np.testing.assert_array_equal(gpiv.reshape(-1, gpiv.shape[-1])[i], piv_ref + 1)
             np.testing.assert_allclose(got.reshape((-1,) + shape[-2:])[i], lu_ref, rtol=tol,
                                        atol=tol)
+    # a transposed input: its swapped axes are the column-major buffer getrf overwrites, so
+    # the kernel must still copy it
+    t = pt.tensor(a[0].T.copy(), device="cuda").mT
+    LU, _ = pt.linalg.lu_factor(t)
+    np.testing.assert_array_equal(t.cpu().numpy(), a[0])
     ones = pt.tensor(np.ones((40, 40)), device="cuda")
     ok, info = _runs_without_waiting(lambda: pt.linalg.lu_factor_ex(ones))
     assert ok, info

@@ -56,8 +56,9 @@ def build(cp, shared_lu_factor):
 def _getrf(cp, lib, prefix, x, pivot, batch, m, n):
     k = min(m, n)
     # getrf is column-major: matrix b's columns, one after another, are a[b] of this (n, m)
-    # C-ordered buffer (a copy: getrf overwrites it with L and U)
-    a = cp.ascontiguousarray(cp.swapaxes(x.reshape((batch, m, n)), -1, -2))
+    # C-ordered buffer; always a copy (getrf overwrites it with L and U), also where x is a
+    # transposed view whose swapped axes are C-contiguous already
+    a = cp.array(cp.swapaxes(x.reshape((batch, m, n)), -1, -2), order="C", copy=True)
     piv = cp.empty((batch, k), dtype="int32")
     info = cp.empty((batch,), dtype="int32")
     handle = cp.cuda.device.get_cusolver_handle()

@@ -413,6 +413,12 @@ class Optimizer:
         self.state = state
         self.param_groups = new_groups
 
+    def _state_shape(self, p: Tensor, key):
+        """The shape that state tensor ``key`` of parameter ``p`` must have when loaded (one
+        element always passes); ``None``: any shape.  Optimizers whose state is not shaped
+        like the parameter (LBFGS's flat vectors, Adafactor's factors) override it."""
+        return tuple(p.shape)
+
     def _cast_state(self, p: Tensor, index, key, value):
         name = type(self).__name__
         if key == "step":
@@ -422,11 +428,12 @@ class Optimizer:
                 value = int(value)
             return value
         if isinstance(value, Tensor):
-            if value.numel() != 1 and tuple(value.shape) != tuple(p.shape):
+            want = self._state_shape(p, key)
+            if want is not None and value.numel() != 1 and tuple(value.shape) != want:
                 raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {index} "
-                                 f"has shape {fmt_shape(value.shape)} but the parameter has "
-                                 f"shape {fmt_shape(p.shape)}; was the state saved for "
-                                 f"another model?")
+                                 f"has shape {fmt_shape(value.shape)} but a parameter of "
+                                 f"shape {fmt_shape(p.shape)} needs {fmt_shape(want)}; was "
+                                 f"the state saved for another model?")
             with no_grad():
                 out = value if value._device is p._device else value.to(p._device)
                 if p._dtype.kind in "fc" and out._dtype is not p._dtype:

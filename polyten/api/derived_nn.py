@@ -24,7 +24,10 @@ __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "hinge_embedding_loss", "triplet_margin_loss", "kl_div", "poisson_nll_loss",
            "binary_cross_entropy_with_logits", "ctc_loss", "relu_", "selu_", "celu_", "rrelu_",
            "threshold_", "dropout_", "alpha_dropout", "alpha_dropout_", "feature_dropout",
-           "feature_dropout_", "feature_alpha_dropout", "feature_alpha_dropout_"]
+           "feature_dropout_", "feature_alpha_dropout", "feature_alpha_dropout_",
+           "adaptive_avg_pool1d", "adaptive_max_pool1d", "avg_pool1d", "max_pool1d",
+           "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "constant_pad_nd",
+           "embedding_bag", "channel_shuffle", "native_channel_shuffle"]
 
 # the same signature at the top level as in nn.functional: the functional itself
 conv1d, conv2d, conv3d = F.conv1d, F.conv2d, F.conv3d
@@ -34,6 +37,8 @@ pixel_shuffle, pixel_unshuffle = F.pixel_shuffle, F.pixel_unshuffle
 prelu, hardshrink, bilinear = F.prelu, F.hardshrink, F.bilinear
 cosine_similarity, pairwise_distance, rms_norm = (F.cosine_similarity, F.pairwise_distance,
                                                   F.rms_norm)
+adaptive_avg_pool1d, avg_pool1d = F.adaptive_avg_pool1d, F.avg_pool1d
+channel_shuffle, native_channel_shuffle = F.channel_shuffle, F.native_channel_shuffle
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
 
@@ -212,6 +217,110 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     """``torch.ctc_loss`` (``reduction``: 0, 1, 2 or the string)."""
     return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank,
                       _reduction("ctc_loss", reduction), zero_infinity)
+
+
+def adaptive_max_pool1d(input, output_size):
+    """``torch.adaptive_max_pool1d``: always ``(values, indices)``, unlike the functional's
+    default."""
+    return F.adaptive_max_pool1d(input, output_size, True)
+
+
+def _stride(stride):
+    # the top-level functions' default stride is an empty list: the kernel size
+    return None if stride is None or (isinstance(stride, (list, tuple)) and not stride) \
+        else stride
+
+
+def max_pool1d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    """``torch.max_pool1d``: the values only (``stride=()``: the kernel size)."""
+    return F.max_pool1d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=(), padding=0, dilation=1,
+                            ceil_mode=False):
+    """``torch.max_pool1d_with_indices``: ``(values, indices)``."""
+    return F.max_pool1d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode, True)
+
+
+def max_pool2d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    """``torch.max_pool2d``: the values only (``stride=()``: the kernel size)."""
+    return F.max_pool2d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool3d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    """``torch.max_pool3d``: the values only (``stride=()``: the kernel size)."""
+    return F.max_pool3d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def constant_pad_nd(input, pad, value=0):
+    """``torch.constant_pad_nd``: :func:`polyten.nn.functional.pad` in ``'constant'`` mode
+    (``pad`` lists (before, after) amounts from the last dim backwards; negative ones
+    crop)."""
+    if isinstance(pad, (list, tuple)) and len(pad) % 2:
+        raise ValueError(f"constant_pad_nd: the length of pad must be even (a (before, after) "
+                         f"pair per dim), got {len(pad)} entries: {tuple(pad)}")
+    return F.pad(input, tuple(pad), "constant", value)
+
+
+_BAG_MODES = {0: "sum", 1: "mean", 2: "max"}
+
+
+def embedding_bag(weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
+                  per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """``torch.embedding_bag`` (weight first, ``mode`` 0 'sum', 1 'mean', 2 'max' or the
+    string): ``(output, offset2bag, bag_size, max_indices)``.
+
+    ``output`` is :func:`polyten.nn.functional.embedding_bag`'s, the public result.  The
+    other three are PyTorch's bookkeeping outputs, given here in one well-defined form for
+    every mode: ``offset2bag`` the bag of each index (int64, ``indices``' length),
+    ``bag_size`` the number of non-padding indices in each bag, and ``max_indices`` the
+    weight row each maximum came from (``(B, D)``, 0 for an empty bag) with ``mode='max'``,
+    else ``bag_size``.  PyTorch's own 'sum' path returns an empty ``offset2bag`` and zeros
+    for the last two -- values nothing public depends on.  A 2-D ``indices`` with ``offsets``
+    None (one bag per row) is accepted as by the functional.
+    """
+    import polyten as pt
+    if isinstance(mode, str):
+        name = mode
+    elif isinstance(mode, int) and not isinstance(mode, bool) and mode in _BAG_MODES:
+        name = _BAG_MODES[mode]
+    else:
+        raise ValueError(f"embedding_bag: mode must be 0 ('sum'), 1 ('mean') or 2 ('max'), "
+                         f"got {mode!r}")
+    output = F.embedding_bag(indices, weight, offsets, scale_grad_by_freq=scale_grad_by_freq,
+                             mode=name, sparse=sparse, per_sample_weights=per_sample_weights,
+                             include_last_offset=include_last_offset, padding_idx=padding_idx)
+    idx = indices.to(pt.int64)
+    dev = weight.device
+    if idx.ndim == 2:
+        n_bag, length = idx.shape
+        bag = pt.arange(n_bag, device=dev).repeat_interleave(length)
+        idx = idx.reshape(-1)
+    else:
+        from ..nn.functional._misc import _bag_of_each_index
+        starts = offsets.to(pt.int64)
+        starts = starts[:-1] if include_last_offset else starts
+        n_bag = starts.shape[0]
+        bag = _bag_of_each_index(starts, idx.shape[0])
+    n = idx.shape[0]
+    keep = pt.ones(n, dtype=pt.int64, device=dev)
+    if padding_idx is not None:
+        pad = padding_idx + weight.shape[0] if padding_idx < 0 else padding_idx
+        keep = (idx != pad).to(pt.int64)
+    bag_size = pt.zeros(n_bag, dtype=pt.int64, device=dev).index_add(0, bag, keep)
+    if name != "max":
+        return output, bag, bag_size, bag_size.clone()
+    # the first index of each bag whose row equals the bag's maximum, per column
+    rows = weight.detach().index_select(0, idx)
+    best = output.detach().index_select(0, bag)
+    hit = (rows == best) & (keep == 1).unsqueeze(1)
+    pos = pt.where(hit, pt.arange(n, device=dev).unsqueeze(1), n)
+    first = pt.full((n_bag, weight.shape[1]), n, dtype=pt.int64, device=dev).scatter_reduce(
+        0, bag.unsqueeze(1).expand(n, weight.shape[1]), pos, "amin")
+    if n == 0:
+        return output, bag, bag_size, pt.zeros_like(first)
+    src = idx.index_select(0, first.clamp(max=n - 1).reshape(-1)).reshape(first.shape)
+    return output, bag, bag_size, pt.where(first < n, src, 0)
 
 
 TENSOR_METHODS = {"prelu": prelu, "hardshrink": hardshrink}

@@ -11,8 +11,8 @@ from typing import Generic, Iterable, List, Sequence, TypeVar
 
 from ..api._core import Tensor
 
-__all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
-           "ChainDataset", "random_split"]
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "StackDataset", "Subset",
+           "ConcatDataset", "ChainDataset", "random_split"]
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -248,3 +248,59 @@ def random_split(dataset: Dataset[T_co], lengths, generator=None) -> List[Subset
     perm = host_rng(generator).permutation(n).tolist()
     return [Subset(dataset, perm[offset - length:offset])
             for offset, length in zip(itertools.accumulate(sizes), sizes)]
+
+
+class StackDataset(Dataset):
+    """Several datasets of one length side by side: sample ``i`` gathers sample ``i`` of each.
+
+    ``StackDataset(a, b)`` gives tuples ``(a[i], b[i])``; ``StackDataset(image=a, label=b)``
+    gives dicts ``{"image": a[i], "label": b[i]}`` (one form or the other, not both).  A batch
+    request (``__getitems__``, as the DataLoader makes) is passed on to each dataset that
+    supports it.
+
+    Raises
+    ------
+    ValueError
+        No dataset, both forms at once, or datasets of different lengths.
+    """
+
+    def __init__(self, *args: Dataset, **kwargs: Dataset) -> None:
+        if args and kwargs:
+            raise ValueError("StackDataset: give the datasets either positionally (tuple "
+                             "samples) or by keyword (dict samples), not both")
+        if not args and not kwargs:
+            raise ValueError("StackDataset: at least one dataset should be passed")
+        datasets = args if args else kwargs
+        items = list(enumerate(args)) if args else list(kwargs.items())
+        lengths = [(name, len(d)) for name, d in items]
+        if any(n != lengths[0][1] for _, n in lengths):
+            listed = ", ".join(f"{name!r}: {n}" if isinstance(name, str) else f"#{name}: {n}"
+                               for name, n in lengths)
+            raise ValueError(f"StackDataset: size mismatch between datasets ({listed}); they "
+                             f"must all have the same length")
+        self._length = lengths[0][1]
+        self.datasets = datasets
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices: list) -> list:
+        def fetch(d):
+            getitems = getattr(d, "__getitems__", None)
+            if not callable(getitems):
+                return [d[i] for i in indices]
+            got = getitems(indices)
+            if len(got) != len(indices):
+                raise ValueError(f"StackDataset: a nested dataset's __getitems__ returned "
+                                 f"{len(got)} samples for {len(indices)} indices")
+            return got
+        if isinstance(self.datasets, dict):
+            cols = {k: fetch(d) for k, d in self.datasets.items()}
+            return [{k: c[j] for k, c in cols.items()} for j in range(len(indices))]
+        cols = [fetch(d) for d in self.datasets]
+        return [tuple(c[j] for c in cols) for j in range(len(indices))]
+
+    def __len__(self) -> int:
+        return self._length

@@ -57,3 +57,10 @@ from .modules import lazy as _lazy  # noqa: E402
 from .modules.lazy import *  # noqa: F401,F403,E402
 
 __all__ += [n for n in _lazy.__all__ if n != "LazyModuleMixin"]
+
+# ChannelShuffle, FractionalMaxPool2d / 3d, AdaptiveLogSoftmaxWithLoss
+from .modules import adaptive as _adaptive, channelshuffle as _cshuffle  # noqa: E402
+from .modules.adaptive import *  # noqa: F401,F403,E402
+from .modules.channelshuffle import *  # noqa: F401,F403,E402
+
+__all__ += _adaptive.__all__ + _cshuffle.__all__

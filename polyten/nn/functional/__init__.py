@@ -16,3 +16,5 @@ from ._sampling import *  # noqa: F401,F403  (interpolate, pixel_shuffle, distan
 from ._margin_losses import *  # noqa: F401,F403  (triplet, cosine embedding, multi-margin)
 from ._ctc import *  # noqa: F401,F403  (ctc_loss)
 from ...api.derived_more import pdist  # noqa: E402,F401  (torch.nn.functional.pdist)
+from ._grid import *  # noqa: E402,F401,F403  (affine_grid, grid_sample)
+from ._pool_extra import *  # noqa: E402,F401,F403  (fractional max pooling, channel_shuffle)

@@ -50,3 +50,10 @@ from . import lazy  # noqa: E402
 from .lazy import *  # noqa: F401,F403,E402
 
 __all__ += [n for n in lazy.__all__ if n != "LazyModuleMixin"]
+
+# ChannelShuffle, FractionalMaxPool2d / 3d, AdaptiveLogSoftmaxWithLoss
+from . import adaptive, channelshuffle  # noqa: E402
+from .adaptive import *  # noqa: F401,F403,E402
+from .channelshuffle import *  # noqa: F401,F403,E402
+
+__all__ += adaptive.__all__ + channelshuffle.__all__

@@ -596,3 +596,16 @@ def test_half_mean_gradient_over_more_elements_than_float16_counts():
         (tx * 1).mean(dim=0).sum().backward()
         got, want = x.grad.float().numpy(), tx.grad.float().numpy()
         assert got[0, 0] > 0 and np.array_equal(got, want), (dt, got[0, 0], want[0, 0])
+
+
+def test_inplace_of_an_op_without_derivative_on_a_graph_tensor_says_so():
+    """An in-place form made by ``_inplace_generic`` over an op that records no node cannot
+    rebase a graph tensor: a clear error naming the in-place call, not an AttributeError."""
+    from polyten.api.elementwise import _inplace_generic
+    method = _inplace_generic("round_detached", lambda x: pt.round(x).detach())
+    x = pt.tensor([1.4, 2.6], requires_grad=True) * 1.0
+    with pytest.raises(RuntimeError, match=r"round_detached_: this op has no derivative.*"
+                       r"\(shape \(2,\), float32\).*x.detach\(\)"):
+        method(x)
+    y = pt.tensor([1.4, 2.6])
+    assert method(y) is y and y.tolist() == [1.0, 3.0]

@@ -848,6 +848,12 @@ def _graph_inplace(iname: str, t: Tensor, fn, args: tuple, kwargs=None):
         if not _kind_castable(res._dtype, t._dtype):
             raise _cast_error(iname, res._dtype, t._dtype)
         res = res.to(t._dtype)
+    if res._ag is None or not res._ag.requires_grad:
+        # fn recorded nothing (an op without a derivative): there is no node for t to take
+        raise RuntimeError(f"{iname}: this op has no derivative, so it cannot write into a "
+                           f"tensor that is part of an autograd graph (shape "
+                           f"{fmt_shape(t._data.shape)}, {t._dtype.name}); apply it to "
+                           f"x.detach() or under polyten.no_grad()")
     _write(iname, t, None, res._data)
     bump_version(t)
     ag = t._ag

@@ -208,12 +208,17 @@ def _check_anomaly(node, grads):
 
 def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
                  create_graph: bool, capture: Optional[Dict] = None,
-                 accumulate: bool = True, only: Optional[set] = None):
+                 accumulate: bool = True, only: Optional[set] = None,
+                 stop: Optional[set] = None):
     """Propagate ``root_grads`` from ``roots`` (tensors).
 
     ``capture``: {(node, index): slot} -- gradients arriving there are stored in the returned
     dict instead of (or, for ``only``, besides) being accumulated.  ``only``: if given, leaves
-    not in it (by id) are not accumulated into.
+    not in it (by id) are not accumulated into.  ``stop``: nodes (or leaf accumulators) at
+    which propagation ends: the gradients reaching them are captured (when ``capture`` names
+    them) and they neither run, nor run hooks, nor accumulate -- activation checkpointing
+    backpropagates a recomputed segment this way up to the edges of the enclosing graph,
+    which the enclosing backward then runs once.
     """
     buffers: Dict = {}
     starts = []
@@ -236,12 +241,20 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
         if n not in pushed:
             pushed.add(n)
             heapq.heappush(heap, (-n.seq, id(n), n))
+    stored = _STORED[0]  # a backward run from inside a node's backward must not reset it
     _STORED[0] = set()
     token = grad_mode._ENABLED.set(create_graph)
     try:
         while heap:
             node = heappop(heap)[2]
             grads = buffers.pop(node, None)
+            if stop is not None and node in stop:
+                if capture and grads:
+                    for idx, g in enumerate(grads):
+                        slot = capture.get((node, idx))
+                        if slot is not None and g is not None:
+                            captured[slot] = _add(captured.get(slot), g)
+                continue
             if node.__class__ is AccumulateGrad:
                 g = grads[0] if grads else None
                 if g is not None:
@@ -284,7 +297,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
                     heappush(heap, (-m.seq, id(m), m))
     finally:
         grad_mode._ENABLED.reset(token)
-        _STORED[0] = set()
+        _STORED[0] = stored
     return captured
 
 
@@ -359,6 +372,14 @@ def _accumulate(leaf, g, create_graph, capture, captured, only, accumulate):
         ag.grad = g
     else:
         ag.grad = ag.grad + g  # out of place: a .grad the user holds is never changed
+    acc = ag.accumulator
+    post = None if acc is None else acc.post_hooks
+    if post:
+        for h in tuple(post):  # a hook may remove itself
+            if h(leaf) is not None:
+                raise TypeError(f"backward: post accumulate grad hook "
+                                f"{getattr(h, '__name__', h)!r} returned a value; it must "
+                                f"return None (update the tensor or its .grad in place)")
 
 
 _STORED = [set()]

@@ -240,6 +240,56 @@ def _register_hook(self, hook):
     return _Handle(lst, hook)
 
 
+def _register_post_accumulate_grad_hook(self, hook):
+    """Run ``hook(tensor)`` after backward has accumulated this leaf's ``.grad``
+    (``torch.Tensor.register_post_accumulate_grad_hook``).
+
+    The hook gets the tensor itself (read ``tensor.grad``) and must return ``None``; it runs
+    once per backward that accumulates into this leaf (not for ``polyten.autograd.grad``,
+    which accumulates nothing).  Returns a handle with ``.remove()``.
+
+    Raises
+    ------
+    RuntimeError
+        For a tensor that does not require grad, or a non-leaf tensor (whose gradient is never
+        accumulated), as PyTorch.
+
+    Examples
+    --------
+    Optimizer in backward: each parameter is updated, and its gradient freed, as soon as
+    backward has accumulated it.
+
+    >>> opts = {p: polyten.optim.SGD([p], lr=0.1) for p in model.parameters()}
+    >>> def step(p):
+    ...     opts[p].step()
+    ...     opts[p].zero_grad()
+    >>> for p in model.parameters():
+    ...     p.register_post_accumulate_grad_hook(step)
+    >>> loss_fn(model(x), y).backward()    # the parameters are updated here
+    """
+    from .graph import AccumulateGrad, _Handle
+    if not callable(hook):
+        raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got "
+                        f"{type(hook).__name__}")
+    ag = self._ag
+    if ag is None or not ag.requires_grad:
+        raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a "
+                           "tensor that doesn't require gradient; call requires_grad_() on "
+                           "the leaf first")
+    if ag.grad_fn is not None:
+        raise RuntimeError(f"register_post_accumulate_grad_hook: post accumulate grad hooks "
+                           f"cannot be registered on non-leaf tensors (this one has grad_fn "
+                           f"{ag.grad_fn.name()}); register it on the leaf, or use "
+                           f"register_hook for a non-leaf's gradient")
+    acc = ag.accumulator
+    if acc is None:
+        acc = ag.accumulator = AccumulateGrad(self)
+    if acc.post_hooks is None:
+        acc.post_hooks = []
+    acc.post_hooks.append(hook)
+    return _Handle(acc.post_hooks, hook)
+
+
 def _get_requires_grad(self):
     ag = self._ag
     return ag is not None and ag.requires_grad
@@ -273,6 +323,7 @@ TENSOR_METHODS = {
     "retain_grad": _retain_grad,
     "retains_grad": property(_retains_grad),
     "register_hook": _register_hook,
+    "register_post_accumulate_grad_hook": _register_post_accumulate_grad_hook,
     "requires_grad": property(_get_requires_grad, _set_requires_grad),
     "is_leaf": property(_is_leaf),
     "grad_fn": property(_grad_fn),

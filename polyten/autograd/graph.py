@@ -87,11 +87,12 @@ class Node:
 class AccumulateGrad:
     """The sink of a leaf tensor: adds incoming gradients into ``leaf.grad``."""
 
-    __slots__ = ("variable", "edge", "__weakref__")
+    __slots__ = ("variable", "edge", "post_hooks", "__weakref__")
 
     def __init__(self, variable):
         self.variable = variable
         self.edge = (self, 0)  # the edge every consumer of the leaf records (made once)
+        self.post_hooks = None  # register_post_accumulate_grad_hook's, run after .grad is set
 
     next_functions = ()
     seq = -1  # runs after every node that feeds it

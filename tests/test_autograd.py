@@ -609,3 +609,22 @@ def test_inplace_of_an_op_without_derivative_on_a_graph_tensor_says_so():
         method(x)
     y = pt.tensor([1.4, 2.6])
     assert method(y) is y and y.tolist() == [1.0, 3.0]
+
+
+def test_grad_runs_only_the_part_of_the_graph_that_reaches_its_inputs():
+    """``autograd.grad(y, a)`` and ``backward(inputs=[a])``, as PyTorch: a branch of the graph
+    that cannot reach ``a`` is not computed, so its hooks do not fire and its nodes are not
+    freed (a later ``grad`` through it still works without ``retain_graph``)."""
+    a = pt.tensor([1.0, 2.0], requires_grad=True)
+    b = pt.tensor([3.0, 4.0], requires_grad=True)
+    seen = []
+    b.register_hook(lambda g: seen.append("b"))
+    sq = b ** 2
+    sq.register_hook(lambda g: seen.append("sq"))
+    y = (a * 2).sum() + sq.sum()
+    g, = pt.autograd.grad(y, a, retain_graph=True)
+    assert g.tolist() == [2.0, 2.0] and seen == []
+    y.backward(inputs=[a])
+    assert a.grad.tolist() == [2.0, 2.0] and b.grad is None and seen == []
+    gb, = pt.autograd.grad(sq.sum(), b)  # sq's node was neither run nor freed
+    assert gb.tolist() == [6.0, 8.0] and seen == ["sq", "b"]

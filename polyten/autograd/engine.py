@@ -209,7 +209,7 @@ def _check_anomaly(node, grads):
 def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
                  create_graph: bool, capture: Optional[Dict] = None,
                  accumulate: bool = True, only: Optional[set] = None,
-                 stop: Optional[set] = None):
+                 stop: Optional[set] = None, targets: Optional[set] = None):
     """Propagate ``root_grads`` from ``roots`` (tensors).
 
     ``capture``: {(node, index): slot} -- gradients arriving there are stored in the returned
@@ -218,7 +218,10 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
     which propagation ends: the gradients reaching them are captured (when ``capture`` names
     them) and they neither run, nor run hooks, nor accumulate -- activation checkpointing
     backpropagates a recomputed segment this way up to the edges of the enclosing graph,
-    which the enclosing backward then runs once.
+    which the enclosing backward then runs once.  ``targets``: if given, the nodes (or leaf
+    accumulators) whose gradients are wanted; only nodes from which one of them can be reached
+    run (``autograd.grad``, ``backward(inputs=)``: as PyTorch, the rest of the graph is neither
+    computed, nor hooked, nor freed).
     """
     buffers: Dict = {}
     starts = []
@@ -237,6 +240,9 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
     captured = {}
     heap = []
     pushed = set()
+    if targets is not None:
+        # every node that cannot reach a target counts as pushed already: it never runs
+        pushed = _unneeded(starts, targets)
     for n in starts:
         if n not in pushed:
             pushed.add(n)
@@ -380,6 +386,33 @@ def _accumulate(leaf, g, create_graph, capture, captured, only, accumulate):
                 raise TypeError(f"backward: post accumulate grad hook "
                                 f"{getattr(h, '__name__', h)!r} returned a value; it must "
                                 f"return None (update the tensor or its .grad in place)")
+
+
+def _unneeded(starts, targets: set) -> set:
+    """The nodes reachable from ``starts`` from which no node of ``targets`` can be reached
+    (an iterative post-order walk: graphs are deeper than Python's recursion limit)."""
+    needed = {}
+    for start in starts:
+        if start in needed:
+            continue
+        stack = [(start, iter(start.next_functions))]
+        needed[start] = start in targets
+        while stack:
+            node, children = stack[-1]
+            for m, _ in children:
+                if m is None:
+                    continue
+                if m not in needed:
+                    needed[m] = m in targets
+                    stack.append((m, iter(m.next_functions)))
+                    break
+                if needed[m]:
+                    needed[node] = True
+            else:
+                stack.pop()
+                if needed[node] and stack:
+                    needed[stack[-1][0]] = True
+    return {n for n, keep in needed.items() if not keep}
 
 
 _STORED = [set()]

@@ -86,19 +86,28 @@ def backward(tensors, grad_tensors=None, retain_graph: Optional[bool] = None,
         retain_graph = create_graph
     only = None
     capture = None
+    needed = None
     targets = _as_list(inputs)
     if inputs is not None:
         if not targets:
             raise RuntimeError("backward: inputs= was given but is empty")
         only = {id(t) for t in targets}
         capture = {}
+        needed = set()
         for i, t in enumerate(targets):
             ag = t._ag
             if ag is None or not ag.requires_grad:
                 raise RuntimeError(f"backward: input {i} of inputs= does not require grad")
             if ag.grad_fn is not None:
                 capture[(ag.grad_fn, ag.output_nr)] = i
-    got = run_backward(outputs, grads, retain_graph, create_graph, capture=capture, only=only)
+            else:
+                if ag.accumulator is None:
+                    from .graph import AccumulateGrad
+                    ag.accumulator = AccumulateGrad(t)
+                needed.add(ag.accumulator)
+        needed.update(node for node, _ in capture)
+    got = run_backward(outputs, grads, retain_graph, create_graph, capture=capture, only=only,
+                       targets=needed)
     for i, t in enumerate(targets):  # non-leaf tensors named in inputs= get .grad too
         if t._ag.grad_fn is not None and i in got:
             g = got[i] if create_graph else got[i].detach()
@@ -135,7 +144,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None
                 ag.accumulator = AccumulateGrad(t)
             capture[(ag.accumulator, 0)] = i
     got = run_backward(outs, grads, retain_graph, create_graph, capture=capture,
-                       accumulate=False)
+                       accumulate=False, targets={node for node, _ in capture})
     result = []
     for i, t in enumerate(ins):
         g = got.get(i)

@@ -10,6 +10,7 @@ import polyten as pt
 
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all
 
 __all__ = ["Normal", "LogNormal", "Uniform", "Exponential", "Laplace", "Cauchy"]
@@ -23,7 +24,7 @@ def _rand(shape, like, low=0.0):
     return u if low == 0.0 else u * (1 - low) + low
 
 
-class Normal(Distribution):
+class Normal(ExponentialFamily):
     """The normal (Gaussian) distribution ``N(loc, scale**2)``.
 
     Parameters
@@ -79,6 +80,17 @@ class Normal(Distribution):
 
     def entropy(self):
         return 0.5 + _LOG_SQRT_2PI + pt.log(self.scale)
+
+    @property
+    def _natural_params(self):
+        return (self.loc / self.scale ** 2, -0.5 / self.scale ** 2)
+
+    def _log_normalizer(self, x, y):
+        return -0.25 * x ** 2 / y + 0.5 * pt.log(-math.pi / y)
+
+    @property
+    def _mean_carrier_measure(self):
+        return 0.0
 
 
 class LogNormal(Distribution):
@@ -189,7 +201,7 @@ class Uniform(Distribution):
         return pt.log(self.high - self.low)
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     """The exponential distribution with ``rate`` (> 0): density ``rate * exp(-rate x)``."""
 
     arg_constraints = {"rate": constraints.positive}
@@ -234,6 +246,17 @@ class Exponential(Distribution):
 
     def entropy(self):
         return 1.0 - pt.log(self.rate)
+
+    @property
+    def _natural_params(self):
+        return (-self.rate,)
+
+    def _log_normalizer(self, x):
+        return -pt.log(-x)
+
+    @property
+    def _mean_carrier_measure(self):
+        return 0.0
 
 
 class Laplace(Distribution):

@@ -10,6 +10,7 @@ from polyten.nn import functional as F
 
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all, clamp_probs, lazy_property, logits_to_probs, probs_to_logits
 
 __all__ = ["Bernoulli", "Geometric", "Categorical", "OneHotCategorical"]
@@ -48,7 +49,7 @@ class _BinaryTrials(Distribution):
         return logits_to_probs(self.logits, is_binary=True)
 
 
-class Bernoulli(_BinaryTrials):
+class Bernoulli(_BinaryTrials, ExponentialFamily):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0."""
 
     support = constraints.boolean
@@ -84,6 +85,17 @@ class Bernoulli(_BinaryTrials):
 
     def entropy(self):
         return F.binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none")
+
+    @property
+    def _natural_params(self):
+        return (self.logits,)
+
+    def _log_normalizer(self, x):
+        return F.softplus(x)
+
+    @property
+    def _mean_carrier_measure(self):
+        return 0.0
 
     def enumerate_support(self, expand: bool = True):
         values = pt.arange(2, dtype=self.param.dtype, device=self.param.device)

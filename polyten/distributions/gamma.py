@@ -4,18 +4,19 @@ functions (``lgamma``, ``digamma``).
 Samplers: Marsaglia and Tsang's squeeze-and-reject method for gamma variates (with
 ``U ** (1 / a)`` boosting for a < 1) and gamma ratios for Beta and Dirichlet, all with the
 implicit reparameterization gradient (``rsample``); for Poisson the product of uniforms
-below rate 10 and Hormann's transformed rejection (PTRS) from 10.  Each is a loop over vectorised rounds that redraws only what was
-rejected: every round reads one flag from the device."""
+below rate 10 and Hormann's transformed rejection (PTRS) from 10.  Each is a loop over
+vectorised rounds that redraws only what was rejected: every round reads one flag from the
+device."""
 
 from __future__ import annotations
 
-import math
 
 import polyten as pt
 from polyten.nn import functional as F
 
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all
 
 __all__ = ["Gamma", "Chi2", "Beta", "Dirichlet", "Poisson"]
@@ -63,7 +64,7 @@ def _standard_gamma_rsample(alpha):
     return x - (p - p.detach()) / dens
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     """The gamma distribution with ``concentration`` (shape, > 0) and ``rate`` (> 0):
     density ``rate**a x**(a-1) exp(-rate x) / Gamma(a)``.
 
@@ -110,6 +111,17 @@ class Gamma(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         return pt.special.gammainc(self.concentration, value * self.rate)
+
+    @property
+    def _natural_params(self):
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x, y):
+        return pt.lgamma(x + 1) + (x + 1) * pt.log(-y.reciprocal())
+
+    @property
+    def _mean_carrier_measure(self):
+        return 0.0
 
 
 class Chi2(Gamma):
@@ -272,7 +284,7 @@ def _poisson_sample(rate):
         return out
 
 
-class Poisson(Distribution):
+class Poisson(ExponentialFamily):
     """The Poisson distribution with ``rate`` (>= 0): ``P(k) = rate**k exp(-rate) / k!``."""
 
     arg_constraints = {"rate": constraints.nonnegative}
@@ -305,3 +317,10 @@ class Poisson(Distribution):
             value = value.to(self.rate.dtype)
         rate, value = broadcast_all(self.rate, value)
         return pt.xlogy(value, rate) - rate - pt.lgamma(value + 1)
+
+    @property
+    def _natural_params(self):
+        return (pt.log(self.rate),)
+
+    def _log_normalizer(self, x):
+        return pt.exp(x)

@@ -60,6 +60,9 @@ class lazy_property:
     def __get__(self, obj, cls=None):
         if obj is None:
             return self
-        value = self.fn(obj)
+        # computed with autograd on (as torch's): a first read inside no_grad (a sampler)
+        # must not cache a value cut off from the parameters
+        with pt.enable_grad():
+            value = self.fn(obj)
         obj.__dict__[self.fn.__name__] = value  # the instance attribute shadows this
         return value

@@ -100,7 +100,8 @@ _AMP_NAMES = ("amp", "autocast", "is_autocast_enabled", "get_autocast_dtype",
 
 
 def __getattr__(name):
-    if name in ("data", "utils", "cuda", "special", "fft", "distributions", "func"):  # cuda: no CuPy
+    # submodules loaded on first use (cuda: so that `import polyten` never imports CuPy)
+    if name in ("data", "utils", "cuda", "special", "fft", "distributions", "func"):
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
     if name in _AMP_NAMES:  # torch.autocast and friends live at the top level too

@@ -431,6 +431,16 @@ for _n in _TOP_INPLACE:
 __all__ += list(_TOP_INPLACE)
 
 
+def orgqr(input, tau) -> Tensor:
+    """``torch.orgqr``: the legacy name of :func:`polyten.linalg.householder_product` (the
+    matrix with orthonormal columns that ``geqrf``'s reflectors ``input`` and ``tau`` stand
+    for)."""
+    return _pt().linalg.householder_product(input, tau)
+
+
+__all__ += ["orgqr"]
+
+
 def embedding_renorm_(input, indices, max_norm, norm_type) -> Tensor:
     """Rescale in place the rows of ``input`` (2-D) selected by ``indices`` whose
     ``norm_type``-norm exceeds ``max_norm`` to norm ``max_norm`` (``torch.embedding_renorm_``;
@@ -1153,6 +1163,6 @@ TENSOR_METHODS.update({
     "matrix_exp": matrix_exp,
     # legacy linear algebra
     "qr": qr, "svd": svd, "cholesky": cholesky, "lu": _lu_method, "lu_solve": _lu_solve_method,
-    "triangular_solve": _triangular_solve_method,
+    "triangular_solve": _triangular_solve_method, "orgqr": orgqr,
 })
 del _n, _op, _k

@@ -38,7 +38,8 @@ from .elementwise import conj
 from .shape import cat, clone, narrow, roll
 
 __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
-           "rfftn", "irfftn", "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
+           "rfftn", "irfftn", "hfft", "ihfft", "hfft2", "ihfft2", "hfftn", "ihfftn", "fftfreq",
+           "rfftfreq", "fftshift", "ifftshift"]
 
 _NORMS = ("backward", "ortho", "forward")
 # the normalisation of the adjoint transform (and of hfft / ihfft, numpy's _swap_direction)
@@ -301,7 +302,7 @@ def _r2c_1d(op, input, n, dim, norm, hermitian):
     return r2c(x, (d,), norm, True)
 
 
-def _r2c_nd(op, input, s, dim, norm):
+def _r2c_nd(op, input, s, dim, norm, hermitian=False):
     x = _input(op, input)
     norm = _norm(op, norm)
     x = _as_real(op, x, _RFFT_FIX)
@@ -311,6 +312,8 @@ def _r2c_nd(op, input, s, dim, norm):
                          f"input of shape {fmt_shape(x._data.shape)}")
     sizes = _filled(op, x, dims, sizes)
     x = _resize_all(x, dims, sizes)
+    if hermitian:  # ihfftn = conj(rfftn) with the inverse's normalisation, as ihfft
+        return conj(r2c(x, _halved_last(dims), SWAP[norm], True))
     return r2c(x, _halved_last(dims), norm, True)
 
 
@@ -325,7 +328,7 @@ def _c2r_1d(op, input, n, dim, norm, hermitian):
     return c2r(x, (d,), norm, last)
 
 
-def _c2r_nd(op, input, s, dim, norm):
+def _c2r_nd(op, input, s, dim, norm, hermitian=False):
     x = _as_complex(_input(op, input))
     norm = _norm(op, norm)
     dims, sizes, _ = _nd(op, x, s, dim)
@@ -335,6 +338,8 @@ def _c2r_nd(op, input, s, dim, norm):
     last = sizes[-1] if sizes[-1] is not None else _half_signal(op, x, dims[-1], None)
     sizes = _filled(op, x, dims[:-1], sizes[:-1]) + [last // 2 + 1]
     x = _resize_all(x, dims, sizes)
+    if hermitian:  # hfftn = irfftn of the conjugate with the forward's normalisation, as hfft
+        return c2r(conj(x), _halved_last(dims), SWAP[norm], last)
     return c2r(x, _halved_last(dims), norm, last)
 
 
@@ -409,6 +414,22 @@ def irfftn(input, s=None, dim=None, norm=None) -> Tensor:
 
 def irfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
     return _c2r_nd("fft.irfft2", input, s, dim, norm)
+
+
+def hfftn(input, s=None, dim=None, norm=None) -> Tensor:
+    return _c2r_nd("fft.hfftn", input, s, dim, norm, True)
+
+
+def hfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+    return _c2r_nd("fft.hfft2", input, s, dim, norm, True)
+
+
+def ihfftn(input, s=None, dim=None, norm=None) -> Tensor:
+    return _r2c_nd("fft.ihfftn", input, s, dim, norm, True)
+
+
+def ihfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+    return _r2c_nd("fft.ihfft2", input, s, dim, norm, True)
 
 
 _ONE_D = """
@@ -612,6 +633,38 @@ irfftn.__doc__ = _doc("""The inverse of :func:`rfftn` (``torch.fft.irfftn``).
 irfft2.__doc__ = _doc("""The inverse of :func:`rfft2` (``torch.fft.irfft2``): :func:`irfftn`
     over the last two dims by default.
 """ + _C2R_ND.replace("{default}", "``(-2, -1)``"))
+
+_HERM_IN = "The first half of the Hermitian signal: its last transformed dim holds the " \
+           "non-negative\n        indices, the others all of them"
+hfftn.__doc__ = _doc("""The n-dimensional discrete Fourier transform of a Hermitian-symmetric
+    signal given by its first half along the last transformed dim (``torch.fft.hfftn``): a
+    real spectrum, the inverse of :func:`ihfftn`; :func:`irfftn` of the conjugate with the
+    normalisation of the forward transform.
+""" + _C2R_ND.replace("{default}", "all of them, or the last ``len(s)``").replace(
+    "The half-spectrum: its last transformed dim holds the non-negative frequencies", _HERM_IN))
+hfft2.__doc__ = _doc("""The two-dimensional discrete Fourier transform of a Hermitian-symmetric
+    signal (``torch.fft.hfft2``): :func:`hfftn` over the last two dims by default.
+""" + _C2R_ND.replace("{default}", "``(-2, -1)``").replace(
+    "The half-spectrum: its last transformed dim holds the non-negative frequencies", _HERM_IN))
+ihfftn.__doc__ = _doc("""The inverse of :func:`hfftn` (``torch.fft.ihfftn``): the n-dimensional
+    inverse discrete Fourier transform of a real signal, keeping the ``s[-1] // 2 + 1``
+    non-negative frequencies of the last transformed dim (``conj(rfftn(x)) / n`` with the
+    default norm).
+""" + _N_D.replace("{default}", "all of them, or the last ``len(s)``") + """
+    Returns
+    -------
+    Tensor
+        Complex, of ``input``'s shape with the sizes of ``s``, except ``s[-1] // 2 + 1``
+        entries along the last of ``dim``.
+""" + _REAL_IN)
+ihfft2.__doc__ = _doc("""The inverse of :func:`hfft2` (``torch.fft.ihfft2``): :func:`ihfftn`
+    over the last two dims by default.
+""" + _N_D.replace("{default}", "``(-2, -1)``") + """
+    Returns
+    -------
+    Tensor
+        Complex, with ``s[-1] // 2 + 1`` entries along the last of ``dim``.
+""" + _REAL_IN)
 
 
 # --------------------------------------------------------------------- helpers ---

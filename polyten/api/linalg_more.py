@@ -2,7 +2,8 @@
 the non-raising ``inv_ex`` / ``solve_ex`` / ``cholesky_ex``, ``solve_triangular``,
 ``vander``, ``tensorinv`` / ``tensorsolve``, ``cond``, ``matrix_exp``, ``lstsq``, the LU
 family (``lu_factor`` / ``lu_factor_ex`` / ``lu`` over the ``linalg_lu_factor`` op, ``lu_solve``)
-and the general eigendecomposition (``eig`` / ``eigvals`` over the ``linalg_eig`` op).
+the general eigendecomposition (``eig`` / ``eigvals`` over the ``linalg_eig`` op) and
+``householder_product`` (LAPACK's ``orgqr`` / ``ungqr``, a loop of rank-1 updates).
 They differentiate through their parts and run on every backend that has the ops."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ._core import Tensor, describe, wrap
 
 __all__ = ["inv_ex", "solve_ex", "cholesky_ex", "solve_triangular", "vander", "tensorinv",
            "tensorsolve", "cond", "matrix_exp", "lstsq", "lu_factor", "lu_factor_ex", "lu",
-           "lu_solve", "eig", "eigvals"]
+           "lu_solve", "eig", "eigvals", "householder_product"]
 
 InvExResult = namedtuple("inv_ex", ("inverse", "info"))
 SolveExResult = namedtuple("solve_ex", ("result", "info"))
@@ -504,6 +505,70 @@ def eigvals(A):
     are computed; with one, :func:`eig`'s node is recorded (the backward needs the
     eigenvectors, as torch's)."""
     return _eig("linalg.eigvals", A, False)[0]
+
+
+def householder_product(A, tau):
+    """The product ``H_1 H_2 ... H_k`` of Householder reflectors, its first ``n`` columns
+    (``torch.linalg.householder_product``, LAPACK's ``orgqr`` / ``ungqr``).
+
+    ``H_i = I - tau_i v_i v_i^H``, where ``v_i`` is column ``i`` of ``A`` below the diagonal
+    with an implicit 1 on it (the entries on and above the diagonal are not read): the form
+    in which LAPACK's ``geqrf`` (``torch.geqrf``) stores the ``Q`` of a QR factorisation.
+
+    Parameters
+    ----------
+    A : Tensor
+        ``(*, m, n)`` with ``m >= n``, floating or complex.
+    tau : Tensor
+        ``(*, k)`` with ``k <= n``, the same batch shape and dtype as ``A``.
+
+    Returns
+    -------
+    Tensor
+        ``(*, m, n)``, ``A``'s dtype.  Differentiable in ``A`` and ``tau`` (the reflectors are
+        applied one at a time with polyten ops, so autograd traces them).
+    """
+    pt = _pt()
+    op = "linalg.householder_product"
+    for name, t in (("input", A), ("tau", tau)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a polyten tensor as {name}, got {describe(t)}")
+    if A.ndim < 2:
+        raise RuntimeError(f"{op}: input must have at least 2 dimensions, got {describe(A)}; "
+                           f"pass a matrix (*, m, n)")
+    if not (A.dtype.is_floating_point or A.dtype.is_complex):
+        raise RuntimeError(f"{op}: input must be floating point or complex, got "
+                           f"{describe(A)}; cast it first, e.g. A.to(polyten.float64)")
+    if tau.dtype != A.dtype:
+        raise RuntimeError(f"{op}: tau dtype {tau.dtype.name} does not match input dtype "
+                           f"{A.dtype.name}; cast tau first, e.g. tau.to(A.dtype)")
+    m, n = A.shape[-2], A.shape[-1]
+    if m < n:
+        raise RuntimeError(f"{op}: input.shape[-2] must be greater than or equal to "
+                           f"input.shape[-1], got input of shape {tuple(A.shape)}")
+    if tau.ndim != A.ndim - 1:
+        raise RuntimeError(f"{op}: expected tau to have one dimension less than input, got "
+                           f"tau of shape {tuple(tau.shape)} and input of shape "
+                           f"{tuple(A.shape)}")
+    k = tau.shape[-1]
+    if k > n:
+        raise RuntimeError(f"{op}: input.shape[-1] must be greater than or equal to "
+                           f"tau.shape[-1], got input of shape {tuple(A.shape)} and tau of "
+                           f"shape {tuple(tau.shape)}")
+    if tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+        raise RuntimeError(f"{op}: expected the batch dimensions of tau to equal "
+                           f"input.shape[:-2] = {tuple(A.shape[:-2])}, got tau of shape "
+                           f"{tuple(tau.shape)}")
+    eye = pt.eye(m, n, dtype=A.dtype, device=A.device)
+    V = pt.tril(A, -1) + eye  # column i is v_i: the implicit unit diagonal, zeros above
+    Q = pt.broadcast_to(eye, tuple(A.shape)).clone()
+    # H_1 (... (H_k I)): applying from the last reflector keeps each step a rank-1 update of
+    # the (m, n) block instead of an (m, m) product
+    for i in builtins.range(k - 1, -1, -1):
+        v = V[..., :, i:i + 1]
+        w = v.conj().mT @ Q
+        Q = Q - tau[..., i:i + 1].unsqueeze(-1) * (v @ w)
+    return Q
 
 
 LINALG_MORE = {name: globals()[name] for name in __all__}

@@ -628,3 +628,23 @@ def test_grad_runs_only_the_part_of_the_graph_that_reaches_its_inputs():
     assert a.grad.tolist() == [2.0, 2.0] and b.grad is None and seen == []
     gb, = pt.autograd.grad(sq.sum(), b)  # sq's node was neither run nor freed
     assert gb.tolist() == [6.0, 8.0] and seen == ["sq", "b"]
+
+
+def test_contiguous_copy_of_a_view_keeps_the_gradient():
+    """``x.T.contiguous()`` copies (the transposed view is not C-contiguous) and the copy
+    stays in the graph, as PyTorch's (it used to come back detached, silently cutting the
+    gradient of ``transpose(...).contiguous().view(...)`` code)."""
+    a = np.arange(12.0).reshape(3, 4)
+    x = pt.tensor(a, requires_grad=True)
+    y = x.T.contiguous()
+    assert y.is_contiguous() and y.grad_fn is not None
+    (y * pt.tensor(a.T)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), a)
+    z = pt.tensor(a, requires_grad=True)
+    assert z.contiguous() is z  # already contiguous: the tensor itself
+    w = pt.tensor(a).T
+    assert w.contiguous().grad_fn is None and w.contiguous().is_contiguous()
+    c = x.to(copy=True)  # to(copy=True) is a recorded copy too
+    assert c.grad_fn is not None
+    c.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), a + 1)

@@ -81,8 +81,9 @@ def to(self, *args, **kwargs) -> Tensor:
         if src._ag is not None and _grad_on() and dt.kind in "fc":
             _record(_rule("astype"), out, (src,))
         copy = False
-    if copy:
-        out = wrap(_copy[dev.backend](out._data), dev, dt)
+    if copy:  # nothing moved or cast: a recorded copy, as torch's to(copy=True)
+        from .shape import clone
+        out = clone(out)
     return out
 
 
@@ -316,10 +317,12 @@ def __format__(self, spec):
 
 
 def contiguous(self) -> Tensor:
-    """``self`` if its memory is C-contiguous, else a contiguous copy."""
+    """``self`` if its memory is C-contiguous, else a contiguous copy (recorded by autograd
+    like :func:`polyten.clone`: the gradient passes through unchanged)."""
     if _is_contig[self._device.backend](self._data):
         return self
-    return wrap(_copy[self._device.backend](self._data), self._device, self._dtype)
+    from .shape import clone
+    return clone(self)
 
 
 def is_contiguous(self) -> builtins.bool:

@@ -368,3 +368,22 @@ def test_every_elementwise_rule_is_compared_with_torch():
     covered = {i.split("-")[0] for i in IDS}
     assert with_rules - covered == set(), sorted(with_rules - covered)
     assert len(with_rules) > 45
+
+
+def test_float_power_gradient_reaches_both_operands_as_torch():
+    """``float_power`` computes in float64 through recorded casts (it used to cast outside the
+    graph, so its result did not require grad)."""
+    torch = pytest.importorskip("torch")
+    a = np.array([[0.5, 1.5], [2.0, 0.7]], dtype=np.float32)
+    e = np.array([1.3, -0.4], dtype=np.float32)
+    x, y = pt.tensor(a, requires_grad=True), pt.tensor(e, requires_grad=True)
+    out = pt.float_power(x, y)
+    assert out.dtype == pt.float64
+    out.sum().backward()
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(e, requires_grad=True)
+    torch.float_power(tx, ty).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy(), rtol=1e-6)
+    assert x.grad.dtype == pt.float32
+    g, = pt.autograd.grad(pt.float_power(x, 2).sum(), x)
+    np.testing.assert_allclose(g.numpy(), 2 * a, rtol=1e-6)

@@ -732,9 +732,9 @@ def float_power(input, exponent):
                (not isinstance(v, Tensor) and isinstance(v, builtins.complex))
                for v in (input, exponent))
     target = _dt.complex128 if cplx else _dt.float64
-    a = wrap(cast(input, target), input._device, target) if isinstance(input, Tensor) else input
-    b = wrap(cast(exponent, target), exponent._device, target) \
-        if isinstance(exponent, Tensor) else exponent
+    # to(): a recorded cast, so the gradient reaches both operands (as torch's float_power)
+    a = input.to(target) if isinstance(input, Tensor) else input
+    b = exponent.to(target) if isinstance(exponent, Tensor) else exponent
     return pow(a, b)  # noqa: F821
 
 

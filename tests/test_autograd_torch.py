@@ -387,3 +387,19 @@ def test_float_power_gradient_reaches_both_operands_as_torch():
     assert x.grad.dtype == pt.float32
     g, = pt.autograd.grad(pt.float_power(x, 2).sum(), x)
     np.testing.assert_allclose(g.numpy(), 2 * a, rtol=1e-6)
+
+
+def test_a_second_backward_through_nodes_that_saved_nothing_works_as_in_torch():
+    """torch frees saved tensors after a backward, so a node that saved none (add, reshape,
+    sum) may run again without retain_graph; one that saved data (exp) refuses."""
+    torch = pytest.importorskip("torch")
+    for lib in (pt, torch):
+        x = lib.ones(3, requires_grad=True)
+        y = (x + 1).reshape(3, 1).sum()
+        y.backward()
+        y.backward()  # nothing was saved: allowed
+        assert x.grad.tolist() == [2.0, 2.0, 2.0]
+        z = x.exp().sum()
+        z.backward()
+        with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+            z.backward()

@@ -284,7 +284,10 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool,
                 if node.hooks:
                     for h in node.hooks:
                         h(tuple(in_grads), tuple(grads))
-            if not retain_graph:
+            if not retain_graph and (node.inputs is not None or node.outputs is not None
+                                     or not _plain(node.params)):
+                # as torch, only a node that holds data is spent by a backward: one that saved
+                # nothing but numbers (add, reshape, sum) may run again
                 node.released = True
                 node.inputs = None
                 node.outputs = None
@@ -386,6 +389,17 @@ def _accumulate(leaf, g, create_graph, capture, captured, only, accumulate):
                 raise TypeError(f"backward: post accumulate grad hook "
                                 f"{getattr(h, '__name__', h)!r} returned a value; it must "
                                 f"return None (update the tensor or its .grad in place)")
+
+
+def _plain(value) -> bool:
+    """Whether ``value`` (a node's params) holds only numbers, strings and ``None``."""
+    if value is None or value.__class__ in (int, float, bool, str):
+        return True
+    if value.__class__ in (tuple, list):
+        return all(_plain(v) for v in value)
+    if value.__class__ is dict:
+        return all(_plain(v) for v in value.values())
+    return False
 
 
 def _unneeded(starts, targets: set) -> set:

@@ -1328,3 +1328,65 @@ def test_ordered_writes_let_the_last_repeat_win_as_numpy(dtype):
 def test_ordered_write_sources_compile_with_nvcc(tmp_path):
     from polyten_cuda import deterministic
     _nvcc_compiles(tmp_path, [deterministic.set_source(n) for n in (1, 2, 4, 8, 16)])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 20000), (3, 16385), (2, 40000)], ids=str)
+def test_row_softmax_of_few_long_rows_by_chunks_matches_numpy_float64(shape, dtype, simt_order,
+                                                                     monkeypatch):
+    """A few long rows: a block per chunk of a row, the chunks' max and sum of exponentials
+    (the backward's sums) merged in chunk order by the second launch -- softmax, log_softmax
+    and both backward passes against float64 NumPy, two launches each."""
+    # chunks from 2 * CHANNEL_CHUNK_MIN elements (not ROW_SPLIT_MIN): a smaller array
+    monkeypatch.setattr(row_mod, "ROW_SPLIT_MIN", 2 * row_mod.CHANNEL_CHUNK_MIN)
+    assert row_mod.row_chunks(*shape) > 1
+    rk, raw = _row_kernels()
+    r = np.random.default_rng(sum(shape))
+    x = (3 * r.standard_normal(shape)).astype(dtype)
+    g = r.standard_normal(shape).astype(dtype)
+    p = _softmax64(x)
+    _close(rk.softmax(x), p, dtype)
+    logp = np.log(p)
+    _close(rk.softmax(x, log=True), logp, dtype)
+    y, ly = p.astype(dtype), logp.astype(dtype)
+    y64, ly64, g64 = y.astype(np.float64), ly.astype(np.float64), g.astype(np.float64)
+    _close(rk.softmax_backward(g, y), (g64 - (g64 * y64).sum(-1, keepdims=True)) * y64, dtype)
+    _close(rk.softmax_backward(g, ly, log=True),
+           g64 - np.exp(ly64) * g64.sum(-1, keepdims=True), dtype)
+    assert raw == [f"polyten_row_{op}_{dtype}_block" for op in (
+        "softmax_part", "softmax_apply", "softmax_part", "log_softmax_apply",
+        "softmax_backward_part", "softmax_backward_apply", "log_softmax_backward_part",
+        "log_softmax_backward_apply")]
+
+
+def test_row_softmax_by_chunks_keeps_nan_and_infinities_of_one_block(simt_order, monkeypatch):
+    """The chunked merge gives the one-block kernel's special values: a chunk of -inf alone
+    adds nothing, a row of -inf or with +inf or NaN is NaN."""
+    monkeypatch.setattr(row_mod, "ROW_SPLIT_MIN", 2 * row_mod.CHANNEL_CHUNK_MIN)
+    rk, raw = _row_kernels()
+    d = 3 * row_mod.CHANNEL_CHUNK_MIN
+    x = np.zeros((4, d), np.float32)
+    x[0, :d // 2] = -np.inf  # whole chunks of -inf
+    x[1, :] = -np.inf
+    x[2, 7] = np.inf
+    x[3, d - 3] = np.nan
+    y = rk.softmax(x)
+    assert raw[0] == "polyten_row_softmax_part_float32_block"
+    np.testing.assert_array_equal(y[0, :d // 2], 0)
+    np.testing.assert_allclose(y[0, d // 2:], 1 / (d - d // 2), rtol=1e-5)
+    assert np.isnan(y[1:]).all()
+    ly = rk.softmax(x, log=True)
+    assert np.isneginf(ly[0, :d // 2]).all() and np.isnan(ly[1:]).all()
+
+
+def test_row_chunks_only_for_few_long_rows():
+    """One chunk from SPLIT_BLOCKS rows on or below ROW_SPLIT_MIN elements; else about
+    SPLIT_BLOCKS blocks in all, chunks of at least CHANNEL_CHUNK_MIN, none empty."""
+    split, low = row_mod.ROW_SPLIT_MIN, row_mod.CHANNEL_CHUNK_MIN
+    assert row_mod.row_chunks(row_mod.SPLIT_BLOCKS, 10 ** 7) == 1
+    assert row_mod.row_chunks(1, split - 1) == 1
+    for rows, d in ((1, split), (1, 256000), (7, 10 ** 6), (200, 3 * split)):
+        parts = row_mod.row_chunks(rows, d)
+        chunk = -(-d // parts)
+        assert parts > 1 and -(-d // chunk) == parts and chunk >= low // 2
+        assert rows * parts <= row_mod.SPLIT_BLOCKS + rows

@@ -176,6 +176,60 @@ KERNELS: Dict[str, Tuple[str, str]] = {
 }
 
 
+# --- a few long rows cut into chunks: a block per (row, chunk) -------------------------------
+# softmax over (1, 256000) logits (sampling from a language model at batch 1) is one block on
+# one SM in the kernels above.  From ROW_SPLIT_MIN elements and fewer than SPLIT_BLOCKS rows
+# (``row_chunks``), grid y cuts each row into chunks: a first launch writes each chunk's max
+# and sum of exp(x - max) (softmax) or its sum (the backward's) to ``part`` ((2, chunks, rows)
+# in S), a second one (block (row, y) again) merges its row's partials in chunk order -- the
+# same in every block: deterministic -- and writes its chunk of the output.
+_ROW_CHUNK = ("const long long j0 = (long long)blockIdx.y * chunk;\n"
+              "const long long j1 = j0 + chunk < d ? j0 + chunk : d;\n")
+_LOOP_CHUNK = "for (long long j = j0 + lane; j < j1; j += stride)"
+_ROW_PART = ", S* part, long long chunk"
+_ROW_APPLY = ", const S* part, long long chunk"
+# the row's max and sum of exp(x - max) from the chunks' (m_p, s_p): s = sum s_p e^(m_p - m).
+# A chunk of -inf alone has s_p = NaN (exp(-inf + inf)) and adds nothing when the row has a
+# finite max; a row of -inf keeps the NaN, as the one-block kernel's exp(-inf + inf).
+_SOFTMAX_MERGE = (
+    "S m = part[row];\n"
+    "for (long long p = 1; p < gridDim.y; ++p) m = polyten_max2(m, part[p * rows + row]);\n"
+    "S s = S(0);\n"
+    "const bool all_neg_inf = isinf(m) && m < S(0);\n"
+    "for (long long p = 0; p < gridDim.y; ++p) {\n"
+    "  const S mp = part[p * rows + row];\n"
+    "  if (isinf(mp) && mp < S(0) && !all_neg_inf) continue;\n"
+    "  s = s + part[((long long)gridDim.y + p) * rows + row] * exp(mp - m);\n"
+    "}\n")
+_SUM_MERGE = ("S s = S(0);\n"
+              "for (long long p = 0; p < gridDim.y; ++p) s = s + part[p * rows + row];\n")
+KERNELS["softmax_part"] = ("const T* x" + _ROW_PART, (
+    _ROW_CHUNK + _SOFTMAX_STATS.replace("x[base]", "x[base + j0]").replace(_LOOP, _LOOP_CHUNK)
+    + "if (lane == 0) { part[(long long)blockIdx.y * rows + row] = m;\n"
+    "  part[((long long)gridDim.y + blockIdx.y) * rows + row] = s; }\n"))
+KERNELS["softmax_apply"] = ("const T* x, T* y" + _ROW_APPLY, (
+    _ROW_CHUNK + _SOFTMAX_MERGE
+    + f"{_LOOP_CHUNK} y[base + j] = (T)(exp((S)x[base + j] - m) / s);\n"))
+KERNELS["log_softmax_apply"] = ("const T* x, T* y" + _ROW_APPLY, (
+    _ROW_CHUNK + _SOFTMAX_MERGE + "const S ls = log(s);\n"
+    + f"{_LOOP_CHUNK} y[base + j] = (T)(((S)x[base + j] - m) - ls);\n"))
+KERNELS["softmax_backward_part"] = ("const T* g, const T* y" + _ROW_PART, (
+    _ROW_CHUNK + "S s = S(0);\n"
+    f"{_LOOP_CHUNK} s = s + (S)g[base + j] * (S)y[base + j];\n"
+    "s = polyten_row_sum(s);\n"
+    "if (lane == 0) part[(long long)blockIdx.y * rows + row] = s;\n"))
+KERNELS["log_softmax_backward_part"] = ("const T* g" + _ROW_PART, (
+    _ROW_CHUNK + "S s = S(0);\n"
+    f"{_LOOP_CHUNK} s = s + (S)g[base + j];\n"
+    "s = polyten_row_sum(s);\n"
+    "if (lane == 0) part[(long long)blockIdx.y * rows + row] = s;\n"))
+KERNELS["softmax_backward_apply"] = ("const T* g, const T* y, T* gx" + _ROW_APPLY, (
+    _ROW_CHUNK + _SUM_MERGE
+    + f"{_LOOP_CHUNK} gx[base + j] = (T)(((S)g[base + j] - s) * (S)y[base + j]);\n"))
+KERNELS["log_softmax_backward_apply"] = ("const T* g, const T* y, T* gx" + _ROW_APPLY, (
+    _ROW_CHUNK + _SUM_MERGE
+    + f"{_LOOP_CHUNK} gx[base + j] = (T)((S)g[base + j] - exp((S)y[base + j]) * s);\n"))
+
 
 def _attention_softmax(causal: bool, keep: bool) -> str:
     """Attention's weights in place on the scores (``y`` may be ``x``): softmax over the row,
@@ -425,6 +479,22 @@ for _w in (False, True):
 # Estimates, not measured on a GPU yet: bench_cuda's sums and rows cases time them.
 CHANNEL_SPLIT_MIN = 1 << 17
 CHANNEL_CHUNK_MIN = 8192
+
+
+# Rows of fewer elements than ROW_SPLIT_MIN keep a block each: a contiguous row streams
+# faster through one block than a strided channel, so the second launch's host time (about
+# 5-10 us) pays off later than for channels.  An estimate, not measured on a GPU yet.
+ROW_SPLIT_MIN = 1 << 16
+
+
+def row_chunks(rows: int, d: int) -> int:
+    """How many chunks (grid y) softmax and its backward cut each of ``rows`` rows of ``d``
+    elements into: 1 (a block or warp per row) from SPLIT_BLOCKS rows on or below
+    ROW_SPLIT_MIN elements; else enough for about SPLIT_BLOCKS blocks, none empty, each at
+    least CHANNEL_CHUNK_MIN long."""
+    if rows >= SPLIT_BLOCKS or d < ROW_SPLIT_MIN:
+        return 1
+    return _chunk_count(rows, d, CHANNEL_CHUNK_MIN)
 
 
 def channel_chunks(c: int, d: int) -> int:
@@ -688,9 +758,13 @@ class Rows:
         return self._f32 if dt in self._half else dt
 
     def softmax(self, x, log: bool = False):
+        """softmax (log_softmax) over the last dim: one launch, two for a few long rows
+        (:func:`row_chunks`)."""
         x = self._cp.ascontiguousarray(x)
         y = self._cp.empty_like(x)
-        self._launch("log_softmax" if log else "softmax", x, (x, y))
+        op = "log_softmax" if log else "softmax"
+        if not self._by_chunk(x, ("softmax_part", op + "_apply"), 2, (x,), (x, y)):
+            self._launch(op, x, (x, y))
         return y
 
     def softmax_backward(self, g, y, log: bool = False):
@@ -698,8 +772,27 @@ class Rows:
         y = self._cp.ascontiguousarray(y)
         g = self._cp.ascontiguousarray(g, dtype=y.dtype)
         gx = self._cp.empty_like(y)
-        self._launch("log_softmax_backward" if log else "softmax_backward", y, (g, y, gx))
+        op = "log_softmax_backward" if log else "softmax_backward"
+        if not self._by_chunk(y, (op + "_part", op + "_apply"), 1,
+                              (g,) if log else (g, y), (g, y, gx)):
+            self._launch(op, y, (g, y, gx))
         return gx
+
+    def _by_chunk(self, x, ops, n_part, part_inputs, params) -> bool:
+        """For a few long rows of ``x`` (:func:`row_chunks`): ``ops[0]`` on ``part_inputs``
+        (``n_part`` partial results a chunk) then ``ops[1]`` on ``params``, both with the
+        partials, and True; False (nothing launched) otherwise."""
+        d = x.shape[-1]
+        rows = x.size // d
+        parts = row_chunks(rows, d)
+        if parts == 1:
+            return False
+        chunk = -(-d // parts)  # ceil(d / chunk) == parts: see _chunks
+        part = self._cp.empty(n_part * parts * rows, dtype=self.acc(x.dtype))
+        split = (part, self._i64(chunk))
+        self._launch_rows(ops[0], x.dtype, rows, d, part_inputs + split, chunk)
+        self._launch_rows(ops[1], x.dtype, rows, d, params + split, chunk)
+        return True
 
     def attention_softmax(self, x, keep, L: int, causal: bool):
         """Attention's ``(weights, dropped)`` from C-contiguous scores ``x`` (..., L, S), in

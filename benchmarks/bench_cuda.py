@@ -481,6 +481,7 @@ def _allocation_cost(cupy, sync, n):
 
 # ---------------------------------------------------------------------------------- rows ----
 _ROW_CASES = (("softmax", (8192, 64)), ("softmax", (2048, 1000)), ("softmax", (64, 32000)),
+              ("softmax", (1, 256000)),  # a language model's logits at batch 1: row chunks
               ("cross_entropy", (2048, 1000)), ("layer_norm", (4096, 256)),
               ("layer_norm", (2048, 4096)), ("batch_norm", (64, 64, 32, 32)),
               ("batch_norm", (256, 64, 32, 32)))  # the last in row chunks (rows.channel_chunks)

@@ -80,7 +80,36 @@ def _binomial_sample(n, p):
         return pt.where(flip, n - out, out)
 
 
-class Binomial(Distribution):
+class _CountsOfTrials(Distribution):
+    """Binomial and NegativeBinomial: a ``total_count`` and one of ``probs`` / ``logits``
+    (the other computed on first use), broadcast together in the parameter's dtype."""
+
+    def _init_counts(self, total_count, probs, logits, validate_args):
+        if (probs is None) == (logits is None):
+            raise ValueError(f"{type(self).__name__}: pass exactly one of probs and logits")
+        name, value = ("probs", probs) if probs is not None else ("logits", logits)
+        count, value = broadcast_all(total_count, value)
+        self.total_count = count.to(value.dtype)
+        setattr(self, name, value)
+        super().__init__(value.shape, validate_args=validate_args)
+
+    def _param_names(self):
+        return ("total_count", "probs", "logits")
+
+    @lazy_property
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def param(self):
+        return self.__dict__.get("probs", self.__dict__.get("logits"))
+
+
+class Binomial(_CountsOfTrials):
     """The number of successes in ``total_count`` independent trials of probability
     ``probs`` (or ``sigmoid(logits)``).
 
@@ -97,32 +126,7 @@ class Binomial(Distribution):
     has_enumerate_support = True
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Binomial: pass exactly one of probs and logits")
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self.probs.dtype)
-            shape = self.probs.shape
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self.logits.dtype)
-            shape = self.logits.shape
-        super().__init__(shape, validate_args=validate_args)
-
-    def _param_names(self):
-        return ("total_count", "probs", "logits")
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param(self):
-        return self.__dict__.get("probs", self.__dict__.get("logits"))
+        self._init_counts(total_count, probs, logits, validate_args)
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
@@ -255,7 +259,7 @@ class Multinomial(Distribution):
         return n * self._categorical.entropy() - math.lgamma(n + 1) + expected_log_fact
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(_CountsOfTrials):
     """The number of successes (probability ``probs`` each) before ``total_count`` failures:
     ``P(k) = C(k + r - 1, k) p**k (1 - p)**r`` (PyTorch's convention).
 
@@ -267,32 +271,7 @@ class NegativeBinomial(Distribution):
     support = constraints.nonnegative_integer
 
     def __init__(self, total_count, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("NegativeBinomial: pass exactly one of probs and logits")
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self.probs.dtype)
-            shape = self.probs.shape
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self.logits.dtype)
-            shape = self.logits.shape
-        super().__init__(shape, validate_args=validate_args)
-
-    def _param_names(self):
-        return ("total_count", "probs", "logits")
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param(self):
-        return self.__dict__.get("probs", self.__dict__.get("logits"))
+        self._init_counts(total_count, probs, logits, validate_args)
 
     @property
     def mean(self):

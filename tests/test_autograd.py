@@ -648,3 +648,66 @@ def test_contiguous_copy_of_a_view_keeps_the_gradient():
     assert c.grad_fn is not None
     c.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), a + 1)
+
+
+def test_inplace_writes_through_views_reach_the_base_gradient():
+    """PyTorch's view + in-place semantics: a write through a view (basic index, transpose,
+    view of a view, a split piece, reshape) rebases the root (CopySlices), views made before
+    a write into the root see the new graph, a write through a view of a leaf that requires
+    grad is refused, and a plain tensor written with a graph value joins the graph."""
+    a = np.arange(12.0).reshape(3, 4)
+    w = np.arange(12.0).reshape(3, 4) * 0.1 + 1
+
+    def grad_of(step):
+        x = pt.tensor(a, requires_grad=True)
+        y = x * 1
+        step(y)
+        (y * pt.tensor(w)).sum().backward()
+        return x.grad.numpy()
+
+    g = grad_of(lambda y: y[1].mul_(3))
+    want = w.copy()
+    want[1] *= 3
+    np.testing.assert_allclose(g, want)
+    g = grad_of(lambda y: y.T[0].mul_(0))
+    want = w.copy()
+    want[:, 0] = 0
+    np.testing.assert_allclose(g, want)
+    g = grad_of(lambda y: y.split(2, dim=1)[1].mul_(-1))  # torch refuses; this is d/dx
+    want = w.copy()
+    want[:, 2:] *= -1
+    np.testing.assert_allclose(g, want)
+    g = grad_of(lambda y: y[1:].reshape(8)[::2].mul_(5))  # a view of a view of a view
+    want = w.copy()
+    want[1:, ::2] *= 5
+    np.testing.assert_allclose(g, want)
+    # a view made before the write into its root sees the write
+    x = pt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    v = y[1:]
+    y.mul_(2)
+    v.sum().backward()
+    assert x.grad.tolist() == [0.0, 2.0, 2.0]
+    # y[:, :2] = y[:, :2] * 2: mul by a number never reads its input, so no version error
+    x = pt.ones(3, 4, requires_grad=True)
+    y = x * 1
+    y[:, :2] = y[:, :2] * 2 - 0.5
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2, 2, 1, 1]] * 3)
+    # a value a saved tensor needs, changed through a view, still fails the version check
+    y = pt.ones(3, requires_grad=True).exp()
+    y[0].mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.sum().backward()
+    leaf = pt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"add_: a view of a leaf tensor that requires grad"):
+        leaf[:2].add_(10)
+    with pt.no_grad():
+        leaf[:2].add_(10)  # initialising a parameter: allowed
+    assert leaf.tolist() == [11.0, 12.0, 3.0]
+    buf = pt.zeros(3)
+    wt = pt.tensor([1.0, 2.0], requires_grad=True)
+    buf[0:2].add_(wt * 3)
+    assert buf.requires_grad
+    buf.sum().backward()
+    assert wt.grad.tolist() == [3.0, 3.0]

@@ -26,6 +26,9 @@ from ..dispatch.defaults import KERNEL_DEFAULTS as _KERNEL_DEFAULTS
 from ..dispatch.errors import dtype_error, fmt_shape
 from ..dispatch.optable import OPS
 from . import dtypes as _dt
+from ..autograd.views import (check_view_write as _check_view_write,
+                             rebase_root as _rebase_root, refresh_views as _refresh_views,
+                             view_of as _view_of)
 from ..autograd.graph import record as _record
 from ..autograd.graph import record_binary as _record2
 from ..autograd.graph import record_unary as _record1
@@ -836,6 +839,9 @@ def _graph_inplace(iname: str, t: Tensor, fn, args: tuple, kwargs=None):
         return None
     if t_req and t._ag.grad_fn is None:
         check_inplace(iname, t)  # raises: a leaf that requires grad
+    view = _view_of(t)
+    if view is not None:
+        _check_view_write(iname, t, view)  # raises: a view of a leaf that requires grad
     f = globals()[fn] if isinstance(fn, str) else fn
     # a rule that saves its inputs would see t's new contents (and the version check would
     # refuse it): give it a recorded copy of the old value instead
@@ -863,6 +869,10 @@ def _graph_inplace(iname: str, t: Tensor, fn, args: tuple, kwargs=None):
     ag.requires_grad = True
     ag.grad_fn = res._ag.grad_fn
     ag.output_nr = res._ag.output_nr
+    if view is not None:
+        _rebase_root(t, view)  # the root's graph sees the write (PyTorch's CopySlices)
+    elif getattr(t, "_views", None):
+        _refresh_views(t)  # views made before the write see the new grad_fn
     return t
 
 

@@ -26,6 +26,7 @@ from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
 from ..autograd.grad_mode import grad_enabled as _grad_on
+from ..autograd.views import note_view as _note_view
 from ..autograd.graph import record as _record
 from ..autograd.rules import rule as _rule
 from ._core import (check_inplace, Tensor, as_operand, broadcast_shapes, cast, describe, device_mismatch,
@@ -507,6 +508,7 @@ def __getitem__(self, key):
                 out = wrap(_getitem[self._device.backend](data, (key, Ellipsis)),
                            self._device, self._dtype)
                 out._version = self._version or _new_counter(self)
+                _note_view(self, out, ("key", (key, Ellipsis)))
                 if self._ag is not None and _grad_on():
                     _record(_GETITEM, out, (self,), {"key": (key, Ellipsis)})
                 return out
@@ -518,6 +520,7 @@ def __getitem__(self, key):
             out = wrap(_getitem[self._device.backend](data, (key, Ellipsis)), self._device,
                        self._dtype)
             out._version = self._version or _new_counter(self)
+            _note_view(self, out, ("key", (key, Ellipsis)))
             if self._ag is not None and _grad_on():
                 _record(_GETITEM, out, (self,), {"key": (key, Ellipsis)})
             return out
@@ -526,6 +529,7 @@ def __getitem__(self, key):
         if k is not None:
             out = wrap(_getitem[self._device.backend](data, k), self._device, self._dtype)
             out._version = self._version or _new_counter(self)
+            _note_view(self, out, ("key", k))
             if self._ag is not None and _grad_on():
                 _record(_GETITEM, out, (self,), {"key": k})
             return out
@@ -537,6 +541,7 @@ def __getitem__(self, key):
     out = wrap(out, self._device, self._dtype)
     if k2 is None and not any(kind == "a" or kind == "m" for kind, _ in items):
         out._version = self._version or _new_counter(self)  # basic indexing: a view
+        _note_view(self, out, ("key", k1))
     if self._ag is not None and _grad_on():
         if k2 is None and not any(kind == "a" or kind == "m" for kind, _ in items):
             _record(_GETITEM, out, (self,), {"key": k1})

@@ -25,6 +25,7 @@ from . import dtypes as _dt
 from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.graph import record as _record
 from ..autograd.rules import rule as _rule
+from ..autograd.views import note_view as _note_view
 from ._core import (Size, Tensor, broadcast_shapes as _broadcast_shapes, cast, check_inplace,
                     describe, device_mismatch, dim_or_axis, normalize_dim, normalize_dims, wrap)
 
@@ -99,12 +100,16 @@ def _dim_of(x: Tensor, dim, op: str) -> int:
     return normalize_dim(dim, n, op)
 
 
-def _view(x: Tensor, data) -> Tensor:
+def _view(x: Tensor, data, step=None) -> Tensor:
+    """``data`` (of x's backend) as a tensor that shares x's version counter; ``step``: the
+    view step that made it (autograd/views.py), ``None`` for a result that may be a copy."""
     t = wrap(data, x._device, x._dtype)
     v = x._version
     if v is None:
         v = x._version = [0]
     t._version = v  # a view: in-place writes through either are counted for both
+    if step is not None:
+        _note_view(x, t, step)
     return t
 
 
@@ -185,13 +190,21 @@ def _reshape(x: Tensor, shape: tuple, op: str) -> Tensor:
     if shape != old:
         shape = _resolve_shape(shape, old, op)
         if shape != old:
-            return _grad("reshape", _view(x, _reshape_k[x._device.backend](x._data, shape)), x)
-    return _grad("reshape", _view(x, x._data), x)
+            return _grad("reshape", _view(x, _reshape_k[x._device.backend](x._data, shape),
+                                          _reshape_step(x, shape)), x)
+    return _grad("reshape", _view(x, x._data, ("reshape", old)), x)
+
+
+def _reshape_step(x: Tensor, shape: tuple):
+    """The view step of a reshape, or None where the kernel may copy (a non-contiguous
+    input)."""
+    return ("reshape", shape) if _is_contig[x._device.backend](x._data) else None
 
 
 def _reshape_exact(x: Tensor, shape: tuple) -> Tensor:
     """Reshape to a shape the caller computed (same element count, no -1)."""
-    return _grad("reshape", _view(x, _reshape_k[x._device.backend](x._data, shape)), x)
+    return _grad("reshape", _view(x, _reshape_k[x._device.backend](x._data, shape),
+                                  _reshape_step(x, shape)), x)
 
 
 def _viewable(x: Tensor, shape: tuple) -> builtins.bool:
@@ -364,7 +377,8 @@ _PERMS: set = set()  # permutations already validated (of their own length)
 def _permute(x: Tensor, dims: tuple, op: str) -> Tensor:
     if dims in _PERMS:  # the common case: a permutation of 0..n-1 seen before
         if len(dims) == len(x._data.shape):
-            return _grad("permute", _view(x, _permute_k[x._device.backend](x._data, dims)), x,
+            return _grad("permute", _view(x, _permute_k[x._device.backend](x._data, dims),
+                                          ("permute", dims)), x,
                          {"dims": dims})
     n = len(x._data.shape)
     if len(dims) != n:
@@ -377,7 +391,8 @@ def _permute(x: Tensor, dims: tuple, op: str) -> Tensor:
                          f"be a permutation of 0..{n - 1}")
     if len(_PERMS) < 4096 and p == dims:
         _PERMS.add(p)
-    return _grad("permute", _view(x, _permute_k[x._device.backend](x._data, p)), x,
+    return _grad("permute", _view(x, _permute_k[x._device.backend](x._data, p),
+                                  ("permute", p)), x,
                  {"dims": p})
 
 
@@ -398,10 +413,11 @@ def _swap(x: Tensor, d0, d1, op: str) -> Tensor:
     a = normalize_dim(d0, n, op)
     b = normalize_dim(d1, n, op)
     if a == b:
-        return _grad("reshape", _view(x, x._data), x)
+        return _grad("reshape", _view(x, x._data, ("reshape", x._data.shape)), x)
     p = list(range(n))
     p[a], p[b] = b, a
-    return _grad("permute", _view(x, _permute_k[x._device.backend](x._data, tuple(p))), x,
+    return _grad("permute", _view(x, _permute_k[x._device.backend](x._data, tuple(p)),
+                                  ("permute", tuple(p))), x,
                  {"dims": tuple(p)})
 
 
@@ -430,14 +446,16 @@ def t(input) -> Tensor:
     if n > 2:
         raise ValueError(f"t: expects a tensor with <= 2 dimensions, but got shape "
                          f"{fmt_shape(input._data.shape)}; use transpose(dim0, dim1) or .mT")
-    return _swap(input, 0, -1, "t") if n == 2 else _grad("reshape", _view(input, input._data),
-                                                         input)
+    if n == 2:
+        return _swap(input, 0, -1, "t")
+    return _grad("reshape", _view(input, input._data, ("reshape", input._data.shape)), input)
 
 
 def _T(self) -> Tensor:
     n = len(self._data.shape)
     if n == 2:
-        return _grad("permute", _view(self, _permute_k[self._device.backend](self._data, (1, 0))),
+        return _grad("permute", _view(self, _permute_k[self._device.backend](self._data, (1, 0)),
+                                      ("permute", (1, 0))),
                      self, {"dims": (1, 0)})
     if n > 2:
         # what torch 2.x does: reverse the dims, with a deprecation warning
@@ -446,9 +464,10 @@ def _T(self) -> Tensor:
                       "x.permute(*range(x.ndim - 1, -1, -1)) to reverse the dimensions",
                       UserWarning, stacklevel=2)
         rev = tuple(range(n - 1, -1, -1))
-        return _grad("permute", _view(self, _permute_k[self._device.backend](self._data, rev)),
+        return _grad("permute", _view(self, _permute_k[self._device.backend](self._data, rev),
+                                      ("permute", rev)),
                      self, {"dims": rev})
-    return _grad("reshape", _view(self, self._data), self)
+    return _grad("reshape", _view(self, self._data, ("reshape", self._data.shape)), self)
 
 
 def _mT(self) -> Tensor:
@@ -530,8 +549,9 @@ def _expand(x: Tensor, sizes: tuple, op: str) -> Tensor:
                     f"{fmt_shape(sizes)}. Tensor sizes: {fmt_shape(shape)}")
     out = tuple(out)
     if out == shape:
-        return _grad("reshape", _view(x, x._data), x)
-    return _grad("expand", _view(x, _expand_k[x._device.backend](x._data, out)), x)
+        return _grad("reshape", _view(x, x._data, ("reshape", x._data.shape)), x)
+    return _grad("expand", _view(x, _expand_k[x._device.backend](x._data, out),
+                                 ("expand", tuple(out))), x)
 
 
 def expand(self, *sizes) -> Tensor:
@@ -751,7 +771,7 @@ def _atleast(n: int, op: str, tensors):
     for x in ts:
         s = x._data.shape
         if len(s) >= n:
-            out.append(_grad("reshape", _view(x, x._data), x))
+            out.append(_grad("reshape", _view(x, x._data, ("reshape", x._data.shape)), x))
         elif n == 1:
             out.append(_reshape(x, (1,), op))
         elif n == 2:
@@ -798,7 +818,7 @@ def dstack(tensors) -> Tensor:
 # ------------------------------------------------------------------------------ splitting ---
 def _slice_dim(x: Tensor, d: int, start: int, stop: int) -> Tensor:
     key = (slice(None),) * d + (slice(start, stop), Ellipsis)
-    return _view(x, _getitem_k[x._device.backend](x._data, key))
+    return _view(x, _getitem_k[x._device.backend](x._data, key), ("key", key))
 
 
 def narrow(input, dim, start, length) -> Tensor:
@@ -921,7 +941,8 @@ def unbind(input, dim=0) -> tuple:
     d = _dim_of(input, dim, "unbind")
     k = _getitem_k[input._device.backend]
     pre = (slice(None),) * d
-    out = tuple(_view(input, k(input._data, pre + (i, Ellipsis))) for i in range(shape[d]))
+    out = tuple(_view(input, k(input._data, pre + (i, Ellipsis)), ("key", pre + (i, Ellipsis)))
+                for i in range(shape[d]))
     if input._ag is not None and _grad_on() and out:
         _record(_rule("unbind"), out, (input,), {"dim": d})
     return out

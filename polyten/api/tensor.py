@@ -41,8 +41,11 @@ class Tensor:
     """
 
     # _version: None, or a one-element list shared by a tensor and its views, bumped by every
-    # in-place write; autograd compares it with the value saved at record time
-    __slots__ = ("_data", "_device", "_dtype", "_ag", "_version", "__weakref__")
+    # in-place write; autograd compares it with the value saved at record time.  _view (a
+    # view's root and chain of view steps) and _views (a root's live views in a graph, weak
+    # references) are set only when needed: see polyten/autograd/views.py
+    __slots__ = ("_data", "_device", "_dtype", "_ag", "_version", "_view", "_views",
+                 "__weakref__")
 
     # numpy must defer to our reflected operators instead of broadcasting over us
     __array_ufunc__ = None
@@ -196,4 +199,5 @@ def wrap(data, device, dtype) -> Tensor:
     t._dtype = dtype
     t._ag = None
     t._version = None
+    t._view = None
     return t

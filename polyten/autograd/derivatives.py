@@ -98,8 +98,9 @@ define("imag", lambda n, g: g * 1j if n.shapes[0][1].is_complex else pt.zeros_li
 # --- binary elementwise (inputs may be Python scalars: they get no gradient) -------------------
 define("add", lambda n, g: g, lambda n, g: g, inputs=False)
 define("sub", lambda n, g: g, lambda n, g: -g, inputs=False)
-define("mul", lambda n, g: g * _y(n), lambda n, g: g * _x(n))
-define("div", lambda n, g: g / _y(n), lambda n, g: -g * _out(n) / _y(n), output=True)
+define("mul", lambda n, g: g * _y(n), lambda n, g: g * _x(n)).reads = ((1,), (0,))
+define("div", lambda n, g: g / _y(n), lambda n, g: -g * _out(n) / _y(n),
+       output=True).reads = ((1,), (1,))
 
 
 def _pow_base(n, g):

@@ -172,6 +172,12 @@ def record(rule, out, inputs: tuple, params: Optional[dict] = None):
                   None if yd is None else (yd.shape, y._dtype))
         if rule.save_inputs:
             vx = vy = None
+            reads = rule.reads
+            if reads is not None:  # an input that no formula to run reads: no version check
+                if not ((nx and 0 in reads[0]) or (ny and 0 in reads[1])):
+                    xd = None
+                if not ((nx and 1 in reads[0]) or (ny and 1 in reads[1])):
+                    yd = None
             if xd is not None:
                 vx = x._version
                 if vx is None:
@@ -294,7 +300,13 @@ def record_binary(rule, out, inputs: tuple, params: Optional[dict] = None):
     node.shapes = ((xd.shape, x._dtype), (yd.shape, y._dtype))
     if rule.save_inputs:
         node.inputs = inputs
-        node.saved_versions = (_counter(x), _counter(y))
+        reads = rule.reads
+        if reads is None:
+            node.saved_versions = (_counter(x), _counter(y))
+        else:  # only the inputs the formulas to run read must keep their version
+            node.saved_versions = (
+                _counter(x) if (nx and 0 in reads[0]) or (ny and 0 in reads[1]) else None,
+                _counter(y) if (nx and 1 in reads[0]) or (ny and 1 in reads[1]) else None)
     else:
         node.inputs = node.saved_versions = None
     return _single(rule, node, out, params)

@@ -26,7 +26,7 @@ class Rule:
     """
 
     __slots__ = ("name", "formulas", "save_inputs", "save_output", "cls", "holomorphic",
-                 "variadic", "none_grads")
+                 "variadic", "none_grads", "reads")
 
     def __init__(self, name: str):
         self.name = name
@@ -36,6 +36,10 @@ class Rule:
         self.holomorphic = True
         self.variadic = None
         self.none_grads = False
+        # per input, the inputs its formula reads (None: all of them): an input no formula
+        # that runs reads may change in place without failing the version check (x * 2 never
+        # reads x), as PyTorch saves only what each derivative uses
+        self.reads = None
         self.cls = node_class(name)
 
     def __repr__(self) -> str:

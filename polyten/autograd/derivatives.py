@@ -83,9 +83,9 @@ define("polygamma", lambda n, g: g * pt.polygamma(n.params["n"] + 1, _x(n)))
 define("dropout", lambda n, g: g * n.params["mask"], inputs=False)
 define("square", lambda n, g: 2 * g * _x(n))
 define("reciprocal", lambda n, g: -g * _out(n) ** 2, inputs=False, output=True)
-# a mask product, not where(): NumPy's where on a random mask is ~8x slower than a multiply
-# (the only difference is a nan/inf incoming gradient at x <= 0, which stays nan here)
-define("relu", lambda n, g: g * (_x(n) > 0))
+# where(), not a mask product: an inf / NaN gradient at x <= 0 gives 0, as PyTorch's
+# threshold_backward (sqrt(relu(x)) at 0); the cpu and cuda backends fuse it
+define("relu", lambda n, g: pt.where(_x(n) > 0, g, pt.zeros((), dtype=g.dtype, device=g.device)))
 define("nan_to_num", lambda n, g: pt.where(pt.isfinite(_x(n)), g, 0.0))
 define("conj", lambda n, g: pt.conj(g), inputs=False, holomorphic=False)
 # PyTorch's convention for a complex input z = x + iy: the gradient is dL/dx + i dL/dy, so
@@ -1041,18 +1041,19 @@ define("ctc_alpha", _ctc_alpha_grad, output=True)
 
 # --- tensor[key] = value on graph tensors (recorded out of place as index_put, then rebased) ---
 def _index_put_x(n, g):
-    """The written region gets no gradient: ``g`` times a mask that is 0 there."""
+    """The written region gets no gradient: ``g`` with that region zeroed (``masked_fill``,
+    not a product with a 0/1 mask, whose 0 * inf would give NaN there; PyTorch gives 0)."""
     p = n.params
     shape = tuple(n.shapes[0][0])
-    m = pt.ones(shape, dtype=g.dtype, device=g.device)
+    m = pt.zeros(shape, dtype=pt.bool, device=g.device)
     target = m._data
     backend = m._device.backend
     key = p["k1"]
     if p["k2"] is not None:
         target = _kernels("getitem")[backend](target, key)
         key = p["k2"]
-    _setitem_k[backend](target, key, 0)
-    return g * m
+    _setitem_k[backend](target, key, True)
+    return g.masked_fill(m, 0)
 
 
 def _index_put_value(n, g):

@@ -154,9 +154,9 @@ _ew("sigmoid_backward", "T g, T y", "T gx",
 _ew("tanh_backward", "T g, T y", "T gx",
     "A yy = (A)y;\n"
     "gx = (T)((A)g * (A(1) - yy * yy));\n")
-# d relu = g * (x > 0): a multiply by the mask, as the formula (a NaN gradient stays NaN)
+# d relu = where(x > 0, g, 0), as the formula (an inf / NaN gradient at x <= 0 gives 0)
 _ew("relu_backward", "T g, T x", "T gx",
-    "gx = (T)((A)g * ((A)x > A(0) ? A(1) : A(0)));\n")
+    "gx = (A)x > A(0) ? g : (T)A(0);\n")
 
 # erf (op table), in the computation type: cupyx.scipy.special has no bfloat16 loop and
 # answers float16 in float32 (two launches with the cast back); CUDA's erf / erff, as cupyx's

@@ -47,6 +47,9 @@ class _NormBase(Module):
     int64 0-d tensor) when ``track_running_stats``, else registered as ``None``.
     """
 
+    # a state dict without it loads (PyTorch's checkpoints before 0.4.1 had none)
+    _optional_state = ("num_batches_tracked",)
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1,
                  affine: bool = True, track_running_stats: bool = True, device=None,
                  dtype=None, *, bias: bool = True):

@@ -308,7 +308,16 @@ class ParameterDict(Module):
         return self._parameters.values()
 
     def update(self, parameters) -> None:
-        items = parameters.items() if hasattr(parameters, "items") else parameters
+        """Add ``parameters``: an ordered mapping (``OrderedDict``, ``ParameterDict``) in its
+        order, any other mapping in sorted key order, or an iterable of (key, value) pairs --
+        PyTorch's rule, so the parameter order (and an optimizer's state) matches."""
+        from collections import OrderedDict
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = parameters.items()
+        elif hasattr(parameters, "items"):
+            items = sorted(parameters.items(), key=lambda kv: kv[0])
+        else:
+            items = parameters
         for k, v in items:
             self[k] = v
 

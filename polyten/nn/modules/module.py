@@ -500,7 +500,12 @@ class Module:
             if hook is not None:
                 hook(state_dict, prefix + "." if prefix else "")
         own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
+        # keys a module may do without (BatchNorm's num_batches_tracked, which PyTorch's old
+        # checkpoints lack): absent, they keep their present value, as PyTorch
+        optional = {prefix + ("." if prefix else "") + name
+                    for prefix, mod in self.named_modules()
+                    for name in getattr(mod, "_optional_state", ())}
+        missing = [k for k in own if k not in state_dict and k not in optional]
         unexpected = [k for k in state_dict if k not in own]
         errors = []
         for key, target in own.items():

@@ -96,13 +96,19 @@ def backward_kernels(xp, **ctx) -> dict:
 
     def relu(grads, inputs, outputs, params):
         g = grads[0]
-        # multiply by the mask (as the formula): NumPy's where on a random mask is ~7x
-        # slower, and a float mask multiplied in place beats a mixed float * bool loop
-        m = greater(inputs[0], 0).astype(g.dtype)
-        if m.__class__ is not nd:
-            return (arr(m * g),)
-        m *= g
-        return (m,)
+        keep = greater(inputs[0], 0)
+        bits = _BITS.get(g.dtype.itemsize) if g.__class__ is nd else None
+        if bits is None:
+            return (arr(xp.where(keep, g, xp.zeros((), g.dtype))),)
+        # where(x > 0, g, 0) as g AND an all-ones / all-zeros integer mask: exact (an inf or
+        # NaN gradient at x <= 0 gives 0, as PyTorch's threshold_backward), and 1.4x a mask
+        # multiply's time where NumPy's where on a random mask takes about 10x
+        m = keep.astype(bits)
+        xp.negative(m, out=m)
+        xp.bitwise_and(m, g.view(bits), out=m)
+        return (m.view(g.dtype),)
+
+    _BITS = {2: xp.int16, 4: xp.int32, 8: xp.int64}
 
     # --- reductions: broadcast the reduced gradient back ---------------------------------
     def _expand_back(g, shape, dims, keepdim):

@@ -163,6 +163,22 @@ def _unary(name: str, doc: str = ""):
     return fn
 
 
+_INT_DIVISIONS = frozenset(("floor_divide", "remainder", "fmod"))
+
+
+def _has_zero(data, dev, dt) -> builtins.bool:
+    """Whether an integer divisor has a zero -- checked on a host backend only: a GPU's
+    kernels give their own values there (as PyTorch's CUDA ones), with no host read."""
+    if dev.backend.deferred_checks:
+        return False
+    return builtins.bool((wrap(data, dev, dt) == 0).any().item())
+
+
+def _zero_division(name: str, dt) -> RuntimeError:
+    return RuntimeError(f"ZeroDivisionError: {name}: integer division by zero ({dt.name}); "
+                        f"mask the zero divisors first, or divide in a floating dtype")
+
+
 def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool = False):
     """Build ``fn(input, other)``; scalars are weak; both operands may be tensors or one a number.
 
@@ -182,6 +198,7 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
     hot = frozenset(d for d in accepted if d.kind in "fc" and not (amp and d in _LOW))
     diff = opdef.differentiable and fixed is None
     grad_rule = _rule(name)
+    int_div = name in _INT_DIVISIONS
 
     def scalar_op(t, s, refl):
         """``t op s`` (``s op t`` when ``refl``) for a Python bool/int/float/complex ``s``."""
@@ -203,6 +220,8 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
                                  f"tensor, e.g. x.to(polyten.float32) ** {s}")
         dev = t._device
         td = t._data if cd is dt else cast(t, cd)
+        if int_div and cd.kind in "iu" and (_has_zero(td, dev, cd) if refl else s == 0):
+            raise _zero_division(name, cd)
         k = cache[dev.backend]
         try:
             out = k(s, td) if refl else k(td, s)
@@ -287,6 +306,8 @@ def _binary(name: str, doc: str = "", *, dunder: bool = False, reflected: bool =
         sx = xd.shape
         if sx != yd.shape:
             check_broadcast(name, sx, yd.shape)
+        if int_div and cd.kind in "iu" and _has_zero(yd, dev, cd):
+            raise _zero_division(name, cd)
         out = wrap(cache[dev.backend](xd, yd), dev, fixed or cd)
         if (input._ag is not None or other._ag is not None) and diff and _grad_on():
             _record2(grad_rule, out, (input, other))
@@ -338,6 +359,34 @@ for _n in _BINARY:
 del _g, _n
 
 _plain_add, _plain_sub = add, sub  # noqa: F821
+_true_div = div  # noqa: F821
+
+
+def div(input, other, *, rounding_mode=None):
+    """``input / other`` (``torch.div``): true division (integers give the default float
+    dtype) without ``rounding_mode``; ``"floor"`` rounds the quotient down (as
+    :func:`floor_divide`), ``"trunc"`` towards zero -- exactly, in integer arithmetic, for
+    integer operands (``trunc(-7 / 2) == -3``).  The rounded forms have a zero gradient."""
+    if rounding_mode is None:
+        return _true_div(input, other)
+    if rounding_mode == "floor":
+        return floor_divide(input, other)  # noqa: F821
+    if rounding_mode != "trunc":
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                         f"{rounding_mode!r}")
+    q = floor_divide(input, other)  # noqa: F821  (its dtype: the rounded quotient's)
+    if q._dtype.kind in "iu":
+        # fmod's remainder has the dividend's sign: what remains divides exactly
+        return floor_divide(sub(input, fmod(input, other)), other)  # noqa: F821
+    return trunc(_true_div(input, other))  # noqa: F821
+
+
+def _div_method(self, other, *, rounding_mode=None):
+    return div(self, other, rounding_mode=rounding_mode)
+
+
+_div_method.__name__ = "div"
+_div_method.__doc__ = div.__doc__
 
 
 def _scaled(op, input, other, alpha):
@@ -744,7 +793,8 @@ def float_power(input, exponent):
 # -- aliases: PyTorch and Array API names ---------------------------------------------------
 subtract = sub
 multiply = mul  # noqa: F821
-divide = true_divide = div  # noqa: F821
+divide = div
+true_divide = _true_div
 negative = neg  # noqa: F821
 absolute = abs  # noqa: F821
 arcsin, arccos, arctan = asin, acos, atan  # noqa: F821
@@ -1076,4 +1126,18 @@ for _alias, _n in (("multiply", "mul"), ("subtract", "sub"), ("divide", "div"),
                    ("arcsinh", "asinh"), ("arccosh", "acosh"), ("arctanh", "atanh"),
                    ("arctan2", "atan2"), ("fix", "trunc")):
     TENSOR_METHODS[f"{_alias}_"] = TENSOR_METHODS[f"{_n}_"]
+# div / divide take torch's rounding_mode (in place too)
+TENSOR_METHODS["div"] = TENSOR_METHODS["divide"] = _div_method
+_plain_div_ = TENSOR_METHODS["div_"]
+
+
+def _div_(self, other, *, rounding_mode=None):
+    if rounding_mode is None:
+        return _plain_div_(self, other)
+    return _inplace_generic("div", lambda t, o: div(t, o, rounding_mode=rounding_mode))(
+        self, other)
+
+
+_div_.__name__ = "div_"
+TENSOR_METHODS["div_"] = TENSOR_METHODS["divide_"] = _div_
 del _k, _op, _n, _f, _alias

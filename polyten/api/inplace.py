@@ -67,6 +67,20 @@ def fill_(self, value) -> Tensor:
         value = value.item()
     if not is_scalar(value):
         raise TypeError(f"fill_: expected a number, got {describe(value)}")
+    ag = self._ag
+    if ag is not None and ag.requires_grad and ag.grad_fn is not None:
+        from ..autograd.grad_mode import grad_enabled
+        if grad_enabled():
+            # a graph tensor (or a view of one): recorded as masked_fill of every element,
+            # whose gradient to the old value is 0, as PyTorch's FillBackward
+            from .elementwise import _graph_inplace
+            from .creation import ones_like
+
+            def result(t):
+                return t.masked_fill(ones_like(t, dtype="bool"), value)
+            out = _graph_inplace("fill_", self, result, ())
+            if out is not None:
+                return out
     check_inplace("fill_", self)
     if self._dtype.kind in "biu" and isinstance(value, float) and not float(value).is_integer():
         raise TypeError(f"fill_: can't fill a {self._dtype.name} tensor with {value!r}")

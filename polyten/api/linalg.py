@@ -22,6 +22,7 @@ from ..dispatch.dispatcher import kernels, register_default
 from ..dispatch.errors import PolytenError, fmt_shape
 from ..dispatch.optable import OPS
 from . import dtypes as _dt
+from ..autograd.views import note_view as _note_view
 from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.graph import record as _record
 from ..autograd.rules import rule as _rule
@@ -577,9 +578,15 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
         raise ValueError(f"diagonal: dim1 and dim2 cannot be the same dimension (both are "
                          f"{d1})")
     off = operator.index(offset)
-    return _grad("diagonal", wrap(_diagonal_k[input._device.backend](input._data, off, d1, d2),
-                                  input._device, input._dtype),
-                 (input,), {"offset": off, "dim1": d1, "dim2": d2})
+    out = wrap(_diagonal_k[input._device.backend](input._data, off, d1, d2), input._device,
+               input._dtype)
+    # a view: writes through it count for the input and reach its graph (autograd/views.py)
+    v = input._version
+    if v is None:
+        v = input._version = [0]
+    out._version = v
+    _note_view(input, out, ("diagonal", (off, d1, d2)))
+    return _grad("diagonal", out, (input,), {"offset": off, "dim1": d1, "dim2": d2})
 
 
 def diag(input, diagonal=0):

@@ -24,6 +24,7 @@ from ..dispatch.optable import OPS
 from . import dtypes as _dt
 from ..autograd.grad_mode import grad_enabled as _grad_on
 from ..autograd.graph import record as _record
+from ..autograd.grad_mode import no_grad as _no_grad
 from ..autograd.graph import record_unary as _record1
 from ..autograd.rules import rule as _rule
 from ._core import Tensor, cast, describe, normalize_dim, normalize_dims, wrap
@@ -479,8 +480,12 @@ def median(input, dim=None, keepdim=False):
     shape = input._data.shape
     if dim is None:
         _check_nonempty("median", input, None, "the median")
-        flat = _reshape(input, (input.numel(),))
-        return _median_along(flat, 0, False)[0]
+        with _no_grad():
+            mv = _median_along(_reshape(input, (input.numel(),)), 0, False)[0]
+        if input._ag is not None and _grad_on():
+            # ties share the gradient evenly, as PyTorch's median() (max() alike)
+            _record(_rule("median_all"), mv, (input,), {"dims": None, "keepdim": False})
+        return mv
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"median(): dim must be a single int, got {dim!r}")
     d = normalize_dim(dim, len(shape), "median")

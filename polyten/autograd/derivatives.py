@@ -11,6 +11,7 @@ formula may return a gradient of the broadcast output's shape.
 
 from __future__ import annotations
 
+import cmath
 import math
 
 import polyten as pt
@@ -110,15 +111,25 @@ def _pow_base(n, g):
             return g * (2 * x)  # the common square: no pow in the backward
         if y == 1:
             return g
-    return g * y * x ** (y - 1)
+        if y == 0:
+            return pt.zeros_like(g)  # x ** 0 is constant (0 * 0 ** -1 would be nan at 0)
+        return g * y * x ** (y - 1)
+    # as PyTorch's pow_backward_self: 0 where the exponent is 0
+    return pt.where(y == 0, 0.0, g * y * x ** (y - 1))
 
 
 def _pow_exponent(n, g):
-    x = n.inputs[0]
-    # d/dy x**y = x**y log x; defined as 0 where x == 0 (as PyTorch), never nan from log(0)
-    safe = pt.where(x == 0, 1.0, x) if isinstance(x, pt.Tensor) else (x if x != 0 else 1.0)
-    logx = pt.log(safe) if isinstance(safe, pt.Tensor) else math.log(safe)
-    return g * _out(n) * logx
+    x, y = n.inputs
+    # d/dy x**y = x**y log x, defined as 0 where x == 0 and y >= 0 (PyTorch's
+    # pow_backward_exponent): never 0 * log(0); x == 0 with y < 0 keeps inf * -inf
+    yr = y.real if y.dtype.is_complex else y
+    if isinstance(x, pt.Tensor):
+        zero = (x == 0) & (yr >= 0)
+        safe = pt.where(zero, 1.0, x)
+        return g * pt.where(zero, 0.0, _out(n) * pt.log(safe))
+    if x == 0:
+        return g * pt.where(yr >= 0, 0.0, _out(n) * float("-inf"))
+    return g * _out(n) * (cmath.log(x) if isinstance(x, complex) else math.log(x))
 
 
 define("pow", _pow_base, _pow_exponent, output=True)
@@ -583,6 +594,7 @@ def _extreme_grad(n, g):
 
 define("amax", _extreme_grad, output=True)
 define("amin", _extreme_grad, output=True)
+define("median_all", _extreme_grad, output=True)  # median() without dim: ties share too
 
 
 def _count_over(shape, dims) -> int:

@@ -5,12 +5,13 @@ one into the base changes every view.  PyTorch keeps the graph right both ways, 
 this module:
 
 * Every view made by a view op (basic indexing, ``narrow``, ``split``, ``unbind``,
-  ``reshape`` / ``view`` when it does not copy, ``permute`` / ``transpose``, ``expand``)
+  ``reshape`` / ``view`` when it does not copy, ``permute`` / ``transpose``, ``expand``,
+  ``diagonal``)
   remembers its *root* (the tensor that is not a view of another) and the *chain* of view
   steps that makes it from the root (``t._view`` holds its parent and its step).  Steps are
   ``("key", k)`` (``t[k]`` with basic indexing), ``("reshape", shape)``,
-  ``("permute", dims)`` and ``("expand", shape)``; :func:`replay` applies them to another
-  tensor of the root's shape.
+  ``("permute", dims)``, ``("diagonal", (offset, dim1, dim2))`` and ``("expand", shape)``;
+  :func:`replay` applies them to another tensor of the root's shape.
 * An in-place op on a view of a graph tensor first rebases the view (``elementwise.
   _graph_inplace``), then the root: the root's new ``grad_fn`` is a ``CopySlicesBackward0``
   node whose gradient is the incoming one with the view's region zeroed for the root's old
@@ -77,6 +78,8 @@ def replay(t, chain):
             t = t.reshape(arg)
         elif kind == "permute":
             t = t.permute(arg)
+        elif kind == "diagonal":
+            t = t.diagonal(*arg)
         else:  # "expand"
             t = t.expand(arg)
     return t

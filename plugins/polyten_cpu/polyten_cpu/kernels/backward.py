@@ -75,6 +75,8 @@ def backward_kernels(xp, **ctx) -> dict:
             return (arr(g * (2 * x)), None)
         if y == 1:
             return (g, None)
+        if y == 0:  # x ** 0 is constant: 0, never 0 * 0 ** -1 (as PyTorch)
+            return (xp.zeros_like(g), None)
         return (arr(g * y * x ** (y - 1)), None)
 
     def exp(grads, inputs, outputs, params):

@@ -4,6 +4,8 @@ bump its version counter, and take part in autograd as PyTorch's do."""
 
 from __future__ import annotations
 
+import math
+
 from ..dispatch.dispatcher import kernels
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
@@ -82,8 +84,8 @@ def fill_(self, value) -> Tensor:
             if out is not None:
                 return out
     check_inplace("fill_", self)
-    if self._dtype.kind in "biu" and isinstance(value, float) and not float(value).is_integer():
-        raise TypeError(f"fill_: can't fill a {self._dtype.name} tensor with {value!r}")
+    if self._dtype.kind in "iu" and isinstance(value, float) and math.isfinite(value):
+        value = int(value)  # truncated towards zero, as PyTorch
     native = _full[self._device.backend]((), value, self._dtype.name, self._device.index)
     _write(self, native, "fill_")
     return self

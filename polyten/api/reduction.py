@@ -342,6 +342,9 @@ def _arg(k, op, input, dim, axis, keepdim, keepdims):
             raise TypeError(f"{op}(): got both dim={dim!r} and axis={axis!r}; pass one of them")
         dim = axis
     dt = input._dtype
+    if dt is _dt.bool:  # as PyTorch
+        raise TypeError(f"{op}(): does not support bool input; convert it first, e.g. "
+                        f"x.to(polyten.uint8)")
     if dt not in _minmax_ok:
         raise unsupported(op, OPS["argmax"], dt)
     keep = _keep(keepdim, keepdims)
@@ -441,7 +444,7 @@ def _whole(k, op, input, keepdim, keepdims, what):
     return out
 
 
-def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None, other=None):
     """The maximum.
 
     * ``max(x)``: the largest element (a 0-d tensor); NaN propagates.
@@ -453,14 +456,22 @@ def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
     The maximum of an empty tensor (or along an empty dim) raises.
     """
+    if other is not None:  # torch.max(input, other=t)
+        if dim is not None:
+            raise TypeError("max(): got both dim and other; pass one of them")
+        dim = other
     if dim is None and axis is None:
         return _whole(_amax_k, "max", input, keepdim, keepdims, "the maximum")
     return _max_min("max", input, dim, keepdim, axis, keepdims, _amax_k, _max_dim_k,
                     _max_dim_default, _maximum, return_types.max, "the maximum")
 
 
-def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None, other=None):
     """The minimum; the forms of :func:`max` (``polyten.return_types.min`` with a dim)."""
+    if other is not None:  # torch.min(input, other=t)
+        if dim is not None:
+            raise TypeError("min(): got both dim and other; pass one of them")
+        dim = other
     if dim is None and axis is None:
         return _whole(_amin_k, "min", input, keepdim, keepdims, "the minimum")
     return _max_min("min", input, dim, keepdim, axis, keepdims, _amin_k, _min_dim_k,
@@ -552,9 +563,10 @@ def _correction(op, dim, unbiased, correction):
         correction = 1
     if isinstance(correction, Tensor):
         correction = correction.item()
-    if not isinstance(correction, (builtins.int, builtins.float)) or correction < 0:
-        raise ValueError(f"{op}(): correction must be a non-negative number, got "
-                         f"{correction!r}")
+    # a negative correction is allowed, as PyTorch (a divisor N - correction above N)
+    if isinstance(correction, builtins.bool) or not isinstance(correction,
+                                                              (builtins.int, builtins.float)):
+        raise ValueError(f"{op}(): correction must be a number, got {correction!r}")
     return dim, correction
 
 

@@ -816,3 +816,24 @@ def test_remaining_error_paths(cpu2):
     with pytest.raises(ValueError, match=r"linalg.trace: expected a tensor of at least 2 "
                                          r"dimensions, got shape \(2,\)"):
         pt.linalg.trace(pt.ones(2))
+
+
+def test_det_gradient_of_singular_matrices_is_the_adjugate():
+    """d det / dA = adj(A)^T also where A is singular (the inverse does not exist): for a
+    rank n-1 matrix it is not zero (PyTorch 2.13 gives zeros there), for rank <= n-2 it is."""
+    from polyten.autograd import gradcheck
+    a = np.array([[1.0, 2.0], [2.0, 4.0]])
+    x = pt.tensor(a, requires_grad=True)
+    pt.linalg.det(x).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[4.0, -2.0], [-2.0, 1.0]], atol=1e-12)
+    b = np.outer([1.0, 2.0, 3.0], [1.0, 0.0, 2.0])  # rank 1 of 3
+    y = pt.tensor(b, requires_grad=True)
+    pt.linalg.det(y).backward()
+    np.testing.assert_allclose(y.grad.numpy(), np.zeros((3, 3)), atol=1e-12)
+    c = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.5, -1.0, 2.0]])  # rank 2 of 3
+    cof = np.array([[np.linalg.det(np.delete(np.delete(c, i, 0), j, 1)) * (-1) ** (i + j)
+                     for j in range(3)] for i in range(3)])
+    z = pt.tensor(c, requires_grad=True)
+    pt.linalg.det(z).backward()
+    np.testing.assert_allclose(z.grad.numpy(), cof, atol=1e-12)  # adj^T = the cofactors
+    assert gradcheck(pt.linalg.det, (pt.tensor(c, requires_grad=True),))

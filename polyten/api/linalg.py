@@ -728,7 +728,7 @@ def _raise_info(op, info, A, what, hint):
         if not batch:
             where = f"the input matrix of shape {fmt_shape(shape)}"
         else:
-            flat = builtins.int(_argmax(bad).item())
+            flat = builtins.int(_argmax(bad.to(_dt.uint8)).item())
             idx = []
             for s in reversed(batch):
                 idx.append(flat % s)

@@ -791,8 +791,33 @@ def _mat(g):
 
 
 define("linalg_inv", lambda n, g: -(_out(n).mT @ g @ _out(n).mT), inputs=False, output=True)
-# singular matrices: the inverse does not exist and the backward raises (LinAlgError)
-define("linalg_det", lambda n, g: _mat(g * _out(n)) * pt.linalg.inv(_x(n)).mT, output=True)
+def _prod_of_others(s):
+    """``p[..., i] = prod_{j != i} s[..., j]`` without dividing (zeros allowed): exclusive
+    cumulative products from both ends."""
+    one = pt.ones_like(s[..., :1])
+    left = pt.cat([one, pt.cumprod(s[..., :-1], dim=-1)], dim=-1)
+    right = pt.cat([one, pt.cumprod(s.flip(-1)[..., :-1], dim=-1)], dim=-1).flip(-1)
+    return left * right
+
+
+def _det_grad(n, g):
+    """d det(A) / dA = adj(A)^T.  First order: from the SVD, A = U S Vh, adj(A)^T =
+    det(U) det(Vh) conj(U) diag(prod_{j != i} s_j) conj(Vh) -- defined for singular matrices
+    too (PyTorch's linalg_det_backward falls back to the SVD there); under create_graph the
+    differentiable det * A^-T (non-singular matrices), whose derivative the SVD's would not
+    give at repeated singular values."""
+    x = _x(n)
+    if _grad_on():
+        return _mat(g * _out(n)) * pt.linalg.inv(x).mT
+    u, s, vh = pt.linalg.svd(x)
+    alpha = pt.linalg.det(u) * pt.linalg.det(vh)
+    if x.dtype.is_complex:
+        u, vh = u.conj(), vh.conj()
+    adj_t = (u * _prod_of_others(s).to(x.dtype).unsqueeze(-2)) @ vh
+    return _mat(g * alpha) * adj_t
+
+
+define("linalg_det", _det_grad, output=True)
 define("linalg_slogdet", lambda n, g: _mat(g) * pt.linalg.inv(_x(n)).mT)
 
 

@@ -8,6 +8,7 @@ every backend because it only moves tensors through the public API.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple
 
@@ -19,6 +20,13 @@ __all__ = ["Module", "RemovableHandle"]
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 _hook_ids = itertools.count()
+_EXTRA_STATE = "_extra_state"  # the state-dict key of get_extra_state()'s value
+
+# the per-module hook stores (empty OrderedDicts made in __init__ and by __setstate__ for
+# modules pickled before they existed)
+_HOOK_STORES = ("_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks",
+                "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+                "_load_state_dict_post_hooks")
 
 
 class RemovableHandle:
@@ -71,6 +79,11 @@ class Module:
         setattr_(self, "_forward_hooks_with_kwargs", set())
         setattr_(self, "_forward_pre_hooks", OrderedDict())
         setattr_(self, "_forward_pre_hooks_with_kwargs", set())
+        for store in _HOOK_STORES:
+            setattr_(self, store, OrderedDict())
+        # None: no backward hook yet; True: full backward hooks; False: the deprecated
+        # register_backward_hook's (a module takes one kind only, as PyTorch)
+        setattr_(self, "_is_full_backward_hook", None)
 
     forward: Callable[..., Any]
 
@@ -80,7 +93,8 @@ class Module:
 
     # ----------------------------------------------------------------------- calling -----
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)
         for hid, hook in list(self._forward_pre_hooks.items()):
             if hid in self._forward_pre_hooks_with_kwargs:
@@ -91,6 +105,13 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        full = self._backward_hooks if self._is_full_backward_hook else None
+        bw_hook = None
+        if full or self._backward_pre_hooks:
+            from ._backward_hooks import BackwardHook
+            bw_hook = BackwardHook(self, list((full or {}).values()),
+                                   list(self._backward_pre_hooks.values()))
+            args = bw_hook.setup_input_hook(args)
         out = self.forward(*args, **kwargs)
         for hid, hook in list(self._forward_hooks.items()):
             if hid in self._forward_hooks_with_kwargs:
@@ -99,6 +120,14 @@ class Module:
                 res = hook(self, args, out)
             if res is not None:
                 out = res
+        if bw_hook is not None:
+            if not isinstance(out, (Tensor, tuple)):
+                warnings.warn(f"For backward hooks to be called, module output should be a "
+                              f"Tensor or a tuple of Tensors but received {type(out)}",
+                              stacklevel=2)
+            out = bw_hook.setup_output_hook(out)
+        if self._backward_hooks and self._is_full_backward_hook is False:
+            self._setup_non_full_backward_hooks(args, out)
         return out
 
     def register_forward_pre_hook(self, hook, *, prepend: bool = False,
@@ -123,6 +152,150 @@ class Module:
         if prepend:
             self._forward_hooks.move_to_end(handle.id, last=False)
         return handle
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """Register ``hook(module, grad_output) -> tuple or None``, called each time the
+        gradients w.r.t. the module's outputs have arrived, before those w.r.t. its inputs are
+        computed.
+
+        Parameters
+        ----------
+        hook : callable
+            Gets ``grad_output``, a tuple with one entry per output of ``forward`` (``None``
+            for non-tensor outputs and for outputs that got no gradient).  A returned tuple
+            (of the same length) replaces ``grad_output`` for the rest of the backward.
+        prepend : bool
+            Run ``hook`` before the pre-hooks already registered (default: after them).
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+
+        Notes
+        -----
+        As in PyTorch, ``forward`` then receives aliases of its tensor arguments and the caller
+        aliases of its tensor results (identity autograd nodes named
+        ``BackwardHookFunctionBackward``); modifying them in place is not supported.
+        """
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """Register ``hook(module, grad_input, grad_output) -> tuple or None``, called each
+        time the gradients w.r.t. the module's inputs have been computed.
+
+        Parameters
+        ----------
+        hook : callable
+            ``grad_input`` has one entry per positional argument of the call (``None`` for
+            non-tensors; keyword arguments are not included); ``grad_output`` one per output.
+            A returned tuple (of the same length) replaces ``grad_input``.  When no input
+            requires grad, the hook runs once the output gradients are known, with every
+            ``grad_input`` entry ``None`` (PyTorch's rule, with its warning), and must then
+            return ``None``.  When no output requires grad, it does not run.
+        prepend : bool
+            Run ``hook`` before the hooks already registered (default: after them).
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+
+        Raises
+        ------
+        RuntimeError
+            If the module already has a hook from the deprecated ``register_backward_hook``.
+        """
+        if self._is_full_backward_hook is False:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks "
+                               "on a single Module. Please use only one of them.")
+        self._is_full_backward_hook = True
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_backward_hook(self, hook) -> RemovableHandle:
+        """Deprecated (as in PyTorch): use :meth:`register_full_backward_hook`.
+
+        ``hook(module, grad_input, grad_output)`` is attached to the autograd node that made
+        the module's first tensor output, so ``grad_input`` holds the gradients w.r.t. *that
+        node's* inputs, which are the module's inputs only for a module made of one op; a
+        ``FutureWarning`` says so, as PyTorch's, when the forward does not fit that pattern.
+        Unlike PyTorch, a value returned by the hook cannot replace the gradients here: it
+        raises a ``RuntimeError`` pointing to :meth:`register_full_backward_hook`.
+        """
+        if self._is_full_backward_hook is True:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks "
+                               "on a single Module. Please use only one of them.")
+        self._is_full_backward_hook = False
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        return handle
+
+    def _setup_non_full_backward_hooks(self, args, result) -> None:
+        var = result
+        while not isinstance(var, Tensor):
+            if isinstance(var, dict):
+                var = next(v for v in var.values() if isinstance(v, Tensor))
+            else:
+                var = var[0]
+        node = var.grad_fn
+        if node is None:
+            return
+        module = self
+        for hook in list(self._backward_hooks.values()):
+            def wrapped(grad_input, grad_output, hook=hook):
+                if hook(module, grad_input, grad_output) is not None:
+                    raise RuntimeError(
+                        f"backward hook of {type(module).__name__} (register_backward_hook) "
+                        f"returned replacement gradients, which polyten supports only for "
+                        f"register_full_backward_hook; register it that way instead")
+            node.register_hook(wrapped)
+        self._warn_non_full_backward_hook(args, result, node)
+
+    @staticmethod
+    def _warn_non_full_backward_hook(inputs, result, node) -> None:
+        def warn(msg):
+            warnings.warn(msg, FutureWarning, stacklevel=3)
+        if isinstance(result, Tensor):
+            result = (result,)
+        elif not (isinstance(result, tuple) and all(isinstance(r, Tensor) for r in result)):
+            return warn("Using non-full backward hooks on a Module that does not return a "
+                        "single Tensor or a tuple of Tensors is deprecated and will be removed "
+                        "in future versions. This hook will be missing some of the "
+                        "grad_output. Please use register_full_backward_hook to get the "
+                        "documented behavior.")
+        if isinstance(inputs, Tensor):
+            inputs = (inputs,)
+        elif not (isinstance(inputs, tuple) and all(isinstance(i, Tensor) for i in inputs)):
+            return warn("Using non-full backward hooks on a Module that does not take as input "
+                        "a single Tensor or a tuple of Tensors is deprecated and will be "
+                        "removed in future versions. This hook will be missing some of the "
+                        "grad_input. Please use register_full_backward_hook to get the "
+                        "documented behavior.")
+        out_nodes = {r.grad_fn for r in result if r.grad_fn is not None}
+        if not out_nodes or (len(out_nodes) == 1 and node not in out_nodes):
+            warn("Using a non-full backward hook when outputs are nested in python data "
+                 "structure is deprecated and will be removed in future versions. This hook "
+                 "will be missing some grad_output.")
+        elif len(out_nodes) > 1:
+            warn("Using a non-full backward hook when outputs are generated by different "
+                 "autograd Nodes is deprecated and will be removed in future versions. This "
+                 "hook will be missing some grad_output. Please use "
+                 "register_full_backward_hook to get the documented behavior.")
+        else:
+            in_nodes = {i.grad_fn for i in inputs if i.grad_fn is not None}
+            if in_nodes != {m for m, _ in node.next_functions}:
+                warn("Using a non-full backward hook when the forward contains multiple "
+                     "autograd Nodes is deprecated and will be removed in future versions. "
+                     "This hook will be missing some grad_input. Please use "
+                     "register_full_backward_hook to get the documented behavior.")
 
     # ------------------------------------------------------------------ registration -----
     def __setattr__(self, name: str, value) -> None:
@@ -463,14 +636,81 @@ class Module:
         return self.to(dst_type)
 
     # -------------------------------------------------------------------- state dict -----
+    _version: int = 1  # the state-dict format version, in each module's local metadata
+
+    def register_state_dict_pre_hook(self, hook) -> RemovableHandle:
+        """Register ``hook(module, prefix, keep_vars) -> None``, called by :meth:`state_dict`
+        on this module before it saves anything (e.g. to bring state up to date)."""
+        handle = RemovableHandle(self._state_dict_pre_hooks)
+        self._state_dict_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_state_dict_post_hook(self, hook) -> RemovableHandle:
+        """Register ``hook(module, state_dict, prefix, local_metadata) -> None``, called by
+        :meth:`state_dict` after this module and its children saved their entries (under
+        ``prefix``); it may change ``state_dict`` in place and must return ``None``."""
+        handle = RemovableHandle(self._state_dict_hooks)
+        self._state_dict_hooks[handle.id] = hook
+        return handle
+
+    def register_load_state_dict_pre_hook(self, hook) -> RemovableHandle:
+        """Register ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs) -> None``, called by :meth:`load_state_dict` before this
+        module reads its entries.
+
+        ``state_dict`` holds the entries under ``prefix`` (this module's and its
+        descendants'); changes to it (e.g. renaming the keys of an old checkpoint) are what
+        this module and its descendants then load.  ``missing_keys`` / ``unexpected_keys`` /
+        ``error_msgs`` are the lists :meth:`load_state_dict` reports from.
+        """
+        handle = RemovableHandle(self._load_state_dict_pre_hooks)
+        self._load_state_dict_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_load_state_dict_post_hook(self, hook) -> RemovableHandle:
+        """Register ``hook(module, incompatible_keys) -> None``, called by
+        :meth:`load_state_dict` after this module and its descendants were loaded.
+
+        ``incompatible_keys`` has the lists ``missing_keys`` and ``unexpected_keys``; the hook
+        may change them in place, and ``strict=True`` raises on what they hold afterwards
+        (clearing both avoids the error).  The hook must return ``None``.
+        """
+        handle = RemovableHandle(self._load_state_dict_post_hooks)
+        self._load_state_dict_post_hooks[handle.id] = hook
+        return handle
+
+    def get_extra_state(self) -> Any:
+        """Extra (non-tensor) state to save: a module that overrides this gets an
+        ``"_extra_state"`` entry in :meth:`state_dict`, which :meth:`load_state_dict` hands to
+        :meth:`set_extra_state`.  Override both; the base class has none."""
+        raise RuntimeError(f"{type(self).__name__}.get_extra_state: the Module base class has "
+                           f"no extra state; override get_extra_state and set_extra_state")
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore what :meth:`get_extra_state` returned (called by :meth:`load_state_dict`
+        with the ``"_extra_state"`` entry).  Override together with ``get_extra_state``."""
+        raise RuntimeError(f"{type(self).__name__}.set_extra_state: the Module base class has "
+                           f"no extra state; override get_extra_state and set_extra_state")
+
+    def _has_extra_state(self, method: str) -> bool:
+        return getattr(type(self), method) is not getattr(Module, method)
+
     def state_dict(self, *args, destination=None, prefix: str = "",
                    keep_vars: bool = False) -> Dict[str, Tensor]:
         """An ordered dict of every parameter and persistent buffer by dotted name (detached
-        tensors sharing memory with the module, as PyTorch)."""
+        tensors sharing memory with the module, as PyTorch), plus ``"<prefix>_extra_state"``
+        for modules that override :meth:`get_extra_state`.  State-dict pre- and post-hooks
+        run on each module before and after it saves (see ``register_state_dict_*_hook``)."""
         if args:
             raise TypeError("state_dict(): pass destination/prefix/keep_vars by keyword")
         if destination is None:
             destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        for hook in list(self._state_dict_pre_hooks.values()):
+            hook(self, prefix, keep_vars)
         # uninitialised (lazy) entries are kept as they are, as PyTorch
         for name, p in self._parameters.items():
             if p is not None:
@@ -478,53 +718,142 @@ class Module:
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = b if keep_vars or is_lazy(b) else b.detach()
+        if self._has_extra_state("get_extra_state"):
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=destination, prefix=f"{prefix}{name}.",
                              keep_vars=keep_vars)
+        for hook in list(self._state_dict_hooks.values()):
+            if hook(self, destination, prefix, local_metadata) is not None:
+                raise RuntimeError(f"state_dict post-hook {getattr(hook, '__name__', hook)!r} "
+                                   f"of {type(self).__name__} must return None; change the "
+                                   f"state_dict it receives in place")
         return destination
+
+    def _own_state(self) -> Dict[str, Tensor]:
+        """This module's parameters and persistent buffers (not its children's)."""
+        own = OrderedDict((n, p) for n, p in self._parameters.items() if p is not None)
+        for n, b in self._buffers.items():
+            if b is not None and n not in self._non_persistent_buffers_set:
+                own[n] = b
+        return own
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy parameters and buffers from ``state_dict`` (names as ``state_dict()`` gives).
 
         With ``strict=True`` (default) missing and unexpected keys raise one error listing
         them all; a shape mismatch always raises, naming the key and both shapes.  Values from
-        another backend or dtype are converted.  Returns ``(missing_keys, unexpected_keys)``.
+        another backend or dtype are converted.  Load-state-dict pre-hooks run on each module
+        (parents first) before it reads its entries; post-hooks after it and its children
+        loaded (children first), and may edit the missing / unexpected key lists that
+        ``strict`` then checks.  An ``"_extra_state"`` entry goes to the module's
+        :meth:`set_extra_state`.  Returns ``(missing_keys, unexpected_keys)``.
         """
         from ...autograd.grad_mode import no_grad
         if not hasattr(state_dict, "items"):
             raise TypeError(f"load_state_dict: expected a dict of tensors, got "
                             f"{type(state_dict).__name__}")
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)
         for prefix, mod in self.named_modules():
             hook = getattr(mod, "_lazy_load_hook", None)  # lazy modules take the shapes
             if hook is not None:
                 hook(state_dict, prefix + "." if prefix else "")
-        own = self.state_dict(keep_vars=True)
-        # keys a module may do without (BatchNorm's num_batches_tracked, which PyTorch's old
-        # checkpoints lack): absent, they keep their present value, as PyTorch
-        optional = {prefix + ("." if prefix else "") + name
-                    for prefix, mod in self.named_modules()
-                    for name in getattr(mod, "_optional_state", ())}
-        missing = [k for k in own if k not in state_dict and k not in optional]
-        unexpected = [k for k in state_dict if k not in own]
-        errors = []
-        for key, target in own.items():
-            if key not in state_dict:
-                continue
-            value = state_dict[key]
-            if not isinstance(value, Tensor):
-                errors.append(f"for {key!r}: expected a tensor, got {type(value).__name__}")
-                continue
-            if is_lazy(value) or is_lazy(target):
-                if not is_lazy(target):
-                    errors.append(f"for {key}: the checkpoint holds an uninitialized "
-                                  f"parameter, the current model a {fmt_shape(target.shape)} "
-                                  f"one; run a forward through the lazy source module first")
-                continue
-            if tuple(value.shape) != tuple(target.shape):
-                errors.append(f"size mismatch for {key}: copying a param with shape "
-                              f"{fmt_shape(value.shape)} from checkpoint, the shape in current "
-                              f"model is {fmt_shape(target.shape)}")
+        missing, unexpected, errors = [], [], []
+        copies = []  # (module, name, target, value), not written yet
+        extras = []  # (module, value), not handed to set_extra_state yet
+        keys = _IncompatibleKeys(missing, unexpected)
+
+        def flush():
+            with no_grad():
+                for mod, name, target, value in copies:
+                    if assign:
+                        if name in mod._parameters:
+                            mod._parameters[name] = Parameter(
+                                value.detach(), requires_grad=target.requires_grad)
+                        else:
+                            mod._buffers[name] = value.detach()
+                    else:
+                        target.copy_(value)
+            for mod, value in extras:
+                mod.set_extra_state(value)
+            copies.clear()
+            extras.clear()
+
+        def visit(mod, local, prefix):
+            meta = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
+            if assign:
+                meta["assign_to_params_buffers"] = True
+            for hook in list(mod._load_state_dict_pre_hooks.values()):
+                # strict=True, as PyTorch passes (the key lists are always collected)
+                hook(mod, local, prefix, meta, True, missing, unexpected, errors)
+            own = mod._own_state()
+            optional = getattr(mod, "_optional_state", ())
+            for name, target in own.items():
+                key = prefix + name
+                if key not in local:
+                    # keys a module may do without (BatchNorm's num_batches_tracked, which
+                    # PyTorch's old checkpoints lack) keep their present value, as PyTorch
+                    if name not in optional:
+                        missing.append(key)
+                    continue
+                value = local[key]
+                if not isinstance(value, Tensor):
+                    errors.append(f"for {key!r}: expected a tensor, got {type(value).__name__}")
+                    continue
+                if is_lazy(value) or is_lazy(target):
+                    if not is_lazy(target):
+                        errors.append(f"for {key}: the checkpoint holds an uninitialized "
+                                      f"parameter, the current model a "
+                                      f"{fmt_shape(target.shape)} one; run a forward through "
+                                      f"the lazy source module first")
+                    continue  # nothing to copy (as PyTorch)
+                if tuple(value.shape) != tuple(target.shape):
+                    errors.append(f"size mismatch for {key}: copying a param with shape "
+                                  f"{fmt_shape(value.shape)} from checkpoint, the shape in "
+                                  f"current model is {fmt_shape(target.shape)}")
+                    continue
+                copies.append((mod, name, target, value))
+            extra_key = prefix + _EXTRA_STATE
+            if mod._has_extra_state("set_extra_state"):
+                if extra_key in local:
+                    extras.append((mod, local[extra_key]))
+                else:
+                    missing.append(extra_key)
+            elif extra_key in local:
+                unexpected.append(extra_key)
+            for key in local:
+                if not key.startswith(prefix) or key == extra_key:
+                    continue
+                head, dot, _ = key[len(prefix):].partition(".")
+                if (head not in mod._modules) if dot else (head not in own):
+                    unexpected.append(key)
+            for name, child in mod._modules.items():
+                if child is not None:
+                    cp = f"{prefix}{name}."
+                    visit(child, {k: v for k, v in local.items() if k.startswith(cp)}, cp)
+            if mod._load_state_dict_post_hooks:
+                # the hooks see this module and its descendants loaded (as PyTorch, which
+                # loads module by module); without post-hooks nothing is written before the
+                # whole state dict has been checked
+                if not errors:
+                    flush()
+                for hook in list(mod._load_state_dict_post_hooks.values()):
+                    if hook(mod, keys) is not None:
+                        raise AssertionError(
+                            "Hooks registered with ``register_load_state_dict_post_hook`` are "
+                            "not expected to return new values, if incompatible_keys need to "
+                            "be modified, it should be done inplace.")
+
+        visit(self, state_dict, "")
+        if errors or (strict and (missing or unexpected)):
+            self._load_error(strict, missing, unexpected, errors)
+        flush()
+        return keys
+
+    def _load_error(self, strict, missing, unexpected, errors):
+        errors = list(errors)
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: " +
@@ -532,27 +861,8 @@ class Module:
             if missing:
                 errors.insert(0, "Missing key(s) in state_dict: " +
                               ", ".join(f'"{k}"' for k in missing) + ".")
-        if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                               + "\n\t".join(errors))
-        with no_grad():
-            for key, target in own.items():
-                if key not in state_dict:
-                    continue
-                value = state_dict[key]
-                if is_lazy(value) or is_lazy(target):  # nothing to copy (as PyTorch)
-                    continue
-                if assign:
-                    mod_path, _, name = key.rpartition(".")
-                    mod = self.get_submodule(mod_path)
-                    if name in mod._parameters:
-                        mod._parameters[name] = Parameter(
-                            value.detach(), requires_grad=target.requires_grad)
-                    else:
-                        mod._buffers[name] = value.detach()
-                else:
-                    target.copy_(value)
-        return _IncompatibleKeys(missing, unexpected)
+        raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                           + "\n\t".join(errors))
 
     # --------------------------------------------------------------------------- repr ----
     def extra_repr(self) -> str:
@@ -585,3 +895,7 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        for store in _HOOK_STORES:  # modules pickled before these existed
+            if store not in self.__dict__:
+                object.__setattr__(self, store, OrderedDict())
+        self.__dict__.setdefault("_is_full_backward_hook", None)

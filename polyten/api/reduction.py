@@ -342,9 +342,6 @@ def _arg(k, op, input, dim, axis, keepdim, keepdims):
             raise TypeError(f"{op}(): got both dim={dim!r} and axis={axis!r}; pass one of them")
         dim = axis
     dt = input._dtype
-    if dt is _dt.bool:  # as PyTorch
-        raise TypeError(f"{op}(): does not support bool input; convert it first, e.g. "
-                        f"x.to(polyten.uint8)")
     if dt not in _minmax_ok:
         raise unsupported(op, OPS["argmax"], dt)
     keep = _keep(keepdim, keepdims)

@@ -751,13 +751,8 @@ def _close(got, want, dtype):
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
-@pytest.mark.parametrize("shape", _ROW_SHAPES, ids=str)
-def test_row_softmax_kernels_match_numpy_float64(shape, dtype, simt_order):
-    """softmax, log_softmax and both backward passes against float64 NumPy, one launch each,
-    for rows shorter than, equal to and longer than a warp, row counts that leave warps of
-    the last block idle, and rows past ROW_MAX (a block per row: 256 and 1024 threads)."""
-    rk, raw = _row_kernels()
+def _check_softmax_family(rk, shape, dtype):
+    """softmax, log_softmax and both backward passes of random rows against float64 NumPy."""
     r = np.random.default_rng(sum(shape))
     x = (3 * r.standard_normal(shape)).astype(dtype)
     g = r.standard_normal(shape).astype(dtype)
@@ -770,6 +765,16 @@ def test_row_softmax_kernels_match_numpy_float64(shape, dtype, simt_order):
     _close(rk.softmax_backward(g, y), (g64 - (g64 * y64).sum(-1, keepdims=True)) * y64, dtype)
     _close(rk.softmax_backward(g, ly, log=True),
            g64 - np.exp(ly64) * g64.sum(-1, keepdims=True), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("shape", _ROW_SHAPES, ids=str)
+def test_row_softmax_kernels_match_numpy_float64(shape, dtype, simt_order):
+    """softmax, log_softmax and both backward passes against float64 NumPy, one launch each,
+    for rows shorter than, equal to and longer than a warp, row counts that leave warps of
+    the last block idle, and rows past ROW_MAX (a block per row: 256 and 1024 threads)."""
+    rk, raw = _row_kernels()
+    _check_softmax_family(rk, shape, dtype)
     assert len(raw) == 4 and all(n.startswith("polyten_row_") for n in raw)
     assert all(n.endswith("_block") == (shape[1] > row_mod.ROW_MAX) for n in raw)
 
@@ -1341,18 +1346,7 @@ def test_row_softmax_of_few_long_rows_by_chunks_matches_numpy_float64(shape, dty
     monkeypatch.setattr(row_mod, "ROW_SPLIT_MIN", 2 * row_mod.CHANNEL_CHUNK_MIN)
     assert row_mod.row_chunks(*shape) > 1
     rk, raw = _row_kernels()
-    r = np.random.default_rng(sum(shape))
-    x = (3 * r.standard_normal(shape)).astype(dtype)
-    g = r.standard_normal(shape).astype(dtype)
-    p = _softmax64(x)
-    _close(rk.softmax(x), p, dtype)
-    logp = np.log(p)
-    _close(rk.softmax(x, log=True), logp, dtype)
-    y, ly = p.astype(dtype), logp.astype(dtype)
-    y64, ly64, g64 = y.astype(np.float64), ly.astype(np.float64), g.astype(np.float64)
-    _close(rk.softmax_backward(g, y), (g64 - (g64 * y64).sum(-1, keepdims=True)) * y64, dtype)
-    _close(rk.softmax_backward(g, ly, log=True),
-           g64 - np.exp(ly64) * g64.sum(-1, keepdims=True), dtype)
+    _check_softmax_family(rk, shape, dtype)
     assert raw == [f"polyten_row_{op}_{dtype}_block" for op in (
         "softmax_part", "softmax_apply", "softmax_part", "log_softmax_apply",
         "softmax_backward_part", "softmax_backward_apply", "log_softmax_backward_part",

@@ -16,7 +16,7 @@ from . import constraints
 from .discrete import Categorical
 from .distribution import Distribution
 from .gamma import Gamma, _poisson_sample
-from .utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from .utils import BinaryParams, broadcast_all
 
 __all__ = ["Binomial", "Multinomial", "NegativeBinomial"]
 
@@ -80,7 +80,7 @@ def _binomial_sample(n, p):
         return pt.where(flip, n - out, out)
 
 
-class _CountsOfTrials(Distribution):
+class _CountsOfTrials(BinaryParams, Distribution):
     """Binomial and NegativeBinomial: a ``total_count`` and one of ``probs`` / ``logits``
     (the other computed on first use), broadcast together in the parameter's dtype."""
 
@@ -95,18 +95,6 @@ class _CountsOfTrials(Distribution):
 
     def _param_names(self):
         return ("total_count", "probs", "logits")
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param(self):
-        return self.__dict__.get("probs", self.__dict__.get("logits"))
 
 
 class Binomial(_CountsOfTrials):

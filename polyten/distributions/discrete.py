@@ -11,7 +11,8 @@ from polyten.nn import functional as F
 from . import constraints
 from .distribution import Distribution
 from .exp_family import ExponentialFamily
-from .utils import broadcast_all, clamp_probs, lazy_property, logits_to_probs, probs_to_logits
+from .utils import (BinaryParams, broadcast_all, clamp_probs, lazy_property, logits_to_probs,
+                    probs_to_logits)
 
 __all__ = ["Bernoulli", "Geometric", "Categorical", "OneHotCategorical"]
 
@@ -21,7 +22,7 @@ def _one_of(name, probs, logits):
         raise ValueError(f"{name}: pass exactly one of probs and logits")
 
 
-class _BinaryTrials(Distribution):
+class _BinaryTrials(BinaryParams, Distribution):
     """A family parameterised by one success probability per batch entry, given as ``probs``
     or as ``logits`` (log-odds); the other is derived on first use."""
 
@@ -40,24 +41,12 @@ class _BinaryTrials(Distribution):
     def _param_names(self):
         return ("probs", "logits")
 
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
 
 class Bernoulli(_BinaryTrials, ExponentialFamily):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0."""
 
     support = constraints.boolean
     has_enumerate_support = True
-
-    @property
-    def param(self):
-        return self.__dict__.get("probs", self.__dict__.get("logits"))
 
     @property
     def mean(self):

@@ -18,7 +18,7 @@ from .gamma import Gamma
 from .transformed_distribution import TransformedDistribution
 from .transforms import (AbsTransform, AffineTransform, ExpTransform, PowerTransform,
                          SigmoidTransform, StickBreakingTransform)
-from .utils import broadcast_all, clamp_probs, lazy_property, logits_to_probs, probs_to_logits
+from .utils import BinaryParams, broadcast_all, clamp_probs
 
 __all__ = ["HalfNormal", "HalfCauchy", "Gumbel", "Weibull", "Pareto", "InverseGamma",
            "Kumaraswamy", "LogisticNormal", "LogitRelaxedBernoulli", "RelaxedBernoulli",
@@ -338,7 +338,7 @@ class LogisticNormal(TransformedDistribution):
         return new
 
 
-class LogitRelaxedBernoulli(Distribution):
+class LogitRelaxedBernoulli(BinaryParams, Distribution):
     """The logit of a :class:`RelaxedBernoulli` draw: ``(logit(u) + logits) / temperature``
     for ``u ~ U(0, 1)``.
 
@@ -374,18 +374,6 @@ class LogitRelaxedBernoulli(Distribution):
         new = super().expand(batch_shape)
         new.temperature = self.temperature
         return new
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param(self):
-        return self.__dict__.get("probs", self.__dict__.get("logits"))
 
     def rsample(self, sample_shape=()):
         shape = tuple(self._extended_shape(sample_shape))

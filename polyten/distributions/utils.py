@@ -66,3 +66,20 @@ class lazy_property:
             value = self.fn(obj)
         obj.__dict__[self.fn.__name__] = value  # the instance attribute shadows this
         return value
+
+
+class BinaryParams:
+    """A mixin of the families with one success probability per entry, given as ``probs`` or
+    ``logits`` (log-odds): the other is derived on first use; ``param`` is the one given."""
+
+    @lazy_property
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def param(self):
+        return self.__dict__.get("probs", self.__dict__.get("logits"))

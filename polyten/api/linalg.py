@@ -1015,7 +1015,11 @@ def matrix_power(A, n):
     except TypeError:
         raise TypeError(f"{op}: n must be an int, got {describe(n)}") from None
     if n == 0:
-        return _eye(shape[:-2], shape[-1], A._dtype, A._device)
+        eye = _eye(shape[:-2], shape[-1], A._dtype, A._device)
+        if A._ag is not None and _grad_on():
+            # a constant, but in A's graph with a zero gradient, as PyTorch
+            _record(_rule("matrix_power_zero"), eye, (A,))
+        return eye
     if n < 0:
         A = inv(A)
         n = -n

@@ -136,6 +136,11 @@ def _result_dtype(op, input, dtype):
         raise TypeError(f"{op}(): cannot accumulate a {input._dtype.name} tensor in "
                         f"{dt.name}, which would drop the imaginary part; take .real or .abs() "
                         f"first")
+    if dt.kind in "bui" and input._ag is not None and input._ag.requires_grad and _grad_on():
+        # as PyTorch ("Autograd not support dtype"): an integer result has no gradient
+        raise RuntimeError(f"{op}(): dtype={dt.name} on a tensor that requires grad: autograd "
+                           f"does not support integer results; use a floating dtype, or "
+                           f"{op} the detached tensor (x.detach())")
     return dt
 
 

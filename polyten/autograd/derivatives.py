@@ -818,6 +818,7 @@ def _det_grad(n, g):
 
 
 define("linalg_det", _det_grad, output=True)
+define("matrix_power_zero", lambda n, g: pt.zeros_like(g), inputs=False, output=False)
 define("linalg_slogdet", lambda n, g: _mat(g) * pt.linalg.inv(_x(n)).mT)
 
 

@@ -508,7 +508,8 @@ def __getitem__(self, key):
                 out = wrap(_getitem[self._device.backend](data, (key, Ellipsis)),
                            self._device, self._dtype)
                 out._version = self._version or _new_counter(self)
-                _note_view(self, out, ("key", (key, Ellipsis)))
+                if _grad_on():
+                    _note_view(self, out, ("key", (key, Ellipsis)))
                 if self._ag is not None and _grad_on():
                     _record(_GETITEM, out, (self,), {"key": (key, Ellipsis)})
                 return out
@@ -520,7 +521,8 @@ def __getitem__(self, key):
             out = wrap(_getitem[self._device.backend](data, (key, Ellipsis)), self._device,
                        self._dtype)
             out._version = self._version or _new_counter(self)
-            _note_view(self, out, ("key", (key, Ellipsis)))
+            if _grad_on():
+                _note_view(self, out, ("key", (key, Ellipsis)))
             if self._ag is not None and _grad_on():
                 _record(_GETITEM, out, (self,), {"key": (key, Ellipsis)})
             return out
@@ -529,7 +531,8 @@ def __getitem__(self, key):
         if k is not None:
             out = wrap(_getitem[self._device.backend](data, k), self._device, self._dtype)
             out._version = self._version or _new_counter(self)
-            _note_view(self, out, ("key", k))
+            if _grad_on():
+                _note_view(self, out, ("key", k))
             if self._ag is not None and _grad_on():
                 _record(_GETITEM, out, (self,), {"key": k})
             return out
@@ -541,7 +544,8 @@ def __getitem__(self, key):
     out = wrap(out, self._device, self._dtype)
     if k2 is None and not any(kind == "a" or kind == "m" for kind, _ in items):
         out._version = self._version or _new_counter(self)  # basic indexing: a view
-        _note_view(self, out, ("key", k1))
+        if _grad_on():
+            _note_view(self, out, ("key", k1))
     if self._ag is not None and _grad_on():
         if k2 is None and not any(kind == "a" or kind == "m" for kind, _ in items):
             _record(_GETITEM, out, (self,), {"key": k1})

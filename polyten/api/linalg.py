@@ -585,7 +585,8 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     if v is None:
         v = input._version = [0]
     out._version = v
-    _note_view(input, out, ("diagonal", (off, d1, d2)))
+    if _grad_on():
+        _note_view(input, out, ("diagonal", (off, d1, d2)))
     return _grad("diagonal", out, (input,), {"offset": off, "dim1": d1, "dim2": d2})
 
 

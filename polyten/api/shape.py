@@ -108,7 +108,7 @@ def _view(x: Tensor, data, step=None) -> Tensor:
     if v is None:
         v = x._version = [0]
     t._version = v  # a view: in-place writes through either are counted for both
-    if step is not None:
+    if step is not None and _grad_on():
         _note_view(x, t, step)
     return t
 
@@ -197,7 +197,9 @@ def _reshape(x: Tensor, shape: tuple, op: str) -> Tensor:
 
 def _reshape_step(x: Tensor, shape: tuple):
     """The view step of a reshape, or None where the kernel may copy (a non-contiguous
-    input)."""
+    input) -- and outside grad mode, where views are not tracked (one kernel call saved)."""
+    if not _grad_on():
+        return None
     return ("reshape", shape) if _is_contig[x._device.backend](x._data) else None
 
 

@@ -200,4 +200,5 @@ def wrap(data, device, dtype) -> Tensor:
     t._ag = None
     t._version = None
     t._view = None
+    t._views = None
     return t

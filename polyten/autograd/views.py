@@ -52,9 +52,11 @@ def note_view(x, out, step) -> None:
     ``out`` is recorded; a view that takes part in a graph is also registered with its root,
     to be regenerated after an in-place write changes the root's ``grad_fn``.  Only the
     parent and the step are stored (the view keeps its parent alive, as a PyTorch view its
-    base): the root and the chain are worked out at a write."""
+    base): the root and the chain are worked out at a write.  Callers note views only in
+    grad mode (a view made under ``no_grad`` and written later is not tracked), so inference
+    pays nothing."""
     out._view = (x, step)
-    if x._ag is not None and grad_enabled():  # out will be recorded: a view in a graph
+    if x._ag is not None:  # out will be recorded: a view in a graph
         root = x
         link = getattr(x, "_view", None)
         while link is not None:

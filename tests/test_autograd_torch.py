@@ -403,3 +403,74 @@ def test_a_second_backward_through_nodes_that_saved_nothing_works_as_in_torch():
         z.backward()
         with pytest.raises(RuntimeError, match="backward through the graph a second time"):
             z.backward()
+
+
+def _view_write_cases():
+    def on(f):
+        return lambda L, x: f(L, x * 1)
+
+    def steps(*fs):
+        def run(L, y):
+            for f in fs:
+                f(L, y)
+            return y
+        return run
+    return {
+        "reshape_of_transpose_is_a_copy": on(steps(
+            lambda L, y: y.transpose(0, 2).reshape(-1)[:5].mul_(2))),
+        "advanced_setitem_on_a_view": on(steps(
+            lambda L, y: y[1].__setitem__((L.tensor([0, 2]),), y[1][L.tensor([1, 1])] * 3))),
+        "mask_setitem_on_a_view": on(steps(lambda L, y: y[0].__setitem__(y[0] > 1.0, 0.0))),
+        "view_used_after_a_root_write": on(lambda L, y: (lambda v: (y.add_(1).mul_(2), v * v)[1])(
+            y[1])),
+        "permute_select_write": on(steps(lambda L, y: y.permute(2, 0, 1)[1].sin_())),
+        "unsqueeze_squeeze_write": on(steps(lambda L, y: y.unsqueeze(0).squeeze(0)[0, 0].exp_())),
+        "constant_copied_into_a_narrow_view": on(steps(
+            lambda L, y: y.narrow(2, 1, 2).copy_(L.ones(2, 3, 2, dtype=L.float64) * 5))),
+        "diagonal_write": on(steps(lambda L, y: y[0].diagonal().mul_(4))),
+        "relu_inplace_on_a_view": lambda L, x: steps(
+            lambda L, y: L.nn.functional.relu(y[0], inplace=True))(L, x * 1 - 1.5),
+        "graph_value_into_a_plain_tensor": lambda L, x: steps(
+            lambda L, b: b[:, :, :2].add_(x[:, :, :2] ** 2))(L, L.zeros(2, 3, 4,
+                                                                      dtype=L.float64)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_view_write_cases()))
+def test_writes_through_views_match_torch(name):
+    """In-place writes through views of graph tensors: values and gradients as torch's."""
+    torch = pytest.importorskip("torch")
+    a = np.arange(24.0).reshape(2, 3, 4) / 7 + 0.5
+    w = np.random.default_rng(0).standard_normal((2, 3, 4))
+    f = _view_write_cases()[name]
+    got = []
+    for L in (pt, torch):
+        x = L.tensor(a, requires_grad=True)
+        y = f(L, x)
+        (y * L.tensor(w)).sum().backward()
+        got.append((y.detach().numpy().copy(), x.grad.numpy().copy()))
+    np.testing.assert_allclose(got[0][0], got[1][0], rtol=1e-12)
+    np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-12, atol=1e-12)
+
+
+def test_double_backward_through_view_writes_matches_torch():
+    torch = pytest.importorskip("torch")
+    from polyten.autograd import gradcheck, gradgradcheck
+
+    def f(L, x):
+        y = x * 1
+        y[0].mul_(x[1])
+        y.T[1].sin_()
+        y[:, 0:1].copy_(x[:, 2:3] ** 2)
+        return y
+    a = np.random.default_rng(0).standard_normal((3, 3))
+    x = pt.tensor(a, requires_grad=True)
+    assert gradcheck(lambda t: f(pt, t), (x,)) and gradgradcheck(lambda t: f(pt, t), (x,))
+    out = []
+    for L in (pt, torch):
+        x = L.tensor(a, requires_grad=True)
+        g, = L.autograd.grad((f(L, x) ** 2).sum(), x, create_graph=True)
+        gg, = L.autograd.grad(g.sum(), x)
+        out.append((g.detach().numpy(), gg.numpy()))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-12, atol=1e-12)

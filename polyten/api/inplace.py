@@ -9,6 +9,7 @@ import math
 from ..dispatch.dispatcher import kernels
 from ..dispatch.errors import fmt_shape
 from . import dtypes as _dt
+from .elementwise import where
 from ._core import Tensor, cast, check_broadcast, check_inplace, describe, is_scalar
 
 __all__ = []
@@ -48,6 +49,11 @@ def copy_(self, src, non_blocking: bool = False) -> Tensor:
                                               s._dtype is not t._dtype) else s
             if tuple(r._data.shape) != tuple(t._data.shape):
                 r = r.expand(tuple(t._data.shape))
+            if not r.requires_grad:
+                # a constant over a graph tensor: t's old value gets a zero gradient, as
+                # PyTorch's CopyBackwards (where() keeps the values exact, -0.0 included)
+                from .creation import ones_like
+                return where(ones_like(t, dtype="bool"), r, t)
             return r * 1 if r is s else r  # a node of its own, never the source's
         out = _graph_inplace("copy_", self, result, (src,))
         if out is not None:

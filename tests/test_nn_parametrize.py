@@ -647,3 +647,26 @@ def test_weight_norm_on_a_packed_lstm_matches_torch():
     (pout.data.sum() + ph.sum() + pc.sum()).backward()
     close(px.grad.numpy(), tx.grad.numpy())
     _same_grads(pm, tm)
+
+
+def test_parametrized_weight_norm_loads_a_state_dict_of_the_hook_based_api():
+    """A checkpoint of the older hook-based weight_norm (``weight_g`` / ``weight_v``) loads
+    into a module parametrized by ``parametrizations.weight_norm`` (a load pre-hook renames
+    the keys, as PyTorch's); the outputs equal torch's for the same checkpoint."""
+    torch = pytest.importorskip("torch")
+    tm = torch.nn.utils.weight_norm(torch.nn.Linear(4, 3).double())
+    with torch.no_grad():
+        tm.weight_g.mul_(1.5)
+    sd = {k: pt.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()}
+    assert {"weight_g", "weight_v"} <= set(sd)
+    pm = pt.nn.utils.parametrizations.weight_norm(pt.nn.Linear(4, 3).double())
+    result = pm.load_state_dict(sd)
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    np.testing.assert_allclose(pm(pt.tensor(x)).detach().numpy(),
+                               tm(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    # the new-style keys still load as they are
+    pm2 = pt.nn.utils.parametrizations.weight_norm(pt.nn.Linear(4, 3).double())
+    pm2.load_state_dict(pm.state_dict())
+    np.testing.assert_allclose(pm2(pt.tensor(x)).detach().numpy(),
+                               pm(pt.tensor(x)).detach().numpy(), rtol=1e-15)

@@ -107,13 +107,21 @@ def weight_norm(module: Module, name: str = "weight", dim=0) -> Module:
 
     Notes
     -----
-    PyTorch also converts state dicts of the older hook-based API (``weight_g`` /
-    ``weight_v``) when loading them into a module parametrized this way; polyten's
-    ``Module.load_state_dict`` has no pre-hooks, so rename those keys to
-    ``parametrizations.weight.original0`` / ``original1`` first.
+    A state dict of the older hook-based API (``<name>_g`` / ``<name>_v``) loads into a
+    module parametrized this way: a load-state-dict pre-hook renames those keys to
+    ``parametrizations.<name>.original0`` / ``original1``, as PyTorch's.
     """
     _tensor_named("weight_norm", module, name)
     parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+
+    def compat(mod, state_dict, prefix, local_metadata, strict, missing_keys,
+               unexpected_keys, error_msgs):
+        g_key, v_key = f"{prefix}{name}_g", f"{prefix}{name}_v"
+        if g_key in state_dict and v_key in state_dict:
+            state_dict[f"{prefix}parametrizations.{name}.original0"] = state_dict.pop(g_key)
+            state_dict[f"{prefix}parametrizations.{name}.original1"] = state_dict.pop(v_key)
+
+    module.register_load_state_dict_pre_hook(compat)
     return module
 
 

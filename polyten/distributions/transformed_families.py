@@ -32,7 +32,27 @@ def _check_value(dist, value):
         dist._validate_sample(value)
 
 
-class HalfNormal(TransformedDistribution):
+class _Folded(TransformedDistribution):
+    """``|X|`` for ``X`` symmetric about 0 (the half-normal and half-Cauchy): the density
+    doubled on ``[0, inf)``, the cdf ``2 F - 1``, the entropy less ``log 2``."""
+
+    def log_prob(self, value):
+        _check_value(self, value)
+        lp = self.base_dist.log_prob(value) + math.log(2)
+        return pt.where(value >= 0, lp, -math.inf)
+
+    def cdf(self, value):
+        _check_value(self, value)
+        return 2 * self.base_dist.cdf(value) - 1
+
+    def icdf(self, prob):
+        return self.base_dist.icdf((prob + 1) / 2)
+
+    def entropy(self):
+        return self.base_dist.entropy() - math.log(2)
+
+
+class HalfNormal(_Folded):
     """``|X|`` for ``X ~ N(0, scale**2)``.
 
     Parameters
@@ -62,23 +82,8 @@ class HalfNormal(TransformedDistribution):
     def variance(self):
         return self.scale ** 2 * (1 - 2 / math.pi)
 
-    def log_prob(self, value):
-        _check_value(self, value)
-        lp = self.base_dist.log_prob(value) + math.log(2)
-        return pt.where(value >= 0, lp, -math.inf)
 
-    def cdf(self, value):
-        _check_value(self, value)
-        return 2 * self.base_dist.cdf(value) - 1
-
-    def icdf(self, prob):
-        return self.base_dist.icdf((prob + 1) / 2)
-
-    def entropy(self):
-        return self.base_dist.entropy() - math.log(2)
-
-
-class HalfCauchy(TransformedDistribution):
+class HalfCauchy(_Folded):
     """``|X|`` for ``X ~ Cauchy(0, scale)``; no mean or variance (``inf``, as PyTorch)."""
 
     arg_constraints = {"scale": constraints.positive}
@@ -101,21 +106,6 @@ class HalfCauchy(TransformedDistribution):
     @property
     def variance(self):
         return pt.full_like(self.scale, math.inf)
-
-    def log_prob(self, value):
-        _check_value(self, value)
-        lp = self.base_dist.log_prob(value) + math.log(2)
-        return pt.where(value >= 0, lp, -math.inf)
-
-    def cdf(self, value):
-        _check_value(self, value)
-        return 2 * self.base_dist.cdf(value) - 1
-
-    def icdf(self, prob):
-        return self.base_dist.icdf((prob + 1) / 2)
-
-    def entropy(self):
-        return self.base_dist.entropy() - math.log(2)
 
 
 class Gumbel(TransformedDistribution):
